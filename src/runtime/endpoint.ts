@@ -1,0 +1,355 @@
+import { askTimeoutMs, batchMessagesMax, mailboxDepthMax } from '../constants.js';
+import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js';
+
+/**
+ * Endpoint is one thread's side of the actor runtime: it owns the connections to every
+ * peer actor, batches outgoing messages per peer, matches replies to asks, and dispatches
+ * incoming messages to the thread's handler. The gateway (main thread) and every actor
+ * worker each run exactly one Endpoint.
+ *
+ * Batching: `send`/`ask` only append to the peer's outbox; the outbox is packed and posted
+ * once per turn of the event loop (setImmediate), so a burst of 1,000 requests arriving in
+ * one poll phase crosses the thread boundary as one message.
+ */
+
+/** Message is anything an actor accepts: a discriminated union on `type`. */
+export interface Message {
+  type: string;
+}
+
+/** Transport carries packed batches to one peer; MessagePort is the real one, tests may
+ * plug an in-process one. */
+export interface Transport {
+  post(batch: Uint8Array): void;
+  onBatch(cb: (batch: Uint8Array) => void): void;
+  close(): void;
+}
+
+/** ReplyToken identifies an ask so that any actor holding it can answer it: the asker's
+ * name and its correlation id. Tokens travel inside messages (forwarding). */
+export interface ReplyToken {
+  from: string;
+  id: number;
+}
+
+/** RemoteError is how a ReplyError arrives at the asker: a stable code and a message. */
+export class RemoteError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'RemoteError';
+  }
+}
+
+/** MailboxFullError: the peer already has mailboxDepthMax messages outstanding. */
+export class MailboxFullError extends Error {
+  readonly code = 'MAILBOX_FULL';
+  constructor(peer: string) {
+    super(`etcdserver: too many requests (mailbox of ${peer} is full)`);
+  }
+}
+
+/** AskTimeoutError: no reply within the deadline. */
+export class AskTimeoutError extends Error {
+  readonly code = 'ASK_TIMEOUT';
+  constructor(peer: string, type: string) {
+    super(`etcdserver: request timed out (${type} to ${peer})`);
+  }
+}
+
+/** PeerGoneError: the peer's connection closed (its thread crashed or stopped). */
+export class PeerGoneError extends Error {
+  readonly code = 'PEER_GONE';
+  constructor(peer: string) {
+    super(`etcdserver: actor ${peer} is restarting`);
+  }
+}
+
+/** ReplyOf maps a message's type to its reply type through a protocol's Replies map. */
+export type ReplyOf<R, T extends string> = T extends keyof R ? R[T] : never;
+
+/** Handler receives each incoming message; `token` is set for asks. */
+export type Handler<In extends Message> = (msg: In, token: ReplyToken | undefined) => void;
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  peer: string;
+  type: string;
+  deadlineMs: number;
+}
+
+interface Peer {
+  name: string;
+  transport: Transport;
+  outbox: Envelope[];
+  /** outstanding counts asks sent to this peer and not yet answered. */
+  outstanding: number;
+}
+
+/** EndpointStats are this thread's runtime counters, reported to /metrics. */
+export interface EndpointStats {
+  messagesIn: number;
+  messagesOut: number;
+  batchesIn: number;
+  batchesOut: number;
+  handleSecondsTotal: number;
+  /** depth is the messages this endpoint has queued or outstanding, per peer. */
+  depth: Record<string, number>;
+}
+
+/** Endpoint: see the file comment. */
+export class Endpoint<In extends Message = Message> {
+  readonly name: string;
+  private readonly peers = new Map<string, Peer>();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private flushScheduled = false;
+  private handler: Handler<In> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  readonly stats: EndpointStats = {
+    messagesIn: 0, messagesOut: 0, batchesIn: 0, batchesOut: 0, handleSecondsTotal: 0, depth: {},
+  };
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  /** connect adds a peer reachable through transport. */
+  connect(peer: string, transport: Transport): void {
+    const p: Peer = { name: peer, transport, outbox: [], outstanding: 0 };
+    this.peers.set(peer, p);
+    transport.onBatch((buf) => this.receive(buf));
+  }
+
+  /** onMessage installs the handler for incoming sends and asks. */
+  onMessage(handler: Handler<In>): void {
+    this.handler = handler;
+  }
+
+  /** ref returns a typed handle to a peer: In is what it accepts, R maps asks to replies. */
+  ref<PIn extends Message, R>(peer: string): ActorRef<PIn, R> {
+    return new ActorRef<PIn, R>(this as unknown as Endpoint<Message>, peer);
+  }
+
+  /** hasPeer reports whether a peer is connected. */
+  hasPeer(peer: string): boolean {
+    return this.peers.has(peer);
+  }
+
+  /** depth is what `peer`'s mailbox holds from us: queued plus unanswered asks. */
+  depth(peer: string): number {
+    const p = this.peers.get(peer);
+    return p === undefined ? 0 : p.outbox.length + p.outstanding;
+  }
+
+  /** post queues an envelope for a peer and schedules the flush. Internal to the runtime. */
+  post(peer: string, env: Envelope, bounded: boolean): void {
+    const p = this.peers.get(peer);
+    if (p === undefined) throw new PeerGoneError(peer);
+    if (bounded && p.outbox.length + p.outstanding >= mailboxDepthMax) {
+      throw new MailboxFullError(peer);
+    }
+    p.outbox.push(env);
+    if (p.outbox.length >= batchMessagesMax) this.flushPeer(p);
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** ask sends an Ask and returns the reply. Rejects with RemoteError, AskTimeoutError,
+   * MailboxFullError (synchronously thrown) or PeerGoneError. */
+  ask(peer: string, msg: Message, timeoutMs = askTimeoutMs): Promise<unknown> {
+    const id = this.nextId++;
+    this.post(peer, [EnvelopeKind.Ask, id, this.name, msg], true);
+    const p = this.peers.get(peer)!;
+    p.outstanding++;
+    this.ensureSweep();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, peer, type: msg.type, deadlineMs: now() + timeoutMs });
+    });
+  }
+
+  /** reply answers an ask identified by token (possibly one forwarded by another actor). */
+  reply(token: ReplyToken, body: unknown): void {
+    this.post(token.from, [EnvelopeKind.Reply, token.id, this.name, body], false);
+  }
+
+  /** replyError fails an ask with a stable code and message. */
+  replyError(token: ReplyToken, err: { code?: string; message: string }): void {
+    const body = { code: err.code ?? 'INTERNAL', message: err.message };
+    this.post(token.from, [EnvelopeKind.ReplyError, token.id, this.name, body], false);
+  }
+
+  /** forward sends msg to peer as an Ask whose reply goes to the token's asker. */
+  forward(peer: string, msg: Message, token: ReplyToken): void {
+    this.post(peer, [EnvelopeKind.Ask, token.id, token.from, msg], false);
+  }
+
+  /** flushNow posts every outbox immediately (used before blocking work such as fsync). */
+  flushNow(): void {
+    this.flush();
+  }
+
+  /** failPeer rejects every ask outstanding to a peer (its thread died). */
+  failPeer(peer: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.peer === peer) {
+        this.pending.delete(id);
+        p.reject(new PeerGoneError(peer));
+      }
+    }
+    const p = this.peers.get(peer);
+    if (p !== undefined) {
+      p.outstanding = 0;
+      p.outbox.length = 0;
+    }
+  }
+
+  /** close drops every connection and rejects every outstanding ask. */
+  close(): void {
+    for (const name of this.peers.keys()) this.failPeer(name);
+    for (const p of this.peers.values()) p.transport.close();
+    this.peers.clear();
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** snapshotStats fills in per-peer depth and returns the counters. */
+  snapshotStats(): EndpointStats {
+    for (const p of this.peers.values()) this.stats.depth[p.name] = p.outbox.length + p.outstanding;
+    return this.stats;
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const p of this.peers.values()) if (p.outbox.length > 0) this.flushPeer(p);
+  };
+
+  private flushPeer(p: Peer): void {
+    const batch = p.outbox;
+    p.outbox = [];
+    this.stats.messagesOut += batch.length;
+    this.stats.batchesOut++;
+    p.transport.post(packBatch(batch));
+  }
+
+  private receive(buf: Uint8Array): void {
+    const t0 = performance.now();
+    const batch = unpackBatch(buf);
+    this.stats.batchesIn++;
+    this.stats.messagesIn += batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const [kind, id, from, body] = batch[i]!;
+      switch (kind) {
+        case EnvelopeKind.Send:
+          this.dispatch(body as In, undefined);
+          break;
+        case EnvelopeKind.Ask:
+          this.dispatch(body as In, { from, id });
+          break;
+        case EnvelopeKind.Reply:
+        case EnvelopeKind.ReplyError: {
+          const p = this.pending.get(id);
+          if (p === undefined) break; // timed out already; the late reply is dropped
+          this.pending.delete(id);
+          const peer = this.peers.get(p.peer);
+          if (peer !== undefined && peer.outstanding > 0) peer.outstanding--;
+          if (kind === EnvelopeKind.Reply) p.resolve(body);
+          else {
+            const e = body as { code: string; message: string };
+            p.reject(new RemoteError(e.code, e.message));
+          }
+          break;
+        }
+        default:
+          throw new Error(`runtime: unknown envelope kind ${String(kind)} from ${from}`);
+      }
+    }
+    this.stats.handleSecondsTotal += (performance.now() - t0) / 1000;
+  }
+
+  private dispatch(msg: In, token: ReplyToken | undefined): void {
+    if (this.handler === undefined) throw new Error(`runtime: ${this.name} has no handler`);
+    this.handler(msg, token);
+  }
+
+  private ensureSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    // One coarse timer for all deadlines instead of a timer per ask: at 50,000 asks/s a
+    // timer each would cost more than the asks. Deadlines are checked every 100 ms.
+    this.sweepTimer = setInterval(() => this.sweep(), 100);
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const t = now();
+    for (const [id, p] of this.pending) {
+      if (p.deadlineMs > t) continue;
+      this.pending.delete(id);
+      const peer = this.peers.get(p.peer);
+      if (peer !== undefined && peer.outstanding > 0) peer.outstanding--;
+      p.reject(new AskTimeoutError(p.peer, p.type));
+    }
+  }
+}
+
+/** ActorRef is a typed handle on a peer actor. In: accepted messages; R: reply per type. */
+export class ActorRef<In extends Message, R> {
+  constructor(
+    private readonly ep: Endpoint<Message>,
+    readonly peer: string,
+  ) {}
+
+  /** send posts a fire-and-forget message; throws MailboxFullError when the mailbox is full. */
+  send(msg: In): void {
+    this.ep.post(this.peer, [EnvelopeKind.Send, 0, '', msg], true);
+  }
+
+  /** sendUnbounded posts without the depth check: for internal pipeline traffic whose volume
+   * is already bounded upstream (e.g. Raft → shard changes, bounded by admitted proposals). */
+  sendUnbounded(msg: In): void {
+    this.ep.post(this.peer, [EnvelopeKind.Send, 0, '', msg], false);
+  }
+
+  /** ask sends a request and resolves with its typed reply. */
+  ask<M extends In>(msg: M, timeoutMs?: number): Promise<ReplyOf<R, M['type']>> {
+    return this.ep.ask(this.peer, msg, timeoutMs) as Promise<ReplyOf<R, M['type']>>;
+  }
+
+  /** forward sends msg as an ask whose reply goes straight to the token's asker. */
+  forward(msg: In, token: ReplyToken): void {
+    this.ep.forward(this.peer, msg, token);
+  }
+
+  /** depth: messages queued or outstanding to this peer from this thread. */
+  get depth(): number {
+    return this.ep.depth(this.peer);
+  }
+}
+
+function now(): number {
+  return performance.now();
+}
+
+/** portTransport adapts a worker_threads MessagePort (transferring each batch's buffer). */
+export function portTransport(port: {
+  postMessage(v: unknown, transfer?: ArrayBuffer[]): void;
+  on(ev: 'message', cb: (v: unknown) => void): void;
+  close(): void;
+  unref?(): void;
+}): Transport {
+  return {
+    post(batch) {
+      port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    },
+    onBatch(cb) {
+      port.on('message', (v) => cb(v as Uint8Array));
+    },
+    close() {
+      port.close();
+    },
+  };
+}

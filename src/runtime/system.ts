@@ -1,0 +1,238 @@
+import { MessageChannel, Worker } from 'node:worker_threads';
+import {
+  restartBackoffMsMax, restartBackoffMsMin, restartsMax, restartWindowMs,
+} from '../constants.js';
+import { Endpoint, type Message, portTransport } from './endpoint.js';
+import type { ActorInit, ControlMessage } from './worker.js';
+
+/**
+ * system: the supervisor. It starts one worker thread per actor, connects every pair of
+ * actors (and the gateway) with their own MessageChannel, waits until all report ready, and
+ * restarts them when one crashes.
+ *
+ * Strategy: one-for-all (Erlang's term). The actors of the storage pipeline hold state
+ * derived from the same log — the Raft node's applier, the shards' history, the watch hub's
+ * position — so restarting a single one would leave the others ahead of it. Instead every
+ * actor is restarted together and each recovers from the snapshot and the WAL, the same code
+ * path as a process start. The gateway keeps serving meanwhile: requests in flight fail with
+ * a 503 "actor ... is restarting" and new ones get 503 until the actors are ready again.
+ * Restarts back off exponentially; more than restartsMax within restartWindowMs escalates to
+ * a clean process exit with a clear log line.
+ */
+
+/** ActorSpec names an actor and the compiled module its thread runs. */
+export interface ActorSpec {
+  name: string;
+  url: URL;
+  config: unknown;
+  /** peers lists the actors this one talks to; the gateway is always connected. */
+  peers: string[];
+}
+
+/** SystemLogger is the subset of pino the supervisor uses. */
+export interface SystemLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** SystemOptions configure the supervisor. */
+export interface SystemOptions {
+  logger: SystemLogger;
+  /** onFatal is called when the restart limit is exceeded (default: exit the process). */
+  onFatal?: (reason: string) => void;
+  /** onGeneration is called each time a new generation of actors is ready. */
+  onGeneration?: (generation: number) => void;
+  startTimeoutMs?: number;
+}
+
+/** ActorSystem: see the file comment. */
+export class ActorSystem {
+  /** gateway is the main thread's endpoint, connected to every actor. */
+  readonly gateway = new Endpoint<Message>('gateway');
+  /** restarts counts restarts per actor whose crash caused them. */
+  readonly restarts = new Map<string, number>();
+  private workers = new Map<string, Worker>();
+  private generation = 0;
+  private state: 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'idle';
+  private restartTimes: number[] = [];
+  private backoffMs = restartBackoffMsMin;
+
+  constructor(
+    private readonly specs: ActorSpec[],
+    private readonly opts: SystemOptions,
+  ) {
+    const names = new Set(specs.map((s) => s.name));
+    for (const s of specs) {
+      for (const p of s.peers) {
+        if (!names.has(p)) throw new Error(`runtime: ${s.name} names unknown peer ${p}`);
+      }
+    }
+  }
+
+  /** serving reports whether the actors are up (the gateway answers 503 otherwise). */
+  get serving(): boolean {
+    return this.state === 'running';
+  }
+
+  /** currentGeneration increments with every (re)start. */
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /** start spawns every actor and resolves once all are ready. */
+  async start(): Promise<void> {
+    this.state = 'starting';
+    await this.spawnAll();
+    this.state = 'running';
+    this.opts.onGeneration?.(this.generation);
+  }
+
+  /** stop asks every actor to stop gracefully (in spec order), then terminates threads. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.gateway.flushNow();
+    for (const spec of this.specs) {
+      const w = this.workers.get(spec.name);
+      if (w === undefined) continue;
+      await stopWorker(w, 10_000).catch((e: unknown) => {
+        this.opts.logger.warn({ actor: spec.name, err: String(e) }, 'actor did not stop cleanly');
+      });
+    }
+    await this.terminateAll();
+    this.gateway.close();
+    this.state = 'stopped';
+  }
+
+  private async spawnAll(): Promise<void> {
+    this.generation++;
+    const gen = this.generation;
+    const ports = new Map<string, Record<string, import('node:worker_threads').MessagePort>>();
+    for (const s of this.specs) ports.set(s.name, {});
+    // One channel per connected pair: the gateway to every actor, and each declared peer pair.
+    for (const s of this.specs) {
+      const ch = new MessageChannel();
+      ports.get(s.name)!['gateway'] = ch.port1;
+      this.gateway.failPeer(s.name);
+      this.gateway.connect(s.name, portTransport(ch.port2));
+    }
+    const done = new Set<string>();
+    for (const s of this.specs) {
+      for (const p of s.peers) {
+        const key = [s.name, p].sort().join('|');
+        if (done.has(key)) continue;
+        done.add(key);
+        const ch = new MessageChannel();
+        ports.get(s.name)![p] = ch.port1;
+        ports.get(p)![s.name] = ch.port2;
+      }
+    }
+    const readies: Promise<void>[] = [];
+    for (const s of this.specs) {
+      const peerPorts = ports.get(s.name)!;
+      const init: ActorInit<unknown> = {
+        name: s.name, generation: gen, config: s.config, peers: peerPorts,
+      };
+      const w = new Worker(s.url, {
+        workerData: init,
+        transferList: Object.values(peerPorts),
+        name: `myetcd-${s.name}`,
+      });
+      this.workers.set(s.name, w);
+      readies.push(this.watchWorker(s.name, w, gen));
+    }
+    const timeoutMs = this.opts.startTimeoutMs ?? 120_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`actors not ready within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all(readies), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private watchWorker(name: string, w: Worker, gen: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      w.on('message', (m: ControlMessage) => {
+        if (m.control === 'ready') {
+          ready = true;
+          resolve();
+        } else if (m.control === 'fatal') {
+          this.opts.logger.error({ actor: name }, m.message);
+        }
+      });
+      const onDeath = (why: string) => {
+        if (gen !== this.generation) return; // an older generation, already replaced
+        if (this.state === 'stopping' || this.state === 'stopped') return;
+        if (!ready) {
+          reject(new Error(`actor ${name} failed while starting: ${why}`));
+          return;
+        }
+        void this.restart(name, why);
+      };
+      w.on('error', (err) => onDeath(err instanceof Error ? (err.stack ?? err.message) : String(err)));
+      w.on('exit', (code) => onDeath(`exited with code ${code}`));
+    });
+  }
+
+  private async restart(culprit: string, why: string): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'restarting';
+    this.restarts.set(culprit, (this.restarts.get(culprit) ?? 0) + 1);
+    const t = Date.now();
+    this.restartTimes = this.restartTimes.filter((x) => t - x < restartWindowMs);
+    this.restartTimes.push(t);
+    this.opts.logger.error({ actor: culprit, err: why }, 'actor crashed; restarting all actors');
+    if (this.restartTimes.length > restartsMax) {
+      const reason = `actor ${culprit} crashed ${this.restartTimes.length} times within ` +
+        `${restartWindowMs} ms; giving up: ${why}`;
+      this.opts.logger.error({ actor: culprit }, reason);
+      this.state = 'stopped';
+      await this.terminateAll();
+      (this.opts.onFatal ?? (() => process.exit(1)))(reason);
+      return;
+    }
+    await this.terminateAll();
+    for (const s of this.specs) this.gateway.failPeer(s.name);
+    await sleep(this.backoffMs);
+    this.backoffMs = Math.min(this.backoffMs * 2, restartBackoffMsMax);
+    try {
+      await this.spawnAll();
+      this.state = 'running';
+      this.opts.logger.info({ generation: this.generation }, 'actors restarted');
+      this.opts.onGeneration?.(this.generation);
+      // A generation that stays up for a window earns the backoff back.
+      setTimeout(() => { this.backoffMs = restartBackoffMsMin; }, restartWindowMs).unref();
+    } catch (e) {
+      this.state = 'running';
+      void this.restart(culprit, `restart failed: ${String(e)}`);
+    }
+  }
+
+  private async terminateAll(): Promise<void> {
+    const ws = [...this.workers.values()];
+    this.workers.clear();
+    await Promise.all(ws.map((w) => w.terminate().catch(() => 0)));
+  }
+}
+
+function stopWorker(w: Worker, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('stop timed out')), timeoutMs);
+    w.on('message', (m: ControlMessage) => {
+      if (m.control === 'stopped') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    w.postMessage({ control: 'stop' } satisfies ControlMessage);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,75 @@
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Endpoint, type Message, portTransport } from './endpoint.js';
+
+/**
+ * worker: the bootstrap every actor thread runs first. The supervisor (system.ts) starts the
+ * thread with its name, its configuration and one MessagePort per peer actor; this wires
+ * those ports into an Endpoint and gives the actor a way to say "ready" and to be stopped.
+ */
+
+/** ActorInit is the workerData the supervisor hands to every actor thread. */
+export interface ActorInit<C> {
+  name: string;
+  generation: number;
+  config: C;
+  peers: Record<string, MessagePort>;
+}
+
+/** ControlMessage travels on the worker's parentPort, outside the actor protocol. */
+export type ControlMessage =
+  | { control: 'ready' }
+  | { control: 'stop' }
+  | { control: 'stopped' }
+  | { control: 'fatal'; message: string };
+
+/** ActorContext is what an actor's shell gets from startActor. */
+export interface ActorContext<In extends Message, C> {
+  name: string;
+  generation: number;
+  config: C;
+  ep: Endpoint<In>;
+  /** ready tells the supervisor this actor has recovered and serves. */
+  ready(): void;
+  /** onStop installs the graceful-stop hook (flush, fsync, close). */
+  onStop(fn: () => Promise<void> | void): void;
+}
+
+/** startActor connects this worker thread to its peers. */
+export function startActor<In extends Message, C>(): ActorContext<In, C> {
+  if (parentPort === null) throw new Error('runtime: startActor must run in a worker thread');
+  const init = workerData as ActorInit<C>;
+  const ep = new Endpoint<In>(init.name);
+  for (const [peer, port] of Object.entries(init.peers)) ep.connect(peer, portTransport(port));
+  let stopHook: () => Promise<void> | void = () => {};
+  const control = parentPort;
+  control.on('message', (m: ControlMessage) => {
+    if ('control' in m && m.control === 'stop') {
+      Promise.resolve()
+        .then(() => stopHook())
+        .then(() => {
+          ep.flushNow();
+          control.postMessage({ control: 'stopped' } satisfies ControlMessage);
+        })
+        .catch((e: unknown) => {
+          control.postMessage({ control: 'fatal', message: String(e) } satisfies ControlMessage);
+        });
+    }
+  });
+  return {
+    name: init.name,
+    generation: init.generation,
+    config: init.config,
+    ep,
+    ready() {
+      control.postMessage({ control: 'ready' } satisfies ControlMessage);
+    },
+    onStop(fn) {
+      stopHook = fn;
+    },
+  };
+}
+
+/** assertNever closes every exhaustive switch over a protocol's message types. */
+export function assertNever(x: never): never {
+  throw new Error(`runtime: unhandled message ${JSON.stringify(x)}`);
+}
