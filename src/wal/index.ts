@@ -1,0 +1,12 @@
+/**
+ * The WAL's pure core: record format, CRC32C, encoder, decoder, recovery and the snapshot file
+ * format. No I/O here; actors/wal/files.ts is the shell that reads and writes the files.
+ */
+export * from './crc32c.js';
+export * from './errors.js';
+export * from './record.js';
+export * from './encoder.js';
+export * from './decoder.js';
+export * from './recovery.js';
+export * from './segment-name.js';
+export * from './snapshot-format.js';

@@ -1,0 +1,106 @@
+/**
+ * The snapshot file format (docs/wal-format.md, "Snapshot files"): a 48-byte header carrying
+ * term, index, body length and the body's CRC32C, protected by its own CRC32C, then the body.
+ */
+import { crc32c, crc32cUpdate } from './crc32c.js';
+import { SnapshotCorruptError } from './errors.js';
+import { maxSafeHigh32 } from './record.js';
+
+/** snapshotHeaderBytes is the fixed header in front of a snapshot body. */
+export const snapshotHeaderBytes = 48;
+/** snapshotMagic opens every snapshot file: ASCII "MYETSNAP". */
+const snapshotMagic = [0x4d, 0x59, 0x45, 0x54, 0x53, 0x4e, 0x41, 0x50];
+/** snapshotVersion is the header layout's version. */
+const snapshotVersion = 1;
+const two32 = 0x1_0000_0000;
+
+/** SnapshotFile is a decoded snapshot file. */
+export interface SnapshotFile {
+  readonly term: number;
+  readonly index: number;
+  /** body views the file's bytes (no copy). */
+  readonly body: Uint8Array;
+}
+
+function putU32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v;
+  b[p + 1] = v >>> 8;
+  b[p + 2] = v >>> 16;
+  b[p + 3] = v >>> 24;
+}
+
+function putU64(b: Uint8Array, p: number, v: number): void {
+  if (!(Number.isSafeInteger(v) && v >= 0)) throw new RangeError(`snap: not a u64: ${v}`);
+  putU32(b, p, v >>> 0);
+  putU32(b, p + 4, Math.floor(v / two32));
+}
+
+function u32(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
+}
+
+function u64(b: Uint8Array, p: number): number {
+  const hi = u32(b, p + 4);
+  return hi > maxSafeHigh32 ? -1 : hi * two32 + u32(b, p);
+}
+
+/**
+ * encodeSnapshotHeader returns the header for a body. Writers write it and then the body, so a
+ * large body is never copied into a second buffer.
+ */
+export function encodeSnapshotHeader(term: number, index: number, body: Uint8Array): Uint8Array {
+  const h = new Uint8Array(snapshotHeaderBytes);
+  h.set(snapshotMagic, 0);
+  putU32(h, 8, snapshotVersion);
+  putU32(h, 12, crc32c(body));
+  putU64(h, 16, term);
+  putU64(h, 24, index);
+  putU64(h, 32, body.length);
+  putU32(h, 40, crc32cUpdate(0, h, 0, 40));
+  return h;
+}
+
+/** encodeSnapshotFile returns header and body in one buffer (a copy of the body). */
+export function encodeSnapshotFile(term: number, index: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(snapshotHeaderBytes + body.length);
+  out.set(encodeSnapshotHeader(term, index, body), 0);
+  out.set(body, snapshotHeaderBytes);
+  return out;
+}
+
+/**
+ * decodeSnapshotFile checks and decodes a whole snapshot file. `name` is used in errors; when
+ * `expect` is given, the header's term and index must equal it (they come from the file name).
+ * Throws SnapshotCorruptError on any failed check.
+ */
+export function decodeSnapshotFile(
+  bytes: Uint8Array,
+  name: string,
+  expect?: { term: number; index: number },
+): SnapshotFile {
+  if (bytes.length < snapshotHeaderBytes) throw new SnapshotCorruptError(name, 'short header');
+  for (let i = 0; i < snapshotMagic.length; i++) {
+    if (bytes[i] !== snapshotMagic[i]) throw new SnapshotCorruptError(name, 'bad magic');
+  }
+  if (u32(bytes, 40) !== crc32cUpdate(0, bytes, 0, 40)) {
+    throw new SnapshotCorruptError(name, 'header crc mismatch');
+  }
+  if (u32(bytes, 8) !== snapshotVersion || u32(bytes, 44) !== 0) {
+    throw new SnapshotCorruptError(name, `unknown version ${u32(bytes, 8)}`);
+  }
+  const term = u64(bytes, 16);
+  const index = u64(bytes, 24);
+  const length = u64(bytes, 32);
+  if (term < 0 || index < 0 || length < 0) {
+    throw new SnapshotCorruptError(name, 'impossible header values');
+  }
+  if (bytes.length !== snapshotHeaderBytes + length) {
+    throw new SnapshotCorruptError(name, `length ${bytes.length} does not match header`);
+  }
+  if (expect !== undefined && (expect.term !== term || expect.index !== index)) {
+    throw new SnapshotCorruptError(name, 'header term/index do not match the file name');
+  }
+  const body = bytes.subarray(snapshotHeaderBytes);
+  if (crc32c(body) !== u32(bytes, 12)) throw new SnapshotCorruptError(name, 'crc mismatch');
+  return { term, index, body };
+}
