@@ -2,7 +2,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   restartBackoffMsMax, restartBackoffMsMin, restartsMax, restartWindowMs,
 } from '../constants.js';
-import { Endpoint, type Message, portTransport } from './endpoint.js';
+import { Endpoint, type EndpointStats, type Message, portTransport } from './endpoint.js';
 import type { ActorInit, ControlMessage } from './worker.js';
 
 /**
@@ -86,6 +86,28 @@ export class ActorSystem {
     await this.spawnAll();
     this.state = 'running';
     this.opts.onGeneration?.(this.generation);
+  }
+
+  /** actorStats collects every actor thread's runtime counters (for /metrics). */
+  async actorStats(timeoutMs = 2_000): Promise<Map<string, EndpointStats>> {
+    const out = new Map<string, EndpointStats>();
+    out.set('gateway', this.gateway.snapshotStats());
+    await Promise.all([...this.workers].map(([name, w]) => new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function onMsg(m: ControlMessage): void {
+        if (m.control !== 'statsResp') return;
+        out.set(name, m.stats);
+        done();
+      }
+      function done(): void {
+        clearTimeout(timer);
+        w.off('message', onMsg);
+        resolve();
+      }
+      w.on('message', onMsg);
+      w.postMessage({ control: 'stats' } satisfies ControlMessage);
+    })));
+    return out;
   }
 
   /** stop asks every actor to stop gracefully (in spec order), then terminates threads. */

@@ -20,6 +20,8 @@ export type ControlMessage =
   | { control: 'ready' }
   | { control: 'stop' }
   | { control: 'stopped' }
+  | { control: 'stats' }
+  | { control: 'statsResp'; stats: import('./endpoint.js').EndpointStats }
   | { control: 'fatal'; message: string };
 
 /** ActorContext is what an actor's shell gets from startActor. */
@@ -43,7 +45,11 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   let stopHook: () => Promise<void> | void = () => {};
   const control = parentPort;
   control.on('message', (m: ControlMessage) => {
-    if ('control' in m && m.control === 'stop') {
+    if (m.control === 'stats') {
+      control.postMessage({ control: 'statsResp', stats: ep.snapshotStats() } satisfies ControlMessage);
+      return;
+    }
+    if (m.control === 'stop') {
       Promise.resolve()
         .then(() => stopHook())
         .then(() => {

@@ -1,0 +1,378 @@
+import { snapshotCatchUpEntries } from '../../src/constants.js';
+import { Applier, shardOf } from '../../src/mvcc/index.js';
+import { ShardStore } from '../../src/mvcc/index.js';
+import type { Change, KeyValue, WriteRequest } from '../../src/mvcc/types.js';
+import {
+  type ConfState, type Entry, type HardState, MemoryStorage, RawNode, type Ready,
+} from '../../src/raft/index.js';
+import { mulberry32 } from '../../src/raft/index.js';
+import type { Index, MemberId } from '../../src/types.js';
+import { pack, unpack } from '../../src/runtime/codec.js';
+import type { ReplyToken } from '../../src/runtime/endpoint.js';
+import { assertNever, startActor } from '../../src/runtime/worker.js';
+import type { AppliedRevision, ShardMsg, ShardReplies } from '../shard/messages.js';
+import type { WalMsg, WalReplies } from '../wal/messages.js';
+import type { RaftMsg, RaftNodeConfig, RaftStatusResp } from './messages.js';
+import { decodeProposal, encodeProposal, type SnapshotBody } from './proposal.js';
+
+/**
+ * The Raft node actor: the shell around the Raft core (src/raft) and the applier
+ * (src/mvcc). It is the only writer of the store: a proposal becomes a log entry, the WAL
+ * writer makes it durable, the core commits it, and the applier turns it into a revision
+ * whose changes go to the shards. The loop follows etcd-raft's Ready/advance contract with
+ * at most one Ready being persisted at a time — while the WAL writer fsyncs one Ready, new
+ * proposals pile up in the core and all go into the next one (group commit falls out of it).
+ */
+const ctx = startActor<RaftMsg, RaftNodeConfig>();
+const cfg = ctx.config;
+const selfId = cfg.memberId as MemberId;
+const wal = ctx.ep.ref<WalMsg, WalReplies>('wal');
+const shards = Array.from({ length: cfg.shardCount },
+  (_, i) => ctx.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
+
+/** bootNonce tells this boot's proposals apart from those of earlier boots in the log. */
+const bootNonce = (Math.random() * 0x7fffffff) | 0;
+let nextProposalSeq = 1;
+/** pending maps a proposal's sequence number to the client waiting for it. */
+const pending = new Map<number, ReplyToken>();
+/** readTokens gather RaftReadIndex asks until the next pump issues one read index. */
+let readTokens: ReplyToken[] = [];
+let nextReadCtx = 1;
+/** readsByCtx: read-index requests issued to the core, by context. */
+const readsByCtx = new Map<number, ReplyToken[]>();
+/** readsWaitingApply: confirmed read indexes waiting for applied ≥ index. */
+let readsWaitingApply: { index: number; tokens: ReplyToken[] }[] = [];
+
+let storage: MemoryStorage;
+let node: RawNode;
+let applier: Applier;
+let confState: ConfState;
+let appliedIndex = 0;
+let snapshotIndex = 0;
+let snapshotting = false;
+let inflight: Ready | undefined;
+/** lastHardState is the hard state last made durable; commit-only changes ride along with the
+ * next append rather than costing an fsync of their own (commit is recoverable). */
+let lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
+let pendingHardState: HardState | undefined;
+let leader = 0;
+const counters = { leaderChanges: 0, committed: 0, applied: 0, failed: 0 };
+
+async function boot(): Promise<void> {
+  const loaded = await wal.ask({ type: 'WalLoad' });
+  storage = new MemoryStorage();
+  confState = { voters: [selfId], learners: [] } as unknown as ConfState;
+  let revision = 0;
+  let compactRevision = 0;
+  let leases: number[] = [];
+  const dumps: (Uint8Array | null)[] = shards.map(() => null);
+  if (loaded.snapshot !== undefined) {
+    const body = unpack<SnapshotBody>(loaded.snapshot.body);
+    if (body.shards.length !== cfg.shardCount) {
+      throw new Error(`snapshot has ${body.shards.length} shards but --storage-shards is ` +
+        `${cfg.shardCount}; restart with --storage-shards=${body.shards.length}`);
+    }
+    confState = body.confState;
+    revision = body.revision;
+    compactRevision = body.compactRevision;
+    leases = body.leases;
+    body.shards.forEach((d, i) => { dumps[i] = d; });
+    storage.applySnapshot({
+      data: loaded.snapshot.body,
+      metadata: { index: loaded.snapshot.index as Index, term: loaded.snapshot.term, confState },
+    } as never);
+    appliedIndex = loaded.snapshot.index;
+    snapshotIndex = appliedIndex;
+  }
+  // Shards restore from their part of the snapshot; the applier's latest-state view is rebuilt
+  // from the same dumps (the snapshot stores history once, not twice).
+  await Promise.all(shards.map((s, i) => s.ask({ type: 'ShardRestore', dump: dumps[i]! })));
+  const latest: KeyValue[] = [];
+  for (const d of dumps) {
+    if (d === null) continue;
+    for (const kv of ShardStore.fromSnapshot(unpack(d)).latest()) latest.push(kv);
+  }
+  applier = Applier.fromLatest(latest, revision as never, compactRevision as never, leases as never);
+
+  if (loaded.hardState !== undefined) {
+    storage.setHardState(loaded.hardState);
+    lastHardState = loaded.hardState;
+  }
+  if (loaded.entries.length > 0) storage.append(loaded.entries);
+  const fresh = loaded.firstStart && loaded.snapshot === undefined;
+  node = new RawNode({
+    id: selfId,
+    electionTick: cfg.electionTicks,
+    heartbeatTick: 1,
+    storage,
+    applied: appliedIndex as Index,
+    maxSizePerMsg: 1024 * 1024,
+    maxInflightMsgs: 256,
+    preVote: true,
+    checkQuorum: true,
+    rng: mulberry32(cfg.seed),
+  });
+  if (fresh) node.bootstrap([{ id: selfId }]);
+  // A single voter need not wait an election timeout to lead again (etcd does the same).
+  node.campaign();
+  pump();
+  setInterval(() => {
+    node.tick();
+    pump();
+  }, cfg.heartbeatIntervalMs);
+}
+
+function pump(): void {
+  if (readTokens.length > 0) issueReadIndex();
+  while (inflight === undefined && node.hasReady()) {
+    const rd = node.ready();
+    if (rd.softState !== undefined && rd.softState.lead !== leader) {
+      if (rd.softState.lead !== 0) counters.leaderChanges++;
+      leader = rd.softState.lead;
+      if (leader === 0) failPendingReads('etcdserver: no leader');
+    }
+    // Committed entries are stable locally (the core's contract), so they may be applied
+    // while this Ready's own entries are being persisted.
+    if (rd.committedEntries.length > 0) applyEntries(rd.committedEntries);
+    for (const rs of rd.readStates) {
+      const c = readCtxOf(rs.requestCtx);
+      const tokens = readsByCtx.get(c);
+      if (tokens === undefined) continue;
+      readsByCtx.delete(c);
+      readsWaitingApply.push({ index: rs.index, tokens });
+    }
+    releaseReads();
+    const hs = rd.hardState;
+    const voteChanged = hs !== undefined &&
+      (hs.term !== lastHardState.term || hs.vote !== lastHardState.vote);
+    if (hs !== undefined) pendingHardState = hs;
+    if (rd.entries.length === 0 && !voteChanged && rd.snapshot === undefined) {
+      // Nothing needs an fsync: only messages (cluster) and commit-index movement.
+      node.advance(rd);
+      continue;
+    }
+    inflight = rd;
+    const append = { type: 'WalAppend' as const, entries: rd.entries, hardState: pendingHardState };
+    pendingHardState = undefined;
+    wal.ask(append).then(() => {
+      if (append.hardState !== undefined) lastHardState = append.hardState;
+      if (rd.entries.length > 0) storage.append(rd.entries);
+      if (append.hardState !== undefined) storage.setHardState(append.hardState);
+      inflight = undefined;
+      node.advance(rd);
+      pump();
+    }, (e: unknown) => {
+      // A failed fsync leaves the log's durability unknown: crash, and let the supervisor
+      // restart every actor from what the disk really holds.
+      throw new Error(`raft: WAL append failed: ${String(e)}`);
+    });
+  }
+}
+
+function readCtxOf(b: Uint8Array): number {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getFloat64(0);
+}
+
+function issueReadIndex(): void {
+  if (leader === 0) {
+    failReads(readTokens, 'etcdserver: no leader', 'NO_LEADER');
+    readTokens = [];
+    return;
+  }
+  const c = nextReadCtx++;
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, c);
+  readsByCtx.set(c, readTokens);
+  readTokens = [];
+  node.readIndex(b);
+}
+
+function releaseReads(): void {
+  if (readsWaitingApply.length === 0) return;
+  const still: typeof readsWaitingApply = [];
+  const term = node.status().term;
+  for (const r of readsWaitingApply) {
+    if (r.index > appliedIndex) {
+      still.push(r);
+      continue;
+    }
+    for (const t of r.tokens) ctx.ep.reply(t, { revision: applier.revision, raftTerm: term });
+  }
+  readsWaitingApply = still;
+}
+
+function failReads(tokens: ReplyToken[], message: string, code: string): void {
+  for (const t of tokens) ctx.ep.replyError(t, { code, message });
+}
+
+function failPendingReads(message: string): void {
+  for (const tokens of readsByCtx.values()) failReads(tokens, message, 'NO_LEADER');
+  readsByCtx.clear();
+}
+
+function applyEntries(entries: Entry[]): void {
+  const perShard: AppliedRevision[][] = shards.map(() => []);
+  const term = node.status().term;
+  let touched = false;
+  for (const e of entries) {
+    appliedIndex = e.index;
+    counters.committed++;
+    if (e.type !== 0) {
+      confState = node.applyConfChange(unpack(e.data));
+      continue;
+    }
+    if (e.data.length === 0) continue; // a new leader's empty entry
+    const p = decodeProposal(e.data);
+    const token = p.m === selfId && p.b === bootNonce ? pending.get(p.n) : undefined;
+    if (token !== undefined) pending.delete(p.n);
+    const before = applier.revision;
+    let result;
+    try {
+      result = applier.execute(p.req);
+    } catch (err) {
+      counters.failed++;
+      if (token !== undefined) ctx.ep.replyError(token, err as Error & { code?: string });
+      continue;
+    }
+    counters.applied++;
+    const compact = p.req.type === 'compaction' ? p.req.revision : undefined;
+    if (result.revision !== before || compact !== undefined) {
+      partition(perShard, result.revision, result.changes, compact);
+      touched = true;
+    }
+    if (token !== undefined) {
+      ctx.ep.reply(token, { revision: result.revision, raftTerm: term, response: result.response });
+    }
+  }
+  if (touched) {
+    const last = applier.revision;
+    shards.forEach((s, i) => {
+      const revs = perShard[i]!;
+      // Every shard advances to the last revision even without changes of its own, so that a
+      // read at that revision never waits on a shard that had nothing to do.
+      if (revs.length === 0 || revs[revs.length - 1]!.revision !== last) {
+        revs.push({ revision: last, changes: [] });
+      }
+      s.sendUnbounded({ type: 'ShardApply', revisions: revs });
+    });
+  }
+  maybeSnapshot();
+}
+
+function partition(
+  perShard: AppliedRevision[][], revision: number, changes: Change[], compact?: number,
+): void {
+  const n = shards.length;
+  const byShard: Change[][] = shards.map(() => []);
+  for (const c of changes) byShard[shardOf(c.kv.key, n)]!.push(c);
+  for (let i = 0; i < n; i++) {
+    const r: AppliedRevision = { revision, changes: byShard[i]! };
+    if (compact !== undefined) r.compact = compact;
+    if (r.changes.length > 0 || compact !== undefined) perShard[i]!.push(r);
+  }
+}
+
+function maybeSnapshot(): void {
+  if (snapshotting || appliedIndex - snapshotIndex < cfg.snapshotCount) return;
+  snapshotting = true;
+  const index = appliedIndex;
+  const term = storage.term(index as Index);
+  const cs = confState;
+  const meta = {
+    revision: applier.revision, compactRevision: applier.compactRevision,
+    leases: applier.leaseIds(),
+  };
+  // Asked right after the ShardApply that reached `index`, on the same channels, so every
+  // dump reflects exactly the state at `index`.
+  Promise.all(shards.map((s) => s.ask({ type: 'ShardSnapshot' })))
+    .then(async (dumps) => {
+      const body = pack({ ...meta, confState: cs, shards: dumps } satisfies SnapshotBody);
+      storage.createSnapshot(index as Index, cs, body);
+      await wal.ask({ type: 'WalSnapshotSave', index, term, body });
+      const compactTo = index - snapshotCatchUpEntries;
+      if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
+      snapshotIndex = index;
+      snapshotting = false;
+    })
+    .catch((e: unknown) => {
+      throw new Error(`raft: snapshot at ${index} failed: ${String(e)}`);
+    });
+}
+
+function propose(req: WriteRequest, token: ReplyToken | undefined): void {
+  const n = nextProposalSeq++;
+  try {
+    node.propose(encodeProposal({ m: selfId, b: bootNonce, n, req }));
+  } catch (e) {
+    counters.failed++;
+    if (token !== undefined) {
+      ctx.ep.replyError(token, { code: 'NO_LEADER', message: 'etcdserver: no leader' });
+    }
+    void e;
+    return;
+  }
+  if (token !== undefined) pending.set(n, token);
+}
+
+function status(): RaftStatusResp {
+  const st = node.status();
+  return {
+    memberId: cfg.memberId,
+    clusterId: cfg.clusterId,
+    leader,
+    raftTerm: st.term,
+    raftIndex: storage.lastIndex(),
+    raftAppliedIndex: appliedIndex,
+    revision: applier.revision,
+    compactRevision: applier.compactRevision,
+    isLeader: leader === cfg.memberId,
+    leaderChanges: counters.leaderChanges,
+    proposalsCommitted: counters.committed,
+    proposalsApplied: counters.applied,
+    proposalsPending: pending.size,
+    proposalsFailed: counters.failed,
+    dbSizeBytes: 0,
+    keys: applier.keyCount(),
+  };
+}
+
+ctx.ep.onMessage((msg, token) => {
+  switch (msg.type) {
+    case 'RaftPropose':
+      propose(msg.req, token);
+      break;
+    case 'RaftReadIndex':
+      if (token !== undefined) readTokens.push(token);
+      break;
+    case 'RaftStatus':
+      if (token !== undefined) ctx.ep.reply(token, status());
+      return;
+    case 'RaftStep':
+      node.step(msg.msg);
+      break;
+    default:
+      assertNever(msg);
+  }
+  schedulePump();
+});
+
+let pumpScheduled = false;
+/** schedulePump runs the loop once per turn, after the whole incoming batch is handled, so
+ * that one Ready carries every proposal of the batch. */
+function schedulePump(): void {
+  if (pumpScheduled) return;
+  pumpScheduled = true;
+  setImmediate(() => {
+    pumpScheduled = false;
+    pump();
+  });
+}
+
+ctx.onStop(() => {
+  // Proposals not yet durable are simply not acknowledged; nothing to flush here beyond the
+  // endpoint, which the runtime flushes after this hook.
+});
+
+boot().then(() => ctx.ready(), (e: unknown) => {
+  throw e instanceof Error ? e : new Error(String(e));
+});

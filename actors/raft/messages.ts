@@ -1,0 +1,87 @@
+import type { Message as RaftMessage } from '../../src/raft/index.js';
+import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
+
+/**
+ * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier
+ * (src/mvcc): proposals enter here, go to the WAL writer, commit, are applied in log order,
+ * and their changes flow on to the shards and the watch hub.
+ */
+
+/** RaftPropose proposes one write; the reply comes after it is committed and applied. */
+export interface RaftPropose {
+  type: 'RaftPropose';
+  req: WriteRequest;
+}
+
+/** RaftReadIndex asks for a linearizable read point: the reply is the store revision once the
+ * node has confirmed its leadership (Raft §6.4) and applied up to the read index. One ask
+ * serves every read the gateway gathered in one turn. */
+export interface RaftReadIndex {
+  type: 'RaftReadIndex';
+}
+
+/** RaftStatusReq asks for the node's status (maintenance/status, /health, metrics). */
+export interface RaftStatusReq {
+  type: 'RaftStatus';
+}
+
+/** RaftStep delivers a message from a peer node (cluster transport). */
+export interface RaftStep {
+  type: 'RaftStep';
+  msg: RaftMessage;
+}
+
+export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep;
+
+/** RaftProposeResp is the applied result with the header fields Raft knows. */
+export interface RaftProposeResp {
+  revision: number;
+  raftTerm: number;
+  response: WriteResponse;
+}
+
+/** RaftReadIndexResp: read at `revision`; shards must have applied it (waitRevision). */
+export interface RaftReadIndexResp {
+  revision: number;
+  raftTerm: number;
+}
+
+/** RaftStatusResp mirrors what etcd's maintenance Status reports, plus counters. */
+export interface RaftStatusResp {
+  memberId: number;
+  clusterId: number;
+  leader: number;
+  raftTerm: number;
+  raftIndex: number;
+  raftAppliedIndex: number;
+  revision: number;
+  compactRevision: number;
+  isLeader: boolean;
+  leaderChanges: number;
+  proposalsCommitted: number;
+  proposalsApplied: number;
+  proposalsPending: number;
+  proposalsFailed: number;
+  dbSizeBytes: number;
+  keys: number;
+}
+
+/** RaftReplies maps each ask to its reply. */
+export interface RaftReplies {
+  RaftPropose: RaftProposeResp;
+  RaftReadIndex: RaftReadIndexResp;
+  RaftStatus: RaftStatusResp;
+}
+
+/** RaftConfig is the Raft node's start-up configuration. */
+export interface RaftNodeConfig {
+  memberId: number;
+  clusterId: number;
+  shardCount: number;
+  heartbeatIntervalMs: number;
+  electionTicks: number;
+  snapshotCount: number;
+  logLevel: string;
+  /** seed for the Raft core's randomized election timeouts. */
+  seed: number;
+}

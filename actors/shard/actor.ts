@@ -1,0 +1,86 @@
+import { ShardStore } from '../../src/mvcc/index.js';
+import type { Revision } from '../../src/types.js';
+import { pack, unpack } from '../../src/runtime/codec.js';
+import type { ReplyToken } from '../../src/runtime/endpoint.js';
+import { assertNever, startActor } from '../../src/runtime/worker.js';
+import type { ShardConfig, ShardMsg, ShardRange } from './messages.js';
+
+/**
+ * The storage shard actor: a thin shell around one ShardStore (src/mvcc). It applies the
+ * revisions the Raft node sends, in order, and answers reads. Reads that name a revision
+ * this shard has not applied yet wait in `waiting` (bounded by the gateway's admission
+ * limit) and run as soon as the revision arrives.
+ */
+const ctx = startActor<ShardMsg, ShardConfig>();
+let store = new ShardStore();
+/** waiting holds reads whose waitRevision is ahead of the store, oldest first. */
+let waiting: { msg: ShardRange; token: ReplyToken }[] = [];
+
+function runRange(msg: ShardRange, token: ReplyToken): void {
+  try {
+    ctx.ep.reply(token, store.range(msg.req, msg.atRevision as Revision));
+  } catch (e) {
+    ctx.ep.replyError(token, e as Error & { code?: string });
+  }
+}
+
+function drainWaiting(): void {
+  if (waiting.length === 0) return;
+  const still: typeof waiting = [];
+  for (const w of waiting) {
+    if (w.msg.waitRevision <= store.currentRevision) runRange(w.msg, w.token);
+    else still.push(w);
+  }
+  waiting = still;
+}
+
+ctx.ep.onMessage((msg, token) => {
+  switch (msg.type) {
+    case 'ShardApply':
+      for (const r of msg.revisions) {
+        if (r.revision > store.currentRevision) store.apply(r.revision as Revision, r.changes);
+        if (r.compact !== undefined) store.compact(r.compact as Revision);
+      }
+      drainWaiting();
+      return;
+    case 'ShardRange':
+      if (token === undefined) return;
+      if (msg.waitRevision > store.currentRevision) waiting.push({ msg, token });
+      else runRange(msg, token);
+      return;
+    case 'ShardRestore':
+      store = msg.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(msg.dump));
+      if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
+      return;
+    case 'ShardSnapshot':
+      if (token !== undefined) ctx.ep.reply(token, pack(store.toSnapshot()));
+      return;
+    case 'ShardHistory': {
+      if (token === undefined) return;
+      try {
+        const to = Math.min(msg.toRevision, store.currentRevision);
+        const changes = store.history(
+          msg.fromRevision as Revision, to as Revision, msg.key, msg.rangeEnd, msg.limit,
+        );
+        const out = changes.map((change) => ({ revision: change.kv.modRevision, change }));
+        const through = out.length >= msg.limit ? out[out.length - 1]!.revision : to;
+        ctx.ep.reply(token, { changes: out, throughRevision: through });
+      } catch (e) {
+        ctx.ep.replyError(token, e as Error & { code?: string });
+      }
+      return;
+    }
+    case 'ShardStats':
+      if (token !== undefined) {
+        const s = store.stats();
+        ctx.ep.reply(token, {
+          ...s, currentRevision: store.currentRevision, compactRevision: store.compactRevision,
+        });
+      }
+      return;
+    default:
+      assertNever(msg);
+  }
+});
+
+ctx.ready();

@@ -1,0 +1,95 @@
+import type { Change, RangeRequest, RangeResponse } from '../../src/mvcc/types.js';
+
+/**
+ * The storage shard's protocol. A shard owns the keys that hash to it (shardOf) and keeps
+ * their MVCC history; the Raft node feeds it the changes of every applied revision, in log
+ * order, and the gateway reads from it.
+ */
+
+/** AppliedRevision is one write transaction's changes for this shard (possibly none: every
+ * shard still advances to the revision, so all shards agree on the current revision). */
+export interface AppliedRevision {
+  revision: number;
+  changes: Change[];
+  /** compact, when set, is a compaction to this revision applied after the changes. */
+  compact?: number;
+}
+
+/** ShardApply carries applied revisions in log order (Raft node → shard, send). */
+export interface ShardApply {
+  type: 'ShardApply';
+  revisions: AppliedRevision[];
+}
+
+/** ShardRange reads at a revision. The shard first waits until it has applied
+ * waitRevision (the revision the Raft node had applied when the read was admitted), so a
+ * linearizable read never runs against a shard that lags behind the read index. */
+export interface ShardRange {
+  type: 'ShardRange';
+  req: RangeRequest;
+  /** atRevision is the revision to read at (the request's, or the read index's). */
+  atRevision: number;
+  waitRevision: number;
+}
+
+/** ShardRestore replaces the shard's state with a snapshot dump (or empty) at start-up. */
+export interface ShardRestore {
+  type: 'ShardRestore';
+  dump: Uint8Array | null;
+}
+
+/** ShardSnapshot asks for a dump of the shard's state after every revision sent so far. */
+export interface ShardSnapshot {
+  type: 'ShardSnapshot';
+}
+
+/** ShardHistory reads the changes of revisions [fromRevision, toRevision] in a key range
+ * (watch catch-up). */
+export interface ShardHistory {
+  type: 'ShardHistory';
+  fromRevision: number;
+  toRevision: number;
+  key: string;
+  rangeEnd?: string;
+  limit: number;
+}
+
+/** ShardStatsReq asks for size figures. */
+export interface ShardStatsReq {
+  type: 'ShardStats';
+}
+
+export type ShardMsg = ShardApply | ShardRange | ShardRestore | ShardSnapshot | ShardHistory |
+  ShardStatsReq;
+
+/** ShardStatsResp are the shard's size figures. */
+export interface ShardStatsResp {
+  keys: number;
+  revisions: number;
+  bytes: number;
+  currentRevision: number;
+  compactRevision: number;
+}
+
+/** ShardHistoryResp: changes in revision order and the revision they reach. */
+export interface ShardHistoryResp {
+  changes: { revision: number; change: Change }[];
+  /** throughRevision: every revision ≤ it (within the request's bounds) is included. */
+  throughRevision: number;
+}
+
+/** ShardReplies maps each ask to its reply. */
+export interface ShardReplies {
+  ShardRange: RangeResponse;
+  ShardRestore: { revision: number };
+  ShardSnapshot: Uint8Array;
+  ShardHistory: ShardHistoryResp;
+  ShardStats: ShardStatsResp;
+}
+
+/** ShardConfig is the shard thread's start-up configuration. */
+export interface ShardConfig {
+  index: number;
+  count: number;
+  logLevel: string;
+}

@@ -1,0 +1,74 @@
+import type { Entry, HardState } from '../../src/raft/index.js';
+
+/**
+ * The WAL writer's protocol. The WAL writer is Raft's "append thread" (etcd-raft's
+ * asynchronous storage writes): the Raft node hands it entries and hard state; it writes them
+ * with ONE write and ONE fsync per group of appends and only then replies, so nothing that
+ * depends on those records (a commit, a vote, an acknowledgement) can leave before they are
+ * durable.
+ */
+
+/** WalLoad asks for what recovery found (Raft node, at start-up). */
+export interface WalLoad {
+  type: 'WalLoad';
+}
+
+/** WalAppend persists a hard state and/or entries; the reply means "fsynced". */
+export interface WalAppend {
+  type: 'WalAppend';
+  hardState?: HardState;
+  entries: Entry[];
+}
+
+/** WalSnapshotSave writes a snapshot file, then a snapshot marker in the log, then releases
+ * segments that the snapshot makes unnecessary. */
+export interface WalSnapshotSave {
+  type: 'WalSnapshotSave';
+  index: number;
+  term: number;
+  body: Uint8Array;
+}
+
+/** WalStatsReq asks for fsync timings since the last ask (for metrics). */
+export interface WalStatsReq {
+  type: 'WalStats';
+}
+
+export type WalMsg = WalLoad | WalAppend | WalSnapshotSave | WalStatsReq;
+
+/** WalLoadResp is the recovered state. */
+export interface WalLoadResp {
+  hardState?: HardState;
+  entries: Entry[];
+  snapshot?: { index: number; term: number; body: Uint8Array };
+  /** firstStart is true when the data dir was empty. */
+  firstStart: boolean;
+}
+
+/** WalAppendResp: the records are durable. */
+export interface WalAppendResp {
+  fsyncSeconds: number;
+}
+
+/** WalStatsResp: fsync durations observed since the previous WalStats, and totals. */
+export interface WalStatsResp {
+  fsyncSeconds: number[];
+  bytesWritten: number;
+  segments: number;
+}
+
+/** WalReplies maps each ask to its reply. */
+export interface WalReplies {
+  WalLoad: WalLoadResp;
+  WalAppend: WalAppendResp;
+  WalSnapshotSave: { path: string };
+  WalStats: WalStatsResp;
+}
+
+/** WalConfig is the WAL writer's start-up configuration. */
+export interface WalConfig {
+  dataDir: string;
+  logLevel: string;
+  memberId: number;
+  clusterId: number;
+}
