@@ -31,7 +31,12 @@ function buildTables(): Uint32Array {
  * equals the CRC of `a` followed by `b`, which is what the WAL's chained checksum needs.
  * `crc` is a finished CRC (0 for the empty input); the result is an unsigned 32-bit number.
  */
-export function crc32cUpdate(crc: number, bytes: Uint8Array, start = 0, end = bytes.length): number {
+export function crc32cUpdate(
+  crc: number,
+  bytes: Uint8Array,
+  start = 0,
+  end = bytes.length,
+): number {
   const t = crcTables;
   let c = ~crc;
   let i = start;

@@ -4,10 +4,11 @@
  * refuse. The rules and their reasons are in docs/wal-format.md, "Recovery".
  */
 import { walRecordBytesMax } from '../constants.js';
-import type { EntryType, WalRecord } from './record.js';
+import type { WalRecord } from './record.js';
 import {
   RecordType,
   entryHeaderBytes,
+  entryTypes,
   frameBytes,
   maxSafeHigh32,
   paddingFor,
@@ -174,7 +175,7 @@ function decodeBody(b: Uint8Array, type: number, p: number, end: number): WalRec
         entry: {
           term: term as Term,
           index: index as Index,
-          type: entryType as EntryType,
+          type: entryTypes[entryType]!,
           data: b.subarray(p + entryHeaderBytes, end),
         },
       };

@@ -7,6 +7,7 @@ import type { HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput }
 import {
   RecordType,
   entryHeaderBytes,
+  entryTypeByte,
   frameBytes,
   paddingFor,
   payloadBytes,
@@ -71,10 +72,12 @@ export class WalEncoder {
 
   /** addEntry encodes a Raft entry record: term, index, entry type, data. */
   addEntry(e: WalEntry): void {
+    const t = entryTypeByte(e.type);
+    if (t < 0) throw new RangeError(`wal: unknown entry type ${String(e.type)}`);
     const p = this.begin(RecordType.entry, entryHeaderBytes + e.data.length);
     this.putU64(p, e.term);
     this.putU64(p + 8, e.index);
-    this.buf[p + 16] = e.type;
+    this.buf[p + 16] = t;
     this.buf.set(e.data, p + entryHeaderBytes);
     this.finish(p + entryHeaderBytes + e.data.length);
   }

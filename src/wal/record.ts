@@ -14,8 +14,22 @@ export const RecordType = {
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
-/** EntryType is etcd-raft's entry type: 0 EntryNormal, 1 EntryConfChange, 2 ConfChangeV2. */
-export type EntryType = 0 | 1 | 2;
+/**
+ * EntryType is etcd-raft's entry type, by name (the same strings as src/raft, so a Raft entry is
+ * a WalEntry without conversion). On disk it is a byte: its position in `entryTypes`.
+ */
+export type EntryType = 'EntryNormal' | 'EntryConfChange' | 'EntryConfChangeV2';
+/** entryTypes maps the on-disk entry type byte to its name (etcd-raft's numbering). */
+export const entryTypes: readonly EntryType[] = [
+  'EntryNormal',
+  'EntryConfChange',
+  'EntryConfChangeV2',
+];
+
+/** entryTypeByte returns an entry type's on-disk byte, or -1 for an unknown type. */
+export function entryTypeByte(t: EntryType): number {
+  return t === 'EntryNormal' ? 0 : t === 'EntryConfChange' ? 1 : t === 'EntryConfChangeV2' ? 2 : -1;
+}
 
 /** WalEntry is a Raft log entry as the WAL stores it (etcd-raft's `Entry`). */
 export interface WalEntry {

@@ -1,0 +1,628 @@
+/**
+ * WalFiles is the WAL's file shell: it owns `<data-dir>/member/wal` and `<data-dir>/member/snap`
+ * and does the I/O around the pure core in src/wal. It runs on the WAL writer's dedicated
+ * thread, so it uses synchronous fs calls: nothing else waits on this thread's event loop, and
+ * a sync call skips the libuv thread-pool round trip that an async write + fsync would pay.
+ * The format and the recovery rules are in docs/wal-format.md.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  segmentSizeBytes as defaultSegmentSizeBytes,
+  walBatchBytesMax,
+} from '../../src/constants.js';
+import {
+  SnapshotCorruptError,
+  WalEncoder,
+  decodeSnapshotFile,
+  encodeSegmentHead,
+  encodeSnapshotHeader,
+  foldWal,
+  parseSnapshotFileName,
+  parseWalSegmentName,
+  readWal,
+  snapshotFileName,
+  usableSnapshotMarkers,
+  walSegmentName,
+} from '../../src/wal/index.js';
+import type {
+  HardState,
+  SnapshotMarker,
+  WalEntry,
+  WalMetadata,
+  WalRecordInput,
+  WalSegmentName,
+} from '../../src/wal/index.js';
+import type { Index, Term } from '../../src/types.js';
+
+export { WalCorruptError, SnapshotCorruptError } from '../../src/wal/index.js';
+export type { WalRecordInput, WalEntry, HardState, WalMetadata, SnapshotMarker };
+
+/**
+ * WalFsOps is the slice of node:fs the WAL uses, injectable so tests can count syncs or fail
+ * a call. Every method has node:fs's synchronous semantics.
+ */
+export interface WalFsOps {
+  openSync(file: string, flags: string): number;
+  closeSync(fd: number): void;
+  writeSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  fdatasyncSync(fd: number): void;
+  fsyncSync(fd: number): void;
+  ftruncateSync(fd: number, len: number): void;
+  renameSync(from: string, to: string): void;
+  unlinkSync(file: string): void;
+  readdirSync(dir: string): string[];
+  readFileSync(file: string): Uint8Array;
+  mkdirSync(dir: string): void;
+  existsSync(file: string): boolean;
+}
+
+/** nodeFsOps is WalFsOps backed by node:fs. */
+export const nodeFsOps: WalFsOps = {
+  openSync: (f, flags) => fs.openSync(f, flags, 0o600),
+  closeSync: (fd) => fs.closeSync(fd),
+  writeSync: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+  fsyncSync: (fd) => fs.fsyncSync(fd),
+  ftruncateSync: (fd, len) => fs.ftruncateSync(fd, len),
+  renameSync: (from, to) => fs.renameSync(from, to),
+  unlinkSync: (f) => fs.unlinkSync(f),
+  readdirSync: (d) => fs.readdirSync(d),
+  readFileSync: (f) => fs.readFileSync(f),
+  mkdirSync: (d) => fs.mkdirSync(d, { mode: 0o700 }),
+  existsSync: (f) => fs.existsSync(f),
+};
+
+/** WalLogger is the part of a pino logger the WAL uses. */
+export interface WalLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+/** WalFilesOptions configures WalFiles.open. */
+export interface WalFilesOptions {
+  readonly logger: WalLogger;
+  /** fsOps replaces node:fs (tests). */
+  readonly fsOps?: WalFsOps;
+  /** segmentSizeBytes is the size past which a segment is cut (default: constants.ts). */
+  readonly segmentSizeBytes?: number;
+}
+
+/** LoadedSnapshot is a snapshot file that passed its checks. */
+export interface LoadedSnapshot {
+  readonly index: Index;
+  readonly term: Term;
+  /** body is the snapshot's opaque bytes (ConfState + application state). */
+  readonly body: Uint8Array;
+  readonly path: string;
+}
+
+/** WalRecovered is what open found on disk: the state Raft restarts with. */
+export interface WalRecovered {
+  /** firstStart is true when there was no WAL segment (a new member). */
+  readonly firstStart: boolean;
+  readonly metadata: WalMetadata | undefined;
+  readonly hardState: HardState | undefined;
+  /** snapshot is the newest usable snapshot; entries follow its index. */
+  readonly snapshot: LoadedSnapshot | undefined;
+  /** entries are contiguous from snapshot.index + 1 (or 1). They view the segments' bytes. */
+  readonly entries: WalEntry[];
+}
+
+/** walDirOf is where a data dir keeps its WAL segments. */
+export function walDirOf(dataDir: string): string {
+  return path.join(dataDir, 'member', 'wal');
+}
+
+/** snapDirOf is where a data dir keeps its snapshot files. */
+export function snapDirOf(dataDir: string): string {
+  return path.join(dataDir, 'member', 'snap');
+}
+
+/** tmpSuffix marks files being written; they are never read and are deleted at open. */
+const tmpSuffix = '.tmp';
+
+/**
+ * WalFiles appends records to the WAL's last segment, cuts segments, records snapshot markers
+ * and releases old segments. One instance per data dir, on one thread. After any failed write
+ * or sync the instance refuses all further calls: what reached the disk is unknown, and only a
+ * restart (recovery) can tell (the "fsyncgate" lesson).
+ */
+export class WalFiles {
+  /** recovered is what open found. Drop the reference once consumed: it pins segment bytes. */
+  readonly recovered: WalRecovered;
+  /** walDir is the segments' directory. */
+  readonly walDir: string;
+  /** snapDir is the snapshot files' directory. */
+  readonly snapDir: string;
+
+  private readonly dataDir: string;
+  private readonly fs: WalFsOps;
+  private readonly logger: WalLogger;
+  private readonly segmentSizeBytes: number;
+  private readonly encoder: WalEncoder;
+  /** segments on disk, oldest first; the last is the tail being appended to. */
+  private readonly segments: WalSegmentName[];
+  private fd: number;
+  /** tailBytes is the tail segment's length: where the next write goes. */
+  private tailBytes: number;
+  /** lastIndex is etcd's enti: the last entry index written (or a higher snapshot marker). */
+  private lastIndex: number;
+  private metadata: WalMetadata | undefined;
+  private hardState: HardState | undefined;
+  /** markers are the snapshot markers in the kept segments, oldest first. */
+  private markers: SnapshotMarker[];
+  private totalBytesWritten = 0;
+  private failed: unknown = undefined;
+  private closed = false;
+
+  private constructor(
+    dataDir: string,
+    opts: WalFilesOptions,
+    fields: {
+      recovered: WalRecovered;
+      encoder: WalEncoder;
+      segments: WalSegmentName[];
+      fd: number;
+      tailBytes: number;
+      lastIndex: number;
+      markers: SnapshotMarker[];
+      hardState: HardState | undefined;
+    },
+  ) {
+    this.dataDir = dataDir;
+    this.walDir = walDirOf(dataDir);
+    this.snapDir = snapDirOf(dataDir);
+    this.fs = opts.fsOps ?? nodeFsOps;
+    this.logger = opts.logger;
+    this.segmentSizeBytes = opts.segmentSizeBytes ?? defaultSegmentSizeBytes;
+    this.recovered = fields.recovered;
+    this.encoder = fields.encoder;
+    this.segments = fields.segments;
+    this.fd = fields.fd;
+    this.tailBytes = fields.tailBytes;
+    this.lastIndex = fields.lastIndex;
+    this.metadata = fields.recovered.metadata;
+    this.hardState = fields.hardState;
+    this.markers = fields.markers;
+  }
+
+  /**
+   * open creates the directories on first start, or recovers: it reads every segment, cuts off
+   * a torn tail (with a warning), picks the newest usable snapshot file, and replays the log
+   * from it. Throws WalCorruptError (naming file and offset) when the log is damaged before its
+   * tail; the member must then be repaired or rebuilt by an operator.
+   */
+  static open(dataDir: string, opts: WalFilesOptions): WalFiles {
+    const fsx = opts.fsOps ?? nodeFsOps;
+    const { logger } = opts;
+    const walDir = walDirOf(dataDir);
+    const snapDir = snapDirOf(dataDir);
+    ensureDir(fsx, walDir);
+    ensureDir(fsx, snapDir);
+    removeTmpFiles(fsx, walDir, logger);
+    removeTmpFiles(fsx, snapDir, logger);
+
+    const encoder = new WalEncoder(0);
+    let names = walSegmentNames(fsx, walDir);
+    const firstStart = names.length === 0;
+    if (firstStart) {
+      encodeSegmentHead(encoder, 0, undefined, undefined);
+      writeNewFile(fsx, walDir, walSegmentName(0, 0), encoder.bytes());
+      names = walSegmentNames(fsx, walDir);
+    }
+    const scan = readWal(
+      names.map((n) => ({ name: n.name, bytes: fsx.readFileSync(path.join(walDir, n.name)) })),
+    );
+    const tail = scan.segments[scan.segments.length - 1]!;
+    const tailPath = path.join(walDir, tail.name);
+    const fd = fsx.openSync(tailPath, 'r+');
+    try {
+      if (scan.torn !== undefined) {
+        logger.warn(
+          { file: scan.torn.file, offset: scan.torn.offset, reason: scan.torn.reason },
+          'wal: truncating torn tail of the last segment',
+        );
+        fsx.ftruncateSync(fd, scan.torn.offset);
+        fsx.fdatasyncSync(fd);
+      }
+      const usable = usableSnapshotMarkers(scan);
+      const snapshot = loadNewestSnapshot(dataDir, { logger, fsOps: fsx, usable });
+      const folded = foldWal(scan, snapshot);
+      encoder.reset(scan.crc);
+      let tailBytes = tail.validBytes;
+      if (tailBytes === 0) {
+        // The tail lost even its head (a damaged fresh segment): write the head again, chained
+        // from the previous segment, so the chain and the head invariant hold.
+        encodeSegmentHead(encoder, scan.crc, folded.metadata, scan.hardState);
+        writeAll(fsx, fd, encoder.bytes(), 0);
+        fsx.fdatasyncSync(fd);
+        tailBytes = encoder.length;
+      }
+      const recovered: WalRecovered = {
+        firstStart,
+        metadata: folded.metadata,
+        hardState: folded.hardState,
+        snapshot,
+        entries: folded.entries,
+      };
+      return new WalFiles(dataDir, opts, {
+        recovered,
+        encoder,
+        segments: scan.segments.map(({ seq, index, name }) => ({ seq, index, name })),
+        fd,
+        tailBytes,
+        lastIndex: folded.lastIndex,
+        markers: scan.markers,
+        hardState: folded.hardState,
+      });
+    } catch (err) {
+      fsx.closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** lastIndex is the last entry index written, or a higher snapshot marker's (etcd's enti). */
+  get lastEntryIndex(): number {
+    return this.lastIndex;
+  }
+
+  /** segmentCount is the number of segment files kept. */
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** bytesWritten counts bytes appended by this instance (metrics). */
+  get bytesWritten(): number {
+    return this.totalBytesWritten;
+  }
+
+  /** segmentNames lists the kept segment file names, oldest first. */
+  segmentNames(): string[] {
+    return this.segments.map((s) => s.name);
+  }
+
+  /**
+   * append makes `records` durable: it encodes all of them into one buffer and issues one
+   * write and one fdatasync. Group commit is the caller's: hand over everything that is ready.
+   * When it returns, the records survive a crash. Cuts a new segment when the tail is full.
+   */
+  append(records: readonly WalRecordInput[]): void {
+    this.usable();
+    const enc = this.encoder;
+    enc.reset();
+    let lastIndex = this.lastIndex;
+    let metadata = this.metadata;
+    let hardState = this.hardState;
+    const markers: SnapshotMarker[] = [];
+    for (const r of records) {
+      enc.add(r);
+      switch (r.type) {
+        case 'entry':
+          lastIndex = r.entry.index;
+          break;
+        case 'state':
+          hardState = r.state;
+          break;
+        case 'metadata':
+          metadata = { nodeId: r.nodeId, clusterId: r.clusterId };
+          break;
+        case 'snapshot':
+          markers.push({ index: r.index, term: r.term });
+          if (r.index > lastIndex) lastIndex = r.index;
+          break;
+      }
+    }
+    this.commit();
+    this.lastIndex = lastIndex;
+    this.metadata = metadata;
+    this.hardState = hardState;
+    for (const m of markers) this.markers.push(m);
+    this.maybeCut();
+  }
+
+  /**
+   * save is append for the common case, shaped like etcd's WAL.Save: entries, then the hard
+   * state if given, in one write and one fdatasync. Raft entries pass as they are.
+   */
+  save(entries: readonly WalEntry[], hardState?: HardState): void {
+    this.usable();
+    if (entries.length === 0 && hardState === undefined) return;
+    const enc = this.encoder;
+    enc.reset();
+    for (let i = 0; i < entries.length; i++) enc.addEntry(entries[i]!);
+    if (hardState !== undefined) enc.addState(hardState);
+    this.commit();
+    if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+    if (hardState !== undefined) this.hardState = hardState;
+    this.maybeCut();
+  }
+
+  /**
+   * saveSnapshotMarker records that a snapshot at (index, term) is durable. Write the snapshot
+   * file first: recovery only uses snapshots that have a marker.
+   */
+  saveSnapshotMarker(index: Index, term: Term): void {
+    this.append([{ type: 'snapshot', index, term }]);
+  }
+
+  /**
+   * releaseTo deletes the segments that recovery no longer needs once a snapshot at `index`
+   * exists: a segment goes when the next one starts at or below the release point. The point
+   * is clamped to the newest snapshot marker at or below both `index` and the last hard
+   * state's commit, since only such a marker can start recovery. Returns the deleted names.
+   */
+  releaseTo(index: number): string[] {
+    this.usable();
+    const commit: number = this.hardState?.commit ?? 0;
+    let point = 0;
+    for (const m of this.markers) {
+      if (m.index <= index && m.index <= commit && m.index > point) point = m.index;
+    }
+    let n = 0;
+    while (n + 1 < this.segments.length && this.segments[n + 1]!.index <= point) n++;
+    if (n === 0) return [];
+    const gone = this.segments.splice(0, n);
+    for (const s of gone) this.fs.unlinkSync(path.join(this.walDir, s.name));
+    fsyncDir(this.fs, this.walDir);
+    // Markers older than the release point can no longer start recovery.
+    this.markers = this.markers.filter((m) => m.index >= point);
+    const names = gone.map((s) => s.name);
+    this.logger.info({ released: names, index: point }, 'wal: released segments');
+    return names;
+  }
+
+  /** purgeSnapshots deletes all but the newest `keep` snapshot files; returns their paths. */
+  purgeSnapshots(keep: number): string[] {
+    return purgeSnapshots(this.dataDir, keep, { logger: this.logger, fsOps: this.fs });
+  }
+
+  /** close releases the tail's descriptor. Everything appended is already durable. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.fs.closeSync(this.fd);
+  }
+
+  private usable(): void {
+    if (this.closed) throw new Error('wal: closed');
+    if (this.failed !== undefined) {
+      throw new Error('wal: an earlier write or sync failed; restart to recover', {
+        cause: this.failed,
+      });
+    }
+  }
+
+  // commit writes the encoder's bytes at the tail and syncs them.
+  private commit(): void {
+    const bytes = this.encoder.bytes();
+    if (bytes.length > walBatchBytesMax) {
+      throw new RangeError(`wal: batch of ${bytes.length} bytes exceeds walBatchBytesMax`);
+    }
+    try {
+      writeAll(this.fs, this.fd, bytes, this.tailBytes);
+      this.fs.fdatasyncSync(this.fd);
+    } catch (err) {
+      this.failed = err;
+      throw err;
+    }
+    this.tailBytes += bytes.length;
+    this.totalBytesWritten += bytes.length;
+  }
+
+  private maybeCut(): void {
+    if (this.tailBytes < this.segmentSizeBytes) return;
+    try {
+      this.cut();
+    } catch (err) {
+      this.failed = err;
+      throw err;
+    }
+  }
+
+  // cut starts the next segment: its head (crc, metadata, state) goes to a .tmp file that is
+  // synced and then renamed, so a segment is never seen without its complete head.
+  private cut(): void {
+    const prev = this.segments[this.segments.length - 1]!;
+    const seq = prev.seq + 1;
+    const index = this.lastIndex + 1;
+    const name = walSegmentName(seq, index);
+    const enc = this.encoder;
+    enc.reset();
+    encodeSegmentHead(enc, enc.crc, this.metadata, this.hardState);
+    const bytes = enc.bytes();
+    const final = path.join(this.walDir, name);
+    const tmp = final + tmpSuffix;
+    const fd = this.fs.openSync(tmp, 'w+');
+    try {
+      writeAll(this.fs, fd, bytes, 0);
+      this.fs.fdatasyncSync(fd);
+      this.fs.renameSync(tmp, final);
+      fsyncDir(this.fs, this.walDir);
+    } catch (err) {
+      this.fs.closeSync(fd);
+      throw err;
+    }
+    // The descriptor follows the file through the rename; the old tail is already synced.
+    this.fs.closeSync(this.fd);
+    this.fd = fd;
+    this.tailBytes = bytes.length;
+    this.totalBytesWritten += bytes.length;
+    this.segments.push({ seq, index, name });
+    this.logger.info({ segment: name }, 'wal: created a new segment');
+  }
+}
+
+// ---- Snapshot files ----
+
+/** SnapshotListing is a snapshot file found by name (not yet checked). */
+export interface SnapshotListing {
+  readonly term: number;
+  readonly index: number;
+  readonly name: string;
+  readonly path: string;
+}
+
+/** listSnapshots lists the snapshot files in a data dir, newest (term, index) first. */
+export function listSnapshots(dataDir: string, fsOps: WalFsOps = nodeFsOps): SnapshotListing[] {
+  const dir = snapDirOf(dataDir);
+  if (!fsOps.existsSync(dir)) return [];
+  const out: SnapshotListing[] = [];
+  for (const name of fsOps.readdirSync(dir)) {
+    const p = parseSnapshotFileName(name);
+    if (p !== undefined) out.push({ ...p, path: path.join(dir, name) });
+  }
+  return out.sort((a, b) => b.term - a.term || b.index - a.index);
+}
+
+/**
+ * loadNewestSnapshot returns the newest snapshot file that passes its CRC checks, skipping
+ * (with a warning) each one that fails and falling back to the previous. With `usable`, only
+ * files whose (index, term) is among those markers are considered: recovery must not start
+ * from a snapshot whose marker never reached the WAL. Undefined when none qualifies.
+ */
+export function loadNewestSnapshot(
+  dataDir: string,
+  opts: {
+    readonly logger: WalLogger;
+    readonly fsOps?: WalFsOps;
+    readonly usable?: readonly SnapshotMarker[];
+  },
+): LoadedSnapshot | undefined {
+  const fsx = opts.fsOps ?? nodeFsOps;
+  for (const s of listSnapshots(dataDir, fsx)) {
+    const usable = opts.usable;
+    if (usable !== undefined && !usable.some((m) => m.index === s.index && m.term === s.term)) {
+      continue;
+    }
+    try {
+      const f = decodeSnapshotFile(fsx.readFileSync(s.path), s.name, s);
+      return { index: f.index as Index, term: f.term as Term, body: f.body, path: s.path };
+    } catch (err) {
+      if (!(err instanceof SnapshotCorruptError) && !isFsError(err)) throw err;
+      opts.logger.warn(
+        { file: s.name, err: err instanceof Error ? err.message : String(err) },
+        'snap: skipping unreadable snapshot file, falling back to an older one',
+      );
+    }
+  }
+  return undefined;
+}
+
+/**
+ * writeSnapshotFile makes a snapshot file durable: header + body into `<name>.snap.tmp`,
+ * fsync, rename to `<name>.snap`, fsync the directory. Returns the final path. Only after it
+ * returns may the caller write the WAL's snapshot marker.
+ */
+export function writeSnapshotFile(
+  dataDir: string,
+  term: number,
+  index: number,
+  body: Uint8Array,
+  fsOps: WalFsOps = nodeFsOps,
+): string {
+  const dir = snapDirOf(dataDir);
+  ensureDir(fsOps, dir);
+  const final = path.join(dir, snapshotFileName(term, index));
+  const tmp = final + tmpSuffix;
+  const header = encodeSnapshotHeader(term, index, body);
+  const fd = fsOps.openSync(tmp, 'w');
+  try {
+    writeAll(fsOps, fd, header, 0);
+    writeAll(fsOps, fd, body, header.length);
+    fsOps.fsyncSync(fd);
+  } finally {
+    fsOps.closeSync(fd);
+  }
+  fsOps.renameSync(tmp, final);
+  fsyncDir(fsOps, dir);
+  return final;
+}
+
+/**
+ * purgeSnapshots deletes every snapshot file but the newest `keep` (by name, so a damaged new
+ * file counts too; keep more than one). Returns the deleted paths.
+ */
+export function purgeSnapshots(
+  dataDir: string,
+  keep: number,
+  opts: { readonly logger?: WalLogger; readonly fsOps?: WalFsOps } = {},
+): string[] {
+  if (!(Number.isSafeInteger(keep) && keep >= 1)) throw new RangeError(`snap: keep ${keep} < 1`);
+  const fsx = opts.fsOps ?? nodeFsOps;
+  const gone = listSnapshots(dataDir, fsx).slice(keep).map((s) => s.path);
+  for (const p of gone) fsx.unlinkSync(p);
+  if (gone.length > 0) {
+    fsyncDir(fsx, snapDirOf(dataDir));
+    opts.logger?.info({ purged: gone }, 'snap: purged old snapshot files');
+  }
+  return gone;
+}
+
+// ---- helpers ----
+
+function walSegmentNames(fsx: WalFsOps, dir: string): WalSegmentName[] {
+  const out: WalSegmentName[] = [];
+  for (const name of fsx.readdirSync(dir)) {
+    const p = parseWalSegmentName(name);
+    if (p !== undefined) out.push(p);
+  }
+  return out.sort((a, b) => a.seq - b.seq);
+}
+
+/** writeAll writes all of `bytes` at `position`, looping over short writes. */
+function writeAll(fsx: WalFsOps, fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += fsx.writeSync(fd, bytes, done, bytes.length - done, position + done);
+  }
+}
+
+function fsyncDir(fsx: WalFsOps, dir: string): void {
+  const fd = fsx.openSync(dir, 'r');
+  try {
+    fsx.fsyncSync(fd);
+  } finally {
+    fsx.closeSync(fd);
+  }
+}
+
+/** ensureDir creates `dir` and missing parents, syncing each parent whose entries changed. */
+function ensureDir(fsx: WalFsOps, dir: string): void {
+  if (fsx.existsSync(dir)) return;
+  const parent = path.dirname(dir);
+  if (parent !== dir) ensureDir(fsx, parent);
+  try {
+    fsx.mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  fsyncDir(fsx, parent);
+}
+
+// writeNewFile creates a file atomically: tmp, sync, rename, sync the directory.
+function writeNewFile(fsx: WalFsOps, dir: string, name: string, bytes: Uint8Array): void {
+  const final = path.join(dir, name);
+  const tmp = final + tmpSuffix;
+  const fd = fsx.openSync(tmp, 'w');
+  try {
+    writeAll(fsx, fd, bytes, 0);
+    fsx.fdatasyncSync(fd);
+  } finally {
+    fsx.closeSync(fd);
+  }
+  fsx.renameSync(tmp, final);
+  fsyncDir(fsx, dir);
+}
+
+function removeTmpFiles(fsx: WalFsOps, dir: string, logger: WalLogger): void {
+  for (const name of fsx.readdirSync(dir)) {
+    if (!name.endsWith(tmpSuffix)) continue;
+    fsx.unlinkSync(path.join(dir, name));
+    logger.info({ file: name }, 'wal: removed an unfinished temporary file');
+  }
+}
+
+function isFsError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}

@@ -1,0 +1,23 @@
+/**
+ * snapshot-task is a piscina task module: it writes one snapshot file off the actor threads
+ * (encode header + CRC32C of the body, temp file, fsync, rename, directory fsync) and returns
+ * the file's path. The caller writes the WAL's snapshot marker only after this resolves.
+ *
+ * Pass the body with `Piscina.move(body)` when the caller no longer needs it: a transferred
+ * buffer crosses threads without the copy that structured cloning a large body would cost.
+ */
+import { writeSnapshotFile } from './files.js';
+
+/** SnapshotTaskInput is one snapshot to write; `dir` is the data dir (files go to member/snap). */
+export interface SnapshotTaskInput {
+  readonly dir: string;
+  readonly term: number;
+  readonly index: number;
+  readonly body: Uint8Array;
+}
+
+/** writeSnapshot writes the snapshot file and returns its final path. */
+export default async function writeSnapshot(input: SnapshotTaskInput): Promise<string> {
+  const { dir, term, index, body } = input;
+  return writeSnapshotFile(dir, term, index, body);
+}
