@@ -60,7 +60,7 @@ export class ActorSystem {
 
   constructor(
     private readonly specs: ActorSpec[],
-    private readonly opts: SystemOptions,
+    readonly opts: SystemOptions,
   ) {
     const names = new Set(specs.map((s) => s.name));
     for (const s of specs) {

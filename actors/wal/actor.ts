@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import { Piscina } from 'piscina';
+import type { HardState } from '../../src/raft/index.js';
+import type { ReplyToken } from '../../src/runtime/endpoint.js';
+import { assertNever, startActor } from '../../src/runtime/worker.js';
+import type { WalRecordInput } from '../../src/wal/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { loadNewestSnapshot, WalFiles } from './files.js';
+import type { WalAppend, WalConfig, WalMsg } from './messages.js';
+
+/**
+ * The WAL writer actor. Appends that arrive within one turn are written with one write and
+ * one fdatasync (group commit), and only then answered. Snapshot files are written by a
+ * piscina pool thread so that a large snapshot never stalls the group commit of the log.
+ */
+const ctx = startActor<WalMsg, WalConfig>();
+const cfg = ctx.config;
+const log = createLogger({ logLevel: cfg.logLevel }).child({ component: 'wal' });
+const memberDir = join(cfg.dataDir, 'member');
+const walDir = join(memberDir, 'wal');
+const snapDir = join(memberDir, 'snap');
+
+const firstStart = !WalFiles.exists(walDir);
+const files = WalFiles.open(walDir, {
+  logger: { warn: (m: string) => log.warn(m), info: (m: string) => log.info(m) },
+  metadata: { nodeId: cfg.memberId as never, clusterId: cfg.clusterId },
+});
+const pool = new Piscina({
+  filename: new URL('./snapshot-task.js', import.meta.url).href,
+  minThreads: 0,
+  maxThreads: 1,
+  idleTimeout: 5_000,
+});
+
+/** queue: appends waiting for the next group commit. */
+let queue: { msg: WalAppend; token: ReplyToken | undefined }[] = [];
+let flushScheduled = false;
+let fsyncSeconds: number[] = [];
+let bytesWritten = 0;
+
+function flush(): void {
+  flushScheduled = false;
+  const batch = queue;
+  queue = [];
+  const records: WalRecordInput[] = [];
+  let hs: HardState | undefined;
+  for (const { msg } of batch) {
+    for (const entry of msg.entries) records.push({ type: 'entry', entry });
+    if (msg.hardState !== undefined) hs = msg.hardState;
+  }
+  // The hard state goes after the entries it may commit, as etcd's WAL.Save does.
+  if (hs !== undefined) records.push({ type: 'state', state: hs });
+  const t0 = performance.now();
+  bytesWritten += files.append(records);
+  const seconds = (performance.now() - t0) / 1000;
+  if (fsyncSeconds.length < 10_000) fsyncSeconds.push(seconds);
+  for (const { token } of batch) if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
+  // Replies leave now rather than at the end of the turn: they are what the client waits for.
+  ctx.ep.flushNow();
+}
+
+ctx.ep.onMessage((msg, token) => {
+  switch (msg.type) {
+    case 'WalAppend':
+      queue.push({ msg, token });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+      return;
+    case 'WalLoad': {
+      if (token === undefined) return;
+      const r = files.recovered;
+      const snap = loadNewestSnapshot(snapDir, r.snapshot, (m: string) => log.warn(m));
+      ctx.ep.reply(token, {
+        hardState: r.hardState,
+        entries: r.entries,
+        snapshot: snap === undefined ? undefined :
+          { index: snap.index, term: snap.term, body: snap.body },
+        firstStart,
+      });
+      return;
+    }
+    case 'WalSnapshotSave': {
+      const { index, term, body } = msg;
+      pool.run({ dir: snapDir, term, index, body }, { transferList: [body.buffer as ArrayBuffer] })
+        .then((path: string) => {
+          // The marker goes into the log only once the snapshot file is durable, so recovery
+          // never looks for a snapshot that is not there.
+          files.append([{ type: 'snapshot', index: index as never, term: term as never }]);
+          files.releaseTo(index as never);
+          log.info({ index, term, path }, 'saved snapshot');
+          if (token !== undefined) ctx.ep.reply(token, { path });
+        }, (e: unknown) => {
+          log.error({ err: String(e) }, 'snapshot save failed');
+          if (token !== undefined) ctx.ep.replyError(token, { message: String(e) });
+        });
+      return;
+    }
+    case 'WalStats':
+      if (token !== undefined) {
+        ctx.ep.reply(token, { fsyncSeconds, bytesWritten, segments: files.segmentCount });
+        fsyncSeconds = [];
+      }
+      return;
+    default:
+      assertNever(msg);
+  }
+});
+
+ctx.onStop(async () => {
+  if (queue.length > 0) flush();
+  files.close();
+  await pool.destroy();
+});
+
+ctx.ready();

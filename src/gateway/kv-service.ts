@@ -1,0 +1,123 @@
+import type { RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
+import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
+import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
+import type {
+  RangeRequest, RangeResponse, ResponseHeader, WriteRequest, WriteResponse,
+} from '../mvcc/types.js';
+import type { ActorRef, Endpoint, Message } from '../runtime/endpoint.js';
+import type { Revision } from '../types.js';
+
+/**
+ * KvService is the gateway's view of the storage pipeline: both HTTP APIs (/v3 and /v1) call
+ * it, and it hides which actor does what.
+ *
+ *  - Writes: one ask to the Raft node, answered after commit and apply.
+ *  - Linearizable reads: every read that arrives within one turn of the event loop shares ONE
+ *    read-index ask to the Raft node (Raft §6.4); the reply is the revision to read at, and
+ *    each read then goes straight to the shard(s) holding its keys, which wait until they have
+ *    applied that revision. A single-key read costs one shard ask; a range asks every shard at
+ *    the same revision and merges, so it never sees part of a transaction.
+ *  - Serializable reads skip the read index and read at the newest revision this gateway has
+ *    seen applied.
+ */
+export class KvService {
+  private readonly raft: ActorRef<RaftMsg, RaftReplies>;
+  private readonly shards: ActorRef<ShardMsg, ShardReplies>[];
+  /** knownRevision: the newest revision the Raft node has reported applied. */
+  knownRevision = 0;
+  knownTerm = 0;
+  private readWaiters: { resolve(r: number): void; reject(e: Error): void }[] = [];
+
+  constructor(
+    ep: Endpoint<Message>,
+    shardCount: number,
+    readonly memberId: number,
+    readonly clusterId: number,
+  ) {
+    this.raft = ep.ref<RaftMsg, RaftReplies>('raft');
+    this.shards = Array.from({ length: shardCount },
+      (_, i) => ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
+  }
+
+  /** header builds etcd's response header at a revision. */
+  header(revision: number): ResponseHeader {
+    return {
+      clusterId: this.clusterId, memberId: this.memberId,
+      revision: revision as Revision, raftTerm: this.knownTerm,
+    };
+  }
+
+  /** write proposes a put, delete, txn or compaction and returns its applied result. */
+  async write(req: WriteRequest): Promise<{ header: ResponseHeader; response: WriteResponse }> {
+    const r = await this.raft.ask({ type: 'RaftPropose', req });
+    this.learn(r.revision, r.raftTerm);
+    // Ranges inside a txn are answered by the applier from its latest-state view.
+    return { header: this.header(r.revision), response: r.response };
+  }
+
+  /** range reads, linearizably unless req.serializable. */
+  async range(req: RangeRequest): Promise<{ header: ResponseHeader; response: RangeResponse }> {
+    const readRev = req.serializable === true ? this.knownRevision : await this.readIndex();
+    const want = req.revision ?? 0;
+    if (want > readRev) throw new ErrFutureRev();
+    const at = want > 0 ? want : readRev;
+    let response: RangeResponse;
+    if (req.rangeEnd === undefined || req.rangeEnd === '') {
+      const s = this.shards[shardOf(req.key, this.shards.length)]!;
+      response = await s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev });
+    } else {
+      const parts = await Promise.all(this.shards.map((s) =>
+        s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev })));
+      response = parts.length === 1 ? parts[0]! : mergeRanges(req, parts);
+    }
+    return { header: this.header(readRev), response };
+  }
+
+  /** status asks the Raft node for its status. */
+  status(): Promise<RaftReplies['RaftStatus']> {
+    return this.raft.ask({ type: 'RaftStatus' });
+  }
+
+  /** refresh learns the current revision (after a restart of the actors). */
+  async refresh(): Promise<void> {
+    const st = await this.status();
+    this.learn(st.revision, st.raftTerm);
+  }
+
+  /** mailboxDepth: the deepest mailbox behind this service (for admission control). */
+  get mailboxDepth(): number {
+    let d = this.raft.depth;
+    for (const s of this.shards) d = Math.max(d, s.depth);
+    return d;
+  }
+
+  private learn(revision: number, term: number): void {
+    if (revision > this.knownRevision) this.knownRevision = revision;
+    if (term > this.knownTerm) this.knownTerm = term;
+  }
+
+  private readIndex(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.readWaiters.push({ resolve, reject });
+      if (this.readWaiters.length === 1) setImmediate(this.issueReadIndex);
+    });
+  }
+
+  private readonly issueReadIndex = (): void => {
+    const waiters = this.readWaiters;
+    this.readWaiters = [];
+    let p: Promise<RaftReplies['RaftReadIndex']>;
+    try {
+      p = this.raft.ask({ type: 'RaftReadIndex' });
+    } catch (e) {
+      for (const w of waiters) w.reject(e as Error);
+      return;
+    }
+    p.then((r) => {
+      this.learn(r.revision, r.raftTerm);
+      for (const w of waiters) w.resolve(r.revision);
+    }, (e: Error) => {
+      for (const w of waiters) w.reject(e);
+    });
+  };
+}

@@ -1,0 +1,132 @@
+import HyperExpress from 'hyper-express';
+import { gatewayInflightMax, maxRequestBytes } from '../constants.js';
+import type { ActorSystem } from '../runtime/system.js';
+import type { KvService } from './kv-service.js';
+import { errorBody } from './errors.js';
+import { registerV1Routes } from './v1-routes.js';
+import { registerV3Routes } from './v3-routes.js';
+
+/**
+ * server: the gateway thread's HTTP server (hyper-express on uWebSockets). It parses and
+ * validates requests, admits them against the in-flight limit, hands them to KvService, and
+ * writes the answer. It never blocks on the actors: every handler awaits a reply, and a burst
+ * of requests in one poll phase leaves for the actors as one batch.
+ */
+
+/** GatewayDeps is what the routes need. */
+export interface GatewayDeps {
+  kv: KvService;
+  system: ActorSystem;
+  version: string;
+  metricsText: () => Promise<{ contentType: string; body: string }>;
+  observe?: (route: string, method: string, code: number, seconds: number) => void;
+}
+
+/** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
+export class Admission {
+  inflight = 0;
+  constructor(private readonly deps: GatewayDeps) {}
+
+  /** refuse returns the status and error to answer instead of serving, or undefined. */
+  refuse(): { status: number; body: string } | undefined {
+    if (!this.deps.system.serving) {
+      return errorBody({ code: 'UNAVAILABLE', message: 'etcdserver: server is restarting' });
+    }
+    if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
+      return errorBody({ code: 'MAILBOX_FULL', message: 'etcdserver: too many requests' });
+    }
+    return undefined;
+  }
+}
+
+/** JsonHandler turns a parsed request body into [status, JSON text]. */
+export type JsonHandler = (body: string, req: HyperExpress.Request) => Promise<[number, string]>;
+
+/** Route registers handlers with the shared admission, error mapping and metrics. */
+export class Routes {
+  readonly admission: Admission;
+  constructor(readonly server: HyperExpress.Server, readonly deps: GatewayDeps) {
+    this.admission = new Admission(deps);
+  }
+
+  /** json serves a route whose answer is one JSON document. */
+  json(method: 'get' | 'post' | 'put' | 'delete', path: string, fn: JsonHandler): void {
+    const route = path;
+    this.server[method](path, async (req, res) => {
+      const t0 = performance.now();
+      let status = 200;
+      let text: string;
+      const refused = this.admission.refuse();
+      if (refused !== undefined) {
+        status = refused.status;
+        text = refused.body;
+      } else {
+        this.admission.inflight++;
+        try {
+          const body = method === 'get' || method === 'delete' ? '' : await req.text();
+          [status, text] = await fn(body, req);
+        } catch (e) {
+          const eb = errorBody(e);
+          status = eb.status;
+          text = eb.body;
+        } finally {
+          this.admission.inflight--;
+        }
+      }
+      if (res.closed) return;
+      res.status(status).type('json').send(text);
+      this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
+    });
+  }
+}
+
+/** startGateway builds the server and listens on host:port (port 0 picks a free port). */
+export async function startGateway(
+  deps: GatewayDeps, host: string, port: number,
+): Promise<{ server: HyperExpress.Server; port: number; routes: Routes }> {
+  const server = new HyperExpress.Server({
+    // Accept a little more than etcd's limit so that an oversized request gets etcd's own
+    // error from us instead of a bare 413 from the HTTP layer.
+    max_body_length: 2 * maxRequestBytes,
+    fast_buffers: true,
+  });
+  const routes = new Routes(server, deps);
+  registerV3Routes(routes);
+  registerV1Routes(routes);
+  server.get('/health', async (_req, res) => {
+    let healthy = false;
+    let reason = '';
+    if (deps.system.serving) {
+      try {
+        const st = await deps.kv.status();
+        healthy = st.leader !== 0;
+        if (!healthy) reason = 'RAFT NO LEADER';
+      } catch (e) {
+        reason = String((e as Error).message);
+      }
+    } else {
+      reason = 'RESTARTING';
+    }
+    const body = healthy ? '{"health":"true","reason":""}' :
+      JSON.stringify({ health: 'false', reason });
+    res.status(healthy ? 200 : 503).type('json').send(body);
+  });
+  server.get('/version', (_req, res) => {
+    res.type('json').send(JSON.stringify({ etcdserver: '3.4.23', etcdcluster: '3.4.0',
+      myetcd: deps.version }));
+  });
+  server.get('/metrics', async (_req, res) => {
+    const m = await deps.metricsText();
+    res.header('content-type', m.contentType).send(m.body);
+  });
+  server.set_not_found_handler((req, res) => {
+    res.status(404).type('text').send('404 page not found\n');
+    void req;
+  });
+  server.set_error_handler((_req, res, err) => {
+    const eb = errorBody(err);
+    if (!res.closed) res.status(eb.status).type('json').send(eb.body);
+  });
+  await server.listen(port, host);
+  return { server, port: server.port, routes };
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { RaftNodeConfig } from '../actors/raft/messages.js';
+import type { ShardConfig } from '../actors/shard/messages.js';
+import type { WalConfig } from '../actors/wal/messages.js';
+import { type Config, loadConfig } from './config/index.js';
+import { ConfigError, HelpRequested } from './config/errors.js';
+import { KvService } from './gateway/kv-service.js';
+import { startGateway } from './gateway/server.js';
+import { createLogger, flushLogger } from './log/index.js';
+import { createMetrics } from './metrics/index.js';
+import { type ActorSpec, ActorSystem } from './runtime/system.js';
+
+/**
+ * main: starts one MyEtcd member. The main thread is the gateway (HTTP) and the supervisor;
+ * every other subsystem is an actor in its own worker thread:
+ *
+ *   gateway ──► raft ──► wal          (propose → persist)
+ *      │          └────► shard-0..N-1 (apply)
+ *      └──────────────► shard-0..N-1 (reads at a revision)
+ */
+
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as
+  { version: string }).version;
+
+/** memberIdOf derives a member id from the peer URLs and cluster token, as etcd does (a hash
+ * kept within 2^53 so it stays a JS number). */
+export function memberIdOf(peerUrls: string[], token: string): number {
+  const h = createHash('sha1').update([...peerUrls].sort().join('') + token).digest();
+  return (h.readUInt32BE(0) * 0x200000 + (h.readUInt32BE(4) >>> 11)) || 1;
+}
+
+/** actorSpecs lays out the actor threads for a configuration. */
+export function actorSpecs(config: Config, memberId: number, clusterId: number): ActorSpec[] {
+  const dist = new URL('../actors/', import.meta.url);
+  const shardNames = Array.from({ length: config.storageShards }, (_, i) => `shard-${i}`);
+  const wal: WalConfig = { dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId };
+  const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
+  const raft: RaftNodeConfig = {
+    memberId, clusterId, shardCount: config.storageShards,
+    heartbeatIntervalMs: config.heartbeatInterval, electionTicks,
+    snapshotCount: config.snapshotCount, logLevel: config.logLevel,
+    seed: memberId % 0x7fffffff,
+  };
+  return [
+    // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
+    { name: 'raft', url: new URL('raft/actor.js', dist), config: raft, peers: ['wal', ...shardNames] },
+    { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, peers: ['raft'] },
+    ...shardNames.map((name, index): ActorSpec => ({
+      name, url: new URL('shard/actor.js', dist),
+      config: { index, count: config.storageShards, logLevel: config.logLevel } satisfies ShardConfig,
+      peers: ['raft'],
+    })),
+  ];
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(e.message + '\n');
+      process.exit(0);
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`myetcd: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const logger = createLogger(config);
+  const log = logger.child({ component: 'main' });
+  const memberId = memberIdOf(config.initialAdvertisePeerUrls, config.initialClusterToken);
+  const clusterId = memberIdOf([config.initialCluster], config.initialClusterToken);
+  const metrics = createMetrics();
+  const system = new ActorSystem(actorSpecs(config, memberId, clusterId), {
+    logger: logger.child({ component: 'supervisor' }),
+    onFatal: (reason) => {
+      log.fatal({ reason }, 'giving up after repeated actor crashes');
+      flushLogger(logger);
+      process.exit(1);
+    },
+  });
+  log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version },
+    'starting myetcd');
+  await system.start();
+  const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
+  await kv.refresh();
+  system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
+
+  const servers: { close(): boolean }[] = [];
+  for (const u of config.listenClientUrls) {
+    const url = new URL(u);
+    const { server, port } = await startGateway({
+      kv, system, version,
+      metricsText: () => metrics.render(system, kv),
+      observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
+    }, url.hostname, Number(url.port || 2379));
+    servers.push(server);
+    log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'received signal; shutting down');
+    for (const s of servers) s.close();
+    // Requests in flight finish against the actors, then the actors stop in order.
+    setTimeout(() => {
+      system.stop().then(() => {
+        log.info({}, 'stopped');
+        flushLogger(logger);
+        process.exit(0);
+      }, (e: unknown) => {
+        log.error({ err: String(e) }, 'unclean stop');
+        flushLogger(logger);
+        process.exit(1);
+      });
+    }, 50);
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`myetcd: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
