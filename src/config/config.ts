@@ -1,0 +1,64 @@
+/**
+ * Config is a MyEtcd server's whole configuration, resolved and validated. It is a plain
+ * object (strings, numbers, arrays) so it can be posted to worker threads as is: every actor
+ * thread receives the same Config and builds its own logger and limits from it.
+ *
+ * Field names are the camelCase of etcd's flag names; see docs/configuration.md for each
+ * setting's flag, environment variable, config-file key and default.
+ */
+export interface Config {
+  /** name is this member's human-readable name (etcd: --name). */
+  name: string;
+  /** dataDir holds the WAL and snapshots (etcd: --data-dir, default `${name}.etcd`). */
+  dataDir: string;
+  /** listenClientUrls are the URLs the client gateway listens on. */
+  listenClientUrls: string[];
+  /** advertiseClientUrls are the client URLs announced to the cluster and to clients. */
+  advertiseClientUrls: string[];
+  /** listenPeerUrls are the URLs the peer (Raft) transport listens on. */
+  listenPeerUrls: string[];
+  /** initialAdvertisePeerUrls are this member's peer URLs announced to the cluster. */
+  initialAdvertisePeerUrls: string[];
+  /** initialCluster is etcd's bootstrap list: `name1=url1,name2=url2` (see parseInitialCluster). */
+  initialCluster: string;
+  /** initialClusterState is 'new' to bootstrap a cluster, 'existing' to join one. */
+  initialClusterState: 'new' | 'existing';
+  /** initialClusterToken keeps two clusters bootstrapped from the same URLs apart. */
+  initialClusterToken: string;
+  /** heartbeatInterval is the Raft tick in milliseconds. Invariant: ≥ 1. */
+  heartbeatInterval: number;
+  /** electionTimeout in milliseconds. Invariant: ≥ 5 × heartbeatInterval, ≤ 50,000. */
+  electionTimeout: number;
+  /** snapshotCount is the number of applied entries between snapshots. */
+  snapshotCount: number;
+  /** quotaBackendBytes bounds the store's size; past it writes fail with "mvcc: database space exceeded". */
+  quotaBackendBytes: number;
+  /** maxRequestBytes bounds one client request's body. */
+  maxRequestBytes: number;
+  /** maxTxnOps bounds the operations in one txn branch. */
+  maxTxnOps: number;
+  /** autoCompactionMode says how autoCompactionRetention is read. */
+  autoCompactionMode: 'periodic' | 'revision';
+  /** autoCompactionRetention: '0' disables; periodic: hours ('1') or a duration ('30m');
+   * revision: the number of revisions to keep. See compactionRetention(). */
+  autoCompactionRetention: string;
+  /** logLevel is the least severe level written. */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** logOutputs: 'stderr', 'stdout', 'default' (= stderr), or file paths (etcd: --log-outputs). */
+  logOutputs: string[];
+  /** logRotationMaxSizeMb rotates a log file past this size in MiB; 0 disables (ours). */
+  logRotationMaxSizeMb: number;
+  /** logRotationInterval: 'none', 'hourly', 'daily' or a duration like '30m' (ours). */
+  logRotationInterval: string;
+  /** storageShards is the number of MVCC shard actors (ours). Invariant: 1 ≤ n ≤ storageShardsMax. */
+  storageShards: number;
+  /** configFile is the JSON config file that was read, or '' when none. */
+  configFile: string;
+}
+
+/** LogLevels are the accepted --log-level values, least severe first. */
+export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+/** ClusterStates are the accepted --initial-cluster-state values. */
+export const clusterStates = ['new', 'existing'] as const;
+/** CompactionModes are the accepted --auto-compaction-mode values. */
+export const compactionModes = ['periodic', 'revision'] as const;

@@ -1,0 +1,12 @@
+/**
+ * config: the server's settings, read from flags, environment and a JSON file
+ * (see load.ts for precedence and docs/configuration.md for every setting).
+ */
+export { type Config, clusterStates, compactionModes, logLevels } from './config.js';
+export { ConfigError, HelpRequested } from './errors.js';
+export {
+  loadConfig, parseInitialCluster, compactionRetention, type CompactionRetention,
+  parseDurationMs, rotationIntervalMs, urlProblem,
+} from './load.js';
+export { helpText } from './help.js';
+export { settings, envName, type Setting } from './settings.js';

@@ -1,0 +1,353 @@
+import * as fs from 'node:fs';
+import * as C from '../constants.js';
+import type { Config } from './config.js';
+import * as D from './defaults.js';
+import { ConfigError, HelpRequested } from './errors.js';
+import { byFlag, envName, type Setting, settings } from './settings.js';
+import { helpText } from './help.js';
+
+/**
+ * loadConfig resolves the server's configuration from its command-line arguments (without
+ * `node` and the script: pass `process.argv.slice(2)`) and environment.
+ *
+ * Precedence, highest first: flags > environment (MYETCD_<FLAG>, then etcd's ETCD_<FLAG>) >
+ * the JSON file named by --config-file > defaults. (etcd itself ignores flags and environment
+ * when --config-file is set; we layer them instead, so one file can be shared and one flag
+ * changed per member.) Flags take `--flag value`, `--flag=value`, or Go's single dash.
+ *
+ * Throws ConfigError naming the setting for an unknown flag, environment variable
+ * (MYETCD_* only: ETCD_* names etcd does not know are ignored, as etcd warns and goes on) or
+ * file key, a value of the wrong type, a bad URL, or an impossible combination; throws
+ * HelpRequested for `--help`/`-h`.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const fromFlags = parseFlags(argv);
+  const fromEnv = parseEnv(env);
+  const configFile = (fromFlags.get('configFile') ?? fromEnv.get('configFile') ?? '') as string;
+  const fromFile = configFile === '' ? new Map<keyof Config, unknown>() : readConfigFile(configFile);
+
+  const explicit = new Map<keyof Config, unknown>([...fromFile, ...fromEnv, ...fromFlags]);
+  const get = <K extends keyof Config>(k: K): Config[K] | undefined => explicit.get(k) as Config[K] | undefined;
+
+  const name = get('name') ?? D.defaultName;
+  const listenClientUrls = get('listenClientUrls') ?? [D.defaultClientUrl];
+  const listenPeerUrls = get('listenPeerUrls') ?? [D.defaultPeerUrl];
+  const initialAdvertisePeerUrls =
+    get('initialAdvertisePeerUrls') ?? advertisable(listenPeerUrls, D.defaultPeerUrl);
+  const cfg: Config = {
+    name,
+    dataDir: get('dataDir') ?? `${name}.etcd`,
+    listenClientUrls,
+    advertiseClientUrls: get('advertiseClientUrls') ?? advertisable(listenClientUrls, D.defaultClientUrl),
+    listenPeerUrls,
+    initialAdvertisePeerUrls,
+    initialCluster: get('initialCluster') ?? initialAdvertisePeerUrls.map((url) => `${name}=${url}`).join(','),
+    initialClusterState: get('initialClusterState') ?? 'new',
+    initialClusterToken: get('initialClusterToken') ?? D.defaultClusterToken,
+    heartbeatInterval: get('heartbeatInterval') ?? C.heartbeatIntervalMs,
+    electionTimeout: get('electionTimeout') ?? C.electionTimeoutMs,
+    snapshotCount: get('snapshotCount') ?? C.snapshotCount,
+    quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
+    maxRequestBytes: get('maxRequestBytes') ?? C.maxRequestBytes,
+    maxTxnOps: get('maxTxnOps') ?? C.maxTxnOps,
+    autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
+    autoCompactionRetention: get('autoCompactionRetention') ?? '0',
+    logLevel: get('logLevel') ?? 'info',
+    logOutputs: get('logOutputs') ?? ['stderr'],
+    logRotationMaxSizeMb: get('logRotationMaxSizeMb') ?? D.logRotationMaxSizeMbDefault,
+    logRotationInterval: get('logRotationInterval') ?? D.logRotationIntervalDefault,
+    storageShards: get('storageShards') ?? D.defaultStorageShards(),
+    configFile,
+  };
+  validate(cfg, explicit.has('initialCluster'));
+  return cfg;
+}
+
+/** advertisable returns listen URLs as advertise URLs unless one listens on a wildcard
+ * address (0.0.0.0, ::), which no peer or client could dial; then etcd's fixed default. */
+function advertisable(listen: string[], fallback: string): string[] {
+  const wildcard = listen.some((s) => {
+    const h = new URL(s).hostname;
+    return h === '0.0.0.0' || h === '[::]' || h === '::';
+  });
+  return wildcard ? [fallback] : [...listen];
+}
+
+function parseFlags(argv: string[]): Map<keyof Config, unknown> {
+  const out = new Map<keyof Config, unknown>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h' || arg === '-help') throw new HelpRequested(helpText());
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') {
+      throw new ConfigError('', `unexpected argument ${JSON.stringify(arg)}: settings are given as --flag value`);
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const flag = eq < 0 ? body : body.slice(0, eq);
+    const s = byFlag.get(flag);
+    if (s === undefined) throw new ConfigError(flag, `unknown flag --${flag} (see --help)`);
+    let raw: string;
+    if (eq >= 0) {
+      raw = body.slice(eq + 1);
+    } else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) {
+        throw new ConfigError(flag, `--${flag} needs a value (--${flag} <${s.value}>)`);
+      }
+      raw = next;
+      i++;
+    }
+    out.set(s.key, parseText(s, raw, `--${flag}`));
+  }
+  return out;
+}
+
+function parseEnv(env: NodeJS.ProcessEnv): Map<keyof Config, unknown> {
+  const out = new Map<keyof Config, unknown>();
+  const known = new Set(settings.map((s) => envName(s.flag)));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('MYETCD_') && !known.has(name)) {
+      throw new ConfigError('', `unknown environment variable ${name} (see --help for MYETCD_* names)`);
+    }
+  }
+  for (const s of settings) {
+    for (const prefix of ['MYETCD_', 'ETCD_']) {
+      const name = envName(s.flag, prefix);
+      const raw = env[name];
+      if (raw === undefined) continue;
+      out.set(s.key, parseText(s, raw, `${name} (--${s.flag})`));
+      break;
+    }
+  }
+  return out;
+}
+
+function readConfigFile(path: string): Map<keyof Config, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('config-file', `--config-file: cannot read ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('config-file', `--config-file: ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError('config-file', `--config-file: ${path} must hold a JSON object`);
+  }
+  const out = new Map<keyof Config, unknown>();
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const s = byFlag.get(k);
+    const where = `config file ${path}: "${k}"`;
+    if (s === undefined) throw new ConfigError(k, `${where}: unknown key`);
+    if (s.key === 'configFile') throw new ConfigError(k, `${where}: a config file cannot name another`);
+    if (v === null) continue; // YAML-converted files carry `key: null` for unset settings
+    out.set(s.key, parseJson(s, v, where));
+  }
+  return out;
+}
+
+/** parseText parses a flag's or environment variable's text by the setting's kind. */
+function parseText(s: Setting, raw: string, where: string): unknown {
+  const bad = (why: string) => new ConfigError(s.flag, `${where}: invalid value ${JSON.stringify(raw)}: ${why}`);
+  switch (s.kind.t) {
+    case 'string':
+      if (s.kind.nonEmpty && raw === '') throw bad('must not be empty');
+      return raw;
+    case 'enum':
+      if (!s.kind.choices.includes(raw)) throw bad(`expected one of ${s.kind.choices.join(', ')}`);
+      return raw;
+    case 'int': {
+      if (!/^\d+$/.test(raw.trim())) throw bad(`expected a non-negative integer${unit(s)}`);
+      return checkInt(s, Number(raw.trim()), bad);
+    }
+    case 'list':
+    case 'urls': {
+      const items = raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
+      return checkList(s, items, bad);
+    }
+  }
+}
+
+/** parseJson checks a config-file value's JSON type, then parses it like text. */
+function parseJson(s: Setting, v: unknown, where: string): unknown {
+  const bad = (why: string) => new ConfigError(s.flag, `${where}: ${why}, got ${JSON.stringify(v)}`);
+  switch (s.kind.t) {
+    case 'string':
+    case 'enum':
+      if (s.key === 'autoCompactionRetention' && typeof v === 'number') v = String(v);
+      if (typeof v !== 'string') throw bad('expected a string');
+      return parseText(s, v, where);
+    case 'int':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+        throw bad(`expected a non-negative integer${unit(s)}`);
+      }
+      return checkInt(s, v, (why) => new ConfigError(s.flag, `${where}: ${why}`));
+    case 'list':
+    case 'urls':
+      if (typeof v === 'string') return parseText(s, v, where);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+        throw bad('expected a string or an array of strings');
+      }
+      return checkList(s, v.map((x: string) => x.trim()), (why) => new ConfigError(s.flag, `${where}: ${why}`));
+  }
+}
+
+function unit(s: Setting): string {
+  return s.kind.t === 'int' && s.kind.unit ? ` (${s.kind.unit})` : '';
+}
+
+function checkInt(s: Setting, n: number, bad: (why: string) => ConfigError): number {
+  if (s.kind.t !== 'int') throw new Error('config: checkInt on a non-int setting');
+  if (!Number.isSafeInteger(n)) throw bad('too large');
+  if (n < s.kind.min) throw bad(`must be at least ${s.kind.min}`);
+  if (s.kind.max !== undefined && n > s.kind.max) throw bad(`must be at most ${s.kind.max}`);
+  return n;
+}
+
+function checkList(s: Setting, items: string[], bad: (why: string) => ConfigError): string[] {
+  if (items.length === 0) throw bad('expected at least one value');
+  if (s.kind.t === 'urls') {
+    for (const item of items) {
+      const why = urlProblem(item, s.kind.listen);
+      if (why !== undefined) throw bad(`${JSON.stringify(item)} ${why}`);
+    }
+  }
+  return items;
+}
+
+/** urlProblem says what is wrong with a client or peer URL, or undefined if nothing. */
+export function urlProblem(raw: string, needPort: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  if (url.hostname === '') return 'has no host';
+  if (url.pathname !== '/' && url.pathname !== '') return 'must not have a path';
+  if (url.search !== '' || url.hash !== '' || url.username !== '') return 'must be scheme://host:port only';
+  // WHATWG URL drops a scheme's default port (":80"), so look for the port in the text.
+  if (needPort && url.port === '' && !/^[a-z]+:\/\/[^/]*:\d+\/?$/i.test(raw)) return 'has no port';
+  return undefined;
+}
+
+/** parseInitialCluster parses `name=url,name=url` into member name → peer URLs (one name
+ * may appear several times for several URLs, as in etcd). Throws ConfigError. */
+export function parseInitialCluster(text: string): Map<string, string[]> {
+  const members = new Map<string, string[]>();
+  for (const pair of text.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? '' : pair.slice(0, eq);
+    const url = eq < 0 ? '' : pair.slice(eq + 1);
+    if (name === '' || url === '') {
+      throw new ConfigError('initial-cluster', `--initial-cluster: ${JSON.stringify(pair)} is not name=url`);
+    }
+    const why = urlProblem(url, true);
+    if (why !== undefined) {
+      throw new ConfigError('initial-cluster', `--initial-cluster: ${JSON.stringify(url)} of ${name} ${why}`);
+    }
+    const urls = members.get(name) ?? [];
+    urls.push(url);
+    members.set(name, urls);
+  }
+  if (members.size === 0) throw new ConfigError('initial-cluster', '--initial-cluster: no members');
+  return members;
+}
+
+/** CompactionRetention is autoCompactionRetention read by its mode. */
+export type CompactionRetention =
+  | { mode: 'off' }
+  | { mode: 'periodic'; periodMs: number }
+  | { mode: 'revision'; revisions: number };
+
+/** compactionRetention reads autoCompactionRetention as etcd does: periodic mode takes a
+ * bare number as hours ('1' = 1h) or a duration ('30m', '1h30m'); revision mode takes a
+ * count of revisions to keep. '0' (either mode) disables auto compaction. Throws ConfigError. */
+export function compactionRetention(mode: Config['autoCompactionMode'], retention: string): CompactionRetention {
+  const bad = (why: string) => new ConfigError('auto-compaction-retention',
+    `--auto-compaction-retention: invalid value ${JSON.stringify(retention)}: ${why}`);
+  if (mode === 'revision') {
+    if (!/^\d+$/.test(retention)) throw bad('expected a revision count in revision mode');
+    const n = Number(retention);
+    if (!Number.isSafeInteger(n)) throw bad('too large');
+    return n === 0 ? { mode: 'off' } : { mode: 'revision', revisions: n };
+  }
+  let ms: number | undefined;
+  if (/^\d+(\.\d+)?$/.test(retention)) ms = Number(retention) * 3_600_000;
+  else ms = parseDurationMs(retention);
+  if (ms === undefined) throw bad("expected hours ('1') or a duration ('30m', '1h30m')");
+  return ms === 0 ? { mode: 'off' } : { mode: 'periodic', periodMs: ms };
+}
+
+const durationUnitsMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** parseDurationMs parses a Go-style duration ('500ms', '30m', '1h30m', '2.5h') into whole
+ * milliseconds; undefined when the text is not one. */
+export function parseDurationMs(text: string): number | undefined {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    total += Number(m[1]) * durationUnitsMs[m[2]!]!;
+    end = re.lastIndex;
+  }
+  if (text === '' || end !== text.length) return undefined;
+  return Math.round(total);
+}
+
+/** rotationIntervalMs reads logRotationInterval: undefined for 'none', else milliseconds. */
+export function rotationIntervalMs(text: string): number | undefined {
+  if (text === 'none') return undefined;
+  if (text === 'hourly') return 3_600_000;
+  if (text === 'daily') return 86_400_000;
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms < 1_000) {
+    throw new ConfigError('log-rotation-interval', `--log-rotation-interval: invalid value ${JSON.stringify(text)}: ` +
+      "expected none, hourly, daily or a duration of at least 1s ('30m', '6h')");
+  }
+  return ms;
+}
+
+function validate(cfg: Config, clusterExplicit: boolean): void {
+  if (cfg.electionTimeout < D.electionTimeoutHeartbeatsMin * cfg.heartbeatInterval) {
+    throw new ConfigError('election-timeout',
+      `--election-timeout[${cfg.electionTimeout}ms] should be at least as ${D.electionTimeoutHeartbeatsMin} ` +
+      `times as --heartbeat-interval[${cfg.heartbeatInterval}ms]`);
+  }
+  compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  rotationIntervalMs(cfg.logRotationInterval);
+  const members = parseInitialCluster(cfg.initialCluster);
+  const mine = members.get(cfg.name);
+  if (mine === undefined) {
+    throw new ConfigError('initial-cluster',
+      `--initial-cluster: couldn't find local name ${JSON.stringify(cfg.name)} in the initial cluster configuration`);
+  }
+  if (clusterExplicit) {
+    const a = [...mine].sort().join(',');
+    const b = [...cfg.initialAdvertisePeerUrls].sort().join(',');
+    if (a !== b) {
+      throw new ConfigError('initial-advertise-peer-urls',
+        `--initial-advertise-peer-urls ${JSON.stringify(b)} does not match --initial-cluster's ` +
+        `URLs for ${cfg.name} ${JSON.stringify(a)}`);
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const [name, urls] of members) {
+    for (const url of urls) {
+      const other = seen.get(url);
+      if (other !== undefined && other !== name) {
+        throw new ConfigError('initial-cluster', `--initial-cluster: ${url} is given for both ${other} and ${name}`);
+      }
+      seen.set(url, name);
+    }
+  }
+  for (const out of cfg.logOutputs) {
+    if (out === 'stdout' || out === 'stderr' || out === 'default') continue;
+    if (out.trim() === '') throw new ConfigError('log-outputs', '--log-outputs: empty output');
+  }
+}

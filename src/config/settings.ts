@@ -1,0 +1,115 @@
+import * as C from '../constants.js';
+import { type Config, clusterStates, compactionModes, logLevels } from './config.js';
+import * as D from './defaults.js';
+
+/**
+ * settings: the one table every configuration source is read through. Each row names a
+ * setting once — its flag (etcd's kebab-case, also the config-file key), its Config field,
+ * how its text is parsed and its default — so flags, environment, file, help text and
+ * docs/configuration.md cannot drift apart.
+ */
+
+/** Kind says how a setting's raw value is parsed. */
+export type Kind =
+  | { t: 'string'; nonEmpty?: boolean }
+  | { t: 'int'; min: number; max?: number; unit?: string }
+  | { t: 'enum'; choices: readonly string[] }
+  | { t: 'urls'; listen: boolean }
+  | { t: 'list' };
+
+/** Setting describes one configuration setting. */
+export interface Setting {
+  flag: string;
+  key: keyof Config;
+  kind: Kind;
+  /** value is the placeholder shown in help (`--data-dir <dir>`). */
+  value: string;
+  /** defaultText is the default as shown in help and docs. */
+  defaultText: string;
+  help: string;
+}
+
+const u = 'http(s)://host:port';
+
+/** settings lists every setting, in help order. */
+export const settings: readonly Setting[] = [
+  { flag: 'name', key: 'name', kind: { t: 'string', nonEmpty: true }, value: 'name',
+    defaultText: D.defaultName, help: 'Human-readable name for this member.' },
+  { flag: 'data-dir', key: 'dataDir', kind: { t: 'string', nonEmpty: true }, value: 'dir',
+    defaultText: '${name}.etcd', help: 'Path to the data directory (WAL and snapshots).' },
+  { flag: 'listen-client-urls', key: 'listenClientUrls', kind: { t: 'urls', listen: true },
+    value: u, defaultText: D.defaultClientUrl,
+    help: 'Comma-separated URLs to listen on for client traffic (port 0 picks a free port).' },
+  { flag: 'advertise-client-urls', key: 'advertiseClientUrls', kind: { t: 'urls', listen: false },
+    value: u, defaultText: '--listen-client-urls, or ' + D.defaultClientUrl,
+    help: 'Comma-separated client URLs to advertise to the cluster and clients.' },
+  { flag: 'listen-peer-urls', key: 'listenPeerUrls', kind: { t: 'urls', listen: true },
+    value: u, defaultText: D.defaultPeerUrl,
+    help: 'Comma-separated URLs to listen on for peer (Raft) traffic.' },
+  { flag: 'initial-advertise-peer-urls', key: 'initialAdvertisePeerUrls',
+    kind: { t: 'urls', listen: false }, value: u,
+    defaultText: '--listen-peer-urls, or ' + D.defaultPeerUrl,
+    help: "Comma-separated peer URLs of this member to advertise to the cluster." },
+  { flag: 'initial-cluster', key: 'initialCluster', kind: { t: 'string', nonEmpty: true },
+    value: 'name=url,...', defaultText: '${name}=${initial-advertise-peer-urls}',
+    help: 'Initial cluster configuration for bootstrapping: name=peerURL pairs.' },
+  { flag: 'initial-cluster-state', key: 'initialClusterState',
+    kind: { t: 'enum', choices: clusterStates }, value: 'new|existing', defaultText: 'new',
+    help: "'new' when bootstrapping a cluster, 'existing' when joining one." },
+  { flag: 'initial-cluster-token', key: 'initialClusterToken', kind: { t: 'string', nonEmpty: true },
+    value: 'token', defaultText: D.defaultClusterToken,
+    help: 'Initial cluster token, unique per cluster, used while bootstrapping.' },
+  { flag: 'heartbeat-interval', key: 'heartbeatInterval',
+    kind: { t: 'int', min: 1, max: D.electionTimeoutMsMax, unit: 'milliseconds' },
+    value: 'ms', defaultText: String(C.heartbeatIntervalMs),
+    help: 'Time (in milliseconds) of a heartbeat interval: one Raft tick.' },
+  { flag: 'election-timeout', key: 'electionTimeout',
+    kind: { t: 'int', min: 1, max: D.electionTimeoutMsMax, unit: 'milliseconds' },
+    value: 'ms', defaultText: String(C.electionTimeoutMs),
+    help: 'Time (in milliseconds) for an election to time out; ≥ 5 heartbeat intervals.' },
+  { flag: 'snapshot-count', key: 'snapshotCount', kind: { t: 'int', min: 1 }, value: 'n',
+    defaultText: String(C.snapshotCount),
+    help: 'Number of committed transactions to trigger a snapshot to disk.' },
+  { flag: 'quota-backend-bytes', key: 'quotaBackendBytes', kind: { t: 'int', min: 0 },
+    value: 'bytes', defaultText: `${C.quotaBackendBytes} (0 means the default)`,
+    help: 'Raise an alarm and refuse writes when the store exceeds this size.' },
+  { flag: 'max-request-bytes', key: 'maxRequestBytes', kind: { t: 'int', min: 1 },
+    value: 'bytes', defaultText: String(C.maxRequestBytes),
+    help: 'Maximum client request size in bytes the server will accept.' },
+  { flag: 'max-txn-ops', key: 'maxTxnOps', kind: { t: 'int', min: 1 }, value: 'n',
+    defaultText: String(C.maxTxnOps),
+    help: 'Maximum number of operations permitted in a transaction branch.' },
+  { flag: 'auto-compaction-mode', key: 'autoCompactionMode',
+    kind: { t: 'enum', choices: compactionModes }, value: 'periodic|revision',
+    defaultText: 'periodic',
+    help: "Interpret --auto-compaction-retention as hours/a duration ('periodic') or a revision count ('revision')." },
+  { flag: 'auto-compaction-retention', key: 'autoCompactionRetention',
+    kind: { t: 'string', nonEmpty: true }, value: 'retention', defaultText: '0',
+    help: "Auto compaction retention; '0' disables auto compaction. Periodic: '1' (hours) or '30m'." },
+  { flag: 'log-level', key: 'logLevel', kind: { t: 'enum', choices: logLevels },
+    value: 'debug|info|warn|error', defaultText: 'info', help: 'Least severe level to log.' },
+  { flag: 'log-outputs', key: 'logOutputs', kind: { t: 'list' }, value: 'stderr|stdout|path,...',
+    defaultText: 'stderr',
+    help: "Where to write logs: 'stderr', 'stdout', 'default' (stderr) or file paths." },
+  { flag: 'log-rotation-max-size-mb', key: 'logRotationMaxSizeMb', kind: { t: 'int', min: 0 },
+    value: 'MiB', defaultText: String(D.logRotationMaxSizeMbDefault),
+    help: 'Rotate a log file when it exceeds this size in MiB; 0 disables size rotation.' },
+  { flag: 'log-rotation-interval', key: 'logRotationInterval', kind: { t: 'string', nonEmpty: true },
+    value: 'none|hourly|daily|duration', defaultText: D.logRotationIntervalDefault,
+    help: "Rotate log files on this schedule: 'none', 'hourly', 'daily' or a duration ('30m', '6h')." },
+  { flag: 'storage-shards', key: 'storageShards',
+    kind: { t: 'int', min: 1, max: D.storageShardsMax }, value: 'n',
+    defaultText: `max(1, cores - 1), at most ${D.storageShardsDefaultMax}`,
+    help: 'Number of MVCC storage shard actors (worker threads).' },
+  { flag: 'config-file', key: 'configFile', kind: { t: 'string' }, value: 'path',
+    defaultText: '(none)',
+    help: 'Path to a JSON config file whose keys are these flag names (etcd\'s YAML keys).' },
+];
+
+/** byFlag finds a setting by its flag name (without dashes). */
+export const byFlag: ReadonlyMap<string, Setting> = new Map(settings.map((s) => [s.flag, s]));
+
+/** envName is a setting's MyEtcd environment variable: MYETCD_DATA_DIR for data-dir. */
+export function envName(flag: string, prefix = 'MYETCD_'): string {
+  return prefix + flag.toUpperCase().replace(/-/g, '_');
+}

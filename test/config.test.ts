@@ -1,0 +1,206 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as C from '../src/constants.js';
+import {
+  ConfigError, HelpRequested, compactionRetention, loadConfig, parseDurationMs,
+  parseInitialCluster, settings,
+} from '../src/config/index.js';
+
+function configError(t: import('ava').ExecutionContext, fn: () => unknown, setting: string, re: RegExp): void {
+  const e = t.throws(fn, { instanceOf: ConfigError });
+  t.is(e?.setting, setting);
+  t.regex(e?.message ?? '', re);
+}
+
+function tmpFile(t: import('ava').ExecutionContext, text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-config-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'myetcd.conf.json');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+test('config: defaults follow etcd and src/constants', (t) => {
+  const c = loadConfig([], {});
+  t.is(c.name, 'default');
+  t.is(c.dataDir, 'default.etcd');
+  t.deepEqual(c.listenClientUrls, ['http://127.0.0.1:2379']);
+  t.deepEqual(c.advertiseClientUrls, ['http://127.0.0.1:2379']);
+  t.deepEqual(c.listenPeerUrls, ['http://127.0.0.1:2380']);
+  t.deepEqual(c.initialAdvertisePeerUrls, ['http://127.0.0.1:2380']);
+  t.is(c.initialCluster, 'default=http://127.0.0.1:2380');
+  t.is(c.initialClusterState, 'new');
+  t.is(c.initialClusterToken, 'etcd-cluster');
+  t.is(c.heartbeatInterval, C.heartbeatIntervalMs);
+  t.is(c.electionTimeout, C.electionTimeoutMs);
+  t.is(c.snapshotCount, C.snapshotCount);
+  t.is(c.quotaBackendBytes, C.quotaBackendBytes);
+  t.is(c.maxRequestBytes, C.maxRequestBytes);
+  t.is(c.maxTxnOps, C.maxTxnOps);
+  t.is(c.autoCompactionMode, 'periodic');
+  t.is(c.autoCompactionRetention, '0');
+  t.is(c.logLevel, 'info');
+  t.deepEqual(c.logOutputs, ['stderr']);
+  t.true(c.storageShards >= 1 && c.storageShards <= 8);
+  t.is(c.configFile, '');
+});
+
+test('config: the config is a plain object that survives structured clone (for worker threads)', (t) => {
+  const c = loadConfig(['--name', 'n1'], {});
+  t.deepEqual(structuredClone(c), c);
+});
+
+test('config: name drives the data dir and initial cluster defaults', (t) => {
+  const c = loadConfig(['--name', 'infra1'], {});
+  t.is(c.dataDir, 'infra1.etcd');
+  t.is(c.initialCluster, 'infra1=http://127.0.0.1:2380');
+});
+
+test('config: flags take --flag value, --flag=value and a single dash', (t) => {
+  const c = loadConfig(['--data-dir', '/d', '--max-txn-ops=64', '-snapshot-count', '5'], {});
+  t.is(c.dataDir, '/d');
+  t.is(c.maxTxnOps, 64);
+  t.is(c.snapshotCount, 5);
+});
+
+test('config: list settings split on commas', (t) => {
+  const c = loadConfig(['--listen-client-urls', 'http://127.0.0.1:1,http://127.0.0.2:2',
+    '--log-outputs', 'stderr,/tmp/x.log'], {});
+  t.deepEqual(c.listenClientUrls, ['http://127.0.0.1:1', 'http://127.0.0.2:2']);
+  t.deepEqual(c.advertiseClientUrls, c.listenClientUrls);
+  t.deepEqual(c.logOutputs, ['stderr', '/tmp/x.log']);
+});
+
+test('config: a wildcard listen address is not advertised', (t) => {
+  const c = loadConfig(['--listen-client-urls', 'http://0.0.0.0:2379'], {});
+  t.deepEqual(c.advertiseClientUrls, ['http://127.0.0.1:2379']);
+});
+
+test('config: precedence is flags > MYETCD_* > ETCD_* > file > defaults', (t) => {
+  const file = tmpFile(t, JSON.stringify({
+    'name': 'fromfile', 'data-dir': '/file', 'snapshot-count': 7, 'max-txn-ops': 7, 'log-level': 'error',
+  }));
+  const env = { MYETCD_DATA_DIR: '/myenv', ETCD_DATA_DIR: '/etcdenv', ETCD_SNAPSHOT_COUNT: '8',
+    MYETCD_LOG_LEVEL: 'warn' };
+  const c = loadConfig(['--config-file', file, '--log-level', 'debug'], env);
+  t.is(c.name, 'fromfile');
+  t.is(c.dataDir, '/myenv');
+  t.is(c.snapshotCount, 8);
+  t.is(c.maxTxnOps, 7);
+  t.is(c.logLevel, 'debug');
+  t.is(c.configFile, file);
+});
+
+test('config: MYETCD_CONFIG_FILE names the config file', (t) => {
+  const file = tmpFile(t, JSON.stringify({ 'max-request-bytes': 1000 }));
+  t.is(loadConfig([], { MYETCD_CONFIG_FILE: file }).maxRequestBytes, 1000);
+});
+
+test('config: config file lists may be arrays or comma strings, null means unset', (t) => {
+  const file = tmpFile(t, JSON.stringify({
+    'listen-client-urls': 'http://127.0.0.1:3000,http://127.0.0.1:3001',
+    'log-outputs': ['stdout'], 'auto-compaction-retention': 1, 'initial-cluster-token': null,
+  }));
+  const c = loadConfig(['--config-file', file], {});
+  t.deepEqual(c.listenClientUrls, ['http://127.0.0.1:3000', 'http://127.0.0.1:3001']);
+  t.deepEqual(c.logOutputs, ['stdout']);
+  t.is(c.autoCompactionRetention, '1');
+  t.is(c.initialClusterToken, 'etcd-cluster');
+});
+
+test('config: --help throws HelpRequested listing every setting, default and env name', (t) => {
+  const e = t.throws(() => loadConfig(['--name', 'x', '--help'], {}), { instanceOf: HelpRequested });
+  for (const s of settings) {
+    t.true(e!.help.includes(`--${s.flag} `), s.flag);
+    t.true(e!.help.includes(`default: ${s.defaultText}`), s.flag);
+    t.true(e!.help.includes('MYETCD_' + s.flag.toUpperCase().replace(/-/g, '_')), s.flag);
+  }
+});
+
+const invalid: Array<{ name: string; argv: string[]; env?: NodeJS.ProcessEnv; setting: string; re: RegExp }> = [
+  { name: 'unknown flag', argv: ['--nope', '1'], setting: 'nope', re: /unknown flag --nope/ },
+  { name: 'positional argument', argv: ['stray'], setting: '', re: /unexpected argument "stray"/ },
+  { name: 'flag without value', argv: ['--data-dir'], setting: 'data-dir', re: /needs a value/ },
+  { name: 'flag followed by a flag', argv: ['--name', '--data-dir', 'x'], setting: 'name', re: /needs a value/ },
+  { name: 'non-integer', argv: ['--heartbeat-interval', 'fast'], setting: 'heartbeat-interval',
+    re: /--heartbeat-interval: invalid value "fast": expected a non-negative integer \(milliseconds\)/ },
+  { name: 'negative integer', argv: ['--max-txn-ops=-1'], setting: 'max-txn-ops', re: /non-negative integer/ },
+  { name: 'zero where at least one', argv: ['--snapshot-count', '0'], setting: 'snapshot-count', re: /at least 1/ },
+  { name: 'bad enum', argv: ['--log-level', 'trace'], setting: 'log-level', re: /one of debug, info, warn, error/ },
+  { name: 'bad cluster state', argv: ['--initial-cluster-state', 'old'], setting: 'initial-cluster-state',
+    re: /one of new, existing/ },
+  { name: 'not a URL', argv: ['--listen-peer-urls', 'localhost'], setting: 'listen-peer-urls', re: /is not a URL/ },
+  { name: 'URL scheme', argv: ['--listen-client-urls', 'ftp://a:1'], setting: 'listen-client-urls', re: /http or https/ },
+  { name: 'listen URL without port', argv: ['--listen-client-urls', 'http://127.0.0.1'],
+    setting: 'listen-client-urls', re: /has no port/ },
+  { name: 'URL with a path', argv: ['--advertise-client-urls', 'http://a:1/x'], setting: 'advertise-client-urls',
+    re: /must not have a path/ },
+  { name: 'election under 5 heartbeats', argv: ['--heartbeat-interval', '300'], setting: 'election-timeout',
+    re: /--election-timeout\[1000ms\] should be at least as 5 times as --heartbeat-interval\[300ms\]/ },
+  { name: 'election too long', argv: ['--election-timeout', '60000'], setting: 'election-timeout', re: /at most 50000/ },
+  { name: 'name missing from cluster', argv: ['--name', 'a', '--initial-cluster', 'b=http://127.0.0.1:2380'],
+    setting: 'initial-cluster', re: /couldn't find local name "a"/ },
+  { name: 'cluster pair without =', argv: ['--initial-cluster', 'default'], setting: 'initial-cluster',
+    re: /"default" is not name=url/ },
+  { name: 'advertise peer URLs disagree with cluster',
+    argv: ['--initial-cluster', 'default=http://127.0.0.1:9999'], setting: 'initial-advertise-peer-urls',
+    re: /does not match --initial-cluster/ },
+  { name: 'one URL for two members',
+    argv: ['--initial-cluster', 'default=http://127.0.0.1:2380,b=http://127.0.0.1:2380'],
+    setting: 'initial-cluster', re: /given for both default and b/ },
+  { name: 'revision retention not a count', argv: ['--auto-compaction-mode', 'revision',
+    '--auto-compaction-retention', '1h'], setting: 'auto-compaction-retention', re: /revision count/ },
+  { name: 'periodic retention garbage', argv: ['--auto-compaction-retention', 'soon'],
+    setting: 'auto-compaction-retention', re: /invalid value "soon"/ },
+  { name: 'rotation interval garbage', argv: ['--log-rotation-interval', 'weekly'],
+    setting: 'log-rotation-interval', re: /none, hourly, daily/ },
+  { name: 'shards out of range', argv: ['--storage-shards', '0'], setting: 'storage-shards', re: /at least 1/ },
+  { name: 'unknown MYETCD_ variable', argv: [], env: { MYETCD_DATADIR: '/x' }, setting: '',
+    re: /unknown environment variable MYETCD_DATADIR/ },
+  { name: 'bad env value names the variable', argv: [], env: { ETCD_MAX_TXN_OPS: 'many' }, setting: 'max-txn-ops',
+    re: /ETCD_MAX_TXN_OPS \(--max-txn-ops\): invalid value "many"/ },
+  { name: 'missing config file', argv: ['--config-file', '/nonexistent/x.json'], setting: 'config-file',
+    re: /cannot read \/nonexistent\/x.json/ },
+];
+
+for (const c of invalid) {
+  test(`config: rejects ${c.name}`, (t) => {
+    configError(t, () => loadConfig(c.argv, c.env ?? {}), c.setting, c.re);
+  });
+}
+
+test('config: unknown ETCD_* variables are ignored, as etcd only warns', (t) => {
+  t.notThrows(() => loadConfig([], { ETCD_UNSUPPORTED_ARCH: 'arm', ETCDCTL_API: '3' }));
+});
+
+test('config: config file errors name the key', (t) => {
+  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"wal-dir": "/x"}')], {}), 'wal-dir',
+    /"wal-dir": unknown key/);
+  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"snapshot-count": "5"}')], {}),
+    'snapshot-count', /"snapshot-count": expected a non-negative integer, got "5"/);
+  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"name": 5}')], {}), 'name',
+    /"name": expected a string/);
+  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"log-outputs": [1]}')], {}), 'log-outputs',
+    /string or an array of strings/);
+  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{name: 1}')], {}), 'config-file',
+    /not valid JSON/);
+  configError(t, () => loadConfig(['--config-file', tmpFile(t, '[1]')], {}), 'config-file', /JSON object/);
+});
+
+test('config: parseInitialCluster groups several URLs per member', (t) => {
+  const m = parseInitialCluster('a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,a=http://10.0.0.3:2380');
+  t.deepEqual([...m], [['a', ['http://10.0.0.1:2380', 'http://10.0.0.3:2380']], ['b', ['http://10.0.0.2:2380']]]);
+});
+
+test('config: compactionRetention reads hours, durations and revision counts as etcd', (t) => {
+  t.deepEqual(compactionRetention('periodic', '0'), { mode: 'off' });
+  t.deepEqual(compactionRetention('periodic', '1'), { mode: 'periodic', periodMs: 3_600_000 });
+  t.deepEqual(compactionRetention('periodic', '1h30m'), { mode: 'periodic', periodMs: 5_400_000 });
+  t.deepEqual(compactionRetention('revision', '1000'), { mode: 'revision', revisions: 1000 });
+  t.is(parseDurationMs('500ms'), 500);
+  t.is(parseDurationMs('2.5s'), 2500);
+  t.is(parseDurationMs('1x'), undefined);
+  t.is(parseDurationMs(''), undefined);
+});
