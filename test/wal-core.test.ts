@@ -1,0 +1,289 @@
+import test from 'ava';
+import {
+  WalCorruptError,
+  WalEncoder,
+  SnapshotCorruptError,
+  crc32c,
+  crc32cUpdate,
+  decodeSegment,
+  decodeSnapshotFile,
+  encodeRecords,
+  encodeSnapshotFile,
+  foldWal,
+  readWal,
+  walSegmentName,
+  parseWalSegmentName,
+  snapshotFileName,
+  parseSnapshotFileName,
+} from '../src/wal/index.js';
+import type { EntryType, WalEntry, WalRecord, WalRecordInput } from '../src/wal/index.js';
+import type { Index, MemberId, Term } from '../src/types.js';
+
+/** mulberry32 is a tiny seeded PRNG, so failures replay from the printed seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const entry = (term: number, index: number, data = '', type: EntryType = 'EntryNormal'): WalEntry =>
+  ({ term: term as Term, index: index as Index, type, data: text(data) });
+
+function naiveCrc32c(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+test('crc32c: known vectors (the check value and RFC 3720 iSCSI vectors)', (t) => {
+  t.is(crc32c(text('123456789')), 0xe3069283);
+  t.is(crc32c(new Uint8Array(0)), 0);
+  t.is(crc32c(new Uint8Array(32)), 0x8a9136aa);
+  t.is(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  t.is(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
+  t.is(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c);
+});
+
+test('crc32c: slicing-by-8 matches the bitwise twin and chains across any split', (t) => {
+  const seed = 1234;
+  const rnd = mulberry32(seed);
+  for (let n = 0; n < 300; n++) {
+    const len = Math.floor(rnd() * 200);
+    const b = Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256));
+    const whole = crc32c(b);
+    t.is(whole, naiveCrc32c(b), `seed ${seed} case ${n}`);
+    const cut = Math.floor(rnd() * (len + 1));
+    t.is(crc32cUpdate(crc32cUpdate(0, b, 0, cut), b, cut, len), whole, `seed ${seed} case ${n}`);
+  }
+});
+
+test('wal-format: the worked example in docs/wal-format.md encodes byte for byte', (t) => {
+  const enc = new WalEncoder(0, 16);
+  enc.addCrc(0);
+  t.is(enc.crc, 0xa537c885);
+  enc.addEntry(entry(1, 1, 'foo'));
+  t.is(enc.crc, 0xd5aa1c9a);
+  const hex = Buffer.from(enc.bytes()).toString('hex');
+  t.is(
+    hex,
+    '0900000000000087' + '85c837a5' + '04' + '00000000' + '00000000000000' +
+      '1900000000000087' + '9a1caad5' + '02' + '0100000000000000' + '0100000000000000' + '00' +
+      '666f6f' + '00000000000000',
+  );
+});
+
+function randomRecords(rnd: () => number, n: number, startIndex: number): WalRecordInput[] {
+  const out: WalRecordInput[] = [];
+  let index = startIndex;
+  const types: EntryType[] = ['EntryNormal', 'EntryConfChange', 'EntryConfChangeV2'];
+  for (let i = 0; i < n; i++) {
+    const k = rnd();
+    if (k < 0.7) {
+      const len = Math.floor(rnd() * 100);
+      const data = Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256));
+      const type = types[Math.floor(rnd() * 3)]!;
+      out.push({ type: 'entry', entry: { term: 3 as Term, index: ++index as Index, type, data } });
+    } else if (k < 0.85) {
+      const commit = Math.floor(rnd() * index) as Index;
+      out.push({ type: 'state', state: { term: 3 as Term, vote: 2 as MemberId, commit } });
+    } else if (k < 0.95) {
+      out.push({ type: 'snapshot', index: index as Index, term: 2 as Term });
+    } else {
+      out.push({ type: 'metadata', nodeId: 7 as MemberId, clusterId: 2 ** 53 - 1 });
+    }
+  }
+  return out;
+}
+
+/** plain turns decoded records into comparable objects (data views become arrays). */
+function plain(r: WalRecord | WalRecordInput): unknown {
+  if (r.type === 'entry') return { ...r, entry: { ...r.entry, data: [...r.entry.data] } };
+  return r;
+}
+
+test('wal codec: random batches round-trip through encode and decode (seeded)', (t) => {
+  for (const seed of [1, 2, 3, 42, 777]) {
+    const rnd = mulberry32(seed);
+    const head = encodeRecords([], 0);
+    t.is(head.bytes.length, 0);
+    const enc = new WalEncoder(0, 8);
+    enc.addCrc(0);
+    const records = randomRecords(rnd, 200, 0);
+    // Several batches through one reused encoder, as the writer does.
+    const chunks: Uint8Array[] = [enc.bytes().slice()];
+    for (let i = 0; i < records.length; ) {
+      const n = 1 + Math.floor(rnd() * 20);
+      enc.reset();
+      for (const r of records.slice(i, i + n)) enc.add(r);
+      chunks.push(enc.bytes().slice());
+      i += n;
+    }
+    const file = Buffer.concat(chunks);
+    const d = decodeSegment(file, { name: 'x.wal', isLast: true, prevCrc: undefined });
+    t.is(d.torn, undefined, `seed ${seed}`);
+    t.is(d.validBytes, file.length);
+    t.is(d.crc, enc.crc);
+    t.deepEqual(d.records.slice(1).map(plain), records.map(plain), `seed ${seed}`);
+    t.deepEqual(d.records[0], { type: 'crc', prevCrc: 0 });
+    for (const o of d.offsets) t.is(o % 8, 0);
+  }
+});
+
+test('wal codec: a segment chained from a previous one must carry its CRC', (t) => {
+  const a = new WalEncoder(0);
+  a.addCrc(0);
+  a.addEntry(entry(1, 1, 'a'));
+  const seg0 = a.bytes().slice();
+  const b = new WalEncoder(0);
+  b.addCrc(a.crc);
+  b.addEntry(entry(1, 2, 'b'));
+  const seg1 = b.bytes().slice();
+  const ok = readWal([
+    { name: walSegmentName(0, 0), bytes: seg0 },
+    { name: walSegmentName(1, 2), bytes: seg1 },
+  ]);
+  t.is(ok.crc, b.crc);
+  const c = new WalEncoder(0);
+  c.addCrc(a.crc ^ 1);
+  c.addEntry(entry(1, 2, 'b'));
+  const err = t.throws(
+    () =>
+      readWal([
+        { name: walSegmentName(0, 0), bytes: seg0 },
+        { name: walSegmentName(1, 2), bytes: c.bytes().slice() },
+        { name: walSegmentName(2, 3), bytes: seg1 },
+      ]),
+    { instanceOf: WalCorruptError },
+  );
+  t.is(err?.file, walSegmentName(1, 2));
+  t.is(err?.offset, 0);
+  t.throws(
+    () =>
+      readWal([
+        { name: walSegmentName(0, 0), bytes: seg0 },
+        { name: walSegmentName(2, 2), bytes: seg1 },
+      ]),
+    { instanceOf: WalCorruptError, message: /sequence gap/ },
+  );
+});
+
+function log(...recs: WalRecordInput[]): Uint8Array {
+  const enc = new WalEncoder(0);
+  enc.addCrc(0);
+  for (const r of recs) enc.add(r);
+  return enc.bytes().slice();
+}
+const E = (term: number, index: number, data = ''): WalRecordInput => ({
+  type: 'entry',
+  entry: entry(term, index, data),
+});
+
+test('wal recovery: a later entry replaces the entry at its index and all after it', (t) => {
+  const bytes = log(E(1, 1), E(1, 2), E(1, 3), E(1, 4), E(2, 3, 'x'), E(2, 4, 'y'), E(3, 4, 'z'));
+  const r = foldWal(readWal([{ name: walSegmentName(0, 0), bytes }]), undefined);
+  t.deepEqual(
+    r.entries.map((e) => [e.term, e.index]),
+    [[1, 1], [1, 2], [2, 3], [3, 4]],
+  );
+  const r2 = foldWal(
+    readWal([{ name: walSegmentName(0, 0), bytes: log(E(1, 1), E(1, 2), E(1, 3), E(2, 2)) }]),
+    undefined,
+  );
+  t.deepEqual(r2.entries.map((e) => [e.term, e.index]), [[1, 1], [2, 2]]);
+  t.is(r2.lastIndex, 2);
+});
+
+test('wal recovery: starts after the snapshot and needs its marker', (t) => {
+  const snap = { type: 'snapshot', index: 2 as Index, term: 1 as Term } as const;
+  const bytes = log(E(1, 1), E(1, 2), snap, E(1, 3), E(1, 4));
+  const scan = readWal([{ name: walSegmentName(0, 0), bytes }]);
+  const r = foldWal(scan, { index: 2 as Index, term: 1 as Term });
+  t.deepEqual(r.entries.map((e) => e.index), [3, 4]);
+  t.deepEqual(r.snapshot, { index: 2, term: 1 });
+  t.throws(() => foldWal(scan, { index: 2 as Index, term: 9 as Term }), {
+    instanceOf: WalCorruptError,
+    message: /does not match/,
+  });
+  t.throws(() => foldWal(scan, { index: 3 as Index, term: 1 as Term }), {
+    instanceOf: WalCorruptError,
+    message: /not found/,
+  });
+});
+
+test('wal recovery: a gap in entry indexes or conflicting metadata is corruption', (t) => {
+  const gap = log(E(1, 1), E(1, 3));
+  const err = t.throws(() => foldWal(readWal([{ name: walSegmentName(0, 0), bytes: gap }]), undefined), {
+    instanceOf: WalCorruptError,
+  });
+  t.regex(err?.message ?? '', /gap/);
+  const m = (nodeId: number): WalRecordInput => ({
+    type: 'metadata',
+    nodeId: nodeId as MemberId,
+    clusterId: 1,
+  });
+  t.throws(
+    () => foldWal(readWal([{ name: walSegmentName(0, 0), bytes: log(m(1), m(2)) }]), undefined),
+    { instanceOf: WalCorruptError, message: /metadata conflict/ },
+  );
+});
+
+test('wal decoder: a torn last record is cut; the same damage before more data is refused', (t) => {
+  const full = log(E(1, 1, 'hello'), E(1, 2, 'world'));
+  const d = decodeSegment(full, { name: 'a.wal', isLast: true, prevCrc: undefined });
+  const second = d.offsets[2]!;
+  const torn = decodeSegment(full.subarray(0, full.length - 3), {
+    name: 'a.wal',
+    isLast: true,
+    prevCrc: undefined,
+  });
+  t.is(torn.torn?.offset, second);
+  t.is(torn.records.length, 2);
+  t.throws(
+    () => decodeSegment(full.subarray(0, full.length - 3), { name: 'a.wal', isLast: false, prevCrc: undefined }),
+    { instanceOf: WalCorruptError },
+  );
+  const zeroTail = new Uint8Array(full.length + 64);
+  zeroTail.set(full);
+  const z = decodeSegment(zeroTail, { name: 'a.wal', isLast: true, prevCrc: undefined });
+  t.is(z.torn?.offset, full.length);
+  t.is(z.records.length, 3);
+});
+
+test('wal names: segment and snapshot names format and parse like etcd', (t) => {
+  t.is(walSegmentName(1, 0x1f41), '0000000000000001-0000000000001f41.wal');
+  t.deepEqual(parseWalSegmentName('0000000000000001-0000000000001f41.wal'), {
+    seq: 1,
+    index: 0x1f41,
+    name: '0000000000000001-0000000000001f41.wal',
+  });
+  t.is(parseWalSegmentName('0000000000000001-0000000000001f41.wal.tmp'), undefined);
+  t.is(snapshotFileName(3, 0x1f40), '0000000000000003-0000000000001f40.snap');
+  t.is(parseSnapshotFileName(snapshotFileName(3, 8000))?.index, 8000);
+});
+
+test('snapshot format: round trip, and every single-byte flip is detected', (t) => {
+  const body = Uint8Array.from({ length: 100 }, (_, i) => (i * 7) & 0xff);
+  const file = encodeSnapshotFile(3, 8000, body);
+  const d = decodeSnapshotFile(file, 'x.snap', { term: 3, index: 8000 });
+  t.deepEqual([d.term, d.index, [...d.body]], [3, 8000, [...body]]);
+  t.throws(() => decodeSnapshotFile(file, 'x.snap', { term: 3, index: 8001 }), {
+    instanceOf: SnapshotCorruptError,
+  });
+  for (let i = 0; i < file.length; i++) {
+    const bad = file.slice();
+    bad[i]! ^= 0x20;
+    t.throws(() => decodeSnapshotFile(bad, 'x.snap'), { instanceOf: SnapshotCorruptError }, `byte ${i}`);
+  }
+  t.throws(() => decodeSnapshotFile(file.subarray(0, file.length - 1), 'x.snap'), {
+    instanceOf: SnapshotCorruptError,
+  });
+});
