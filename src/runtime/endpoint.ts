@@ -84,8 +84,10 @@ interface Peer {
   name: string;
   transport: Transport;
   outbox: Envelope[];
-  /** outstanding counts asks sent to this peer and not yet answered. */
+  /** outstanding counts asks to this peer not yet answered (queued or sent). */
   outstanding: number;
+  /** sendsQueued counts fire-and-forget messages still in the outbox. */
+  sendsQueued: number;
 }
 
 /** EndpointStats are this thread's runtime counters, reported to /metrics. */
@@ -118,7 +120,7 @@ export class Endpoint<In extends Message = Message> {
 
   /** connect adds a peer reachable through transport. */
   connect(peer: string, transport: Transport): void {
-    const p: Peer = { name: peer, transport, outbox: [], outstanding: 0 };
+    const p: Peer = { name: peer, transport, outbox: [], outstanding: 0, sendsQueued: 0 };
     this.peers.set(peer, p);
     transport.onBatch((buf) => this.receive(buf));
   }
@@ -141,16 +143,18 @@ export class Endpoint<In extends Message = Message> {
   /** depth is what `peer`'s mailbox holds from us: queued plus unanswered asks. */
   depth(peer: string): number {
     const p = this.peers.get(peer);
-    return p === undefined ? 0 : p.outbox.length + p.outstanding;
+    return p === undefined ? 0 : p.sendsQueued + p.outstanding;
   }
 
   /** post queues an envelope for a peer and schedules the flush. Internal to the runtime. */
   post(peer: string, env: Envelope, bounded: boolean): void {
     const p = this.peers.get(peer);
     if (p === undefined) throw new PeerGoneError(peer);
-    if (bounded && p.outbox.length + p.outstanding >= mailboxDepthMax) {
+    if (bounded && p.sendsQueued + p.outstanding >= mailboxDepthMax) {
       throw new MailboxFullError(peer);
     }
+    if (env[0] === EnvelopeKind.Send) p.sendsQueued++;
+    else if (env[0] === EnvelopeKind.Ask && env[2] === this.name) p.outstanding++;
     p.outbox.push(env);
     if (p.outbox.length >= batchMessagesMax) this.flushPeer(p);
     else if (!this.flushScheduled) {
@@ -164,8 +168,6 @@ export class Endpoint<In extends Message = Message> {
   ask(peer: string, msg: Message, timeoutMs = askTimeoutMs): Promise<unknown> {
     const id = this.nextId++;
     this.post(peer, [EnvelopeKind.Ask, id, this.name, msg], true);
-    const p = this.peers.get(peer)!;
-    p.outstanding++;
     this.ensureSweep();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, peer, type: msg.type, deadlineMs: now() + timeoutMs });
@@ -204,6 +206,7 @@ export class Endpoint<In extends Message = Message> {
     const p = this.peers.get(peer);
     if (p !== undefined) {
       p.outstanding = 0;
+      p.sendsQueued = 0;
       p.outbox.length = 0;
     }
   }
@@ -219,7 +222,7 @@ export class Endpoint<In extends Message = Message> {
 
   /** snapshotStats fills in per-peer depth and returns the counters. */
   snapshotStats(): EndpointStats {
-    for (const p of this.peers.values()) this.stats.depth[p.name] = p.outbox.length + p.outstanding;
+    for (const p of this.peers.values()) this.stats.depth[p.name] = p.sendsQueued + p.outstanding;
     return this.stats;
   }
 
@@ -231,6 +234,7 @@ export class Endpoint<In extends Message = Message> {
   private flushPeer(p: Peer): void {
     const batch = p.outbox;
     p.outbox = [];
+    p.sendsQueued = 0;
     this.stats.messagesOut += batch.length;
     this.stats.batchesOut++;
     p.transport.post(packBatch(batch));

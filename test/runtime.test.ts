@@ -1,0 +1,143 @@
+import test from 'ava';
+import { mailboxDepthMax } from '../src/constants.js';
+import {
+  AskTimeoutError, MailboxFullError, PeerGoneError, RemoteError,
+} from '../src/runtime/endpoint.js';
+import { ActorSystem } from '../src/runtime/system.js';
+
+type EchoMsg =
+  | { type: 'Echo'; v: number }
+  | { type: 'Fail' }
+  | { type: 'Ignore' }
+  | { type: 'Crash' }
+  | { type: 'Forward'; v: number; to: string };
+interface EchoReplies {
+  Echo: { v: number; by: string; gen: number };
+  Forward: { v: number; by: string; gen: number };
+  Fail: never;
+  Ignore: never;
+}
+
+const echoUrl = new URL('./actors/echo.js', import.meta.url);
+const quiet = { info() {}, warn() {}, error() {} };
+
+function system(onFatal?: (r: string) => void): ActorSystem {
+  return new ActorSystem([
+    { name: 'a', url: echoUrl, config: {}, peers: ['b'] },
+    { name: 'b', url: echoUrl, config: {}, peers: ['a'] },
+  ], { logger: quiet, onFatal: onFatal ?? (() => undefined) });
+}
+
+test('runtime: ask across threads is answered, and a burst travels in few batches', async (t) => {
+  const sys = system();
+  await sys.start();
+  try {
+    const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+    const replies = await Promise.all(Array.from({ length: 1000 }, (_, v) => a.ask({ type: 'Echo', v })));
+    t.deepEqual(replies.map((r) => r.v), Array.from({ length: 1000 }, (_, v) => v));
+    t.true(replies.every((r) => r.by === 'a'));
+    const st = sys.gateway.snapshotStats();
+    t.true(st.batchesOut < 10, `1,000 asks left in ${st.batchesOut} batches`);
+    t.is(a.depth, 0);
+  } finally {
+    await sys.stop();
+  }
+});
+
+test('runtime: a reply error arrives as RemoteError with its code', async (t) => {
+  const sys = system();
+  await sys.start();
+  try {
+    const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+    const e = await t.throwsAsync(a.ask({ type: 'Fail' }));
+    t.true(e instanceof RemoteError);
+    t.is((e as RemoteError).code, 'E_TEST');
+  } finally {
+    await sys.stop();
+  }
+});
+
+test('runtime: a forwarded ask is answered by the actor it was forwarded to', async (t) => {
+  const sys = system();
+  await sys.start();
+  try {
+    const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+    const r = await a.ask({ type: 'Forward', v: 41, to: 'b' });
+    t.deepEqual([r.v, r.by], [42, 'b']);
+  } finally {
+    await sys.stop();
+  }
+});
+
+test('runtime: an unanswered ask times out', async (t) => {
+  const sys = system();
+  await sys.start();
+  try {
+    const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+    const e = await t.throwsAsync(a.ask({ type: 'Ignore' }, 50));
+    t.true(e instanceof AskTimeoutError);
+    t.is(a.depth, 0, 'a timed-out ask no longer counts against the mailbox');
+  } finally {
+    await sys.stop();
+  }
+});
+
+test('runtime: a full mailbox refuses instead of growing', async (t) => {
+  const sys = system();
+  await sys.start();
+  try {
+    const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+    const stuck: Promise<unknown>[] = [];
+    for (let i = 0; i < mailboxDepthMax; i++) stuck.push(a.ask({ type: 'Ignore' }).catch(() => 0));
+    t.is(a.depth, mailboxDepthMax);
+    t.throws(() => a.ask({ type: 'Echo', v: 1 }), { instanceOf: MailboxFullError });
+  } finally {
+    await sys.stop();
+  }
+});
+
+test('runtime: a crashed actor is restarted, asks in flight fail, and restarts are counted',
+  async (t) => {
+    const sys = system();
+    await sys.start();
+    try {
+      const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+      const gen0 = (await a.ask({ type: 'Echo', v: 1 })).gen;
+      const inflight = a.ask({ type: 'Ignore' });
+      a.send({ type: 'Crash' });
+      const e = await t.throwsAsync(inflight);
+      t.true(e instanceof PeerGoneError);
+      // Wait for the new generation to serve.
+      let r: EchoReplies['Echo'] | undefined;
+      for (let i = 0; i < 200 && r === undefined; i++) {
+        await new Promise((res) => setTimeout(res, 25));
+        if (sys.serving) r = await a.ask({ type: 'Echo', v: 2 }).catch(() => undefined);
+      }
+      t.truthy(r);
+      t.true(r!.gen > gen0);
+      t.is(sys.restarts.get('a'), 1);
+    } finally {
+      await sys.stop();
+    }
+  });
+
+test('runtime: an actor that keeps crashing escalates to the fatal handler', async (t) => {
+  let fatal = '';
+  const sys = new ActorSystem([
+    { name: 'a', url: echoUrl, config: {}, peers: [] },
+  ], { logger: quiet, onFatal: (r) => { fatal = r; } });
+  await sys.start();
+  const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+  for (let i = 0; i < 60 && fatal === ''; i++) {
+    if (sys.serving) {
+      try {
+        a.send({ type: 'Crash' });
+      } catch {
+        // peer gone while restarting
+      }
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  t.regex(fatal, /crashed \d+ times/);
+  await sys.stop();
+});
