@@ -1,11 +1,10 @@
-import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger } from '../../src/log/index.js';
-import { loadNewestSnapshot, WalFiles } from './files.js';
+import { WalFiles } from './files.js';
 import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 
 /**
@@ -16,15 +15,10 @@ import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
 const log = createLogger({ logLevel: cfg.logLevel }).child({ component: 'wal' });
-const memberDir = join(cfg.dataDir, 'member');
-const walDir = join(memberDir, 'wal');
-const snapDir = join(memberDir, 'snap');
-
-const firstStart = !WalFiles.exists(walDir);
-const files = WalFiles.open(walDir, {
-  logger: { warn: (m: string) => log.warn(m), info: (m: string) => log.info(m) },
-  metadata: { nodeId: cfg.memberId as never, clusterId: cfg.clusterId },
-});
+const files = WalFiles.open(cfg.dataDir, { logger: log });
+if (files.recovered.firstStart) {
+  files.append([{ type: 'metadata', nodeId: cfg.memberId as never, clusterId: cfg.clusterId }]);
+}
 const pool = new Piscina({
   filename: new URL('./snapshot-task.js', import.meta.url).href,
   minThreads: 0,
@@ -36,7 +30,6 @@ const pool = new Piscina({
 let queue: { msg: WalAppend; token: ReplyToken | undefined }[] = [];
 let flushScheduled = false;
 let fsyncSeconds: number[] = [];
-let bytesWritten = 0;
 
 function flush(): void {
   flushScheduled = false;
@@ -51,7 +44,7 @@ function flush(): void {
   // The hard state goes after the entries it may commit, as etcd's WAL.Save does.
   if (hs !== undefined) records.push({ type: 'state', state: hs });
   const t0 = performance.now();
-  bytesWritten += files.append(records);
+  files.append(records);
   const seconds = (performance.now() - t0) / 1000;
   if (fsyncSeconds.length < 10_000) fsyncSeconds.push(seconds);
   for (const { token } of batch) if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
@@ -71,19 +64,21 @@ ctx.ep.onMessage((msg, token) => {
     case 'WalLoad': {
       if (token === undefined) return;
       const r = files.recovered;
-      const snap = loadNewestSnapshot(snapDir, r.snapshot, (m: string) => log.warn(m));
+      const snap = r.snapshot;
       ctx.ep.reply(token, {
         hardState: r.hardState,
         entries: r.entries,
         snapshot: snap === undefined ? undefined :
           { index: snap.index, term: snap.term, body: snap.body },
-        firstStart,
+        firstStart: r.firstStart,
       });
       return;
     }
     case 'WalSnapshotSave': {
       const { index, term, body } = msg;
-      pool.run({ dir: snapDir, term, index, body }, { transferList: [body.buffer as ArrayBuffer] })
+      // The body is copied, not transferred: it views the batch buffer that other messages of
+      // the same batch (appends not yet flushed) still view.
+      pool.run({ dir: cfg.dataDir, term, index, body })
         .then((path: string) => {
           // The marker goes into the log only once the snapshot file is durable, so recovery
           // never looks for a snapshot that is not there.
@@ -99,7 +94,9 @@ ctx.ep.onMessage((msg, token) => {
     }
     case 'WalStats':
       if (token !== undefined) {
-        ctx.ep.reply(token, { fsyncSeconds, bytesWritten, segments: files.segmentCount });
+        ctx.ep.reply(token, {
+          fsyncSeconds, bytesWritten: files.bytesWritten, segments: files.segmentCount,
+        });
         fsyncSeconds = [];
       }
       return;
