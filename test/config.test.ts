@@ -8,13 +8,15 @@ import {
   parseInitialCluster, settings,
 } from '../src/config/index.js';
 
-function configError(t: import('ava').ExecutionContext, fn: () => unknown, setting: string, re: RegExp): void {
+type T = import('ava').ExecutionContext;
+
+function configError(t: T, fn: () => unknown, setting: string, re: RegExp): void {
   const e = t.throws(fn, { instanceOf: ConfigError });
   t.is(e?.setting, setting);
   t.regex(e?.message ?? '', re);
 }
 
-function tmpFile(t: import('ava').ExecutionContext, text: string): string {
+function tmpFile(t: T, text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-config-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'myetcd.conf.json');
@@ -47,7 +49,7 @@ test('config: defaults follow etcd and src/constants', (t) => {
   t.is(c.configFile, '');
 });
 
-test('config: the config is a plain object that survives structured clone (for worker threads)', (t) => {
+test('config: the config is a plain object that survives structured clone', (t) => {
   const c = loadConfig(['--name', 'n1'], {});
   t.deepEqual(structuredClone(c), c);
 });
@@ -80,7 +82,8 @@ test('config: a wildcard listen address is not advertised', (t) => {
 
 test('config: precedence is flags > MYETCD_* > ETCD_* > file > defaults', (t) => {
   const file = tmpFile(t, JSON.stringify({
-    'name': 'fromfile', 'data-dir': '/file', 'snapshot-count': 7, 'max-txn-ops': 7, 'log-level': 'error',
+    'name': 'fromfile', 'data-dir': '/file', 'snapshot-count': 7, 'max-txn-ops': 7,
+    'log-level': 'error',
   }));
   const env = { MYETCD_DATA_DIR: '/myenv', ETCD_DATA_DIR: '/etcdenv', ETCD_SNAPSHOT_COUNT: '8',
     MYETCD_LOG_LEVEL: 'warn' };
@@ -111,7 +114,8 @@ test('config: config file lists may be arrays or comma strings, null means unset
 });
 
 test('config: --help throws HelpRequested listing every setting, default and env name', (t) => {
-  const e = t.throws(() => loadConfig(['--name', 'x', '--help'], {}), { instanceOf: HelpRequested });
+  const e = t.throws(() => loadConfig(['--name', 'x', '--help'], {}),
+    { instanceOf: HelpRequested });
   for (const s of settings) {
     t.true(e!.help.includes(`--${s.flag} `), s.flag);
     t.true(e!.help.includes(`default: ${s.defaultText}`), s.flag);
@@ -119,50 +123,70 @@ test('config: --help throws HelpRequested listing every setting, default and env
   }
 });
 
-const invalid: Array<{ name: string; argv: string[]; env?: NodeJS.ProcessEnv; setting: string; re: RegExp }> = [
+interface Invalid {
+  name: string;
+  argv: string[];
+  env?: NodeJS.ProcessEnv;
+  setting: string;
+  re: RegExp;
+}
+
+const invalid: Invalid[] = [
   { name: 'unknown flag', argv: ['--nope', '1'], setting: 'nope', re: /unknown flag --nope/ },
-  { name: 'positional argument', argv: ['stray'], setting: '', re: /unexpected argument "stray"/ },
+  { name: 'positional argument', argv: ['stray'], setting: '',
+    re: /unexpected argument "stray"/ },
   { name: 'flag without value', argv: ['--data-dir'], setting: 'data-dir', re: /needs a value/ },
-  { name: 'flag followed by a flag', argv: ['--name', '--data-dir', 'x'], setting: 'name', re: /needs a value/ },
+  { name: 'flag followed by a flag', argv: ['--name', '--data-dir', 'x'], setting: 'name',
+    re: /needs a value/ },
   { name: 'non-integer', argv: ['--heartbeat-interval', 'fast'], setting: 'heartbeat-interval',
-    re: /--heartbeat-interval: invalid value "fast": expected a non-negative integer \(milliseconds\)/ },
-  { name: 'negative integer', argv: ['--max-txn-ops=-1'], setting: 'max-txn-ops', re: /non-negative integer/ },
-  { name: 'zero where at least one', argv: ['--snapshot-count', '0'], setting: 'snapshot-count', re: /at least 1/ },
-  { name: 'bad enum', argv: ['--log-level', 'trace'], setting: 'log-level', re: /one of debug, info, warn, error/ },
-  { name: 'bad cluster state', argv: ['--initial-cluster-state', 'old'], setting: 'initial-cluster-state',
-    re: /one of new, existing/ },
-  { name: 'not a URL', argv: ['--listen-peer-urls', 'localhost'], setting: 'listen-peer-urls', re: /is not a URL/ },
-  { name: 'URL scheme', argv: ['--listen-client-urls', 'ftp://a:1'], setting: 'listen-client-urls', re: /http or https/ },
+    re: /--heartbeat-interval: invalid value "fast": expected a non-negative integer \(milli/ },
+  { name: 'negative integer', argv: ['--max-txn-ops=-1'], setting: 'max-txn-ops',
+    re: /non-negative integer/ },
+  { name: 'zero where at least one', argv: ['--snapshot-count', '0'], setting: 'snapshot-count',
+    re: /at least 1/ },
+  { name: 'bad enum', argv: ['--log-level', 'trace'], setting: 'log-level',
+    re: /one of debug, info, warn, error/ },
+  { name: 'bad cluster state', argv: ['--initial-cluster-state', 'old'],
+    setting: 'initial-cluster-state', re: /one of new, existing/ },
+  { name: 'not a URL', argv: ['--listen-peer-urls', 'localhost'], setting: 'listen-peer-urls',
+    re: /is not a URL/ },
+  { name: 'URL scheme', argv: ['--listen-client-urls', 'ftp://a:1'],
+    setting: 'listen-client-urls', re: /http or https/ },
   { name: 'listen URL without port', argv: ['--listen-client-urls', 'http://127.0.0.1'],
     setting: 'listen-client-urls', re: /has no port/ },
-  { name: 'URL with a path', argv: ['--advertise-client-urls', 'http://a:1/x'], setting: 'advertise-client-urls',
-    re: /must not have a path/ },
-  { name: 'election under 5 heartbeats', argv: ['--heartbeat-interval', '300'], setting: 'election-timeout',
-    re: /--election-timeout\[1000ms\] should be at least as 5 times as --heartbeat-interval\[300ms\]/ },
-  { name: 'election too long', argv: ['--election-timeout', '60000'], setting: 'election-timeout', re: /at most 50000/ },
-  { name: 'name missing from cluster', argv: ['--name', 'a', '--initial-cluster', 'b=http://127.0.0.1:2380'],
+  { name: 'URL with a path', argv: ['--advertise-client-urls', 'http://a:1/x'],
+    setting: 'advertise-client-urls', re: /must not have a path/ },
+  { name: 'election under 5 heartbeats', argv: ['--heartbeat-interval', '300'],
+    setting: 'election-timeout',
+    re: /--election-timeout\[1000ms\] should be at least as 5 times as --heartbeat-interval\[300/ },
+  { name: 'election too long', argv: ['--election-timeout', '60000'],
+    setting: 'election-timeout', re: /at most 50000/ },
+  { name: 'name missing from cluster',
+    argv: ['--name', 'a', '--initial-cluster', 'b=http://127.0.0.1:2380'],
     setting: 'initial-cluster', re: /couldn't find local name "a"/ },
-  { name: 'cluster pair without =', argv: ['--initial-cluster', 'default'], setting: 'initial-cluster',
-    re: /"default" is not name=url/ },
+  { name: 'cluster pair without =', argv: ['--initial-cluster', 'default'],
+    setting: 'initial-cluster', re: /"default" is not name=url/ },
   { name: 'advertise peer URLs disagree with cluster',
-    argv: ['--initial-cluster', 'default=http://127.0.0.1:9999'], setting: 'initial-advertise-peer-urls',
-    re: /does not match --initial-cluster/ },
+    argv: ['--initial-cluster', 'default=http://127.0.0.1:9999'],
+    setting: 'initial-advertise-peer-urls', re: /does not match --initial-cluster/ },
   { name: 'one URL for two members',
     argv: ['--initial-cluster', 'default=http://127.0.0.1:2380,b=http://127.0.0.1:2380'],
     setting: 'initial-cluster', re: /given for both default and b/ },
-  { name: 'revision retention not a count', argv: ['--auto-compaction-mode', 'revision',
-    '--auto-compaction-retention', '1h'], setting: 'auto-compaction-retention', re: /revision count/ },
+  { name: 'revision retention not a count',
+    argv: ['--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1h'],
+    setting: 'auto-compaction-retention', re: /revision count/ },
   { name: 'periodic retention garbage', argv: ['--auto-compaction-retention', 'soon'],
     setting: 'auto-compaction-retention', re: /invalid value "soon"/ },
   { name: 'rotation interval garbage', argv: ['--log-rotation-interval', 'weekly'],
     setting: 'log-rotation-interval', re: /none, hourly, daily/ },
-  { name: 'shards out of range', argv: ['--storage-shards', '0'], setting: 'storage-shards', re: /at least 1/ },
+  { name: 'shards out of range', argv: ['--storage-shards', '0'], setting: 'storage-shards',
+    re: /at least 1/ },
   { name: 'unknown MYETCD_ variable', argv: [], env: { MYETCD_DATADIR: '/x' }, setting: '',
     re: /unknown environment variable MYETCD_DATADIR/ },
-  { name: 'bad env value names the variable', argv: [], env: { ETCD_MAX_TXN_OPS: 'many' }, setting: 'max-txn-ops',
-    re: /ETCD_MAX_TXN_OPS \(--max-txn-ops\): invalid value "many"/ },
-  { name: 'missing config file', argv: ['--config-file', '/nonexistent/x.json'], setting: 'config-file',
-    re: /cannot read \/nonexistent\/x.json/ },
+  { name: 'bad env value names the variable', argv: [], env: { ETCD_MAX_TXN_OPS: 'many' },
+    setting: 'max-txn-ops', re: /ETCD_MAX_TXN_OPS \(--max-txn-ops\): invalid value "many"/ },
+  { name: 'missing config file', argv: ['--config-file', '/nonexistent/x.json'],
+    setting: 'config-file', re: /cannot read \/nonexistent\/x.json/ },
 ];
 
 for (const c of invalid) {
@@ -176,22 +200,23 @@ test('config: unknown ETCD_* variables are ignored, as etcd only warns', (t) => 
 });
 
 test('config: config file errors name the key', (t) => {
-  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"wal-dir": "/x"}')], {}), 'wal-dir',
-    /"wal-dir": unknown key/);
-  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"snapshot-count": "5"}')], {}),
-    'snapshot-count', /"snapshot-count": expected a non-negative integer, got "5"/);
-  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"name": 5}')], {}), 'name',
-    /"name": expected a string/);
-  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{"log-outputs": [1]}')], {}), 'log-outputs',
-    /string or an array of strings/);
-  configError(t, () => loadConfig(['--config-file', tmpFile(t, '{name: 1}')], {}), 'config-file',
-    /not valid JSON/);
-  configError(t, () => loadConfig(['--config-file', tmpFile(t, '[1]')], {}), 'config-file', /JSON object/);
+  const withFile = (text: string) => () => loadConfig(['--config-file', tmpFile(t, text)], {});
+  configError(t, withFile('{"wal-dir": "/x"}'), 'wal-dir', /"wal-dir": unknown key/);
+  configError(t, withFile('{"snapshot-count": "5"}'), 'snapshot-count',
+    /"snapshot-count": expected a non-negative integer, got "5"/);
+  configError(t, withFile('{"name": 5}'), 'name', /"name": expected a string/);
+  configError(t, withFile('{"log-outputs": [1]}'), 'log-outputs', /string or an array of strings/);
+  configError(t, withFile('{name: 1}'), 'config-file', /not valid JSON/);
+  configError(t, withFile('[1]'), 'config-file', /JSON object/);
 });
 
 test('config: parseInitialCluster groups several URLs per member', (t) => {
-  const m = parseInitialCluster('a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,a=http://10.0.0.3:2380');
-  t.deepEqual([...m], [['a', ['http://10.0.0.1:2380', 'http://10.0.0.3:2380']], ['b', ['http://10.0.0.2:2380']]]);
+  const m = parseInitialCluster(
+    'a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,a=http://10.0.0.3:2380');
+  t.deepEqual([...m], [
+    ['a', ['http://10.0.0.1:2380', 'http://10.0.0.3:2380']],
+    ['b', ['http://10.0.0.2:2380']],
+  ]);
 });
 
 test('config: compactionRetention reads hours, durations and revision counts as etcd', (t) => {

@@ -1,0 +1,56 @@
+import test from 'ava';
+import { b64, post, startServer, unb64 } from './helpers/server.js';
+
+// The durability promise: an acknowledged write survives kill -9 at any moment.
+test('crash: every write acknowledged before SIGKILL is there after restart', async (t) => {
+  const first = await startServer();
+  const acked = new Map<string, string>();
+  let stop = false;
+  const writer = async (w: number) => {
+    for (let i = 0; !stop; i++) {
+      const key = `crash/${w}/${i}`;
+      const value = `v${w}-${i}`;
+      try {
+        const r = await post(`${first.url}/v3/kv/put`, { key: b64(key), value: b64(value) });
+        if (r.status === 200) acked.set(key, value);
+      } catch {
+        return; // connection died with the server
+      }
+    }
+  };
+  const writers = Array.from({ length: 16 }, (_, w) => writer(w));
+  await new Promise((r) => setTimeout(r, 1500));
+  await first.kill();
+  stop = true;
+  await Promise.all(writers);
+  t.true(acked.size > 50, `only ${acked.size} writes acknowledged before the kill`);
+
+  const second = await startServer({ dataDir: first.dataDir });
+  try {
+    const r = await post(`${second.url}/v3/kv/range`, {
+      key: b64('crash/'), range_end: b64('crash0'),
+    });
+    t.is(r.status, 200);
+    const found = new Map<string, string>(
+      (r.json.kvs ?? []).map((kv: { key: string; value: string }) => [unb64(kv.key), unb64(kv.value)]));
+    const lost = [...acked].filter(([k, v]) => found.get(k) !== v);
+    t.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
+  } finally {
+    await second.stop();
+    await first.cleanup();
+  }
+});
+
+test('restart: a clean stop exits 0 and the data is served again', async (t) => {
+  const first = await startServer();
+  await post(`${first.url}/v3/kv/put`, { key: b64('restart/k'), value: b64('kept') });
+  t.is(await first.stop(), 0);
+  const second = await startServer({ dataDir: first.dataDir });
+  try {
+    const r = await post(`${second.url}/v3/kv/range`, { key: b64('restart/k') });
+    t.is(unb64(r.json.kvs[0].value), 'kept');
+  } finally {
+    await second.stop();
+    await first.cleanup();
+  }
+});

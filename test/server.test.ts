@@ -1,0 +1,145 @@
+import test from 'ava';
+import { b64, post, startServer, type TestServer, unb64 } from './helpers/server.js';
+
+// One real server process (worker threads, files with fsync, HTTP on a real port) shared by
+// the tests in this file; each test uses its own key prefix.
+let srv: TestServer;
+test.before(async () => {
+  srv = await startServer();
+});
+test.after.always(async () => {
+  if (srv !== undefined) {
+    await srv.stop();
+    await srv.cleanup();
+  }
+});
+
+const put = (key: string, value: string, extra: object = {}) =>
+  post(`${srv.url}/v3/kv/put`, { key: b64(key), value: b64(value), ...extra });
+const range = (body: object) => post(`${srv.url}/v3/kv/range`, body);
+
+test('v3: put then range returns the value with etcd revisions as strings', async (t) => {
+  const p = await put('put/a', 'hello');
+  t.is(p.status, 200);
+  const rev = Number(p.json.header.revision);
+  t.true(rev >= 2);
+  t.is(typeof p.json.header.revision, 'string');
+  const r = await range({ key: b64('put/a') });
+  t.is(r.status, 200);
+  t.is(r.json.count, '1');
+  t.is(unb64(r.json.kvs[0].value), 'hello');
+  t.is(r.json.kvs[0].create_revision, String(rev));
+  t.is(r.json.kvs[0].mod_revision, String(rev));
+  t.is(r.json.kvs[0].version, '1');
+  const p2 = await put('put/a', 'again', { prev_kv: true });
+  t.is(unb64(p2.json.prev_kv.value), 'hello');
+  const r2 = await range({ key: b64('put/a') });
+  t.is(r2.json.kvs[0].version, '2');
+  t.is(r2.json.kvs[0].create_revision, String(rev));
+});
+
+test('v3: a missing key gives an empty answer and delete of nothing keeps the revision',
+  async (t) => {
+    const r = await range({ key: b64('missing/x') });
+    t.is(r.status, 200);
+    t.is(r.json.kvs, undefined);
+    const before = Number(r.json.header.revision);
+    const d = await post(`${srv.url}/v3/kv/deleterange`, { key: b64('missing/x') });
+    t.is(d.status, 200);
+    t.is(d.json.deleted, undefined);
+    t.is(Number(d.json.header.revision), before);
+  });
+
+test('v3: prefix range across shards is sorted, limited and counted', async (t) => {
+  const keys = Array.from({ length: 20 }, (_, i) => `pfx/${String(i).padStart(2, '0')}`);
+  await Promise.all(keys.map((k) => put(k, `v-${k}`)));
+  const all = await range({ key: b64('pfx/'), range_end: b64('pfx0') });
+  t.is(all.json.count, '20');
+  t.deepEqual(all.json.kvs.map((kv: { key: string }) => unb64(kv.key)), keys);
+  const lim = await range({ key: b64('pfx/'), range_end: b64('pfx0'), limit: 5 });
+  t.deepEqual(lim.json.kvs.map((kv: { key: string }) => unb64(kv.key)), keys.slice(0, 5));
+  t.true(lim.json.more);
+  t.is(lim.json.count, '20');
+  const desc = await range({
+    key: b64('pfx/'), range_end: b64('pfx0'), limit: 3, sort_order: 'DESCEND', sort_target: 'KEY',
+  });
+  t.deepEqual(desc.json.kvs.map((kv: { key: string }) => unb64(kv.key)),
+    keys.slice(-3).reverse());
+  const keysOnly = await range({ key: b64('pfx/'), range_end: b64('pfx0'), keys_only: true });
+  t.is(keysOnly.json.kvs[0].value, undefined);
+  const countOnly = await range({ key: b64('pfx/'), range_end: b64('pfx0'), count_only: true });
+  t.is(countOnly.json.kvs, undefined);
+  t.is(countOnly.json.count, '20');
+});
+
+test('v3: txn takes the success or failure branch by its compare', async (t) => {
+  await put('txn/k', 'one');
+  const body = (value: string) => ({
+    compare: [{ key: b64('txn/k'), target: 'VALUE', result: 'EQUAL', value: b64(value) }],
+    success: [{ request_put: { key: b64('txn/k'), value: b64('two') } }],
+    failure: [{ request_range: { key: b64('txn/k') } }],
+  });
+  const miss = await post(`${srv.url}/v3/kv/txn`, body('nope'));
+  t.is(miss.status, 200);
+  t.is(miss.json.succeeded, undefined);
+  t.is(unb64(miss.json.responses[0].response_range.kvs[0].value), 'one');
+  const hit = await post(`${srv.url}/v3/kv/txn`, body('one'));
+  t.true(hit.json.succeeded);
+  const r = await range({ key: b64('txn/k') });
+  t.is(unb64(r.json.kvs[0].value), 'two');
+});
+
+test('v3: reads at past, compacted and future revisions', async (t) => {
+  const p1 = await put('hist/k', 'v1');
+  const rev1 = Number(p1.json.header.revision);
+  await put('hist/k', 'v2');
+  const past = await range({ key: b64('hist/k'), revision: rev1 });
+  t.is(unb64(past.json.kvs[0].value), 'v1');
+  const future = await range({ key: b64('hist/k'), revision: rev1 + 1_000_000 });
+  t.is(future.status, 400);
+  t.is(future.json.message, 'etcdserver: mvcc: required revision is a future revision');
+  const c = await post(`${srv.url}/v3/kv/compaction`, { revision: rev1 + 1 });
+  t.is(c.status, 200);
+  const compacted = await range({ key: b64('hist/k'), revision: rev1 });
+  t.is(compacted.status, 400);
+  t.is(compacted.json.message, 'etcdserver: mvcc: required revision has been compacted');
+  t.is(compacted.json.code, 11);
+});
+
+test('v3: bad requests get a 4xx JSON error and the server keeps serving', async (t) => {
+  const bad = await post(`${srv.url}/v3/kv/put`, '{"key": ');
+  t.is(bad.status, 400);
+  t.is(typeof bad.json.message, 'string');
+  const b64bad = await post(`${srv.url}/v3/kv/put`, { key: '***', value: b64('x') });
+  t.is(b64bad.status, 400);
+  const empty = await post(`${srv.url}/v3/kv/put`, { value: b64('x') });
+  t.is(empty.status, 400);
+  t.is(empty.json.message, 'etcdserver: key is not provided');
+  const tooMany = await post(`${srv.url}/v3/kv/txn`, {
+    success: Array.from({ length: 129 }, (_, i) => ({
+      request_put: { key: b64(`many/${i}`), value: b64('x') },
+    })),
+  });
+  t.is(tooMany.status, 400);
+  t.is(tooMany.json.message, 'etcdserver: too many operations in txn request');
+  const none = await range({ key: b64('many/'), range_end: b64('many0') });
+  t.is(none.json.kvs, undefined, 'nothing of a refused txn is applied');
+  const big = await put('big/k', 'x'.repeat(2 * 1024 * 1024));
+  t.true(big.status >= 400 && big.status < 500);
+  const ok = await put('after/bad', 'fine');
+  t.is(ok.status, 200);
+});
+
+test('health, version, status and metrics answer', async (t) => {
+  const h = await fetch(`${srv.url}/health`);
+  t.is(h.status, 200);
+  t.deepEqual(await h.json(), { health: 'true', reason: '' });
+  const v = await (await fetch(`${srv.url}/version`)).json() as { etcdserver: string };
+  t.is(typeof v.etcdserver, 'string');
+  const s = await post(`${srv.url}/v3/maintenance/status`, {});
+  t.is(s.status, 200);
+  t.truthy(s.json.leader);
+  const m = await (await fetch(`${srv.url}/metrics`)).text();
+  t.regex(m, /etcd_server_has_leader 1/);
+  t.regex(m, /myetcd_actor_messages_in_total/);
+});
