@@ -31,7 +31,8 @@ export interface Config {
   electionTimeout: number;
   /** snapshotCount is the number of applied entries between snapshots. */
   snapshotCount: number;
-  /** quotaBackendBytes bounds the store's size; past it writes fail with "mvcc: database space exceeded". */
+  /** quotaBackendBytes bounds the store's size; past it writes fail with
+   * "mvcc: database space exceeded". */
   quotaBackendBytes: number;
   /** maxRequestBytes bounds one client request's body. */
   maxRequestBytes: number;
@@ -50,7 +51,8 @@ export interface Config {
   logRotationMaxSizeMb: number;
   /** logRotationInterval: 'none', 'hourly', 'daily' or a duration like '30m' (ours). */
   logRotationInterval: string;
-  /** storageShards is the number of MVCC shard actors (ours). Invariant: 1 ≤ n ≤ storageShardsMax. */
+  /** storageShards is the number of MVCC shard actors (ours).
+   * Invariant: 1 ≤ n ≤ storageShardsMax. */
   storageShards: number;
   /** configFile is the JSON config file that was read, or '' when none. */
   configFile: string;

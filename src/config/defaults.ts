@@ -28,6 +28,8 @@ export const storageShardsMax = 64;
 
 /** defaultStorageShards is one shard per core left after the Raft/gateway thread, 1..8. */
 export function defaultStorageShards(): number {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const cores = typeof os.availableParallelism === 'function'
+    ? os.availableParallelism()
+    : os.cpus().length;
   return Math.min(storageShardsDefaultMax, Math.max(1, cores - 1));
 }

@@ -16,7 +16,8 @@ export function helpText(): string {
   for (const s of settings) {
     lines.push(`  --${s.flag} <${s.value}>`);
     lines.push(`      ${s.help}`);
-    lines.push(`      default: ${s.defaultText}; env: ${envName(s.flag)} or ${envName(s.flag, 'ETCD_')}`);
+    const env = `${envName(s.flag)} or ${envName(s.flag, 'ETCD_')}`;
+    lines.push(`      default: ${s.defaultText}; env: ${env}`);
   }
   lines.push('  -h, --help', '      Show this help.');
   return lines.join('\n') + '\n';

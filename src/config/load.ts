@@ -24,10 +24,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const fromFlags = parseFlags(argv);
   const fromEnv = parseEnv(env);
   const configFile = (fromFlags.get('configFile') ?? fromEnv.get('configFile') ?? '') as string;
-  const fromFile = configFile === '' ? new Map<keyof Config, unknown>() : readConfigFile(configFile);
+  const fromFile = configFile === ''
+    ? new Map<keyof Config, unknown>()
+    : readConfigFile(configFile);
 
   const explicit = new Map<keyof Config, unknown>([...fromFile, ...fromEnv, ...fromFlags]);
-  const get = <K extends keyof Config>(k: K): Config[K] | undefined => explicit.get(k) as Config[K] | undefined;
+  const get = <K extends keyof Config>(k: K): Config[K] | undefined =>
+    explicit.get(k) as Config[K] | undefined;
 
   const name = get('name') ?? D.defaultName;
   const listenClientUrls = get('listenClientUrls') ?? [D.defaultClientUrl];
@@ -38,10 +41,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     name,
     dataDir: get('dataDir') ?? `${name}.etcd`,
     listenClientUrls,
-    advertiseClientUrls: get('advertiseClientUrls') ?? advertisable(listenClientUrls, D.defaultClientUrl),
+    advertiseClientUrls:
+      get('advertiseClientUrls') ?? advertisable(listenClientUrls, D.defaultClientUrl),
     listenPeerUrls,
     initialAdvertisePeerUrls,
-    initialCluster: get('initialCluster') ?? initialAdvertisePeerUrls.map((url) => `${name}=${url}`).join(','),
+    initialCluster:
+      get('initialCluster') ?? initialAdvertisePeerUrls.map((url) => `${name}=${url}`).join(','),
     initialClusterState: get('initialClusterState') ?? 'new',
     initialClusterToken: get('initialClusterToken') ?? D.defaultClusterToken,
     heartbeatInterval: get('heartbeatInterval') ?? C.heartbeatIntervalMs,
@@ -79,7 +84,8 @@ function parseFlags(argv: string[]): Map<keyof Config, unknown> {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h' || arg === '-help') throw new HelpRequested(helpText());
     if (!arg.startsWith('-') || arg === '-' || arg === '--') {
-      throw new ConfigError('', `unexpected argument ${JSON.stringify(arg)}: settings are given as --flag value`);
+      throw new ConfigError('',
+        `unexpected argument ${JSON.stringify(arg)}: settings are given as --flag value`);
     }
     const body = arg.replace(/^--?/, '');
     const eq = body.indexOf('=');
@@ -107,7 +113,8 @@ function parseEnv(env: NodeJS.ProcessEnv): Map<keyof Config, unknown> {
   const known = new Set(settings.map((s) => envName(s.flag)));
   for (const name of Object.keys(env)) {
     if (name.startsWith('MYETCD_') && !known.has(name)) {
-      throw new ConfigError('', `unknown environment variable ${name} (see --help for MYETCD_* names)`);
+      throw new ConfigError('',
+        `unknown environment variable ${name} (see --help for MYETCD_* names)`);
     }
   }
   for (const s of settings) {
@@ -127,13 +134,15 @@ function readConfigFile(path: string): Map<keyof Config, unknown> {
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigError('config-file', `--config-file: cannot read ${path}: ${(e as Error).message}`);
+    const why = (e as Error).message;
+    throw new ConfigError('config-file', `--config-file: cannot read ${path}: ${why}`);
   }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError('config-file', `--config-file: ${path} is not valid JSON: ${(e as Error).message}`);
+    const why = (e as Error).message;
+    throw new ConfigError('config-file', `--config-file: ${path} is not valid JSON: ${why}`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ConfigError('config-file', `--config-file: ${path} must hold a JSON object`);
@@ -143,7 +152,9 @@ function readConfigFile(path: string): Map<keyof Config, unknown> {
     const s = byFlag.get(k);
     const where = `config file ${path}: "${k}"`;
     if (s === undefined) throw new ConfigError(k, `${where}: unknown key`);
-    if (s.key === 'configFile') throw new ConfigError(k, `${where}: a config file cannot name another`);
+    if (s.key === 'configFile') {
+      throw new ConfigError(k, `${where}: a config file cannot name another`);
+    }
     if (v === null) continue; // YAML-converted files carry `key: null` for unset settings
     out.set(s.key, parseJson(s, v, where));
   }
@@ -152,7 +163,8 @@ function readConfigFile(path: string): Map<keyof Config, unknown> {
 
 /** parseText parses a flag's or environment variable's text by the setting's kind. */
 function parseText(s: Setting, raw: string, where: string): unknown {
-  const bad = (why: string) => new ConfigError(s.flag, `${where}: invalid value ${JSON.stringify(raw)}: ${why}`);
+  const bad = (why: string) =>
+    new ConfigError(s.flag, `${where}: invalid value ${JSON.stringify(raw)}: ${why}`);
   switch (s.kind.t) {
     case 'string':
       if (s.kind.nonEmpty && raw === '') throw bad('must not be empty');
@@ -174,7 +186,8 @@ function parseText(s: Setting, raw: string, where: string): unknown {
 
 /** parseJson checks a config-file value's JSON type, then parses it like text. */
 function parseJson(s: Setting, v: unknown, where: string): unknown {
-  const bad = (why: string) => new ConfigError(s.flag, `${where}: ${why}, got ${JSON.stringify(v)}`);
+  const bad = (why: string) =>
+    new ConfigError(s.flag, `${where}: ${why}, got ${JSON.stringify(v)}`);
   switch (s.kind.t) {
     case 'string':
     case 'enum':
@@ -192,7 +205,8 @@ function parseJson(s: Setting, v: unknown, where: string): unknown {
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
         throw bad('expected a string or an array of strings');
       }
-      return checkList(s, v.map((x: string) => x.trim()), (why) => new ConfigError(s.flag, `${where}: ${why}`));
+      return checkList(s, v.map((x: string) => x.trim()),
+        (why) => new ConfigError(s.flag, `${where}: ${why}`));
   }
 }
 
@@ -230,7 +244,9 @@ export function urlProblem(raw: string, needPort: boolean): string | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
   if (url.hostname === '') return 'has no host';
   if (url.pathname !== '/' && url.pathname !== '') return 'must not have a path';
-  if (url.search !== '' || url.hash !== '' || url.username !== '') return 'must be scheme://host:port only';
+  if (url.search !== '' || url.hash !== '' || url.username !== '') {
+    return 'must be scheme://host:port only';
+  }
   // WHATWG URL drops a scheme's default port (":80"), so look for the port in the text.
   if (needPort && url.port === '' && !/^[a-z]+:\/\/[^/]*:\d+\/?$/i.test(raw)) return 'has no port';
   return undefined;
@@ -245,11 +261,13 @@ export function parseInitialCluster(text: string): Map<string, string[]> {
     const name = eq < 0 ? '' : pair.slice(0, eq);
     const url = eq < 0 ? '' : pair.slice(eq + 1);
     if (name === '' || url === '') {
-      throw new ConfigError('initial-cluster', `--initial-cluster: ${JSON.stringify(pair)} is not name=url`);
+      throw new ConfigError('initial-cluster',
+        `--initial-cluster: ${JSON.stringify(pair)} is not name=url`);
     }
     const why = urlProblem(url, true);
     if (why !== undefined) {
-      throw new ConfigError('initial-cluster', `--initial-cluster: ${JSON.stringify(url)} of ${name} ${why}`);
+      throw new ConfigError('initial-cluster',
+        `--initial-cluster: ${JSON.stringify(url)} of ${name} ${why}`);
     }
     const urls = members.get(name) ?? [];
     urls.push(url);
@@ -268,7 +286,10 @@ export type CompactionRetention =
 /** compactionRetention reads autoCompactionRetention as etcd does: periodic mode takes a
  * bare number as hours ('1' = 1h) or a duration ('30m', '1h30m'); revision mode takes a
  * count of revisions to keep. '0' (either mode) disables auto compaction. Throws ConfigError. */
-export function compactionRetention(mode: Config['autoCompactionMode'], retention: string): CompactionRetention {
+export function compactionRetention(
+  mode: Config['autoCompactionMode'],
+  retention: string,
+): CompactionRetention {
   const bad = (why: string) => new ConfigError('auto-compaction-retention',
     `--auto-compaction-retention: invalid value ${JSON.stringify(retention)}: ${why}`);
   if (mode === 'revision') {
@@ -307,7 +328,8 @@ export function rotationIntervalMs(text: string): number | undefined {
   if (text === 'daily') return 86_400_000;
   const ms = parseDurationMs(text);
   if (ms === undefined || ms < 1_000) {
-    throw new ConfigError('log-rotation-interval', `--log-rotation-interval: invalid value ${JSON.stringify(text)}: ` +
+    throw new ConfigError('log-rotation-interval',
+      `--log-rotation-interval: invalid value ${JSON.stringify(text)}: ` +
       "expected none, hourly, daily or a duration of at least 1s ('30m', '6h')");
   }
   return ms;
@@ -316,7 +338,8 @@ export function rotationIntervalMs(text: string): number | undefined {
 function validate(cfg: Config, clusterExplicit: boolean): void {
   if (cfg.electionTimeout < D.electionTimeoutHeartbeatsMin * cfg.heartbeatInterval) {
     throw new ConfigError('election-timeout',
-      `--election-timeout[${cfg.electionTimeout}ms] should be at least as ${D.electionTimeoutHeartbeatsMin} ` +
+      `--election-timeout[${cfg.electionTimeout}ms] should be at least as ` +
+      `${D.electionTimeoutHeartbeatsMin} ` +
       `times as --heartbeat-interval[${cfg.heartbeatInterval}ms]`);
   }
   compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
@@ -325,7 +348,8 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
   const mine = members.get(cfg.name);
   if (mine === undefined) {
     throw new ConfigError('initial-cluster',
-      `--initial-cluster: couldn't find local name ${JSON.stringify(cfg.name)} in the initial cluster configuration`);
+      `--initial-cluster: couldn't find local name ${JSON.stringify(cfg.name)} ` +
+      'in the initial cluster configuration');
   }
   if (clusterExplicit) {
     const a = [...mine].sort().join(',');
@@ -341,7 +365,8 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
     for (const url of urls) {
       const other = seen.get(url);
       if (other !== undefined && other !== name) {
-        throw new ConfigError('initial-cluster', `--initial-cluster: ${url} is given for both ${other} and ${name}`);
+        throw new ConfigError('initial-cluster',
+          `--initial-cluster: ${url} is given for both ${other} and ${name}`);
       }
       seen.set(url, name);
     }
