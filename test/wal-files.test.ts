@@ -1,0 +1,426 @@
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  WalCorruptError,
+  WalFiles,
+  listSnapshots,
+  loadNewestSnapshot,
+  nodeFsOps,
+  purgeSnapshots,
+  snapDirOf,
+  walDirOf,
+  writeSnapshotFile,
+} from '../actors/wal/files.js';
+import type { WalFsOps, WalLogger } from '../actors/wal/files.js';
+import { decodeSegment, walSegmentName } from '../src/wal/index.js';
+import type { HardState, WalEntry, WalRecordInput } from '../src/wal/index.js';
+import type { Index, MemberId, Term } from '../src/types.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface TestLogger extends WalLogger {
+  warns: string[];
+}
+function newLogger(): TestLogger {
+  const warns: string[] = [];
+  return { warns, warn: (_o, msg) => void warns.push(msg), info: () => {} };
+}
+
+function tmpDir(t: ExecutionContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-wal-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** noSync skips fsyncs: for the exhaustive damage loops, which test decoding, not durability. */
+const noSync: WalFsOps = { ...nodeFsOps, fdatasyncSync: () => {}, fsyncSync: () => {} };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const entry = (term: number, index: number, data: string): WalEntry => ({
+  term: term as Term,
+  index: index as Index,
+  type: 'EntryNormal',
+  data: enc.encode(data),
+});
+const hs = (term: number, commit: number, vote = 1): HardState => ({
+  term: term as Term,
+  vote: vote as MemberId,
+  commit: commit as Index,
+});
+const meta: WalRecordInput = { type: 'metadata', nodeId: 1 as MemberId, clusterId: 99 };
+const show = (es: readonly WalEntry[]): [number, number, string][] =>
+  es.map((e) => [e.term, e.index, dec.decode(e.data)]);
+
+/** segmentsOf reads the WAL dir's segments, oldest first. */
+function segmentsOf(dataDir: string): { name: string; bytes: Buffer }[] {
+  const dir = walDirOf(dataDir);
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
+    .map((name) => ({ name, bytes: fs.readFileSync(path.join(dir, name)) }));
+}
+
+/** writeSegments replaces a data dir's WAL with the given segments. */
+function writeSegments(dataDir: string, segs: { name: string; bytes: Uint8Array }[]): void {
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.mkdirSync(walDirOf(dataDir), { recursive: true });
+  for (const s of segs) fs.writeFileSync(path.join(walDirOf(dataDir), s.name), s.bytes);
+}
+
+interface RecordSpan {
+  seg: number;
+  start: number;
+  end: number;
+  rec: ReturnType<typeof decodeSegment>['records'][number];
+}
+/** spans decodes intact segments into records with their byte ranges. */
+function spans(segs: { name: string; bytes: Uint8Array }[]): RecordSpan[] {
+  const out: RecordSpan[] = [];
+  let crc: number | undefined;
+  segs.forEach((s, seg) => {
+    const d = decodeSegment(s.bytes, { name: s.name, isLast: true, prevCrc: crc });
+    crc = d.crc;
+    d.records.forEach((rec, i) => {
+      const end = d.offsets[i + 1] ?? s.bytes.length;
+      out.push({ seg, start: d.offsets[i]!, end, rec });
+    });
+  });
+  return out;
+}
+const entriesOf = (rs: RecordSpan[]): [number, number, string][] =>
+  show(rs.flatMap((r) => (r.rec.type === 'entry' ? [r.rec.entry] : [])));
+
+/** smallLog writes a short single-segment log: metadata, state and entries in four batches. */
+function smallLog(dataDir: string): void {
+  const w = WalFiles.open(dataDir, { logger: newLogger(), fsOps: noSync });
+  w.append([meta]);
+  w.save([entry(1, 1, 'one'), entry(1, 2, 'two')], hs(1, 1));
+  w.save([entry(1, 3, 'three')]);
+  w.save([entry(2, 4, 'four'), entry(2, 5, 'five!')], hs(2, 4, 2));
+  w.close();
+}
+
+test('wal files: first start creates the directories and an empty log', (t) => {
+  const dir = path.join(tmpDir(t), 'data');
+  const w = WalFiles.open(dir, { logger: newLogger() });
+  t.true(w.recovered.firstStart);
+  t.deepEqual(w.recovered.entries, []);
+  t.is(w.recovered.hardState, undefined);
+  t.deepEqual(w.segmentNames(), [walSegmentName(0, 0)]);
+  t.true(fs.statSync(snapDirOf(dir)).isDirectory());
+  w.append([meta, { type: 'entry', entry: entry(1, 1, 'a') }, { type: 'state', state: hs(1, 1) }]);
+  w.close();
+  const w2 = WalFiles.open(dir, { logger: newLogger() });
+  t.false(w2.recovered.firstStart);
+  t.deepEqual(w2.recovered.metadata, { nodeId: 1, clusterId: 99 });
+  t.deepEqual(w2.recovered.hardState, hs(1, 1));
+  t.deepEqual(show(w2.recovered.entries), [[1, 1, 'a']]);
+  w2.close();
+});
+
+test('wal files: truncating the log at every byte offset recovers exactly a prefix', (t) => {
+  const src = tmpDir(t);
+  smallLog(src);
+  const segs = segmentsOf(src);
+  t.is(segs.length, 1);
+  const full = segs[0]!.bytes;
+  const all = spans(segs);
+  const work = tmpDir(t);
+  for (let cut = 0; cut <= full.length; cut++) {
+    writeSegments(work, [{ name: segs[0]!.name, bytes: full.subarray(0, cut) }]);
+    const logger = newLogger();
+    const w = WalFiles.open(work, { logger, fsOps: noSync });
+    const kept = all.filter((r) => r.end <= cut);
+    const want = entriesOf(kept);
+    t.deepEqual(show(w.recovered.entries), want, `cut ${cut}`);
+    const states = kept.filter((r) => r.rec.type === 'state');
+    const lastState = states[states.length - 1]?.rec;
+    t.deepEqual(w.recovered.hardState, lastState?.type === 'state' ? lastState.state : undefined);
+    t.is(logger.warns.length, kept.some((r) => r.end === cut) || cut === 0 ? 0 : 1, `cut ${cut}`);
+    // Appending after recovery continues the log, and the result recovers too.
+    const next = want.length + 1;
+    w.save([entry(3, next, 'after')], hs(3, next - 1));
+    w.close();
+    const w2 = WalFiles.open(work, { logger: newLogger(), fsOps: noSync });
+    t.deepEqual(show(w2.recovered.entries), [...want, [3, next, 'after']], `cut ${cut}`);
+    t.deepEqual(w2.recovered.hardState, hs(3, next - 1));
+    w2.close();
+  }
+});
+
+/**
+ * expectFlip opens a copy of `segs` with one byte altered and checks the verdict: a damaged
+ * record that is the very last one may be cut off (a torn tail); any other is refused with
+ * WalCorruptError naming its file and offset. Nothing else is acceptable.
+ */
+function expectFlip(
+  t: ExecutionContext,
+  work: string,
+  segs: { name: string; bytes: Buffer }[],
+  all: RecordSpan[],
+  seg: number,
+  at: number,
+  xor: number,
+): void {
+  const copy = segs.map((s) => ({ name: s.name, bytes: Buffer.from(s.bytes) }));
+  copy[seg]!.bytes[at]! ^= xor;
+  writeSegments(work, copy);
+  const k = all.findIndex((r) => r.seg === seg && r.start <= at && at < r.end);
+  const what = `segment ${seg} byte ${at} xor ${xor}`;
+  if (k === all.length - 1) {
+    const w = WalFiles.open(work, { logger: newLogger(), fsOps: noSync });
+    t.deepEqual(show(w.recovered.entries), entriesOf(all.slice(0, k)), what);
+    w.close();
+    return;
+  }
+  const err = t.throws(() => WalFiles.open(work, { logger: newLogger(), fsOps: noSync }), {
+    instanceOf: WalCorruptError,
+  }, what);
+  t.is(err?.file, segs[seg]!.name, what);
+  t.is(err?.offset, all[k]!.start, what);
+}
+
+test('wal files: flipping any byte is refused with file and offset, or cuts only the last record', (t) => {
+  const src = tmpDir(t);
+  smallLog(src);
+  const segs = segmentsOf(src);
+  const all = spans(segs);
+  const work = tmpDir(t);
+  const rnd = mulberry32(7);
+  for (let at = 0; at < segs[0]!.bytes.length; at++) {
+    expectFlip(t, work, segs, all, 0, at, 1 + Math.floor(rnd() * 255));
+  }
+});
+
+test('wal files: byte flips across several segments (seeded sample)', (t) => {
+  const src = tmpDir(t);
+  const w = WalFiles.open(src, { logger: newLogger(), fsOps: noSync, segmentSizeBytes: 300 });
+  w.append([meta]);
+  for (let i = 1; i <= 40; i += 2) {
+    w.save([entry(1, i, `e${i}`), entry(1, i + 1, `e${i + 1}`)], hs(1, i));
+  }
+  w.close();
+  const segs = segmentsOf(src);
+  t.true(segs.length >= 4, `${segs.length} segments`);
+  const all = spans(segs);
+  const work = tmpDir(t);
+  const seed = 99;
+  const rnd = mulberry32(seed);
+  for (let n = 0; n < 300; n++) {
+    const seg = Math.floor(rnd() * segs.length);
+    const at = Math.floor(rnd() * segs[seg]!.bytes.length);
+    expectFlip(t, work, segs, all, seg, at, 1 + Math.floor(rnd() * 255));
+  }
+});
+
+test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut off', (t) => {
+  const src = tmpDir(t);
+  const w = WalFiles.open(src, { logger: newLogger(), fsOps: noSync });
+  w.append([meta]);
+  for (let i = 1; i <= 40; i++) w.save([entry(1, i, 'v'.repeat(90) + i)], hs(1, i - 1));
+  w.close();
+  const segs = segmentsOf(src);
+  const full = segs[0]!.bytes;
+  t.true(full.length > 3000);
+  const all = spans(segs);
+  const work = tmpDir(t);
+
+  const mid = Buffer.from(full);
+  mid.fill(0, 1024, 1536);
+  writeSegments(work, [{ name: segs[0]!.name, bytes: mid }]);
+  const err = t.throws(() => WalFiles.open(work, { logger: newLogger(), fsOps: noSync }), {
+    instanceOf: WalCorruptError,
+  });
+  t.is(err?.file, segs[0]!.name);
+  t.true(err!.offset <= 1024 && err!.offset > 1024 - 200, `offset ${err?.offset}`);
+
+  const start = Math.floor((full.length - 1) / 512) * 512;
+  const tail = Buffer.from(full);
+  tail.fill(0, start);
+  writeSegments(work, [{ name: segs[0]!.name, bytes: tail }]);
+  const logger = newLogger();
+  const w2 = WalFiles.open(work, { logger, fsOps: noSync });
+  t.deepEqual(show(w2.recovered.entries), entriesOf(all.filter((r) => r.end <= start)));
+  t.is(logger.warns.length, 1);
+  w2.close();
+});
+
+test('wal files: segments rotate, recover across cuts, and releaseTo keeps what recovery needs', (t) => {
+  const dir = tmpDir(t);
+  const w = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+  w.append([meta]);
+  for (let i = 1; i <= 100; i++) w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, i - 1));
+  const names = w.segmentNames();
+  t.true(names.length >= 5, `${names.length} segments`);
+  names.forEach((n, i) => t.true(n.startsWith(i.toString(16).padStart(16, '0') + '-')));
+  // Each segment's name index is one past the last entry before the cut.
+  const segs = segmentsOf(dir);
+  const all = spans(segs);
+  for (let s = 1; s < segs.length; s++) {
+    const before = all.filter((r) => r.seg < s && r.rec.type === 'entry');
+    const last = before[before.length - 1]!.rec;
+    t.is(segs[s]!.name, walSegmentName(s, (last.type === 'entry' ? last.entry.index : 0) + 1));
+  }
+  w.close();
+
+  const w2 = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+  t.deepEqual(show(w2.recovered.entries).map((e) => e[1]), range(1, 100));
+  t.deepEqual(w2.recovered.hardState, hs(1, 99));
+  t.deepEqual(w2.recovered.metadata, { nodeId: 1, clusterId: 99 });
+  // A new leader overwrites an uncommitted suffix across the segment boundary.
+  w2.save([entry(2, 98, 'new98'), entry(2, 99, 'new99')], hs(2, 97, 2));
+  // Nothing is released without a usable snapshot marker.
+  t.deepEqual(w2.releaseTo(60), []);
+  writeSnapshotFile(dir, 1, 60, enc.encode('state@60'));
+  w2.saveSnapshotMarker(60 as Index, 1 as Term);
+  const before = w2.segmentNames();
+  const released = w2.releaseTo(60);
+  t.true(released.length > 0);
+  const kept = w2.segmentNames();
+  t.deepEqual([...released, ...kept], before);
+  // Kept: the first kept segment starts at or below 60; the next one above it.
+  t.true(Number.parseInt(kept[0]!.slice(17, 33), 16) <= 60);
+  t.true(Number.parseInt(kept[1]!.slice(17, 33), 16) > 60);
+  t.deepEqual(w2.releaseTo(95), [], 'clamped to the newest marker');
+  w2.close();
+
+  const w3 = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+  t.is(Number(w3.recovered.snapshot?.index), 60);
+  t.is(dec.decode(w3.recovered.snapshot!.body), 'state@60');
+  const es = show(w3.recovered.entries);
+  t.deepEqual(es.map((e) => e[1]), range(61, 99));
+  t.deepEqual(es.slice(-2), [[2, 98, 'new98'], [2, 99, 'new99']]);
+  t.deepEqual(w3.recovered.metadata, { nodeId: 1, clusterId: 99 });
+  t.deepEqual(w3.recovered.hardState, hs(2, 97, 2));
+  w3.close();
+});
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+test('wal files: a corrupted newest snapshot falls back to the previous one', (t) => {
+  const dir = tmpDir(t);
+  const w = WalFiles.open(dir, { logger: newLogger() });
+  w.append([meta]);
+  for (let i = 1; i <= 30; i++) w.save([entry(1, i, `v${i}`)], hs(1, i));
+  writeSnapshotFile(dir, 1, 10, enc.encode('state@10'));
+  w.saveSnapshotMarker(10 as Index, 1 as Term);
+  writeSnapshotFile(dir, 1, 20, enc.encode('state@20'));
+  w.saveSnapshotMarker(20 as Index, 1 as Term);
+  // A snapshot file without a WAL marker (crash before the marker) is never used.
+  writeSnapshotFile(dir, 1, 25, enc.encode('state@25'));
+  w.close();
+
+  const ok = WalFiles.open(dir, { logger: newLogger() });
+  t.is(Number(ok.recovered.snapshot?.index), 20);
+  t.deepEqual(show(ok.recovered.entries).map((e) => e[1]), range(21, 30));
+  ok.close();
+
+  const p20 = listSnapshots(dir).find((s) => s.index === 20)!.path;
+  const bytes = fs.readFileSync(p20);
+  bytes[bytes.length - 1]! ^= 0x40;
+  fs.writeFileSync(p20, bytes);
+  const logger = newLogger();
+  const w2 = WalFiles.open(dir, { logger });
+  t.is(Number(w2.recovered.snapshot?.index), 10);
+  t.is(dec.decode(w2.recovered.snapshot!.body), 'state@10');
+  t.deepEqual(show(w2.recovered.entries).map((e) => e[1]), range(11, 30));
+  t.is(logger.warns.length, 1);
+  w2.close();
+
+  const l2 = newLogger();
+  t.is(Number(loadNewestSnapshot(dir, { logger: l2 })?.index), 25);
+  t.deepEqual(
+    listSnapshots(dir).map((s) => s.index),
+    [25, 20, 10],
+  );
+  const purged = purgeSnapshots(dir, 2);
+  t.deepEqual(purged.map((p) => path.basename(p)), [path.basename(listSnapshotsName(1, 10))]);
+  t.deepEqual(listSnapshots(dir).map((s) => s.index), [25, 20]);
+});
+
+function listSnapshotsName(term: number, index: number): string {
+  return `${term.toString(16).padStart(16, '0')}-${index.toString(16).padStart(16, '0')}.snap`;
+}
+
+test('wal files: append does one write and one fdatasync per batch, and the data survives', (t) => {
+  const dir = tmpDir(t);
+  let writes = 0;
+  let datasyncs = 0;
+  const spy: WalFsOps = {
+    ...nodeFsOps,
+    writeSync: (fd, b, o, l, p) => {
+      writes++;
+      return nodeFsOps.writeSync(fd, b, o, l, p);
+    },
+    fdatasyncSync: (fd) => {
+      datasyncs++;
+      nodeFsOps.fdatasyncSync(fd);
+    },
+  };
+  const w = WalFiles.open(dir, { logger: newLogger(), fsOps: spy });
+  const batch = range(1, 500).map((i) => entry(1, i, `payload-${i}`));
+  writes = 0;
+  datasyncs = 0;
+  w.save(batch, hs(1, 250));
+  t.is(writes, 1);
+  t.is(datasyncs, 1);
+  w.append(range(501, 600).map((i) => ({ type: 'entry', entry: entry(1, i, 'x') }) as const));
+  t.is(writes, 2);
+  t.is(datasyncs, 2);
+  w.save([]);
+  t.is(datasyncs, 2, 'an empty save does no I/O');
+  w.close();
+  const w2 = WalFiles.open(dir, { logger: newLogger() });
+  t.is(w2.recovered.entries.length, 600);
+  t.deepEqual(w2.recovered.hardState, hs(1, 250));
+  w2.close();
+});
+
+test('wal files: after a failed fdatasync the WAL refuses further appends', (t) => {
+  const dir = tmpDir(t);
+  let fail = false;
+  const flaky: WalFsOps = {
+    ...nodeFsOps,
+    fdatasyncSync: (fd) => {
+      if (fail) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+      nodeFsOps.fdatasyncSync(fd);
+    },
+  };
+  const w = WalFiles.open(dir, { logger: newLogger(), fsOps: flaky });
+  w.save([entry(1, 1, 'a')]);
+  fail = true;
+  t.throws(() => w.save([entry(1, 2, 'b')]), { message: /EIO/ });
+  fail = false;
+  t.throws(() => w.save([entry(1, 3, 'c')]), { message: /earlier write or sync failed/ });
+  w.close();
+});
+
+test('wal files: open removes unfinished .tmp files', (t) => {
+  const dir = tmpDir(t);
+  WalFiles.open(dir, { logger: newLogger() }).close();
+  const stale = path.join(walDirOf(dir), walSegmentName(1, 5) + '.tmp');
+  fs.writeFileSync(stale, 'junk');
+  const staleSnap = path.join(snapDirOf(dir), listSnapshotsName(1, 5) + '.tmp');
+  fs.writeFileSync(staleSnap, 'junk');
+  const w = WalFiles.open(dir, { logger: newLogger() });
+  t.false(fs.existsSync(stale));
+  t.false(fs.existsSync(staleSnap));
+  t.is(w.segmentCount, 1);
+  w.close();
+});
