@@ -3,8 +3,9 @@
  * (encode header + CRC32C of the body, temp file, fsync, rename, directory fsync) and returns
  * the file's path. The caller writes the WAL's snapshot marker only after this resolves.
  *
- * Pass the body with `Piscina.move(body)` when the caller no longer needs it: a transferred
- * buffer crosses threads without the copy that structured cloning a large body would cost.
+ * When the caller no longer needs the body, pass `{ transferList: [body.buffer] }` to
+ * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
+ * large body costs (the body must then own its whole ArrayBuffer).
  */
 import { writeSnapshotFile } from './files.js';
 
