@@ -1,0 +1,165 @@
+/**
+ * Storage is the core's read view of the durable log; MemoryStorage is the in-memory
+ * implementation the shell fills from the WAL on restart and appends to after each fsync.
+ * Only what the shell has put into the Storage counts as persisted (docs/raft.md).
+ */
+import type { Index, Term } from '../types.js';
+import {
+  assert, errCompacted, errSnapOutOfDate, errUnavailable,
+} from './errors.js';
+import { entryOverheadBytes } from './limits.js';
+import { EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot } from './types.js';
+
+/** Storage is what the core reads (etcd-raft's Storage interface). Errors are thrown. */
+export interface Storage {
+  /** initialState returns the persisted HardState and the ConfState of the snapshot. */
+  initialState(): { hardState: HardState; confState: ConfState };
+  /** entries returns entries in [lo, hi), at least one if any, limited to maxSizeBytes. */
+  entries(lo: Index, hi: Index, maxSizeBytes: number): Entry[];
+  /** term returns the term of entry i; throws errCompacted / errUnavailable. */
+  term(i: Index): Term;
+  /** lastIndex is the index of the last entry (the snapshot's index when the log is empty). */
+  lastIndex(): Index;
+  /** firstIndex is the index of the first entry that may be read (snapshot index + 1). */
+  firstIndex(): Index;
+  /** snapshot returns the most recent snapshot. */
+  snapshot(): Snapshot;
+}
+
+/** entrySizeBytes is the size counted against maxSizePerMsg for one entry. */
+export function entrySizeBytes(e: Entry): number {
+  return e.data.byteLength + entryOverheadBytes;
+}
+
+/** limitSize returns the longest prefix of ents within maxSizeBytes, but at least one entry. */
+export function limitSize(ents: Entry[], maxSizeBytes: number): Entry[] {
+  if (ents.length === 0) return ents;
+  let size = entrySizeBytes(ents[0]!);
+  let n = 1;
+  while (n < ents.length) {
+    size += entrySizeBytes(ents[n]!);
+    if (size > maxSizeBytes) break;
+    n++;
+  }
+  return n === ents.length ? ents : ents.slice(0, n);
+}
+
+/** emptySnapshot returns the snapshot of an empty log: index 0, no members. */
+export function emptySnapshot(): Snapshot {
+  return {
+    data: new Uint8Array(0),
+    metadata: { index: 0 as Index, term: 0 as Term, confState: { voters: [], learners: [] } },
+  };
+}
+
+/**
+ * MemoryStorage holds the log in memory. ents[0] is a dummy entry carrying the snapshot's
+ * index and term, so term(snapshot index) works after compaction; real entries follow.
+ * Invariant: ents[k].index === ents[0].index + k.
+ */
+export class MemoryStorage implements Storage {
+  private hardState: HardState = { term: 0 as Term, vote: None, commit: 0 as Index };
+  private snap: Snapshot = emptySnapshot();
+  private ents: Entry[] = [
+    { term: 0 as Term, index: 0 as Index, type: EntryNormal, data: new Uint8Array(0) },
+  ];
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return { hardState: { ...this.hardState }, confState: this.snap.metadata.confState };
+  }
+
+  /** hardStateNow returns the stored HardState (for the shell and tests). */
+  hardStateNow(): HardState {
+    return { ...this.hardState };
+  }
+
+  /** setHardState records the HardState the shell has made durable. */
+  setHardState(hs: HardState): void {
+    this.hardState = { ...hs };
+  }
+
+  entries(lo: Index, hi: Index, maxSizeBytes: number): Entry[] {
+    const offset = this.ents[0]!.index;
+    if (lo <= offset) throw errCompacted;
+    if (hi > this.lastIndex() + 1) throw errUnavailable;
+    if (this.ents.length === 1) throw errUnavailable;
+    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSizeBytes);
+  }
+
+  term(i: Index): Term {
+    const offset = this.ents[0]!.index;
+    if (i < offset) throw errCompacted;
+    if (i - offset >= this.ents.length) throw errUnavailable;
+    return this.ents[i - offset]!.term;
+  }
+
+  lastIndex(): Index {
+    return (this.ents[0]!.index + this.ents.length - 1) as Index;
+  }
+
+  firstIndex(): Index {
+    return (this.ents[0]!.index + 1) as Index;
+  }
+
+  snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  /** applySnapshot replaces the storage's contents with a snapshot received from a leader. */
+  applySnapshot(snap: Snapshot): void {
+    if (snap.metadata.index <= this.snap.metadata.index) throw errSnapOutOfDate;
+    this.snap = snap;
+    this.ents = [{
+      term: snap.metadata.term, index: snap.metadata.index, type: EntryNormal,
+      data: new Uint8Array(0),
+    }];
+  }
+
+  /**
+   * createSnapshot records the application's snapshot at applied index i (which must be in
+   * the log) with the membership and data at i; compact separately to drop old entries.
+   */
+  createSnapshot(i: Index, confState: ConfState, data: Uint8Array): Snapshot {
+    if (i <= this.snap.metadata.index) throw errSnapOutOfDate;
+    assert(i <= this.lastIndex(), `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
+    const offset = this.ents[0]!.index;
+    this.snap = {
+      data,
+      metadata: {
+        index: i, term: this.ents[i - offset]!.term,
+        confState: { voters: [...confState.voters], learners: [...confState.learners] },
+      },
+    };
+    return this.snap;
+  }
+
+  /** compact discards entries before compactIndex; it must not pass the applied index. */
+  compact(compactIndex: Index): void {
+    const offset = this.ents[0]!.index;
+    if (compactIndex <= offset) throw errCompacted;
+    assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound`);
+    const i = compactIndex - offset;
+    const head = this.ents[i]!;
+    this.ents = [
+      { term: head.term, index: head.index, type: EntryNormal, data: new Uint8Array(0) },
+      ...this.ents.slice(i + 1),
+    ];
+  }
+
+  /**
+   * append adds entries the shell has made durable. Entries overlapping the log replace the
+   * conflicting suffix (a follower's log is rewritten by a new leader, Raft §5.3).
+   */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.firstIndex();
+    const last = entries[0]!.index + entries.length - 1;
+    if (last < first) return; // All already compacted.
+    let ents = entries;
+    if (first > ents[0]!.index) ents = ents.slice(first - ents[0]!.index);
+    const offset = ents[0]!.index - this.ents[0]!.index;
+    assert(offset <= this.ents.length,
+      `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`);
+    this.ents = this.ents.slice(0, offset).concat(ents);
+  }
+}
