@@ -54,3 +54,28 @@ test('restart: a clean stop exits 0 and the data is served again', async (t) => 
     await first.cleanup();
   }
 });
+
+test('snapshot: after snapshots and log release, a restart recovers every key', async (t) => {
+  const first = await startServer({ args: ['--snapshot-count', '100'] });
+  const keys = Array.from({ length: 450 }, (_, i) => `snap/${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(keys.slice(i, i + 50).map((k) =>
+      post(`${first.url}/v3/kv/put`, { key: b64(k), value: b64(`v-${k}`) })));
+  }
+  await post(`${first.url}/v3/kv/deleterange`, { key: b64(keys[0]!) });
+  t.is(await first.stop(), 0);
+  const second = await startServer({ dataDir: first.dataDir, args: ['--snapshot-count', '100'] });
+  try {
+    t.true(second.logs.some((l) => l.includes('snap') || l.includes('snapshot')) ||
+      first.logs.some((l) => l.includes('saved snapshot')), 'a snapshot was taken');
+    const r = await post(`${second.url}/v3/kv/range`, {
+      key: b64('snap/'), range_end: b64('snap0'),
+    });
+    t.is(r.json.count, String(keys.length - 1));
+    t.is(unb64(r.json.kvs[0].key), keys[1]);
+    t.is(unb64(r.json.kvs[0].value), `v-${keys[1]}`);
+  } finally {
+    await second.stop();
+    await first.cleanup();
+  }
+});

@@ -1,11 +1,10 @@
 import { snapshotCatchUpEntries } from '../../src/constants.js';
-import { Applier, shardOf } from '../../src/mvcc/index.js';
-import { ShardStore } from '../../src/mvcc/index.js';
+import { Applier, ShardStore, shardOf } from '../../src/mvcc/index.js';
 import type { Change, KeyValue, WriteRequest } from '../../src/mvcc/types.js';
 import {
-  type ConfState, type Entry, type HardState, MemoryStorage, RawNode, type Ready,
+  type ConfState, decodeConfChange, type Entry, type HardState, MemoryStorage, RawNode,
+  type Ready, seededRng,
 } from '../../src/raft/index.js';
-import { mulberry32 } from '../../src/raft/index.js';
 import type { Index, MemberId } from '../../src/types.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -110,17 +109,24 @@ async function boot(): Promise<void> {
     maxInflightMsgs: 256,
     preVote: true,
     checkQuorum: true,
-    rng: mulberry32(cfg.seed),
+    rng: seededRng(cfg.seed),
   });
   if (fresh) node.bootstrap([{ id: selfId }]);
-  // A single voter need not wait an election timeout to lead again (etcd does the same).
-  node.campaign();
-  pump();
   setInterval(() => {
     node.tick();
     pump();
   }, cfg.heartbeatIntervalMs);
+  // A single voter need not wait an election timeout to lead (etcd does the same). The actor
+  // reports ready once there is a leader; reads wait for the replay through the read index.
+  await new Promise<void>((resolve) => {
+    onLeader = resolve;
+    node.campaign();
+    pump();
+  });
 }
+
+/** onLeader resolves boot's wait for a leader. */
+let onLeader: (() => void) | undefined;
 
 function pump(): void {
   if (readTokens.length > 0) issueReadIndex();
@@ -130,6 +136,10 @@ function pump(): void {
       if (rd.softState.lead !== 0) counters.leaderChanges++;
       leader = rd.softState.lead;
       if (leader === 0) failPendingReads('etcdserver: no leader');
+      else if (onLeader !== undefined) {
+        onLeader();
+        onLeader = undefined;
+      }
     }
     // Committed entries are stable locally (the core's contract), so they may be applied
     // while this Ready's own entries are being persisted.
@@ -217,8 +227,8 @@ function applyEntries(entries: Entry[]): void {
   for (const e of entries) {
     appliedIndex = e.index;
     counters.committed++;
-    if (e.type !== 0) {
-      confState = node.applyConfChange(unpack(e.data));
+    if (e.type !== 'EntryNormal') {
+      confState = node.applyConfChange(decodeConfChange(e.data));
       continue;
     }
     if (e.data.length === 0) continue; // a new leader's empty entry
