@@ -1,0 +1,330 @@
+import * as prom from 'prom-client';
+
+/**
+ * metrics: the gateway's Prometheus registry, with etcd's metric names wherever etcd has one
+ * (so etcd dashboards and alerts work unchanged) and `myetcd_*` names for the actor runtime.
+ *
+ * How numbers from worker threads get here: a prom-client registry lives in one thread and
+ * cannot be shared. Each actor keeps plain cumulative counters (EndpointStats, RaftStatusResp,
+ * WalStatsResp, …) and the gateway pulls them at scrape time (`render` asks the actor system
+ * and the Raft node; `onScrape` hooks ask anyone else) and feeds them through the `ingest*`
+ * functions. Cumulative totals become Prometheus counters by adding the difference from the
+ * previous snapshot of the same source; a total that went down means the actor restarted and
+ * started counting from zero, so the whole new total is added. The exported counters therefore
+ * never decrease, across actor restarts included, which is what `rate()` needs.
+ */
+
+/** ActorStats are one actor thread's runtime counters, cumulative since the thread started
+ * (the shape of src/runtime/endpoint.ts's EndpointStats). */
+export interface ActorStats {
+  messagesIn: number;
+  messagesOut: number;
+  batchesIn: number;
+  batchesOut: number;
+  handleSecondsTotal: number;
+  /** depth: messages queued or outstanding towards each peer, now. */
+  depth: Record<string, number>;
+  /** batchSizes: sizes of batches received since the previous report, if the actor samples
+   * them (at most batchSizeSamplesMax are used). */
+  batchSizes?: number[];
+}
+
+/** RaftStats is what the Raft node reports (a subset of actors/raft RaftStatusResp).
+ * The *Total/committed/applied figures are cumulative. */
+export interface RaftStats {
+  leader: number;
+  isLeader: boolean;
+  leaderChanges: number;
+  proposalsCommitted: number;
+  proposalsApplied: number;
+  proposalsPending: number;
+  proposalsFailed: number;
+  dbSizeBytes?: number;
+  keys?: number;
+}
+
+/** MvccStats are one storage source's cumulative operation counts and current sizes. Sizes of
+ * several sources (shards) are summed. */
+export interface MvccStats {
+  putTotal?: number;
+  deleteTotal?: number;
+  rangeTotal?: number;
+  txnTotal?: number;
+  keys?: number;
+  dbSizeBytes?: number;
+}
+
+/** ActorStatsSource is what render pulls actor counters from (the ActorSystem). */
+export interface ActorStatsSource {
+  actorStats(): Promise<Map<string, ActorStats>>;
+  readonly restarts: ReadonlyMap<string, number>;
+}
+
+/** RaftStatusSource is what render pulls Raft status from (the KvService). */
+export interface RaftStatusSource {
+  status(): Promise<RaftStats>;
+}
+
+/** batchSizeSamplesMax bounds the batch-size samples taken from one report. */
+export const batchSizeSamplesMax = 10_000;
+/** fsyncSamplesMax bounds the fsync/commit duration samples taken from one report. */
+export const fsyncSamplesMax = 10_000;
+/** scrapeTimeoutMs bounds how long one scrape waits for the actors. */
+export const scrapeTimeoutMs = 2_000;
+
+/** etcdDiskBuckets are etcd's buckets for WAL fsync and backend commit durations:
+ * prometheus.ExponentialBuckets(0.001, 2, 14), 1 ms to 8.192 s. */
+export const etcdDiskBuckets = prom.exponentialBuckets(0.001, 2, 14);
+/** httpBuckets cover 100 µs to ~6.5 s: a gateway answer is usually well under a millisecond. */
+export const httpBuckets = prom.exponentialBuckets(0.0001, 2, 17);
+/** batchSizeBuckets: 1 to 4096 messages (batchMessagesMax), powers of two. */
+export const batchSizeBuckets = prom.exponentialBuckets(1, 2, 13);
+
+/** Metrics is the registry and every named metric; see createMetrics. */
+export class Metrics {
+  readonly registry = new prom.Registry();
+
+  // ---- etcd's server metrics ----
+  readonly hasLeader = this.gauge('etcd_server_has_leader',
+    'Whether or not a leader exists. 1 is existence, 0 is not.');
+  readonly isLeader = this.gauge('etcd_server_is_leader',
+    'Whether or not this member is a leader. 1 if is, 0 otherwise.');
+  readonly leaderChanges = this.counter('etcd_server_leader_changes_seen_total',
+    'The number of leader changes seen.');
+  readonly proposalsCommitted = this.gauge('etcd_server_proposals_committed_total',
+    'The total number of consensus proposals committed.');
+  readonly proposalsApplied = this.gauge('etcd_server_proposals_applied_total',
+    'The total number of consensus proposals applied.');
+  readonly proposalsPending = this.gauge('etcd_server_proposals_pending',
+    'The current number of pending proposals to commit.');
+  readonly proposalsFailed = this.counter('etcd_server_proposals_failed_total',
+    'The total number of failed proposals seen.');
+  readonly serverVersion = this.gauge('etcd_server_version',
+    'Which version is running. 1 for \'server_version\' label with current version.',
+    ['server_version']);
+
+  // ---- etcd's disk and mvcc metrics ----
+  readonly walFsync = new prom.Histogram({
+    name: 'etcd_disk_wal_fsync_duration_seconds',
+    help: 'The latency distributions of fsync called by WAL.',
+    buckets: etcdDiskBuckets, registers: [this.registry],
+  });
+  readonly backendCommit = new prom.Histogram({
+    name: 'etcd_disk_backend_commit_duration_seconds',
+    help: 'The latency distributions of commit called by backend.',
+    buckets: etcdDiskBuckets, registers: [this.registry],
+  });
+  readonly dbTotalSize = this.gauge('etcd_mvcc_db_total_size_in_bytes',
+    'Total size of the underlying database physically allocated in bytes.');
+  readonly keysTotal = this.gauge('etcd_debugging_mvcc_keys_total',
+    'Total number of keys.');
+  readonly putTotal = this.counter('etcd_mvcc_put_total',
+    'Total number of puts seen by this member.');
+  readonly deleteTotal = this.counter('etcd_mvcc_delete_total',
+    'Total number of deletes seen by this member.');
+  readonly rangeTotal = this.counter('etcd_mvcc_range_total',
+    'Total number of ranges seen by this member.');
+  readonly txnTotal = this.counter('etcd_mvcc_txn_total',
+    'Total number of txns seen by this member.');
+
+  // ---- etcd's network metrics (our JSON gateway stands where etcd's gRPC server does) ----
+  readonly clientReceivedBytes = this.counter('etcd_network_client_grpc_received_bytes_total',
+    'The total number of bytes received from grpc clients.');
+  readonly clientSentBytes = this.counter('etcd_network_client_grpc_sent_bytes_total',
+    'The total number of bytes sent to grpc clients.');
+
+  // ---- actor runtime ----
+  readonly mailboxDepth = this.gauge('myetcd_actor_mailbox_depth',
+    'Messages an actor has queued or outstanding towards a peer.', ['actor', 'peer']);
+  readonly messagesIn = this.counter('myetcd_actor_messages_in_total',
+    'Messages received by an actor.', ['actor']);
+  readonly messagesOut = this.counter('myetcd_actor_messages_out_total',
+    'Messages sent by an actor.', ['actor']);
+  readonly batchesIn = this.counter('myetcd_actor_batches_in_total',
+    'Cross-thread batches received by an actor.', ['actor']);
+  readonly batchesOut = this.counter('myetcd_actor_batches_out_total',
+    'Cross-thread batches sent by an actor.', ['actor']);
+  readonly batchSize = new prom.Histogram({
+    name: 'myetcd_actor_batch_size', help: 'Messages per cross-thread batch received.',
+    labelNames: ['actor'], buckets: batchSizeBuckets, registers: [this.registry],
+  });
+  readonly handleSeconds = this.counter('myetcd_actor_handle_seconds_total',
+    'Seconds an actor spent in its message handler.', ['actor']);
+  readonly restarts = this.counter('myetcd_actor_restarts_total',
+    'Restarts of the actor system caused by this actor crashing.', ['actor']);
+
+  // ---- HTTP gateway ----
+  readonly httpRequests = this.counter('myetcd_http_requests_total',
+    'HTTP requests answered, by route, method and status code.', ['route', 'method', 'code']);
+  readonly httpDuration = new prom.Histogram({
+    name: 'myetcd_http_request_duration_seconds', help: 'HTTP request latency by route.',
+    labelNames: ['route'], buckets: httpBuckets, registers: [this.registry],
+  });
+
+  /** last holds the previous cumulative value per (metric, source) for delta counting. */
+  private readonly last = new Map<string, number>();
+  private readonly mvccSizes = new Map<string, { keys: number; bytes: number }>();
+  private readonly hooks: Array<() => Promise<void> | void> = [];
+
+  constructor(opts: { version?: string; defaultMetrics?: boolean } = {}) {
+    if (opts.version !== undefined) this.serverVersion.set({ server_version: opts.version }, 1);
+    if (opts.defaultMetrics !== false) prom.collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** ingestActorStats takes one actor's cumulative counters (see the file comment). */
+  ingestActorStats(actor: string, stats: ActorStats): void {
+    const l = { actor };
+    this.addTotal(this.messagesIn, l, stats.messagesIn);
+    this.addTotal(this.messagesOut, l, stats.messagesOut);
+    this.addTotal(this.batchesIn, l, stats.batchesIn);
+    this.addTotal(this.batchesOut, l, stats.batchesOut);
+    this.addTotal(this.handleSeconds, l, stats.handleSecondsTotal);
+    for (const [peer, depth] of Object.entries(stats.depth)) {
+      this.mailboxDepth.set({ actor, peer }, depth);
+    }
+    const sizes = stats.batchSizes ?? [];
+    for (let i = 0; i < sizes.length && i < batchSizeSamplesMax; i++) {
+      this.batchSize.observe(l, sizes[i]!);
+    }
+  }
+
+  /** ingestRestarts takes the supervisor's cumulative restart counts per culprit actor. */
+  ingestRestarts(restarts: ReadonlyMap<string, number>): void {
+    for (const [actor, n] of restarts) this.addTotal(this.restarts, { actor }, n);
+  }
+
+  /** ingestRaftStats takes the Raft node's status (cumulative counters, current gauges). */
+  ingestRaftStats(s: RaftStats): void {
+    this.hasLeader.set(s.leader !== 0 ? 1 : 0);
+    this.isLeader.set(s.isLeader ? 1 : 0);
+    this.addTotal(this.leaderChanges, {}, s.leaderChanges);
+    this.proposalsCommitted.set(s.proposalsCommitted);
+    this.proposalsApplied.set(s.proposalsApplied);
+    this.proposalsPending.set(s.proposalsPending);
+    this.addTotal(this.proposalsFailed, {}, s.proposalsFailed);
+    if (s.dbSizeBytes !== undefined || s.keys !== undefined) {
+      this.ingestMvccStats('raft', { dbSizeBytes: s.dbSizeBytes, keys: s.keys });
+    }
+  }
+
+  /** ingestMvccStats takes one storage source's (e.g. 'shard-0') cumulative operation counts
+   * and current sizes; the size gauges show the sum over sources. */
+  ingestMvccStats(source: string, s: MvccStats): void {
+    const key = { source };
+    if (s.putTotal !== undefined) this.addTotal(this.putTotal, {}, s.putTotal, key);
+    if (s.deleteTotal !== undefined) this.addTotal(this.deleteTotal, {}, s.deleteTotal, key);
+    if (s.rangeTotal !== undefined) this.addTotal(this.rangeTotal, {}, s.rangeTotal, key);
+    if (s.txnTotal !== undefined) this.addTotal(this.txnTotal, {}, s.txnTotal, key);
+    if (s.keys !== undefined || s.dbSizeBytes !== undefined) {
+      const prev = this.mvccSizes.get(source) ?? { keys: 0, bytes: 0 };
+      this.mvccSizes.set(source, { keys: s.keys ?? prev.keys, bytes: s.dbSizeBytes ?? prev.bytes });
+      let keys = 0;
+      let bytes = 0;
+      for (const v of this.mvccSizes.values()) {
+        keys += v.keys;
+        bytes += v.bytes;
+      }
+      this.keysTotal.set(keys);
+      this.dbTotalSize.set(bytes);
+    }
+  }
+
+  /** ingestWalFsync observes WAL fsync durations (seconds) measured since the last report. */
+  ingestWalFsync(seconds: readonly number[]): void {
+    for (let i = 0; i < seconds.length && i < fsyncSamplesMax; i++) {
+      this.walFsync.observe(seconds[i]!);
+    }
+  }
+
+  /** ingestBackendCommit observes backend (snapshot/shard) commit durations in seconds. */
+  ingestBackendCommit(seconds: readonly number[]): void {
+    for (let i = 0; i < seconds.length && i < fsyncSamplesMax; i++) {
+      this.backendCommit.observe(seconds[i]!);
+    }
+  }
+
+  /** addClientBytes counts bytes received from and sent to clients by the gateway. */
+  addClientBytes(received: number, sent: number): void {
+    if (received > 0) this.clientReceivedBytes.inc(received);
+    if (sent > 0) this.clientSentBytes.inc(sent);
+  }
+
+  /** observeHttp records one answered HTTP request. */
+  observeHttp(route: string, method: string, code: number, seconds: number): void {
+    this.httpRequests.inc({ route, method, code: String(code) });
+    this.httpDuration.observe({ route }, seconds);
+  }
+
+  /** onScrape registers a hook run before each render (e.g. ask the WAL actor for its
+   * fsync samples and pass them to ingestWalFsync). A failing hook is skipped. */
+  onScrape(hook: () => Promise<void> | void): void {
+    this.hooks.push(hook);
+  }
+
+  /** render pulls the actors' numbers (when given their sources), runs the scrape hooks and
+   * returns the text exposition. A source that does not answer in time (e.g. actors
+   * restarting) leaves its metrics at their last values. */
+  async render(system?: ActorStatsSource, raft?: RaftStatusSource):
+    Promise<{ contentType: string; body: string }> {
+    const pulls: Promise<unknown>[] = this.hooks.map((h) => settle(async () => h()));
+    if (system !== undefined) {
+      this.ingestRestarts(system.restarts);
+      pulls.push(settle(async () => {
+        for (const [actor, stats] of await system.actorStats()) this.ingestActorStats(actor, stats);
+      }));
+    }
+    if (raft !== undefined) {
+      pulls.push(settle(async () => this.ingestRaftStats(await raft.status())));
+    }
+    await Promise.all(pulls);
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** addTotal turns a source's cumulative total into counter increments (see file comment).
+   * `source` distinguishes several sources feeding one unlabelled counter. */
+  private addTotal(c: prom.Counter<string>, labels: prom.LabelValues<string>, total: number,
+    source: Record<string, string> = {}): void {
+    if (!Number.isFinite(total) || total < 0) return;
+    const name = (c as unknown as { name: string }).name;
+    const key = name + JSON.stringify(labels) + JSON.stringify(source);
+    const prev = this.last.get(key) ?? 0;
+    const delta = total >= prev ? total - prev : total;
+    this.last.set(key, total);
+    if (delta > 0) c.inc(labels, delta);
+    else if (!this.last.has(key + '#seen')) {
+      c.inc(labels, 0); // make the series visible at 0
+      this.last.set(key + '#seen', 1);
+    }
+  }
+
+  private gauge(name: string, help: string, labelNames: string[] = []): prom.Gauge<string> {
+    return new prom.Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private counter(name: string, help: string, labelNames: string[] = []): prom.Counter<string> {
+    return new prom.Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+}
+
+async function settle(fn: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), scrapeTimeoutMs);
+      }),
+    ]);
+  } catch {
+    // A source that fails or is late keeps its last values; the scrape still answers.
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** createMetrics builds a fresh registry with every metric registered. `version` sets
+ * etcd_server_version{server_version}; defaultMetrics adds prom-client's process_* and
+ * nodejs_* metrics (on by default; tests may turn them off). */
+export function createMetrics(opts: { version?: string; defaultMetrics?: boolean } = {}): Metrics {
+  return new Metrics(opts);
+}
