@@ -1,0 +1,514 @@
+import type { Bytes, LeaseId, Revision } from '../types.js';
+import { assert, assertNever } from './assert.js';
+import {
+  ErrCompacted,
+  ErrFutureRev,
+  ErrKeyNotFound,
+  ErrLeaseExists,
+  ErrLeaseNotFound,
+} from './errors.js';
+import { tombstoneOf } from './key-index.js';
+import { keyRangeOf, type KeyRange } from './key-range.js';
+import { mergeRanges } from './merge.js';
+import { OrderedMap } from './ordered-map.js';
+import { partialRange } from './range-plan.js';
+import { initialRevision, noRevision, revision as toRevision } from './revision.js';
+import type {
+  Change,
+  Compare,
+  CompactionRequest,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  KeyValue,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+  WriteRequest,
+  WriteResponse,
+} from './types.js';
+
+/** ApplierOptions sets where a fresh Applier starts (defaults: etcd's fresh store). */
+export interface ApplierOptions {
+  /** revision of the empty store; the first write gets revision + 1. Default 1. */
+  revision?: number;
+  /** compactRevision; default 0 (never compacted). */
+  compactRevision?: number;
+}
+
+/**
+ * DeferredRead is a range inside a txn that names a past revision (etcd allows any revision
+ * from compactRevision to the revision before the txn). The Applier keeps only the latest
+ * state, so it leaves an empty RangeResponse at `path` (indexes into nested
+ * TxnResponse.responses) for the caller to replace with mergeRanges(request, the shards'
+ * range(request, revision)) — see fillDeferredRead. The answer cannot change the txn's
+ * outcome (reads never do), so deferring it keeps the txn deterministic. The shards must be
+ * asked before they apply a later compaction beyond `revision`; sending the reads right
+ * behind this txn's changes on each shard's channel guarantees that.
+ */
+export interface DeferredRead {
+  path: number[];
+  request: RangeRequest;
+  revision: Revision;
+}
+
+/** ExecuteResult is what one committed write request did. */
+export interface ExecuteResult {
+  /** revision is the store revision after the request: the previous one + 1 when it wrote
+   * something, unchanged otherwise (a delete of nothing, a read-only txn, a compaction). */
+  revision: Revision;
+  response: WriteResponse;
+  /** changes are the writes, in order (etcd's sub revisions), all at `revision`. */
+  changes: Change[];
+  /** compacted is set by a compaction: shards must compact(compacted) too. */
+  compacted?: Revision;
+  /** deferredReads lists the txn ranges at past revisions (see DeferredRead). */
+  deferredReads?: DeferredRead[];
+}
+
+/** LeaseRevokeResult is what revoking a lease did: its keys deleted at one revision. */
+export interface LeaseRevokeResult {
+  revision: Revision;
+  changes: Change[];
+}
+
+/**
+ * Applier is the single writer of the key space, on the Raft node thread. It holds only the
+ * LATEST state — every live key's newest KeyValue, in key order, and the granted lease ids
+ * with their keys — which is all etcd's write path reads: compares, put's create revision and
+ * version, ignore_value/ignore_lease, delete ranges, prev_kv, ranges inside a txn. It turns
+ * each committed request into (revision, response, changes) with etcd v3.4 semantics
+ * (etcdserver/apply.go, mvcc/kvstore_txn.go); the shards store the history.
+ *
+ * Every method either fully applies or throws a typed error leaving the state untouched:
+ * a txn's writes are undone if anything in it fails.
+ *
+ * Example: on a fresh store (revision 1)
+ *   put foo=a            → revision 2, foo {create 2, mod 2, version 1}
+ *   put foo=b            → revision 3, foo {create 2, mod 3, version 2}
+ *   delete foo           → revision 4, change: tombstone foo@4
+ *   delete foo           → revision 4 (nothing deleted, no new revision)
+ *   txn(if foo.version=0 then put foo=c) → revision 5, foo {create 5, mod 5, version 1}
+ */
+export class Applier {
+  /** revision is the revision of the latest write (etcd's currentRev). */
+  revision: Revision;
+  /** compactRevision is the last compaction's revision; 0 before any. */
+  compactRevision: Revision;
+
+  private readonly kvs = new OrderedMap<KeyValue>();
+  /** leases maps each granted lease to the live keys attached to it. */
+  private readonly leases = new Map<number, Set<Bytes>>();
+
+  constructor(opts: ApplierOptions = {}) {
+    this.revision = toRevision(opts.revision ?? initialRevision);
+    this.compactRevision = toRevision(opts.compactRevision ?? noRevision);
+    assert(this.compactRevision <= this.revision, 'compactRevision > revision');
+  }
+
+  /**
+   * fromLatest rebuilds an Applier from the shards' latest() versions, the revisions from
+   * the snapshot and the granted leases. A key whose lease is not in `leases` keeps the id
+   * but is attached to nothing (etcd logs and ignores the same on recovery).
+   */
+  static fromLatest(
+    kvs: Iterable<KeyValue>,
+    revision: Revision,
+    compactRevision: Revision,
+    leases: Iterable<LeaseId>,
+  ): Applier {
+    const a = new Applier({ revision, compactRevision });
+    for (const id of leases) a.leases.set(id, new Set());
+    for (const kv of kvs) {
+      assert(kv.version >= 1 && kv.modRevision <= revision, 'fromLatest: bad KeyValue');
+      assert(!a.kvs.has(kv.key), 'fromLatest: duplicate key');
+      a.setRaw(kv.key, kv);
+    }
+    return a;
+  }
+
+  /**
+   * execute applies one committed write request. Expected failures (ErrKeyNotFound,
+   * ErrLeaseNotFound, ErrCompacted, ErrFutureRev) are thrown and change nothing; the
+   * request should have passed validateWriteRequest (validate.ts) before it was proposed.
+   */
+  execute(req: WriteRequest): ExecuteResult {
+    switch (req.type) {
+      case 'put':
+        // etcd checks the lease before ignore_value/ignore_lease outside a txn (Put with
+        // txn == nil), and after them inside one (checkPut).
+        if ((req.lease ?? 0) !== 0 && !this.leases.has(req.lease!)) throw new ErrLeaseNotFound();
+        return this.write((w) => w.put(req));
+      case 'deleteRange':
+        return this.write((w) => w.deleteRange(req));
+      case 'txn':
+        return this.txn(req);
+      case 'compaction':
+        return this.compact(req);
+      default:
+        return assertNever(req);
+    }
+  }
+
+  /** range reads at the latest revision (req.revision must be 0 or the latest). */
+  range(req: RangeRequest): RangeResponse {
+    const rev = req.revision ?? 0;
+    if (rev > 0) {
+      if (rev > this.revision) throw new ErrFutureRev();
+      if (rev < this.compactRevision) throw new ErrCompacted();
+      assert(rev === this.revision, 'Applier.range reads only the latest revision');
+    }
+    return this.rangeLatest(req);
+  }
+
+  /** get returns the live version of key, if any. */
+  get(key: Bytes): KeyValue | undefined {
+    return this.kvs.get(key);
+  }
+
+  /** keyCount is the number of live keys. */
+  keyCount(): number {
+    return this.kvs.size;
+  }
+
+  /** grantLease records a granted lease (its TTL lives in the lease module). */
+  grantLease(id: LeaseId): void {
+    assert(Number.isSafeInteger(id) && id > 0, `lease id ${id}`);
+    if (this.leases.has(id)) throw new ErrLeaseExists();
+    this.leases.set(id, new Set());
+  }
+
+  /**
+   * revokeLease forgets the lease and deletes its keys in ONE new revision, in key order
+   * (etcd's lessor.Revoke sorts them). With no keys attached, the revision stays.
+   */
+  revokeLease(id: LeaseId): LeaseRevokeResult {
+    const keys = this.leases.get(id);
+    if (keys === undefined) throw new ErrLeaseNotFound();
+    const sorted = [...keys].sort();
+    const r = this.write((w) => {
+      for (const k of sorted) w.deleteKey(k);
+      return { type: 'deleteRange', deleted: sorted.length };
+    });
+    this.leases.delete(id);
+    return { revision: r.revision, changes: r.changes };
+  }
+
+  /** leaseExists reports whether the lease is granted and not revoked. */
+  leaseExists(id: LeaseId): boolean {
+    return this.leases.has(id);
+  }
+
+  /** keysOfLease returns the live keys attached to the lease, in key order. */
+  keysOfLease(id: LeaseId): Bytes[] {
+    return [...(this.leases.get(id) ?? [])].sort();
+  }
+
+  /** leaseIds returns every granted lease id, ascending (for snapshots). */
+  leaseIds(): LeaseId[] {
+    return ([...this.leases.keys()] as LeaseId[]).sort((a, b) => a - b);
+  }
+
+  /** latest yields every live key's newest version in key order. */
+  *latest(): IterableIterator<KeyValue> {
+    for (const [, kv] of this.kvs.ascend()) yield kv;
+  }
+
+  // ---- internals ----
+
+  /** rangeLatest answers a range from the current map (txn ranges see the txn's writes). */
+  rangeLatest(req: RangeRequest): RangeResponse {
+    const r = keyRangeOf(req.key, req.rangeEnd);
+    return mergeRanges(req, [partialRange(req, (visit) => this.scan(r, visit))]);
+  }
+
+  scan(r: KeyRange, visit: (kv: KeyValue) => void): void {
+    if (r.single) {
+      const kv = this.kvs.get(r.start);
+      if (kv !== undefined) visit(kv);
+      return;
+    }
+    this.kvs.forEach(r.start, r.end, (_k, kv) => visit(kv));
+  }
+
+  /** setRaw stores (or with undefined removes) key's latest version, moving it between
+   * leases. */
+  setRaw(key: Bytes, kv: KeyValue | undefined): void {
+    const old = this.kvs.get(key);
+    if (old !== undefined && old.lease !== 0) this.leases.get(old.lease)?.delete(key);
+    if (kv === undefined) {
+      this.kvs.delete(key);
+      return;
+    }
+    this.kvs.set(key, kv);
+    if (kv.lease !== 0) this.leases.get(kv.lease)?.add(key);
+  }
+
+  private write(fn: (w: TxnWriter) => WriteResponse): ExecuteResult {
+    const w = new TxnWriter(this);
+    let response: WriteResponse;
+    try {
+      response = fn(w);
+    } catch (e) {
+      w.rollback();
+      throw e;
+    }
+    if (w.changes.length > 0) this.revision = w.rev;
+    const result: ExecuteResult = { revision: this.revision, response, changes: w.changes };
+    if (w.deferred.length > 0) result.deferredReads = w.deferred;
+    return result;
+  }
+
+  private txn(req: TxnRequest): ExecuteResult {
+    // etcd evaluates every compare — the nested txns' too — against the state before the
+    // txn (compareToPath), then checks the chosen puts and ranges, then applies.
+    const plan = this.planTxn(req);
+    if (!isTxnReadOnly(req)) this.checkOps(req, plan, (op) => this.checkPut(op));
+    this.checkOps(req, plan, (op) => this.checkRange(op));
+    return this.write((w) => w.txn(req, plan, []));
+  }
+
+  private planTxn(req: TxnRequest): TxnPlan {
+    const succeeded = req.compare.every((c) => this.compare(c));
+    const nested: TxnPlan[] = [];
+    for (const op of succeeded ? req.success : req.failure) {
+      if (op.type === 'txn') nested.push(this.planTxn(op));
+    }
+    return { succeeded, nested };
+  }
+
+  private checkOps(req: TxnRequest, plan: TxnPlan, check: (op: RequestOp) => void): void {
+    let j = 0;
+    for (const op of plan.succeeded ? req.success : req.failure) {
+      if (op.type === 'txn') this.checkOps(op, plan.nested[j++]!, check);
+      else check(op);
+    }
+  }
+
+  private checkPut(op: RequestOp): void {
+    if (op.type !== 'put') return;
+    if ((op.ignoreValue || op.ignoreLease) && !this.kvs.has(op.key)) throw new ErrKeyNotFound();
+    if ((op.lease ?? 0) !== 0 && !this.leases.has(op.lease!)) throw new ErrLeaseNotFound();
+  }
+
+  private checkRange(op: RequestOp): void {
+    if (op.type !== 'range') return;
+    const rev = op.revision ?? 0;
+    if (rev === 0) return;
+    if (rev > this.revision) throw new ErrFutureRev();
+    if (rev < this.compactRevision) throw new ErrCompacted();
+  }
+
+  /** compare is etcd's applyCompare: every existing key in the range must satisfy c; an
+   * empty range compares a zero KeyValue, except that a VALUE compare then fails. */
+  private compare(c: Compare): boolean {
+    let any = false;
+    let ok = true;
+    this.scan(keyRangeOf(c.key, c.rangeEnd), (kv) => {
+      any = true;
+      if (ok && !compareKv(c, kv)) ok = false;
+    });
+    if (!any) return c.target === 'VALUE' ? false : compareKv(c, zeroKv);
+    return ok;
+  }
+
+  private compact(req: CompactionRequest): ExecuteResult {
+    // etcd's store.updateCompactRev: at or below the last compaction is ErrCompacted
+    // (etcd starts at -1 so that a first compact(0) passes; we start at 0 and refuse it).
+    if (req.revision <= this.compactRevision) throw new ErrCompacted();
+    if (req.revision > this.revision) throw new ErrFutureRev();
+    this.compactRevision = toRevision(req.revision);
+    return {
+      revision: this.revision,
+      response: { type: 'compaction' },
+      changes: [],
+      compacted: this.compactRevision,
+    };
+  }
+}
+
+/** fillDeferredRead puts the answer of a DeferredRead into the txn response. */
+export function fillDeferredRead(
+  response: WriteResponse,
+  path: readonly number[],
+  answer: RangeResponse,
+): void {
+  assert(response.type === 'txn' && path.length > 0, 'deferred read outside a txn');
+  let t: TxnResponse = response;
+  for (let i = 0; i < path.length - 1; i++) {
+    const next = t.responses[path[i]!];
+    assert(next?.type === 'txn', 'deferred read path');
+    t = next;
+  }
+  const last = path[path.length - 1]!;
+  assert(t.responses[last]?.type === 'range', 'deferred read path end');
+  t.responses[last] = answer;
+}
+
+/** TxnPlan is etcd's txnPath as a tree: which branch each (nested) txn takes. */
+interface TxnPlan {
+  succeeded: boolean;
+  /** nested holds the plans of the txn ops in the chosen branch, in order. */
+  nested: TxnPlan[];
+}
+
+/**
+ * TxnWriter applies the writes of one request at revision applier.revision + 1, directly
+ * to the applier's map (so later ops of a txn read earlier ones, as in etcd's storeTxnWrite)
+ * while keeping an undo log for rollback.
+ */
+class TxnWriter {
+  readonly rev: Revision;
+  readonly changes: Change[] = [];
+  readonly deferred: DeferredRead[] = [];
+  private readonly undo: [Bytes, KeyValue | undefined][] = [];
+
+  constructor(private readonly a: Applier) {
+    this.rev = (a.revision + 1) as Revision;
+  }
+
+  put(p: PutRequest): PutResponse {
+    const prev = this.a.get(p.key);
+    if (p.ignoreValue || p.ignoreLease) {
+      // Only reachable inside a txn when an earlier op deleted the key (a from-key delete
+      // that checkIntervals lets through); etcd panics there, we refuse the txn.
+      if (prev === undefined) throw new ErrKeyNotFound();
+    }
+    const kv: KeyValue = {
+      key: p.key,
+      createRevision: prev === undefined ? this.rev : prev.createRevision,
+      modRevision: this.rev,
+      version: prev === undefined ? 1 : prev.version + 1,
+      value: p.ignoreValue ? prev!.value : p.value,
+      lease: (p.ignoreLease ? prev!.lease : (p.lease ?? 0)) as LeaseId,
+    };
+    this.set(p.key, kv);
+    this.changes.push(prev === undefined ? { kind: 'put', kv } : { kind: 'put', kv, prevKv: prev });
+    const resp: PutResponse = { type: 'put' };
+    if (p.prevKv && prev !== undefined) resp.prevKv = prev;
+    return resp;
+  }
+
+  deleteRange(d: DeleteRangeRequest): DeleteRangeResponse {
+    const victims: KeyValue[] = [];
+    this.a.scan(keyRangeOf(d.key, d.rangeEnd), (kv) => victims.push(kv));
+    for (const kv of victims) this.deleteKey(kv.key);
+    const resp: DeleteRangeResponse = { type: 'deleteRange', deleted: victims.length };
+    if (d.prevKv) resp.prevKvs = victims;
+    return resp;
+  }
+
+  deleteKey(key: Bytes): void {
+    const prev = this.a.get(key);
+    assert(prev !== undefined, 'delete of a missing key');
+    this.set(key, undefined);
+    this.changes.push({ kind: 'delete', kv: tombstoneOf(key, this.rev), prevKv: prev });
+  }
+
+  range(r: RangeRequest, path: number[]): RangeResponse {
+    if ((r.revision ?? 0) > 0) {
+      this.deferred.push({ path, request: r, revision: r.revision! as Revision });
+      return { type: 'range', kvs: [], more: false, count: 0 };
+    }
+    return this.a.rangeLatest(r);
+  }
+
+  txn(req: TxnRequest, plan: TxnPlan, path: number[]): TxnResponse {
+    const ops = plan.succeeded ? req.success : req.failure;
+    const responses: ResponseOp[] = [];
+    let j = 0;
+    ops.forEach((op, i) => {
+      switch (op.type) {
+        case 'range':
+          responses.push(this.range(op, [...path, i]));
+          break;
+        case 'put':
+          responses.push(this.put(op));
+          break;
+        case 'deleteRange':
+          responses.push(this.deleteRange(op));
+          break;
+        case 'txn':
+          responses.push(this.txn(op, plan.nested[j++]!, [...path, i]));
+          break;
+        default:
+          assertNever(op);
+      }
+    });
+    return { type: 'txn', succeeded: plan.succeeded, responses };
+  }
+
+  rollback(): void {
+    for (let i = this.undo.length - 1; i >= 0; i--) {
+      const [key, kv] = this.undo[i]!;
+      this.a.setRaw(key, kv);
+    }
+    this.undo.length = 0;
+    this.changes.length = 0;
+  }
+
+  private set(key: Bytes, kv: KeyValue | undefined): void {
+    this.undo.push([key, this.a.get(key)]);
+    this.a.setRaw(key, kv);
+  }
+}
+
+/** isTxnReadOnly: no put or delete anywhere in the txn, either branch (etcd's
+ * isTxnReadonly). */
+export function isTxnReadOnly(req: TxnRequest): boolean {
+  const ro = (op: RequestOp): boolean =>
+    op.type === 'range' || (op.type === 'txn' && isTxnReadOnly(op));
+  return req.success.every(ro) && req.failure.every(ro);
+}
+
+const zeroKv: KeyValue = {
+  key: '',
+  createRevision: 0 as Revision,
+  modRevision: 0 as Revision,
+  version: 0,
+  value: '',
+  lease: 0 as LeaseId,
+};
+
+/** compareKv is etcd's compareKV: kv's target field against the compare's operand (an
+ * absent operand is 0 or the empty value). */
+export function compareKv(c: Compare, kv: KeyValue): boolean {
+  let r: number;
+  switch (c.target) {
+    case 'VALUE': {
+      const v = c.value ?? '';
+      r = kv.value < v ? -1 : kv.value > v ? 1 : 0;
+      break;
+    }
+    case 'CREATE':
+      r = Math.sign(kv.createRevision - (c.createRevision ?? 0));
+      break;
+    case 'MOD':
+      r = Math.sign(kv.modRevision - (c.modRevision ?? 0));
+      break;
+    case 'VERSION':
+      r = Math.sign(kv.version - (c.version ?? 0));
+      break;
+    case 'LEASE':
+      r = Math.sign(kv.lease - (c.lease ?? 0));
+      break;
+    default:
+      return assertNever(c.target);
+  }
+  switch (c.result) {
+    case 'EQUAL':
+      return r === 0;
+    case 'NOT_EQUAL':
+      return r !== 0;
+    case 'GREATER':
+      return r > 0;
+    case 'LESS':
+      return r < 0;
+    default:
+      return assertNever(c.result);
+  }
+}

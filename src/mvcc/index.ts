@@ -1,0 +1,40 @@
+/**
+ * The MVCC core: the Applier (the Raft thread's latest-state view that decides revisions and
+ * txn outcomes), ShardStore (one partition's history), mergeRanges (the gateway's merge of
+ * per-shard partial reads), shardOf (the partition function), request validation and the
+ * typed errors. Pure: no I/O, no clock, no randomness. See docs/mvcc.md.
+ */
+export {
+  Applier,
+  compareKv,
+  fillDeferredRead,
+  isTxnReadOnly,
+  type ApplierOptions,
+  type DeferredRead,
+  type ExecuteResult,
+  type LeaseRevokeResult,
+} from './applier.js';
+export { assert, AssertionFailed } from './assert.js';
+export * from './errors.js';
+export { KeyIndex, tombstoneOf } from './key-index.js';
+export { inKeyRange, keyRangeOf, type KeyRange } from './key-range.js';
+export { mergeRanges } from './merge.js';
+export { OrderedMap } from './ordered-map.js';
+export { partialRange, rangePlanOf, kvComparator, type RangePlan } from './range-plan.js';
+export { initialRevision, noRevision, revision } from './revision.js';
+export {
+  ShardStore,
+  shardSnapshotFormat,
+  type ShardSnapshot,
+  type ShardStoreStats,
+} from './shard-store.js';
+export { shardOf } from './shard-of.js';
+export { TreeIndex } from './tree-index.js';
+export * from './types.js';
+export {
+  validateDeleteRangeRequest,
+  validatePutRequest,
+  validateRangeRequest,
+  validateTxnRequest,
+  validateWriteRequest,
+} from './validate.js';

@@ -1,0 +1,294 @@
+import type { Bytes } from '../types.js';
+import { assert } from './assert.js';
+
+/**
+ * chunkKeysMax bounds the keys held by one chunk of an OrderedMap. An insert moves at most
+ * this many array slots (a memmove V8 does fast), and the chunk directory holds n/256 to
+ * n/512 entries, so 1,000,000 keys need ~2,000-4,000 chunks: a directory splice on a split
+ * moves a few thousand pointers once per ~256 inserts.
+ */
+const chunkKeysMax = 512;
+/** chunkKeysMin: a chunk shrinking below this is merged into a neighbour when they fit. */
+const chunkKeysMin = chunkKeysMax / 4;
+
+interface Chunk<V> {
+  keys: Bytes[];
+  values: V[];
+}
+
+/**
+ * OrderedMap is a map from Bytes to V kept in byte order, the in-memory B-tree of etcd's
+ * treeIndex. It is a two-level B+tree: a directory of chunk minimum keys over chunks of at
+ * most chunkKeysMax sorted keys. Lookups are two binary searches; inserts and deletes move at
+ * most one chunk's worth of slots, never the whole key space.
+ *
+ * Iteration is over half-open ranges [lo, hi) in either direction (lo undefined = from the
+ * first key, hi undefined = to the last). Mutating the map while iterating it is a bug and
+ * trips an assertion.
+ *
+ * Example: after set("b",2), set("a",1), set("c",3):
+ *   [...ascend("b")]          → [["b",2],["c",3]]
+ *   [...descend(undefined,"c")] → [["b",2],["a",1]]
+ */
+export class OrderedMap<V> {
+  private chunks: Chunk<V>[] = [];
+  /** mins[i] === chunks[i].keys[0]; no chunk is empty. */
+  private mins: Bytes[] = [];
+  private count = 0;
+  /** version changes on every structural mutation; iterators check it. */
+  private version = 0;
+
+  /** size is the number of keys. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** get returns the value stored under key, or undefined. */
+  get(key: Bytes): V | undefined {
+    const ci = this.chunkFor(key);
+    if (ci < 0) return undefined;
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    return i < c.keys.length && c.keys[i] === key ? c.values[i] : undefined;
+  }
+
+  /** has reports whether key is present. */
+  has(key: Bytes): boolean {
+    const ci = this.chunkFor(key);
+    if (ci < 0) return false;
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    return i < c.keys.length && c.keys[i] === key;
+  }
+
+  /** set inserts or replaces the value under key. */
+  set(key: Bytes, value: V): void {
+    if (this.chunks.length === 0) {
+      this.chunks.push({ keys: [key], values: [value] });
+      this.mins.push(key);
+      this.count = 1;
+      this.version++;
+      return;
+    }
+    const ci = Math.max(0, this.chunkFor(key));
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    if (i < c.keys.length && c.keys[i] === key) {
+      c.values[i] = value; // replacing keeps the structure, so iterators stay valid
+      return;
+    }
+    c.keys.splice(i, 0, key);
+    c.values.splice(i, 0, value);
+    if (i === 0) this.mins[ci] = key;
+    this.count++;
+    this.version++;
+    if (c.keys.length > chunkKeysMax) this.split(ci);
+  }
+
+  /** delete removes key; it reports whether the key was present. */
+  delete(key: Bytes): boolean {
+    const ci = this.chunkFor(key);
+    if (ci < 0) return false;
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    if (i >= c.keys.length || c.keys[i] !== key) return false;
+    c.keys.splice(i, 1);
+    c.values.splice(i, 1);
+    this.count--;
+    this.version++;
+    if (c.keys.length === 0) {
+      this.chunks.splice(ci, 1);
+      this.mins.splice(ci, 1);
+      return true;
+    }
+    if (i === 0) this.mins[ci] = c.keys[0]!;
+    if (c.keys.length < chunkKeysMin) this.maybeMerge(ci);
+    return true;
+  }
+
+  /** clear removes every key. */
+  clear(): void {
+    this.chunks = [];
+    this.mins = [];
+    this.count = 0;
+    this.version++;
+  }
+
+  /** first returns the smallest key, or undefined when empty. */
+  firstKey(): Bytes | undefined {
+    return this.mins[0];
+  }
+
+  /** lastKey returns the largest key, or undefined when empty. */
+  lastKey(): Bytes | undefined {
+    const c = this.chunks[this.chunks.length - 1];
+    return c === undefined ? undefined : c.keys[c.keys.length - 1];
+  }
+
+  /**
+   * forEach visits keys in [lo, hi) in ascending order until fn returns false. It is the
+   * allocation-free form of ascend, used by range scans.
+   */
+  forEach(lo: Bytes | undefined, hi: Bytes | undefined, fn: (k: Bytes, v: V) => boolean | void) {
+    const version = this.version;
+    let [ci, i] = lo === undefined ? [0, 0] : this.lowerBoundPos(lo);
+    for (; ci < this.chunks.length; ci++, i = 0) {
+      const c = this.chunks[ci]!;
+      for (; i < c.keys.length; i++) {
+        const k = c.keys[i]!;
+        if (hi !== undefined && k >= hi) return;
+        const go = fn(k, c.values[i]!);
+        assert(this.version === version, 'OrderedMap mutated during forEach');
+        if (go === false) return;
+      }
+    }
+  }
+
+  /** forEachDescending visits keys in [lo, hi) in descending order until fn returns false. */
+  forEachDescending(
+    lo: Bytes | undefined,
+    hi: Bytes | undefined,
+    fn: (k: Bytes, v: V) => boolean | void,
+  ): void {
+    const version = this.version;
+    let [ci, i] = hi === undefined ? [this.chunks.length, 0] : this.lowerBoundPos(hi);
+    // (ci, i) is one past the first key to visit; step back before each read.
+    for (;;) {
+      if (i === 0) {
+        if (--ci < 0) return;
+        i = this.chunks[ci]!.keys.length;
+      }
+      i--;
+      const c = this.chunks[ci]!;
+      const k = c.keys[i]!;
+      if (lo !== undefined && k < lo) return;
+      const go = fn(k, c.values[i]!);
+      assert(this.version === version, 'OrderedMap mutated during forEachDescending');
+      if (go === false) return;
+    }
+  }
+
+  /** ascend yields [key, value] for keys in [lo, hi), ascending. */
+  *ascend(lo?: Bytes, hi?: Bytes): IterableIterator<[Bytes, V]> {
+    const version = this.version;
+    let [ci, i] = lo === undefined ? [0, 0] : this.lowerBoundPos(lo);
+    for (; ci < this.chunks.length; ci++, i = 0) {
+      const c = this.chunks[ci]!;
+      for (; i < c.keys.length; i++) {
+        const k = c.keys[i]!;
+        if (hi !== undefined && k >= hi) return;
+        yield [k, c.values[i]!];
+        assert(this.version === version, 'OrderedMap mutated during ascend');
+      }
+    }
+  }
+
+  /** descend yields [key, value] for keys in [lo, hi), descending. */
+  *descend(lo?: Bytes, hi?: Bytes): IterableIterator<[Bytes, V]> {
+    const version = this.version;
+    let [ci, i] = hi === undefined ? [this.chunks.length, 0] : this.lowerBoundPos(hi);
+    // (ci, i) is one past the first key to yield; step back before each read.
+    for (;;) {
+      if (i === 0) {
+        if (--ci < 0) return;
+        i = this.chunks[ci]!.keys.length;
+      }
+      i--;
+      const c = this.chunks[ci]!;
+      const k = c.keys[i]!;
+      if (lo !== undefined && k < lo) return;
+      yield [k, c.values[i]!];
+      assert(this.version === version, 'OrderedMap mutated during descend');
+    }
+  }
+
+  /** keys yields every key ascending. */
+  *keys(): IterableIterator<Bytes> {
+    for (const [k] of this.ascend()) yield k;
+  }
+
+  /** checkInvariants asserts the structure is sound (tests call it after random ops). */
+  checkInvariants(): void {
+    let n = 0;
+    let prev: Bytes | undefined;
+    assert(this.chunks.length === this.mins.length, 'directory length');
+    for (let ci = 0; ci < this.chunks.length; ci++) {
+      const c = this.chunks[ci]!;
+      assert(c.keys.length > 0 && c.keys.length <= chunkKeysMax, 'chunk size');
+      assert(c.keys.length === c.values.length, 'chunk arrays');
+      assert(this.mins[ci] === c.keys[0], 'directory min');
+      for (const k of c.keys) {
+        assert(prev === undefined || prev < k, 'keys strictly ascending');
+        prev = k;
+        n++;
+      }
+    }
+    assert(n === this.count, 'count');
+  }
+
+  /** chunkFor returns the index of the last chunk whose min ≤ key, or -1. */
+  private chunkFor(key: Bytes): number {
+    return upperBound(this.mins, key) - 1;
+  }
+
+  /** lowerBoundPos returns (chunk, slot) of the first key ≥ key; (chunks.length, 0) at end. */
+  private lowerBoundPos(key: Bytes): [number, number] {
+    const ci = this.chunkFor(key);
+    if (ci < 0) return [0, 0];
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    if (i < c.keys.length) return [ci, i];
+    return [ci + 1, 0];
+  }
+
+  private split(ci: number): void {
+    const c = this.chunks[ci]!;
+    const half = c.keys.length >>> 1;
+    const right: Chunk<V> = { keys: c.keys.splice(half), values: c.values.splice(half) };
+    this.chunks.splice(ci + 1, 0, right);
+    this.mins.splice(ci + 1, 0, right.keys[0]!);
+  }
+
+  private maybeMerge(ci: number): void {
+    const c = this.chunks[ci]!;
+    const next = this.chunks[ci + 1];
+    if (next !== undefined && c.keys.length + next.keys.length <= chunkKeysMax) {
+      c.keys.push(...next.keys);
+      c.values.push(...next.values);
+      this.chunks.splice(ci + 1, 1);
+      this.mins.splice(ci + 1, 1);
+      return;
+    }
+    const prev = this.chunks[ci - 1];
+    if (prev !== undefined && c.keys.length + prev.keys.length <= chunkKeysMax) {
+      prev.keys.push(...c.keys);
+      prev.values.push(...c.values);
+      this.chunks.splice(ci, 1);
+      this.mins.splice(ci, 1);
+    }
+  }
+}
+
+/** lowerBound returns the first index i with a[i] ≥ key (a sorted ascending). */
+export function lowerBound(a: readonly Bytes[], key: Bytes): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** upperBound returns the first index i with a[i] > key (a sorted ascending). */
+export function upperBound(a: readonly Bytes[], key: Bytes): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
