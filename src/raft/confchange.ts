@@ -4,9 +4,9 @@
  * — the shell's `unpack` included — reads it as a ConfChange. This file writes and reads that
  * small subset by hand, keeping the core free of dependencies.
  *
- * Example: AddNode of node 3 without context encodes as 35 bytes:
- *   82 a4 "type" b1 "ConfChangeAddNode" a6 "nodeId" 03
- * (fixmap of 2, fixstr "type", fixstr of 17, fixstr "nodeId", fixint 3).
+ * Example: AddNode (0) of node 3 without context encodes as 18 bytes:
+ *   82 a4 "type" 00 a6 "nodeId" 03
+ * (fixmap of 2, fixstr "type", fixint 0, fixstr "nodeId", fixint 3).
  */
 import type { MemberId } from '../types.js';
 import { RaftError } from './errors.js';
@@ -25,9 +25,7 @@ function malformed(): RaftError {
 
 /** encodeConfChange serializes cc for an EntryConfChange entry. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
-  const out: number[] = [cc.context ? 0x83 : 0x82, 0xa4, ...keyType, 0xa0 | cc.type.length];
-  for (let i = 0; i < cc.type.length; i++) out.push(cc.type.charCodeAt(i));
-  out.push(0xa6, ...keyNodeId);
+  const out: number[] = [cc.context ? 0x83 : 0x82, 0xa4, ...keyType, cc.type, 0xa6, ...keyNodeId];
   const id = cc.nodeId;
   if (id < 0x80) {
     out.push(id);
@@ -121,12 +119,12 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   const r = new Reader(data);
   const head = r.u8();
   if ((head & 0xf0) !== 0x80) throw malformed();
-  let type: string | undefined;
+  let type: number | undefined;
   let nodeId: number | undefined;
   let context: Uint8Array | undefined;
   for (let i = 0; i < (head & 0x0f); i++) {
     const k = r.str();
-    if (k === 'type') type = r.str();
+    if (k === 'type') type = r.int();
     else if (k === 'nodeId') nodeId = r.int();
     else if (k === 'context') context = r.bin();
     else throw malformed();

@@ -10,11 +10,11 @@ import type { Index, MemberId, Term } from '../types.js';
 export const None = 0 as MemberId;
 
 /**
- * EntryType tells the application how to apply an entry's data. Values are etcd-raft's names
- * (strings read well in logs and golden files; the WAL stores raftpb's number).
+ * EntryType tells the application how to apply an entry's data. Values are raftpb's numbers
+ * (EntryNormal = 0, EntryConfChange = 1), so the WAL stores them as they are.
  */
-export const EntryNormal = 'EntryNormal';
-export const EntryConfChange = 'EntryConfChange';
+export const EntryNormal = 0;
+export const EntryConfChange = 1;
 export type EntryType = typeof EntryNormal | typeof EntryConfChange;
 
 /** Entry is one log entry. An EntryNormal with empty data is the no-op a new leader appends. */
@@ -26,28 +26,28 @@ export interface Entry {
 }
 
 /**
- * MessageType values are raftpb.MessageType's names, as strings (short enough on the wire,
- * and a message dump reads like etcd's). Compare against the constants, not literals.
+ * MessageType values are raftpb.MessageType's numbers under the same names (MsgHup = 0 …
+ * MsgPreVoteResp = 18): compact on the wire. messageTypeName gives the name for logs.
  */
-export const MsgHup = 'MsgHup';
-export const MsgBeat = 'MsgBeat';
-export const MsgProp = 'MsgProp';
-export const MsgApp = 'MsgApp';
-export const MsgAppResp = 'MsgAppResp';
-export const MsgVote = 'MsgVote';
-export const MsgVoteResp = 'MsgVoteResp';
-export const MsgSnap = 'MsgSnap';
-export const MsgHeartbeat = 'MsgHeartbeat';
-export const MsgHeartbeatResp = 'MsgHeartbeatResp';
-export const MsgUnreachable = 'MsgUnreachable';
-export const MsgSnapStatus = 'MsgSnapStatus';
-export const MsgCheckQuorum = 'MsgCheckQuorum';
-export const MsgTransferLeader = 'MsgTransferLeader';
-export const MsgTimeoutNow = 'MsgTimeoutNow';
-export const MsgReadIndex = 'MsgReadIndex';
-export const MsgReadIndexResp = 'MsgReadIndexResp';
-export const MsgPreVote = 'MsgPreVote';
-export const MsgPreVoteResp = 'MsgPreVoteResp';
+export const MsgHup = 0;
+export const MsgBeat = 1;
+export const MsgProp = 2;
+export const MsgApp = 3;
+export const MsgAppResp = 4;
+export const MsgVote = 5;
+export const MsgVoteResp = 6;
+export const MsgSnap = 7;
+export const MsgHeartbeat = 8;
+export const MsgHeartbeatResp = 9;
+export const MsgUnreachable = 10;
+export const MsgSnapStatus = 11;
+export const MsgCheckQuorum = 12;
+export const MsgTransferLeader = 13;
+export const MsgTimeoutNow = 14;
+export const MsgReadIndex = 15;
+export const MsgReadIndexResp = 16;
+export const MsgPreVote = 17;
+export const MsgPreVoteResp = 18;
 export type MessageType =
   typeof MsgHup | typeof MsgBeat | typeof MsgProp | typeof MsgApp | typeof MsgAppResp |
   typeof MsgVote | typeof MsgVoteResp | typeof MsgSnap | typeof MsgHeartbeat |
@@ -63,13 +63,13 @@ const messageTypeNames: readonly string[] = [
 ];
 
 /** messageTypeName returns etcd-raft's name of a message type ("MsgApp"). */
-export function messageTypeName(t: MessageType): string {
-  return t;
+export function messageTypeName(t: number): string {
+  return messageTypeNames[t] ?? `MsgUnknown(${t})`;
 }
 
 /** isMessageType reports whether t is a known message type number. */
 export function isMessageType(t: unknown): t is MessageType {
-  return typeof t === 'string' && messageTypeNames.includes(t);
+  return typeof t === 'number' && Number.isInteger(t) && t >= 0 && t < messageTypeNames.length;
 }
 
 /**
@@ -133,14 +133,20 @@ export interface Snapshot {
 }
 
 /**
- * ConfChangeType is a single-server membership change (thesis §4.1), named as raftpb's.
+ * ConfChangeType is a single-server membership change (thesis §4.1), numbered as raftpb's.
  * AddNode on a learner promotes it; AddLearnerNode on a voter demotes it.
  */
-export const ConfChangeAddNode = 'ConfChangeAddNode';
-export const ConfChangeRemoveNode = 'ConfChangeRemoveNode';
-export const ConfChangeAddLearnerNode = 'ConfChangeAddLearnerNode';
+export const ConfChangeAddNode = 0;
+export const ConfChangeRemoveNode = 1;
+export const ConfChangeAddLearnerNode = 3;
 export type ConfChangeType =
   | typeof ConfChangeAddNode | typeof ConfChangeRemoveNode | typeof ConfChangeAddLearnerNode;
+
+/** confChangeTypeName names a ConfChangeType for logs. */
+export function confChangeTypeName(t: ConfChangeType): string {
+  return t === ConfChangeAddNode ? 'AddNode' : t === ConfChangeRemoveNode ? 'RemoveNode'
+    : 'AddLearnerNode';
+}
 
 /** ConfChange is the payload of an EntryConfChange; `context` is opaque to Raft. */
 export interface ConfChange {
