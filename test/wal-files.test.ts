@@ -52,7 +52,7 @@ const dec = new TextDecoder();
 const entry = (term: number, index: number, data: string): WalEntry => ({
   term: term as Term,
   index: index as Index,
-  type: 'EntryNormal',
+  type: 0,
   data: enc.encode(data),
 });
 const hs = (term: number, commit: number, vote = 1): HardState => ({
@@ -194,7 +194,7 @@ function expectFlip(
   t.is(err?.offset, all[k]!.start, what);
 }
 
-test('wal files: flipping any byte is refused with file and offset, or cuts only the last record', (t) => {
+test('wal files: a flipped byte is refused with file and offset, or cuts the last record', (t) => {
   const src = tmpDir(t);
   smallLog(src);
   const segs = segmentsOf(src);
@@ -259,7 +259,7 @@ test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut
   w2.close();
 });
 
-test('wal files: segments rotate, recover across cuts, and releaseTo keeps what recovery needs', (t) => {
+test('wal files: segments rotate and recover; releaseTo keeps what recovery needs', (t) => {
   const dir = tmpDir(t);
   const w = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
   w.append([meta]);

@@ -8,7 +8,7 @@ import type { WalRecord } from './record.js';
 import {
   RecordType,
   entryHeaderBytes,
-  entryTypes,
+  entryTypeValid,
   frameBytes,
   maxSafeHigh32,
   paddingFor,
@@ -169,13 +169,13 @@ function decodeBody(b: Uint8Array, type: number, p: number, end: number): WalRec
       const term = u64(b, p);
       const index = u64(b, p + 8);
       const entryType = b[p + 16]!;
-      if (term < 0 || index < 0 || entryType > 2) return 'impossible entry header';
+      if (term < 0 || index < 0 || !entryTypeValid(entryType)) return 'impossible entry header';
       return {
         type: 'entry',
         entry: {
           term: term as Term,
           index: index as Index,
-          type: entryTypes[entryType]!,
+          type: entryType,
           data: b.subarray(p + entryHeaderBytes, end),
         },
       };

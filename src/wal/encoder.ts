@@ -7,7 +7,7 @@ import type { HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput }
 import {
   RecordType,
   entryHeaderBytes,
-  entryTypeByte,
+  entryTypeValid,
   frameBytes,
   paddingFor,
   payloadBytes,
@@ -72,8 +72,8 @@ export class WalEncoder {
 
   /** addEntry encodes a Raft entry record: term, index, entry type, data. */
   addEntry(e: WalEntry): void {
-    const t = entryTypeByte(e.type);
-    if (t < 0) throw new RangeError(`wal: unknown entry type ${String(e.type)}`);
+    const t = e.type;
+    if (!entryTypeValid(t)) throw new RangeError(`wal: unknown entry type ${String(t)}`);
     const p = this.begin(RecordType.entry, entryHeaderBytes + e.data.length);
     this.putU64(p, e.term);
     this.putU64(p + 8, e.index);

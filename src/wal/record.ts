@@ -15,20 +15,15 @@ export const RecordType = {
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 /**
- * EntryType is etcd-raft's entry type, by name (the same strings as src/raft, so a Raft entry is
- * a WalEntry without conversion). On disk it is a byte: its position in `entryTypes`.
+ * EntryType is etcd-raft's entry type by raftpb's numbers, as src/raft uses them (so a Raft
+ * entry is a WalEntry without conversion): 0 EntryNormal, 1 EntryConfChange, 2 ConfChangeV2.
+ * It is stored as one byte.
  */
-export type EntryType = 'EntryNormal' | 'EntryConfChange' | 'EntryConfChangeV2';
-/** entryTypes maps the on-disk entry type byte to its name (etcd-raft's numbering). */
-export const entryTypes: readonly EntryType[] = [
-  'EntryNormal',
-  'EntryConfChange',
-  'EntryConfChangeV2',
-];
+export type EntryType = 0 | 1 | 2;
 
-/** entryTypeByte returns an entry type's on-disk byte, or -1 for an unknown type. */
-export function entryTypeByte(t: EntryType): number {
-  return t === 'EntryNormal' ? 0 : t === 'EntryConfChange' ? 1 : t === 'EntryConfChangeV2' ? 2 : -1;
+/** entryTypeValid reports whether a number is a known entry type. */
+export function entryTypeValid(t: number): t is EntryType {
+  return t === 0 || t === 1 || t === 2;
 }
 
 /** WalEntry is a Raft log entry as the WAL stores it (etcd-raft's `Entry`). */
