@@ -92,7 +92,10 @@ export interface WalFilesOptions {
 export interface LoadedSnapshot {
   readonly index: Index;
   readonly term: Term;
-  /** body is the snapshot's opaque bytes (ConfState + application state). */
+  /**
+   * body is the snapshot's opaque bytes (ConfState + application state): a view at offset 48
+   * of the file's buffer. Copy it before transferring its ArrayBuffer to another thread.
+   */
   readonly body: Uint8Array;
   readonly path: string;
 }
@@ -105,7 +108,10 @@ export interface WalRecovered {
   readonly hardState: HardState | undefined;
   /** snapshot is the newest usable snapshot; entries follow its index. */
   readonly snapshot: LoadedSnapshot | undefined;
-  /** entries are contiguous from snapshot.index + 1 (or 1). They view the segments' bytes. */
+  /**
+   * entries are contiguous from snapshot.index + 1 (or 1). Each owns a compact copy of its
+   * data, so posting them to another thread does not clone whole segment buffers.
+   */
   readonly entries: WalEntry[];
 }
 
@@ -129,7 +135,7 @@ const tmpSuffix = '.tmp';
  * restart (recovery) can tell (the "fsyncgate" lesson).
  */
 export class WalFiles {
-  /** recovered is what open found. Drop the reference once consumed: it pins segment bytes. */
+  /** recovered is what open found. Drop the reference once consumed: it may be large. */
   readonly recovered: WalRecovered;
   /** walDir is the segments' directory. */
   readonly walDir: string;
@@ -244,7 +250,7 @@ export class WalFiles {
         metadata: folded.metadata,
         hardState: folded.hardState,
         snapshot,
-        entries: folded.entries,
+        entries: folded.entries.map((e) => ({ ...e, data: e.data.slice() })),
       };
       return new WalFiles(dataDir, opts, {
         recovered,
