@@ -100,7 +100,7 @@ function intFromLiteral(raw: string, goType: string): number {
       return n;
     }
   }
-  throw typeError({ kind: `number ${raw}` }, goType);
+  throw typeError(new Kind(`number ${raw}`), goType);
 }
 
 /** int64 reads an int64 field: a number, or a string holding one (jsonpb re-reads it). */
@@ -152,7 +152,9 @@ function bytes(v: JsonValue | undefined): Bytes | undefined {
       }
       if (typeof e !== 'number' && !(e instanceof GoNumber)) throw typeError(e, 'uint8');
       const raw = typeof e === 'number' ? String(e) : e.raw;
-      if (!/^\d+$/.test(raw) || Number(raw) > 255) throw typeError({ kind: `number ${raw}` }, 'uint8');
+      if (!/^\d+$/.test(raw) || Number(raw) > 255) {
+        throw typeError(new Kind(`number ${raw}`), 'uint8');
+      }
       out += String.fromCharCode(Number(raw));
     }
     return out;
@@ -168,7 +170,9 @@ function enumValue(
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') {
     const i = names.indexOf(v);
-    if (i < 0) throw new ApiError('INVALID_FIELD', `unknown value ${goQuote(v)} for enum ${goType}`);
+    if (i < 0) {
+      throw new ApiError('INVALID_FIELD', `unknown value ${goQuote(v)} for enum ${goType}`);
+    }
     return i;
   }
   if (typeof v === 'number' || v instanceof GoNumber) {
@@ -344,7 +348,8 @@ function requestOpFields(o: Obj): RequestOp {
 }
 
 function txnFields(o: Obj): TxnRequest {
-  const compare = repeated(get(o, 'compare', 'compare')).map((c) => compareFields(message(c) ?? {}));
+  const compare = repeated(get(o, 'compare', 'compare')).map((c) =>
+    compareFields(message(c) ?? {}));
   const success = repeated(get(o, 'success', 'success')).map((u) =>
     requestOpFields(message(u) ?? {}));
   const failure = repeated(get(o, 'failure', 'failure')).map((u) =>
