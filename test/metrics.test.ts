@@ -49,7 +49,7 @@ test('metrics: WAL fsync uses etcd\'s buckets, 1 ms doubling to 8.192 s', async 
   t.is(value(body, 'etcd_disk_backend_commit_duration_seconds_count'), 1);
 });
 
-test('metrics: actor counters follow cumulative snapshots and survive an actor restart', async (t) => {
+test('metrics: actor counters follow cumulative snapshots across a restart', async (t) => {
   const m = createMetrics({ defaultMetrics: false });
   m.ingestActorStats('raft', { ...stats(100, { wal: 3, 'shard-0': 0 }), batchSizes: [1, 64, 64] });
   m.ingestActorStats('raft', stats(150, { wal: 1 }));

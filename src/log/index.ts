@@ -1,0 +1,225 @@
+import * as path from 'node:path';
+import * as tty from 'node:tty';
+import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+import pino from 'pino';
+import pinoPretty from 'pino-pretty';
+import type { Config } from '../config/config.js';
+import { rotationIntervalMs } from '../config/load.js';
+
+/**
+ * log: structured JSON logs with pino, one logger per thread.
+ *
+ * Every thread (the gateway and each actor) calls createLogger(config) once and makes one
+ * child per component: `logger.child({ component: 'raft' })`. Lines are JSON with etcd-like
+ * fields: `level` as a word, `time` as ISO-8601, `member` (the member's --name), `msg`.
+ *
+ * Nothing blocks the caller: stderr/stdout are written by sonic-boom in asynchronous mode
+ * (pino.destination({ sync: false })), and files by a pino-roll transport, which runs in its
+ * own thread and rotates by size and by time.
+ *
+ * Worker threads and files. A file must have exactly one writer, or rotation breaks: two
+ * rotators would each rename and number files on their own. So only the main thread opens
+ * files. An actor thread's file lines are posted, in batches, on a BroadcastChannel named
+ * after the file, and the main thread's logger (which listens on the same channel) writes them
+ * into its own transport. stderr and stdout need no forwarding: every thread writes whole
+ * lines to the same descriptor. Lines posted while no main-thread logger listens are lost,
+ * which only happens to an actor run alone (in a test) with a file output.
+ *
+ * On a terminal (stderr is a TTY) stderr output is pretty-printed by pino-pretty instead.
+ */
+
+/** LoggerConfig is the part of Config the logger reads; only logLevel is required, so an
+ * actor that was handed just a level can still log (to stderr). */
+export type LoggerConfig = { logLevel: Config['logLevel'] | string } &
+  Partial<Pick<Config, 'name' | 'logOutputs' | 'logRotationMaxSizeMb' | 'logRotationInterval'>>;
+
+/** LoggerOptions are for tests and tools, not for users (users have Config). */
+export interface LoggerOptions {
+  /** pretty forces pino-pretty on (true) or off (false) for stderr; default: stderr is a TTY. */
+  pretty?: boolean;
+  /** rotationSize overrides logRotationMaxSizeMb in pino-roll's units ('1k', '5m'). */
+  rotationSize?: string;
+  /** forward sends file lines to the main thread (default: when not the main thread). */
+  forward?: boolean;
+}
+
+/** logRotationFilesMax bounds the rotated files kept per output, besides the active one. */
+export const logRotationFilesMax = 10;
+/** forwardBatchLinesMax bounds the lines an actor thread posts to the main thread at once. */
+export const forwardBatchLinesMax = 1_024;
+/** closeTimeoutMs bounds how long closeLogger waits for a file transport to finish. */
+export const closeTimeoutMs = 5_000;
+
+const channelPrefix = 'myetcd-log:';
+const handlesKey = Symbol('myetcd.logHandles');
+
+interface Handles {
+  flushSync(): void;
+  close(): Promise<void>;
+}
+
+type Stream = pino.DestinationStream & { flushSync?: () => void; end?: () => void };
+
+/** createLogger builds this thread's root logger from the configuration (see file comment). */
+export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pino.Logger {
+  const outputs = config.logOutputs ?? ['stderr'];
+  const forward = opts.forward ?? !isMainThread;
+  const streams: pino.StreamEntry[] = [];
+  const closers: Array<() => Promise<void>> = [];
+  const flushers: Array<() => void> = [];
+  const seen = new Set<string>();
+
+  for (const out of outputs) {
+    const target = out === 'default' ? 'stderr' : out;
+    if (seen.has(target)) continue;
+    seen.add(target);
+    if (target === 'stderr' || target === 'stdout') {
+      const fd = target === 'stderr' ? 2 : 1;
+      const pretty = opts.pretty ?? (fd === 2 && tty.isatty(2));
+      if (pretty) {
+        streams.push({ stream: pinoPretty({ destination: fd, sync: false, colorize: true }) });
+      } else {
+        const s = pino.destination({ dest: fd, sync: false, minLength: 0 });
+        streams.push({ stream: s });
+        flushers.push(() => trySync(() => s.flushSync()));
+        closers.push(() => new Promise((resolve) => { trySync(() => s.flushSync()); resolve(); }));
+      }
+      continue;
+    }
+    const file = path.resolve(target);
+    if (forward) {
+      const f = new ForwardStream(file);
+      streams.push({ stream: f });
+      flushers.push(() => f.flush());
+      closers.push(async () => f.close());
+    } else {
+      const t = fileTransport(file, config, opts) as Stream;
+      streams.push({ stream: t });
+      const listener = listen(file, t);
+      flushers.push(() => trySync(() => t.flushSync?.()));
+      closers.push(() => endTransport(t, listener));
+    }
+  }
+
+  const options: pino.LoggerOptions = {
+    level: config.logLevel,
+    base: config.name === undefined
+      ? { pid: process.pid }
+      : { pid: process.pid, member: config.name },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  const logger = streams.length === 1
+    ? pino(options, streams[0]!.stream)
+    : pino(options, pino.multistream(streams.map((s) => ({ ...s, level: config.logLevel }))));
+  const handles: Handles = {
+    flushSync: () => { for (const f of flushers) f(); },
+    close: async () => { await Promise.all(closers.map((c) => c())); },
+  };
+  // Children are created with Object.create(parent), so they inherit this property: a
+  // component's child logger can be flushed or closed too.
+  Object.defineProperty(logger, handlesKey, { value: handles, enumerable: false });
+  return logger;
+}
+
+/** flushLogger writes out, synchronously and as far as it can, what this thread's logger
+ * holds, before a process.exit(). File transports run in their own thread and are flushed by
+ * pino at process exit as well; to be sure a file has everything, await closeLogger. */
+export function flushLogger(logger: pino.Logger): void {
+  handlesOf(logger)?.flushSync();
+}
+
+/** closeLogger flushes and closes every output of the logger (file transports included)
+ * and resolves once files are written; the logger must not be used afterwards. */
+export async function closeLogger(logger: pino.Logger): Promise<void> {
+  await handlesOf(logger)?.close();
+}
+
+function handlesOf(logger: pino.Logger): Handles | undefined {
+  return (logger as unknown as Record<symbol, Handles | undefined>)[handlesKey];
+}
+
+function trySync(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // sonic-boom throws EAGAIN on a full pipe, or when closed; a flush is best effort.
+  }
+}
+
+/** fileTransport starts a pino-roll transport (its own thread) for one file. pino-roll names
+ * files with a number before the extension: myetcd.log → myetcd.1.log, myetcd.2.log, … */
+function fileTransport(
+  file: string, config: LoggerConfig, opts: LoggerOptions,
+): pino.DestinationStream {
+  const sizeMb = config.logRotationMaxSizeMb ?? 0;
+  const size = opts.rotationSize ?? (sizeMb > 0 ? `${sizeMb}m` : undefined);
+  const frequency = rotationIntervalMs(config.logRotationInterval ?? 'none');
+  return pino.transport({
+    target: 'pino-roll',
+    options: {
+      file, mkdir: true,
+      ...(size === undefined ? {} : { size }),
+      ...(frequency === undefined ? {} : { frequency }),
+      limit: { count: logRotationFilesMax },
+    },
+  });
+}
+
+/** listen feeds lines forwarded by actor threads for `file` into the main thread's stream. */
+function listen(file: string, stream: pino.DestinationStream): BroadcastChannel {
+  const ch = new BroadcastChannel(channelPrefix + file);
+  ch.onmessage = (ev) => {
+    const data = (ev as MessageEvent).data;
+    if (typeof data === 'string') stream.write(data);
+  };
+  (ch as unknown as { unref(): void }).unref();
+  return ch;
+}
+
+async function endTransport(t: Stream, listener: BroadcastChannel): Promise<void> {
+  listener.close();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, closeTimeoutMs);
+    const done = () => { clearTimeout(timer); resolve(); };
+    const ee = t as unknown as NodeJS.EventEmitter;
+    ee.once('close', done);
+    ee.once('error', done);
+    t.end?.();
+  });
+}
+
+/** ForwardStream batches an actor thread's lines for one file and posts them to the main
+ * thread (see the file comment). A batch goes out on the next turn of the event loop. */
+class ForwardStream {
+  private readonly ch: BroadcastChannel;
+  private lines: string[] = [];
+  private scheduled = false;
+
+  constructor(file: string) {
+    this.ch = new BroadcastChannel(channelPrefix + file);
+    (this.ch as unknown as { unref(): void }).unref();
+  }
+
+  write(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length >= forwardBatchLinesMax) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const batch = this.lines.join('');
+    this.lines = [];
+    this.ch.postMessage(batch);
+  }
+
+  close(): void {
+    this.flush();
+    this.ch.close();
+  }
+}
