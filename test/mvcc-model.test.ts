@@ -1,0 +1,593 @@
+import test from 'ava';
+import {
+  Applier,
+  ErrCompacted,
+  ErrFutureRev,
+  ErrKeyNotFound,
+  ErrLeaseNotFound,
+  fillDeferredRead,
+  mergeRanges,
+  MvccError,
+  ShardStore,
+  shardOf,
+  validateWriteRequest,
+  type Change,
+  type Compare,
+  type KeyValue,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type TxnRequest,
+  type TxnResponse,
+  type WriteRequest,
+  type WriteResponse,
+} from '../src/mvcc/index.js';
+import type { LeaseId, Revision } from '../src/types.js';
+
+/*
+ * The system (Applier + K ShardStores fed with partitioned changes + mergeRanges) against a
+ * NAIVE MODEL: a flat list of every (key, revision, kv) ever written, answering everything by
+ * brute-force scans, written straight from etcd v3.4's rules without sharing code with the
+ * system. Thousands of random operations per shard count; the seed is printed on failure and
+ * MVCC_SEED=<n> replays it (MVCC_OPS=<n> changes the length).
+ */
+
+// ---------------------------------------------------------------- seeded randomness
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Rng {
+  constructor(readonly next: () => number) {}
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.next() * xs.length)]!;
+  }
+}
+
+// ---------------------------------------------------------------- the naive model
+
+interface Rec {
+  key: string;
+  rev: number;
+  /** null is a tombstone. */
+  kv: KeyValue | null;
+}
+
+type State = Map<string, KeyValue>;
+
+function selects(key: string, rangeEnd: string | undefined, k: string): boolean {
+  if (rangeEnd === undefined || rangeEnd === '') return k === key;
+  if (rangeEnd === '\0') return k >= key;
+  return k >= key && k < rangeEnd;
+}
+
+function sortedIn(state: State, key: string, rangeEnd?: string): KeyValue[] {
+  const out = [...state.values()].filter((kv) => selects(key, rangeEnd, kv.key));
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** modelRange is etcd's applierV3backend.Range over a whole state, by the book. */
+function modelRange(req: RangeRequest, state: State): RangeResponse {
+  const s = sortedIn(state, req.key, req.rangeEnd);
+  const count = s.length;
+  if (req.countOnly) return { type: 'range', kvs: [], more: false, count };
+  const limit = (req.limit ?? 0) > 0 ? req.limit! : 0;
+  const nz = (n?: number) => n !== undefined && n !== 0;
+  const filtered =
+    nz(req.minModRevision) || nz(req.maxModRevision) ||
+    nz(req.minCreateRevision) || nz(req.maxCreateRevision);
+  const order0 = req.sortOrder ?? 'NONE';
+  let f = order0 !== 'NONE' || filtered ? s : limit > 0 ? s.slice(0, limit + 1) : s;
+  f = f.filter((kv) =>
+    !(nz(req.maxModRevision) && kv.modRevision > req.maxModRevision!) &&
+    !(nz(req.minModRevision) && kv.modRevision < req.minModRevision!) &&
+    !(nz(req.maxCreateRevision) && kv.createRevision > req.maxCreateRevision!) &&
+    !(nz(req.minCreateRevision) && kv.createRevision < req.minCreateRevision!));
+  const target = req.sortTarget ?? 'KEY';
+  const order = order0 === 'NONE' && target !== 'KEY' ? 'ASCEND' : order0;
+  if (order !== 'NONE') {
+    const field = (kv: KeyValue): number | string =>
+      target === 'KEY' ? kv.key : target === 'VERSION' ? kv.version
+        : target === 'CREATE' ? kv.createRevision : target === 'MOD' ? kv.modRevision
+          : kv.value;
+    const sign = order === 'DESCEND' ? -1 : 1;
+    // Array.prototype.sort is stable: ties keep ascending key order.
+    f = [...f].sort((a, b) => {
+      const x = field(a);
+      const y = field(b);
+      return x === y ? 0 : x < y ? -sign : sign;
+    });
+  }
+  let more = false;
+  if (limit > 0 && f.length > limit) {
+    f = f.slice(0, limit);
+    more = true;
+  }
+  if (req.keysOnly) f = f.map((kv) => ({ ...kv, value: '' }));
+  return { type: 'range', kvs: f, more, count };
+}
+
+class Model {
+  recs: Rec[] = [];
+  rev = 1;
+  compact = 0;
+  leases = new Set<number>();
+
+  stateAt(rev: number): State {
+    const m: State = new Map();
+    for (const r of this.recs) {
+      if (r.rev > rev) break;
+      if (r.kv === null) m.delete(r.key);
+      else m.set(r.key, r.kv);
+    }
+    return m;
+  }
+
+  range(req: RangeRequest, rev: number): RangeResponse {
+    const at = rev > 0 ? rev : this.rev;
+    if (at > this.rev) throw new ErrFutureRev();
+    if (at < this.compact) throw new ErrCompacted();
+    return modelRange(req, this.stateAt(at));
+  }
+
+  execute(req: WriteRequest): { revision: number; response: WriteResponse; changes: Change[] } {
+    const before = this.stateAt(this.rev);
+    const work: State = new Map(before);
+    const rev = this.rev + 1;
+    const changes: Change[] = [];
+    const put = (p: Extract<RequestOp, { type: 'put' }>) => {
+      const prev = work.get(p.key);
+      if ((p.ignoreValue || p.ignoreLease) && !prev) throw new ErrKeyNotFound();
+      const kv: KeyValue = {
+        key: p.key,
+        createRevision: (prev ? prev.createRevision : rev) as Revision,
+        modRevision: rev as Revision,
+        version: prev ? prev.version + 1 : 1,
+        value: p.ignoreValue ? prev!.value : p.value,
+        lease: (p.ignoreLease ? prev!.lease : p.lease ?? 0) as LeaseId,
+      };
+      work.set(p.key, kv);
+      changes.push(prev ? { kind: 'put', kv, prevKv: prev } : { kind: 'put', kv });
+      return prev && p.prevKv ? { type: 'put' as const, prevKv: prev } : { type: 'put' as const };
+    };
+    const del = (d: Extract<RequestOp, { type: 'deleteRange' }>) => {
+      const victims = sortedIn(work, d.key, d.rangeEnd);
+      for (const v of victims) {
+        work.delete(v.key);
+        const kv = { key: v.key, createRevision: 0, modRevision: rev, version: 0, value: '',
+          lease: 0 } as KeyValue;
+        changes.push({ kind: 'delete', kv, prevKv: v });
+      }
+      return d.prevKv
+        ? { type: 'deleteRange' as const, deleted: victims.length, prevKvs: victims }
+        : { type: 'deleteRange' as const, deleted: victims.length };
+    };
+    let response: WriteResponse;
+    switch (req.type) {
+      case 'put':
+        if ((req.lease ?? 0) !== 0 && !this.leases.has(req.lease!)) throw new ErrLeaseNotFound();
+        response = put(req);
+        break;
+      case 'deleteRange':
+        response = del(req);
+        break;
+      case 'compaction':
+        if (req.revision <= this.compact) throw new ErrCompacted();
+        if (req.revision > this.rev) throw new ErrFutureRev();
+        this.compact = req.revision;
+        return { revision: this.rev, response: { type: 'compaction' }, changes: [] };
+      case 'txn': {
+        const holds = (c: Compare): boolean => {
+          const kvs = sortedIn(before, c.key, c.rangeEnd);
+          const cmp = (kv: KeyValue): boolean => {
+            const [x, y] =
+              c.target === 'VALUE' ? [kv.value, c.value ?? ''] :
+                c.target === 'VERSION' ? [kv.version, c.version ?? 0] :
+                  c.target === 'CREATE' ? [kv.createRevision, c.createRevision ?? 0] :
+                    c.target === 'MOD' ? [kv.modRevision, c.modRevision ?? 0] :
+                      [kv.lease, c.lease ?? 0];
+            const r = x < y ? -1 : x > y ? 1 : 0;
+            return c.result === 'EQUAL' ? r === 0 : c.result === 'NOT_EQUAL' ? r !== 0
+              : c.result === 'GREATER' ? r > 0 : r < 0;
+          };
+          if (kvs.length === 0) {
+            if (c.target === 'VALUE') return false;
+            return cmp({ key: c.key, createRevision: 0, modRevision: 0, version: 0, value: '',
+              lease: 0 } as KeyValue);
+          }
+          return kvs.every(cmp);
+        };
+        // Every branch decision is taken up front against `before`.
+        const decide = new Map<TxnRequest, boolean>();
+        const plan = (t: TxnRequest): void => {
+          const ok = t.compare.every(holds);
+          decide.set(t, ok);
+          for (const op of ok ? t.success : t.failure) if (op.type === 'txn') plan(op);
+        };
+        plan(req);
+        const chosen = (t: TxnRequest): RequestOp[] => {
+          const out: RequestOp[] = [];
+          for (const op of decide.get(t)! ? t.success : t.failure) {
+            if (op.type === 'txn') out.push(...chosen(op));
+            else out.push(op);
+          }
+          return out;
+        };
+        const ops = chosen(req);
+        const writes = (t: TxnRequest): boolean =>
+          [...t.success, ...t.failure].some((o) =>
+            o.type === 'put' || o.type === 'deleteRange' || (o.type === 'txn' && writes(o)));
+        if (writes(req)) {
+          for (const op of ops) {
+            if (op.type !== 'put') continue;
+            if ((op.ignoreValue || op.ignoreLease) && !before.has(op.key)) {
+              throw new ErrKeyNotFound();
+            }
+            if ((op.lease ?? 0) !== 0 && !this.leases.has(op.lease!)) {
+              throw new ErrLeaseNotFound();
+            }
+          }
+        }
+        for (const op of ops) {
+          if (op.type !== 'range' || (op.revision ?? 0) === 0) continue;
+          if (op.revision! > this.rev) throw new ErrFutureRev();
+          if (op.revision! < this.compact) throw new ErrCompacted();
+        }
+        const run = (t: TxnRequest): TxnResponse => {
+          const ok = decide.get(t)!;
+          const responses = (ok ? t.success : t.failure).map((op) => {
+            switch (op.type) {
+              case 'range':
+                return (op.revision ?? 0) > 0
+                  ? modelRange(op, this.stateAt(op.revision!))
+                  : modelRange(op, work);
+              case 'put':
+                return put(op);
+              case 'deleteRange':
+                return del(op);
+              case 'txn':
+                return run(op);
+            }
+          });
+          return { type: 'txn', succeeded: ok, responses };
+        };
+        response = run(req);
+        break;
+      }
+    }
+    if (changes.length > 0) this.commit(rev, changes);
+    return { revision: this.rev, response, changes };
+  }
+
+  commit(rev: number, changes: Change[]): void {
+    for (const c of changes) {
+      this.recs.push({ key: c.kv.key, rev, kv: c.kind === 'put' ? c.kv : null });
+    }
+    this.rev = rev;
+  }
+
+  revokeLease(id: number): { revision: number; changes: Change[] } {
+    if (!this.leases.has(id)) throw new ErrLeaseNotFound();
+    this.leases.delete(id);
+    const live = [...this.stateAt(this.rev).values()].filter((kv) => kv.lease === id);
+    const victims = live.sort((a, b) => (a.key < b.key ? -1 : 1));
+    const rev = this.rev + 1;
+    const changes: Change[] = victims.map((v) => ({
+      kind: 'delete',
+      kv: { key: v.key, createRevision: 0, modRevision: rev, version: 0, value: '', lease: 0 } as
+        KeyValue,
+      prevKv: v,
+    }));
+    if (changes.length > 0) this.commit(rev, changes);
+    return { revision: this.rev, changes };
+  }
+
+  /** retained: is record i still stored after compaction at this.compact? */
+  retained(i: number): boolean {
+    const r = this.recs[i]!;
+    if (r.rev > this.compact) return true;
+    if (r.kv === null) return false;
+    for (let j = i + 1; j < this.recs.length; j++) {
+      const n = this.recs[j]!;
+      if (n.rev > this.compact) break;
+      if (n.key === r.key) return false;
+    }
+    return true;
+  }
+
+  history(from: number, to: number, key: string, rangeEnd?: string): Change[] {
+    if (from < this.compact) throw new ErrCompacted();
+    const out: Change[] = [];
+    this.recs.forEach((r, i) => {
+      if (r.rev < from || r.rev > to || !selects(key, rangeEnd, r.key)) return;
+      if (!this.retained(i)) return;
+      let prev: Rec | undefined;
+      for (let j = i - 1; j >= 0; j--) {
+        if (this.recs[j]!.key === r.key) {
+          prev = this.recs[j];
+          break;
+        }
+      }
+      const kv = r.kv ?? ({ key: r.key, createRevision: 0, modRevision: r.rev, version: 0,
+        value: '', lease: 0 } as KeyValue);
+      const c: Change = { kind: r.kv ? 'put' : 'delete', kv };
+      if (prev?.kv && r.rev > this.compact) c.prevKv = prev.kv;
+      out.push(c);
+    });
+    return out;
+  }
+
+  retainedCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.recs.length; i++) if (this.retained(i)) n++;
+    return n;
+  }
+}
+
+// ---------------------------------------------------------------- random requests
+
+const keys = ['a', 'aa', 'ab', 'b', 'b\0', 'b\xff', 'ba', 'c', 'cc', 'd', 'e\x80', '\xff'];
+const ends = [undefined, '', '\0', 'b', 'c', 'ba', 'e', '\xff', 'a'];
+const values = ['', 'x', 'y', 'zz', '\x00v', '\xffw'];
+const leaseIds = [1, 2, 3, 4];
+
+function genRange(rng: Rng, m: Model, pastRevisions: boolean): RangeRequest {
+  const r: RangeRequest = { type: 'range', key: rng.pick(keys) };
+  const end = rng.pick(ends);
+  if (end !== undefined) r.rangeEnd = end;
+  if (rng.chance(0.5)) r.limit = rng.int(0, 4);
+  if (rng.chance(0.4)) r.sortOrder = rng.pick(['NONE', 'ASCEND', 'DESCEND'] as const);
+  if (rng.chance(0.4)) r.sortTarget = rng.pick(['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'] as const);
+  if (rng.chance(0.15)) r.keysOnly = true;
+  if (rng.chance(0.1)) r.countOnly = true;
+  const someRev = () => rng.int(0, m.rev + 1);
+  if (rng.chance(0.1)) r.minModRevision = someRev();
+  if (rng.chance(0.1)) r.maxModRevision = someRev();
+  if (rng.chance(0.1)) r.minCreateRevision = someRev();
+  if (rng.chance(0.1)) r.maxCreateRevision = someRev();
+  if (pastRevisions && rng.chance(0.2)) r.revision = rng.int(Math.max(0, m.compact - 1), m.rev + 1);
+  return r;
+}
+
+function genPut(rng: Rng): Extract<RequestOp, { type: 'put' }> {
+  const p: Extract<RequestOp, { type: 'put' }> = {
+    type: 'put', key: rng.pick(keys), value: rng.pick(values),
+  };
+  if (rng.chance(0.25)) p.lease = rng.pick(leaseIds);
+  if (rng.chance(0.5)) p.prevKv = true;
+  if (rng.chance(0.07)) {
+    p.ignoreValue = true;
+    p.value = '';
+  }
+  if (rng.chance(0.07)) {
+    p.ignoreLease = true;
+    delete p.lease;
+  }
+  return p;
+}
+
+function genDelete(rng: Rng): Extract<RequestOp, { type: 'deleteRange' }> {
+  const d: Extract<RequestOp, { type: 'deleteRange' }> = { type: 'deleteRange', key: rng.pick(keys) };
+  if (rng.chance(0.4)) d.rangeEnd = rng.pick(ends);
+  if (rng.chance(0.5)) d.prevKv = true;
+  return d;
+}
+
+function genCompare(rng: Rng, m: Model): Compare {
+  const c: Compare = {
+    key: rng.pick(keys),
+    target: rng.pick(['VERSION', 'CREATE', 'MOD', 'VALUE', 'LEASE'] as const),
+    result: rng.pick(['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'] as const),
+  };
+  if (rng.chance(0.2)) c.rangeEnd = rng.pick(ends);
+  const n = rng.int(0, Math.min(m.rev, 3) + (rng.chance(0.5) ? m.rev : 0));
+  if (c.target === 'VALUE') {
+    if (rng.chance(0.9)) c.value = rng.pick(values);
+  } else if (rng.chance(0.9)) {
+    const f = { VERSION: 'version', CREATE: 'createRevision', MOD: 'modRevision', LEASE: 'lease' }
+      [c.target] as 'version';
+    c[f] = c.target === 'LEASE' ? rng.pick([0, ...leaseIds]) : n;
+  }
+  return c;
+}
+
+function genTxn(rng: Rng, m: Model, depth: number): TxnRequest {
+  const ops = (): RequestOp[] =>
+    Array.from({ length: rng.int(0, 3) }, () => {
+      const x = rng.next();
+      if (x < 0.3) return genRange(rng, m, true);
+      if (x < 0.65) return genPut(rng);
+      if (x < 0.85 || depth >= 2) return genDelete(rng);
+      return genTxn(rng, m, depth + 1);
+    });
+  return {
+    type: 'txn',
+    compare: Array.from({ length: rng.int(0, 3) }, () => genCompare(rng, m)),
+    success: ops(),
+    failure: ops(),
+  };
+}
+
+// ---------------------------------------------------------------- the system under test
+
+class System {
+  shards: ShardStore[];
+  applier = new Applier();
+  constructor(readonly n: number) {
+    this.shards = Array.from({ length: n }, () => new ShardStore());
+  }
+
+  feed(revision: Revision, changes: Change[]): void {
+    const parts: Change[][] = this.shards.map(() => []);
+    for (const c of changes) parts[shardOf(c.kv.key, this.n)]!.push(c);
+    this.shards.forEach((s, i) => s.apply(revision, parts[i]!));
+  }
+
+  read(req: RangeRequest, rev: number): RangeResponse {
+    return mergeRanges(req, this.shards.map((s) => s.range(req, rev as Revision)));
+  }
+
+  /** restart rebuilds shards from (serialized) snapshots and the applier from them. */
+  restart(): void {
+    this.shards = this.shards.map((s) =>
+      ShardStore.fromSnapshot(JSON.parse(JSON.stringify(s.toSnapshot()))));
+    const latest = this.shards.flatMap((s) => [...s.latest()]);
+    this.applier = Applier.fromLatest(
+      latest, this.applier.revision, this.applier.compactRevision, this.applier.leaseIds());
+  }
+}
+
+const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x ?? null));
+
+function outcome<T>(f: () => T): { ok: T } | { err: string } {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    if (e instanceof MvccError) return { err: e.code };
+    throw e;
+  }
+}
+
+/** Tally counts what a run exercised, so a generator change that stops covering something
+ * shows up in the test log. */
+type Tally = Record<string, number>;
+
+function runRandom(seed: number, shardCount: number, ops: number): Tally {
+  const tally: Tally = {};
+  const count = (what: string) => {
+    tally[what] = (tally[what] ?? 0) + 1;
+  };
+  const rng = new Rng(mulberry32(seed));
+  const m = new Model();
+  const sys = new System(shardCount);
+  const fail = (step: number, what: string, got: unknown, want: unknown): never => {
+    throw new Error(
+      `seed ${seed} (MVCC_SEED=${seed} replays), ${shardCount} shard(s), step ${step}: ${what}\n` +
+        `got:  ${JSON.stringify(got)}\nwant: ${JSON.stringify(want)}`);
+  };
+  const same = (step: number, what: string, got: unknown, want: unknown): void => {
+    const g = JSON.stringify(plain(got));
+    const w = JSON.stringify(plain(want));
+    if (g !== w) fail(step, what, plain(got), plain(want));
+  };
+
+  for (let step = 0; step < ops; step++) {
+    const x = rng.next();
+    if (x < 0.05) {
+      // leases
+      const id = rng.pick(leaseIds);
+      if (rng.chance(0.5)) {
+        const want = m.leases.has(id) ? 'ErrLeaseExists' : undefined;
+        const got = outcome(() => sys.applier.grantLease(id as LeaseId));
+        if (want === undefined) m.leases.add(id);
+        same(step, `grant ${id}`, 'err' in got ? got.err : undefined, want);
+      } else {
+        const want = outcome(() => m.revokeLease(id));
+        const got = outcome(() => sys.applier.revokeLease(id as LeaseId));
+        same(step, `revoke ${id}`, got, want);
+        if ('ok' in got && got.ok.changes.length > 0) sys.feed(got.ok.revision, got.ok.changes);
+      }
+    } else {
+      let req: WriteRequest;
+      if (x < 0.45) req = genPut(rng);
+      else if (x < 0.58) req = genDelete(rng);
+      else if (x < 0.96) req = genTxn(rng, m, 0);
+      else {
+        // Mostly modest steps, so plenty of history stays readable; sometimes anything.
+        const revision = rng.chance(0.7)
+          ? rng.int(m.compact, m.compact + Math.ceil((m.rev - m.compact) / 4))
+          : rng.int(Math.max(0, m.compact - 1), m.rev + 1);
+        req = { type: 'compaction', revision };
+      }
+      const invalid = outcome(() => validateWriteRequest(req));
+      if ('err' in invalid) {
+        count(`invalid ${invalid.err}`);
+        continue;
+      }
+      const want = outcome(() => m.execute(req));
+      const got = outcome(() => sys.applier.execute(req));
+      count('err' in got ? `${req.type} ${got.err}` : `${req.type} ok`);
+      if ('ok' in got && got.ok.deferredReads) count('deferred reads');
+      if ('ok' in got && req.type === 'txn' && got.ok.changes.length === 0) count('txn no write');
+      if ('ok' in got) {
+        const r = got.ok;
+        if (r.changes.length > 0) sys.feed(r.revision, r.changes);
+        if (r.compacted !== undefined) for (const s of sys.shards) s.compact(r.compacted);
+        for (const d of r.deferredReads ?? []) {
+          fillDeferredRead(r.response, d.path, sys.read(d.request, d.revision));
+        }
+        same(step, `execute ${JSON.stringify(req)}`,
+          { revision: r.revision, response: r.response, changes: r.changes }, 'ok' in want ? want.ok : want);
+      } else {
+        same(step, `execute ${JSON.stringify(req)} (error)`, got, want);
+      }
+    }
+    same(step, 'revision', sys.applier.revision, m.rev);
+    for (const s of sys.shards) {
+      if (s.currentRevision !== m.rev) fail(step, 'shard revision', s.currentRevision, m.rev);
+    }
+
+    // Reads at random revisions, some compacted or in the future.
+    for (let k = 0; k < 3; k++) {
+      const req = genRange(rng, m, false);
+      const rev = rng.chance(0.3) ? 0 : rng.int(Math.max(1, m.compact - 1), m.rev + 1);
+      same(step, `range ${JSON.stringify(req)} at ${rev}`,
+        outcome(() => sys.read(req, rev)), outcome(() => m.range(req, rev)));
+    }
+    if (rng.chance(0.2)) {
+      const req = genRange(rng, m, false);
+      same(step, `applier range ${JSON.stringify(req)}`,
+        outcome(() => sys.applier.range(req)), outcome(() => m.range(req, 0)));
+    }
+    if (rng.chance(0.1)) {
+      const from = rng.int(Math.max(1, m.compact - 1), m.rev + 1);
+      const key = rng.pick(keys);
+      const end = rng.pick(ends);
+      sys.shards.forEach((s, i) => {
+        const want = outcome(() =>
+          m.history(from, m.rev, key, end).filter((c) => shardOf(c.kv.key, shardCount) === i));
+        same(step, `history shard ${i} from ${from} ${JSON.stringify([key, end])}`,
+          outcome(() => s.history(from as Revision, m.rev as Revision, key, end)), want);
+      });
+    }
+    if (rng.chance(0.01) || step === ops - 1) {
+      sys.restart();
+      const total = sys.shards.reduce((n, s) => n + s.stats().revisions, 0);
+      same(step, 'retained revisions after restart', total, m.retainedCount());
+      same(step, 'latest after restart', [...sys.applier.latest()],
+        sortedIn(m.stateAt(m.rev), '\0', '\0'));
+      count('restarts');
+    }
+  }
+  tally['final revision'] = m.rev;
+  tally['compact revision'] = m.compact;
+  return tally;
+}
+
+const ops = Number(process.env.MVCC_OPS ?? 3000);
+for (const shardCount of [1, 2, 3]) {
+  test(`mvcc: applier + ${shardCount} shard(s) + merge agree with the naive model`, (t) => {
+    const seeds = process.env.MVCC_SEED !== undefined
+      ? [Number(process.env.MVCC_SEED)]
+      : [0x5eed + shardCount, 0xbeef * shardCount, (Date.now() ^ (shardCount << 20)) >>> 0];
+    for (const seed of seeds) {
+      const tally = runRandom(seed, shardCount, ops);
+      t.log(`seed ${seed}: ${JSON.stringify(tally)}`);
+    }
+    t.pass();
+  });
+}
