@@ -79,6 +79,6 @@ test('raft quorum: voteResult matches counting on random inputs', (t) => {
 
 test('raft quorum: worked example from the doc comment', (t) => {
   const acked = new Map<number, Index>([[1, 7 as Index], [2, 5 as Index], [3, 2 as Index]]);
-  t.is(committedIndex([1, 2, 3] as MemberId[], (id) => acked.get(id)), 5);
+  t.is(committedIndex([1, 2, 3] as MemberId[], (id) => acked.get(id)), 5 as Index);
   t.is(quorumSize(4), 3);
 });
