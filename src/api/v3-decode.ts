@@ -464,11 +464,16 @@ export function decodeRangeRequest(json: unknown): RangeRequest {
 /** decodePutRequest decodes a /v3/kv/put body (see decodeRangeRequest). */
 export function decodePutRequest(json: unknown): PutRequest {
   const r = putFields(body(json));
+  checkPutRequest(r);
+  return r;
+}
+
+/** checkPutRequest runs etcd's put checks and size limits (shared with /v1). */
+export function checkPutRequest(r: PutRequest): void {
   const size = putRequestBytes(r);
   checkGrpcSize(size);
   checkPut(r);
   checkRaftSize(size);
-  return r;
 }
 
 /** decodeDeleteRangeRequest decodes a /v3/kv/deleterange body. */
@@ -485,13 +490,21 @@ export function decodeDeleteRangeRequest(json: unknown): DeleteRangeRequest {
  * branch, no empty ops or keys, no duplicate writes). */
 export function decodeTxnRequest(json: unknown): TxnRequest {
   const r = txnFields(body(json));
+  checkTxnRequest(r);
+  return r;
+}
+
+/**
+ * checkTxnRequest runs etcd's txn checks on a TxnRequest built elsewhere (the /v1 txn and
+ * batch decoders): op counts, empty keys, duplicate writes, and both size limits.
+ */
+export function checkTxnRequest(r: TxnRequest): void {
   const size = txnRequestBytes(r);
   checkGrpcSize(size);
   checkTxn(r, maxTxnOps);
   checkIntervals(r.success);
   checkIntervals(r.failure);
   if (!isTxnReadOnly(r)) checkRaftSize(size);
-  return r;
 }
 
 /** decodeCompactionRequest decodes /v3/kv/compaction. A missing or non-positive revision

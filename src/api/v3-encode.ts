@@ -236,7 +236,9 @@ export function encodeLeaseTimeToLiveResponse(
   if (r.grantedTtlSeconds) s += `,"grantedTTL":"${r.grantedTtlSeconds}"`;
   if (r.keys && r.keys.length) {
     s += ',"keys":[';
-    for (let i = 0; i < r.keys.length; i++) s += `${i ? ',' : ''}"${base64FromBytes(r.keys[i]!)}"`;
+    for (let i = 0; i < r.keys.length; i++) {
+      s += `${i ? ',' : ''}"${base64FromBytes(r.keys[i]!)}"`;
+    }
     s += ']';
   }
   return s + '}';
