@@ -351,7 +351,8 @@ function genRange(rng: Rng, m: Model, pastRevisions: boolean): RangeRequest {
   if (end !== undefined) r.rangeEnd = end;
   if (rng.chance(0.5)) r.limit = rng.int(0, 4);
   if (rng.chance(0.4)) r.sortOrder = rng.pick(['NONE', 'ASCEND', 'DESCEND'] as const);
-  if (rng.chance(0.4)) r.sortTarget = rng.pick(['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'] as const);
+  const targets = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'] as const;
+  if (rng.chance(0.4)) r.sortTarget = rng.pick(targets);
   if (rng.chance(0.15)) r.keysOnly = true;
   if (rng.chance(0.1)) r.countOnly = true;
   const someRev = () => rng.int(0, m.rev + 1);
@@ -381,7 +382,10 @@ function genPut(rng: Rng): Extract<RequestOp, { type: 'put' }> {
 }
 
 function genDelete(rng: Rng): Extract<RequestOp, { type: 'deleteRange' }> {
-  const d: Extract<RequestOp, { type: 'deleteRange' }> = { type: 'deleteRange', key: rng.pick(keys) };
+  const d: Extract<RequestOp, { type: 'deleteRange' }> = {
+    type: 'deleteRange',
+    key: rng.pick(keys),
+  };
   if (rng.chance(0.4)) d.rangeEnd = rng.pick(ends);
   if (rng.chance(0.5)) d.prevKv = true;
   return d;
@@ -531,7 +535,8 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
           fillDeferredRead(r.response, d.path, sys.read(d.request, d.revision));
         }
         same(step, `execute ${JSON.stringify(req)}`,
-          { revision: r.revision, response: r.response, changes: r.changes }, 'ok' in want ? want.ok : want);
+          { revision: r.revision, response: r.response, changes: r.changes },
+          'ok' in want ? want.ok : want);
       } else {
         same(step, `execute ${JSON.stringify(req)} (error)`, got, want);
       }

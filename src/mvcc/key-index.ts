@@ -55,7 +55,7 @@ export class KeyIndex {
     assert(kv.key === this.key, 'KeyIndex.append: key mismatch');
     const last = this.entries[this.entries.length - 1];
     if (last === undefined) {
-      assert(kv.version > 0, `KeyIndex.append: history of ${JSON.stringify(kv.key)} starts with a tombstone`);
+      assert(kv.version > 0, `KeyIndex.append: ${JSON.stringify(kv.key)} starts with a tombstone`);
     } else {
       assert(kv.modRevision >= last.modRevision, 'KeyIndex.append: revision went back');
       if (kv.version === 0) {
@@ -127,5 +127,6 @@ export class KeyIndex {
 
 /** tombstoneOf builds the KeyValue etcd records for a delete: only key and mod revision. */
 export function tombstoneOf(key: Bytes, rev: Revision): KeyValue {
-  return { key, createRevision: 0 as Revision, modRevision: rev, version: 0, value: '', lease: 0 as KeyValue['lease'] };
+  const lease = 0 as KeyValue['lease'];
+  return { key, createRevision: 0 as Revision, modRevision: rev, version: 0, value: '', lease };
 }

@@ -23,7 +23,9 @@ export interface KeyRange {
 
 /** keyRangeOf normalizes a request's (key, rangeEnd). */
 export function keyRangeOf(key: Bytes, rangeEnd?: Bytes): KeyRange {
-  if (rangeEnd === undefined || rangeEnd === '') return { start: key, end: key + '\0', single: true };
+  if (rangeEnd === undefined || rangeEnd === '') {
+    return { start: key, end: key + '\0', single: true };
+  }
   if (rangeEnd === '\0') return { start: key, end: undefined, single: false };
   return { start: key, end: rangeEnd, single: false };
 }

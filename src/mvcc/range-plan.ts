@@ -75,7 +75,10 @@ export function compareKeys(a: KeyValue, b: KeyValue): number {
 }
 
 /** kvComparator returns the step-4 order for (order, target); order NONE means key order. */
-export function kvComparator(order: SortOrder, target: SortTarget): (a: KeyValue, b: KeyValue) => number {
+export function kvComparator(
+  order: SortOrder,
+  target: SortTarget,
+): (a: KeyValue, b: KeyValue) => number {
   if (order === 'NONE') return compareKeys;
   const sign = order === 'DESCEND' ? -1 : 1;
   if (target === 'KEY') return (a, b) => sign * compareKeys(a, b);

@@ -183,9 +183,8 @@ export class ShardStore {
     for (let i = firstAtOrAfter(this.log, fromRevision); i < this.log.length; i++) {
       const kv = this.log[i]!;
       if (kv.modRevision > to) break;
-      if (limit > 0 && out.length >= limit && out[out.length - 1]!.kv.modRevision !== kv.modRevision) {
-        break;
-      }
+      const lastRev = out[out.length - 1]?.kv.modRevision;
+      if (limit > 0 && out.length >= limit && lastRev !== kv.modRevision) break;
       if (!inKeyRange(r, kv.key)) continue;
       const ki = this.index.keyIndex(kv.key)!;
       const prevKv = ki.previous(ki.indexOf(kv));
@@ -253,7 +252,10 @@ export class ShardStore {
    * or JSON round trip); anything malformed is ErrSnapshotCorrupt. */
   static fromSnapshot(x: unknown): ShardStore {
     const s = checkSnapshot(x);
-    const store = new ShardStore({ revision: s.currentRevision, compactRevision: s.compactRevision });
+    const store = new ShardStore({
+      revision: s.currentRevision,
+      compactRevision: s.compactRevision,
+    });
     try {
       let lastMod = 0;
       for (let i = 0; i < s.key.length; i++) {
