@@ -265,5 +265,6 @@ export function encodeHealth(healthy: boolean): string {
 
 /** encodeVersion writes GET /version's body (application/json). */
 export function encodeVersion(serverVersion: string, clusterVersion: string): string {
-  return `{"etcdserver":${goJsonString(serverVersion)},"etcdcluster":${goJsonString(clusterVersion)}}`;
+  const server = goJsonString(serverVersion);
+  return `{"etcdserver":${server},"etcdcluster":${goJsonString(clusterVersion)}}`;
 }
