@@ -200,7 +200,8 @@ test('v3 decode: a compare takes the target field from the union, else zero', (t
 });
 
 test('v3 decode: nested txn budget and duplicate rules follow etcd', (t) => {
-  const put = (k: string): string => `{"request_put":{"key":"${Buffer.from(k).toString('base64')}"}}`;
+  const put = (k: string): string =>
+    `{"request_put":{"key":"${Buffer.from(k).toString('base64')}"}}`;
   // then/else of one nested txn may write the same key.
   t.notThrows(() => decodeTxnRequest(parseJsonBody(
     `{"success":[{"request_txn":{"success":[${put('a')}],"failure":[${put('a')}]}}]}`)));

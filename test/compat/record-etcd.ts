@@ -7,7 +7,8 @@
  *
  *   D=$(mktemp -d); etcd --name rec --data-dir $D \
  *     --listen-client-urls http://127.0.0.1:23790 --advertise-client-urls http://127.0.0.1:23790 \
- *     --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
+ *     --listen-peer-urls http://127.0.0.1:23800 \
+ *     --initial-advertise-peer-urls http://127.0.0.1:23800 \
  *     --initial-cluster rec=http://127.0.0.1:23800 --initial-cluster-state new &
  *   npx tsc -p . && node dist/test/compat/record-etcd.js http://127.0.0.1:23790
  *
@@ -151,7 +152,8 @@ export const cases: Case[] = [
       '{"request_txn":{"success":[{"request_range":{"key":"YQ=="}}]}}]}'),
   P('txn-same-key-both-branches', '/v3/kv/txn',
     '{"success":[{"request_put":{"key":"YQ=="}}],"failure":[{"request_put":{"key":"YQ=="}}]}'),
-  P('err-txn-compare-missing-key', '/v3/kv/txn', '{"compare":[{"target":"VERSION","result":"EQUAL"}]}'),
+  P('err-txn-compare-missing-key', '/v3/kv/txn',
+    '{"compare":[{"target":"VERSION","result":"EQUAL"}]}'),
   P('err-txn-compare-bad-target', '/v3/kv/txn', '{"compare":[{"key":"Zm9v","target":"BOGUS"}]}'),
   P('err-txn-empty-op', '/v3/kv/txn', '{"success":[{}]}'),
   P('err-txn-put-missing-key', '/v3/kv/txn', '{"success":[{"request_put":{}}]}'),
