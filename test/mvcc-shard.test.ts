@@ -1,0 +1,221 @@
+import test from 'ava';
+import {
+  AssertionFailed,
+  ErrCompacted,
+  ErrFutureRev,
+  ErrSnapshotCorrupt,
+  KeyIndex,
+  mergeRanges,
+  ShardStore,
+  shardOf,
+  tombstoneOf,
+  type Change,
+  type KeyValue,
+  type RangeRequest,
+} from '../src/mvcc/index.js';
+import type { LeaseId, Revision } from '../src/types.js';
+
+const R = (n: number) => n as Revision;
+
+/** Writer hands out etcd-consistent changes for one shard, like the Applier would. */
+class Writer {
+  rev = 1;
+  live = new Map<string, KeyValue>();
+  constructor(readonly store: ShardStore) {}
+  commit(...ops: ([string, string] | [string])[]): number {
+    const rev = ++this.rev;
+    const changes: Change[] = [];
+    for (const op of ops) {
+      const prev = this.live.get(op[0]);
+      if (op.length === 2) {
+        const kv: KeyValue = {
+          key: op[0], value: op[1], modRevision: R(rev), lease: 0 as LeaseId,
+          createRevision: prev ? prev.createRevision : R(rev), version: prev ? prev.version + 1 : 1,
+        };
+        this.live.set(op[0], kv);
+        changes.push(prev ? { kind: 'put', kv, prevKv: prev } : { kind: 'put', kv });
+      } else {
+        this.live.delete(op[0]);
+        changes.push({ kind: 'delete', kv: tombstoneOf(op[0], R(rev)), prevKv: prev! });
+      }
+    }
+    this.store.apply(R(rev), changes);
+    return rev;
+  }
+}
+
+const get = (key: string, extra: Partial<RangeRequest> = {}): RangeRequest =>
+  ({ type: 'range', key, ...extra });
+
+test('mvcc: key index generations follow etcd\'s worked example', (t) => {
+  // put(1) put(2) tombstone(3) put(4) tombstone(5), as in etcd's key_index.go comment.
+  const ki = new KeyIndex('foo');
+  const put = (rev: number, version: number, create: number) => ki.append({
+    key: 'foo', value: '', modRevision: R(rev), createRevision: R(create), version,
+    lease: 0 as LeaseId,
+  });
+  put(1, 1, 1);
+  put(2, 2, 1);
+  ki.append(tombstoneOf('foo', R(3)));
+  put(4, 1, 4);
+  ki.append(tombstoneOf('foo', R(5)));
+  t.deepEqual(ki.generations(), [[1, 2, 3], [4, 5], []]);
+  t.is(ki.get(2)?.version, 2);
+  t.is(ki.get(3), undefined);
+  t.is(ki.get(4)?.createRevision as number, 4);
+  ki.compact(R(2));
+  t.deepEqual(ki.generations(), [[2, 3], [4, 5], []]);
+  ki.compact(R(4));
+  t.deepEqual(ki.generations(), [[4, 5], []]);
+  ki.compact(R(5));
+  t.deepEqual(ki.entries, []);
+});
+
+test('mvcc: compaction removes a key whose only generation is a tombstone', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  w.commit(['a', '1']);
+  w.commit(['a']);
+  w.commit(['b', '1']);
+  t.is(s.stats().keys, 2);
+  s.compact(R(3));
+  t.deepEqual(s.stats(), { keys: 1, revisions: 1, bytes: s.stats().bytes });
+  t.deepEqual(s.range(get('a', { rangeEnd: '\0' }), R(0)).kvs.map((kv) => kv.key), ['b']);
+});
+
+test('mvcc: compaction keeps what reads at the compact revision and later need', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  w.commit(['k', 'v1']); // 2
+  w.commit(['k', 'v2']); // 3
+  w.commit(['x', 'x']); // 4
+  w.commit(['k', 'v3']); // 5
+  s.compact(R(4));
+  t.like(s.range(get('k'), R(4)).kvs[0], { value: 'v2' });
+  t.like(s.range(get('k'), R(5)).kvs[0], { value: 'v3' });
+  t.is(s.stats().revisions, 3);
+});
+
+test('mvcc: range at a compacted revision errors', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  w.commit(['k', 'v1']);
+  w.commit(['k', 'v2']);
+  s.compact(R(3));
+  t.throws(() => s.range(get('k'), R(2)), {
+    instanceOf: ErrCompacted, message: 'mvcc: required revision has been compacted',
+  });
+  t.notThrows(() => s.range(get('k'), R(3)));
+});
+
+test('mvcc: range at a future revision errors', (t) => {
+  const s = new ShardStore();
+  new Writer(s).commit(['k', 'v']);
+  t.throws(() => s.range(get('k'), R(3)), {
+    instanceOf: ErrFutureRev, message: 'mvcc: required revision is a future revision',
+  });
+});
+
+test('mvcc: an empty apply still advances the shard revision', (t) => {
+  const s = new ShardStore();
+  s.apply(R(5), []);
+  t.is(s.currentRevision as number, 5);
+  t.throws(() => s.apply(R(5), []), { instanceOf: AssertionFailed });
+});
+
+test('mvcc: a shard refuses a put that does not continue the key', (t) => {
+  const s = new ShardStore();
+  const kv = { key: 'k', value: '', modRevision: R(2), createRevision: R(2), version: 2,
+    lease: 0 as LeaseId };
+  t.throws(() => s.apply(R(2), [{ kind: 'put', kv }]), { instanceOf: AssertionFailed });
+});
+
+test('mvcc: history returns changes with prevKv in revision order', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  w.commit(['a', '1']); // 2
+  w.commit(['a', '2'], ['b', '1']); // 3
+  w.commit(['a']); // 4
+  const h = s.history(R(2), R(10), 'a', '\0');
+  t.deepEqual(h.map((c) => [c.kind, c.kv.key, c.kv.modRevision, c.prevKv?.value]), [
+    ['put', 'a', 2, undefined],
+    ['put', 'a', 3, '1'],
+    ['put', 'b', 3, undefined],
+    ['delete', 'a', 4, '2'],
+  ]);
+  // A limit never splits a revision.
+  t.is(s.history(R(2), R(10), 'a', '\0', 2).length, 3);
+  t.deepEqual(s.history(R(3), R(3), 'b').map((c) => c.kv.key), ['b']);
+});
+
+test('mvcc: history may start at the compact revision but not before it', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  w.commit(['a', '1']); // 2
+  w.commit(['a', '2']); // 3
+  w.commit(['b', '1']); // 4
+  s.compact(R(3));
+  t.throws(() => s.history(R(2), R(4), 'a', '\0'), { instanceOf: ErrCompacted });
+  const h = s.history(R(3), R(4), 'a', '\0');
+  t.deepEqual(h.map((c) => [c.kv.key, c.kv.modRevision]), [['a', 3], ['b', 4]]);
+});
+
+test('mvcc: a shard snapshot survives a JSON round trip', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  w.commit(['a', '\xff\x00binary']);
+  w.commit(['a', 'two'], ['b', 'x']);
+  w.commit(['b']);
+  w.commit(['c', 'y']);
+  s.compact(R(3));
+  w.commit(['a', 'three']);
+  const back = ShardStore.fromSnapshot(JSON.parse(JSON.stringify(s.toSnapshot())));
+  t.deepEqual(back.stats(), s.stats());
+  t.is(back.currentRevision, s.currentRevision);
+  t.is(back.compactRevision, s.compactRevision);
+  for (const rev of [3, 4, 5, 6]) {
+    const q = get('a', { rangeEnd: '\0' });
+    t.deepEqual(back.range(q, R(rev)), s.range(q, R(rev)), `at ${rev}`);
+  }
+  t.deepEqual(back.history(R(3), R(6), 'a', '\0'), s.history(R(3), R(6), 'a', '\0'));
+  t.deepEqual([...back.latest()], [...s.latest()]);
+});
+
+test('mvcc: a corrupt snapshot is refused with a typed error', (t) => {
+  const s = new ShardStore();
+  new Writer(s).commit(['a', '1']);
+  const good = s.toSnapshot();
+  const bad = (x: unknown) => t.throws(() => ShardStore.fromSnapshot(x), {
+    instanceOf: ErrSnapshotCorrupt,
+  });
+  bad(null);
+  bad({ ...good, format: 'other' });
+  bad({ ...good, mod: [] });
+  bad({ ...good, key: [7] });
+  bad({ ...good, value: ['\u0100'] });
+  bad({ ...good, version: [0] }); // history starting with a tombstone
+  bad({ ...good, currentRevision: 1 });
+});
+
+test('mvcc: shardOf is FNV-1a and never changes', (t) => {
+  // Reference hashes computed independently (FNV-1a 32-bit of one byte).
+  t.is(shardOf('foo', 3), 0);
+  t.is(shardOf('', 3), 1);
+  t.deepEqual(['a', 'b', 'c', 'd', '\xff'].map((k) => shardOf(k, 7)), [
+    0xe40c292c % 7, 0xe70c2de5 % 7, 0xe60c2c52 % 7, 0xe10c2473 % 7, 0x7a0b824e % 7,
+  ].map((h) => h >>> 0));
+});
+
+test('mvcc: mergeRanges picks the global best limit and sums counts', (t) => {
+  const kv = (key: string, mod: number): KeyValue => ({
+    key, value: '', modRevision: R(mod), createRevision: R(1), version: 1, lease: 0 as LeaseId,
+  });
+  const req = get('a', { rangeEnd: 'z', limit: 2, sortOrder: 'DESCEND', sortTarget: 'MOD' });
+  const r = mergeRanges(req, [
+    { type: 'range', kvs: [kv('a', 9), kv('c', 4)], more: true, count: 3 },
+    { type: 'range', kvs: [kv('b', 7)], more: false, count: 1 },
+  ]);
+  t.deepEqual(r.kvs.map((x) => x.key), ['a', 'b']);
+  t.true(r.more);
+  t.is(r.count, 4);
+});
