@@ -24,7 +24,8 @@ class Twin {
     return this.items.find((e) => e[0] === k)?.[1];
   }
   between(lo?: string, hi?: string): [string, number][] {
-    return this.items.filter(([k]) => (lo === undefined || k >= lo) && (hi === undefined || k < hi));
+    return this.items.filter(([k]) =>
+      (lo === undefined || k >= lo) && (hi === undefined || k < hi));
   }
 }
 
