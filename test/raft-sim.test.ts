@@ -20,10 +20,16 @@ import {
 
 /** roundsPerTick: network and disk events happen between ticks, several per tick. */
 const roundsPerTick = 4;
-const chaosTicks = 120;
+const chaosTicks = 300;
 const livenessTicksMax = 400;
 
 class SimFailure extends Error {}
+
+/** stats counts what the seeds exercised, to show the simulation is not vacuous. */
+const stats = {
+  committed: 0, leaders: 0, snapshotsSent: 0, confChanges: 0, transfers: 0, crashes: 0,
+  reads: 0, dropped: 0,
+};
 
 interface Flight {
   m: Message;
@@ -82,6 +88,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     else if (h !== hashAfter) {
       fail(`state machine safety: node ${node.id} applied a different entry at ${e.index}`);
     }
+    if (e.type === 1) stats.confChanges++;
     if (markerIndex === 0 && e.data.length === markerBytes.length
       && String.fromCharCode(...e.data) === marker) markerIndex = e.index;
   };
@@ -100,6 +107,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
   const send = (m: Message, faulty: boolean): void => {
     if (faulty && (cut.has(`${m.from}-${m.to}`) || chance(dropP))) {
       log(`drop ${describeMessage(m)}`);
+      stats.dropped++;
       const leader = nodes.get(m.from)!;
       if (alive.has(m.from)) {
         if (m.type === MsgSnap) leader.rn.reportSnapshot(m.to, true);
@@ -121,6 +129,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     }
     if (prev === undefined) {
       leaderOfTerm.set(r.term, node.id);
+      stats.leaders++;
       // Leader completeness (Raft §5.4): every entry committed in an earlier term is here.
       for (const [i, c] of committed) {
         if (c.commitTerm >= r.term) continue;
@@ -144,6 +153,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
       const c = committed.get(i);
       if (c === undefined) {
         committed.set(i, { term: t, commitTerm: r.term });
+        stats.committed++;
         if (i > committedMax) committedMax = i;
       } else if (c.term !== t) {
         fail(`committed entry lost: node ${node.id} has term ${t} at ${i}, committed ${c.term}`);
@@ -177,6 +187,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
       prev = e.term;
     }
     if (rd.snapshot) {
+      stats.snapshotsSent++;
       const h = appliedHash.get(rd.snapshot.metadata.index);
       if (h !== undefined && h !== node.hash) fail(`snapshot at ${rd.snapshot.metadata.index} differs`);
     }
@@ -187,6 +198,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
         fail(`linearizability: read ${ctx} at ${rs.index} < commit ${min} when issued`);
       }
       reads.delete(ctx);
+      stats.reads++;
     }
     checkLeader(node);
     // A leader whose term and vote are already durable may send before persisting (§10.2.1).
@@ -208,6 +220,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
       nodes.get(id)!.pending = undefined;
       restartAt.set(id, now + 20 + Math.floor(rng() * 200));
       log(`crash ${id}`);
+      stats.crashes++;
     }
     if (chance(0.006)) {
       cut = new Set();
@@ -255,7 +268,10 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
         if (!(e instanceof ErrProposalDropped)) throw e;
       }
     }
-    if (chance(0.003)) leader.rn.transferLeader(pick(leader.rn.status().config.voters));
+    if (chance(0.003)) {
+      leader.rn.transferLeader(pick(leader.rn.status().config.voters));
+      stats.transfers++;
+    }
   };
 
   const round = (faulty: boolean): void => {
@@ -266,8 +282,15 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     if (due.length > 0) {
       flights = flights.filter((f) => f.at > now);
       for (const f of due) {
-        if (!alive.has(f.m.to)) continue;
-        if (faulty && cut.has(`${f.m.from}-${f.m.to}`)) continue;
+        if (!alive.has(f.m.to) || (faulty && cut.has(`${f.m.from}-${f.m.to}`))) {
+          // The shell reports a snapshot it failed to deliver, or the follower stays in
+          // StateSnapshot forever.
+          if (f.m.type === MsgSnap && alive.has(f.m.from)) {
+            nodes.get(f.m.from)!.rn.reportSnapshot(f.m.to, true);
+          }
+          continue;
+        }
+        if (trace && f.m.type !== 8 && f.m.type !== 9) log(`deliver ${describeMessage(f.m)}`);
         const err = nodes.get(f.m.to)!.rn.step({ ...f.m });
         if (err && err.code === 'ErrMalformedMessage') fail(`malformed message: ${err.message}`);
         if (f.m.type === MsgSnap && alive.has(f.m.from)) nodes.get(f.m.from)!.rn.reportSnapshot(f.m.to, false);
@@ -321,7 +344,16 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
         }
       }
     }
-    return `liveness: no proposal committed on all members within ${livenessTicksMax} ticks`;
+    const states = ids.map((id) => {
+      const st = nodes.get(id)!.rn.status();
+      return `  ${id}: ${alive.has(id) ? '' : 'DOWN '}${st.raftState} term=${st.term} lead=${st.lead}`
+        + ` commit=${st.commit} applied=${st.applied} sm=${nodes.get(id)!.appliedIndex}`
+        + ` last=${nodes.get(id)!.rn.raft.raftLog.lastIndex()}`
+        + ` voters=[${st.config.voters}] learners=[${st.config.learners}]`
+        + (st.progress ? ` progress=${JSON.stringify(st.progress)}` : '');
+    });
+    return `liveness: no proposal committed on all members within ${livenessTicksMax} ticks`
+      + ` (marker at ${markerIndex})\n${states.join('\n')}`;
   } catch (e) {
     if (e instanceof SimFailure) return e.message;
     return `exception: ${(e as Error).stack}`;
@@ -332,6 +364,7 @@ const seedsTotal = Number(process.env['RAFT_SIM_SEEDS'] ?? 2000);
 const oneSeed = process.env['RAFT_SIM_SEED'];
 
 function runSeeds(seeds: number[]): { failures: string[]; ms: number } {
+  for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] = 0;
   const start = performance.now();
   const failures: string[] = [];
   for (const seed of seeds) {
@@ -358,7 +391,7 @@ if (oneSeed !== undefined) {
       const seeds: number[] = [];
       for (let s = parity; s < seedsTotal; s += 2) seeds.push(s);
       const { failures, ms } = runSeeds(seeds);
-      t.log(`${seeds.length} seeds in ${(ms / 1000).toFixed(1)} s`);
+      t.log(`${seeds.length} seeds in ${(ms / 1000).toFixed(1)} s; exercised ${JSON.stringify(stats)}`);
       t.deepEqual(failures, []);
     });
   }

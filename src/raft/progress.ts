@@ -44,6 +44,14 @@ export class Inflights {
     if (this.count === 0) this.start = 0;
   }
 
+  /** freeFirstOne frees the oldest inflight message. */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.start = (this.start + 1) % this.capacity;
+    this.count--;
+    if (this.count === 0) this.start = 0;
+  }
+
   full(): boolean {
     return this.count === this.capacity;
   }

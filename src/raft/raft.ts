@@ -594,6 +594,9 @@ export class Raft {
       case MsgHeartbeatResp: {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
+        // A full window whose MsgApps were lost would stall forever: the follower is alive,
+        // so free one slot and let the next MsgApp (or its rejection) move things on.
+        if (pr.state === 'StateReplicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex() || pr.state === 'StateProbe') {
           this.sendAppend(m.from);
         }
@@ -890,10 +893,10 @@ export class Raft {
     if (s.metadata.index <= this.raftLog.committed) return false;
     assert(this.state === 'StateFollower', 'only a follower restores a snapshot');
     const cs = s.metadata.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
-      this.logger?.warn(`raft ${this.id}: ignoring snapshot not containing this node`);
-      return false;
-    }
+    // A snapshot taken before this node was added does not list it (etcd-raft refuses it).
+    // We accept it: the node is then a non-member that cannot campaign, and the entries
+    // after the snapshot, which the leader sends next, include the change that adds it.
+    // Refusing would stall the node until the leader's application snapshots again.
     if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // We have the snapshot's last entry: just fast-forward the commit index.
       this.raftLog.commitTo(s.metadata.index);

@@ -127,7 +127,9 @@ export class TestNode {
   /** compact snapshots the state machine at its applied index and drops older entries. */
   compact(keep: number): boolean {
     const si = this.storage.snapshot().metadata.index;
-    if (this.appliedIndex <= si) return false;
+    // Only a persisted state can be snapshotted: a snapshot received in the Ready in flight
+    // is applied to the state machine but not yet in the Storage.
+    if (this.appliedIndex <= si || this.appliedIndex > this.storage.lastIndex()) return false;
     const at = this.appliedIndex as Index;
     this.storage.createSnapshot(at, this.confState, snapshotData(this.hash));
     const to = at - keep;
