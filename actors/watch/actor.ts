@@ -1,0 +1,163 @@
+import type { ShardMsg, ShardReplies } from '../shard/messages.js';
+import { assertNever, startActor } from '../../src/runtime/worker.js';
+import {
+  type HistoryRequest, mergeHistory, progressNotifyIntervalMs, syncRetryMs, WatchHub,
+} from '../../src/watch/index.js';
+import type { WatchConfig, WatchMsg, WatchOut } from './messages.js';
+
+/**
+ * The watch hub actor: a thin shell around WatchHub (src/watch). It feeds the hub the Raft
+ * node's applied revisions, runs sync passes by reading history from every shard (ShardHistory
+ * asks, merged in revision order), and at the end of each turn pushes every stream's queued
+ * responses to the gateway as one WatchEvents per stream.
+ *
+ * Scheduling: at most one sync pass is out at a time. A pass that delivered something is
+ * followed at once by the next (setImmediate, so live traffic interleaves); a pass that could
+ * not run or made no progress (no stream with room, a shard still behind) is retried after
+ * syncRetryMs. Acks and new unsynced watchers wake the loop.
+ */
+const ctx = startActor<WatchMsg, WatchConfig>();
+const cfg = ctx.config;
+const hub = new WatchHub({
+  ...(cfg.bufferEvents === undefined ? {} : { bufferEvents: cfg.bufferEvents }),
+  ...(cfg.historyEventsPerPass === undefined ? {} : { historyEventsPerPass: cfg.historyEventsPerPass }),
+});
+const gateway = ctx.ep.ref<WatchOut, unknown>(cfg.gatewayPeer ?? 'gateway');
+const shards = Array.from({ length: cfg.shardCount },
+  (_, i) => ctx.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
+
+/** recovered: WatchRecovered has arrived; creates before it wait in `early`. */
+let recovered = false;
+let early: WatchMsg[] = [];
+let syncPasses = 0;
+let flushScheduled = false;
+let retryTimer: NodeJS.Timeout | undefined;
+
+function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMessage>[0]>[1]): void {
+  switch (msg.type) {
+    case 'WatchRecovered':
+      hub.recover(msg.revision, msg.compactRevision);
+      if (!recovered) {
+        recovered = true;
+        const queued = early;
+        early = [];
+        for (const m of queued) handle(m, undefined);
+      }
+      break;
+    case 'WatchChanges':
+      for (const r of msg.revisions) hub.onChanges(r.revision, r.changes);
+      break;
+    case 'WatchCompacted':
+      hub.onCompacted(msg.revision);
+      break;
+    case 'WatchCreate':
+      if (!recovered) {
+        early.push(msg);
+        return;
+      }
+      hub.create(msg.streamId, msg.req);
+      break;
+    case 'WatchCancel':
+      if (!recovered) {
+        early.push(msg);
+        return;
+      }
+      hub.cancel(msg.streamId, msg.watchId);
+      break;
+    case 'WatchProgress':
+      if (!recovered) {
+        early.push(msg);
+        return;
+      }
+      hub.requestProgress(msg.streamId);
+      break;
+    case 'WatchAck':
+      hub.ack(msg.streamId, msg.events);
+      break;
+    case 'WatchStreamClose':
+      if (!recovered) early = early.filter((m) => !('streamId' in m) || m.streamId !== msg.streamId);
+      hub.closeStream(msg.streamId);
+      break;
+    case 'WatchStats':
+      if (token !== undefined) {
+        ctx.ep.reply(token, {
+          ...hub.stats(), currentRevision: hub.currentRevision,
+          compactRevision: hub.compactRevision, syncPasses,
+        });
+      }
+      return;
+    default:
+      assertNever(msg);
+  }
+  scheduleFlush();
+}
+
+ctx.ep.onMessage(handle);
+
+/** scheduleFlush runs once per turn, after the whole incoming batch: start a sync pass if
+ * there is work, then push every stream's responses (one WatchEvents per stream). */
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flush);
+}
+
+function flush(): void {
+  flushScheduled = false;
+  startPass();
+  for (const { streamId, responses } of hub.drain()) {
+    gateway.sendUnbounded({ type: 'WatchEvents', streamId, responses });
+  }
+}
+
+function startPass(): void {
+  if (hub.syncing || retryTimer !== undefined || !hub.hasUnsynced) return;
+  const req = hub.nextSync();
+  if (req === undefined) {
+    if (hub.hasUnsynced) retryLater();
+    return;
+  }
+  syncPasses++;
+  const before = hub.stats().unsynced;
+  readHistory(req).then((h) => {
+    hub.applyHistory(req.pass, h.changes, h.throughRevision);
+    // Progress: someone synced or got events. Either way another pass may be due.
+    if (hub.stats().unsynced < before || h.changes.length > 0) scheduleFlush();
+    else retryLater();
+  }, () => {
+    // A shard failed (restarting) or compacted under us: the hub learns the compaction
+    // through WatchCompacted and cancels those watchers on a later pass.
+    hub.historyFailed(req.pass);
+    retryLater();
+  });
+}
+
+function retryLater(): void {
+  if (retryTimer !== undefined) return;
+  retryTimer = setTimeout(() => {
+    retryTimer = undefined;
+    scheduleFlush();
+  }, syncRetryMs);
+}
+
+async function readHistory(req: HistoryRequest): Promise<ReturnType<typeof mergeHistory>> {
+  const parts = await Promise.all(shards.map((s) => s.ask({
+    type: 'ShardHistory', fromRevision: req.fromRevision, toRevision: req.toRevision,
+    key: req.key, rangeEnd: req.rangeEnd, limit: req.limit,
+  })));
+  return mergeHistory(parts);
+}
+
+const progressTimer = setInterval(() => {
+  hub.progressTick();
+  scheduleFlush();
+}, cfg.progressNotifyIntervalMs ?? progressNotifyIntervalMs);
+progressTimer.unref();
+
+ctx.onStop(() => {
+  clearInterval(progressTimer);
+  if (retryTimer !== undefined) clearTimeout(retryTimer);
+  flush();
+});
+
+ctx.ready();

@@ -1,0 +1,122 @@
+import type { Change } from '../../src/mvcc/types.js';
+import type { WatchCreateSpec, WatchResponse } from '../../src/watch/types.js';
+
+/**
+ * The watch hub's protocol. The Raft node feeds it every applied revision's changes, in log
+ * order; the gateway opens watch streams on it and receives their responses as pushes. All
+ * gateway → hub messages are sends: every answer (created, canceled, events, progress) comes
+ * back in the stream's own ordered WatchEvents pushes, so a `created` can never overtake the
+ * stream's first events the way an ask's reply (resolved a microtask later) could.
+ */
+
+/** RevisionChanges is one applied write transaction: its revision and changes, in order. */
+export interface RevisionChanges {
+  revision: number;
+  changes: Change[];
+}
+
+/** WatchRecovered tells the hub where the store stands after recovery (Raft node → hub,
+ * send, once at boot before any WatchChanges, and again after installing a snapshot).
+ * Watch creates wait until it has arrived. */
+export interface WatchRecovered {
+  type: 'WatchRecovered';
+  revision: number;
+  compactRevision: number;
+}
+
+/** WatchChanges carries applied revisions in log order, each with all its changes (Raft node
+ * → hub, send, one per Ready). Only revisions that advanced the store; never repeated. */
+export interface WatchChanges {
+  type: 'WatchChanges';
+  revisions: RevisionChanges[];
+}
+
+/** WatchCompacted: history below `revision` is gone (Raft node → hub, send, when a
+ * compaction is applied). */
+export interface WatchCompacted {
+  type: 'WatchCompacted';
+  revision: number;
+}
+
+/** WatchCreate adds a watcher to a stream (gateway → hub, send); opens the stream. */
+export interface WatchCreate {
+  type: 'WatchCreate';
+  streamId: number;
+  req: WatchCreateSpec;
+}
+
+/** WatchCancel cancels one watcher of a stream (gateway → hub, send). */
+export interface WatchCancel {
+  type: 'WatchCancel';
+  streamId: number;
+  watchId: number;
+}
+
+/** WatchProgress asks for a progress answer on a stream (gateway → hub, send). */
+export interface WatchProgress {
+  type: 'WatchProgress';
+  streamId: number;
+}
+
+/** WatchAck: the gateway has written `events` events of a stream to its client (flow
+ * control: a stream holds at most watchStreamBufferEvents unacknowledged events). */
+export interface WatchAck {
+  type: 'WatchAck';
+  streamId: number;
+  events: number;
+}
+
+/** WatchStreamClose: the client went away (gateway → hub, send). */
+export interface WatchStreamClose {
+  type: 'WatchStreamClose';
+  streamId: number;
+}
+
+/** WatchStats asks for counts (ask; metrics and tests). */
+export interface WatchStats {
+  type: 'WatchStats';
+}
+
+export type WatchMsg = WatchRecovered | WatchChanges | WatchCompacted | WatchCreate |
+  WatchCancel | WatchProgress | WatchAck | WatchStreamClose | WatchStats;
+
+/** WatchEvents pushes a stream's responses of one turn, in order (hub → gateway, send). */
+export interface WatchEvents {
+  type: 'WatchEvents';
+  streamId: number;
+  responses: WatchResponse[];
+}
+
+/** WatchOut is what the hub sends to the gateway. */
+export type WatchOut = WatchEvents;
+
+/** WatchStatsResp are the hub's counts. */
+export interface WatchStatsResp {
+  streams: number;
+  watchers: number;
+  synced: number;
+  unsynced: number;
+  currentRevision: number;
+  compactRevision: number;
+  syncPasses: number;
+}
+
+/** WatchReplies maps each ask to its reply. */
+export interface WatchReplies {
+  WatchStats: WatchStatsResp;
+}
+
+/** WatchConfig is the hub thread's start-up configuration. */
+export interface WatchConfig {
+  /** shardCount: the hub reads history from peers shard-0 … shard-(shardCount-1). */
+  shardCount: number;
+  logLevel: string;
+  /** progressNotifyIntervalMs overrides etcd's 10 minutes (tests). */
+  progressNotifyIntervalMs?: number;
+  /** bufferEvents overrides watchStreamBufferEvents (tests). */
+  bufferEvents?: number;
+  /** historyEventsPerPass overrides the history read per pass (tests). */
+  historyEventsPerPass?: number;
+  /** gatewayPeer names the actor that opened the streams (default 'gateway'). */
+  gatewayPeer?: string;
+}

@@ -1,0 +1,3 @@
+export { Lessor, LeaseError, type LessorOptions } from './lessor.js';
+export { leaseKeyUpdates } from './key-updates.js';
+export * from './limits.js';

@@ -1,0 +1,249 @@
+import { maxLeaseTtlSeconds, minLeaseTtlSeconds } from '../constants.js';
+import type { Bytes } from '../types.js';
+import { expiredLeasesPerCall, expiredLeaseRetryMs } from './limits.js';
+
+/**
+ * Lessor is the lease service's pure core (etcd's lease/lessor.go), keeping what the
+ * leader needs to time leases. Time is the caller's monotonic clock in ms (`nowMs`); ids
+ * come from an injected seeded generator.
+ *
+ * Which leases exist and which keys are attached is replicated state: it changes only when
+ * the Raft node applies a grant, a revoke or a put (grant / revoke / attach / detach here
+ * mirror the applier). Expiry timing is not replicated: only the leader's lessor is
+ * "primary" and has finite deadlines; followers keep every lease at +∞. On promotion every
+ * lease gets its full TTL again (etcd's Promote: a new leader cannot know how long the old
+ * one had left, so it errs on the side of keeping keys) and keep-alives refresh deadlines.
+ *
+ * `expired(nowMs)` returns leases past their deadline, at most expiredLeasesPerCall per call
+ * (etcd revokes at most leaseRevokeRate per second), and pushes each returned lease's
+ * deadline out by expiredLeaseRetryMs so that a revocation lost on its way through Raft is
+ * proposed again, not every tick.
+ *
+ * Example: grant(7, 10 s) at t=0 as primary → deadline 10,000; renew at 4,000 → deadline
+ * 14,000; expired(14,000) → [7]; expired(14,500) → [] (retry at 17,000); revoke(7).
+ */
+export class Lessor {
+  private readonly leases = new Map<number, Lease>();
+  /** heap of [deadlineMs, id], lazily cleaned: an entry is live only if it matches. */
+  private heap: HeapEntry[] = [];
+  private primary = false;
+  private readonly rng: () => number;
+  private readonly perCall: number;
+  private readonly retryMs: number;
+  private readonly minTtl: number;
+
+  constructor(opts: LessorOptions) {
+    this.rng = opts.rng;
+    this.perCall = opts.expiredPerCall ?? expiredLeasesPerCall;
+    this.retryMs = opts.retryMs ?? expiredLeaseRetryMs;
+    this.minTtl = opts.minTtlSeconds ?? minLeaseTtlSeconds;
+  }
+
+  /** isPrimary: this lessor times leases (the node leads). */
+  get isPrimary(): boolean {
+    return this.primary;
+  }
+
+  /** size is the number of leases. */
+  get size(): number {
+    return this.leases.size;
+  }
+
+  /**
+   * prepareGrant validates a grant request before it is proposed: raises a TTL below the
+   * minimum (etcd does, recorded: lease-grant-min-ttl), refuses one above maxLeaseTtlSeconds
+   * (ErrLeaseTTLTooLarge), refuses a taken id (ErrLeaseExists), and chooses an id for id 0.
+   */
+  prepareGrant(id: number, ttlSeconds: number): { id: number; ttlSeconds: number } {
+    if (ttlSeconds > maxLeaseTtlSeconds) throw new LeaseError('ErrLeaseTTLTooLarge');
+    const ttl = Math.max(ttlSeconds, this.minTtl);
+    if (id === 0) id = this.newId();
+    else if (this.leases.has(id)) throw new LeaseError('ErrLeaseExists');
+    return { id, ttlSeconds: ttl };
+  }
+
+  /** grant records an applied grant (id and TTL already validated by prepareGrant). */
+  grant(id: number, ttlSeconds: number, nowMs: number): void {
+    assert(id !== 0 && Number.isSafeInteger(id), `lease id ${id}`);
+    if (this.leases.has(id)) return; // replayed
+    const l: Lease = { id, ttlSeconds, deadlineMs: Infinity, keys: new Set() };
+    this.leases.set(id, l);
+    if (this.primary) this.setDeadline(l, nowMs + ttlSeconds * 1000);
+  }
+
+  /** revoke forgets an applied revoke; false when unknown. */
+  revoke(id: number): boolean {
+    return this.leases.delete(id);
+  }
+
+  /** has reports whether a lease exists. */
+  has(id: number): boolean {
+    return this.leases.has(id);
+  }
+
+  /**
+   * renew is one keep-alive: the lease's deadline becomes now + TTL and the TTL is returned;
+   * 0 when the lease does not exist (etcd answers a keep-alive for a missing lease with TTL
+   * 0, recorded: lease-keepalive-missing). Only the primary renews (ErrNotPrimary).
+   */
+  renew(id: number, nowMs: number): number {
+    if (!this.primary) throw new LeaseError('ErrNotPrimary');
+    const l = this.leases.get(id);
+    if (l === undefined) return 0;
+    this.setDeadline(l, nowMs + l.ttlSeconds * 1000);
+    return l.ttlSeconds;
+  }
+
+  /** timeToLive: remaining seconds (truncated, as etcd; the full TTL when not primary),
+   * granted TTL and attached keys; undefined when the lease does not exist. */
+  timeToLive(id: number, nowMs: number):
+    { ttlSeconds: number; grantedTtlSeconds: number; keys: Bytes[] } | undefined {
+    const l = this.leases.get(id);
+    if (l === undefined) return undefined;
+    const remaining = l.deadlineMs === Infinity ? l.ttlSeconds
+      : Math.max(0, Math.floor((l.deadlineMs - nowMs) / 1000));
+    return { ttlSeconds: remaining, grantedTtlSeconds: l.ttlSeconds, keys: [...l.keys].sort() };
+  }
+
+  /** list returns every lease id. */
+  list(): number[] {
+    return [...this.leases.keys()];
+  }
+
+  /** attach / detach mirror the applier: key now carries (no longer carries) lease id. */
+  attach(id: number, key: Bytes): void {
+    this.leases.get(id)?.keys.add(key);
+  }
+  detach(id: number, key: Bytes): void {
+    this.leases.get(id)?.keys.delete(key);
+  }
+
+  /** expired returns up to expiredLeasesPerCall leases whose deadline ≤ nowMs (primary only)
+   * and defers each by expiredLeaseRetryMs until its revocation is applied. */
+  expired(nowMs: number): number[] {
+    if (!this.primary) return [];
+    const out: number[] = [];
+    while (out.length < this.perCall && this.heap.length > 0 && this.heap[0]![0] <= nowMs) {
+      const [deadline, id] = heapPop(this.heap);
+      const l = this.leases.get(id);
+      if (l === undefined || l.deadlineMs !== deadline) continue; // stale entry
+      out.push(id);
+      this.setDeadline(l, nowMs + this.retryMs);
+    }
+    return out;
+  }
+
+  /** promote makes this lessor primary: every lease gets its full TTL from nowMs. */
+  promote(nowMs: number): void {
+    this.primary = true;
+    this.heap = [];
+    for (const l of this.leases.values()) this.setDeadline(l, nowMs + l.ttlSeconds * 1000);
+  }
+
+  /** demote stops timing: every deadline becomes +∞ (a follower never expires leases). */
+  demote(): void {
+    this.primary = false;
+    this.heap = [];
+    for (const l of this.leases.values()) l.deadlineMs = Infinity;
+  }
+
+  /** nextDeadlineMs is the earliest deadline (Infinity when none): the shell's timer hint. */
+  nextDeadlineMs(): number {
+    while (this.heap.length > 0) {
+      const [d, id] = this.heap[0]!;
+      if (this.leases.get(id)?.deadlineMs === d) return d;
+      heapPop(this.heap);
+    }
+    return Infinity;
+  }
+
+  private setDeadline(l: Lease, deadlineMs: number): void {
+    l.deadlineMs = deadlineMs;
+    heapPush(this.heap, [deadlineMs, l.id]);
+    // Renewals leave stale entries behind; rebuild before they outnumber the leases 2:1.
+    if (this.heap.length > 2 * this.leases.size + 1024) {
+      this.heap = [];
+      for (const x of this.leases.values()) {
+        if (x.deadlineMs !== Infinity) heapPush(this.heap, [x.deadlineMs, x.id]);
+      }
+    }
+  }
+
+  private newId(): number {
+    for (;;) {
+      // A positive id below 2^53 (etcd's ids are positive int64; ours must stay safe).
+      const id = Math.floor(this.rng() * 2 ** 21) * 2 ** 32 + Math.floor(this.rng() * 2 ** 32);
+      if (id !== 0 && !this.leases.has(id)) return id;
+    }
+  }
+}
+
+/** LessorOptions: the id generator and overridable limits. */
+export interface LessorOptions {
+  /** rng: a seeded generator of floats in [0, 1) (e.g. src/raft's seededRng). */
+  rng: () => number;
+  expiredPerCall?: number;
+  retryMs?: number;
+  minTtlSeconds?: number;
+}
+
+/** Lease: one lease's timing and keys. */
+interface Lease {
+  id: number;
+  ttlSeconds: number;
+  /** deadlineMs: Infinity unless primary. */
+  deadlineMs: number;
+  keys: Set<Bytes>;
+}
+
+/** LeaseError: an expected lease failure with etcd's wording (codes match src/api's table). */
+export class LeaseError extends Error {
+  constructor(readonly code: 'ErrLeaseTTLTooLarge' | 'ErrLeaseExists' | 'ErrLeaseNotFound' |
+    'ErrNotPrimary') {
+    super(leaseMessages[code]);
+    this.name = 'LeaseError';
+  }
+}
+
+const leaseMessages = {
+  ErrLeaseTTLTooLarge: 'etcdserver: too large lease TTL',
+  ErrLeaseExists: 'etcdserver: lease already exists',
+  ErrLeaseNotFound: 'etcdserver: requested lease not found',
+  ErrNotPrimary: 'etcdserver: not leader',
+} as const;
+
+type HeapEntry = [number, number];
+
+function heapPush(h: HeapEntry[], e: HeapEntry): void {
+  h.push(e);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (h[p]![0] <= e[0]) break;
+    h[i] = h[p]!;
+    i = p;
+  }
+  h[i] = e;
+}
+
+function heapPop(h: HeapEntry[]): HeapEntry {
+  const top = h[0]!;
+  const last = h.pop()!;
+  if (h.length > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const c = l + 1 < h.length && h[l + 1]![0] < h[l]![0] ? l + 1 : l;
+      if (h[c]![0] >= last[0]) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+  }
+  return top;
+}
+
+function assert(cond: boolean, what: string): asserts cond {
+  if (!cond) throw new Error(`assertion failed: ${what}`);
+}
