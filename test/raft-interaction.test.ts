@@ -112,7 +112,8 @@ class Env {
         const n = this.node(Number(pos[0]));
         n.compact(Number(pos[1] ?? 0));
         const s = n.storage.snapshot().metadata;
-        this.out.push(`snapshot at ${s.index} (term ${s.term}); first index ${n.storage.firstIndex()}`);
+        this.out.push(`snapshot at ${s.index} (term ${s.term});`
+          + ` first index ${n.storage.firstIndex()}`);
         break;
       }
       case 'crash': {
@@ -205,7 +206,9 @@ class Env {
     if (rd.committedEntries.length > 0) {
       o(`CommittedEntries: ${rd.committedEntries.map(describeEntry).join(', ')}`);
     }
-    for (const rs of rd.readStates) o(`ReadState Index:${rs.index} Ctx:${ctxString(rs.requestCtx)}`);
+    for (const rs of rd.readStates) {
+      o(`ReadState Index:${rs.index} Ctx:${ctxString(rs.requestCtx)}`);
+    }
     for (const m of rd.messages) o(describeMessage(m));
   }
 
@@ -287,7 +290,8 @@ class Env {
     if (!s.progress) return;
     for (const [pid, p] of Object.entries(s.progress)) {
       this.out.push(`  ${pid}: ${p.state} match=${p.match} next=${p.next}`
-        + `${p.isLearner ? ' learner' : ''}${p.pendingSnapshot ? ` pendingSnap=${p.pendingSnapshot}` : ''}`
+        + `${p.isLearner ? ' learner' : ''}`
+        + `${p.pendingSnapshot ? ` pendingSnap=${p.pendingSnapshot}` : ''}`
         + `${p.inflight ? ` inflight=${p.inflight}` : ''}`);
     }
   }

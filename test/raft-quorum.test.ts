@@ -46,7 +46,8 @@ test('raft quorum: committedIndex matches sort-and-take-median on random inputs'
     const got = committedIndex(voters, (id) => acked.get(id) as Index | undefined);
     const want = naiveCommitted(voters, acked);
     if (got !== want || got !== countingCommitted(voters, acked)) {
-      t.fail(`round ${r}: voters=${voters} acked=${JSON.stringify([...acked])} got ${got} want ${want}`);
+      t.fail(`round ${r}: voters=${voters} acked=${JSON.stringify([...acked])}`
+        + ` got ${got} want ${want}`);
       return;
     }
   }

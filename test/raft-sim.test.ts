@@ -174,8 +174,8 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     if (!node.rn.hasReady()) return;
     const rd = node.takeReady();
     // Log matching: an (index, term) pair always names the same entry and predecessor.
-    let prev = rd.entries.length > 0 ? node.rn.raft.raftLog.term((rd.entries[0]!.index - 1) as never)
-      : undefined;
+    let prev = rd.entries.length > 0
+      ? node.rn.raft.raftLog.term((rd.entries[0]!.index - 1) as never) : undefined;
     for (const e of rd.entries) {
       const key = `${e.index}:${e.term}`;
       const h = fnv(2166136261, e.data) ^ e.data.length ^ (e.type === 0 ? 0 : 0x55555555);
@@ -189,7 +189,9 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     if (rd.snapshot) {
       stats.snapshotsSent++;
       const h = appliedHash.get(rd.snapshot.metadata.index);
-      if (h !== undefined && h !== node.hash) fail(`snapshot at ${rd.snapshot.metadata.index} differs`);
+      if (h !== undefined && h !== node.hash) {
+        fail(`snapshot at ${rd.snapshot.metadata.index} differs`);
+      }
     }
     for (const rs of rd.readStates) {
       const ctx = String.fromCharCode(...rs.requestCtx);
@@ -225,7 +227,9 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     if (chance(0.006)) {
       cut = new Set();
       const side = new Set(ids.filter(() => chance(0.5)));
-      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) cut.add(`${a}-${b}`);
+      for (const a of ids) {
+        for (const b of ids) if (side.has(a) !== side.has(b)) cut.add(`${a}-${b}`);
+      }
       log(`partition [${[...side]}]`);
     }
     if (chance(0.01)) {
@@ -293,7 +297,9 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
         if (trace && f.m.type !== 8 && f.m.type !== 9) log(`deliver ${describeMessage(f.m)}`);
         const err = nodes.get(f.m.to)!.rn.step({ ...f.m });
         if (err && err.code === 'ErrMalformedMessage') fail(`malformed message: ${err.message}`);
-        if (f.m.type === MsgSnap && alive.has(f.m.from)) nodes.get(f.m.from)!.rn.reportSnapshot(f.m.to, false);
+        if (f.m.type === MsgSnap && alive.has(f.m.from)) {
+          nodes.get(f.m.from)!.rn.reportSnapshot(f.m.to, false);
+        }
       }
     }
     for (const id of ids) if (alive.has(id)) handleReady(nodes.get(id)!, faulty);
@@ -346,7 +352,8 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
     }
     const states = ids.map((id) => {
       const st = nodes.get(id)!.rn.status();
-      return `  ${id}: ${alive.has(id) ? '' : 'DOWN '}${st.raftState} term=${st.term} lead=${st.lead}`
+      return `  ${id}: ${alive.has(id) ? '' : 'DOWN '}${st.raftState} term=${st.term}`
+        + ` lead=${st.lead}`
         + ` commit=${st.commit} applied=${st.applied} sm=${nodes.get(id)!.appliedIndex}`
         + ` last=${nodes.get(id)!.rn.raft.raftLog.lastIndex()}`
         + ` voters=[${st.config.voters}] learners=[${st.config.learners}]`
@@ -391,7 +398,8 @@ if (oneSeed !== undefined) {
       const seeds: number[] = [];
       for (let s = parity; s < seedsTotal; s += 2) seeds.push(s);
       const { failures, ms } = runSeeds(seeds);
-      t.log(`${seeds.length} seeds in ${(ms / 1000).toFixed(1)} s; exercised ${JSON.stringify(stats)}`);
+      t.log(`${seeds.length} seeds in ${(ms / 1000).toFixed(1)} s;`
+        + ` exercised ${JSON.stringify(stats)}`);
       t.deepEqual(failures, []);
     });
   }

@@ -74,7 +74,8 @@ class Unstable {
 
   slice(lo: Index, hi: Index): Entry[] {
     assert(lo >= this.offset && hi <= this.offset + this.entries.length && lo <= hi,
-      `unstable.slice[${lo},${hi}) out of bound [${this.offset},${this.offset + this.entries.length}]`);
+      `unstable.slice[${lo},${hi}) out of bound `
+      + `[${this.offset},${this.offset + this.entries.length}]`);
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }
@@ -159,7 +160,8 @@ export class RaftLog {
   append(ents: Entry[]): Index {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0]!.index - 1;
-    assert(after >= this.committed, `after(${after}) is out of range [committed(${this.committed})]`);
+    assert(after >= this.committed,
+      `after(${after}) is out of range [committed(${this.committed})]`);
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }

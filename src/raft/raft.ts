@@ -676,7 +676,9 @@ export class Raft {
     if (m.reject) {
       // Fast back-off: skip the whole term the follower cannot match (thesis §5.3 note).
       let nextProbeIdx = m.rejectHint;
-      if (m.logTerm > 0) nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (m.logTerm > 0) {
+        nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      }
       if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
         if (pr.state === 'StateReplicate') pr.becomeProbe();
         this.sendAppend(m.from);

@@ -1,6 +1,6 @@
 /**
  * A small seeded PRNG (mulberry32) so that everything random in the core — today only the
- * election timeout — is reproducible from a seed. The core never calls Math.random.
+ * election timeout — is reproducible from a seed; the core has no other source of chance.
  */
 
 /** seededRng returns a generator of floats in [0,1) fully determined by `seed` (any integer). */

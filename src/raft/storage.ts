@@ -8,7 +8,9 @@ import {
   assert, errCompacted, errSnapOutOfDate, errUnavailable,
 } from './errors.js';
 import { entryOverheadBytes } from './limits.js';
-import { EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot } from './types.js';
+import {
+  EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
+} from './types.js';
 
 /** Storage is what the core reads (etcd-raft's Storage interface). Errors are thrown. */
 export interface Storage {

@@ -3,7 +3,9 @@
  * Number.isSafeInteger where numbers enter). It returns why the message is malformed, or
  * undefined. The core asserts its own invariants; peers get a typed refusal instead.
  */
-import { EntryConfChange, EntryNormal, isMessageType, type Message, type Snapshot } from './types.js';
+import {
+  EntryConfChange, EntryNormal, isMessageType, type Message, type Snapshot,
+} from './types.js';
 
 function isId(n: unknown): boolean {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

@@ -4,7 +4,8 @@
  * advance), a toy state machine whose state is a running hash, and message formatting.
  */
 import {
-  ConfChangeAddLearnerNode, confChangeTypeName, messageTypeName, EntryConfChange, MemoryStorage, RawNode, decodeConfChange, type ConfState, type Entry,
+  ConfChangeAddLearnerNode, confChangeTypeName, messageTypeName, EntryConfChange, MemoryStorage,
+  RawNode, decodeConfChange, type ConfState, type Entry,
   type Message, type RaftConfig, type Ready, type Snapshot,
 } from '../../src/raft/index.js';
 import type { Index, MemberId } from '../../src/types.js';
@@ -108,7 +109,9 @@ export class TestNode {
     if (e.index !== this.appliedIndex + 1) {
       throw new Error(`node ${this.id} applies ${e.index} after ${this.appliedIndex}`);
     }
-    if (e.type === EntryConfChange) this.confState = this.rn.applyConfChange(decodeConfChange(e.data));
+    if (e.type === EntryConfChange) {
+      this.confState = this.rn.applyConfChange(decodeConfChange(e.data));
+    }
     this.hash = hashEntry(this.hash, e);
     this.appliedIndex = e.index;
     this.onApply?.(this, e, this.hash);
@@ -139,7 +142,7 @@ export class TestNode {
 }
 
 function seededRngFor(seed: number, id: number): () => number {
-  // Distinct streams per node; imported lazily to keep this file's imports short.
+  // One distinct, reproducible stream per (seed, node): mulberry32 over a mixed seed.
   let a = (seed * 1000003 + id * 7919) >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -150,7 +153,7 @@ function seededRngFor(seed: number, id: number): () => number {
   };
 }
 
-/** bootstrapStorage returns a Storage for a founding member, as RawNode.bootstrap leaves. */
+/** newNode creates a member: founding members are bootstrapped, others start empty. */
 export function newNode(id: MemberId, voters: MemberId[], learners: MemberId[],
   opts: NodeOptions, seed: number): TestNode {
   const storage = new MemoryStorage();
@@ -189,7 +192,8 @@ function ctxStr(c: Uint8Array | undefined): string {
 
 /** describeMessage prints a message the way etcd-raft's DescribeMessage does, roughly. */
 export function describeMessage(m: Message): string {
-  let s = `${m.from}->${m.to} ${messageTypeName(m.type)} Term:${m.term} Log:${m.logTerm}/${m.index}`;
+  let s = `${m.from}->${m.to} ${messageTypeName(m.type)} Term:${m.term}`
+    + ` Log:${m.logTerm}/${m.index}`;
   if (m.commit !== 0) s += ` Commit:${m.commit}`;
   if (m.reject) s += ` Rejected (Hint: ${m.rejectHint})`;
   if (m.context && m.context.length > 0) s += ` Context:${JSON.stringify(ctxStr(m.context))}`;
