@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RaftNodeConfig } from '../actors/raft/messages.js';
-import type { ShardConfig } from '../actors/shard/messages.js';
-import type { WalConfig } from '../actors/wal/messages.js';
+import type { ShardConfig, ShardMsg, ShardReplies } from '../actors/shard/messages.js';
+import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
 import { type Config, loadConfig } from './config/index.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const log = logger.child({ component: 'main' });
   const memberId = memberIdOf(config.initialAdvertisePeerUrls, config.initialClusterToken);
   const clusterId = memberIdOf([config.initialCluster], config.initialClusterToken);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ version });
   const system = new ActorSystem(actorSpecs(config, memberId, clusterId), {
     logger: logger.child({ component: 'supervisor' }),
     onFatal: (reason) => {
@@ -88,6 +88,17 @@ async function main(): Promise<void> {
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
+  const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
+  metrics.onScrape(async () => {
+    metrics.ingestWalFsync((await wal.ask({ type: 'WalStats' }, 2_000)).fsyncSeconds);
+  });
+  for (let i = 0; i < config.storageShards; i++) {
+    const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
+    metrics.onScrape(async () => {
+      const st = await shard.ask({ type: 'ShardStats' }, 2_000);
+      metrics.ingestMvccStats(shard.peer, { keys: st.keys, dbSizeBytes: st.bytes });
+    });
+  }
 
   const servers: { close(): boolean }[] = [];
   for (const u of config.listenClientUrls) {

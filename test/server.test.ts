@@ -38,7 +38,7 @@ test('v3: put then range returns the value with etcd revisions as strings', asyn
   t.is(r2.json.kvs[0].create_revision, String(rev));
 });
 
-test('v3: a missing key gives an empty answer and delete of nothing keeps the revision',
+test.serial('v3: a missing key gives an empty answer and delete of nothing keeps the revision',
   async (t) => {
     const r = await range({ key: b64('missing/x') });
     t.is(r.status, 200);

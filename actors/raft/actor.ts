@@ -2,7 +2,8 @@ import { snapshotCatchUpEntries } from '../../src/constants.js';
 import { Applier, ShardStore, shardOf } from '../../src/mvcc/index.js';
 import type { Change, KeyValue, WriteRequest } from '../../src/mvcc/types.js';
 import {
-  type ConfState, decodeConfChange, type Entry, type HardState, MemoryStorage, RawNode,
+  type ConfState, decodeConfChange, type Entry, EntryNormal, type HardState, MemoryStorage,
+  RawNode,
   type Ready, seededRng,
 } from '../../src/raft/index.js';
 import type { Index, MemberId } from '../../src/types.js';
@@ -61,7 +62,8 @@ async function boot(): Promise<void> {
   const loaded = await wal.ask({ type: 'WalLoad' });
   storage = new MemoryStorage();
   confState = { voters: [selfId], learners: [] } as unknown as ConfState;
-  let revision = 0;
+  // An empty store is at revision 1, as etcd's: the first write makes revision 2.
+  let revision = 1;
   let compactRevision = 0;
   let leases: number[] = [];
   const dumps: (Uint8Array | null)[] = shards.map(() => null);
@@ -227,7 +229,7 @@ function applyEntries(entries: Entry[]): void {
   for (const e of entries) {
     appliedIndex = e.index;
     counters.committed++;
-    if (e.type !== 'EntryNormal') {
+    if (e.type !== EntryNormal) {
       confState = node.applyConfChange(decodeConfChange(e.data));
       continue;
     }

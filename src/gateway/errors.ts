@@ -1,5 +1,4 @@
 import { ApiError, errorResponse } from '../api/errors.js';
-import { maxRequestBytes } from '../constants.js';
 
 /**
  * errors: the gateway's one path from any thrown value to an HTTP answer. src/api/errors owns
@@ -14,12 +13,4 @@ export function errorBody(e: unknown): { status: number; body: string } {
   }
   const r = errorResponse(e);
   return { status: r.status, body: r.body };
-}
-
-/** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */
-export function checkRequestSize(body: string): void {
-  // body.length ≤ bytes ≤ 3 × length for UTF-8 text: measure only when it could matter.
-  if (body.length * 3 > maxRequestBytes && Buffer.byteLength(body) > maxRequestBytes) {
-    throw new ApiError('REQUEST_TOO_LARGE');
-  }
 }

@@ -1,5 +1,6 @@
 import HyperExpress from 'hyper-express';
-import { gatewayInflightMax, maxRequestBytes } from '../constants.js';
+import { maxHttpBodyBytes } from '../api/v3.js';
+import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import type { KvService } from './kv-service.js';
 import { errorBody } from './errors.js';
@@ -85,9 +86,9 @@ export async function startGateway(
   deps: GatewayDeps, host: string, port: number,
 ): Promise<{ server: HyperExpress.Server; port: number; routes: Routes }> {
   const server = new HyperExpress.Server({
-    // Accept a little more than etcd's limit so that an oversized request gets etcd's own
-    // error from us instead of a bare 413 from the HTTP layer.
-    max_body_length: 2 * maxRequestBytes,
+    // Accept more than etcd's limits so that an oversized request gets etcd's own error
+    // (from the decoders) instead of a bare 413 from the HTTP layer.
+    max_body_length: maxHttpBodyBytes,
     fast_buffers: true,
   });
   const routes = new Routes(server, deps);

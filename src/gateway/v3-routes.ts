@@ -1,12 +1,11 @@
 import {
   decodeCompactionRequest, decodeDeleteRangeRequest, decodePutRequest, decodeRangeRequest,
-  decodeTxnRequest, encodeCompactionResponse, encodeDeleteRangeResponse, encodePutResponse,
+  decodeStatusRequest, decodeTxnRequest, encodeCompactionResponse, encodeDeleteRangeResponse, encodePutResponse,
   encodeRangeResponse, encodeStatusResponse, encodeTxnResponse, parseJsonBody,
 } from '../api/v3.js';
 import type {
   CompactionResponse, DeleteRangeResponse, PutResponse, TxnResponse,
 } from '../mvcc/types.js';
-import { checkRequestSize } from './errors.js';
 import type { Routes } from './server.js';
 
 /**
@@ -18,43 +17,37 @@ export function registerV3Routes(r: Routes): void {
   const kv = r.deps.kv;
   for (const base of ['/v3', '/v3beta']) {
     r.json('post', `${base}/kv/range`, async (body) => {
-      checkRequestSize(body);
       const req = decodeRangeRequest(parseJsonBody(body));
       const { header, response } = await kv.range(req);
       return [200, encodeRangeResponse(header, response)];
     });
     r.json('post', `${base}/kv/put`, async (body) => {
-      checkRequestSize(body);
       const req = decodePutRequest(parseJsonBody(body));
       const { header, response } = await kv.write(req);
       return [200, encodePutResponse(header, response as PutResponse)];
     });
     r.json('post', `${base}/kv/deleterange`, async (body) => {
-      checkRequestSize(body);
       const req = decodeDeleteRangeRequest(parseJsonBody(body));
       const { header, response } = await kv.write(req);
       return [200, encodeDeleteRangeResponse(header, response as DeleteRangeResponse)];
     });
     r.json('post', `${base}/kv/txn`, async (body) => {
-      checkRequestSize(body);
       const req = decodeTxnRequest(parseJsonBody(body));
       const { header, response } = await kv.write(req);
       return [200, encodeTxnResponse(header, response as TxnResponse)];
     });
     r.json('post', `${base}/kv/compaction`, async (body) => {
-      checkRequestSize(body);
       const req = decodeCompactionRequest(parseJsonBody(body));
       const { header, response } = await kv.write(req);
       return [200, encodeCompactionResponse(header, response as CompactionResponse)];
     });
     r.json('post', `${base}/maintenance/status`, async (body) => {
-      checkRequestSize(body);
-      parseJsonBody(body === '' ? '{}' : body);
+      decodeStatusRequest(parseJsonBody(body));
       const st = await kv.status();
       return [200, encodeStatusResponse(kv.header(st.revision), {
-        version: '3.4.23', dbSize: st.dbSizeBytes, leader: st.leader,
+        version: '3.4.23', dbSizeBytes: st.dbSizeBytes, leader: st.leader,
         raftIndex: st.raftIndex, raftTerm: st.raftTerm, raftAppliedIndex: st.raftAppliedIndex,
-        dbSizeInUse: st.dbSizeBytes,
+        dbSizeInUseBytes: st.dbSizeBytes,
       })];
     });
   }

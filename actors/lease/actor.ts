@@ -1,0 +1,107 @@
+import { Lessor, leaseCheckIntervalMs } from '../../src/lease/index.js';
+import { seededRng } from '../../src/raft/index.js';
+import { assertNever, startActor } from '../../src/runtime/worker.js';
+import type { LeaseConfig, LeaseMsg, LeaseRaftPropose } from './messages.js';
+
+/**
+ * The lease actor: a thin shell around Lessor (src/lease). It mirrors the leases the Raft
+ * node applies, serves keep-alives and time-to-live from memory, and — on the leader —
+ * checks deadlines every leaseCheckIntervalMs and proposes the revocation of expired leases.
+ * Grants and revokes from clients are validated here and forwarded to the Raft node, which
+ * answers the client after the proposal is applied.
+ */
+const ctx = startActor<LeaseMsg, LeaseConfig>();
+const cfg = ctx.config;
+const now = (): number => performance.now();
+const lessor = new Lessor({
+  rng: seededRng(cfg.seed),
+  ...(cfg.minTtlSeconds === undefined ? {} : { minTtlSeconds: cfg.minTtlSeconds }),
+});
+const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftPeer ?? 'raft');
+
+ctx.ep.onMessage((msg, token) => {
+  switch (msg.type) {
+    case 'LeaseGrant': {
+      if (token === undefined) return;
+      try {
+        const g = lessor.prepareGrant(msg.id, msg.ttlSeconds);
+        raft.forward({ type: 'RaftPropose', req: { type: 'leaseGrant', ...g } }, token);
+      } catch (e) {
+        ctx.ep.replyError(token, e as Error & { code?: string });
+      }
+      return;
+    }
+    case 'LeaseRevoke':
+      if (token === undefined) return;
+      raft.forward({ type: 'RaftPropose', req: { type: 'leaseRevoke', id: msg.id } }, token);
+      return;
+    case 'LeaseKeepAlive':
+      if (token === undefined) return;
+      try {
+        ctx.ep.reply(token, { id: msg.id, ttlSeconds: lessor.renew(msg.id, now()) });
+      } catch (e) {
+        ctx.ep.replyError(token, e as Error & { code?: string });
+      }
+      return;
+    case 'LeaseTimeToLive': {
+      if (token === undefined) return;
+      const t = lessor.timeToLive(msg.id, now());
+      if (t === undefined) {
+        ctx.ep.reply(token, { id: msg.id, ttlSeconds: -1, grantedTtlSeconds: 0 });
+      } else {
+        ctx.ep.reply(token, {
+          id: msg.id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds,
+          ...(msg.keys && t.keys.length > 0 ? { keys: t.keys } : {}),
+        });
+      }
+      return;
+    }
+    case 'LeaseLeases':
+      if (token !== undefined) ctx.ep.reply(token, { ids: lessor.list() });
+      return;
+    case 'LeaseRecovered': {
+      for (const id of lessor.list()) lessor.revoke(id);
+      const t = now();
+      for (const l of msg.leases) {
+        lessor.grant(l.id, l.ttlSeconds, t);
+        for (const k of l.keys) lessor.attach(l.id, k);
+      }
+      return;
+    }
+    case 'LeaseGranted':
+      lessor.grant(msg.id, msg.ttlSeconds, now());
+      return;
+    case 'LeaseRevoked':
+      lessor.revoke(msg.id);
+      return;
+    case 'LeaseKeysChanged':
+      for (const [id, key] of msg.detach) lessor.detach(id, key);
+      for (const [id, key] of msg.attach) lessor.attach(id, key);
+      return;
+    case 'LeaderChanged':
+      if (msg.isLeader && !lessor.isPrimary) lessor.promote(now());
+      else if (!msg.isLeader && lessor.isPrimary) lessor.demote();
+      return;
+    default:
+      assertNever(msg);
+  }
+});
+
+/** revokeExpired proposes the revocation of leases past their deadline (bounded per check;
+ * the lessor defers each so a lost proposal is retried, not repeated every tick). */
+function revokeExpired(): void {
+  for (const id of lessor.expired(now())) {
+    try {
+      raft.ask({ type: 'RaftPropose', req: { type: 'leaseRevoke', id } }).catch(() => {
+        // Not found (revoked meanwhile), no leader, timeout: the retry interval covers it.
+      });
+    } catch {
+      return; // the Raft node's mailbox is full: try again next check
+    }
+  }
+}
+
+const timer = setInterval(revokeExpired, cfg.checkIntervalMs ?? leaseCheckIntervalMs);
+timer.unref();
+ctx.onStop(() => clearInterval(timer));
+ctx.ready();
