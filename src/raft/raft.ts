@@ -124,6 +124,11 @@ export class Raft {
     if (hardState.term !== 0 || hardState.vote !== None || hardState.commit !== 0) {
       this.loadState(hardState);
     }
+    // The snapshot is committed and applied by definition, even when the storage keeps
+    // entries before it (compaction behind the snapshot) or the HardState lags it.
+    const si = c.storage.snapshot().metadata.index;
+    if (si > this.raftLog.committed) this.raftLog.committed = si;
+    if (si > this.raftLog.applied) this.raftLog.appliedTo(si);
     // Rebuild the membership from conf changes applied after the snapshot: the application
     // already applied them before the restart and will not hand them back to applyConfChange.
     const applied = c.applied ?? (0 as Index);
@@ -167,10 +172,12 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    assert(hs.commit >= this.raftLog.committed && hs.commit <= this.raftLog.lastIndex(),
-      `${this.id} state.commit ${hs.commit} is out of range ` +
-      `[${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`);
-    this.raftLog.committed = hs.commit;
+    assert(hs.commit <= this.raftLog.lastIndex(),
+      `${this.id} state.commit ${hs.commit} is out of range [0, ${this.raftLog.lastIndex()}]`);
+    // The persisted commit may lag the snapshot: the application applies (and may snapshot)
+    // committed entries before the HardState of the same Ready is durable. Everything in a
+    // snapshot is committed, so the larger of the two holds.
+    if (hs.commit > this.raftLog.committed) this.raftLog.committed = hs.commit;
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -424,7 +431,8 @@ export class Raft {
   // ---- elections ----
 
   private hasUnappliedConfChanges(): boolean {
-    const lo = (this.raftLog.applied + 1) as Index;
+    // Entries the application already compacted were applied by it.
+    const lo = Math.max(this.raftLog.applied + 1, this.raftLog.firstIndex()) as Index;
     const hi = (this.raftLog.committed + 1) as Index;
     if (lo >= hi) return false;
     const ents = this.raftLog.slice(lo, hi, Number.MAX_SAFE_INTEGER);
