@@ -68,7 +68,7 @@ export class WatchGateway {
   /** open starts a stream on an HTTP response; undefined when refused (answered already). */
   open(res: HyperExpress.Response, encode: (r: WatchResponse, h: ResponseHeader) => string,
     contentType: string): Sink | undefined {
-    const refused = this.r.admission.refuse() ??
+    const refused = refusal(this.r) ??
       (this.sinks.size >= watchStreamsMax
         ? errorBody(new ApiError('TOO_MANY_REQUESTS')) : undefined);
     if (refused !== undefined) {
@@ -293,7 +293,8 @@ export function encodeV3Result(r: WatchResponse, h: ResponseHeader): string {
   return s + '}}\n';
 }
 
-function encodeHeader(h: ResponseHeader): string {
+/** encodeHeader is etcd's ResponseHeader in jsonpb form (int64 as strings, zeros omitted). */
+export function encodeHeader(h: ResponseHeader): string {
   const parts: string[] = [];
   if (h.clusterId !== 0) parts.push(`"cluster_id":"${h.clusterId}"`);
   if (h.memberId !== 0) parts.push(`"member_id":"${h.memberId}"`);
@@ -376,6 +377,17 @@ function v1Kv(kv: KeyValue): Record<string, unknown> {
 
 // ---- helpers ----
 
+/** refusal asks admission whether to serve; either shape of its answer (an error, or a
+ * ready status and body) becomes status and body. */
+export function refusal(r: Routes): { status: number; body: string } | undefined {
+  const x = r.admission.refuse() as unknown;
+  if (x === undefined) return undefined;
+  if (typeof x === 'object' && x !== null && 'status' in x && 'body' in x) {
+    return x as { status: number; body: string };
+  }
+  return errorBody(x);
+}
+
 /**
  * JsonStreamSplitter cuts a stream of concatenated JSON objects (what Go's json.Decoder reads
  * from grpc-gateway's request body) into one text per top-level object, across chunk
@@ -388,6 +400,11 @@ export class JsonStreamSplitter {
   private escaped = false;
   private start = -1;
   private scanned = 0;
+
+  /** pending: an object has started and not ended (a truncated stream). */
+  get pending(): boolean {
+    return this.depth > 0;
+  }
 
   /** push adds text and returns every object completed by it. */
   push(text: string): string[] {
