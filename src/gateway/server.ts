@@ -1,4 +1,5 @@
 import HyperExpress from 'hyper-express';
+import { ApiError, overloadError } from '../api/errors.js';
 import { maxHttpBodyBytes } from '../api/v3.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
@@ -28,13 +29,13 @@ export class Admission {
   inflight = 0;
   constructor(private readonly deps: GatewayDeps) {}
 
-  /** refuse returns the status and error to answer instead of serving, or undefined. */
-  refuse(): { status: number; body: string } | undefined {
+  /** refuse returns the error to answer instead of serving, or undefined. */
+  refuse(): Error | undefined {
     if (!this.deps.system.serving) {
-      return errorBody({ code: 'UNAVAILABLE', message: 'etcdserver: server is restarting' });
+      return new ApiError('STOPPED', 'etcdserver: server is restarting');
     }
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
-      return errorBody({ code: 'MAILBOX_FULL', message: 'etcdserver: too many requests' });
+      return overloadError();
     }
     return undefined;
   }
@@ -51,7 +52,10 @@ export class Routes {
   }
 
   /** json serves a route whose answer is one JSON document. */
-  json(method: 'get' | 'post' | 'put' | 'delete', path: string, fn: JsonHandler): void {
+  json(
+    method: 'get' | 'post' | 'put' | 'delete', path: string, fn: JsonHandler,
+    onError: (e: unknown) => { status: number; body: string } = errorBody,
+  ): void {
     const route = path;
     this.server[method](path, async (req, res) => {
       const t0 = performance.now();
@@ -59,17 +63,14 @@ export class Routes {
       let text: string;
       const refused = this.admission.refuse();
       if (refused !== undefined) {
-        status = refused.status;
-        text = refused.body;
+        ({ status, body: text } = onError(refused));
       } else {
         this.admission.inflight++;
         try {
           const body = method === 'get' || method === 'delete' ? '' : await req.text();
           [status, text] = await fn(body, req);
         } catch (e) {
-          const eb = errorBody(e);
-          status = eb.status;
-          text = eb.body;
+          ({ status, body: text } = onError(e));
         } finally {
           this.admission.inflight--;
         }
