@@ -176,3 +176,14 @@ test('v1: put, get, list with a cursor, batch and delete with one envelope', asy
   t.is(bad.status, 400);
   t.false((await bad.json() as { ok: boolean }).ok);
 });
+
+test('v3: a txn range at a past revision reads history from the shards', async (t) => {
+  const p1 = await put('txnhist/k', 'old');
+  await put('txnhist/k', 'new');
+  const r = await post(`${srv.url}/v3/kv/txn`, {
+    success: [{ request_range: { key: b64('txnhist/k'), revision: p1.json.header.revision } }],
+  });
+  t.is(r.status, 200);
+  t.true(r.json.succeeded);
+  t.is(unb64(r.json.responses[0].response_range.kvs[0].value), 'old');
+});

@@ -1,5 +1,7 @@
 import { snapshotCatchUpEntries } from '../../src/constants.js';
-import { Applier, ShardStore, shardOf } from '../../src/mvcc/index.js';
+import {
+  Applier, type DeferredRead, fillDeferredRead, mergeRanges, ShardStore, shardOf,
+} from '../../src/mvcc/index.js';
 import type { Change, KeyValue, WriteRequest } from '../../src/mvcc/types.js';
 import {
   type ConfState, decodeConfChange, type Entry, EntryNormal, type HardState, MemoryStorage,
@@ -12,7 +14,7 @@ import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
 import type { AppliedRevision, ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
-import type { RaftMsg, RaftNodeConfig, RaftStatusResp } from './messages.js';
+import type { RaftMsg, RaftNodeConfig, RaftProposeResp, RaftStatusResp } from './messages.js';
 import { decodeProposal, encodeProposal, type SnapshotBody } from './proposal.js';
 
 /**
@@ -222,7 +224,15 @@ function failPendingReads(message: string): void {
   readsByCtx.clear();
 }
 
+/** Deferred is an applied txn whose answer waits for ranges at past revisions. */
+interface Deferred {
+  token: ReplyToken;
+  reply: RaftProposeResp;
+  reads: DeferredRead[];
+}
+
 function applyEntries(entries: Entry[]): void {
+  const deferred: Deferred[] = [];
   const perShard: AppliedRevision[][] = shards.map(() => []);
   const term = node.status().term;
   let touched = false;
@@ -252,8 +262,12 @@ function applyEntries(entries: Entry[]): void {
       partition(perShard, result.revision, result.changes, compact);
       touched = true;
     }
-    if (token !== undefined) {
-      ctx.ep.reply(token, { revision: result.revision, raftTerm: term, response: result.response });
+    if (token === undefined) continue;
+    const reply = { revision: result.revision, raftTerm: term, response: result.response };
+    if (result.deferredReads !== undefined && result.deferredReads.length > 0) {
+      deferred.push({ token, reply, reads: result.deferredReads });
+    } else {
+      ctx.ep.reply(token, reply);
     }
   }
   if (touched) {
@@ -268,7 +282,25 @@ function applyEntries(entries: Entry[]): void {
       s.sendUnbounded({ type: 'ShardApply', revisions: revs });
     });
   }
+  for (const d of deferred) void answerDeferred(d);
   maybeSnapshot();
+}
+
+/** answerDeferred fills a txn's ranges at past revisions — history the applier does not
+ * keep — from the shards, which have every revision this entry could read (the ShardApply
+ * carrying them left before these asks, on the same channels). */
+async function answerDeferred(d: Deferred): Promise<void> {
+  try {
+    for (const r of d.reads) {
+      const parts = await Promise.all(shards.map((s) => s.ask({
+        type: 'ShardRange', req: r.request, atRevision: r.revision, waitRevision: 0,
+      })));
+      fillDeferredRead(d.reply.response, r.path, mergeRanges(r.request, parts));
+    }
+    ctx.ep.reply(d.token, d.reply);
+  } catch (e) {
+    ctx.ep.replyError(d.token, e as Error & { code?: string });
+  }
 }
 
 function partition(

@@ -63,7 +63,9 @@ ctx.ep.onMessage((msg, token) => {
           msg.fromRevision as Revision, to as Revision, msg.key, msg.rangeEnd, msg.limit,
         );
         const out = changes.map((change) => ({ revision: change.kv.modRevision, change }));
-        const through = out.length >= msg.limit ? out[out.length - 1]!.revision : to;
+        // history never splits a revision, so a full answer ends at its last revision.
+        const full = msg.limit > 0 && out.length >= msg.limit;
+        const through = full ? out[out.length - 1]!.revision : to;
         ctx.ep.reply(token, { changes: out, throughRevision: through });
       } catch (e) {
         ctx.ep.replyError(token, e as Error & { code?: string });

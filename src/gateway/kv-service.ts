@@ -64,11 +64,14 @@ export class KvService {
     let response: RangeResponse;
     if (req.rangeEnd === undefined || req.rangeEnd === '') {
       const s = this.shards[shardOf(req.key, this.shards.length)]!;
-      response = await s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev });
+      const part = await s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev });
+      // A shard's partial is not always final on its own (etcd's sort quirks, keys-only with a
+      // VALUE sort): the merge finishes it, even for one part.
+      response = mergeRanges(req, [part]);
     } else {
       const parts = await Promise.all(this.shards.map((s) =>
         s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev })));
-      response = parts.length === 1 ? parts[0]! : mergeRanges(req, parts);
+      response = mergeRanges(req, parts);
     }
     return { header: this.header(readRev), response };
   }
