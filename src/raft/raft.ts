@@ -81,6 +81,8 @@ export class Raft {
   lead: MemberId = None;
   /** leadTransferee is the transfer target while a transfer is in progress, else None. */
   leadTransferee: MemberId = None;
+  /** confIndex: conf changes up to this index are already in `prs` (bootstrap, restart). */
+  confIndex: Index = 0 as Index;
   /** pendingConfIndex: a new conf change may only be proposed once applied ≥ this. */
   pendingConfIndex: Index = 0 as Index;
   private readOnly = new ReadOnly();
@@ -129,19 +131,25 @@ export class Raft {
     const si = c.storage.snapshot().metadata.index;
     if (si > this.raftLog.committed) this.raftLog.committed = si;
     if (si > this.raftLog.applied) this.raftLog.appliedTo(si);
-    // Rebuild the membership from conf changes applied after the snapshot: the application
-    // already applied them before the restart and will not hand them back to applyConfChange.
     const applied = c.applied ?? (0 as Index);
     if (applied > this.raftLog.applied) {
       assert(applied <= this.raftLog.committed,
         `applied(${applied}) is out of range [committed(${this.raftLog.committed})]`);
-      const ents = this.raftLog.slice((this.raftLog.applied + 1) as Index, (applied + 1) as Index,
-        Number.MAX_SAFE_INTEGER);
-      for (const e of ents) {
-        if (e.type === EntryConfChange) this.applyConfChange(decodeConfChange(e.data));
-      }
       this.raftLog.appliedTo(applied);
     }
+    // Rebuild the membership from every committed conf change after the snapshot. Those up to
+    // `applied` will not be handed out again; the later ones will, and applying them twice is
+    // harmless. Taking all committed ones at once lets a restarted node campaign at once.
+    const lo = (this.raftLog.firstIndex()) as Index;
+    const hi = (this.raftLog.committed + 1) as Index;
+    if (lo < hi) {
+      for (const e of this.raftLog.slice(lo, hi, Number.MAX_SAFE_INTEGER)) {
+        if (e.index > c.storage.snapshot().metadata.index && e.type === EntryConfChange) {
+          this.applyConfChange(decodeConfChange(e.data));
+        }
+      }
+    }
+    this.confIndex = this.raftLog.committed;
     this.becomeFollower(this.term, None);
     this.logger?.info(`raft ${this.id}: newRaft [peers: ${this.prs.voters.join(',')}, ` +
       `term: ${this.term}, commit: ${this.raftLog.committed}, applied: ${this.raftLog.applied}]`);
@@ -432,7 +440,8 @@ export class Raft {
 
   private hasUnappliedConfChanges(): boolean {
     // Entries the application already compacted were applied by it.
-    const lo = Math.max(this.raftLog.applied + 1, this.raftLog.firstIndex()) as Index;
+    const lo = Math.max(this.raftLog.applied + 1, this.confIndex + 1,
+      this.raftLog.firstIndex()) as Index;
     const hi = (this.raftLog.committed + 1) as Index;
     if (lo >= hi) return false;
     const ents = this.raftLog.slice(lo, hi, Number.MAX_SAFE_INTEGER);

@@ -82,6 +82,8 @@ export class RawNode {
     for (const p of peers) {
       r.applyConfChange({ type: ConfChangeAddNode, nodeId: typeof p === 'number' ? p : p.id });
     }
+    // The membership already reflects these entries, so the node may campaign at once.
+    r.confIndex = ents.length as Index;
   }
 
   /** tick advances logical time by one tick (one heartbeat interval). */
