@@ -17,7 +17,7 @@ function system(): ActorSystem {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('lease actor: grant goes through Raft, keep-alive renews, expiry proposes a revoke', async (t) => {
+test('lease actor: grant via Raft, keep-alive renews, expiry proposes a revoke', async (t) => {
   const sys = system();
   await sys.start();
   try {

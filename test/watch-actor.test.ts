@@ -68,9 +68,12 @@ function collector(sys: ActorSystem) {
     if (l === undefined) got.set(e.streamId, (l = []));
     l.push(...e.responses);
     const n = e.responses.reduce((a, r) => a + r.events.length, 0);
-    if (!paused.has(e.streamId) && n > 0) hub.send({ type: 'WatchAck', streamId: e.streamId, events: n });
+    if (!paused.has(e.streamId) && n > 0) {
+      hub.send({ type: 'WatchAck', streamId: e.streamId, events: n });
+    }
   });
-  const revisions = (s: number) => (got.get(s) ?? []).flatMap((r) => r.events.map((e) => e.kv.modRevision));
+  const revisions = (s: number) =>
+    (got.get(s) ?? []).flatMap((r) => r.events.map((e) => e.kv.modRevision));
   return { got, paused, hub, revisions };
 }
 
@@ -92,7 +95,9 @@ test('watch actor: catch-up from the shards, then live, with no gap or duplicate
     const w = new Writer(sys);
     c.hub.send({ type: 'WatchRecovered', revision: 1, compactRevision: 0 });
     for (let i = 0; i < 100; i++) w.put(`k${i % 13}`);
-    c.hub.send({ type: 'WatchCreate', streamId: 1, req: { key: 'k', rangeEnd: 'l', startRevision: 2 } });
+    c.hub.send({
+      type: 'WatchCreate', streamId: 1, req: { key: 'k', rangeEnd: 'l', startRevision: 2 },
+    });
     for (let i = 0; i < 50; i++) w.put(`k${i % 5}`);
     await until(() => c.revisions(1).length >= 150, '150 events');
     t.like(c.got.get(1)![0], { watchId: 0, created: true });
@@ -105,7 +110,7 @@ test('watch actor: catch-up from the shards, then live, with no gap or duplicate
   }
 });
 
-test('watch actor: a paused stream is bounded, others flow, and it catches up on acks', async (t) => {
+test('watch actor: a paused stream is bounded, others flow, it catches up on acks', async (t) => {
   const sys = system(8);
   await sys.start();
   try {
@@ -129,7 +134,7 @@ test('watch actor: a paused stream is bounded, others flow, and it catches up on
   }
 });
 
-test('watch actor: a compacted start revision is cancelled with the compact revision', async (t) => {
+test('watch actor: a compacted start revision is cancelled with its revision', async (t) => {
   const sys = system();
   await sys.start();
   try {
@@ -138,7 +143,8 @@ test('watch actor: a compacted start revision is cancelled with the compact revi
     c.hub.send({ type: 'WatchCreate', streamId: 1, req: { key: 'a', startRevision: 10 } });
     await until(() => (c.got.get(1)?.length ?? 0) >= 2, 'cancel');
     t.like(c.got.get(1)![1], {
-      canceled: true, compactRevision: 30, cancelReason: 'mvcc: required revision has been compacted',
+      canceled: true, compactRevision: 30,
+      cancelReason: 'mvcc: required revision has been compacted',
     });
   } finally {
     await sys.stop();

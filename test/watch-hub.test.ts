@@ -79,7 +79,9 @@ class Harness {
     for (; n < max; n++) {
       const req = this.hub.nextSync();
       if (req === undefined) break;
-      const h = this.store.history(req.fromRevision, req.toRevision, req.key, req.rangeEnd, req.limit);
+      const h = this.store.history(
+        req.fromRevision, req.toRevision, req.key, req.rangeEnd, req.limit,
+      );
       this.hub.applyHistory(req.pass, h.changes, h.throughRevision);
     }
     return n;
@@ -226,7 +228,8 @@ test('watch: prev_kv is delivered only to watchers that asked, live and from his
   h.sync();
   h.write({ del: 'a' });
   h.drain();
-  const evs = (id: number) => h.got.get(1)!.filter((r) => r.watchId === id).flatMap((r) => r.events);
+  const evs = (id: number) =>
+    h.got.get(1)!.filter((r) => r.watchId === id).flatMap((r) => r.events);
   t.deepEqual(evs(withPrev).map((e) => e.prevKv?.value), ['one', 'two']);
   t.deepEqual(evs(without).map((e) => e.prevKv), [undefined, undefined]);
   t.deepEqual(evs(without).map((e) => e.kind), ['put', 'delete']);
@@ -439,7 +442,8 @@ test('watch: WatcherGroup agrees with a naive scan on random ranges', (t) => {
       g.forEachMatch(k, (m) => got.push(m.n));
       const want = all.filter((m) => (m.single ? m.start === k
         : k >= m.start && (m.end === undefined || k < m.end))).map((m) => m.n);
-      if (JSON.stringify(got.sort((a, b) => a - b)) !== JSON.stringify(want.sort((a, b) => a - b))) {
+      const byN = (a: number, b: number) => a - b;
+      if (JSON.stringify(got.sort(byN)) !== JSON.stringify(want.sort(byN))) {
         t.fail(`lookup ${k} at step ${i}`);
         return;
       }

@@ -13,7 +13,8 @@ const kv = (key: string, rev: number, version: number) => ({
 
 test('watch routes: the request stream splits into objects across chunks', (t) => {
   const s = new JsonStreamSplitter();
-  t.deepEqual(s.push('{"create_request":{"key":"YQ=="}}{"progress'), ['{"create_request":{"key":"YQ=="}}']);
+  t.deepEqual(s.push('{"create_request":{"key":"YQ=="}}{"progress'),
+    ['{"create_request":{"key":"YQ=="}}']);
   t.true(s.pending);
   t.deepEqual(s.push('_request":{"x":"}{"}}\n'), ['{"progress_request":{"x":"}{"}}']);
   t.false(s.pending);

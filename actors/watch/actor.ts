@@ -20,7 +20,8 @@ const ctx = startActor<WatchMsg, WatchConfig>();
 const cfg = ctx.config;
 const hub = new WatchHub({
   ...(cfg.bufferEvents === undefined ? {} : { bufferEvents: cfg.bufferEvents }),
-  ...(cfg.historyEventsPerPass === undefined ? {} : { historyEventsPerPass: cfg.historyEventsPerPass }),
+  ...(cfg.historyEventsPerPass === undefined ? {}
+    : { historyEventsPerPass: cfg.historyEventsPerPass }),
 });
 const gateway = ctx.ep.ref<WatchOut, unknown>(cfg.gatewayPeer ?? 'gateway');
 const shards = Array.from({ length: cfg.shardCount },
@@ -75,7 +76,9 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
       hub.ack(msg.streamId, msg.events);
       break;
     case 'WatchStreamClose':
-      if (!recovered) early = early.filter((m) => !('streamId' in m) || m.streamId !== msg.streamId);
+      if (!recovered) {
+        early = early.filter((m) => !('streamId' in m) || m.streamId !== msg.streamId);
+      }
       hub.closeStream(msg.streamId);
       break;
     case 'WatchStats':

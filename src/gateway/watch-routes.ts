@@ -251,7 +251,9 @@ function handleV3Request(sink: Sink, text: string): void {
   }
   const o = v as Record<string, unknown>;
   if (isObj(o['create_request'])) sink.create(decodeCreate(o['create_request']));
-  else if (isObj(o['cancel_request'])) sink.cancel(int64(o['cancel_request']['watch_id'], 'watch_id'));
+  else if (isObj(o['cancel_request'])) {
+    sink.cancel(int64(o['cancel_request']['watch_id'], 'watch_id'));
+  }
   else if (isObj(o['progress_request'])) sink.progress();
 }
 
@@ -424,7 +426,10 @@ export class JsonStreamSplitter {
         this.depth++;
       } else if (c === 0x7d || c === 0x5d) {
         this.depth--;
-        if (this.depth < 0) throw new ApiError('MALFORMED_JSON', "invalid character '}' looking for beginning of value");
+        if (this.depth < 0) {
+          throw new ApiError('MALFORMED_JSON',
+            `invalid character '${this.buf[i]}' looking for beginning of value`);
+        }
         if (this.depth === 0) out.push(this.buf.slice(this.start, i + 1));
       } else if (this.depth === 0 && c > 0x20) {
         throw new ApiError('MALFORMED_JSON',

@@ -89,7 +89,8 @@ export class WatcherGroup<W extends GroupMember> {
   }
 
   private rebuild(): void {
-    this.ranges = [...this.rangeSet].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    this.ranges = [...this.rangeSet]
+      .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.maxEnd = new Array<Bytes | undefined>(this.ranges.length);
     let m: Bytes | undefined = '';
     let unbounded = false;

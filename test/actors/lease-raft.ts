@@ -25,7 +25,9 @@ ctx.ep.onMessage((msg, token) => {
   if (req.type === 'leaseGrant') {
     if (leases.has(req.id)) {
       if (token !== undefined) {
-        ctx.ep.replyError(token, { code: 'ErrLeaseExists', message: 'etcdserver: lease already exists' });
+        ctx.ep.replyError(token, {
+          code: 'ErrLeaseExists', message: 'etcdserver: lease already exists',
+        });
       }
       return;
     }
