@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { RaftNodeConfig } from '../actors/raft/messages.js';
 import type { ShardConfig, ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
+import type { LeaseConfig } from '../actors/lease/messages.js';
+import type { WatchConfig } from '../actors/watch/messages.js';
 import { type Config, loadConfig } from './config/index.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
@@ -16,7 +18,9 @@ import { type ActorSpec, ActorSystem } from './runtime/system.js';
  * every other subsystem is an actor in its own worker thread:
  *
  *   gateway ──► raft ──► wal          (propose → persist)
- *      │          └────► shard-0..N-1 (apply)
+ *      │        │ └────► shard-0..N-1 (apply)
+ *      │        ├──────► watch ──► shards (history)   ──► gateway (events)
+ *      │        └──────► lease ──► raft (expiry revokes)
  *      └──────────────► shard-0..N-1 (reads at a revision)
  */
 
@@ -42,14 +46,21 @@ export function actorSpecs(config: Config, memberId: number, clusterId: number):
     snapshotCount: config.snapshotCount, logLevel: config.logLevel,
     seed: memberId % 0x7fffffff,
   };
+  const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
+  const lease: LeaseConfig = { logLevel: config.logLevel, seed: memberId % 0x7fffffff };
   return [
     // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
-    { name: 'raft', url: new URL('raft/actor.js', dist), config: raft, peers: ['wal', ...shardNames] },
+    {
+      name: 'raft', url: new URL('raft/actor.js', dist), config: raft,
+      peers: ['wal', 'watch', 'lease', ...shardNames],
+    },
+    { name: 'lease', url: new URL('lease/actor.js', dist), config: lease, peers: ['raft'] },
+    { name: 'watch', url: new URL('watch/actor.js', dist), config: watch, peers: shardNames },
     { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, peers: ['raft'] },
     ...shardNames.map((name, index): ActorSpec => ({
       name, url: new URL('shard/actor.js', dist),
       config: { index, count: config.storageShards, logLevel: config.logLevel } satisfies ShardConfig,
-      peers: ['raft'],
+      peers: ['raft', 'watch'],
     })),
   ];
 }
@@ -101,14 +112,16 @@ async function main(): Promise<void> {
   }
 
   const servers: { close(): boolean }[] = [];
+  const watchGateways: { closeAll(): void }[] = [];
   for (const u of config.listenClientUrls) {
     const url = new URL(u);
-    const { server, port } = await startGateway({
+    const { server, port, watches } = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
     }, url.hostname, Number(url.port || 2379));
     servers.push(server);
+    watchGateways.push(watches);
     log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
   }
 
@@ -117,6 +130,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'received signal; shutting down');
+    for (const w of watchGateways) w.closeAll();
     for (const s of servers) s.close();
     // Requests in flight finish against the actors, then the actors stop in order.
     setTimeout(() => {

@@ -2,7 +2,11 @@ import { snapshotCatchUpEntries } from '../../src/constants.js';
 import {
   Applier, type DeferredRead, fillDeferredRead, mergeRanges, ShardStore, shardOf,
 } from '../../src/mvcc/index.js';
-import type { Change, KeyValue, WriteRequest } from '../../src/mvcc/types.js';
+import { leaseKeyUpdates } from '../../src/lease/index.js';
+import type { Change, KeyValue, TxnResponse } from '../../src/mvcc/types.js';
+import type { LeaseId } from '../../src/types.js';
+import type { LeaseMsg } from '../lease/messages.js';
+import type { RevisionChanges, WatchMsg } from '../watch/messages.js';
 import {
   type ConfState, decodeConfChange, type Entry, EntryNormal, type HardState, MemoryStorage,
   RawNode,
@@ -14,7 +18,9 @@ import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
 import type { AppliedRevision, ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
-import type { RaftMsg, RaftNodeConfig, RaftProposeResp, RaftStatusResp } from './messages.js';
+import type {
+  ProposalRequest, RaftMsg, RaftNodeConfig, RaftProposeResp, RaftStatusResp,
+} from './messages.js';
 import { decodeProposal, encodeProposal, type SnapshotBody } from './proposal.js';
 
 /**
@@ -31,6 +37,8 @@ const selfId = cfg.memberId as MemberId;
 const wal = ctx.ep.ref<WalMsg, WalReplies>('wal');
 const shards = Array.from({ length: cfg.shardCount },
   (_, i) => ctx.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
+const watch = ctx.ep.ref<WatchMsg, unknown>('watch');
+const lease = ctx.ep.ref<LeaseMsg, unknown>('lease');
 
 /** bootNonce tells this boot's proposals apart from those of earlier boots in the log. */
 const bootNonce = (Math.random() * 0x7fffffff) | 0;
@@ -67,7 +75,7 @@ async function boot(): Promise<void> {
   // An empty store is at revision 1, as etcd's: the first write makes revision 2.
   let revision = 1;
   let compactRevision = 0;
-  let leases: number[] = [];
+  let leases: { id: number; ttl: number }[] = [];
   const dumps: (Uint8Array | null)[] = shards.map(() => null);
   if (loaded.snapshot !== undefined) {
     const body = unpack<SnapshotBody>(loaded.snapshot.body);
@@ -95,7 +103,18 @@ async function boot(): Promise<void> {
     if (d === null) continue;
     for (const kv of ShardStore.fromSnapshot(unpack(d)).latest()) latest.push(kv);
   }
-  applier = Applier.fromLatest(latest, revision as never, compactRevision as never, leases as never);
+  applier = Applier.fromLatest(latest, revision as never, compactRevision as never, leases);
+  // The watch hub and the lease reaper start from the recovered store; the entries replayed
+  // below reach them as ordinary applied revisions.
+  watch.sendUnbounded({
+    type: 'WatchRecovered', revision: applier.revision, compactRevision: applier.compactRevision,
+  });
+  lease.sendUnbounded({
+    type: 'LeaseRecovered',
+    leases: applier.leasesWithTtl().map(({ id, ttl }) => ({
+      id, ttlSeconds: ttl, keys: applier.keysOfLease(id as LeaseId),
+    })),
+  });
 
   if (loaded.hardState !== undefined) {
     storage.setHardState(loaded.hardState);
@@ -139,6 +158,8 @@ function pump(): void {
     if (rd.softState !== undefined && rd.softState.lead !== leader) {
       if (rd.softState.lead !== 0) counters.leaderChanges++;
       leader = rd.softState.lead;
+      // Only the leader decides expiry (etcd's lessor promote/demote).
+      lease.sendUnbounded({ type: 'LeaderChanged', isLeader: leader === selfId });
       if (leader === 0) failPendingReads('etcdserver: no leader');
       else if (onLeader !== undefined) {
         onLeader();
@@ -231,8 +252,34 @@ interface Deferred {
   reads: DeferredRead[];
 }
 
+/** Executed is an applied proposal: its revision, answer and changes. */
+type Executed = Omit<ReturnType<Applier['execute']>, 'response'> & {
+  response: RaftProposeResp['response'];
+};
+
+/** execute applies one committed proposal: KV writes through the applier's execute, lease
+ * grants and revocations through its lease table (a revocation deletes the lease's keys in
+ * one revision, like any write). */
+function execute(req: ProposalRequest): Executed {
+  switch (req.type) {
+    case 'leaseGrant':
+      applier.grantLease(req.id as LeaseId, req.ttlSeconds);
+      return {
+        revision: applier.revision, changes: [],
+        response: { type: 'leaseGrant', id: req.id, ttlSeconds: req.ttlSeconds },
+      };
+    case 'leaseRevoke': {
+      const r = applier.revokeLease(req.id as LeaseId);
+      return { revision: r.revision, changes: r.changes, response: { type: 'leaseRevoke' } };
+    }
+    default:
+      return applier.execute(req);
+  }
+}
+
 function applyEntries(entries: Entry[]): void {
   const deferred: Deferred[] = [];
+  let watched: RevisionChanges[] = [];
   const perShard: AppliedRevision[][] = shards.map(() => []);
   const term = node.status().term;
   let touched = false;
@@ -248,9 +295,9 @@ function applyEntries(entries: Entry[]): void {
     const token = p.m === selfId && p.b === bootNonce ? pending.get(p.n) : undefined;
     if (token !== undefined) pending.delete(p.n);
     const before = applier.revision;
-    let result;
+    let result: Executed;
     try {
-      result = applier.execute(p.req);
+      result = execute(p.req);
     } catch (err) {
       counters.failed++;
       if (token !== undefined) ctx.ep.replyError(token, err as Error & { code?: string });
@@ -261,6 +308,23 @@ function applyEntries(entries: Entry[]): void {
     if (result.revision !== before || compact !== undefined) {
       partition(perShard, result.revision, result.changes, compact);
       touched = true;
+    }
+    if (result.revision !== before) {
+      watched.push({ revision: result.revision, changes: result.changes });
+      const { attach, detach } = leaseKeyUpdates(result.changes);
+      if (attach.length > 0 || detach.length > 0) {
+        lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach });
+      }
+    }
+    if (compact !== undefined) {
+      if (watched.length > 0) watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
+      watched = [];
+      watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
+    }
+    if (p.req.type === 'leaseGrant') {
+      lease.sendUnbounded({ type: 'LeaseGranted', id: p.req.id, ttlSeconds: p.req.ttlSeconds });
+    } else if (p.req.type === 'leaseRevoke') {
+      lease.sendUnbounded({ type: 'LeaseRevoked', id: p.req.id });
     }
     if (token === undefined) continue;
     const reply = { revision: result.revision, raftTerm: term, response: result.response };
@@ -282,6 +346,7 @@ function applyEntries(entries: Entry[]): void {
       s.sendUnbounded({ type: 'ShardApply', revisions: revs });
     });
   }
+  if (watched.length > 0) watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
   for (const d of deferred) void answerDeferred(d);
   maybeSnapshot();
 }
@@ -295,7 +360,7 @@ async function answerDeferred(d: Deferred): Promise<void> {
       const parts = await Promise.all(shards.map((s) => s.ask({
         type: 'ShardRange', req: r.request, atRevision: r.revision, waitRevision: 0,
       })));
-      fillDeferredRead(d.reply.response, r.path, mergeRanges(r.request, parts));
+      fillDeferredRead(d.reply.response as TxnResponse, r.path, mergeRanges(r.request, parts));
     }
     ctx.ep.reply(d.token, d.reply);
   } catch (e) {
@@ -324,7 +389,7 @@ function maybeSnapshot(): void {
   const cs = confState;
   const meta = {
     revision: applier.revision, compactRevision: applier.compactRevision,
-    leases: applier.leaseIds(),
+    leases: applier.leasesWithTtl(),
   };
   // Asked right after the ShardApply that reached `index`, on the same channels, so every
   // dump reflects exactly the state at `index`.
@@ -343,7 +408,7 @@ function maybeSnapshot(): void {
     });
 }
 
-function propose(req: WriteRequest, token: ReplyToken | undefined): void {
+function propose(req: ProposalRequest, token: ReplyToken | undefined): void {
   const n = nextProposalSeq++;
   try {
     node.propose(encodeProposal({ m: selfId, b: bootNonce, n, req }));

@@ -1,5 +1,14 @@
 import type { Message as RaftMessage } from '../../src/raft/index.js';
+import type {
+  LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse,
+} from '../../src/api/lease-types.js';
 import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
+
+/** ProposalRequest is anything that goes through the log: KV writes and lease changes. */
+export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest;
+
+/** ProposalResponse is the applied result of a ProposalRequest. */
+export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse;
 
 /**
  * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier
@@ -10,7 +19,7 @@ import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
 /** RaftPropose proposes one write; the reply comes after it is committed and applied. */
 export interface RaftPropose {
   type: 'RaftPropose';
-  req: WriteRequest;
+  req: ProposalRequest;
 }
 
 /** RaftReadIndex asks for a linearizable read point: the reply is the store revision once the
@@ -37,7 +46,7 @@ export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep;
 export interface RaftProposeResp {
   revision: number;
   raftTerm: number;
-  response: WriteResponse;
+  response: ProposalResponse;
 }
 
 /** RaftReadIndexResp: read at `revision`; shards must have applied it (waitRevision). */

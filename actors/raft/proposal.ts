@@ -1,6 +1,6 @@
 import type { ConfState } from '../../src/raft/index.js';
-import type { WriteRequest } from '../../src/mvcc/types.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
+import type { ProposalRequest } from './messages.js';
 
 /**
  * proposal: what a normal Raft entry's data holds, and what a snapshot's body holds. Both
@@ -14,7 +14,7 @@ export interface Proposal {
   m: number;
   b: number;
   n: number;
-  req: WriteRequest;
+  req: ProposalRequest;
 }
 
 export function encodeProposal(p: Proposal): Uint8Array {
@@ -30,7 +30,8 @@ export function decodeProposal(data: Uint8Array): Proposal {
 export interface SnapshotBody {
   revision: number;
   compactRevision: number;
-  leases: number[];
+  /** leases: every granted lease with its TTL in seconds. */
+  leases: { id: number; ttl: number }[];
   confState: ConfState;
   shards: Uint8Array[];
 }

@@ -52,7 +52,7 @@ export class KvService {
     const r = await this.raft.ask({ type: 'RaftPropose', req });
     this.learn(r.revision, r.raftTerm);
     // Ranges inside a txn are answered by the applier from its latest-state view.
-    return { header: this.header(r.revision), response: r.response };
+    return { header: this.header(r.revision), response: r.response as WriteResponse };
   }
 
   /** range reads, linearizably unless req.serializable. */

@@ -7,6 +7,8 @@ import type { KvService } from './kv-service.js';
 import { errorBody } from './errors.js';
 import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
+import { registerLeaseRoutes } from './lease-routes.js';
+import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
  * server: the gateway thread's HTTP server (hyper-express on uWebSockets). It parses and
@@ -85,7 +87,7 @@ export class Routes {
 /** startGateway builds the server and listens on host:port (port 0 picks a free port). */
 export async function startGateway(
   deps: GatewayDeps, host: string, port: number,
-): Promise<{ server: HyperExpress.Server; port: number; routes: Routes }> {
+): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
   const server = new HyperExpress.Server({
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
     // (from the decoders) instead of a bare 413 from the HTTP layer.
@@ -95,6 +97,8 @@ export async function startGateway(
   const routes = new Routes(server, deps);
   registerV3Routes(routes);
   registerV1Routes(routes);
+  const watches = registerWatchRoutes(routes);
+  registerLeaseRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
     let reason = '';
@@ -130,5 +134,5 @@ export async function startGateway(
     if (!res.closed) res.status(eb.status).type('json').send(eb.body);
   });
   await server.listen(port, host);
-  return { server, port: server.port, routes };
+  return { server, port: server.port, routes, watches };
 }

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
 import type { WatchMsg, WatchOut } from '../../actors/watch/messages.js';
 import { ApiError } from '../api/errors.js';
@@ -210,13 +211,18 @@ export function registerWatchRoutes(r: Routes, opts: { installHandler?: boolean 
       const sink = gw.open(res, encodeV3Result, 'application/json');
       if (sink === undefined) return;
       const splitter = new JsonStreamSplitter();
-      req.on('data', (chunk: Buffer) => {
-        try {
-          for (const text of splitter.push(chunk.toString('utf8'))) handleV3Request(sink, text);
-        } catch (e) {
-          sink.fail(e);
-        }
-      });
+      // hyper-express streams a request body only through pipe(): its Request is not a
+      // plain Readable ('data' listeners alone never fire).
+      req.pipe(new Writable({
+        write(chunk: Buffer, _enc, done) {
+          try {
+            for (const text of splitter.push(chunk.toString('utf8'))) handleV3Request(sink, text);
+          } catch (e) {
+            sink.fail(e);
+          }
+          done();
+        },
+      }));
     });
   }
   r.server.post('/v1/watch', async (req, res) => {

@@ -103,6 +103,9 @@ export class Applier {
   private readonly kvs = new OrderedMap<KeyValue>();
   /** leases maps each granted lease to the live keys attached to it. */
   private readonly leases = new Map<number, Set<Bytes>>();
+  /** leaseTtls holds each granted lease's TTL in seconds: replicated state (it goes through the
+   * log with the grant), so every replica restores leases with the same TTL. */
+  private readonly leaseTtls = new Map<number, number>();
 
   constructor(opts: ApplierOptions = {}) {
     this.revision = toRevision(opts.revision ?? initialRevision);
@@ -119,10 +122,14 @@ export class Applier {
     kvs: Iterable<KeyValue>,
     revision: Revision,
     compactRevision: Revision,
-    leases: Iterable<LeaseId>,
+    leases: Iterable<LeaseId | { id: number; ttl: number }>,
   ): Applier {
     const a = new Applier({ revision, compactRevision });
-    for (const id of leases) a.leases.set(id, new Set());
+    for (const l of leases) {
+      const id = typeof l === 'number' ? l : l.id;
+      a.leases.set(id, new Set());
+      if (typeof l !== 'number') a.leaseTtls.set(id, l.ttl);
+    }
     for (const kv of kvs) {
       assert(kv.version >= 1 && kv.modRevision <= revision, 'fromLatest: bad KeyValue');
       assert(!a.kvs.has(kv.key), 'fromLatest: duplicate key');
@@ -175,11 +182,23 @@ export class Applier {
     return this.kvs.size;
   }
 
-  /** grantLease records a granted lease (its TTL lives in the lease module). */
-  grantLease(id: LeaseId): void {
-    assert(Number.isSafeInteger(id) && id > 0, `lease id ${id}`);
+  /** grantLease records a granted lease and its TTL (the expiry clock lives in the lease
+   * actor, on the leader). */
+  grantLease(id: LeaseId, ttlSeconds = 0): void {
+    assert(Number.isSafeInteger(id) && id !== 0, `lease id ${id}`);
     if (this.leases.has(id)) throw new ErrLeaseExists();
     this.leases.set(id, new Set());
+    this.leaseTtls.set(id, ttlSeconds);
+  }
+
+  /** leaseTtl returns a granted lease's TTL in seconds (0 when unknown). */
+  leaseTtl(id: LeaseId): number {
+    return this.leaseTtls.get(id) ?? 0;
+  }
+
+  /** leasesWithTtl lists every granted lease with its TTL (for snapshots), ascending. */
+  leasesWithTtl(): { id: number; ttl: number }[] {
+    return this.leaseIds().map((id) => ({ id, ttl: this.leaseTtls.get(id) ?? 0 }));
   }
 
   /**
@@ -195,6 +214,7 @@ export class Applier {
       return { type: 'deleteRange', deleted: sorted.length };
     });
     this.leases.delete(id);
+    this.leaseTtls.delete(id);
     return { revision: r.revision, changes: r.changes };
   }
 
