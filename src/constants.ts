@@ -77,4 +77,4 @@ assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest reco
 assert(walBatchBytesMax >= 8 * maxRequestBytes, 'a WAL batch must hold many largest requests');
 assert(walRecordBytesMax > maxRequestBytes * 2, 'a record must hold a largest request');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');
-assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than snapshot count');
+assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than a snapshot');

@@ -1,6 +1,7 @@
 import {
   decodeCompactionRequest, decodeDeleteRangeRequest, decodePutRequest, decodeRangeRequest,
-  decodeStatusRequest, decodeTxnRequest, encodeCompactionResponse, encodeDeleteRangeResponse, encodePutResponse,
+  decodeStatusRequest, decodeTxnRequest, encodeCompactionResponse, encodeDeleteRangeResponse,
+  encodePutResponse,
   encodeRangeResponse, encodeStatusResponse, encodeTxnResponse, parseJsonBody,
 } from '../api/v3.js';
 import type {

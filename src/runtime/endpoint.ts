@@ -170,7 +170,8 @@ export class Endpoint<In extends Message = Message> {
     this.post(peer, [EnvelopeKind.Ask, id, this.name, msg], true);
     this.ensureSweep();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, peer, type: msg.type, deadlineMs: now() + timeoutMs });
+      const deadlineMs = now() + timeoutMs;
+      this.pending.set(id, { resolve, reject, peer, type: msg.type, deadlineMs });
     });
   }
 

@@ -167,7 +167,8 @@ export class ActorSystem {
     const timeoutMs = this.opts.startTimeoutMs ?? 120_000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`actors not ready within ${timeoutMs} ms`)), timeoutMs);
+      const fail = () => reject(new Error(`actors not ready within ${timeoutMs} ms`));
+      timer = setTimeout(fail, timeoutMs);
     });
     try {
       await Promise.race([Promise.all(readies), timeout]);
@@ -196,7 +197,9 @@ export class ActorSystem {
         }
         void this.restart(name, why);
       };
-      w.on('error', (err) => onDeath(err instanceof Error ? (err.stack ?? err.message) : String(err)));
+      w.on('error', (err) => {
+        onDeath(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      });
       w.on('exit', (code) => onDeath(`exited with code ${code}`));
     });
   }

@@ -46,7 +46,8 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   const control = parentPort;
   control.on('message', (m: ControlMessage) => {
     if (m.control === 'stats') {
-      control.postMessage({ control: 'statsResp', stats: ep.snapshotStats() } satisfies ControlMessage);
+      const stats = ep.snapshotStats();
+      control.postMessage({ control: 'statsResp', stats } satisfies ControlMessage);
       return;
     }
     if (m.control === 'stop') {
