@@ -1,0 +1,197 @@
+/**
+ * report: the machine description, the per-workload tables (ours, etcd, ours ÷ etcd) and the
+ * markdown and SVG written to docs/. Rendering is pure; machineInfo reads the system.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { formatNumber, formatRatio, ratio } from './stats.js';
+import { barChartSvg } from './svg.js';
+
+/** ServerFigures are one server's figures for one workload, keyed by RowSpec.key. */
+export interface ServerFigures {
+  values: Record<string, number>;
+  /** note: "not available (404)", the first error, … */
+  note?: string;
+}
+
+/** RowSpec is one line of a workload's table. */
+export interface RowSpec {
+  key: string;
+  label: string;
+}
+
+/** WorkloadResult is a workload's figures on every server that ran it. */
+export interface WorkloadResult {
+  name: string;
+  description: string;
+  rows: RowSpec[];
+  ours?: ServerFigures;
+  etcd?: ServerFigures;
+}
+
+/** opsRows are the rows of a request/response workload. */
+export const opsRows: RowSpec[] = [
+  { key: 'opsPerSec', label: 'throughput (ops/s)' },
+  { key: 'meanMs', label: 'latency mean (ms)' },
+  { key: 'p50Ms', label: 'latency p50 (ms)' },
+  { key: 'p99Ms', label: 'latency p99 (ms)' },
+  { key: 'p999Ms', label: 'latency p99.9 (ms)' },
+  { key: 'maxMs', label: 'latency max (ms)' },
+  { key: 'ops', label: 'requests measured' },
+  { key: 'errors', label: 'errors (non-2xx or socket)' },
+  { key: 'serverCores', label: 'server CPU (cores busy)' },
+  { key: 'genCores', label: 'load generator CPU (cores busy)' },
+];
+
+/** watchRows are the rows of the watch workload. */
+export const watchRows: RowSpec[] = [
+  { key: 'opsPerSec', label: 'events delivered (events/s)' },
+  { key: 'putsPerSec', label: 'puts by the writers (puts/s)' },
+  { key: 'meanMs', label: 'put→event mean (ms)' },
+  { key: 'p50Ms', label: 'put→event p50 (ms)' },
+  { key: 'p99Ms', label: 'put→event p99 (ms)' },
+  { key: 'p999Ms', label: 'put→event p99.9 (ms)' },
+  { key: 'watchers', label: 'watch streams created' },
+  { key: 'errors', label: 'errors' },
+  { key: 'serverCores', label: 'server CPU (cores busy)' },
+  { key: 'genCores', label: 'watchers + writers CPU (cores busy)' },
+];
+
+/** restartRows are the rows of the restart workload. */
+export const restartRows: RowSpec[] = [
+  { key: 'keys', label: 'keys written' },
+  { key: 'loadSeconds', label: 'time to write them (s)' },
+  { key: 'loadKeysPerSec', label: 'write rate, 128-put txns (keys/s)' },
+  { key: 'rssAfterLoadMiB', label: 'RSS after writing (MiB)' },
+  { key: 'stopSeconds', label: 'graceful stop (s)' },
+  { key: 'dataDirMiB', label: 'data folder (MiB)' },
+  { key: 'startToServingSeconds', label: 'start → serving (s)' },
+  { key: 'rssAfterRestartMiB', label: 'RSS when serving again (MiB)' },
+  { key: 'keysAfterRestart', label: 'keys counted after restart' },
+];
+
+/** Machine describes where the figures were measured. */
+export interface Machine {
+  cpu: string;
+  cores: number;
+  ramGiB: number;
+  kernel: string;
+  node: string;
+  etcd: string;
+  commit: string;
+}
+
+/** machineInfo reads the machine, Node's and etcd's versions and our commit. */
+export function machineInfo(etcdBin: string | undefined): Machine {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1]!.trim();
+  } catch {
+    // not Linux
+  }
+  const etcdVersion = etcdBin === undefined ? 'not run'
+    : (spawnSync(etcdBin, ['--version'], { encoding: 'utf8' }).stdout ?? '').split('\n')
+      .filter((l) => /^(etcd Version|Go Version)/.test(l)).join(', ') || 'unknown';
+  const git = (args: string[]) => spawnSync('git', args, { encoding: 'utf8' }).stdout?.trim();
+  const dirty = git(['status', '--porcelain', '--untracked-files=no']) ? ' (tree modified)' : '';
+  return {
+    cpu, cores: os.cpus().length, ramGiB: os.totalmem() / 2 ** 30,
+    kernel: `${os.type()} ${os.release()}`, node: process.version, etcd: etcdVersion,
+    commit: (git(['rev-parse', '--short', 'HEAD']) || 'unknown') + dirty,
+  };
+}
+
+/** tableMarkdown renders one workload's table. */
+export function tableMarkdown(w: WorkloadResult, etcdLabel = 'etcd 3.4'): string {
+  const lines = [`| | MyEtcd | ${etcdLabel} | ours ÷ etcd |`, '|---|---:|---:|---:|'];
+  for (const r of w.rows) {
+    const o = w.ours?.values[r.key];
+    const e = w.etcd?.values[r.key];
+    lines.push(`| ${r.label} | ${formatNumber(o)} | ${formatNumber(e)} | ` +
+      `${formatRatio(ratio(o, e))} |`);
+  }
+  return lines.join('\n');
+}
+
+/** ReportInput is everything the markdown needs. */
+export interface ReportInput {
+  machine: Machine;
+  command: string;
+  smoke: boolean;
+  settings: Record<string, string | number | boolean>;
+  results: WorkloadResult[];
+  startedAt: string;
+  notes: string[];
+}
+
+/** reportMarkdown renders docs/benchmark.md. */
+export function reportMarkdown(r: ReportInput): string {
+  const m = r.machine;
+  const out: string[] = [];
+  out.push('# Benchmark: MyEtcd against etcd 3.4', '');
+  if (r.smoke) {
+    out.push('> **SMOKE RUN — these figures are not representative.** The run was shorter or ' +
+      'smaller than the defaults (see the command below); it only shows that the harness ' +
+      'works end to end. Run `npm run bench` with the defaults for real figures.', '');
+  }
+  out.push(`Measured ${r.startedAt} by \`bench/run.ts\` (\`npm run bench\`).`, '');
+  out.push('## Machine', '');
+  out.push('| | |', '|---|---|');
+  out.push(`| CPU | ${m.cpu} |`, `| cores | ${m.cores} |`,
+    `| RAM | ${m.ramGiB.toFixed(1)} GiB |`, `| kernel | ${m.kernel} |`,
+    `| Node | ${m.node} |`, `| etcd | ${m.etcd} |`, `| MyEtcd commit | ${m.commit} |`, '');
+  out.push('## Command', '', '```', r.command, '```', '');
+  out.push('Settings: ' + Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(', ') +
+    '.', '');
+  out.push('Both servers run as one member on loopback with a fresh temporary data folder and ' +
+    'fsync on (etcd\'s default; MyEtcd fsyncs its WAL before it answers a write). Both are ' +
+    'driven through the same etcd 3.4 JSON gateway API (`/v3/kv/*`, `/v3/watch`) by the ' +
+    'same load generator. Ratios are ours ÷ etcd: above 1 is better for throughput, worse ' +
+    'for latency, memory and start time.', '');
+  out.push('![throughput](bench-throughput.svg)', '', '![latency](bench-latency.svg)', '');
+  for (const w of r.results) {
+    out.push(`## ${w.name}`, '', w.description, '');
+    for (const [who, f] of [['MyEtcd', w.ours], ['etcd', w.etcd]] as const) {
+      if (f?.note) out.push(`- ${who}: ${f.note}`);
+    }
+    if (w.ours?.note || w.etcd?.note) out.push('');
+    out.push(tableMarkdown(w), '');
+  }
+  out.push('## How load is generated', '',
+    'A closed-loop HTTP/1.1 keep-alive generator on raw `node:net` sockets ' +
+    '(`bench/loadgen.ts`), in its own process(es) forked by the harness: each connection ' +
+    'keeps exactly one request in flight and sends the next as soon as the response\'s last ' +
+    'byte arrives. Request bytes are built before the run; responses are parsed ' +
+    'incrementally (Content-Length or chunked). Latency is send → last byte, recorded in an ' +
+    'HDR-style log-linear histogram (< 0.8 % bucket error) per process and merged. The ' +
+    'first `--warmup` seconds of every workload are not measured.', '');
+  out.push('## What limits these figures', '');
+  for (const n of r.notes) out.push(`- ${n}`);
+  out.push('');
+  return out.join('\n');
+}
+
+/** chartSvgs renders the throughput and latency charts. */
+export function chartSvgs(results: WorkloadResult[], note: string):
+  { throughput: string; latency: string } {
+  const measured = results.filter((w) => w.rows !== restartRows);
+  const throughput = barChartSvg({
+    title: 'Throughput: MyEtcd vs etcd 3.4 (higher is better)', unit: 'ops/s (watch: events/s)',
+    series: ['MyEtcd', 'etcd 3.4'], log: true, note,
+    groups: measured.map((w) => ({
+      label: w.name, values: [w.ours?.values['opsPerSec'], w.etcd?.values['opsPerSec']],
+    })),
+  });
+  const latency = barChartSvg({
+    title: 'Latency p50 and p99: MyEtcd vs etcd 3.4 (lower is better)', unit: 'ms',
+    series: ['MyEtcd p50', 'etcd p50', 'MyEtcd p99', 'etcd p99'], log: true, note,
+    groups: measured.map((w) => ({
+      label: w.name,
+      values: [w.ours?.values['p50Ms'], w.etcd?.values['p50Ms'], w.ours?.values['p99Ms'],
+        w.etcd?.values['p99Ms']],
+    })),
+  });
+  return { throughput, latency };
+}

@@ -1,0 +1,704 @@
+/**
+ * run: `npm run bench` — starts MyEtcd and (when its binary exists) etcd 3.4 on loopback, runs
+ * the same workloads against each through etcd's JSON gateway API, prints every figure with
+ * the ratio ours ÷ etcd, and writes docs/benchmark.md and docs/bench-*.svg.
+ *
+ * Only one server runs at a time, so the two never compete with each other for the cores;
+ * the load generator does compete with the server (see docs/benchmark.md). Every process
+ * started here is stopped by its pid, and every data folder removed, even on failure.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ClosedSpec, GenMsg, GenResult, LoadMsg, WatchSpec } from './loadgen.js';
+import {
+  chartSvgs, type Machine, machineInfo, opsRows, reportMarkdown, restartRows,
+  type ServerFigures, tableMarkdown, watchRows, type WorkloadResult,
+} from './report.js';
+import {
+  cleanup, cpuSeconds, dirBytes, killLiveServers, rssBytes, type Server, type ServerKind, type ServerOptions,
+  startServer, stopServer,
+} from './servers.js';
+import { Histogram, progressBar, summarize } from './stats.js';
+import {
+  bodies, groupPrefix, type KeySpace, keyName, prefixEndOf, type SourceSpec,
+} from './workloads.js';
+
+/** workloadNames lists the workloads in the order they run. */
+export const workloadNames = ['put-1c', 'put-50c', 'get-linearizable', 'get-serializable',
+  'range-100', 'txn', 'delete', 'watch', 'restart'] as const;
+type WorkloadName = (typeof workloadNames)[number];
+
+const optionSpec = {
+  duration: { type: 'string', default: '10', help: 'seconds measured per workload' },
+  warmup: { type: 'string', default: '1', help: 'seconds run before measuring' },
+  only: { type: 'string', default: '', help: `comma list of: ${workloadNames.join(', ')}` },
+  'no-etcd': { type: 'boolean', default: false, help: 'run MyEtcd only' },
+  'etcd-bin': { type: 'string', default: '/usr/bin/etcd', help: 'etcd binary' },
+  connections: { type: 'string', default: '50', help: 'connections of the *-50c workloads' },
+  keys: { type: 'string', default: '10000', help: 'key space of put/get/txn' },
+  'value-size': { type: 'string', default: '100', help: 'value bytes' },
+  'range-size': { type: 'string', default: '100', help: 'keys per range prefix' },
+  'range-prefixes': { type: 'string', default: '100', help: 'prefixes range-100 draws from' },
+  'delete-keys': { type: 'string', default: '100000', help: 'keys preloaded for delete' },
+  watchers: { type: 'string', default: '1000', help: 'watch streams on one prefix' },
+  'watch-writers': { type: 'string', default: '10', help: 'writer connections' },
+  'watch-rate': { type: 'string', default: '200', help: 'puts/s by all writers (0 = unpaced)' },
+  'watch-sample': { type: 'string', default: '20', help: 'parse every Nth stream for latency' },
+  'restart-keys': { type: 'string', default: '1000000', help: 'keys written before restart' },
+  procs: { type: 'string', default: '1', help: 'load generator processes per workload' },
+  'ours-args': { type: 'string', default: '', help: 'extra MyEtcd flags, space-separated' },
+  'etcd-args': { type: 'string', default: '', help: 'extra etcd flags, space-separated' },
+  out: { type: 'string', default: 'docs', help: 'folder for benchmark.md and bench-*.svg' },
+  'no-write': { type: 'boolean', default: false, help: 'print only; write nothing' },
+  help: { type: 'boolean', default: false, help: 'this text' },
+} as const;
+
+/** Options are the parsed flags (each also read from BENCH_<FLAG> in the environment). */
+interface Options {
+  durationMs: number;
+  warmupMs: number;
+  only: Set<WorkloadName>;
+  etcdBin: string | undefined;
+  connections: number;
+  keys: number;
+  valueSize: number;
+  rangeSize: number;
+  rangePrefixes: number;
+  deleteKeys: number;
+  watchers: number;
+  watchWriters: number;
+  watchRate: number;
+  watchSample: number;
+  restartKeys: number;
+  procs: number;
+  oursArgs: string[];
+  etcdArgs: string[];
+  out: string | undefined;
+}
+
+function usage(): string {
+  const lines = ['Usage: npm run bench -- [flags]   (or node dist/bench/run.js [flags])', ''];
+  for (const [name, o] of Object.entries(optionSpec)) {
+    const env = `BENCH_${name.toUpperCase().replace(/-/g, '_')}`;
+    lines.push(`  --${name.padEnd(16)} ${o.help}` +
+      (o.type === 'string' && o.default !== '' ? ` (default ${o.default})` : '') + `  [${env}]`);
+  }
+  return lines.join('\n');
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({ args: argv, options: optionSpec, strict: true });
+  if (values.help) return undefined;
+  const get = (name: keyof typeof optionSpec): string | boolean => {
+    const env = process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
+    const given = argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+    if (!given && env !== undefined) return optionSpec[name].type === 'boolean' ? env !== '0' &&
+      env !== 'false' && env !== '' : env;
+    return values[name] as string | boolean;
+  };
+  const num = (name: keyof typeof optionSpec, min: number): number => {
+    const v = Number(get(name));
+    if (!Number.isFinite(v) || v < min) throw new Error(`--${name} must be a number ≥ ${min}`);
+    return v;
+  };
+  const int = (name: keyof typeof optionSpec, min: number): number => {
+    const v = num(name, min);
+    if (!Number.isSafeInteger(v)) throw new Error(`--${name} must be an integer`);
+    return v;
+  };
+  const onlyText = String(get('only')).trim();
+  const only = new Set<WorkloadName>();
+  for (const w of onlyText === '' ? workloadNames : onlyText.split(',').map((s) => s.trim())) {
+    if (!(workloadNames as readonly string[]).includes(w)) {
+      throw new Error(`unknown workload ${JSON.stringify(w)}; one of ${workloadNames.join(', ')}`);
+    }
+    only.add(w as WorkloadName);
+  }
+  const etcdBin = String(get('etcd-bin'));
+  const words = (s: string | boolean) => String(s).split(/\s+/).filter((w) => w !== '');
+  return {
+    durationMs: num('duration', 0.1) * 1000, warmupMs: num('warmup', 0) * 1000, only,
+    etcdBin: get('no-etcd') === true || !existsSync(etcdBin) ? undefined : etcdBin,
+    connections: int('connections', 1), keys: int('keys', 1), valueSize: int('value-size', 1),
+    rangeSize: int('range-size', 1), rangePrefixes: int('range-prefixes', 1),
+    deleteKeys: int('delete-keys', 1), watchers: int('watchers', 1),
+    watchWriters: int('watch-writers', 1), watchRate: num('watch-rate', 0),
+    watchSample: int('watch-sample', 1), restartKeys: int('restart-keys', 1),
+    procs: int('procs', 1), oursArgs: words(get('ours-args')), etcdArgs: words(get('etcd-args')),
+    out: get('no-write') === true ? undefined : String(get('out')),
+  };
+}
+
+// ---- progress on stderr ----
+
+/** Progress draws one status line on stderr, redrawn in place on a terminal. */
+class Progress {
+  private readonly tty = process.stderr.isTTY === true;
+  private lastPlain = -1;
+  private lastLen = 0;
+
+  update(label: string, fraction: number, detail: string): void {
+    const line = `  ${label.padEnd(28)} ${progressBar(fraction, 24)} ${detail}`;
+    if (this.tty) {
+      process.stderr.write('\r' + line.padEnd(this.lastLen));
+      this.lastLen = line.length;
+    } else {
+      const step = Math.floor(fraction * 4);
+      if (step !== this.lastPlain) {
+        this.lastPlain = step;
+        process.stderr.write(line + '\n');
+      }
+    }
+  }
+
+  done(): void {
+    if (this.tty && this.lastLen > 0) process.stderr.write('\r' + ' '.repeat(this.lastLen) + '\r');
+    this.lastLen = 0;
+    this.lastPlain = -1;
+  }
+}
+
+const progress = new Progress();
+
+// ---- load generator processes ----
+
+const loadgenPath = fileURLToPath(new URL('./loadgen.js', import.meta.url));
+const children = new Set<ChildProcess>();
+
+function forkGen(): ChildProcess {
+  const child = fork(loadgenPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function killGen(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+    try {
+      process.kill(child.pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** ClosedOutcome is the merged result of the generator processes of one closed-loop run. */
+interface ClosedOutcome {
+  hist: Histogram;
+  ops: number;
+  errors: number;
+  seconds: number;
+  genCpuSeconds: number;
+  firstError: string | undefined;
+  statuses: Record<string, number>;
+}
+
+/** runClosed forks `procs` generators, runs the spec in each and merges their results.
+ * `total` (when known) is the number of requests, for the progress bar. */
+async function runClosed(label: string, base: Omit<ClosedSpec, 'procIndex' | 'procs'>,
+  procs: number, total?: number): Promise<ClosedOutcome> {
+  const done = new Array<number>(procs).fill(0);
+  const t0 = performance.now();
+  const span = base.warmupMs + base.durationMs;
+  const tick = setInterval(() => {
+    const n = done.reduce((a, b) => a + b, 0);
+    const elapsed = (performance.now() - t0) / 1000;
+    const fraction = total !== undefined ? n / total : (elapsed * 1000) / span;
+    progress.update(label, fraction, `${elapsed.toFixed(1)} s  ${n.toLocaleString('en-US')} ` +
+      `req  ${Math.round(n / Math.max(elapsed, 0.001)).toLocaleString('en-US')}/s`);
+  }, 200);
+  try {
+    const results = await Promise.all(Array.from({ length: procs }, (_, procIndex) =>
+      new Promise<GenResult>((resolveResult, reject) => {
+        const child = forkGen();
+        child.on('message', (raw) => {
+          const m = raw as GenMsg;
+          if (m.type === 'Progress') done[procIndex] = m.done;
+          else if (m.type === 'Result') {
+            resolveResult(m.result);
+            killGen(child);
+          } else if (m.type === 'Failed') {
+            reject(new Error(`load generator: ${m.error}`));
+            killGen(child);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`load generator exited with ${code}`)));
+        const msg: LoadMsg = { type: 'Run', spec: { ...base, procIndex, procs } };
+        child.send(msg);
+      })));
+    const hist = new Histogram();
+    const out: ClosedOutcome = {
+      hist, ops: 0, errors: 0, seconds: 0, genCpuSeconds: 0, firstError: undefined,
+      statuses: {},
+    };
+    for (const r of results) {
+      hist.merge(r.hist);
+      out.ops += r.ops;
+      out.errors += r.errors;
+      out.seconds = Math.max(out.seconds, r.seconds);
+      out.genCpuSeconds += r.cpuSeconds;
+      out.firstError ??= r.firstError;
+      for (const [k, v] of Object.entries(r.statuses)) out.statuses[k] = (out.statuses[k] ?? 0) + v;
+    }
+    return out;
+  } finally {
+    clearInterval(tick);
+    progress.done();
+  }
+}
+
+// ---- workloads ----
+
+const spaces = {
+  kv: { kind: 'flat', prefix: 'bench/kv/' },
+  del: { kind: 'flat', prefix: 'bench/del/' },
+  range: { kind: 'grouped', prefix: 'bench/range/', groupSize: 100 },
+  watch: { kind: 'flat', prefix: 'bench/watch/' },
+  restart: { kind: 'flat', prefix: 'bench/restart/' },
+} satisfies Record<string, KeySpace>;
+
+/** txnBatch is how many puts a preload txn carries: etcd's --max-txn-ops default. */
+const txnBatch = 128;
+
+/** preload writes keys 0..count-1 of a key space with 128-put txns over 8 connections. */
+async function preload(s: Server, label: string, space: KeySpace, count: number,
+  valueSize: number): Promise<{ seconds: number }> {
+  const t0 = performance.now();
+  const r = await runClosed(label, {
+    mode: 'closed', host: s.host, port: s.port, connections: 8, warmupMs: 0,
+    durationMs: 3_600_000, ratePerSec: 0,
+    source: { kind: 'load', space, count, batch: txnBatch, valueSize },
+  }, 1, Math.ceil(count / txnBatch));
+  if (r.errors > 0) throw new Error(`${label}: ${r.errors} errors, first: ${r.firstError}`);
+  return { seconds: (performance.now() - t0) / 1000 };
+}
+
+async function postJson(s: Server, path: string, body: string): Promise<{ status: number;
+  json: Record<string, unknown> }> {
+  const r = await fetch(`http://${s.host}:${s.port}${path}`, {
+    method: 'POST', body, headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await r.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = { text };
+  }
+  return { status: r.status, json };
+}
+
+/** countPrefix counts the keys under a prefix (count_only range). */
+async function countPrefix(s: Server, prefix: string): Promise<number> {
+  const r = await postJson(s, '/v3/kv/range', JSON.stringify({
+    key: Buffer.from(prefix).toString('base64'),
+    range_end: prefixEndOf(prefix).toString('base64'), count_only: true,
+  }));
+  return r.status === 200 ? Number(r.json['count'] ?? 0) : NaN;
+}
+
+/** Figures of a closed-loop run, with the server's CPU over the same window. */
+function figuresOf(o: ClosedOutcome, serverCpu: number): ServerFigures {
+  const sum = summarize(o.hist, o.seconds, o.errors);
+  const values: Record<string, number> = {
+    opsPerSec: sum.opsPerSec, meanMs: sum.meanMs, p50Ms: sum.p50Ms, p99Ms: sum.p99Ms,
+    p999Ms: sum.p999Ms, maxMs: sum.maxMs, ops: sum.ops, errors: o.errors,
+    serverCores: serverCpu / o.seconds, genCores: o.genCpuSeconds / o.seconds,
+  };
+  return o.firstError === undefined ? { values }
+    : { values, note: `${o.errors} errors; first: ${o.firstError.replace(/\s+/g, ' ')}` };
+}
+
+/** measureServerCpu samples the server's CPU time at the start and end of the measured
+ * window (warmup excluded) of a run. */
+async function withServerCpu<T extends { seconds: number }>(s: Server, warmupMs: number,
+  run: () => Promise<T>): Promise<[T, number]> {
+  let start = NaN;
+  const timer = setTimeout(() => { start = cpuSeconds(s.pid); }, warmupMs);
+  if (warmupMs === 0) start = cpuSeconds(s.pid);
+  const r = await run();
+  clearTimeout(timer);
+  return [r, cpuSeconds(s.pid) - start];
+}
+
+interface Ctx {
+  opts: Options;
+  server: Server;
+  label: string;
+  warnings: string[];
+}
+
+async function closedWorkload(ctx: Ctx, name: string, connections: number, source: SourceSpec):
+  Promise<ServerFigures> {
+  const { opts, server } = ctx;
+  const [o, serverCpu] = await withServerCpu(server, opts.warmupMs, () =>
+    runClosed(`${name} · ${ctx.label}`, {
+      mode: 'closed', host: server.host, port: server.port, connections,
+      warmupMs: opts.warmupMs, durationMs: opts.durationMs, source, ratePerSec: 0,
+    }, Math.min(opts.procs, connections)));
+  return figuresOf(o, serverCpu);
+}
+
+/** check sends one request and warns when the answer is not what the workload expects, so a
+ * fast wrong answer is not mistaken for a fast right one. */
+async function check(ctx: Ctx, what: string, path: string, body: string,
+  ok: (j: Record<string, unknown>) => boolean): Promise<void> {
+  const r = await postJson(ctx.server, path, body);
+  if (r.status !== 200 || !ok(r.json)) {
+    const w = `${ctx.label} ${what}: unexpected answer HTTP ${r.status} ` +
+      JSON.stringify(r.json).slice(0, 200);
+    ctx.warnings.push(w);
+    process.stderr.write(`  warning: ${w}\n`);
+  }
+}
+
+async function runWatch(ctx: Ctx): Promise<ServerFigures> {
+  const { opts, server } = ctx;
+  const watchersPerProc = Math.ceil(opts.watchers / opts.procs);
+  const gens: ChildProcess[] = [];
+  const label = `watch · ${ctx.label}`;
+  try {
+    // open the streams
+    const ready: Extract<GenMsg, { type: 'Ready' }>[] = [];
+    const results: Promise<GenResult>[] = [];
+    const done: number[] = [];
+    for (let p = 0; p < opts.procs; p++) {
+      const n = Math.min(watchersPerProc, opts.watchers - p * watchersPerProc);
+      if (n <= 0) break;
+      const child = forkGen();
+      gens.push(child);
+      done.push(0);
+      let onReady!: (m: Extract<GenMsg, { type: 'Ready' }>) => void;
+      const readyP = new Promise<Extract<GenMsg, { type: 'Ready' }>>((r) => { onReady = r; });
+      results.push(new Promise<GenResult>((resolveResult, reject) => {
+        child.on('message', (raw) => {
+          const m = raw as GenMsg;
+          if (m.type === 'Ready') onReady(m);
+          else if (m.type === 'Progress') done[p] = m.done;
+          else if (m.type === 'Result') resolveResult(m.result);
+          else if (m.type === 'Failed') reject(new Error(m.error));
+        });
+      }));
+      const spec: WatchSpec = { mode: 'watch', host: server.host, port: server.port, watchers: n,
+        prefix: spaces.watch.prefix, sampleEvery: opts.watchSample };
+      child.send({ type: 'Run', spec } satisfies LoadMsg);
+      progress.update(label, 0, 'opening watch streams');
+      ready.push(await readyP);
+    }
+    progress.done();
+    const created = ready.reduce((a, r) => a + r.created, 0);
+    const notFound = ready.reduce((a, r) => a + r.notFound, 0);
+    const failed = ready.reduce((a, r) => a + r.failed, 0);
+    if (notFound > 0 || created === 0) {
+      for (const g of gens) g.send({ type: 'Stop' } satisfies LoadMsg);
+      await Promise.allSettled(results);
+      const why = notFound > 0 ? 'not available: POST /v3/watch answered 404'
+        : `not available: no watch stream was created (${ready[0]?.firstError ?? 'no answer'})`;
+      process.stderr.write(`  watch · ${ctx.label}: ${why}\n`);
+      return { values: { watchers: created }, note: why };
+    }
+    // writers put to keys under the watched prefix; the watchers measure after the warmup
+    const writers = runClosed(`${label} (writers)`, {
+      mode: 'closed', host: server.host, port: server.port, connections: opts.watchWriters,
+      warmupMs: opts.warmupMs, durationMs: opts.durationMs, ratePerSec: opts.watchRate,
+      source: { kind: 'stamped-put', space: spaces.watch, keys: 100, valueSize: opts.valueSize },
+    }, 1);
+    await sleep(opts.warmupMs);
+    const cpu0 = cpuSeconds(server.pid);
+    for (const g of gens) g.send({ type: 'Measure' } satisfies LoadMsg);
+    await sleep(opts.durationMs);
+    for (const g of gens) g.send({ type: 'Stop' } satisfies LoadMsg);
+    const serverCpu = cpuSeconds(server.pid) - cpu0;
+    const [w, ...rs] = await Promise.all([writers, ...results]);
+    const hist = new Histogram();
+    let events = 0;
+    let seconds = 0;
+    let genCpu = w.genCpuSeconds;
+    for (const r of rs) {
+      hist.merge(r.hist);
+      events += r.ops;
+      seconds = Math.max(seconds, r.seconds);
+      genCpu += r.cpuSeconds;
+    }
+    const sum = summarize(hist, seconds);
+    return {
+      values: {
+        opsPerSec: events / seconds, putsPerSec: w.ops / w.seconds, meanMs: sum.meanMs,
+        p50Ms: sum.p50Ms, p99Ms: sum.p99Ms, p999Ms: sum.p999Ms, watchers: created,
+        errors: failed + w.errors, serverCores: serverCpu / seconds, genCores: genCpu / seconds,
+      },
+      ...(failed + w.errors > 0 ? { note: `${failed} watch streams failed, ${w.errors} put ` +
+        `errors; first: ${ready.find((r) => r.firstError)?.firstError ?? w.firstError}` } : {}),
+    };
+  } finally {
+    for (const g of gens) killGen(g);
+  }
+}
+
+/** runOps runs every request/response workload (and watch) against one running server. */
+async function runOps(opts: Options, kind: ServerKind, label: string,
+  results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
+  const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
+    etcdArgs: opts.etcdArgs };
+  const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
+  if (wanted.length === 0) return;
+  const server = await startServer(serverOpts, 120_000);
+  process.stderr.write(`${label}: pid ${server.pid}, http://127.0.0.1:${server.port}, ` +
+    `serving after ${((server.servingAt - server.startedAt) / 1000).toFixed(2)} s\n`);
+  const ctx: Ctx = { opts, server, label, warnings };
+  const kv = spaces.kv;
+  const range = { ...spaces.range, groupSize: opts.rangeSize };
+  let kvLoaded = false;
+  const needKv = async () => {
+    if (!kvLoaded) await preload(server, `preload ${opts.keys} keys · ${label}`, kv, opts.keys,
+      opts.valueSize);
+    kvLoaded = true;
+  };
+  try {
+    for (const name of wanted) {
+      let f: ServerFigures;
+      switch (name) {
+        case 'put-1c':
+        case 'put-50c':
+          f = await closedWorkload(ctx, name, name === 'put-1c' ? 1 : opts.connections,
+            { kind: 'put', space: kv, keys: opts.keys, valueSize: opts.valueSize });
+          break;
+        case 'get-linearizable':
+        case 'get-serializable': {
+          await needKv();
+          const serializable = name === 'get-serializable';
+          await check(ctx, name, '/v3/kv/range', bodies.range(keyName(kv, 0), serializable),
+            (j) => Array.isArray(j['kvs']) && j['kvs'].length === 1);
+          f = await closedWorkload(ctx, name, opts.connections,
+            { kind: 'get', space: kv, keys: opts.keys, serializable });
+          break;
+        }
+        case 'range-100': {
+          await preload(server, `preload ${opts.rangePrefixes}×${opts.rangeSize} · ${label}`,
+            range, opts.rangePrefixes * opts.rangeSize, opts.valueSize);
+          const p = groupPrefix(range, 0);
+          await check(ctx, name, '/v3/kv/range', bodies.range(p, false, prefixEndOf(p)),
+            (j) => Array.isArray(j['kvs']) && j['kvs'].length === opts.rangeSize);
+          f = await closedWorkload(ctx, name, opts.connections,
+            { kind: 'range', space: range, groups: opts.rangePrefixes, serializable: false });
+          break;
+        }
+        case 'txn':
+          await needKv();
+          await check(ctx, name, '/v3/kv/txn', bodies.txnCompareVersionPut(keyName(kv, 0), 'x'),
+            (j) => j['succeeded'] === true);
+          f = await closedWorkload(ctx, name, opts.connections,
+            { kind: 'txn', space: kv, keys: opts.keys, valueSize: opts.valueSize });
+          break;
+        case 'delete': {
+          await preload(server, `preload ${opts.deleteKeys} keys · ${label}`, spaces.del,
+            opts.deleteKeys, opts.valueSize);
+          f = await closedWorkload(ctx, name, opts.connections,
+            { kind: 'delete', space: spaces.del, count: opts.deleteKeys });
+          const left = await countPrefix(server, spaces.del.prefix);
+          if (left === 0) {
+            f.note = (f.note ? f.note + '; ' : '') + `all ${opts.deleteKeys} preloaded keys ` +
+              'were deleted before the time was up (raise --delete-keys)';
+          }
+          break;
+        }
+        case 'watch':
+          f = await runWatch(ctx);
+          break;
+        default:
+          throw new Error(`unexpected workload ${name}`);
+      }
+      const w = results.get(name)!;
+      w[kind] = f;
+      printResult(w);
+    }
+  } finally {
+    const how = await stopServer(server);
+    process.stderr.write(`${label}: stopped (${how})\n`);
+    cleanup(server);
+  }
+}
+
+/** runRestart writes N keys, stops the server gracefully and times the start until it serves
+ * again; RSS is the server process's VmRSS (all its threads). */
+async function runRestart(opts: Options, kind: ServerKind, label: string):
+  Promise<ServerFigures> {
+  const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
+    etcdArgs: opts.etcdArgs };
+  const first = await startServer(serverOpts, 120_000);
+  let second: Server | undefined;
+  try {
+    const load = await preload(first, `restart: write ${opts.restartKeys} keys · ${label}`,
+      spaces.restart, opts.restartKeys, opts.valueSize);
+    await sleep(1_000);
+    const rssAfterLoad = rssBytes(first.pid);
+    const t0 = performance.now();
+    await stopServer(first, 120_000);
+    const stopSeconds = (performance.now() - t0) / 1000;
+    const dataDirBytes = dirBytes(first.dataDir);
+    progress.update(`restart · ${label}`, 0.5, 'starting again');
+    second = await startServer({ ...serverOpts, dataDir: first.dataDir }, 600_000);
+    progress.done();
+    const rssAfterRestart = rssBytes(second.pid);
+    const keysAfterRestart = await countPrefix(second, spaces.restart.prefix);
+    const mib = 2 ** 20;
+    const values = {
+      keys: opts.restartKeys, loadSeconds: load.seconds,
+      loadKeysPerSec: opts.restartKeys / load.seconds, rssAfterLoadMiB: rssAfterLoad / mib,
+      stopSeconds, dataDirMiB: dataDirBytes / mib,
+      startToServingSeconds: (second.servingAt - second.startedAt) / 1000,
+      rssAfterRestartMiB: rssAfterRestart / mib, keysAfterRestart,
+    };
+    return keysAfterRestart === opts.restartKeys ? { values }
+      : { values, note: `counted ${keysAfterRestart} keys after restart, wrote ${opts.restartKeys}` };
+  } finally {
+    await stopServer(first);
+    if (second !== undefined) await stopServer(second);
+    cleanup(first);
+  }
+}
+
+const descriptions: Record<WorkloadName, (o: Options) => string> = {
+  'put-1c': (o) => `PUT of a ${o.valueSize}-byte value to a key drawn uniformly from ` +
+    `${o.keys.toLocaleString('en-US')} keys, 1 connection (\`POST /v3/kv/put\`).`,
+  'put-50c': (o) => `PUT of a ${o.valueSize}-byte value to a key drawn uniformly from ` +
+    `${o.keys.toLocaleString('en-US')} keys, ${o.connections} connections.`,
+  'get-linearizable': (o) => `Range of one existing key (linearizable, etcd's default), ` +
+    `${o.connections} connections.`,
+  'get-serializable': (o) => `Range of one existing key with \`serializable: true\`, ` +
+    `${o.connections} connections.`,
+  'range-100': (o) => `Linearizable range of the ${o.rangeSize} keys under one prefix drawn ` +
+    `from ${o.rangePrefixes} (\`range_end\` = prefix + 1), ${o.connections} connections.`,
+  'txn': (o) => `Txn: compare version > 0 on an existing key, then put a ${o.valueSize}-byte ` +
+    `value to it, ${o.connections} connections.`,
+  'delete': (o) => `DeleteRange of one existing key, each key once (from ` +
+    `${o.deleteKeys.toLocaleString('en-US')} preloaded), ${o.connections} connections.`,
+  'watch': (o) => `${o.watchers.toLocaleString('en-US')} \`/v3/watch\` streams on one prefix ` +
+    `while ${o.watchWriters} writer connections put to it at ${o.watchRate || 'unpaced'} ` +
+    `puts/s in total; events delivered per second across all streams, and put→event latency ` +
+    `(send of the put → arrival of its event, from a send time stamped in the value) on every ` +
+    `${o.watchSample}th stream.`,
+  'restart': (o) => `Write ${o.restartKeys.toLocaleString('en-US')} keys (${o.valueSize}-byte ` +
+    `values, ${txnBatch}-put txns), stop gracefully (SIGTERM), start again on the same data ` +
+    'folder: time from spawn until a linearizable range answers 200, and resident memory ' +
+    '(VmRSS of the server process, all threads) with those keys.',
+};
+
+function printResult(w: WorkloadResult): void {
+  const lines = [`\n### ${w.name}`, w.description];
+  for (const [who, f] of [['MyEtcd', w.ours], ['etcd', w.etcd]] as const) {
+    if (f?.note) lines.push(`${who}: ${f.note}`);
+  }
+  lines.push(tableMarkdown(w), '');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function limitNotes(opts: Options, m: Machine): string[] {
+  return [
+    `The machine has ${m.cores} cores, shared with other work: the server, its threads and ` +
+    'the load generator process(es) all compete for them. The "CPU (cores busy)" rows show ' +
+    'how much each side used; when server + generator is near the core count, the figure is ' +
+    'a measure of the machine, not of the server alone.',
+    'Both servers are reached through the HTTP/1.1 JSON gateway. etcd serves that through ' +
+    'grpc-gateway, an in-process HTTP → gRPC proxy, so its figures here are below what its ' +
+    'native gRPC API gives; it is the API both servers share.',
+    'Writes are durable on both: each acknowledged write has been fsynced to the WAL. On a ' +
+    'disk with slow fsync, put-1c measures the fsync; with many connections both servers ' +
+    'batch writes into one fsync.',
+    'One connection has one request in flight (closed loop, no pipelining), so throughput ' +
+    `with ${opts.connections} connections is at most ${opts.connections} ÷ mean latency.`,
+    `Watch: events/s is bounded by the writers' rate × watchers ` +
+    `(${opts.watchRate || 'unpaced'} × ${opts.watchers}); a server that keeps up delivers ` +
+    'exactly that, so the latency is the figure to compare. Events are counted on every ' +
+    'stream but parsed only on the sampled ones, to keep the generator cheap.',
+    'Restart: MyEtcd rebuilds its state from the WAL and its snapshots; etcd reopens its ' +
+    'bbolt file and replays the WAL tail. --snapshot-count is each server\'s default unless ' +
+    'given with --ours-args/--etcd-args.',
+  ];
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  let opts: Options | undefined;
+  try {
+    opts = parseOptions(argv);
+  } catch (e) {
+    process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n\n${usage()}\n`);
+    process.exit(2);
+  }
+  if (opts === undefined) {
+    process.stdout.write(usage() + '\n');
+    return;
+  }
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const machine = machineInfo(opts.etcdBin);
+  const command = ['npm run bench', ...(argv.length ? ['--', ...argv] : [])].join(' ');
+  process.stdout.write(`# MyEtcd benchmark ${startedAt}\n${machine.cpu}, ${machine.cores} ` +
+    `cores, ${machine.ramGiB.toFixed(1)} GiB, ${machine.kernel}, Node ${machine.node}, ` +
+    `etcd: ${machine.etcd}\n${command}\n`);
+  if (opts.etcdBin === undefined) process.stderr.write('bench: etcd not run (--no-etcd or no binary)\n');
+  const results = new Map<WorkloadName, WorkloadResult>();
+  for (const name of workloadNames) {
+    if (!opts.only.has(name)) continue;
+    results.set(name, {
+      name, description: descriptions[name](opts),
+      rows: name === 'watch' ? watchRows : name === 'restart' ? restartRows : opsRows,
+    });
+  }
+  const warnings: string[] = [];
+  const kinds: [ServerKind, string][] = [['ours', 'MyEtcd'],
+    ...(opts.etcdBin ? [['etcd', 'etcd'] as [ServerKind, string]] : [])];
+  for (const [kind, label] of kinds) {
+    await runOps(opts, kind, label, results, warnings);
+  }
+  if (opts.only.has('restart')) {
+    const w = results.get('restart')!;
+    for (const [kind, label] of kinds) w[kind] = await runRestart(opts, kind, label);
+    printResult(w);
+  }
+  const smoke = opts.durationMs < 10_000 || opts.restartKeys < 1_000_000 ||
+    opts.only.size < workloadNames.length || opts.etcdBin === undefined;
+  if (opts.out !== undefined) {
+    const outDir = resolve(opts.out);
+    mkdirSync(outDir, { recursive: true });
+    const list = [...results.values()];
+    const settings = {
+      duration_s: opts.durationMs / 1000, warmup_s: opts.warmupMs / 1000,
+      connections: opts.connections, keys: opts.keys, value_bytes: opts.valueSize,
+      watchers: opts.watchers, watch_rate: opts.watchRate, restart_keys: opts.restartKeys,
+      generator_procs: opts.procs,
+    };
+    const notes = [...limitNotes(opts, machine), ...warnings.map((w) => `Warning: ${w}`)];
+    writeFileSync(join(outDir, 'benchmark.md'), reportMarkdown({
+      machine, command, smoke, settings, results: list, startedAt, notes,
+    }));
+    const note = `${smoke ? 'SMOKE RUN · ' : ''}${machine.cpu}, ${machine.cores} cores · ` +
+      `Node ${machine.node} · ${startedAt}`;
+    const svgs = chartSvgs(list, note);
+    writeFileSync(join(outDir, 'bench-throughput.svg'), svgs.throughput);
+    writeFileSync(join(outDir, 'bench-latency.svg'), svgs.latency);
+    process.stderr.write(`bench: wrote ${join(outDir, 'benchmark.md')} and bench-*.svg` +
+      `${smoke ? ' (marked as a smoke run)' : ''}\n`);
+  }
+}
+
+const onSignal = () => {
+  for (const c of children) killGen(c);
+  killLiveServers();
+  process.exit(130);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  for (const c of children) killGen(c);
+  killLiveServers();
+  process.exitCode = 1;
+});
