@@ -21,7 +21,7 @@ import type { WalMsg, WalReplies } from '../wal/messages.js';
 import type {
   ProposalRequest, RaftMsg, RaftNodeConfig, RaftProposeResp, RaftStatusResp,
 } from './messages.js';
-import { decodeProposal, encodeProposal, type SnapshotBody } from './proposal.js';
+import { decodeProposal, encodeProposal, encodeRequest, type SnapshotBody } from './proposal.js';
 
 /**
  * The Raft node actor: the shell around the Raft core (src/raft) and the applier
@@ -373,7 +373,11 @@ function partition(
 ): void {
   const n = shards.length;
   const byShard: Change[][] = shards.map(() => []);
-  for (const c of changes) byShard[shardOf(c.kv.key, n)]!.push(c);
+  // Shards keep their own history, so the previous versions (needed by watchers, not by
+  // shards) stay behind: half the bytes on the busiest channel.
+  for (const c of changes) {
+    byShard[shardOf(c.kv.key, n)]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
+  }
   for (let i = 0; i < n; i++) {
     const r: AppliedRevision = { revision, changes: byShard[i]! };
     if (compact !== undefined) r.compact = compact;
@@ -408,10 +412,10 @@ function maybeSnapshot(): void {
     });
 }
 
-function propose(req: ProposalRequest, token: ReplyToken | undefined): void {
+function propose(req: Uint8Array, token: ReplyToken | undefined): void {
   const n = nextProposalSeq++;
   try {
-    node.propose(encodeProposal({ m: selfId, b: bootNonce, n, req }));
+    node.propose(encodeProposal({ m: selfId, b: bootNonce, n }, req));
   } catch (e) {
     counters.failed++;
     if (token !== undefined) {
@@ -448,7 +452,8 @@ function status(): RaftStatusResp {
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'RaftPropose':
-      propose(msg.req, token);
+      // The gateway sends the request already encoded: it goes into the entry as it is.
+      propose(msg.reqBytes ?? encodeRequest(msg.req!), token);
       break;
     case 'RaftReadIndex':
       if (token !== undefined) readTokens.push(token);

@@ -19,7 +19,10 @@ export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeR
 /** RaftPropose proposes one write; the reply comes after it is committed and applied. */
 export interface RaftPropose {
   type: 'RaftPropose';
-  req: ProposalRequest;
+  /** req is the request; reqBytes the same already encoded with encodeRequest (the gateway's
+   * hot path: the Raft node then puts the bytes into the entry without decoding them). */
+  req?: ProposalRequest;
+  reqBytes?: Uint8Array;
 }
 
 /** RaftReadIndex asks for a linearizable read point: the reply is the store revision once the

@@ -8,21 +8,45 @@ import type { ProposalRequest } from './messages.js';
  * fields are short and only ever added.
  */
 
-/** Proposal is one client write: m/b/n identify the proposer (member id, boot nonce,
- * sequence) so that only the node that proposed it answers the client. */
-export interface Proposal {
+/** ProposalId identifies the proposer of an entry (member id, boot nonce, sequence), so that
+ * only the node that proposed it answers the client. */
+export interface ProposalId {
   m: number;
   b: number;
   n: number;
+}
+
+/** Proposal is a decoded entry: who proposed it and the request. */
+export interface Proposal extends ProposalId {
   req: ProposalRequest;
 }
 
-export function encodeProposal(p: Proposal): Uint8Array {
-  return pack(p);
+/** proposalHeaderBytes: m (float64), b (int32), n (float64), then the msgpack request. */
+const proposalHeaderBytes = 20;
+
+/** encodeRequest encodes a request as it travels inside an entry. */
+export function encodeRequest(req: ProposalRequest): Uint8Array {
+  return pack(req);
 }
 
+/** encodeProposal frames an encoded request with its proposer's identity. */
+export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
+  const out = new Uint8Array(proposalHeaderBytes + req.length);
+  const v = new DataView(out.buffer);
+  v.setFloat64(0, id.m);
+  v.setInt32(8, id.b);
+  v.setFloat64(12, id.n);
+  out.set(req, proposalHeaderBytes);
+  return out;
+}
+
+/** decodeProposal reads an entry written by encodeProposal. */
 export function decodeProposal(data: Uint8Array): Proposal {
-  return unpack<Proposal>(data);
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return {
+    m: v.getFloat64(0), b: v.getInt32(8), n: v.getFloat64(12),
+    req: unpack<ProposalRequest>(data.subarray(proposalHeaderBytes)),
+  };
 }
 
 /** SnapshotBody is the application state at a snapshot's index: the store's revisions, the
