@@ -28,6 +28,8 @@ export const restartBackoffMsMax = 5_000;
 /** restartsMax within restartWindowMs escalates to a clean process exit. */
 export const restartsMax = 5;
 export const restartWindowMs = 60_000;
+/** shutdownDrainMsMax bounds how long a graceful stop waits for requests in flight. */
+export const shutdownDrainMsMax = 5_000;
 /** gatewayInflightMax bounds requests accepted by the gateway but not yet answered. */
 export const gatewayInflightMax = 50_000;
 

@@ -6,6 +6,7 @@ import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
 import type { LeaseConfig } from '../actors/lease/messages.js';
 import type { WatchConfig } from '../actors/watch/messages.js';
 import { type Config, loadConfig } from './config/index.js';
+import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
@@ -113,15 +114,17 @@ async function main(): Promise<void> {
 
   const servers: { close(): boolean }[] = [];
   const watchGateways: { closeAll(): void }[] = [];
+  const admissions: { inflight: number }[] = [];
   for (const u of config.listenClientUrls) {
     const url = new URL(u);
-    const { server, port, watches } = await startGateway({
+    const { server, port, watches, routes } = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
     }, url.hostname, Number(url.port || 2379));
     servers.push(server);
     watchGateways.push(watches);
+    admissions.push(routes.admission);
     log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
   }
 
@@ -132,21 +135,28 @@ async function main(): Promise<void> {
     log.info({ signal }, 'received signal; shutting down');
     for (const w of watchGateways) w.closeAll();
     for (const s of servers) s.close();
-    // Requests in flight finish against the actors, then the actors stop in order.
-    setTimeout(() => {
-      system.stop().then(() => {
-        log.info({}, 'stopped');
-        flushLogger(logger);
-        process.exit(0);
-      }, (e: unknown) => {
-        log.error({ err: String(e) }, 'unclean stop');
-        flushLogger(logger);
-        process.exit(1);
-      });
-    }, 50);
+    // Requests in flight finish against the actors (bounded wait), then the actors stop in
+    // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
+    void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(() => {
+      log.info({}, 'stopped');
+      flushLogger(logger);
+      process.exit(0);
+    }, (e: unknown) => {
+      log.error({ err: String(e) }, 'unclean stop');
+      flushLogger(logger);
+      process.exit(1);
+    });
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** drain resolves once no request is in flight, or after timeoutMs. */
+async function drain(admissions: { inflight: number }[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (admissions.some((a) => a.inflight > 0) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 main().catch((e: unknown) => {

@@ -79,3 +79,36 @@ test('snapshot: after snapshots and log release, a restart recovers every key', 
     await first.cleanup();
   }
 });
+
+test('graceful stop under load: exit 0 and every acknowledged write is kept', async (t) => {
+  const first = await startServer();
+  const acked = new Map<string, string>();
+  let stop = false;
+  const writer = async (w: number) => {
+    for (let i = 0; !stop; i++) {
+      const key = `term/${w}/${i}`;
+      try {
+        const r = await post(`${first.url}/v3/kv/put`, { key: b64(key), value: b64(key) });
+        if (r.status === 200) acked.set(key, key);
+      } catch {
+        return;
+      }
+    }
+  };
+  const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+  await new Promise((r) => setTimeout(r, 800));
+  const code = await first.stop();
+  stop = true;
+  await Promise.all(writers);
+  t.is(code, 0);
+  const second = await startServer({ dataDir: first.dataDir });
+  try {
+    const r = await post(`${second.url}/v3/kv/range`, { key: b64('term/'), range_end: b64('term0') });
+    const found = new Set((r.json.kvs ?? []).map((kv: { key: string }) => unb64(kv.key)));
+    t.deepEqual([...acked.keys()].filter((k) => !found.has(k)), []);
+    t.true(acked.size > 0);
+  } finally {
+    await second.stop();
+    await first.cleanup();
+  }
+});
