@@ -264,8 +264,8 @@ export const watchReconnectsMax = 10;
 
 /**
  * Watcher is one watch over /v3/watch: an async iterable of WatchResponses (each with at
- * least one event). `created` resolves when the server has registered the watch (events
- * after that revision are seen). The iteration throws a ClientError when the start revision
+ * least one event). The watch connects when iteration starts (the first `next()`);
+ * `created` then resolves when the server has registered it (every later change is seen). The iteration throws a ClientError when the start revision
  * was compacted (code 11, "etcdserver: mvcc: required revision has been compacted") or the
  * server cancels the watch; it ends after cancel().
  */

@@ -82,7 +82,8 @@ export class Transport {
         throw networkError(endpoint, e, timedOut);
       } finally {
         clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
+        // A stream's body is read later: the caller's signal must still be able to end it.
+        if (!opts.stream) opts.signal?.removeEventListener('abort', onAbort);
       }
       if (response.status === 503 && opts.idempotent === true && tried + 1 < this.endpoints.length) {
         last = await errorOf(response, endpoint);
