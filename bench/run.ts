@@ -20,10 +20,11 @@ import {
   type ServerFigures, tableMarkdown, watchRows, type WorkloadResult,
 } from './report.js';
 import {
-  cleanup, cpuSeconds, dirBytes, killLiveServers, rssBytes, type Server, type ServerKind, type ServerOptions,
+  cleanup, cpuSeconds, dirBytes, killLiveServers, rssBytes, type Server, type ServerKind,
+  type ServerOptions,
   startServer, stopServer,
 } from './servers.js';
-import { Histogram, progressBar, summarize } from './stats.js';
+import { formatNumber, Histogram, progressBar, summarize } from './stats.js';
 import {
   bodies, groupPrefix, type KeySpace, keyName, prefixEndOf, type SourceSpec,
 } from './workloads.js';
@@ -44,7 +45,8 @@ const optionSpec = {
   'value-size': { type: 'string', default: '100', help: 'value bytes' },
   'range-size': { type: 'string', default: '100', help: 'keys per range prefix' },
   'range-prefixes': { type: 'string', default: '100', help: 'prefixes range-100 draws from' },
-  'delete-keys': { type: 'string', default: '100000', help: 'keys preloaded for delete' },
+  'delete-keys': { type: 'string', default: 'auto',
+    help: 'keys preloaded for delete; auto = 1.5 × put-50c\'s rate × (warmup + duration)' },
   watchers: { type: 'string', default: '1000', help: 'watch streams on one prefix' },
   'watch-writers': { type: 'string', default: '10', help: 'writer connections' },
   'watch-rate': { type: 'string', default: '200', help: 'puts/s by all writers (0 = unpaced)' },
@@ -69,7 +71,8 @@ interface Options {
   valueSize: number;
   rangeSize: number;
   rangePrefixes: number;
-  deleteKeys: number;
+  /** deleteKeys is undefined for auto */
+  deleteKeys: number | undefined;
   watchers: number;
   watchWriters: number;
   watchRate: number;
@@ -126,7 +129,7 @@ function parseOptions(argv: string[]): Options | undefined {
     etcdBin: get('no-etcd') === true || !existsSync(etcdBin) ? undefined : etcdBin,
     connections: int('connections', 1), keys: int('keys', 1), valueSize: int('value-size', 1),
     rangeSize: int('range-size', 1), rangePrefixes: int('range-prefixes', 1),
-    deleteKeys: int('delete-keys', 1), watchers: int('watchers', 1),
+    deleteKeys: get('delete-keys') === 'auto' ? undefined : int('delete-keys', 1), watchers: int('watchers', 1),
     watchWriters: int('watch-writers', 1), watchRate: num('watch-rate', 0),
     watchSample: int('watch-sample', 1), restartKeys: int('restart-keys', 1),
     procs: int('procs', 1), oursArgs: words(get('ours-args')), etcdArgs: words(get('etcd-args')),
@@ -441,6 +444,17 @@ async function runWatch(ctx: Ctx): Promise<ServerFigures> {
   }
 }
 
+/** deleteKeysFor sizes the delete workload's preload: every delete must find its key, so
+ * there must be more keys than the server deletes in warmup + duration. Without a figure, 1.5 ×
+ * the put-50c rate measured on the same server (deletes cost about what puts do), at least
+ * 20,000 keys; 20,000/s when put-50c did not run. */
+function deleteKeysFor(opts: Options, put50: ServerFigures | undefined): number {
+  if (opts.deleteKeys !== undefined) return opts.deleteKeys;
+  const rate = put50?.values['opsPerSec'];
+  const perSec = rate !== undefined && Number.isFinite(rate) ? rate * 1.5 : 20_000;
+  return Math.max(20_000, Math.ceil(perSec * (opts.warmupMs + opts.durationMs) / 1000));
+}
+
 /** runOps runs every request/response workload (and watch) against one running server. */
 async function runOps(opts: Options, kind: ServerKind, label: string,
   results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
@@ -463,56 +477,13 @@ async function runOps(opts: Options, kind: ServerKind, label: string,
   try {
     for (const name of wanted) {
       let f: ServerFigures;
-      switch (name) {
-        case 'put-1c':
-        case 'put-50c':
-          f = await closedWorkload(ctx, name, name === 'put-1c' ? 1 : opts.connections,
-            { kind: 'put', space: kv, keys: opts.keys, valueSize: opts.valueSize });
-          break;
-        case 'get-linearizable':
-        case 'get-serializable': {
-          await needKv();
-          const serializable = name === 'get-serializable';
-          await check(ctx, name, '/v3/kv/range', bodies.range(keyName(kv, 0), serializable),
-            (j) => Array.isArray(j['kvs']) && j['kvs'].length === 1);
-          f = await closedWorkload(ctx, name, opts.connections,
-            { kind: 'get', space: kv, keys: opts.keys, serializable });
-          break;
-        }
-        case 'range-100': {
-          await preload(server, `preload ${opts.rangePrefixes}×${opts.rangeSize} · ${label}`,
-            range, opts.rangePrefixes * opts.rangeSize, opts.valueSize);
-          const p = groupPrefix(range, 0);
-          await check(ctx, name, '/v3/kv/range', bodies.range(p, false, prefixEndOf(p)),
-            (j) => Array.isArray(j['kvs']) && j['kvs'].length === opts.rangeSize);
-          f = await closedWorkload(ctx, name, opts.connections,
-            { kind: 'range', space: range, groups: opts.rangePrefixes, serializable: false });
-          break;
-        }
-        case 'txn':
-          await needKv();
-          await check(ctx, name, '/v3/kv/txn', bodies.txnCompareVersionPut(keyName(kv, 0), 'x'),
-            (j) => j['succeeded'] === true);
-          f = await closedWorkload(ctx, name, opts.connections,
-            { kind: 'txn', space: kv, keys: opts.keys, valueSize: opts.valueSize });
-          break;
-        case 'delete': {
-          await preload(server, `preload ${opts.deleteKeys} keys · ${label}`, spaces.del,
-            opts.deleteKeys, opts.valueSize);
-          f = await closedWorkload(ctx, name, opts.connections,
-            { kind: 'delete', space: spaces.del, count: opts.deleteKeys });
-          const left = await countPrefix(server, spaces.del.prefix);
-          if (left === 0) {
-            f.note = (f.note ? f.note + '; ' : '') + `all ${opts.deleteKeys} preloaded keys ` +
-              'were deleted before the time was up (raise --delete-keys)';
-          }
-          break;
-        }
-        case 'watch':
-          f = await runWatch(ctx);
-          break;
-        default:
-          throw new Error(`unexpected workload ${name}`);
+      try {
+        f = await runOne(name);
+      } catch (e) {
+        progress.done();
+        const why = `failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
+        process.stderr.write(`  ${name} · ${label}: ${why}\n`);
+        f = { values: {}, note: why };
       }
       const w = results.get(name)!;
       w[kind] = f;
@@ -522,6 +493,65 @@ async function runOps(opts: Options, kind: ServerKind, label: string,
     const how = await stopServer(server);
     process.stderr.write(`${label}: stopped (${how})\n`);
     cleanup(server);
+  }
+
+  async function runOne(name: WorkloadName): Promise<ServerFigures> {
+    let f: ServerFigures;
+    switch (name) {
+      case 'put-1c':
+      case 'put-50c':
+        f = await closedWorkload(ctx, name, name === 'put-1c' ? 1 : opts.connections,
+          { kind: 'put', space: kv, keys: opts.keys, valueSize: opts.valueSize });
+        break;
+      case 'get-linearizable':
+      case 'get-serializable': {
+        await needKv();
+        const serializable = name === 'get-serializable';
+        await check(ctx, name, '/v3/kv/range', bodies.range(keyName(kv, 0), serializable),
+          (j) => Array.isArray(j['kvs']) && j['kvs'].length === 1);
+        f = await closedWorkload(ctx, name, opts.connections,
+          { kind: 'get', space: kv, keys: opts.keys, serializable });
+        break;
+      }
+      case 'range-100': {
+        await preload(server, `preload ${opts.rangePrefixes}×${opts.rangeSize} · ${label}`,
+          range, opts.rangePrefixes * opts.rangeSize, opts.valueSize);
+        const p = groupPrefix(range, 0);
+        await check(ctx, name, '/v3/kv/range', bodies.range(p, false, prefixEndOf(p)),
+          (j) => Array.isArray(j['kvs']) && j['kvs'].length === opts.rangeSize);
+        f = await closedWorkload(ctx, name, opts.connections,
+          { kind: 'range', space: range, groups: opts.rangePrefixes, serializable: false });
+        break;
+      }
+      case 'txn':
+        await needKv();
+        await check(ctx, name, '/v3/kv/txn', bodies.txnCompareVersionPut(keyName(kv, 0), 'x'),
+          (j) => j['succeeded'] === true);
+        f = await closedWorkload(ctx, name, opts.connections,
+          { kind: 'txn', space: kv, keys: opts.keys, valueSize: opts.valueSize });
+        break;
+      case 'delete': {
+        const count = deleteKeysFor(opts, results.get('put-50c')?.[kind]);
+        await preload(server, `preload ${count} keys · ${label}`, spaces.del, count,
+          opts.valueSize);
+        f = await closedWorkload(ctx, name, opts.connections,
+          { kind: 'delete', space: spaces.del, count });
+        f.note = `${count.toLocaleString('en-US')} keys preloaded`;
+        const left = await countPrefix(server, spaces.del.prefix);
+        if (left === 0) {
+          f.note += `; all were deleted before the time was up, so ${formatNumber(
+            f.values['ops'])} deletes were measured over ${formatNumber(
+            f.values['ops']! / f.values['opsPerSec']!)} s (raise --delete-keys)`;
+        }
+        break;
+      }
+      case 'watch':
+        f = await runWatch(ctx);
+        break;
+      default:
+        throw new Error(`unexpected workload ${name}`);
+    }
+    return f;
   }
 }
 
@@ -577,8 +607,9 @@ const descriptions: Record<WorkloadName, (o: Options) => string> = {
     `from ${o.rangePrefixes} (\`range_end\` = prefix + 1), ${o.connections} connections.`,
   'txn': (o) => `Txn: compare version > 0 on an existing key, then put a ${o.valueSize}-byte ` +
     `value to it, ${o.connections} connections.`,
-  'delete': (o) => `DeleteRange of one existing key, each key once (from ` +
-    `${o.deleteKeys.toLocaleString('en-US')} preloaded), ${o.connections} connections.`,
+  'delete': (o) => `DeleteRange of one existing key, each key once (keys preloaded: ` +
+    `${o.deleteKeys?.toLocaleString('en-US') ?? '1.5 × the put-50c rate × the run time'}), ` +
+    `${o.connections} connections.`,
   'watch': (o) => `${o.watchers.toLocaleString('en-US')} \`/v3/watch\` streams on one prefix ` +
     `while ${o.watchWriters} writer connections put to it at ${o.watchRate || 'unpaced'} ` +
     `puts/s in total; events delivered per second across all streams, and put→event latency ` +
@@ -659,7 +690,16 @@ async function main(): Promise<void> {
   }
   if (opts.only.has('restart')) {
     const w = results.get('restart')!;
-    for (const [kind, label] of kinds) w[kind] = await runRestart(opts, kind, label);
+    for (const [kind, label] of kinds) {
+      try {
+        w[kind] = await runRestart(opts, kind, label);
+      } catch (e) {
+        progress.done();
+        const why = `failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
+        process.stderr.write(`  restart · ${label}: ${why}\n`);
+        w[kind] = { values: {}, note: why };
+      }
+    }
     printResult(w);
   }
   const smoke = opts.durationMs < 10_000 || opts.restartKeys < 1_000_000 ||
