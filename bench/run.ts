@@ -129,7 +129,8 @@ function parseOptions(argv: string[]): Options | undefined {
     etcdBin: get('no-etcd') === true || !existsSync(etcdBin) ? undefined : etcdBin,
     connections: int('connections', 1), keys: int('keys', 1), valueSize: int('value-size', 1),
     rangeSize: int('range-size', 1), rangePrefixes: int('range-prefixes', 1),
-    deleteKeys: get('delete-keys') === 'auto' ? undefined : int('delete-keys', 1), watchers: int('watchers', 1),
+    deleteKeys: get('delete-keys') === 'auto' ? undefined : int('delete-keys', 1),
+    watchers: int('watchers', 1),
     watchWriters: int('watch-writers', 1), watchRate: num('watch-rate', 0),
     watchSample: int('watch-sample', 1), restartKeys: int('restart-keys', 1),
     procs: int('procs', 1), oursArgs: words(get('ours-args')), etcdArgs: words(get('etcd-args')),
@@ -586,7 +587,8 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
       rssAfterRestartMiB: rssAfterRestart / mib, keysAfterRestart,
     };
     return keysAfterRestart === opts.restartKeys ? { values }
-      : { values, note: `counted ${keysAfterRestart} keys after restart, wrote ${opts.restartKeys}` };
+      : { values,
+        note: `counted ${keysAfterRestart} keys after restart, wrote ${opts.restartKeys}` };
   } finally {
     await stopServer(first);
     if (second !== undefined) await stopServer(second);
@@ -673,7 +675,9 @@ async function main(): Promise<void> {
   process.stdout.write(`# MyEtcd benchmark ${startedAt}\n${machine.cpu}, ${machine.cores} ` +
     `cores, ${machine.ramGiB.toFixed(1)} GiB, ${machine.kernel}, Node ${machine.node}, ` +
     `etcd: ${machine.etcd}\n${command}\n`);
-  if (opts.etcdBin === undefined) process.stderr.write('bench: etcd not run (--no-etcd or no binary)\n');
+  if (opts.etcdBin === undefined) {
+    process.stderr.write('bench: etcd not run (--no-etcd or no binary)\n');
+  }
   const results = new Map<WorkloadName, WorkloadResult>();
   for (const name of workloadNames) {
     if (!opts.only.has(name)) continue;

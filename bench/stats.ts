@@ -83,10 +83,14 @@ export class Histogram {
 
   /** percentileUs returns the value below or at which a fraction q (0..1) of the recorded
    * values lie: the bucket holding the ⌈q·count⌉-th value, reported as its midpoint and
-   * clamped to the exact min and max. NaN when empty. */
+   * clamped to the exact min and max (the first and last values are reported exactly).
+   * NaN when empty. */
   percentileUs(q: number): number {
     if (this.count === 0) return NaN;
     const rank = Math.max(1, Math.ceil(Math.min(1, Math.max(0, q)) * this.count));
+    // the smallest and largest values are known exactly
+    if (rank === 1) return this.minUs;
+    if (rank === this.count) return this.maxUs;
     let seen = 0;
     for (let i = 0; i < bucketCount; i++) {
       seen += this.counts[i]!;

@@ -73,7 +73,8 @@ export function prefixEndOf(prefix: string): Buffer {
 
 /** putBody, rangeBody, … are the JSON bodies of etcd's requests. */
 export const bodies = {
-  put: (key: string, value: string | Buffer) => JSON.stringify({ key: b64(key), value: b64(value) }),
+  put: (key: string, value: string | Buffer) =>
+    JSON.stringify({ key: b64(key), value: b64(value) }),
   range: (key: string, serializable: boolean, rangeEnd?: Buffer) => JSON.stringify({
     key: b64(key), ...(rangeEnd ? { range_end: rangeEnd.toString('base64') } : {}),
     ...(serializable ? { serializable: true } : {}),
