@@ -82,6 +82,12 @@ export class KvService {
     return this.raft.ask({ type: 'RaftStatus' });
   }
 
+  /** dbSizeBytes sums the shards' approximate MVCC sizes (etcd's dbSize is its bbolt file). */
+  async dbSizeBytes(): Promise<number> {
+    const st = await Promise.all(this.shards.map((s) => s.ask({ type: 'ShardStats' })));
+    return st.reduce((n, x) => n + x.bytes, 0);
+  }
+
   /** refresh learns the current revision (after a restart of the actors). */
   async refresh(): Promise<void> {
     const st = await this.status();

@@ -1,6 +1,6 @@
 import HyperExpress from 'hyper-express';
 import { ApiError, overloadError } from '../api/errors.js';
-import { maxHttpBodyBytes } from '../api/v3.js';
+import { encodeHealth, encodeVersion, maxHttpBodyBytes } from '../api/v3.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import type { KvService } from './kv-service.js';
@@ -16,6 +16,10 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
  * writes the answer. It never blocks on the actors: every handler awaits a reply, and a burst
  * of requests in one poll phase leaves for the actors as one batch.
  */
+
+/** etcdServerVersion / etcdClusterVersion: the etcd release whose API we answer as. */
+export const etcdServerVersion = '3.4.23';
+export const etcdClusterVersion = '3.4.0';
 
 /** GatewayDeps is what the routes need. */
 export interface GatewayDeps {
@@ -101,33 +105,31 @@ export async function startGateway(
   registerLeaseRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
-    let reason = '';
     if (deps.system.serving) {
       try {
-        const st = await deps.kv.status();
-        healthy = st.leader !== 0;
-        if (!healthy) reason = 'RAFT NO LEADER';
-      } catch (e) {
-        reason = String((e as Error).message);
+        healthy = (await deps.kv.status()).leader !== 0;
+      } catch {
+        healthy = false;
       }
-    } else {
-      reason = 'RESTARTING';
     }
-    const body = healthy ? '{"health":"true","reason":""}' :
-      JSON.stringify({ health: 'false', reason });
-    res.status(healthy ? 200 : 503).type('json').send(body);
+    // etcd 3.4 answers {"health":"true"} / {"health":"false"} as text/plain.
+    res.status(healthy ? 200 : 503).type('text').send(encodeHealth(healthy));
   });
   server.get('/version', (_req, res) => {
-    res.type('json').send(JSON.stringify({ etcdserver: '3.4.23', etcdcluster: '3.4.0',
-      myetcd: deps.version }));
+    res.type('json').send(encodeVersion(etcdServerVersion, etcdClusterVersion));
   });
   server.get('/metrics', async (_req, res) => {
     const m = await deps.metricsText();
     res.header('content-type', m.contentType).send(m.body);
   });
+  // Unknown paths and wrong methods answer as etcd's Go HTTP mux does.
+  const known = (path: string): boolean => {
+    const table = server.routes as unknown as Record<string, Record<string, unknown>>;
+    return Object.values(table).some((byPath) => byPath[path] !== undefined);
+  };
   server.set_not_found_handler((req, res) => {
-    res.status(404).type('text').send('404 page not found\n');
-    void req;
+    if (known(req.path)) res.status(405).type('text').send('Method Not Allowed\n');
+    else res.status(404).type('text').send('Not Found\n');
   });
   server.set_error_handler((_req, res, err) => {
     const eb = errorBody(err);

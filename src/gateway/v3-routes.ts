@@ -7,7 +7,7 @@ import {
 import type {
   CompactionResponse, DeleteRangeResponse, PutResponse, TxnResponse,
 } from '../mvcc/types.js';
-import type { Routes } from './server.js';
+import { etcdServerVersion, type Routes } from './server.js';
 
 /**
  * v3-routes: etcd 3.4's JSON gateway (grpc-gateway) paths. Each handler decodes with
@@ -44,11 +44,11 @@ export function registerV3Routes(r: Routes): void {
     });
     r.json('post', `${base}/maintenance/status`, async (body) => {
       decodeStatusRequest(parseJsonBody(body));
-      const st = await kv.status();
+      const [st, dbSize] = await Promise.all([kv.status(), kv.dbSizeBytes()]);
       return [200, encodeStatusResponse(kv.header(st.revision), {
-        version: '3.4.23', dbSizeBytes: st.dbSizeBytes, leader: st.leader,
+        version: etcdServerVersion, dbSizeBytes: dbSize, leader: st.leader,
         raftIndex: st.raftIndex, raftTerm: st.raftTerm, raftAppliedIndex: st.raftAppliedIndex,
-        dbSizeInUseBytes: st.dbSizeBytes,
+        dbSizeInUseBytes: dbSize,
       })];
     });
   }
