@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
 import { ApiError, errorResponse, streamErrorResponse } from '../api/errors.js';
@@ -152,24 +153,29 @@ function keepAliveStream(
     res.status(refused.status).type('json').send(refused.body);
     return;
   }
-  req.on('data', (chunk: Buffer) => {
-    try {
-      for (const text of splitter.push(chunk.toString('utf8'))) one(text);
-    } catch (e) {
-      chain = chain.then(() => fail(e));
-    }
-  });
-  req.on('end', () => {
-    chain = chain.then(() => {
-      if (failed || res.closed) return;
-      if (splitter.pending) {
-        fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
-        return;
+  // hyper-express streams a request body only through pipe() ('data' listeners never fire).
+  req.pipe(new Writable({
+    write(chunk: Buffer, _enc, done) {
+      try {
+        for (const text of splitter.push(chunk.toString('utf8'))) one(text);
+      } catch (e) {
+        chain = chain.then(() => fail(e));
       }
-      if (!started) res.status(200).type('json').send('');
-      else res.end();
-    });
-  });
+      done();
+    },
+    final(done) {
+      chain = chain.then(() => {
+        if (failed || res.closed) return;
+        if (splitter.pending) {
+          fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
+          return;
+        }
+        if (!started) res.status(200).type('json').send('');
+        else res.end();
+      });
+      done();
+    },
+  }));
 }
 
 function obj(v: JsonValue | undefined): Record<string, JsonValue> {

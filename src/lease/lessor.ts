@@ -105,9 +105,12 @@ export class Lessor {
     return { ttlSeconds: remaining, grantedTtlSeconds: l.ttlSeconds, keys: [...l.keys].sort() };
   }
 
-  /** list returns every lease id. */
+  /** list returns every lease id, soonest expiry first (etcd's leasesByExpiry order). */
   list(): number[] {
-    return [...this.leases.keys()];
+    return [...this.leases.entries()]
+      .sort(([ia, a], [ib, b]) => a.deadlineMs - b.deadlineMs || a.ttlSeconds - b.ttlSeconds ||
+        ia - ib)
+      .map(([id]) => id);
   }
 
   /** attach / detach mirror the applier: key now carries (no longer carries) lease id. */
