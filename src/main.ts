@@ -60,7 +60,10 @@ export function actorSpecs(config: Config, memberId: number, clusterId: number):
     { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, peers: ['raft'] },
     ...shardNames.map((name, index): ActorSpec => ({
       name, url: new URL('shard/actor.js', dist),
-      config: { index, count: config.storageShards, logLevel: config.logLevel } satisfies ShardConfig,
+      config: {
+        index, count: config.storageShards, logLevel: config.logLevel,
+        failpoints: (process.env['GOFAIL_FAILPOINTS'] ?? '').split(',').filter((f) => f !== ''),
+      } satisfies ShardConfig,
       peers: ['raft', 'watch'],
     })),
   ];

@@ -112,3 +112,31 @@ test('graceful stop under load: exit 0 and every acknowledged write is kept', as
     await first.cleanup();
   }
 });
+
+test('supervision: a crashed actor thread is restarted and the store recovers from the WAL',
+  async (t) => {
+    const srv = await startServer({ env: { GOFAIL_FAILPOINTS: 'shard-crash-on-read' } });
+    try {
+      for (let i = 0; i < 20; i++) {
+        await post(`${srv.url}/v3/kv/put`, { key: b64(`sup/${i}`), value: b64(`v${i}`) });
+      }
+      // The failpoint makes a shard thread throw while serving this read.
+      const crashed = await post(`${srv.url}/v3/kv/range`, { key: b64('failpoint/crash') });
+      t.true(crashed.status >= 500, `the read in flight fails (${crashed.status})`);
+      let r: Awaited<ReturnType<typeof post>> | undefined;
+      for (let i = 0; i < 100; i++) {
+        r = await post(`${srv.url}/v3/kv/range`, { key: b64('sup/'), range_end: b64('sup0') })
+          .catch(() => undefined);
+        if (r?.status === 200) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      t.is(r?.status, 200);
+      t.is(r?.json.count, '20');
+      const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+      t.regex(metrics, /myetcd_actor_restarts_total\{actor="shard-\d"\} 1/);
+      t.true(srv.logs.some((l) => l.includes('restarting all actors')));
+    } finally {
+      await srv.stop();
+      await srv.cleanup();
+    }
+  });

@@ -15,6 +15,7 @@ const ctx = startActor<ShardMsg, ShardConfig>();
 let store = new ShardStore();
 /** waiting holds reads whose waitRevision is ahead of the store, oldest first. */
 let waiting: { msg: ShardRange; token: ReplyToken }[] = [];
+const crashOnRead = ctx.config.failpoints?.includes('shard-crash-on-read') === true;
 
 function runRange(msg: ShardRange, token: ReplyToken): void {
   try {
@@ -45,6 +46,9 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'ShardRange':
       if (token === undefined) return;
+      if (crashOnRead && msg.req.key === 'failpoint/crash') {
+        throw new Error('failpoint shard-crash-on-read: crashing the shard thread');
+      }
       if (msg.waitRevision > store.currentRevision) waiting.push({ msg, token });
       else runRange(msg, token);
       return;

@@ -92,4 +92,7 @@ export interface ShardConfig {
   index: number;
   count: number;
   logLevel: string;
+  /** failpoints enables test-only faults (env GOFAIL_FAILPOINTS, as etcd's gofail):
+   * 'shard-crash-on-read' crashes the shard thread on a read of the key "failpoint/crash". */
+  failpoints?: string[];
 }
