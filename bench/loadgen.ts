@@ -112,7 +112,9 @@ async function runClosed(spec: ClosedSpec): Promise<GenResult> {
       }
       const req = source.next();
       if (req === undefined) return finish();
-      nextAt += intervalMs;
+      // paced: keep to the schedule, but after a stall start afresh rather than burst to
+      // catch up (the writers' rate stays at most ratePerSec)
+      nextAt = Math.max(nextAt, now - intervalMs) + intervalMs;
       sentAt = performance.now();
       socket.write(req);
     };
