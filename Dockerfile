@@ -1,0 +1,37 @@
+# MyEtcd container image: two stages, a build with the TypeScript compiler and a slim runtime.
+# Build:  docker build -t myetcd .
+# Run:    docker run -p 2379:2379 -v myetcd-data:/var/lib/myetcd myetcd
+# Every setting is a flag or an environment variable (MYETCD_* or etcd's ETCD_*), see
+# docs/configuration.md; the defaults below listen on all interfaces inside the container.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# package.json's "overrides" pins uWebSockets.js to a registry build that loads on bookworm.
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY actors ./actors
+COPY bin ./bin
+RUN npx tsc -p . && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    MYETCD_DATA_DIR=/var/lib/myetcd \
+    MYETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379 \
+    MYETCD_LISTEN_PEER_URLS=http://0.0.0.0:2380
+WORKDIR /app
+RUN groupadd --system myetcd && useradd --system --gid myetcd --home /var/lib/myetcd myetcd \
+    && mkdir -p /var/lib/myetcd && chown myetcd:myetcd /var/lib/myetcd
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+USER myetcd
+VOLUME ["/var/lib/myetcd"]
+EXPOSE 2379 2380
+# /health answers 200 {"health":"true"} when this member has a leader (as etcd's /health).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:2379/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Flags given to `docker run` are appended, e.g. `docker run myetcd --name n1`.
+ENTRYPOINT ["node", "dist/src/main.js"]
