@@ -6,14 +6,13 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+# The sources come first: `npm ci` runs the package's "prepare" script, which is `tsc -p .`.
 # package.json's "overrides" pins uWebSockets.js to a registry build that loads on bookworm.
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY actors ./actors
 COPY bin ./bin
-RUN npx tsc -p . && npm prune --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
