@@ -140,3 +140,25 @@ test('supervision: a crashed actor thread is restarted and the store recovers fr
       await srv.cleanup();
     }
   });
+
+test('restart: a member keeps the identity in its WAL whatever the peer URL flags say',
+  async (t) => {
+    const first = await startServer({ args: ['--initial-advertise-peer-urls', 'http://127.0.0.1:3111',
+      '--initial-cluster', 'default=http://127.0.0.1:3111'] });
+    await post(`${first.url}/v3/kv/put`, { key: b64('ident/k'), value: b64('v') });
+    const before = await post(`${first.url}/v3/maintenance/status`, {});
+    t.is(await first.stop(), 0);
+    // Regression: a new peer URL used to derive a new member id, which is not a voter in the
+    // recovered membership, so the member never became leader again.
+    const second = await startServer({ dataDir: first.dataDir, args: [
+      '--initial-advertise-peer-urls', 'http://127.0.0.1:3222',
+      '--initial-cluster', 'default=http://127.0.0.1:3222'] });
+    try {
+      const r = await post(`${second.url}/v3/kv/range`, { key: b64('ident/k') });
+      t.is(unb64(r.json.kvs[0].value), 'v');
+      t.is(r.json.header.member_id, before.json.header.member_id);
+    } finally {
+      await second.stop();
+      await first.cleanup();
+    }
+  });

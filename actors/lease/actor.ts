@@ -14,7 +14,10 @@ const ctx = startActor<LeaseMsg, LeaseConfig>();
 const cfg = ctx.config;
 const now = (): number => performance.now();
 const lessor = new Lessor({
-  rng: seededRng(cfg.seed),
+  // The boot time is mixed in: with the member id alone every start would replay the same
+  // ids, handing out again the id of a lease that expired before the restart (a client still
+  // renewing its lost lease would then renew someone else's).
+  rng: seededRng((cfg.seed ^ Date.now() ^ Math.floor(performance.timeOrigin * 1000)) >>> 0),
   ...(cfg.minTtlSeconds === undefined ? {} : { minTtlSeconds: cfg.minTtlSeconds }),
 });
 const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftPeer ?? 'raft');

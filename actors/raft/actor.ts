@@ -33,7 +33,10 @@ import { decodeProposal, encodeProposal, encodeRequest, type SnapshotBody } from
  */
 const ctx = startActor<RaftMsg, RaftNodeConfig>();
 const cfg = ctx.config;
-const selfId = cfg.memberId as MemberId;
+/** selfId / clusterId: this member's identity. A restarted member takes them from its WAL's
+ * metadata (as etcd does): the flags only name a brand-new member. */
+let selfId = cfg.memberId as MemberId;
+let clusterId = cfg.clusterId;
 const wal = ctx.ep.ref<WalMsg, WalReplies>('wal');
 const shards = Array.from({ length: cfg.shardCount },
   (_, i) => ctx.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
@@ -70,6 +73,10 @@ const counters = { leaderChanges: 0, committed: 0, applied: 0, failed: 0 };
 
 async function boot(): Promise<void> {
   const loaded = await wal.ask({ type: 'WalLoad' });
+  if (loaded.metadata !== undefined) {
+    selfId = loaded.metadata.nodeId as MemberId;
+    clusterId = loaded.metadata.clusterId;
+  }
   storage = new MemoryStorage();
   confState = { voters: [selfId], learners: [] } as unknown as ConfState;
   // An empty store is at revision 1, as etcd's: the first write makes revision 2.
@@ -430,15 +437,15 @@ function propose(req: Uint8Array, token: ReplyToken | undefined): void {
 function status(): RaftStatusResp {
   const st = node.status();
   return {
-    memberId: cfg.memberId,
-    clusterId: cfg.clusterId,
+    memberId: selfId,
+    clusterId,
     leader,
     raftTerm: st.term,
     raftIndex: storage.lastIndex(),
     raftAppliedIndex: appliedIndex,
     revision: applier.revision,
     compactRevision: applier.compactRevision,
-    isLeader: leader === cfg.memberId,
+    isLeader: leader === selfId,
     leaderChanges: counters.leaderChanges,
     proposalsCommitted: counters.committed,
     proposalsApplied: counters.applied,

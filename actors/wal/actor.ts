@@ -71,6 +71,8 @@ ctx.ep.onMessage((msg, token) => {
         snapshot: snap === undefined ? undefined :
           { index: snap.index, term: snap.term, body: snap.body },
         firstStart: r.firstStart,
+        metadata: r.metadata === undefined ? undefined :
+          { nodeId: r.metadata.nodeId, clusterId: r.metadata.clusterId },
       });
       return;
     }

@@ -43,6 +43,8 @@ export interface WalLoadResp {
   snapshot?: { index: number; term: number; body: Uint8Array };
   /** firstStart is true when the data dir was empty. */
   firstStart: boolean;
+  /** metadata is the identity the WAL was created with. */
+  metadata?: { nodeId: number; clusterId: number };
 }
 
 /** WalAppendResp: the records are durable. */

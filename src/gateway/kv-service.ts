@@ -32,8 +32,8 @@ export class KvService {
   constructor(
     ep: Endpoint<Message>,
     shardCount: number,
-    readonly memberId: number,
-    readonly clusterId: number,
+    public memberId: number,
+    public clusterId: number,
   ) {
     this.raft = ep.ref<RaftMsg, RaftReplies>('raft');
     this.shards = Array.from({ length: shardCount },
@@ -91,6 +91,9 @@ export class KvService {
   /** refresh learns the current revision (after a restart of the actors). */
   async refresh(): Promise<void> {
     const st = await this.status();
+    // A restarted member's identity comes from its WAL, not from the flags.
+    this.memberId = st.memberId;
+    this.clusterId = st.clusterId;
     this.learn(st.revision, st.raftTerm);
   }
 
