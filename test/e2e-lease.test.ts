@@ -1,6 +1,8 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { Lessor } from '../src/lease/index.js';
+import { seededRng } from '../src/raft/index.js';
 import { b64, post, startServer, type TestServer, unb64 } from './helpers/server.js';
 
 // End to end: leases over HTTP against the real server process — etcd 3.4's /v3 lease API
@@ -333,6 +335,43 @@ test('/v1/leases: grant, list, look up with keys, keep alive, revoke — in the 
     t.is(bad.status, 400);
     t.is(((await bad.json()) as any).error.code, 'BAD_REQUEST');
   });
+
+test('a keep-alive after expiry finds no lease, even before the revocation is applied',
+  async (t) => {
+    // The window between "expired" and "revoked" is a Raft round trip: the pure core shows it.
+    const l = new Lessor({ rng: seededRng(1) });
+    l.promote(0);
+    l.grant(7, 2, 0);
+    t.is(l.renew(7, 1000), 2);
+    t.deepEqual(l.expired(3000), [7]);
+    t.is(l.renew(7, 3100), 0, 'not renewed: its keys are being deleted');
+    t.is(l.timeToLive(7, 3100)?.ttlSeconds, 0);
+    t.deepEqual(l.expired(6000), [7], 'the revocation is retried');
+    // Over HTTP: once the lease is gone a keep-alive answers without a TTL (etcd: TTL 0).
+    const id = await grant(server.url, 2);
+    await put(server.url, 'late/k', 'v', id);
+    t.true(await eventually(async () => (await keys(server.url, 'late/')).length === 0));
+    const r = await fetch(`${server.url}/v3/lease/keepalive`, {
+      method: 'POST', body: JSON.stringify({ ID: id }),
+    });
+    const line = JSON.parse(await r.text());
+    t.is(line.result.ID, id);
+    t.is(line.result.TTL, undefined);
+  });
+
+test('SIGTERM with a keep-alive stream open exits 0', async (t) => {
+  const srv = await startServer();
+  const ka = new LineStream(srv.url, '/v3/lease/keepalive');
+  try {
+    const id = await grant(srv.url, 30);
+    ka.send({ ID: id });
+    t.is((await ka.next()).result.TTL, '30');
+    t.is(await srv.stop(), 0);
+  } finally {
+    ka.close();
+    await srv.cleanup();
+  }
+});
 
 for (const how of ['a clean stop', 'SIGKILL'] as const) {
   test(`leases and their keys survive ${how} with their TTL restored, and expire later`,

@@ -383,6 +383,8 @@ test('/v1/watch streams Server-Sent Events with UTF-8 keys, prefix, prevKV and s
 test('/v1/watch refuses a body without a key', async (t) => {
   const r = await post(`${server.url}/v1/watch`, { prefix: true });
   t.is(r.status, 400);
+  t.deepEqual(r.json, { ok: false, error: {
+    code: 'EMPTY_KEY', message: 'etcdserver: key is not provided' } });
 });
 
 test('a watch from a compacted revision is canceled with compact_revision', async (t) => {

@@ -9,7 +9,7 @@ import { watchStreamsMax } from '../constants.js';
 import type { Change, KeyValue, ResponseHeader } from '../mvcc/types.js';
 import type { ActorRef, Message } from '../runtime/endpoint.js';
 import type { WatchCreateSpec, WatchFilter, WatchResponse } from '../watch/types.js';
-import { errorBody } from './errors.js';
+import { errorBody, v1ErrorBody } from './errors.js';
 import type { Routes } from './server.js';
 
 /**
@@ -68,10 +68,10 @@ export class WatchGateway {
 
   /** open starts a stream on an HTTP response; undefined when refused (answered already). */
   open(res: HyperExpress.Response, encode: (r: WatchResponse, h: ResponseHeader) => string,
-    contentType: string): Sink | undefined {
-    const refused = refusal(this.r) ??
+    contentType: string, onError: typeof errorBody = errorBody): Sink | undefined {
+    const refused = refusal(this.r, onError) ??
       (this.sinks.size >= watchStreamsMax
-        ? errorBody(new ApiError('TOO_MANY_REQUESTS')) : undefined);
+        ? onError(new ApiError('TOO_MANY_REQUESTS')) : undefined);
     if (refused !== undefined) {
       res.status(refused.status).type('json').send(refused.body);
       return undefined;
@@ -230,11 +230,11 @@ export function registerWatchRoutes(r: Routes, opts: { installHandler?: boolean 
     try {
       spec = decodeV1Watch(await req.text(), req.header('last-event-id'));
     } catch (e) {
-      const eb = errorBody(e);
+      const eb = v1ErrorBody(e);
       res.status(eb.status).type('json').send(eb.body);
       return;
     }
-    const sink = gw.open(res, encodeV1Event, 'text/event-stream');
+    const sink = gw.open(res, encodeV1Event, 'text/event-stream', v1ErrorBody);
     if (sink === undefined) return;
     res.header('cache-control', 'no-cache');
     sink.writeRaw(': watching\n\n');
@@ -387,13 +387,14 @@ function v1Kv(kv: KeyValue): Record<string, unknown> {
 
 /** refusal asks admission whether to serve; either shape of its answer (an error, or a
  * ready status and body) becomes status and body. */
-export function refusal(r: Routes): { status: number; body: string } | undefined {
+export function refusal(r: Routes, onError: typeof errorBody = errorBody):
+  { status: number; body: string } | undefined {
   const x = r.admission.refuse() as unknown;
   if (x === undefined) return undefined;
   if (typeof x === 'object' && x !== null && 'status' in x && 'body' in x) {
     return x as { status: number; body: string };
   }
-  return errorBody(x);
+  return onError(x);
 }
 
 /**

@@ -20,7 +20,8 @@ import { expiredLeasesPerCall, expiredLeaseRetryMs } from './limits.js';
  * proposed again, not every tick.
  *
  * Example: grant(7, 10 s) at t=0 as primary → deadline 10,000; renew at 4,000 → deadline
- * 14,000; expired(14,000) → [7]; expired(14,500) → [] (retry at 17,000); revoke(7).
+ * 14,000; expired(14,000) → [7]; expired(14,500) → [] (retry at 17,000); renew(7) → 0 (it
+ * is being revoked); revoke(7).
  */
 export class Lessor {
   private readonly leases = new Map<number, Lease>();
@@ -66,7 +67,7 @@ export class Lessor {
   grant(id: number, ttlSeconds: number, nowMs: number): void {
     assert(id !== 0 && Number.isSafeInteger(id), `lease id ${id}`);
     if (this.leases.has(id)) return; // replayed
-    const l: Lease = { id, ttlSeconds, deadlineMs: Infinity, keys: new Set() };
+    const l: Lease = { id, ttlSeconds, deadlineMs: Infinity, expiring: false, keys: new Set() };
     this.leases.set(id, l);
     if (this.primary) this.setDeadline(l, nowMs + ttlSeconds * 1000);
   }
@@ -89,7 +90,10 @@ export class Lessor {
   renew(id: number, nowMs: number): number {
     if (!this.primary) throw new LeaseError('ErrNotPrimary');
     const l = this.leases.get(id);
-    if (l === undefined) return 0;
+    // An expired lease whose revocation is on its way through Raft is as good as gone: etcd
+    // waits for the revocation and answers not-found. Renewing it here would answer a TTL
+    // for a lease whose keys are about to be deleted anyway.
+    if (l === undefined || l.expiring) return 0;
     this.setDeadline(l, nowMs + l.ttlSeconds * 1000);
     return l.ttlSeconds;
   }
@@ -101,7 +105,7 @@ export class Lessor {
     const l = this.leases.get(id);
     if (l === undefined) return undefined;
     const remaining = l.deadlineMs === Infinity ? l.ttlSeconds
-      : Math.max(0, Math.floor((l.deadlineMs - nowMs) / 1000));
+      : l.expiring ? 0 : Math.max(0, Math.floor((l.deadlineMs - nowMs) / 1000));
     return { ttlSeconds: remaining, grantedTtlSeconds: l.ttlSeconds, keys: [...l.keys].sort() };
   }
 
@@ -131,6 +135,7 @@ export class Lessor {
       const l = this.leases.get(id);
       if (l === undefined || l.deadlineMs !== deadline) continue; // stale entry
       out.push(id);
+      l.expiring = true;
       this.setDeadline(l, nowMs + this.retryMs);
     }
     return out;
@@ -140,14 +145,20 @@ export class Lessor {
   promote(nowMs: number): void {
     this.primary = true;
     this.heap = [];
-    for (const l of this.leases.values()) this.setDeadline(l, nowMs + l.ttlSeconds * 1000);
+    for (const l of this.leases.values()) {
+      l.expiring = false;
+      this.setDeadline(l, nowMs + l.ttlSeconds * 1000);
+    }
   }
 
   /** demote stops timing: every deadline becomes +∞ (a follower never expires leases). */
   demote(): void {
     this.primary = false;
     this.heap = [];
-    for (const l of this.leases.values()) l.deadlineMs = Infinity;
+    for (const l of this.leases.values()) {
+      l.deadlineMs = Infinity;
+      l.expiring = false;
+    }
   }
 
   /** nextDeadlineMs is the earliest deadline (Infinity when none): the shell's timer hint. */
@@ -198,6 +209,8 @@ interface Lease {
   ttlSeconds: number;
   /** deadlineMs: Infinity unless primary. */
   deadlineMs: number;
+  /** expiring: expired() returned it; its revocation is being proposed (renew refuses). */
+  expiring: boolean;
   keys: Set<Bytes>;
 }
 
