@@ -25,8 +25,13 @@ export interface Parsed {
 /** parseArgs parses argv against the flag specs. */
 export function parseArgs(argv: string[], specs: Record<string, FlagSpec>): Parsed {
   const flags: Record<string, string | number | boolean> = {};
-  for (const [name, s] of Object.entries(specs)) if (s.default !== undefined) flags[name] = s.default;
-  const byShort = new Map(Object.entries(specs).filter(([, s]) => s.short).map(([n, s]) => [s.short!, n]));
+  for (const [name, s] of Object.entries(specs))
+    if (s.default !== undefined) flags[name] = s.default;
+  const byShort = new Map(
+    Object.entries(specs)
+      .filter(([, s]) => s.short)
+      .map(([n, s]) => [s.short!, n]),
+  );
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -44,12 +49,16 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>): Pars
     const key = eq < 0 ? body : body.slice(0, eq);
     const name = long ? key : (byShort.get(key) ?? key);
     const spec = specs[name];
-    if (spec === undefined) throw new UsageError(`unknown flag: ${a.slice(0, long ? 2 + key.length : 1 + key.length)}`);
+    if (spec === undefined)
+      throw new UsageError(`unknown flag: ${a.slice(0, long ? 2 + key.length : 1 + key.length)}`);
     let raw: string | undefined = eq < 0 ? undefined : body.slice(eq + 1);
     if (spec.kind === 'bool') {
       if (raw === undefined) flags[name] = true;
       else if (raw === 'true' || raw === 'false') flags[name] = raw === 'true';
-      else throw new UsageError(`invalid argument "${raw}" for "--${name}" flag: expected true or false`);
+      else
+        throw new UsageError(
+          `invalid argument "${raw}" for "--${name}" flag: expected true or false`,
+        );
       continue;
     }
     if (raw === undefined) {
@@ -58,7 +67,10 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>): Pars
     }
     if (spec.kind === 'int') {
       if (!/^-?\d+$/.test(raw)) {
-        throw new UsageError(`invalid argument "${raw}" for "--${name}" flag: strconv.ParseInt: parsing "${raw}": invalid syntax`);
+        throw new UsageError(
+          `invalid argument "${raw}" for "--${name}" flag: ` +
+            `strconv.ParseInt: parsing "${raw}": invalid syntax`,
+        );
       }
       flags[name] = Number(raw);
     } else {
@@ -83,15 +95,24 @@ export function argify(line: string): string[] {
 export function unquoteGo(s: string): string {
   return s.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[0-7]{3}|.)/g, (_, e: string) => {
     switch (e[0]) {
-      case 'n': return '\n';
-      case 't': return '\t';
-      case 'r': return '\r';
-      case 'a': return '\x07';
-      case 'b': return '\b';
-      case 'f': return '\f';
-      case 'v': return '\v';
-      case 'x': return String.fromCharCode(parseInt(e.slice(1), 16));
-      case 'u': return String.fromCharCode(parseInt(e.slice(1), 16));
+      case 'n':
+        return '\n';
+      case 't':
+        return '\t';
+      case 'r':
+        return '\r';
+      case 'a':
+        return '\x07';
+      case 'b':
+        return '\b';
+      case 'f':
+        return '\f';
+      case 'v':
+        return '\v';
+      case 'x':
+        return String.fromCharCode(parseInt(e.slice(1), 16));
+      case 'u':
+        return String.fromCharCode(parseInt(e.slice(1), 16));
       default:
         if (/^[0-7]{3}$/.test(e)) return String.fromCharCode(parseInt(e, 8));
         return e;

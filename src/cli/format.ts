@@ -1,5 +1,11 @@
 import type {
-  DeleteResult, KeyValue, PutResult, RangeResult, ResponseHeader, StatusResult, TxnResult,
+  DeleteResult,
+  KeyValue,
+  PutResult,
+  RangeResult,
+  ResponseHeader,
+  StatusResult,
+  TxnResult,
   WatchResponse,
 } from '../client/types.js';
 
@@ -21,7 +27,8 @@ export function goJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(goJson).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     const parts: string[] = [];
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) parts.push(`${JSON.stringify(k)}:${goJson(x)}`);
+    for (const [k, x] of Object.entries(v))
+      if (x !== undefined) parts.push(`${JSON.stringify(k)}:${goJson(x)}`);
     return `{${parts.join(',')}}`;
   }
   return JSON.stringify(v);
@@ -31,8 +38,12 @@ const n = (x: number | string): Raw => new Raw(String(x));
 
 /** headerJson is etcd's ResponseHeader as Go marshals it. */
 export function headerJson(h: ResponseHeader): Record<string, unknown> {
-  return { cluster_id: n(h.clusterId), member_id: n(h.memberId), revision: n(h.revision),
-    raft_term: n(h.raftTerm) };
+  return {
+    cluster_id: n(h.clusterId),
+    member_id: n(h.memberId),
+    revision: n(h.revision),
+    raft_term: n(h.raftTerm),
+  };
 }
 
 /** kvJson is a KeyValue as Go marshals it (zero fields omitted). */
@@ -48,8 +59,12 @@ export function kvJson(kv: KeyValue): Record<string, unknown> {
 }
 
 export function rangeJson(r: RangeResult): Record<string, unknown> {
-  return { header: headerJson(r.header), kvs: r.kvs.length ? r.kvs.map(kvJson) : undefined,
-    more: r.more || undefined, count: r.count ? n(r.count) : undefined };
+  return {
+    header: headerJson(r.header),
+    kvs: r.kvs.length ? r.kvs.map(kvJson) : undefined,
+    more: r.more || undefined,
+    count: r.count ? n(r.count) : undefined,
+  };
 }
 
 export function putJson(r: PutResult): Record<string, unknown> {
@@ -57,27 +72,38 @@ export function putJson(r: PutResult): Record<string, unknown> {
 }
 
 export function deleteJson(r: DeleteResult): Record<string, unknown> {
-  return { header: headerJson(r.header), deleted: r.deleted ? n(r.deleted) : undefined,
-    prev_kvs: r.prevKvs.length ? r.prevKvs.map(kvJson) : undefined };
+  return {
+    header: headerJson(r.header),
+    deleted: r.deleted ? n(r.deleted) : undefined,
+    prev_kvs: r.prevKvs.length ? r.prevKvs.map(kvJson) : undefined,
+  };
 }
 
 export function txnJson(r: TxnResult): Record<string, unknown> {
   return {
-    header: headerJson(r.header), succeeded: r.succeeded || undefined,
-    responses: r.responses.length ? r.responses.map((x) => {
-      if (x.type === 'range') return { Response: { response_range: rangeJson(x.range) } };
-      if (x.type === 'put') return { Response: { response_put: putJson(x.put) } };
-      return { Response: { response_delete_range: deleteJson(x.delete) } };
-    }) : undefined,
+    header: headerJson(r.header),
+    succeeded: r.succeeded || undefined,
+    responses: r.responses.length
+      ? r.responses.map((x) => {
+          if (x.type === 'range') return { Response: { response_range: rangeJson(x.range) } };
+          if (x.type === 'put') return { Response: { response_put: putJson(x.put) } };
+          return { Response: { response_delete_range: deleteJson(x.delete) } };
+        })
+      : undefined,
   };
 }
 
 export function watchJson(r: WatchResponse): Record<string, unknown> {
   return {
     Header: headerJson(r.header),
-    Events: r.events.map((e) => ({ type: e.type === 'DELETE' ? 'DELETE' : undefined, kv: kvJson(e.kv),
-      prev_kv: e.prevKv ? kvJson(e.prevKv) : undefined })),
-    CompactRevision: 0, Canceled: false, Created: false,
+    Events: r.events.map((e) => ({
+      type: e.type === 'DELETE' ? 'DELETE' : undefined,
+      kv: kvJson(e.kv),
+      prev_kv: e.prevKv ? kvJson(e.prevKv) : undefined,
+    })),
+    CompactRevision: 0,
+    Canceled: false,
+    Created: false,
   };
 }
 
@@ -85,9 +111,12 @@ export function statusJson(endpoint: string, s: StatusResult): Record<string, un
   return {
     Endpoint: endpoint,
     Status: {
-      header: headerJson(s.header), version: s.version || undefined,
-      dbSize: s.dbSize ? n(s.dbSize) : undefined, leader: s.leader !== '0' ? n(s.leader) : undefined,
-      raftIndex: s.raftIndex ? n(s.raftIndex) : undefined, raftTerm: s.raftTerm ? n(s.raftTerm) : undefined,
+      header: headerJson(s.header),
+      version: s.version || undefined,
+      dbSize: s.dbSize ? n(s.dbSize) : undefined,
+      leader: s.leader !== '0' ? n(s.leader) : undefined,
+      raftIndex: s.raftIndex ? n(s.raftIndex) : undefined,
+      raftTerm: s.raftTerm ? n(s.raftTerm) : undefined,
       raftAppliedIndex: s.raftAppliedIndex ? n(s.raftAppliedIndex) : undefined,
       errors: s.errors.length ? s.errors : undefined,
       dbSizeInUse: s.dbSizeInUse ? n(s.dbSizeInUse) : undefined,

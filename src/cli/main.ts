@@ -24,16 +24,26 @@ const flagSpecs: Record<string, FlagSpec> = {
   'dial-timeout': { kind: 'string', default: '2s' },
   help: { kind: 'bool', short: 'h' },
   // get / del / watch
-  prefix: { kind: 'bool' }, 'from-key': { kind: 'bool' }, rev: { kind: 'int' }, limit: { kind: 'int' },
-  'keys-only': { kind: 'bool' }, 'count-only': { kind: 'bool' }, 'print-value-only': { kind: 'bool' },
-  consistency: { kind: 'string', default: 'l' }, order: { kind: 'string' }, 'sort-by': { kind: 'string' },
+  prefix: { kind: 'bool' },
+  'from-key': { kind: 'bool' },
+  rev: { kind: 'int' },
+  limit: { kind: 'int' },
+  'keys-only': { kind: 'bool' },
+  'count-only': { kind: 'bool' },
+  'print-value-only': { kind: 'bool' },
+  consistency: { kind: 'string', default: 'l' },
+  order: { kind: 'string' },
+  'sort-by': { kind: 'string' },
   'prev-kv': { kind: 'bool' },
   // put
-  lease: { kind: 'string' }, 'ignore-value': { kind: 'bool' }, 'ignore-lease': { kind: 'bool' },
+  lease: { kind: 'string' },
+  'ignore-value': { kind: 'bool' },
+  'ignore-lease': { kind: 'bool' },
   // txn
   interactive: { kind: 'bool', short: 'i' },
   // lease
-  keys: { kind: 'bool' }, once: { kind: 'bool' },
+  keys: { kind: 'bool' },
+  once: { kind: 'bool' },
   // compaction
   physical: { kind: 'bool' },
 };
@@ -99,7 +109,8 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promi
 
 function duration(flags: Record<string, unknown>, name: string): number {
   const ms = parseDurationMs(String(flags[name]));
-  if (ms === undefined) throw new UsageError(`invalid argument "${String(flags[name])}" for "--${name}" flag`);
+  if (ms === undefined)
+    throw new UsageError(`invalid argument "${String(flags[name])}" for "--${name}" flag`);
   return ms;
 }
 
@@ -110,15 +121,22 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise
     return exitCodes.success;
   }
   const endpoints = String(flags.endpoints ?? env.ETCDCTL_ENDPOINTS ?? 'http://127.0.0.1:2379')
-    .split(',').map((s) => s.trim()).filter((s) => s !== '');
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const format = String(flags['write-out']);
   if (format !== 'simple' && format !== 'json') {
     throw new UsageError(`unsupported output format: ${format} (use simple or json)`);
   }
   const json = format === 'json';
-  const client = new Client({ endpoints, requestTimeoutMs: duration(flags, 'command-timeout'),
-    dialTimeoutMs: duration(flags, 'dial-timeout') });
-  const lines = (ls: string[]) => { if (ls.length > 0) io.out(ls.join('\n') + '\n'); };
+  const client = new Client({
+    endpoints,
+    requestTimeoutMs: duration(flags, 'command-timeout'),
+    dialTimeoutMs: duration(flags, 'dial-timeout'),
+  });
+  const lines = (ls: string[]) => {
+    if (ls.length > 0) io.out(ls.join('\n') + '\n');
+  };
   const printJson = (v: unknown) => io.out(F.goJson(v) + '\n');
   const valueOnly = flags['print-value-only'] === true;
   const [cmd, ...rest] = args;
@@ -126,14 +144,20 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise
   switch (cmd) {
     case 'get': {
       if (rest.length < 1 || rest.length > 2) {
-        throw new UsageError('get command needs one argument as key and an optional argument as range_end');
+        throw new UsageError(
+          'get command needs one argument as key and an optional argument as range_end',
+        );
       }
       const r = await client.get(rest[0]!, {
-        prefix: flags.prefix === true, fromKey: flags['from-key'] === true,
+        prefix: flags.prefix === true,
+        fromKey: flags['from-key'] === true,
         ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
-        revision: (flags.rev as number | undefined) ?? 0, limit: (flags.limit as number | undefined) ?? 0,
-        keysOnly: flags['keys-only'] === true, countOnly: flags['count-only'] === true,
-        serializable: flags.consistency === 's', ...sortOptions(flags),
+        revision: (flags.rev as number | undefined) ?? 0,
+        limit: (flags.limit as number | undefined) ?? 0,
+        keysOnly: flags['keys-only'] === true,
+        countOnly: flags['count-only'] === true,
+        serializable: flags.consistency === 's',
+        ...sortOptions(flags),
       });
       if (json) printJson(F.rangeJson(r));
       else lines(F.rangeLines(r, valueOnly));
@@ -146,19 +170,26 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise
       }
       const lease = flags.lease === undefined ? undefined : hexLease(String(flags.lease));
       const r = await client.put(rest[0]!, rest[1] ?? '', {
-        ...(lease !== undefined ? { lease } : {}), prevKv: flags['prev-kv'] === true,
-        ignoreValue, ignoreLease: flags['ignore-lease'] === true,
+        ...(lease !== undefined ? { lease } : {}),
+        prevKv: flags['prev-kv'] === true,
+        ignoreValue,
+        ignoreLease: flags['ignore-lease'] === true,
       });
       if (json) printJson(F.putJson(r));
       else lines(F.putLines(r, valueOnly));
       return exitCodes.success;
     }
-    case 'del': case 'delete': {
+    case 'del':
+    case 'delete': {
       if (rest.length < 1 || rest.length > 2) {
-        throw new UsageError('del command needs one argument as key and an optional argument as range_end');
+        throw new UsageError(
+          'del command needs one argument as key and an optional argument as range_end',
+        );
       }
       const r = await client.delete(rest[0]!, {
-        prefix: flags.prefix === true, fromKey: flags['from-key'] === true, prevKv: flags['prev-kv'] === true,
+        prefix: flags.prefix === true,
+        fromKey: flags['from-key'] === true,
+        prevKv: flags['prev-kv'] === true,
         ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
       });
       if (json) printJson(F.deleteJson(r));
@@ -167,11 +198,21 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise
     }
     case 'txn': {
       if (rest.length > 0) throw new UsageError('txn command does not accept argument');
-      const rl = readline.createInterface({ input: io.stdin, crlfDelay: Infinity, terminal: false });
+      const rl = readline.createInterface({
+        input: io.stdin,
+        crlfDelay: Infinity,
+        terminal: false,
+      });
       try {
-        const input = await readTxn(rl[Symbol.asyncIterator](),
-          flags.interactive === true ? (p) => io.out(p + '\n') : undefined);
-        const r = await client.txn().if(...input.compares).then(...input.success).else(...input.failure)
+        const input = await readTxn(
+          rl[Symbol.asyncIterator](),
+          flags.interactive === true ? (p) => io.out(p + '\n') : undefined,
+        );
+        const r = await client
+          .txn()
+          .if(...input.compares)
+          .then(...input.success)
+          .else(...input.failure)
           .commit();
         if (json) printJson(F.txnJson(r));
         else lines(F.txnLines(r, valueOnly));
@@ -180,9 +221,12 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise
       }
       return exitCodes.success;
     }
-    case 'watch': return await watch(client, rest, flags, io, json, valueOnly);
-    case 'lease': return await lease(client, rest, flags, io, json);
-    case 'endpoint': return await endpoint(client, endpoints, rest, io, json);
+    case 'watch':
+      return await watch(client, rest, flags, io, json, valueOnly);
+    case 'lease':
+      return await lease(client, rest, flags, io, json);
+    case 'endpoint':
+      return await endpoint(client, endpoints, rest, io, json);
     case 'compaction': {
       if (rest.length !== 1) throw new UsageError('compaction command needs 1 argument');
       const rev = Number(rest[0]);
@@ -192,22 +236,33 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise
       return exitCodes.success;
     }
     default:
-      io.err(`Error: unknown command "${cmd}" for "myetcdctl"\nRun 'myetcdctl --help' for usage.\n`);
+      io.err(
+        `Error: unknown command "${cmd}" for "myetcdctl"\nRun 'myetcdctl --help' for usage.\n`,
+      );
       return exitCodes.error;
   }
 }
 
-function sortOptions(flags: Record<string, unknown>): { sortOrder?: SortOrder; sortTarget?: SortTarget } {
+function sortOptions(flags: Record<string, unknown>): {
+  sortOrder?: SortOrder;
+  sortTarget?: SortTarget;
+} {
   const out: { sortOrder?: SortOrder; sortTarget?: SortTarget } = {};
   if (flags.order !== undefined) {
     const o = String(flags.order).toUpperCase();
-    if (o !== 'ASCEND' && o !== 'DESCEND') throw new UsageError(`bad sort order ${String(flags.order)}`);
+    if (o !== 'ASCEND' && o !== 'DESCEND')
+      throw new UsageError(`bad sort order ${String(flags.order)}`);
     out.sortOrder = o;
   }
   if (flags['sort-by'] !== undefined) {
     const t = String(flags['sort-by']).toUpperCase();
-    const map: Record<string, SortTarget> = { CREATE: 'CREATE', KEY: 'KEY', MODIFY: 'MOD', VALUE: 'VALUE',
-      VERSION: 'VERSION' };
+    const map: Record<string, SortTarget> = {
+      CREATE: 'CREATE',
+      KEY: 'KEY',
+      MODIFY: 'MOD',
+      VALUE: 'VALUE',
+      VERSION: 'VERSION',
+    };
     if (map[t] === undefined) throw new UsageError(`bad sort target ${String(flags['sort-by'])}`);
     out.sortTarget = map[t];
     out.sortOrder ??= 'ASCEND';
@@ -230,19 +285,33 @@ function untilSignal(): { promise: Promise<void>; dispose(): void } {
     const on = () => resolve();
     process.once('SIGINT', on);
     process.once('SIGTERM', on);
-    dispose = () => { process.off('SIGINT', on); process.off('SIGTERM', on); };
+    dispose = () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    };
   });
   return { promise, dispose };
 }
 
-async function watch(client: Client, rest: string[], flags: Record<string, unknown>, io: Io, json: boolean,
-  valueOnly: boolean): Promise<number> {
+async function watch(
+  client: Client,
+  rest: string[],
+  flags: Record<string, unknown>,
+  io: Io,
+  json: boolean,
+  valueOnly: boolean,
+): Promise<number> {
   if (rest.length < 1 || rest.length > 2) {
-    throw new UsageError('watch in non-interactive mode requires one or two arguments as key or prefix, with range end');
+    throw new UsageError(
+      'watch in non-interactive mode requires one or two arguments as key or prefix, ' +
+        'with range end',
+    );
   }
   const w = client.watch(rest[0]!, {
-    prefix: flags.prefix === true, ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
-    startRevision: (flags.rev as number | undefined) ?? 0, prevKv: flags['prev-kv'] === true,
+    prefix: flags.prefix === true,
+    ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
+    startRevision: (flags.rev as number | undefined) ?? 0,
+    prevKv: flags['prev-kv'] === true,
   });
   const sig = untilSignal();
   void sig.promise.then(() => w.cancel());
@@ -264,11 +333,19 @@ async function watch(client: Client, rest: string[], flags: Record<string, unkno
   return exitCodes.success;
 }
 
-async function lease(client: Client, rest: string[], flags: Record<string, unknown>, io: Io,
-  json: boolean): Promise<number> {
+async function lease(
+  client: Client,
+  rest: string[],
+  flags: Record<string, unknown>,
+  io: Io,
+  json: boolean,
+): Promise<number> {
   const [sub, ...a] = rest;
   const one = (what: string) => {
-    if (a.length !== 1) throw new UsageError(`lease ${what} command needs ${what === 'grant' ? 'TTL' : 'lease ID'} argument`);
+    if (a.length !== 1)
+      throw new UsageError(
+        `lease ${what} command needs ${what === 'grant' ? 'TTL' : 'lease ID'} argument`,
+      );
     return a[0]!;
   };
   switch (sub) {
@@ -276,11 +353,19 @@ async function lease(client: Client, rest: string[], flags: Record<string, unkno
       const ttl = Number(one('grant'));
       if (!Number.isSafeInteger(ttl)) throw new UsageError(`bad TTL (${a[0]})`);
       const r = await client.leaseGrant(ttl).catch((e: unknown) => {
-        throw e instanceof ClientError ? new ClientError(`failed to grant lease (${e.message})`, e.code, e.status,
-          e.endpoint) : e;
+        throw e instanceof ClientError
+          ? new ClientError(`failed to grant lease (${e.message})`, e.code, e.status, e.endpoint)
+          : e;
       });
       if (json) {
-        io.out(F.goJson({ ...F.headerJson(r.header), ID: new F.Raw(r.id), TTL: new F.Raw(String(r.ttl)), Error: '' }) + '\n');
+        io.out(
+          F.goJson({
+            ...F.headerJson(r.header),
+            ID: new F.Raw(r.id),
+            TTL: new F.Raw(String(r.ttl)),
+            Error: '',
+          }) + '\n',
+        );
       } else {
         io.out(`lease ${leaseHex(r.id)} granted with TTL(${r.ttl}s)\n`);
       }
@@ -289,8 +374,9 @@ async function lease(client: Client, rest: string[], flags: Record<string, unkno
     case 'revoke': {
       const id = hexLease(one('revoke'));
       const r = await client.leaseRevoke(id).catch((e: unknown) => {
-        throw e instanceof ClientError ? new ClientError(`failed to revoke lease (${e.message})`, e.code, e.status,
-          e.endpoint) : e;
+        throw e instanceof ClientError
+          ? new ClientError(`failed to revoke lease (${e.message})`, e.code, e.status, e.endpoint)
+          : e;
       });
       if (json) io.out(F.goJson({ header: F.headerJson(r.header) }) + '\n');
       else io.out(`lease ${leaseHex(id)} revoked\n`);
@@ -300,14 +386,21 @@ async function lease(client: Client, rest: string[], flags: Record<string, unkno
       const id = hexLease(one('timetolive'));
       const r = await client.leaseTimeToLive(id, { keys: flags.keys === true });
       if (json) {
-        io.out(F.goJson({ ...F.headerJson(r.header), ID: new F.Raw(id), TTL: new F.Raw(String(r.ttl)),
-          grantedTTL: new F.Raw(String(r.grantedTtl)),
-          keys: r.keys.length ? r.keys.map((k) => k.toString('base64')) : undefined }) + '\n');
+        io.out(
+          F.goJson({
+            ...F.headerJson(r.header),
+            ID: new F.Raw(id),
+            TTL: new F.Raw(String(r.ttl)),
+            grantedTTL: new F.Raw(String(r.grantedTtl)),
+            keys: r.keys.length ? r.keys.map((k) => k.toString('base64')) : undefined,
+          }) + '\n',
+        );
       } else if (r.grantedTtl === 0 && r.ttl === -1) {
         io.out(`lease ${leaseHex(id)} already expired\n`);
       } else {
         let s = `lease ${leaseHex(id)} granted with TTL(${r.grantedTtl}s), remaining(${r.ttl}s)`;
-        if (flags.keys === true) s += `, attached keys([${r.keys.map((k) => k.toString('utf8')).join(' ')}])`;
+        if (flags.keys === true)
+          s += `, attached keys([${r.keys.map((k) => k.toString('utf8')).join(' ')}])`;
         io.out(s + '\n');
       }
       return exitCodes.success;
@@ -315,10 +408,16 @@ async function lease(client: Client, rest: string[], flags: Record<string, unkno
     case 'list': {
       const r = await client.leases();
       if (json) {
-        io.out(F.goJson({ header: F.headerJson(r.header),
-          leases: r.leases.map((l) => ({ ID: new F.Raw(l) })) }) + '\n');
+        io.out(
+          F.goJson({
+            header: F.headerJson(r.header),
+            leases: r.leases.map((l) => ({ ID: new F.Raw(l) })),
+          }) + '\n',
+        );
       } else {
-        io.out(`found ${r.leases.length} leases\n` + r.leases.map((l) => leaseHex(l) + '\n').join(''));
+        io.out(
+          `found ${r.leases.length} leases\n` + r.leases.map((l) => leaseHex(l) + '\n').join(''),
+        );
       }
       return exitCodes.success;
     }
@@ -343,29 +442,45 @@ async function lease(client: Client, rest: string[], flags: Record<string, unkno
   }
 }
 
-async function endpoint(client: Client, endpoints: string[], rest: string[], io: Io,
-  json: boolean): Promise<number> {
+async function endpoint(
+  client: Client,
+  endpoints: string[],
+  rest: string[],
+  io: Io,
+  json: boolean,
+): Promise<number> {
   const [sub] = rest;
   if (sub === 'health') {
-    const results = await Promise.all(endpoints.map(async (ep) => {
-      const one = new Client({ endpoints: [ep], requestTimeoutMs: client.transport.timeoutMs });
-      const t0 = performance.now();
-      try {
-        await one.get('health');
-        return { endpoint: one.transport.endpoint, health: true, took: F.goDuration(performance.now() - t0) };
-      } catch (e) {
-        const took = F.goDuration(performance.now() - t0);
-        if (e instanceof ClientError && e.codeName === 'PermissionDenied') {
-          return { endpoint: one.transport.endpoint, health: true, took };
+    const results = await Promise.all(
+      endpoints.map(async (ep) => {
+        const one = new Client({ endpoints: [ep], requestTimeoutMs: client.transport.timeoutMs });
+        const t0 = performance.now();
+        try {
+          await one.get('health');
+          return {
+            endpoint: one.transport.endpoint,
+            health: true,
+            took: F.goDuration(performance.now() - t0),
+          };
+        } catch (e) {
+          const took = F.goDuration(performance.now() - t0);
+          if (e instanceof ClientError && e.codeName === 'PermissionDenied') {
+            return { endpoint: one.transport.endpoint, health: true, took };
+          }
+          return {
+            endpoint: one.transport.endpoint,
+            health: false,
+            took,
+            error: e instanceof Error ? e.message : String(e),
+          };
         }
-        return { endpoint: one.transport.endpoint, health: false, took,
-          error: e instanceof Error ? e.message : String(e) };
-      }
-    }));
+      }),
+    );
     if (json) io.out(F.goJson(results) + '\n');
     for (const r of results) {
       if (json) continue;
-      if (r.health) io.out(`${r.endpoint} is healthy: successfully committed proposal: took = ${r.took}\n`);
+      if (r.health)
+        io.out(`${r.endpoint} is healthy: successfully committed proposal: took = ${r.took}\n`);
       else io.err(`${r.endpoint} is unhealthy: failed to commit proposal: ${r.error}\n`);
     }
     if (results.some((r) => !r.health)) {
@@ -383,13 +498,27 @@ async function endpoint(client: Client, endpoints: string[], rest: string[], io:
         const url = new Client({ endpoints: [ep] }).transport.endpoint;
         if (json) out.push(F.statusJson(url, s));
         else {
-          io.out([url, leaseHex(s.header.memberId), s.version, F.humanBytes(s.dbSize),
-            String(s.leader === s.header.memberId), String(s.isLearner), String(s.raftTerm),
-            String(s.raftIndex), String(s.raftAppliedIndex), s.errors.join(', ')].join(', ') + '\n');
+          io.out(
+            [
+              url,
+              leaseHex(s.header.memberId),
+              s.version,
+              F.humanBytes(s.dbSize),
+              String(s.leader === s.header.memberId),
+              String(s.isLearner),
+              String(s.raftTerm),
+              String(s.raftIndex),
+              String(s.raftAppliedIndex),
+              s.errors.join(', '),
+            ].join(', ') + '\n',
+          );
         }
       } catch (e) {
         failed = true;
-        io.err(`Failed to get the status of endpoint ${ep} (${e instanceof Error ? e.message : String(e)})\n`);
+        io.err(
+          `Failed to get the status of endpoint ${ep} ` +
+            `(${e instanceof Error ? e.message : String(e)})\n`,
+        );
       }
     }
     if (json) io.out(F.goJson(out) + '\n');

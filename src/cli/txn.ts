@@ -28,38 +28,67 @@ export class InputError extends Error {
 export function parseCompare(line: string): Comparison {
   const m = /^\s*([a-z]+)\("((?:[^"\\]|\\.)*)"\)\s+(=|!=|<|>)\s+"((?:[^"\\]|\\.)*)"\s*$/.exec(line);
   if (m === null) throw new InputError(`malformed comparison: ${line}`);
-  const [, target, rawKey, op, rawVal] = m as unknown as [string, string, string, CompareOp, string];
+  const [, target, rawKey, op, rawVal] = m as unknown as [
+    string,
+    string,
+    string,
+    CompareOp,
+    string,
+  ];
   const key = unquoteGo(rawKey);
   const val = unquoteGo(rawVal);
   const num = () => {
-    if (!/^-?\d+$/.test(val)) throw new InputError(`malformed comparison: ${line} (invalid number ${val})`);
+    if (!/^-?\d+$/.test(val))
+      throw new InputError(`malformed comparison: ${line} (invalid number ${val})`);
     return Number(val);
   };
   switch (target) {
-    case 'val': case 'value': return Compare.value(key, op, val);
-    case 'ver': case 'version': return Compare.version(key, op, num());
-    case 'c': case 'create': return Compare.createRevision(key, op, num());
-    case 'm': case 'mod': return Compare.modRevision(key, op, num());
+    case 'val':
+    case 'value':
+      return Compare.value(key, op, val);
+    case 'ver':
+    case 'version':
+      return Compare.version(key, op, num());
+    case 'c':
+    case 'create':
+      return Compare.createRevision(key, op, num());
+    case 'm':
+    case 'mod':
+      return Compare.modRevision(key, op, num());
     case 'lease':
       try {
         return Compare.lease(key, op, leaseFromHex(val));
       } catch {
         throw new InputError(`malformed comparison: ${line} (invalid lease ID ${val})`);
       }
-    default: throw new InputError(`malformed comparison: ${line} (unknown target ${target})`);
+    default:
+      throw new InputError(`malformed comparison: ${line} (unknown target ${target})`);
   }
 }
 
 const getFlags = {
-  prefix: { kind: 'bool' }, 'from-key': { kind: 'bool' }, limit: { kind: 'int' }, rev: { kind: 'int' },
-  'keys-only': { kind: 'bool' }, 'count-only': { kind: 'bool' }, consistency: { kind: 'string' },
-  order: { kind: 'string' }, 'sort-by': { kind: 'string' }, 'print-value-only': { kind: 'bool' },
+  prefix: { kind: 'bool' },
+  'from-key': { kind: 'bool' },
+  limit: { kind: 'int' },
+  rev: { kind: 'int' },
+  'keys-only': { kind: 'bool' },
+  'count-only': { kind: 'bool' },
+  consistency: { kind: 'string' },
+  order: { kind: 'string' },
+  'sort-by': { kind: 'string' },
+  'print-value-only': { kind: 'bool' },
 } as const;
 const putFlags = {
-  lease: { kind: 'string' }, 'prev-kv': { kind: 'bool' }, 'ignore-value': { kind: 'bool' },
+  lease: { kind: 'string' },
+  'prev-kv': { kind: 'bool' },
+  'ignore-value': { kind: 'bool' },
   'ignore-lease': { kind: 'bool' },
 } as const;
-const delFlags = { prefix: { kind: 'bool' }, 'prev-kv': { kind: 'bool' }, 'from-key': { kind: 'bool' } } as const;
+const delFlags = {
+  prefix: { kind: 'bool' },
+  'prev-kv': { kind: 'bool' },
+  'from-key': { kind: 'bool' },
+} as const;
 
 /** parseRequest parses one request line of a txn branch. */
 export function parseRequest(line: string): Operation {
@@ -69,12 +98,16 @@ export function parseRequest(line: string): Operation {
     switch (cmd) {
       case 'get': {
         const { flags, args } = parseArgs(rest, getFlags);
-        if (args.length < 1 || args.length > 2) throw new InputError(`invalid txn request: ${line}`);
+        if (args.length < 1 || args.length > 2)
+          throw new InputError(`invalid txn request: ${line}`);
         return Op.get(args[0]!, {
-          prefix: flags.prefix === true, fromKey: flags['from-key'] === true,
+          prefix: flags.prefix === true,
+          fromKey: flags['from-key'] === true,
           ...(args[1] !== undefined ? { rangeEnd: args[1] } : {}),
-          limit: (flags.limit as number | undefined) ?? 0, revision: (flags.rev as number | undefined) ?? 0,
-          keysOnly: flags['keys-only'] === true, countOnly: flags['count-only'] === true,
+          limit: (flags.limit as number | undefined) ?? 0,
+          revision: (flags.rev as number | undefined) ?? 0,
+          keysOnly: flags['keys-only'] === true,
+          countOnly: flags['count-only'] === true,
           serializable: flags.consistency === 's',
         });
       }
@@ -86,15 +119,20 @@ export function parseRequest(line: string): Operation {
         const lease = flags.lease as string | undefined;
         return Op.put(args[0]!, args[1] ?? '', {
           ...(lease !== undefined ? { lease: leaseFromHex(lease) } : {}),
-          prevKv: flags['prev-kv'] === true, ignoreValue: flags['ignore-value'] === true,
+          prevKv: flags['prev-kv'] === true,
+          ignoreValue: flags['ignore-value'] === true,
           ignoreLease: flags['ignore-lease'] === true,
         });
       }
-      case 'del': case 'delete': {
+      case 'del':
+      case 'delete': {
         const { flags, args } = parseArgs(rest, delFlags);
-        if (args.length < 1 || args.length > 2) throw new InputError(`invalid txn request: ${line}`);
+        if (args.length < 1 || args.length > 2)
+          throw new InputError(`invalid txn request: ${line}`);
         return Op.delete(args[0]!, {
-          prefix: flags.prefix === true, fromKey: flags['from-key'] === true, prevKv: flags['prev-kv'] === true,
+          prefix: flags.prefix === true,
+          fromKey: flags['from-key'] === true,
+          prevKv: flags['prev-kv'] === true,
           ...(args[1] !== undefined ? { rangeEnd: args[1] } : {}),
         });
       }
@@ -102,7 +140,8 @@ export function parseRequest(line: string): Operation {
         throw new InputError(`invalid txn request: ${line}`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof TypeError) throw new InputError(`invalid txn request: ${line} (${e.message})`);
+    if (e instanceof UsageError || e instanceof TypeError)
+      throw new InputError(`invalid txn request: ${line} (${e.message})`);
     throw e;
   }
 }
@@ -116,7 +155,10 @@ export interface TxnInput {
 
 /** readTxn reads the three sections from lines, calling prompt(section) before each (the
  * interactive mode prints etcdctl's prompts). */
-export async function readTxn(lines: AsyncIterator<string>, prompt?: (text: string) => void): Promise<TxnInput> {
+export async function readTxn(
+  lines: AsyncIterator<string>,
+  prompt?: (text: string) => void,
+): Promise<TxnInput> {
   const section = async (text: string): Promise<string[]> => {
     prompt?.(text);
     const out: string[] = [];

@@ -1,15 +1,36 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  type Json, deleteResult, header, id, idParam, int, keyValue, putResult, rangeOf, rangeResult,
+  type Json,
+  deleteResult,
+  header,
+  id,
+  idParam,
+  int,
+  keyValue,
+  putResult,
+  rangeOf,
+  rangeResult,
 } from './codec.js';
 import { ClientError, grpcCodes } from './errors.js';
 import { jsonLines } from './stream.js';
 import { deleteRequest, putRequest, rangeRequest, TxnBuilder } from './txn.js';
 import { dialTimeoutMsDefault, Transport } from './transport.js';
 import type {
-  Bytesish, DeleteOptions, DeleteResult, GetOptions, LeaseGrantResult, LeaseKeepAliveResult,
-  LeaseTimeToLiveResult, PutOptions, PutResult, RangeResult, ResponseHeader, StatusResult,
-  WatchEvent, WatchOptions, WatchResponse,
+  Bytesish,
+  DeleteOptions,
+  DeleteResult,
+  GetOptions,
+  LeaseGrantResult,
+  LeaseKeepAliveResult,
+  LeaseTimeToLiveResult,
+  PutOptions,
+  PutResult,
+  RangeResult,
+  ResponseHeader,
+  StatusResult,
+  WatchEvent,
+  WatchOptions,
+  WatchResponse,
 } from './types.js';
 
 /**
@@ -52,8 +73,10 @@ export class Client {
   }
 
   /** getString reads one key's value as UTF-8 text, or undefined when absent. */
-  async getString(key: Bytesish, opts: Omit<GetOptions, 'prefix' | 'rangeEnd' | 'fromKey'> = {}):
-    Promise<string | undefined> {
+  async getString(
+    key: Bytesish,
+    opts: Omit<GetOptions, 'prefix' | 'rangeEnd' | 'fromKey'> = {},
+  ): Promise<string | undefined> {
     const r = await this.get(key, opts);
     return r.kvs[0]?.value.toString('utf8');
   }
@@ -74,7 +97,10 @@ export class Client {
   }
 
   /** compact discards history before `revision`. */
-  async compact(revision: number, opts: { physical?: boolean } = {}): Promise<{ header: ResponseHeader }> {
+  async compact(
+    revision: number,
+    opts: { physical?: boolean } = {},
+  ): Promise<{ header: ResponseHeader }> {
     const body: Json = { revision: String(revision) };
     if (opts.physical) body.physical = true;
     return { header: header((await this.post('/v3/kv/compaction', body, false)).header) };
@@ -112,10 +138,15 @@ export class Client {
 
   /** leaseKeepAliveOnce renews a lease once. Throws NotFound if the lease is gone. */
   async leaseKeepAliveOnce(leaseId: string | number | bigint): Promise<LeaseKeepAliveResult> {
-    const { response, endpoint } = await this.transport.fetch('/v3/lease/keepalive', {
-      method: 'POST', body: JSON.stringify({ ID: idParam(leaseId) }),
-      headers: { 'content-type': 'application/json' },
-    }, { idempotent: true, stream: true });
+    const { response, endpoint } = await this.transport.fetch(
+      '/v3/lease/keepalive',
+      {
+        method: 'POST',
+        body: JSON.stringify({ ID: idParam(leaseId) }),
+        headers: { 'content-type': 'application/json' },
+      },
+      { idempotent: true, stream: true },
+    );
     let first: Json | undefined;
     if (response.body !== null) {
       for await (const m of jsonLines(response.body)) {
@@ -123,25 +154,36 @@ export class Client {
         break;
       }
     }
-    if (first === undefined) throw new ClientError('lease keepalive: empty answer', 2, 200, endpoint);
+    if (first === undefined)
+      throw new ClientError('lease keepalive: empty answer', 2, 200, endpoint);
     if (first.error !== undefined) throw streamError(first.error, endpoint);
     const r = (first.result ?? first) as Json;
     const ttl = int(r.TTL);
     if (ttl <= 0) {
-      throw new ClientError('etcdserver: requested lease not found', grpcCodes.NotFound, 200, endpoint);
+      throw new ClientError(
+        'etcdserver: requested lease not found',
+        grpcCodes.NotFound,
+        200,
+        endpoint,
+      );
     }
     return { header: header(r.header), id: id(r.ID), ttl };
   }
 
   /** leaseTimeToLive reports a lease's remaining and granted TTL (and keys with `keys`).
    * ttl is -1 when the lease has expired or does not exist, as in etcd. */
-  async leaseTimeToLive(leaseId: string | number | bigint, opts: { keys?: boolean } = {}):
-    Promise<LeaseTimeToLiveResult> {
+  async leaseTimeToLive(
+    leaseId: string | number | bigint,
+    opts: { keys?: boolean } = {},
+  ): Promise<LeaseTimeToLiveResult> {
     const body: Json = { ID: idParam(leaseId) };
     if (opts.keys) body.keys = true;
     const j = await this.post('/v3/lease/timetolive', body, true);
     return {
-      header: header(j.header), id: id(j.ID), ttl: int(j.TTL), grantedTtl: int(j.grantedTTL),
+      header: header(j.header),
+      id: id(j.ID),
+      ttl: int(j.TTL),
+      grantedTtl: int(j.grantedTTL),
       keys: ((j.keys ?? []) as string[]).map((k) => Buffer.from(k, 'base64')),
     };
   }
@@ -149,8 +191,7 @@ export class Client {
   /** leases lists the ids of all live leases. */
   async leases(): Promise<{ header: ResponseHeader; leases: string[] }> {
     const j = await this.post('/v3/lease/leases', {}, true);
-    return { header: header(j.header),
-      leases: ((j.leases ?? []) as Json[]).map((l) => id(l.ID)) };
+    return { header: header(j.header), leases: ((j.leases ?? []) as Json[]).map((l) => id(l.ID)) };
   }
 
   /** keepAlive renews a lease until closed or lost; see KeepAlive. */
@@ -160,12 +201,17 @@ export class Client {
 
   /** leaseWithKeepAlive grants a lease and keeps it alive until `close()` (which also
    * revokes it unless `{ revoke: false }`). */
-  async leaseWithKeepAlive(ttl: number, opts: KeepAliveOptions = {}):
-    Promise<LeaseGrantResult & { keepAlive: KeepAlive; close(o?: { revoke?: boolean }): Promise<void> }> {
+  async leaseWithKeepAlive(
+    ttl: number,
+    opts: KeepAliveOptions = {},
+  ): Promise<
+    LeaseGrantResult & { keepAlive: KeepAlive; close(o?: { revoke?: boolean }): Promise<void> }
+  > {
     const g = await this.leaseGrant(ttl);
     const keepAlive = this.keepAlive(g.id, { ...opts, ttlSeconds: g.ttl });
     return {
-      ...g, keepAlive,
+      ...g,
+      keepAlive,
       close: async (o = {}) => {
         keepAlive.close();
         if (o.revoke !== false) await this.leaseRevoke(g.id).catch(() => undefined);
@@ -184,19 +230,34 @@ export class Client {
 
 function statusResult(j: Json): StatusResult {
   return {
-    header: header(j.header), version: String(j.version ?? ''), dbSize: int(j.dbSize),
-    leader: id(j.leader), raftIndex: int(j.raftIndex), raftTerm: int(j.raftTerm),
-    raftAppliedIndex: int(j.raftAppliedIndex), dbSizeInUse: int(j.dbSizeInUse),
-    isLearner: j.isLearner === true, errors: (j.errors ?? []) as string[],
+    header: header(j.header),
+    version: String(j.version ?? ''),
+    dbSize: int(j.dbSize),
+    leader: id(j.leader),
+    raftIndex: int(j.raftIndex),
+    raftTerm: int(j.raftTerm),
+    raftAppliedIndex: int(j.raftAppliedIndex),
+    dbSizeInUse: int(j.dbSizeInUse),
+    isLearner: j.isLearner === true,
+    errors: (j.errors ?? []) as string[],
   };
 }
 
 function streamError(e: unknown, endpoint: string): ClientError {
   const err = (e ?? {}) as Json;
   const message = String(err.message ?? err.error ?? 'stream error');
-  const code = typeof err.grpc_code === 'number' ? err.grpc_code
-    : typeof err.code === 'number' ? err.code : grpcCodes.Unknown;
-  return new ClientError(message, code, typeof err.http_code === 'number' ? err.http_code : 200, endpoint);
+  const code =
+    typeof err.grpc_code === 'number'
+      ? err.grpc_code
+      : typeof err.code === 'number'
+        ? err.code
+        : grpcCodes.Unknown;
+  return new ClientError(
+    message,
+    code,
+    typeof err.http_code === 'number' ? err.http_code : 200,
+    endpoint,
+  );
 }
 
 /** KeepAliveOptions tune a KeepAlive. */
@@ -222,7 +283,11 @@ export class KeepAlive {
   readonly done: Promise<ClientError | Error | undefined>;
   private readonly ctl = new AbortController();
 
-  constructor(private readonly client: Client, readonly leaseId: string, private readonly opts: KeepAliveOptions) {
+  constructor(
+    private readonly client: Client,
+    readonly leaseId: string,
+    private readonly opts: KeepAliveOptions,
+  ) {
     this.done = this.run();
   }
 
@@ -265,7 +330,8 @@ export const watchReconnectsMax = 10;
 /**
  * Watcher is one watch over /v3/watch: an async iterable of WatchResponses (each with at
  * least one event). The watch connects when iteration starts (the first `next()`);
- * `created` then resolves when the server has registered it (every later change is seen). The iteration throws a ClientError when the start revision
+ * `created` then resolves when the server has registered it (every later change is seen).
+ * The iteration throws a ClientError when the start revision
  * was compacted (code 11, "etcdserver: mvcc: required revision has been compacted") or the
  * server cancels the watch; it ends after cancel().
  */
@@ -294,7 +360,9 @@ export class Watcher implements AsyncIterable<WatchResponse> {
   /** cancel ends the watch; a pending iteration ends without error. */
   cancel(): void {
     this.ctl.abort();
-    this.rejectCreated(new ClientError('watch canceled', grpcCodes.Canceled, 0, this.transport.endpoint));
+    this.rejectCreated(
+      new ClientError('watch canceled', grpcCodes.Canceled, 0, this.transport.endpoint),
+    );
   }
 
   [Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
@@ -308,7 +376,8 @@ export class Watcher implements AsyncIterable<WatchResponse> {
     if (startRevision > 0) r.start_revision = String(startRevision);
     if (this.opts.prevKv) r.prev_kv = true;
     if (this.opts.progressNotify) r.progress_notify = true;
-    if (this.opts.filters !== undefined && this.opts.filters.length > 0) r.filters = this.opts.filters;
+    if (this.opts.filters !== undefined && this.opts.filters.length > 0)
+      r.filters = this.opts.filters;
     return { create_request: r };
   }
 
@@ -322,15 +391,22 @@ export class Watcher implements AsyncIterable<WatchResponse> {
         let response: Response;
         let endpoint: string;
         try {
-          ({ response, endpoint } = await this.transport.fetch('/v3/watch', {
-            method: 'POST', body: JSON.stringify(this.request(next)),
-            headers: { 'content-type': 'application/json' },
-          }, { stream: true, idempotent: true, signal, timeoutMs: this.dialTimeoutMs }));
+          ({ response, endpoint } = await this.transport.fetch(
+            '/v3/watch',
+            {
+              method: 'POST',
+              body: JSON.stringify(this.request(next)),
+              headers: { 'content-type': 'application/json' },
+            },
+            { stream: true, idempotent: true, signal, timeoutMs: this.dialTimeoutMs },
+          ));
         } catch (e) {
           if (signal.aborted) return;
           if (e instanceof ClientError && e.status !== 0 && e.status !== 503) throw e;
           if (++failures > watchReconnectsMax) throw e;
-          await sleep(Math.min(100 * 2 ** failures, 3_000), undefined, { signal }).catch(() => undefined);
+          await sleep(Math.min(100 * 2 ** failures, 3_000), undefined, { signal }).catch(
+            () => undefined,
+          );
           continue;
         }
         try {
@@ -347,8 +423,12 @@ export class Watcher implements AsyncIterable<WatchResponse> {
               }
             }
             if (int(r.compact_revision) > 0) {
-              throw new ClientError('etcdserver: mvcc: required revision has been compacted',
-                grpcCodes.OutOfRange, 200, endpoint);
+              throw new ClientError(
+                'etcdserver: mvcc: required revision has been compacted',
+                grpcCodes.OutOfRange,
+                200,
+                endpoint,
+              );
             }
             if (r.canceled === true) {
               const reason = String(r.cancel_reason ?? '') || 'watch canceled by the server';
@@ -381,4 +461,3 @@ function watchEvent(e: Json): WatchEvent {
   if (e.prev_kv !== undefined) ev.prevKv = keyValue(e.prev_kv);
   return ev;
 }
-

@@ -1,5 +1,11 @@
 import type {
-  Bytesish, DeleteResult, KeyValue, PutResult, RangeResult, ResponseHeader, TxnOpResult,
+  Bytesish,
+  DeleteResult,
+  KeyValue,
+  PutResult,
+  RangeResult,
+  ResponseHeader,
+  TxnOpResult,
 } from './types.js';
 
 /**
@@ -13,7 +19,9 @@ export type Json = Record<string, unknown>;
 
 /** toBuffer turns text (UTF-8) or bytes into a Buffer. */
 export function toBuffer(b: Bytesish): Buffer {
-  return typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return typeof b === 'string'
+    ? Buffer.from(b, 'utf8')
+    : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** b64 encodes a key or value for the gateway. */
@@ -36,8 +44,10 @@ export function prefixEnd(prefix: Bytesish): Buffer {
 
 /** rangeOf computes etcd's (key, range_end) for prefix / fromKey / rangeEnd options. As
  * clientv3, an empty key with prefix or fromKey means "every key": key "\0", end "\0". */
-export function rangeOf(key: Bytesish, o: { prefix?: boolean; fromKey?: boolean; rangeEnd?: Bytesish }):
-  { key: string; range_end?: string } {
+export function rangeOf(
+  key: Bytesish,
+  o: { prefix?: boolean; fromKey?: boolean; rangeEnd?: Bytesish },
+): { key: string; range_end?: string } {
   let k = toBuffer(key);
   if ((o.prefix || o.fromKey) && k.length === 0) k = Buffer.from([0]);
   if (o.prefix) return { key: k.toString('base64'), range_end: prefixEnd(key).toString('base64') };
@@ -75,23 +85,35 @@ export function bytes(v: unknown): Buffer {
 /** header reads a response header. */
 export function header(v: unknown): ResponseHeader {
   const h = (v ?? {}) as Json;
-  return { clusterId: id(h.cluster_id), memberId: id(h.member_id), revision: int(h.revision),
-    raftTerm: int(h.raft_term) };
+  return {
+    clusterId: id(h.cluster_id),
+    memberId: id(h.member_id),
+    revision: int(h.revision),
+    raftTerm: int(h.raft_term),
+  };
 }
 
 /** keyValue reads a KeyValue. */
 export function keyValue(v: unknown): KeyValue {
   const k = (v ?? {}) as Json;
   return {
-    key: bytes(k.key), value: bytes(k.value), createRevision: int(k.create_revision),
-    modRevision: int(k.mod_revision), version: int(k.version), lease: id(k.lease),
+    key: bytes(k.key),
+    value: bytes(k.value),
+    createRevision: int(k.create_revision),
+    modRevision: int(k.mod_revision),
+    version: int(k.version),
+    lease: id(k.lease),
   };
 }
 
 /** rangeResult reads a RangeResponse. */
 export function rangeResult(j: Json): RangeResult {
-  return { header: header(j.header), kvs: ((j.kvs ?? []) as unknown[]).map(keyValue),
-    more: j.more === true, count: int(j.count) };
+  return {
+    header: header(j.header),
+    kvs: ((j.kvs ?? []) as unknown[]).map(keyValue),
+    more: j.more === true,
+    count: int(j.count),
+  };
 }
 
 /** putResult reads a PutResponse. */
@@ -103,14 +125,18 @@ export function putResult(j: Json): PutResult {
 
 /** deleteResult reads a DeleteRangeResponse. */
 export function deleteResult(j: Json): DeleteResult {
-  return { header: header(j.header), deleted: int(j.deleted),
-    prevKvs: ((j.prev_kvs ?? []) as unknown[]).map(keyValue) };
+  return {
+    header: header(j.header),
+    deleted: int(j.deleted),
+    prevKvs: ((j.prev_kvs ?? []) as unknown[]).map(keyValue),
+  };
 }
 
 /** txnOpResult reads one ResponseOp. */
 export function txnOpResult(v: unknown): TxnOpResult {
   const r = (v ?? {}) as Json;
-  if (r.response_range !== undefined) return { type: 'range', range: rangeResult(r.response_range as Json) };
+  if (r.response_range !== undefined)
+    return { type: 'range', range: rangeResult(r.response_range as Json) };
   if (r.response_put !== undefined) return { type: 'put', put: putResult(r.response_put as Json) };
   if (r.response_delete_range !== undefined) {
     return { type: 'delete', delete: deleteResult(r.response_delete_range as Json) };
@@ -126,6 +152,7 @@ export function leaseHex(leaseId: string): string {
 
 /** leaseFromHex parses etcdctl's hexadecimal lease id into a decimal string. */
 export function leaseFromHex(hex: string): string {
-  if (!/^[0-9a-fA-F]{1,16}$/.test(hex)) throw new TypeError(`bad lease ID (${hex}), expecting ID in Hex`);
+  if (!/^[0-9a-fA-F]{1,16}$/.test(hex))
+    throw new TypeError(`bad lease ID (${hex}), expecting ID in Hex`);
   return BigInt.asIntN(64, BigInt('0x' + hex)).toString();
 }

@@ -25,46 +25,86 @@ export class ClientError extends Error {
 
 /** grpcCodes are the gRPC status codes etcd answers with. */
 export const grpcCodes = {
-  OK: 0, Canceled: 1, Unknown: 2, InvalidArgument: 3, DeadlineExceeded: 4, NotFound: 5,
-  AlreadyExists: 6, PermissionDenied: 7, ResourceExhausted: 8, FailedPrecondition: 9,
-  Aborted: 10, OutOfRange: 11, Unimplemented: 12, Internal: 13, Unavailable: 14, DataLoss: 15,
+  OK: 0,
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
   Unauthenticated: 16,
 } as const;
 
 const grpcCodeNames: Record<number, string> = Object.fromEntries(
-  Object.entries(grpcCodes).map(([name, code]) => [code, name]));
+  Object.entries(grpcCodes).map(([name, code]) => [code, name]),
+);
 
 /** httpStatusOfGrpc maps a gRPC code to the HTTP status grpc-gateway answers with. */
 export function httpStatusOfGrpc(code: number): number {
   switch (code) {
-    case 0: return 200;
-    case 1: return 499;
-    case 3: case 9: case 11: return 400;
-    case 4: return 504;
-    case 5: return 404;
-    case 6: case 10: return 409;
-    case 7: return 403;
-    case 8: return 429;
-    case 12: return 501;
-    case 14: return 503;
-    case 16: return 401;
-    default: return 500;
+    case 0:
+      return 200;
+    case 1:
+      return 499;
+    case 3:
+    case 9:
+    case 11:
+      return 400;
+    case 4:
+      return 504;
+    case 5:
+      return 404;
+    case 6:
+    case 10:
+      return 409;
+    case 7:
+      return 403;
+    case 8:
+      return 429;
+    case 12:
+      return 501;
+    case 14:
+      return 503;
+    case 16:
+      return 401;
+    default:
+      return 500;
   }
 }
 
 /** grpcOfHttpStatus guesses a gRPC code for an HTTP error without an etcd error body. */
 export function grpcOfHttpStatus(status: number): number {
   switch (status) {
-    case 400: return 3;
-    case 401: return 16;
-    case 403: return 7;
-    case 404: return 5;
-    case 409: return 10;
-    case 413: return 8;
-    case 429: return 8;
-    case 501: return 12;
-    case 503: return 14;
-    case 504: return 4;
-    default: return 2;
+    case 400:
+      return 3;
+    case 401:
+      return 16;
+    case 403:
+      return 7;
+    case 404:
+      return 5;
+    case 409:
+      return 10;
+    case 413:
+      return 8;
+    case 429:
+      return 8;
+    case 501:
+      return 12;
+    case 503:
+      return 14;
+    case 504:
+      return 4;
+    default:
+      return 2;
   }
 }

@@ -4,7 +4,9 @@
  */
 
 /** jsonLines yields each JSON line of a streaming body as it arrives. */
-export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
+export async function* jsonLines(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<Record<string, unknown>> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buf = '';

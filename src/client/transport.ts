@@ -23,8 +23,14 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-const notSentCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
-  'ENETUNREACH', 'EADDRNOTAVAIL']);
+const notSentCodes = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
 
 /** Transport sends JSON requests to a set of endpoints (see the file comment). */
 export class Transport {
@@ -45,9 +51,15 @@ export class Transport {
 
   /** post sends `body` as JSON to `path` and returns the parsed JSON answer. */
   async post<T>(path: string, body: unknown, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.fetch(path, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' },
-    }, opts);
+    const res = await this.fetch(
+      path,
+      {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      },
+      opts,
+    );
     return await readJson<T>(res.response, res.endpoint);
   }
 
@@ -56,8 +68,11 @@ export class Transport {
    * answered; an HTTP error status with an etcd error body becomes a ClientError.
    * For streams, pass `stream: true`: the timeout then covers only the response headers.
    */
-  async fetch(path: string, init: RequestInit, opts: RequestOptions & { stream?: boolean } = {}):
-    Promise<{ response: Response; endpoint: string }> {
+  async fetch(
+    path: string,
+    init: RequestInit,
+    opts: RequestOptions & { stream?: boolean } = {},
+  ): Promise<{ response: Response; endpoint: string }> {
     let last: unknown;
     for (let tried = 0; tried < this.endpoints.length; tried++) {
       const index = (this.current + tried) % this.endpoints.length;
@@ -65,7 +80,10 @@ export class Transport {
       const ctl = new AbortController();
       const onAbort = () => ctl.abort(opts.signal?.reason);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(() => ctl.abort(new TimeoutError()), opts.timeoutMs ?? this.timeoutMs);
+      const timer = setTimeout(
+        () => ctl.abort(new TimeoutError()),
+        opts.timeoutMs ?? this.timeoutMs,
+      );
       let response: Response;
       try {
         response = await fetch(endpoint + path, { ...init, signal: ctl.signal });
@@ -85,7 +103,11 @@ export class Transport {
         // A stream's body is read later: the caller's signal must still be able to end it.
         if (!opts.stream) opts.signal?.removeEventListener('abort', onAbort);
       }
-      if (response.status === 503 && opts.idempotent === true && tried + 1 < this.endpoints.length) {
+      if (
+        response.status === 503 &&
+        opts.idempotent === true &&
+        tried + 1 < this.endpoints.length
+      ) {
         last = await errorOf(response, endpoint);
         continue;
       }
@@ -94,8 +116,11 @@ export class Transport {
       return { response, endpoint };
     }
     if (last instanceof ClientError) throw last;
-    throw networkError(this.endpoints.join(','), last,
-      last instanceof Error && last.name === 'AbortError');
+    throw networkError(
+      this.endpoints.join(','),
+      last,
+      last instanceof Error && last.name === 'AbortError',
+    );
   }
 }
 
@@ -118,8 +143,13 @@ function networkError(endpoint: string, e: unknown, timedOut: boolean): ClientEr
   }
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
   const why = cause?.message ?? (e instanceof Error ? e.message : String(e));
-  return new ClientError(`all endpoints failed: ${endpoint}: ${why}`, grpcCodes.Unavailable, 0,
-    endpoint, e);
+  return new ClientError(
+    `all endpoints failed: ${endpoint}: ${why}`,
+    grpcCodes.Unavailable,
+    0,
+    endpoint,
+    e,
+  );
 }
 
 /** errorOf turns an HTTP error answer into a ClientError, reading etcd's gateway error body
@@ -151,8 +181,13 @@ async function readJson<T>(response: Response, endpoint: string): Promise<T> {
   try {
     return (text === '' ? {} : JSON.parse(text)) as T;
   } catch (e) {
-    throw new ClientError(`invalid JSON from ${endpoint}: ${text.slice(0, 200)}`, grpcCodes.Internal,
-      response.status, endpoint, e);
+    throw new ClientError(
+      `invalid JSON from ${endpoint}: ${text.slice(0, 200)}`,
+      grpcCodes.Internal,
+      response.status,
+      endpoint,
+      e,
+    );
   }
 }
 

@@ -14,15 +14,26 @@ import type { Bytesish, DeleteOptions, GetOptions, PutOptions, TxnResult } from 
 /** CompareOp is a comparison operator as etcdctl writes it. */
 export type CompareOp = '=' | '!=' | '<' | '>';
 
-const results: Record<CompareOp, string> = { '=': 'EQUAL', '!=': 'NOT_EQUAL', '<': 'LESS', '>': 'GREATER' };
+const results: Record<CompareOp, string> = {
+  '=': 'EQUAL',
+  '!=': 'NOT_EQUAL',
+  '<': 'LESS',
+  '>': 'GREATER',
+};
 
 /** Comparison is one compare of a txn (etcd's Compare message, JSON-encoded). */
 export interface Comparison {
   readonly json: Json;
 }
 
-function cmp(target: string, key: Bytesish, op: CompareOp, field: string, value: unknown,
-  range?: { prefix?: boolean; rangeEnd?: Bytesish }): Comparison {
+function cmp(
+  target: string,
+  key: Bytesish,
+  op: CompareOp,
+  field: string,
+  value: unknown,
+  range?: { prefix?: boolean; rangeEnd?: Bytesish },
+): Comparison {
   const result = results[op];
   if (result === undefined) throw new TypeError(`client: unknown compare operator ${String(op)}`);
   return { json: { ...rangeOf(key, range ?? {}), result, target, [field]: value } };
@@ -49,11 +60,15 @@ export interface Operation {
 
 /** Op builds txn operations; options are those of get/put/delete. */
 export const Op = {
-  get: (key: Bytesish, o: GetOptions = {}): Operation => ({ json: { request_range: rangeRequest(key, o) } }),
-  put: (key: Bytesish, value: Bytesish, o: PutOptions = {}): Operation =>
-    ({ json: { request_put: putRequest(key, value, o) } }),
-  delete: (key: Bytesish, o: DeleteOptions = {}): Operation =>
-    ({ json: { request_delete_range: deleteRequest(key, o) } }),
+  get: (key: Bytesish, o: GetOptions = {}): Operation => ({
+    json: { request_range: rangeRequest(key, o) },
+  }),
+  put: (key: Bytesish, value: Bytesish, o: PutOptions = {}): Operation => ({
+    json: { request_put: putRequest(key, value, o) },
+  }),
+  delete: (key: Bytesish, o: DeleteOptions = {}): Operation => ({
+    json: { request_delete_range: deleteRequest(key, o) },
+  }),
   txn: (t: TxnBuilder): Operation => ({ json: { request_txn: t.request() } }),
 };
 
@@ -128,9 +143,13 @@ export class TxnBuilder {
 
   /** commit sends the transaction. */
   async commit(): Promise<TxnResult> {
-    if (this.send === undefined) throw new TypeError('client: a nested txn is committed by its parent');
+    if (this.send === undefined)
+      throw new TypeError('client: a nested txn is committed by its parent');
     const j = await this.send(this.request());
-    return { header: header(j.header), succeeded: j.succeeded === true,
-      responses: ((j.responses ?? []) as unknown[]).map(txnOpResult) };
+    return {
+      header: header(j.header),
+      succeeded: j.succeeded === true,
+      responses: ((j.responses ?? []) as unknown[]).map(txnOpResult),
+    };
   }
 }
