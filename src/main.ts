@@ -39,7 +39,9 @@ export function memberIdOf(peerUrls: string[], token: string): number {
 export function actorSpecs(config: Config, memberId: number, clusterId: number): ActorSpec[] {
   const dist = new URL('../actors/', import.meta.url);
   const shardNames = Array.from({ length: config.storageShards }, (_, i) => `shard-${i}`);
-  const wal: WalConfig = { dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId };
+  const wal: WalConfig = {
+    dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId,
+  };
   const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
   const raft: RaftNodeConfig = {
     memberId, clusterId, shardCount: config.storageShards,
