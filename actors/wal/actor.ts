@@ -47,7 +47,9 @@ function flush(): void {
   files.append(records);
   const seconds = (performance.now() - t0) / 1000;
   if (fsyncSeconds.length < 10_000) fsyncSeconds.push(seconds);
-  for (const { token } of batch) if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
+  for (const { token } of batch) {
+    if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
+  }
   // Replies leave now rather than at the end of the turn: they are what the client waits for.
   ctx.ep.flushNow();
 }
