@@ -14,6 +14,7 @@ class LineStream {
   private readonly queue: any[] = [];
   private wake: (() => void) | undefined;
   private buf = '';
+  private res: http.IncomingMessage | undefined;
 
   constructor(url: string, path: string) {
     this.req = http.request(new URL(path, url), {
@@ -21,6 +22,7 @@ class LineStream {
       headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
     });
     this.req.on('response', (res) => {
+      this.res = res;
       this.status = res.statusCode ?? 0;
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
@@ -52,6 +54,14 @@ class LineStream {
 
   send(o: unknown): void {
     this.req.write(JSON.stringify(o));
+  }
+
+  /** pause stops reading the socket (a slow client); resume reads again. */
+  pause(): void {
+    this.res?.pause();
+  }
+  resume(): void {
+    this.res?.resume();
   }
 
   /** next is the next answer line (the whole object, `{"result":…}` or `{"error":…}`). */
@@ -336,6 +346,32 @@ test('a reconnect from the last header revision + 1 misses nothing and repeats n
     }
     t.deepEqual(seen, revs);
   });
+
+test('a client that stops reading loses nothing and does not hold back a fast one', async (t) => {
+  const slow = new LineStream(server.url, '/v3/watch');
+  const fast = new LineStream(server.url, '/v3/watch');
+  try {
+    await slow.create({ key: b64('slow/'), range_end: b64('slow0') });
+    await fast.create({ key: b64('slow/'), range_end: b64('slow0') });
+    slow.pause();
+    // 2,400 puts of 4 KiB: ~10 MB, far beyond the socket buffers and the stream's budget.
+    const value = 'x'.repeat(4096);
+    const revs: number[] = [];
+    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      for (let i = 0; i < 300; i++) revs.push(await put(server.url, `slow/${w}`, value));
+    }));
+    revs.sort((a, b) => a - b);
+    const last = revs[revs.length - 1]!;
+    const f = await collect(fast, (e) => e.length > 0 && e[e.length - 1]!.rev >= last);
+    t.deepEqual(f.evs.map((e) => e.rev), revs, 'the fast watcher saw every put while the slow one slept');
+    slow.resume();
+    const s = await collect(slow, (e) => e.length > 0 && e[e.length - 1]!.rev >= last);
+    t.deepEqual(s.evs.map((e) => e.rev), revs, 'the slow watcher caught up without a gap');
+  } finally {
+    slow.close();
+    fast.close();
+  }
+});
 
 test('/v1/watch streams Server-Sent Events with UTF-8 keys, prefix, prevKV and startRevision',
   async (t) => {
