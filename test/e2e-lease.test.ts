@@ -88,7 +88,8 @@ class LineStream {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function grant(url: string, ttl: number, id?: number): Promise<string> {
-  const r = await post(`${url}/v3/lease/grant`, id === undefined ? { TTL: ttl } : { TTL: ttl, ID: id });
+  const body = id === undefined ? { TTL: ttl } : { TTL: ttl, ID: id };
+  const r = await post(`${url}/v3/lease/grant`, body);
   if (r.status !== 200) throw new Error(`grant: ${r.status} ${JSON.stringify(r.json)}`);
   return r.json.ID as string;
 }
@@ -244,7 +245,8 @@ test('a keep-alive stream answers each request on its own line and keeps the key
       ka.send({ ID: id });
       ka.end();
       t.is((await ka.next()).result.TTL, '2');
-      await ka.next().then(() => t.fail('more lines'), (e: Error) => t.is(e.message, 'stream ended'));
+      await ka.next().then(() => t.fail('more lines'),
+        (e: Error) => t.is(e.message, 'stream ended'));
     } finally {
       ka.close();
     }

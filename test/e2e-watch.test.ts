@@ -143,7 +143,8 @@ async function del(url: string, key: string): Promise<number> {
 }
 
 /** collect reads results until `done` says enough, returning every event seen. */
-async function collect(s: LineStream, done: (evs: Ev[]) => boolean): Promise<{ evs: Ev[]; last: number }> {
+async function collect(s: LineStream, done: (evs: Ev[]) => boolean):
+  Promise<{ evs: Ev[]; last: number }> {
   const evs: Ev[] = [];
   let last = 0;
   while (!done(evs)) {
@@ -316,7 +317,9 @@ test('a reconnect from the last header revision + 1 misses nothing and repeats n
     const revs: number[] = [];
     let stop = false;
     const writer = (async () => {
-      for (let i = 0; !stop && i < 400; i++) revs.push(await put(server.url, `recon/${i % 7}`, `v${i}`));
+      for (let i = 0; !stop && i < 400; i++) {
+        revs.push(await put(server.url, `recon/${i % 7}`, `v${i}`));
+      }
     })();
     const seen: number[] = [];
     // Three connections in turn, each dropped mid-stream.
@@ -363,7 +366,8 @@ test('a client that stops reading loses nothing and does not hold back a fast on
     revs.sort((a, b) => a - b);
     const last = revs[revs.length - 1]!;
     const f = await collect(fast, (e) => e.length > 0 && e[e.length - 1]!.rev >= last);
-    t.deepEqual(f.evs.map((e) => e.rev), revs, 'the fast watcher saw every put while the slow one slept');
+    t.deepEqual(f.evs.map((e) => e.rev), revs,
+      'the fast watcher saw every put while the slow one slept');
     slow.resume();
     const s = await collect(slow, (e) => e.length > 0 && e[e.length - 1]!.rev >= last);
     t.deepEqual(s.evs.map((e) => e.rev), revs, 'the slow watcher caught up without a gap');
