@@ -10,7 +10,7 @@ import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
-import { createLogger, flushLogger } from './log/index.js';
+import { closeLogger, createLogger, flushLogger, type LoggerConfig } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
 import { type ActorSpec, ActorSystem } from './runtime/system.js';
 
@@ -93,6 +93,11 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ version });
   const system = new ActorSystem(actorSpecs(config, memberId, clusterId), {
     logger: logger.child({ component: 'supervisor' }),
+    logConfig: {
+      logLevel: config.logLevel, name: config.name, logOutputs: config.logOutputs,
+      logRotationMaxSizeMb: config.logRotationMaxSizeMb,
+      logRotationInterval: config.logRotationInterval,
+    } satisfies LoggerConfig,
     onFatal: (reason) => {
       log.fatal({ reason }, 'giving up after repeated actor crashes');
       flushLogger(logger);
@@ -106,6 +111,13 @@ async function main(): Promise<void> {
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
+  metrics.onScrape(async () => {
+    const st = await kv.status();
+    metrics.ingestMvccStats('raft', {
+      putTotal: st.putTotal, deleteTotal: st.deleteTotal, txnTotal: st.txnTotal,
+      rangeTotal: kv.rangeTotal,
+    });
+  });
   metrics.onScrape(async () => {
     metrics.ingestWalFsync((await wal.ask({ type: 'WalStats' }, 2_000)).fsyncSeconds);
   });
@@ -144,12 +156,10 @@ async function main(): Promise<void> {
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
     void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(() => {
       log.info({}, 'stopped');
-      flushLogger(logger);
-      process.exit(0);
+      return closeLogger(logger).then(() => process.exit(0));
     }, (e: unknown) => {
       log.error({ err: String(e) }, 'unclean stop');
-      flushLogger(logger);
-      process.exit(1);
+      return closeLogger(logger).then(() => process.exit(1));
     });
   };
   process.on('SIGINT', () => stop('SIGINT'));

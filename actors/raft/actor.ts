@@ -3,6 +3,7 @@ import {
   Applier, type DeferredRead, fillDeferredRead, mergeRanges, ShardStore, shardOf,
 } from '../../src/mvcc/index.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
+import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import type { Change, KeyValue, TxnResponse } from '../../src/mvcc/types.js';
 import type { LeaseId } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
@@ -33,6 +34,7 @@ import { decodeProposal, encodeProposal, encodeRequest, type SnapshotBody } from
  */
 const ctx = startActor<RaftMsg, RaftNodeConfig>();
 const cfg = ctx.config;
+const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'raft' });
 /** selfId / clusterId: this member's identity. A restarted member takes them from its WAL's
  * metadata (as etcd does): the flags only name a brand-new member. */
 let selfId = cfg.memberId as MemberId;
@@ -69,7 +71,9 @@ let inflight: Ready | undefined;
 let lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
 let pendingHardState: HardState | undefined;
 let leader = 0;
-const counters = { leaderChanges: 0, committed: 0, applied: 0, failed: 0 };
+const counters = {
+  leaderChanges: 0, committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0,
+};
 
 async function boot(): Promise<void> {
   const loaded = await wal.ask({ type: 'WalLoad' });
@@ -129,6 +133,10 @@ async function boot(): Promise<void> {
   }
   if (loaded.entries.length > 0) storage.append(loaded.entries);
   const fresh = loaded.firstStart && loaded.snapshot === undefined;
+  log.info({
+    member: selfId, fresh, snapshotIndex, revision: applier.revision,
+    entries: loaded.entries.length, commit: loaded.hardState?.commit ?? 0,
+  }, fresh ? 'starting a new member' : 'recovered from snapshot and WAL');
   node = new RawNode({
     id: selfId,
     electionTick: cfg.electionTicks,
@@ -165,6 +173,8 @@ function pump(): void {
     if (rd.softState !== undefined && rd.softState.lead !== leader) {
       if (rd.softState.lead !== 0) counters.leaderChanges++;
       leader = rd.softState.lead;
+      log.info({ leader, term: node.status().term, isLeader: leader === selfId },
+        leader === 0 ? 'lost the leader' : 'leader changed');
       // Only the leader decides expiry (etcd's lessor promote/demote).
       lease.sendUnbounded({ type: 'LeaderChanged', isLeader: leader === selfId });
       if (leader === 0) failPendingReads('etcdserver: no leader');
@@ -311,6 +321,9 @@ function applyEntries(entries: Entry[]): void {
       continue;
     }
     counters.applied++;
+    if (p.req.type === 'put') counters.puts++;
+    else if (p.req.type === 'deleteRange') counters.deletes++;
+    else if (p.req.type === 'txn') counters.txns++;
     const compact = p.req.type === 'compaction' ? p.req.revision : undefined;
     if (result.revision !== before || compact !== undefined) {
       partition(perShard, result.revision, result.changes, compact);
@@ -413,6 +426,7 @@ function maybeSnapshot(): void {
       if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
       snapshotIndex = index;
       snapshotting = false;
+      log.info({ index, term, bytes: body.length, revision: meta.revision }, 'snapshot taken');
     })
     .catch((e: unknown) => {
       throw new Error(`raft: snapshot at ${index} failed: ${String(e)}`);
@@ -451,6 +465,9 @@ function status(): RaftStatusResp {
     proposalsApplied: counters.applied,
     proposalsPending: pending.size,
     proposalsFailed: counters.failed,
+    putTotal: counters.puts,
+    deleteTotal: counters.deletes,
+    txnTotal: counters.txns,
     dbSizeBytes: 0,
     keys: applier.keyCount(),
   };

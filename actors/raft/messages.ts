@@ -74,6 +74,10 @@ export interface RaftStatusResp {
   proposalsApplied: number;
   proposalsPending: number;
   proposalsFailed: number;
+  /** putTotal / deleteTotal / txnTotal count applied requests by kind (etcd_mvcc_*_total). */
+  putTotal: number;
+  deleteTotal: number;
+  txnTotal: number;
   dbSizeBytes: number;
   keys: number;
 }

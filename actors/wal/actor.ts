@@ -3,7 +3,7 @@ import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
-import { createLogger } from '../../src/log/index.js';
+import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { WalFiles } from './files.js';
 import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 
@@ -14,7 +14,7 @@ import type { WalAppend, WalConfig, WalMsg } from './messages.js';
  */
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
-const log = createLogger({ logLevel: cfg.logLevel }).child({ component: 'wal' });
+const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'wal' });
 const files = WalFiles.open(cfg.dataDir, { logger: log });
 if (files.recovered.firstStart) {
   files.append([{ type: 'metadata', nodeId: cfg.memberId as never, clusterId: cfg.clusterId }]);

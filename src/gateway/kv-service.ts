@@ -27,6 +27,8 @@ export class KvService {
   /** knownRevision: the newest revision the Raft node has reported applied. */
   knownRevision = 0;
   knownTerm = 0;
+  /** rangeTotal counts ranges served (etcd_mvcc_range_total). */
+  rangeTotal = 0;
   private readWaiters: { resolve(r: number): void; reject(e: Error): void }[] = [];
 
   constructor(
@@ -58,6 +60,7 @@ export class KvService {
 
   /** range reads, linearizably unless req.serializable. */
   async range(req: RangeRequest): Promise<{ header: ResponseHeader; response: RangeResponse }> {
+    this.rangeTotal++;
     const readRev = req.serializable === true ? this.knownRevision : await this.readIndex();
     const want = req.revision ?? 0;
     if (want > readRev) throw new ErrFutureRev();

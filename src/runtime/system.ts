@@ -44,6 +44,8 @@ export interface SystemOptions {
   /** onGeneration is called each time a new generation of actors is ready. */
   onGeneration?: (generation: number) => void;
   startTimeoutMs?: number;
+  /** logConfig is handed to every actor (see ActorInit). */
+  logConfig?: unknown;
 }
 
 /** ActorSystem: see the file comment. */
@@ -155,6 +157,7 @@ export class ActorSystem {
       const peerPorts = ports.get(s.name)!;
       const init: ActorInit<unknown> = {
         name: s.name, generation: gen, config: s.config, peers: peerPorts,
+        logConfig: this.opts.logConfig ?? { logLevel: 'info' },
       };
       const w = new Worker(s.url, {
         workerData: init,

@@ -12,6 +12,9 @@ export interface ActorInit<C> {
   name: string;
   generation: number;
   config: C;
+  /** logConfig is the process's logging configuration, the same for every actor (opaque to
+   * the runtime; actors hand it to src/log). */
+  logConfig: unknown;
   peers: Record<string, MessagePort>;
 }
 
@@ -29,6 +32,7 @@ export interface ActorContext<In extends Message, C> {
   name: string;
   generation: number;
   config: C;
+  logConfig: unknown;
   ep: Endpoint<In>;
   /** ready tells the supervisor this actor has recovered and serves. */
   ready(): void;
@@ -66,6 +70,7 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
     name: init.name,
     generation: init.generation,
     config: init.config,
+    logConfig: init.logConfig,
     ep,
     ready() {
       control.postMessage({ control: 'ready' } satisfies ControlMessage);
