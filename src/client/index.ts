@@ -7,3 +7,9 @@ export { Compare, type CompareOp, Op, TxnBuilder } from './txn.js';
 export { ClientError, grpcCodes } from './errors.js';
 export { leaseFromHex, leaseHex, prefixEnd } from './codec.js';
 export type * from './types.js';
+export {
+  V1Client, type V1ClientOptions, V1Error, type V1ErrorCode, V1KeepAlive,
+  type V1KeepAliveOptions, V1Watch, type V1WatchOptions, type V1KeyValue, type V1Result,
+  type V1ListOptions, type V1Page, type V1Compare, type V1Op, type V1OpResponse, type V1Txn,
+  type V1WatchEvent, type V1WatchResponse, type V1LeaseInfo,
+} from './v1.js';
