@@ -56,6 +56,12 @@ class LineStream {
     this.req.write(JSON.stringify(o));
   }
 
+  /** end finishes the request body: no more requests on this stream. The response stays
+   * open. (A body left open is cut by uWS ~10 s after it opened: see docs/watch.md.) */
+  end(): void {
+    this.req.end();
+  }
+
   /** pause stops reading the socket (a slow client); resume reads again. */
   pause(): void {
     this.res?.pause();
@@ -243,6 +249,7 @@ test('start_revision replays history, then live events follow with no gap and no
         for (let i = 60; i < 160; i++) revs.push(await put(server.url, 'hist/k', `v${i}`));
       })();
       await s.create({ key: b64('hist/k'), start_revision: revs[10] });
+      s.end();
       await writer;
       const want = revs.slice(10);
       const last = want[want.length - 1]!;
@@ -327,6 +334,7 @@ test('a reconnect from the last header revision + 1 misses nothing and repeats n
       const s = new LineStream(server.url, '/v3/watch');
       try {
         await s.create({ key: b64('recon/'), range_end: b64('recon0'), start_revision: from });
+        s.end();
         const { evs, last } = await collect(s, (e) => e.length >= 40);
         seen.push(...evs.map((e) => e.rev));
         from = last + 1;
@@ -339,6 +347,7 @@ test('a reconnect from the last header revision + 1 misses nothing and repeats n
     const s = new LineStream(server.url, '/v3/watch');
     try {
       await s.create({ key: b64('recon/'), range_end: b64('recon0'), start_revision: from });
+      s.end();
       const last = revs[revs.length - 1]!;
       if (from <= last) {
         const { evs } = await collect(s, (e) => e.length > 0 && e[e.length - 1]!.rev >= last);
@@ -356,6 +365,8 @@ test('a client that stops reading loses nothing and does not hold back a fast on
   try {
     await slow.create({ key: b64('slow/'), range_end: b64('slow0') });
     await fast.create({ key: b64('slow/'), range_end: b64('slow0') });
+    slow.end();
+    fast.end();
     slow.pause();
     // 2,400 puts of 4 KiB: ~10 MB, far beyond the socket buffers and the stream's budget.
     const value = 'x'.repeat(4096);
@@ -374,6 +385,42 @@ test('a client that stops reading loses nothing and does not hold back a fast on
   } finally {
     slow.close();
     fast.close();
+  }
+});
+
+test('quiet streams stay open past uWS\'s 10 s idle timeout once the request body has ended',
+  async (t) => {
+    const s = new LineStream(server.url, '/v3/watch');
+    const sse = new SseStream(server.url, { key: 'quiet/k' });
+    try {
+      await s.create({ key: b64('quiet/k') });
+      s.end();
+      t.true((await sse.next()).data.created);
+      await new Promise((r) => setTimeout(r, 12_000));
+      const rev = await put(server.url, 'quiet/k', 'late');
+      t.deepEqual(events(await s.result()).map((e) => e.rev), [rev]);
+      t.deepEqual((await sse.next()).data.events.map((e: any) => e.modRevision), [rev]);
+    } finally {
+      s.close();
+      sse.close();
+    }
+  });
+
+// KNOWN BUG (uWebSockets.js): while a request body is still streaming, uWS resets its 10 s
+// timeout only after 160 KB more arrive (its slowloris guard, HTTP_RECEIVE_THROUGHPUT_BYTES),
+// so a stream kept open for more requests is cut ~10 s after it opened, whatever flows.
+// Fixing it needs the streaming routes off uWS (see docs/watch.md); this then passes.
+test.failing('a stream whose request body stays open survives 12 s (uWS cuts it)', async (t) => {
+  const s = new LineStream(server.url, '/v3/watch');
+  try {
+    await s.create({ key: b64('open/k') });
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 3_000));
+      s.send({ progress_request: {} });
+      t.is((await s.result()).watch_id, '-1');
+    }
+  } finally {
+    s.close();
   }
 });
 
@@ -465,6 +512,7 @@ test('1,000 concurrent watch streams each receive a put', async (t) => {
     for (let i = 0; i < n; i++) streams.push(new LineStream(srv.url, '/v3/watch'));
     for (const [i, s] of streams.entries()) {
       s.send({ create_request: { key: b64(`fan/${i % 10}`) } });
+      s.end();
     }
     for (const s of streams) t.true((await s.result(30_000)).created);
     const revs: number[] = [];
