@@ -76,6 +76,8 @@ ctx.ep.onMessage((msg, token) => {
         metadata: r.metadata === undefined ? undefined :
           { nodeId: r.metadata.nodeId, clusterId: r.metadata.clusterId },
       });
+      // The Raft node owns them now; keeping them here would hold the whole log twice.
+      files.releaseRecovered();
       return;
     }
     case 'WalSnapshotSave': {

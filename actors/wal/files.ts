@@ -135,8 +135,9 @@ const tmpSuffix = '.tmp';
  * restart (recovery) can tell (the "fsyncgate" lesson).
  */
 export class WalFiles {
-  /** recovered is what open found. Drop the reference once consumed: it may be large. */
-  readonly recovered: WalRecovered;
+  /** recovered is what open found; releaseRecovered() drops it once consumed (it may be
+   * large: every entry since the snapshot). */
+  recovered: WalRecovered;
   /** walDir is the segments' directory. */
   readonly walDir: string;
   /** snapDir is the snapshot files' directory. */
@@ -271,6 +272,12 @@ export class WalFiles {
   /** lastIndex is the last entry index written, or a higher snapshot marker's (etcd's enti). */
   get lastEntryIndex(): number {
     return this.lastIndex;
+  }
+
+  /** releaseRecovered forgets the recovered entries and snapshot body (they have been handed
+   * to the Raft node), keeping the small fields. */
+  releaseRecovered(): void {
+    this.recovered = { ...this.recovered, entries: [], snapshot: undefined };
   }
 
   /** segmentCount is the number of segment files kept. */

@@ -6,6 +6,7 @@
  * a missing key on GET is 404 KEY_NOT_FOUND. Decoders produce the same internal requests as
  * /v3 and run the same etcd checks, so both APIs behave alike on the store.
  */
+import { GoNumber } from './gojson.js';
 import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
 import { maxTxnOps } from '../constants.js';
 import type { Bytes } from '../types.js';
@@ -101,7 +102,9 @@ function str(o: Obj, name: string, required: boolean): string | undefined {
 function int(o: Obj, name: string): number | undefined {
   const v = o[name];
   if (v === undefined || v === null) return undefined;
-  const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+  // Integers beyond what a double holds exactly arrive as GoNumber (their raw text).
+  const text = typeof v === 'string' ? v : v instanceof GoNumber ? v.raw : undefined;
+  const n = text !== undefined && /^-?\d+$/.test(text) ? Number(text) : v;
   if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
     throw bad(`field ${name} must be a safe integer`);
   }

@@ -118,7 +118,7 @@ function keepAliveStream(
 ): void {
   const refused = refusal(r);
   if (refused !== undefined) {
-    res.status(refused.status).type('json').send(refused.body);
+    res.status(refused.status).header('content-type', 'application/json').send(refused.body);
     return;
   }
   const splitter = new JsonStreamSplitter();
@@ -130,7 +130,7 @@ function keepAliveStream(
     failed = true;
     const eb = streamErrorResponse(e);
     if (!started) {
-      res.status(eb.status).type('json').send(eb.body);
+      res.status(eb.status).header('content-type', 'application/json').send(eb.body);
     } else {
       res.write(JSON.stringify({ error: {
         grpc_code: 2, http_code: 500, message: eb.message, http_status: 'Internal Server Error',
@@ -146,7 +146,7 @@ function keepAliveStream(
       if (res.closed) return;
       if (!started) {
         started = true;
-        res.status(200).type('json');
+        res.status(200).header('content-type', 'application/json');
       }
       res.write(encodeLeaseKeepAliveResponse(r.deps.kv.header(r.deps.kv.knownRevision), {
         type: 'leaseKeepAlive', id: k.id, ttlSeconds: k.ttlSeconds,
@@ -171,7 +171,7 @@ function keepAliveStream(
           fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
           return;
         }
-        if (!started) res.status(200).type('json').send('');
+        if (!started) res.status(200).header('content-type', 'application/json').send('');
         else res.end();
       });
       done();

@@ -82,7 +82,7 @@ export class Routes {
         }
       }
       if (res.closed) return;
-      res.status(status).type('json').send(text);
+      res.status(status).header('content-type', 'application/json').send(text);
       this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
     });
   }
@@ -116,7 +116,8 @@ export async function startGateway(
     res.status(healthy ? 200 : 503).type('text').send(encodeHealth(healthy));
   });
   server.get('/version', (_req, res) => {
-    res.type('json').send(encodeVersion(etcdServerVersion, etcdClusterVersion));
+    res.header('content-type', 'application/json')
+      .send(encodeVersion(etcdServerVersion, etcdClusterVersion));
   });
   server.get('/metrics', async (_req, res) => {
     const m = await deps.metricsText();
@@ -133,7 +134,7 @@ export async function startGateway(
   });
   server.set_error_handler((_req, res, err) => {
     const eb = errorBody(err);
-    if (!res.closed) res.status(eb.status).type('json').send(eb.body);
+    if (!res.closed) res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   });
   await server.listen(port, host);
   return { server, port: server.port, routes, watches };

@@ -73,7 +73,7 @@ export class WatchGateway {
       (this.sinks.size >= watchStreamsMax
         ? onError(new ApiError('TOO_MANY_REQUESTS')) : undefined);
     if (refused !== undefined) {
-      res.status(refused.status).type('json').send(refused.body);
+      res.status(refused.status).header('content-type', 'application/json').send(refused.body);
       return undefined;
     }
     const id = this.nextStreamId++;
@@ -231,7 +231,7 @@ export function registerWatchRoutes(r: Routes, opts: { installHandler?: boolean 
       spec = decodeV1Watch(await req.text(), req.header('last-event-id'));
     } catch (e) {
       const eb = v1ErrorBody(e);
-      res.status(eb.status).type('json').send(eb.body);
+      res.status(eb.status).header('content-type', 'application/json').send(eb.body);
       return;
     }
     const sink = gw.open(res, encodeV1Event, 'text/event-stream', v1ErrorBody);

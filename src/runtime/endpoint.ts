@@ -99,6 +99,9 @@ export interface EndpointStats {
   handleSecondsTotal: number;
   /** depth is the messages this endpoint has queued or outstanding, per peer. */
   depth: Record<string, number>;
+  /** heapUsedBytes / heapTotalBytes: this thread's V8 heap (filled in when reported). */
+  heapUsedBytes?: number;
+  heapTotalBytes?: number;
 }
 
 /** Endpoint: see the file comment. */

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Endpoint, type Message, portTransport } from './endpoint.js';
 
@@ -50,6 +51,9 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   const control = parentPort;
   control.on('message', (m: ControlMessage) => {
     if (m.control === 'stats') {
+      const heap = getHeapStatistics();
+      ep.stats.heapUsedBytes = heap.used_heap_size;
+      ep.stats.heapTotalBytes = heap.total_heap_size;
       const stats = ep.snapshotStats();
       control.postMessage({ control: 'statsResp', stats } satisfies ControlMessage);
       return;
