@@ -27,6 +27,8 @@ export interface ActorStats {
   /** batchSizes: sizes of batches received since the previous report, if the actor samples
    * them (at most batchSizeSamplesMax are used). */
   batchSizes?: number[];
+  /** heapUsedBytes: the thread's V8 heap in use, when reported. */
+  heapUsedBytes?: number;
 }
 
 /** RaftStats is what the Raft node reports (a subset of actors/raft RaftStatusResp).
@@ -134,6 +136,8 @@ export class Metrics {
     'The total number of bytes sent to grpc clients.');
 
   // ---- actor runtime ----
+  readonly heapUsed = this.gauge('myetcd_actor_heap_used_bytes',
+    'V8 heap in use by an actor thread (each thread has its own heap).', ['actor']);
   readonly mailboxDepth = this.gauge('myetcd_actor_mailbox_depth',
     'Messages an actor has queued or outstanding towards a peer.', ['actor', 'peer']);
   readonly messagesIn = this.counter('myetcd_actor_messages_in_total',
@@ -182,6 +186,7 @@ export class Metrics {
     for (const [peer, depth] of Object.entries(stats.depth)) {
       this.mailboxDepth.set({ actor, peer }, depth);
     }
+    if (stats.heapUsedBytes !== undefined) this.heapUsed.set(l, stats.heapUsedBytes);
     const sizes = stats.batchSizes ?? [];
     for (let i = 0; i < sizes.length && i < batchSizeSamplesMax; i++) {
       this.batchSize.observe(l, sizes[i]!);
