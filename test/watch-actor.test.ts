@@ -1,6 +1,8 @@
 import test from 'ava';
 import type { ShardMsg } from '../actors/shard/messages.js';
-import type { WatchEvents, WatchMsg, WatchReplies } from '../actors/watch/messages.js';
+import {
+  unpackWatchEvents, type WatchEvents, type WatchMsg, type WatchReplies,
+} from '../actors/watch/messages.js';
 import { shardOf } from '../src/mvcc/shard-of.js';
 import type { Change, KeyValue } from '../src/mvcc/types.js';
 import type { Message } from '../src/runtime/endpoint.js';
@@ -63,13 +65,14 @@ function collector(sys: ActorSystem) {
   const paused = new Set<number>();
   const hub = sys.gateway.ref<WatchMsg, WatchReplies>('watch');
   sys.gateway.onMessage((m: Message) => {
-    const e = m as WatchEvents;
-    let l = got.get(e.streamId);
-    if (l === undefined) got.set(e.streamId, (l = []));
-    l.push(...e.responses);
-    const n = e.responses.reduce((a, r) => a + r.events.length, 0);
-    if (!paused.has(e.streamId) && n > 0) {
-      hub.send({ type: 'WatchAck', streamId: e.streamId, events: n });
+    for (const e of unpackWatchEvents(m as WatchEvents)) {
+      let l = got.get(e.streamId);
+      if (l === undefined) got.set(e.streamId, (l = []));
+      l.push(...e.responses);
+      const n = e.responses.reduce((a, r) => a + r.events.length, 0);
+      if (!paused.has(e.streamId) && n > 0) {
+        hub.send({ type: 'WatchAck', streamId: e.streamId, events: n });
+      }
     }
   });
   const revisions = (s: number) =>

@@ -3,7 +3,7 @@ import { assertNever, startActor } from '../../src/runtime/worker.js';
 import {
   type HistoryRequest, mergeHistory, progressNotifyIntervalMs, syncRetryMs, WatchHub,
 } from '../../src/watch/index.js';
-import type { WatchConfig, WatchMsg, WatchOut } from './messages.js';
+import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from './messages.js';
 
 /**
  * The watch hub actor: a thin shell around WatchHub (src/watch). It feeds the hub the Raft
@@ -15,6 +15,10 @@ import type { WatchConfig, WatchMsg, WatchOut } from './messages.js';
  * followed at once by the next (setImmediate, so live traffic interleaves); a pass that could
  * not run or made no progress (no stream with room, a shard still behind) is retried after
  * syncRetryMs. Acks and new unsynced watchers wake the loop.
+ *
+ * Every turn's responses, for all streams, leave as ONE WatchEvents in which each distinct
+ * event appears once (packWatchEvents): fan-out is paid in the gateway's socket writes, not
+ * in messages.
  */
 const ctx = startActor<WatchMsg, WatchConfig>();
 const cfg = ctx.config;
@@ -108,9 +112,8 @@ function scheduleFlush(): void {
 function flush(): void {
   flushScheduled = false;
   startPass();
-  for (const { streamId, responses } of hub.drain()) {
-    gateway.sendUnbounded({ type: 'WatchEvents', streamId, responses });
-  }
+  const drained = hub.drain();
+  if (drained.length > 0) gateway.sendUnbounded(packWatchEvents(drained));
 }
 
 function startPass(): void {

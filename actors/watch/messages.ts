@@ -80,11 +80,56 @@ export interface WatchStats {
 export type WatchMsg = WatchRecovered | WatchChanges | WatchCompacted | WatchCreate |
   WatchCancel | WatchProgress | WatchAck | WatchStreamClose | WatchStats;
 
-/** WatchEvents pushes a stream's responses of one turn, in order (hub → gateway, send). */
+/**
+ * WatchEvents pushes every stream's responses of one turn (hub → gateway, send): one message
+ * per turn, not one per stream. Fan-out sends the same event to many watchers, so each
+ * distinct event travels once, in `changes`, and responses name theirs by index: with 1,000
+ * watchers on a prefix, one put costs one encoded event on the wire, not 1,000.
+ */
 export interface WatchEvents {
   type: 'WatchEvents';
-  streamId: number;
-  responses: WatchResponse[];
+  changes: Change[];
+  streams: { streamId: number; responses: WatchResponseWire[] }[];
+}
+
+/** WatchResponseWire is a WatchResponse whose events are indexes into WatchEvents.changes. */
+export interface WatchResponseWire extends Omit<WatchResponse, 'events'> {
+  events: number[];
+}
+
+/** packWatchEvents builds one WatchEvents from the hub's drained streams, sharing events:
+ * the hub hands the same Change to every watcher that wants it as is, and a copy without
+ * prevKv to those that did not ask for it; both dedupe here by (kv, kind, prevKv). */
+export function packWatchEvents(
+  drained: readonly { streamId: number; responses: readonly WatchResponse[] }[],
+): WatchEvents {
+  const changes: Change[] = [];
+  const slots = new Map<object, number[]>();
+  const indexOf = (c: Change): number => {
+    let slot = slots.get(c.kv);
+    if (slot === undefined) slots.set(c.kv, (slot = [-1, -1, -1, -1]));
+    const k = (c.kind === 'put' ? 0 : 2) + (c.prevKv === undefined ? 0 : 1);
+    if (slot[k]! < 0) {
+      slot[k] = changes.length;
+      changes.push(c);
+    }
+    return slot[k]!;
+  };
+  const streams = drained.map(({ streamId, responses }) => ({
+    streamId,
+    responses: responses.map((r) => ({ ...r, events: r.events.map(indexOf) })),
+  }));
+  return { type: 'WatchEvents', changes, streams };
+}
+
+/** unpackWatchEvents turns a WatchEvents back into per-stream responses; events shared
+ * between streams are the same objects, so their encodings can be cached by identity. */
+export function unpackWatchEvents(m: WatchEvents):
+  { streamId: number; responses: WatchResponse[] }[] {
+  return m.streams.map(({ streamId, responses }) => ({
+    streamId,
+    responses: responses.map((r) => ({ ...r, events: r.events.map((i) => m.changes[i]!) })),
+  }));
 }
 
 /** WatchOut is what the hub sends to the gateway. */

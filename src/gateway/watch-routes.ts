@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
-import type { WatchMsg, WatchOut } from '../../actors/watch/messages.js';
+import {
+  unpackWatchEvents, type WatchMsg, type WatchOut,
+} from '../../actors/watch/messages.js';
 import { ApiError } from '../api/errors.js';
 import {
   base64FromBytes, bytesFromBase64, bytesFromUtf8, prefixEnd, utf8FromBytes,
@@ -53,10 +55,9 @@ export class WatchGateway {
   /** dispatch handles one message pushed to the gateway; false when it is not the hub's. */
   dispatch(msg: Message): boolean {
     if (msg.type !== 'WatchEvents') return false;
-    const m = msg as WatchOut;
-    const sink = this.sinks.get(m.streamId);
-    if (sink === undefined) return true; // closed meanwhile
-    sink.deliver(m.responses);
+    for (const { streamId, responses } of unpackWatchEvents(msg as WatchOut)) {
+      this.sinks.get(streamId)?.deliver(responses); // undefined: closed meanwhile
+    }
     return true;
   }
 
@@ -301,8 +302,20 @@ export function encodeV3Result(r: WatchResponse, h: ResponseHeader): string {
   return s + '}}\n';
 }
 
-/** encodeHeader is etcd's ResponseHeader in jsonpb form (int64 as strings, zeros omitted). */
+let lastHeader: { h: ResponseHeader; text: string } | undefined;
+
+/** encodeHeader is etcd's ResponseHeader in jsonpb form (int64 as strings, zeros omitted).
+ * The last answer is cached: a fan-out writes the same header to every stream. */
 export function encodeHeader(h: ResponseHeader): string {
+  const c = lastHeader;
+  if (c !== undefined && c.h.revision === h.revision && c.h.raftTerm === h.raftTerm &&
+    c.h.memberId === h.memberId && c.h.clusterId === h.clusterId) return c.text;
+  const text = encodeHeaderNow(h);
+  lastHeader = { h, text };
+  return text;
+}
+
+function encodeHeaderNow(h: ResponseHeader): string {
   const parts: string[] = [];
   if (h.clusterId !== 0) parts.push(`"cluster_id":"${h.clusterId}"`);
   if (h.memberId !== 0) parts.push(`"member_id":"${h.memberId}"`);
@@ -311,7 +324,17 @@ export function encodeHeader(h: ResponseHeader): string {
   return `{${parts.join(',')}}`;
 }
 
+/** encodedEvents caches each event's JSON by identity: events fanned out to many streams
+ * are one object (unpackWatchEvents), encoded once. */
+const encodedEvents = new WeakMap<Change, string>();
+
 function encodeEvent(c: Change): string {
+  let text = encodedEvents.get(c);
+  if (text === undefined) encodedEvents.set(c, (text = encodeEventNow(c)));
+  return text;
+}
+
+function encodeEventNow(c: Change): string {
   let s = c.kind === 'delete' ? '{"type":"DELETE",' : '{';
   s += `"kv":${encodeKv(c.kv)}`;
   if (c.prevKv !== undefined) s += `,"prev_kv":${encodeKv(c.prevKv)}`;
