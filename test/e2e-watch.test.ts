@@ -618,3 +618,25 @@ class SseStream {
     this.req.destroy();
   }
 }
+
+// Serial: it needs the hub with no watchers at all (serial tests run before the others).
+test.serial('with no watchers the hub stops following the log; the next watcher misses nothing',
+  async (t) => {
+    const first = new LineStream(server.url, '/v3/watch');
+    await first.create({ key: b64('idle/a') });
+    first.end();
+    const r1 = await put(server.url, 'idle/a', '1');
+    t.deepEqual(events(await first.result()).map((e) => e.rev), [r1]);
+    first.close();
+    // The hub now has no watcher and unsubscribes; these revisions never reach it live.
+    await new Promise((r) => setTimeout(r, 200));
+    const r2 = await put(server.url, 'idle/a', '2');
+    const r3 = await put(server.url, 'idle/a', '3');
+    const second = new LineStream(server.url, '/v3/watch');
+    await second.create({ key: b64('idle/a'), start_revision: String(r2) });
+    second.end();
+    const r4 = await put(server.url, 'idle/a', '4');
+    const { evs } = await collect(second, (e) => e.length >= 3);
+    t.deepEqual(evs.map((e) => [e.rev, e.value]), [[r2, '2'], [r3, '3'], [r4, '4']]);
+    second.close();
+  });

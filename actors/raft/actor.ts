@@ -71,6 +71,8 @@ let inflight: Ready | undefined;
 let lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
 let pendingHardState: HardState | undefined;
 let leader = 0;
+/** watchSubscribed: the watch hub wants every revision's changes (RaftWatchInterest). */
+let watchSubscribed = true;
 const counters = {
   leaderChanges: 0, committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0,
 };
@@ -330,13 +332,13 @@ function applyEntries(entries: Entry[]): void {
       touched = true;
     }
     if (result.revision !== before) {
-      watched.push({ revision: result.revision, changes: result.changes });
+      if (watchSubscribed) watched.push({ revision: result.revision, changes: result.changes });
       const { attach, detach } = leaseKeyUpdates(result.changes);
       if (attach.length > 0 || detach.length > 0) {
         lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach });
       }
     }
-    if (compact !== undefined) {
+    if (compact !== undefined && watchSubscribed) {
       if (watched.length > 0) watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
       watched = [];
       watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
@@ -488,6 +490,15 @@ ctx.ep.onMessage((msg, token) => {
     case 'RaftStep':
       node.step(msg.msg);
       break;
+    case 'RaftWatchInterest':
+      watchSubscribed = msg.subscribed;
+      if (msg.subscribed) {
+        watch.sendUnbounded({
+          type: 'WatchRecovered', revision: applier.revision,
+          compactRevision: applier.compactRevision,
+        });
+      }
+      return;
     default:
       assertNever(msg);
   }

@@ -43,7 +43,15 @@ export interface RaftStep {
   msg: RaftMessage;
 }
 
-export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep;
+/** RaftWatchInterest: the watch hub has (subscribed) or no longer has watchers. While
+ * unsubscribed the Raft node sends it no changes; on subscribe it first sends WatchRecovered
+ * with the current revision, so the hub knows where live events resume. */
+export interface RaftWatchInterest {
+  type: 'RaftWatchInterest';
+  subscribed: boolean;
+}
+
+export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep | RaftWatchInterest;
 
 /** RaftProposeResp is the applied result with the header fields Raft knows. */
 export interface RaftProposeResp {

@@ -3,6 +3,7 @@ import { assertNever, startActor } from '../../src/runtime/worker.js';
 import {
   type HistoryRequest, mergeHistory, progressNotifyIntervalMs, syncRetryMs, WatchHub,
 } from '../../src/watch/index.js';
+import type { RaftWatchInterest } from '../raft/messages.js';
 import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from './messages.js';
 
 /**
@@ -33,6 +34,26 @@ const shards = Array.from({ length: cfg.shardCount },
 
 /** recovered: WatchRecovered has arrived; creates before it wait in `early`. */
 let recovered = false;
+/** subscribed: the Raft node sends us every revision's changes. With no watchers the hub
+ * unsubscribes (RaftWatchInterest), so a store nobody watches pays nothing for the hub; the
+ * next create subscribes again and waits for WatchRecovered, like at boot. */
+let subscribed = true;
+const raft = ctx.ep.ref<RaftWatchInterest, unknown>('raft');
+
+function subscribe(): void {
+  if (subscribed) return;
+  subscribed = true;
+  raft.sendUnbounded({ type: 'RaftWatchInterest', subscribed: true });
+}
+
+function unsubscribeIfIdle(): void {
+  // Without a Raft node (tests feed the hub directly) there is no one to tell.
+  if (!ctx.ep.hasPeer('raft')) return;
+  if (!subscribed || !recovered || early.length > 0 || hub.stats().watchers > 0) return;
+  subscribed = false;
+  recovered = false;
+  raft.sendUnbounded({ type: 'RaftWatchInterest', subscribed: false });
+}
 let early: WatchMsg[] = [];
 let syncPasses = 0;
 let flushScheduled = false;
@@ -50,14 +71,18 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
       }
       break;
     case 'WatchChanges':
+      // Unsubscribed: changes sent before the Raft node saw it; WatchRecovered resumes.
+      if (!recovered) return;
       for (const r of msg.revisions) hub.onChanges(r.revision, r.changes);
       break;
     case 'WatchCompacted':
+      if (!recovered) return;
       hub.onCompacted(msg.revision);
       break;
     case 'WatchCreate':
       if (!recovered) {
         early.push(msg);
+        subscribe();
         return;
       }
       hub.create(msg.streamId, msg.req);
@@ -72,6 +97,7 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
     case 'WatchProgress':
       if (!recovered) {
         early.push(msg);
+        subscribe();
         return;
       }
       hub.requestProgress(msg.streamId);
@@ -114,6 +140,7 @@ function flush(): void {
   startPass();
   const drained = hub.drain();
   if (drained.length > 0) gateway.sendUnbounded(packWatchEvents(drained));
+  unsubscribeIfIdle();
 }
 
 function startPass(): void {
