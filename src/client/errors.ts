@@ -1,3 +1,4 @@
+import { GrpcStatus } from '../api/errors.js';
 /**
  * ClientError is every failure the client SDK reports: an error answer from the server (with
  * the server's gRPC code and etcd's message, e.g. code 11 "etcdserver: mvcc: required
@@ -23,26 +24,8 @@ export class ClientError extends Error {
   }
 }
 
-/** grpcCodes are the gRPC status codes etcd answers with. */
-export const grpcCodes = {
-  OK: 0,
-  Canceled: 1,
-  Unknown: 2,
-  InvalidArgument: 3,
-  DeadlineExceeded: 4,
-  NotFound: 5,
-  AlreadyExists: 6,
-  PermissionDenied: 7,
-  ResourceExhausted: 8,
-  FailedPrecondition: 9,
-  Aborted: 10,
-  OutOfRange: 11,
-  Unimplemented: 12,
-  Internal: 13,
-  Unavailable: 14,
-  DataLoss: 15,
-  Unauthenticated: 16,
-} as const;
+/** grpcCodes are the gRPC status codes etcd answers with (the server's table, plus OK). */
+export const grpcCodes = { OK: 0, ...GrpcStatus } as const;
 
 const grpcCodeNames: Record<number, string> = Object.fromEntries(
   Object.entries(grpcCodes).map(([name, code]) => [code, name]),

@@ -1,3 +1,4 @@
+import type { EndpointStats } from '../runtime/endpoint.js';
 import * as prom from 'prom-client';
 
 /**
@@ -15,20 +16,10 @@ import * as prom from 'prom-client';
  */
 
 /** ActorStats are one actor thread's runtime counters, cumulative since the thread started
- * (the shape of src/runtime/endpoint.ts's EndpointStats). */
-export interface ActorStats {
-  messagesIn: number;
-  messagesOut: number;
-  batchesIn: number;
-  batchesOut: number;
-  handleSecondsTotal: number;
-  /** depth: messages queued or outstanding towards each peer, now. */
-  depth: Record<string, number>;
-  /** batchSizes: sizes of batches received since the previous report, if the actor samples
-   * them (at most batchSizeSamplesMax are used). */
+ * (the runtime's EndpointStats), plus batch sizes sampled since the previous report, if the
+ * actor samples them (at most batchSizeSamplesMax are used). */
+export interface ActorStats extends EndpointStats {
   batchSizes?: number[];
-  /** heapUsedBytes: the thread's V8 heap in use, when reported. */
-  heapUsedBytes?: number;
 }
 
 /** RaftStats is what the Raft node reports (a subset of actors/raft RaftStatusResp).
