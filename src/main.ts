@@ -5,7 +5,7 @@ import type { ShardConfig, ShardMsg, ShardReplies } from '../actors/shard/messag
 import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
 import type { LeaseConfig } from '../actors/lease/messages.js';
 import type { WatchConfig } from '../actors/watch/messages.js';
-import { type Config, loadConfig } from './config/index.js';
+import { type Config, loadConfig, parseInitialCluster } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
@@ -85,6 +85,15 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  // The Raft core handles clusters, but the peer transport between members is not built yet:
+  // a member started with others in --initial-cluster would elect itself alone and split the
+  // cluster's brain. Refuse instead.
+  const members = parseInitialCluster(config.initialCluster);
+  if (members.size > 1) {
+    process.stderr.write(`myetcd: --initial-cluster names ${members.size} members; this ` +
+      'release serves single-member clusters only (no peer transport yet)\n');
+    process.exit(2);
   }
   const logger = createLogger(config);
   const log = logger.child({ component: 'main' });
