@@ -1,6 +1,6 @@
-import { snapshotCatchUpEntries } from '../../src/constants.js';
+import { snapshotBytesMax, snapshotCatchUpEntries } from '../../src/constants.js';
 import {
-  Applier, type DeferredRead, fillDeferredRead, mergeRanges, ShardStore, shardOf,
+  Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges, shardOf,
 } from '../../src/mvcc/index.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
@@ -64,6 +64,8 @@ let applier: Applier;
 let confState: ConfState;
 let appliedIndex = 0;
 let snapshotIndex = 0;
+/** appliedBytesSinceSnapshot: entry data applied since the last snapshot (snapshotBytesMax). */
+let appliedBytesSinceSnapshot = 0;
 let snapshotting = false;
 let inflight: Ready | undefined;
 /** lastHardState is the hard state last made durable; commit-only changes ride along with the
@@ -114,7 +116,7 @@ async function boot(): Promise<void> {
   const latest: KeyValue[] = [];
   for (const d of dumps) {
     if (d === null) continue;
-    for (const kv of ShardStore.fromSnapshot(unpack(d)).latest()) latest.push(kv);
+    for (const kv of latestOfSnapshot(unpack(d))) latest.push(kv);
   }
   applier = Applier.fromLatest(latest, revision as never, compactRevision as never, leases);
   // The watch hub and the lease reaper start from the recovered store; the entries replayed
@@ -304,6 +306,7 @@ function applyEntries(entries: Entry[]): void {
   let touched = false;
   for (const e of entries) {
     appliedIndex = e.index;
+    appliedBytesSinceSnapshot += e.data.length;
     counters.committed++;
     if (e.type !== EntryNormal) {
       confState = node.applyConfChange(decodeConfChange(e.data));
@@ -408,7 +411,10 @@ function partition(
 }
 
 function maybeSnapshot(): void {
-  if (snapshotting || appliedIndex - snapshotIndex < cfg.snapshotCount) return;
+  if (snapshotting) return;
+  if (appliedIndex - snapshotIndex < cfg.snapshotCount &&
+    appliedBytesSinceSnapshot < snapshotBytesMax) return;
+  appliedBytesSinceSnapshot = 0;
   snapshotting = true;
   const index = appliedIndex;
   const term = storage.term(index as Index);

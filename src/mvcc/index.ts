@@ -23,6 +23,7 @@ export { OrderedMap } from './ordered-map.js';
 export { partialRange, rangePlanOf, kvComparator, type RangePlan } from './range-plan.js';
 export { initialRevision, noRevision, revision } from './revision.js';
 export {
+  latestOfSnapshot,
   ShardStore,
   shardSnapshotFormat,
   type ShardSnapshot,

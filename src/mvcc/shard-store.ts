@@ -315,6 +315,30 @@ function firstAfter(log: readonly KeyValue[], rev: number): number {
   return firstAtOrAfter(log, rev + 1);
 }
 
+/**
+ * latestOfSnapshot returns the live keys' newest versions straight from a shard snapshot's
+ * columns — what `ShardStore.fromSnapshot(x).latest()` yields, without building the index and
+ * history (the Raft node rebuilds its Applier this way at start-up, once per shard). Rows are
+ * in revision order, so a key's last row is its newest version; a tombstone there means the
+ * key is deleted.
+ */
+export function latestOfSnapshot(x: unknown): KeyValue[] {
+  const s = checkSnapshot(x);
+  const lastRow = new Int32Array(s.keys.length).fill(-1);
+  for (let i = 0; i < s.key.length; i++) lastRow[s.key[i]!] = i;
+  const out: KeyValue[] = [];
+  for (let k = 0; k < s.keys.length; k++) {
+    const i = lastRow[k]!;
+    if (i < 0 || s.version[i] === 0) continue;
+    out.push({
+      key: s.keys[k]!, createRevision: s.create[i]! as Revision,
+      modRevision: s.mod[i]! as Revision, version: s.version[i]!, value: s.value[i]!,
+      lease: s.lease[i]! as LeaseId,
+    });
+  }
+  return out;
+}
+
 function checkSnapshot(x: unknown): ShardSnapshot {
   const bad = (what: string): never => {
     throw new ErrSnapshotCorrupt(what);
