@@ -49,7 +49,7 @@ export const snapshotCount = 100_000;
 /** snapshotBytesMax also triggers a snapshot: applied entry bytes since the last one. etcd
  * counts entries only, but its state lives in bbolt; ours is rebuilt from the log on restart,
  * so 100,000 entries of 128-put txns (or 1.5 MiB values) would make restarts unbounded. */
-export const snapshotBytesMax = 64 * 1024 * 1024;
+export const snapshotBytesMax = 32 * 1024 * 1024;
 /** snapshotCatchUpEntries is etcd's: entries kept in the log behind a snapshot. */
 export const snapshotCatchUpEntries = 5_000;
 

@@ -130,7 +130,9 @@ export class Applier {
       a.leases.set(id, new Set());
       if (typeof l !== 'number') a.leaseTtls.set(id, l.ttl);
     }
-    for (const kv of kvs) {
+    // In key order, a bulk load appends to the ordered map instead of searching it.
+    const sorted = [...kvs].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    for (const kv of sorted) {
       assert(kv.version >= 1 && kv.modRevision <= revision, 'fromLatest: bad KeyValue');
       assert(!a.kvs.has(kv.key), 'fromLatest: duplicate key');
       a.setRaw(kv.key, kv);

@@ -11,9 +11,8 @@ const chunkKeysMax = 512;
 /** chunkKeysMin: a chunk shrinking below this is merged into a neighbour when they fit. */
 const chunkKeysMin = chunkKeysMax / 4;
 
-interface Chunk<V> {
+interface Chunk {
   keys: Bytes[];
-  values: V[];
 }
 
 /**
@@ -31,7 +30,11 @@ interface Chunk<V> {
  *   [...descend(undefined,"c")] → [["b",2],["a",1]]
  */
 export class OrderedMap<V> {
-  private chunks: Chunk<V>[] = [];
+  private chunks: Chunk[] = [];
+  /** index holds every key's value: point reads and updates of existing keys are one hash
+   * lookup, not two binary searches over strings (≈ 2 µs each with 1,000,000 keys). The
+   * chunks hold only the order. */
+  private index = new Map<Bytes, V>();
   /** mins[i] === chunks[i].keys[0]; no chunk is empty. */
   private mins: Bytes[] = [];
   private count = 0;
@@ -45,26 +48,23 @@ export class OrderedMap<V> {
 
   /** get returns the value stored under key, or undefined. */
   get(key: Bytes): V | undefined {
-    const ci = this.chunkFor(key);
-    if (ci < 0) return undefined;
-    const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
-    return i < c.keys.length && c.keys[i] === key ? c.values[i] : undefined;
+    return this.index.get(key);
   }
 
   /** has reports whether key is present. */
   has(key: Bytes): boolean {
-    const ci = this.chunkFor(key);
-    if (ci < 0) return false;
-    const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
-    return i < c.keys.length && c.keys[i] === key;
+    return this.index.has(key);
   }
 
   /** set inserts or replaces the value under key. */
   set(key: Bytes, value: V): void {
+    if (this.index.has(key)) {
+      this.index.set(key, value); // replacing keeps the structure, so iterators stay valid
+      return;
+    }
+    this.index.set(key, value);
     if (this.chunks.length === 0) {
-      this.chunks.push({ keys: [key], values: [value] });
+      this.chunks.push({ keys: [key] });
       this.mins.push(key);
       this.count = 1;
       this.version++;
@@ -72,13 +72,9 @@ export class OrderedMap<V> {
     }
     const ci = Math.max(0, this.chunkFor(key));
     const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
-    if (i < c.keys.length && c.keys[i] === key) {
-      c.values[i] = value; // replacing keeps the structure, so iterators stay valid
-      return;
-    }
+    // Appending at the end is the common case of a bulk load in key order: skip the search.
+    const i = c.keys[c.keys.length - 1]! < key ? c.keys.length : lowerBound(c.keys, key);
     c.keys.splice(i, 0, key);
-    c.values.splice(i, 0, value);
     if (i === 0) this.mins[ci] = key;
     this.count++;
     this.version++;
@@ -87,13 +83,12 @@ export class OrderedMap<V> {
 
   /** delete removes key; it reports whether the key was present. */
   delete(key: Bytes): boolean {
+    if (!this.index.delete(key)) return false;
     const ci = this.chunkFor(key);
-    if (ci < 0) return false;
     const c = this.chunks[ci]!;
     const i = lowerBound(c.keys, key);
-    if (i >= c.keys.length || c.keys[i] !== key) return false;
+    assert(c.keys[i] === key, 'OrderedMap: index and chunks disagree');
     c.keys.splice(i, 1);
-    c.values.splice(i, 1);
     this.count--;
     this.version++;
     if (c.keys.length === 0) {
@@ -109,6 +104,7 @@ export class OrderedMap<V> {
   /** clear removes every key. */
   clear(): void {
     this.chunks = [];
+    this.index = new Map();
     this.mins = [];
     this.count = 0;
     this.version++;
@@ -137,7 +133,7 @@ export class OrderedMap<V> {
       for (; i < c.keys.length; i++) {
         const k = c.keys[i]!;
         if (hi !== undefined && k >= hi) return;
-        const go = fn(k, c.values[i]!);
+        const go = fn(k, this.index.get(k)!);
         assert(this.version === version, 'OrderedMap mutated during forEach');
         if (go === false) return;
       }
@@ -162,7 +158,7 @@ export class OrderedMap<V> {
       const c = this.chunks[ci]!;
       const k = c.keys[i]!;
       if (lo !== undefined && k < lo) return;
-      const go = fn(k, c.values[i]!);
+      const go = fn(k, this.index.get(k)!);
       assert(this.version === version, 'OrderedMap mutated during forEachDescending');
       if (go === false) return;
     }
@@ -177,7 +173,7 @@ export class OrderedMap<V> {
       for (; i < c.keys.length; i++) {
         const k = c.keys[i]!;
         if (hi !== undefined && k >= hi) return;
-        yield [k, c.values[i]!];
+        yield [k, this.index.get(k)!];
         assert(this.version === version, 'OrderedMap mutated during ascend');
       }
     }
@@ -197,7 +193,7 @@ export class OrderedMap<V> {
       const c = this.chunks[ci]!;
       const k = c.keys[i]!;
       if (lo !== undefined && k < lo) return;
-      yield [k, c.values[i]!];
+      yield [k, this.index.get(k)!];
       assert(this.version === version, 'OrderedMap mutated during descend');
     }
   }
@@ -215,7 +211,7 @@ export class OrderedMap<V> {
     for (let ci = 0; ci < this.chunks.length; ci++) {
       const c = this.chunks[ci]!;
       assert(c.keys.length > 0 && c.keys.length <= chunkKeysMax, 'chunk size');
-      assert(c.keys.length === c.values.length, 'chunk arrays');
+      for (const k of c.keys) assert(this.index.has(k), 'chunk key in the index');
       assert(this.mins[ci] === c.keys[0], 'directory min');
       for (const k of c.keys) {
         assert(prev === undefined || prev < k, 'keys strictly ascending');
@@ -223,7 +219,7 @@ export class OrderedMap<V> {
         n++;
       }
     }
-    assert(n === this.count, 'count');
+    assert(n === this.count && n === this.index.size, 'count');
   }
 
   /** chunkFor returns the index of the last chunk whose min ≤ key, or -1. */
@@ -244,7 +240,7 @@ export class OrderedMap<V> {
   private split(ci: number): void {
     const c = this.chunks[ci]!;
     const half = c.keys.length >>> 1;
-    const right: Chunk<V> = { keys: c.keys.splice(half), values: c.values.splice(half) };
+    const right: Chunk = { keys: c.keys.splice(half) };
     this.chunks.splice(ci + 1, 0, right);
     this.mins.splice(ci + 1, 0, right.keys[0]!);
   }
@@ -254,7 +250,6 @@ export class OrderedMap<V> {
     const next = this.chunks[ci + 1];
     if (next !== undefined && c.keys.length + next.keys.length <= chunkKeysMax) {
       c.keys.push(...next.keys);
-      c.values.push(...next.values);
       this.chunks.splice(ci + 1, 1);
       this.mins.splice(ci + 1, 1);
       return;
@@ -262,7 +257,6 @@ export class OrderedMap<V> {
     const prev = this.chunks[ci - 1];
     if (prev !== undefined && c.keys.length + prev.keys.length <= chunkKeysMax) {
       prev.keys.push(...c.keys);
-      prev.values.push(...c.values);
       this.chunks.splice(ci, 1);
       this.mins.splice(ci, 1);
     }
