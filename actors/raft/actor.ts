@@ -223,6 +223,9 @@ function pump(): void {
       throw new Error(`raft: WAL append failed: ${String(e)}`);
     });
   }
+  // Everything this pass produced — the WAL append, answers, shard and watch changes — leaves
+  // now rather than at the next turn's flush: the pass already is the batch.
+  ctx.ep.flushNow();
 }
 
 function readCtxOf(b: Uint8Array): number {

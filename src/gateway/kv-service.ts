@@ -32,7 +32,7 @@ export class KvService {
   private readWaiters: { resolve(r: number): void; reject(e: Error): void }[] = [];
 
   constructor(
-    ep: Endpoint<Message>,
+    private readonly ep: Endpoint<Message>,
     shardCount: number,
     public memberId: number,
     public clusterId: number,
@@ -125,6 +125,8 @@ export class KvService {
     let p: Promise<RaftReplies['RaftReadIndex']>;
     try {
       p = this.raft.ask({ type: 'RaftReadIndex' });
+      // This runs after the turn's requests were read, so the batch is complete: send it.
+      this.ep.flushNow();
     } catch (e) {
       for (const w of waiters) w.reject(e as Error);
       return;
