@@ -1,11 +1,12 @@
-import { snapshotBytesMax, snapshotCatchUpEntries } from '../../src/constants.js';
+import {
+  maxInflightMsgs, maxSizePerMsgBytes, snapshotBytesMax, snapshotCatchUpEntries,
+} from '../../src/constants.js';
 import {
   Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges, shardOf,
 } from '../../src/mvcc/index.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import type { Change, KeyValue, TxnResponse } from '../../src/mvcc/types.js';
-import type { LeaseId } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
 import type { RevisionChanges, WatchMsg } from '../watch/messages.js';
 import {
@@ -13,7 +14,7 @@ import {
   RawNode,
   type Ready, seededRng,
 } from '../../src/raft/index.js';
-import type { Index, MemberId } from '../../src/types.js';
+import type { Index, LeaseId, MemberId, Revision, Term } from '../../src/types.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
@@ -86,7 +87,7 @@ async function boot(): Promise<void> {
     clusterId = loaded.metadata.clusterId;
   }
   storage = new MemoryStorage();
-  confState = { voters: [selfId], learners: [] } as unknown as ConfState;
+  confState = { voters: [selfId], learners: [] };
   // An empty store is at revision 1, as etcd's: the first write makes revision 2.
   let revision = 1;
   let compactRevision = 0;
@@ -105,8 +106,10 @@ async function boot(): Promise<void> {
     body.shards.forEach((d, i) => { dumps[i] = d; });
     storage.applySnapshot({
       data: loaded.snapshot.body,
-      metadata: { index: loaded.snapshot.index as Index, term: loaded.snapshot.term, confState },
-    } as never);
+      metadata: {
+        index: loaded.snapshot.index as Index, term: loaded.snapshot.term as Term, confState,
+      },
+    });
     appliedIndex = loaded.snapshot.index;
     snapshotIndex = appliedIndex;
   }
@@ -118,7 +121,7 @@ async function boot(): Promise<void> {
     if (d === null) continue;
     for (const kv of latestOfSnapshot(unpack(d))) latest.push(kv);
   }
-  applier = Applier.fromLatest(latest, revision as never, compactRevision as never, leases);
+  applier = Applier.fromLatest(latest, revision as Revision, compactRevision as Revision, leases);
   // The watch hub and the lease reaper start from the recovered store; the entries replayed
   // below reach them as ordinary applied revisions.
   watch.sendUnbounded({
@@ -147,14 +150,14 @@ async function boot(): Promise<void> {
     heartbeatTick: 1,
     storage,
     applied: appliedIndex as Index,
-    maxSizePerMsg: 1024 * 1024,
-    maxInflightMsgs: 256,
+    maxSizePerMsg: maxSizePerMsgBytes,
+    maxInflightMsgs,
     preVote: true,
     checkQuorum: true,
     rng: seededRng(cfg.seed),
   });
   if (fresh) node.bootstrap([{ id: selfId }]);
-  setInterval(() => {
+  ticker = setInterval(() => {
     node.tick();
     pump();
   }, cfg.heartbeatIntervalMs);
@@ -169,6 +172,8 @@ async function boot(): Promise<void> {
 
 /** onLeader resolves boot's wait for a leader. */
 let onLeader: (() => void) | undefined;
+/** ticker drives the Raft core's logical clock: one tick per heartbeat interval. */
+let ticker: NodeJS.Timeout | undefined;
 
 function pump(): void {
   if (readTokens.length > 0) issueReadIndex();
@@ -527,8 +532,9 @@ function schedulePump(): void {
 }
 
 ctx.onStop(() => {
-  // Proposals not yet durable are simply not acknowledged; nothing to flush here beyond the
-  // endpoint, which the runtime flushes after this hook.
+  // No more ticks or proposals; what is not durable yet was never acknowledged. The WAL
+  // writer, stopped after this actor, flushes and fsyncs what it holds.
+  if (ticker !== undefined) clearInterval(ticker);
 });
 
 boot().then(() => ctx.ready(), (e: unknown) => {
