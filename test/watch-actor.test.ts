@@ -50,7 +50,7 @@ class Writer {
     for (let i = 0; i < shardCount; i++) {
       const mine = shardOf(key, shardCount) === i;
       this.sys.gateway.ref<ShardMsg, unknown>(`shard-${i}`).sendUnbounded({
-        type: 'ShardApply', revisions: [{ revision: rev, changes: mine ? [c] : [] }],
+        type: 'ShardApply', revisions: [{ revision: rev, changes: mine ? [c] : [] }], index: rev,
       });
     }
     this.sys.gateway.ref<WatchMsg, unknown>('watch').sendUnbounded({

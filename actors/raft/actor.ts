@@ -64,6 +64,8 @@ let node: RawNode;
 let applier: Applier;
 let confState: ConfState;
 let appliedIndex = 0;
+/** shardIndex is the Raft index of the last ShardApply sent to the shards. */
+let shardIndex = 0;
 let snapshotIndex = 0;
 /** appliedBytesSinceSnapshot: entry data applied since the last snapshot (snapshotBytesMax). */
 let appliedBytesSinceSnapshot = 0;
@@ -260,7 +262,9 @@ function releaseReads(): void {
       still.push(r);
       continue;
     }
-    for (const t of r.tokens) ctx.ep.reply(t, { revision: applier.revision, raftTerm: term });
+    for (const t of r.tokens) {
+      ctx.ep.reply(t, { revision: applier.revision, raftTerm: term, shardIndex });
+    }
   }
   readsWaitingApply = still;
 }
@@ -368,6 +372,7 @@ function applyEntries(entries: Entry[]): void {
     }
   }
   if (touched) {
+    shardIndex = appliedIndex;
     const last = applier.revision;
     shards.forEach((s, i) => {
       const revs = perShard[i]!;
@@ -376,7 +381,7 @@ function applyEntries(entries: Entry[]): void {
       if (revs.length === 0 || revs[revs.length - 1]!.revision !== last) {
         revs.push({ revision: last, changes: [] });
       }
-      s.sendUnbounded({ type: 'ShardApply', revisions: revs });
+      s.sendUnbounded({ type: 'ShardApply', revisions: revs, index: appliedIndex });
     });
   }
   if (watched.length > 0) watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });

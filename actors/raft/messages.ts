@@ -64,6 +64,8 @@ export interface RaftProposeResp {
 export interface RaftReadIndexResp {
   revision: number;
   raftTerm: number;
+  /** shardIndex: the Raft index of the last ShardApply sent; shards wait for it. */
+  shardIndex: number;
 }
 
 /** RaftStatusResp mirrors what etcd's maintenance Status reports, plus counters. */

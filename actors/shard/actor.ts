@@ -15,6 +15,13 @@ const ctx = startActor<ShardMsg, ShardConfig>();
 let store = new ShardStore();
 /** waiting holds reads whose waitRevision is ahead of the store, oldest first. */
 let waiting: { msg: ShardRange; token: ReplyToken }[] = [];
+/** appliedIndex is the Raft index of the last ShardApply applied. */
+let appliedIndex = 0;
+
+/** caughtUp: this shard has applied everything the read must see. */
+function caughtUp(msg: ShardRange): boolean {
+  return msg.waitRevision <= store.currentRevision && (msg.waitIndex ?? 0) <= appliedIndex;
+}
 const crashOnRead = ctx.config.failpoints?.includes('shard-crash-on-read') === true;
 
 function runRange(msg: ShardRange, token: ReplyToken): void {
@@ -29,7 +36,7 @@ function drainWaiting(): void {
   if (waiting.length === 0) return;
   const still: typeof waiting = [];
   for (const w of waiting) {
-    if (w.msg.waitRevision <= store.currentRevision) runRange(w.msg, w.token);
+    if (caughtUp(w.msg)) runRange(w.msg, w.token);
     else still.push(w);
   }
   waiting = still;
@@ -42,6 +49,7 @@ ctx.ep.onMessage((msg, token) => {
         if (r.revision > store.currentRevision) store.apply(r.revision as Revision, r.changes);
         if (r.compact !== undefined) store.compact(r.compact as Revision);
       }
+      if (msg.index > appliedIndex) appliedIndex = msg.index;
       drainWaiting();
       return;
     case 'ShardRange':
@@ -49,7 +57,7 @@ ctx.ep.onMessage((msg, token) => {
       if (crashOnRead && msg.req.key === 'failpoint/crash') {
         throw new Error('failpoint shard-crash-on-read: crashing the shard thread');
       }
-      if (msg.waitRevision > store.currentRevision) waiting.push({ msg, token });
+      if (!caughtUp(msg)) waiting.push({ msg, token });
       else runRange(msg, token);
       return;
     case 'ShardRestore':

@@ -19,6 +19,9 @@ export interface AppliedRevision {
 export interface ShardApply {
   type: 'ShardApply';
   revisions: AppliedRevision[];
+  /** index is the Raft log index this batch brings the shard to. A compaction changes the
+   * store without a new revision, so reads wait on the index too (ShardRange.waitIndex). */
+  index: number;
 }
 
 /** ShardRange reads at a revision. The shard first waits until it has applied
@@ -30,6 +33,9 @@ export interface ShardRange {
   /** atRevision is the revision to read at (the request's, or the read index's). */
   atRevision: number;
   waitRevision: number;
+  /** waitIndex: the Raft index of the last ShardApply sent when the read was admitted; the
+   * shard waits for it as well (0: no wait). */
+  waitIndex?: number;
 }
 
 /** ShardRestore replaces the shard's state with a snapshot dump (or empty) at start-up. */

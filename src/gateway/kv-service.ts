@@ -8,6 +8,13 @@ import type {
 import type { ActorRef, Endpoint, Message } from '../runtime/endpoint.js';
 import type { Revision } from '../types.js';
 
+/** ReadPoint is where a linearizable read reads: the revision, and the Raft index of the last
+ * batch sent to the shards (which they must have applied: a compaction has no revision). */
+interface ReadPoint {
+  revision: number;
+  shardIndex: number;
+}
+
 /**
  * KvService is the gateway's view of the storage pipeline: both HTTP APIs (/v3 and /v1) call
  * it, and it hides which actor does what.
@@ -29,7 +36,7 @@ export class KvService {
   knownTerm = 0;
   /** rangeTotal counts ranges served (etcd_mvcc_range_total). */
   rangeTotal = 0;
-  private readWaiters: { resolve(r: number): void; reject(e: Error): void }[] = [];
+  private readWaiters: { resolve(r: ReadPoint): void; reject(e: Error): void }[] = [];
 
   constructor(
     private readonly ep: Endpoint<Message>,
@@ -61,21 +68,23 @@ export class KvService {
   /** range reads, linearizably unless req.serializable. */
   async range(req: RangeRequest): Promise<{ header: ResponseHeader; response: RangeResponse }> {
     this.rangeTotal++;
-    const readRev = req.serializable === true ? this.knownRevision : await this.readIndex();
+    const point = req.serializable === true ? { revision: this.knownRevision, shardIndex: 0 }
+      : await this.readIndex();
+    const readRev = point.revision;
     const want = req.revision ?? 0;
     if (want > readRev) throw new ErrFutureRev();
-    const at = want > 0 ? want : readRev;
+    const msg = {
+      type: 'ShardRange' as const, req, atRevision: want > 0 ? want : readRev,
+      waitRevision: readRev, waitIndex: point.shardIndex,
+    };
     let response: RangeResponse;
     if (req.rangeEnd === undefined || req.rangeEnd === '') {
       const s = this.shards[shardOf(req.key, this.shards.length)]!;
-      const part = await s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev });
       // A shard's partial is not always final on its own (etcd's sort quirks, keys-only with a
       // VALUE sort): the merge finishes it, even for one part.
-      response = mergeRanges(req, [part]);
+      response = mergeRanges(req, [await s.ask(msg)]);
     } else {
-      const parts = await Promise.all(this.shards.map((s) =>
-        s.ask({ type: 'ShardRange', req, atRevision: at, waitRevision: readRev })));
-      response = mergeRanges(req, parts);
+      response = mergeRanges(req, await Promise.all(this.shards.map((s) => s.ask(msg))));
     }
     return { header: this.header(readRev), response };
   }
@@ -112,7 +121,7 @@ export class KvService {
     if (term > this.knownTerm) this.knownTerm = term;
   }
 
-  private readIndex(): Promise<number> {
+  private readIndex(): Promise<ReadPoint> {
     return new Promise((resolve, reject) => {
       this.readWaiters.push({ resolve, reject });
       if (this.readWaiters.length === 1) setImmediate(this.issueReadIndex);
@@ -133,7 +142,7 @@ export class KvService {
     }
     p.then((r) => {
       this.learn(r.revision, r.raftTerm);
-      for (const w of waiters) w.resolve(r.revision);
+      for (const w of waiters) w.resolve({ revision: r.revision, shardIndex: r.shardIndex });
     }, (e: Error) => {
       for (const w of waiters) w.reject(e);
     });
