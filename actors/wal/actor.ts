@@ -4,7 +4,7 @@ import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
-import { WalFiles } from './files.js';
+import { WalStore } from './wal-store.js';
 import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 
 /**
@@ -15,7 +15,7 @@ import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'wal' });
-const files = WalFiles.open(cfg.dataDir, { logger: log });
+const files = WalStore.open(cfg.dataDir, { logger: log });
 if (files.recovered.firstStart) {
   files.append([{ type: 'metadata', nodeId: cfg.memberId as never, clusterId: cfg.clusterId }]);
 }
