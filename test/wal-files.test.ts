@@ -261,7 +261,10 @@ test('wal files: segments rotate and recover; releaseTo keeps what recovery need
   const dir = tmpDir(t);
   const w = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
   w.append([meta]);
-  for (let i = 1; i <= 100; i++) w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, i - 1));
+  // Entries 98 and 99 stay uncommitted: a new leader replaces them below.
+  for (let i = 1; i <= 100; i++) {
+    w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, Math.min(i - 1, 97)));
+  }
   const names = w.segmentNames();
   t.true(names.length >= 5, `${names.length} segments`);
   names.forEach((n, i) => t.true(n.startsWith(i.toString(16).padStart(16, '0') + '-')));
@@ -277,7 +280,7 @@ test('wal files: segments rotate and recover; releaseTo keeps what recovery need
 
   const w2 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
   t.deepEqual(show(w2.recovered.entries).map((e) => e[1]), range(1, 100));
-  t.deepEqual(w2.recovered.hardState, hs(1, 99));
+  t.deepEqual(w2.recovered.hardState, hs(1, 97));
   t.deepEqual(w2.recovered.metadata, { nodeId: 1, clusterId: 99 });
   // A new leader overwrites an uncommitted suffix across the segment boundary.
   w2.save([entry(2, 98, 'new98'), entry(2, 99, 'new99')], hs(2, 97, 2));

@@ -1,7 +1,8 @@
 import { Piscina } from 'piscina';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
+import { assertNever } from '../../src/assert.js';
+import { startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { WalStore } from './wal-store.js';

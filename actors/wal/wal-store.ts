@@ -7,13 +7,15 @@
  * the recovery rules are in docs/wal-format.md.
  */
 import * as path from 'node:path';
-import { assert } from '../../src/assert.js';
+import { assert, assertNever } from '../../src/assert.js';
 import {
   segmentSizeBytes as defaultSegmentSizeBytes,
   walBatchBytesMax,
 } from '../../src/constants.js';
 import {
   WalEncoder,
+  assertEntryFollows,
+  assertHardStateFollows,
   encodeSegmentHead,
   foldWal,
   parseWalSegmentName,
@@ -91,6 +93,12 @@ export class WalStore {
   private readonly logger: StoreLogger;
   private readonly segmentSizeBytes: number;
   private readonly encoder: WalEncoder;
+  /**
+   * crc is the CRC chain's value at the end of what is on disk. Each batch starts the encoder
+   * from it, so a batch refused before its write (too large, an assertion) cannot leave the
+   * chain advanced past records that were never written.
+   */
+  private crc: number;
   /** segments on disk, oldest first; the last is the tail being appended to. */
   private readonly segments: WalSegmentName[];
   private fd: number;
@@ -126,6 +134,7 @@ export class WalStore {
     this.segmentSizeBytes = opts.segmentSizeBytes ?? defaultSegmentSizeBytes;
     this.recovered = fields.recovered;
     this.encoder = fields.encoder;
+    this.crc = fields.encoder.crc;
     this.segments = fields.segments;
     this.fd = fields.fd;
     this.tailBytes = fields.tailBytes;
@@ -242,28 +251,37 @@ export class WalStore {
   append(records: readonly WalRecordInput[]): void {
     this.usable();
     const enc = this.encoder;
-    enc.reset();
+    enc.reset(this.crc);
     let lastIndex = this.lastIndex;
     let metadata = this.metadata;
     let hardState = this.hardState;
     const markers: SnapshotMarker[] = [];
     for (const r of records) {
-      enc.add(r);
       switch (r.type) {
         case 'entry':
+          this.assertEntry(lastIndex, r.entry);
           lastIndex = r.entry.index;
           break;
         case 'state':
+          assertHardStateFollows(hardState, r.state);
           hardState = r.state;
           break;
         case 'metadata':
+          assert(
+            metadata === undefined ||
+              (metadata.nodeId === r.nodeId && metadata.clusterId === r.clusterId),
+            'wal: the metadata of a WAL never changes (recovery refuses a conflict)',
+          );
           metadata = { nodeId: r.nodeId, clusterId: r.clusterId };
           break;
         case 'snapshot':
           markers.push({ index: r.index, term: r.term });
           if (r.index > lastIndex) lastIndex = r.index;
           break;
+        default:
+          assertNever(r);
       }
+      enc.add(r);
     }
     this.commit();
     this.lastIndex = lastIndex;
@@ -281,9 +299,17 @@ export class WalStore {
     this.usable();
     if (entries.length === 0 && hardState === undefined) return;
     const enc = this.encoder;
-    enc.reset();
-    for (let i = 0; i < entries.length; i++) enc.addEntry(entries[i]!);
-    if (hardState !== undefined) enc.addState(hardState);
+    enc.reset(this.crc);
+    let lastIndex = this.lastIndex;
+    for (const e of entries) {
+      this.assertEntry(lastIndex, e);
+      lastIndex = e.index;
+      enc.addEntry(e);
+    }
+    if (hardState !== undefined) {
+      assertHardStateFollows(this.hardState, hardState);
+      enc.addState(hardState);
+    }
     this.commit();
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
     if (hardState !== undefined) this.hardState = hardState;
@@ -315,6 +341,8 @@ export class WalStore {
     while (n + 1 < this.segments.length && this.segments[n + 1]!.index <= point) n++;
     if (n === 0) return [];
     const gone = this.segments.splice(0, n);
+    // Recovery starts at the marker `point`: the oldest kept segment must reach back to it.
+    assert(this.segments[0]!.index <= point, `wal: released past the snapshot at ${point}`);
     for (const s of gone) this.fs.unlinkSync(path.join(this.walDir, s.name));
     fsyncDir(this.fs, this.walDir);
     // Markers older than the release point can no longer start recovery.
@@ -331,6 +359,17 @@ export class WalStore {
     this.fs.closeSync(this.fd);
   }
 
+  // assertEntry checks that `e` may follow `lastIndex` and does not replace a committed entry
+  // (etcd-raft panics on the same: "entry conflicts with committed entry").
+  private assertEntry(lastIndex: number, e: WalEntry): void {
+    assertEntryFollows(lastIndex, e);
+    const commit = this.hardState?.commit ?? 0;
+    assert(
+      e.index > commit || e.index > lastIndex,
+      `wal: entry ${e.index} would replace a committed entry (commit ${commit})`,
+    );
+  }
+
   private usable(): void {
     if (this.closed) throw new Error('wal: closed');
     if (this.failed !== undefined) {
@@ -340,12 +379,16 @@ export class WalStore {
     }
   }
 
-  // commit writes the encoder's bytes at the tail and syncs them.
+  // commit writes the encoder's bytes at the tail and syncs them. Records are 8-byte aligned
+  // and the tail's length is where the last valid record ends: a drift in either would write
+  // the next batch over a record or after a hole that recovery reads as a torn tail.
   private commit(): void {
     const bytes = this.encoder.bytes();
     if (bytes.length > walBatchBytesMax) {
       throw new RangeError(`wal: batch of ${bytes.length} bytes exceeds walBatchBytesMax`);
     }
+    assert(this.tailBytes % 8 === 0, `wal: tail offset ${this.tailBytes} is 8-byte aligned`);
+    assert(bytes.length % 8 === 0, `wal: a batch of ${bytes.length} bytes is whole records`);
     try {
       writeAll(this.fs, this.fd, bytes, this.tailBytes);
       this.fs.fdatasyncSync(this.fd);
@@ -355,6 +398,7 @@ export class WalStore {
     }
     this.tailBytes += bytes.length;
     this.totalBytesWritten += bytes.length;
+    this.crc = this.encoder.crc;
   }
 
   private maybeCut(): void {
@@ -373,10 +417,12 @@ export class WalStore {
     const prev = this.segments[this.segments.length - 1]!;
     const seq = prev.seq + 1;
     const index = this.lastIndex + 1;
+    // Recovery refuses a segment whose first index is below its predecessor's (readWal).
+    assert(index >= prev.index, `wal: segment index ${index} below ${prev.name}'s`);
     const name = walSegmentName(seq, index);
     const enc = this.encoder;
-    enc.reset();
-    encodeSegmentHead(enc, enc.crc, this.metadata, this.hardState);
+    enc.reset(this.crc);
+    encodeSegmentHead(enc, this.crc, this.metadata, this.hardState);
     const bytes = enc.bytes();
     const final = path.join(this.walDir, name);
     const tmp = final + tmpSuffix;
@@ -395,6 +441,7 @@ export class WalStore {
     this.fd = fd;
     this.tailBytes = bytes.length;
     this.totalBytesWritten += bytes.length;
+    this.crc = enc.crc;
     this.segments.push({ seq, index, name });
     this.logger.info({ segment: name }, 'wal: created a new segment');
   }

@@ -1,5 +1,6 @@
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
+import { assertNever } from '../../src/assert.js';
+import { startActor } from '../../src/runtime/worker.js';
 import {
   type HistoryRequest, mergeHistory, progressNotifyIntervalMs, syncRetryMs, WatchHub,
 } from '../../src/watch/index.js';

@@ -1,6 +1,7 @@
 import { maxLeaseTtlSeconds, minLeaseTtlSeconds } from '../constants.js';
 import type { Bytes } from '../types.js';
 import { expiredLeasesPerCall, expiredLeaseRetryMs } from './limits.js';
+import { assert } from '../assert.js';
 
 /**
  * Lessor is the lease service's pure core (etcd's lease/lessor.go), keeping what the
@@ -260,8 +261,4 @@ function heapPop(h: HeapEntry[]): HeapEntry {
     h[i] = last;
   }
   return top;
-}
-
-function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
 }

@@ -1,5 +1,5 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
-import { assert, assertNever } from './assert.js';
+import { assert, assertNever } from '../assert.js';
 import {
   ErrCompacted,
   ErrFutureRev,

@@ -14,7 +14,6 @@ export {
   type ExecuteResult,
   type LeaseRevokeResult,
 } from './applier.js';
-export { assert, AssertionFailed } from './assert.js';
 export * from './errors.js';
 export { KeyIndex, tombstoneOf } from './key-index.js';
 export { inKeyRange, keyRangeOf, type KeyRange } from './key-range.js';

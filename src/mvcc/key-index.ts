@@ -1,6 +1,6 @@
 import type { Bytes, Revision } from '../types.js';
 import type { KeyValue } from './types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * KeyIndex is the history of one key on one shard: etcd's keyIndex (mvcc/key_index.go),

@@ -1,5 +1,5 @@
 import type { Revision } from '../types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * Revisions. etcd numbers every write transaction with a main revision and every change

@@ -1,5 +1,5 @@
 import type { Bytes } from '../types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * shardOf maps a key to one of shardCount storage shards: 32-bit FNV-1a over the key's

@@ -1,6 +1,6 @@
 import type { Bytes, Revision } from '../types.js';
 import type { KeyValue } from './types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 import { KeyIndex, tombstoneOf } from './key-index.js';
 import type { KeyRange } from './key-range.js';
 import { OrderedMap } from './ordered-map.js';

@@ -1,6 +1,6 @@
 /**
  * Typed errors of the Raft core. Each has a stable `code` and etcd-raft's wording, so the shell
- * maps them to client answers with one table. Assertion failures (bugs) are plain Errors.
+ * maps them to client answers with one table. Assertion failures (bugs) are src/assert.ts.
  */
 
 /** RaftError is the base class of the core's expected errors. */
@@ -53,8 +53,3 @@ export const errUnavailable = new RaftError(
 /** ErrSnapshotTemporarilyUnavailable: storage cannot produce a snapshot now; retry later. */
 export const errSnapshotTemporarilyUnavailable = new RaftError(
   'ErrSnapshotTemporarilyUnavailable', 'snapshot is temporarily unavailable');
-
-/** assert crashes on a broken invariant: a bug, not an input error (style §7). */
-export function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`raft: assertion failed: ${what}`);
-}

@@ -9,7 +9,8 @@
  * application only up to the stable last index (the durability rule in docs/raft.md).
  */
 import type { Index, Term } from '../types.js';
-import { assert, errCompacted, errUnavailable, RaftError } from './errors.js';
+import { assert } from '../assert.js';
+import { errCompacted, errUnavailable, RaftError } from './errors.js';
 import { limitSize, type Storage } from './storage.js';
 import type { Entry, Snapshot } from './types.js';
 

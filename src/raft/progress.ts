@@ -12,7 +12,7 @@
  * Invariant: match < next.
  */
 import type { Index, MemberId } from '../types.js';
-import { assert } from './errors.js';
+import { assert } from '../assert.js';
 import { committedIndex, voteResult, type VoteResult } from './quorum.js';
 import type { ConfState, ProgressStateType, ProgressStatus } from './types.js';
 

@@ -6,8 +6,9 @@
  */
 import type { Index, MemberId, Term } from '../types.js';
 import { decodeConfChange } from './confchange.js';
+import { assert } from '../assert.js';
 import {
-  assert, ErrProposalDropped, errStepPeerNotFound, RaftError, type DropReason,
+  ErrProposalDropped, errStepPeerNotFound, RaftError, type DropReason,
 } from './errors.js';
 import { electionTickMin, readIndexPendingMax } from './limits.js';
 import { RaftLog } from './log.js';

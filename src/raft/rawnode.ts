@@ -6,8 +6,9 @@
  */
 import type { Index, MemberId, Term } from '../types.js';
 import { encodeConfChange } from './confchange.js';
+import { assert } from '../assert.js';
 import {
-  assert, errMalformedMessage, errStepLocalMsg, errStepPeerNotFound, ErrProposalDropped,
+  errMalformedMessage, errStepLocalMsg, errStepPeerNotFound, ErrProposalDropped,
   RaftError,
 } from './errors.js';
 import { Raft, type RaftConfig } from './raft.js';

@@ -4,8 +4,9 @@
  * Only what the shell has put into the Storage counts as persisted (docs/raft.md).
  */
 import type { Index, Term } from '../types.js';
+import { assert } from '../assert.js';
 import {
-  assert, errCompacted, errSnapOutOfDate, errUnavailable,
+  errCompacted, errSnapOutOfDate, errUnavailable,
 } from './errors.js';
 import { entryOverheadBytes } from './limits.js';
 import {

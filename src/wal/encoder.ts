@@ -2,6 +2,7 @@
  * WalEncoder turns records into the bytes of docs/wal-format.md, appending them to one reusable
  * buffer so that a group commit of many small entries costs one buffer and one write.
  */
+import { assert } from '../assert.js';
 import { walRecordBytesMax } from '../constants.js';
 import type { HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput } from './record.js';
 import {
@@ -127,6 +128,7 @@ export class WalEncoder {
       throw new RangeError(`wal: record of ${len} bytes exceeds walRecordBytesMax`);
     }
     const size = recordSizeBytes(payload);
+    assert(this.len % 8 === 0, `wal: encoder offset ${this.len} is 8-byte aligned`);
     if (this.len + size > this.buf.length) this.grow(this.len + size);
     const s = this.len;
     putU32(this.buf, s, len);

@@ -11,3 +11,4 @@ export * from './decoder.js';
 export * from './recovery.js';
 export * from './segment-name.js';
 export * from './snapshot-format.js';
+export * from './invariants.js';

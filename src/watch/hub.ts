@@ -10,6 +10,7 @@ import {
   watchErrors, type WatchResponse,
 } from './types.js';
 import { type GroupMember, WatcherGroup } from './watcher-group.js';
+import { assert } from '../assert.js';
 
 /**
  * WatchHub is the watch service's pure core (etcd's watchableStore + watchStream): streams of
@@ -474,8 +475,4 @@ function firstAtOrAfter(changes: readonly HistoryChange[], rev: number): number 
     else hi = mid;
   }
   return lo;
-}
-
-function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
 }
