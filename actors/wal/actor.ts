@@ -1,4 +1,5 @@
 import { Piscina } from 'piscina';
+import { snapshotPoolIdleMs, walFsyncSamplesMax } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
@@ -20,11 +21,12 @@ const files = WalStore.open(cfg.dataDir, { logger: log });
 if (files.recovered.firstStart) {
   files.append([{ type: 'metadata', nodeId: cfg.memberId as never, clusterId: cfg.clusterId }]);
 }
+// One thread: snapshots are written one at a time, so their markers reach the log in order.
 const pool = new Piscina({
   filename: new URL('./snapshot-task.js', import.meta.url).href,
   minThreads: 0,
   maxThreads: 1,
-  idleTimeout: 5_000,
+  idleTimeout: snapshotPoolIdleMs,
 });
 
 /** queue: appends waiting for the next group commit. */
@@ -47,7 +49,7 @@ function flush(): void {
   const t0 = performance.now();
   files.append(records);
   const seconds = (performance.now() - t0) / 1000;
-  if (fsyncSeconds.length < 10_000) fsyncSeconds.push(seconds);
+  if (fsyncSeconds.length < walFsyncSamplesMax) fsyncSeconds.push(seconds);
   for (const { token } of batch) {
     if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
   }

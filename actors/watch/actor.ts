@@ -1,9 +1,8 @@
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
-import {
-  type HistoryRequest, mergeHistory, progressNotifyIntervalMs, syncRetryMs, WatchHub,
-} from '../../src/watch/index.js';
+import { progressNotifyIntervalMs, syncRetryMs } from '../../src/constants.js';
+import { type HistoryRequest, mergeHistory, WatchHub } from '../../src/watch/index.js';
 import type { RaftWatchInterest } from '../raft/messages.js';
 import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from './messages.js';
 

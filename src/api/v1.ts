@@ -8,7 +8,7 @@
  */
 import { GoNumber } from './gojson.js';
 import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
-import { maxTxnOps } from '../constants.js';
+import { maxTxnOps, v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
   Compare,
@@ -30,10 +30,6 @@ import type {
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
 import { checkPutRequest, checkTxnRequest } from './v3-decode.js';
 
-/** v1ListLimitDefault is the page size of GET /v1/keys when no limit is given. */
-export const v1ListLimitDefault = 100;
-/** v1ListLimitMax bounds one page of GET /v1/keys. */
-export const v1ListLimitMax = 10_000;
 
 /** V1Query is a route's query string: URLSearchParams or a plain record. */
 export type V1Query = URLSearchParams | Readonly<Record<string, string | undefined>>;

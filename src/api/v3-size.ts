@@ -9,7 +9,7 @@
  * Our sizes are computed from the decoded request; they equal etcd's for every normal
  * request (fields set to their zero value in JSON are not counted, as protobuf omits them).
  */
-import { maxRequestBytes } from '../constants.js';
+import { grpcOverheadBytes, maxRequestBytes } from '../constants.js';
 import type {
   Compare,
   CompactionRequest,
@@ -21,8 +21,6 @@ import type {
 } from '../mvcc/types.js';
 import { ApiError } from './errors.js';
 
-/** grpcOverheadBytes is etcd's grpcOverheadBytes: the gRPC receive limit's slack. */
-export const grpcOverheadBytes = 512 * 1024;
 /** grpcMaxRecvBytes is the largest request message grpc-go lets through to etcd. */
 export const grpcMaxRecvBytes = maxRequestBytes + grpcOverheadBytes;
 /** raftHeaderBytes: InternalRaftRequest's header field (tag 2 + len 1 + id tag 1 + id 10:

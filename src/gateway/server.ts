@@ -1,6 +1,7 @@
 import HyperExpress from 'hyper-express';
 import { ApiError, overloadError } from '../api/errors.js';
-import { encodeHealth, encodeVersion, maxHttpBodyBytes } from '../api/v3.js';
+import { encodeHealth, encodeVersion } from '../api/v3.js';
+import { maxHttpBodyBytes } from '../constants.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import type { KvService } from './kv-service.js';

@@ -1,6 +1,7 @@
-import { maxLeaseTtlSeconds, minLeaseTtlSeconds } from '../constants.js';
+import {
+  expiredLeaseRetryMs, expiredLeasesPerCall, maxLeaseTtlSeconds, minLeaseTtlSeconds,
+} from '../constants.js';
 import type { Bytes } from '../types.js';
-import { expiredLeasesPerCall, expiredLeaseRetryMs } from './limits.js';
 import { assert } from '../assert.js';
 
 /**

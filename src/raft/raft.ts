@@ -10,7 +10,7 @@ import { assert } from '../assert.js';
 import {
   ErrProposalDropped, errStepPeerNotFound, RaftError, type DropReason,
 } from './errors.js';
-import { electionTickMin, readIndexPendingMax } from './limits.js';
+import { electionTickMin, readIndexPendingMax } from '../constants.js';
 import { RaftLog } from './log.js';
 import { Progress, ProgressTracker } from './progress.js';
 import { ReadOnly } from './readonly.js';

@@ -8,7 +8,7 @@ import { assert } from '../assert.js';
 import {
   errCompacted, errSnapOutOfDate, errUnavailable,
 } from './errors.js';
-import { entryOverheadBytes } from './limits.js';
+import { entryOverheadBytes } from '../constants.js';
 import {
   EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
 } from './types.js';

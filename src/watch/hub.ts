@@ -1,10 +1,9 @@
 import {
-  watchersSyncedPerPass, watchStreamBufferEvents, watchStreamsMax,
+  historyEventsPerPass, watchersSyncedPerPass, watchStreamBufferEvents, watchStreamsMax,
 } from '../constants.js';
 import { keyRangeOf } from '../mvcc/key-range.js';
 import type { Change } from '../mvcc/types.js';
 import type { Bytes } from '../types.js';
-import { historyEventsPerPass } from './limits.js';
 import {
   type HistoryChange, type HistoryRequest, ProgressWatchId, type WatchCreateSpec,
   watchErrors, type WatchResponse,
