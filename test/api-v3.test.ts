@@ -212,7 +212,7 @@ test('v3 decode: nested txn budget and duplicate rules follow etcd', (t) => {
   const e = t.throws(() => decodeTxnRequest(parseJsonBody(
     `{"success":[${put('b')},{"request_delete_range":{"key":"YQ==","range_end":"Yw=="}}]}`)));
   t.is((e as ApiError).code, 'DUPLICATE_KEY');
-  // A nested txn's budget is maxTxnOps minus its parent's op count.
+  // A nested txn's budget is txnOpsMax minus its parent's op count.
   const inner = Array.from({ length: 100 }, (_, i) => put(`n${i}`)).join(',');
   const outer = Array.from({ length: 30 }, (_, i) => put(`o${i}`)).join(',');
   const e2 = t.throws(() => decodeTxnRequest(parseJsonBody(

@@ -104,7 +104,7 @@ export const errorTable = {
   MALFORMED_JSON: { grpc: G.InvalidArgument },
   INVALID_BASE64: { grpc: G.InvalidArgument },
   INVALID_FIELD: { grpc: G.InvalidArgument },
-  /** grpc-go refuses a message over maxRequestBytes + 512 KiB before etcd sees it. */
+  /** grpc-go refuses a message over requestBytesMax + 512 KiB before etcd sees it. */
   GRPC_MESSAGE_TOO_LARGE: { grpc: G.ResourceExhausted },
   // MyEtcd's own.
   /** An int64 that Go accepts but is outside ±2^53, which MyEtcd cannot hold exactly. */

@@ -8,7 +8,7 @@
  */
 import { GoNumber } from './gojson.js';
 import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
-import { maxTxnOps, v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
+import { txnOpsMax, v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
   Compare,
@@ -287,13 +287,13 @@ export function decodeV1TxnRequest(json: unknown): TxnRequest {
 /**
  * decodeV1BatchRequest: POST /v1/batch with {"ops":[{"op":"put","key","value",…} |
  * {"op":"delete","key",…}]}: applied atomically as one txn, at one revision. At most
- * maxTxnOps (128) operations; no key written twice.
+ * txnOpsMax (128) operations; no key written twice.
  */
 export function decodeV1BatchRequest(json: unknown): TxnRequest {
   const o = obj(json, 'body');
   const ops = list(o, 'ops');
   if (ops.length === 0) throw bad('field ops must hold at least one operation');
-  if (ops.length > maxTxnOps) throw new ApiError('TOO_MANY_OPS');
+  if (ops.length > txnOpsMax) throw new ApiError('TOO_MANY_OPS');
   const r: TxnRequest = {
     type: 'txn',
     compare: [],

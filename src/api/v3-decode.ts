@@ -18,7 +18,7 @@
  * numbers without a name (sort_order 7) become the default where etcd behaves as the default,
  * and are refused where etcd would misbehave (sort_target, compare target/result).
  */
-import { maxTxnOps } from '../constants.js';
+import { txnOpsMax } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
   Compare,
@@ -486,7 +486,7 @@ export function decodeDeleteRangeRequest(json: unknown): DeleteRangeRequest {
   return r;
 }
 
-/** decodeTxnRequest decodes a /v3/kv/txn body, with etcd's txn checks (ops ≤ maxTxnOps per
+/** decodeTxnRequest decodes a /v3/kv/txn body, with etcd's txn checks (ops ≤ txnOpsMax per
  * branch, no empty ops or keys, no duplicate writes). */
 export function decodeTxnRequest(json: unknown): TxnRequest {
   const r = txnFields(body(json));
@@ -501,7 +501,7 @@ export function decodeTxnRequest(json: unknown): TxnRequest {
 export function checkTxnRequest(r: TxnRequest): void {
   const size = txnRequestBytes(r);
   checkGrpcSize(size);
-  checkTxn(r, maxTxnOps);
+  checkTxn(r, txnOpsMax);
   checkIntervals(r.success);
   checkIntervals(r.failure);
   if (!isTxnReadOnly(r)) checkRaftSize(size);

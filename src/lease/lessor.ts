@@ -1,5 +1,5 @@
 import {
-  expiredLeaseRetryMs, expiredLeasesPerCall, maxLeaseTtlSeconds, minLeaseTtlSeconds,
+  leaseRevokeRetryMs, leaseRevokesPerCheckMax, leaseTtlSecondsMax, leaseTtlSecondsMin,
 } from '../constants.js';
 import type { Bytes } from '../types.js';
 import { assert } from '../assert.js';
@@ -16,9 +16,9 @@ import { assert } from '../assert.js';
  * lease gets its full TTL again (etcd's Promote: a new leader cannot know how long the old
  * one had left, so it errs on the side of keeping keys) and keep-alives refresh deadlines.
  *
- * `expired(nowMs)` returns leases past their deadline, at most expiredLeasesPerCall per call
+ * `expired(nowMs)` returns leases past their deadline, at most leaseRevokesPerCheckMax per call
  * (etcd revokes at most leaseRevokeRate per second), and pushes each returned lease's
- * deadline out by expiredLeaseRetryMs so that a revocation lost on its way through Raft is
+ * deadline out by leaseRevokeRetryMs so that a revocation lost on its way through Raft is
  * proposed again, not every tick.
  *
  * Example: grant(7, 10 s) at t=0 as primary → deadline 10,000; renew at 4,000 → deadline
@@ -37,9 +37,9 @@ export class Lessor {
 
   constructor(opts: LessorOptions) {
     this.rng = opts.rng;
-    this.perCall = opts.expiredPerCall ?? expiredLeasesPerCall;
-    this.retryMs = opts.retryMs ?? expiredLeaseRetryMs;
-    this.minTtl = opts.minTtlSeconds ?? minLeaseTtlSeconds;
+    this.perCall = opts.expiredPerCall ?? leaseRevokesPerCheckMax;
+    this.retryMs = opts.retryMs ?? leaseRevokeRetryMs;
+    this.minTtl = opts.minTtlSeconds ?? leaseTtlSecondsMin;
   }
 
   /** isPrimary: this lessor times leases (the node leads). */
@@ -54,11 +54,11 @@ export class Lessor {
 
   /**
    * prepareGrant validates a grant request before it is proposed: raises a TTL below the
-   * minimum (etcd does, recorded: lease-grant-min-ttl), refuses one above maxLeaseTtlSeconds
+   * minimum (etcd does, recorded: lease-grant-min-ttl), refuses one above leaseTtlSecondsMax
    * (ErrLeaseTTLTooLarge), refuses a taken id (ErrLeaseExists), and chooses an id for id 0.
    */
   prepareGrant(id: number, ttlSeconds: number): { id: number; ttlSeconds: number } {
-    if (ttlSeconds > maxLeaseTtlSeconds) throw new LeaseError('ErrLeaseTTLTooLarge');
+    if (ttlSeconds > leaseTtlSecondsMax) throw new LeaseError('ErrLeaseTTLTooLarge');
     const ttl = Math.max(ttlSeconds, this.minTtl);
     if (id === 0) id = this.newId();
     else if (this.leases.has(id)) throw new LeaseError('ErrLeaseExists');
@@ -127,8 +127,8 @@ export class Lessor {
     this.leases.get(id)?.keys.delete(key);
   }
 
-  /** expired returns up to expiredLeasesPerCall leases whose deadline ≤ nowMs (primary only)
-   * and defers each by expiredLeaseRetryMs until its revocation is applied. */
+  /** expired returns up to leaseRevokesPerCheckMax leases whose deadline ≤ nowMs (primary only)
+   * and defers each by leaseRevokeRetryMs until its revocation is applied. */
   expired(nowMs: number): number[] {
     if (!this.primary) return [];
     const out: number[] = [];

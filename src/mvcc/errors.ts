@@ -68,7 +68,7 @@ export class ErrEmptyKey extends MvccError {
   }
 }
 
-/** ErrTooManyOps: a txn branch (or its compares) exceeds maxTxnOps. */
+/** ErrTooManyOps: a txn branch (or its compares) exceeds txnOpsMax. */
 export class ErrTooManyOps extends MvccError {
   constructor() {
     super(

@@ -10,7 +10,7 @@ import { assert } from '../assert.js';
 import {
   ErrProposalDropped, errStepPeerNotFound, RaftError, type DropReason,
 } from './errors.js';
-import { electionTickMin, readIndexPendingMax } from '../constants.js';
+import { electionTicksMin, readIndexPendingMax } from '../constants.js';
 import { RaftLog } from './log.js';
 import { Progress, ProgressTracker } from './progress.js';
 import { ReadOnly } from './readonly.js';
@@ -107,7 +107,7 @@ export class Raft {
   constructor(c: RaftConfig) {
     assert(c.id !== None && Number.isSafeInteger(c.id) && c.id > 0, 'cannot use none as id');
     assert(c.heartbeatTick > 0, 'heartbeat tick must be greater than 0');
-    assert(c.electionTick > c.heartbeatTick && c.electionTick >= electionTickMin,
+    assert(c.electionTick > c.heartbeatTick && c.electionTick >= electionTicksMin,
       'election tick must be greater than heartbeat tick');
     assert(c.maxInflightMsgs > 0, 'max inflight messages must be greater than 0');
     assert(c.maxSizePerMsg > 0, 'max size per message must be greater than 0');

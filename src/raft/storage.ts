@@ -8,7 +8,7 @@ import { assert } from '../assert.js';
 import {
   errCompacted, errSnapOutOfDate, errUnavailable,
 } from './errors.js';
-import { entryOverheadBytes } from '../constants.js';
+import { raftEntryOverheadBytes } from '../constants.js';
 import {
   EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
 } from './types.js';
@@ -31,7 +31,7 @@ export interface Storage {
 
 /** entrySizeBytes is the size counted against maxSizePerMsg for one entry. */
 export function entrySizeBytes(e: Entry): number {
-  return e.data.byteLength + entryOverheadBytes;
+  return e.data.byteLength + raftEntryOverheadBytes;
 }
 
 /** limitSize returns the longest prefix of ents within maxSizeBytes, but at least one entry. */
