@@ -91,7 +91,7 @@ test('mvcc: validate: range sort options must be known', (t) => {
   t.notThrows(() => validateRangeRequest({ type: 'range', key: 'a', sortOrder: 'DESCEND',
     sortTarget: 'MOD' }));
   t.throws(() => validateRangeRequest({ type: 'range', key: 'a', sortOrder: 'UP' as never }), {
-    code: 'ErrInvalidArgument',
+    code: 'BAD_REQUEST',
   } as never);
   t.throws(() => validateRangeRequest({ type: 'range', key: '' }), {
     message: 'etcdserver: key is not provided',

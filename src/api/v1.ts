@@ -27,7 +27,9 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../mvcc/types.js';
-import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import {
+  answerOf, EtcdError, ErrEmptyKey, ErrKeyNotFound, ErrTooManyOps, type ErrorCode,
+} from '../errors.js';
 import { checkPutRequest, checkTxnRequest } from './v3-decode.js';
 
 
@@ -40,8 +42,8 @@ function q(query: V1Query | undefined, name: string): string | undefined {
   return query[name];
 }
 
-function bad(message: string): ApiError {
-  return new ApiError('BAD_REQUEST', message);
+function bad(message: string): EtcdError {
+  return new EtcdError('BAD_REQUEST', message);
 }
 
 function intParam(query: V1Query | undefined, name: string, min: number): number | undefined {
@@ -73,7 +75,7 @@ export function decodeV1Key(rawPathSuffix: string): Bytes {
   } catch {
     throw bad('key is not valid percent-encoded UTF-8');
   }
-  if (text.length === 0) throw new ApiError('EMPTY_KEY');
+  if (text.length === 0) throw new ErrEmptyKey();
   return bytesFromUtf8(text);
 }
 
@@ -235,7 +237,7 @@ function v1Op(json: unknown, allowGet: boolean): RequestOp {
   const o = obj(json, 'operation');
   const op = str(o, 'op', true)!;
   const key = bytesFromUtf8(str(o, 'key', true)!);
-  if (key.length === 0) throw new ApiError('EMPTY_KEY');
+  if (key.length === 0) throw new ErrEmptyKey();
   switch (op) {
     case 'put': {
       const r: PutRequest = { type: 'put', key, value: bytesFromUtf8(str(o, 'value', true)!) };
@@ -293,7 +295,7 @@ export function decodeV1BatchRequest(json: unknown): TxnRequest {
   const o = obj(json, 'body');
   const ops = list(o, 'ops');
   if (ops.length === 0) throw bad('field ops must hold at least one operation');
-  if (ops.length > txnOpsMax) throw new ApiError('TOO_MANY_OPS');
+  if (ops.length > txnOpsMax) throw new ErrTooManyOps();
   const r: TxnRequest = {
     type: 'txn',
     compare: [],
@@ -335,7 +337,7 @@ export function encodeV1PutResponse(header: ResponseHeader, resp: PutResponse): 
  * call it inside the same try as the request so v1ErrorResponse answers it. */
 export function encodeV1GetResponse(header: ResponseHeader, resp: RangeResponse): string {
   const kv = resp.kvs[0];
-  if (kv === undefined) throw new ApiError('KEY_NOT_FOUND');
+  if (kv === undefined) throw new ErrKeyNotFound();
   return encodeV1Ok(header.revision, encodeV1Kv(kv));
 }
 
@@ -402,7 +404,7 @@ export function encodeV1BatchResponse(header: ResponseHeader, resp: TxnResponse)
 export interface V1ErrorResponse {
   status: number;
   body: string;
-  code: ApiErrorCode;
+  code: ErrorCode;
 }
 
 /**
@@ -410,11 +412,11 @@ export interface V1ErrorResponse {
  * table; statuses as /v3 except KEY_NOT_FOUND (404 here: the resource is missing).
  */
 export function v1ErrorResponse(err: unknown): V1ErrorResponse {
-  const e = toApiError(err);
-  const status = e.code === 'KEY_NOT_FOUND' ? 404 : e.httpStatus;
+  const a = answerOf(err);
+  const status = a.code === 'KEY_NOT_FOUND' ? 404 : a.httpStatus;
   return {
     status,
-    body: `{"ok":false,"error":{"code":"${e.code}","message":${JSON.stringify(e.message)}}}`,
-    code: e.code,
+    body: `{"ok":false,"error":{"code":"${a.code}","message":${JSON.stringify(a.text)}}}`,
+    code: a.code,
   };
 }

@@ -19,7 +19,7 @@ import type {
   RequestOp,
   TxnRequest,
 } from '../mvcc/types.js';
-import { ApiError } from './errors.js';
+import { EtcdError } from '../errors.js';
 
 /** grpcMaxRecvBytes is the largest request message grpc-go lets through to etcd. */
 export const grpcMaxRecvBytes = requestBytesMax + grpcOverheadBytes;
@@ -117,7 +117,7 @@ export function compactionRequestBytes(r: CompactionRequest): number {
 /** checkGrpcSize throws etcd's 429 when a request message exceeds grpcMaxRecvBytes. */
 export function checkGrpcSize(sizeBytes: number): void {
   if (sizeBytes > grpcMaxRecvBytes) {
-    throw new ApiError(
+    throw new EtcdError(
       'GRPC_MESSAGE_TOO_LARGE',
       `grpc: received message larger than max (${sizeBytes} vs. ${grpcMaxRecvBytes})`,
     );
@@ -128,5 +128,5 @@ export function checkGrpcSize(sizeBytes: number): void {
  * would exceed requestBytesMax. */
 export function checkRaftSize(sizeBytes: number): void {
   const proposal = raftHeaderBytes + 1 + varintBytes(sizeBytes) + sizeBytes;
-  if (proposal > requestBytesMax) throw new ApiError('REQUEST_TOO_LARGE');
+  if (proposal > requestBytesMax) throw new EtcdError('REQUEST_TOO_LARGE');
 }

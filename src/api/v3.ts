@@ -11,7 +11,7 @@
  */
 export * from './v3-decode.js';
 export * from './v3-encode.js';
-export { errorResponse, streamErrorResponse, ApiError } from './errors.js';
+export { errorResponse, streamErrorResponse } from './errors.js';
 
 /** V3Route names what a /v3 path does; the server switches on it. */
 export type V3Route =

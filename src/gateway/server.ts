@@ -39,7 +39,7 @@ export class Admission {
   /** refuse returns the error to answer instead of serving, or undefined. */
   refuse(): Error | undefined {
     if (!this.deps.system.serving) {
-      return new ApiError('STOPPED', 'etcdserver: server is restarting');
+      return new ApiError('RESTARTING');
     }
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
       return overloadError();

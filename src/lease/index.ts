@@ -1,2 +1,2 @@
-export { Lessor, LeaseError, type LessorOptions } from './lessor.js';
+export { Lessor, type LessorOptions } from './lessor.js';
 export { leaseKeyUpdates } from './key-updates.js';

@@ -3,6 +3,7 @@ import {
 } from '../constants.js';
 import type { Bytes } from '../types.js';
 import { assert } from '../assert.js';
+import { ErrLeaseExists, ErrLeaseTTLTooLarge, ErrNotLeader } from '../errors.js';
 
 /**
  * Lessor is the lease service's pure core (etcd's lease/lessor.go), keeping what the
@@ -58,10 +59,10 @@ export class Lessor {
    * (ErrLeaseTTLTooLarge), refuses a taken id (ErrLeaseExists), and chooses an id for id 0.
    */
   prepareGrant(id: number, ttlSeconds: number): { id: number; ttlSeconds: number } {
-    if (ttlSeconds > leaseTtlSecondsMax) throw new LeaseError('ErrLeaseTTLTooLarge');
+    if (ttlSeconds > leaseTtlSecondsMax) throw new ErrLeaseTTLTooLarge();
     const ttl = Math.max(ttlSeconds, this.minTtl);
     if (id === 0) id = this.newId();
-    else if (this.leases.has(id)) throw new LeaseError('ErrLeaseExists');
+    else if (this.leases.has(id)) throw new ErrLeaseExists();
     return { id, ttlSeconds: ttl };
   }
 
@@ -87,10 +88,10 @@ export class Lessor {
   /**
    * renew is one keep-alive: the lease's deadline becomes now + TTL and the TTL is returned;
    * 0 when the lease does not exist (etcd answers a keep-alive for a missing lease with TTL
-   * 0, recorded: lease-keepalive-missing). Only the primary renews (ErrNotPrimary).
+   * 0, recorded: lease-keepalive-missing). Only the primary renews (else ErrNotLeader).
    */
   renew(id: number, nowMs: number): number {
-    if (!this.primary) throw new LeaseError('ErrNotPrimary');
+    if (!this.primary) throw new ErrNotLeader();
     const l = this.leases.get(id);
     // An expired lease whose revocation is on its way through Raft is as good as gone: etcd
     // waits for the revocation and answers not-found. Renewing it here would answer a TTL
@@ -215,22 +216,6 @@ interface Lease {
   expiring: boolean;
   keys: Set<Bytes>;
 }
-
-/** LeaseError: an expected lease failure with etcd's wording (codes match src/api's table). */
-export class LeaseError extends Error {
-  constructor(readonly code: 'ErrLeaseTTLTooLarge' | 'ErrLeaseExists' | 'ErrLeaseNotFound' |
-    'ErrNotPrimary') {
-    super(leaseMessages[code]);
-    this.name = 'LeaseError';
-  }
-}
-
-const leaseMessages = {
-  ErrLeaseTTLTooLarge: 'etcdserver: too large lease TTL',
-  ErrLeaseExists: 'etcdserver: lease already exists',
-  ErrLeaseNotFound: 'etcdserver: requested lease not found',
-  ErrNotPrimary: 'etcdserver: not leader',
-} as const;
 
 type HeapEntry = [number, number];
 

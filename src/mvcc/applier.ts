@@ -6,7 +6,7 @@ import {
   ErrKeyNotFound,
   ErrLeaseExists,
   ErrLeaseNotFound,
-} from './errors.js';
+} from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';

@@ -1,7 +1,7 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import type { Change, KeyValue, RangeRequest, RangeResponse } from './types.js';
 import { assert, AssertionFailed } from '../assert.js';
-import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from './errors.js';
+import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
 import { partialRange } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';

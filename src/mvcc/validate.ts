@@ -8,7 +8,7 @@ import {
   ErrLeaseProvided,
   ErrTooManyOps,
   ErrValueProvided,
-} from './errors.js';
+} from '../errors.js';
 import type {
   Compare,
   DeleteRangeRequest,

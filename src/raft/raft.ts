@@ -259,7 +259,8 @@ export class Raft {
     try {
       snap = this.raftLog.snapshot();
     } catch (e) {
-      if (e instanceof RaftError && e.code === 'ErrSnapshotTemporarilyUnavailable') return false;
+      const code = e instanceof RaftError ? e.code : undefined;
+      if (code === 'RAFT_SNAPSHOT_TEMPORARILY_UNAVAILABLE') return false;
       throw e;
     }
     assert(snap.metadata.index !== 0, 'need non-empty snapshot');
