@@ -169,7 +169,8 @@ export class WalStore {
     const scan = readWal(
       names.map((n) => ({ name: n.name, bytes: fsx.readFileSync(path.join(walDir, n.name)) })),
     );
-    const tail = scan.segments[scan.segments.length - 1]!;
+    const tail = scan.segments.at(-1);
+    assert(tail !== undefined, 'wal: a WAL has a segment once open has created the first');
     const tailPath = path.join(walDir, tail.name);
     const fd = fsx.openSync(tailPath, 'r+');
     try {
@@ -342,7 +343,7 @@ export class WalStore {
     if (n === 0) return [];
     const gone = this.segments.splice(0, n);
     // Recovery starts at the marker `point`: the oldest kept segment must reach back to it.
-    assert(this.segments[0]!.index <= point, `wal: released past the snapshot at ${point}`);
+    assert(this.segments[0]!.index <= point, 'wal: release keeps the snapshot\'s segment', point);
     for (const s of gone) this.fs.unlinkSync(path.join(this.walDir, s.name));
     fsyncDir(this.fs, this.walDir);
     // Markers older than the release point can no longer start recovery.
@@ -366,7 +367,8 @@ export class WalStore {
     const commit = this.hardState?.commit ?? 0;
     assert(
       e.index > commit || e.index > lastIndex,
-      `wal: entry ${e.index} would replace a committed entry (commit ${commit})`,
+      'wal: no entry would replace a committed entry',
+      [e.index, commit],
     );
   }
 
@@ -387,8 +389,8 @@ export class WalStore {
     if (bytes.length > walBatchBytesMax) {
       throw new RangeError(`wal: batch of ${bytes.length} bytes exceeds walBatchBytesMax`);
     }
-    assert(this.tailBytes % 8 === 0, `wal: tail offset ${this.tailBytes} is 8-byte aligned`);
-    assert(bytes.length % 8 === 0, `wal: a batch of ${bytes.length} bytes is whole records`);
+    assert(this.tailBytes % 8 === 0, 'wal: the tail ends 8-byte aligned', this.tailBytes);
+    assert(bytes.length % 8 === 0, 'wal: a batch is whole records', bytes.length);
     try {
       writeAll(this.fs, this.fd, bytes, this.tailBytes);
       this.fs.fdatasyncSync(this.fd);
@@ -414,11 +416,13 @@ export class WalStore {
   // cut starts the next segment: its head (crc, metadata, state) goes to a .tmp file that is
   // synced and then renamed, so a segment is never seen without its complete head.
   private cut(): void {
-    const prev = this.segments[this.segments.length - 1]!;
+    const prev = this.segments.at(-1);
+    assert(prev !== undefined, 'wal: the store keeps its tail segment');
     const seq = prev.seq + 1;
     const index = this.lastIndex + 1;
     // Recovery refuses a segment whose first index is below its predecessor's (readWal).
-    assert(index >= prev.index, `wal: segment index ${index} below ${prev.name}'s`);
+    assert(index >= prev.index, 'wal: a segment index is not below its predecessor\'s',
+      [index, prev.name]);
     const name = walSegmentName(seq, index);
     const enc = this.encoder;
     enc.reset(this.crc);

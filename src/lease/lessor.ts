@@ -68,7 +68,7 @@ export class Lessor {
 
   /** grant records an applied grant (id and TTL already validated by prepareGrant). */
   grant(id: number, ttlSeconds: number, nowMs: number): void {
-    assert(id !== 0 && Number.isSafeInteger(id), `lease id ${id}`);
+    assert(id !== 0 && Number.isSafeInteger(id), 'lease id is a safe non-zero integer', id);
     if (this.leases.has(id)) return; // replayed
     const l: Lease = { id, ttlSeconds, deadlineMs: Infinity, expiring: false, keys: new Set() };
     this.leases.set(id, l);

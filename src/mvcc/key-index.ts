@@ -55,7 +55,7 @@ export class KeyIndex {
     assert(kv.key === this.key, 'KeyIndex.append: key mismatch');
     const last = this.entries[this.entries.length - 1];
     if (last === undefined) {
-      assert(kv.version > 0, `KeyIndex.append: ${JSON.stringify(kv.key)} starts with a tombstone`);
+      assert(kv.version > 0, 'KeyIndex.append: a key does not start with a tombstone', kv.key);
     } else {
       assert(kv.modRevision >= last.modRevision, 'KeyIndex.append: revision went back');
       if (kv.version === 0) {

@@ -203,9 +203,9 @@ export class Raft {
     if (m.type === MsgVote || m.type === MsgVoteResp || m.type === MsgPreVote
       || m.type === MsgPreVoteResp) {
       // Votes carry an explicit term: a pre-vote is for the *next* term (thesis §9.6).
-      assert(m.term !== 0, `term should be set when sending ${m.type}`);
+      assert(m.term !== 0, 'term should be set when sending', m.type);
     } else {
-      assert(m.term === 0, `term should not be set when sending ${m.type}`);
+      assert(m.term === 0, 'term should not be set when sending', m.type);
       // Forwarded proposals and reads act like local messages at the leader: no term.
       if (m.type !== MsgProp && m.type !== MsgReadIndex) m.term = this.term;
     }
@@ -659,7 +659,7 @@ export class Raft {
   }
 
   private handlePropose(m: Message): RaftError | undefined {
-    assert(m.entries.length > 0, `${this.id} stepped empty MsgProp`);
+    assert(m.entries.length > 0, 'stepped empty MsgProp', this.id);
     if (!this.prs.progress.has(this.id)) return new ErrProposalDropped('not a member');
     if (this.leadTransferee !== None) return new ErrProposalDropped('transfer in progress');
     for (let i = 0; i < m.entries.length; i++) {

@@ -124,7 +124,7 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: Index, confState: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw errSnapOutOfDate;
-    assert(i <= this.lastIndex(), `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
+    assert(i <= this.lastIndex(), 'snapshot index is within the log', [i, this.lastIndex()]);
     const offset = this.ents[0]!.index;
     this.snap = {
       data,
@@ -140,7 +140,7 @@ export class MemoryStorage implements Storage {
   compact(compactIndex: Index): void {
     const offset = this.ents[0]!.index;
     if (compactIndex <= offset) throw errCompacted;
-    assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound`);
+    assert(compactIndex <= this.lastIndex(), 'compact index is within the log', compactIndex);
     const i = compactIndex - offset;
     const head = this.ents[i]!;
     this.ents = [

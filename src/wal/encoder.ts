@@ -128,7 +128,7 @@ export class WalEncoder {
       throw new RangeError(`wal: record of ${len} bytes exceeds walRecordBytesMax`);
     }
     const size = recordSizeBytes(payload);
-    assert(this.len % 8 === 0, `wal: encoder offset ${this.len} is 8-byte aligned`);
+    assert(this.len % 8 === 0, 'wal: records start 8-byte aligned', this.len);
     if (this.len + size > this.buf.length) this.grow(this.len + size);
     const s = this.len;
     putU32(this.buf, s, len);

@@ -17,9 +17,10 @@ import type { HardState, WalEntry } from './record.js';
 export function assertEntryFollows(lastIndex: number, e: WalEntry): void {
   assert(
     e.index >= 1 && e.index <= lastIndex + 1,
-    `wal: entry index ${e.index} must be in [1, ${lastIndex + 1}] (no gap after ${lastIndex})`,
+    'wal: an entry index is ≥ 1 and leaves no gap after the last index',
+    [e.index, lastIndex],
   );
-  assert(e.term >= 1, `wal: entry ${e.index} has term ${e.term}; terms start at 1`);
+  assert(e.term >= 1, 'wal: an entry term is ≥ 1', [e.index, e.term]);
 }
 
 /**
@@ -30,10 +31,11 @@ export function assertEntryFollows(lastIndex: number, e: WalEntry): void {
  */
 export function assertHardStateFollows(prev: HardState | undefined, next: HardState): void {
   if (prev === undefined) return;
-  assert(next.term >= prev.term, `wal: hard state term ${next.term} < ${prev.term}`);
+  assert(next.term >= prev.term, 'wal: the hard state term never goes back', [prev, next]);
   assert(
     next.term > prev.term || prev.vote === 0 || next.vote === prev.vote,
-    `wal: vote changed from ${prev.vote} to ${next.vote} within term ${next.term}`,
+    'wal: a vote does not change within its term',
+    [prev, next],
   );
-  assert(next.commit >= prev.commit, `wal: hard state commit ${next.commit} < ${prev.commit}`);
+  assert(next.commit >= prev.commit, 'wal: the hard state commit never goes back', [prev, next]);
 }

@@ -10,8 +10,11 @@ import { assert } from '../assert.js';
 export const maxSafeHigh32 = 0x1fffff;
 const two32 = 0x1_0000_0000;
 
-/** getU32 reads the unsigned 32-bit integer at `p`. */
+/** getU32 reads the unsigned 32-bit integer at `p`. Callers check lengths before reading (a
+ * short record is their typed error); reading past the end anyway is a bug, which would
+ * otherwise read zeros. */
 export function getU32(b: Uint8Array, p: number): number {
+  assert(p >= 0 && p + 4 <= b.length, 'a 4-byte read lies within the buffer', p);
   return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
 }
 
@@ -34,7 +37,7 @@ export function putU32(b: Uint8Array, p: number, v: number): void {
  * so anything else is a bug and fails the assertion rather than writing a wrong number.
  */
 export function putU64(b: Uint8Array, p: number, v: number): void {
-  assert(Number.isSafeInteger(v) && v >= 0, `not a u64: ${v}`);
+  assert(Number.isSafeInteger(v) && v >= 0, 'a stored u64 is a safe non-negative integer', v);
   putU32(b, p, v >>> 0);
   putU32(b, p + 4, Math.floor(v / two32));
 }

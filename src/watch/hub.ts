@@ -263,7 +263,7 @@ export class WatchHub {
    */
   applyHistory(pass: number, changes: readonly HistoryChange[], throughRevision: number): void {
     const p = this.pass;
-    assert(p !== undefined && p.id === pass, `watch: history for pass ${pass}`);
+    assert(p !== undefined && p.id === pass, 'watch: history answers the pass planned', pass);
     this.pass = undefined;
     for (let k = 1; k < changes.length; k++) {
       assert(changes[k - 1]!.revision <= changes[k]!.revision, 'watch: history out of order');
