@@ -76,6 +76,9 @@ export const walBatchBytesMax = 16 * 1024 * 1024;
 /** walFsyncSamplesMax bounds the fsync durations the WAL actor keeps between two WalStats
  * asks (the metrics histogram's input); past it, samples are dropped until the next ask. */
 export const walFsyncSamplesMax = 10_000;
+/** snapshotFilesKept is etcd's --max-snapshots default: snapshot files kept after a new one
+ * is saved (more than one, so a damaged newest file can fall back to the previous). */
+export const snapshotFilesKept = 5;
 /** snapshotPoolIdleMs: the snapshot writer's pool thread exits after this long idle (snapshots
  * are minutes apart; a thread kept alive would hold its heap for nothing). */
 export const snapshotPoolIdleMs = 5_000;
@@ -131,6 +134,7 @@ assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest reco
 assert(walBatchBytesMax >= 8 * requestBytesMax, 'a WAL batch must hold many largest requests');
 assert(walRecordBytesMax > requestBytesMax * 2, 'a record must hold a largest request');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');
+assert(snapshotFilesKept >= 2, 'a damaged newest snapshot needs an older one to fall back to');
 assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than a snapshot');
 assert(
   electionTimeoutMs / heartbeatIntervalMs >= electionTicksMin, 'default election ≥ min ticks',

@@ -1,11 +1,14 @@
 import { Piscina } from 'piscina';
-import { snapshotPoolIdleMs, walFsyncSamplesMax } from '../../src/constants.js';
+import {
+  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax,
+} from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
+import { purgeSnapshots } from './snap-store.js';
 import { WalStore } from './wal-store.js';
 import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 
@@ -93,6 +96,8 @@ ctx.ep.onMessage((msg, token) => {
           // never looks for a snapshot that is not there.
           files.append([{ type: 'snapshot', index: index as never, term: term as never }]);
           files.releaseTo(index as never);
+          // Older snapshot files are never read again once newer ones have markers.
+          purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
           log.info({ index, term, path }, 'saved snapshot');
           if (token !== undefined) ctx.ep.reply(token, { path });
         }, (e: unknown) => {
