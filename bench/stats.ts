@@ -57,17 +57,25 @@ export class Histogram {
 
   /** record adds one value in µs. */
   record(valueUs: number): void {
-    this.counts[bucketIndexOf(valueUs)]++;
+    this.add(bucketIndexOf(valueUs), 1);
     this.count++;
     this.sumUs += valueUs;
     if (valueUs < this.minUs) this.minUs = valueUs;
     if (valueUs > this.maxUs) this.maxUs = valueUs;
   }
 
+  // add counts `n` values in bucket `i`. A typed array drops an out-of-range write silently,
+  // so an index from a bad merge would lose counts: refuse it instead.
+  private add(i: number, n: number): void {
+    const c = this.counts[i];
+    if (c === undefined) throw new RangeError(`histogram: no bucket ${i}`);
+    this.counts[i] = c + n;
+  }
+
   /** merge adds another histogram's counts (e.g. one per load generator process). */
   merge(other: Histogram | HistogramData): void {
     const d = other instanceof Histogram ? other.toData() : other;
-    for (const [i, c] of d.buckets) this.counts[i] += c;
+    for (const [i, c] of d.buckets) this.add(i, c);
     this.count += d.count;
     this.sumUs += d.sumUs;
     if (d.count > 0) {

@@ -1,18 +1,25 @@
 /**
- * Every limit in MyEtcd, in one place (TigerStyle). Units come last in names.
- * Assertions at the bottom check how the limits relate; a violation fails at import time.
+ * Every limit in MyEtcd, in one place (TigerStyle): a bound on every queue, batch, loop and
+ * input, and the timings the actors run on. Names put the unit and then the qualifier last
+ * (`segmentSizeBytes`, `txnOpsMax`, `restartBackoffMsMin`); a name etcd gives a setting is kept
+ * where it has no unit (`snapshotCount`). Assertions at the bottom check how the limits
+ * relate; a violation fails at import time, before any actor starts.
+ *
+ * Not here yet (in files other areas own): src/config/defaults.ts (flag bounds), literals in
+ * src/gateway/watch-routes.ts, src/runtime/endpoint.ts and src/runtime/system.ts.
  */
+import { assert } from './assert.js';
 
 // ---- Requests (etcd's limits and wording) ----
-/** maxRequestBytes is etcd's --max-request-bytes default: 1.5 MiB. */
-export const maxRequestBytes = 1.5 * 1024 * 1024;
-/** maxTxnOps is etcd's --max-txn-ops default: 128 operations per txn branch. */
-export const maxTxnOps = 128;
-/** minLeaseTtlSeconds: etcd refuses nothing below 1 but raises TTLs to its minimum of
+/** requestBytesMax is etcd's --max-request-bytes default: 1.5 MiB. */
+export const requestBytesMax = 1.5 * 1024 * 1024;
+/** txnOpsMax is etcd's --max-txn-ops default: 128 operations per txn branch. */
+export const txnOpsMax = 128;
+/** leaseTtlSecondsMin: etcd refuses nothing below 1 but raises TTLs to its minimum of
  * electionTicks*heartbeat*1.5/1000 seconds; we take etcd's effective default of 2 s. */
-export const minLeaseTtlSeconds = 2;
-/** maxLeaseTtlSeconds is etcd's MaxLeaseTTL: 9,000,000,000 s. */
-export const maxLeaseTtlSeconds = 9_000_000_000;
+export const leaseTtlSecondsMin = 2;
+/** leaseTtlSecondsMax is etcd's MaxLeaseTTL: 9,000,000,000 s. */
+export const leaseTtlSecondsMax = 9_000_000_000;
 
 // ---- Actor runtime ----
 /** mailboxDepthMax bounds the messages waiting in one actor's mailbox. Past it, `send`
@@ -38,12 +45,10 @@ export const gatewayInflightMax = 50_000;
  * --election-timeout). One Raft tick is one heartbeat interval. */
 export const heartbeatIntervalMs = 100;
 export const electionTimeoutMs = 1_000;
-/** maxInflightMsgs is etcd-raft's MaxInflightMsgs: appends in flight per follower. */
-export const maxInflightMsgs = 256;
-/** maxSizePerMsgBytes bounds the entries carried by one MsgApp (etcd: 1 MiB). */
-export const maxSizePerMsgBytes = 1024 * 1024;
-/** maxProposalBatch bounds the proposals the Raft node takes from its mailbox per Ready. */
-export const maxProposalBatch = 8_192;
+/** inflightMsgsMax is etcd-raft's MaxInflightMsgs: appends in flight per follower. */
+export const inflightMsgsMax = 256;
+/** sizePerMsgBytesMax bounds the entries carried by one MsgApp (etcd: 1 MiB). */
+export const sizePerMsgBytesMax = 1024 * 1024;
 /** snapshotCount is etcd's --snapshot-count default: applied entries between snapshots. */
 export const snapshotCount = 100_000;
 /** snapshotBytesMax also triggers a snapshot: applied entry bytes since the last one. etcd
@@ -52,6 +57,14 @@ export const snapshotCount = 100_000;
 export const snapshotBytesMax = 32 * 1024 * 1024;
 /** snapshotCatchUpEntries is etcd's: entries kept in the log behind a snapshot. */
 export const snapshotCatchUpEntries = 5_000;
+/** raftEntryOverheadBytes approximates a Raft entry's encoding beyond its data (term, index,
+ * type): what the core counts against sizePerMsgBytesMax for an empty entry. */
+export const raftEntryOverheadBytes = 24;
+/** readIndexPendingMax bounds read requests a leader holds before it has committed in its
+ * term (etcd keeps them unbounded); beyond it the oldest is dropped and the client retries. */
+export const readIndexPendingMax = 4_096;
+/** electionTicksMin is the smallest sensible election timeout in ticks. */
+export const electionTicksMin = 2;
 
 // ---- WAL ----
 /** segmentSizeBytes is etcd's SegmentSizeBytes: 64 MiB per WAL segment. */
@@ -60,6 +73,15 @@ export const segmentSizeBytes = 64 * 1024 * 1024;
 export const walRecordBytesMax = 32 * 1024 * 1024;
 /** walBatchBytesMax bounds one group-commit write. */
 export const walBatchBytesMax = 16 * 1024 * 1024;
+/** walFsyncSamplesMax bounds the fsync durations the WAL actor keeps between two WalStats
+ * asks (the metrics histogram's input); past it, samples are dropped until the next ask. */
+export const walFsyncSamplesMax = 10_000;
+/** snapshotFilesKept is etcd's --max-snapshots default: snapshot files kept after a new one
+ * is saved (more than one, so a damaged newest file can fall back to the previous). */
+export const snapshotFilesKept = 5;
+/** snapshotPoolIdleMs: the snapshot writer's pool thread exits after this long idle (snapshots
+ * are minutes apart; a thread kept alive would hold its heap for nothing). */
+export const snapshotPoolIdleMs = 5_000;
 
 // ---- MVCC ----
 /** rangeResultKvsMax bounds the key-values one range returns when no limit is given. */
@@ -68,19 +90,64 @@ export const rangeResultKvsMax = 1_000_000;
 export const quotaBackendBytes = 2 * 1024 * 1024 * 1024;
 
 // ---- Watch ----
-/** watchersSyncedPerPass is etcd's maxWatchersPerSync: unsynced watchers caught up per pass. */
-export const watchersSyncedPerPass = 512;
-/** watchStreamBufferEvents bounds the events queued for one watch stream. */
-export const watchStreamBufferEvents = 1_024;
+/** watchersSyncedPerPassMax is etcd's maxWatchersPerSync: unsynced watchers caught up per pass. */
+export const watchersSyncedPerPassMax = 512;
+/** watchStreamEventsMax bounds the events queued for one watch stream. */
+export const watchStreamEventsMax = 1_024;
 /** watchStreamsMax bounds concurrent watch streams on one node. */
 export const watchStreamsMax = 20_000;
+/** historyEventsPerPassMax bounds the events one sync pass reads from history (per shard). A
+ * revision is never split, so one pass can exceed it by the size of one transaction. */
+export const historyEventsPerPassMax = 4_096;
+/** watchSyncRetryMs is how long the watch actor waits before a sync pass that made no progress is
+ * tried again (a shard still behind, or no stream with room). etcd's syncWatchersLoop: 100 ms. */
+export const watchSyncRetryMs = 20;
+/** progressNotifyIntervalMs is etcd's default progress-notify interval: 10 minutes. */
+export const progressNotifyIntervalMs = 10 * 60 * 1000;
 
-function assert(cond: boolean, what: string): void {
-  if (!cond) throw new Error(`constants: ${what}`);
-}
+// ---- Lease ----
+/** leaseRevokesPerCheckMax bounds revocations proposed per check: etcd's leaseRevokeRate is
+ * 1,000/s and it checks every 500 ms. */
+export const leaseRevokesPerCheckMax = 500;
+/** leaseRevokeRetryMs: an expired lease whose revocation has not been applied is proposed
+ * again after this long (etcd's expiredLeaseRetryInterval: 3 s). */
+export const leaseRevokeRetryMs = 3_000;
+/** leaseCheckIntervalMs: how often the lease actor looks for expired leases (etcd: 500 ms). */
+export const leaseCheckIntervalMs = 500;
+
+// ---- HTTP API ----
+/** httpBodyBytesMax bounds a /v3 body the server reads before decoding: enough for any
+ * request grpc would have let through (2 MiB of bytes, base64 ×4/3, JSON overhead), so the
+ * decoder can still answer etcd's exact "larger than max (N vs. 2097152)". Past this the
+ * server may answer that error with N = body length without decoding. */
+export const httpBodyBytesMax = 4 * 1024 * 1024;
+/** grpcOverheadBytes is etcd's grpcOverheadBytes: the gRPC receive limit's slack. */
+export const grpcOverheadBytes = 512 * 1024;
+/** v1ListLimitDefault is the page size of GET /v1/keys when no limit is given. */
+export const v1ListLimitDefault = 100;
+/** v1ListLimitMax bounds one page of GET /v1/keys. */
+export const v1ListLimitMax = 10_000;
+
+// ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
-assert(walBatchBytesMax >= 8 * maxRequestBytes, 'a WAL batch must hold many largest requests');
-assert(walRecordBytesMax > maxRequestBytes * 2, 'a record must hold a largest request');
+assert(walBatchBytesMax >= 8 * requestBytesMax, 'a WAL batch must hold many largest requests');
+assert(walRecordBytesMax > requestBytesMax * 2, 'a record must hold a largest request');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');
+assert(snapshotFilesKept >= 2, 'a damaged newest snapshot needs an older one to fall back to');
 assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than a snapshot');
+assert(
+  electionTimeoutMs / heartbeatIntervalMs >= electionTicksMin, 'default election ≥ min ticks',
+);
+assert(raftEntryOverheadBytes > 0, 'a Raft entry costs something even when empty');
+assert(readIndexPendingMax >= 1, 'a leader must hold at least one pending read');
+assert(historyEventsPerPassMax >= 1, 'a sync pass must make progress');
+assert(watchersSyncedPerPassMax >= 1, 'a sync pass must catch up at least one watcher');
+assert(leaseTtlSecondsMin <= leaseTtlSecondsMax, 'lease TTL bounds must be ordered');
+assert(leaseRevokeRetryMs > leaseCheckIntervalMs, 'a revocation retry waits past one check');
+assert(
+  httpBodyBytesMax >= Math.ceil(((requestBytesMax + grpcOverheadBytes) * 4) / 3),
+  'an HTTP body must hold the base64 of a largest message grpc lets through',
+);
+assert(v1ListLimitDefault <= v1ListLimitMax, 'the default /v1 page must be allowed');
+assert(v1ListLimitMax <= rangeResultKvsMax, 'a /v1 page must fit in one range');

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { KeyValue, ResponseHeader } from '../src/mvcc/types.js';
 import type { LeaseId, Revision } from '../src/types.js';
-import { ErrCompacted } from '../src/mvcc/errors.js';
+import { ErrCompacted } from '../src/errors.js';
 import {
   decodeV1BatchRequest,
   decodeV1DeleteRequest,

@@ -6,7 +6,7 @@ import {
   ErrKeyNotFound,
   ErrLeaseExists,
   ErrLeaseNotFound,
-} from '../src/mvcc/errors.js';
+} from '../src/errors.js';
 import type {
   KeyValue,
   RangeResponse,
@@ -212,7 +212,7 @@ test('v3 decode: nested txn budget and duplicate rules follow etcd', (t) => {
   const e = t.throws(() => decodeTxnRequest(parseJsonBody(
     `{"success":[${put('b')},{"request_delete_range":{"key":"YQ==","range_end":"Yw=="}}]}`)));
   t.is((e as ApiError).code, 'DUPLICATE_KEY');
-  // A nested txn's budget is maxTxnOps minus its parent's op count.
+  // A nested txn's budget is txnOpsMax minus its parent's op count.
   const inner = Array.from({ length: 100 }, (_, i) => put(`n${i}`)).join(',');
   const outer = Array.from({ length: 30 }, (_, i) => put(`o${i}`)).join(',');
   const e2 = t.throws(() => decodeTxnRequest(parseJsonBody(
@@ -399,11 +399,18 @@ test('errors: unknown errors are 500 and leak neither message nor stack', (t) =>
   t.is(errorResponse(null).status, 500);
 });
 
-test('errors: mvcc errors map by code, and by message without the etcdserver prefix', (t) => {
+test('errors: map by code only, never by message text', (t) => {
   t.is(errorResponse(new ErrCompacted()).message,
     'etcdserver: mvcc: required revision has been compacted');
-  t.is(errorResponse({ message: 'mvcc: required revision is a future revision' }).code,
-    'FUTURE_REV');
-  t.is(errorResponse({ code: 'ErrLeaseNotFound' }).status, 404);
+  // An error that crossed a thread keeps only its code and message: the code decides.
+  t.is(errorResponse({ code: 'LEASE_NOT_FOUND', message: 'x' }).status, 404);
+  t.is(errorResponse({ code: 'LEASE_NOT_FOUND', message: 'x' }).message,
+    'etcdserver: requested lease not found');
+  t.is(errorResponse({ message: 'etcdserver: mvcc: required revision is a future revision' }).code,
+    'INTERNAL');
+  // The runtime's own codes answer as etcd does.
+  t.is(errorResponse({ code: 'MAILBOX_FULL', message: 'mailbox of raft is full' }).status, 429);
+  t.is(errorResponse({ code: 'PEER_GONE', message: 'x' }).message,
+    'etcdserver: server is restarting');
   t.is(goJsonString('a<b>&c'), '"a\\u003cb\\u003e\\u0026c"');
 });

@@ -90,7 +90,7 @@ test('list pages with a cursor; pages() reads one snapshot across pages', async 
   t.true(first.more);
   t.is(typeof first.cursor, 'string');
   const second = await v1.list({ prefix: dir, limit: 10, cursor: first.cursor! });
-  t.is(second.kvs[0]!.key, keys[10]);
+  t.is(second.kvs[0]!.key, keys[10]!);
   t.is(second.count, 15);
 
   const seen: string[] = [];

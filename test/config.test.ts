@@ -39,8 +39,8 @@ test('config: defaults follow etcd and src/constants', (t) => {
   t.is(c.electionTimeout, C.electionTimeoutMs);
   t.is(c.snapshotCount, C.snapshotCount);
   t.is(c.quotaBackendBytes, C.quotaBackendBytes);
-  t.is(c.maxRequestBytes, C.maxRequestBytes);
-  t.is(c.maxTxnOps, C.maxTxnOps);
+  t.is(c.maxRequestBytes, C.requestBytesMax);
+  t.is(c.maxTxnOps, C.txnOpsMax);
   t.is(c.autoCompactionMode, 'periodic');
   t.is(c.autoCompactionRetention, '0');
   t.is(c.logLevel, 'info');

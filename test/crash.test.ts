@@ -72,7 +72,7 @@ test('snapshot: after snapshots and log release, a restart recovers every key', 
       key: b64('snap/'), range_end: b64('snap0'),
     });
     t.is(r.json.count, String(keys.length - 1));
-    t.is(unb64(r.json.kvs[0].key), keys[1]);
+    t.is(unb64(r.json.kvs[0].key), keys[1]!);
     t.is(unb64(r.json.kvs[0].value), `v-${keys[1]}`);
   } finally {
     await second.stop();

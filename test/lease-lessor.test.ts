@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { Change, KeyValue } from '../src/mvcc/types.js';
-import { leaseKeyUpdates, LeaseError, Lessor } from '../src/lease/index.js';
+import { ErrNotLeader } from '../src/errors.js';
+import { leaseKeyUpdates, Lessor } from '../src/lease/index.js';
 import { seededRng } from '../src/raft/index.js';
 
 function lessor(primaryAt?: number): Lessor {
@@ -51,7 +52,7 @@ test('lease: a follower never expires leases; promote restores the full TTL', (t
   const l = lessor();
   l.grant(7, 10, 0);
   t.deepEqual(l.expired(1e9), []);
-  t.throws(() => l.renew(7, 0), { instanceOf: LeaseError, message: 'etcdserver: not leader' });
+  t.throws(() => l.renew(7, 0), { instanceOf: ErrNotLeader, message: 'etcdserver: not leader' });
   t.is(l.timeToLive(7, 5_000)!.ttlSeconds, 10);
   l.promote(50_000);
   t.deepEqual(l.expired(59_999), []);

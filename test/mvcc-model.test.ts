@@ -7,7 +7,7 @@ import {
   ErrLeaseNotFound,
   fillDeferredRead,
   mergeRanges,
-  MvccError,
+  EtcdError,
   ShardStore,
   shardOf,
   validateWriteRequest,
@@ -461,7 +461,7 @@ function outcome<T>(f: () => T): { ok: T } | { err: string } {
   try {
     return { ok: f() };
   } catch (e) {
-    if (e instanceof MvccError) return { err: e.code };
+    if (e instanceof EtcdError) return { err: e.code };
     throw e;
   }
 }
@@ -495,7 +495,7 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
       // leases
       const id = rng.pick(leaseIds);
       if (rng.chance(0.5)) {
-        const want = m.leases.has(id) ? 'ErrLeaseExists' : undefined;
+        const want = m.leases.has(id) ? 'LEASE_EXISTS' : undefined;
         const got = outcome(() => sys.applier.grantLease(id as LeaseId));
         if (want === undefined) m.leases.add(id);
         same(step, `grant ${id}`, 'err' in got ? got.err : undefined, want);

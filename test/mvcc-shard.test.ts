@@ -1,6 +1,6 @@
 import test from 'ava';
+import { AssertionFailed } from '../src/assert.js';
 import {
-  AssertionFailed,
   ErrCompacted,
   ErrFutureRev,
   ErrSnapshotCorrupt,

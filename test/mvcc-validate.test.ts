@@ -1,5 +1,5 @@
 import test from 'ava';
-import { maxTxnOps } from '../src/constants.js';
+import { txnOpsMax } from '../src/constants.js';
 import {
   validateRangeRequest,
   validateWriteRequest,
@@ -41,14 +41,14 @@ const cases: Case[] = [
   { name: 'ignore_lease with a lease is refused',
     req: put('k', { ignoreLease: true, lease: 5 }) as WriteRequest,
     err: 'etcdserver: lease is provided' },
-  { name: 'a txn of maxTxnOps puts is valid', req: txn(many(maxTxnOps, (i) => put(`k${i}`))) },
+  { name: 'a txn of maxTxnOps puts is valid', req: txn(many(txnOpsMax, (i) => put(`k${i}`))) },
   { name: 'a txn of maxTxnOps+1 puts is refused',
-    req: txn(many(maxTxnOps + 1, (i) => put(`k${i}`))),
+    req: txn(many(txnOpsMax + 1, (i) => put(`k${i}`))),
     err: 'etcdserver: too many operations in txn request' },
-  { name: 'too many compares are refused', req: txn([], [], maxTxnOps + 1),
+  { name: 'too many compares are refused', req: txn([], [], txnOpsMax + 1),
     err: 'etcdserver: too many operations in txn request' },
   { name: 'a nested txn gets what its parent leaves',
-    req: txn([txn(many(maxTxnOps, (i) => put(`k${i}`)))]),
+    req: txn([txn(many(txnOpsMax, (i) => put(`k${i}`)))]),
     err: 'etcdserver: too many operations in txn request' },
   { name: 'a compare with an empty key is refused',
     req: { type: 'txn', compare: [{ key: '', target: 'VALUE', result: 'EQUAL' }], success: [],
@@ -91,7 +91,7 @@ test('mvcc: validate: range sort options must be known', (t) => {
   t.notThrows(() => validateRangeRequest({ type: 'range', key: 'a', sortOrder: 'DESCEND',
     sortTarget: 'MOD' }));
   t.throws(() => validateRangeRequest({ type: 'range', key: 'a', sortOrder: 'UP' as never }), {
-    code: 'ErrInvalidArgument',
+    code: 'BAD_REQUEST',
   } as never);
   t.throws(() => validateRangeRequest({ type: 'range', key: '' }), {
     message: 'etcdserver: key is not provided',

@@ -296,7 +296,7 @@ function runSeed(seed: number, trace: string[] | undefined): string | undefined 
         }
         if (trace && f.m.type !== 8 && f.m.type !== 9) log(`deliver ${describeMessage(f.m)}`);
         const err = nodes.get(f.m.to)!.rn.step({ ...f.m });
-        if (err && err.code === 'ErrMalformedMessage') fail(`malformed message: ${err.message}`);
+        if (err && err.code === 'RAFT_MALFORMED_MESSAGE') fail(`malformed message: ${err.message}`);
         if (f.m.type === MsgSnap && alive.has(f.m.from)) {
           nodes.get(f.m.from)!.rn.reportSnapshot(f.m.to, false);
         }

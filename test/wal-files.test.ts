@@ -3,18 +3,16 @@ import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { WalCorruptError, WalStore, walDirOf } from '../actors/wal/wal-store.js';
 import {
-  WalCorruptError,
-  WalFiles,
   listSnapshots,
   loadNewestSnapshot,
-  nodeFsOps,
   purgeSnapshots,
   snapDirOf,
-  walDirOf,
   writeSnapshotFile,
-} from '../actors/wal/files.js';
-import type { WalFsOps, WalLogger } from '../actors/wal/files.js';
+} from '../actors/wal/snap-store.js';
+import { nodeFsOps } from '../actors/wal/fs-ops.js';
+import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
 import { decodeSegment, walSegmentName } from '../src/wal/index.js';
 import type { HardState, WalEntry, WalRecordInput } from '../src/wal/index.js';
 import type { Index, MemberId, Term } from '../src/types.js';
@@ -30,7 +28,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-interface TestLogger extends WalLogger {
+interface TestLogger extends StoreLogger {
   warns: string[];
 }
 function newLogger(): TestLogger {
@@ -45,7 +43,7 @@ function tmpDir(t: ExecutionContext): string {
 }
 
 /** noSync skips fsyncs: for the exhaustive damage loops, which test decoding, not durability. */
-const noSync: WalFsOps = { ...nodeFsOps, fdatasyncSync: () => {}, fsyncSync: () => {} };
+const noSync: FsOps = { ...nodeFsOps, fdatasyncSync: () => {}, fsyncSync: () => {} };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -106,7 +104,7 @@ const entriesOf = (rs: RecordSpan[]): [number, number, string][] =>
 
 /** smallLog writes a short single-segment log: metadata, state and entries in four batches. */
 function smallLog(dataDir: string): void {
-  const w = WalFiles.open(dataDir, { logger: newLogger(), fsOps: noSync });
+  const w = WalStore.open(dataDir, { logger: newLogger(), fsOps: noSync });
   w.append([meta]);
   w.save([entry(1, 1, 'one'), entry(1, 2, 'two')], hs(1, 1));
   w.save([entry(1, 3, 'three')]);
@@ -116,7 +114,7 @@ function smallLog(dataDir: string): void {
 
 test('wal files: first start creates the directories and an empty log', (t) => {
   const dir = path.join(tmpDir(t), 'data');
-  const w = WalFiles.open(dir, { logger: newLogger() });
+  const w = WalStore.open(dir, { logger: newLogger() });
   t.true(w.recovered.firstStart);
   t.deepEqual(w.recovered.entries, []);
   t.is(w.recovered.hardState, undefined);
@@ -124,7 +122,7 @@ test('wal files: first start creates the directories and an empty log', (t) => {
   t.true(fs.statSync(snapDirOf(dir)).isDirectory());
   w.append([meta, { type: 'entry', entry: entry(1, 1, 'a') }, { type: 'state', state: hs(1, 1) }]);
   w.close();
-  const w2 = WalFiles.open(dir, { logger: newLogger() });
+  const w2 = WalStore.open(dir, { logger: newLogger() });
   t.false(w2.recovered.firstStart);
   t.deepEqual(w2.recovered.metadata, { nodeId: 1, clusterId: 99 });
   t.deepEqual(w2.recovered.hardState, hs(1, 1));
@@ -143,7 +141,7 @@ test('wal files: truncating the log at every byte offset recovers exactly a pref
   for (let cut = 0; cut <= full.length; cut++) {
     writeSegments(work, [{ name: segs[0]!.name, bytes: full.subarray(0, cut) }]);
     const logger = newLogger();
-    const w = WalFiles.open(work, { logger, fsOps: noSync });
+    const w = WalStore.open(work, { logger, fsOps: noSync });
     const kept = all.filter((r) => r.end <= cut);
     const want = entriesOf(kept);
     t.deepEqual(show(w.recovered.entries), want, `cut ${cut}`);
@@ -155,7 +153,7 @@ test('wal files: truncating the log at every byte offset recovers exactly a pref
     const next = want.length + 1;
     w.save([entry(3, next, 'after')], hs(3, next - 1));
     w.close();
-    const w2 = WalFiles.open(work, { logger: newLogger(), fsOps: noSync });
+    const w2 = WalStore.open(work, { logger: newLogger(), fsOps: noSync });
     t.deepEqual(show(w2.recovered.entries), [...want, [3, next, 'after']], `cut ${cut}`);
     t.deepEqual(w2.recovered.hardState, hs(3, next - 1));
     w2.close();
@@ -182,12 +180,12 @@ function expectFlip(
   const k = all.findIndex((r) => r.seg === seg && r.start <= at && at < r.end);
   const what = `segment ${seg} byte ${at} xor ${xor}`;
   if (k === all.length - 1) {
-    const w = WalFiles.open(work, { logger: newLogger(), fsOps: noSync });
+    const w = WalStore.open(work, { logger: newLogger(), fsOps: noSync });
     t.deepEqual(show(w.recovered.entries), entriesOf(all.slice(0, k)), what);
     w.close();
     return;
   }
-  const err = t.throws(() => WalFiles.open(work, { logger: newLogger(), fsOps: noSync }), {
+  const err = t.throws(() => WalStore.open(work, { logger: newLogger(), fsOps: noSync }), {
     instanceOf: WalCorruptError,
   }, what);
   t.is(err?.file, segs[seg]!.name, what);
@@ -208,7 +206,7 @@ test('wal files: a flipped byte is refused with file and offset, or cuts the las
 
 test('wal files: byte flips across several segments (seeded sample)', (t) => {
   const src = tmpDir(t);
-  const w = WalFiles.open(src, { logger: newLogger(), fsOps: noSync, segmentSizeBytes: 300 });
+  const w = WalStore.open(src, { logger: newLogger(), fsOps: noSync, segmentSizeBytes: 300 });
   w.append([meta]);
   for (let i = 1; i <= 40; i += 2) {
     w.save([entry(1, i, `e${i}`), entry(1, i + 1, `e${i + 1}`)], hs(1, i));
@@ -229,7 +227,7 @@ test('wal files: byte flips across several segments (seeded sample)', (t) => {
 
 test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut off', (t) => {
   const src = tmpDir(t);
-  const w = WalFiles.open(src, { logger: newLogger(), fsOps: noSync });
+  const w = WalStore.open(src, { logger: newLogger(), fsOps: noSync });
   w.append([meta]);
   for (let i = 1; i <= 40; i++) w.save([entry(1, i, 'v'.repeat(90) + i)], hs(1, i - 1));
   w.close();
@@ -242,7 +240,7 @@ test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut
   const mid = Buffer.from(full);
   mid.fill(0, 1024, 1536);
   writeSegments(work, [{ name: segs[0]!.name, bytes: mid }]);
-  const err = t.throws(() => WalFiles.open(work, { logger: newLogger(), fsOps: noSync }), {
+  const err = t.throws(() => WalStore.open(work, { logger: newLogger(), fsOps: noSync }), {
     instanceOf: WalCorruptError,
   });
   t.is(err?.file, segs[0]!.name);
@@ -253,7 +251,7 @@ test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut
   tail.fill(0, start);
   writeSegments(work, [{ name: segs[0]!.name, bytes: tail }]);
   const logger = newLogger();
-  const w2 = WalFiles.open(work, { logger, fsOps: noSync });
+  const w2 = WalStore.open(work, { logger, fsOps: noSync });
   t.deepEqual(show(w2.recovered.entries), entriesOf(all.filter((r) => r.end <= start)));
   t.is(logger.warns.length, 1);
   w2.close();
@@ -261,9 +259,12 @@ test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut
 
 test('wal files: segments rotate and recover; releaseTo keeps what recovery needs', (t) => {
   const dir = tmpDir(t);
-  const w = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+  const w = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
   w.append([meta]);
-  for (let i = 1; i <= 100; i++) w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, i - 1));
+  // Entries 98 and 99 stay uncommitted: a new leader replaces them below.
+  for (let i = 1; i <= 100; i++) {
+    w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, Math.min(i - 1, 97)));
+  }
   const names = w.segmentNames();
   t.true(names.length >= 5, `${names.length} segments`);
   names.forEach((n, i) => t.true(n.startsWith(i.toString(16).padStart(16, '0') + '-')));
@@ -277,9 +278,9 @@ test('wal files: segments rotate and recover; releaseTo keeps what recovery need
   }
   w.close();
 
-  const w2 = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+  const w2 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
   t.deepEqual(show(w2.recovered.entries).map((e) => e[1]), range(1, 100));
-  t.deepEqual(w2.recovered.hardState, hs(1, 99));
+  t.deepEqual(w2.recovered.hardState, hs(1, 97));
   t.deepEqual(w2.recovered.metadata, { nodeId: 1, clusterId: 99 });
   // A new leader overwrites an uncommitted suffix across the segment boundary.
   w2.save([entry(2, 98, 'new98'), entry(2, 99, 'new99')], hs(2, 97, 2));
@@ -298,7 +299,7 @@ test('wal files: segments rotate and recover; releaseTo keeps what recovery need
   t.deepEqual(w2.releaseTo(95), [], 'clamped to the newest marker');
   w2.close();
 
-  const w3 = WalFiles.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+  const w3 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
   t.is(Number(w3.recovered.snapshot?.index), 60);
   t.is(dec.decode(w3.recovered.snapshot!.body), 'state@60');
   const es = show(w3.recovered.entries);
@@ -315,7 +316,7 @@ function range(a: number, b: number): number[] {
 
 test('wal files: a corrupted newest snapshot falls back to the previous one', (t) => {
   const dir = tmpDir(t);
-  const w = WalFiles.open(dir, { logger: newLogger() });
+  const w = WalStore.open(dir, { logger: newLogger() });
   w.append([meta]);
   for (let i = 1; i <= 30; i++) w.save([entry(1, i, `v${i}`)], hs(1, i));
   writeSnapshotFile(dir, 1, 10, enc.encode('state@10'));
@@ -326,7 +327,7 @@ test('wal files: a corrupted newest snapshot falls back to the previous one', (t
   writeSnapshotFile(dir, 1, 25, enc.encode('state@25'));
   w.close();
 
-  const ok = WalFiles.open(dir, { logger: newLogger() });
+  const ok = WalStore.open(dir, { logger: newLogger() });
   t.is(Number(ok.recovered.snapshot?.index), 20);
   t.deepEqual(show(ok.recovered.entries).map((e) => e[1]), range(21, 30));
   ok.close();
@@ -336,7 +337,7 @@ test('wal files: a corrupted newest snapshot falls back to the previous one', (t
   bytes[bytes.length - 1]! ^= 0x40;
   fs.writeFileSync(p20, bytes);
   const logger = newLogger();
-  const w2 = WalFiles.open(dir, { logger });
+  const w2 = WalStore.open(dir, { logger });
   t.is(Number(w2.recovered.snapshot?.index), 10);
   t.is(dec.decode(w2.recovered.snapshot!.body), 'state@10');
   t.deepEqual(show(w2.recovered.entries).map((e) => e[1]), range(11, 30));
@@ -362,7 +363,7 @@ test('wal files: append does one write and one fdatasync per batch, and the data
   const dir = tmpDir(t);
   let writes = 0;
   let datasyncs = 0;
-  const spy: WalFsOps = {
+  const spy: FsOps = {
     ...nodeFsOps,
     writeSync: (fd, b, o, l, p) => {
       writes++;
@@ -373,7 +374,7 @@ test('wal files: append does one write and one fdatasync per batch, and the data
       nodeFsOps.fdatasyncSync(fd);
     },
   };
-  const w = WalFiles.open(dir, { logger: newLogger(), fsOps: spy });
+  const w = WalStore.open(dir, { logger: newLogger(), fsOps: spy });
   const batch = range(1, 500).map((i) => entry(1, i, `payload-${i}`));
   writes = 0;
   datasyncs = 0;
@@ -386,7 +387,7 @@ test('wal files: append does one write and one fdatasync per batch, and the data
   w.save([]);
   t.is(datasyncs, 2, 'an empty save does no I/O');
   w.close();
-  const w2 = WalFiles.open(dir, { logger: newLogger() });
+  const w2 = WalStore.open(dir, { logger: newLogger() });
   t.is(w2.recovered.entries.length, 600);
   t.deepEqual(w2.recovered.hardState, hs(1, 250));
   w2.close();
@@ -395,14 +396,14 @@ test('wal files: append does one write and one fdatasync per batch, and the data
 test('wal files: after a failed fdatasync the WAL refuses further appends', (t) => {
   const dir = tmpDir(t);
   let fail = false;
-  const flaky: WalFsOps = {
+  const flaky: FsOps = {
     ...nodeFsOps,
     fdatasyncSync: (fd) => {
       if (fail) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
       nodeFsOps.fdatasyncSync(fd);
     },
   };
-  const w = WalFiles.open(dir, { logger: newLogger(), fsOps: flaky });
+  const w = WalStore.open(dir, { logger: newLogger(), fsOps: flaky });
   w.save([entry(1, 1, 'a')]);
   fail = true;
   t.throws(() => w.save([entry(1, 2, 'b')]), { message: /EIO/ });
@@ -413,12 +414,12 @@ test('wal files: after a failed fdatasync the WAL refuses further appends', (t) 
 
 test('wal files: open removes unfinished .tmp files', (t) => {
   const dir = tmpDir(t);
-  WalFiles.open(dir, { logger: newLogger() }).close();
+  WalStore.open(dir, { logger: newLogger() }).close();
   const stale = path.join(walDirOf(dir), walSegmentName(1, 5) + '.tmp');
   fs.writeFileSync(stale, 'junk');
   const staleSnap = path.join(snapDirOf(dir), listSnapshotsName(1, 5) + '.tmp');
   fs.writeFileSync(staleSnap, 'junk');
-  const w = WalFiles.open(dir, { logger: newLogger() });
+  const w = WalStore.open(dir, { logger: newLogger() });
   t.false(fs.existsSync(stale));
   t.false(fs.existsSync(staleSnap));
   t.is(w.segmentCount, 1);

@@ -1,6 +1,8 @@
-import { Lessor, leaseCheckIntervalMs } from '../../src/lease/index.js';
+import { leaseCheckIntervalMs } from '../../src/constants.js';
+import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/index.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
+import { assertNever } from '../../src/assert.js';
+import { startActor } from '../../src/runtime/worker.js';
 import type { LeaseConfig, LeaseMsg, LeaseRaftPropose } from './messages.js';
 
 /**

@@ -147,7 +147,7 @@ export interface LeaseConfig {
   seed: number;
   /** checkIntervalMs overrides leaseCheckIntervalMs (tests). */
   checkIntervalMs?: number;
-  /** minTtlSeconds overrides minLeaseTtlSeconds (tests). */
+  /** minTtlSeconds overrides leaseTtlSecondsMin (tests). */
   minTtlSeconds?: number;
   /** raftPeer names the Raft node (default 'raft'). */
   raftPeer?: string;

@@ -1,5 +1,5 @@
 import {
-  maxInflightMsgs, maxSizePerMsgBytes, snapshotBytesMax, snapshotCatchUpEntries,
+  inflightMsgsMax, sizePerMsgBytesMax, snapshotBytesMax, snapshotCatchUpEntries,
 } from '../../src/constants.js';
 import {
   Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges, shardOf,
@@ -152,8 +152,8 @@ async function boot(): Promise<void> {
     heartbeatTick: 1,
     storage,
     applied: appliedIndex as Index,
-    maxSizePerMsg: maxSizePerMsgBytes,
-    maxInflightMsgs,
+    maxSizePerMsg: sizePerMsgBytesMax,
+    maxInflightMsgs: inflightMsgsMax,
     preVote: true,
     checkQuorum: true,
     rng: seededRng(cfg.seed),

@@ -2,7 +2,8 @@ import { ShardStore } from '../../src/mvcc/index.js';
 import type { Revision } from '../../src/types.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
+import { assertNever } from '../../src/assert.js';
+import { startActor } from '../../src/runtime/worker.js';
 import type { ShardConfig, ShardMsg, ShardRange } from './messages.js';
 
 /**

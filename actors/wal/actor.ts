@@ -1,10 +1,15 @@
 import { Piscina } from 'piscina';
+import {
+  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax,
+} from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
+import { assertNever } from '../../src/assert.js';
+import { startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
-import { WalFiles } from './files.js';
+import { purgeSnapshots } from './snap-store.js';
+import { WalStore } from './wal-store.js';
 import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 
 /**
@@ -15,15 +20,16 @@ import type { WalAppend, WalConfig, WalMsg } from './messages.js';
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'wal' });
-const files = WalFiles.open(cfg.dataDir, { logger: log });
+const files = WalStore.open(cfg.dataDir, { logger: log });
 if (files.recovered.firstStart) {
   files.append([{ type: 'metadata', nodeId: cfg.memberId as never, clusterId: cfg.clusterId }]);
 }
+// One thread: snapshots are written one at a time, so their markers reach the log in order.
 const pool = new Piscina({
   filename: new URL('./snapshot-task.js', import.meta.url).href,
   minThreads: 0,
   maxThreads: 1,
-  idleTimeout: 5_000,
+  idleTimeout: snapshotPoolIdleMs,
 });
 
 /** queue: appends waiting for the next group commit. */
@@ -46,7 +52,7 @@ function flush(): void {
   const t0 = performance.now();
   files.append(records);
   const seconds = (performance.now() - t0) / 1000;
-  if (fsyncSeconds.length < 10_000) fsyncSeconds.push(seconds);
+  if (fsyncSeconds.length < walFsyncSamplesMax) fsyncSeconds.push(seconds);
   for (const { token } of batch) {
     if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
   }
@@ -90,6 +96,8 @@ ctx.ep.onMessage((msg, token) => {
           // never looks for a snapshot that is not there.
           files.append([{ type: 'snapshot', index: index as never, term: term as never }]);
           files.releaseTo(index as never);
+          // Older snapshot files are never read again once newer ones have markers.
+          purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
           log.info({ index, term, path }, 'saved snapshot');
           if (token !== undefined) ctx.ep.reply(token, { path });
         }, (e: unknown) => {

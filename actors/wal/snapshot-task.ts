@@ -7,7 +7,7 @@
  * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
  * large body costs (the body must then own its whole ArrayBuffer).
  */
-import { writeSnapshotFile } from './files.js';
+import { writeSnapshotFile } from './snap-store.js';
 
 /** SnapshotTaskInput is one snapshot to write; `dir` is the data dir (files go to member/snap). */
 export interface SnapshotTaskInput {

@@ -1,8 +1,8 @@
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
-import {
-  type HistoryRequest, mergeHistory, progressNotifyIntervalMs, syncRetryMs, WatchHub,
-} from '../../src/watch/index.js';
+import { assertNever } from '../../src/assert.js';
+import { startActor } from '../../src/runtime/worker.js';
+import { progressNotifyIntervalMs, watchSyncRetryMs } from '../../src/constants.js';
+import { type HistoryRequest, mergeHistory, WatchHub } from '../../src/watch/index.js';
 import type { RaftWatchInterest } from '../raft/messages.js';
 import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from './messages.js';
 
@@ -15,7 +15,7 @@ import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from 
  * Scheduling: at most one sync pass is out at a time. A pass that delivered something is
  * followed at once by the next (setImmediate, so live traffic interleaves); a pass that could
  * not run or made no progress (no stream with room, a shard still behind) is retried after
- * syncRetryMs. Acks and new unsynced watchers wake the loop.
+ * watchSyncRetryMs. Acks and new unsynced watchers wake the loop.
  *
  * Every turn's responses, for all streams, leave as ONE WatchEvents in which each distinct
  * event appears once (packWatchEvents): fan-out is paid in the gateway's socket writes, not
@@ -170,7 +170,7 @@ function retryLater(): void {
   retryTimer = setTimeout(() => {
     retryTimer = undefined;
     scheduleFlush();
-  }, syncRetryMs);
+  }, watchSyncRetryMs);
 }
 
 async function readHistory(req: HistoryRequest): Promise<ReturnType<typeof mergeHistory>> {

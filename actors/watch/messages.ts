@@ -59,7 +59,7 @@ export interface WatchProgress {
 }
 
 /** WatchAck: the gateway has written `events` events of a stream to its client (flow
- * control: a stream holds at most watchStreamBufferEvents unacknowledged events). */
+ * control: a stream holds at most watchStreamEventsMax unacknowledged events). */
 export interface WatchAck {
   type: 'WatchAck';
   streamId: number;
@@ -158,7 +158,7 @@ export interface WatchConfig {
   logLevel: string;
   /** progressNotifyIntervalMs overrides etcd's 10 minutes (tests). */
   progressNotifyIntervalMs?: number;
-  /** bufferEvents overrides watchStreamBufferEvents (tests). */
+  /** bufferEvents overrides watchStreamEventsMax (tests). */
   bufferEvents?: number;
   /** historyEventsPerPass overrides the history read per pass (tests). */
   historyEventsPerPass?: number;

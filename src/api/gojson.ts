@@ -10,7 +10,7 @@
  * keep exactly (a fraction, an exponent, 16+ digits): Go refuses `1.0` for an int64 with
  * "json: cannot unmarshal number 1.0 into ...", so those numbers are kept raw as GoNumber.
  */
-import { ApiError } from './errors.js';
+import { EtcdError } from '../errors.js';
 
 /** GoNumber is a JSON number kept as its source text (only produced on the slow path). */
 export class GoNumber {
@@ -35,7 +35,7 @@ const trickyNumber = /[:,[]\s*-?\d+(?:[.eE]|\d{15})/;
 /**
  * parseJsonBody parses a gateway request body as etcd does: undefined for an empty or
  * all-whitespace body (etcd treats it as an empty request), otherwise the first JSON value.
- * Throws ApiError MALFORMED_JSON with Go's message on a syntax error.
+ * Throws EtcdError MALFORMED_JSON with Go's message on a syntax error.
  */
 export function parseJsonBody(text: string): JsonValue | undefined {
   if (!trickyNumber.test(text)) {
@@ -46,7 +46,7 @@ export function parseJsonBody(text: string): JsonValue | undefined {
     }
   }
   const r = goScan(text, 0, 'decoder');
-  if (r.error !== undefined) throw new ApiError('MALFORMED_JSON', r.error);
+  if (r.error !== undefined) throw new EtcdError('MALFORMED_JSON', r.error);
   if (r.end < 0) return undefined;
   const value = text.slice(r.start, r.end);
   return trickyNumber.test(value) || /^\s*-?\d/.test(value)

@@ -8,7 +8,7 @@
  */
 import { GoNumber } from './gojson.js';
 import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
-import { maxTxnOps } from '../constants.js';
+import { txnOpsMax, v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
   Compare,
@@ -27,13 +27,11 @@ import type {
   TxnRequest,
   TxnResponse,
 } from '../mvcc/types.js';
-import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import {
+  answerOf, EtcdError, ErrEmptyKey, ErrKeyNotFound, ErrTooManyOps, type ErrorCode,
+} from '../errors.js';
 import { checkPutRequest, checkTxnRequest } from './v3-decode.js';
 
-/** v1ListLimitDefault is the page size of GET /v1/keys when no limit is given. */
-export const v1ListLimitDefault = 100;
-/** v1ListLimitMax bounds one page of GET /v1/keys. */
-export const v1ListLimitMax = 10_000;
 
 /** V1Query is a route's query string: URLSearchParams or a plain record. */
 export type V1Query = URLSearchParams | Readonly<Record<string, string | undefined>>;
@@ -44,8 +42,8 @@ function q(query: V1Query | undefined, name: string): string | undefined {
   return query[name];
 }
 
-function bad(message: string): ApiError {
-  return new ApiError('BAD_REQUEST', message);
+function bad(message: string): EtcdError {
+  return new EtcdError('BAD_REQUEST', message);
 }
 
 function intParam(query: V1Query | undefined, name: string, min: number): number | undefined {
@@ -77,7 +75,7 @@ export function decodeV1Key(rawPathSuffix: string): Bytes {
   } catch {
     throw bad('key is not valid percent-encoded UTF-8');
   }
-  if (text.length === 0) throw new ApiError('EMPTY_KEY');
+  if (text.length === 0) throw new ErrEmptyKey();
   return bytesFromUtf8(text);
 }
 
@@ -239,7 +237,7 @@ function v1Op(json: unknown, allowGet: boolean): RequestOp {
   const o = obj(json, 'operation');
   const op = str(o, 'op', true)!;
   const key = bytesFromUtf8(str(o, 'key', true)!);
-  if (key.length === 0) throw new ApiError('EMPTY_KEY');
+  if (key.length === 0) throw new ErrEmptyKey();
   switch (op) {
     case 'put': {
       const r: PutRequest = { type: 'put', key, value: bytesFromUtf8(str(o, 'value', true)!) };
@@ -291,13 +289,13 @@ export function decodeV1TxnRequest(json: unknown): TxnRequest {
 /**
  * decodeV1BatchRequest: POST /v1/batch with {"ops":[{"op":"put","key","value",…} |
  * {"op":"delete","key",…}]}: applied atomically as one txn, at one revision. At most
- * maxTxnOps (128) operations; no key written twice.
+ * txnOpsMax (128) operations; no key written twice.
  */
 export function decodeV1BatchRequest(json: unknown): TxnRequest {
   const o = obj(json, 'body');
   const ops = list(o, 'ops');
   if (ops.length === 0) throw bad('field ops must hold at least one operation');
-  if (ops.length > maxTxnOps) throw new ApiError('TOO_MANY_OPS');
+  if (ops.length > txnOpsMax) throw new ErrTooManyOps();
   const r: TxnRequest = {
     type: 'txn',
     compare: [],
@@ -339,7 +337,7 @@ export function encodeV1PutResponse(header: ResponseHeader, resp: PutResponse): 
  * call it inside the same try as the request so v1ErrorResponse answers it. */
 export function encodeV1GetResponse(header: ResponseHeader, resp: RangeResponse): string {
   const kv = resp.kvs[0];
-  if (kv === undefined) throw new ApiError('KEY_NOT_FOUND');
+  if (kv === undefined) throw new ErrKeyNotFound();
   return encodeV1Ok(header.revision, encodeV1Kv(kv));
 }
 
@@ -406,7 +404,7 @@ export function encodeV1BatchResponse(header: ResponseHeader, resp: TxnResponse)
 export interface V1ErrorResponse {
   status: number;
   body: string;
-  code: ApiErrorCode;
+  code: ErrorCode;
 }
 
 /**
@@ -414,11 +412,11 @@ export interface V1ErrorResponse {
  * table; statuses as /v3 except KEY_NOT_FOUND (404 here: the resource is missing).
  */
 export function v1ErrorResponse(err: unknown): V1ErrorResponse {
-  const e = toApiError(err);
-  const status = e.code === 'KEY_NOT_FOUND' ? 404 : e.httpStatus;
+  const a = answerOf(err);
+  const status = a.code === 'KEY_NOT_FOUND' ? 404 : a.httpStatus;
   return {
     status,
-    body: `{"ok":false,"error":{"code":"${e.code}","message":${JSON.stringify(e.message)}}}`,
-    code: e.code,
+    body: `{"ok":false,"error":{"code":"${a.code}","message":${JSON.stringify(a.text)}}}`,
+    code: a.code,
   };
 }

@@ -18,7 +18,7 @@
  * numbers without a name (sort_order 7) become the default where etcd behaves as the default,
  * and are refused where etcd would misbehave (sort_target, compare target/result).
  */
-import { maxTxnOps } from '../constants.js';
+import { txnOpsMax } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
   Compare,
@@ -33,7 +33,10 @@ import type {
   SortTarget,
   TxnRequest,
 } from '../mvcc/types.js';
-import { ApiError } from './errors.js';
+import {
+  EtcdError, ErrDuplicateKey, ErrEmptyKey, ErrKeyNotFound, ErrLeaseProvided, ErrTooManyOps,
+  ErrValueProvided,
+} from '../errors.js';
 import { goBase64Decode } from './gobase64.js';
 import { GoNumber, goQuote, goScan, parseJsonBody, type JsonValue } from './gojson.js';
 import type {
@@ -70,10 +73,10 @@ class Kind {
 }
 
 /** typeError is Go's UnmarshalTypeError text; `kind` is a value or "number <literal>". */
-function typeError(v: JsonValue | Kind, goType: string): ApiError {
+function typeError(v: JsonValue | Kind, goType: string): EtcdError {
   const kind = v instanceof Kind ? v.kind : kindOf(v);
   const text = `json: cannot unmarshal ${kind} into Go value of type ${goType}`;
-  return new ApiError('INVALID_FIELD', text);
+  return new EtcdError('INVALID_FIELD', text);
 }
 
 /** get reads a field jsonpb-style: the proto name wins if present (even as null). */
@@ -92,7 +95,7 @@ function intFromLiteral(raw: string, goType: string): number {
     if (big >= bits[0]! && big <= bits[1]!) {
       const n = Number(big);
       if (!Number.isSafeInteger(n)) {
-        throw new ApiError(
+        throw new EtcdError(
           'UNSAFE_INTEGER',
           `myetcd: integer ${raw} is outside ±2^53, which this server cannot represent`,
         );
@@ -115,7 +118,7 @@ function int64(v: JsonValue | undefined, goType = 'int64'): number | undefined {
     // jsonpb strips the quotes and hands the raw content to json.Unmarshal.
     const raw = v.includes('\\') || v.includes('"') ? JSON.stringify(v).slice(1, -1) : v;
     const r = goScan(raw, 0, 'unmarshal');
-    if (r.error !== undefined) throw new ApiError('INVALID_FIELD', r.error);
+    if (r.error !== undefined) throw new EtcdError('INVALID_FIELD', r.error);
     const lit = raw.slice(r.start, r.end).trim();
     switch (lit.charCodeAt(0)) {
       case 0x6e: return undefined; // null
@@ -139,7 +142,7 @@ function bytes(v: JsonValue | undefined): Bytes | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') {
     const r = goBase64Decode(v);
-    if ('error' in r) throw new ApiError('INVALID_BASE64', r.error);
+    if ('error' in r) throw new EtcdError('INVALID_BASE64', r.error);
     return r.bytes;
   }
   if (Array.isArray(v)) {
@@ -171,7 +174,7 @@ function enumValue(
   if (typeof v === 'string') {
     const i = names.indexOf(v);
     if (i < 0) {
-      throw new ApiError('INVALID_FIELD', `unknown value ${goQuote(v)} for enum ${goType}`);
+      throw new EtcdError('INVALID_FIELD', `unknown value ${goQuote(v)} for enum ${goType}`);
     }
     return i;
   }
@@ -207,7 +210,7 @@ function knownEnum<T>(n: number | undefined, names: readonly T[], goType: string
   if (n === undefined) return undefined;
   const name = names[n];
   if (name === undefined) {
-    throw new ApiError('INVALID_FIELD', `unknown value ${n} for enum ${goType}`);
+    throw new EtcdError('INVALID_FIELD', `unknown value ${n} for enum ${goType}`);
   }
   return name;
 }
@@ -360,30 +363,30 @@ function txnFields(o: Obj): TxnRequest {
 // ---- etcd's request checks (etcdserver/api/v3rpc/key.go) ----
 
 function checkRange(r: RangeRequest): void {
-  if (r.key.length === 0) throw new ApiError('EMPTY_KEY');
+  if (r.key.length === 0) throw new ErrEmptyKey();
 }
 
 function checkPut(r: PutRequest): void {
-  if (r.key.length === 0) throw new ApiError('EMPTY_KEY');
-  if (r.ignoreValue && r.value.length !== 0) throw new ApiError('VALUE_PROVIDED');
-  if (r.ignoreLease && r.lease) throw new ApiError('LEASE_PROVIDED');
+  if (r.key.length === 0) throw new ErrEmptyKey();
+  if (r.ignoreValue && r.value.length !== 0) throw new ErrValueProvided();
+  if (r.ignoreLease && r.lease) throw new ErrLeaseProvided();
 }
 
 function checkDelete(r: DeleteRangeRequest): void {
-  if (r.key.length === 0) throw new ApiError('EMPTY_KEY');
+  if (r.key.length === 0) throw new ErrEmptyKey();
 }
 
 /** checkTxn is etcd's checkTxnRequest: a nested txn's budget is what its parent leaves. */
 function checkTxn(r: TxnRequest, opsMax: number): void {
   const opc = Math.max(r.compare.length, r.success.length, r.failure.length);
-  if (opc > opsMax) throw new ApiError('TOO_MANY_OPS');
-  for (const c of r.compare) if (c.key.length === 0) throw new ApiError('EMPTY_KEY');
+  if (opc > opsMax) throw new ErrTooManyOps();
+  for (const c of r.compare) if (c.key.length === 0) throw new ErrEmptyKey();
   for (const u of r.success) checkOp(u, opsMax - opc);
   for (const u of r.failure) checkOp(u, opsMax - opc);
 }
 
 function checkOp(u: RequestOp, opsMax: number): void {
-  if (emptyOps.has(u)) throw new ApiError('KEY_NOT_FOUND');
+  if (emptyOps.has(u)) throw new ErrKeyNotFound();
   switch (u.type) {
     case 'range': return checkRange(u);
     case 'put': return checkPut(u);
@@ -422,12 +425,12 @@ function checkIntervals(reqs: RequestOp[]): { puts: Set<Bytes>; dels: Interval[]
     const then = checkIntervals(u.success);
     const otherwise = checkIntervals(u.failure);
     for (const k of then.puts) {
-      if (puts.has(k) || hits(dels, k)) throw new ApiError('DUPLICATE_KEY');
+      if (puts.has(k) || hits(dels, k)) throw new ErrDuplicateKey();
       puts.add(k);
     }
     for (const k of otherwise.puts) {
       if ((puts.has(k) && !then.puts.has(k)) || hits(dels, k)) {
-        throw new ApiError('DUPLICATE_KEY');
+        throw new ErrDuplicateKey();
       }
       puts.add(k);
     }
@@ -435,7 +438,7 @@ function checkIntervals(reqs: RequestOp[]): { puts: Set<Bytes>; dels: Interval[]
   }
   for (const u of reqs) {
     if (u.type !== 'put' || emptyOps.has(u)) continue;
-    if (puts.has(u.key) || hits(dels, u.key)) throw new ApiError('DUPLICATE_KEY');
+    if (puts.has(u.key) || hits(dels, u.key)) throw new ErrDuplicateKey();
     puts.add(u.key);
   }
   return { puts, dels };
@@ -452,7 +455,7 @@ export function isTxnReadOnly(r: TxnRequest): boolean {
 
 /**
  * decodeRangeRequest decodes a /v3/kv/range body. `json` is parseJsonBody's result (undefined
- * for an empty body). Throws ApiError with etcd's message and status.
+ * for an empty body). Throws EtcdError with etcd's message and status.
  */
 export function decodeRangeRequest(json: unknown): RangeRequest {
   const r = rangeFields(body(json));
@@ -486,7 +489,7 @@ export function decodeDeleteRangeRequest(json: unknown): DeleteRangeRequest {
   return r;
 }
 
-/** decodeTxnRequest decodes a /v3/kv/txn body, with etcd's txn checks (ops ≤ maxTxnOps per
+/** decodeTxnRequest decodes a /v3/kv/txn body, with etcd's txn checks (ops ≤ txnOpsMax per
  * branch, no empty ops or keys, no duplicate writes). */
 export function decodeTxnRequest(json: unknown): TxnRequest {
   const r = txnFields(body(json));
@@ -501,7 +504,7 @@ export function decodeTxnRequest(json: unknown): TxnRequest {
 export function checkTxnRequest(r: TxnRequest): void {
   const size = txnRequestBytes(r);
   checkGrpcSize(size);
-  checkTxn(r, maxTxnOps);
+  checkTxn(r, txnOpsMax);
   checkIntervals(r.success);
   checkIntervals(r.failure);
   if (!isTxnReadOnly(r)) checkRaftSize(size);
@@ -550,20 +553,20 @@ export function decodeLeaseKeepAliveRequest(json: unknown): LeaseKeepAliveReques
  */
 export function decodeLeaseKeepAliveStream(text: string): {
   requests: LeaseKeepAliveRequest[];
-  error?: ApiError;
+  error?: EtcdError;
 } {
   const requests: LeaseKeepAliveRequest[] = [];
   let at = 0;
   for (;;) {
     const r = goScan(text, at, 'decoder');
     if (r.error !== undefined) {
-      return { requests, error: new ApiError('MALFORMED_JSON', r.error) };
+      return { requests, error: new EtcdError('MALFORMED_JSON', r.error) };
     }
     if (r.end < 0) return { requests };
     try {
       requests.push(decodeLeaseKeepAliveRequest(parseJsonBody(text.slice(r.start, r.end))));
     } catch (e) {
-      return { requests, error: e instanceof ApiError ? e : new ApiError('INTERNAL') };
+      return { requests, error: e instanceof EtcdError ? e : new EtcdError('INTERNAL') };
     }
     at = r.end;
   }

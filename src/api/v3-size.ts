@@ -1,15 +1,15 @@
 /**
  * Protobuf sizes of requests, for etcd's two size limits (recorded: put-largest,
  * err-put-too-large, err-put-grpc-max):
- * 1. grpc-go refuses any request message over maxRequestBytes + 512 KiB (2 MiB by default)
+ * 1. grpc-go refuses any request message over requestBytesMax + 512 KiB (2 MiB by default)
  *    with ResourceExhausted "grpc: received message larger than max (N vs. 2097152)" → 429.
  * 2. A write's raft proposal (InternalRaftRequest: a 14-byte header with the request id, then
- *    the request as field 4..7) over maxRequestBytes is "etcdserver: request is too large"
+ *    the request as field 4..7) over requestBytesMax is "etcdserver: request is too large"
  *    → 400. Reads never go through raft and only meet limit 1.
  * Our sizes are computed from the decoded request; they equal etcd's for every normal
  * request (fields set to their zero value in JSON are not counted, as protobuf omits them).
  */
-import { maxRequestBytes } from '../constants.js';
+import { grpcOverheadBytes, requestBytesMax } from '../constants.js';
 import type {
   Compare,
   CompactionRequest,
@@ -19,12 +19,10 @@ import type {
   RequestOp,
   TxnRequest,
 } from '../mvcc/types.js';
-import { ApiError } from './errors.js';
+import { EtcdError } from '../errors.js';
 
-/** grpcOverheadBytes is etcd's grpcOverheadBytes: the gRPC receive limit's slack. */
-export const grpcOverheadBytes = 512 * 1024;
 /** grpcMaxRecvBytes is the largest request message grpc-go lets through to etcd. */
-export const grpcMaxRecvBytes = maxRequestBytes + grpcOverheadBytes;
+export const grpcMaxRecvBytes = requestBytesMax + grpcOverheadBytes;
 /** raftHeaderBytes: InternalRaftRequest's header field (tag 2 + len 1 + id tag 1 + id 10:
  * etcd's request ids have the top bit set). Measured: put-largest vs err-put-too-large. */
 export const raftHeaderBytes = 14;
@@ -119,7 +117,7 @@ export function compactionRequestBytes(r: CompactionRequest): number {
 /** checkGrpcSize throws etcd's 429 when a request message exceeds grpcMaxRecvBytes. */
 export function checkGrpcSize(sizeBytes: number): void {
   if (sizeBytes > grpcMaxRecvBytes) {
-    throw new ApiError(
+    throw new EtcdError(
       'GRPC_MESSAGE_TOO_LARGE',
       `grpc: received message larger than max (${sizeBytes} vs. ${grpcMaxRecvBytes})`,
     );
@@ -127,8 +125,8 @@ export function checkGrpcSize(sizeBytes: number): void {
 }
 
 /** checkRaftSize throws "etcdserver: request is too large" for a write whose raft proposal
- * would exceed maxRequestBytes. */
+ * would exceed requestBytesMax. */
 export function checkRaftSize(sizeBytes: number): void {
   const proposal = raftHeaderBytes + 1 + varintBytes(sizeBytes) + sizeBytes;
-  if (proposal > maxRequestBytes) throw new ApiError('REQUEST_TOO_LARGE');
+  if (proposal > requestBytesMax) throw new EtcdError('REQUEST_TOO_LARGE');
 }

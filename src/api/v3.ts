@@ -11,7 +11,7 @@
  */
 export * from './v3-decode.js';
 export * from './v3-encode.js';
-export { errorResponse, streamErrorResponse, ApiError } from './errors.js';
+export { errorResponse, streamErrorResponse } from './errors.js';
 
 /** V3Route names what a /v3 path does; the server switches on it. */
 export type V3Route =
@@ -37,8 +37,3 @@ export const v3Routes: ReadonlyMap<string, V3Route> = new Map<string, V3Route>([
   ['/v3/maintenance/status', 'status'],
 ]);
 
-/** maxHttpBodyBytes bounds a /v3 body the server reads before decoding: enough for any
- * request grpc would have let through (2 MiB of bytes, base64 ×4/3, JSON overhead), so the
- * decoder can still answer etcd's exact "larger than max (N vs. 2097152)". Past this the
- * server may answer that error with N = body length without decoding. */
-export const maxHttpBodyBytes = 4 * 1024 * 1024;

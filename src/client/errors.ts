@@ -1,4 +1,4 @@
-import { GrpcStatus } from '../api/errors.js';
+import { GrpcCode, grpcCodeName } from '../errors.js';
 /**
  * ClientError is every failure the client SDK reports: an error answer from the server (with
  * the server's gRPC code and etcd's message, e.g. code 11 "etcdserver: mvcc: required
@@ -18,51 +18,14 @@ export class ClientError extends Error {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'ClientError';
     this.code = code;
-    this.codeName = grpcCodeNames[code] ?? `Code(${code})`;
+    this.codeName = grpcCodeName(code);
     this.status = status;
     this.endpoint = endpoint;
   }
 }
 
-/** grpcCodes are the gRPC status codes etcd answers with (the server's table, plus OK). */
-export const grpcCodes = { OK: 0, ...GrpcStatus } as const;
-
-const grpcCodeNames: Record<number, string> = Object.fromEntries(
-  Object.entries(grpcCodes).map(([name, code]) => [code, name]),
-);
-
-/** httpStatusOfGrpc maps a gRPC code to the HTTP status grpc-gateway answers with. */
-export function httpStatusOfGrpc(code: number): number {
-  switch (code) {
-    case 0:
-      return 200;
-    case 1:
-      return 499;
-    case 3:
-    case 9:
-    case 11:
-      return 400;
-    case 4:
-      return 504;
-    case 5:
-      return 404;
-    case 6:
-    case 10:
-      return 409;
-    case 7:
-      return 403;
-    case 8:
-      return 429;
-    case 12:
-      return 501;
-    case 14:
-      return 503;
-    case 16:
-      return 401;
-    default:
-      return 500;
-  }
-}
+/** grpcCodes are the gRPC status codes etcd answers with: the server's table (src/errors.ts). */
+export const grpcCodes = GrpcCode;
 
 /** grpcOfHttpStatus guesses a gRPC code for an HTTP error without an etcd error body. */
 export function grpcOfHttpStatus(status: number): number {

@@ -1,15 +1,16 @@
+import { EtcdError } from '../errors.js';
+
 /**
  * ConfigError is thrown by loadConfig for any setting it cannot accept. `setting` is the
  * flag name without dashes (e.g. "heartbeat-interval"), or "" when no single setting is at
  * fault; the message always names the setting and says what is wrong with it, so that main
  * can print it as is and exit with status 2 (etcd exits 1; we keep 2 for usage errors).
+ * Its code is CONFIG_INVALID (src/errors.ts).
  */
-export class ConfigError extends Error {
-  readonly code = 'ECONFIG';
+export class ConfigError extends EtcdError {
   readonly setting: string;
   constructor(setting: string, message: string) {
-    super(message);
-    this.name = 'ConfigError';
+    super('CONFIG_INVALID', message);
     this.setting = setting;
   }
 }
@@ -19,12 +20,10 @@ export class ConfigError extends Error {
  * `help` is the full usage text: every setting with its default and environment variable.
  * It is an error so that a caller cannot start a server by accident after printing help.
  */
-export class HelpRequested extends Error {
-  readonly code = 'EHELP';
+export class HelpRequested extends EtcdError {
   readonly help: string;
   constructor(help: string) {
-    super(help);
-    this.name = 'HelpRequested';
+    super('HELP_REQUESTED', help);
     this.help = help;
   }
 }

@@ -12,7 +12,7 @@ import {
 } from '../api/v3.js';
 import { utf8FromBytes } from '../bytes.js';
 import type { ActorRef } from '../runtime/endpoint.js';
-import { maxRequestBytes } from '../constants.js';
+import { requestBytesMax } from '../constants.js';
 import { v1ErrorBody } from './errors.js';
 import type { Routes } from './server.js';
 import { JsonStreamSplitter, refusal } from './watch-routes.js';
@@ -208,7 +208,7 @@ function pathId(req: HyperExpress.Request): number {
 
 /** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */
 function checkRequestSize(body: string): void {
-  if (body.length * 3 > maxRequestBytes && Buffer.byteLength(body) > maxRequestBytes) {
+  if (body.length * 3 > requestBytesMax && Buffer.byteLength(body) > requestBytesMax) {
     throw new ApiError('REQUEST_TOO_LARGE');
   }
 }

@@ -1,6 +1,7 @@
 import HyperExpress from 'hyper-express';
 import { ApiError, overloadError } from '../api/errors.js';
-import { encodeHealth, encodeVersion, maxHttpBodyBytes } from '../api/v3.js';
+import { encodeHealth, encodeVersion } from '../api/v3.js';
+import { httpBodyBytesMax } from '../constants.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import type { KvService } from './kv-service.js';
@@ -38,7 +39,7 @@ export class Admission {
   /** refuse returns the error to answer instead of serving, or undefined. */
   refuse(): Error | undefined {
     if (!this.deps.system.serving) {
-      return new ApiError('STOPPED', 'etcdserver: server is restarting');
+      return new ApiError('RESTARTING');
     }
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
       return overloadError();
@@ -95,7 +96,7 @@ export async function startGateway(
   const server = new HyperExpress.Server({
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
     // (from the decoders) instead of a bare 413 from the HTTP layer.
-    max_body_length: maxHttpBodyBytes,
+    max_body_length: httpBodyBytesMax,
     fast_buffers: true,
   });
   const routes = new Routes(server, deps);

@@ -19,7 +19,7 @@ import type { Routes } from './server.js';
  * requests go to the watch hub as sends and the hub pushes WatchEvents back, which are
  * encoded and written in order. After a chunk has been handed to the socket (the write
  * callback, which waits for uWS backpressure to clear) the stream acknowledges its events
- * with WatchAck: the hub never has more than watchStreamBufferEvents events of one stream in
+ * with WatchAck: the hub never has more than watchStreamEventsMax events of one stream in
  * flight, so a slow client costs bounded memory here and in the hub.
  *
  *  - POST /v3/watch (and /v3beta/watch): etcd 3.4's grpc-gateway. The request body is a stream

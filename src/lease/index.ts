@@ -1,3 +1,2 @@
-export { Lessor, LeaseError, type LessorOptions } from './lessor.js';
+export { Lessor, type LessorOptions } from './lessor.js';
 export { leaseKeyUpdates } from './key-updates.js';
-export * from './limits.js';

@@ -1,6 +1,9 @@
-import { maxLeaseTtlSeconds, minLeaseTtlSeconds } from '../constants.js';
+import {
+  leaseRevokeRetryMs, leaseRevokesPerCheckMax, leaseTtlSecondsMax, leaseTtlSecondsMin,
+} from '../constants.js';
 import type { Bytes } from '../types.js';
-import { expiredLeasesPerCall, expiredLeaseRetryMs } from './limits.js';
+import { assert } from '../assert.js';
+import { ErrLeaseExists, ErrLeaseTTLTooLarge, ErrNotLeader } from '../errors.js';
 
 /**
  * Lessor is the lease service's pure core (etcd's lease/lessor.go), keeping what the
@@ -14,9 +17,9 @@ import { expiredLeasesPerCall, expiredLeaseRetryMs } from './limits.js';
  * lease gets its full TTL again (etcd's Promote: a new leader cannot know how long the old
  * one had left, so it errs on the side of keeping keys) and keep-alives refresh deadlines.
  *
- * `expired(nowMs)` returns leases past their deadline, at most expiredLeasesPerCall per call
+ * `expired(nowMs)` returns leases past their deadline, at most leaseRevokesPerCheckMax per call
  * (etcd revokes at most leaseRevokeRate per second), and pushes each returned lease's
- * deadline out by expiredLeaseRetryMs so that a revocation lost on its way through Raft is
+ * deadline out by leaseRevokeRetryMs so that a revocation lost on its way through Raft is
  * proposed again, not every tick.
  *
  * Example: grant(7, 10 s) at t=0 as primary → deadline 10,000; renew at 4,000 → deadline
@@ -35,9 +38,9 @@ export class Lessor {
 
   constructor(opts: LessorOptions) {
     this.rng = opts.rng;
-    this.perCall = opts.expiredPerCall ?? expiredLeasesPerCall;
-    this.retryMs = opts.retryMs ?? expiredLeaseRetryMs;
-    this.minTtl = opts.minTtlSeconds ?? minLeaseTtlSeconds;
+    this.perCall = opts.expiredPerCall ?? leaseRevokesPerCheckMax;
+    this.retryMs = opts.retryMs ?? leaseRevokeRetryMs;
+    this.minTtl = opts.minTtlSeconds ?? leaseTtlSecondsMin;
   }
 
   /** isPrimary: this lessor times leases (the node leads). */
@@ -52,20 +55,20 @@ export class Lessor {
 
   /**
    * prepareGrant validates a grant request before it is proposed: raises a TTL below the
-   * minimum (etcd does, recorded: lease-grant-min-ttl), refuses one above maxLeaseTtlSeconds
+   * minimum (etcd does, recorded: lease-grant-min-ttl), refuses one above leaseTtlSecondsMax
    * (ErrLeaseTTLTooLarge), refuses a taken id (ErrLeaseExists), and chooses an id for id 0.
    */
   prepareGrant(id: number, ttlSeconds: number): { id: number; ttlSeconds: number } {
-    if (ttlSeconds > maxLeaseTtlSeconds) throw new LeaseError('ErrLeaseTTLTooLarge');
+    if (ttlSeconds > leaseTtlSecondsMax) throw new ErrLeaseTTLTooLarge();
     const ttl = Math.max(ttlSeconds, this.minTtl);
     if (id === 0) id = this.newId();
-    else if (this.leases.has(id)) throw new LeaseError('ErrLeaseExists');
+    else if (this.leases.has(id)) throw new ErrLeaseExists();
     return { id, ttlSeconds: ttl };
   }
 
   /** grant records an applied grant (id and TTL already validated by prepareGrant). */
   grant(id: number, ttlSeconds: number, nowMs: number): void {
-    assert(id !== 0 && Number.isSafeInteger(id), `lease id ${id}`);
+    assert(id !== 0 && Number.isSafeInteger(id), 'lease id is a safe non-zero integer', id);
     if (this.leases.has(id)) return; // replayed
     const l: Lease = { id, ttlSeconds, deadlineMs: Infinity, expiring: false, keys: new Set() };
     this.leases.set(id, l);
@@ -85,10 +88,10 @@ export class Lessor {
   /**
    * renew is one keep-alive: the lease's deadline becomes now + TTL and the TTL is returned;
    * 0 when the lease does not exist (etcd answers a keep-alive for a missing lease with TTL
-   * 0, recorded: lease-keepalive-missing). Only the primary renews (ErrNotPrimary).
+   * 0, recorded: lease-keepalive-missing). Only the primary renews (else ErrNotLeader).
    */
   renew(id: number, nowMs: number): number {
-    if (!this.primary) throw new LeaseError('ErrNotPrimary');
+    if (!this.primary) throw new ErrNotLeader();
     const l = this.leases.get(id);
     // An expired lease whose revocation is on its way through Raft is as good as gone: etcd
     // waits for the revocation and answers not-found. Renewing it here would answer a TTL
@@ -125,8 +128,8 @@ export class Lessor {
     this.leases.get(id)?.keys.delete(key);
   }
 
-  /** expired returns up to expiredLeasesPerCall leases whose deadline ≤ nowMs (primary only)
-   * and defers each by expiredLeaseRetryMs until its revocation is applied. */
+  /** expired returns up to leaseRevokesPerCheckMax leases whose deadline ≤ nowMs (primary only)
+   * and defers each by leaseRevokeRetryMs until its revocation is applied. */
   expired(nowMs: number): number[] {
     if (!this.primary) return [];
     const out: number[] = [];
@@ -214,22 +217,6 @@ interface Lease {
   keys: Set<Bytes>;
 }
 
-/** LeaseError: an expected lease failure with etcd's wording (codes match src/api's table). */
-export class LeaseError extends Error {
-  constructor(readonly code: 'ErrLeaseTTLTooLarge' | 'ErrLeaseExists' | 'ErrLeaseNotFound' |
-    'ErrNotPrimary') {
-    super(leaseMessages[code]);
-    this.name = 'LeaseError';
-  }
-}
-
-const leaseMessages = {
-  ErrLeaseTTLTooLarge: 'etcdserver: too large lease TTL',
-  ErrLeaseExists: 'etcdserver: lease already exists',
-  ErrLeaseNotFound: 'etcdserver: requested lease not found',
-  ErrNotPrimary: 'etcdserver: not leader',
-} as const;
-
 type HeapEntry = [number, number];
 
 function heapPush(h: HeapEntry[], e: HeapEntry): void {
@@ -260,8 +247,4 @@ function heapPop(h: HeapEntry[]): HeapEntry {
     h[i] = last;
   }
   return top;
-}
-
-function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
 }

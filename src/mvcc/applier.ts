@@ -1,12 +1,12 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
-import { assert, assertNever } from './assert.js';
+import { assert, assertNever } from '../assert.js';
 import {
   ErrCompacted,
   ErrFutureRev,
   ErrKeyNotFound,
   ErrLeaseExists,
   ErrLeaseNotFound,
-} from './errors.js';
+} from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
@@ -187,7 +187,7 @@ export class Applier {
   /** grantLease records a granted lease and its TTL (the expiry clock lives in the lease
    * actor, on the leader). */
   grantLease(id: LeaseId, ttlSeconds = 0): void {
-    assert(Number.isSafeInteger(id) && id !== 0, `lease id ${id}`);
+    assert(Number.isSafeInteger(id) && id !== 0, 'lease id is a safe non-zero integer', id);
     if (this.leases.has(id)) throw new ErrLeaseExists();
     this.leases.set(id, new Set());
     this.leaseTtls.set(id, ttlSeconds);

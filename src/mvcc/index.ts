@@ -2,7 +2,7 @@
  * The MVCC core: the Applier (the Raft thread's latest-state view that decides revisions and
  * txn outcomes), ShardStore (one partition's history), mergeRanges (the gateway's merge of
  * per-shard partial reads), shardOf (the partition function), request validation and the
- * typed errors. Pure: no I/O, no clock, no randomness. See docs/mvcc.md.
+ * typed errors (src/errors.ts). Pure: no I/O, no clock, no randomness. See docs/mvcc.md.
  */
 export {
   Applier,
@@ -14,8 +14,12 @@ export {
   type ExecuteResult,
   type LeaseRevokeResult,
 } from './applier.js';
-export { assert, AssertionFailed } from './assert.js';
-export * from './errors.js';
+/** The errors the MVCC core throws; they are defined with the vocabulary in src/errors.ts. */
+export {
+  EtcdError, ErrCompacted, ErrDuplicateKey, ErrEmptyKey, ErrFutureRev, ErrInvalidArgument,
+  ErrKeyNotFound, ErrLeaseExists, ErrLeaseNotFound, ErrLeaseProvided, ErrSnapshotCorrupt,
+  ErrTooManyOps, ErrValueProvided,
+} from '../errors.js';
 export { KeyIndex, tombstoneOf } from './key-index.js';
 export { inKeyRange, keyRangeOf, type KeyRange } from './key-range.js';
 export { mergeRanges } from './merge.js';

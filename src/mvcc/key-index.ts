@@ -1,6 +1,6 @@
 import type { Bytes, Revision } from '../types.js';
 import type { KeyValue } from './types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * KeyIndex is the history of one key on one shard: etcd's keyIndex (mvcc/key_index.go),
@@ -55,7 +55,7 @@ export class KeyIndex {
     assert(kv.key === this.key, 'KeyIndex.append: key mismatch');
     const last = this.entries[this.entries.length - 1];
     if (last === undefined) {
-      assert(kv.version > 0, `KeyIndex.append: ${JSON.stringify(kv.key)} starts with a tombstone`);
+      assert(kv.version > 0, 'KeyIndex.append: a key does not start with a tombstone', kv.key);
     } else {
       assert(kv.modRevision >= last.modRevision, 'KeyIndex.append: revision went back');
       if (kv.version === 0) {

@@ -1,5 +1,5 @@
 import type { Bytes } from '../types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * chunkKeysMax bounds the keys held by one chunk of an OrderedMap. An insert moves at most

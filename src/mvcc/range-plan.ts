@@ -1,5 +1,5 @@
 import { rangeResultKvsMax } from '../constants.js';
-import { assertNever } from './assert.js';
+import { assertNever } from '../assert.js';
 import type { KeyValue, RangeRequest, RangeResponse, SortOrder, SortTarget } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Revision } from '../types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * Revisions. etcd numbers every write transaction with a main revision and every change
@@ -19,6 +19,6 @@ export const noRevision = 0 as Revision;
 
 /** revision brands a number as a Revision, asserting it is a safe non-negative integer. */
 export function revision(n: number): Revision {
-  assert(Number.isSafeInteger(n) && n >= 0, `revision ${n} is not a safe non-negative integer`);
+  assert(Number.isSafeInteger(n) && n >= 0, 'a revision is a safe non-negative integer', n);
   return n as Revision;
 }

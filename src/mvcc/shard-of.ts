@@ -1,5 +1,5 @@
 import type { Bytes } from '../types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 
 /**
  * shardOf maps a key to one of shardCount storage shards: 32-bit FNV-1a over the key's
@@ -9,7 +9,7 @@ import { assert } from './assert.js';
  * Example: FNV-1a("foo") = 0xa9f37ed7, so shardOf("foo", 3) === 0; shardOf("", 3) === 1.
  */
 export function shardOf(key: Bytes, shardCount: number): number {
-  assert(Number.isSafeInteger(shardCount) && shardCount >= 1, `bad shard count ${shardCount}`);
+  assert(Number.isSafeInteger(shardCount) && shardCount >= 1, 'shard count ≥ 1', shardCount);
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i) & 0xff;

@@ -1,7 +1,7 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import type { Change, KeyValue, RangeRequest, RangeResponse } from './types.js';
-import { assert, AssertionFailed } from './assert.js';
-import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from './errors.js';
+import { assert, AssertionFailed } from '../assert.js';
+import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
 import { partialRange } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
@@ -88,7 +88,8 @@ export class ShardStore {
    * starts one; a delete ends a live key): anything else is a bug upstream and asserts.
    */
   apply(revision: Revision, changes: readonly Change[]): void {
-    assert(revision > this.currentRevision, `apply(${revision}) after ${this.currentRevision}`);
+    assert(revision > this.currentRevision, 'apply moves the revision forward',
+      [revision, this.currentRevision]);
     for (const c of changes) {
       const kv = c.kv;
       assert(kv.modRevision === revision, 'change modRevision differs from its revision');
@@ -175,7 +176,7 @@ export class ShardStore {
     rangeEnd?: Bytes,
     limit = 0,
   ): Change[] {
-    assert(fromRevision >= 1, `history from revision ${fromRevision}`);
+    assert(fromRevision >= 1, 'history starts at revision 1 or later', fromRevision);
     if (fromRevision < this.compactRevision) throw new ErrCompacted();
     const to = Math.min(toRevision, this.currentRevision);
     const r = keyRangeOf(key, rangeEnd);

@@ -1,6 +1,6 @@
 import type { Bytes, Revision } from '../types.js';
 import type { KeyValue } from './types.js';
-import { assert } from './assert.js';
+import { assert } from '../assert.js';
 import { KeyIndex, tombstoneOf } from './key-index.js';
 import type { KeyRange } from './key-range.js';
 import { OrderedMap } from './ordered-map.js';
@@ -34,7 +34,7 @@ export class TreeIndex {
   /** tombstone ends the current generation of key at rev and returns the tombstone entry. */
   tombstone(key: Bytes, rev: Revision): KeyValue {
     const ki = this.tree.get(key);
-    assert(ki !== undefined && ki.isLive(), `tombstone of missing key ${JSON.stringify(key)}`);
+    assert(ki !== undefined && ki.isLive(), 'a tombstone ends a live key', key);
     const t = tombstoneOf(key, rev);
     ki.append(t);
     this.entryCount++;

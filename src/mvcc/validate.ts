@@ -1,4 +1,4 @@
-import { maxTxnOps as defaultMaxTxnOps } from '../constants.js';
+import { txnOpsMax as defaultMaxTxnOps } from '../constants.js';
 import type { Bytes } from '../types.js';
 import {
   ErrDuplicateKey,
@@ -8,7 +8,7 @@ import {
   ErrLeaseProvided,
   ErrTooManyOps,
   ErrValueProvided,
-} from './errors.js';
+} from '../errors.js';
 import type {
   Compare,
   DeleteRangeRequest,
@@ -64,8 +64,8 @@ export function validateDeleteRangeRequest(r: DeleteRangeRequest): void {
 
 /**
  * validateTxnRequest is etcd's checkTxnRequest followed by checkIntervals on both branches.
- * A txn may have at most maxTxnOps compares and at most maxTxnOps ops per branch; a nested
- * txn gets what its parent left (maxTxnOps minus the parent's largest count).
+ * A txn may have at most txnOpsMax compares and at most txnOpsMax ops per branch; a nested
+ * txn gets what its parent left (txnOpsMax minus the parent's largest count).
  */
 export function validateTxnRequest(r: TxnRequest, maxTxnOps = defaultMaxTxnOps): void {
   checkTxn(r, maxTxnOps);

@@ -20,7 +20,7 @@ const keyNodeId = [0x6e, 0x6f, 0x64, 0x65, 0x49, 0x64]; // "nodeId"
 const keyContext = [0x63, 0x6f, 0x6e, 0x74, 0x65, 0x78, 0x74]; // "context"
 
 function malformed(): RaftError {
-  return new RaftError('ErrMalformedConfChange', 'raft: malformed conf change entry');
+  return new RaftError('RAFT_MALFORMED_CONF_CHANGE');
 }
 
 /** encodeConfChange serializes cc for an EntryConfChange entry. */

@@ -1,15 +1,18 @@
 /**
- * Typed errors of the Raft core. Each has a stable `code` and etcd-raft's wording, so the shell
- * maps them to client answers with one table. Assertion failures (bugs) are plain Errors.
+ * Typed errors of the Raft core, with etcd-raft's names and wording. Their codes are rows of
+ * src/errors.ts (RAFT_*), all internal: a client never sees them as such (the shell answers a
+ * dropped proposal as "no leader"). Assertion failures (bugs) are src/assert.ts.
  */
+import { EtcdError, type ErrorCode } from '../errors.js';
+
+/** RaftErrorCode is the code of one of the core's errors. */
+export type RaftErrorCode = Extract<ErrorCode, `RAFT_${string}`>;
 
 /** RaftError is the base class of the core's expected errors. */
-export class RaftError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'RaftError';
-    this.code = code;
+export class RaftError extends EtcdError {
+  declare readonly code: RaftErrorCode;
+  constructor(code: RaftErrorCode, message?: string) {
+    super(code, message);
   }
 }
 
@@ -25,36 +28,26 @@ export type DropReason =
 export class ErrProposalDropped extends RaftError {
   readonly reason: DropReason;
   constructor(reason: DropReason) {
-    super('ErrProposalDropped', `raft proposal dropped: ${reason}`);
+    super('RAFT_PROPOSAL_DROPPED', `raft proposal dropped: ${reason}`);
     this.reason = reason;
   }
 }
 
 /** ErrStepLocalMsg is returned by step() for a message type that must not come from a peer. */
-export const errStepLocalMsg = new RaftError(
-  'ErrStepLocalMsg', 'raft: cannot step raft local message');
+export const errStepLocalMsg = new RaftError('RAFT_STEP_LOCAL_MSG');
 /** ErrStepPeerNotFound is returned by step() for a response from a node not in the config. */
-export const errStepPeerNotFound = new RaftError(
-  'ErrStepPeerNotFound', 'raft: cannot step as peer not found');
+export const errStepPeerNotFound = new RaftError('RAFT_STEP_PEER_NOT_FOUND');
 /** ErrMalformedMessage is returned by step() for a message that fails validation. */
 export function errMalformedMessage(why: string): RaftError {
-  return new RaftError('ErrMalformedMessage', `raft: malformed message: ${why}`);
+  return new RaftError('RAFT_MALFORMED_MESSAGE', `raft: malformed message: ${why}`);
 }
 
 /** ErrCompacted: the requested index predates the last snapshot (storage). */
-export const errCompacted = new RaftError(
-  'ErrCompacted', 'requested index is unavailable due to compaction');
+export const errCompacted = new RaftError('RAFT_COMPACTED');
 /** ErrSnapOutOfDate: the snapshot is older than the one the storage holds. */
-export const errSnapOutOfDate = new RaftError(
-  'ErrSnapOutOfDate', 'requested index is older than the existing snapshot');
+export const errSnapOutOfDate = new RaftError('RAFT_SNAP_OUT_OF_DATE');
 /** ErrUnavailable: the requested entry is past the storage's last index. */
-export const errUnavailable = new RaftError(
-  'ErrUnavailable', 'requested entry at index is unavailable');
+export const errUnavailable = new RaftError('RAFT_UNAVAILABLE');
 /** ErrSnapshotTemporarilyUnavailable: storage cannot produce a snapshot now; retry later. */
 export const errSnapshotTemporarilyUnavailable = new RaftError(
-  'ErrSnapshotTemporarilyUnavailable', 'snapshot is temporarily unavailable');
-
-/** assert crashes on a broken invariant: a bug, not an input error (style §7). */
-export function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`raft: assertion failed: ${what}`);
-}
+  'RAFT_SNAPSHOT_TEMPORARILY_UNAVAILABLE');

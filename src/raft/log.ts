@@ -9,7 +9,8 @@
  * application only up to the stable last index (the durability rule in docs/raft.md).
  */
 import type { Index, Term } from '../types.js';
-import { assert, errCompacted, errUnavailable, RaftError } from './errors.js';
+import { assert } from '../assert.js';
+import { errCompacted, errUnavailable, RaftError } from './errors.js';
 import { limitSize, type Storage } from './storage.js';
 import type { Entry, Snapshot } from './types.js';
 
@@ -150,7 +151,8 @@ export class RaftLog {
     const lastNew = (index + ents.length) as Index;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
-      assert(ci > this.committed, `entry ${ci} conflicts with committed entry ${this.committed}`);
+      assert(ci > this.committed, 'no entry conflicts with a committed entry',
+        [ci, this.committed]);
       this.append(ents.slice(ci - (index + 1)));
     }
     this.commitTo(Math.min(committed, lastNew) as Index);
@@ -265,7 +267,7 @@ export class RaftLog {
     if (lo === hi) return [];
     const fi = this.firstIndex();
     if (lo < fi) throw errCompacted;
-    assert(hi <= this.lastIndex() + 1, `slice[${lo},${hi}) out of bound`);
+    assert(hi <= this.lastIndex() + 1, 'slice is within the log', [lo, hi]);
     let ents: Entry[] = [];
     const off = this.unstable.offset;
     if (lo < off) {

@@ -6,13 +6,13 @@
  * - StateProbe: the leader does not know where the logs match; it sends one MsgApp per
  *   heartbeat interval and waits for the answer (msgAppFlowPaused) before probing again.
  * - StateReplicate: the logs match at `match`; MsgApps are pipelined optimistically,
- *   advancing `next`, bounded by the Inflights window (maxInflightMsgs).
+ *   advancing `next`, bounded by the Inflights window (inflightMsgsMax).
  * - StateSnapshot: the entries the follower needs are compacted; a MsgSnap is on its way and
  *   nothing else is sent until the follower reports back.
  * Invariant: match < next.
  */
 import type { Index, MemberId } from '../types.js';
-import { assert } from './errors.js';
+import { assert } from '../assert.js';
 import { committedIndex, voteResult, type VoteResult } from './quorum.js';
 import type { ConfState, ProgressStateType, ProgressStatus } from './types.js';
 

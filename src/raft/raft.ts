@@ -6,10 +6,11 @@
  */
 import type { Index, MemberId, Term } from '../types.js';
 import { decodeConfChange } from './confchange.js';
+import { assert } from '../assert.js';
 import {
-  assert, ErrProposalDropped, errStepPeerNotFound, RaftError, type DropReason,
+  ErrProposalDropped, errStepPeerNotFound, RaftError, type DropReason,
 } from './errors.js';
-import { electionTickMin, readIndexPendingMax } from './limits.js';
+import { electionTicksMin, readIndexPendingMax } from '../constants.js';
 import { RaftLog } from './log.js';
 import { Progress, ProgressTracker } from './progress.js';
 import { ReadOnly } from './readonly.js';
@@ -106,7 +107,7 @@ export class Raft {
   constructor(c: RaftConfig) {
     assert(c.id !== None && Number.isSafeInteger(c.id) && c.id > 0, 'cannot use none as id');
     assert(c.heartbeatTick > 0, 'heartbeat tick must be greater than 0');
-    assert(c.electionTick > c.heartbeatTick && c.electionTick >= electionTickMin,
+    assert(c.electionTick > c.heartbeatTick && c.electionTick >= electionTicksMin,
       'election tick must be greater than heartbeat tick');
     assert(c.maxInflightMsgs > 0, 'max inflight messages must be greater than 0');
     assert(c.maxSizePerMsg > 0, 'max size per message must be greater than 0');
@@ -202,9 +203,9 @@ export class Raft {
     if (m.type === MsgVote || m.type === MsgVoteResp || m.type === MsgPreVote
       || m.type === MsgPreVoteResp) {
       // Votes carry an explicit term: a pre-vote is for the *next* term (thesis §9.6).
-      assert(m.term !== 0, `term should be set when sending ${m.type}`);
+      assert(m.term !== 0, 'term should be set when sending', m.type);
     } else {
-      assert(m.term === 0, `term should not be set when sending ${m.type}`);
+      assert(m.term === 0, 'term should not be set when sending', m.type);
       // Forwarded proposals and reads act like local messages at the leader: no term.
       if (m.type !== MsgProp && m.type !== MsgReadIndex) m.term = this.term;
     }
@@ -258,7 +259,8 @@ export class Raft {
     try {
       snap = this.raftLog.snapshot();
     } catch (e) {
-      if (e instanceof RaftError && e.code === 'ErrSnapshotTemporarilyUnavailable') return false;
+      const code = e instanceof RaftError ? e.code : undefined;
+      if (code === 'RAFT_SNAPSHOT_TEMPORARILY_UNAVAILABLE') return false;
       throw e;
     }
     assert(snap.metadata.index !== 0, 'need non-empty snapshot');
@@ -657,7 +659,7 @@ export class Raft {
   }
 
   private handlePropose(m: Message): RaftError | undefined {
-    assert(m.entries.length > 0, `${this.id} stepped empty MsgProp`);
+    assert(m.entries.length > 0, 'stepped empty MsgProp', this.id);
     if (!this.prs.progress.has(this.id)) return new ErrProposalDropped('not a member');
     if (this.leadTransferee !== None) return new ErrProposalDropped('transfer in progress');
     for (let i = 0; i < m.entries.length; i++) {

@@ -6,8 +6,9 @@
  */
 import type { Index, MemberId, Term } from '../types.js';
 import { encodeConfChange } from './confchange.js';
+import { assert } from '../assert.js';
 import {
-  assert, errMalformedMessage, errStepLocalMsg, errStepPeerNotFound, ErrProposalDropped,
+  errMalformedMessage, errStepLocalMsg, errStepPeerNotFound, ErrProposalDropped,
   RaftError,
 } from './errors.js';
 import { Raft, type RaftConfig } from './raft.js';
@@ -67,7 +68,7 @@ export class RawNode {
     assert(peers.length > 0, 'must provide at least one peer to bootstrap');
     const r = this.raft;
     if (r.raftLog.lastIndex() !== 0 || r.term !== 0) {
-      throw new RaftError('ErrBootstrapNonEmpty', 'raft: cannot bootstrap a nonempty storage');
+      throw new RaftError('RAFT_BOOTSTRAP_NON_EMPTY');
     }
     r.becomeFollower(1 as Term, None);
     const ents: Entry[] = peers.map((p, i) => {

@@ -4,10 +4,11 @@
  * Only what the shell has put into the Storage counts as persisted (docs/raft.md).
  */
 import type { Index, Term } from '../types.js';
+import { assert } from '../assert.js';
 import {
-  assert, errCompacted, errSnapOutOfDate, errUnavailable,
+  errCompacted, errSnapOutOfDate, errUnavailable,
 } from './errors.js';
-import { entryOverheadBytes } from './limits.js';
+import { raftEntryOverheadBytes } from '../constants.js';
 import {
   EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
 } from './types.js';
@@ -30,7 +31,7 @@ export interface Storage {
 
 /** entrySizeBytes is the size counted against maxSizePerMsg for one entry. */
 export function entrySizeBytes(e: Entry): number {
-  return e.data.byteLength + entryOverheadBytes;
+  return e.data.byteLength + raftEntryOverheadBytes;
 }
 
 /** limitSize returns the longest prefix of ents within maxSizeBytes, but at least one entry. */
@@ -123,7 +124,7 @@ export class MemoryStorage implements Storage {
    */
   createSnapshot(i: Index, confState: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw errSnapOutOfDate;
-    assert(i <= this.lastIndex(), `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
+    assert(i <= this.lastIndex(), 'snapshot index is within the log', [i, this.lastIndex()]);
     const offset = this.ents[0]!.index;
     this.snap = {
       data,
@@ -139,7 +140,7 @@ export class MemoryStorage implements Storage {
   compact(compactIndex: Index): void {
     const offset = this.ents[0]!.index;
     if (compactIndex <= offset) throw errCompacted;
-    assert(compactIndex <= this.lastIndex(), `compact ${compactIndex} is out of bound`);
+    assert(compactIndex <= this.lastIndex(), 'compact index is within the log', compactIndex);
     const i = compactIndex - offset;
     const head = this.ents[i]!;
     this.ents = [

@@ -10,13 +10,14 @@ import {
   entryHeaderBytes,
   entryTypeValid,
   frameBytes,
-  maxSafeHigh32,
+  frameHighWord,
   paddingFor,
   payloadSizeValid,
   recordHeaderBytes,
 } from './record.js';
 import { crc32cUpdate } from './crc32c.js';
 import { WalCorruptError } from './errors.js';
+import { getU32 as u32, getU64 as u64 } from './little-endian.js';
 import type { Index, MemberId, Term } from '../types.js';
 
 /** SegmentDecodeOptions says where a segment sits in the log. */
@@ -54,18 +55,6 @@ export interface SegmentDecodeResult {
   readonly torn: TornTail | undefined;
 }
 
-const two32 = 0x1_0000_0000;
-
-function u32(b: Uint8Array, p: number): number {
-  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
-}
-
-/** u64 reads a little-endian u64 that must be a safe integer, or returns -1. */
-function u64(b: Uint8Array, p: number): number {
-  const hi = u32(b, p + 4);
-  return hi > maxSafeHigh32 ? -1 : hi * two32 + u32(b, p);
-}
-
 /**
  * frameCheck validates the frame at `off` without the CRC: it returns the body length, or a
  * string saying why the frame cannot be a record. Used both to decode and to look for
@@ -77,10 +66,8 @@ function frameCheck(b: Uint8Array, off: number): number | string {
   const hi = u32(b, off + 4);
   if (len === 0 && hi === 0) return 'zero frame';
   if (len < recordHeaderBytes || len > walRecordBytesMax) return `impossible length ${len}`;
-  const pad = paddingFor(len);
-  const expectHi = pad === 0 ? 0 : (0x80 | pad) * 0x100_0000;
-  if (hi !== expectHi) return 'invalid frame padding bits';
-  const end = off + frameBytes + len + pad;
+  if (hi !== frameHighWord(len)) return 'invalid frame padding bits';
+  const end = off + frameBytes + len + paddingFor(len);
   if (end > b.length) return 'record runs past end of file';
   for (let i = off + frameBytes + len; i < end; i++) {
     if (b[i] !== 0) return 'non-zero padding';

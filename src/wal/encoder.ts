@@ -2,6 +2,7 @@
  * WalEncoder turns records into the bytes of docs/wal-format.md, appending them to one reusable
  * buffer so that a group commit of many small entries costs one buffer and one write.
  */
+import { assert } from '../assert.js';
 import { walRecordBytesMax } from '../constants.js';
 import type { HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput } from './record.js';
 import {
@@ -9,16 +10,16 @@ import {
   entryHeaderBytes,
   entryTypeValid,
   frameBytes,
-  paddingFor,
+  frameHighWord,
   payloadBytes,
   recordHeaderBytes,
   recordSizeBytes,
 } from './record.js';
 import { crc32cUpdate } from './crc32c.js';
+import { putU32, putU64 } from './little-endian.js';
 
 /** encoderInitialBytes is the encoder's first buffer size; it doubles when a batch needs more. */
 const encoderInitialBytes = 64 * 1024;
-const two32 = 0x1_0000_0000;
 
 /**
  * WalEncoder accumulates encoded records. `crc` is the running CRC after the last record added;
@@ -75,8 +76,8 @@ export class WalEncoder {
     const t = e.type;
     if (!entryTypeValid(t)) throw new RangeError(`wal: unknown entry type ${String(t)}`);
     const p = this.begin(RecordType.entry, entryHeaderBytes + e.data.length);
-    this.putU64(p, e.term);
-    this.putU64(p + 8, e.index);
+    putU64(this.buf, p, e.term);
+    putU64(this.buf, p + 8, e.index);
     this.buf[p + 16] = t;
     this.buf.set(e.data, p + entryHeaderBytes);
     this.finish(p + entryHeaderBytes + e.data.length);
@@ -85,25 +86,25 @@ export class WalEncoder {
   /** addState encodes a hard state record. */
   addState(s: HardState): void {
     const p = this.begin(RecordType.state, payloadBytes[RecordType.state]);
-    this.putU64(p, s.term);
-    this.putU64(p + 8, s.vote);
-    this.putU64(p + 16, s.commit);
+    putU64(this.buf, p, s.term);
+    putU64(this.buf, p + 8, s.vote);
+    putU64(this.buf, p + 16, s.commit);
     this.finish(p + 24);
   }
 
   /** addMetadata encodes a metadata record (node id, cluster id). */
   addMetadata(m: WalMetadata): void {
     const p = this.begin(RecordType.metadata, payloadBytes[RecordType.metadata]);
-    this.putU64(p, m.nodeId);
-    this.putU64(p + 8, m.clusterId);
+    putU64(this.buf, p, m.nodeId);
+    putU64(this.buf, p + 8, m.clusterId);
     this.finish(p + 16);
   }
 
   /** addSnapshot encodes a snapshot marker record (index, term). */
   addSnapshot(m: SnapshotMarker): void {
     const p = this.begin(RecordType.snapshot, payloadBytes[RecordType.snapshot]);
-    this.putU64(p, m.index);
-    this.putU64(p + 8, m.term);
+    putU64(this.buf, p, m.index);
+    putU64(this.buf, p + 8, m.term);
     this.finish(p + 16);
   }
 
@@ -114,7 +115,7 @@ export class WalEncoder {
   addCrc(prevCrc: number): void {
     this.crc = prevCrc >>> 0;
     const p = this.begin(RecordType.crc, payloadBytes[RecordType.crc]);
-    this.putU32(p, prevCrc >>> 0);
+    putU32(this.buf, p, prevCrc >>> 0);
     this.finish(p + 4);
   }
 
@@ -127,11 +128,11 @@ export class WalEncoder {
       throw new RangeError(`wal: record of ${len} bytes exceeds walRecordBytesMax`);
     }
     const size = recordSizeBytes(payload);
+    assert(this.len % 8 === 0, 'wal: records start 8-byte aligned', this.len);
     if (this.len + size > this.buf.length) this.grow(this.len + size);
     const s = this.len;
-    const pad = paddingFor(len);
-    this.putU32(s, len);
-    this.putU32(s + 4, pad === 0 ? 0 : (0x80 | pad) * 0x100_0000);
+    putU32(this.buf, s, len);
+    putU32(this.buf, s + 4, frameHighWord(len));
     this.buf[s + frameBytes + 4] = type;
     this.start = s;
     return s + frameBytes + recordHeaderBytes;
@@ -145,7 +146,7 @@ export class WalEncoder {
     this.buf.fill(0, bodyEnd, end);
     const body = s + frameBytes;
     this.crc = crc32cUpdate(this.crc, this.buf, body + 4, bodyEnd);
-    this.putU32(body, this.crc);
+    putU32(this.buf, body, this.crc);
     this.len = end;
   }
 
@@ -155,21 +156,6 @@ export class WalEncoder {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
-  }
-
-  private putU32(p: number, v: number): void {
-    const b = this.buf;
-    b[p] = v;
-    b[p + 1] = v >>> 8;
-    b[p + 2] = v >>> 16;
-    b[p + 3] = v >>> 24;
-  }
-
-  private putU64(p: number, v: number): void {
-    // A bug, not bad input: every value we store is a safe non-negative integer by type.
-    if (!(Number.isSafeInteger(v) && v >= 0)) throw new RangeError(`wal: not a u64: ${v}`);
-    this.putU32(p, v >>> 0);
-    this.putU32(p + 4, Math.floor(v / two32));
   }
 }
 

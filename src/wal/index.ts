@@ -1,6 +1,7 @@
 /**
  * The WAL's pure core: record format, CRC32C, encoder, decoder, recovery and the snapshot file
- * format. No I/O here; actors/wal/files.ts is the shell that reads and writes the files.
+ * format. No I/O here: actors/wal/wal-store.ts and actors/wal/snap-store.ts are the shells
+ * that read and write the files.
  */
 export * from './crc32c.js';
 export * from './errors.js';
@@ -10,3 +11,4 @@ export * from './decoder.js';
 export * from './recovery.js';
 export * from './segment-name.js';
 export * from './snapshot-format.js';
+export * from './invariants.js';

@@ -87,6 +87,15 @@ export function paddingFor(len: number): number {
   return (8 - (len & 7)) & 7;
 }
 
+/**
+ * frameHighWord is the high 32 bits of the frame in front of a body of `len` bytes: 0 when the
+ * body needs no padding, else etcd's flag bit 0x80 and the pad count in the top byte.
+ */
+export function frameHighWord(len: number): number {
+  const pad = paddingFor(len);
+  return pad === 0 ? 0 : (0x80 | pad) * 0x100_0000;
+}
+
 /** recordSizeBytes is the on-disk size of a record whose payload is `payload` bytes. */
 export function recordSizeBytes(payload: number): number {
   const len = recordHeaderBytes + payload;
@@ -107,6 +116,3 @@ export function payloadSizeValid(t: number, payload: number): boolean {
       return false;
   }
 }
-
-/** maxSafeHigh32 is the largest high word of a u64 that is still a JS safe integer. */
-export const maxSafeHigh32 = 0x1fffff;

@@ -11,6 +11,7 @@ import type {
   WalMetadata,
   WalRecord,
 } from './record.js';
+import { assert } from '../assert.js';
 import { decodeSegment } from './decoder.js';
 import type { TornTail } from './decoder.js';
 import { WalCorruptError } from './errors.js';
@@ -186,6 +187,9 @@ export function foldWal(scan: WalScan, start: SnapshotMarker | undefined): Recov
   if (!matched) {
     const name = scan.segments[0]?.name ?? '(no segments)';
     throw new WalCorruptError(name, 0, `snapshot marker for index ${startIndex} not found`);
+  }
+  for (let i = 0; i < entries.length; i++) {
+    assert(entries[i]!.index === startIndex + 1 + i, 'wal: recovered entries are contiguous');
   }
   const snapshot =
     start === undefined || start.index === 0 ? undefined : { index: start.index, term: start.term };

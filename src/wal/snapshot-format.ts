@@ -4,7 +4,7 @@
  */
 import { crc32c, crc32cUpdate } from './crc32c.js';
 import { SnapshotCorruptError } from './errors.js';
-import { maxSafeHigh32 } from './record.js';
+import { getU32 as u32, getU64 as u64, putU32, putU64 } from './little-endian.js';
 
 /** snapshotHeaderBytes is the fixed header in front of a snapshot body. */
 export const snapshotHeaderBytes = 48;
@@ -12,7 +12,6 @@ export const snapshotHeaderBytes = 48;
 const snapshotMagic = [0x4d, 0x59, 0x45, 0x54, 0x53, 0x4e, 0x41, 0x50];
 /** snapshotVersion is the header layout's version. */
 const snapshotVersion = 1;
-const two32 = 0x1_0000_0000;
 
 /** SnapshotFile is a decoded snapshot file. */
 export interface SnapshotFile {
@@ -20,28 +19,6 @@ export interface SnapshotFile {
   readonly index: number;
   /** body views the file's bytes (no copy). */
   readonly body: Uint8Array;
-}
-
-function putU32(b: Uint8Array, p: number, v: number): void {
-  b[p] = v;
-  b[p + 1] = v >>> 8;
-  b[p + 2] = v >>> 16;
-  b[p + 3] = v >>> 24;
-}
-
-function putU64(b: Uint8Array, p: number, v: number): void {
-  if (!(Number.isSafeInteger(v) && v >= 0)) throw new RangeError(`snap: not a u64: ${v}`);
-  putU32(b, p, v >>> 0);
-  putU32(b, p + 4, Math.floor(v / two32));
-}
-
-function u32(b: Uint8Array, p: number): number {
-  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
-}
-
-function u64(b: Uint8Array, p: number): number {
-  const hi = u32(b, p + 4);
-  return hi > maxSafeHigh32 ? -1 : hi * two32 + u32(b, p);
 }
 
 /**

@@ -1,15 +1,15 @@
 import {
-  watchersSyncedPerPass, watchStreamBufferEvents, watchStreamsMax,
+  historyEventsPerPassMax, watchersSyncedPerPassMax, watchStreamEventsMax, watchStreamsMax,
 } from '../constants.js';
 import { keyRangeOf } from '../mvcc/key-range.js';
 import type { Change } from '../mvcc/types.js';
 import type { Bytes } from '../types.js';
-import { historyEventsPerPass } from './limits.js';
 import {
   type HistoryChange, type HistoryRequest, ProgressWatchId, type WatchCreateSpec,
   watchErrors, type WatchResponse,
 } from './types.js';
 import { type GroupMember, WatcherGroup } from './watcher-group.js';
+import { assert } from '../assert.js';
 
 /**
  * WatchHub is the watch service's pure core (etcd's watchableStore + watchStream): streams of
@@ -19,7 +19,7 @@ import { type GroupMember, WatcherGroup } from './watcher-group.js';
  *  - synced: the watcher has seen everything up to currentRevision; every new revision's
  *    changes are routed to it as they arrive (onChanges), through WatcherGroup's key index.
  *  - unsynced: minRev ≤ currentRevision; it is caught up from history by sync passes
- *    (nextSync → the shell reads the shards → applyHistory), at most watchersSyncedPerPass
+ *    (nextSync → the shell reads the shards → applyHistory), at most watchersSyncedPerPassMax
  *    watchers per pass, and moves to synced once its cursor passes currentRevision.
  *
  * No gap, no duplicate: a watcher's events are delivered only for revisions ≥ minRev, and
@@ -58,9 +58,9 @@ export class WatchHub {
   private readonly streamsMax: number;
 
   constructor(opts: WatchHubOptions = {}) {
-    this.bufferEvents = opts.bufferEvents ?? watchStreamBufferEvents;
-    this.perPass = opts.watchersSyncedPerPass ?? watchersSyncedPerPass;
-    this.historyLimit = opts.historyEventsPerPass ?? historyEventsPerPass;
+    this.bufferEvents = opts.bufferEvents ?? watchStreamEventsMax;
+    this.perPass = opts.watchersSyncedPerPass ?? watchersSyncedPerPassMax;
+    this.historyLimit = opts.historyEventsPerPass ?? historyEventsPerPassMax;
     this.streamsMax = opts.streamsMax ?? watchStreamsMax;
     assert(this.bufferEvents > 0 && this.perPass > 0 && this.historyLimit > 0, 'hub limits');
   }
@@ -216,7 +216,7 @@ export class WatchHub {
   }
 
   /**
-   * nextSync plans a sync pass: up to watchersSyncedPerPass unsynced watchers whose streams
+   * nextSync plans a sync pass: up to watchersSyncedPerPassMax unsynced watchers whose streams
    * have room, and the history they need (one key span covering all of them, revisions from
    * the smallest cursor to currentRevision). Watchers below compactRevision are cancelled
    * here. Undefined when there is nothing to read (or a pass is already out).
@@ -263,7 +263,7 @@ export class WatchHub {
    */
   applyHistory(pass: number, changes: readonly HistoryChange[], throughRevision: number): void {
     const p = this.pass;
-    assert(p !== undefined && p.id === pass, `watch: history for pass ${pass}`);
+    assert(p !== undefined && p.id === pass, 'watch: history answers the pass planned', pass);
     this.pass = undefined;
     for (let k = 1; k < changes.length; k++) {
       assert(changes[k - 1]!.revision <= changes[k]!.revision, 'watch: history out of order');
@@ -474,8 +474,4 @@ function firstAtOrAfter(changes: readonly HistoryChange[], rev: number): number 
     else hi = mid;
   }
   return lo;
-}
-
-function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`assertion failed: ${what}`);
 }

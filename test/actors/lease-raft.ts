@@ -26,7 +26,7 @@ ctx.ep.onMessage((msg, token) => {
     if (leases.has(req.id)) {
       if (token !== undefined) {
         ctx.ep.replyError(token, {
-          code: 'ErrLeaseExists', message: 'etcdserver: lease already exists',
+          code: 'LEASE_EXISTS', message: 'etcdserver: lease already exists',
         });
       }
       return;
@@ -40,7 +40,7 @@ ctx.ep.onMessage((msg, token) => {
     if (!leases.delete(req.id)) {
       if (token !== undefined) {
         ctx.ep.replyError(token, {
-          code: 'ErrLeaseNotFound', message: 'etcdserver: requested lease not found',
+          code: 'LEASE_NOT_FOUND', message: 'etcdserver: requested lease not found',
         });
       }
       return;

@@ -1,27 +1,25 @@
 /**
- * WalFiles is the WAL's file shell: it owns `<data-dir>/member/wal` and `<data-dir>/member/snap`
- * and does the I/O around the pure core in src/wal. It runs on the WAL writer's dedicated
- * thread, so it uses synchronous fs calls: nothing else waits on this thread's event loop, and
- * a sync call skips the libuv thread-pool round trip that an async write + fsync would pay.
- * The format and the recovery rules are in docs/wal-format.md.
+ * The WAL store (etcd's `wal` package): the segments in `<data-dir>/member/wal` and the I/O
+ * around the pure core in src/wal. It appends records with one write and one fdatasync per
+ * batch, cuts segments, records snapshot markers, releases old segments, and at open recovers
+ * the log (picking the snapshot to start from with the snap store). It runs on the WAL
+ * writer's dedicated thread, so it uses synchronous fs calls (see fs-ops.ts). The format and
+ * the recovery rules are in docs/wal-format.md.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assert, assertNever } from '../../src/assert.js';
 import {
   segmentSizeBytes as defaultSegmentSizeBytes,
   walBatchBytesMax,
 } from '../../src/constants.js';
 import {
-  SnapshotCorruptError,
   WalEncoder,
-  decodeSnapshotFile,
+  assertEntryFollows,
+  assertHardStateFollows,
   encodeSegmentHead,
-  encodeSnapshotHeader,
   foldWal,
-  parseSnapshotFileName,
   parseWalSegmentName,
   readWal,
-  snapshotFileName,
   usableSnapshotMarkers,
   walSegmentName,
 } from '../../src/wal/index.js';
@@ -34,70 +32,28 @@ import type {
   WalSegmentName,
 } from '../../src/wal/index.js';
 import type { Index, Term } from '../../src/types.js';
+import {
+  type FsOps,
+  type StoreLogger,
+  ensureDir,
+  fsyncDir,
+  nodeFsOps,
+  removeTmpFiles,
+  tmpSuffix,
+  writeAll,
+  writeFileDurably,
+} from './fs-ops.js';
+import { type LoadedSnapshot, loadNewestSnapshot, openSnapDir } from './snap-store.js';
 
-export { WalCorruptError, SnapshotCorruptError } from '../../src/wal/index.js';
-export type { WalRecordInput, WalEntry, HardState, WalMetadata, SnapshotMarker };
+export { WalCorruptError } from '../../src/wal/index.js';
 
-/**
- * WalFsOps is the slice of node:fs the WAL uses, injectable so tests can count syncs or fail
- * a call. Every method has node:fs's synchronous semantics.
- */
-export interface WalFsOps {
-  openSync(file: string, flags: string): number;
-  closeSync(fd: number): void;
-  writeSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
-  fdatasyncSync(fd: number): void;
-  fsyncSync(fd: number): void;
-  ftruncateSync(fd: number, len: number): void;
-  renameSync(from: string, to: string): void;
-  unlinkSync(file: string): void;
-  readdirSync(dir: string): string[];
-  readFileSync(file: string): Uint8Array;
-  mkdirSync(dir: string): void;
-  existsSync(file: string): boolean;
-}
-
-/** nodeFsOps is WalFsOps backed by node:fs. */
-export const nodeFsOps: WalFsOps = {
-  openSync: (f, flags) => fs.openSync(f, flags, 0o600),
-  closeSync: (fd) => fs.closeSync(fd),
-  writeSync: (fd, buf, offset, length, position) => fs.writeSync(fd, buf, offset, length, position),
-  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
-  fsyncSync: (fd) => fs.fsyncSync(fd),
-  ftruncateSync: (fd, len) => fs.ftruncateSync(fd, len),
-  renameSync: (from, to) => fs.renameSync(from, to),
-  unlinkSync: (f) => fs.unlinkSync(f),
-  readdirSync: (d) => fs.readdirSync(d),
-  readFileSync: (f) => fs.readFileSync(f),
-  mkdirSync: (d) => fs.mkdirSync(d, { mode: 0o700 }),
-  existsSync: (f) => fs.existsSync(f),
-};
-
-/** WalLogger is the part of a pino logger the WAL uses. */
-export interface WalLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
-
-/** WalFilesOptions configures WalFiles.open. */
-export interface WalFilesOptions {
-  readonly logger: WalLogger;
+/** WalStoreOptions configures WalStore.open. */
+export interface WalStoreOptions {
+  readonly logger: StoreLogger;
   /** fsOps replaces node:fs (tests). */
-  readonly fsOps?: WalFsOps;
+  readonly fsOps?: FsOps;
   /** segmentSizeBytes is the size past which a segment is cut (default: constants.ts). */
   readonly segmentSizeBytes?: number;
-}
-
-/** LoadedSnapshot is a snapshot file that passed its checks. */
-export interface LoadedSnapshot {
-  readonly index: Index;
-  readonly term: Term;
-  /**
-   * body is the snapshot's opaque bytes (ConfState + application state): a view at offset 48
-   * of the file's buffer. Copy it before transferring its ArrayBuffer to another thread.
-   */
-  readonly body: Uint8Array;
-  readonly path: string;
 }
 
 /** WalRecovered is what open found on disk: the state Raft restarts with. */
@@ -120,34 +76,29 @@ export function walDirOf(dataDir: string): string {
   return path.join(dataDir, 'member', 'wal');
 }
 
-/** snapDirOf is where a data dir keeps its snapshot files. */
-export function snapDirOf(dataDir: string): string {
-  return path.join(dataDir, 'member', 'snap');
-}
-
-/** tmpSuffix marks files being written; they are never read and are deleted at open. */
-const tmpSuffix = '.tmp';
-
 /**
- * WalFiles appends records to the WAL's last segment, cuts segments, records snapshot markers
+ * WalStore appends records to the WAL's last segment, cuts segments, records snapshot markers
  * and releases old segments. One instance per data dir, on one thread. After any failed write
  * or sync the instance refuses all further calls: what reached the disk is unknown, and only a
  * restart (recovery) can tell (the "fsyncgate" lesson).
  */
-export class WalFiles {
+export class WalStore {
   /** recovered is what open found; releaseRecovered() drops it once consumed (it may be
    * large: every entry since the snapshot). */
   recovered: WalRecovered;
   /** walDir is the segments' directory. */
   readonly walDir: string;
-  /** snapDir is the snapshot files' directory. */
-  readonly snapDir: string;
 
-  private readonly dataDir: string;
-  private readonly fs: WalFsOps;
-  private readonly logger: WalLogger;
+  private readonly fs: FsOps;
+  private readonly logger: StoreLogger;
   private readonly segmentSizeBytes: number;
   private readonly encoder: WalEncoder;
+  /**
+   * crc is the CRC chain's value at the end of what is on disk. Each batch starts the encoder
+   * from it, so a batch refused before its write (too large, an assertion) cannot leave the
+   * chain advanced past records that were never written.
+   */
+  private crc: number;
   /** segments on disk, oldest first; the last is the tail being appended to. */
   private readonly segments: WalSegmentName[];
   private fd: number;
@@ -165,7 +116,7 @@ export class WalFiles {
 
   private constructor(
     dataDir: string,
-    opts: WalFilesOptions,
+    opts: WalStoreOptions,
     fields: {
       recovered: WalRecovered;
       encoder: WalEncoder;
@@ -177,14 +128,13 @@ export class WalFiles {
       hardState: HardState | undefined;
     },
   ) {
-    this.dataDir = dataDir;
     this.walDir = walDirOf(dataDir);
-    this.snapDir = snapDirOf(dataDir);
     this.fs = opts.fsOps ?? nodeFsOps;
     this.logger = opts.logger;
     this.segmentSizeBytes = opts.segmentSizeBytes ?? defaultSegmentSizeBytes;
     this.recovered = fields.recovered;
     this.encoder = fields.encoder;
+    this.crc = fields.encoder.crc;
     this.segments = fields.segments;
     this.fd = fields.fd;
     this.tailBytes = fields.tailBytes;
@@ -200,28 +150,27 @@ export class WalFiles {
    * from it. Throws WalCorruptError (naming file and offset) when the log is damaged before its
    * tail; the member must then be repaired or rebuilt by an operator.
    */
-  static open(dataDir: string, opts: WalFilesOptions): WalFiles {
+  static open(dataDir: string, opts: WalStoreOptions): WalStore {
     const fsx = opts.fsOps ?? nodeFsOps;
     const { logger } = opts;
     const walDir = walDirOf(dataDir);
-    const snapDir = snapDirOf(dataDir);
     ensureDir(fsx, walDir);
-    ensureDir(fsx, snapDir);
+    openSnapDir(dataDir, { logger, fsOps: fsx });
     removeTmpFiles(fsx, walDir, logger);
-    removeTmpFiles(fsx, snapDir, logger);
 
     const encoder = new WalEncoder(0);
     let names = walSegmentNames(fsx, walDir);
     const firstStart = names.length === 0;
     if (firstStart) {
       encodeSegmentHead(encoder, 0, undefined, undefined);
-      writeNewFile(fsx, walDir, walSegmentName(0, 0), encoder.bytes());
+      writeFileDurably(fsx, walDir, walSegmentName(0, 0), [encoder.bytes()]);
       names = walSegmentNames(fsx, walDir);
     }
     const scan = readWal(
       names.map((n) => ({ name: n.name, bytes: fsx.readFileSync(path.join(walDir, n.name)) })),
     );
-    const tail = scan.segments[scan.segments.length - 1]!;
+    const tail = scan.segments.at(-1);
+    assert(tail !== undefined, 'wal: a WAL has a segment once open has created the first');
     const tailPath = path.join(walDir, tail.name);
     const fd = fsx.openSync(tailPath, 'r+');
     try {
@@ -253,7 +202,7 @@ export class WalFiles {
         snapshot,
         entries: folded.entries.map((e) => ({ ...e, data: e.data.slice() })),
       };
-      return new WalFiles(dataDir, opts, {
+      return new WalStore(dataDir, opts, {
         recovered,
         encoder,
         segments: scan.segments.map(({ seq, index, name }) => ({ seq, index, name })),
@@ -303,28 +252,37 @@ export class WalFiles {
   append(records: readonly WalRecordInput[]): void {
     this.usable();
     const enc = this.encoder;
-    enc.reset();
+    enc.reset(this.crc);
     let lastIndex = this.lastIndex;
     let metadata = this.metadata;
     let hardState = this.hardState;
     const markers: SnapshotMarker[] = [];
     for (const r of records) {
-      enc.add(r);
       switch (r.type) {
         case 'entry':
+          this.assertEntry(lastIndex, r.entry);
           lastIndex = r.entry.index;
           break;
         case 'state':
+          assertHardStateFollows(hardState, r.state);
           hardState = r.state;
           break;
         case 'metadata':
+          assert(
+            metadata === undefined ||
+              (metadata.nodeId === r.nodeId && metadata.clusterId === r.clusterId),
+            'wal: the metadata of a WAL never changes (recovery refuses a conflict)',
+          );
           metadata = { nodeId: r.nodeId, clusterId: r.clusterId };
           break;
         case 'snapshot':
           markers.push({ index: r.index, term: r.term });
           if (r.index > lastIndex) lastIndex = r.index;
           break;
+        default:
+          assertNever(r);
       }
+      enc.add(r);
     }
     this.commit();
     this.lastIndex = lastIndex;
@@ -342,9 +300,17 @@ export class WalFiles {
     this.usable();
     if (entries.length === 0 && hardState === undefined) return;
     const enc = this.encoder;
-    enc.reset();
-    for (let i = 0; i < entries.length; i++) enc.addEntry(entries[i]!);
-    if (hardState !== undefined) enc.addState(hardState);
+    enc.reset(this.crc);
+    let lastIndex = this.lastIndex;
+    for (const e of entries) {
+      this.assertEntry(lastIndex, e);
+      lastIndex = e.index;
+      enc.addEntry(e);
+    }
+    if (hardState !== undefined) {
+      assertHardStateFollows(this.hardState, hardState);
+      enc.addState(hardState);
+    }
     this.commit();
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
     if (hardState !== undefined) this.hardState = hardState;
@@ -376,6 +342,8 @@ export class WalFiles {
     while (n + 1 < this.segments.length && this.segments[n + 1]!.index <= point) n++;
     if (n === 0) return [];
     const gone = this.segments.splice(0, n);
+    // Recovery starts at the marker `point`: the oldest kept segment must reach back to it.
+    assert(this.segments[0]!.index <= point, 'wal: release keeps the snapshot\'s segment', point);
     for (const s of gone) this.fs.unlinkSync(path.join(this.walDir, s.name));
     fsyncDir(this.fs, this.walDir);
     // Markers older than the release point can no longer start recovery.
@@ -385,16 +353,23 @@ export class WalFiles {
     return names;
   }
 
-  /** purgeSnapshots deletes all but the newest `keep` snapshot files; returns their paths. */
-  purgeSnapshots(keep: number): string[] {
-    return purgeSnapshots(this.dataDir, keep, { logger: this.logger, fsOps: this.fs });
-  }
-
   /** close releases the tail's descriptor. Everything appended is already durable. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.fs.closeSync(this.fd);
+  }
+
+  // assertEntry checks that `e` may follow `lastIndex` and does not replace a committed entry
+  // (etcd-raft panics on the same: "entry conflicts with committed entry").
+  private assertEntry(lastIndex: number, e: WalEntry): void {
+    assertEntryFollows(lastIndex, e);
+    const commit = this.hardState?.commit ?? 0;
+    assert(
+      e.index > commit || e.index > lastIndex,
+      'wal: no entry would replace a committed entry',
+      [e.index, commit],
+    );
   }
 
   private usable(): void {
@@ -406,12 +381,16 @@ export class WalFiles {
     }
   }
 
-  // commit writes the encoder's bytes at the tail and syncs them.
+  // commit writes the encoder's bytes at the tail and syncs them. Records are 8-byte aligned
+  // and the tail's length is where the last valid record ends: a drift in either would write
+  // the next batch over a record or after a hole that recovery reads as a torn tail.
   private commit(): void {
     const bytes = this.encoder.bytes();
     if (bytes.length > walBatchBytesMax) {
       throw new RangeError(`wal: batch of ${bytes.length} bytes exceeds walBatchBytesMax`);
     }
+    assert(this.tailBytes % 8 === 0, 'wal: the tail ends 8-byte aligned', this.tailBytes);
+    assert(bytes.length % 8 === 0, 'wal: a batch is whole records', bytes.length);
     try {
       writeAll(this.fs, this.fd, bytes, this.tailBytes);
       this.fs.fdatasyncSync(this.fd);
@@ -421,6 +400,7 @@ export class WalFiles {
     }
     this.tailBytes += bytes.length;
     this.totalBytesWritten += bytes.length;
+    this.crc = this.encoder.crc;
   }
 
   private maybeCut(): void {
@@ -436,13 +416,17 @@ export class WalFiles {
   // cut starts the next segment: its head (crc, metadata, state) goes to a .tmp file that is
   // synced and then renamed, so a segment is never seen without its complete head.
   private cut(): void {
-    const prev = this.segments[this.segments.length - 1]!;
+    const prev = this.segments.at(-1);
+    assert(prev !== undefined, 'wal: the store keeps its tail segment');
     const seq = prev.seq + 1;
     const index = this.lastIndex + 1;
+    // Recovery refuses a segment whose first index is below its predecessor's (readWal).
+    assert(index >= prev.index, 'wal: a segment index is not below its predecessor\'s',
+      [index, prev.name]);
     const name = walSegmentName(seq, index);
     const enc = this.encoder;
-    enc.reset();
-    encodeSegmentHead(enc, enc.crc, this.metadata, this.hardState);
+    enc.reset(this.crc);
+    encodeSegmentHead(enc, this.crc, this.metadata, this.hardState);
     const bytes = enc.bytes();
     const final = path.join(this.walDir, name);
     const tmp = final + tmpSuffix;
@@ -461,181 +445,19 @@ export class WalFiles {
     this.fd = fd;
     this.tailBytes = bytes.length;
     this.totalBytesWritten += bytes.length;
+    this.crc = enc.crc;
     this.segments.push({ seq, index, name });
     this.logger.info({ segment: name }, 'wal: created a new segment');
   }
 }
 
-// ---- Snapshot files ----
-
-/** SnapshotListing is a snapshot file found by name (not yet checked). */
-export interface SnapshotListing {
-  readonly term: number;
-  readonly index: number;
-  readonly name: string;
-  readonly path: string;
-}
-
-/** listSnapshots lists the snapshot files in a data dir, newest (term, index) first. */
-export function listSnapshots(dataDir: string, fsOps: WalFsOps = nodeFsOps): SnapshotListing[] {
-  const dir = snapDirOf(dataDir);
-  if (!fsOps.existsSync(dir)) return [];
-  const out: SnapshotListing[] = [];
-  for (const name of fsOps.readdirSync(dir)) {
-    const p = parseSnapshotFileName(name);
-    if (p !== undefined) out.push({ ...p, path: path.join(dir, name) });
-  }
-  return out.sort((a, b) => b.term - a.term || b.index - a.index);
-}
-
-/**
- * loadNewestSnapshot returns the newest snapshot file that passes its CRC checks, skipping
- * (with a warning) each one that fails and falling back to the previous. With `usable`, only
- * files whose (index, term) is among those markers are considered: recovery must not start
- * from a snapshot whose marker never reached the WAL. Undefined when none qualifies.
- */
-export function loadNewestSnapshot(
-  dataDir: string,
-  opts: {
-    readonly logger: WalLogger;
-    readonly fsOps?: WalFsOps;
-    readonly usable?: readonly SnapshotMarker[];
-  },
-): LoadedSnapshot | undefined {
-  const fsx = opts.fsOps ?? nodeFsOps;
-  for (const s of listSnapshots(dataDir, fsx)) {
-    const usable = opts.usable;
-    if (usable !== undefined && !usable.some((m) => m.index === s.index && m.term === s.term)) {
-      continue;
-    }
-    try {
-      const f = decodeSnapshotFile(fsx.readFileSync(s.path), s.name, s);
-      return { index: f.index as Index, term: f.term as Term, body: f.body, path: s.path };
-    } catch (err) {
-      if (!(err instanceof SnapshotCorruptError) && !isFsError(err)) throw err;
-      opts.logger.warn(
-        { file: s.name, err: err instanceof Error ? err.message : String(err) },
-        'snap: skipping unreadable snapshot file, falling back to an older one',
-      );
-    }
-  }
-  return undefined;
-}
-
-/**
- * writeSnapshotFile makes a snapshot file durable: header + body into `<name>.snap.tmp`,
- * fsync, rename to `<name>.snap`, fsync the directory. Returns the final path. Only after it
- * returns may the caller write the WAL's snapshot marker.
- */
-export function writeSnapshotFile(
-  dataDir: string,
-  term: number,
-  index: number,
-  body: Uint8Array,
-  fsOps: WalFsOps = nodeFsOps,
-): string {
-  const dir = snapDirOf(dataDir);
-  ensureDir(fsOps, dir);
-  const final = path.join(dir, snapshotFileName(term, index));
-  const tmp = final + tmpSuffix;
-  const header = encodeSnapshotHeader(term, index, body);
-  const fd = fsOps.openSync(tmp, 'w');
-  try {
-    writeAll(fsOps, fd, header, 0);
-    writeAll(fsOps, fd, body, header.length);
-    fsOps.fsyncSync(fd);
-  } finally {
-    fsOps.closeSync(fd);
-  }
-  fsOps.renameSync(tmp, final);
-  fsyncDir(fsOps, dir);
-  return final;
-}
-
-/**
- * purgeSnapshots deletes every snapshot file but the newest `keep` (by name, so a damaged new
- * file counts too; keep more than one). Returns the deleted paths.
- */
-export function purgeSnapshots(
-  dataDir: string,
-  keep: number,
-  opts: { readonly logger?: WalLogger; readonly fsOps?: WalFsOps } = {},
-): string[] {
-  if (!(Number.isSafeInteger(keep) && keep >= 1)) throw new RangeError(`snap: keep ${keep} < 1`);
-  const fsx = opts.fsOps ?? nodeFsOps;
-  const gone = listSnapshots(dataDir, fsx).slice(keep).map((s) => s.path);
-  for (const p of gone) fsx.unlinkSync(p);
-  if (gone.length > 0) {
-    fsyncDir(fsx, snapDirOf(dataDir));
-    opts.logger?.info({ purged: gone }, 'snap: purged old snapshot files');
-  }
-  return gone;
-}
-
 // ---- helpers ----
 
-function walSegmentNames(fsx: WalFsOps, dir: string): WalSegmentName[] {
+function walSegmentNames(fsx: FsOps, dir: string): WalSegmentName[] {
   const out: WalSegmentName[] = [];
   for (const name of fsx.readdirSync(dir)) {
     const p = parseWalSegmentName(name);
     if (p !== undefined) out.push(p);
   }
   return out.sort((a, b) => a.seq - b.seq);
-}
-
-/** writeAll writes all of `bytes` at `position`, looping over short writes. */
-function writeAll(fsx: WalFsOps, fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) {
-    done += fsx.writeSync(fd, bytes, done, bytes.length - done, position + done);
-  }
-}
-
-function fsyncDir(fsx: WalFsOps, dir: string): void {
-  const fd = fsx.openSync(dir, 'r');
-  try {
-    fsx.fsyncSync(fd);
-  } finally {
-    fsx.closeSync(fd);
-  }
-}
-
-/** ensureDir creates `dir` and missing parents, syncing each parent whose entries changed. */
-function ensureDir(fsx: WalFsOps, dir: string): void {
-  if (fsx.existsSync(dir)) return;
-  const parent = path.dirname(dir);
-  if (parent !== dir) ensureDir(fsx, parent);
-  try {
-    fsx.mkdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  fsyncDir(fsx, parent);
-}
-
-// writeNewFile creates a file atomically: tmp, sync, rename, sync the directory.
-function writeNewFile(fsx: WalFsOps, dir: string, name: string, bytes: Uint8Array): void {
-  const final = path.join(dir, name);
-  const tmp = final + tmpSuffix;
-  const fd = fsx.openSync(tmp, 'w');
-  try {
-    writeAll(fsx, fd, bytes, 0);
-    fsx.fdatasyncSync(fd);
-  } finally {
-    fsx.closeSync(fd);
-  }
-  fsx.renameSync(tmp, final);
-  fsyncDir(fsx, dir);
-}
-
-function removeTmpFiles(fsx: WalFsOps, dir: string, logger: WalLogger): void {
-  for (const name of fsx.readdirSync(dir)) {
-    if (!name.endsWith(tmpSuffix)) continue;
-    fsx.unlinkSync(path.join(dir, name));
-    logger.info({ file: name }, 'wal: removed an unfinished temporary file');
-  }
-}
-
-function isFsError(err: unknown): boolean {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
 }

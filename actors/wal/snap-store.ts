@@ -1,0 +1,153 @@
+/**
+ * The snap store (etcd's `snap` package): snapshot files in `<data-dir>/member/snap`, named
+ * `%016x-%016x.snap` by term and index, each a checked header and an opaque body
+ * (docs/wal-format.md, "Snapshot files"). It stands apart from the WAL store so that whoever
+ * produces a snapshot (the WAL writer's pool thread today, a snapshot received from the
+ * leader tomorrow) can write and load one without the log. The log's part of the protocol is
+ * the marker: write the file first, then the WAL's snapshot marker; recovery only starts from
+ * a file whose marker is in the log.
+ */
+import * as path from 'node:path';
+import {
+  SnapshotCorruptError,
+  decodeSnapshotFile,
+  encodeSnapshotHeader,
+  parseSnapshotFileName,
+  snapshotFileName,
+} from '../../src/wal/index.js';
+import type { SnapshotMarker } from '../../src/wal/index.js';
+import type { Index, Term } from '../../src/types.js';
+import {
+  type FsOps,
+  type StoreLogger,
+  ensureDir,
+  fsyncDir,
+  isFsError,
+  nodeFsOps,
+  removeTmpFiles,
+  writeFileDurably,
+} from './fs-ops.js';
+
+/** snapDirOf is where a data dir keeps its snapshot files. */
+export function snapDirOf(dataDir: string): string {
+  return path.join(dataDir, 'member', 'snap');
+}
+
+/** LoadedSnapshot is a snapshot file that passed its checks. */
+export interface LoadedSnapshot {
+  readonly index: Index;
+  readonly term: Term;
+  /**
+   * body is the snapshot's opaque bytes (ConfState + application state): a view at offset 48
+   * of the file's buffer. Copy it before transferring its ArrayBuffer to another thread.
+   */
+  readonly body: Uint8Array;
+  readonly path: string;
+}
+
+/** SnapshotListing is a snapshot file found by name (not yet checked). */
+export interface SnapshotListing {
+  readonly term: number;
+  readonly index: number;
+  readonly name: string;
+  readonly path: string;
+}
+
+/**
+ * openSnapDir prepares a data dir's snapshot directory at start: creates it (syncing the
+ * parents) and deletes the `.tmp` files an interrupted write left behind.
+ */
+export function openSnapDir(dataDir: string, opts: SnapStoreOptions): void {
+  const fsx = opts.fsOps ?? nodeFsOps;
+  const dir = snapDirOf(dataDir);
+  ensureDir(fsx, dir);
+  removeTmpFiles(fsx, dir, opts.logger);
+}
+
+/** SnapStoreOptions are what the loaders need besides the data dir. */
+export interface SnapStoreOptions {
+  readonly logger: StoreLogger;
+  /** fsOps replaces node:fs (tests). */
+  readonly fsOps?: FsOps;
+}
+
+/** listSnapshots lists the snapshot files in a data dir, newest (term, index) first. */
+export function listSnapshots(dataDir: string, fsOps: FsOps = nodeFsOps): SnapshotListing[] {
+  const dir = snapDirOf(dataDir);
+  if (!fsOps.existsSync(dir)) return [];
+  const out: SnapshotListing[] = [];
+  for (const name of fsOps.readdirSync(dir)) {
+    const p = parseSnapshotFileName(name);
+    if (p !== undefined) out.push({ ...p, path: path.join(dir, name) });
+  }
+  return out.sort((a, b) => b.term - a.term || b.index - a.index);
+}
+
+/**
+ * loadNewestSnapshot returns the newest snapshot file that passes its CRC checks, skipping
+ * (with a warning) each one that fails and falling back to the previous. With `usable`, only
+ * files whose (index, term) is among those markers are considered: recovery must not start
+ * from a snapshot whose marker never reached the WAL. Undefined when none qualifies.
+ */
+export function loadNewestSnapshot(
+  dataDir: string,
+  opts: SnapStoreOptions & { readonly usable?: readonly SnapshotMarker[] },
+): LoadedSnapshot | undefined {
+  const fsx = opts.fsOps ?? nodeFsOps;
+  for (const s of listSnapshots(dataDir, fsx)) {
+    const usable = opts.usable;
+    if (usable !== undefined && !usable.some((m) => m.index === s.index && m.term === s.term)) {
+      continue;
+    }
+    try {
+      const f = decodeSnapshotFile(fsx.readFileSync(s.path), s.name, s);
+      return { index: f.index as Index, term: f.term as Term, body: f.body, path: s.path };
+    } catch (err) {
+      if (!(err instanceof SnapshotCorruptError) && !isFsError(err)) throw err;
+      opts.logger.warn(
+        { file: s.name, err: err instanceof Error ? err.message : String(err) },
+        'snap: skipping unreadable snapshot file, falling back to an older one',
+      );
+    }
+  }
+  return undefined;
+}
+
+/**
+ * writeSnapshotFile makes a snapshot file durable: header + body into `<name>.snap.tmp`,
+ * fsync, rename to `<name>.snap`, fsync the directory. Returns the final path. Only after it
+ * returns may the caller write the WAL's snapshot marker.
+ */
+export function writeSnapshotFile(
+  dataDir: string,
+  term: number,
+  index: number,
+  body: Uint8Array,
+  fsOps: FsOps = nodeFsOps,
+): string {
+  const dir = snapDirOf(dataDir);
+  ensureDir(fsOps, dir);
+  const header = encodeSnapshotHeader(term, index, body);
+  // Header and body are written one after the other: a large body is never copied.
+  return writeFileDurably(fsOps, dir, snapshotFileName(term, index), [header, body], 'fsync');
+}
+
+/**
+ * purgeSnapshots deletes every snapshot file but the newest `keep` (by name, so a damaged new
+ * file counts too; keep more than one). Returns the deleted paths.
+ */
+export function purgeSnapshots(
+  dataDir: string,
+  keep: number,
+  opts: { readonly logger?: StoreLogger; readonly fsOps?: FsOps } = {},
+): string[] {
+  if (!(Number.isSafeInteger(keep) && keep >= 1)) throw new RangeError(`snap: keep ${keep} < 1`);
+  const fsx = opts.fsOps ?? nodeFsOps;
+  const gone = listSnapshots(dataDir, fsx).slice(keep).map((s) => s.path);
+  for (const p of gone) fsx.unlinkSync(p);
+  if (gone.length > 0) {
+    fsyncDir(fsx, snapDirOf(dataDir));
+    opts.logger?.info({ purged: gone }, 'snap: purged old snapshot files');
+  }
+  return gone;
+}

@@ -1,0 +1,383 @@
+/**
+ * The error vocabulary of MyEtcd, in one place: every expected failure has one stable code
+ * (SCREAMING_SNAKE, also the /v1 envelope's `error.code`), and one row of `errorTable` gives
+ * the gRPC status etcd answers with, the HTTP status etcd 3.4's JSON gateway derives from it,
+ * and etcd's exact text. The server maps any thrown value to an answer through this table
+ * alone (`toEtcdError`, then `answerOf`), by code, never by message text; the client reads
+ * the same gRPC codes and statuses (src/client/errors.ts).
+ *
+ * Errors are `EtcdError`s. A core throws the named class of its error (`ErrCompacted`,
+ * `WalCorruptError`, …), each bound to one code; request decoders throw `EtcdError(code,
+ * text)` for the decode errors whose text is built per request (Go's own wording). Bugs are
+ * not errors: they are assertions (src/assert.ts), answered as INTERNAL.
+ *
+ * Texts come from etcd v3.4 (etcdserver/api/v3rpc/rpctypes/error.go, mvcc/kvstore.go,
+ * lease/lessor.go) and etcd-raft (raft/storage.go, raft/raft.go).
+ */
+import { assert } from './assert.js';
+
+/** GrpcCode names the gRPC status codes (google.golang.org/grpc/codes). */
+export const GrpcCode = {
+  OK: 0,
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
+  Unauthenticated: 16,
+} as const;
+
+const grpcCodeNames: ReadonlyMap<number, string> = new Map(
+  Object.entries(GrpcCode).map(([name, code]) => [code, name]),
+);
+
+/** grpcCodeName is a gRPC code's name ('OutOfRange'), or `Code(n)` for an unknown one. */
+export function grpcCodeName(code: number): string {
+  return grpcCodeNames.get(code) ?? `Code(${code})`;
+}
+
+/**
+ * httpStatusOfGrpc is grpc-gateway v1's HTTPStatusFromCode, the table etcd 3.4's JSON gateway
+ * answers with (recorded: FailedPrecondition "lease already exists" answers 412).
+ */
+export function httpStatusOfGrpc(code: number): number {
+  switch (code) {
+    case 0: return 200;
+    case 1: return 408;
+    case 2: return 500;
+    case 3: return 400;
+    case 4: return 504;
+    case 5: return 404;
+    case 6: return 409;
+    case 7: return 403;
+    case 8: return 429;
+    case 9: return 412;
+    case 10: return 409;
+    case 11: return 400;
+    case 12: return 501;
+    case 13: return 500;
+    case 14: return 503;
+    case 15: return 500;
+    case 16: return 401;
+    default: return 500;
+  }
+}
+
+/** ErrorSpec is one row of errorTable. */
+export interface ErrorSpec {
+  /** grpc is the gRPC status etcd answers with (the /v3 error body's `code`). */
+  readonly grpc: number;
+  /** http is the HTTP status: httpStatusOfGrpc(grpc), checked below. */
+  readonly http: number;
+  /** text is etcd's exact message; absent when the text is built per error (decode errors). */
+  readonly text?: string;
+  /**
+   * internal marks a failure no client may see the details of (a damaged disk, a Raft
+   * core's refusal, a bug): it is answered as INTERNAL, and logged with its own text.
+   */
+  readonly internal?: true;
+}
+
+const G = GrpcCode;
+
+/**
+ * errorTable maps each stable code to its answer. Groups: etcd's client-facing errors
+ * (rpctypes); request decode errors, whose text is Go's own, per request; MyEtcd's own
+ * client-facing errors; then the internal ones (storage, Raft core, configuration, bugs).
+ */
+export const errorTable = {
+  EMPTY_KEY: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: key is not provided' },
+  KEY_NOT_FOUND: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: key not found' },
+  VALUE_PROVIDED: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: value is provided' },
+  LEASE_PROVIDED: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: lease is provided' },
+  TOO_MANY_OPS: {
+    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: too many operations in txn request',
+  },
+  DUPLICATE_KEY: {
+    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: duplicate key given in txn request',
+  },
+  COMPACTED: {
+    grpc: G.OutOfRange, http: 400, text: 'etcdserver: mvcc: required revision has been compacted',
+  },
+  FUTURE_REV: {
+    grpc: G.OutOfRange, http: 400, text: 'etcdserver: mvcc: required revision is a future revision',
+  },
+  NO_SPACE: {
+    grpc: G.ResourceExhausted, http: 429, text: 'etcdserver: mvcc: database space exceeded',
+  },
+  LEASE_NOT_FOUND: { grpc: G.NotFound, http: 404, text: 'etcdserver: requested lease not found' },
+  LEASE_EXISTS: { grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: lease already exists' },
+  LEASE_TTL_TOO_LARGE: { grpc: G.OutOfRange, http: 400, text: 'etcdserver: too large lease TTL' },
+  REQUEST_TOO_LARGE: {
+    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: request is too large',
+  },
+  TOO_MANY_REQUESTS: {
+    grpc: G.ResourceExhausted, http: 429, text: 'etcdserver: too many requests',
+  },
+  NO_LEADER: { grpc: G.Unavailable, http: 503, text: 'etcdserver: no leader' },
+  NOT_LEADER: { grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: not leader' },
+  LEADER_CHANGED: { grpc: G.Unavailable, http: 503, text: 'etcdserver: leader changed' },
+  STOPPED: { grpc: G.Unavailable, http: 503, text: 'etcdserver: server stopped' },
+  TIMEOUT: { grpc: G.Unavailable, http: 503, text: 'etcdserver: request timed out' },
+  UNHEALTHY: { grpc: G.Unavailable, http: 503, text: 'etcdserver: unhealthy cluster' },
+  CORRUPT: { grpc: G.DataLoss, http: 500, text: 'etcdserver: corrupt cluster' },
+  // Decode errors: Go's encoding/json, encoding/base64 and jsonpb wording, per request.
+  MALFORMED_JSON: { grpc: G.InvalidArgument, http: 400 },
+  INVALID_BASE64: { grpc: G.InvalidArgument, http: 400 },
+  INVALID_FIELD: { grpc: G.InvalidArgument, http: 400 },
+  /** grpc-go refuses a message over requestBytesMax + 512 KiB before etcd sees it. */
+  GRPC_MESSAGE_TOO_LARGE: { grpc: G.ResourceExhausted, http: 429 },
+  // MyEtcd's own, client-facing.
+  /** An int64 that Go accepts but is outside ±2^53, which MyEtcd cannot hold exactly. */
+  UNSAFE_INTEGER: { grpc: G.InvalidArgument, http: 400 },
+  /** A request that is not well formed in a way etcd has no wording for (a /v1 query
+   * parameter, a field of the wrong type, an unknown enum value): the text says what. */
+  BAD_REQUEST: { grpc: G.InvalidArgument, http: 400 },
+  /** The actors are restarting after a crash (the supervisor's one-for-all restart). */
+  RESTARTING: { grpc: G.Unavailable, http: 503, text: 'etcdserver: server is restarting' },
+  /** Anything not in this table, and every internal row: no detail reaches the client. */
+  INTERNAL: { grpc: G.Unknown, http: 500, text: 'etcdserver: internal error' },
+  // Internal: answered as INTERNAL.
+  /** A WAL that cannot be trusted (src/wal/errors.ts): the member refuses to start. */
+  WAL_CORRUPT: { grpc: G.DataLoss, http: 500, internal: true },
+  /** A snapshot file that fails its checks: loaders fall back to an older one. */
+  SNAP_CORRUPT: { grpc: G.DataLoss, http: 500, internal: true },
+  /** A shard snapshot that ShardStore.fromSnapshot did not write. */
+  SHARD_SNAPSHOT_CORRUPT: { grpc: G.DataLoss, http: 500, internal: true },
+  /** A setting loadConfig cannot accept (src/config/errors.ts): main exits with status 2. */
+  CONFIG_INVALID: { grpc: G.Unknown, http: 500, internal: true },
+  /** `--help`: loadConfig's way to stop before starting a server. */
+  HELP_REQUESTED: { grpc: G.Unknown, http: 500, internal: true },
+  /** A broken invariant (src/assert.ts). */
+  ASSERTION_FAILED: { grpc: G.Unknown, http: 500, internal: true },
+  // The Raft core's (src/raft/errors.ts), etcd-raft's errors by their variable names.
+  RAFT_PROPOSAL_DROPPED: {
+    grpc: G.Unknown, http: 500, text: 'raft proposal dropped', internal: true,
+  },
+  RAFT_STEP_LOCAL_MSG: {
+    grpc: G.Unknown, http: 500, text: 'raft: cannot step raft local message', internal: true,
+  },
+  RAFT_STEP_PEER_NOT_FOUND: {
+    grpc: G.Unknown, http: 500, text: 'raft: cannot step as peer not found', internal: true,
+  },
+  RAFT_MALFORMED_MESSAGE: { grpc: G.Unknown, http: 500, internal: true },
+  RAFT_MALFORMED_CONF_CHANGE: {
+    grpc: G.Unknown, http: 500, text: 'raft: malformed conf change entry', internal: true,
+  },
+  RAFT_BOOTSTRAP_NON_EMPTY: {
+    grpc: G.Unknown, http: 500, text: 'raft: cannot bootstrap a nonempty storage', internal: true,
+  },
+  RAFT_COMPACTED: {
+    grpc: G.Unknown, http: 500, text: 'requested index is unavailable due to compaction',
+    internal: true,
+  },
+  RAFT_SNAP_OUT_OF_DATE: {
+    grpc: G.Unknown, http: 500, text: 'requested index is older than the existing snapshot',
+    internal: true,
+  },
+  RAFT_UNAVAILABLE: {
+    grpc: G.Unknown, http: 500, text: 'requested entry at index is unavailable', internal: true,
+  },
+  RAFT_SNAPSHOT_TEMPORARILY_UNAVAILABLE: {
+    grpc: G.Unknown, http: 500, text: 'snapshot is temporarily unavailable', internal: true,
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** ErrorCode is a stable error code: a row of errorTable. */
+export type ErrorCode = keyof typeof errorTable;
+
+for (const [code, spec] of Object.entries(errorTable) as [ErrorCode, ErrorSpec][]) {
+  assert(spec.http === httpStatusOfGrpc(spec.grpc), `errors: ${code}'s HTTP status follows gRPC`);
+}
+
+/** isErrorCode reports whether `s` is a code of errorTable. */
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.hasOwn(errorTable, s);
+}
+
+/**
+ * EtcdError is every expected failure: a stable code, the statuses of its row, and a message
+ * (the row's text unless the error builds its own: a decode error's Go wording, a corrupt
+ * file's name and offset). What a client sees is `answerOf(e)`, not the message as such.
+ */
+export class EtcdError extends Error {
+  readonly code: ErrorCode;
+  readonly grpcCode: number;
+  readonly httpStatus: number;
+  constructor(code: ErrorCode, message?: string) {
+    const spec: ErrorSpec = errorTable[code];
+    super(message ?? spec.text ?? code);
+    this.name = new.target.name;
+    this.code = code;
+    this.grpcCode = spec.grpc;
+    this.httpStatus = spec.http;
+  }
+}
+
+/**
+ * foreignCodes are the codes src/runtime's errors carry (MailboxFullError, AskTimeoutError,
+ * PeerGoneError), which predate this table. Transitional: once src/runtime throws the table's
+ * codes (TOO_MANY_REQUESTS, TIMEOUT, RESTARTING) directly, this goes.
+ */
+const foreignCodes: Readonly<Record<string, ErrorCode>> = {
+  MAILBOX_FULL: 'TOO_MANY_REQUESTS',
+  ASK_TIMEOUT: 'TIMEOUT',
+  PEER_GONE: 'RESTARTING',
+};
+
+/**
+ * toEtcdError normalises any thrown value by its `code` alone. An EtcdError passes through; an
+ * error that crossed a thread (the runtime's RemoteError keeps `code` and `message`) becomes
+ * the EtcdError of its code; anything without a known code is a bug somewhere and becomes
+ * INTERNAL (its message stays out of the answer).
+ */
+export function toEtcdError(err: unknown): EtcdError {
+  if (err instanceof EtcdError) return err;
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    const message = (err as { message?: unknown }).message;
+    if (typeof code === 'string') {
+      const known = isErrorCode(code) ? code : foreignCodes[code];
+      if (known !== undefined) {
+        return new EtcdError(known, typeof message === 'string' ? message : undefined);
+      }
+    }
+  }
+  return new EtcdError('INTERNAL');
+}
+
+/** Answer is what a client is told about an error: code, statuses and text. */
+export interface Answer {
+  readonly code: ErrorCode;
+  readonly grpcCode: number;
+  readonly httpStatus: number;
+  readonly text: string;
+}
+
+/**
+ * answerOf is the client's view of an error: its row's text when etcd has a fixed one, else the
+ * error's own message (decode errors); an internal row answers as INTERNAL.
+ */
+export function answerOf(err: unknown): Answer {
+  const e = toEtcdError(err);
+  const spec: ErrorSpec = errorTable[e.code];
+  if (spec.internal === true) {
+    const i = errorTable.INTERNAL;
+    return { code: 'INTERNAL', grpcCode: i.grpc, httpStatus: i.http, text: i.text };
+  }
+  return { code: e.code, grpcCode: spec.grpc, httpStatus: spec.http, text: spec.text ?? e.message };
+}
+
+// ---- The named errors of the storage and lease cores (etcd's rpctypes names) ----
+
+/** ErrCompacted: a read or compaction names a revision that compaction already removed.
+ * Its message is etcd's mvcc.ErrCompacted; clients get rpctypes' "etcdserver: " form. */
+export class ErrCompacted extends EtcdError {
+  constructor() {
+    super('COMPACTED', 'mvcc: required revision has been compacted');
+  }
+}
+
+/** ErrFutureRev: a read or compaction names a revision the store has not reached (etcd's
+ * mvcc.ErrFutureRev; clients get the "etcdserver: " form). */
+export class ErrFutureRev extends EtcdError {
+  constructor() {
+    super('FUTURE_REV', 'mvcc: required revision is a future revision');
+  }
+}
+
+/** ErrKeyNotFound: a put with ignore_value or ignore_lease on a key that does not exist. */
+export class ErrKeyNotFound extends EtcdError {
+  constructor() {
+    super('KEY_NOT_FOUND');
+  }
+}
+
+/** ErrLeaseNotFound: a put attaches, or a revoke names, a lease that does not exist. */
+export class ErrLeaseNotFound extends EtcdError {
+  constructor() {
+    super('LEASE_NOT_FOUND');
+  }
+}
+
+/** ErrLeaseExists: a grant names a lease id that is already granted. */
+export class ErrLeaseExists extends EtcdError {
+  constructor() {
+    super('LEASE_EXISTS');
+  }
+}
+
+/** ErrLeaseTTLTooLarge: a grant asks for more than leaseTtlSecondsMax. */
+export class ErrLeaseTTLTooLarge extends EtcdError {
+  constructor() {
+    super('LEASE_TTL_TOO_LARGE');
+  }
+}
+
+/** ErrNotLeader: the request needs the leader (a lessor that is not primary: etcd's
+ * lease.ErrNotPrimary, answered as "not leader"). */
+export class ErrNotLeader extends EtcdError {
+  constructor() {
+    super('NOT_LEADER');
+  }
+}
+
+/** ErrEmptyKey: a request (or a txn compare) has an empty key. */
+export class ErrEmptyKey extends EtcdError {
+  constructor() {
+    super('EMPTY_KEY');
+  }
+}
+
+/** ErrTooManyOps: a txn branch (or its compares) exceeds txnOpsMax. */
+export class ErrTooManyOps extends EtcdError {
+  constructor() {
+    super('TOO_MANY_OPS');
+  }
+}
+
+/** ErrDuplicateKey: a txn writes a key twice, or puts a key it also deletes. */
+export class ErrDuplicateKey extends EtcdError {
+  constructor() {
+    super('DUPLICATE_KEY');
+  }
+}
+
+/** ErrValueProvided: a put sets both ignore_value and a value. */
+export class ErrValueProvided extends EtcdError {
+  constructor() {
+    super('VALUE_PROVIDED');
+  }
+}
+
+/** ErrLeaseProvided: a put sets both ignore_lease and a lease. */
+export class ErrLeaseProvided extends EtcdError {
+  constructor() {
+    super('LEASE_PROVIDED');
+  }
+}
+
+/** ErrInvalidArgument: a malformed field (unknown enum value, unsafe integer, wrong type).
+ * etcd rejects these while decoding protobuf/JSON, so there is no etcd wording to copy. */
+export class ErrInvalidArgument extends EtcdError {
+  constructor(what: string) {
+    super('BAD_REQUEST', `etcdserver: invalid argument: ${what}`);
+  }
+}
+
+/** ErrSnapshotCorrupt: ShardStore.fromSnapshot was given something it did not write. */
+export class ErrSnapshotCorrupt extends EtcdError {
+  constructor(what: string) {
+    super('SHARD_SNAPSHOT_CORRUPT', `mvcc: corrupt shard snapshot: ${what}`);
+  }
+}
