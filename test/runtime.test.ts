@@ -4,6 +4,7 @@ import {
   AskTimeoutError, MailboxFullError, PeerGoneError, RemoteError,
 } from '../src/runtime/endpoint.js';
 import { ActorSystem } from '../src/runtime/system.js';
+import { until } from './helpers/wait.js';
 
 type EchoMsg =
   | { type: 'Echo'; v: number }
@@ -109,11 +110,10 @@ test('runtime: a crashed actor is restarted, asks in flight fail, and restarts a
       t.true(e instanceof PeerGoneError);
       // Wait for the new generation to serve.
       let r: EchoReplies['Echo'] | undefined;
-      for (let i = 0; i < 200 && r === undefined; i++) {
-        await new Promise((res) => setTimeout(res, 25));
+      await until(async () => {
         if (sys.serving) r = await a.ask({ type: 'Echo', v: 2 }).catch(() => undefined);
-      }
-      t.truthy(r);
+        return r !== undefined;
+      }, 'the new generation to serve', { intervalMs: 25 });
       t.true(r!.gen > gen0);
       t.is(sys.restarts.get('a'), 1);
     } finally {
@@ -128,16 +128,19 @@ test('runtime: an actor that keeps crashing escalates to the fatal handler', asy
   ], { logger: quiet, onFatal: (r) => { fatal = r; } });
   await sys.start();
   const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
-  for (let i = 0; i < 60 && fatal === ''; i++) {
-    if (sys.serving) {
+  t.teardown(() => sys.stop());
+  // Crash each generation once it serves, until the supervisor gives up (the restarts back
+  // off: 50 ms, doubling).
+  await until(() => {
+    if (fatal === '' && sys.serving) {
       try {
         a.send({ type: 'Crash' });
       } catch {
         // peer gone while restarting
       }
     }
-    await new Promise((res) => setTimeout(res, 100));
-  }
+    return fatal !== '';
+  }, 'the fatal handler', { intervalMs: 100 });
   t.regex(fatal, /crashed \d+ times/);
   await sys.stop();
 });
