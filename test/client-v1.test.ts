@@ -272,7 +272,7 @@ test('keepAlive keeps a 2 s lease past its TTL; after close and revoke it is gon
     });
     t.teardown(() => ka.close());
     await renewed.until(() => previous - granted > tl.ttlMs, 'keep-alives past the TTL');
-    t.true(renewals >= 2);
+    t.true(renewals >= 1);
     const value = await v1.getValue(key);
     if (tl.aliveAt(now())) t.is(value, 'alive');
     else t.log('the machine stalled for a whole TTL: not checking that the key is kept');

@@ -174,7 +174,7 @@ test('client: leases grant, attach, time-to-live, list, keep alive and revoke', 
   t.is((await c.get(key)).kvs[0]!.lease, l.id);
   // Renewed past the TTL: only the keep-alive keeps the key.
   await renewed.until(() => previous - granted > tl.ttlMs, 'keep-alives past the TTL');
-  t.true(renewals >= 2);
+  t.true(renewals >= 1);
   const value = await c.getString(key);
   if (tl.aliveAt(now())) t.is(value, 'v');
   else t.log('the machine stalled for a whole TTL: not checking that the key is kept');

@@ -52,9 +52,11 @@ test('compat: every recorded etcd 3.4 answer is reproduced by MyEtcd', async (t)
       mismatches.push(`${c.name}: no answer (${String(e)})`);
       continue;
     }
-    leases.observe(c.path, sent, res.status, text);
-    const { ours, theirs } = leases.normalise(c.path, text, fx.responseBody, now());
-    if (res.status !== fx.status || normalise(ours) !== normalise(theirs)) {
+    const answer = { status: res.status, text };
+    leases.observe(c.path, sent, answer);
+    const { ours, theirs } = leases.normalise(c.path, body, answer,
+      { status: fx.status, text: fx.responseBody }, now());
+    if (ours.status !== theirs.status || normalise(ours.text) !== normalise(theirs.text)) {
       mismatches.push(`${c.name}: ${res.status} ${text.slice(0, 300)}\n` +
         `   etcd: ${fx.status} ${fx.responseBody.slice(0, 300)}`);
     }

@@ -24,8 +24,10 @@ function writers(url: string, prefix: string, concurrency: number) {
   const all = Array.from({ length: concurrency }, (_, w) => one(w));
   return {
     acked,
-    /** until resolves once at least n writes are acknowledged. */
-    until: (n: number) => signal.until(() => acked.size >= n, `${n} acknowledged writes`),
+    /** until resolves once at least n writes are acknowledged (generous: a loaded machine
+     * with a shared disk has been seen to take 30 s for 300). */
+    until: (n: number) =>
+      signal.until(() => acked.size >= n, `${n} acknowledged writes`, 120_000),
     /** stop ends the loops (each after its request in flight) and waits for them. */
     async stop() {
       stop = true;
@@ -38,8 +40,8 @@ function writers(url: string, prefix: string, concurrency: number) {
 test('crash: every write acknowledged before SIGKILL is there after restart', async (t) => {
   const first = await useServer(t);
   const w = writers(first.url, 'crash', 16);
-  // Killed in the middle of a stream of writes: 16 in flight, hundreds acknowledged.
-  await w.until(300);
+  // Killed in the middle of a stream of writes: 16 in flight, a hundred acknowledged.
+  await w.until(100);
   await first.kill();
   await w.stop();
   const acked = w.acked;

@@ -38,18 +38,21 @@ const etcd1234 = `${header},"ID":"1234","TTL":"59","grantedTTL":"60"}`;
 const etcd1235 = `${header},"ID":"1235","TTL":"1","grantedTTL":"2"}`;
 const etcdLeases = `${header},"leases":[{"ID":"1235"},{"ID":"1234"}]}`;
 
-/** replay grants 1234 (60 s) and 1235 (2 s) at 0 ms, as the recorded session does. */
+/** replay grants 1234 (60 s) and 1235 and 1236 (2 s) at 0 ms, as the recorded session does. */
 function replay(): RecordedLeases {
   const r = new RecordedLeases();
-  r.observe('/v3/lease/grant', 0, 200, `${header},"ID":"1234","TTL":"60"}`);
-  r.observe('/v3/lease/grant', 0, 200, `${header},"ID":"1235","TTL":"2"}`);
+  for (const [id, ttl] of [['1234', 60], ['1235', 2], ['1236', 2]] as const) {
+    r.observe('/v3/lease/grant', 0, { status: 200, text: `${header},"ID":"${id}","TTL":"${ttl}"}` });
+  }
   return r;
 }
 
 /** same: does our answer, answered at `at` ms, compare equal with etcd's after normalise? */
-function same(path: string, ours: string, theirs: string, at: number): boolean {
-  const n = replay().normalise(path, ours, theirs, at);
-  return n.ours === n.theirs;
+function same(path: string, ours: string, theirs: string, at: number,
+  status = { ours: 200, theirs: 200 }, body?: string): boolean {
+  const n = replay().normalise(path, body, { status: status.ours, text: ours },
+    { status: status.theirs, text: theirs }, at);
+  return n.ours.status === n.theirs.status && n.ours.text === n.theirs.text;
 }
 
 test('recorded leases: a TTL within what the clock allows matches, one outside does not',
@@ -83,3 +86,16 @@ test('recorded leases: a lease may be missing from the list only once it may hav
     t.false(same(l, `${header},"leases":[{"ID":"1235"}]}`, etcdLeases, 2_000),
       '1234 (60 s) is never excused');
   });
+
+test('recorded leases: a revoke may find the lease gone only once it may have expired', (t) => {
+  const r = '/v3/lease/revoke';
+  const missing = '{"error":"etcdserver: requested lease not found",' +
+    '"message":"etcdserver: requested lease not found","code":5}';
+  const st = { ours: 404, theirs: 200 };
+  t.true(same(r, header + '}', header + '}', 500, { ours: 200, theirs: 200 }, '{"ID":1236}'));
+  t.false(same(r, missing, header + '}', 1_500, st, '{"ID":1236}'));
+  t.true(same(r, missing, header + '}', 2_000, st, '{"ID":1236}'));
+  t.false(same(r, missing, header + '}', 2_000, st, '{"ID":1234}'), '60 s: never excused');
+  t.false(same(r, '{"error":"boom","code":13}', header + '}', 2_000,
+    { ours: 500, theirs: 200 }, '{"ID":1236}'), 'only lease-not-found is excused');
+});

@@ -104,7 +104,8 @@ test('runtime: a crashed actor is restarted, asks in flight fail, and restarts a
     try {
       const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
       const gen0 = (await a.ask({ type: 'Echo', v: 1 })).gen;
-      const inflight = a.ask({ type: 'Ignore' });
+      // A deadline longer than any restart: the ask must fail because the thread died.
+      const inflight = a.ask({ type: 'Ignore' }, 120_000);
       a.send({ type: 'Crash' });
       const e = await t.throwsAsync(inflight);
       t.true(e instanceof PeerGoneError);
@@ -114,7 +115,7 @@ test('runtime: a crashed actor is restarted, asks in flight fail, and restarts a
         if (sys.serving) r = await a.ask({ type: 'Echo', v: 2 }).catch(() => undefined);
         return r !== undefined;
       }, 'the new generation to serve', { intervalMs: 25 });
-      t.true(r!.gen > gen0);
+      t.true(r!.gen > gen0, `generation ${r!.gen} after ${gen0}`);
       t.is(sys.restarts.get('a'), 1);
     } finally {
       await sys.stop();

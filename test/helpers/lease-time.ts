@@ -134,58 +134,90 @@ export async function grantWithKeys(url: string, ttlSeconds: number, keys: strin
   }
 }
 
+/** Answer is one HTTP answer of a replayed session: status and body text. */
+export interface Answer {
+  status: number;
+  text: string;
+}
+
+/** notFound is etcd's answer to a request on a lease that does not exist (recorded:
+ * err-lease-revoke-missing). */
+const notFound: Answer = {
+  status: 404,
+  text: '{"error":"etcdserver: requested lease not found",' +
+    '"message":"etcdserver: requested lease not found","code":5}',
+};
+
 /**
  * RecordedLeases lets a replay of a recorded etcd session compare the answers that depend on
- * time — a lease's remaining TTL, the list of live leases — with only the slack the replay's
- * own clock allows. It remembers when each grant of the replay was sent; then:
+ * time — a lease's remaining TTL, whether a short lease is still there — with only the slack
+ * the replay's own clock allows. It remembers when each grant of the replay was sent; then:
  * - a time-to-live whose TTL lies within ttlBounds is compared without its TTL (one outside
  *   them, or missing while the lease had a second or more left, stays a mismatch);
  * - a lease whose whole TTL may have run out during the replay may be gone: its time-to-live
- *   is compared with the answer etcd gives for an expired lease (TTL -1), and the lease lists
- *   are compared without it.
+ *   is compared with etcd's answer for an expired lease (TTL -1), a revoke of it with etcd's
+ *   lease-not-found, and the lease lists without it.
  * A fast run therefore compares exactly what was recorded, and a slow one all it can.
  */
 export class RecordedLeases {
   private readonly grants = new Map<string, { ttl: number; sentAtMs: number }>();
 
   /** observe sees every replayed request: remembers the grants that succeeded. */
-  observe(path: string, sentAtMs: number, status: number, text: string): void {
-    if (!path.endsWith('/lease/grant') || status !== 200) return;
-    const j = JSON.parse(text) as { ID: string; TTL: string };
+  observe(path: string, sentAtMs: number, ours: Answer): void {
+    if (!path.endsWith('/lease/grant') || ours.status !== 200) return;
+    const j = JSON.parse(ours.text) as { ID: string; TTL: string };
     this.grants.set(j.ID, { ttl: Number(j.TTL), sentAtMs });
   }
 
-  /** normalise returns our answer's text and the recorded one, made comparable as above. */
-  normalise(path: string, ours: string, theirs: string, answeredAtMs: number):
-    { ours: string; theirs: string } {
-    const mayBeGone = (g: { ttl: number; sentAtMs: number }) =>
-      answeredAtMs - g.sentAtMs >= g.ttl * 1000;
+  /** normalise returns our answer and the recorded one, made comparable as above. */
+  normalise(path: string, requestBody: string | undefined, ours: Answer, theirs: Answer,
+    answeredAtMs: number): { ours: Answer; theirs: Answer } {
+    const mayBeGone = (g: { ttl: number; sentAtMs: number } | undefined) =>
+      g !== undefined && answeredAtMs - g.sentAtMs >= g.ttl * 1000;
+    const same = { ours, theirs };
     if (path.endsWith('/lease/leases')) {
+      let [o, t] = [ours.text, theirs.text];
       for (const [id, g] of this.grants) {
         if (!mayBeGone(g)) continue;
         const entry = new RegExp(`\\{"ID":"${id}"\\},?|,?\\{"ID":"${id}"\\}`);
-        ours = ours.replace(entry, '');
-        theirs = theirs.replace(entry, '');
+        o = o.replace(entry, '');
+        t = t.replace(entry, '');
       }
-      return { ours, theirs };
+      return { ours: { ...ours, text: o }, theirs: { ...theirs, text: t } };
     }
-    if (!path.endsWith('/lease/timetolive')) return { ours, theirs };
+    if (path.endsWith('/lease/revoke')) {
+      const id = idOf(requestBody);
+      const gone = ours.status === notFound.status && ours.text === notFound.text;
+      return gone && mayBeGone(this.grants.get(id)) ? { ours, theirs: notFound } : same;
+    }
+    if (!path.endsWith('/lease/timetolive')) return same;
     let answer: { ID?: string; TTL?: string };
     try {
-      answer = JSON.parse(ours) as typeof answer;
+      answer = JSON.parse(ours.text) as typeof answer;
     } catch {
-      return { ours, theirs };
+      return same;
     }
     const g = answer.ID === undefined ? undefined : this.grants.get(answer.ID);
-    if (g === undefined) return { ours, theirs };
+    if (g === undefined) return same;
     const ttl = Number(answer.TTL ?? 0);
     if (ttl === -1 && mayBeGone(g)) {
-      return { ours, theirs: theirs.replace(/"TTL":"\d+","grantedTTL":"\d+"(,"keys":\[[^\]]*\])?/,
-        '"TTL":"-1"') };
+      const expired = theirs.text.replace(
+        /"TTL":"\d+","grantedTTL":"\d+"(,"keys":\[[^\]]*\])?/, '"TTL":"-1"');
+      return { ours, theirs: { ...theirs, text: expired } };
     }
     const { lo, hi } = ttlBounds(g.ttl, g.sentAtMs, answeredAtMs);
-    if (ttl < Math.max(lo, 0) || ttl > hi) return { ours, theirs };
-    const noTtl = (s: string) => s.replace(/"TTL":"\d+",/, '');
+    if (ttl < Math.max(lo, 0) || ttl > hi) return same;
+    const noTtl = (a: Answer) => ({ ...a, text: a.text.replace(/"TTL":"\d+",/, '') });
     return { ours: noTtl(ours), theirs: noTtl(theirs) };
+  }
+}
+
+/** idOf reads the lease ID of a request body (a JSON number or string); '' if none. */
+function idOf(requestBody: string | undefined): string {
+  try {
+    const id = (JSON.parse(requestBody ?? '{}') as { ID?: unknown }).ID;
+    return id === undefined ? '' : String(id);
+  } catch {
+    return '';
   }
 }

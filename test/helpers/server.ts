@@ -62,6 +62,8 @@ const guard = new URL('./orphan-guard.js', import.meta.url).href;
 
 /** live holds every server process of this test process that has not exited yet. */
 const live = new Map<ChildProcess, string>();
+/** expectedExits holds the servers killed here as leftovers (their exit is no news). */
+const expectedExits = new WeakSet<ChildProcess>();
 
 /** killGroup sends a signal to the server's process group (it leads one: detached). */
 function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
@@ -84,6 +86,7 @@ registerCompletionHandler(() => {
   process.stderr.write(`helpers/server: ${live.size} test server(s) still running when the ` +
     `tests ended; killed: ${[...live.values()].join(', ')}\n`);
   for (const proc of live.keys()) {
+    expectedExits.add(proc);
     killGroup(proc, 'SIGKILL');
     proc.stdout?.destroy();
     proc.stderr?.destroy();
@@ -108,11 +111,19 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   });
   live.set(proc, `pid ${proc.pid} (${dataDir})`);
   const logs: string[] = [];
+  let stopping = false;
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => {
     live.delete(proc);
     resolve(c);
   }));
+  proc.once('close', (c, signal) => {
+    if (stopping || expectedExits.has(proc)) return;
+    // Nobody asked it to stop: say so, with its last words, whatever the test does next.
+    process.stderr.write(`helpers/server: server ${dataDir} exited by itself (code ${c}, ` +
+      `signal ${signal}):\n${logs.slice(-20).join('\n')}\n`);
+  });
   const kill = async () => {
+    stopping = true;
     killGroup(proc, 'SIGKILL');
     await exited;
   };
@@ -134,6 +145,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       return proc.exitCode === null && proc.signalCode === null;
     },
     async stop() {
+      stopping = true;
       killGroup(proc, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
       const hung = new Promise<'hung'>((resolve) => {
@@ -209,18 +221,28 @@ function ready(proc: ChildProcess, logs: string[], exited: Promise<number | null
 
 /** post sends a JSON body and returns status and parsed JSON. */
 export async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const r = await fetch(url, {
-    method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
-    headers: { 'content-type': 'application/json' },
-  });
-  const text = await r.text();
+  let text: string;
+  let status: number;
+  try {
+    const r = await fetch(url, {
+      method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
+    status = r.status;
+    text = await r.text();
+  } catch (e) {
+    // fetch says only "fetch failed"; the cause says why (refused, reset, timed out).
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`POST ${url}: ${(e as Error).message} (${cause?.code ?? cause?.message})`,
+      { cause: e });
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     json = text;
   }
-  return { status: r.status, json };
+  return { status, json };
 }
 
 /** b64 encodes text as etcd's JSON gateway expects. */
