@@ -6,18 +6,7 @@ import {
   summarize,
 } from '../bench/stats.js';
 import { keyName, makeSource, prefixEndOf, stampOf } from '../bench/workloads.js';
-
-/** seeded is a small deterministic generator (mulberry32) for the property checks. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './helpers/rng.js';
 
 test('bench stats: every value falls inside the range of its bucket, and buckets are ordered',
   (t) => {

@@ -18,10 +18,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (server !== undefined) {
-    await server.stop();
-    await server.cleanup();
-  }
+  await server?.shutdown();
 });
 
 async function ctl(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {

@@ -1,13 +1,13 @@
 import test from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, ClientError, Compare, Op, prefixEnd } from '../src/client/index.js';
+import { LeaseTimeline } from './helpers/lease-time.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { now, Signal } from './helpers/wait.js';
 
 /**
  * The client against our server (started once for this file). Set CLIENT_TEST_ENDPOINT to
  * run the same tests against another server, e.g. a real etcd 3.4 — what passes there must
- * pass here. Lease and watch tests are skipped (with a log line) while the server under test
- * answers 404 for those routes.
+ * pass here.
  */
 
 let server: TestServer | undefined;
@@ -21,33 +21,13 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (server !== undefined) {
-    await server.stop();
-    await server.cleanup();
-  }
+  await server?.shutdown();
 });
 
 const client = () => new Client({ endpoints: [endpoint] });
 let n = 0;
 /** k makes a key unique to one test, so tests can share the server. */
 const k = (s: string) => `client-test/${process.pid}/${++n}/${s}`;
-
-async function supports(path: string): Promise<boolean> {
-  // Look at the status only: /v3/watch answers with a stream that never ends.
-  // A server may also hold the headers back until a watch is created: no answer within a
-  // second means the route exists.
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), 1_000);
-  try {
-    const r = await fetch(endpoint + path, { method: 'POST', body: '{}', signal: ctl.signal });
-    return r.status !== 404;
-  } catch {
-    return true;
-  } finally {
-    clearTimeout(timer);
-    ctl.abort();
-  }
-}
 
 test('client: put then get returns the value with revisions', async (t) => {
   const c = client();
@@ -171,24 +151,42 @@ test('client: prefixEnd follows etcd\'s GetPrefixRangeEnd', (t) => {
 });
 
 test('client: leases grant, attach, time-to-live, list, keep alive and revoke', async (t) => {
-  if (!await supports('/v3/lease/grant')) {
-    t.log('server under test has no /v3/lease yet: skipped');
-    t.pass();
-    return;
-  }
   const c = client();
   const key = k('leased');
-  const l = await c.leaseWithKeepAlive(2);
+  // Each keep-alive is sent after the previous answer: that answer bounds when the server
+  // renewed (helpers/lease-time.ts), so the test knows when the lease is certainly alive.
+  const granted = now();
+  const tl = new LeaseTimeline(2, granted);
+  let previous = granted;
+  let renewals = 0;
+  const renewed = new Signal();
+  const l = await c.leaseWithKeepAlive(2, {
+    onResponse: () => {
+      tl.renewed(previous);
+      previous = now();
+      renewals++;
+      renewed.notify();
+    },
+  });
+  t.teardown(() => l.keepAlive.close());
   t.is(l.ttl, 2);
   await c.put(key, 'v', { lease: l.id });
   t.is((await c.get(key)).kvs[0]!.lease, l.id);
-  await sleep(2_500); // beyond the TTL: only the keep-alive keeps the key
-  t.is(await c.getString(key), 'v');
+  // Renewed past the TTL: only the keep-alive keeps the key.
+  await renewed.until(() => previous - granted > tl.ttlMs, 'keep-alives past the TTL');
+  t.true(renewals >= 1);
+  const value = await c.getString(key);
+  if (tl.aliveAt(now())) t.is(value, 'v');
+  else t.log('the machine stalled for a whole TTL: not checking that the key is kept');
   const ttl = await c.leaseTimeToLive(l.id, { keys: true });
-  t.is(ttl.grantedTtl, 2);
-  t.true(ttl.ttl > 0);
-  t.deepEqual(ttl.keys.map((b) => b.toString()), [key]);
-  t.true((await c.leases()).leases.includes(l.id));
+  const at = now();
+  if (tl.aliveAt(at)) {
+    const { lo, hi } = tl.ttlBounds(at);
+    t.is(ttl.grantedTtl, 2);
+    t.true(ttl.ttl >= lo && ttl.ttl <= hi, `TTL ${ttl.ttl}, between ${lo} and ${hi}`);
+    t.deepEqual(ttl.keys.map((b) => b.toString()), [key]);
+    t.true((await c.leases()).leases.includes(l.id));
+  }
   await l.close();
   t.is(await c.getString(key), undefined);
   const gone = await t.throwsAsync(c.leaseRevoke(l.id), { instanceOf: ClientError });
@@ -198,11 +196,6 @@ test('client: leases grant, attach, time-to-live, list, keep alive and revoke', 
 });
 
 test('client: watch sees puts and deletes with prevKv, and replays from a revision', async (t) => {
-  if (!await supports('/v3/watch')) {
-    t.log('server under test has no /v3/watch yet: skipped');
-    t.pass();
-    return;
-  }
   const c = client();
   const base = k('w/');
   const before = await c.put(base + 'old', '0');

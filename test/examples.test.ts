@@ -18,8 +18,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await server?.stop();
-  await server?.cleanup();
+  await server?.shutdown();
 });
 
 interface Run {
@@ -31,7 +30,7 @@ interface Run {
 function run(name: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [dir + name + '.js', ...args], {
-      timeout: 30_000, env: { ...process.env, ...env },
+      timeout: 60_000, env: { ...process.env, ...env },
     }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ code, stdout, stderr });

@@ -23,6 +23,7 @@ import {
   type WriteResponse,
 } from '../src/mvcc/index.js';
 import type { LeaseId, Revision } from '../src/types.js';
+import { seeded } from './helpers/rng.js';
 
 /*
  * The system (Applier + K ShardStores fed with partitioned changes + mergeRanges) against a
@@ -33,17 +34,6 @@ import type { LeaseId, Revision } from '../src/types.js';
  */
 
 // ---------------------------------------------------------------- seeded randomness
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   constructor(readonly next: () => number) {}
@@ -475,7 +465,7 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
   const count = (what: string) => {
     tally[what] = (tally[what] ?? 0) + 1;
   };
-  const rng = new Rng(mulberry32(seed));
+  const rng = new Rng(seeded(seed));
   const m = new Model();
   const sys = new System(shardCount);
   const fail = (step: number, what: string, got: unknown, want: unknown): never => {

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { OrderedMap } from '../src/mvcc/index.js';
+import { seeded } from './helpers/rng.js';
 
 /** A naive twin: a sorted array of [key, value], spliced on every change. */
 class Twin {
@@ -29,20 +30,9 @@ class Twin {
   }
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('mvcc: ordered map agrees with a naive sorted array on random operations', (t) => {
   const seed = Number(process.env.MVCC_SEED ?? 0x0ade);
-  const rnd = mulberry32(seed);
+  const rnd = seeded(seed);
   const key = (): string => {
     // Short binary keys over a small alphabet: collisions, "\0" and "\xff" bytes, and enough
     // distinct keys (~9,000) for chunks to split and merge.
@@ -107,7 +97,7 @@ test('mvcc: ordered map holds 1,000,000 keys', (t) => {
   // Not a benchmark (see the style notes): it fails only if inserts are quadratic enough to
   // hit the test timeout.
   const m = new OrderedMap<number>();
-  const rnd = mulberry32(1);
+  const rnd = seeded(1);
   for (let i = 0; i < 1_000_000; i++) m.set((rnd() * 2 ** 52).toString(36), i);
   m.checkInvariants();
   t.true(m.size > 999_000);

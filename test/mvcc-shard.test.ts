@@ -15,20 +15,9 @@ import {
   type RangeRequest,
 } from '../src/mvcc/index.js';
 import type { LeaseId, Revision } from '../src/types.js';
+import { seeded } from './helpers/rng.js';
 
 const R = (n: number) => n as Revision;
-
-/** seeded is a small deterministic generator (mulberry32) for the random tests here. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writer hands out etcd-consistent changes for one shard, like the Applier would. */
 class Writer {

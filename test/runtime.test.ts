@@ -4,6 +4,7 @@ import {
   AskTimeoutError, MailboxFullError, PeerGoneError, RemoteError,
 } from '../src/runtime/endpoint.js';
 import { ActorSystem } from '../src/runtime/system.js';
+import { until } from './helpers/wait.js';
 
 type EchoMsg =
   | { type: 'Echo'; v: number }
@@ -103,18 +104,18 @@ test('runtime: a crashed actor is restarted, asks in flight fail, and restarts a
     try {
       const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
       const gen0 = (await a.ask({ type: 'Echo', v: 1 })).gen;
-      const inflight = a.ask({ type: 'Ignore' });
+      // A deadline longer than any restart: the ask must fail because the thread died.
+      const inflight = a.ask({ type: 'Ignore' }, 120_000);
       a.send({ type: 'Crash' });
       const e = await t.throwsAsync(inflight);
       t.true(e instanceof PeerGoneError);
       // Wait for the new generation to serve.
       let r: EchoReplies['Echo'] | undefined;
-      for (let i = 0; i < 200 && r === undefined; i++) {
-        await new Promise((res) => setTimeout(res, 25));
+      await until(async () => {
         if (sys.serving) r = await a.ask({ type: 'Echo', v: 2 }).catch(() => undefined);
-      }
-      t.truthy(r);
-      t.true(r!.gen > gen0);
+        return r !== undefined;
+      }, 'the new generation to serve', { intervalMs: 25 });
+      t.true(r!.gen > gen0, `generation ${r!.gen} after ${gen0}`);
       t.is(sys.restarts.get('a'), 1);
     } finally {
       await sys.stop();
@@ -128,16 +129,19 @@ test('runtime: an actor that keeps crashing escalates to the fatal handler', asy
   ], { logger: quiet, onFatal: (r) => { fatal = r; } });
   await sys.start();
   const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
-  for (let i = 0; i < 60 && fatal === ''; i++) {
-    if (sys.serving) {
+  t.teardown(() => sys.stop());
+  // Crash each generation once it serves, until the supervisor gives up (the restarts back
+  // off: 50 ms, doubling).
+  await until(() => {
+    if (fatal === '' && sys.serving) {
       try {
         a.send({ type: 'Crash' });
       } catch {
         // peer gone while restarting
       }
     }
-    await new Promise((res) => setTimeout(res, 100));
-  }
+    return fatal !== '';
+  }, 'the fatal handler', { intervalMs: 100 });
   t.regex(fatal, /crashed \d+ times/);
   await sys.stop();
 });

@@ -10,10 +10,7 @@ test.before(async () => {
   srv = await startServer();
 });
 test.after.always(async () => {
-  if (srv !== undefined) {
-    await srv.stop();
-    await srv.cleanup();
-  }
+  await srv?.shutdown();
 });
 
 const put = (key: string, value: string, extra: object = {}) =>

@@ -18,18 +18,7 @@ import {
 } from '../src/wal/index.js';
 import type { EntryType, WalEntry, WalRecord, WalRecordInput } from '../src/wal/index.js';
 import type { Index, MemberId, Term } from '../src/types.js';
-
-/** mulberry32 is a tiny seeded PRNG, so failures replay from the printed seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './helpers/rng.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const entry = (term: number, index: number, data = '', type: EntryType = 0): WalEntry =>
@@ -55,7 +44,7 @@ test('crc32c: known vectors (the check value and RFC 3720 iSCSI vectors)', (t) =
 
 test('crc32c: slicing-by-8 matches the bitwise twin and chains across any split', (t) => {
   const seed = 1234;
-  const rnd = mulberry32(seed);
+  const rnd = seeded(seed);
   for (let n = 0; n < 300; n++) {
     const len = Math.floor(rnd() * 200);
     const b = Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256));
@@ -112,7 +101,7 @@ function plain(r: WalRecord | WalRecordInput): unknown {
 
 test('wal codec: random batches round-trip through encode and decode (seeded)', (t) => {
   for (const seed of [1, 2, 3, 42, 777]) {
-    const rnd = mulberry32(seed);
+    const rnd = seeded(seed);
     const head = encodeRecords([], 0);
     t.is(head.bytes.length, 0);
     const enc = new WalEncoder(0, 8);

@@ -16,17 +16,7 @@ import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
 import { decodeSegment, walSegmentName } from '../src/wal/index.js';
 import type { HardState, WalEntry, WalRecordInput } from '../src/wal/index.js';
 import type { Index, MemberId, Term } from '../src/types.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './helpers/rng.js';
 
 interface TestLogger extends StoreLogger {
   warns: string[];
@@ -198,7 +188,7 @@ test('wal files: a flipped byte is refused with file and offset, or cuts the las
   const segs = segmentsOf(src);
   const all = spans(segs);
   const work = tmpDir(t);
-  const rnd = mulberry32(7);
+  const rnd = seeded(7);
   for (let at = 0; at < segs[0]!.bytes.length; at++) {
     expectFlip(t, work, segs, all, 0, at, 1 + Math.floor(rnd() * 255));
   }
@@ -217,7 +207,7 @@ test('wal files: byte flips across several segments (seeded sample)', (t) => {
   const all = spans(segs);
   const work = tmpDir(t);
   const seed = 99;
-  const rnd = mulberry32(seed);
+  const rnd = seeded(seed);
   for (let n = 0; n < 300; n++) {
     const seg = Math.floor(rnd() * segs.length);
     const at = Math.floor(rnd() * segs[seg]!.bytes.length);

@@ -9,6 +9,7 @@ import type { Message } from '../src/runtime/endpoint.js';
 import { ActorSystem } from '../src/runtime/system.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import type { WatchResponse } from '../src/watch/types.js';
+import { until as waitUntil } from './helpers/wait.js';
 
 /**
  * The watch hub in its own worker thread, reading history from two real shard actors. The
@@ -80,13 +81,10 @@ function collector(sys: ActorSystem) {
   return { got, paused, hub, revisions };
 }
 
-async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** until waits for what the collector gathered (the deadline is generous: only an event
+ * that never comes reaches it). */
+const until = (cond: () => boolean, what: string): Promise<void> =>
+  waitUntil(cond, what, { intervalMs: 10 });
 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 

@@ -9,6 +9,7 @@ import {
   type Message, type RaftConfig, type Ready, type Snapshot,
 } from '../../src/raft/index.js';
 import type { Index, MemberId } from '../../src/types.js';
+import { seeded } from '../helpers/rng.js';
 
 /** NodeOptions are the RaftConfig knobs the tests vary. */
 export interface NodeOptions {
@@ -142,15 +143,8 @@ export class TestNode {
 }
 
 function seededRngFor(seed: number, id: number): () => number {
-  // One distinct, reproducible stream per (seed, node): mulberry32 over a mixed seed.
-  let a = (seed * 1000003 + id * 7919) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // One distinct, reproducible stream per (seed, node): the one generator over a mixed seed.
+  return seeded((seed * 1000003 + id * 7919) >>> 0);
 }
 
 /** newNode creates a member: founding members are bootstrapped, others start empty. */
