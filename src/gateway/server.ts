@@ -3,6 +3,8 @@ import { ApiError, overloadError } from '../api/errors.js';
 import { encodeHealth, encodeVersion, maxHttpBodyBytes } from '../api/v3.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
+import { exclusiveApp, listenExclusive, type ListenApp, type Reservation }
+  from '../server/listen.js';
 import type { KvService } from './kv-service.js';
 import { errorBody } from './errors.js';
 import { registerV1Routes } from './v1-routes.js';
@@ -88,9 +90,10 @@ export class Routes {
   }
 }
 
-/** startGateway builds the server and listens on host:port (port 0 picks a free port). */
+/** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
+ * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
 export async function startGateway(
-  deps: GatewayDeps, host: string, port: number,
+  deps: GatewayDeps, host: string, port: number, reservation?: Reservation,
 ): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
   const server = new HyperExpress.Server({
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
@@ -136,6 +139,10 @@ export async function startGateway(
     const eb = errorBody(err);
     if (!res.closed) res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   });
-  await server.listen(port, host);
+  if (reservation !== undefined) await listenExclusive(server, reservation);
+  else {
+    exclusiveApp(server.uws_instance as unknown as ListenApp);
+    await server.listen(port, host);
+  }
   return { server, port: server.port, routes, watches };
 }
