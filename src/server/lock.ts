@@ -44,7 +44,7 @@ export const lockBreakDepthMax = 3;
 /** lockAttemptsMax bounds the retries when the lock changes hands while we look at it. */
 export const lockAttemptsMax = 20;
 /** lockProbeTimeoutMs bounds the wait for a live holder to name itself. */
-export const lockProbeTimeoutMs = 1_000;
+export const lockProbeTimeoutMs = 5_000;
 /** lockRetryDelayMs is the pause before looking again at a lock that is being taken over. */
 export const lockRetryDelayMs = 25;
 /** lockConnectionsMax bounds the connections a holder serves at once. */

@@ -160,13 +160,20 @@ function createDataDir(dir: string): string[] {
   const abs = path.resolve(dir);
   const missing: string[] = [];
   for (let cur = abs; !fs.existsSync(cur); cur = path.dirname(cur)) missing.unshift(cur);
-  try {
-    fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    removeCreated(missing.filter((d) => fs.existsSync(d)));
-    throw new StartupError('data-dir', dir, `cannot be created: ${errnoText(e)}`);
+  // One level at a time: Node's recursive mkdir spins forever where mkdir fails with ENOENT
+  // under an existing directory (/proc/x).
+  const made: string[] = [];
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o700 });
+      made.push(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      removeCreated(made);
+      throw new StartupError('data-dir', dir, `cannot be created: ${errnoText(e)}`);
+    }
   }
-  return missing;
+  return made;
 }
 
 /** removeCreated removes directories this process created (deepest first) if still empty. */
