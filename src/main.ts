@@ -152,6 +152,7 @@ async function main(): Promise<void> {
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
+      countBytes: (received, sent) => metrics.addClientBytes(received, sent),
     }, reserved.host, reserved.port, reserved);
     servers.push(server);
     watchGateways.push(watches);

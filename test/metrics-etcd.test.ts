@@ -95,6 +95,7 @@ test('metrics: the size in use follows the store size (no free pages to count)',
   const { body } = await m.render();
   t.is(value(body, 'etcd_mvcc_db_total_size_in_bytes'), 500);
   t.is(value(body, 'etcd_mvcc_db_total_size_in_use_in_bytes'), 500);
+  t.is(value(body, 'etcd_debugging_mvcc_db_total_size_in_bytes'), 500);
 });
 
 test('metrics: etcd_server_slow_apply_total appears once the Raft node reports slow applies',

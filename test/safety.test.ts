@@ -344,6 +344,34 @@ test.serial('safety: /version, the version metrics and the start-up log agree', 
   t.is(raft['memberId'], id);
 });
 
+// ---- 8. Metrics a live member reports ----
+
+test.serial('safety: a live member\'s WAL, client-traffic and snapshot metrics follow its ' +
+  'writes', async (t) => {
+  const p = member(t, path.join(tmpDir(t), 'data'), ['--snapshot-count', '5']);
+  const { url } = await ready(p);
+  const scrape = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return new Map(text.split('\n').filter((l) => l.startsWith('etcd_'))
+      .map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
+  };
+  const before = await scrape();
+  for (let i = 0; i < 12; i++) t.is(await put(url, `k${i}`, 'v'), 200);
+  await p.line(/"msg":"saved snapshot"/); // after 5 applied entries
+  const after = await scrape();
+  const grew = (name: string) => (after.get(name) ?? 0) > (before.get(name) ?? 0);
+  t.true(grew('etcd_disk_wal_write_bytes_total'));
+  t.true(grew('etcd_network_client_grpc_received_bytes_total'));
+  t.true(grew('etcd_network_client_grpc_sent_bytes_total'));
+  t.true(grew('etcd_debugging_snap_save_total_duration_seconds_count'));
+  t.true(grew('etcd_snap_fsync_duration_seconds_count'));
+  t.is(after.get('etcd_mvcc_db_total_size_in_use_in_bytes'),
+    after.get('etcd_mvcc_db_total_size_in_bytes'));
+  t.true((after.get('etcd_mvcc_db_total_size_in_bytes') ?? 0) > 0);
+  p.proc.kill('SIGTERM');
+  t.is(await p.exited, 0);
+});
+
 // ---- 7. Log files: prompt exit, every line written ----
 
 test.serial('safety: a member with a file output writes the configured file and exits when stopped',

@@ -30,6 +30,9 @@ export interface GatewayDeps {
   version: string;
   metricsText: () => Promise<{ contentType: string; body: string }>;
   observe?: (route: string, method: string, code: number, seconds: number) => void;
+  /** countBytes counts a JSON request's body and answer (the API's JSON is ASCII, so string
+   * lengths are bytes): etcd_network_client_grpc_{received,sent}_bytes_total. */
+  countBytes?: (received: number, sent: number) => void;
 }
 
 /** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
@@ -69,6 +72,7 @@ export class Routes {
       const t0 = performance.now();
       let status = 200;
       let text: string;
+      let received = 0;
       const refused = this.admission.refuse();
       if (refused !== undefined) {
         ({ status, body: text } = onError(refused));
@@ -76,6 +80,7 @@ export class Routes {
         this.admission.inflight++;
         try {
           const body = method === 'get' || method === 'delete' ? '' : await req.text();
+          received = body.length;
           [status, text] = await fn(body, req);
         } catch (e) {
           ({ status, body: text } = onError(e));
@@ -86,6 +91,7 @@ export class Routes {
       if (res.closed) return;
       res.status(status).header('content-type', 'application/json').send(text);
       this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
+      this.deps.countBytes?.(received, text.length);
     });
   }
 }

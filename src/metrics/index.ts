@@ -158,6 +158,10 @@ export class Metrics {
   });
   readonly dbTotalSize = this.gauge('etcd_mvcc_db_total_size_in_bytes',
     'Total size of the underlying database physically allocated in bytes.');
+  /** dbTotalSizeDebugging is the older name etcd 3.4 still exports and its sample Grafana
+   * dashboard's "DB Size" panel reads. */
+  readonly dbTotalSizeDebugging = this.gauge('etcd_debugging_mvcc_db_total_size_in_bytes',
+    'Total size of the underlying database physically allocated in bytes.');
   readonly dbTotalSizeInUse = this.gauge('etcd_mvcc_db_total_size_in_use_in_bytes',
     'Total size of the underlying database logically in use in bytes.');
   readonly walWriteBytes = this.gauge('etcd_disk_wal_write_bytes_total',
@@ -329,6 +333,7 @@ export class Metrics {
       }
       this.keysTotal.set(keys);
       this.dbTotalSize.set(bytes);
+      this.dbTotalSizeDebugging.set(bytes);
       // The store has no free pages: compaction gives memory back at once, so all of it is
       // in use (etcd's ratio in_use / total, its fragmentation signal, stays 1).
       this.dbTotalSizeInUse.set(bytes);
