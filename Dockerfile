@@ -30,7 +30,11 @@ USER myetcd
 VOLUME ["/var/lib/myetcd"]
 EXPOSE 2379 2380
 # /health answers 200 {"health":"true"} when this member has a leader (as etcd's /health).
+# The check dials the member's own first --listen-client-urls (read from pid 1's arguments and
+# environment, a wildcard address replaced by loopback), so a changed port stays healthy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:2379/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/src/server/healthcheck.js", "1"]
+# Exec form: node is pid 1 and receives `docker stop`'s SIGTERM itself; the member stops
+# accepting requests, finishes those in flight, closes the WAL and exits 0.
 # Flags given to `docker run` are appended, e.g. `docker run myetcd --name n1`.
 ENTRYPOINT ["node", "dist/src/main.js"]

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { RaftNodeConfig } from '../actors/raft/messages.js';
 import type { ShardConfig, ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
@@ -7,12 +6,16 @@ import type { LeaseConfig } from '../actors/lease/messages.js';
 import type { WatchConfig } from '../actors/watch/messages.js';
 import { type Config, loadConfig, parseInitialCluster } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
-import { ConfigError, HelpRequested } from './config/errors.js';
+import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
-import { closeLogger, createLogger, flushLogger, type LoggerConfig } from './log/index.js';
+import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
 import { type ActorSpec, ActorSystem } from './runtime/system.js';
+import { StartupError } from './server/errors.js';
+import { loggerConfig, prepareStart } from './server/startup.js';
+import { apiVersion, clusterVersion, serverVersion as version, versionText }
+  from './server/version.js';
 
 /**
  * main: starts one MyEtcd member. The main thread is the gateway (HTTP) and the supervisor;
@@ -24,9 +27,6 @@ import { type ActorSpec, ActorSystem } from './runtime/system.js';
  *      │        └──────► lease ──► raft (expiry revokes)
  *      └──────────────► shard-0..N-1 (reads at a revision)
  */
-
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as
-  { version: string }).version;
 
 /** memberIdOf derives a member id from the peer URLs and cluster token, as etcd does (a hash
  * kept within 2^53 so it stays a JS number). */
@@ -80,6 +80,10 @@ async function main(): Promise<void> {
       process.stdout.write(e.message + '\n');
       process.exit(0);
     }
+    if (e instanceof VersionRequested) {
+      process.stdout.write(versionText());
+      process.exit(0);
+    }
     if (e instanceof ConfigError) {
       process.stderr.write(`myetcd: ${e.message}\n`);
       process.exit(2);
@@ -95,26 +99,27 @@ async function main(): Promise<void> {
       'release serves single-member clusters only (no peer transport yet)\n');
     process.exit(2);
   }
-  const logger = createLogger(config);
+  // The client ports, the data directory's lock and the log files, in that order; a failure
+  // leaves nothing behind (src/server/startup.ts).
+  const { clientUrls, lock, logger } = await prepareStart(config);
   const log = logger.child({ component: 'main' });
   const memberId = memberIdOf(config.initialAdvertisePeerUrls, config.initialClusterToken);
   const clusterId = memberIdOf([config.initialCluster], config.initialClusterToken);
-  const metrics = createMetrics({ version });
+  const metrics = createMetrics({
+    version: apiVersion, buildVersion: version, clusterVersion,
+    quotaBackendBytes: config.quotaBackendBytes,
+  });
   const system = new ActorSystem(actorSpecs(config, memberId, clusterId), {
     logger: logger.child({ component: 'supervisor' }),
-    logConfig: {
-      logLevel: config.logLevel, name: config.name, logOutputs: config.logOutputs,
-      logRotationMaxSizeMb: config.logRotationMaxSizeMb,
-      logRotationInterval: config.logRotationInterval,
-    } satisfies LoggerConfig,
+    logConfig: loggerConfig(config),
     onFatal: (reason) => {
       log.fatal({ reason }, 'giving up after repeated actor crashes');
       flushLogger(logger);
       process.exit(1);
     },
   });
-  log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version },
-    'starting myetcd');
+  log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
+    apiVersion }, 'starting myetcd');
   await system.start();
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await kv.refresh();
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
     });
   });
   metrics.onScrape(async () => {
-    metrics.ingestWalFsync((await wal.ask({ type: 'WalStats' }, 2_000)).fsyncSeconds);
+    metrics.ingestWalStats(await wal.ask({ type: 'WalStats' }, 2_000));
   });
   for (let i = 0; i < config.storageShards; i++) {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
@@ -141,13 +146,14 @@ async function main(): Promise<void> {
   const servers: { close(): boolean }[] = [];
   const watchGateways: { closeAll(): void }[] = [];
   const admissions: { inflight: number }[] = [];
-  for (const u of config.listenClientUrls) {
-    const url = new URL(u);
+  for (const reserved of clientUrls) {
+    const url = new URL(reserved.url);
     const { server, port, watches, routes } = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
-    }, url.hostname, Number(url.port || 2379));
+      countBytes: (received, sent) => metrics.addClientBytes(received, sent),
+    }, reserved.host, reserved.port, reserved);
     servers.push(server);
     watchGateways.push(watches);
     admissions.push(routes.admission);
@@ -163,7 +169,8 @@ async function main(): Promise<void> {
     for (const s of servers) s.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
-    void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(() => {
+    void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(async () => {
+      await lock.release();
       log.info({}, 'stopped');
       return closeLogger(logger).then(() => process.exit(0));
     }, (e: unknown) => {
@@ -184,6 +191,10 @@ async function drain(admissions: { inflight: number }[], timeoutMs: number): Pro
 }
 
 main().catch((e: unknown) => {
+  if (e instanceof StartupError) {
+    process.stderr.write(`myetcd: ${e.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`myetcd: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });

@@ -143,7 +143,7 @@ async function boot(): Promise<void> {
   if (loaded.entries.length > 0) storage.append(loaded.entries);
   const fresh = loaded.firstStart && loaded.snapshot === undefined;
   log.info({
-    member: selfId, fresh, snapshotIndex, revision: applier.revision,
+    memberId: selfId.toString(16), fresh, snapshotIndex, revision: applier.revision,
     entries: loaded.entries.length, commit: loaded.hardState?.commit ?? 0,
   }, fresh ? 'starting a new member' : 'recovered from snapshot and WAL');
   node = new RawNode({

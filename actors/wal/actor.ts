@@ -11,6 +11,7 @@ import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots } from './snap-store.js';
 import { WalStore } from './wal-store.js';
 import type { WalAppend, WalConfig, WalMsg } from './messages.js';
+import type { SnapshotTaskTimed } from './snapshot-task.js';
 
 /**
  * The WAL writer actor. Appends that arrive within one turn are written with one write and
@@ -36,6 +37,9 @@ const pool = new Piscina({
 let queue: { msg: WalAppend; token: ReplyToken | undefined }[] = [];
 let flushScheduled = false;
 let fsyncSeconds: number[] = [];
+/** snapshotSaveSeconds / snapshotFsyncSeconds: snapshot timings since the last WalStats. */
+let snapshotSaveSeconds: number[] = [];
+let snapshotFsyncSeconds: number[] = [];
 
 function flush(): void {
   flushScheduled = false;
@@ -90,8 +94,13 @@ ctx.ep.onMessage((msg, token) => {
       const { index, term, body } = msg;
       // The body is copied, not transferred: it views the batch buffer that other messages of
       // the same batch (appends not yet flushed) still view.
-      pool.run({ dir: cfg.dataDir, term, index, body })
-        .then((path: string) => {
+      const t0 = performance.now();
+      pool.run({ dir: cfg.dataDir, term, index, body }, { name: 'writeSnapshotTimed' })
+        .then(({ path, fsyncSeconds: fsync }: SnapshotTaskTimed) => {
+          if (snapshotSaveSeconds.length < 1_000) {
+            snapshotSaveSeconds.push((performance.now() - t0) / 1000);
+            snapshotFsyncSeconds.push(fsync);
+          }
           // The marker goes into the log only once the snapshot file is durable, so recovery
           // never looks for a snapshot that is not there.
           files.append([{ type: 'snapshot', index: index as never, term: term as never }]);
@@ -110,8 +119,11 @@ ctx.ep.onMessage((msg, token) => {
       if (token !== undefined) {
         ctx.ep.reply(token, {
           fsyncSeconds, bytesWritten: files.bytesWritten, segments: files.segmentCount,
+          snapshotSaveSeconds, snapshotFsyncSeconds,
         });
         fsyncSeconds = [];
+        snapshotSaveSeconds = [];
+        snapshotFsyncSeconds = [];
       }
       return;
     default:

@@ -52,11 +52,16 @@ export interface WalAppendResp {
   fsyncSeconds: number;
 }
 
-/** WalStatsResp: fsync durations observed since the previous WalStats, and totals. */
+/** WalStatsResp: fsync and snapshot durations observed since the previous WalStats, and
+ * totals since the thread started. */
 export interface WalStatsResp {
   fsyncSeconds: number[];
   bytesWritten: number;
   segments: number;
+  /** snapshotSaveSeconds: whole snapshot saves (write, fsync, rename, directory fsync). */
+  snapshotSaveSeconds: number[];
+  /** snapshotFsyncSeconds: the fsync of each snapshot file. */
+  snapshotFsyncSeconds: number[];
 }
 
 /** WalReplies maps each ask to its reply. */

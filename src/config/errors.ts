@@ -27,3 +27,15 @@ export class HelpRequested extends EtcdError {
     this.help = help;
   }
 }
+
+/**
+ * VersionRequested is thrown by loadConfig when the arguments ask for the version
+ * (`--version`), which main prints (src/server/version.ts) before exiting 0, as etcd does.
+ */
+export class VersionRequested extends Error {
+  readonly code = 'EVERSION';
+  constructor() {
+    super('version requested');
+    this.name = 'VersionRequested';
+  }
+}

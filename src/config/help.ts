@@ -19,6 +19,7 @@ export function helpText(): string {
     const env = `${envName(s.flag)} or ${envName(s.flag, 'ETCD_')}`;
     lines.push(`      default: ${s.defaultText}; env: ${env}`);
   }
+  lines.push('  --version', '      Print the server and API versions and exit.');
   lines.push('  -h, --help', '      Show this help.');
   return lines.join('\n') + '\n';
 }

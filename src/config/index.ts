@@ -3,7 +3,7 @@
  * (see load.ts for precedence and docs/configuration.md for every setting).
  */
 export { type Config, clusterStates, compactionModes, logLevels } from './config.js';
-export { ConfigError, HelpRequested } from './errors.js';
+export { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 export {
   loadConfig, parseInitialCluster, compactionRetention, type CompactionRetention,
   parseDurationMs, rotationIntervalMs, urlProblem,

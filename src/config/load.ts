@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as C from '../constants.js';
 import type { Config } from './config.js';
 import * as D from './defaults.js';
-import { ConfigError, HelpRequested } from './errors.js';
+import { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 import { byFlag, envName, type Setting, settings } from './settings.js';
 import { helpText } from './help.js';
 
@@ -18,7 +18,7 @@ import { helpText } from './help.js';
  * Throws ConfigError naming the setting for an unknown flag, environment variable
  * (MYETCD_* only: ETCD_* names etcd does not know are ignored, as etcd warns and goes on) or
  * file key, a value of the wrong type, a bad URL, or an impossible combination; throws
- * HelpRequested for `--help`/`-h`.
+ * HelpRequested for `--help`/`-h` and VersionRequested for `--version`.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const fromFlags = parseFlags(argv);
@@ -83,6 +83,7 @@ function parseFlags(argv: string[]): Map<keyof Config, unknown> {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h' || arg === '-help') throw new HelpRequested(helpText());
+    if (arg === '--version' || arg === '-version') throw new VersionRequested();
     if (!arg.startsWith('-') || arg === '-' || arg === '--') {
       throw new ConfigError('',
         `unexpected argument ${JSON.stringify(arg)}: settings are given as --flag value`);

@@ -4,6 +4,8 @@ import { encodeHealth, encodeVersion } from '../api/v3.js';
 import { httpBodyBytesMax } from '../constants.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
+import { exclusiveApp, listenExclusive, type ListenApp, type Reservation }
+  from '../server/listen.js';
 import type { KvService } from './kv-service.js';
 import { errorBody } from './errors.js';
 import { registerV1Routes } from './v1-routes.js';
@@ -29,6 +31,9 @@ export interface GatewayDeps {
   version: string;
   metricsText: () => Promise<{ contentType: string; body: string }>;
   observe?: (route: string, method: string, code: number, seconds: number) => void;
+  /** countBytes counts a JSON request's body and answer (the API's JSON is ASCII, so string
+   * lengths are bytes): etcd_network_client_grpc_{received,sent}_bytes_total. */
+  countBytes?: (received: number, sent: number) => void;
 }
 
 /** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
@@ -68,6 +73,7 @@ export class Routes {
       const t0 = performance.now();
       let status = 200;
       let text: string;
+      let received = 0;
       const refused = this.admission.refuse();
       if (refused !== undefined) {
         ({ status, body: text } = onError(refused));
@@ -75,6 +81,7 @@ export class Routes {
         this.admission.inflight++;
         try {
           const body = method === 'get' || method === 'delete' ? '' : await req.text();
+          received = body.length;
           [status, text] = await fn(body, req);
         } catch (e) {
           ({ status, body: text } = onError(e));
@@ -85,13 +92,15 @@ export class Routes {
       if (res.closed) return;
       res.status(status).header('content-type', 'application/json').send(text);
       this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
+      this.deps.countBytes?.(received, text.length);
     });
   }
 }
 
-/** startGateway builds the server and listens on host:port (port 0 picks a free port). */
+/** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
+ * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
 export async function startGateway(
-  deps: GatewayDeps, host: string, port: number,
+  deps: GatewayDeps, host: string, port: number, reservation?: Reservation,
 ): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
   const server = new HyperExpress.Server({
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
@@ -137,6 +146,10 @@ export async function startGateway(
     const eb = errorBody(err);
     if (!res.closed) res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   });
-  await server.listen(port, host);
+  if (reservation !== undefined) await listenExclusive(server, reservation);
+  else {
+    exclusiveApp(server.uws_instance as unknown as ListenApp);
+    await server.listen(port, host);
+  }
   return { server, port: server.port, routes, watches };
 }

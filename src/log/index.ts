@@ -5,6 +5,9 @@ import pino from 'pino';
 import pinoPretty from 'pino-pretty';
 import type { Config } from '../config/config.js';
 import { rotationIntervalMs } from '../config/load.js';
+import { RotatingFile, type RotationTimers } from './rotating-file.js';
+
+export { LogOutputError, RotatingFile, type RotationTimers } from './rotating-file.js';
 
 /**
  * log: structured JSON logs with pino, one logger per thread.
@@ -13,9 +16,11 @@ import { rotationIntervalMs } from '../config/load.js';
  * child per component: `logger.child({ component: 'raft' })`. Lines are JSON with etcd-like
  * fields: `level` as a word, `time` as ISO-8601, `member` (the member's --name), `msg`.
  *
- * Nothing blocks the caller: stderr/stdout are written by sonic-boom in asynchronous mode
- * (pino.destination({ sync: false })), and files by a pino-roll transport, which runs in its
- * own thread and rotates by size and by time.
+ * Nothing blocks the caller: stderr/stdout and files are written by sonic-boom in
+ * asynchronous mode (pino.destination({ sync: false })). A file output is a RotatingFile
+ * (rotating-file.ts): the configured name is the active file, rotated by size and by time
+ * into timestamped backups, and only when it has lines. Files are opened synchronously by
+ * createLogger, which throws LogOutputError naming the file when one cannot be opened.
  *
  * Worker threads and files. A file must have exactly one writer, or rotation breaks: two
  * rotators would each rename and number files on their own. So only the main thread opens
@@ -37,8 +42,10 @@ export type LoggerConfig = { logLevel: Config['logLevel'] | string } &
 export interface LoggerOptions {
   /** pretty forces pino-pretty on (true) or off (false) for stderr; default: stderr is a TTY. */
   pretty?: boolean;
-  /** rotationSize overrides logRotationMaxSizeMb in pino-roll's units ('1k', '5m'). */
-  rotationSize?: string;
+  /** rotationBytes overrides logRotationMaxSizeMb, in bytes. */
+  rotationBytes?: number;
+  /** timers replace the real clock of file rotation (tests). */
+  timers?: RotationTimers;
   /** forward sends file lines to the main thread (default: when not the main thread). */
   forward?: boolean;
 }
@@ -47,8 +54,6 @@ export interface LoggerOptions {
 export const logRotationFilesMax = 10;
 /** forwardBatchLinesMax bounds the lines an actor thread posts to the main thread at once. */
 export const forwardBatchLinesMax = 1_024;
-/** closeTimeoutMs bounds how long closeLogger waits for a file transport to finish. */
-export const closeTimeoutMs = 5_000;
 
 const channelPrefix = 'myetcd-log:';
 const handlesKey = Symbol('myetcd.logHandles');
@@ -57,8 +62,6 @@ interface Handles {
   flushSync(): void;
   close(): Promise<void>;
 }
-
-type Stream = pino.DestinationStream & { flushSync?: () => void; end?: () => void };
 
 /** createLogger builds this thread's root logger from the configuration (see file comment). */
 export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pino.Logger {
@@ -93,11 +96,21 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
       flushers.push(() => f.flush());
       closers.push(async () => f.close());
     } else {
-      const t = fileTransport(file, config, opts) as Stream;
-      streams.push({ stream: t });
-      const listener = listen(file, t);
-      flushers.push(() => trySync(() => t.flushSync?.()));
-      closers.push(() => endTransport(t, listener));
+      let f: RotatingFile;
+      try {
+        f = fileOutput(file, config, opts);
+      } catch (e) {
+        // Close the outputs opened so far; the caller reports the file that failed.
+        void Promise.all(closers.map((c) => c()));
+        throw e;
+      }
+      streams.push({ stream: f });
+      const listener = listen(file, f);
+      flushers.push(() => f.flushSync());
+      closers.push(async () => {
+        listener.close();
+        await f.end();
+      });
     }
   }
 
@@ -147,27 +160,19 @@ function trySync(fn: () => void): void {
   }
 }
 
-/** fileTransport starts a pino-roll transport (its own thread) for one file. pino-roll names
- * files with a number before the extension: myetcd.log → myetcd.1.log, myetcd.2.log, … */
-function fileTransport(
-  file: string, config: LoggerConfig, opts: LoggerOptions,
-): pino.DestinationStream {
+/** fileOutput opens one file output (see rotating-file.ts for the naming). */
+function fileOutput(file: string, config: LoggerConfig, opts: LoggerOptions): RotatingFile {
   const sizeMb = config.logRotationMaxSizeMb ?? 0;
-  const size = opts.rotationSize ?? (sizeMb > 0 ? `${sizeMb}m` : undefined);
-  const frequency = rotationIntervalMs(config.logRotationInterval ?? 'none');
-  return pino.transport({
-    target: 'pino-roll',
-    options: {
-      file, mkdir: true,
-      ...(size === undefined ? {} : { size }),
-      ...(frequency === undefined ? {} : { frequency }),
-      limit: { count: logRotationFilesMax },
-    },
+  return new RotatingFile(file, {
+    maxBytes: opts.rotationBytes ?? sizeMb * 1024 * 1024,
+    intervalMs: rotationIntervalMs(config.logRotationInterval ?? 'none') ?? 0,
+    keep: logRotationFilesMax,
+    ...(opts.timers === undefined ? {} : { timers: opts.timers }),
   });
 }
 
 /** listen feeds lines forwarded by actor threads for `file` into the main thread's stream. */
-function listen(file: string, stream: pino.DestinationStream): BroadcastChannel {
+function listen(file: string, stream: { write(s: string): unknown }): BroadcastChannel {
   const ch = new BroadcastChannel(channelPrefix + file);
   ch.onmessage = (ev) => {
     const data = (ev as MessageEvent).data;
@@ -175,18 +180,6 @@ function listen(file: string, stream: pino.DestinationStream): BroadcastChannel 
   };
   (ch as unknown as { unref(): void }).unref();
   return ch;
-}
-
-async function endTransport(t: Stream, listener: BroadcastChannel): Promise<void> {
-  listener.close();
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, closeTimeoutMs);
-    const done = () => { clearTimeout(timer); resolve(); };
-    const ee = t as unknown as NodeJS.EventEmitter;
-    ee.once('close', done);
-    ee.once('error', done);
-    t.end?.();
-  });
 }
 
 /** ForwardStream batches an actor thread's lines for one file and posts them to the main

@@ -25,6 +25,8 @@ export interface ActorStats extends EndpointStats {
 /** RaftStats is what the Raft node reports (a subset of actors/raft RaftStatusResp).
  * The *Total/committed/applied figures are cumulative. */
 export interface RaftStats {
+  /** memberId is this member's id (etcd_server_id shows it in hex). */
+  memberId?: number;
   leader: number;
   isLeader: boolean;
   leaderChanges: number;
@@ -34,6 +36,35 @@ export interface RaftStats {
   proposalsFailed: number;
   dbSizeBytes?: number;
   keys?: number;
+  /** slowApplies counts entries whose apply took longer than etcd's 100 ms warning threshold;
+   * etcd_server_slow_apply_total exists once the Raft node reports it. */
+  slowApplies?: number;
+}
+
+/** WalStats is what the WAL writer reports (actors/wal WalStatsResp): samples since the
+ * previous report, and its cumulative bytes written since the thread started. */
+export interface WalStats {
+  fsyncSeconds: readonly number[];
+  bytesWritten: number;
+  snapshotSaveSeconds?: readonly number[];
+  snapshotFsyncSeconds?: readonly number[];
+}
+
+/** MetricsOptions set the constant series of a registry. */
+export interface MetricsOptions {
+  /** version labels etcd_server_version{server_version}: the etcd API version served
+   * (3.4.23), which is what etcd's dashboards and alerts read (src/server/version.ts). */
+  version?: string;
+  /** buildVersion labels myetcd_build_info{version}: MyEtcd's own release. */
+  buildVersion?: string;
+  /** apiVersion labels myetcd_build_info{api_version} (default: version). */
+  apiVersion?: string;
+  /** clusterVersion labels etcd_cluster_version{cluster_version} (etcd: major.minor). */
+  clusterVersion?: string;
+  /** quotaBackendBytes sets etcd_server_quota_backend_bytes. */
+  quotaBackendBytes?: number;
+  /** defaultMetrics adds prom-client's process_* and nodejs_* metrics (default on). */
+  defaultMetrics?: boolean;
 }
 
 /** MvccStats are one storage source's cumulative operation counts and current sizes. Sizes of
@@ -95,6 +126,24 @@ export class Metrics {
   readonly serverVersion = this.gauge('etcd_server_version',
     'Which version is running. 1 for \'server_version\' label with current version.',
     ['server_version']);
+  readonly serverId = this.gauge('etcd_server_id',
+    'Server or member ID in hexadecimal format. 1 for \'server_id\' label with current ID.',
+    ['server_id']);
+  readonly clusterVersion = this.gauge('etcd_cluster_version',
+    'Which version is running. 1 for \'cluster_version\' label with current cluster version',
+    ['cluster_version']);
+  readonly quotaBackendBytes = this.gauge('etcd_server_quota_backend_bytes',
+    'Current backend storage quota size in bytes.');
+  readonly heartbeatSendFailures = this.counter('etcd_server_heartbeat_send_failures_total',
+    'The total number of leader heartbeat send failures (likely overloaded from slow disk).');
+  /** slowApply is registered on the first report that carries slowApplies (see RaftStats). */
+  readonly slowApply = new prom.Counter({
+    name: 'etcd_server_slow_apply_total', registers: [],
+    help: 'The total number of slow apply requests (likely overloaded from slow disk).',
+  });
+  readonly buildInfo = this.gauge('myetcd_build_info',
+    'MyEtcd\'s release, the etcd API version it serves and the Node.js version. Always 1.',
+    ['version', 'api_version', 'node_version']);
 
   // ---- etcd's disk and mvcc metrics ----
   readonly walFsync = new prom.Histogram({
@@ -109,6 +158,36 @@ export class Metrics {
   });
   readonly dbTotalSize = this.gauge('etcd_mvcc_db_total_size_in_bytes',
     'Total size of the underlying database physically allocated in bytes.');
+  /** dbTotalSizeDebugging is the older name etcd 3.4 still exports and its sample Grafana
+   * dashboard's "DB Size" panel reads. */
+  readonly dbTotalSizeDebugging = this.gauge('etcd_debugging_mvcc_db_total_size_in_bytes',
+    'Total size of the underlying database physically allocated in bytes.');
+  readonly dbTotalSizeInUse = this.gauge('etcd_mvcc_db_total_size_in_use_in_bytes',
+    'Total size of the underlying database logically in use in bytes.');
+  readonly walWriteBytes = this.gauge('etcd_disk_wal_write_bytes_total',
+    'Total number of bytes written in WAL.');
+  readonly snapSave = new prom.Histogram({
+    name: 'etcd_debugging_snap_save_total_duration_seconds',
+    help: 'The total latency distributions of save called by snapshot.',
+    buckets: etcdDiskBuckets, registers: [this.registry],
+  });
+  readonly snapFsync = new prom.Histogram({
+    name: 'etcd_snap_fsync_duration_seconds',
+    help: 'The latency distributions of fsync called by snap.',
+    buckets: etcdDiskBuckets, registers: [this.registry],
+  });
+  // A member receives a database snapshot only from a leader that it lags far behind; a
+  // single member never does, so these two stay empty until the peer transport exists.
+  readonly snapDbSave = new prom.Histogram({
+    name: 'etcd_snap_db_save_total_duration_seconds',
+    help: 'The total latency distributions of v3 snapshot save',
+    buckets: prom.exponentialBuckets(0.1, 2, 10), registers: [this.registry],
+  });
+  readonly snapDbFsync = new prom.Histogram({
+    name: 'etcd_snap_db_fsync_duration_seconds',
+    help: 'The latency distributions of fsyncing .snap.db file',
+    buckets: etcdDiskBuckets, registers: [this.registry],
+  });
   readonly keysTotal = this.gauge('etcd_debugging_mvcc_keys_total',
     'Total number of keys.');
   readonly putTotal = this.counter('etcd_mvcc_put_total',
@@ -156,13 +235,30 @@ export class Metrics {
     labelNames: ['route'], buckets: httpBuckets, registers: [this.registry],
   });
 
+  private shownServerId: string | undefined;
+  private slowApplyRegistered = false;
   /** last holds the previous cumulative value per (metric, source) for delta counting. */
   private readonly last = new Map<string, number>();
   private readonly mvccSizes = new Map<string, { keys: number; bytes: number }>();
   private readonly hooks: Array<() => Promise<void> | void> = [];
 
-  constructor(opts: { version?: string; defaultMetrics?: boolean } = {}) {
+  private walBytesTotal = 0;
+
+  constructor(opts: MetricsOptions = {}) {
     if (opts.version !== undefined) this.serverVersion.set({ server_version: opts.version }, 1);
+    if (opts.clusterVersion !== undefined) {
+      this.clusterVersion.set({ cluster_version: opts.clusterVersion }, 1);
+    }
+    if (opts.buildVersion !== undefined) {
+      this.buildInfo.set({
+        version: opts.buildVersion, api_version: opts.apiVersion ?? opts.version ?? '',
+        node_version: process.version,
+      }, 1);
+    }
+    if (opts.quotaBackendBytes !== undefined) this.quotaBackendBytes.set(opts.quotaBackendBytes);
+    // A single member sends no heartbeats (it has no followers): the count is 0 until the
+    // peer transport exists, and then it counts what etcd counts.
+    this.heartbeatSendFailures.inc(0);
     if (opts.defaultMetrics !== false) prom.collectDefaultMetrics({ register: this.registry });
   }
 
@@ -191,6 +287,21 @@ export class Metrics {
 
   /** ingestRaftStats takes the Raft node's status (cumulative counters, current gauges). */
   ingestRaftStats(s: RaftStats): void {
+    if (s.memberId !== undefined && s.memberId !== 0) {
+      const id = s.memberId.toString(16);
+      if (this.shownServerId !== id) {
+        this.serverId.reset();
+        this.serverId.set({ server_id: id }, 1);
+        this.shownServerId = id;
+      }
+    }
+    if (s.slowApplies !== undefined) {
+      if (!this.slowApplyRegistered) {
+        this.registry.registerMetric(this.slowApply);
+        this.slowApplyRegistered = true;
+      }
+      this.addTotal(this.slowApply, {}, s.slowApplies);
+    }
     this.hasLeader.set(s.leader !== 0 ? 1 : 0);
     this.isLeader.set(s.isLeader ? 1 : 0);
     this.addTotal(this.leaderChanges, {}, s.leaderChanges);
@@ -222,6 +333,10 @@ export class Metrics {
       }
       this.keysTotal.set(keys);
       this.dbTotalSize.set(bytes);
+      this.dbTotalSizeDebugging.set(bytes);
+      // The store has no free pages: compaction gives memory back at once, so all of it is
+      // in use (etcd's ratio in_use / total, its fragmentation signal, stays 1).
+      this.dbTotalSizeInUse.set(bytes);
     }
   }
 
@@ -230,6 +345,19 @@ export class Metrics {
     for (let i = 0; i < seconds.length && i < fsyncSamplesMax; i++) {
       this.walFsync.observe(seconds[i]!);
     }
+  }
+
+  /** ingestWalStats takes one WalStats report: fsync and snapshot samples since the previous
+   * report, and the cumulative bytes written (kept increasing across WAL thread restarts). */
+  ingestWalStats(s: WalStats): void {
+    this.ingestWalFsync(s.fsyncSeconds);
+    const key = 'etcd_disk_wal_write_bytes_total';
+    const prev = this.last.get(key) ?? 0;
+    this.walBytesTotal += s.bytesWritten >= prev ? s.bytesWritten - prev : s.bytesWritten;
+    this.last.set(key, s.bytesWritten);
+    this.walWriteBytes.set(this.walBytesTotal);
+    observeAll(this.snapSave, s.snapshotSaveSeconds ?? []);
+    observeAll(this.snapFsync, s.snapshotFsyncSeconds ?? []);
   }
 
   /** ingestBackendCommit observes backend (snapshot/shard) commit durations in seconds. */
@@ -302,6 +430,10 @@ export class Metrics {
   }
 }
 
+function observeAll(h: prom.Histogram<string>, samples: readonly number[]): void {
+  for (let i = 0; i < samples.length && i < fsyncSamplesMax; i++) h.observe(samples[i]!);
+}
+
 async function settle(fn: () => Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -318,9 +450,8 @@ async function settle(fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
-/** createMetrics builds a fresh registry with every metric registered. `version` sets
- * etcd_server_version{server_version}; defaultMetrics adds prom-client's process_* and
- * nodejs_* metrics (on by default; tests may turn them off). */
-export function createMetrics(opts: { version?: string; defaultMetrics?: boolean } = {}): Metrics {
+/** createMetrics builds a fresh registry with every metric registered (see MetricsOptions for
+ * the constant series; defaultMetrics may be turned off by tests). */
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
   return new Metrics(opts);
 }
