@@ -75,6 +75,22 @@ export const watchStreamBufferEvents = 1_024;
 /** watchStreamsMax bounds concurrent watch streams on one node. */
 export const watchStreamsMax = 20_000;
 
+// ---- Gateway streams (src/gateway/stream.ts, docs/streams.md) ----
+/** uwsIdleTimeoutMsMin is the earliest moment uWS (uWS.js 20.30) closes a connection whose
+ * request body is still streaming: its 10 s timer ticks every 4 s, so it fires 8–12 s after
+ * it was armed. Compiled into the binary; written here to check the limit below against. */
+export const uwsIdleTimeoutMsMin = 8_000;
+/** uwsReceiveBytesPerTimeout: uWS re-arms that timer only after 160 KiB more of body (16 KiB/s
+ * over its 10 s: its slowloris guard). */
+export const uwsReceiveBytesPerTimeout = 16 * 1024 * 10;
+/** streamBodyOpenMsMax: a streamed request body (/v3/watch, /v3/lease/keepalive) still open
+ * this long after the request (or after 160 KiB more) gets an explicit last message and the
+ * end of the response, before uWS would cut the connection silently. */
+export const streamBodyOpenMsMax = 7_000;
+/** watchGenerationSweepMs: how often the gateway ends watch streams of an actor generation
+ * the supervisor has replaced. */
+export const watchGenerationSweepMs = 500;
+
 function assert(cond: boolean, what: string): void {
   if (!cond) throw new Error(`constants: ${what}`);
 }
@@ -84,3 +100,5 @@ assert(walBatchBytesMax >= 8 * maxRequestBytes, 'a WAL batch must hold many larg
 assert(walRecordBytesMax > maxRequestBytes * 2, 'a record must hold a largest request');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');
 assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than a snapshot');
+assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
+  'an open request body must be answered at least 1 s before uWS may cut it');

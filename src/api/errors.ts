@@ -274,6 +274,27 @@ export function streamErrorResponse(err: unknown): ErrorResponse {
   };
 }
 
+const httpStatusTexts: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  408: 'Request Timeout', 409: 'Conflict', 412: 'Precondition Failed',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented',
+  503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+/**
+ * encodeStreamError writes the last message of a stream that fails after it has started, as
+ * grpc-gateway v1 writes it: {"error":{"grpc_code","http_code","message","http_status"}} and
+ * a newline. `grpcCode` overrides the error's own code (etcd's lease keep-alive stream reports
+ * every failure as Unknown).
+ */
+export function encodeStreamError(err: unknown, grpcCode?: number): string {
+  const e = toApiError(err);
+  const code = grpcCode ?? e.grpcCode;
+  const http = grpcCode === undefined ? e.httpStatus : httpStatusFromGrpc(code);
+  return `{"error":{"grpc_code":${code},"http_code":${http},"message":${goJsonString(e.message)}` +
+    `,"http_status":"${httpStatusTexts[http] ?? 'Error'}"}}\n`;
+}
+
 const htmlEscapes = /[<>&\u2028\u2029]/g;
 const htmlEscapeTest = /[<>&\u2028\u2029]/;
 const htmlEscapeMap: Record<string, string> = {

@@ -11,6 +11,7 @@ import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
 import { maxTxnOps } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
+  Change,
   Compare,
   CompareResult,
   CompareTarget,
@@ -29,6 +30,7 @@ import type {
 } from '../mvcc/types.js';
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
 import { checkPutRequest, checkTxnRequest } from './v3-decode.js';
+import type { WatchCreateSpec, WatchResponse } from '../watch/types.js';
 
 /** v1ListLimitDefault is the page size of GET /v1/keys when no limit is given. */
 export const v1ListLimitDefault = 100;
@@ -400,6 +402,72 @@ export function encodeV1BatchResponse(header: ResponseHeader, resp: TxnResponse)
     s += (i ? ',' : '') + v1OpResponse(resp.responses[i]!);
   }
   return encodeV1Ok(header.revision, s + ']}');
+}
+
+// ---- watch: Server-Sent Events ----
+
+/**
+ * decodeV1WatchRequest: POST /v1/watch with body {"key", "prefix"?: bool, "prevKV"?: bool,
+ * "startRevision"?: n}. `lastEventId` is the request's Last-Event-ID header: an EventSource
+ * that reconnects sends the `id:` of the last event it saw, and the watch resumes after it.
+ */
+export function decodeV1WatchRequest(json: unknown, lastEventId?: string): WatchCreateSpec {
+  const o = obj(json, 'body');
+  const key = o['key'] === undefined || o['key'] === '' ? undefined : str(o, 'key', false);
+  const start = int(o, 'startRevision');
+  if (start !== undefined && start < 0) throw bad('field startRevision must not be negative');
+  return v1WatchSpec(key, flag(o, 'prefix'), flag(o, 'prevKV', 'prevKv'), start, lastEventId);
+}
+
+/**
+ * decodeV1WatchQuery: GET /v1/watch?key=k[&prefix=true][&prevKV=true][&startRevision=n], the
+ * form a browser's EventSource can open (it only sends GET).
+ */
+export function decodeV1WatchQuery(query: V1Query, lastEventId?: string): WatchCreateSpec {
+  const key = q(query, 'key');
+  const start = intParam(query, 'startRevision', 0);
+  return v1WatchSpec(key || undefined, boolParam(query, 'prefix'), boolParam(query, 'prevKV'),
+    start, lastEventId);
+}
+
+function v1WatchSpec(key: string | undefined, prefix: boolean, prevKv: boolean,
+  start: number | undefined, lastEventId: string | undefined): WatchCreateSpec {
+  if (key === undefined) throw new ApiError('EMPTY_KEY');
+  const spec: WatchCreateSpec = { key: bytesFromUtf8(key) };
+  if (prefix) spec.rangeEnd = prefixEnd(spec.key);
+  if (prevKv) spec.prevKv = true;
+  if (start) spec.startRevision = start;
+  if (lastEventId !== undefined && /^\d+$/.test(lastEventId)) {
+    const last = Number(lastEventId);
+    if (Number.isSafeInteger(last + 1)) spec.startRevision = last + 1;
+  }
+  return spec;
+}
+
+function v1WatchEvent(c: Change): string {
+  const kv = encodeV1Kv(c.kv);
+  let s = `{"type":"${c.kind === 'put' ? 'PUT' : 'DELETE'}",${kv.slice(1, -1)}`;
+  if (c.prevKv !== undefined) s += `,"prevKv":${encodeV1Kv(c.prevKv)}`;
+  return s + '}';
+}
+
+/**
+ * encodeV1WatchEvent writes one Server-Sent Event for a watch response: `data:` the JSON
+ * {"revision", "watchId"?, "created"?, "canceled"?, "compactRevision"?, "cancelReason"?,
+ * "events": [{"type", key, value, revisions…, "prevKv"?}]}, preceded by `id: <revision>` when
+ * it carries events (so Last-Event-ID resumes after it), and the blank line that ends it.
+ */
+export function encodeV1WatchEvent(header: ResponseHeader, r: WatchResponse): string {
+  let s = `{"revision":${header.revision}`;
+  if (r.watchId !== 0) s += `,"watchId":${r.watchId}`;
+  if (r.created === true) s += ',"created":true';
+  if (r.canceled === true) s += ',"canceled":true';
+  if (r.compactRevision !== undefined) s += `,"compactRevision":${r.compactRevision}`;
+  if (r.cancelReason !== undefined) s += `,"cancelReason":${JSON.stringify(r.cancelReason)}`;
+  s += ',"events":[';
+  for (let i = 0; i < r.events.length; i++) s += (i ? ',' : '') + v1WatchEvent(r.events[i]!);
+  const id = r.events.length > 0 ? `id: ${header.revision}\n` : '';
+  return `${id}data: ${s}]}\n\n`;
 }
 
 /** V1ErrorResponse is what the server writes for a failed /v1 request. */

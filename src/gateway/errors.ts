@@ -1,4 +1,4 @@
-import { ApiError, errorResponse } from '../api/errors.js';
+import { ApiError, encodeStreamError, errorResponse } from '../api/errors.js';
 import { v1ErrorResponse } from '../api/v1.js';
 
 /**
@@ -25,4 +25,10 @@ export function errorBody(e: unknown): { status: number; body: string } {
 export function v1ErrorBody(e: unknown): { status: number; body: string } {
   const r = v1ErrorResponse(normalizeError(e));
   return { status: r.status, body: r.body };
+}
+
+/** streamErrorLine is the last message of a stream that fails after it has started (see
+ * encodeStreamError; `grpcCode` overrides the error's code). */
+export function streamErrorLine(e: unknown, grpcCode?: number): string {
+  return encodeStreamError(normalizeError(e), grpcCode);
 }

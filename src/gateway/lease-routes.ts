@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
-import { ApiError, streamErrorResponse } from '../api/errors.js';
+import { ApiError, GrpcStatus, streamErrorResponse } from '../api/errors.js';
 import { GoNumber } from '../api/gojson.js';
 import { encodeV1Ok } from '../api/v1.js';
 import {
@@ -13,9 +12,9 @@ import {
 import { utf8FromBytes } from '../bytes.js';
 import type { ActorRef } from '../runtime/endpoint.js';
 import { maxRequestBytes } from '../constants.js';
-import { v1ErrorBody } from './errors.js';
-import type { Routes } from './server.js';
-import { JsonStreamSplitter, refusal } from './watch-routes.js';
+import { streamErrorLine, v1ErrorBody } from './errors.js';
+import type { Routes } from './routes.js';
+import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
 
 /**
  * lease-routes: etcd 3.4's lease gateway paths and the seed's REST /v1/leases. Grants and
@@ -106,77 +105,62 @@ export function registerLeaseRoutes(r: Routes): void {
 /**
  * keepAliveStream serves POST /v3/lease/keepalive as grpc-gateway does: each JSON object in
  * the request body is one LeaseKeepAliveRequest, answered in order by one
- * {"result":LeaseKeepAliveResponse} line as soon as it arrives — a client keeps one request
- * open and writes a keep-alive every few seconds; the response ends when the body has ended
- * and every answer is written. An error before the first answer is etcd's 500 stream error
- * (recorded: err-lease-keepalive-bad-json, err-lease-keepalive-truncated); after it, an
- * error line, as grpc-gateway writes it.
+ * {"result":LeaseKeepAliveResponse} message as soon as it arrives; the response ends when the
+ * body has ended and every answer is written. An error before the first answer is etcd's 500
+ * stream error (recorded: err-lease-keepalive-bad-json, err-lease-keepalive-truncated); after
+ * it, an error line, as grpc-gateway writes it (gRPC Unknown, as etcd reports it). A body
+ * still open after streamBodyOpenMsMax ends the stream with an error line (see stream.ts).
  */
 function keepAliveStream(
   r: Routes, lease: ActorRef<LeaseMsg, LeaseReplies>, req: HyperExpress.Request,
   res: HyperExpress.Response,
 ): void {
-  const refused = refusal(r);
+  const refused = r.refusal();
   if (refused !== undefined) {
     res.status(refused.status).header('content-type', 'application/json').send(refused.body);
     return;
   }
-  const splitter = new JsonStreamSplitter();
+  const stream = new ChunkedStream(req, res, 'application/json');
   let chain: Promise<void> = Promise.resolve();
-  let started = false;
   let failed = false;
-  const fail = (e: unknown): void => {
-    if (failed || res.closed) return;
+  const fail = (e: unknown, grpcCode: number = GrpcStatus.Unknown): void => {
+    if (failed || stream.closed) return;
     failed = true;
-    const eb = streamErrorResponse(e);
-    if (!started) {
-      res.status(eb.status).header('content-type', 'application/json').send(eb.body);
-    } else {
-      res.write(JSON.stringify({ error: {
-        grpc_code: 2, http_code: 500, message: eb.message, http_status: 'Internal Server Error',
-      } }) + '\n');
-      res.end();
+    if (stream.isStarted) {
+      stream.end(streamErrorLine(e, grpcCode));
+      return;
     }
+    const eb = streamErrorResponse(e);
+    res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   };
   const one = (text: string): void => {
     chain = chain.then(async () => {
-      if (failed || res.closed) return;
+      if (failed || stream.closed) return;
       const { id } = decodeLeaseKeepAliveRequest(parseJsonBody(text));
       const k = await lease.ask({ type: 'LeaseKeepAlive', id });
-      if (res.closed) return;
-      if (!started) {
-        started = true;
-        res.status(200).header('content-type', 'application/json');
-      }
-      res.write(encodeLeaseKeepAliveResponse(r.deps.kv.header(r.deps.kv.knownRevision), {
+      stream.write(encodeLeaseKeepAliveResponse(r.deps.kv.header(r.deps.kv.knownRevision), {
         type: 'leaseKeepAlive', id: k.id, ttlSeconds: k.ttlSeconds,
       }));
-    }).catch(fail);
+    }).catch((e: unknown) => fail(e));
   };
-  // hyper-express streams a request body only through pipe(): its Request is not a plain
-  // Readable ('data' listeners alone never fire, and the stream would hang).
-  req.pipe(new Writable({
-    write(chunk: Buffer, _enc, done) {
-      try {
-        for (const text of splitter.push(chunk.toString('utf8'))) one(text);
-      } catch (e) {
-        chain = chain.then(() => fail(e));
-      }
-      done();
-    },
-    final(done) {
+  readJsonStream(req, {
+    value: one,
+    end(pending) {
       chain = chain.then(() => {
-        if (failed || res.closed) return;
-        if (splitter.pending) {
-          fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
-          return;
-        }
-        if (!started) res.status(200).header('content-type', 'application/json').send('');
-        else res.end();
+        if (failed || stream.closed) return;
+        if (pending) fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
+        else stream.end();
       });
-      done();
     },
-  }));
+    error(e) {
+      chain = chain.then(() => fail(e));
+    },
+    deadline() {
+      // Ends now, not after the answers still in flight: uWS would cut the socket under them.
+      if (!stream.isStarted) stream.start();
+      fail(bodyOpenError(), GrpcStatus.Unavailable);
+    },
+  });
 }
 
 /** v1Obj reads a /v1 JSON body: an object (or nothing). */
