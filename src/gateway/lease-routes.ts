@@ -106,10 +106,12 @@ export function registerLeaseRoutes(r: Routes): void {
  * keepAliveStream serves POST /v3/lease/keepalive as grpc-gateway does: each JSON object in
  * the request body is one LeaseKeepAliveRequest, answered in order by one
  * {"result":LeaseKeepAliveResponse} message as soon as it arrives; the response ends when the
- * body has ended and every answer is written. An error before the first answer is etcd's 500
- * stream error (recorded: err-lease-keepalive-bad-json, err-lease-keepalive-truncated); after
- * it, an error line, as grpc-gateway writes it (gRPC Unknown, as etcd reports it). A body
- * still open after streamBodyOpenMsMax ends the stream with an error line (see stream.ts).
+ * body has ended and every answer is written. Requests that arrive together are asked
+ * together (the lease actor answers them in one batch) and answered in one send. An error
+ * before the first answer is etcd's 500 stream error (recorded: err-lease-keepalive-bad-json,
+ * err-lease-keepalive-truncated); after it, an error line, as grpc-gateway writes it (gRPC
+ * Unknown, as etcd reports it). A body still open after streamBodyOpenMsMax ends the stream
+ * with an error line at once (see stream.ts).
  */
 function keepAliveStream(
   r: Routes, lease: ActorRef<LeaseMsg, LeaseReplies>, req: HyperExpress.Request,
@@ -123,31 +125,58 @@ function keepAliveStream(
   const stream = new ChunkedStream(req, res, 'application/json');
   let chain: Promise<void> = Promise.resolve();
   let failed = false;
-  const fail = (e: unknown, grpcCode: number = GrpcStatus.Unknown): void => {
+  let batchesQueued = 0;
+  let bodyEnded: 'no' | 'whole' | 'truncated' = 'no';
+  const fail = (e: unknown, answers: string[] = [],
+    grpcCode: number = GrpcStatus.Unknown): void => {
     if (failed || stream.closed) return;
     failed = true;
-    if (stream.isStarted) {
-      stream.end(streamErrorLine(e, grpcCode));
+    if (stream.isStarted || answers.length > 0) {
+      stream.end([...answers, streamErrorLine(e, grpcCode)]);
       return;
     }
     const eb = streamErrorResponse(e);
     res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   };
-  const one = (text: string): void => {
+  const batch = (texts: string[]): void => {
+    batchesQueued++;
+    let error: unknown;
+    const asks: Promise<{ id: number; ttlSeconds: number }>[] = [];
+    for (const text of texts) {
+      try {
+        const { id } = decodeLeaseKeepAliveRequest(parseJsonBody(text));
+        asks.push(lease.ask({ type: 'LeaseKeepAlive', id }));
+      } catch (e) {
+        error = e;
+        break;
+      }
+    }
+    const settled = Promise.allSettled(asks);
     chain = chain.then(async () => {
+      const results = await settled;
+      batchesQueued--;
       if (failed || stream.closed) return;
-      const { id } = decodeLeaseKeepAliveRequest(parseJsonBody(text));
-      const k = await lease.ask({ type: 'LeaseKeepAlive', id });
-      stream.write(encodeLeaseKeepAliveResponse(r.deps.kv.header(r.deps.kv.knownRevision), {
-        type: 'leaseKeepAlive', id: k.id, ttlSeconds: k.ttlSeconds,
-      }));
-    }).catch((e: unknown) => fail(e));
+      const header = r.deps.kv.header(r.deps.kv.knownRevision);
+      const answers: string[] = [];
+      for (const x of results) {
+        if (x.status === 'rejected') {
+          error = x.reason;
+          break;
+        }
+        answers.push(encodeLeaseKeepAliveResponse(header, {
+          type: 'leaseKeepAlive', id: x.value.id, ttlSeconds: x.value.ttlSeconds,
+        }));
+      }
+      if (error !== undefined) fail(error, answers);
+      else if (bodyEnded === 'whole' && batchesQueued === 0) stream.end(answers);
+      else stream.write(answers);
+    });
   };
   readJsonStream(req, {
-    value: one,
+    values: batch,
     end(pending) {
+      bodyEnded = pending ? 'truncated' : 'whole';
       chain = chain.then(() => {
-        if (failed || stream.closed) return;
         if (pending) fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
         else stream.end();
       });
@@ -156,9 +185,9 @@ function keepAliveStream(
       chain = chain.then(() => fail(e));
     },
     deadline() {
-      // Ends now, not after the answers still in flight: uWS would cut the socket under them.
-      if (!stream.isStarted) stream.start();
-      fail(bodyOpenError(), GrpcStatus.Unavailable);
+      // Now, not after the answers in flight: uWS would cut the socket under them.
+      stream.start();
+      fail(bodyOpenError(), [], GrpcStatus.Unavailable);
     },
   });
 }

@@ -80,15 +80,18 @@ export class ChunkedStream {
     this.res.drain(() => this.onWritable());
   }
 
-  /** write sends one message as one complete chunk; onFlushed runs once uWS has handed it
-   * to the socket (at once, unless the client is reading slower than we write). */
-  write(text: string, onFlushed?: () => void): void {
+  /**
+   * write sends messages, each as its own chunk (a client that reads one chunk as one message
+   * gets one message), all complete on the wire at once; onFlushed runs once uWS has handed
+   * them to the socket (at once, unless the client reads slower than we write).
+   */
+  write(messages: string | readonly string[], onFlushed?: () => void): void {
     if (this.closed) return;
     this.start();
     const raw = this.res.raw;
-    let drained = false;
+    let drained = true;
     this.res.atomic(() => {
-      drained = raw.write(text);
+      drained = writeEach(raw, messages);
       drained = raw.write(chunkTerminator) && drained;
     });
     if (onFlushed === undefined) return;
@@ -97,29 +100,32 @@ export class ChunkedStream {
   }
 
   /**
-   * end writes `lastMessage` (if any) and ends the response now. Once the request body has
+   * end writes `lastMessages` (if any; the end of the response completes their chunk, so no
+   * terminator is needed) and ends the response now, in one send. Once the request body has
    * been read, hyper-express ends it (a stream never started answers 200 with an empty body);
    * while the body is still streaming in (hyper-express would wait for it), uWS writes the
    * last chunk directly, the rest of the body is read and dropped, and uWS closes the idle
    * connection later.
    */
-  end(lastMessage?: string): void {
+  end(lastMessages?: string | readonly string[]): void {
     if (this.closed) return;
-    if (lastMessage !== undefined) this.write(lastMessage);
+    if (lastMessages !== undefined) this.start();
     this.done = true;
     this.waiting = [];
-    if (!this.req.received && this.started) {
-      const raw = this.res.raw;
-      this.res.atomic(() => raw.end());
-      this.res.completed = true; // answered: hyper-express must not touch the response again
-      return;
-    }
     if (!this.started) this.res.status(200).header('content-type', this.contentType);
+    const raw = this.res.raw;
+    const now = this.started && !this.req.received;
     try {
-      this.res.end();
+      this.res.atomic(() => {
+        if (lastMessages !== undefined) writeEach(raw, lastMessages);
+        if (now) raw.end();
+        else this.res.end();
+      });
     } catch {
       // the socket is gone already
     }
+    // Answered: hyper-express must not touch the response again (it would wait for the body).
+    if (now) this.res.completed = true;
   }
 
   private onWritable(): boolean {
@@ -138,10 +144,19 @@ export class ChunkedStream {
   }
 }
 
+function writeEach(raw: HyperExpress.Response['raw'], messages: string | readonly string[]):
+  boolean {
+  if (typeof messages === 'string') return raw.write(messages);
+  let drained = true;
+  for (const m of messages) drained = raw.write(m) && drained;
+  return drained;
+}
+
 /** JsonStreamHandlers receive what readJsonStream reads. */
 export interface JsonStreamHandlers {
-  /** value gets the text of each complete top-level JSON value, in order. */
-  value(text: string): void;
+  /** values gets the text of each top-level JSON value completed by one chunk of the body,
+   * in order (several requests that arrive together can be answered together). */
+  values(texts: string[]): void;
   /** end: the body ended (pending: it ended inside a value). */
   end(pending: boolean): void;
   /** error: the body is not a sequence of JSON values (ApiError, in Go's words). */
@@ -184,7 +199,8 @@ export function readJsonStream(req: HyperExpress.Request, on: JsonStreamHandlers
       }
       if (!failed) {
         try {
-          for (const text of splitter.push(chunk.toString('utf8'))) on.value(text);
+          const texts = splitter.push(chunk.toString('utf8'));
+          if (texts.length > 0) on.values(texts);
         } catch (e) {
           failed = true;
           stop();

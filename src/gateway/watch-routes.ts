@@ -160,16 +160,17 @@ export class Sink {
     this.gw.send(this, { type: 'WatchProgress', streamId: this.id });
   }
 
-  /** deliver writes one push as one message and acks its events once the socket took it. */
+  /** deliver writes one push, each response its own message (as etcd flushes each), and
+   * acks its events once the socket took them. */
   deliver(responses: WatchResponse[]): void {
     if (this.ended || this.stream.closed) return;
-    let text = '';
+    const messages: string[] = [];
     let events = 0;
     for (const r of responses) {
-      text += this.encode(this.gw.header(r.revision), r);
+      messages.push(this.encode(this.gw.header(r.revision), r));
       events += r.events.length;
     }
-    this.stream.write(text, () => this.gw.ack(this, events));
+    this.stream.write(messages, () => this.gw.ack(this, events));
   }
 
   /** fail ends the stream with a last error message (grpc-gateway's error line). */
@@ -232,13 +233,13 @@ export function registerWatchRoutes(r: Routes, opts: { installHandler?: boolean 
 /** readV3Requests feeds a /v3/watch request body to its stream, one WatchRequest at a time. */
 function readV3Requests(req: HyperExpress.Request, sink: Sink): void {
   readJsonStream(req, {
-    value(text) {
-      const m = decodeWatchRequest(parseJsonBody(text));
-      switch (m.type) {
-        case 'create': return sink.create(m.spec);
-        case 'cancel': return sink.cancel(m.watchId);
-        case 'progress': return sink.progress();
-        case 'none': return undefined; // etcd's watch server skips it
+    values(texts) {
+      for (const text of texts) {
+        const m = decodeWatchRequest(parseJsonBody(text));
+        if (m.type === 'create') sink.create(m.spec);
+        else if (m.type === 'cancel') sink.cancel(m.watchId);
+        else if (m.type === 'progress') sink.progress();
+        // 'none': etcd's watch server skips a message that names no request
       }
     },
     end() {
