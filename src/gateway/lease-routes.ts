@@ -122,41 +122,59 @@ function keepAliveStream(
     res.status(refused.status).header('content-type', 'application/json').send(refused.body);
     return;
   }
-  const stream = new ChunkedStream(req, res, 'application/json');
-  let chain: Promise<void> = Promise.resolve();
-  let failed = false;
-  let batchesQueued = 0;
-  let bodyEnded: 'no' | 'whole' | 'truncated' = 'no';
-  const fail = (e: unknown, answers: string[] = [],
-    grpcCode: number = GrpcStatus.Unknown): void => {
-    if (failed || stream.closed) return;
-    failed = true;
-    if (stream.isStarted || answers.length > 0) {
-      stream.end([...answers, streamErrorLine(e, grpcCode)]);
-      return;
-    }
-    const eb = streamErrorResponse(e);
-    res.status(eb.status).header('content-type', 'application/json').send(eb.body);
-  };
-  const batch = (texts: string[]): void => {
-    batchesQueued++;
+  const ka = new KeepAliveStream(r, lease, res, new ChunkedStream(req, res, 'application/json'));
+  readJsonStream(req, {
+    values: (texts) => ka.batch(texts),
+    end: (pending) => ka.bodyEnd(pending),
+    error: (e) => ka.later(() => ka.fail(e)),
+    deadline() {
+      // Now, not after the answers in flight: uWS would cut the socket under them.
+      ka.stream.start();
+      ka.fail(bodyOpenError(), [], GrpcStatus.Unavailable);
+    },
+  });
+}
+
+/** KeepAliveStream is one /v3/lease/keepalive response: answers in request order. */
+class KeepAliveStream {
+  /** chain orders the answers (and the end) as the requests arrived. */
+  private chain: Promise<void> = Promise.resolve();
+  private failed = false;
+  private batchesQueued = 0;
+  private bodyEnded: 'no' | 'whole' | 'truncated' = 'no';
+
+  constructor(
+    private readonly r: Routes,
+    private readonly lease: ActorRef<LeaseMsg, LeaseReplies>,
+    private readonly res: HyperExpress.Response,
+    readonly stream: ChunkedStream,
+  ) {}
+
+  /** later runs fn after every answer queued so far (a throw fails the stream). */
+  later(fn: () => void | Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((e: unknown) => this.fail(e));
+  }
+
+  /** batch asks the requests of one body chunk together and answers them in one send. */
+  batch(texts: string[]): void {
+    this.batchesQueued++;
     let error: unknown;
     const asks: Promise<{ id: number; ttlSeconds: number }>[] = [];
     for (const text of texts) {
       try {
         const { id } = decodeLeaseKeepAliveRequest(parseJsonBody(text));
-        asks.push(lease.ask({ type: 'LeaseKeepAlive', id }));
+        asks.push(this.lease.ask({ type: 'LeaseKeepAlive', id }));
       } catch (e) {
         error = e;
         break;
       }
     }
     const settled = Promise.allSettled(asks);
-    chain = chain.then(async () => {
+    this.later(async () => {
       const results = await settled;
-      batchesQueued--;
-      if (failed || stream.closed) return;
-      const header = r.deps.kv.header(r.deps.kv.knownRevision);
+      this.batchesQueued--;
+      if (this.failed || this.stream.closed) return;
+      const header = this.r.deps.kv.header(this.r.deps.kv.knownRevision);
       const answers: string[] = [];
       for (const x of results) {
         if (x.status === 'rejected') {
@@ -167,29 +185,33 @@ function keepAliveStream(
           type: 'leaseKeepAlive', id: x.value.id, ttlSeconds: x.value.ttlSeconds,
         }));
       }
-      if (error !== undefined) fail(error, answers);
-      else if (bodyEnded === 'whole' && batchesQueued === 0) stream.end(answers);
-      else stream.write(answers);
+      if (error !== undefined) this.fail(error, answers);
+      else if (this.bodyEnded === 'whole' && this.batchesQueued === 0) this.stream.end(answers);
+      else this.stream.write(answers);
     });
-  };
-  readJsonStream(req, {
-    values: batch,
-    end(pending) {
-      bodyEnded = pending ? 'truncated' : 'whole';
-      chain = chain.then(() => {
-        if (pending) fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
-        else stream.end();
-      });
-    },
-    error(e) {
-      chain = chain.then(() => fail(e));
-    },
-    deadline() {
-      // Now, not after the answers in flight: uWS would cut the socket under them.
-      stream.start();
-      fail(bodyOpenError(), [], GrpcStatus.Unavailable);
-    },
-  });
+  }
+
+  /** bodyEnd: the request body has ended (pending: inside a value). */
+  bodyEnd(pending: boolean): void {
+    this.bodyEnded = pending ? 'truncated' : 'whole';
+    this.later(() => {
+      if (pending) this.fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
+      else this.stream.end();
+    });
+  }
+
+  /** fail ends the stream with `answers` and an error: the error line once started, else
+   * etcd's plain 500 answer. */
+  fail(e: unknown, answers: string[] = [], grpcCode: number = GrpcStatus.Unknown): void {
+    if (this.failed || this.stream.closed) return;
+    this.failed = true;
+    if (this.stream.isStarted || answers.length > 0) {
+      this.stream.end([...answers, streamErrorLine(e, grpcCode)]);
+      return;
+    }
+    const eb = streamErrorResponse(e);
+    this.res.status(eb.status).header('content-type', 'application/json').send(eb.body);
+  }
 }
 
 /** v1Obj reads a /v1 JSON body: an object (or nothing). */
