@@ -110,7 +110,9 @@ body = json.dumps({"create_request": {"key": base64.b64encode(key.encode()).deco
 host, port = url.split("//")[1].split(":")
 if mode == "requests":
     import requests
-    resp = requests.post(url + "/v3/watch", data=body, stream=True)
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment for a loopback server
+    resp = session.post(url + "/v3/watch", data=body, stream=True)
     chunks = resp.iter_content(chunk_size=None)
 else:
     conn = http.client.HTTPConnection(host, int(port))
@@ -163,7 +165,8 @@ if (pythonRequests) {
 const curl = has('curl', ['--version']);
 (curl ? test : test.skip)('curl sees each event of a quiet key at once', async (t) => {
   const key = 'curl/a';
-  const lines = new Lines(spawn('curl', ['-sSN', '--no-buffer', '-X', 'POST', '--data-binary',
+  const lines = new Lines(spawn('curl', ['-sSN', '--no-buffer', '--noproxy', '*', '-X', 'POST',
+    '--data-binary',
     JSON.stringify({ create_request: { key: b64(key) } }), `${srv.url}/v3/watch`],
   { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
   await lines.until((l) => l.includes('"created":true'));
@@ -238,7 +241,8 @@ const chromium = existsSync('/usr/bin/chromium');
     const profile = mkdtempSync(join(tmpdir(), 'myetcd-chromium-'));
     t.teardown(() => rmSync(profile, { recursive: true, force: true }));
     const proc = spawn('/usr/bin/chromium', ['--headless=new', '--no-sandbox', '--disable-gpu',
-      '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--no-first-run', 'about:blank'],
+      '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--no-first-run',
+      '--no-proxy-server', 'about:blank'],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     children.push(proc);
     t.teardown(() => killGroup(proc));
