@@ -109,7 +109,7 @@ export class ChunkedStream {
    */
   end(lastMessages?: string | readonly string[]): void {
     if (this.closed) return;
-    if (lastMessages !== undefined) this.start();
+    if (lastMessages !== undefined || !this.req.received) this.start();
     this.done = true;
     this.waiting = [];
     if (!this.started) this.res.status(200).header('content-type', this.contentType);
@@ -125,6 +125,8 @@ export class ChunkedStream {
       // the socket is gone already
     }
     // Answered: hyper-express must not touch the response again (it would wait for the body).
+    // Its count of pending requests keeps this one; only its graceful shutdown(), which the
+    // server does not use, reads that count.
     if (now) this.res.completed = true;
   }
 
