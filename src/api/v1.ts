@@ -404,6 +404,39 @@ export function encodeV1BatchResponse(header: ResponseHeader, resp: TxnResponse)
   return encodeV1Ok(header.revision, s + ']}');
 }
 
+// ---- leases ----
+
+/** decodeV1LeaseGrantRequest: POST /v1/leases with body {"ttl": s, "id"?: n} (absent: 0, the
+ * server picks the id; a ttl below the minimum is raised, as etcd does). */
+export function decodeV1LeaseGrantRequest(json: unknown): { id: number; ttlSeconds: number } {
+  const o = obj(json, 'body');
+  return { id: int(o, 'id') ?? 0, ttlSeconds: int(o, 'ttl') ?? 0 };
+}
+
+/** decodeV1LeaseId reads the `<id>` of /v1/leases/<id>: a decimal integer. */
+export function decodeV1LeaseId(text: string): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n)) throw bad('lease id must be an integer');
+  return n;
+}
+
+/** encodeV1Lease writes a lease answer's data: {"id","ttl"} plus, for a lookup,
+ * "grantedTtl" and "keys" (UTF-8). */
+export function encodeV1Lease(revision: number, l: { id: number; ttlSeconds: number;
+  grantedTtlSeconds?: number; keys?: readonly Bytes[] }): string {
+  let s = `{"id":${l.id},"ttl":${l.ttlSeconds}`;
+  if (l.grantedTtlSeconds !== undefined) s += `,"grantedTtl":${l.grantedTtlSeconds}`;
+  if (l.keys !== undefined) {
+    s += `,"keys":[${l.keys.map((k) => JSON.stringify(utf8FromBytes(k))).join(',')}]`;
+  }
+  return encodeV1Ok(revision, s + '}');
+}
+
+/** encodeV1LeaseList writes GET /v1/leases's data: {"leases":[{"id"}]}. */
+export function encodeV1LeaseList(revision: number, ids: readonly number[]): string {
+  return encodeV1Ok(revision, `{"leases":[${ids.map((id) => `{"id":${id}}`).join(',')}]}`);
+}
+
 // ---- watch: Server-Sent Events ----
 
 /**

@@ -1,15 +1,15 @@
 import type HyperExpress from 'hyper-express';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
 import { ApiError, GrpcStatus, streamErrorResponse } from '../api/errors.js';
-import { GoNumber } from '../api/gojson.js';
-import { encodeV1Ok } from '../api/v1.js';
+import {
+  decodeV1LeaseGrantRequest, decodeV1LeaseId, encodeV1Lease, encodeV1LeaseList, encodeV1Ok,
+} from '../api/v1.js';
 import {
   decodeLeaseGrantRequest, decodeLeaseKeepAliveRequest, decodeLeaseLeasesRequest,
   decodeLeaseRevokeRequest, decodeLeaseTimeToLiveRequest, encodeLeaseGrantResponse,
   encodeLeaseKeepAliveResponse, encodeLeaseLeasesResponse, encodeLeaseRevokeResponse,
   encodeLeaseTimeToLiveResponse, parseJsonBody,
 } from '../api/v3.js';
-import { utf8FromBytes } from '../bytes.js';
 import type { ActorRef } from '../runtime/endpoint.js';
 import { maxRequestBytes } from '../constants.js';
 import { streamErrorLine, v1ErrorBody } from './errors.js';
@@ -68,27 +68,23 @@ export function registerLeaseRoutes(r: Routes): void {
   }
 
   // ---- /v1: REST, UTF-8 keys, camelCase, numbers as JSON numbers, the /v1 envelope ----
+  const pathId = (req: HyperExpress.Request) => decodeV1LeaseId(req.path_parameters['id'] ?? '');
   r.json('post', '/v1/leases', async (body) => {
-    const o = v1Obj(parseJsonBody(body));
-    const res = await lease.ask({
-      type: 'LeaseGrant', id: v1Int(o['id'], 'id'), ttlSeconds: v1Int(o['ttl'], 'ttl'),
-    });
-    const g = res.response as { id: number; ttlSeconds: number };
-    return [200, encodeV1Ok(res.revision, JSON.stringify({ id: g.id, ttl: g.ttlSeconds }))];
+    const g = decodeV1LeaseGrantRequest(parseJsonBody(body));
+    const res = await lease.ask({ type: 'LeaseGrant', id: g.id, ttlSeconds: g.ttlSeconds });
+    return [200, encodeV1Lease(res.revision, res.response as { id: number; ttlSeconds: number })];
   }, v1ErrorBody);
   r.json('get', '/v1/leases', async () => {
     const { ids } = await lease.ask({ type: 'LeaseLeases' });
-    return [200, encodeV1Ok(kv.knownRevision,
-      JSON.stringify({ leases: ids.map((id) => ({ id })) }))];
+    return [200, encodeV1LeaseList(kv.knownRevision, ids)];
   }, v1ErrorBody);
   r.json('get', '/v1/leases/:id', async (_body, req) => {
     const id = pathId(req);
     const t = await lease.ask({ type: 'LeaseTimeToLive', id, keys: true });
     if (t.ttlSeconds === -1) throw new ApiError('LEASE_NOT_FOUND');
-    return [200, encodeV1Ok(kv.knownRevision, JSON.stringify({
-      id, ttl: t.ttlSeconds, grantedTtl: t.grantedTtlSeconds,
-      keys: (t.keys ?? []).map(utf8FromBytes),
-    }))];
+    return [200, encodeV1Lease(kv.knownRevision, {
+      id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds, keys: t.keys ?? [],
+    })];
   }, v1ErrorBody);
   r.json('delete', '/v1/leases/:id', async (_body, req) => {
     const res = await lease.ask({ type: 'LeaseRevoke', id: pathId(req) });
@@ -98,7 +94,7 @@ export function registerLeaseRoutes(r: Routes): void {
     const id = pathId(req);
     const k = await lease.ask({ type: 'LeaseKeepAlive', id });
     if (k.ttlSeconds === 0) throw new ApiError('LEASE_NOT_FOUND');
-    return [200, encodeV1Ok(kv.knownRevision, JSON.stringify({ id, ttl: k.ttlSeconds }))];
+    return [200, encodeV1Lease(kv.knownRevision, { id, ttlSeconds: k.ttlSeconds })];
   }, v1ErrorBody);
 }
 
@@ -212,33 +208,6 @@ class KeepAliveStream {
     const eb = streamErrorResponse(e);
     this.res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   }
-}
-
-/** v1Obj reads a /v1 JSON body: an object (or nothing). */
-function v1Obj(v: unknown): Record<string, unknown> {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) {
-    throw new ApiError('BAD_REQUEST', 'body must be a JSON object');
-  }
-  return v as Record<string, unknown>;
-}
-
-/** v1Int reads a /v1 integer field (a JSON number; absent is 0). */
-function v1Int(v: unknown, field: string): number {
-  if (v === undefined || v === null) return 0;
-  const n = v instanceof GoNumber ? Number(v.raw) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-    throw new ApiError('BAD_REQUEST', `${field} must be an integer`);
-  }
-  return n;
-}
-
-function pathId(req: HyperExpress.Request): number {
-  const s = req.path_parameters['id'] ?? '';
-  if (!/^-?\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
-    throw new ApiError('BAD_REQUEST', 'lease id must be an integer');
-  }
-  return Number(s);
 }
 
 /** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */
