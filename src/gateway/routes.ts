@@ -76,8 +76,9 @@ export class Routes {
           this.admission.inflight--;
         }
       }
-      if (res.completed) return;
-      res.status(status).header('content-type', 'application/json').send(text);
+      // `completed`: the client went away (hyper-express's `closed` is a Writable's getter:
+      // reading it built a stream per request and never became true).
+      if (!res.completed) res.status(status).header('content-type', 'application/json').send(text);
       this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
     });
   }
