@@ -128,6 +128,22 @@ export const v1ListLimitDefault = 100;
 /** v1ListLimitMax bounds one page of GET /v1/keys. */
 export const v1ListLimitMax = 10_000;
 
+// ---- Gateway streams (src/gateway/stream.ts, docs/streams.md) ----
+/** uwsIdleTimeoutMsMin is the earliest moment uWS (uWS.js 20.30) closes a connection whose
+ * request body is still streaming: its 10 s timer ticks every 4 s, so it fires 8–12 s after
+ * it was armed. Compiled into the binary; written here to check the limit below against. */
+export const uwsIdleTimeoutMsMin = 8_000;
+/** uwsReceiveBytesPerTimeout: uWS re-arms that timer only after 160 KiB more of body (16 KiB/s
+ * over its 10 s: its slowloris guard). */
+export const uwsReceiveBytesPerTimeout = 16 * 1024 * 10;
+/** streamBodyOpenMsMax: a streamed request body (/v3/watch, /v3/lease/keepalive) still open
+ * this long after the request (or after 160 KiB more) gets an explicit last message and the
+ * end of the response, before uWS would cut the connection silently. */
+export const streamBodyOpenMsMax = 7_000;
+/** watchGenerationSweepMs: how often the gateway ends watch streams of an actor generation
+ * the supervisor has replaced. */
+export const watchGenerationSweepMs = 500;
+
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
@@ -151,3 +167,5 @@ assert(
 );
 assert(v1ListLimitDefault <= v1ListLimitMax, 'the default /v1 page must be allowed');
 assert(v1ListLimitMax <= rangeResultKvsMax, 'a /v1 page must fit in one range');
+assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
+  'an open request body must be answered at least 1 s before uWS may cut it');

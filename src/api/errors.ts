@@ -7,7 +7,9 @@
  * etcd's gateway body is `{"error":msg,"message":msg,"code":grpcCode}` in that order (recorded
  * in test/fixtures/etcd/err-*.json); Go's encoder escapes <, > and & as \u003c, \u003e, \u0026.
  */
-import { EtcdError, GrpcCode, answerOf, type ErrorCode } from '../errors.js';
+import {
+  EtcdError, GrpcCode, answerOf, httpStatusOfGrpc, type ErrorCode,
+} from '../errors.js';
 
 /**
  * ApiError is EtcdError under the name src/gateway still imports (that folder is being
@@ -76,6 +78,27 @@ export function streamErrorResponse(err: unknown): ErrorResponse {
     grpcCode: GrpcCode.Unknown,
     message: a.text,
   };
+}
+
+const httpStatusTexts: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  408: 'Request Timeout', 409: 'Conflict', 412: 'Precondition Failed',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented',
+  503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+/**
+ * encodeStreamError writes the last message of a stream that fails after it has started, as
+ * grpc-gateway v1 writes it: {"error":{"grpc_code","http_code","message","http_status"}} and
+ * a newline. `grpcCode` overrides the error's own code (etcd's lease keep-alive stream reports
+ * every failure as Unknown).
+ */
+export function encodeStreamError(err: unknown, grpcCode?: number): string {
+  const a = answerOf(err);
+  const code = grpcCode ?? a.grpcCode;
+  const http = grpcCode === undefined ? a.httpStatus : httpStatusOfGrpc(code);
+  return `{"error":{"grpc_code":${code},"http_code":${http},"message":${goJsonString(a.text)}` +
+    `,"http_status":"${httpStatusTexts[http] ?? 'Error'}"}}\n`;
 }
 
 const htmlEscapes = /[<>&\u2028\u2029]/g;

@@ -11,6 +11,7 @@ import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
 import { txnOpsMax, v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
 import type { Bytes } from '../types.js';
 import type {
+  Change,
   Compare,
   CompareResult,
   CompareTarget,
@@ -31,6 +32,7 @@ import {
   answerOf, EtcdError, ErrEmptyKey, ErrKeyNotFound, ErrTooManyOps, type ErrorCode,
 } from '../errors.js';
 import { checkPutRequest, checkTxnRequest } from './v3-decode.js';
+import type { WatchCreateSpec, WatchResponse } from '../watch/types.js';
 
 
 /** V1Query is a route's query string: URLSearchParams or a plain record. */
@@ -398,6 +400,105 @@ export function encodeV1BatchResponse(header: ResponseHeader, resp: TxnResponse)
     s += (i ? ',' : '') + v1OpResponse(resp.responses[i]!);
   }
   return encodeV1Ok(header.revision, s + ']}');
+}
+
+// ---- leases ----
+
+/** decodeV1LeaseGrantRequest: POST /v1/leases with body {"ttl": s, "id"?: n} (absent: 0, the
+ * server picks the id; a ttl below the minimum is raised, as etcd does). */
+export function decodeV1LeaseGrantRequest(json: unknown): { id: number; ttlSeconds: number } {
+  const o = obj(json, 'body');
+  return { id: int(o, 'id') ?? 0, ttlSeconds: int(o, 'ttl') ?? 0 };
+}
+
+/** decodeV1LeaseId reads the `<id>` of /v1/leases/<id>: a decimal integer. */
+export function decodeV1LeaseId(text: string): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n)) throw bad('lease id must be an integer');
+  return n;
+}
+
+/** encodeV1Lease writes a lease answer's data: {"id","ttl"} plus, for a lookup,
+ * "grantedTtl" and "keys" (UTF-8). */
+export function encodeV1Lease(revision: number, l: { id: number; ttlSeconds: number;
+  grantedTtlSeconds?: number; keys?: readonly Bytes[] }): string {
+  let s = `{"id":${l.id},"ttl":${l.ttlSeconds}`;
+  if (l.grantedTtlSeconds !== undefined) s += `,"grantedTtl":${l.grantedTtlSeconds}`;
+  if (l.keys !== undefined) {
+    s += `,"keys":[${l.keys.map((k) => JSON.stringify(utf8FromBytes(k))).join(',')}]`;
+  }
+  return encodeV1Ok(revision, s + '}');
+}
+
+/** encodeV1LeaseList writes GET /v1/leases's data: {"leases":[{"id"}]}. */
+export function encodeV1LeaseList(revision: number, ids: readonly number[]): string {
+  return encodeV1Ok(revision, `{"leases":[${ids.map((id) => `{"id":${id}}`).join(',')}]}`);
+}
+
+// ---- watch: Server-Sent Events ----
+
+/**
+ * decodeV1WatchRequest: POST /v1/watch with body {"key", "prefix"?: bool, "prevKV"?: bool,
+ * "startRevision"?: n}. `lastEventId` is the request's Last-Event-ID header: an EventSource
+ * that reconnects sends the `id:` of the last event it saw, and the watch resumes after it.
+ */
+export function decodeV1WatchRequest(json: unknown, lastEventId?: string): WatchCreateSpec {
+  const o = obj(json, 'body');
+  const key = o['key'] === undefined || o['key'] === '' ? undefined : str(o, 'key', false);
+  const start = int(o, 'startRevision');
+  if (start !== undefined && start < 0) throw bad('field startRevision must not be negative');
+  return v1WatchSpec(key, flag(o, 'prefix'), flag(o, 'prevKV', 'prevKv'), start, lastEventId);
+}
+
+/**
+ * decodeV1WatchQuery: GET /v1/watch?key=k[&prefix=true][&prevKV=true][&startRevision=n], the
+ * form a browser's EventSource can open (it only sends GET).
+ */
+export function decodeV1WatchQuery(query: V1Query, lastEventId?: string): WatchCreateSpec {
+  const key = q(query, 'key');
+  const start = intParam(query, 'startRevision', 0);
+  return v1WatchSpec(key || undefined, boolParam(query, 'prefix'), boolParam(query, 'prevKV'),
+    start, lastEventId);
+}
+
+function v1WatchSpec(key: string | undefined, prefix: boolean, prevKv: boolean,
+  start: number | undefined, lastEventId: string | undefined): WatchCreateSpec {
+  if (key === undefined) throw new EtcdError('EMPTY_KEY');
+  const spec: WatchCreateSpec = { key: bytesFromUtf8(key) };
+  if (prefix) spec.rangeEnd = prefixEnd(spec.key);
+  if (prevKv) spec.prevKv = true;
+  if (start) spec.startRevision = start;
+  if (lastEventId !== undefined && /^\d+$/.test(lastEventId)) {
+    const last = Number(lastEventId);
+    if (Number.isSafeInteger(last + 1)) spec.startRevision = last + 1;
+  }
+  return spec;
+}
+
+function v1WatchEvent(c: Change): string {
+  const kv = encodeV1Kv(c.kv);
+  let s = `{"type":"${c.kind === 'put' ? 'PUT' : 'DELETE'}",${kv.slice(1, -1)}`;
+  if (c.prevKv !== undefined) s += `,"prevKv":${encodeV1Kv(c.prevKv)}`;
+  return s + '}';
+}
+
+/**
+ * encodeV1WatchEvent writes one Server-Sent Event for a watch response: `data:` the JSON
+ * {"revision", "watchId"?, "created"?, "canceled"?, "compactRevision"?, "cancelReason"?,
+ * "events": [{"type", key, value, revisions…, "prevKv"?}]}, preceded by `id: <revision>` when
+ * it carries events (so Last-Event-ID resumes after it), and the blank line that ends it.
+ */
+export function encodeV1WatchEvent(header: ResponseHeader, r: WatchResponse): string {
+  let s = `{"revision":${header.revision}`;
+  if (r.watchId !== 0) s += `,"watchId":${r.watchId}`;
+  if (r.created === true) s += ',"created":true';
+  if (r.canceled === true) s += ',"canceled":true';
+  if (r.compactRevision !== undefined) s += `,"compactRevision":${r.compactRevision}`;
+  if (r.cancelReason !== undefined) s += `,"cancelReason":${JSON.stringify(r.cancelReason)}`;
+  s += ',"events":[';
+  for (let i = 0; i < r.events.length; i++) s += (i ? ',' : '') + v1WatchEvent(r.events[i]!);
+  const id = r.events.length > 0 ? `id: ${header.revision}\n` : '';
+  return `${id}data: ${s}]}\n\n`;
 }
 
 /** V1ErrorResponse is what the server writes for a failed /v1 request. */

@@ -55,6 +55,7 @@ import {
   rangeRequestBytes,
   txnRequestBytes,
 } from './v3-size.js';
+import type { WatchCreateSpec, WatchFilter } from '../watch/types.js';
 
 export { parseJsonBody };
 
@@ -591,4 +592,65 @@ export function decodeLeaseLeasesRequest(json: unknown): LeaseLeasesRequest {
 export function decodeStatusRequest(json: unknown): Record<string, never> {
   body(json);
   return {};
+}
+
+// ---- /v3/watch: the request body is a stream of WatchRequest objects ----
+
+/** WatchRequest is one decoded message of a /v3/watch request stream: the oneof
+ * request_union of etcd's WatchRequest. `none` is a message that names no request, which
+ * etcd's watch server skips. */
+export type WatchRequest =
+  | { type: 'create'; spec: WatchCreateSpec }
+  | { type: 'cancel'; watchId: number }
+  | { type: 'progress' }
+  | { type: 'none' };
+
+const FILTER_TYPES: readonly WatchFilter[] = ['NOPUT', 'NODELETE'];
+const FILTER_ENUM = 'etcdserverpb.WatchCreateRequest_FilterType';
+
+/**
+ * watchCreateFields reads etcd's WatchCreateRequest with the same field rules as every
+ * other /v3 request (jsonpb: proto or JSON name, int64 as number or string, Go's errors).
+ * Filters are names or numbers; a number without a name is dropped, as etcd's
+ * FiltersFromRequest ignores it. `fragment` is read and ignored: responses are never split.
+ */
+function watchCreateFields(o: Obj): WatchCreateSpec {
+  const key = bytes(get(o, 'key', 'key')) ?? '';
+  const rangeEnd = bytes(get(o, 'range_end', 'rangeEnd'));
+  const start = int64(get(o, 'start_revision', 'startRevision'));
+  const progressNotify = bool(get(o, 'progress_notify', 'progressNotify'));
+  const filterValues = repeated(get(o, 'filters', 'filters'));
+  const prevKv = bool(get(o, 'prev_kv', 'prevKv'));
+  const watchId = int64(get(o, 'watch_id', 'watchId'));
+  bool(get(o, 'fragment', 'fragment'));
+  const spec: WatchCreateSpec = { key };
+  if (rangeEnd) spec.rangeEnd = rangeEnd;
+  if (start) spec.startRevision = start;
+  if (watchId) spec.watchId = watchId;
+  if (prevKv) spec.prevKv = true;
+  if (progressNotify) spec.progressNotify = true;
+  const filters: WatchFilter[] = [];
+  for (const f of filterValues) {
+    const n = enumValue(f, FILTER_ENUM, FILTER_TYPES);
+    const name = n === undefined ? undefined : FILTER_TYPES[n];
+    if (name !== undefined && !filters.includes(name)) filters.push(name);
+  }
+  if (filters.length > 0) spec.filters = filters;
+  return spec;
+}
+
+/**
+ * decodeWatchRequest decodes one message of a /v3/watch body (parseJsonBody's result):
+ * {"create_request":…}, {"cancel_request":{"watch_id"}} or {"progress_request":{}}. Of
+ * several oneof members the last in proto order wins, as for a txn's RequestOp.
+ */
+export function decodeWatchRequest(json: unknown): WatchRequest {
+  const o = body(json);
+  const create = message(get(o, 'create_request', 'createRequest'));
+  const cancel = message(get(o, 'cancel_request', 'cancelRequest'));
+  const progress = message(get(o, 'progress_request', 'progressRequest'));
+  if (progress) return { type: 'progress' };
+  if (cancel) return { type: 'cancel', watchId: int64(get(cancel, 'watch_id', 'watchId')) ?? 0 };
+  if (create) return { type: 'create', spec: watchCreateFields(create) };
+  return { type: 'none' };
 }

@@ -13,6 +13,7 @@
  */
 import { base64FromBytes } from '../bytes.js';
 import type {
+  Change,
   CompactionResponse,
   DeleteRangeResponse,
   KeyValue,
@@ -31,6 +32,7 @@ import type {
   LeaseTimeToLiveResponse,
   StatusResponse,
 } from './lease-types.js';
+import type { WatchResponse } from '../watch/types.js';
 
 /** encodeHeader writes etcd's ResponseHeader; zero fields are omitted as jsonpb does. */
 export function encodeHeader(h: ResponseHeader): string {
@@ -267,4 +269,56 @@ export function encodeHealth(healthy: boolean): string {
 export function encodeVersion(serverVersion: string, clusterVersion: string): string {
   const server = goJsonString(serverVersion);
   return `{"etcdserver":${server},"etcdcluster":${goJsonString(clusterVersion)}}`;
+}
+
+// ---- /v3/watch: one `{"result":WatchResponse}` line per response ----
+
+/** lastHeader caches the newest header's text: a fan-out writes one header to every stream. */
+let lastHeader: { h: ResponseHeader; text: string } | undefined;
+
+function sharedHeader(h: ResponseHeader): string {
+  const c = lastHeader;
+  if (c !== undefined && c.h.revision === h.revision && c.h.raftTerm === h.raftTerm &&
+    c.h.memberId === h.memberId && c.h.clusterId === h.clusterId) return c.text;
+  const text = encodeHeader(h);
+  lastHeader = { h, text };
+  return text;
+}
+
+/** encodedEvents caches each event's text by identity: the watch hub fans one Change object
+ * out to every stream that watches its key (unpackWatchEvents), so it is encoded once. */
+const encodedEvents = new WeakMap<Change, string>();
+
+/** encodeEvent writes mvccpb.Event: type (DELETE only; PUT is the zero value), kv, prev_kv. */
+export function encodeEvent(c: Change): string {
+  let text = encodedEvents.get(c);
+  if (text === undefined) {
+    text = c.kind === 'delete' ? '{"type":"DELETE",' : '{';
+    text += `"kv":${encodeKeyValue(c.kv)}`;
+    if (c.prevKv !== undefined) text += `,"prev_kv":${encodeKeyValue(c.prevKv)}`;
+    text += '}';
+    encodedEvents.set(c, text);
+  }
+  return text;
+}
+
+/**
+ * encodeWatchResponse writes ONE message of /v3/watch's streamed answer, as etcd 3.4's
+ * gateway does: `{"result":WatchResponse}` and a newline, fields in proto order (header,
+ * watch_id, created, canceled, compact_revision, cancel_reason, events), zero values omitted.
+ * A progress answer for the whole stream has watch_id "-1" (etcd's InvalidWatchID).
+ */
+export function encodeWatchResponse(header: ResponseHeader, r: WatchResponse): string {
+  let s = `{"result":{"header":${sharedHeader(header)}`;
+  if (r.watchId !== 0) s += `,"watch_id":"${r.watchId}"`;
+  if (r.created === true) s += ',"created":true';
+  if (r.canceled === true) s += ',"canceled":true';
+  if (r.compactRevision) s += `,"compact_revision":"${r.compactRevision}"`;
+  if (r.cancelReason !== undefined) s += `,"cancel_reason":${goJsonString(r.cancelReason)}`;
+  if (r.events.length > 0) {
+    s += ',"events":[';
+    for (let i = 0; i < r.events.length; i++) s += (i ? ',' : '') + encodeEvent(r.events[i]!);
+    s += ']';
+  }
+  return s + '}}\n';
 }

@@ -13,6 +13,11 @@ export * from './v3-decode.js';
 export * from './v3-encode.js';
 export { errorResponse, streamErrorResponse } from './errors.js';
 
+/** etcdServerVersion / etcdClusterVersion: the etcd release whose API this server answers as
+ * (GET /version, /v3/maintenance/status). */
+export const etcdServerVersion = '3.4.23';
+export const etcdClusterVersion = '3.4.0';
+
 /** V3Route names what a /v3 path does; the server switches on it. */
 export type V3Route =
   | 'range' | 'put' | 'deleteRange' | 'txn' | 'compaction'

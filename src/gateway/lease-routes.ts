@@ -1,21 +1,21 @@
-import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
 import { ApiError, streamErrorResponse } from '../api/errors.js';
-import { GoNumber } from '../api/gojson.js';
-import { encodeV1Ok } from '../api/v1.js';
+import { GrpcCode } from '../errors.js';
+import {
+  decodeV1LeaseGrantRequest, decodeV1LeaseId, encodeV1Lease, encodeV1LeaseList, encodeV1Ok,
+} from '../api/v1.js';
 import {
   decodeLeaseGrantRequest, decodeLeaseKeepAliveRequest, decodeLeaseLeasesRequest,
   decodeLeaseRevokeRequest, decodeLeaseTimeToLiveRequest, encodeLeaseGrantResponse,
   encodeLeaseKeepAliveResponse, encodeLeaseLeasesResponse, encodeLeaseRevokeResponse,
   encodeLeaseTimeToLiveResponse, parseJsonBody,
 } from '../api/v3.js';
-import { utf8FromBytes } from '../bytes.js';
 import type { ActorRef } from '../runtime/endpoint.js';
 import { requestBytesMax } from '../constants.js';
-import { v1ErrorBody } from './errors.js';
-import type { Routes } from './server.js';
-import { JsonStreamSplitter, refusal } from './watch-routes.js';
+import { streamErrorLine, v1ErrorBody } from './errors.js';
+import type { Routes } from './routes.js';
+import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
 
 /**
  * lease-routes: etcd 3.4's lease gateway paths and the seed's REST /v1/leases. Grants and
@@ -69,27 +69,23 @@ export function registerLeaseRoutes(r: Routes): void {
   }
 
   // ---- /v1: REST, UTF-8 keys, camelCase, numbers as JSON numbers, the /v1 envelope ----
+  const pathId = (req: HyperExpress.Request) => decodeV1LeaseId(req.path_parameters['id'] ?? '');
   r.json('post', '/v1/leases', async (body) => {
-    const o = v1Obj(parseJsonBody(body));
-    const res = await lease.ask({
-      type: 'LeaseGrant', id: v1Int(o['id'], 'id'), ttlSeconds: v1Int(o['ttl'], 'ttl'),
-    });
-    const g = res.response as { id: number; ttlSeconds: number };
-    return [200, encodeV1Ok(res.revision, JSON.stringify({ id: g.id, ttl: g.ttlSeconds }))];
+    const g = decodeV1LeaseGrantRequest(parseJsonBody(body));
+    const res = await lease.ask({ type: 'LeaseGrant', id: g.id, ttlSeconds: g.ttlSeconds });
+    return [200, encodeV1Lease(res.revision, res.response as { id: number; ttlSeconds: number })];
   }, v1ErrorBody);
   r.json('get', '/v1/leases', async () => {
     const { ids } = await lease.ask({ type: 'LeaseLeases' });
-    return [200, encodeV1Ok(kv.knownRevision,
-      JSON.stringify({ leases: ids.map((id) => ({ id })) }))];
+    return [200, encodeV1LeaseList(kv.knownRevision, ids)];
   }, v1ErrorBody);
   r.json('get', '/v1/leases/:id', async (_body, req) => {
     const id = pathId(req);
     const t = await lease.ask({ type: 'LeaseTimeToLive', id, keys: true });
     if (t.ttlSeconds === -1) throw new ApiError('LEASE_NOT_FOUND');
-    return [200, encodeV1Ok(kv.knownRevision, JSON.stringify({
-      id, ttl: t.ttlSeconds, grantedTtl: t.grantedTtlSeconds,
-      keys: (t.keys ?? []).map(utf8FromBytes),
-    }))];
+    return [200, encodeV1Lease(kv.knownRevision, {
+      id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds, keys: t.keys ?? [],
+    })];
   }, v1ErrorBody);
   r.json('delete', '/v1/leases/:id', async (_body, req) => {
     const res = await lease.ask({ type: 'LeaseRevoke', id: pathId(req) });
@@ -99,111 +95,120 @@ export function registerLeaseRoutes(r: Routes): void {
     const id = pathId(req);
     const k = await lease.ask({ type: 'LeaseKeepAlive', id });
     if (k.ttlSeconds === 0) throw new ApiError('LEASE_NOT_FOUND');
-    return [200, encodeV1Ok(kv.knownRevision, JSON.stringify({ id, ttl: k.ttlSeconds }))];
+    return [200, encodeV1Lease(kv.knownRevision, { id, ttlSeconds: k.ttlSeconds })];
   }, v1ErrorBody);
 }
 
 /**
  * keepAliveStream serves POST /v3/lease/keepalive as grpc-gateway does: each JSON object in
  * the request body is one LeaseKeepAliveRequest, answered in order by one
- * {"result":LeaseKeepAliveResponse} line as soon as it arrives — a client keeps one request
- * open and writes a keep-alive every few seconds; the response ends when the body has ended
- * and every answer is written. An error before the first answer is etcd's 500 stream error
- * (recorded: err-lease-keepalive-bad-json, err-lease-keepalive-truncated); after it, an
- * error line, as grpc-gateway writes it.
+ * {"result":LeaseKeepAliveResponse} message as soon as it arrives; the response ends when the
+ * body has ended and every answer is written. Requests that arrive together are asked
+ * together (the lease actor answers them in one batch) and answered in one send. An error
+ * before the first answer is etcd's 500 stream error (recorded: err-lease-keepalive-bad-json,
+ * err-lease-keepalive-truncated); after it, an error line, as grpc-gateway writes it (gRPC
+ * Unknown, as etcd reports it). A body still open after streamBodyOpenMsMax ends the stream
+ * with an error line at once (see stream.ts).
  */
 function keepAliveStream(
   r: Routes, lease: ActorRef<LeaseMsg, LeaseReplies>, req: HyperExpress.Request,
   res: HyperExpress.Response,
 ): void {
-  const refused = refusal(r);
+  const refused = r.refusal();
   if (refused !== undefined) {
     res.status(refused.status).header('content-type', 'application/json').send(refused.body);
     return;
   }
-  const splitter = new JsonStreamSplitter();
-  let chain: Promise<void> = Promise.resolve();
-  let started = false;
-  let failed = false;
-  const fail = (e: unknown): void => {
-    if (failed || res.closed) return;
-    failed = true;
-    const eb = streamErrorResponse(e);
-    if (!started) {
-      res.status(eb.status).header('content-type', 'application/json').send(eb.body);
-    } else {
-      res.write(JSON.stringify({ error: {
-        grpc_code: 2, http_code: 500, message: eb.message, http_status: 'Internal Server Error',
-      } }) + '\n');
-      res.end();
-    }
-  };
-  const one = (text: string): void => {
-    chain = chain.then(async () => {
-      if (failed || res.closed) return;
-      const { id } = decodeLeaseKeepAliveRequest(parseJsonBody(text));
-      const k = await lease.ask({ type: 'LeaseKeepAlive', id });
-      if (res.closed) return;
-      if (!started) {
-        started = true;
-        res.status(200).header('content-type', 'application/json');
-      }
-      res.write(encodeLeaseKeepAliveResponse(r.deps.kv.header(r.deps.kv.knownRevision), {
-        type: 'leaseKeepAlive', id: k.id, ttlSeconds: k.ttlSeconds,
-      }));
-    }).catch(fail);
-  };
-  // hyper-express streams a request body only through pipe(): its Request is not a plain
-  // Readable ('data' listeners alone never fire, and the stream would hang).
-  req.pipe(new Writable({
-    write(chunk: Buffer, _enc, done) {
+  const ka = new KeepAliveStream(r, lease, res, new ChunkedStream(req, res, 'application/json'));
+  readJsonStream(req, {
+    values: (texts) => ka.batch(texts),
+    end: (pending) => ka.bodyEnd(pending),
+    error: (e) => ka.later(() => ka.fail(e)),
+    deadline() {
+      // Now, not after the answers in flight: uWS would cut the socket under them.
+      ka.stream.start();
+      ka.fail(bodyOpenError(), [], GrpcCode.Unavailable);
+    },
+  });
+}
+
+/** KeepAliveStream is one /v3/lease/keepalive response: answers in request order. */
+class KeepAliveStream {
+  /** chain orders the answers (and the end) as the requests arrived. */
+  private chain: Promise<void> = Promise.resolve();
+  private failed = false;
+  private batchesQueued = 0;
+  private bodyEnded: 'no' | 'whole' | 'truncated' = 'no';
+
+  constructor(
+    private readonly r: Routes,
+    private readonly lease: ActorRef<LeaseMsg, LeaseReplies>,
+    private readonly res: HyperExpress.Response,
+    readonly stream: ChunkedStream,
+  ) {}
+
+  /** later runs fn after every answer queued so far (a throw fails the stream). */
+  later(fn: () => void | Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((e: unknown) => this.fail(e));
+  }
+
+  /** batch asks the requests of one body chunk together and answers them in one send. */
+  batch(texts: string[]): void {
+    this.batchesQueued++;
+    let error: unknown;
+    const asks: Promise<{ id: number; ttlSeconds: number }>[] = [];
+    for (const text of texts) {
       try {
-        for (const text of splitter.push(chunk.toString('utf8'))) one(text);
+        const { id } = decodeLeaseKeepAliveRequest(parseJsonBody(text));
+        asks.push(this.lease.ask({ type: 'LeaseKeepAlive', id }));
       } catch (e) {
-        chain = chain.then(() => fail(e));
+        error = e;
+        break;
       }
-      done();
-    },
-    final(done) {
-      chain = chain.then(() => {
-        if (failed || res.closed) return;
-        if (splitter.pending) {
-          fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
-          return;
+    }
+    const settled = Promise.allSettled(asks);
+    this.later(async () => {
+      const results = await settled;
+      this.batchesQueued--;
+      if (this.failed || this.stream.closed) return;
+      const header = this.r.deps.kv.header(this.r.deps.kv.knownRevision);
+      const answers: string[] = [];
+      for (const x of results) {
+        if (x.status === 'rejected') {
+          error = x.reason;
+          break;
         }
-        if (!started) res.status(200).header('content-type', 'application/json').send('');
-        else res.end();
-      });
-      done();
-    },
-  }));
-}
-
-/** v1Obj reads a /v1 JSON body: an object (or nothing). */
-function v1Obj(v: unknown): Record<string, unknown> {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) {
-    throw new ApiError('BAD_REQUEST', 'body must be a JSON object');
+        answers.push(encodeLeaseKeepAliveResponse(header, {
+          type: 'leaseKeepAlive', id: x.value.id, ttlSeconds: x.value.ttlSeconds,
+        }));
+      }
+      if (error !== undefined) this.fail(error, answers);
+      else if (this.bodyEnded === 'whole' && this.batchesQueued === 0) this.stream.end(answers);
+      else this.stream.write(answers);
+    });
   }
-  return v as Record<string, unknown>;
-}
 
-/** v1Int reads a /v1 integer field (a JSON number; absent is 0). */
-function v1Int(v: unknown, field: string): number {
-  if (v === undefined || v === null) return 0;
-  const n = v instanceof GoNumber ? Number(v.raw) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-    throw new ApiError('BAD_REQUEST', `${field} must be an integer`);
+  /** bodyEnd: the request body has ended (pending: inside a value). */
+  bodyEnd(pending: boolean): void {
+    this.bodyEnded = pending ? 'truncated' : 'whole';
+    this.later(() => {
+      if (pending) this.fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
+      else this.stream.end();
+    });
   }
-  return n;
-}
 
-function pathId(req: HyperExpress.Request): number {
-  const s = req.path_parameters['id'] ?? '';
-  if (!/^-?\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
-    throw new ApiError('BAD_REQUEST', 'lease id must be an integer');
+  /** fail ends the stream with `answers` and an error: the error line once started, else
+   * etcd's plain 500 answer. */
+  fail(e: unknown, answers: string[] = [], grpcCode: number = GrpcCode.Unknown): void {
+    if (this.failed || this.stream.closed) return;
+    this.failed = true;
+    if (this.stream.isStarted || answers.length > 0) {
+      this.stream.end([...answers, streamErrorLine(e, grpcCode)]);
+      return;
+    }
+    const eb = streamErrorResponse(e);
+    this.res.status(eb.status).header('content-type', 'application/json').send(eb.body);
   }
-  return Number(s);
 }
 
 /** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */

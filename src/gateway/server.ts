@@ -1,16 +1,15 @@
 import HyperExpress from 'hyper-express';
-import { ApiError, overloadError } from '../api/errors.js';
-import { encodeHealth, encodeVersion } from '../api/v3.js';
+import {
+  encodeHealth, encodeVersion, etcdClusterVersion, etcdServerVersion,
+} from '../api/v3.js';
 import { httpBodyBytesMax } from '../constants.js';
-import { gatewayInflightMax } from '../constants.js';
-import type { ActorSystem } from '../runtime/system.js';
 import { exclusiveApp, listenExclusive, type ListenApp, type Reservation }
   from '../server/listen.js';
-import type { KvService } from './kv-service.js';
 import { errorBody } from './errors.js';
+import { registerLeaseRoutes } from './lease-routes.js';
+import { type GatewayDeps, Routes } from './routes.js';
 import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
-import { registerLeaseRoutes } from './lease-routes.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -18,84 +17,13 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
  * validates requests, admits them against the in-flight limit, hands them to KvService, and
  * writes the answer. It never blocks on the actors: every handler awaits a reply, and a burst
  * of requests in one poll phase leaves for the actors as one batch.
+ *
+ * The route modules import routes.ts (the registry) and stream.ts (long-lived responses),
+ * never this file; startGateway below is the one list of them.
  */
 
-/** etcdServerVersion / etcdClusterVersion: the etcd release whose API we answer as. */
-export const etcdServerVersion = '3.4.23';
-export const etcdClusterVersion = '3.4.0';
-
-/** GatewayDeps is what the routes need. */
-export interface GatewayDeps {
-  kv: KvService;
-  system: ActorSystem;
-  version: string;
-  metricsText: () => Promise<{ contentType: string; body: string }>;
-  observe?: (route: string, method: string, code: number, seconds: number) => void;
-  /** countBytes counts a JSON request's body and answer (the API's JSON is ASCII, so string
-   * lengths are bytes): etcd_network_client_grpc_{received,sent}_bytes_total. */
-  countBytes?: (received: number, sent: number) => void;
-}
-
-/** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
-export class Admission {
-  inflight = 0;
-  constructor(private readonly deps: GatewayDeps) {}
-
-  /** refuse returns the error to answer instead of serving, or undefined. */
-  refuse(): Error | undefined {
-    if (!this.deps.system.serving) {
-      return new ApiError('RESTARTING');
-    }
-    if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
-      return overloadError();
-    }
-    return undefined;
-  }
-}
-
-/** JsonHandler turns a parsed request body into [status, JSON text]. */
-export type JsonHandler = (body: string, req: HyperExpress.Request) => Promise<[number, string]>;
-
-/** Route registers handlers with the shared admission, error mapping and metrics. */
-export class Routes {
-  readonly admission: Admission;
-  constructor(readonly server: HyperExpress.Server, readonly deps: GatewayDeps) {
-    this.admission = new Admission(deps);
-  }
-
-  /** json serves a route whose answer is one JSON document. */
-  json(
-    method: 'get' | 'post' | 'put' | 'delete', path: string, fn: JsonHandler,
-    onError: (e: unknown) => { status: number; body: string } = errorBody,
-  ): void {
-    const route = path;
-    this.server[method](path, async (req, res) => {
-      const t0 = performance.now();
-      let status = 200;
-      let text: string;
-      let received = 0;
-      const refused = this.admission.refuse();
-      if (refused !== undefined) {
-        ({ status, body: text } = onError(refused));
-      } else {
-        this.admission.inflight++;
-        try {
-          const body = method === 'get' || method === 'delete' ? '' : await req.text();
-          received = body.length;
-          [status, text] = await fn(body, req);
-        } catch (e) {
-          ({ status, body: text } = onError(e));
-        } finally {
-          this.admission.inflight--;
-        }
-      }
-      if (res.closed) return;
-      res.status(status).header('content-type', 'application/json').send(text);
-      this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
-      this.deps.countBytes?.(received, text.length);
-    });
-  }
-}
+export { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
+export { Admission, type GatewayDeps, type JsonHandler, Routes } from './routes.js';
 
 /** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
  * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
@@ -144,7 +72,9 @@ export async function startGateway(
   });
   server.set_error_handler((_req, res, err) => {
     const eb = errorBody(err);
-    if (!res.closed) res.status(eb.status).header('content-type', 'application/json').send(eb.body);
+    if (!res.completed) {
+      res.status(eb.status).header('content-type', 'application/json').send(eb.body);
+    }
   });
   if (reservation !== undefined) await listenExclusive(server, reservation);
   else {

@@ -7,7 +7,7 @@ import {
 import { parseJsonBody } from '../api/v3.js';
 import type { DeleteRangeResponse, PutResponse, TxnResponse } from '../mvcc/types.js';
 import { v1ErrorBody } from './errors.js';
-import type { Routes } from './server.js';
+import type { Routes } from './routes.js';
 
 /**
  * v1-routes: the seed's REST API (docs/api.md) over the same KvService as /v3: keys in the

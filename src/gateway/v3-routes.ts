@@ -2,12 +2,12 @@ import {
   decodeCompactionRequest, decodeDeleteRangeRequest, decodePutRequest, decodeRangeRequest,
   decodeStatusRequest, decodeTxnRequest, encodeCompactionResponse, encodeDeleteRangeResponse,
   encodePutResponse,
-  encodeRangeResponse, encodeStatusResponse, encodeTxnResponse, parseJsonBody,
+  encodeRangeResponse, encodeStatusResponse, encodeTxnResponse, etcdServerVersion, parseJsonBody,
 } from '../api/v3.js';
 import type {
   CompactionResponse, DeleteRangeResponse, PutResponse, TxnResponse,
 } from '../mvcc/types.js';
-import { etcdServerVersion, type Routes } from './server.js';
+import type { Routes } from './routes.js';
 
 /**
  * v3-routes: etcd 3.4's JSON gateway (grpc-gateway) paths. Each handler decodes with

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { etcdClusterVersion, etcdServerVersion } from '../gateway/server.js';
+import { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
 
 /**
  * version: the two versions a member has, and where each is shown.

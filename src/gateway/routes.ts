@@ -1,0 +1,97 @@
+import type HyperExpress from 'hyper-express';
+import { ApiError, overloadError } from '../api/errors.js';
+import { gatewayInflightMax } from '../constants.js';
+import type { ActorSystem } from '../runtime/system.js';
+import { errorBody } from './errors.js';
+import type { KvService } from './kv-service.js';
+
+/**
+ * routes: the registry every route module registers with. A route module exports one
+ * `register…Routes(r: Routes)` function and imports this file, never server.ts; server.ts
+ * creates the registry and calls each module's function (the list in server.ts is the table
+ * of contents). The registry owns what every route shares: admission against the in-flight
+ * limit, the error mapping, and the request metrics.
+ */
+
+/** GatewayDeps is what the routes need. */
+export interface GatewayDeps {
+  kv: KvService;
+  system: ActorSystem;
+  version: string;
+  metricsText: () => Promise<{ contentType: string; body: string }>;
+  observe?: (route: string, method: string, code: number, seconds: number) => void;
+  /** countBytes counts a JSON request's body and answer (the API's JSON is ASCII, so string
+   * lengths are bytes): etcd_network_client_grpc_{received,sent}_bytes_total. */
+  countBytes?: (received: number, sent: number) => void;
+}
+
+/** ErrorBody is an HTTP error answer: status and complete JSON body. */
+export type ErrorBody = { status: number; body: string };
+
+/** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
+export class Admission {
+  inflight = 0;
+  constructor(private readonly deps: GatewayDeps) {}
+
+  /** refuse returns the error to answer instead of serving, or undefined. */
+  refuse(): Error | undefined {
+    if (!this.deps.system.serving) {
+      return new ApiError('RESTARTING');
+    }
+    if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
+      return overloadError();
+    }
+    return undefined;
+  }
+}
+
+/** JsonHandler turns a parsed request body into [status, JSON text]. */
+export type JsonHandler = (body: string, req: HyperExpress.Request) => Promise<[number, string]>;
+
+/** Routes registers handlers with the shared admission, error mapping and metrics. */
+export class Routes {
+  readonly admission: Admission;
+  constructor(readonly server: HyperExpress.Server, readonly deps: GatewayDeps) {
+    this.admission = new Admission(deps);
+  }
+
+  /** json serves a route whose answer is one JSON document. */
+  json(
+    method: 'get' | 'post' | 'put' | 'delete', path: string, fn: JsonHandler,
+    onError: (e: unknown) => ErrorBody = errorBody,
+  ): void {
+    const route = path;
+    this.server[method](path, async (req, res) => {
+      const t0 = performance.now();
+      let status = 200;
+      let text: string;
+      let received = 0;
+      const refused = this.admission.refuse();
+      if (refused !== undefined) {
+        ({ status, body: text } = onError(refused));
+      } else {
+        this.admission.inflight++;
+        try {
+          const body = method === 'get' || method === 'delete' ? '' : await req.text();
+          received = body.length;
+          [status, text] = await fn(body, req);
+        } catch (e) {
+          ({ status, body: text } = onError(e));
+        } finally {
+          this.admission.inflight--;
+        }
+      }
+      // `completed`: the client went away (hyper-express's `closed` is a Writable's getter:
+      // reading it built a stream per request and never became true).
+      if (!res.completed) res.status(status).header('content-type', 'application/json').send(text);
+      this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
+      this.deps.countBytes?.(received, text.length);
+    });
+  }
+
+  /** refusal is admission's answer for a stream route, as an error body (undefined: serve). */
+  refusal(onError: (e: unknown) => ErrorBody = errorBody): ErrorBody | undefined {
+    const refused = this.admission.refuse();
+    return refused === undefined ? undefined : onError(refused);
+  }
+}
