@@ -7,6 +7,8 @@ import {
   idParam,
   int,
   keyValue,
+  member,
+  memberListResult,
   putResult,
   rangeOf,
   rangeResult,
@@ -23,6 +25,8 @@ import type {
   LeaseGrantResult,
   LeaseKeepAliveResult,
   LeaseTimeToLiveResult,
+  MemberAddResult,
+  MemberListResult,
   PutOptions,
   PutResult,
   RangeResult,
@@ -113,8 +117,61 @@ export class Client {
 
   /** statusOf asks one given endpoint, without failover (etcdctl endpoint status). */
   async statusOf(endpoint: string): Promise<StatusResult> {
-    const t = new Transport([endpoint], this.transport.timeoutMs);
-    return statusResult(await t.post<Json>('/v3/maintenance/status', {}));
+    return statusResult(await this.transportOf(endpoint).post<Json>('/v3/maintenance/status', {}));
+  }
+
+  /** transportOf is a transport to one endpoint alone, with this client's timeout. */
+  private transportOf(endpoint: string): Transport {
+    return new Transport([endpoint], this.transport.timeoutMs);
+  }
+
+  // ---- cluster ----
+
+  /** memberList lists the cluster's members (cluster/member/list). */
+  async memberList(): Promise<MemberListResult> {
+    return memberListResult(await this.post('/v3/cluster/member/list', {}, true));
+  }
+
+  /** memberAdd adds a member with these peer URLs, as a learner with `isLearner`. */
+  async memberAdd(
+    peerURLs: string[],
+    opts: { isLearner?: boolean } = {},
+  ): Promise<MemberAddResult> {
+    const body: Json = { peerURLs };
+    if (opts.isLearner) body.isLearner = true;
+    const j = await this.post('/v3/cluster/member/add', body, false);
+    return { ...memberListResult(j), member: member(j.member) };
+  }
+
+  /** memberRemove removes a member (id: its uint64 id as a decimal string). */
+  async memberRemove(memberId: string | bigint): Promise<MemberListResult> {
+    const body = { ID: uintParam(memberId) };
+    return memberListResult(await this.post('/v3/cluster/member/remove', body, false));
+  }
+
+  /** memberUpdate changes a member's peer URLs. */
+  async memberUpdate(memberId: string | bigint, peerURLs: string[]): Promise<MemberListResult> {
+    const body = { ID: uintParam(memberId), peerURLs };
+    return memberListResult(await this.post('/v3/cluster/member/update', body, false));
+  }
+
+  /** memberPromote makes a learner a voting member. */
+  async memberPromote(memberId: string | bigint): Promise<MemberListResult> {
+    const body = { ID: uintParam(memberId) };
+    return memberListResult(await this.post('/v3/cluster/member/promote', body, false));
+  }
+
+  /** moveLeader asks the leader to hand leadership to `targetId`. Only the leader accepts it:
+   * `endpoint` names the leader's endpoint (find it with statusOf); without it the request
+   * goes to the endpoints in turn. */
+  async moveLeader(
+    targetId: string | bigint,
+    endpoint?: string,
+  ): Promise<{ header: ResponseHeader }> {
+    const body = { targetID: uintParam(targetId) };
+    const t = endpoint === undefined ? this.transport : this.transportOf(endpoint);
+    const j = await t.post<Json>('/v3/maintenance/transfer-leadership', body);
+    return { header: header(j.header) };
   }
 
   // ---- leases ----
@@ -228,6 +285,13 @@ export class Client {
   }
 }
 
+/** uintParam encodes a member id (uint64) for a request: a decimal string. */
+function uintParam(v: string | bigint): string {
+  const s = typeof v === 'string' ? v : v.toString();
+  if (!/^\d+$/.test(s)) throw new TypeError(`client: member id must be a decimal uint64: ${s}`);
+  return s;
+}
+
 function statusResult(j: Json): StatusResult {
   return {
     header: header(j.header),
@@ -321,6 +385,23 @@ export class KeepAlive {
       }
     }
     return undefined;
+  }
+}
+
+/** WatchCanceledError ends a watch the server canceled: its start revision was compacted
+ * (code 11, `compactRevision` the oldest revision left) or another reason (code 1). */
+export class WatchCanceledError extends ClientError {
+  constructor(
+    message: string,
+    code: number,
+    endpoint: string,
+    /** header is the canceling response's header. */
+    readonly header: ResponseHeader,
+    /** compactRevision is the compacted revision when the start revision was compacted. */
+    readonly compactRevision: number,
+  ) {
+    super(message, code, 200, endpoint);
+    this.name = 'WatchCanceledError';
   }
 }
 
@@ -422,17 +503,19 @@ export class Watcher implements AsyncIterable<WatchResponse> {
                 this.resolveCreated(h);
               }
             }
-            if (int(r.compact_revision) > 0) {
-              throw new ClientError(
+            const compactRevision = int(r.compact_revision);
+            if (compactRevision > 0) {
+              throw new WatchCanceledError(
                 'etcdserver: mvcc: required revision has been compacted',
                 grpcCodes.OutOfRange,
-                200,
                 endpoint,
+                h,
+                compactRevision,
               );
             }
             if (r.canceled === true) {
               const reason = String(r.cancel_reason ?? '') || 'watch canceled by the server';
-              throw new ClientError(reason, grpcCodes.Canceled, 200, endpoint);
+              throw new WatchCanceledError(reason, grpcCodes.Canceled, endpoint, h, 0);
             }
             const events = ((r.events ?? []) as Json[]).map(watchEvent);
             if (events.length > 0) {
