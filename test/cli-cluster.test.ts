@@ -20,9 +20,8 @@ import {
  */
 
 const serial = haveEtcd ? test.serial : test.serial.skip;
-if (!haveEtcd) {
-  test.skip('cli-cluster: needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)', () => {});
-}
+const needs = 'needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)';
+if (!haveEtcd) test.skip(`cli-cluster: ${needs}`, () => {});
 
 const myBin = new URL('../../bin/myetcdctl.js', import.meta.url).pathname;
 let cluster: EtcdCluster;

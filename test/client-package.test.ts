@@ -49,7 +49,7 @@ test.after.always(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-test('client package: `myetcd` and `myetcd/client` resolve by name and talk to a server', async (t) => {
+test('client package: `myetcd` and `myetcd/client` resolve by name and work', async (t) => {
   await writeFile(
     join(dir, 'app.mjs'),
     `import { Client, Compare, Op, ClientError } from 'myetcd';
@@ -72,7 +72,7 @@ console.log(JSON.stringify({
   t.deepEqual(JSON.parse(stdout), { same: true, errorClass: 'function', value: 'hello' });
 });
 
-test('client package: the type declarations type-check a program and reject a wrong one', async (t) => {
+test('client package: its declarations type-check a program, not a wrong one', async (t) => {
   await writeFile(
     join(dir, 'good.ts'),
     `import { Client, type RangeResult, type ClientOptions } from 'myetcd';
