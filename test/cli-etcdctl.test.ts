@@ -23,8 +23,8 @@ import { startServer, type TestServer } from './helpers/server.js';
  */
 
 const serial = haveEtcd ? test.serial : test.serial.skip;
-if (!haveEtcd)
-  test.skip('cli-etcdctl: needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)', () => {});
+const needs = 'needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)';
+if (!haveEtcd) test.skip(`cli-etcdctl: ${needs}`, () => {});
 
 const myBin = new URL('../../bin/myetcdctl.js', import.meta.url).pathname;
 
