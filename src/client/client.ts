@@ -14,7 +14,7 @@ import {
   rangeResult,
 } from './codec.js';
 import { ClientError, grpcCodes } from './errors.js';
-import { jsonLines } from './stream.js';
+import { jsonLines, resumable } from './stream.js';
 import { deleteRequest, putRequest, rangeRequest, TxnBuilder } from './txn.js';
 import { dialTimeoutMsDefault, Transport } from './transport.js';
 import type {
@@ -465,74 +465,65 @@ export class Watcher implements AsyncIterable<WatchResponse> {
   private async *run(): AsyncGenerator<WatchResponse> {
     const signal = this.ctl.signal;
     let next = this.opts.startRevision ?? 0;
-    let failures = 0;
+    let endpoint = this.transport.endpoint;
     let createdOnce = false;
+    const messages = resumable<Json>({
+      signal,
+      reconnectsMax: watchReconnectsMax,
+      open: async (sig) => {
+        const r = await this.transport.fetch(
+          '/v3/watch',
+          {
+            method: 'POST',
+            body: JSON.stringify(this.request(next)),
+            headers: { 'content-type': 'application/json' },
+          },
+          { stream: true, idempotent: true, signal: sig, timeoutMs: this.dialTimeoutMs },
+        );
+        endpoint = r.endpoint;
+        return jsonLines(r.response.body!);
+      },
+      // An error answer is final, unless no member answered or it was unavailable.
+      final: (e) => e instanceof ClientError && e.status !== 0 && e.status !== 503,
+      healthy: (m) => (m.result as Json | undefined)?.created === true,
+    });
     try {
-      while (!signal.aborted) {
-        let response: Response;
-        let endpoint: string;
-        try {
-          ({ response, endpoint } = await this.transport.fetch(
-            '/v3/watch',
-            {
-              method: 'POST',
-              body: JSON.stringify(this.request(next)),
-              headers: { 'content-type': 'application/json' },
-            },
-            { stream: true, idempotent: true, signal, timeoutMs: this.dialTimeoutMs },
-          ));
-        } catch (e) {
-          if (signal.aborted) return;
-          if (e instanceof ClientError && e.status !== 0 && e.status !== 503) throw e;
-          if (++failures > watchReconnectsMax) throw e;
-          await sleep(Math.min(100 * 2 ** failures, 3_000), undefined, { signal }).catch(
-            () => undefined,
-          );
-          continue;
-        }
-        try {
-          for await (const m of jsonLines(response.body!)) {
-            if (m.error !== undefined) throw streamError(m.error, endpoint);
-            const r = (m.result ?? {}) as Json;
-            const h = header(r.header);
-            if (r.created === true) {
-              failures = 0;
-              if (next === 0) next = h.revision + 1;
-              if (!createdOnce) {
-                createdOnce = true;
-                this.resolveCreated(h);
-              }
-            }
-            const compactRevision = int(r.compact_revision);
-            if (compactRevision > 0) {
-              throw new WatchCanceledError(
-                'etcdserver: mvcc: required revision has been compacted',
-                grpcCodes.OutOfRange,
-                endpoint,
-                h,
-                compactRevision,
-              );
-            }
-            if (r.canceled === true) {
-              const reason = String(r.cancel_reason ?? '') || 'watch canceled by the server';
-              throw new WatchCanceledError(reason, grpcCodes.Canceled, endpoint, h, 0);
-            }
-            const events = ((r.events ?? []) as Json[]).map(watchEvent);
-            if (events.length > 0) {
-              next = events[events.length - 1]!.kv.modRevision + 1;
-              yield { header: h, watchId: id(r.watch_id), events };
-            } else if (r.created !== true && h.revision + 1 > next) {
-              next = h.revision + 1; // a progress notification
-            }
+      for await (const m of messages) {
+        if (m.error !== undefined) throw streamError(m.error, endpoint);
+        const r = (m.result ?? {}) as Json;
+        const h = header(r.header);
+        if (r.created === true) {
+          if (next === 0) next = h.revision + 1;
+          if (!createdOnce) {
+            createdOnce = true;
+            this.resolveCreated(h);
           }
-        } catch (e) {
-          if (signal.aborted) return;
-          if (e instanceof ClientError) throw e;
-          if (++failures > watchReconnectsMax) throw e;
         }
-        // The stream ended or broke: reconnect from `next`.
-        if (!signal.aborted) await sleep(100, undefined, { signal }).catch(() => undefined);
+        const compactRevision = int(r.compact_revision);
+        if (compactRevision > 0) {
+          throw new WatchCanceledError(
+            'etcdserver: mvcc: required revision has been compacted',
+            grpcCodes.OutOfRange,
+            endpoint,
+            h,
+            compactRevision,
+          );
+        }
+        if (r.canceled === true) {
+          const reason = String(r.cancel_reason ?? '') || 'watch canceled by the server';
+          throw new WatchCanceledError(reason, grpcCodes.Canceled, endpoint, h, 0);
+        }
+        const events = ((r.events ?? []) as Json[]).map(watchEvent);
+        if (events.length > 0) {
+          next = events[events.length - 1]!.kv.modRevision + 1;
+          yield { header: h, watchId: id(r.watch_id), events };
+        } else if (r.created !== true && h.revision + 1 > next) {
+          next = h.revision + 1; // a progress notification
+        }
       }
+    } catch (e) {
+      this.rejectCreated(e);
+      throw e;
     } finally {
       this.ctl.abort();
     }

@@ -194,6 +194,8 @@ export function runCtl(
         resolve({ code, out: stdout, err: stderr.toString('utf8') });
       },
     );
+    // A program that exits without reading its input (a bad command line) closes the pipe.
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end(opts.stdin ?? '');
   });
 }
