@@ -1,530 +1,325 @@
-import * as readline from 'node:readline';
 import { Client } from '../client/client.js';
-import { leaseFromHex, leaseHex } from '../client/codec.js';
-import { ClientError } from '../client/errors.js';
-import type { SortOrder, SortTarget } from '../client/types.js';
-import { parseDurationMs } from '../config/load.js';
-import { type FlagSpec, parseArgs, UsageError } from './args.js';
-import * as F from './format.js';
-import { InputError, readTxn } from './txn.js';
+import {
+  ExitError,
+  exitCodes,
+  FlagError,
+  type FlagSpec,
+  type FlagValue,
+  flagValue,
+  parseArgs,
+} from './args.js';
+import type { CommandDef, Ctx, Io } from './command.js';
+import { rootCommands } from './commands.js';
+import { newPrinter, type Printer } from './printer.js';
+
+export type { Io } from './command.js';
+export { exitCodes } from './args.js';
 
 /**
  * myetcdctl: etcdctl (v3 API) for MyEtcd, over the JSON gateway; it works against etcd too.
- * Commands, flags, output ("simple" and "json" writers) and exit codes follow etcdctl 3.4:
- * 0 success, 1 a failed request, 3 malformed input (txn), 128 a bad command line.
+ * Commands, flags, environment (ETCDCTL_*), output writers (-w simple, json, fields,
+ * protobuf, table) and exit codes follow etcdctl 3.4: 0 success, 1 a failed request or a
+ * flag pflag rejects, 2 a lease query that failed, 3 malformed txn input, 4 an unsupported
+ * value (output format, consistency, sort), 5 a watch the server canceled, 128 bad arguments.
  */
 
-/** exitCodes are etcdctl's. */
-export const exitCodes = { success: 0, error: 1, invalidInput: 3, badArgs: 128 } as const;
+const cliName = 'myetcdctl';
 
-const flagSpecs: Record<string, FlagSpec> = {
-  endpoints: { kind: 'string' },
-  'write-out': { kind: 'string', short: 'w', default: 'simple' },
-  'command-timeout': { kind: 'string', default: '5s' },
-  'dial-timeout': { kind: 'string', default: '2s' },
-  help: { kind: 'bool', short: 'h' },
-  // get / del / watch
-  prefix: { kind: 'bool' },
-  'from-key': { kind: 'bool' },
-  rev: { kind: 'int' },
-  limit: { kind: 'int' },
-  'keys-only': { kind: 'bool' },
-  'count-only': { kind: 'bool' },
-  'print-value-only': { kind: 'bool' },
-  consistency: { kind: 'string', default: 'l' },
-  order: { kind: 'string' },
-  'sort-by': { kind: 'string' },
-  'prev-kv': { kind: 'bool' },
-  // put
-  lease: { kind: 'string' },
-  'ignore-value': { kind: 'bool' },
-  'ignore-lease': { kind: 'bool' },
-  // txn
-  interactive: { kind: 'bool', short: 'i' },
-  // lease
-  keys: { kind: 'bool' },
-  once: { kind: 'bool' },
-  // compaction
-  physical: { kind: 'bool' },
+/** globalFlags are etcdctl's persistent root flags. The TLS, auth and discovery ones are
+ * accepted by name and refused when set: the JSON gateway is reached over plain HTTP. */
+const globalFlags: Record<string, FlagSpec> = {
+  cacert: {
+    kind: 'string',
+    default: '',
+    desc: 'verify certificates of TLS-enabled secure servers using this CA bundle',
+  },
+  cert: {
+    kind: 'string',
+    default: '',
+    desc: 'identify secure client using this TLS certificate file',
+  },
+  'command-timeout': {
+    kind: 'duration',
+    default: 5_000,
+    desc: 'timeout for short running command (excluding dial timeout)',
+  },
+  debug: { kind: 'bool', default: false, desc: 'enable client-side debug logging' },
+  'dial-timeout': { kind: 'duration', default: 2_000, desc: 'dial timeout for client connections' },
+  'discovery-srv': {
+    kind: 'string',
+    short: 'd',
+    default: '',
+    desc: 'domain name to query for SRV records describing cluster endpoints',
+  },
+  'discovery-srv-name': {
+    kind: 'string',
+    default: '',
+    desc: 'service name to query when using DNS discovery',
+  },
+  endpoints: { kind: 'strings', default: '127.0.0.1:2379', desc: 'gRPC endpoints' },
+  hex: { kind: 'bool', default: false, desc: 'print byte strings as hex encoded strings' },
+  'insecure-discovery': {
+    kind: 'bool',
+    default: true,
+    desc: 'accept insecure SRV records describing cluster endpoints',
+  },
+  'insecure-skip-tls-verify': {
+    kind: 'bool',
+    default: false,
+    desc: 'skip server certificate verification',
+  },
+  'insecure-transport': {
+    kind: 'bool',
+    default: true,
+    desc: 'disable transport security for client connections',
+  },
+  'keepalive-time': {
+    kind: 'duration',
+    default: 2_000,
+    desc: 'keepalive time for client connections',
+  },
+  'keepalive-timeout': {
+    kind: 'duration',
+    default: 6_000,
+    desc: 'keepalive timeout for client connections',
+  },
+  key: { kind: 'string', default: '', desc: 'identify secure client using this TLS key file' },
+  password: { kind: 'string', default: '', desc: 'password for authentication' },
+  user: { kind: 'string', default: '', desc: 'username[:password] for authentication' },
+  'write-out': {
+    kind: 'string',
+    short: 'w',
+    default: 'simple',
+    desc: 'set the output format (fields, json, protobuf, simple, table)',
+  },
 };
 
-/** Io is where a command writes (tests pass their own). */
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  stdin: NodeJS.ReadableStream;
-}
+const unsupportedGlobals = ['cacert', 'cert', 'key', 'user', 'password', 'discovery-srv'];
 
-const usage = `NAME:
-\tmyetcdctl - a command line client for MyEtcd (and etcd v3)
+const helpFlag: Record<string, FlagSpec> = { help: { kind: 'bool', short: 'h', default: false } };
 
-USAGE:
-\tmyetcdctl [flags] <command> [args]
-
-COMMANDS:
-\tget key [range_end]     [--prefix] [--from-key] [--rev=N] [--limit=N] [--keys-only]
-\t                        [--count-only] [--print-value-only] [--consistency=l|s]
-\t                        [--order=ASCEND|DESCEND] [--sort-by=CREATE|KEY|MODIFY|VALUE|VERSION]
-\tput key value           [--lease=hexID] [--prev-kv] [--ignore-value] [--ignore-lease]
-\tdel key [range_end]     [--prefix] [--from-key] [--prev-kv]
-\ttxn                     [-i]  compares, blank line, success requests, blank line, failure requests
-\twatch key [range_end]   [--prefix] [--rev=N] [--prev-kv]
-\tlease grant <ttl>
-\tlease revoke <leaseID>
-\tlease timetolive <leaseID> [--keys]
-\tlease list
-\tlease keep-alive <leaseID> [--once]
-\tendpoint health
-\tendpoint status
-\tcompaction <revision>   [--physical]
-
-GLOBAL FLAGS:
-\t--endpoints=http://127.0.0.1:2379   comma-separated endpoints (env ETCDCTL_ENDPOINTS)
-\t-w, --write-out=simple               simple or json
-\t--command-timeout=5s                 timeout of each request
-\t--dial-timeout=2s                    timeout to connect a stream
-`;
+const root: CommandDef = {
+  name: cliName,
+  use: cliName,
+  short: 'A simple command line client for etcd3 (and MyEtcd).',
+  sub: rootCommands,
+};
 
 /** run executes one myetcdctl command line and returns the exit code. */
 export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const { path, rest, words } = findCommand(argv);
   try {
-    return await dispatch(argv, env, io);
+    if (path.length === 1 && words.length > 0) {
+      // cobra's error (with its suggestions), its hint, then etcdctl's own line.
+      const msg =
+        `unknown command ${JSON.stringify(words[0])} for "${cliName}"` + suggestions(words[0]!);
+      io.err(`Error: ${msg}\nRun '${cliName} --help' for usage.\n`);
+      throw new ExitError(exitCodes.error, msg);
+    }
+    return await execute(path, rest, env, io);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`Error: ${e.message}\n`);
-      return exitCodes.badArgs;
-    }
-    if (e instanceof InputError) {
-      io.err(`Error: ${e.message}\n`);
-      return exitCodes.invalidInput;
-    }
-    if (e instanceof ClientError) {
+    if (e instanceof FlagError) {
+      // cobra prints the error, the command's usage (etcdctl writes it to stdout), then
+      // etcdctl's main prints the error once more.
+      io.err(`Error: ${e.message}\n\n`);
+      io.out(usage(path));
       io.err(`Error: ${e.message}\n`);
       return exitCodes.error;
+    }
+    if (e instanceof ExitError) {
+      if (e.message !== '') io.err(`Error: ${e.message}\n`);
+      return e.code;
     }
     io.err(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
     return exitCodes.error;
   }
 }
 
-function duration(flags: Record<string, unknown>, name: string): number {
-  const ms = parseDurationMs(String(flags[name]));
-  if (ms === undefined)
-    throw new UsageError(`invalid argument "${String(flags[name])}" for "--${name}" flag`);
-  return ms;
-}
-
-async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
-  const { flags, args } = parseArgs(argv, flagSpecs);
-  if (flags.help === true || args.length === 0) {
-    io.out(usage);
-    return exitCodes.success;
-  }
-  const endpoints = String(flags.endpoints ?? env.ETCDCTL_ENDPOINTS ?? 'http://127.0.0.1:2379')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const format = String(flags['write-out']);
-  if (format !== 'simple' && format !== 'json') {
-    throw new UsageError(`unsupported output format: ${format} (use simple or json)`);
-  }
-  const json = format === 'json';
-  const client = new Client({
-    endpoints,
-    requestTimeoutMs: duration(flags, 'command-timeout'),
-    dialTimeoutMs: duration(flags, 'dial-timeout'),
-  });
-  const lines = (ls: string[]) => {
-    if (ls.length > 0) io.out(ls.join('\n') + '\n');
-  };
-  const printJson = (v: unknown) => io.out(F.goJson(v) + '\n');
-  const valueOnly = flags['print-value-only'] === true;
-  const [cmd, ...rest] = args;
-
-  switch (cmd) {
-    case 'get': {
-      if (rest.length < 1 || rest.length > 2) {
-        throw new UsageError(
-          'get command needs one argument as key and an optional argument as range_end',
-        );
-      }
-      const r = await client.get(rest[0]!, {
-        prefix: flags.prefix === true,
-        fromKey: flags['from-key'] === true,
-        ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
-        revision: (flags.rev as number | undefined) ?? 0,
-        limit: (flags.limit as number | undefined) ?? 0,
-        keysOnly: flags['keys-only'] === true,
-        countOnly: flags['count-only'] === true,
-        serializable: flags.consistency === 's',
-        ...sortOptions(flags),
-      });
-      if (json) printJson(F.rangeJson(r));
-      else lines(F.rangeLines(r, valueOnly));
-      return exitCodes.success;
-    }
-    case 'put': {
-      const ignoreValue = flags['ignore-value'] === true;
-      if (rest.length !== 2 && !(ignoreValue && rest.length === 1)) {
-        throw new UsageError('put command needs 1 argument and input from stdin or 2 arguments');
-      }
-      const lease = flags.lease === undefined ? undefined : hexLease(String(flags.lease));
-      const r = await client.put(rest[0]!, rest[1] ?? '', {
-        ...(lease !== undefined ? { lease } : {}),
-        prevKv: flags['prev-kv'] === true,
-        ignoreValue,
-        ignoreLease: flags['ignore-lease'] === true,
-      });
-      if (json) printJson(F.putJson(r));
-      else lines(F.putLines(r, valueOnly));
-      return exitCodes.success;
-    }
-    case 'del':
-    case 'delete': {
-      if (rest.length < 1 || rest.length > 2) {
-        throw new UsageError(
-          'del command needs one argument as key and an optional argument as range_end',
-        );
-      }
-      const r = await client.delete(rest[0]!, {
-        prefix: flags.prefix === true,
-        fromKey: flags['from-key'] === true,
-        prevKv: flags['prev-kv'] === true,
-        ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
-      });
-      if (json) printJson(F.deleteJson(r));
-      else lines(F.deleteLines(r, valueOnly));
-      return exitCodes.success;
-    }
-    case 'txn': {
-      if (rest.length > 0) throw new UsageError('txn command does not accept argument');
-      const rl = readline.createInterface({
-        input: io.stdin,
-        crlfDelay: Infinity,
-        terminal: false,
-      });
-      try {
-        const input = await readTxn(
-          rl[Symbol.asyncIterator](),
-          flags.interactive === true ? (p) => io.out(p + '\n') : undefined,
-        );
-        const r = await client
-          .txn()
-          .if(...input.compares)
-          .then(...input.success)
-          .else(...input.failure)
-          .commit();
-        if (json) printJson(F.txnJson(r));
-        else lines(F.txnLines(r, valueOnly));
-      } finally {
-        rl.close();
-      }
-      return exitCodes.success;
-    }
-    case 'watch':
-      return await watch(client, rest, flags, io, json, valueOnly);
-    case 'lease':
-      return await lease(client, rest, flags, io, json);
-    case 'endpoint':
-      return await endpoint(client, endpoints, rest, io, json);
-    case 'compaction': {
-      if (rest.length !== 1) throw new UsageError('compaction command needs 1 argument');
-      const rev = Number(rest[0]);
-      if (!Number.isSafeInteger(rev)) throw new UsageError(`bad revision: ${rest[0]}`);
-      await client.compact(rev, { physical: flags.physical === true });
-      io.out(`compacted revision ${rev}\n`);
-      return exitCodes.success;
-    }
-    default:
-      io.err(
-        `Error: unknown command "${cmd}" for "myetcdctl"\nRun 'myetcdctl --help' for usage.\n`,
-      );
-      return exitCodes.error;
+/** findCommand walks the command tree as cobra's Find does: at each level the first word
+ * that is not a flag names the subcommand (a prefix is enough: `myetcdctl ge foo` is get).
+ * A flag without `=` that is not a known boolean takes the next word as its value, even an
+ * unknown flag (`--bogus get foo` looks for a command "foo"). */
+function findCommand(argv: string[]): { path: CommandDef[]; rest: string[]; words: string[] } {
+  const path: CommandDef[] = [root];
+  const rest = [...argv];
+  for (;;) {
+    const cur = path[path.length - 1]!;
+    const words = commandWords(rest, flagsOf(path));
+    if (cur.sub === undefined || words.length === 0) return { path, rest, words };
+    const a = words[0]!;
+    const exact = cur.sub.find((c) => c.name === a);
+    const byPrefix = cur.sub.filter((c) => c.name.startsWith(a));
+    const next = exact ?? (byPrefix.length === 1 ? byPrefix[0] : undefined);
+    if (next === undefined) return { path, rest, words };
+    path.push(next);
+    rest.splice(rest.indexOf(a), 1);
   }
 }
 
-function sortOptions(flags: Record<string, unknown>): {
-  sortOrder?: SortOrder;
-  sortTarget?: SortTarget;
-} {
-  const out: { sortOrder?: SortOrder; sortTarget?: SortTarget } = {};
-  if (flags.order !== undefined) {
-    const o = String(flags.order).toUpperCase();
-    if (o !== 'ASCEND' && o !== 'DESCEND')
-      throw new UsageError(`bad sort order ${String(flags.order)}`);
-    out.sortOrder = o;
+/** commandWords is cobra's stripFlags: the words of argv that are not flags or flag values. */
+function commandWords(argv: string[], specs: Record<string, FlagSpec>): string[] {
+  const byShort = new Map(Object.values(specs).map((s) => [s.short, s]));
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const s = argv[i]!;
+    if (s === '--') break;
+    const long = s.startsWith('--') && !s.includes('=') && specs[s.slice(2)]?.kind !== 'bool';
+    const short = /^-[^-]$/.test(s) && byShort.get(s[1])?.kind !== 'bool';
+    if (long || short) {
+      if (argv.length - i - 1 <= 1) break;
+      i++;
+    } else if (s !== '' && !s.startsWith('-')) {
+      words.push(s);
+    }
   }
-  if (flags['sort-by'] !== undefined) {
-    const t = String(flags['sort-by']).toUpperCase();
-    const map: Record<string, SortTarget> = {
-      CREATE: 'CREATE',
-      KEY: 'KEY',
-      MODIFY: 'MOD',
-      VALUE: 'VALUE',
-      VERSION: 'VERSION',
-    };
-    if (map[t] === undefined) throw new UsageError(`bad sort target ${String(flags['sort-by'])}`);
-    out.sortTarget = map[t];
-    out.sortOrder ??= 'ASCEND';
-  }
+  return words;
+}
+
+function flagsOf(path: CommandDef[]): Record<string, FlagSpec> {
+  const out: Record<string, FlagSpec> = { ...globalFlags };
+  for (const c of path) Object.assign(out, c.persistentFlags ?? {});
+  Object.assign(out, path[path.length - 1]!.flags ?? {}, helpFlag);
   return out;
 }
 
-function hexLease(s: string): string {
-  try {
-    return leaseFromHex(s);
-  } catch {
-    throw new UsageError(`bad lease ID (${s}), expecting ID in Hex`);
-  }
-}
-
-/** untilSignal resolves on SIGINT/SIGTERM (the way to stop watch and keep-alive). */
-function untilSignal(): { promise: Promise<void>; dispose(): void } {
-  let dispose = () => {};
-  const promise = new Promise<void>((resolve) => {
-    const on = () => resolve();
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
-    dispose = () => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-    };
-  });
-  return { promise, dispose };
-}
-
-async function watch(
-  client: Client,
-  rest: string[],
-  flags: Record<string, unknown>,
+async function execute(
+  path: CommandDef[],
+  argv: string[],
+  env: NodeJS.ProcessEnv,
   io: Io,
-  json: boolean,
-  valueOnly: boolean,
 ): Promise<number> {
-  if (rest.length < 1 || rest.length > 2) {
-    throw new UsageError(
-      'watch in non-interactive mode requires one or two arguments as key or prefix, ' +
-        'with range end',
-    );
-  }
-  const w = client.watch(rest[0]!, {
-    prefix: flags.prefix === true,
-    ...(rest[1] !== undefined ? { rangeEnd: rest[1] } : {}),
-    startRevision: (flags.rev as number | undefined) ?? 0,
-    prevKv: flags['prev-kv'] === true,
-  });
-  const sig = untilSignal();
-  void sig.promise.then(() => w.cancel());
-  try {
-    for await (const r of w) {
-      if (json) io.out(F.goJson(F.watchJson(r)) + '\n');
-      else io.out(F.watchLines(r, valueOnly).join('\n') + '\n');
-    }
-  } catch (e) {
-    if (e instanceof ClientError) {
-      io.err(`watch was canceled (${e.message})\n`);
-      io.err('Error: watch is canceled by the server\n');
-      return exitCodes.error;
-    }
-    throw e;
-  } finally {
-    sig.dispose();
-  }
-  return exitCodes.success;
-}
-
-async function lease(
-  client: Client,
-  rest: string[],
-  flags: Record<string, unknown>,
-  io: Io,
-  json: boolean,
-): Promise<number> {
-  const [sub, ...a] = rest;
-  const one = (what: string) => {
-    if (a.length !== 1)
-      throw new UsageError(
-        `lease ${what} command needs ${what === 'grant' ? 'TTL' : 'lease ID'} argument`,
-      );
-    return a[0]!;
-  };
-  switch (sub) {
-    case 'grant': {
-      const ttl = Number(one('grant'));
-      if (!Number.isSafeInteger(ttl)) throw new UsageError(`bad TTL (${a[0]})`);
-      const r = await client.leaseGrant(ttl).catch((e: unknown) => {
-        throw e instanceof ClientError
-          ? new ClientError(`failed to grant lease (${e.message})`, e.code, e.status, e.endpoint)
-          : e;
-      });
-      if (json) {
-        io.out(
-          F.goJson({
-            ...F.headerJson(r.header),
-            ID: new F.Raw(r.id),
-            TTL: new F.Raw(String(r.ttl)),
-            Error: '',
-          }) + '\n',
-        );
-      } else {
-        io.out(`lease ${leaseHex(r.id)} granted with TTL(${r.ttl}s)\n`);
-      }
-      return exitCodes.success;
-    }
-    case 'revoke': {
-      const id = hexLease(one('revoke'));
-      const r = await client.leaseRevoke(id).catch((e: unknown) => {
-        throw e instanceof ClientError
-          ? new ClientError(`failed to revoke lease (${e.message})`, e.code, e.status, e.endpoint)
-          : e;
-      });
-      if (json) io.out(F.goJson({ header: F.headerJson(r.header) }) + '\n');
-      else io.out(`lease ${leaseHex(id)} revoked\n`);
-      return exitCodes.success;
-    }
-    case 'timetolive': {
-      const id = hexLease(one('timetolive'));
-      const r = await client.leaseTimeToLive(id, { keys: flags.keys === true });
-      if (json) {
-        io.out(
-          F.goJson({
-            ...F.headerJson(r.header),
-            ID: new F.Raw(id),
-            TTL: new F.Raw(String(r.ttl)),
-            grantedTTL: new F.Raw(String(r.grantedTtl)),
-            keys: r.keys.length ? r.keys.map((k) => k.toString('base64')) : undefined,
-          }) + '\n',
-        );
-      } else if (r.grantedTtl === 0 && r.ttl === -1) {
-        io.out(`lease ${leaseHex(id)} already expired\n`);
-      } else {
-        let s = `lease ${leaseHex(id)} granted with TTL(${r.grantedTtl}s), remaining(${r.ttl}s)`;
-        if (flags.keys === true)
-          s += `, attached keys([${r.keys.map((k) => k.toString('utf8')).join(' ')}])`;
-        io.out(s + '\n');
-      }
-      return exitCodes.success;
-    }
-    case 'list': {
-      const r = await client.leases();
-      if (json) {
-        io.out(
-          F.goJson({
-            header: F.headerJson(r.header),
-            leases: r.leases.map((l) => ({ ID: new F.Raw(l) })),
-          }) + '\n',
-        );
-      } else {
-        io.out(
-          `found ${r.leases.length} leases\n` + r.leases.map((l) => leaseHex(l) + '\n').join(''),
-        );
-      }
-      return exitCodes.success;
-    }
-    case 'keep-alive': {
-      const id = hexLease(one('keep-alive'));
-      const print = (ttl: number) => io.out(`lease ${leaseHex(id)} keepalived with TTL(${ttl})\n`);
-      if (flags.once === true) {
-        const r = await client.leaseKeepAliveOnce(id);
-        print(r.ttl);
-        return exitCodes.success;
-      }
-      const ka = client.keepAlive(id, { onResponse: (r) => print(r.ttl) });
-      const sig = untilSignal();
-      const end = await Promise.race([ka.done, sig.promise.then(() => 'signal' as const)]);
-      sig.dispose();
-      ka.close();
-      if (end !== 'signal') io.out(`lease ${leaseHex(id)} expired or revoked.\n`);
-      return exitCodes.success;
-    }
-    default:
-      throw new UsageError(`unknown command "${sub ?? ''}" for "lease"`);
-  }
-}
-
-async function endpoint(
-  client: Client,
-  endpoints: string[],
-  rest: string[],
-  io: Io,
-  json: boolean,
-): Promise<number> {
-  const [sub] = rest;
-  if (sub === 'health') {
-    const results = await Promise.all(
-      endpoints.map(async (ep) => {
-        const one = new Client({ endpoints: [ep], requestTimeoutMs: client.transport.timeoutMs });
-        const t0 = performance.now();
-        try {
-          await one.get('health');
-          return {
-            endpoint: one.transport.endpoint,
-            health: true,
-            took: F.goDuration(performance.now() - t0),
-          };
-        } catch (e) {
-          const took = F.goDuration(performance.now() - t0);
-          if (e instanceof ClientError && e.codeName === 'PermissionDenied') {
-            return { endpoint: one.transport.endpoint, health: true, took };
-          }
-          return {
-            endpoint: one.transport.endpoint,
-            health: false,
-            took,
-            error: e instanceof Error ? e.message : String(e),
-          };
-        }
-      }),
-    );
-    if (json) io.out(F.goJson(results) + '\n');
-    for (const r of results) {
-      if (json) continue;
-      if (r.health)
-        io.out(`${r.endpoint} is healthy: successfully committed proposal: took = ${r.took}\n`);
-      else io.err(`${r.endpoint} is unhealthy: failed to commit proposal: ${r.error}\n`);
-    }
-    if (results.some((r) => !r.health)) {
-      io.err('Error: unhealthy cluster\n');
-      return exitCodes.error;
-    }
+  const cmd = path[path.length - 1]!;
+  const specs = flagsOf(path);
+  const { flags, changed, args } = parseArgs(argv, specs);
+  if (flags.help === true) {
+    io.out(usage(path));
     return exitCodes.success;
   }
-  if (sub === 'status') {
-    const out: unknown[] = [];
-    let failed = false;
-    for (const ep of endpoints) {
-      try {
-        const s = await client.statusOf(ep);
-        const url = new Client({ endpoints: [ep] }).transport.endpoint;
-        if (json) out.push(F.statusJson(url, s));
-        else {
-          io.out(
-            [
-              url,
-              leaseHex(s.header.memberId),
-              s.version,
-              F.humanBytes(s.dbSize),
-              String(s.leader === s.header.memberId),
-              String(s.isLearner),
-              String(s.raftTerm),
-              String(s.raftIndex),
-              String(s.raftAppliedIndex),
-              s.errors.join(', '),
-            ].join(', ') + '\n',
-          );
-        }
-      } catch (e) {
-        failed = true;
-        io.err(
-          `Failed to get the status of endpoint ${ep} ` +
-            `(${e instanceof Error ? e.message : String(e)})\n`,
-        );
-      }
-    }
-    if (json) io.out(F.goJson(out) + '\n');
-    return failed ? exitCodes.error : exitCodes.success;
+  if (cmd.run === undefined) {
+    io.out(usage(path));
+    return exitCodes.success;
   }
-  throw new UsageError(`unknown command "${sub ?? ''}" for "endpoint"`);
+  applyEnv(flags, changed, env);
+  for (const name of unsupportedGlobals) {
+    if (flags[name] !== '') {
+      throw new ExitError(exitCodes.badFeature, `--${name} is not supported by ${cliName}`);
+    }
+  }
+  const endpoints = (flags.endpoints as string[]).map((s) => s.trim()).filter((s) => s !== '');
+  let display: Printer | undefined;
+  const ctx: Ctx = {
+    flags,
+    rawArgs: argv,
+    env,
+    io,
+    endpoints,
+    display() {
+      display ??= newPrinter(String(flags['write-out']), io, { hex: flags.hex === true });
+      if (display === undefined) {
+        throw new ExitError(exitCodes.badFeature, 'unsupported output format');
+      }
+      return display;
+    },
+    client(eps = endpoints) {
+      return new Client({
+        endpoints: eps,
+        requestTimeoutMs: flags['command-timeout'] as number,
+        dialTimeoutMs: flags['dial-timeout'] as number,
+      });
+    },
+  };
+  return (await cmd.run(ctx, args)) ?? exitCodes.success;
+}
+
+/** suggestions is cobra's "Did you mean this?" for a mistyped command: the commands within
+ * a Levenshtein distance of 2, or that start with what was typed. */
+function suggestions(typed: string): string {
+  const close = rootCommands
+    .map((c) => c.name)
+    .filter((n) => levenshtein(typed.toLowerCase(), n) <= 2 || n.startsWith(typed.toLowerCase()));
+  return close.length === 0
+    ? ''
+    : `\n\nDid you mean this?\n${close.map((n) => `\t${n}\n`).join('')}`;
+}
+
+function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** applyEnv sets each global flag the command line left alone from ETCDCTL_<FLAG>, as
+ * etcdctl does; a flag given both ways is refused. Values that do not parse are ignored. */
+function applyEnv(flags: Record<string, FlagValue>, changed: Set<string>, env: NodeJS.ProcessEnv) {
+  for (const [name, spec] of Object.entries(globalFlags)) {
+    const key = `ETCDCTL_${name.toUpperCase().replace(/-/g, '_')}`;
+    const v = env[key];
+    if (v === undefined || v === '') continue;
+    if (changed.has(name)) {
+      throw new ExitError(
+        exitCodes.error,
+        `conflicting environment variable ${JSON.stringify(key)} is shadowed by corresponding ` +
+          'command-line flag (either unset environment variable or disable flag)',
+      );
+    }
+    try {
+      flags[name] = flagValue(spec, v, `--${name}`);
+    } catch {
+      // etcdctl ignores an environment value it cannot parse
+    }
+  }
+}
+
+/** usage is the help text of a command, in etcdctl's layout. */
+function usage(path: CommandDef[]): string {
+  const cmd = path[path.length - 1]!;
+  const full = path.map((c) => c.name).join(' ');
+  let s = `NAME:\n\t${full} - ${cmd.short}\n\nUSAGE:\n\t`;
+  s +=
+    path.length === 1
+      ? `${cliName} [flags]\n\n`
+      : `${cliName} ${path
+          .slice(1, -1)
+          .map((c) => c.name + ' ')
+          .join('')}${cmd.use} [flags]\n\n`;
+  if (path.length === 1) s += 'API VERSION:\n\t3.4\n\n';
+  if (cmd.sub !== undefined) {
+    s += 'COMMANDS:\n';
+    for (const c of cmd.sub) s += `\t${c.name}\t${c.short}\n`;
+    s += '\n';
+  }
+  const own = { ...(cmd.flags ?? {}), ...(cmd.persistentFlags ?? {}), ...helpFlag };
+  s += 'OPTIONS:\n' + flagLines(own) + '\n';
+  if (path.length > 1) s += 'GLOBAL OPTIONS:\n' + flagLines(globalFlags) + '\n';
+  return s;
+}
+
+function flagLines(specs: Record<string, FlagSpec>): string {
+  return Object.entries(specs)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, s]) => {
+      const short = s.short !== undefined ? `-${s.short}, ` : '    ';
+      const def =
+        s.kind === 'bool'
+          ? `[=${String(s.default ?? false)}]`
+          : s.kind === 'strings'
+            ? `=[${String(s.default ?? '')}]`
+            : s.kind === 'duration'
+              ? `=${Number(s.default) / 1000}s`
+              : s.kind === 'int'
+                ? `=${String(s.default ?? 0)}`
+                : `=${JSON.stringify(s.default ?? '')}`;
+      const desc = name === 'help' ? 'help for this command' : (s.desc ?? '');
+      return `  ${short}--${name}${def}\t\t${desc}\n`;
+    })
+    .join('');
 }
 
 /** main runs myetcdctl as a process. */

@@ -7,12 +7,14 @@ import {
   idParam,
   int,
   keyValue,
+  member,
+  memberListResult,
   putResult,
   rangeOf,
   rangeResult,
 } from './codec.js';
 import { ClientError, grpcCodes } from './errors.js';
-import { jsonLines } from './stream.js';
+import { jsonLines, resumable } from './stream.js';
 import { deleteRequest, putRequest, rangeRequest, TxnBuilder } from './txn.js';
 import { dialTimeoutMsDefault, Transport } from './transport.js';
 import type {
@@ -23,6 +25,8 @@ import type {
   LeaseGrantResult,
   LeaseKeepAliveResult,
   LeaseTimeToLiveResult,
+  MemberAddResult,
+  MemberListResult,
   PutOptions,
   PutResult,
   RangeResult,
@@ -113,8 +117,61 @@ export class Client {
 
   /** statusOf asks one given endpoint, without failover (etcdctl endpoint status). */
   async statusOf(endpoint: string): Promise<StatusResult> {
-    const t = new Transport([endpoint], this.transport.timeoutMs);
-    return statusResult(await t.post<Json>('/v3/maintenance/status', {}));
+    return statusResult(await this.transportOf(endpoint).post<Json>('/v3/maintenance/status', {}));
+  }
+
+  /** transportOf is a transport to one endpoint alone, with this client's timeout. */
+  private transportOf(endpoint: string): Transport {
+    return new Transport([endpoint], this.transport.timeoutMs);
+  }
+
+  // ---- cluster ----
+
+  /** memberList lists the cluster's members (cluster/member/list). */
+  async memberList(): Promise<MemberListResult> {
+    return memberListResult(await this.post('/v3/cluster/member/list', {}, true));
+  }
+
+  /** memberAdd adds a member with these peer URLs, as a learner with `isLearner`. */
+  async memberAdd(
+    peerURLs: string[],
+    opts: { isLearner?: boolean } = {},
+  ): Promise<MemberAddResult> {
+    const body: Json = { peerURLs };
+    if (opts.isLearner) body.isLearner = true;
+    const j = await this.post('/v3/cluster/member/add', body, false);
+    return { ...memberListResult(j), member: member(j.member) };
+  }
+
+  /** memberRemove removes a member (id: its uint64 id as a decimal string). */
+  async memberRemove(memberId: string | bigint): Promise<MemberListResult> {
+    const body = { ID: uintParam(memberId) };
+    return memberListResult(await this.post('/v3/cluster/member/remove', body, false));
+  }
+
+  /** memberUpdate changes a member's peer URLs. */
+  async memberUpdate(memberId: string | bigint, peerURLs: string[]): Promise<MemberListResult> {
+    const body = { ID: uintParam(memberId), peerURLs };
+    return memberListResult(await this.post('/v3/cluster/member/update', body, false));
+  }
+
+  /** memberPromote makes a learner a voting member. */
+  async memberPromote(memberId: string | bigint): Promise<MemberListResult> {
+    const body = { ID: uintParam(memberId) };
+    return memberListResult(await this.post('/v3/cluster/member/promote', body, false));
+  }
+
+  /** moveLeader asks the leader to hand leadership to `targetId`. Only the leader accepts it:
+   * `endpoint` names the leader's endpoint (find it with statusOf); without it the request
+   * goes to the endpoints in turn. */
+  async moveLeader(
+    targetId: string | bigint,
+    endpoint?: string,
+  ): Promise<{ header: ResponseHeader }> {
+    const body = { targetID: uintParam(targetId) };
+    const t = endpoint === undefined ? this.transport : this.transportOf(endpoint);
+    const j = await t.post<Json>('/v3/maintenance/transfer-leadership', body);
+    return { header: header(j.header) };
   }
 
   // ---- leases ----
@@ -228,6 +285,13 @@ export class Client {
   }
 }
 
+/** uintParam encodes a member id (uint64) for a request: a decimal string. */
+function uintParam(v: string | bigint): string {
+  const s = typeof v === 'string' ? v : v.toString();
+  if (!/^\d+$/.test(s)) throw new TypeError(`client: member id must be a decimal uint64: ${s}`);
+  return s;
+}
+
 function statusResult(j: Json): StatusResult {
   return {
     header: header(j.header),
@@ -324,6 +388,23 @@ export class KeepAlive {
   }
 }
 
+/** WatchCanceledError ends a watch the server canceled: its start revision was compacted
+ * (code 11, `compactRevision` the oldest revision left) or another reason (code 1). */
+export class WatchCanceledError extends ClientError {
+  constructor(
+    message: string,
+    code: number,
+    endpoint: string,
+    /** header is the canceling response's header. */
+    readonly header: ResponseHeader,
+    /** compactRevision is the compacted revision when the start revision was compacted. */
+    readonly compactRevision: number,
+  ) {
+    super(message, code, 200, endpoint);
+    this.name = 'WatchCanceledError';
+  }
+}
+
 /** watchReconnectsMax bounds consecutive failed reconnects of one watch. */
 export const watchReconnectsMax = 10;
 
@@ -384,72 +465,65 @@ export class Watcher implements AsyncIterable<WatchResponse> {
   private async *run(): AsyncGenerator<WatchResponse> {
     const signal = this.ctl.signal;
     let next = this.opts.startRevision ?? 0;
-    let failures = 0;
+    let endpoint = this.transport.endpoint;
     let createdOnce = false;
+    const messages = resumable<Json>({
+      signal,
+      reconnectsMax: watchReconnectsMax,
+      open: async (sig) => {
+        const r = await this.transport.fetch(
+          '/v3/watch',
+          {
+            method: 'POST',
+            body: JSON.stringify(this.request(next)),
+            headers: { 'content-type': 'application/json' },
+          },
+          { stream: true, idempotent: true, signal: sig, timeoutMs: this.dialTimeoutMs },
+        );
+        endpoint = r.endpoint;
+        return jsonLines(r.response.body!);
+      },
+      // An error answer is final, unless no member answered or it was unavailable.
+      final: (e) => e instanceof ClientError && e.status !== 0 && e.status !== 503,
+      healthy: (m) => (m.result as Json | undefined)?.created === true,
+    });
     try {
-      while (!signal.aborted) {
-        let response: Response;
-        let endpoint: string;
-        try {
-          ({ response, endpoint } = await this.transport.fetch(
-            '/v3/watch',
-            {
-              method: 'POST',
-              body: JSON.stringify(this.request(next)),
-              headers: { 'content-type': 'application/json' },
-            },
-            { stream: true, idempotent: true, signal, timeoutMs: this.dialTimeoutMs },
-          ));
-        } catch (e) {
-          if (signal.aborted) return;
-          if (e instanceof ClientError && e.status !== 0 && e.status !== 503) throw e;
-          if (++failures > watchReconnectsMax) throw e;
-          await sleep(Math.min(100 * 2 ** failures, 3_000), undefined, { signal }).catch(
-            () => undefined,
-          );
-          continue;
-        }
-        try {
-          for await (const m of jsonLines(response.body!)) {
-            if (m.error !== undefined) throw streamError(m.error, endpoint);
-            const r = (m.result ?? {}) as Json;
-            const h = header(r.header);
-            if (r.created === true) {
-              failures = 0;
-              if (next === 0) next = h.revision + 1;
-              if (!createdOnce) {
-                createdOnce = true;
-                this.resolveCreated(h);
-              }
-            }
-            if (int(r.compact_revision) > 0) {
-              throw new ClientError(
-                'etcdserver: mvcc: required revision has been compacted',
-                grpcCodes.OutOfRange,
-                200,
-                endpoint,
-              );
-            }
-            if (r.canceled === true) {
-              const reason = String(r.cancel_reason ?? '') || 'watch canceled by the server';
-              throw new ClientError(reason, grpcCodes.Canceled, 200, endpoint);
-            }
-            const events = ((r.events ?? []) as Json[]).map(watchEvent);
-            if (events.length > 0) {
-              next = events[events.length - 1]!.kv.modRevision + 1;
-              yield { header: h, watchId: id(r.watch_id), events };
-            } else if (r.created !== true && h.revision + 1 > next) {
-              next = h.revision + 1; // a progress notification
-            }
+      for await (const m of messages) {
+        if (m.error !== undefined) throw streamError(m.error, endpoint);
+        const r = (m.result ?? {}) as Json;
+        const h = header(r.header);
+        if (r.created === true) {
+          if (next === 0) next = h.revision + 1;
+          if (!createdOnce) {
+            createdOnce = true;
+            this.resolveCreated(h);
           }
-        } catch (e) {
-          if (signal.aborted) return;
-          if (e instanceof ClientError) throw e;
-          if (++failures > watchReconnectsMax) throw e;
         }
-        // The stream ended or broke: reconnect from `next`.
-        if (!signal.aborted) await sleep(100, undefined, { signal }).catch(() => undefined);
+        const compactRevision = int(r.compact_revision);
+        if (compactRevision > 0) {
+          throw new WatchCanceledError(
+            'etcdserver: mvcc: required revision has been compacted',
+            grpcCodes.OutOfRange,
+            endpoint,
+            h,
+            compactRevision,
+          );
+        }
+        if (r.canceled === true) {
+          const reason = String(r.cancel_reason ?? '') || 'watch canceled by the server';
+          throw new WatchCanceledError(reason, grpcCodes.Canceled, endpoint, h, 0);
+        }
+        const events = ((r.events ?? []) as Json[]).map(watchEvent);
+        if (events.length > 0) {
+          next = events[events.length - 1]!.kv.modRevision + 1;
+          yield { header: h, watchId: id(r.watch_id), events };
+        } else if (r.created !== true && h.revision + 1 > next) {
+          next = h.revision + 1; // a progress notification
+        }
       }
+    } catch (e) {
+      this.rejectCreated(e);
+      throw e;
     } finally {
       this.ctl.abort();
     }

@@ -5,7 +5,10 @@ import type {
   PutResult,
   RangeResult,
   ResponseHeader,
+  Member,
+  MemberListResult,
   TxnOpResult,
+  TxnResult,
 } from './types.js';
 
 /**
@@ -141,8 +144,35 @@ export function txnOpResult(v: unknown): TxnOpResult {
   if (r.response_delete_range !== undefined) {
     return { type: 'delete', delete: deleteResult(r.response_delete_range as Json) };
   }
+  if (r.response_txn !== undefined) return { type: 'txn', txn: txnResult(r.response_txn as Json) };
   // An empty object is a put whose response had only zero fields.
   return { type: 'put', put: { header: header(undefined) } };
+}
+
+/** txnResult reads a TxnResponse. */
+export function txnResult(j: Json): TxnResult {
+  return {
+    header: header(j.header),
+    succeeded: j.succeeded === true,
+    responses: ((j.responses ?? []) as unknown[]).map(txnOpResult),
+  };
+}
+
+/** member reads a Member. */
+export function member(v: unknown): Member {
+  const m = (v ?? {}) as Json;
+  return {
+    id: id(m.ID),
+    name: typeof m.name === 'string' ? m.name : '',
+    peerURLs: (m.peerURLs ?? []) as string[],
+    clientURLs: (m.clientURLs ?? []) as string[],
+    isLearner: m.isLearner === true,
+  };
+}
+
+/** memberListResult reads a member list, remove, update or promote response. */
+export function memberListResult(j: Json): MemberListResult {
+  return { header: header(j.header), members: ((j.members ?? []) as unknown[]).map(member) };
 }
 
 /** leaseHex formats a lease id as etcdctl prints it: 16 hex digits. */

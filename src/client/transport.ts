@@ -19,6 +19,9 @@ export const dialTimeoutMsDefault = 2_000;
 export interface RequestOptions {
   /** idempotent allows failover after a timeout, reset or 503. */
   idempotent?: boolean;
+  /** errors 'return' hands an HTTP error answer to the caller instead of throwing it (the
+   * /v1 client reads its own error envelope). */
+  errors?: 'throw' | 'return';
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -112,7 +115,7 @@ export class Transport {
         continue;
       }
       this.current = index;
-      if (!response.ok) throw await errorOf(response, endpoint);
+      if (!response.ok && opts.errors !== 'return') throw await errorOf(response, endpoint);
       return { response, endpoint };
     }
     if (last instanceof ClientError) throw last;

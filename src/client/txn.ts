@@ -1,4 +1,4 @@
-import { b64, type Json, header, idParam, rangeOf, txnOpResult } from './codec.js';
+import { b64, type Json, idParam, rangeOf, txnResult } from './codec.js';
 import type { Bytesish, DeleteOptions, GetOptions, PutOptions, TxnResult } from './types.js';
 
 /**
@@ -145,11 +145,6 @@ export class TxnBuilder {
   async commit(): Promise<TxnResult> {
     if (this.send === undefined)
       throw new TypeError('client: a nested txn is committed by its parent');
-    const j = await this.send(this.request());
-    return {
-      header: header(j.header),
-      succeeded: j.succeeded === true,
-      responses: ((j.responses ?? []) as unknown[]).map(txnOpResult),
-    };
+    return txnResult(await this.send(this.request()));
   }
 }

@@ -51,7 +51,8 @@ export interface DeleteResult {
 export type TxnOpResult =
   | { type: 'range'; range: RangeResult }
   | { type: 'put'; put: PutResult }
-  | { type: 'delete'; delete: DeleteResult };
+  | { type: 'delete'; delete: DeleteResult }
+  | { type: 'txn'; txn: TxnResult };
 
 /** TxnResult is the answer to txn().commit(). */
 export interface TxnResult {
@@ -72,6 +73,29 @@ export interface StatusResult {
   dbSizeInUse: number;
   isLearner: boolean;
   errors: string[];
+}
+
+/** Member is one cluster member (etcd's Member); its id is a uint64 as a decimal string. */
+export interface Member {
+  id: string;
+  /** name is empty while an added member has not started. */
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+/** MemberListResult is cluster/member/list (and remove, update, promote: the members after). */
+export interface MemberListResult {
+  header: ResponseHeader;
+  members: Member[];
+}
+
+/** MemberAddResult is cluster/member/add: the new member and the members after. */
+export interface MemberAddResult {
+  header: ResponseHeader;
+  member: Member;
+  members: Member[];
 }
 
 /** LeaseGrantResult is lease/grant. */

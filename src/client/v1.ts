@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { normalizeEndpoint, requestTimeoutMsDefault } from './transport.js';
+import { ClientError, grpcCodes } from './errors.js';
+import { resumable } from './stream.js';
+import { Transport } from './transport.js';
 
 /**
  * V1Client: a typed client for MyEtcd's own REST API under /v1 (docs/api.md, "/v1: the seed's
@@ -21,10 +23,26 @@ import { normalizeEndpoint, requestTimeoutMsDefault } from './transport.js';
  * that is not a /v1 envelope, e.g. a proxy's page or a 404 for an unknown route), CANCELED (a
  * watch the server canceled). */
 export type V1ErrorCode =
-  | 'EMPTY_KEY' | 'KEY_NOT_FOUND' | 'VALUE_PROVIDED' | 'LEASE_PROVIDED' | 'TOO_MANY_OPS'
-  | 'DUPLICATE_KEY' | 'COMPACTED' | 'FUTURE_REV' | 'LEASE_NOT_FOUND' | 'LEASE_EXISTS'
-  | 'LEASE_TTL_TOO_LARGE' | 'REQUEST_TOO_LARGE' | 'TOO_MANY_REQUESTS' | 'TIMEOUT'
-  | 'NO_LEADER' | 'BAD_REQUEST' | 'INTERNAL' | 'NETWORK' | 'BAD_RESPONSE' | 'CANCELED'
+  | 'EMPTY_KEY'
+  | 'KEY_NOT_FOUND'
+  | 'VALUE_PROVIDED'
+  | 'LEASE_PROVIDED'
+  | 'TOO_MANY_OPS'
+  | 'DUPLICATE_KEY'
+  | 'COMPACTED'
+  | 'FUTURE_REV'
+  | 'LEASE_NOT_FOUND'
+  | 'LEASE_EXISTS'
+  | 'LEASE_TTL_TOO_LARGE'
+  | 'REQUEST_TOO_LARGE'
+  | 'TOO_MANY_REQUESTS'
+  | 'TIMEOUT'
+  | 'NO_LEADER'
+  | 'BAD_REQUEST'
+  | 'INTERNAL'
+  | 'NETWORK'
+  | 'BAD_RESPONSE'
+  | 'CANCELED'
   | (string & {});
 
 /** V1Error is every failure of a V1Client call. */
@@ -162,18 +180,23 @@ type Json = Record<string, unknown>;
 export class V1Client {
   readonly endpoint: string;
   readonly timeoutMs: number;
+  /** transport is the one the /v3 Client uses: timeouts, network errors (and failover). */
+  readonly transport: Transport;
 
   constructor(opts: string | V1ClientOptions) {
     const o = typeof opts === 'string' ? { endpoint: opts } : opts;
-    this.endpoint = normalizeEndpoint(o.endpoint);
-    this.timeoutMs = o.timeoutMs ?? requestTimeoutMsDefault;
+    this.transport = new Transport([o.endpoint], o.timeoutMs);
+    this.endpoint = this.transport.endpoint;
+    this.timeoutMs = this.transport.timeoutMs;
   }
 
   // ---- keys ----
 
   /** put writes `key` = `value`; `prevKV` returns the key's previous state. */
   async put(
-    key: string, value: string, opts: { lease?: number; prevKV?: boolean } = {},
+    key: string,
+    value: string,
+    opts: { lease?: number; prevKV?: boolean } = {},
   ): Promise<V1Result<{ prevKv?: V1KeyValue }>> {
     const body: Json = { value };
     if (opts.lease !== undefined && opts.lease !== 0) body['lease'] = opts.lease;
@@ -184,7 +207,9 @@ export class V1Client {
   /** get reads one key; a missing key throws V1Error KEY_NOT_FOUND (404). */
   async get(key: string, opts: { revision?: number } = {}): Promise<V1Result<{ kv: V1KeyValue }>> {
     const { revision, ...kv } = await this.call<V1KeyValue>(
-      'GET', keyPath(key) + query({ revision: opts.revision }));
+      'GET',
+      keyPath(key) + query({ revision: opts.revision }),
+    );
     return { revision, kv };
   }
 
@@ -200,18 +225,27 @@ export class V1Client {
 
   /** delete removes a key (or, with `prefix`, every key with that prefix). */
   async delete(
-    key: string, opts: { prefix?: boolean; prevKV?: boolean } = {},
+    key: string,
+    opts: { prefix?: boolean; prevKV?: boolean } = {},
   ): Promise<V1Result<{ deleted: number; prevKvs?: V1KeyValue[] }>> {
-    return this.call('DELETE',
-      keyPath(key) + query({ prefix: opts.prefix, prevKV: opts.prevKV }));
+    return this.call('DELETE', keyPath(key) + query({ prefix: opts.prefix, prevKV: opts.prevKV }));
   }
 
   /** list reads one page of keys (see pages() to read them all). */
   async list(opts: V1ListOptions = {}): Promise<V1Page> {
-    return this.call<V1Page>('GET', '/v1/keys' + query({
-      prefix: opts.prefix, from: opts.from, to: opts.to, limit: opts.limit,
-      cursor: opts.cursor, revision: opts.revision, keysOnly: opts.keysOnly,
-    }));
+    return this.call<V1Page>(
+      'GET',
+      '/v1/keys' +
+        query({
+          prefix: opts.prefix,
+          from: opts.from,
+          to: opts.to,
+          limit: opts.limit,
+          cursor: opts.cursor,
+          revision: opts.revision,
+          keysOnly: opts.keysOnly,
+        }),
+    );
   }
 
   /**
@@ -237,14 +271,17 @@ export class V1Client {
   /** txn runs a transaction: if every compare holds, `success`, else `failure`. */
   async txn(t: V1Txn): Promise<V1Result<{ succeeded: boolean; responses: V1OpResponse[] }>> {
     return this.call('POST', '/v1/txn', {
-      compare: t.compare ?? [], success: t.success ?? [], failure: t.failure ?? [],
+      compare: t.compare ?? [],
+      success: t.success ?? [],
+      failure: t.failure ?? [],
     });
   }
 
   /** batch applies puts and deletes atomically, at one revision (at most 128; no key
    * written twice: DUPLICATE_KEY). */
-  async batch(ops: Array<Exclude<V1Op, { op: 'get' }>>):
-    Promise<V1Result<{ responses: V1OpResponse[] }>> {
+  async batch(
+    ops: Array<Exclude<V1Op, { op: 'get' }>>,
+  ): Promise<V1Result<{ responses: V1OpResponse[] }>> {
     return this.call('POST', '/v1/batch', { ops });
   }
 
@@ -299,7 +336,7 @@ export class V1Client {
    * thrown V1Error with the envelope's code.
    */
   async call<T>(method: string, path: string, body?: unknown): Promise<V1Result<T>> {
-    const init: RequestInit = { method, signal: AbortSignal.timeout(this.timeoutMs) };
+    const init: RequestInit = { method };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { 'content-type': 'application/json' };
@@ -307,34 +344,36 @@ export class V1Client {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(this.endpoint + path, init);
+      const opts = { idempotent: method === 'GET', errors: 'return' } as const;
+      res = (await this.transport.fetch(path, init, opts)).response;
       text = await res.text();
     } catch (e) {
-      throw networkError(this.endpoint, e);
+      throw networkError(e);
     }
     const env = envelope(text, res.status);
     return { ...(env.data as T), revision: env.revision };
   }
 
   /** open starts a streaming request (watch); an error answer throws a V1Error. */
-  async open(path: string, body: unknown, headers: Record<string, string>,
-    signal: AbortSignal): Promise<Response> {
-    const ctl = new AbortController();
-    const onAbort = () => ctl.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => ctl.abort(new Error('timeout')), this.timeoutMs);
+  async open(
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Response> {
     try {
-      const res = await fetch(this.endpoint + path, {
-        method: 'POST', body: JSON.stringify(body), signal: ctl.signal,
+      const init = {
+        method: 'POST',
+        body: JSON.stringify(body),
         headers: { 'content-type': 'application/json', ...headers },
-      });
+      };
+      const opts = { stream: true, idempotent: true, errors: 'return', signal } as const;
+      const res = (await this.transport.fetch(path, init, opts)).response;
       if (!res.ok) envelope(await res.text(), res.status); // throws
       return res;
     } catch (e) {
       if (e instanceof V1Error) throw e;
-      throw networkError(this.endpoint, e);
-    } finally {
-      clearTimeout(timer);
+      throw networkError(e);
     }
   }
 }
@@ -384,14 +423,12 @@ function envelope(text: string, status: number): Envelope {
   return env;
 }
 
-function networkError(endpoint: string, e: unknown): V1Error {
-  const name = (e as { name?: string }).name;
-  if (name === 'TimeoutError' || (e as Error).message === 'timeout') {
-    return new V1Error('TIMEOUT', `no answer from ${endpoint} in time`, 0, e);
+/** networkError is a transport failure (no answer, or none in time) as a V1Error. */
+function networkError(e: unknown): V1Error {
+  if (e instanceof ClientError && e.code === grpcCodes.DeadlineExceeded) {
+    return new V1Error('TIMEOUT', `no answer from ${e.endpoint} in time`, 0, e);
   }
-  const cause = (e as { cause?: { message?: string } }).cause;
-  const why = cause?.message ?? (e instanceof Error ? e.message : String(e));
-  return new V1Error('NETWORK', `${endpoint}: ${why}`, 0, e);
+  return new V1Error('NETWORK', e instanceof Error ? e.message : String(e), 0, e);
 }
 
 // ---- watch ----
@@ -439,65 +476,67 @@ export class V1Watch implements AsyncIterable<V1WatchResponse> {
 
   private async *run(): AsyncGenerator<V1WatchResponse> {
     const signal = this.ctl.signal;
-    const reconnectsMax = this.opts.reconnectsMax ?? 5;
     const body: Json = { key: this.key };
     if (this.opts.prefix) body['prefix'] = true;
     if (this.opts.prevKV) body['prevKV'] = true;
     if (this.opts.startRevision) body['startRevision'] = this.opts.startRevision;
     let lastEventId: string | undefined;
-    let failures = 0;
-    try {
-      while (!signal.aborted) {
+    const messages = resumable<{ id?: string; r: Json }>({
+      signal,
+      reconnectsMax: this.opts.reconnectsMax ?? 5,
+      open: async (sig) => {
         const headers: Record<string, string> = { accept: 'text/event-stream' };
+        // Resume after the last event seen.
         if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-        let res: Response;
-        try {
-          res = await this.client.open('/v1/watch', body, headers, signal);
-        } catch (e) {
-          if (signal.aborted) return;
-          // A refusal (bad request, full server…) is final; no answer may be transient.
-          if (!(e instanceof V1Error) || e.status !== 0 || ++failures > reconnectsMax) {
-            this.rejectCreated(e);
-            throw e;
-          }
-          await sleep(100 * 2 ** failures, undefined, { signal }).catch(() => undefined);
-          continue;
+        const res = await this.client.open('/v1/watch', body, headers, sig);
+        return parsed(sseEvents(res.body!));
+      },
+      // A refusal (bad request, full server…) is final; no answer may be transient.
+      final: (e) => e instanceof V1Error && e.status !== 0,
+      healthy: (m) => m.r['created'] === true,
+      lost: (e) =>
+        e instanceof V1Error
+          ? e
+          : e instanceof Error && e.message === 'stream ended'
+            ? new V1Error('NETWORK', 'watch stream ended', 0)
+            : networkError(e),
+    });
+    try {
+      for await (const { id, r } of messages) {
+        if (id !== undefined) lastEventId = id;
+        if (r['created'] === true) this.resolveCreated(Number(r['revision']));
+        if (typeof r['compactRevision'] === 'number' && r['compactRevision'] > 0) {
+          throw new V1Error(
+            'COMPACTED',
+            'etcdserver: mvcc: required revision has been compacted',
+            200,
+          );
         }
-        try {
-          for await (const ev of sseEvents(res.body!)) {
-            if (ev.id !== undefined) lastEventId = ev.id;
-            const r = JSON.parse(ev.data) as Json;
-            if (r['created'] === true) {
-              failures = 0;
-              this.resolveCreated(Number(r['revision']));
-            }
-            if (typeof r['compactRevision'] === 'number' && r['compactRevision'] > 0) {
-              throw new V1Error('COMPACTED',
-                'etcdserver: mvcc: required revision has been compacted', 200);
-            }
-            if (r['canceled'] === true) {
-              throw new V1Error('CANCELED',
-                String(r['cancelReason'] ?? '') || 'watch canceled by the server', 200);
-            }
-            const events = (r['events'] ?? []) as V1WatchEvent[];
-            if (events.length > 0) {
-              yield {
-                revision: Number(r['revision']), watchId: Number(r['watchId'] ?? 0), events,
-              };
-            }
-          }
-        } catch (e) {
-          if (signal.aborted) return;
-          if (e instanceof V1Error) throw e;
-          if (++failures > reconnectsMax) throw networkError(this.client.endpoint, e);
+        if (r['canceled'] === true) {
+          const reason = String(r['cancelReason'] ?? '') || 'watch canceled by the server';
+          throw new V1Error('CANCELED', reason, 200);
         }
-        // The stream ended or broke: resume after the last event seen.
-        if (reconnectsMax === 0) throw new V1Error('NETWORK', 'watch stream ended', 0);
-        await sleep(100, undefined, { signal }).catch(() => undefined);
+        const events = (r['events'] ?? []) as V1WatchEvent[];
+        if (events.length > 0) {
+          yield { revision: Number(r['revision']), watchId: Number(r['watchId'] ?? 0), events };
+        }
       }
+    } catch (e) {
+      this.rejectCreated(e);
+      throw e;
     } finally {
       this.ctl.abort();
     }
+  }
+}
+
+/** parsed reads each event's JSON data (a parse error breaks the stream, which reopens). */
+async function* parsed(
+  events: AsyncIterable<{ id?: string; data: string }>,
+): AsyncGenerator<{ id?: string; r: Json }> {
+  for await (const ev of events) {
+    const r = JSON.parse(ev.data) as Json;
+    yield ev.id === undefined ? { r } : { id: ev.id, r };
   }
 }
 
@@ -520,8 +559,8 @@ export async function* sseEvents(
         const line = buf.slice(0, nl).replace(/\r$/, '');
         buf = buf.slice(nl + 1);
         if (line === '') {
-          if (data.length > 0) yield id === undefined ? { data: data.join('\n') } :
-            { id, data: data.join('\n') };
+          if (data.length > 0)
+            yield id === undefined ? { data: data.join('\n') } : { id, data: data.join('\n') };
           id = undefined;
           data = [];
         } else if (line.startsWith('data:')) {
