@@ -55,18 +55,18 @@ export function actorSpecs(config: Config, memberId: number, clusterId: number):
     // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
     {
       name: 'raft', url: new URL('raft/actor.js', dist), config: raft,
-      peers: ['wal', 'watch', 'lease', ...shardNames],
+      connects: ['wal', 'watch', 'lease', ...shardNames],
     },
-    { name: 'lease', url: new URL('lease/actor.js', dist), config: lease, peers: ['raft'] },
-    { name: 'watch', url: new URL('watch/actor.js', dist), config: watch, peers: shardNames },
-    { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, peers: ['raft'] },
+    { name: 'lease', url: new URL('lease/actor.js', dist), config: lease, connects: ['raft'] },
+    { name: 'watch', url: new URL('watch/actor.js', dist), config: watch, connects: shardNames },
+    { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, connects: ['raft'] },
     ...shardNames.map((name, index): ActorSpec => ({
       name, url: new URL('shard/actor.js', dist),
       config: {
         index, count: config.storageShards, logLevel: config.logLevel,
         failpoints: (process.env['GOFAIL_FAILPOINTS'] ?? '').split(',').filter((f) => f !== ''),
       } satisfies ShardConfig,
-      peers: ['raft', 'watch'],
+      connects: ['raft', 'watch'],
     })),
   ];
 }
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
       const st = await shard.ask({ type: 'ShardStats' }, 2_000);
-      metrics.ingestMvccStats(shard.peer, { keys: st.keys, dbSizeBytes: st.bytes });
+      metrics.ingestMvccStats(shard.target, { keys: st.keys, dbSizeBytes: st.bytes });
     });
   }
 

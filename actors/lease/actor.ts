@@ -20,7 +20,7 @@ const lessor = new Lessor({
   rng: seededRng((cfg.seed ^ Date.now() ^ Math.floor(performance.timeOrigin * 1000)) >>> 0),
   ...(cfg.minTtlSeconds === undefined ? {} : { minTtlSeconds: cfg.minTtlSeconds }),
 });
-const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftPeer ?? 'raft');
+const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftActor ?? 'raft');
 
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {

@@ -149,6 +149,6 @@ export interface LeaseConfig {
   checkIntervalMs?: number;
   /** minTtlSeconds overrides minLeaseTtlSeconds (tests). */
   minTtlSeconds?: number;
-  /** raftPeer names the Raft node (default 'raft'). */
-  raftPeer?: string;
+  /** raftActor names the Raft node (default 'raft'). */
+  raftActor?: string;
 }

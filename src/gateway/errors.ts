@@ -9,7 +9,7 @@ import { v1ErrorResponse } from '../api/v1.js';
 /** normalizeError turns runtime failures into the API's errors. */
 export function normalizeError(e: unknown): unknown {
   const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'PEER_GONE' || code === 'UNAVAILABLE') {
+  if (code === 'ACTOR_GONE' || code === 'UNAVAILABLE') {
     return new ApiError('STOPPED', 'etcdserver: server is restarting');
   }
   return e;
