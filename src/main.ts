@@ -1,18 +1,15 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { RaftNodeConfig } from '../actors/raft/messages.js';
-import type { ShardConfig, ShardMsg, ShardReplies } from '../actors/shard/messages.js';
-import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
-import type { LeaseConfig } from '../actors/lease/messages.js';
-import type { WatchConfig } from '../actors/watch/messages.js';
-import { type Config, loadConfig, parseInitialCluster } from './config/index.js';
+import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
+import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
+import { actorSpecs, planCluster } from './cluster/setup.js';
+import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, createLogger, flushLogger, type LoggerConfig } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
-import { type ActorSpec, ActorSystem } from './runtime/system.js';
+import { ActorSystem } from './runtime/system.js';
 
 /**
  * main: starts one MyEtcd member. The main thread is the gateway (HTTP) and the supervisor;
@@ -27,49 +24,6 @@ import { type ActorSpec, ActorSystem } from './runtime/system.js';
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as
   { version: string }).version;
-
-/** memberIdOf derives a member id from the peer URLs and cluster token, as etcd does (a hash
- * kept within 2^53 so it stays a JS number). */
-export function memberIdOf(peerUrls: string[], token: string): number {
-  const h = createHash('sha1').update([...peerUrls].sort().join('') + token).digest();
-  return (h.readUInt32BE(0) * 0x200000 + (h.readUInt32BE(4) >>> 11)) || 1;
-}
-
-/** actorSpecs lays out the actor threads for a configuration. */
-export function actorSpecs(config: Config, memberId: number, clusterId: number): ActorSpec[] {
-  const dist = new URL('../actors/', import.meta.url);
-  const shardNames = Array.from({ length: config.storageShards }, (_, i) => `shard-${i}`);
-  const wal: WalConfig = {
-    dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId,
-  };
-  const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
-  const raft: RaftNodeConfig = {
-    memberId, clusterId, shardCount: config.storageShards,
-    heartbeatIntervalMs: config.heartbeatInterval, electionTicks,
-    snapshotCount: config.snapshotCount, logLevel: config.logLevel,
-    seed: memberId % 0x7fffffff,
-  };
-  const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
-  const lease: LeaseConfig = { logLevel: config.logLevel, seed: memberId % 0x7fffffff };
-  return [
-    // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
-    {
-      name: 'raft', url: new URL('raft/actor.js', dist), config: raft,
-      connects: ['wal', 'watch', 'lease', ...shardNames],
-    },
-    { name: 'lease', url: new URL('lease/actor.js', dist), config: lease, connects: ['raft'] },
-    { name: 'watch', url: new URL('watch/actor.js', dist), config: watch, connects: shardNames },
-    { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, connects: ['raft'] },
-    ...shardNames.map((name, index): ActorSpec => ({
-      name, url: new URL('shard/actor.js', dist),
-      config: {
-        index, count: config.storageShards, logLevel: config.logLevel,
-        failpoints: (process.env['GOFAIL_FAILPOINTS'] ?? '').split(',').filter((f) => f !== ''),
-      } satisfies ShardConfig,
-      connects: ['raft', 'watch'],
-    })),
-  ];
-}
 
 async function main(): Promise<void> {
   let config: Config;
@@ -86,21 +40,14 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  // The Raft core handles clusters, but the peer transport between members is not built yet:
-  // a member started with others in --initial-cluster would elect itself alone and split the
-  // cluster's brain. Refuse instead.
-  const members = parseInitialCluster(config.initialCluster);
-  if (members.size > 1) {
-    process.stderr.write(`myetcd: --initial-cluster names ${members.size} members; this ` +
-      'release serves single-member clusters only (no peer transport yet)\n');
-    process.exit(2);
-  }
   const logger = createLogger(config);
   const log = logger.child({ component: 'main' });
-  const memberId = memberIdOf(config.initialAdvertisePeerUrls, config.initialClusterToken);
-  const clusterId = memberIdOf([config.initialCluster], config.initialClusterToken);
+  // Who this member is: from --initial-cluster, or asked of the running members when it joins
+  // (--initial-cluster-state existing); a restart takes it from the WAL instead.
+  const plan = await planCluster(config);
+  const { selfId: memberId, clusterId } = plan;
   const metrics = createMetrics({ version });
-  const system = new ActorSystem(actorSpecs(config, memberId, clusterId), {
+  const system = new ActorSystem(actorSpecs(config, plan), {
     logger: logger.child({ component: 'supervisor' }),
     logConfig: {
       logLevel: config.logLevel, name: config.name, logOutputs: config.logOutputs,

@@ -83,6 +83,8 @@ export interface LeaseKeysChanged {
 export interface LeaderChanged {
   type: 'LeaderChanged';
   isLeader: boolean;
+  /** leader: the leader's member id (0: none); a follower forwards keep-alives to it. */
+  leader?: number;
 }
 
 export type LeaseMsg = LeaseGrant | LeaseRevoke | LeaseKeepAlive | LeaseTimeToLive |

@@ -81,14 +81,17 @@ ctx.ep.onMessage((msg, token) => {
       return;
     }
     case 'WalSnapshotSave': {
-      const { index, term, body } = msg;
+      const { index, term, body, hardState } = msg;
       // The body is copied, not transferred: it views the batch buffer that other messages of
       // the same batch (appends not yet flushed) still view.
       pool.run({ dir: cfg.dataDir, term, index, body })
         .then((path: string) => {
           // The marker goes into the log only once the snapshot file is durable, so recovery
           // never looks for a snapshot that is not there.
-          files.append([{ type: 'snapshot', index: index as never, term: term as never }]);
+          files.append([
+            { type: 'snapshot', index: index as never, term: term as never },
+            ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
+          ]);
           files.releaseTo(index as never);
           log.info({ index, term, path }, 'saved snapshot');
           if (token !== undefined) ctx.ep.reply(token, { path });

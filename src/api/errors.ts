@@ -100,6 +100,47 @@ export const errorTable = {
   TIMEOUT: { grpc: G.Unavailable, message: 'etcdserver: request timed out' },
   UNHEALTHY: { grpc: G.Unavailable, message: 'etcdserver: unhealthy cluster' },
   CORRUPT: { grpc: G.DataLoss, message: 'etcdserver: corrupt cluster' },
+  TIMEOUT_LEADER_FAIL: {
+    grpc: G.Unavailable,
+    message: 'etcdserver: request timed out, possibly due to previous leader failure',
+  },
+  TIMEOUT_CONNECTION_LOST: {
+    grpc: G.Unavailable,
+    message: 'etcdserver: request timed out, possibly due to connection lost',
+  },
+  TIMEOUT_LEADER_TRANSFER: {
+    grpc: G.DeadlineExceeded,
+    message: 'etcdserver: request timed out, leader transfer took too long',
+  },
+  NOT_SUPPORTED_FOR_LEARNER: {
+    grpc: G.Unavailable, message: 'etcdserver: rpc not supported for learner',
+  },
+  MEMBER_NOT_FOUND: { grpc: G.NotFound, message: 'etcdserver: member not found' },
+  MEMBER_EXIST: { grpc: G.FailedPrecondition, message: 'etcdserver: member ID already exist' },
+  PEER_URL_EXIST: { grpc: G.FailedPrecondition, message: 'etcdserver: Peer URLs already exists' },
+  MEMBER_BAD_URLS: {
+    grpc: G.InvalidArgument, message: 'etcdserver: given member URLs are invalid',
+  },
+  MEMBER_NOT_LEARNER: {
+    grpc: G.FailedPrecondition, message: 'etcdserver: can only promote a learner member',
+  },
+  LEARNER_NOT_READY: {
+    grpc: G.FailedPrecondition,
+    message: 'etcdserver: can only promote a learner member which is in sync with leader',
+  },
+  TOO_MANY_LEARNERS: {
+    grpc: G.FailedPrecondition, message: 'etcdserver: too many learner members in cluster',
+  },
+  NOT_ENOUGH_STARTED: {
+    grpc: G.FailedPrecondition,
+    message: 'etcdserver: re-configuration failed due to not enough started members',
+  },
+  BAD_LEADER_TRANSFEREE: {
+    grpc: G.FailedPrecondition, message: 'etcdserver: bad leader transferee',
+  },
+  /** raft dropped the proposal (a leader transfer, or a membership change already pending);
+   * etcd passes raft's error through as gRPC Unknown. */
+  PROPOSAL_DROPPED: { grpc: G.Unknown, message: 'raft proposal dropped' },
   // Decode errors: Go's encoding/json, encoding/base64 and jsonpb wording, per instance.
   MALFORMED_JSON: { grpc: G.InvalidArgument },
   INVALID_BASE64: { grpc: G.InvalidArgument },

@@ -101,7 +101,10 @@ export async function startGateway(
   const routes = new Routes(server, deps);
   registerV3Routes(routes);
   registerV1Routes(routes);
-  const watches = registerWatchRoutes(routes);
+  const watches = registerWatchRoutes(routes, { installHandler: false });
+  deps.system.gateway.onMessage((msg) => {
+    if (!watches.dispatch(msg)) deps.kv.onPush(msg);
+  });
   registerLeaseRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
