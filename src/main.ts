@@ -62,8 +62,9 @@ async function main(): Promise<void> {
   });
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version },
     'starting myetcd');
-  await system.start();
+  // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
+  await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');

@@ -45,6 +45,11 @@ export class KvService {
     public clusterId: number,
   ) {
     this.raft = ep.ref<RaftMsg, RaftReplies>('raft');
+    // Until the HTTP server installs the gateway's handler (which passes these on), pushes are
+    // this service's: the Raft node reports applied revisions from its first pass.
+    ep.onMessage((msg) => {
+      this.onPush(msg);
+    });
     this.shards = Array.from({ length: shardCount },
       (_, i) => ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
   }

@@ -7,6 +7,7 @@ import type { KvService } from './kv-service.js';
 import { errorBody } from './errors.js';
 import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
+import { registerClusterRoutes } from './cluster-routes.js';
 import { registerLeaseRoutes } from './lease-routes.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
@@ -106,6 +107,7 @@ export async function startGateway(
     if (!watches.dispatch(msg)) deps.kv.onPush(msg);
   });
   registerLeaseRoutes(routes);
+  registerClusterRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
     if (deps.system.serving) {
