@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
-import { actorSpecs, planCluster } from './cluster/setup.js';
+import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested } from './config/errors.js';
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
   const servers: { close(): boolean }[] = [];
   const watchGateways: { closeAll(): void }[] = [];
   const admissions: { inflight: number }[] = [];
+  const listened: number[] = [];
   for (const u of config.listenClientUrls) {
     const url = new URL(u);
     const { server, port, watches, routes } = await startGateway({
@@ -100,7 +101,9 @@ async function main(): Promise<void> {
     watchGateways.push(watches);
     admissions.push(routes.admission);
     log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
+    listened.push(port);
   }
+  publishClientUrls(system.gateway, config, listened);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -128,9 +128,16 @@ export interface RaftTransferLeader {
   to: number;
 }
 
+/** RaftPublish gives the client URLs the gateway really listens on (a port 0 resolved), to
+ * publish to the cluster (gateway → Raft node, once serving). */
+export interface RaftPublish {
+  type: 'RaftPublish';
+  clientURLs: string[];
+}
+
 export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep | RaftReport |
   RaftWatchInterest | RaftMemberList | RaftMemberAdd | RaftMemberRemove | RaftMemberUpdate |
-  RaftMemberPromote | RaftTransferLeader;
+  RaftMemberPromote | RaftTransferLeader | RaftPublish;
 
 /** RaftProposeResp is the applied result with the header fields Raft knows. */
 export interface RaftProposeResp {
@@ -220,6 +227,8 @@ export interface RaftNodeConfig {
   heartbeatIntervalMs: number;
   electionTicks: number;
   snapshotCount: number;
+  /** snapshotCatchUpEntries: entries kept in the log behind a snapshot (slow followers). */
+  snapshotCatchUpEntries: number;
   /** strictReconfigCheck: refuse membership changes that could lose quorum (etcd's flag). */
   strictReconfigCheck: boolean;
   /** requestTimeoutMs: proposals and reads not answered by then fail (etcd's ReqTimeout). */

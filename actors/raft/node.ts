@@ -154,6 +154,8 @@ export class RaftNode {
   /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
   private publishedAtMs = -Infinity;
   private removedReported = false;
+  /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
+  private clientURLs: string[];
 
   constructor(private readonly deps: RaftNodeDeps) {
     this.cfg = deps.config;
@@ -161,6 +163,7 @@ export class RaftNode {
     this.log = deps.log;
     this.selfId = this.cfg.memberId;
     this.clusterId = this.cfg.clusterId;
+    this.clientURLs = this.cfg.clientURLs;
     this.wal = this.ep.ref<WalMsg, WalReplies>('wal');
     this.shards = Array.from({ length: this.cfg.shardCount },
       (_, i) => this.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
@@ -169,7 +172,7 @@ export class RaftNode {
     this.sm = new StateMachine(this.shards, this.ep.ref<WatchMsg, unknown>('watch'), this.lease,
       this.ep, this.ep.hasActor('gateway') ? this.ep.ref('gateway') : undefined);
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
-      this.cfg.snapshotCount, this.log);
+      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log);
   }
 
   /**
@@ -298,6 +301,11 @@ export class RaftNode {
         return;
       case 'RaftTransferLeader':
         if (token !== undefined) this.transferLeader(msg.to, token);
+        break;
+      case 'RaftPublish':
+        this.clientURLs = msg.clientURLs;
+        this.publishedAtMs = -Infinity;
+        this.maybePublish(this.deps.nowMs());
         break;
       default: {
         const never: never = msg;
@@ -510,17 +518,19 @@ export class RaftNode {
    * timeout until applied. */
   private maybePublish(now: number): void {
     if (this.leader === 0 || this.removedReported) return;
+    // A listen port 0 is resolved by the gateway (RaftPublish) once it serves.
+    if (this.clientURLs.some((u) => /:0\/?$/.test(u))) return;
     const self = this.sm.members.get(this.selfId);
     if (self === undefined) return;
     if (self.name === this.cfg.name &&
-      self.clientURLs.join(',') === this.cfg.clientURLs.join(',')) return;
+      self.clientURLs.join(',') === this.clientURLs.join(',')) return;
     if (now - this.publishedAtMs < this.cfg.heartbeatIntervalMs * this.cfg.electionTicks) return;
     this.publishedAtMs = now;
     try {
       this.node.propose(encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n: 0 },
         encodeRequest({
           type: 'memberPublish', id: this.selfId, name: this.cfg.name,
-          clientURLs: this.cfg.clientURLs,
+          clientURLs: this.clientURLs,
         })));
     } catch {
       // No leader, or a transfer: the next tick tries again.

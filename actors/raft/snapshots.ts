@@ -1,4 +1,4 @@
-import { snapshotBytesMax, snapshotCatchUpEntries } from '../../src/constants.js';
+import { snapshotBytesMax } from '../../src/constants.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
 import { pack } from '../../src/runtime/codec.js';
@@ -19,7 +19,7 @@ export interface SnapshotLogger {
  * index, packs them with the applier's metadata and the member table into one SnapshotBody,
  * records it in the Raft storage (the leader sends it to followers that fell behind the
  * log), has the WAL writer save it, and compacts the in-memory log, keeping
- * snapshotCatchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries).
+ * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries).
  *
  * At most one snapshot is in progress. A snapshot received from the leader is installed only
  * once the local one has finished (`idle`): their WAL markers must stay in index order.
@@ -35,6 +35,7 @@ export class Snapshotter {
     private readonly wal: ActorRef<WalMsg, WalReplies>,
     private readonly storage: () => MemoryStorage,
     private readonly snapshotCount: number,
+    private readonly catchUpEntries: number,
     private readonly log: SnapshotLogger,
   ) {}
 
@@ -61,7 +62,7 @@ export class Snapshotter {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index as Index, meta.confState, body);
         await this.wal.ask({ type: 'WalSnapshotSave', index, term, body });
-        const compactTo = index - snapshotCatchUpEntries;
+        const compactTo = index - this.catchUpEntries;
         if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
         this.snapshotIndex = index;
         this.running = undefined;

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { LeaseConfig } from '../../actors/lease/messages.js';
 import type { PeerConfig } from '../../actors/peer/messages.js';
-import type { RaftNodeConfig } from '../../actors/raft/messages.js';
+import type { RaftMsg, RaftNodeConfig } from '../../actors/raft/messages.js';
 import type { ShardConfig } from '../../actors/shard/messages.js';
 import type { WalConfig } from '../../actors/wal/messages.js';
 import type { WatchConfig } from '../../actors/watch/messages.js';
@@ -9,6 +9,7 @@ import { fetchCluster } from '../../actors/peer/join.js';
 import { walDirOf } from '../../actors/wal/files.js';
 import { type Config, parseInitialCluster } from '../config/index.js';
 import { requestTimeoutBaseMs } from '../constants.js';
+import type { Endpoint, Message } from '../runtime/endpoint.js';
 import type { ActorSpec } from '../runtime/system.js';
 import { type ClusterPlan, planFromFlags, planJoin } from './bootstrap.js';
 
@@ -63,7 +64,8 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     initialMembers: plan.members, join: plan.join, token: config.initialClusterToken,
     shardCount: config.storageShards,
     heartbeatIntervalMs: config.heartbeatInterval, electionTicks,
-    snapshotCount: config.snapshotCount, logLevel: config.logLevel,
+    snapshotCount: config.snapshotCount, snapshotCatchUpEntries: config.snapshotCatchupEntries,
+    logLevel: config.logLevel,
     strictReconfigCheck: config.strictReconfigCheck !== 'false',
     requestTimeoutMs: requestTimeoutBaseMs + 2 * config.electionTimeout,
     seed: memberId % 0x7fffffff,
@@ -97,4 +99,16 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
       connects: ['raft', 'watch'],
     })),
   ];
+}
+
+/** publishClientUrls tells the Raft node the client URLs to publish to the cluster once the
+ * gateway listens: an advertised URL with port 0 (a listen URL that let the OS choose) gets
+ * the port actually bound by the listener at the same position. */
+export function publishClientUrls(ep: Endpoint<Message>, config: Config, ports: number[]): void {
+  const urls = config.advertiseClientUrls.map((u, i) => {
+    const url = new URL(u);
+    if (url.port !== '0' || ports[i] === undefined) return u;
+    return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
+  });
+  ep.ref<RaftMsg, unknown>('raft').sendUnbounded({ type: 'RaftPublish', clientURLs: urls });
 }

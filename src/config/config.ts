@@ -34,6 +34,9 @@ export interface Config {
   strictReconfigCheck: 'true' | 'false';
   /** snapshotCount is the number of applied entries between snapshots. */
   snapshotCount: number;
+  /** snapshotCatchupEntries: entries kept in the log behind a snapshot (etcd 3.6's
+   * --experimental-snapshot-catchup-entries). Invariant: ≥ 1. */
+  snapshotCatchupEntries: number;
   /** quotaBackendBytes bounds the store's size; past it writes fail with
    * "mvcc: database space exceeded". */
   quotaBackendBytes: number;

@@ -53,6 +53,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     electionTimeout: get('electionTimeout') ?? C.electionTimeoutMs,
     strictReconfigCheck: get('strictReconfigCheck') ?? 'true',
     snapshotCount: get('snapshotCount') ?? C.snapshotCount,
+    snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.maxRequestBytes,
     maxTxnOps: get('maxTxnOps') ?? C.maxTxnOps,

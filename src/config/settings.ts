@@ -74,6 +74,10 @@ export const settings: readonly Setting[] = [
   { flag: 'snapshot-count', key: 'snapshotCount', kind: { t: 'int', min: 1 }, value: 'n',
     defaultText: String(C.snapshotCount),
     help: 'Number of committed transactions to trigger a snapshot to disk.' },
+  { flag: 'experimental-snapshot-catchup-entries', key: 'snapshotCatchupEntries',
+    kind: { t: 'int', min: 1 }, value: 'n', defaultText: String(C.snapshotCatchUpEntries),
+    help: 'Number of entries kept in the log after a snapshot, for slow followers to ' +
+      'catch up without one (etcd 3.6).' },
   { flag: 'quota-backend-bytes', key: 'quotaBackendBytes', kind: { t: 'int', min: 0 },
     value: 'bytes', defaultText: `${C.quotaBackendBytes} (0 means the default)`,
     help: 'Raise an alarm and refuse writes when the store exceeds this size.' },
