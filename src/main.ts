@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
+import { peerMetricsHook } from './cluster/metrics.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
+  metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
   metrics.onScrape(async () => {
     const st = await kv.status();
     metrics.ingestMvccStats('raft', {

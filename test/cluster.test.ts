@@ -52,6 +52,19 @@ test.serial(
       await waitForConvergence(c);
       const views = await Promise.all(c.nodes.map((n) => keysOf(n.server!.url, 'k/', true)));
       for (const v of views) t.deepEqual([...v.entries()].sort(), [...views[0]!.entries()].sort());
+      // The peer transport's metrics carry etcd's names, labelled by the remote member.
+      const ids = await Promise.all(c.nodes.map(async (n) =>
+        BigInt((await status(n.server!.url))!.memberId).toString(16)));
+      const text = await (await fetch(`${c.nodes[leader]!.server!.url}/metrics`)).text();
+      for (const [i, id] of ids.entries()) {
+        if (i === leader) continue;
+        const m = new RegExp(`^etcd_network_peer_sent_bytes_total\\{To="${id}"\\} (\\d+)`, 'm')
+          .exec(text);
+        t.true(m !== null && Number(m[1]) > 0, `sent bytes to ${id}`);
+        t.regex(text, new RegExp(`^etcd_network_peer_received_bytes_total\\{From="${id}"\\} `,
+          'm'));
+        t.regex(text, new RegExp(`^etcd_network_peer_round_trip_time_seconds_bucket\\{`, 'm'));
+      }
       // Every member lists the same three members, each started (named) with its client URL.
       const lists = await Promise.all(c.nodes.map((n) =>
         post(`${n.server!.url}/v3/cluster/member/list`, {})));

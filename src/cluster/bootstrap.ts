@@ -1,4 +1,4 @@
-import { clusterIdOf, memberIdOf } from './ids.js';
+import { clusterIdOf, memberId64, memberIdOf } from './ids.js';
 import type { Member } from './membership.js';
 
 /**
@@ -47,7 +47,9 @@ export function planFromFlags(
       `couldn't find local name ${JSON.stringify(name)} in the initial cluster configuration`);
   }
   return {
-    selfId: self.id, clusterId: clusterIdOf([...ids]), members: members.sort((a, b) => a.id - b.id),
+    selfId: self.id,
+    clusterId: clusterIdOf([...initialCluster.values()].map((urls) => memberId64(urls, token))),
+    members: members.sort((a, b) => a.id - b.id),
     join: false,
   };
 }
