@@ -211,7 +211,7 @@ function dial(l: Link): void {
       l.queue.clear();
       markUnreachable(l.id);
       l.backoffMs = nextBackoffMs(l.backoffMs, cfg.heartbeatIntervalMs, peerDialBackoffMsMax);
-      log.debug({ member: hex(l.id), url, err: String(e), retryMs: l.backoffMs },
+      log.debug({ remote: hex(l.id), url, err: String(e), retryMs: l.backoffMs },
         'cannot reach member');
       l.dialTimer = setTimeout(() => {
         l.dialTimer = undefined;
@@ -277,7 +277,7 @@ function attachStream(l: Link, c: Conn, dir: 'in' | 'out'): void {
   }
   if (l.connectedAtMs === undefined) {
     l.connectedAtMs = now();
-    log.info({ member: hex(l.id), dir }, 'peer connection established');
+    log.info({ remote: hex(l.id), dir }, 'peer connection established');
   }
   c.frames((body) => onStreamFrame(l, c, body));
   c.onClose((why) => {
@@ -286,7 +286,7 @@ function attachStream(l: Link, c: Conn, dir: 'in' | 'out'): void {
     failRelays(c);
     if (active(l) === undefined) {
       if (l.connectedAtMs !== undefined) {
-        log.info({ member: hex(l.id), why }, 'peer connection lost');
+        log.info({ remote: hex(l.id), why }, 'peer connection lost');
       }
       l.connectedAtMs = undefined;
       markUnreachable(l.id);
@@ -417,12 +417,12 @@ async function sendSnapshot(l: Link, m: RaftMessage): Promise<void> {
     failed = !ack.ok;
     l.stats.sentBytes += c.sentBytes;
     log.info({
-      member: hex(l.id), index: m.snapshot!.metadata.index, bytes: data.length,
+      remote: hex(l.id), index: m.snapshot!.metadata.index, bytes: data.length,
       ms: Math.round(now() - t0), ok: ack.ok,
     }, 'sent database snapshot');
   } catch (e) {
     l.stats.sentFailures++;
-    log.warn({ member: hex(l.id), err: String(e) }, 'failed to send database snapshot');
+    log.warn({ remote: hex(l.id), err: String(e) }, 'failed to send database snapshot');
   } finally {
     c?.close('done');
     l.snapshotting = false;

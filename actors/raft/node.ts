@@ -233,7 +233,7 @@ export class RaftNode {
       for (const m of cfg.initialMembers) this.sm.members.add(m);
     }
     this.log.info({
-      member: this.selfId.toString(16), cluster: this.clusterId.toString(16), fresh,
+      id: this.selfId.toString(16), cluster: this.clusterId.toString(16), fresh,
       join: fresh && cfg.join, snapshotIndex: this.snapshots.snapshotIndex,
       revision: this.sm.applier.revision, entries: loaded.entries.length,
       commit: loaded.hardState?.commit ?? 0,
@@ -465,7 +465,7 @@ export class RaftNode {
   private reportRemoved(why: string): void {
     if (this.removedReported) return;
     this.removedReported = true;
-    this.log.error({ member: this.selfId.toString(16) },
+    this.log.error({ id: this.selfId.toString(16) },
       `${why}; the data-dir used by this member must be removed`);
     this.deps.removed(why);
   }
@@ -644,7 +644,7 @@ export class RaftNode {
     if (refused !== undefined) return this.ep.replyError(token, refused);
     const id = memberIdOf(peerURLs, this.cfg.token, this.deps.wallMs());
     const member: Member = { id, name: '', peerURLs, clientURLs: [], isLearner };
-    this.log.info({ member: id.toString(16), peerURLs, isLearner }, 'adding a member');
+    this.log.info({ id: id.toString(16), peerURLs, isLearner }, 'adding a member');
     this.proposeConfChange({
       type: isLearner ? ConfChangeAddLearnerNode : ConfChangeAddNode, nodeId: id as MemberId,
     }, member, token);
@@ -655,7 +655,7 @@ export class RaftNode {
     if (member === undefined) return this.ep.replyError(token, E.memberNotFound);
     const refused = await this.strict((v) => checkRemove(v, id)).catch(() => E.unhealthy);
     if (refused !== undefined) return this.ep.replyError(token, refused);
-    this.log.info({ member: id.toString(16) }, 'removing a member');
+    this.log.info({ id: id.toString(16) }, 'removing a member');
     this.proposeConfChange({ type: ConfChangeRemoveNode, nodeId: id as MemberId }, member, token);
   }
 
@@ -692,7 +692,7 @@ export class RaftNode {
     if (!learnerReady(theirs, mine)) return this.ep.replyError(token, E.learnerNotReady);
     const refused = await this.strict(checkPromote).catch(() => E.unhealthy);
     if (refused !== undefined) return this.ep.replyError(token, refused);
-    this.log.info({ member: id.toString(16) }, 'promoting a learner');
+    this.log.info({ id: id.toString(16) }, 'promoting a learner');
     this.proposeConfChange({ type: ConfChangeAddNode, nodeId: id as MemberId },
       { ...member, isLearner: false }, token);
   }
