@@ -13,7 +13,8 @@ import {
 } from '../src/mvcc/index.js';
 import type { Change } from '../src/mvcc/types.js';
 import { seededRng } from '../src/raft/index.js';
-import type { Revision } from '../src/types.js';
+import type { LeaseId, Revision } from '../src/types.js';
+import { type HistoryChange, WatchHub } from '../src/watch/index.js';
 
 // The cluster's pure parts: ids as etcd derives them, the peer wire (framing, handshakes,
 // bounded queues), etcd's reconfiguration checks, the member table, bootstrap plans, and
@@ -211,4 +212,31 @@ test('repartition: dumps of N shards re-split into M read like one store (seeded
     t.deepEqual(events(moved.flatMap((s) => s.history(from, one.currentRevision, '\0', '\xff'))),
       events(one.history(from, one.currentRevision, '\0', '\xff')), `seed ${seed} history`);
   }
+});
+
+test('watch: a follower\'s store jumping ahead (snapshot installed) resyncs synced watchers ' +
+  'from history, with no gap and no duplicate', (t) => {
+  const hub = new WatchHub();
+  hub.recover(1, 0);
+  const put = (rev: number, key: string): HistoryChange => ({
+    revision: rev,
+    change: {
+      kind: 'put',
+      kv: { key, value: `v${rev}`, modRevision: rev as Revision, createRevision: rev as Revision,
+        version: 1, lease: 0 as LeaseId },
+    },
+  });
+  const id = hub.create(1, { key: 'a', rangeEnd: 'b' });
+  hub.onChanges(2, [put(2, 'a1').change]);
+  // The snapshot brings revisions 3..5 without their changes reaching the hub.
+  hub.recover(5, 0);
+  t.true(hub.hasUnsynced);
+  const req = hub.nextSync()!;
+  t.deepEqual([req.fromRevision, req.toRevision], [3, 5]);
+  hub.applyHistory(req.pass, [put(3, 'a3'), put(4, 'b4'), put(5, 'a5')], 5);
+  t.false(hub.hasUnsynced);
+  hub.onChanges(6, [put(6, 'a6').change]);
+  const revisions = hub.drain().flatMap((d) => d.responses)
+    .filter((r) => r.watchId === id).flatMap((r) => r.events.map((e) => e.kv.modRevision));
+  t.deepEqual(revisions, [2, 3, 5, 6]);
 });
