@@ -65,6 +65,31 @@ export const raftEntryOverheadBytes = 24;
 export const readIndexPendingMax = 4_096;
 /** electionTicksMin is the smallest sensible election timeout in ticks. */
 export const electionTicksMin = 2;
+/** requestTimeoutBaseMs: a proposal or read not answered within this plus two election
+ * timeouts fails with "etcdserver: request timed out" (etcd's ReqTimeout: 5 s + 2 × election). */
+export const requestTimeoutBaseMs = 5_000;
+
+// ---- Cluster (peer transport, membership) ----
+/** reconfigHealthIntervalMs is etcd's HealthInterval: a member must have been connected this
+ * long to count as healthy for --strict-reconfig-check. */
+export const reconfigHealthIntervalMs = 5_000;
+/** peerQueueMessagesMax bounds the Raft messages queued for one member (etcd's stream buffer:
+ * 4,096). Past it messages are dropped and counted: Raft tolerates loss, memory must not grow
+ * with a dead member. */
+export const peerQueueMessagesMax = 4_096;
+/** peerFrameBytesMax bounds one frame on a peer connection; larger is a protocol error. */
+export const peerFrameBytesMax = 64 * 1024 * 1024;
+/** peerBatchBytesMax: a turn's messages to one member are split into frames of about this. */
+export const peerBatchBytesMax = 4 * 1024 * 1024;
+/** peerSnapshotChunkBytes: a snapshot travels in chunks of this size, each written only when
+ * the socket drained the previous one (backpressure). */
+export const peerSnapshotChunkBytes = 1024 * 1024;
+/** peerDialBackoffMsMax bounds the reconnect backoff (it starts at one heartbeat). */
+export const peerDialBackoffMsMax = 2_000;
+/** peerHandshakeTimeoutMs bounds a connection's handshake. */
+export const peerHandshakeTimeoutMs = 5_000;
+/** peerProbeIntervalMs paces the round-trip probes (etcd_network_peer_round_trip_time). */
+export const peerProbeIntervalMs = 1_000;
 
 // ---- WAL ----
 /** segmentSizeBytes is etcd's SegmentSizeBytes: 64 MiB per WAL segment. */
@@ -147,6 +172,9 @@ export const watchGenerationSweepMs = 500;
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
+assert(peerFrameBytesMax > peerBatchBytesMax + requestBytesMax * 2,
+  'a peer frame must hold a batch and a largest entry');
+assert(peerFrameBytesMax > sizePerMsgBytesMax * 2, 'a peer frame must hold a largest MsgApp');
 assert(walBatchBytesMax >= 8 * requestBytesMax, 'a WAL batch must hold many largest requests');
 assert(walRecordBytesMax > requestBytesMax * 2, 'a record must hold a largest request');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');

@@ -131,6 +131,52 @@ export const errorTable = {
   TIMEOUT: { grpc: G.Unavailable, http: 503, text: 'etcdserver: request timed out' },
   UNHEALTHY: { grpc: G.Unavailable, http: 503, text: 'etcdserver: unhealthy cluster' },
   CORRUPT: { grpc: G.DataLoss, http: 500, text: 'etcdserver: corrupt cluster' },
+  TIMEOUT_LEADER_FAIL: {
+    grpc: G.Unavailable, http: 503,
+    text: 'etcdserver: request timed out, possibly due to previous leader failure',
+  },
+  TIMEOUT_CONNECTION_LOST: {
+    grpc: G.Unavailable, http: 503,
+    text: 'etcdserver: request timed out, possibly due to connection lost',
+  },
+  TIMEOUT_LEADER_TRANSFER: {
+    grpc: G.DeadlineExceeded, http: 504,
+    text: 'etcdserver: request timed out, leader transfer took too long',
+  },
+  NOT_SUPPORTED_FOR_LEARNER: {
+    grpc: G.Unavailable, http: 503, text: 'etcdserver: rpc not supported for learner',
+  },
+  MEMBER_NOT_FOUND: { grpc: G.NotFound, http: 404, text: 'etcdserver: member not found' },
+  MEMBER_EXIST: {
+    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: member ID already exist',
+  },
+  PEER_URL_EXIST: {
+    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: Peer URLs already exists',
+  },
+  MEMBER_BAD_URLS: {
+    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: given member URLs are invalid',
+  },
+  MEMBER_NOT_LEARNER: {
+    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: can only promote a learner member',
+  },
+  LEARNER_NOT_READY: {
+    grpc: G.FailedPrecondition, http: 412,
+    text: 'etcdserver: can only promote a learner member which is in sync with leader',
+  },
+  TOO_MANY_LEARNERS: {
+    grpc: G.FailedPrecondition, http: 412,
+    text: 'etcdserver: too many learner members in cluster',
+  },
+  NOT_ENOUGH_STARTED: {
+    grpc: G.FailedPrecondition, http: 412,
+    text: 'etcdserver: re-configuration failed due to not enough started members',
+  },
+  BAD_LEADER_TRANSFEREE: {
+    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: bad leader transferee',
+  },
+  /** raft dropped the proposal (a leader transfer, or a membership change already pending);
+   * etcd passes raft's error through as gRPC Unknown. */
+  PROPOSAL_DROPPED: { grpc: G.Unknown, http: 500, text: 'raft proposal dropped' },
   // Decode errors: Go's encoding/json, encoding/base64 and jsonpb wording, per request.
   MALFORMED_JSON: { grpc: G.InvalidArgument, http: 400 },
   INVALID_BASE64: { grpc: G.InvalidArgument, http: 400 },
@@ -233,6 +279,7 @@ const foreignCodes: Readonly<Record<string, ErrorCode>> = {
   MAILBOX_FULL: 'TOO_MANY_REQUESTS',
   ASK_TIMEOUT: 'TIMEOUT',
   PEER_GONE: 'RESTARTING',
+  ACTOR_GONE: 'RESTARTING',
 };
 
 /**

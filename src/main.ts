@@ -1,17 +1,15 @@
-import { createHash } from 'node:crypto';
-import type { RaftNodeConfig } from '../actors/raft/messages.js';
-import type { ShardConfig, ShardMsg, ShardReplies } from '../actors/shard/messages.js';
-import type { WalConfig, WalMsg, WalReplies } from '../actors/wal/messages.js';
-import type { LeaseConfig } from '../actors/lease/messages.js';
-import type { WatchConfig } from '../actors/watch/messages.js';
-import { type Config, loadConfig, parseInitialCluster } from './config/index.js';
+import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
+import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
+import { peerMetricsHook } from './cluster/metrics.js';
+import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
+import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
-import { type ActorSpec, ActorSystem } from './runtime/system.js';
+import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
 import { apiVersion, clusterVersion, serverVersion as version, versionText }
@@ -27,49 +25,6 @@ import { apiVersion, clusterVersion, serverVersion as version, versionText }
  *      │        └──────► lease ──► raft (expiry revokes)
  *      └──────────────► shard-0..N-1 (reads at a revision)
  */
-
-/** memberIdOf derives a member id from the peer URLs and cluster token, as etcd does (a hash
- * kept within 2^53 so it stays a JS number). */
-export function memberIdOf(peerUrls: string[], token: string): number {
-  const h = createHash('sha1').update([...peerUrls].sort().join('') + token).digest();
-  return (h.readUInt32BE(0) * 0x200000 + (h.readUInt32BE(4) >>> 11)) || 1;
-}
-
-/** actorSpecs lays out the actor threads for a configuration. */
-export function actorSpecs(config: Config, memberId: number, clusterId: number): ActorSpec[] {
-  const dist = new URL('../actors/', import.meta.url);
-  const shardNames = Array.from({ length: config.storageShards }, (_, i) => `shard-${i}`);
-  const wal: WalConfig = {
-    dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId,
-  };
-  const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
-  const raft: RaftNodeConfig = {
-    memberId, clusterId, shardCount: config.storageShards,
-    heartbeatIntervalMs: config.heartbeatInterval, electionTicks,
-    snapshotCount: config.snapshotCount, logLevel: config.logLevel,
-    seed: memberId % 0x7fffffff,
-  };
-  const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
-  const lease: LeaseConfig = { logLevel: config.logLevel, seed: memberId % 0x7fffffff };
-  return [
-    // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
-    {
-      name: 'raft', url: new URL('raft/actor.js', dist), config: raft,
-      peers: ['wal', 'watch', 'lease', ...shardNames],
-    },
-    { name: 'lease', url: new URL('lease/actor.js', dist), config: lease, peers: ['raft'] },
-    { name: 'watch', url: new URL('watch/actor.js', dist), config: watch, peers: shardNames },
-    { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, peers: ['raft'] },
-    ...shardNames.map((name, index): ActorSpec => ({
-      name, url: new URL('shard/actor.js', dist),
-      config: {
-        index, count: config.storageShards, logLevel: config.logLevel,
-        failpoints: (process.env['GOFAIL_FAILPOINTS'] ?? '').split(',').filter((f) => f !== ''),
-      } satisfies ShardConfig,
-      peers: ['raft', 'watch'],
-    })),
-  ];
-}
 
 async function main(): Promise<void> {
   let config: Config;
@@ -90,26 +45,19 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  // The Raft core handles clusters, but the peer transport between members is not built yet:
-  // a member started with others in --initial-cluster would elect itself alone and split the
-  // cluster's brain. Refuse instead.
-  const members = parseInitialCluster(config.initialCluster);
-  if (members.size > 1) {
-    process.stderr.write(`myetcd: --initial-cluster names ${members.size} members; this ` +
-      'release serves single-member clusters only (no peer transport yet)\n');
-    process.exit(2);
-  }
   // The client ports, the data directory's lock and the log files, in that order; a failure
   // leaves nothing behind (src/server/startup.ts).
   const { clientUrls, lock, logger } = await prepareStart(config);
   const log = logger.child({ component: 'main' });
-  const memberId = memberIdOf(config.initialAdvertisePeerUrls, config.initialClusterToken);
-  const clusterId = memberIdOf([config.initialCluster], config.initialClusterToken);
+  // Who this member is: from --initial-cluster, or asked of the running members when it joins
+  // (--initial-cluster-state existing); a restart takes it from the WAL instead.
+  const plan = await planCluster(config);
+  const { selfId: memberId, clusterId } = plan;
   const metrics = createMetrics({
     version: apiVersion, buildVersion: version, clusterVersion,
     quotaBackendBytes: config.quotaBackendBytes,
   });
-  const system = new ActorSystem(actorSpecs(config, memberId, clusterId), {
+  const system = new ActorSystem(actorSpecs(config, plan), {
     logger: logger.child({ component: 'supervisor' }),
     logConfig: loggerConfig(config),
     onFatal: (reason) => {
@@ -120,11 +68,13 @@ async function main(): Promise<void> {
   });
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
     apiVersion }, 'starting myetcd');
-  await system.start();
+  // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
+  await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
+  metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
   metrics.onScrape(async () => {
     const st = await kv.status();
     metrics.ingestMvccStats('raft', {
@@ -139,13 +89,14 @@ async function main(): Promise<void> {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
       const st = await shard.ask({ type: 'ShardStats' }, 2_000);
-      metrics.ingestMvccStats(shard.peer, { keys: st.keys, dbSizeBytes: st.bytes });
+      metrics.ingestMvccStats(shard.target, { keys: st.keys, dbSizeBytes: st.bytes });
     });
   }
 
   const servers: { close(): boolean }[] = [];
   const watchGateways: { closeAll(): void }[] = [];
   const admissions: { inflight: number }[] = [];
+  const listened: number[] = [];
   for (const reserved of clientUrls) {
     const url = new URL(reserved.url);
     const { server, port, watches, routes } = await startGateway({
@@ -158,7 +109,9 @@ async function main(): Promise<void> {
     watchGateways.push(watches);
     admissions.push(routes.admission);
     log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
+    listened.push(port);
   }
+  publishClientUrls(system.gateway, config, listened);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -11,10 +11,10 @@ const quiet = { info() {}, warn() {}, error() {} };
 function system(): ActorSystem {
   return new ActorSystem([
     { name: 'raft', url: new URL('./actors/lease-raft.js', import.meta.url), config: {},
-      peers: ['lease'] },
+      connects: ['lease'] },
     { name: 'lease', url: new URL('../actors/lease/actor.js', import.meta.url),
       config: { logLevel: 'silent', seed: 1, checkIntervalMs: 50, minTtlSeconds: 1 },
-      peers: ['raft'] },
+      connects: ['raft'] },
   ], { logger: quiet, onFatal: () => undefined });
 }
 

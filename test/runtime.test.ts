@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mailboxDepthMax } from '../src/constants.js';
 import {
-  AskTimeoutError, MailboxFullError, PeerGoneError, RemoteError,
+  AskTimeoutError, MailboxFullError, ActorGoneError, RemoteError,
 } from '../src/runtime/endpoint.js';
 import { ActorSystem } from '../src/runtime/system.js';
 import { until } from './helpers/wait.js';
@@ -24,8 +24,8 @@ const quiet = { info() {}, warn() {}, error() {} };
 
 function system(onFatal?: (r: string) => void): ActorSystem {
   return new ActorSystem([
-    { name: 'a', url: echoUrl, config: {}, peers: ['b'] },
-    { name: 'b', url: echoUrl, config: {}, peers: ['a'] },
+    { name: 'a', url: echoUrl, config: {}, connects: ['b'] },
+    { name: 'b', url: echoUrl, config: {}, connects: ['a'] },
   ], { logger: quiet, onFatal: onFatal ?? (() => undefined) });
 }
 
@@ -108,7 +108,7 @@ test('runtime: a crashed actor is restarted, asks in flight fail, and restarts a
       const inflight = a.ask({ type: 'Ignore' }, 120_000);
       a.send({ type: 'Crash' });
       const e = await t.throwsAsync(inflight);
-      t.true(e instanceof PeerGoneError);
+      t.true(e instanceof ActorGoneError);
       // Wait for the new generation to serve.
       let r: EchoReplies['Echo'] | undefined;
       await until(async () => {
@@ -125,7 +125,7 @@ test('runtime: a crashed actor is restarted, asks in flight fail, and restarts a
 test('runtime: an actor that keeps crashing escalates to the fatal handler', async (t) => {
   let fatal = '';
   const sys = new ActorSystem([
-    { name: 'a', url: echoUrl, config: {}, peers: [] },
+    { name: 'a', url: echoUrl, config: {}, connects: [] },
   ], { logger: quiet, onFatal: (r) => { fatal = r; } });
   await sys.start();
   const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');

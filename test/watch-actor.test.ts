@@ -25,10 +25,10 @@ function system(bufferEvents?: number): ActorSystem {
     { name: 'watch', url: new URL('../actors/watch/actor.js', import.meta.url),
       config: { shardCount, logLevel: 'silent', historyEventsPerPass: 16,
         ...(bufferEvents === undefined ? {} : { bufferEvents }) },
-      peers: shards },
+      connects: shards },
     ...shards.map((name, index) => ({
       name, url: new URL('../actors/shard/actor.js', import.meta.url),
-      config: { index, count: shardCount, logLevel: 'silent' }, peers: ['watch'],
+      config: { index, count: shardCount, logLevel: 'silent' }, connects: ['watch'],
     })),
   ], { logger: quiet, onFatal: () => undefined });
 }

@@ -3,6 +3,8 @@ import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/index.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
+import type { ReplyToken } from '../../src/runtime/endpoint.js';
+import type { PeerForward } from '../peer/messages.js';
 import type { LeaseConfig, LeaseMsg, LeaseRaftPropose } from './messages.js';
 
 /**
@@ -22,7 +24,23 @@ const lessor = new Lessor({
   rng: seededRng((cfg.seed ^ Date.now() ^ Math.floor(performance.timeOrigin * 1000)) >>> 0),
   ...(cfg.minTtlSeconds === undefined ? {} : { minTtlSeconds: cfg.minTtlSeconds }),
 });
-const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftPeer ?? 'raft');
+const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftActor ?? 'raft');
+/** peer relays keep-alives and time-to-live asks to the leader (absent in a lone test). */
+const peer = ctx.ep.hasActor('peer') ? ctx.ep.ref<PeerForward, unknown>('peer') : undefined;
+/** leader is the leader's member id (0: none known), from LeaderChanged. */
+let leader = 0;
+
+/** toLeader relays an ask to the leader's lease actor when this member is a follower in a
+ * cluster (only the leader's deadlines count, as etcd's lessor); true when relayed or failed. */
+function toLeader(msg: PeerForward['msg'], token: ReplyToken): boolean {
+  if (lessor.isPrimary || peer === undefined) return false;
+  if (leader === 0) {
+    ctx.ep.replyError(token, { code: 'NO_LEADER', message: 'etcdserver: no leader' });
+    return true;
+  }
+  peer.forward({ type: 'PeerForward', to: leader, target: 'lease', msg }, token);
+  return true;
+}
 
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
@@ -42,6 +60,7 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'LeaseKeepAlive':
       if (token === undefined) return;
+      if (toLeader({ type: 'LeaseKeepAlive', id: msg.id }, token)) return;
       try {
         ctx.ep.reply(token, { id: msg.id, ttlSeconds: lessor.renew(msg.id, now()) });
       } catch (e) {
@@ -50,6 +69,7 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'LeaseTimeToLive': {
       if (token === undefined) return;
+      if (toLeader({ type: 'LeaseTimeToLive', id: msg.id, keys: msg.keys }, token)) return;
       const t = lessor.timeToLive(msg.id, now());
       if (t === undefined) {
         ctx.ep.reply(token, { id: msg.id, ttlSeconds: -1, grantedTtlSeconds: 0 });
@@ -84,6 +104,7 @@ ctx.ep.onMessage((msg, token) => {
       for (const [id, key] of msg.attach) lessor.attach(id, key);
       return;
     case 'LeaderChanged':
+      leader = msg.leader ?? (msg.isLeader ? -1 : 0);
       if (msg.isLeader && !lessor.isPrimary) lessor.promote(now());
       else if (!msg.isLeader && lessor.isPrimary) lessor.demote();
       return;

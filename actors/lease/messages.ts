@@ -83,6 +83,8 @@ export interface LeaseKeysChanged {
 export interface LeaderChanged {
   type: 'LeaderChanged';
   isLeader: boolean;
+  /** leader: the leader's member id (0: none); a follower forwards keep-alives to it. */
+  leader?: number;
 }
 
 export type LeaseMsg = LeaseGrant | LeaseRevoke | LeaseKeepAlive | LeaseTimeToLive |
@@ -149,6 +151,6 @@ export interface LeaseConfig {
   checkIntervalMs?: number;
   /** minTtlSeconds overrides leaseTtlSecondsMin (tests). */
   minTtlSeconds?: number;
-  /** raftPeer names the Raft node (default 'raft'). */
-  raftPeer?: string;
+  /** raftActor names the Raft node (default 'raft'). */
+  raftActor?: string;
 }

@@ -2,21 +2,49 @@ import type { Message as RaftMessage } from '../../src/raft/index.js';
 import type {
   LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse,
 } from '../../src/api/lease-types.js';
+import type { Member } from '../../src/cluster/membership.js';
 import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
 
-/** ProposalRequest is anything that goes through the log: KV writes and lease changes. */
-export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest;
+/** MemberPublishRequest announces a started member's name and client URLs (etcd: publish). */
+export interface MemberPublishRequest {
+  type: 'memberPublish';
+  id: number;
+  name: string;
+  clientURLs: string[];
+}
 
-/** ProposalResponse is the applied result of a ProposalRequest. */
-export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse;
+/** MemberUpdateRequest replaces a member's peer URLs (etcd: member update). */
+export interface MemberUpdateRequest {
+  type: 'memberUpdate';
+  id: number;
+  peerURLs: string[];
+}
+
+/** ProposalRequest is anything that goes through the log as a normal entry: KV writes,
+ * lease changes and the member attributes that are not Raft membership. */
+export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest |
+  MemberPublishRequest | MemberUpdateRequest;
+
+/** MemberChangeResponse answers the membership changes once applied. */
+export interface MemberChangeResponse {
+  type: 'memberChange';
+  /** member is the member added, removed, updated or promoted. */
+  member?: Member;
+  members: Member[];
+}
+
+/** ProposalResponse is the applied result of a ProposalRequest or a conf change. */
+export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse |
+  MemberChangeResponse;
 
 /**
  * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier
  * (src/mvcc): proposals enter here, go to the WAL writer, commit, are applied in log order,
- * and their changes flow on to the shards and the watch hub.
+ * and their changes flow on to the shards and the watch hub. Raft messages to and from the
+ * other members travel through the peer actor (actors/peer).
  */
 
-/** RaftPropose proposes one write; the reply comes after it is committed and applied. */
+/** RaftPropose proposes one write; the reply comes after it is committed and applied here. */
 export interface RaftPropose {
   type: 'RaftPropose';
   /** req is the request; reqBytes the same already encoded with encodeRequest (the gateway's
@@ -26,8 +54,8 @@ export interface RaftPropose {
 }
 
 /** RaftReadIndex asks for a linearizable read point: the reply is the store revision once the
- * node has confirmed its leadership (Raft §6.4) and applied up to the read index. One ask
- * serves every read the gateway gathered in one turn. */
+ * node has confirmed the leader's leadership (Raft §6.4) and applied up to the read index.
+ * One ask serves every read the gateway gathered in one turn. */
 export interface RaftReadIndex {
   type: 'RaftReadIndex';
 }
@@ -37,10 +65,20 @@ export interface RaftStatusReq {
   type: 'RaftStatus';
 }
 
-/** RaftStep delivers a message from a peer node (cluster transport). */
+/** RaftStep delivers messages from other members (peer actor → Raft node, one per turn). */
 export interface RaftStep {
   type: 'RaftStep';
-  msg: RaftMessage;
+  msgs: RaftMessage[];
+}
+
+/** RaftReport tells the core what the transport learned: members it could not reach
+ * (reportUnreachable) and snapshots delivered or failed (reportSnapshot). */
+export interface RaftReport {
+  type: 'RaftReport';
+  unreachable: number[];
+  snapshots: { id: number; failed: boolean }[];
+  /** removed: another member refused this one as removed from the cluster. */
+  removed?: boolean;
 }
 
 /** RaftWatchInterest: the watch hub has (subscribed) or no longer has watchers. While
@@ -51,7 +89,55 @@ export interface RaftWatchInterest {
   subscribed: boolean;
 }
 
-export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep | RaftWatchInterest;
+/** RaftMemberList lists the members (any member answers from its applied state). */
+export interface RaftMemberList {
+  type: 'RaftMemberList';
+}
+
+/** RaftMemberAdd adds a member (a learner when isLearner), answered once applied. */
+export interface RaftMemberAdd {
+  type: 'RaftMemberAdd';
+  peerURLs: string[];
+  isLearner: boolean;
+}
+
+/** RaftMemberRemove removes a member, answered once applied. */
+export interface RaftMemberRemove {
+  type: 'RaftMemberRemove';
+  id: number;
+}
+
+/** RaftMemberUpdate replaces a member's peer URLs, answered once applied. */
+export interface RaftMemberUpdate {
+  type: 'RaftMemberUpdate';
+  id: number;
+  peerURLs: string[];
+}
+
+/** RaftMemberPromote promotes a learner that is in sync with the leader; a follower forwards
+ * it to the leader (only the leader knows the learner's progress). */
+export interface RaftMemberPromote {
+  type: 'RaftMemberPromote';
+  id: number;
+}
+
+/** RaftTransferLeader hands leadership to another voter (etcd's MoveLeader); only the
+ * leader accepts it. Answered once the transferee leads. */
+export interface RaftTransferLeader {
+  type: 'RaftTransferLeader';
+  to: number;
+}
+
+/** RaftPublish gives the client URLs the gateway really listens on (a port 0 resolved), to
+ * publish to the cluster (gateway → Raft node, once serving). */
+export interface RaftPublish {
+  type: 'RaftPublish';
+  clientURLs: string[];
+}
+
+export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep | RaftReport |
+  RaftWatchInterest | RaftMemberList | RaftMemberAdd | RaftMemberRemove | RaftMemberUpdate |
+  RaftMemberPromote | RaftTransferLeader | RaftPublish;
 
 /** RaftProposeResp is the applied result with the header fields Raft knows. */
 export interface RaftProposeResp {
@@ -79,6 +165,7 @@ export interface RaftStatusResp {
   revision: number;
   compactRevision: number;
   isLeader: boolean;
+  isLearner: boolean;
   leaderChanges: number;
   proposalsCommitted: number;
   proposalsApplied: number;
@@ -92,21 +179,60 @@ export interface RaftStatusResp {
   keys: number;
 }
 
+/** RaftMembersResp answers RaftMemberList and every membership change (the change's answer
+ * comes from the apply of its entry, like any proposal's). */
+export interface RaftMembersResp extends RaftProposeResp {
+  response: MemberChangeResponse;
+}
+
+/** RaftApplied tells the gateway the revision this member has applied (Raft node → gateway,
+ * in a cluster only: writes that entered through other members reach no local client, yet
+ * serializable reads must see them). */
+export interface RaftApplied {
+  type: 'RaftApplied';
+  revision: number;
+  raftTerm: number;
+}
+
 /** RaftReplies maps each ask to its reply. */
 export interface RaftReplies {
   RaftPropose: RaftProposeResp;
   RaftReadIndex: RaftReadIndexResp;
   RaftStatus: RaftStatusResp;
+  RaftMemberList: RaftMembersResp;
+  RaftMemberAdd: RaftMembersResp;
+  RaftMemberRemove: RaftMembersResp;
+  RaftMemberUpdate: RaftMembersResp;
+  RaftMemberPromote: RaftMembersResp;
+  RaftTransferLeader: { raftTerm: number };
 }
 
-/** RaftConfig is the Raft node's start-up configuration. */
+/** RaftNodeConfig is the Raft node's start-up configuration. */
 export interface RaftNodeConfig {
+  /** memberId / clusterId: this member's identity for a brand-new data dir (a restarted
+   * member takes both from its WAL). */
   memberId: number;
   clusterId: number;
+  /** name and clientURLs are published to the cluster once the member runs (etcd). */
+  name: string;
+  clientURLs: string[];
+  /** initialMembers: the founding members ('new'), or the members the cluster reported
+   * when this member joined ('existing'); ignored on restart. */
+  initialMembers: Member[];
+  /** join: this member joins an existing cluster (no bootstrap entries of its own). */
+  join: boolean;
+  /** token is --initial-cluster-token (member ids of added members mix it in). */
+  token: string;
   shardCount: number;
   heartbeatIntervalMs: number;
   electionTicks: number;
   snapshotCount: number;
+  /** snapshotCatchUpEntries: entries kept in the log behind a snapshot (slow followers). */
+  snapshotCatchUpEntries: number;
+  /** strictReconfigCheck: refuse membership changes that could lose quorum (etcd's flag). */
+  strictReconfigCheck: boolean;
+  /** requestTimeoutMs: proposals and reads not answered by then fail (etcd's ReqTimeout). */
+  requestTimeoutMs: number;
   logLevel: string;
   /** seed for the Raft core's randomized election timeouts. */
   seed: number;

@@ -1,3 +1,4 @@
+import type { Member, MembershipJson } from '../../src/cluster/membership.js';
 import type { ConfState } from '../../src/raft/index.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
 import type { ProposalRequest } from './messages.js';
@@ -50,7 +51,10 @@ export function decodeProposal(data: Uint8Array): Proposal {
 }
 
 /** SnapshotBody is the application state at a snapshot's index: the store's revisions, the
- * leases that exist, the membership, and one dump per shard (msgpack of ShardStore). */
+ * leases that exist, the membership, and one dump per shard (msgpack of ShardStore). The
+ * shard count is the snapshotting member's: a member with another count re-partitions the
+ * dumps by key when it loads them (src/mvcc/repartition.ts), so members on machines with
+ * different core counts exchange snapshots. */
 export interface SnapshotBody {
   revision: number;
   compactRevision: number;
@@ -58,4 +62,32 @@ export interface SnapshotBody {
   leases: { id: number; ttl: number }[];
   confState: ConfState;
   shards: Uint8Array[];
+  /** members: the member table (absent in snapshots written before clusters existed). */
+  members?: MembershipJson;
+}
+
+/** ConfChangeContext is what an EntryConfChange's context holds: the member the change is
+ * about (its URLs, for the peer transport) and who proposed it, to answer the client. */
+export interface ConfChangeContext {
+  member: Member;
+  /** p: the proposer (absent in bootstrap entries). */
+  p?: ProposalId;
+}
+
+/** encodeConfChangeContext encodes a conf change's context. */
+export function encodeConfChangeContext(c: ConfChangeContext): Uint8Array {
+  return pack(c);
+}
+
+/** decodeConfChangeContext reads a context written by encodeConfChangeContext; undefined for
+ * an empty or foreign one. */
+export function decodeConfChangeContext(b: Uint8Array | undefined): ConfChangeContext | undefined {
+  if (b === undefined || b.length === 0) return undefined;
+  try {
+    const c = unpack<ConfChangeContext>(b);
+    if (typeof c !== 'object' || c === null || typeof c.member?.id !== 'number') return undefined;
+    return c;
+  } catch {
+    return undefined;
+  }
 }

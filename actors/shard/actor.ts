@@ -63,6 +63,8 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'ShardRestore':
       store = msg.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(msg.dump));
+      appliedIndex = msg.index ?? 0;
+      drainWaiting();
       if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
       return;
     case 'ShardSnapshot':

@@ -38,10 +38,13 @@ export interface ShardRange {
   waitIndex?: number;
 }
 
-/** ShardRestore replaces the shard's state with a snapshot dump (or empty) at start-up. */
+/** ShardRestore replaces the shard's state with a snapshot dump (or empty): at start-up, and
+ * when a follower installs its leader's snapshot. */
 export interface ShardRestore {
   type: 'ShardRestore';
   dump: Uint8Array | null;
+  /** index: the Raft index the dump reflects (reads waiting on an index compare with it). */
+  index?: number;
 }
 
 /** ShardSnapshot asks for a dump of the shard's state after every revision sent so far. */

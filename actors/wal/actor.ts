@@ -91,7 +91,7 @@ ctx.ep.onMessage((msg, token) => {
       return;
     }
     case 'WalSnapshotSave': {
-      const { index, term, body } = msg;
+      const { index, term, body, hardState } = msg;
       // The body is copied, not transferred: it views the batch buffer that other messages of
       // the same batch (appends not yet flushed) still view.
       const t0 = performance.now();
@@ -103,7 +103,10 @@ ctx.ep.onMessage((msg, token) => {
           }
           // The marker goes into the log only once the snapshot file is durable, so recovery
           // never looks for a snapshot that is not there.
-          files.append([{ type: 'snapshot', index: index as never, term: term as never }]);
+          files.append([
+            { type: 'snapshot', index: index as never, term: term as never },
+            ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
+          ]);
           files.releaseTo(index as never);
           // Older snapshot files are never read again once newer ones have markers.
           purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });

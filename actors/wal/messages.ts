@@ -27,6 +27,9 @@ export interface WalSnapshotSave {
   index: number;
   term: number;
   body: Uint8Array;
+  /** hardState, when set, is written right after the marker (a follower installing its
+   * leader's snapshot: recovery uses a marker only at or below the last commit). */
+  hardState?: HardState;
 }
 
 /** WalStatsReq asks for fsync timings since the last ask (for metrics). */

@@ -28,7 +28,7 @@ const hub = new WatchHub({
   ...(cfg.historyEventsPerPass === undefined ? {}
     : { historyEventsPerPass: cfg.historyEventsPerPass }),
 });
-const gateway = ctx.ep.ref<WatchOut, unknown>(cfg.gatewayPeer ?? 'gateway');
+const gateway = ctx.ep.ref<WatchOut, unknown>(cfg.gatewayActor ?? 'gateway');
 const shards = Array.from({ length: cfg.shardCount },
   (_, i) => ctx.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
 
@@ -48,7 +48,7 @@ function subscribe(): void {
 
 function unsubscribeIfIdle(): void {
   // Without a Raft node (tests feed the hub directly) there is no one to tell.
-  if (!ctx.ep.hasPeer('raft')) return;
+  if (!ctx.ep.hasActor('raft')) return;
   if (!subscribed || !recovered || early.length > 0 || hub.stats().watchers > 0) return;
   subscribed = false;
   recovered = false;

@@ -162,6 +162,6 @@ export interface WatchConfig {
   bufferEvents?: number;
   /** historyEventsPerPass overrides the history read per pass (tests). */
   historyEventsPerPass?: number;
-  /** gatewayPeer names the actor that opened the streams (default 'gateway'). */
-  gatewayPeer?: string;
+  /** gatewayActor names the actor that opened the streams (default 'gateway'). */
+  gatewayActor?: string;
 }

@@ -29,8 +29,14 @@ export interface Config {
   heartbeatInterval: number;
   /** electionTimeout in milliseconds. Invariant: ≥ 5 × heartbeatInterval, ≤ 50,000. */
   electionTimeout: number;
+  /** strictReconfigCheck: refuse membership changes that could lose quorum (etcd's flag;
+   * 'true' or 'false' as given, default 'true'). */
+  strictReconfigCheck: 'true' | 'false';
   /** snapshotCount is the number of applied entries between snapshots. */
   snapshotCount: number;
+  /** snapshotCatchupEntries: entries kept in the log behind a snapshot (etcd 3.6's
+   * --experimental-snapshot-catchup-entries). Invariant: ≥ 1. */
+  snapshotCatchupEntries: number;
   /** quotaBackendBytes bounds the store's size; past it writes fail with
    * "mvcc: database space exceeded". */
   quotaBackendBytes: number;

@@ -51,7 +51,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     initialClusterToken: get('initialClusterToken') ?? D.defaultClusterToken,
     heartbeatInterval: get('heartbeatInterval') ?? C.heartbeatIntervalMs,
     electionTimeout: get('electionTimeout') ?? C.electionTimeoutMs,
+    strictReconfigCheck: get('strictReconfigCheck') ?? 'true',
     snapshotCount: get('snapshotCount') ?? C.snapshotCount,
+    snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
@@ -193,6 +195,7 @@ function parseJson(s: Setting, v: unknown, where: string): unknown {
     case 'string':
     case 'enum':
       if (s.key === 'autoCompactionRetention' && typeof v === 'number') v = String(v);
+      if (s.key === 'strictReconfigCheck' && typeof v === 'boolean') v = String(v);
       if (typeof v !== 'string') throw bad('expected a string');
       return parseText(s, v, where);
     case 'int':

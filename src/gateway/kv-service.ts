@@ -1,4 +1,4 @@
-import type { RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
+import type { RaftApplied, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
 import { encodeRequest } from '../../actors/raft/proposal.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
@@ -45,6 +45,11 @@ export class KvService {
     public clusterId: number,
   ) {
     this.raft = ep.ref<RaftMsg, RaftReplies>('raft');
+    // Until the HTTP server installs the gateway's handler (which passes these on), pushes are
+    // this service's: the Raft node reports applied revisions from its first pass.
+    ep.onMessage((msg) => {
+      this.onPush(msg);
+    });
     this.shards = Array.from({ length: shardCount },
       (_, i) => ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
   }
@@ -107,6 +112,16 @@ export class KvService {
     this.memberId = st.memberId;
     this.clusterId = st.clusterId;
     this.learn(st.revision, st.raftTerm);
+  }
+
+  /** onPush takes a message the actors pushed to the gateway; false when not this service's.
+   * The Raft node reports applied revisions in a cluster (RaftApplied), so that serializable
+   * reads see writes that entered through other members. */
+  onPush(msg: Message): boolean {
+    if (msg.type !== 'RaftApplied') return false;
+    const m = msg as RaftApplied;
+    this.learn(m.revision, m.raftTerm);
+    return true;
   }
 
   /** mailboxDepth: the deepest mailbox behind this service (for admission control). */

@@ -10,6 +10,7 @@ import { registerLeaseRoutes } from './lease-routes.js';
 import { type GatewayDeps, Routes } from './routes.js';
 import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
+import { registerClusterRoutes } from './cluster-routes.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -39,8 +40,12 @@ export async function startGateway(
   const routes = new Routes(server, deps);
   registerV3Routes(routes);
   registerV1Routes(routes);
-  const watches = registerWatchRoutes(routes);
+  const watches = registerWatchRoutes(routes, { installHandler: false });
+  deps.system.gateway.onMessage((msg) => {
+    if (!watches.dispatch(msg)) deps.kv.onPush(msg);
+  });
   registerLeaseRoutes(routes);
+  registerClusterRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
     if (deps.system.serving) {

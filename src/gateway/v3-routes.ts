@@ -48,7 +48,8 @@ export function registerV3Routes(r: Routes): void {
       return [200, encodeStatusResponse(kv.header(st.revision), {
         version: etcdServerVersion, dbSizeBytes: dbSize, leader: st.leader,
         raftIndex: st.raftIndex, raftTerm: st.raftTerm, raftAppliedIndex: st.raftAppliedIndex,
-        dbSizeInUseBytes: dbSize,
+        dbSizeInUseBytes: dbSize, isLearner: st.isLearner,
+        ...(st.leader === 0 ? { errors: ['etcdserver: no leader'] } : {}),
       })];
     });
   }

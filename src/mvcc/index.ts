@@ -34,6 +34,7 @@ export {
   type ShardStoreStats,
 } from './shard-store.js';
 export { shardOf } from './shard-of.js';
+export { repartitionSnapshots } from './repartition.js';
 export { TreeIndex } from './tree-index.js';
 export * from './types.js';
 export {

@@ -39,7 +39,7 @@ export function packBatch(batch: Envelope[]): Uint8Array {
   return out;
 }
 
-/** unpackBatch decodes a batch; throws on malformed input (a bug: peers are our own code). */
+/** unpackBatch decodes a batch; throws on malformed input (a bug: every actor is our own code). */
 export function unpackBatch(buf: Uint8Array): Envelope[] {
   return packr.unpack(buf) as Envelope[];
 }

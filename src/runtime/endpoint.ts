@@ -3,11 +3,11 @@ import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js'
 
 /**
  * Endpoint is one thread's side of the actor runtime: it owns the connections to every
- * peer actor, batches outgoing messages per peer, matches replies to asks, and dispatches
- * incoming messages to the thread's handler. The gateway (main thread) and every actor
+ * other actor it talks to (its targets), batches outgoing messages per target, matches
+ * replies to asks, and dispatches incoming messages to the thread's handler. The gateway (main thread) and every actor
  * worker each run exactly one Endpoint.
  *
- * Batching: `send`/`ask` only append to the peer's outbox; the outbox is packed and posted
+ * Batching: `send`/`ask` only append to the target's outbox; the outbox is packed and posted
  * once per turn of the event loop (setImmediate), so a burst of 1,000 requests arriving in
  * one poll phase crosses the thread boundary as one message.
  */
@@ -17,7 +17,7 @@ export interface Message {
   type: string;
 }
 
-/** Transport carries packed batches to one peer; MessagePort is the real one, tests may
+/** Transport carries packed batches to one target actor; MessagePort is the real one, tests may
  * plug an in-process one. */
 export interface Transport {
   post(batch: Uint8Array): void;
@@ -42,27 +42,27 @@ export class RemoteError extends Error {
   }
 }
 
-/** MailboxFullError: the peer already has mailboxDepthMax messages outstanding. */
+/** MailboxFullError: the target already has mailboxDepthMax messages outstanding. */
 export class MailboxFullError extends Error {
   readonly code = 'MAILBOX_FULL';
-  constructor(peer: string) {
-    super(`etcdserver: too many requests (mailbox of ${peer} is full)`);
+  constructor(target: string) {
+    super(`etcdserver: too many requests (mailbox of ${target} is full)`);
   }
 }
 
 /** AskTimeoutError: no reply within the deadline. */
 export class AskTimeoutError extends Error {
   readonly code = 'ASK_TIMEOUT';
-  constructor(peer: string, type: string) {
-    super(`etcdserver: request timed out (${type} to ${peer})`);
+  constructor(target: string, type: string) {
+    super(`etcdserver: request timed out (${type} to ${target})`);
   }
 }
 
-/** PeerGoneError: the peer's connection closed (its thread crashed or stopped). */
-export class PeerGoneError extends Error {
-  readonly code = 'PEER_GONE';
-  constructor(peer: string) {
-    super(`etcdserver: actor ${peer} is restarting`);
+/** ActorGoneError: the target actor's connection closed (its thread crashed or stopped). */
+export class ActorGoneError extends Error {
+  readonly code = 'ACTOR_GONE';
+  constructor(target: string) {
+    super(`etcdserver: actor ${target} is restarting`);
   }
 }
 
@@ -75,16 +75,16 @@ export type Handler<In extends Message> = (msg: In, token: ReplyToken | undefine
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
-  peer: string;
+  target: string;
   type: string;
   deadlineMs: number;
 }
 
-interface Peer {
+interface Target {
   name: string;
   transport: Transport;
   outbox: Envelope[];
-  /** outstanding counts asks to this peer not yet answered (queued or sent). */
+  /** outstanding counts asks to this target not yet answered (queued or sent). */
   outstanding: number;
   /** sendsQueued counts fire-and-forget messages still in the outbox. */
   sendsQueued: number;
@@ -97,7 +97,7 @@ export interface EndpointStats {
   batchesIn: number;
   batchesOut: number;
   handleSecondsTotal: number;
-  /** depth is the messages this endpoint has queued or outstanding, per peer. */
+  /** depth is the messages this endpoint has queued or outstanding, per target actor. */
   depth: Record<string, number>;
   /** heapUsedBytes / heapTotalBytes: this thread's V8 heap (filled in when reported). */
   heapUsedBytes?: number;
@@ -107,7 +107,7 @@ export interface EndpointStats {
 /** Endpoint: see the file comment. */
 export class Endpoint<In extends Message = Message> {
   readonly name: string;
-  private readonly peers = new Map<string, Peer>();
+  private readonly targets = new Map<string, Target>();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private flushScheduled = false;
@@ -121,10 +121,10 @@ export class Endpoint<In extends Message = Message> {
     this.name = name;
   }
 
-  /** connect adds a peer reachable through transport. */
-  connect(peer: string, transport: Transport): void {
-    const p: Peer = { name: peer, transport, outbox: [], outstanding: 0, sendsQueued: 0 };
-    this.peers.set(peer, p);
+  /** connect adds a target actor reachable through transport. */
+  connect(target: string, transport: Transport): void {
+    const p: Target = { name: target, transport, outbox: [], outstanding: 0, sendsQueued: 0 };
+    this.targets.set(target, p);
     transport.onBatch((buf) => this.receive(buf));
   }
 
@@ -133,33 +133,34 @@ export class Endpoint<In extends Message = Message> {
     this.handler = handler;
   }
 
-  /** ref returns a typed handle to a peer: In is what it accepts, R maps asks to replies. */
-  ref<PIn extends Message, R>(peer: string): ActorRef<PIn, R> {
-    return new ActorRef<PIn, R>(this as unknown as Endpoint<Message>, peer);
+  /** ref returns a typed handle to a target actor: In is what it accepts, R maps asks to
+   * replies. */
+  ref<TIn extends Message, R>(target: string): ActorRef<TIn, R> {
+    return new ActorRef<TIn, R>(this as unknown as Endpoint<Message>, target);
   }
 
-  /** hasPeer reports whether a peer is connected. */
-  hasPeer(peer: string): boolean {
-    return this.peers.has(peer);
+  /** hasActor reports whether a target actor is connected. */
+  hasActor(target: string): boolean {
+    return this.targets.has(target);
   }
 
-  /** depth is what `peer`'s mailbox holds from us: queued plus unanswered asks. */
-  depth(peer: string): number {
-    const p = this.peers.get(peer);
+  /** depth is what `target`'s mailbox holds from us: queued plus unanswered asks. */
+  depth(target: string): number {
+    const p = this.targets.get(target);
     return p === undefined ? 0 : p.sendsQueued + p.outstanding;
   }
 
-  /** post queues an envelope for a peer and schedules the flush. Internal to the runtime. */
-  post(peer: string, env: Envelope, bounded: boolean): void {
-    const p = this.peers.get(peer);
-    if (p === undefined) throw new PeerGoneError(peer);
+  /** post queues an envelope for a target and schedules the flush. Internal to the runtime. */
+  post(target: string, env: Envelope, bounded: boolean): void {
+    const p = this.targets.get(target);
+    if (p === undefined) throw new ActorGoneError(target);
     if (bounded && p.sendsQueued + p.outstanding >= mailboxDepthMax) {
-      throw new MailboxFullError(peer);
+      throw new MailboxFullError(target);
     }
     if (env[0] === EnvelopeKind.Send) p.sendsQueued++;
     else if (env[0] === EnvelopeKind.Ask && env[2] === this.name) p.outstanding++;
     p.outbox.push(env);
-    if (p.outbox.length >= batchMessagesMax) this.flushPeer(p);
+    if (p.outbox.length >= batchMessagesMax) this.flushTarget(p);
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
@@ -167,14 +168,14 @@ export class Endpoint<In extends Message = Message> {
   }
 
   /** ask sends an Ask and returns the reply. Rejects with RemoteError, AskTimeoutError,
-   * MailboxFullError (synchronously thrown) or PeerGoneError. */
-  ask(peer: string, msg: Message, timeoutMs = askTimeoutMs): Promise<unknown> {
+   * MailboxFullError (synchronously thrown) or ActorGoneError. */
+  ask(target: string, msg: Message, timeoutMs = askTimeoutMs): Promise<unknown> {
     const id = this.nextId++;
-    this.post(peer, [EnvelopeKind.Ask, id, this.name, msg], true);
+    this.post(target, [EnvelopeKind.Ask, id, this.name, msg], true);
     this.ensureSweep();
     return new Promise((resolve, reject) => {
       const deadlineMs = now() + timeoutMs;
-      this.pending.set(id, { resolve, reject, peer, type: msg.type, deadlineMs });
+      this.pending.set(id, { resolve, reject, target, type: msg.type, deadlineMs });
     });
   }
 
@@ -189,9 +190,9 @@ export class Endpoint<In extends Message = Message> {
     this.post(token.from, [EnvelopeKind.ReplyError, token.id, this.name, body], false);
   }
 
-  /** forward sends msg to peer as an Ask whose reply goes to the token's asker. */
-  forward(peer: string, msg: Message, token: ReplyToken): void {
-    this.post(peer, [EnvelopeKind.Ask, token.id, token.from, msg], false);
+  /** forward sends msg to target as an Ask whose reply goes to the token's asker. */
+  forward(target: string, msg: Message, token: ReplyToken): void {
+    this.post(target, [EnvelopeKind.Ask, token.id, token.from, msg], false);
   }
 
   /** flushNow posts every outbox immediately (used before blocking work such as fsync). */
@@ -199,15 +200,15 @@ export class Endpoint<In extends Message = Message> {
     this.flush();
   }
 
-  /** failPeer rejects every ask outstanding to a peer (its thread died). */
-  failPeer(peer: string): void {
+  /** failActor rejects every ask outstanding to a target actor (its thread died). */
+  failActor(target: string): void {
     for (const [id, p] of this.pending) {
-      if (p.peer === peer) {
+      if (p.target === target) {
         this.pending.delete(id);
-        p.reject(new PeerGoneError(peer));
+        p.reject(new ActorGoneError(target));
       }
     }
-    const p = this.peers.get(peer);
+    const p = this.targets.get(target);
     if (p !== undefined) {
       p.outstanding = 0;
       p.sendsQueued = 0;
@@ -217,25 +218,25 @@ export class Endpoint<In extends Message = Message> {
 
   /** close drops every connection and rejects every outstanding ask. */
   close(): void {
-    for (const name of this.peers.keys()) this.failPeer(name);
-    for (const p of this.peers.values()) p.transport.close();
-    this.peers.clear();
+    for (const name of this.targets.keys()) this.failActor(name);
+    for (const p of this.targets.values()) p.transport.close();
+    this.targets.clear();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
   }
 
-  /** snapshotStats fills in per-peer depth and returns the counters. */
+  /** snapshotStats fills in per-target depth and returns the counters. */
   snapshotStats(): EndpointStats {
-    for (const p of this.peers.values()) this.stats.depth[p.name] = p.sendsQueued + p.outstanding;
+    for (const p of this.targets.values()) this.stats.depth[p.name] = p.sendsQueued + p.outstanding;
     return this.stats;
   }
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    for (const p of this.peers.values()) if (p.outbox.length > 0) this.flushPeer(p);
+    for (const p of this.targets.values()) if (p.outbox.length > 0) this.flushTarget(p);
   };
 
-  private flushPeer(p: Peer): void {
+  private flushTarget(p: Target): void {
     const batch = p.outbox;
     p.outbox = [];
     p.sendsQueued = 0;
@@ -263,8 +264,8 @@ export class Endpoint<In extends Message = Message> {
           const p = this.pending.get(id);
           if (p === undefined) break; // timed out already; the late reply is dropped
           this.pending.delete(id);
-          const peer = this.peers.get(p.peer);
-          if (peer !== undefined && peer.outstanding > 0) peer.outstanding--;
+          const target = this.targets.get(p.target);
+          if (target !== undefined && target.outstanding > 0) target.outstanding--;
           if (kind === EnvelopeKind.Reply) p.resolve(body);
           else {
             const e = body as { code: string; message: string };
@@ -297,44 +298,44 @@ export class Endpoint<In extends Message = Message> {
     for (const [id, p] of this.pending) {
       if (p.deadlineMs > t) continue;
       this.pending.delete(id);
-      const peer = this.peers.get(p.peer);
-      if (peer !== undefined && peer.outstanding > 0) peer.outstanding--;
-      p.reject(new AskTimeoutError(p.peer, p.type));
+      const target = this.targets.get(p.target);
+      if (target !== undefined && target.outstanding > 0) target.outstanding--;
+      p.reject(new AskTimeoutError(p.target, p.type));
     }
   }
 }
 
-/** ActorRef is a typed handle on a peer actor. In: accepted messages; R: reply per type. */
+/** ActorRef is a typed handle on a target actor. In: accepted messages; R: reply per type. */
 export class ActorRef<In extends Message, R> {
   constructor(
     private readonly ep: Endpoint<Message>,
-    readonly peer: string,
+    readonly target: string,
   ) {}
 
   /** send posts a fire-and-forget message; throws MailboxFullError when the mailbox is full. */
   send(msg: In): void {
-    this.ep.post(this.peer, [EnvelopeKind.Send, 0, '', msg], true);
+    this.ep.post(this.target, [EnvelopeKind.Send, 0, '', msg], true);
   }
 
   /** sendUnbounded posts without the depth check: for internal pipeline traffic whose volume
    * is already bounded upstream (e.g. Raft → shard changes, bounded by admitted proposals). */
   sendUnbounded(msg: In): void {
-    this.ep.post(this.peer, [EnvelopeKind.Send, 0, '', msg], false);
+    this.ep.post(this.target, [EnvelopeKind.Send, 0, '', msg], false);
   }
 
   /** ask sends a request and resolves with its typed reply. */
   ask<M extends In>(msg: M, timeoutMs?: number): Promise<ReplyOf<R, M['type']>> {
-    return this.ep.ask(this.peer, msg, timeoutMs) as Promise<ReplyOf<R, M['type']>>;
+    return this.ep.ask(this.target, msg, timeoutMs) as Promise<ReplyOf<R, M['type']>>;
   }
 
   /** forward sends msg as an ask whose reply goes straight to the token's asker. */
   forward(msg: In, token: ReplyToken): void {
-    this.ep.forward(this.peer, msg, token);
+    this.ep.forward(this.target, msg, token);
   }
 
-  /** depth: messages queued or outstanding to this peer from this thread. */
+  /** depth: messages queued or outstanding to this target from this thread. */
   get depth(): number {
-    return this.ep.depth(this.peer);
+    return this.ep.depth(this.target);
   }
 }
 

@@ -25,8 +25,8 @@ export interface ActorSpec {
   name: string;
   url: URL;
   config: unknown;
-  /** peers lists the actors this one talks to; the gateway is always connected. */
-  peers: string[];
+  /** connects lists the actors this one talks to; the gateway is always connected. */
+  connects: string[];
 }
 
 /** SystemLogger is the subset of pino the supervisor uses. */
@@ -66,8 +66,8 @@ export class ActorSystem {
   ) {
     const names = new Set(specs.map((s) => s.name));
     for (const s of specs) {
-      for (const p of s.peers) {
-        if (!names.has(p)) throw new Error(`runtime: ${s.name} names unknown peer ${p}`);
+      for (const p of s.connects) {
+        if (!names.has(p)) throw new Error(`runtime: ${s.name} names unknown actor ${p}`);
       }
     }
   }
@@ -134,16 +134,16 @@ export class ActorSystem {
     const gen = this.generation;
     const ports = new Map<string, Record<string, import('node:worker_threads').MessagePort>>();
     for (const s of this.specs) ports.set(s.name, {});
-    // One channel per connected pair: the gateway to every actor, and each declared peer pair.
+    // One channel per connected pair: the gateway to every actor, and each declared pair.
     for (const s of this.specs) {
       const ch = new MessageChannel();
       ports.get(s.name)!['gateway'] = ch.port1;
-      this.gateway.failPeer(s.name);
+      this.gateway.failActor(s.name);
       this.gateway.connect(s.name, portTransport(ch.port2));
     }
     const done = new Set<string>();
     for (const s of this.specs) {
-      for (const p of s.peers) {
+      for (const p of s.connects) {
         const key = [s.name, p].sort().join('|');
         if (done.has(key)) continue;
         done.add(key);
@@ -154,14 +154,14 @@ export class ActorSystem {
     }
     const readies: Promise<void>[] = [];
     for (const s of this.specs) {
-      const peerPorts = ports.get(s.name)!;
+      const ownPorts = ports.get(s.name)!;
       const init: ActorInit<unknown> = {
-        name: s.name, generation: gen, config: s.config, peers: peerPorts,
+        name: s.name, generation: gen, config: s.config, ports: ownPorts,
         logConfig: this.opts.logConfig ?? { logLevel: 'info' },
       };
       const w = new Worker(s.url, {
         workerData: init,
-        transferList: Object.values(peerPorts),
+        transferList: Object.values(ownPorts),
         name: `myetcd-${s.name}`,
       });
       this.workers.set(s.name, w);
@@ -225,7 +225,7 @@ export class ActorSystem {
       return;
     }
     await this.terminateAll();
-    for (const s of this.specs) this.gateway.failPeer(s.name);
+    for (const s of this.specs) this.gateway.failActor(s.name);
     await sleep(this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, restartBackoffMsMax);
     try {

@@ -4,7 +4,7 @@ import { Endpoint, type Message, portTransport } from './endpoint.js';
 
 /**
  * worker: the bootstrap every actor thread runs first. The supervisor (system.ts) starts the
- * thread with its name, its configuration and one MessagePort per peer actor; this wires
+ * thread with its name, its configuration and one MessagePort per actor it talks to; this wires
  * those ports into an Endpoint and gives the actor a way to say "ready" and to be stopped.
  */
 
@@ -16,7 +16,8 @@ export interface ActorInit<C> {
   /** logConfig is the process's logging configuration, the same for every actor (opaque to
    * the runtime; actors hand it to src/log). */
   logConfig: unknown;
-  peers: Record<string, MessagePort>;
+  /** ports: one MessagePort per connected actor, by the actor's name. */
+  ports: Record<string, MessagePort>;
 }
 
 /** ControlMessage travels on the worker's parentPort, outside the actor protocol. */
@@ -41,12 +42,12 @@ export interface ActorContext<In extends Message, C> {
   onStop(fn: () => Promise<void> | void): void;
 }
 
-/** startActor connects this worker thread to its peers. */
+/** startActor connects this worker thread to the actors it talks to. */
 export function startActor<In extends Message, C>(): ActorContext<In, C> {
   if (parentPort === null) throw new Error('runtime: startActor must run in a worker thread');
   const init = workerData as ActorInit<C>;
   const ep = new Endpoint<In>(init.name);
-  for (const [peer, port] of Object.entries(init.peers)) ep.connect(peer, portTransport(port));
+  for (const [name, port] of Object.entries(init.ports)) ep.connect(name, portTransport(port));
   let stopHook: () => Promise<void> | void = () => {};
   const control = parentPort;
   control.on('message', (m: ControlMessage) => {

@@ -65,9 +65,24 @@ export class WatchHub {
     assert(this.bufferEvents > 0 && this.perPass > 0 && this.historyLimit > 0, 'hub limits');
   }
 
-  /** recover sets the store position at start-up (before any watch is created). */
+  /**
+   * recover sets the store position: at start-up (before any watch is created), and when the
+   * store jumps ahead without the revisions in between reaching the hub — a follower that
+   * installed its leader's snapshot. Synced watchers have seen everything up to the old
+   * position, so they become unsynced from the revision after it and catch up from the
+   * shards' history like any watcher left behind (or are cancelled, if it was compacted).
+   */
   recover(revision: number, compactRevision: number): void {
     assert(compactRevision <= revision, 'recover: compact > current');
+    if (revision > this.currentRevision && this.synced.size > 0) {
+      for (const w of [...this.synced.values()]) {
+        this.synced.delete(w);
+        w.synced = false;
+        w.minRev = Math.max(w.minRev, this.currentRevision + 1);
+        this.unsynced.add(w);
+        w.stream.unsyncedCount++;
+      }
+    }
     this.currentRevision = Math.max(this.currentRevision, revision);
     this.compactRevision = Math.max(this.compactRevision, compactRevision);
   }

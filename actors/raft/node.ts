@@ -1,0 +1,745 @@
+import { memberIdOf } from '../../src/cluster/ids.js';
+import type { Member } from '../../src/cluster/membership.js';
+import {
+  checkAdd, checkPromote, checkRemove, learnerReady, type ReconfigRefusal, type ReconfigView,
+} from '../../src/cluster/reconfig.js';
+import {
+  inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs,
+} from '../../src/constants.js';
+import {
+  type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
+  ErrProposalDropped, type HardState, type Message as RaftMessage, MemoryStorage, RawNode,
+  type Ready, RaftError,
+  seededRng, type SoftState,
+} from '../../src/raft/index.js';
+import { unpack } from '../../src/runtime/codec.js';
+import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
+import type { Index, MemberId, Term } from '../../src/types.js';
+import type { LeaseMsg } from '../lease/messages.js';
+import type { PeerMsg, PeerReplies } from '../peer/messages.js';
+import type { ShardMsg, ShardReplies } from '../shard/messages.js';
+import type { WalMsg, WalReplies } from '../wal/messages.js';
+import type { WatchMsg } from '../watch/messages.js';
+import type {
+  RaftMsg, RaftNodeConfig, RaftMembersResp, RaftStatusResp,
+} from './messages.js';
+import {
+  encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
+} from './proposal.js';
+import { type ErrorBody, Proposals } from './proposals.js';
+import { ReadIndexQueue } from './read-index.js';
+import { Snapshotter } from './snapshots.js';
+import { StateMachine } from './state-machine.js';
+
+/** NodeLogger is the part of pino the Raft node uses. */
+export interface NodeLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * RaftNodeDeps is everything the Raft node takes from its surroundings, so that a test can
+ * run several members' nodes in one process (each with its own endpoint, clock and timers).
+ */
+export interface RaftNodeDeps {
+  config: RaftNodeConfig;
+  /** ep: this node's endpoint; the actors 'wal', 'shard-i', 'watch', 'lease' and (in a
+   * cluster) 'peer' must be connected to it. */
+  ep: Endpoint<RaftMsg>;
+  log: NodeLogger;
+  /** nowMs: a monotonic clock in milliseconds. */
+  nowMs(): number;
+  /** wallMs: the wall clock (ids of members added at run time mix it in, as etcd's). */
+  wallMs(): number;
+  /** every runs fn every ms milliseconds until the returned stop is called. */
+  every(ms: number, fn: () => void): () => void;
+  /** defer runs fn once, after the current batch of messages (setImmediate). */
+  defer(fn: () => void): void;
+  /** bootNonce tells this boot's proposals apart from those of earlier boots in the log. */
+  bootNonce: number;
+  /** removed is called once this member learns it was removed from the cluster. */
+  removed(reason: string): void;
+}
+
+/** errors answered by the Raft node, with etcd's wording (codes: src/api/errors.ts). */
+const E = {
+  noLeader: { code: 'NO_LEADER', message: 'etcdserver: no leader' },
+  notLeader: { code: 'NOT_LEADER', message: 'etcdserver: not leader' },
+  dropped: { code: 'PROPOSAL_DROPPED', message: 'raft proposal dropped' },
+  learner: {
+    code: 'NOT_SUPPORTED_FOR_LEARNER', message: 'etcdserver: rpc not supported for learner',
+  },
+  memberNotFound: { code: 'MEMBER_NOT_FOUND', message: 'etcdserver: member not found' },
+  peerUrlExists: { code: 'PEER_URL_EXIST', message: 'etcdserver: Peer URLs already exists' },
+  notLearner: {
+    code: 'MEMBER_NOT_LEARNER', message: 'etcdserver: can only promote a learner member',
+  },
+  learnerNotReady: {
+    code: 'LEARNER_NOT_READY',
+    message: 'etcdserver: can only promote a learner member which is in sync with leader',
+  },
+  tooManyLearners: {
+    code: 'TOO_MANY_LEARNERS', message: 'etcdserver: too many learner members in cluster',
+  },
+  notEnoughStarted: {
+    code: 'NOT_ENOUGH_STARTED',
+    message: 'etcdserver: re-configuration failed due to not enough started members',
+  },
+  unhealthy: { code: 'UNHEALTHY', message: 'etcdserver: unhealthy cluster' },
+  badTransferee: { code: 'BAD_LEADER_TRANSFEREE', message: 'etcdserver: bad leader transferee' },
+  transferTimeout: {
+    code: 'TIMEOUT_LEADER_TRANSFER',
+    message: 'etcdserver: request timed out, leader transfer took too long',
+  },
+} satisfies Record<string, ErrorBody>;
+
+const refusals: Record<ReconfigRefusal, ErrorBody> = {
+  NOT_ENOUGH_STARTED: E.notEnoughStarted,
+  UNHEALTHY: E.unhealthy,
+  LEARNER_NOT_READY: E.learnerNotReady,
+};
+
+/** maxLearners is etcd's: at most one learner in the cluster at a time. */
+const maxLearners = 1;
+
+/**
+ * RaftNode is the shell around the Raft core (src/raft): the loop that follows the
+ * Ready/advance contract (docs/raft.md) with at most one Ready being persisted at a time —
+ * while the WAL writer fsyncs one Ready, new proposals pile up in the core and all go into
+ * the next (group commit falls out of it). Around the loop:
+ *
+ * - the apply unit (StateMachine) applies committed entries and answers proposals;
+ * - the read-index queue (ReadIndexQueue) batches linearizable reads;
+ * - the snapshotter (Snapshotter) takes snapshots; the loop installs the leader's;
+ * - the peer actor carries Ready.messages to the other members: a follower's or candidate's
+ *   messages leave only after the WAL fsync of the state they promise (an append's entries,
+ *   a vote); a leader's may leave while its own fsync runs (thesis §10.2.1), since it counts
+ *   itself toward a quorum only after advance.
+ *
+ * A single member's write path is unchanged by all of it: no message leaves (there is no one
+ * to send to), so no hop is added.
+ */
+export class RaftNode {
+  private readonly cfg: RaftNodeConfig;
+  private readonly ep: Endpoint<RaftMsg>;
+  private readonly log: NodeLogger;
+  selfId: number;
+  clusterId: number;
+  private readonly wal: ActorRef<WalMsg, WalReplies>;
+  private readonly shards: ActorRef<ShardMsg, ShardReplies>[];
+  private readonly lease: ActorRef<LeaseMsg, unknown>;
+  private readonly peer: ActorRef<PeerMsg, PeerReplies> | undefined;
+  private readonly sm: StateMachine;
+  private readonly proposals = new Proposals();
+  private readonly reads = new ReadIndexQueue();
+  private readonly snapshots: Snapshotter;
+  private storage = new MemoryStorage();
+  private node!: RawNode;
+  private inflight: Ready | undefined;
+  /** lastHardState is the hard state last made durable; commit-only changes ride along with
+   * the next append rather than costing an fsync of their own (commit is recoverable). */
+  private lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
+  private pendingHardState: HardState | undefined;
+  private raftState: SoftState['raftState'] = 'StateFollower';
+  leader = 0;
+  private leaderChanges = 0;
+  private stopTicker: (() => void) | undefined;
+  private stopped = false;
+  private pumpScheduled = false;
+  private onLeader: (() => void) | undefined;
+  /** transfers wait for a leader transfer to finish (the transferee leads). */
+  private transfers: { to: number; token: ReplyToken; deadlineMs: number }[] = [];
+  /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
+  private publishedAtMs = -Infinity;
+  private removedReported = false;
+  /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
+  private clientURLs: string[];
+
+  constructor(private readonly deps: RaftNodeDeps) {
+    this.cfg = deps.config;
+    this.ep = deps.ep;
+    this.log = deps.log;
+    this.selfId = this.cfg.memberId;
+    this.clusterId = this.cfg.clusterId;
+    this.clientURLs = this.cfg.clientURLs;
+    this.wal = this.ep.ref<WalMsg, WalReplies>('wal');
+    this.shards = Array.from({ length: this.cfg.shardCount },
+      (_, i) => this.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
+    this.lease = this.ep.ref<LeaseMsg, unknown>('lease');
+    this.peer = this.ep.hasActor('peer') ? this.ep.ref<PeerMsg, PeerReplies>('peer') : undefined;
+    this.sm = new StateMachine(this.shards, this.ep.ref<WatchMsg, unknown>('watch'), this.lease,
+      this.ep, this.ep.hasActor('gateway') ? this.ep.ref('gateway') : undefined);
+    this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
+      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log);
+  }
+
+  /**
+   * boot recovers from the WAL (snapshot, hard state, entries), restores the state machine,
+   * starts the core and the ticker. A fresh founding member bootstraps the log with one
+   * AddNode entry per founding member (the same entries on every member); a member joining
+   * an existing cluster starts empty and learns the log from the leader. Only a lone voter
+   * campaigns at once (and boot waits for it to lead, which takes one fsync); in a cluster
+   * the members wait an election timeout for each other, and boot returns without a leader.
+   */
+  async boot(): Promise<void> {
+    const loaded = await this.wal.ask({ type: 'WalLoad' });
+    if (loaded.metadata !== undefined) {
+      this.selfId = loaded.metadata.nodeId;
+      this.clusterId = loaded.metadata.clusterId;
+    }
+    let body: SnapshotBody | undefined;
+    if (loaded.snapshot !== undefined) {
+      body = unpack<SnapshotBody>(loaded.snapshot.body);
+      this.storage.applySnapshot({
+        data: loaded.snapshot.body,
+        metadata: {
+          index: loaded.snapshot.index as Index, term: loaded.snapshot.term as Term,
+          confState: body.confState,
+        },
+      });
+      this.snapshots.snapshotIndex = loaded.snapshot.index;
+    }
+    await this.sm.restore(body, loaded.snapshot?.index ?? 0);
+    if (loaded.hardState !== undefined) {
+      this.storage.setHardState(loaded.hardState);
+      this.lastHardState = loaded.hardState;
+    }
+    if (loaded.entries.length > 0) this.storage.append(loaded.entries);
+    const fresh = loaded.firstStart && loaded.snapshot === undefined;
+    const cfg = this.cfg;
+    this.node = new RawNode({
+      id: this.selfId as MemberId,
+      electionTick: cfg.electionTicks,
+      heartbeatTick: 1,
+      storage: this.storage,
+      applied: this.sm.appliedIndex as Index,
+      maxSizePerMsg: sizePerMsgBytesMax,
+      maxInflightMsgs: inflightMsgsMax,
+      preVote: true,
+      checkQuorum: true,
+      rng: seededRng(cfg.seed),
+    });
+    if (fresh && !cfg.join) {
+      const founders = [...cfg.initialMembers].sort((a, b) => a.id - b.id);
+      this.node.bootstrap(founders.map((m) => ({
+        id: m.id as MemberId,
+        context: encodeConfChangeContext({ member: { ...m, name: '', clientURLs: [] } }),
+      })));
+    } else if (fresh) {
+      // Joining: the leader's log (or snapshot) brings the membership; meanwhile the
+      // transport needs the addresses the cluster reported.
+      for (const m of cfg.initialMembers) this.sm.members.add(m);
+    }
+    this.log.info({
+      id: this.selfId.toString(16), cluster: this.clusterId.toString(16), fresh,
+      join: fresh && cfg.join, snapshotIndex: this.snapshots.snapshotIndex,
+      revision: this.sm.applier.revision, entries: loaded.entries.length,
+      commit: loaded.hardState?.commit ?? 0,
+    }, fresh ? 'starting a new member' : 'recovered from snapshot and WAL');
+    this.sendMembers();
+    this.stopTicker = this.deps.every(cfg.heartbeatIntervalMs, () => this.tick());
+    const voters = this.node.status().config.voters;
+    if (voters.length === 1 && voters[0] === this.selfId) {
+      // A single voter need not wait an election timeout to lead (etcd does the same); its
+      // clients expect a member that reports ready to take writes.
+      await new Promise<void>((resolve) => {
+        this.onLeader = resolve;
+        this.node.campaign();
+        this.pump();
+      });
+    } else {
+      this.pump();
+    }
+  }
+
+  /** stop ends the ticker; what is not durable yet was never acknowledged. */
+  stop(): void {
+    this.stopped = true;
+    this.stopTicker?.();
+  }
+
+  /** handle takes one message of the actor's protocol. */
+  handle(msg: RaftMsg, token: ReplyToken | undefined): void {
+    switch (msg.type) {
+      case 'RaftPropose':
+        // The gateway sends the request already encoded: it goes into the entry as it is.
+        this.propose(msg.reqBytes ?? encodeRequest(msg.req!), token);
+        break;
+      case 'RaftReadIndex':
+        if (token !== undefined) this.reads.add(token);
+        break;
+      case 'RaftStatus':
+        if (token !== undefined) this.ep.reply(token, this.status());
+        return;
+      case 'RaftStep':
+        for (const m of msg.msgs) this.step(m);
+        break;
+      case 'RaftReport':
+        for (const id of msg.unreachable) this.node.reportUnreachable(id as MemberId);
+        for (const s of msg.snapshots) this.node.reportSnapshot(s.id as MemberId, s.failed);
+        if (msg.removed === true) this.reportRemoved('refused by the cluster as removed');
+        break;
+      case 'RaftWatchInterest':
+        this.sm.setWatchInterest(msg.subscribed);
+        return;
+      case 'RaftMemberList':
+        if (token !== undefined) this.ep.reply(token, this.membersResp());
+        return;
+      case 'RaftMemberAdd':
+        if (token !== undefined) void this.memberAdd(msg.peerURLs, msg.isLearner, token);
+        return;
+      case 'RaftMemberRemove':
+        if (token !== undefined) void this.memberRemove(msg.id, token);
+        return;
+      case 'RaftMemberUpdate':
+        if (token !== undefined) this.memberUpdate(msg.id, msg.peerURLs, token);
+        break;
+      case 'RaftMemberPromote':
+        if (token !== undefined) void this.memberPromote(msg.id, token);
+        return;
+      case 'RaftTransferLeader':
+        if (token !== undefined) this.transferLeader(msg.to, token);
+        break;
+      case 'RaftPublish':
+        this.clientURLs = msg.clientURLs;
+        this.publishedAtMs = -Infinity;
+        this.maybePublish(this.deps.nowMs());
+        break;
+      default: {
+        const never: never = msg;
+        throw new Error(`raft: unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+    this.schedulePump();
+  }
+
+  /** schedulePump runs the loop once per turn, after the whole incoming batch is handled, so
+   * that one Ready carries every proposal of the batch. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    this.deps.defer(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private step(m: RaftMessage): void {
+    const err = this.node.step(m);
+    if (err !== undefined && err.code !== 'RAFT_STEP_PEER_NOT_FOUND') {
+      this.log.debug({ from: m.from, type: m.type, err: err.message }, 'raft message refused');
+    }
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.node.tick();
+    const now = this.deps.nowMs();
+    for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
+      this.ep.replyError(token, error);
+    }
+    const late = this.reads.expire(now);
+    for (const t of late.tokens) this.ep.replyError(t, late.error);
+    if (this.transfers.length > 0) {
+      const still = [];
+      for (const t of this.transfers) {
+        if (t.deadlineMs > now) still.push(t);
+        else this.ep.replyError(t.token, E.transferTimeout);
+      }
+      this.transfers = still;
+    }
+    this.maybePublish(now);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    if (this.reads.hasGathered) this.issueReadIndex();
+    while (this.inflight === undefined && this.node.hasReady()) {
+      const rd = this.node.ready();
+      if (rd.softState !== undefined) this.onSoftState(rd.softState);
+      if (rd.snapshot !== undefined) {
+        this.inflight = rd;
+        this.installSnapshot(rd).catch((e: unknown) => {
+          // The state machine and the log disagree now: crash, and restart from the disk.
+          throw new Error(`raft: installing snapshot ${rd.snapshot!.metadata.index} failed: ` +
+            String(e));
+        });
+        break;
+      }
+      // Committed entries are stable locally (the core's contract), so they may be applied
+      // while this Ready's own entries are being persisted.
+      if (rd.committedEntries.length > 0) {
+        this.sm.apply(rd.committedEntries, this.node.status().term, this.applyHooks);
+      }
+      for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index);
+      this.releaseReads();
+      const hs = rd.hardState;
+      const voteChanged = hs !== undefined &&
+        (hs.term !== this.lastHardState.term || hs.vote !== this.lastHardState.vote);
+      if (hs !== undefined) this.pendingHardState = hs;
+      if (rd.entries.length === 0 && !voteChanged) {
+        // Nothing needs an fsync: only messages and commit-index movement.
+        this.send(rd.messages);
+        this.node.advance(rd);
+        continue;
+      }
+      // A leader's appends may leave before its own fsync (it counts itself only after
+      // advance); anything a follower or candidate says waits for the disk.
+      const early = this.raftState === 'StateLeader' && !voteChanged;
+      if (early) this.send(rd.messages);
+      this.inflight = rd;
+      const append = {
+        type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
+      };
+      this.pendingHardState = undefined;
+      this.wal.ask(append).then(() => {
+        if (append.hardState !== undefined) this.lastHardState = append.hardState;
+        if (rd.entries.length > 0) this.storage.append(rd.entries);
+        if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
+        this.inflight = undefined;
+        if (!early) this.send(rd.messages);
+        this.node.advance(rd);
+        this.pump();
+      }, (e: unknown) => {
+        // A failed fsync leaves the log's durability unknown: crash, and let the supervisor
+        // restart every actor from what the disk really holds.
+        throw new Error(`raft: WAL append failed: ${String(e)}`);
+      });
+    }
+    if (this.inflight === undefined) this.snapshots.maybeTake();
+    // Everything this pass produced — the WAL append, answers, shard and watch changes,
+    // messages to other members — leaves now rather than at the next turn's flush.
+    this.ep.flushNow();
+  }
+
+  /**
+   * installSnapshot makes a snapshot from the leader durable and current: the WAL writer
+   * saves the file, then its marker with the hard state (so recovery starts from it), then
+   * the Ready's entries; the storage takes it; the state machine restores from it. Only then
+   * may the Ready's messages (the follower's answer) leave, and the core advance.
+   */
+  private async installSnapshot(rd: Ready): Promise<void> {
+    const snap = rd.snapshot!;
+    const index = snap.metadata.index;
+    await this.snapshots.idle();
+    const base = rd.hardState ?? this.pendingHardState ?? this.lastHardState;
+    const hs = { ...base, commit: Math.max(base.commit, index) as Index };
+    this.pendingHardState = undefined;
+    await this.wal.ask({
+      type: 'WalSnapshotSave', index, term: snap.metadata.term, body: snap.data, hardState: hs,
+    });
+    if (rd.entries.length > 0) await this.wal.ask({ type: 'WalAppend', entries: rd.entries });
+    this.lastHardState = hs;
+    this.storage.applySnapshot(snap);
+    if (rd.entries.length > 0) this.storage.append(rd.entries);
+    this.storage.setHardState(hs);
+    const body = unpack<SnapshotBody>(snap.data);
+    await this.sm.restore(body, index);
+    this.snapshots.snapshotIndex = index;
+    this.log.info({ index, term: snap.metadata.term, revision: this.sm.applier.revision,
+      bytes: snap.data.length }, 'installed snapshot from the leader');
+    this.sendMembers();
+    if (this.stopped) return;
+    this.inflight = undefined;
+    this.send(rd.messages);
+    this.node.advance(rd);
+    this.pump();
+  }
+
+  private readonly applyHooks = {
+    claim: (pid: { m: number; b: number; n: number }) =>
+      pid.m === this.selfId && pid.b === this.deps.bootNonce ? this.proposals.take(pid.n)
+        : undefined,
+    applyConfChange: (cc: ConfChange) => this.node.applyConfChange(cc),
+    membersChanged: (change: { type: number; id: number }) => {
+      this.sendMembers();
+      if (change.type === ConfChangeRemoveNode && change.id === this.selfId) {
+        this.reportRemoved('the member has been permanently removed from the cluster');
+      }
+    },
+  };
+
+  private reportRemoved(why: string): void {
+    if (this.removedReported) return;
+    this.removedReported = true;
+    this.log.error({ id: this.selfId.toString(16) },
+      `${why}; the data-dir used by this member must be removed`);
+    this.deps.removed(why);
+  }
+
+  private send(msgs: RaftMessage[]): void {
+    if (msgs.length === 0 || this.peer === undefined) return;
+    this.peer.sendUnbounded({ type: 'PeerSend', msgs });
+  }
+
+  private sendMembers(): void {
+    if (this.peer === undefined) return;
+    const members = this.sm.members;
+    this.peer.sendUnbounded({
+      type: 'PeerMembers', selfId: this.selfId, clusterId: this.clusterId,
+      members: members.list(),
+      removed: members.toJson().removed,
+    });
+  }
+
+  private onSoftState(ss: SoftState): void {
+    this.raftState = ss.raftState;
+    if (ss.lead === this.leader) return;
+    if (ss.lead !== 0) this.leaderChanges++;
+    this.leader = ss.lead;
+    this.log.info({
+      leader: this.leader.toString(16), term: this.node.status().term,
+      isLeader: this.leader === this.selfId,
+    }, this.leader === 0 ? 'lost the leader' : 'leader changed');
+    // Only the leader decides expiry (etcd's lessor promote/demote); followers forward
+    // keep-alives to it.
+    this.lease.sendUnbounded({
+      type: 'LeaderChanged', isLeader: this.leader === this.selfId, leader: this.leader,
+    });
+    if (this.leader === 0) {
+      for (const t of this.reads.failIssued()) this.ep.replyError(t, E.noLeader);
+      return;
+    }
+    this.onLeader?.();
+    this.onLeader = undefined;
+    this.transfers = this.transfers.filter((t) => {
+      if (t.to !== this.leader) return true;
+      this.ep.reply(t.token, { raftTerm: this.node.status().term });
+      return false;
+    });
+    this.maybePublish(this.deps.nowMs());
+  }
+
+  /** maybePublish proposes this member's name and client URLs when the applied member table
+   * does not show them yet (etcd publishes on every start), at most once per election
+   * timeout until applied. */
+  private maybePublish(now: number): void {
+    if (this.leader === 0 || this.removedReported) return;
+    // A listen port 0 is resolved by the gateway (RaftPublish) once it serves.
+    if (this.clientURLs.some((u) => /:0\/?$/.test(u))) return;
+    const self = this.sm.members.get(this.selfId);
+    if (self === undefined) return;
+    if (self.name === this.cfg.name &&
+      self.clientURLs.join(',') === this.clientURLs.join(',')) return;
+    if (now - this.publishedAtMs < this.cfg.heartbeatIntervalMs * this.cfg.electionTicks) return;
+    this.publishedAtMs = now;
+    try {
+      this.node.propose(encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n: 0 },
+        encodeRequest({
+          type: 'memberPublish', id: this.selfId, name: this.cfg.name,
+          clientURLs: this.clientURLs,
+        })));
+    } catch {
+      // No leader, or a transfer: the next tick tries again.
+    }
+  }
+
+  private isLearner(): boolean {
+    return this.sm.members.get(this.selfId)?.isLearner === true;
+  }
+
+  private propose(req: Uint8Array, token: ReplyToken | undefined): void {
+    const fail = (e: ErrorBody) => {
+      this.sm.counters.failed++;
+      if (token !== undefined) this.ep.replyError(token, e);
+    };
+    if (this.leader === 0) return fail(E.noLeader);
+    if (this.isLearner()) return fail(E.learner);
+    const n = this.proposals.next();
+    try {
+      this.node.propose(encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n }, req));
+    } catch (e) {
+      return fail(dropError(e));
+    }
+    if (token !== undefined) this.wait(n, token);
+  }
+
+  private wait(n: number, token: ReplyToken): void {
+    this.proposals.wait(n, token, this.deps.nowMs() + this.cfg.requestTimeoutMs,
+      this.leaderChanges);
+  }
+
+  private issueReadIndex(): void {
+    if (this.leader === 0 || this.isLearner()) {
+      const e = this.leader === 0 ? E.noLeader : E.learner;
+      for (const t of this.reads.takeGathered()) this.ep.replyError(t, e);
+      return;
+    }
+    this.node.readIndex(this.reads.issue(this.deps.nowMs() + this.cfg.requestTimeoutMs));
+  }
+
+  private releaseReads(): void {
+    const tokens = this.reads.release(this.sm.appliedIndex);
+    if (tokens.length === 0) return;
+    const answer = {
+      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      shardIndex: this.sm.shardIndex,
+    };
+    for (const t of tokens) this.ep.reply(t, answer);
+  }
+
+  // ---- Membership (etcd's cluster API) ----
+
+  private membersResp(): RaftMembersResp {
+    return {
+      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      response: { type: 'memberChange', members: this.sm.members.list() },
+    };
+  }
+
+  /** reconfigView is what the strict reconfiguration checks look at. */
+  private async reconfigView(): Promise<ReconfigView> {
+    let connected: Record<string, number> = {};
+    if (this.peer !== undefined) {
+      connected = (await this.peer.ask({ type: 'PeerConnectivity' }, 2_000)).connectedMs;
+    }
+    const nowMs = this.deps.nowMs();
+    return {
+      selfId: this.selfId, members: this.sm.members.list(), nowMs,
+      healthIntervalMs: reconfigHealthIntervalMs,
+      connectedSince: (id) => {
+        const ms = connected[String(id)];
+        return ms === undefined ? undefined : nowMs - ms;
+      },
+    };
+  }
+
+  private async strict(check: (v: ReconfigView) => ReconfigRefusal | undefined):
+    Promise<ErrorBody | undefined> {
+    if (!this.cfg.strictReconfigCheck) return undefined;
+    const r = check(await this.reconfigView());
+    return r === undefined ? undefined : refusals[r];
+  }
+
+  private proposeConfChange(cc: ConfChange, member: Member, token: ReplyToken): void {
+    if (this.leader === 0) return this.ep.replyError(token, E.noLeader);
+    const n = this.proposals.next();
+    try {
+      this.node.proposeConfChange({
+        ...cc,
+        context: encodeConfChangeContext({
+          member, p: { m: this.selfId, b: this.deps.bootNonce, n },
+        }),
+      });
+    } catch (e) {
+      return this.ep.replyError(token, dropError(e));
+    }
+    this.wait(n, token);
+    this.schedulePump();
+  }
+
+  private async memberAdd(peerURLs: string[], isLearner: boolean, token: ReplyToken):
+    Promise<void> {
+    const members = this.sm.members;
+    if (peerURLs.some((u) => members.memberOfPeerUrl(u) !== undefined)) {
+      return this.ep.replyError(token, E.peerUrlExists);
+    }
+    if (isLearner && members.list().filter((m) => m.isLearner).length >= maxLearners) {
+      return this.ep.replyError(token, E.tooManyLearners);
+    }
+    const refused = await this.strict((v) => checkAdd(v, isLearner)).catch(() => E.unhealthy);
+    if (refused !== undefined) return this.ep.replyError(token, refused);
+    const id = memberIdOf(peerURLs, this.cfg.token, this.deps.wallMs());
+    const member: Member = { id, name: '', peerURLs, clientURLs: [], isLearner };
+    this.log.info({ id: id.toString(16), peerURLs, isLearner }, 'adding a member');
+    this.proposeConfChange({
+      type: isLearner ? ConfChangeAddLearnerNode : ConfChangeAddNode, nodeId: id as MemberId,
+    }, member, token);
+  }
+
+  private async memberRemove(id: number, token: ReplyToken): Promise<void> {
+    const member = this.sm.members.get(id);
+    if (member === undefined) return this.ep.replyError(token, E.memberNotFound);
+    const refused = await this.strict((v) => checkRemove(v, id)).catch(() => E.unhealthy);
+    if (refused !== undefined) return this.ep.replyError(token, refused);
+    this.log.info({ id: id.toString(16) }, 'removing a member');
+    this.proposeConfChange({ type: ConfChangeRemoveNode, nodeId: id as MemberId }, member, token);
+  }
+
+  private memberUpdate(id: number, peerURLs: string[], token: ReplyToken): void {
+    const members = this.sm.members;
+    if (!members.has(id)) return this.ep.replyError(token, E.memberNotFound);
+    if (peerURLs.some((u) => {
+      const m = members.memberOfPeerUrl(u);
+      return m !== undefined && m.id !== id;
+    })) {
+      return this.ep.replyError(token, E.peerUrlExists);
+    }
+    this.propose(encodeRequest({ type: 'memberUpdate', id, peerURLs }), token);
+  }
+
+  private async memberPromote(id: number, token: ReplyToken): Promise<void> {
+    if (this.leader === 0) return this.ep.replyError(token, E.noLeader);
+    if (this.leader !== this.selfId) {
+      // Only the leader knows how far the learner is: ask it (etcd forwards over HTTP).
+      if (this.peer === undefined) return this.ep.replyError(token, E.notLeader);
+      this.peer.forward({
+        type: 'PeerForward', to: this.leader, target: 'raft',
+        msg: { type: 'RaftMemberPromote', id },
+      }, token);
+      this.ep.flushNow();
+      return;
+    }
+    const member = this.sm.members.get(id);
+    if (member === undefined) return this.ep.replyError(token, E.memberNotFound);
+    if (!member.isLearner) return this.ep.replyError(token, E.notLearner);
+    const progress = this.node.status().progress ?? {};
+    const mine = progress[this.selfId]?.match ?? 0;
+    const theirs = progress[id]?.match ?? 0;
+    if (!learnerReady(theirs, mine)) return this.ep.replyError(token, E.learnerNotReady);
+    const refused = await this.strict(checkPromote).catch(() => E.unhealthy);
+    if (refused !== undefined) return this.ep.replyError(token, refused);
+    this.log.info({ id: id.toString(16) }, 'promoting a learner');
+    this.proposeConfChange({ type: ConfChangeAddNode, nodeId: id as MemberId },
+      { ...member, isLearner: false }, token);
+  }
+
+  private transferLeader(to: number, token: ReplyToken): void {
+    if (this.leader !== this.selfId) return this.ep.replyError(token, E.notLeader);
+    const m = this.sm.members.get(to);
+    if (m === undefined || m.isLearner) return this.ep.replyError(token, E.badTransferee);
+    if (to === this.selfId) {
+      return this.ep.reply(token, { raftTerm: this.node.status().term });
+    }
+    this.log.info({ to: to.toString(16) }, 'transferring leadership');
+    this.transfers.push({ to, token, deadlineMs: this.deps.nowMs() + this.cfg.requestTimeoutMs });
+    this.node.transferLeader(to as MemberId);
+  }
+
+  private status(): RaftStatusResp {
+    const st = this.node.status();
+    const c = this.sm.counters;
+    return {
+      memberId: this.selfId,
+      clusterId: this.clusterId,
+      leader: this.leader,
+      raftTerm: st.term,
+      raftIndex: this.storage.lastIndex(),
+      raftAppliedIndex: this.sm.appliedIndex,
+      revision: this.sm.applier.revision,
+      compactRevision: this.sm.applier.compactRevision,
+      isLeader: this.leader === this.selfId,
+      isLearner: this.isLearner(),
+      leaderChanges: this.leaderChanges,
+      proposalsCommitted: c.committed,
+      proposalsApplied: c.applied,
+      proposalsPending: this.proposals.size,
+      proposalsFailed: c.failed,
+      putTotal: c.puts,
+      deleteTotal: c.deletes,
+      txnTotal: c.txns,
+      dbSizeBytes: 0,
+      keys: this.sm.applier.keyCount(),
+    };
+  }
+}
+
+/** dropError maps the core's ErrProposalDropped to etcd's errors. */
+function dropError(e: unknown): ErrorBody {
+  if (e instanceof ErrProposalDropped && e.reason === 'no leader') return E.noLeader;
+  if (e instanceof RaftError) return E.dropped;
+  throw e;
+}

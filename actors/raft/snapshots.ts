@@ -1,0 +1,76 @@
+import { snapshotBytesMax } from '../../src/constants.js';
+import type { Index, Term } from '../../src/types.js';
+import type { MemoryStorage } from '../../src/raft/index.js';
+import { pack } from '../../src/runtime/codec.js';
+import type { ActorRef } from '../../src/runtime/endpoint.js';
+import type { ShardMsg, ShardReplies } from '../shard/messages.js';
+import type { WalMsg, WalReplies } from '../wal/messages.js';
+import type { SnapshotBody } from './proposal.js';
+import type { StateMachine } from './state-machine.js';
+
+/** SnapshotLogger is the part of the logger the snapshotter uses. */
+export interface SnapshotLogger {
+  info(obj: object, msg: string): void;
+}
+
+/**
+ * snapshots: the Raft node's snapshotting unit. Every snapshotCount applied entries (or
+ * snapshotBytesMax applied bytes) it asks every shard for a dump of its state at the applied
+ * index, packs them with the applier's metadata and the member table into one SnapshotBody,
+ * records it in the Raft storage (the leader sends it to followers that fell behind the
+ * log), has the WAL writer save it, and compacts the in-memory log, keeping
+ * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries).
+ *
+ * At most one snapshot is in progress. A snapshot received from the leader is installed only
+ * once the local one has finished (`idle`): their WAL markers must stay in index order.
+ */
+export class Snapshotter {
+  /** snapshotIndex is the index of the newest snapshot, taken or installed. */
+  snapshotIndex = 0;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly sm: StateMachine,
+    private readonly shards: ActorRef<ShardMsg, ShardReplies>[],
+    private readonly wal: ActorRef<WalMsg, WalReplies>,
+    private readonly storage: () => MemoryStorage,
+    private readonly snapshotCount: number,
+    private readonly catchUpEntries: number,
+    private readonly log: SnapshotLogger,
+  ) {}
+
+  /** idle resolves once no snapshot is being taken. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  /** maybeTake starts a snapshot when enough was applied since the last one. */
+  maybeTake(): void {
+    if (this.running !== undefined) return;
+    const sm = this.sm;
+    if (sm.appliedIndex - this.snapshotIndex < this.snapshotCount &&
+      sm.appliedBytes < snapshotBytesMax) return;
+    sm.appliedBytes = 0;
+    const index = sm.appliedIndex;
+    const storage = this.storage();
+    const term = storage.term(index as Index) as Term;
+    const meta = sm.snapshotMeta();
+    // Asked right after the ShardApply that reached `index`, on the same channels, so every
+    // dump reflects exactly the state at `index`.
+    this.running = Promise.all(this.shards.map((s) => s.ask({ type: 'ShardSnapshot' })))
+      .then(async (dumps) => {
+        const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
+        storage.createSnapshot(index as Index, meta.confState, body);
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body });
+        const compactTo = index - this.catchUpEntries;
+        if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
+        this.snapshotIndex = index;
+        this.running = undefined;
+        this.log.info({ index, term, bytes: body.length, revision: meta.revision },
+          'snapshot taken');
+      })
+      .catch((e: unknown) => {
+        throw new Error(`raft: snapshot at ${index} failed: ${String(e)}`);
+      });
+  }
+}

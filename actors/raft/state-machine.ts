@@ -1,0 +1,359 @@
+import { MemberTable, type Member } from '../../src/cluster/membership.js';
+import { leaseKeyUpdates } from '../../src/lease/index.js';
+import {
+  Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges,
+  repartitionSnapshots, shardOf, type ShardSnapshot,
+} from '../../src/mvcc/index.js';
+import type { Change, KeyValue, TxnResponse } from '../../src/mvcc/types.js';
+import {
+  type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
+  type ConfState, decodeConfChange, type Entry, EntryNormal,
+} from '../../src/raft/index.js';
+import { pack, unpack } from '../../src/runtime/codec.js';
+import type { ActorRef, ReplyToken } from '../../src/runtime/endpoint.js';
+import type { LeaseId, Revision } from '../../src/types.js';
+import type { LeaseMsg } from '../lease/messages.js';
+import type { AppliedRevision, ShardMsg, ShardReplies } from '../shard/messages.js';
+import type { RevisionChanges, WatchMsg } from '../watch/messages.js';
+import type { ProposalRequest, RaftApplied, RaftProposeResp } from './messages.js';
+import {
+  type ConfChangeContext, decodeConfChangeContext, decodeProposal, type ProposalId,
+  type SnapshotBody,
+} from './proposal.js';
+
+/**
+ * state-machine: the Raft node's apply unit (etcd keeps its apply loop apart from the Raft
+ * loop; here it is a module the loop calls). It owns everything derived from the committed
+ * log: the applier (latest state, revisions, leases), the member table, and the fan-out of
+ * each applied batch to the shards, the watch hub and the lease actor. It answers the client
+ * of every proposal this member made, and knows nothing of Raft's messages or the WAL.
+ */
+
+/** Replier is how the state machine answers clients (the actor's endpoint). */
+export interface Replier {
+  reply(token: ReplyToken, body: unknown): void;
+  replyError(token: ReplyToken, err: { code?: string; message: string }): void;
+}
+
+/** ApplyHooks are the Raft loop's parts the apply unit needs. */
+export interface ApplyHooks {
+  /** claim returns the waiting client of a proposal this member made, if any. */
+  claim(pid: ProposalId): ReplyToken | undefined;
+  /** applyConfChange hands a committed conf change to the Raft core: the new ConfState. */
+  applyConfChange(cc: ConfChange): ConfState;
+  /** membersChanged is called after the member table changed (peer transport, status). */
+  membersChanged(change: { type: number; id: number }): void;
+}
+
+/** Counters are the apply unit's statistics (status, metrics). */
+export interface ApplyCounters {
+  committed: number;
+  applied: number;
+  failed: number;
+  puts: number;
+  deletes: number;
+  txns: number;
+}
+
+/** Deferred is an applied txn whose answer waits for ranges at past revisions. */
+interface Deferred {
+  token: ReplyToken;
+  reply: RaftProposeResp;
+  reads: DeferredRead[];
+}
+
+/** Executed is an applied proposal: its revision, answer and changes. */
+type Executed = Omit<ReturnType<Applier['execute']>, 'response'> & {
+  response: RaftProposeResp['response'];
+};
+
+/** StateMachine: see the file comment. */
+export class StateMachine {
+  applier: Applier = Applier.fromLatest([], 1 as Revision, 0 as Revision, []);
+  members = new MemberTable();
+  confState: ConfState = { voters: [], learners: [] };
+  /** appliedIndex: the last entry applied. Invariant: appliedIndex ≤ the core's commit. */
+  appliedIndex = 0;
+  /** shardIndex is the Raft index of the last ShardApply sent to the shards. */
+  shardIndex = 0;
+  /** appliedBytes: entry data applied since the counter was last reset (snapshot trigger). */
+  appliedBytes = 0;
+  /** watchSubscribed: the watch hub wants every revision's changes (RaftWatchInterest). */
+  watchSubscribed = true;
+  readonly counters: ApplyCounters = {
+    committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0,
+  };
+
+  constructor(
+    private readonly shards: ActorRef<ShardMsg, ShardReplies>[],
+    private readonly watch: ActorRef<WatchMsg, unknown>,
+    private readonly lease: ActorRef<LeaseMsg, unknown>,
+    private readonly out: Replier,
+    /** gateway, when set, hears of every applied revision in a cluster (RaftApplied). */
+    private readonly gateway?: ActorRef<RaftApplied, unknown>,
+  ) {}
+
+  /**
+   * restore replaces the whole state with a snapshot's (or the empty store's when body is
+   * undefined) at `index`: the shards load their part (re-partitioned when the snapshot was
+   * taken with another shard count), the applier is rebuilt from the same dumps, and the
+   * watch hub and the lease actor start over from it. Used at boot and when a follower
+   * installs a snapshot from its leader.
+   */
+  async restore(body: SnapshotBody | undefined, index: number): Promise<void> {
+    let dumps: (Uint8Array | null)[] = this.shards.map(() => null);
+    if (body !== undefined) {
+      if (body.shards.length === this.shards.length) {
+        dumps = body.shards;
+      } else {
+        const parts = body.shards.map((d) => unpack<ShardSnapshot>(d));
+        dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
+      }
+      this.confState = body.confState;
+      if (body.members !== undefined) this.members = MemberTable.fromJson(body.members);
+    }
+    await Promise.all(this.shards.map((s, i) => s.ask({
+      type: 'ShardRestore', dump: dumps[i]!, index,
+    })));
+    const latest: KeyValue[] = [];
+    for (const d of dumps) {
+      if (d === null) continue;
+      for (const kv of latestOfSnapshot(unpack(d))) latest.push(kv);
+    }
+    // An empty store is at revision 1, as etcd's: the first write makes revision 2.
+    this.applier = Applier.fromLatest(latest, (body?.revision ?? 1) as Revision,
+      (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
+    this.appliedIndex = index;
+    this.shardIndex = index;
+    this.watch.sendUnbounded({
+      type: 'WatchRecovered', revision: this.applier.revision,
+      compactRevision: this.applier.compactRevision,
+    });
+    this.lease.sendUnbounded({
+      type: 'LeaseRecovered',
+      leases: this.applier.leasesWithTtl().map(({ id, ttl }) => ({
+        id, ttlSeconds: ttl, keys: this.applier.keysOfLease(id as LeaseId),
+      })),
+    });
+  }
+
+  /** snapshotMeta is the non-shard part of a snapshot at the applied index. */
+  snapshotMeta(): Omit<SnapshotBody, 'shards'> {
+    return {
+      revision: this.applier.revision, compactRevision: this.applier.compactRevision,
+      leases: this.applier.leasesWithTtl(), confState: this.confState,
+      members: this.members.toJson(),
+    };
+  }
+
+  /** setWatchInterest follows the watch hub's (un)subscription. */
+  setWatchInterest(subscribed: boolean): void {
+    this.watchSubscribed = subscribed;
+    if (subscribed) {
+      this.watch.sendUnbounded({
+        type: 'WatchRecovered', revision: this.applier.revision,
+        compactRevision: this.applier.compactRevision,
+      });
+    }
+  }
+
+  /** apply applies committed entries in order and fans their changes out. */
+  apply(entries: Entry[], term: number, hooks: ApplyHooks): void {
+    const deferred: Deferred[] = [];
+    let watched: RevisionChanges[] = [];
+    const perShard: AppliedRevision[][] = this.shards.map(() => []);
+    let touched = false;
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue; // already in the restored state
+      this.appliedIndex = e.index;
+      this.appliedBytes += e.data.length;
+      this.counters.committed++;
+      if (e.type !== EntryNormal) {
+        this.applyConfChange(decodeConfChange(e.data), term, hooks);
+        continue;
+      }
+      if (e.data.length === 0) continue; // a new leader's empty entry
+      const p = decodeProposal(e.data);
+      const token = hooks.claim(p);
+      const before = this.applier.revision;
+      let result: Executed;
+      try {
+        result = this.execute(p.req, hooks);
+      } catch (err) {
+        this.counters.failed++;
+        if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
+        continue;
+      }
+      this.counters.applied++;
+      if (p.req.type === 'put') this.counters.puts++;
+      else if (p.req.type === 'deleteRange') this.counters.deletes++;
+      else if (p.req.type === 'txn') this.counters.txns++;
+      const compact = p.req.type === 'compaction' ? p.req.revision : undefined;
+      if (result.revision !== before || compact !== undefined) {
+        this.partition(perShard, result.revision, result.changes, compact);
+        touched = true;
+      }
+      if (result.revision !== before) {
+        if (this.watchSubscribed) {
+          watched.push({ revision: result.revision, changes: result.changes });
+        }
+        const { attach, detach } = leaseKeyUpdates(result.changes);
+        if (attach.length > 0 || detach.length > 0) {
+          this.lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach });
+        }
+      }
+      if (compact !== undefined && this.watchSubscribed) {
+        if (watched.length > 0) {
+          this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
+        }
+        watched = [];
+        this.watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
+      }
+      if (p.req.type === 'leaseGrant') {
+        this.lease.sendUnbounded({
+          type: 'LeaseGranted', id: p.req.id, ttlSeconds: p.req.ttlSeconds,
+        });
+      } else if (p.req.type === 'leaseRevoke') {
+        this.lease.sendUnbounded({ type: 'LeaseRevoked', id: p.req.id });
+      }
+      if (token === undefined) continue;
+      const reply = { revision: result.revision, raftTerm: term, response: result.response };
+      if (result.deferredReads !== undefined && result.deferredReads.length > 0) {
+        deferred.push({ token, reply, reads: result.deferredReads });
+      } else {
+        this.out.reply(token, reply);
+      }
+    }
+    if (touched) {
+      this.shardIndex = this.appliedIndex;
+      const last = this.applier.revision;
+      this.shards.forEach((s, i) => {
+        const revs = perShard[i]!;
+        // Every shard advances to the last revision even without changes of its own, so that
+        // a read at that revision never waits on a shard that had nothing to do.
+        if (revs.length === 0 || revs[revs.length - 1]!.revision !== last) {
+          revs.push({ revision: last, changes: [] });
+        }
+        s.sendUnbounded({ type: 'ShardApply', revisions: revs, index: this.appliedIndex });
+      });
+    }
+    if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
+    if (touched && this.gateway !== undefined && this.members.size > 1) {
+      this.gateway.sendUnbounded({
+        type: 'RaftApplied', revision: this.applier.revision, raftTerm: term,
+      });
+    }
+    for (const d of deferred) void this.answerDeferred(d);
+  }
+
+  /** execute applies one committed proposal: KV writes through the applier's execute, lease
+   * grants and revocations through its lease table (a revocation deletes the lease's keys in
+   * one revision, like any write), member attributes through the member table. */
+  private execute(req: ProposalRequest, hooks: ApplyHooks): Executed {
+    const a = this.applier;
+    switch (req.type) {
+      case 'leaseGrant':
+        a.grantLease(req.id as LeaseId, req.ttlSeconds);
+        return {
+          revision: a.revision, changes: [],
+          response: { type: 'leaseGrant', id: req.id, ttlSeconds: req.ttlSeconds },
+        };
+      case 'leaseRevoke': {
+        const r = a.revokeLease(req.id as LeaseId);
+        return { revision: r.revision, changes: r.changes, response: { type: 'leaseRevoke' } };
+      }
+      case 'memberPublish':
+        this.members.publish(req.id, req.name, req.clientURLs);
+        hooks.membersChanged({ type: -1, id: req.id });
+        return this.memberResult(req.id);
+      case 'memberUpdate':
+        if (!this.members.has(req.id)) {
+          throw Object.assign(new Error('etcdserver: member not found'),
+            { code: 'MEMBER_NOT_FOUND' });
+        }
+        this.members.updatePeerUrls(req.id, req.peerURLs);
+        hooks.membersChanged({ type: -1, id: req.id });
+        return this.memberResult(req.id);
+      default:
+        return a.execute(req);
+    }
+  }
+
+  private memberResult(id: number): Executed {
+    const member = this.members.get(id);
+    return {
+      revision: this.applier.revision, changes: [],
+      response: {
+        type: 'memberChange', members: this.members.list(),
+        ...(member === undefined ? {} : { member }),
+      },
+    };
+  }
+
+  /** applyConfChange applies a membership change to the core and the member table, and
+   * answers its proposer. */
+  private applyConfChange(cc: ConfChange, term: number, hooks: ApplyHooks): void {
+    const ctx: ConfChangeContext | undefined = decodeConfChangeContext(cc.context);
+    const token = ctx?.p === undefined ? undefined : hooks.claim(ctx.p);
+    const before: Member | undefined = this.members.get(cc.nodeId);
+    this.confState = hooks.applyConfChange(cc);
+    switch (cc.type) {
+      case ConfChangeAddNode:
+        if (before !== undefined) this.members.promote(cc.nodeId);
+        else if (ctx !== undefined) this.members.add({ ...ctx.member, isLearner: false });
+        break;
+      case ConfChangeAddLearnerNode:
+        if (before !== undefined) this.members.demote(cc.nodeId);
+        else if (ctx !== undefined) this.members.add({ ...ctx.member, isLearner: true });
+        break;
+      case ConfChangeRemoveNode:
+        this.members.remove(cc.nodeId);
+        break;
+    }
+    hooks.membersChanged({ type: cc.type, id: cc.nodeId });
+    if (token !== undefined) {
+      const member = this.members.get(cc.nodeId) ?? before ?? ctx?.member;
+      this.out.reply(token, {
+        revision: this.applier.revision, raftTerm: term,
+        response: {
+          type: 'memberChange', members: this.members.list(),
+          ...(member === undefined ? {} : { member }),
+        },
+      } satisfies RaftProposeResp);
+    }
+  }
+
+  /** answerDeferred fills a txn's ranges at past revisions — history the applier does not
+   * keep — from the shards, which have every revision this entry could read (the ShardApply
+   * carrying them left before these asks, on the same channels). */
+  private async answerDeferred(d: Deferred): Promise<void> {
+    try {
+      for (const r of d.reads) {
+        const parts = await Promise.all(this.shards.map((s) => s.ask({
+          type: 'ShardRange', req: r.request, atRevision: r.revision, waitRevision: 0,
+        })));
+        fillDeferredRead(d.reply.response as TxnResponse, r.path, mergeRanges(r.request, parts));
+      }
+      this.out.reply(d.token, d.reply);
+    } catch (e) {
+      this.out.replyError(d.token, e as Error & { code?: string });
+    }
+  }
+
+  private partition(
+    perShard: AppliedRevision[][], revision: number, changes: Change[], compact?: number,
+  ): void {
+    const n = this.shards.length;
+    const byShard: Change[][] = this.shards.map(() => []);
+    // Shards keep their own history, so the previous versions (needed by watchers, not by
+    // shards) stay behind: half the bytes on the busiest channel.
+    for (const c of changes) {
+      byShard[shardOf(c.kv.key, n)]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
+    }
+    for (let i = 0; i < n; i++) {
+      const r: AppliedRevision = { revision, changes: byShard[i]! };
+      if (compact !== undefined) r.compact = compact;
+      if (r.changes.length > 0 || compact !== undefined) perShard[i]!.push(r);
+    }
+  }
+}

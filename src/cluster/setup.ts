@@ -1,0 +1,114 @@
+import { existsSync, readdirSync } from 'node:fs';
+import type { LeaseConfig } from '../../actors/lease/messages.js';
+import type { PeerConfig } from '../../actors/peer/messages.js';
+import type { RaftMsg, RaftNodeConfig } from '../../actors/raft/messages.js';
+import type { ShardConfig } from '../../actors/shard/messages.js';
+import type { WalConfig } from '../../actors/wal/messages.js';
+import type { WatchConfig } from '../../actors/watch/messages.js';
+import { fetchCluster } from '../../actors/peer/join.js';
+import { walDirOf } from '../../actors/wal/wal-store.js';
+import { type Config, parseInitialCluster } from '../config/index.js';
+import { requestTimeoutBaseMs } from '../constants.js';
+import type { Endpoint, Message } from '../runtime/endpoint.js';
+import type { ActorSpec } from '../runtime/system.js';
+import { type ClusterPlan, planFromFlags, planJoin } from './bootstrap.js';
+
+/**
+ * setup: how a member process is laid out — which cluster it belongs to (planCluster) and
+ * which actor threads it runs with what configuration (actorSpecs). main.ts calls both.
+ */
+
+/** joinTimeoutMs bounds how long a joining member looks for a running member to ask. */
+const joinTimeoutMs = 10_000;
+
+/** failpoints are the test-only faults named in GOFAIL_FAILPOINTS (etcd's gofail variable). */
+export function failpoints(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env['GOFAIL_FAILPOINTS'] ?? '').split(',').map((f) => f.trim()).filter((f) => f !== '');
+}
+
+/** hasWal reports whether the data dir already holds a WAL (a restart). */
+export function hasWal(dataDir: string): boolean {
+  const dir = walDirOf(dataDir);
+  return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.wal'));
+}
+
+/**
+ * planCluster decides this member's identity for a fresh data dir: from --initial-cluster
+ * for a new cluster, from the running members for --initial-cluster-state=existing. On a
+ * restart the plan from the flags is returned only as a default; the WAL's identity wins.
+ */
+export async function planCluster(config: Config): Promise<ClusterPlan> {
+  const initial = parseInitialCluster(config.initialCluster);
+  const token = config.initialClusterToken;
+  if (hasWal(config.dataDir) || config.initialClusterState === 'new') {
+    return planFromFlags(initial, config.name, token);
+  }
+  const mine = new Set(config.initialAdvertisePeerUrls);
+  const others = [...initial.values()].flat().filter((u) => !mine.has(u));
+  const remote = await fetchCluster(others, joinTimeoutMs);
+  return planJoin(initial, config.name, remote);
+}
+
+/** actorSpecs lays out the actor threads for a configuration and a cluster plan. */
+export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
+  const dist = new URL('../../actors/', import.meta.url);
+  const shardNames = Array.from({ length: config.storageShards }, (_, i) => `shard-${i}`);
+  const { selfId: memberId, clusterId } = plan;
+  const faults = failpoints();
+  const wal: WalConfig = {
+    dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId,
+  };
+  const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
+  const raft: RaftNodeConfig = {
+    memberId, clusterId, name: config.name, clientURLs: config.advertiseClientUrls,
+    initialMembers: plan.members, join: plan.join, token: config.initialClusterToken,
+    shardCount: config.storageShards,
+    heartbeatIntervalMs: config.heartbeatInterval, electionTicks,
+    snapshotCount: config.snapshotCount, snapshotCatchUpEntries: config.snapshotCatchupEntries,
+    logLevel: config.logLevel,
+    strictReconfigCheck: config.strictReconfigCheck !== 'false',
+    requestTimeoutMs: requestTimeoutBaseMs + 2 * config.electionTimeout,
+    seed: memberId % 0x7fffffff,
+  };
+  const peer: PeerConfig = {
+    listenPeerUrls: config.listenPeerUrls,
+    required: plan.members.length > 1 || plan.join,
+    logLevel: config.logLevel, faults: faults.includes('peer-fault'),
+    heartbeatIntervalMs: config.heartbeatInterval,
+  };
+  const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
+  const lease: LeaseConfig = { logLevel: config.logLevel, seed: memberId % 0x7fffffff };
+  return [
+    // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
+    {
+      name: 'raft', url: new URL('raft/actor.js', dist), config: raft,
+      connects: ['wal', 'watch', 'lease', 'peer', ...shardNames],
+    },
+    {
+      name: 'peer', url: new URL('peer/actor.js', dist), config: peer,
+      connects: ['raft', 'lease'],
+    },
+    { name: 'lease', url: new URL('lease/actor.js', dist), config: lease, connects: ['raft'] },
+    { name: 'watch', url: new URL('watch/actor.js', dist), config: watch, connects: shardNames },
+    { name: 'wal', url: new URL('wal/actor.js', dist), config: wal, connects: ['raft'] },
+    ...shardNames.map((name, index): ActorSpec => ({
+      name, url: new URL('shard/actor.js', dist),
+      config: {
+        index, count: config.storageShards, logLevel: config.logLevel, failpoints: faults,
+      } satisfies ShardConfig,
+      connects: ['raft', 'watch'],
+    })),
+  ];
+}
+
+/** publishClientUrls tells the Raft node the client URLs to publish to the cluster once the
+ * gateway listens: an advertised URL with port 0 (a listen URL that let the OS choose) gets
+ * the port actually bound by the listener at the same position. */
+export function publishClientUrls(ep: Endpoint<Message>, config: Config, ports: number[]): void {
+  const urls = config.advertiseClientUrls.map((u, i) => {
+    const url = new URL(u);
+    if (url.port !== '0' || ports[i] === undefined) return u;
+    return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
+  });
+  ep.ref<RaftMsg, unknown>('raft').sendUnbounded({ type: 'RaftPublish', clientURLs: urls });
+}

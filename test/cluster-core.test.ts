@@ -1,0 +1,242 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { planFromFlags, planJoin } from '../src/cluster/bootstrap.js';
+import { clusterIdOf, memberId64, memberIdOf } from '../src/cluster/ids.js';
+import { MemberTable, type Member } from '../src/cluster/membership.js';
+import { checkAdd, checkPromote, checkRemove, learnerReady } from '../src/cluster/reconfig.js';
+import { sha1 } from '../src/cluster/sha1.js';
+import {
+  BoundedQueue, checkHandshake, FrameDecoder, frameHeader, FrameTooLargeError, wireVersion,
+} from '../src/cluster/wire.js';
+import {
+  Applier, mergeRanges, repartitionSnapshots, shardOf, ShardStore, type ShardSnapshot,
+} from '../src/mvcc/index.js';
+import type { Change } from '../src/mvcc/types.js';
+import { seededRng } from '../src/raft/index.js';
+import type { LeaseId, Revision } from '../src/types.js';
+import { type HistoryChange, WatchHub } from '../src/watch/index.js';
+
+// The cluster's pure parts: ids as etcd derives them, the peer wire (framing, handshakes,
+// bounded queues), etcd's reconfiguration checks, the member table, bootstrap plans, and
+// snapshot re-partitioning checked against a single-shard twin.
+
+test('ids: sha1 agrees with node:crypto on inputs of every length up to 200 bytes', (t) => {
+  const rng = seededRng(7);
+  for (let n = 0; n <= 200; n++) {
+    const b = new Uint8Array(n).map(() => Math.floor(rng() * 256));
+    t.is(Buffer.from(sha1(b)).toString('hex'), createHash('sha1').update(b).digest('hex'));
+  }
+});
+
+test('ids: member and cluster ids are etcd 3.4.23\'s (recorded), first 53 bits', (t) => {
+  // A 3-member etcd 3.4.23 cluster, token "tok", answered these ids (member list).
+  const urls = ['http://127.0.0.1:42301', 'http://127.0.0.1:42302', 'http://127.0.0.1:42303'];
+  const etcd = [285371497858536126n, 375826134207275581n, 8029365976115444393n];
+  urls.forEach((u, i) => {
+    t.is(memberId64([u], 'tok'), etcd[i]!);
+    t.is(memberIdOf([u], 'tok'), Number(etcd[i]! >> 11n));
+  });
+  t.is(clusterIdOf(etcd), Number(6504121080226401013n >> 11n));
+  t.is(clusterIdOf([...etcd].reverse()), clusterIdOf(etcd), 'order does not matter');
+  // The order of URLs and of --initial-cluster does not matter either.
+  t.is(memberIdOf(['http://b:1', 'http://a:1'], 't'), memberIdOf(['http://a:1', 'http://b:1'], 't'));
+  const a = planFromFlags(new Map([['x', ['http://a:1']], ['y', ['http://b:1']]]), 'x', 't');
+  const b = planFromFlags(new Map([['y', ['http://b:1']], ['x', ['http://a:1']]]), 'x', 't');
+  t.deepEqual(a, b);
+  t.true(memberIdOf(['http://a:1'], 't', 1) !== memberIdOf(['http://a:1'], 't', 2),
+    'a member added at run time mixes in the time');
+});
+
+test('bootstrap: a joining member takes its ids from the cluster, checked against its flags',
+  (t) => {
+    const remote: Member[] = [
+      { id: 11, name: 'a', peerURLs: ['http://a:1'], clientURLs: [], isLearner: false },
+      { id: 22, name: '', peerURLs: ['http://c:1'], clientURLs: [], isLearner: true },
+    ];
+    const flags = new Map([['a', ['http://a:1']], ['c', ['http://c:1']]]);
+    const p = planJoin(flags, 'c', { clusterId: 99, members: remote });
+    t.deepEqual([p.selfId, p.clusterId, p.join], [22, 99, true]);
+    t.throws(() => planJoin(new Map([['c', ['http://c:1']]]), 'c', { clusterId: 9, members: remote }),
+      { message: 'member count is unequal' });
+    t.throws(() => planJoin(new Map([['a', ['http://a:1']], ['c', ['http://d:1']]]), 'c',
+      { clusterId: 9, members: remote }), { message: /^unmatched member while checking PeerURLs/ });
+    t.throws(() => planJoin(flags, 'a', { clusterId: 9, members: remote }),
+      { message: 'member b has already been bootstrapped' });
+    t.throws(() => planFromFlags(flags, 'z', 't'), { message: /couldn't find local name "z"/ });
+  });
+
+test('wire: frames cut at any chunk boundary come out whole and in order (seeded)', (t) => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const rng = seededRng(seed);
+    const bodies = Array.from({ length: 1 + Math.floor(rng() * 8) }, () =>
+      new Uint8Array(Math.floor(rng() * 300)).map(() => Math.floor(rng() * 256)));
+    const stream = Buffer.concat(bodies.flatMap((b) => [frameHeader(b.length), b]));
+    const d = new FrameDecoder(1024);
+    const out: Uint8Array[] = [];
+    for (let off = 0; off < stream.length;) {
+      const n = Math.min(stream.length - off, 1 + Math.floor(rng() * 40));
+      out.push(...d.push(stream.subarray(off, off + n)));
+      off += n;
+    }
+    t.deepEqual(out.map((b) => Buffer.from(b).toString('hex')),
+      bodies.map((b) => Buffer.from(b).toString('hex')), `seed ${seed}`);
+    t.is(d.bufferedBytes, 0);
+  }
+  t.throws(() => new FrameDecoder(10).push(frameHeader(11)), { instanceOf: FrameTooLargeError });
+});
+
+test('wire: handshakes are refused as etcd refuses them, in etcd\'s order', (t) => {
+  const local = {
+    selfId: 5, clusterId: 77, isMember: (id: number) => id === 6, isRemoved: (id: number) => id === 9,
+  };
+  const hs = (o: object) => ({ v: wireVersion, kind: 'stream', cluster: 77, from: 6, to: 5, ...o });
+  t.is(checkHandshake(hs({}), local), undefined);
+  t.is(checkHandshake(hs({ v: 2 }), local), 'VERSION');
+  t.is(checkHandshake(hs({ cluster: 78, from: 9 }), local), 'CLUSTER_MISMATCH');
+  t.is(checkHandshake(hs({ from: 9 }), local), 'REMOVED');
+  t.is(checkHandshake(hs({ from: 7 }), local), 'SENDER_NOT_FOUND');
+  t.is(checkHandshake(hs({ to: 4 }), local), 'TO_MISMATCH');
+  t.is(checkHandshake(hs({ kind: 'join', cluster: 0, from: 0, to: 0 }), local), undefined);
+  t.is(checkHandshake({ v: 1, kind: 'stream' }, local), 'BAD');
+  t.is(checkHandshake('hello', local), 'BAD');
+  const q = new BoundedQueue<number>(2);
+  t.true(q.push(1));
+  t.true(q.push(2));
+  t.false(q.push(3));
+  t.is(q.dropped, 1);
+  q.clear();
+  t.is(q.dropped, 3);
+  t.is(q.length, 0);
+});
+
+function member(id: number, o: Partial<Member> = {}): Member {
+  return { id, name: `m${id}`, peerURLs: [`http://m${id}:1`], clientURLs: [], isLearner: false,
+    ...o };
+}
+
+test('reconfig: etcd\'s strict checks refuse changes that could lose quorum', (t) => {
+  const view = (members: Member[], connected: number[], selfId = 1) => ({
+    selfId, members, nowMs: 100_000, healthIntervalMs: 5_000,
+    connectedSince: (id: number) => (connected.includes(id) ? 0 : undefined),
+  });
+  const three = [member(1), member(2), member(3)];
+  t.is(checkAdd(view(three, [2, 3]), false), undefined);
+  t.is(checkAdd(view(three, [2]), false), 'UNHEALTHY', 'a voter not connected');
+  t.is(checkAdd(view(three, [2, 3]), true), undefined);
+  // Two of three voters never started: a 4th voter would need 3 started.
+  const unstarted = [member(1), member(2, { name: '' }), member(3, { name: '' })];
+  t.is(checkAdd(view(unstarted, [2, 3]), false), 'NOT_ENOUGH_STARTED');
+  t.is(checkAdd(view(unstarted, [2, 3]), true), undefined, 'a learner counts toward nothing');
+  t.is(checkAdd(view([member(1)], []), false), undefined, 'a lone member may grow');
+  // Removing a member that is down is safe; removing a live one needs a connected quorum left.
+  t.is(checkRemove(view(three, [2]), 3), undefined);
+  t.is(checkRemove(view(three, [2]), 2), 'UNHEALTHY');
+  t.is(checkRemove(view(three, [2, 3]), 2), undefined);
+  t.is(checkRemove(view([...three, member(4, { isLearner: true })], []), 4), undefined);
+  t.is(checkPromote(view([...three, member(4, { isLearner: true })], [2, 3])), undefined);
+  t.is(checkPromote(view([...three, member(4, { isLearner: true })], [2])), 'UNHEALTHY');
+  t.true(learnerReady(90, 100));
+  t.false(learnerReady(89, 100));
+  // Connected, but for less than the health interval: not yet healthy.
+  const fresh = { ...view(three, [2, 3]), connectedSince: () => 99_000 };
+  t.is(checkAdd(fresh, false), 'UNHEALTHY');
+});
+
+test('membership: the table applies changes and travels in snapshots', (t) => {
+  const m = new MemberTable();
+  m.add(member(1, { name: '' }));
+  m.add(member(2, { isLearner: true }));
+  m.publish(1, 'one', ['http://c1:2379']);
+  m.add(member(1, { name: '' })); // a bootstrap entry applied again keeps the published name
+  t.is(m.get(1)!.name, 'one');
+  t.deepEqual(m.voters(), [1]);
+  m.promote(2);
+  t.deepEqual(m.voters(), [1, 2]);
+  m.remove(2);
+  t.true(m.isRemoved(2));
+  t.false(m.has(2));
+  m.updatePeerUrls(1, ['http://new:1']);
+  t.is(m.memberOfPeerUrl('http://new:1')!.id, 1);
+  const back = MemberTable.fromJson(JSON.parse(JSON.stringify(m.toJson())));
+  t.deepEqual(back.toJson(), m.toJson());
+});
+
+test('repartition: dumps of N shards re-split into M read like one store (seeded)', (t) => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const rng = seededRng(seed);
+    const n = 1 + Math.floor(rng() * 4);
+    const m = 1 + Math.floor(rng() * 5);
+    const applier = Applier.fromLatest([], 1 as Revision, 0 as Revision, []);
+    const one = new ShardStore();
+    const shards = Array.from({ length: n }, () => new ShardStore());
+    const key = () => `k${Math.floor(rng() * 20)}`;
+    let compacted = 0;
+    for (let step = 0; step < 120; step++) {
+      const r = rng();
+      let res;
+      if (r < 0.6) res = applier.execute({ type: 'put', key: key(), value: `v${step}` });
+      else if (r < 0.8) res = applier.execute({ type: 'deleteRange', key: key() });
+      else {
+        res = applier.execute({
+          type: 'txn', compare: [], failure: [],
+          success: [0, 1, 2].map((i) => ({ type: 'put' as const, key: `t${i}${key()}`,
+            value: `x${step}` })),
+        });
+      }
+      if (res.changes.length === 0) continue;
+      const rev = res.revision as Revision;
+      one.apply(rev, res.changes);
+      const parts: Change[][] = shards.map(() => []);
+      for (const c of res.changes) parts[shardOf(c.kv.key, n)]!.push(c);
+      shards.forEach((s, i) => s.apply(rev, parts[i]!));
+      if (rng() < 0.05 && rev > compacted + 5) {
+        compacted = rev - 3;
+        one.compact(compacted as Revision);
+        for (const s of shards) s.compact(compacted as Revision);
+      }
+    }
+    const dumps = shards.map((s) => JSON.parse(JSON.stringify(s.toSnapshot())) as ShardSnapshot);
+    const moved = repartitionSnapshots(dumps, m).map((d) => ShardStore.fromSnapshot(d));
+    for (const [i, s] of moved.entries()) {
+      for (const k of s.latest()) t.is(shardOf(k.key, m), i, `seed ${seed}: ${k.key} in shard ${i}`);
+    }
+    const req = { type: 'range' as const, key: '\0', rangeEnd: '\xff' };
+    for (let rev = Math.max(compacted, 1); rev <= one.currentRevision; rev++) {
+      const want = one.range(req, rev as Revision);
+      const got = mergeRanges(req, moved.map((s) => s.range(req, rev as Revision)));
+      t.deepEqual(got.kvs, want.kvs, `seed ${seed} (${n}→${m}) at revision ${rev}`);
+    }
+    const from = Math.max(compacted, 1) as Revision;
+    const events = (cs: Change[]) => cs.map((c) => `${c.kv.modRevision}:${c.kind}:${c.kv.key}`)
+      .sort();
+    t.deepEqual(events(moved.flatMap((s) => s.history(from, one.currentRevision, '\0', '\xff'))),
+      events(one.history(from, one.currentRevision, '\0', '\xff')), `seed ${seed} history`);
+  }
+});
+
+test('watch: a follower\'s store jumping ahead (snapshot installed) resyncs synced watchers ' +
+  'from history, with no gap and no duplicate', (t) => {
+  const hub = new WatchHub();
+  hub.recover(1, 0);
+  const put = (rev: number, key: string): HistoryChange => ({
+    revision: rev,
+    change: {
+      kind: 'put',
+      kv: { key, value: `v${rev}`, modRevision: rev as Revision, createRevision: rev as Revision,
+        version: 1, lease: 0 as LeaseId },
+    },
+  });
+  const id = hub.create(1, { key: 'a', rangeEnd: 'b' });
+  hub.onChanges(2, [put(2, 'a1').change]);
+  // The snapshot brings revisions 3..5 without their changes reaching the hub.
+  hub.recover(5, 0);
+  t.true(hub.hasUnsynced);
+  const req = hub.nextSync()!;
+  t.deepEqual([req.fromRevision, req.toRevision], [3, 5]);
+  hub.applyHistory(req.pass, [put(3, 'a3'), put(4, 'b4'), put(5, 'a5')], 5);
+  t.false(hub.hasUnsynced);
+  hub.onChanges(6, [put(6, 'a6').change]);
+  const revisions = hub.drain().flatMap((d) => d.responses)
+    .filter((r) => r.watchId === id).flatMap((r) => r.events.map((e) => e.kv.modRevision));
+  t.deepEqual(revisions, [2, 3, 5, 6]);
+});

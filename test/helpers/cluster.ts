@@ -1,0 +1,170 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { post, startServer, type TestServer } from './server.js';
+
+/**
+ * cluster helpers: several real server processes (dist/src/main.js) forming one cluster on
+ * loopback, each with its own temporary data dir, peer port from the OS and client port 0.
+ * Every process a test starts is killed by stopAll(), which tests call on every path.
+ */
+
+/** freePorts asks the OS for n free TCP ports on 127.0.0.1 (bound together, then released:
+ * the members bind them again at once). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<
+    import('node:net').Server>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve(s));
+  })));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** Node is one member process of a test cluster. */
+export interface Node {
+  name: string;
+  peerUrl: string;
+  dataDir: string;
+  server: TestServer | undefined;
+}
+
+/** TestCluster is a running cluster. */
+export interface TestCluster {
+  nodes: Node[];
+  initialCluster: string;
+  /** start (re)starts a member with its data dir and peer URL. */
+  start(i: number, extra?: string[]): Promise<TestServer>;
+  /** kill sends SIGKILL to a member and waits for it to exit. */
+  kill(i: number): Promise<void>;
+  /** live lists the members running now. */
+  live(): Node[];
+  /** stopAll kills every member and removes the data dirs. */
+  stopAll(): Promise<void>;
+}
+
+/** ClusterOptions: size, extra flags for every member, environment. */
+export interface ClusterOptions {
+  size: number;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** fastRaft: a short tick so that elections take a fraction of a second. */
+export const fastRaft = ['--heartbeat-interval', '50', '--election-timeout', '500'];
+
+/** startCluster starts `size` members of a new cluster, all at once. */
+export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
+  const base = await mkdtemp(join(tmpdir(), 'myetcd-cluster-'));
+  const ports = await freePorts(opts.size);
+  const nodes: Node[] = ports.map((p, i) => ({
+    name: `m${i + 1}`, peerUrl: `http://127.0.0.1:${p}`, dataDir: join(base, `m${i + 1}`),
+    server: undefined,
+  }));
+  const initialCluster = nodes.map((n) => `${n.name}=${n.peerUrl}`).join(',');
+  const c: TestCluster = {
+    nodes, initialCluster,
+    async start(i, extra = []) {
+      const n = nodes[i]!;
+      n.server = await startServer({
+        dataDir: n.dataDir,
+        args: ['--name', n.name, '--listen-peer-urls', n.peerUrl,
+          '--initial-advertise-peer-urls', n.peerUrl, '--initial-cluster', initialCluster,
+          '--initial-cluster-token', 'test-cluster', ...(opts.args ?? []), ...extra],
+        ...(opts.env === undefined ? {} : { env: opts.env }),
+      });
+      return n.server;
+    },
+    async kill(i) {
+      const s = nodes[i]!.server;
+      nodes[i]!.server = undefined;
+      if (s !== undefined) await s.kill();
+    },
+    live() {
+      return nodes.filter((n) => n.server !== undefined);
+    },
+    async stopAll() {
+      await Promise.all(nodes.map((_, i) => c.kill(i).catch(() => undefined)));
+      await rm(base, { recursive: true, force: true });
+    },
+  };
+  try {
+    await Promise.all(nodes.map((_, i) => c.start(i)));
+  } catch (e) {
+    await c.stopAll();
+    throw e;
+  }
+  return c;
+}
+
+/** Status is the part of /v3/maintenance/status the tests read. */
+export interface Status {
+  memberId: string;
+  leader: string;
+  raftIndex: number;
+  raftAppliedIndex: number;
+  raftTerm: number;
+  revision: number;
+}
+
+/** status asks one member for its status (undefined when it does not answer). */
+export async function status(url: string): Promise<Status | undefined> {
+  try {
+    const r = await post(`${url}/v3/maintenance/status`, {});
+    if (r.status !== 200) return undefined;
+    const j = r.json;
+    return {
+      memberId: j.header.member_id, leader: j.leader ?? '', raftIndex: Number(j.raftIndex ?? 0),
+      raftAppliedIndex: Number(j.raftAppliedIndex ?? 0), raftTerm: Number(j.raftTerm ?? 0),
+      revision: Number(j.header.revision ?? 0),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * waitFor polls `probe` until it returns a value other than undefined, or fails after
+ * `timeoutMs` with the last thing it saw. The condition is the event waited on; the pause
+ * between probes only spaces them out.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** waitForLeader waits until every live member names the same live leader; returns the
+ * leader's index in c.nodes. */
+export async function waitForLeader(c: TestCluster, timeoutMs = 30_000): Promise<number> {
+  return waitFor('one leader named by every live member', async () => {
+    const live = c.live();
+    const sts = await Promise.all(live.map((n) => status(n.server!.url)));
+    if (sts.some((s) => s === undefined || s.leader === '')) return undefined;
+    const leader = sts[0]!.leader;
+    if (!sts.every((s) => s!.leader === leader)) return undefined;
+    const i = c.nodes.findIndex((n, k) => n.server !== undefined &&
+      sts[live.indexOf(n)]?.memberId === leader && k >= 0);
+    return i >= 0 ? i : undefined;
+  }, timeoutMs);
+}
+
+/** waitForConvergence waits until every live member has applied the same index and revision
+ * as the others; returns that revision. */
+export async function waitForConvergence(c: TestCluster, timeoutMs = 30_000): Promise<number> {
+  return waitFor('every live member at the same applied index', async () => {
+    const sts = await Promise.all(c.live().map((n) => status(n.server!.url)));
+    if (sts.some((s) => s === undefined)) return undefined;
+    const first = sts[0]!;
+    return sts.every((s) => s!.raftAppliedIndex === first.raftAppliedIndex &&
+      s!.revision === first.revision) ? first.revision : undefined;
+  }, timeoutMs);
+}
