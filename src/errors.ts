@@ -191,6 +191,9 @@ export const errorTable = {
   BAD_REQUEST: { grpc: G.InvalidArgument, http: 400 },
   /** The actors are restarting after a crash (the supervisor's one-for-all restart). */
   RESTARTING: { grpc: G.Unavailable, http: 503, text: 'etcdserver: server is restarting' },
+  /** A streamed request body (/v3/watch, /v3/lease/keepalive) stayed open too long: the stream
+   * ends with this last message (src/gateway/stream.ts); the text says why. */
+  STREAM_BODY_OPEN: { grpc: G.Unavailable, http: 503 },
   /** Anything not in this table, and every internal row: no detail reaches the client. */
   INTERNAL: { grpc: G.Unknown, http: 500, text: 'etcdserver: internal error' },
   // Internal: answered as INTERNAL.

@@ -336,12 +336,12 @@ test.serial('safety: /version, the version metrics and the start-up log agree', 
   const start = JSON.parse(await p.line(/"msg":"starting myetcd"/)) as Record<string, unknown>;
   t.is(start['version'], pkg.version);
   t.is(start['apiVersion'], '3.4.23');
-  // Raft's line names the member by --name (member) and by id (memberId), under two keys.
+  // Raft's line names the member by --name (member) and by id (id), under two keys.
   const raft = JSON.parse(await p.line(/"msg":"starting a new member"/)) as
     Record<string, unknown>;
   t.is(raft['member'], 'default');
   const id = /etcd_server_id\{server_id="([0-9a-f]+)"\} 1/.exec(metrics)?.[1];
-  t.is(raft['memberId'], id);
+  t.is(raft['id'], id);
 });
 
 // ---- 8. Metrics a live member reports ----

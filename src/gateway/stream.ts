@@ -226,7 +226,7 @@ export function readJsonStream(req: HyperExpress.Request, on: JsonStreamHandlers
 /** bodyOpenError is the last message of a stream whose request body stayed open past
  * streamBodyOpenMsMax (etcd's Unavailable: a client reconnects, from its last revision + 1). */
 export function bodyOpenError(): ApiError {
-  return new ApiError('STOPPED', `myetcd: request body still open after ${
+  return new ApiError('STREAM_BODY_OPEN', `myetcd: request body still open after ${
     streamBodyOpenMsMax / 1000} s: the stream ends; send the requests, then end the body ` +
     '(HTTP/1.1 is not full duplex: etcd\'s gateway reads no body once it answers)');
 }

@@ -5,7 +5,7 @@ import pino from 'pino';
 import pinoPretty from 'pino-pretty';
 import type { Config } from '../config/config.js';
 import { rotationIntervalMs } from '../config/load.js';
-import { RotatingFile, type RotationTimers } from './rotating-file.js';
+import { drainBoom, flushBoomSync, RotatingFile, type RotationTimers } from './rotating-file.js';
 
 export { LogOutputError, RotatingFile, type RotationTimers } from './rotating-file.js';
 
@@ -84,8 +84,8 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
       } else {
         const s = pino.destination({ dest: fd, sync: false, minLength: 0 });
         streams.push({ stream: s });
-        flushers.push(() => trySync(() => s.flushSync()));
-        closers.push(() => new Promise((resolve) => { trySync(() => s.flushSync()); resolve(); }));
+        flushers.push(() => flushBoomSync(s));
+        closers.push(() => drainBoom(s));
       }
       continue;
     }
@@ -150,14 +150,6 @@ export async function closeLogger(logger: pino.Logger): Promise<void> {
 
 function handlesOf(logger: pino.Logger): Handles | undefined {
   return (logger as unknown as Record<symbol, Handles | undefined>)[handlesKey];
-}
-
-function trySync(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // sonic-boom throws EAGAIN on a full pipe, or when closed; a flush is best effort.
-  }
 }
 
 /** fileOutput opens one file output (see rotating-file.ts for the naming). */

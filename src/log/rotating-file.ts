@@ -69,6 +69,41 @@ const realTimers: RotationTimers = {
 
 type Boom = ReturnType<typeof pino.destination>;
 
+/**
+ * flushBoomSync writes out what a sonic-boom stream buffers, unless an asynchronous write is in
+ * flight: sonic-boom's flushSync would then write the later lines with writeSync before the
+ * earlier ones land, and a file would hold its lines out of order. The stream drains by itself
+ * in that case; close paths await it.
+ */
+export function flushBoomSync(boom: Boom): void {
+  if ((boom as unknown as { _writing?: boolean })._writing === true) return;
+  try {
+    boom.flushSync();
+  } catch {
+    // EAGAIN/EBUSY or not yet open: the stream drains on its own.
+  }
+}
+
+/** drainBoom resolves once a sonic-boom stream has written everything it was given, in order:
+ * it waits out a write in flight, then flushes the rest (see flushBoomSync). */
+export async function drainBoom(boom: Boom): Promise<void> {
+  const state = boom as unknown as { _writing?: boolean; destroyed?: boolean };
+  while (state._writing === true && state.destroyed !== true) {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        boom.off('write', done);
+        boom.off('error', done);
+        boom.off('close', done);
+        resolve();
+      };
+      boom.once('write', done);
+      boom.once('error', done);
+      boom.once('close', done);
+    });
+  }
+  flushBoomSync(boom);
+}
+
 /** RotatingFile writes one log file (see the file comment). */
 export class RotatingFile {
   readonly file: string;
@@ -124,11 +159,7 @@ export class RotatingFile {
 
   /** flushSync writes out what the active stream buffers (best effort). */
   flushSync(): void {
-    try {
-      this.boom.flushSync();
-    } catch {
-      // EAGAIN while a write is in flight: the stream drains on its own.
-    }
+    flushBoomSync(this.boom);
   }
 
   /** end stops the rotation timer and closes every descriptor once its lines are written. */
