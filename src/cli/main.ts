@@ -292,10 +292,14 @@ function usage(path: CommandDef[]): string {
   if (path.length === 1) s += 'API VERSION:\n\t3.4\n\n';
   if (cmd.sub !== undefined) {
     s += 'COMMANDS:\n';
-    for (const c of cmd.sub) s += `\t${c.name}\t${c.short}\n`;
+    const w = Math.max(...cmd.sub.map((c) => c.name.length));
+    for (const c of cmd.sub) s += `\t${c.name.padEnd(w)}\t${c.short}\n`;
     s += '\n';
   }
-  const own = { ...(cmd.flags ?? {}), ...(cmd.persistentFlags ?? {}), ...helpFlag };
+  const own =
+    path.length === 1
+      ? { ...globalFlags, ...helpFlag }
+      : { ...(cmd.flags ?? {}), ...(cmd.persistentFlags ?? {}), ...helpFlag };
   s += 'OPTIONS:\n' + flagLines(own) + '\n';
   if (path.length > 1) s += 'GLOBAL OPTIONS:\n' + flagLines(globalFlags) + '\n';
   return s;

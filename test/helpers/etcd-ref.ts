@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,6 +55,15 @@ export async function freePort(): Promise<number> {
 }
 
 // zap's line once the member has joined (a leader exists) and its client listener serves.
+/** running are the etcd processes this worker started and has not seen exit: killed when the
+ * worker exits, even through an uncaught exception that skips the tests' after hooks. */
+const running = new Set<ChildProcess>();
+const dirs = new Set<string>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 const readyMsg = 'serving client traffic';
 
 /** startEtcd starts `size` members of a new cluster and waits until each is ready. */
@@ -70,6 +79,7 @@ export async function startEtcd(size = 1, timeoutMs = 60_000): Promise<EtcdClust
 
 async function tryStart(size: number, timeoutMs: number): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'myetcd-ref-etcd-'));
+  dirs.add(dir);
   const specs = [];
   for (let i = 0; i < size; i++) {
     specs.push({
@@ -106,7 +116,13 @@ async function tryStart(size: number, timeoutMs: number): Promise<EtcdCluster> {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    running.add(proc);
+    const exited = new Promise<number | null>((resolve) =>
+      proc.once('exit', (c) => {
+        running.delete(proc);
+        resolve(c);
+      }),
+    );
     return { ...s, proc, logs: [], exited };
   });
   const cluster: EtcdCluster = {
@@ -124,6 +140,7 @@ async function tryStart(size: number, timeoutMs: number): Promise<EtcdCluster> {
         }),
       );
       await rm(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
   try {
