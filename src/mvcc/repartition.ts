@@ -3,7 +3,7 @@ import { shardOf } from './shard-of.js';
 import { shardSnapshotFormat, type ShardSnapshot } from './shard-store.js';
 
 /**
- * repartition: a snapshot's shard dumps re-split for another shard count. Members of one
+ * repartitionSnapshots re-splits a snapshot's shard dumps for another shard count. Members of one
  * cluster may run different numbers of shards (the default follows the machine's cores), yet
  * a leader sends its snapshot as it took it; the receiver moves every row to the shard that
  * owns its key under its own count (shardOf(key, n)).

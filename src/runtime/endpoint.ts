@@ -4,8 +4,8 @@ import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js'
 /**
  * Endpoint is one thread's side of the actor runtime: it owns the connections to every
  * other actor it talks to (its targets), batches outgoing messages per target, matches
- * replies to asks, and dispatches incoming messages to the thread's handler. The gateway (main thread) and every actor
- * worker each run exactly one Endpoint.
+ * replies to asks, and dispatches incoming messages to the thread's handler. The gateway
+ * (main thread) and every actor worker each run exactly one Endpoint.
  *
  * Batching: `send`/`ask` only append to the target's outbox; the outbox is packed and posted
  * once per turn of the event loop (setImmediate), so a burst of 1,000 requests arriving in
