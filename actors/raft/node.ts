@@ -154,6 +154,8 @@ export class RaftNode {
   /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
   private publishedAtMs = -Infinity;
   private removedReported = false;
+  /** early: messages received before the core was built (replayed by boot). */
+  private early: [RaftMsg, ReplyToken | undefined][] | undefined = [];
   /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
   private clientURLs: string[];
 
@@ -172,7 +174,7 @@ export class RaftNode {
     this.sm = new StateMachine(this.shards, this.ep.ref<WatchMsg, unknown>('watch'), this.lease,
       this.ep, this.ep.hasActor('gateway') ? this.ep.ref('gateway') : undefined);
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
-      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log);
+      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
   }
 
   /**
@@ -239,6 +241,9 @@ export class RaftNode {
       commit: loaded.hardState?.commit ?? 0,
     }, fresh ? 'starting a new member' : 'recovered from snapshot and WAL');
     this.sendMembers();
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const [msg, token] of early) this.handle(msg, token);
     this.stopTicker = this.deps.every(cfg.heartbeatIntervalMs, () => this.tick());
     const voters = this.node.status().config.voters;
     if (voters.length === 1 && voters[0] === this.selfId) {
@@ -260,8 +265,13 @@ export class RaftNode {
     this.stopTicker?.();
   }
 
-  /** handle takes one message of the actor's protocol. */
+  /** handle takes one message of the actor's protocol. Messages that arrive while the node
+   * boots (another member's, through the peer actor) wait until the core exists. */
   handle(msg: RaftMsg, token: ReplyToken | undefined): void {
+    if (this.early !== undefined) {
+      this.early.push([msg, token]);
+      return;
+    }
     switch (msg.type) {
       case 'RaftPropose':
         // The gateway sends the request already encoded: it goes into the entry as it is.
@@ -363,6 +373,7 @@ export class RaftNode {
       if (rd.snapshot !== undefined) {
         this.inflight = rd;
         this.installSnapshot(rd).catch((e: unknown) => {
+          if (this.stopped) return;
           // The state machine and the log disagree now: crash, and restart from the disk.
           throw new Error(`raft: installing snapshot ${rd.snapshot!.metadata.index} failed: ` +
             String(e));
@@ -404,6 +415,7 @@ export class RaftNode {
         this.node.advance(rd);
         this.pump();
       }, (e: unknown) => {
+        if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
         // A failed fsync leaves the log's durability unknown: crash, and let the supervisor
         // restart every actor from what the disk really holds.
         throw new Error(`raft: WAL append failed: ${String(e)}`);
