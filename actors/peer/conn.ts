@@ -60,8 +60,12 @@ export class Conn {
   sendRaw(body: Uint8Array): boolean {
     if (this.closed) return false;
     this.sentBytes += body.length + 4;
+    // Header and body leave in one write (writev), not two syscalls.
+    this.socket.cork();
     this.socket.write(frameHeader(body.length));
-    return this.socket.write(body);
+    const ok = this.socket.write(body);
+    this.socket.uncork();
+    return ok;
   }
 
   /** backlog is what the socket has not written yet (bytes). */
