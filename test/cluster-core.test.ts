@@ -13,6 +13,7 @@ import {
 } from '../src/mvcc/index.js';
 import type { Change } from '../src/mvcc/types.js';
 import { seededRng } from '../src/raft/index.js';
+import { Lessor } from '../src/lease/index.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { type HistoryChange, WatchHub } from '../src/watch/index.js';
 
@@ -244,4 +245,33 @@ test('watch: a follower\'s store jumping ahead (snapshot installed) resyncs sync
   const revisions = hub.drain().flatMap((d) => d.responses)
     .filter((r) => r.watchId === id).flatMap((r) => r.events.map((e) => e.kv.modRevision));
   t.deepEqual(revisions, [2, 3, 5, 6]);
+});
+
+test('lease: a new leader starts a lease from its checkpointed remaining TTL; a keep-alive ' +
+  'clears the checkpoint', (t) => {
+  const leader = new Lessor({ rng: seededRng(1) });
+  const follower = new Lessor({ rng: seededRng(2) });
+  for (const l of [leader, follower]) l.grant(7, 10, 0);
+  leader.promote(0);
+  t.deepEqual(leader.checkpoints(0, 10), [], 'a lease at its full TTL needs no checkpoint');
+  const cps = leader.checkpoints(4_000, 10);
+  t.deepEqual(cps, [{ id: 7, remainingSeconds: 6 }]);
+  for (const c of cps) follower.checkpoint(c.id, c.remainingSeconds);
+  // The leader dies; the follower takes over at t = 5,000 with 6 s left, not 10.
+  follower.promote(5_000);
+  t.deepEqual(follower.expired(10_999), []);
+  t.deepEqual(follower.expired(11_000), [7]);
+  // A keep-alive renews the full TTL; the shell then replicates a cleared checkpoint.
+  const other = new Lessor({ rng: seededRng(3) });
+  other.grant(8, 10, 0);
+  other.checkpoint(8, 3);
+  other.promote(0);
+  t.true(other.hasCheckpoint(8));
+  t.is(other.renew(8, 1_000), 10);
+  other.checkpoint(8, 0);
+  t.false(other.hasCheckpoint(8));
+  other.demote();
+  other.promote(2_000);
+  t.deepEqual(other.expired(11_999), []);
+  t.deepEqual(other.expired(12_000), [8]);
 });

@@ -13,3 +13,11 @@ export const expiredLeaseRetryMs = 3_000;
 
 /** leaseCheckIntervalMs: how often the lease actor looks for expired leases (etcd: 500 ms). */
 export const leaseCheckIntervalMs = 500;
+
+/** leaseCheckpointIntervalMs: how often the leader checkpoints remaining TTLs through the log
+ * (etcd 3.6's default lease checkpoint interval: 5 minutes). */
+export const leaseCheckpointIntervalMs = 5 * 60_000;
+
+/** leaseCheckpointBatchMax bounds the leases checkpointed by one proposal (etcd's
+ * maxLeaseCheckpointBatchSize: 1,000). */
+export const leaseCheckpointBatchMax = 1_000;
