@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { stableLog } from '../actors/raft/node.js';
 import { planFromFlags, planJoin } from '../src/cluster/bootstrap.js';
 import { clusterIdOf, memberId64, memberIdOf } from '../src/cluster/ids.js';
 import { MemberTable, type Member } from '../src/cluster/membership.js';
@@ -274,4 +275,14 @@ test('lease: a new leader starts a lease from its checkpointed remaining TTL; a 
   other.promote(2_000);
   t.deepEqual(other.expired(11_999), []);
   t.deepEqual(other.expired(12_000), [8]);
+});
+
+test('raft shell: a log recovered after a snapshot install drops the stale suffix whose ' +
+  'terms go backwards', (t) => {
+  const e = (index: number, term: number) => ({ index, term });
+  // Snapshot at term 3; the member crashed before the leader's entries replaced its own
+  // (term 2) after the snapshot index.
+  t.deepEqual(stableLog([e(110, 2), e(111, 2)], 3), []);
+  t.deepEqual(stableLog([e(110, 3), e(111, 4), e(112, 2)], 3), [e(110, 3), e(111, 4)]);
+  t.deepEqual(stableLog([e(1, 1), e(2, 1), e(3, 2)], 0), [e(1, 1), e(2, 1), e(3, 2)]);
 });

@@ -208,7 +208,13 @@ export class RaftNode {
       this.storage.setHardState(loaded.hardState);
       this.lastHardState = loaded.hardState;
     }
-    if (loaded.entries.length > 0) this.storage.append(loaded.entries);
+    const entries = stableLog(loaded.entries, loaded.snapshot?.term ?? 0);
+    if (entries.length < loaded.entries.length) {
+      this.log.warn({ from: entries.length === 0 ? loaded.entries[0]!.index
+        : entries[entries.length - 1]!.index + 1 },
+      'dropped log entries older than the snapshot before them (stale since it was installed)');
+    }
+    if (entries.length > 0) this.storage.append(entries);
     const fresh = loaded.firstStart && loaded.snapshot === undefined;
     const cfg = this.cfg;
     this.node = new RawNode({
@@ -747,6 +753,24 @@ export class RaftNode {
       keys: this.sm.applier.keyCount(),
     };
   }
+}
+
+/**
+ * stableLog cuts the recovered log at the first entry whose term is below the term before it
+ * (the snapshot's, for the first). Terms never decrease along a Raft log, so such an entry is
+ * a stale suffix: written before this member installed a snapshot from its leader, and not
+ * yet overwritten when the member crashed. Kept, it would make the log look older than it is
+ * (its last term lower), and the member could vote for a candidate that lacks committed
+ * entries. What remains after the cut looks at least as up to date as the truth, which only
+ * makes the member more careful with its vote; the leader overwrites it as usual.
+ */
+export function stableLog<E extends { term: number }>(entries: E[], snapshotTerm: number): E[] {
+  let prev = snapshotTerm;
+  for (let i = 0; i < entries.length; i++) {
+    if (entries[i]!.term < prev) return entries.slice(0, i);
+    prev = entries[i]!.term;
+  }
+  return entries;
 }
 
 /** dropError maps the core's ErrProposalDropped to etcd's errors. */
