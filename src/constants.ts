@@ -77,6 +77,9 @@ export const peerDialBackoffMsMax = 2_000;
 export const peerHandshakeTimeoutMs = 5_000;
 /** peerProbeIntervalMs paces the round-trip probes (etcd_network_peer_round_trip_time). */
 export const peerProbeIntervalMs = 1_000;
+/** peerIdleTimeoutMs: a stream connection that received nothing for this long (probes flow
+ * every peerProbeIntervalMs both ways) is closed and dialed again (etcd's ConnReadTimeout). */
+export const peerIdleTimeoutMs = 5_000;
 
 // ---- WAL ----
 /** segmentSizeBytes is etcd's SegmentSizeBytes: 64 MiB per WAL segment. */
@@ -108,6 +111,7 @@ assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest reco
 assert(peerFrameBytesMax > peerBatchBytesMax + maxRequestBytes * 2,
   'a peer frame must hold a batch and a largest entry');
 assert(peerFrameBytesMax > maxSizePerMsgBytes * 2, 'a peer frame must hold a largest MsgApp');
+assert(peerIdleTimeoutMs >= 3 * peerProbeIntervalMs, 'a live stream hears probes before idling');
 assert(walBatchBytesMax >= 8 * maxRequestBytes, 'a WAL batch must hold many largest requests');
 assert(walRecordBytesMax > maxRequestBytes * 2, 'a record must hold a largest request');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');

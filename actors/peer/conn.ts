@@ -18,10 +18,15 @@ export class Conn {
   private held: Uint8Array[] = [];
   private readonly closeHooks: ((why: string) => void)[] = [];
 
+  /** lastReceivedMs: when bytes last arrived (performance.now), for the idle check. */
+  lastReceivedMs = performance.now();
+
   constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1_000);
     socket.on('data', (chunk: Buffer) => {
       this.receivedBytes += chunk.length;
+      this.lastReceivedMs = performance.now();
       let bodies: Uint8Array[];
       try {
         bodies = this.decoder.push(chunk);
