@@ -154,6 +154,7 @@ export class RaftNode {
   /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
   private publishedAtMs = -Infinity;
   private removedReported = false;
+  private learnerCache: boolean | undefined;
   /** early: messages received before the core was built (replayed by boot). */
   private early: [RaftMsg, ReplyToken | undefined][] | undefined = [];
   /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
@@ -494,6 +495,7 @@ export class RaftNode {
   }
 
   private sendMembers(): void {
+    this.learnerCache = undefined;
     if (this.peer === undefined) return;
     const members = this.sm.members;
     this.peer.sendUnbounded({
@@ -555,8 +557,13 @@ export class RaftNode {
     }
   }
 
+  /** isLearner: whether this member is a learner, cached (it is asked on every proposal and
+   * read batch) and refreshed whenever the member table changes. */
   private isLearner(): boolean {
-    return this.sm.members.get(this.selfId)?.isLearner === true;
+    if (this.learnerCache === undefined) {
+      this.learnerCache = this.sm.members.get(this.selfId)?.isLearner === true;
+    }
+    return this.learnerCache;
   }
 
   private propose(req: Uint8Array, token: ReplyToken | undefined): void {
