@@ -90,6 +90,9 @@ export const peerDialBackoffMsMax = 2_000;
 export const peerHandshakeTimeoutMs = 5_000;
 /** peerProbeIntervalMs paces the round-trip probes (etcd_network_peer_round_trip_time). */
 export const peerProbeIntervalMs = 1_000;
+/** peerIdleTimeoutMs: a stream connection that received nothing for this long (probes flow
+ * every peerProbeIntervalMs both ways) is closed and dialed again (etcd's ConnReadTimeout). */
+export const peerIdleTimeoutMs = 5_000;
 
 // ---- WAL ----
 /** segmentSizeBytes is etcd's SegmentSizeBytes: 64 MiB per WAL segment. */
@@ -139,6 +142,12 @@ export const leaseRevokesPerCheckMax = 500;
 export const leaseRevokeRetryMs = 3_000;
 /** leaseCheckIntervalMs: how often the lease actor looks for expired leases (etcd: 500 ms). */
 export const leaseCheckIntervalMs = 500;
+/** leaseCheckpointIntervalMs: how often the leader checkpoints remaining TTLs through the log
+ * (etcd 3.6's default lease checkpoint interval: 5 minutes). */
+export const leaseCheckpointIntervalMs = 5 * 60_000;
+/** leaseCheckpointBatchMax bounds the leases checkpointed by one proposal (etcd's
+ * maxLeaseCheckpointBatchSize: 1,000). */
+export const leaseCheckpointBatchMax = 1_000;
 
 // ---- HTTP API ----
 /** httpBodyBytesMax bounds a /v3 body the server reads before decoding: enough for any
@@ -177,6 +186,7 @@ assert(peerFrameBytesMax > peerBatchBytesMax + requestBytesMax * 2,
 assert(peerFrameBytesMax > sizePerMsgBytesMax * 2, 'a peer frame must hold a largest MsgApp');
 assert(walBatchBytesMax >= 8 * requestBytesMax, 'a WAL batch must hold many largest requests');
 assert(walRecordBytesMax > requestBytesMax * 2, 'a record must hold a largest request');
+assert(peerIdleTimeoutMs >= 3 * peerProbeIntervalMs, 'a live stream hears probes before idling');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');
 assert(snapshotFilesKept >= 2, 'a damaged newest snapshot needs an older one to fall back to');
 assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than a snapshot');

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { stableLog } from '../actors/raft/node.js';
 import { planFromFlags, planJoin } from '../src/cluster/bootstrap.js';
 import { clusterIdOf, memberId64, memberIdOf } from '../src/cluster/ids.js';
 import { MemberTable, type Member } from '../src/cluster/membership.js';
@@ -13,6 +14,7 @@ import {
 } from '../src/mvcc/index.js';
 import type { Change } from '../src/mvcc/types.js';
 import { seededRng } from '../src/raft/index.js';
+import { Lessor } from '../src/lease/index.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { type HistoryChange, WatchHub } from '../src/watch/index.js';
 
@@ -39,7 +41,8 @@ test('ids: member and cluster ids are etcd 3.4.23\'s (recorded), first 53 bits',
   t.is(clusterIdOf(etcd), Number(6504121080226401013n >> 11n));
   t.is(clusterIdOf([...etcd].reverse()), clusterIdOf(etcd), 'order does not matter');
   // The order of URLs and of --initial-cluster does not matter either.
-  t.is(memberIdOf(['http://b:1', 'http://a:1'], 't'), memberIdOf(['http://a:1', 'http://b:1'], 't'));
+  t.is(memberIdOf(['http://b:1', 'http://a:1'], 't'),
+    memberIdOf(['http://a:1', 'http://b:1'], 't'));
   const a = planFromFlags(new Map([['x', ['http://a:1']], ['y', ['http://b:1']]]), 'x', 't');
   const b = planFromFlags(new Map([['y', ['http://b:1']], ['x', ['http://a:1']]]), 'x', 't');
   t.deepEqual(a, b);
@@ -56,7 +59,8 @@ test('bootstrap: a joining member takes its ids from the cluster, checked agains
     const flags = new Map([['a', ['http://a:1']], ['c', ['http://c:1']]]);
     const p = planJoin(flags, 'c', { clusterId: 99, members: remote });
     t.deepEqual([p.selfId, p.clusterId, p.join], [22, 99, true]);
-    t.throws(() => planJoin(new Map([['c', ['http://c:1']]]), 'c', { clusterId: 9, members: remote }),
+    t.throws(() => planJoin(new Map([['c', ['http://c:1']]]), 'c',
+      { clusterId: 9, members: remote }),
       { message: 'member count is unequal' });
     t.throws(() => planJoin(new Map([['a', ['http://a:1']], ['c', ['http://d:1']]]), 'c',
       { clusterId: 9, members: remote }), { message: /^unmatched member while checking PeerURLs/ });
@@ -87,7 +91,8 @@ test('wire: frames cut at any chunk boundary come out whole and in order (seeded
 
 test('wire: handshakes are refused as etcd refuses them, in etcd\'s order', (t) => {
   const local = {
-    selfId: 5, clusterId: 77, isMember: (id: number) => id === 6, isRemoved: (id: number) => id === 9,
+    selfId: 5, clusterId: 77,
+    isMember: (id: number) => id === 6, isRemoved: (id: number) => id === 9,
   };
   const hs = (o: object) => ({ v: wireVersion, kind: 'stream', cluster: 77, from: 6, to: 5, ...o });
   t.is(checkHandshake(hs({}), local), undefined);
@@ -198,7 +203,9 @@ test('repartition: dumps of N shards re-split into M read like one store (seeded
     const dumps = shards.map((s) => JSON.parse(JSON.stringify(s.toSnapshot())) as ShardSnapshot);
     const moved = repartitionSnapshots(dumps, m).map((d) => ShardStore.fromSnapshot(d));
     for (const [i, s] of moved.entries()) {
-      for (const k of s.latest()) t.is(shardOf(k.key, m), i, `seed ${seed}: ${k.key} in shard ${i}`);
+      for (const k of s.latest()) {
+        t.is(shardOf(k.key, m), i, `seed ${seed}: ${k.key} in shard ${i}`);
+      }
     }
     const req = { type: 'range' as const, key: '\0', rangeEnd: '\xff' };
     for (let rev = Math.max(compacted, 1); rev <= one.currentRevision; rev++) {
@@ -239,4 +246,43 @@ test('watch: a follower\'s store jumping ahead (snapshot installed) resyncs sync
   const revisions = hub.drain().flatMap((d) => d.responses)
     .filter((r) => r.watchId === id).flatMap((r) => r.events.map((e) => e.kv.modRevision));
   t.deepEqual(revisions, [2, 3, 5, 6]);
+});
+
+test('lease: a new leader starts a lease from its checkpointed remaining TTL; a keep-alive ' +
+  'clears the checkpoint', (t) => {
+  const leader = new Lessor({ rng: seededRng(1) });
+  const follower = new Lessor({ rng: seededRng(2) });
+  for (const l of [leader, follower]) l.grant(7, 10, 0);
+  leader.promote(0);
+  t.deepEqual(leader.checkpoints(0, 10), [], 'a lease at its full TTL needs no checkpoint');
+  const cps = leader.checkpoints(4_000, 10);
+  t.deepEqual(cps, [{ id: 7, remainingSeconds: 6 }]);
+  for (const c of cps) follower.checkpoint(c.id, c.remainingSeconds);
+  // The leader dies; the follower takes over at t = 5,000 with 6 s left, not 10.
+  follower.promote(5_000);
+  t.deepEqual(follower.expired(10_999), []);
+  t.deepEqual(follower.expired(11_000), [7]);
+  // A keep-alive renews the full TTL; the shell then replicates a cleared checkpoint.
+  const other = new Lessor({ rng: seededRng(3) });
+  other.grant(8, 10, 0);
+  other.checkpoint(8, 3);
+  other.promote(0);
+  t.true(other.hasCheckpoint(8));
+  t.is(other.renew(8, 1_000), 10);
+  other.checkpoint(8, 0);
+  t.false(other.hasCheckpoint(8));
+  other.demote();
+  other.promote(2_000);
+  t.deepEqual(other.expired(11_999), []);
+  t.deepEqual(other.expired(12_000), [8]);
+});
+
+test('raft shell: a log recovered after a snapshot install drops the stale suffix whose ' +
+  'terms go backwards', (t) => {
+  const e = (index: number, term: number) => ({ index, term });
+  // Snapshot at term 3; the member crashed before the leader's entries replaced its own
+  // (term 2) after the snapshot index.
+  t.deepEqual(stableLog([e(110, 2), e(111, 2)], 3), []);
+  t.deepEqual(stableLog([e(110, 3), e(111, 4), e(112, 2)], 3), [e(110, 3), e(111, 4)]);
+  t.deepEqual(stableLog([e(1, 1), e(2, 1), e(3, 2)], 0), [e(1, 1), e(2, 1), e(3, 2)]);
 });

@@ -191,3 +191,41 @@ test.serial(
       await c.stopAll();
     }
   });
+
+test.serial(
+  'cluster: leases are kept alive through any member, and a new leader starts them from ' +
+  'their checkpointed remaining TTL',
+  async (t) => {
+    const c = await startCluster({
+      size: 3, args: [...fastRaft, '--experimental-lease-checkpoint-interval', '200ms'],
+    });
+    try {
+      const leader = await waitForLeader(c);
+      const ids = await Promise.all(c.nodes.map(async (n) =>
+        (await status(n.server!.url))!.memberId));
+      const follower = c.nodes[(leader + 1) % 3]!.server!.url;
+      // Granted through a follower; kept alive through the other (relayed to the leader).
+      const g = await post(`${follower}/v3/lease/grant`, { TTL: 8 });
+      t.is(g.status, 200, JSON.stringify(g.json));
+      const id = g.json.ID;
+      t.is((await put(follower, 'lease/k', 'v')).status, 200);
+      const other = c.nodes[(leader + 2) % 3]!.server!.url;
+      const ka = await post(`${other}/v3/lease/keepalive`, { ID: id });
+      t.is(ka.status, 200, JSON.stringify(ka.json));
+      t.is(ka.json.result.TTL, '8');
+      // Time passes on the leader's clock (the only one that counts)...
+      const ttl = async (url: string) =>
+        Number((await post(`${url}/v3/lease/timetolive`, { ID: id })).json.TTL);
+      await waitFor('the lease to run down to 4 s', async () =>
+        (await ttl(c.nodes[leader]!.server!.url)) <= 4 ? true : undefined);
+      // ...and a new leader does not give it back its full 8 s.
+      const to = (leader + 1) % 3;
+      const moved = await post(`${c.nodes[leader]!.server!.url}/v3/maintenance/transfer-leadership`,
+        { targetID: ids[to] });
+      t.is(moved.status, 200, JSON.stringify(moved.json));
+      const after = await ttl(c.nodes[to]!.server!.url);
+      t.true(after <= 6 && after >= 1, `TTL ${after} s after the leader change`);
+    } finally {
+      await c.stopAll();
+    }
+  });

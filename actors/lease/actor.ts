@@ -1,4 +1,6 @@
-import { leaseCheckIntervalMs } from '../../src/constants.js';
+import {
+  leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs,
+} from '../../src/constants.js';
 import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/index.js';
 import { assertNever } from '../../src/assert.js';
@@ -62,7 +64,10 @@ ctx.ep.onMessage((msg, token) => {
       if (token === undefined) return;
       if (toLeader({ type: 'LeaseKeepAlive', id: msg.id }, token)) return;
       try {
+        const checkpointed = lessor.hasCheckpoint(msg.id);
         ctx.ep.reply(token, { id: msg.id, ttlSeconds: lessor.renew(msg.id, now()) });
+        // Kept alive: the next leader must start it from its full TTL, not the checkpoint.
+        if (checkpointed) propose([{ id: msg.id, remainingSeconds: 0 }]);
       } catch (e) {
         ctx.ep.replyError(token, e as Error & { code?: string });
       }
@@ -90,9 +95,13 @@ ctx.ep.onMessage((msg, token) => {
       for (const l of msg.leases) {
         lessor.grant(l.id, l.ttlSeconds, t);
         for (const k of l.keys) lessor.attach(l.id, k);
+        if (l.remainingSeconds !== undefined) lessor.checkpoint(l.id, l.remainingSeconds);
       }
       return;
     }
+    case 'LeaseCheckpointed':
+      for (const c of msg.checkpoints) lessor.checkpoint(c.id, c.remainingSeconds);
+      return;
     case 'LeaseGranted':
       lessor.grant(msg.id, msg.ttlSeconds, now());
       return;
@@ -127,7 +136,27 @@ function revokeExpired(): void {
   }
 }
 
+/** propose records remaining TTLs in the log (best effort: a lost checkpoint is retaken at
+ * the next interval). */
+function propose(checkpoints: { id: number; remainingSeconds: number }[]): void {
+  if (checkpoints.length === 0) return;
+  try {
+    raft.ask({ type: 'RaftPropose', req: { type: 'leaseCheckpoint', checkpoints } })
+      .catch(() => undefined);
+  } catch {
+    // the Raft node's mailbox is full: the next interval checkpoints again
+  }
+}
+
 const timer = setInterval(revokeExpired, cfg.checkIntervalMs ?? leaseCheckIntervalMs);
 timer.unref();
-ctx.onStop(() => clearInterval(timer));
+const checkpointMs = cfg.checkpointIntervalMs ?? leaseCheckpointIntervalMs;
+const checkpointTimer = checkpointMs > 0
+  ? setInterval(() => propose(lessor.checkpoints(now(), leaseCheckpointBatchMax)), checkpointMs)
+  : undefined;
+checkpointTimer?.unref();
+ctx.onStop(() => {
+  clearInterval(timer);
+  if (checkpointTimer !== undefined) clearInterval(checkpointTimer);
+});
 ctx.ready();

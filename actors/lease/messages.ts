@@ -53,7 +53,8 @@ export interface LeaseLeases {
  * other lease message, and again after installing a snapshot (replaces all state). */
 export interface LeaseRecovered {
   type: 'LeaseRecovered';
-  leases: { id: number; ttlSeconds: number; keys: Bytes[] }[];
+  /** remainingSeconds: the lease's last checkpoint, if any (LeaseCheckpointed). */
+  leases: { id: number; ttlSeconds: number; keys: Bytes[]; remainingSeconds?: number }[];
 }
 
 /** LeaseGranted: a leaseGrant was applied. */
@@ -87,8 +88,16 @@ export interface LeaderChanged {
   leader?: number;
 }
 
+/** LeaseCheckpointed: a leaseCheckpoint was applied — the leader's remaining TTLs, which a
+ * new leader starts from instead of the full TTL (etcd 3.6). 0 clears a checkpoint. */
+export interface LeaseCheckpointed {
+  type: 'LeaseCheckpointed';
+  checkpoints: { id: number; remainingSeconds: number }[];
+}
+
 export type LeaseMsg = LeaseGrant | LeaseRevoke | LeaseKeepAlive | LeaseTimeToLive |
-  LeaseLeases | LeaseRecovered | LeaseGranted | LeaseRevoked | LeaseKeysChanged | LeaderChanged;
+  LeaseLeases | LeaseRecovered | LeaseGranted | LeaseRevoked | LeaseKeysChanged | LeaderChanged |
+  LeaseCheckpointed;
 
 // ---- Replies ----
 
@@ -139,7 +148,14 @@ export interface LeaseReplies {
  */
 export interface LeaseRaftPropose {
   type: 'RaftPropose';
-  req: LeaseGrantRequest | LeaseRevokeRequest;
+  req: LeaseGrantRequest | LeaseRevokeRequest | LeaseCheckpointRequest;
+}
+
+/** LeaseCheckpointRequest records remaining TTLs in the log (the leader's lease actor, every
+ * checkpointIntervalMs, and to clear a checkpoint when a checkpointed lease is kept alive). */
+export interface LeaseCheckpointRequest {
+  type: 'leaseCheckpoint';
+  checkpoints: { id: number; remainingSeconds: number }[];
 }
 
 /** LeaseConfig is the lease thread's start-up configuration. */
@@ -151,6 +167,8 @@ export interface LeaseConfig {
   checkIntervalMs?: number;
   /** minTtlSeconds overrides leaseTtlSecondsMin (tests). */
   minTtlSeconds?: number;
+  /** checkpointIntervalMs: how often the leader checkpoints remaining TTLs (0: never). */
+  checkpointIntervalMs?: number;
   /** raftActor names the Raft node (default 'raft'). */
   raftActor?: string;
 }

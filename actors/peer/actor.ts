@@ -1,6 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
-  peerBatchBytesMax, peerDialBackoffMsMax, peerHandshakeTimeoutMs, peerProbeIntervalMs,
+  peerBatchBytesMax, peerDialBackoffMsMax, peerHandshakeTimeoutMs, peerIdleTimeoutMs,
+  peerProbeIntervalMs,
   peerQueueMessagesMax, peerSnapshotChunkBytes,
 } from '../../src/constants.js';
 import type { Member } from '../../src/cluster/membership.js';
@@ -572,7 +573,17 @@ function setMembers(next: Member[], nextRemoved: number[], self: number, cluster
 
 const probeTimer = setInterval(() => {
   const t = now();
-  for (const l of links.values()) active(l)?.sendValue({ p: t } satisfies StreamFrame);
+  for (const l of links.values()) {
+    // Both sides probe every interval: a stream that has heard nothing for a while is dead
+    // even if TCP has not noticed (a peer frozen or cut off without a reset). Close it; the
+    // member with the lower id dials again.
+    for (const c of [l.out, l.in]) {
+      if (c !== undefined && !c.closed && t - c.lastReceivedMs > peerIdleTimeoutMs) {
+        c.close('no traffic');
+      }
+    }
+    active(l)?.sendValue({ p: t } satisfies StreamFrame);
+  }
   for (const [id, w] of relays) {
     if (w.deadlineMs > t) continue;
     relays.delete(id);

@@ -18,10 +18,15 @@ export class Conn {
   private held: Uint8Array[] = [];
   private readonly closeHooks: ((why: string) => void)[] = [];
 
+  /** lastReceivedMs: when bytes last arrived (performance.now), for the idle check. */
+  lastReceivedMs = performance.now();
+
   constructor(readonly socket: Socket) {
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1_000);
     socket.on('data', (chunk: Buffer) => {
       this.receivedBytes += chunk.length;
+      this.lastReceivedMs = performance.now();
       let bodies: Uint8Array[];
       try {
         bodies = this.decoder.push(chunk);
@@ -60,8 +65,12 @@ export class Conn {
   sendRaw(body: Uint8Array): boolean {
     if (this.closed) return false;
     this.sentBytes += body.length + 4;
+    // Header and body leave in one write (writev), not two syscalls.
+    this.socket.cork();
     this.socket.write(frameHeader(body.length));
-    return this.socket.write(body);
+    const ok = this.socket.write(body);
+    this.socket.uncork();
+    return ok;
   }
 
   /** backlog is what the socket has not written yet (bytes). */

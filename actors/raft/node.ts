@@ -154,6 +154,9 @@ export class RaftNode {
   /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
   private publishedAtMs = -Infinity;
   private removedReported = false;
+  private learnerCache: boolean | undefined;
+  /** early: messages received before the core was built (replayed by boot). */
+  private early: [RaftMsg, ReplyToken | undefined][] | undefined = [];
   /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
   private clientURLs: string[];
 
@@ -172,7 +175,7 @@ export class RaftNode {
     this.sm = new StateMachine(this.shards, this.ep.ref<WatchMsg, unknown>('watch'), this.lease,
       this.ep, this.ep.hasActor('gateway') ? this.ep.ref('gateway') : undefined);
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
-      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log);
+      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
   }
 
   /**
@@ -206,7 +209,13 @@ export class RaftNode {
       this.storage.setHardState(loaded.hardState);
       this.lastHardState = loaded.hardState;
     }
-    if (loaded.entries.length > 0) this.storage.append(loaded.entries);
+    const entries = stableLog(loaded.entries, loaded.snapshot?.term ?? 0);
+    if (entries.length < loaded.entries.length) {
+      this.log.warn({ from: entries.length === 0 ? loaded.entries[0]!.index
+        : entries[entries.length - 1]!.index + 1 },
+      'dropped log entries older than the snapshot before them (stale since it was installed)');
+    }
+    if (entries.length > 0) this.storage.append(entries);
     const fresh = loaded.firstStart && loaded.snapshot === undefined;
     const cfg = this.cfg;
     this.node = new RawNode({
@@ -239,6 +248,9 @@ export class RaftNode {
       commit: loaded.hardState?.commit ?? 0,
     }, fresh ? 'starting a new member' : 'recovered from snapshot and WAL');
     this.sendMembers();
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const [msg, token] of early) this.handle(msg, token);
     this.stopTicker = this.deps.every(cfg.heartbeatIntervalMs, () => this.tick());
     const voters = this.node.status().config.voters;
     if (voters.length === 1 && voters[0] === this.selfId) {
@@ -260,8 +272,13 @@ export class RaftNode {
     this.stopTicker?.();
   }
 
-  /** handle takes one message of the actor's protocol. */
+  /** handle takes one message of the actor's protocol. Messages that arrive while the node
+   * boots (another member's, through the peer actor) wait until the core exists. */
   handle(msg: RaftMsg, token: ReplyToken | undefined): void {
+    if (this.early !== undefined) {
+      this.early.push([msg, token]);
+      return;
+    }
     switch (msg.type) {
       case 'RaftPropose':
         // The gateway sends the request already encoded: it goes into the entry as it is.
@@ -363,6 +380,7 @@ export class RaftNode {
       if (rd.snapshot !== undefined) {
         this.inflight = rd;
         this.installSnapshot(rd).catch((e: unknown) => {
+          if (this.stopped) return;
           // The state machine and the log disagree now: crash, and restart from the disk.
           throw new Error(`raft: installing snapshot ${rd.snapshot!.metadata.index} failed: ` +
             String(e));
@@ -404,6 +422,7 @@ export class RaftNode {
         this.node.advance(rd);
         this.pump();
       }, (e: unknown) => {
+        if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
         // A failed fsync leaves the log's durability unknown: crash, and let the supervisor
         // restart every actor from what the disk really holds.
         throw new Error(`raft: WAL append failed: ${String(e)}`);
@@ -476,6 +495,7 @@ export class RaftNode {
   }
 
   private sendMembers(): void {
+    this.learnerCache = undefined;
     if (this.peer === undefined) return;
     const members = this.sm.members;
     this.peer.sendUnbounded({
@@ -537,8 +557,13 @@ export class RaftNode {
     }
   }
 
+  /** isLearner: whether this member is a learner, cached (it is asked on every proposal and
+   * read batch) and refreshed whenever the member table changes. */
   private isLearner(): boolean {
-    return this.sm.members.get(this.selfId)?.isLearner === true;
+    if (this.learnerCache === undefined) {
+      this.learnerCache = this.sm.members.get(this.selfId)?.isLearner === true;
+    }
+    return this.learnerCache;
   }
 
   private propose(req: Uint8Array, token: ReplyToken | undefined): void {
@@ -735,6 +760,24 @@ export class RaftNode {
       keys: this.sm.applier.keyCount(),
     };
   }
+}
+
+/**
+ * stableLog cuts the recovered log at the first entry whose term is below the term before it
+ * (the snapshot's, for the first). Terms never decrease along a Raft log, so such an entry is
+ * a stale suffix: written before this member installed a snapshot from its leader, and not
+ * yet overwritten when the member crashed. Kept, it would make the log look older than it is
+ * (its last term lower), and the member could vote for a candidate that lacks committed
+ * entries. What remains after the cut looks at least as up to date as the truth, which only
+ * makes the member more careful with its vote; the leader overwrites it as usual.
+ */
+export function stableLog<E extends { term: number }>(entries: E[], snapshotTerm: number): E[] {
+  let prev = snapshotTerm;
+  for (let i = 0; i < entries.length; i++) {
+    if (entries[i]!.term < prev) return entries.slice(0, i);
+    prev = entries[i]!.term;
+  }
+  return entries;
 }
 
 /** dropError maps the core's ErrProposalDropped to etcd's errors. */

@@ -64,6 +64,8 @@ export interface SnapshotBody {
   shards: Uint8Array[];
   /** members: the member table (absent in snapshots written before clusters existed). */
   members?: MembershipJson;
+  /** leaseCheckpoints: [lease id, remaining seconds] of checkpointed leases (etcd 3.6). */
+  leaseCheckpoints?: [number, number][];
 }
 
 /** ConfChangeContext is what an EntryConfChange's context holds: the member the change is

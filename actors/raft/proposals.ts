@@ -59,8 +59,10 @@ export class Proposals {
   /** expire removes every proposal past its deadline and returns each with its error. */
   expire(nowMs: number, leaderChanges: number): { token: ReplyToken; error: ErrorBody }[] {
     const out: { token: ReplyToken; error: ErrorBody }[] = [];
+    // Deadlines are the same timeout after a monotonic clock, so the map's insertion order is
+    // deadline order: stop at the first one still running.
     for (const [n, w] of this.waiting) {
-      if (w.deadlineMs > nowMs) continue;
+      if (w.deadlineMs > nowMs) break;
       this.waiting.delete(n);
       out.push({
         token: w.token,

@@ -89,7 +89,7 @@ export class ReadIndexQueue {
   expire(nowMs: number): { tokens: ReplyToken[]; error: ErrorBody } {
     const tokens: ReplyToken[] = [];
     for (const [c, b] of this.issued) {
-      if (b.deadlineMs > nowMs) continue;
+      if (b.deadlineMs > nowMs) break; // issued in deadline order
       this.issued.delete(c);
       tokens.push(...b.tokens);
     }

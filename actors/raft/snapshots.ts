@@ -37,6 +37,7 @@ export class Snapshotter {
     private readonly snapshotCount: number,
     private readonly catchUpEntries: number,
     private readonly log: SnapshotLogger,
+    private readonly stopped: () => boolean = () => false,
   ) {}
 
   /** idle resolves once no snapshot is being taken. */
@@ -70,6 +71,7 @@ export class Snapshotter {
           'snapshot taken');
       })
       .catch((e: unknown) => {
+        if (this.stopped()) return;
         throw new Error(`raft: snapshot at ${index} failed: ${String(e)}`);
       });
   }

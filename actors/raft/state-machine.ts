@@ -78,6 +78,8 @@ export class StateMachine {
   shardIndex = 0;
   /** appliedBytes: entry data applied since the counter was last reset (snapshot trigger). */
   appliedBytes = 0;
+  /** leaseRemaining: checkpointed remaining TTLs (seconds) by lease id (etcd 3.6). */
+  leaseRemaining = new Map<number, number>();
   /** watchSubscribed: the watch hub wants every revision's changes (RaftWatchInterest). */
   watchSubscribed = true;
   readonly counters: ApplyCounters = {
@@ -112,6 +114,7 @@ export class StateMachine {
       this.confState = body.confState;
       if (body.members !== undefined) this.members = MemberTable.fromJson(body.members);
     }
+    this.leaseRemaining = new Map(body?.leaseCheckpoints ?? []);
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
     })));
@@ -133,6 +136,7 @@ export class StateMachine {
       type: 'LeaseRecovered',
       leases: this.applier.leasesWithTtl().map(({ id, ttl }) => ({
         id, ttlSeconds: ttl, keys: this.applier.keysOfLease(id as LeaseId),
+        ...(this.leaseRemaining.has(id) ? { remainingSeconds: this.leaseRemaining.get(id)! } : {}),
       })),
     });
   }
@@ -142,7 +146,7 @@ export class StateMachine {
     return {
       revision: this.applier.revision, compactRevision: this.applier.compactRevision,
       leases: this.applier.leasesWithTtl(), confState: this.confState,
-      members: this.members.toJson(),
+      members: this.members.toJson(), leaseCheckpoints: [...this.leaseRemaining],
     };
   }
 
@@ -260,7 +264,19 @@ export class StateMachine {
         };
       case 'leaseRevoke': {
         const r = a.revokeLease(req.id as LeaseId);
+        this.leaseRemaining.delete(req.id);
         return { revision: r.revision, changes: r.changes, response: { type: 'leaseRevoke' } };
+      }
+      case 'leaseCheckpoint': {
+        const applied = req.checkpoints.filter((c) => a.leaseExists(c.id as LeaseId));
+        for (const c of applied) {
+          if (c.remainingSeconds > 0) this.leaseRemaining.set(c.id, c.remainingSeconds);
+          else this.leaseRemaining.delete(c.id);
+        }
+        if (applied.length > 0) {
+          this.lease.sendUnbounded({ type: 'LeaseCheckpointed', checkpoints: applied });
+        }
+        return { revision: a.revision, changes: [], response: { type: 'leaseCheckpoint' } };
       }
       case 'memberPublish':
         this.members.publish(req.id, req.name, req.clientURLs);

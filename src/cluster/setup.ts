@@ -7,7 +7,7 @@ import type { WalConfig } from '../../actors/wal/messages.js';
 import type { WatchConfig } from '../../actors/watch/messages.js';
 import { fetchCluster } from '../../actors/peer/join.js';
 import { walDirOf } from '../../actors/wal/wal-store.js';
-import { type Config, parseInitialCluster } from '../config/index.js';
+import { type Config, leaseCheckpointIntervalMs, parseInitialCluster } from '../config/index.js';
 import { requestTimeoutBaseMs } from '../constants.js';
 import type { Endpoint, Message } from '../runtime/endpoint.js';
 import type { ActorSpec } from '../runtime/system.js';
@@ -77,7 +77,10 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     heartbeatIntervalMs: config.heartbeatInterval,
   };
   const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
-  const lease: LeaseConfig = { logLevel: config.logLevel, seed: memberId % 0x7fffffff };
+  const lease: LeaseConfig = {
+    logLevel: config.logLevel, seed: memberId % 0x7fffffff,
+    checkpointIntervalMs: leaseCheckpointIntervalMs(config.leaseCheckpointInterval),
+  };
   return [
     // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
     {

@@ -37,6 +37,9 @@ export interface Config {
   /** snapshotCatchupEntries: entries kept in the log behind a snapshot (etcd 3.6's
    * --experimental-snapshot-catchup-entries). Invariant: ≥ 1. */
   snapshotCatchupEntries: number;
+  /** leaseCheckpointInterval: how often the leader checkpoints remaining lease TTLs, a Go
+   * duration ('5m', '500ms'); '0' disables (etcd 3.5/3.6's experimental flag). */
+  leaseCheckpointInterval: string;
   /** quotaBackendBytes bounds the store's size; past it writes fail with
    * "mvcc: database space exceeded". */
   quotaBackendBytes: number;

@@ -6,7 +6,7 @@ export { type Config, clusterStates, compactionModes, logLevels } from './config
 export { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 export {
   loadConfig, parseInitialCluster, compactionRetention, type CompactionRetention,
-  parseDurationMs, rotationIntervalMs, urlProblem,
+  leaseCheckpointIntervalMs, parseDurationMs, rotationIntervalMs, urlProblem,
 } from './load.js';
 export { helpText } from './help.js';
 export { settings, envName, type Setting } from './settings.js';

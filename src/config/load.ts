@@ -54,6 +54,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     strictReconfigCheck: get('strictReconfigCheck') ?? 'true',
     snapshotCount: get('snapshotCount') ?? C.snapshotCount,
     snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
+    leaseCheckpointInterval: get('leaseCheckpointInterval') ?? '5m',
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
@@ -325,6 +326,18 @@ export function parseDurationMs(text: string): number | undefined {
   return Math.round(total);
 }
 
+/** leaseCheckpointIntervalMs reads leaseCheckpointInterval: milliseconds, 0 when disabled.
+ * Throws ConfigError. */
+export function leaseCheckpointIntervalMs(text: string): number {
+  const ms = text === '0' ? 0 : parseDurationMs(text);
+  if (ms === undefined) {
+    throw new ConfigError('experimental-lease-checkpoint-interval',
+      `--experimental-lease-checkpoint-interval: invalid value ${JSON.stringify(text)}: ` +
+      "expected a duration ('5m', '30s') or 0");
+  }
+  return ms;
+}
+
 /** rotationIntervalMs reads logRotationInterval: undefined for 'none', else milliseconds. */
 export function rotationIntervalMs(text: string): number | undefined {
   if (text === 'none') return undefined;
@@ -347,6 +360,7 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
       `times as --heartbeat-interval[${cfg.heartbeatInterval}ms]`);
   }
   compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  leaseCheckpointIntervalMs(cfg.leaseCheckpointInterval);
   rotationIntervalMs(cfg.logRotationInterval);
   const members = parseInitialCluster(cfg.initialCluster);
   const mine = members.get(cfg.name);

@@ -78,6 +78,10 @@ export const settings: readonly Setting[] = [
     kind: { t: 'int', min: 1 }, value: 'n', defaultText: String(C.snapshotCatchUpEntries),
     help: 'Number of entries kept in the log after a snapshot, for slow followers to ' +
       'catch up without one (etcd 3.6).' },
+  { flag: 'experimental-lease-checkpoint-interval', key: 'leaseCheckpointInterval',
+    kind: { t: 'string', nonEmpty: true }, value: 'duration', defaultText: '5m',
+    help: "How often the leader checkpoints leases' remaining TTLs, so that a new leader " +
+      "does not start them over ('0' disables, as etcd 3.4)." },
   { flag: 'quota-backend-bytes', key: 'quotaBackendBytes', kind: { t: 'int', min: 0 },
     value: 'bytes', defaultText: `${C.quotaBackendBytes} (0 means the default)`,
     help: 'Raise an alarm and refuse writes when the store exceeds this size.' },

@@ -13,9 +13,13 @@ import { ErrLeaseExists, ErrLeaseTTLTooLarge, ErrNotLeader } from '../errors.js'
  * Which leases exist and which keys are attached is replicated state: it changes only when
  * the Raft node applies a grant, a revoke or a put (grant / revoke / attach / detach here
  * mirror the applier). Expiry timing is not replicated: only the leader's lessor is
- * "primary" and has finite deadlines; followers keep every lease at +∞. On promotion every
- * lease gets its full TTL again (etcd's Promote: a new leader cannot know how long the old
- * one had left, so it errs on the side of keeping keys) and keep-alives refresh deadlines.
+ * "primary" and has finite deadlines; followers keep every lease at +∞. On promotion a lease
+ * gets its full TTL again (etcd 3.4's Promote: a new leader cannot know how long the old one
+ * had left, so it errs on the side of keeping keys) — unless the old leader checkpointed its
+ * remaining TTL through the log (etcd 3.6's lease checkpoints: `checkpoints(nowMs)` on the
+ * primary, `checkpoint(id, s)` everywhere once applied); then it gets what was left at the
+ * checkpoint, so repeated leader changes cannot keep a lease alive forever. A keep-alive
+ * clears the checkpoint (renew reports that the clearing must be replicated).
  *
  * `expired(nowMs)` returns leases past their deadline, at most leaseRevokesPerCheckMax per call
  * (etcd revokes at most leaseRevokeRate per second), and pushes each returned lease's
@@ -70,7 +74,9 @@ export class Lessor {
   grant(id: number, ttlSeconds: number, nowMs: number): void {
     assert(id !== 0 && Number.isSafeInteger(id), 'lease id is a safe non-zero integer', id);
     if (this.leases.has(id)) return; // replayed
-    const l: Lease = { id, ttlSeconds, deadlineMs: Infinity, expiring: false, keys: new Set() };
+    const l: Lease = {
+      id, ttlSeconds, deadlineMs: Infinity, expiring: false, keys: new Set(), remainingSeconds: 0,
+    };
     this.leases.set(id, l);
     if (this.primary) this.setDeadline(l, nowMs + ttlSeconds * 1000);
   }
@@ -144,14 +150,47 @@ export class Lessor {
     return out;
   }
 
-  /** promote makes this lessor primary: every lease gets its full TTL from nowMs. */
+  /** promote makes this lessor primary: every lease gets its checkpointed remaining TTL, or
+   * its full TTL when none was checkpointed, from nowMs. */
   promote(nowMs: number): void {
     this.primary = true;
     this.heap = [];
     for (const l of this.leases.values()) {
       l.expiring = false;
-      this.setDeadline(l, nowMs + l.ttlSeconds * 1000);
+      const s = l.remainingSeconds > 0 ? l.remainingSeconds : l.ttlSeconds;
+      this.setDeadline(l, nowMs + s * 1000);
     }
+  }
+
+  /** checkpoint records an applied checkpoint: the lease's remaining TTL in seconds as the
+   * leader counted it (0 clears it: the full TTL applies again). */
+  checkpoint(id: number, remainingSeconds: number): void {
+    const l = this.leases.get(id);
+    if (l !== undefined) l.remainingSeconds = remainingSeconds;
+  }
+
+  /** hasCheckpoint reports whether a lease has a remaining TTL checkpointed. */
+  hasCheckpoint(id: number): boolean {
+    return (this.leases.get(id)?.remainingSeconds ?? 0) > 0;
+  }
+
+  /**
+   * checkpoints lists, on the primary, up to `max` leases with their remaining TTL in whole
+   * seconds (rounded up, at least 1), leases that expire soonest first — what to propose so
+   * that the next leader does not start them over. Leases being revoked are left out.
+   */
+  checkpoints(nowMs: number, max: number): { id: number; remainingSeconds: number }[] {
+    if (!this.primary) return [];
+    const out: { id: number; remainingSeconds: number }[] = [];
+    for (const id of this.list()) {
+      if (out.length >= max) break;
+      const l = this.leases.get(id)!;
+      if (l.expiring || l.deadlineMs === Infinity) continue;
+      const remainingSeconds = Math.max(1, Math.ceil((l.deadlineMs - nowMs) / 1000));
+      if (remainingSeconds >= l.ttlSeconds && l.remainingSeconds === 0) continue;
+      out.push({ id, remainingSeconds });
+    }
+    return out;
   }
 
   /** demote stops timing: every deadline becomes +∞ (a follower never expires leases). */
@@ -212,6 +251,8 @@ interface Lease {
   ttlSeconds: number;
   /** deadlineMs: Infinity unless primary. */
   deadlineMs: number;
+  /** remainingSeconds: the last applied checkpoint (0: none; the full TTL applies). */
+  remainingSeconds: number;
   /** expiring: expired() returned it; its revocation is being proposed (renew refuses). */
   expiring: boolean;
   keys: Set<Bytes>;

@@ -1,0 +1,365 @@
+import type { PeerMsg } from '../../actors/peer/messages.js';
+import type { RaftMsg, RaftNodeConfig } from '../../actors/raft/messages.js';
+import { RaftNode } from '../../actors/raft/node.js';
+import type { ShardMsg, ShardRange } from '../../actors/shard/messages.js';
+import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
+import type { Member } from '../../src/cluster/membership.js';
+import { KvService } from '../../src/gateway/kv-service.js';
+import { ShardStore } from '../../src/mvcc/index.js';
+import {
+  type Entry, type HardState, type Message as RaftMessage, MsgSnap,
+} from '../../src/raft/index.js';
+import { pack, unpack } from '../../src/runtime/codec.js';
+import { Endpoint, type Message, type ReplyToken } from '../../src/runtime/endpoint.js';
+import type { Revision } from '../../src/types.js';
+
+/**
+ * cluster-sim: several members' real Raft nodes (actors/raft/node.ts: the loop, the apply
+ * unit, read index, snapshots, proposals) in one process, each with the real KvService in
+ * front, over in-process fakes of the other actors (an in-memory WAL that is durable exactly
+ * when it answers, real ShardStores, a simulated network in place of the peer actor). Time is
+ * virtual: a seeded scheduler runs one event per event-loop turn, so the runtime's batching
+ * (setImmediate flushes) interleaves the same way on every run of a seed.
+ */
+
+/** Scheduler: events in virtual time, run one per turn of the event loop. */
+export class Scheduler {
+  nowMs = 0;
+  private seq = 0;
+  private queue: { at: number; seq: number; fn: () => void }[] = [];
+
+  /** at runs fn at virtual time `at` (not before now). */
+  at(at: number, fn: () => void): void {
+    const e = { at: Math.max(at, this.nowMs), seq: this.seq++, fn };
+    let i = this.queue.length;
+    while (i > 0 && (this.queue[i - 1]!.at > e.at)) i--;
+    this.queue.splice(i, 0, e);
+  }
+
+  /** soon runs fn now, after what is already due now. */
+  soon(fn: () => void): void {
+    this.at(this.nowMs, fn);
+  }
+
+  /** run executes events until virtual time `until`. */
+  async run(until: number): Promise<void> {
+    while (this.queue.length > 0 && this.queue[0]!.at <= until) {
+      const e = this.queue.shift()!;
+      this.nowMs = e.at;
+      e.fn();
+      await new Promise((r) => setImmediate(r));
+    }
+    this.nowMs = Math.max(this.nowMs, until);
+  }
+}
+
+/** Disk is one member's durable WAL state (what survives a crash). */
+interface Disk {
+  hardState: HardState | undefined;
+  entries: Entry[];
+  snapshot: { index: number; term: number; body: Uint8Array } | undefined;
+  firstStart: boolean;
+}
+
+/** SimMember is one member: its endpoints and node for the current boot. */
+export interface SimMember {
+  id: number;
+  disk: Disk;
+  up: boolean;
+  generation: number;
+  node?: RaftNode;
+  kv?: KvService;
+  gateway?: Endpoint<Message>;
+  stores: ShardStore[];
+}
+
+/** SimOptions shape one simulated cluster. */
+export interface SimOptions {
+  size: number;
+  rng: () => number;
+  sched: Scheduler;
+  dropP: number;
+  delayMsMax: number;
+  shardCount: number;
+  snapshotCount: number;
+}
+
+const heartbeatMs = 10;
+const electionTicks = 10;
+
+/** SimCluster: the members, the network between them, and the faults. */
+export class SimCluster {
+  readonly members: SimMember[];
+  /** cut: member pairs that cannot talk (partitions), as "a-b" with a < b. */
+  readonly cut = new Set<string>();
+  readonly stats = { delivered: 0, dropped: 0, snapshots: 0, crashes: 0 };
+  /** errors: anything a member's boot threw (a bug: the test fails with it). */
+  readonly errors: string[] = [];
+  private readonly ids: number[];
+
+  constructor(readonly o: SimOptions) {
+    this.ids = Array.from({ length: o.size }, (_, i) => i + 1);
+    this.members = this.ids.map((id) => ({
+      id, up: false, generation: 0, stores: [],
+      disk: { hardState: undefined, entries: [], snapshot: undefined, firstStart: true },
+    }));
+  }
+
+  private founders(): Member[] {
+    return this.ids.map((id) => ({
+      id, name: `s${id}`, peerURLs: [`http://s${id}:1`], clientURLs: [], isLearner: false,
+    }));
+  }
+
+  /** start boots a member (first start or restart after a crash) from its disk; the boot
+   * runs as the scheduler runs. */
+  start(i: number): void {
+    const m = this.members[i]!;
+    const gen = ++m.generation;
+    const alive = () => m.up && m.generation === gen;
+    const sched = this.o.sched;
+    const eps = new Map<string, Endpoint<Message>>();
+    const names = ['raft', 'wal', 'watch', 'lease', 'peer', 'gateway',
+      ...Array.from({ length: this.o.shardCount }, (_, k) => `shard-${k}`)];
+    for (const n of names) eps.set(n, new Endpoint<Message>(n));
+    // Every actor of the member is connected with every other, in-process.
+    for (let a = 0; a < names.length; a++) {
+      for (let b = a + 1; b < names.length; b++) link(eps.get(names[a]!)!, eps.get(names[b]!)!,
+        sched, alive);
+    }
+    m.up = true;
+    this.fakeWal(m, eps.get('wal')!, alive);
+    m.stores = [];
+    for (let k = 0; k < this.o.shardCount; k++) {
+      const store = { s: new ShardStore() };
+      m.stores.push(store.s);
+      fakeShard(eps.get(`shard-${k}`)!, store, (s) => { m.stores[k] = s; });
+    }
+    eps.get('watch')!.onMessage(() => undefined);
+    eps.get('lease')!.onMessage((_msg: Message) => undefined);
+    this.fakePeer(m, eps.get('peer')!, alive);
+    const cfg: RaftNodeConfig = {
+      memberId: m.id, clusterId: 7, name: `s${m.id}`, clientURLs: [`http://c${m.id}:1`],
+      initialMembers: this.founders(), join: false, token: 'sim', shardCount: this.o.shardCount,
+      heartbeatIntervalMs: heartbeatMs, electionTicks, snapshotCount: this.o.snapshotCount,
+      snapshotCatchUpEntries: 3, strictReconfigCheck: false, requestTimeoutMs: 400,
+      logLevel: 'silent', seed: m.id * 1000 + gen,
+    };
+    const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+    const node = new RaftNode({
+      config: cfg, ep: eps.get('raft')! as Endpoint<RaftMsg>, log: quiet,
+      nowMs: () => sched.nowMs, wallMs: () => sched.nowMs,
+      every: (ms, fn) => {
+        let stopped = false;
+        const tick = () => {
+          if (stopped || !alive()) return;
+          fn();
+          sched.at(sched.nowMs + ms, tick);
+        };
+        sched.at(sched.nowMs + ms, tick);
+        return () => { stopped = true; };
+      },
+      defer: (fn) => sched.soon(() => {
+        if (alive()) fn();
+      }),
+      bootNonce: gen,
+      removed: () => undefined,
+    });
+    eps.get('raft')!.onMessage((msg, token) => {
+      if (alive()) node.handle(msg as RaftMsg, token);
+    });
+    m.node = node;
+    m.gateway = eps.get('gateway')!;
+    m.kv = new KvService(m.gateway, this.o.shardCount, m.id, 7);
+    node.boot().catch((e: unknown) => {
+      if (alive()) this.errors.push(`s${m.id} boot: ${String(e)}`);
+    });
+  }
+
+  /** crash stops a member at once: what its WAL had not answered is lost. */
+  crash(i: number): void {
+    const m = this.members[i]!;
+    if (!m.up) return;
+    m.up = false;
+    m.node?.stop();
+    // Clients of the crashed member see their requests fail (connection lost).
+    m.gateway?.close();
+    this.stats.crashes++;
+  }
+
+  private canTalk(a: number, b: number): boolean {
+    const ma = this.members[a - 1]!;
+    const mb = this.members[b - 1]!;
+    return ma.up && mb.up && !this.cut.has(a < b ? `${a}-${b}` : `${b}-${a}`);
+  }
+
+  /** fakePeer: PeerSend goes over the simulated network to the target's Raft node. */
+  private fakePeer(m: SimMember, ep: Endpoint<Message>, alive: () => boolean): void {
+    const sched = this.o.sched;
+    const raft = ep.ref<RaftMsg, unknown>('raft');
+    ep.onMessage((msg, token) => {
+      const p = msg as PeerMsg;
+      if (!alive()) return;
+      if (p.type === 'PeerSend') {
+        for (const rm of p.msgs) this.transmit(m, rm, raft);
+      } else if (p.type === 'PeerConnectivity' && token !== undefined) {
+        ep.reply(token, { connectedMs: {} });
+      } else if (p.type === 'PeerForward' && token !== undefined) {
+        ep.replyError(token, { code: 'TIMEOUT', message: 'etcdserver: request timed out' });
+      }
+    });
+    void sched;
+  }
+
+  private transmit(from: SimMember, rm: RaftMessage, raft: { sendUnbounded(m: RaftMsg): void }):
+    void {
+    const sched = this.o.sched;
+    const to = this.members[rm.to - 1];
+    const lost = to === undefined || !this.canTalk(from.id, rm.to) ||
+      (rm.type !== MsgSnap && this.o.rng() < this.o.dropP);
+    if (lost) {
+      this.stats.dropped++;
+      if (rm.type === MsgSnap) {
+        sched.soon(() => raft.sendUnbounded({
+          type: 'RaftReport', unreachable: [rm.to], snapshots: [{ id: rm.to, failed: true }],
+        }));
+      }
+      return;
+    }
+    const gen = to.generation;
+    sched.at(sched.nowMs + this.o.rng() * this.o.delayMsMax, () => {
+      if (!to.up || to.generation !== gen || !this.canTalk(from.id, to.id)) {
+        this.stats.dropped++;
+        return;
+      }
+      this.stats.delivered++;
+      to.node?.handle({ type: 'RaftStep', msgs: [rm] }, undefined);
+      if (rm.type === MsgSnap) {
+        this.stats.snapshots++;
+        if (from.up) {
+          from.node?.handle({
+            type: 'RaftReport', unreachable: [], snapshots: [{ id: to.id, failed: false }],
+          }, undefined);
+        }
+      }
+    });
+  }
+
+  /** fakeWal: an in-memory WAL, durable exactly when it answers (after 1 ms of "fsync"). */
+  private fakeWal(m: SimMember, ep: Endpoint<Message>, alive: () => boolean): void {
+    const sched = this.o.sched;
+    const d = m.disk;
+    ep.onMessage((msg, token) => {
+      const w = msg as WalMsg;
+      switch (w.type) {
+        case 'WalLoad': {
+          const r: WalLoadResp = {
+            hardState: d.hardState, entries: [...d.entries], firstStart: d.firstStart,
+            ...(d.snapshot === undefined ? {} : { snapshot: d.snapshot }),
+            ...(d.firstStart ? {} : { metadata: { nodeId: m.id, clusterId: 7 } }),
+          };
+          d.firstStart = false;
+          ep.reply(token!, r);
+          return;
+        }
+        case 'WalAppend':
+          sched.at(sched.nowMs + 1, () => {
+            if (!alive()) return; // the crash came before the fsync
+            if (w.entries.length > 0) {
+              const first = w.entries[0]!.index;
+              d.entries = d.entries.filter((e) => e.index < first).concat(w.entries);
+            }
+            if (w.hardState !== undefined) d.hardState = w.hardState;
+            if (token !== undefined) ep.reply(token, { fsyncSeconds: 0.001 });
+          });
+          return;
+        case 'WalSnapshotSave':
+          sched.at(sched.nowMs + 2, () => {
+            if (!alive()) return;
+            if (d.snapshot === undefined || w.index > d.snapshot.index) {
+              d.snapshot = { index: w.index, term: w.term, body: w.body };
+              d.entries = d.entries.filter((e) => e.index > w.index);
+            }
+            if (w.hardState !== undefined) d.hardState = w.hardState;
+            if (token !== undefined) ep.reply(token, { path: 'sim' });
+          });
+          return;
+        case 'WalStats':
+          if (token !== undefined) {
+            ep.reply(token, { fsyncSeconds: [], bytesWritten: 0, segments: 0 });
+          }
+          return;
+      }
+    });
+  }
+}
+
+/** fakeShard serves a ShardStore as the shard actor does (apply, read when caught up). */
+function fakeShard(
+  ep: Endpoint<Message>, box: { s: ShardStore }, onRestore: (s: ShardStore) => void,
+): void {
+  let applied = 0;
+  let waiting: { msg: ShardRange; token: ReplyToken }[] = [];
+  const caughtUp = (r: ShardRange) => r.waitRevision <= box.s.currentRevision &&
+    (r.waitIndex ?? 0) <= applied;
+  const run = (r: ShardRange, token: ReplyToken) => {
+    try {
+      ep.reply(token, box.s.range(r.req, r.atRevision as Revision));
+    } catch (e) {
+      ep.replyError(token, e as Error & { code?: string });
+    }
+  };
+  ep.onMessage((msg, token) => {
+    const s = msg as ShardMsg;
+    switch (s.type) {
+      case 'ShardApply':
+        for (const r of s.revisions) {
+          if (r.revision > box.s.currentRevision) box.s.apply(r.revision as Revision, r.changes);
+          if (r.compact !== undefined) box.s.compact(r.compact as Revision);
+        }
+        applied = Math.max(applied, s.index);
+        break;
+      case 'ShardRange':
+        if (caughtUp(s)) run(s, token!);
+        else waiting.push({ msg: s, token: token! });
+        return;
+      case 'ShardRestore':
+        box.s = s.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(s.dump));
+        onRestore(box.s);
+        applied = s.index ?? 0;
+        ep.reply(token!, { revision: box.s.currentRevision });
+        break;
+      case 'ShardSnapshot':
+        ep.reply(token!, packStore(box.s));
+        return;
+      default:
+        if (token !== undefined) ep.replyError(token, { message: `sim: ${s.type} unsupported` });
+        return;
+    }
+    const still = waiting.filter((w) => !caughtUp(w.msg));
+    for (const w of waiting) if (caughtUp(w.msg)) run(w.msg, w.token);
+    waiting = still;
+  });
+}
+
+function packStore(s: ShardStore): Uint8Array {
+  return pack(s.toSnapshot());
+}
+
+/** link connects two endpoints of one member; batches travel through the scheduler and are
+ * dropped once the member crashed (`alive` false). */
+function link(a: Endpoint<Message>, b: Endpoint<Message>, sched: Scheduler, alive: () => boolean):
+  void {
+  let toA: ((buf: Uint8Array) => void) | undefined;
+  let toB: ((buf: Uint8Array) => void) | undefined;
+  a.connect(b.name, {
+    post: (buf) => sched.soon(() => { if (alive()) toB?.(buf); }),
+    onBatch: (cb) => { toA = cb; },
+    close: () => undefined,
+  });
+  b.connect(a.name, {
+    post: (buf) => sched.soon(() => { if (alive()) toA?.(buf); }),
+    onBatch: (cb) => { toB = cb; },
+    close: () => undefined,
+  });
+}
