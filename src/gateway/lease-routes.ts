@@ -1,7 +1,7 @@
 import type HyperExpress from 'hyper-express';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
-import { ApiError, streamErrorResponse } from '../api/errors.js';
-import { GrpcCode } from '../errors.js';
+import { streamErrorResponse } from '../api/errors.js';
+import { EtcdError, GrpcCode } from '../errors.js';
 import {
   decodeV1LeaseGrantRequest, decodeV1LeaseId, encodeV1Lease, encodeV1LeaseList, encodeV1Ok,
 } from '../api/v1.js';
@@ -82,7 +82,7 @@ export function registerLeaseRoutes(r: Routes): void {
   r.json('get', '/v1/leases/:id', async (_body, req) => {
     const id = pathId(req);
     const t = await lease.ask({ type: 'LeaseTimeToLive', id, keys: true });
-    if (t.ttlSeconds === -1) throw new ApiError('LEASE_NOT_FOUND');
+    if (t.ttlSeconds === -1) throw new EtcdError('LEASE_NOT_FOUND');
     return [200, encodeV1Lease(kv.knownRevision, {
       id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds, keys: t.keys ?? [],
     })];
@@ -94,7 +94,7 @@ export function registerLeaseRoutes(r: Routes): void {
   r.json('post', '/v1/leases/:id/keepalive', async (_body, req) => {
     const id = pathId(req);
     const k = await lease.ask({ type: 'LeaseKeepAlive', id });
-    if (k.ttlSeconds === 0) throw new ApiError('LEASE_NOT_FOUND');
+    if (k.ttlSeconds === 0) throw new EtcdError('LEASE_NOT_FOUND');
     return [200, encodeV1Lease(kv.knownRevision, { id, ttlSeconds: k.ttlSeconds })];
   }, v1ErrorBody);
 }
@@ -192,7 +192,7 @@ class KeepAliveStream {
   bodyEnd(pending: boolean): void {
     this.bodyEnded = pending ? 'truncated' : 'whole';
     this.later(() => {
-      if (pending) this.fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
+      if (pending) this.fail(new EtcdError('MALFORMED_JSON', 'unexpected EOF'));
       else this.stream.end();
     });
   }
@@ -214,6 +214,6 @@ class KeepAliveStream {
 /** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */
 function checkRequestSize(body: string): void {
   if (body.length * 3 > requestBytesMax && Buffer.byteLength(body) > requestBytesMax) {
-    throw new ApiError('REQUEST_TOO_LARGE');
+    throw new EtcdError('REQUEST_TOO_LARGE');
   }
 }
