@@ -7,7 +7,7 @@ import {
 import { EtcdError } from '../errors.js';
 import { parseJsonBody } from '../api/gojson.js';
 import { failpoints } from '../cluster/setup.js';
-import type { Routes } from './server.js';
+import type { Routes } from './routes.js';
 
 /**
  * cluster-routes: etcd 3.4's membership and leadership API on the JSON gateway —
