@@ -26,6 +26,15 @@ import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
  */
 export function registerLeaseRoutes(r: Routes): void {
   const lease = r.deps.system.gateway.ref<LeaseMsg, LeaseReplies>('lease');
+  registerV3LeaseRoutes(r, lease);
+  registerV1LeaseRoutes(r, lease);
+}
+
+/** LeaseRef is the gateway's handle on the lease actor. */
+type LeaseRef = ActorRef<LeaseMsg, LeaseReplies>;
+
+/** registerV3LeaseRoutes serves etcd's paths, under /v3 and /v3beta as etcd 3.4 does. */
+function registerV3LeaseRoutes(r: Routes, lease: LeaseRef): void {
   const kv = r.deps.kv;
   const header = (rev?: number) => kv.header(rev ?? kv.knownRevision);
   for (const base of ['/v3', '/v3beta']) {
@@ -67,8 +76,12 @@ export function registerLeaseRoutes(r: Routes): void {
     }
     r.server.post(`${base}/lease/keepalive`, (req, res) => keepAliveStream(r, lease, req, res));
   }
+}
 
-  // ---- /v1: REST, UTF-8 keys, camelCase, numbers as JSON numbers, the /v1 envelope ----
+/** registerV1LeaseRoutes serves the seed's REST paths: UTF-8 keys, camelCase, numbers as JSON
+ * numbers, the /v1 envelope. */
+function registerV1LeaseRoutes(r: Routes, lease: LeaseRef): void {
+  const kv = r.deps.kv;
   const pathId = (req: HyperExpress.Request) => decodeV1LeaseId(req.path_parameters['id'] ?? '');
   r.json('post', '/v1/leases', async (body) => {
     const g = decodeV1LeaseGrantRequest(parseJsonBody(body));
@@ -111,7 +124,7 @@ export function registerLeaseRoutes(r: Routes): void {
  * with an error line at once (see stream.ts).
  */
 function keepAliveStream(
-  r: Routes, lease: ActorRef<LeaseMsg, LeaseReplies>, req: HyperExpress.Request,
+  r: Routes, lease: LeaseRef, req: HyperExpress.Request,
   res: HyperExpress.Response,
 ): void {
   const refused = r.refusal();
