@@ -39,7 +39,8 @@ test('ids: member and cluster ids are etcd 3.4.23\'s (recorded), first 53 bits',
   t.is(clusterIdOf(etcd), Number(6504121080226401013n >> 11n));
   t.is(clusterIdOf([...etcd].reverse()), clusterIdOf(etcd), 'order does not matter');
   // The order of URLs and of --initial-cluster does not matter either.
-  t.is(memberIdOf(['http://b:1', 'http://a:1'], 't'), memberIdOf(['http://a:1', 'http://b:1'], 't'));
+  t.is(memberIdOf(['http://b:1', 'http://a:1'], 't'),
+    memberIdOf(['http://a:1', 'http://b:1'], 't'));
   const a = planFromFlags(new Map([['x', ['http://a:1']], ['y', ['http://b:1']]]), 'x', 't');
   const b = planFromFlags(new Map([['y', ['http://b:1']], ['x', ['http://a:1']]]), 'x', 't');
   t.deepEqual(a, b);
@@ -56,7 +57,8 @@ test('bootstrap: a joining member takes its ids from the cluster, checked agains
     const flags = new Map([['a', ['http://a:1']], ['c', ['http://c:1']]]);
     const p = planJoin(flags, 'c', { clusterId: 99, members: remote });
     t.deepEqual([p.selfId, p.clusterId, p.join], [22, 99, true]);
-    t.throws(() => planJoin(new Map([['c', ['http://c:1']]]), 'c', { clusterId: 9, members: remote }),
+    t.throws(() => planJoin(new Map([['c', ['http://c:1']]]), 'c',
+      { clusterId: 9, members: remote }),
       { message: 'member count is unequal' });
     t.throws(() => planJoin(new Map([['a', ['http://a:1']], ['c', ['http://d:1']]]), 'c',
       { clusterId: 9, members: remote }), { message: /^unmatched member while checking PeerURLs/ });
@@ -87,7 +89,8 @@ test('wire: frames cut at any chunk boundary come out whole and in order (seeded
 
 test('wire: handshakes are refused as etcd refuses them, in etcd\'s order', (t) => {
   const local = {
-    selfId: 5, clusterId: 77, isMember: (id: number) => id === 6, isRemoved: (id: number) => id === 9,
+    selfId: 5, clusterId: 77,
+    isMember: (id: number) => id === 6, isRemoved: (id: number) => id === 9,
   };
   const hs = (o: object) => ({ v: wireVersion, kind: 'stream', cluster: 77, from: 6, to: 5, ...o });
   t.is(checkHandshake(hs({}), local), undefined);
@@ -198,7 +201,9 @@ test('repartition: dumps of N shards re-split into M read like one store (seeded
     const dumps = shards.map((s) => JSON.parse(JSON.stringify(s.toSnapshot())) as ShardSnapshot);
     const moved = repartitionSnapshots(dumps, m).map((d) => ShardStore.fromSnapshot(d));
     for (const [i, s] of moved.entries()) {
-      for (const k of s.latest()) t.is(shardOf(k.key, m), i, `seed ${seed}: ${k.key} in shard ${i}`);
+      for (const k of s.latest()) {
+        t.is(shardOf(k.key, m), i, `seed ${seed}: ${k.key} in shard ${i}`);
+      }
     }
     const req = { type: 'range' as const, key: '\0', rangeEnd: '\xff' };
     for (let rev = Math.max(compacted, 1); rev <= one.currentRevision; rev++) {
