@@ -85,13 +85,19 @@ test('style: the checker sees every kind of import and names functions as a read
       'export const h = (): number => {',
       '  return 1;',
       '};',
+      'ctx.ep.onMessage((msg) => {',
+      '  void [1].map((x) => x);',
+      '});',
     ].join('\n'));
     t.deepEqual(s.imports.map((i) => [i.resolved ?? i.specifier, i.typeOnly, i.dynamic, i.line]), [
       ['src/a.ts', true, false, 1], ['src/x/b.ts', true, false, 2],
       ['src/x/d.ts', false, false, 3], ['node:fs', false, false, 6],
       ['src/x/f.ts', true, false, 7], ['src/x/g.ts', false, true, 10],
     ]);
-    t.deepEqual(s.functions.map((f) => [f.name, f.line, f.lines]), [['K.m', 9, 3], ['h', 13, 3]]);
+    t.deepEqual(s.functions.map((f) => [f.name, f.line, f.lines]), [
+      ['K.m', 9, 3], ['h', 13, 3], ['ctx.ep.onMessage(…)', 16, 3],
+      ['ctx.ep.onMessage(…)/[1].map(…)', 17, 1],
+    ]);
     t.deepEqual(s.exports.map((e) => e.names), [['K'], ['h']]);
     const cycle = importCycles([
       { from: 'a', to: 'b', typeOnly: false, line: 1 },

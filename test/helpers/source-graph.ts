@@ -22,7 +22,8 @@ export interface SourceImport {
 
 /** SourceFunction is one function-like body: its name as a reader would look it up. */
 export interface SourceFunction {
-  /** name: `f`, `Class.method`, `Class.constructor`, `outer/<arrow at 12>`. */
+  /** name: `f`, `Class.method`, `Class.constructor`, `ctx.ep.onMessage(…)` (a callback),
+   * `outer/<anonymous at 12>`. */
   readonly name: string;
   /** line is the 1-based first line, lines the count from first to last line inclusive. */
   readonly line: number;
@@ -176,13 +177,17 @@ function functionName(node: ts.Node, sf: ts.SourceFile,
     if ((ts.isClassLike(cls)) && cls.name !== undefined) return `${cls.name.text}.${own}`;
     return own;
   }
-  // An anonymous function: name it after the nearest named function around it.
+  // An anonymous function: a callback is named after the call it is passed to
+  // (`ctx.ep.onMessage(…)`), anything else after its line; either within the nearest
+  // function around it.
+  const call = node.parent;
+  const here = call !== undefined && ts.isCallExpression(call) &&
+    call.arguments.some((a) => a === node)
+    ? `${call.expression.getText(sf).replace(/\s+/g, '')}(…)`
+    : `<anonymous at ${lineOf(node.getStart(sf))}>`;
   let p: ts.Node | undefined = node.parent;
-  while (p !== undefined && !(ts.isFunctionLike(p) && ownName(p, sf) !== undefined)) {
-    p = p.parent;
-  }
-  const where = `<anonymous at ${lineOf(node.getStart(sf))}>`;
-  return p === undefined ? where : `${functionName(p, sf, lineOf)}/${where}`;
+  while (p !== undefined && !ts.isFunctionLike(p)) p = p.parent;
+  return p === undefined ? here : `${functionName(p, sf, lineOf)}/${here}`;
 }
 
 /** ownName is the name a declaration or its binding gives a function, if any. */
