@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { KeyValue, ResponseHeader } from '../src/mvcc/types.js';
 import type { LeaseId, Revision } from '../src/types.js';
-import { ErrCompacted } from '../src/errors.js';
+import { ErrCompacted, EtcdError } from '../src/errors.js';
 import {
   decodeV1BatchRequest,
   decodeV1DeleteRequest,
@@ -18,7 +18,6 @@ import {
   encodeV1TxnResponse,
   v1ErrorResponse,
 } from '../src/api/v1.js';
-import { ApiError } from '../src/api/errors.js';
 
 const header: ResponseHeader = {
   clusterId: 1, memberId: 2, revision: 9 as Revision, raftTerm: 3,
@@ -35,7 +34,7 @@ function code(fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
-    return (e as ApiError).code;
+    return (e as EtcdError).code;
   }
   return 'no error';
 }

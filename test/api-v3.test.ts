@@ -6,6 +6,7 @@ import {
   ErrKeyNotFound,
   ErrLeaseExists,
   ErrLeaseNotFound,
+  EtcdError,
 } from '../src/errors.js';
 import type {
   KeyValue,
@@ -16,7 +17,6 @@ import type {
 } from '../src/mvcc/types.js';
 import type { Revision, LeaseId } from '../src/types.js';
 import {
-  ApiError,
   errorResponse,
   goJsonString,
   noLeaderError,
@@ -106,7 +106,7 @@ const storeErrors: Record<string, () => unknown> = {
   'err-compaction-future': () => new ErrFutureRev(),
   'err-range-future': () => new ErrFutureRev(),
   'err-lease-grant-exists': () => new ErrLeaseExists(),
-  'err-lease-grant-ttl-too-large': () => new ApiError('LEASE_TTL_TOO_LARGE'),
+  'err-lease-grant-ttl-too-large': () => new EtcdError('LEASE_TTL_TOO_LARGE'),
   'err-lease-revoke-empty': () => new ErrLeaseNotFound(),
   'err-lease-revoke-missing': () => new ErrLeaseNotFound(),
   'err-lease-revoke-alias-missing': () => new ErrLeaseNotFound(),
@@ -180,7 +180,7 @@ test('v3 decode: snake_case and lowerCamelCase, int64 strings, enums by name or 
 test('v3 decode: an int64 beyond ±2^53 is refused as UNSAFE_INTEGER, not rounded', (t) => {
   const e = t.throws(() => decodePutRequest(parseJsonBody(
     '{"key":"Zm9v","lease":"9007199254740993"}')));
-  t.is((e as ApiError).code, 'UNSAFE_INTEGER');
+  t.is((e as EtcdError).code, 'UNSAFE_INTEGER');
   t.is(errorResponse(e).status, 400);
 });
 
@@ -211,13 +211,13 @@ test('v3 decode: nested txn budget and duplicate rules follow etcd', (t) => {
   // A delete range covering a put conflicts.
   const e = t.throws(() => decodeTxnRequest(parseJsonBody(
     `{"success":[${put('b')},{"request_delete_range":{"key":"YQ==","range_end":"Yw=="}}]}`)));
-  t.is((e as ApiError).code, 'DUPLICATE_KEY');
+  t.is((e as EtcdError).code, 'DUPLICATE_KEY');
   // A nested txn's budget is txnOpsMax minus its parent's op count.
   const inner = Array.from({ length: 100 }, (_, i) => put(`n${i}`)).join(',');
   const outer = Array.from({ length: 30 }, (_, i) => put(`o${i}`)).join(',');
   const e2 = t.throws(() => decodeTxnRequest(parseJsonBody(
     `{"success":[${outer},{"request_txn":{"success":[${inner}]}}]}`)));
-  t.is((e2 as ApiError).code, 'TOO_MANY_OPS');
+  t.is((e2 as EtcdError).code, 'TOO_MANY_OPS');
 });
 
 test('gojson: Go messages for syntax errors; first value only; empty body is undefined', (t) => {
@@ -236,8 +236,8 @@ test('gojson: Go messages for syntax errors; first value only; empty body is und
   ];
   for (const [text, message] of cases) {
     const e = t.throws(() => parseJsonBody(text), undefined, text);
-    t.is((e as ApiError).message, message, text);
-    t.is((e as ApiError).code, 'MALFORMED_JSON');
+    t.is((e as EtcdError).message, message, text);
+    t.is((e as EtcdError).code, 'MALFORMED_JSON');
   }
   t.is(parseJsonBody(''), undefined);
   t.is(parseJsonBody(' \n\t'), undefined);

@@ -21,7 +21,8 @@ test.after.always(async () => {
   await server?.shutdown();
 });
 
-async function ctl(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
+async function ctl(args: string[], stdin = ''):
+  Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await run(['--endpoints', endpoint, ...args], {}, {
@@ -50,7 +51,8 @@ test('cli: -w json writes Go-style JSON with numeric int64s and base64 bytes', a
   const key = k('j');
   await ctl(['put', key, 'x']);
   const { out } = await ctl(['get', key, '-w', 'json']);
-  t.regex(out, /^\{"header":\{"cluster_id":\d+,"member_id":\d+,"revision":\d+,"raft_term":\d+\},"kvs":\[/);
+  t.regex(out,
+    /^\{"header":\{"cluster_id":\d+,"member_id":\d+,"revision":\d+,"raft_term":\d+\},"kvs":\[/);
   t.true(out.includes(`"key":"${Buffer.from(key).toString('base64')}"`));
   t.true(out.includes('"value":"eA=="'));
   t.true(out.endsWith('"count":1}\n'));
@@ -86,7 +88,9 @@ test('cli: endpoint health and status', async (t) => {
   t.regex(h.err, /is healthy: successfully committed proposal: took = [\d.]+(ms|µs|s)\n$/);
   const s = await ctl(['endpoint', 'status']);
   t.is(s.code, 0);
-  t.regex(s.out, /^http:\/\/127\.0\.0\.1:\d+, [0-9a-f]{1,16}, 3\.4\.\d+, \d+(\.\d)? [kMG]?B, (true|false), false, \d+, \d+, \d+, \n$/);
+  // endpoint, id, version, db size, is leader, is learner, raft term, index, applied index, errors
+  t.regex(s.out, new RegExp('^http://127\\.0\\.0\\.1:\\d+, [0-9a-f]{1,16}, 3\\.4\\.\\d+, ' +
+    '\\d+(\\.\\d)? [kMG]?B, (true|false), false, \\d+, \\d+, \\d+, \\n$'));
 });
 
 test('cli: bin/myetcdctl.js runs as a process', async (t) => {

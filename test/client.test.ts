@@ -103,19 +103,22 @@ test('client: txn runs the branch its comparisons choose', async (t) => {
     .then(Op.put(key, 'theirs')).else(Op.get(key)).commit();
   t.false(again.succeeded);
   t.is(await c.getString(key), 'mine');
-  const byValue = await c.txn().if(Compare.value(key, '=', 'mine'), Compare.modRevision(key, '>', 0))
+  const byValue = await c.txn()
+    .if(Compare.value(key, '=', 'mine'), Compare.modRevision(key, '>', 0))
     .then(Op.delete(key)).commit();
   t.true(byValue.succeeded);
   t.is(await c.getString(key), undefined);
 });
 
-test.serial('client: compaction, then reading a compacted revision fails with etcd\'s error', async (t) => {
+test.serial('client: compaction, then reading a compacted revision fails with etcd\'s error',
+  async (t) => {
   const c = client();
   const key = k('compact');
   const first = await c.put(key, '1');
   const second = await c.put(key, '2');
   await c.compact(second.header.revision);
-  const e = await t.throwsAsync(c.get(key, { revision: first.header.revision }), { instanceOf: ClientError });
+  const e = await t.throwsAsync(c.get(key, { revision: first.header.revision }),
+    { instanceOf: ClientError });
   t.is(e!.code, 11);
   t.is(e!.message, 'etcdserver: mvcc: required revision has been compacted');
 });

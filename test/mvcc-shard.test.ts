@@ -235,8 +235,8 @@ test('mvcc: latestOfSnapshot equals a restored store\'s latest versions', (t) =>
       continue;
     }
     const created = prev ?? rev;
-    const version = prev === undefined ? 1 : (shard.range({ type: 'range', key }, (rev - 1) as Revision)
-      .kvs[0]!.version + 1);
+    const version = prev === undefined ? 1
+      : shard.range({ type: 'range', key }, (rev - 1) as Revision).kvs[0]!.version + 1;
     shard.apply(rev as Revision, [{ kind: 'put', kv: {
       key, value: `v${rev}`, createRevision: created as Revision, modRevision: rev as Revision,
       version, lease: 0 as LeaseId,

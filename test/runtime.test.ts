@@ -34,7 +34,8 @@ test('runtime: ask across threads is answered, and a burst travels in few batche
   await sys.start();
   try {
     const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
-    const replies = await Promise.all(Array.from({ length: 1000 }, (_, v) => a.ask({ type: 'Echo', v })));
+    const replies = await Promise.all(
+      Array.from({ length: 1000 }, (_, v) => a.ask({ type: 'Echo', v })));
     t.deepEqual(replies.map((r) => r.v), Array.from({ length: 1000 }, (_, v) => v));
     t.true(replies.every((r) => r.by === 'a'));
     const st = sys.gateway.snapshotStats();

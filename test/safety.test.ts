@@ -162,8 +162,8 @@ test.serial('safety: two members racing for one data directory never both serve'
   }
 });
 
-test.serial('safety: a member killed with SIGKILL leaves no false lock: the next start serves its ' +
-  'data', async (t) => {
+test.serial('safety: a member killed with SIGKILL leaves no false lock: the next start ' +
+  'serves its data', async (t) => {
   const data = path.join(tmpDir(t), 'data');
   const a = member(t, data);
   const { url } = await ready(a);
@@ -181,8 +181,8 @@ test.serial('safety: a member killed with SIGKILL leaves no false lock: the next
 
 // ---- 2. One member per port ----
 
-test.serial('safety: a client URL held by another member is refused, naming the URL, before the data ' +
-  'directory is created', async (t) => {
+test.serial('safety: a client URL held by another member is refused, naming the URL, ' +
+  'before the data directory is created', async (t) => {
   const dir = tmpDir(t);
   const a = member(t, path.join(dir, 'a'));
   const { url } = await ready(a);
@@ -306,7 +306,8 @@ for (const c of startFailures) {
 
 // ---- 6. Versions ----
 
-test.serial('safety: --version prints the server and API versions as etcd --version does', async (t) => {
+test.serial('safety: --version prints the server and API versions as etcd --version does',
+  async (t) => {
   const p = run(t, process.execPath, [mainJs, '--version']);
   t.is(await p.exited, 0);
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as

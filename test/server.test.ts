@@ -151,21 +151,25 @@ test('v1: put, get, list with a cursor, batch and delete with one envelope', asy
   t.true(putJson.ok);
   const get = await (await fetch(`${u}/v1/key/v1/dir/a`)).json() as
     { ok: boolean; data: { key: string; value: string; version: number } };
-  t.deepEqual([get.ok, get.data.key, get.data.value, get.data.version], [true, 'v1/dir/a', 'hello', 1]);
+  t.deepEqual([get.ok, get.data.key, get.data.value, get.data.version],
+    [true, 'v1/dir/a', 'hello', 1]);
   const missing = await fetch(`${u}/v1/key/v1/none`);
   t.is(missing.status, 404);
   t.is((await missing.json() as { error: { code: string } }).error.code, 'KEY_NOT_FOUND');
   const batch = await fetch(`${u}/v1/batch`, {
     method: 'POST',
-    body: JSON.stringify({ ops: ['b', 'c', 'd'].map((k) => ({ op: 'put', key: `v1/dir/${k}`, value: k })) }),
+    body: JSON.stringify({
+      ops: ['b', 'c', 'd'].map((k) => ({ op: 'put', key: `v1/dir/${k}`, value: k })),
+    }),
   });
   t.is(batch.status, 200);
   const page1 = await (await fetch(`${u}/v1/keys?prefix=v1/dir/&limit=2`)).json() as
     { data: { kvs: { key: string }[]; more: boolean; cursor?: string } };
   t.deepEqual(page1.data.kvs.map((kv) => kv.key), ['v1/dir/a', 'v1/dir/b']);
   t.true(page1.data.more);
-  const page2 = await (await fetch(
-    `${u}/v1/keys?prefix=v1/dir/&limit=2&cursor=${encodeURIComponent(page1.data.cursor!)}`)).json() as
+  const page2Url = `${u}/v1/keys?prefix=v1/dir/&limit=2&cursor=${
+    encodeURIComponent(page1.data.cursor!)}`;
+  const page2 = await (await fetch(page2Url)).json() as
     { data: { kvs: { key: string }[]; more: boolean } };
   t.deepEqual(page2.data.kvs.map((kv) => kv.key), ['v1/dir/c', 'v1/dir/d']);
   const del = await (await fetch(`${u}/v1/key/v1/dir/?prefix=true`, { method: 'DELETE' })).json() as

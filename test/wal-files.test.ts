@@ -3,14 +3,14 @@ import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { WalCorruptError, WalStore, walDirOf } from '../actors/wal/wal-store.js';
+import { WalCorruptError, WalStore } from '../actors/wal/wal-store.js';
 import {
   listSnapshots,
   loadNewestSnapshot,
   purgeSnapshots,
-  snapDirOf,
   writeSnapshotFile,
 } from '../actors/wal/snap-store.js';
+import { snapDirOf, walDirOf } from '../src/server/data-dir.js';
 import { nodeFsOps } from '../actors/wal/fs-ops.js';
 import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
 import { decodeSegment, walSegmentName } from '../src/wal/index.js';

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { decodeSnapshotFile, snapshotFileName } from '../src/wal/index.js';
-import { loadNewestSnapshot, snapDirOf } from '../actors/wal/snap-store.js';
+import { loadNewestSnapshot } from '../actors/wal/snap-store.js';
+import { snapDirOf } from '../src/server/data-dir.js';
 import type { SnapshotTaskInput } from '../actors/wal/snapshot-task.js';
 
 test('snapshot task: a piscina worker writes a snapshot file that loads back', async (t) => {

@@ -3,7 +3,7 @@ import { encodeStreamError } from '../src/api/errors.js';
 import { parseJsonBody } from '../src/api/gojson.js';
 import { JsonStreamSplitter } from '../src/api/json-stream.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../src/api/v1.js';
-import { ApiError } from '../src/api/errors.js';
+import { EtcdError } from '../src/errors.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../src/api/v3.js';
 import type { ResponseHeader } from '../src/mvcc/types.js';
 import type { LeaseId, Revision } from '../src/types.js';
@@ -49,7 +49,7 @@ test('watch codec: create_request decodes etcd\'s JSON, proto or JSON names', (t
 
 test('watch codec: a bad field fails as on /v3/kv, in Go\'s words', (t) => {
   const fails = (text: string, message: string) => {
-    const e = t.throws(() => decode(text), { instanceOf: ApiError });
+    const e = t.throws(() => decode(text), { instanceOf: EtcdError });
     t.is(e?.message, message, text);
   };
   fails('{"create_request":{"key":"YQ=","prev_kv":true}}', 'illegal base64 data at input byte 3');
@@ -87,10 +87,10 @@ test('watch codec: responses encode as etcd 3.4\'s grpc-gateway lines', (t) => {
 });
 
 test('watch codec: a stream error is grpc-gateway\'s error line', (t) => {
-  t.is(encodeStreamError(new ApiError('COMPACTED')),
+  t.is(encodeStreamError(new EtcdError('COMPACTED')),
     '{"error":{"grpc_code":11,"http_code":400,"message":"etcdserver: mvcc: required revision ' +
     'has been compacted","http_status":"Bad Request"}}\n');
-  t.is(encodeStreamError(new ApiError('EMPTY_KEY'), 2),
+  t.is(encodeStreamError(new EtcdError('EMPTY_KEY'), 2),
     '{"error":{"grpc_code":2,"http_code":500,"message":"etcdserver: key is not provided",' +
     '"http_status":"Internal Server Error"}}\n');
 });

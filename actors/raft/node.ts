@@ -25,7 +25,7 @@ import type {
 } from './messages.js';
 import {
   encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
-} from './proposal.js';
+} from '../../src/cluster/proposal.js';
 import { type ErrorBody, Proposals } from './proposals.js';
 import { ReadIndexQueue } from './read-index.js';
 import { Snapshotter } from './snapshots.js';

@@ -5,7 +5,7 @@ import { pack } from '../../src/runtime/codec.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
-import type { SnapshotBody } from './proposal.js';
+import type { SnapshotBody } from '../../src/cluster/proposal.js';
 import type { StateMachine } from './state-machine.js';
 
 /** SnapshotLogger is the part of the logger the snapshotter uses. */

@@ -19,7 +19,7 @@ import type { ProposalRequest, RaftApplied, RaftProposeResp } from './messages.j
 import {
   type ConfChangeContext, decodeConfChangeContext, decodeProposal, type ProposalId,
   type SnapshotBody,
-} from './proposal.js';
+} from '../../src/cluster/proposal.js';
 
 /**
  * state-machine: the Raft node's apply unit (etcd keeps its apply loop apart from the Raft

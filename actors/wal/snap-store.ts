@@ -17,6 +17,7 @@ import {
 } from '../../src/wal/index.js';
 import type { SnapshotMarker } from '../../src/wal/index.js';
 import type { Index, Term } from '../../src/types.js';
+import { snapDirOf } from '../../src/server/data-dir.js';
 import {
   type FsOps,
   type StoreLogger,
@@ -27,11 +28,6 @@ import {
   removeTmpFiles,
   writeFileDurably,
 } from './fs-ops.js';
-
-/** snapDirOf is where a data dir keeps its snapshot files. */
-export function snapDirOf(dataDir: string): string {
-  return path.join(dataDir, 'member', 'snap');
-}
 
 /** LoadedSnapshot is a snapshot file that passed its checks. */
 export interface LoadedSnapshot {

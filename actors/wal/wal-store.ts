@@ -32,6 +32,7 @@ import type {
   WalSegmentName,
 } from '../../src/wal/index.js';
 import type { Index, Term } from '../../src/types.js';
+import { walDirOf } from '../../src/server/data-dir.js';
 import {
   type FsOps,
   type StoreLogger,
@@ -69,11 +70,6 @@ export interface WalRecovered {
    * data, so posting them to another thread does not clone whole segment buffers.
    */
   readonly entries: WalEntry[];
-}
-
-/** walDirOf is where a data dir keeps its WAL segments. */
-export function walDirOf(dataDir: string): string {
-  return path.join(dataDir, 'member', 'wal');
 }
 
 /**

@@ -13,7 +13,8 @@
  */
 import { urlProblem } from '../config/index.js';
 import type { Member } from '../cluster/membership.js';
-import { ApiError, goJsonString } from './errors.js';
+import { EtcdError } from '../errors.js';
+import { goJsonString } from './errors.js';
 import { GoNumber, type JsonValue } from './gojson.js';
 
 /** ClusterHeader is the member APIs' header (no revision). */
@@ -28,7 +29,7 @@ type Obj = { [k: string]: JsonValue };
 function obj(json: JsonValue | undefined): Obj {
   if (json === undefined || json === null) return {};
   if (typeof json === 'object' && !Array.isArray(json) && !(json instanceof GoNumber)) return json;
-  throw new ApiError('INVALID_FIELD',
+  throw new EtcdError('INVALID_FIELD',
     `json: cannot unmarshal ${Array.isArray(json) ? 'array' : typeof json} into Go value of ` +
     'type map[string]json.RawMessage');
 }
@@ -40,7 +41,7 @@ function uint64(v: JsonValue | undefined): number {
   const raw = v instanceof GoNumber ? v.raw : typeof v === 'number' ? String(v)
     : typeof v === 'string' ? v : undefined;
   if (raw === undefined || !/^\d+$/.test(raw) || BigInt(raw) >= 2n ** 64n) {
-    throw new ApiError('INVALID_FIELD',
+    throw new EtcdError('INVALID_FIELD',
       `json: cannot unmarshal ${typeof v === 'string' ? 'string' : 'number ' + raw} into Go ` +
       'value of type uint64');
   }
@@ -50,7 +51,7 @@ function uint64(v: JsonValue | undefined): number {
 
 /** peerUrls reads etcd's peerURLs: a list of http(s)://host:port URLs, at least one. */
 function peerUrls(v: JsonValue | undefined): string[] {
-  const bad = () => new ApiError('MEMBER_BAD_URLS');
+  const bad = () => new EtcdError('MEMBER_BAD_URLS');
   if (v === undefined || v === null) throw bad();
   if (!Array.isArray(v) || v.length === 0) throw bad();
   const out: string[] = [];
@@ -64,7 +65,7 @@ function peerUrls(v: JsonValue | undefined): string[] {
 function bool(v: JsonValue | undefined): boolean {
   if (v === undefined || v === null) return false;
   if (typeof v === 'boolean') return v;
-  throw new ApiError('INVALID_FIELD', 'json: cannot unmarshal into Go value of type bool');
+  throw new EtcdError('INVALID_FIELD', 'json: cannot unmarshal into Go value of type bool');
 }
 
 /** decodeMemberAdd: {peerURLs, isLearner}. */

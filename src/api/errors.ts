@@ -12,13 +12,6 @@ import {
 } from '../errors.js';
 
 /**
- * ApiError is EtcdError under the name src/gateway still imports (that folder is being
- * reshaped elsewhere). Transitional: rename its uses to EtcdError (src/errors.ts), then
- * delete this line.
- */
-export { EtcdError as ApiError } from '../errors.js';
-
-/**
  * overloadError is what the server answers when an actor's mailbox is full: etcd's
  * "etcdserver: too many requests" (ResourceExhausted → 429).
  */

@@ -1,4 +1,4 @@
-import { ApiError } from './errors.js';
+import { EtcdError } from '../errors.js';
 import { httpBodyBytesMax } from '../constants.js';
 
 /**
@@ -56,11 +56,11 @@ export class JsonStreamSplitter {
       this.scanned = this.buf.length;
       this.start = 0;
     }
-    if (this.buf.length > httpBodyBytesMax) throw new ApiError('REQUEST_TOO_LARGE');
+    if (this.buf.length > httpBodyBytesMax) throw new EtcdError('REQUEST_TOO_LARGE');
     return out;
   }
 }
 
-function invalidCharacter(c: string): ApiError {
-  return new ApiError('MALFORMED_JSON', `invalid character '${c}' looking for beginning of value`);
+function invalidCharacter(c: string): EtcdError {
+  return new EtcdError('MALFORMED_JSON', `invalid character '${c}' looking for beginning of value`);
 }

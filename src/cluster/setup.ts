@@ -6,11 +6,11 @@ import type { ShardConfig } from '../../actors/shard/messages.js';
 import type { WalConfig } from '../../actors/wal/messages.js';
 import type { WatchConfig } from '../../actors/watch/messages.js';
 import { fetchCluster } from '../../actors/peer/join.js';
-import { walDirOf } from '../../actors/wal/wal-store.js';
 import { type Config, leaseCheckpointIntervalMs, parseInitialCluster } from '../config/index.js';
 import { requestTimeoutBaseMs } from '../constants.js';
 import type { Endpoint, Message } from '../runtime/endpoint.js';
 import type { ActorSpec } from '../runtime/system.js';
+import { walDirOf } from '../server/data-dir.js';
 import { type ClusterPlan, planFromFlags, planJoin } from './bootstrap.js';
 
 /**

@@ -4,10 +4,10 @@ import {
   type ClusterHeader, decodeMemberAdd, decodeMemberId, decodeMemberUpdate,
   decodeTransferLeadership, encodeMembersResponse,
 } from '../api/cluster.js';
-import { ApiError } from '../api/errors.js';
+import { EtcdError } from '../errors.js';
 import { parseJsonBody } from '../api/gojson.js';
 import { failpoints } from '../cluster/setup.js';
-import type { Routes } from './server.js';
+import type { Routes } from './routes.js';
 
 /**
  * cluster-routes: etcd 3.4's membership and leadership API on the JSON gateway —
@@ -37,25 +37,25 @@ export function registerClusterRoutes(r: Routes): void {
     });
     r.json('post', `${base}/cluster/member/remove`, async (body) => {
       const { id } = decodeMemberId(parseJsonBody(body));
-      if (id <= 0) throw new ApiError('MEMBER_NOT_FOUND');
+      if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
       return answer(await raft.ask({ type: 'RaftMemberRemove', id }), false);
     });
     r.json('post', `${base}/cluster/member/update`, async (body) => {
       const { id, peerURLs } = decodeMemberUpdate(parseJsonBody(body));
-      if (id <= 0) throw new ApiError('MEMBER_NOT_FOUND');
+      if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
       return answer(await raft.ask({ type: 'RaftMemberUpdate', id, peerURLs }), false);
     });
     r.json('post', `${base}/cluster/member/promote`, async (body) => {
       const { id } = decodeMemberId(parseJsonBody(body));
-      if (id <= 0) throw new ApiError('MEMBER_NOT_FOUND');
+      if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
       return answer(await raft.ask({ type: 'RaftMemberPromote', id }), false);
     });
     r.json('post', `${base}/maintenance/transfer-leadership`, async (body) => {
       const { to } = decodeTransferLeadership(parseJsonBody(body));
       const st = await kv.status();
       // etcd checks leadership first: a follower answers "not leader" whatever the target.
-      if (!st.isLeader) throw new ApiError('NOT_LEADER');
-      if (to <= 0) throw new ApiError('BAD_LEADER_TRANSFEREE');
+      if (!st.isLeader) throw new EtcdError('NOT_LEADER');
+      if (to <= 0) throw new EtcdError('BAD_LEADER_TRANSFEREE');
       await raft.ask({ type: 'RaftTransferLeader', to });
       return [200, '{}'];
     });
@@ -66,7 +66,7 @@ export function registerClusterRoutes(r: Routes): void {
       const o = JSON.parse(body === '' ? '{}' : body) as { drop?: unknown };
       const drop = Array.isArray(o.drop) ? o.drop.map((x) => Number(x)) : [];
       if (!drop.every((x) => Number.isSafeInteger(x) && x > 0)) {
-        throw new ApiError('BAD_REQUEST', 'drop must list member ids');
+        throw new EtcdError('BAD_REQUEST', 'drop must list member ids');
       }
       return [200, JSON.stringify(await peer.ask({ type: 'PeerFault', drop }))];
     });

@@ -1,5 +1,5 @@
 import type { RaftApplied, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
-import { encodeRequest } from '../../actors/raft/proposal.js';
+import { encodeRequest } from '../cluster/proposal.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
 import type {

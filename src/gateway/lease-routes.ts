@@ -1,7 +1,7 @@
 import type HyperExpress from 'hyper-express';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
-import { ApiError, streamErrorResponse } from '../api/errors.js';
-import { GrpcCode } from '../errors.js';
+import { streamErrorResponse } from '../api/errors.js';
+import { EtcdError, GrpcCode } from '../errors.js';
 import {
   decodeV1LeaseGrantRequest, decodeV1LeaseId, encodeV1Lease, encodeV1LeaseList, encodeV1Ok,
 } from '../api/v1.js';
@@ -26,6 +26,15 @@ import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
  */
 export function registerLeaseRoutes(r: Routes): void {
   const lease = r.deps.system.gateway.ref<LeaseMsg, LeaseReplies>('lease');
+  registerV3LeaseRoutes(r, lease);
+  registerV1LeaseRoutes(r, lease);
+}
+
+/** LeaseRef is the gateway's handle on the lease actor. */
+type LeaseRef = ActorRef<LeaseMsg, LeaseReplies>;
+
+/** registerV3LeaseRoutes serves etcd's paths, under /v3 and /v3beta as etcd 3.4 does. */
+function registerV3LeaseRoutes(r: Routes, lease: LeaseRef): void {
   const kv = r.deps.kv;
   const header = (rev?: number) => kv.header(rev ?? kv.knownRevision);
   for (const base of ['/v3', '/v3beta']) {
@@ -67,8 +76,12 @@ export function registerLeaseRoutes(r: Routes): void {
     }
     r.server.post(`${base}/lease/keepalive`, (req, res) => keepAliveStream(r, lease, req, res));
   }
+}
 
-  // ---- /v1: REST, UTF-8 keys, camelCase, numbers as JSON numbers, the /v1 envelope ----
+/** registerV1LeaseRoutes serves the seed's REST paths: UTF-8 keys, camelCase, numbers as JSON
+ * numbers, the /v1 envelope. */
+function registerV1LeaseRoutes(r: Routes, lease: LeaseRef): void {
+  const kv = r.deps.kv;
   const pathId = (req: HyperExpress.Request) => decodeV1LeaseId(req.path_parameters['id'] ?? '');
   r.json('post', '/v1/leases', async (body) => {
     const g = decodeV1LeaseGrantRequest(parseJsonBody(body));
@@ -82,7 +95,7 @@ export function registerLeaseRoutes(r: Routes): void {
   r.json('get', '/v1/leases/:id', async (_body, req) => {
     const id = pathId(req);
     const t = await lease.ask({ type: 'LeaseTimeToLive', id, keys: true });
-    if (t.ttlSeconds === -1) throw new ApiError('LEASE_NOT_FOUND');
+    if (t.ttlSeconds === -1) throw new EtcdError('LEASE_NOT_FOUND');
     return [200, encodeV1Lease(kv.knownRevision, {
       id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds, keys: t.keys ?? [],
     })];
@@ -94,7 +107,7 @@ export function registerLeaseRoutes(r: Routes): void {
   r.json('post', '/v1/leases/:id/keepalive', async (_body, req) => {
     const id = pathId(req);
     const k = await lease.ask({ type: 'LeaseKeepAlive', id });
-    if (k.ttlSeconds === 0) throw new ApiError('LEASE_NOT_FOUND');
+    if (k.ttlSeconds === 0) throw new EtcdError('LEASE_NOT_FOUND');
     return [200, encodeV1Lease(kv.knownRevision, { id, ttlSeconds: k.ttlSeconds })];
   }, v1ErrorBody);
 }
@@ -111,7 +124,7 @@ export function registerLeaseRoutes(r: Routes): void {
  * with an error line at once (see stream.ts).
  */
 function keepAliveStream(
-  r: Routes, lease: ActorRef<LeaseMsg, LeaseReplies>, req: HyperExpress.Request,
+  r: Routes, lease: LeaseRef, req: HyperExpress.Request,
   res: HyperExpress.Response,
 ): void {
   const refused = r.refusal();
@@ -192,7 +205,7 @@ class KeepAliveStream {
   bodyEnd(pending: boolean): void {
     this.bodyEnded = pending ? 'truncated' : 'whole';
     this.later(() => {
-      if (pending) this.fail(new ApiError('MALFORMED_JSON', 'unexpected EOF'));
+      if (pending) this.fail(new EtcdError('MALFORMED_JSON', 'unexpected EOF'));
       else this.stream.end();
     });
   }
@@ -214,6 +227,6 @@ class KeepAliveStream {
 /** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */
 function checkRequestSize(body: string): void {
   if (body.length * 3 > requestBytesMax && Buffer.byteLength(body) > requestBytesMax) {
-    throw new ApiError('REQUEST_TOO_LARGE');
+    throw new EtcdError('REQUEST_TOO_LARGE');
   }
 }

@@ -1,5 +1,6 @@
 import type HyperExpress from 'hyper-express';
-import { ApiError, overloadError } from '../api/errors.js';
+import { overloadError } from '../api/errors.js';
+import { EtcdError } from '../errors.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import { errorBody } from './errors.js';
@@ -36,7 +37,7 @@ export class Admission {
   /** refuse returns the error to answer instead of serving, or undefined. */
   refuse(): Error | undefined {
     if (!this.deps.system.serving) {
-      return new ApiError('RESTARTING');
+      return new EtcdError('RESTARTING');
     }
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
       return overloadError();

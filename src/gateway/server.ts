@@ -23,9 +23,6 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
  * never this file; startGateway below is the one list of them.
  */
 
-export { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
-export { Admission, type GatewayDeps, type JsonHandler, Routes } from './routes.js';
-
 /** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
  * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
 export async function startGateway(

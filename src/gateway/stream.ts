@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
-import { ApiError } from '../api/errors.js';
+import { EtcdError } from '../errors.js';
 import { JsonStreamSplitter } from '../api/json-stream.js';
 import { streamBodyOpenMsMax, uwsReceiveBytesPerTimeout } from '../constants.js';
 
@@ -161,7 +161,7 @@ export interface JsonStreamHandlers {
   values(texts: string[]): void;
   /** end: the body ended (pending: it ended inside a value). */
   end(pending: boolean): void;
-  /** error: the body is not a sequence of JSON values (ApiError, in Go's words). */
+  /** error: the body is not a sequence of JSON values (EtcdError, in Go's words). */
   error(e: unknown): void;
   /** deadline: the body is still open streamBodyOpenMsMax after the request (or after the
    * last uwsReceiveBytesPerTimeout bytes): uWS will cut the connection soon. */
@@ -225,8 +225,8 @@ export function readJsonStream(req: HyperExpress.Request, on: JsonStreamHandlers
 
 /** bodyOpenError is the last message of a stream whose request body stayed open past
  * streamBodyOpenMsMax (etcd's Unavailable: a client reconnects, from its last revision + 1). */
-export function bodyOpenError(): ApiError {
-  return new ApiError('STREAM_BODY_OPEN', `myetcd: request body still open after ${
+export function bodyOpenError(): EtcdError {
+  return new EtcdError('STREAM_BODY_OPEN', `myetcd: request body still open after ${
     streamBodyOpenMsMax / 1000} s: the stream ends; send the requests, then end the body ` +
     '(HTTP/1.1 is not full duplex: etcd\'s gateway reads no body once it answers)');
 }

@@ -2,7 +2,7 @@ import type HyperExpress from 'hyper-express';
 import {
   unpackWatchEvents, type WatchMsg, type WatchOut,
 } from '../../actors/watch/messages.js';
-import { ApiError } from '../api/errors.js';
+import { EtcdError } from '../errors.js';
 import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
@@ -76,7 +76,7 @@ export class WatchGateway {
     onError: (e: unknown) => ErrorBody = errorBody): Sink | undefined {
     const refused = this.r.refusal(onError) ??
       (this.sinks.size >= watchStreamsMax
-        ? onError(new ApiError('TOO_MANY_REQUESTS')) : undefined);
+        ? onError(new EtcdError('TOO_MANY_REQUESTS')) : undefined);
     if (refused !== undefined) {
       res.status(refused.status).header('content-type', 'application/json').send(refused.body);
       return undefined;

@@ -502,7 +502,30 @@ export class Raft {
 
   /** step handles one message; returns a RaftError when it is refused, else undefined. */
   step(m: Message): RaftError | undefined {
-    // Term rules first (Raft §5.1): newer terms win, older ones are answered or dropped.
+    if (!this.stepTerm(m)) return undefined;
+    switch (m.type) {
+      case MsgHup:
+        this.hup(this.preVote ? 'CampaignPreElection' : 'CampaignElection');
+        return undefined;
+      case MsgVote:
+      case MsgPreVote:
+        this.handleVoteRequest(m);
+        return undefined;
+      default:
+        switch (this.state) {
+          case 'StateLeader': return this.stepLeader(m);
+          case 'StateCandidate':
+          case 'StatePreCandidate': return this.stepCandidate(m);
+          case 'StateFollower': return this.stepFollower(m);
+        }
+    }
+  }
+
+  /**
+   * stepTerm applies the term rules (Raft §5.1) before step handles a message: newer terms
+   * win, older ones are answered or dropped. Returns false when the message goes no further.
+   */
+  private stepTerm(m: Message): boolean {
     if (m.term === 0) {
       // Local message (or a forwarded proposal/read).
     } else if (m.term > this.term) {
@@ -512,7 +535,7 @@ export class Raft {
           && this.electionElapsed < this.electionTimeout;
         // Within the lease of a leader we heard from, ignore disruptive candidates: this is
         // what keeps a rejoining partitioned node from deposing a healthy leader (§9.6).
-        if (!force && inLease) return undefined;
+        if (!force && inLease) return false;
       }
       if (m.type === MsgPreVote) {
         // Never change our term on a pre-vote request.
@@ -534,43 +557,31 @@ export class Raft {
         r.reject = true;
         this.send(r);
       }
-      return undefined;
+      return false;
     }
+    return true;
+  }
 
-    switch (m.type) {
-      case MsgHup:
-        this.hup(this.preVote ? 'CampaignPreElection' : 'CampaignElection');
-        return undefined;
-      case MsgVote:
-      case MsgPreVote: {
-        // We may vote for the same candidate again (a duplicated request), for anyone if we
-        // have neither voted nor a leader, and pre-vote for any future term (thesis §9.6).
-        const canVote = this.vote === m.from || (this.vote === None && this.lead === None)
-          || (m.type === MsgPreVote && m.term > this.term);
-        // Election restriction (Raft §5.4.1).
-        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
-          const r = this.msg(voteRespType(m.type), m.from);
-          r.term = m.term;
-          this.send(r);
-          if (m.type === MsgVote) {
-            this.electionElapsed = 0;
-            this.vote = m.from;
-          }
-        } else {
-          const r = this.msg(voteRespType(m.type), m.from);
-          r.term = this.term;
-          r.reject = true;
-          this.send(r);
-        }
-        return undefined;
+  /** handleVoteRequest answers a MsgVote or MsgPreVote of the current or a newer term. */
+  private handleVoteRequest(m: Message): void {
+    // We may vote for the same candidate again (a duplicated request), for anyone if we
+    // have neither voted nor a leader, and pre-vote for any future term (thesis §9.6).
+    const canVote = this.vote === m.from || (this.vote === None && this.lead === None)
+      || (m.type === MsgPreVote && m.term > this.term);
+    // Election restriction (Raft §5.4.1).
+    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+      const r = this.msg(voteRespType(m.type), m.from);
+      r.term = m.term;
+      this.send(r);
+      if (m.type === MsgVote) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
       }
-      default:
-        switch (this.state) {
-          case 'StateLeader': return this.stepLeader(m);
-          case 'StateCandidate':
-          case 'StatePreCandidate': return this.stepCandidate(m);
-          case 'StateFollower': return this.stepFollower(m);
-        }
+    } else {
+      const r = this.msg(voteRespType(m.type), m.from);
+      r.term = this.term;
+      r.reject = true;
+      this.send(r);
     }
   }
 
@@ -610,22 +621,9 @@ export class Raft {
       case MsgAppResp:
         this.handleAppendResponse(m, pr);
         break;
-      case MsgHeartbeatResp: {
-        pr.recentActive = true;
-        pr.msgAppFlowPaused = false;
-        // A full window whose MsgApps were lost would stall forever: the follower is alive,
-        // so free one slot and let the next MsgApp (or its rejection) move things on.
-        if (pr.state === 'StateReplicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
-        if (pr.match < this.raftLog.lastIndex() || pr.state === 'StateProbe') {
-          this.sendAppend(m.from);
-        }
-        if (!m.context || m.context.length === 0) break;
-        if (!this.readOnly.recvAck(m.from, m.context)) break;
-        for (const rs of this.readOnly.advance(m.context, this.prs.voters)) {
-          this.responseToReadIndexReq(rs.req, rs.index);
-        }
+      case MsgHeartbeatResp:
+        this.handleHeartbeatResponse(m, pr);
         break;
-      }
       case MsgSnapStatus:
         if (pr.state !== 'StateSnapshot') break;
         if (m.reject) pr.pendingSnapshot = 0 as Index; // Failed: probe from match again.
@@ -637,25 +635,47 @@ export class Raft {
         // Optimistic pipelining failed: fall back to probing.
         if (pr.state === 'StateReplicate') pr.becomeProbe();
         break;
-      case MsgTransferLeader: {
-        if (pr.isLearner) break;
-        const target = m.from;
-        if (this.leadTransferee !== None) {
-          if (this.leadTransferee === target) break;
-          this.abortLeaderTransfer();
-        }
-        if (target === this.id) break;
-        // The transfer must finish within one election timeout (thesis §3.10).
-        this.electionElapsed = 0;
-        this.leadTransferee = target;
-        if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(target);
-        else this.sendAppend(target);
+      case MsgTransferLeader:
+        this.handleTransferLeader(m, pr);
         break;
-      }
       default:
         break;
     }
     return undefined;
+  }
+
+  /** handleHeartbeatResponse: the follower is alive; it may need entries, and it may
+   * acknowledge a read index round (thesis §6.4). */
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.msgAppFlowPaused = false;
+    // A full window whose MsgApps were lost would stall forever: the follower is alive,
+    // so free one slot and let the next MsgApp (or its rejection) move things on.
+    if (pr.state === 'StateReplicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (pr.match < this.raftLog.lastIndex() || pr.state === 'StateProbe') {
+      this.sendAppend(m.from);
+    }
+    if (!m.context || m.context.length === 0) return;
+    if (!this.readOnly.recvAck(m.from, m.context)) return;
+    for (const rs of this.readOnly.advance(m.context, this.prs.voters)) {
+      this.responseToReadIndexReq(rs.req, rs.index);
+    }
+  }
+
+  /** handleTransferLeader starts moving leadership to m.from (a voter), once it is caught up. */
+  private handleTransferLeader(m: Message, pr: Progress): void {
+    if (pr.isLearner) return;
+    const target = m.from;
+    if (this.leadTransferee !== None) {
+      if (this.leadTransferee === target) return;
+      this.abortLeaderTransfer();
+    }
+    if (target === this.id) return;
+    // The transfer must finish within one election timeout (thesis §3.10).
+    this.electionElapsed = 0;
+    this.leadTransferee = target;
+    if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(target);
+    else this.sendAppend(target);
   }
 
   private handlePropose(m: Message): RaftError | undefined {

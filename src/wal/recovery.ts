@@ -11,7 +11,7 @@ import type {
   WalMetadata,
   WalRecord,
 } from './record.js';
-import { assert } from '../assert.js';
+import { assert, assertNever } from '../assert.js';
 import { decodeSegment } from './decoder.js';
 import type { TornTail } from './decoder.js';
 import { WalCorruptError } from './errors.js';
@@ -123,77 +123,85 @@ export function foldWal(scan: WalScan, start: SnapshotMarker | undefined): Recov
       `snapshot index ${startIndex} precedes the oldest segment: its entries were released`,
     );
   }
-  let metadata: WalMetadata | undefined;
-  let hardState: HardState | undefined;
-  let matched = startIndex === 0;
-  let lastIndex = 0;
-  const entries: WalEntry[] = [];
+  const f: Fold = {
+    start, startIndex, metadata: undefined, hardState: undefined,
+    matched: startIndex === 0, lastIndex: 0, entries: [],
+  };
   for (const seg of scan.segments) {
     const { records, offsets } = seg;
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      switch (r.type) {
-        case 'entry': {
-          const e = r.entry;
-          if (e.index > startIndex) {
-            const at = e.index - startIndex - 1;
-            if (at > entries.length) {
-              throw new WalCorruptError(
-                seg.name,
-                offsets[i]!,
-                `entry index ${e.index} leaves a gap after ${startIndex + entries.length}`,
-              );
-            }
-            entries.length = at;
-            entries.push(e);
-          }
-          lastIndex = e.index;
-          break;
-        }
-        case 'state':
-          hardState = r.state;
-          break;
-        case 'metadata':
-          if (
-            metadata !== undefined &&
-            (metadata.nodeId !== r.nodeId || metadata.clusterId !== r.clusterId)
-          ) {
-            throw new WalCorruptError(seg.name, offsets[i]!, 'metadata conflict');
-          }
-          metadata = { nodeId: r.nodeId, clusterId: r.clusterId };
-          break;
-        case 'snapshot':
-          if (start !== undefined && r.index === start.index) {
-            if (r.term !== start.term) {
-              throw new WalCorruptError(
-                seg.name,
-                offsets[i]!,
-                `snapshot marker term ${r.term} does not match snapshot term ${start.term}`,
-              );
-            }
-            matched = true;
-          }
-          if (r.index > lastIndex) lastIndex = r.index;
-          break;
-        case 'crc':
-          break;
-        default: {
-          const never: never = r;
-          throw new Error(`wal: unhandled record ${JSON.stringify(never)}`);
-        }
-      }
-    }
+    for (let i = 0; i < records.length; i++) foldRecord(f, records[i]!, seg.name, offsets[i]!);
   }
-  if (!matched) {
+  if (!f.matched) {
     const name = scan.segments[0]?.name ?? '(no segments)';
     throw new WalCorruptError(name, 0, `snapshot marker for index ${startIndex} not found`);
   }
+  const { entries } = f;
   for (let i = 0; i < entries.length; i++) {
     assert(entries[i]!.index === startIndex + 1 + i, 'wal: recovered entries are contiguous');
   }
   const snapshot =
     start === undefined || start.index === 0 ? undefined : { index: start.index, term: start.term };
+  const { metadata, hardState, lastIndex } = f;
   return { metadata, hardState, snapshot, entries, lastIndex };
+}
+
+/** Fold is foldWal's state while it replays the records in log order. */
+interface Fold {
+  readonly start: SnapshotMarker | undefined;
+  /** startIndex is start.index, or 0 from the log's beginning. */
+  readonly startIndex: number;
+  metadata: WalMetadata | undefined;
+  hardState: HardState | undefined;
+  /** matched: the marker of start was found (true from the beginning when startIndex is 0). */
+  matched: boolean;
+  lastIndex: number;
+  /** entries follow startIndex contiguously: entries[i].index = startIndex + 1 + i. */
+  readonly entries: WalEntry[];
+}
+
+/** foldRecord replays one record, found at `offset` in segment `file`, into f. */
+function foldRecord(f: Fold, r: WalRecord, file: string, offset: number): void {
+  switch (r.type) {
+    case 'entry': {
+      const e = r.entry;
+      if (e.index > f.startIndex) {
+        const at = e.index - f.startIndex - 1;
+        if (at > f.entries.length) {
+          throw new WalCorruptError(file, offset,
+            `entry index ${e.index} leaves a gap after ${f.startIndex + f.entries.length}`);
+        }
+        f.entries.length = at;
+        f.entries.push(e);
+      }
+      f.lastIndex = e.index;
+      return;
+    }
+    case 'state':
+      f.hardState = r.state;
+      return;
+    case 'metadata': {
+      const m = f.metadata;
+      if (m !== undefined && (m.nodeId !== r.nodeId || m.clusterId !== r.clusterId)) {
+        throw new WalCorruptError(file, offset, 'metadata conflict');
+      }
+      f.metadata = { nodeId: r.nodeId, clusterId: r.clusterId };
+      return;
+    }
+    case 'snapshot':
+      if (f.start !== undefined && r.index === f.start.index) {
+        if (r.term !== f.start.term) {
+          throw new WalCorruptError(file, offset,
+            `snapshot marker term ${r.term} does not match snapshot term ${f.start.term}`);
+        }
+        f.matched = true;
+      }
+      if (r.index > f.lastIndex) f.lastIndex = r.index;
+      return;
+    case 'crc':
+      return;
+    default:
+      assertNever(r);
+  }
 }
 
 /** recoverWal is readWal then foldWal: the recovered state from segments and a snapshot. */

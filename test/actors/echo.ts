@@ -16,7 +16,9 @@ ctx.ep.onMessage((msg, token) => {
       if (token !== undefined) ctx.ep.reply(token, { v: msg.v, by: ctx.name, gen: ctx.generation });
       break;
     case 'Fail':
-      if (token !== undefined) ctx.ep.replyError(token, { code: 'E_TEST', message: 'asked to fail' });
+      if (token !== undefined) {
+        ctx.ep.replyError(token, { code: 'E_TEST', message: 'asked to fail' });
+      }
       break;
     case 'Ignore':
       break;

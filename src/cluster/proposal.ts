@@ -1,7 +1,7 @@
-import type { Member, MembershipJson } from '../../src/cluster/membership.js';
-import type { ConfState } from '../../src/raft/index.js';
-import { pack, unpack } from '../../src/runtime/codec.js';
-import type { ProposalRequest } from './messages.js';
+import type { ProposalRequest } from '../../actors/raft/messages.js';
+import type { ConfState } from '../raft/index.js';
+import { pack, unpack } from '../runtime/codec.js';
+import type { Member, MembershipJson } from './membership.js';
 
 /**
  * proposal: what a normal Raft entry's data holds, and what a snapshot's body holds. Both
