@@ -33,6 +33,7 @@ import type {
   StatusResponse,
 } from './lease-types.js';
 import type { WatchResponse } from '../watch/types.js';
+import type { Revision } from '../types.js';
 
 /** encodeHeader writes etcd's ResponseHeader; zero fields are omitted as jsonpb does. */
 export function encodeHeader(h: ResponseHeader): string {
@@ -306,10 +307,14 @@ export function encodeEvent(c: Change): string {
  * encodeWatchResponse writes ONE message of /v3/watch's streamed answer, as etcd 3.4's
  * gateway does: `{"result":WatchResponse}` and a newline, fields in proto order (header,
  * watch_id, created, canceled, compact_revision, cancel_reason, events), zero values omitted.
- * A progress answer for the whole stream has watch_id "-1" (etcd's InvalidWatchID).
+ * A progress answer for the whole stream has watch_id "-1" (etcd's InvalidWatchID). A watch
+ * cancelled because its start revision was compacted carries no header revision: etcd's mvcc
+ * sends that response with revision 0 (only compact_revision), and the gateway omits the zero.
  */
 export function encodeWatchResponse(header: ResponseHeader, r: WatchResponse): string {
-  let s = `{"result":{"header":${sharedHeader(header)}`;
+  const h = r.canceled === true && r.compactRevision
+    ? { ...header, revision: 0 as Revision } : header;
+  let s = `{"result":{"header":${sharedHeader(h)}`;
   if (r.watchId !== 0) s += `,"watch_id":"${r.watchId}"`;
   if (r.created === true) s += ',"created":true';
   if (r.canceled === true) s += ',"canceled":true';
