@@ -2,7 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   peerBatchBytesMax, peerDialBackoffMsMax, peerHandshakeTimeoutMs, peerIdleTimeoutMs,
   peerProbeIntervalMs,
-  peerQueueMessagesMax, peerSnapshotChunkBytes,
+  peerQueueMessagesMax, peerSnapshotBytesMax, peerSnapshotChunkBytes,
 } from '../../src/constants.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
@@ -445,7 +445,8 @@ function receiveSnapshot(c: Conn, from: number): void {
         c.close('undecodable snapshot header');
         return;
       }
-      if (typeof header?.bytes !== 'number' || header.bytes < 0) {
+      if (typeof header?.bytes !== 'number' || !Number.isSafeInteger(header.bytes) ||
+        header.bytes < 0 || header.bytes > peerSnapshotBytesMax) {
         c.close('bad snapshot header');
         return;
       }
