@@ -11,7 +11,7 @@ import {
   type StreamFrame, wireVersion,
 } from '../../src/cluster/wire.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
-import { type Message as RaftMessage, MsgSnap } from '../../src/raft/index.js';
+import { type Message as RaftMessage, MsgApp, MsgSnap } from '../../src/raft/index.js';
 import { unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
@@ -156,7 +156,18 @@ function flushLink(l: Link): void {
     markUnreachable(l.id);
     return;
   }
-  const msgs = l.queue.takeAll();
+  // Heartbeats, votes and answers go first, so they never wait behind this turn's appends;
+  // when the socket is already backed up, appends are dropped (Raft probes and resends them)
+  // and the small messages still go (etcd keeps appends on a stream of their own).
+  const all = l.queue.takeAll();
+  const msgs = all.filter((m) => m.type !== MsgApp);
+  const appends = all.filter((m) => m.type === MsgApp);
+  if (appends.length > 0 && c.backlog > peerBatchBytesMax) {
+    l.queue.dropped += appends.length;
+    markUnreachable(l.id);
+  } else {
+    msgs.push(...appends);
+  }
   let batch: RaftMessage[] = [];
   let bytes = 0;
   const flush = () => {
