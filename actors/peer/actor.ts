@@ -275,14 +275,17 @@ function onRefused(to: number, reply: HandshakeReply): void {
 
 function attachStream(l: Link, c: Conn, dir: 'in' | 'out'): void {
   const old = l[dir];
-  if (old !== undefined && old !== c) old.close('replaced');
   l[dir] = c;
+  // Closed after the replacement is in place, so its close hook sees a live connection and
+  // does not dial again.
+  if (old !== undefined && old !== c) old.close('replaced');
   // Of two connections of one pair, both sides keep the one the lower id dialed.
   const other = dir === 'out' ? l.in : l.out;
   if (other !== undefined && !other.closed) {
     const keep = active(l);
     if (keep === c) other.close('duplicate connection');
     else {
+      l[dir] = undefined;
       c.close('duplicate connection');
       return;
     }
