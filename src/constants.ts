@@ -84,6 +84,9 @@ export const peerBatchBytesMax = 4 * 1024 * 1024;
 /** peerSnapshotChunkBytes: a snapshot travels in chunks of this size, each written only when
  * the socket drained the previous one (backpressure). */
 export const peerSnapshotChunkBytes = 1024 * 1024;
+/** peerSnapshotBytesMax bounds a snapshot received from a peer (a larger announcement is a
+ * protocol error, not a reason to allocate). */
+export const peerSnapshotBytesMax = 2 * 1024 * 1024 * 1024 - 1;
 /** peerDialBackoffMsMax bounds the reconnect backoff (it starts at one heartbeat). */
 export const peerDialBackoffMsMax = 2_000;
 /** peerHandshakeTimeoutMs bounds a connection's handshake. */

@@ -30,7 +30,7 @@ interface Run {
 function run(name: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [dir + name + '.js', ...args], {
-      timeout: 60_000, env: { ...process.env, ...env },
+      timeout: name === 'cluster' ? 120_000 : 60_000, env: { ...process.env, ...env },
     }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ code, stdout, stderr });
@@ -49,8 +49,18 @@ async function check(t: import('ava').ExecutionContext, name: string, args: stri
 
 test('every example in examples/ has a test here', (t) => {
   const names = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3));
-  t.deepEqual(names.sort(), ['batch', 'client', 'config', 'lease', 'logger', 'metrics', 'txn',
-    'watch']);
+  t.deepEqual(names.sort(), ['batch', 'client', 'cluster', 'config', 'lease', 'logger',
+    'metrics', 'txn', 'watch']);
+});
+
+test('cluster.ts: three members of its own; a write survives the leader\'s kill -9', async (t) => {
+  await check(t, 'cluster', [], [
+    /^started ex1, ex2, ex3 on /m,
+    /^get through ex3: hello$/m,
+    /^killed the leader ex\d \(SIGKILL\)$/m,
+    /^a write succeeded again after \d+ ms, at revision \d+$/m,
+    /^get through survivor 2: hello again$/m,
+  ]);
 });
 
 test('client.ts: put, get, history, range and delete (endpoint from argv)', async (t) => {

@@ -2,7 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   peerBatchBytesMax, peerDialBackoffMsMax, peerHandshakeTimeoutMs, peerIdleTimeoutMs,
   peerProbeIntervalMs,
-  peerQueueMessagesMax, peerSnapshotChunkBytes,
+  peerQueueMessagesMax, peerSnapshotBytesMax, peerSnapshotChunkBytes,
 } from '../../src/constants.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
@@ -11,7 +11,7 @@ import {
   type StreamFrame, wireVersion,
 } from '../../src/cluster/wire.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
-import { type Message as RaftMessage, MsgSnap } from '../../src/raft/index.js';
+import { type Message as RaftMessage, MsgApp, MsgSnap } from '../../src/raft/index.js';
 import { unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever, startActor } from '../../src/runtime/worker.js';
@@ -156,7 +156,18 @@ function flushLink(l: Link): void {
     markUnreachable(l.id);
     return;
   }
-  const msgs = l.queue.takeAll();
+  // Heartbeats, votes and answers go first, so they never wait behind this turn's appends;
+  // when the socket is already backed up, appends are dropped (Raft probes and resends them)
+  // and the small messages still go (etcd keeps appends on a stream of their own).
+  const all = l.queue.takeAll();
+  const msgs = all.filter((m) => m.type !== MsgApp);
+  const appends = all.filter((m) => m.type === MsgApp);
+  if (appends.length > 0 && c.backlog > peerBatchBytesMax) {
+    l.queue.dropped += appends.length;
+    markUnreachable(l.id);
+  } else {
+    msgs.push(...appends);
+  }
   let batch: RaftMessage[] = [];
   let bytes = 0;
   const flush = () => {
@@ -264,14 +275,17 @@ function onRefused(to: number, reply: HandshakeReply): void {
 
 function attachStream(l: Link, c: Conn, dir: 'in' | 'out'): void {
   const old = l[dir];
-  if (old !== undefined && old !== c) old.close('replaced');
   l[dir] = c;
+  // Closed after the replacement is in place, so its close hook sees a live connection and
+  // does not dial again.
+  if (old !== undefined && old !== c) old.close('replaced');
   // Of two connections of one pair, both sides keep the one the lower id dialed.
   const other = dir === 'out' ? l.in : l.out;
   if (other !== undefined && !other.closed) {
     const keep = active(l);
     if (keep === c) other.close('duplicate connection');
     else {
+      l[dir] = undefined;
       c.close('duplicate connection');
       return;
     }
@@ -445,7 +459,8 @@ function receiveSnapshot(c: Conn, from: number): void {
         c.close('undecodable snapshot header');
         return;
       }
-      if (typeof header?.bytes !== 'number' || header.bytes < 0) {
+      if (typeof header?.bytes !== 'number' || !Number.isSafeInteger(header.bytes) ||
+        header.bytes < 0 || header.bytes > peerSnapshotBytesMax) {
         c.close('bad snapshot header');
         return;
       }
