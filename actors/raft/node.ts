@@ -392,7 +392,7 @@ export class RaftNode {
       if (rd.committedEntries.length > 0) {
         this.sm.apply(rd.committedEntries, this.node.status().term, this.applyHooks);
       }
-      for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index);
+      for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
       const hs = rd.hardState;
       const voteChanged = hs !== undefined &&
@@ -593,7 +593,8 @@ export class RaftNode {
       for (const t of this.reads.takeGathered()) this.ep.replyError(t, e);
       return;
     }
-    this.node.readIndex(this.reads.issue(this.deps.nowMs() + this.cfg.requestTimeoutMs));
+    this.node.readIndex(
+      this.reads.issue(this.deps.nowMs() + this.cfg.requestTimeoutMs, this.selfId));
   }
 
   private releaseReads(): void {

@@ -4,7 +4,10 @@ import { type ErrorBody, timeoutError } from './proposals.js';
 /**
  * read-index: the Raft node's bookkeeping of linearizable reads (Raft thesis §6.4). Every
  * RaftReadIndex ask that arrives before the next pass joins one batch; the pass issues ONE
- * read-index request to the core for the batch (its context is a number). The core answers
+ * read-index request to the core for the batch (its context: this member's id and a counter,
+ * as etcd's request ids are unique per member — the leader's read-only queue keys requests by
+ * context, so a follower's forwarded request must never share one with the leader's own).
+ * The core answers
  * with a ReadState (on the leader after a heartbeat round, on a follower through the
  * leader's MsgReadIndexResp); the batch then waits until this member has applied the read
  * index, and is answered with the revision to read at.
@@ -45,19 +48,21 @@ export class ReadIndexQueue {
     return t;
   }
 
-  /** issue turns the gathered asks into one batch and returns its context bytes. */
-  issue(deadlineMs: number): Uint8Array {
+  /** issue turns the gathered asks into one batch and returns its context bytes, unique
+   * across the cluster: `selfId` (this member) and a counter. */
+  issue(deadlineMs: number, selfId: number): Uint8Array {
     const c = this.nextCtx++;
     this.issued.set(c, { tokens: this.gathering, deadlineMs });
     this.gathering = [];
-    return encodeCtx(c);
+    return encodeCtx(selfId, c);
   }
 
   /** confirm records the read index the core gave a batch; unknown contexts are ignored (a
    * batch that timed out, or a context from before a restart). */
-  confirm(ctx: Uint8Array, index: number): void {
-    if (ctx.length !== 8) return;
-    const c = decodeCtx(ctx);
+  confirm(ctx: Uint8Array, index: number, selfId: number): void {
+    const d = decodeCtx(ctx);
+    if (d === undefined || d.member !== selfId) return;
+    const c = d.counter;
     const b = this.issued.get(c);
     if (b === undefined) return;
     this.issued.delete(c);
@@ -102,12 +107,16 @@ export class ReadIndexQueue {
   }
 }
 
-function encodeCtx(c: number): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, c);
+function encodeCtx(member: number, counter: number): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setFloat64(0, member);
+  v.setFloat64(8, counter);
   return b;
 }
 
-function decodeCtx(b: Uint8Array): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getFloat64(0);
+function decodeCtx(b: Uint8Array): { member: number; counter: number } | undefined {
+  if (b.length !== 16) return undefined;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { member: v.getFloat64(0), counter: v.getFloat64(8) };
 }
