@@ -74,6 +74,12 @@ export const watchersSyncedPerPass = 512;
 export const watchStreamBufferEvents = 1_024;
 /** watchStreamsMax bounds concurrent watch streams on one node. */
 export const watchStreamsMax = 20_000;
+/** streamWriteBytesMax bounds one socket write of a watch stream: with its chunk size line it
+ * must fit in uWS's 16 KiB cork buffer. uWebSockets before v20.77.0 (ours is the 20.30 build)
+ * drops a larger write made while the socket is backed up — AsyncSocket::uncork returns when
+ * flushing the corked size line fails, without buffering the data (fixed upstream in 6b7f354)
+ * — and the client then waits forever for the bytes its size line announced. */
+export const streamWriteBytesMax = 8 * 1024;
 
 function assert(cond: boolean, what: string): void {
   if (!cond) throw new Error(`constants: ${what}`);

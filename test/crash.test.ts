@@ -51,7 +51,8 @@ test('crash: every write acknowledged before SIGKILL is there after restart', as
   });
   t.is(r.status, 200);
   const found = new Map<string, string>(
-    (r.json.kvs ?? []).map((kv: { key: string; value: string }) => [unb64(kv.key), unb64(kv.value)]));
+    (r.json.kvs ?? []).map((kv: { key: string; value: string }) =>
+      [unb64(kv.key), unb64(kv.value)]));
   const lost = [...acked].filter(([k, v]) => found.get(k) !== v);
   t.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
 });

@@ -42,7 +42,8 @@ const etcdLeases = `${header},"leases":[{"ID":"1235"},{"ID":"1234"}]}`;
 function replay(): RecordedLeases {
   const r = new RecordedLeases();
   for (const [id, ttl] of [['1234', 60], ['1235', 2], ['1236', 2]] as const) {
-    r.observe('/v3/lease/grant', 0, { status: 200, text: `${header},"ID":"${id}","TTL":"${ttl}"}` });
+    const text = `${header},"ID":"${id}","TTL":"${ttl}"}`;
+    r.observe('/v3/lease/grant', 0, { status: 200, text });
   }
   return r;
 }

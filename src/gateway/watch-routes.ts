@@ -7,7 +7,7 @@ import { ApiError } from '../api/errors.js';
 import {
   base64FromBytes, bytesFromBase64, bytesFromUtf8, prefixEnd, utf8FromBytes,
 } from '../bytes.js';
-import { watchStreamsMax } from '../constants.js';
+import { streamWriteBytesMax, watchStreamsMax } from '../constants.js';
 import type { Change, KeyValue, ResponseHeader } from '../mvcc/types.js';
 import type { ActorRef, Message } from '../runtime/endpoint.js';
 import type { WatchCreateSpec, WatchFilter, WatchResponse } from '../watch/types.js';
@@ -163,7 +163,19 @@ export class Sink {
       text += this.encode(r, this.gw.header(r.revision));
       events += r.events.length;
     }
-    this.res.write(text, () => this.gw.ack(this, events));
+    // In pieces that fit uWS's cork buffer: a larger write can be lost when the client reads
+    // slowly (see streamWriteBytesMax). The ack waits for the last piece.
+    const ack = () => this.gw.ack(this, events);
+    if (text.length * 3 <= streamWriteBytesMax) {
+      this.res.write(text, ack); // at most 3 UTF-8 bytes per UTF-16 unit: fits
+      return;
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    for (let i = 0; i < bytes.length; i += streamWriteBytesMax) {
+      const piece = bytes.subarray(i, i + streamWriteBytesMax);
+      if (i + streamWriteBytesMax >= bytes.length) this.res.write(piece, ack);
+      else this.res.write(piece);
+    }
   }
 
   /** writeRaw writes text outside the hub's flow (stream errors). */

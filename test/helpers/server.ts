@@ -1,5 +1,6 @@
 import { registerCompletionHandler, type ExecutionContext } from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +131,13 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const cleanup = async () => {
     if (own) await rm(dataDir, { recursive: true, force: true });
   };
+  if (process.env.TEST_SERVER_LOG_DIR !== undefined) {
+    // Keep every line on disk too, for a post-mortem of a run (test/stress-suite.sh sets it).
+    const file = createWriteStream(join(process.env.TEST_SERVER_LOG_DIR, `server-${proc.pid}.log`));
+    proc.stdout!.pipe(file, { end: false });
+    proc.stderr!.pipe(file, { end: false });
+    proc.once('close', () => file.end());
+  }
   let url: string;
   try {
     url = await ready(proc, logs, exited, opts.readyTimeoutMs ?? readyTimeoutMs);

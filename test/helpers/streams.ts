@@ -90,7 +90,8 @@ export class LineStream {
         }
       });
       const done = (clean: boolean) => () => {
-        if (this.buf.trim() !== '') this.q.push(JSON.parse(this.buf));
+        // A response cut mid-line leaves half a line: only a clean end may leave a last line.
+        if (clean && this.buf.trim() !== '') this.q.push(JSON.parse(this.buf));
         this.buf = '';
         this.q.end(clean);
       };
@@ -129,6 +130,16 @@ export class LineStream {
   }
   resume(): void {
     this.res?.resume();
+  }
+
+  /** slowDown makes a slow reader: after each chunk read, the socket rests for `ms`. */
+  slowDown(ms: number): void {
+    this.req.once('response', (res) => {
+      res.on('data', () => {
+        res.pause();
+        setTimeout(() => res.resume(), ms);
+      });
+    });
   }
 
   /** next is the next answer line (the whole object, `{"result":…}` or `{"error":…}`). */
