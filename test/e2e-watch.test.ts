@@ -251,8 +251,9 @@ test('a reconnect from the last header revision + 1 misses nothing and repeats n
  * the server cuts the stream, it watches again from the last revision seen + 1 (from `from`
  * if none was seen). Returns every revision seen and how many reconnects it took.
  */
-async function follow(first: LineStream, req: Record<string, unknown>, from: number,
-  last: number, opened: LineStream[]): Promise<{ revs: number[]; reconnects: number }> {
+async function follow(what: string, first: LineStream, req: Record<string, unknown>,
+  from: number, last: number, opened: LineStream[]):
+  Promise<{ revs: number[]; reconnects: number }> {
   const revs: number[] = [];
   let s = first;
   let reconnects = 0;
@@ -261,7 +262,10 @@ async function follow(first: LineStream, req: Record<string, unknown>, from: num
     try {
       r = await s.result();
     } catch (e) {
-      if (!s.ended || reconnects === 20) throw e;
+      if (!s.ended || reconnects === 20) {
+        throw new Error(`${what}: ${(e as Error).message}, after ${revs.length} events up to ` +
+          `${revs[revs.length - 1]} of ${from}..${last} and ${reconnects} reconnects`);
+      }
       reconnects++;
       s = new LineStream(server.url, '/v3/watch');
       opened.push(s);
@@ -312,13 +316,13 @@ test.serial('a client that stops reading loses nothing and does not hold back a 
     lagging.slowDown(5);
     await lagging.create({ ...req, start_revision: from });
     lagging.end();
-    const f = await follow(fast, req, from, last, opened);
+    const f = await follow('fast', fast, req, from, last, opened);
     t.deepEqual(f.revs, revs, 'the fast watcher saw every put while the slow one slept');
-    const l = await follow(lagging, req, from, last, opened);
+    const l = await follow('slowed', lagging, req, from, last, opened);
     t.deepEqual(l.revs, revs, 'a slow reader caught up the whole history');
     slow.resume();
     const pausedMs = now() - pausedAt;
-    const s = await follow(slow, req, from, last, opened);
+    const s = await follow('paused', slow, req, from, last, opened);
     t.deepEqual(s.revs, revs, 'the slow watcher caught up without a gap');
     // The server may cut a client that reads nothing, but only after uWS's idle timeout; a
     // reconnect from the last revision + 1 then misses nothing (checked just above).
