@@ -246,6 +246,10 @@ test('a reconnect from the last header revision + 1 misses nothing and repeats n
     t.deepEqual(seen, revs);
   });
 
+/** followWaitMs bounds the wait for one response while following: a catch-up response holds
+ * up to 1,024 events (~5 MB here), longer to read on a loaded machine than a live one. */
+const followWaitMs = 120_000;
+
 /**
  * follow reads a watch's events until revision `last`, as a client that reconnects does: if
  * the server cuts the stream, it watches again from the last revision seen + 1 (from `from`
@@ -260,7 +264,7 @@ async function follow(what: string, first: LineStream, req: Record<string, unkno
   while (revs.length === 0 || revs[revs.length - 1]! < last) {
     let r: any;
     try {
-      r = await s.result();
+      r = await s.result(followWaitMs);
     } catch (e) {
       if (!s.ended || reconnects === 20) {
         throw new Error(`${what}: ${(e as Error).message}, after ${revs.length} events up to ` +
