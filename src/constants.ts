@@ -135,6 +135,12 @@ export const historyEventsPerPassMax = 4_096;
 export const watchSyncRetryMs = 20;
 /** progressNotifyIntervalMs is etcd's default progress-notify interval: 10 minutes. */
 export const progressNotifyIntervalMs = 10 * 60 * 1000;
+/** streamWriteBytesMax bounds one socket write of a watch stream: with its chunk size line it
+ * must fit in uWS's 16 KiB cork buffer. uWebSockets before v20.77.0 (ours is the 20.30 build)
+ * drops a larger write made while the socket is backed up — AsyncSocket::uncork returns when
+ * flushing the corked size line fails, without buffering the data (fixed upstream in 6b7f354)
+ * — and the client then waits forever for the bytes its size line announced. */
+export const streamWriteBytesMax = 8 * 1024;
 
 // ---- Lease ----
 /** leaseRevokesPerCheckMax bounds revocations proposed per check: etcd's leaseRevokeRate is

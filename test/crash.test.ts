@@ -1,10 +1,11 @@
 import test from 'ava';
-import { b64, post, unb64, useServer } from './helpers/server.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
 import { Signal, until } from './helpers/wait.js';
 
 /** Writers put keys from `concurrency` loops until told to stop, recording what the server
  * acknowledged; `acked` wakes waiters on each acknowledgement. */
-function writers(url: string, prefix: string, concurrency: number) {
+function writers(srv: TestServer, prefix: string, concurrency: number) {
   const acked = new Map<string, string>();
   const signal = new Signal();
   let stop = false;
@@ -13,11 +14,12 @@ function writers(url: string, prefix: string, concurrency: number) {
       const key = `${prefix}/${w}/${i}`;
       const value = `v${w}-${i}`;
       try {
-        const r = await post(`${url}/v3/kv/put`, { key: b64(key), value: b64(value) });
+        const r = await post(`${srv.url}/v3/kv/put`, { key: b64(key), value: b64(value) });
         if (r.status === 200) acked.set(key, value);
         signal.notify();
       } catch {
-        return; // connection died with the server
+        if (!srv.running) return; // the connection died with the server
+        await sleep(20); // refused while it stops: try again, without spinning
       }
     }
   };
@@ -39,7 +41,7 @@ function writers(url: string, prefix: string, concurrency: number) {
 // The durability promise: an acknowledged write survives kill -9 at any moment.
 test('crash: every write acknowledged before SIGKILL is there after restart', async (t) => {
   const first = await useServer(t);
-  const w = writers(first.url, 'crash', 16);
+  const w = writers(first, 'crash', 16);
   // Killed in the middle of a stream of writes: 16 in flight, a hundred acknowledged.
   await w.until(100);
   await first.kill();
@@ -88,7 +90,7 @@ test('snapshot: after snapshots and log release, a restart recovers every key', 
 
 test('graceful stop under load: exit 0 and every acknowledged write is kept', async (t) => {
   const first = await useServer(t);
-  const w = writers(first.url, 'term', 8);
+  const w = writers(first, 'term', 8);
   await w.until(100); // stopped in the middle of a stream of writes
   const code = await first.stop();
   await w.stop();

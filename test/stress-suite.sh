@@ -8,7 +8,8 @@
 # exit, however the script ends. Each run is `npx ava --tap` (the package's ava config); the
 # script prints its `ok` / `not ok` counts, the names of the failed tests, the duration, and
 # how many servers this worktree's tests left running (there must be none: see
-# test/helpers/server.ts). TAP files stay in $STRESS_LOG_DIR (default: a fresh /tmp folder).
+# test/helpers/server.ts). TAP files, and every test server's log lines (run-N-servers/), stay
+# in $STRESS_LOG_DIR (default: a fresh /tmp folder).
 # Exit status 0 only if every run was green with no server left behind.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,8 +37,10 @@ echo "load: ${loads} spinning process(es) (pids ${load_pids[*]}); logs in ${logd
 green=0
 for ((r = 1; r <= runs; r++)); do
   tap="$logdir/run-$r.tap"
+  servers="$logdir/run-$r-servers"
+  mkdir -p "$servers"
   start=$SECONDS
-  npx ava --tap >"$tap" 2>&1
+  TEST_SERVER_LOG_DIR="$servers" npx ava --tap >"$tap" 2>&1
   rc=$?
   ok=$(grep -c '^ok ' "$tap")
   notok=$(grep -c '^not ok ' "$tap")

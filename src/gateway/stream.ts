@@ -2,7 +2,9 @@ import { Writable } from 'node:stream';
 import type HyperExpress from 'hyper-express';
 import { EtcdError } from '../errors.js';
 import { JsonStreamSplitter } from '../api/json-stream.js';
-import { streamBodyOpenMsMax, uwsReceiveBytesPerTimeout } from '../constants.js';
+import {
+  streamBodyOpenMsMax, streamWriteBytesMax, uwsReceiveBytesPerTimeout,
+} from '../constants.js';
 
 /**
  * stream: the plumbing of every long-lived HTTP response (/v3/watch, /v3/lease/keepalive,
@@ -90,10 +92,19 @@ export class ChunkedStream {
     this.start();
     const raw = this.res.raw;
     let drained = true;
-    this.res.atomic(() => {
-      drained = writeEach(raw, messages);
-      drained = raw.write(chunkTerminator) && drained;
-    });
+    if (utf8BytesAtMost(messages) <= streamWriteBytesMax) {
+      this.res.atomic(() => {
+        drained = writeEach(raw, messages);
+        drained = raw.write(chunkTerminator) && drained;
+      });
+    } else {
+      // Large: pieces of at most streamWriteBytesMax, each corked on its own (this uWS build
+      // loses a corked write larger than its cork buffer while the socket is backed up).
+      for (const piece of piecesOf(messages)) {
+        this.res.atomic(() => { drained = raw.write(piece) && drained; });
+      }
+      this.res.atomic(() => { drained = raw.write(chunkTerminator) && drained; });
+    }
     if (onFlushed === undefined) return;
     if (drained && this.waiting.length === 0) onFlushed();
     else this.waiting.push(onFlushed);
@@ -144,6 +155,31 @@ export class ChunkedStream {
     }
     return drained;
   }
+}
+
+/** utf8BytesAtMost bounds the UTF-8 size of messages (at most 3 bytes per UTF-16 unit). */
+function utf8BytesAtMost(messages: string | readonly string[]): number {
+  if (typeof messages === 'string') return messages.length * 3;
+  let n = 0;
+  for (const m of messages) n += m.length * 3;
+  return n;
+}
+
+/** piecesOf cuts messages into pieces of at most streamWriteBytesMax bytes; a short message
+ * stays whole (one chunk), a long one becomes several chunks, as Go's server cuts them. */
+function piecesOf(messages: string | readonly string[]): (string | Buffer)[] {
+  const out: (string | Buffer)[] = [];
+  for (const m of typeof messages === 'string' ? [messages] : messages) {
+    if (m.length * 3 <= streamWriteBytesMax) {
+      out.push(m);
+      continue;
+    }
+    const bytes = Buffer.from(m, 'utf8');
+    for (let i = 0; i < bytes.length; i += streamWriteBytesMax) {
+      out.push(bytes.subarray(i, i + streamWriteBytesMax));
+    }
+  }
+  return out;
 }
 
 function writeEach(raw: HyperExpress.Response['raw'], messages: string | readonly string[]):

@@ -76,12 +76,18 @@ export class StrictChunkReader {
     }
   }
 
-  /** nextMessage skips whitespace-only chunks (blank to every JSON, line and SSE reader). */
+  /** nextMessage returns the next newline-terminated message, skipping whitespace-only chunks
+   * (blank to every JSON, line and SSE reader). A message larger than the server's write piece
+   * (streamWriteBytesMax) spans several chunks, all sent at once, as Go's server cuts them. */
   async nextMessage(timeoutMs: number): Promise<string | undefined> {
     const deadline = Date.now() + timeoutMs;
+    let text = '';
     for (;;) {
       const c = await this.next(Math.max(1, deadline - Date.now()));
-      if (c === undefined || c.trim() !== '') return c;
+      if (c === undefined) return text === '' ? undefined : text;
+      text += c;
+      if (text.trim() === '') text = '';
+      else if (text.endsWith('\n')) return text;
     }
   }
 

@@ -1,5 +1,7 @@
 import { registerCompletionHandler, type ExecutionContext } from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +132,13 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const cleanup = async () => {
     if (own) await rm(dataDir, { recursive: true, force: true });
   };
+  if (process.env.TEST_SERVER_LOG_DIR !== undefined) {
+    // Keep every line on disk too, for a post-mortem of a run (test/stress-suite.sh sets it).
+    const file = createWriteStream(join(process.env.TEST_SERVER_LOG_DIR, `server-${proc.pid}.log`));
+    proc.stdout!.pipe(file, { end: false });
+    proc.stderr!.pipe(file, { end: false });
+    proc.once('close', () => file.end());
+  }
   let url: string;
   try {
     url = await ready(proc, logs, exited, opts.readyTimeoutMs ?? readyTimeoutMs);
@@ -219,30 +228,40 @@ function ready(proc: ChildProcess, logs: string[], exited: Promise<number | null
   });
 }
 
-/** post sends a JSON body and returns status and parsed JSON. */
-export async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  let text: string;
-  let status: number;
-  try {
-    const r = await fetch(url, {
-      method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
+/**
+ * post sends a JSON body and returns status and parsed JSON. Each request has a connection of
+ * its own (Connection: close): a kept-alive connection that sat idle while this process was
+ * starved of CPU can be closed by the server's idle timeout (uWS: 10 s) just as the next
+ * request goes out on it, and a POST lost that way cannot be retried safely.
+ */
+export function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
+  const data = typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'POST', agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = text;
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
     });
-    status = r.status;
-    text = await r.text();
-  } catch (e) {
-    // fetch says only "fetch failed"; the cause says why (refused, reset, timed out).
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`POST ${url}: ${(e as Error).message} (${cause?.code ?? cause?.message})`,
-      { cause: e });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status, json };
+    req.on('error', (e: Error & { code?: string }) => {
+      reject(new Error(`POST ${url}: ${e.message} (${e.code})`, { cause: e }));
+    });
+    req.end(data);
+  });
 }
 
 /** b64 encodes text as etcd's JSON gateway expects. */

@@ -68,7 +68,8 @@ export class LineStream {
   status = 0;
   private readonly req: http.ClientRequest;
   private readonly q = new Queue<any>();
-  private buf = '';
+  /** parts: the text read since the last end of line. */
+  private parts: string[] = [];
   private res: http.IncomingMessage | undefined;
 
   constructor(url: string, path: string) {
@@ -81,17 +82,23 @@ export class LineStream {
       this.status = res.statusCode ?? 0;
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        this.buf += d;
+        // Linear in the bytes read: a line of megabytes (a watch catching up a long history)
+        // arrives in many pieces, and only a piece's own text is searched for its end.
+        let start = 0;
         let i;
-        while ((i = this.buf.indexOf('\n')) >= 0) {
-          const line = this.buf.slice(0, i).trim();
-          this.buf = this.buf.slice(i + 1);
+        while ((i = d.indexOf('\n', start)) >= 0) {
+          const line = (this.parts.join('') + d.slice(start, i)).trim();
+          this.parts = [];
           if (line !== '') this.q.push(JSON.parse(line));
+          start = i + 1;
         }
+        if (start < d.length) this.parts.push(d.slice(start));
       });
       const done = (clean: boolean) => () => {
-        if (this.buf.trim() !== '') this.q.push(JSON.parse(this.buf));
-        this.buf = '';
+        // A response cut mid-line leaves half a line: only a clean end may leave a last line.
+        const rest = this.parts.join('').trim();
+        this.parts = [];
+        if (clean && rest !== '') this.q.push(JSON.parse(rest));
         this.q.end(clean);
       };
       res.on('end', done(true));
@@ -129,6 +136,16 @@ export class LineStream {
   }
   resume(): void {
     this.res?.resume();
+  }
+
+  /** slowDown makes a slow reader: after each chunk read, the socket rests for `ms`. */
+  slowDown(ms: number): void {
+    this.req.once('response', (res) => {
+      res.on('data', () => {
+        res.pause();
+        setTimeout(() => res.resume(), ms);
+      });
+    });
   }
 
   /** next is the next answer line (the whole object, `{"result":…}` or `{"error":…}`). */
