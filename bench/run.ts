@@ -657,6 +657,12 @@ function limitNotes(opts: Options, m: Machine): string[] {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === '--cluster') {
+    // `npm run bench -- --cluster [--seconds N]`: the 3-member workloads (bench/cluster.ts).
+    process.argv.splice(2, 1);
+    await import('./cluster.js');
+    return;
+  }
   const argv = process.argv.slice(2);
   let opts: Options | undefined;
   try {
