@@ -257,8 +257,9 @@ const followWaitMs = 120_000;
  */
 async function follow(what: string, first: LineStream, req: Record<string, unknown>,
   from: number, last: number, opened: LineStream[]):
-  Promise<{ revs: number[]; reconnects: number }> {
+  Promise<{ revs: number[]; reconnects: number; why: string[] }> {
   const revs: number[] = [];
+  const why: string[] = [];
   let s = first;
   let reconnects = 0;
   while (revs.length === 0 || revs[revs.length - 1]! < last) {
@@ -271,6 +272,8 @@ async function follow(what: string, first: LineStream, req: Record<string, unkno
           `${revs[revs.length - 1]} of ${from}..${last} and ${reconnects} reconnects`);
       }
       reconnects++;
+      why.push(`${(e as Error).message} (${s.endedCleanly ? 'ended' : 'cut'} after ` +
+        `${revs.length} events)`);
       s = new LineStream(server.url, '/v3/watch');
       opened.push(s);
       const next = revs.length > 0 ? revs[revs.length - 1]! + 1 : from;
@@ -280,7 +283,7 @@ async function follow(what: string, first: LineStream, req: Record<string, unkno
     }
     revs.push(...events(r).map((e) => e.rev));
   }
-  return { revs, reconnects };
+  return { revs, reconnects, why };
 }
 
 /** uwsIdleCutMsMin: uWS cuts a connection after 10 s without progress, checked on uSockets'
@@ -332,11 +335,11 @@ test.serial('a client that stops reading loses nothing and does not hold back a 
     // reconnect from the last revision + 1 then misses nothing (checked just above).
     if (s.reconnects > 0) {
       t.true(pausedMs >= uwsIdleCutMsMin,
-        `the slow stream was cut after a pause of ${Math.round(pausedMs)} ms`);
+        `the slow stream was cut after a pause of ${Math.round(pausedMs)} ms: ${s.why}`);
     }
     if (s.reconnects + f.reconnects + l.reconnects > 0) {
       t.log(`reconnects: slow ${s.reconnects} (paused ${Math.round(pausedMs)} ms), ` +
-        `fast ${f.reconnects}, slowed ${l.reconnects}`);
+        `fast ${f.reconnects}, slowed ${l.reconnects}: ${[...s.why, ...f.why, ...l.why]}`);
     }
   });
 

@@ -2,9 +2,9 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { closeLogger, createLogger, flushLogger } from '../src/log/index.js';
+import { until } from './helpers/wait.js';
 
 function tmpDir(t: import('ava').ExecutionContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-log-'));
@@ -59,7 +59,12 @@ test('log: an actor thread\'s file lines reach the main thread\'s file', async (
     await closeLogger(l);
   `, { eval: true, workerData: cfg });
   await new Promise((resolve, reject) => { w.once('exit', resolve); w.once('error', reject); });
-  await sleep(50); // the forwarded batch is delivered to this thread's event loop
+  // The worker's batch reaches this thread's event loop on its own time: wait for its line in
+  // the file (flushed each look), not for a fixed while.
+  await until(() => {
+    flushLogger(logger);
+    return fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes('worker line');
+  }, 'the forwarded line in the file', { intervalMs: 10 });
   await closeLogger(logger);
   const lines = logLines(dir);
   t.deepEqual(lines.map((l) => [l.component, l.msg]).sort(),

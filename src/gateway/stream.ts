@@ -127,8 +127,15 @@ export class ChunkedStream {
     const raw = this.res.raw;
     const now = this.started && !this.req.received;
     try {
+      // Small last messages leave with the end in one send; large ones (a batch of keep-alive
+      // answers) first, in pieces corked one by one, as write() does.
+      const small = lastMessages === undefined ||
+        utf8BytesAtMost(lastMessages) <= streamWriteBytesMax;
+      if (!small) {
+        for (const piece of piecesOf(lastMessages)) this.res.atomic(() => { raw.write(piece); });
+      }
       this.res.atomic(() => {
-        if (lastMessages !== undefined) writeEach(raw, lastMessages);
+        if (small && lastMessages !== undefined) writeEach(raw, lastMessages);
         if (now) raw.end();
         else this.res.end();
       });
