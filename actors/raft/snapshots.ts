@@ -52,16 +52,16 @@ export class Snapshotter {
     if (sm.appliedIndex - this.snapshotIndex < this.snapshotCount &&
       sm.appliedBytes < snapshotBytesMax) return;
     sm.appliedBytes = 0;
-    const index = sm.appliedIndex;
+    const index = sm.appliedIndex as Index;
     const storage = this.storage();
-    const term = storage.term(index as Index) as Term;
+    const term = storage.term(index) as Term;
     const meta = sm.snapshotMeta();
     // Asked right after the ShardApply that reached `index`, on the same channels, so every
     // dump reflects exactly the state at `index`.
     this.running = Promise.all(this.shards.map((s) => s.ask({ type: 'ShardSnapshot' })))
       .then(async (dumps) => {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
-        storage.createSnapshot(index as Index, meta.confState, body);
+        storage.createSnapshot(index, meta.confState, body);
         await this.wal.ask({ type: 'WalSnapshotSave', index, term, body });
         const compactTo = index - this.catchUpEntries;
         if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);

@@ -23,7 +23,7 @@ const cfg = ctx.config;
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'wal' });
 const files = WalStore.open(cfg.dataDir, { logger: log });
 if (files.recovered.firstStart) {
-  files.append([{ type: 'metadata', nodeId: cfg.memberId as never, clusterId: cfg.clusterId }]);
+  files.append([{ type: 'metadata', nodeId: cfg.memberId, clusterId: cfg.clusterId }]);
 }
 // One thread: snapshots are written one at a time, so their markers reach the log in order.
 const pool = new Piscina({
@@ -104,10 +104,10 @@ ctx.ep.onMessage((msg, token) => {
           // The marker goes into the log only once the snapshot file is durable, so recovery
           // never looks for a snapshot that is not there.
           files.append([
-            { type: 'snapshot', index: index as never, term: term as never },
+            { type: 'snapshot', index, term },
             ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
           ]);
-          files.releaseTo(index as never);
+          files.releaseTo(index);
           // Older snapshot files are never read again once newer ones have markers.
           purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
           log.info({ index, term, path }, 'saved snapshot');

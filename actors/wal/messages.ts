@@ -1,4 +1,5 @@
 import type { Entry, HardState } from '../../src/raft/index.js';
+import type { Index, MemberId, Term } from '../../src/types.js';
 
 /**
  * The WAL writer's protocol. The WAL writer is Raft's "append thread" (etcd-raft's
@@ -24,8 +25,8 @@ export interface WalAppend {
  * segments that the snapshot makes unnecessary. */
 export interface WalSnapshotSave {
   type: 'WalSnapshotSave';
-  index: number;
-  term: number;
+  index: Index;
+  term: Term;
   body: Uint8Array;
   /** hardState, when set, is written right after the marker (a follower installing its
    * leader's snapshot: recovery uses a marker only at or below the last commit). */
@@ -79,6 +80,6 @@ export interface WalReplies {
 export interface WalConfig {
   dataDir: string;
   logLevel: string;
-  memberId: number;
+  memberId: MemberId;
   clusterId: number;
 }

@@ -10,6 +10,7 @@ import { type Config, leaseCheckpointIntervalMs, parseInitialCluster } from '../
 import { requestTimeoutBaseMs } from '../constants.js';
 import type { Endpoint, Message } from '../runtime/endpoint.js';
 import type { ActorSpec } from '../runtime/system.js';
+import type { MemberId } from '../types.js';
 import { walDirOf } from '../server/data-dir.js';
 import { type ClusterPlan, planFromFlags, planJoin } from './bootstrap.js';
 
@@ -56,7 +57,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
   const { selfId: memberId, clusterId } = plan;
   const faults = failpoints();
   const wal: WalConfig = {
-    dataDir: config.dataDir, logLevel: config.logLevel, memberId, clusterId,
+    dataDir: config.dataDir, logLevel: config.logLevel, memberId: memberId as MemberId, clusterId,
   };
   const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
   const raft: RaftNodeConfig = {
