@@ -29,6 +29,15 @@ export const mailboxDepthMax = 65_536;
 export const batchMessagesMax = 4_096;
 /** askTimeoutMs is the default deadline for a request/reply across threads. */
 export const askTimeoutMs = 10_000;
+/** askSweepIntervalMs: how often one endpoint checks its asks' deadlines (one coarse timer
+ * for all of them: at 50,000 asks/s a timer each would cost more than the asks). */
+export const askSweepIntervalMs = 100;
+/** actorStatsTimeoutMs bounds the supervisor's wait for one actor's runtime statistics. */
+export const actorStatsTimeoutMs = 2_000;
+/** actorStopTimeoutMs bounds a graceful stop of one actor thread before it is terminated. */
+export const actorStopTimeoutMs = 10_000;
+/** actorStartTimeoutMs bounds an actor generation's start (recovery of a large WAL included). */
+export const actorStartTimeoutMs = 120_000;
 /** restartBackoffMsMin / Max bound the supervisor's exponential backoff between restarts. */
 export const restartBackoffMsMin = 50;
 export const restartBackoffMsMax = 5_000;
@@ -197,6 +206,7 @@ assert(walBatchBytesMax >= 8 * requestBytesMax, 'a WAL batch must hold many larg
 assert(walRecordBytesMax > requestBytesMax * 2, 'a record must hold a largest request');
 assert(peerIdleTimeoutMs >= 3 * peerProbeIntervalMs, 'a live stream hears probes before idling');
 assert(batchMessagesMax <= mailboxDepthMax, 'a batch must fit in a mailbox');
+assert(askSweepIntervalMs < askTimeoutMs, 'an ask deadline is checked before it is long past');
 assert(snapshotFilesKept >= 2, 'a damaged newest snapshot needs an older one to fall back to');
 assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer than a snapshot');
 assert(

@@ -1,4 +1,7 @@
-import { askTimeoutMs, batchMessagesMax, mailboxDepthMax } from '../constants.js';
+import { assert } from '../assert.js';
+import {
+  askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax,
+} from '../constants.js';
 import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js';
 
 /**
@@ -261,11 +264,16 @@ export class Endpoint<In extends Message = Message> {
           break;
         case EnvelopeKind.Reply:
         case EnvelopeKind.ReplyError: {
+          // Correlation ids are this endpoint's own, issued in order: a reply names one.
+          assert(id < this.nextId, 'runtime: a reply names an ask never sent', id);
           const p = this.pending.get(id);
           if (p === undefined) break; // timed out already; the late reply is dropped
           this.pending.delete(id);
           const target = this.targets.get(p.target);
-          if (target !== undefined && target.outstanding > 0) target.outstanding--;
+          // Depth accounting: every pending ask to a target is counted in its `outstanding`.
+          assert(target === undefined || target.outstanding > 0,
+            'runtime: a pending ask was not counted in its target\'s depth', p.target);
+          if (target !== undefined) target.outstanding--;
           if (kind === EnvelopeKind.Reply) p.resolve(body);
           else {
             const e = body as { code: string; message: string };
@@ -287,9 +295,8 @@ export class Endpoint<In extends Message = Message> {
 
   private ensureSweep(): void {
     if (this.sweepTimer !== undefined) return;
-    // One coarse timer for all deadlines instead of a timer per ask: at 50,000 asks/s a
-    // timer each would cost more than the asks. Deadlines are checked every 100 ms.
-    this.sweepTimer = setInterval(() => this.sweep(), 100);
+    // One coarse timer for all deadlines instead of a timer per ask (askSweepIntervalMs).
+    this.sweepTimer = setInterval(() => this.sweep(), askSweepIntervalMs);
     this.sweepTimer.unref();
   }
 
@@ -299,7 +306,9 @@ export class Endpoint<In extends Message = Message> {
       if (p.deadlineMs > t) continue;
       this.pending.delete(id);
       const target = this.targets.get(p.target);
-      if (target !== undefined && target.outstanding > 0) target.outstanding--;
+      assert(target === undefined || target.outstanding > 0,
+        'runtime: a pending ask was not counted in its target\'s depth', p.target);
+      if (target !== undefined) target.outstanding--;
       p.reject(new AskTimeoutError(p.target, p.type));
     }
   }

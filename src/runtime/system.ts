@@ -1,4 +1,5 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { actorStartTimeoutMs, actorStatsTimeoutMs, actorStopTimeoutMs } from '../constants.js';
 import {
   restartBackoffMsMax, restartBackoffMsMin, restartsMax, restartWindowMs,
 } from '../constants.js';
@@ -91,7 +92,7 @@ export class ActorSystem {
   }
 
   /** actorStats collects every actor thread's runtime counters (for /metrics). */
-  async actorStats(timeoutMs = 2_000): Promise<Map<string, EndpointStats>> {
+  async actorStats(timeoutMs = actorStatsTimeoutMs): Promise<Map<string, EndpointStats>> {
     const out = new Map<string, EndpointStats>();
     out.set('gateway', this.gateway.snapshotStats());
     await Promise.all([...this.workers].map(([name, w]) => new Promise<void>((resolve) => {
@@ -120,7 +121,7 @@ export class ActorSystem {
     for (const spec of this.specs) {
       const w = this.workers.get(spec.name);
       if (w === undefined) continue;
-      await stopWorker(w, 10_000).catch((e: unknown) => {
+      await stopWorker(w, actorStopTimeoutMs).catch((e: unknown) => {
         this.opts.logger.warn({ actor: spec.name, err: String(e) }, 'actor did not stop cleanly');
       });
     }
@@ -167,7 +168,7 @@ export class ActorSystem {
       this.workers.set(s.name, w);
       readies.push(this.watchWorker(s.name, w, gen));
     }
-    const timeoutMs = this.opts.startTimeoutMs ?? 120_000;
+    const timeoutMs = this.opts.startTimeoutMs ?? actorStartTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       const fail = () => reject(new Error(`actors not ready within ${timeoutMs} ms`));
