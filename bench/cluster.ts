@@ -1,9 +1,9 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './servers.js';
 import type { ClosedSpec, GenMsg, GenResult, LoadMsg } from './loadgen.js';
 import { Histogram } from './stats.js';
 
@@ -27,17 +27,6 @@ interface Member {
   peer: number;
   client: number;
   child?: ChildProcess;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function post(port: number, path: string, body: unknown): Promise<any> {
