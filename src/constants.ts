@@ -29,6 +29,8 @@ export const mailboxDepthMax = 65_536;
 export const batchMessagesMax = 4_096;
 /** askTimeoutMs is the default deadline for a request/reply across threads. */
 export const askTimeoutMs = 10_000;
+/** slowApplyWarnMs is etcd's warnApplyDuration: an apply slower than this is a slow apply. */
+export const slowApplyWarnMs = 100;
 /** askSweepIntervalMs: how often one endpoint checks its asks' deadlines (one coarse timer
  * for all of them: at 50,000 asks/s a timer each would cost more than the asks). */
 export const askSweepIntervalMs = 100;

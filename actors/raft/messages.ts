@@ -176,6 +176,8 @@ export interface RaftStatusResp {
   putTotal: number;
   deleteTotal: number;
   txnTotal: number;
+  /** slowApplies: requests whose apply took longer than etcd's 100 ms warning threshold. */
+  slowApplies: number;
   dbSizeBytes: number;
   keys: number;
 }

@@ -473,6 +473,7 @@ export class RaftNode {
       pid.m === this.selfId && pid.b === this.deps.bootNonce ? this.proposals.take(pid.n)
         : undefined,
     applyConfChange: (cc: ConfChange) => this.node.applyConfChange(cc),
+    nowMs: () => this.deps.nowMs(),
     membersChanged: (change: { type: number; id: number }) => {
       this.sendMembers();
       if (change.type === ConfChangeRemoveNode && change.id === this.selfId) {
@@ -757,6 +758,7 @@ export class RaftNode {
       putTotal: c.puts,
       deleteTotal: c.deletes,
       txnTotal: c.txns,
+      slowApplies: c.slowApplies,
       dbSizeBytes: 0,
       keys: this.sm.applier.keyCount(),
     };

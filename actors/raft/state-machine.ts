@@ -1,3 +1,4 @@
+import { slowApplyWarnMs } from '../../src/constants.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
 import {
@@ -43,6 +44,8 @@ export interface ApplyHooks {
   applyConfChange(cc: ConfChange): ConfState;
   /** membersChanged is called after the member table changed (peer transport, status). */
   membersChanged(change: { type: number; id: number }): void;
+  /** nowMs: a monotonic clock in milliseconds (slow applies are counted against it). */
+  nowMs(): number;
 }
 
 /** Counters are the apply unit's statistics (status, metrics). */
@@ -53,6 +56,9 @@ export interface ApplyCounters {
   puts: number;
   deletes: number;
   txns: number;
+  /** slowApplies: requests whose apply took longer than slowApplyWarnMs (etcd's
+   * etcd_server_slow_apply_total). */
+  slowApplies: number;
 }
 
 /** Deferred is an applied txn whose answer waits for ranges at past revisions. */
@@ -83,7 +89,7 @@ export class StateMachine {
   /** watchSubscribed: the watch hub wants every revision's changes (RaftWatchInterest). */
   watchSubscribed = true;
   readonly counters: ApplyCounters = {
-    committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0,
+    committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0, slowApplies: 0,
   };
 
   constructor(
@@ -181,12 +187,15 @@ export class StateMachine {
       const token = hooks.claim(p);
       const before = this.applier.revision;
       let result: Executed;
+      const t0 = hooks.nowMs();
       try {
         result = this.execute(p.req, hooks);
       } catch (err) {
         this.counters.failed++;
         if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
         continue;
+      } finally {
+        if (hooks.nowMs() - t0 > slowApplyWarnMs) this.counters.slowApplies++;
       }
       this.counters.applied++;
       if (p.req.type === 'put') this.counters.puts++;
