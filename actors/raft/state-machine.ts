@@ -167,6 +167,16 @@ export class StateMachine {
     }
   }
 
+  /** executeTimed is execute, counting a slow apply (over slowApplyWarnMs) as etcd does. */
+  private executeTimed(req: ProposalRequest, hooks: ApplyHooks): Executed {
+    const t0 = hooks.nowMs();
+    try {
+      return this.execute(req, hooks);
+    } finally {
+      if (hooks.nowMs() - t0 > slowApplyWarnMs) this.counters.slowApplies++;
+    }
+  }
+
   /** apply applies committed entries in order and fans their changes out. */
   apply(entries: Entry[], term: number, hooks: ApplyHooks): void {
     const deferred: Deferred[] = [];
@@ -187,15 +197,12 @@ export class StateMachine {
       const token = hooks.claim(p);
       const before = this.applier.revision;
       let result: Executed;
-      const t0 = hooks.nowMs();
       try {
-        result = this.execute(p.req, hooks);
+        result = this.executeTimed(p.req, hooks);
       } catch (err) {
         this.counters.failed++;
         if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
         continue;
-      } finally {
-        if (hooks.nowMs() - t0 > slowApplyWarnMs) this.counters.slowApplies++;
       }
       this.counters.applied++;
       if (p.req.type === 'put') this.counters.puts++;
