@@ -375,6 +375,10 @@ for (const how of ['a clean stop', 'SIGKILL', 'SIGKILL after snapshots'] as cons
         await put(first.url, `filler/${i}`, 'x');
         await keepAliveOnce(first.url, lease); // kept alive through a slow machine's writes
       }
+      // Recovery starts only from a marker at or below the durable commit index, which a
+      // snapshot taken at the last applied entry is ahead of: one more acknowledged write
+      // carries the commit past it.
+      if (snap) await put(first.url, 'filler/last', 'x');
       // Renewed last thing before the stop: alive when the member goes down unless the
       // machine stalls for a whole TTL.
       if (await keepAliveOnce(first.url, lease) === 0) {
