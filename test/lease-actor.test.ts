@@ -77,12 +77,11 @@ test('lease actor: grant via Raft, keep-alive renews, expiry proposes a revoke',
   }, 'the lease to expire');
   t.deepEqual(revoked, [99, id]);
   t.true(expiredSeen >= tl.expiresNotBeforeMs, 'expired after its TTL, not before');
-  // The fake Raft node answers FakeRevoked and applies the revoke (LeaseRevoked to the lease
-  // actor) on different channels: the revoke reaches the lease actor soon, not necessarily
-  // before this ask. Wait for it, then check the answer of a revoked lease.
+  // The fake Raft node tells the lease actor on its own channel: until that message is in,
+  // the lease is expiring (TTL 0), then gone.
   await until(async () =>
     (await lease.ask({ type: 'LeaseTimeToLive', id, keys: false })).ttlSeconds === -1,
-  'the revoke to be applied');
+  'the lease actor to apply the revocation');
   t.deepEqual(await lease.ask({ type: 'LeaseTimeToLive', id, keys: false }),
     { id, ttlSeconds: -1, grantedTtlSeconds: 0 });
   t.deepEqual(await lease.ask({ type: 'LeaseKeepAlive', id }), { id, ttlSeconds: 0 });

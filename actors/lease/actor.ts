@@ -7,6 +7,7 @@ import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import type { PeerForward } from '../peer/messages.js';
+import type { RaftStatusReq } from '../raft/messages.js';
 import type { LeaseConfig, LeaseMsg, LeaseRaftPropose } from './messages.js';
 
 /**
@@ -27,6 +28,8 @@ const lessor = new Lessor({
   ...(cfg.minTtlSeconds === undefined ? {} : { minTtlSeconds: cfg.minTtlSeconds }),
 });
 const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftActor ?? 'raft');
+/** barrier is the same Raft node, asked only for its status (see afterApplied). */
+const barrier = ctx.ep.ref<RaftStatusReq, unknown>(cfg.raftActor ?? 'raft');
 /** peer relays keep-alives and time-to-live asks to the leader (absent in a lone test). */
 const peer = ctx.ep.hasActor('peer') ? ctx.ep.ref<PeerForward, unknown>('peer') : undefined;
 /** leader is the leader's member id (0: none known), from LeaderChanged. */
@@ -60,34 +63,15 @@ ctx.ep.onMessage((msg, token) => {
       if (token === undefined) return;
       raft.forward({ type: 'RaftPropose', req: { type: 'leaseRevoke', id: msg.id } }, token);
       return;
+    // Reads wait for what the Raft node applied before them: see afterApplied.
     case 'LeaseKeepAlive':
-      if (token === undefined) return;
-      if (toLeader({ type: 'LeaseKeepAlive', id: msg.id }, token)) return;
-      try {
-        const checkpointed = lessor.hasCheckpoint(msg.id);
-        ctx.ep.reply(token, { id: msg.id, ttlSeconds: lessor.renew(msg.id, now()) });
-        // Kept alive: the next leader must start it from its full TTL, not the checkpoint.
-        if (checkpointed) propose([{ id: msg.id, remainingSeconds: 0 }]);
-      } catch (e) {
-        ctx.ep.replyError(token, e as Error & { code?: string });
-      }
+      if (token !== undefined) afterApplied(() => keepAlive(msg.id, token));
       return;
-    case 'LeaseTimeToLive': {
-      if (token === undefined) return;
-      if (toLeader({ type: 'LeaseTimeToLive', id: msg.id, keys: msg.keys }, token)) return;
-      const t = lessor.timeToLive(msg.id, now());
-      if (t === undefined) {
-        ctx.ep.reply(token, { id: msg.id, ttlSeconds: -1, grantedTtlSeconds: 0 });
-      } else {
-        ctx.ep.reply(token, {
-          id: msg.id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds,
-          ...(msg.keys && t.keys.length > 0 ? { keys: t.keys } : {}),
-        });
-      }
+    case 'LeaseTimeToLive':
+      if (token !== undefined) afterApplied(() => timeToLive(msg.id, msg.keys, token));
       return;
-    }
     case 'LeaseLeases':
-      if (token !== undefined) ctx.ep.reply(token, { ids: lessor.list() });
+      if (token !== undefined) afterApplied(() => ctx.ep.reply(token, { ids: lessor.list() }));
       return;
     case 'LeaseRecovered': {
       for (const id of lessor.list()) lessor.revoke(id);
@@ -121,6 +105,68 @@ ctx.ep.onMessage((msg, token) => {
       assertNever(msg);
   }
 });
+
+/** keepAlive renews a lease (on the leader; a follower relays the ask to it). */
+function keepAlive(id: number, token: ReplyToken): void {
+  if (toLeader({ type: 'LeaseKeepAlive', id }, token)) return;
+  try {
+    const checkpointed = lessor.hasCheckpoint(id);
+    ctx.ep.reply(token, { id, ttlSeconds: lessor.renew(id, now()) });
+    // Kept alive: the next leader must start it from its full TTL, not the checkpoint.
+    if (checkpointed) propose([{ id, remainingSeconds: 0 }]);
+  } catch (e) {
+    ctx.ep.replyError(token, e as Error & { code?: string });
+  }
+}
+
+/** timeToLive answers a lease's remaining and granted TTL (and keys); -1 when it is gone. */
+function timeToLive(id: number, keys: boolean, token: ReplyToken): void {
+  if (toLeader({ type: 'LeaseTimeToLive', id, keys }, token)) return;
+  const t = lessor.timeToLive(id, now());
+  if (t === undefined) {
+    ctx.ep.reply(token, { id, ttlSeconds: -1, grantedTtlSeconds: 0 });
+  } else {
+    ctx.ep.reply(token, {
+      id, ttlSeconds: t.ttlSeconds, grantedTtlSeconds: t.grantedTtlSeconds,
+      ...(keys && t.keys.length > 0 ? { keys: t.keys } : {}),
+    });
+  }
+}
+
+/**
+ * afterApplied serves a read once this actor holds every lease change the Raft node applied
+ * before the read arrived. A client that saw a grant, a revoke or a put with a lease
+ * acknowledged must see it in its next keep-alive, time-to-live or list; but the
+ * acknowledgement travels raft → gateway while the change travels raft → lease, and the read
+ * (gateway → lease) could overtake the change (seen: a revoked lease still listed, a new
+ * lease's keep-alive answered "not found", a key missing from its lease). The Raft node
+ * answers an ask on the same channel as, hence after, every change it sent before; so a read
+ * waits for a RaftStatus asked after it came in. One such barrier serves every read that
+ * arrived while the previous one was out. If the Raft node cannot take the ask (full
+ * mailbox, restart), the read is served from what is here.
+ */
+function afterApplied(read: () => void): void {
+  barrierReads.push(read);
+  if (!barrierOut) askBarrier();
+}
+let barrierReads: (() => void)[] = [];
+let barrierOut = false;
+
+function askBarrier(): void {
+  const reads = barrierReads;
+  barrierReads = [];
+  barrierOut = true;
+  const done = () => {
+    barrierOut = false;
+    for (const r of reads) r();
+    if (barrierReads.length > 0) askBarrier();
+  };
+  try {
+    barrier.ask({ type: 'RaftStatus' }).then(done, done);
+  } catch {
+    done();
+  }
+}
 
 /** revokeExpired proposes the revocation of leases past their deadline (bounded per check;
  * the lessor defers each so a lost proposal is retried, not repeated every tick). */

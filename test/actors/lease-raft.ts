@@ -8,7 +8,8 @@ import { startActor } from '../../src/runtime/worker.js';
 type Msg =
   | { type: 'RaftPropose'; req: { type: 'leaseGrant'; id: number; ttlSeconds: number } |
     { type: 'leaseRevoke'; id: number } }
-  | { type: 'FakeRevoked' };
+  | { type: 'FakeRevoked' }
+  | { type: 'RaftStatus' };
 
 const ctx = startActor<Msg, Record<string, never>>();
 const lease = ctx.ep.ref<{ type: string } & Record<string, unknown>, unknown>('lease');
@@ -17,6 +18,11 @@ const revoked: number[] = [];
 let revision = 1;
 
 ctx.ep.onMessage((msg, token) => {
+  if (msg.type === 'RaftStatus') {
+    // The lease actor's read barrier: answered on the channel its changes travel.
+    if (token !== undefined) ctx.ep.reply(token, {});
+    return;
+  }
   if (msg.type === 'FakeRevoked') {
     if (token !== undefined) ctx.ep.reply(token, revoked);
     return;
