@@ -5,11 +5,13 @@ import {
   type CtlResult,
   type EtcdCluster,
   etcdctlBin,
-  freePort,
   haveEtcd,
+  myetcdctlBin,
+  needsEtcd,
   runCtl,
   startEtcd,
 } from './helpers/etcd-ref.js';
+import { freePorts } from './helpers/cluster.js';
 
 /**
  * The cluster commands and the SDK's failover, against a real 3-member etcd 3.4 cluster on
@@ -20,10 +22,7 @@ import {
  */
 
 const serial = haveEtcd ? test.serial : test.serial.skip;
-const needs = 'needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)';
-if (!haveEtcd) test.skip(`cli-cluster: ${needs}`, () => {});
-
-const myBin = new URL('../../bin/myetcdctl.js', import.meta.url).pathname;
+if (!haveEtcd) test.skip(`cli-cluster: ${needsEtcd}`, () => {});
 let cluster: EtcdCluster;
 
 test.before(async () => {
@@ -38,7 +37,14 @@ type Tool = 'etcdctl' | 'myetcdctl';
 
 function ctl(tool: Tool, args: string[], endpoints = cluster.endpoints): Promise<CtlResult> {
   const argv = ['--endpoints', endpoints.join(','), ...args];
-  return tool === 'etcdctl' ? runCtl(etcdctlBin, argv) : runCtl(process.execPath, [myBin, ...argv]);
+  return tool === 'etcdctl'
+    ? runCtl(etcdctlBin, argv)
+    : runCtl(process.execPath, [myetcdctlBin, ...argv]);
+}
+
+/** freeUrl is a loopback URL on a port free now: a member that never starts, a dead endpoint. */
+async function freeUrl(): Promise<string> {
+  return `http://127.0.0.1:${(await freePorts(1))[0]!}`;
 }
 
 interface Norm {
@@ -105,7 +111,7 @@ serial('cluster: member list in every format', async (t) => {
 });
 
 serial('cluster: member add, update and remove print as etcdctl', async (t) => {
-  const url2 = `http://127.0.0.1:${await freePort()}`;
+  const url2 = await freeUrl();
   for (const w of ['simple', 'json', 'protobuf']) {
     // Each tool adds a learner in turn (removed in between), so the cluster answers both from
     // the same membership; only the new member's id and peer URL differ. (Each add has its
@@ -113,7 +119,7 @@ serial('cluster: member add, update and remove print as etcdctl', async (t) => {
     // has removed.)
     const outs: Norm[] = [];
     for (const tool of ['etcdctl', 'myetcdctl'] as const) {
-      const url = `http://127.0.0.1:${await freePort()}`;
+      const url = await freeUrl();
       const added = await addLearner(tool, 'learner1', url, w);
       t.is(added.code, 0, `${tool} member add -w ${w}: ${added.err}`);
       const id = await memberIdOf(url);
@@ -171,7 +177,7 @@ serial('cluster: member add, update and remove print as etcdctl', async (t) => {
 });
 
 serial('cluster: member errors exit as etcdctl', async (t) => {
-  const url = `http://127.0.0.1:${await freePort()}`;
+  const url = await freeUrl();
   const added = await addLearner('etcdctl', 'learner2', url);
   t.is(added.code, 0, `member add: ${added.err}`);
   const id = idHex(await memberIdOf(url));
@@ -259,7 +265,7 @@ serial('cluster: the SDK and myetcdctl fail over to a member that answers', asyn
   const followerIdx = st.findIndex((s) => s.header.memberId !== leaderId);
   const follower = cluster.members[followerIdx]!;
   const others = cluster.endpoints.filter((e) => e !== follower.clientUrl);
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = await freeUrl();
   const client = new Client({ endpoints: [dead, follower.clientUrl, ...others] });
   await client.put('failover/k', 'v1');
   t.is(await client.getString('failover/k'), 'v1');

@@ -7,6 +7,8 @@ import {
   type EtcdCluster,
   etcdctlBin,
   haveEtcd,
+  myetcdctlBin,
+  needsEtcd,
   runCtl,
   startEtcd,
 } from './helpers/etcd-ref.js';
@@ -23,10 +25,7 @@ import { startServer, type TestServer } from './helpers/server.js';
  */
 
 const serial = haveEtcd ? test.serial : test.serial.skip;
-const needs = 'needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)';
-if (!haveEtcd) test.skip(`cli-etcdctl: ${needs}`, () => {});
-
-const myBin = new URL('../../bin/myetcdctl.js', import.meta.url).pathname;
+if (!haveEtcd) test.skip(`cli-etcdctl: ${needsEtcd}`, () => {});
 
 /** Side is one of the two stores with the client that talks to it. */
 interface Side {
@@ -50,7 +49,7 @@ test.before(async () => {
   server = await startServer();
   ref = side('etcd', etcd.endpoints[0]!, (a, stdin, env) => runCtl(etcdctlBin, a, { stdin, env }));
   mine = side('myetcd', server.url, (a, stdin, env) =>
-    runCtl(process.execPath, [myBin, ...a], { stdin, env }),
+    runCtl(process.execPath, [myetcdctlBin, ...a], { stdin, env }),
   );
   for (const s of [ref, mine]) {
     const st = await new Client({ endpoints: [s.endpoint] }).status();
@@ -381,8 +380,8 @@ serial('etcdctl: lease', async (t) => {
 
 /** watchUntil runs `watch` on one side until its stdout holds `marker`, then stops it. */
 async function watchUntil(s: Side, args: string[], marker: string): Promise<string> {
-  const file = s.name === 'etcd' ? etcdctlBin : process.execPath;
-  const argv = [...(s.name === 'etcd' ? [] : [myBin]), '--endpoints', s.endpoint, 'watch', ...args];
+  const [file, ...pre] = s.name === 'etcd' ? [etcdctlBin] : [process.execPath, myetcdctlBin];
+  const argv = [...pre, '--endpoints', s.endpoint, 'watch', ...args];
   const child = spawn(file, argv, { env: { ETCDCTL_API: '3', PATH: process.env.PATH ?? '' } });
   let out = '';
   let err = '';

@@ -31,6 +31,9 @@ export class ExitError extends Error {
   }
 }
 
+/** badArgs is a bad argument that the command itself checks (etcdctl's ExitBadArgs, 128). */
+export const badArgs = (message: string): ExitError => new ExitError(exitCodes.badArgs, message);
+
 /** FlagError is a command line pflag rejects (unknown flag, bad value): exit 1. */
 export class FlagError extends Error {
   override name = 'FlagError';

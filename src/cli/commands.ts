@@ -4,7 +4,7 @@ import { WatchCanceledError } from '../client/client.js';
 import { leaseHex } from '../client/codec.js';
 import { ClientError, grpcCodes } from '../client/errors.js';
 import type { WatchEvent } from '../client/types.js';
-import { ExitError, exitCodes, parseGoInt } from './args.js';
+import { badArgs, ExitError, exitCodes, parseGoInt } from './args.js';
 import type { CommandDef, Ctx } from './command.js';
 import { goDuration, goQuote, goStringSlice } from './format.js';
 import { delFlags, delOp, getFlags, getOp, leaseArg, memberIdArg, putFlags, putOp } from './ops.js';
@@ -18,8 +18,6 @@ import { lineReader, readTxn } from './txn.js';
  * mistakes fail the same way. Requests go to etcd's JSON gateway (/v3/...), which MyEtcd and
  * etcd both serve.
  */
-
-const badArgs = (message: string) => new ExitError(exitCodes.badArgs, message);
 
 /** orExit runs a request; its failure exits `code` with `Error: <wrap(message)>`. */
 async function orExit<T>(

@@ -17,6 +17,11 @@ import type {
  * says `omitempty`, bytes in base64, and 64-bit integers as bare JSON numbers (ids beyond 2^53
  * are written digit for digit, never through a JS number). `goQuote` is Go's `%q`, which the
  * "fields" writer uses; `goDuration` and `humanBytes` are Go's time.Duration and go-humanize.
+ *
+ * This is not the gateway's encoder (src/api/v3-encode.ts) written again: that one writes
+ * jsonpb (`"revision":"5"`, `"response_put"`), this one Go's encoding/json as etcdctl -w json
+ * prints it (`"revision":5`, `{"Response":{"ResponsePut":…}}`), over the SDK's types. Checked
+ * against etcd 3.4: `curl $EP/v3/kv/range -d '{"key":"aw=="}'` vs `etcdctl -w json get k`.
  */
 
 /** Raw is a JSON number written exactly as its digits. */
@@ -153,11 +158,6 @@ export function watchJson(r: WatchPrint): Record<string, unknown> {
     Canceled: r.canceled,
     Created: r.created,
   };
-}
-
-/** flatHeader is a header embedded by pointer in a clientv3 struct: its fields are inlined. */
-export function flatHeader(h: ResponseHeader): Record<string, unknown> {
-  return headerJson(h);
 }
 
 /** memberJson is etcd's Member. */

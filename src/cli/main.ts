@@ -191,11 +191,8 @@ async function execute(
   const cmd = path[path.length - 1]!;
   const specs = flagsOf(path);
   const { flags, changed, args } = parseArgs(argv, specs);
-  if (flags.help === true) {
-    io.out(usage(path));
-    return exitCodes.success;
-  }
-  if (cmd.run === undefined) {
+  // --help, or a command group (`myetcdctl lease`): cobra prints the usage and succeeds.
+  if (flags.help === true || cmd.run === undefined) {
     io.out(usage(path));
     return exitCodes.success;
   }

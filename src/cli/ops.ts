@@ -6,7 +6,15 @@ import type {
   SortOrder,
   SortTarget,
 } from '../client/types.js';
-import { ExitError, exitCodes, type FlagSpec, type FlagValue, parseGoInt } from './args.js';
+import {
+  badArgs,
+  ExitError,
+  exitCodes,
+  type FlagSpec,
+  type FlagValue,
+  parseGoInt,
+} from './args.js';
+import { goQuote } from './format.js';
 
 /**
  * ops: the get, put and del requests built from their flags and arguments, with etcdctl's
@@ -15,8 +23,6 @@ import { ExitError, exitCodes, type FlagSpec, type FlagValue, parseGoInt } from 
  */
 
 type Flags = Record<string, FlagValue>;
-
-const badArgs = (message: string) => new ExitError(exitCodes.badArgs, message);
 
 /** getFlags are get's flags (etcdctl 3.4, plus 3.5's --count-only). */
 export const getFlags: Record<string, FlagSpec> = {
@@ -100,7 +106,7 @@ export function getOp(args: string[], f: Flags): GetOp {
   }
   const consistency = String(f.consistency ?? 'l');
   if (consistency !== 'l' && consistency !== 's') {
-    throw new ExitError(exitCodes.badFeature, `unknown consistency flag ${goQ(consistency)}`);
+    throw new ExitError(exitCodes.badFeature, `unknown consistency flag ${goQuote(consistency)}`);
   }
   const opts: GetOptions = { serializable: consistency === 's' };
   if (args.length > 1) {
@@ -232,9 +238,4 @@ export function toOperation(
     case 'del':
       return Op.delete(r.op.key, r.op.opts);
   }
-}
-
-/** goQ is Go's %q of a plain string. */
-function goQ(s: string): string {
-  return JSON.stringify(s);
 }

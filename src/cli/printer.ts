@@ -310,8 +310,9 @@ export class JsonPrinter implements Printer {
     this.print(F.watchJson(r));
   }
 
+  // clientv3's lease responses embed *ResponseHeader: Go inlines its fields (hence the spread).
   grant(r: LeaseGrantResult): void {
-    this.print({ ...F.flatHeader(r.header), ID: F.num(r.id), TTL: F.num(r.ttl), Error: '' });
+    this.print({ ...F.headerJson(r.header), ID: F.num(r.id), TTL: F.num(r.ttl), Error: '' });
   }
 
   revoke(_id: string, r: { header: ResponseHeader }): void {
@@ -319,12 +320,12 @@ export class JsonPrinter implements Printer {
   }
 
   keepAlive(r: LeaseKeepAliveResult): void {
-    this.print({ ...F.flatHeader(r.header), ID: F.num(r.id), TTL: F.num(r.ttl) });
+    this.print({ ...F.headerJson(r.header), ID: F.num(r.id), TTL: F.num(r.ttl) });
   }
 
   timeToLive(r: LeaseTimeToLiveResult): void {
     this.print({
-      ...F.flatHeader(r.header),
+      ...F.headerJson(r.header),
       id: F.num(r.id),
       ttl: F.num(r.ttl),
       'granted-ttl': F.num(r.grantedTtl),
@@ -333,7 +334,7 @@ export class JsonPrinter implements Printer {
   }
 
   leases(r: LeasesResult): void {
-    this.print({ ...F.flatHeader(r.header), leases: r.leases.map((id) => ({ id: F.num(id) })) });
+    this.print({ ...F.headerJson(r.header), leases: r.leases.map((id) => ({ id: F.num(id) })) });
   }
 
   memberAdd(r: MemberAddResult): void {

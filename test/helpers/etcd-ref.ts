@@ -1,9 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePorts } from './cluster.js';
 
 /**
  * etcd-ref: a real etcd 3.4 (Debian's /usr/bin/etcd) as the reference that compatibility
@@ -18,6 +18,10 @@ export const etcdctlBin = '/usr/bin/etcdctl';
 
 /** haveEtcd tells whether the reference etcd and etcdctl are installed. */
 export const haveEtcd = existsSync(etcdBin) && existsSync(etcdctlBin);
+/** needsEtcd is the reason a test that compares with etcd is skipped without it. */
+export const needsEtcd = 'needs /usr/bin/etcd and /usr/bin/etcdctl (apt: etcd-server etcd-client)';
+/** myetcdctlBin is our etcdctl, run as a process (`node myetcdctlBin ...`). */
+export const myetcdctlBin = new URL('../../../bin/myetcdctl.js', import.meta.url).pathname;
 
 /** EtcdMember is one running etcd member. */
 export interface EtcdMember {
@@ -41,20 +45,6 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-/** freePort asks the kernel for a free loopback port (etcd cannot listen on port 0 and say
- * which port it got). Another process may take it before etcd does: startEtcd retries. */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
-
-// zap's line once the member has joined (a leader exists) and its client listener serves.
 /** running are the etcd processes this worker started and has not seen exit: killed when the
  * worker exits, even through an uncaught exception that skips the tests' after hooks. */
 const running = new Set<ChildProcess>();
@@ -64,6 +54,7 @@ process.once('exit', () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+// zap's line once the member has joined (a leader exists) and its client listener serves.
 const readyMsg = 'serving client traffic';
 
 /** startEtcd starts `size` members of a new cluster and waits until each is ready. */
@@ -80,14 +71,14 @@ export async function startEtcd(size = 1, timeoutMs = 60_000): Promise<EtcdClust
 async function tryStart(size: number, timeoutMs: number): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'myetcd-ref-etcd-'));
   dirs.add(dir);
-  const specs = [];
-  for (let i = 0; i < size; i++) {
-    specs.push({
-      name: `ref${i}`,
-      clientUrl: `http://127.0.0.1:${await freePort()}`,
-      peerUrl: `http://127.0.0.1:${await freePort()}`,
-    });
-  }
+  // Ports are free only until etcd binds them (another process may take one first, and
+  // etcd cannot listen on port 0 and say which port it got): startEtcd retries.
+  const ports = await freePorts(2 * size);
+  const specs = Array.from({ length: size }, (_, i) => ({
+    name: `ref${i}`,
+    clientUrl: `http://127.0.0.1:${ports[2 * i]!}`,
+    peerUrl: `http://127.0.0.1:${ports[2 * i + 1]!}`,
+  }));
   const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',');
   const members: EtcdMember[] = specs.map((s) => {
     const proc = spawn(
