@@ -243,6 +243,8 @@ serial('etcdctl: get', async (t) => {
   await sameError(t, ['get', 'foo', '-w', 'table']);
   await sameError(t, ['get', 'foo', '-w', 'yaml']);
   await sameError(t, ['get', 'foo', '--consistency', 'x']);
+  // Go's %q, not JSON: a control byte is written \x01.
+  await sameError(t, ['get', 'foo', '--consistency', 'a\x01b']);
   await sameError(t, ['get', 'foo', '--order', 'x']);
   await sameError(t, ['get', 'foo', '--sort-by', 'x']);
   await sameError(t, ['get', 'foo', '--bogus']);
