@@ -274,18 +274,6 @@ export class EtcdError extends Error {
 }
 
 /**
- * foreignCodes are the codes src/runtime's errors carry (MailboxFullError, AskTimeoutError,
- * PeerGoneError), which predate this table. Transitional: once src/runtime throws the table's
- * codes (TOO_MANY_REQUESTS, TIMEOUT, RESTARTING) directly, this goes.
- */
-const foreignCodes: Readonly<Record<string, ErrorCode>> = {
-  MAILBOX_FULL: 'TOO_MANY_REQUESTS',
-  ASK_TIMEOUT: 'TIMEOUT',
-  PEER_GONE: 'RESTARTING',
-  ACTOR_GONE: 'RESTARTING',
-};
-
-/**
  * toEtcdError normalises any thrown value by its `code` alone. An EtcdError passes through; an
  * error that crossed a thread (the runtime's RemoteError keeps `code` and `message`) becomes
  * the EtcdError of its code; anything without a known code is a bug somewhere and becomes
@@ -296,11 +284,8 @@ export function toEtcdError(err: unknown): EtcdError {
   if (typeof err === 'object' && err !== null) {
     const code = (err as { code?: unknown }).code;
     const message = (err as { message?: unknown }).message;
-    if (typeof code === 'string') {
-      const known = isErrorCode(code) ? code : foreignCodes[code];
-      if (known !== undefined) {
-        return new EtcdError(known, typeof message === 'string' ? message : undefined);
-      }
+    if (typeof code === 'string' && isErrorCode(code)) {
+      return new EtcdError(code, typeof message === 'string' ? message : undefined);
     }
   }
   return new EtcdError('INTERNAL');
