@@ -14,7 +14,6 @@
  * Texts come from etcd v3.4 (etcdserver/api/v3rpc/rpctypes/error.go, mvcc/kvstore.go,
  * lease/lessor.go) and etcd-raft (raft/storage.go, raft/raft.go).
  */
-import { assert } from './assert.js';
 
 /** GrpcCode names the gRPC status codes (google.golang.org/grpc/codes). */
 export const GrpcCode = {
@@ -75,10 +74,9 @@ export function httpStatusOfGrpc(code: number): number {
 
 /** ErrorSpec is one row of errorTable. */
 export interface ErrorSpec {
-  /** grpc is the gRPC status etcd answers with (the /v3 error body's `code`). */
+  /** grpc is the gRPC status etcd answers with (the /v3 error body's `code`); the HTTP status
+   * is always httpStatusOfGrpc(grpc), as etcd's gateway derives it. */
   readonly grpc: number;
-  /** http is the HTTP status: httpStatusOfGrpc(grpc), checked below. */
-  readonly http: number;
   /** text is etcd's exact message; absent when the text is built per error (decode errors). */
   readonly text?: string;
   /**
@@ -96,158 +94,134 @@ const G = GrpcCode;
  * client-facing errors; then the internal ones (storage, Raft core, configuration, bugs).
  */
 export const errorTable = {
-  EMPTY_KEY: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: key is not provided' },
-  KEY_NOT_FOUND: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: key not found' },
-  VALUE_PROVIDED: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: value is provided' },
-  LEASE_PROVIDED: { grpc: G.InvalidArgument, http: 400, text: 'etcdserver: lease is provided' },
-  TOO_MANY_OPS: {
-    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: too many operations in txn request',
-  },
+  EMPTY_KEY: { grpc: G.InvalidArgument, text: 'etcdserver: key is not provided' },
+  KEY_NOT_FOUND: { grpc: G.InvalidArgument, text: 'etcdserver: key not found' },
+  VALUE_PROVIDED: { grpc: G.InvalidArgument, text: 'etcdserver: value is provided' },
+  LEASE_PROVIDED: { grpc: G.InvalidArgument, text: 'etcdserver: lease is provided' },
+  TOO_MANY_OPS: { grpc: G.InvalidArgument, text: 'etcdserver: too many operations in txn request' },
   DUPLICATE_KEY: {
-    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: duplicate key given in txn request',
+    grpc: G.InvalidArgument, text: 'etcdserver: duplicate key given in txn request',
   },
-  COMPACTED: {
-    grpc: G.OutOfRange, http: 400, text: 'etcdserver: mvcc: required revision has been compacted',
-  },
+  COMPACTED: { grpc: G.OutOfRange, text: 'etcdserver: mvcc: required revision has been compacted' },
   FUTURE_REV: {
-    grpc: G.OutOfRange, http: 400, text: 'etcdserver: mvcc: required revision is a future revision',
+    grpc: G.OutOfRange, text: 'etcdserver: mvcc: required revision is a future revision',
   },
-  NO_SPACE: {
-    grpc: G.ResourceExhausted, http: 429, text: 'etcdserver: mvcc: database space exceeded',
-  },
-  LEASE_NOT_FOUND: { grpc: G.NotFound, http: 404, text: 'etcdserver: requested lease not found' },
-  LEASE_EXISTS: { grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: lease already exists' },
-  LEASE_TTL_TOO_LARGE: { grpc: G.OutOfRange, http: 400, text: 'etcdserver: too large lease TTL' },
-  REQUEST_TOO_LARGE: {
-    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: request is too large',
-  },
-  TOO_MANY_REQUESTS: {
-    grpc: G.ResourceExhausted, http: 429, text: 'etcdserver: too many requests',
-  },
-  NO_LEADER: { grpc: G.Unavailable, http: 503, text: 'etcdserver: no leader' },
-  NOT_LEADER: { grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: not leader' },
-  LEADER_CHANGED: { grpc: G.Unavailable, http: 503, text: 'etcdserver: leader changed' },
-  STOPPED: { grpc: G.Unavailable, http: 503, text: 'etcdserver: server stopped' },
-  TIMEOUT: { grpc: G.Unavailable, http: 503, text: 'etcdserver: request timed out' },
-  UNHEALTHY: { grpc: G.Unavailable, http: 503, text: 'etcdserver: unhealthy cluster' },
-  CORRUPT: { grpc: G.DataLoss, http: 500, text: 'etcdserver: corrupt cluster' },
+  NO_SPACE: { grpc: G.ResourceExhausted, text: 'etcdserver: mvcc: database space exceeded' },
+  LEASE_NOT_FOUND: { grpc: G.NotFound, text: 'etcdserver: requested lease not found' },
+  LEASE_EXISTS: { grpc: G.FailedPrecondition, text: 'etcdserver: lease already exists' },
+  LEASE_TTL_TOO_LARGE: { grpc: G.OutOfRange, text: 'etcdserver: too large lease TTL' },
+  REQUEST_TOO_LARGE: { grpc: G.InvalidArgument, text: 'etcdserver: request is too large' },
+  TOO_MANY_REQUESTS: { grpc: G.ResourceExhausted, text: 'etcdserver: too many requests' },
+  NO_LEADER: { grpc: G.Unavailable, text: 'etcdserver: no leader' },
+  NOT_LEADER: { grpc: G.FailedPrecondition, text: 'etcdserver: not leader' },
+  LEADER_CHANGED: { grpc: G.Unavailable, text: 'etcdserver: leader changed' },
+  STOPPED: { grpc: G.Unavailable, text: 'etcdserver: server stopped' },
+  TIMEOUT: { grpc: G.Unavailable, text: 'etcdserver: request timed out' },
+  UNHEALTHY: { grpc: G.Unavailable, text: 'etcdserver: unhealthy cluster' },
+  CORRUPT: { grpc: G.DataLoss, text: 'etcdserver: corrupt cluster' },
   TIMEOUT_LEADER_FAIL: {
-    grpc: G.Unavailable, http: 503,
+    grpc: G.Unavailable,
     text: 'etcdserver: request timed out, possibly due to previous leader failure',
   },
   TIMEOUT_CONNECTION_LOST: {
-    grpc: G.Unavailable, http: 503,
+    grpc: G.Unavailable,
     text: 'etcdserver: request timed out, possibly due to connection lost',
   },
   TIMEOUT_LEADER_TRANSFER: {
-    grpc: G.DeadlineExceeded, http: 504,
+    grpc: G.DeadlineExceeded,
     text: 'etcdserver: request timed out, leader transfer took too long',
   },
   NOT_SUPPORTED_FOR_LEARNER: {
-    grpc: G.Unavailable, http: 503, text: 'etcdserver: rpc not supported for learner',
+    grpc: G.Unavailable, text: 'etcdserver: rpc not supported for learner',
   },
-  MEMBER_NOT_FOUND: { grpc: G.NotFound, http: 404, text: 'etcdserver: member not found' },
-  MEMBER_EXIST: {
-    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: member ID already exist',
-  },
-  PEER_URL_EXIST: {
-    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: Peer URLs already exists',
-  },
-  MEMBER_BAD_URLS: {
-    grpc: G.InvalidArgument, http: 400, text: 'etcdserver: given member URLs are invalid',
-  },
+  MEMBER_NOT_FOUND: { grpc: G.NotFound, text: 'etcdserver: member not found' },
+  MEMBER_EXIST: { grpc: G.FailedPrecondition, text: 'etcdserver: member ID already exist' },
+  PEER_URL_EXIST: { grpc: G.FailedPrecondition, text: 'etcdserver: Peer URLs already exists' },
+  MEMBER_BAD_URLS: { grpc: G.InvalidArgument, text: 'etcdserver: given member URLs are invalid' },
   MEMBER_NOT_LEARNER: {
-    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: can only promote a learner member',
+    grpc: G.FailedPrecondition, text: 'etcdserver: can only promote a learner member',
   },
   LEARNER_NOT_READY: {
-    grpc: G.FailedPrecondition, http: 412,
+    grpc: G.FailedPrecondition,
     text: 'etcdserver: can only promote a learner member which is in sync with leader',
   },
   TOO_MANY_LEARNERS: {
-    grpc: G.FailedPrecondition, http: 412,
+    grpc: G.FailedPrecondition,
     text: 'etcdserver: too many learner members in cluster',
   },
   NOT_ENOUGH_STARTED: {
-    grpc: G.FailedPrecondition, http: 412,
+    grpc: G.FailedPrecondition,
     text: 'etcdserver: re-configuration failed due to not enough started members',
   },
-  BAD_LEADER_TRANSFEREE: {
-    grpc: G.FailedPrecondition, http: 412, text: 'etcdserver: bad leader transferee',
-  },
+  BAD_LEADER_TRANSFEREE: { grpc: G.FailedPrecondition, text: 'etcdserver: bad leader transferee' },
   /** raft dropped the proposal (a leader transfer, or a membership change already pending);
    * etcd passes raft's error through as gRPC Unknown. */
-  PROPOSAL_DROPPED: { grpc: G.Unknown, http: 500, text: 'raft proposal dropped' },
+  PROPOSAL_DROPPED: { grpc: G.Unknown, text: 'raft proposal dropped' },
   // Decode errors: Go's encoding/json, encoding/base64 and jsonpb wording, per request.
-  MALFORMED_JSON: { grpc: G.InvalidArgument, http: 400 },
-  INVALID_BASE64: { grpc: G.InvalidArgument, http: 400 },
-  INVALID_FIELD: { grpc: G.InvalidArgument, http: 400 },
+  MALFORMED_JSON: { grpc: G.InvalidArgument },
+  INVALID_BASE64: { grpc: G.InvalidArgument },
+  INVALID_FIELD: { grpc: G.InvalidArgument },
   /** grpc-go refuses a message over requestBytesMax + 512 KiB before etcd sees it. */
-  GRPC_MESSAGE_TOO_LARGE: { grpc: G.ResourceExhausted, http: 429 },
+  GRPC_MESSAGE_TOO_LARGE: { grpc: G.ResourceExhausted },
   // MyEtcd's own, client-facing.
   /** An int64 that Go accepts but is outside ±2^53, which MyEtcd cannot hold exactly. */
-  UNSAFE_INTEGER: { grpc: G.InvalidArgument, http: 400 },
+  UNSAFE_INTEGER: { grpc: G.InvalidArgument },
   /** A request that is not well formed in a way etcd has no wording for (a /v1 query
    * parameter, a field of the wrong type, an unknown enum value): the text says what. */
-  BAD_REQUEST: { grpc: G.InvalidArgument, http: 400 },
+  BAD_REQUEST: { grpc: G.InvalidArgument },
   /** The actors are restarting after a crash (the supervisor's one-for-all restart). */
-  RESTARTING: { grpc: G.Unavailable, http: 503, text: 'etcdserver: server is restarting' },
+  RESTARTING: { grpc: G.Unavailable, text: 'etcdserver: server is restarting' },
   /** A streamed request body (/v3/watch, /v3/lease/keepalive) stayed open too long: the stream
    * ends with this last message (src/gateway/stream.ts); the text says why. */
-  STREAM_BODY_OPEN: { grpc: G.Unavailable, http: 503 },
+  STREAM_BODY_OPEN: { grpc: G.Unavailable },
   /** Anything not in this table, and every internal row: no detail reaches the client. */
-  INTERNAL: { grpc: G.Unknown, http: 500, text: 'etcdserver: internal error' },
+  INTERNAL: { grpc: G.Unknown, text: 'etcdserver: internal error' },
   // Internal: answered as INTERNAL.
   /** A WAL that cannot be trusted (src/wal/errors.ts): the member refuses to start. */
-  WAL_CORRUPT: { grpc: G.DataLoss, http: 500, internal: true },
+  WAL_CORRUPT: { grpc: G.DataLoss, internal: true },
   /** A snapshot file that fails its checks: loaders fall back to an older one. */
-  SNAP_CORRUPT: { grpc: G.DataLoss, http: 500, internal: true },
+  SNAP_CORRUPT: { grpc: G.DataLoss, internal: true },
   /** A shard snapshot that ShardStore.fromSnapshot did not write. */
-  SHARD_SNAPSHOT_CORRUPT: { grpc: G.DataLoss, http: 500, internal: true },
+  SHARD_SNAPSHOT_CORRUPT: { grpc: G.DataLoss, internal: true },
   /** A setting loadConfig cannot accept (src/config/errors.ts): main exits with status 2. */
-  CONFIG_INVALID: { grpc: G.Unknown, http: 500, internal: true },
+  CONFIG_INVALID: { grpc: G.Unknown, internal: true },
   /** `--help`: loadConfig's way to stop before starting a server. */
-  HELP_REQUESTED: { grpc: G.Unknown, http: 500, internal: true },
+  HELP_REQUESTED: { grpc: G.Unknown, internal: true },
   /** A broken invariant (src/assert.ts). */
-  ASSERTION_FAILED: { grpc: G.Unknown, http: 500, internal: true },
+  ASSERTION_FAILED: { grpc: G.Unknown, internal: true },
   // The Raft core's (src/raft/errors.ts), etcd-raft's errors by their variable names.
-  RAFT_PROPOSAL_DROPPED: {
-    grpc: G.Unknown, http: 500, text: 'raft proposal dropped', internal: true,
-  },
+  RAFT_PROPOSAL_DROPPED: { grpc: G.Unknown, text: 'raft proposal dropped', internal: true },
   RAFT_STEP_LOCAL_MSG: {
-    grpc: G.Unknown, http: 500, text: 'raft: cannot step raft local message', internal: true,
+    grpc: G.Unknown, text: 'raft: cannot step raft local message', internal: true,
   },
   RAFT_STEP_PEER_NOT_FOUND: {
-    grpc: G.Unknown, http: 500, text: 'raft: cannot step as peer not found', internal: true,
+    grpc: G.Unknown, text: 'raft: cannot step as peer not found', internal: true,
   },
-  RAFT_MALFORMED_MESSAGE: { grpc: G.Unknown, http: 500, internal: true },
+  RAFT_MALFORMED_MESSAGE: { grpc: G.Unknown, internal: true },
   RAFT_MALFORMED_CONF_CHANGE: {
-    grpc: G.Unknown, http: 500, text: 'raft: malformed conf change entry', internal: true,
+    grpc: G.Unknown, text: 'raft: malformed conf change entry', internal: true,
   },
   RAFT_BOOTSTRAP_NON_EMPTY: {
-    grpc: G.Unknown, http: 500, text: 'raft: cannot bootstrap a nonempty storage', internal: true,
+    grpc: G.Unknown, text: 'raft: cannot bootstrap a nonempty storage', internal: true,
   },
   RAFT_COMPACTED: {
-    grpc: G.Unknown, http: 500, text: 'requested index is unavailable due to compaction',
+    grpc: G.Unknown, text: 'requested index is unavailable due to compaction',
     internal: true,
   },
   RAFT_SNAP_OUT_OF_DATE: {
-    grpc: G.Unknown, http: 500, text: 'requested index is older than the existing snapshot',
+    grpc: G.Unknown, text: 'requested index is older than the existing snapshot',
     internal: true,
   },
   RAFT_UNAVAILABLE: {
-    grpc: G.Unknown, http: 500, text: 'requested entry at index is unavailable', internal: true,
+    grpc: G.Unknown, text: 'requested entry at index is unavailable', internal: true,
   },
   RAFT_SNAPSHOT_TEMPORARILY_UNAVAILABLE: {
-    grpc: G.Unknown, http: 500, text: 'snapshot is temporarily unavailable', internal: true,
+    grpc: G.Unknown, text: 'snapshot is temporarily unavailable', internal: true,
   },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** ErrorCode is a stable error code: a row of errorTable. */
 export type ErrorCode = keyof typeof errorTable;
-
-for (const [code, spec] of Object.entries(errorTable) as [ErrorCode, ErrorSpec][]) {
-  assert(spec.http === httpStatusOfGrpc(spec.grpc), `errors: ${code}'s HTTP status follows gRPC`);
-}
 
 /** isErrorCode reports whether `s` is a code of errorTable. */
 export function isErrorCode(s: string): s is ErrorCode {
@@ -269,21 +243,9 @@ export class EtcdError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.grpcCode = spec.grpc;
-    this.httpStatus = spec.http;
+    this.httpStatus = httpStatusOfGrpc(spec.grpc);
   }
 }
-
-/**
- * foreignCodes are the codes src/runtime's errors carry (MailboxFullError, AskTimeoutError,
- * PeerGoneError), which predate this table. Transitional: once src/runtime throws the table's
- * codes (TOO_MANY_REQUESTS, TIMEOUT, RESTARTING) directly, this goes.
- */
-const foreignCodes: Readonly<Record<string, ErrorCode>> = {
-  MAILBOX_FULL: 'TOO_MANY_REQUESTS',
-  ASK_TIMEOUT: 'TIMEOUT',
-  PEER_GONE: 'RESTARTING',
-  ACTOR_GONE: 'RESTARTING',
-};
 
 /**
  * toEtcdError normalises any thrown value by its `code` alone. An EtcdError passes through; an
@@ -296,11 +258,8 @@ export function toEtcdError(err: unknown): EtcdError {
   if (typeof err === 'object' && err !== null) {
     const code = (err as { code?: unknown }).code;
     const message = (err as { message?: unknown }).message;
-    if (typeof code === 'string') {
-      const known = isErrorCode(code) ? code : foreignCodes[code];
-      if (known !== undefined) {
-        return new EtcdError(known, typeof message === 'string' ? message : undefined);
-      }
+    if (typeof code === 'string' && isErrorCode(code)) {
+      return new EtcdError(code, typeof message === 'string' ? message : undefined);
     }
   }
   return new EtcdError('INTERNAL');
@@ -314,6 +273,11 @@ export interface Answer {
   readonly text: string;
 }
 
+const internalAnswer: Answer = {
+  code: 'INTERNAL', grpcCode: errorTable.INTERNAL.grpc,
+  httpStatus: httpStatusOfGrpc(errorTable.INTERNAL.grpc), text: errorTable.INTERNAL.text,
+};
+
 /**
  * answerOf is the client's view of an error: its row's text when etcd has a fixed one, else the
  * error's own message (decode errors); an internal row answers as INTERNAL.
@@ -321,11 +285,9 @@ export interface Answer {
 export function answerOf(err: unknown): Answer {
   const e = toEtcdError(err);
   const spec: ErrorSpec = errorTable[e.code];
-  if (spec.internal === true) {
-    const i = errorTable.INTERNAL;
-    return { code: 'INTERNAL', grpcCode: i.grpc, httpStatus: i.http, text: i.text };
-  }
-  return { code: e.code, grpcCode: spec.grpc, httpStatus: spec.http, text: spec.text ?? e.message };
+  if (spec.internal === true) return internalAnswer;
+  const text = spec.text ?? e.message;
+  return { code: e.code, grpcCode: spec.grpc, httpStatus: httpStatusOfGrpc(spec.grpc), text };
 }
 
 // ---- The named errors of the storage and lease cores (etcd's rpctypes names) ----

@@ -19,10 +19,7 @@ import type { Revision, LeaseId } from '../src/types.js';
 import {
   errorResponse,
   goJsonString,
-  noLeaderError,
-  overloadError,
   streamErrorResponse,
-  timeoutError,
 } from '../src/api/errors.js';
 import { goBase64Decode } from '../src/api/gobase64.js';
 import { parseJsonBody } from '../src/api/gojson.js';
@@ -55,6 +52,9 @@ import {
   encodeVersion,
 } from '../src/api/v3-encode.js';
 import { v3Routes } from '../src/api/v3.js';
+import {
+  ActorGoneError, AskTimeoutError, MailboxFullError, RemoteError,
+} from '../src/runtime/endpoint.js';
 import { generateBody, type Generated } from './compat/generators.js';
 
 interface Fixture {
@@ -380,14 +380,14 @@ test('v3 encode: health and version bodies', (t) => {
 });
 
 test('errors: overload, timeout and no-leader map to etcd statuses and texts', (t) => {
-  const o = errorResponse(overloadError());
+  const o = errorResponse(new EtcdError('TOO_MANY_REQUESTS'));
   t.is(o.status, 429);
   t.is(o.body, '{"error":"etcdserver: too many requests","message":"etcdserver: too many ' +
     'requests","code":8}');
-  t.is(errorResponse(timeoutError()).status, 503);
-  t.is(errorResponse(timeoutError()).message, 'etcdserver: request timed out');
-  t.is(errorResponse(noLeaderError()).status, 503);
-  t.is(errorResponse(noLeaderError()).grpcCode, 14);
+  t.is(errorResponse(new EtcdError('TIMEOUT')).status, 503);
+  t.is(errorResponse(new EtcdError('TIMEOUT')).message, 'etcdserver: request timed out');
+  t.is(errorResponse(new EtcdError('NO_LEADER')).status, 503);
+  t.is(errorResponse(new EtcdError('NO_LEADER')).grpcCode, 14);
 });
 
 test('errors: unknown errors are 500 and leak neither message nor stack', (t) => {
@@ -408,9 +408,17 @@ test('errors: map by code only, never by message text', (t) => {
     'etcdserver: requested lease not found');
   t.is(errorResponse({ message: 'etcdserver: mvcc: required revision is a future revision' }).code,
     'INTERNAL');
-  // The runtime's own codes answer as etcd does.
-  t.is(errorResponse({ code: 'MAILBOX_FULL', message: 'mailbox of raft is full' }).status, 429);
-  t.is(errorResponse({ code: 'PEER_GONE', message: 'x' }).message,
+  // The runtime's own errors answer as etcd does, here and after crossing a thread.
+  const full = new MailboxFullError('raft');
+  for (const e of [full, new RemoteError(full.code, full.message)]) {
+    t.is(errorResponse(e).status, 429);
+    t.is(errorResponse(e).message, 'etcdserver: too many requests');
+  }
+  t.is(errorResponse(new AskTimeoutError('raft', 'Put')).message,
+    'etcdserver: request timed out');
+  const gone = new ActorGoneError('raft');
+  t.is(errorResponse(new RemoteError(gone.code, gone.message)).message,
     'etcdserver: server is restarting');
+  t.is(errorResponse(gone).status, 503);
   t.is(goJsonString('a<b>&c'), '"a\\u003cb\\u003e\\u0026c"');
 });

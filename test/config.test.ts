@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as C from '../src/constants.js';
 import {
-  ConfigError, HelpRequested, compactionRetention, loadConfig, parseDurationMs,
-  parseInitialCluster, settings,
+  ConfigError, HelpRequested, compactionRetention, leaseCheckpointIntervalMs, loadConfig,
+  parseDurationMs, parseInitialCluster, settings,
 } from '../src/config/index.js';
 
 type T = import('ava').ExecutionContext;
@@ -228,4 +228,17 @@ test('config: compactionRetention reads hours, durations and revision counts as 
   t.is(parseDurationMs('2.5s'), 2500);
   t.is(parseDurationMs('1x'), undefined);
   t.is(parseDurationMs(''), undefined);
+  t.is(parseDurationMs('0'), 0, "Go's time.ParseDuration accepts a bare 0");
+  t.is(parseDurationMs('00'), undefined);
+});
+
+test('config: the lease checkpoint interval defaults to the server constant; 0 disables', (t) => {
+  const cfg = loadConfig([], {});
+  t.is(leaseCheckpointIntervalMs(cfg.leaseCheckpointInterval), C.leaseCheckpointIntervalMs);
+  t.is(settings.find((s) => s.key === 'leaseCheckpointInterval')?.defaultText,
+    cfg.leaseCheckpointInterval);
+  t.is(leaseCheckpointIntervalMs('0'), 0);
+  t.is(leaseCheckpointIntervalMs('200ms'), 200);
+  configError(t, () => loadConfig(['--experimental-lease-checkpoint-interval', '5'], {}),
+    'experimental-lease-checkpoint-interval', /invalid value "5"/);
 });

@@ -1,16 +1,10 @@
 import test from 'ava';
 import { createMetrics } from '../src/metrics/index.js';
+import { metricValue as value } from './helpers/metrics.js';
 
 // The etcd 3.4 families that etcd's dashboards and alerts read, with the types etcd 3.4.23's
 // /metrics declares (read from a running etcd 3.4.23), and their values from what the
 // actors report.
-
-function value(body: string, series: string): number | undefined {
-  for (const line of body.split('\n')) {
-    if (line.startsWith(series + ' ')) return Number(line.slice(series.length + 1));
-  }
-  return undefined;
-}
 
 /** etcdTypes are `# TYPE` lines of etcd 3.4.23's /metrics. */
 const etcdTypes: Record<string, string> = {
@@ -87,16 +81,6 @@ test('metrics: snapshot saves feed the snap histograms; received snapshots stay 
     t.is(value(body, 'etcd_snap_db_save_total_duration_seconds_count'), 0);
     t.is(value(body, 'etcd_snap_db_fsync_duration_seconds_count'), 0);
   });
-
-test('metrics: the size in use follows the store size (no free pages to count)', async (t) => {
-  const m = createMetrics({ defaultMetrics: false });
-  m.ingestMvccStats('shard-0', { dbSizeBytes: 300, keys: 3 });
-  m.ingestMvccStats('shard-1', { dbSizeBytes: 200, keys: 2 });
-  const { body } = await m.render();
-  t.is(value(body, 'etcd_mvcc_db_total_size_in_bytes'), 500);
-  t.is(value(body, 'etcd_mvcc_db_total_size_in_use_in_bytes'), 500);
-  t.is(value(body, 'etcd_debugging_mvcc_db_total_size_in_bytes'), 500);
-});
 
 test('metrics: etcd_server_slow_apply_total appears once the Raft node reports slow applies',
   async (t) => {

@@ -7,27 +7,7 @@
  * etcd's gateway body is `{"error":msg,"message":msg,"code":grpcCode}` in that order (recorded
  * in test/fixtures/etcd/err-*.json); Go's encoder escapes <, > and & as \u003c, \u003e, \u0026.
  */
-import {
-  EtcdError, GrpcCode, answerOf, httpStatusOfGrpc, type ErrorCode,
-} from '../errors.js';
-
-/**
- * overloadError is what the server answers when an actor's mailbox is full: etcd's
- * "etcdserver: too many requests" (ResourceExhausted → 429).
- */
-export function overloadError(): EtcdError {
-  return new EtcdError('TOO_MANY_REQUESTS');
-}
-
-/** timeoutError is etcd's "etcdserver: request timed out" (Unavailable → 503). */
-export function timeoutError(): EtcdError {
-  return new EtcdError('TIMEOUT');
-}
-
-/** noLeaderError is etcd's "etcdserver: no leader" (Unavailable → 503). */
-export function noLeaderError(): EtcdError {
-  return new EtcdError('NO_LEADER');
-}
+import { GrpcCode, answerOf, httpStatusOfGrpc, type ErrorCode } from '../errors.js';
 
 /** ErrorResponse is what the server writes: HTTP status, JSON body, and the stable code. */
 export interface ErrorResponse {

@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import * as C from '../constants.js';
 
 /**
  * Limits and defaults that belong to configuration only (the server-wide ones live in
@@ -18,6 +19,9 @@ export const electionTimeoutMsMax = 50_000;
 export const electionTimeoutHeartbeatsMin = 5;
 /** logRotationMaxSizeMbDefault follows lumberjack's (etcd's rotator) 100 MB default. */
 export const logRotationMaxSizeMbDefault = 100;
+/** leaseCheckpointIntervalDefault is --experimental-lease-checkpoint-interval's default, the
+ * server's leaseCheckpointIntervalMs written as a duration. */
+export const leaseCheckpointIntervalDefault = `${C.leaseCheckpointIntervalMs / 60_000}m`;
 /** logRotationIntervalDefault rotates log files once a day. */
 export const logRotationIntervalDefault = 'daily';
 /** storageShardsDefaultMax caps the default shard count: past 8 the Raft applier, not the

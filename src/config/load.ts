@@ -54,7 +54,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     strictReconfigCheck: get('strictReconfigCheck') ?? 'true',
     snapshotCount: get('snapshotCount') ?? C.snapshotCount,
     snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
-    leaseCheckpointInterval: get('leaseCheckpointInterval') ?? '5m',
+    leaseCheckpointInterval: get('leaseCheckpointInterval') ?? D.leaseCheckpointIntervalDefault,
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
@@ -312,9 +312,11 @@ export function compactionRetention(
 
 const durationUnitsMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
-/** parseDurationMs parses a Go-style duration ('500ms', '30m', '1h30m', '2.5h') into whole
- * milliseconds; undefined when the text is not one. */
+/** parseDurationMs parses a Go-style duration ('500ms', '30m', '1h30m', '2.5h', and '0' as
+ * Go's time.ParseDuration accepts it) into whole milliseconds; undefined when the text is not
+ * one. */
 export function parseDurationMs(text: string): number | undefined {
+  if (text === '0') return 0;
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
   let total = 0;
   let end = 0;
@@ -329,7 +331,7 @@ export function parseDurationMs(text: string): number | undefined {
 /** leaseCheckpointIntervalMs reads leaseCheckpointInterval: milliseconds, 0 when disabled.
  * Throws ConfigError. */
 export function leaseCheckpointIntervalMs(text: string): number {
-  const ms = text === '0' ? 0 : parseDurationMs(text);
+  const ms = parseDurationMs(text);
   if (ms === undefined) {
     throw new ConfigError('experimental-lease-checkpoint-interval',
       `--experimental-lease-checkpoint-interval: invalid value ${JSON.stringify(text)}: ` +

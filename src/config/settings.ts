@@ -79,7 +79,8 @@ export const settings: readonly Setting[] = [
     help: 'Number of entries kept in the log after a snapshot, for slow followers to ' +
       'catch up without one (etcd 3.6).' },
   { flag: 'experimental-lease-checkpoint-interval', key: 'leaseCheckpointInterval',
-    kind: { t: 'string', nonEmpty: true }, value: 'duration', defaultText: '5m',
+    kind: { t: 'string', nonEmpty: true }, value: 'duration',
+    defaultText: D.leaseCheckpointIntervalDefault,
     help: "How often the leader checkpoints leases' remaining TTLs, so that a new leader " +
       "does not start them over ('0' disables, as etcd 3.4)." },
   { flag: 'quota-backend-bytes', key: 'quotaBackendBytes', kind: { t: 'int', min: 0 },

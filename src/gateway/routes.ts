@@ -1,5 +1,4 @@
 import type HyperExpress from 'hyper-express';
-import { overloadError } from '../api/errors.js';
 import { EtcdError } from '../errors.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
@@ -29,18 +28,21 @@ export interface GatewayDeps {
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
 export type ErrorBody = { status: number; body: string };
 
+// The refusals are built once: under overload every request is refused, and each would
+// otherwise capture a stack trace that no answer shows.
+const restarting = new EtcdError('RESTARTING');
+const overloaded = new EtcdError('TOO_MANY_REQUESTS');
+
 /** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
 export class Admission {
   inflight = 0;
   constructor(private readonly deps: GatewayDeps) {}
 
   /** refuse returns the error to answer instead of serving, or undefined. */
-  refuse(): Error | undefined {
-    if (!this.deps.system.serving) {
-      return new EtcdError('RESTARTING');
-    }
+  refuse(): EtcdError | undefined {
+    if (!this.deps.system.serving) return restarting;
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
-      return overloadError();
+      return overloaded;
     }
     return undefined;
   }

@@ -37,7 +37,7 @@ export async function startGateway(
   const routes = new Routes(server, deps);
   registerV3Routes(routes);
   registerV1Routes(routes);
-  const watches = registerWatchRoutes(routes, { installHandler: false });
+  const watches = registerWatchRoutes(routes);
   deps.system.gateway.onMessage((msg) => {
     if (!watches.dispatch(msg)) deps.kv.onPush(msg);
   });

@@ -7,6 +7,7 @@ import {
 import type {
   CompactionResponse, DeleteRangeResponse, PutResponse, TxnResponse,
 } from '../mvcc/types.js';
+import { errorTable } from '../errors.js';
 import type { Routes } from './routes.js';
 
 /**
@@ -49,7 +50,7 @@ export function registerV3Routes(r: Routes): void {
         version: etcdServerVersion, dbSizeBytes: dbSize, leader: st.leader,
         raftIndex: st.raftIndex, raftTerm: st.raftTerm, raftAppliedIndex: st.raftAppliedIndex,
         dbSizeInUseBytes: dbSize, isLearner: st.isLearner,
-        ...(st.leader === 0 ? { errors: ['etcdserver: no leader'] } : {}),
+        ...(st.leader === 0 ? { errors: [errorTable.NO_LEADER.text] } : {}),
       })];
     });
   }

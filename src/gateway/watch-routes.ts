@@ -187,16 +187,11 @@ export class Sink {
   }
 }
 
-/** registerWatchRoutes adds /v3/watch, /v3beta/watch and /v1/watch, and installs the
- * gateway endpoint's push handler (see WatchGateway.dispatch to compose with others). */
-export function registerWatchRoutes(r: Routes, opts: { installHandler?: boolean } = {}):
-  WatchGateway {
+/** registerWatchRoutes adds /v3/watch, /v3beta/watch and /v1/watch. The hub's pushes reach
+ * the returned gateway through its `dispatch`, which the gateway endpoint's one push handler
+ * calls (startGateway in server.ts). */
+export function registerWatchRoutes(r: Routes): WatchGateway {
   const gw = new WatchGateway(r);
-  if (opts.installHandler !== false) {
-    r.deps.system.gateway.onMessage((msg) => {
-      gw.dispatch(msg);
-    });
-  }
   for (const base of ['/v3', '/v3beta']) {
     r.server.post(`${base}/watch`, (req, res) => {
       const sink = gw.open(req, res, encodeWatchResponse, 'application/json');

@@ -146,16 +146,10 @@ export class Metrics {
     ['version', 'api_version', 'node_version']);
 
   // ---- etcd's disk and mvcc metrics ----
-  readonly walFsync = new prom.Histogram({
-    name: 'etcd_disk_wal_fsync_duration_seconds',
-    help: 'The latency distributions of fsync called by WAL.',
-    buckets: etcdDiskBuckets, registers: [this.registry],
-  });
-  readonly backendCommit = new prom.Histogram({
-    name: 'etcd_disk_backend_commit_duration_seconds',
-    help: 'The latency distributions of commit called by backend.',
-    buckets: etcdDiskBuckets, registers: [this.registry],
-  });
+  readonly walFsync = this.histogram('etcd_disk_wal_fsync_duration_seconds',
+    'The latency distributions of fsync called by WAL.');
+  readonly backendCommit = this.histogram('etcd_disk_backend_commit_duration_seconds',
+    'The latency distributions of commit called by backend.');
   readonly dbTotalSize = this.gauge('etcd_mvcc_db_total_size_in_bytes',
     'Total size of the underlying database physically allocated in bytes.');
   /** dbTotalSizeDebugging is the older name etcd 3.4 still exports and its sample Grafana
@@ -166,28 +160,16 @@ export class Metrics {
     'Total size of the underlying database logically in use in bytes.');
   readonly walWriteBytes = this.gauge('etcd_disk_wal_write_bytes_total',
     'Total number of bytes written in WAL.');
-  readonly snapSave = new prom.Histogram({
-    name: 'etcd_debugging_snap_save_total_duration_seconds',
-    help: 'The total latency distributions of save called by snapshot.',
-    buckets: etcdDiskBuckets, registers: [this.registry],
-  });
-  readonly snapFsync = new prom.Histogram({
-    name: 'etcd_snap_fsync_duration_seconds',
-    help: 'The latency distributions of fsync called by snap.',
-    buckets: etcdDiskBuckets, registers: [this.registry],
-  });
+  readonly snapSave = this.histogram('etcd_debugging_snap_save_total_duration_seconds',
+    'The total latency distributions of save called by snapshot.');
+  readonly snapFsync = this.histogram('etcd_snap_fsync_duration_seconds',
+    'The latency distributions of fsync called by snap.');
   // A member receives a database snapshot only from a leader that it lags far behind; a
   // single member never does, so these two stay empty until the peer transport exists.
-  readonly snapDbSave = new prom.Histogram({
-    name: 'etcd_snap_db_save_total_duration_seconds',
-    help: 'The total latency distributions of v3 snapshot save',
-    buckets: prom.exponentialBuckets(0.1, 2, 10), registers: [this.registry],
-  });
-  readonly snapDbFsync = new prom.Histogram({
-    name: 'etcd_snap_db_fsync_duration_seconds',
-    help: 'The latency distributions of fsyncing .snap.db file',
-    buckets: etcdDiskBuckets, registers: [this.registry],
-  });
+  readonly snapDbSave = this.histogram('etcd_snap_db_save_total_duration_seconds',
+    'The total latency distributions of v3 snapshot save', prom.exponentialBuckets(0.1, 2, 10));
+  readonly snapDbFsync = this.histogram('etcd_snap_db_fsync_duration_seconds',
+    'The latency distributions of fsyncing .snap.db file');
   readonly keysTotal = this.gauge('etcd_debugging_mvcc_keys_total',
     'Total number of keys.');
   readonly putTotal = this.counter('etcd_mvcc_put_total',
@@ -218,10 +200,8 @@ export class Metrics {
     'Cross-thread batches received by an actor.', ['actor']);
   readonly batchesOut = this.counter('myetcd_actor_batches_out_total',
     'Cross-thread batches sent by an actor.', ['actor']);
-  readonly batchSize = new prom.Histogram({
-    name: 'myetcd_actor_batch_size', help: 'Messages per cross-thread batch received.',
-    labelNames: ['actor'], buckets: batchSizeBuckets, registers: [this.registry],
-  });
+  readonly batchSize = this.histogram('myetcd_actor_batch_size',
+    'Messages per cross-thread batch received.', batchSizeBuckets, ['actor']);
   readonly handleSeconds = this.counter('myetcd_actor_handle_seconds_total',
     'Seconds an actor spent in its message handler.', ['actor']);
   readonly restarts = this.counter('myetcd_actor_restarts_total',
@@ -230,10 +210,8 @@ export class Metrics {
   // ---- HTTP gateway ----
   readonly httpRequests = this.counter('myetcd_http_requests_total',
     'HTTP requests answered, by route, method and status code.', ['route', 'method', 'code']);
-  readonly httpDuration = new prom.Histogram({
-    name: 'myetcd_http_request_duration_seconds', help: 'HTTP request latency by route.',
-    labelNames: ['route'], buckets: httpBuckets, registers: [this.registry],
-  });
+  readonly httpDuration = this.histogram('myetcd_http_request_duration_seconds',
+    'HTTP request latency by route.', httpBuckets, ['route']);
 
   private shownServerId: string | undefined;
   private slowApplyRegistered = false;
@@ -241,8 +219,6 @@ export class Metrics {
   private readonly last = new Map<string, number>();
   private readonly mvccSizes = new Map<string, { keys: number; bytes: number }>();
   private readonly hooks: Array<() => Promise<void> | void> = [];
-
-  private walBytesTotal = 0;
 
   constructor(opts: MetricsOptions = {}) {
     if (opts.version !== undefined) this.serverVersion.set({ server_version: opts.version }, 1);
@@ -342,29 +318,22 @@ export class Metrics {
 
   /** ingestWalFsync observes WAL fsync durations (seconds) measured since the last report. */
   ingestWalFsync(seconds: readonly number[]): void {
-    for (let i = 0; i < seconds.length && i < fsyncSamplesMax; i++) {
-      this.walFsync.observe(seconds[i]!);
-    }
+    observeAll(this.walFsync, seconds);
   }
 
   /** ingestWalStats takes one WalStats report: fsync and snapshot samples since the previous
    * report, and the cumulative bytes written (kept increasing across WAL thread restarts). */
   ingestWalStats(s: WalStats): void {
     this.ingestWalFsync(s.fsyncSeconds);
-    const key = 'etcd_disk_wal_write_bytes_total';
-    const prev = this.last.get(key) ?? 0;
-    this.walBytesTotal += s.bytesWritten >= prev ? s.bytesWritten - prev : s.bytesWritten;
-    this.last.set(key, s.bytesWritten);
-    this.walWriteBytes.set(this.walBytesTotal);
+    // etcd declares this total a gauge; it grows by the same rule as the counters.
+    this.walWriteBytes.inc(this.delta('etcd_disk_wal_write_bytes_total', s.bytesWritten));
     observeAll(this.snapSave, s.snapshotSaveSeconds ?? []);
     observeAll(this.snapFsync, s.snapshotFsyncSeconds ?? []);
   }
 
   /** ingestBackendCommit observes backend (snapshot/shard) commit durations in seconds. */
   ingestBackendCommit(seconds: readonly number[]): void {
-    for (let i = 0; i < seconds.length && i < fsyncSamplesMax; i++) {
-      this.backendCommit.observe(seconds[i]!);
-    }
+    observeAll(this.backendCommit, seconds);
   }
 
   /** addClientBytes counts bytes received from and sent to clients by the gateway. */
@@ -411,14 +380,25 @@ export class Metrics {
     if (!Number.isFinite(total) || total < 0) return;
     const name = (c as unknown as { name: string }).name;
     const key = name + JSON.stringify(labels) + JSON.stringify(source);
-    const prev = this.last.get(key) ?? 0;
-    const delta = total >= prev ? total - prev : total;
-    this.last.set(key, total);
+    const delta = this.delta(key, total);
     if (delta > 0) c.inc(labels, delta);
     else if (!this.last.has(key + '#seen')) {
       c.inc(labels, 0); // make the series visible at 0
       this.last.set(key + '#seen', 1);
     }
+  }
+
+  /** delta is how much the cumulative `total` under `key` grew since its previous value: all
+   * of it when it went down (the source restarted and counts from zero). */
+  private delta(key: string, total: number): number {
+    const prev = this.last.get(key) ?? 0;
+    this.last.set(key, total);
+    return total >= prev ? total - prev : total;
+  }
+
+  private histogram(name: string, help: string, buckets: number[] = etcdDiskBuckets,
+    labelNames: string[] = []): prom.Histogram<string> {
+    return new prom.Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 
   private gauge(name: string, help: string, labelNames: string[] = []): prom.Gauge<string> {

@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import type { ErrorCode } from '../errors.js';
 import {
   askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax,
 } from '../constants.js';
@@ -45,25 +46,27 @@ export class RemoteError extends Error {
   }
 }
 
-/** MailboxFullError: the target already has mailboxDepthMax messages outstanding. */
+/** MailboxFullError: the target already has mailboxDepthMax messages outstanding. Its code is
+ * src/errors.ts's (answered 429 "etcdserver: too many requests"), also across threads. */
 export class MailboxFullError extends Error {
-  readonly code = 'MAILBOX_FULL';
+  readonly code: ErrorCode = 'TOO_MANY_REQUESTS';
   constructor(target: string) {
     super(`etcdserver: too many requests (mailbox of ${target} is full)`);
   }
 }
 
-/** AskTimeoutError: no reply within the deadline. */
+/** AskTimeoutError: no reply within the deadline (code TIMEOUT: 503 "request timed out"). */
 export class AskTimeoutError extends Error {
-  readonly code = 'ASK_TIMEOUT';
+  readonly code: ErrorCode = 'TIMEOUT';
   constructor(target: string, type: string) {
     super(`etcdserver: request timed out (${type} to ${target})`);
   }
 }
 
-/** ActorGoneError: the target actor's connection closed (its thread crashed or stopped). */
+/** ActorGoneError: the target actor's connection closed (its thread crashed or stopped);
+ * code RESTARTING: 503 "server is restarting". */
 export class ActorGoneError extends Error {
-  readonly code = 'ACTOR_GONE';
+  readonly code: ErrorCode = 'RESTARTING';
   constructor(target: string) {
     super(`etcdserver: actor ${target} is restarting`);
   }
