@@ -16,6 +16,8 @@ import type { Member } from '../cluster/membership.js';
 import { EtcdError } from '../errors.js';
 import { goJsonString } from './errors.js';
 import { GoNumber, type JsonValue } from './gojson.js';
+import { encodeHeader } from './v3-encode.js';
+import type { Revision } from '../types.js';
 
 /** ClusterHeader is the member APIs' header (no revision). */
 export interface ClusterHeader {
@@ -92,14 +94,6 @@ export function decodeTransferLeadership(json: JsonValue | undefined): { to: num
   return { to: uint64(obj(json)['targetID']) };
 }
 
-function header(h: ClusterHeader): string {
-  const parts: string[] = [];
-  if (h.clusterId) parts.push(`"cluster_id":"${h.clusterId}"`);
-  if (h.memberId) parts.push(`"member_id":"${h.memberId}"`);
-  if (h.raftTerm) parts.push(`"raft_term":"${h.raftTerm}"`);
-  return `{${parts.join(',')}}`;
-}
-
 /** encodeMember writes one etcdserverpb.Member, empty fields omitted. */
 export function encodeMember(m: Member): string {
   let s = `{"ID":"${m.id}"`;
@@ -116,7 +110,7 @@ export function encodeMember(m: Member): string {
  * the member added. */
 export function encodeMembersResponse(h: ClusterHeader, members: Member[], added?: Member):
   string {
-  let s = `{"header":${header(h)}`;
+  let s = `{"header":${encodeHeader({ ...h, revision: 0 as Revision })}`;
   if (added !== undefined) s += `,"member":${encodeMember(added)}`;
   if (members.length > 0) s += `,"members":[${members.map(encodeMember).join(',')}]`;
   return s + '}';
