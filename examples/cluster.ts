@@ -18,6 +18,19 @@ import { Client } from '../src/client/index.js';
 const mainJs = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'myetcd-example-cluster-'));
 const procs: ChildProcess[] = [];
+/** patienceMs bounds each wait below: a cluster that never gets there ends in `finally`. */
+const patienceMs = 30_000;
+
+/** stopAll kills the members and removes their data dirs. */
+function stopAll(): void {
+  for (const p of procs) p.kill('SIGKILL');
+  rmSync(base, { recursive: true, force: true });
+}
+// A caller that gives up on us (a test's timeout) sends SIGTERM: the members go with us.
+process.once('SIGTERM', () => {
+  stopAll();
+  process.exit(143);
+});
 
 /** freePort asks the OS for a port (released at once; the member binds it next). */
 function freePort(): Promise<number> {
@@ -59,7 +72,9 @@ try {
 
   // Wait until every member names the same leader.
   let leader = -1;
+  const electing = Date.now();
   while (leader < 0) {
+    if (Date.now() - electing > patienceMs) throw new Error('no leader elected');
     const sts = await Promise.all(clients.map((c) =>
       new Client({ endpoints: [c] }).status().catch(() => undefined)));
     const ids = sts.map((s) => s?.leader);
@@ -91,8 +106,8 @@ try {
         `${r.header.revision}`);
       break;
     } catch (e) {
+      if (Date.now() - t0 > patienceMs) throw e;
       await new Promise((r) => setTimeout(r, 50));
-      void e;
     }
   }
   const survivors = clients.filter((_, i) => i !== leader);
@@ -101,6 +116,5 @@ try {
     console.log(`get through survivor ${i + 1}: ${v}`);
   }
 } finally {
-  for (const p of procs) p.kill('SIGKILL');
-  rmSync(base, { recursive: true, force: true });
+  stopAll();
 }

@@ -118,6 +118,9 @@ export const walBatchBytesMax = 16 * 1024 * 1024;
 /** walFsyncSamplesMax bounds the fsync durations the WAL actor keeps between two WalStats
  * asks (the metrics histogram's input); past it, samples are dropped until the next ask. */
 export const walFsyncSamplesMax = 10_000;
+/** walSnapshotSamplesMax bounds the snapshot save and fsync durations the WAL actor keeps
+ * between two WalStats asks, as walFsyncSamplesMax does for the log's fsyncs. */
+export const walSnapshotSamplesMax = 1_000;
 /** snapshotFilesKept is etcd's --max-snapshots default: snapshot files kept after a new one
  * is saved (more than one, so a damaged newest file can fall back to the previous). */
 export const snapshotFilesKept = 5;

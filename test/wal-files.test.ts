@@ -1,7 +1,6 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { WalCorruptError, WalStore } from '../actors/wal/wal-store.js';
 import {
@@ -14,9 +13,10 @@ import { snapDirOf, walDirOf } from '../src/server/data-dir.js';
 import { nodeFsOps } from '../actors/wal/fs-ops.js';
 import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
 import { decodeSegment, walSegmentName } from '../src/wal/index.js';
-import type { HardState, WalEntry, WalRecordInput } from '../src/wal/index.js';
+import type { WalEntry, WalRecordInput } from '../src/wal/index.js';
 import type { Index, MemberId, Term } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
+import { entry, hs, tmpDir } from './helpers/wal.js';
 
 interface TestLogger extends StoreLogger {
   warns: string[];
@@ -26,28 +26,11 @@ function newLogger(): TestLogger {
   return { warns, warn: (_o, msg) => void warns.push(msg), info: () => {} };
 }
 
-function tmpDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-wal-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** noSync skips fsyncs: for the exhaustive damage loops, which test decoding, not durability. */
 const noSync: FsOps = { ...nodeFsOps, fdatasyncSync: () => {}, fsyncSync: () => {} };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const entry = (term: number, index: number, data: string): WalEntry => ({
-  term: term as Term,
-  index: index as Index,
-  type: 0,
-  data: enc.encode(data),
-});
-const hs = (term: number, commit: number, vote = 1): HardState => ({
-  term: term as Term,
-  vote: vote as MemberId,
-  commit: commit as Index,
-});
 const meta: WalRecordInput = { type: 'metadata', nodeId: 1 as MemberId, clusterId: 99 };
 const show = (es: readonly WalEntry[]): [number, number, string][] =>
   es.map((e) => [e.term, e.index, dec.decode(e.data)]);

@@ -1,37 +1,17 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { AssertionFailed } from '../src/assert.js';
 import { walBatchBytesMax } from '../src/constants.js';
-import type { HardState, WalEntry } from '../src/wal/index.js';
-import type { Index, MemberId, Term } from '../src/types.js';
+import type { MemberId } from '../src/types.js';
 import { WalStore } from '../actors/wal/wal-store.js';
+import { entry, hs, tmpDir } from './helpers/wal.js';
 
 const logger = { warn: (): void => {}, info: (): void => {} };
-const enc = new TextEncoder();
-const entry = (term: number, index: number, data = `e${index}`): WalEntry => ({
-  term: term as Term,
-  index: index as Index,
-  type: 0,
-  data: enc.encode(data),
-});
-const hs = (term: number, commit: number, vote = 1): HardState => ({
-  term: term as Term,
-  vote: vote as MemberId,
-  commit: commit as Index,
-});
 const indexes = (w: WalStore): number[] => w.recovered.entries.map((e) => e.index);
 
 function openTmp(t: ExecutionContext): { dir: string; w: WalStore } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-walinv-'));
-  const w = WalStore.open(dir, { logger });
-  t.teardown(() => {
-    w.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { dir, w };
+  const dir = tmpDir(t, 'myetcd-walinv-');
+  return { dir, w: reopen(t, dir) };
 }
 
 function reopen(t: ExecutionContext, dir: string): WalStore {

@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import { decodeSnapshotFile, snapshotFileName } from '../src/wal/index.js';
 import { loadNewestSnapshot } from '../actors/wal/snap-store.js';
 import { snapDirOf } from '../src/server/data-dir.js';
-import type { SnapshotTaskInput } from '../actors/wal/snapshot-task.js';
+import type { SnapshotTaskInput, SnapshotTaskTimed } from '../actors/wal/snapshot-task.js';
 
 test('snapshot task: a piscina worker writes a snapshot file that loads back', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-snap-'));
@@ -22,14 +22,15 @@ test('snapshot task: a piscina worker writes a snapshot file that loads back', a
   const body = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31) & 0xff);
   const expected = body.slice();
   const input: SnapshotTaskInput = { dir, term: 4, index: 1234, body };
-  const p1: string = await pool.run(input);
+  const { path: p1, fsyncSeconds }: SnapshotTaskTimed = await pool.run(input);
+  t.true(fsyncSeconds > 0, 'the snapshot file was fsynced, and timed');
   t.is(p1, path.join(snapDirOf(dir), snapshotFileName(4, 1234)));
   const f = decodeSnapshotFile(fs.readFileSync(p1), path.basename(p1), { term: 4, index: 1234 });
   t.deepEqual(Buffer.from(f.body), Buffer.from(expected));
 
   // A transferred body crosses without a copy; the caller's view is detached afterwards.
   const body2 = new Uint8Array(1000).fill(7);
-  const p2: string = await pool.run(
+  const { path: p2 }: SnapshotTaskTimed = await pool.run(
     { dir, term: 4, index: 2000, body: body2 } satisfies SnapshotTaskInput,
     { transferList: [body2.buffer] },
   );

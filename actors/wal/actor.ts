@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import {
-  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax,
+  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSnapshotSamplesMax,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -95,9 +95,9 @@ ctx.ep.onMessage((msg, token) => {
       // The body is copied, not transferred: it views the batch buffer that other messages of
       // the same batch (appends not yet flushed) still view.
       const t0 = performance.now();
-      pool.run({ dir: cfg.dataDir, term, index, body }, { name: 'writeSnapshotTimed' })
+      pool.run({ dir: cfg.dataDir, term, index, body })
         .then(({ path, fsyncSeconds: fsync }: SnapshotTaskTimed) => {
-          if (snapshotSaveSeconds.length < 1_000) {
+          if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
             snapshotSaveSeconds.push((performance.now() - t0) / 1000);
             snapshotFsyncSeconds.push(fsync);
           }

@@ -1,7 +1,8 @@
 /**
  * snapshot-task is a piscina task module: it writes one snapshot file off the actor threads
  * (encode header + CRC32C of the body, temp file, fsync, rename, directory fsync) and returns
- * the file's path. The caller writes the WAL's snapshot marker only after this resolves.
+ * the file's path and its fsync time. The caller writes the WAL's snapshot marker only after
+ * this resolves.
  *
  * When the caller no longer needs the body, pass `{ transferList: [body.buffer] }` to
  * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
@@ -18,22 +19,16 @@ export interface SnapshotTaskInput {
   readonly body: Uint8Array;
 }
 
-/** writeSnapshot writes the snapshot file and returns its final path. */
-export default async function writeSnapshot(input: SnapshotTaskInput): Promise<string> {
-  const { dir, term, index, body } = input;
-  return writeSnapshotFile(dir, term, index, body);
-}
-
-/** SnapshotTaskTimed is what writeSnapshotTimed returns: the path and the file's fsync time. */
+/** SnapshotTaskTimed is what the task returns: the file's path and its fsync time. */
 export interface SnapshotTaskTimed {
   path: string;
   fsyncSeconds: number;
 }
 
-/** writeSnapshotTimed is writeSnapshot that also times the snapshot file's fsync (the first
- * fsync; the directory's follows), for etcd_snap_fsync_duration_seconds. Run it with
- * `pool.run(input, { name: 'writeSnapshotTimed' })`. */
-export async function writeSnapshotTimed(input: SnapshotTaskInput): Promise<SnapshotTaskTimed> {
+/** writeSnapshot writes the snapshot file and returns its final path, timing the file's fsync
+ * (the first fsync; the directory's follows) for etcd_snap_fsync_duration_seconds. */
+export default async function writeSnapshot(input: SnapshotTaskInput):
+  Promise<SnapshotTaskTimed> {
   let fsyncSeconds: number | undefined;
   const fsOps = {
     ...nodeFsOps,

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { post, startServer, type TestServer } from './server.js';
+import { until, waitTimeoutMs } from './wait.js';
 
 /**
  * cluster helpers: several real server processes (dist/src/main.js) forming one cluster on
@@ -127,19 +128,16 @@ export async function status(url: string): Promise<Status | undefined> {
 }
 
 /**
- * waitFor polls `probe` until it returns a value other than undefined, or fails after
- * `timeoutMs` with the last thing it saw. The condition is the event waited on; the pause
- * between probes only spaces them out.
+ * waitFor is wait.ts's `until` for a probe that finds a value: it polls `probe` until it
+ * returns something other than undefined and returns that, or fails naming `what` after
+ * `timeoutMs`. The condition is the event waited on; the pause between probes only spaces
+ * them out.
  */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  timeoutMs = waitTimeoutMs): Promise<T> {
+  let v: T | undefined;
+  await until(async () => (v = await probe()) !== undefined, what, { timeoutMs });
+  return v!;
 }
 
 /** waitForLeader waits until every live member names the same live leader; returns the
