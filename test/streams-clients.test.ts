@@ -138,11 +138,15 @@ for c in chunks:
 `;
 
 const python = has('python3', ['-c', 'import http.client']);
-const pythonRequests = python && has('python3', ['-c', 'import requests']);
+// `requests` may be installed for the PATH's python3 (pip) or for Debian's (python3-requests).
+const pythonWithRequests = ['python3', '/usr/bin/python3']
+  .find((bin) => has(bin, ['-c', 'import requests']));
+const pythonRequests = python && pythonWithRequests !== undefined;
 
 const pythonTest = (mode: 'stdlib' | 'requests') => async (t: ExecutionContext) => {
   const key = `python-${mode}`;
-  const lines = new Lines(spawn('python3', ['-c', pythonClient, mode, srv.url, key],
+  const bin = mode === 'requests' ? pythonWithRequests! : 'python3';
+  const lines = new Lines(spawn(bin, ['-c', pythonClient, mode, srv.url, key],
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
   await lines.until((l) => (JSON.parse(l) as { result?: { created?: boolean } }).result
     ?.created === true);
