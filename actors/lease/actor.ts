@@ -4,6 +4,7 @@ import {
 import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/index.js';
 import { assertNever } from '../../src/assert.js';
+import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import type { PeerForward } from '../peer/messages.js';
@@ -40,7 +41,7 @@ let leader = 0;
 function toLeader(msg: PeerForward['msg'], token: ReplyToken): boolean {
   if (lessor.isPrimary || peer === undefined) return false;
   if (leader === 0) {
-    ctx.ep.replyError(token, { code: 'NO_LEADER', message: 'etcdserver: no leader' });
+    ctx.ep.replyError(token, new EtcdError('NO_LEADER'));
     return true;
   }
   peer.forward({ type: 'PeerForward', to: leader, target: 'lease', msg }, token);
