@@ -277,6 +277,9 @@ export class RaftNode {
       case 'RaftStatus':
         if (token !== undefined) this.ep.reply(token, this.status());
         return;
+      case 'RaftBarrier':
+        if (token !== undefined) this.ep.reply(token, null);
+        return;
       case 'RaftStep':
         for (const m of msg.msgs) this.step(m);
         break;
