@@ -1,11 +1,9 @@
 import test from 'ava';
-import { createHash } from 'node:crypto';
 import { stableLog } from '../actors/raft/node.js';
 import { planFromFlags, planJoin } from '../src/cluster/bootstrap.js';
 import { clusterIdOf, memberId64, memberIdOf } from '../src/cluster/ids.js';
 import { MemberTable, type Member } from '../src/cluster/membership.js';
 import { checkAdd, checkPromote, checkRemove, learnerReady } from '../src/cluster/reconfig.js';
-import { sha1 } from '../src/cluster/sha1.js';
 import {
   BoundedQueue, checkHandshake, FrameDecoder, frameHeader, FrameTooLargeError, wireVersion,
 } from '../src/cluster/wire.js';
@@ -21,14 +19,6 @@ import { type HistoryChange, WatchHub } from '../src/watch/index.js';
 // The cluster's pure parts: ids as etcd derives them, the peer wire (framing, handshakes,
 // bounded queues), etcd's reconfiguration checks, the member table, bootstrap plans, and
 // snapshot re-partitioning checked against a single-shard twin.
-
-test('ids: sha1 agrees with node:crypto on inputs of every length up to 200 bytes', (t) => {
-  const rng = seededRng(7);
-  for (let n = 0; n <= 200; n++) {
-    const b = new Uint8Array(n).map(() => Math.floor(rng() * 256));
-    t.is(Buffer.from(sha1(b)).toString('hex'), createHash('sha1').update(b).digest('hex'));
-  }
-});
 
 test('ids: member and cluster ids are etcd 3.4.23\'s (recorded), first 53 bits', (t) => {
   // A 3-member etcd 3.4.23 cluster, token "tok", answered these ids (member list).

@@ -4,10 +4,11 @@ import {
 import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/index.js';
 import { assertNever } from '../../src/assert.js';
+import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import type { PeerForward } from '../peer/messages.js';
-import type { RaftStatusReq } from '../raft/messages.js';
+import type { RaftBarrier } from '../raft/messages.js';
 import type { LeaseConfig, LeaseMsg, LeaseRaftPropose } from './messages.js';
 
 /**
@@ -28,8 +29,8 @@ const lessor = new Lessor({
   ...(cfg.minTtlSeconds === undefined ? {} : { minTtlSeconds: cfg.minTtlSeconds }),
 });
 const raft = ctx.ep.ref<LeaseRaftPropose, unknown>(cfg.raftActor ?? 'raft');
-/** barrier is the same Raft node, asked only for its status (see afterApplied). */
-const barrier = ctx.ep.ref<RaftStatusReq, unknown>(cfg.raftActor ?? 'raft');
+/** barrier is the same Raft node, asked only for RaftBarrier (see afterApplied). */
+const barrier = ctx.ep.ref<RaftBarrier, unknown>(cfg.raftActor ?? 'raft');
 /** peer relays keep-alives and time-to-live asks to the leader (absent in a lone test). */
 const peer = ctx.ep.hasActor('peer') ? ctx.ep.ref<PeerForward, unknown>('peer') : undefined;
 /** leader is the leader's member id (0: none known), from LeaderChanged. */
@@ -40,7 +41,7 @@ let leader = 0;
 function toLeader(msg: PeerForward['msg'], token: ReplyToken): boolean {
   if (lessor.isPrimary || peer === undefined) return false;
   if (leader === 0) {
-    ctx.ep.replyError(token, { code: 'NO_LEADER', message: 'etcdserver: no leader' });
+    ctx.ep.replyError(token, new EtcdError('NO_LEADER'));
     return true;
   }
   peer.forward({ type: 'PeerForward', to: leader, target: 'lease', msg }, token);
@@ -141,9 +142,10 @@ function timeToLive(id: number, keys: boolean, token: ReplyToken): void {
  * (gateway → lease) could overtake the change (seen: a revoked lease still listed, a new
  * lease's keep-alive answered "not found", a key missing from its lease). The Raft node
  * answers an ask on the same channel as, hence after, every change it sent before; so a read
- * waits for a RaftStatus asked after it came in. One such barrier serves every read that
- * arrived while the previous one was out. If the Raft node cannot take the ask (full
- * mailbox, restart), the read is served from what is here.
+ * waits for a RaftBarrier asked after it came in (answered empty: no status is built for
+ * it). One such barrier serves every read that arrived while the previous one was out. If
+ * the Raft node cannot take the ask (full mailbox, restart), the read is served from what is
+ * here.
  */
 function afterApplied(read: () => void): void {
   barrierReads.push(read);
@@ -162,7 +164,7 @@ function askBarrier(): void {
     if (barrierReads.length > 0) askBarrier();
   };
   try {
-    barrier.ask({ type: 'RaftStatus' }).then(done, done);
+    barrier.ask({ type: 'RaftBarrier' }).then(done, done);
   } catch {
     done();
   }

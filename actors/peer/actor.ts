@@ -14,7 +14,9 @@ import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { type Message as RaftMessage, MsgApp, MsgSnap } from '../../src/raft/index.js';
 import { unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
-import { assertNever, startActor } from '../../src/runtime/worker.js';
+import { assertNever } from '../../src/assert.js';
+import { EtcdError } from '../../src/errors.js';
+import { startActor } from '../../src/runtime/worker.js';
 import type { RaftMsg } from '../raft/messages.js';
 import { Conn, hostPortOf } from './conn.js';
 import type { PeerConfig, PeerMemberStats, PeerMsg } from './messages.js';
@@ -351,10 +353,7 @@ function forward(to: number, target: string, msg: RelayRequest['msg'], token: Re
   const c = l === undefined ? undefined : active(l);
   if (c === undefined) {
     if (l !== undefined) dial(l);
-    ctx.ep.replyError(token, {
-      code: 'TIMEOUT_CONNECTION_LOST',
-      message: 'etcdserver: request timed out, possibly due to connection lost',
-    });
+    ctx.ep.replyError(token, new EtcdError('TIMEOUT_CONNECTION_LOST'));
     return;
   }
   const id = nextRelayId++;
@@ -392,10 +391,7 @@ function failRelays(c: Conn): void {
   for (const [id, w] of relays) {
     if (w.conn !== c) continue;
     relays.delete(id);
-    ctx.ep.replyError(w.token, {
-      code: 'TIMEOUT_CONNECTION_LOST',
-      message: 'etcdserver: request timed out, possibly due to connection lost',
-    });
+    ctx.ep.replyError(w.token, new EtcdError('TIMEOUT_CONNECTION_LOST'));
   }
 }
 
@@ -602,7 +598,7 @@ const probeTimer = setInterval(() => {
   for (const [id, w] of relays) {
     if (w.deadlineMs > t) continue;
     relays.delete(id);
-    ctx.ep.replyError(w.token, { code: 'TIMEOUT', message: 'etcdserver: request timed out' });
+    ctx.ep.replyError(w.token, new EtcdError('TIMEOUT'));
   }
 }, peerProbeIntervalMs);
 probeTimer.unref();

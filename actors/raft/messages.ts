@@ -66,6 +66,13 @@ export interface RaftStatusReq {
   type: 'RaftStatus';
 }
 
+/** RaftBarrier asks for nothing: its (empty) answer leaves on the channel to the asker after
+ * every message the node sent there before it, so an actor that waits for it has received
+ * every change the node applied before the ask arrived (the lease actor's reads). */
+export interface RaftBarrier {
+  type: 'RaftBarrier';
+}
+
 /** RaftStep delivers messages from other members (peer actor → Raft node, one per turn). */
 export interface RaftStep {
   type: 'RaftStep';
@@ -136,7 +143,8 @@ export interface RaftPublish {
   clientURLs: string[];
 }
 
-export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftStep | RaftReport |
+export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftBarrier | RaftStep |
+  RaftReport |
   RaftWatchInterest | RaftMemberList | RaftMemberAdd | RaftMemberRemove | RaftMemberUpdate |
   RaftMemberPromote | RaftTransferLeader | RaftPublish;
 
@@ -202,6 +210,7 @@ export interface RaftReplies {
   RaftPropose: RaftProposeResp;
   RaftReadIndex: RaftReadIndexResp;
   RaftStatus: RaftStatusResp;
+  RaftBarrier: null;
   RaftMemberList: RaftMembersResp;
   RaftMemberAdd: RaftMembersResp;
   RaftMemberRemove: RaftMembersResp;

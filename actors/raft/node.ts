@@ -1,8 +1,10 @@
+import { assertNever } from '../../src/assert.js';
 import { memberIdOf } from '../../src/cluster/ids.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
   checkAdd, checkPromote, checkRemove, learnerReady, type ReconfigRefusal, type ReconfigView,
 } from '../../src/cluster/reconfig.js';
+import { EtcdError } from '../../src/errors.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs,
 } from '../../src/constants.js';
@@ -63,36 +65,21 @@ export interface RaftNodeDeps {
   removed(reason: string): void;
 }
 
-/** errors answered by the Raft node, with etcd's wording (codes: src/api/errors.ts). */
+/** errors answered by the Raft node: rows of src/errors.ts (etcd's codes and wording). */
 const E = {
-  noLeader: { code: 'NO_LEADER', message: 'etcdserver: no leader' },
-  notLeader: { code: 'NOT_LEADER', message: 'etcdserver: not leader' },
-  dropped: { code: 'PROPOSAL_DROPPED', message: 'raft proposal dropped' },
-  learner: {
-    code: 'NOT_SUPPORTED_FOR_LEARNER', message: 'etcdserver: rpc not supported for learner',
-  },
-  memberNotFound: { code: 'MEMBER_NOT_FOUND', message: 'etcdserver: member not found' },
-  peerUrlExists: { code: 'PEER_URL_EXIST', message: 'etcdserver: Peer URLs already exists' },
-  notLearner: {
-    code: 'MEMBER_NOT_LEARNER', message: 'etcdserver: can only promote a learner member',
-  },
-  learnerNotReady: {
-    code: 'LEARNER_NOT_READY',
-    message: 'etcdserver: can only promote a learner member which is in sync with leader',
-  },
-  tooManyLearners: {
-    code: 'TOO_MANY_LEARNERS', message: 'etcdserver: too many learner members in cluster',
-  },
-  notEnoughStarted: {
-    code: 'NOT_ENOUGH_STARTED',
-    message: 'etcdserver: re-configuration failed due to not enough started members',
-  },
-  unhealthy: { code: 'UNHEALTHY', message: 'etcdserver: unhealthy cluster' },
-  badTransferee: { code: 'BAD_LEADER_TRANSFEREE', message: 'etcdserver: bad leader transferee' },
-  transferTimeout: {
-    code: 'TIMEOUT_LEADER_TRANSFER',
-    message: 'etcdserver: request timed out, leader transfer took too long',
-  },
+  noLeader: new EtcdError('NO_LEADER'),
+  notLeader: new EtcdError('NOT_LEADER'),
+  dropped: new EtcdError('PROPOSAL_DROPPED'),
+  learner: new EtcdError('NOT_SUPPORTED_FOR_LEARNER'),
+  memberNotFound: new EtcdError('MEMBER_NOT_FOUND'),
+  peerUrlExists: new EtcdError('PEER_URL_EXIST'),
+  notLearner: new EtcdError('MEMBER_NOT_LEARNER'),
+  learnerNotReady: new EtcdError('LEARNER_NOT_READY'),
+  tooManyLearners: new EtcdError('TOO_MANY_LEARNERS'),
+  notEnoughStarted: new EtcdError('NOT_ENOUGH_STARTED'),
+  unhealthy: new EtcdError('UNHEALTHY'),
+  badTransferee: new EtcdError('BAD_LEADER_TRANSFEREE'),
+  transferTimeout: new EtcdError('TIMEOUT_LEADER_TRANSFER'),
 } satisfies Record<string, ErrorBody>;
 
 const refusals: Record<ReconfigRefusal, ErrorBody> = {
@@ -290,6 +277,9 @@ export class RaftNode {
       case 'RaftStatus':
         if (token !== undefined) this.ep.reply(token, this.status());
         return;
+      case 'RaftBarrier':
+        if (token !== undefined) this.ep.reply(token, null);
+        return;
       case 'RaftStep':
         for (const m of msg.msgs) this.step(m);
         break;
@@ -324,10 +314,8 @@ export class RaftNode {
         this.publishedAtMs = -Infinity;
         this.maybePublish(this.deps.nowMs());
         break;
-      default: {
-        const never: never = msg;
-        throw new Error(`raft: unhandled message ${JSON.stringify(never)}`);
-      }
+      default:
+        assertNever(msg);
     }
     this.schedulePump();
   }

@@ -1,3 +1,4 @@
+import { EtcdError } from '../../src/errors.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 
 /**
@@ -16,15 +17,10 @@ export interface ErrorBody {
 }
 
 /** timeoutError is etcd's ErrTimeout. */
-export const timeoutError: ErrorBody = {
-  code: 'TIMEOUT', message: 'etcdserver: request timed out',
-};
+export const timeoutError: ErrorBody = new EtcdError('TIMEOUT');
 /** timeoutLeaderFailError is etcd's ErrTimeoutDueToLeaderFail: the leader changed while the
  * proposal waited, so it was probably lost with the old leader. */
-export const timeoutLeaderFailError: ErrorBody = {
-  code: 'TIMEOUT_LEADER_FAIL',
-  message: 'etcdserver: request timed out, possibly due to previous leader failure',
-};
+export const timeoutLeaderFailError: ErrorBody = new EtcdError('TIMEOUT_LEADER_FAIL');
 
 interface Waiting {
   token: ReplyToken;

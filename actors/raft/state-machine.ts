@@ -1,4 +1,5 @@
 import { slowApplyWarnMs } from '../../src/constants.js';
+import { EtcdError } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
 import {
@@ -300,8 +301,7 @@ export class StateMachine {
         return this.memberResult(req.id);
       case 'memberUpdate':
         if (!this.members.has(req.id)) {
-          throw Object.assign(new Error('etcdserver: member not found'),
-            { code: 'MEMBER_NOT_FOUND' });
+          throw new EtcdError('MEMBER_NOT_FOUND');
         }
         this.members.updatePeerUrls(req.id, req.peerURLs);
         hooks.membersChanged({ type: -1, id: req.id });

@@ -1,4 +1,4 @@
-import { sha1 } from './sha1.js';
+import { createHash } from 'node:crypto';
 
 /**
  * ids: how members and clusters are named, derived as etcd derives them so that every member
@@ -16,6 +16,12 @@ import { sha1 } from './sha1.js';
  * Example: peer URL `http://127.0.0.1:2380` with token `etcd-cluster` hashes
  * "http://127.0.0.1:2380etcd-cluster".
  */
+
+/** sha1 is the SHA-1 digest etcd hashes ids with (ids are derived a handful of times per
+ * process, on the main thread or in the Raft actor: both may use node:crypto). */
+function sha1(data: Uint8Array): Uint8Array {
+  return createHash('sha1').update(data).digest();
+}
 
 /** digest64 is the first 8 bytes of a digest as a uint64 (etcd's id). */
 function digest64(h: Uint8Array): bigint {

@@ -85,8 +85,3 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
     },
   };
 }
-
-/** assertNever closes every exhaustive switch over a protocol's message types. */
-export function assertNever(x: never): never {
-  throw new Error(`runtime: unhandled message ${JSON.stringify(x)}`);
-}

@@ -9,7 +9,7 @@ type Msg =
   | { type: 'RaftPropose'; req: { type: 'leaseGrant'; id: number; ttlSeconds: number } |
     { type: 'leaseRevoke'; id: number } }
   | { type: 'FakeRevoked' }
-  | { type: 'RaftStatus' };
+  | { type: 'RaftBarrier' };
 
 const ctx = startActor<Msg, Record<string, never>>();
 const lease = ctx.ep.ref<{ type: string } & Record<string, unknown>, unknown>('lease');
@@ -18,9 +18,9 @@ const revoked: number[] = [];
 let revision = 1;
 
 ctx.ep.onMessage((msg, token) => {
-  if (msg.type === 'RaftStatus') {
+  if (msg.type === 'RaftBarrier') {
     // The lease actor's read barrier: answered on the channel its changes travel.
-    if (token !== undefined) ctx.ep.reply(token, {});
+    if (token !== undefined) ctx.ep.reply(token, null);
     return;
   }
   if (msg.type === 'FakeRevoked') {
