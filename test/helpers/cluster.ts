@@ -28,7 +28,7 @@ export async function freePorts(n: number): Promise<number[]> {
   await mkdir(reserveDir, { recursive: true });
   const ports: number[] = [];
   for (let attempt = 0; ports.length < n; attempt++) {
-    if (attempt >= portAttemptsMax) throw new Error(`freePorts: no free port after ${attempt} tries`);
+    if (attempt >= portAttemptsMax) throw new Error(`freePorts: none free in ${attempt} tries`);
     const port = portFloor + randomInt(portCeiling - portFloor);
     if (ports.includes(port) || !(await reserve(port)) || !(await bindable(port))) continue;
     ports.push(port);
