@@ -6,6 +6,9 @@ import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
+import { Dashboard } from './gateway/dashboard.js';
+import { OtlpExport } from './gateway/otlp.js';
+import { otlpEndpointOf, traceSampleRateOf } from './config/index.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -82,9 +85,18 @@ async function main(): Promise<void> {
       rangeTotal: kv.rangeTotal,
     });
   });
-  metrics.onScrape(async () => {
-    metrics.ingestWalStats(await wal.ask({ type: 'WalStats' }, 2_000));
-  });
+  // The WAL's samples are taken once and shared by /metrics and the dashboard.
+  const dashboard = new Dashboard(system, kv, () => pullWal(), config.name);
+  const pullWal = async () => {
+    const w = await wal.ask({ type: 'WalStats' }, 2_000);
+    metrics.ingestWalStats(w);
+    dashboard.ingestWal(w);
+  };
+  metrics.onScrape(pullWal);
+  const otlpUrl = otlpEndpointOf(config.otlpEndpoint);
+  const otlp = otlpUrl === '' ? undefined
+    : new OtlpExport(system, otlpUrl, memberId.toString(16), logger.child({ component: 'otlp' }));
+  otlp?.start();
   for (let i = 0; i < config.storageShards; i++) {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
@@ -102,8 +114,13 @@ async function main(): Promise<void> {
     const { server, port, watches, routes } = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
-      observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
+      observe: (route, method, code, seconds) => {
+        metrics.observeHttp(route, method, code, seconds);
+        dashboard.observe(route, method, seconds);
+      },
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
+      traceSampleRate: traceSampleRateOf(config.traceSampleRate),
+      dashboard,
     }, reserved.host, reserved.port, reserved);
     servers.push(server);
     watchGateways.push(watches);
@@ -122,7 +139,8 @@ async function main(): Promise<void> {
     for (const s of servers) s.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
-    void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(async () => {
+    void drain(admissions, shutdownDrainMsMax).then(() => otlp?.stop().catch(() => undefined))
+      .then(() => system.stop()).then(async () => {
       await lock.release();
       log.info({}, 'stopped');
       return closeLogger(logger).then(() => process.exit(0));

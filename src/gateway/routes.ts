@@ -3,6 +3,7 @@ import { EtcdError } from '../errors.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import { errorBody } from './errors.js';
+import type { Dashboard } from './dashboard.js';
 import type { KvService } from './kv-service.js';
 import { startRequestTrace, traceIdHeader } from './trace-routes.js';
 
@@ -26,6 +27,8 @@ export interface GatewayDeps {
   countBytes?: (received: number, sent: number) => void;
   /** traceSampleRate: the fraction of requests traced without asking (--trace-sample-rate). */
   traceSampleRate?: number;
+  /** dashboard computes GET /debug/dashboard (src/gateway/dashboard.ts). */
+  dashboard?: Dashboard;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
