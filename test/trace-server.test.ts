@@ -104,14 +104,17 @@ test.serial('a traced PUT shows its hops: gateway → raft → wal (fsync) → r
   const reader = watch.body!.getReader();
   let seen = '';
   const created = (async () => {
-    while (!seen.includes('"created":true')) seen += new TextDecoder().decode((await reader.read()).value);
+    while (!seen.includes('"created":true')) {
+      seen += new TextDecoder().decode((await reader.read()).value);
+    }
   })();
   await created;
   const r = await request('PUT', '/v1/key/traced/a', JSON.stringify({ value: 'v' }));
   t.is(r.status, 200);
   t.regex(r.traceId ?? '', /^[0-9a-f]{32}$/);
   const tr = await waitForSpans(r.traceId!, ['PUT /v1/key/*', 'RaftPropose', 'WalAppend',
-    'wal write+fsync', 'raft commit+apply', 'ShardApply', 'WatchChanges', 'RaftPropose reply']);
+    'wal write+fsync', 'raft commit+apply', 'ShardApply', 'WatchChanges', 'WatchEvents',
+    'RaftPropose reply']);
   t.log(tr.spans.map((s) => `${s.attributes['actor']} ${s.name} +${s.startMs} ${s.durationMs}ms`)
     .join('\n'));
   const root = one(tr, 'PUT /v1/key/*');
@@ -122,6 +125,7 @@ test.serial('a traced PUT shows its hops: gateway → raft → wal (fsync) → r
   const shard = one(tr, 'ShardApply');
   const watchHop = one(tr, 'WatchChanges');
   const answer = one(tr, 'RaftPropose reply');
+  const events = one(tr, 'WatchEvents');
   t.is(root.parentSpanId, undefined);
   t.is(root.attributes['http.status_code'], 200);
   t.is(propose.parentSpanId, root.spanId);
@@ -131,14 +135,15 @@ test.serial('a traced PUT shows its hops: gateway → raft → wal (fsync) → r
   t.is(shard.parentSpanId, apply.spanId);
   t.is(watchHop.parentSpanId, apply.spanId);
   t.is(answer.parentSpanId, propose.spanId);
-  t.deepEqual([root, propose, append, fsync, apply, shard, watchHop, answer]
+  t.is(events.parentSpanId, watchHop.spanId);
+  t.deepEqual([root, propose, append, fsync, apply, shard, watchHop, events, answer]
     .map((s) => s.attributes['thread']),
   ['main', 'myetcd-raft', 'myetcd-wal', 'myetcd-wal', 'myetcd-raft',
-    shard.attributes['thread'], 'myetcd-watch', 'main']);
+    shard.attributes['thread'], 'myetcd-watch', 'main', 'main']);
   t.regex(String(shard.attributes['thread']), /^myetcd-shard-\d$/);
   t.is(fsync.attributes['wal.appends'], 1);
   t.true((fsync.attributes['wal.records'] as number) >= 1);
-  for (const s of [propose, append, shard, watchHop, answer]) {
+  for (const s of [propose, append, shard, watchHop, events, answer]) {
     t.is(typeof s.attributes['queue.wait_ms'], 'number', `${s.name}: queue wait`);
     t.is(typeof s.attributes['batch.size'], 'number', `${s.name}: batch size`);
     t.is(typeof s.attributes['handle_ms'], 'number', `${s.name}: handling time`);
