@@ -1,14 +1,11 @@
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
-import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
 import { peerMetricsHook } from './cluster/metrics.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
-import { Dashboard } from './gateway/dashboard.js';
-import { OtlpExport } from './gateway/otlp.js';
-import { otlpEndpointOf, traceSampleRateOf } from './config/index.js';
+import { setupObservability } from './gateway/observability.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -76,7 +73,6 @@ async function main(): Promise<void> {
   await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
-  const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
   metrics.onScrape(async () => {
     const st = await kv.status();
@@ -85,18 +81,7 @@ async function main(): Promise<void> {
       rangeTotal: kv.rangeTotal,
     });
   });
-  // The WAL's samples are taken once and shared by /metrics and the dashboard.
-  const dashboard = new Dashboard(system, kv, () => pullWal(), config.name);
-  const pullWal = async () => {
-    const w = await wal.ask({ type: 'WalStats' }, 2_000);
-    metrics.ingestWalStats(w);
-    dashboard.ingestWal(w);
-  };
-  metrics.onScrape(pullWal);
-  const otlpUrl = otlpEndpointOf(config.otlpEndpoint);
-  const otlp = otlpUrl === '' ? undefined
-    : new OtlpExport(system, otlpUrl, memberId.toString(16), logger.child({ component: 'otlp' }));
-  otlp?.start();
+  const obs = setupObservability({ system, kv, metrics, config, memberId, logger });
   for (let i = 0; i < config.storageShards; i++) {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
@@ -114,13 +99,8 @@ async function main(): Promise<void> {
     const { server, port, watches, routes } = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
-      observe: (route, method, code, seconds) => {
-        metrics.observeHttp(route, method, code, seconds);
-        dashboard.observe(route, method, seconds);
-      },
+      ...obs.gatewayDeps,
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
-      traceSampleRate: traceSampleRateOf(config.traceSampleRate),
-      dashboard,
     }, reserved.host, reserved.port, reserved);
     servers.push(server);
     watchGateways.push(watches);
@@ -139,7 +119,7 @@ async function main(): Promise<void> {
     for (const s of servers) s.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
-    void drain(admissions, shutdownDrainMsMax).then(() => otlp?.stop().catch(() => undefined))
+    void drain(admissions, shutdownDrainMsMax).then(() => obs.stop())
       .then(() => system.stop()).then(async () => {
       await lock.release();
       log.info({}, 'stopped');

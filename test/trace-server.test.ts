@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config/index.js';
 import { ConfigError } from '../src/config/errors.js';
 import type { TraceJson, TraceSpanJson } from '../src/gateway/trace-routes.js';
-import { startRequestTrace } from '../src/gateway/trace-routes.js';
+import { startRequestTrace } from '../src/gateway/request-trace.js';
 import { Endpoint } from '../src/runtime/endpoint.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';

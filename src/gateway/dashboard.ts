@@ -201,7 +201,8 @@ export class Dashboard {
       });
     }
     this.routes = new Map([...this.routes.keys()].map((k) => [k, { count: 0, samples: [] }]));
-    return out.sort((a, b) => b.requestsPerSec - a.requestsPerSec || a.route.localeCompare(b.route));
+    return out.sort((a, b) =>
+      b.requestsPerSec - a.requestsPerSec || a.route.localeCompare(b.route));
   }
 
   private takeWal(intervalMs: number): DashboardJson['wal'] {

@@ -5,7 +5,7 @@ import type { ActorSystem } from '../runtime/system.js';
 import { errorBody } from './errors.js';
 import type { Dashboard } from './dashboard.js';
 import type { KvService } from './kv-service.js';
-import { startRequestTrace, traceIdHeader } from './trace-routes.js';
+import { startRequestTrace, traceIdHeader } from './request-trace.js';
 
 /**
  * routes: the registry every route module registers with. A route module exports one

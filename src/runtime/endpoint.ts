@@ -320,7 +320,8 @@ export class Endpoint<In extends Message = Message> {
     const isReply = kind === EnvelopeKind.Reply || kind === EnvelopeKind.ReplyError;
     const type = isReply ? `${this.pending.get(id)?.type ?? 'ask'} reply` : (body as Message).type;
     const span = this.tracer.start(type, tr[1], {
-      'message.type': type, 'queue.wait_ms': round3(t - tr[0]), 'batch.size': batchSize, 'batch.traced': tr[1].length,
+      'message.type': type, 'queue.wait_ms': round3(t - tr[0]), 'batch.size': batchSize,
+      'batch.traced': tr[1].length,
     }, t);
     let open: { span: OpenSpan; handleMs?: number } | undefined;
     const key = `${from}:${id}`;
