@@ -180,7 +180,7 @@ function drawTrace(t) {
       (a['batch.size'] ? '\nbatch of ' + a['batch.size'] + ' messages, ' + a['batch.traced'] +
       ' traced' : '') + (a['handle_ms'] !== undefined ? '\nhandling ' + a['handle_ms'] + ' ms'
       : '') + (a['write_fsync_ms'] !== undefined ? '\nwrite+fsync ' + a['write_fsync_ms'] +
-      ' ms, ' + a['wal.appends'] + ' appends' : '');
+      ' ms for ' + a['wal.entries'] + ' entries (' + a['wal.appends'] + ' appends)' : '');
     var track = el('div', { class: 'track', title: title },
       wait ? el('div', { class: 'wait', style: 'left:' + waitLeft + '%;width:' +
         Math.max(left - waitLeft, 0) + '%' }) : null,
