@@ -63,17 +63,28 @@ export interface TracesReport {
   spans: SpanRecord[];
 }
 
+/** timeOrigin is read once: the getter costs more than performance.now() itself. */
+const timeOrigin = performance.timeOrigin;
+
 /** nowMs is the epoch time in fractional milliseconds: performance.timeOrigin is per thread,
  * but both it and now() are on the same clock, so threads agree to well under a millisecond. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return timeOrigin + performance.now();
 }
 
-/** randomHex returns n random bytes as lower-case hex (trace ids: 16, span ids: 8). */
-export function randomHex(n: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(n));
+/** randomPool amortises the random source: one getRandomValues call per 16 KiB of ids (a call
+ * per id cost about as much as all the rest of a traced hop). */
+const randomPool = new Uint32Array(4096);
+let randomAt = randomPool.length;
+
+/** randomHex returns 4·words random bytes as lower-case hex (trace ids: 4 words, span ids: 2). */
+export function randomHex(words: number): string {
+  if (randomAt + words > randomPool.length) {
+    crypto.getRandomValues(randomPool);
+    randomAt = 0;
+  }
   let s = '';
-  for (let i = 0; i < n; i++) s += (b[i]! < 16 ? '0' : '') + b[i]!.toString(16);
+  for (let i = 0; i < words; i++) s += randomPool[randomAt++]!.toString(16).padStart(8, '0');
   return s;
 }
 
@@ -87,7 +98,7 @@ export interface OpenSpan {
 
 /** Tracer is one thread's span recorder and ring (see the file comment). */
 export class Tracer {
-  readonly boot = randomHex(8);
+  readonly boot = randomHex(2);
   private readonly ring = new Map<string, SpanRecord[]>();
   private seq = 0;
 
@@ -95,21 +106,29 @@ export class Tracer {
   constructor(readonly thread: string, readonly actor: string) {}
 
   /** start opens one span per parent (a root span when parents is empty: a new trace). */
-  start(name: string, parents: readonly TraceRef[], attrs: SpanAttributes = {},
+  start(name: string, parents: readonly TraceRef[], attrs?: SpanAttributes,
     startMs = nowMs()): OpenSpan {
-    const roots: TraceRef[] = parents.length === 0 ? [[randomHex(16), '']] : [...parents];
-    const spans: Omit<SpanRecord, 'seq'>[] = roots.map(([traceId, parent]) => ({
-      traceId, spanId: randomHex(8), ...(parent === '' ? {} : { parentSpanId: parent }), name,
-      startMs, endMs: startMs,
-      attributes: { thread: this.thread, actor: this.actor, ...attrs },
-    }));
+    const spans: Omit<SpanRecord, 'seq'>[] = [];
+    const refs: TraceRef[] = [];
+    const n = parents.length === 0 ? 1 : parents.length;
+    for (let i = 0; i < n; i++) {
+      const attributes: SpanAttributes = { thread: this.thread, actor: this.actor };
+      if (attrs !== undefined) for (const k in attrs) attributes[k] = attrs[k]!;
+      const span: Omit<SpanRecord, 'seq'> = {
+        traceId: parents.length === 0 ? randomHex(4) : parents[i]![0], spanId: randomHex(2),
+        name, startMs, endMs: startMs, attributes,
+      };
+      if (parents.length > 0) span.parentSpanId = parents[i]![1];
+      spans.push(span);
+      refs.push([span.traceId, span.spanId]);
+    }
     return {
-      refs: spans.map((s) => [s.traceId, s.spanId]),
+      refs,
       end: (more?: SpanAttributes) => {
         const endMs = nowMs();
         for (const s of spans) {
           s.endMs = endMs;
-          if (more !== undefined) Object.assign(s.attributes, more);
+          if (more !== undefined) for (const k in more) s.attributes[k] = more[k]!;
           this.record(s);
         }
       },
@@ -127,7 +146,9 @@ export class Tracer {
       }
     }
     if (spans.length >= traceSpansPerTraceMax) return;
-    spans.push({ ...span, seq: ++this.seq });
+    const rec = span as SpanRecord;
+    rec.seq = ++this.seq;
+    spans.push(rec);
   }
 
   /** report returns the spans recorded after seq `since` (0: all that the ring holds). */
