@@ -92,7 +92,9 @@ async function main(): Promise<void> {
     }
   }
   console.log(`ask round trips in one process, ${rounds} rounds of ${burst} (median ns/ask):`);
-  for (const m of modes) console.log(`  ${m.name.padEnd(9)} ${median(times.get(m.name)!).toFixed(0)}`);
+  for (const m of modes) {
+    console.log(`  ${m.name.padEnd(9)} ${median(times.get(m.name)!).toFixed(0)}`);
+  }
   for (const m of modes) m.a.close();
 }
 
