@@ -186,8 +186,10 @@ function drawTrace(t) {
         Math.max(left - waitLeft, 0) + '%' }) : null,
       el('div', { class: 'bar', style: 'left:' + left + '%;width:' + width +
         '%;background:' + laneColor(actor) }),
-      el('span', { class: 'ms', style: 'left:' + Math.min(left + width + 0.5, 88) + '%',
-        text: fmt(s.durationMs) + ' ms' }));
+      // The figure goes after the bar, or before it when the bar reaches the right edge.
+      el('span', { class: 'ms', text: fmt(s.durationMs) + ' ms', style: left + width < 88
+        ? 'left:' + (left + width + 0.5) + '%'
+        : 'right:' + (100 - left + 0.5) + '%;background:#f3f4f8' }));
     var label = el('div', { class: 'label', title: title,
       style: 'padding-left:' + depth(s) * 10 + 'px' },
       el('b', { text: actor + ' ', style: 'color:' + laneColor(actor) }), s.name);
