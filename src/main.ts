@@ -1,9 +1,11 @@
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
 import { peerMetricsHook } from './cluster/metrics.js';
+import { setRequestLimits } from './api/limits.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
+import { EtcdError } from './errors.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
@@ -68,6 +70,8 @@ async function main(): Promise<void> {
   });
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
     apiVersion }, 'starting myetcd');
+  // --max-request-bytes and --max-txn-ops, for the decoders and the gateway's body limit.
+  setRequestLimits(config.maxRequestBytes, config.maxTxnOps);
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await system.start();
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
   }
 
   const servers: { close(): boolean }[] = [];
-  const watchGateways: { closeAll(): void }[] = [];
+  const watchGateways: { closeAll(reason?: unknown): void }[] = [];
   const admissions: { inflight: number }[] = [];
   const listened: number[] = [];
   for (const reserved of clientUrls) {
@@ -118,7 +122,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'received signal; shutting down');
-    for (const w of watchGateways) w.closeAll();
+    system.markStopping();
+    for (const w of watchGateways) w.closeAll(new EtcdError('STOPPED'));
     for (const s of servers) s.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.

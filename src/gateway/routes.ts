@@ -3,6 +3,7 @@ import { EtcdError } from '../errors.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import { errorBody } from './errors.js';
+import { bodyText } from './http-guard.js';
 import type { KvService } from './kv-service.js';
 
 /**
@@ -23,6 +24,8 @@ export interface GatewayDeps {
   /** countBytes counts a JSON request's body and answer (the API's JSON is ASCII, so string
    * lengths are bytes): etcd_network_client_grpc_{received,sent}_bytes_total. */
   countBytes?: (received: number, sent: number) => void;
+  /** onBodyRefused counts a body refused for its size (413). */
+  onBodyRefused?: () => void;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
@@ -31,6 +34,7 @@ export type ErrorBody = { status: number; body: string };
 // The refusals are built once: under overload every request is refused, and each would
 // otherwise capture a stack trace that no answer shows.
 const restarting = new EtcdError('RESTARTING');
+const stopped = new EtcdError('STOPPED');
 const overloaded = new EtcdError('TOO_MANY_REQUESTS');
 
 /** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
@@ -40,6 +44,7 @@ export class Admission {
 
   /** refuse returns the error to answer instead of serving, or undefined. */
   refuse(): EtcdError | undefined {
+    if (this.deps.system.stopping) return stopped;
     if (!this.deps.system.serving) return restarting;
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
       return overloaded;
@@ -75,7 +80,7 @@ export class Routes {
       } else {
         this.admission.inflight++;
         try {
-          const body = method === 'get' || method === 'delete' ? '' : await req.text();
+          const body = method === 'get' || method === 'delete' ? '' : await bodyText(req, res);
           received = body.length;
           [status, text] = await fn(body, req);
         } catch (e) {

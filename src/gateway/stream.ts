@@ -221,6 +221,12 @@ export interface JsonStreamHandlers {
  * earliest cut, so the route can end the response with an explicit last message instead.
  */
 export function readJsonStream(req: HyperExpress.Request, on: JsonStreamHandlers): void {
+  if (req.received) {
+    // No body at all (Content-Length: 0, or none): hyper-express never ends a pipe for it, so
+    // the end is reported here (etcd answers an empty keep-alive body with an empty 200).
+    queueMicrotask(() => on.end(false));
+    return;
+  }
   const splitter = new JsonStreamSplitter();
   let failed = false;
   let bytes = 0;

@@ -12,6 +12,7 @@ import type { ActorRef, Message } from '../runtime/endpoint.js';
 import type { WatchCreateSpec, WatchResponse } from '../watch/types.js';
 import { errorBody, streamErrorLine, v1ErrorBody } from './errors.js';
 import type { ErrorBody, Routes } from './routes.js';
+import { bodyText } from './http-guard.js';
 import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
 
 /**
@@ -64,9 +65,13 @@ export class WatchGateway {
     return true;
   }
 
-  /** closeAll ends every stream (shutdown, restart). */
-  closeAll(): void {
-    for (const s of [...this.sinks.values()]) s.end();
+  /** closeAll ends every stream (shutdown), each with `reason` as its last message when
+   * given (a stop: etcd's "server stopped", so a client knows to go elsewhere). */
+  closeAll(reason?: unknown): void {
+    for (const s of [...this.sinks.values()]) {
+      if (reason === undefined) s.end();
+      else s.fail(reason);
+    }
     clearInterval(this.timer);
   }
 
@@ -214,7 +219,12 @@ export function registerWatchRoutes(r: Routes): WatchGateway {
     sink.create(spec);
   };
   r.server.post('/v1/watch', async (req, res) => {
-    const body = await req.text();
+    let body: string;
+    try {
+      body = await bodyText(req, res);
+    } catch {
+      return; // the client went away mid-body
+    }
     v1Watch(req, res,
       () => decodeV1WatchRequest(parseJsonBody(body), req.header('last-event-id')));
   });
