@@ -101,6 +101,19 @@ async function main(): Promise<void> {
   const watchGateways: { closeAll(reason?: unknown): void }[] = [];
   const admissions: { inflight: number }[] = [];
   const listened: number[] = [];
+  const gatewayStats: (() => Record<string, number>)[] = [];
+  metrics.onScrape(() => {
+    const sum: Record<string, number> = {};
+    for (const f of gatewayStats) {
+      for (const [k, v] of Object.entries(f())) sum[k] = (sum[k] ?? 0) + v;
+    }
+    metrics.ingestGateway({
+      inflight: sum['inflight'] ?? 0, watchStreams: sum['watchStreams'] ?? 0,
+      watchBufferedBytes: sum['watchBufferedBytes'] ?? 0,
+      watchBufferedBytesPeak: sum['watchBufferedBytesPeak'] ?? 0,
+      watchStreamsDropped: sum['watchStreamsDropped'] ?? 0,
+    });
+  });
   for (const reserved of clientUrls) {
     const url = new URL(reserved.url);
     const { server, port, watches, routes } = await startGateway({
@@ -108,7 +121,14 @@ async function main(): Promise<void> {
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
+      onBodyRefused: () => metrics.httpBodyRefused.inc(),
+      watchBufferedBytesMax: config.watchBufferedBytesMax,
     }, reserved.host, reserved.port, reserved);
+    gatewayStats.push(() => ({
+      inflight: routes.admission.inflight, watchStreams: watches.streams,
+      watchBufferedBytes: watches.bufferedBytes, watchBufferedBytesPeak: watches.bufferedBytesPeak,
+      watchStreamsDropped: watches.dropped,
+    }));
     servers.push(server);
     watchGateways.push(watches);
     admissions.push(routes.admission);

@@ -26,6 +26,8 @@ export interface GatewayDeps {
   countBytes?: (received: number, sent: number) => void;
   /** onBodyRefused counts a body refused for its size (413). */
   onBodyRefused?: () => void;
+  /** watchBufferedBytesMax: --experimental-watch-buffered-bytes-max (default: constants.ts). */
+  watchBufferedBytesMax?: number;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */

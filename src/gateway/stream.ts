@@ -148,6 +148,19 @@ export class ChunkedStream {
     if (now) this.res.completed = true;
   }
 
+  /** destroy closes the connection at once, dropping whatever uWS still buffers for it (a
+   * client that stopped reading: the memory is freed now, not when uWS times it out). */
+  destroy(): void {
+    if (this.res.completed) return;
+    this.done = true;
+    this.waiting = [];
+    try {
+      this.res.raw.close();
+    } catch {
+      // gone already
+    }
+  }
+
   private onWritable(): boolean {
     if (this.closed) return true;
     const raw = this.res.raw;
