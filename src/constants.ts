@@ -204,15 +204,14 @@ export const watchGenerationSweepMs = 500;
 // ---- Overload and slow clients (src/gateway/watch-routes.ts, docs/reliability.md) ----
 /** watchBufferedBytesMax bounds the bytes all watch streams together have written that their
  * sockets have not taken (uWS buffers them in memory). Past it the stream holding the most is
- * dropped: its watches are cancelled with a reason and its connection closes. */
+ * dropped: its watches are cancelled with a reason and its connection closes. Dropped streams
+ * still holding bytes hold at most as much again (the oldest are closed past it): the gateway's
+ * watch buffers stay under twice this. */
 export const watchBufferedBytesMax = 64 * 1024 * 1024;
 /** watchStreamStallMsMax: a watch stream whose socket took nothing for this long while we had
  * data for it is dropped the same way — before uWS would cut it without a word (its timer
  * fires 8–12 s after the socket backed up). */
 export const watchStreamStallMsMax = 5_000;
-/** watchStreamDropLingerMs: a dropped stream's last message may still reach a client that
- * reads again; its connection is closed once the message has left, or after this long. */
-export const watchStreamDropLingerMs = 2_000;
 
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
@@ -244,5 +243,5 @@ assert(v1ListLimitDefault <= v1ListLimitMax, 'the default /v1 page must be allow
 assert(v1ListLimitMax <= rangeResultKvsMax, 'a /v1 page must fit in one range');
 assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
   'an open request body must be answered at least 1 s before uWS may cut it');
-assert(watchStreamStallMsMax + watchGenerationSweepMs + watchStreamDropLingerMs <=
-  uwsIdleTimeoutMsMin, 'a stalled watch stream is dropped with a message before uWS cuts it');
+assert(watchStreamStallMsMax + watchGenerationSweepMs < uwsIdleTimeoutMsMin,
+  'a stalled watch stream is dropped with a message before uWS cuts it');

@@ -7,8 +7,7 @@ import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
 import {
-  watchBufferedBytesMax, watchGenerationSweepMs, watchStreamDropLingerMs, watchStreamsMax,
-  watchStreamStallMsMax,
+  watchBufferedBytesMax, watchGenerationSweepMs, watchStreamsMax, watchStreamStallMsMax,
 } from '../constants.js';
 import type { ResponseHeader } from '../mvcc/types.js';
 import type { ActorRef, Message } from '../runtime/endpoint.js';
@@ -32,14 +31,15 @@ import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
  *    {"result":WatchResponse} line per message, open until the client goes away.
  *
  * Memory of all streams together: `bufferedBytes` counts what the streams wrote that their
- * sockets have not taken yet (uWS holds it in memory). It stays under watchBufferedBytesMax
- * (plus what dropped streams still hold, at most as much again, for at most
- * watchStreamDropLingerMs): a write that would pass the bound first drops the stream holding
- * the most bytes, and a stream whose socket took nothing for watchStreamStallMsMax is dropped
- * too. A dropped stream's hub state is released at once; its last message cancels each of its
- * watches with a `cancel_reason` telling the client to resume from its last revision + 1
- * (etcd's cancel responses carry the reason the same way); its connection closes once that
- * message has left, or after watchStreamDropLingerMs.
+ * sockets have not taken yet (uWS holds it in memory). It stays under watchBufferedBytesMax,
+ * plus what dropped streams still hold — at most as much again, so under twice the bound: a
+ * write that would pass the bound first drops the stream holding the most bytes, and a stream
+ * whose socket took nothing for watchStreamStallMsMax is dropped too. A dropped stream's hub
+ * state is released at once; its last message cancels each of its watches with a
+ * `cancel_reason` telling the client to resume from its last revision + 1 (etcd's cancel
+ * responses carry the reason the same way). Its connection ends once that message has left;
+ * a client that never reads again is cut by uWS's timer (8–12 s after our last write), or at
+ * once when dropped streams hold more than the bound.
  *
  *  - POST /v1/watch (body) and GET /v1/watch (query, for EventSource): the seed's API as
  *    Server-Sent Events with UTF-8 keys; `id:` is the header revision of responses with
@@ -222,7 +222,6 @@ export class Sink {
   /** watchIds: the stream's live watches (from the created and canceled answers it wrote),
    * for the last message of a drop. */
   private readonly watchIds = new Set<number>();
-  private lingerTimer: NodeJS.Timeout | undefined;
   constructor(
     readonly id: number,
     private readonly gw: WatchGateway,
@@ -292,8 +291,8 @@ export class Sink {
 
   /**
    * drop ends a stream whose client reads too slowly: the hub forgets it now (no more events
-   * for it), its last message cancels each watch with `reason`, and the connection closes
-   * once that has left, or after watchStreamDropLingerMs.
+   * for it), its last message cancels each watch with `reason`, and the response ends once
+   * that has left (see the file comment for a client that never reads again).
    */
   drop(reason: string): void {
     if (this.ended || this.dropping) return;
@@ -309,8 +308,6 @@ export class Sink {
       this.end();
       return;
     }
-    this.lingerTimer = setTimeout(() => this.destroy(), watchStreamDropLingerMs);
-    this.lingerTimer.unref();
     let bytes = 0;
     for (const m of last) bytes += m.length;
     this.writeCounted(last, bytes, () => this.end());
@@ -331,7 +328,6 @@ export class Sink {
   end(lastMessage?: string): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
     this.gw.forget(this);
     this.stream.end(lastMessage);
     // What the socket had not taken is no longer ours to count: the client is gone (uWS freed
