@@ -1,0 +1,276 @@
+import test from 'ava';
+import net from 'node:net';
+import { metricValue } from './helpers/metrics.js';
+import { b64, post, useServer, type TestServer } from './helpers/server.js';
+import { LineStream } from './helpers/streams.js';
+import { until } from './helpers/wait.js';
+
+/**
+ * overload: what a client cannot do to the server — send a body larger than the limit and be
+ * read to the end, leave a request without an answer, hold an admission slot by going away
+ * mid-body, or grow the gateway's watch buffers by not reading (docs/reliability.md,
+ * "Overload and slow clients"). Raw sockets (node:net) where the client must misbehave.
+ */
+
+const requestBytes = 1000;
+/** bodyLimit is the gateway's for --max-request-bytes=1000 (src/api/limits.ts). */
+const bodyLimit = 2 * (requestBytes + 512 * 1024);
+
+/** RawClient is one socket that records what it sent and what came back. */
+class RawClient {
+  readonly socket: net.Socket;
+  sent = 0;
+  received = Buffer.alloc(0);
+  closed = false;
+  private wake: (() => void) | undefined;
+
+  constructor(url: string) {
+    const u = new URL(url);
+    this.socket = net.connect(Number(u.port), u.hostname);
+    this.socket.on('data', (d: Buffer) => {
+      this.received = Buffer.concat([this.received, d]);
+      this.notify();
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.notify();
+    });
+    this.socket.on('error', () => undefined);
+  }
+
+  write(data: string | Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.write(data, () => {
+        this.sent += Buffer.byteLength(data);
+        resolve();
+      });
+    });
+  }
+
+  get text(): string {
+    return this.received.toString('utf8');
+  }
+
+  /** until resolves once cond holds (checked on every event of the socket). */
+  async until(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!cond()) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${this.text.slice(0, 300)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+}
+
+/** dechunk decodes a chunked HTTP body (after the head) as far as it is complete. */
+function dechunk(raw: Buffer): string {
+  const head = raw.indexOf('\r\n\r\n');
+  let i = head + 4;
+  const out: Buffer[] = [];
+  for (;;) {
+    const eol = raw.indexOf('\r\n', i);
+    if (eol < 0) break;
+    const size = parseInt(raw.subarray(i, eol).toString('latin1'), 16);
+    if (!(size > 0) || eol + 2 + size > raw.length) break;
+    out.push(raw.subarray(eol + 2, eol + 2 + size));
+    i = eol + 2 + size + 2;
+  }
+  return Buffer.concat(out).toString('utf8');
+}
+
+async function metric(srv: TestServer, series: string): Promise<number> {
+  const body = await (await fetch(`${srv.url}/metrics`)).text();
+  return metricValue(body, series) ?? NaN;
+}
+
+function request(method: string, path: string, body: string, extra = ''): string {
+  return `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${
+    extra}\r\n${body}`;
+}
+
+let shared: TestServer;
+test.before(async () => {
+  const { startServer } = await import('./helpers/server.js');
+  shared = await startServer({
+    args: ['--max-request-bytes', String(requestBytes), '--max-txn-ops', '2'],
+  });
+});
+test.after.always(async () => {
+  await shared?.shutdown();
+});
+
+test('http: a declared Content-Length over the limit gets 413 before the body is sent', async (t) => {
+  const c = new RawClient(shared.url);
+  try {
+    await c.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n');
+    await c.write(Buffer.alloc(64 * 1024, 97));
+    await c.until(() => c.closed, 'the answer and the close');
+    t.regex(c.text, /^HTTP\/1\.1 413 /);
+    t.true(c.text.endsWith(
+      '{"error":"etcdserver: request is too large","message":"etcdserver: request is too large",' +
+      '"code":3}'), c.text);
+    t.true(c.sent < 1024 * 1024, `sent ${c.sent} of 100 MiB`);
+  } finally {
+    c.close();
+  }
+});
+
+test('http: a chunked body is refused with 413 as soon as it passes the limit', async (t) => {
+  for (const path of ['/v3/kv/put', '/v1/txn']) {
+    const c = new RawClient(shared.url);
+    try {
+      await c.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const piece = Buffer.alloc(64 * 1024, 97);
+      const frame = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece,
+        Buffer.from('\r\n')]);
+      // Before the fix the body was read to its terminator: this loop would send all 256 MiB.
+      while (c.received.length === 0 && !c.closed && c.sent < 256 * 1024 * 1024) {
+        await c.write(frame);
+      }
+      await c.until(() => c.closed, 'the close after the answer');
+      t.regex(c.text, /^HTTP\/1\.1 413 /, path);
+      t.true(c.text.includes('etcdserver: request is too large'), c.text);
+      // What was sent past the limit is what the sockets' buffers held when the answer came.
+      t.true(c.sent < bodyLimit + 32 * 1024 * 1024, `${path}: sent ${c.sent}`);
+    } finally {
+      c.close();
+    }
+  }
+});
+
+test('http: --max-request-bytes and --max-txn-ops are the limits in force', async (t) => {
+  const big = await post(`${shared.url}/v3/kv/put`, { key: b64('k'), value: b64('v'.repeat(2000)) });
+  t.is(big.status, 400);
+  t.is(big.json.message, 'etcdserver: request is too large');
+  const small = await post(`${shared.url}/v3/kv/put`, { key: b64('k'), value: b64('v'.repeat(500)) });
+  t.is(small.status, 200);
+  const ops = [1, 2, 3].map((i) => ({ request_put: { key: b64(`t${i}`), value: b64('x') } }));
+  const txn = await post(`${shared.url}/v3/kv/txn`, { success: ops });
+  t.is(txn.status, 400);
+  t.is(txn.json.message, 'etcdserver: too many operations in txn request');
+  const ok = await post(`${shared.url}/v3/kv/txn`, { success: ops.slice(0, 2) });
+  t.is(ok.status, 200);
+});
+
+test('http: requests that used to wait for nothing get an answer', async (t) => {
+  // A cancel of an id the stream does not have (etcd 3.4 answers nothing).
+  const cancel = new RawClient(shared.url);
+  // An empty keep-alive body: etcd answers an empty 200.
+  const keepalive = new RawClient(shared.url);
+  // Requests that are not requests: an error line (the stream stays a 200, as etcd's).
+  const wrong = new RawClient(shared.url);
+  try {
+    await cancel.write(request('POST', '/v3/watch', '{"cancel_request":{}}'));
+    await keepalive.write(request('POST', '/v3/lease/keepalive', ''));
+    await wrong.write(request('POST', '/v3/watch', '{"create_request": false}'));
+    await cancel.until(() => cancel.text.includes('cancel_reason'), 'the cancel answer');
+    const answer = JSON.parse(dechunk(cancel.received).trim()) as { result: Record<string, unknown> };
+    t.like(answer.result, { canceled: true, cancel_reason: 'mvcc: watcher does not exist' });
+    await keepalive.until(() => /\r\n\r\n/.test(keepalive.text), 'the keep-alive answer');
+    t.regex(keepalive.text, /^HTTP\/1\.1 200 /);
+    t.regex(keepalive.text, /content-length: 0\r\n|\r\n0\r\n\r\n$/i);
+    await wrong.until(() => wrong.text.includes('"error"'), 'the error line');
+    t.true(wrong.text.includes('cannot unmarshal bool'), wrong.text);
+  } finally {
+    cancel.close();
+    keepalive.close();
+    wrong.close();
+  }
+});
+
+test('http: a client gone mid-body releases its admission slot', async (t) => {
+  const c = new RawClient(shared.url);
+  try {
+    await c.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"key":');
+    await until(async () => await metric(shared, 'myetcd_http_inflight_requests') >= 1,
+      'the request admitted, waiting for its body');
+    c.close();
+    // Before the fix the slot was never released: a slowloris client cut by uWS's timer
+    // leaked one each, until gatewayInflightMax refused everyone.
+    await until(async () => await metric(shared, 'myetcd_http_inflight_requests') === 0,
+      'the slot released');
+    t.is((await post(`${shared.url}/v3/kv/put`, { key: b64('after'), value: b64('x') })).status, 200);
+  } finally {
+    c.close();
+  }
+});
+
+test('watch: all streams together stay under the buffer bound; a slow stream is dropped with ' +
+  'a reason and a reading client gets every event', async (t) => {
+  const boundBytes = 256 * 1024;
+  const srv = await useServer(t, {
+    args: ['--experimental-watch-buffered-bytes-max', String(boundBytes)],
+  });
+  const create = JSON.stringify({ create_request: { key: b64('w/'), range_end: b64('w0') } });
+  const slow = new RawClient(srv.url);
+  const reader = new LineStream(srv.url, '/v3/watch');
+  try {
+    await slow.write(request('POST', '/v3/watch', create));
+    await slow.until(() => slow.text.includes('"created":true'), 'the slow stream created');
+    slow.socket.pause(); // reads nothing more: the kernel's buffers fill, then uWS's
+    reader.send({ create_request: { key: b64('w/'), range_end: b64('w0') } });
+    t.true((await reader.result()).created);
+    const value = b64('x'.repeat(32 * 1024));
+    let puts = 0;
+    // Each event is ~44 KB for the slow stream; its sockets hold a few MB, so the bound is
+    // passed after a few hundred puts (or the stall limit drops it first, 5 s without reads).
+    while (await metric(srv, 'myetcd_watch_streams_dropped_total') < 1) {
+      if (puts >= 3000) t.fail('the slow stream was never dropped');
+      if (puts >= 3000) return;
+      t.is((await post(`${srv.url}/v3/kv/put`, { key: b64(`w/${puts % 7}`), value })).status, 200);
+      puts++;
+    }
+    // Every put's response is about 44 KB: the bound holds within a few responses.
+    const peak = await metric(srv, 'myetcd_watch_buffered_bytes_peak');
+    t.true(peak <= 2 * boundBytes + 4 * 64 * 1024, `peak ${peak} vs bound ${boundBytes}`);
+    // The reading client is still served, every event in order.
+    let seen = 0;
+    while (seen < puts) {
+      const r = await reader.result();
+      seen += (r.events ?? []).length;
+    }
+    t.is(seen, puts);
+    // The dropped client reads again: everything it was sent, then the cancel with a reason.
+    slow.socket.resume();
+    await slow.until(() => slow.text.includes('cancel_reason'), 'the last message');
+    const lines = dechunk(slow.received).split('\n').filter((l) => l.startsWith('{'));
+    const last = JSON.parse(lines.at(-1)!) as { result: Record<string, unknown> };
+    t.like(last.result, { canceled: true });
+    t.regex(String(last.result['cancel_reason']), /watch again from the last revision received \+ 1/);
+  } finally {
+    slow.close();
+    reader.close();
+  }
+});
+
+test('stop: a watch stream open while the server stops ends with "server stopped"', async (t) => {
+  const srv = await useServer(t);
+  const s = new LineStream(srv.url, '/v3/watch');
+  try {
+    s.send({ create_request: { key: b64('stop/k') } });
+    t.true((await s.result()).created);
+    const stopped = srv.stop();
+    const last = await s.next();
+    t.like(last.error, { grpc_code: 14, message: 'etcdserver: server stopped' });
+    t.is(await stopped, 0);
+  } finally {
+    s.close();
+  }
+});
