@@ -48,8 +48,12 @@ export const restartsMax = 5;
 export const restartWindowMs = 60_000;
 /** shutdownDrainMsMax bounds how long a graceful stop waits for requests in flight. */
 export const shutdownDrainMsMax = 5_000;
-/** gatewayInflightMax bounds requests accepted by the gateway but not yet answered. */
-export const gatewayInflightMax = 50_000;
+/** gatewayInflightMax bounds requests accepted by the gateway but not yet answered; past it
+ * the gateway answers 429 "etcdserver: too many requests" at once. 5,000 is etcd's
+ * maxGapBetweenApplyAndCommitIndex (past which etcd answers the same): the queue it bounds is
+ * also what an accepted request waits behind, so an accepted request's latency stays under
+ * 5,000 / throughput (about 1–2 s here) however many clients push (docs/reliability.md). */
+export const gatewayInflightMax = 5_000;
 
 // ---- Raft ----
 /** heartbeatIntervalMs / electionTimeoutMs are etcd's defaults (--heartbeat-interval,
