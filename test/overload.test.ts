@@ -1,5 +1,8 @@
 import test from 'ava';
 import net from 'node:net';
+import { gatewayInflightMax } from '../src/constants.js';
+import { errorResponse } from '../src/api/errors.js';
+import { Admission, type GatewayDeps } from '../src/gateway/routes.js';
 import { metricValue } from './helpers/metrics.js';
 import { b64, post, useServer, type TestServer } from './helpers/server.js';
 import { LineStream } from './helpers/streams.js';
@@ -361,3 +364,21 @@ test('overload: 300 busy connections and slow clients leave queues bounded and a
     for (const s of sockets) s.destroy();
   }
 });
+
+test('admission: past gatewayInflightMax "too many requests"; while stopping "server stopped"',
+  (t) => {
+    const system = { serving: true, stopping: false };
+    const kv = { mailboxDepth: 0 };
+    const a = new Admission({ system, kv } as unknown as GatewayDeps);
+    t.is(a.refuse(), undefined);
+    a.inflight = gatewayInflightMax;
+    t.like(errorResponse(a.refuse()), { status: 429, message: 'etcdserver: too many requests' });
+    a.inflight = 0;
+    kv.mailboxDepth = gatewayInflightMax;
+    t.like(errorResponse(a.refuse()), { status: 429, message: 'etcdserver: too many requests' });
+    system.stopping = true;
+    t.like(errorResponse(a.refuse()), { status: 503, message: 'etcdserver: server stopped' });
+    system.serving = false;
+    system.stopping = false;
+    t.like(errorResponse(a.refuse()), { status: 503, message: 'etcdserver: server is restarting' });
+  });
