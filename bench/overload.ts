@@ -101,13 +101,17 @@ function closedLoop(port: number, n: number): { ok: () => number; stop: () => vo
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const wanted = new Set(['myetcd_http_inflight_requests', 'myetcd_watch_buffered_bytes',
+  'myetcd_watch_buffered_bytes_peak', 'myetcd_watch_streams_dropped_total',
+  'myetcd_watch_streams']);
+
 async function metrics(port: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const line of text.split('\n')) {
-      const m = /^(myetcd_http_inflight_requests|myetcd_watch_buffered_bytes(?:_peak)?|myetcd_watch_streams_dropped_total|myetcd_watch_streams) (\S+)/.exec(line);
-      if (m !== null) out[m[1]!] = Number(m[2]);
+      const [name, v] = line.split(' ');
+      if (name !== undefined && wanted.has(name)) out[name] = Number(v);
     }
   } catch {
     // busy: skipped
@@ -116,7 +120,8 @@ async function metrics(port: number): Promise<Record<string, number>> {
 }
 
 async function main(): Promise<void> {
-  const server: Server = await startServer({ kind: 'ours', etcdBin: '', oursArgs: [], etcdArgs: [] });
+  const server: Server =
+    await startServer({ kind: 'ours', etcdBin: '', oursArgs: [], etcdArgs: [] });
   const port = server.port;
   const extra: net.Socket[] = [];
   try {
@@ -129,7 +134,8 @@ async function main(): Promise<void> {
     cap.stop();
     await sleep(500);
     const rssBase = rssBytes(server.pid);
-    console.error(`capacity ${capacity.toFixed(0)} puts/s; RSS ${(rssBase / 2 ** 20).toFixed(0)} MiB`);
+    console.error(`capacity ${capacity.toFixed(0)} puts/s; ` +
+      `RSS ${(rssBase / 2 ** 20).toFixed(0)} MiB`);
 
     // 2. overload, with the slow clients
     for (let i = 0; i < Number(opts.idle); i++) {
@@ -144,14 +150,17 @@ async function main(): Promise<void> {
       s.on('error', () => undefined);
       s.write(`POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: ${slowBody.length}\r\n\r\n`);
       let at = 0;
-      slowTimers.push(setInterval(() => { if (at < slowBody.length) s.write(slowBody[at++]!); }, 1000));
+      slowTimers.push(setInterval(() => {
+        if (at < slowBody.length) s.write(slowBody[at++]!);
+      }, 1000));
       extra.push(s);
     }
     const watchBody = JSON.stringify({ create_request: { key: b64('k'), range_end: b64('l') } });
     for (let i = 0; i < Number(opts.stalled); i++) {
       const s = net.connect(port, '127.0.0.1');
       s.on('error', () => undefined);
-      s.write(`POST /v3/watch HTTP/1.1\r\nHost: x\r\nContent-Length: ${watchBody.length}\r\n\r\n${watchBody}`);
+      s.write(`POST /v3/watch HTTP/1.1\r\nHost: x\r\nContent-Length: ${watchBody.length}` +
+        `\r\n\r\n${watchBody}`);
       s.pause();
       extra.push(s);
     }
@@ -236,7 +245,8 @@ async function main(): Promise<void> {
     };
     if (opts.json) console.log(JSON.stringify(result));
     else {
-      console.log(`| connections | offered | capacity | 429/503 share | accepted p50 / p99 / max |` +
+      console.log('| connections | offered | capacity | 429/503 share | ' +
+        'accepted p50 / p99 / max |' +
         ` peak RSS (base) | peak in flight | watch buffered peak | dropped | recovery |`);
       console.log(`| ${connections} (+${result.idle} idle, ${result.slowloris} slowloris, ` +
         `${result.stalled} stalled watchers) | ${factor}× = ${Math.round(rate)} puts/s for ` +

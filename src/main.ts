@@ -10,7 +10,7 @@ import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
-import { createMetrics } from './metrics/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
 import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
@@ -70,8 +70,7 @@ async function main(): Promise<void> {
   });
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
     apiVersion }, 'starting myetcd');
-  // --max-request-bytes and --max-txn-ops, for the decoders and the gateway's body limit.
-  setRequestLimits(config.maxRequestBytes, config.maxTxnOps);
+  setRequestLimits(config.maxRequestBytes, config.maxTxnOps); // decoders', gateway's limits
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await system.start();
@@ -97,26 +96,12 @@ async function main(): Promise<void> {
     });
   }
 
-  const servers: { close(): boolean }[] = [];
-  const watchGateways: { closeAll(reason?: unknown): void }[] = [];
-  const admissions: { inflight: number }[] = [];
+  const gateways: Gateway[] = [];
   const listened: number[] = [];
-  const gatewayStats: (() => Record<string, number>)[] = [];
-  metrics.onScrape(() => {
-    const sum: Record<string, number> = {};
-    for (const f of gatewayStats) {
-      for (const [k, v] of Object.entries(f())) sum[k] = (sum[k] ?? 0) + v;
-    }
-    metrics.ingestGateway({
-      inflight: sum['inflight'] ?? 0, watchStreams: sum['watchStreams'] ?? 0,
-      watchBufferedBytes: sum['watchBufferedBytes'] ?? 0,
-      watchBufferedBytesPeak: sum['watchBufferedBytesPeak'] ?? 0,
-      watchStreamsDropped: sum['watchStreamsDropped'] ?? 0,
-    });
-  });
+  metrics.onScrape(() => metrics.ingestGateway(sumStats(gateways)));
   for (const reserved of clientUrls) {
-    const url = new URL(reserved.url);
-    const { server, port, watches, routes } = await startGateway({
+    const { protocol, hostname } = new URL(reserved.url);
+    const g = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
@@ -124,16 +109,9 @@ async function main(): Promise<void> {
       onBodyRefused: () => metrics.httpBodyRefused.inc(),
       watchBufferedBytesMax: config.watchBufferedBytesMax,
     }, reserved.host, reserved.port, reserved);
-    gatewayStats.push(() => ({
-      inflight: routes.admission.inflight, watchStreams: watches.streams,
-      watchBufferedBytes: watches.bufferedBytes, watchBufferedBytesPeak: watches.bufferedBytesPeak,
-      watchStreamsDropped: watches.dropped,
-    }));
-    servers.push(server);
-    watchGateways.push(watches);
-    admissions.push(routes.admission);
-    log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
-    listened.push(port);
+    gateways.push(g);
+    log.info({ url: `${protocol}//${hostname}:${g.port}` }, 'ready to serve client requests');
+    listened.push(g.port);
   }
   publishClientUrls(system.gateway, config, listened);
 
@@ -143,10 +121,11 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'received signal; shutting down');
     system.markStopping();
-    for (const w of watchGateways) w.closeAll(new EtcdError('STOPPED'));
-    for (const s of servers) s.close();
+    for (const g of gateways) g.watches.closeAll(new EtcdError('STOPPED'));
+    for (const g of gateways) g.server.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
+    const admissions = gateways.map((g) => g.routes.admission);
     void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(async () => {
       await lock.release();
       log.info({}, 'stopped');
@@ -158,6 +137,25 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** Gateway is one client listener (startGateway's result). */
+type Gateway = Awaited<ReturnType<typeof startGateway>>;
+
+/** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway). */
+function sumStats(all: Gateway[]): Parameters<Metrics['ingestGateway']>[0] {
+  const sum = {
+    inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
+    watchStreamsDropped: 0,
+  };
+  for (const { routes, watches } of all) {
+    sum.inflight += routes.admission.inflight;
+    sum.watchStreams += watches.streams;
+    sum.watchBufferedBytes += watches.bufferedBytes;
+    sum.watchBufferedBytesPeak += watches.bufferedBytesPeak;
+    sum.watchStreamsDropped += watches.dropped;
+  }
+  return sum;
 }
 
 /** drain resolves once no request is in flight, or after timeoutMs. */

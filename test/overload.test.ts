@@ -60,7 +60,9 @@ class RawClient {
     const deadline = performance.now() + timeoutMs;
     while (!cond()) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${this.text.slice(0, 300)}`);
+      if (left <= 0) {
+        throw new Error(`timed out waiting for ${what}; got ${this.text.slice(0, 300)}`);
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.wake = () => {
@@ -119,7 +121,8 @@ test.after.always(async () => {
   await shared?.shutdown();
 });
 
-test('http: a declared Content-Length over the limit gets 413 before the body is sent', async (t) => {
+test('http: a declared Content-Length over the limit gets 413 before the body is sent',
+  async (t) => {
   const c = new RawClient(shared.url);
   try {
     await c.write('POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n');
@@ -159,10 +162,11 @@ test('http: a chunked body is refused with 413 as soon as it passes the limit', 
 });
 
 test('http: --max-request-bytes and --max-txn-ops are the limits in force', async (t) => {
-  const big = await post(`${shared.url}/v3/kv/put`, { key: b64('k'), value: b64('v'.repeat(2000)) });
+  const putUrl = `${shared.url}/v3/kv/put`;
+  const big = await post(putUrl, { key: b64('k'), value: b64('v'.repeat(2000)) });
   t.is(big.status, 400);
   t.is(big.json.message, 'etcdserver: request is too large');
-  const small = await post(`${shared.url}/v3/kv/put`, { key: b64('k'), value: b64('v'.repeat(500)) });
+  const small = await post(putUrl, { key: b64('k'), value: b64('v'.repeat(500)) });
   t.is(small.status, 200);
   const ops = [1, 2, 3].map((i) => ({ request_put: { key: b64(`t${i}`), value: b64('x') } }));
   const txn = await post(`${shared.url}/v3/kv/txn`, { success: ops });
@@ -184,7 +188,9 @@ test('http: requests that used to wait for nothing get an answer', async (t) => 
     await keepalive.write(request('POST', '/v3/lease/keepalive', ''));
     await wrong.write(request('POST', '/v3/watch', '{"create_request": false}'));
     await cancel.until(() => cancel.text.includes('cancel_reason'), 'the cancel answer');
-    const answer = JSON.parse(dechunk(cancel.received).trim()) as { result: Record<string, unknown> };
+    const answer = JSON.parse(dechunk(cancel.received).trim()) as {
+      result: Record<string, unknown>;
+    };
     t.like(answer.result, { canceled: true, cancel_reason: 'mvcc: watcher does not exist' });
     await keepalive.until(() => /\r\n\r\n/.test(keepalive.text), 'the keep-alive answer');
     t.regex(keepalive.text, /^HTTP\/1\.1 200 /);
@@ -209,7 +215,8 @@ test('http: a client gone mid-body releases its admission slot', async (t) => {
     // leaked one each, until gatewayInflightMax refused everyone.
     await until(async () => await metric(shared, 'myetcd_http_inflight_requests') === 0,
       'the slot released');
-    t.is((await post(`${shared.url}/v3/kv/put`, { key: b64('after'), value: b64('x') })).status, 200);
+    const after = await post(`${shared.url}/v3/kv/put`, { key: b64('after'), value: b64('x') });
+    t.is(after.status, 200);
   } finally {
     c.close();
   }
@@ -256,7 +263,8 @@ test('watch: all streams together stay under the buffer bound; a slow stream is 
     const lines = dechunk(slow.received).split('\n').filter((l) => l.startsWith('{'));
     const last = JSON.parse(lines.at(-1)!) as { result: Record<string, unknown> };
     t.like(last.result, { canceled: true });
-    t.regex(String(last.result['cancel_reason']), /watch again from the last revision received \+ 1/);
+    t.regex(String(last.result['cancel_reason']),
+      /watch again from the last revision received \+ 1/);
   } finally {
     slow.close();
     reader.close();
