@@ -217,6 +217,10 @@ export const watchBufferedBytesMax = 64 * 1024 * 1024;
  * fires 8–12 s after the socket backed up). */
 export const watchStreamStallMsMax = 5_000;
 
+/** bodyBytesReceivingMax bounds the request bodies being received, all connections together
+ * (src/gateway/http-guard.ts): past it a request gets 429 and its connection closes. */
+export const bodyBytesReceivingMax = 256 * 1024 * 1024;
+
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
@@ -249,3 +253,5 @@ assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
   'an open request body must be answered at least 1 s before uWS may cut it');
 assert(watchStreamStallMsMax + watchGenerationSweepMs < uwsIdleTimeoutMsMin,
   'a stalled watch stream is dropped with a message before uWS cuts it');
+assert(bodyBytesReceivingMax >= 16 * httpBodyBytesMax,
+  'many largest bodies may be received at once');

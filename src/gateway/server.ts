@@ -3,6 +3,7 @@ import {
   encodeHealth, encodeVersion, etcdClusterVersion, etcdServerVersion,
 } from '../api/v3.js';
 import { requestLimits } from '../api/limits.js';
+import { bodyBytesReceivingMax } from '../constants.js';
 import { exclusiveApp, listenExclusive, type ListenApp, type Reservation }
   from '../server/listen.js';
 import { errorBody } from './errors.js';
@@ -39,6 +40,7 @@ export async function startGateway(
   });
   installGuard(server, {
     bodyBytesMax: limits.httpBodyBytesMax,
+    receivingBytesMax: Math.max(bodyBytesReceivingMax, 4 * limits.httpBodyBytesMax),
     streamPaths: new Set(['/v3/watch', '/v3beta/watch', '/v3/lease/keepalive',
       '/v3beta/lease/keepalive']),
     onRefused: deps.onBodyRefused,
