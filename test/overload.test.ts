@@ -150,7 +150,8 @@ test.serial('http: a declared Content-Length over the limit gets 413 before the 
   }
 });
 
-test.serial('http: a chunked body is refused with 413 as soon as it passes the limit', async (t) => {
+test.serial('http: a chunked body is refused with 413 as soon as it passes the limit',
+  async (t) => {
   for (const path of ['/v3/kv/put', '/v1/txn']) {
     const c = new RawClient(shared.url);
     try {
