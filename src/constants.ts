@@ -48,8 +48,12 @@ export const restartsMax = 5;
 export const restartWindowMs = 60_000;
 /** shutdownDrainMsMax bounds how long a graceful stop waits for requests in flight. */
 export const shutdownDrainMsMax = 5_000;
-/** gatewayInflightMax bounds requests accepted by the gateway but not yet answered. */
-export const gatewayInflightMax = 50_000;
+/** gatewayInflightMax bounds requests accepted by the gateway but not yet answered; past it
+ * the gateway answers 429 "etcdserver: too many requests" at once. 5,000 is etcd's
+ * maxGapBetweenApplyAndCommitIndex (past which etcd answers the same): the queue it bounds is
+ * also what an accepted request waits behind, so an accepted request's latency stays under
+ * 5,000 / throughput (about 1–2 s here) however many clients push (docs/reliability.md). */
+export const gatewayInflightMax = 5_000;
 
 // ---- Raft ----
 /** heartbeatIntervalMs / electionTimeoutMs are etcd's defaults (--heartbeat-interval,
@@ -201,6 +205,22 @@ export const streamBodyOpenMsMax = 7_000;
  * the supervisor has replaced. */
 export const watchGenerationSweepMs = 500;
 
+// ---- Overload and slow clients (src/gateway/watch-routes.ts, docs/reliability.md) ----
+/** watchBufferedBytesMax bounds the bytes all watch streams together have written that their
+ * sockets have not taken (uWS buffers them in memory). Past it the stream holding the most is
+ * dropped: its watches are cancelled with a reason and its connection closes. Dropped streams
+ * still holding bytes hold at most as much again (the oldest are closed past it): the gateway's
+ * watch buffers stay under twice this. */
+export const watchBufferedBytesMax = 64 * 1024 * 1024;
+/** watchStreamStallMsMax: a watch stream whose socket took nothing for this long while we had
+ * data for it is dropped the same way — before uWS would cut it without a word (its timer
+ * fires 8–12 s after the socket backed up). */
+export const watchStreamStallMsMax = 5_000;
+
+/** bodyBytesReceivingMax bounds the request bodies being received, all connections together
+ * (src/gateway/http-guard.ts): past it a request gets 429 and its connection closes. */
+export const bodyBytesReceivingMax = 256 * 1024 * 1024;
+
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
@@ -252,3 +272,7 @@ export const dashboardLatencySamplesMax = 2_048;
 export const dashboardPeerTimeoutMs = 1_000;
 assert(traceSpansPerTraceMax >= 16, 'a traced PUT records about ten spans per trace');
 assert(traceBatchParentsMax <= traceOpenAsksMax, 'a batch of traced asks fits the open asks');
+assert(watchStreamStallMsMax + watchGenerationSweepMs < uwsIdleTimeoutMsMin,
+  'a stalled watch stream is dropped with a message before uWS cuts it');
+assert(bodyBytesReceivingMax >= 16 * httpBodyBytesMax,
+  'many largest bodies may be received at once');

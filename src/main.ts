@@ -1,14 +1,16 @@
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import { peerMetricsHook } from './cluster/metrics.js';
+import { setRequestLimits } from './api/limits.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
+import { EtcdError } from './errors.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { setupObservability } from './gateway/observability.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
-import { createMetrics } from './metrics/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
 import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
@@ -68,6 +70,7 @@ async function main(): Promise<void> {
   });
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
     apiVersion }, 'starting myetcd');
+  setRequestLimits(config.maxRequestBytes, config.maxTxnOps); // decoders', gateway's limits
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await system.start();
@@ -90,23 +93,22 @@ async function main(): Promise<void> {
     });
   }
 
-  const servers: { close(): boolean }[] = [];
-  const watchGateways: { closeAll(): void }[] = [];
-  const admissions: { inflight: number }[] = [];
+  const gateways: Gateway[] = [];
   const listened: number[] = [];
+  metrics.onScrape(() => metrics.ingestGateway(sumStats(gateways)));
   for (const reserved of clientUrls) {
-    const url = new URL(reserved.url);
-    const { server, port, watches, routes } = await startGateway({
+    const { protocol, hostname } = new URL(reserved.url);
+    const g = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
       ...obs.gatewayDeps,
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
+      onBodyRefused: () => metrics.httpBodyRefused.inc(),
+      watchBufferedBytesMax: config.watchBufferedBytesMax,
     }, reserved.host, reserved.port, reserved);
-    servers.push(server);
-    watchGateways.push(watches);
-    admissions.push(routes.admission);
-    log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
-    listened.push(port);
+    gateways.push(g);
+    log.info({ url: `${protocol}//${hostname}:${g.port}` }, 'ready to serve client requests');
+    listened.push(g.port);
   }
   publishClientUrls(system.gateway, config, listened);
 
@@ -115,10 +117,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'received signal; shutting down');
-    for (const w of watchGateways) w.closeAll();
-    for (const s of servers) s.close();
+    system.markStopping();
+    for (const g of gateways) g.watches.closeAll(new EtcdError('STOPPED'));
+    for (const g of gateways) g.server.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
+    const admissions = gateways.map((g) => g.routes.admission);
     void drain(admissions, shutdownDrainMsMax).then(() => obs.stop())
       .then(() => system.stop()).then(async () => {
       await lock.release();
@@ -131,6 +135,25 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** Gateway is one client listener (startGateway's result). */
+type Gateway = Awaited<ReturnType<typeof startGateway>>;
+
+/** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway). */
+function sumStats(all: Gateway[]): Parameters<Metrics['ingestGateway']>[0] {
+  const sum = {
+    inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
+    watchStreamsDropped: 0,
+  };
+  for (const { routes, watches } of all) {
+    sum.inflight += routes.admission.inflight;
+    sum.watchStreams += watches.streams;
+    sum.watchBufferedBytes += watches.bufferedBytes;
+    sum.watchBufferedBytesPeak += watches.bufferedBytesPeak;
+    sum.watchStreamsDropped += watches.dropped;
+  }
+  return sum;
 }
 
 /** drain resolves once no request is in flight, or after timeoutMs. */

@@ -168,7 +168,8 @@ test('cancel_request stops one watcher; the other keeps going', async (t) => {
     s.send({ create_request: { key: b64('cancel/k'), watch_id: 7 } });
     s.send({ create_request: { key: b64('cancel/k'), watch_id: 8 } });
     s.send({ cancel_request: { watch_id: 7 } });
-    // A cancel of an unknown id is ignored; the stream answers the next request.
+    // A cancel of an unknown id is answered with the reason (etcd 3.4 answers nothing); the
+    // stream answers the next request.
     s.send({ cancel_request: { watch_id: 99 } });
     s.send({ progress_request: {} });
     s.end();
@@ -177,6 +178,10 @@ test('cancel_request stops one watcher; the other keeps going', async (t) => {
     const c = await s.result();
     t.is(c.watch_id, '7');
     t.true(c.canceled);
+    const u = await s.result();
+    t.is(u.watch_id, '99');
+    t.true(u.canceled);
+    t.is(u.cancel_reason, 'mvcc: watcher does not exist');
     const p = await s.result();
     t.is(p.watch_id, '-1');
     t.is(p.events, undefined);

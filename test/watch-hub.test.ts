@@ -257,7 +257,7 @@ test('watch: all events of one transaction arrive in one response', (t) => {
   t.deepEqual(rs[0]!.events.map((e) => e.kv.key), ['a', 'b', 'c']);
 });
 
-test('watch: cancel answers canceled and stops events; an unknown id is ignored', (t) => {
+test('watch: cancel answers canceled and stops events; an unknown id gets the reason', (t) => {
   const h = new Harness();
   const id = h.hub.create(1, { key: 'a' });
   h.put('a');
@@ -266,7 +266,10 @@ test('watch: cancel answers canceled and stops events; an unknown id is ignored'
   h.put('a');
   h.drain();
   t.deepEqual(revs(h.events(1, id)), [1]);
-  t.like(h.got.get(1)!.at(-1), { watchId: id, canceled: true });
+  t.like(h.got.get(1)!.at(-2), { watchId: id, canceled: true });
+  t.like(h.got.get(1)!.at(-1), {
+    watchId: 99, canceled: true, cancelReason: 'mvcc: watcher does not exist',
+  });
   t.is(h.hub.stats().watchers, 0);
 });
 

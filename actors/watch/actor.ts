@@ -99,6 +99,7 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
     case 'WatchCancel':
       if (!recovered) {
         early.push(msg);
+        subscribe(); // a first request that cancels is answered too
         return;
       }
       hub.cancel(msg.streamId, msg.watchId);

@@ -8,7 +8,8 @@
  */
 import { GoNumber } from './gojson.js';
 import { bytesFromUtf8, prefixEnd, utf8FromBytes } from '../bytes.js';
-import { txnOpsMax, v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
+import { v1ListLimitDefault, v1ListLimitMax } from '../constants.js';
+import { requestLimits } from './limits.js';
 import type { Bytes } from '../types.js';
 import type {
   Change,
@@ -297,7 +298,7 @@ export function decodeV1BatchRequest(json: unknown): TxnRequest {
   const o = obj(json, 'body');
   const ops = list(o, 'ops');
   if (ops.length === 0) throw bad('field ops must hold at least one operation');
-  if (ops.length > txnOpsMax) throw new ErrTooManyOps();
+  if (ops.length > requestLimits().txnOpsMax) throw new ErrTooManyOps();
   const r: TxnRequest = {
     type: 'txn',
     compare: [],

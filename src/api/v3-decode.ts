@@ -18,7 +18,7 @@
  * numbers without a name (sort_order 7) become the default where etcd behaves as the default,
  * and are refused where etcd would misbehave (sort_target, compare target/result).
  */
-import { txnOpsMax } from '../constants.js';
+import { requestLimits } from './limits.js';
 import type { Bytes } from '../types.js';
 import type {
   Compare,
@@ -505,7 +505,7 @@ export function decodeTxnRequest(json: unknown): TxnRequest {
 export function checkTxnRequest(r: TxnRequest): void {
   const size = txnRequestBytes(r);
   checkGrpcSize(size);
-  checkTxn(r, txnOpsMax);
+  checkTxn(r, requestLimits().txnOpsMax);
   checkIntervals(r.success);
   checkIntervals(r.failure);
   if (!isTxnReadOnly(r)) checkRaftSize(size);

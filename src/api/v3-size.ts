@@ -10,6 +10,7 @@
  * request (fields set to their zero value in JSON are not counted, as protobuf omits them).
  */
 import { grpcOverheadBytes, requestBytesMax } from '../constants.js';
+import { requestLimits } from './limits.js';
 import type {
   Compare,
   CompactionRequest,
@@ -21,7 +22,8 @@ import type {
 } from '../mvcc/types.js';
 import { EtcdError } from '../errors.js';
 
-/** grpcMaxRecvBytes is the largest request message grpc-go lets through to etcd. */
+/** grpcMaxRecvBytes is the largest request message grpc-go lets through to etcd by default
+ * (--max-request-bytes unset; the limit in force is requestLimits().grpcRecvBytesMax). */
 export const grpcMaxRecvBytes = requestBytesMax + grpcOverheadBytes;
 /** raftHeaderBytes: InternalRaftRequest's header field (tag 2 + len 1 + id tag 1 + id 10:
  * etcd's request ids have the top bit set). Measured: put-largest vs err-put-too-large. */
@@ -114,19 +116,21 @@ export function compactionRequestBytes(r: CompactionRequest): number {
   return intField(r.revision) + boolField(r.physical);
 }
 
-/** checkGrpcSize throws etcd's 429 when a request message exceeds grpcMaxRecvBytes. */
+/** checkGrpcSize throws etcd's 429 when a request message exceeds what grpc lets through
+ * (--max-request-bytes + 512 KiB). */
 export function checkGrpcSize(sizeBytes: number): void {
-  if (sizeBytes > grpcMaxRecvBytes) {
+  const max = requestLimits().grpcRecvBytesMax;
+  if (sizeBytes > max) {
     throw new EtcdError(
       'GRPC_MESSAGE_TOO_LARGE',
-      `grpc: received message larger than max (${sizeBytes} vs. ${grpcMaxRecvBytes})`,
+      `grpc: received message larger than max (${sizeBytes} vs. ${max})`,
     );
   }
 }
 
 /** checkRaftSize throws "etcdserver: request is too large" for a write whose raft proposal
- * would exceed requestBytesMax. */
+ * would exceed --max-request-bytes. */
 export function checkRaftSize(sizeBytes: number): void {
   const proposal = raftHeaderBytes + 1 + varintBytes(sizeBytes) + sizeBytes;
-  if (proposal > requestBytesMax) throw new EtcdError('REQUEST_TOO_LARGE');
+  if (proposal > requestLimits().requestBytesMax) throw new EtcdError('REQUEST_TOO_LARGE');
 }

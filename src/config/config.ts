@@ -47,6 +47,8 @@ export interface Config {
   maxRequestBytes: number;
   /** maxTxnOps bounds the operations in one txn branch. */
   maxTxnOps: number;
+  /** watchBufferedBytesMax bounds the unsent bytes of all watch streams together (ours). */
+  watchBufferedBytesMax: number;
   /** autoCompactionMode says how autoCompactionRetention is read. */
   autoCompactionMode: 'periodic' | 'revision';
   /** autoCompactionRetention: '0' disables; periodic: hours ('1') or a duration ('30m');

@@ -58,6 +58,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
+    watchBufferedBytesMax: get('watchBufferedBytesMax') ?? C.watchBufferedBytesMax,
     autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
     autoCompactionRetention: get('autoCompactionRetention') ?? '0',
     logLevel: get('logLevel') ?? 'info',

@@ -92,6 +92,10 @@ export const settings: readonly Setting[] = [
   { flag: 'max-txn-ops', key: 'maxTxnOps', kind: { t: 'int', min: 1 }, value: 'n',
     defaultText: String(C.txnOpsMax),
     help: 'Maximum number of operations permitted in a transaction branch.' },
+  { flag: 'experimental-watch-buffered-bytes-max', key: 'watchBufferedBytesMax',
+    kind: { t: 'int', min: 1 }, value: 'bytes', defaultText: String(C.watchBufferedBytesMax),
+    help: 'Bound on the unsent bytes of all watch streams together; past it the slowest ' +
+      'stream is dropped with a cancel reason (ours).' },
   { flag: 'auto-compaction-mode', key: 'autoCompactionMode',
     kind: { t: 'enum', choices: compactionModes }, value: 'periodic|revision',
     defaultText: 'periodic',

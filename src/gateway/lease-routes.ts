@@ -12,7 +12,7 @@ import {
   encodeLeaseTimeToLiveResponse, parseJsonBody,
 } from '../api/v3.js';
 import type { ActorRef } from '../runtime/endpoint.js';
-import { requestBytesMax } from '../constants.js';
+import { requestLimits } from '../api/limits.js';
 import { streamErrorLine, v1ErrorBody } from './errors.js';
 import type { Routes } from './routes.js';
 import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
@@ -226,7 +226,8 @@ class KeepAliveStream {
 
 /** checkRequestSize refuses bodies over etcd's --max-request-bytes, as etcd does. */
 function checkRequestSize(body: string): void {
-  if (body.length * 3 > requestBytesMax && Buffer.byteLength(body) > requestBytesMax) {
+  const max = requestLimits().requestBytesMax;
+  if (body.length * 3 > max && Buffer.byteLength(body) > max) {
     throw new EtcdError('REQUEST_TOO_LARGE');
   }
 }

@@ -4,6 +4,7 @@ import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import { errorBody } from './errors.js';
 import type { Dashboard } from './dashboard.js';
+import { bodyText } from './http-guard.js';
 import type { KvService } from './kv-service.js';
 import { startRequestTrace, traceIdHeader } from './request-trace.js';
 
@@ -29,6 +30,10 @@ export interface GatewayDeps {
   traceSampleRate?: number;
   /** dashboard computes GET /debug/dashboard (src/gateway/dashboard.ts). */
   dashboard?: Dashboard;
+  /** onBodyRefused counts a body refused for its size (413). */
+  onBodyRefused?: () => void;
+  /** watchBufferedBytesMax: --experimental-watch-buffered-bytes-max (default: constants.ts). */
+  watchBufferedBytesMax?: number;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
@@ -37,6 +42,7 @@ export type ErrorBody = { status: number; body: string };
 // The refusals are built once: under overload every request is refused, and each would
 // otherwise capture a stack trace that no answer shows.
 const restarting = new EtcdError('RESTARTING');
+const stopped = new EtcdError('STOPPED');
 const overloaded = new EtcdError('TOO_MANY_REQUESTS');
 
 /** Admission tracks requests accepted but not answered (bounded: gatewayInflightMax). */
@@ -46,6 +52,7 @@ export class Admission {
 
   /** refuse returns the error to answer instead of serving, or undefined. */
   refuse(): EtcdError | undefined {
+    if (this.deps.system.stopping) return stopped;
     if (!this.deps.system.serving) return restarting;
     if (this.inflight >= gatewayInflightMax || this.deps.kv.mailboxDepth >= gatewayInflightMax) {
       return overloaded;
@@ -83,7 +90,7 @@ export class Routes {
       } else {
         this.admission.inflight++;
         try {
-          const body = method === 'get' || method === 'delete' ? '' : await req.text();
+          const body = method === 'get' || method === 'delete' ? '' : await bodyText(req, res);
           received = body.length;
           [status, text] = await (trace === undefined ? fn(body, req)
             : trace.run(() => fn(body, req)));

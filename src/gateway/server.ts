@@ -2,10 +2,12 @@ import HyperExpress from 'hyper-express';
 import {
   encodeHealth, encodeVersion, etcdClusterVersion, etcdServerVersion,
 } from '../api/v3.js';
-import { httpBodyBytesMax } from '../constants.js';
+import { requestLimits } from '../api/limits.js';
+import { bodyBytesReceivingMax } from '../constants.js';
 import { exclusiveApp, listenExclusive, type ListenApp, type Reservation }
   from '../server/listen.js';
 import { errorBody } from './errors.js';
+import { installGuard } from './http-guard.js';
 import { registerLeaseRoutes } from './lease-routes.js';
 import { type GatewayDeps, Routes } from './routes.js';
 import { registerV1Routes } from './v1-routes.js';
@@ -30,11 +32,20 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 export async function startGateway(
   deps: GatewayDeps, host: string, port: number, reservation?: Reservation,
 ): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
+  const limits = requestLimits();
   const server = new HyperExpress.Server({
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
-    // (from the decoders) instead of a bare 413 from the HTTP layer.
-    max_body_length: httpBodyBytesMax,
+    // (from the decoders) instead of a bare 413 from the HTTP layer; past this, the guard
+    // answers 413 without reading on (http-guard.ts).
+    max_body_length: limits.httpBodyBytesMax,
     fast_buffers: true,
+  });
+  installGuard(server, {
+    bodyBytesMax: limits.httpBodyBytesMax,
+    receivingBytesMax: Math.max(bodyBytesReceivingMax, 4 * limits.httpBodyBytesMax),
+    streamPaths: new Set(['/v3/watch', '/v3beta/watch', '/v3/lease/keepalive',
+      '/v3beta/lease/keepalive']),
+    onRefused: deps.onBodyRefused,
   });
   const routes = new Routes(server, deps);
   registerV3Routes(routes);

@@ -148,6 +148,19 @@ export class ChunkedStream {
     if (now) this.res.completed = true;
   }
 
+  /** destroy closes the connection at once, dropping whatever uWS still buffers for it (a
+   * client that stopped reading: the memory is freed now, not when uWS times it out). */
+  destroy(): void {
+    if (this.res.completed) return;
+    this.done = true;
+    this.waiting = [];
+    try {
+      this.res.raw.close();
+    } catch {
+      // gone already
+    }
+  }
+
   private onWritable(): boolean {
     if (this.closed) return true;
     const raw = this.res.raw;
@@ -221,6 +234,12 @@ export interface JsonStreamHandlers {
  * earliest cut, so the route can end the response with an explicit last message instead.
  */
 export function readJsonStream(req: HyperExpress.Request, on: JsonStreamHandlers): void {
+  if (req.received) {
+    // No body at all (Content-Length: 0, or none): hyper-express never ends a pipe for it, so
+    // the end is reported here (etcd answers an empty keep-alive body with an empty 200).
+    queueMicrotask(() => on.end(false));
+    return;
+  }
   const splitter = new JsonStreamSplitter();
   let failed = false;
   let bytes = 0;

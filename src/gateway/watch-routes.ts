@@ -6,12 +6,15 @@ import { EtcdError } from '../errors.js';
 import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
-import { watchGenerationSweepMs, watchStreamsMax } from '../constants.js';
+import {
+  watchBufferedBytesMax, watchGenerationSweepMs, watchStreamsMax, watchStreamStallMsMax,
+} from '../constants.js';
 import type { ResponseHeader } from '../mvcc/types.js';
 import type { ActorRef, Message } from '../runtime/endpoint.js';
 import type { WatchCreateSpec, WatchResponse } from '../watch/types.js';
 import { errorBody, streamErrorLine, v1ErrorBody } from './errors.js';
 import type { ErrorBody, Routes } from './routes.js';
+import { bodyText } from './http-guard.js';
 import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
 
 /**
@@ -26,6 +29,18 @@ import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
  *    of JSON WatchRequests ({"create_request":…}, {"cancel_request":…},
  *    {"progress_request":{}}), decoded by src/api as every /v3 body; the response one
  *    {"result":WatchResponse} line per message, open until the client goes away.
+ *
+ * Memory of all streams together: `bufferedBytes` counts what the streams wrote that their
+ * sockets have not taken yet (uWS holds it in memory). It stays under watchBufferedBytesMax,
+ * plus what dropped streams still hold — at most as much again, so under twice the bound: a
+ * write that would pass the bound first drops the stream holding the most bytes, and a stream
+ * whose socket took nothing for watchStreamStallMsMax is dropped too. A dropped stream's hub
+ * state is released at once; its last message cancels each of its watches with a
+ * `cancel_reason` telling the client to resume from its last revision + 1 (etcd's cancel
+ * responses carry the reason the same way). Its connection ends once that message has left;
+ * a client that never reads again is cut by uWS's timer (8–12 s after our last write), or at
+ * once when dropped streams hold more than the bound.
+ *
  *  - POST /v1/watch (body) and GET /v1/watch (query, for EventSource): the seed's API as
  *    Server-Sent Events with UTF-8 keys; `id:` is the header revision of responses with
  *    events, so EventSource's Last-Event-ID resumes from it + 1.
@@ -37,16 +52,30 @@ type Encoder = (h: ResponseHeader, r: WatchResponse) => string;
 /** WatchGateway routes the hub's pushes to HTTP streams; registerWatchRoutes returns it. */
 export class WatchGateway {
   private readonly sinks = new Map<number, Sink>();
+  /** bufferedBytes: written by every stream, not yet taken by its socket (see file comment). */
+  bufferedBytes = 0;
+  /** bufferedBytesPeak: the most bufferedBytes has been (for the overload test and bench). */
+  bufferedBytesPeak = 0;
+  /** lingeringBytes: the part of bufferedBytes that dropped streams hold. */
+  lingeringBytes = 0;
+  /** dropped counts streams dropped for reading too slowly (budget or stall). */
+  dropped = 0;
+  /** lingering: dropped streams whose last message has not left yet, oldest first. */
+  readonly lingering = new Set<Sink>();
   private nextStreamId = 1;
   private readonly hub: ActorRef<WatchMsg, unknown>;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly r: Routes) {
+  constructor(private readonly r: Routes,
+    private readonly bufferedBytesMax = r.deps.watchBufferedBytesMax ?? watchBufferedBytesMax) {
     this.hub = r.deps.system.gateway.ref<WatchMsg, unknown>('watch');
     // The supervisor restarts every actor together: a new generation's hub knows none of
     // the old streams, so they are ended and their clients reconnect (from their last
     // revision + 1, which loses nothing).
-    this.timer = setInterval(() => this.closeGeneration(), watchGenerationSweepMs);
+    this.timer = setInterval(() => {
+      this.closeGeneration();
+      this.dropStalled();
+    }, watchGenerationSweepMs);
     this.timer.unref();
   }
 
@@ -64,9 +93,13 @@ export class WatchGateway {
     return true;
   }
 
-  /** closeAll ends every stream (shutdown, restart). */
-  closeAll(): void {
-    for (const s of [...this.sinks.values()]) s.end();
+  /** closeAll ends every stream (shutdown), each with `reason` as its last message when
+   * given (a stop: etcd's "server stopped", so a client knows to go elsewhere). */
+  closeAll(reason?: unknown): void {
+    for (const s of [...this.sinks.values()]) {
+      if (reason === undefined) s.end();
+      else s.fail(reason);
+    }
     clearInterval(this.timer);
   }
 
@@ -111,9 +144,53 @@ export class WatchGateway {
     }
   }
 
+  /**
+   * admit makes room for `bytes` more from `sink` under watchBufferedBytesMax: while they do
+   * not fit, the stream holding the most unsent bytes is dropped. False when that is `sink`
+   * (it must not write). A stream alone is always admitted (its responses must be able to
+   * leave, however large).
+   */
+  admit(sink: Sink, bytes: number): boolean {
+    while (this.bufferedBytes - this.lingeringBytes + bytes > this.bufferedBytesMax) {
+      let victim: Sink | undefined;
+      for (const s of this.sinks.values()) {
+        if (s.pendingBytes > 0 && (victim === undefined || s.pendingBytes > victim.pendingBytes)) {
+          victim = s;
+        }
+      }
+      if (victim === undefined) break;
+      victim.drop(`myetcd: watch stream dropped: the client read too slowly (all watch streams ${
+        ''}together may hold ${this.bufferedBytesMax} unsent bytes); watch again from the last ${
+        ''}revision received + 1`);
+      if (victim === sink) return false;
+    }
+    // Dropped streams hold at most as much again: past it, the oldest are closed at once.
+    for (const s of this.lingering) {
+      if (this.lingeringBytes <= this.bufferedBytesMax) break;
+      s.destroy();
+    }
+    return true;
+  }
+
+  /** dropStalled drops the streams whose socket took nothing for watchStreamStallMsMax. */
+  private dropStalled(): void {
+    const now = performance.now();
+    for (const s of [...this.sinks.values()]) {
+      if (s.stalledSinceMs !== undefined && now - s.stalledSinceMs > watchStreamStallMsMax) {
+        s.drop(`myetcd: watch stream dropped: the client read nothing for ${
+          watchStreamStallMsMax / 1000} s; watch again from the last revision received + 1`);
+      }
+    }
+  }
+
   /** header fills etcd's response header. */
   header(revision: number): ResponseHeader {
     return this.r.deps.kv.header(revision);
+  }
+
+  /** knownRevision is the newest revision the gateway has seen. */
+  get knownRevision(): number {
+    return this.r.deps.kv.knownRevision;
   }
 
   /** ack returns written events to the stream's budget in the hub. */
@@ -136,6 +213,15 @@ export class WatchGateway {
 /** Sink is one open HTTP watch stream. */
 export class Sink {
   private ended = false;
+  /** dropping: dropped for reading too slowly; only its last message is still on its way. */
+  private dropping = false;
+  /** pendingBytes: written, not yet taken by the socket (its part of bufferedBytes). */
+  pendingBytes = 0;
+  /** stalledSinceMs: since when the socket has taken nothing while pendingBytes > 0. */
+  stalledSinceMs: number | undefined;
+  /** watchIds: the stream's live watches (from the created and canceled answers it wrote),
+   * for the last message of a drop. */
+  private readonly watchIds = new Set<number>();
   constructor(
     readonly id: number,
     private readonly gw: WatchGateway,
@@ -163,14 +249,74 @@ export class Sink {
   /** deliver writes one push, each response its own message (as etcd flushes each), and
    * acks its events once the socket took them. */
   deliver(responses: WatchResponse[]): void {
-    if (this.ended || this.stream.closed) return;
+    if (this.ended || this.dropping || this.stream.closed) return;
     const messages: string[] = [];
     let events = 0;
+    let bytes = 0;
     for (const r of responses) {
-      messages.push(this.encode(this.gw.header(r.revision), r));
+      const m = this.encode(this.gw.header(r.revision), r);
+      messages.push(m);
+      bytes += m.length;
       events += r.events.length;
+      if (r.canceled === true) this.watchIds.delete(r.watchId);
+      else if (r.created === true) this.watchIds.add(r.watchId);
     }
-    this.stream.write(messages, () => this.gw.ack(this, events));
+    if (!this.gw.admit(this, bytes)) return;
+    this.writeCounted(messages, bytes, () => this.gw.ack(this, events));
+  }
+
+  /** writeCounted writes and counts the bytes until the socket has taken them. */
+  private writeCounted(messages: string[], bytes: number, onFlushed: () => void): void {
+    this.pendingBytes += bytes;
+    this.gw.bufferedBytes += bytes;
+    this.gw.bufferedBytesPeak = Math.max(this.gw.bufferedBytesPeak, this.gw.bufferedBytes);
+    if (this.dropping) this.gw.lingeringBytes += bytes;
+    let flushed = false;
+    this.stream.write(messages, () => {
+      flushed = true;
+      this.release(bytes);
+      onFlushed();
+    });
+    if (!flushed && this.stalledSinceMs === undefined) this.stalledSinceMs = performance.now();
+  }
+
+  /** release: the socket took `bytes` (progress: the stall clock restarts). */
+  private release(bytes: number): void {
+    const n = Math.min(bytes, this.pendingBytes);
+    this.pendingBytes -= n;
+    this.gw.bufferedBytes -= n;
+    if (this.dropping) this.gw.lingeringBytes -= n;
+    this.stalledSinceMs = this.pendingBytes > 0 ? performance.now() : undefined;
+  }
+
+  /**
+   * drop ends a stream whose client reads too slowly: the hub forgets it now (no more events
+   * for it), its last message cancels each watch with `reason`, and the response ends once
+   * that has left (see the file comment for a client that never reads again).
+   */
+  drop(reason: string): void {
+    if (this.ended || this.dropping) return;
+    this.dropping = true;
+    this.gw.dropped++;
+    this.gw.forget(this);
+    this.gw.lingering.add(this);
+    this.gw.lingeringBytes += this.pendingBytes;
+    const rev = this.gw.knownRevision;
+    const last = [...this.watchIds].map((watchId) => this.encode(this.gw.header(rev),
+      { watchId, revision: rev, events: [], canceled: true, cancelReason: reason }));
+    if (last.length === 0) {
+      this.end();
+      return;
+    }
+    let bytes = 0;
+    for (const m of last) bytes += m.length;
+    this.writeCounted(last, bytes, () => this.end());
+  }
+
+  /** destroy closes the connection at once (a dropped stream whose client never read). */
+  destroy(): void {
+    this.stream.destroy();
+    this.end();
   }
 
   /** fail ends the stream with a last error message (grpc-gateway's error line). */
@@ -184,6 +330,11 @@ export class Sink {
     this.ended = true;
     this.gw.forget(this);
     this.stream.end(lastMessage);
+    // What the socket had not taken is no longer ours to count: the client is gone (uWS freed
+    // it) or the response has ended (uWS sends it, then closes).
+    this.release(this.pendingBytes);
+    if (this.gw.lingering.delete(this)) this.dropping = false;
+    this.stalledSinceMs = undefined;
   }
 }
 
@@ -214,7 +365,12 @@ export function registerWatchRoutes(r: Routes): WatchGateway {
     sink.create(spec);
   };
   r.server.post('/v1/watch', async (req, res) => {
-    const body = await req.text();
+    let body: string;
+    try {
+      body = await bodyText(req, res);
+    } catch {
+      return; // the client went away mid-body
+    }
     v1Watch(req, res,
       () => decodeV1WatchRequest(parseJsonBody(body), req.header('last-event-id')));
   });

@@ -212,6 +212,17 @@ export class Metrics {
     'HTTP requests answered, by route, method and status code.', ['route', 'method', 'code']);
   readonly httpDuration = this.histogram('myetcd_http_request_duration_seconds',
     'HTTP request latency by route.', httpBuckets, ['route']);
+  readonly httpInflight = this.gauge('myetcd_http_inflight_requests',
+    'Requests accepted by the gateway and not yet answered (bounded by gatewayInflightMax).');
+  readonly httpBodyRefused = this.counter('myetcd_http_body_refused_total',
+    'Request bodies refused with 413 for their size, before they were read.');
+  readonly watchStreams = this.gauge('myetcd_watch_streams', 'Open HTTP watch streams.');
+  readonly watchBufferedBytes = this.gauge('myetcd_watch_buffered_bytes',
+    'Bytes written by all watch streams that their sockets have not taken yet.');
+  readonly watchBufferedBytesPeak = this.gauge('myetcd_watch_buffered_bytes_peak',
+    'The most myetcd_watch_buffered_bytes has been since the start.');
+  readonly watchStreamsDropped = this.counter('myetcd_watch_streams_dropped_total',
+    'Watch streams dropped because their client read too slowly.');
 
   private shownServerId: string | undefined;
   private slowApplyRegistered = false;
@@ -346,6 +357,16 @@ export class Metrics {
   observeHttp(route: string, method: string, code: number, seconds: number): void {
     this.httpRequests.inc({ route, method, code: String(code) });
     this.httpDuration.observe({ route }, seconds);
+  }
+
+  /** ingestGateway sets the gateway's own numbers (summed over its listeners). */
+  ingestGateway(g: { inflight: number; watchStreams: number; watchBufferedBytes: number;
+    watchBufferedBytesPeak: number; watchStreamsDropped: number }): void {
+    this.httpInflight.set(g.inflight);
+    this.watchStreams.set(g.watchStreams);
+    this.watchBufferedBytes.set(g.watchBufferedBytes);
+    this.watchBufferedBytesPeak.set(g.watchBufferedBytesPeak);
+    this.addTotal(this.watchStreamsDropped, {}, g.watchStreamsDropped);
   }
 
   /** onScrape registers a hook run before each render (e.g. ask the WAL actor for its

@@ -68,11 +68,13 @@ export class AskTimeoutError extends Error {
 }
 
 /** ActorGoneError: the target actor's connection closed (its thread crashed or stopped);
- * code RESTARTING: 503 "server is restarting". */
+ * code RESTARTING: 503 "server is restarting", or — once the server is stopping — STOPPED:
+ * 503 "etcdserver: server stopped", etcd's answer during a stop. */
 export class ActorGoneError extends Error {
-  readonly code: ErrorCode = 'RESTARTING';
-  constructor(target: string) {
-    super(`etcdserver: actor ${target} is restarting`);
+  readonly code: ErrorCode;
+  constructor(target: string, stopping = false) {
+    super(stopping ? 'etcdserver: server stopped' : `etcdserver: actor ${target} is restarting`);
+    this.code = stopping ? 'STOPPED' : 'RESTARTING';
   }
 }
 
@@ -255,12 +257,15 @@ export class Endpoint<In extends Message = Message> {
     this.flush();
   }
 
+  /** stopping: the server is stopping; asks that fail now fail with STOPPED. */
+  stopping = false;
+
   /** failActor rejects every ask outstanding to a target actor (its thread died). */
   failActor(target: string): void {
     for (const [id, p] of this.pending) {
       if (p.target === target) {
         this.pending.delete(id);
-        p.reject(new ActorGoneError(target));
+        p.reject(new ActorGoneError(target, this.stopping));
       }
     }
     const p = this.targets.get(target);

@@ -75,6 +75,17 @@ export class ActorSystem {
     }
   }
 
+  /** stopping: a stop has begun (markStopping or stop): the gateway answers "etcdserver:
+   * server stopped", not "server is restarting". */
+  get stopping(): boolean {
+    return this.gateway.stopping;
+  }
+
+  /** markStopping announces a stop before it starts (main's drain of requests in flight). */
+  markStopping(): void {
+    this.gateway.stopping = true;
+  }
+
   /** serving reports whether the actors are up (the gateway answers 503 otherwise). */
   get serving(): boolean {
     return this.state === 'running';
@@ -145,6 +156,7 @@ export class ActorSystem {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    this.gateway.stopping = true;
     this.gateway.flushNow();
     for (const spec of this.specs) {
       const w = this.workers.get(spec.name);

@@ -155,11 +155,20 @@ export class WatchHub {
     return id;
   }
 
-  /** cancel removes a watcher at the client's request; false when the id is unknown (etcd
-   * then answers nothing). */
+  /** cancel removes a watcher at the client's request; false when the id is unknown. etcd
+   * 3.4 then answers nothing, and a client that cancelled a wrong id (`{"cancel_request":{}}`
+   * names watch 0) waits for an answer that never comes: we answer canceled with the reason,
+   * etcd's mvcc wording ("mvcc: watcher does not exist"). */
   cancel(streamId: number, watchId: number): boolean {
     const w = this.streams.get(streamId)?.watchers.get(watchId);
-    if (w === undefined) return false;
+    if (w === undefined) {
+      if (!this.openStream(streamId)) return false;
+      this.enqueue(this.streams.get(streamId)!, {
+        watchId, revision: this.currentRevision, events: [], canceled: true,
+        cancelReason: watchErrors.notFound,
+      });
+      return false;
+    }
     this.remove(w);
     this.enqueue(w.stream, {
       watchId, revision: this.currentRevision, events: [], canceled: true,

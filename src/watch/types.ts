@@ -51,6 +51,8 @@ export const watchErrors = {
   duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
   emptyRange: 'mvcc: watcher range is empty',
   tooManyWatchers: 'etcdserver: too many requests',
+  /** notFound: a cancel of an id the stream does not have (etcd's ErrWatcherNotExist). */
+  notFound: 'mvcc: watcher does not exist',
 } as const;
 
 /** HistoryRequest is what a sync pass needs read from the shards' history. */

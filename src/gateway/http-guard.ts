@@ -1,0 +1,194 @@
+import type HyperExpress from 'hyper-express';
+import { EtcdError } from '../errors.js';
+import { errorBody, v1ErrorBody } from './errors.js';
+
+/**
+ * http-guard: what the gateway checks on a request before hyper-express reads its body.
+ *
+ * Oversized bodies. hyper-express (6.18) enforces its max_body_length only once the whole body
+ * has arrived: a 100 MiB Content-Length got its 413 after 100 MiB were read, and a chunked
+ * body was counted but read to its end (4 GiB streamed, 413 after the terminator). The guard
+ * sits in front of hyper-express's request handler instead:
+ *  - a declared Content-Length over the limit is answered at once — 413, etcd's wording
+ *    ("etcdserver: request is too large") in the route's JSON envelope, `Connection: close` —
+ *    and hyper-express never sees the request; the connection is read no more (uWS closes it
+ *    8–12 s later; see `refuse`), so the rest of the body is never read;
+ *  - a chunked body is counted as it arrives; the chunk that passes the limit is not handed
+ *    on: the client gets the same 413 (or, if the route has begun to answer already, a
+ *    closed connection) and the connection closes. hyper-express is told the client went
+ *    away (its own abort path), so the route writes nothing more.
+ * The streamed bodies of /v3/watch and /v3/lease/keepalive are sequences of requests bounded
+ * one by one (JsonStreamSplitter) and in time (stream.ts): only their declared length is
+ * checked here.
+ *
+ * Bodies arriving at once. Every connection may be receiving a body, and hyper-express holds
+ * each until it is complete (a fixed-length one allocated whole at once): bodies trickled in
+ * just fast enough to keep uWS's timer from firing (16 KiB/s) on thousands of connections
+ * would hold gigabytes. All bodies being received together are bounded by
+ * bodyBytesReceivingMax: a request whose body would pass it gets 429 "etcdserver: too many
+ * requests" and its connection closes (a fixed-length body at once, a chunked one when the
+ * chunk that passes it arrives). Complete bodies are then bounded by gatewayInflightMax.
+ *
+ * Aborts. hyper-express's body promises (`req.text()`) never settle when the client goes away
+ * mid-body (a slowloris body cut by uWS's timeout, a refused chunked body): `bodyText` races
+ * them with the abort, so a route's admission slot is always released.
+ *
+ * The hook is hyper-express's `_handle_uws_request` (its one entry from uWS for every route),
+ * replaced on the instance; uWS's response object gets wrappers for `onData` and `onAborted`
+ * before hyper-express registers its handlers through them.
+ */
+
+/** UwsResponse is the part of uWS's HttpResponse the guard uses. */
+interface UwsResponse {
+  onData(h: (chunk: ArrayBuffer, isLast: boolean) => void): unknown;
+  onAborted(h: () => void): unknown;
+  cork(fn: () => void): unknown;
+  writeStatus(s: string): UwsResponse;
+  writeHeader(k: string, v: string): UwsResponse;
+  end(body?: string, closeConnection?: boolean): unknown;
+  close(): unknown;
+  pause(): unknown;
+}
+interface UwsRequest { getHeader(name: string): string }
+interface Route { pattern: string }
+type Handle = (route: Route, req: UwsRequest, res: UwsResponse, socket: unknown) => void;
+
+/** GuardOptions: the limit and the routes whose bodies are streams. */
+export interface GuardOptions {
+  /** bodyBytesMax: a larger body is refused with 413 (requestLimits().httpBodyBytesMax). */
+  bodyBytesMax: number;
+  /** streamPaths: route patterns whose bodies are streams of requests. */
+  streamPaths: ReadonlySet<string>;
+  /** receivingBytesMax bounds the bodies being received, all together (bodyBytesReceivingMax,
+   * or more when --max-request-bytes makes one body larger). */
+  receivingBytesMax: number;
+  /** onRefused counts a refusal (metrics). */
+  onRefused?: () => void;
+}
+
+/** aborts holds the abort listeners of responses whose body is still arriving. */
+const aborts = new WeakMap<object, (() => void)[]>();
+
+/** Receiving counts the bytes of request bodies being received (all connections). */
+interface Receiving { bytes: number }
+
+/** installGuard puts the guard in front of every route of `server`. */
+export function installGuard(server: HyperExpress.Server, opts: GuardOptions): void {
+  const s = server as unknown as { _handle_uws_request: Handle };
+  const inner = s._handle_uws_request.bind(server);
+  const receiving: Receiving = { bytes: 0 };
+  s._handle_uws_request = (route, req, res, socket) => {
+    const declared = Number(req.getHeader('content-length'));
+    if (declared > opts.bodyBytesMax) {
+      opts.onRefused?.();
+      refuse(res, route.pattern, 'REQUEST_TOO_LARGE');
+      return;
+    }
+    const streamed = opts.streamPaths.has(route.pattern);
+    if (!streamed && declared > 0 && receiving.bytes + declared > opts.receivingBytesMax) {
+      refuse(res, route.pattern, 'TOO_MANY_REQUESTS');
+      return;
+    }
+    const chunked = req.getHeader('transfer-encoding') !== '';
+    if (chunked || declared > 0) {
+      watch(res, route.pattern, opts, chunked, streamed ? undefined : receiving, declared);
+    }
+    inner(route, req, res, socket);
+  };
+}
+
+/** watch wraps res's onData and onAborted (see the file comment). A body counts against
+ * `receiving` until it is complete: a fixed-length body its declared length from the start
+ * (hyper-express allocates it whole), a chunked body what has come. */
+function watch(res: UwsResponse, pattern: string, opts: GuardOptions, chunked: boolean,
+  receiving: Receiving | undefined, declared: number): void {
+  let held = 0;
+  const hold = (n: number): void => {
+    if (receiving === undefined) return;
+    held += n;
+    receiving.bytes += n;
+  };
+  const release = (): void => {
+    if (receiving !== undefined) receiving.bytes -= held;
+    held = 0;
+  };
+  if (!chunked) hold(declared);
+  let abortHandler: (() => void) | undefined;
+  let refused = false;
+  const onAborted = res.onAborted.bind(res);
+  const onData = res.onData.bind(res);
+  const aborted = (): void => {
+    release();
+    abortHandler?.();
+    const fns = aborts.get(res);
+    aborts.delete(res);
+    for (const fn of fns ?? []) fn();
+  };
+  res.onAborted = (h) => {
+    abortHandler = h;
+    return onAborted(() => { if (!refused) aborted(); });
+  };
+  if (receiving === undefined) return; // a stream: bounded per request and in time instead
+  // A route may answer before the body has arrived (a 404): then the answer has begun and a
+  // refusal can only close the connection.
+  let answering = false;
+  const writeStatus = res.writeStatus.bind(res);
+  res.writeStatus = (status) => {
+    answering = true;
+    return writeStatus(status);
+  };
+  let bytes = 0;
+  res.onData = (h) => onData((chunk, isLast) => {
+    if (refused) return;
+    bytes += chunk.byteLength;
+    if (chunked) hold(chunk.byteLength);
+    const tooLarge = bytes > opts.bodyBytesMax;
+    if (!tooLarge && receiving.bytes <= opts.receivingBytesMax) {
+      if (isLast) release();
+      h(chunk, isLast);
+      return;
+    }
+    refused = true;
+    if (tooLarge) opts.onRefused?.();
+    // hyper-express first learns that its client has gone (it will write nothing), then
+    // uWS answers and closes: the rest of the body is never read.
+    aborted();
+    if (!answering) refuse(res, pattern, tooLarge ? 'REQUEST_TOO_LARGE' : 'TOO_MANY_REQUESTS');
+    else res.close();
+  });
+}
+
+/** refuse answers 413 (too large) or 429 (too many bodies arriving at once) in the route's
+ * envelope, with etcd's text, and reads nothing more from the connection. */
+function refuse(res: UwsResponse, pattern: string,
+  code: 'REQUEST_TOO_LARGE' | 'TOO_MANY_REQUESTS'): void {
+  const e = new EtcdError(code);
+  const { body } = pattern.startsWith('/v1/') ? v1ErrorBody(e) : errorBody(e);
+  const status = code === 'REQUEST_TOO_LARGE' ? '413 Payload Too Large' : '429 Too Many Requests';
+  try {
+    // Read no more, answer, and leave the close to uWS's timer (8–12 s): closing now, with
+    // the client still sending, would reset the connection — and a reset discards the unread
+    // input at the client, the answer with it. Paused, the connection costs only the kernel's
+    // socket buffers until then.
+    res.pause();
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('content-type', 'application/json')
+        .writeHeader('connection', 'close').end(body);
+    });
+  } catch {
+    // the client is gone already
+  }
+}
+
+/** bodyText is `req.text()`, or a rejection once the client has gone (a body cut short never
+ * settles hyper-express's promise). */
+export function bodyText(req: HyperExpress.Request, res: HyperExpress.Response): Promise<string> {
+  if (req.received) return req.text();
+  return new Promise((resolve, reject) => {
+    const raw = res.raw as unknown as object;
+    let list = aborts.get(raw);
+    if (list === undefined) aborts.set(raw, (list = []));
+    list.push(() => reject(new EtcdError('BAD_REQUEST', 'client closed the request')));
+    req.text().then(resolve, reject);
+  });
+}
