@@ -58,6 +58,18 @@ export async function startGateway(
   registerClusterRoutes(routes);
   registerTraceRoutes(routes);
   registerDashboardRoutes(routes);
+  registerServerRoutes(server, deps);
+  if (reservation !== undefined) await listenExclusive(server, reservation);
+  else {
+    exclusiveApp(server.uws_instance as unknown as ListenApp);
+    await server.listen(port, host);
+  }
+  return { server, port: server.port, routes, watches };
+}
+
+/** registerServerRoutes adds /health, /version, /metrics and the answers for unknown paths,
+ * wrong methods and thrown errors. */
+function registerServerRoutes(server: HyperExpress.Server, deps: GatewayDeps): void {
   server.get('/health', async (_req, res) => {
     let healthy = false;
     if (deps.system.serving) {
@@ -93,10 +105,4 @@ export async function startGateway(
       res.status(eb.status).header('content-type', 'application/json').send(eb.body);
     }
   });
-  if (reservation !== undefined) await listenExclusive(server, reservation);
-  else {
-    exclusiveApp(server.uws_instance as unknown as ListenApp);
-    await server.listen(port, host);
-  }
-  return { server, port: server.port, routes, watches };
 }
