@@ -201,6 +201,10 @@ export const streamBodyOpenMsMax = 7_000;
  * the supervisor has replaced. */
 export const watchGenerationSweepMs = 500;
 
+// ---- Auth (src/auth, src/gateway/auth-gate.ts) ----
+/** authTokensMax bounds the simple tokens a gateway keeps; past it the oldest goes. */
+export const authTokensMax = 100_000;
+
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');

@@ -6,6 +6,7 @@ import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
+import { AuthGate } from './gateway/auth-gate.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -70,6 +71,9 @@ async function main(): Promise<void> {
     apiVersion }, 'starting myetcd');
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
+  const auth = await AuthGate.create(config);
+  kv.onAuth = (m) => auth.onPush(m);
+  if (kv.lastAuth !== undefined) auth.onPush(kv.lastAuth);
   await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
       metricsText: () => metrics.render(system, kv),
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
+      auth,
     }, reserved.host, reserved.port, reserved);
     servers.push(server);
     watchGateways.push(watches);

@@ -65,6 +65,13 @@ export interface Config {
   storageShards: number;
   /** configFile is the JSON config file that was read, or '' when none. */
   configFile: string;
+  /** authToken: 'simple' or 'jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>[,ttl=<dur>]'
+   * (etcd: --auth-token). */
+  authToken: string;
+  /** authTokenTtl: seconds a simple token lives unused (etcd: --auth-token-ttl, 300). */
+  authTokenTtl: number;
+  /** bcryptCost: the cost of password hashes (etcd: --bcrypt-cost, 10). Invariant: 4..31. */
+  bcryptCost: number;
 }
 
 /** LogLevels are the accepted --log-level values, least severe first. */

@@ -66,6 +66,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     logRotationInterval: get('logRotationInterval') ?? D.logRotationIntervalDefault,
     storageShards: get('storageShards') ?? D.defaultStorageShards(),
     configFile,
+    authToken: get('authToken') ?? 'simple',
+    authTokenTtl: get('authTokenTtl') ?? 300,
+    bcryptCost: get('bcryptCost') ?? 10,
   };
   validate(cfg, explicit.has('initialCluster'));
   return cfg;

@@ -121,6 +121,15 @@ export const settings: readonly Setting[] = [
   { flag: 'config-file', key: 'configFile', kind: { t: 'string' }, value: 'path',
     defaultText: '(none)',
     help: 'Path to a JSON config file whose keys are these flag names (etcd\'s YAML keys).' },
+  { flag: 'auth-token', key: 'authToken', kind: { t: 'string', nonEmpty: true },
+    value: 'simple|jwt,...', defaultText: 'simple',
+    help: "Auth token type: 'simple', or 'jwt,pub-key=<path>,priv-key=<path>," +
+      "sign-method=<RS256|ES256|...>[,ttl=5m]'." },
+  { flag: 'auth-token-ttl', key: 'authTokenTtl', kind: { t: 'int', min: 1, unit: 'seconds' },
+    value: 'seconds', defaultText: '300',
+    help: 'Time (in seconds) an unused simple auth token lives.' },
+  { flag: 'bcrypt-cost', key: 'bcryptCost', kind: { t: 'int', min: 4, max: 31 }, value: 'n',
+    defaultText: '10', help: 'Cost of the bcrypt hashes of passwords (4..31).' },
 ];
 
 /** byFlag finds a setting by its flag name (without dashes). */
