@@ -7,6 +7,7 @@ import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { AuthGate } from './gateway/auth-gate.js';
+import { Counter, Gauge } from 'prom-client';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -79,6 +80,17 @@ async function main(): Promise<void> {
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
+  // Auth: etcd's auth revision gauge, and refused authentications (ours: etcd counts none).
+  new Gauge({
+    name: 'etcd_debugging_auth_revision', help: 'The current revision of auth store.',
+    registers: [metrics.registry], collect() { this.set(auth.store.revision); },
+  });
+  const authFailures = new Counter({
+    name: 'myetcd_auth_failures_total',
+    help: 'Authentications refused for a wrong password or an unknown user.',
+    registers: [metrics.registry],
+  });
+  auth.onFailure = () => authFailures.inc();
   metrics.onScrape(async () => {
     const st = await kv.status();
     metrics.ingestMvccStats('raft', {

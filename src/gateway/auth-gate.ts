@@ -92,6 +92,8 @@ export class AuthGate {
   store = new AuthStore();
   /** failures counts refused authentications (wrong password, unknown user). */
   failures = 0;
+  /** onFailure hears each refused authentication (the metric). */
+  onFailure?: () => void;
   private readonly simple = new Map<string, { user: string; expiresMs: number }>();
   private seq = 0;
   private jwt?: Jwt;
@@ -151,10 +153,12 @@ export class AuthGate {
       this.dummyHash ??= await bcrypt.hash('', this.opts.bcryptCost);
       await bcrypt.compare(password, this.dummyHash);
       this.failures++;
+      this.onFailure?.();
       throw new EtcdError('AUTH_FAILED');
     }
     if (!(await bcrypt.compare(password, u.hash))) {
       this.failures++;
+      this.onFailure?.();
       throw new EtcdError('AUTH_FAILED');
     }
   }
