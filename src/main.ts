@@ -6,8 +6,7 @@ import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
-import { AuthGate } from './gateway/auth-gate.js';
-import { Counter, Gauge } from 'prom-client';
+import { startAuth } from './gateway/auth-gate.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -72,25 +71,12 @@ async function main(): Promise<void> {
     apiVersion }, 'starting myetcd');
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
-  const auth = await AuthGate.create(config);
-  kv.onAuth = (m) => auth.onPush(m);
-  if (kv.lastAuth !== undefined) auth.onPush(kv.lastAuth);
+  const auth = await startAuth(config, kv, metrics.registry);
   await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
-  // Auth: etcd's auth revision gauge, and refused authentications (ours: etcd counts none).
-  new Gauge({
-    name: 'etcd_debugging_auth_revision', help: 'The current revision of auth store.',
-    registers: [metrics.registry], collect() { this.set(auth.store.revision); },
-  });
-  const authFailures = new Counter({
-    name: 'myetcd_auth_failures_total',
-    help: 'Authentications refused for a wrong password or an unknown user.',
-    registers: [metrics.registry],
-  });
-  auth.onFailure = () => authFailures.inc();
   metrics.onScrape(async () => {
     const st = await kv.status();
     metrics.ingestMvccStats('raft', {

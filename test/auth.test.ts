@@ -130,7 +130,8 @@ test('auth: a denied txn applies nothing; lease revoke needs write on every key'
   const tk = await setup(srv.url);
   const get = async (key: string) => (await call(`${srv.url}/v3/kv/range`, { key: b64(key) },
     { token: tk['root']! })).json.kvs?.[0]?.value;
-  await call(`${srv.url}/v3/kv/put`, { key: b64('/c'), value: b64('before') }, { token: tk['rw']! });
+  await call(`${srv.url}/v3/kv/put`, { key: b64('/c'), value: b64('before') },
+    { token: tk['rw']! });
   const r = await call(`${srv.url}/v3/kv/txn`, {
     success: [{ request_put: { key: b64('/c'), value: b64('after') } },
       { request_put: { key: b64('/b/1'), value: b64('after') } }],
@@ -172,7 +173,8 @@ test('auth: tokens — missing, malformed, revoked permissions, changed password
       { token: tk['reader']! });
     t.is((await read()).status, 200);
     t.is((await call(`${srv.url}/v3/auth/role/revoke`, {
-      role: 'reader', key: b64('/a/'), range_end: b64('/a0') }, { token: tk['root']! })).status, 200);
+      role: 'reader', key: b64('/a/'), range_end: b64('/a0') }, { token: tk['root']! })).status,
+    200);
     t.is((await read()).status, 403);
     // A changed password voids the user's tokens.
     t.is((await call(`${srv.url}/v3/auth/user/changepw`, { name: 'reader', password: 'new' },

@@ -209,12 +209,7 @@ export class StateMachine {
       let result: Executed;
       let req = p.req;
       try {
-        if (req.type === 'authed') {
-          // Checked again here, at this log position's auth state (etcd's authApplierV3).
-          checkRequest(this.auth, req.by, req.req,
-            (id) => this.applier.keysOfLease(id as LeaseId));
-          req = req.req;
-        }
+        req = this.authorized(req);
         result = this.executeTimed(req, hooks);
       } catch (err) {
         this.counters.failed++;
@@ -247,9 +242,7 @@ export class StateMachine {
         this.watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
       }
       if (req.type === 'leaseGrant') {
-        this.lease.sendUnbounded({
-          type: 'LeaseGranted', id: req.id, ttlSeconds: req.ttlSeconds,
-        });
+        this.lease.sendUnbounded({ type: 'LeaseGranted', id: req.id, ttlSeconds: req.ttlSeconds });
       } else if (req.type === 'leaseRevoke') {
         this.lease.sendUnbounded({ type: 'LeaseRevoked', id: req.id });
       }
@@ -333,6 +326,15 @@ export class StateMachine {
       default:
         return a.execute(req);
     }
+  }
+
+  /** authorized unwraps a request sent with its sender, checking its permissions again at
+   * this log position's auth state (etcd's authApplierV3): a permission revoked after the
+   * gateway checked is never bypassed. */
+  private authorized(req: ProposalRequest): ProposalRequest {
+    if (req.type !== 'authed') return req;
+    checkRequest(this.auth, req.by, req.req, (id) => this.applier.keysOfLease(id as LeaseId));
+    return req.req;
   }
 
   /** announceAuth tells this member's gateway what an applied auth request changed. */

@@ -133,7 +133,9 @@ export class AuthStore {
     s.enabled = j.enabled;
     s.revision = j.revision;
     for (const u of j.users) s.users.set(u.name, { ...u, roles: [...u.roles] });
-    for (const r of j.roles) s.roles.set(r.name, { name: r.name, perms: r.perms.map((p) => ({ ...p })) });
+    for (const r of j.roles) {
+      s.roles.set(r.name, { name: r.name, perms: r.perms.map((p) => ({ ...p })) });
+    }
     return s;
   }
 
@@ -179,6 +181,19 @@ export class AuthStore {
   apply(req: AuthRequest): AuthResponse {
     if (adminOps.has(req.op)) this.checkAdmin(req.by);
     switch (req.op) {
+      case 'enable': case 'disable': case 'authenticate':
+        return this.applyAuth(req);
+      case 'roleAdd': case 'roleDelete': case 'roleGrantPermission':
+      case 'roleRevokePermission': case 'roleGet': case 'roleList':
+        return this.applyRole(req);
+      default:
+        return this.applyUser(req);
+    }
+  }
+
+  private applyAuth(req: AuthRequest & { op: 'enable' | 'disable' | 'authenticate' }):
+    AuthResponse {
+    switch (req.op) {
       case 'enable': {
         if (this.enabled) return { type: 'auth' };
         const root = this.users.get(rootUser);
@@ -196,6 +211,11 @@ export class AuthStore {
         if (!this.users.has(req.name)) throw new EtcdError('AUTH_FAILED');
         return { type: 'auth', token: req.token };
       }
+    }
+  }
+
+  private applyUser(req: AuthRequest): AuthResponse {
+    switch (req.op) {
       case 'userAdd': {
         if (req.name === '') throw new EtcdError('USER_EMPTY');
         if (this.users.has(req.name)) throw new EtcdError('USER_ALREADY_EXIST');
@@ -245,6 +265,13 @@ export class AuthStore {
       }
       case 'userList':
         return { type: 'auth', users: [...this.users.keys()].sort() };
+      default:
+        throw new EtcdError('INTERNAL');
+    }
+  }
+
+  private applyRole(req: AuthRequest): AuthResponse {
+    switch (req.op) {
       case 'roleAdd':
         if (req.name === '') throw new EtcdError('ROLE_EMPTY');
         if (this.roles.has(req.name)) throw new EtcdError('ROLE_ALREADY_EXIST');
@@ -293,6 +320,8 @@ export class AuthStore {
       }
       case 'roleList':
         return { type: 'auth', roles: [...this.roles.keys()].sort() };
+      default:
+        throw new EtcdError('INTERNAL');
     }
   }
 

@@ -3,6 +3,7 @@ import { importPKCS8, importSPKI, jwtVerify, SignJWT, type CryptoKey, type KeyOb
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type HyperExpress from 'hyper-express';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AuthChanged } from '../../actors/raft/messages.js';
 import { checkAccesses, checkLeaseRevoke, checkRequest, type Access } from '../auth/perms.js';
 import { AuthStore, type AuthInfo } from '../auth/store.js';
@@ -12,6 +13,7 @@ import { authTokensMax } from '../constants.js';
 import { EtcdError } from '../errors.js';
 import type { RequestOp, WriteRequest } from '../mvcc/types.js';
 import type { Bytes } from '../types.js';
+import type { KvService } from './kv-service.js';
 
 /**
  * auth-gate: the gateway's half of etcd's auth. It keeps a replica of the auth store (the Raft
@@ -251,4 +253,27 @@ export class AuthGate {
   private current(by: AuthInfo): number {
     return by.user === '' ? 0 : Math.max(by.rev, this.store.revision);
   }
+}
+
+/** startAuth builds the gate, follows the Raft node's AuthChanged through the KV service
+ * (before the actors start, so that no push is missed), and registers the auth metrics:
+ * etcd's auth revision gauge and the refused authentications (ours; etcd counts none). */
+export async function startAuth(opts: AuthGateOptions, kv: KvService, registry: Registry):
+  Promise<AuthGate> {
+  const gate = await AuthGate.create(opts);
+  kv.onAuth = (m) => gate.onPush(m);
+  if (kv.lastAuth !== undefined) gate.onPush(kv.lastAuth);
+  new Gauge({
+    name: 'etcd_debugging_auth_revision', help: 'The current revision of auth store.',
+    registers: [registry], collect() {
+      this.set(gate.store.revision);
+    },
+  });
+  const failures = new Counter({
+    name: 'myetcd_auth_failures_total',
+    help: 'Authentications refused for a wrong password or an unknown user.',
+    registers: [registry],
+  });
+  gate.onFailure = () => failures.inc();
+  return gate;
 }
