@@ -7,6 +7,7 @@ import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startAuth } from './gateway/auth-gate.js';
+import { tlsFor } from './gateway/tls.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
       observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
       auth,
-    }, reserved.host, reserved.port, reserved);
+    }, reserved.host, reserved.port, reserved, tlsFor(config, url));
     servers.push(server);
     watchGateways.push(watches);
     admissions.push(routes.admission);

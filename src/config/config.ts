@@ -65,6 +65,22 @@ export interface Config {
   storageShards: number;
   /** configFile is the JSON config file that was read, or '' when none. */
   configFile: string;
+  /** certFile, keyFile: the client server's TLS certificate and key (PEM; etcd's flags). */
+  certFile: string;
+  keyFile: string;
+  /** trustedCaFile: the CA bundle client certificates must chain to (--client-cert-auth). */
+  trustedCaFile: string;
+  /** clientCertAuth: refuse clients without a certificate from trustedCaFile at the
+   * handshake; with auth enabled, a certificate's common name is the user. */
+  clientCertAuth: 'true' | 'false';
+  /** autoTls: a self-signed certificate for https client URLs without certFile/keyFile. */
+  autoTls: 'true' | 'false';
+  /** peerCertFile … peerAutoTls: the same for the peer transport (etcd's --peer-* flags). */
+  peerCertFile: string;
+  peerKeyFile: string;
+  peerTrustedCaFile: string;
+  peerClientCertAuth: 'true' | 'false';
+  peerAutoTls: 'true' | 'false';
   /** authToken: 'simple' or 'jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>[,ttl=<dur>]'
    * (etcd: --auth-token). */
   authToken: string;

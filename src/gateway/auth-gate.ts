@@ -94,6 +94,9 @@ export class AuthGate {
   store = new AuthStore();
   /** failures counts refused authentications (wrong password, unknown user). */
   failures = 0;
+  /** certUsers give the client certificate's common name behind a request's remote address
+   * (--client-cert-auth): etcd's AuthInfoFromTLS, used when the request has no token. */
+  readonly certUsers: ((ip: string) => string | undefined)[] = [];
   /** onFailure hears each refused authentication (the metric). */
   onFailure?: () => void;
   private readonly simple = new Map<string, { user: string; expiresMs: number }>();
@@ -195,6 +198,12 @@ export class AuthGate {
   /** who resolves the request's token: no token is the empty user (revision 0). */
   async who(req: HyperExpress.Request): Promise<AuthInfo> {
     const token = req.header('authorization') || req.header('token');
+    if ((token === undefined || token === '') && this.certUsers.length > 0 && this.store.enabled) {
+      for (const f of this.certUsers) {
+        const user = f(req.ip);
+        if (user !== undefined) return { user, rev: this.store.revision };
+      }
+    }
     return this.whoByToken(token);
   }
 

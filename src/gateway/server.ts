@@ -12,6 +12,7 @@ import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import { type ClientTls, guardInner, listenRelayed, uwsTlsOptions } from './tls.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -27,14 +28,17 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 /** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
  * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
 export async function startGateway(
-  deps: GatewayDeps, host: string, port: number, reservation?: Reservation,
+  deps: GatewayDeps, host: string, port: number, reservation?: Reservation, tls?: ClientTls,
 ): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
   const server = new HyperExpress.Server({
+    ...uwsTlsOptions(tls),
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
     // (from the decoders) instead of a bare 413 from the HTTP layer.
     max_body_length: httpBodyBytesMax,
     fast_buffers: true,
   });
+  // With client-cert-auth only the TLS relay's connections reach uWS (src/gateway/tls.ts).
+  const setRelay = tls?.clientCertAuth === true ? guardInner(server) : undefined;
   const routes = new Routes(server, deps);
   registerV3Routes(routes);
   registerV1Routes(routes);
@@ -80,6 +84,12 @@ export async function startGateway(
       res.status(eb.status).header('content-type', 'application/json').send(eb.body);
     }
   });
+  if (tls !== undefined && setRelay !== undefined) {
+    const { relay, port: bound } = await listenRelayed(server, tls, host, port, reservation,
+      setRelay);
+    deps.auth?.certUsers.push((ip) => relay.userOf(ip));
+    return { server, port: bound, routes, watches };
+  }
   if (reservation !== undefined) await listenExclusive(server, reservation);
   else {
     exclusiveApp(server.uws_instance as unknown as ListenApp);

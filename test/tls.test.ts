@@ -1,0 +1,129 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { b64, call } from './helpers/auth.js';
+import { useServer } from './helpers/server.js';
+
+/**
+ * tls: the client port over TLS with etcd's flags, with certificates made by openssl here: a
+ * CA, another CA, a server certificate for 127.0.0.1, client certificates (CN root and
+ * reader), one from the other CA and an expired one. With --client-cert-auth a client
+ * without a good certificate is refused at the handshake; with auth enabled the
+ * certificate's common name is the user.
+ */
+
+let dir = '';
+const f = (name: string) => join(dir, name);
+const pem = (name: string) => readFileSync(f(name));
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'myetcd-tls-'));
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' +
+    'extendedKeyUsage=serverAuth,clientAuth\n');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const ca of ['ca', 'ca2']) {
+    ssl('req', '-x509', ...ec, '-keyout', f(`${ca}-key.pem`), '-out', f(`${ca}.pem`),
+      '-days', '2', '-subj', `/CN=${ca}`);
+  }
+  const cert = (name: string, cn: string, ca: string, days: string) => {
+    ssl('req', ...ec, '-keyout', f(`${name}-key.pem`), '-out', f(`${name}.csr`), '-subj',
+      `/CN=${cn}`);
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey',
+      f(`${ca}-key.pem`), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', days,
+      '-extfile', f('ext.cnf'));
+  };
+  cert('server', 'localhost', 'ca', '2');
+  cert('root', 'root', 'ca', '2');
+  cert('reader', 'reader', 'ca', '2');
+  cert('stranger', 'root', 'ca2', '2');
+  cert('expired', 'root', 'ca', '-1'); // notAfter yesterday
+});
+
+test.after.always(async () => {
+  if (dir !== '') await rm(dir, { recursive: true, force: true });
+});
+
+/** as is a client's TLS identity: trusting `ca`, presenting `cert` (if any). */
+const as = (cert?: string, ca = 'ca.pem') => ({
+  ca: pem(ca),
+  ...(cert === undefined ? {} : { cert: pem(`${cert}.pem`), key: pem(`${cert}-key.pem`) }),
+});
+
+/** refused resolves to the error a request met (undefined if it was answered). */
+async function refused(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+test('tls: --client-cert-auth refuses no, foreign and expired certificates at the handshake',
+  async (t) => {
+    const srv = await useServer(t, { args: ['--listen-client-urls', 'https://127.0.0.1:0',
+      '--cert-file', f('server.pem'), '--key-file', f('server-key.pem'),
+      '--trusted-ca-file', f('ca.pem'), '--client-cert-auth', '--bcrypt-cost', '4'] });
+    t.true(srv.url.startsWith('https://127.0.0.1:'));
+    const range = (tls: object) => call(`${srv.url}/v3/kv/range`, { key: b64('x') }, { tls });
+    t.is((await range(as('root'))).status, 200);
+    for (const who of [undefined, 'stranger', 'expired']) {
+      t.truthy(await refused(range(as(who))), `${who ?? 'no certificate'} is refused`);
+    }
+    // The client checks the server too: a client trusting another CA refuses it.
+    t.regex((await refused(range(as('root', 'ca2.pem'))))!, /certificate/);
+
+    // Auth on: with no token, the certificate's common name is the user.
+    const admin = (path: string, body: object) => call(`${srv.url}/v3/auth/${path}`, body,
+      { tls: as('root') });
+    for (const [path, body] of [
+      ['user/add', { name: 'root', password: 'r' }], ['user/grant', { user: 'root', role: 'root' }],
+      ['user/add', { name: 'reader', password: 'r' }], ['role/add', { name: 'reader' }],
+      ['role/grant', { name: 'reader', perm: { key: b64('/a/'), range_end: b64('/a0') } }],
+      ['user/grant', { user: 'reader', role: 'reader' }], ['enable', {}],
+    ] as [string, object][]) {
+      t.is((await admin(path, body)).status, 200, path);
+    }
+    const put = (who: string) => call(`${srv.url}/v3/kv/put`,
+      { key: b64('/a/1'), value: b64('v') }, { tls: as(who) });
+    t.is((await put('root')).status, 200);
+    t.is((await put('reader')).status, 403);
+    t.is((await call(`${srv.url}/v3/kv/range`, { key: b64('/a/1') }, { tls: as('reader') }))
+      .status, 200);
+    t.is((await call(`${srv.url}/v3/auth/user/list`, {}, { tls: as('reader') })).status, 403);
+  });
+
+test('tls: https without client certificates (uWebSockets), and --auto-tls', async (t) => {
+  const [plain, auto] = await Promise.all([
+    useServer(t, { args: ['--listen-client-urls', 'https://127.0.0.1:0',
+      '--cert-file', f('server.pem'), '--key-file', f('server-key.pem')] }),
+    useServer(t, { args: ['--listen-client-urls', 'https://127.0.0.1:0', '--auto-tls'] }),
+  ]);
+  const put = (url: string, tls: object) => call(`${url}/v3/kv/put`,
+    { key: b64('k'), value: b64('v') }, { tls });
+  t.is((await put(plain.url, as())).status, 200);
+  t.is((await put(plain.url, as('root'))).status, 200);
+  t.truthy(await refused(put(plain.url, as(undefined, 'ca2.pem'))));
+  // Plain HTTP on a TLS port gets no answer.
+  t.truthy(await refused(call(plain.url.replace('https:', 'http:') + '/health', '',
+    { method: 'GET' })));
+  // --auto-tls: a self-signed certificate, which a verifying client refuses.
+  t.regex((await refused(put(auto.url, as())))!, /certificate/);
+  t.is((await put(auto.url, { rejectUnauthorized: false })).status, 200);
+});
+
+test('tls: flags that do not hang together are refused at start', async (t) => {
+  const { loadConfig } = await import('../src/config/index.js');
+  const load = (...argv: string[]) => () => loadConfig(argv, {});
+  t.throws(load('--listen-client-urls', 'https://127.0.0.1:0'), { message: /--auto-tls/ });
+  t.throws(load('--cert-file', 'a.pem'), { message: /together/ });
+  t.throws(load('--client-cert-auth'), { message: /--trusted-ca-file/ });
+  t.throws(load('--peer-auto-tls'), { message: /peer TLS/ });
+  t.is(loadConfig(['--client-cert-auth', '--trusted-ca-file', 'ca.pem'], {}).clientCertAuth,
+    'true');
+  t.is(loadConfig(['--client-cert-auth=false'], {}).clientCertAuth, 'false');
+});
