@@ -148,7 +148,7 @@ export const settings: readonly Setting[] = [
   { flag: 'auth-token', key: 'authToken', kind: { t: 'string', nonEmpty: true },
     value: 'simple|jwt,...', defaultText: 'simple',
     help: "Auth token type: 'simple', or 'jwt,pub-key=<path>,priv-key=<path>," +
-      "sign-method=<RS256|ES256|...>[,ttl=5m]'." },
+      "sign-method=<RS256, ES256, ...>[,ttl=5m]'." },
   { flag: 'auth-token-ttl', key: 'authTokenTtl', kind: { t: 'int', min: 1, unit: 'seconds' },
     value: 'seconds', defaultText: '300',
     help: 'Time (in seconds) an unused simple auth token lives.' },
