@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { b64, call } from './helpers/auth.js';
 import { useServer } from './helpers/server.js';
+import { myetcdctlBin, runCtl } from './helpers/etcd-ref.js';
+import { Client } from '../src/client/index.js';
 
 /**
  * tls: the client port over TLS with etcd's flags, with certificates made by openssl here: a
@@ -126,4 +128,35 @@ test('tls: flags that do not hang together are refused at start', async (t) => {
   t.is(loadConfig(['--client-cert-auth', '--trusted-ca-file', 'ca.pem'], {}).clientCertAuth,
     'true');
   t.is(loadConfig(['--client-cert-auth=false'], {}).clientCertAuth, 'false');
+});
+
+test('tls: the SDK and myetcdctl speak TLS (--cacert, --cert, --key, ' +
+  '--insecure-skip-tls-verify)', async (t) => {
+  const [srv, auto] = await Promise.all([
+    useServer(t, { args: ['--listen-client-urls', 'https://127.0.0.1:0',
+      '--cert-file', f('server.pem'), '--key-file', f('server-key.pem'),
+      '--trusted-ca-file', f('ca.pem'), '--client-cert-auth'] }),
+    useServer(t, { args: ['--listen-client-urls', 'https://127.0.0.1:0', '--auto-tls'] }),
+  ]);
+  const client = new Client({ endpoints: [srv.url], tls: as('root') });
+  const watcher = client.watch('k');
+  const events = watcher[Symbol.asyncIterator]();
+  const first = events.next(); // the created answer is not yielded; the first events are
+  await watcher.created;
+  await client.put('k', 'v1');
+  t.is((await client.get('k')).kvs[0]?.value.toString(), 'v1');
+  const got = await first;
+  t.is(got.value?.events[0]?.kv.value.toString(), 'v1');
+  watcher.cancel();
+  const noCert = new Client({ endpoints: [srv.url], tls: { ca: pem('ca.pem') } });
+  await t.throwsAsync(noCert.get('k'));
+  const ctl = (url: string, ...args: string[]) => runCtl(process.execPath,
+    [myetcdctlBin, '--endpoints', url, ...args]);
+  const tlsArgs = ['--cacert', f('ca.pem'), '--cert', f('root.pem'), '--key', f('root-key.pem')];
+  t.is((await ctl(srv.url, ...tlsArgs, 'put', 'c', 'ok')).code, 0);
+  const get = await ctl(srv.url, ...tlsArgs, 'get', 'c', '--print-value-only');
+  t.is(get.out.toString(), 'ok\n');
+  t.not((await ctl(srv.url, '--cacert', f('ca.pem'), 'get', 'c')).code, 0);
+  t.not((await ctl(auto.url, 'get', 'c')).code, 0);
+  t.is((await ctl(auto.url, '--insecure-skip-tls-verify', 'put', 'c', 'ok')).code, 0);
 });
