@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { b64, call } from './helpers/auth.js';
 import { useServer } from './helpers/server.js';
+import { fastRaft, startCluster, waitForLeader } from './helpers/cluster.js';
+import tls from 'node:tls';
 import { myetcdctlBin, runCtl } from './helpers/etcd-ref.js';
 import { Client } from '../src/client/index.js';
 
@@ -124,7 +126,8 @@ test('tls: flags that do not hang together are refused at start', async (t) => {
   t.throws(load('--listen-client-urls', 'https://127.0.0.1:0'), { message: /--auto-tls/ });
   t.throws(load('--cert-file', 'a.pem'), { message: /together/ });
   t.throws(load('--client-cert-auth'), { message: /--trusted-ca-file/ });
-  t.throws(load('--peer-auto-tls'), { message: /peer TLS/ });
+  t.throws(load('--listen-peer-urls', 'https://127.0.0.1:0'), { message: /--peer-auto-tls/ });
+  t.throws(load('--peer-client-cert-auth'), { message: /--peer-trusted-ca-file/ });
   t.is(loadConfig(['--client-cert-auth', '--trusted-ca-file', 'ca.pem'], {}).clientCertAuth,
     'true');
   t.is(loadConfig(['--client-cert-auth=false'], {}).clientCertAuth, 'false');
@@ -160,3 +163,32 @@ test('tls: the SDK and myetcdctl speak TLS (--cacert, --cert, --key, ' +
   t.not((await ctl(auto.url, 'get', 'c')).code, 0);
   t.is((await ctl(auto.url, '--insecure-skip-tls-verify', 'put', 'c', 'ok')).code, 0);
 });
+
+test('tls: peers over TLS with --peer-client-cert-auth replicate; a stranger is refused',
+  async (t) => {
+    const c = await startCluster({ size: 3, scheme: 'https', args: [...fastRaft,
+      '--peer-cert-file', f('server.pem'), '--peer-key-file', f('server-key.pem'),
+      '--peer-trusted-ca-file', f('ca.pem'), '--peer-client-cert-auth'] });
+    t.teardown(() => c.stopAll());
+    await waitForLeader(c);
+    const [a, b] = [c.nodes[0]!.server!, c.nodes[1]!.server!];
+    const put = await call(`${a.url}/v3/kv/put`, { key: b64('p'), value: b64('tls') });
+    t.is(put.status, 200, `${JSON.stringify(put.json)}\n${a.logs.filter((l) =>
+      /warn|error/.test(l)).slice(-5).join('\n')}`);
+    // A linearizable read on another member sees it: the members talk over TLS.
+    const r = await call(`${b.url}/v3/kv/range`, { key: b64('p') });
+    t.is(r.json.kvs?.[0]?.value, b64('tls'));
+    // The peer port refuses a handshake with a certificate from another CA (TLS 1.2: the
+    // client certificate is checked before the handshake completes), accepts ours.
+    const port = Number(new URL(c.nodes[2]!.peerUrl).port);
+    const handshake = (who: string) => new Promise<string>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ...as(who), maxVersion: 'TLSv1.2' });
+      s.on('secureConnect', () => {
+        resolve('connected');
+        s.destroy();
+      });
+      s.on('error', (e) => resolve(e.message));
+    });
+    t.is(await handshake('root'), 'connected');
+    t.not(await handshake('stranger'), 'connected');
+  });

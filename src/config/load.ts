@@ -424,8 +424,7 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
 
 /** validateTls checks the TLS flags hang together: an https client URL has a certificate
  * (files or --auto-tls), a certificate has its key, --client-cert-auth has a CA to check
- * against. The peer transport does not speak TLS yet: its flags and https peer URLs are
- * refused rather than silently ignored (docs/security.md). */
+ * against; the same for the peer transport's --peer-* flags. */
 function validateTls(cfg: Config): void {
   if ((cfg.certFile === '') !== (cfg.keyFile === '')) {
     throw new ConfigError('cert-file', '--cert-file and --key-file must be given together');
@@ -438,12 +437,18 @@ function validateTls(cfg: Config): void {
   if (cfg.clientCertAuth === 'true' && cfg.trustedCaFile === '') {
     throw new ConfigError('client-cert-auth', '--client-cert-auth needs --trusted-ca-file');
   }
-  const peerTls = cfg.peerCertFile !== '' || cfg.peerKeyFile !== '' ||
-    cfg.peerTrustedCaFile !== '' || cfg.peerClientCertAuth === 'true' ||
-    cfg.peerAutoTls === 'true' || [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]
+  if ((cfg.peerCertFile === '') !== (cfg.peerKeyFile === '')) {
+    throw new ConfigError('peer-cert-file',
+      '--peer-cert-file and --peer-key-file must be given together');
+  }
+  const peerHttps = [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]
     .some((u) => u.startsWith('https:'));
-  if (peerTls) {
-    throw new ConfigError('peer-cert-file', 'peer TLS (--peer-* TLS flags, https peer URLs) ' +
-      'is not implemented yet; see docs/security.md');
+  if (peerHttps && cfg.peerCertFile === '' && cfg.peerAutoTls !== 'true') {
+    throw new ConfigError('listen-peer-urls', 'https peer URLs need --peer-cert-file and ' +
+      '--peer-key-file, or --peer-auto-tls');
+  }
+  if (cfg.peerClientCertAuth === 'true' && cfg.peerTrustedCaFile === '') {
+    throw new ConfigError('peer-client-cert-auth',
+      '--peer-client-cert-auth needs --peer-trusted-ca-file');
   }
 }

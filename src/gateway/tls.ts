@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type HyperExpress from 'hyper-express';
 import type { Config } from '../config/index.js';
 import { exclusiveApp, type ListenApp, type Reservation } from '../server/listen.js';
-import { StartupError } from '../server/errors.js';
+import { selfSigned } from '../server/certs.js';
 
 /**
  * tls: the client side's TLS (etcd's --cert-file, --key-file, --trusted-ca-file,
@@ -58,28 +57,6 @@ export function clientTlsOf(cfg: Config): ClientTls | undefined {
     certFile, keyFile, clientCertAuth: cfg.clientCertAuth === 'true',
     ...(cfg.trustedCaFile === '' ? {} : { caFile: cfg.trustedCaFile }),
   };
-}
-
-/** selfSigned writes a self-signed EC certificate for the URLs' hosts (openssl, once). */
-function selfSigned(dir: string, urls: string[]): { certFile: string; keyFile: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  const hosts = new Set(['DNS:localhost', 'IP:127.0.0.1']);
-  for (const u of urls) {
-    const h = new URL(u).hostname.replace(/^\[(.*)\]$/, '$1');
-    hosts.add(net.isIP(h) ? `IP:${h}` : `DNS:${h}`);
-  }
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
-      'ec_paramgen_curve:prime256v1', '-nodes', '-days', '365', '-subj', '/CN=myetcd',
-      '-addext', `subjectAltName=${[...hosts].join(',')}`, '-keyout', keyFile,
-      '-out', certFile], { stdio: 'pipe' });
-  } catch (e) {
-    throw new StartupError('auto-tls', dir, `cannot generate a certificate with openssl: ${
-      (e as Error).message}`);
-  }
-  return { certFile, keyFile };
 }
 
 /** uwsTlsOptions are hyper-express's SSLApp options for TLS without client certificates. */
