@@ -11,7 +11,8 @@ import { StartupError } from './errors.js';
  */
 
 /** selfSigned writes a self-signed EC certificate for the URLs' hosts (openssl, once). */
-export function selfSigned(dir: string, urls: string[], setting = 'auto-tls'): { certFile: string; keyFile: string } {
+export function selfSigned(dir: string, urls: string[], setting = 'auto-tls'):
+  { certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
