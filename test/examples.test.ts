@@ -50,7 +50,17 @@ async function check(t: import('ava').ExecutionContext, name: string, args: stri
 test('every example in examples/ has a test here', (t) => {
   const names = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3));
   t.deepEqual(names.sort(), ['batch', 'client', 'cluster', 'config', 'lease', 'logger',
-    'metrics', 'txn', 'watch']);
+    'metrics', 'secure', 'txn', 'watch']);
+});
+
+test('secure.ts: its own member with client certificates; auth limits a user', async (t) => {
+  await check(t, 'secure', [], [
+    /^member serves https:\/\/127\.0\.0\.1:\d+ and wants a client certificate/m,
+    /^without a client certificate: refused/m,
+    /^svc put app\/config = v1$/m,
+    /^svc put other\/key: etcdserver: permission denied$/m,
+    /^certificate CN app, no token: etcdserver: permission denied$/m,
+  ]);
 });
 
 test('cluster.ts: three members of its own; a write survives the leader\'s kill -9', async (t) => {
