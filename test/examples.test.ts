@@ -30,7 +30,8 @@ interface Run {
 function run(name: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [dir + name + '.js', ...args], {
-      timeout: name === 'cluster' ? 120_000 : 60_000, env: { ...process.env, ...env },
+      timeout: name === 'cluster' || name === 'secure' ? 120_000 : 60_000,
+      env: { ...process.env, ...env },
     }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ code, stdout, stderr });
