@@ -221,6 +221,10 @@ export const watchStreamStallMsMax = 5_000;
  * (src/gateway/http-guard.ts): past it a request gets 429 and its connection closes. */
 export const bodyBytesReceivingMax = 256 * 1024 * 1024;
 
+// ---- Auth (src/auth, src/gateway/auth-gate.ts) ----
+/** authTokensMax bounds the simple tokens a gateway keeps; past it the oldest goes. */
+export const authTokensMax = 100_000;
+
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');

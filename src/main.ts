@@ -8,6 +8,8 @@ import { EtcdError } from './errors.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { setupObservability } from './gateway/observability.js';
+import { startAuth } from './gateway/auth-gate.js';
+import { tlsFor } from './gateway/tls.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
   setRequestLimits(config.maxRequestBytes, config.maxTxnOps); // decoders', gateway's limits
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
+  const auth = await startAuth(config, kv, metrics.registry);
   await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
   const listened: number[] = [];
   metrics.onScrape(() => metrics.ingestGateway(sumStats(gateways)));
   for (const reserved of clientUrls) {
-    const { protocol, hostname } = new URL(reserved.url);
+    const url = new URL(reserved.url);
     const g = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
@@ -105,9 +108,10 @@ async function main(): Promise<void> {
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
       onBodyRefused: () => metrics.httpBodyRefused.inc(),
       watchBufferedBytesMax: config.watchBufferedBytesMax,
-    }, reserved.host, reserved.port, reserved);
+      auth,
+    }, reserved.host, reserved.port, reserved, tlsFor(config, url));
     gateways.push(g);
-    log.info({ url: `${protocol}//${hostname}:${g.port}` }, 'ready to serve client requests');
+    log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` }, 'ready to serve client requests');
     listened.push(g.port);
   }
   publishClientUrls(system.gateway, config, listened);

@@ -30,7 +30,8 @@ interface Run {
 function run(name: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(process.execPath, [dir + name + '.js', ...args], {
-      timeout: name === 'cluster' ? 120_000 : 60_000, env: { ...process.env, ...env },
+      timeout: name === 'cluster' || name === 'secure' ? 120_000 : 60_000,
+      env: { ...process.env, ...env },
     }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ code, stdout, stderr });
@@ -50,7 +51,17 @@ async function check(t: import('ava').ExecutionContext, name: string, args: stri
 test('every example in examples/ has a test here', (t) => {
   const names = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3));
   t.deepEqual(names.sort(), ['batch', 'client', 'cluster', 'config', 'lease', 'logger',
-    'metrics', 'txn', 'watch']);
+    'metrics', 'secure', 'txn', 'watch']);
+});
+
+test('secure.ts: its own member with client certificates; auth limits a user', async (t) => {
+  await check(t, 'secure', [], [
+    /^member serves https:\/\/127\.0\.0\.1:\d+ and wants a client certificate/m,
+    /^without a client certificate: refused/m,
+    /^svc put app\/config = v1$/m,
+    /^svc put other\/key: etcdserver: permission denied$/m,
+    /^certificate CN app, no token: etcdserver: permission denied$/m,
+  ]);
 });
 
 test('cluster.ts: three members of its own; a write survives the leader\'s kill -9', async (t) => {

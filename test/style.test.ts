@@ -14,7 +14,7 @@ const sources = readSources(root, ['src', 'actors', 'test', 'bench', 'examples']
 const code = sources.filter((s) => s.path.startsWith('src/') || s.path.startsWith('actors/'));
 
 /** pureCores hold the algorithms: no I/O, no clock, no randomness, no timers. */
-const pureCores = ['src/raft/', 'src/mvcc/', 'src/wal/', 'src/lease/', 'src/watch/'];
+const pureCores = ['src/raft/', 'src/mvcc/', 'src/wal/', 'src/lease/', 'src/watch/', 'src/auth/'];
 /** vocabulary: the shared modules every layer (the pure cores too) may import. */
 const vocabulary = ['src/types.ts', 'src/assert.ts', 'src/constants.ts', 'src/errors.ts'];
 /** pureCodecs are pure file by file but may import impure modules (src/api/cluster.ts takes

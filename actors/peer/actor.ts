@@ -18,7 +18,7 @@ import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { RaftMsg } from '../raft/messages.js';
-import { Conn, hostPortOf } from './conn.js';
+import { Conn, dial as dialUrl, hostPortOf, tlsPeerServer } from './conn.js';
 import type { PeerConfig, PeerMemberStats, PeerMsg } from './messages.js';
 
 /**
@@ -241,11 +241,10 @@ function keepsUp(l: Link): boolean {
 
 /** openConn connects to a URL and completes a handshake; rejects on refusal. */
 async function openConn(url: string, hs: Handshake): Promise<Conn> {
-  const { host, port } = hostPortOf(url);
-  const socket = connect({ host, port });
+  const { socket, ready } = dialUrl(url, cfg.tls);
   const c = new Conn(socket);
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
+    socket.once(ready, () => resolve());
     c.onClose((why) => reject(new Error(why)));
   });
   c.sendValue(hs);
@@ -537,7 +536,8 @@ let server: Server | undefined;
 async function listen(): Promise<void> {
   for (const u of cfg.listenPeerUrls) {
     const { host, port } = hostPortOf(u);
-    const s = createServer({ noDelay: true }, accept);
+    const s = u.startsWith('https:') && cfg.tls !== undefined ? tlsPeerServer(cfg.tls, accept)
+      : createServer({ noDelay: true }, accept);
     try {
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);

@@ -1,4 +1,7 @@
-import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as tlsCreateServer, type Server } from 'node:tls';
+import type { PeerTls } from './messages.js';
 import { peerFrameBytesMax } from '../../src/constants.js';
 import { FrameDecoder, frameHeader } from '../../src/cluster/wire.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
@@ -130,4 +133,35 @@ export function hostPortOf(url: string): { host: string; port: number } {
   const u = new URL(url);
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   return { host, port: u.port === '' ? 2380 : Number(u.port) };
+}
+
+/** dial connects to a peer URL: TLS for https (with the PeerTls files, read now, so a rotated
+ * certificate serves the next connection), plain TCP otherwise. `ready` is the event after
+ * which the connection may carry frames. */
+export function dial(url: string, t: PeerTls | undefined):
+  { socket: Socket; ready: 'connect' | 'secureConnect' } {
+  const { host, port } = hostPortOf(url);
+  if (!url.startsWith('https:')) return { socket: connect({ host, port }), ready: 'connect' };
+  const socket = tlsConnect({
+    host, port, ...(isIP(host) === 0 ? { servername: host } : {}),
+    ...(t === undefined ? {} : { cert: readFileSync(t.certFile), key: readFileSync(t.keyFile) }),
+    ...(t?.caFile === undefined ? {} : { ca: readFileSync(t.caFile) }),
+    rejectUnauthorized: t?.skipVerify !== true,
+  });
+  return { socket, ready: 'secureConnect' };
+}
+
+/** tlsPeerServer is the listener of an https peer URL: with clientCertAuth a peer without a
+ * certificate from the CA is refused at the handshake. */
+export function tlsPeerServer(t: PeerTls, accept: (s: Socket) => void): Server {
+  const s = tlsCreateServer({
+    key: readFileSync(t.keyFile), cert: readFileSync(t.certFile),
+    ...(t.caFile === undefined ? {} : { ca: readFileSync(t.caFile) }),
+    requestCert: t.clientCertAuth, rejectUnauthorized: t.clientCertAuth,
+  }, (sock) => {
+    sock.setNoDelay(true);
+    accept(sock);
+  });
+  s.on('tlsClientError', () => undefined); // refused at the handshake
+  return s;
 }

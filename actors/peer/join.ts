@@ -1,22 +1,22 @@
-import { connect } from 'node:net';
 import { peerHandshakeTimeoutMs } from '../../src/constants.js';
 import type { Member } from '../../src/cluster/membership.js';
 import { type HandshakeReply, wireVersion } from '../../src/cluster/wire.js';
-import { Conn, hostPortOf } from './conn.js';
+import { Conn, dial } from './conn.js';
+import type { PeerTls } from './messages.js';
 
 /**
  * fetchCluster asks running members for the cluster id and member list (etcd's
  * GetClusterFromRemotePeers), for a member started with --initial-cluster-state=existing.
  * It tries every URL in turn until one answers or `deadlineMs` (on performance.now) passes.
  */
-export async function fetchCluster(urls: string[], timeoutMs: number):
+export async function fetchCluster(urls: string[], timeoutMs: number, tls?: PeerTls):
   Promise<{ clusterId: number; members: Member[] }> {
   const deadline = performance.now() + timeoutMs;
   const errors: string[] = [];
   while (performance.now() < deadline) {
     for (const url of urls) {
       try {
-        return await askJoin(url);
+        return await askJoin(url, tls);
       } catch (e) {
         errors.push(`${url}: ${(e as Error).message}`);
       }
@@ -27,12 +27,13 @@ export async function fetchCluster(urls: string[], timeoutMs: number):
     `(${errors.slice(-urls.length).join('; ')})`);
 }
 
-async function askJoin(url: string): Promise<{ clusterId: number; members: Member[] }> {
-  const { host, port } = hostPortOf(url);
-  const c = new Conn(connect({ host, port }));
+async function askJoin(url: string, tls?: PeerTls):
+  Promise<{ clusterId: number; members: Member[] }> {
+  const { socket, ready } = dial(url, tls);
+  const c = new Conn(socket);
   try {
     await new Promise<void>((resolve, reject) => {
-      c.socket.once('connect', () => resolve());
+      c.socket.once(ready, () => resolve());
       c.onClose((why) => reject(new Error(why)));
     });
     c.sendValue({ v: wireVersion, kind: 'join', cluster: 0, from: 0, to: 0 });

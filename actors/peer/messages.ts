@@ -89,6 +89,18 @@ export interface PeerReplies {
   PeerFault: { drop: number[] };
 }
 
+/** PeerTls is the peer transport's TLS (etcd's --peer-* flags): PEM file paths, read at each
+ * dial (a rotated certificate is used by the next connection) and when listening. */
+export interface PeerTls {
+  certFile: string;
+  keyFile: string;
+  caFile?: string;
+  /** clientCertAuth: refuse peers without a certificate from caFile at the handshake. */
+  clientCertAuth: boolean;
+  /** skipVerify: accept any certificate (--peer-auto-tls, as etcd). */
+  skipVerify: boolean;
+}
+
 /** PeerConfig is the peer actor's start-up configuration. */
 export interface PeerConfig {
   /** listenPeerUrls: where to accept other members' connections. */
@@ -101,4 +113,6 @@ export interface PeerConfig {
   faults: boolean;
   /** heartbeatIntervalMs paces reconnects and round-trip probes. */
   heartbeatIntervalMs: number;
+  /** tls: how https peer URLs speak TLS (absent: no TLS settings). */
+  tls?: PeerTls;
 }

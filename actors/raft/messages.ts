@@ -5,6 +5,9 @@ import type {
 import type { Member } from '../../src/cluster/membership.js';
 import type { LeaseCheckpointRequest } from '../lease/messages.js';
 import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
+import type {
+  AuthInfo, AuthRequest, AuthResponse, AuthStateJson,
+} from '../../src/auth/store.js';
 
 /** MemberPublishRequest announces a started member's name and client URLs (etcd: publish). */
 export interface MemberPublishRequest {
@@ -24,7 +27,17 @@ export interface MemberUpdateRequest {
 /** ProposalRequest is anything that goes through the log as a normal entry: KV writes,
  * lease changes and checkpoints, and the member attributes that are not Raft membership. */
 export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest |
-  LeaseCheckpointRequest | MemberPublishRequest | MemberUpdateRequest;
+  LeaseCheckpointRequest | MemberPublishRequest | MemberUpdateRequest | AuthRequest |
+  AuthedRequest;
+
+/** AuthedRequest is a KV write sent while auth is enabled, with its sender: the Raft node
+ * checks the permissions again at apply time, against the auth state of that log position
+ * (etcd's authApplierV3), so a permission revoked meanwhile is never bypassed. */
+export interface AuthedRequest {
+  type: 'authed';
+  by: AuthInfo;
+  req: WriteRequest;
+}
 
 /** MemberChangeResponse answers the membership changes once applied. */
 export interface MemberChangeResponse {
@@ -36,7 +49,7 @@ export interface MemberChangeResponse {
 
 /** ProposalResponse is the applied result of a ProposalRequest or a conf change. */
 export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse |
-  { type: 'leaseCheckpoint' } | MemberChangeResponse;
+  { type: 'leaseCheckpoint' } | MemberChangeResponse | AuthResponse;
 
 /**
  * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier
@@ -203,6 +216,19 @@ export interface RaftApplied {
   type: 'RaftApplied';
   revision: number;
   raftTerm: number;
+}
+
+/** AuthChanged tells the gateway what an applied auth request changed (Raft node → gateway,
+ * on every member): the whole auth state when it changed (it is small), a simple token
+ * assigned by an applied authenticate (etcd replicates simple tokens through the log), the
+ * user whose tokens are void, or that every token is void (auth disabled). Sent also after a
+ * restore, with the state. */
+export interface AuthChanged {
+  type: 'AuthChanged';
+  state?: AuthStateJson;
+  token?: { token: string; user: string };
+  invalidate?: string;
+  tokensCleared?: boolean;
 }
 
 /** RaftReplies maps each ask to its reply. */

@@ -17,7 +17,11 @@ import type { LeaseId, Revision } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
 import type { AppliedRevision, ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { RevisionChanges, WatchMsg } from '../watch/messages.js';
-import type { ProposalRequest, RaftApplied, RaftProposeResp } from './messages.js';
+import type {
+  AuthChanged, ProposalRequest, RaftApplied, RaftProposeResp,
+} from './messages.js';
+import { AuthStore } from '../../src/auth/store.js';
+import { checkRequest } from '../../src/auth/perms.js';
 import {
   type ConfChangeContext, decodeConfChangeContext, decodeProposal, type ProposalId,
   type SnapshotBody,
@@ -78,6 +82,8 @@ type Executed = Omit<ReturnType<Applier['execute']>, 'response'> & {
 export class StateMachine {
   applier: Applier = Applier.fromLatest([], 1 as Revision, 0 as Revision, []);
   members = new MemberTable();
+  /** auth: users, roles and permissions (src/auth), applied from the log like the rest. */
+  auth = new AuthStore();
   confState: ConfState = { voters: [], learners: [] };
   /** appliedIndex: the last entry applied. Invariant: appliedIndex ≤ the core's commit. */
   appliedIndex = 0;
@@ -99,7 +105,7 @@ export class StateMachine {
     private readonly lease: ActorRef<LeaseMsg, unknown>,
     private readonly out: Replier,
     /** gateway, when set, hears of every applied revision in a cluster (RaftApplied). */
-    private readonly gateway?: ActorRef<RaftApplied, unknown>,
+    private readonly gateway?: ActorRef<RaftApplied | AuthChanged, unknown>,
   ) {}
 
   /**
@@ -122,6 +128,8 @@ export class StateMachine {
       if (body.members !== undefined) this.members = MemberTable.fromJson(body.members);
     }
     this.leaseRemaining = new Map(body?.leaseCheckpoints ?? []);
+    this.auth = AuthStore.fromJson(body?.auth);
+    this.gateway?.sendUnbounded({ type: 'AuthChanged', state: this.auth.toJson() });
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
     })));
@@ -154,6 +162,7 @@ export class StateMachine {
       revision: this.applier.revision, compactRevision: this.applier.compactRevision,
       leases: this.applier.leasesWithTtl(), confState: this.confState,
       members: this.members.toJson(), leaseCheckpoints: [...this.leaseRemaining],
+      auth: this.auth.toJson(),
     };
   }
 
@@ -198,18 +207,20 @@ export class StateMachine {
       const token = hooks.claim(p);
       const before = this.applier.revision;
       let result: Executed;
+      let req = p.req;
       try {
-        result = this.executeTimed(p.req, hooks);
+        req = this.authorized(req);
+        result = this.executeTimed(req, hooks);
       } catch (err) {
         this.counters.failed++;
         if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
         continue;
       }
       this.counters.applied++;
-      if (p.req.type === 'put') this.counters.puts++;
-      else if (p.req.type === 'deleteRange') this.counters.deletes++;
-      else if (p.req.type === 'txn') this.counters.txns++;
-      const compact = p.req.type === 'compaction' ? p.req.revision : undefined;
+      if (req.type === 'put') this.counters.puts++;
+      else if (req.type === 'deleteRange') this.counters.deletes++;
+      else if (req.type === 'txn') this.counters.txns++;
+      const compact = req.type === 'compaction' ? req.revision : undefined;
       if (result.revision !== before || compact !== undefined) {
         this.partition(perShard, result.revision, result.changes, compact);
         touched = true;
@@ -230,12 +241,10 @@ export class StateMachine {
         watched = [];
         this.watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
       }
-      if (p.req.type === 'leaseGrant') {
-        this.lease.sendUnbounded({
-          type: 'LeaseGranted', id: p.req.id, ttlSeconds: p.req.ttlSeconds,
-        });
-      } else if (p.req.type === 'leaseRevoke') {
-        this.lease.sendUnbounded({ type: 'LeaseRevoked', id: p.req.id });
+      if (req.type === 'leaseGrant') {
+        this.lease.sendUnbounded({ type: 'LeaseGranted', id: req.id, ttlSeconds: req.ttlSeconds });
+      } else if (req.type === 'leaseRevoke') {
+        this.lease.sendUnbounded({ type: 'LeaseRevoked', id: req.id });
       }
       if (token === undefined) continue;
       const reply = { revision: result.revision, raftTerm: term, response: result.response };
@@ -295,6 +304,14 @@ export class StateMachine {
         }
         return { revision: a.revision, changes: [], response: { type: 'leaseCheckpoint' } };
       }
+      case 'auth': {
+        const r = this.auth.apply(req);
+        this.announceAuth(r, req.op === 'authenticate' ? req.name : undefined);
+        const { changed: _c, invalidate: _i, tokensCleared: _t, ...response } = r;
+        return { revision: a.revision, changes: [], response };
+      }
+      case 'authed':
+        throw new EtcdError('INTERNAL'); // unwrapped by apply
       case 'memberPublish':
         this.members.publish(req.id, req.name, req.clientURLs);
         hooks.membersChanged({ type: -1, id: req.id });
@@ -309,6 +326,26 @@ export class StateMachine {
       default:
         return a.execute(req);
     }
+  }
+
+  /** authorized unwraps a request sent with its sender, checking its permissions again at
+   * this log position's auth state (etcd's authApplierV3): a permission revoked after the
+   * gateway checked is never bypassed. */
+  private authorized(req: ProposalRequest): ProposalRequest {
+    if (req.type !== 'authed') return req;
+    checkRequest(this.auth, req.by, req.req, (id) => this.applier.keysOfLease(id as LeaseId));
+    return req.req;
+  }
+
+  /** announceAuth tells this member's gateway what an applied auth request changed. */
+  private announceAuth(r: ReturnType<AuthStore['apply']>, user: string | undefined): void {
+    if (this.gateway === undefined) return;
+    const m: AuthChanged = { type: 'AuthChanged' };
+    if (r.changed === true) m.state = this.auth.toJson();
+    if (r.token !== undefined && user !== undefined) m.token = { token: r.token, user };
+    if (r.invalidate !== undefined) m.invalidate = r.invalidate;
+    if (r.tokensCleared === true) m.tokensCleared = true;
+    if (m.state !== undefined || m.token !== undefined) this.gateway.sendUnbounded(m);
   }
 
   private memberResult(id: number): Executed {

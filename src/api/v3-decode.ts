@@ -654,3 +654,9 @@ export function decodeWatchRequest(json: unknown): WatchRequest {
   if (create) return { type: 'create', spec: watchCreateFields(create) };
   return { type: 'none' };
 }
+
+/** The field readers, for the other etcd message decoders (src/api/auth.ts). */
+export {
+  body as jsonBody, get as jsonField, bytes as jsonBytes, enumValue as jsonEnum,
+  message as jsonMessage, typeError as jsonTypeError, bool as jsonBool,
+};

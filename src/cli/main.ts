@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Client } from '../client/client.js';
+import type { ClientTlsOptions } from '../client/tls.js';
 import {
   ExitError,
   exitCodes,
@@ -94,7 +96,7 @@ const globalFlags: Record<string, FlagSpec> = {
   },
 };
 
-const unsupportedGlobals = ['cacert', 'cert', 'key', 'user', 'password', 'discovery-srv'];
+const unsupportedGlobals = ['user', 'password', 'discovery-srv'];
 
 const helpFlag: Record<string, FlagSpec> = { help: { kind: 'bool', short: 'h', default: false } };
 
@@ -203,6 +205,7 @@ async function execute(
     }
   }
   const endpoints = (flags.endpoints as string[]).map((s) => s.trim()).filter((s) => s !== '');
+  const tls = tlsOf(flags);
   let display: Printer | undefined;
   const ctx: Ctx = {
     flags,
@@ -222,10 +225,34 @@ async function execute(
         endpoints: eps,
         requestTimeoutMs: flags['command-timeout'] as number,
         dialTimeoutMs: flags['dial-timeout'] as number,
+        ...(tls === undefined ? {} : { tls }),
       });
     },
   };
   return (await cmd.run(ctx, args)) ?? exitCodes.success;
+}
+
+/** tlsOf reads etcdctl's TLS flags (--cacert, --cert, --key, --insecure-skip-tls-verify):
+ * the files' contents for the client, or undefined when none is given. */
+function tlsOf(flags: Record<string, unknown>): ClientTlsOptions | undefined {
+  const t: ClientTlsOptions = {};
+  const read = (flag: string): Buffer | undefined => {
+    const path = flags[flag] as string;
+    if (path === '') return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new ExitError(exitCodes.badArgs, `--${flag}: ${(e as Error).message}`);
+    }
+  };
+  const ca = read('cacert');
+  const cert = read('cert');
+  const key = read('key');
+  if (ca !== undefined) t.ca = ca;
+  if (cert !== undefined) t.cert = cert;
+  if (key !== undefined) t.key = key;
+  if (flags['insecure-skip-tls-verify'] === true) t.insecureSkipVerify = true;
+  return Object.keys(t).length === 0 ? undefined : t;
 }
 
 /** suggestions is cobra's "Did you mean this?" for a mistyped command: the commands within

@@ -17,6 +17,7 @@ import { ClientError, grpcCodes } from './errors.js';
 import { jsonLines, resumable } from './stream.js';
 import { deleteRequest, putRequest, rangeRequest, TxnBuilder } from './txn.js';
 import { dialTimeoutMsDefault, Transport } from './transport.js';
+import type { ClientTlsOptions } from './tls.js';
 import type {
   Bytesish,
   DeleteOptions,
@@ -55,6 +56,10 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** dialTimeoutMs bounds connecting a stream (etcdctl's --dial-timeout, 2 s). */
   dialTimeoutMs?: number;
+  /** tls: CA, client certificate and key (PEM) for https endpoints (docs/security.md). */
+  tls?: ClientTlsOptions;
+  /** token: an auth token (from authenticate) sent with every request. */
+  token?: string;
 }
 
 /** Client: see the file comment. */
@@ -63,7 +68,10 @@ export class Client {
   private readonly dialTimeoutMs: number;
 
   constructor(opts: ClientOptions) {
-    this.transport = new Transport(opts.endpoints, opts.requestTimeoutMs);
+    this.transport = new Transport(opts.endpoints, opts.requestTimeoutMs, {
+      ...(opts.tls === undefined ? {} : { tls: opts.tls }),
+      ...(opts.token === undefined ? {} : { token: opts.token }),
+    });
     this.dialTimeoutMs = opts.dialTimeoutMs ?? dialTimeoutMsDefault;
   }
 
@@ -122,7 +130,7 @@ export class Client {
 
   /** transportOf is a transport to one endpoint alone, with this client's timeout. */
   private transportOf(endpoint: string): Transport {
-    return new Transport([endpoint], this.transport.timeoutMs);
+    return new Transport([endpoint], this.transport.timeoutMs, this.transport.auth);
   }
 
   // ---- cluster ----

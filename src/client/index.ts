@@ -7,6 +7,7 @@ export {
 } from './client.js';
 export { Compare, type CompareOp, Op, TxnBuilder } from './txn.js';
 export { ClientError, grpcCodes } from './errors.js';
+export type { ClientTlsOptions } from './tls.js';
 export { leaseFromHex, leaseHex, prefixEnd } from './codec.js';
 export type * from './types.js';
 export {

@@ -1,4 +1,5 @@
 import { ClientError, grpcCodes, grpcOfHttpStatus } from './errors.js';
+import { type ClientTlsOptions, httpsFetch } from './tls.js';
 
 /**
  * transport: JSON over HTTP to one of several endpoints, with failover.
@@ -41,10 +42,23 @@ export class Transport {
   readonly timeoutMs: number;
   private current = 0;
 
-  constructor(endpoints: string[], timeoutMs = requestTimeoutMsDefault) {
+  /** auth: TLS options for https endpoints, and a token sent as etcd's Authorization. */
+  constructor(endpoints: string[], timeoutMs = requestTimeoutMsDefault,
+    readonly auth: { tls?: ClientTlsOptions; token?: string } = {}) {
     if (endpoints.length === 0) throw new TypeError('client: at least one endpoint is needed');
     this.endpoints = endpoints.map(normalizeEndpoint);
     this.timeoutMs = timeoutMs;
+  }
+
+  private send(url: string, init: RequestInit): Promise<Response> {
+    if (this.auth.token !== undefined) {
+      const h = new Headers(init.headers);
+      h.set('authorization', this.auth.token);
+      init = { ...init, headers: h };
+    }
+    const t = this.auth.tls;
+    return t !== undefined && url.startsWith('https:') ? httpsFetch(url, init, t)
+      : fetch(url, init);
   }
 
   /** endpoint is the endpoint requests go to first. */
@@ -89,7 +103,7 @@ export class Transport {
       );
       let response: Response;
       try {
-        response = await fetch(endpoint + path, { ...init, signal: ctl.signal });
+        response = await this.send(endpoint + path, { ...init, signal: ctl.signal });
         if (!opts.stream) {
           // Read the body under the same deadline.
           const text = await response.text();

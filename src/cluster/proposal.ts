@@ -2,6 +2,7 @@ import type { ProposalRequest } from '../../actors/raft/messages.js';
 import type { ConfState } from '../raft/index.js';
 import { pack, unpack } from '../runtime/codec.js';
 import type { Member, MembershipJson } from './membership.js';
+import type { AuthStateJson } from '../auth/store.js';
 
 /**
  * proposal: what a normal Raft entry's data holds, and what a snapshot's body holds. Both
@@ -66,6 +67,9 @@ export interface SnapshotBody {
   members?: MembershipJson;
   /** leaseCheckpoints: [lease id, remaining seconds] of checkpointed leases (etcd 3.6). */
   leaseCheckpoints?: [number, number][];
+  /** auth: users, roles, permissions and the auth revision (absent in snapshots written
+   * before auth existed: auth disabled, no users). */
+  auth?: AuthStateJson;
 }
 
 /** ConfChangeContext is what an EntryConfChange's context holds: the member the change is

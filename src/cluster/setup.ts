@@ -1,6 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { LeaseConfig } from '../../actors/lease/messages.js';
-import type { PeerConfig } from '../../actors/peer/messages.js';
+import type { PeerConfig, PeerTls } from '../../actors/peer/messages.js';
+import { selfSigned } from '../server/certs.js';
+import { join as joinPath } from 'node:path';
 import type { RaftMsg, RaftNodeConfig } from '../../actors/raft/messages.js';
 import type { ShardConfig } from '../../actors/shard/messages.js';
 import type { WalConfig } from '../../actors/wal/messages.js';
@@ -46,7 +48,7 @@ export async function planCluster(config: Config): Promise<ClusterPlan> {
   }
   const mine = new Set(config.initialAdvertisePeerUrls);
   const others = [...initial.values()].flat().filter((u) => !mine.has(u));
-  const remote = await fetchCluster(others, joinTimeoutMs);
+  const remote = await fetchCluster(others, joinTimeoutMs, peerTlsOf(config));
   return planJoin(initial, config.name, remote);
 }
 
@@ -71,11 +73,13 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     requestTimeoutMs: requestTimeoutBaseMs + 2 * config.electionTimeout,
     seed: memberId % 0x7fffffff,
   };
+  const peerTls = peerTlsOf(config);
   const peer: PeerConfig = {
     listenPeerUrls: config.listenPeerUrls,
     required: plan.members.length > 1 || plan.join,
     logLevel: config.logLevel, faults: faults.includes('peer-fault'),
     heartbeatIntervalMs: config.heartbeatInterval,
+    ...(peerTls === undefined ? {} : { tls: peerTls }),
   };
   const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
   const lease: LeaseConfig = {
@@ -115,4 +119,28 @@ export function publishClientUrls(ep: Endpoint<Message>, config: Config, ports: 
     return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
   });
   ep.ref<RaftMsg, unknown>('raft').sendUnbounded({ type: 'RaftPublish', clientURLs: urls });
+}
+
+const peerTlsResolved = new Map<Config, PeerTls | undefined>();
+
+/** peerTlsOf is the peer transport's TLS from etcd's --peer-* flags (the --peer-auto-tls
+ * certificate made once, in <data-dir>/fixtures/peer); undefined without https peer URLs. */
+export function peerTlsOf(config: Config): PeerTls | undefined {
+  if (peerTlsResolved.has(config)) return peerTlsResolved.get(config);
+  let t: PeerTls | undefined;
+  const urls = [...config.listenPeerUrls, ...config.initialAdvertisePeerUrls];
+  if (urls.some((u) => u.startsWith('https:')) || config.peerCertFile !== '') {
+    let { peerCertFile: certFile, peerKeyFile: keyFile } = config;
+    const auto = certFile === '' && config.peerAutoTls === 'true';
+    if (auto) {
+      ({ certFile, keyFile } = selfSigned(joinPath(config.dataDir, 'fixtures', 'peer'),
+        config.listenPeerUrls, 'peer-auto-tls'));
+    }
+    t = {
+      certFile, keyFile, clientCertAuth: config.peerClientCertAuth === 'true', skipVerify: auto,
+      ...(config.peerTrustedCaFile === '' ? {} : { caFile: config.peerTrustedCaFile }),
+    };
+  }
+  peerTlsResolved.set(config, t);
+  return t;
 }

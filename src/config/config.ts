@@ -72,6 +72,29 @@ export interface Config {
   traceSampleRate: string;
   /** otlpEndpoint: the OTLP/HTTP URL traces are exported to; '' exports nothing. Ours. */
   otlpEndpoint: string;
+  /** certFile, keyFile: the client server's TLS certificate and key (PEM; etcd's flags). */
+  certFile: string;
+  keyFile: string;
+  /** trustedCaFile: the CA bundle client certificates must chain to (--client-cert-auth). */
+  trustedCaFile: string;
+  /** clientCertAuth: refuse clients without a certificate from trustedCaFile at the
+   * handshake; with auth enabled, a certificate's common name is the user. */
+  clientCertAuth: 'true' | 'false';
+  /** autoTls: a self-signed certificate for https client URLs without certFile/keyFile. */
+  autoTls: 'true' | 'false';
+  /** peerCertFile … peerAutoTls: the same for the peer transport (etcd's --peer-* flags). */
+  peerCertFile: string;
+  peerKeyFile: string;
+  peerTrustedCaFile: string;
+  peerClientCertAuth: 'true' | 'false';
+  peerAutoTls: 'true' | 'false';
+  /** authToken: 'simple' or 'jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>[,ttl=<dur>]'
+   * (etcd: --auth-token). */
+  authToken: string;
+  /** authTokenTtl: seconds a simple token lives unused (etcd: --auth-token-ttl, 300). */
+  authTokenTtl: number;
+  /** bcryptCost: the cost of password hashes (etcd: --bcrypt-cost, 10). Invariant: 4..31. */
+  bcryptCost: number;
 }
 
 /** LogLevels are the accepted --log-level values, least severe first. */

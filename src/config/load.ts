@@ -69,6 +69,19 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     configFile,
     traceSampleRate: get('traceSampleRate') ?? '0',
     otlpEndpoint: get('otlpEndpoint') ?? '',
+    certFile: get('certFile') ?? '',
+    keyFile: get('keyFile') ?? '',
+    trustedCaFile: get('trustedCaFile') ?? '',
+    clientCertAuth: get('clientCertAuth') ?? 'false',
+    autoTls: get('autoTls') ?? 'false',
+    peerCertFile: get('peerCertFile') ?? '',
+    peerKeyFile: get('peerKeyFile') ?? '',
+    peerTrustedCaFile: get('peerTrustedCaFile') ?? '',
+    peerClientCertAuth: get('peerClientCertAuth') ?? 'false',
+    peerAutoTls: get('peerAutoTls') ?? 'false',
+    authToken: get('authToken') ?? 'simple',
+    authTokenTtl: get('authTokenTtl') ?? 300,
+    bcryptCost: get('bcryptCost') ?? 10,
   };
   validate(cfg, explicit.has('initialCluster'));
   return cfg;
@@ -104,6 +117,11 @@ function parseFlags(argv: string[]): Map<keyof Config, unknown> {
       raw = body.slice(eq + 1);
     } else {
       const next = argv[i + 1];
+      if (isBool(s) && next !== 'true' && next !== 'false') {
+        // A boolean flag alone means true, as Go's flag package reads `--client-cert-auth`.
+        out.set(s.key, 'true');
+        continue;
+      }
       if (next === undefined || next.startsWith('--')) {
         throw new ConfigError(flag, `--${flag} needs a value (--${flag} <${s.value}>)`);
       }
@@ -168,6 +186,12 @@ function readConfigFile(path: string): Map<keyof Config, unknown> {
   return out;
 }
 
+/** isBool: a true|false setting, which a bare flag sets to true. */
+function isBool(s: Setting): boolean {
+  return s.kind.t === 'enum' && s.kind.choices.length === 2 && s.kind.choices[0] === 'true' &&
+    s.kind.choices[1] === 'false';
+}
+
 /** parseText parses a flag's or environment variable's text by the setting's kind. */
 function parseText(s: Setting, raw: string, where: string): unknown {
   const bad = (why: string) =>
@@ -199,7 +223,7 @@ function parseJson(s: Setting, v: unknown, where: string): unknown {
     case 'string':
     case 'enum':
       if (s.key === 'autoCompactionRetention' && typeof v === 'number') v = String(v);
-      if (s.key === 'strictReconfigCheck' && typeof v === 'boolean') v = String(v);
+      if (typeof v === 'boolean' && isBool(s)) v = String(v);
       if (typeof v !== 'string') throw bad('expected a string');
       return parseText(s, v, where);
     case 'int':
@@ -390,6 +414,7 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
       `${D.electionTimeoutHeartbeatsMin} ` +
       `times as --heartbeat-interval[${cfg.heartbeatInterval}ms]`);
   }
+  validateTls(cfg);
   compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
   leaseCheckpointIntervalMs(cfg.leaseCheckpointInterval);
   rotationIntervalMs(cfg.logRotationInterval);
@@ -425,5 +450,36 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
   for (const out of cfg.logOutputs) {
     if (out === 'stdout' || out === 'stderr' || out === 'default') continue;
     if (out.trim() === '') throw new ConfigError('log-outputs', '--log-outputs: empty output');
+  }
+}
+
+/** validateTls checks the TLS flags hang together: an https client URL has a certificate
+ * (files or --auto-tls), a certificate has its key, --client-cert-auth has a CA to check
+ * against; the same for the peer transport's --peer-* flags. */
+function validateTls(cfg: Config): void {
+  if ((cfg.certFile === '') !== (cfg.keyFile === '')) {
+    throw new ConfigError('cert-file', '--cert-file and --key-file must be given together');
+  }
+  const https = cfg.listenClientUrls.some((u) => u.startsWith('https:'));
+  if (https && cfg.certFile === '' && cfg.autoTls !== 'true') {
+    throw new ConfigError('listen-client-urls', 'https client URLs need --cert-file and ' +
+      '--key-file, or --auto-tls');
+  }
+  if (cfg.clientCertAuth === 'true' && cfg.trustedCaFile === '') {
+    throw new ConfigError('client-cert-auth', '--client-cert-auth needs --trusted-ca-file');
+  }
+  if ((cfg.peerCertFile === '') !== (cfg.peerKeyFile === '')) {
+    throw new ConfigError('peer-cert-file',
+      '--peer-cert-file and --peer-key-file must be given together');
+  }
+  const peerHttps = [...cfg.listenPeerUrls, ...cfg.initialAdvertisePeerUrls]
+    .some((u) => u.startsWith('https:'));
+  if (peerHttps && cfg.peerCertFile === '' && cfg.peerAutoTls !== 'true') {
+    throw new ConfigError('listen-peer-urls', 'https peer URLs need --peer-cert-file and ' +
+      '--peer-key-file, or --peer-auto-tls');
+  }
+  if (cfg.peerClientCertAuth === 'true' && cfg.peerTrustedCaFile === '') {
+    throw new ConfigError('peer-client-cert-auth',
+      '--peer-client-cert-auth needs --peer-trusted-ca-file');
   }
 }

@@ -31,27 +31,32 @@ export function registerClusterRoutes(r: Routes): void {
       parseJsonBody(body);
       return answer(await raft.ask({ type: 'RaftMemberList' }), false);
     });
-    r.json('post', `${base}/cluster/member/add`, async (body) => {
+    r.json('post', `${base}/cluster/member/add`, async (body, req) => {
       const q = decodeMemberAdd(parseJsonBody(body));
+      await r.checkAdmin(req);
       return answer(await raft.ask({ type: 'RaftMemberAdd', ...q }), true);
     });
-    r.json('post', `${base}/cluster/member/remove`, async (body) => {
+    r.json('post', `${base}/cluster/member/remove`, async (body, req) => {
       const { id } = decodeMemberId(parseJsonBody(body));
+      await r.checkAdmin(req);
       if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
       return answer(await raft.ask({ type: 'RaftMemberRemove', id }), false);
     });
-    r.json('post', `${base}/cluster/member/update`, async (body) => {
+    r.json('post', `${base}/cluster/member/update`, async (body, req) => {
       const { id, peerURLs } = decodeMemberUpdate(parseJsonBody(body));
+      await r.checkAdmin(req);
       if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
       return answer(await raft.ask({ type: 'RaftMemberUpdate', id, peerURLs }), false);
     });
-    r.json('post', `${base}/cluster/member/promote`, async (body) => {
+    r.json('post', `${base}/cluster/member/promote`, async (body, req) => {
       const { id } = decodeMemberId(parseJsonBody(body));
+      await r.checkAdmin(req);
       if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
       return answer(await raft.ask({ type: 'RaftMemberPromote', id }), false);
     });
-    r.json('post', `${base}/maintenance/transfer-leadership`, async (body) => {
+    r.json('post', `${base}/maintenance/transfer-leadership`, async (body, req) => {
       const { to } = decodeTransferLeadership(parseJsonBody(body));
+      await r.checkAdmin(req);
       const st = await kv.status();
       // etcd checks leadership first: a follower answers "not leader" whatever the target.
       if (!st.isLeader) throw new EtcdError('NOT_LEADER');

@@ -1,4 +1,7 @@
-import type { RaftApplied, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
+import type {
+  AuthChanged, ProposalRequest, RaftApplied, RaftMsg, RaftReplies,
+} from '../../actors/raft/messages.js';
+import type { AuthInfo } from '../auth/store.js';
 import { encodeRequest } from '../cluster/proposal.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
@@ -65,9 +68,25 @@ export class KvService {
     };
   }
 
-  /** write proposes a put, delete, txn or compaction and returns its applied result. */
-  async write(req: WriteRequest): Promise<{ header: ResponseHeader; response: WriteResponse }> {
+  /** onAuth hears the Raft node's AuthChanged pushes (the auth gate); the last state pushed
+   * before it was set is kept in lastAuth. */
+  onAuth?: (m: AuthChanged) => void;
+  lastAuth?: AuthChanged;
+
+  /** propose proposes any request and returns its applied result (auth requests). */
+  async propose(req: ProposalRequest): Promise<RaftReplies['RaftPropose']> {
     const r = await this.raft.ask({ type: 'RaftPropose', reqBytes: encodeRequest(req) });
+    this.learn(r.revision, r.raftTerm);
+    return r;
+  }
+
+  /** write proposes a put, delete, txn or compaction and returns its applied result; `by`
+   * (auth enabled) has the Raft node check the sender's permissions again at apply time. */
+  async write(req: WriteRequest, by?: AuthInfo): Promise<{
+    header: ResponseHeader; response: WriteResponse;
+  }> {
+    const bytes = encodeRequest(by === undefined ? req : { type: 'authed', by, req });
+    const r = await this.raft.ask({ type: 'RaftPropose', reqBytes: bytes });
     this.learn(r.revision, r.raftTerm);
     // Ranges inside a txn are answered by the applier from its latest-state view.
     return { header: this.header(r.revision), response: r.response as WriteResponse };
@@ -124,6 +143,12 @@ export class KvService {
    * The Raft node reports applied revisions in a cluster (RaftApplied), so that serializable
    * reads see writes that entered through other members. */
   onPush(msg: Message): boolean {
+    if (msg.type === 'AuthChanged') {
+      const m = msg as AuthChanged;
+      if (m.state !== undefined) this.lastAuth = { type: 'AuthChanged', state: m.state };
+      this.onAuth?.(m);
+      return true;
+    }
     if (msg.type !== 'RaftApplied') return false;
     const m = msg as RaftApplied;
     this.learn(m.revision, m.raftTerm);

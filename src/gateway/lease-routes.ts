@@ -38,9 +38,10 @@ function registerV3LeaseRoutes(r: Routes, lease: LeaseRef): void {
   const kv = r.deps.kv;
   const header = (rev?: number) => kv.header(rev ?? kv.knownRevision);
   for (const base of ['/v3', '/v3beta']) {
-    r.json('post', `${base}/lease/grant`, async (body) => {
+    r.json('post', `${base}/lease/grant`, async (body, req) => {
       checkRequestSize(body);
       const g = decodeLeaseGrantRequest(parseJsonBody(body));
+      await r.who(req); // etcd refuses an invalid token here; any user may grant
       const res = await lease.ask({ type: 'LeaseGrant', id: g.id, ttlSeconds: g.ttlSeconds });
       const granted = res.response as { id: number; ttlSeconds: number };
       return [200, encodeLeaseGrantResponse(header(res.revision), {
@@ -48,9 +49,10 @@ function registerV3LeaseRoutes(r: Routes, lease: LeaseRef): void {
       })];
     });
     for (const p of [`${base}/lease/revoke`, `${base}/kv/lease/revoke`]) {
-      r.json('post', p, async (body) => {
+      r.json('post', p, async (body, req) => {
         checkRequestSize(body);
         const { id } = decodeLeaseRevokeRequest(parseJsonBody(body));
+        await checkRevoke(r, lease, req, id);
         const res = await lease.ask({ type: 'LeaseRevoke', id });
         return [200, encodeLeaseRevokeResponse(header(res.revision))];
       });
@@ -101,6 +103,7 @@ function registerV1LeaseRoutes(r: Routes, lease: LeaseRef): void {
     })];
   }, v1ErrorBody);
   r.json('delete', '/v1/leases/:id', async (_body, req) => {
+    await checkRevoke(r, lease, req, pathId(req));
     const res = await lease.ask({ type: 'LeaseRevoke', id: pathId(req) });
     return [200, encodeV1Ok(res.revision, '{}')];
   }, v1ErrorBody);
@@ -230,4 +233,17 @@ function checkRequestSize(body: string): void {
   if (body.length * 3 > max && Buffer.byteLength(body) > max) {
     throw new EtcdError('REQUEST_TOO_LARGE');
   }
+}
+
+/** checkRevoke: revoking a lease deletes its keys, so the caller needs write access to each
+ * (etcd's checkLeasePuts). The keys are read just before the revoke is proposed; a key
+ * attached in between is not checked (etcd checks at apply time; see docs/security.md). */
+async function checkRevoke(r: Routes, lease: LeaseRef, req: HyperExpress.Request,
+  id: number): Promise<void> {
+  const gate = r.deps.auth;
+  if (gate === undefined) return;
+  const by = await gate.who(req);
+  if (!gate.store.enabled) return;
+  const t = await lease.ask({ type: 'LeaseTimeToLive', id, keys: true });
+  gate.checkLeaseRevoke(by, t.keys ?? []);
 }

@@ -7,6 +7,9 @@ import type { Dashboard } from './dashboard.js';
 import { bodyText } from './http-guard.js';
 import type { KvService } from './kv-service.js';
 import { startRequestTrace, traceIdHeader } from './request-trace.js';
+import type { AuthGate } from './auth-gate.js';
+import type { AuthInfo } from '../auth/store.js';
+import type { RequestOp, WriteRequest } from '../mvcc/types.js';
 
 /**
  * routes: the registry every route module registers with. A route module exports one
@@ -34,6 +37,8 @@ export interface GatewayDeps {
   onBodyRefused?: () => void;
   /** watchBufferedBytesMax: --experimental-watch-buffered-bytes-max (default: constants.ts). */
   watchBufferedBytesMax?: number;
+  /** auth checks tokens and permissions (src/gateway/auth-gate.ts); absent: no auth. */
+  auth?: AuthGate;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
@@ -110,6 +115,29 @@ export class Routes {
       this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
       this.deps.countBytes?.(received, text.length);
     });
+  }
+
+  /** checkKv resolves the caller's token and checks a KV request's permissions (every front
+   * end calls it before serving); the AuthInfo to send with a write, undefined without auth. */
+  async checkKv(req: HyperExpress.Request, q: RequestOp | WriteRequest):
+    Promise<AuthInfo | undefined> {
+    const gate = this.deps.auth;
+    if (gate === undefined) return undefined;
+    const by = await gate.who(req);
+    gate.checkKv(by, q);
+    return by;
+  }
+
+  /** checkAdmin resolves the caller's token and requires the root role (while auth is on). */
+  async checkAdmin(req: HyperExpress.Request): Promise<void> {
+    const gate = this.deps.auth;
+    if (gate === undefined) return;
+    gate.checkAdmin(await gate.who(req));
+  }
+
+  /** who resolves the caller's token (undefined without auth; invalid: "invalid auth token"). */
+  async who(req: HyperExpress.Request): Promise<AuthInfo | undefined> {
+    return this.deps.auth?.who(req);
   }
 
   /** refusal is admission's answer for a stream route, as an error body (undefined: serve). */

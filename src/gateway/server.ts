@@ -15,6 +15,8 @@ import { registerV3Routes } from './v3-routes.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { registerTraceRoutes } from './trace-routes.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
+import { registerAuthRoutes } from './auth-routes.js';
+import { type ClientTls, guardInner, listenRelayed, uwsTlsOptions } from './tls.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -30,10 +32,11 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 /** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
  * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
 export async function startGateway(
-  deps: GatewayDeps, host: string, port: number, reservation?: Reservation,
+  deps: GatewayDeps, host: string, port: number, reservation?: Reservation, tls?: ClientTls,
 ): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
   const limits = requestLimits();
   const server = new HyperExpress.Server({
+    ...uwsTlsOptions(tls),
     // Accept more than etcd's limits so that an oversized request gets etcd's own error
     // (from the decoders) instead of a bare 413 from the HTTP layer; past this, the guard
     // answers 413 without reading on (http-guard.ts).
@@ -47,6 +50,8 @@ export async function startGateway(
       '/v3beta/lease/keepalive']),
     onRefused: deps.onBodyRefused,
   });
+  // With client-cert-auth only the TLS relay's connections reach uWS (src/gateway/tls.ts).
+  const setRelay = tls?.clientCertAuth === true ? guardInner(server) : undefined;
   const routes = new Routes(server, deps);
   registerV3Routes(routes);
   registerV1Routes(routes);
@@ -58,7 +63,14 @@ export async function startGateway(
   registerClusterRoutes(routes);
   registerTraceRoutes(routes);
   registerDashboardRoutes(routes);
+  registerAuthRoutes(routes);
   registerServerRoutes(server, deps);
+  if (tls !== undefined && setRelay !== undefined) {
+    const { relay, port: bound } = await listenRelayed(server, tls, host, port, reservation,
+      setRelay);
+    deps.auth?.certUsers.push((ip) => relay.userOf(ip));
+    return { server, port: bound, routes, watches };
+  }
   if (reservation !== undefined) await listenExclusive(server, reservation);
   else {
     exclusiveApp(server.uws_instance as unknown as ListenApp);

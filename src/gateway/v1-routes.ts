@@ -18,32 +18,34 @@ export function registerV1Routes(r: Routes): void {
   const keyOf = (path: string) => decodeV1Key(path.slice('/v1/key/'.length));
   r.json('put', '/v1/key/*', async (body, req) => {
     const put = decodeV1PutRequest(keyOf(req.path), parseJsonBody(body));
-    const { header, response } = await kv.write(put);
+    const { header, response } = await kv.write(put, await r.checkKv(req, put));
     return [200, encodeV1PutResponse(header, response as PutResponse)];
   }, v1ErrorBody);
   r.json('get', '/v1/key/*', async (_body, req) => {
     const get = decodeV1GetRequest(keyOf(req.path), req.query_parameters);
+    await r.checkKv(req, get);
     const { header, response } = await kv.range(get);
     return [200, encodeV1GetResponse(header, response)];
   }, v1ErrorBody);
   r.json('delete', '/v1/key/*', async (_body, req) => {
     const del = decodeV1DeleteRequest(keyOf(req.path), req.query_parameters);
-    const { header, response } = await kv.write(del);
+    const { header, response } = await kv.write(del, await r.checkKv(req, del));
     return [200, encodeV1DeleteResponse(header, response as DeleteRangeResponse)];
   }, v1ErrorBody);
   r.json('get', '/v1/keys', async (_body, req) => {
     const list = decodeV1ListRequest(req.query_parameters);
+    await r.checkKv(req, list);
     const { header, response } = await kv.range(list);
     return [200, encodeV1ListResponse(header, list, response)];
   }, v1ErrorBody);
-  r.json('post', '/v1/txn', async (body) => {
+  r.json('post', '/v1/txn', async (body, req) => {
     const txn = decodeV1TxnRequest(parseJsonBody(body));
-    const { header, response } = await kv.write(txn);
+    const { header, response } = await kv.write(txn, await r.checkKv(req, txn));
     return [200, encodeV1TxnResponse(header, response as TxnResponse)];
   }, v1ErrorBody);
-  r.json('post', '/v1/batch', async (body) => {
+  r.json('post', '/v1/batch', async (body, req) => {
     const batch = decodeV1BatchRequest(parseJsonBody(body));
-    const { header, response } = await kv.write(batch);
+    const { header, response } = await kv.write(batch, await r.checkKv(req, batch));
     return [200, encodeV1BatchResponse(header, response as TxnResponse)];
   }, v1ErrorBody);
 }

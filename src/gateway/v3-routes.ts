@@ -18,29 +18,30 @@ import type { Routes } from './routes.js';
 export function registerV3Routes(r: Routes): void {
   const kv = r.deps.kv;
   for (const base of ['/v3', '/v3beta']) {
-    r.json('post', `${base}/kv/range`, async (body) => {
+    r.json('post', `${base}/kv/range`, async (body, hreq) => {
       const req = decodeRangeRequest(parseJsonBody(body));
+      await r.checkKv(hreq, req);
       const { header, response } = await kv.range(req);
       return [200, encodeRangeResponse(header, response)];
     });
-    r.json('post', `${base}/kv/put`, async (body) => {
+    r.json('post', `${base}/kv/put`, async (body, hreq) => {
       const req = decodePutRequest(parseJsonBody(body));
-      const { header, response } = await kv.write(req);
+      const { header, response } = await kv.write(req, await r.checkKv(hreq, req));
       return [200, encodePutResponse(header, response as PutResponse)];
     });
-    r.json('post', `${base}/kv/deleterange`, async (body) => {
+    r.json('post', `${base}/kv/deleterange`, async (body, hreq) => {
       const req = decodeDeleteRangeRequest(parseJsonBody(body));
-      const { header, response } = await kv.write(req);
+      const { header, response } = await kv.write(req, await r.checkKv(hreq, req));
       return [200, encodeDeleteRangeResponse(header, response as DeleteRangeResponse)];
     });
-    r.json('post', `${base}/kv/txn`, async (body) => {
+    r.json('post', `${base}/kv/txn`, async (body, hreq) => {
       const req = decodeTxnRequest(parseJsonBody(body));
-      const { header, response } = await kv.write(req);
+      const { header, response } = await kv.write(req, await r.checkKv(hreq, req));
       return [200, encodeTxnResponse(header, response as TxnResponse)];
     });
-    r.json('post', `${base}/kv/compaction`, async (body) => {
+    r.json('post', `${base}/kv/compaction`, async (body, hreq) => {
       const req = decodeCompactionRequest(parseJsonBody(body));
-      const { header, response } = await kv.write(req);
+      const { header, response } = await kv.write(req, await r.checkKv(hreq, req));
       return [200, encodeCompactionResponse(header, response as CompactionResponse)];
     });
     r.json('post', `${base}/maintenance/status`, async (body) => {

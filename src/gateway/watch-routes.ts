@@ -2,7 +2,8 @@ import type HyperExpress from 'hyper-express';
 import {
   unpackWatchEvents, type WatchMsg, type WatchOut,
 } from '../../actors/watch/messages.js';
-import { EtcdError } from '../errors.js';
+import { answerOf, EtcdError, grpcCodeName } from '../errors.js';
+import type { AuthInfo } from '../auth/store.js';
 import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
@@ -119,6 +120,11 @@ export class WatchGateway {
       contentType === 'text/event-stream' ? { 'cache-control': 'no-cache' } : {};
     const stream = new ChunkedStream(req, res, contentType, headers);
     const sink = new Sink(id, this, stream, encode, this.r.deps.system.currentGeneration);
+    if (this.r.deps.auth !== undefined) {
+      // Read the token now (the request's headers live only in this turn); checked per create.
+      sink.by = this.r.deps.auth.who(req);
+      sink.by.catch(() => undefined);
+    }
     this.sinks.set(id, sink);
     stream.start();
     stream.onClose(() => sink.end());
@@ -183,12 +189,26 @@ export class WatchGateway {
     }
   }
 
+  /** checkWatch checks read access to a watch's range: undefined when allowed, else the
+   * cancel reason etcd 3.4 sends (the gRPC status text, recorded). */
+  async checkWatch(by: Promise<AuthInfo>, spec: WatchCreateSpec): Promise<string | undefined> {
+    const gate = this.r.deps.auth;
+    if (gate === undefined) return undefined;
+    try {
+      gate.checkRange(await by, spec.key, spec.rangeEnd);
+      return undefined;
+    } catch (e) {
+      const a = answerOf(e);
+      return `rpc error: code = ${grpcCodeName(a.grpcCode)} desc = ${a.text}`;
+    }
+  }
+
   /** header fills etcd's response header. */
   header(revision: number): ResponseHeader {
     return this.r.deps.kv.header(revision);
   }
 
-  /** knownRevision is the newest revision the gateway has seen. */
+  /** knownRevision is the newest revision the gateway has seen applied. */
   get knownRevision(): number {
     return this.r.deps.kv.knownRevision;
   }
@@ -222,6 +242,10 @@ export class Sink {
   /** watchIds: the stream's live watches (from the created and canceled answers it wrote),
    * for the last message of a drop. */
   private readonly watchIds = new Set<number>();
+  /** by is the stream's caller, when the gateway checks auth; `chain` keeps the stream's
+   * requests in order while a create waits for its check. */
+  by?: Promise<AuthInfo>;
+  private chain: Promise<void> = Promise.resolve();
   constructor(
     readonly id: number,
     private readonly gw: WatchGateway,
@@ -237,13 +261,34 @@ export class Sink {
 
   /** create, cancel, progress: the client's requests. */
   create(req: WatchCreateSpec): void {
-    this.gw.send(this, { type: 'WatchCreate', streamId: this.id, req });
+    const by = this.by;
+    if (by === undefined) {
+      this.gw.send(this, { type: 'WatchCreate', streamId: this.id, req });
+      return;
+    }
+    this.chain = this.chain.then(async () => {
+      const reason = await this.gw.checkWatch(by, req);
+      if (reason === undefined) {
+        this.gw.send(this, { type: 'WatchCreate', streamId: this.id, req });
+      } else {
+        // etcd 3.4 answers a refused create with watch id -1, created and canceled.
+        this.deliver([{
+          watchId: -1, revision: this.gw.knownRevision, events: [], created: true,
+          canceled: true, cancelReason: reason,
+        }]);
+      }
+    });
   }
   cancel(watchId: number): void {
-    this.gw.send(this, { type: 'WatchCancel', streamId: this.id, watchId });
+    this.ordered(() => this.gw.send(this, { type: 'WatchCancel', streamId: this.id, watchId }));
   }
   progress(): void {
-    this.gw.send(this, { type: 'WatchProgress', streamId: this.id });
+    this.ordered(() => this.gw.send(this, { type: 'WatchProgress', streamId: this.id }));
+  }
+
+  private ordered(fn: () => void): void {
+    if (this.by === undefined) fn();
+    else this.chain = this.chain.then(fn);
   }
 
   /** deliver writes one push, each response its own message (as etcd flushes each), and
@@ -359,10 +404,27 @@ export function registerWatchRoutes(r: Routes): WatchGateway {
       res.status(eb.status).header('content-type', 'application/json').send(eb.body);
       return;
     }
-    const sink = gw.open(req, res, encodeV1WatchEvent, 'text/event-stream', v1ErrorBody);
-    if (sink === undefined) return;
-    sink.stream.write(': watching\n\n');
-    sink.create(spec);
+    const start = (): void => {
+      const sink = gw.open(req, res, encodeV1WatchEvent, 'text/event-stream', v1ErrorBody);
+      if (sink === undefined) return;
+      sink.by = undefined; // checked below, before the stream opened
+      sink.stream.write(': watching\n\n');
+      sink.create(spec);
+    };
+    const gate = r.deps.auth;
+    if (gate === undefined) {
+      start();
+      return;
+    }
+    gate.who(req).then((by) => {
+      gate.checkRange(by, spec.key, spec.rangeEnd);
+      start();
+    }).catch((e: unknown) => {
+      const eb = v1ErrorBody(e);
+      if (!res.completed) {
+        res.status(eb.status).header('content-type', 'application/json').send(eb.body);
+      }
+    });
   };
   r.server.post('/v1/watch', async (req, res) => {
     let body: string;

@@ -102,6 +102,8 @@ export interface ClusterOptions {
   size: number;
   args?: string[];
   env?: Record<string, string>;
+  /** scheme of the peer URLs (https: the members' TLS flags come in args). */
+  scheme?: 'http' | 'https';
 }
 
 /** fastRaft: a short tick so that elections take a fraction of a second. */
@@ -112,7 +114,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
   const base = await mkdtemp(join(tmpdir(), 'myetcd-cluster-'));
   const ports = await freePorts(opts.size);
   const nodes: Node[] = ports.map((p, i) => ({
-    name: `m${i + 1}`, peerUrl: `http://127.0.0.1:${p}`, dataDir: join(base, `m${i + 1}`),
+    name: `m${i + 1}`, peerUrl: `${opts.scheme ?? 'http'}://127.0.0.1:${p}`,
+    dataDir: join(base, `m${i + 1}`),
     server: undefined,
   }));
   const initialCluster = nodes.map((n) => `${n.name}=${n.peerUrl}`).join(',');
