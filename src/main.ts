@@ -111,7 +111,8 @@ async function main(): Promise<void> {
       auth,
     }, reserved.host, reserved.port, reserved, tlsFor(config, url));
     gateways.push(g);
-    log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` }, 'ready to serve client requests');
+    log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` },
+      'ready to serve client requests');
     listened.push(g.port);
   }
   publishClientUrls(system.gateway, config, listened);

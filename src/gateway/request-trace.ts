@@ -17,8 +17,8 @@ export const traceIdHeader = 'x-myetcd-trace-id';
 /** RequestTrace is a traced request's root span, on the gateway thread. */
 export interface RequestTrace {
   traceId: string;
-  /** run calls fn with the request's context active: what fn posts before its first await
-   * continues the trace (KvService keeps it across its own awaits). */
+  /** run calls fn with the request's context active, across fn's awaits: what it posts
+   * continues the trace. */
   run<T>(fn: () => T): T;
   /** end records the root span with the answer's status. */
   end(status: number): void;
@@ -40,7 +40,7 @@ export function startRequestTrace(
   })!;
   return {
     traceId: span.refs[0]![0],
-    run: (fn) => ep.withTrace(span.refs, fn),
+    run: (fn) => ep.withTraceAcrossAwaits(span.refs, fn),
     end: (status) => span.end({ 'http.status_code': status }),
   };
 }

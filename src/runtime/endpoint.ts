@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { assert } from '../assert.js';
 import type { ErrorCode } from '../errors.js';
 import {
@@ -116,6 +117,13 @@ export interface EndpointStats {
   heapTotalBytes?: number;
 }
 
+/** acrossAwaits carries a traced request's context across the awaits of async code on this
+ * thread. Node 20's AsyncLocalStorage turns on promise hooks the first time it runs, which
+ * costs every promise something: it is first run by the first traced request, never while
+ * tracing is off (acrossAwaitsUsed keeps even the lookup off the untraced path). */
+const acrossAwaits = new AsyncLocalStorage<TraceRef[]>();
+let acrossAwaitsUsed = false;
+
 /** Endpoint: see the file comment. */
 export class Endpoint<In extends Message = Message> {
   readonly name: string;
@@ -178,9 +186,10 @@ export class Endpoint<In extends Message = Message> {
     }
     if (env[0] === EnvelopeKind.Send) p.sendsQueued++;
     else if (env[0] === EnvelopeKind.Ask && env[2] === this.name) p.outstanding++;
-    // Tracing off: `active` is undefined and the envelope keeps its four elements.
-    if (this.active !== undefined && env.length === 4 && env[0] <= EnvelopeKind.Ask) {
-      env.push([nowMs(), this.active]);
+    // Tracing off: no context is active and the envelope keeps its four elements.
+    const active = this.traceContext;
+    if (active !== undefined && env.length === 4 && env[0] <= EnvelopeKind.Ask) {
+      env.push([nowMs(), active]);
     }
     p.outbox.push(env);
     if (p.outbox.length >= batchMessagesMax) this.flushTarget(p);
@@ -228,7 +237,15 @@ export class Endpoint<In extends Message = Message> {
    * continues a message's work later — after a timer, a batch, an fsync — keeps it and runs
    * that work under withTrace. */
   get traceContext(): TraceRef[] | undefined {
-    return this.active;
+    return this.active ?? (acrossAwaitsUsed ? acrossAwaits.getStore() : undefined);
+  }
+
+  /** withTraceAcrossAwaits runs async fn with refs active across its awaits too (a gateway
+   * handler awaits auth checks and decoding before it asks an actor). */
+  withTraceAcrossAwaits<T>(refs: readonly TraceRef[], fn: () => T): T {
+    acrossAwaitsUsed = true;
+    const ctx = refs.slice(0, traceBatchParentsMax);
+    return acrossAwaits.run(ctx, () => this.withTrace(ctx, fn));
   }
 
   /** withTrace runs fn with refs as the active trace context (undefined: untraced); what fn
