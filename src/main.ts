@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const listened: number[] = [];
   metrics.onScrape(() => metrics.ingestGateway(sumStats(gateways)));
   for (const reserved of clientUrls) {
-    const url = new URL(reserved.url);
+    const u = new URL(reserved.url);
     const g = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
@@ -109,10 +109,9 @@ async function main(): Promise<void> {
       onBodyRefused: () => metrics.httpBodyRefused.inc(),
       watchBufferedBytesMax: config.watchBufferedBytesMax,
       auth,
-    }, reserved.host, reserved.port, reserved, tlsFor(config, url));
+    }, reserved.host, reserved.port, reserved, tlsFor(config, u));
     gateways.push(g);
-    log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` },
-      'ready to serve client requests');
+    log.info({ url: `${u.protocol}//${u.hostname}:${g.port}` }, 'ready to serve client requests');
     listened.push(g.port);
   }
   publishClientUrls(system.gateway, config, listened);
