@@ -127,8 +127,7 @@ function applyBranch(keys: Map<string, KvEntry>, subs: KvSub[], rev: number,
     const cur = out.get(s.key);
     switch (s.t) {
       case 'get': {
-        if (r === undefined) break;
-        if (!('kv' in r)) return null;
+        if (r === undefined || !('kv' in r)) break; // not recorded
         const m = readMatches(cur, r.kv);
         if (m === null) return null;
         if (m !== undefined) out.set(s.key, m);

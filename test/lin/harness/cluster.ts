@@ -65,6 +65,19 @@ export class Cluster {
 
   /** create starts `size` members of a new cluster and waits until all are ready. */
   static async create(dir: string, size: number): Promise<Cluster> {
+    // Ports come free from the OS but are bound again a moment later by the members: another
+    // process may take one meanwhile (EADDRINUSE). Try again with new ports, a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Cluster.createOnce(join(dir, `try${attempt}`), size);
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private static async createOnce(dir: string, size: number): Promise<Cluster> {
+    await mkdir(dir, { recursive: true });
     const c = new Cluster(dir, size > 1 ? ['peer-fault'] : []);
     const ports = await freePorts(size);
     const ic = ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(',');
@@ -75,6 +88,7 @@ export class Cluster {
       await Promise.all(c.members.map((m) => c.start(m)));
     } catch (e) {
       await c.killAll();
+      await c.closeLogs();
       throw e;
     }
     return c;

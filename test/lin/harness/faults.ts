@@ -164,7 +164,8 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       const st = back ? await waitFor(() => status(m.url), 10_000) : undefined;
       if (st !== undefined) m.id = st.id;
       return ev(rm?.status === 200 && back && st !== undefined && st.id !== oldId,
-        `${m.name} removed (id ${oldId}): ${rm?.status}; added back: ${add?.status}; ` +
+        `${m.name} removed (id ${oldId}): ${rm?.status}; added back: ${add?.status} ` +
+        `${add?.status === 200 ? '' : JSON.stringify(add?.json)}; ` +
         `new id ${st?.id}`);
     }
     default: {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { seededRng } from '../../../src/raft/index.js';
 import { check, type Operation } from '../checker.js';
 import { fromOperations } from '../history.js';
+import { patchUnknown, type PutEvent } from '../patch.js';
 import { checkRevisions, type KvInput, kvModel, type KvOutput, type KvRead, prepareKv }
   from '../kv-model.js';
 import { Cluster, electionMs, leaderOf, sleep, status, waitFor } from './cluster.js';
@@ -40,6 +41,9 @@ export interface RunResult { spec: RunSpec; ops: number; unknown: number; violat
  * revocation through Raft, the watch delivery, on a loaded 2-core machine). A leader change
  * during the lease's life renews it (etcd's promote) from the moment the fault ends. */
 export const leaseToleranceMs = 3_000;
+/** checkStepsMax bounds the checker's work on one run's history ('unknown' past it, which
+ * counts as a violation: never a silent pass). */
+export const checkStepsMax = 20_000_000;
 /** trafficMsMax bounds a run's traffic phase. */
 export const trafficMsMax = 30_000;
 /** settleMsMax bounds the wait for the cluster to converge after the traffic. */
@@ -58,10 +62,15 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   let leaseLateMsMax = 0;
   let watchStreams = 0;
   let orderDeviations = 0;
+  let finalPuts: PutEvent[] | undefined;
+  const phases: string[] = [];
+  const phase = (what: string) => phases.push(`${what} ${((performance.now() - t0) / 1000)
+    .toFixed(1)}`);
   try {
     c = await Cluster.create(dir, spec.members);
     const cl = c;
     if (await leaderOf(cl) === undefined) throw new Error('no leader after the start');
+    phase('started');
     const tRun = performance.now();
     let trafficDone = false;
     let faultsDone = spec.faults.length === 0;
@@ -84,6 +93,11 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       }
       faultsDone = true;
     })();
+    // Leases stop half way, so that their expiry overlaps the rest of the traffic.
+    void waitFor(async () => (ops.length >= spec.ops / 2 || trafficDone ? true : undefined),
+      trafficMsMax + 60_000).then(() => {
+      leasesDone = true;
+    });
     await waitFor(async () => (faultsDone && ops.length >= spec.ops) ||
       performance.now() - tRun > trafficMsMax ? true : undefined, trafficMsMax + 60_000);
     leasesDone = true;
@@ -91,6 +105,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     await faulting;
     await Promise.all(running);
     await leaseRun;
+    phase('traffic');
     for (const e of evidence) if (!e.happened) violations.push(`fault did not happen: ${e.fault} (${e.detail})`);
 
     // Settle: one leader, every member at the same applied index and revision.
@@ -102,13 +117,14 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
         ? sts[0]!.revision : undefined;
     }, settleMsMax);
     if (settled === undefined) violations.push('members did not converge within 30 s');
+    phase('settled');
 
     // Leases: every leased key must go; wait for the last deadline plus the tolerance.
     const faultWindows = evidence.map((e) => [e.start, e.end] as const);
     const deadlineOf = (l: LeaseKey) => {
       let d = l.grantedAt + l.ttlS * 1000;
       for (const [s, e] of faultWindows) {
-        if (s <= d && e >= l.grantedAt) d = Math.max(d, e + l.ttlS * 1000 + electionMs);
+        if (s <= d + leaseToleranceMs && e >= l.grantedAt) d = Math.max(d, e + l.ttlS * 1000 + electionMs);
       }
       return d + leaseToleranceMs;
     };
@@ -121,6 +137,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       return r?.status === 200 && Number(r.json.count ?? 0) === 0 ? true : undefined;
     }, Math.max(0, lastDeadline - (performance.now() - tRun)) + 1_000);
     if (leasesGone === undefined) violations.push('leased keys remain past their deadline');
+    phase('leases');
 
     // The final history: the revision now, and every event from revision 1 (no compaction).
     const final = await waitFor(async () => {
@@ -134,8 +151,10 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     watchTarget = -1; // anything left stops now
     await Promise.all(watching);
     watchStreams = watchers.reduce((a, w) => a + w.streams, 0);
+    phase('watched');
 
     if (ref !== undefined) {
+      finalPuts = ref.filter((e) => e.type === 'PUT' && e.key.startsWith(kvPrefix));
       violations.push(...checkWatchesAgainst(ref, watchers.map((w) => w.responses), final));
       orderDeviations = orderWithinRevisionDiffers(
         watchers[0]!.responses.flatMap((r) => r.events).filter((e) => e.mod <= final), ref);
@@ -204,16 +223,22 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     }
   }
 
-  // The KV history.
-  const checked = prepareKv(ops);
-  const lin = check(kvModel(), checked);
+  phase('stopped');
+  if (process.env['ROBUSTNESS_PHASES'] !== undefined) {
+    process.stderr.write(`phases: ${phases.join(', ')}\n`);
+  }
+  // The KV history, with what the final event history tells about unknown outcomes.
+  const checked = prepareKv(finalPuts === undefined ? ops : patchUnknown(ops, finalPuts));
+  await writeFile(join(dir, 'history.json'), JSON.stringify(fromOperations(spec.seed, ops)));
+  await writeFile(join(dir, 'history-patched.json'),
+    JSON.stringify(fromOperations(spec.seed, checked)));
+  const lin = check(kvModel(), checked, { stepsMax: checkStepsMax });
   if (lin.verdict === 'illegal') violations.push('KV history not linearizable');
   if (lin.verdict === 'unknown') violations.push('KV history: checker ran out of budget');
   for (const p of checkRevisions(checked)) violations.push(`revision order: ${p.what}`);
   const unknown = ops.filter((o) => o.output === undefined).length;
   let kept: string | undefined;
   if (violations.length > 0) {
-    await writeFile(join(dir, 'history.json'), JSON.stringify(fromOperations(spec.seed, ops)));
     await writeFile(join(dir, 'violations.txt'), violations.join('\n') + '\n' +
       evidence.map((e) => `${e.fault}: ${e.detail}`).join('\n') + '\n');
     kept = dir;

@@ -16,7 +16,10 @@ export const kvPrefix = 'lin/kv/';
  * revocation deletes them at a revision no client asked for). */
 export const leasePrefix = 'lin/lease/';
 /** keysPerRun: few keys, so that operations collide. */
-export const keysPerRun = 8;
+export const keysPerRun = 12;
+/** keysPerGroup: a multi-key txn stays inside one group of keys, so that the history splits
+ * into keysPerRun / keysPerGroup independent parts for the checker (P-compositionality). */
+export const keysPerGroup = 3;
 /** requestMsMax: past this a request's outcome is unknown. */
 export const requestMsMax = 3_000;
 
@@ -143,7 +146,9 @@ export class Client {
       return { t: 'txn', cmp: [cmp], then: [{ t: 'put', key: k, value: this.value() }],
         else: [{ t: 'get', key: k }] };
     }
-    const ks = [...new Set([k, this.key(), this.key()])].sort();
+    const g = Math.floor(Number(k.slice(kvPrefix.length)) / keysPerGroup) * keysPerGroup;
+    const inGroup = () => `${kvPrefix}${g + Math.floor(this.rng() * keysPerGroup)}`;
+    const ks = [...new Set([k, inGroup(), inGroup()])].sort();
     if (x < 0.9) {
       return { t: 'txn', cmp: [{ key: ks[0]!, target: 'version', op: '>', value: -1 }],
         then: ks.map((key) => ({ t: 'put', key, value: this.value() })), else: [] };
