@@ -109,7 +109,9 @@ export class Cluster {
     await mkdir(m.dataDir, { recursive: true });
     const fps = [...this.faultEnv, ...failpoints];
     const env: NodeJS.ProcessEnv = { ...process.env };
-    if (fps.length > 0) env['GOFAIL_FAILPOINTS'] = fps.join(',');
+    // gofail's form: `name=terms` pairs joined by ';' (bare flags may also be joined by ',').
+    if (fps.length > 0) env['GOFAIL_FAILPOINTS'] = fps.join(fps.some((f) => f.includes('='))
+      ? ';' : ',');
     else delete env['GOFAIL_FAILPOINTS'];
     const proc = spawn(process.execPath, ['--import', guard, mainJs, '--name', m.name,
       '--data-dir', m.dataDir, '--listen-client-urls', 'http://127.0.0.1:0',
@@ -127,7 +129,8 @@ export class Cluster {
       log = createWriteStream(join(this.dir, `${m.name}.log`), { flags: 'a' });
       this.logs.set(m.name, log);
     }
-    log.write(`--- harness: start pid ${proc.pid} GOFAIL_FAILPOINTS=${fps.join(',')}\n`);
+    log.write(`--- harness: start pid ${proc.pid} ` +
+      `GOFAIL_FAILPOINTS=${env['GOFAIL_FAILPOINTS'] ?? ''}\n`);
     const exited = new Promise<string>((resolve) => proc.once('exit', (code, sig) => {
       log!.write(`--- harness: pid ${proc.pid} exited (${sig ?? code})\n`);
       if (m.proc === proc) {

@@ -151,7 +151,15 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
     case 'member-replace': {
       const m = follower!;
       const oldId = m.id;
-      const rm = await post(leader.url, '/v3/cluster/member/remove', { ID: oldId });
+      // etcd (and MyEtcd) refuse a membership change until every member has been connected
+      // for a while ("unhealthy cluster", 503): ask again until it is taken, within a bound.
+      const rm = await waitFor(async () => {
+        const l = await leaderOf(c, 2_000);
+        const r = await post(l?.leader.url ?? leader.url, '/v3/cluster/member/remove',
+          { ID: oldId });
+        return r?.status === 200 ? r : undefined;
+      }, 15_000);
+      if (rm === undefined) return ev(false, `${m.name}: member remove refused for 15 s`);
       await c.kill(m);
       const { rm: rmrf } = await import('node:fs/promises');
       await rmrf(m.dataDir, { recursive: true, force: true });
