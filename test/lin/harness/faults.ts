@@ -139,8 +139,17 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
     }
     case 'move-leader': {
       const to = follower!;
+      // A transfer only goes to a member that has caught up (Raft thesis §3.10; etcd waits
+      // for it, then gives up after an election timeout): a member just added or restarted
+      // may be far behind, so wait until it has applied what the leader has, within a bound.
+      await waitFor(async () => {
+        const [a, b] = await Promise.all([status(leader.url), status(to.url)]);
+        return a !== undefined && b !== undefined && b.applied >= a.applied ? true : undefined;
+      }, 10_000);
+      // etcd answers a transfer once the leader changed, or after its request timeout
+      // (5 s + 2 election timeouts): wait longer than that before calling the outcome unknown.
       const r = await post(leader.url, '/v3/maintenance/transfer-leadership',
-        { targetID: to.id });
+        { targetID: to.id }, 15_000);
       const after = await waitFor(async () => {
         const l = await leaderOf(c);
         return l !== undefined && l.leader !== leader ? l : undefined;
