@@ -55,7 +55,9 @@ function main(): Promise<void> {
       totals.ops += r.ops;
       totals.unknown += r.unknown;
       totals.faults += r.evidence.filter((e) => e.happened).length;
-      for (const e of r.evidence) if (e.happened) byFault.set(e.fault, (byFault.get(e.fault) ?? 0) + 1);
+      for (const e of r.evidence) {
+        if (e.happened) byFault.set(e.fault, (byFault.get(e.fault) ?? 0) + 1);
+      }
       if (r.violations.length > 0) totals.violations++;
       process.stdout.write(line(r) + '\n');
       if (r.violations.length > 0) {

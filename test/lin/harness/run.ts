@@ -106,7 +106,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     await Promise.all(running);
     await leaseRun;
     phase('traffic');
-    for (const e of evidence) if (!e.happened) violations.push(`fault did not happen: ${e.fault} (${e.detail})`);
+    for (const e of evidence) {
+      if (!e.happened) violations.push(`fault did not happen: ${e.fault} (${e.detail})`);
+    }
 
     // Settle: one leader, every member at the same applied index and revision.
     const settled = await waitFor(async () => {
@@ -124,7 +126,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const deadlineOf = (l: LeaseKey) => {
       let d = l.grantedAt + l.ttlS * 1000;
       for (const [s, e] of faultWindows) {
-        if (s <= d + leaseToleranceMs && e >= l.grantedAt) d = Math.max(d, e + l.ttlS * 1000 + electionMs);
+        if (s <= d + leaseToleranceMs && e >= l.grantedAt) {
+          d = Math.max(d, e + l.ttlS * 1000 + electionMs);
+        }
       }
       return d + leaseToleranceMs;
     };
