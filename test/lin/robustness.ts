@@ -6,11 +6,15 @@ import { runOnce, type RunResult } from './harness/run.js';
  *
  *   npm run robustness -- [--runs N] [--members 1|3|5] [--faults kill-leader,pause-leader,...]
  *                         [--seed S] [--ops 1000] [--clients 6] [--keep DIR] [--mix]
+ *                         [--serializable-reads]
  *
  * Run k uses seed S + k. With --mix, each run draws one or two faults from --faults (default:
  * every kind that fits the member count); otherwise every run injects all of --faults in
  * order. Each run prints one line; a violation keeps the history and the logs in a folder and
- * prints the command that replays the run. Totals at the end; exit 1 on any violation.
+ * prints the command that replays the run's choices (the seed fixes the operations, keys,
+ * members and faults; the processes' timing is the machine's). Totals at the end; exit 1 on
+ * any violation. --serializable-reads is a positive control: plain gets become serializable
+ * (a member's local, possibly stale state), which the checks must catch.
  */
 
 function main(): Promise<void> {
@@ -50,6 +54,7 @@ function main(): Promise<void> {
         chosen = x % 3 === 0 ? [draw(), draw()] : [draw()];
       }
       const r = await runOnce({ seed, members, faults: chosen, ops: opsTarget, clients,
+        serializableReads: args.includes('--serializable-reads'),
         ...(keep === undefined ? {} : { keepDir: keep }) });
       totals.runs++;
       totals.ops += r.ops;
@@ -64,7 +69,8 @@ function main(): Promise<void> {
         for (const v of r.violations.slice(0, 10)) process.stdout.write(`    ${v}\n`);
         process.stdout.write(`    kept: ${r.dir}\n    replay: npm run robustness -- --runs 1 ` +
           `--members ${members} --faults ${chosen.join(',')} --seed ${seed} --ops ${opsTarget} ` +
-          `--clients ${clients}\n`);
+          `--clients ${clients}${args.includes('--serializable-reads')
+            ? ' --serializable-reads' : ''}\n`);
       }
     }
     const s = (performance.now() - t0) / 1000;

@@ -28,7 +28,10 @@ import {
 
 /** RunSpec is one run's parameters (all choices come from the seed). */
 export interface RunSpec { seed: number; members: number; faults: string[]; ops: number;
-  clients: number; keepDir?: string }
+  clients: number; keepDir?: string;
+  /** serializableReads: plain gets read a member's local state (a positive control: the
+   * checker should find stale reads, most of all with a paused or cut-off member). */
+  serializableReads?: boolean }
 
 /** RunResult is what a run prints and totals. */
 export interface RunResult { spec: RunSpec; ops: number; unknown: number; violations: string[];
@@ -77,6 +80,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const stopTraffic = () => trafficDone;
     const clients = Array.from({ length: spec.clients }, (_, i) =>
       new Client(i, seededRng(spec.seed * 31 + i), tRun, cl, ops));
+    for (const x of clients) x.serializable = spec.serializableReads === true;
     const running = clients.map((x) => x.run(stopTraffic));
     let leasesDone = false;
     const leaseRun = runLeases(cl, seededRng(spec.seed * 17), tRun, () => leasesDone || trafficDone,

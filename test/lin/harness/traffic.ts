@@ -77,10 +77,12 @@ function compareOf(c: KvCompare): unknown {
 }
 
 /** execute sends one operation and decodes its outcome (undefined: unknown). */
-export async function execute(url: string, i: KvInput): Promise<KvOutput | undefined> {
+export async function execute(url: string, i: KvInput, serializable = false):
+  Promise<KvOutput | undefined> {
   let r;
   switch (i.t) {
-    case 'get': r = await post(url, '/v3/kv/range', { key: b64(i.key) }); break;
+    case 'get': r = await post(url, '/v3/kv/range', { key: b64(i.key),
+      ...(serializable ? { serializable: true } : {}) }); break;
     case 'put': r = await post(url, '/v3/kv/put', { key: b64(i.key), value: b64(i.value) });
       break;
     case 'del': r = await post(url, '/v3/kv/deleterange', { key: b64(i.key) }); break;
@@ -115,6 +117,9 @@ export type Rng = () => number;
 export class Client {
   private n = 0;
   private readonly seen = new Map<string, KvRead>();
+  /** serializable makes plain gets serializable (a member's local state, possibly stale):
+   * not linearizable by design, the harness's positive control (--serializable-reads). */
+  serializable = false;
   constructor(readonly id: number, private readonly rng: Rng, private readonly t0: number,
     private readonly c: Cluster, private readonly ops: Operation<KvInput, KvOutput>[]) {}
 
@@ -167,7 +172,7 @@ export class Client {
       const m = this.pick(live);
       const input = this.next();
       const call = performance.now() - this.t0;
-      const output = await execute(m.url, input);
+      const output = await execute(m.url, input, this.serializable);
       const ret = output === undefined ? Infinity : performance.now() - this.t0;
       this.ops.push({ client: this.id, call, ret, input, output });
       if (output !== undefined) this.learn(input, output);
