@@ -86,7 +86,7 @@ function main(): Promise<void> {
 function line(r: RunResult): string {
   return `seed ${r.spec.seed} members ${r.spec.members} faults ${r.spec.faults.join(',') ||
     '-'} ops ${r.ops} unknown ${r.unknown} watch-streams ${r.watchStreams} order-dev ` +
-    `${r.orderDeviations} lease-late-max ` +
+    `${r.orderDeviations} check ${r.partitions}p/${r.checkSteps} steps lease-late-max ` +
     `${r.leaseLateMsMax.toFixed(0)}ms ${(r.ms / 1000).toFixed(1)}s verdict ${r.verdict}` +
     (r.evidence.length > 0 ? ` [${r.evidence.map((e) => e.detail).join('; ')}]` : '');
 }

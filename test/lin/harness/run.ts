@@ -38,7 +38,9 @@ export interface RunResult { spec: RunSpec; ops: number; unknown: number; violat
   evidence: Evidence[]; ms: number; dir: string | undefined; verdict: string;
   leaseLateMsMax: number; watchStreams: number;
   /** orderDeviations: revisions a live watch gave in another order than a catch-up watch. */
-  orderDeviations: number }
+  orderDeviations: number;
+  /** checkSteps and partitions: the checker's work on the KV history. */
+  checkSteps: number; partitions: number }
 
 /** leaseToleranceMs: a lease key is deleted within TTL + this (lease checks every 500 ms, a
  * revocation through Raft, the watch delivery, on a loaded 2-core machine). A leader change
@@ -255,7 +257,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   }
   return { spec, ops: ops.length, unknown, violations, evidence, ms: performance.now() - t0,
     dir: kept, verdict: violations.length === 0 ? 'ok' : 'VIOLATION', leaseLateMsMax,
-    watchStreams, orderDeviations };
+    watchStreams, orderDeviations, checkSteps: lin.steps, partitions: lin.partitions.length };
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
