@@ -70,4 +70,5 @@ test('robustness checks: an acknowledged put missing from the final history is c
   t.deepEqual(checkAcknowledged(ref, ops), []);
   t.is(checkAcknowledged(ref.filter((e) => e.mod !== 4), ops).length, 1);
   t.is(checkAcknowledged(ref, ops.slice(0, 3)).length, 1); // an event nobody wrote
+  t.is(checkAcknowledged([...ref, ev(5, 'lin/kv/a', '1', ['2', 3])], ops).length, 1); // twice
 });

@@ -376,8 +376,8 @@ export function checkPrevKv(ref: WatchEvent[]): string[] {
   return out;
 }
 
-/** checkAcknowledged: every acknowledged put is in the final history at its revision, and
- * every PUT event of a checked key was written by some put of the history. */
+/** checkAcknowledged: every acknowledged put is in the final history at its revision, every
+ * PUT event of a checked key was written by some put of the history, and none twice. */
 export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvOutput>[]):
   string[] {
   const byRevKey = new Map<string, WatchEvent>();
@@ -398,10 +398,17 @@ export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvO
       }
     }
   }
+  const applied = new Map<string, number>();
   for (const e of ref) {
-    if (e.type === 'PUT' && e.key.startsWith(kvPrefix) && !written.has(`${e.key}=${e.value}`)) {
-      if (out.length < 10) out.push(`${e.key}=${e.value}@${e.mod} was never written`);
+    if (e.type !== 'PUT' || !e.key.startsWith(kvPrefix)) continue;
+    const kv = `${e.key}=${e.value}`;
+    if (!written.has(kv) && out.length < 10) out.push(`${kv}@${e.mod} was never written`);
+    // Values are unique per put: one seen twice is a request applied twice.
+    const before = applied.get(kv);
+    if (before !== undefined && out.length < 10) {
+      out.push(`${kv} applied twice, at ${before} and ${e.mod}`);
     }
+    applied.set(kv, e.mod);
   }
   return out;
 }
