@@ -55,6 +55,8 @@ let selfMember: Member | undefined;
 let removed = new Set<number>();
 /** dropping: members the test-only fault hook cuts off (PeerFault). */
 let dropping = new Set<number>();
+/** droppingOut: members this one's messages to are dropped (PeerFault.dropOut, one way). */
+let droppingOut = new Set<number>();
 let listening = '';
 
 /** Link is everything about one remote member. */
@@ -142,7 +144,7 @@ function flushAll(): void {
 
 function flushLink(l: Link): void {
   if (l.queue.length === 0) return;
-  if (dropping.has(l.id)) {
+  if (dropping.has(l.id) || droppingOut.has(l.id)) {
     l.queue.clear();
     return;
   }
@@ -193,6 +195,7 @@ function send(m: RaftMessage): void {
   if (m.to === selfId || !members.has(m.to)) return;
   const l = linkOf(m.to);
   if (m.type === MsgSnap) {
+    if (droppingOut.has(m.to)) return;
     void sendSnapshot(l, m);
     return;
   }
@@ -652,6 +655,7 @@ ctx.ep.onMessage((msg, token) => {
         return;
       }
       dropping = new Set(msg.drop);
+      droppingOut = new Set(msg.dropOut ?? []);
       for (const id of dropping) {
         const l = links.get(id);
         l?.out?.close('fault hook');
@@ -659,8 +663,9 @@ ctx.ep.onMessage((msg, token) => {
         l?.queue.clear();
       }
       for (const l of links.values()) if (!dropping.has(l.id) && keepsUp(l)) dial(l);
-      log.warn({ drop: [...dropping].map(hex) }, 'fault hook: dropping traffic');
-      ctx.ep.reply(token, { drop: [...dropping] });
+      log.warn({ drop: [...dropping].map(hex), dropOut: [...droppingOut].map(hex) },
+        'fault hook: dropping traffic');
+      ctx.ep.reply(token, { drop: [...dropping], dropOut: [...droppingOut] });
       return;
     default:
       assertNever(msg);

@@ -47,10 +47,13 @@ export interface PeerStatsReq {
 }
 
 /** PeerFault is the test-only fault hook: drop every message to and from the members named
- * (an empty list heals). Refused unless the process was started with the failpoint. */
+ * (an empty list heals). Refused unless the process was started with the failpoint.
+ * dropOut (optional) drops only this member's messages to the members named, an asymmetric
+ * fault: theirs still arrive. */
 export interface PeerFault {
   type: 'PeerFault';
   drop: number[];
+  dropOut?: number[];
 }
 
 export type PeerMsg = PeerSend | PeerMembers | PeerForward | PeerConnectivity | PeerStatsReq |
@@ -86,7 +89,7 @@ export interface PeerStatsResp {
 export interface PeerReplies {
   PeerConnectivity: PeerConnectivityResp;
   PeerStats: PeerStatsResp;
-  PeerFault: { drop: number[] };
+  PeerFault: { drop: number[]; dropOut?: number[] };
 }
 
 /** PeerTls is the peer transport's TLS (etcd's --peer-* flags): PEM file paths, read at each

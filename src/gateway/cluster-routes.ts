@@ -68,12 +68,14 @@ export function registerClusterRoutes(r: Routes): void {
   if (failpoints().includes('peer-fault')) {
     const peer = r.deps.system.gateway.ref<PeerMsg, PeerReplies>('peer');
     r.json('post', '/debug/peer-fault', async (body) => {
-      const o = JSON.parse(body === '' ? '{}' : body) as { drop?: unknown };
-      const drop = Array.isArray(o.drop) ? o.drop.map((x) => Number(x)) : [];
-      if (!drop.every((x) => Number.isSafeInteger(x) && x > 0)) {
-        throw new EtcdError('BAD_REQUEST', 'drop must list member ids');
+      const o = JSON.parse(body === '' ? '{}' : body) as { drop?: unknown; dropOut?: unknown };
+      const ids = (v: unknown) => (Array.isArray(v) ? v.map((x) => Number(x)) : []);
+      const drop = ids(o.drop);
+      const dropOut = ids(o.dropOut);
+      if (![...drop, ...dropOut].every((x) => Number.isSafeInteger(x) && x > 0)) {
+        throw new EtcdError('BAD_REQUEST', 'drop and dropOut must list member ids');
       }
-      return [200, JSON.stringify(await peer.ask({ type: 'PeerFault', drop }))];
+      return [200, JSON.stringify(await peer.ask({ type: 'PeerFault', drop, dropOut }))];
     });
   }
 }

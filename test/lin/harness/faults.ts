@@ -1,0 +1,205 @@
+import { readFileSync } from 'node:fs';
+import { type Cluster, electionMs, leaderOf, type Member, sleep, status, waitFor } from
+  './cluster.js';
+import { post, type Rng } from './traffic.js';
+
+/**
+ * faults (robustness harness): process-level faults on a running cluster, each returning the
+ * evidence that it really happened — a harness that injects nothing must not pass.
+ *
+ *   kill-leader, kill-follower, kill-all   SIGKILL, then a restart from the same data dir
+ *   pause-leader, pause-follower           SIGSTOP for 3 election timeouts, then SIGCONT
+ *   partition-leader                       the leader cut off from every other member, both
+ *                                          ways, for 3 election timeouts (peer-fault hook)
+ *   drop-leader-out                        asymmetric: the leader's messages to the others
+ *                                          are dropped, theirs to it still arrive
+ *   move-leader                            transfer-leadership to a follower
+ *   member-replace                         remove a follower, wipe it, add it back as new
+ *   failpoint:NAME[=ACTION]                restart one member with GOFAIL_FAILPOINTS naming
+ *                                          it; when the failpoint crashes the process, start
+ *                                          it again without (any name: later ones work too)
+ */
+
+/** faultKinds lists the fault names (failpoint:… is open-ended). */
+export const faultKinds = ['kill-leader', 'kill-follower', 'kill-all', 'pause-leader',
+  'pause-follower', 'partition-leader', 'drop-leader-out', 'move-leader', 'member-replace'];
+
+/** holdMs is how long a pause or a partition lasts: 3 election timeouts. */
+export const holdMs = 3 * electionMs;
+/** failpointHoldMs is how long a member runs with a failpoint that has not fired. */
+export const failpointHoldMs = 3_000;
+
+/** Evidence says what a fault did; `happened` false fails the run. */
+export interface Evidence { fault: string; happened: boolean; detail: string; start: number;
+  end: number }
+
+/** checkFault says why a fault cannot run on `members` members (undefined: it can). */
+export function checkFault(f: string, members: number): string | undefined {
+  if (f.startsWith('failpoint:')) return f.length > 'failpoint:'.length ? undefined
+    : 'failpoint: needs a name';
+  if (!faultKinds.includes(f)) return `unknown fault ${f} (known: ${faultKinds.join(', ')}, ` +
+    'failpoint:NAME[=ACTION])';
+  const needsPeers = ['kill-follower', 'pause-follower', 'partition-leader', 'drop-leader-out',
+    'move-leader', 'member-replace'];
+  if (members < 3 && needsPeers.includes(f)) return `${f} needs 3 or more members`;
+  return undefined;
+}
+
+/** procState reads a process's state letter from /proc (T: stopped). */
+function procState(pid: number): string {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+  } catch {
+    return '?';
+  }
+}
+
+/** restart starts a killed member again; false when it does not come back. */
+async function restart(c: Cluster, m: Member): Promise<boolean> {
+  try {
+    await c.start(m);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** peerFault sets a member's dropped peers through the test hook. */
+async function peerFault(m: Member, body: { drop: string[]; dropOut?: string[] }):
+  Promise<boolean> {
+  const r = await post(m.url, '/debug/peer-fault', body);
+  return r?.status === 200;
+}
+
+/** inject runs one fault; `t0` the run's time origin. */
+export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promise<Evidence> {
+  const now = () => performance.now() - t0;
+  const start = now();
+  const ev = (happened: boolean, detail: string): Evidence =>
+    ({ fault: f, happened, detail, start, end: now() });
+  const before = await leaderOf(c);
+  if (before === undefined) return ev(false, 'no leader before the fault');
+  const { leader, term } = before;
+  const followers = c.members.filter((m) => m !== leader && m.proc !== undefined);
+  const follower = followers[Math.floor(rng() * followers.length)];
+  const termAfter = async () => (await leaderOf(c))?.term ?? -1;
+  switch (f) {
+    case 'kill-leader': case 'kill-follower': case 'kill-all': {
+      const victims = f === 'kill-leader' ? [leader] : f === 'kill-follower' ? [follower!]
+        : c.members.filter((m) => m.proc !== undefined);
+      const pids = victims.map((m) => m.pids.at(-1)!);
+      await Promise.all(victims.map((m) => c.kill(m)));
+      await sleep(Math.floor(rng() * electionMs));
+      const back = await Promise.all(victims.map((m) => restart(c, m)));
+      const changed = victims.every((m, i) => m.pids.at(-1) !== pids[i]);
+      const t2 = await termAfter();
+      const termOk = f !== 'kill-leader' || t2 > term;
+      return ev(back.every((x) => x) && changed && termOk,
+        `killed ${victims.map((m, i) => `${m.name} pid ${pids[i]}→${m.pids.at(-1)}`).join(', ')}` +
+        `; term ${term}→${t2}`);
+    }
+    case 'pause-leader': case 'pause-follower': {
+      const m = f === 'pause-leader' ? leader : follower!;
+      const pid = m.pids.at(-1)!;
+      c.signal(m, 'SIGSTOP');
+      m.paused = true;
+      await sleep(50);
+      const stopped = procState(pid) === 'T';
+      await sleep(holdMs);
+      c.signal(m, 'SIGCONT');
+      m.paused = false;
+      const t2 = await termAfter();
+      const termOk = f !== 'pause-leader' || t2 > term;
+      return ev(stopped && termOk, `${m.name} pid ${pid} stopped ${holdMs} ms (state ` +
+        `${stopped ? 'T' : 'not T'}); term ${term}→${t2}`);
+    }
+    case 'partition-leader': case 'drop-leader-out': {
+      const others = c.members.filter((m) => m !== leader && m.proc !== undefined);
+      const ids = others.map((m) => m.id);
+      let ok: boolean;
+      if (f === 'partition-leader') {
+        ok = await peerFault(leader, { drop: ids });
+        for (const m of others) ok = (await peerFault(m, { drop: [leader.id] })) && ok;
+      } else {
+        ok = await peerFault(leader, { drop: [], dropOut: ids });
+      }
+      // The others elect a leader of their own while the old one is cut off.
+      const elected = await waitFor(async () => {
+        const sts = await Promise.all(others.map((m) => status(m.url)));
+        return sts.some((s) => s !== undefined && s.term > term && s.leader !== '' &&
+          s.leader !== leader.id) ? true : undefined;
+      }, 10 * holdMs);
+      await sleep(holdMs);
+      for (const m of [leader, ...others]) ok = (await peerFault(m, { drop: [] })) && ok;
+      const t2 = await termAfter();
+      return ev(ok && elected === true && t2 > term,
+        `${leader.name} cut off from ${others.map((m) => m.name).join(', ')}` +
+        `${f === 'drop-leader-out' ? ' (its messages out only)' : ''}; term ${term}→${t2}`);
+    }
+    case 'move-leader': {
+      const to = follower!;
+      // A transfer only goes to a member that has caught up (Raft thesis §3.10; etcd waits
+      // for it, then gives up after an election timeout): a member just added or restarted
+      // may be far behind, so wait until it has applied what the leader has, within a bound.
+      await waitFor(async () => {
+        const [a, b] = await Promise.all([status(leader.url), status(to.url)]);
+        return a !== undefined && b !== undefined && b.applied >= a.applied ? true : undefined;
+      }, 10_000);
+      // etcd answers a transfer once the leader changed, or after its request timeout
+      // (5 s + 2 election timeouts): wait longer than that before calling the outcome unknown.
+      const r = await post(leader.url, '/v3/maintenance/transfer-leadership',
+        { targetID: to.id }, 15_000);
+      const after = await waitFor(async () => {
+        const l = await leaderOf(c);
+        return l !== undefined && l.leader !== leader ? l : undefined;
+      }, 10_000);
+      return ev(r?.status === 200 && after?.leader === to,
+        `transfer ${leader.name}→${to.name}: ${r?.status}; leader now ${after?.leader.name}`);
+    }
+    case 'member-replace': {
+      const m = follower!;
+      const oldId = m.id;
+      // etcd (and MyEtcd) refuse a membership change until every member has been connected
+      // for a while ("unhealthy cluster", 503): ask again until it is taken, within a bound.
+      const rm = await waitFor(async () => {
+        const l = await leaderOf(c, 2_000);
+        const r = await post(l?.leader.url ?? leader.url, '/v3/cluster/member/remove',
+          { ID: oldId });
+        return r?.status === 200 ? r : undefined;
+      }, 15_000);
+      if (rm === undefined) return ev(false, `${m.name}: member remove refused for 15 s`);
+      await c.kill(m);
+      const { rm: rmrf } = await import('node:fs/promises');
+      await rmrf(m.dataDir, { recursive: true, force: true });
+      const add = await post((await leaderOf(c))?.leader.url ?? leader.url,
+        '/v3/cluster/member/add', { peerURLs: [m.peerUrl] });
+      const live = c.members.filter((x) => x !== m);
+      m.initialCluster = [...live, m].map((x) => `${x.name}=${x.peerUrl}`).join(',');
+      m.state = 'existing';
+      const back = add?.status === 200 && await restart(c, m);
+      const st = back ? await waitFor(() => status(m.url), 10_000) : undefined;
+      if (st !== undefined) m.id = st.id;
+      return ev(rm?.status === 200 && back && st !== undefined && st.id !== oldId,
+        `${m.name} removed (id ${oldId}): ${rm?.status}; added back: ${add?.status} ` +
+        `${add?.status === 200 ? '' : JSON.stringify(add?.json)}; ` +
+        `new id ${st?.id}`);
+    }
+    default: {
+      // failpoint:NAME[=ACTION] — restart a member with the failpoint on.
+      const name = f.slice('failpoint:'.length);
+      const m = c.members.length > 1 ? (rng() < 0.5 ? leader : follower!) : leader;
+      const pid0 = m.pids.at(-1)!;
+      await c.kill(m);
+      const up = await c.start(m, [name], true);
+      const exited = m.exited!;
+      const how = await Promise.race([exited, sleep(failpointHoldMs).then(() => 'running')]);
+      const fired = how !== 'running' || up === '';
+      if (!fired) await c.kill(m);
+      const back = await restart(c, m);
+      return ev(back && m.pids.length >= 3 && m.pids.at(-1) !== pid0,
+        `${m.name} restarted with GOFAIL_FAILPOINTS=${name}: ` +
+        `${fired ? `fired (exit ${how})` : 'did not fire'}; pids ${m.pids.slice(-3).join('→')}`);
+    }
+  }
+}
