@@ -3,7 +3,7 @@ import type {
   LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse,
 } from '../../src/api/lease-types.js';
 import type { Member } from '../../src/cluster/membership.js';
-import type { LeaseCheckpointRequest } from '../lease/messages.js';
+import type { LeaseCheckpointRequest, LeaseExpireRequest } from '../lease/messages.js';
 import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
 
 /** MemberPublishRequest announces a started member's name and client URLs (etcd: publish). */
@@ -24,7 +24,7 @@ export interface MemberUpdateRequest {
 /** ProposalRequest is anything that goes through the log as a normal entry: KV writes,
  * lease changes and checkpoints, and the member attributes that are not Raft membership. */
 export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest |
-  LeaseCheckpointRequest | MemberPublishRequest | MemberUpdateRequest;
+  LeaseCheckpointRequest | LeaseExpireRequest | MemberPublishRequest | MemberUpdateRequest;
 
 /** MemberChangeResponse answers the membership changes once applied. */
 export interface MemberChangeResponse {
@@ -36,7 +36,7 @@ export interface MemberChangeResponse {
 
 /** ProposalResponse is the applied result of a ProposalRequest or a conf change. */
 export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse |
-  { type: 'leaseCheckpoint' } | MemberChangeResponse;
+  { type: 'leaseCheckpoint' } | { type: 'leaseExpire'; revoked: number } | MemberChangeResponse;
 
 /**
  * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LineStream } from './streams.js';
 import { now } from './wait.js';
 
@@ -6,11 +7,13 @@ import { now } from './wait.js';
  * Key lifetime past a lease's TTL, measured from outside the server (the integration test
  * and `npm run bench:lease-expiry` share it).
  *
- * A watcher on the prefix sees every DELETE event; for each lease the measure starts when its
- * grant was SENT (the server's clock for the lease starts later, between sending and the
- * answer) and ends when the watcher received the key's deletion. `pastTtlMs` = that interval
- * − TTL is therefore an upper bound of how long the key outlived its lease on the server's
- * own clock: it includes the grant's and the watch event's travel, never less than the truth.
+ * Each lease gets one key. The measure of a key starts when its lease's grant (in burst mode:
+ * the keep-alive that renewed all of them at once) was SENT — the server's clock for the
+ * lease starts later, between sending and the answer — and ends at the answer of the first
+ * range (polled every pollMs) that no longer lists the key: it was gone by then. `pastTtlMs`
+ * = that interval − TTL is thus an upper bound of how long the key outlived its lease on the
+ * server's own clock; never less than the truth. A watcher on the prefix must see every
+ * DELETE too; `watchPastTtlMs` is the same to the event's arrival.
  */
 
 /** ExpiryOptions: how many leases, their TTL, and how many grants go out at once. */
@@ -34,6 +37,17 @@ export interface ExpiryOptions {
  * order; grantMs is how long granting all of them took. */
 export interface ExpiryResult {
   pastTtlMs: number[];
+  /** pastTtlMinMs: the same from the grant's (burst: the keep-alive's) ANSWER: without the
+   * request's travel and queueing (the key may still have outlived its lease by more). */
+  pastTtlMinMs: number[];
+  /** pastTtlSureMs: how long each key CERTAINLY outlived its lease: from the renewal's answer
+   * (the lease was renewed by then) to the sending of the last range that still listed it
+   * (it was there after that); NaN when no range listed it. A test asserts on this one: the
+   * machine's slowness can only make it smaller. */
+  pastTtlSureMs: number[];
+  /** watchPastTtlMs: as pastTtlMs, to the moment a watcher received the key's DELETE event
+   * (adds the watch's delivery of thousands of revisions). */
+  watchPastTtlMs: number[];
   grantMs: number;
   /** keysLeft: keys still present at the end (0 when every key went). */
   keysLeft: number;
@@ -50,6 +64,7 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     watch.end();
     const sentAt = new Array<number>(o.leases).fill(NaN);
     const deletedAt = new Array<number>(o.leases).fill(NaN);
+    const answeredAt = new Array<number>(o.leases).fill(NaN);
     let deleted = 0;
     let granting = true;
     let deadline = Infinity;
@@ -77,6 +92,7 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
         sentAt[i] = now();
         const g = await post(`${url}/v3/lease/grant`, { TTL: o.ttlSeconds });
         if (g.status !== 200) throw new Error(`grant: ${g.status} ${JSON.stringify(g.json)}`);
+        answeredAt[i] = now();
         ids[i] = g.json.ID as string;
         const p = await post(`${url}/v3/kv/put`,
           { key: b64(prefix + i), value: b64('v'), lease: g.json.ID });
@@ -101,12 +117,36 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     const grantMs = now() - t0;
     if (o.burst === true) {
       const at = now();
-      const renewed = await keepAliveRound(url, ids);
+      const renewed = await keepAliveRound(url, ids, answeredAt);
       if (renewed !== ids.length) throw new Error(`${ids.length - renewed} leases not renewed`);
       sentAt.fill(at);
     }
     granting = false;
     deadline = now() + (o.timeoutMs ?? o.ttlSeconds * 1000 + 60_000);
+    // The store, polled: a key absent from a range answered at a was gone by a.
+    const goneAt = new Array<number>(o.leases).fill(NaN);
+    const seenAt = new Array<number>(o.leases).fill(NaN);
+    for (let left = o.leases; left > 0;) {
+      if (now() > deadline) throw new Error(`${left} of ${o.leases} keys still there`);
+      const sent = now();
+      const r = await post(`${url}/v3/kv/range`,
+        { key: b64(prefix), range_end: b64(end), keys_only: true });
+      const at = now();
+      if (r.status !== 200) throw new Error(`range: ${r.status} ${JSON.stringify(r.json)}`);
+      const present = new Set<number>();
+      for (const kv of r.json.kvs ?? []) {
+        const i = Number(unb64(kv.key).slice(prefix.length));
+        present.add(i);
+        seenAt[i] = sent;
+      }
+      for (let i = 0; i < o.leases; i++) {
+        if (Number.isNaN(goneAt[i]!) && !present.has(i)) {
+          goneAt[i] = at;
+          left--;
+        }
+      }
+      await sleep(pollMs);
+    }
     try {
       await reader;
     } catch (e) {
@@ -115,7 +155,10 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     const r = await post(`${url}/v3/kv/range`,
       { key: b64(prefix), range_end: b64(end), count_only: true });
     return {
-      pastTtlMs: sentAt.map((s, i) => deletedAt[i]! - s - o.ttlSeconds * 1000),
+      pastTtlMs: sentAt.map((s, i) => goneAt[i]! - s - o.ttlSeconds * 1000),
+      pastTtlMinMs: answeredAt.map((a, i) => goneAt[i]! - a - o.ttlSeconds * 1000),
+      pastTtlSureMs: answeredAt.map((a, i) => seenAt[i]! - a - o.ttlSeconds * 1000),
+      watchPastTtlMs: sentAt.map((s, i) => deletedAt[i]! - s - o.ttlSeconds * 1000),
       grantMs,
       keysLeft: Number(r.json.count ?? 0),
     };
@@ -124,9 +167,13 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
   }
 }
 
+/** pollMs: the pause between two ranges that look for the keys still there. */
+const pollMs = 20;
+
 /** keepAliveRound renews every lease in one keep-alive stream and returns how many were
  * renewed (answered with a TTL). */
-async function keepAliveRound(url: string, ids: readonly string[]): Promise<number> {
+async function keepAliveRound(url: string, ids: readonly string[], answeredAt?: number[]):
+  Promise<number> {
   const s = new LineStream(url, '/v3/lease/keepalive');
   try {
     let n = 0;
@@ -135,6 +182,7 @@ async function keepAliveRound(url: string, ids: readonly string[]): Promise<numb
     s.end();
     for (let i = 0; i < todo.length; i++) {
       if (Number((await s.result()).TTL ?? 0) > 0) n++;
+      if (answeredAt !== undefined) answeredAt[i] = now();
     }
     return n;
   } finally {
