@@ -7,13 +7,15 @@ import { now } from './wait.js';
  * Key lifetime past a lease's TTL, measured from outside the server (the integration test
  * and `npm run bench:lease-expiry` share it).
  *
- * Each lease gets one key. The measure of a key starts when its lease's grant (in burst mode:
- * the keep-alive that renewed all of them at once) was SENT — the server's clock for the
- * lease starts later, between sending and the answer — and ends at the answer of the first
- * range (polled every pollMs) that no longer lists the key: it was gone by then. `pastTtlMs`
- * = that interval − TTL is thus an upper bound of how long the key outlived its lease on the
- * server's own clock; never less than the truth. A watcher on the prefix must see every
- * DELETE too; `watchPastTtlMs` is the same to the event's arrival.
+ * Each lease gets one key. In burst mode every lease is renewed by one keep-alive round once
+ * all are granted, so the keys are alike: a count_only range polled every pollMs says how many
+ * are gone. The k-th key to go is measured from the round's start (the server renewed the
+ * leases later) to the answer of the first poll that counted k gone (it was gone by then):
+ * `pastTtlMs` = that − TTL, an upper bound of how long keys outlived their leases on the
+ * server's own clock. `pastTtlSureMs` is a lower bound: from the round's last answer to the
+ * SENDING of the last poll that still counted the key. A watcher on the prefix must see every
+ * DELETE too; `watchPastTtlMs` is measured to the event's arrival. Without burst, each lease
+ * expires TTL after its own grant and only the watcher's figures are measured.
  */
 
 /** ExpiryOptions: how many leases, their TTL, and how many grants go out at once. */
@@ -33,17 +35,16 @@ export interface ExpiryOptions {
   timeoutMs?: number;
 }
 
-/** ExpiryResult: per lease, how long its key outlived the TTL (ms, upper bound), in index
- * order; grantMs is how long granting all of them took. */
+/** ExpiryResult: per key, how long it outlived its lease's TTL (ms; in burst mode in the
+ * order the keys went, else in lease order); grantMs is how long granting all of them took. */
 export interface ExpiryResult {
   pastTtlMs: number[];
   /** pastTtlMinMs: the same from the grant's (burst: the keep-alive's) ANSWER: without the
    * request's travel and queueing (the key may still have outlived its lease by more). */
   pastTtlMinMs: number[];
-  /** pastTtlSureMs: how long each key CERTAINLY outlived its lease: from the renewal's answer
-   * (the lease was renewed by then) to the sending of the last range that still listed it
-   * (it was there after that); NaN when no range listed it. A test asserts on this one: the
-   * machine's slowness can only make it smaller. */
+  /** pastTtlSureMs: how long each key CERTAINLY outlived its lease (burst only; else NaN):
+   * from the renewal round's last answer to the sending of the last poll that still counted
+   * it. A test asserts on this one: the machine's slowness can only make it smaller. */
   pastTtlSureMs: number[];
   /** watchPastTtlMs: as pastTtlMs, to the moment a watcher received the key's DELETE event
    * (adds the watch's delivery of thousands of revisions). */
@@ -123,28 +124,25 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     }
     granting = false;
     deadline = now() + (o.timeoutMs ?? o.ttlSeconds * 1000 + 60_000);
-    // The store, polled: a key absent from a range answered at a was gone by a.
-    const goneAt = new Array<number>(o.leases).fill(NaN);
+    const ttlMs = o.ttlSeconds * 1000;
+    const roundEnd = answeredAt.reduce((x, y) => Math.max(x, y), -Infinity);
+    // Burst: the keys are alike (renewed by one round, between sentAt and roundEnd), so counts
+    // tell how many are gone: polled with count_only, cheap even for 10,000 keys. A poll
+    // answered at a with count c: N − c keys were gone by a; one SENT at s with count c: c
+    // keys were still there at s.
+    const goneBy = new Array<number>(o.leases).fill(NaN);
     const seenAt = new Array<number>(o.leases).fill(NaN);
-    for (let left = o.leases; left > 0;) {
-      if (now() > deadline) throw new Error(`${left} of ${o.leases} keys still there`);
+    for (let gone = 0; o.burst === true && gone < o.leases;) {
+      if (now() > deadline) throw new Error(`${o.leases - gone} of ${o.leases} keys still there`);
       const sent = now();
       const r = await post(`${url}/v3/kv/range`,
-        { key: b64(prefix), range_end: b64(end), keys_only: true });
+        { key: b64(prefix), range_end: b64(end), count_only: true });
       const at = now();
       if (r.status !== 200) throw new Error(`range: ${r.status} ${JSON.stringify(r.json)}`);
-      const present = new Set<number>();
-      for (const kv of r.json.kvs ?? []) {
-        const i = Number(unb64(kv.key).slice(prefix.length));
-        present.add(i);
-        seenAt[i] = sent;
-      }
-      for (let i = 0; i < o.leases; i++) {
-        if (Number.isNaN(goneAt[i]!) && !present.has(i)) {
-          goneAt[i] = at;
-          left--;
-        }
-      }
+      const count = Number(r.json.count ?? 0);
+      // The k-th key to go (k = 0 …) was there at `sent` while count > k's rank from the end.
+      for (let k = o.leases - count; k < o.leases; k++) seenAt[k] = sent;
+      for (; gone < o.leases - count; gone++) goneBy[gone] = at;
       await sleep(pollMs);
     }
     try {
@@ -154,11 +152,22 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     }
     const r = await post(`${url}/v3/kv/range`,
       { key: b64(prefix), range_end: b64(end), count_only: true });
+    if (o.burst !== true) {
+      return {
+        pastTtlMs: sentAt.map((s, i) => deletedAt[i]! - s - ttlMs),
+        pastTtlMinMs: answeredAt.map((a, i) => deletedAt[i]! - a - ttlMs),
+        pastTtlSureMs: sentAt.map(() => NaN),
+        watchPastTtlMs: sentAt.map((s, i) => deletedAt[i]! - s - ttlMs),
+        grantMs,
+        keysLeft: Number(r.json.count ?? 0),
+      };
+    }
+    const start = sentAt[0]!;
     return {
-      pastTtlMs: sentAt.map((s, i) => goneAt[i]! - s - o.ttlSeconds * 1000),
-      pastTtlMinMs: answeredAt.map((a, i) => goneAt[i]! - a - o.ttlSeconds * 1000),
-      pastTtlSureMs: answeredAt.map((a, i) => seenAt[i]! - a - o.ttlSeconds * 1000),
-      watchPastTtlMs: sentAt.map((s, i) => deletedAt[i]! - s - o.ttlSeconds * 1000),
+      pastTtlMs: goneBy.map((g) => g - start - ttlMs),
+      pastTtlMinMs: goneBy.map((g) => g - roundEnd - ttlMs),
+      pastTtlSureMs: seenAt.map((x) => x - roundEnd - ttlMs),
+      watchPastTtlMs: sentAt.map((s, i) => deletedAt[i]! - s - ttlMs),
       grantMs,
       keysLeft: Number(r.json.count ?? 0),
     };
@@ -167,7 +176,7 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
   }
 }
 
-/** pollMs: the pause between two ranges that look for the keys still there. */
+/** pollMs: the pause between two ranges that count the keys still there. */
 const pollMs = 20;
 
 /** keepAliveRound renews every lease in one keep-alive stream and returns how many were
