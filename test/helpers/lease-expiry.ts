@@ -90,14 +90,23 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     const worker = async (ids: string[]) => {
       while (next < o.leases) {
         const i = next++;
-        sentAt[i] = now();
-        const g = await post(`${url}/v3/lease/grant`, { TTL: o.ttlSeconds });
-        if (g.status !== 200) throw new Error(`grant: ${g.status} ${JSON.stringify(g.json)}`);
-        answeredAt[i] = now();
-        ids[i] = g.json.ID as string;
-        const p = await post(`${url}/v3/kv/put`,
-          { key: b64(prefix + i), value: b64('v'), lease: g.json.ID });
-        if (p.status !== 200) throw new Error(`put: ${p.status} ${JSON.stringify(p.json)}`);
+        for (let attempt = 1; ; attempt++) {
+          sentAt[i] = now();
+          const g = await post(`${url}/v3/lease/grant`, { TTL: o.ttlSeconds });
+          if (g.status !== 200) throw new Error(`grant: ${g.status} ${JSON.stringify(g.json)}`);
+          answeredAt[i] = now();
+          const p = await post(`${url}/v3/kv/put`,
+            { key: b64(prefix + i), value: b64('v'), lease: g.json.ID });
+          // A machine stalled for a whole TTL between grant and put: a fresh lease.
+          const expired = p.status === 404 && now() - sentAt[i]! >= o.ttlSeconds * 1000;
+          if (p.status === 200) {
+            ids[i] = g.json.ID as string;
+            break;
+          }
+          if (!expired || attempt === 5) {
+            throw new Error(`put: ${p.status} ${JSON.stringify(p.json)}`);
+          }
+        }
       }
     };
     const ids: string[] = [];
