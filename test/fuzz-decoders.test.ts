@@ -15,7 +15,8 @@ for (const target of decoderTargets) {
     (t) => {
       const arb = target.arb as fc.Arbitrary<unknown>;
       const run = target.run as (x: unknown) => void;
-      fc.assert(fc.property(arb, (x) => run(x)), { numRuns: runs, ...(seed === undefined ? {} : { seed }) });
+      fc.assert(fc.property(arb, (x) => run(x)),
+        { numRuns: runs, ...(seed === undefined ? {} : { seed }) });
       t.pass();
     });
 }

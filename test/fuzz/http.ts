@@ -45,7 +45,8 @@ const kEnd = b64('fuzz/l');
 const routes: Route[] = [
   { method: 'POST', path: '/v3/kv/range', bodies: [{ key: k }, { key: k, range_end: kEnd,
     limit: 10, revision: 0, sort_order: 'ASCEND', sort_target: 'KEY', serializable: true,
-    keys_only: false, count_only: false, min_mod_revision: 0 }, { key: 'AA==', range_end: 'AA==' }] },
+    keys_only: false, count_only: false, min_mod_revision: 0 },
+  { key: 'AA==', range_end: 'AA==' }] },
   { method: 'POST', path: '/v3/kv/put', bodies: [{ key: k, value: b64('v') },
     { key: k, value: b64('v'), prev_kv: true, ignore_lease: false }] },
   { method: 'POST', path: '/v3/kv/deleterange', bodies: [{ key: k, range_end: kEnd,
@@ -231,8 +232,9 @@ export interface HttpCase {
 const methodArb = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD');
 
 const headerArb: fc.Arbitrary<Record<string, string>> = fc.record({
-  'content-type': fc.constantFrom('application/json', 'text/plain', 'application/json; charset=utf-16',
-    'multipart/form-data; boundary=x', '', 'a/b/c', 'application/grpc'),
+  'content-type': fc.constantFrom('application/json', 'text/plain',
+    'application/json; charset=utf-16', 'multipart/form-data; boundary=x', '', 'a/b/c',
+    'application/grpc'),
   extra: fc.array(fc.tuple(
     fc.constantFrom('accept', 'x-fuzz', 'authorization', 'grpc-timeout', 'last-event-id',
       'accept-encoding', 'connection', 'te', 'expect', 'origin', 'cookie'),
