@@ -188,17 +188,32 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
 /** pollMs: the pause between two ranges that count the keys still there. */
 const pollMs = 20;
 
-/** keepAliveRound renews every lease in one keep-alive stream and returns how many were
- * renewed (answered with a TTL). */
+/** keepAliveRound renews every lease, keepAliveStreamIds per keep-alive stream (all streams
+ * at once: a stream's body must end within the server's streamBodyOpenMsMax), and returns how
+ * many were renewed (answered with a TTL); answeredAt[i] gets the time of lease i's answer. */
 async function keepAliveRound(url: string, ids: readonly string[], answeredAt?: number[]):
   Promise<number> {
+  const parts: Promise<number>[] = [];
+  for (let from = 0; from < ids.length; from += keepAliveStreamIds) {
+    parts.push(keepAliveStream(url, ids, from, Math.min(ids.length, from + keepAliveStreamIds),
+      answeredAt));
+  }
+  return (await Promise.all(parts)).reduce((a, b) => a + b, 0);
+}
+
+/** keepAliveStreamIds: leases renewed by one keep-alive stream. */
+const keepAliveStreamIds = 500;
+
+async function keepAliveStream(url: string, ids: readonly string[], from: number, to: number,
+  answeredAt?: number[]): Promise<number> {
   const s = new LineStream(url, '/v3/lease/keepalive');
   try {
     let n = 0;
-    const todo = ids.filter((id) => id !== undefined);
-    for (const id of todo) s.send({ ID: id });
+    const todo: number[] = [];
+    for (let i = from; i < to; i++) if (ids[i] !== undefined) todo.push(i);
+    for (const i of todo) s.send({ ID: ids[i] });
     s.end();
-    for (let i = 0; i < todo.length; i++) {
+    for (const i of todo) {
       if (Number((await s.result()).TTL ?? 0) > 0) n++;
       if (answeredAt !== undefined) answeredAt[i] = now();
     }
