@@ -128,7 +128,11 @@ export async function measureExpiry(url: string, o: ExpiryOptions): Promise<Expi
     if (o.burst === true) {
       const at = now();
       const renewed = await keepAliveRound(url, ids, answeredAt);
-      if (renewed !== ids.length) throw new Error(`${ids.length - renewed} leases not renewed`);
+      if (renewed !== ids.length) {
+        throw new Error(`${ids.length - renewed} of ${ids.length} leases expired before the ` +
+          'renewal that makes them expire together: the keep-alive rounds kept up with fewer ' +
+          'on this machine (try fewer leases, or a lower --concurrency)');
+      }
       sentAt.fill(at);
     }
     granting = false;
