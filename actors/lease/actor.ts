@@ -1,5 +1,5 @@
 import {
-  leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs,
+  leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs, leaseRevokeBatchMax,
 } from '../../src/constants.js';
 import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/index.js';
@@ -170,16 +170,19 @@ function askBarrier(): void {
   }
 }
 
-/** revokeExpired proposes the revocation of leases past their deadline (bounded per check;
- * the lessor defers each so a lost proposal is retried, not repeated every tick). */
+/** revokeExpired proposes the revocation of leases past their deadline, leaseRevokeBatchMax
+ * per Raft entry (leaseExpire), at most leaseRevokesPerCheckMax per check; the lessor defers
+ * each so a lost proposal is retried after leaseRevokeRetryMs, not repeated every tick. */
 function revokeExpired(): void {
-  for (const id of lessor.expired(now())) {
+  const ids = lessor.expired(now());
+  for (let i = 0; i < ids.length; i += leaseRevokeBatchMax) {
+    const batch = ids.slice(i, i + leaseRevokeBatchMax);
     try {
-      raft.ask({ type: 'RaftPropose', req: { type: 'leaseRevoke', id } }).catch(() => {
-        // Not found (revoked meanwhile), no leader, timeout: the retry interval covers it.
+      raft.ask({ type: 'RaftPropose', req: { type: 'leaseExpire', ids: batch } }).catch(() => {
+        // No leader, timeout: the retry interval covers it.
       });
     } catch {
-      return; // the Raft node's mailbox is full: try again next check
+      return; // the Raft node's mailbox is full: the retry interval covers the rest
     }
   }
 }

@@ -148,7 +148,7 @@ export interface LeaseReplies {
  */
 export interface LeaseRaftPropose {
   type: 'RaftPropose';
-  req: LeaseGrantRequest | LeaseRevokeRequest | LeaseCheckpointRequest;
+  req: LeaseGrantRequest | LeaseRevokeRequest | LeaseCheckpointRequest | LeaseExpireRequest;
 }
 
 /** LeaseCheckpointRequest records remaining TTLs in the log (the leader's lease actor, every
@@ -156,6 +156,15 @@ export interface LeaseRaftPropose {
 export interface LeaseCheckpointRequest {
   type: 'leaseCheckpoint';
   checkpoints: { id: number; remainingSeconds: number }[];
+}
+
+/** LeaseExpireRequest revokes leases the leader found expired, many per Raft entry (at most
+ * leaseRevokeBatchMax). Applied exactly as one leaseRevoke per id, in order, each its own
+ * revision when the lease has keys (etcd: one LeaseRevoke txn per lease); ids no longer
+ * granted are skipped, as their single revoke would change nothing (lease not found). */
+export interface LeaseExpireRequest {
+  type: 'leaseExpire';
+  ids: number[];
 }
 
 /** LeaseConfig is the lease thread's start-up configuration. */

@@ -3,7 +3,7 @@ import type {
   LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse,
 } from '../../src/api/lease-types.js';
 import type { Member } from '../../src/cluster/membership.js';
-import type { LeaseCheckpointRequest } from '../lease/messages.js';
+import type { LeaseCheckpointRequest, LeaseExpireRequest } from '../lease/messages.js';
 import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
 import type {
   AuthInfo, AuthRequest, AuthResponse, AuthStateJson,
@@ -27,8 +27,8 @@ export interface MemberUpdateRequest {
 /** ProposalRequest is anything that goes through the log as a normal entry: KV writes,
  * lease changes and checkpoints, and the member attributes that are not Raft membership. */
 export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest |
-  LeaseCheckpointRequest | MemberPublishRequest | MemberUpdateRequest | AuthRequest |
-  AuthedRequest;
+  LeaseCheckpointRequest | LeaseExpireRequest | MemberPublishRequest | MemberUpdateRequest |
+  AuthRequest | AuthedRequest;
 
 /** AuthedRequest is a KV write sent while auth is enabled, with its sender: the Raft node
  * checks the permissions again at apply time, against the auth state of that log position
@@ -49,7 +49,8 @@ export interface MemberChangeResponse {
 
 /** ProposalResponse is the applied result of a ProposalRequest or a conf change. */
 export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse |
-  { type: 'leaseCheckpoint' } | MemberChangeResponse | AuthResponse;
+  { type: 'leaseCheckpoint' } | { type: 'leaseExpire'; revoked: number } | MemberChangeResponse |
+  AuthResponse;
 
 /**
  * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier

@@ -1,7 +1,8 @@
+import { AssertionFailed } from '../../src/assert.js';
 import { slowApplyWarnMs } from '../../src/constants.js';
 import { EtcdError } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
-import { leaseKeyUpdates } from '../../src/lease/index.js';
+import { expireAsRevokes, leaseKeyUpdates } from '../../src/lease/index.js';
 import {
   Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges,
   repartitionSnapshots, shardOf, type ShardSnapshot,
@@ -71,6 +72,15 @@ interface Deferred {
   token: ReplyToken;
   reply: RaftProposeResp;
   reads: DeferredRead[];
+}
+
+/** ApplyBatch gathers what one apply call sends on: deferred answers, the watch hub's
+ * revisions, each shard's revisions, and whether any shard has something to apply. */
+interface ApplyBatch {
+  deferred: Deferred[];
+  watched: RevisionChanges[];
+  perShard: AppliedRevision[][];
+  touched: boolean;
 }
 
 /** Executed is an applied proposal: its revision, answer and changes. */
@@ -189,10 +199,9 @@ export class StateMachine {
 
   /** apply applies committed entries in order and fans their changes out. */
   apply(entries: Entry[], term: number, hooks: ApplyHooks): void {
-    const deferred: Deferred[] = [];
-    let watched: RevisionChanges[] = [];
-    const perShard: AppliedRevision[][] = this.shards.map(() => []);
-    let touched = false;
+    const acc: ApplyBatch = {
+      deferred: [], watched: [], perShard: this.shards.map(() => []), touched: false,
+    };
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the restored state
       this.appliedIndex = e.index;
@@ -205,55 +214,23 @@ export class StateMachine {
       if (e.data.length === 0) continue; // a new leader's empty entry
       const p = decodeProposal(e.data);
       const token = hooks.claim(p);
-      const before = this.applier.revision;
-      let result: Executed;
-      let req = p.req;
-      try {
-        req = this.authorized(req);
-        result = this.executeTimed(req, hooks);
-      } catch (err) {
-        this.counters.failed++;
-        if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
+      if (p.req.type !== 'leaseExpire') {
+        this.applyRequest(p.req, token, term, hooks, acc);
         continue;
       }
-      this.counters.applied++;
-      if (req.type === 'put') this.counters.puts++;
-      else if (req.type === 'deleteRange') this.counters.deletes++;
-      else if (req.type === 'txn') this.counters.txns++;
-      const compact = req.type === 'compaction' ? req.revision : undefined;
-      if (result.revision !== before || compact !== undefined) {
-        this.partition(perShard, result.revision, result.changes, compact);
-        touched = true;
-      }
-      if (result.revision !== before) {
-        if (this.watchSubscribed) {
-          watched.push({ revision: result.revision, changes: result.changes });
-        }
-        const { attach, detach } = leaseKeyUpdates(result.changes);
-        if (attach.length > 0 || detach.length > 0) {
-          this.lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach });
-        }
-      }
-      if (compact !== undefined && this.watchSubscribed) {
-        if (watched.length > 0) {
-          this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
-        }
-        watched = [];
-        this.watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
-      }
-      if (req.type === 'leaseGrant') {
-        this.lease.sendUnbounded({ type: 'LeaseGranted', id: req.id, ttlSeconds: req.ttlSeconds });
-      } else if (req.type === 'leaseRevoke') {
-        this.lease.sendUnbounded({ type: 'LeaseRevoked', id: req.id });
-      }
-      if (token === undefined) continue;
-      const reply = { revision: result.revision, raftTerm: term, response: result.response };
-      if (result.deferredReads !== undefined && result.deferredReads.length > 0) {
-        deferred.push({ token, reply, reads: result.deferredReads });
-      } else {
-        this.out.reply(token, reply);
+      // A leaseExpire batch applies as the single revokes it stands for, one after another
+      // (one revision each, as etcd's one LeaseRevoke per lease); its proposer (the lease
+      // actor) hears once, after the last.
+      const reqs = expireAsRevokes(p.req.ids, (id) => this.applier.leaseExists(id as LeaseId));
+      for (const req of reqs) this.applyRequest(req, undefined, term, hooks, acc);
+      if (token !== undefined) {
+        this.out.reply(token, {
+          revision: this.applier.revision, raftTerm: term,
+          response: { type: 'leaseExpire', revoked: reqs.length },
+        } satisfies RaftProposeResp);
       }
     }
+    const { deferred, watched, perShard, touched } = acc;
     if (touched) {
       this.shardIndex = this.appliedIndex;
       const last = this.applier.revision;
@@ -274,6 +251,59 @@ export class StateMachine {
       });
     }
     for (const d of deferred) void this.answerDeferred(d);
+  }
+
+  /** applyRequest applies one request (a leaseExpire batch's revokes one by one) and gathers
+   * its changes for the shards, the watch hub and the lease actor into acc. */
+  private applyRequest(req: ProposalRequest, token: ReplyToken | undefined, term: number,
+    hooks: ApplyHooks, acc: ApplyBatch): void {
+    const before = this.applier.revision;
+    let result: Executed;
+    try {
+      req = this.authorized(req); // a write sent under auth: checked again here (etcd too)
+      result = this.executeTimed(req, hooks);
+    } catch (err) {
+      this.counters.failed++;
+      if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
+      return;
+    }
+    this.counters.applied++;
+    if (req.type === 'put') this.counters.puts++;
+    else if (req.type === 'deleteRange') this.counters.deletes++;
+    else if (req.type === 'txn') this.counters.txns++;
+    const compact = req.type === 'compaction' ? req.revision : undefined;
+    if (result.revision !== before || compact !== undefined) {
+      this.partition(acc.perShard, result.revision, result.changes, compact);
+      acc.touched = true;
+    }
+    if (result.revision !== before) {
+      if (this.watchSubscribed) {
+        acc.watched.push({ revision: result.revision, changes: result.changes });
+      }
+      const { attach, detach } = leaseKeyUpdates(result.changes);
+      if (attach.length > 0 || detach.length > 0) {
+        this.lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach });
+      }
+    }
+    if (compact !== undefined && this.watchSubscribed) {
+      if (acc.watched.length > 0) {
+        this.watch.sendUnbounded({ type: 'WatchChanges', revisions: acc.watched });
+      }
+      acc.watched = [];
+      this.watch.sendUnbounded({ type: 'WatchCompacted', revision: compact });
+    }
+    if (req.type === 'leaseGrant') {
+      this.lease.sendUnbounded({ type: 'LeaseGranted', id: req.id, ttlSeconds: req.ttlSeconds });
+    } else if (req.type === 'leaseRevoke') {
+      this.lease.sendUnbounded({ type: 'LeaseRevoked', id: req.id });
+    }
+    if (token === undefined) return;
+    const reply = { revision: result.revision, raftTerm: term, response: result.response };
+    if (result.deferredReads !== undefined && result.deferredReads.length > 0) {
+      acc.deferred.push({ token, reply, reads: result.deferredReads });
+    } else {
+      this.out.reply(token, reply);
+    }
   }
 
   /** execute applies one committed proposal: KV writes through the applier's execute, lease
@@ -312,6 +342,9 @@ export class StateMachine {
       }
       case 'authed':
         throw new EtcdError('INTERNAL'); // unwrapped by apply
+      case 'leaseExpire':
+        // apply expands a batch into single revokes (expireAsRevokes) before executing.
+        throw new AssertionFailed('apply expands a leaseExpire batch before executing it');
       case 'memberPublish':
         this.members.publish(req.id, req.name, req.clientURLs);
         hooks.membersChanged({ type: -1, id: req.id });

@@ -1,2 +1,3 @@
 export { Lessor, type LessorOptions } from './lessor.js';
 export { leaseKeyUpdates } from './key-updates.js';
+export { expireAsRevokes } from './expire.js';

@@ -7,7 +7,7 @@ import { startActor } from '../../src/runtime/worker.js';
  */
 type Msg =
   | { type: 'RaftPropose'; req: { type: 'leaseGrant'; id: number; ttlSeconds: number } |
-    { type: 'leaseRevoke'; id: number } }
+    { type: 'leaseRevoke'; id: number } | { type: 'leaseExpire'; ids: number[] } }
   | { type: 'FakeRevoked' }
   | { type: 'RaftBarrier' };
 
@@ -28,7 +28,20 @@ ctx.ep.onMessage((msg, token) => {
     return;
   }
   const req = msg.req;
-  if (req.type === 'leaseGrant') {
+  if (req.type === 'leaseExpire') {
+    // Expired leases, many per proposal: each revoked as a single revoke would be.
+    let n = 0;
+    for (const id of req.ids) {
+      if (!leases.delete(id)) continue;
+      revoked.push(id);
+      revision++;
+      n++;
+      lease.send({ type: 'LeaseRevoked', id });
+    }
+    if (token !== undefined) {
+      ctx.ep.reply(token, { revision, raftTerm: 2, response: { type: 'leaseExpire', revoked: n } });
+    }
+  } else if (req.type === 'leaseGrant') {
     if (leases.has(req.id)) {
       if (token !== undefined) {
         ctx.ep.replyError(token, {
