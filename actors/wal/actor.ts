@@ -5,6 +5,8 @@ import {
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
+import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js';
+import { EtcdError, toEtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
@@ -54,7 +56,20 @@ function flush(): void {
   // The hard state goes after the entries it may commit, as etcd's WAL.Save does.
   if (hs !== undefined) records.push({ type: 'state', state: hs });
   const t0 = performance.now();
-  files.append(records);
+  try {
+    files.append(records);
+  } catch (e) {
+    // A full or read-only disk (the store cut the tail back: nothing of the batch is kept) or
+    // a failed disk (the store refuses from now on): the Raft node decides what follows.
+    const err = toEtcdError(e);
+    log.warn({ err: err.message, code: err.code, records: records.length },
+      'wal: append failed; nothing of it is acknowledged');
+    for (const { token } of batch) {
+      if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message: err.message });
+    }
+    ctx.ep.flushNow();
+    return;
+  }
   const seconds = (performance.now() - t0) / 1000;
   if (fsyncSeconds.length < walFsyncSamplesMax) fsyncSeconds.push(seconds);
   for (const { token } of batch) {
@@ -96,7 +111,8 @@ ctx.ep.onMessage((msg, token) => {
       // the same batch (appends not yet flushed) still view.
       const t0 = performance.now();
       pool.run({ dir: cfg.dataDir, term, index, body })
-        .then(({ path, fsyncSeconds: fsync }: SnapshotTaskTimed) => {
+        .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
+          if (error !== undefined) throw snapshotFault(error);
           if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
             snapshotSaveSeconds.push((performance.now() - t0) / 1000);
             snapshotFsyncSeconds.push(fsync);
@@ -107,14 +123,21 @@ ctx.ep.onMessage((msg, token) => {
             { type: 'snapshot', index, term },
             ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
           ]);
-          files.releaseTo(index);
-          // Older snapshot files are never read again once newer ones have markers.
-          purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
+          try {
+            files.releaseTo(index);
+            // Older snapshot files are never read again once newer ones have markers.
+            purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
+          } catch (e) {
+            // Space is not lost for good: the next snapshot releases and purges again.
+            log.warn({ err: String(e) }, 'wal: could not release old segments or snapshots');
+          }
           log.info({ index, term, path }, 'saved snapshot');
           if (token !== undefined) ctx.ep.reply(token, { path });
-        }, (e: unknown) => {
-          log.error({ err: String(e) }, 'snapshot save failed');
-          if (token !== undefined) ctx.ep.replyError(token, { message: String(e) });
+        }).catch((e: unknown) => {
+          const err = toEtcdError(e);
+          const message = err.code === 'INTERNAL' ? String(e) : err.message;
+          log.error({ err: message, code: err.code }, 'snapshot save failed');
+          if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message });
         });
       return;
     }
@@ -133,6 +156,15 @@ ctx.ep.onMessage((msg, token) => {
       assertNever(msg);
   }
 });
+
+/** snapshotFault is the error of a snapshot file that could not be written, classified as a
+ * WAL write's (the snapshot task reports the errno; a failed fsync is a failed disk). */
+function snapshotFault(e: { code?: string; syscall?: string; message: string }): EtcdError {
+  const kind = diskFaultKind(e.code, e.syscall === 'fsync' || e.syscall === 'fdatasync'
+    ? 'fsync' : 'write');
+  return new EtcdError(diskFaultCode(kind),
+    diskFaultText(kind, e.code, `${e.syscall ?? 'write'} (snapshot file)`));
+}
 
 ctx.onStop(async () => {
   if (queue.length > 0) flush();

@@ -106,6 +106,14 @@ export function writeFileDurably(
     }
     if (sync === 'fsync') fsx.fsyncSync(fd);
     else fsx.fdatasyncSync(fd);
+  } catch (err) {
+    // A full disk: give the partial file's space back at once rather than at the next open.
+    try {
+      fsx.unlinkSync(tmp);
+    } catch {
+      // removeTmpFiles deletes it at the next open
+    }
+    throw err;
   } finally {
     fsx.closeSync(fd);
   }
