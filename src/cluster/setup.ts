@@ -72,6 +72,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     strictReconfigCheck: config.strictReconfigCheck !== 'false',
     requestTimeoutMs: requestTimeoutBaseMs + 2 * config.electionTimeout,
     seed: memberId % 0x7fffffff,
+    quotaBackendBytes: config.quotaBackendBytes,
   };
   const peer: PeerConfig = {
     listenPeerUrls: config.listenPeerUrls,

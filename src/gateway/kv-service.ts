@@ -1,4 +1,5 @@
 import type { RaftApplied, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
+import { isCappedRequest } from '../alarms.js';
 import { encodeRequest } from '../cluster/proposal.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
@@ -64,7 +65,9 @@ export class KvService {
 
   /** write proposes a put, delete, txn or compaction and returns its applied result. */
   async write(req: WriteRequest): Promise<{ header: ResponseHeader; response: WriteResponse }> {
-    const r = await this.raft.ask({ type: 'RaftPropose', reqBytes: encodeRequest(req) });
+    const r = await this.raft.ask({
+      type: 'RaftPropose', reqBytes: encodeRequest(req), capped: isCappedRequest(req),
+    });
     this.learn(r.revision, r.raftTerm);
     // Ranges inside a txn are answered by the applier from its latest-state view.
     return { header: this.header(r.revision), response: r.response as WriteResponse };

@@ -11,6 +11,7 @@ import { type GatewayDeps, Routes } from './routes.js';
 import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
 import { registerClusterRoutes } from './cluster-routes.js';
+import { registerAlarmRoutes } from './alarm-routes.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -43,11 +44,14 @@ export async function startGateway(
   });
   registerLeaseRoutes(routes);
   registerClusterRoutes(routes);
+  registerAlarmRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
     if (deps.system.serving) {
       try {
-        healthy = (await deps.kv.status()).leader !== 0;
+        // etcd 3.4 is unhealthy while any alarm is active (NOSPACE too).
+        const st = await deps.kv.status();
+        healthy = st.leader !== 0 && st.alarms.length === 0;
       } catch {
         healthy = false;
       }
