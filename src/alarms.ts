@@ -157,7 +157,8 @@ export function diskFaultText(kind: DiskFaultKind, errno: string | undefined, sy
       return `etcdserver: disk is read-only (${what}); writes are refused, reads are served; ` +
         'writes resume once the disk takes them again';
     case 'io':
-      return `etcdserver: disk write failed (${what}); writes are refused until the member ` +
-        'restarts and recovers from its WAL, reads are served';
+      return `etcdserver: disk write failed (${what}); the outcome of the writes in flight ` +
+        'is unknown; writes are refused until the member restarts and recovers from its WAL, ' +
+        'reads are served';
   }
 }
