@@ -4,6 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
+import { metricValue } from './helpers/metrics.js';
 import { until } from './helpers/wait.js';
 
 /**
@@ -30,6 +31,12 @@ function health(url: string): Promise<{ status: number; body: string }> {
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     }).on('error', reject);
   });
+}
+
+/** metrics fetches /metrics as text. */
+async function metrics(url: string): Promise<string> {
+  const r = await fetch(`${url}/metrics`);
+  return r.text();
 }
 
 /** Puts is a sequential writer that records what the server acknowledged. */
@@ -116,6 +123,9 @@ test('disk full (failpoint ENOSPC): writes refused with NOSPACE, reads served, a
   t.is(listed[0].memberID, st.json.header.member_id);
   t.is((await health(srv.url)).status, 503);
   await until(() => srv.logs.some((l) => l.includes('ENOSPC')), 'a log line naming ENOSPC');
+  const m = await metrics(srv.url);
+  t.is(metricValue(m, 'myetcd_disk_fault{kind="space"}'), 1);
+  t.is(metricValue(m, 'myetcd_server_alarms{alarm="NOSPACE"}'), 1);
   // Disarm: the member tries the disk again, and writes resume.
   const dis = await post(`${srv.url}/v3/maintenance/alarm`,
     { action: 'DEACTIVATE', memberID: listed[0].memberID, alarm: 'NOSPACE' });
@@ -124,6 +134,7 @@ test('disk full (failpoint ENOSPC): writes refused with NOSPACE, reads served, a
   await until(async () => (await puts.one()).status === 200, 'a put after the disarm');
   t.deepEqual(await alarms(srv.url), []);
   await until(async () => (await health(srv.url)).status === 200, 'healthy again');
+  t.is(metricValue(await metrics(srv.url), 'myetcd_disk_fault{kind="space"}'), 0);
   await restartAndCheck(t, srv, 'full', puts, [refusal.key, again.key]);
 });
 
@@ -184,6 +195,7 @@ test('fsync error (failpoint EIO): never retried, writes refused until a restart
   const refusal = await puts.untilRefused(100);
   t.is(refusal.status, 503);
   t.regex(refusal.json.error, /disk write failed \(EIO on fsync of the WAL\)/);
+  t.is(metricValue(await metrics(srv.url), 'myetcd_disk_fault{kind="io"}'), 1);
   // Refused from now on, though the failpoint is off again: a failed fsync is not retried.
   for (let i = 0; i < 3; i++) {
     const r = await puts.one();
