@@ -67,7 +67,8 @@ class Puts {
 
 /** readAll reads every key under prefix/ (linearizable). */
 async function readAll(url: string, prefix: string): Promise<Map<string, string>> {
-  const r = await post(`${url}/v3/kv/range`, { key: b64(`${prefix}/`), range_end: b64(`${prefix}0`) });
+  const r = await post(`${url}/v3/kv/range`,
+    { key: b64(`${prefix}/`), range_end: b64(`${prefix}0`) });
   if (r.status !== 200) throw new Error(`range: ${r.status} ${JSON.stringify(r.json)}`);
   return new Map((r.json.kvs ?? []).map((kv: { key: string; value: string }) =>
     [unb64(kv.key), unb64(kv.value)]));

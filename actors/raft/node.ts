@@ -29,7 +29,7 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
 import type { WatchMsg } from '../watch/messages.js';
 import type {
-  RaftAlarm, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftStatusResp,
+  RaftAlarm, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftPropose, RaftStatusResp,
 } from './messages.js';
 import {
   encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
@@ -361,6 +361,15 @@ export class RaftNode {
     this.pump();
   }
 
+  /** refuseCapped refuses what a NOSPACE alarm caps (etcd's capped applier); true if so. */
+  private refuseCapped(msg: RaftPropose, token: ReplyToken | undefined): boolean {
+    if (this.fault !== undefined || !this.alarms.has('NOSPACE')) return false;
+    if (!(msg.capped ?? (msg.req !== undefined && isCappedRequest(msg.req)))) return false;
+    this.sm.counters.failed++;
+    if (token !== undefined) this.ep.replyError(token, E.noSpace);
+    return true;
+  }
+
   /** alarm answers etcd's AlarmRequest (see RaftAlarm). */
   private alarm(msg: RaftAlarm, token: ReplyToken): void {
     let alarms: AlarmMember[] = [];
@@ -422,12 +431,7 @@ export class RaftNode {
     }
     switch (msg.type) {
       case 'RaftPropose':
-        if (this.fault === undefined && this.alarms.has('NOSPACE') &&
-          (msg.capped ?? (msg.req !== undefined && isCappedRequest(msg.req)))) {
-          this.sm.counters.failed++;
-          if (token !== undefined) this.ep.replyError(token, E.noSpace);
-          return;
-        }
+        if (this.refuseCapped(msg, token)) return;
         // The gateway sends the request already encoded: it goes into the entry as it is.
         this.propose(msg.reqBytes ?? encodeRequest(msg.req!), token);
         break;
@@ -573,13 +577,24 @@ export class RaftNode {
       const early = this.raftState === 'StateLeader' && !voteChanged;
       if (early) this.send(rd.messages);
       this.inflight = rd;
-      const append = {
-        type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
-      };
-      this.pendingHardState = undefined;
-      if (failpointsEnabled) failpoint('raftBeforeSave');
-      const core = this.node;
-      this.wal.ask(append).then(() => {
+      this.persist(rd, early);
+    }
+    if (this.inflight === undefined) this.snapshots.maybeTake();
+    // Everything this pass produced — the WAL append, answers, shard and watch changes,
+    // messages to other members — leaves now rather than at the next turn's flush.
+    this.ep.flushNow();
+  }
+
+  /** persist hands the Ready's entries and hard state to the WAL writer; once durable the
+   * storage takes them, the messages not sent early leave, and the core advances. */
+  private persist(rd: Ready, early: boolean): void {
+    const append = {
+      type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
+    };
+    this.pendingHardState = undefined;
+    if (failpointsEnabled) failpoint('raftBeforeSave');
+    const core = this.node;
+    this.wal.ask(append).then(() => {
         if (failpointsEnabled) failpoint('raftAfterSave');
         // The storage is what is durable, whatever happened to the core meanwhile.
         if (append.hardState !== undefined) this.lastHardState = append.hardState;
@@ -603,11 +618,6 @@ export class RaftNode {
         if (kind === undefined) throw new Error(`raft: WAL append failed: ${String(e)}`);
         if (core === this.node) this.enterFault(kind, (e as Error).message);
       });
-    }
-    if (this.inflight === undefined) this.snapshots.maybeTake();
-    // Everything this pass produced — the WAL append, answers, shard and watch changes,
-    // messages to other members — leaves now rather than at the next turn's flush.
-    this.ep.flushNow();
   }
 
   /**

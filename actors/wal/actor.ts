@@ -12,7 +12,7 @@ import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots } from './snap-store.js';
 import { WalStore } from './wal-store.js';
-import type { WalAppend, WalConfig, WalMsg } from './messages.js';
+import type { WalAppend, WalConfig, WalMsg, WalSnapshotSave } from './messages.js';
 import type { SnapshotTaskTimed } from './snapshot-task.js';
 
 /**
@@ -79,6 +79,44 @@ function flush(): void {
   ctx.ep.flushNow();
 }
 
+/** saveSnapshot has the pool write the snapshot file; once it is durable the marker goes
+ * into the log, and segments and snapshot files the snapshot makes useless are removed. */
+function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void {
+  const { index, term, body, hardState } = msg;
+  // The body is copied, not transferred: it views the batch buffer that other messages of
+  // the same batch (appends not yet flushed) still view.
+  const t0 = performance.now();
+  pool.run({ dir: cfg.dataDir, term, index, body })
+    .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
+      if (error !== undefined) throw snapshotFault(error);
+      if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
+        snapshotSaveSeconds.push((performance.now() - t0) / 1000);
+        snapshotFsyncSeconds.push(fsync);
+      }
+      // The marker goes into the log only once the snapshot file is durable, so recovery
+      // never looks for a snapshot that is not there.
+      files.append([
+        { type: 'snapshot', index, term },
+        ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
+      ]);
+      try {
+        files.releaseTo(index);
+        // Older snapshot files are never read again once newer ones have markers.
+        purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
+      } catch (e) {
+        // Space is not lost for good: the next snapshot releases and purges again.
+        log.warn({ err: String(e) }, 'wal: could not release old segments or snapshots');
+      }
+      log.info({ index, term, path }, 'saved snapshot');
+      if (token !== undefined) ctx.ep.reply(token, { path });
+    }).catch((e: unknown) => {
+      const err = toEtcdError(e);
+      const message = err.code === 'INTERNAL' ? String(e) : err.message;
+      log.error({ err: message, code: err.code }, 'snapshot save failed');
+      if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message });
+    });
+}
+
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'WalAppend':
@@ -105,42 +143,9 @@ ctx.ep.onMessage((msg, token) => {
       files.releaseRecovered();
       return;
     }
-    case 'WalSnapshotSave': {
-      const { index, term, body, hardState } = msg;
-      // The body is copied, not transferred: it views the batch buffer that other messages of
-      // the same batch (appends not yet flushed) still view.
-      const t0 = performance.now();
-      pool.run({ dir: cfg.dataDir, term, index, body })
-        .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
-          if (error !== undefined) throw snapshotFault(error);
-          if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
-            snapshotSaveSeconds.push((performance.now() - t0) / 1000);
-            snapshotFsyncSeconds.push(fsync);
-          }
-          // The marker goes into the log only once the snapshot file is durable, so recovery
-          // never looks for a snapshot that is not there.
-          files.append([
-            { type: 'snapshot', index, term },
-            ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
-          ]);
-          try {
-            files.releaseTo(index);
-            // Older snapshot files are never read again once newer ones have markers.
-            purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
-          } catch (e) {
-            // Space is not lost for good: the next snapshot releases and purges again.
-            log.warn({ err: String(e) }, 'wal: could not release old segments or snapshots');
-          }
-          log.info({ index, term, path }, 'saved snapshot');
-          if (token !== undefined) ctx.ep.reply(token, { path });
-        }).catch((e: unknown) => {
-          const err = toEtcdError(e);
-          const message = err.code === 'INTERNAL' ? String(e) : err.message;
-          log.error({ err: message, code: err.code }, 'snapshot save failed');
-          if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message });
-        });
+    case 'WalSnapshotSave':
+      saveSnapshot(msg, token);
       return;
-    }
     case 'WalStats':
       if (token !== undefined) {
         ctx.ep.reply(token, {

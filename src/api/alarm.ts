@@ -26,7 +26,9 @@ function enumOf<T extends string>(v: JsonValue | undefined, goType: string, name
   if (v === undefined || v === null) return names[0]!;
   if (typeof v === 'string') {
     const i = names.indexOf(v as T);
-    if (i < 0) throw new EtcdError('INVALID_FIELD', `unknown value ${goQuote(v)} for enum ${goType}`);
+    if (i < 0) {
+      throw new EtcdError('INVALID_FIELD', `unknown value ${goQuote(v)} for enum ${goType}`);
+    }
     return names[i]!;
   }
   const raw = v instanceof GoNumber ? v.raw : typeof v === 'number' ? String(v) : undefined;
