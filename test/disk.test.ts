@@ -43,7 +43,7 @@ async function metrics(url: string): Promise<string> {
 class Puts {
   readonly acked = new Map<string, string>();
   private n = 0;
-  constructor(private readonly srv: TestServer, private readonly prefix: string,
+  constructor(public srv: TestServer, private readonly prefix: string,
     private readonly valueBytes = 16) {}
 
   /** one puts the next key; returns the answer. */
@@ -155,14 +155,40 @@ test('disk full (a real limit: RLIMIT_FSIZE on the running server): EFBIG refuse
   await until(() => srv.logs.some((l) => l.includes('EFBIG')), 'a log line naming EFBIG');
   t.true(statSync(join(walDir, tail)).size <= limit, 'the kernel held the file to its limit');
   await assertAllAcked(t, srv.url, 'fsize', puts.acked);
+  const [raised] = await alarms(srv.url);
+  t.is(raised?.alarm, 'NOSPACE');
+  const disarm = { action: 'DEACTIVATE', memberID: raised.memberID, alarm: 'NOSPACE' };
+  // Disarmed while the file is still at its limit: writes fill what little room is left
+  // (a new term's hard state may fit), then the disk refuses again and NOSPACE is back.
+  t.is((await post(`${srv.url}/v3/maintenance/alarm`, disarm)).status, 200);
+  await until(async () => (await alarms(srv.url)).length === 1 ||
+    (await puts.one()).status !== 200, 'a refusal once the room is used up');
+  t.is((await puts.untilRefused(200)).json.error, noSpaceText);
   t.is((await alarms(srv.url))[0]?.alarm, 'NOSPACE');
   execFileSync('prlimit', ['--pid', pid, '--fsize=unlimited:unlimited']);
-  const dis = await post(`${srv.url}/v3/maintenance/alarm`, { action: 'DEACTIVATE',
-    memberID: (await alarms(srv.url))[0].memberID, alarm: 'NOSPACE' });
+  const dis = await post(`${srv.url}/v3/maintenance/alarm`, disarm);
   t.is(dis.status, 200);
   await until(async () => (await puts.one()).status === 200, 'a put after the disarm');
   await restartAndCheck(t, srv, 'fsize', puts, [refusal.key]);
 });
+
+test('disk full at start: the member starts, serves reads, refuses writes with NOSPACE',
+  async (t) => {
+    const first = await useServer(t);
+    const puts = new Puts(first, 'startfull');
+    for (let i = 0; i < 5; i++) t.is((await puts.one()).status, 200);
+    await first.kill();
+    // Every write fails: even the new term's hard state that a lone member writes to lead.
+    const srv = await useServer(t, { dataDir: first.dataDir,
+      env: { GOFAIL_FAILPOINTS: 'walBeforeWrite=return("ENOSPC")' } });
+    await assertAllAcked(t, srv.url, 'startfull', puts.acked);
+    puts.srv = srv;
+    const r = await puts.one();
+    t.is(r.status, 429);
+    t.is(r.json.error, noSpaceText);
+    t.is((await alarms(srv.url))[0]?.alarm, 'NOSPACE');
+    await restartAndCheck(t, srv, 'startfull', puts, [r.key]);
+  });
 
 test('read-only disk (failpoint EROFS): writes refused saying why, reads served, writes ' +
   'resume on their own once the disk takes them', async (t) => {

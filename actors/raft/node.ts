@@ -315,6 +315,7 @@ export class RaftNode {
     }
     const alone = this.singleVoter();
     for (const t of this.proposals.drain()) this.ep.replyError(t, alone ? error : timeoutError);
+    if (alone) this.applyDurableLog();
     for (const t of [...this.reads.failIssued(), ...this.reads.takeGathered()]) {
       this.answerFaultRead(t);
     }
@@ -326,6 +327,23 @@ export class RaftNode {
     // A lone voter's boot waits to lead: it serves reads (and refuses writes) instead.
     this.onLeader?.();
     this.onLeader = undefined;
+  }
+
+  /**
+   * applyDurableLog applies the durable entries past the applied index, when this member is
+   * the only voter and can no longer write. The durable commit index may trail what was
+   * acknowledged (a commit-only change waits for the next append), and a restarted member
+   * learns the rest only by leading, which takes a write; yet a lone voter's durable entries
+   * are all committed as soon as it writes again (no other leader can cut them off), so
+   * reads that must show every acknowledged write may show them now.
+   */
+  private applyDurableLog(): void {
+    const from = this.sm.appliedIndex + 1;
+    const last = this.storage.lastIndex();
+    if (last < from) return;
+    const entries = this.storage.entries(from as Index, (last + 1) as Index,
+      Number.MAX_SAFE_INTEGER);
+    this.sm.apply(entries, this.node.status().term, this.applyHooks);
   }
 
   /** answerFaultRead answers a linearizable read while writes are refused (enterFault). */
