@@ -2,7 +2,7 @@ import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FailpointTerms, failpointNames, parseFailpoints } from '../src/failpoints.js';
 import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
-import { Signal } from './helpers/wait.js';
+import { Signal, until } from './helpers/wait.js';
 
 // ---- The grammar (src/failpoints.ts) ----
 
@@ -103,6 +103,8 @@ for (const { point, spec, args } of crashPoints) {
       { env: { GOFAIL_FAILPOINTS: `${point}=${spec}` }, args, exitExpected: true });
     const acked = await writeUntilDeath(srv, point);
     t.is(srv.proc.signalCode, 'SIGKILL', 'the failpoint killed the process');
+    await until(() => srv.logs.some((l) => l === `failpoint ${point}: panic (SIGKILL)`),
+      `the panic line of ${point}`);
     const again = await useServer(t, { dataDir: srv.dataDir, args });
     const r = await post(`${again.url}/v3/kv/range`,
       { key: b64(`${point}/`), range_end: b64(`${point}0`) });

@@ -7,6 +7,7 @@
  *
  *   if (failpointsEnabled) failpoint('walBeforeSync');
  */
+import { writeSync } from 'node:fs';
 import { FailpointTerms, type FailpointName, parseFailpoints } from '../failpoints.js';
 
 const spec = process.env['GOFAIL_FAILPOINTS'] ?? '';
@@ -35,7 +36,9 @@ export function failpoint(name: FailpointName): string | undefined {
     case 'on':
       return 'on';
     case 'panic':
-      process.stderr.write(`failpoint ${name}: panic (SIGKILL)\n`);
+      // Written synchronously to fd 2: a worker's process.stderr goes through the main
+      // thread, which the SIGKILL below would beat.
+      writeSync(2, `failpoint ${name}: panic (SIGKILL)\n`);
       process.kill(process.pid, 'SIGKILL');
       // SIGKILL to oneself is delivered before kill returns; this thread goes no further.
       for (;;) Atomics.wait(sleeper, 0, 0);
