@@ -349,7 +349,8 @@ export class RaftNode {
   /** answerFaultRead answers a linearizable read while writes are refused (enterFault). */
   private answerFaultRead(token: ReplyToken): void {
     if (this.fault === undefined) return;
-    if (!this.singleVoter()) return this.ep.replyError(token, this.fault.error);
+    // In a cluster it follows no leader now, and cannot tell how far behind it is.
+    if (!this.singleVoter()) return this.ep.replyError(token, E.noLeader);
     this.ep.reply(token, {
       revision: this.sm.applier.revision, raftTerm: this.node.status().term,
       shardIndex: this.sm.shardIndex,
