@@ -614,29 +614,29 @@ export class RaftNode {
     if (failpointsEnabled) failpoint('raftBeforeSave');
     const core = this.node;
     this.wal.ask(append).then(() => {
-        if (failpointsEnabled) failpoint('raftAfterSave');
-        // The storage is what is durable, whatever happened to the core meanwhile.
-        if (append.hardState !== undefined) this.lastHardState = append.hardState;
-        if (rd.entries.length > 0) this.storage.append(rd.entries);
-        if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
-        if (core !== this.node || this.fault !== undefined) return;
-        if (this.probing) {
-          this.probing = false;
-          this.log.info({}, 'the disk takes writes again');
-        }
-        this.inflight = undefined;
-        if (!early) this.send(rd.messages);
-        this.node.advance(rd);
-        this.pump();
-      }, (e: unknown) => {
-        if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
-        // A full, read-only or failed disk (the WAL store says which): refuse writes, serve
-        // reads. Anything else is a bug: crash, and let the supervisor restart every actor
-        // from what the disk really holds.
-        const kind = diskFaultOfCode((e as { code?: string }).code);
-        if (kind === undefined) throw new Error(`raft: WAL append failed: ${String(e)}`);
-        if (core === this.node) this.enterFault(kind, (e as Error).message);
-      });
+      if (failpointsEnabled) failpoint('raftAfterSave');
+      // The storage is what is durable, whatever happened to the core meanwhile.
+      if (append.hardState !== undefined) this.lastHardState = append.hardState;
+      if (rd.entries.length > 0) this.storage.append(rd.entries);
+      if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
+      if (core !== this.node || this.fault !== undefined) return;
+      if (this.probing) {
+        this.probing = false;
+        this.log.info({}, 'the disk takes writes again');
+      }
+      this.inflight = undefined;
+      if (!early) this.send(rd.messages);
+      this.node.advance(rd);
+      this.pump();
+    }, (e: unknown) => {
+      if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
+      // A full, read-only or failed disk (the WAL store says which): refuse writes, serve
+      // reads. Anything else is a bug: crash, and let the supervisor restart every actor
+      // from what the disk really holds.
+      const kind = diskFaultOfCode((e as { code?: string }).code);
+      if (kind === undefined) throw new Error(`raft: WAL append failed: ${String(e)}`);
+      if (core === this.node) this.enterFault(kind, (e as Error).message);
+    });
   }
 
   /**
