@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  AlarmStore, diskFaultCode, diskFaultKind, diskFaultOfCode, isCappedRequest,
+  AlarmStore, type DiskFaultKind, diskFaultCode, diskFaultKind, diskFaultOfCode, isCappedRequest,
 } from '../src/alarms.js';
 import { decodeAlarmRequest, encodeAlarmResponse } from '../src/api/alarm.js';
 import { parseJsonBody } from '../src/api/gojson.js';
@@ -38,7 +38,7 @@ test('alarms: NOSPACE caps puts, txns holding a put (nested too) and lease grant
 });
 
 test('alarms: a failed write is classified by its errno; a failed fsync is always io', (t) => {
-  const cases: [string | undefined, 'write' | 'fsync', string][] = [
+  const cases: [string | undefined, 'write' | 'fsync', DiskFaultKind][] = [
     ['ENOSPC', 'write', 'space'], ['EDQUOT', 'write', 'space'], ['EFBIG', 'write', 'space'],
     ['EROFS', 'write', 'readOnly'], ['EACCES', 'write', 'readOnly'],
     ['EPERM', 'write', 'readOnly'],
