@@ -1,6 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import {
+  mkdtempSync, readdirSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import { join } from 'node:path';
 import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
@@ -170,6 +173,51 @@ test('disk full (a real limit: RLIMIT_FSIZE on the running server): EFBIG refuse
   t.is(dis.status, 200);
   await until(async () => (await puts.one()).status === 200, 'a put after the disarm');
   await restartAndCheck(t, srv, 'fsize', puts, [refusal.key]);
+});
+
+/** canMount: this process may mount a tmpfs (root here; CI decides for itself). */
+const canMount = ((): boolean => {
+  const dir = mkdtempSync(join(tmpdir(), 'myetcd-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+})();
+
+(canMount ? test : test.skip)('disk full (a real 4 MiB tmpfs filled up, then space freed): ' +
+  'ENOSPC refuses the write, reads go on, freeing and disarming resumes', async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'myetcd-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  t.teardown(() => {
+    // Lazy: the server may still hold files there while the teardowns run.
+    execFileSync('umount', ['-l', mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  const srv = await useServer(t, { dataDir: join(mnt, 'data') });
+  const puts = new Puts(srv, 'tmpfs', 1024);
+  for (let i = 0; i < 5; i++) t.is((await puts.one()).status, 200);
+  // Fill the file system but for 48 KiB: some dozens of 1 KiB puts.
+  const st = statfsSync(mnt);
+  const filler = join(mnt, 'filler');
+  writeFileSync(filler, Buffer.alloc(Math.max(0, st.bavail * st.bsize - 48 * 1024)));
+  const refusal = await puts.untilRefused(500);
+  t.is(refusal.status, 429);
+  t.is(refusal.json.error, noSpaceText);
+  await until(() => srv.logs.some((l) => l.includes('ENOSPC')), 'a log line naming ENOSPC');
+  await assertAllAcked(t, srv.url, 'tmpfs', puts.acked);
+  const [raised] = await alarms(srv.url);
+  t.is(raised?.alarm, 'NOSPACE');
+  unlinkSync(filler);
+  const dis = await post(`${srv.url}/v3/maintenance/alarm`,
+    { action: 'DEACTIVATE', memberID: raised.memberID, alarm: 'NOSPACE' });
+  t.is(dis.status, 200);
+  await until(async () => (await puts.one()).status === 200, 'a put once space is freed');
+  await restartAndCheck(t, srv, 'tmpfs', puts, [refusal.key]);
 });
 
 test('disk full at start: the member starts, serves reads, refuses writes with NOSPACE',
