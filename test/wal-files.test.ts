@@ -415,6 +415,36 @@ test('wal files: a write that runs out of space is cut back, and the store goes 
   w2.close();
 });
 
+test('wal files: a read-only disk refuses the batch; nothing to cut back, the store goes on',
+  (t) => {
+    const dir = tmpDir(t);
+    let readOnly = false;
+    let truncates = 0;
+    const disk: FsOps = {
+      ...nodeFsOps,
+      writeSync: (fd, b, o, l, p) => {
+        if (!readOnly) return nodeFsOps.writeSync(fd, b, o, l, p);
+        throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+      },
+      ftruncateSync: (fd, len) => {
+        truncates++;
+        if (readOnly) throw Object.assign(new Error('EROFS'), { code: 'EROFS' });
+        nodeFsOps.ftruncateSync(fd, len);
+      },
+    };
+    const w = WalStore.open(dir, { logger: newLogger(), fsOps: disk });
+    w.save([entry(1, 1, 'a')], hs(1, 1));
+    readOnly = true;
+    t.throws(() => w.save([entry(1, 2, 'b')]), { code: 'DISK_READ_ONLY', message: /EROFS/ });
+    t.is(truncates, 0, 'nothing was written, nothing is cut');
+    readOnly = false;
+    w.save([entry(1, 2, 'b')], hs(1, 2));
+    w.close();
+    const w2 = WalStore.open(dir, { logger: newLogger() });
+    t.deepEqual(w2.recovered.entries.map((e) => e.index), [1, 2]);
+    w2.close();
+  });
+
 test('wal files: a cut the disk refuses is put off; the batch before it stays durable', (t) => {
   const dir = tmpDir(t);
   let refuseTmp = false;

@@ -399,11 +399,16 @@ export class WalStore {
     const code = (cause as NodeJS.ErrnoException).code;
     const kind = diskFaultKind(code, 'write');
     if (kind === 'io') this.fail(cause, 'write');
-    try {
-      this.fs.ftruncateSync(this.fd, this.tailBytes);
-      this.fs.fdatasyncSync(this.fd);
-    } catch (err) {
-      this.fail(err, 'ftruncate');
+    // Nothing written (a read-only file system refuses the first write): nothing to cut, and
+    // a truncate would only be refused too.
+    const written = (cause as { bytesWritten?: number }).bytesWritten ?? 0;
+    if (written > 0) {
+      try {
+        this.fs.ftruncateSync(this.fd, this.tailBytes);
+        this.fs.fdatasyncSync(this.fd);
+      } catch (err) {
+        this.fail(err, 'ftruncate');
+      }
     }
     throw Object.assign(new EtcdError(diskFaultCode(kind), diskFaultText(kind, code, 'write')),
       { cause });
