@@ -137,6 +137,12 @@ export const snapshotPoolIdleMs = 5_000;
 export const rangeResultKvsMax = 1_000_000;
 /** quotaBackendBytes is etcd's --quota-backend-bytes default: 2 GiB. */
 export const quotaBackendBytes = 2 * 1024 * 1024 * 1024;
+/** quotaCheckIntervalMs: how often the Raft node compares the backend size (the shards' MVCC
+ * bytes) with --quota-backend-bytes; writes may pass the quota by what arrives meanwhile. */
+export const quotaCheckIntervalMs = 500;
+/** diskProbeIntervalMs: how often a member whose disk refused a write as read-only tries
+ * writing again (a full disk waits for its NOSPACE alarm to be disarmed instead). */
+export const diskProbeIntervalMs = 1_000;
 
 // ---- Watch ----
 /** watchersSyncedPerPassMax is etcd's maxWatchersPerSync: unsynced watchers caught up per pass. */

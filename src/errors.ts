@@ -213,6 +213,12 @@ export const errorTable = {
   /** A streamed request body (/v3/watch, /v3/lease/keepalive) stayed open too long: the stream
    * ends with this last message (src/gateway/stream.ts); the text says why. */
   STREAM_BODY_OPEN: { grpc: G.Unavailable },
+  /** The WAL's file system refuses writes (EROFS, EACCES): writes are refused, reads served;
+   * the text names the errno (src/alarms.ts). */
+  DISK_READ_ONLY: { grpc: G.Unavailable },
+  /** A WAL write or fsync failed for another reason (EIO): writes are refused until a restart
+   * recovers from what the disk holds; the text names the errno (src/alarms.ts). */
+  DISK_FAILED: { grpc: G.Unavailable },
   /** Anything not in this table, and every internal row: no detail reaches the client. */
   INTERNAL: { grpc: G.Unknown, text: 'etcdserver: internal error' },
   // Internal: answered as INTERNAL.

@@ -379,10 +379,108 @@ test('wal files: after a failed fdatasync the WAL refuses further appends', (t) 
   const w = WalStore.open(dir, { logger: newLogger(), fsOps: flaky });
   w.save([entry(1, 1, 'a')]);
   fail = true;
-  t.throws(() => w.save([entry(1, 2, 'b')]), { message: /EIO/ });
+  t.throws(() => w.save([entry(1, 2, 'b')]), { message: /EIO/, code: 'DISK_FAILED' });
   fail = false;
-  t.throws(() => w.save([entry(1, 3, 'c')]), { message: /earlier write or sync failed/ });
+  // Never retried: the failed fsync may have dropped the page cache's dirty pages.
+  t.throws(() => w.save([entry(1, 2, 'b')]), { message: /disk write failed/, code: 'DISK_FAILED' });
   w.close();
+});
+
+test('wal files: a write that runs out of space is cut back, and the store goes on', (t) => {
+  const dir = tmpDir(t);
+  let full = false;
+  const disk: FsOps = {
+    ...nodeFsOps,
+    // A full disk takes part of the batch, then refuses the rest (as write(2) does).
+    writeSync: (fd, b, o, l, p) => {
+      if (!full) return nodeFsOps.writeSync(fd, b, o, l, p);
+      if (l > 8) return nodeFsOps.writeSync(fd, b, o, Math.floor(l / 2), p);
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    },
+  };
+  const w = WalStore.open(dir, { logger: newLogger(), fsOps: disk });
+  w.save([entry(1, 1, 'a')], hs(1, 1));
+  const tail = segmentsOf(dir).at(-1)!;
+  full = true;
+  const big = range(2, 40).map((i) => entry(1, i, `payload-${i}`));
+  t.throws(() => w.save(big, hs(1, 2)), { code: 'NO_SPACE', message: /ENOSPC on write/ });
+  t.is(segmentsOf(dir).at(-1)!.bytes.length, tail.bytes.length, 'nothing of the batch is kept');
+  // Space again: the same batch goes in, after the first one.
+  full = false;
+  w.save(big, hs(1, 2));
+  w.close();
+  const w2 = WalStore.open(dir, { logger: newLogger() });
+  t.deepEqual(w2.recovered.entries.map((e) => e.index), range(1, 40));
+  t.deepEqual(w2.recovered.hardState, hs(1, 2));
+  w2.close();
+});
+
+test('wal files: a read-only disk refuses the batch; nothing to cut back, the store goes on',
+  (t) => {
+    const dir = tmpDir(t);
+    let readOnly = false;
+    let truncates = 0;
+    const disk: FsOps = {
+      ...nodeFsOps,
+      writeSync: (fd, b, o, l, p) => {
+        if (!readOnly) return nodeFsOps.writeSync(fd, b, o, l, p);
+        throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+      },
+      ftruncateSync: (fd, len) => {
+        truncates++;
+        if (readOnly) throw Object.assign(new Error('EROFS'), { code: 'EROFS' });
+        nodeFsOps.ftruncateSync(fd, len);
+      },
+    };
+    const w = WalStore.open(dir, { logger: newLogger(), fsOps: disk });
+    w.save([entry(1, 1, 'a')], hs(1, 1));
+    readOnly = true;
+    t.throws(() => w.save([entry(1, 2, 'b')]), { code: 'DISK_READ_ONLY', message: /EROFS/ });
+    t.is(truncates, 0, 'nothing was written, nothing is cut');
+    readOnly = false;
+    w.save([entry(1, 2, 'b')], hs(1, 2));
+    w.close();
+    const w2 = WalStore.open(dir, { logger: newLogger() });
+    t.deepEqual(w2.recovered.entries.map((e) => e.index), [1, 2]);
+    w2.close();
+  });
+
+test('wal files: a cut the disk refuses is put off; the batch before it stays durable', (t) => {
+  const dir = tmpDir(t);
+  let refuseTmp = false;
+  const tmpFds = new Set<number>();
+  const disk: FsOps = {
+    ...nodeFsOps,
+    openSync: (f, flags) => {
+      const fd = nodeFsOps.openSync(f, flags);
+      if (f.endsWith('.tmp')) tmpFds.add(fd);
+      return fd;
+    },
+    closeSync: (fd) => {
+      tmpFds.delete(fd); // numbers are reused
+      nodeFsOps.closeSync(fd);
+    },
+    writeSync: (fd, b, o, l, p) => {
+      if (refuseTmp && tmpFds.has(fd)) {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }
+      return nodeFsOps.writeSync(fd, b, o, l, p);
+    },
+  };
+  const logger = newLogger();
+  const w = WalStore.open(dir, { logger, fsOps: disk, segmentSizeBytes: 300 });
+  refuseTmp = true;
+  w.save(range(1, 20).map((i) => entry(1, i, `payload-${i}`)), hs(1, 20));
+  t.is(w.segmentCount, 1, 'the cut was put off');
+  t.true(logger.warns.some((m) => /could not cut/.test(m)));
+  t.false(fs.readdirSync(walDirOf(dir)).some((n) => n.endsWith('.tmp')), 'no .tmp is left');
+  refuseTmp = false;
+  w.save([entry(1, 21, 'after')], hs(1, 21));
+  t.is(w.segmentCount, 2, 'the next batch cut');
+  w.close();
+  const w2 = WalStore.open(dir, { logger: newLogger() });
+  t.deepEqual(w2.recovered.entries.map((e) => e.index), range(1, 21));
+  w2.close();
 });
 
 test('wal files: open removes unfinished .tmp files', (t) => {

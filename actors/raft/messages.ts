@@ -3,6 +3,9 @@ import type {
   LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse,
 } from '../../src/api/lease-types.js';
 import type { Member } from '../../src/cluster/membership.js';
+import type {
+  AlarmAction, AlarmMember, AlarmType, DiskFaultKind,
+} from '../../src/alarms.js';
 import type { LeaseCheckpointRequest, LeaseExpireRequest } from '../lease/messages.js';
 import type { WriteRequest, WriteResponse } from '../../src/mvcc/types.js';
 import type {
@@ -66,6 +69,26 @@ export interface RaftPropose {
    * hot path: the Raft node then puts the bytes into the entry without decoding them). */
   req?: ProposalRequest;
   reqBytes?: Uint8Array;
+  /** capped: a NOSPACE alarm refuses this request (isCappedRequest), said by the sender that
+   * encoded it (reqBytes); with `req` the node decides itself. */
+  capped?: boolean;
+}
+
+/** RaftAlarm is etcd's AlarmRequest: list (GET), raise (ACTIVATE) or disarm (DEACTIVATE) an
+ * alarm of a member. The alarms are this member's (src/alarms.ts); disarming NOSPACE after a
+ * full disk makes the member try writing again. */
+export interface RaftAlarm {
+  type: 'RaftAlarm';
+  action: AlarmAction;
+  memberId: number;
+  alarm: AlarmType;
+}
+
+/** RaftAlarmResp: the alarms listed (GET) or changed (ACTIVATE / DEACTIVATE), as etcd. */
+export interface RaftAlarmResp {
+  alarms: AlarmMember[];
+  revision: number;
+  raftTerm: number;
 }
 
 /** RaftReadIndex asks for a linearizable read point: the reply is the store revision once the
@@ -160,7 +183,7 @@ export interface RaftPublish {
 export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftBarrier | RaftStep |
   RaftReport |
   RaftWatchInterest | RaftMemberList | RaftMemberAdd | RaftMemberRemove | RaftMemberUpdate |
-  RaftMemberPromote | RaftTransferLeader | RaftPublish;
+  RaftMemberPromote | RaftTransferLeader | RaftPublish | RaftAlarm;
 
 /** RaftProposeResp is the applied result with the header fields Raft knows. */
 export interface RaftProposeResp {
@@ -202,6 +225,11 @@ export interface RaftStatusResp {
   slowApplies: number;
   dbSizeBytes: number;
   keys: number;
+  /** alarms: the active alarms (etcd_server_... has none; /health and metrics use it). */
+  alarms: AlarmMember[];
+  /** diskFault: why this member refuses writes after a failed disk write (src/alarms.ts),
+   * with the error text writes are refused with; absent when it takes writes. */
+  diskFault?: { kind: DiskFaultKind; message: string };
 }
 
 /** RaftMembersResp answers RaftMemberList and every membership change (the change's answer
@@ -244,6 +272,7 @@ export interface RaftReplies {
   RaftMemberUpdate: RaftMembersResp;
   RaftMemberPromote: RaftMembersResp;
   RaftTransferLeader: { raftTerm: number };
+  RaftAlarm: RaftAlarmResp;
 }
 
 /** RaftNodeConfig is the Raft node's start-up configuration. */
@@ -275,4 +304,7 @@ export interface RaftNodeConfig {
   logLevel: string;
   /** seed for the Raft core's randomized election timeouts. */
   seed: number;
+  /** quotaBackendBytes: past this backend size (the shards' MVCC bytes, dbSize in
+   * maintenance/status) the member raises NOSPACE (etcd's --quota-backend-bytes). */
+  quotaBackendBytes?: number;
 }

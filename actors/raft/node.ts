@@ -1,4 +1,9 @@
 import { assertNever } from '../../src/assert.js';
+import {
+  AlarmStore, type AlarmMember, type DiskFaultKind, diskFaultCode, diskFaultOfCode,
+  isCappedRequest,
+} from '../../src/alarms.js';
+import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { memberIdOf } from '../../src/cluster/ids.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
@@ -7,6 +12,7 @@ import {
 import { EtcdError } from '../../src/errors.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
+  diskProbeIntervalMs, quotaCheckIntervalMs,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -24,12 +30,12 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
 import type { WatchMsg } from '../watch/messages.js';
 import type {
-  RaftMsg, RaftNodeConfig, RaftMembersResp, RaftStatusResp,
+  RaftAlarm, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftPropose, RaftStatusResp,
 } from './messages.js';
 import {
   encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
 } from '../../src/cluster/proposal.js';
-import { type ErrorBody, Proposals } from './proposals.js';
+import { type ErrorBody, Proposals, timeoutError } from './proposals.js';
 import { ReadIndexQueue } from './read-index.js';
 import { Snapshotter } from './snapshots.js';
 import { StateMachine } from './state-machine.js';
@@ -81,6 +87,7 @@ const E = {
   unhealthy: new EtcdError('UNHEALTHY'),
   badTransferee: new EtcdError('BAD_LEADER_TRANSFEREE'),
   transferTimeout: new EtcdError('TIMEOUT_LEADER_TRANSFER'),
+  noSpace: new EtcdError('NO_SPACE'),
 } satisfies Record<string, ErrorBody>;
 
 const refusals: Record<ReconfigRefusal, ErrorBody> = {
@@ -150,6 +157,20 @@ export class RaftNode {
   /** traced: the trace contexts of proposals made since the last WAL append (bounded by
    * traceBatchParentsMax); the next append, and the apply after its fsync, continue them. */
   private traced: TraceRef[] = [];
+  /** alarms: this member's alarms (NOSPACE refuses what makes the store grow). */
+  private readonly alarms = new AlarmStore();
+  /**
+   * fault: set while this member refuses every write because a write to its disk failed
+   * (docs/reliability.md). The core that held the failed Ready is parked (neither ticked nor
+   * stepped) and replaced by one rebuilt from the durable log when writes are tried again:
+   * at the NOSPACE alarm's disarm (space), every diskProbeIntervalMs (read-only), never
+   * (io: a failed fsync; only a restart recovers).
+   */
+  private fault: { kind: DiskFaultKind; error: ErrorBody; sinceMs: number } | undefined;
+  /** probing: the current core was built to try the disk again (its failure is no news). */
+  private probing = false;
+  private quotaCheckedAtMs = -Infinity;
+  private quotaChecking = false;
 
   constructor(private readonly deps: RaftNodeDeps) {
     this.cfg = deps.config;
@@ -167,6 +188,13 @@ export class RaftNode {
       this.ep, this.ep.hasActor('gateway') ? this.ep.ref('gateway') : undefined);
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
       this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
+    this.snapshots.onDiskFault = (kind, message) => {
+      this.log.error({ kind, err: message }, 'a snapshot could not be saved; the log keeps ' +
+        'every entry, and the next snapshot tries again');
+      if (kind === 'space' && this.alarms.activate(this.selfId, 'NOSPACE') !== undefined) {
+        this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE' }, 'alarm raised');
+      }
+    };
   }
 
   /**
@@ -209,18 +237,7 @@ export class RaftNode {
     if (entries.length > 0) this.storage.append(entries);
     const fresh = loaded.firstStart && loaded.snapshot === undefined;
     const cfg = this.cfg;
-    this.node = new RawNode({
-      id: this.selfId as MemberId,
-      electionTick: cfg.electionTicks,
-      heartbeatTick: 1,
-      storage: this.storage,
-      applied: this.sm.appliedIndex as Index,
-      maxSizePerMsg: sizePerMsgBytesMax,
-      maxInflightMsgs: inflightMsgsMax,
-      preVote: true,
-      checkQuorum: true,
-      rng: seededRng(cfg.seed),
-    });
+    this.node = this.newCore();
     if (fresh && !cfg.join) {
       const founders = [...cfg.initialMembers].sort((a, b) => a.id - b.id);
       this.node.bootstrap(founders.map((m) => ({
@@ -257,6 +274,171 @@ export class RaftNode {
     }
   }
 
+  /** newCore builds the Raft core over the storage (what is durable) and the applied index. */
+  private newCore(): RawNode {
+    return new RawNode({
+      id: this.selfId as MemberId,
+      electionTick: this.cfg.electionTicks,
+      heartbeatTick: 1,
+      storage: this.storage,
+      applied: this.sm.appliedIndex as Index,
+      maxSizePerMsg: sizePerMsgBytesMax,
+      maxInflightMsgs: inflightMsgsMax,
+      preVote: true,
+      checkQuorum: true,
+      rng: seededRng(this.cfg.seed),
+    });
+  }
+
+  /** singleVoter: this member is the cluster's only voter (it alone decides commits). */
+  private singleVoter(): boolean {
+    const voters = this.node.status().config.voters;
+    return voters.length === 1 && voters[0] === this.selfId;
+  }
+
+  /**
+   * enterFault stops taking writes after a failed disk write (src/alarms.ts has the kinds).
+   * The core's unpersisted entries are dropped with it: alone, this member is the only one
+   * that could have committed them, so their proposers are told the write failed; in a
+   * cluster a leader may have sent them to followers already, so the outcome is unknown
+   * (etcd's "request timed out"). Reads go on: alone, at the applied revision, which holds
+   * every acknowledged write and cannot be overtaken; in a cluster, serializable only.
+   */
+  private enterFault(kind: DiskFaultKind, message: string): void {
+    const now = this.deps.nowMs();
+    const first = this.fault === undefined && !this.probing;
+    const error: ErrorBody = kind === 'space' ? E.noSpace
+      : { code: diskFaultCode(kind), message };
+    this.fault = { kind, error, sinceMs: now };
+    if (kind === 'space' && this.alarms.activate(this.selfId, 'NOSPACE') !== undefined) {
+      this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE' }, 'alarm raised');
+    }
+    if (first) {
+      this.log.error({ kind, err: message }, 'a disk write failed: refusing writes, ' +
+        'serving reads');
+    }
+    const alone = this.singleVoter();
+    for (const t of this.proposals.drain()) this.ep.replyError(t, alone ? error : timeoutError);
+    if (alone) this.applyDurableLog();
+    for (const t of [...this.reads.failIssued(), ...this.reads.takeGathered()]) {
+      this.answerFaultRead(t);
+    }
+    for (const t of this.transfers) this.ep.replyError(t.token, error);
+    this.transfers = [];
+    if (this.leader !== 0) this.onSoftState({ lead: 0 as MemberId, raftState: 'StateFollower' });
+    this.raftState = 'StateFollower';
+    this.inflight = undefined;
+    // A lone voter's boot waits to lead: it serves reads (and refuses writes) instead.
+    this.onLeader?.();
+    this.onLeader = undefined;
+  }
+
+  /**
+   * applyDurableLog applies the durable entries past the applied index, when this member is
+   * the only voter and can no longer write. The durable commit index may trail what was
+   * acknowledged (a commit-only change waits for the next append), and a restarted member
+   * learns the rest only by leading, which takes a write; yet a lone voter's durable entries
+   * are all committed as soon as it writes again (no other leader can cut them off), so
+   * reads that must show every acknowledged write may show them now.
+   */
+  private applyDurableLog(): void {
+    const from = this.sm.appliedIndex + 1;
+    const last = this.storage.lastIndex();
+    if (last < from) return;
+    const entries = this.storage.entries(from as Index, (last + 1) as Index,
+      Number.MAX_SAFE_INTEGER);
+    this.sm.apply(entries, this.node.status().term, this.applyHooks);
+  }
+
+  /** answerFaultRead answers a linearizable read while writes are refused (enterFault). */
+  private answerFaultRead(token: ReplyToken): void {
+    if (this.fault === undefined) return;
+    // In a cluster it follows no leader now, and cannot tell how far behind it is.
+    if (!this.singleVoter()) return this.ep.replyError(token, E.noLeader);
+    this.ep.reply(token, {
+      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      shardIndex: this.sm.shardIndex,
+    });
+  }
+
+  /**
+   * resume tries writing again after a space or read-only fault: a new core over exactly
+   * what is durable (the storage takes only what the WAL acknowledged), which campaigns when
+   * alone. Its first write tells: if the disk still refuses, the member is back in fault.
+   */
+  private resume(why: string): void {
+    if (this.fault === undefined || this.fault.kind === 'io' || this.stopped) return;
+    this.probing = this.fault.kind === 'readOnly' && why === 'probe';
+    if (!this.probing) this.log.info({ why }, 'trying disk writes again');
+    this.fault = undefined;
+    const hs = this.lastHardState;
+    // Commit-only changes ride with the next append, so the durable commit may trail what
+    // was applied; the applied entries are committed, and the core must not start below.
+    this.storage.setHardState({
+      ...hs, commit: Math.max(hs.commit, this.sm.appliedIndex) as Index,
+    });
+    this.pendingHardState = undefined;
+    this.inflight = undefined;
+    this.node = this.newCore();
+    if (this.singleVoter()) this.node.campaign();
+    this.pump();
+  }
+
+  /** refuseCapped refuses what a NOSPACE alarm caps (etcd's capped applier); true if so. */
+  private refuseCapped(msg: RaftPropose, token: ReplyToken | undefined): boolean {
+    if (this.fault !== undefined || !this.alarms.has('NOSPACE')) return false;
+    if (!(msg.capped ?? (msg.req !== undefined && isCappedRequest(msg.req)))) return false;
+    this.sm.counters.failed++;
+    if (token !== undefined) this.ep.replyError(token, E.noSpace);
+    return true;
+  }
+
+  /** alarm answers etcd's AlarmRequest (see RaftAlarm). */
+  private alarm(msg: RaftAlarm, token: ReplyToken): void {
+    let alarms: AlarmMember[] = [];
+    if (msg.action === 'GET') {
+      alarms = this.alarms.get(msg.alarm);
+    } else if (msg.action === 'ACTIVATE') {
+      const a = this.alarms.activate(msg.memberId, msg.alarm);
+      if (a !== undefined) {
+        alarms = [a];
+        this.log.warn({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm raised');
+      }
+    } else {
+      const a = this.alarms.deactivate(msg.memberId, msg.alarm);
+      if (a !== undefined) {
+        alarms = [a];
+        this.log.info({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm disarmed');
+        if (a.alarm === 'NOSPACE' && !this.alarms.has('NOSPACE')) {
+          this.resume('the NOSPACE alarm was disarmed');
+        }
+      }
+    }
+    this.ep.reply(token, {
+      alarms, revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+    });
+  }
+
+  /** checkQuota raises NOSPACE once the backend (the shards' MVCC bytes) passes the quota. */
+  private checkQuota(now: number): void {
+    const quota = this.cfg.quotaBackendBytes ?? 0;
+    if (quota <= 0 || this.quotaChecking || now - this.quotaCheckedAtMs < quotaCheckIntervalMs) {
+      return;
+    }
+    this.quotaCheckedAtMs = now;
+    this.quotaChecking = true;
+    Promise.all(this.shards.map((sh) => sh.ask({ type: 'ShardStats' }))).then((st) => {
+      this.quotaChecking = false;
+      const bytes = st.reduce((n, x) => n + x.bytes, 0);
+      if (bytes > quota && this.alarms.activate(this.selfId, 'NOSPACE') !== undefined) {
+        this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE', bytes, quota },
+          'alarm raised: the backend passed --quota-backend-bytes');
+      }
+    }, () => {
+      this.quotaChecking = false;
+    });
+  }
+
   /** stop ends the ticker; what is not durable yet was never acknowledged. */
   stop(): void {
     this.stopped = true;
@@ -272,12 +454,18 @@ export class RaftNode {
     }
     switch (msg.type) {
       case 'RaftPropose':
+        if (this.refuseCapped(msg, token)) return;
         // The gateway sends the request already encoded: it goes into the entry as it is.
         this.propose(msg.reqBytes ?? encodeRequest(msg.req!), token);
         break;
       case 'RaftReadIndex':
-        if (token !== undefined) this.reads.add(token);
+        if (token === undefined) return;
+        if (this.fault !== undefined) return this.answerFaultRead(token);
+        this.reads.add(token);
         break;
+      case 'RaftAlarm':
+        if (token !== undefined) this.alarm(msg, token);
+        return;
       case 'RaftStatus':
         if (token !== undefined) this.ep.reply(token, this.status());
         return;
@@ -285,6 +473,8 @@ export class RaftNode {
         if (token !== undefined) this.ep.reply(token, null);
         return;
       case 'RaftStep':
+        // A member that cannot write acts as a partitioned one: it promises nothing.
+        if (this.fault !== undefined) return;
         for (const m of msg.msgs) this.step(m);
         break;
       case 'RaftReport':
@@ -344,8 +534,15 @@ export class RaftNode {
 
   private tick(): void {
     if (this.stopped) return;
-    this.node.tick();
     const now = this.deps.nowMs();
+    this.checkQuota(now);
+    if (this.fault !== undefined) {
+      if (this.fault.kind === 'readOnly' && now - this.fault.sinceMs >= diskProbeIntervalMs) {
+        this.resume('probe');
+      }
+      return;
+    }
+    this.node.tick();
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
@@ -364,7 +561,7 @@ export class RaftNode {
   }
 
   private pump(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.fault !== undefined) return;
     if (this.reads.hasGathered) this.issueReadIndex();
     while (this.inflight === undefined && this.node.hasReady()) {
       const rd = this.node.ready();
@@ -382,7 +579,9 @@ export class RaftNode {
       // Committed entries are stable locally (the core's contract), so they may be applied
       // while this Ready's own entries are being persisted.
       if (rd.committedEntries.length > 0) {
+        if (failpointsEnabled) failpoint('beforeApply');
         this.sm.apply(rd.committedEntries, this.node.status().term, this.applyHooks);
+        if (failpointsEnabled) failpoint('afterApply');
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
@@ -401,36 +600,54 @@ export class RaftNode {
       const early = this.raftState === 'StateLeader' && !voteChanged;
       if (early) this.send(rd.messages);
       this.inflight = rd;
-      const append = {
-        type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
-      };
-      this.pendingHardState = undefined;
-      const traced = this.takeTraced(rd.entries.length);
-      this.ep.withTrace(traced, () => this.wal.ask(append)).then(() => {
-        // Traced proposals: the commit and apply that follow their fsync are a span of theirs.
-        const span = this.ep.startSpan('raft commit+apply', traced,
-          { 'raft.entries': rd.entries.length });
-        this.ep.withTrace(span?.refs, () => {
-          if (append.hardState !== undefined) this.lastHardState = append.hardState;
-          if (rd.entries.length > 0) this.storage.append(rd.entries);
-          if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
-          this.inflight = undefined;
-          if (!early) this.send(rd.messages);
-          this.node.advance(rd);
-          this.pump();
-        });
-        span?.end({ 'raft.applied_index': this.sm.appliedIndex });
-      }, (e: unknown) => {
-        if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
-        // A failed fsync leaves the log's durability unknown: crash, and let the supervisor
-        // restart every actor from what the disk really holds.
-        throw new Error(`raft: WAL append failed: ${String(e)}`);
-      });
+      this.persist(rd, early);
     }
     if (this.inflight === undefined) this.snapshots.maybeTake();
     // Everything this pass produced — the WAL append, answers, shard and watch changes,
     // messages to other members — leaves now rather than at the next turn's flush.
     this.ep.flushNow();
+  }
+
+  /** persist hands the Ready's entries and hard state to the WAL writer; once durable the
+   * storage takes them, the messages not sent early leave, and the core advances. */
+  private persist(rd: Ready, early: boolean): void {
+    const append = {
+      type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
+    };
+    this.pendingHardState = undefined;
+    if (failpointsEnabled) failpoint('raftBeforeSave');
+    const core = this.node;
+    const traced = this.takeTraced(rd.entries.length);
+    this.ep.withTrace(traced, () => this.wal.ask(append)).then(() => {
+      if (failpointsEnabled) failpoint('raftAfterSave');
+      // The storage is what is durable, whatever happened to the core meanwhile.
+      if (append.hardState !== undefined) this.lastHardState = append.hardState;
+      if (rd.entries.length > 0) this.storage.append(rd.entries);
+      if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
+      if (core !== this.node || this.fault !== undefined) return;
+      if (this.probing) {
+        this.probing = false;
+        this.log.info({}, 'the disk takes writes again');
+      }
+      // Traced proposals: the commit and apply that follow their fsync are a span of theirs.
+      const span = this.ep.startSpan('raft commit+apply', traced,
+        { 'raft.entries': rd.entries.length });
+      this.ep.withTrace(span?.refs, () => {
+        this.inflight = undefined;
+        if (!early) this.send(rd.messages);
+        this.node.advance(rd);
+        this.pump();
+      });
+      span?.end({ 'raft.applied_index': this.sm.appliedIndex });
+    }, (e: unknown) => {
+      if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
+      // A full, read-only or failed disk (the WAL store says which): refuse writes, serve
+      // reads. Anything else is a bug: crash, and let the supervisor restart every actor
+      // from what the disk really holds.
+      const kind = diskFaultOfCode((e as { code?: string }).code);
+      if (kind === undefined) throw new Error(`raft: WAL append failed: ${String(e)}`);
+      if (core === this.node) this.enterFault(kind, (e as Error).message);
+    });
   }
 
   /**
@@ -442,6 +659,7 @@ export class RaftNode {
   private async installSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
     const index = snap.metadata.index;
+    if (failpointsEnabled) failpoint('raftBeforeApplySnap');
     await this.snapshots.idle();
     const base = rd.hardState ?? this.pendingHardState ?? this.lastHardState;
     const hs = { ...base, commit: Math.max(base.commit, index) as Index };
@@ -460,6 +678,7 @@ export class RaftNode {
     this.log.info({ index, term: snap.metadata.term, revision: this.sm.applier.revision,
       bytes: snap.data.length }, 'installed snapshot from the leader');
     this.sendMembers();
+    if (failpointsEnabled) failpoint('raftAfterApplySnap');
     if (this.stopped) return;
     this.inflight = undefined;
     this.send(rd.messages);
@@ -545,7 +764,7 @@ export class RaftNode {
    * does not show them yet (etcd publishes on every start), at most once per election
    * timeout until applied. */
   private maybePublish(now: number): void {
-    if (this.leader === 0 || this.removedReported) return;
+    if (this.leader === 0 || this.removedReported || this.fault !== undefined) return;
     // A listen port 0 is resolved by the gateway (RaftPublish) once it serves.
     if (this.clientURLs.some((u) => /:0\/?$/.test(u))) return;
     const self = this.sm.members.get(this.selfId);
@@ -579,6 +798,7 @@ export class RaftNode {
       this.sm.counters.failed++;
       if (token !== undefined) this.ep.replyError(token, e);
     };
+    if (this.fault !== undefined) return fail(this.fault.error);
     if (this.leader === 0) return fail(E.noLeader);
     if (this.isLearner()) return fail(E.learner);
     const n = this.proposals.next();
@@ -651,6 +871,7 @@ export class RaftNode {
   }
 
   private proposeConfChange(cc: ConfChange, member: Member, token: ReplyToken): void {
+    if (this.fault !== undefined) return this.ep.replyError(token, this.fault.error);
     if (this.leader === 0) return this.ep.replyError(token, E.noLeader);
     const n = this.proposals.next();
     try {
@@ -770,6 +991,10 @@ export class RaftNode {
       slowApplies: c.slowApplies,
       dbSizeBytes: 0,
       keys: this.sm.applier.keyCount(),
+      alarms: this.alarms.get(),
+      ...(this.fault === undefined ? {} : {
+        diskFault: { kind: this.fault.kind, message: this.fault.error.message },
+      }),
     };
   }
 }

@@ -1,4 +1,6 @@
+import { type DiskFaultKind, diskFaultOfCode } from '../../src/alarms.js';
 import { snapshotBytesMax } from '../../src/constants.js';
+import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
 import { pack } from '../../src/runtime/codec.js';
@@ -27,7 +29,13 @@ export interface SnapshotLogger {
 export class Snapshotter {
   /** snapshotIndex is the index of the newest snapshot, taken or installed. */
   snapshotIndex = 0;
+  /** onDiskFault hears of a snapshot file the disk refused (full, read-only, failed); the
+   * log is untouched by it, so the node only alarms. Unset, such a failure crashes. */
+  onDiskFault: ((kind: DiskFaultKind, message: string) => void) | undefined;
   private running: Promise<void> | undefined;
+  /** failedIndex: the applied index of the last snapshot the disk refused; the next try
+   * waits for as many entries again, so a full disk is not asked at every pass. */
+  private failedIndex = 0;
 
   constructor(
     private readonly sm: StateMachine,
@@ -49,7 +57,7 @@ export class Snapshotter {
   maybeTake(): void {
     if (this.running !== undefined) return;
     const sm = this.sm;
-    if (sm.appliedIndex - this.snapshotIndex < this.snapshotCount &&
+    if (sm.appliedIndex - Math.max(this.snapshotIndex, this.failedIndex) < this.snapshotCount &&
       sm.appliedBytes < snapshotBytesMax) return;
     sm.appliedBytes = 0;
     const index = sm.appliedIndex as Index;
@@ -62,7 +70,9 @@ export class Snapshotter {
       .then(async (dumps) => {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index, meta.confState, body);
+        if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
         await this.wal.ask({ type: 'WalSnapshotSave', index, term, body });
+        if (failpointsEnabled) failpoint('raftAfterSaveSnap');
         const compactTo = index - this.catchUpEntries;
         if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
         this.snapshotIndex = index;
@@ -72,7 +82,13 @@ export class Snapshotter {
       })
       .catch((e: unknown) => {
         if (this.stopped()) return;
-        throw new Error(`raft: snapshot at ${index} failed: ${String(e)}`);
+        const kind = diskFaultOfCode((e as { code?: string }).code);
+        if (kind === undefined || this.onDiskFault === undefined) {
+          throw new Error(`raft: snapshot at ${index} failed: ${String(e)}`);
+        }
+        this.running = undefined;
+        this.failedIndex = index;
+        this.onDiskFault(kind, (e as Error).message);
       });
   }
 }

@@ -6,12 +6,14 @@ import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import { assertNever } from '../../src/assert.js';
+import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js';
+import { EtcdError, toEtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots } from './snap-store.js';
 import { WalStore } from './wal-store.js';
-import type { WalAppend, WalConfig, WalMsg } from './messages.js';
+import type { WalAppend, WalConfig, WalMsg, WalSnapshotSave } from './messages.js';
 import type { SnapshotTaskTimed } from './snapshot-task.js';
 
 /**
@@ -61,7 +63,20 @@ function flush(): void {
   // The hard state goes after the entries it may commit, as etcd's WAL.Save does.
   if (hs !== undefined) records.push({ type: 'state', state: hs });
   const t0 = performance.now();
-  files.append(records);
+  try {
+    files.append(records);
+  } catch (e) {
+    // A full or read-only disk (the store cut the tail back: nothing of the batch is kept) or
+    // a failed disk (the store refuses from now on): the Raft node decides what follows.
+    const err = toEtcdError(e);
+    log.warn({ err: err.message, code: err.code, records: records.length },
+      'wal: append failed; nothing of it is acknowledged');
+    for (const { token } of batch) {
+      if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message: err.message });
+    }
+    ctx.ep.flushNow();
+    return;
+  }
   const seconds = (performance.now() - t0) / 1000;
   const entries = records.length - (hs === undefined ? 0 : 1);
   if (fsyncSeconds.length < walFsyncSamplesMax) {
@@ -78,6 +93,44 @@ function flush(): void {
   }
   // Replies leave now rather than at the end of the turn: they are what the client waits for.
   ctx.ep.flushNow();
+}
+
+/** saveSnapshot has the pool write the snapshot file; once it is durable the marker goes
+ * into the log, and segments and snapshot files the snapshot makes useless are removed. */
+function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void {
+  const { index, term, body, hardState } = msg;
+  // The body is copied, not transferred: it views the batch buffer that other messages of
+  // the same batch (appends not yet flushed) still view.
+  const t0 = performance.now();
+  pool.run({ dir: cfg.dataDir, term, index, body })
+    .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
+      if (error !== undefined) throw snapshotFault(error);
+      if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
+        snapshotSaveSeconds.push((performance.now() - t0) / 1000);
+        snapshotFsyncSeconds.push(fsync);
+      }
+      // The marker goes into the log only once the snapshot file is durable, so recovery
+      // never looks for a snapshot that is not there.
+      files.append([
+        { type: 'snapshot', index, term },
+        ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
+      ]);
+      try {
+        files.releaseTo(index);
+        // Older snapshot files are never read again once newer ones have markers.
+        purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
+      } catch (e) {
+        // Space is not lost for good: the next snapshot releases and purges again.
+        log.warn({ err: String(e) }, 'wal: could not release old segments or snapshots');
+      }
+      log.info({ index, term, path }, 'saved snapshot');
+      if (token !== undefined) ctx.ep.reply(token, { path });
+    }).catch((e: unknown) => {
+      const err = toEtcdError(e);
+      const message = err.code === 'INTERNAL' ? String(e) : err.message;
+      log.error({ err: message, code: err.code }, 'snapshot save failed');
+      if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message });
+    });
 }
 
 ctx.ep.onMessage((msg, token) => {
@@ -106,34 +159,9 @@ ctx.ep.onMessage((msg, token) => {
       files.releaseRecovered();
       return;
     }
-    case 'WalSnapshotSave': {
-      const { index, term, body, hardState } = msg;
-      // The body is copied, not transferred: it views the batch buffer that other messages of
-      // the same batch (appends not yet flushed) still view.
-      const t0 = performance.now();
-      pool.run({ dir: cfg.dataDir, term, index, body })
-        .then(({ path, fsyncSeconds: fsync }: SnapshotTaskTimed) => {
-          if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
-            snapshotSaveSeconds.push((performance.now() - t0) / 1000);
-            snapshotFsyncSeconds.push(fsync);
-          }
-          // The marker goes into the log only once the snapshot file is durable, so recovery
-          // never looks for a snapshot that is not there.
-          files.append([
-            { type: 'snapshot', index, term },
-            ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
-          ]);
-          files.releaseTo(index);
-          // Older snapshot files are never read again once newer ones have markers.
-          purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
-          log.info({ index, term, path }, 'saved snapshot');
-          if (token !== undefined) ctx.ep.reply(token, { path });
-        }, (e: unknown) => {
-          log.error({ err: String(e) }, 'snapshot save failed');
-          if (token !== undefined) ctx.ep.replyError(token, { message: String(e) });
-        });
+    case 'WalSnapshotSave':
+      saveSnapshot(msg, token);
       return;
-    }
     case 'WalStats':
       if (token !== undefined) {
         ctx.ep.reply(token, {
@@ -150,6 +178,15 @@ ctx.ep.onMessage((msg, token) => {
       assertNever(msg);
   }
 });
+
+/** snapshotFault is the error of a snapshot file that could not be written, classified as a
+ * WAL write's (the snapshot task reports the errno; a failed fsync is a failed disk). */
+function snapshotFault(e: { code?: string; syscall?: string; message: string }): EtcdError {
+  const kind = diskFaultKind(e.code, e.syscall === 'fsync' || e.syscall === 'fdatasync'
+    ? 'fsync' : 'write');
+  return new EtcdError(diskFaultCode(kind),
+    diskFaultText(kind, e.code, `${e.syscall ?? 'write'} (snapshot file)`));
+}
 
 ctx.onStop(async () => {
   if (queue.length > 0) flush();

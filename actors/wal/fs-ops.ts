@@ -52,11 +52,17 @@ export interface StoreLogger {
 /** tmpSuffix marks files being written; they are never read and are deleted at open. */
 export const tmpSuffix = '.tmp';
 
-/** writeAll writes all of `bytes` at `position`, looping over short writes. */
+/** writeAll writes all of `bytes` at `position`, looping over short writes. An error it
+ * throws carries `bytesWritten`: how much of `bytes` reached the file before it. */
 export function writeAll(fsx: FsOps, fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
-  while (done < bytes.length) {
-    done += fsx.writeSync(fd, bytes, done, bytes.length - done, position + done);
+  try {
+    while (done < bytes.length) {
+      done += fsx.writeSync(fd, bytes, done, bytes.length - done, position + done);
+    }
+  } catch (err) {
+    if (err instanceof Error) Object.assign(err, { bytesWritten: done });
+    throw err;
   }
 }
 
@@ -106,6 +112,14 @@ export function writeFileDurably(
     }
     if (sync === 'fsync') fsx.fsyncSync(fd);
     else fsx.fdatasyncSync(fd);
+  } catch (err) {
+    // A full disk: give the partial file's space back at once rather than at the next open.
+    try {
+      fsx.unlinkSync(tmp);
+    } catch {
+      // removeTmpFiles deletes it at the next open
+    }
+    throw err;
   } finally {
     fsx.closeSync(fd);
   }

@@ -8,6 +8,7 @@
  * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
  * large body costs (the body must then own its whole ArrayBuffer).
  */
+import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { nodeFsOps } from './fs-ops.js';
 import { writeSnapshotFile } from './snap-store.js';
 
@@ -19,10 +20,13 @@ export interface SnapshotTaskInput {
   readonly body: Uint8Array;
 }
 
-/** SnapshotTaskTimed is what the task returns: the file's path and its fsync time. */
+/** SnapshotTaskTimed is what the task returns: the file's path and its fsync time, or the
+ * error that stopped it (an errno error's code and syscall do not survive the thread crossing
+ * as an exception; the .tmp file is removed). */
 export interface SnapshotTaskTimed {
   path: string;
   fsyncSeconds: number;
+  error?: { code?: string; syscall?: string; message: string };
 }
 
 /** writeSnapshot writes the snapshot file and returns its final path, timing the file's fsync
@@ -37,7 +41,19 @@ export default async function writeSnapshot(input: SnapshotTaskInput):
       nodeFsOps.fsyncSync(fd);
       fsyncSeconds ??= (performance.now() - t0) / 1000;
     },
+    renameSync: (from: string, to: string) => {
+      if (failpointsEnabled) failpoint('snapBeforeRename');
+      nodeFsOps.renameSync(from, to);
+    },
   };
-  const path = writeSnapshotFile(input.dir, input.term, input.index, input.body, fsOps);
-  return { path, fsyncSeconds: fsyncSeconds ?? 0 };
+  try {
+    const path = writeSnapshotFile(input.dir, input.term, input.index, input.body, fsOps);
+    return { path, fsyncSeconds: fsyncSeconds ?? 0 };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const error = { message: String(e) } as NonNullable<SnapshotTaskTimed['error']>;
+    if (typeof err.code === 'string') error.code = err.code;
+    if (typeof err.syscall === 'string') error.syscall = err.syscall;
+    return { path: '', fsyncSeconds: 0, error };
+  }
 }

@@ -33,6 +33,9 @@ import type {
 } from '../../src/wal/index.js';
 import type { Index, Term } from '../../src/types.js';
 import { walDirOf } from '../../src/server/data-dir.js';
+import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js';
+import { EtcdError } from '../../src/errors.js';
+import { failpoint, failpointErrno, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import {
   type FsOps,
   type StoreLogger,
@@ -74,9 +77,15 @@ export interface WalRecovered {
 
 /**
  * WalStore appends records to the WAL's last segment, cuts segments, records snapshot markers
- * and releases old segments. One instance per data dir, on one thread. After any failed write
- * or sync the instance refuses all further calls: what reached the disk is unknown, and only a
- * restart (recovery) can tell (the "fsyncgate" lesson).
+ * and releases old segments. One instance per data dir, on one thread.
+ *
+ * A failed append throws an EtcdError whose code says what the caller may do
+ * (src/alarms.ts): NO_SPACE (ENOSPC, EDQUOT, EFBIG) or DISK_READ_ONLY (EROFS, EACCES) on the
+ * write — the tail is cut back to where the batch began and synced, so nothing of the batch
+ * is kept and the store stays usable: the same batch may be tried again once there is room.
+ * Any other write error, a failed cut-back, and every failed fsync are DISK_FAILED: what
+ * reached the disk is unknown (a failed fsync may have dropped dirty pages, the "fsyncgate"
+ * lesson), so the instance refuses all further calls and only a restart (recovery) can tell.
  */
 export class WalStore {
   /** recovered is what open found; releaseRecovered() drops it once consumed (it may be
@@ -370,11 +379,39 @@ export class WalStore {
 
   private usable(): void {
     if (this.closed) throw new Error('wal: closed');
-    if (this.failed !== undefined) {
-      throw new Error('wal: an earlier write or sync failed; restart to recover', {
-        cause: this.failed,
-      });
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  // fail makes the store refuse every further call with `err` (DISK_FAILED) and throws it.
+  private fail(cause: unknown, syscall: 'write' | 'fsync' | 'ftruncate' | 'cut'): never {
+    const code = (cause as NodeJS.ErrnoException).code;
+    this.failed = Object.assign(new EtcdError('DISK_FAILED', diskFaultText('io', code, syscall)),
+      { cause });
+    this.logger.warn({ err: String(cause), syscall },
+      'wal: a write or sync failed; writes are refused until a restart recovers from the WAL');
+    throw this.failed;
+  }
+
+  // writeFailed handles an error of the batch's write: a full or read-only disk cuts the tail
+  // back to where the batch began (synced, so that recovery never finds part of a batch whose
+  // writers were told it failed) and leaves the store usable; anything else fails it.
+  private writeFailed(cause: unknown): never {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const kind = diskFaultKind(code, 'write');
+    if (kind === 'io') this.fail(cause, 'write');
+    // Nothing written (a read-only file system refuses the first write): nothing to cut, and
+    // a truncate would only be refused too.
+    const written = (cause as { bytesWritten?: number }).bytesWritten ?? 0;
+    if (written > 0) {
+      try {
+        this.fs.ftruncateSync(this.fd, this.tailBytes);
+        this.fs.fdatasyncSync(this.fd);
+      } catch (err) {
+        this.fail(err, 'ftruncate');
+      }
     }
+    throw Object.assign(new EtcdError(diskFaultCode(kind), diskFaultText(kind, code, 'write')),
+      { cause });
   }
 
   // commit writes the encoder's bytes at the tail and syncs them. Records are 8-byte aligned
@@ -388,24 +425,34 @@ export class WalStore {
     assert(this.tailBytes % 8 === 0, 'wal: the tail ends 8-byte aligned', this.tailBytes);
     assert(bytes.length % 8 === 0, 'wal: a batch is whole records', bytes.length);
     try {
+      if (failpointsEnabled) failpointErrno('walBeforeWrite', 'write');
       writeAll(this.fs, this.fd, bytes, this.tailBytes);
+    } catch (err) {
+      this.writeFailed(err);
+    }
+    try {
+      if (failpointsEnabled) failpointErrno('walBeforeSync', 'fdatasync');
       this.fs.fdatasyncSync(this.fd);
     } catch (err) {
-      this.failed = err;
-      throw err;
+      this.fail(err, 'fsync');
     }
+    if (failpointsEnabled) failpoint('walAfterSync');
     this.tailBytes += bytes.length;
     this.totalBytesWritten += bytes.length;
     this.crc = this.encoder.crc;
   }
 
+  // maybeCut cuts when the tail is full. The batch before it is durable whatever happens
+  // here, so a cut that fails before its rename (a full disk) is only put off: the tail grows
+  // and the next batch tries again. One that fails after the rename fails the store (cut).
   private maybeCut(): void {
-    if (this.tailBytes < this.segmentSizeBytes) return;
+    if (this.tailBytes < this.segmentSizeBytes || this.failed !== undefined) return;
     try {
       this.cut();
     } catch (err) {
-      this.failed = err;
-      throw err;
+      if (this.failed !== undefined) return;
+      this.logger.warn({ err: String(err) },
+        'wal: could not cut a new segment; the tail segment grows until a cut succeeds');
     }
   }
 
@@ -427,13 +474,23 @@ export class WalStore {
     const final = path.join(this.walDir, name);
     const tmp = final + tmpSuffix;
     const fd = this.fs.openSync(tmp, 'w+');
+    let renamed = false;
     try {
       writeAll(this.fs, fd, bytes, 0);
       this.fs.fdatasyncSync(fd);
       this.fs.renameSync(tmp, final);
+      renamed = true;
       fsyncDir(this.fs, this.walDir);
     } catch (err) {
       this.fs.closeSync(fd);
+      // Renamed, the new segment is there (or may be, after a crash) while appends would go on
+      // to the old tail: the chain would break. Only a restart can sort it out.
+      if (renamed) this.fail(err, 'cut');
+      try {
+        this.fs.unlinkSync(tmp);
+      } catch {
+        // open removes leftover .tmp files
+      }
       throw err;
     }
     // The descriptor follows the file through the rename; the old tail is already synced.

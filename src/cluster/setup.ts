@@ -8,6 +8,7 @@ import type { ShardConfig } from '../../actors/shard/messages.js';
 import type { WalConfig } from '../../actors/wal/messages.js';
 import type { WatchConfig } from '../../actors/watch/messages.js';
 import { fetchCluster } from '../../actors/peer/join.js';
+import { parseFailpoints } from '../failpoints.js';
 import { type Config, leaseCheckpointIntervalMs, parseInitialCluster } from '../config/index.js';
 import { requestTimeoutBaseMs } from '../constants.js';
 import type { Endpoint, Message } from '../runtime/endpoint.js';
@@ -24,9 +25,10 @@ import { type ClusterPlan, planFromFlags, planJoin } from './bootstrap.js';
 /** joinTimeoutMs bounds how long a joining member looks for a running member to ask. */
 const joinTimeoutMs = 10_000;
 
-/** failpoints are the test-only faults named in GOFAIL_FAILPOINTS (etcd's gofail variable). */
+/** failpoints names the points GOFAIL_FAILPOINTS enables (etcd's gofail variable; the
+ * grammar is src/failpoints.ts). Throws CONFIG_INVALID on a spec it cannot read. */
 export function failpoints(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env['GOFAIL_FAILPOINTS'] ?? '').split(',').map((f) => f.trim()).filter((f) => f !== '');
+  return [...parseFailpoints(env['GOFAIL_FAILPOINTS'] ?? '').keys()];
 }
 
 /** hasWal reports whether the data dir already holds a WAL (a restart). */
@@ -72,6 +74,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     strictReconfigCheck: config.strictReconfigCheck !== 'false',
     requestTimeoutMs: requestTimeoutBaseMs + 2 * config.electionTimeout,
     seed: memberId % 0x7fffffff,
+    quotaBackendBytes: config.quotaBackendBytes,
   };
   const peerTls = peerTlsOf(config);
   const peer: PeerConfig = {

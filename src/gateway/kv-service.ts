@@ -2,6 +2,7 @@ import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftMsg, RaftReplies,
 } from '../../actors/raft/messages.js';
 import type { AuthInfo } from '../auth/store.js';
+import { isCappedRequest } from '../alarms.js';
 import { encodeRequest } from '../cluster/proposal.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
@@ -86,7 +87,9 @@ export class KvService {
     header: ResponseHeader; response: WriteResponse;
   }> {
     const bytes = encodeRequest(by === undefined ? req : { type: 'authed', by, req });
-    const r = await this.raft.ask({ type: 'RaftPropose', reqBytes: bytes });
+    const r = await this.raft.ask({
+      type: 'RaftPropose', reqBytes: bytes, capped: isCappedRequest(req),
+    });
     this.learn(r.revision, r.raftTerm);
     // Ranges inside a txn are answered by the applier from its latest-state view.
     return { header: this.header(r.revision), response: r.response as WriteResponse };

@@ -17,6 +17,7 @@ import { registerTraceRoutes } from './trace-routes.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { type ClientTls, guardInner, listenRelayed, uwsTlsOptions } from './tls.js';
+import { registerAlarmRoutes } from './alarm-routes.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -61,6 +62,7 @@ export async function startGateway(
   });
   registerLeaseRoutes(routes);
   registerClusterRoutes(routes);
+  registerAlarmRoutes(routes);
   registerTraceRoutes(routes);
   registerDashboardRoutes(routes);
   registerAuthRoutes(routes);
@@ -86,7 +88,9 @@ function registerServerRoutes(server: HyperExpress.Server, deps: GatewayDeps): v
     let healthy = false;
     if (deps.system.serving) {
       try {
-        healthy = (await deps.kv.status()).leader !== 0;
+        // etcd 3.4 is unhealthy while any alarm is active (NOSPACE too).
+        const st = await deps.kv.status();
+        healthy = st.leader !== 0 && st.alarms.length === 0;
       } catch {
         healthy = false;
       }

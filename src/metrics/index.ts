@@ -39,6 +39,10 @@ export interface RaftStats {
   /** slowApplies counts entries whose apply took longer than etcd's 100 ms warning threshold;
    * etcd_server_slow_apply_total exists once the Raft node reports it. */
   slowApplies?: number;
+  /** alarms: the active alarms (myetcd_server_alarms{alarm}). */
+  alarms?: readonly { alarm: string }[];
+  /** diskFault: why writes are refused after a failed disk write (myetcd_disk_fault{kind}). */
+  diskFault?: { kind: string };
 }
 
 /** WalStats is what the WAL writer reports (actors/wal WalStatsResp): samples since the
@@ -134,6 +138,12 @@ export class Metrics {
     ['cluster_version']);
   readonly quotaBackendBytes = this.gauge('etcd_server_quota_backend_bytes',
     'Current backend storage quota size in bytes.');
+  readonly alarmsActive = this.gauge('myetcd_server_alarms',
+    'Active alarms of this member by type (NOSPACE: writes that grow the store are refused).',
+    ['alarm']);
+  readonly diskFault = this.gauge('myetcd_disk_fault',
+    '1 while this member refuses writes because a disk write failed, by kind: space ' +
+    '(disk full), readOnly, io (a failed fsync: until a restart).', ['kind']);
   readonly heartbeatSendFailures = this.counter('etcd_server_heartbeat_send_failures_total',
     'The total number of leader heartbeat send failures (likely overloaded from slow disk).');
   /** slowApply is registered on the first report that carries slowApplies (see RaftStats). */
@@ -291,6 +301,14 @@ export class Metrics {
     }
     this.hasLeader.set(s.leader !== 0 ? 1 : 0);
     this.isLeader.set(s.isLeader ? 1 : 0);
+    if (s.alarms !== undefined) {
+      for (const alarm of ['NOSPACE', 'CORRUPT']) {
+        this.alarmsActive.set({ alarm }, s.alarms.filter((a) => a.alarm === alarm).length);
+      }
+    }
+    for (const kind of ['space', 'readOnly', 'io']) {
+      this.diskFault.set({ kind }, s.diskFault?.kind === kind ? 1 : 0);
+    }
     this.addTotal(this.leaderChanges, {}, s.leaderChanges);
     this.proposalsCommitted.set(s.proposalsCommitted);
     this.proposalsApplied.set(s.proposalsApplied);

@@ -87,8 +87,11 @@ export interface Node {
 export interface TestCluster {
   nodes: Node[];
   initialCluster: string;
-  /** start (re)starts a member with its data dir and peer URL. */
-  start(i: number, extra?: string[]): Promise<TestServer>;
+  /** start (re)starts a member with its data dir and peer URL; `env` joins the cluster's
+   * environment for this start only (a failpoint for one member; exitExpected: it is to
+   * kill the member). */
+  start(i: number, extra?: string[], env?: Record<string, string>, exitExpected?: boolean):
+    Promise<TestServer>;
   /** kill sends SIGKILL to a member and waits for it to exit. */
   kill(i: number): Promise<void>;
   /** live lists the members running now. */
@@ -121,14 +124,14 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
   const initialCluster = nodes.map((n) => `${n.name}=${n.peerUrl}`).join(',');
   const c: TestCluster = {
     nodes, initialCluster,
-    async start(i, extra = []) {
+    async start(i, extra = [], env = {}, exitExpected = false) {
       const n = nodes[i]!;
       n.server = await startServer({
         dataDir: n.dataDir,
         args: ['--name', n.name, '--listen-peer-urls', n.peerUrl,
           '--initial-advertise-peer-urls', n.peerUrl, '--initial-cluster', initialCluster,
           '--initial-cluster-token', 'test-cluster', ...(opts.args ?? []), ...extra],
-        ...(opts.env === undefined ? {} : { env: opts.env }),
+        env: { ...(opts.env ?? {}), ...env }, exitExpected,
       });
       return n.server;
     },

@@ -51,6 +51,9 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** readyTimeoutMs bounds the start (generous: only a broken or stuck start reaches it). */
   readyTimeoutMs?: number;
+  /** exitExpected: the test makes the server die by itself (a failpoint's panic), so its
+   * exit is no news worth printing. */
+  exitExpected?: boolean;
 }
 
 /** stopTimeoutMs bounds a graceful stop (the server's own drain is shutdownDrainMsMax, 5 s);
@@ -119,7 +122,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     resolve(c);
   }));
   proc.once('close', (c, signal) => {
-    if (stopping || expectedExits.has(proc)) return;
+    if (stopping || expectedExits.has(proc) || opts.exitExpected === true) return;
     // Nobody asked it to stop: say so, with its last words, whatever the test does next.
     process.stderr.write(`helpers/server: server ${dataDir} exited by itself (code ${c}, ` +
       `signal ${signal}):\n${logs.slice(-20).join('\n')}\n`);

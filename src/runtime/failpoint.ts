@@ -1,0 +1,59 @@
+/**
+ * failpoint: the shell of the failpoints (the grammar and countdown are src/failpoints.ts).
+ * Every thread reads GOFAIL_FAILPOINTS once, at import (worker threads share the process's
+ * environment), and keeps its own countdown per point: each point sits in one thread.
+ *
+ * A point costs one boolean test when failpoints are off:
+ *
+ *   if (failpointsEnabled) failpoint('walBeforeSync');
+ */
+import { writeSync } from 'node:fs';
+import { FailpointTerms, type FailpointName, parseFailpoints } from '../failpoints.js';
+
+const spec = process.env['GOFAIL_FAILPOINTS'] ?? '';
+const points = new Map<FailpointName, FailpointTerms>(
+  [...parseFailpoints(spec)].map(([name, terms]) => [name, new FailpointTerms(terms)]),
+);
+
+/** failpointsEnabled is false unless GOFAIL_FAILPOINTS names at least one point. */
+export const failpointsEnabled = points.size > 0;
+
+/** sleeper: Atomics.wait on it blocks this thread without spinning (a slow fsync). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * failpoint runs point `name` once: `panic` kills the whole process with SIGKILL at once (no
+ * handler, no flush, no graceful stop: what kill -9 does), `sleep(ms)` blocks this thread,
+ * `return(v)` returns v for the caller to act on; `on` returns 'on'; off returns undefined.
+ */
+export function failpoint(name: FailpointName): string | undefined {
+  const p = points.get(name);
+  if (p === undefined) return undefined;
+  const a = p.next();
+  switch (a.kind) {
+    case 'off':
+      return undefined;
+    case 'on':
+      return 'on';
+    case 'panic':
+      // Written synchronously to fd 2: a worker's process.stderr goes through the main
+      // thread, which the SIGKILL below would beat.
+      writeSync(2, `failpoint ${name}: panic (SIGKILL)\n`);
+      process.kill(process.pid, 'SIGKILL');
+      // SIGKILL to oneself is delivered before kill returns; this thread goes no further.
+      for (;;) Atomics.wait(sleeper, 0, 0);
+    case 'sleep':
+      Atomics.wait(sleeper, 0, 0, a.ms);
+      return undefined;
+    case 'return':
+      return a.value;
+  }
+}
+
+/** failpointErrno is failpoint for an I/O point: return("ENOSPC") throws an errno error as
+ * node:fs would (code, syscall, message), so the caller's error handling is the real one. */
+export function failpointErrno(name: FailpointName, syscall: string): void {
+  const v = failpoint(name);
+  if (v === undefined || v === 'on') return;
+  throw Object.assign(new Error(`${v}: failpoint ${name}, ${syscall}`), { code: v, syscall });
+}
