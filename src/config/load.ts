@@ -35,6 +35,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const name = get('name') ?? D.defaultName;
   const listenClientUrls = get('listenClientUrls') ?? [D.defaultClientUrl];
   const listenPeerUrls = get('listenPeerUrls') ?? [D.defaultPeerUrl];
+  // gRPC's own port (see Config): etcd's gRPC proxy port by default; when the client URLs are
+  // given (tests, clusters on one host), the OS picks one on each of their hosts, so that
+  // members never collide on a fixed port.
+  const defaultGrpcUrl = `http://127.0.0.1:${C.grpcListenPortDefault}`;
+  const listenClientGrpcUrls = get('listenClientGrpcUrls') ?? (get('listenClientUrls') ===
+    undefined ? [defaultGrpcUrl] : listenClientUrls.map((s) => {
+      const url = new URL(s);
+      return `${url.protocol}//${url.hostname}:0`;
+    }));
+
   const initialAdvertisePeerUrls =
     get('initialAdvertisePeerUrls') ?? advertisable(listenPeerUrls, D.defaultPeerUrl);
   const cfg: Config = {
@@ -43,6 +53,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     listenClientUrls,
     advertiseClientUrls:
       get('advertiseClientUrls') ?? advertisable(listenClientUrls, D.defaultClientUrl),
+    listenClientGrpcUrls,
+    advertiseClientGrpcUrls: get('advertiseClientGrpcUrls') ??
+      advertisable(listenClientGrpcUrls, defaultGrpcUrl),
     listenPeerUrls,
     initialAdvertisePeerUrls,
     initialCluster:

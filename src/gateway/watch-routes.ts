@@ -31,8 +31,22 @@ import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
  *    events, so EventSource's Last-Event-ID resumes from it + 1.
  */
 
-/** Encoder writes one watch response as one message of a stream. */
-type Encoder = (h: ResponseHeader, r: WatchResponse) => string;
+/** Encoder writes one watch response as one message of a stream (a JSON or SSE text; the
+ * gRPC gateway's is a protobuf message object). */
+type Encoder = (h: ResponseHeader, r: WatchResponse) => unknown;
+
+/**
+ * SinkStream is where a Sink writes: an HTTP ChunkedStream, or a gRPC Watch call
+ * (src/gateway/grpc-server.ts). `write` calls onFlushed once the transport took the
+ * messages (the hub's flow control waits for it); `fail`, when present, ends the stream
+ * with an error status instead of a last error message.
+ */
+export interface SinkStream {
+  readonly closed: boolean;
+  write(messages: unknown, onFlushed?: () => void): void;
+  end(lastMessage?: unknown): void;
+  fail?(e: unknown): void;
+}
 
 /** WatchGateway routes the hub's pushes to HTTP streams; registerWatchRoutes returns it. */
 export class WatchGateway {
@@ -92,6 +106,16 @@ export class WatchGateway {
     return sink;
   }
 
+  /** openSink starts a stream on another transport (the gRPC gateway's Watch calls), in the
+   * same stream id space and under the same limit; undefined when over watchStreamsMax. */
+  openSink(stream: SinkStream, encode: Encoder): Sink | undefined {
+    if (this.sinks.size >= watchStreamsMax) return undefined;
+    const sink = new Sink(this.nextStreamId++, this, stream, encode,
+      this.r.deps.system.currentGeneration);
+    this.sinks.set(sink.id, sink);
+    return sink;
+  }
+
   /** send passes a stream's request to the hub (a full mailbox ends the stream). */
   send(sink: Sink, msg: WatchMsg): void {
     try {
@@ -139,7 +163,7 @@ export class Sink {
   constructor(
     readonly id: number,
     private readonly gw: WatchGateway,
-    readonly stream: ChunkedStream,
+    readonly stream: SinkStream,
     private readonly encode: Encoder,
     readonly generation: number,
   ) {}
@@ -164,7 +188,7 @@ export class Sink {
    * acks its events once the socket took them. */
   deliver(responses: WatchResponse[]): void {
     if (this.ended || this.stream.closed) return;
-    const messages: string[] = [];
+    const messages: unknown[] = [];
     let events = 0;
     for (const r of responses) {
       messages.push(this.encode(this.gw.header(r.revision), r));
@@ -173,13 +197,21 @@ export class Sink {
     this.stream.write(messages, () => this.gw.ack(this, events));
   }
 
-  /** fail ends the stream with a last error message (grpc-gateway's error line). */
+  /** fail ends the stream with a last error message (grpc-gateway's error line), or the
+   * stream's own error status. */
   fail(e: unknown): void {
-    this.end(streamErrorLine(e));
+    if (this.stream.fail === undefined) {
+      this.end(streamErrorLine(e));
+      return;
+    }
+    if (this.ended) return;
+    this.ended = true;
+    this.gw.forget(this);
+    this.stream.fail(e);
   }
 
   /** end closes the stream on both sides (idempotent). */
-  end(lastMessage?: string): void {
+  end(lastMessage?: unknown): void {
     if (this.ended) return;
     this.ended = true;
     this.gw.forget(this);

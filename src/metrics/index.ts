@@ -89,6 +89,9 @@ export interface RaftStatusSource {
   status(): Promise<RaftStats>;
 }
 
+/** grpcLabels are go-grpc-prometheus's labels of every gRPC server metric. */
+const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'];
+
 /** batchSizeSamplesMax bounds the batch-size samples taken from one report. */
 export const batchSizeSamplesMax = 10_000;
 /** fsyncSamplesMax bounds the fsync/commit duration samples taken from one report. */
@@ -212,6 +215,17 @@ export class Metrics {
     'HTTP requests answered, by route, method and status code.', ['route', 'method', 'code']);
   readonly httpDuration = this.histogram('myetcd_http_request_duration_seconds',
     'HTTP request latency by route.', httpBuckets, ['route']);
+
+  // ---- gRPC gateway: go-grpc-prometheus's server metrics, as etcd exports them ----
+  readonly grpcStarted = this.counter('grpc_server_started_total',
+    'Total number of RPCs started on the server.', grpcLabels);
+  readonly grpcHandled = this.counter('grpc_server_handled_total',
+    'Total number of RPCs completed on the server, regardless of success or failure.',
+    [...grpcLabels, 'grpc_code']);
+  readonly grpcReceived = this.counter('grpc_server_msg_received_total',
+    'Total number of RPC stream messages received on the server.', grpcLabels);
+  readonly grpcSent = this.counter('grpc_server_msg_sent_total',
+    'Total number of gRPC stream messages sent by the server.', grpcLabels);
 
   private shownServerId: string | undefined;
   private slowApplyRegistered = false;
@@ -346,6 +360,20 @@ export class Metrics {
   observeHttp(route: string, method: string, code: number, seconds: number): void {
     this.httpRequests.inc({ route, method, code: String(code) });
     this.httpDuration.observe({ route }, seconds);
+  }
+
+  /** grpcEvent counts one RPC event: 'started', 'received', 'sent' or (with the status
+ * code's name, e.g. 'OK', 'NotFound') 'handled'. `type` is go-grpc-prometheus's grpc_type:
+ * unary, client_stream, server_stream or bidi_stream. */
+  grpcEvent(event: 'started' | 'received' | 'sent' | 'handled', type: string, service: string,
+    method: string, code?: string): void {
+    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+    switch (event) {
+      case 'started': this.grpcStarted.inc(labels); break;
+      case 'received': this.grpcReceived.inc(labels); break;
+      case 'sent': this.grpcSent.inc(labels); break;
+      case 'handled': this.grpcHandled.inc({ ...labels, grpc_code: code ?? 'Unknown' }); break;
+    }
   }
 
   /** onScrape registers a hook run before each render (e.g. ask the WAL actor for its

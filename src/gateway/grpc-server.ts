@@ -1,0 +1,619 @@
+import * as grpc from '@grpc/grpc-js';
+import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
+import type { RaftMembersResp, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
+import {
+  checkCompactionRequest, checkDeleteRangeRequest, checkPutRequest, checkRangeRequest,
+  checkTxnRequest,
+} from '../api/v3-decode.js';
+import { etcdServerVersion } from '../api/v3.js';
+import { urlProblem } from '../config/index.js';
+import {
+  grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
+} from '../constants.js';
+import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
+import * as pb from '../grpc/codec.js';
+import { loadEtcdServices } from '../grpc/proto.js';
+import type { Member } from '../cluster/membership.js';
+import { bindError, type Reservation } from '../server/listen.js';
+import type { ActorRef } from '../runtime/endpoint.js';
+import type { ResponseHeader } from '../mvcc/types.js';
+import type { Revision } from '../types.js';
+import type { WatchResponse } from '../watch/types.js';
+import { Admission, type GatewayDeps } from './routes.js';
+import type { Sink, WatchGateway } from './watch-routes.js';
+
+/**
+ * grpc-server: etcd 3.4's gRPC API (etcdserverpb's KV, Watch, Lease, Cluster and Maintenance
+ * services, and grpc.health.v1) on @grpc/grpc-js, so that etcdctl and etcd's client libraries
+ * work against MyEtcd unchanged. It is a second front door of the gateway thread, not a second
+ * path to the data: every call is mapped by src/grpc/codec.ts to the same internal request the
+ * JSON gateway builds, passes the same etcd checks (src/api/v3-decode.ts), and goes to the same
+ * KvService (read-index batching, shard fan-out), lease actor, Raft node and watch hub
+ * (WatchGateway: one stream id space, one flow control). Errors come from the one table
+ * (src/errors.ts: answerOf gives the gRPC code and etcd's text).
+ *
+ * It listens on its own port (--listen-client-grpc-urls): etcd multiplexes gRPC and HTTP on
+ * one port, but hyper-express (uWebSockets) parses every connection itself as HTTP/1.1 and
+ * cannot hand an HTTP/2 connection over to another server (docs/configuration.md).
+ *
+ * Limits: a request message over --max-request-bytes + 512 KiB is refused by grpc-js
+ * (ResourceExhausted, as grpc-go refuses it for etcd), a write over --max-request-bytes gets
+ * etcd's "request is too large"; at most grpcConcurrentStreamsMax calls per connection; a
+ * Watch stream holds at most watchStreamEventsMax unflushed events (the hub waits for the
+ * writes' callbacks), a LeaseKeepAlive stream stops reading its requests while
+ * grpcStreamWritesPendingMax answers are unflushed. A message that is not valid protobuf
+ * fails its call (Internal, "Error deserializing request"); the server keeps serving.
+ */
+
+/** GrpcGatewayDeps is what the gRPC gateway needs: the HTTP gateway's deps and its watches. */
+export interface GrpcGatewayDeps extends GatewayDeps {
+  watches: WatchGateway;
+  /** grpcClientUrls: the URLs gRPC clients dial (this member's, for MemberList). */
+  grpcClientUrls: () => string[];
+  /** grpcEvent counts RPCs and messages (Metrics.grpcEvent). */
+  grpcEvent?: (event: 'started' | 'received' | 'sent' | 'handled', type: string,
+    service: string, method: string, code?: string) => void;
+  /** maxRequestBytes is --max-request-bytes (the receive limit adds grpcOverheadBytes). */
+  maxRequestBytes?: number;
+}
+
+/** GrpcGateway is a started gRPC server. */
+export interface GrpcGateway {
+  server: grpc.Server;
+  port: number;
+  admission: Admission;
+  /** close stops accepting calls and ends open streams. */
+  close(): void;
+}
+
+type Handler = grpc.UntypedHandleCall;
+type UnaryCall = grpc.ServerUnaryCall<pb.Pb, pb.Pb>;
+type DuplexCall = grpc.ServerDuplexStream<pb.Pb, pb.Pb>;
+
+/** statusOf is a thrown value as a gRPC status: the error table's code and etcd's text. */
+export function statusOf(e: unknown): Partial<grpc.StatusObject> {
+  const a = answerOf(e);
+  return { code: a.grpcCode, details: a.text };
+}
+
+const restarting = new EtcdError('RESTARTING');
+const noLeader = new EtcdError('NO_LEADER');
+
+/** startGrpcGateway serves the gRPC API on the reservation's port (released and bound in one
+ * step; a port taken meanwhile is the same one-line startup error as for HTTP). */
+export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
+  Promise<GrpcGateway> {
+  const services = loadEtcdServices();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': (deps.maxRequestBytes ?? requestBytesMax) +
+      grpcOverheadBytes,
+    'grpc.max_concurrent_streams': grpcConcurrentStreamsMax,
+  });
+  const g = new Handlers(deps);
+  server.addService(services.KV, g.kv());
+  server.addService(services.Watch, g.watch());
+  server.addService(services.Lease, g.lease());
+  server.addService(services.Cluster, g.cluster());
+  server.addService(services.Maintenance, g.maintenance());
+  server.addService(services.Health, g.health());
+  const host = r.host.includes(':') ? `[${r.host}]` : r.host;
+  r.release();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${r.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
+      if (err !== null) reject(bindError(r.setting, r.url, err));
+      else resolve(p);
+    });
+  });
+  return {
+    server, port, admission: g.admission,
+    close() {
+      g.closeStreams();
+      server.forceShutdown();
+    },
+  };
+}
+
+/** Handlers builds each service's implementation over the shared deps. */
+class Handlers {
+  readonly admission: Admission;
+  private readonly lessor: ActorRef<LeaseMsg, LeaseReplies>;
+  private readonly raft: ActorRef<RaftMsg, RaftReplies>;
+  private readonly streams = new Set<() => void>();
+
+  constructor(private readonly deps: GrpcGatewayDeps) {
+    this.admission = new Admission(deps);
+    this.lessor = deps.system.gateway.ref<LeaseMsg, LeaseReplies>('lease');
+    this.raft = deps.system.gateway.ref<RaftMsg, RaftReplies>('raft');
+  }
+
+  closeStreams(): void {
+    for (const end of [...this.streams]) end();
+  }
+
+  private count(event: 'started' | 'received' | 'sent' | 'handled', type: string,
+    service: string, method: string, code?: string): void {
+    this.deps.grpcEvent?.(event, type, service, method, code);
+  }
+
+  /** refusal is what to answer instead of serving: restarting, overloaded, or no leader when
+   * the client asked for one (etcd's `hasleader` metadata). */
+  private async refusal(metadata: grpc.Metadata): Promise<EtcdError | undefined> {
+    const refused = this.admission.refuse();
+    if (refused !== undefined) return refused;
+    if (metadata.get('hasleader')[0] === 'true') {
+      const st = await this.deps.kv.status();
+      if (st.leader === 0) return noLeader;
+    }
+    return undefined;
+  }
+
+  /** unary wraps one request/response method: admission, errors, metrics. */
+  private unary(service: string, method: string, fn: (m: pb.Pb) => Promise<pb.Pb>): Handler {
+    const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
+      this.count('started', 'unary', service, method);
+      this.count('received', 'unary', service, method);
+      const done = (e: unknown, res?: pb.Pb): void => {
+        if (e === undefined) {
+          this.count('sent', 'unary', service, method);
+          this.count('handled', 'unary', service, method, 'OK');
+          callback(null, res);
+          return;
+        }
+        const st = statusOf(e);
+        this.count('handled', 'unary', service, method, grpcCodeName(st.code!));
+        callback(st);
+      };
+      this.admission.inflight++;
+      this.refusal(call.metadata).then(async (refused) => {
+        if (refused !== undefined) throw refused;
+        return fn(call.request);
+      }).then((res) => done(undefined, res), (e: unknown) => done(e))
+        .finally(() => this.admission.inflight--);
+    };
+    return handler as Handler;
+  }
+
+  private header(revision?: number): ResponseHeader {
+    return this.deps.kv.header(revision ?? this.deps.kv.knownRevision);
+  }
+
+  kv(): grpc.UntypedServiceImplementation {
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.KV';
+    return {
+      Range: this.unary(s, 'Range', async (m) => {
+        const req = pb.rangeRequest(m);
+        checkRangeRequest(req);
+        const { header, response } = await kv.range(req);
+        return pb.rangeResponse(header, response);
+      }),
+      Put: this.unary(s, 'Put', async (m) => {
+        const req = pb.putRequest(m);
+        checkPutRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+      DeleteRange: this.unary(s, 'DeleteRange', async (m) => {
+        const req = pb.deleteRangeRequest(m);
+        checkDeleteRangeRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+      Txn: this.unary(s, 'Txn', async (m) => {
+        const req = pb.txnRequest(m);
+        checkTxnRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+      Compact: this.unary(s, 'Compact', async (m) => {
+        const req = pb.compactionRequest(m);
+        checkCompactionRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+    };
+  }
+
+  lease(): grpc.UntypedServiceImplementation {
+    const lessor = this.lessor;
+    const s = 'etcdserverpb.Lease';
+    return {
+      LeaseGrant: this.unary(s, 'LeaseGrant', async (m) => {
+        const res = await lessor.ask({
+          type: 'LeaseGrant', id: pb.int64(m['ID']), ttlSeconds: pb.int64(m['TTL']),
+        });
+        const granted = res.response as { id: number; ttlSeconds: number };
+        return { header: pb.header(this.header(res.revision)), ID: granted.id,
+          TTL: granted.ttlSeconds };
+      }),
+      LeaseRevoke: this.unary(s, 'LeaseRevoke', async (m) => {
+        const res = await lessor.ask({ type: 'LeaseRevoke', id: pb.int64(m['ID']) });
+        return { header: pb.header(this.header(res.revision)) };
+      }),
+      LeaseTimeToLive: this.unary(s, 'LeaseTimeToLive', async (m) => {
+        const t = await lessor.ask({
+          type: 'LeaseTimeToLive', id: pb.int64(m['ID']), keys: m['keys'] === true,
+        });
+        const o: pb.Pb = { header: pb.header(this.header()), ID: t.id, TTL: t.ttlSeconds };
+        if (t.grantedTtlSeconds) o['grantedTTL'] = t.grantedTtlSeconds;
+        if (t.keys && t.keys.length) o['keys'] = t.keys.map((k) => Buffer.from(k, 'latin1'));
+        return o;
+      }),
+      LeaseLeases: this.unary(s, 'LeaseLeases', async () => {
+        const { ids } = await lessor.ask({ type: 'LeaseLeases' });
+        return { header: pb.header(this.header()), leases: ids.map((id) => ({ ID: id })) };
+      }),
+      LeaseKeepAlive: (call: DuplexCall) => this.keepAlive(call),
+    };
+  }
+
+  /**
+   * keepAlive serves LeaseKeepAlive: each request renews its lease once and is answered in
+   * order (a missing lease answers TTL 0, as etcd does). Answers are written as they come;
+   * while grpcStreamWritesPendingMax of them are unflushed the stream stops reading.
+   */
+  private keepAlive(call: DuplexCall): void {
+    const s = 'etcdserverpb.Lease';
+    const m = 'LeaseKeepAlive';
+    this.count('started', 'bidi_stream', s, m);
+    let chain: Promise<void> = Promise.resolve();
+    let pending = 0;
+    let paused = false;
+    let ended = false;
+    const end = (e?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(close);
+      if (e === undefined) {
+        this.count('handled', 'bidi_stream', s, m, 'OK');
+        call.end();
+        return;
+      }
+      const st = statusOf(e);
+      this.count('handled', 'bidi_stream', s, m, grpcCodeName(st.code!));
+      call.emit('error', st);
+    };
+    const close = (): void => end(new EtcdError('STOPPED'));
+    this.streams.add(close);
+    const refused = this.admission.refuse();
+    if (refused !== undefined) {
+      end(refused);
+      return;
+    }
+    call.on('data', (req: pb.Pb) => {
+      this.count('received', 'bidi_stream', s, m);
+      let ask: Promise<{ id: number; ttlSeconds: number }>;
+      try {
+        ask = this.lessor.ask({ type: 'LeaseKeepAlive', id: pb.int64(req['ID']) });
+      } catch (e) {
+        end(e);
+        return;
+      }
+      pending++;
+      if (pending >= grpcStreamWritesPendingMax && !paused) {
+        paused = true;
+        call.pause();
+      }
+      chain = chain.then(async () => {
+        let r: { id: number; ttlSeconds: number };
+        try {
+          r = await ask;
+        } catch (e) {
+          end(e);
+          return;
+        }
+        if (ended || call.cancelled) return;
+        const o: pb.Pb = { header: pb.header(this.header()), ID: r.id };
+        if (r.ttlSeconds) o['TTL'] = r.ttlSeconds;
+        call.write(o, () => {
+          this.count('sent', 'bidi_stream', s, m);
+          pending--;
+          if (paused && pending < grpcStreamWritesPendingMax / 2) {
+            paused = false;
+            call.resume();
+          }
+        });
+      });
+    });
+    // The client closed its side: answer what is in flight, then end with OK (etcd's recvLoop
+    // returns on EOF and the call ends).
+    call.on('end', () => {
+      void chain.then(() => end());
+    });
+    call.on('cancelled', () => end(new EtcdError('STOPPED')));
+    call.on('error', () => end(new EtcdError('STOPPED')));
+  }
+
+  watch(): grpc.UntypedServiceImplementation {
+    return { Watch: (call: DuplexCall) => this.watchStream(call) };
+  }
+
+  /**
+   * watchStream serves one Watch call on the shared WatchGateway: create, cancel and progress
+   * requests at any time; the hub's answers written in order, each event batch acknowledged
+   * to the hub once grpc-js has flushed it. A watcher created with `fragment` has responses
+   * larger than --max-request-bytes split into several, all but the last marked fragment.
+   */
+  private watchStream(call: DuplexCall): void {
+    const s = 'etcdserverpb.Watch';
+    const m = 'Watch';
+    this.count('started', 'bidi_stream', s, m);
+    let ended = false;
+    const fragmentWanted: boolean[] = [];
+    const fragmentIds = new Set<number>();
+    const limit = this.deps.maxRequestBytes ?? requestBytesMax;
+    let sink: Sink | undefined;
+    const finish = (e?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(close);
+      if (e === undefined) {
+        this.count('handled', 'bidi_stream', s, m, 'OK');
+        if (!call.cancelled) call.end();
+        return;
+      }
+      const st = statusOf(e);
+      this.count('handled', 'bidi_stream', s, m, grpcCodeName(st.code!));
+      if (!call.cancelled) call.emit('error', st);
+    };
+    const close = (): void => {
+      if (sink !== undefined) sink.end();
+      else finish(new EtcdError('STOPPED'));
+    };
+    this.streams.add(close);
+    const encode = (h: ResponseHeader, r: WatchResponse): pb.Pb[] => {
+      if (r.created === true) {
+        const f = fragmentWanted.shift() ?? false;
+        if (f && r.canceled !== true) fragmentIds.add(r.watchId);
+      }
+      if (r.canceled === true) fragmentIds.delete(r.watchId);
+      if (!fragmentIds.has(r.watchId) || pb.eventsSize(r.events) <= limit) {
+        return [pb.watchResponse(h, r)];
+      }
+      // etcd's sendFragments: as many events per message as fit under the limit (at least
+      // one), every message but the last marked fragment.
+      const out: pb.Pb[] = [];
+      let part: typeof r.events = [];
+      let size = 0;
+      for (const ev of r.events) {
+        const n = pb.eventsSize([ev]);
+        if (part.length > 0 && size + n > limit) {
+          out.push({ ...pb.watchResponse(h, { ...r, events: part }), fragment: true });
+          part = [];
+          size = 0;
+        }
+        part.push(ev);
+        size += n;
+      }
+      out.push(pb.watchResponse(h, { ...r, events: part }));
+      return out;
+    };
+    void this.refusal(call.metadata).then((refused) => {
+      if (ended) return;
+      if (refused !== undefined) {
+        finish(refused);
+        return;
+      }
+      sink = this.deps.watches.openSink({
+        get closed() {
+          return ended || call.cancelled;
+        },
+        write: (messages: unknown, onFlushed?: () => void) => {
+          const all = (messages as pb.Pb[][]).flat();
+          if (all.length === 0) {
+            onFlushed?.();
+            return;
+          }
+          let left = all.length;
+          for (const msg of all) {
+            call.write(msg, () => {
+              this.count('sent', 'bidi_stream', s, m);
+              if (--left === 0) onFlushed?.();
+            });
+          }
+        },
+        end: () => finish(),
+        fail: (e: unknown) => finish(e),
+      }, encode);
+      if (sink === undefined) {
+        finish(new EtcdError('TOO_MANY_REQUESTS'));
+        return;
+      }
+      const open = sink;
+      call.on('data', (req: pb.Pb) => {
+        this.count('received', 'bidi_stream', s, m);
+        let w: pb.WatchRequest;
+        try {
+          w = pb.watchRequest(req);
+        } catch (e) {
+          open.fail(e);
+          return;
+        }
+        if (w.type === 'create') {
+          fragmentWanted.push(w.fragment);
+          open.create(w.spec);
+        } else if (w.type === 'cancel') open.cancel(w.watchId);
+        else if (w.type === 'progress') open.progress();
+        // 'none': etcd's watch server skips a message that names no request
+      });
+    }, (e: unknown) => finish(e));
+    // The client closed its side: etcd's recvLoop returns on EOF and the call ends with OK.
+    call.on('end', () => {
+      if (sink !== undefined) sink.end();
+      else finish();
+    });
+    call.on('cancelled', () => {
+      if (sink !== undefined) sink.end();
+      else finish();
+    });
+    call.on('error', () => {
+      if (sink !== undefined) sink.end();
+    });
+  }
+
+  cluster(): grpc.UntypedServiceImplementation {
+    const raft = this.raft;
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.Cluster';
+    const answer = (res: RaftMembersResp, withMember: boolean): pb.Pb => {
+      const h = pb.header({ clusterId: kv.clusterId, memberId: kv.memberId,
+        revision: 0 as Revision, raftTerm: res.raftTerm });
+      const o: pb.Pb = { header: h };
+      if (withMember && res.response.member !== undefined) {
+        o['member'] = this.member(res.response.member);
+      }
+      o['members'] = res.response.members.map((x) => this.member(x));
+      return o;
+    };
+    const memberId = (v: unknown): number => {
+      const id = memberIdOf(v);
+      if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
+      return id;
+    };
+    return {
+      MemberList: this.unary(s, 'MemberList', async () =>
+        answer(await raft.ask({ type: 'RaftMemberList' }), false)),
+      MemberAdd: this.unary(s, 'MemberAdd', async (m) => answer(await raft.ask({
+        type: 'RaftMemberAdd', peerURLs: peerUrls(m['peerURLs']), isLearner: m['isLearner'] === true,
+      }), true)),
+      MemberRemove: this.unary(s, 'MemberRemove', async (m) =>
+        answer(await raft.ask({ type: 'RaftMemberRemove', id: memberId(m['ID']) }), false)),
+      MemberUpdate: this.unary(s, 'MemberUpdate', async (m) => answer(await raft.ask({
+        type: 'RaftMemberUpdate', id: memberId(m['ID']), peerURLs: peerUrls(m['peerURLs']),
+      }), false)),
+      MemberPromote: this.unary(s, 'MemberPromote', async (m) =>
+        answer(await raft.ask({ type: 'RaftMemberPromote', id: memberId(m['ID']) }), false)),
+    };
+  }
+
+  /** member writes one member; this member's client URLs are the gRPC ones, since the
+   * client reading them speaks gRPC (other members' are what they published). */
+  private member(m: Member): pb.Pb {
+    return pb.member(m, m.id === this.deps.kv.memberId ? this.deps.grpcClientUrls()
+      : m.clientURLs);
+  }
+
+  maintenance(): grpc.UntypedServiceImplementation {
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.Maintenance';
+    return {
+      Status: this.unary(s, 'Status', async () => {
+        const [st, dbSize] = await Promise.all([kv.status(), kv.dbSizeBytes()]);
+        const o: pb.Pb = {
+          header: pb.header(kv.header(st.revision)), version: etcdServerVersion,
+        };
+        if (dbSize) o['dbSize'] = dbSize;
+        if (st.leader) o['leader'] = st.leader;
+        if (st.raftIndex) o['raftIndex'] = st.raftIndex;
+        if (st.raftTerm) o['raftTerm'] = st.raftTerm;
+        if (st.raftAppliedIndex) o['raftAppliedIndex'] = st.raftAppliedIndex;
+        if (st.leader === 0) o['errors'] = [errorTable.NO_LEADER.text];
+        if (dbSize) o['dbSizeInUse'] = dbSize;
+        if (st.isLearner) o['isLearner'] = true;
+        return o;
+      }),
+      // MyEtcd raises no alarms (no space quota alarm is kept): the list is always empty,
+      // and disarming answers it.
+      Alarm: this.unary(s, 'Alarm', async (m) => {
+        if (m['action'] === 1) {
+          throw new EtcdError('BAD_REQUEST', 'myetcd: alarms cannot be raised by a client');
+        }
+        return { header: pb.header(this.header()) };
+      }),
+      // The shards keep their history in memory and the WAL is append-only: there is no file
+      // to defragment. The answer says so by being empty, as etcd's is.
+      Defragment: this.unary(s, 'Defragment', async () => ({ header: pb.header(this.header()) })),
+      Hash: this.unary(s, 'Hash', async () => {
+        const st = await kv.status();
+        return { header: pb.header(kv.header(st.revision)),
+          hash: await this.stateHash(st.revision) };
+      }),
+      HashKV: this.unary(s, 'HashKV', async (m) => {
+        const st = await kv.status();
+        const rev = pb.int64(m['revision']) || st.revision;
+        return { header: pb.header(kv.header(st.revision)), hash: await this.stateHash(rev),
+          compact_revision: st.compactRevision };
+      }),
+      MoveLeader: this.unary(s, 'MoveLeader', async (m) => {
+        const to = memberIdOf(m['targetID']);
+        const st = await kv.status();
+        if (!st.isLeader) throw new EtcdError('NOT_LEADER');
+        if (to <= 0) throw new EtcdError('BAD_LEADER_TRANSFEREE');
+        await this.raft.ask({ type: 'RaftTransferLeader', to });
+        return { header: pb.header(this.header()) };
+      }),
+      Snapshot: ((call: grpc.ServerWritableStream<pb.Pb, pb.Pb>) => {
+        this.count('started', 'server_stream', s, 'Snapshot');
+        this.count('handled', 'server_stream', s, 'Snapshot', 'Unimplemented');
+        call.emit('error', {
+          code: GrpcCode.Unimplemented,
+          details: 'myetcd: snapshot over gRPC is not implemented (etcd streams a bbolt file); ' +
+            'copy a stopped member\'s data dir instead',
+        });
+      }) as Handler,
+    };
+  }
+
+  /** stateHash is a CRC-32C-style hash of every key-value at `revision`, in key order: equal
+   * on members that hold the same data. It is not etcd's (a hash over its bbolt pages). */
+  private async stateHash(revision: number): Promise<number> {
+    const { response } = await this.deps.kv.range({
+      type: 'range', key: '\0', rangeEnd: '\0', revision,
+    });
+    let h = 0xffffffff;
+    const mix = (s: string): void => {
+      for (let i = 0; i < s.length; i++) {
+        h ^= s.charCodeAt(i) & 0xff;
+        for (let k = 0; k < 8; k++) h = (h >>> 1) ^ (0x82f63b78 & -(h & 1));
+      }
+    };
+    for (const x of response.kvs) {
+      mix(x.key);
+      mix(`${x.createRevision}:${x.modRevision}:${x.version}:${x.lease}:`);
+      mix(x.value);
+    }
+    return (h ^ 0xffffffff) >>> 0;
+  }
+
+  health(): grpc.UntypedServiceImplementation {
+    const check = async (): Promise<number> => {
+      if (!this.deps.system.serving) return 2;
+      try {
+        return (await this.deps.kv.status()).leader !== 0 ? 1 : 2;
+      } catch {
+        return 2;
+      }
+    };
+    return {
+      Check: ((call: UnaryCall, cb: grpc.sendUnaryData<pb.Pb>) => {
+        const service = call.request['service'];
+        if (service !== undefined && service !== '') {
+          cb({ code: GrpcCode.NotFound, details: 'unknown service' });
+          return;
+        }
+        void check().then((status) => cb(null, { status }));
+      }) as Handler,
+      Watch: ((call: grpc.ServerWritableStream<pb.Pb, pb.Pb>) => {
+        void check().then((status) => call.write({ status }));
+      }) as Handler,
+    };
+  }
+}
+
+/** memberIdOf reads a uint64 member id (a decimal string); ids beyond 2^53 name no member. */
+function memberIdOf(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
+/** peerUrls checks MemberAdd/MemberUpdate's peer URLs as the JSON gateway does. */
+function peerUrls(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length === 0) throw new EtcdError('MEMBER_BAD_URLS');
+  for (const u of v) {
+    if (typeof u !== 'string' || urlProblem(u, true) !== undefined) {
+      throw new EtcdError('MEMBER_BAD_URLS');
+    }
+  }
+  return v as string[];
+}
