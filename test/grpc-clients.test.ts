@@ -162,3 +162,72 @@ test.serial('grpc: etcd\'s size limits: 1.5 MiB per write, 2 MiB per message', a
     c.close();
   }
 });
+
+test.serial('grpc: a watch stream that never reads holds bounded memory; its events wait in ' +
+  'order until it reads', async (t) => {
+  const s = loadEtcdServices();
+  const W = s.clients['Watch']!;
+  const w = new W(grpcAddr, grpc.credentials.createInsecure());
+  const c = kvClient();
+  const call = (w as unknown as { Watch(): grpc.ClientDuplexStream<unknown, WatchMsg> }).Watch();
+  const events: number[] = [];
+  let created!: () => void;
+  const isCreated = new Promise<void>((resolve) => {
+    created = resolve;
+  });
+  call.on('data', (m: WatchMsg) => {
+    if (m.created) created();
+    for (const e of m.events ?? []) events.push(Number(e.kv.mod_revision));
+  });
+  call.on('error', () => undefined);
+  try {
+    call.write({ create_request: { key: Buffer.from('nr/'), range_end: Buffer.from('nr0') } });
+    await isCreated;
+    // Stop reading: HTTP/2 flow control stops the server's writes once the stream's window
+    // (64 KiB) is full, so the server flushes a bounded number of messages and the watch hub
+    // stops at watchStreamEventsMax unacknowledged events instead of queueing them all.
+    call.pause();
+    const n = 2_000;
+    const value = Buffer.alloc(1024, 0x61);
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) =>
+        unary(c, 'Put', { key: Buffer.from(`nr/${i + j}`), value })));
+    }
+    const sent = async (): Promise<number> => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('grpc_server_msg_sent_total') &&
+        l.includes('grpc_method="Watch"'));
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    // One message per put (each put is its own revision): 2,000 at most if nothing held.
+    // The window holds about 64 of these 1 KiB messages; half of watchStreamEventsMax is far
+    // above that and far below 2,000.
+    t.true(await sent() < 512, `messages flushed to a client that does not read: ${await sent()}`);
+    // The server still serves others meanwhile.
+    const r = await unary<{ count?: string }>(c, 'Range',
+      { key: Buffer.from('nr/'), range_end: Buffer.from('nr0'), count_only: true });
+    t.is(r.count, String(n));
+    // Once the client reads, every event arrives, in revision order, none twice.
+    const all = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (events.length >= n) resolve();
+      };
+      call.on('data', check);
+      check();
+    });
+    call.resume();
+    await all;
+    t.is(events.length, n);
+    t.true(events.every((rev, i) => i === 0 || rev === events[i - 1]! + 1));
+  } finally {
+    call.cancel();
+    w.close();
+    c.close();
+  }
+});
+
+/** WatchMsg is the part of a WatchResponse the test reads. */
+interface WatchMsg {
+  created?: boolean;
+  events?: { kv: { mod_revision: string } }[];
+}
