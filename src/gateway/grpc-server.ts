@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
 import type { RaftMembersResp, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
 import {
@@ -11,6 +13,7 @@ import {
   grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
 } from '../constants.js';
 import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
+import { AuthorityRewriter } from '../grpc/authority.js';
 import * as pb from '../grpc/codec.js';
 import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
@@ -96,21 +99,78 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   server.addService(services.Cluster, g.cluster());
   server.addService(services.Maintenance, g.maintenance());
   server.addService(services.Health, g.health());
-  const host = r.host.includes(':') ? `[${r.host}]` : r.host;
+  // Our own listener hands each connection to grpc-js (its connection injector), so that
+  // etcdctl's `http://` authority can be fixed on the way in (src/grpc/authority.ts).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = net.createServer({ noDelay: true }, (socket) => accept(socket, injector));
   r.release();
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${r.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
-      if (err !== null) reject(bindError(r.setting, r.url, err));
-      else resolve(p);
-    });
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', (e) => reject(bindError(r.setting, r.url, e)));
+    listener.listen({ host: r.host, port: r.port, exclusive: true }, () => resolve());
   });
+  const port = (listener.address() as net.AddressInfo).port;
   return {
     server, port, admission: g.admission,
     close() {
+      listener.close();
       g.closeStreams();
+      injector.destroy();
       server.forceShutdown();
     },
   };
+}
+
+/**
+ * accept hands a new connection to grpc-js through an AuthorityRewriter. It cannot first look
+ * and then hand the bare socket over: grpc-go sends no request before the server's SETTINGS,
+ * which only come once grpc-js has the connection. Once a connection's first request showed
+ * an authority Node accepts, the rewriter passes bytes through without parsing them (a
+ * client keeps one authority per connection).
+ */
+function accept(socket: net.Socket, injector: grpc.ConnectionInjector): void {
+  injector.injectConnection(new RewritingSocket(socket, new AuthorityRewriter(), []));
+}
+
+/** RewritingSocket is a client connection whose incoming bytes pass an AuthorityRewriter. */
+class RewritingSocket extends Duplex {
+  constructor(private readonly socket: net.Socket, rw: AuthorityRewriter, first: Uint8Array[]) {
+    super();
+    for (const b of first) this.push(b);
+    socket.on('data', (d: Buffer) => {
+      let more = true;
+      for (const b of rw.push(d)) more = this.push(b) && more;
+      if (!more) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('error', (e) => this.destroy(e));
+    socket.on('close', () => this.destroy());
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.socket.write(chunk, cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.socket.end();
+    cb();
+  }
+
+  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(e);
+  }
 }
 
 /** Handlers builds each service's implementation over the shared deps. */
