@@ -7,7 +7,7 @@ import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
-import { startGrpcGateway } from './gateway/grpc-server.js';
+import { startGrpcGateways } from './gateway/grpc-server.js';
 import type { WatchGateway } from './gateway/watch-routes.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -114,30 +114,8 @@ async function main(): Promise<void> {
     listened.push(port);
   }
   publishClientUrls(system.gateway, config, listened);
-  // etcd's gRPC API, on its own port(s), over the same services (src/gateway/grpc-server.ts).
-  // The hub's pushes reach the last HTTP gateway's watches (its handler was installed last).
-  const grpcPorts: number[] = [];
-  const grpcClientUrls = (): string[] => config.advertiseClientGrpcUrls.map((u, i) => {
-    const url = new URL(u);
-    if (url.port !== '0' || grpcPorts[i] === undefined) return u;
-    return `${url.protocol}//${url.host.replace(/:0$/, '')}:${grpcPorts[i]}`;
-  });
-  for (const reserved of grpcUrls) {
-    const url = new URL(reserved.url);
-    const g = await startGrpcGateway({
-      kv, system, version, metricsText: () => metrics.render(system, kv),
-      watches: watchGateways[watchGateways.length - 1] as WatchGateway, grpcClientUrls,
-      grpcEvent: (e, type, service, method, code) =>
-        metrics.grpcEvent(e, type, service, method, code),
-      maxRequestBytes: config.maxRequestBytes,
-    }, reserved);
-    servers.push({ close: () => { g.close(); return true; } });
-    admissions.push(g.admission);
-    grpcPorts.push(g.port);
-    log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` },
-      'ready to serve gRPC client requests');
-  }
-
+  await startGrpcGateways({ kv, system, version, config, metrics, log, servers, admissions,
+    watches: watchGateways.at(-1) as WatchGateway }, grpcUrls);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -8,7 +8,8 @@ import {
   checkTxnRequest,
 } from '../api/v3-decode.js';
 import { etcdServerVersion } from '../api/v3.js';
-import { urlProblem } from '../config/index.js';
+import { type Config, urlProblem } from '../config/index.js';
+import type { Metrics } from '../metrics/index.js';
 import {
   grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
 } from '../constants.js';
@@ -23,7 +24,7 @@ import type { ResponseHeader } from '../mvcc/types.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
-import type { Sink, WatchGateway } from './watch-routes.js';
+import type { Sink, SinkStream, WatchGateway } from './watch-routes.js';
 
 /**
  * grpc-server: etcd 3.4's gRPC API (etcdserverpb's KV, Watch, Lease, Cluster and Maintenance
@@ -173,6 +174,54 @@ class RewritingSocket extends Duplex {
   }
 }
 
+/** GrpcStartDeps is what main hands startGrpcGateways. */
+export interface GrpcStartDeps {
+  kv: GatewayDeps['kv'];
+  system: GatewayDeps['system'];
+  version: string;
+  config: Config;
+  metrics: Metrics;
+  log: { info(o: object, msg: string): void };
+  /** watches: the HTTP gateway's WatchGateway, the one the hub's pushes reach. */
+  watches: WatchGateway;
+  /** servers and admissions: main's lists to stop and drain at shutdown (appended to). */
+  servers: { close(): boolean }[];
+  admissions: { inflight: number }[];
+}
+
+/** startGrpcGateways serves the gRPC API on every reserved --listen-client-grpc-urls URL,
+ * logs "ready to serve gRPC client requests" with each URL, and adds each server to main's
+ * lists of servers to close and admissions to drain. */
+export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[]):
+  Promise<GrpcGateway[]> {
+  const ports: number[] = [];
+  // An advertised URL with port 0 (the default when --listen-client-urls is given) gets the
+  // port actually bound at the same position.
+  const grpcClientUrls = (): string[] => d.config.advertiseClientGrpcUrls.map((u, i) => {
+    const url = new URL(u);
+    if (url.port !== '0' || ports[i] === undefined) return u;
+    return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
+  });
+  const out: GrpcGateway[] = [];
+  for (const r of reserved) {
+    const g = await startGrpcGateway({
+      kv: d.kv, system: d.system, version: d.version, watches: d.watches, grpcClientUrls,
+      metricsText: () => d.metrics.render(d.system, d.kv),
+      grpcEvent: (e, type, service, method, code) =>
+        d.metrics.grpcEvent(e, type, service, method, code),
+      maxRequestBytes: d.config.maxRequestBytes,
+    }, r);
+    out.push(g);
+    d.servers.push({ close: () => { g.close(); return true; } });
+    d.admissions.push(g.admission);
+    ports.push(g.port);
+    const url = new URL(r.url);
+    d.log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` },
+      'ready to serve gRPC client requests');
+  }
+  return out;
+}
+
 /** Handlers builds each service's implementation over the shared deps. */
 class Handlers {
   readonly admission: Admission;
@@ -319,22 +368,8 @@ class Handlers {
     let chain: Promise<void> = Promise.resolve();
     let pending = 0;
     let paused = false;
-    let ended = false;
-    const end = (e?: unknown): void => {
-      if (ended) return;
-      ended = true;
-      this.streams.delete(close);
-      if (e === undefined) {
-        this.count('handled', 'bidi_stream', s, m, 'OK');
-        call.end();
-        return;
-      }
-      const st = statusOf(e);
-      this.count('handled', 'bidi_stream', s, m, grpcCodeName(st.code!));
-      call.emit('error', st);
-    };
     const close = (): void => end(new EtcdError('STOPPED'));
-    this.streams.add(close);
+    const { end, isEnded } = this.finisher(call, s, m, close);
     const refused = this.admission.refuse();
     if (refused !== undefined) {
       end(refused);
@@ -362,7 +397,7 @@ class Handlers {
           end(e);
           return;
         }
-        if (ended || call.cancelled) return;
+        if (isEnded() || call.cancelled) return;
         const o: pb.Pb = { header: pb.header(this.header()), ID: r.id };
         if (r.ttlSeconds) o['TTL'] = r.ttlSeconds;
         call.write(o, () => {
@@ -398,83 +433,20 @@ class Handlers {
     const s = 'etcdserverpb.Watch';
     const m = 'Watch';
     this.count('started', 'bidi_stream', s, m);
-    let ended = false;
-    const fragmentWanted: boolean[] = [];
-    const fragmentIds = new Set<number>();
-    const limit = this.deps.maxRequestBytes ?? requestBytesMax;
     let sink: Sink | undefined;
-    const finish = (e?: unknown): void => {
-      if (ended) return;
-      ended = true;
-      this.streams.delete(close);
-      if (e === undefined) {
-        this.count('handled', 'bidi_stream', s, m, 'OK');
-        if (!call.cancelled) call.end();
-        return;
-      }
-      const st = statusOf(e);
-      this.count('handled', 'bidi_stream', s, m, grpcCodeName(st.code!));
-      if (!call.cancelled) call.emit('error', st);
-    };
     const close = (): void => {
       if (sink !== undefined) sink.end();
       else finish(new EtcdError('STOPPED'));
     };
-    this.streams.add(close);
-    const encode = (h: ResponseHeader, r: WatchResponse): pb.Pb[] => {
-      if (r.created === true) {
-        const f = fragmentWanted.shift() ?? false;
-        if (f && r.canceled !== true) fragmentIds.add(r.watchId);
-      }
-      if (r.canceled === true) fragmentIds.delete(r.watchId);
-      if (!fragmentIds.has(r.watchId) || pb.eventsSize(r.events) <= limit) {
-        return [pb.watchResponse(h, r)];
-      }
-      // etcd's sendFragments: as many events per message as fit under the limit (at least
-      // one), every message but the last marked fragment.
-      const out: pb.Pb[] = [];
-      let part: typeof r.events = [];
-      let size = 0;
-      for (const ev of r.events) {
-        const n = pb.eventsSize([ev]);
-        if (part.length > 0 && size + n > limit) {
-          out.push({ ...pb.watchResponse(h, { ...r, events: part }), fragment: true });
-          part = [];
-          size = 0;
-        }
-        part.push(ev);
-        size += n;
-      }
-      out.push(pb.watchResponse(h, { ...r, events: part }));
-      return out;
-    };
+    const { end: finish, isEnded } = this.finisher(call, s, m, close);
+    const encode = fragmenter(this.deps.maxRequestBytes ?? requestBytesMax);
     void this.refusal(call.metadata).then((refused) => {
-      if (ended) return;
+      if (isEnded()) return;
       if (refused !== undefined) {
         finish(refused);
         return;
       }
-      sink = this.deps.watches.openSink({
-        get closed() {
-          return ended || call.cancelled;
-        },
-        write: (messages: unknown, onFlushed?: () => void) => {
-          const all = (messages as pb.Pb[][]).flat();
-          if (all.length === 0) {
-            onFlushed?.();
-            return;
-          }
-          let left = all.length;
-          for (const msg of all) {
-            call.write(msg, () => {
-              this.count('sent', 'bidi_stream', s, m);
-              if (--left === 0) onFlushed?.();
-            });
-          }
-        },
-        end: () => finish(),
-        fail: (e: unknown) => finish(e),
-      }, encode);
+      sink = this.deps.watches.openSink(this.sinkStream(call, finish, isEnded), encode.encode);
       if (sink === undefined) {
         finish(new EtcdError('TOO_MANY_REQUESTS'));
         return;
@@ -490,7 +462,7 @@ class Handlers {
           return;
         }
         if (w.type === 'create') {
-          fragmentWanted.push(w.fragment);
+          encode.wanted.push(w.fragment);
           open.create(w.spec);
         } else if (w.type === 'cancel') open.cancel(w.watchId);
         else if (w.type === 'progress') open.progress();
@@ -509,6 +481,56 @@ class Handlers {
     call.on('error', () => {
       if (sink !== undefined) sink.end();
     });
+  }
+
+  /** finisher ends a stream call once: OK (`end()`) or an error status (`end(e)`), counted;
+   * `close` is registered for shutdown until then. */
+  private finisher(call: DuplexCall, service: string, method: string, close: () => void):
+    { end: (e?: unknown) => void; isEnded: () => boolean } {
+    let ended = false;
+    this.streams.add(close);
+    const end = (e?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(close);
+      if (e === undefined) {
+        this.count('handled', 'bidi_stream', service, method, 'OK');
+        if (!call.cancelled) call.end();
+        return;
+      }
+      const st = statusOf(e);
+      this.count('handled', 'bidi_stream', service, method, grpcCodeName(st.code!));
+      if (!call.cancelled) call.emit('error', st);
+    };
+    return { end, isEnded: () => ended };
+  }
+
+  /** sinkStream is a Watch call as the WatchGateway's SinkStream: each push's messages are
+   * written in order, and onFlushed (the hub's acknowledgement) waits for grpc-js to have
+   * flushed the last of them. */
+  private sinkStream(call: DuplexCall, finish: (e?: unknown) => void, isEnded: () => boolean):
+    SinkStream {
+    return {
+      get closed() {
+        return isEnded() || call.cancelled;
+      },
+      write: (messages: unknown, onFlushed?: () => void) => {
+        const all = (messages as pb.Pb[][]).flat();
+        if (all.length === 0) {
+          onFlushed?.();
+          return;
+        }
+        let left = all.length;
+        for (const msg of all) {
+          call.write(msg, () => {
+            this.count('sent', 'bidi_stream', 'etcdserverpb.Watch', 'Watch');
+            if (--left === 0) onFlushed?.();
+          });
+        }
+      },
+      end: () => finish(),
+      fail: (e: unknown) => finish(e),
+    };
   }
 
   cluster(): grpc.UntypedServiceImplementation {
@@ -534,7 +556,8 @@ class Handlers {
       MemberList: this.unary(s, 'MemberList', async () =>
         answer(await raft.ask({ type: 'RaftMemberList' }), false)),
       MemberAdd: this.unary(s, 'MemberAdd', async (m) => answer(await raft.ask({
-        type: 'RaftMemberAdd', peerURLs: peerUrls(m['peerURLs']), isLearner: m['isLearner'] === true,
+        type: 'RaftMemberAdd', peerURLs: peerUrls(m['peerURLs']),
+        isLearner: m['isLearner'] === true,
       }), true)),
       MemberRemove: this.unary(s, 'MemberRemove', async (m) =>
         answer(await raft.ask({ type: 'RaftMemberRemove', id: memberId(m['ID']) }), false)),
@@ -658,6 +681,41 @@ class Handlers {
       }) as Handler,
     };
   }
+}
+
+/**
+ * fragmenter encodes a Watch stream's responses. As etcd's sendFragments: a watcher created
+ * with `fragment` has a response larger than `limit` split into as many messages as needed,
+ * each with as many events as fit (at least one), all but the last marked fragment. `wanted`
+ * holds the creates' fragment flags in request order; the hub answers creates in that order.
+ */
+function fragmenter(limit: number): {
+  wanted: boolean[];
+  encode: (h: ResponseHeader, r: WatchResponse) => pb.Pb[];
+} {
+  const wanted: boolean[] = [];
+  const ids = new Set<number>();
+  const encode = (h: ResponseHeader, r: WatchResponse): pb.Pb[] => {
+    if (r.created === true && wanted.shift() === true && r.canceled !== true) ids.add(r.watchId);
+    if (r.canceled === true) ids.delete(r.watchId);
+    if (!ids.has(r.watchId) || pb.eventsSize(r.events) <= limit) return [pb.watchResponse(h, r)];
+    const out: pb.Pb[] = [];
+    let part: typeof r.events = [];
+    let size = 0;
+    for (const ev of r.events) {
+      const n = pb.eventsSize([ev]);
+      if (part.length > 0 && size + n > limit) {
+        out.push({ ...pb.watchResponse(h, { ...r, events: part }), fragment: true });
+        part = [];
+        size = 0;
+      }
+      part.push(ev);
+      size += n;
+    }
+    out.push(pb.watchResponse(h, { ...r, events: part }));
+    return out;
+  };
+  return { wanted, encode };
 }
 
 /** memberIdOf reads a uint64 member id (a decimal string); ids beyond 2^53 name no member. */
