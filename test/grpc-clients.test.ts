@@ -231,3 +231,36 @@ interface WatchMsg {
   created?: boolean;
   events?: { kv: { mod_revision: string } }[];
 }
+
+test.serial('grpc: grpc.health.v1 answers SERVING, `hasleader` is honoured, and the RPCs ' +
+  'are counted in grpc_server_* metrics', async (t) => {
+  const s = loadEtcdServices();
+  const health = new (s.clients['Health']!)(grpcAddr, grpc.credentials.createInsecure());
+  const c = kvClient();
+  try {
+    const h = await unary<{ status: number }>(health, 'Check', {});
+    t.is(h.status, 1); // SERVING
+    const md = new grpc.Metadata();
+    md.set('hasleader', 'true');
+    await new Promise<void>((resolve, reject) => {
+      (c as unknown as { Range(r: unknown, m: grpc.Metadata, cb: (e: Error | null) => void):
+        void }).Range({ key: Buffer.from('x') }, md, (e) => (e ? reject(e) : resolve()));
+    });
+    await t.throwsAsync(unary(c, 'Range', { key: Buffer.alloc(0) }));
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const value = (prefix: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(prefix));
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    const range = 'grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Range"';
+    // This test's two Ranges at least (earlier tests add theirs).
+    t.true(value(`grpc_server_started_total{${range}}`) >= 2);
+    t.true(value(`grpc_server_handled_total{${range},grpc_code="OK"}`) >= 1);
+    t.true(value(`grpc_server_handled_total{${range},grpc_code="InvalidArgument"}`) >= 1);
+    t.true(value(`grpc_server_msg_received_total{${range}}`) >= 2);
+    t.true(value(`grpc_server_msg_sent_total{${range}}`) >= 1);
+  } finally {
+    health.close();
+    c.close();
+  }
+});
