@@ -213,6 +213,9 @@ export const grpcConcurrentStreamsMax = 1_000;
  * reads (HTTP/2 flow control then stops the client), so a client that never reads costs
  * bounded memory. */
 export const grpcStreamWritesPendingMax = 256;
+/** snapshotChunkBytes: Maintenance.Snapshot streams the backend file in chunks of this size
+ * (etcd: 32 KiB). */
+export const snapshotChunkBytes = 32 * 1024;
 
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');

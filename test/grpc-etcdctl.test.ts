@@ -1,9 +1,13 @@
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { idHex } from '../src/cli/format.js';
 import {
-  type CtlResult, type EtcdCluster, etcdctlBin, haveEtcd, needsEtcd, runCtl, startEtcd,
+  type CtlResult, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, runCtl, startEtcd,
 } from './helpers/etcd-ref.js';
+import { freePorts } from './helpers/cluster.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
@@ -364,4 +368,51 @@ serial('grpc etcdctl: an endpoint given as host:port works the same', async (t) 
   const rb = norm(b, await b.run(['get', 'foo', '-w', 'json']));
   t.deepEqual(rb, ra);
   t.is(rb.code, 0);
+});
+
+serial('grpc etcdctl: snapshot save and status read MyEtcd\'s snapshot, and a real etcd ' +
+  'restored from it serves its keys and leases', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'myetcd-grpc-snap-'));
+  let etcdProc: ChildProcess | undefined;
+  try {
+    const [a] = await both(['put', 'snap/last', 'v', '-w', 'json']);
+    const rev = Number(/"revision":(\d+)/.exec(a.out.toString())![1]!);
+    const file = (s: Side) => join(dir, `${s.name}.db`);
+    const saved = await Promise.all([ref, mine].map((s) => s.run(['snapshot', 'save', file(s)])));
+    for (const [i, s] of [ref, mine].entries()) {
+      t.is(saved[i]!.code, 0, saved[i]!.err);
+      t.is(saved[i]!.out.toString(), `Snapshot saved at ${file(s)}\n`);
+    }
+    const st = await runCtl(etcdctlBin, ['snapshot', 'status', file(mine), '-w', 'json']);
+    t.is(st.code, 0, st.err);
+    const status = JSON.parse(st.out.toString()) as { revision: number; totalKey: number };
+    // The newest live key's revision (snap/last); every live key, lease, member and meta row.
+    t.is(status.revision, rev);
+    const live = await mine.run(['get', '', '--prefix', '--keys-only', '-w', 'json']);
+    const count = Number(/"count":(\d+)/.exec(live.out.toString())![1]!);
+    t.true(status.totalKey >= count + 3, `${status.totalKey} keys for ${count} live keys`);
+    // etcd restores it and serves it.
+    const restored = join(dir, 'restored');
+    const r = await runCtl(etcdctlBin, ['snapshot', 'restore', file(mine), '--data-dir',
+      restored]);
+    t.is(r.code, 0, r.err);
+    const [client, peer] = await freePorts(2);
+    etcdProc = spawn(etcdBin, ['--data-dir', restored,
+      '--listen-client-urls', `http://127.0.0.1:${client}`,
+      '--advertise-client-urls', `http://127.0.0.1:${client}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`], { stdio: 'ignore' });
+    const restoredSide = side('etcd', `http://127.0.0.1:${client}`);
+    await until(async () => (await restoredSide.run(['get', 'snap/last'])).code === 0,
+      'etcd restored from the snapshot');
+    const [fromMine, fromRestored] = await Promise.all([mine, restoredSide].map((s) =>
+      s.run(['get', '', '--prefix'])));
+    t.is(fromRestored!.out.toString(), fromMine!.out.toString());
+  } finally {
+    if (etcdProc !== undefined && etcdProc.exitCode === null) {
+      const exited = new Promise((resolve) => etcdProc!.once('exit', resolve));
+      etcdProc.kill('SIGKILL');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
 });

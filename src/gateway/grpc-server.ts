@@ -7,20 +7,23 @@ import {
   checkCompactionRequest, checkDeleteRangeRequest, checkPutRequest, checkRangeRequest,
   checkTxnRequest,
 } from '../api/v3-decode.js';
-import { etcdServerVersion } from '../api/v3.js';
+import { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
+import { createHash } from 'node:crypto';
 import { type Config, urlProblem } from '../config/index.js';
 import type { Metrics } from '../metrics/index.js';
 import {
   grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
+  snapshotChunkBytes,
 } from '../constants.js';
 import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
 import { AuthorityRewriter } from '../grpc/authority.js';
 import * as pb from '../grpc/codec.js';
+import { snapshotDb } from '../grpc/snapshot.js';
 import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
 import { bindError, type Reservation } from '../server/listen.js';
 import type { ActorRef } from '../runtime/endpoint.js';
-import type { ResponseHeader } from '../mvcc/types.js';
+import type { KeyValue, ResponseHeader } from '../mvcc/types.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
@@ -627,22 +630,36 @@ class Handlers {
       }),
       Snapshot: ((call: grpc.ServerWritableStream<pb.Pb, pb.Pb>) => {
         this.count('started', 'server_stream', s, 'Snapshot');
-        this.count('handled', 'server_stream', s, 'Snapshot', 'Unimplemented');
-        call.emit('error', {
-          code: GrpcCode.Unimplemented,
-          details: 'myetcd: snapshot over gRPC is not implemented (etcd streams a bbolt file); ' +
-            'copy a stopped member\'s data dir instead',
+        this.count('received', 'server_stream', s, 'Snapshot');
+        this.snapshot(call).then(() => {
+          this.count('handled', 'server_stream', s, 'Snapshot', 'OK');
+        }, (e: unknown) => {
+          const st = statusOf(e);
+          this.count('handled', 'server_stream', s, 'Snapshot', grpcCodeName(st.code!));
+          call.emit('error', st);
         });
       }) as Handler,
     };
   }
 
+  /** allKvs reads every key-value at `revision`, page by page (a range answers at most
+   * rangeResultKvsMax). */
+  private async allKvs(revision: number): Promise<KeyValue[]> {
+    const out: KeyValue[] = [];
+    let key = '\0';
+    for (;;) {
+      const { response } = await this.deps.kv.range({
+        type: 'range', key, rangeEnd: '\0', revision,
+      });
+      out.push(...response.kvs);
+      if (!response.more || response.kvs.length === 0) return out;
+      key = response.kvs[response.kvs.length - 1]!.key + '\0';
+    }
+  }
+
   /** stateHash is a CRC-32C-style hash of every key-value at `revision`, in key order: equal
    * on members that hold the same data. It is not etcd's (a hash over its bbolt pages). */
   private async stateHash(revision: number): Promise<number> {
-    const { response } = await this.deps.kv.range({
-      type: 'range', key: '\0', rangeEnd: '\0', revision,
-    });
     let h = 0xffffffff;
     const mix = (s: string): void => {
       for (let i = 0; i < s.length; i++) {
@@ -650,12 +667,52 @@ class Handlers {
         for (let k = 0; k < 8; k++) h = (h >>> 1) ^ (0x82f63b78 & -(h & 1));
       }
     };
-    for (const x of response.kvs) {
+    for (const x of await this.allKvs(revision)) {
       mix(x.key);
       mix(`${x.createRevision}:${x.modRevision}:${x.version}:${x.lease}:`);
       mix(x.value);
     }
     return (h ^ 0xffffffff) >>> 0;
+  }
+
+  /**
+   * snapshot streams the member's state as etcd's backend file (src/grpc/snapshot.ts) and
+   * then its SHA-256, as etcd does: chunks of snapshotChunkBytes, each with the bytes still to
+   * come, the checksum last. Written one chunk at a time, each after the previous was
+   * flushed, so a client that reads slowly holds up only this call.
+   */
+  private async snapshot(call: grpc.ServerWritableStream<pb.Pb, pb.Pb>): Promise<void> {
+    const kv = this.deps.kv;
+    const st = await kv.status();
+    const [kvs, { ids }, members] = await Promise.all([
+      this.allKvs(st.revision), this.lessor.ask({ type: 'LeaseLeases' }),
+      this.raft.ask({ type: 'RaftMemberList' }),
+    ]);
+    const leases = await Promise.all(ids.map(async (id) => {
+      const t = await this.lessor.ask({ type: 'LeaseTimeToLive', id, keys: false });
+      return { id, ttlSeconds: t.grantedTtlSeconds };
+    }));
+    const db = snapshotDb({
+      kvs, leases: leases.filter((l) => l.ttlSeconds > 0), members: members.response.members,
+      consistentIndex: st.raftAppliedIndex, compactRevision: st.compactRevision,
+      clusterVersion: etcdClusterVersion,
+    });
+    const sum = createHash('sha256').update(db).digest();
+    const header = pb.header(kv.header(st.revision));
+    const send = (o: pb.Pb): Promise<void> => new Promise((resolve) => {
+      call.write(o, () => {
+        this.count('sent', 'server_stream', 'etcdserverpb.Maintenance', 'Snapshot');
+        resolve();
+      });
+    });
+    for (let at = 0; at < db.length; at += snapshotChunkBytes) {
+      if (call.cancelled) return;
+      const end = Math.min(db.length, at + snapshotChunkBytes);
+      await send({ header, remaining_bytes: db.length - end + sum.length,
+        blob: Buffer.from(db.buffer, db.byteOffset + at, end - at) });
+    }
+    await send({ header, remaining_bytes: 0, blob: sum });
+    call.end();
   }
 
   health(): grpc.UntypedServiceImplementation {
