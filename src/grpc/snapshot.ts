@@ -6,8 +6,9 @@
  * key — main revision, '_', sub revision, big-endian — and the mvccpb.KeyValue), the leases
  * ("lease": 8-byte id → leasepb.Lease {ID, TTL}), the members ("members": id in hex →
  * etcd's RaftAttributes {"peerURLs","isLearner"}), the applied Raft index ("meta":
- * consistent_index), the compaction ("meta": finishedCompactRev) and the cluster version. Unlike etcd's file it
- * holds no history below the current versions (as if compacted at the snapshot's revision),
+ * consistent_index), the compaction ("meta": finishedCompactRev) and the cluster version.
+ * Unlike etcd's file it holds no history below the current versions (as if compacted at the
+ * snapshot's revision),
  * so `snapshot status` counts fewer keys and reports as revision the newest live key's
  * modification (etcd: the newest revision, even a delete's). Keys changed by one transaction
  * share a main revision; their sub revisions are numbered here in key order (MyEtcd does not
