@@ -1,0 +1,91 @@
+import test from 'ava';
+import { etcdctlBin, haveEtcd, needsEtcd, runCtl } from './helpers/etcd-ref.js';
+import {
+  fastRaft, startCluster, type TestCluster, waitFor, waitForLeader,
+} from './helpers/cluster.js';
+import type { TestServer } from './helpers/server.js';
+import { until } from './helpers/wait.js';
+
+/**
+ * etcd's etcdctl 3.4 over gRPC against a three-member MyEtcd cluster: a write through one
+ * member is read through another, the member list names the three, endpoint status names one
+ * leader on every member, and move-leader hands leadership to a follower — the Cluster and
+ * Maintenance services wired to the same membership and Raft node as the JSON gateway.
+ */
+
+const serial = haveEtcd ? test.serial : test.serial.skip;
+if (!haveEtcd) test.skip(`grpc-cluster: ${needsEtcd}`, () => {});
+
+let cluster: TestCluster | undefined;
+let endpoints: string[] = [];
+
+async function grpcUrl(s: TestServer): Promise<string> {
+  let url = '';
+  await until(() => {
+    for (const line of s.logs) {
+      const m = /"url":"([^"]+)","msg":"ready to serve gRPC client requests"/.exec(line);
+      if (m) url = m[1]!;
+    }
+    return url !== '';
+  }, 'the gRPC listener');
+  return url;
+}
+
+const ctl = (endpoint: string, ...args: string[]) =>
+  runCtl(etcdctlBin, ['--endpoints', endpoint, ...args]);
+
+test.before(async () => {
+  if (!haveEtcd) return;
+  cluster = await startCluster({ size: 3, args: [...fastRaft, '--storage-shards', '1'] });
+  await waitForLeader(cluster);
+  endpoints = await Promise.all(cluster.nodes.map((n) => grpcUrl(n.server!)));
+});
+
+test.after.always(async () => {
+  await cluster?.stopAll();
+});
+
+/** statuses reads endpoint status of every member as etcdctl prints it in JSON. */
+async function statuses(): Promise<{ id: string; leader: string }[]> {
+  const r = await ctl(endpoints.join(','), 'endpoint', 'status', '-w', 'json');
+  if (r.code !== 0) throw new Error(r.err);
+  const text = r.out.toString();
+  // uint64 ids as JSON numbers: read them as text.
+  return [...text.matchAll(/"member_id":(\d+).*?"leader":(\d+)/g)]
+    .map((m) => ({ id: m[1]!, leader: m[2]! }));
+}
+
+serial('grpc cluster: a put through one member is read through another', async (t) => {
+  const put = await ctl(endpoints[0]!, 'put', 'across', 'members');
+  t.is(put.code, 0, put.err);
+  const get = await ctl(endpoints[2]!, 'get', 'across', '--print-value-only');
+  t.is(get.out.toString(), 'members\n');
+});
+
+serial('grpc cluster: member list names the three members; status one leader', async (t) => {
+  const r = await ctl(endpoints[1]!, 'member', 'list');
+  t.is(r.code, 0, r.err);
+  const lines = r.out.toString().trim().split('\n');
+  t.is(lines.length, 3);
+  for (const n of cluster!.nodes) t.true(lines.some((l) => l.includes(`, ${n.name}, `)), n.name);
+  const sts = await statuses();
+  t.is(sts.length, 3);
+  t.is(new Set(sts.map((s) => s.leader)).size, 1);
+});
+
+serial('grpc cluster: move-leader hands leadership to a follower', async (t) => {
+  const before = await statuses();
+  const leader = before[0]!.leader;
+  const leaderAt = before.findIndex((s) => s.id === leader);
+  const follower = before.find((s) => s.id !== leader)!.id;
+  const hex = BigInt(follower).toString(16);
+  const r = await ctl(endpoints[leaderAt]!, 'move-leader', hex);
+  t.is(r.code, 0, r.err);
+  t.is(r.out.toString(),
+    `Leadership transferred from ${BigInt(leader).toString(16)} to ${hex}\n`);
+  await waitFor('every member naming the new leader', async () => {
+    const sts = await statuses();
+    return sts.length === 3 && sts.every((s) => s.leader === follower) ? true : undefined;
+  });
+  t.pass();
+});
