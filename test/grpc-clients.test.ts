@@ -232,7 +232,8 @@ interface WatchMsg {
   events?: { kv: { mod_revision: string } }[];
 }
 
-test.serial('grpc: grpc.health.v1 answers SERVING, `hasleader` is honoured, and the RPCs ' +
+test.serial('grpc: grpc.health.v1 answers SERVING, a `hasleader` call is served while there ' +
+  'is a leader, and the RPCs ' +
   'are counted in grpc_server_* metrics', async (t) => {
   const s = loadEtcdServices();
   const health = new (s.clients['Health']!)(grpcAddr, grpc.credentials.createInsecure());

@@ -1,4 +1,6 @@
 import test from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { loadEtcdServices } from '../src/grpc/proto.js';
 import { etcdctlBin, haveEtcd, needsEtcd, runCtl } from './helpers/etcd-ref.js';
 import {
   fastRaft, startCluster, type TestCluster, waitFor, waitForLeader,
@@ -88,4 +90,35 @@ serial('grpc cluster: move-leader hands leadership to a follower', async (t) => 
     return sts.length === 3 && sts.every((s) => s.leader === follower) ? true : undefined;
   });
   t.pass();
+});
+
+serial('grpc cluster: with `hasleader` a member that lost its quorum answers "no leader" at ' +
+  'once', async (t) => {
+  const c = cluster!;
+  await c.kill(1);
+  await c.kill(2);
+  const KV = loadEtcdServices().clients['KV']!;
+  const kv = new KV(endpoints[0]!.replace(/^http:\/\//, ''), grpc.credentials.createInsecure());
+  try {
+    type RangeFn = (r: unknown, m: grpc.Metadata, o: grpc.CallOptions,
+      cb: (e: grpc.ServiceError | null, v?: { kvs?: unknown[] }) => void) => void;
+    const range = (kv as unknown as { Range: RangeFn }).Range.bind(kv);
+    // A serializable read needs no leader: it is served from the member's own state...
+    const serializable = (md: grpc.Metadata) => new Promise<grpc.ServiceError | null>(
+      (resolve) => range({ key: Buffer.from('across'), serializable: true }, md,
+        { deadline: Date.now() + 5_000 }, (e) => resolve(e)));
+    const hasLeader = new grpc.Metadata();
+    hasLeader.set('hasleader', 'true');
+    let last: grpc.ServiceError | null = null;
+    // ...unless the client requires a leader. The survivor steps down once check-quorum sees
+    // no majority (an election timeout).
+    await until(async () => {
+      last = await serializable(hasLeader);
+      return last !== null && last.code === grpc.status.UNAVAILABLE;
+    }, 'the survivor refusing with no leader');
+    t.is(last!.details, 'etcdserver: no leader');
+    t.is(await serializable(new grpc.Metadata()), null);
+  } finally {
+    kv.close();
+  }
 });
