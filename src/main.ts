@@ -113,9 +113,9 @@ async function main(): Promise<void> {
     log.info({ url: `${url.protocol}//${url.hostname}:${port}` }, 'ready to serve client requests');
     listened.push(port);
   }
-  publishClientUrls(system.gateway, config, listened);
-  await startGrpcGateways({ kv, system, version, config, metrics, log, servers, admissions,
-    watches: watchGateways.at(-1) as WatchGateway }, grpcUrls);
+  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
+    version, config, metrics, log, servers, admissions,
+    watches: watchGateways.at(-1) as WatchGateway }, grpcUrls));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -65,11 +65,15 @@ serial('grpc cluster: a put through one member is read through another', async (
 });
 
 serial('grpc cluster: member list names the three members; status one leader', async (t) => {
-  const r = await ctl(endpoints[1]!, 'member', 'list');
-  t.is(r.code, 0, r.err);
-  const lines = r.out.toString().trim().split('\n');
+  // Every member's client URL is its gRPC one, as each published it (through the log).
+  let lines: string[] = [];
+  await until(async () => {
+    const r = await ctl(endpoints[1]!, 'member', 'list');
+    lines = r.out.toString().trim().split('\n');
+    return lines.length === 3 && cluster!.nodes.every((n, i) =>
+      lines.some((l) => l.includes(`, ${n.name}, ${n.peerUrl}, ${endpoints[i]}, `)));
+  }, 'a member list naming every member\'s gRPC URL');
   t.is(lines.length, 3);
-  for (const n of cluster!.nodes) t.true(lines.some((l) => l.includes(`, ${n.name}, `)), n.name);
   const sts = await statuses();
   t.is(sts.length, 3);
   t.is(new Set(sts.map((s) => s.leader)).size, 1);

@@ -296,7 +296,7 @@ export class StateMachine {
         return { revision: a.revision, changes: [], response: { type: 'leaseCheckpoint' } };
       }
       case 'memberPublish':
-        this.members.publish(req.id, req.name, req.clientURLs);
+        this.members.publish(req.id, req.name, req.clientURLs, req.grpcClientURLs);
         hooks.membersChanged({ type: -1, id: req.id });
         return this.memberResult(req.id);
       case 'memberUpdate':

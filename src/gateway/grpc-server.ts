@@ -193,10 +193,11 @@ export interface GrpcStartDeps {
 }
 
 /** startGrpcGateways serves the gRPC API on every reserved --listen-client-grpc-urls URL,
- * logs "ready to serve gRPC client requests" with each URL, and adds each server to main's
- * lists of servers to close and admissions to drain. */
+ * logs "ready to serve gRPC client requests" with each URL, adds each server to main's
+ * lists of servers to close and admissions to drain, and returns the gRPC URLs to publish
+ * (--advertise-client-grpc-urls, a port 0 resolved). */
 export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[]):
-  Promise<GrpcGateway[]> {
+  Promise<string[]> {
   const ports: number[] = [];
   // An advertised URL with port 0 (the default when --listen-client-urls is given) gets the
   // port actually bound at the same position.
@@ -205,7 +206,6 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
     if (url.port !== '0' || ports[i] === undefined) return u;
     return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
   });
-  const out: GrpcGateway[] = [];
   for (const r of reserved) {
     const g = await startGrpcGateway({
       kv: d.kv, system: d.system, version: d.version, watches: d.watches, grpcClientUrls,
@@ -214,7 +214,6 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
         d.metrics.grpcEvent(e, type, service, method, code),
       maxRequestBytes: d.config.maxRequestBytes,
     }, r);
-    out.push(g);
     d.servers.push({ close: () => { g.close(); return true; } });
     d.admissions.push(g.admission);
     ports.push(g.port);
@@ -222,7 +221,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
     d.log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` },
       'ready to serve gRPC client requests');
   }
-  return out;
+  return grpcClientUrls();
 }
 
 /** Handlers builds each service's implementation over the shared deps. */
@@ -572,11 +571,12 @@ class Handlers {
     };
   }
 
-  /** member writes one member; this member's client URLs are the gRPC ones, since the
-   * client reading them speaks gRPC (other members' are what they published). */
+  /** member writes one member with its gRPC URLs as its client URLs, since the client
+   * reading them speaks gRPC: this member's own, the others' as they published them (a
+   * member that has not published any yet shows its HTTP ones). */
   private member(m: Member): pb.Pb {
     return pb.member(m, m.id === this.deps.kv.memberId ? this.deps.grpcClientUrls()
-      : m.clientURLs);
+      : m.grpcClientURLs ?? m.clientURLs);
   }
 
   maintenance(): grpc.UntypedServiceImplementation {
