@@ -248,3 +248,24 @@ assert(v1ListLimitMax <= rangeResultKvsMax, 'a /v1 page must fit in one range');
 assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
   'an open request body must be answered at least 1 s before uWS may cut it');
 assert(grpcStreamWritesPendingMax >= 1, 'a keep-alive stream must be able to answer');
+
+// ---- Tracing and the dashboard (issue 16, docs/observability.md) ----
+/** traceRingTracesMax: each thread keeps the spans of its last this many traces. */
+export const traceRingTracesMax = 200;
+/** traceSpansPerTraceMax bounds the spans one thread keeps of one trace. */
+export const traceSpansPerTraceMax = 64;
+/** traceOpenAsksMax bounds the traced asks a thread holds open until their reply (an ask that
+ * is never answered is forgotten, oldest first, past it). */
+export const traceOpenAsksMax = 1_024;
+/** traceBatchParentsMax bounds the traced requests one message names as parents. */
+export const traceBatchParentsMax = 64;
+/** traceExportIntervalMs: how often spans are pulled from the threads for --otlp-endpoint. */
+export const traceExportIntervalMs = 1_000;
+/** debugTracesLimitMax bounds the traces one GET /debug/traces answers. */
+export const debugTracesLimitMax = 200;
+/** dashboardLatencySamplesMax bounds the latencies kept per route between two dashboard polls. */
+export const dashboardLatencySamplesMax = 2_048;
+/** dashboardPeerTimeoutMs bounds the dashboard's ask to another member for its status. */
+export const dashboardPeerTimeoutMs = 1_000;
+assert(traceSpansPerTraceMax >= 16, 'a traced PUT records about ten spans per trace');
+assert(traceBatchParentsMax <= traceOpenAsksMax, 'a batch of traced asks fits the open asks');

@@ -1,11 +1,11 @@
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
-import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
 import { peerMetricsHook } from './cluster/metrics.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
 import { shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
+import { setupObservability } from './gateway/observability.js';
 import { startGateway } from './gateway/server.js';
 import { startGrpcGateways } from './gateway/grpc-server.js';
 import type { WatchGateway } from './gateway/watch-routes.js';
@@ -75,7 +75,6 @@ async function main(): Promise<void> {
   await system.start();
   await kv.refresh();
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
-  const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
   metrics.onScrape(async () => {
     const st = await kv.status();
@@ -84,9 +83,7 @@ async function main(): Promise<void> {
       rangeTotal: kv.rangeTotal,
     });
   });
-  metrics.onScrape(async () => {
-    metrics.ingestWalStats(await wal.ask({ type: 'WalStats' }, 2_000));
-  });
+  const obs = setupObservability({ system, kv, metrics, config, memberId, logger });
   for (let i = 0; i < config.storageShards; i++) {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
@@ -104,7 +101,7 @@ async function main(): Promise<void> {
     const { server, port, watches, routes } = await startGateway({
       kv, system, version,
       metricsText: () => metrics.render(system, kv),
-      observe: (route, method, code, seconds) => metrics.observeHttp(route, method, code, seconds),
+      ...obs.gatewayDeps,
       countBytes: (received, sent) => metrics.addClientBytes(received, sent),
     }, reserved.host, reserved.port, reserved);
     servers.push(server);
@@ -125,7 +122,8 @@ async function main(): Promise<void> {
     for (const s of servers) s.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
-    void drain(admissions, shutdownDrainMsMax).then(() => system.stop()).then(async () => {
+    void drain(admissions, shutdownDrainMsMax).then(() => obs.stop())
+      .then(() => system.stop()).then(async () => {
       await lock.release();
       log.info({}, 'stopped');
       return closeLogger(logger).then(() => process.exit(0));

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePorts } from './helpers/cluster.js';
 
 // The tests run one at a time: each starts whole members, and the machine has two cores.
 // Safe to run (issue 9): one member per data directory and per port, clean signals from the
@@ -126,11 +127,7 @@ async function holdPort(t: ExecutionContext): Promise<number> {
 
 /** freePort finds a port that is free now (for a member that must be told a fixed port). */
 async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return (await freePorts(1))[0]!;
 }
 
 // ---- 1. One member per data directory ----

@@ -6,7 +6,7 @@ import {
 } from '../../src/cluster/reconfig.js';
 import { EtcdError } from '../../src/errors.js';
 import {
-  inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs,
+  inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -16,6 +16,7 @@ import {
 } from '../../src/raft/index.js';
 import { unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
+import type { TraceRef } from '../../src/runtime/trace.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
 import type { PeerMsg, PeerReplies } from '../peer/messages.js';
@@ -148,6 +149,9 @@ export class RaftNode {
   private clientURLs: string[];
   /** grpcClientURLs: the gRPC URLs this member publishes, once its gRPC gateway listens. */
   private grpcClientURLs: string[] | undefined;
+  /** traced: the trace contexts of proposals made since the last WAL append (bounded by
+   * traceBatchParentsMax); the next append, and the apply after its fsync, continue them. */
+  private traced: TraceRef[] = [];
 
   constructor(private readonly deps: RaftNodeDeps) {
     this.cfg = deps.config;
@@ -404,14 +408,21 @@ export class RaftNode {
         type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
       };
       this.pendingHardState = undefined;
-      this.wal.ask(append).then(() => {
-        if (append.hardState !== undefined) this.lastHardState = append.hardState;
-        if (rd.entries.length > 0) this.storage.append(rd.entries);
-        if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
-        this.inflight = undefined;
-        if (!early) this.send(rd.messages);
-        this.node.advance(rd);
-        this.pump();
+      const traced = this.takeTraced(rd.entries.length);
+      this.ep.withTrace(traced, () => this.wal.ask(append)).then(() => {
+        // Traced proposals: the commit and apply that follow their fsync are a span of theirs.
+        const span = this.ep.startSpan('raft commit+apply', traced,
+          { 'raft.entries': rd.entries.length });
+        this.ep.withTrace(span?.refs, () => {
+          if (append.hardState !== undefined) this.lastHardState = append.hardState;
+          if (rd.entries.length > 0) this.storage.append(rd.entries);
+          if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
+          this.inflight = undefined;
+          if (!early) this.send(rd.messages);
+          this.node.advance(rd);
+          this.pump();
+        });
+        span?.end({ 'raft.applied_index': this.sm.appliedIndex });
       }, (e: unknown) => {
         if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
         // A failed fsync leaves the log's durability unknown: crash, and let the supervisor
@@ -457,6 +468,14 @@ export class RaftNode {
     this.send(rd.messages);
     this.node.advance(rd);
     this.pump();
+  }
+
+  /** takeTraced hands the traced proposals' contexts to an append of `entries` entries. */
+  private takeTraced(entries: number): TraceRef[] | undefined {
+    if (entries === 0 || this.traced.length === 0) return undefined;
+    const t = this.traced;
+    this.traced = [];
+    return t;
   }
 
   private readonly applyHooks = {
@@ -574,6 +593,8 @@ export class RaftNode {
       return fail(dropError(e));
     }
     if (token !== undefined) this.wait(n, token);
+    const tr = this.ep.traceContext;
+    if (tr !== undefined && this.traced.length < traceBatchParentsMax) this.traced.push(...tr);
   }
 
   private wait(n: number, token: ReplyToken): void {

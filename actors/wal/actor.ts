@@ -4,6 +4,7 @@ import {
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
+import type { TraceRef } from '../../src/runtime/trace.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
@@ -34,9 +35,11 @@ const pool = new Piscina({
 });
 
 /** queue: appends waiting for the next group commit. */
-let queue: { msg: WalAppend; token: ReplyToken | undefined }[] = [];
+let queue: { msg: WalAppend; token: ReplyToken | undefined; trace: TraceRef[] | undefined }[] =
+  [];
 let flushScheduled = false;
 let fsyncSeconds: number[] = [];
+let entriesPerFsync: number[] = [];
 /** snapshotSaveSeconds / snapshotFsyncSeconds: snapshot timings since the last WalStats. */
 let snapshotSaveSeconds: number[] = [];
 let snapshotFsyncSeconds: number[] = [];
@@ -47,6 +50,10 @@ function flush(): void {
   queue = [];
   const records: WalRecordInput[] = [];
   let hs: HardState | undefined;
+  // The traced appends of this group commit share one span each (src/runtime/trace.ts).
+  const traced: TraceRef[] = [];
+  for (const q of batch) if (q.trace !== undefined) traced.push(...q.trace);
+  const span = ctx.ep.startSpan('wal write+fsync', traced.length > 0 ? traced : undefined);
   for (const { msg } of batch) {
     for (const entry of msg.entries) records.push({ type: 'entry', entry });
     if (msg.hardState !== undefined) hs = msg.hardState;
@@ -56,7 +63,16 @@ function flush(): void {
   const t0 = performance.now();
   files.append(records);
   const seconds = (performance.now() - t0) / 1000;
-  if (fsyncSeconds.length < walFsyncSamplesMax) fsyncSeconds.push(seconds);
+  const entries = records.length - (hs === undefined ? 0 : 1);
+  if (fsyncSeconds.length < walFsyncSamplesMax) {
+    fsyncSeconds.push(seconds);
+    entriesPerFsync.push(entries);
+  }
+  // wal.entries: the log entries sharing this fsync — the traced request's and its neighbours'.
+  span?.end({
+    'wal.appends': batch.length, 'wal.records': records.length, 'wal.entries': entries,
+    'write_fsync_ms': Math.round(seconds * 1e6) / 1e3,
+  });
   for (const { token } of batch) {
     if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
   }
@@ -67,7 +83,7 @@ function flush(): void {
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'WalAppend':
-      queue.push({ msg, token });
+      queue.push({ msg, token, trace: ctx.ep.traceContext });
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flush);
@@ -122,9 +138,10 @@ ctx.ep.onMessage((msg, token) => {
       if (token !== undefined) {
         ctx.ep.reply(token, {
           fsyncSeconds, bytesWritten: files.bytesWritten, segments: files.segmentCount,
-          snapshotSaveSeconds, snapshotFsyncSeconds,
+          snapshotSaveSeconds, snapshotFsyncSeconds, entriesPerFsync,
         });
         fsyncSeconds = [];
+        entriesPerFsync = [];
         snapshotSaveSeconds = [];
         snapshotFsyncSeconds = [];
       }

@@ -66,6 +66,8 @@ export interface WalStatsResp {
   snapshotSaveSeconds: number[];
   /** snapshotFsyncSeconds: the fsync of each snapshot file. */
   snapshotFsyncSeconds: number[];
+  /** entriesPerFsync: the log entries of each group commit (its batch size), as fsyncSeconds. */
+  entriesPerFsync?: number[];
 }
 
 /** WalReplies maps each ask to its reply. */

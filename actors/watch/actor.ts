@@ -1,7 +1,10 @@
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
-import { progressNotifyIntervalMs, watchSyncRetryMs } from '../../src/constants.js';
+import {
+  progressNotifyIntervalMs, traceBatchParentsMax, watchSyncRetryMs,
+} from '../../src/constants.js';
+import type { TraceRef } from '../../src/runtime/trace.js';
 import { type HistoryRequest, mergeHistory, WatchHub } from '../../src/watch/index.js';
 import type { RaftWatchInterest } from '../raft/messages.js';
 import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from './messages.js';
@@ -55,6 +58,9 @@ function unsubscribeIfIdle(): void {
   raft.sendUnbounded({ type: 'RaftWatchInterest', subscribed: false });
 }
 let early: WatchMsg[] = [];
+/** traced: contexts of the traced changes of this turn; the turn's WatchEvents continues them
+ * (src/runtime/trace.ts). */
+let traced: TraceRef[] = [];
 let syncPasses = 0;
 let flushScheduled = false;
 let retryTimer: NodeJS.Timeout | undefined;
@@ -74,6 +80,9 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
       // Unsubscribed: changes sent before the Raft node saw it; WatchRecovered resumes.
       if (!recovered) return;
       for (const r of msg.revisions) hub.onChanges(r.revision, r.changes);
+      if (ctx.ep.traceContext !== undefined && traced.length < traceBatchParentsMax) {
+        traced.push(...ctx.ep.traceContext);
+      }
       break;
     case 'WatchCompacted':
       if (!recovered) return;
@@ -139,7 +148,11 @@ function flush(): void {
   flushScheduled = false;
   startPass();
   const drained = hub.drain();
-  if (drained.length > 0) gateway.sendUnbounded(packWatchEvents(drained));
+  const trace = traced.length > 0 ? traced : undefined;
+  traced = [];
+  if (drained.length > 0) {
+    ctx.ep.withTrace(trace, () => gateway.sendUnbounded(packWatchEvents(drained)));
+  }
   unsubscribeIfIdle();
 }
 

@@ -70,6 +70,11 @@ export interface Config {
   storageShards: number;
   /** configFile is the JSON config file that was read, or '' when none. */
   configFile: string;
+  /** traceSampleRate: the fraction of requests traced, as given ('0' to '1'; see
+   * traceSampleRateOf). Ours (docs/observability.md). */
+  traceSampleRate: string;
+  /** otlpEndpoint: the OTLP/HTTP URL traces are exported to; '' exports nothing. Ours. */
+  otlpEndpoint: string;
 }
 
 /** LogLevels are the accepted --log-level values, least severe first. */

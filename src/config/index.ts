@@ -8,5 +8,6 @@ export {
   loadConfig, parseInitialCluster, compactionRetention, type CompactionRetention,
   leaseCheckpointIntervalMs, parseDurationMs, rotationIntervalMs, urlProblem,
 } from './load.js';
+export { traceSampleRateOf, otlpEndpointOf } from './load.js';
 export { helpText } from './help.js';
 export { settings, envName, type Setting } from './settings.js';

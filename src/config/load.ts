@@ -79,6 +79,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     logRotationInterval: get('logRotationInterval') ?? D.logRotationIntervalDefault,
     storageShards: get('storageShards') ?? D.defaultStorageShards(),
     configFile,
+    traceSampleRate: get('traceSampleRate') ?? '0',
+    otlpEndpoint: get('otlpEndpoint') ?? '',
   };
   validate(cfg, explicit.has('initialCluster'));
   return cfg;
@@ -353,6 +355,32 @@ export function leaseCheckpointIntervalMs(text: string): number {
   return ms;
 }
 
+/** traceSampleRateOf reads traceSampleRate: a number from 0 to 1. Throws ConfigError. */
+export function traceSampleRateOf(text: string): number {
+  const rate = /^\s*[0-9.eE+-]+\s*$/.test(text) ? Number(text) : NaN;
+  if (!(rate >= 0 && rate <= 1)) {
+    throw new ConfigError('trace-sample-rate', `--trace-sample-rate: invalid value ` +
+      `${JSON.stringify(text)}: expected a fraction from 0 to 1`);
+  }
+  return rate;
+}
+
+/** otlpEndpointOf reads otlpEndpoint: '' (off) or an http(s) URL. Throws ConfigError. */
+export function otlpEndpointOf(text: string): string {
+  if (text === '') return text;
+  let ok = false;
+  try {
+    ok = ['http:', 'https:'].includes(new URL(text).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new ConfigError('otlp-endpoint', `--otlp-endpoint: invalid value ` +
+      `${JSON.stringify(text)}: expected an http(s) URL such as http://127.0.0.1:4318/v1/traces`);
+  }
+  return text;
+}
+
 /** rotationIntervalMs reads logRotationInterval: undefined for 'none', else milliseconds. */
 export function rotationIntervalMs(text: string): number | undefined {
   if (text === 'none') return undefined;
@@ -377,6 +405,8 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
   compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
   leaseCheckpointIntervalMs(cfg.leaseCheckpointInterval);
   rotationIntervalMs(cfg.logRotationInterval);
+  traceSampleRateOf(cfg.traceSampleRate);
+  otlpEndpointOf(cfg.otlpEndpoint);
   const members = parseInitialCluster(cfg.initialCluster);
   const mine = members.get(cfg.name);
   if (mine === undefined) {

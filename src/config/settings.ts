@@ -129,6 +129,14 @@ export const settings: readonly Setting[] = [
   { flag: 'config-file', key: 'configFile', kind: { t: 'string' }, value: 'path',
     defaultText: '(none)',
     help: 'Path to a JSON config file whose keys are these flag names (etcd\'s YAML keys).' },
+  { flag: 'trace-sample-rate', key: 'traceSampleRate', kind: { t: 'string', nonEmpty: true },
+    value: 'fraction', defaultText: '0',
+    help: 'Fraction of requests traced across the actors (0 to 1); a request with the header ' +
+      "'x-myetcd-trace: 1' is always traced (ours)." },
+  { flag: 'otlp-endpoint', key: 'otlpEndpoint', kind: { t: 'string' }, value: 'url',
+    defaultText: '(none)',
+    help: 'OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces) to export the ' +
+      'recorded traces to (ours).' },
 ];
 
 /** byFlag finds a setting by its flag name (without dashes). */

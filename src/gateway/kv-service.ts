@@ -6,6 +6,7 @@ import type {
   RangeRequest, RangeResponse, ResponseHeader, WriteRequest, WriteResponse,
 } from '../mvcc/types.js';
 import type { ActorRef, Endpoint, Message } from '../runtime/endpoint.js';
+import type { TraceRef } from '../runtime/trace.js';
 import type { Revision } from '../types.js';
 
 /** ReadPoint is where a linearizable read reads: the revision, and the Raft index of the last
@@ -36,7 +37,9 @@ export class KvService {
   knownTerm = 0;
   /** rangeTotal counts ranges served (etcd_mvcc_range_total). */
   rangeTotal = 0;
-  private readWaiters: { resolve(r: ReadPoint): void; reject(e: Error): void }[] = [];
+  private readWaiters: {
+    resolve(r: ReadPoint): void; reject(e: Error): void; trace: TraceRef[] | undefined;
+  }[] = [];
 
   constructor(
     private readonly ep: Endpoint<Message>,
@@ -73,6 +76,8 @@ export class KvService {
   /** range reads, linearizably unless req.serializable. */
   async range(req: RangeRequest): Promise<{ header: ResponseHeader; response: RangeResponse }> {
     this.rangeTotal++;
+    // A traced read's shard asks come after an await: they continue the context kept here.
+    const trace = this.ep.traceContext;
     const point = req.serializable === true ? { revision: this.knownRevision, shardIndex: 0 }
       : await this.readIndex();
     const readRev = point.revision;
@@ -87,9 +92,10 @@ export class KvService {
       const s = this.shards[shardOf(req.key, this.shards.length)]!;
       // A shard's partial is not always final on its own (etcd's sort quirks, keys-only with a
       // VALUE sort): the merge finishes it, even for one part.
-      response = mergeRanges(req, [await s.ask(msg)]);
+      response = mergeRanges(req, [await this.ep.withTrace(trace, () => s.ask(msg))]);
     } else {
-      response = mergeRanges(req, await Promise.all(this.shards.map((s) => s.ask(msg))));
+      response = mergeRanges(req, await this.ep.withTrace(trace,
+        () => Promise.all(this.shards.map((s) => s.ask(msg)))));
     }
     return { header: this.header(readRev), response };
   }
@@ -138,7 +144,7 @@ export class KvService {
 
   private readIndex(): Promise<ReadPoint> {
     return new Promise((resolve, reject) => {
-      this.readWaiters.push({ resolve, reject });
+      this.readWaiters.push({ resolve, reject, trace: this.ep.traceContext });
       if (this.readWaiters.length === 1) setImmediate(this.issueReadIndex);
     });
   }
@@ -147,8 +153,11 @@ export class KvService {
     const waiters = this.readWaiters;
     this.readWaiters = [];
     let p: Promise<RaftReplies['RaftReadIndex']>;
+    // The shared read index continues every traced read that waits for it.
+    const traced: TraceRef[] = [];
+    for (const w of waiters) if (w.trace !== undefined) traced.push(...w.trace);
     try {
-      p = this.raft.ask({ type: 'RaftReadIndex' });
+      p = this.ep.withTrace(traced, () => this.raft.ask({ type: 'RaftReadIndex' }));
       // This runs after the turn's requests were read, so the batch is complete: send it.
       this.ep.flushNow();
     } catch (e) {

@@ -3,7 +3,9 @@ import { EtcdError } from '../errors.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
 import { errorBody } from './errors.js';
+import type { Dashboard } from './dashboard.js';
 import type { KvService } from './kv-service.js';
+import { startRequestTrace, traceIdHeader } from './request-trace.js';
 
 /**
  * routes: the registry every route module registers with. A route module exports one
@@ -23,6 +25,10 @@ export interface GatewayDeps {
   /** countBytes counts a JSON request's body and answer (the API's JSON is ASCII, so string
    * lengths are bytes): etcd_network_client_grpc_{received,sent}_bytes_total. */
   countBytes?: (received: number, sent: number) => void;
+  /** traceSampleRate: the fraction of requests traced without asking (--trace-sample-rate). */
+  traceSampleRate?: number;
+  /** dashboard computes GET /debug/dashboard (src/gateway/dashboard.ts). */
+  dashboard?: Dashboard;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
@@ -70,6 +76,8 @@ export class Routes {
       let text: string;
       let received = 0;
       const refused = this.admission.refuse();
+      const trace = refused === undefined ? startRequestTrace(this.deps.system.gateway, req,
+        method, route, this.deps.traceSampleRate ?? 0) : undefined;
       if (refused !== undefined) {
         ({ status, body: text } = onError(refused));
       } else {
@@ -77,7 +85,8 @@ export class Routes {
         try {
           const body = method === 'get' || method === 'delete' ? '' : await req.text();
           received = body.length;
-          [status, text] = await fn(body, req);
+          [status, text] = await (trace === undefined ? fn(body, req)
+            : trace.run(() => fn(body, req)));
         } catch (e) {
           ({ status, body: text } = onError(e));
         } finally {
@@ -86,6 +95,10 @@ export class Routes {
       }
       // `completed`: the client went away (hyper-express's `closed` is a Writable's getter:
       // reading it built a stream per request and never became true).
+      if (trace !== undefined) {
+        trace.end(status);
+        if (!res.completed) res.header(traceIdHeader, trace.traceId);
+      }
       if (!res.completed) res.status(status).header('content-type', 'application/json').send(text);
       this.deps.observe?.(route, method, status, (performance.now() - t0) / 1000);
       this.deps.countBytes?.(received, text.length);

@@ -11,6 +11,8 @@ import { type GatewayDeps, Routes } from './routes.js';
 import { registerV1Routes } from './v1-routes.js';
 import { registerV3Routes } from './v3-routes.js';
 import { registerClusterRoutes } from './cluster-routes.js';
+import { registerTraceRoutes } from './trace-routes.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
 import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
 
 /**
@@ -43,6 +45,8 @@ export async function startGateway(
   });
   registerLeaseRoutes(routes);
   registerClusterRoutes(routes);
+  registerTraceRoutes(routes);
+  registerDashboardRoutes(routes);
   server.get('/health', async (_req, res) => {
     let healthy = false;
     if (deps.system.serving) {

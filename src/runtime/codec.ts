@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import type { TraceField } from './trace.js';
 
 /**
  * codec: how messages cross threads. Every hop carries ONE msgpack-encoded batch of
@@ -26,8 +27,10 @@ export const enum EnvelopeKind {
   ReplyError = 3,
 }
 
-/** Envelope is [kind, id, from, body]: id and from are 0/'' for Send. */
-export type Envelope = [EnvelopeKind, number, string, unknown];
+/** Envelope is [kind, id, from, body] — id and from are 0/'' for Send — plus, only on a traced
+ * message, a fifth element: its TraceField (src/runtime/trace.ts). Untraced, the fifth element
+ * is absent, not nil: tracing off adds no byte to any message. */
+export type Envelope = [EnvelopeKind, number, string, unknown, TraceField?];
 
 /** packBatch encodes envelopes into a fresh buffer the caller may transfer. */
 export function packBatch(batch: Envelope[]): Uint8Array {

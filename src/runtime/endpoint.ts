@@ -1,9 +1,13 @@
 import { assert } from '../assert.js';
 import type { ErrorCode } from '../errors.js';
 import {
-  askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax,
+  askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax, traceBatchParentsMax,
+  traceOpenAsksMax,
 } from '../constants.js';
 import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js';
+import {
+  nowMs, type OpenSpan, type SpanAttributes, type TraceField, Tracer, type TraceRef,
+} from './trace.js';
 
 /**
  * Endpoint is one thread's side of the actor runtime: it owns the connections to every
@@ -122,9 +126,16 @@ export class Endpoint<In extends Message = Message> {
   readonly stats: EndpointStats = {
     messagesIn: 0, messagesOut: 0, batchesIn: 0, batchesOut: 0, handleSecondsTotal: 0, depth: {},
   };
+  /** tracer records this thread's spans (src/runtime/trace.ts). */
+  readonly tracer: Tracer;
+  /** active: the spans the code running now continues; undefined when untraced (the rule). */
+  private active: TraceRef[] | undefined;
+  /** openAsks: traced asks received and not answered yet, by "from:id" (bounded). */
+  private readonly openAsks = new Map<string, { span: OpenSpan; handleMs?: number }>();
 
-  constructor(name: string) {
+  constructor(name: string, thread = name === 'gateway' ? 'main' : `myetcd-${name}`) {
     this.name = name;
+    this.tracer = new Tracer(thread, name);
   }
 
   /** connect adds a target actor reachable through transport. */
@@ -165,6 +176,10 @@ export class Endpoint<In extends Message = Message> {
     }
     if (env[0] === EnvelopeKind.Send) p.sendsQueued++;
     else if (env[0] === EnvelopeKind.Ask && env[2] === this.name) p.outstanding++;
+    // Tracing off: `active` is undefined and the envelope keeps its four elements.
+    if (this.active !== undefined && env.length === 4 && env[0] <= EnvelopeKind.Ask) {
+      env.push([nowMs(), this.active]);
+    }
     p.outbox.push(env);
     if (p.outbox.length >= batchMessagesMax) this.flushTarget(p);
     else if (!this.flushScheduled) {
@@ -187,18 +202,52 @@ export class Endpoint<In extends Message = Message> {
 
   /** reply answers an ask identified by token (possibly one forwarded by another actor). */
   reply(token: ReplyToken, body: unknown): void {
-    this.post(token.from, [EnvelopeKind.Reply, token.id, this.name, body], false);
+    const env: Envelope = [EnvelopeKind.Reply, token.id, this.name, body];
+    if (this.openAsks.size > 0) this.closeAsk(token, env);
+    this.post(token.from, env, false);
   }
 
   /** replyError fails an ask with a stable code and message. */
   replyError(token: ReplyToken, err: { code?: string; message: string }): void {
     const body = { code: err.code ?? 'INTERNAL', message: err.message };
-    this.post(token.from, [EnvelopeKind.ReplyError, token.id, this.name, body], false);
+    const env: Envelope = [EnvelopeKind.ReplyError, token.id, this.name, body];
+    if (this.openAsks.size > 0) this.closeAsk(token, env, { error: body.code });
+    this.post(token.from, env, false);
   }
 
   /** forward sends msg to target as an Ask whose reply goes to the token's asker. */
   forward(target: string, msg: Message, token: ReplyToken): void {
-    this.post(target, [EnvelopeKind.Ask, token.id, token.from, msg], false);
+    const env: Envelope = [EnvelopeKind.Ask, token.id, token.from, msg];
+    if (this.openAsks.size > 0) this.closeAsk(token, env, { forwarded: target });
+    this.post(target, env, false);
+  }
+
+  /** traceContext is the spans the running code continues (undefined: untraced). Code that
+   * continues a message's work later — after a timer, a batch, an fsync — keeps it and runs
+   * that work under withTrace. */
+  get traceContext(): TraceRef[] | undefined {
+    return this.active;
+  }
+
+  /** withTrace runs fn with refs as the active trace context (undefined: untraced); what fn
+   * posts synchronously continues those spans. */
+  withTrace<T>(refs: readonly TraceRef[] | undefined, fn: () => T): T {
+    const prev = this.active;
+    this.active = refs === undefined || refs.length === 0 ? undefined
+      : refs.slice(0, traceBatchParentsMax);
+    try {
+      return fn();
+    } finally {
+      this.active = prev;
+    }
+  }
+
+  /** startSpan opens a span of this thread under refs (undefined: none, nothing is traced);
+   * with an empty list, a new trace's root. */
+  startSpan(name: string, refs: readonly TraceRef[] | undefined, attrs?: SpanAttributes):
+    OpenSpan | undefined {
+    if (refs === undefined) return undefined;
+    return this.tracer.start(name, refs.slice(0, traceBatchParentsMax), attrs);
   }
 
   /** flushNow posts every outbox immediately (used before blocking work such as fsync). */
@@ -257,38 +306,87 @@ export class Endpoint<In extends Message = Message> {
     this.stats.batchesIn++;
     this.stats.messagesIn += batch.length;
     for (let i = 0; i < batch.length; i++) {
-      const [kind, id, from, body] = batch[i]!;
-      switch (kind) {
-        case EnvelopeKind.Send:
-          this.dispatch(body as In, undefined);
-          break;
-        case EnvelopeKind.Ask:
-          this.dispatch(body as In, { from, id });
-          break;
-        case EnvelopeKind.Reply:
-        case EnvelopeKind.ReplyError: {
-          // Correlation ids are this endpoint's own, issued in order: a reply names one.
-          assert(id < this.nextId, 'runtime: a reply names an ask never sent', id);
-          const p = this.pending.get(id);
-          if (p === undefined) break; // timed out already; the late reply is dropped
-          this.pending.delete(id);
-          const target = this.targets.get(p.target);
-          // Depth accounting: every pending ask to a target is counted in its `outstanding`.
-          assert(target === undefined || target.outstanding > 0,
-            'runtime: a pending ask was not counted in its target\'s depth', p.target);
-          if (target !== undefined) target.outstanding--;
-          if (kind === EnvelopeKind.Reply) p.resolve(body);
-          else {
-            const e = body as { code: string; message: string };
-            p.reject(new RemoteError(e.code, e.message));
-          }
-          break;
-        }
-        default:
-          throw new Error(`runtime: unknown envelope kind ${String(kind)} from ${from}`);
-      }
+      const env = batch[i]!;
+      if (env.length > 4) this.receiveTraced(env, batch.length);
+      else this.deliver(env[0], env[1], env[2], env[3]);
     }
     this.stats.handleSecondsTotal += (performance.now() - t0) / 1000;
+  }
+
+  /** receiveTraced delivers a traced message inside its span (see src/runtime/trace.ts). */
+  private receiveTraced(env: Envelope, batchSize: number): void {
+    const [kind, id, from, body, tr] = env as [EnvelopeKind, number, string, unknown, TraceField];
+    const t = nowMs();
+    const isReply = kind === EnvelopeKind.Reply || kind === EnvelopeKind.ReplyError;
+    const type = isReply ? `${this.pending.get(id)?.type ?? 'ask'} reply` : (body as Message).type;
+    const span = this.tracer.start(type, tr[1], {
+      'message.type': type, 'queue.wait_ms': round3(t - tr[0]), 'batch.size': batchSize,
+      'batch.traced': tr[1].length,
+    }, t);
+    let open: { span: OpenSpan; handleMs?: number } | undefined;
+    const key = `${from}:${id}`;
+    if (kind === EnvelopeKind.Ask) {
+      // The span lasts until the reply (closeAsk), which may come in this very handler.
+      open = { span };
+      this.openAsks.set(key, open);
+      if (this.openAsks.size > traceOpenAsksMax) {
+        this.openAsks.delete(this.openAsks.keys().next().value!);
+      }
+    }
+    const prev = this.active;
+    this.active = span.refs;
+    try {
+      this.deliver(kind, id, from, body);
+    } finally {
+      this.active = prev;
+    }
+    const handleMs = round3(nowMs() - t);
+    if (open === undefined) span.end({ 'handle_ms': handleMs });
+    else if (this.openAsks.get(key) === open) open.handleMs = handleMs;
+  }
+
+  /** closeAsk ends the span of a traced ask being answered (or forwarded), and puts its refs
+   * on the envelope that answers it. */
+  private closeAsk(token: ReplyToken, env: Envelope, attrs: SpanAttributes = {}): void {
+    const key = `${token.from}:${token.id}`;
+    const open = this.openAsks.get(key);
+    if (open === undefined) return;
+    this.openAsks.delete(key);
+    const t = nowMs();
+    open.span.end({ ...attrs, 'handle_ms': open.handleMs ?? 0 });
+    env.push([t, open.span.refs]);
+  }
+
+  private deliver(kind: EnvelopeKind, id: number, from: string, body: unknown): void {
+    switch (kind) {
+      case EnvelopeKind.Send:
+        this.dispatch(body as In, undefined);
+        break;
+      case EnvelopeKind.Ask:
+        this.dispatch(body as In, { from, id });
+        break;
+      case EnvelopeKind.Reply:
+      case EnvelopeKind.ReplyError: {
+        // Correlation ids are this endpoint's own, issued in order: a reply names one.
+        assert(id < this.nextId, 'runtime: a reply names an ask never sent', id);
+        const p = this.pending.get(id);
+        if (p === undefined) break; // timed out already; the late reply is dropped
+        this.pending.delete(id);
+        const target = this.targets.get(p.target);
+        // Depth accounting: every pending ask to a target is counted in its `outstanding`.
+        assert(target === undefined || target.outstanding > 0,
+          'runtime: a pending ask was not counted in its target\'s depth', p.target);
+        if (target !== undefined) target.outstanding--;
+        if (kind === EnvelopeKind.Reply) p.resolve(body);
+        else {
+          const e = body as { code: string; message: string };
+          p.reject(new RemoteError(e.code, e.message));
+        }
+        break;
+      }
+      default:
+        throw new Error(`runtime: unknown envelope kind ${String(kind)} from ${from}`);
+    }
   }
 
   private dispatch(msg: In, token: ReplyToken | undefined): void {
@@ -353,6 +451,11 @@ export class ActorRef<In extends Message, R> {
 
 function now(): number {
   return performance.now();
+}
+
+/** round3 keeps three decimals of a millisecond figure (a microsecond is plenty). */
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 /** portTransport adapts a worker_threads MessagePort (transferring each batch's buffer). */

@@ -4,6 +4,7 @@ import {
   restartBackoffMsMax, restartBackoffMsMin, restartsMax, restartWindowMs,
 } from '../constants.js';
 import { Endpoint, type EndpointStats, type Message, portTransport } from './endpoint.js';
+import type { TracesReport } from './trace.js';
 import type { ActorInit, ControlMessage } from './worker.js';
 
 /**
@@ -60,6 +61,7 @@ export class ActorSystem {
   private state: 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'idle';
   private restartTimes: number[] = [];
   private backoffMs = restartBackoffMsMin;
+  private tracesAsks = 0;
 
   constructor(
     private readonly specs: ActorSpec[],
@@ -109,6 +111,32 @@ export class ActorSystem {
       }
       w.on('message', onMsg);
       w.postMessage({ control: 'stats' } satisfies ControlMessage);
+    })));
+    return out;
+  }
+
+  /** actorTraces collects every thread's recorded spans (src/runtime/trace.ts), the gateway's
+   * included; `since` gives, per thread, the seq after which to report (export cursors). */
+  async actorTraces(since: ReadonlyMap<string, number> = new Map(),
+    timeoutMs = actorStatsTimeoutMs): Promise<Map<string, TracesReport>> {
+    const out = new Map<string, TracesReport>();
+    out.set('gateway', this.gateway.tracer.report(since.get('gateway') ?? 0));
+    const id = ++this.tracesAsks;
+    await Promise.all([...this.workers].map(([name, w]) => new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function onMsg(m: ControlMessage): void {
+        if (m.control !== 'tracesResp' || m.id !== id) return;
+        out.set(name, m.report);
+        done();
+      }
+      function done(): void {
+        clearTimeout(timer);
+        w.off('message', onMsg);
+        resolve();
+      }
+      w.on('message', onMsg);
+      const ask = { control: 'traces', since: since.get(name) ?? 0, id } as const;
+      w.postMessage(ask satisfies ControlMessage);
     })));
     return out;
   }

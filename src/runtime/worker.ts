@@ -27,6 +27,8 @@ export type ControlMessage =
   | { control: 'stopped' }
   | { control: 'stats' }
   | { control: 'statsResp'; stats: import('./endpoint.js').EndpointStats }
+  | { control: 'traces'; since: number; id: number }
+  | { control: 'tracesResp'; report: import('./trace.js').TracesReport; id: number }
   | { control: 'fatal'; message: string };
 
 /** ActorContext is what an actor's shell gets from startActor. */
@@ -57,6 +59,11 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
       ep.stats.heapTotalBytes = heap.total_heap_size;
       const stats = ep.snapshotStats();
       control.postMessage({ control: 'statsResp', stats } satisfies ControlMessage);
+      return;
+    }
+    if (m.control === 'traces') {
+      const report = ep.tracer.report(m.since);
+      control.postMessage({ control: 'tracesResp', report, id: m.id } satisfies ControlMessage);
       return;
     }
     if (m.control === 'stop') {

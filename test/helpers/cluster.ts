@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,18 +12,67 @@ import { until, waitTimeoutMs } from './wait.js';
  * Every process a test starts is killed by stopAll(), which tests call on every path.
  */
 
-/** freePorts asks the OS for n free TCP ports on 127.0.0.1 (bound together, then released:
- * the members bind them again at once). */
+/**
+ * freePorts finds n TCP ports on 127.0.0.1 that a member can bind a moment later.
+ *
+ * A port the OS hands out for port 0 comes from the ephemeral range (32768–60999 here), the
+ * same range every outgoing connection's local port is drawn from: between our release and
+ * the member's bind, any client socket on the machine could take it (it happened: a member's
+ * peer port went to a connection in a parallel test, EADDRINUSE). So ports are drawn below
+ * that range, from [portFloor, portCeiling), where only listeners that ask for a number live,
+ * and each is reserved across processes by a file `<reserveDir>/<port>` holding the owner's
+ * pid (created exclusively; a file whose owner has exited is reclaimed). A port is taken only
+ * if it can also be bound right now.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<
-    import('node:net').Server>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve(s));
-  })));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await mkdir(reserveDir, { recursive: true });
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < n; attempt++) {
+    if (attempt >= portAttemptsMax) throw new Error(`freePorts: none free in ${attempt} tries`);
+    const port = portFloor + randomInt(portCeiling - portFloor);
+    if (ports.includes(port) || !(await reserve(port)) || !(await bindable(port))) continue;
+    ports.push(port);
+  }
   return ports;
+}
+
+const portFloor = 20000;
+const portCeiling = 32000;
+const portAttemptsMax = 1000;
+const reserveDir = join(tmpdir(), 'myetcd-test-ports');
+
+/** reserve claims `port` for this process unless a live process holds it. */
+async function reserve(port: number): Promise<boolean> {
+  const file = join(reserveDir, String(port));
+  try {
+    await writeFile(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const owner = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (owner === process.pid) return false; // ours already, handed out before
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
+    await rm(file, { force: true });
+    return false; // reclaimed; a later attempt may take it
+  }
+}
+
+/** alive tells whether a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** bindable tells whether 127.0.0.1:port can be listened on exclusively now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host: '127.0.0.1', port, exclusive: true }, () => s.close(() => resolve(true)));
+  });
 }
 
 /** Node is one member process of a test cluster. */

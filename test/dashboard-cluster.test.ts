@@ -1,0 +1,52 @@
+import test from 'ava';
+import type { DashboardJson } from '../src/gateway/dashboard.js';
+import type { TraceJson } from '../src/gateway/trace-routes.js';
+import { fastRaft, startCluster, waitFor, waitForLeader } from './helpers/cluster.js';
+
+// The dashboard against a cluster (issue 16): any member's /debug/dashboard shows every member
+// with its role, term and indexes (asking the others for /debug/member), and a request traced
+// on a follower shows the follower's own hops. Three real member processes; all are killed on
+// every path.
+
+test('dashboard: a follower\'s /debug/dashboard shows the three members, one leader, and a ' +
+  'PUT traced there shows the follower\'s hops', async (t) => {
+  const c = await startCluster({ size: 3, args: fastRaft });
+  try {
+    const leader = await waitForLeader(c);
+    const follower = c.nodes.findIndex((_, i) => i !== leader);
+    const url = c.nodes[follower]!.server!.url;
+    const dash = await waitFor('three healthy members on the follower\'s dashboard', async () => {
+      const r = await fetch(`${url}/debug/dashboard`);
+      if (r.status !== 200) return undefined;
+      const d = await r.json() as DashboardJson;
+      const ok = d.members.length === 3 && d.members.every((m) => m.healthy) &&
+        d.members.filter((m) => m.role === 'leader').length === 1;
+      return ok ? d : undefined;
+    });
+    t.is(dash.self.role, 'follower');
+    t.is(dash.members.filter((m) => m.role === 'follower').length, 2);
+    t.is(new Set(dash.members.map((m) => m.term)).size, 1, 'one term');
+    t.is(new Set(dash.members.map((m) => m.leader)).size, 1, 'one leader for all');
+    t.deepEqual(dash.members.map((m) => m.name).sort(), ['m1', 'm2', 'm3']);
+    t.true(dash.members.every((m) => (m.applied ?? 0) > 0 && (m.commit ?? 0) > 0));
+    t.true(dash.actors.some((a) => a.actor === 'peer'));
+
+    const r = await fetch(`${url}/v1/key/dash/c`,
+      { method: 'PUT', body: '{"value":"v"}', headers: { 'x-myetcd-trace': '1' } });
+    t.is(r.status, 200);
+    const id = r.headers.get('x-myetcd-trace-id')!;
+    const tr = await waitFor('the follower\'s spans of the traced PUT', async () => {
+      const j = await (await fetch(`${url}/debug/traces?trace=${id}`)).json() as
+        { traces: TraceJson[] };
+      const x = j.traces[0];
+      const names = x?.spans.map((s) => s.name) ?? [];
+      return ['PUT /v1/key/*', 'RaftPropose', 'RaftPropose reply'].every((n) => names.includes(n))
+        ? x : undefined;
+    });
+    const propose = tr.spans.find((s) => s.name === 'RaftPropose')!;
+    t.is(propose.attributes['thread'], 'myetcd-raft');
+    t.is(propose.parentSpanId, tr.spans.find((s) => s.name === 'PUT /v1/key/*')!.spanId);
+  } finally {
+    await c.stopAll();
+  }
+});
