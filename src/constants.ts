@@ -240,6 +240,22 @@ export const bodyBytesReceivingMax = 256 * 1024 * 1024;
 /** authTokensMax bounds the simple tokens a gateway keeps; past it the oldest goes. */
 export const authTokensMax = 100_000;
 
+// ---- gRPC gateway (src/gateway/grpc-server.ts) ----
+/** grpcListenPortDefault: --listen-client-grpc-urls' port when --listen-client-urls is left at
+ * etcd's default (2379, the JSON gateway's): 23790 is etcd's own gRPC proxy's default port. */
+export const grpcListenPortDefault = 23790;
+/** grpcConcurrentStreamsMax bounds the HTTP/2 streams (calls) open at once on one client
+ * connection (etcd: --max-concurrent-streams, unbounded by default). */
+export const grpcConcurrentStreamsMax = 1_000;
+/** grpcStreamWritesPendingMax bounds the answers a keep-alive stream has handed to gRPC but
+ * not yet flushed: past it the server stops reading that stream's requests until the client
+ * reads (HTTP/2 flow control then stops the client), so a client that never reads costs
+ * bounded memory. */
+export const grpcStreamWritesPendingMax = 256;
+/** snapshotChunkBytes: Maintenance.Snapshot streams the backend file in chunks of this size
+ * (etcd: 32 KiB). */
+export const snapshotChunkBytes = 32 * 1024;
+
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
@@ -272,6 +288,7 @@ assert(v1ListLimitDefault <= v1ListLimitMax, 'the default /v1 page must be allow
 assert(v1ListLimitMax <= rangeResultKvsMax, 'a /v1 page must fit in one range');
 assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
   'an open request body must be answered at least 1 s before uWS may cut it');
+assert(grpcStreamWritesPendingMax >= 1, 'a keep-alive stream must be able to answer');
 
 // ---- Tracing and the dashboard (issue 16, docs/observability.md) ----
 /** traceRingTracesMax: each thread keeps the spans of its last this many traces. */

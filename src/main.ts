@@ -11,6 +11,7 @@ import { setupObservability } from './gateway/observability.js';
 import { startAuth } from './gateway/auth-gate.js';
 import { tlsFor } from './gateway/tls.js';
 import { startGateway } from './gateway/server.js';
+import { type GrpcStartDeps, startGrpcGateways } from './gateway/grpc-server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { ActorSystem } from './runtime/system.js';
@@ -51,16 +52,14 @@ async function main(): Promise<void> {
   }
   // The client ports, the data directory's lock and the log files, in that order; a failure
   // leaves nothing behind (src/server/startup.ts).
-  const { clientUrls, lock, logger } = await prepareStart(config);
+  const { clientUrls, grpcUrls, lock, logger } = await prepareStart(config);
   const log = logger.child({ component: 'main' });
   // Who this member is: from --initial-cluster, or asked of the running members when it joins
   // (--initial-cluster-state existing); a restart takes it from the WAL instead.
   const plan = await planCluster(config);
   const { selfId: memberId, clusterId } = plan;
-  const metrics = createMetrics({
-    version: apiVersion, buildVersion: version, clusterVersion,
-    quotaBackendBytes: config.quotaBackendBytes,
-  });
+  const metrics = createMetrics({ version: apiVersion, buildVersion: version, clusterVersion,
+    quotaBackendBytes: config.quotaBackendBytes });
   const system = new ActorSystem(actorSpecs(config, plan), {
     logger: logger.child({ component: 'supervisor' }),
     logConfig: loggerConfig(config),
@@ -114,8 +113,9 @@ async function main(): Promise<void> {
     log.info({ url: `${u.protocol}//${u.hostname}:${g.port}` }, 'ready to serve client requests');
     listened.push(g.port);
   }
-  publishClientUrls(system.gateway, config, listened);
-
+  const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
+  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
+    version, config, metrics, log, ...grpc, watches: gateways.at(-1)!.watches }, grpcUrls));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -123,10 +123,10 @@ async function main(): Promise<void> {
     log.info({ signal }, 'received signal; shutting down');
     system.markStopping();
     for (const g of gateways) g.watches.closeAll(new EtcdError('STOPPED'));
-    for (const g of gateways) g.server.close();
+    for (const g of [...gateways.map((x) => x.server), ...grpc.servers]) g.close();
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
-    const admissions = gateways.map((g) => g.routes.admission);
+    const admissions = [...gateways.map((g) => g.routes.admission), ...grpc.admissions];
     void drain(admissions, shutdownDrainMsMax).then(() => obs.stop())
       .then(() => system.stop()).then(async () => {
       await lock.release();

@@ -18,6 +18,8 @@ export interface MemberPublishRequest {
   id: number;
   name: string;
   clientURLs: string[];
+  /** grpcClientURLs: the member's gRPC client URLs (absent from members that predate it). */
+  grpcClientURLs?: string[];
 }
 
 /** MemberUpdateRequest replaces a member's peer URLs (etcd: member update). */
@@ -178,6 +180,8 @@ export interface RaftTransferLeader {
 export interface RaftPublish {
   type: 'RaftPublish';
   clientURLs: string[];
+  /** grpcClientURLs: the gRPC URLs, once the gRPC gateway listens (a later RaftPublish). */
+  grpcClientURLs?: string[];
 }
 
 export type RaftMsg = RaftPropose | RaftReadIndex | RaftStatusReq | RaftBarrier | RaftStep |

@@ -154,6 +154,8 @@ export class RaftNode {
   private early: [RaftMsg, ReplyToken | undefined][] | undefined = [];
   /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
   private clientURLs: string[];
+  /** grpcClientURLs: the gRPC URLs this member publishes, once its gRPC gateway listens. */
+  private grpcClientURLs: string[] | undefined;
   /** traced: the trace contexts of proposals made since the last WAL append (bounded by
    * traceBatchParentsMax); the next append, and the apply after its fsync, continue them. */
   private traced: TraceRef[] = [];
@@ -505,6 +507,7 @@ export class RaftNode {
         break;
       case 'RaftPublish':
         this.clientURLs = msg.clientURLs;
+        if (msg.grpcClientURLs !== undefined) this.grpcClientURLs = msg.grpcClientURLs;
         this.publishedAtMs = -Infinity;
         this.maybePublish(this.deps.nowMs());
         break;
@@ -769,15 +772,17 @@ export class RaftNode {
     if (this.clientURLs.some((u) => /:0\/?$/.test(u))) return;
     const self = this.sm.members.get(this.selfId);
     if (self === undefined) return;
+    const grpc = this.grpcClientURLs;
     if (self.name === this.cfg.name &&
-      self.clientURLs.join(',') === this.clientURLs.join(',')) return;
+      self.clientURLs.join(',') === this.clientURLs.join(',') &&
+      (grpc === undefined || (self.grpcClientURLs ?? []).join(',') === grpc.join(','))) return;
     if (now - this.publishedAtMs < this.cfg.heartbeatIntervalMs * this.cfg.electionTicks) return;
     this.publishedAtMs = now;
     try {
       this.node.propose(encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n: 0 },
         encodeRequest({
           type: 'memberPublish', id: this.selfId, name: this.cfg.name,
-          clientURLs: this.clientURLs,
+          clientURLs: this.clientURLs, ...(grpc === undefined ? {} : { grpcClientURLs: grpc }),
         })));
     } catch {
       // No leader, or a transfer: the next tick tries again.

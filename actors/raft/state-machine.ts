@@ -346,7 +346,7 @@ export class StateMachine {
         // apply expands a batch into single revokes (expireAsRevokes) before executing.
         throw new AssertionFailed('apply expands a leaseExpire batch before executing it');
       case 'memberPublish':
-        this.members.publish(req.id, req.name, req.clientURLs);
+        this.members.publish(req.id, req.name, req.clientURLs, req.grpcClientURLs);
         hooks.membersChanged({ type: -1, id: req.id });
         return this.memberResult(req.id);
       case 'memberUpdate':

@@ -334,6 +334,14 @@ function compareFields(o: Obj): Compare {
 /** emptyOps marks RequestOps that named no operation (etcd: "etcdserver: key not found"). */
 const emptyOps = new WeakSet<object>();
 
+/** emptyRequestOp is a RequestOp that named no operation, marked for checkTxnRequest (the
+ * gRPC gateway's codec builds its txns with it too). */
+export function emptyRequestOp(): RequestOp {
+  const op: RequestOp = { type: 'range', key: '' };
+  emptyOps.add(op);
+  return op;
+}
+
 function requestOpFields(o: Obj): RequestOp {
   let op: RequestOp | undefined;
   const range = message(get(o, 'request_range', 'requestRange'));
@@ -344,11 +352,7 @@ function requestOpFields(o: Obj): RequestOp {
   if (del) op = deleteFields(del);
   const txn = message(get(o, 'request_txn', 'requestTxn'));
   if (txn) op = txnFields(txn);
-  if (op === undefined) {
-    op = { type: 'range', key: '' };
-    emptyOps.add(op);
-  }
-  return op;
+  return op ?? emptyRequestOp();
 }
 
 function txnFields(o: Obj): TxnRequest {
@@ -463,6 +467,27 @@ export function decodeRangeRequest(json: unknown): RangeRequest {
   checkGrpcSize(rangeRequestBytes(r));
   checkRange(r);
   return r;
+}
+
+/** checkRangeRequest runs etcd's range checks and the gRPC size limit (shared with gRPC). */
+export function checkRangeRequest(r: RangeRequest): void {
+  checkGrpcSize(rangeRequestBytes(r));
+  checkRange(r);
+}
+
+/** checkDeleteRangeRequest runs etcd's delete checks and size limits (shared with gRPC). */
+export function checkDeleteRangeRequest(r: DeleteRangeRequest): void {
+  const size = deleteRangeRequestBytes(r);
+  checkGrpcSize(size);
+  checkDelete(r);
+  checkRaftSize(size);
+}
+
+/** checkCompactionRequest runs the size limits on a compaction (shared with gRPC). */
+export function checkCompactionRequest(r: CompactionRequest): void {
+  const size = compactionRequestBytes(r);
+  checkGrpcSize(size);
+  checkRaftSize(size);
 }
 
 /** decodePutRequest decodes a /v3/kv/put body (see decodeRangeRequest). */

@@ -16,6 +16,10 @@ export interface Member {
   peerURLs: string[];
   clientURLs: string[];
   isLearner: boolean;
+  /** grpcClientURLs: where the member serves etcd's gRPC API (its
+   * --advertise-client-grpc-urls, published with its name); absent until published, and in
+   * tables written before the gRPC API existed. */
+  grpcClientURLs?: string[];
 }
 
 /** MembershipJson is the table's form inside snapshots (a file format: fields only added). */
@@ -115,12 +119,14 @@ export class MemberTable {
     if (m !== undefined) m.peerURLs = [...peerURLs];
   }
 
-  /** publish records the name and client URLs a started member announces. */
-  publish(id: number, name: string, clientURLs: string[]): void {
+  /** publish records the name and client URLs (HTTP, and gRPC when given) a started member
+   * announces. */
+  publish(id: number, name: string, clientURLs: string[], grpcClientURLs?: string[]): void {
     const m = this.members.get(id);
     if (m === undefined) return;
     m.name = name;
     m.clientURLs = [...clientURLs];
+    if (grpcClientURLs !== undefined) m.grpcClientURLs = [...grpcClientURLs];
   }
 }
 
@@ -128,5 +134,6 @@ function copy(m: Member): Member {
   return {
     id: m.id, name: m.name, peerURLs: [...m.peerURLs], clientURLs: [...m.clientURLs],
     isLearner: m.isLearner,
+    ...(m.grpcClientURLs === undefined ? {} : { grpcClientURLs: [...m.grpcClientURLs] }),
   };
 }

@@ -114,14 +114,18 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
 
 /** publishClientUrls tells the Raft node the client URLs to publish to the cluster once the
  * gateway listens: an advertised URL with port 0 (a listen URL that let the OS choose) gets
- * the port actually bound by the listener at the same position. */
-export function publishClientUrls(ep: Endpoint<Message>, config: Config, ports: number[]): void {
+ * the port actually bound by the listener at the same position. grpcClientURLs, the gRPC
+ * gateway's (already resolved), are published with them. */
+export function publishClientUrls(ep: Endpoint<Message>, config: Config, ports: number[],
+  grpcClientURLs?: string[]): void {
   const urls = config.advertiseClientUrls.map((u, i) => {
     const url = new URL(u);
     if (url.port !== '0' || ports[i] === undefined) return u;
     return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
   });
-  ep.ref<RaftMsg, unknown>('raft').sendUnbounded({ type: 'RaftPublish', clientURLs: urls });
+  ep.ref<RaftMsg, unknown>('raft').sendUnbounded({
+    type: 'RaftPublish', clientURLs: urls, ...(grpcClientURLs ? { grpcClientURLs } : {}),
+  });
 }
 
 const peerTlsResolved = new Map<Config, PeerTls | undefined>();

@@ -15,6 +15,11 @@ export interface Config {
   listenClientUrls: string[];
   /** advertiseClientUrls are the client URLs announced to the cluster and to clients. */
   advertiseClientUrls: string[];
+  /** listenClientGrpcUrls are the URLs etcd's gRPC API listens on (ours: etcd serves gRPC
+   * on its client URLs; hyper-express cannot share a port with an HTTP/2 server). */
+  listenClientGrpcUrls: string[];
+  /** advertiseClientGrpcUrls are the gRPC URLs announced to gRPC clients (member list). */
+  advertiseClientGrpcUrls: string[];
   /** listenPeerUrls are the URLs the peer (Raft) transport listens on. */
   listenPeerUrls: string[];
   /** initialAdvertisePeerUrls are this member's peer URLs announced to the cluster. */

@@ -35,6 +35,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const name = get('name') ?? D.defaultName;
   const listenClientUrls = get('listenClientUrls') ?? [D.defaultClientUrl];
   const listenPeerUrls = get('listenPeerUrls') ?? [D.defaultPeerUrl];
+  // gRPC's own port (see Config): etcd's gRPC proxy port by default; when the client URLs are
+  // given (tests, clusters on one host), the OS picks one on each of their hosts, so that
+  // members never collide on a fixed port.
+  const defaultGrpcUrl = `http://127.0.0.1:${C.grpcListenPortDefault}`;
+  const listenClientGrpcUrls = get('listenClientGrpcUrls') ?? (get('listenClientUrls') ===
+    undefined ? [defaultGrpcUrl] : listenClientUrls.map((s) => {
+      const url = new URL(s);
+      return `${url.protocol}//${url.hostname}:0`;
+    }));
+
   const initialAdvertisePeerUrls =
     get('initialAdvertisePeerUrls') ?? advertisable(listenPeerUrls, D.defaultPeerUrl);
   const cfg: Config = {
@@ -43,6 +53,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     listenClientUrls,
     advertiseClientUrls:
       get('advertiseClientUrls') ?? advertisable(listenClientUrls, D.defaultClientUrl),
+    listenClientGrpcUrls,
+    advertiseClientGrpcUrls: get('advertiseClientGrpcUrls') ??
+      advertisable(listenClientGrpcUrls, defaultGrpcUrl),
     listenPeerUrls,
     initialAdvertisePeerUrls,
     initialCluster:
@@ -69,6 +82,23 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     configFile,
     traceSampleRate: get('traceSampleRate') ?? '0',
     otlpEndpoint: get('otlpEndpoint') ?? '',
+    ...securityOf(get),
+  };
+  validate(cfg, explicit.has('initialCluster'));
+  return cfg;
+}
+
+/** Getter reads one explicitly given setting (flag, environment or file). */
+type Getter = <K extends keyof Config>(k: K) => Config[K] | undefined;
+
+/** SecurityKey names the TLS and auth settings. */
+type SecurityKey = 'certFile' | 'keyFile' | 'trustedCaFile' | 'clientCertAuth' | 'autoTls' |
+  'peerCertFile' | 'peerKeyFile' | 'peerTrustedCaFile' | 'peerClientCertAuth' | 'peerAutoTls' |
+  'authToken' | 'authTokenTtl' | 'bcryptCost';
+
+/** securityOf: the TLS and auth settings with etcd's defaults (docs/security.md). */
+function securityOf(get: Getter): Pick<Config, SecurityKey> {
+  return {
     certFile: get('certFile') ?? '',
     keyFile: get('keyFile') ?? '',
     trustedCaFile: get('trustedCaFile') ?? '',
@@ -83,8 +113,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     authTokenTtl: get('authTokenTtl') ?? 300,
     bcryptCost: get('bcryptCost') ?? 10,
   };
-  validate(cfg, explicit.has('initialCluster'));
-  return cfg;
 }
 
 /** advertisable returns listen URLs as advertise URLs unless one listens on a wildcard

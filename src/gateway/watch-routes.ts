@@ -47,8 +47,31 @@ import { bodyOpenError, ChunkedStream, readJsonStream } from './stream.js';
  *    events, so EventSource's Last-Event-ID resumes from it + 1.
  */
 
-/** Encoder writes one watch response as one message of a stream. */
-type Encoder = (h: ResponseHeader, r: WatchResponse) => string;
+/** Encoder writes one watch response as one message of a stream (a JSON or SSE text; the
+ * gRPC gateway's is a protobuf message object). */
+type Encoder = (h: ResponseHeader, r: WatchResponse) => unknown;
+
+/**
+ * SinkStream is where a Sink writes: an HTTP ChunkedStream, or a gRPC Watch call
+ * (src/gateway/grpc-server.ts). `write` calls onFlushed once the transport took the
+ * messages (the hub's flow control waits for it); `fail`, when present, ends the stream
+ * with an error status instead of a last error message.
+ */
+export interface SinkStream {
+  readonly closed: boolean;
+  write(messages: unknown, onFlushed?: () => void): void;
+  end(lastMessage?: unknown): void;
+  fail?(e: unknown): void;
+  /** destroy closes the connection at once (HTTP; a gRPC call is ended instead). */
+  destroy?(): void;
+}
+
+/** messageBytes is what an encoded message holds in the transport's buffers: an HTTP
+ * stream's JSON text; a gRPC message object is not counted here (HTTP/2 flow control bounds
+ * what a gRPC call buffers). */
+function messageBytes(m: unknown): number {
+  return typeof m === 'string' ? m.length : 0;
+}
 
 /** WatchGateway routes the hub's pushes to HTTP streams; registerWatchRoutes returns it. */
 export class WatchGateway {
@@ -128,6 +151,16 @@ export class WatchGateway {
     this.sinks.set(id, sink);
     stream.start();
     stream.onClose(() => sink.end());
+    return sink;
+  }
+
+  /** openSink starts a stream on another transport (the gRPC gateway's Watch calls), in the
+   * same stream id space and under the same limit; undefined when over watchStreamsMax. */
+  openSink(stream: SinkStream, encode: Encoder): Sink | undefined {
+    if (this.sinks.size >= watchStreamsMax) return undefined;
+    const sink = new Sink(this.nextStreamId++, this, stream, encode,
+      this.r.deps.system.currentGeneration);
+    this.sinks.set(sink.id, sink);
     return sink;
   }
 
@@ -249,7 +282,7 @@ export class Sink {
   constructor(
     readonly id: number,
     private readonly gw: WatchGateway,
-    readonly stream: ChunkedStream,
+    readonly stream: SinkStream,
     private readonly encode: Encoder,
     readonly generation: number,
   ) {}
@@ -295,13 +328,13 @@ export class Sink {
    * acks its events once the socket took them. */
   deliver(responses: WatchResponse[]): void {
     if (this.ended || this.dropping || this.stream.closed) return;
-    const messages: string[] = [];
+    const messages: unknown[] = [];
     let events = 0;
     let bytes = 0;
     for (const r of responses) {
       const m = this.encode(this.gw.header(r.revision), r);
       messages.push(m);
-      bytes += m.length;
+      bytes += messageBytes(m);
       events += r.events.length;
       if (r.canceled === true) this.watchIds.delete(r.watchId);
       else if (r.created === true) this.watchIds.add(r.watchId);
@@ -311,7 +344,7 @@ export class Sink {
   }
 
   /** writeCounted writes and counts the bytes until the socket has taken them. */
-  private writeCounted(messages: string[], bytes: number, onFlushed: () => void): void {
+  private writeCounted(messages: unknown[], bytes: number, onFlushed: () => void): void {
     this.pendingBytes += bytes;
     this.gw.bufferedBytes += bytes;
     this.gw.bufferedBytesPeak = Math.max(this.gw.bufferedBytesPeak, this.gw.bufferedBytes);
@@ -354,23 +387,31 @@ export class Sink {
       return;
     }
     let bytes = 0;
-    for (const m of last) bytes += m.length;
+    for (const m of last) bytes += messageBytes(m);
     this.writeCounted(last, bytes, () => this.end());
   }
 
   /** destroy closes the connection at once (a dropped stream whose client never read). */
   destroy(): void {
-    this.stream.destroy();
+    this.stream.destroy?.();
     this.end();
   }
 
-  /** fail ends the stream with a last error message (grpc-gateway's error line). */
+  /** fail ends the stream with a last error message (grpc-gateway's error line), or the
+   * stream's own error status. */
   fail(e: unknown): void {
-    this.end(streamErrorLine(e));
+    if (this.stream.fail === undefined) {
+      this.end(streamErrorLine(e));
+      return;
+    }
+    if (this.ended) return;
+    this.ended = true;
+    this.gw.forget(this);
+    this.stream.fail(e);
   }
 
   /** end closes the stream on both sides (idempotent). */
-  end(lastMessage?: string): void {
+  end(lastMessage?: unknown): void {
     if (this.ended) return;
     this.ended = true;
     this.gw.forget(this);

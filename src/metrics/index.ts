@@ -93,6 +93,9 @@ export interface RaftStatusSource {
   status(): Promise<RaftStats>;
 }
 
+/** grpcLabels are go-grpc-prometheus's labels of every gRPC server metric. */
+const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'];
+
 /** batchSizeSamplesMax bounds the batch-size samples taken from one report. */
 export const batchSizeSamplesMax = 10_000;
 /** fsyncSamplesMax bounds the fsync/commit duration samples taken from one report. */
@@ -233,6 +236,17 @@ export class Metrics {
     'The most myetcd_watch_buffered_bytes has been since the start.');
   readonly watchStreamsDropped = this.counter('myetcd_watch_streams_dropped_total',
     'Watch streams dropped because their client read too slowly.');
+
+  // ---- gRPC gateway: go-grpc-prometheus's server metrics, as etcd exports them ----
+  readonly grpcStarted = this.counter('grpc_server_started_total',
+    'Total number of RPCs started on the server.', grpcLabels);
+  readonly grpcHandled = this.counter('grpc_server_handled_total',
+    'Total number of RPCs completed on the server, regardless of success or failure.',
+    [...grpcLabels, 'grpc_code']);
+  readonly grpcReceived = this.counter('grpc_server_msg_received_total',
+    'Total number of RPC stream messages received on the server.', grpcLabels);
+  readonly grpcSent = this.counter('grpc_server_msg_sent_total',
+    'Total number of gRPC stream messages sent by the server.', grpcLabels);
 
   private shownServerId: string | undefined;
   private slowApplyRegistered = false;
@@ -385,6 +399,20 @@ export class Metrics {
     this.watchBufferedBytes.set(g.watchBufferedBytes);
     this.watchBufferedBytesPeak.set(g.watchBufferedBytesPeak);
     this.addTotal(this.watchStreamsDropped, {}, g.watchStreamsDropped);
+  }
+
+  /** grpcEvent counts one RPC event: 'started', 'received', 'sent' or (with the status
+ * code's name, e.g. 'OK', 'NotFound') 'handled'. `type` is go-grpc-prometheus's grpc_type:
+ * unary, client_stream, server_stream or bidi_stream. */
+  grpcEvent(event: 'started' | 'received' | 'sent' | 'handled', type: string, service: string,
+    method: string, code?: string): void {
+    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+    switch (event) {
+      case 'started': this.grpcStarted.inc(labels); break;
+      case 'received': this.grpcReceived.inc(labels); break;
+      case 'sent': this.grpcSent.inc(labels); break;
+      case 'handled': this.grpcHandled.inc({ ...labels, grpc_code: code ?? 'Unknown' }); break;
+    }
   }
 
   /** onScrape registers a hook run before each render (e.g. ask the WAL actor for its

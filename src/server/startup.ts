@@ -28,6 +28,8 @@ import { type Reservation, reserveUrls } from './listen.js';
 export interface Owned {
   /** clientUrls are the reserved client URLs, in --listen-client-urls order. */
   clientUrls: Reservation[];
+  /** grpcUrls are the reserved gRPC client URLs, in --listen-client-grpc-urls order. */
+  grpcUrls: Reservation[];
   /** lock is the data directory's lock; release it last when stopping. */
   lock: DirLock;
   /** logger is the main thread's root logger. */
@@ -45,6 +47,8 @@ export async function prepareStart(config: Config): Promise<Owned> {
 
     const clientUrls = await reserveUrls('listen-client-urls', config.listenClientUrls);
     undo.push(() => { for (const r of clientUrls) r.release(); });
+    const grpcUrls = await reserveUrls('listen-client-grpc-urls', config.listenClientGrpcUrls);
+    undo.push(() => { for (const r of grpcUrls) r.release(); });
 
     const created = createDataDir(config.dataDir);
     undo.push(() => removeCreated(created));
@@ -63,7 +67,7 @@ export async function prepareStart(config: Config): Promise<Owned> {
       throw e;
     }
     undo.push(() => closeLogger(logger));
-    return { clientUrls, lock, logger };
+    return { clientUrls, grpcUrls, lock, logger };
   } catch (e) {
     for (const u of undo.reverse()) {
       try {

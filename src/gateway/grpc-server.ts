@@ -1,0 +1,794 @@
+import * as grpc from '@grpc/grpc-js';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
+import type { LeaseMsg, LeaseReplies } from '../../actors/lease/messages.js';
+import type { RaftMembersResp, RaftMsg, RaftReplies } from '../../actors/raft/messages.js';
+import {
+  checkCompactionRequest, checkDeleteRangeRequest, checkPutRequest, checkRangeRequest,
+  checkTxnRequest,
+} from '../api/v3-decode.js';
+import { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
+import { createHash } from 'node:crypto';
+import { type Config, urlProblem } from '../config/index.js';
+import type { Metrics } from '../metrics/index.js';
+import {
+  grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
+  snapshotChunkBytes,
+} from '../constants.js';
+import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
+import { AuthorityRewriter } from '../grpc/authority.js';
+import * as pb from '../grpc/codec.js';
+import { snapshotDb } from '../grpc/snapshot.js';
+import { loadEtcdServices } from '../grpc/proto.js';
+import type { Member } from '../cluster/membership.js';
+import { bindError, type Reservation } from '../server/listen.js';
+import type { ActorRef } from '../runtime/endpoint.js';
+import type { KeyValue, ResponseHeader } from '../mvcc/types.js';
+import type { Revision } from '../types.js';
+import type { WatchResponse } from '../watch/types.js';
+import { Admission, type GatewayDeps } from './routes.js';
+import type { Sink, SinkStream, WatchGateway } from './watch-routes.js';
+
+/**
+ * grpc-server: etcd 3.4's gRPC API (etcdserverpb's KV, Watch, Lease, Cluster and Maintenance
+ * services, and grpc.health.v1) on @grpc/grpc-js, so that etcdctl and etcd's client libraries
+ * work against MyEtcd unchanged. It is a second front door of the gateway thread, not a second
+ * path to the data: every call is mapped by src/grpc/codec.ts to the same internal request the
+ * JSON gateway builds, passes the same etcd checks (src/api/v3-decode.ts), and goes to the same
+ * KvService (read-index batching, shard fan-out), lease actor, Raft node and watch hub
+ * (WatchGateway: one stream id space, one flow control). Errors come from the one table
+ * (src/errors.ts: answerOf gives the gRPC code and etcd's text).
+ *
+ * It listens on its own port (--listen-client-grpc-urls): etcd multiplexes gRPC and HTTP on
+ * one port, but hyper-express (uWebSockets) parses every connection itself as HTTP/1.1 and
+ * cannot hand an HTTP/2 connection over to another server (docs/configuration.md).
+ *
+ * Limits: a request message over --max-request-bytes + 512 KiB is refused by grpc-js
+ * (ResourceExhausted, as grpc-go refuses it for etcd), a write over --max-request-bytes gets
+ * etcd's "request is too large"; at most grpcConcurrentStreamsMax calls per connection; a
+ * Watch stream holds at most watchStreamEventsMax unflushed events (the hub waits for the
+ * writes' callbacks), a LeaseKeepAlive stream stops reading its requests while
+ * grpcStreamWritesPendingMax answers are unflushed. A message that is not valid protobuf
+ * fails its call (Internal, "Error deserializing request"); the server keeps serving.
+ */
+
+/** GrpcGatewayDeps is what the gRPC gateway needs: the HTTP gateway's deps and its watches. */
+export interface GrpcGatewayDeps extends GatewayDeps {
+  watches: WatchGateway;
+  /** grpcClientUrls: the URLs gRPC clients dial (this member's, for MemberList). */
+  grpcClientUrls: () => string[];
+  /** grpcEvent counts RPCs and messages (Metrics.grpcEvent). */
+  grpcEvent?: (event: 'started' | 'received' | 'sent' | 'handled', type: string,
+    service: string, method: string, code?: string) => void;
+  /** maxRequestBytes is --max-request-bytes (the receive limit adds grpcOverheadBytes). */
+  maxRequestBytes?: number;
+}
+
+/** GrpcGateway is a started gRPC server. */
+export interface GrpcGateway {
+  server: grpc.Server;
+  port: number;
+  admission: Admission;
+  /** close stops accepting calls and ends open streams. */
+  close(): void;
+}
+
+type Handler = grpc.UntypedHandleCall;
+type UnaryCall = grpc.ServerUnaryCall<pb.Pb, pb.Pb>;
+type DuplexCall = grpc.ServerDuplexStream<pb.Pb, pb.Pb>;
+
+/** statusOf is a thrown value as a gRPC status: the error table's code and etcd's text. */
+export function statusOf(e: unknown): Partial<grpc.StatusObject> {
+  const a = answerOf(e);
+  return { code: a.grpcCode, details: a.text };
+}
+
+const restarting = new EtcdError('RESTARTING');
+const noLeader = new EtcdError('NO_LEADER');
+
+/** startGrpcGateway serves the gRPC API on the reservation's port (released and bound in one
+ * step; a port taken meanwhile is the same one-line startup error as for HTTP). */
+export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
+  Promise<GrpcGateway> {
+  const services = loadEtcdServices();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': (deps.maxRequestBytes ?? requestBytesMax) +
+      grpcOverheadBytes,
+    'grpc.max_concurrent_streams': grpcConcurrentStreamsMax,
+  });
+  const g = new Handlers(deps);
+  server.addService(services.KV, g.kv());
+  server.addService(services.Watch, g.watch());
+  server.addService(services.Lease, g.lease());
+  server.addService(services.Cluster, g.cluster());
+  server.addService(services.Maintenance, g.maintenance());
+  server.addService(services.Health, g.health());
+  // Our own listener hands each connection to grpc-js (its connection injector), so that
+  // etcdctl's `http://` authority can be fixed on the way in (src/grpc/authority.ts).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = net.createServer({ noDelay: true }, (socket) => accept(socket, injector));
+  r.release();
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', (e) => reject(bindError(r.setting, r.url, e)));
+    listener.listen({ host: r.host, port: r.port, exclusive: true }, () => resolve());
+  });
+  const port = (listener.address() as net.AddressInfo).port;
+  return {
+    server, port, admission: g.admission,
+    close() {
+      listener.close();
+      g.closeStreams();
+      injector.destroy();
+      server.forceShutdown();
+    },
+  };
+}
+
+/**
+ * accept hands a new connection to grpc-js through an AuthorityRewriter. It cannot first look
+ * and then hand the bare socket over: grpc-go sends no request before the server's SETTINGS,
+ * which only come once grpc-js has the connection. Once a connection's first request showed
+ * an authority Node accepts, the rewriter passes bytes through without parsing them (a
+ * client keeps one authority per connection).
+ */
+function accept(socket: net.Socket, injector: grpc.ConnectionInjector): void {
+  injector.injectConnection(new RewritingSocket(socket, new AuthorityRewriter(), []));
+}
+
+/** RewritingSocket is a client connection whose incoming bytes pass an AuthorityRewriter. */
+class RewritingSocket extends Duplex {
+  constructor(private readonly socket: net.Socket, rw: AuthorityRewriter, first: Uint8Array[]) {
+    super();
+    for (const b of first) this.push(b);
+    socket.on('data', (d: Buffer) => {
+      let more = true;
+      for (const b of rw.push(d)) more = this.push(b) && more;
+      if (!more) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('error', (e) => this.destroy(e));
+    socket.on('close', () => this.destroy());
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.socket.write(chunk, cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.socket.end();
+    cb();
+  }
+
+  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(e);
+  }
+}
+
+/** GrpcStartDeps is what main hands startGrpcGateways. */
+export interface GrpcStartDeps {
+  kv: GatewayDeps['kv'];
+  system: GatewayDeps['system'];
+  version: string;
+  config: Config;
+  metrics: Metrics;
+  log: { info(o: object, msg: string): void };
+  /** watches: the HTTP gateway's WatchGateway, the one the hub's pushes reach. */
+  watches: WatchGateway;
+  /** servers and admissions: main's lists to stop and drain at shutdown (appended to). */
+  servers: { close(): boolean }[];
+  admissions: { inflight: number }[];
+}
+
+/** startGrpcGateways serves the gRPC API on every reserved --listen-client-grpc-urls URL,
+ * logs "ready to serve gRPC client requests" with each URL, adds each server to main's
+ * lists of servers to close and admissions to drain, and returns the gRPC URLs to publish
+ * (--advertise-client-grpc-urls, a port 0 resolved). */
+export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[]):
+  Promise<string[]> {
+  const ports: number[] = [];
+  // An advertised URL with port 0 (the default when --listen-client-urls is given) gets the
+  // port actually bound at the same position.
+  const grpcClientUrls = (): string[] => d.config.advertiseClientGrpcUrls.map((u, i) => {
+    const url = new URL(u);
+    if (url.port !== '0' || ports[i] === undefined) return u;
+    return `${url.protocol}//${url.host.replace(/:0$/, '')}:${ports[i]}`;
+  });
+  for (const r of reserved) {
+    const g = await startGrpcGateway({
+      kv: d.kv, system: d.system, version: d.version, watches: d.watches, grpcClientUrls,
+      metricsText: () => d.metrics.render(d.system, d.kv),
+      grpcEvent: (e, type, service, method, code) =>
+        d.metrics.grpcEvent(e, type, service, method, code),
+      maxRequestBytes: d.config.maxRequestBytes,
+    }, r);
+    d.servers.push({ close: () => { g.close(); return true; } });
+    d.admissions.push(g.admission);
+    ports.push(g.port);
+    const url = new URL(r.url);
+    d.log.info({ url: `${url.protocol}//${url.hostname}:${g.port}` },
+      'ready to serve gRPC client requests');
+  }
+  return grpcClientUrls();
+}
+
+/** Handlers builds each service's implementation over the shared deps. */
+class Handlers {
+  readonly admission: Admission;
+  private readonly lessor: ActorRef<LeaseMsg, LeaseReplies>;
+  private readonly raft: ActorRef<RaftMsg, RaftReplies>;
+  private readonly streams = new Set<() => void>();
+
+  constructor(private readonly deps: GrpcGatewayDeps) {
+    this.admission = new Admission(deps);
+    this.lessor = deps.system.gateway.ref<LeaseMsg, LeaseReplies>('lease');
+    this.raft = deps.system.gateway.ref<RaftMsg, RaftReplies>('raft');
+  }
+
+  closeStreams(): void {
+    for (const end of [...this.streams]) end();
+  }
+
+  private count(event: 'started' | 'received' | 'sent' | 'handled', type: string,
+    service: string, method: string, code?: string): void {
+    this.deps.grpcEvent?.(event, type, service, method, code);
+  }
+
+  /** refusal is what to answer instead of serving: restarting, overloaded, or no leader when
+   * the client asked for one (etcd's `hasleader` metadata). */
+  private async refusal(metadata: grpc.Metadata): Promise<EtcdError | undefined> {
+    const refused = this.admission.refuse();
+    if (refused !== undefined) return refused;
+    if (metadata.get('hasleader')[0] === 'true') {
+      const st = await this.deps.kv.status();
+      if (st.leader === 0) return noLeader;
+    }
+    return undefined;
+  }
+
+  /** unary wraps one request/response method: admission, errors, metrics. */
+  private unary(service: string, method: string, fn: (m: pb.Pb) => Promise<pb.Pb>): Handler {
+    const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
+      this.count('started', 'unary', service, method);
+      this.count('received', 'unary', service, method);
+      const done = (e: unknown, res?: pb.Pb): void => {
+        if (e === undefined) {
+          this.count('sent', 'unary', service, method);
+          this.count('handled', 'unary', service, method, 'OK');
+          callback(null, res);
+          return;
+        }
+        const st = statusOf(e);
+        this.count('handled', 'unary', service, method, grpcCodeName(st.code!));
+        callback(st);
+      };
+      this.admission.inflight++;
+      this.refusal(call.metadata).then(async (refused) => {
+        if (refused !== undefined) throw refused;
+        return fn(call.request);
+      }).then((res) => done(undefined, res), (e: unknown) => done(e))
+        .finally(() => this.admission.inflight--);
+    };
+    return handler as Handler;
+  }
+
+  private header(revision?: number): ResponseHeader {
+    return this.deps.kv.header(revision ?? this.deps.kv.knownRevision);
+  }
+
+  kv(): grpc.UntypedServiceImplementation {
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.KV';
+    return {
+      Range: this.unary(s, 'Range', async (m) => {
+        const req = pb.rangeRequest(m);
+        checkRangeRequest(req);
+        const { header, response } = await kv.range(req);
+        return pb.rangeResponse(header, response);
+      }),
+      Put: this.unary(s, 'Put', async (m) => {
+        const req = pb.putRequest(m);
+        checkPutRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+      DeleteRange: this.unary(s, 'DeleteRange', async (m) => {
+        const req = pb.deleteRangeRequest(m);
+        checkDeleteRangeRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+      Txn: this.unary(s, 'Txn', async (m) => {
+        const req = pb.txnRequest(m);
+        checkTxnRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+      Compact: this.unary(s, 'Compact', async (m) => {
+        const req = pb.compactionRequest(m);
+        checkCompactionRequest(req);
+        const { header, response } = await kv.write(req);
+        return pb.writeResponse(header, response);
+      }),
+    };
+  }
+
+  lease(): grpc.UntypedServiceImplementation {
+    const lessor = this.lessor;
+    const s = 'etcdserverpb.Lease';
+    return {
+      LeaseGrant: this.unary(s, 'LeaseGrant', async (m) => {
+        const res = await lessor.ask({
+          type: 'LeaseGrant', id: pb.int64(m['ID']), ttlSeconds: pb.int64(m['TTL']),
+        });
+        const granted = res.response as { id: number; ttlSeconds: number };
+        return { header: pb.header(this.header(res.revision)), ID: granted.id,
+          TTL: granted.ttlSeconds };
+      }),
+      LeaseRevoke: this.unary(s, 'LeaseRevoke', async (m) => {
+        const res = await lessor.ask({ type: 'LeaseRevoke', id: pb.int64(m['ID']) });
+        return { header: pb.header(this.header(res.revision)) };
+      }),
+      LeaseTimeToLive: this.unary(s, 'LeaseTimeToLive', async (m) => {
+        const t = await lessor.ask({
+          type: 'LeaseTimeToLive', id: pb.int64(m['ID']), keys: m['keys'] === true,
+        });
+        const o: pb.Pb = { header: pb.header(this.header()), ID: t.id, TTL: t.ttlSeconds };
+        if (t.grantedTtlSeconds) o['grantedTTL'] = t.grantedTtlSeconds;
+        if (t.keys && t.keys.length) o['keys'] = t.keys.map((k) => Buffer.from(k, 'latin1'));
+        return o;
+      }),
+      LeaseLeases: this.unary(s, 'LeaseLeases', async () => {
+        const { ids } = await lessor.ask({ type: 'LeaseLeases' });
+        return { header: pb.header(this.header()), leases: ids.map((id) => ({ ID: id })) };
+      }),
+      LeaseKeepAlive: (call: DuplexCall) => this.keepAlive(call),
+    };
+  }
+
+  /**
+   * keepAlive serves LeaseKeepAlive: each request renews its lease once and is answered in
+   * order (a missing lease answers TTL 0, as etcd does). Answers are written as they come;
+   * while grpcStreamWritesPendingMax of them are unflushed the stream stops reading.
+   */
+  private keepAlive(call: DuplexCall): void {
+    const s = 'etcdserverpb.Lease';
+    const m = 'LeaseKeepAlive';
+    this.count('started', 'bidi_stream', s, m);
+    let chain: Promise<void> = Promise.resolve();
+    let pending = 0;
+    let paused = false;
+    const close = (): void => end(new EtcdError('STOPPED'));
+    const { end, isEnded } = this.finisher(call, s, m, close);
+    const refused = this.admission.refuse();
+    if (refused !== undefined) {
+      end(refused);
+      return;
+    }
+    call.on('data', (req: pb.Pb) => {
+      this.count('received', 'bidi_stream', s, m);
+      let ask: Promise<{ id: number; ttlSeconds: number }>;
+      try {
+        ask = this.lessor.ask({ type: 'LeaseKeepAlive', id: pb.int64(req['ID']) });
+      } catch (e) {
+        end(e);
+        return;
+      }
+      pending++;
+      if (pending >= grpcStreamWritesPendingMax && !paused) {
+        paused = true;
+        call.pause();
+      }
+      chain = chain.then(async () => {
+        let r: { id: number; ttlSeconds: number };
+        try {
+          r = await ask;
+        } catch (e) {
+          end(e);
+          return;
+        }
+        if (isEnded() || call.cancelled) return;
+        const o: pb.Pb = { header: pb.header(this.header()), ID: r.id };
+        if (r.ttlSeconds) o['TTL'] = r.ttlSeconds;
+        call.write(o, () => {
+          this.count('sent', 'bidi_stream', s, m);
+          pending--;
+          if (paused && pending < grpcStreamWritesPendingMax / 2) {
+            paused = false;
+            call.resume();
+          }
+        });
+      });
+    });
+    // The client closed its side: answer what is in flight, then end with OK (etcd's recvLoop
+    // returns on EOF and the call ends).
+    call.on('end', () => {
+      void chain.then(() => end());
+    });
+    call.on('cancelled', () => end(new EtcdError('STOPPED')));
+    call.on('error', () => end(new EtcdError('STOPPED')));
+  }
+
+  watch(): grpc.UntypedServiceImplementation {
+    return { Watch: (call: DuplexCall) => this.watchStream(call) };
+  }
+
+  /**
+   * watchStream serves one Watch call on the shared WatchGateway: create, cancel and progress
+   * requests at any time; the hub's answers written in order, each event batch acknowledged
+   * to the hub once grpc-js has flushed it. A watcher created with `fragment` has responses
+   * larger than --max-request-bytes split into several, all but the last marked fragment.
+   */
+  private watchStream(call: DuplexCall): void {
+    const s = 'etcdserverpb.Watch';
+    const m = 'Watch';
+    this.count('started', 'bidi_stream', s, m);
+    let sink: Sink | undefined;
+    const close = (): void => {
+      if (sink !== undefined) sink.end();
+      else finish(new EtcdError('STOPPED'));
+    };
+    const { end: finish, isEnded } = this.finisher(call, s, m, close);
+    const encode = fragmenter(this.deps.maxRequestBytes ?? requestBytesMax);
+    void this.refusal(call.metadata).then((refused) => {
+      if (isEnded()) return;
+      if (refused !== undefined) {
+        finish(refused);
+        return;
+      }
+      sink = this.deps.watches.openSink(this.sinkStream(call, finish, isEnded), encode.encode);
+      if (sink === undefined) {
+        finish(new EtcdError('TOO_MANY_REQUESTS'));
+        return;
+      }
+      const open = sink;
+      call.on('data', (req: pb.Pb) => {
+        this.count('received', 'bidi_stream', s, m);
+        let w: pb.WatchRequest;
+        try {
+          w = pb.watchRequest(req);
+        } catch (e) {
+          open.fail(e);
+          return;
+        }
+        if (w.type === 'create') {
+          encode.wanted.push(w.fragment);
+          open.create(w.spec);
+        } else if (w.type === 'cancel') open.cancel(w.watchId);
+        else if (w.type === 'progress') open.progress();
+        // 'none': etcd's watch server skips a message that names no request
+      });
+    }, (e: unknown) => finish(e));
+    // The client closed its side: etcd's recvLoop returns on EOF and the call ends with OK.
+    call.on('end', () => {
+      if (sink !== undefined) sink.end();
+      else finish();
+    });
+    call.on('cancelled', () => {
+      if (sink !== undefined) sink.end();
+      else finish();
+    });
+    call.on('error', () => {
+      if (sink !== undefined) sink.end();
+    });
+  }
+
+  /** finisher ends a stream call once: OK (`end()`) or an error status (`end(e)`), counted;
+   * `close` is registered for shutdown until then. */
+  private finisher(call: DuplexCall, service: string, method: string, close: () => void):
+    { end: (e?: unknown) => void; isEnded: () => boolean } {
+    let ended = false;
+    this.streams.add(close);
+    const end = (e?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(close);
+      if (e === undefined) {
+        this.count('handled', 'bidi_stream', service, method, 'OK');
+        if (!call.cancelled) call.end();
+        return;
+      }
+      const st = statusOf(e);
+      this.count('handled', 'bidi_stream', service, method, grpcCodeName(st.code!));
+      if (!call.cancelled) call.emit('error', st);
+    };
+    return { end, isEnded: () => ended };
+  }
+
+  /** sinkStream is a Watch call as the WatchGateway's SinkStream: each push's messages are
+   * written in order, and onFlushed (the hub's acknowledgement) waits for grpc-js to have
+   * flushed the last of them. */
+  private sinkStream(call: DuplexCall, finish: (e?: unknown) => void, isEnded: () => boolean):
+    SinkStream {
+    return {
+      get closed() {
+        return isEnded() || call.cancelled;
+      },
+      write: (messages: unknown, onFlushed?: () => void) => {
+        const all = (messages as pb.Pb[][]).flat();
+        if (all.length === 0) {
+          onFlushed?.();
+          return;
+        }
+        let left = all.length;
+        for (const msg of all) {
+          call.write(msg, () => {
+            this.count('sent', 'bidi_stream', 'etcdserverpb.Watch', 'Watch');
+            if (--left === 0) onFlushed?.();
+          });
+        }
+      },
+      end: () => finish(),
+      fail: (e: unknown) => finish(e),
+    };
+  }
+
+  cluster(): grpc.UntypedServiceImplementation {
+    const raft = this.raft;
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.Cluster';
+    const answer = (res: RaftMembersResp, withMember: boolean): pb.Pb => {
+      const h = pb.header({ clusterId: kv.clusterId, memberId: kv.memberId,
+        revision: 0 as Revision, raftTerm: res.raftTerm });
+      const o: pb.Pb = { header: h };
+      if (withMember && res.response.member !== undefined) {
+        o['member'] = this.member(res.response.member);
+      }
+      o['members'] = res.response.members.map((x) => this.member(x));
+      return o;
+    };
+    const memberId = (v: unknown): number => {
+      const id = memberIdOf(v);
+      if (id <= 0) throw new EtcdError('MEMBER_NOT_FOUND');
+      return id;
+    };
+    return {
+      MemberList: this.unary(s, 'MemberList', async () =>
+        answer(await raft.ask({ type: 'RaftMemberList' }), false)),
+      MemberAdd: this.unary(s, 'MemberAdd', async (m) => answer(await raft.ask({
+        type: 'RaftMemberAdd', peerURLs: peerUrls(m['peerURLs']),
+        isLearner: m['isLearner'] === true,
+      }), true)),
+      MemberRemove: this.unary(s, 'MemberRemove', async (m) =>
+        answer(await raft.ask({ type: 'RaftMemberRemove', id: memberId(m['ID']) }), false)),
+      MemberUpdate: this.unary(s, 'MemberUpdate', async (m) => answer(await raft.ask({
+        type: 'RaftMemberUpdate', id: memberId(m['ID']), peerURLs: peerUrls(m['peerURLs']),
+      }), false)),
+      MemberPromote: this.unary(s, 'MemberPromote', async (m) =>
+        answer(await raft.ask({ type: 'RaftMemberPromote', id: memberId(m['ID']) }), false)),
+    };
+  }
+
+  /** member writes one member with its gRPC URLs as its client URLs, since the client
+   * reading them speaks gRPC: this member's own, the others' as they published them (a
+   * member that has not published any yet shows its HTTP ones). */
+  private member(m: Member): pb.Pb {
+    return pb.member(m, m.id === this.deps.kv.memberId ? this.deps.grpcClientUrls()
+      : m.grpcClientURLs ?? m.clientURLs);
+  }
+
+  maintenance(): grpc.UntypedServiceImplementation {
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.Maintenance';
+    return {
+      Status: this.unary(s, 'Status', async () => {
+        const [st, dbSize] = await Promise.all([kv.status(), kv.dbSizeBytes()]);
+        const o: pb.Pb = {
+          header: pb.header(kv.header(st.revision)), version: etcdServerVersion,
+        };
+        if (dbSize) o['dbSize'] = dbSize;
+        if (st.leader) o['leader'] = st.leader;
+        if (st.raftIndex) o['raftIndex'] = st.raftIndex;
+        if (st.raftTerm) o['raftTerm'] = st.raftTerm;
+        if (st.raftAppliedIndex) o['raftAppliedIndex'] = st.raftAppliedIndex;
+        if (st.leader === 0) o['errors'] = [errorTable.NO_LEADER.text];
+        if (dbSize) o['dbSizeInUse'] = dbSize;
+        if (st.isLearner) o['isLearner'] = true;
+        return o;
+      }),
+      // MyEtcd raises no alarms (no space quota alarm is kept): the list is always empty,
+      // and disarming answers it.
+      Alarm: this.unary(s, 'Alarm', async (m) => {
+        if (m['action'] === 1) {
+          throw new EtcdError('BAD_REQUEST', 'myetcd: alarms cannot be raised by a client');
+        }
+        return { header: pb.header(this.header()) };
+      }),
+      // The shards keep their history in memory and the WAL is append-only: there is no file
+      // to defragment. The answer says so by being empty, as etcd's is.
+      Defragment: this.unary(s, 'Defragment', async () => ({ header: pb.header(this.header()) })),
+      Hash: this.unary(s, 'Hash', async () => {
+        const st = await kv.status();
+        return { header: pb.header(kv.header(st.revision)),
+          hash: await this.stateHash(st.revision) };
+      }),
+      HashKV: this.unary(s, 'HashKV', async (m) => {
+        const st = await kv.status();
+        const rev = pb.int64(m['revision']) || st.revision;
+        return { header: pb.header(kv.header(st.revision)), hash: await this.stateHash(rev),
+          compact_revision: st.compactRevision };
+      }),
+      MoveLeader: this.unary(s, 'MoveLeader', async (m) => {
+        const to = memberIdOf(m['targetID']);
+        const st = await kv.status();
+        if (!st.isLeader) throw new EtcdError('NOT_LEADER');
+        if (to <= 0) throw new EtcdError('BAD_LEADER_TRANSFEREE');
+        await this.raft.ask({ type: 'RaftTransferLeader', to });
+        return { header: pb.header(this.header()) };
+      }),
+      Snapshot: ((call: grpc.ServerWritableStream<pb.Pb, pb.Pb>) => {
+        this.count('started', 'server_stream', s, 'Snapshot');
+        this.count('received', 'server_stream', s, 'Snapshot');
+        this.snapshot(call).then(() => {
+          this.count('handled', 'server_stream', s, 'Snapshot', 'OK');
+        }, (e: unknown) => {
+          const st = statusOf(e);
+          this.count('handled', 'server_stream', s, 'Snapshot', grpcCodeName(st.code!));
+          call.emit('error', st);
+        });
+      }) as Handler,
+    };
+  }
+
+  /** allKvs reads every key-value at `revision`, page by page (a range answers at most
+   * rangeResultKvsMax). */
+  private async allKvs(revision: number): Promise<KeyValue[]> {
+    const out: KeyValue[] = [];
+    let key = '\0';
+    for (;;) {
+      const { response } = await this.deps.kv.range({
+        type: 'range', key, rangeEnd: '\0', revision,
+      });
+      out.push(...response.kvs);
+      if (!response.more || response.kvs.length === 0) return out;
+      key = response.kvs[response.kvs.length - 1]!.key + '\0';
+    }
+  }
+
+  /** stateHash is a CRC-32C-style hash of every key-value at `revision`, in key order: equal
+   * on members that hold the same data. It is not etcd's (a hash over its bbolt pages). */
+  private async stateHash(revision: number): Promise<number> {
+    let h = 0xffffffff;
+    const mix = (s: string): void => {
+      for (let i = 0; i < s.length; i++) {
+        h ^= s.charCodeAt(i) & 0xff;
+        for (let k = 0; k < 8; k++) h = (h >>> 1) ^ (0x82f63b78 & -(h & 1));
+      }
+    };
+    for (const x of await this.allKvs(revision)) {
+      mix(x.key);
+      mix(`${x.createRevision}:${x.modRevision}:${x.version}:${x.lease}:`);
+      mix(x.value);
+    }
+    return (h ^ 0xffffffff) >>> 0;
+  }
+
+  /**
+   * snapshot streams the member's state as etcd's backend file (src/grpc/snapshot.ts) and
+   * then its SHA-256, as etcd does: chunks of snapshotChunkBytes, each with the bytes still to
+   * come, the checksum last. Written one chunk at a time, each after the previous was
+   * flushed, so a client that reads slowly holds up only this call.
+   */
+  private async snapshot(call: grpc.ServerWritableStream<pb.Pb, pb.Pb>): Promise<void> {
+    const kv = this.deps.kv;
+    const st = await kv.status();
+    const [kvs, { ids }, members] = await Promise.all([
+      this.allKvs(st.revision), this.lessor.ask({ type: 'LeaseLeases' }),
+      this.raft.ask({ type: 'RaftMemberList' }),
+    ]);
+    const leases = await Promise.all(ids.map(async (id) => {
+      const t = await this.lessor.ask({ type: 'LeaseTimeToLive', id, keys: false });
+      return { id, ttlSeconds: t.grantedTtlSeconds };
+    }));
+    const db = snapshotDb({
+      kvs, leases: leases.filter((l) => l.ttlSeconds > 0), members: members.response.members,
+      consistentIndex: st.raftAppliedIndex, compactRevision: st.compactRevision,
+      clusterVersion: etcdClusterVersion,
+    });
+    const sum = createHash('sha256').update(db).digest();
+    const header = pb.header(kv.header(st.revision));
+    const send = (o: pb.Pb): Promise<void> => new Promise((resolve) => {
+      call.write(o, () => {
+        this.count('sent', 'server_stream', 'etcdserverpb.Maintenance', 'Snapshot');
+        resolve();
+      });
+    });
+    for (let at = 0; at < db.length; at += snapshotChunkBytes) {
+      if (call.cancelled) return;
+      const end = Math.min(db.length, at + snapshotChunkBytes);
+      await send({ header, remaining_bytes: db.length - end + sum.length,
+        blob: Buffer.from(db.buffer, db.byteOffset + at, end - at) });
+    }
+    await send({ header, remaining_bytes: 0, blob: sum });
+    call.end();
+  }
+
+  health(): grpc.UntypedServiceImplementation {
+    const check = async (): Promise<number> => {
+      if (!this.deps.system.serving) return 2;
+      try {
+        return (await this.deps.kv.status()).leader !== 0 ? 1 : 2;
+      } catch {
+        return 2;
+      }
+    };
+    return {
+      Check: ((call: UnaryCall, cb: grpc.sendUnaryData<pb.Pb>) => {
+        const service = call.request['service'];
+        if (service !== undefined && service !== '') {
+          cb({ code: GrpcCode.NotFound, details: 'unknown service' });
+          return;
+        }
+        void check().then((status) => cb(null, { status }));
+      }) as Handler,
+      Watch: ((call: grpc.ServerWritableStream<pb.Pb, pb.Pb>) => {
+        void check().then((status) => call.write({ status }));
+      }) as Handler,
+    };
+  }
+}
+
+/**
+ * fragmenter encodes a Watch stream's responses. As etcd's sendFragments: a watcher created
+ * with `fragment` has a response larger than `limit` split into as many messages as needed,
+ * each with as many events as fit (at least one), all but the last marked fragment. `wanted`
+ * holds the creates' fragment flags in request order; the hub answers creates in that order.
+ */
+function fragmenter(limit: number): {
+  wanted: boolean[];
+  encode: (h: ResponseHeader, r: WatchResponse) => pb.Pb[];
+} {
+  const wanted: boolean[] = [];
+  const ids = new Set<number>();
+  const encode = (h: ResponseHeader, r: WatchResponse): pb.Pb[] => {
+    if (r.created === true && wanted.shift() === true && r.canceled !== true) ids.add(r.watchId);
+    if (r.canceled === true) ids.delete(r.watchId);
+    if (!ids.has(r.watchId) || pb.eventsSize(r.events) <= limit) return [pb.watchResponse(h, r)];
+    const out: pb.Pb[] = [];
+    let part: typeof r.events = [];
+    let size = 0;
+    for (const ev of r.events) {
+      const n = pb.eventsSize([ev]);
+      if (part.length > 0 && size + n > limit) {
+        out.push({ ...pb.watchResponse(h, { ...r, events: part }), fragment: true });
+        part = [];
+        size = 0;
+      }
+      part.push(ev);
+      size += n;
+    }
+    out.push(pb.watchResponse(h, { ...r, events: part }));
+    return out;
+  };
+  return { wanted, encode };
+}
+
+/** memberIdOf reads a uint64 member id (a decimal string); ids beyond 2^53 name no member. */
+function memberIdOf(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
+/** peerUrls checks MemberAdd/MemberUpdate's peer URLs as the JSON gateway does. */
+function peerUrls(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length === 0) throw new EtcdError('MEMBER_BAD_URLS');
+  for (const u of v) {
+    if (typeof u !== 'string' || urlProblem(u, true) !== undefined) {
+      throw new EtcdError('MEMBER_BAD_URLS');
+    }
+  }
+  return v as string[];
+}
