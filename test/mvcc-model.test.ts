@@ -22,6 +22,7 @@ import {
   type WriteRequest,
   type WriteResponse,
 } from '../src/mvcc/index.js';
+import { pack, unpack } from '../src/runtime/codec.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 
@@ -438,7 +439,7 @@ class System {
   /** restart rebuilds shards from (serialized) snapshots and the applier from them. */
   restart(): void {
     this.shards = this.shards.map((s) =>
-      ShardStore.fromSnapshot(JSON.parse(JSON.stringify(s.toSnapshot()))));
+      ShardStore.fromSnapshot(unpack(pack(s.toSnapshot()))));
     const latest = this.shards.flatMap((s) => [...s.latest()]);
     this.applier = Applier.fromLatest(
       latest, this.applier.revision, this.applier.compactRevision, this.applier.leaseIds());

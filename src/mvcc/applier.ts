@@ -10,8 +10,9 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
+import { KvColumns } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
-import { partialRange } from './range-plan.js';
+import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import type {
   Change,
@@ -100,7 +101,11 @@ export class Applier {
   /** compactRevision is the last compaction's revision; 0 before any. */
   compactRevision: Revision;
 
-  private readonly kvs = new OrderedMap<KeyValue>();
+  /** kvs maps every live key to its row in `cols`, which holds the latest version's fields
+   * and value bytes off the V8 heap (the compact store, see kv-columns.ts); a version is
+   * materialised as a KeyValue only when a request needs it. */
+  private readonly kvs = new OrderedMap<number>();
+  private readonly cols = new KvColumns();
   /** leases maps each granted lease to the live keys attached to it. */
   private readonly leases = new Map<number, Set<Bytes>>();
   /** leaseTtls holds each granted lease's TTL in seconds: replicated state (it goes through the
@@ -176,7 +181,13 @@ export class Applier {
 
   /** get returns the live version of key, if any. */
   get(key: Bytes): KeyValue | undefined {
-    return this.kvs.get(key);
+    const r = this.kvs.get(key);
+    return r === undefined ? undefined : this.cols.kv(r, key);
+  }
+
+  /** memoryBytes is what the latest state's columns and value arena take off the heap. */
+  memoryBytes(): number {
+    return this.cols.memoryBytes();
   }
 
   /** keyCount is the number of live keys. */
@@ -237,7 +248,7 @@ export class Applier {
 
   /** latest yields every live key's newest version in key order. */
   *latest(): IterableIterator<KeyValue> {
-    for (const [, kv] of this.kvs.ascend()) yield kv;
+    for (const [k, r] of this.kvs.ascend()) yield this.cols.kv(r, k);
   }
 
   // ---- internals ----
@@ -245,28 +256,53 @@ export class Applier {
   /** rangeLatest answers a range from the current map (txn ranges see the txn's writes). */
   rangeLatest(req: RangeRequest): RangeResponse {
     const r = keyRangeOf(req.key, req.rangeEnd);
-    return mergeRanges(req, [partialRange(req, (visit) => this.scan(r, visit))]);
+    let row = 0;
+    let key = '';
+    const load = (): KeyValue => this.cols.kv(row, key);
+    return mergeRanges(req, [partialRangeLazy(req, (visit) => {
+      if (r.single) {
+        const found = this.kvs.get(r.start);
+        if (found === undefined) return;
+        row = found;
+        key = r.start;
+        visit(load);
+        return;
+      }
+      this.kvs.forEach(r.start, r.end, (k, found) => {
+        row = found;
+        key = k;
+        visit(load);
+      });
+    })]);
   }
 
+  /** scan calls visit with every live version in r, in key order (materialised). */
   scan(r: KeyRange, visit: (kv: KeyValue) => void): void {
     if (r.single) {
-      const kv = this.kvs.get(r.start);
-      if (kv !== undefined) visit(kv);
+      const row = this.kvs.get(r.start);
+      if (row !== undefined) visit(this.cols.kv(row, r.start));
       return;
     }
-    this.kvs.forEach(r.start, r.end, (_k, kv) => visit(kv));
+    this.kvs.forEach(r.start, r.end, (k, row) => visit(this.cols.kv(row, k)));
   }
 
   /** setRaw stores (or with undefined removes) key's latest version, moving it between
    * leases. */
   setRaw(key: Bytes, kv: KeyValue | undefined): void {
-    const old = this.kvs.get(key);
-    if (old !== undefined && old.lease !== 0) this.leases.get(old.lease)?.delete(key);
+    const row = this.kvs.get(key);
+    if (row !== undefined) {
+      const oldLease = this.cols.lease[row]!;
+      if (oldLease !== 0) this.leases.get(oldLease)?.delete(key);
+    }
     if (kv === undefined) {
-      this.kvs.delete(key);
+      if (row !== undefined) {
+        this.cols.free(row);
+        this.kvs.delete(key);
+      }
       return;
     }
-    this.kvs.set(key, kv);
+    if (row !== undefined) this.cols.set(row, kv);
+    else this.kvs.set(key, this.cols.add(kv, 0));
     if (kv.lease !== 0) this.leases.get(kv.lease)?.add(key);
   }
 
@@ -408,7 +444,7 @@ class TxnWriter {
       value: p.ignoreValue ? prev!.value : p.value,
       lease: (p.ignoreLease ? prev!.lease : (p.lease ?? 0)) as LeaseId,
     };
-    this.set(p.key, kv);
+    this.set(p.key, kv, prev);
     this.changes.push(prev === undefined ? { kind: 'put', kv } : { kind: 'put', kv, prevKv: prev });
     const resp: PutResponse = { type: 'put' };
     if (p.prevKv && prev !== undefined) resp.prevKv = prev;
@@ -427,7 +463,7 @@ class TxnWriter {
   deleteKey(key: Bytes): void {
     const prev = this.a.get(key);
     assert(prev !== undefined, 'delete of a missing key');
-    this.set(key, undefined);
+    this.set(key, undefined, prev);
     this.changes.push({ kind: 'delete', kv: tombstoneOf(key, this.rev), prevKv: prev });
   }
 
@@ -473,8 +509,9 @@ class TxnWriter {
     this.changes.length = 0;
   }
 
-  private set(key: Bytes, kv: KeyValue | undefined): void {
-    this.undo.push([key, this.a.get(key)]);
+  /** set stores kv (undefined: deletes) over prev, the key's current version. */
+  private set(key: Bytes, kv: KeyValue | undefined, prev: KeyValue | undefined): void {
+    this.undo.push([key, prev]);
     this.a.setRaw(key, kv);
   }
 }
