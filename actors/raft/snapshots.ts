@@ -1,4 +1,4 @@
-import { snapshotBytesMax } from '../../src/constants.js';
+import { snapshotAskTimeoutMs, snapshotBytesMax } from '../../src/constants.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
 import { pack } from '../../src/runtime/codec.js';
@@ -58,7 +58,7 @@ export class Snapshotter {
     const meta = sm.snapshotMeta();
     // Asked right after the ShardApply that reached `index`, on the same channels, so every
     // dump reflects exactly the state at `index`.
-    this.running = Promise.all(this.shards.map((s) => s.ask({ type: 'ShardSnapshot' })))
+    this.running = Promise.all(this.shards.map((s) => s.ask({ type: 'ShardSnapshot' }, snapshotAskTimeoutMs)))
       .then(async (dumps) => {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index, meta.confState, body);

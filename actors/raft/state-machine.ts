@@ -3,10 +3,10 @@ import { EtcdError } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
 import {
-  Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges,
-  repartitionSnapshots, shardOf, type ShardSnapshot,
+  Applier, type DeferredRead, decodeShardSnapshot, fillDeferredRead, mergeRanges,
+  repartitionSnapshots, shardOf,
 } from '../../src/mvcc/index.js';
-import type { Change, KeyValue, TxnResponse } from '../../src/mvcc/types.js';
+import type { Change, TxnResponse } from '../../src/mvcc/types.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
   type ConfState, decodeConfChange, type Entry, EntryNormal,
@@ -115,7 +115,7 @@ export class StateMachine {
       if (body.shards.length === this.shards.length) {
         dumps = body.shards;
       } else {
-        const parts = body.shards.map((d) => unpack<ShardSnapshot>(d));
+        const parts = body.shards.map((d) => unpack(d));
         dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
       }
       this.confState = body.confState;
@@ -125,13 +125,11 @@ export class StateMachine {
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
     })));
-    const latest: KeyValue[] = [];
-    for (const d of dumps) {
-      if (d === null) continue;
-      for (const kv of latestOfSnapshot(unpack(d))) latest.push(kv);
-    }
+    // The applier's latest state comes from the same dumps, column to column.
+    const columns = [];
+    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
     // An empty store is at revision 1, as etcd's: the first write makes revision 2.
-    this.applier = Applier.fromLatest(latest, (body?.revision ?? 1) as Revision,
+    this.applier = Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
       (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
     this.appliedIndex = index;
     this.shardIndex = index;

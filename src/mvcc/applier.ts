@@ -13,6 +13,7 @@ import { mergeRanges } from './merge.js';
 import { KvColumns } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
+import type { SnapshotColumns } from './shard-snapshot.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import type {
   Change,
@@ -142,6 +143,95 @@ export class Applier {
       assert(!a.kvs.has(kv.key), 'fromLatest: duplicate key');
       a.setRaw(kv.key, kv);
     }
+    return a;
+  }
+
+  /**
+   * fromSnapshotColumns rebuilds an Applier straight from decoded shard dumps
+   * (decodeShardSnapshot): each key's last row is its latest version (a tombstone there: the
+   * key is deleted). The live keys are merged in key order across the dumps and their fields
+   * copied column to column — no KeyValue object is built per key. Equivalent to
+   * fromLatest(the dumps' latestOfSnapshot, ...).
+   */
+  static fromSnapshotColumns(
+    dumps: readonly SnapshotColumns[],
+    revision: Revision,
+    compactRevision: Revision,
+    leases: Iterable<LeaseId | { id: number; ttl: number }>,
+  ): Applier {
+    const a = Applier.fromLatest([], revision, compactRevision, leases);
+    // Per dump: the live keys' numbers in key order, and each one's last row.
+    const lists = dumps.map((d) => {
+      const last = new Int32Array(d.keys.length).fill(-1);
+      for (let i = 0; i < d.rows; i++) last[d.key[i]!] = i;
+      const live: number[] = [];
+      for (let k = 0; k < d.keys.length; k++) {
+        const r = last[k]!;
+        if (r >= 0 && d.version[r]! > 0) live.push(k);
+      }
+      let sorted = true;
+      for (let i = 1; i < live.length && sorted; i++) {
+        sorted = d.keys[live[i - 1]!]! < d.keys[live[i]!]!;
+      }
+      if (!sorted) live.sort((x, y) => (d.keys[x]! < d.keys[y]! ? -1 : 1));
+      const valueAt = new Float64Array(d.rows);
+      let o = 0;
+      for (let i = 0; i < d.rows; i++) {
+        valueAt[i] = o;
+        o += d.valueLens[i]!;
+      }
+      return { d, last, live, valueAt };
+    });
+    let n = 0;
+    for (const l of lists) n += l.live.length;
+    const keys: Bytes[] = new Array<Bytes>(n);
+    const from = new Int32Array(n);
+    const row = new Int32Array(n);
+    const pos = lists.map(() => 0);
+    for (let j = 0; j < n; j++) {
+      // N-way merge: N is the shard count, a handful.
+      let best = -1;
+      for (let i = 0; i < lists.length; i++) {
+        const l = lists[i]!;
+        if (pos[i]! >= l.live.length) continue;
+        if (best < 0 || l.d.keys[l.live[pos[i]!]!]! < keys[j]!) {
+          best = i;
+          keys[j] = l.d.keys[l.live[pos[i]!]!]!;
+        }
+      }
+      const l = lists[best]!;
+      const k = l.live[pos[best]!++]!;
+      assert(j === 0 || keys[j - 1]! < keys[j]!, 'fromSnapshotColumns: duplicate key');
+      from[j] = best;
+      row[j] = l.last[k]!;
+    }
+    let valueTotal = 0;
+    for (let j = 0; j < n; j++) valueTotal += lists[from[j]!]!.d.valueLens[row[j]!]!;
+    const cols = {
+      mod: new Float64Array(n), create: new Float64Array(n), version: new Float64Array(n),
+      lease: new Float64Array(n), valueLens: new Uint32Array(n),
+      valueBytes: new Uint8Array(valueTotal), keyOf: new Int32Array(n),
+      prev: new Int32Array(n).fill(-1),
+    };
+    let o = 0;
+    for (let j = 0; j < n; j++) {
+      const l = lists[from[j]!]!;
+      const r = row[j]!;
+      assert(l.d.mod[r]! <= revision, 'fromSnapshotColumns: a version after the revision');
+      cols.mod[j] = l.d.mod[r]!;
+      cols.create[j] = l.d.create[r]!;
+      cols.version[j] = l.d.version[r]!;
+      const lease = l.d.lease[r]!;
+      cols.lease[j] = lease;
+      if (lease !== 0) a.leases.get(lease)?.add(keys[j]!);
+      const len = l.d.valueLens[r]!;
+      cols.valueLens[j] = len;
+      const at = l.valueAt[r]!;
+      for (let b = 0; b < len; b++) cols.valueBytes[o + b] = l.d.valueBytes[at + b]!;
+      o += len;
+    }
+    a.cols.load(n, cols);
+    a.kvs.loadSorted(keys, Array.from({ length: n }, (_, j) => j));
     return a;
   }
 
