@@ -58,11 +58,12 @@ export class Snapshotter {
     const meta = sm.snapshotMeta();
     // Asked right after the ShardApply that reached `index`, on the same channels, so every
     // dump reflects exactly the state at `index`.
-    this.running = Promise.all(this.shards.map((s) => s.ask({ type: 'ShardSnapshot' }, snapshotAskTimeoutMs)))
+    const dumps = this.shards.map((s) => s.ask({ type: 'ShardSnapshot' }, snapshotAskTimeoutMs));
+    this.running = Promise.all(dumps)
       .then(async (dumps) => {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index, meta.confState, body);
-        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body });
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body }, snapshotAskTimeoutMs);
         const compactTo = index - this.catchUpEntries;
         if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
         this.snapshotIndex = index;
