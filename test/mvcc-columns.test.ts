@@ -29,7 +29,7 @@ test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena reb
       const op = rnd();
       const r = anyRow();
       if (op < 0.5 || r === undefined) {
-        model.set(c.add(kv, 0), kv);
+        model.set(c.add(kv), kv);
       } else if (op < 0.8) {
         c.set(r, kv);
         model.set(r, kv);
@@ -58,11 +58,12 @@ test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena reb
 test('mvcc: memory accounting of a small shard store counts columns, values and keys', (t) => {
   const s = new ShardStore();
   const m0 = s.memory();
-  // Empty: 1,024 rows of columns (5 float64 + 3 uint32 = 52 bytes) and a 1,024-row log.
-  t.is(m0.columnBytes, 1024 * 52 + 1024 * 4);
+  // Empty: 1,024 rows of columns (4 float64 + 3 uint32 = 44 bytes) and a 1,024-row log.
+  t.is(m0.columnBytes, 1024 * 44 + 1024 * 4);
   t.is(m0.arenaBytes, 64 * 1024);
   t.is(m0.valueBytesLive, 0);
   t.is(m0.heapBytesEstimate, 0);
+  t.is(m0.offHeapUsedBytes, 0);
   const put = (key: string, rev: number, version: number, create: number, value: string) =>
     s.apply(rev as Revision, [{ kind: 'put', kv: {
       key, value, modRevision: rev as Revision, createRevision: create as Revision, version,
@@ -77,6 +78,7 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   // Two key strings of ≤ 8 bytes (16 + 8 each), 48 bytes of index per key, 8 per row (4 rows).
   t.is(m1.heapBytesEstimate, 2 * 24 + 2 * 48 + 4 * 8);
   t.is(m1.columnBytes, m0.columnBytes);
+  t.is(m1.offHeapUsedBytes, 4 * 44 + 60 + 4 * 4); // 4 rows, 60 value bytes, 4 log entries
   t.deepEqual(s.stats(), { keys: 2, revisions: 4, bytes: 1 + 10 + 2 + 20 + 1 + 30 + 2 + 4 * 48 });
   // Compaction at 5 drops a@2 and the whole of bb (its newest ≤ 5 is a tombstone).
   s.compact(5 as Revision);
@@ -84,4 +86,10 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   t.is(m2.valueBytesLive, 30);
   t.deepEqual(s.stats(), { keys: 1, revisions: 1, bytes: 1 + 30 + 48 });
   t.is(m2.heapBytesEstimate, 24 + 48 + 4 * 8);
+  // The arena was rebuilt (30 of 60 bytes were garbage); 3 rows wait on the free list.
+  t.is(m2.arenaBytes, 64 * 1024);
+  t.is(m2.offHeapUsedBytes, 4 * 44 + 30 + 3 * 8); // the log is empty: nothing ≥ 5 is left
+  // A new version reuses a free row: rows handed out stay 4.
+  put('c', 6, 1, 6, 'w');
+  t.is(s.memory().offHeapUsedBytes, 4 * 44 + 31 + 2 * 8 + 1 * 4);
 });

@@ -210,7 +210,7 @@ export class Applier {
     const cols = {
       mod: new Float64Array(n), create: new Float64Array(n), version: new Float64Array(n),
       lease: new Float64Array(n), valueLens: new Uint32Array(n),
-      valueBytes: new Uint8Array(valueTotal), keyOf: new Int32Array(n),
+      valueBytes: new Uint8Array(valueTotal),
       prev: new Int32Array(n).fill(-1),
     };
     let o = 0;
@@ -392,7 +392,7 @@ export class Applier {
       return;
     }
     if (row !== undefined) this.cols.set(row, kv);
-    else this.kvs.set(key, this.cols.add(kv, 0));
+    else this.kvs.set(key, this.cols.add(kv));
     if (kv.lease !== 0) this.leases.get(kv.lease)?.add(key);
   }
 

@@ -7,8 +7,18 @@ import { assert } from '../assert.js';
  * added (amortised O(1) per row, one copy of each column per doubling).
  */
 const kvColumnsRowsMin = 1024;
-/** valueArenaBytesMin is the value arena's first size; it doubles when full. */
+/** valueArenaBytesMin is the value arena's first size; it grows by kvColumnsGrowth. */
 const valueArenaBytesMin = 64 * 1024;
+/**
+ * kvColumnsGrowth is the factor by which full columns or a full arena grow: 1.5 keeps the
+ * unused capacity under a third (pages never written are not resident, but a copy on growth
+ * touches the whole new size it fills).
+ */
+const kvColumnsGrowth = 1.5;
+/** kvColumnsRowBytes is one row's size over all columns (see KvColumns). */
+export const kvColumnsRowBytes = 8 * 4 + 4 * 3;
+/** freeRow marks a row on the free list in `prev`. */
+const freeRow = -2;
 /**
  * valueArenaGarbageRatio: when freed value bytes reach this share of the arena, the next
  * growth (or compact()) copies the live values into a fresh arena instead of doubling, so
@@ -16,7 +26,7 @@ const valueArenaBytesMin = 64 * 1024;
  */
 const valueArenaGarbageRatio = 0.5;
 /** valueArenaBytesMax: offsets are kept as float64, but one arena is one Uint8Array. */
-const valueArenaBytesMax = 2 ** 32;
+const valueArenaBytesMax = 2 ** 32 - 1;
 
 /**
  * KvColumns holds versions of keys (etcd's KeyValue minus the key) as rows of columnar typed
@@ -25,10 +35,11 @@ const valueArenaBytesMax = 2 ** 32;
  * reach both) by 48 bytes of columns plus the value's bytes, none of which the garbage
  * collector has to trace.
  *
- * A row r holds: mod[r], create[r], version[r] (0 = tombstone), lease[r], the value bytes
- * arena[valueAt[r] .. valueAt[r] + valueLen[r]), keyOf[r] (a caller's key slot, -1 when the
- * row is free) and prev[r] (the caller's link to an older row of the same key, -1 = none).
- * Numbers are float64: revisions and lease ids are exact up to 2^53, as everywhere else.
+ * A row r holds: mod[r], create[r], version[r] (0 = tombstone), lease[r] (float64: exact up
+ * to 2^53, as revisions and lease ids are everywhere else), the value bytes
+ * arena[valueAt[r] .. valueAt[r] + valueLen[r]) (uint32: one arena stays under 4 GiB), and
+ * prev[r], the caller's link to an older row of the same key (-1 = none, -2 = a free row):
+ * 44 bytes a row.
  * Freed rows go on a free list and are reused; freed value bytes are garbage until the arena
  * is rebuilt (growth with enough garbage, or compactArena()).
  *
@@ -40,9 +51,8 @@ export class KvColumns {
   create = new Float64Array(kvColumnsRowsMin);
   version = new Float64Array(kvColumnsRowsMin);
   lease = new Float64Array(kvColumnsRowsMin);
-  valueAt = new Float64Array(kvColumnsRowsMin);
+  valueAt = new Uint32Array(kvColumnsRowsMin);
   valueLen = new Uint32Array(kvColumnsRowsMin);
-  keyOf = new Int32Array(kvColumnsRowsMin);
   prev = new Int32Array(kvColumnsRowsMin);
   /** rowsUsed: rows ever handed out (live ones plus the free list); rows ≥ it are unused. */
   rowsUsed = 0;
@@ -63,29 +73,27 @@ export class KvColumns {
   }
 
   /**
-   * add stores kv's fields (not its key) in a free row and returns the row. keySlot and prev
-   * are the caller's (see the class comment).
+   * add stores kv's fields (not its key) in a free row and returns the row; prev is the
+   * caller's link (see the class comment).
    */
-  add(kv: KeyValue, keySlot: number, prev = -1): number {
+  add(kv: KeyValue, prev = -1): number {
     const r = this.allocRow();
     this.mod[r] = kv.modRevision;
     this.create[r] = kv.createRevision;
     this.version[r] = kv.version;
     this.lease[r] = kv.lease;
-    this.keyOf[r] = keySlot;
     this.prev[r] = prev;
     this.storeValue(r, kv.value);
     return r;
   }
 
   /** addTombstone stores a tombstone (version 0) at mod in a free row. */
-  addTombstone(mod: Revision, keySlot: number, prev = -1): number {
+  addTombstone(mod: Revision, prev = -1): number {
     const r = this.allocRow();
     this.mod[r] = mod;
     this.create[r] = 0;
     this.version[r] = 0;
     this.lease[r] = 0;
-    this.keyOf[r] = keySlot;
     this.prev[r] = prev;
     this.valueAt[r] = 0;
     this.valueLen[r] = 0;
@@ -105,18 +113,17 @@ export class KvColumns {
 
   /** free returns row r to the free list; its value's bytes become garbage. */
   free(r: number): void {
-    assert(this.keyOf[r]! >= 0, 'KvColumns.free: row already free', r);
+    assert(this.prev[r] !== freeRow, 'KvColumns.free: row already free', r);
     this.arenaGarbage += this.valueLen[r]!;
     this.valueLen[r] = 0;
-    this.keyOf[r] = -1;
-    this.prev[r] = -1;
+    this.prev[r] = freeRow;
     this.freeRows.push(r);
     this.liveRows--;
   }
 
   /** isFree reports whether row r is on the free list (or was never used). */
   isFree(r: number): boolean {
-    return r >= this.rowsUsed || this.keyOf[r]! < 0;
+    return r >= this.rowsUsed || this.prev[r] === freeRow;
   }
 
   /** value decodes row r's value into the binary-string form. */
@@ -166,8 +173,13 @@ export class KvColumns {
    * list's slots): the off-heap part of a store's footprint.
    */
   memoryBytes(): number {
-    const perRow = 8 * 5 + 4 * 3;
-    return this.capacity * perRow + this.arena.byteLength + this.freeRows.length * 8;
+    return this.capacity * kvColumnsRowBytes + this.arena.byteLength + this.freeRows.length * 8;
+  }
+
+  /** usedBytes is the part of memoryBytes() ever written (the rows handed out, the arena's
+   * used bytes): what is resident, since pages never written are not. */
+  usedBytes(): number {
+    return this.rowsUsed * kvColumnsRowBytes + this.arenaUsed + this.freeRows.length * 8;
   }
 
   /** compactArena copies the live values into a fresh arena sized for them (dropping the
@@ -177,8 +189,8 @@ export class KvColumns {
     this.rebuildArena(0);
   }
 
-  /** dump returns the rows [0, rowsUsed) as column bytes, the values concatenated in row
-   * order (for snapshots). Free rows are included (keyOf -1): callers pick the rows. */
+  /** valueBytesOf returns the values of `rows`, concatenated in that order, and their lengths
+   * (for snapshots). */
   valueBytesOf(rows: ArrayLike<number>): { bytes: Uint8Array; lens: Uint32Array } {
     let total = 0;
     for (let i = 0; i < rows.length; i++) total += this.valueLen[rows[i]!]!;
@@ -198,14 +210,14 @@ export class KvColumns {
 
   /**
    * load replaces everything with n rows read from columns (a snapshot's): values are the
-   * concatenation `valueBytes` cut by `valueLens`. keyOf and prev come from the caller.
+   * concatenation `valueBytes` cut by `valueLens`; prev comes from the caller.
    * One copy per column and one of the value bytes: no per-row allocation.
    */
   load(n: number, cols: {
     mod: Float64Array; create: Float64Array; version: Float64Array; lease: Float64Array;
-    valueLens: Uint32Array; valueBytes: Uint8Array; keyOf: Int32Array; prev: Int32Array;
+    valueLens: Uint32Array; valueBytes: Uint8Array; prev: Int32Array;
   }): void {
-    const cap = Math.max(kvColumnsRowsMin, nextPow2(n));
+    const cap = Math.max(kvColumnsRowsMin, n + (n >>> 3));
     this.mod = grown(new Float64Array(0), cap);
     this.mod.set(cols.mod.subarray(0, n));
     this.create = grown(new Float64Array(0), cap);
@@ -216,18 +228,17 @@ export class KvColumns {
     this.lease.set(cols.lease.subarray(0, n));
     this.valueLen = grown(new Uint32Array(0), cap);
     this.valueLen.set(cols.valueLens.subarray(0, n));
-    this.keyOf = grown(new Int32Array(0), cap);
-    this.keyOf.set(cols.keyOf.subarray(0, n));
     this.prev = grown(new Int32Array(0), cap);
     this.prev.set(cols.prev.subarray(0, n));
-    this.valueAt = grown(new Float64Array(0), cap);
+    this.valueAt = grown(new Uint32Array(0), cap);
     let o = 0;
     for (let r = 0; r < n; r++) {
       this.valueAt[r] = o;
       o += this.valueLen[r]!;
     }
     assert(o === cols.valueBytes.length, 'KvColumns.load: value bytes do not add up');
-    const size = Math.max(valueArenaBytesMin, nextPow2(o + (o >>> 2)));
+    const size = Math.max(valueArenaBytesMin, o + (o >>> 3));
+    assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
     this.setArena(new Uint8Array(size));
     this.arena.set(cols.valueBytes);
     this.arenaUsed = o;
@@ -249,14 +260,13 @@ export class KvColumns {
   }
 
   private growRows(): void {
-    const cap = this.capacity * 2;
+    const cap = Math.ceil(this.capacity * kvColumnsGrowth);
     this.mod = grown(this.mod, cap);
     this.create = grown(this.create, cap);
     this.version = grown(this.version, cap);
     this.lease = grown(this.lease, cap);
     this.valueAt = grown(this.valueAt, cap);
     this.valueLen = grown(this.valueLen, cap);
-    this.keyOf = grown(this.keyOf, cap);
     this.prev = grown(this.prev, cap);
   }
 
@@ -268,7 +278,7 @@ export class KvColumns {
       return;
     }
     if (this.arenaUsed + len > this.arena.byteLength) {
-      // Rebuilding copies only live bytes; with enough garbage that beats doubling.
+      // Rebuilding copies only live bytes; with enough garbage that beats growing.
       const live = this.arenaUsed - this.arenaGarbage;
       this.valueLen[r] = 0; // not live yet: the rebuild must not copy it
       this.rebuildArena(this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio ? len
@@ -285,7 +295,8 @@ export class KvColumns {
    * bytes after them. */
   private rebuildArena(extra: number): void {
     const live = this.arenaUsed - this.arenaGarbage;
-    const size = Math.max(valueArenaBytesMin, nextPow2(live + extra + (live >>> 1)));
+    const size = Math.max(valueArenaBytesMin,
+      Math.ceil((live + extra) * kvColumnsGrowth));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
     const old = this.arena;
     this.setArena(new Uint8Array(size));
@@ -306,13 +317,6 @@ export class KvColumns {
     this.arena = a;
     this.view = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   }
-}
-
-/** nextPow2 is the smallest power of two ≥ n (1 for n ≤ 1). */
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 function grown<T extends Float64Array | Uint32Array | Int32Array>(a: T, cap: number): T {

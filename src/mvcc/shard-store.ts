@@ -39,8 +39,11 @@ export interface ShardStoreStats {
  * value arena. On the V8 heap: the key strings, the key index and the row → key table.
  */
 export interface ShardStoreMemory {
-  /** columnBytes: the version columns' capacity (52 bytes a row) and the change log's. */
+  /** columnBytes: the version columns' capacity (44 bytes a row) and the change log's. */
   columnBytes: number;
+  /** offHeapUsedBytes: the part of columnBytes + arenaBytes ever written (rows handed out,
+   * arena bytes used, log entries): what is resident, as untouched pages are not. */
+  offHeapUsedBytes: number;
   /** arenaBytes: the value arena's size (live values, garbage not yet reclaimed, room). */
   arenaBytes: number;
   /** valueBytesLive: the bytes of the retained versions' values. */
@@ -124,11 +127,11 @@ export class ShardStore {
             'put does not continue the key generation',
           );
         }
-        r = c.add(kv, 0, head ?? -1);
+        r = c.add(kv, head ?? -1);
         this.sizeBytes += kv.key.length + kv.value.length + entryOverheadBytes;
       } else {
         assert(live, 'a tombstone ends a live key', kv.key);
-        r = c.addTombstone(revision, 0, head!);
+        r = c.addTombstone(revision, head!);
         this.sizeBytes += kv.key.length + entryOverheadBytes;
       }
       const key = head === undefined ? kv.key : this.rowKey[head]!;
@@ -269,6 +272,7 @@ export class ShardStore {
     });
     return {
       columnBytes: this.cols.memoryBytes() - this.cols.arenaBytes + this.log.byteLength,
+      offHeapUsedBytes: this.cols.usedBytes() + this.logLen * 4,
       arenaBytes: this.cols.arenaBytes,
       valueBytesLive: this.cols.valueBytesLive,
       heapBytesEstimate: keyStrings + this.index.size * keyIndexBytesPerKey +
@@ -379,7 +383,7 @@ export class ShardStore {
     }
     this.cols.load(n, {
       mod: s.mod, create: s.create, version: s.version, lease: s.lease,
-      valueLens: s.valueLens, valueBytes: s.valueBytes, keyOf: new Int32Array(n), prev,
+      valueLens: s.valueLens, valueBytes: s.valueBytes, prev,
     });
     this.rowKey = new Array<Bytes>(n);
     for (let i = 0; i < n; i++) this.rowKey[i] = s.keys[s.key[i]!]!;
