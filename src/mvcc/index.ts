@@ -44,7 +44,6 @@ export {
 export { KvColumns } from './kv-columns.js';
 export { shardOf } from './shard-of.js';
 export { repartitionSnapshots } from './repartition.js';
-export { TreeIndex } from './tree-index.js';
 export * from './types.js';
 export {
   validateDeleteRangeRequest,

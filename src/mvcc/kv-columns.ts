@@ -134,7 +134,7 @@ export class KvColumns {
     return this.view.toString('latin1', at, at + len);
   }
 
-  /** valueEquals compares row r's value with v without decoding it. */
+  /** valueCompare orders row r's value against v (-1, 0, 1) without decoding it. */
   valueCompare(r: number, v: Bytes): number {
     const len = this.valueLen[r]!;
     const at = this.valueAt[r]!;
