@@ -160,51 +160,9 @@ export class Applier {
     leases: Iterable<LeaseId | { id: number; ttl: number }>,
   ): Applier {
     const a = Applier.fromLatest([], revision, compactRevision, leases);
-    // Per dump: the live keys' numbers in key order, and each one's last row.
-    const lists = dumps.map((d) => {
-      const last = new Int32Array(d.keys.length).fill(-1);
-      for (let i = 0; i < d.rows; i++) last[d.key[i]!] = i;
-      const live: number[] = [];
-      for (let k = 0; k < d.keys.length; k++) {
-        const r = last[k]!;
-        if (r >= 0 && d.version[r]! > 0) live.push(k);
-      }
-      let sorted = true;
-      for (let i = 1; i < live.length && sorted; i++) {
-        sorted = d.keys[live[i - 1]!]! < d.keys[live[i]!]!;
-      }
-      if (!sorted) live.sort((x, y) => (d.keys[x]! < d.keys[y]! ? -1 : 1));
-      const valueAt = new Float64Array(d.rows);
-      let o = 0;
-      for (let i = 0; i < d.rows; i++) {
-        valueAt[i] = o;
-        o += d.valueLens[i]!;
-      }
-      return { d, last, live, valueAt };
-    });
-    let n = 0;
-    for (const l of lists) n += l.live.length;
-    const keys: Bytes[] = new Array<Bytes>(n);
-    const from = new Int32Array(n);
-    const row = new Int32Array(n);
-    const pos = lists.map(() => 0);
-    for (let j = 0; j < n; j++) {
-      // N-way merge: N is the shard count, a handful.
-      let best = -1;
-      for (let i = 0; i < lists.length; i++) {
-        const l = lists[i]!;
-        if (pos[i]! >= l.live.length) continue;
-        if (best < 0 || l.d.keys[l.live[pos[i]!]!]! < keys[j]!) {
-          best = i;
-          keys[j] = l.d.keys[l.live[pos[i]!]!]!;
-        }
-      }
-      const l = lists[best]!;
-      const k = l.live[pos[best]!++]!;
-      assert(j === 0 || keys[j - 1]! < keys[j]!, 'fromSnapshotColumns: duplicate key');
-      from[j] = best;
-      row[j] = l.last[k]!;
-    }
+    const lists = dumps.map(liveKeysOf);
+    const { keys, from, row } = mergeLiveKeys(lists);
+    const n = keys.length;
     let valueTotal = 0;
     for (let j = 0; j < n; j++) valueTotal += lists[from[j]!]!.d.valueLens[row[j]!]!;
     const cols = {
@@ -477,6 +435,67 @@ export class Applier {
       compacted: this.compactRevision,
     };
   }
+}
+
+/** LiveKeys are one dump's live keys: their numbers in key order and each key's last row. */
+interface LiveKeys {
+  d: SnapshotColumns;
+  last: Int32Array;
+  live: number[];
+  valueAt: Float64Array;
+}
+
+/** liveKeysOf finds a dump's live keys (last row a put), in key order. */
+function liveKeysOf(d: SnapshotColumns): LiveKeys {
+  const last = new Int32Array(d.keys.length).fill(-1);
+  for (let i = 0; i < d.rows; i++) last[d.key[i]!] = i;
+  const live: number[] = [];
+  for (let k = 0; k < d.keys.length; k++) {
+    const r = last[k]!;
+    if (r >= 0 && d.version[r]! > 0) live.push(k);
+  }
+  let sorted = true;
+  for (let i = 1; i < live.length && sorted; i++) {
+    sorted = d.keys[live[i - 1]!]! < d.keys[live[i]!]!;
+  }
+  if (!sorted) live.sort((x, y) => (d.keys[x]! < d.keys[y]! ? -1 : 1));
+  const valueAt = new Float64Array(d.rows);
+  let o = 0;
+  for (let i = 0; i < d.rows; i++) {
+    valueAt[i] = o;
+    o += d.valueLens[i]!;
+  }
+  return { d, last, live, valueAt };
+}
+
+/** mergeLiveKeys merges the dumps' live keys into one key order: for the j-th key, its dump
+ * (`from`) and row there (`row`). A key in two dumps is a corrupt snapshot and asserts. */
+function mergeLiveKeys(lists: readonly LiveKeys[]):
+  { keys: Bytes[]; from: Int32Array; row: Int32Array } {
+  let n = 0;
+  for (const l of lists) n += l.live.length;
+  const keys: Bytes[] = new Array<Bytes>(n);
+  const from = new Int32Array(n);
+  const row = new Int32Array(n);
+  const pos = lists.map(() => 0);
+  for (let j = 0; j < n; j++) {
+    // N-way merge: N is the shard count, a handful.
+    let best = -1;
+    for (let i = 0; i < lists.length; i++) {
+      const l = lists[i]!;
+      if (pos[i]! >= l.live.length) continue;
+      if (best < 0 || l.d.keys[l.live[pos[i]!]!]! < keys[j]!) {
+        best = i;
+        keys[j] = l.d.keys[l.live[pos[i]!]!]!;
+      }
+    }
+    const l = lists[best]!;
+    const k = l.live[pos[best]!++]!;
+    assert(j === 0 || keys[j - 1]! < keys[j]!, 'fromSnapshotColumns: duplicate key');
+    from[j] = best;
+    row[j] = l.last[k]!;
+  }
+  return { keys, from, row };
 }
 
 /** fillDeferredRead puts the answer of a DeferredRead into the txn response. */
