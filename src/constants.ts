@@ -232,9 +232,14 @@ assert(v1ListLimitMax <= rangeResultKvsMax, 'a /v1 page must fit in one range');
 assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
   'an open request body must be answered at least 1 s before uWS may cut it');
 
-/** snapshotAskTimeoutMs is the deadline of a shard's snapshot dump (ShardSnapshot) and of
- * writing the snapshot file (WalSnapshotSave): with a million keys under CPU contention a
+/** snapshotAskTimeoutMs is the deadline of a shard's snapshot dump (ShardSnapshot), of its
+ * load (ShardRestore) and of writing the snapshot file (WalSnapshotSave): with a million keys under CPU contention a
  * dump took longer than askTimeoutMs, and a timed-out step crashed the Raft actor (every
  * actor restarted, clients got 503s). */
 export const snapshotAskTimeoutMs = 120_000;
 assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot dump may take longer than a small ask');
+
+/** bootStatusAsksMax bounds how many times start-up asks the Raft node for its status (each
+ * with askTimeoutMs) while it restores a large store: 30 × 10 s. */
+export const bootStatusAsksMax = 30;
+assert(bootStatusAsksMax >= 1, 'start-up asks the Raft node at least once');

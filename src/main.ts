@@ -3,12 +3,13 @@ import type { WalMsg, WalReplies } from '../actors/wal/messages.js';
 import { peerMetricsHook } from './cluster/metrics.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
-import { shutdownDrainMsMax } from './constants.js';
+import { bootStatusAsksMax, shutdownDrainMsMax } from './constants.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
 import { startGateway } from './gateway/server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics } from './metrics/index.js';
+import { AskTimeoutError } from './runtime/endpoint.js';
 import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
@@ -71,7 +72,17 @@ async function main(): Promise<void> {
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await system.start();
-  await kv.refresh();
+  // Restoring a large store (snapshot load, WAL replay) can keep the Raft node busy past one
+  // ask's deadline on a loaded machine: keep asking rather than exit.
+  for (let tries = 1; ; tries++) {
+    try {
+      await kv.refresh();
+      break;
+    } catch (e) {
+      if (!(e instanceof AskTimeoutError) || tries >= bootStatusAsksMax) throw e;
+      log.warn({ tries }, 'the Raft node is still restoring; asking again');
+    }
+  }
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));

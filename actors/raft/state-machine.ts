@@ -1,4 +1,4 @@
-import { slowApplyWarnMs } from '../../src/constants.js';
+import { slowApplyWarnMs, snapshotAskTimeoutMs } from '../../src/constants.js';
 import { EtcdError } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { leaseKeyUpdates } from '../../src/lease/index.js';
@@ -124,7 +124,7 @@ export class StateMachine {
     this.leaseRemaining = new Map(body?.leaseCheckpoints ?? []);
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
-    })));
+    }, snapshotAskTimeoutMs)));
     // The applier's latest state comes from the same dumps, column to column.
     const columns = [];
     for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
