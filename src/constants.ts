@@ -233,11 +233,11 @@ assert(streamBodyOpenMsMax <= uwsIdleTimeoutMsMin - 1_000,
   'an open request body must be answered at least 1 s before uWS may cut it');
 
 /** snapshotAskTimeoutMs is the deadline of a shard's snapshot dump (ShardSnapshot), of its
- * load (ShardRestore) and of writing the snapshot file (WalSnapshotSave): with a million keys under CPU contention a
- * dump took longer than askTimeoutMs, and a timed-out step crashed the Raft actor (every
- * actor restarted, clients got 503s). */
+ * load (ShardRestore) and of writing the snapshot file (WalSnapshotSave): with a million keys
+ * under CPU contention a dump took longer than askTimeoutMs, and a timed-out step crashed
+ * the Raft actor (every actor restarted, clients got 503s). */
 export const snapshotAskTimeoutMs = 120_000;
-assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot dump may take longer than a small ask');
+assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot step may outlast a small ask');
 
 /** bootStatusAsksMax bounds how many times start-up asks the Raft node for its status (each
  * with askTimeoutMs) while it restores a large store: 30 × 10 s. */

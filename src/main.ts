@@ -72,17 +72,7 @@ async function main(): Promise<void> {
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   await system.start();
-  // Restoring a large store (snapshot load, WAL replay) can keep the Raft node busy past one
-  // ask's deadline on a loaded machine: keep asking rather than exit.
-  for (let tries = 1; ; tries++) {
-    try {
-      await kv.refresh();
-      break;
-    } catch (e) {
-      if (!(e instanceof AskTimeoutError) || tries >= bootStatusAsksMax) throw e;
-      log.warn({ tries }, 'the Raft node is still restoring; asking again');
-    }
-  }
+  await refreshWhileRestoring(kv, log);
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   const wal = system.gateway.ref<WalMsg, WalReplies>('wal');
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
@@ -162,3 +152,22 @@ main().catch((e: unknown) => {
   process.stderr.write(`myetcd: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });
+
+/**
+ * refreshWhileRestoring reads the Raft node's status at start-up. Restoring a large store
+ * (snapshot load, WAL replay) can keep the Raft node busy past one ask's deadline on a loaded
+ * machine: keep asking, up to bootStatusAsksMax times, rather than exit.
+ */
+async function refreshWhileRestoring(
+  kv: KvService, log: { warn(o: object, msg: string): void },
+): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      await kv.refresh();
+      return;
+    } catch (e) {
+      if (!(e instanceof AskTimeoutError) || tries >= bootStatusAsksMax) throw e;
+      log.warn({ tries }, 'the Raft node is still restoring; asking again');
+    }
+  }
+}
