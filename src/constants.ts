@@ -314,3 +314,15 @@ assert(watchStreamStallMsMax + watchGenerationSweepMs < uwsIdleTimeoutMsMin,
   'a stalled watch stream is dropped with a message before uWS cuts it');
 assert(bodyBytesReceivingMax >= 16 * httpBodyBytesMax,
   'many largest bodies may be received at once');
+
+/** snapshotAskTimeoutMs is the deadline of a shard's snapshot dump (ShardSnapshot), of its
+ * load (ShardRestore) and of writing the snapshot file (WalSnapshotSave): with a million keys
+ * under CPU contention a dump took longer than askTimeoutMs, and a timed-out step crashed
+ * the Raft actor (every actor restarted, clients got 503s). */
+export const snapshotAskTimeoutMs = 120_000;
+assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot step may outlast a small ask');
+
+/** bootStatusAsksMax bounds how many times start-up asks the Raft node for its status (each
+ * with askTimeoutMs) while it restores a large store: 30 × 10 s. */
+export const bootStatusAsksMax = 30;
+assert(bootStatusAsksMax >= 1, 'start-up asks the Raft node at least once');

@@ -3,7 +3,7 @@ import { peerMetricsHook } from './cluster/metrics.js';
 import { setRequestLimits } from './api/limits.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
-import { shutdownDrainMsMax } from './constants.js';
+import { bootStatusAsksMax, shutdownDrainMsMax } from './constants.js';
 import { EtcdError } from './errors.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
@@ -14,6 +14,7 @@ import { startGateway } from './gateway/server.js';
 import { type GrpcStartDeps, startGrpcGateways } from './gateway/grpc-server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
+import { AskTimeoutError } from './runtime/endpoint.js';
 import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   const auth = await startAuth(config, kv, metrics.registry);
   await system.start();
-  await kv.refresh();
+  await refreshWhileRestoring(kv, log);
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
   metrics.onScrape(async () => {
@@ -176,3 +177,22 @@ main().catch((e: unknown) => {
   process.stderr.write(`myetcd: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });
+
+/**
+ * refreshWhileRestoring reads the Raft node's status at start-up. Restoring a large store
+ * (snapshot load, WAL replay) can keep the Raft node busy past one ask's deadline on a loaded
+ * machine: keep asking, up to bootStatusAsksMax times, rather than exit.
+ */
+async function refreshWhileRestoring(
+  kv: KvService, log: { warn(o: object, msg: string): void },
+): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      await kv.refresh();
+      return;
+    } catch (e) {
+      if (!(e instanceof AskTimeoutError) || tries >= bootStatusAsksMax) throw e;
+      log.warn({ tries }, 'the Raft node is still restoring; asking again');
+    }
+  }
+}

@@ -13,6 +13,7 @@ import {
 import type { Change } from '../src/mvcc/types.js';
 import { seededRng } from '../src/raft/index.js';
 import { Lessor } from '../src/lease/index.js';
+import { pack, unpack } from '../src/runtime/codec.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { type HistoryChange, WatchHub } from '../src/watch/index.js';
 
@@ -190,7 +191,7 @@ test('repartition: dumps of N shards re-split into M read like one store (seeded
         for (const s of shards) s.compact(compacted as Revision);
       }
     }
-    const dumps = shards.map((s) => JSON.parse(JSON.stringify(s.toSnapshot())) as ShardSnapshot);
+    const dumps = shards.map((s) => unpack<ShardSnapshot>(pack(s.toSnapshot())));
     const moved = repartitionSnapshots(dumps, m).map((d) => ShardStore.fromSnapshot(d));
     for (const [i, s] of moved.entries()) {
       for (const k of s.latest()) {

@@ -1,5 +1,5 @@
 import { type DiskFaultKind, diskFaultOfCode } from '../../src/alarms.js';
-import { snapshotBytesMax } from '../../src/constants.js';
+import { snapshotAskTimeoutMs, snapshotBytesMax } from '../../src/constants.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
@@ -66,12 +66,13 @@ export class Snapshotter {
     const meta = sm.snapshotMeta();
     // Asked right after the ShardApply that reached `index`, on the same channels, so every
     // dump reflects exactly the state at `index`.
-    this.running = Promise.all(this.shards.map((s) => s.ask({ type: 'ShardSnapshot' })))
+    const dumps = this.shards.map((s) => s.ask({ type: 'ShardSnapshot' }, snapshotAskTimeoutMs));
+    this.running = Promise.all(dumps)
       .then(async (dumps) => {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index, meta.confState, body);
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
-        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body });
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body }, snapshotAskTimeoutMs);
         if (failpointsEnabled) failpoint('raftAfterSaveSnap');
         const compactTo = index - this.catchUpEntries;
         if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);

@@ -1,13 +1,13 @@
 import { AssertionFailed } from '../../src/assert.js';
-import { slowApplyWarnMs } from '../../src/constants.js';
+import { slowApplyWarnMs, snapshotAskTimeoutMs } from '../../src/constants.js';
 import { EtcdError } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { expireAsRevokes, leaseKeyUpdates } from '../../src/lease/index.js';
 import {
-  Applier, type DeferredRead, fillDeferredRead, latestOfSnapshot, mergeRanges,
-  repartitionSnapshots, shardOf, type ShardSnapshot,
+  Applier, type DeferredRead, decodeShardSnapshot, fillDeferredRead, mergeRanges,
+  repartitionSnapshots, shardOf,
 } from '../../src/mvcc/index.js';
-import type { Change, KeyValue, TxnResponse } from '../../src/mvcc/types.js';
+import type { Change, TxnResponse } from '../../src/mvcc/types.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
   type ConfState, decodeConfChange, type Entry, EntryNormal,
@@ -131,7 +131,7 @@ export class StateMachine {
       if (body.shards.length === this.shards.length) {
         dumps = body.shards;
       } else {
-        const parts = body.shards.map((d) => unpack<ShardSnapshot>(d));
+        const parts = body.shards.map((d) => unpack(d));
         dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
       }
       this.confState = body.confState;
@@ -142,14 +142,12 @@ export class StateMachine {
     this.gateway?.sendUnbounded({ type: 'AuthChanged', state: this.auth.toJson() });
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
-    })));
-    const latest: KeyValue[] = [];
-    for (const d of dumps) {
-      if (d === null) continue;
-      for (const kv of latestOfSnapshot(unpack(d))) latest.push(kv);
-    }
+    }, snapshotAskTimeoutMs)));
+    // The applier's latest state comes from the same dumps, column to column.
+    const columns = [];
+    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
     // An empty store is at revision 1, as etcd's: the first write makes revision 2.
-    this.applier = Applier.fromLatest(latest, (body?.revision ?? 1) as Revision,
+    this.applier = Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
       (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
     this.appliedIndex = index;
     this.shardIndex = index;

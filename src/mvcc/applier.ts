@@ -10,8 +10,10 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
+import { KvColumns } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
-import { partialRange } from './range-plan.js';
+import { partialRangeLazy } from './range-plan.js';
+import type { SnapshotColumns } from './shard-snapshot.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import type {
   Change,
@@ -100,7 +102,11 @@ export class Applier {
   /** compactRevision is the last compaction's revision; 0 before any. */
   compactRevision: Revision;
 
-  private readonly kvs = new OrderedMap<KeyValue>();
+  /** kvs maps every live key to its row in `cols`, which holds the latest version's fields
+   * and value bytes off the V8 heap (the compact store, see kv-columns.ts); a version is
+   * materialised as a KeyValue only when a request needs it. */
+  private readonly kvs = new OrderedMap<number>();
+  private readonly cols = new KvColumns();
   /** leases maps each granted lease to the live keys attached to it. */
   private readonly leases = new Map<number, Set<Bytes>>();
   /** leaseTtls holds each granted lease's TTL in seconds: replicated state (it goes through the
@@ -141,6 +147,53 @@ export class Applier {
   }
 
   /**
+   * fromSnapshotColumns rebuilds an Applier straight from decoded shard dumps
+   * (decodeShardSnapshot): each key's last row is its latest version (a tombstone there: the
+   * key is deleted). The live keys are merged in key order across the dumps and their fields
+   * copied column to column — no KeyValue object is built per key. Equivalent to
+   * fromLatest(the dumps' latestOfSnapshot, ...).
+   */
+  static fromSnapshotColumns(
+    dumps: readonly SnapshotColumns[],
+    revision: Revision,
+    compactRevision: Revision,
+    leases: Iterable<LeaseId | { id: number; ttl: number }>,
+  ): Applier {
+    const a = Applier.fromLatest([], revision, compactRevision, leases);
+    const lists = dumps.map(liveKeysOf);
+    const { keys, from, row } = mergeLiveKeys(lists);
+    const n = keys.length;
+    let valueTotal = 0;
+    for (let j = 0; j < n; j++) valueTotal += lists[from[j]!]!.d.valueLens[row[j]!]!;
+    const cols = {
+      mod: new Float64Array(n), create: new Float64Array(n), version: new Float64Array(n),
+      lease: new Float64Array(n), valueLens: new Uint32Array(n),
+      valueBytes: new Uint8Array(valueTotal),
+      prev: new Int32Array(n).fill(-1),
+    };
+    let o = 0;
+    for (let j = 0; j < n; j++) {
+      const l = lists[from[j]!]!;
+      const r = row[j]!;
+      assert(l.d.mod[r]! <= revision, 'fromSnapshotColumns: a version after the revision');
+      cols.mod[j] = l.d.mod[r]!;
+      cols.create[j] = l.d.create[r]!;
+      cols.version[j] = l.d.version[r]!;
+      const lease = l.d.lease[r]!;
+      cols.lease[j] = lease;
+      if (lease !== 0) a.leases.get(lease)?.add(keys[j]!);
+      const len = l.d.valueLens[r]!;
+      cols.valueLens[j] = len;
+      const at = l.valueAt[r]!;
+      for (let b = 0; b < len; b++) cols.valueBytes[o + b] = l.d.valueBytes[at + b]!;
+      o += len;
+    }
+    a.cols.load(n, cols);
+    a.kvs.loadSorted(keys, Array.from({ length: n }, (_, j) => j));
+    return a;
+  }
+
+  /**
    * execute applies one committed write request. Expected failures (ErrKeyNotFound,
    * ErrLeaseNotFound, ErrCompacted, ErrFutureRev) are thrown and change nothing; the
    * request should have passed validateWriteRequest (validate.ts) before it was proposed.
@@ -176,7 +229,13 @@ export class Applier {
 
   /** get returns the live version of key, if any. */
   get(key: Bytes): KeyValue | undefined {
-    return this.kvs.get(key);
+    const r = this.kvs.get(key);
+    return r === undefined ? undefined : this.cols.kv(r, key);
+  }
+
+  /** memoryBytes is what the latest state's columns and value arena take off the heap. */
+  memoryBytes(): number {
+    return this.cols.memoryBytes();
   }
 
   /** keyCount is the number of live keys. */
@@ -237,7 +296,7 @@ export class Applier {
 
   /** latest yields every live key's newest version in key order. */
   *latest(): IterableIterator<KeyValue> {
-    for (const [, kv] of this.kvs.ascend()) yield kv;
+    for (const [k, r] of this.kvs.ascend()) yield this.cols.kv(r, k);
   }
 
   // ---- internals ----
@@ -245,28 +304,53 @@ export class Applier {
   /** rangeLatest answers a range from the current map (txn ranges see the txn's writes). */
   rangeLatest(req: RangeRequest): RangeResponse {
     const r = keyRangeOf(req.key, req.rangeEnd);
-    return mergeRanges(req, [partialRange(req, (visit) => this.scan(r, visit))]);
+    let row = 0;
+    let key = '';
+    const load = (): KeyValue => this.cols.kv(row, key);
+    return mergeRanges(req, [partialRangeLazy(req, (visit) => {
+      if (r.single) {
+        const found = this.kvs.get(r.start);
+        if (found === undefined) return;
+        row = found;
+        key = r.start;
+        visit(load);
+        return;
+      }
+      this.kvs.forEach(r.start, r.end, (k, found) => {
+        row = found;
+        key = k;
+        visit(load);
+      });
+    })]);
   }
 
+  /** scan calls visit with every live version in r, in key order (materialised). */
   scan(r: KeyRange, visit: (kv: KeyValue) => void): void {
     if (r.single) {
-      const kv = this.kvs.get(r.start);
-      if (kv !== undefined) visit(kv);
+      const row = this.kvs.get(r.start);
+      if (row !== undefined) visit(this.cols.kv(row, r.start));
       return;
     }
-    this.kvs.forEach(r.start, r.end, (_k, kv) => visit(kv));
+    this.kvs.forEach(r.start, r.end, (k, row) => visit(this.cols.kv(row, k)));
   }
 
   /** setRaw stores (or with undefined removes) key's latest version, moving it between
    * leases. */
   setRaw(key: Bytes, kv: KeyValue | undefined): void {
-    const old = this.kvs.get(key);
-    if (old !== undefined && old.lease !== 0) this.leases.get(old.lease)?.delete(key);
+    const row = this.kvs.get(key);
+    if (row !== undefined) {
+      const oldLease = this.cols.lease[row]!;
+      if (oldLease !== 0) this.leases.get(oldLease)?.delete(key);
+    }
     if (kv === undefined) {
-      this.kvs.delete(key);
+      if (row !== undefined) {
+        this.cols.free(row);
+        this.kvs.delete(key);
+      }
       return;
     }
-    this.kvs.set(key, kv);
+    if (row !== undefined) this.cols.set(row, kv);
+    else this.kvs.set(key, this.cols.add(kv));
     if (kv.lease !== 0) this.leases.get(kv.lease)?.add(key);
   }
 
@@ -353,6 +437,67 @@ export class Applier {
   }
 }
 
+/** LiveKeys are one dump's live keys: their numbers in key order and each key's last row. */
+interface LiveKeys {
+  d: SnapshotColumns;
+  last: Int32Array;
+  live: number[];
+  valueAt: Float64Array;
+}
+
+/** liveKeysOf finds a dump's live keys (last row a put), in key order. */
+function liveKeysOf(d: SnapshotColumns): LiveKeys {
+  const last = new Int32Array(d.keys.length).fill(-1);
+  for (let i = 0; i < d.rows; i++) last[d.key[i]!] = i;
+  const live: number[] = [];
+  for (let k = 0; k < d.keys.length; k++) {
+    const r = last[k]!;
+    if (r >= 0 && d.version[r]! > 0) live.push(k);
+  }
+  let sorted = true;
+  for (let i = 1; i < live.length && sorted; i++) {
+    sorted = d.keys[live[i - 1]!]! < d.keys[live[i]!]!;
+  }
+  if (!sorted) live.sort((x, y) => (d.keys[x]! < d.keys[y]! ? -1 : 1));
+  const valueAt = new Float64Array(d.rows);
+  let o = 0;
+  for (let i = 0; i < d.rows; i++) {
+    valueAt[i] = o;
+    o += d.valueLens[i]!;
+  }
+  return { d, last, live, valueAt };
+}
+
+/** mergeLiveKeys merges the dumps' live keys into one key order: for the j-th key, its dump
+ * (`from`) and row there (`row`). A key in two dumps is a corrupt snapshot and asserts. */
+function mergeLiveKeys(lists: readonly LiveKeys[]):
+  { keys: Bytes[]; from: Int32Array; row: Int32Array } {
+  let n = 0;
+  for (const l of lists) n += l.live.length;
+  const keys: Bytes[] = new Array<Bytes>(n);
+  const from = new Int32Array(n);
+  const row = new Int32Array(n);
+  const pos = lists.map(() => 0);
+  for (let j = 0; j < n; j++) {
+    // N-way merge: N is the shard count, a handful.
+    let best = -1;
+    for (let i = 0; i < lists.length; i++) {
+      const l = lists[i]!;
+      if (pos[i]! >= l.live.length) continue;
+      if (best < 0 || l.d.keys[l.live[pos[i]!]!]! < keys[j]!) {
+        best = i;
+        keys[j] = l.d.keys[l.live[pos[i]!]!]!;
+      }
+    }
+    const l = lists[best]!;
+    const k = l.live[pos[best]!++]!;
+    assert(j === 0 || keys[j - 1]! < keys[j]!, 'fromSnapshotColumns: duplicate key');
+    from[j] = best;
+    row[j] = l.last[k]!;
+  }
+  return { keys, from, row };
+}
+
 /** fillDeferredRead puts the answer of a DeferredRead into the txn response. */
 export function fillDeferredRead(
   response: WriteResponse,
@@ -408,7 +553,7 @@ class TxnWriter {
       value: p.ignoreValue ? prev!.value : p.value,
       lease: (p.ignoreLease ? prev!.lease : (p.lease ?? 0)) as LeaseId,
     };
-    this.set(p.key, kv);
+    this.set(p.key, kv, prev);
     this.changes.push(prev === undefined ? { kind: 'put', kv } : { kind: 'put', kv, prevKv: prev });
     const resp: PutResponse = { type: 'put' };
     if (p.prevKv && prev !== undefined) resp.prevKv = prev;
@@ -427,7 +572,7 @@ class TxnWriter {
   deleteKey(key: Bytes): void {
     const prev = this.a.get(key);
     assert(prev !== undefined, 'delete of a missing key');
-    this.set(key, undefined);
+    this.set(key, undefined, prev);
     this.changes.push({ kind: 'delete', kv: tombstoneOf(key, this.rev), prevKv: prev });
   }
 
@@ -473,8 +618,9 @@ class TxnWriter {
     this.changes.length = 0;
   }
 
-  private set(key: Bytes, kv: KeyValue | undefined): void {
-    this.undo.push([key, this.a.get(key)]);
+  /** set stores kv (undefined: deletes) over prev, the key's current version. */
+  private set(key: Bytes, kv: KeyValue | undefined, prev: KeyValue | undefined): void {
+    this.undo.push([key, prev]);
     this.a.setRaw(key, kv);
   }
 }

@@ -29,13 +29,21 @@ export { initialRevision, noRevision, revision } from './revision.js';
 export {
   latestOfSnapshot,
   ShardStore,
-  shardSnapshotFormat,
-  type ShardSnapshot,
+  type ShardStoreMemory,
   type ShardStoreStats,
 } from './shard-store.js';
+export {
+  decodeShardSnapshot,
+  encodeShardSnapshot,
+  shardSnapshotFormat,
+  shardSnapshotFormatV1,
+  type ShardSnapshot,
+  type ShardSnapshotV1,
+  type SnapshotColumns,
+} from './shard-snapshot.js';
+export { KvColumns } from './kv-columns.js';
 export { shardOf } from './shard-of.js';
 export { repartitionSnapshots } from './repartition.js';
-export { TreeIndex } from './tree-index.js';
 export * from './types.js';
 export {
   validateDeleteRangeRequest,

@@ -3,8 +3,10 @@ import type { KeyValue } from './types.js';
 import { assert } from '../assert.js';
 
 /**
- * KeyIndex is the history of one key on one shard: etcd's keyIndex (mvcc/key_index.go),
- * storing the versions themselves rather than pointers into a backend.
+ * KeyIndex is the history of one key: etcd's keyIndex (mvcc/key_index.go), storing the
+ * versions themselves rather than pointers into a backend. It is the reference form of the
+ * rules below; the shards keep the same history as chains of rows in typed-array columns
+ * (ShardStore, KvColumns), which follow exactly these rules and examples.
  *
  * A key lives in generations. A generation starts with the put that creates the key and
  * ends with the tombstone that deletes it; the next put starts a new generation, with its

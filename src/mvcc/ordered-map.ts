@@ -110,6 +110,28 @@ export class OrderedMap<V> {
     this.version++;
   }
 
+  /**
+   * loadSorted replaces the contents with keys (strictly ascending, asserted) and their
+   * values: chunks are cut at half capacity directly, with no search or splice per key
+   * (a restart loads a shard's keys this way).
+   */
+  loadSorted(keys: readonly Bytes[], values: readonly V[]): void {
+    assert(keys.length === values.length, 'OrderedMap.loadSorted: lengths differ');
+    this.clear();
+    const step = chunkKeysMax >>> 1;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      assert(i === 0 || keys[i - 1]! < k, 'OrderedMap.loadSorted: keys not ascending');
+      this.index.set(k, values[i]!);
+      if (i % step === 0) {
+        this.chunks.push({ keys: [] });
+        this.mins.push(k);
+      }
+      this.chunks[this.chunks.length - 1]!.keys.push(k);
+    }
+    this.count = keys.length;
+  }
+
   /** first returns the smallest key, or undefined when empty. */
   firstKey(): Bytes | undefined {
     return this.mins[0];

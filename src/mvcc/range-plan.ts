@@ -125,6 +125,18 @@ export function partialRange(
   req: RangeRequest,
   scan: (visit: (kv: KeyValue) => void) => void,
 ): RangeResponse {
+  return partialRangeLazy(req, (visit) => scan((kv) => visit(() => kv)));
+}
+
+/**
+ * partialRangeLazy is partialRange over a scan that hands each visible version as a loader:
+ * a store that keeps versions in columns materialises only the KeyValues the answer keeps
+ * (a count over a million keys allocates nothing per key).
+ */
+export function partialRangeLazy(
+  req: RangeRequest,
+  scan: (visit: (load: () => KeyValue) => void) => void,
+): RangeResponse {
   const plan = rangePlanOf(req);
   const countOnly = req.countOnly === true;
   // How many kvs step 2 needs at most: all of them when step 4 sorts them all, else the
@@ -133,9 +145,10 @@ export function partialRange(
   const fetchMax = sortsAll ? Infinity : plan.firstKeysOnly ? plan.limit + 1 : plan.cap + 1;
   let count = 0;
   let got: KeyValue[] = [];
-  scan((kv) => {
+  scan((load) => {
     count++;
     if (countOnly || got.length >= fetchMax) return;
+    const kv = load();
     if (plan.hasFilters && !passesFilters(req, kv)) return;
     got.push(kv);
   });

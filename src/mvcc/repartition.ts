@@ -1,12 +1,15 @@
 import { assert } from '../assert.js';
 import { shardOf } from './shard-of.js';
-import { shardSnapshotFormat, type ShardSnapshot } from './shard-store.js';
+import {
+  decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot,
+} from './shard-snapshot.js';
 
 /**
- * repartitionSnapshots re-splits a snapshot's shard dumps for another shard count. Members of one
- * cluster may run different numbers of shards (the default follows the machine's cores), yet
- * a leader sends its snapshot as it took it; the receiver moves every row to the shard that
- * owns its key under its own count (shardOf(key, n)).
+ * repartitionSnapshots re-splits a snapshot's shard dumps (either format, see
+ * shard-snapshot.ts) for another shard count and returns dumps in the current format. Members
+ * of one cluster may run different numbers of shards (the default follows the machine's
+ * cores), yet a leader sends its snapshot as it took it; the receiver moves every row to the
+ * shard that owns its key under its own count (shardOf(key, n)).
  *
  * Each dump holds two runs of rows (see ShardSnapshot): versions older than compactRevision,
  * at most one per key, then the change log in revision order. Rows keep their run; change-log
@@ -17,48 +20,65 @@ import { shardSnapshotFormat, type ShardSnapshot } from './shard-store.js';
  * Example: dumps of 2 shards re-split into 3. Every dump has currentRevision 9 and
  * compactRevision 4; key "a" (rows at 2 and 7) moves with both rows to shardOf("a", 3).
  */
-export function repartitionSnapshots(parts: readonly ShardSnapshot[], n: number): ShardSnapshot[] {
-  assert(parts.length > 0 && n > 0, 'repartition needs dumps and a shard count');
+export function repartitionSnapshots(dumps: readonly unknown[], n: number): ShardSnapshot[] {
+  assert(dumps.length > 0 && n > 0, 'repartition needs dumps and a shard count');
+  const parts = dumps.map((d) => decodeShardSnapshot(d));
   const current = parts[0]!.currentRevision;
   const compact = parts[0]!.compactRevision;
   for (const p of parts) {
     assert(p.currentRevision === current && p.compactRevision === compact,
       'shard dumps of one snapshot disagree on their revisions');
   }
-  type Row = { part: number; row: number; mod: number };
+  type Row = { part: number; row: number; mod: number; valueAt: number };
   const old: Row[][] = Array.from({ length: n }, () => []);
   const changes: Row[][] = Array.from({ length: n }, () => []);
   parts.forEach((p, part) => {
-    for (let row = 0; row < p.key.length; row++) {
+    let valueAt = 0;
+    for (let row = 0; row < p.rows; row++) {
       const target = shardOf(p.keys[p.key[row]!]!, n);
       const mod = p.mod[row]!;
-      (mod < compact ? old : changes)[target]!.push({ part, row, mod });
+      (mod < compact ? old : changes)[target]!.push({ part, row, mod, valueAt });
+      valueAt += p.valueLens[row]!;
     }
   });
   return Array.from({ length: n }, (_, i) => {
     // Array.prototype.sort is stable: rows of one revision keep source order.
     const rows = [...old[i]!, ...changes[i]!.sort((a, b) => a.mod - b.mod)];
-    const out: ShardSnapshot = {
-      format: shardSnapshotFormat, currentRevision: current, compactRevision: compact,
-      keys: [], key: [], mod: [], create: [], version: [], lease: [], value: [],
-    };
+    const m = rows.length;
+    const keys: string[] = [];
     const keyNo = new Map<string, number>();
-    for (const { part, row } of rows) {
+    const key = new Uint32Array(m);
+    const mod = new Float64Array(m);
+    const create = new Float64Array(m);
+    const version = new Float64Array(m);
+    const lease = new Float64Array(m);
+    const valueLens = new Uint32Array(m);
+    let total = 0;
+    for (const { part, row } of rows) total += parts[part]!.valueLens[row]!;
+    const valueBytes = new Uint8Array(total);
+    let o = 0;
+    rows.forEach(({ part, row, valueAt }, j) => {
       const p = parts[part]!;
-      const key = p.keys[p.key[row]!]!;
-      let k = keyNo.get(key);
-      if (k === undefined) {
-        k = out.keys.length;
-        keyNo.set(key, k);
-        out.keys.push(key);
+      const k = p.keys[p.key[row]!]!;
+      let no = keyNo.get(k);
+      if (no === undefined) {
+        no = keys.length;
+        keyNo.set(k, no);
+        keys.push(k);
       }
-      out.key.push(k);
-      out.mod.push(p.mod[row]!);
-      out.create.push(p.create[row]!);
-      out.version.push(p.version[row]!);
-      out.lease.push(p.lease[row]!);
-      out.value.push(p.value[row]!);
-    }
-    return out;
+      key[j] = no;
+      mod[j] = p.mod[row]!;
+      create[j] = p.create[row]!;
+      version[j] = p.version[row]!;
+      lease[j] = p.lease[row]!;
+      const len = p.valueLens[row]!;
+      valueLens[j] = len;
+      valueBytes.set(p.valueBytes.subarray(valueAt, valueAt + len), o);
+      o += len;
+    });
+    return encodeShardSnapshot({
+      currentRevision: current, compactRevision: compact, keys, rows: m, key, mod, create,
+      version, lease, valueLens, valueBytes,
+    });
   });
 }

@@ -2,10 +2,19 @@ import type { Bytes, LeaseId, Revision } from '../types.js';
 import type { Change, KeyValue, RangeRequest, RangeResponse } from './types.js';
 import { assert, AssertionFailed } from '../assert.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
+import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
-import { partialRange } from './range-plan.js';
+import { KvColumns } from './kv-columns.js';
+import { OrderedMap } from './ordered-map.js';
+import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
-import { TreeIndex } from './tree-index.js';
+import {
+  decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot, type SnapshotColumns,
+} from './shard-snapshot.js';
+
+export {
+  shardSnapshotFormat, shardSnapshotFormatV1, type ShardSnapshot, type ShardSnapshotV1,
+} from './shard-snapshot.js';
 
 /**
  * entryOverheadBytes approximates what one stored version costs beyond its key and value
@@ -13,34 +22,6 @@ import { TreeIndex } from './tree-index.js';
  * only feeds stats(), which backs etcd_mvcc_db_total_size_in_bytes.
  */
 const entryOverheadBytes = 48;
-
-/** shardSnapshotFormat names the layout of ShardSnapshot; bump it when the layout changes. */
-export const shardSnapshotFormat = 'myetcd.mvcc.shard.v1';
-
-/**
- * ShardSnapshot is the plain-object form of a ShardStore: arrays of numbers and strings
- * only, column by column (msgpack packs a number array far tighter than an array of
- * objects), with each distinct key stored once.
- *
- * Row i is one retained version: keys[key[i]] at mod[i], with create[i], version[i],
- * lease[i], value[i]; a tombstone has version 0 (and zeros/"" elsewhere). Rows come in two
- * runs: first the versions older than compactRevision (at most one per key, the one reads
- * at compactRevision still see), in key order; then the change log — every version at or
- * after compactRevision — in revision order, a transaction's changes in their original
- * order. Replaying the rows in order rebuilds the store.
- */
-export interface ShardSnapshot {
-  format: typeof shardSnapshotFormat;
-  currentRevision: number;
-  compactRevision: number;
-  keys: string[];
-  key: number[];
-  mod: number[];
-  create: number[];
-  version: number[];
-  lease: number[];
-  value: string[];
-}
 
 /** ShardStoreStats is the size of one shard's history. */
 export interface ShardStoreStats {
@@ -53,16 +34,51 @@ export interface ShardStoreStats {
 }
 
 /**
+ * ShardStoreMemory is what a ShardStore's structures take, in bytes (memory accounting for
+ * metrics and the benchmark's per-key figures). Off-heap: the typed-array columns and the
+ * value arena. On the V8 heap: the key strings, the key index and the row → key table.
+ */
+export interface ShardStoreMemory {
+  /** columnBytes: the version columns' capacity (44 bytes a row) and the change log's. */
+  columnBytes: number;
+  /** offHeapUsedBytes: the part of columnBytes + arenaBytes ever written (rows handed out,
+   * arena bytes used, log entries): what is resident, as untouched pages are not. */
+  offHeapUsedBytes: number;
+  /** arenaBytes: the value arena's size (live values, garbage not yet reclaimed, room). */
+  arenaBytes: number;
+  /** valueBytesLive: the bytes of the retained versions' values. */
+  valueBytesLive: number;
+  /** heapBytesEstimate: key strings (16-byte header, length rounded up to 8), the index's
+   * hash entry and order slot per key (~48 bytes), the row → key table (8 bytes a row). */
+  heapBytesEstimate: number;
+}
+
+/** keyIndexBytesPerKey estimates the OrderedMap's cost per key beyond the key string. */
+const keyIndexBytesPerKey = 48;
+/** logRowsMin is the change log's first capacity. */
+const logRowsMin = 1024;
+
+/**
  * ShardStore holds the MVCC history of one partition of the key space (the keys k with
  * shardOf(k, n) === this shard). It never decides anything: the Applier on the Raft thread
  * turns each committed write into a revision and a list of Changes, and every shard gets
  * apply(revision, its share of the changes) — possibly none, so that all shards agree on
  * currentRevision and a cross-shard read at one revision sees whole transactions or none.
  *
- * Layout: a TreeIndex (key → KeyIndex, the versions of the key) answers range reads at any
- * retained revision; a change log (every version at or after compactRevision, in revision
- * order) answers history() for watch catch-up without scanning the key space, and makes
- * compaction cost proportional to the changes since the previous one.
+ * Layout (the compact store): every retained version is a row of KvColumns (typed-array
+ * columns, values in an off-heap arena). The key index (an OrderedMap, key → the key's
+ * newest row) answers range reads; each row links to the key's previous row (`prev`), so a
+ * key's versions are a newest-first chain: etcd's keyIndex generations, flattened, with a
+ * tombstone (version 0) closing each generation (see the worked example in key-index.ts).
+ * "The version visible at revision r" walks the chain from the newest row to the first
+ * with mod ≤ r: one step for the common read at the latest revision. A change log (row
+ * numbers of every version at or after compactRevision, in revision order, in an Int32Array)
+ * answers history() for watch catch-up and makes compaction cost proportional to the changes
+ * since the previous one.
+ *
+ * Example: put foo@2, put foo@3, delete foo@4 → rows 0 (v1 mod 2), 1 (v2 mod 3, prev 0),
+ * 2 (tombstone mod 4, prev 1); index foo → 2; log [0, 1, 2]. A read at 3 walks 2 → 1 and
+ * answers row 1. compact(3) frees row 0, cuts row 1's prev, and leaves log [1, 2].
  */
 export class ShardStore {
   /** currentRevision is the last revision applied (every shard has the same). */
@@ -70,9 +86,14 @@ export class ShardStore {
   /** compactRevision: reads below it fail with ErrCompacted; 0 before any compaction. */
   compactRevision: Revision;
 
-  private readonly index = new TreeIndex();
-  /** log holds every retained version with modRevision ≥ compactRevision, in order. */
-  private log: KeyValue[] = [];
+  private cols = new KvColumns();
+  /** index maps every key with retained history to its newest row. */
+  private readonly index = new OrderedMap<number>();
+  /** rowKey[r] is row r's key (the index's own string, shared). */
+  private rowKey: Bytes[] = [];
+  /** log[0, logLen) holds the rows with modRevision ≥ compactRevision, in order. */
+  private log = new Int32Array(logRowsMin);
+  private logLen = 0;
   private sizeBytes = 0;
 
   constructor(opts: { revision?: number; compactRevision?: number } = {}) {
@@ -90,27 +111,33 @@ export class ShardStore {
   apply(revision: Revision, changes: readonly Change[]): void {
     assert(revision > this.currentRevision, 'apply moves the revision forward',
       [revision, this.currentRevision]);
-    for (const c of changes) {
-      const kv = c.kv;
+    const c = this.cols;
+    for (const ch of changes) {
+      const kv = ch.kv;
       assert(kv.modRevision === revision, 'change modRevision differs from its revision');
-      let stored: KeyValue;
-      if (c.kind === 'put') {
-        const prev = this.index.keyIndex(kv.key)?.latest();
-        if (prev === undefined) {
+      const head = this.index.get(kv.key);
+      const live = head !== undefined && c.version[head]! > 0;
+      let r: number;
+      if (ch.kind === 'put') {
+        if (!live) {
           assert(kv.version === 1 && kv.createRevision === revision, 'put does not create key');
         } else {
           assert(
-            kv.version === prev.version + 1 && kv.createRevision === prev.createRevision,
+            kv.version === c.version[head]! + 1 && kv.createRevision === c.create[head]!,
             'put does not continue the key generation',
           );
         }
-        this.index.put(kv);
-        stored = kv;
+        r = c.add(kv, head ?? -1);
+        this.sizeBytes += kv.key.length + kv.value.length + entryOverheadBytes;
       } else {
-        stored = this.index.tombstone(kv.key, revision);
+        assert(live, 'a tombstone ends a live key', kv.key);
+        r = c.addTombstone(revision, head!);
+        this.sizeBytes += kv.key.length + entryOverheadBytes;
       }
-      this.log.push(stored);
-      this.sizeBytes += entryBytes(stored);
+      const key = head === undefined ? kv.key : this.rowKey[head]!;
+      this.setRowKey(r, key);
+      this.index.set(key, r);
+      this.logPush(r);
     }
     this.currentRevision = revision;
   }
@@ -126,33 +153,52 @@ export class ShardStore {
     if (rev > this.currentRevision) throw new ErrFutureRev();
     if (rev < this.compactRevision) throw new ErrCompacted();
     const r = keyRangeOf(req.key, req.rangeEnd);
-    return partialRange(req, (visit) => this.index.visit(r, rev, visit));
+    const c = this.cols;
+    let row = -1;
+    let key = '';
+    const load = (): KeyValue => c.kv(row, key);
+    return partialRangeLazy(req, (visit) => {
+      if (r.single) {
+        const head = this.index.get(r.start);
+        if (head === undefined) return;
+        row = this.visibleAt(head, rev);
+        key = r.start;
+        if (row >= 0) visit(load);
+        return;
+      }
+      this.index.forEach(r.start, r.end, (k, head) => {
+        row = this.visibleAt(head, rev);
+        key = k;
+        if (row >= 0) visit(load);
+      });
+    });
   }
 
   /**
-   * compact drops the history no read at revision ≥ `revision` needs (KeyIndex.compact per
-   * key). Compacting at or below compactRevision does nothing (so a replayed compaction is
-   * harmless); beyond currentRevision is ErrFutureRev. Cost: the changes since the last
-   * compaction, not the key space (a key without such changes has nothing to drop).
+   * compact drops the history no read at revision ≥ `revision` needs: per key, of the rows
+   * at or below it only the newest survives, and only when it is a put (etcd's
+   * keyIndex.compact; see key-index.ts). Compacting at or below compactRevision does nothing
+   * (so a replayed compaction is harmless); beyond currentRevision is ErrFutureRev. Cost: the
+   * changes since the last compaction, not the key space.
    */
   compact(revision: Revision): void {
     if (revision <= this.compactRevision) return;
     if (revision > this.currentRevision) throw new ErrFutureRev();
-    const end = firstAfter(this.log, revision);
+    const end = this.firstAtOrAfter(revision + 1);
     const touched = new Set<Bytes>();
-    for (let i = 0; i < end; i++) touched.add(this.log[i]!.key);
-    for (const key of touched) {
-      for (const kv of this.index.compactKey(key, revision)) this.sizeBytes -= entryBytes(kv);
-    }
-    // Of the versions at exactly `revision`, keep those the index kept (a put that is the
+    for (let i = 0; i < end; i++) touched.add(this.rowKey[this.log[i]!]!);
+    for (const key of touched) this.compactKey(key, revision);
+    // Of the versions at exactly `revision`, keep those compaction kept (a put that is the
     // key's newest at `revision`): history(revision, ...) still serves them, as in etcd.
-    const kept: KeyValue[] = [];
-    for (let i = firstAtOrAfter(this.log, revision); i < end; i++) {
-      const kv = this.log[i]!;
-      if (this.index.keyIndex(kv.key)?.entries[0] === kv) kept.push(kv);
+    const from = this.firstAtOrAfter(revision);
+    let o = 0;
+    for (let i = from; i < this.logLen; i++) {
+      const r = this.log[i]!;
+      if (i >= end || !this.cols.isFree(r)) this.log[o++] = r;
     }
-    this.log = kept.concat(this.log.slice(end));
+    this.logLen = o;
     this.compactRevision = revision;
+    this.cols.compactArena();
   }
 
   /**
@@ -180,17 +226,23 @@ export class ShardStore {
     if (fromRevision < this.compactRevision) throw new ErrCompacted();
     const to = Math.min(toRevision, this.currentRevision);
     const r = keyRangeOf(key, rangeEnd);
+    const c = this.cols;
     const out: Change[] = [];
-    for (let i = firstAtOrAfter(this.log, fromRevision); i < this.log.length; i++) {
-      const kv = this.log[i]!;
-      if (kv.modRevision > to) break;
+    for (let i = this.firstAtOrAfter(fromRevision); i < this.logLen; i++) {
+      const row = this.log[i]!;
+      const mod = c.mod[row]!;
+      if (mod > to) break;
       const lastRev = out[out.length - 1]?.kv.modRevision;
-      if (limit > 0 && out.length >= limit && lastRev !== kv.modRevision) break;
-      if (!inKeyRange(r, kv.key)) continue;
-      const ki = this.index.keyIndex(kv.key)!;
-      const prevKv = ki.previous(ki.indexOf(kv));
-      const change: Change = { kind: kv.version > 0 ? 'put' : 'delete', kv };
-      if (prevKv !== undefined) change.prevKv = prevKv;
+      if (limit > 0 && out.length >= limit && lastRev !== mod) break;
+      const k = this.rowKey[row]!;
+      if (!inKeyRange(r, k)) continue;
+      const put = c.version[row]! > 0;
+      const change: Change = {
+        kind: put ? 'put' : 'delete',
+        kv: put ? c.kv(row, k) : tombstoneOf(k, mod as Revision),
+      };
+      const p = c.prev[row]!;
+      if (p >= 0 && c.version[p]! > 0) change.prevKv = c.kv(p, k);
       out.push(change);
     }
     return out;
@@ -200,179 +252,247 @@ export class ShardStore {
    * Applier from shards). */
   *latest(): IterableIterator<KeyValue> {
     const live: KeyValue[] = [];
-    this.index.forEachKey((ki) => {
-      const kv = ki.latest();
-      if (kv !== undefined) live.push(kv);
+    const c = this.cols;
+    this.index.forEach(undefined, undefined, (k, head) => {
+      if (c.version[head]! > 0) live.push(c.kv(head, k));
     });
     yield* live;
   }
 
   /** stats reports the size of the retained history. */
   stats(): ShardStoreStats {
-    return { keys: this.index.keyCount, revisions: this.index.entryCount, bytes: this.sizeBytes };
+    return { keys: this.index.size, revisions: this.cols.liveRows, bytes: this.sizeBytes };
   }
 
-  /** toSnapshot returns the plain-object form (see ShardSnapshot). */
-  toSnapshot(): ShardSnapshot {
-    const s: ShardSnapshot = {
-      format: shardSnapshotFormat,
-      currentRevision: this.currentRevision,
-      compactRevision: this.compactRevision,
-      keys: [],
-      key: [],
-      mod: [],
-      create: [],
-      version: [],
-      lease: [],
-      value: [],
-    };
-    const keyNo = new Map<Bytes, number>();
-    const row = (kv: KeyValue): void => {
-      let k = keyNo.get(kv.key);
-      if (k === undefined) {
-        k = s.keys.length;
-        keyNo.set(kv.key, k);
-        s.keys.push(kv.key);
-      }
-      s.key.push(k);
-      s.mod.push(kv.modRevision);
-      s.create.push(kv.createRevision);
-      s.version.push(kv.version);
-      s.lease.push(kv.lease);
-      s.value.push(kv.value);
-    };
-    this.index.forEachKey((ki) => {
-      const first = ki.entries[0]!;
-      if (first.modRevision < this.compactRevision) row(first);
+  /** memory reports what the store's structures take (see ShardStoreMemory). */
+  memory(): ShardStoreMemory {
+    let keyStrings = 0;
+    this.index.forEach(undefined, undefined, (k) => {
+      keyStrings += 16 + Math.ceil(k.length / 8) * 8;
     });
-    for (const kv of this.log) row(kv);
-    return s;
+    return {
+      columnBytes: this.cols.memoryBytes() - this.cols.arenaBytes + this.log.byteLength,
+      offHeapUsedBytes: this.cols.usedBytes() + this.logLen * 4,
+      arenaBytes: this.cols.arenaBytes,
+      valueBytesLive: this.cols.valueBytesLive,
+      heapBytesEstimate: keyStrings + this.index.size * keyIndexBytesPerKey +
+        this.rowKey.length * 8,
+    };
   }
 
-  /** fromSnapshot rebuilds a ShardStore from toSnapshot's output (possibly after a msgpack
-   * or JSON round trip); anything malformed is ErrSnapshotCorrupt. */
+  /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
+  toSnapshot(): ShardSnapshot {
+    const c = this.cols;
+    const rows: number[] = [];
+    this.index.forEach(undefined, undefined, (_k, head) => {
+      let r = head;
+      while (c.prev[r]! >= 0) r = c.prev[r]!;
+      if (c.mod[r]! < this.compactRevision) rows.push(r);
+    });
+    for (let i = 0; i < this.logLen; i++) rows.push(this.log[i]!);
+    const n = rows.length;
+    const keys: Bytes[] = [];
+    const keyNo = new Map<Bytes, number>();
+    const key = new Uint32Array(n);
+    const mod = new Float64Array(n);
+    const create = new Float64Array(n);
+    const version = new Float64Array(n);
+    const lease = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      const k = this.rowKey[r]!;
+      let no = keyNo.get(k);
+      if (no === undefined) {
+        no = keys.length;
+        keyNo.set(k, no);
+        keys.push(k);
+      }
+      key[i] = no;
+      mod[i] = c.mod[r]!;
+      create[i] = c.create[r]!;
+      version[i] = c.version[r]!;
+      lease[i] = c.lease[r]!;
+    }
+    const values = c.valueBytesOf(rows);
+    return encodeShardSnapshot({
+      currentRevision: this.currentRevision, compactRevision: this.compactRevision,
+      keys, rows: n, key, mod, create, version, lease,
+      valueLens: values.lens, valueBytes: values.bytes,
+    });
+  }
+
+  /**
+   * fromSnapshot rebuilds a ShardStore from a dump of either format (shard-snapshot.ts),
+   * after a msgpack round trip; anything malformed or inconsistent is ErrSnapshotCorrupt.
+   * The columns are copied whole and the key index is bulk-loaded in key order: no object
+   * per version is built.
+   */
   static fromSnapshot(x: unknown): ShardStore {
-    const s = checkSnapshot(x);
+    const s = decodeShardSnapshot(x);
     const store = new ShardStore({
       revision: s.currentRevision,
       compactRevision: s.compactRevision,
     });
     try {
-      let lastMod = 0;
-      for (let i = 0; i < s.key.length; i++) {
-        const kv: KeyValue = {
-          key: s.keys[s.key[i]!]!,
-          createRevision: s.create[i]! as Revision,
-          modRevision: s.mod[i]! as Revision,
-          version: s.version[i]!,
-          value: s.value[i]!,
-          lease: s.lease[i]! as LeaseId,
-        };
-        assert(kv.modRevision <= s.currentRevision, 'row after currentRevision');
-        if (kv.version > 0) {
-          assert(kv.createRevision >= 1 && kv.createRevision <= kv.modRevision, 'create rev');
-          store.index.put(kv);
-        } else {
-          assert(kv.createRevision === 0 && kv.lease === 0 && kv.value === '', 'tombstone row');
-          store.index.tombstone(kv.key, kv.modRevision);
-        }
-        const stored = kv.version > 0 ? kv : store.index.keyIndex(kv.key)!.entries.at(-1)!;
-        if (kv.modRevision >= s.compactRevision) {
-          assert(kv.modRevision >= lastMod, 'change log out of order');
-          lastMod = kv.modRevision;
-          store.log.push(stored);
-        } else {
-          assert(lastMod === 0, 'old row after the change log');
-          assert(store.index.keyIndex(kv.key)!.entries.length === 1, 'two old rows for a key');
-        }
-        store.sizeBytes += entryBytes(stored);
-      }
+      store.loadColumns(s);
     } catch (e) {
       if (e instanceof AssertionFailed) throw new ErrSnapshotCorrupt(e.message);
       throw e;
     }
     return store;
   }
-}
 
-function entryBytes(kv: KeyValue): number {
-  return kv.key.length + kv.value.length + entryOverheadBytes;
-}
+  // ---- internals ----
 
-/** firstAtOrAfter returns the first index in log with modRevision ≥ rev. */
-function firstAtOrAfter(log: readonly KeyValue[], rev: number): number {
-  let lo = 0;
-  let hi = log.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (log[mid]!.modRevision < rev) lo = mid + 1;
-    else hi = mid;
+  private loadColumns(s: SnapshotColumns): void {
+    const n = s.rows;
+    const head = new Int32Array(s.keys.length).fill(-1);
+    const prev = new Int32Array(n);
+    let lastMod = 0;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const k = s.key[i]!;
+      const h = head[k]!;
+      const mod = s.mod[i]!;
+      const ver = s.version[i]!;
+      const create = s.create[i]!;
+      assert(mod <= s.currentRevision, 'row after currentRevision');
+      if (h >= 0) assert(mod >= s.mod[h]!, 'revision went back');
+      if (ver > 0) {
+        assert(create >= 1 && create <= mod, 'create rev');
+        if (h >= 0 && s.version[h]! > 0) {
+          assert(ver === s.version[h]! + 1 && create === s.create[h]!, 'generation broken');
+        } else if (h >= 0) {
+          assert(ver === 1 && create === mod, 'a generation starts at version 1');
+        }
+      } else {
+        assert(create === 0 && s.lease[i] === 0 && s.valueLens[i] === 0, 'tombstone row');
+        assert(h >= 0 && s.version[h]! > 0, 'tombstone of a deleted key');
+      }
+      if (mod >= s.compactRevision) {
+        assert(mod >= lastMod, 'change log out of order');
+        lastMod = mod;
+        this.logPush(i);
+      } else {
+        assert(lastMod === 0, 'old row after the change log');
+        assert(h < 0, 'two old rows for a key');
+      }
+      prev[i] = h;
+      head[k] = i;
+      size += s.keys[k]!.length + s.valueLens[i]! + entryOverheadBytes;
+    }
+    this.cols.load(n, {
+      mod: s.mod, create: s.create, version: s.version, lease: s.lease,
+      valueLens: s.valueLens, valueBytes: s.valueBytes, prev,
+    });
+    this.rowKey = new Array<Bytes>(n);
+    for (let i = 0; i < n; i++) this.rowKey[i] = s.keys[s.key[i]!]!;
+    const order: number[] = [];
+    for (let k = 0; k < s.keys.length; k++) if (head[k]! >= 0) order.push(k);
+    let sorted = true;
+    for (let i = 1; i < order.length && sorted; i++) {
+      sorted = s.keys[order[i - 1]!]! < s.keys[order[i]!]!;
+    }
+    if (!sorted) {
+      order.sort((a, b) => (s.keys[a]! < s.keys[b]! ? -1 : s.keys[a]! > s.keys[b]! ? 1 : 0));
+    }
+    this.index.loadSorted(order.map((k) => s.keys[k]!), order.map((k) => head[k]!));
+    this.sizeBytes = size;
   }
-  return lo;
-}
 
-/** firstAfter returns the first index in log with modRevision > rev. */
-function firstAfter(log: readonly KeyValue[], rev: number): number {
-  return firstAtOrAfter(log, rev + 1);
+  /** visibleAt returns the row of the version visible at rev from the chain at head (a
+   * tombstone included), or -1 when none is. */
+  private visibleAt(head: number, rev: number): number {
+    const c = this.cols;
+    let r = head;
+    while (r >= 0 && c.mod[r]! > rev) r = c.prev[r]!;
+    return r >= 0 && c.version[r]! > 0 ? r : -1;
+  }
+
+  /** compactKey applies compaction at rev to one key's chain. */
+  private compactKey(key: Bytes, rev: Revision): void {
+    const c = this.cols;
+    const head = this.index.get(key);
+    if (head === undefined) return;
+    let newer = -1;
+    let r = head;
+    while (r >= 0 && c.mod[r]! > rev) {
+      newer = r;
+      r = c.prev[r]!;
+    }
+    if (r < 0) return;
+    // r is the newest row ≤ rev: keep it when it is a put, and free everything older.
+    let drop = r;
+    if (c.version[r]! > 0) {
+      drop = c.prev[r]!;
+      c.prev[r] = -1;
+    } else if (newer >= 0) {
+      c.prev[newer] = -1;
+    } else {
+      this.index.delete(key);
+    }
+    while (drop >= 0) {
+      const older = c.prev[drop]!;
+      this.sizeBytes -= key.length + c.valueLen[drop]! + entryOverheadBytes;
+      c.free(drop);
+      drop = older;
+    }
+  }
+
+  private setRowKey(r: number, key: Bytes): void {
+    if (r === this.rowKey.length) this.rowKey.push(key);
+    else this.rowKey[r] = key;
+  }
+
+  private logPush(r: number): void {
+    if (this.logLen === this.log.length) {
+      const bigger = new Int32Array(this.log.length * 2);
+      bigger.set(this.log);
+      this.log = bigger;
+    }
+    this.log[this.logLen++] = r;
+  }
+
+  /** firstAtOrAfter returns the first log position whose row has modRevision ≥ rev. */
+  private firstAtOrAfter(rev: number): number {
+    let lo = 0;
+    let hi = this.logLen;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.cols.mod[this.log[mid]!]! < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
 
 /**
- * latestOfSnapshot returns the live keys' newest versions straight from a shard snapshot's
- * columns — what `ShardStore.fromSnapshot(x).latest()` yields, without building the index and
- * history (the Raft node rebuilds its Applier this way at start-up, once per shard). Rows are
- * in revision order, so a key's last row is its newest version; a tombstone there means the
- * key is deleted.
+ * latestOfSnapshot returns the live keys' newest versions straight from a shard dump's
+ * columns (either format) — what `ShardStore.fromSnapshot(x).latest()` yields, without
+ * building the store. Rows are in revision order, so a key's last row is its newest
+ * version; a tombstone there means the key is deleted.
  */
 export function latestOfSnapshot(x: unknown): KeyValue[] {
-  const s = checkSnapshot(x);
+  const s = decodeShardSnapshot(x);
   const lastRow = new Int32Array(s.keys.length).fill(-1);
-  for (let i = 0; i < s.key.length; i++) lastRow[s.key[i]!] = i;
+  const valueAt = new Float64Array(s.rows);
+  let o = 0;
+  for (let i = 0; i < s.rows; i++) {
+    lastRow[s.key[i]!] = i;
+    valueAt[i] = o;
+    o += s.valueLens[i]!;
+  }
+  const view = Buffer.from(s.valueBytes.buffer, s.valueBytes.byteOffset, s.valueBytes.length);
   const out: KeyValue[] = [];
   for (let k = 0; k < s.keys.length; k++) {
     const i = lastRow[k]!;
     if (i < 0 || s.version[i] === 0) continue;
+    const at = valueAt[i]!;
     out.push({
       key: s.keys[k]!, createRevision: s.create[i]! as Revision,
-      modRevision: s.mod[i]! as Revision, version: s.version[i]!, value: s.value[i]!,
-      lease: s.lease[i]! as LeaseId,
+      modRevision: s.mod[i]! as Revision, version: s.version[i]!,
+      value: view.toString('latin1', at, at + s.valueLens[i]!), lease: s.lease[i]! as LeaseId,
     });
   }
   return out;
-}
-
-function checkSnapshot(x: unknown): ShardSnapshot {
-  const bad = (what: string): never => {
-    throw new ErrSnapshotCorrupt(what);
-  };
-  if (typeof x !== 'object' || x === null) return bad('not an object');
-  const s = x as Record<string, unknown>;
-  if (s.format !== shardSnapshotFormat) return bad(`format ${String(s.format)}`);
-  const rev = (v: unknown, name: string): void => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${name} ${String(v)}`);
-  };
-  rev(s.currentRevision, 'currentRevision');
-  rev(s.compactRevision, 'compactRevision');
-  if ((s.compactRevision as number) > (s.currentRevision as number)) bad('compact > current');
-  const strings = (v: unknown, name: string): string[] => {
-    if (!Array.isArray(v) || !v.every((e) => typeof e === 'string' && !/[^\0-\xff]/.test(e))) {
-      return bad(`${name} is not an array of byte strings`);
-    }
-    return v as string[];
-  };
-  const numbers = (v: unknown, name: string): number[] => {
-    if (!Array.isArray(v) || !v.every((e) => Number.isSafeInteger(e) && e >= 0)) {
-      return bad(`${name} is not an array of safe non-negative integers`);
-    }
-    return v as number[];
-  };
-  const keys = strings(s.keys, 'keys');
-  const key = numbers(s.key, 'key');
-  const cols = [numbers(s.mod, 'mod'), numbers(s.create, 'create'), numbers(s.version, 'version')];
-  cols.push(numbers(s.lease, 'lease'));
-  const value = strings(s.value, 'value');
-  if (!cols.every((c) => c.length === key.length) || value.length !== key.length) {
-    return bad('columns differ in length');
-  }
-  if (!key.every((k) => k < keys.length)) bad('key number out of range');
-  return s as unknown as ShardSnapshot;
 }

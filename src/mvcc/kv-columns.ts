@@ -1,0 +1,326 @@
+import type { Bytes, LeaseId, Revision } from '../types.js';
+import type { KeyValue } from './types.js';
+import { assert } from '../assert.js';
+
+/**
+ * kvColumnsRowsMin is the row capacity a fresh KvColumns starts with; it doubles as rows are
+ * added (amortised O(1) per row, one copy of each column per doubling).
+ */
+const kvColumnsRowsMin = 1024;
+/** valueArenaBytesMin is the value arena's first size; it grows by kvColumnsGrowth. */
+const valueArenaBytesMin = 64 * 1024;
+/**
+ * kvColumnsGrowth is the factor by which full columns or a full arena grow: 1.5 keeps the
+ * unused capacity under a third (pages never written are not resident, but a copy on growth
+ * touches the whole new size it fills).
+ */
+const kvColumnsGrowth = 1.5;
+/** kvColumnsRowBytes is one row's size over all columns (see KvColumns). */
+export const kvColumnsRowBytes = 8 * 4 + 4 * 3;
+/** freeRow marks a row on the free list in `prev`. */
+const freeRow = -2;
+/**
+ * valueArenaGarbageRatio: when freed value bytes reach this share of the arena, the next
+ * growth (or compact()) copies the live values into a fresh arena instead of doubling, so
+ * the arena never holds more dead bytes than live ones for long.
+ */
+const valueArenaGarbageRatio = 0.5;
+/** valueArenaBytesMax: offsets are kept as float64, but one arena is one Uint8Array. */
+const valueArenaBytesMax = 2 ** 32 - 1;
+
+/**
+ * KvColumns holds versions of keys (etcd's KeyValue minus the key) as rows of columnar typed
+ * arrays, with the values' bytes in one off-heap arena. It replaces one JS object per version
+ * (a KeyValue: ~64 bytes of object, a value string with its 16-byte header, the pointers that
+ * reach both) by 48 bytes of columns plus the value's bytes, none of which the garbage
+ * collector has to trace.
+ *
+ * A row r holds: mod[r], create[r], version[r] (0 = tombstone), lease[r] (float64: exact up
+ * to 2^53, as revisions and lease ids are everywhere else), the value bytes
+ * arena[valueAt[r] .. valueAt[r] + valueLen[r]) (uint32: one arena stays under 4 GiB), and
+ * prev[r], the caller's link to an older row of the same key (-1 = none, -2 = a free row):
+ * 44 bytes a row.
+ * Freed rows go on a free list and are reused; freed value bytes are garbage until the arena
+ * is rebuilt (growth with enough garbage, or compactArena()).
+ *
+ * Example: add(kvA) → row 0, add(kvB) → row 1; free(0) → row 0 on the free list; add(kvC)
+ * reuses row 0. kv(1) materialises kvB again (a new object, its value decoded from the arena).
+ */
+export class KvColumns {
+  mod = new Float64Array(kvColumnsRowsMin);
+  create = new Float64Array(kvColumnsRowsMin);
+  version = new Float64Array(kvColumnsRowsMin);
+  lease = new Float64Array(kvColumnsRowsMin);
+  valueAt = new Uint32Array(kvColumnsRowsMin);
+  valueLen = new Uint32Array(kvColumnsRowsMin);
+  prev = new Int32Array(kvColumnsRowsMin);
+  /** rowsUsed: rows ever handed out (live ones plus the free list); rows ≥ it are unused. */
+  rowsUsed = 0;
+  /** liveRows: rows in use (rowsUsed minus the free list). */
+  liveRows = 0;
+  private freeRows: number[] = [];
+  private arena: Uint8Array = new Uint8Array(valueArenaBytesMin);
+  /** view is `arena` as a Buffer, for its native latin1 encode/decode. */
+  private view: Buffer = Buffer.from(this.arena.buffer, 0, this.arena.byteLength);
+  /** arenaUsed: the arena's bytes handed out (live + garbage). */
+  private arenaUsed = 0;
+  /** arenaGarbage: bytes of freed values still inside arenaUsed. */
+  private arenaGarbage = 0;
+
+  /** capacity is the number of rows the columns can hold without growing. */
+  get capacity(): number {
+    return this.mod.length;
+  }
+
+  /**
+   * add stores kv's fields (not its key) in a free row and returns the row; prev is the
+   * caller's link (see the class comment).
+   */
+  add(kv: KeyValue, prev = -1): number {
+    const r = this.allocRow();
+    this.mod[r] = kv.modRevision;
+    this.create[r] = kv.createRevision;
+    this.version[r] = kv.version;
+    this.lease[r] = kv.lease;
+    this.prev[r] = prev;
+    this.storeValue(r, kv.value);
+    return r;
+  }
+
+  /** addTombstone stores a tombstone (version 0) at mod in a free row. */
+  addTombstone(mod: Revision, prev = -1): number {
+    const r = this.allocRow();
+    this.mod[r] = mod;
+    this.create[r] = 0;
+    this.version[r] = 0;
+    this.lease[r] = 0;
+    this.prev[r] = prev;
+    this.valueAt[r] = 0;
+    this.valueLen[r] = 0;
+    return r;
+  }
+
+  /** set overwrites row r with kv's fields (the old value's bytes become garbage). */
+  set(r: number, kv: KeyValue): void {
+    this.mod[r] = kv.modRevision;
+    this.create[r] = kv.createRevision;
+    this.version[r] = kv.version;
+    this.lease[r] = kv.lease;
+    this.arenaGarbage += this.valueLen[r]!;
+    this.valueLen[r] = 0;
+    this.storeValue(r, kv.value);
+  }
+
+  /** free returns row r to the free list; its value's bytes become garbage. */
+  free(r: number): void {
+    assert(this.prev[r] !== freeRow, 'KvColumns.free: row already free', r);
+    this.arenaGarbage += this.valueLen[r]!;
+    this.valueLen[r] = 0;
+    this.prev[r] = freeRow;
+    this.freeRows.push(r);
+    this.liveRows--;
+  }
+
+  /** isFree reports whether row r is on the free list (or was never used). */
+  isFree(r: number): boolean {
+    return r >= this.rowsUsed || this.prev[r] === freeRow;
+  }
+
+  /** value decodes row r's value into the binary-string form. */
+  value(r: number): Bytes {
+    const len = this.valueLen[r]!;
+    if (len === 0) return '';
+    const at = this.valueAt[r]!;
+    return this.view.toString('latin1', at, at + len);
+  }
+
+  /** valueCompare orders row r's value against v (-1, 0, 1) without decoding it. */
+  valueCompare(r: number, v: Bytes): number {
+    const len = this.valueLen[r]!;
+    const at = this.valueAt[r]!;
+    const n = Math.min(len, v.length);
+    for (let i = 0; i < n; i++) {
+      const d = this.arena[at + i]! - v.charCodeAt(i);
+      if (d !== 0) return d < 0 ? -1 : 1;
+    }
+    return len < v.length ? -1 : len > v.length ? 1 : 0;
+  }
+
+  /** kv materialises row r as a KeyValue of key (a new object: callers may keep it). */
+  kv(r: number, key: Bytes): KeyValue {
+    return {
+      key,
+      createRevision: this.create[r]! as Revision,
+      modRevision: this.mod[r]! as Revision,
+      version: this.version[r]!,
+      value: this.value(r),
+      lease: this.lease[r]! as LeaseId,
+    };
+  }
+
+  /** arenaBytes is the value arena's size. */
+  get arenaBytes(): number {
+    return this.arena.byteLength;
+  }
+
+  /** valueBytesLive is the bytes of the values in live rows. */
+  get valueBytesLive(): number {
+    return this.arenaUsed - this.arenaGarbage;
+  }
+
+  /**
+   * memoryBytes is what the columns and the arena take (typed arrays' capacity, the free
+   * list's slots): the off-heap part of a store's footprint.
+   */
+  memoryBytes(): number {
+    return this.capacity * kvColumnsRowBytes + this.arena.byteLength + this.freeRows.length * 8;
+  }
+
+  /** usedBytes is the part of memoryBytes() ever written (the rows handed out, the arena's
+   * used bytes): what is resident, since pages never written are not. */
+  usedBytes(): number {
+    return this.rowsUsed * kvColumnsRowBytes + this.arenaUsed + this.freeRows.length * 8;
+  }
+
+  /** compactArena copies the live values into a fresh arena sized for them (dropping the
+   * garbage), when garbage is at least valueArenaGarbageRatio of the used bytes. */
+  compactArena(force = false): void {
+    if (!force && this.arenaGarbage < this.arenaUsed * valueArenaGarbageRatio) return;
+    this.rebuildArena(0);
+  }
+
+  /** valueBytesOf returns the values of `rows`, concatenated in that order, and their lengths
+   * (for snapshots). */
+  valueBytesOf(rows: ArrayLike<number>): { bytes: Uint8Array; lens: Uint32Array } {
+    let total = 0;
+    for (let i = 0; i < rows.length; i++) total += this.valueLen[rows[i]!]!;
+    const bytes = new Uint8Array(total);
+    const lens = new Uint32Array(rows.length);
+    let o = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const len = this.valueLen[r]!;
+      const at = this.valueAt[r]!;
+      bytes.set(this.arena.subarray(at, at + len), o);
+      lens[i] = len;
+      o += len;
+    }
+    return { bytes, lens };
+  }
+
+  /**
+   * load replaces everything with n rows read from columns (a snapshot's): values are the
+   * concatenation `valueBytes` cut by `valueLens`; prev comes from the caller.
+   * One copy per column and one of the value bytes: no per-row allocation.
+   */
+  load(n: number, cols: {
+    mod: Float64Array; create: Float64Array; version: Float64Array; lease: Float64Array;
+    valueLens: Uint32Array; valueBytes: Uint8Array; prev: Int32Array;
+  }): void {
+    const cap = Math.max(kvColumnsRowsMin, n + (n >>> 3));
+    this.mod = grown(new Float64Array(0), cap);
+    this.mod.set(cols.mod.subarray(0, n));
+    this.create = grown(new Float64Array(0), cap);
+    this.create.set(cols.create.subarray(0, n));
+    this.version = grown(new Float64Array(0), cap);
+    this.version.set(cols.version.subarray(0, n));
+    this.lease = grown(new Float64Array(0), cap);
+    this.lease.set(cols.lease.subarray(0, n));
+    this.valueLen = grown(new Uint32Array(0), cap);
+    this.valueLen.set(cols.valueLens.subarray(0, n));
+    this.prev = grown(new Int32Array(0), cap);
+    this.prev.set(cols.prev.subarray(0, n));
+    this.valueAt = grown(new Uint32Array(0), cap);
+    let o = 0;
+    for (let r = 0; r < n; r++) {
+      this.valueAt[r] = o;
+      o += this.valueLen[r]!;
+    }
+    assert(o === cols.valueBytes.length, 'KvColumns.load: value bytes do not add up');
+    const size = Math.max(valueArenaBytesMin, o + (o >>> 3));
+    assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
+    this.setArena(new Uint8Array(size));
+    this.arena.set(cols.valueBytes);
+    this.arenaUsed = o;
+    this.arenaGarbage = 0;
+    this.rowsUsed = n;
+    this.liveRows = n;
+    this.freeRows = [];
+  }
+
+  private allocRow(): number {
+    const r = this.freeRows.pop();
+    if (r !== undefined) {
+      this.liveRows++;
+      return r;
+    }
+    if (this.rowsUsed === this.capacity) this.growRows();
+    this.liveRows++;
+    return this.rowsUsed++;
+  }
+
+  private growRows(): void {
+    const cap = Math.ceil(this.capacity * kvColumnsGrowth);
+    this.mod = grown(this.mod, cap);
+    this.create = grown(this.create, cap);
+    this.version = grown(this.version, cap);
+    this.lease = grown(this.lease, cap);
+    this.valueAt = grown(this.valueAt, cap);
+    this.valueLen = grown(this.valueLen, cap);
+    this.prev = grown(this.prev, cap);
+  }
+
+  private storeValue(r: number, v: Bytes): void {
+    const len = v.length;
+    this.valueLen[r] = len;
+    if (len === 0) {
+      this.valueAt[r] = 0;
+      return;
+    }
+    if (this.arenaUsed + len > this.arena.byteLength) {
+      // Rebuilding copies only live bytes; with enough garbage that beats growing.
+      const live = this.arenaUsed - this.arenaGarbage;
+      this.valueLen[r] = 0; // not live yet: the rebuild must not copy it
+      this.rebuildArena(this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio ? len
+        : this.arena.byteLength + len - live);
+      this.valueLen[r] = len;
+    }
+    const at = this.arenaUsed;
+    this.view.write(v, at, len, 'latin1');
+    this.valueAt[r] = at;
+    this.arenaUsed += len;
+  }
+
+  /** rebuildArena copies the live values into a fresh arena with at least `extra` free
+   * bytes after them. */
+  private rebuildArena(extra: number): void {
+    const live = this.arenaUsed - this.arenaGarbage;
+    const size = Math.max(valueArenaBytesMin,
+      Math.ceil((live + extra) * kvColumnsGrowth));
+    assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
+    const old = this.arena;
+    this.setArena(new Uint8Array(size));
+    let o = 0;
+    for (let r = 0; r < this.rowsUsed; r++) {
+      const len = this.valueLen[r]!;
+      if (len === 0) continue;
+      const at = this.valueAt[r]!;
+      this.arena.set(old.subarray(at, at + len), o);
+      this.valueAt[r] = o;
+      o += len;
+    }
+    this.arenaUsed = o;
+    this.arenaGarbage = 0;
+  }
+
+  private setArena(a: Uint8Array): void {
+    this.arena = a;
+    this.view = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  }
+}
+
+function grown<T extends Float64Array | Uint32Array | Int32Array>(a: T, cap: number): T {
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  b.set(a);
+  return b;
+}

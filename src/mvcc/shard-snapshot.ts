@@ -1,0 +1,226 @@
+import type { Bytes } from '../types.js';
+import { ErrSnapshotCorrupt } from '../errors.js';
+
+/**
+ * The shard snapshot formats. A shard's dump lists its retained versions as rows in two runs:
+ * first the versions older than compactRevision (at most one per key, the one reads at
+ * compactRevision still see), then the change log — every version at or after
+ * compactRevision — in revision order, a transaction's changes in their original order.
+ * Replaying the rows in order rebuilds the store. Each distinct key is stored once and rows
+ * name it by number.
+ *
+ * v1 (`myetcd.mvcc.shard.v1`, written until the compact store): a msgpack map of arrays —
+ * `keys: string[]`, and per row `key`, `mod`, `create`, `version`, `lease` (number arrays)
+ * and `value` (string array). Loading it allocates one JS value per row and field.
+ *
+ * v2 (`myetcd.mvcc.shard.v2`): the same rows as whole binary columns, so a load is a few
+ * large copies: `keyBytes` (every key's bytes, concatenated) cut by `keyLens` (uint32 each),
+ * `key` (uint32 per row), `mod`, `create`, `version`, `lease` (float64 per row — exact for
+ * every safe integer), `valueBytes` cut by `valueLens` (uint32 per row). Multi-byte columns
+ * are little-endian (the byte order of every host Node runs on here; a big-endian host is
+ * refused at load with a clear error rather than misread). Version 0 marks a tombstone,
+ * whose create, lease and value are zero/empty.
+ *
+ * Both load into SnapshotColumns; writers write v2 only. A member upgraded in place reads
+ * its v1 snapshot once and writes v2 from its next snapshot on.
+ */
+
+/** shardSnapshotFormatV1 names the previous layout, still read. */
+export const shardSnapshotFormatV1 = 'myetcd.mvcc.shard.v1';
+/** shardSnapshotFormat names the layout written now (see the file comment). */
+export const shardSnapshotFormat = 'myetcd.mvcc.shard.v2';
+
+/** ShardSnapshotV1 is the previous plain-object layout (see the file comment). */
+export interface ShardSnapshotV1 {
+  format: typeof shardSnapshotFormatV1;
+  currentRevision: number;
+  compactRevision: number;
+  keys: string[];
+  key: number[];
+  mod: number[];
+  create: number[];
+  version: number[];
+  lease: number[];
+  value: string[];
+}
+
+/** ShardSnapshot is the layout written now: binary columns (see the file comment). */
+export interface ShardSnapshot {
+  format: typeof shardSnapshotFormat;
+  currentRevision: number;
+  compactRevision: number;
+  keyBytes: Uint8Array;
+  keyLens: Uint8Array;
+  key: Uint8Array;
+  mod: Uint8Array;
+  create: Uint8Array;
+  version: Uint8Array;
+  lease: Uint8Array;
+  valueBytes: Uint8Array;
+  valueLens: Uint8Array;
+}
+
+/** SnapshotColumns is a decoded dump of either format, as aligned typed arrays. */
+export interface SnapshotColumns {
+  currentRevision: number;
+  compactRevision: number;
+  keys: Bytes[];
+  rows: number;
+  key: Uint32Array;
+  mod: Float64Array;
+  create: Float64Array;
+  version: Float64Array;
+  lease: Float64Array;
+  valueLens: Uint32Array;
+  valueBytes: Uint8Array;
+}
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** bytesOf views a typed array's bytes (no copy). */
+function bytesOf(a: Float64Array | Uint32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** encodeShardSnapshot builds a v2 dump from columns (views, no copies of the columns). */
+export function encodeShardSnapshot(c: SnapshotColumns): ShardSnapshot {
+  let keyTotal = 0;
+  for (const k of c.keys) keyTotal += k.length;
+  const keyBytes = new Uint8Array(keyTotal);
+  const keyView = Buffer.from(keyBytes.buffer, 0, keyTotal);
+  const keyLens = new Uint32Array(c.keys.length);
+  let o = 0;
+  c.keys.forEach((k, i) => {
+    keyView.write(k, o, k.length, 'latin1');
+    keyLens[i] = k.length;
+    o += k.length;
+  });
+  const n = c.rows;
+  return {
+    format: shardSnapshotFormat,
+    currentRevision: c.currentRevision,
+    compactRevision: c.compactRevision,
+    keyBytes, keyLens: bytesOf(keyLens),
+    key: bytesOf(c.key.subarray(0, n)),
+    mod: bytesOf(c.mod.subarray(0, n)),
+    create: bytesOf(c.create.subarray(0, n)),
+    version: bytesOf(c.version.subarray(0, n)),
+    lease: bytesOf(c.lease.subarray(0, n)),
+    valueBytes: c.valueBytes,
+    valueLens: bytesOf(c.valueLens.subarray(0, n)),
+  };
+}
+
+/**
+ * decodeShardSnapshot checks a dump of either format (after a msgpack round trip) and returns
+ * its columns; anything malformed is ErrSnapshotCorrupt. It checks shapes, lengths and
+ * ranges; the rows' consistency (generations, order) is checked by whoever replays them.
+ */
+export function decodeShardSnapshot(x: unknown): SnapshotColumns {
+  if (typeof x !== 'object' || x === null) return bad('not an object');
+  const s = x as Record<string, unknown>;
+  const rev = (v: unknown, name: string): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${name} ${String(v)}`);
+    return v as number;
+  };
+  const currentRevision = rev(s.currentRevision, 'currentRevision');
+  const compactRevision = rev(s.compactRevision, 'compactRevision');
+  if (compactRevision > currentRevision) bad('compact > current');
+  if (s.format === shardSnapshotFormatV1) return decodeV1(s, currentRevision, compactRevision);
+  if (s.format !== shardSnapshotFormat) return bad(`format ${String(s.format)}`);
+  if (!littleEndian) bad('this host is big-endian; v2 snapshots are little-endian');
+  const bin = (v: unknown, name: string): Uint8Array => {
+    if (!(v instanceof Uint8Array)) return bad(`${name} is not binary`);
+    return v;
+  };
+  const f64 = (v: unknown, name: string, n: number): Float64Array => {
+    const b = bin(v, name);
+    if (b.length !== n * 8) bad(`${name} holds ${b.length} bytes for ${n} rows`);
+    const out = new Float64Array(n);
+    bytesOf(out).set(b);
+    for (let i = 0; i < n; i++) {
+      const e = out[i]!;
+      if (!(Number.isSafeInteger(e) && e >= 0)) bad(`${name} is not safe non-negative integers`);
+    }
+    return out;
+  };
+  const u32 = (v: unknown, name: string, n?: number): Uint32Array => {
+    const b = bin(v, name);
+    if (b.length % 4 !== 0 || (n !== undefined && b.length !== n * 4)) {
+      bad(`${name} holds ${b.length} bytes`);
+    }
+    const out = new Uint32Array(b.length / 4);
+    bytesOf(out).set(b);
+    return out;
+  };
+  const key = u32(s.key, 'key');
+  const rows = key.length;
+  const keyLens = u32(s.keyLens, 'keyLens');
+  const keyBytes = bin(s.keyBytes, 'keyBytes');
+  const keyView = Buffer.from(keyBytes.buffer, keyBytes.byteOffset, keyBytes.byteLength);
+  const keys: Bytes[] = new Array<Bytes>(keyLens.length);
+  let o = 0;
+  for (let k = 0; k < keyLens.length; k++) {
+    const len = keyLens[k]!;
+    if (o + len > keyBytes.length) bad('keyLens exceed keyBytes');
+    keys[k] = keyView.toString('latin1', o, o + len);
+    o += len;
+  }
+  if (o !== keyBytes.length) bad('keyLens do not add up to keyBytes');
+  for (let i = 0; i < rows; i++) if (key[i]! >= keys.length) bad('key number out of range');
+  const valueLens = u32(s.valueLens, 'valueLens', rows);
+  const valueBytes = bin(s.valueBytes, 'valueBytes');
+  let total = 0;
+  for (let i = 0; i < rows; i++) total += valueLens[i]!;
+  if (total !== valueBytes.length) bad('valueLens do not add up to valueBytes');
+  return {
+    currentRevision, compactRevision, keys, rows, key,
+    mod: f64(s.mod, 'mod', rows), create: f64(s.create, 'create', rows),
+    version: f64(s.version, 'version', rows), lease: f64(s.lease, 'lease', rows),
+    valueLens, valueBytes,
+  };
+}
+
+function decodeV1(s: Record<string, unknown>, currentRevision: number,
+  compactRevision: number): SnapshotColumns {
+  const strings = (v: unknown, name: string): string[] => {
+    if (!Array.isArray(v) || !v.every((e) => typeof e === 'string' && !/[^\0-\xff]/.test(e))) {
+      return bad(`${name} is not an array of byte strings`);
+    }
+    return v as string[];
+  };
+  const numbers = (v: unknown, name: string): number[] => {
+    if (!Array.isArray(v) || !v.every((e) => Number.isSafeInteger(e) && e >= 0)) {
+      return bad(`${name} is not an array of safe non-negative integers`);
+    }
+    return v as number[];
+  };
+  const keys = strings(s.keys, 'keys');
+  const key = numbers(s.key, 'key');
+  const mod = numbers(s.mod, 'mod');
+  const create = numbers(s.create, 'create');
+  const version = numbers(s.version, 'version');
+  const lease = numbers(s.lease, 'lease');
+  const value = strings(s.value, 'value');
+  const rows = key.length;
+  if (![mod, create, version, lease, value].every((c) => c.length === rows)) {
+    bad('columns differ in length');
+  }
+  if (!key.every((k) => k < keys.length)) bad('key number out of range');
+  const valueLens = new Uint32Array(value.map((v) => v.length));
+  let total = 0;
+  for (const v of value) total += v.length;
+  const valueBytes = new Uint8Array(total);
+  const view = Buffer.from(valueBytes.buffer, 0, total);
+  let o = 0;
+  for (const v of value) o += view.write(v, o, v.length, 'latin1');
+  return {
+    currentRevision, compactRevision, keys, rows, key: new Uint32Array(key),
+    mod: new Float64Array(mod), create: new Float64Array(create),
+    version: new Float64Array(version), lease: new Float64Array(lease), valueLens, valueBytes,
+  };
+}
+
+function bad(what: string): never {
+  throw new ErrSnapshotCorrupt(what);
+}
