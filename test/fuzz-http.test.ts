@@ -10,7 +10,10 @@ import { useServer } from './helpers/server.js';
 // long mode is `npm run fuzz`); a failure prints the shrunk case and the seed (FUZZ_SEED).
 
 const runs = Number(process.env.FUZZ_HTTP_RUNS ?? 400);
-const seed = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+// A fixed seed by default, so that the suite is deterministic (a CI run never meets a case
+// no earlier run met); FUZZ_SEED=random (or a number) explores, as `npm run fuzz` does.
+const seedEnv = process.env.FUZZ_SEED ?? '20261130';
+const seed = seedEnv === 'random' ? undefined : Number(seedEnv);
 
 test('fuzz: every route answers mutated requests in time, with a clear 4xx, and applies ' +
   'nothing it refused; the server stays up', async (t) => {

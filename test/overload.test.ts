@@ -197,7 +197,10 @@ test.serial('http: requests that used to wait for nothing get an answer', async 
   const keepalive = new RawClient(shared.url);
   // Requests that are not requests: an error line (the stream stays a 200, as etcd's).
   const wrong = new RawClient(shared.url);
+  // A body that ends inside a request (the HTTP fuzzer's case: its quotes do not pair).
+  const cut = new RawClient(shared.url);
   try {
+    await cut.write(request('POST', '/v3/watch', '{kaeate_request":{"key":"YQ=="}}'));
     await cancel.write(request('POST', '/v3/watch', '{"cancel_request":{}}'));
     await keepalive.write(request('POST', '/v3/lease/keepalive', ''));
     await wrong.write(request('POST', '/v3/watch', '{"create_request": false}'));
@@ -211,7 +214,10 @@ test.serial('http: requests that used to wait for nothing get an answer', async 
     t.regex(keepalive.text, /content-length: 0\r\n|\r\n0\r\n\r\n$/i);
     await wrong.until(() => wrong.text.includes('"error"'), 'the error line');
     t.true(wrong.text.includes('cannot unmarshal bool'), wrong.text);
+    await cut.until(() => cut.text.includes('"error"'), 'the error line of a cut body');
+    t.true(cut.text.includes('unexpected EOF'), cut.text);
   } finally {
+    cut.close();
     cancel.close();
     keepalive.close();
     wrong.close();

@@ -27,6 +27,15 @@ test('watch codec: the request stream splits into objects across chunks', (t) =>
   t.throws(() => new JsonStreamSplitter().push('x'), {
     message: 'invalid character \'x\' looking for beginning of value',
   });
+  // Only JSON's four whitespace characters may stand between values, as in Go's decoder
+  // (found by the HTTP fuzzer: a leading \x01 was skipped).
+  t.throws(() => new JsonStreamSplitter().push('\u0001{}'), { instanceOf: EtcdError });
+  t.deepEqual(new JsonStreamSplitter().push(' \t\r\n{}'), ['{}']);
+  // A value whose quotes do not pair is still open when the body ends: `pending` tells the
+  // route to fail the stream ("unexpected EOF") instead of waiting.
+  const cut = new JsonStreamSplitter();
+  t.deepEqual(cut.push('{kaeate_request":{"key":"YQ=="}}'), []);
+  t.true(cut.pending);
 });
 
 test('watch codec: create_request decodes etcd\'s JSON, proto or JSON names', (t) => {

@@ -44,7 +44,7 @@ export class JsonStreamSplitter {
         this.depth--;
         if (this.depth < 0) throw invalidCharacter(this.buf[i]!);
         if (this.depth === 0) out.push(this.buf.slice(this.start, i + 1));
-      } else if (this.depth === 0 && c > 0x20) {
+      } else if (this.depth === 0 && !isJsonSpace(c)) {
         throw invalidCharacter(this.buf[i]!);
       }
     }
@@ -59,6 +59,12 @@ export class JsonStreamSplitter {
     if (this.buf.length > httpBodyBytesMax) throw new EtcdError('REQUEST_TOO_LARGE');
     return out;
   }
+}
+
+/** isJsonSpace: JSON's whitespace (space, tab, CR, LF): Go's decoder refuses other control
+ * characters between values. */
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
 function invalidCharacter(c: string): EtcdError {

@@ -496,8 +496,10 @@ function readV3Requests(req: HyperExpress.Request, sink: Sink): void {
         // 'none': etcd's watch server skips a message that names no request
       }
     },
-    end() {
-      // The requests are all in; the stream stays open for the answers.
+    end(truncated) {
+      // The requests are all in; the stream stays open for the answers. A body cut inside a
+      // request fails as Go's decoder does at its end (it used to leave the stream silent).
+      if (truncated) sink.fail(new EtcdError('MALFORMED_JSON', 'unexpected EOF'));
     },
     error(e) {
       sink.fail(e);
