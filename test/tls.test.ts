@@ -1,5 +1,5 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -192,3 +192,42 @@ test('tls: peers over TLS with --peer-client-cert-auth replicate; a stranger is 
     t.is(await handshake('root'), 'connected');
     t.not(await handshake('stranger'), 'connected');
   });
+
+test('tls: clients we did not write — curl and Python\'s ssl — with and without a client ' +
+  'certificate', async (t) => {
+  const srv = await useServer(t, { args: ['--listen-client-urls', 'https://127.0.0.1:0',
+    '--cert-file', f('server.pem'), '--key-file', f('server-key.pem'),
+    '--trusted-ca-file', f('ca.pem'), '--client-cert-auth'] });
+  const curl = (...extra: string[]) => runFile('curl', ['-sS', '--max-time', '20',
+    '--cacert', f('ca.pem'), ...extra, '-X', 'POST', '-d', '{"key":"eA==","value":"eQ=="}',
+    `${srv.url}/v3/kv/put`]);
+  const ok = await curl('--cert', f('root.pem'), '--key', f('root-key.pem'));
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /"revision":"2"/);
+  // No certificate: the handshake fails (curl exits non-zero, with no HTTP answer).
+  const none = await curl();
+  t.not(none.code, 0);
+  t.is(none.stdout, '');
+  // Python's standard library, presenting the certificate, reads the key back.
+  const py = await runFile('python3', ['-c', [
+    'import http.client, ssl, sys',
+    'ctx = ssl.create_default_context(cafile=sys.argv[1])',
+    'ctx.load_cert_chain(sys.argv[2], sys.argv[3])',
+    'c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[4]), context=ctx, timeout=20)',
+    'c.request("POST", "/v3/kv/range", body=\'{"key":"eA=="}\')',
+    'r = c.getresponse(); print(r.status, r.read().decode())',
+  ].join('\n'), f('ca.pem'), f('root.pem'), f('root-key.pem'), new URL(srv.url).port]);
+  t.is(py.code, 0, py.stderr);
+  t.regex(py.stdout, /^200 .*"value":"eQ=="/);
+});
+
+/** runFile runs a program to its end: exit code and output (never throws on a failure). */
+function runFile(cmd: string, args: string[]):
+  Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
