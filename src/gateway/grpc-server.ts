@@ -23,7 +23,8 @@ import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
 import { bindError, type Reservation } from '../server/listen.js';
 import type { ActorRef } from '../runtime/endpoint.js';
-import type { KeyValue, ResponseHeader } from '../mvcc/types.js';
+import type { AuthInfo } from '../auth/store.js';
+import type { KeyValue, RequestOp, ResponseHeader, WriteRequest } from '../mvcc/types.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
@@ -187,6 +188,8 @@ export interface GrpcStartDeps {
   log: { info(o: object, msg: string): void };
   /** watches: the HTTP gateway's WatchGateway, the one the hub's pushes reach. */
   watches: WatchGateway;
+  /** auth: the JSON gateway's auth gate (tokens, permissions); absent: no auth. */
+  auth?: GatewayDeps['auth'];
   /** servers and admissions: main's lists to stop and drain at shutdown (appended to). */
   servers: { close(): boolean }[];
   admissions: { inflight: number }[];
@@ -209,6 +212,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
   for (const r of reserved) {
     const g = await startGrpcGateway({
       kv: d.kv, system: d.system, version: d.version, watches: d.watches, grpcClientUrls,
+      auth: d.auth,
       metricsText: () => d.metrics.render(d.system, d.kv),
       grpcEvent: (e, type, service, method, code) =>
         d.metrics.grpcEvent(e, type, service, method, code),
@@ -222,6 +226,12 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
       'ready to serve gRPC client requests');
   }
   return grpcClientUrls();
+}
+
+/** AdmittedCall is what streamAdmitted needs of a streaming call. */
+interface AdmittedCall {
+  metadata: grpc.Metadata;
+  emit(event: 'error', status: unknown): boolean;
 }
 
 /** Handlers builds each service's implementation over the shared deps. */
@@ -258,8 +268,46 @@ class Handlers {
     return undefined;
   }
 
-  /** unary wraps one request/response method: admission, errors, metrics. */
-  private unary(service: string, method: string, fn: (m: pb.Pb) => Promise<pb.Pb>): Handler {
+  /** caller is who sent a call while auth is enabled (etcd's `token` metadata, from
+   * Authenticate over the JSON gateway); undefined while auth is off. */
+  private async caller(metadata: grpc.Metadata): Promise<AuthInfo | undefined> {
+    const gate = this.deps.auth;
+    if (gate === undefined || !gate.store.enabled) return undefined;
+    const token = metadata.get('token')[0];
+    return gate.whoByToken(typeof token === 'string' ? token : undefined);
+  }
+
+  /** admitted checks a call against auth before it is served: KV calls check their keys
+   * (`by` goes on with the write, checked again at apply time); every other service needs
+   * the root role while auth is on (stricter than etcd for lease and status calls, which
+   * etcd lets any user make; the gRPC Auth service itself is not served). */
+  private async admitted(metadata: grpc.Metadata, access: 'kv' | 'admin'):
+    Promise<AuthInfo | undefined> {
+    const by = await this.caller(metadata);
+    if (by !== undefined && access === 'admin') this.deps.auth!.checkAdmin(by);
+    return by;
+  }
+
+  /** checkKv checks a KV request's keys for the caller (nothing while auth is off). */
+  private checkKv(by: AuthInfo | undefined, req: RequestOp | WriteRequest): void {
+    if (by !== undefined) this.deps.auth!.checkKv(by, req);
+  }
+
+  /** streamAdmitted serves a streaming call once auth admits it (root while auth is on);
+   * otherwise the call ends with the refusal's status. */
+  private streamAdmitted<C extends AdmittedCall>(call: C, serve: (c: C) => void): void {
+    if (this.deps.auth?.store.enabled !== true) {
+      serve(call);
+      return;
+    }
+    this.admitted(call.metadata, 'admin').then(() => serve(call),
+      (e: unknown) => call.emit('error', statusOf(e)));
+  }
+
+  /** unary wraps one request/response method: admission, auth, errors, metrics. */
+  private unary(service: string, method: string,
+    fn: (m: pb.Pb, by: AuthInfo | undefined) => Promise<pb.Pb>,
+    access: 'kv' | 'admin' = 'admin'): Handler {
     const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
       this.count('started', 'unary', service, method);
       this.count('received', 'unary', service, method);
@@ -277,7 +325,7 @@ class Handlers {
       this.admission.inflight++;
       this.refusal(call.metadata).then(async (refused) => {
         if (refused !== undefined) throw refused;
-        return fn(call.request);
+        return fn(call.request, await this.admitted(call.metadata, access));
       }).then((res) => done(undefined, res), (e: unknown) => done(e))
         .finally(() => this.admission.inflight--);
     };
@@ -292,36 +340,41 @@ class Handlers {
     const kv = this.deps.kv;
     const s = 'etcdserverpb.KV';
     return {
-      Range: this.unary(s, 'Range', async (m) => {
+      Range: this.unary(s, 'Range', async (m, by) => {
         const req = pb.rangeRequest(m);
         checkRangeRequest(req);
+        this.checkKv(by, req);
         const { header, response } = await kv.range(req);
         return pb.rangeResponse(header, response);
-      }),
-      Put: this.unary(s, 'Put', async (m) => {
+      }, 'kv'),
+      Put: this.unary(s, 'Put', async (m, by) => {
         const req = pb.putRequest(m);
         checkPutRequest(req);
-        const { header, response } = await kv.write(req);
+        this.checkKv(by, req);
+        const { header, response } = await kv.write(req, by);
         return pb.writeResponse(header, response);
-      }),
-      DeleteRange: this.unary(s, 'DeleteRange', async (m) => {
+      }, 'kv'),
+      DeleteRange: this.unary(s, 'DeleteRange', async (m, by) => {
         const req = pb.deleteRangeRequest(m);
         checkDeleteRangeRequest(req);
-        const { header, response } = await kv.write(req);
+        this.checkKv(by, req);
+        const { header, response } = await kv.write(req, by);
         return pb.writeResponse(header, response);
-      }),
-      Txn: this.unary(s, 'Txn', async (m) => {
+      }, 'kv'),
+      Txn: this.unary(s, 'Txn', async (m, by) => {
         const req = pb.txnRequest(m);
         checkTxnRequest(req);
-        const { header, response } = await kv.write(req);
+        this.checkKv(by, req);
+        const { header, response } = await kv.write(req, by);
         return pb.writeResponse(header, response);
-      }),
-      Compact: this.unary(s, 'Compact', async (m) => {
+      }, 'kv'),
+      Compact: this.unary(s, 'Compact', async (m, by) => {
         const req = pb.compactionRequest(m);
         checkCompactionRequest(req);
-        const { header, response } = await kv.write(req);
+        this.checkKv(by, req);
+        const { header, response } = await kv.write(req, by);
         return pb.writeResponse(header, response);
-      }),
+      }, 'kv'),
     };
   }
 
@@ -354,7 +407,7 @@ class Handlers {
         const { ids } = await lessor.ask({ type: 'LeaseLeases' });
         return { header: pb.header(this.header()), leases: ids.map((id) => ({ ID: id })) };
       }),
-      LeaseKeepAlive: (call: DuplexCall) => this.keepAlive(call),
+      LeaseKeepAlive: (call: DuplexCall) => this.streamAdmitted(call, (c) => this.keepAlive(c)),
     };
   }
 
@@ -422,7 +475,9 @@ class Handlers {
   }
 
   watch(): grpc.UntypedServiceImplementation {
-    return { Watch: (call: DuplexCall) => this.watchStream(call) };
+    return {
+      Watch: (call: DuplexCall) => this.streamAdmitted(call, (c) => this.watchStream(c)),
+    };
   }
 
   /**
@@ -631,7 +686,7 @@ class Handlers {
       Snapshot: ((call: grpc.ServerWritableStream<pb.Pb, pb.Pb>) => {
         this.count('started', 'server_stream', s, 'Snapshot');
         this.count('received', 'server_stream', s, 'Snapshot');
-        this.snapshot(call).then(() => {
+        this.admitted(call.metadata, 'admin').then(() => this.snapshot(call)).then(() => {
           this.count('handled', 'server_stream', s, 'Snapshot', 'OK');
         }, (e: unknown) => {
           const st = statusOf(e);
