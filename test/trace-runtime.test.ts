@@ -149,3 +149,32 @@ test('trace: a traced message carries its post time and parents, and only it', (
   t.is(ep.startSpan('s', undefined), undefined, 'no span without a context');
   ep.close();
 });
+
+test('trace: withTraceAcrossAwaits keeps the context across awaits and ends it when fn settles',
+  async (t) => {
+    const ep = new Endpoint('x');
+    const tr = capture();
+    ep.connect('y', tr);
+    const y = ep.ref<EchoMsg, EchoReplies>('y');
+    const root = ep.startSpan('r', [])!;
+    let resume!: () => void;
+    const gate = new Promise<void>((r) => { resume = r; });
+    const run = ep.withTraceAcrossAwaits(root.refs, async () => {
+      await gate;
+      y.send({ type: 'Echo', v: 1 });
+    });
+    t.is(ep.traceContext, undefined, 'outside the run, nothing is active');
+    resume();
+    await run;
+    y.send({ type: 'Echo', v: 2 });
+    t.is(ep.traceContext, undefined, 'the run settled: its context is gone');
+    ep.flushNow();
+    const [traced, plain] = unpackBatch(tr.posted[0]!);
+    t.deepEqual(traced![4]![1], root.refs, 'the post after the await continues the trace');
+    t.is(plain!.length, 4);
+    await t.throwsAsync(ep.withTraceAcrossAwaits(root.refs, async () => {
+      throw new Error('boom');
+    }), { message: 'boom' });
+    t.is(ep.traceContext, undefined, 'a rejected run ends its context too');
+    ep.close();
+  });

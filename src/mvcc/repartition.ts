@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import { shardOf } from './shard-of.js';
 import {
-  decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot,
+  decodeShardSnapshot, encodeShardSnapshot, KeyTable, type ShardSnapshot,
 } from './shard-snapshot.js';
 
 /**
@@ -45,8 +45,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     // Array.prototype.sort is stable: rows of one revision keep source order.
     const rows = [...old[i]!, ...changes[i]!.sort((a, b) => a.mod - b.mod)];
     const m = rows.length;
-    const keys: string[] = [];
-    const keyNo = new Map<string, number>();
+    const keys = new KeyTable();
     const key = new Uint32Array(m);
     const mod = new Float64Array(m);
     const create = new Float64Array(m);
@@ -59,14 +58,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     let o = 0;
     rows.forEach(({ part, row, valueAt }, j) => {
       const p = parts[part]!;
-      const k = p.keys[p.key[row]!]!;
-      let no = keyNo.get(k);
-      if (no === undefined) {
-        no = keys.length;
-        keyNo.set(k, no);
-        keys.push(k);
-      }
-      key[j] = no;
+      key[j] = keys.numberOf(p.keys[p.key[row]!]!);
       mod[j] = p.mod[row]!;
       create[j] = p.create[row]!;
       version[j] = p.version[row]!;
@@ -77,8 +69,8 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
       o += len;
     });
     return encodeShardSnapshot({
-      currentRevision: current, compactRevision: compact, keys, rows: m, key, mod, create,
-      version, lease, valueLens, valueBytes,
+      currentRevision: current, compactRevision: compact, keys: keys.keys, rows: m, key, mod,
+      create, version, lease, valueLens, valueBytes,
     });
   });
 }

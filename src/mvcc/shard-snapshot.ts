@@ -77,6 +77,24 @@ export interface SnapshotColumns {
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** KeyTable numbers a dump's distinct keys in first-seen order (SnapshotColumns' keys and
+ * key column). */
+export class KeyTable {
+  readonly keys: Bytes[] = [];
+  private readonly numbers = new Map<Bytes, number>();
+
+  /** numberOf returns k's number, adding k when it is new. */
+  numberOf(k: Bytes): number {
+    let no = this.numbers.get(k);
+    if (no === undefined) {
+      no = this.keys.length;
+      this.numbers.set(k, no);
+      this.keys.push(k);
+    }
+    return no;
+  }
+}
+
 /** bytesOf views a typed array's bytes (no copy). */
 function bytesOf(a: Float64Array | Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

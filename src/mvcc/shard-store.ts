@@ -9,7 +9,7 @@ import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import {
-  decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot, type SnapshotColumns,
+  decodeShardSnapshot, encodeShardSnapshot, KeyTable, type ShardSnapshot, type SnapshotColumns,
 } from './shard-snapshot.js';
 
 export {
@@ -291,8 +291,7 @@ export class ShardStore {
     });
     for (let i = 0; i < this.logLen; i++) rows.push(this.log[i]!);
     const n = rows.length;
-    const keys: Bytes[] = [];
-    const keyNo = new Map<Bytes, number>();
+    const keys = new KeyTable();
     const key = new Uint32Array(n);
     const mod = new Float64Array(n);
     const create = new Float64Array(n);
@@ -300,14 +299,7 @@ export class ShardStore {
     const lease = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
-      const k = this.rowKey[r]!;
-      let no = keyNo.get(k);
-      if (no === undefined) {
-        no = keys.length;
-        keyNo.set(k, no);
-        keys.push(k);
-      }
-      key[i] = no;
+      key[i] = keys.numberOf(this.rowKey[r]!);
       mod[i] = c.mod[r]!;
       create[i] = c.create[r]!;
       version[i] = c.version[r]!;
@@ -316,7 +308,7 @@ export class ShardStore {
     const values = c.valueBytesOf(rows);
     return encodeShardSnapshot({
       currentRevision: this.currentRevision, compactRevision: this.compactRevision,
-      keys, rows: n, key, mod, create, version, lease,
+      keys: keys.keys, rows: n, key, mod, create, version, lease,
       valueLens: values.lens, valueBytes: values.bytes,
     });
   }

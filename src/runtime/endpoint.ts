@@ -120,9 +120,13 @@ export interface EndpointStats {
 /** acrossAwaits carries a traced request's context across the awaits of async code on this
  * thread. Node 20's AsyncLocalStorage turns on promise hooks the first time it runs, which
  * costs every promise something: it is first run by the first traced request, never while
- * tracing is off (acrossAwaitsUsed keeps even the lookup off the untraced path). */
+ * tracing is off. acrossAwaitsLive counts the withTraceAcrossAwaits runs not settled yet:
+ * while it is 0 (no traced request in flight) the lookup stays off the untraced path. */
 const acrossAwaits = new AsyncLocalStorage<TraceRef[]>();
-let acrossAwaitsUsed = false;
+let acrossAwaitsLive = 0;
+const acrossAwaitsSettled = (): void => {
+  acrossAwaitsLive--;
+};
 
 /** Endpoint: see the file comment. */
 export class Endpoint<In extends Message = Message> {
@@ -237,15 +241,25 @@ export class Endpoint<In extends Message = Message> {
    * continues a message's work later — after a timer, a batch, an fsync — keeps it and runs
    * that work under withTrace. */
   get traceContext(): TraceRef[] | undefined {
-    return this.active ?? (acrossAwaitsUsed ? acrossAwaits.getStore() : undefined);
+    return this.active ?? (acrossAwaitsLive > 0 ? acrossAwaits.getStore() : undefined);
   }
 
   /** withTraceAcrossAwaits runs async fn with refs active across its awaits too (a gateway
-   * handler awaits auth checks and decoding before it asks an actor). */
+   * handler awaits auth checks and decoding before it asks an actor) until fn's promise
+   * settles. */
   withTraceAcrossAwaits<T>(refs: readonly TraceRef[], fn: () => T): T {
-    acrossAwaitsUsed = true;
     const ctx = refs.slice(0, traceBatchParentsMax);
-    return acrossAwaits.run(ctx, () => this.withTrace(ctx, fn));
+    acrossAwaitsLive++;
+    let out: T;
+    try {
+      out = acrossAwaits.run(ctx, () => this.withTrace(ctx, fn));
+    } catch (e) {
+      acrossAwaitsSettled();
+      throw e;
+    }
+    if (out instanceof Promise) out.then(acrossAwaitsSettled, acrossAwaitsSettled);
+    else acrossAwaitsSettled();
+    return out;
   }
 
   /** withTrace runs fn with refs as the active trace context (undefined: untraced); what fn

@@ -108,21 +108,11 @@ export class ActorSystem {
   async actorStats(timeoutMs = actorStatsTimeoutMs): Promise<Map<string, EndpointStats>> {
     const out = new Map<string, EndpointStats>();
     out.set('gateway', this.gateway.snapshotStats());
-    await Promise.all([...this.workers].map(([name, w]) => new Promise<void>((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function onMsg(m: ControlMessage): void {
-        if (m.control !== 'statsResp') return;
-        out.set(name, m.stats);
-        done();
-      }
-      function done(): void {
-        clearTimeout(timer);
-        w.off('message', onMsg);
-        resolve();
-      }
-      w.on('message', onMsg);
-      w.postMessage({ control: 'stats' } satisfies ControlMessage);
-    })));
+    await this.askEachWorker(timeoutMs, () => ({ control: 'stats' }), (name, m) => {
+      if (m.control !== 'statsResp') return false;
+      out.set(name, m.stats);
+      return true;
+    });
     return out;
   }
 
@@ -133,12 +123,23 @@ export class ActorSystem {
     const out = new Map<string, TracesReport>();
     out.set('gateway', this.gateway.tracer.report(since.get('gateway') ?? 0));
     const id = ++this.tracesAsks;
+    await this.askEachWorker(timeoutMs,
+      (name) => ({ control: 'traces', since: since.get(name) ?? 0, id }), (name, m) => {
+        if (m.control !== 'tracesResp' || m.id !== id) return false;
+        out.set(name, m.report);
+        return true;
+      });
+    return out;
+  }
+
+  /** askEachWorker posts ask(name) to every actor thread and waits until take accepts its
+   * answer (take returns true) or timeoutMs passes; a thread that does not answer is left out. */
+  private async askEachWorker(timeoutMs: number, ask: (name: string) => ControlMessage,
+    take: (name: string, m: ControlMessage) => boolean): Promise<void> {
     await Promise.all([...this.workers].map(([name, w]) => new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       function onMsg(m: ControlMessage): void {
-        if (m.control !== 'tracesResp' || m.id !== id) return;
-        out.set(name, m.report);
-        done();
+        if (take(name, m)) done();
       }
       function done(): void {
         clearTimeout(timer);
@@ -146,10 +147,8 @@ export class ActorSystem {
         resolve();
       }
       w.on('message', onMsg);
-      const ask = { control: 'traces', since: since.get(name) ?? 0, id } as const;
-      w.postMessage(ask satisfies ControlMessage);
+      w.postMessage(ask(name));
     })));
-    return out;
   }
 
   /** stop asks every actor to stop gracefully (in spec order), then terminates threads. */
