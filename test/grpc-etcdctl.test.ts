@@ -8,7 +8,7 @@ import {
   type CtlResult, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, runCtl, startEtcd,
 } from './helpers/etcd-ref.js';
 import { freePorts } from './helpers/cluster.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
 /**
@@ -36,19 +36,6 @@ let etcd: EtcdCluster | undefined;
 let server: TestServer | undefined;
 let ref: Side;
 let mine: Side;
-
-/** grpcUrl waits for the server's gRPC listener line and returns its URL. */
-async function grpcUrl(s: TestServer): Promise<string> {
-  let url = '';
-  await until(() => {
-    for (const line of s.logs) {
-      const m = /"url":"([^"]+)","msg":"ready to serve gRPC client requests"/.exec(line);
-      if (m) url = m[1]!;
-    }
-    return url !== '';
-  }, 'the gRPC listener');
-  return url;
-}
 
 function side(name: Side['name'], endpoint: string): Side {
   const s: Side = {
