@@ -23,7 +23,7 @@ import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
 import { bindError, type Reservation } from '../server/listen.js';
 import type { ActorRef } from '../runtime/endpoint.js';
-import type { KeyValue, ResponseHeader } from '../mvcc/types.js';
+import type { KeyValue, ResponseHeader, WriteRequest } from '../mvcc/types.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
@@ -291,6 +291,14 @@ class Handlers {
   kv(): grpc.UntypedServiceImplementation {
     const kv = this.deps.kv;
     const s = 'etcdserverpb.KV';
+    /** write serves one write method: decode, etcd's checks, the write through raft. */
+    const write = <R extends WriteRequest>(method: string, decode: (m: pb.Pb) => R,
+      check: (r: R) => void): Handler => this.unary(s, method, async (m) => {
+      const req = decode(m);
+      check(req);
+      const { header, response } = await kv.write(req);
+      return pb.writeResponse(header, response);
+    });
     return {
       Range: this.unary(s, 'Range', async (m) => {
         const req = pb.rangeRequest(m);
@@ -298,30 +306,10 @@ class Handlers {
         const { header, response } = await kv.range(req);
         return pb.rangeResponse(header, response);
       }),
-      Put: this.unary(s, 'Put', async (m) => {
-        const req = pb.putRequest(m);
-        checkPutRequest(req);
-        const { header, response } = await kv.write(req);
-        return pb.writeResponse(header, response);
-      }),
-      DeleteRange: this.unary(s, 'DeleteRange', async (m) => {
-        const req = pb.deleteRangeRequest(m);
-        checkDeleteRangeRequest(req);
-        const { header, response } = await kv.write(req);
-        return pb.writeResponse(header, response);
-      }),
-      Txn: this.unary(s, 'Txn', async (m) => {
-        const req = pb.txnRequest(m);
-        checkTxnRequest(req);
-        const { header, response } = await kv.write(req);
-        return pb.writeResponse(header, response);
-      }),
-      Compact: this.unary(s, 'Compact', async (m) => {
-        const req = pb.compactionRequest(m);
-        checkCompactionRequest(req);
-        const { header, response } = await kv.write(req);
-        return pb.writeResponse(header, response);
-      }),
+      Put: write('Put', pb.putRequest, checkPutRequest),
+      DeleteRange: write('DeleteRange', pb.deleteRangeRequest, checkDeleteRangeRequest),
+      Txn: write('Txn', pb.txnRequest, checkTxnRequest),
+      Compact: write('Compact', pb.compactionRequest, checkCompactionRequest),
     };
   }
 
