@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { idHex } from '../src/cli/format.js';
 import {
-  type CtlResult, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, runCtl, startEtcd,
+  type CtlResult, ctlStderr, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, normIds,
+  runCtl, startEtcd,
 } from './helpers/etcd-ref.js';
 import { freePorts } from './helpers/cluster.js';
 import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
@@ -82,16 +83,11 @@ interface Norm {
 }
 
 function normText(s: Side, text: string): string {
-  let out = text.split(s.endpoint.replace(/^http:\/\//, '')).join('<ep>');
-  for (const [v, token] of s.tokens) out = out.split(v).join(token);
-  return out
-    .replace(/"raft_term":\d+/g, '"raft_term":<term>')
-    .replace(/"RaftTerm" : \d+/g, '"RaftTerm" : <term>');
+  return normIds(text.split(s.endpoint.replace(/^http:\/\//, '')).join('<ep>'), s.tokens);
 }
 
 function norm(s: Side, r: CtlResult): Norm {
-  // etcdctl logs its client's retries as JSON lines on stderr, with timestamps.
-  const err = r.err.split('\n').filter((l) => !l.startsWith('{"level"')).join('\n');
+  const err = ctlStderr(r.err);
   return { code: r.code, out: normText(s, r.out.toString('utf8')), err: normText(s, err) };
 }
 
