@@ -4,11 +4,13 @@ import { Client } from '../src/client/index.js';
 import { idHex } from '../src/cli/format.js';
 import {
   type CtlResult,
+  ctlStderr,
   type EtcdCluster,
   etcdctlBin,
   haveEtcd,
   myetcdctlBin,
   needsEtcd,
+  normIds,
   runCtl,
   startEtcd,
 } from './helpers/etcd-ref.js';
@@ -100,19 +102,11 @@ interface Norm {
 }
 
 function normText(s: Side, text: string): string {
-  let out = text;
-  for (const [v, token] of s.tokens) out = out.split(v).join(token);
-  return out
-    .replace(/"raft_term":\d+/g, '"raft_term":<term>')
-    .replace(/"RaftTerm" : \d+/g, '"RaftTerm" : <term>')
-    .replace(/\betcdctl\b/g, 'myetcdctl');
+  return normIds(text, s.tokens).replace(/\betcdctl\b/g, 'myetcdctl');
 }
 
 function norm(s: Side, r: CtlResult, protobuf = false): Norm {
-  const err = r.err
-    .split('\n')
-    .filter((l) => !l.startsWith('{"level"'))
-    .join('\n');
+  const err = ctlStderr(r.err);
   const out = protobuf ? normPb(r.out) : normText(s, r.out.toString('utf8'));
   return { code: r.code, out, err: normText(s, err) };
 }

@@ -3,8 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { execFile } from 'node:child_process';
 import { loadEtcdServices } from '../src/grpc/proto.js';
 import { b64, call } from './helpers/auth.js';
-import { startServer, type TestServer } from './helpers/server.js';
-import { until } from './helpers/wait.js';
+import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
 
 /**
  * Auth on the gRPC port: once auth is enabled (through the JSON gateway), a gRPC call is
@@ -19,10 +18,7 @@ const tokens: Record<string, string> = {};
 
 test.before(async () => {
   server = await startServer({ args: ['--bcrypt-cost', '4'] });
-  await until(() => server.logs.some((l) => l.includes('ready to serve gRPC client requests')),
-    'the gRPC listener');
-  const line = server.logs.find((l) => l.includes('ready to serve gRPC client requests'))!;
-  grpcAddr = /"url":"http:\/\/([^"]+)"/.exec(line)![1]!;
+  grpcAddr = (await grpcUrl(server)).replace(/^http:\/\//, '');
   const auth = (path: string, body: object) => call(`${server.url}/v3/auth/${path}`, body);
   for (const [path, body] of [
     ['user/add', { name: 'root', password: 'r' }], ['user/grant', { user: 'root', role: 'root' }],

@@ -2,8 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { loadEtcdServices } from '../src/grpc/proto.js';
-import { startServer, type TestServer } from './helpers/server.js';
-import { until } from './helpers/wait.js';
+import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
 
 /**
  * MyEtcd's gRPC gateway with clients from another ecosystem than etcdctl: the npm `etcd3`
@@ -18,10 +17,7 @@ let grpcAddr: string;
 
 test.before(async () => {
   server = await startServer();
-  await until(() => server.logs.some((l) => l.includes('ready to serve gRPC client requests')),
-    'the gRPC listener');
-  const line = server.logs.find((l) => l.includes('ready to serve gRPC client requests'))!;
-  grpcAddr = /"url":"http:\/\/([^"]+)"/.exec(line)![1]!;
+  grpcAddr = (await grpcUrl(server)).replace(/^http:\/\//, '');
 });
 
 test.after.always(async () => {

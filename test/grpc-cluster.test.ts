@@ -5,7 +5,7 @@ import { etcdctlBin, haveEtcd, needsEtcd, runCtl } from './helpers/etcd-ref.js';
 import {
   fastRaft, startCluster, type TestCluster, waitFor, waitForLeader,
 } from './helpers/cluster.js';
-import type { TestServer } from './helpers/server.js';
+import { grpcUrl } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
 /**
@@ -20,18 +20,6 @@ if (!haveEtcd) test.skip(`grpc-cluster: ${needsEtcd}`, () => {});
 
 let cluster: TestCluster | undefined;
 let endpoints: string[] = [];
-
-async function grpcUrl(s: TestServer): Promise<string> {
-  let url = '';
-  await until(() => {
-    for (const line of s.logs) {
-      const m = /"url":"([^"]+)","msg":"ready to serve gRPC client requests"/.exec(line);
-      if (m) url = m[1]!;
-    }
-    return url !== '';
-  }, 'the gRPC listener');
-  return url;
-}
 
 const ctl = (endpoint: string, ...args: string[]) =>
   runCtl(etcdctlBin, ['--endpoints', endpoint, ...args]);

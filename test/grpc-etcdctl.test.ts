@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { idHex } from '../src/cli/format.js';
 import {
-  type CtlResult, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, runCtl, startEtcd,
+  type CtlResult, ctlStderr, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, normIds,
+  runCtl, startEtcd,
 } from './helpers/etcd-ref.js';
 import { freePorts } from './helpers/cluster.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
 /**
@@ -36,19 +37,6 @@ let etcd: EtcdCluster | undefined;
 let server: TestServer | undefined;
 let ref: Side;
 let mine: Side;
-
-/** grpcUrl waits for the server's gRPC listener line and returns its URL. */
-async function grpcUrl(s: TestServer): Promise<string> {
-  let url = '';
-  await until(() => {
-    for (const line of s.logs) {
-      const m = /"url":"([^"]+)","msg":"ready to serve gRPC client requests"/.exec(line);
-      if (m) url = m[1]!;
-    }
-    return url !== '';
-  }, 'the gRPC listener');
-  return url;
-}
 
 function side(name: Side['name'], endpoint: string): Side {
   const s: Side = {
@@ -95,16 +83,11 @@ interface Norm {
 }
 
 function normText(s: Side, text: string): string {
-  let out = text.split(s.endpoint.replace(/^http:\/\//, '')).join('<ep>');
-  for (const [v, token] of s.tokens) out = out.split(v).join(token);
-  return out
-    .replace(/"raft_term":\d+/g, '"raft_term":<term>')
-    .replace(/"RaftTerm" : \d+/g, '"RaftTerm" : <term>');
+  return normIds(text.split(s.endpoint.replace(/^http:\/\//, '')).join('<ep>'), s.tokens);
 }
 
 function norm(s: Side, r: CtlResult): Norm {
-  // etcdctl logs its client's retries as JSON lines on stderr, with timestamps.
-  const err = r.err.split('\n').filter((l) => !l.startsWith('{"level"')).join('\n');
+  const err = ctlStderr(r.err);
   return { code: r.code, out: normText(s, r.out.toString('utf8')), err: normText(s, err) };
 }
 

@@ -339,6 +339,15 @@ class Handlers {
   kv(): grpc.UntypedServiceImplementation {
     const kv = this.deps.kv;
     const s = 'etcdserverpb.KV';
+    /** write serves one write method: decode, etcd's checks, the write through raft. */
+    const write = <R extends WriteRequest>(method: string, decode: (m: pb.Pb) => R,
+      check: (r: R) => void): Handler => this.unary(s, method, async (m, by) => {
+      const req = decode(m);
+      check(req);
+      this.checkKv(by, req);
+      const { header, response } = await kv.write(req, by);
+      return pb.writeResponse(header, response);
+    }, 'kv');
     return {
       Range: this.unary(s, 'Range', async (m, by) => {
         const req = pb.rangeRequest(m);
@@ -347,34 +356,10 @@ class Handlers {
         const { header, response } = await kv.range(req);
         return pb.rangeResponse(header, response);
       }, 'kv'),
-      Put: this.unary(s, 'Put', async (m, by) => {
-        const req = pb.putRequest(m);
-        checkPutRequest(req);
-        this.checkKv(by, req);
-        const { header, response } = await kv.write(req, by);
-        return pb.writeResponse(header, response);
-      }, 'kv'),
-      DeleteRange: this.unary(s, 'DeleteRange', async (m, by) => {
-        const req = pb.deleteRangeRequest(m);
-        checkDeleteRangeRequest(req);
-        this.checkKv(by, req);
-        const { header, response } = await kv.write(req, by);
-        return pb.writeResponse(header, response);
-      }, 'kv'),
-      Txn: this.unary(s, 'Txn', async (m, by) => {
-        const req = pb.txnRequest(m);
-        checkTxnRequest(req);
-        this.checkKv(by, req);
-        const { header, response } = await kv.write(req, by);
-        return pb.writeResponse(header, response);
-      }, 'kv'),
-      Compact: this.unary(s, 'Compact', async (m, by) => {
-        const req = pb.compactionRequest(m);
-        checkCompactionRequest(req);
-        this.checkKv(by, req);
-        const { header, response } = await kv.write(req, by);
-        return pb.writeResponse(header, response);
-      }, 'kv'),
+      Put: write('Put', pb.putRequest, checkPutRequest),
+      DeleteRange: write('DeleteRange', pb.deleteRangeRequest, checkDeleteRangeRequest),
+      Txn: write('Txn', pb.txnRequest, checkTxnRequest),
+      Compact: write('Compact', pb.compactionRequest, checkCompactionRequest),
     };
   }
 

@@ -207,3 +207,19 @@ export function runCtl(
     child.stdin!.end(opts.stdin ?? '');
   });
 }
+
+/** normIds replaces, in etcdctl's output, each value of `tokens` (an id that must differ
+ * between two stores) by its placeholder, and raft terms by <term>. */
+export function normIds(text: string, tokens: Array<[string, string]>): string {
+  let out = text;
+  for (const [v, token] of tokens) out = out.split(v).join(token);
+  return out
+    .replace(/"raft_term":\d+/g, '"raft_term":<term>')
+    .replace(/"RaftTerm" : \d+/g, '"RaftTerm" : <term>');
+}
+
+/** ctlStderr drops the JSON lines etcdctl's client logs on stderr (its retries, with
+ * timestamps) and keeps the rest. */
+export function ctlStderr(err: string): string {
+  return err.split('\n').filter((l) => !l.startsWith('{"level"')).join('\n');
+}

@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './wait.js';
 
 /**
  * startServer runs the real server (`node dist/src/main.js`) as a child process on a free
@@ -314,4 +315,15 @@ export function logged(srv: TestServer, msg: string): Record<string, any>[] {
     }
   }
   return out;
+}
+
+/** grpcUrl waits for the server's "ready to serve gRPC client requests" log line and returns
+ * the URL it names (http://host:port, the port actually bound). */
+export async function grpcUrl(srv: TestServer): Promise<string> {
+  let url: string | undefined;
+  await until(() => {
+    url = logged(srv, 'ready to serve gRPC client requests').at(-1)?.['url'] as string | undefined;
+    return url !== undefined;
+  }, 'the gRPC listener');
+  return url!;
 }
