@@ -23,7 +23,8 @@ import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
 import { bindError, type Reservation } from '../server/listen.js';
 import type { ActorRef } from '../runtime/endpoint.js';
-import type { KeyValue, ResponseHeader } from '../mvcc/types.js';
+import type { KeyValue, RequestOp, ResponseHeader, WriteRequest } from '../mvcc/types.js';
+import type { AuthInfo } from '../auth/store.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
@@ -184,6 +185,8 @@ export interface GrpcStartDeps {
   version: string;
   config: Config;
   metrics: Metrics;
+  /** auth: the HTTP gateway's auth gate (tokens arrive as the `token` metadata). */
+  auth?: GatewayDeps['auth'];
   log: { info(o: object, msg: string): void };
   /** watches: the HTTP gateway's WatchGateway, the one the hub's pushes reach. */
   watches: WatchGateway;
@@ -209,6 +212,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
   for (const r of reserved) {
     const g = await startGrpcGateway({
       kv: d.kv, system: d.system, version: d.version, watches: d.watches, grpcClientUrls,
+      ...(d.auth === undefined ? {} : { auth: d.auth }),
       metricsText: () => d.metrics.render(d.system, d.kv),
       grpcEvent: (e, type, service, method, code) =>
         d.metrics.grpcEvent(e, type, service, method, code),
@@ -259,7 +263,8 @@ class Handlers {
   }
 
   /** unary wraps one request/response method: admission, errors, metrics. */
-  private unary(service: string, method: string, fn: (m: pb.Pb) => Promise<pb.Pb>): Handler {
+  private unary(service: string, method: string,
+    fn: (m: pb.Pb, md: grpc.Metadata) => Promise<pb.Pb>): Handler {
     const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
       this.count('started', 'unary', service, method);
       this.count('received', 'unary', service, method);
@@ -277,7 +282,7 @@ class Handlers {
       this.admission.inflight++;
       this.refusal(call.metadata).then(async (refused) => {
         if (refused !== undefined) throw refused;
-        return fn(call.request);
+        return fn(call.request, call.metadata);
       }).then((res) => done(undefined, res), (e: unknown) => done(e))
         .finally(() => this.admission.inflight--);
     };
@@ -288,38 +293,51 @@ class Handlers {
     return this.deps.kv.header(revision ?? this.deps.kv.knownRevision);
   }
 
+  /** checkKv resolves the call's `token` metadata (etcd's gRPC auth) and checks a KV request,
+   * as the HTTP routes do: the AuthInfo a write carries to the apply-time check. */
+  private async checkKv(md: grpc.Metadata, q: RequestOp | WriteRequest):
+    Promise<AuthInfo | undefined> {
+    const gate = this.deps.auth;
+    if (gate === undefined) return undefined;
+    const t = md.get('token')[0];
+    const by = await gate.whoByToken(typeof t === 'string' ? t : undefined);
+    gate.checkKv(by, q);
+    return by;
+  }
+
   kv(): grpc.UntypedServiceImplementation {
     const kv = this.deps.kv;
     const s = 'etcdserverpb.KV';
     return {
-      Range: this.unary(s, 'Range', async (m) => {
+      Range: this.unary(s, 'Range', async (m, md) => {
         const req = pb.rangeRequest(m);
         checkRangeRequest(req);
+        await this.checkKv(md, req);
         const { header, response } = await kv.range(req);
         return pb.rangeResponse(header, response);
       }),
-      Put: this.unary(s, 'Put', async (m) => {
+      Put: this.unary(s, 'Put', async (m, md) => {
         const req = pb.putRequest(m);
         checkPutRequest(req);
-        const { header, response } = await kv.write(req);
+        const { header, response } = await kv.write(req, await this.checkKv(md, req));
         return pb.writeResponse(header, response);
       }),
-      DeleteRange: this.unary(s, 'DeleteRange', async (m) => {
+      DeleteRange: this.unary(s, 'DeleteRange', async (m, md) => {
         const req = pb.deleteRangeRequest(m);
         checkDeleteRangeRequest(req);
-        const { header, response } = await kv.write(req);
+        const { header, response } = await kv.write(req, await this.checkKv(md, req));
         return pb.writeResponse(header, response);
       }),
-      Txn: this.unary(s, 'Txn', async (m) => {
+      Txn: this.unary(s, 'Txn', async (m, md) => {
         const req = pb.txnRequest(m);
         checkTxnRequest(req);
-        const { header, response } = await kv.write(req);
+        const { header, response } = await kv.write(req, await this.checkKv(md, req));
         return pb.writeResponse(header, response);
       }),
-      Compact: this.unary(s, 'Compact', async (m) => {
+      Compact: this.unary(s, 'Compact', async (m, md) => {
         const req = pb.compactionRequest(m);
         checkCompactionRequest(req);
-        const { header, response } = await kv.write(req);
+        const { header, response } = await kv.write(req, await this.checkKv(md, req));
         return pb.writeResponse(header, response);
       }),
     };
