@@ -116,7 +116,8 @@ async function main(): Promise<void> {
   }
   const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
   publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches }, grpcUrls));
+    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
+  grpcUrls));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -4,7 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { b64, call, firstWatchMessage, type Reply } from './helpers/auth.js';
+import { etcdctlBin, haveEtcd, runCtl } from './helpers/etcd-ref.js';
 import { startServer, useServer } from './helpers/server.js';
+import { until } from './helpers/wait.js';
 
 /**
  * auth: etcd's users, roles and permissions on a real server. The permission matrix runs
@@ -254,4 +256,27 @@ test('auth: JWT tokens (RS256) — verified by signature, carry the auth revisio
   const old = await put(tk['writer']!);
   t.is(old.status, 400);
   t.is(old.json.error, 'etcdserver: revision of auth store is old');
+});
+
+// etcdctl is the gRPC client (skipped, and shown as skipped, where it is not installed).
+(haveEtcd ? test : test.skip)('auth: gRPC KV calls are checked too (no token: refused)',
+  async (t) => {
+  const srv = await useServer(t, { args: fast });
+  const tk = await setup(srv.url);
+  let url = '';
+  await until(() => {
+    for (const line of srv.logs) {
+      const m = /"url":"([^"]+)","msg":"ready to serve gRPC client requests"/.exec(line);
+      if (m) url = m[1]!;
+    }
+    return url !== '';
+  }, 'the gRPC listener');
+  const put = await runCtl(etcdctlBin, ['--endpoints', url, 'put', '/c', 'anonymous']);
+  t.not(put.code, 0);
+  t.regex(put.err, /user name is empty|permission denied/);
+  const get = await runCtl(etcdctlBin, ['--endpoints', url, 'get', '/a/1']);
+  t.not(get.code, 0);
+  t.regex(get.err, /user name is empty|permission denied/);
+  const r = await call(`${srv.url}/v3/kv/range`, { key: b64('/c') }, { token: tk['root']! });
+  t.is(r.json.kvs, undefined);
 });

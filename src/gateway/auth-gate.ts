@@ -38,6 +38,9 @@ import type { KvService } from './kv-service.js';
  * token" even while auth is disabled; requests without a token pass while it is disabled.
  */
 
+/** anonymous is the caller without a token (shared: resolved on every request). */
+const anonymous: AuthInfo = Object.freeze({ user: '', rev: 0 });
+
 /** AuthGateOptions are the auth settings of Config. */
 export interface AuthGateOptions {
   authToken: string;
@@ -197,19 +200,27 @@ export class AuthGate {
 
   /** who resolves the request's token: no token is the empty user (revision 0). */
   async who(req: HyperExpress.Request): Promise<AuthInfo> {
+    return this.whoNow(req) ?? this.whoByToken(req.header('authorization') || req.header('token'));
+  }
+
+  /** whoNow resolves a request without a token synchronously (no promise per request on the
+   * hot path: the anonymous caller, or a --client-cert-auth user); undefined: it has a token,
+   * resolve it with who. */
+  whoNow(req: HyperExpress.Request): AuthInfo | undefined {
     const token = req.header('authorization') || req.header('token');
-    if ((token === undefined || token === '') && this.certUsers.length > 0 && this.store.enabled) {
+    if (token !== undefined && token !== '') return undefined;
+    if (this.certUsers.length > 0 && this.store.enabled) {
       for (const f of this.certUsers) {
         const user = f(req.ip);
         if (user !== undefined) return { user, rev: this.store.revision };
       }
     }
-    return this.whoByToken(token);
+    return anonymous;
   }
 
   /** whoByToken resolves a token (empty: no user). */
   async whoByToken(token: string | undefined): Promise<AuthInfo> {
-    if (token === undefined || token === '') return { user: '', rev: 0 };
+    if (token === undefined || token === '') return anonymous;
     if (this.jwt !== undefined) {
       try {
         const { payload } = await jwtVerify(token, this.jwt.pub, { algorithms: [this.jwt.alg] });
