@@ -1,5 +1,6 @@
-import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+// call: ./auth.js's (server.ts's post imports ava, and a bench uses this module).
+import { b64, call as post } from './auth.js';
 import { LineStream } from './streams.js';
 import { now } from './wait.js';
 
@@ -227,28 +228,6 @@ async function keepAliveStream(url: string, ids: readonly string[], from: number
   }
 }
 
-/** post: ./server.ts's, which cannot be imported outside ava (a bench uses this module). */
-function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method: 'POST', agent: false,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        text += d;
-      });
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8');
 
 /** quantile of sorted values (nearest rank). */

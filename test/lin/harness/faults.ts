@@ -15,9 +15,11 @@ import { post, type Rng } from './traffic.js';
  *                                          are dropped, theirs to it still arrive
  *   move-leader                            transfer-leadership to a follower
  *   member-replace                         remove a follower, wipe it, add it back as new
- *   failpoint:NAME[=ACTION]                restart one member with GOFAIL_FAILPOINTS naming
+ *   failpoint:NAME=ACTION                  restart one member with GOFAIL_FAILPOINTS naming
  *                                          it; when the failpoint crashes the process, start
- *                                          it again without (any name: later ones work too)
+ *                                          it again without (any name: later ones work too);
+ *                                          one that does not fire within failpointHoldMs
+ *                                          fails the run (it injected nothing)
  */
 
 /** faultKinds lists the fault names (failpoint:… is open-ended). */
@@ -35,10 +37,11 @@ export interface Evidence { fault: string; happened: boolean; detail: string; st
 
 /** checkFault says why a fault cannot run on `members` members (undefined: it can). */
 export function checkFault(f: string, members: number): string | undefined {
-  if (f.startsWith('failpoint:')) return f.length > 'failpoint:'.length ? undefined
-    : 'failpoint: needs a name';
+  // A bare name enables nothing (GOFAIL_FAILPOINTS needs NAME=ACTION): refuse it.
+  if (f.startsWith('failpoint:')) return /^failpoint:[^=]+=.+$/.test(f) ? undefined
+    : `${f}: a failpoint needs a name and an action (failpoint:NAME=ACTION)`;
   if (!faultKinds.includes(f)) return `unknown fault ${f} (known: ${faultKinds.join(', ')}, ` +
-    'failpoint:NAME[=ACTION])';
+    'failpoint:NAME=ACTION)';
   const needsPeers = ['kill-follower', 'pause-follower', 'partition-leader', 'drop-leader-out',
     'move-leader', 'member-replace'];
   if (members < 3 && needsPeers.includes(f)) return `${f} needs 3 or more members`;
@@ -186,7 +189,7 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
         `new id ${st?.id}`);
     }
     default: {
-      // failpoint:NAME[=ACTION] — restart a member with the failpoint on.
+      // failpoint:NAME=ACTION — restart a member with the failpoint on.
       const name = f.slice('failpoint:'.length);
       const m = c.members.length > 1 ? (rng() < 0.5 ? leader : follower!) : leader;
       const pid0 = m.pids.at(-1)!;
@@ -194,12 +197,17 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       const up = await c.start(m, [name], true);
       const exited = m.exited!;
       const how = await Promise.race([exited, sleep(failpointHoldMs).then(() => 'running')]);
-      const fired = how !== 'running' || up === '';
-      if (!fired) await c.kill(m);
+      // An exit with a code before serving is the server refusing GOFAIL_FAILPOINTS (an
+      // unknown point or action: CONFIG_INVALID), not the point firing.
+      const refused = up === '' && /^\d+$/.test(how);
+      const fired = how !== 'running' && !refused;
+      if (how === 'running') await c.kill(m);
       const back = await restart(c, m);
-      return ev(back && m.pids.length >= 3 && m.pids.at(-1) !== pid0,
+      // A failpoint that did not fire injected nothing: no evidence, the run fails.
+      return ev(fired && back && m.pids.length >= 3 && m.pids.at(-1) !== pid0,
         `${m.name} restarted with GOFAIL_FAILPOINTS=${name}: ` +
-        `${fired ? `fired (exit ${how})` : 'did not fire'}; pids ${m.pids.slice(-3).join('→')}`);
+        `${fired ? `fired (exit ${how})` : refused ? `refused (exit ${how}, see the log)`
+          : 'did not fire'}; pids ${m.pids.slice(-3).join('→')}`);
     }
   }
 }

@@ -1,6 +1,14 @@
 import type { Operation } from '../checker.js';
 import type { KvCompare, KvInput, KvOutput, KvRead, KvSub, KvSubOut } from '../kv-model.js';
-import type { Cluster } from './cluster.js';
+import { type Cluster, type Member, sleep } from './cluster.js';
+
+/** liveMembers returns the members serving now; when none is, it waits 20 ms first and
+ * returns none (each client loop then checks its `stop()` and asks again). */
+async function liveMembers(c: Cluster): Promise<Member[]> {
+  const live = c.live();
+  if (live.length === 0) await sleep(20);
+  return live;
+}
 
 /**
  * traffic (robustness harness): concurrent clients through the /v3 JSON API, each recording
@@ -164,11 +172,8 @@ export class Client {
   /** run issues operations one after the other until `stop()` says so. */
   async run(stop: () => boolean): Promise<void> {
     while (!stop()) {
-      const live = this.c.live();
-      if (live.length === 0) {
-        await new Promise((r) => setTimeout(r, 20));
-        continue;
-      }
+      const live = await liveMembers(this.c);
+      if (live.length === 0) continue;
       const m = this.pick(live);
       const input = this.next();
       const call = performance.now() - this.t0;
@@ -203,11 +208,8 @@ export async function runLeases(c: Cluster, rng: Rng, t0: number, stop: () => bo
   out: LeaseKey[]): Promise<void> {
   let n = 0;
   while (!stop()) {
-    const live = c.live();
-    if (live.length === 0) {
-      await new Promise((r) => setTimeout(r, 20));
-      continue;
-    }
+    const live = await liveMembers(c);
+    if (live.length === 0) continue;
     const m = live[Math.floor(rng() * live.length)]!;
     const grantedAt = performance.now() - t0;
     const g = await post(m.url, '/v3/lease/grant', { TTL: '2' });
@@ -303,11 +305,8 @@ export class Watcher {
   /** run watches from revision 1 until `stop()`. */
   async run(stop: () => boolean): Promise<void> {
     while (!stop()) {
-      const live = this.c.live();
-      if (live.length === 0) {
-        await new Promise((r) => setTimeout(r, 20));
-        continue;
-      }
+      const live = await liveMembers(this.c);
+      if (live.length === 0) continue;
       const m = live[Math.floor(this.rng() * live.length)]!;
       this.streams++;
       const ended = await watchOnce(m.url, 'lin/', this.last + 1, (r) => {
