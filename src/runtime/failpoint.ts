@@ -25,6 +25,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * failpoint runs point `name` once: `panic` kills the whole process with SIGKILL at once (no
  * handler, no flush, no graceful stop: what kill -9 does), `sleep(ms)` blocks this thread,
  * `return(v)` returns v for the caller to act on; `on` returns 'on'; off returns undefined.
+ * A hit of panic, sleep or return writes `failpoint NAME: ACTION` to fd 2 first.
  */
 export function failpoint(name: FailpointName): string | undefined {
   const p = points.get(name);
@@ -43,9 +44,12 @@ export function failpoint(name: FailpointName): string | undefined {
       // SIGKILL to oneself is delivered before kill returns; this thread goes no further.
       for (;;) Atomics.wait(sleeper, 0, 0);
     case 'sleep':
+      // Each hit of a sleep or a return is told on fd 2, so that a harness knows it fired.
+      writeSync(2, `failpoint ${name}: sleep(${a.ms})\n`);
       Atomics.wait(sleeper, 0, 0, a.ms);
       return undefined;
     case 'return':
+      writeSync(2, `failpoint ${name}: return(${a.value})\n`);
       return a.value;
   }
 }

@@ -6,7 +6,7 @@ import { runOnce, type RunResult } from './harness/run.js';
  *
  *   npm run robustness -- [--runs N] [--members 1|3|5] [--faults kill-leader,pause-leader,...]
  *                         [--seed S] [--ops 1000] [--clients 6] [--keep DIR] [--mix]
- *                         [--serializable-reads]
+ *                         [--serializable-reads] [--snapshot-count N]
  *
  * Run k uses seed S + k. With --mix, each run draws one or two faults from --faults (default:
  * every kind that fits the member count); otherwise every run injects all of --faults in
@@ -26,6 +26,7 @@ function main(): Promise<void> {
   const opsTarget = Number(opt('--ops') ?? 1000);
   const clients = Number(opt('--clients') ?? 6);
   const keep = opt('--keep');
+  const snapshotCount = opt('--snapshot-count');
   const mix = args.includes('--mix');
   const fitting = faultKinds.filter((f) => checkFault(f, members) === undefined);
   const faults = (opt('--faults') ?? (mix ? fitting.join(',') : 'kill-leader')).split(',')
@@ -55,6 +56,7 @@ function main(): Promise<void> {
       }
       const r = await runOnce({ seed, members, faults: chosen, ops: opsTarget, clients,
         serializableReads: args.includes('--serializable-reads'),
+        ...(snapshotCount === undefined ? {} : { snapshotCount: Number(snapshotCount) }),
         ...(keep === undefined ? {} : { keepDir: keep }) });
       totals.runs++;
       totals.ops += r.ops;
@@ -69,7 +71,8 @@ function main(): Promise<void> {
         for (const v of r.violations.slice(0, 10)) process.stdout.write(`    ${v}\n`);
         process.stdout.write(`    kept: ${r.dir}\n    replay: npm run robustness -- --runs 1 ` +
           `--members ${members} --faults ${chosen.join(',')} --seed ${seed} --ops ${opsTarget} ` +
-          `--clients ${clients}${args.includes('--serializable-reads')
+          `--clients ${clients}${snapshotCount === undefined ? ''
+            : ` --snapshot-count ${snapshotCount}`}${args.includes('--serializable-reads')
             ? ' --serializable-reads' : ''}\n`);
       }
     }

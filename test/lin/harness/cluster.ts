@@ -41,6 +41,9 @@ export interface Member {
   /** initialCluster and state are the flags it was first started with. */
   initialCluster: string;
   state: 'new' | 'existing';
+  /** firedPoints names the failpoints whose hits this member's processes logged
+   * (`failpoint NAME: …` on stderr; a `panic` shows as the exit instead). */
+  firedPoints: Set<string>;
 }
 
 /** freePorts asks the OS for n free TCP ports on 127.0.0.1. */
@@ -61,24 +64,27 @@ export class Cluster {
   readonly members: Member[] = [];
   private readonly logs = new Map<string, WriteStream>();
   /** faultEnv is given to every member (peer-fault on for clusters of more than one). */
-  constructor(readonly dir: string, readonly faultEnv: string[]) {}
+  constructor(readonly dir: string, readonly faultEnv: string[],
+    readonly extraArgs: string[] = []) {}
 
-  /** create starts `size` members of a new cluster and waits until all are ready. */
-  static async create(dir: string, size: number): Promise<Cluster> {
+  /** create starts `size` members of a new cluster and waits until all are ready; every
+   * member gets `extraArgs` after the harness's own flags (e.g. --snapshot-count). */
+  static async create(dir: string, size: number, extraArgs: string[] = []): Promise<Cluster> {
     // Ports come free from the OS but are bound again a moment later by the members: another
     // process may take one meanwhile (EADDRINUSE). Try again with new ports, a few times.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await Cluster.createOnce(join(dir, `try${attempt}`), size);
+        return await Cluster.createOnce(join(dir, `try${attempt}`), size, extraArgs);
       } catch (e) {
         if (attempt >= 3) throw e;
       }
     }
   }
 
-  private static async createOnce(dir: string, size: number): Promise<Cluster> {
+  private static async createOnce(dir: string, size: number, extraArgs: string[]):
+    Promise<Cluster> {
     await mkdir(dir, { recursive: true });
-    const c = new Cluster(dir, size > 1 ? ['peer-fault'] : []);
+    const c = new Cluster(dir, size > 1 ? ['peer-fault'] : [], extraArgs);
     const ports = await freePorts(size);
     const ic = ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p}`).join(',');
     for (let i = 0; i < size; i++) {
@@ -98,7 +104,7 @@ export class Cluster {
   blank(name: string, peerUrl: string, initialCluster: string, state: 'new' | 'existing'):
     Member {
     return { name, peerUrl, dataDir: join(this.dir, name), url: '', proc: undefined, pids: [],
-      id: '', paused: false, exited: undefined, initialCluster, state };
+      id: '', paused: false, exited: undefined, initialCluster, state, firedPoints: new Set() };
   }
 
   /** start runs a member's process (its data dir decides whether it is a restart) with
@@ -118,7 +124,8 @@ export class Cluster {
       '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
       '--initial-cluster', m.initialCluster, '--initial-cluster-state', m.state,
       '--initial-cluster-token', 'robustness', '--heartbeat-interval', String(heartbeatMs),
-      '--election-timeout', String(electionMs), '--storage-shards', '2', '--log-level', 'info'],
+      '--election-timeout', String(electionMs), '--storage-shards', '2', '--log-level', 'info',
+      ...this.extraArgs],
     { stdio: ['pipe', 'pipe', 'pipe'], env, detached: true });
     m.proc = proc;
     m.url = '';
@@ -149,6 +156,9 @@ export class Cluster {
       }, readyMsMax);
       const onData = (d: Buffer) => {
         log!.write(d);
+        for (const hit of d.toString('latin1').matchAll(/^failpoint ([A-Za-z-]+): /gm)) {
+          m.firedPoints.add(hit[1]!);
+        }
         if (done) return;
         buf += d.toString('utf8');
         let i;

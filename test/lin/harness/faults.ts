@@ -197,17 +197,20 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       await c.kill(m);
       const up = await c.start(m, [name], true);
       const exited = m.exited!;
+      const point = name.slice(0, name.indexOf('='));
+      m.firedPoints.delete(point);
       const how = await Promise.race([exited, sleep(failpointHoldMs).then(() => 'running')]);
       // An exit with a code before serving is the server refusing GOFAIL_FAILPOINTS (an
-      // unknown point or action: CONFIG_INVALID), not the point firing.
+      // unknown point or action: CONFIG_INVALID), not the point firing. A point that sleeps or
+      // returns an error leaves the member running: its logged hits are the evidence.
       const refused = up === '' && /^\d+$/.test(how);
-      const fired = how !== 'running' && !refused;
+      const fired = how === 'running' ? m.firedPoints.has(point) : !refused;
       if (how === 'running') await c.kill(m);
       const back = await restart(c, m);
       // A failpoint that did not fire injected nothing: no evidence, the run fails.
       return ev(fired && back && m.pids.length >= 3 && m.pids.at(-1) !== pid0,
         `${m.name} restarted with GOFAIL_FAILPOINTS=${name}: ` +
-        `${fired ? `fired (exit ${how})` : refused ? `refused (exit ${how}, see the log)`
+        `${fired ? `fired (${how === 'running' ? 'logged its hits' : `exit ${how}`})` : refused ? `refused (exit ${how}, see the log)`
           : 'did not fire'}; pids ${m.pids.slice(-3).join('→')}`);
     }
   }

@@ -29,6 +29,9 @@ import {
 /** RunSpec is one run's parameters (all choices come from the seed). */
 export interface RunSpec { seed: number; members: number; faults: string[]; ops: number;
   clients: number; keepDir?: string;
+  /** snapshotCount: every member's --snapshot-count (its default when absent); a small one
+   * makes snapshots, their failpoints and snapshot catch-up happen within a short run. */
+  snapshotCount?: number;
   /** serializableReads: plain gets read a member's local state (a positive control: the
    * checker should find stale reads, most of all with a paused or cut-off member). */
   serializableReads?: boolean }
@@ -72,7 +75,11 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   const phase = (what: string) => phases.push(`${what} ${((performance.now() - t0) / 1000)
     .toFixed(1)}`);
   try {
-    c = await Cluster.create(dir, spec.members);
+    // A small snapshot count keeps few entries behind each snapshot too (a quarter), so
+    // that a member which was down or replaced catches up by a snapshot install.
+    c = await Cluster.create(dir, spec.members, spec.snapshotCount === undefined ? []
+      : ['--snapshot-count', String(spec.snapshotCount), '--experimental-snapshot-catchup-' +
+        'entries', String(Math.max(1, Math.floor(spec.snapshotCount / 4)))]);
     const cl = c;
     if (await leaderOf(cl) === undefined) throw new Error('no leader after the start');
     phase('started');
