@@ -194,11 +194,11 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       const name = f.slice('failpoint:'.length);
       const m = c.members.length > 1 ? (rng() < 0.5 ? leader : follower!) : leader;
       const pid0 = m.pids.at(-1)!;
+      const point = name.slice(0, name.indexOf('='));
+      m.firedPoints.delete(point);
       await c.kill(m);
       const up = await c.start(m, [name], true);
       const exited = m.exited!;
-      const point = name.slice(0, name.indexOf('='));
-      m.firedPoints.delete(point);
       const how = await Promise.race([exited, sleep(failpointHoldMs).then(() => 'running')]);
       // An exit with a code before serving is the server refusing GOFAIL_FAILPOINTS (an
       // unknown point or action: CONFIG_INVALID), not the point firing. A point that sleeps or
