@@ -28,6 +28,9 @@ import type { KeyValue, RequestOp, ResponseHeader, WriteRequest } from '../mvcc/
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
+import { askAlarm } from './alarm-routes.js';
+import type { AlarmRequest } from '../api/alarm.js';
+import { alarmActions, alarmTypes } from '../alarms.js';
 import type { Sink, SinkStream, WatchGateway } from './watch-routes.js';
 
 /**
@@ -638,13 +641,16 @@ class Handlers {
         if (st.isLearner) o['isLearner'] = true;
         return o;
       }),
-      // MyEtcd raises no alarms (no space quota alarm is kept): the list is always empty,
-      // and disarming answers it.
+      // The cluster's alarms (src/alarms.ts), as the JSON gateway's /v3/maintenance/alarm.
       Alarm: this.unary(s, 'Alarm', async (m) => {
-        if (m['action'] === 1) {
-          throw new EtcdError('BAD_REQUEST', 'myetcd: alarms cannot be raised by a client');
+        const res = await askAlarm(this.raft, alarmRequestOf(m));
+        const o: pb.Pb = { header: pb.header(kv.header(res.revision)) };
+        if (res.response.alarms.length > 0) {
+          o['alarms'] = res.response.alarms.map((a) => ({
+            memberID: String(a.memberId), alarm: alarmTypes.indexOf(a.alarm),
+          }));
         }
-        return { header: pb.header(this.header()) };
+        return o;
       }),
       // The shards keep their history in memory and the WAL is append-only: there is no file
       // to defragment. The answer says so by being empty, as etcd's is.
@@ -816,6 +822,28 @@ function fragmenter(limit: number): {
 }
 
 /** memberIdOf reads a uint64 member id (a decimal string); ids beyond 2^53 name no member. */
+/** alarmRequestOf reads etcd's AlarmRequest (enums as numbers, uint64 as a string). */
+function alarmRequestOf(m: pb.Pb): AlarmRequest {
+  const pick = <T>(v: unknown, names: readonly T[], goType: string): T => {
+    const n = v === undefined || v === null ? 0 : Number(v);
+    const t = names[n];
+    if (!Number.isSafeInteger(n) || t === undefined) {
+      throw new EtcdError('BAD_REQUEST', `etcdserver: invalid argument: ${goType} has no value ` +
+        String(v));
+    }
+    return t;
+  };
+  const memberId = memberIdOf(m['memberID']);
+  if (memberId < 0) {
+    throw new EtcdError('UNSAFE_INTEGER', `etcdserver: memberID ${String(m['memberID'])} is ` +
+      'beyond 2^53');
+  }
+  return {
+    action: pick(m['action'], alarmActions, 'etcdserverpb.AlarmRequest_AlarmAction'),
+    memberId, alarm: pick(m['alarm'], alarmTypes, 'etcdserverpb.AlarmType'),
+  };
+}
+
 function memberIdOf(v: unknown): number {
   if (v === undefined || v === null) return 0;
   const n = Number(v);
