@@ -101,6 +101,9 @@ export interface RaftAlarm {
   action: AlarmAction;
   memberId: number;
   alarm: AlarmType;
+  /** relayed: sent by another member's Raft node (a member that cannot write relays alarm
+   * requests once, never onwards). */
+  relayed?: boolean;
 }
 
 /** RaftAlarmResp: the alarms listed (GET) or changed (ACTIVATE / DEACTIVATE), as etcd. */

@@ -448,20 +448,23 @@ export class RaftNode {
       this.ownNoSpace = undefined;
       this.log.info({ id: this.selfId.toString(16), alarm: 'NOSPACE' }, 'alarm disarmed');
       if (other !== undefined) {
-        this.askOther(other, { ...entry, type: 'RaftAlarm' }).catch(() => undefined);
+        this.askOther(other, { ...entry, type: 'RaftAlarm', relayed: true })
+          .catch(() => undefined);
       }
       answer([{ memberId: this.selfId, alarm: 'NOSPACE' }]);
       if (this.fault.kind === 'space') this.resume('the NOSPACE alarm was disarmed');
       return;
     }
-    if (other === undefined) {
-      // Alone and unable to write: an alarm that is not active changes nothing, as etcd
+    if (other === undefined || msg.relayed === true) {
+      // Alone (or asked by another member, which must not be sent back and forth between
+      // two members that both cannot write) and unable to write: an alarm that is not active changes nothing, as etcd
       // answers; one that is waits until the member writes again.
       const active = this.sm.alarms.get(msg.alarm).some((a) => a.memberId === msg.memberId);
       return active ? this.ep.replyError(token, this.fault.error) : answer([]);
     }
     this.peer!.forward({
-      type: 'PeerForward', to: other, target: 'raft', msg: { ...entry, type: 'RaftAlarm' },
+      type: 'PeerForward', to: other, target: 'raft',
+      msg: { ...entry, type: 'RaftAlarm', relayed: true },
     }, token);
     this.ep.flushNow();
   }
@@ -499,7 +502,7 @@ export class RaftNode {
     const pending = this.ownNoSpace === 'pending';
     const msg: RaftAlarm = {
       type: 'RaftAlarm', action: pending ? 'ACTIVATE' : 'GET', memberId: this.selfId,
-      alarm: 'NOSPACE',
+      alarm: 'NOSPACE', relayed: true,
     };
     this.askOther(other, msg).then((r) => {
       this.ownAlarmSyncing = false;
@@ -567,7 +570,7 @@ export class RaftNode {
         break;
       case 'RaftAlarm':
         if (token !== undefined) this.alarm(msg, token);
-        return;
+        break;
       case 'RaftStatus':
         if (token !== undefined) this.ep.reply(token, this.status());
         return;
