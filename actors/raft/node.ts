@@ -170,6 +170,9 @@ export class RaftNode {
   private ownAlarmSyncAtMs = -Infinity;
   private ownAlarmSyncing = false;
   private ownAlarmTarget = 0;
+  /** ownAlarmPeer: the member that recorded this member's NOSPACE, asked whether it is still
+   * listed (it has applied it; another member might not have yet). */
+  private ownAlarmPeer: number | undefined;
   /**
    * fault: set while this member refuses every write because a write to its disk failed
    * (docs/reliability.md). The core that held the failed Ready is parked (neither ticked nor
@@ -456,9 +459,9 @@ export class RaftNode {
       return;
     }
     if (other === undefined || msg.relayed === true) {
-      // Alone (or asked by another member, which must not be sent back and forth between
-      // two members that both cannot write) and unable to write: an alarm that is not active changes nothing, as etcd
-      // answers; one that is waits until the member writes again.
+      // Alone, or relayed here by another member (never relayed onwards: two members that
+      // cannot write would pass it back and forth), and unable to write: an alarm that is
+      // not active changes nothing, as etcd answers; one that is waits for writes again.
       const active = this.sm.alarms.get(msg.alarm).some((a) => a.memberId === msg.memberId);
       return active ? this.ep.replyError(token, this.fault.error) : answer([]);
     }
@@ -495,7 +498,8 @@ export class RaftNode {
   private syncOwnAlarm(now: number): void {
     if (this.ownNoSpace === undefined || this.ownAlarmSyncing ||
       now - this.ownAlarmSyncAtMs < diskProbeIntervalMs) return;
-    const other = this.otherVoter();
+    const other = this.ownNoSpace === 'recorded' && this.ownAlarmPeer !== undefined &&
+      this.sm.members.has(this.ownAlarmPeer) ? this.ownAlarmPeer : this.otherVoter();
     if (other === undefined) return;
     this.ownAlarmSyncAtMs = now;
     this.ownAlarmSyncing = true;
@@ -509,6 +513,7 @@ export class RaftNode {
       if (this.ownNoSpace === undefined || this.stopped) return;
       if (pending) {
         this.ownNoSpace = 'recorded';
+        this.ownAlarmPeer = other;
         this.log.info({ by: other.toString(16) }, 'the NOSPACE alarm of this member is recorded');
         return;
       }
@@ -518,7 +523,9 @@ export class RaftNode {
       this.log.info({ by: other.toString(16) }, 'alarm disarmed');
       this.resume('the NOSPACE alarm was disarmed');
     }, () => {
-      this.ownAlarmSyncing = false; // unreachable or no leader there: the next probe retries
+      // Unreachable, or no leader there: the next probe retries, through another member.
+      this.ownAlarmSyncing = false;
+      this.ownAlarmPeer = undefined;
     });
   }
 
