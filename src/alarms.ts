@@ -7,9 +7,10 @@
  * grants — with "etcdserver: mvcc: database space exceeded", and serves everything else
  * (reads, deletes, compaction, revocations) until an operator disarms it. MyEtcd raises the
  * same alarm on the same quota, and also when a write to the WAL fails for lack of space.
- * Differences from etcd (docs/reliability.md): alarms are the member's own, kept in memory
- * (not replicated through the log, not persisted: after a restart a full disk raises it again
- * on the first write).
+ * As in etcd, an alarm is a log entry (ACTIVATE / DEACTIVATE with the member id and type)
+ * applied on every member and kept in snapshots, so every member sees and enforces every
+ * member's alarms, and they survive restarts. A member whose own disk is full cannot append
+ * that entry itself: it asks another member to propose it (docs/reliability.md).
  */
 
 /** AlarmType is etcd's etcdserverpb.AlarmType. */
@@ -56,6 +57,13 @@ export class AlarmStore {
     const i = this.find(memberId, alarm);
     if (i < 0) return undefined;
     return this.active.splice(i, 1)[0]!;
+  }
+
+  /** fromJson rebuilds a store from get()'s list (a snapshot's; undefined: none). */
+  static fromJson(list: readonly AlarmMember[] | undefined): AlarmStore {
+    const s = new AlarmStore();
+    for (const a of list ?? []) s.activate(a.memberId, a.alarm);
+    return s;
   }
 
   /** has: whether any member's `alarm` is active. */

@@ -141,7 +141,9 @@ export const quotaBackendBytes = 2 * 1024 * 1024 * 1024;
  * bytes) with --quota-backend-bytes; writes may pass the quota by what arrives meanwhile. */
 export const quotaCheckIntervalMs = 500;
 /** diskProbeIntervalMs: how often a member whose disk refused a write as read-only tries
- * writing again (a full disk waits for its NOSPACE alarm to be disarmed instead). */
+ * writing again (a full disk waits for its NOSPACE alarm to be disarmed instead); also how
+ * often a member with a full disk asks another to record its NOSPACE, then whether it was
+ * disarmed. */
 export const diskProbeIntervalMs = 1_000;
 
 // ---- Watch ----

@@ -23,6 +23,17 @@ test('alarms: the store keeps one alarm per member and type, and reports only ch
   t.false(s.has('NOSPACE'));
 });
 
+test('alarms: a store rebuilt from its list (a snapshot\'s) holds the same alarms; an older ' +
+  'snapshot without the list holds none', (t) => {
+  const s = new AlarmStore();
+  s.activate(7, 'NOSPACE');
+  s.activate(3, 'CORRUPT');
+  const back = AlarmStore.fromJson(s.get());
+  t.deepEqual(back.get(), s.get());
+  t.true(back.has('NOSPACE'));
+  t.deepEqual(AlarmStore.fromJson(undefined).get(), []);
+});
+
 test('alarms: NOSPACE caps puts, txns holding a put (nested too) and lease grants', (t) => {
   const put = { type: 'put' };
   const del = { type: 'deleteRange' };

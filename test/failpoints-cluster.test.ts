@@ -1,9 +1,9 @@
 import test from 'ava';
 import { b64, post, unb64 } from './helpers/server.js';
 import {
-  fastRaft, startCluster, type TestCluster, waitForConvergence, waitForLeader,
+  fastRaft, startCluster, status, type TestCluster, waitForConvergence, waitForLeader,
 } from './helpers/cluster.js';
-import { Signal } from './helpers/wait.js';
+import { Signal, until } from './helpers/wait.js';
 
 /** snapArgs: snapshots every 20 entries keeping 5 behind, so a follower that missed 60
  * entries can only catch up from a snapshot. */
@@ -56,7 +56,9 @@ async (t) => {
 });
 
 test('a follower whose disk is full refuses writes and linearizable reads, serves ' +
-  'serializable ones; the others go on; after a restart it catches up', async (t) => {
+  'serializable ones, and has another member record its NOSPACE, which every member then ' +
+  'enforces; a disarm on the leader clears it and the follower writes and catches up again',
+async (t) => {
   const c = await startCluster({ size: 3, args: fastRaft });
   t.teardown(() => c.stopAll());
   const leader = await waitForLeader(c);
@@ -67,11 +69,17 @@ test('a follower whose disk is full refuses writes and linearizable reads, serve
   t.is((await put(url, 'before')).status, 200);
   await waitForConvergence(c);
   await c.kill(f);
-  // Every write of the follower fails from its restart on (its first append from the leader).
-  const full = await c.start(f, [], { GOFAIL_FAILPOINTS: 'walBeforeWrite=return("ENOSPC")' });
+  // The follower's first write after its restart (its first append from the leader) fails
+  // for space; the disk takes writes again after that one.
+  const full = await c.start(f, [],
+    { GOFAIL_FAILPOINTS: 'walBeforeWrite=1*return("ENOSPC")->off' });
+  const fullId = (await status(full.url))!.memberId;
+  const noSpace = { status: 429, json: { error: 'etcdserver: mvcc: database space exceeded' } };
   let refusal: { status: number; json: any } | undefined;
   for (let i = 0; refusal === undefined; i++) {
-    t.is((await put(url, `during-${i}`)).status, 200, 'the leader and the other follower go on');
+    const l = await put(url, `during-${i}`);
+    // The leader goes on until the follower's alarm is recorded; then it refuses too.
+    if (l.status !== 200) t.like(l, noSpace, 'the leader refuses only for the alarm');
     const r = await put(full.url, `via-full-${i}`);
     // Just restarted, it may not know the leader yet ("no leader"); a write in flight when
     // its disk failed has an unknown outcome (the others may commit it: "request timed
@@ -80,19 +88,37 @@ test('a follower whose disk is full refuses writes and linearizable reads, serve
     if (r.status !== 200 && !transient.includes(r.json.error)) refusal = r;
     if (i > 200) break;
   }
-  t.like(refusal, { status: 429, json: { error: 'etcdserver: mvcc: database space exceeded' } });
+  t.like(refusal, noSpace);
   const lin = await post(`${full.url}/v3/kv/range`, { key: b64('nospace/before') });
   t.is(lin.json.error, 'etcdserver: no leader', 'it cannot tell how far behind it is');
   const ser = await post(`${full.url}/v3/kv/range`,
     { key: b64('nospace/before'), serializable: true });
   t.is(ser.status, 200);
   t.is(unb64(ser.json.kvs[0].value), 'before');
-  const alarms = await post(`${full.url}/v3/maintenance/alarm`, {});
-  t.is(alarms.json.alarms[0].alarm, 'NOSPACE');
-  await c.kill(f);
-  const back = await c.start(f);
+  const expected = [{ memberID: fullId, alarm: 'NOSPACE' }];
+  t.deepEqual((await post(`${full.url}/v3/maintenance/alarm`, {})).json.alarms, expected);
+  // Another member proposes the full member's alarm: then every member lists and enforces it.
+  await until(async () => (await post(`${url}/v3/maintenance/alarm`, {})).json.alarms?.length
+    === 1, 'the leader to list the full member\'s alarm');
+  for (const n of c.nodes) {
+    t.deepEqual((await post(`${n.server!.url}/v3/maintenance/alarm`, {})).json.alarms,
+      expected, `alarm list on ${n.name}`);
+  }
+  t.like(await put(url, 'refused'), noSpace, 'the leader refuses writes for the alarm');
+  // The operator freed space and disarms on the leader: the full member sees it gone, tries
+  // writing again, and catches up.
+  const dis = await post(`${url}/v3/maintenance/alarm`,
+    { action: 'DEACTIVATE', memberID: fullId, alarm: 'NOSPACE' });
+  t.deepEqual(dis.json.alarms, expected);
+  await until(async () => (await put(full.url, 'after')).status === 200,
+    'the full member to take writes again');
   const rev = await waitForConvergence(c);
-  const r = await post(`${back.url}/v3/kv/range`, { key: b64('nospace/before') });
-  t.is(r.status, 200);
-  t.is(Number(r.json.header.revision), rev);
+  for (const n of c.nodes) {
+    const r = await post(`${n.server!.url}/v3/kv/range`, { key: b64('nospace/after') });
+    t.is(r.status, 200);
+    t.is(Number(r.json.header.revision), rev);
+    t.is(unb64(r.json.kvs[0].value), 'after');
+    t.deepEqual((await post(`${n.server!.url}/v3/maintenance/alarm`, {})).json.alarms,
+      undefined, `no alarm left on ${n.name}`);
+  }
 });

@@ -9,7 +9,7 @@ import {
   runCtl, startEtcd,
 } from './helpers/etcd-ref.js';
 import { freePorts } from './helpers/cluster.js';
-import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
+import { b64, grpcUrl, post, startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
 /**
@@ -337,6 +337,34 @@ serial('grpc etcdctl: member list names where gRPC clients connect', async (t) =
 serial('grpc etcdctl: alarm, defrag and move-leader answer as etcd', async (t) => {
   await same(t, ['alarm', 'list']);
   await same(t, ['alarm', 'disarm']);
+  // A NOSPACE raised through the JSON gateway on both (etcdctl has no command for it): the
+  // JSON answers, etcdctl's list, the refused put (gRPC and JSON) and the disarm must match.
+  const http = (sd: Side) => (sd.name === 'etcd' ? etcd!.endpoints[0]! : server!.url);
+  const memberOf = (sd: Side) => sd.tokens.find(([id, tok]) => tok === '<member>' &&
+    /^\d+$/.test(id))![0];
+  const json = async (sd: Side, path: string, body: object) => {
+    const r = await post(`${http(sd)}${path}`, body);
+    const { header: _h, ...rest } = r.json;
+    return { status: r.status, json: JSON.parse(normText(sd, JSON.stringify(rest))) };
+  };
+  const sameJson = async (path: string, body: (sd: Side) => object) => {
+    const [a, b] = [await json(ref, path, body(ref)), await json(mine, path, body(mine))];
+    t.deepEqual(b, a, `${path} ${JSON.stringify(body(mine))}`);
+    return a;
+  };
+  const raised = await sameJson('/v3/maintenance/alarm',
+    (sd) => ({ action: 'ACTIVATE', memberID: memberOf(sd), alarm: 'NOSPACE' }));
+  t.deepEqual(raised.json.alarms, [{ memberID: '<member>', alarm: 'NOSPACE' }]);
+  await sameJson('/v3/maintenance/alarm', () => ({}));
+  const listed = await same(t, ['alarm', 'list']);
+  t.regex(listed.out, /^memberID:<member> alarm:NOSPACE *\n$/);
+  const refused = await same(t, ['put', 'capped', 'v']);
+  t.regex(refused.err, /database space exceeded/);
+  const put = await sameJson('/v3/kv/put', () => ({ key: b64('capped'), value: b64('v') }));
+  t.is(put.status, 429);
+  await same(t, ['alarm', 'disarm']);
+  await same(t, ['alarm', 'list']);
+  await same(t, ['put', 'capped', 'v']);
   await same(t, ['defrag']);
   // A single member: there is no other member to hand leadership to.
   await same(t, ['move-leader', '1234']);

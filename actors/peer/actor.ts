@@ -343,7 +343,7 @@ function onStreamFrame(l: Link, c: Conn, body: Uint8Array): void {
 
 /** relayable lists what another member may ask of this one's actors. */
 const relayable: Record<string, readonly string[]> = {
-  raft: ['RaftMemberPromote'],
+  raft: ['RaftMemberPromote', 'RaftAlarm'],
   lease: ['LeaseKeepAlive', 'LeaseTimeToLive'],
 };
 

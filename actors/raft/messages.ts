@@ -33,7 +33,23 @@ export interface MemberUpdateRequest {
  * lease changes and checkpoints, and the member attributes that are not Raft membership. */
 export type ProposalRequest = WriteRequest | LeaseGrantRequest | LeaseRevokeRequest |
   LeaseCheckpointRequest | LeaseExpireRequest | MemberPublishRequest | MemberUpdateRequest |
-  AuthRequest | AuthedRequest;
+  AuthRequest | AuthedRequest | AlarmEntryRequest;
+
+/** AlarmEntryRequest is etcd's AlarmRequest ACTIVATE / DEACTIVATE as a log entry: applied on
+ * every member, so every member knows every member's alarms (src/alarms.ts). */
+export interface AlarmEntryRequest {
+  type: 'alarm';
+  action: 'ACTIVATE' | 'DEACTIVATE';
+  memberId: number;
+  alarm: AlarmType;
+}
+
+/** AlarmResponse answers an alarm request: the alarms listed (GET) or changed (ACTIVATE,
+ * DEACTIVATE: none when nothing changed), as etcd. */
+export interface AlarmResponse {
+  type: 'alarm';
+  alarms: AlarmMember[];
+}
 
 /** AuthedRequest is a KV write sent while auth is enabled, with its sender: the Raft node
  * checks the permissions again at apply time, against the auth state of that log position
@@ -55,7 +71,7 @@ export interface MemberChangeResponse {
 /** ProposalResponse is the applied result of a ProposalRequest or a conf change. */
 export type ProposalResponse = WriteResponse | LeaseGrantResponse | LeaseRevokeResponse |
   { type: 'leaseCheckpoint' } | { type: 'leaseExpire'; revoked: number } | MemberChangeResponse |
-  AuthResponse;
+  AuthResponse | AlarmResponse;
 
 /**
  * The Raft node's protocol. The Raft node runs the Raft core (src/raft) and the applier
@@ -77,20 +93,22 @@ export interface RaftPropose {
 }
 
 /** RaftAlarm is etcd's AlarmRequest: list (GET), raise (ACTIVATE) or disarm (DEACTIVATE) an
- * alarm of a member. The alarms are this member's (src/alarms.ts); disarming NOSPACE after a
- * full disk makes the member try writing again. */
+ * alarm of a member. The alarms are the cluster's, replicated through the log (an
+ * AlarmEntryRequest); GET answers from this member's applied state, with this member's own
+ * NOSPACE added while a full disk keeps it from being recorded (docs/reliability.md). */
 export interface RaftAlarm {
   type: 'RaftAlarm';
   action: AlarmAction;
   memberId: number;
   alarm: AlarmType;
+  /** relayed: sent by another member's Raft node (a member that cannot write relays alarm
+   * requests once, never onwards). */
+  relayed?: boolean;
 }
 
 /** RaftAlarmResp: the alarms listed (GET) or changed (ACTIVATE / DEACTIVATE), as etcd. */
-export interface RaftAlarmResp {
-  alarms: AlarmMember[];
-  revision: number;
-  raftTerm: number;
+export interface RaftAlarmResp extends RaftProposeResp {
+  response: AlarmResponse;
 }
 
 /** RaftReadIndex asks for a linearizable read point: the reply is the store revision once the

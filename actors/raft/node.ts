@@ -1,6 +1,6 @@
 import { assertNever } from '../../src/assert.js';
 import {
-  AlarmStore, type AlarmMember, type DiskFaultKind, diskFaultCode, diskFaultOfCode,
+  type AlarmMember, type AlarmType, type DiskFaultKind, diskFaultCode, diskFaultOfCode,
   isCappedRequest,
 } from '../../src/alarms.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
@@ -30,7 +30,7 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
 import type { WatchMsg } from '../watch/messages.js';
 import type {
-  RaftAlarm, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftPropose, RaftStatusResp,
+  RaftAlarm, RaftAlarmResp, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftPropose, RaftStatusResp,
 } from './messages.js';
 import {
   encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
@@ -159,8 +159,20 @@ export class RaftNode {
   /** traced: the trace contexts of proposals made since the last WAL append (bounded by
    * traceBatchParentsMax); the next append, and the apply after its fsync, continue them. */
   private traced: TraceRef[] = [];
-  /** alarms: this member's alarms (NOSPACE refuses what makes the store grow). */
-  private readonly alarms = new AlarmStore();
+  /**
+   * ownNoSpace: this member's disk refused a write for lack of space, so it raised its own
+   * NOSPACE, which it cannot append to its own log: 'pending' until another member has
+   * proposed it (syncOwnAlarm), 'recorded' after. Listed with the replicated alarms meanwhile
+   * (docs/reliability.md).
+   */
+  private ownNoSpace: 'pending' | 'recorded' | undefined;
+  /** ownAlarmSync: when syncOwnAlarm last asked another member, and whether it waits. */
+  private ownAlarmSyncAtMs = -Infinity;
+  private ownAlarmSyncing = false;
+  private ownAlarmTarget = 0;
+  /** ownAlarmPeer: the member that recorded this member's NOSPACE, asked whether it is still
+   * listed (it has applied it; another member might not have yet). */
+  private ownAlarmPeer: number | undefined;
   /**
    * fault: set while this member refuses every write because a write to its disk failed
    * (docs/reliability.md). The core that held the failed Ready is parked (neither ticked nor
@@ -193,9 +205,7 @@ export class RaftNode {
     this.snapshots.onDiskFault = (kind, message) => {
       this.log.error({ kind, err: message }, 'a snapshot could not be saved; the log keeps ' +
         'every entry, and the next snapshot tries again');
-      if (kind === 'space' && this.alarms.activate(this.selfId, 'NOSPACE') !== undefined) {
-        this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE' }, 'alarm raised');
-      }
+      if (kind === 'space') this.proposeAlarm('ACTIVATE', this.selfId, 'NOSPACE');
     };
   }
 
@@ -312,8 +322,11 @@ export class RaftNode {
     const error: ErrorBody = kind === 'space' ? E.noSpace
       : { code: diskFaultCode(kind), message };
     this.fault = { kind, error, sinceMs: now };
-    if (kind === 'space' && this.alarms.activate(this.selfId, 'NOSPACE') !== undefined) {
-      this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE' }, 'alarm raised');
+    if (kind === 'space' && this.ownNoSpace === undefined) {
+      this.ownNoSpace = 'pending';
+      this.ownAlarmSyncAtMs = -Infinity;
+      this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE' },
+        'alarm raised: the disk is full; asking another member to record it');
     }
     if (first) {
       this.log.error({ kind, err: message }, 'a disk write failed: refusing writes, ' +
@@ -388,36 +401,131 @@ export class RaftNode {
 
   /** refuseCapped refuses what a NOSPACE alarm caps (etcd's capped applier); true if so. */
   private refuseCapped(msg: RaftPropose, token: ReplyToken | undefined): boolean {
-    if (this.fault !== undefined || !this.alarms.has('NOSPACE')) return false;
+    if (this.fault !== undefined || !this.sm.alarms.has('NOSPACE')) return false;
     if (!(msg.capped ?? (msg.req !== undefined && isCappedRequest(msg.req)))) return false;
     this.sm.counters.failed++;
     if (token !== undefined) this.ep.replyError(token, E.noSpace);
     return true;
   }
 
-  /** alarm answers etcd's AlarmRequest (see RaftAlarm). */
-  private alarm(msg: RaftAlarm, token: ReplyToken): void {
-    let alarms: AlarmMember[] = [];
-    if (msg.action === 'GET') {
-      alarms = this.alarms.get(msg.alarm);
-    } else if (msg.action === 'ACTIVATE') {
-      const a = this.alarms.activate(msg.memberId, msg.alarm);
-      if (a !== undefined) {
-        alarms = [a];
-        this.log.warn({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm raised');
-      }
-    } else {
-      const a = this.alarms.deactivate(msg.memberId, msg.alarm);
-      if (a !== undefined) {
-        alarms = [a];
-        this.log.info({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm disarmed');
-        if (a.alarm === 'NOSPACE' && !this.alarms.has('NOSPACE')) {
-          this.resume('the NOSPACE alarm was disarmed');
-        }
-      }
+  /** alarmList lists the active alarms of `type` ('NONE': all): the replicated ones, and this
+   * member's own NOSPACE while a full disk keeps it out of (or away from) the log. */
+  private alarmList(type: AlarmType = 'NONE'): AlarmMember[] {
+    const list = this.sm.alarms.get(type);
+    if (this.ownNoSpace !== undefined && (type === 'NONE' || type === 'NOSPACE') &&
+      !list.some((a) => a.memberId === this.selfId && a.alarm === 'NOSPACE')) {
+      list.push({ memberId: this.selfId, alarm: 'NOSPACE' });
     }
-    this.ep.reply(token, {
-      alarms, revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+    return list;
+  }
+
+  /** proposeAlarm proposes an alarm entry that nobody waits for (a quota or a snapshot
+   * refused for space): when it cannot be proposed now, the next check tries again. */
+  private proposeAlarm(action: 'ACTIVATE' | 'DEACTIVATE', memberId: number, alarm: AlarmType):
+    void {
+    if (this.fault !== undefined || this.leader === 0) return;
+    this.propose(encodeRequest({ type: 'alarm', action, memberId, alarm }), undefined);
+    this.schedulePump();
+  }
+
+  /**
+   * alarm answers etcd's AlarmRequest (see RaftAlarm). GET answers from the applied state;
+   * ACTIVATE and DEACTIVATE go through the log like any write, and are answered once applied
+   * here. A member that cannot write (a disk fault) hands them to another member; its own
+   * NOSPACE it disarms itself, and tries writing again.
+   */
+  private alarm(msg: RaftAlarm, token: ReplyToken): void {
+    const answer = (alarms: AlarmMember[]) => this.ep.reply(token, {
+      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      response: { type: 'alarm', alarms },
+    } satisfies RaftAlarmResp);
+    if (msg.action === 'GET') return answer(this.alarmList(msg.alarm));
+    const entry = {
+      type: 'alarm' as const, action: msg.action, memberId: msg.memberId, alarm: msg.alarm,
+    };
+    if (this.fault === undefined) return this.propose(encodeRequest(entry), token);
+    const own = msg.action === 'DEACTIVATE' && msg.memberId === this.selfId &&
+      msg.alarm === 'NOSPACE' && this.ownNoSpace !== undefined;
+    const other = this.otherVoter();
+    if (own) {
+      this.ownNoSpace = undefined;
+      this.log.info({ id: this.selfId.toString(16), alarm: 'NOSPACE' }, 'alarm disarmed');
+      if (other !== undefined) {
+        this.askOther(other, { ...entry, type: 'RaftAlarm', relayed: true })
+          .catch(() => undefined);
+      }
+      answer([{ memberId: this.selfId, alarm: 'NOSPACE' }]);
+      if (this.fault.kind === 'space') this.resume('the NOSPACE alarm was disarmed');
+      return;
+    }
+    if (other === undefined || msg.relayed === true) {
+      // Alone, or relayed here by another member (never relayed onwards: two members that
+      // cannot write would pass it back and forth), and unable to write: an alarm that is
+      // not active changes nothing, as etcd answers; one that is waits for writes again.
+      const active = this.sm.alarms.get(msg.alarm).some((a) => a.memberId === msg.memberId);
+      return active ? this.ep.replyError(token, this.fault.error) : answer([]);
+    }
+    this.peer!.forward({
+      type: 'PeerForward', to: other, target: 'raft',
+      msg: { ...entry, type: 'RaftAlarm', relayed: true },
+    }, token);
+    this.ep.flushNow();
+  }
+
+  /** otherVoter picks another voting member to relay through (round robin), if any. */
+  private otherVoter(): number | undefined {
+    if (this.peer === undefined) return undefined;
+    const ids = this.sm.members.list().filter((m) => m.id !== this.selfId && !m.isLearner)
+      .map((m) => m.id);
+    if (ids.length === 0) return undefined;
+    return ids[this.ownAlarmTarget++ % ids.length];
+  }
+
+  /** askOther asks member `to`'s Raft node through the peer transport. */
+  private askOther(to: number, msg: RaftAlarm): Promise<RaftAlarmResp> {
+    const p = this.peer!.ask({ type: 'PeerForward', to, target: 'raft', msg: { ...msg } }) as
+      Promise<unknown> as Promise<RaftAlarmResp>;
+    this.ep.flushNow();
+    return p;
+  }
+
+  /**
+   * syncOwnAlarm runs while a full disk keeps this member from writing (every
+   * diskProbeIntervalMs): it asks another member to record its NOSPACE ('pending'), then
+   * watches the cluster's list ('recorded'); once an operator disarmed it anywhere, this
+   * member tries writing again (and raises it again if the disk is still full).
+   */
+  private syncOwnAlarm(now: number): void {
+    if (this.ownNoSpace === undefined || this.ownAlarmSyncing ||
+      now - this.ownAlarmSyncAtMs < diskProbeIntervalMs) return;
+    const other = this.ownNoSpace === 'recorded' && this.ownAlarmPeer !== undefined &&
+      this.sm.members.has(this.ownAlarmPeer) ? this.ownAlarmPeer : this.otherVoter();
+    if (other === undefined) return;
+    this.ownAlarmSyncAtMs = now;
+    this.ownAlarmSyncing = true;
+    const pending = this.ownNoSpace === 'pending';
+    const msg: RaftAlarm = {
+      type: 'RaftAlarm', action: pending ? 'ACTIVATE' : 'GET', memberId: this.selfId,
+      alarm: 'NOSPACE', relayed: true,
+    };
+    this.askOther(other, msg).then((r) => {
+      this.ownAlarmSyncing = false;
+      if (this.ownNoSpace === undefined || this.stopped) return;
+      if (pending) {
+        this.ownNoSpace = 'recorded';
+        this.ownAlarmPeer = other;
+        this.log.info({ by: other.toString(16) }, 'the NOSPACE alarm of this member is recorded');
+        return;
+      }
+      const listed = r.response.alarms.some((a) => a.memberId === this.selfId);
+      if (listed || this.fault?.kind !== 'space') return;
+      this.ownNoSpace = undefined;
+      this.log.info({ by: other.toString(16) }, 'alarm disarmed');
+      this.resume('the NOSPACE alarm was disarmed');
+    }, () => {
+      // Unreachable, or no leader there: the next probe retries, through another member.
+      this.ownAlarmSyncing = false;
+      this.ownAlarmPeer = undefined;
     });
   }
 
@@ -432,9 +540,11 @@ export class RaftNode {
     Promise.all(this.shards.map((sh) => sh.ask({ type: 'ShardStats' }))).then((st) => {
       this.quotaChecking = false;
       const bytes = st.reduce((n, x) => n + x.bytes, 0);
-      if (bytes > quota && this.alarms.activate(this.selfId, 'NOSPACE') !== undefined) {
+      const raised = this.sm.alarms.get('NOSPACE').some((a) => a.memberId === this.selfId);
+      if (bytes > quota && !raised) {
         this.log.warn({ id: this.selfId.toString(16), alarm: 'NOSPACE', bytes, quota },
-          'alarm raised: the backend passed --quota-backend-bytes');
+          'raising an alarm: the backend passed --quota-backend-bytes');
+        this.proposeAlarm('ACTIVATE', this.selfId, 'NOSPACE');
       }
     }, () => {
       this.quotaChecking = false;
@@ -467,7 +577,7 @@ export class RaftNode {
         break;
       case 'RaftAlarm':
         if (token !== undefined) this.alarm(msg, token);
-        return;
+        break;
       case 'RaftStatus':
         if (token !== undefined) this.ep.reply(token, this.status());
         return;
@@ -540,6 +650,7 @@ export class RaftNode {
     const now = this.deps.nowMs();
     this.checkQuota(now);
     if (this.fault !== undefined) {
+      if (this.fault.kind === 'space') this.syncOwnAlarm(now);
       if (this.fault.kind === 'readOnly' && now - this.fault.sinceMs >= diskProbeIntervalMs) {
         this.resume('probe');
       }
@@ -703,6 +814,13 @@ export class RaftNode {
         : undefined,
     applyConfChange: (cc: ConfChange) => this.node.applyConfChange(cc),
     nowMs: () => this.deps.nowMs(),
+    alarmsChanged: (action: 'ACTIVATE' | 'DEACTIVATE', a: AlarmMember) => {
+      if (action === 'ACTIVATE') {
+        this.log.warn({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm raised');
+      } else {
+        this.log.info({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm disarmed');
+      }
+    },
     membersChanged: (change: { type: number; id: number }) => {
       this.sendMembers();
       if (change.type === ConfChangeRemoveNode && change.id === this.selfId) {
@@ -996,7 +1114,7 @@ export class RaftNode {
       slowApplies: c.slowApplies,
       dbSizeBytes: 0,
       keys: this.sm.applier.keyCount(),
-      alarms: this.alarms.get(),
+      alarms: this.alarmList(),
       ...(this.fault === undefined ? {} : {
         diskFault: { kind: this.fault.kind, message: this.fault.error.message },
       }),

@@ -22,6 +22,7 @@ import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftProposeResp,
 } from './messages.js';
 import { AuthStore } from '../../src/auth/store.js';
+import { type AlarmMember, AlarmStore, isCappedRequest } from '../../src/alarms.js';
 import { checkRequest } from '../../src/auth/perms.js';
 import {
   type ConfChangeContext, decodeConfChangeContext, decodeProposal, type ProposalId,
@@ -52,6 +53,8 @@ export interface ApplyHooks {
   membersChanged(change: { type: number; id: number }): void;
   /** nowMs: a monotonic clock in milliseconds (slow applies are counted against it). */
   nowMs(): number;
+  /** alarmsChanged is called after an applied alarm entry changed the alarms. */
+  alarmsChanged?(action: 'ACTIVATE' | 'DEACTIVATE', alarm: AlarmMember): void;
 }
 
 /** Counters are the apply unit's statistics (status, metrics). */
@@ -94,6 +97,9 @@ export class StateMachine {
   members = new MemberTable();
   /** auth: users, roles and permissions (src/auth), applied from the log like the rest. */
   auth = new AuthStore();
+  /** alarms: every member's alarms (etcd's alarm store), applied from the log like the rest:
+   * an active NOSPACE makes the apply refuse what grows the store (etcd's capped applier). */
+  alarms = new AlarmStore();
   confState: ConfState = { voters: [], learners: [] };
   /** appliedIndex: the last entry applied. Invariant: appliedIndex ≤ the core's commit. */
   appliedIndex = 0;
@@ -139,6 +145,7 @@ export class StateMachine {
     }
     this.leaseRemaining = new Map(body?.leaseCheckpoints ?? []);
     this.auth = AuthStore.fromJson(body?.auth);
+    this.alarms = AlarmStore.fromJson(body?.alarms);
     this.gateway?.sendUnbounded({ type: 'AuthChanged', state: this.auth.toJson() });
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
@@ -170,7 +177,7 @@ export class StateMachine {
       revision: this.applier.revision, compactRevision: this.applier.compactRevision,
       leases: this.applier.leasesWithTtl(), confState: this.confState,
       members: this.members.toJson(), leaseCheckpoints: [...this.leaseRemaining],
-      auth: this.auth.toJson(),
+      auth: this.auth.toJson(), alarms: this.alarms.get(),
     };
   }
 
@@ -259,6 +266,8 @@ export class StateMachine {
     let result: Executed;
     try {
       req = this.authorized(req); // a write sent under auth: checked again here (etcd too)
+      // etcd's capped applier: the same log position refuses the same writes on every member.
+      if (this.alarms.has('NOSPACE') && isCappedRequest(req)) throw new EtcdError('NO_SPACE');
       result = this.executeTimed(req, hooks);
     } catch (err) {
       this.counters.failed++;
@@ -337,6 +346,16 @@ export class StateMachine {
         this.announceAuth(r, req.op === 'authenticate' ? req.name : undefined);
         const { changed: _c, invalidate: _i, tokensCleared: _t, ...response } = r;
         return { revision: a.revision, changes: [], response };
+      }
+      case 'alarm': {
+        const changed = req.action === 'ACTIVATE'
+          ? this.alarms.activate(req.memberId, req.alarm)
+          : this.alarms.deactivate(req.memberId, req.alarm);
+        if (changed !== undefined) hooks.alarmsChanged?.(req.action, changed);
+        return {
+          revision: a.revision, changes: [],
+          response: { type: 'alarm', alarms: changed === undefined ? [] : [changed] },
+        };
       }
       case 'authed':
         throw new EtcdError('INTERNAL'); // unwrapped by apply

@@ -3,6 +3,7 @@ import type { ConfState } from '../raft/index.js';
 import { pack, unpack } from '../runtime/codec.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
+import type { AlarmMember } from '../alarms.js';
 
 /**
  * proposal: what a normal Raft entry's data holds, and what a snapshot's body holds. Both
@@ -70,6 +71,9 @@ export interface SnapshotBody {
   /** auth: users, roles, permissions and the auth revision (absent in snapshots written
    * before auth existed: auth disabled, no users). */
   auth?: AuthStateJson;
+  /** alarms: every member's active alarms (absent in snapshots written before alarms were
+   * replicated: none). */
+  alarms?: AlarmMember[];
 }
 
 /** ConfChangeContext is what an EntryConfChange's context holds: the member the change is

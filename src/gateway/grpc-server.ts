@@ -28,6 +28,14 @@ import type { KeyValue, RequestOp, ResponseHeader, WriteRequest } from '../mvcc/
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
+import { askAlarm } from './alarm-routes.js';
+import { runAuthCall } from './auth-routes.js';
+import { type AuthPath, decodeAuthRequest } from '../api/auth.js';
+import type { JsonValue } from '../api/gojson.js';
+import { permTypes } from '../auth/store.js';
+import { bufferFromBytes } from '../bytes.js';
+import type { AlarmRequest } from '../api/alarm.js';
+import { alarmActions, alarmTypes } from '../alarms.js';
 import type { Sink, SinkStream, WatchGateway } from './watch-routes.js';
 
 /**
@@ -104,6 +112,7 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   server.addService(services.Cluster, g.cluster());
   server.addService(services.Maintenance, g.maintenance());
   server.addService(services.Health, g.health());
+  if (deps.auth !== undefined) server.addService(services.Auth, g.auth());
   // Our own listener hands each connection to grpc-js (its connection injector), so that
   // etcdctl's `http://` authority can be fixed on the way in (src/grpc/authority.ts).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
@@ -278,10 +287,11 @@ class Handlers {
   }
 
   /** admitted checks a call against auth before it is served: KV calls check their keys
-   * (`by` goes on with the write, checked again at apply time); every other service needs
-   * the root role while auth is on (stricter than etcd for lease and status calls, which
-   * etcd lets any user make; the gRPC Auth service itself is not served). */
-  private async admitted(metadata: grpc.Metadata, access: 'kv' | 'admin'):
+   * (`by` goes on with the write, checked again at apply time); the Auth service's calls
+   * ('open') are checked by the auth store itself; every other service needs the root role
+   * while auth is on (stricter than etcd for lease and status calls, which etcd lets any
+   * user make). */
+  private async admitted(metadata: grpc.Metadata, access: Access):
     Promise<AuthInfo | undefined> {
     const by = await this.caller(metadata);
     if (by !== undefined && access === 'admin') this.deps.auth!.checkAdmin(by);
@@ -307,7 +317,7 @@ class Handlers {
   /** unary wraps one request/response method: admission, auth, errors, metrics. */
   private unary(service: string, method: string,
     fn: (m: pb.Pb, by: AuthInfo | undefined) => Promise<pb.Pb>,
-    access: 'kv' | 'admin' = 'admin'): Handler {
+    access: Access = 'admin'): Handler {
     const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
       this.count('started', 'unary', service, method);
       this.count('received', 'unary', service, method);
@@ -619,6 +629,53 @@ class Handlers {
       : m.grpcClientURLs ?? m.clientURLs);
   }
 
+  /**
+   * auth serves etcd's Auth service through the JSON gateway's code (runAuthCall): each
+   * request is read by the same decoder as /v3/auth/<path> (its protobuf fields as JSON, bytes
+   * as base64), so both answer the same; the sender comes from the `token` metadata (no token:
+   * the anonymous user, whom the auth store refuses what needs root while auth is on).
+   */
+  auth(): grpc.UntypedServiceImplementation {
+    const gate = this.deps.auth!;
+    const kv = this.deps.kv;
+    const s = 'etcdserverpb.Auth';
+    const method = (name: string, path: AuthPath): Handler =>
+      this.unary(s, name, async (m, by) => {
+        const call = decodeAuthRequest(path, pbAsJson(m));
+        const res = await runAuthCall(gate, kv, call, async () => by ?? anonymousCaller);
+        const o: pb.Pb = { header: pb.header(kv.header(res.revision)) };
+        const r = res.response;
+        if (r.token !== undefined && r.token !== '') o['token'] = r.token;
+        if (r.roles !== undefined && r.roles.length > 0) o['roles'] = r.roles;
+        if (r.users !== undefined && r.users.length > 0) o['users'] = r.users;
+        if (r.perms !== undefined && r.perms.length > 0) {
+          o['perm'] = r.perms.map((p) => ({
+            permType: permTypes.indexOf(p.permType), key: bufferFromBytes(p.key),
+            range_end: bufferFromBytes(p.rangeEnd ?? ''),
+          }));
+        }
+        return o;
+      }, 'open');
+    return {
+      AuthEnable: method('AuthEnable', 'enable'),
+      AuthDisable: method('AuthDisable', 'disable'),
+      Authenticate: method('Authenticate', 'authenticate'),
+      UserAdd: method('UserAdd', 'user/add'),
+      UserGet: method('UserGet', 'user/get'),
+      UserList: method('UserList', 'user/list'),
+      UserDelete: method('UserDelete', 'user/delete'),
+      UserChangePassword: method('UserChangePassword', 'user/changepw'),
+      UserGrantRole: method('UserGrantRole', 'user/grant'),
+      UserRevokeRole: method('UserRevokeRole', 'user/revoke'),
+      RoleAdd: method('RoleAdd', 'role/add'),
+      RoleGet: method('RoleGet', 'role/get'),
+      RoleList: method('RoleList', 'role/list'),
+      RoleDelete: method('RoleDelete', 'role/delete'),
+      RoleGrantPermission: method('RoleGrantPermission', 'role/grant'),
+      RoleRevokePermission: method('RoleRevokePermission', 'role/revoke'),
+    };
+  }
+
   maintenance(): grpc.UntypedServiceImplementation {
     const kv = this.deps.kv;
     const s = 'etcdserverpb.Maintenance';
@@ -638,13 +695,16 @@ class Handlers {
         if (st.isLearner) o['isLearner'] = true;
         return o;
       }),
-      // MyEtcd raises no alarms (no space quota alarm is kept): the list is always empty,
-      // and disarming answers it.
+      // The cluster's alarms (src/alarms.ts), as the JSON gateway's /v3/maintenance/alarm.
       Alarm: this.unary(s, 'Alarm', async (m) => {
-        if (m['action'] === 1) {
-          throw new EtcdError('BAD_REQUEST', 'myetcd: alarms cannot be raised by a client');
+        const res = await askAlarm(this.raft, alarmRequestOf(m));
+        const o: pb.Pb = { header: pb.header(kv.header(res.revision)) };
+        if (res.response.alarms.length > 0) {
+          o['alarms'] = res.response.alarms.map((a) => ({
+            memberID: String(a.memberId), alarm: alarmTypes.indexOf(a.alarm),
+          }));
         }
-        return { header: pb.header(this.header()) };
+        return o;
       }),
       // The shards keep their history in memory and the WAL is append-only: there is no file
       // to defragment. The answer says so by being empty, as etcd's is.
@@ -816,6 +876,47 @@ function fragmenter(limit: number): {
 }
 
 /** memberIdOf reads a uint64 member id (a decimal string); ids beyond 2^53 name no member. */
+/** alarmRequestOf reads etcd's AlarmRequest (enums as numbers, uint64 as a string). */
+function alarmRequestOf(m: pb.Pb): AlarmRequest {
+  const pick = <T>(v: unknown, names: readonly T[], goType: string): T => {
+    const n = v === undefined || v === null ? 0 : Number(v);
+    const t = names[n];
+    if (!Number.isSafeInteger(n) || t === undefined) {
+      throw new EtcdError('BAD_REQUEST', `etcdserver: invalid argument: ${goType} has no value ` +
+        String(v));
+    }
+    return t;
+  };
+  const memberId = memberIdOf(m['memberID']);
+  if (memberId < 0) {
+    throw new EtcdError('UNSAFE_INTEGER', `etcdserver: memberID ${String(m['memberID'])} is ` +
+      'beyond 2^53');
+  }
+  return {
+    action: pick(m['action'], alarmActions, 'etcdserverpb.AlarmRequest_AlarmAction'),
+    memberId, alarm: pick(m['alarm'], alarmTypes, 'etcdserverpb.AlarmType'),
+  };
+}
+
+/** Access is what a call needs while auth is on (see Handlers.admitted). */
+type Access = 'kv' | 'admin' | 'open';
+
+/** anonymousCaller is the sender of an Auth call without a token while auth is off. */
+const anonymousCaller: AuthInfo = Object.freeze({ user: '', rev: 0 });
+
+/** pbAsJson turns a decoded protobuf message into what the JSON gateway's decoders read:
+ * bytes as base64, everything else as it is (proto field names, enums as numbers). */
+function pbAsJson(v: unknown): JsonValue {
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (Array.isArray(v)) return v.map(pbAsJson);
+  if (v !== null && typeof v === 'object') {
+    const o: { [k: string]: JsonValue } = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = pbAsJson(x);
+    return o;
+  }
+  return v as JsonValue;
+}
+
 function memberIdOf(v: unknown): number {
   if (v === undefined || v === null) return 0;
   const n = Number(v);

@@ -107,6 +107,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** scheme of the peer URLs (https: the members' TLS flags come in args). */
   scheme?: 'http' | 'https';
+  /** memberArgs: extra flags for member i only, at every start. */
+  memberArgs?: (i: number) => string[];
 }
 
 /** fastRaft: a short tick so that elections take a fraction of a second. */
@@ -130,7 +132,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
         dataDir: n.dataDir,
         args: ['--name', n.name, '--listen-peer-urls', n.peerUrl,
           '--initial-advertise-peer-urls', n.peerUrl, '--initial-cluster', initialCluster,
-          '--initial-cluster-token', 'test-cluster', ...(opts.args ?? []), ...extra],
+          '--initial-cluster-token', 'test-cluster', ...(opts.args ?? []),
+          ...(opts.memberArgs?.(i) ?? []), ...extra],
         env: { ...(opts.env ?? {}), ...env }, exitExpected,
       });
       return n.server;
