@@ -445,13 +445,23 @@ export class StateMachine {
   ): void {
     const n = this.shards.length;
     const byShard: Change[][] = this.shards.map(() => []);
+    const subs: number[][] = this.shards.map(() => []);
+    let spread = false;
+    let first = -1;
     // Shards keep their own history, so the previous versions (needed by watchers, not by
     // shards) stay behind: half the bytes on the busiest channel.
-    for (const c of changes) {
-      byShard[shardOf(c.kv.key, n)]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
-    }
+    changes.forEach((c, sub) => {
+      const s = shardOf(c.kv.key, n);
+      if (first < 0) first = s;
+      else if (s !== first) spread = true;
+      byShard[s]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
+      subs[s]!.push(sub);
+    });
     for (let i = 0; i < n; i++) {
       const r: AppliedRevision = { revision, changes: byShard[i]! };
+      // A transaction over several shards: each shard keeps its changes' place in it, so
+      // that a watch catching up from history gets them in transaction order.
+      if (spread && r.changes.length > 0) r.subs = subs[i]!;
       if (compact !== undefined) r.compact = compact;
       if (r.changes.length > 0 || compact !== undefined) perShard[i]!.push(r);
     }
