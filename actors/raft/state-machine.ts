@@ -1,6 +1,6 @@
 import { AssertionFailed } from '../../src/assert.js';
 import { slowApplyWarnMs, snapshotAskTimeoutMs } from '../../src/constants.js';
-import { EtcdError } from '../../src/errors.js';
+import { EtcdError, ErrSnapshotCorrupt } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { expireAsRevokes, leaseKeyUpdates } from '../../src/lease/index.js';
 import {
@@ -35,6 +35,12 @@ import {
  * each applied batch to the shards, the watch hub and the lease actor. It answers the client
  * of every proposal this member made, and knows nothing of Raft's messages or the WAL.
  */
+
+/** PreparedRestore is a snapshot body checked and decoded by prepareRestore. */
+export interface PreparedRestore {
+  dumps: (Uint8Array | null)[];
+  applier: Applier;
+}
 
 /** Replier is how the state machine answers clients (the actor's endpoint). */
 export interface Replier {
@@ -125,15 +131,10 @@ export class StateMachine {
    * watch hub and the lease actor start over from it. Used at boot and when a follower
    * installs a snapshot from its leader.
    */
-  async restore(body: SnapshotBody | undefined, index: number): Promise<void> {
-    let dumps: (Uint8Array | null)[] = this.shards.map(() => null);
+  async restore(body: SnapshotBody | undefined, index: number,
+    prepared: PreparedRestore = this.prepareRestore(body)): Promise<void> {
+    const { dumps, applier } = prepared;
     if (body !== undefined) {
-      if (body.shards.length === this.shards.length) {
-        dumps = body.shards;
-      } else {
-        const parts = body.shards.map((d) => unpack(d));
-        dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
-      }
       this.confState = body.confState;
       if (body.members !== undefined) this.members = MemberTable.fromJson(body.members);
     }
@@ -143,12 +144,7 @@ export class StateMachine {
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
     }, snapshotAskTimeoutMs)));
-    // The applier's latest state comes from the same dumps, column to column.
-    const columns = [];
-    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
-    // An empty store is at revision 1, as etcd's: the first write makes revision 2.
-    this.applier = Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
-      (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
+    this.applier = applier;
     this.appliedIndex = index;
     this.shardIndex = index;
     this.watch.sendUnbounded({
@@ -162,6 +158,35 @@ export class StateMachine {
         ...(this.leaseRemaining.has(id) ? { remainingSeconds: this.leaseRemaining.get(id)! } : {}),
       })),
     });
+  }
+
+  /**
+   * prepareRestore checks a snapshot body and decodes what restore needs from it (the
+   * shards' dumps, re-split for this member's shard count, and the applier built from them),
+   * changing nothing: a body that cannot be restored throws here, before any of it is saved
+   * or sent to the shards (ErrSnapshotCorrupt, or the decoders' own errors).
+   */
+  prepareRestore(body: SnapshotBody | undefined): PreparedRestore {
+    let dumps: (Uint8Array | null)[] = this.shards.map(() => null);
+    if (body !== undefined) {
+      if (typeof body !== 'object' || body === null || !Array.isArray(body.shards) ||
+        body.shards.length === 0 || !body.shards.every((d) => d instanceof Uint8Array)) {
+        throw new ErrSnapshotCorrupt('snapshot body without shard dumps');
+      }
+      if (body.shards.length === this.shards.length) {
+        dumps = body.shards;
+      } else {
+        const parts = body.shards.map((d) => unpack(d));
+        dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
+      }
+    }
+    // The applier's latest state comes from the same dumps, column to column.
+    const columns = [];
+    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
+    // An empty store is at revision 1, as etcd's: the first write makes revision 2.
+    const applier = Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
+      (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
+    return { dumps, applier };
   }
 
   /** snapshotMeta is the non-shard part of a snapshot at the applied index. */
