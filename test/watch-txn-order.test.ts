@@ -94,7 +94,8 @@ function putChange(key: string, rev: number): Change {
  * shard its share, with the share's sub revisions. */
 function applyTxn(stores: ShardStore[], rev: number, keys: string[]): void {
   stores.forEach((st, i) => {
-    const mine = keys.map((k, sub) => ({ k, sub })).filter((x) => shardOf(x.k, stores.length) === i);
+    const mine = keys.map((k, sub) => ({ k, sub }))
+      .filter((x) => shardOf(x.k, stores.length) === i);
     st.apply(rev as Revision, mine.map((x) => putChange(x.k, rev)), mine.map((x) => x.sub));
   });
 }
