@@ -18,6 +18,9 @@
  * - `join`: a member starting with --initial-cluster-state=existing asks for the cluster id
  *   and member list (etcd: GET /members); no cluster id is known yet, so none is checked.
  *
+ * A stream or snap handshake carries the dialer's peer URLs (`urls`, etcd's X-PeerURLs): an
+ * accepting member that does not know the dialer yet (and never removed it) answers it there.
+ *
  * The refusals use etcd's rafthttp wording: "cluster ID mismatch", "the member has been
  * permanently removed from the cluster", "error sender not found", "to field mismatch".
  */
