@@ -517,6 +517,13 @@ function receiveSnapshot(c: Conn, from: number): void {
 function accept(socket: Socket): void {
   const c = new Conn(socket);
   c.nextValue<unknown>(peerHandshakeTimeoutMs).then((h) => {
+    // Until the Raft node has said who this member is (PeerMembers, right after boot), there
+    // is nothing to check against: a refusal now would wrongly say "cluster ID mismatch" (or
+    // answer a join with no members). Close; the dialer tries again.
+    if (selfId === 0) {
+      c.close('not ready: membership not known yet');
+      return;
+    }
     const refusal = checkHandshake(h, {
       selfId, clusterId,
       isMember: (id) => members.has(id),
