@@ -111,6 +111,13 @@ export const peerProbeIntervalMs = 1_000;
 /** peerIdleTimeoutMs: a stream connection that received nothing for this long (probes flow
  * every peerProbeIntervalMs both ways) is closed and dialed again (etcd's ConnReadTimeout). */
 export const peerIdleTimeoutMs = 5_000;
+/** peerRemotesMax bounds the senders outside the member list that the transport accepts and
+ * answers (etcd's remotes: a member this one has not learned yet, e.g. one added while it was
+ * down); past it such a sender is refused as unknown. */
+export const peerRemotesMax = 64;
+/** peerHandshakeUrlsMax, peerHandshakeUrlBytesMax bound the peer URLs a handshake carries. */
+export const peerHandshakeUrlsMax = 16;
+export const peerHandshakeUrlBytesMax = 512;
 
 // ---- WAL ----
 /** segmentSizeBytes is etcd's SegmentSizeBytes: 64 MiB per WAL segment. */

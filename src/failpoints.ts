@@ -36,7 +36,8 @@ export const failpointNames = {
     'the in-memory log is compacted',
   snapBeforeRename: 'snapshot pool thread: the snapshot file is written and synced under ' +
     'its .tmp name, before the rename',
-  raftBeforeApplySnap: 'Raft node (follower): a leader\'s snapshot arrived, before it is saved',
+  raftBeforeApplySnap: 'Raft node (follower): a leader\'s snapshot arrived, before it is ' +
+    'saved; return(v) fails the install there (the snapshot is dropped, the leader resends)',
   raftAfterApplySnap: 'Raft node (follower): the leader\'s snapshot is saved and restored, ' +
     'before the follower answers',
   beforeApply: 'Raft node: before a batch of committed entries is applied',

@@ -80,6 +80,45 @@ test('wire: frames cut at any chunk boundary come out whole and in order (seeded
   t.throws(() => new FrameDecoder(10).push(frameHeader(11)), { instanceOf: FrameTooLargeError });
 });
 
+test('wire: a sender never removed and not known yet is accepted when it gives its peer URLs ' +
+  '(etcd\'s remotes); removed ids, senders without URLs, bad URLs and a full view are refused',
+(t) => {
+  let room = true;
+  const local = {
+    selfId: 5, clusterId: 77,
+    isMember: (id: number) => id === 6, isRemoved: (id: number) => id === 9,
+    canAddRemote: () => room,
+  };
+  const urls = ['http://127.0.0.1:2380'];
+  const hs = (o: object) => ({ v: wireVersion, kind: 'stream', cluster: 77, from: 7, to: 5, ...o });
+  // Unknown sender: refused without URLs (an old dialer), accepted with them, on both kinds.
+  t.is(checkHandshake(hs({}), local), 'SENDER_NOT_FOUND');
+  t.is(checkHandshake(hs({ urls: [] }), local), 'SENDER_NOT_FOUND');
+  t.is(checkHandshake(hs({ urls }), local), undefined);
+  t.is(checkHandshake(hs({ kind: 'snap', urls }), local), undefined);
+  // Removed stays refused for good, URLs or not; the cluster id is still checked first.
+  t.is(checkHandshake(hs({ from: 9, urls }), local), 'REMOVED');
+  t.is(checkHandshake(hs({ cluster: 78, urls }), local), 'CLUSTER_MISMATCH');
+  // The receiver is still checked for an accepted unknown sender.
+  t.is(checkHandshake(hs({ to: 4, urls }), local), 'TO_MISMATCH');
+  // No id, or this member's own id, is never a remote.
+  t.is(checkHandshake(hs({ from: 0, urls }), local), 'SENDER_NOT_FOUND');
+  t.is(checkHandshake(hs({ from: 5, urls }), local), 'SENDER_NOT_FOUND');
+  // A known member is accepted with or without URLs.
+  t.is(checkHandshake(hs({ from: 6 }), local), undefined);
+  t.is(checkHandshake(hs({ from: 6, urls }), local), undefined);
+  // The view is full: refused as unknown.
+  room = false;
+  t.is(checkHandshake(hs({ urls }), local), 'SENDER_NOT_FOUND');
+  t.is(checkHandshake(hs({ from: 6 }), local), undefined);
+  room = true;
+  // Malformed URLs make the whole handshake malformed.
+  for (const bad of ['x', [1], ['not a url'], ['ftp://h:1'], Array(17).fill(urls[0]),
+    [`http://h/${'a'.repeat(600)}`]]) {
+    t.is(checkHandshake(hs({ urls: bad }), local), 'BAD', JSON.stringify(bad).slice(0, 40));
+  }
+});
+
 test('wire: handshakes are refused as etcd refuses them, in etcd\'s order', (t) => {
   const local = {
     selfId: 5, clusterId: 77,

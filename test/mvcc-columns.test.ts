@@ -58,8 +58,9 @@ test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena reb
 test('mvcc: memory accounting of a small shard store counts columns, values and keys', (t) => {
   const s = new ShardStore();
   const m0 = s.memory();
-  // Empty: 1,024 rows of columns (4 float64 + 3 uint32 = 44 bytes) and a 1,024-row log.
-  t.is(m0.columnBytes, 1024 * 44 + 1024 * 4);
+  // Empty: 1,024 rows of columns (4 float64 + 3 uint32 = 44 bytes) and a 1,024-row log
+  // (a row number and a sub revision: 8 bytes an entry).
+  t.is(m0.columnBytes, 1024 * 44 + 1024 * 8);
   t.is(m0.arenaBytes, 64 * 1024);
   t.is(m0.valueBytesLive, 0);
   t.is(m0.heapBytesEstimate, 0);
@@ -78,7 +79,7 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   // Two key strings of ≤ 8 bytes (16 + 8 each), 48 bytes of index per key, 8 per row (4 rows).
   t.is(m1.heapBytesEstimate, 2 * 24 + 2 * 48 + 4 * 8);
   t.is(m1.columnBytes, m0.columnBytes);
-  t.is(m1.offHeapUsedBytes, 4 * 44 + 60 + 4 * 4); // 4 rows, 60 value bytes, 4 log entries
+  t.is(m1.offHeapUsedBytes, 4 * 44 + 60 + 4 * 8); // 4 rows, 60 value bytes, 4 log entries
   t.deepEqual(s.stats(), { keys: 2, revisions: 4, bytes: 1 + 10 + 2 + 20 + 1 + 30 + 2 + 4 * 48 });
   // Compaction at 5 drops a@2 and the whole of bb (its newest ≤ 5 is a tombstone).
   s.compact(5 as Revision);
@@ -91,5 +92,5 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   t.is(m2.offHeapUsedBytes, 4 * 44 + 30 + 3 * 8); // the log is empty: nothing ≥ 5 is left
   // A new version reuses a free row: rows handed out stay 4.
   put('c', 6, 1, 6, 'w');
-  t.is(s.memory().offHeapUsedBytes, 4 * 44 + 31 + 2 * 8 + 1 * 4);
+  t.is(s.memory().offHeapUsedBytes, 4 * 44 + 31 + 2 * 8 + 1 * 8);
 });

@@ -2,7 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   peerBatchBytesMax, peerDialBackoffMsMax, peerHandshakeTimeoutMs, peerIdleTimeoutMs,
   peerProbeIntervalMs,
-  peerQueueMessagesMax, peerSnapshotBytesMax, peerSnapshotChunkBytes,
+  peerQueueMessagesMax, peerRemotesMax, peerSnapshotBytesMax, peerSnapshotChunkBytes,
 } from '../../src/constants.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
@@ -38,6 +38,9 @@ import type { PeerConfig, PeerMemberStats, PeerMsg } from './messages.js';
  *   whether it arrived (reportSnapshot).
  * - Handshakes check the cluster id and the sender: a member of another cluster or a removed
  *   member is refused with etcd's wording and a log line; a member told it was removed stops.
+ *   A sender not in the member list but never removed is accepted when its handshake gives
+ *   its peer URLs, and kept as a remote (etcd's AddRemote): messages to it go out on its
+ *   connection or to those URLs until the membership names it (or removes it).
  * - A follower's requests for the leader (lease keep-alive, learner promotion) are relayed
  *   on the stream connection (PeerForward) and answered on it.
  */
@@ -53,6 +56,20 @@ let clusterId = 0;
 let members = new Map<number, Member>();
 let selfMember: Member | undefined;
 let removed = new Set<number>();
+/** remotes: senders outside the member list accepted by handshake, with their peer URLs. */
+const remotes = new Map<number, Member>();
+
+/** peerOf is where a member or a remote can be reached (undefined: neither). */
+function peerOf(id: number): Member | undefined {
+  return members.get(id) ?? remotes.get(id);
+}
+
+/** selfUrls are the peer URLs this member gives in its handshakes: the cluster's record of
+ * it, or its --initial-advertise-peer-urls before it has learned the membership. */
+function selfUrls(): string[] {
+  const urls = selfMember?.peerURLs ?? [];
+  return urls.length > 0 ? urls : cfg.advertisePeerUrls ?? [];
+}
 /** dropping: members the test-only fault hook cuts off (PeerFault). */
 let dropping = new Set<number>();
 /** droppingOut: members this one's messages to are dropped (PeerFault.dropOut, one way). */
@@ -192,7 +209,7 @@ function flushLink(l: Link): void {
 }
 
 function send(m: RaftMessage): void {
-  if (m.to === selfId || !members.has(m.to)) return;
+  if (m.to === selfId || peerOf(m.to) === undefined) return;
   const l = linkOf(m.to);
   if (m.type === MsgSnap) {
     if (droppingOut.has(m.to)) return;
@@ -205,7 +222,8 @@ function send(m: RaftMessage): void {
 // ---- Dialing ----
 
 function dialable(l: Link): boolean {
-  return members.has(l.id) && !dropping.has(l.id) && selfId !== 0 && !removed.has(selfId);
+  return peerOf(l.id) !== undefined && !dropping.has(l.id) && selfId !== 0 &&
+    !removed.has(selfId);
 }
 
 /** dial opens the stream connection to a member, with backoff between failures. */
@@ -213,9 +231,11 @@ function dial(l: Link): void {
   if (l.dialing || l.dialTimer !== undefined || !dialable(l)) return;
   if (active(l) !== undefined) return;
   l.dialing = true;
-  const m = members.get(l.id)!;
+  const m = peerOf(l.id)!;
   const url = m.peerURLs[l.urlIndex % m.peerURLs.length]!;
-  openConn(url, { v: wireVersion, kind: 'stream', cluster: clusterId, from: selfId, to: l.id })
+  openConn(url, {
+    v: wireVersion, kind: 'stream', cluster: clusterId, from: selfId, to: l.id, urls: selfUrls(),
+  })
     .then((c) => {
       l.dialing = false;
       l.backoffMs = 0;
@@ -351,7 +371,7 @@ let nextRelayId = 1;
 const relays = new Map<number, { token: ReplyToken; conn: Conn; deadlineMs: number }>();
 
 function forward(to: number, target: string, msg: RelayRequest['msg'], token: ReplyToken): void {
-  const l = members.has(to) && !dropping.has(to) ? linkOf(to) : undefined;
+  const l = peerOf(to) !== undefined && !dropping.has(to) ? linkOf(to) : undefined;
   const c = l === undefined ? undefined : active(l);
   if (c === undefined) {
     if (l !== undefined) dial(l);
@@ -409,14 +429,19 @@ async function sendSnapshot(l: Link, m: RaftMessage): Promise<void> {
   }
   l.snapshotting = true;
   const data = m.snapshot!.data;
-  const member = members.get(l.id)!;
+  const member = peerOf(l.id);
+  if (member === undefined) {
+    snapReports.push({ id: l.id, failed: true });
+    report();
+    return;
+  }
   const url = member.peerURLs[l.urlIndex % member.peerURLs.length]!;
   let failed = true;
   let c: Conn | undefined;
   const t0 = now();
   try {
     c = await openConn(url, {
-      v: wireVersion, kind: 'snap', cluster: clusterId, from: selfId, to: l.id,
+      v: wireVersion, kind: 'snap', cluster: clusterId, from: selfId, to: l.id, urls: selfUrls(),
     });
     const header: SnapHeader = {
       msg: { ...m, snapshot: { ...m.snapshot!, data: new Uint8Array(0) } }, bytes: data.length,
@@ -492,10 +517,18 @@ function receiveSnapshot(c: Conn, from: number): void {
 function accept(socket: Socket): void {
   const c = new Conn(socket);
   c.nextValue<unknown>(peerHandshakeTimeoutMs).then((h) => {
+    // Until the Raft node has said who this member is (PeerMembers, right after boot), there
+    // is nothing to check against: a refusal now would wrongly say "cluster ID mismatch" (or
+    // answer a join with no members). Close; the dialer tries again.
+    if (selfId === 0) {
+      c.close('not ready: membership not known yet');
+      return;
+    }
     const refusal = checkHandshake(h, {
       selfId, clusterId,
       isMember: (id) => members.has(id),
       isRemoved: (id) => removed.has(id),
+      canAddRemote: (id) => remotes.has(id) || remotes.size < peerRemotesMax,
     });
     const hs = h as Handshake;
     if (refusal === undefined && hs.kind !== 'join' && dropping.has(hs.from)) {
@@ -515,6 +548,7 @@ function accept(socket: Socket): void {
       socket.end();
       return;
     }
+    if (!members.has(hs.from)) addRemote(hs.from, hs.urls!);
     c.sendValue({ ok: true } satisfies HandshakeReply);
     if (hs.kind === 'snap') receiveSnapshot(c, hs.from);
     else attachStream(linkOf(hs.from), c, 'in');
@@ -564,14 +598,25 @@ async function listen(): Promise<void> {
 
 // ---- Membership ----
 
+/** addRemote keeps (or updates) an accepted sender outside the member list. */
+function addRemote(id: number, urls: string[]): void {
+  const known = remotes.get(id);
+  if (known !== undefined && known.peerURLs.join(',') === urls.join(',')) return;
+  remotes.set(id, { id, name: '', peerURLs: [...urls], clientURLs: [], isLearner: false });
+  log.info({ remote: hex(id), urls }, 'added remote peer (not in the member list yet)');
+}
+
 function setMembers(next: Member[], nextRemoved: number[], self: number, cluster: number): void {
   selfId = self;
   clusterId = cluster;
   selfMember = next.find((m) => m.id === self);
   members = new Map(next.filter((m) => m.id !== self).map((m) => [m.id, m]));
   removed = new Set(nextRemoved);
+  for (const id of remotes.keys()) {
+    if (members.has(id) || removed.has(id)) remotes.delete(id);
+  }
   for (const [id, l] of links) {
-    if (members.has(id)) continue;
+    if (members.has(id) || remotes.has(id)) continue;
     l.out?.close('member removed');
     l.in?.close('member removed');
     if (l.dialTimer !== undefined) clearTimeout(l.dialTimer);

@@ -118,4 +118,7 @@ export interface PeerConfig {
   heartbeatIntervalMs: number;
   /** tls: how https peer URLs speak TLS (absent: no TLS settings). */
   tls?: PeerTls;
+  /** advertisePeerUrls: this member's --initial-advertise-peer-urls, given in handshakes
+   * until the membership holds this member's record (etcd's X-PeerURLs). */
+  advertisePeerUrls?: string[];
 }

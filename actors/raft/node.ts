@@ -3,7 +3,7 @@ import {
   type AlarmMember, type AlarmType, type DiskFaultKind, diskFaultCode, diskFaultOfCode,
   isCappedRequest,
 } from '../../src/alarms.js';
-import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
+import { failpoint, failpointErrno, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { memberIdOf } from '../../src/cluster/ids.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
@@ -38,7 +38,7 @@ import {
 import { type ErrorBody, Proposals, timeoutError } from './proposals.js';
 import { ReadIndexQueue } from './read-index.js';
 import { Snapshotter } from './snapshots.js';
-import { StateMachine } from './state-machine.js';
+import { type PreparedRestore, StateMachine } from './state-machine.js';
 
 /** NodeLogger is the part of pino the Raft node uses. */
 export interface NodeLogger {
@@ -149,6 +149,8 @@ export class RaftNode {
   /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
   private publishedAtMs = -Infinity;
   private removedReported = false;
+  /** snapshotsDropped counts leader snapshots this member could not install (dropSnapshot). */
+  private snapshotsDropped = 0;
   private learnerCache: boolean | undefined;
   /** early: messages received before the core was built (replayed by boot). */
   private early: [RaftMsg, ReplyToken | undefined][] | undefined = [];
@@ -773,21 +775,44 @@ export class RaftNode {
   private async installSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
     const index = snap.metadata.index;
-    if (failpointsEnabled) failpoint('raftBeforeApplySnap');
+    // Checked and decoded before anything of it is saved: a snapshot that cannot be
+    // installed is dropped here, and this member survives it (dropSnapshot).
+    let body: SnapshotBody;
+    let prepared: PreparedRestore;
+    try {
+      if (failpointsEnabled) failpointErrno('raftBeforeApplySnap', 'install');
+      body = unpack<SnapshotBody>(snap.data);
+      prepared = this.sm.prepareRestore(body);
+    } catch (e) {
+      this.dropSnapshot(index, e);
+      return;
+    }
     await this.snapshots.idle();
     const base = rd.hardState ?? this.pendingHardState ?? this.lastHardState;
     const hs = { ...base, commit: Math.max(base.commit, index) as Index };
+    const core = this.node;
+    try {
+      await this.wal.ask({
+        type: 'WalSnapshotSave', index, term: snap.metadata.term, body: snap.data, hardState: hs,
+      });
+      if (rd.entries.length > 0) await this.wal.ask({ type: 'WalAppend', entries: rd.entries });
+    } catch (e) {
+      if (this.stopped) throw e;
+      // A full, read-only or failed disk: as for any write (persist), refuse writes and
+      // serve reads; the storage still holds the state before the snapshot, and a resumed
+      // core asks the leader again. Anything else: crash and restart from the disk.
+      const kind = diskFaultOfCode((e as { code?: string }).code);
+      if (kind === undefined) throw e;
+      this.log.error({ index, err: String(e) }, 'failed to save the snapshot from the leader');
+      if (core === this.node) this.enterFault(kind, (e as Error).message);
+      return;
+    }
     this.pendingHardState = undefined;
-    await this.wal.ask({
-      type: 'WalSnapshotSave', index, term: snap.metadata.term, body: snap.data, hardState: hs,
-    });
-    if (rd.entries.length > 0) await this.wal.ask({ type: 'WalAppend', entries: rd.entries });
     this.lastHardState = hs;
     this.storage.applySnapshot(snap);
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     this.storage.setHardState(hs);
-    const body = unpack<SnapshotBody>(snap.data);
-    await this.sm.restore(body, index);
+    await this.sm.restore(body, index, prepared);
     this.snapshots.snapshotIndex = index;
     this.log.info({ index, term: snap.metadata.term, revision: this.sm.applier.revision,
       bytes: snap.data.length }, 'installed snapshot from the leader');
@@ -797,6 +822,29 @@ export class RaftNode {
     this.inflight = undefined;
     this.send(rd.messages);
     this.node.advance(rd);
+    this.pump();
+  }
+
+  /**
+   * dropSnapshot forgets a leader's snapshot that could not be installed (it would not
+   * decode, or the raftBeforeApplySnap failpoint returned an error) before anything of it
+   * was saved: the core is rebuilt over the storage, which still holds the state before it,
+   * as if the message had been lost. The leader, finding this member still behind its log,
+   * sends a snapshot again (etcd's follower likewise survives a snapshot it failed to
+   * receive; the leader retries).
+   */
+  private dropSnapshot(index: number, e: unknown): void {
+    if (this.stopped) return;
+    this.snapshotsDropped++;
+    this.log.error({ index, err: String(e), dropped: this.snapshotsDropped },
+      'failed to install the snapshot from the leader; dropped it, the leader will send again');
+    const hs = this.lastHardState;
+    this.storage.setHardState({
+      ...hs, commit: Math.max(hs.commit, this.sm.appliedIndex) as Index,
+    });
+    this.pendingHardState = undefined;
+    this.inflight = undefined;
+    this.node = this.newCore();
     this.pump();
   }
 

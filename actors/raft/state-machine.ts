@@ -1,6 +1,6 @@
 import { AssertionFailed } from '../../src/assert.js';
 import { slowApplyWarnMs, snapshotAskTimeoutMs } from '../../src/constants.js';
-import { EtcdError } from '../../src/errors.js';
+import { EtcdError, ErrSnapshotCorrupt } from '../../src/errors.js';
 import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { expireAsRevokes, leaseKeyUpdates } from '../../src/lease/index.js';
 import {
@@ -36,6 +36,12 @@ import {
  * each applied batch to the shards, the watch hub and the lease actor. It answers the client
  * of every proposal this member made, and knows nothing of Raft's messages or the WAL.
  */
+
+/** PreparedRestore is a snapshot body checked and decoded by prepareRestore. */
+export interface PreparedRestore {
+  dumps: (Uint8Array | null)[];
+  applier: Applier;
+}
 
 /** Replier is how the state machine answers clients (the actor's endpoint). */
 export interface Replier {
@@ -131,15 +137,10 @@ export class StateMachine {
    * watch hub and the lease actor start over from it. Used at boot and when a follower
    * installs a snapshot from its leader.
    */
-  async restore(body: SnapshotBody | undefined, index: number): Promise<void> {
-    let dumps: (Uint8Array | null)[] = this.shards.map(() => null);
+  async restore(body: SnapshotBody | undefined, index: number,
+    prepared: PreparedRestore = this.prepareRestore(body)): Promise<void> {
+    const { dumps, applier } = prepared;
     if (body !== undefined) {
-      if (body.shards.length === this.shards.length) {
-        dumps = body.shards;
-      } else {
-        const parts = body.shards.map((d) => unpack(d));
-        dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
-      }
       this.confState = body.confState;
       if (body.members !== undefined) this.members = MemberTable.fromJson(body.members);
     }
@@ -150,12 +151,7 @@ export class StateMachine {
     await Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
     }, snapshotAskTimeoutMs)));
-    // The applier's latest state comes from the same dumps, column to column.
-    const columns = [];
-    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
-    // An empty store is at revision 1, as etcd's: the first write makes revision 2.
-    this.applier = Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
-      (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
+    this.applier = applier;
     this.appliedIndex = index;
     this.shardIndex = index;
     this.watch.sendUnbounded({
@@ -169,6 +165,35 @@ export class StateMachine {
         ...(this.leaseRemaining.has(id) ? { remainingSeconds: this.leaseRemaining.get(id)! } : {}),
       })),
     });
+  }
+
+  /**
+   * prepareRestore checks a snapshot body and decodes what restore needs from it (the
+   * shards' dumps, re-split for this member's shard count, and the applier built from them),
+   * changing nothing: a body that cannot be restored throws here, before any of it is saved
+   * or sent to the shards (ErrSnapshotCorrupt, or the decoders' own errors).
+   */
+  prepareRestore(body: SnapshotBody | undefined): PreparedRestore {
+    let dumps: (Uint8Array | null)[] = this.shards.map(() => null);
+    if (body !== undefined) {
+      if (typeof body !== 'object' || body === null || !Array.isArray(body.shards) ||
+        body.shards.length === 0 || !body.shards.every((d) => d instanceof Uint8Array)) {
+        throw new ErrSnapshotCorrupt('snapshot body without shard dumps');
+      }
+      if (body.shards.length === this.shards.length) {
+        dumps = body.shards;
+      } else {
+        const parts = body.shards.map((d) => unpack(d));
+        dumps = repartitionSnapshots(parts, this.shards.length).map((p) => pack(p));
+      }
+    }
+    // The applier's latest state comes from the same dumps, column to column.
+    const columns = [];
+    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
+    // An empty store is at revision 1, as etcd's: the first write makes revision 2.
+    const applier = Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
+      (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
+    return { dumps, applier };
   }
 
   /** snapshotMeta is the non-shard part of a snapshot at the applied index. */
@@ -464,13 +489,23 @@ export class StateMachine {
   ): void {
     const n = this.shards.length;
     const byShard: Change[][] = this.shards.map(() => []);
+    const subs: number[][] = this.shards.map(() => []);
+    let spread = false;
+    let first = -1;
     // Shards keep their own history, so the previous versions (needed by watchers, not by
     // shards) stay behind: half the bytes on the busiest channel.
-    for (const c of changes) {
-      byShard[shardOf(c.kv.key, n)]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
-    }
+    changes.forEach((c, sub) => {
+      const s = shardOf(c.kv.key, n);
+      if (first < 0) first = s;
+      else if (s !== first) spread = true;
+      byShard[s]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
+      subs[s]!.push(sub);
+    });
     for (let i = 0; i < n; i++) {
       const r: AppliedRevision = { revision, changes: byShard[i]! };
+      // A transaction over several shards: each shard keeps its changes' place in it, so
+      // that a watch catching up from history gets them in transaction order.
+      if (spread && r.changes.length > 0) r.subs = subs[i]!;
       if (compact !== undefined) r.compact = compact;
       if (r.changes.length > 0 || compact !== undefined) perShard[i]!.push(r);
     }

@@ -47,7 +47,9 @@ ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
       for (const r of msg.revisions) {
-        if (r.revision > store.currentRevision) store.apply(r.revision as Revision, r.changes);
+        if (r.revision > store.currentRevision) {
+          store.apply(r.revision as Revision, r.changes, r.subs);
+        }
         if (r.compact !== undefined) store.compact(r.compact as Revision);
       }
       if (msg.index > appliedIndex) appliedIndex = msg.index;
@@ -74,10 +76,13 @@ ctx.ep.onMessage((msg, token) => {
       if (token === undefined) return;
       try {
         const to = Math.min(msg.toRevision, store.currentRevision);
+        const subs: number[] = [];
         const changes = store.history(
-          msg.fromRevision as Revision, to as Revision, msg.key, msg.rangeEnd, msg.limit,
+          msg.fromRevision as Revision, to as Revision, msg.key, msg.rangeEnd, msg.limit, subs,
         );
-        const out = changes.map((change) => ({ revision: change.kv.modRevision, change }));
+        const out = changes.map((change, i) => ({
+          revision: change.kv.modRevision, change, sub: subs[i]!,
+        }));
         // history never splits a revision, so a full answer ends at its last revision.
         const full = msg.limit > 0 && out.length >= msg.limit;
         const through = full ? out[out.length - 1]!.revision : to;

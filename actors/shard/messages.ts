@@ -11,6 +11,9 @@ import type { Change, RangeRequest, RangeResponse } from '../../src/mvcc/types.j
 export interface AppliedRevision {
   revision: number;
   changes: Change[];
+  /** subs: each change's sub revision (its place in the whole transaction), sent only when
+   * the transaction's changes went to more than one shard; absent: 0, 1, 2 ... */
+  subs?: number[];
   /** compact, when set, is a compaction to this revision applied after the changes. */
   compact?: number;
 }

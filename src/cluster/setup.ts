@@ -82,6 +82,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     required: plan.members.length > 1 || plan.join,
     logLevel: config.logLevel, faults: faults.includes('peer-fault'),
     heartbeatIntervalMs: config.heartbeatInterval,
+    advertisePeerUrls: config.initialAdvertisePeerUrls,
     ...(peerTls === undefined ? {} : { tls: peerTls }),
   };
   const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };

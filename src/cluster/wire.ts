@@ -18,9 +18,13 @@
  * - `join`: a member starting with --initial-cluster-state=existing asks for the cluster id
  *   and member list (etcd: GET /members); no cluster id is known yet, so none is checked.
  *
+ * A stream or snap handshake carries the dialer's peer URLs (`urls`, etcd's X-PeerURLs): an
+ * accepting member that does not know the dialer yet (and never removed it) answers it there.
+ *
  * The refusals use etcd's rafthttp wording: "cluster ID mismatch", "the member has been
  * permanently removed from the cluster", "error sender not found", "to field mismatch".
  */
+import { peerHandshakeUrlBytesMax, peerHandshakeUrlsMax } from '../constants.js';
 import type { Member } from './membership.js';
 
 /** wireVersion is this protocol's version; a handshake of another is refused. */
@@ -41,6 +45,10 @@ export interface Handshake {
   /** from: the dialer's member id (0 for join); to: the member it means to reach. */
   from: number;
   to: number;
+  /** urls: the dialer's peer URLs (etcd's X-PeerURLs header). Optional on the wire: a
+   * handshake without them is still accepted from a known member. With them, a sender this
+   * member does not know yet (and never removed) is accepted and answered at these URLs. */
+  urls?: string[];
 }
 
 /** RefusalCode is a stable code for each refusal. */
@@ -109,6 +117,9 @@ export interface LocalView {
   clusterId: number;
   isMember(id: number): boolean;
   isRemoved(id: number): boolean;
+  /** canAddRemote: a sender outside the member list may be accepted (a remote); absent:
+   * always. */
+  canAddRemote?(id: number): boolean;
 }
 
 /** isHandshake checks a decoded first frame's shape (it comes from the network). */
@@ -118,13 +129,33 @@ export function isHandshake(x: unknown): x is Handshake {
   return typeof h['v'] === 'number' &&
     (h['kind'] === 'stream' || h['kind'] === 'snap' || h['kind'] === 'join') &&
     Number.isSafeInteger(h['cluster']) && Number.isSafeInteger(h['from']) &&
-    Number.isSafeInteger(h['to']);
+    Number.isSafeInteger(h['to']) && (h['urls'] === undefined || isPeerUrls(h['urls']));
+}
+
+/** isPeerUrls checks a handshake's peer URLs: a short list of http(s) URLs. */
+function isPeerUrls(x: unknown): x is string[] {
+  return Array.isArray(x) && x.length <= peerHandshakeUrlsMax && x.every((u) =>
+    typeof u === 'string' && u.length <= peerHandshakeUrlBytesMax && isHttpUrl(u));
+}
+
+function isHttpUrl(u: string): boolean {
+  try {
+    const p = new URL(u).protocol;
+    return p === 'http:' || p === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 /**
  * checkHandshake decides whether to accept a connection, in etcd's order: version, cluster
- * id, then the sender (removed: refused for good; unknown: refused, it may not be applied
- * here yet), then the receiver. A join is accepted from anyone.
+ * id, then the sender, then the receiver. A join is accepted from anyone. A removed sender
+ * is refused for good. A sender this member does not know is accepted when it says where it
+ * can be reached (its peer URLs) and the view has room for it (canAddRemote): this member
+ * may simply not have applied its addition yet — or, restarted from a WAL written before it
+ * learned the membership, know no one at all, and then only the leader reaching it can
+ * teach it (etcd's pipeline handler takes such a sender's messages and adds it as a remote
+ * from its X-PeerURLs). Without URLs, or with no room, it is refused as not found.
  */
 export function checkHandshake(x: unknown, local: LocalView): RefusalCode | undefined {
   if (!isHandshake(x)) return 'BAD';
@@ -132,7 +163,10 @@ export function checkHandshake(x: unknown, local: LocalView): RefusalCode | unde
   if (x.kind === 'join') return undefined;
   if (x.cluster !== local.clusterId) return 'CLUSTER_MISMATCH';
   if (local.isRemoved(x.from)) return 'REMOVED';
-  if (!local.isMember(x.from)) return 'SENDER_NOT_FOUND';
+  if (!local.isMember(x.from) && (x.from === 0 || x.from === local.selfId ||
+    x.urls === undefined || x.urls.length === 0 || local.canAddRemote?.(x.from) === false)) {
+    return 'SENDER_NOT_FOUND';
+  }
   if (x.to !== local.selfId) return 'TO_MISMATCH';
   return undefined;
 }

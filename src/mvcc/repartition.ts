@@ -13,9 +13,9 @@ import {
  *
  * Each dump holds two runs of rows (see ShardSnapshot): versions older than compactRevision,
  * at most one per key, then the change log in revision order. Rows keep their run; change-log
- * rows of several sources merge by revision, stably. Inside one revision (a transaction that
- * touched keys of several source shards) the rows of a lower source shard come first: a
- * transaction's changes keep their order within each source shard, not across them.
+ * rows of several sources merge by revision, then by sub revision (a transaction's order
+ * across shards; dumps without the sub column: stably, the rows of a lower source shard
+ * first).
  *
  * Example: dumps of 2 shards re-split into 3. Every dump has currentRevision 9 and
  * compactRevision 4; key "a" (rows at 2 and 7) moves with both rows to shardOf("a", 3).
@@ -29,7 +29,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     assert(p.currentRevision === current && p.compactRevision === compact,
       'shard dumps of one snapshot disagree on their revisions');
   }
-  type Row = { part: number; row: number; mod: number; valueAt: number };
+  type Row = { part: number; row: number; mod: number; sub: number; valueAt: number };
   const old: Row[][] = Array.from({ length: n }, () => []);
   const changes: Row[][] = Array.from({ length: n }, () => []);
   parts.forEach((p, part) => {
@@ -37,13 +37,14 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     for (let row = 0; row < p.rows; row++) {
       const target = shardOf(p.keys[p.key[row]!]!, n);
       const mod = p.mod[row]!;
-      (mod < compact ? old : changes)[target]!.push({ part, row, mod, valueAt });
+      const sub = p.sub?.[row] ?? 0;
+      (mod < compact ? old : changes)[target]!.push({ part, row, mod, sub, valueAt });
       valueAt += p.valueLens[row]!;
     }
   });
   return Array.from({ length: n }, (_, i) => {
     // Array.prototype.sort is stable: rows of one revision keep source order.
-    const rows = [...old[i]!, ...changes[i]!.sort((a, b) => a.mod - b.mod)];
+    const rows = [...old[i]!, ...changes[i]!.sort((a, b) => a.mod - b.mod || a.sub - b.sub)];
     const m = rows.length;
     const keys = new KeyTable();
     const key = new Uint32Array(m);
@@ -52,6 +53,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     const version = new Float64Array(m);
     const lease = new Float64Array(m);
     const valueLens = new Uint32Array(m);
+    const sub = new Uint32Array(m);
     let total = 0;
     for (const { part, row } of rows) total += parts[part]!.valueLens[row]!;
     const valueBytes = new Uint8Array(total);
@@ -63,6 +65,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
       create[j] = p.create[row]!;
       version[j] = p.version[row]!;
       lease[j] = p.lease[row]!;
+      sub[j] = p.sub?.[row] ?? 0;
       const len = p.valueLens[row]!;
       valueLens[j] = len;
       valueBytes.set(p.valueBytes.subarray(valueAt, valueAt + len), o);
@@ -70,7 +73,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     });
     return encodeShardSnapshot({
       currentRevision: current, compactRevision: compact, keys: keys.keys, rows: m, key, mod,
-      create, version, lease, valueLens, valueBytes,
+      create, version, lease, valueLens, valueBytes, sub,
     });
   });
 }

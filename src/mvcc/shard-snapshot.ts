@@ -19,7 +19,10 @@ import { ErrSnapshotCorrupt } from '../errors.js';
  * every safe integer), `valueBytes` cut by `valueLens` (uint32 per row). Multi-byte columns
  * are little-endian (the byte order of every host Node runs on here; a big-endian host is
  * refused at load with a clear error rather than misread). Version 0 marks a tombstone,
- * whose create, lease and value are zero/empty.
+ * whose create, lease and value are zero/empty. An optional `sub` column (uint32 per row,
+ * added later: absent in older dumps, read as zeros) holds each change-log row's sub revision
+ * — its place in its transaction across all shards — so that watch catch-up from a restored
+ * store still gives a transaction's events in transaction order.
  *
  * Both load into SnapshotColumns; writers write v2 only. A member upgraded in place reads
  * its v1 snapshot once and writes v2 from its next snapshot on.
@@ -58,6 +61,8 @@ export interface ShardSnapshot {
   lease: Uint8Array;
   valueBytes: Uint8Array;
   valueLens: Uint8Array;
+  /** sub: the rows' sub revisions (optional, see the file comment). */
+  sub?: Uint8Array;
 }
 
 /** SnapshotColumns is a decoded dump of either format, as aligned typed arrays. */
@@ -73,6 +78,8 @@ export interface SnapshotColumns {
   lease: Float64Array;
   valueLens: Uint32Array;
   valueBytes: Uint8Array;
+  /** sub: each row's sub revision (absent: unknown, all 0). */
+  sub?: Uint32Array;
 }
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -126,6 +133,7 @@ export function encodeShardSnapshot(c: SnapshotColumns): ShardSnapshot {
     lease: bytesOf(c.lease.subarray(0, n)),
     valueBytes: c.valueBytes,
     valueLens: bytesOf(c.valueLens.subarray(0, n)),
+    ...(c.sub === undefined ? {} : { sub: bytesOf(c.sub.subarray(0, n)) }),
   };
 }
 
@@ -196,6 +204,7 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
     mod: f64(s.mod, 'mod', rows), create: f64(s.create, 'create', rows),
     version: f64(s.version, 'version', rows), lease: f64(s.lease, 'lease', rows),
     valueLens, valueBytes,
+    ...(s.sub === undefined ? {} : { sub: u32(s.sub, 'sub', rows) }),
   };
 }
 

@@ -93,6 +93,9 @@ export class ShardStore {
   private rowKey: Bytes[] = [];
   /** log[0, logLen) holds the rows with modRevision ≥ compactRevision, in order. */
   private log = new Int32Array(logRowsMin);
+  /** logSub[i] is log[i]'s sub revision: its place in its transaction's changes across all
+   * shards (etcd's sub revision), so that a history merged from the shards keeps txn order. */
+  private logSub = new Uint32Array(logRowsMin);
   private logLen = 0;
   private sizeBytes = 0;
 
@@ -107,12 +110,15 @@ export class ShardStore {
    * empty list still advances currentRevision. Revisions must strictly increase, and every
    * change must be consistent with the history (a put continues the key's generation or
    * starts one; a delete ends a live key): anything else is a bug upstream and asserts.
+   * subs[j] is changes[j]'s sub revision in the whole transaction (absent: the changes are
+   * the whole transaction, subs 0, 1, 2 ...).
    */
-  apply(revision: Revision, changes: readonly Change[]): void {
+  apply(revision: Revision, changes: readonly Change[], subs?: readonly number[]): void {
     assert(revision > this.currentRevision, 'apply moves the revision forward',
       [revision, this.currentRevision]);
     const c = this.cols;
-    for (const ch of changes) {
+    for (let j = 0; j < changes.length; j++) {
+      const ch = changes[j]!;
       const kv = ch.kv;
       assert(kv.modRevision === revision, 'change modRevision differs from its revision');
       const head = this.index.get(kv.key);
@@ -137,7 +143,7 @@ export class ShardStore {
       const key = head === undefined ? kv.key : this.rowKey[head]!;
       this.setRowKey(r, key);
       this.index.set(key, r);
-      this.logPush(r);
+      this.logPush(r, subs?.[j] ?? j);
     }
     this.currentRevision = revision;
   }
@@ -194,7 +200,10 @@ export class ShardStore {
     let o = 0;
     for (let i = from; i < this.logLen; i++) {
       const r = this.log[i]!;
-      if (i >= end || !this.cols.isFree(r)) this.log[o++] = r;
+      if (i >= end || !this.cols.isFree(r)) {
+        this.logSub[o] = this.logSub[i]!;
+        this.log[o++] = r;
+      }
     }
     this.logLen = o;
     this.compactRevision = revision;
@@ -214,6 +223,8 @@ export class ShardStore {
    * Like etcd's watch, fromRevision = compactRevision is allowed (a client told "compacted
    * at C" re-watches from C); what compaction removed at C itself (tombstones, overwritten
    * versions) is not returned. fromRevision < compactRevision is ErrCompacted.
+   *
+   * subs, when given, receives each returned change's sub revision (see apply).
    */
   history(
     fromRevision: Revision,
@@ -221,6 +232,7 @@ export class ShardStore {
     key: Bytes,
     rangeEnd?: Bytes,
     limit = 0,
+    subs?: number[],
   ): Change[] {
     assert(fromRevision >= 1, 'history starts at revision 1 or later', fromRevision);
     if (fromRevision < this.compactRevision) throw new ErrCompacted();
@@ -244,6 +256,7 @@ export class ShardStore {
       const p = c.prev[row]!;
       if (p >= 0 && c.version[p]! > 0) change.prevKv = c.kv(p, k);
       out.push(change);
+      subs?.push(this.logSub[i]!);
     }
     return out;
   }
@@ -271,8 +284,9 @@ export class ShardStore {
       keyStrings += 16 + Math.ceil(k.length / 8) * 8;
     });
     return {
-      columnBytes: this.cols.memoryBytes() - this.cols.arenaBytes + this.log.byteLength,
-      offHeapUsedBytes: this.cols.usedBytes() + this.logLen * 4,
+      columnBytes: this.cols.memoryBytes() - this.cols.arenaBytes + this.log.byteLength +
+        this.logSub.byteLength,
+      offHeapUsedBytes: this.cols.usedBytes() + this.logLen * 8,
       arenaBytes: this.cols.arenaBytes,
       valueBytesLive: this.cols.valueBytesLive,
       heapBytesEstimate: keyStrings + this.index.size * keyIndexBytesPerKey +
@@ -289,8 +303,11 @@ export class ShardStore {
       while (c.prev[r]! >= 0) r = c.prev[r]!;
       if (c.mod[r]! < this.compactRevision) rows.push(r);
     });
+    const base = rows.length;
     for (let i = 0; i < this.logLen; i++) rows.push(this.log[i]!);
     const n = rows.length;
+    const sub = new Uint32Array(n);
+    sub.set(this.logSub.subarray(0, this.logLen), base);
     const keys = new KeyTable();
     const key = new Uint32Array(n);
     const mod = new Float64Array(n);
@@ -309,7 +326,7 @@ export class ShardStore {
     return encodeShardSnapshot({
       currentRevision: this.currentRevision, compactRevision: this.compactRevision,
       keys: keys.keys, rows: n, key, mod, create, version, lease,
-      valueLens: values.lens, valueBytes: values.bytes,
+      valueLens: values.lens, valueBytes: values.bytes, sub,
     });
   }
 
@@ -364,7 +381,7 @@ export class ShardStore {
       if (mod >= s.compactRevision) {
         assert(mod >= lastMod, 'change log out of order');
         lastMod = mod;
-        this.logPush(i);
+        this.logPush(i, s.sub?.[i] ?? 0);
       } else {
         assert(lastMod === 0, 'old row after the change log');
         assert(h < 0, 'two old rows for a key');
@@ -436,12 +453,16 @@ export class ShardStore {
     else this.rowKey[r] = key;
   }
 
-  private logPush(r: number): void {
+  private logPush(r: number, sub: number): void {
     if (this.logLen === this.log.length) {
       const bigger = new Int32Array(this.log.length * 2);
       bigger.set(this.log);
       this.log = bigger;
+      const subs = new Uint32Array(this.log.length);
+      subs.set(this.logSub);
+      this.logSub = subs;
     }
+    this.logSub[this.logLen] = sub;
     this.log[this.logLen++] = r;
   }
 

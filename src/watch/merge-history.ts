@@ -5,10 +5,12 @@ import type { HistoryChange } from './types.js';
  * changes in revision order and the revision it is complete through. The merged answer is
  * complete only through the smallest of those (a shard that stopped at its limit, or that
  * has not applied as far yet, bounds everyone), so changes past it are dropped — the next
- * pass reads them again. Within one revision, changes keep shard order (a transaction's
- * changes to different shards have no order a watcher could observe otherwise).
+ * pass reads them again. Within one revision, changes are ordered by sub revision (their
+ * place in the transaction), as etcd and live watches deliver them; changes without one
+ * keep shard order.
  *
  * Example: shard 0 → [3, 5] through 5; shard 1 → [4, 9] through 9 ⇒ [3, 4, 5] through 5.
+ * A txn at 6 putting b (sub 0, shard 1) then a (sub 1, shard 0) merges as [b, a].
  */
 export function mergeHistory(
   parts: readonly { changes: readonly HistoryChange[]; throughRevision: number }[],
@@ -20,7 +22,9 @@ export function mergeHistory(
   for (const p of parts) {
     for (const c of p.changes) if (c.revision <= through) out.push(c);
   }
-  // Array.prototype.sort is stable: equal revisions keep shard order.
-  if (parts.length > 1) out.sort((a, b) => a.revision - b.revision);
+  // Array.prototype.sort is stable: equal (revision, sub) keep shard order.
+  if (parts.length > 1) {
+    out.sort((a, b) => a.revision - b.revision || (a.sub ?? 0) - (b.sub ?? 0));
+  }
   return { changes: out, throughRevision: through };
 }

@@ -71,4 +71,6 @@ export interface HistoryRequest {
 export interface HistoryChange {
   revision: number;
   change: Change;
+  /** sub: the change's place in its transaction (etcd's sub revision); absent: 0. */
+  sub?: number;
 }
