@@ -147,6 +147,9 @@ async function close(): Promise<void> {
   while (gateways.some((g) => g.routes.admission.inflight > 0) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 5));
   }
+  // Every connection closes now (idle keep-alive ones included): a uWS socket still open
+  // when the thread is terminated aborts the process (Node's CheckedUvLoopClose).
+  for (const g of gateways) (g.server.uws_instance as unknown as { close(): void }).close();
   post({ gw: 'closed' });
 }
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type MessagePort, Worker } from 'node:worker_threads';
 import HyperExpress from 'hyper-express';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type {
   GatewayThreadConfig, GwCallKind, GwListenUrl, GwObserved, GwToMain, GwToThread,
 } from '../../actors/gateway/messages.js';
@@ -123,7 +123,7 @@ export class GatewayPool {
     const holders: HyperExpress.Server[] = [];
     try {
       for (const r of rs) {
-        const h = new HyperExpress.Server({ ...uwsTlsOptions(tlsOf(r)) });
+        const h = new HyperExpress.Server({ ...uwsTlsOptions(tlsOf(r)), auto_close: false });
         h.set_not_found_handler((_req, res) => { res.close(); });
         r.release();
         try {
@@ -274,6 +274,11 @@ export function poolHooks(system: ActorSystem, kv: KvService, metrics: Metrics,
     help: 'HTTP requests answered by each gateway thread (--experimental-gateway-threads).',
     labelNames: ['gateway'], registers: [metrics.registry],
   });
+  const streams = new Gauge({
+    name: 'myetcd_gateway_watch_streams',
+    help: 'Watch streams open on each gateway thread (--experimental-gateway-threads).',
+    labelNames: ['gateway'], registers: [metrics.registry],
+  });
   return {
     onCall: async (kind) => kind === 'metrics' ? metrics.render(system, kv)
       : kind === 'dashboard' ? dashboard.snapshot() : system.actorTraces(),
@@ -282,6 +287,7 @@ export function poolHooks(system: ActorSystem, kv: KvService, metrics: Metrics,
         observe(route, method, code, seconds);
       }
       requests.inc({ gateway: name }, m.observations.length + m.dropped);
+      streams.set({ gateway: name }, m.watchStreams);
       metrics.addClientBytes(m.receivedBytes, m.sentBytes);
       if (m.bodiesRefused > 0) metrics.httpBodyRefused.inc(m.bodiesRefused);
     },
