@@ -82,8 +82,7 @@ async function main(): Promise<void> {
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   const auth = await startAuth(config, kv, metrics.registry);
-  const hooks = lateHooks(system);
-  pool?.start(hooks);
+  const hooks = startPool(pool, system); // before the actors: they connect to its threads
   await system.start();
   await refreshWhileRestoring(kv, log);
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
@@ -220,22 +219,23 @@ function newPool(config: Config, plan: { selfId: number; clusterId: number },
   });
 }
 
-/** lateHooks are the pool's hooks, set once the observability they need exists (the threads
- * start before the actors, and call nothing before they listen). */
-function lateHooks(system: ActorSystem): PoolHooks & { set(h: PoolHooks): void } {
+/** startPool starts the gateway threads (if any) with hooks that are set once the
+ * observability they need exists (the threads call nothing before they listen). */
+function startPool(pool: GatewayPool | undefined, system: ActorSystem):
+  { set(h: PoolHooks): void } {
   let h: PoolHooks | undefined;
   const need = (): PoolHooks => {
     if (h === undefined) throw new Error('gateway pool hooks are not set yet');
     return h;
   };
-  return {
-    set: (x) => { h = x; },
+  pool?.start({
     onCall: (kind) => need().onCall(kind),
     onObserved: (name, m) => need().onObserved(name, m),
     onCrash: (name, why) => need().onCrash(name, why),
     // At spawn, before set.
     onAttach: (name, w) => system.attach(name, w),
-  };
+  });
+  return { set: (x) => { h = x; } };
 }
 
 /** serveClients starts the HTTP front end on the reserved client URLs: the main thread's

@@ -166,7 +166,8 @@ export class ActorSystem {
    * answer (take returns true) or timeoutMs passes; a thread that does not answer is left out. */
   private async askEachWorker(timeoutMs: number, ask: (name: string) => ControlMessage,
     take: (name: string, m: ControlMessage) => boolean): Promise<void> {
-    await Promise.all([...this.workers, ...this.attached].map(([name, w]) => new Promise<void>((resolve) => {
+    const all = [...this.workers, ...this.attached];
+    await Promise.all(all.map(([name, w]) => new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       function onMsg(m: ControlMessage): void {
         if (take(name, m)) done();
