@@ -1,6 +1,8 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { loadConfig } from '../src/config/index.js';
+import { gatewayThreadsFor } from '../src/gateway/pool.js';
 import { metricValue } from './helpers/metrics.js';
 import { b64, post, startServer, type TestServer, unb64 } from './helpers/server.js';
 import { LineStream } from './helpers/streams.js';
@@ -116,4 +118,20 @@ test('gateway threads: the shared client port is refused to another member and t
   } finally {
     await other.shutdown();
   }
+});
+
+test('gateway threads: the default is sized to the cores; the flag, the environment and ' +
+  'client-cert-auth decide otherwise', (t) => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env);
+  t.is(cfg([]).gatewayThreads, 0);
+  t.is(gatewayThreadsFor(cfg([]), 2), 1);
+  t.is(gatewayThreadsFor(cfg([]), 4), 2);
+  t.is(gatewayThreadsFor(cfg([]), 64), 4);
+  t.is(gatewayThreadsFor(cfg(['--experimental-gateway-threads', '3']), 2), 3);
+  t.is(gatewayThreadsFor(cfg([], { MYETCD_EXPERIMENTAL_GATEWAY_THREADS: '2' }), 2), 2);
+  t.is(gatewayThreadsFor(cfg(['--experimental-gateway-threads', '1']), 64), 1);
+  t.throws(() => cfg(['--experimental-gateway-threads', '17']));
+  t.is(gatewayThreadsFor(cfg(['--experimental-gateway-threads', '2', '--listen-client-urls',
+    'https://127.0.0.1:2379', '--client-cert-auth', '--trusted-ca-file', '/ca.pem',
+    '--cert-file', '/c.pem', '--key-file', '/k.pem']), 8), 1);
 });
