@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     });
   });
   const obs = setupObservability({ system, kv, metrics, config, memberId, logger });
-  hooks.set(poolHooks(system, kv, metrics, obs.gatewayDeps.dashboard, obs.gatewayDeps.observe));
+  hooks.set(poolHooks(system, kv, metrics, auth, obs.gatewayDeps));
   for (let i = 0; i < config.storageShards; i++) {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
@@ -118,9 +118,6 @@ async function main(): Promise<void> {
     metrics.ingestGateway(sumStats(gateways, pool));
   });
   const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
-  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
-  grpcUrls));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -144,7 +141,10 @@ async function main(): Promise<void> {
     });
   };
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGTERM', () => stop('SIGTERM')); // before gRPC: a stop once HTTP is ready is clean
+  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
+    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
+  grpcUrls));
 }
 
 /** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway), the gateway

@@ -65,6 +65,7 @@ const system: GatewaySystem = {
 const kv = new KvService(ep, cfg.shardCount, cfg.memberId, cfg.clusterId);
 const authReady = startAuth(cfg.auth, kv, new Registry()).then((gate) => {
   gate.catchUp = () => kv.status().then(() => undefined);
+  gate.onFailure = () => { bytes.authFailures++; };
   return gate;
 });
 authReady.catch(() => undefined);
@@ -72,14 +73,14 @@ authReady.catch(() => undefined);
 let observations: GwObservation[] = [];
 let dropped = 0;
 let requests = 0;
-const bytes = { received: 0, sent: 0, refused: 0 };
+const bytes = { received: 0, sent: 0, refused: 0, authFailures: 0 };
 const gateways: Gateway[] = [];
 
 /** observed builds the report of what was answered since the last one. */
 function observed(flush: number): GwObserved {
   const m: GwObserved = {
     gw: 'observed', requests, observations, dropped, flush,
-    receivedBytes: bytes.received, sentBytes: bytes.sent, bodiesRefused: bytes.refused,
+    authFailures: bytes.authFailures, receivedBytes: bytes.received, sentBytes: bytes.sent, bodiesRefused: bytes.refused,
     inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
     watchStreamsDropped: 0,
   };
@@ -92,12 +93,12 @@ function observed(flush: number): GwObserved {
   }
   observations = [];
   dropped = 0;
-  bytes.received = bytes.sent = bytes.refused = 0;
+  bytes.received = bytes.sent = bytes.refused = bytes.authFailures = 0;
   return m;
 }
 
 setInterval(() => {
-  if (observations.length > 0 || dropped > 0) post(observed(0));
+  if (observations.length > 0 || dropped > 0 || bytes.authFailures > 0) post(observed(0));
 }, gatewayFlushIntervalMs).unref();
 
 async function listen(m: GwListen): Promise<void> {

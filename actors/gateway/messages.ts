@@ -103,6 +103,8 @@ export interface GwObserved {
   receivedBytes: number;
   sentBytes: number;
   bodiesRefused: number;
+  /** authFailures: authentications refused (myetcd_auth_failures_total). */
+  authFailures: number;
   inflight: number;
   watchStreams: number;
   watchBufferedBytes: number;

@@ -16,6 +16,7 @@ import type { ActorSystem, SystemOptions } from '../runtime/system.js';
 import type { Metrics } from '../metrics/index.js';
 import type { KvService } from './kv-service.js';
 import type { Dashboard } from './dashboard.js';
+import type { AuthGate } from './auth-gate.js';
 import { type ClientTls, uwsTlsOptions } from './tls.js';
 
 /**
@@ -271,9 +272,10 @@ export class GatewayPool {
  * answered from them, reports feed the request metrics (and myetcd_gateway_requests_total,
  * per thread), and a dead thread restarts the actors so that its successor is connected. */
 export function poolHooks(system: ActorSystem, kv: KvService, metrics: Metrics,
-  dashboard: Pick<Dashboard, 'snapshot'>,
-  observe: (route: string, method: string, code: number, s: number) =>
-    void): PoolHooks {
+  auth: AuthGate, { dashboard, observe }: {
+    dashboard: Pick<Dashboard, 'snapshot'>;
+    observe: (route: string, method: string, code: number, s: number) => void;
+  }): PoolHooks {
   const requests = new Counter({
     name: 'myetcd_gateway_requests_total',
     help: 'HTTP requests answered by each gateway thread (--experimental-gateway-threads).',
@@ -295,6 +297,10 @@ export function poolHooks(system: ActorSystem, kv: KvService, metrics: Metrics,
       streams.set({ gateway: name }, m.watchStreams);
       metrics.addClientBytes(m.receivedBytes, m.sentBytes);
       if (m.bodiesRefused > 0) metrics.httpBodyRefused.inc(m.bodiesRefused);
+      for (let i = 0; i < m.authFailures; i++) {
+        auth.failures++;
+        auth.onFailure?.();
+      }
     },
     onCrash: (name, why) => system.restartAll(name, why),
     onAttach: (name, w) => system.attach(name, w),
