@@ -80,7 +80,8 @@ const gateways: Gateway[] = [];
 function observed(flush: number): GwObserved {
   const m: GwObserved = {
     gw: 'observed', requests, observations, dropped, flush,
-    authFailures: bytes.authFailures, receivedBytes: bytes.received, sentBytes: bytes.sent, bodiesRefused: bytes.refused,
+    authFailures: bytes.authFailures, receivedBytes: bytes.received, sentBytes: bytes.sent,
+    bodiesRefused: bytes.refused,
     inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
     watchStreamsDropped: 0,
   };
