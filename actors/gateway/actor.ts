@@ -107,6 +107,7 @@ async function listen(m: GwListen): Promise<void> {
     const auth = await authReady;
     const deps: GatewayDeps = {
       kv, system, version: cfg.version, auth, gatewayIndex: cfg.index,
+      receivingShared: cfg.receivingShared,
       metricsText: async () => (await call('metrics')) as { contentType: string; body: string },
       observe: (route, method, code, seconds) => {
         requests++;

@@ -40,6 +40,8 @@ export interface GatewayThreadConfig {
   auth: AuthGateOptions;
   /** name is the member's name (the dashboard's /debug/member line). */
   name: string;
+  /** receivingShared: the body bytes being received, counted by all gateway threads. */
+  receivingShared: SharedArrayBuffer;
 }
 
 /** GwPorts hands over one generation's channels to the actors, by actor name. */

@@ -91,6 +91,8 @@ export class GatewayPool {
   private readonly waiters = new Set<(name: string, m: GwToMain) => void>();
 
   private hooks: PoolHooks | undefined;
+  /** receivingShared: the threads' one count of body bytes being received (http-guard.ts). */
+  private readonly receivingShared = new SharedArrayBuffer(8);
 
   constructor(private readonly o: PoolOptions) {
     this.names = Array.from({ length: o.threads }, (_, i) => `gateway-${i + 1}`);
@@ -218,6 +220,7 @@ export class GatewayPool {
       version: this.o.version, maxRequestBytes: c.maxRequestBytes, maxTxnOps: c.maxTxnOps,
       watchBufferedBytesMax: c.watchBufferedBytesMax,
       traceSampleRate: traceSampleRateOf(c.traceSampleRate), name: c.name,
+      receivingShared: this.receivingShared,
       auth: { authToken: c.authToken, authTokenTtl: c.authTokenTtl, bcryptCost: c.bcryptCost },
     };
   }

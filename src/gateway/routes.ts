@@ -46,6 +46,8 @@ export interface GatewayDeps {
   auth?: AuthGate;
   /** gatewayIndex: this gateway thread's number (0: the main thread; i: 'gateway-i'). */
   gatewayIndex?: number;
+  /** receivingShared: the gateway threads' shared count of body bytes being received. */
+  receivingShared?: SharedArrayBuffer;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */
