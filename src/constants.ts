@@ -334,7 +334,7 @@ export const gatewayThreadsMax = 16;
 export const gatewayThreadsDefault = 0;
 /** gatewayThreadsCoresMin: the cores from which "sized to the cores" starts gateway threads.
  * On 2 cores the Raft, WAL and shard threads need about one core under load and two gateway
- * threads measured no better than the main thread alone (docs/performance.md). */
+ * threads measured no better than the main thread alone ("More than one gateway" in docs). */
 export const gatewayThreadsCoresMin = 4;
 /** gatewayThreadsAutoMax bounds the gateway threads "sized to the cores" starts: half the
  * cores, at most this many. */

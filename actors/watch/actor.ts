@@ -37,11 +37,16 @@ const gateway = ctx.ep.ref<WatchOut, unknown>(cfg.gatewayActor ?? 'gateway');
 const gateways = new Map<number, ActorRef<WatchOut, unknown>>();
 
 /** gatewayOf is the gateway thread that opened the streams of class `owner` (stream ids are
- * owner + k·watchStreamIdStride; owner 0 is the main thread's gateway). */
+ * owner + k·watchStreamIdStride; owner 0 is the main thread's gateway). Without gateway
+ * threads every stream is the main thread's, whatever its id (tests number their own). */
 function gatewayOf(owner: number): ActorRef<WatchOut, unknown> {
   if (owner === 0) return gateway;
   let g = gateways.get(owner);
-  if (g === undefined) gateways.set(owner, g = ctx.ep.ref<WatchOut, unknown>(`gateway-${owner}`));
+  if (g === undefined) {
+    const name = `gateway-${owner}`;
+    g = ctx.ep.hasActor(name) ? ctx.ep.ref<WatchOut, unknown>(name) : gateway;
+    gateways.set(owner, g);
+  }
   return g;
 }
 
