@@ -246,11 +246,13 @@ async function serveClients(config: Config, clientUrls: Reservation[],
   Promise<{ gateways: Gateway[]; listened: number[] }> {
   const gateways: Gateway[] = [];
   const listened: number[] = [];
-  const ready = (raw: string, port: number) => {
+  // Said once main has its signal handlers (after this turn): a SIGTERM sent on reading the
+  // line must find them (the main thread's uWS server, when there is one, also catches it).
+  const ready = (raw: string, port: number) => setImmediate(() => {
     const u = new URL(raw);
     log.info({ url: `${u.protocol}//${u.hostname}:${port}`, ...(pool === undefined ? {}
       : { gatewayThreads: pool.names.length }) }, 'ready to serve client requests');
-  };
+  });
   if (pool !== undefined) {
     const { server, routes, watches } = buildGateway(deps);
     gateways.push({ server, routes, watches, port: 0 });
