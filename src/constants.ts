@@ -335,3 +335,25 @@ assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot step may outlast a smal
  * with askTimeoutMs) while it restores a large store: 30 × 10 s. */
 export const bootStatusAsksMax = 30;
 assert(bootStatusAsksMax >= 1, 'start-up asks the Raft node at least once');
+
+/** gatewayThreadsMax bounds --experimental-gateway-threads (HTTP gateway worker threads). */
+export const gatewayThreadsMax = 16;
+/** gatewayThreadsDefault: 0 means "sized to the cores" (src/gateway/pool.ts gatewayThreadsFor:
+ * the main thread alone below gatewayThreadsCoresMin cores); 1 is the main thread alone. */
+export const gatewayThreadsDefault = 0;
+/** gatewayThreadsCoresMin: the cores from which "sized to the cores" starts gateway threads.
+ * On 2 cores the Raft, WAL and shard threads need about one core under load and two gateway
+ * threads measured no better than the main thread alone ("More than one gateway" in docs). */
+export const gatewayThreadsCoresMin = 4;
+/** gatewayThreadsAutoMax bounds the gateway threads "sized to the cores" starts: half the
+ * cores, at most this many. */
+export const gatewayThreadsAutoMax = 4;
+/** watchStreamIdStride: a gateway numbers its watch streams owner, owner + stride, …, so the
+ * watch hub knows which gateway thread a stream's events go to (owner 0 is the main thread). */
+export const watchStreamIdStride = 32;
+assert(watchStreamIdStride > gatewayThreadsMax, 'every gateway thread owns a stream id class');
+/** gatewayObservationsMax bounds the request observations a gateway thread keeps for the main
+ * thread's /metrics and dashboard between two flushes (past it, the oldest are dropped). */
+export const gatewayObservationsMax = 20_000;
+/** gatewayFlushIntervalMs: how often a gateway thread hands its observations to the main one. */
+export const gatewayFlushIntervalMs = 250;

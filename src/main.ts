@@ -10,7 +10,11 @@ import { KvService } from './gateway/kv-service.js';
 import { setupObservability } from './gateway/observability.js';
 import { startAuth } from './gateway/auth-gate.js';
 import { tlsFor } from './gateway/tls.js';
-import { startGateway } from './gateway/server.js';
+import { buildGateway, type Gateway, startGateway } from './gateway/server.js';
+import { GatewayPool, gatewayThreadsFor, type PoolHooks, type PoolOptions,
+  poolHooks } from './gateway/pool.js';
+import type { GatewayDeps } from './gateway/routes.js';
+import type { Reservation } from './server/listen.js';
 import { type GrpcStartDeps, startGrpcGateways } from './gateway/grpc-server.js';
 import { closeLogger, flushLogger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
@@ -61,7 +65,9 @@ async function main(): Promise<void> {
   const { selfId: memberId, clusterId } = plan;
   const metrics = createMetrics({ version: apiVersion, buildVersion: version, clusterVersion,
     quotaBackendBytes: config.quotaBackendBytes });
+  const pool = newPool(config, plan, logger);
   const system = new ActorSystem(actorSpecs(config, plan), {
+    ...pool?.systemOptions,
     logger: logger.child({ component: 'supervisor' }),
     logConfig: loggerConfig(config),
     onFatal: (reason) => {
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   const auth = await startAuth(config, kv, metrics.registry);
+  const hooks = startPool(pool, system); // before the actors: they connect to its threads
   await system.start();
   await refreshWhileRestoring(kv, log);
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
@@ -88,6 +95,7 @@ async function main(): Promise<void> {
     });
   });
   const obs = setupObservability({ system, kv, metrics, config, memberId, logger });
+  hooks.set(poolHooks(system, kv, metrics, auth, obs.gatewayDeps));
   for (let i = 0; i < config.storageShards; i++) {
     const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
     metrics.onScrape(async () => {
@@ -96,28 +104,20 @@ async function main(): Promise<void> {
     });
   }
 
-  const gateways: Gateway[] = [];
-  const listened: number[] = [];
-  metrics.onScrape(() => metrics.ingestGateway(sumStats(gateways)));
-  for (const reserved of clientUrls) {
-    const u = new URL(reserved.url);
-    const g = await startGateway({
-      kv, system, version,
-      metricsText: () => metrics.render(system, kv),
-      ...obs.gatewayDeps,
-      countBytes: (received, sent) => metrics.addClientBytes(received, sent),
-      onBodyRefused: () => metrics.httpBodyRefused.inc(),
-      watchBufferedBytesMax: config.watchBufferedBytesMax,
-      auth,
-    }, reserved.host, reserved.port, reserved, tlsFor(config, u));
-    gateways.push(g);
-    log.info({ url: `${u.protocol}//${u.hostname}:${g.port}` }, 'ready to serve client requests');
-    listened.push(g.port);
-  }
+  const { gateways, listened } = await serveClients(config, clientUrls, pool, log, {
+    kv, system, version,
+    metricsText: () => metrics.render(system, kv),
+    ...obs.gatewayDeps,
+    countBytes: (received, sent) => metrics.addClientBytes(received, sent),
+    onBodyRefused: () => metrics.httpBodyRefused.inc(),
+    watchBufferedBytesMax: config.watchBufferedBytesMax,
+    auth,
+  });
+  metrics.onScrape(async () => {
+    await pool?.flush();
+    metrics.ingestGateway(sumStats(gateways, pool));
+  });
   const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
-  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
-  grpcUrls));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -129,8 +129,9 @@ async function main(): Promise<void> {
     // Requests in flight finish against the actors (bounded wait), then the actors stop in
     // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
     const admissions = [...gateways.map((g) => g.routes.admission), ...grpc.admissions];
-    void drain(admissions, shutdownDrainMsMax).then(() => obs.stop())
-      .then(() => system.stop()).then(async () => {
+    void Promise.all([drain(admissions, shutdownDrainMsMax), pool?.close()])
+      .then(() => obs.stop()).then(() => system.stop()).then(() => pool?.terminate())
+      .then(async () => {
       await lock.release();
       log.info({}, 'stopped');
       return closeLogger(logger).then(() => process.exit(0));
@@ -140,18 +141,26 @@ async function main(): Promise<void> {
     });
   };
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGTERM', () => stop('SIGTERM')); // before gRPC: a stop once HTTP is ready is clean
+  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
+    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
+  grpcUrls));
 }
 
-/** Gateway is one client listener (startGateway's result). */
-type Gateway = Awaited<ReturnType<typeof startGateway>>;
-
-/** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway). */
-function sumStats(all: Gateway[]): Parameters<Metrics['ingestGateway']>[0] {
+/** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway), the gateway
+ * threads' latest reports included. */
+function sumStats(all: Gateway[], pool?: GatewayPool): Parameters<Metrics['ingestGateway']>[0] {
   const sum = {
     inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
     watchStreamsDropped: 0,
   };
+  for (const m of pool?.last.values() ?? []) {
+    sum.inflight += m.inflight;
+    sum.watchStreams += m.watchStreams;
+    sum.watchBufferedBytes += m.watchBufferedBytes;
+    sum.watchBufferedBytesPeak += m.watchBufferedBytesPeak;
+    sum.watchStreamsDropped += m.watchStreamsDropped;
+  }
   for (const { routes, watches } of all) {
     sum.inflight += routes.admission.inflight;
     sum.watchStreams += watches.streams;
@@ -196,4 +205,67 @@ async function refreshWhileRestoring(
       log.warn({ tries }, 'the Raft node is still restoring; asking again');
     }
   }
+}
+
+/** newPool makes the gateway threads' pool when --experimental-gateway-threads asks for more
+ * than the main thread (src/gateway/pool.ts); undefined: the main thread serves HTTP. */
+function newPool(config: Config, plan: { selfId: number; clusterId: number },
+  logger: { child(b: object): PoolOptions['log'] }): GatewayPool | undefined {
+  const threads = gatewayThreadsFor(config);
+  if (threads <= 1) return undefined;
+  return new GatewayPool({
+    threads, config, memberId: plan.selfId, clusterId: plan.clusterId, version,
+    logConfig: loggerConfig(config), log: logger.child({ component: 'gateway-pool' }),
+  });
+}
+
+/** startPool starts the gateway threads (if any) with hooks that are set once the
+ * observability they need exists (the threads call nothing before they listen). */
+function startPool(pool: GatewayPool | undefined, system: ActorSystem):
+  { set(h: PoolHooks): void } {
+  let h: PoolHooks | undefined;
+  const need = (): PoolHooks => {
+    if (h === undefined) throw new Error('gateway pool hooks are not set yet');
+    return h;
+  };
+  pool?.start({
+    onCall: (kind) => need().onCall(kind),
+    onObserved: (name, m) => need().onObserved(name, m),
+    onCrash: (name, why) => need().onCrash(name, why),
+    // At spawn, before set.
+    onAttach: (name, w) => system.attach(name, w),
+  });
+  return { set: (x) => { h = x; } };
+}
+
+/** serveClients starts the HTTP front end on the reserved client URLs: the main thread's
+ * gateway, or the gateway threads (the main thread then keeps an unlistened gateway for the
+ * gRPC front end's watch streams). */
+async function serveClients(config: Config, clientUrls: Reservation[],
+  pool: GatewayPool | undefined, log: { info(o: object, m: string): void }, deps: GatewayDeps):
+  Promise<{ gateways: Gateway[]; listened: number[] }> {
+  const gateways: Gateway[] = [];
+  const listened: number[] = [];
+  // Said once main has its signal handlers (after this turn): a SIGTERM sent on reading the
+  // line must find them (the main thread's uWS server, when there is one, also catches it).
+  const ready = (raw: string, port: number) => setImmediate(() => {
+    const u = new URL(raw);
+    log.info({ url: `${u.protocol}//${u.hostname}:${port}`, ...(pool === undefined ? {}
+      : { gatewayThreads: pool.names.length }) }, 'ready to serve client requests');
+  });
+  if (pool !== undefined) {
+    const { server, routes, watches } = buildGateway(deps);
+    gateways.push({ server, routes, watches, port: 0 });
+    const ports = await pool.listen(clientUrls, (r) => tlsFor(config, new URL(r.url)));
+    clientUrls.forEach((r, i) => ready(r.url, ports[i]!));
+    return { gateways, listened: ports };
+  }
+  for (const reserved of clientUrls) {
+    const g = await startGateway(deps, reserved.host, reserved.port, reserved,
+      tlsFor(config, new URL(reserved.url)));
+    gateways.push(g);
+    ready(reserved.url, g.port);
+    listened.push(g.port);
+  }
+  return { gateways, listened };
 }

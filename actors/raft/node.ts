@@ -30,7 +30,8 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
 import type { WatchMsg } from '../watch/messages.js';
 import type {
-  RaftAlarm, RaftAlarmResp, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftPropose, RaftStatusResp,
+  AuthChanged, RaftAlarm, RaftAlarmResp, RaftApplied, RaftMsg, RaftNodeConfig, RaftMembersResp,
+  RaftPropose, RaftStatusResp,
 } from './messages.js';
 import {
   encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
@@ -38,7 +39,7 @@ import {
 import { type ErrorBody, Proposals, timeoutError } from './proposals.js';
 import { ReadIndexQueue } from './read-index.js';
 import { Snapshotter } from './snapshots.js';
-import { type PreparedRestore, StateMachine } from './state-machine.js';
+import { type GatewayPush, type PreparedRestore, StateMachine } from './state-machine.js';
 
 /** NodeLogger is the part of pino the Raft node uses. */
 export interface NodeLogger {
@@ -201,7 +202,7 @@ export class RaftNode {
     this.lease = this.ep.ref<LeaseMsg, unknown>('lease');
     this.peer = this.ep.hasActor('peer') ? this.ep.ref<PeerMsg, PeerReplies>('peer') : undefined;
     this.sm = new StateMachine(this.shards, this.ep.ref<WatchMsg, unknown>('watch'), this.lease,
-      this.ep, this.ep.hasActor('gateway') ? this.ep.ref('gateway') : undefined);
+      this.ep, gatewayPush(this.ep));
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
       this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
     this.snapshots.onDiskFault = (kind, message) => {
@@ -1193,4 +1194,18 @@ function dropError(e: unknown): ErrorBody {
   if (e instanceof ErrProposalDropped && e.reason === 'no leader') return E.noLeader;
   if (e instanceof RaftError) return E.dropped;
   throw e;
+}
+
+/** gatewayPush reaches every gateway thread connected to this node ('gateway', 'gateway-1',
+ * …); undefined when none is (tests of the node alone). */
+function gatewayPush(ep: Endpoint<RaftMsg>): GatewayPush | undefined {
+  const refs = ep.targetNames().filter((n) => n === 'gateway' || n.startsWith('gateway-'))
+    .map((n) => ep.ref<RaftApplied | AuthChanged, unknown>(n));
+  if (refs.length === 0) return undefined;
+  return {
+    threads: refs.length,
+    sendUnbounded: (m) => {
+      for (const r of refs) r.sendUnbounded(m);
+    },
+  };
 }

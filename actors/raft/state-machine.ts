@@ -97,6 +97,14 @@ type Executed = Omit<ReturnType<Applier['execute']>, 'response'> & {
   response: RaftProposeResp['response'];
 };
 
+/** GatewayPush reaches every gateway thread of this member (the main thread's and those of
+ * --experimental-gateway-threads): the Raft node's pushes go to all of them. */
+export interface GatewayPush {
+  sendUnbounded(m: RaftApplied | AuthChanged): void;
+  /** threads is how many gateway threads hear the pushes. */
+  readonly threads: number;
+}
+
 /** StateMachine: see the file comment. */
 export class StateMachine {
   applier: Applier = Applier.fromLatest([], 1 as Revision, 0 as Revision, []);
@@ -126,8 +134,9 @@ export class StateMachine {
     private readonly watch: ActorRef<WatchMsg, unknown>,
     private readonly lease: ActorRef<LeaseMsg, unknown>,
     private readonly out: Replier,
-    /** gateway, when set, hears of every applied revision in a cluster (RaftApplied). */
-    private readonly gateway?: ActorRef<RaftApplied | AuthChanged, unknown>,
+    /** gateway, when set, hears of every applied revision in a cluster or when this member
+     * has more than one gateway thread (RaftApplied). */
+    private readonly gateway?: GatewayPush,
   ) {}
 
   /**
@@ -275,7 +284,8 @@ export class StateMachine {
       });
     }
     if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
-    if (touched && this.gateway !== undefined && this.members.size > 1) {
+    if (touched && this.gateway !== undefined &&
+      (this.members.size > 1 || this.gateway.threads > 1)) {
       this.gateway.sendUnbounded({
         type: 'RaftApplied', revision: this.applier.revision, raftTerm: term,
       });

@@ -2,8 +2,9 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
 import {
-  progressNotifyIntervalMs, traceBatchParentsMax, watchSyncRetryMs,
+  progressNotifyIntervalMs, traceBatchParentsMax, watchStreamIdStride, watchSyncRetryMs,
 } from '../../src/constants.js';
+import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import { type HistoryRequest, mergeHistory, WatchHub } from '../../src/watch/index.js';
 import type { RaftWatchInterest } from '../raft/messages.js';
@@ -32,6 +33,39 @@ const hub = new WatchHub({
     : { historyEventsPerPass: cfg.historyEventsPerPass }),
 });
 const gateway = ctx.ep.ref<WatchOut, unknown>(cfg.gatewayActor ?? 'gateway');
+/** gateways: the gateway threads of --experimental-gateway-threads, by owner number. */
+const gateways = new Map<number, ActorRef<WatchOut, unknown>>();
+
+/** gatewayOf is the gateway thread that opened the streams of class `owner` (stream ids are
+ * owner + k·watchStreamIdStride; owner 0 is the main thread's gateway). Without gateway
+ * threads every stream is the main thread's, whatever its id (tests number their own). */
+function gatewayOf(owner: number): ActorRef<WatchOut, unknown> {
+  if (owner === 0) return gateway;
+  let g = gateways.get(owner);
+  if (g === undefined) {
+    const name = `gateway-${owner}`;
+    g = ctx.ep.hasActor(name) ? ctx.ep.ref<WatchOut, unknown>(name) : gateway;
+    gateways.set(owner, g);
+  }
+  return g;
+}
+
+/** byOwner splits a turn's drained streams by the gateway thread that owns them (one owner,
+ * the usual case, keeps the array as it is). */
+function byOwner<T extends { streamId: number }>(drained: T[]): Map<number, T[]> {
+  const first = drained[0]!.streamId % watchStreamIdStride;
+  if (drained.every((d) => d.streamId % watchStreamIdStride === first)) {
+    return new Map([[first, drained]]);
+  }
+  const out = new Map<number, T[]>();
+  for (const d of drained) {
+    const o = d.streamId % watchStreamIdStride;
+    let part = out.get(o);
+    if (part === undefined) out.set(o, part = []);
+    part.push(d);
+  }
+  return out;
+}
 const shards = Array.from({ length: cfg.shardCount },
   (_, i) => ctx.ep.ref<ShardMsg, ShardReplies>(`shard-${i}`));
 
@@ -152,7 +186,11 @@ function flush(): void {
   const trace = traced.length > 0 ? traced : undefined;
   traced = [];
   if (drained.length > 0) {
-    ctx.ep.withTrace(trace, () => gateway.sendUnbounded(packWatchEvents(drained)));
+    ctx.ep.withTrace(trace, () => {
+      for (const [owner, part] of byOwner(drained)) {
+        gatewayOf(owner).sendUnbounded(packWatchEvents(part));
+      }
+    });
   }
   unsubscribeIfIdle();
 }

@@ -54,6 +54,8 @@ export interface Config {
   maxTxnOps: number;
   /** watchBufferedBytesMax bounds the unsent bytes of all watch streams together (ours). */
   watchBufferedBytesMax: number;
+  /** gatewayThreads: HTTP gateway threads (--experimental-gateway-threads; 0: per core). */
+  gatewayThreads: number;
   /** autoCompactionMode says how autoCompactionRetention is read. */
   autoCompactionMode: 'periodic' | 'revision';
   /** autoCompactionRetention: '0' disables; periodic: hours ('1') or a duration ('30m');

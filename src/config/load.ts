@@ -72,6 +72,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
     watchBufferedBytesMax: get('watchBufferedBytesMax') ?? C.watchBufferedBytesMax,
+    gatewayThreads: get('gatewayThreads') ?? C.gatewayThreadsDefault,
     autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
     autoCompactionRetention: get('autoCompactionRetention') ?? '0',
     logLevel: get('logLevel') ?? 'info',

@@ -104,6 +104,11 @@ export const settings: readonly Setting[] = [
     kind: { t: 'int', min: 1 }, value: 'bytes', defaultText: String(C.watchBufferedBytesMax),
     help: 'Bound on the unsent bytes of all watch streams together; past it the slowest ' +
       'stream is dropped with a cancel reason (ours).' },
+  { flag: 'experimental-gateway-threads', key: 'gatewayThreads',
+    kind: { t: 'int', min: 0, max: C.gatewayThreadsMax }, value: 'n',
+    defaultText: String(C.gatewayThreadsDefault),
+    help: 'HTTP gateway threads serving the client port together (1: the main thread ' +
+      'alone; 0: sized to the cores: 1 below 4 cores, else half the cores up to 4) (ours).' },
   { flag: 'auto-compaction-mode', key: 'autoCompactionMode',
     kind: { t: 'enum', choices: compactionModes }, value: 'periodic|revision',
     defaultText: 'periodic',

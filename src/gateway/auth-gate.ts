@@ -100,6 +100,9 @@ export class AuthGate {
   /** certUsers give the client certificate's common name behind a request's remote address
    * (--client-cert-auth): etcd's AuthInfoFromTLS, used when the request has no token. */
   readonly certUsers: ((ip: string) => string | undefined)[] = [];
+  /** catchUp, on a gateway thread of --experimental-gateway-threads, waits until every push
+   * the Raft node sent this thread before now has arrived (an unknown simple token). */
+  catchUp?: () => Promise<void>;
   /** onFailure hears each refused authentication (the metric). */
   onFailure?: () => void;
   private readonly simple = new Map<string, { user: string; expiresMs: number }>();
@@ -234,7 +237,13 @@ export class AuthGate {
       }
       throw new EtcdError('INVALID_AUTH_TOKEN');
     }
-    const t = this.simple.get(token);
+    let t = this.simple.get(token);
+    if (t === undefined && this.catchUp !== undefined) {
+      // Another gateway thread's authenticate: its token reaches this thread in a push that
+      // may still be on the way; one round trip to the Raft node brings it (same channel).
+      await this.catchUp();
+      t = this.simple.get(token);
+    }
     const now = Date.now();
     if (t === undefined || t.expiresMs < now) {
       if (t !== undefined) this.simple.delete(token);

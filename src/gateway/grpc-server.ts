@@ -190,7 +190,7 @@ class RewritingSocket extends Duplex {
 /** GrpcStartDeps is what main hands startGrpcGateways. */
 export interface GrpcStartDeps {
   kv: GatewayDeps['kv'];
-  system: GatewayDeps['system'];
+  system: GatewayDeps['system'] & import('../metrics/index.js').ActorStatsSource;
   version: string;
   config: Config;
   metrics: Metrics;

@@ -64,19 +64,37 @@ export interface GuardOptions {
   receivingBytesMax: number;
   /** onRefused counts a refusal (metrics). */
   onRefused?: () => void;
+  /** receivingShared: the count of bytes being received, shared by the gateway threads of
+   * --experimental-gateway-threads (8 bytes), so that the bound holds for the process. */
+  receivingShared?: SharedArrayBuffer;
 }
 
 /** aborts holds the abort listeners of responses whose body is still arriving. */
 const aborts = new WeakMap<object, (() => void)[]>();
 
 /** Receiving counts the bytes of request bodies being received (all connections). */
-interface Receiving { bytes: number }
+interface Receiving {
+  readonly bytes: number;
+  add(n: number): void;
+}
+
+/** receivingOf is this thread's count, or the one the gateway threads share (atomic). */
+function receivingOf(shared: SharedArrayBuffer | undefined): Receiving {
+  if (shared === undefined) {
+    return { bytes: 0, add(n) { (this as { bytes: number }).bytes += n; } };
+  }
+  const cell = new BigInt64Array(shared, 0, 1);
+  return {
+    get bytes() { return Number(Atomics.load(cell, 0)); },
+    add(n) { Atomics.add(cell, 0, BigInt(n)); },
+  };
+}
 
 /** installGuard puts the guard in front of every route of `server`. */
 export function installGuard(server: HyperExpress.Server, opts: GuardOptions): void {
   const s = server as unknown as { _handle_uws_request: Handle };
   const inner = s._handle_uws_request.bind(server);
-  const receiving: Receiving = { bytes: 0 };
+  const receiving = receivingOf(opts.receivingShared);
   s._handle_uws_request = (route, req, res, socket) => {
     const declared = Number(req.getHeader('content-length'));
     if (declared > opts.bodyBytesMax) {
@@ -106,10 +124,10 @@ function watch(res: UwsResponse, pattern: string, opts: GuardOptions, chunked: b
   const hold = (n: number): void => {
     if (receiving === undefined) return;
     held += n;
-    receiving.bytes += n;
+    receiving.add(n);
   };
   const release = (): void => {
-    if (receiving !== undefined) receiving.bytes -= held;
+    if (receiving !== undefined) receiving.add(-held);
     held = 0;
   };
   if (!chunked) hold(declared);

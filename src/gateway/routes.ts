@@ -19,10 +19,15 @@ import type { RequestOp, WriteRequest } from '../mvcc/types.js';
  * limit, the error mapping, and the request metrics.
  */
 
+/** GatewaySystem is what the routes use of the supervisor: the ActorSystem on the main
+ * thread, its mirror on a gateway thread (actors/gateway/actor.ts). */
+export type GatewaySystem = Pick<ActorSystem,
+  'gateway' | 'serving' | 'stopping' | 'currentGeneration' | 'actorTraces'>;
+
 /** GatewayDeps is what the routes need. */
 export interface GatewayDeps {
   kv: KvService;
-  system: ActorSystem;
+  system: GatewaySystem;
   version: string;
   metricsText: () => Promise<{ contentType: string; body: string }>;
   observe?: (route: string, method: string, code: number, seconds: number) => void;
@@ -32,13 +37,17 @@ export interface GatewayDeps {
   /** traceSampleRate: the fraction of requests traced without asking (--trace-sample-rate). */
   traceSampleRate?: number;
   /** dashboard computes GET /debug/dashboard (src/gateway/dashboard.ts). */
-  dashboard?: Dashboard;
+  dashboard?: Pick<Dashboard, 'snapshot' | 'name'>;
   /** onBodyRefused counts a body refused for its size (413). */
   onBodyRefused?: () => void;
   /** watchBufferedBytesMax: --experimental-watch-buffered-bytes-max (default: constants.ts). */
   watchBufferedBytesMax?: number;
   /** auth checks tokens and permissions (src/gateway/auth-gate.ts); absent: no auth. */
   auth?: AuthGate;
+  /** gatewayIndex: this gateway thread's number (0: the main thread; i: 'gateway-i'). */
+  gatewayIndex?: number;
+  /** receivingShared: the gateway threads' shared count of body bytes being received. */
+  receivingShared?: SharedArrayBuffer;
 }
 
 /** ErrorBody is an HTTP error answer: status and complete JSON body. */

@@ -30,11 +30,42 @@ import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
  * never this file; startGateway below is the one list of them.
  */
 
+/** Gateway is one client listener's server with its registry and watch streams. */
+export interface Gateway {
+  server: HyperExpress.Server;
+  port: number;
+  routes: Routes;
+  watches: WatchGateway;
+}
+
 /** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
- * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap. */
+ * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap.
+ * With reusePort (the gateway threads of src/gateway/pool.ts) it binds with SO_REUSEPORT
+ * instead, next to its sibling threads, and takes no reservation. */
 export async function startGateway(
   deps: GatewayDeps, host: string, port: number, reservation?: Reservation, tls?: ClientTls,
-): Promise<{ server: HyperExpress.Server; port: number; routes: Routes; watches: WatchGateway }> {
+  reusePort = false,
+): Promise<Gateway> {
+  const { server, routes, watches, setRelay } = buildGateway(deps, tls);
+  if (tls !== undefined && setRelay !== undefined) {
+    const { relay, port: bound } = await listenRelayed(server, tls, host, port, reservation,
+      setRelay);
+    deps.auth?.certUsers.push((ip) => relay.userOf(ip));
+    return { server, port: bound, routes, watches };
+  }
+  if (reservation !== undefined) await listenExclusive(server, reservation);
+  else {
+    if (!reusePort) exclusiveApp(server.uws_instance as unknown as ListenApp);
+    await server.listen(port, host);
+  }
+  return { server, port: server.port, routes, watches };
+}
+
+/** buildGateway builds the server and its routes without listening (the main thread's gRPC
+ * front end uses its watch streams when the gateway threads serve HTTP). */
+export function buildGateway(deps: GatewayDeps, tls?: ClientTls): Omit<Gateway, 'port'> & {
+  setRelay: ReturnType<typeof guardInner> | undefined;
+} {
   const limits = requestLimits();
   const server = new HyperExpress.Server({
     ...uwsTlsOptions(tls),
@@ -50,6 +81,7 @@ export async function startGateway(
     streamPaths: new Set(['/v3/watch', '/v3beta/watch', '/v3/lease/keepalive',
       '/v3beta/lease/keepalive']),
     onRefused: deps.onBodyRefused,
+    ...(deps.receivingShared === undefined ? {} : { receivingShared: deps.receivingShared }),
   });
   // With client-cert-auth only the TLS relay's connections reach uWS (src/gateway/tls.ts).
   const setRelay = tls?.clientCertAuth === true ? guardInner(server) : undefined;
@@ -67,18 +99,7 @@ export async function startGateway(
   registerDashboardRoutes(routes);
   registerAuthRoutes(routes);
   registerServerRoutes(server, deps);
-  if (tls !== undefined && setRelay !== undefined) {
-    const { relay, port: bound } = await listenRelayed(server, tls, host, port, reservation,
-      setRelay);
-    deps.auth?.certUsers.push((ip) => relay.userOf(ip));
-    return { server, port: bound, routes, watches };
-  }
-  if (reservation !== undefined) await listenExclusive(server, reservation);
-  else {
-    exclusiveApp(server.uws_instance as unknown as ListenApp);
-    await server.listen(port, host);
-  }
-  return { server, port: server.port, routes, watches };
+  return { server, routes, watches, setRelay };
 }
 
 /** registerServerRoutes adds /health, /version, /metrics and the answers for unknown paths,

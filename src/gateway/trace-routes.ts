@@ -69,7 +69,8 @@ export function groupTraces(spans: Iterable<SpanRecord>): TraceJson[] {
 }
 
 /** collectTraces asks every thread for its ring and returns the merged traces. */
-export async function collectTraces(system: ActorSystem): Promise<TraceJson[]> {
+export async function collectTraces(system: Pick<ActorSystem, 'actorTraces'>):
+  Promise<TraceJson[]> {
   const all: SpanRecord[] = [];
   for (const r of (await system.actorTraces()).values()) all.push(...r.spans);
   return groupTraces(all);

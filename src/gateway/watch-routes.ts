@@ -8,7 +8,8 @@ import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
 import {
-  watchBufferedBytesMax, watchGenerationSweepMs, watchStreamsMax, watchStreamStallMsMax,
+  watchBufferedBytesMax, watchGenerationSweepMs, watchStreamIdStride, watchStreamsMax,
+  watchStreamStallMsMax,
 } from '../constants.js';
 import type { ResponseHeader } from '../mvcc/types.js';
 import type { ActorRef, Message } from '../runtime/endpoint.js';
@@ -86,13 +87,16 @@ export class WatchGateway {
   dropped = 0;
   /** lingering: dropped streams whose last message has not left yet, oldest first. */
   readonly lingering = new Set<Sink>();
-  private nextStreamId = 1;
+  /** nextStreamId: this gateway thread's stream ids are owner + k·watchStreamIdStride (k ≥ 1),
+   * so the hub knows whose they are (actors/watch/actor.ts). */
+  private nextStreamId: number;
   private readonly hub: ActorRef<WatchMsg, unknown>;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly r: Routes,
     private readonly bufferedBytesMax = r.deps.watchBufferedBytesMax ?? watchBufferedBytesMax) {
     this.hub = r.deps.system.gateway.ref<WatchMsg, unknown>('watch');
+    this.nextStreamId = watchStreamIdStride + (r.deps.gatewayIndex ?? 0);
     // The supervisor restarts every actor together: a new generation's hub knows none of
     // the old streams, so they are ended and their clients reconnect (from their last
     // revision + 1, which loses nothing).
@@ -138,7 +142,7 @@ export class WatchGateway {
       res.status(refused.status).header('content-type', 'application/json').send(refused.body);
       return undefined;
     }
-    const id = this.nextStreamId++;
+    const id = this.takeStreamId();
     const headers: Record<string, string> =
       contentType === 'text/event-stream' ? { 'cache-control': 'no-cache' } : {};
     const stream = new ChunkedStream(req, res, contentType, headers);
@@ -158,10 +162,16 @@ export class WatchGateway {
    * same stream id space and under the same limit; undefined when over watchStreamsMax. */
   openSink(stream: SinkStream, encode: Encoder): Sink | undefined {
     if (this.sinks.size >= watchStreamsMax) return undefined;
-    const sink = new Sink(this.nextStreamId++, this, stream, encode,
+    const sink = new Sink(this.takeStreamId(), this, stream, encode,
       this.r.deps.system.currentGeneration);
     this.sinks.set(sink.id, sink);
     return sink;
+  }
+
+  private takeStreamId(): number {
+    const id = this.nextStreamId;
+    this.nextStreamId += watchStreamIdStride;
+    return id;
   }
 
   /** send passes a stream's request to the hub (a full mailbox ends the stream). */

@@ -170,6 +170,11 @@ export class Endpoint<In extends Message = Message> {
     return new ActorRef<TIn, R>(this as unknown as Endpoint<Message>, target);
   }
 
+  /** targetNames lists the connected target actors. */
+  targetNames(): string[] {
+    return [...this.targets.keys()];
+  }
+
   /** hasActor reports whether a target actor is connected. */
   hasActor(target: string): boolean {
     return this.targets.has(target);

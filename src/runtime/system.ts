@@ -48,6 +48,15 @@ export interface SystemOptions {
   startTimeoutMs?: number;
   /** logConfig is handed to every actor (see ActorInit). */
   logConfig?: unknown;
+  /** gateways names the gateway threads besides the main one ('gateway-1', …): every actor
+   * gets a channel to each, and onGatewayPorts hands their ends over (src/gateway/pool.ts). */
+  gateways?: readonly string[];
+  /** onGatewayPorts receives, per gateway thread, its end of each actor's channel, for every
+   * generation, before the actors are ready. */
+  onGatewayPorts?: (generation: number,
+    ports: Map<string, Record<string, import('node:worker_threads').MessagePort>>) => void;
+  /** onState hears every change of serving/stopping (the gateway threads mirror them). */
+  onState?: (s: { serving: boolean; stopping: boolean; generation: number }) => void;
 }
 
 /** ActorSystem: see the file comment. */
@@ -57,6 +66,9 @@ export class ActorSystem {
   /** restarts counts restarts per actor whose crash caused them. */
   readonly restarts = new Map<string, number>();
   private workers = new Map<string, Worker>();
+  /** attached: threads that are not actors but answer the same control asks (stats, traces):
+   * the gateway threads. They live across generations. */
+  private readonly attached = new Map<string, Worker>();
   private generation = 0;
   private state: 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'idle';
   private restartTimes: number[] = [];
@@ -84,6 +96,23 @@ export class ActorSystem {
   /** markStopping announces a stop before it starts (main's drain of requests in flight). */
   markStopping(): void {
     this.gateway.stopping = true;
+    this.announce();
+  }
+
+  /** attach adds a thread that answers the stats and traces control asks (a gateway thread)
+   * to what actorStats and actorTraces collect; detach removes it. */
+  attach(name: string, w: Worker): void {
+    this.attached.set(name, w);
+  }
+
+  detach(name: string): void {
+    this.attached.delete(name);
+  }
+
+  /** announce tells opts.onState where the system stands. */
+  private announce(): void {
+    this.opts.onState?.({ serving: this.serving, stopping: this.stopping,
+      generation: this.generation });
   }
 
   /** serving reports whether the actors are up (the gateway answers 503 otherwise). */
@@ -101,6 +130,7 @@ export class ActorSystem {
     this.state = 'starting';
     await this.spawnAll();
     this.state = 'running';
+    this.announce();
     this.opts.onGeneration?.(this.generation);
   }
 
@@ -136,7 +166,8 @@ export class ActorSystem {
    * answer (take returns true) or timeoutMs passes; a thread that does not answer is left out. */
   private async askEachWorker(timeoutMs: number, ask: (name: string) => ControlMessage,
     take: (name: string, m: ControlMessage) => boolean): Promise<void> {
-    await Promise.all([...this.workers].map(([name, w]) => new Promise<void>((resolve) => {
+    const all = [...this.workers, ...this.attached];
+    await Promise.all(all.map(([name, w]) => new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutMs);
       function onMsg(m: ControlMessage): void {
         if (take(name, m)) done();
@@ -151,11 +182,18 @@ export class ActorSystem {
     })));
   }
 
+  /** restartAll restarts every actor as if `culprit` had crashed (a gateway thread died: its
+   * successor needs channels to the actors, which a new generation brings). */
+  restartAll(culprit: string, why: string): void {
+    void this.restart(culprit, why);
+  }
+
   /** stop asks every actor to stop gracefully (in spec order), then terminates threads. */
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     this.gateway.stopping = true;
+    this.announce();
     this.gateway.flushNow();
     for (const spec of this.specs) {
       const w = this.workers.get(spec.name);
@@ -181,6 +219,17 @@ export class ActorSystem {
       this.gateway.failActor(s.name);
       this.gateway.connect(s.name, portTransport(ch.port2));
     }
+    const gwPorts = new Map<string, Record<string, import('node:worker_threads').MessagePort>>();
+    for (const g of this.opts.gateways ?? []) {
+      const own: Record<string, import('node:worker_threads').MessagePort> = {};
+      for (const s of this.specs) {
+        const ch = new MessageChannel();
+        ports.get(s.name)![g] = ch.port1;
+        own[s.name] = ch.port2;
+      }
+      gwPorts.set(g, own);
+    }
+    if (gwPorts.size > 0) this.opts.onGatewayPorts?.(gen, gwPorts);
     const done = new Set<string>();
     for (const s of this.specs) {
       for (const p of s.connects) {
@@ -255,6 +304,7 @@ export class ActorSystem {
     this.restartTimes = this.restartTimes.filter((x) => t - x < restartWindowMs);
     this.restartTimes.push(t);
     this.opts.logger.error({ actor: culprit, err: why }, 'actor crashed; restarting all actors');
+    this.announce();
     if (this.restartTimes.length > restartsMax) {
       const reason = `actor ${culprit} crashed ${this.restartTimes.length} times within ` +
         `${restartWindowMs} ms; giving up: ${why}`;
@@ -271,6 +321,7 @@ export class ActorSystem {
     try {
       await this.spawnAll();
       this.state = 'running';
+      this.announce();
       this.opts.logger.info({ generation: this.generation }, 'actors restarted');
       this.opts.onGeneration?.(this.generation);
       // A generation that stays up for a window earns the backoff back.

@@ -148,7 +148,7 @@ export function exclusiveApp(app: ListenApp): void {
 
 /** whyNotBindable finds the system error behind a failed uWS bind (uWS reports none) by
  * trying the same bind with Node. */
-async function whyNotBindable(host: string, port: number): Promise<unknown> {
+export async function whyNotBindable(host: string, port: number): Promise<unknown> {
   const probe = net.createServer();
   return new Promise((resolve) => {
     probe.once('error', (e) => resolve(e));
