@@ -192,13 +192,14 @@ export function cpuSeconds(pid: number): number {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSec;
   } catch {
     return NaN;
   }
 }
 
-const clockTicks = (() => {
+/** clockTicksPerSec is CLK_TCK, the unit of utime and stime in /proc/…/stat. */
+export const clockTicksPerSec = (() => {
   const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
   const n = Number(r.stdout?.trim());
   return Number.isFinite(n) && n > 0 ? n : 100;

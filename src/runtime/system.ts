@@ -5,6 +5,7 @@ import {
 } from '../constants.js';
 import { Endpoint, type EndpointStats, type Message, portTransport } from './endpoint.js';
 import type { TracesReport } from './trace.js';
+import { osThreadId, type ThreadInfo } from './thread-id.js';
 import type { ActorInit, ControlMessage } from './worker.js';
 
 /**
@@ -62,6 +63,10 @@ export class ActorSystem {
   private restartTimes: number[] = [];
   private backoffMs = restartBackoffMsMin;
   private tracesAsks = 0;
+  /** tids: each actor thread's OS thread id, as it reported it (worker.ts), by actor name. */
+  private readonly tids = new Map<string, number>();
+  /** mainTid is the OS thread id of the thread that runs the supervisor and the gateway. */
+  private readonly mainTid = osThreadId();
 
   constructor(
     private readonly specs: ActorSpec[],
@@ -102,6 +107,19 @@ export class ActorSystem {
     await this.spawnAll();
     this.state = 'running';
     this.opts.onGeneration?.(this.generation);
+  }
+
+  /** threads lists the process's named threads: the gateway (this thread) and each running
+   * actor thread with its OS thread id (GET /debug/threads; a thread that could not read its
+   * id, off Linux, is left out). */
+  threads(): ThreadInfo[] {
+    const out: ThreadInfo[] = [];
+    if (this.mainTid !== undefined) out.push({ name: 'gateway', tid: this.mainTid });
+    for (const s of this.specs) {
+      const tid = this.tids.get(s.name);
+      if (tid !== undefined && this.workers.has(s.name)) out.push({ name: s.name, tid });
+    }
+    return out;
   }
 
   /** actorStats collects every actor thread's runtime counters (for /metrics). */
@@ -227,6 +245,8 @@ export class ActorSystem {
         if (m.control === 'ready') {
           ready = true;
           resolve();
+        } else if (m.control === 'thread') {
+          if (gen === this.generation) this.tids.set(name, m.tid);
         } else if (m.control === 'fatal') {
           this.opts.logger.error({ actor: name }, m.message);
         }

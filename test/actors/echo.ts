@@ -1,3 +1,4 @@
+import { osThreadId } from '../../src/runtime/thread-id.js';
 import { startActor } from '../../src/runtime/worker.js';
 
 /** A test actor: echoes, fails, ignores, crashes or forwards, as asked. */
@@ -13,7 +14,9 @@ if (ctx.config.crashOnStart === true) throw new Error('crash on start');
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'Echo':
-      if (token !== undefined) ctx.ep.reply(token, { v: msg.v, by: ctx.name, gen: ctx.generation });
+      if (token !== undefined) {
+        ctx.ep.reply(token, { v: msg.v, by: ctx.name, gen: ctx.generation, tid: osThreadId() });
+      }
       break;
     case 'Fail':
       if (token !== undefined) {
