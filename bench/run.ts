@@ -25,7 +25,9 @@ import {
   startServer, stopServer,
 } from './servers.js';
 import { formatNumber, Histogram, progressBar, summarize } from './stats.js';
-import { sampleTasks, type ThreadName, threadCpu, threadCpuMarkdown } from './threads.js';
+import {
+  type GcSamples, parseGcSeconds, sampleTasks, type ThreadName, threadCpu, threadCpuMarkdown,
+} from './threads.js';
 import {
   bodies, groupPrefix, type KeySpace, keyName, prefixEndOf, type SourceSpec,
 } from './workloads.js';
@@ -330,23 +332,42 @@ interface ServerCpu {
   before: Map<number, number>;
   after: Map<number, number>;
   names: ThreadName[];
+  gc: GcSamples | undefined;
 }
 
 /** CpuWindow samples a server's CPU at the start and at the end of a measured window. */
 class CpuWindow {
   private cpu0 = NaN;
   private before = new Map<number, number>();
+  private gc0: Promise<Map<string, number> | undefined> = Promise.resolve(undefined);
   constructor(private readonly s: Server) {}
 
   start(): void {
     this.cpu0 = cpuSeconds(this.s.pid);
     this.before = sampleTasks(this.s.pid);
+    this.gc0 = gcSeconds(this.s);
   }
 
   async end(): Promise<ServerCpu> {
     const seconds = cpuSeconds(this.s.pid) - this.cpu0;
     const after = sampleTasks(this.s.pid);
-    return { seconds, before: this.before, after, names: await threadNames(this.s) };
+    const [gcBefore, gcAfter] = [await this.gc0, await gcSeconds(this.s)];
+    const gc = gcBefore !== undefined && gcAfter !== undefined
+      ? { before: gcBefore, after: gcAfter } : undefined;
+    return { seconds, before: this.before, after, names: await threadNames(this.s), gc };
+  }
+}
+
+/** gcSeconds reads MyEtcd's GC pause seconds per thread from /metrics (undefined: etcd). */
+async function gcSeconds(s: Server): Promise<Map<string, number> | undefined> {
+  if (s.kind !== 'ours') return undefined;
+  try {
+    const r = await fetch(`http://${s.host}:${s.port}/metrics`,
+      { signal: AbortSignal.timeout(10_000) });
+    const m = parseGcSeconds(await r.text());
+    return r.ok && m.size > 0 ? m : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -370,7 +391,7 @@ function withThreadFigures(f: ServerFigures, cpu: ServerCpu, ops: number): Serve
   if (!(ops > 0)) return f;
   f.values['cpuUsPerOp'] = cpu.seconds * 1e6 / ops;
   if (cpu.names.length === 0) return f;
-  const t = threadCpu(cpu.before, cpu.after, cpu.names, ops, clockTicksPerSec);
+  const t = threadCpu(cpu.before, cpu.after, cpu.names, ops, clockTicksPerSec, cpu.gc);
   f.values['ceilingOpsPerSec'] = t.ceilingOpsPerSec;
   f.threads = threadCpuMarkdown(t);
   return f;

@@ -45,6 +45,9 @@ export interface ThreadCpuRow {
   name: string;
   tid: number;
   usPerOp: number;
+  /** gcUsPerOp: of usPerOp, the thread's garbage-collection pauses (when the server counts
+   * them: myetcd_actor_gc_seconds_total). */
+  gcUsPerOp?: number;
 }
 
 /** ThreadCpu is the whole table for one workload on one server. */
@@ -73,7 +76,7 @@ export function ceilingOpsPerSec(usPerOp: number): number {
  * left out (its last ticks are not known). */
 export function threadCpu(before: ReadonlyMap<number, number>,
   after: ReadonlyMap<number, number>, names: readonly ThreadName[], ops: number,
-  ticksPerSec: number): ThreadCpu {
+  ticksPerSec: number, gc?: GcSamples): ThreadCpu {
   const usPerTick = 1_000_000 / ticksPerSec;
   const per = (tid: number): number =>
     ((after.get(tid) ?? 0) - (before.get(tid) ?? 0)) * usPerTick / ops;
@@ -82,7 +85,12 @@ export function threadCpu(before: ReadonlyMap<number, number>,
   for (const n of names) {
     if (!after.has(n.tid) || named.has(n.tid)) continue;
     named.add(n.tid);
-    rows.push({ name: n.name, tid: n.tid, usPerOp: per(n.tid) });
+    const row: ThreadCpuRow = { name: n.name, tid: n.tid, usPerOp: per(n.tid) };
+    const gcAfter = gc?.after.get(n.name);
+    if (gcAfter !== undefined) {
+      row.gcUsPerOp = Math.max(0, gcAfter - (gc!.before.get(n.name) ?? 0)) * 1e6 / ops;
+    }
+    rows.push(row);
   }
   let othersUsPerOp = 0;
   let othersCount = 0;
@@ -102,19 +110,41 @@ export function threadCpu(before: ReadonlyMap<number, number>,
   };
 }
 
+/** GcSamples are the GC pause seconds per thread name, read before and after the window. */
+export interface GcSamples {
+  before: ReadonlyMap<string, number>;
+  after: ReadonlyMap<string, number>;
+}
+
+/** parseGcSeconds reads myetcd_actor_gc_seconds_total{actor="…"} from a /metrics text. */
+export function parseGcSeconds(metrics: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const re = /^myetcd_actor_gc_seconds_total\{actor="([^"]+)"\} (\S+)$/gm;
+  for (let m = re.exec(metrics); m !== null; m = re.exec(metrics)) {
+    const v = Number(m[2]);
+    if (Number.isFinite(v)) out.set(m[1]!, v);
+  }
+  return out;
+}
+
 /** threadCpuMarkdown renders the table (rows in the server's order, then the rest). */
 export function threadCpuMarkdown(t: ThreadCpu): string {
   const us = (v: number) => v.toFixed(v < 10 ? 2 : 1);
-  const lines = ['| thread | CPU µs/op | share |', '|---|---:|---:|'];
+  const withGc = t.rows.some((r) => r.gcUsPerOp !== undefined);
+  const lines = withGc
+    ? ['| thread | CPU µs/op | of which GC pauses | share |', '|---|---:|---:|---:|']
+    : ['| thread | CPU µs/op | share |', '|---|---:|---:|'];
   const share = (v: number) => t.totalUsPerOp > 0
     ? `${(100 * v / t.totalUsPerOp).toFixed(0)} %` : '–';
+  const gcCell = (v: number | undefined) => withGc ? ` ${v === undefined ? '–' : us(v)} |` : '';
   for (const r of t.rows) {
     const mark = r === t.busiest ? ' **(busiest)**' : '';
-    lines.push(`| ${r.name}${mark} | ${us(r.usPerOp)} | ${share(r.usPerOp)} |`);
+    lines.push(`| ${r.name}${mark} | ${us(r.usPerOp)} |${gcCell(r.gcUsPerOp)} ` +
+      `${share(r.usPerOp)} |`);
   }
   lines.push(`| other threads (${t.othersCount} with CPU: V8, libuv) | ` +
-    `${us(t.othersUsPerOp)} | ${share(t.othersUsPerOp)} |`);
-  lines.push(`| **total** | **${us(t.totalUsPerOp)}** | 100 % |`);
+    `${us(t.othersUsPerOp)} |${gcCell(undefined)} ${share(t.othersUsPerOp)} |`);
+  lines.push(`| **total** | **${us(t.totalUsPerOp)}** |${gcCell(undefined)} 100 % |`);
   const ceiling = t.busiest === undefined ? 'no named thread'
     : `${Math.round(t.ceilingOpsPerSec).toLocaleString('en-US')} ops/s (1,000,000 ÷ ` +
       `${us(t.busiest.usPerOp)} µs/op of ${t.busiest.name})`;

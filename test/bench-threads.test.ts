@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import {
-  ceilingOpsPerSec, parseTaskStat, threadCpu, threadCpuMarkdown,
+  ceilingOpsPerSec, parseGcSeconds, parseTaskStat, threadCpu, threadCpuMarkdown,
 } from '../bench/threads.js';
 import { parseThreadSelf } from '../src/runtime/thread-id.js';
 import { startServer } from './helpers/server.js';
@@ -56,6 +56,23 @@ test('threads: µs per op per named thread, the unnamed together, the total and 
     t.regex(md, /ceiling .*: 250 ops\/s \(1,000,000 ÷ 4000\.0 µs\/op of raft\)/);
   });
 
+test('threads: GC pauses per op come from myetcd_actor_gc_seconds_total, by thread name',
+  (t) => {
+    const text = '# HELP myetcd_actor_gc_seconds_total x\n' +
+      'myetcd_actor_gc_seconds_total{actor="raft"} 0.5\n' +
+      'myetcd_actor_gc_seconds_total{actor="gateway"} 1.25\n' +
+      'myetcd_actor_heap_used_bytes{actor="raft"} 99\n';
+    const before = parseGcSeconds(text);
+    t.deepEqual([...before], [['raft', 0.5], ['gateway', 1.25]]);
+    const after = new Map([['raft', 0.75], ['gateway', 1.25]]);
+    const c = threadCpu(new Map([[1, 0], [2, 0]]), new Map([[1, 100], [2, 50]]),
+      [{ name: 'gateway', tid: 1 }, { name: 'raft', tid: 2 }, { name: 'wal', tid: 3 }], 1000,
+      100, { before, after });
+    t.deepEqual(c.rows.map((r) => [r.name, r.usPerOp, r.gcUsPerOp]),
+      [['gateway', 1000, 0], ['raft', 500, 250]]);
+    t.regex(threadCpuMarkdown(c), /\| raft \| 500\.0 \| 250\.0 \| 33 % \|/);
+  });
+
 test('threads: the ceiling is 1,000,000 ÷ µs/op; a thread that spent nothing sets none',
   (t) => {
     t.is(ceilingOpsPerSec(25), 40_000);
@@ -86,6 +103,8 @@ test('threads: GET /debug/threads names the gateway and every actor with its OS 
         const s = parseTaskStat(readFileSync(`/proc/${j.pid}/task/${x.tid}/stat`, 'utf8'));
         t.is(s?.tid, x.tid, `${x.name}'s tid is a thread of the server`);
       }
+      const gc = parseGcSeconds(await (await fetch(`${srv.url}/metrics`)).text());
+      for (const x of j.threads) t.true(gc.has(x.name), `${x.name} reports its GC pauses`);
     } finally {
       await srv.close();
     }

@@ -6,6 +6,7 @@ import {
 import { Endpoint, type EndpointStats, type Message, portTransport } from './endpoint.js';
 import type { TracesReport } from './trace.js';
 import { osThreadId, type ThreadInfo } from './thread-id.js';
+import { gcSecondsTotal, startGcClock } from './gc-clock.js';
 import type { ActorInit, ControlMessage } from './worker.js';
 
 /**
@@ -72,6 +73,7 @@ export class ActorSystem {
     private readonly specs: ActorSpec[],
     readonly opts: SystemOptions,
   ) {
+    startGcClock();
     const names = new Set(specs.map((s) => s.name));
     for (const s of specs) {
       for (const p of s.connects) {
@@ -125,7 +127,7 @@ export class ActorSystem {
   /** actorStats collects every actor thread's runtime counters (for /metrics). */
   async actorStats(timeoutMs = actorStatsTimeoutMs): Promise<Map<string, EndpointStats>> {
     const out = new Map<string, EndpointStats>();
-    out.set('gateway', this.gateway.snapshotStats());
+    out.set('gateway', { ...this.gateway.snapshotStats(), gcSecondsTotal: gcSecondsTotal() });
     await this.askEachWorker(timeoutMs, () => ({ control: 'stats' }), (name, m) => {
       if (m.control !== 'statsResp') return false;
       out.set(name, m.stats);

@@ -1,6 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Endpoint, type Message, portTransport } from './endpoint.js';
+import { gcSecondsTotal, startGcClock } from './gc-clock.js';
 import { osThreadId } from './thread-id.js';
 
 /**
@@ -55,6 +56,7 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   for (const [name, port] of Object.entries(init.ports)) ep.connect(name, portTransport(port));
   let stopHook: () => Promise<void> | void = () => {};
   const control = parentPort;
+  startGcClock();
   const tid = osThreadId();
   if (tid !== undefined) control.postMessage({ control: 'thread', tid } satisfies ControlMessage);
   control.on('message', (m: ControlMessage) => {
@@ -62,6 +64,7 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
       const heap = getHeapStatistics();
       ep.stats.heapUsedBytes = heap.used_heap_size;
       ep.stats.heapTotalBytes = heap.total_heap_size;
+      ep.stats.gcSecondsTotal = gcSecondsTotal();
       const stats = ep.snapshotStats();
       control.postMessage({ control: 'statsResp', stats } satisfies ControlMessage);
       return;
