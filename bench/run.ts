@@ -58,6 +58,8 @@ const optionSpec = {
   procs: { type: 'string', default: '1', help: 'load generator processes per workload' },
   'ours-args': { type: 'string', default: '', help: 'extra MyEtcd flags, space-separated' },
   'etcd-args': { type: 'string', default: '', help: 'extra etcd flags, space-separated' },
+  'ours-node-args': { type: 'string', default: '',
+    help: 'node flags for MyEtcd (e.g. --ours-node-args="--cpu-prof --cpu-prof-dir=/tmp/p")' },
   out: { type: 'string', default: 'docs', help: 'folder for benchmark.md and bench-*.svg' },
   'no-write': { type: 'boolean', default: false, help: 'print only; write nothing' },
   help: { type: 'boolean', default: false, help: 'this text' },
@@ -84,6 +86,7 @@ interface Options {
   procs: number;
   oursArgs: string[];
   etcdArgs: string[];
+  oursNodeArgs: string[];
   out: string | undefined;
 }
 
@@ -137,6 +140,7 @@ function parseOptions(argv: string[]): Options | undefined {
     watchWriters: int('watch-writers', 1), watchRate: num('watch-rate', 0),
     watchSample: int('watch-sample', 1), restartKeys: int('restart-keys', 1),
     procs: int('procs', 1), oursArgs: words(get('ours-args')), etcdArgs: words(get('etcd-args')),
+    oursNodeArgs: words(get('ours-node-args')),
     out: get('no-write') === true ? undefined : String(get('out')),
   };
 }
@@ -540,7 +544,7 @@ function deleteKeysFor(opts: Options, put50: ServerFigures | undefined): number 
 async function runOps(opts: Options, kind: ServerKind, label: string,
   results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
-    etcdArgs: opts.etcdArgs };
+    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs };
   const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
   if (wanted.length === 0) return;
   const server = await startServer(serverOpts, 120_000);
@@ -641,7 +645,7 @@ async function runOps(opts: Options, kind: ServerKind, label: string,
 async function runRestart(opts: Options, kind: ServerKind, label: string):
   Promise<ServerFigures> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
-    etcdArgs: opts.etcdArgs };
+    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs };
   const first = await startServer(serverOpts, 120_000);
   let second: Server | undefined;
   try {

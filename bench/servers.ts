@@ -23,6 +23,8 @@ export interface ServerOptions {
   oursArgs: string[];
   /** extra flags for etcd */
   etcdArgs: string[];
+  /** oursNodeArgs: flags for node itself before MyEtcd's script (e.g. --cpu-prof) */
+  oursNodeArgs?: string[];
   /** reuse a data folder (restart); fresh when undefined */
   dataDir?: string;
 }
@@ -79,7 +81,7 @@ export function serverArgv(o: ServerOptions, dataDir: string, port: number, peer
   const client = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   if (o.kind === 'ours') {
-    return [process.execPath, oursMain, '--name', 'bench', '--data-dir', dataDir,
+    return [process.execPath, ...(o.oursNodeArgs ?? []), oursMain, '--name', 'bench', '--data-dir', dataDir,
       '--listen-client-urls', client, '--advertise-client-urls', client,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `bench=${peer}`, '--log-level', 'warn', ...o.oursArgs];
