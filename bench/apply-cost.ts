@@ -15,7 +15,9 @@ import { Endpoint, type Message, type Transport } from '../src/runtime/endpoint.
 const entries = Number(process.argv[2] ?? 200_000);
 const batch = Number(process.argv[3] ?? 32);
 let bytesOut = 0;
-const drop: Transport = { post: (b) => { bytesOut += b.length; }, onBatch: () => {}, close: () => {} };
+const drop: Transport = {
+  post: (b) => { bytesOut += b.length; }, onBatch: () => {}, close: () => {},
+};
 
 function cpuUs(): number {
   const u = process.cpuUsage();

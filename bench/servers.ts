@@ -81,7 +81,8 @@ export function serverArgv(o: ServerOptions, dataDir: string, port: number, peer
   const client = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   if (o.kind === 'ours') {
-    return [process.execPath, ...(o.oursNodeArgs ?? []), oursMain, '--name', 'bench', '--data-dir', dataDir,
+    return [process.execPath, ...(o.oursNodeArgs ?? []), oursMain, '--name', 'bench',
+      '--data-dir', dataDir,
       '--listen-client-urls', client, '--advertise-client-urls', client,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `bench=${peer}`, '--log-level', 'warn', ...o.oursArgs];
