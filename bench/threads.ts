@@ -132,7 +132,7 @@ export function threadCpuMarkdown(t: ThreadCpu): string {
   const us = (v: number) => v.toFixed(v < 10 ? 2 : 1);
   const withGc = t.rows.some((r) => r.gcUsPerOp !== undefined);
   const lines = withGc
-    ? ['| thread | CPU µs/op | of which GC pauses | share |', '|---|---:|---:|---:|']
+    ? ['| thread | CPU µs/op | GC pauses (wall µs/op) | share |', '|---|---:|---:|---:|']
     : ['| thread | CPU µs/op | share |', '|---|---:|---:|'];
   const share = (v: number) => t.totalUsPerOp > 0
     ? `${(100 * v / t.totalUsPerOp).toFixed(0)} %` : '–';
