@@ -7,16 +7,15 @@ type EchoMsg =
   | { type: 'Fail' }
   | { type: 'Ignore' }
   | { type: 'Crash' }
-  | { type: 'Forward'; v: number; to: string };
+  | { type: 'Forward'; v: number; to: string }
+  | { type: 'Tid' };
 
 const ctx = startActor<EchoMsg, { crashOnStart?: boolean }>();
 if (ctx.config.crashOnStart === true) throw new Error('crash on start');
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'Echo':
-      if (token !== undefined) {
-        ctx.ep.reply(token, { v: msg.v, by: ctx.name, gen: ctx.generation, tid: osThreadId() });
-      }
+      if (token !== undefined) ctx.ep.reply(token, { v: msg.v, by: ctx.name, gen: ctx.generation });
       break;
     case 'Fail':
       if (token !== undefined) {
@@ -24,6 +23,9 @@ ctx.ep.onMessage((msg, token) => {
       }
       break;
     case 'Ignore':
+      break;
+    case 'Tid':
+      if (token !== undefined) ctx.ep.reply(token, { tid: osThreadId(), gen: ctx.generation });
       break;
     case 'Crash':
       setImmediate(() => {
