@@ -13,6 +13,9 @@ export interface ServerFigures {
   values: Record<string, number>;
   /** note: "not available (404)", the first error, … */
   note?: string;
+  /** threads: the per-thread CPU table in markdown (bench/threads.ts), for a server that
+   * names its threads. */
+  threads?: string;
 }
 
 /** RowSpec is one line of a workload's table. */
@@ -42,6 +45,8 @@ export const opsRows: RowSpec[] = [
   { key: 'errors', label: 'errors (non-2xx or socket)' },
   { key: 'serverCores', label: 'server CPU (cores busy)' },
   { key: 'genCores', label: 'load generator CPU (cores busy)' },
+  { key: 'cpuUsPerOp', label: 'server CPU per request (µs, all threads)' },
+  { key: 'ceilingOpsPerSec', label: 'projected ceiling, enough cores (ops/s)' },
 ];
 
 /** watchRows are the rows of the watch workload. */
@@ -56,6 +61,8 @@ export const watchRows: RowSpec[] = [
   { key: 'errors', label: 'errors' },
   { key: 'serverCores', label: 'server CPU (cores busy)' },
   { key: 'genCores', label: 'watchers + writers CPU (cores busy)' },
+  { key: 'cpuUsPerOp', label: 'server CPU per event delivered (µs, all threads)' },
+  { key: 'ceilingOpsPerSec', label: 'projected ceiling, enough cores (events/s)' },
 ];
 
 /** restartRows are the rows of the restart workload. */
@@ -158,6 +165,10 @@ export function reportMarkdown(r: ReportInput): string {
     }
     if (w.ours?.note || w.etcd?.note) out.push('');
     out.push(tableMarkdown(w), '');
+    if (w.ours?.threads !== undefined) {
+      out.push('MyEtcd\'s CPU per thread over the measured window (`/proc/<pid>/task/<tid>/' +
+        'stat`, utime + stime, threads named by `GET /debug/threads`):', '', w.ours.threads, '');
+    }
   }
   out.push('## How load is generated', '',
     'A closed-loop HTTP/1.1 keep-alive generator on raw `node:net` sockets ' +

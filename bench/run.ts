@@ -20,11 +20,14 @@ import {
   type ServerFigures, tableMarkdown, watchRows, type WorkloadResult,
 } from './report.js';
 import {
-  cleanup, cpuSeconds, dirBytes, killLiveServers, rssBytes, type Server, type ServerKind,
-  type ServerOptions,
+  cleanup, clockTicksPerSec, cpuSeconds, dirBytes, killLiveServers, rssBytes, type Server,
+  type ServerKind, type ServerOptions,
   startServer, stopServer,
 } from './servers.js';
 import { formatNumber, Histogram, progressBar, summarize } from './stats.js';
+import {
+  type GcSamples, parseGcSeconds, sampleTasks, type ThreadName, threadCpu, threadCpuMarkdown,
+} from './threads.js';
 import {
   bodies, groupPrefix, type KeySpace, keyName, prefixEndOf, type SourceSpec,
 } from './workloads.js';
@@ -55,6 +58,8 @@ const optionSpec = {
   procs: { type: 'string', default: '1', help: 'load generator processes per workload' },
   'ours-args': { type: 'string', default: '', help: 'extra MyEtcd flags, space-separated' },
   'etcd-args': { type: 'string', default: '', help: 'extra etcd flags, space-separated' },
+  'ours-node-args': { type: 'string', default: '',
+    help: 'node flags for MyEtcd (e.g. --ours-node-args="--cpu-prof --cpu-prof-dir=/tmp/p")' },
   out: { type: 'string', default: 'docs', help: 'folder for benchmark.md and bench-*.svg' },
   'no-write': { type: 'boolean', default: false, help: 'print only; write nothing' },
   help: { type: 'boolean', default: false, help: 'this text' },
@@ -81,6 +86,7 @@ interface Options {
   procs: number;
   oursArgs: string[];
   etcdArgs: string[];
+  oursNodeArgs: string[];
   out: string | undefined;
 }
 
@@ -134,6 +140,7 @@ function parseOptions(argv: string[]): Options | undefined {
     watchWriters: int('watch-writers', 1), watchRate: num('watch-rate', 0),
     watchSample: int('watch-sample', 1), restartKeys: int('restart-keys', 1),
     procs: int('procs', 1), oursArgs: words(get('ours-args')), etcdArgs: words(get('etcd-args')),
+    oursNodeArgs: words(get('ours-node-args')),
     out: get('no-write') === true ? undefined : String(get('out')),
   };
 }
@@ -308,27 +315,102 @@ async function countPrefix(s: Server, prefix: string): Promise<number> {
 }
 
 /** Figures of a closed-loop run, with the server's CPU over the same window. */
-function figuresOf(o: ClosedOutcome, serverCpu: number): ServerFigures {
+function figuresOf(o: ClosedOutcome, cpu: ServerCpu): ServerFigures {
   const sum = summarize(o.hist, o.seconds, o.errors);
   const values: Record<string, number> = {
     opsPerSec: sum.opsPerSec, meanMs: sum.meanMs, p50Ms: sum.p50Ms, p99Ms: sum.p99Ms,
     p999Ms: sum.p999Ms, maxMs: sum.maxMs, ops: sum.ops, errors: o.errors,
-    serverCores: serverCpu / o.seconds, genCores: o.genCpuSeconds / o.seconds,
+    serverCores: cpu.seconds / o.seconds, genCores: o.genCpuSeconds / o.seconds,
   };
-  return o.firstError === undefined ? { values }
-    : { values, note: `${o.errors} errors; first: ${o.firstError.replace(/\s+/g, ' ')}` };
+  const f = withThreadFigures({ values }, cpu, sum.ops);
+  if (o.firstError !== undefined) {
+    f.note = `${o.errors} errors; first: ${o.firstError.replace(/\s+/g, ' ')}`;
+  }
+  return f;
 }
 
-/** measureServerCpu samples the server's CPU time at the start and end of the measured
+/** ServerCpu is the server's CPU over a measured window: the process's (all threads) and,
+ * per thread, the two /proc samples with the names the server gave its threads. */
+interface ServerCpu {
+  seconds: number;
+  before: Map<number, number>;
+  after: Map<number, number>;
+  names: ThreadName[];
+  gc: GcSamples | undefined;
+}
+
+/** CpuWindow samples a server's CPU at the start and at the end of a measured window. */
+class CpuWindow {
+  private cpu0 = NaN;
+  private before = new Map<number, number>();
+  private gc0: Promise<Map<string, number> | undefined> = Promise.resolve(undefined);
+  constructor(private readonly s: Server) {}
+
+  start(): void {
+    this.cpu0 = cpuSeconds(this.s.pid);
+    this.before = sampleTasks(this.s.pid);
+    this.gc0 = gcSeconds(this.s);
+  }
+
+  async end(): Promise<ServerCpu> {
+    const seconds = cpuSeconds(this.s.pid) - this.cpu0;
+    const after = sampleTasks(this.s.pid);
+    const [gcBefore, gcAfter] = [await this.gc0, await gcSeconds(this.s)];
+    const gc = gcBefore !== undefined && gcAfter !== undefined
+      ? { before: gcBefore, after: gcAfter } : undefined;
+    return { seconds, before: this.before, after, names: await threadNames(this.s), gc };
+  }
+}
+
+/** gcSeconds reads MyEtcd's GC pause seconds per thread from /metrics (undefined: etcd). */
+async function gcSeconds(s: Server): Promise<Map<string, number> | undefined> {
+  if (s.kind !== 'ours') return undefined;
+  try {
+    const r = await fetch(`http://${s.host}:${s.port}/metrics`,
+      { signal: AbortSignal.timeout(10_000) });
+    const m = parseGcSeconds(await r.text());
+    return r.ok && m.size > 0 ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** threadNames asks MyEtcd which thread is which (GET /debug/threads); etcd has no such
+ * route, and its threads are Go's, so it gets only the process total. */
+async function threadNames(s: Server): Promise<ThreadName[]> {
+  if (s.kind !== 'ours') return [];
+  try {
+    const r = await fetch(`http://${s.host}:${s.port}/debug/threads`,
+      { signal: AbortSignal.timeout(10_000) });
+    const j = await r.json() as { threads?: ThreadName[] };
+    return r.ok && Array.isArray(j.threads) ? j.threads : [];
+  } catch {
+    return [];
+  }
+}
+
+/** withThreadFigures adds the server's CPU µs per operation, and for a server that named its
+ * threads, the per-thread table and the projected ceiling. */
+function withThreadFigures(f: ServerFigures, cpu: ServerCpu, ops: number): ServerFigures {
+  if (!(ops > 0)) return f;
+  f.values['cpuUsPerOp'] = cpu.seconds * 1e6 / ops;
+  if (cpu.names.length === 0) return f;
+  const t = threadCpu(cpu.before, cpu.after, cpu.names, ops, clockTicksPerSec, cpu.gc);
+  f.values['ceilingOpsPerSec'] = t.ceilingOpsPerSec;
+  f.threads = threadCpuMarkdown(t);
+  return f;
+}
+
+/** withServerCpu samples the server's CPU time at the start and end of the measured
  * window (warmup excluded) of a run. */
 async function withServerCpu<T extends { seconds: number }>(s: Server, warmupMs: number,
-  run: () => Promise<T>): Promise<[T, number]> {
-  let start = NaN;
-  const timer = setTimeout(() => { start = cpuSeconds(s.pid); }, warmupMs);
-  if (warmupMs === 0) start = cpuSeconds(s.pid);
+  run: () => Promise<T>): Promise<[T, ServerCpu]> {
+  const w = new CpuWindow(s);
+  const timer = setTimeout(() => w.start(), warmupMs);
+  if (warmupMs === 0) w.start();
   const r = await run();
   clearTimeout(timer);
-  return [r, cpuSeconds(s.pid) - start];
+  return [r, await w.end()];
 }
 
 interface Ctx {
@@ -414,11 +496,13 @@ async function runWatch(ctx: Ctx): Promise<ServerFigures> {
       source: { kind: 'stamped-put', space: spaces.watch, keys: 100, valueSize: opts.valueSize },
     }, 1);
     await sleep(opts.warmupMs);
-    const cpu0 = cpuSeconds(server.pid);
+    const window = new CpuWindow(server);
+    window.start();
     for (const g of gens) g.send({ type: 'Measure' } satisfies LoadMsg);
     await sleep(opts.durationMs);
     for (const g of gens) g.send({ type: 'Stop' } satisfies LoadMsg);
-    const serverCpu = cpuSeconds(server.pid) - cpu0;
+    const cpu = await window.end();
+    const serverCpu = cpu.seconds;
     const [w, ...rs] = await Promise.all([writers, ...results]);
     const hist = new Histogram();
     let events = 0;
@@ -431,7 +515,7 @@ async function runWatch(ctx: Ctx): Promise<ServerFigures> {
       genCpu += r.cpuSeconds;
     }
     const sum = summarize(hist, seconds);
-    return {
+    return withThreadFigures({
       values: {
         opsPerSec: events / seconds, putsPerSec: w.ops / w.seconds, meanMs: sum.meanMs,
         p50Ms: sum.p50Ms, p99Ms: sum.p99Ms, p999Ms: sum.p999Ms, watchers: created,
@@ -439,7 +523,7 @@ async function runWatch(ctx: Ctx): Promise<ServerFigures> {
       },
       ...(failed + w.errors > 0 ? { note: `${failed} watch streams failed, ${w.errors} put ` +
         `errors; first: ${ready.find((r) => r.firstError)?.firstError ?? w.firstError}` } : {}),
-    };
+    }, cpu, events);
   } finally {
     for (const g of gens) killGen(g);
   }
@@ -460,7 +544,7 @@ function deleteKeysFor(opts: Options, put50: ServerFigures | undefined): number 
 async function runOps(opts: Options, kind: ServerKind, label: string,
   results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
-    etcdArgs: opts.etcdArgs };
+    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs };
   const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
   if (wanted.length === 0) return;
   const server = await startServer(serverOpts, 120_000);
@@ -561,7 +645,7 @@ async function runOps(opts: Options, kind: ServerKind, label: string,
 async function runRestart(opts: Options, kind: ServerKind, label: string):
   Promise<ServerFigures> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
-    etcdArgs: opts.etcdArgs };
+    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs };
   const first = await startServer(serverOpts, 120_000);
   let second: Server | undefined;
   try {
@@ -629,6 +713,7 @@ function printResult(w: WorkloadResult): void {
     if (f?.note) lines.push(`${who}: ${f.note}`);
   }
   lines.push(tableMarkdown(w), '');
+  if (w.ours?.threads !== undefined) lines.push('MyEtcd per thread:', '', w.ours.threads, '');
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -23,6 +23,8 @@ export interface ServerOptions {
   oursArgs: string[];
   /** extra flags for etcd */
   etcdArgs: string[];
+  /** oursNodeArgs: flags for node itself before MyEtcd's script (e.g. --cpu-prof) */
+  oursNodeArgs?: string[];
   /** reuse a data folder (restart); fresh when undefined */
   dataDir?: string;
 }
@@ -79,7 +81,8 @@ export function serverArgv(o: ServerOptions, dataDir: string, port: number, peer
   const client = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   if (o.kind === 'ours') {
-    return [process.execPath, oursMain, '--name', 'bench', '--data-dir', dataDir,
+    return [process.execPath, ...(o.oursNodeArgs ?? []), oursMain, '--name', 'bench',
+      '--data-dir', dataDir,
       '--listen-client-urls', client, '--advertise-client-urls', client,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `bench=${peer}`, '--log-level', 'warn', ...o.oursArgs];
@@ -192,13 +195,14 @@ export function cpuSeconds(pid: number): number {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSec;
   } catch {
     return NaN;
   }
 }
 
-const clockTicks = (() => {
+/** clockTicksPerSec is CLK_TCK, the unit of utime and stime in /proc/…/stat. */
+export const clockTicksPerSec = (() => {
   const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
   const n = Number(r.stdout?.trim());
   return Number.isFinite(n) && n > 0 ? n : 100;

@@ -4,6 +4,7 @@ import {
   AskTimeoutError, MailboxFullError, ActorGoneError, RemoteError,
 } from '../src/runtime/endpoint.js';
 import { ActorSystem } from '../src/runtime/system.js';
+import { osThreadId } from '../src/runtime/thread-id.js';
 import { until } from './helpers/wait.js';
 
 type EchoMsg =
@@ -11,9 +12,11 @@ type EchoMsg =
   | { type: 'Fail' }
   | { type: 'Ignore' }
   | { type: 'Crash' }
-  | { type: 'Forward'; v: number; to: string };
+  | { type: 'Forward'; v: number; to: string }
+  | { type: 'Tid' };
 interface EchoReplies {
   Echo: { v: number; by: string; gen: number };
+  Tid: { tid: number; gen: number };
   Forward: { v: number; by: string; gen: number };
   Fail: never;
   Ignore: never;
@@ -145,4 +148,32 @@ test('runtime: an actor that keeps crashing escalates to the fatal handler', asy
   }, 'the fatal handler', { intervalMs: 100 });
   t.regex(fatal, /crashed \d+ times/);
   await sys.stop();
+});
+
+test('runtime: threads() names each actor thread with the OS thread id it runs on, and a ' +
+  'restart replaces the ids', async (t) => {
+  const sys = system();
+  await sys.start();
+  try {
+    const a = sys.gateway.ref<EchoMsg, EchoReplies>('a');
+    const b = sys.gateway.ref<EchoMsg, EchoReplies>('b');
+    const [ra, rb] = await Promise.all([a.ask({ type: 'Tid' }), b.ask({ type: 'Tid' })]);
+    const here = osThreadId();
+    t.not(here, undefined, 'this test runs on Linux with /proc/thread-self');
+    t.deepEqual(sys.threads(), [{ name: 'gateway', tid: here! }, { name: 'a', tid: ra.tid },
+      { name: 'b', tid: rb.tid }]);
+    t.is(new Set([here, ra.tid, rb.tid]).size, 3, 'three threads, three ids');
+    a.send({ type: 'Crash' });
+    let r: EchoReplies['Tid'] | undefined;
+    await until(async () => {
+      if (sys.serving) r = await a.ask({ type: 'Tid' }).catch(() => undefined);
+      return r !== undefined && r.gen > ra.gen;
+    }, 'the new generation to serve', { intervalMs: 25 });
+    const rb2 = await b.ask({ type: 'Tid' });
+    t.deepEqual(sys.threads(), [{ name: 'gateway', tid: here! }, { name: 'a', tid: r!.tid },
+      { name: 'b', tid: rb2.tid }]);
+    t.not(r!.tid, ra.tid, 'the restarted actor runs on a new thread');
+  } finally {
+    await sys.stop();
+  }
 });

@@ -11,6 +11,7 @@ import { KvService } from '../../src/gateway/kv-service.js';
 import type { GatewayDeps, GatewaySystem } from '../../src/gateway/routes.js';
 import { type Gateway, startGateway } from '../../src/gateway/server.js';
 import { type Message, portTransport } from '../../src/runtime/endpoint.js';
+import type { ThreadInfo } from '../../src/runtime/thread-id.js';
 import type { TracesReport } from '../../src/runtime/trace.js';
 import { startActor } from '../../src/runtime/worker.js';
 import type {
@@ -61,6 +62,7 @@ const system: GatewaySystem = {
   get stopping() { return state.stopping; },
   get currentGeneration() { return state.generation; },
   actorTraces: async () => (await call('traces')) as Map<string, TracesReport>,
+  threads: async () => (await call('threads')) as ThreadInfo[],
 };
 const kv = new KvService(ep, cfg.shardCount, cfg.memberId, cfg.clusterId);
 const authReady = startAuth(cfg.auth, kv, new Registry()).then((gate) => {

@@ -73,7 +73,7 @@ export interface GwListened {
 }
 
 /** GwCallKind names what a gateway thread asks the main thread to compute. */
-export type GwCallKind = 'metrics' | 'dashboard' | 'traces';
+export type GwCallKind = 'metrics' | 'dashboard' | 'traces' | 'threads';
 
 /** GwCall asks the main thread for something only it has (answered by GwCallResp). */
 export interface GwCall {

@@ -365,7 +365,7 @@ export class RaftNode {
     if (last < from) return;
     const entries = this.storage.entries(from as Index, (last + 1) as Index,
       Number.MAX_SAFE_INTEGER);
-    this.sm.apply(entries, this.node.status().term, this.applyHooks);
+    this.sm.apply(entries, this.node.term(), this.applyHooks);
   }
 
   /** answerFaultRead answers a linearizable read while writes are refused (enterFault). */
@@ -374,7 +374,7 @@ export class RaftNode {
     // In a cluster it follows no leader now, and cannot tell how far behind it is.
     if (!this.singleVoter()) return this.ep.replyError(token, E.noLeader);
     this.ep.reply(token, {
-      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      revision: this.sm.applier.revision, raftTerm: this.node.term(),
       shardIndex: this.sm.shardIndex,
     });
   }
@@ -439,7 +439,7 @@ export class RaftNode {
    */
   private alarm(msg: RaftAlarm, token: ReplyToken): void {
     const answer = (alarms: AlarmMember[]) => this.ep.reply(token, {
-      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      revision: this.sm.applier.revision, raftTerm: this.node.term(),
       response: { type: 'alarm', alarms },
     } satisfies RaftAlarmResp);
     if (msg.action === 'GET') return answer(this.alarmList(msg.alarm));
@@ -697,7 +697,7 @@ export class RaftNode {
       // while this Ready's own entries are being persisted.
       if (rd.committedEntries.length > 0) {
         if (failpointsEnabled) failpoint('beforeApply');
-        this.sm.apply(rd.committedEntries, this.node.status().term, this.applyHooks);
+        this.sm.apply(rd.committedEntries, this.node.term(), this.applyHooks);
         if (failpointsEnabled) failpoint('afterApply');
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
@@ -908,7 +908,7 @@ export class RaftNode {
     if (ss.lead !== 0) this.leaderChanges++;
     this.leader = ss.lead;
     this.log.info({
-      leader: this.leader.toString(16), term: this.node.status().term,
+      leader: this.leader.toString(16), term: this.node.term(),
       isLeader: this.leader === this.selfId,
     }, this.leader === 0 ? 'lost the leader' : 'leader changed');
     // Only the leader decides expiry (etcd's lessor promote/demote); followers forward
@@ -924,7 +924,7 @@ export class RaftNode {
     this.onLeader = undefined;
     this.transfers = this.transfers.filter((t) => {
       if (t.to !== this.leader) return true;
-      this.ep.reply(t.token, { raftTerm: this.node.status().term });
+      this.ep.reply(t.token, { raftTerm: this.node.term() });
       return false;
     });
     this.maybePublish(this.deps.nowMs());
@@ -1003,7 +1003,7 @@ export class RaftNode {
     const tokens = this.reads.release(this.sm.appliedIndex);
     if (tokens.length === 0) return;
     const answer = {
-      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      revision: this.sm.applier.revision, raftTerm: this.node.term(),
       shardIndex: this.sm.shardIndex,
     };
     for (const t of tokens) this.ep.reply(t, answer);
@@ -1013,7 +1013,7 @@ export class RaftNode {
 
   private membersResp(): RaftMembersResp {
     return {
-      revision: this.sm.applier.revision, raftTerm: this.node.status().term,
+      revision: this.sm.applier.revision, raftTerm: this.node.term(),
       response: { type: 'memberChange', members: this.sm.members.list() },
     };
   }
@@ -1131,7 +1131,7 @@ export class RaftNode {
     const m = this.sm.members.get(to);
     if (m === undefined || m.isLearner) return this.ep.replyError(token, E.badTransferee);
     if (to === this.selfId) {
-      return this.ep.reply(token, { raftTerm: this.node.status().term });
+      return this.ep.reply(token, { raftTerm: this.node.term() });
     }
     this.log.info({ to: to.toString(16) }, 'transferring leadership');
     this.transfers.push({ to, token, deadlineMs: this.deps.nowMs() + this.cfg.requestTimeoutMs });

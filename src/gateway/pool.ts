@@ -291,7 +291,8 @@ export function poolHooks(system: ActorSystem, kv: KvService, metrics: Metrics,
   });
   return {
     onCall: async (kind) => kind === 'metrics' ? metrics.render(system, kv)
-      : kind === 'dashboard' ? dashboard.snapshot() : system.actorTraces(),
+      : kind === 'dashboard' ? dashboard.snapshot()
+        : kind === 'threads' ? system.threads() : system.actorTraces(),
     onObserved: (name, m) => {
       for (const [route, method, code, seconds] of m.observations) {
         observe(route, method, code, seconds);

@@ -1,4 +1,5 @@
 import type HyperExpress from 'hyper-express';
+import type { ThreadInfo } from '../runtime/thread-id.js';
 import { EtcdError } from '../errors.js';
 import { gatewayInflightMax } from '../constants.js';
 import type { ActorSystem } from '../runtime/system.js';
@@ -22,7 +23,10 @@ import type { RequestOp, WriteRequest } from '../mvcc/types.js';
 /** GatewaySystem is what the routes use of the supervisor: the ActorSystem on the main
  * thread, its mirror on a gateway thread (actors/gateway/actor.ts). */
 export type GatewaySystem = Pick<ActorSystem,
-  'gateway' | 'serving' | 'stopping' | 'currentGeneration' | 'actorTraces'>;
+  'gateway' | 'serving' | 'stopping' | 'currentGeneration' | 'actorTraces'> & {
+  /** threads lists every named thread's OS id (a gateway thread asks the main thread). */
+  threads(): ThreadInfo[] | Promise<ThreadInfo[]>;
+};
 
 /** GatewayDeps is what the routes need. */
 export interface GatewayDeps {

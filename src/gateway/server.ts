@@ -15,6 +15,7 @@ import { registerV3Routes } from './v3-routes.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { registerTraceRoutes } from './trace-routes.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
+import { registerThreadRoutes } from './thread-routes.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { type ClientTls, guardInner, listenRelayed, uwsTlsOptions } from './tls.js';
 import { registerAlarmRoutes } from './alarm-routes.js';
@@ -97,6 +98,7 @@ export function buildGateway(deps: GatewayDeps, tls?: ClientTls): Omit<Gateway, 
   registerAlarmRoutes(routes);
   registerTraceRoutes(routes);
   registerDashboardRoutes(routes);
+  registerThreadRoutes(routes);
   registerAuthRoutes(routes);
   registerServerRoutes(server, deps);
   return { server, routes, watches, setRelay };

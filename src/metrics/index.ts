@@ -217,6 +217,8 @@ export class Metrics {
     'Messages per cross-thread batch received.', batchSizeBuckets, ['actor']);
   readonly handleSeconds = this.counter('myetcd_actor_handle_seconds_total',
     'Seconds an actor spent in its message handler.', ['actor']);
+  readonly gcSeconds = this.counter('myetcd_actor_gc_seconds_total',
+    'Seconds an actor thread spent in garbage-collection pauses.', ['actor']);
   readonly restarts = this.counter('myetcd_actor_restarts_total',
     'Restarts of the actor system caused by this actor crashing.', ['actor']);
 
@@ -285,6 +287,7 @@ export class Metrics {
       this.mailboxDepth.set({ actor, peer }, depth);
     }
     if (stats.heapUsedBytes !== undefined) this.heapUsed.set(l, stats.heapUsedBytes);
+    if (stats.gcSecondsTotal !== undefined) this.addTotal(this.gcSeconds, l, stats.gcSecondsTotal);
     const sizes = stats.batchSizes ?? [];
     for (let i = 0; i < sizes.length && i < batchSizeSamplesMax; i++) {
       this.batchSize.observe(l, sizes[i]!);

@@ -265,6 +265,12 @@ export class RawNode {
     r.onPersisted();
   }
 
+  /** term is the current term: what the shell stamps on every answer (raftTerm), without
+   * building the whole status (config and, on a leader, every peer's progress). */
+  term(): Term {
+    return this.raft.term;
+  }
+
   /** status reports the node's state; progress is set on the leader only. */
   status(): Status {
     return this.raft.status();

@@ -115,6 +115,8 @@ export interface EndpointStats {
   /** heapUsedBytes / heapTotalBytes: this thread's V8 heap (filled in when reported). */
   heapUsedBytes?: number;
   heapTotalBytes?: number;
+  /** gcSecondsTotal: this thread's garbage-collection pauses since it started (gc-clock.ts). */
+  gcSecondsTotal?: number;
 }
 
 /** acrossAwaits carries a traced request's context across the awaits of async code on this

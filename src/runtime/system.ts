@@ -5,6 +5,8 @@ import {
 } from '../constants.js';
 import { Endpoint, type EndpointStats, type Message, portTransport } from './endpoint.js';
 import type { TracesReport } from './trace.js';
+import { osThreadId, type ThreadInfo } from './thread-id.js';
+import { gcSecondsTotal, startGcClock } from './gc-clock.js';
 import type { ActorInit, ControlMessage } from './worker.js';
 
 /**
@@ -74,11 +76,18 @@ export class ActorSystem {
   private restartTimes: number[] = [];
   private backoffMs = restartBackoffMsMin;
   private tracesAsks = 0;
+  /** tids: each actor thread's OS thread id, as it reported it (worker.ts), by actor name. */
+  private readonly tids = new Map<string, number>();
+  /** attachedTids: the OS thread ids the attached (gateway) threads reported. */
+  private readonly attachedTids = new Map<string, number>();
+  /** mainTid is the OS thread id of the thread that runs the supervisor and the gateway. */
+  private readonly mainTid = osThreadId();
 
   constructor(
     private readonly specs: ActorSpec[],
     readonly opts: SystemOptions,
   ) {
+    startGcClock();
     const names = new Set(specs.map((s) => s.name));
     for (const s of specs) {
       for (const p of s.connects) {
@@ -103,10 +112,16 @@ export class ActorSystem {
    * to what actorStats and actorTraces collect; detach removes it. */
   attach(name: string, w: Worker): void {
     this.attached.set(name, w);
+    // An attached thread reports its OS thread id as an actor does (GET /debug/threads).
+    w.on('message', (m: ControlMessage) => {
+      if (m.control !== 'thread' || this.attached.get(name) !== w) return;
+      this.attachedTids.set(name, m.tid);
+    });
   }
 
   detach(name: string): void {
     this.attached.delete(name);
+    this.attachedTids.delete(name);
   }
 
   /** announce tells opts.onState where the system stands. */
@@ -134,10 +149,24 @@ export class ActorSystem {
     this.opts.onGeneration?.(this.generation);
   }
 
+  /** threads lists the process's named threads: the gateway (this thread) and each running
+   * actor thread with its OS thread id (GET /debug/threads; a thread that could not read its
+   * id, off Linux, is left out). */
+  threads(): ThreadInfo[] {
+    const out: ThreadInfo[] = [];
+    if (this.mainTid !== undefined) out.push({ name: 'gateway', tid: this.mainTid });
+    for (const s of this.specs) {
+      const tid = this.tids.get(s.name);
+      if (tid !== undefined && this.workers.has(s.name)) out.push({ name: s.name, tid });
+    }
+    for (const [name, tid] of this.attachedTids) out.push({ name, tid });
+    return out;
+  }
+
   /** actorStats collects every actor thread's runtime counters (for /metrics). */
   async actorStats(timeoutMs = actorStatsTimeoutMs): Promise<Map<string, EndpointStats>> {
     const out = new Map<string, EndpointStats>();
-    out.set('gateway', this.gateway.snapshotStats());
+    out.set('gateway', { ...this.gateway.snapshotStats(), gcSecondsTotal: gcSecondsTotal() });
     await this.askEachWorker(timeoutMs, () => ({ control: 'stats' }), (name, m) => {
       if (m.control !== 'statsResp') return false;
       out.set(name, m.stats);
@@ -276,6 +305,8 @@ export class ActorSystem {
         if (m.control === 'ready') {
           ready = true;
           resolve();
+        } else if (m.control === 'thread') {
+          if (gen === this.generation) this.tids.set(name, m.tid);
         } else if (m.control === 'fatal') {
           this.opts.logger.error({ actor: name }, m.message);
         }

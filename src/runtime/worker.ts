@@ -1,6 +1,8 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Endpoint, type Message, portTransport } from './endpoint.js';
+import { gcSecondsTotal, startGcClock } from './gc-clock.js';
+import { osThreadId } from './thread-id.js';
 
 /**
  * worker: the bootstrap every actor thread runs first. The supervisor (system.ts) starts the
@@ -23,6 +25,8 @@ export interface ActorInit<C> {
 /** ControlMessage travels on the worker's parentPort, outside the actor protocol. */
 export type ControlMessage =
   | { control: 'ready' }
+  /** thread: the actor thread's OS thread id, sent once when the thread starts. */
+  | { control: 'thread'; tid: number }
   | { control: 'stop' }
   | { control: 'stopped' }
   | { control: 'stats' }
@@ -52,11 +56,15 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   for (const [name, port] of Object.entries(init.ports)) ep.connect(name, portTransport(port));
   let stopHook: () => Promise<void> | void = () => {};
   const control = parentPort;
+  startGcClock();
+  const tid = osThreadId();
+  if (tid !== undefined) control.postMessage({ control: 'thread', tid } satisfies ControlMessage);
   control.on('message', (m: ControlMessage) => {
     if (m.control === 'stats') {
       const heap = getHeapStatistics();
       ep.stats.heapUsedBytes = heap.used_heap_size;
       ep.stats.heapTotalBytes = heap.total_heap_size;
+      ep.stats.gcSecondsTotal = gcSecondsTotal();
       const stats = ep.snapshotStats();
       control.postMessage({ control: 'statsResp', stats } satisfies ControlMessage);
       return;

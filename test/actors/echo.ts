@@ -1,3 +1,4 @@
+import { osThreadId } from '../../src/runtime/thread-id.js';
 import { startActor } from '../../src/runtime/worker.js';
 
 /** A test actor: echoes, fails, ignores, crashes or forwards, as asked. */
@@ -6,7 +7,8 @@ type EchoMsg =
   | { type: 'Fail' }
   | { type: 'Ignore' }
   | { type: 'Crash' }
-  | { type: 'Forward'; v: number; to: string };
+  | { type: 'Forward'; v: number; to: string }
+  | { type: 'Tid' };
 
 const ctx = startActor<EchoMsg, { crashOnStart?: boolean }>();
 if (ctx.config.crashOnStart === true) throw new Error('crash on start');
@@ -21,6 +23,9 @@ ctx.ep.onMessage((msg, token) => {
       }
       break;
     case 'Ignore':
+      break;
+    case 'Tid':
+      if (token !== undefined) ctx.ep.reply(token, { tid: osThreadId(), gen: ctx.generation });
       break;
     case 'Crash':
       setImmediate(() => {
