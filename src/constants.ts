@@ -326,3 +326,7 @@ assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot step may outlast a smal
  * with askTimeoutMs) while it restores a large store: 30 × 10 s. */
 export const bootStatusAsksMax = 30;
 assert(bootStatusAsksMax >= 1, 'start-up asks the Raft node at least once');
+
+/** snapshotDataHoldMs: a snapshot's data read back from its file for a follower far behind
+ * stays in memory this long (the sends to that follower retry meanwhile), then is dropped. */
+export const snapshotDataHoldMs = 60_000;

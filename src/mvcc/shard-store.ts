@@ -280,6 +280,12 @@ export class ShardStore {
     };
   }
 
+  /** offHeapBytes is what the columns, the arena and the change log take (cheap, unlike
+   * memory(), which walks every key). */
+  offHeapBytes(): number {
+    return this.cols.memoryBytes() + this.log.byteLength;
+  }
+
   /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
   toSnapshot(): ShardSnapshot {
     const c = this.cols;
