@@ -17,7 +17,7 @@ const node = new RaftNode({
   ep: ctx.ep,
   log,
   nowMs: () => performance.now(),
-  collectGarbage: () => collectGarbageSoon(),
+  collectGarbage: (delayMs) => collectGarbageSoon(delayMs),
   wallMs: () => Date.now(),
   every: (ms, fn) => {
     const t = setInterval(fn, ms);

@@ -10,6 +10,7 @@ import {
   checkAdd, checkPromote, checkRemove, learnerReady, type ReconfigRefusal, type ReconfigView,
 } from '../../src/cluster/reconfig.js';
 import { EtcdError } from '../../src/errors.js';
+import { gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
@@ -61,7 +62,7 @@ export interface RaftNodeDeps {
   /** nowMs: a monotonic clock in milliseconds. */
   nowMs(): number;
   /** collectGarbage, when set, queues a full GC of the thread (large buffers just dropped). */
-  collectGarbage?: () => void;
+  collectGarbage?: (delayMs?: number) => void;
   /** wallMs: the wall clock (ids of members added at run time mix it in, as etcd's). */
   wallMs(): number;
   /** every runs fn every ms milliseconds until the returned stop is called. */
@@ -133,6 +134,8 @@ export class RaftNode {
   private readonly reads = new ReadIndexQueue();
   private readonly snapshots: Snapshotter;
   private storage = new MemoryStorage();
+  /** applierBytesSeen: the applier's off-heap bytes when last looked at (noticeGrowth). */
+  private applierBytesSeen = 0;
   /** snapshotReading: a WalSnapshotRead is in flight (wantSnapshotData). */
   private snapshotReading = false;
   /** bootPhases: how long each step of the last boot took (ms), for the logs. */
@@ -304,6 +307,14 @@ export class RaftNode {
     this.replayUntil = undefined;
     this.log.info({ ...this.bootPhases, entries: r.entries,
       bootToReplayedMs: this.deps.nowMs() - r.fromMs }, 'replayed the WAL tail');
+  }
+
+  /** noticeGrowth queues a GC when the applier's columns have grown (the old ones are dead). */
+  private noticeGrowth(): void {
+    const bytes = this.sm.applier.memoryBytes();
+    if (bytes === this.applierBytesSeen) return;
+    this.applierBytesSeen = bytes;
+    this.deps.collectGarbage?.(gcAfterGrowthDelayMs);
   }
 
   /** releaseSnapshotData drops the newest snapshot's data from memory (its file has it);
@@ -656,6 +667,7 @@ export class RaftNode {
         this.sm.apply(rd.committedEntries, this.node.status().term, this.applyHooks);
         if (failpointsEnabled) failpoint('afterApply');
         if (this.replayUntil !== undefined) this.replayed();
+        this.noticeGrowth();
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();

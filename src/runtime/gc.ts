@@ -12,6 +12,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
+/** gcAfterGrowthDelayMs: after columns grow, the collection waits this long, so that a burst
+ * of writes growing several columns pays one collection. */
+export const gcAfterGrowthDelayMs = 1_000;
+
 let gcFn: (() => void) | null | undefined;
 let queued = false;
 
