@@ -61,14 +61,16 @@ async function load(s: Server): Promise<number> {
 async function breakdown(s: Server, title: string): Promise<void> {
   const text = await (await fetch(`http://${s.host}:${s.port}/metrics`)).text();
   const parts = new Map<string, Map<string, number>>();
-  for (const m of text.matchAll(/^myetcd_actor_memory_bytes\{actor="([^"]+)",part="([^"]+)"\} (\S+)$/gm)) {
+  const line = /^myetcd_actor_memory_bytes\{actor="([^"]+)",part="([^"]+)"\} (\S+)$/gm;
+  for (const m of text.matchAll(line)) {
     if (!parts.has(m[1]!)) parts.set(m[1]!, new Map());
     parts.get(m[1]!)!.set(m[2]!, Number(m[3]));
   }
   const main = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm')
     .exec(text)?.[1] ?? NaN);
   parts.set('gateway', new Map([['heapUsed', main('nodejs_heap_size_used_bytes')],
-    ['heapTotal', main('nodejs_heap_size_total_bytes')], ['external', main('nodejs_external_memory_bytes')]]));
+    ['heapTotal', main('nodejs_heap_size_total_bytes')],
+    ['external', main('nodejs_external_memory_bytes')]]));
   const smaps = readFileSync(`/proc/${s.pid}/smaps_rollup`, 'utf8');
   const kb = (f: string): number => Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(smaps)?.[1]
     ?? NaN) * 1024;

@@ -330,3 +330,6 @@ assert(bootStatusAsksMax >= 1, 'start-up asks the Raft node at least once');
 /** snapshotDataHoldMs: a snapshot's data read back from its file for a follower far behind
  * stays in memory this long (the sends to that follower retry meanwhile), then is dropped. */
 export const snapshotDataHoldMs = 60_000;
+/** packScratchBytesMax: after packing more than this, msgpackr's scratch buffer (which it
+ * keeps, grown to its largest output) is replaced by a small one (src/runtime/codec.ts). */
+export const packScratchBytesMax = 8 * 1024 * 1024;

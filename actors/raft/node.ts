@@ -28,7 +28,7 @@ import type { Index, MemberId, Term } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
 import type { PeerMsg, PeerReplies } from '../peer/messages.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
-import type { WalMsg, WalReplies } from '../wal/messages.js';
+import type { WalLoadResp, WalMsg, WalReplies } from '../wal/messages.js';
 import type { WatchMsg } from '../watch/messages.js';
 import type {
   RaftAlarm, RaftMsg, RaftNodeConfig, RaftMembersResp, RaftPropose, RaftStatusResp,
@@ -221,32 +221,14 @@ export class RaftNode {
    */
   async boot(): Promise<void> {
     const t0 = this.deps.nowMs();
-    const loaded = await this.wal.ask({ type: 'WalLoad' });
+    // Reading a large WAL and snapshot may outlast a small ask on a loaded machine.
+    const loaded = await this.wal.ask({ type: 'WalLoad' }, snapshotAskTimeoutMs);
     const t1 = this.deps.nowMs();
     if (loaded.metadata !== undefined) {
       this.selfId = loaded.metadata.nodeId;
       this.clusterId = loaded.metadata.clusterId;
     }
-    let body: SnapshotBody | undefined;
-    if (loaded.snapshot !== undefined) {
-      body = unpack<SnapshotBody>(loaded.snapshot.body);
-      this.storage.applySnapshot({
-        data: loaded.snapshot.body,
-        metadata: {
-          index: loaded.snapshot.index as Index, term: loaded.snapshot.term as Term,
-          confState: body.confState,
-        },
-      });
-      this.snapshots.snapshotIndex = loaded.snapshot.index;
-    }
-    const t2 = this.deps.nowMs();
-    const restored = await this.sm.restore(body, loaded.snapshot?.index ?? 0,
-      () => this.deps.nowMs());
-    const t3 = this.deps.nowMs();
-    this.releaseSnapshotData();
-    this.bootPhases = {
-      walLoadMs: t1 - t0, snapshotUnpackMs: t2 - t1, restoreMs: t3 - t2, ...restored,
-    };
+    await this.restoreLoaded(loaded, t1 - t0);
     if (loaded.hardState !== undefined) {
       this.storage.setHardState(loaded.hardState);
       this.lastHardState = loaded.hardState;
@@ -311,7 +293,7 @@ export class RaftNode {
 
   /** noticeGrowth queues a GC when the applier's columns have grown (the old ones are dead). */
   private noticeGrowth(): void {
-    const bytes = this.sm.applier.memoryBytes();
+    const bytes = this.sm.applier.allocatedBytes();
     if (bytes === this.applierBytesSeen) return;
     this.applierBytesSeen = bytes;
     this.deps.collectGarbage?.(gcAfterGrowthDelayMs);
@@ -354,6 +336,32 @@ export class RaftNode {
     return {
       raftLogEntryBytes: m.entryBytes,
       raftSnapshotBytes: m.snapshotBytes, applierColumns: this.sm.applier.memoryBytes(),
+    };
+  }
+
+  /** restoreLoaded puts the recovered snapshot into the storage and the state machine (the
+   * shards and the applier), timing the steps into bootPhases. */
+  private async restoreLoaded(loaded: WalLoadResp, walLoadMs: number): Promise<void> {
+    const t1 = this.deps.nowMs();
+    let body: SnapshotBody | undefined;
+    if (loaded.snapshot !== undefined) {
+      body = unpack<SnapshotBody>(loaded.snapshot.body);
+      this.storage.applySnapshot({
+        data: loaded.snapshot.body,
+        metadata: {
+          index: loaded.snapshot.index as Index, term: loaded.snapshot.term as Term,
+          confState: body.confState,
+        },
+      });
+      this.snapshots.snapshotIndex = loaded.snapshot.index;
+    }
+    const t2 = this.deps.nowMs();
+    const restored = await this.sm.restore(body, loaded.snapshot?.index ?? 0,
+      () => this.deps.nowMs());
+    const t3 = this.deps.nowMs();
+    this.releaseSnapshotData();
+    this.bootPhases = {
+      walLoadMs, snapshotUnpackMs: t2 - t1, restoreMs: t3 - t2, ...restored,
     };
   }
 

@@ -280,10 +280,10 @@ export class ShardStore {
     };
   }
 
-  /** offHeapBytes is what the columns, the arena and the change log take (cheap, unlike
-   * memory(), which walks every key). */
+  /** offHeapBytes is what the columns, the arena and the change log take, by capacity (cheap,
+   * unlike memory(), which walks every key; it changes only when one is reallocated). */
   offHeapBytes(): number {
-    return this.cols.memoryBytes() + this.log.byteLength;
+    return this.cols.allocatedBytes() + this.log.byteLength;
   }
 
   /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
