@@ -591,6 +591,7 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
     progress.done();
     const rssAfterRestart = rssBytes(second.pid);
     const keysAfterRestart = await countPrefix(second, spaces.restart.prefix);
+    const startToServingSeconds = (second.servingAt - second.startedAt) / 1000;
     const killed = await killAndRestart(second, serverOpts);
     second = killed.server;
     const mib = 2 ** 20;
@@ -598,7 +599,7 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
       keys: opts.restartKeys, loadSeconds: load.seconds,
       loadKeysPerSec: opts.restartKeys / load.seconds, rssAfterLoadMiB: rssAfterLoad / mib,
       stopSeconds, dataDirMiB: dataDirBytes / mib,
-      startToServingSeconds: (second.servingAt - second.startedAt) / 1000,
+      startToServingSeconds,
       rssAfterRestartMiB: rssAfterRestart / mib, keysAfterRestart,
       killStartToServingSeconds: killed.seconds, rssAfterKillRestartMiB: killed.rss / mib,
     };
