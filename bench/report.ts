@@ -76,6 +76,8 @@ export const restartRows: RowSpec[] = [
   { key: 'startToServingSeconds', label: 'start → serving (s)' },
   { key: 'rssAfterRestartMiB', label: 'RSS when serving again (MiB)' },
   { key: 'keysAfterRestart', label: 'keys counted after restart' },
+  { key: 'killStartToServingSeconds', label: 'kill -9, then start → serving (s)' },
+  { key: 'rssAfterKillRestartMiB', label: 'RSS when serving after kill -9 (MiB)' },
 ];
 
 /** Machine describes where the figures were measured. */

@@ -357,3 +357,9 @@ assert(watchStreamIdStride > gatewayThreadsMax, 'every gateway thread owns a str
 export const gatewayObservationsMax = 20_000;
 /** gatewayFlushIntervalMs: how often a gateway thread hands its observations to the main one. */
 export const gatewayFlushIntervalMs = 250;
+/** snapshotDataHoldMs: a snapshot's data read back from its file for a follower far behind
+ * stays in memory this long (the sends to that follower retry meanwhile), then is dropped. */
+export const snapshotDataHoldMs = 60_000;
+/** packScratchBytesMax: after packing more than this, msgpackr's scratch buffer (which it
+ * keeps, grown to its largest output) is replaced by a small one (src/runtime/codec.ts). */
+export const packScratchBytesMax = 8 * 1024 * 1024;

@@ -1,5 +1,6 @@
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { startActor } from '../../src/runtime/worker.js';
+import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import type { RaftMsg, RaftNodeConfig } from './messages.js';
 import { RaftNode } from './node.js';
 
@@ -16,6 +17,7 @@ const node = new RaftNode({
   ep: ctx.ep,
   log,
   nowMs: () => performance.now(),
+  collectGarbage: (delayMs) => collectGarbageSoon(delayMs),
   wallMs: () => Date.now(),
   every: (ms, fn) => {
     const t = setInterval(fn, ms);
@@ -30,6 +32,7 @@ const node = new RaftNode({
   },
 });
 ctx.ep.onMessage((msg, token) => node.handle(msg, token));
+ctx.ep.memoryReporter = () => node.memory();
 ctx.onStop(() => node.stop());
 
 node.boot().then(() => ctx.ready(), (e: unknown) => {

@@ -10,9 +10,10 @@ import {
   checkAdd, checkPromote, checkRemove, learnerReady, type ReconfigRefusal, type ReconfigView,
 } from '../../src/cluster/reconfig.js';
 import { EtcdError } from '../../src/errors.js';
+import { gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
-  diskProbeIntervalMs, quotaCheckIntervalMs,
+  diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -27,7 +28,7 @@ import type { Index, MemberId, Term } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
 import type { PeerMsg, PeerReplies } from '../peer/messages.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
-import type { WalMsg, WalReplies } from '../wal/messages.js';
+import type { WalLoadResp, WalMsg, WalReplies } from '../wal/messages.js';
 import type { WatchMsg } from '../watch/messages.js';
 import type {
   AuthChanged, RaftAlarm, RaftAlarmResp, RaftApplied, RaftMsg, RaftNodeConfig, RaftMembersResp,
@@ -61,6 +62,8 @@ export interface RaftNodeDeps {
   log: NodeLogger;
   /** nowMs: a monotonic clock in milliseconds. */
   nowMs(): number;
+  /** collectGarbage, when set, queues a full GC of the thread (large buffers just dropped). */
+  collectGarbage?: (delayMs?: number) => void;
   /** wallMs: the wall clock (ids of members added at run time mix it in, as etcd's). */
   wallMs(): number;
   /** every runs fn every ms milliseconds until the returned stop is called. */
@@ -132,6 +135,14 @@ export class RaftNode {
   private readonly reads = new ReadIndexQueue();
   private readonly snapshots: Snapshotter;
   private storage = new MemoryStorage();
+  /** applierBytesSeen: the applier's off-heap bytes when last looked at (noticeGrowth). */
+  private applierBytesSeen = 0;
+  /** snapshotReading: a WalSnapshotRead is in flight (wantSnapshotData). */
+  private snapshotReading = false;
+  /** bootPhases: how long each step of the last boot took (ms), for the logs. */
+  private bootPhases: Record<string, number> = {};
+  /** replayUntil: the commit index recovered at boot, until the apply reaches it. */
+  private replayUntil: { index: number; fromMs: number; entries: number } | undefined;
   private node!: RawNode;
   private inflight: Ready | undefined;
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
@@ -205,6 +216,7 @@ export class RaftNode {
       this.ep, gatewayPush(this.ep));
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
       this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
+    this.snapshots.onSaved = () => this.releaseSnapshotData();
     this.snapshots.onDiskFault = (kind, message) => {
       this.log.error({ kind, err: message }, 'a snapshot could not be saved; the log keeps ' +
         'every entry, and the next snapshot tries again');
@@ -221,24 +233,15 @@ export class RaftNode {
    * the members wait an election timeout for each other, and boot returns without a leader.
    */
   async boot(): Promise<void> {
-    const loaded = await this.wal.ask({ type: 'WalLoad' });
+    const t0 = this.deps.nowMs();
+    // Reading a large WAL and snapshot may outlast a small ask on a loaded machine.
+    const loaded = await this.wal.ask({ type: 'WalLoad' }, snapshotAskTimeoutMs);
+    const t1 = this.deps.nowMs();
     if (loaded.metadata !== undefined) {
       this.selfId = loaded.metadata.nodeId;
       this.clusterId = loaded.metadata.clusterId;
     }
-    let body: SnapshotBody | undefined;
-    if (loaded.snapshot !== undefined) {
-      body = unpack<SnapshotBody>(loaded.snapshot.body);
-      this.storage.applySnapshot({
-        data: loaded.snapshot.body,
-        metadata: {
-          index: loaded.snapshot.index as Index, term: loaded.snapshot.term as Term,
-          confState: body.confState,
-        },
-      });
-      this.snapshots.snapshotIndex = loaded.snapshot.index;
-    }
-    await this.sm.restore(body, loaded.snapshot?.index ?? 0);
+    await this.restoreLoaded(loaded, t1 - t0);
     if (loaded.hardState !== undefined) {
       this.storage.setHardState(loaded.hardState);
       this.lastHardState = loaded.hardState;
@@ -268,8 +271,10 @@ export class RaftNode {
       id: this.selfId.toString(16), cluster: this.clusterId.toString(16), fresh,
       join: fresh && cfg.join, snapshotIndex: this.snapshots.snapshotIndex,
       revision: this.sm.applier.revision, entries: loaded.entries.length,
-      commit: loaded.hardState?.commit ?? 0,
+      commit: loaded.hardState?.commit ?? 0, ...this.bootPhases,
     }, fresh ? 'starting a new member' : 'recovered from snapshot and WAL');
+    this.replayUntil = { index: loaded.hardState?.commit ?? 0, fromMs: t0,
+      entries: entries.length };
     this.sendMembers();
     const early = this.early ?? [];
     this.early = undefined;
@@ -287,6 +292,90 @@ export class RaftNode {
     } else {
       this.pump();
     }
+  }
+
+  /** replayed logs, once, when the entries committed before the restart are applied again
+   * (the WAL tail after the snapshot), with the time since boot began. */
+  private replayed(): void {
+    const r = this.replayUntil!;
+    if (this.sm.appliedIndex < r.index) return;
+    this.replayUntil = undefined;
+    this.log.info({ ...this.bootPhases, entries: r.entries,
+      bootToReplayedMs: this.deps.nowMs() - r.fromMs }, 'replayed the WAL tail');
+  }
+
+  /** noticeGrowth queues a GC when the applier's columns have grown (the old ones are dead). */
+  private noticeGrowth(): void {
+    const bytes = this.sm.applier.allocatedBytes();
+    if (bytes === this.applierBytesSeen) return;
+    this.applierBytesSeen = bytes;
+    this.deps.collectGarbage?.(gcAfterGrowthDelayMs);
+  }
+
+  /** releaseSnapshotData drops the newest snapshot's data from memory (its file has it);
+   * the storage asks for it again through wantSnapshotData when a follower needs it. */
+  private releaseSnapshotData(): void {
+    this.storage.releaseSnapshotData(() => this.wantSnapshotData());
+    // The body, the shards' dumps and (at boot) the WAL's reply are garbage now.
+    this.deps.collectGarbage?.();
+  }
+
+  /** wantSnapshotData reads the newest snapshot back from its file for a follower that needs
+   * it, and keeps it for snapshotDataHoldMs (the core retries the send meanwhile). */
+  private wantSnapshotData(): void {
+    if (this.snapshotReading) return;
+    this.snapshotReading = true;
+    const { index, term } = this.storage.snapshotMetadata();
+    this.wal.ask({ type: 'WalSnapshotRead', index, term }, snapshotAskTimeoutMs).then(
+      ({ body }) => {
+        this.snapshotReading = false;
+        if (this.stopped || !this.storage.restoreSnapshotData(index, body)) return;
+        const stop = this.deps.every(snapshotDataHoldMs, () => {
+          stop();
+          if (this.storage.snapshotMetadata().index === index) this.releaseSnapshotData();
+        });
+      },
+      (e: unknown) => {
+        this.snapshotReading = false;
+        this.log.warn({ index, err: String(e) }, 'could not read the snapshot back for a ' +
+          'follower; the next try reads it again');
+      });
+  }
+
+  /** memory reports the Raft log, the snapshot and the applier's columns held on this thread
+   * (bytes), for myetcd_actor_memory_bytes. */
+  memory(): Record<string, number> {
+    const m = this.storage.memory();
+    return {
+      raftLogEntryBytes: m.entryBytes,
+      raftSnapshotBytes: m.snapshotBytes, applierColumns: this.sm.applier.memoryBytes(),
+    };
+  }
+
+  /** restoreLoaded puts the recovered snapshot into the storage and the state machine (the
+   * shards and the applier), timing the steps into bootPhases. */
+  private async restoreLoaded(loaded: WalLoadResp, walLoadMs: number): Promise<void> {
+    const t1 = this.deps.nowMs();
+    let body: SnapshotBody | undefined;
+    if (loaded.snapshot !== undefined) {
+      body = unpack<SnapshotBody>(loaded.snapshot.body);
+      this.storage.applySnapshot({
+        data: loaded.snapshot.body,
+        metadata: {
+          index: loaded.snapshot.index as Index, term: loaded.snapshot.term as Term,
+          confState: body.confState,
+        },
+      });
+      this.snapshots.snapshotIndex = loaded.snapshot.index;
+    }
+    const t2 = this.deps.nowMs();
+    const restored = await this.sm.restore(body, loaded.snapshot?.index ?? 0, undefined,
+      () => this.deps.nowMs());
+    const t3 = this.deps.nowMs();
+    this.releaseSnapshotData();
+    this.bootPhases = {
+      walLoadMs, snapshotUnpackMs: t2 - t1, restoreMs: t3 - t2, ...restored,
+    };
   }
 
   /** newCore builds the Raft core over the storage (what is durable) and the applied index. */
@@ -699,6 +788,8 @@ export class RaftNode {
         if (failpointsEnabled) failpoint('beforeApply');
         this.sm.apply(rd.committedEntries, this.node.term(), this.applyHooks);
         if (failpointsEnabled) failpoint('afterApply');
+        if (this.replayUntil !== undefined) this.replayed();
+        this.noticeGrowth();
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
@@ -814,6 +905,7 @@ export class RaftNode {
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     this.storage.setHardState(hs);
     await this.sm.restore(body, index, prepared);
+    this.releaseSnapshotData();
     this.snapshots.snapshotIndex = index;
     this.log.info({ index, term: snap.metadata.term, revision: this.sm.applier.revision,
       bytes: snap.data.length }, 'installed snapshot from the leader');

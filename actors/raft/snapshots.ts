@@ -32,6 +32,9 @@ export class Snapshotter {
   /** onDiskFault hears of a snapshot file the disk refused (full, read-only, failed); the
    * log is untouched by it, so the node only alarms. Unset, such a failure crashes. */
   onDiskFault: ((kind: DiskFaultKind, message: string) => void) | undefined;
+  /** onSaved hears of each snapshot once its file is durable (the node then drops the data
+   * from memory: the file has it). */
+  onSaved: (() => void) | undefined;
   private running: Promise<void> | undefined;
   /** failedIndex: the applied index of the last snapshot the disk refused; the next try
    * waits for as many entries again, so a full disk is not asked at every pass. */
@@ -78,6 +81,7 @@ export class Snapshotter {
         if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
         this.snapshotIndex = index;
         this.running = undefined;
+        this.onSaved?.();
         this.log.info({ index, term, bytes: body.length, revision: meta.revision },
           'snapshot taken');
       })

@@ -4,6 +4,7 @@ import { pack, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
+import { collectGarbageSoon, gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
 import type { ShardConfig, ShardMsg, ShardRange } from './messages.js';
 
 /**
@@ -43,6 +44,9 @@ function drainWaiting(): void {
   waiting = still;
 }
 
+ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
+/** offHeapSeen: the store's off-heap bytes when last looked at (a change means growth). */
+let offHeapSeen = 0;
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
@@ -54,6 +58,11 @@ ctx.ep.onMessage((msg, token) => {
       }
       if (msg.index > appliedIndex) appliedIndex = msg.index;
       drainWaiting();
+      if (store.offHeapBytes() !== offHeapSeen) {
+        // The columns grew (or the arena was rebuilt): the old ones are garbage.
+        offHeapSeen = store.offHeapBytes();
+        collectGarbageSoon(gcAfterGrowthDelayMs);
+      }
       return;
     case 'ShardRange':
       if (token === undefined) return;
@@ -68,9 +77,11 @@ ctx.ep.onMessage((msg, token) => {
       appliedIndex = msg.index ?? 0;
       drainWaiting();
       if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
+      collectGarbageSoon(); // the dump and the store replaced
       return;
     case 'ShardSnapshot':
       if (token !== undefined) ctx.ep.reply(token, pack(store.toSnapshot()));
+      collectGarbageSoon(); // the dump's columns and bytes, once sent
       return;
     case 'ShardHistory': {
       if (token === undefined) return;

@@ -9,9 +9,10 @@ import { assertNever } from '../../src/assert.js';
 import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js';
 import { EtcdError, toEtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
+import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
-import { purgeSnapshots } from './snap-store.js';
+import { purgeSnapshots, readSnapshot } from './snap-store.js';
 import { WalStore } from './wal-store.js';
 import type { WalAppend, WalConfig, WalMsg, WalSnapshotSave } from './messages.js';
 import type { SnapshotTaskTimed } from './snapshot-task.js';
@@ -125,6 +126,7 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
       }
       log.info({ index, term, path }, 'saved snapshot');
       if (token !== undefined) ctx.ep.reply(token, { path });
+      collectGarbageSoon(); // this thread's copy of the body
     }).catch((e: unknown) => {
       const err = toEtcdError(e);
       const message = err.code === 'INTERNAL' ? String(e) : err.message;
@@ -157,10 +159,17 @@ ctx.ep.onMessage((msg, token) => {
       });
       // The Raft node owns them now; keeping them here would hold the whole log twice.
       files.releaseRecovered();
+      collectGarbageSoon(); // the segments and the snapshot file read whole
       return;
     }
     case 'WalSnapshotSave':
       saveSnapshot(msg, token);
+      return;
+    case 'WalSnapshotRead':
+      if (token === undefined) return;
+      readSnapshot(cfg.dataDir, msg.index, msg.term).then(
+        (body) => ctx.ep.reply(token, { body }),
+        (e: unknown) => ctx.ep.replyError(token, e as Error & { code?: string }));
       return;
     case 'WalStats':
       if (token !== undefined) {

@@ -38,7 +38,16 @@ export interface WalStatsReq {
   type: 'WalStats';
 }
 
-export type WalMsg = WalLoad | WalAppend | WalSnapshotSave | WalStatsReq;
+/** WalSnapshotRead reads back the snapshot file at (index, term): the Raft node drops a
+ * snapshot's data from memory once it is saved, and reads it again only to send it to a
+ * follower far behind. */
+export interface WalSnapshotRead {
+  type: 'WalSnapshotRead';
+  index: Index;
+  term: Term;
+}
+
+export type WalMsg = WalLoad | WalAppend | WalSnapshotSave | WalStatsReq | WalSnapshotRead;
 
 /** WalLoadResp is the recovered state. */
 export interface WalLoadResp {
@@ -76,6 +85,7 @@ export interface WalReplies {
   WalAppend: WalAppendResp;
   WalSnapshotSave: { path: string };
   WalStats: WalStatsResp;
+  WalSnapshotRead: { body: Uint8Array };
 }
 
 /** WalConfig is the WAL writer's start-up configuration. */

@@ -7,6 +7,7 @@
  * the marker: write the file first, then the WAL's snapshot marker; recovery only starts from
  * a file whose marker is in the log.
  */
+import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   SnapshotCorruptError,
@@ -107,6 +108,18 @@ export function loadNewestSnapshot(
     }
   }
   return undefined;
+}
+
+/**
+ * readSnapshot reads and checks the snapshot file of (index, term) and returns its body;
+ * it throws when the file is missing or fails its checks.
+ */
+export async function readSnapshot(dataDir: string, index: number, term: number):
+  Promise<Uint8Array> {
+  const s = listSnapshots(dataDir).find((f) => f.index === index && f.term === term);
+  if (s === undefined) throw new Error(`snap: no snapshot file at index ${index} term ${term}`);
+  const bytes = await readFile(s.path);
+  return decodeSnapshotFile(bytes, s.name, s).body;
 }
 
 /**

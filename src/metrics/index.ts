@@ -203,6 +203,10 @@ export class Metrics {
   // ---- actor runtime ----
   readonly heapUsed = this.gauge('myetcd_actor_heap_used_bytes',
     'V8 heap in use by an actor thread (each thread has its own heap).', ['actor']);
+  readonly memoryParts = this.gauge('myetcd_actor_memory_bytes',
+    'Memory of an actor thread by part: heapUsed, heapTotal, external, arrayBuffers (this ' +
+    'thread\'s own) and what the actor reports of its state (raft log, store columns).',
+    ['actor', 'part']);
   readonly mailboxDepth = this.gauge('myetcd_actor_mailbox_depth',
     'Messages an actor has queued or outstanding towards a peer.', ['actor', 'peer']);
   readonly messagesIn = this.counter('myetcd_actor_messages_in_total',
@@ -288,6 +292,9 @@ export class Metrics {
     }
     if (stats.heapUsedBytes !== undefined) this.heapUsed.set(l, stats.heapUsedBytes);
     if (stats.gcSecondsTotal !== undefined) this.addTotal(this.gcSeconds, l, stats.gcSecondsTotal);
+    for (const [part, bytes] of Object.entries(stats.memoryBytes ?? {})) {
+      this.memoryParts.set({ actor, part }, bytes);
+    }
     const sizes = stats.batchSizes ?? [];
     for (let i = 0; i < sizes.length && i < batchSizeSamplesMax; i++) {
       this.batchSize.observe(l, sizes[i]!);

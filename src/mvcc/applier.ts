@@ -238,6 +238,12 @@ export class Applier {
     return this.cols.memoryBytes();
   }
 
+  /** allocatedBytes is the columns' and arena's capacity: it changes only when they are
+   * reallocated (the old ones are then garbage). */
+  allocatedBytes(): number {
+    return this.cols.allocatedBytes();
+  }
+
   /** keyCount is the number of live keys. */
   keyCount(): number {
     return this.kvs.size;

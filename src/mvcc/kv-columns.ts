@@ -176,6 +176,12 @@ export class KvColumns {
     return this.capacity * kvColumnsRowBytes + this.arena.byteLength + this.freeRows.length * 8;
   }
 
+  /** allocatedBytes is the columns' and the arena's capacity: it changes only when they are
+   * reallocated (growth, an arena rebuild of another size), never on a row's add or free. */
+  allocatedBytes(): number {
+    return this.capacity * kvColumnsRowBytes + this.arena.byteLength;
+  }
+
   /** usedBytes is the part of memoryBytes() ever written (the rows handed out, the arena's
    * used bytes): what is resident, since pages never written are not. */
   usedBytes(): number {

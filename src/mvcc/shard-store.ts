@@ -294,6 +294,12 @@ export class ShardStore {
     };
   }
 
+  /** offHeapBytes is what the columns, the arena and the change log take, by capacity (cheap,
+   * unlike memory(), which walks every key; it changes only when one is reallocated). */
+  offHeapBytes(): number {
+    return this.cols.allocatedBytes() + this.log.byteLength;
+  }
+
   /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
   toSnapshot(): ShardSnapshot {
     const c = this.cols;

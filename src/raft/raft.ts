@@ -129,7 +129,7 @@ export class Raft {
     }
     // The snapshot is committed and applied by definition, even when the storage keeps
     // entries before it (compaction behind the snapshot) or the HardState lags it.
-    const si = c.storage.snapshot().metadata.index;
+    const si = c.storage.snapshotMetadata().index;
     if (si > this.raftLog.committed) this.raftLog.committed = si;
     if (si > this.raftLog.applied) this.raftLog.appliedTo(si);
     const applied = c.applied ?? (0 as Index);
@@ -145,7 +145,7 @@ export class Raft {
     const hi = (this.raftLog.committed + 1) as Index;
     if (lo < hi) {
       for (const e of this.raftLog.slice(lo, hi, Number.MAX_SAFE_INTEGER)) {
-        if (e.index > c.storage.snapshot().metadata.index && e.type === EntryConfChange) {
+        if (e.index > c.storage.snapshotMetadata().index && e.type === EntryConfChange) {
           this.applyConfChange(decodeConfChange(e.data));
         }
       }

@@ -247,7 +247,7 @@ export class RawNode {
     const r = this.raft;
     if (rd.snapshot) {
       const si = rd.snapshot.metadata.index;
-      assert(r.raftLog.storage.snapshot().metadata.index >= si,
+      assert(r.raftLog.storage.snapshotMetadata().index >= si,
         'advance: the Ready snapshot was not applied to the storage');
       r.raftLog.stableSnapTo(si);
       if (si > r.raftLog.applied) r.raftLog.appliedTo(si);

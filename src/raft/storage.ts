@@ -6,11 +6,12 @@
 import type { Index, Term } from '../types.js';
 import { assert } from '../assert.js';
 import {
-  errCompacted, errSnapOutOfDate, errUnavailable,
+  errCompacted, errSnapOutOfDate, errSnapshotTemporarilyUnavailable, errUnavailable,
 } from './errors.js';
 import { raftEntryOverheadBytes } from '../constants.js';
 import {
   EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
+  type SnapshotMetadata,
 } from './types.js';
 
 /** Storage is what the core reads (etcd-raft's Storage interface). Errors are thrown. */
@@ -25,8 +26,11 @@ export interface Storage {
   lastIndex(): Index;
   /** firstIndex is the index of the first entry that may be read (snapshot index + 1). */
   firstIndex(): Index;
-  /** snapshot returns the most recent snapshot. */
+  /** snapshot returns the most recent snapshot; it throws errSnapshotTemporarilyUnavailable
+   * when its data is not at hand (the core then retries later, as etcd-raft's). */
   snapshot(): Snapshot;
+  /** snapshotMetadata returns the most recent snapshot's metadata (never throws). */
+  snapshotMetadata(): SnapshotMetadata;
 }
 
 /** entrySizeBytes is the size counted against maxSizePerMsg for one entry. */
@@ -63,6 +67,8 @@ export function emptySnapshot(): Snapshot {
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0 as Term, vote: None, commit: 0 as Index };
   private snap: Snapshot = emptySnapshot();
+  /** snapDataAway is set while the snapshot's data is released (see releaseSnapshotData). */
+  private snapDataAway: (() => void) | undefined;
   private ents: Entry[] = [
     { term: 0 as Term, index: 0 as Index, type: EntryNormal, data: new Uint8Array(0) },
   ];
@@ -105,13 +111,51 @@ export class MemoryStorage implements Storage {
   }
 
   snapshot(): Snapshot {
+    if (this.snapDataAway !== undefined) {
+      this.snapDataAway();
+      throw errSnapshotTemporarilyUnavailable;
+    }
     return this.snap;
+  }
+
+  snapshotMetadata(): SnapshotMetadata {
+    return this.snap.metadata;
+  }
+
+  /**
+   * releaseSnapshotData drops the snapshot's data from memory once it is durable elsewhere
+   * (the snapshot file): with a million keys it is over 100 MiB that only a follower far
+   * behind needs. Until restoreSnapshotData, snapshot() calls `wanted` (which should load it)
+   * and throws errSnapshotTemporarilyUnavailable.
+   */
+  releaseSnapshotData(wanted: () => void): void {
+    if (this.snap.metadata.index === 0) return;
+    this.snap = { data: new Uint8Array(0), metadata: this.snap.metadata };
+    this.snapDataAway = wanted;
+  }
+
+  /** restoreSnapshotData puts back the data of the snapshot at `index` (ignored when the
+   * storage has moved on to another snapshot or never released it). */
+  restoreSnapshotData(index: Index, data: Uint8Array): boolean {
+    if (this.snapDataAway === undefined || this.snap.metadata.index !== index) return false;
+    this.snap = { data, metadata: this.snap.metadata };
+    this.snapDataAway = undefined;
+    return true;
+  }
+
+  /** memory is what the storage holds: entries in the log, their data bytes, and the
+   * snapshot's data bytes (for the memory breakdown; O(entries)). */
+  memory(): { entries: number; entryBytes: number; snapshotBytes: number } {
+    let entryBytes = 0;
+    for (const e of this.ents) entryBytes += e.data.byteLength;
+    return { entries: this.ents.length - 1, entryBytes, snapshotBytes: this.snap.data.byteLength };
   }
 
   /** applySnapshot replaces the storage's contents with a snapshot received from a leader. */
   applySnapshot(snap: Snapshot): void {
     if (snap.metadata.index <= this.snap.metadata.index) throw errSnapOutOfDate;
     this.snap = snap;
+    this.snapDataAway = undefined;
     this.ents = [{
       term: snap.metadata.term, index: snap.metadata.index, type: EntryNormal,
       data: new Uint8Array(0),
@@ -126,6 +170,7 @@ export class MemoryStorage implements Storage {
     if (i <= this.snap.metadata.index) throw errSnapOutOfDate;
     assert(i <= this.lastIndex(), 'snapshot index is within the log', [i, this.lastIndex()]);
     const offset = this.ents[0]!.index;
+    this.snapDataAway = undefined;
     this.snap = {
       data,
       metadata: {

@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { TraceField } from './trace.js';
+import { packScratchBytesMax } from '../constants.js';
 
 /**
  * codec: how messages cross threads. Every hop carries ONE msgpack-encoded batch of
@@ -39,7 +40,17 @@ export function packBatch(batch: Envelope[]): Uint8Array {
   const view = packr.pack(batch);
   const out = new Uint8Array(view.length);
   out.set(view);
+  shrinkAfterLargePack(view.length);
   return out;
+}
+
+/**
+ * shrinkAfterLargePack gives msgpackr a small scratch buffer again after a large pack: it
+ * keeps the buffer it grew for its largest output for good, so one snapshot dump (100+ MiB
+ * with a million keys) used to stay resident as scratch space on every thread that packed it.
+ */
+function shrinkAfterLargePack(packedBytes: number): void {
+  if (packedBytes > packScratchBytesMax) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
 }
 
 /** unpackBatch decodes a batch; throws on malformed input (a bug: every actor is our own code). */
@@ -52,6 +63,7 @@ export function pack(value: unknown): Uint8Array {
   const view = packr.pack(value);
   const out = new Uint8Array(view.length);
   out.set(view);
+  shrinkAfterLargePack(view.length);
   return out;
 }
 

@@ -117,6 +117,9 @@ export interface EndpointStats {
   heapTotalBytes?: number;
   /** gcSecondsTotal: this thread's garbage-collection pauses since it started (gc-clock.ts). */
   gcSecondsTotal?: number;
+  /** memoryBytes: this thread's memory by part (V8 heap, external, ArrayBuffers, and what the
+   * actor's memoryReporter adds), filled in when reported. */
+  memoryBytes?: Record<string, number>;
 }
 
 /** acrossAwaits carries a traced request's context across the awaits of async code on this
@@ -144,6 +147,9 @@ export class Endpoint<In extends Message = Message> {
   };
   /** tracer records this thread's spans (src/runtime/trace.ts). */
   readonly tracer: Tracer;
+  /** memoryReporter, when set, adds the actor's own memory parts (bytes) to its stats: it
+   * runs at every stats report, so it must be cheap (no walk over every key). */
+  memoryReporter: (() => Record<string, number>) | undefined;
   /** active: the spans the code running now continues; undefined when untraced (the rule). */
   private active: TraceRef[] | undefined;
   /** openAsks: traced asks received and not answered yet, by "from:id" (bounded). */

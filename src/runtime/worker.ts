@@ -65,6 +65,7 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
       ep.stats.heapUsedBytes = heap.used_heap_size;
       ep.stats.heapTotalBytes = heap.total_heap_size;
       ep.stats.gcSecondsTotal = gcSecondsTotal();
+      ep.stats.memoryBytes = threadMemory(ep.memoryReporter);
       const stats = ep.snapshotStats();
       control.postMessage({ control: 'statsResp', stats } satisfies ControlMessage);
       return;
@@ -98,5 +99,15 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
     onStop(fn) {
       stopHook = fn;
     },
+  };
+}
+
+/** threadMemory is this thread's memory by part: in a worker, process.memoryUsage()'s heap,
+ * external and arrayBuffers figures are the thread's own (rss is the whole process's). */
+export function threadMemory(reporter?: () => Record<string, number>): Record<string, number> {
+  const m = process.memoryUsage();
+  return {
+    heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external,
+    arrayBuffers: m.arrayBuffers, ...reporter?.(),
   };
 }

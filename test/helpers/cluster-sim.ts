@@ -289,6 +289,18 @@ export class SimCluster {
             ep.reply(token, { fsyncSeconds: [], bytesWritten: 0, segments: 0 });
           }
           return;
+        case 'WalSnapshotRead':
+          // The Raft node dropped the snapshot's data once saved; it reads it back here.
+          sched.at(sched.nowMs + 1, () => {
+            if (!alive() || token === undefined) return;
+            const snap = d.snapshot;
+            if (snap !== undefined && snap.index === w.index && snap.term === w.term) {
+              ep.reply(token, { body: snap.body });
+            } else {
+              ep.replyError(token, new Error(`sim: no snapshot at ${w.index}`));
+            }
+          });
+          return;
       }
     });
   }

@@ -1,0 +1,100 @@
+import test from 'ava';
+import { Worker } from 'node:worker_threads';
+import {
+  EntryNormal, MemoryStorage, errSnapshotTemporarilyUnavailable, type Entry,
+} from '../src/raft/index.js';
+import { createMetrics } from '../src/metrics/index.js';
+import { threadMemory } from '../src/runtime/worker.js';
+import type { Index, MemberId, Term } from '../src/types.js';
+import { metricValue as value } from './helpers/metrics.js';
+
+const cs = () => ({ voters: [1 as MemberId], learners: [] as MemberId[] });
+const entry = (index: number, bytes: number): Entry => ({
+  term: 1 as Term, index: index as Index, type: EntryNormal, data: new Uint8Array(bytes),
+});
+
+test('raft storage: a released snapshot answers "temporarily unavailable" and asks for its ' +
+  'data until it is put back; the metadata stays readable', (t) => {
+  const s = new MemoryStorage();
+  s.append([entry(1, 10), entry(2, 20), entry(3, 30)]);
+  const data = new Uint8Array([1, 2, 3, 4]);
+  s.createSnapshot(2 as Index, cs(), data);
+  t.deepEqual(s.memory(), { entries: 3, entryBytes: 60, snapshotBytes: 4 });
+  let wanted = 0;
+  s.releaseSnapshotData(() => wanted++);
+  t.is(s.memory().snapshotBytes, 0);
+  t.throws(() => s.snapshot(), { is: errSnapshotTemporarilyUnavailable });
+  t.throws(() => s.snapshot(), { is: errSnapshotTemporarilyUnavailable });
+  t.is(wanted, 2);
+  t.is(s.snapshotMetadata().index, 2 as Index);
+  t.deepEqual(s.snapshotMetadata().confState.voters, [1 as MemberId]);
+  // Data of another snapshot is refused; the right one is taken back.
+  t.false(s.restoreSnapshotData(1 as Index, data));
+  t.true(s.restoreSnapshotData(2 as Index, data));
+  t.is(s.snapshot().data, data);
+  t.false(s.restoreSnapshotData(2 as Index, data)); // not released any more
+  // A new snapshot (taken or installed) is held again until released.
+  s.releaseSnapshotData(() => wanted++);
+  s.createSnapshot(3 as Index, cs(), new Uint8Array(7));
+  t.is(s.snapshot().data.length, 7);
+  s.releaseSnapshotData(() => wanted++);
+  s.applySnapshot({ data: new Uint8Array(9),
+    metadata: { index: 5 as Index, term: 2 as Term, confState: cs() } });
+  t.is(s.snapshot().data.length, 9);
+  t.is(wanted, 2);
+  // Nothing to release before any snapshot.
+  const fresh = new MemoryStorage();
+  fresh.releaseSnapshotData(() => wanted++);
+  t.is(fresh.snapshot().metadata.index, 0 as Index);
+});
+
+test('memory accounting: a thread reports its heap, ArrayBuffers and its own parts, and ' +
+  '/metrics shows them per actor and part', async (t) => {
+  const before = threadMemory();
+  const held = new Uint8Array(8 * 2 ** 20);
+  held.fill(1);
+  const m = threadMemory(() => ({ storeColumns: held.byteLength }));
+  t.true(m['heapUsed']! > 0 && m['heapTotal']! >= m['heapUsed']!);
+  t.true(m['arrayBuffers']! - before['arrayBuffers']! >= held.byteLength);
+  t.is(m['storeColumns'], held.byteLength);
+  const metrics = createMetrics({ defaultMetrics: false });
+  metrics.ingestActorStats('shard-0', {
+    messagesIn: 0, messagesOut: 0, batchesIn: 0, batchesOut: 0, handleSecondsTotal: 0,
+    depth: {}, memoryBytes: m,
+  });
+  const { body } = await metrics.render();
+  t.is(value(body, 'myetcd_actor_memory_bytes{actor="shard-0",part="storeColumns"}'),
+    held.byteLength);
+  t.is(value(body, 'myetcd_actor_memory_bytes{actor="shard-0",part="heapUsed"}'), m['heapUsed']);
+});
+
+test('gc: collectGarbageSoon frees a dead ArrayBuffer in a worker thread whose heap is idle',
+  async (t) => {
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(new URL('../src/runtime/gc.js', import.meta.url).href)})
+        .then(({ collectGarbageSoon }) => {
+          let dead = new Uint8Array(64 * 2 ** 20);
+          dead.fill(1);
+          const live = process.memoryUsage().arrayBuffers;
+          dead = undefined;
+          collectGarbageSoon();
+          // The sweeper frees backing stores after the collection: poll until it has.
+          const poll = () => {
+            const now = process.memoryUsage().arrayBuffers;
+            if (live - now >= 64 * 2 ** 20) parentPort.postMessage({ live, now });
+            else setTimeout(poll, 10);
+          };
+          setTimeout(poll, 0);
+        });`;
+    const w = new Worker(code, { eval: true });
+    try {
+      const r = await new Promise<{ live: number; now: number }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      t.true(r.live - r.now >= 64 * 2 ** 20);
+    } finally {
+      await w.terminate();
+    }
+  });
