@@ -210,8 +210,9 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       // A failpoint that did not fire injected nothing: no evidence, the run fails.
       return ev(fired && back && m.pids.length >= 3 && m.pids.at(-1) !== pid0,
         `${m.name} restarted with GOFAIL_FAILPOINTS=${name}: ` +
-        `${fired ? `fired (${how === 'running' ? 'logged its hits' : `exit ${how}`})` : refused ? `refused (exit ${how}, see the log)`
-          : 'did not fire'}; pids ${m.pids.slice(-3).join('→')}`);
+        `${fired ? `fired (${how === 'running' ? 'logged its hits' : `exit ${how}`})`
+          : refused ? `refused (exit ${how}, see the log)` : 'did not fire'}; ` +
+        `pids ${m.pids.slice(-3).join('→')}`);
     }
   }
 }
