@@ -1,13 +1,10 @@
 import test from 'ava';
 import { b64, post, unb64 } from './helpers/server.js';
 import {
-  fastRaft, startCluster, status, type TestCluster, waitForConvergence, waitForLeader,
+  fastRaft, startBehindFollower, startCluster, status, type TestCluster, waitForConvergence,
+  waitForLeader,
 } from './helpers/cluster.js';
 import { Signal, until } from './helpers/wait.js';
-
-/** snapArgs: snapshots every 20 entries keeping 5 behind, so a follower that missed 60
- * entries can only catch up from a snapshot. */
-const snapArgs = ['--snapshot-count', '20', '--experimental-snapshot-catchup-entries', '5'];
 
 /** startToDeath starts member i with a failpoint that is to kill it, waits until it died
  * (before or after the member reported ready), and returns its log. */
@@ -28,19 +25,8 @@ async function startToDeath(c: TestCluster, i: number, spec: string): Promise<st
 test('crash while a follower installs its leader\'s snapshot (raftBeforeApplySnap, then ' +
   'raftAfterApplySnap): it recovers, converges and holds every acknowledged write',
 async (t) => {
-  const c = await startCluster({ size: 3, args: [...fastRaft, ...snapArgs] });
+  const { c, follower: f, acked } = await startBehindFollower('snapinstall');
   t.teardown(() => c.stopAll());
-  const leader = await waitForLeader(c);
-  const f = (leader + 1) % 3;
-  await c.kill(f);
-  const url = c.nodes[leader]!.server!.url;
-  const acked: string[] = [];
-  for (let i = 0; i < 60; i++) {
-    const key = `snapinstall/${String(i).padStart(3, '0')}`;
-    const r = await post(`${url}/v3/kv/put`, { key: b64(key), value: b64(`v${i}`) });
-    t.is(r.status, 200, key);
-    acked.push(key);
-  }
   for (const point of ['raftBeforeApplySnap', 'raftAfterApplySnap']) {
     const log = await startToDeath(c, f, `${point}=panic`);
     t.true(log.includes(`failpoint ${point}: panic`), `${point} killed the member`);

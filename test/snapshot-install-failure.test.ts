@@ -1,28 +1,12 @@
 import test from 'ava';
 import { b64, post, unb64 } from './helpers/server.js';
-import {
-  fastRaft, startCluster, waitFor, waitForLeader,
-} from './helpers/cluster.js';
-
-/** snapArgs: snapshots every 20 entries keeping 5 behind, so a follower that missed 60
- * entries can only catch up from a snapshot. */
-const snapArgs = ['--snapshot-count', '20', '--experimental-snapshot-catchup-entries', '5'];
+import { startBehindFollower, waitFor } from './helpers/cluster.js';
 
 test('a follower whose snapshot install fails (raftBeforeApplySnap=1*return("EIO")) drops ' +
   'it, keeps running, and installs the leader\'s next one', async (t) => {
-  const c = await startCluster({ size: 3, args: [...fastRaft, ...snapArgs] });
+  const { c, follower: f, acked } = await startBehindFollower('snapfail');
   t.teardown(() => c.stopAll());
-  const leader = await waitForLeader(c);
-  const f = (leader + 1) % 3;
-  await c.kill(f);
-  const url = c.nodes[leader]!.server!.url;
-  const acked: string[] = [];
-  for (let i = 0; i < 60; i++) {
-    const key = `snapfail/${String(i).padStart(3, '0')}`;
-    const r = await post(`${url}/v3/kv/put`, { key: b64(key), value: b64(`v${i}`) });
-    t.is(r.status, 200, key);
-    acked.push(key);
-  }
+  t.is(acked.length, 60);
   const back = await c.start(f, [], { GOFAIL_FAILPOINTS: 'raftBeforeApplySnap=1*return("EIO")' });
   const pid = back.proc.pid;
   await waitFor('the follower installs a snapshot after the failed one', async () =>

@@ -478,15 +478,7 @@ export class RaftNode {
     this.probing = this.fault.kind === 'readOnly' && why === 'probe';
     if (!this.probing) this.log.info({ why }, 'trying disk writes again');
     this.fault = undefined;
-    const hs = this.lastHardState;
-    // Commit-only changes ride with the next append, so the durable commit may trail what
-    // was applied; the applied entries are committed, and the core must not start below.
-    this.storage.setHardState({
-      ...hs, commit: Math.max(hs.commit, this.sm.appliedIndex) as Index,
-    });
-    this.pendingHardState = undefined;
-    this.inflight = undefined;
-    this.node = this.newCore();
+    this.rebuildCore();
     if (this.singleVoter()) this.node.campaign();
     this.pump();
   }
@@ -931,14 +923,22 @@ export class RaftNode {
     this.snapshotsDropped++;
     this.log.error({ index, err: String(e), dropped: this.snapshotsDropped },
       'failed to install the snapshot from the leader; dropped it, the leader will send again');
+    this.rebuildCore();
+    this.pump();
+  }
+
+  /** rebuildCore starts a new Raft core over the storage as it is (after a disk fault or a
+   * dropped snapshot install), from the durable state and what was applied. */
+  private rebuildCore(): void {
     const hs = this.lastHardState;
+    // Commit-only changes ride with the next append, so the durable commit may trail what
+    // was applied; the applied entries are committed, and the core must not start below.
     this.storage.setHardState({
       ...hs, commit: Math.max(hs.commit, this.sm.appliedIndex) as Index,
     });
     this.pendingHardState = undefined;
     this.inflight = undefined;
     this.node = this.newCore();
-    this.pump();
   }
 
   /** takeTraced hands the traced proposals' contexts to an append of `entries` entries. */

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { post, startServer, type TestServer } from './server.js';
+import { b64, post, startServer, type TestServer } from './server.js';
 import { until, waitTimeoutMs } from './wait.js';
 
 /**
@@ -224,4 +224,38 @@ export async function waitForConvergence(c: TestCluster, timeoutMs = 30_000): Pr
     return sts.every((s) => s!.raftAppliedIndex === first.raftAppliedIndex &&
       s!.revision === first.revision) ? first.revision : undefined;
   }, timeoutMs);
+}
+
+/** snapshotCatchUpArgs: snapshots every 20 entries keeping 5 behind, so a follower that
+ * missed 60 entries can only catch up from a snapshot. */
+export const snapshotCatchUpArgs = ['--snapshot-count', '20',
+  '--experimental-snapshot-catchup-entries', '5'];
+
+/** BehindFollower is a 3-member cluster with one follower down and 60 acknowledged puts it
+ * missed (keys `${prefix}/000` … `${prefix}/059`, values v0 … v59). */
+export interface BehindFollower { c: TestCluster; leader: number; follower: number;
+  url: string; acked: string[] }
+
+/** startBehindFollower starts 3 members that snapshot often, stops a follower and writes 60
+ * keys through the leader (each must be acknowledged): starting that follower again makes it
+ * install the leader's snapshot. The caller stops the cluster (c.stopAll). */
+export async function startBehindFollower(prefix: string): Promise<BehindFollower> {
+  const c = await startCluster({ size: 3, args: [...fastRaft, ...snapshotCatchUpArgs] });
+  try {
+    const leader = await waitForLeader(c);
+    const follower = (leader + 1) % 3;
+    await c.kill(follower);
+    const url = c.nodes[leader]!.server!.url;
+    const acked: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const key = `${prefix}/${String(i).padStart(3, '0')}`;
+      const r = await post(`${url}/v3/kv/put`, { key: b64(key), value: b64(`v${i}`) });
+      if (r.status !== 200) throw new Error(`put ${key}: ${r.status}`);
+      acked.push(key);
+    }
+    return { c, leader, follower, url, acked };
+  } catch (e) {
+    await c.stopAll();
+    throw e;
+  }
 }
