@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { readReply } from './server.js';
 
 /**
  * auth helpers: JSON calls with etcd's `Authorization` header (the raw token), and the first
@@ -30,23 +31,7 @@ export function call(url: string, body: unknown = {}, opts: CallOptions = {}): P
   return new Promise((resolve, reject) => {
     const req = mod.request(url, {
       method: opts.method ?? 'POST', agent: false, headers, ...(opts.tls ?? {}),
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        text += d;
-      });
-      res.on('error', reject);
-      res.on('end', () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = text;
-        }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
+    }, (res) => readReply(res, resolve, reject));
     req.on('error', reject);
     req.end(data);
   });

@@ -232,6 +232,27 @@ function ready(proc: ChildProcess, logs: string[], exited: Promise<number | null
   });
 }
 
+/** readReply reads a whole answer: its status and the body parsed as JSON (the text when it
+ * is not JSON). */
+export function readReply(res: http.IncomingMessage,
+  resolve: (r: { status: number; json: any }) => void, reject: (e: Error) => void): void {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => {
+    text += d;
+  });
+  res.on('error', reject);
+  res.on('end', () => {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    resolve({ status: res.statusCode ?? 0, json });
+  });
+}
+
 /**
  * post sends a JSON body and returns status and parsed JSON. Each request has a connection of
  * its own (Connection: close): a kept-alive connection that sat idle while this process was
@@ -244,23 +265,7 @@ export function post(url: string, body: unknown): Promise<{ status: number; json
     const req = http.request(url, {
       method: 'POST', agent: false,
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        text += d;
-      });
-      res.on('error', reject);
-      res.on('end', () => {
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = text;
-        }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-    });
+    }, (res) => readReply(res, resolve, reject));
     req.on('error', (e: Error & { code?: string }) => {
       reject(new Error(`POST ${url}: ${e.message} (${e.code})`, { cause: e }));
     });
