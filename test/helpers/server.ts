@@ -122,6 +122,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     live.delete(proc);
     resolve(c);
   }));
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   proc.once('close', (c, signal) => {
     if (stopping || expectedExits.has(proc) || opts.exitExpected === true) return;
     // Nobody asked it to stop: say so, with its last words, whatever the test does next.
@@ -166,7 +167,11 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       });
       const code = await Promise.race([exited, hung]);
       clearTimeout(timer);
-      if (code !== 'hung') return code;
+      if (code !== 'hung') {
+        // 'exit' can come before the last log lines are read: wait for the pipes to close.
+        await closed;
+        return code;
+      }
       await kill();
       throw new Error(`server ${url} did not exit within ${stopTimeoutMs} ms of SIGTERM ` +
         `(killed):\n${logs.slice(-20).join('\n')}`);
