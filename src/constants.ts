@@ -163,6 +163,9 @@ export const watchStreamsMax = 20_000;
 /** historyEventsPerPassMax bounds the events one sync pass reads from history (per shard). A
  * revision is never split, so one pass can exceed it by the size of one transaction. */
 export const historyEventsPerPassMax = 4_096;
+/** watcherDebugMax bounds the watchers GET /debug/watch lists. */
+export const watcherDebugMax = 200;
+
 /** watchSyncRetryMs is how long the watch actor waits before a sync pass that made no progress is
  * tried again (a shard still behind, or no stream with room). etcd's syncWatchersLoop: 100 ms. */
 export const watchSyncRetryMs = 20;

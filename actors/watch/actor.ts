@@ -2,13 +2,17 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
 import {
-  progressNotifyIntervalMs, traceBatchParentsMax, watchStreamIdStride, watchSyncRetryMs,
+  progressNotifyIntervalMs, traceBatchParentsMax, watcherDebugMax, watchStreamIdStride,
+  watchSyncRetryMs,
 } from '../../src/constants.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import { type HistoryRequest, mergeHistory, WatchHub } from '../../src/watch/index.js';
 import type { RaftWatchInterest } from '../raft/messages.js';
-import { packWatchEvents, type WatchConfig, type WatchMsg, type WatchOut } from './messages.js';
+import {
+  packWatchEvents, type WatchConfig, type WatchDebug, type WatchMsg, type WatchOut,
+  type WatchStatsResp,
+} from './messages.js';
 
 /**
  * The watch hub actor: a thin shell around WatchHub (src/watch). It feeds the hub the Raft
@@ -98,6 +102,22 @@ let traced: TraceRef[] = [];
 let syncPasses = 0;
 let flushScheduled = false;
 let retryTimer: NodeJS.Timeout | undefined;
+/** lastPass: the newest answered sync pass, for GET /debug/watch. */
+let lastPass: (Omit<NonNullable<WatchDebug['lastPass']>, 'agoMs'> & { atMs: number }) |
+  undefined;
+
+/** debugState is the hub's state for GET /debug/watch. */
+function debugState(): WatchDebug {
+  const out: WatchDebug = {
+    syncing: hub.syncing, retrying: retryTimer !== undefined,
+    watchers: hub.watcherStates(watcherDebugMax),
+  };
+  if (lastPass !== undefined) {
+    const { atMs, ...pass } = lastPass;
+    out.lastPass = { ...pass, agoMs: Math.round(performance.now() - atMs) };
+  }
+  return out;
+}
 
 function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMessage>[0]>[1]): void {
   switch (msg.type) {
@@ -160,7 +180,8 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
         ctx.ep.reply(token, {
           ...hub.stats(), currentRevision: hub.currentRevision,
           compactRevision: hub.compactRevision, syncPasses,
-        });
+          ...(msg.detail === true ? { detail: debugState() } : {}),
+        } satisfies WatchStatsResp);
       }
       return;
     default:
@@ -204,12 +225,18 @@ function startPass(): void {
   }
   syncPasses++;
   const before = hub.stats().unsynced;
+  const noted = (through: number, changes: number, error?: string) => {
+    lastPass = { from: req.fromRevision, to: req.toRevision, through, changes,
+      watchers: before, ...(error === undefined ? {} : { error }), atMs: performance.now() };
+  };
   readHistory(req).then((h) => {
+    noted(h.throughRevision, h.changes.length);
     hub.applyHistory(req.pass, h.changes, h.throughRevision);
     // Progress: someone synced or got events. Either way another pass may be due.
     if (hub.stats().unsynced < before || h.changes.length > 0) scheduleFlush();
     else retryLater();
-  }, () => {
+  }, (e: unknown) => {
+    noted(0, 0, String(e));
     // A shard failed (restarting) or compacted under us: the hub learns the compaction
     // through WatchCompacted and cancels those watchers on a later pass.
     hub.historyFailed(req.pass);

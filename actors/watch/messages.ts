@@ -75,6 +75,8 @@ export interface WatchStreamClose {
 /** WatchStats asks for counts (ask; metrics and tests). */
 export interface WatchStats {
   type: 'WatchStats';
+  /** detail adds every watcher's cursor and the last sync pass (GET /debug/watch). */
+  detail?: boolean;
 }
 
 export type WatchMsg = WatchRecovered | WatchChanges | WatchCompacted | WatchCreate |
@@ -144,6 +146,31 @@ export interface WatchStatsResp {
   currentRevision: number;
   compactRevision: number;
   syncPasses: number;
+  /** detail: present when asked (WatchStats.detail). */
+  detail?: WatchDebug;
+}
+
+/** WatchDebug is the hub's state for GET /debug/watch: why a watch is silent, if it is. */
+export interface WatchDebug {
+  /** syncing: a sync pass waits for the shards; retrying: one waits for its retry timer. */
+  syncing: boolean;
+  retrying: boolean;
+  /** lastPass: the newest sync pass that answered (or failed: error). */
+  lastPass?: { from: number; to: number; through: number; changes: number; watchers: number;
+    error?: string; agoMs: number };
+  /** watchers: the first watcherDebugMax watchers. */
+  watchers: WatcherDebug[];
+}
+
+/** WatcherDebug is one watcher's place: its cursor and its stream's buffer. */
+export interface WatcherDebug {
+  streamId: number;
+  watchId: number;
+  synced: boolean;
+  /** minRev: the next revision it must see. */
+  minRev: number;
+  /** bufferedEvents: queued plus unacknowledged events of its stream. */
+  bufferedEvents: number;
 }
 
 /** WatchReplies maps each ask to its reply. */

@@ -1,6 +1,6 @@
 import type HyperExpress from 'hyper-express';
 import {
-  unpackWatchEvents, type WatchMsg, type WatchOut,
+  unpackWatchEvents, type WatchMsg, type WatchOut, type WatchReplies, type WatchStatsResp,
 } from '../../actors/watch/messages.js';
 import { answerOf, EtcdError, grpcCodeName } from '../errors.js';
 import type { AuthInfo } from '../auth/store.js';
@@ -8,7 +8,7 @@ import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
 import {
-  watchBufferedBytesMax, watchGenerationSweepMs, watchStreamIdStride, watchStreamsMax,
+  watchBufferedBytesMax, watcherDebugMax, watchGenerationSweepMs, watchStreamIdStride, watchStreamsMax,
   watchStreamStallMsMax,
 } from '../constants.js';
 import type { ResponseHeader } from '../mvcc/types.js';
@@ -219,6 +219,28 @@ export class WatchGateway {
       s.destroy();
     }
     return true;
+  }
+
+  /** debugState lists the streams with what their sockets have not taken yet (GET
+   * /debug/watch); at most watcherDebugMax of them. */
+  debugState(): { streams: number; bufferedBytes: number; dropped: number;
+    sinks: { id: number; pendingBytes: number; stalledMs?: number; generation: number;
+      closed: boolean }[]; } {
+    const now = performance.now();
+    return {
+      streams: this.sinks.size, bufferedBytes: this.bufferedBytes, dropped: this.dropped,
+      sinks: [...this.sinks.values()].slice(0, watcherDebugMax).map((s) => ({
+        id: s.id, pendingBytes: s.pendingBytes, generation: s.generation, closed: s.gone,
+        ...(s.stalledSinceMs === undefined ? {} : {
+          stalledMs: Math.round(now - s.stalledSinceMs) }),
+      })),
+    };
+  }
+
+  /** debugHub asks the hub for its state with every watcher's cursor. */
+  debugHub(): Promise<WatchStatsResp> {
+    return this.r.deps.system.gateway.ref<WatchMsg, WatchReplies>('watch')
+      .ask({ type: 'WatchStats', detail: true }, 2_000);
   }
 
   /** dropStalled drops the streams whose socket took nothing for watchStreamStallMsMax. */
@@ -486,6 +508,20 @@ export function registerWatchRoutes(r: Routes): WatchGateway {
     }
     v1Watch(req, res,
       () => decodeV1WatchRequest(parseJsonBody(body), req.header('last-event-id')));
+  });
+  // GET /debug/watch: the hub's cursors and the streams' buffers, to tell why a watch is
+  // silent (the generation is the actors' restart count the stream was opened in).
+  r.server.get('/debug/watch', async (_req, res) => {
+    try {
+      const body = { generation: r.deps.system.currentGeneration, gateway: gw.debugState(),
+        hub: await gw.debugHub() };
+      res.header('content-type', 'application/json').send(JSON.stringify(body));
+    } catch (e) {
+      const eb = errorBody(e);
+      if (!res.completed) {
+        res.status(eb.status).header('content-type', 'application/json').send(eb.body);
+      }
+    }
   });
   r.server.get('/v1/watch', (req, res) => {
     v1Watch(req, res,

@@ -352,6 +352,20 @@ export class WatchHub {
     };
   }
 
+  /** watcherStates lists up to `max` watchers with their cursors (GET /debug/watch). */
+  watcherStates(max: number): { streamId: number; watchId: number; synced: boolean;
+    minRev: number; bufferedEvents: number }[] {
+    const out = [];
+    for (const s of this.streams.values()) {
+      for (const w of s.watchers.values()) {
+        if (out.length >= max) return out;
+        out.push({ streamId: s.id, watchId: w.id, synced: w.synced, minRev: w.minRev,
+          bufferedEvents: this.used(s) });
+      }
+    }
+    return out;
+  }
+
   /** bufferedEvents is what a stream holds: queued plus unacknowledged (for tests). */
   bufferedEvents(streamId: number): number {
     const s = this.streams.get(streamId);

@@ -166,6 +166,19 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     const ref = await readEvents(cl, 1, final, tRun);
     if (ref === undefined) violations.push('could not read the final history by watch');
     await Promise.race([Promise.all(watching), sleep(15_000)]);
+    if (watchers.some((w) => w.last < final)) {
+      // A watch is behind: keep every member's watch state (GET /debug/watch) to tell why.
+      const states = await Promise.all(cl.members.map(async (m) => {
+        try {
+          const r = await fetch(`${m.url}/debug/watch`, { signal: AbortSignal.timeout(3_000) });
+          return { member: m.name, state: await r.json() };
+        } catch (e) {
+          return { member: m.name, error: String(e) };
+        }
+      }));
+      await writeFile(join(dir, 'watch-debug.json'), JSON.stringify({ final,
+        watchers: watchers.map((w) => ({ last: w.last, streams: w.streams, on: w.on })), states }, null, 1));
+    }
     watchTarget = -1; // anything left stops now
     await Promise.all(watching);
     watchStreams = watchers.reduce((a, w) => a + w.streams, 0);

@@ -299,6 +299,8 @@ export class Watcher {
   streams = 0;
   /** last is the highest revision received. */
   last = 0;
+  /** on names the member of the current stream (and its url). */
+  on = '';
   constructor(private readonly c: Cluster, private readonly rng: Rng,
     private readonly t0: number) {}
 
@@ -309,6 +311,7 @@ export class Watcher {
       if (live.length === 0) continue;
       const m = live[Math.floor(this.rng() * live.length)]!;
       this.streams++;
+      this.on = `${m.name} ${m.url}`;
       const ended = await watchOnce(m.url, 'lin/', this.last + 1, (r) => {
         this.responses.push(r);
         this.last = Math.max(this.last, ...r.events.map((e) => e.mod));
