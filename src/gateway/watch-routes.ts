@@ -8,7 +8,8 @@ import { parseJsonBody } from '../api/gojson.js';
 import { decodeV1WatchQuery, decodeV1WatchRequest, encodeV1WatchEvent } from '../api/v1.js';
 import { decodeWatchRequest, encodeWatchResponse } from '../api/v3.js';
 import {
-  watchBufferedBytesMax, watcherDebugMax, watchGenerationSweepMs, watchStreamIdStride, watchStreamsMax,
+  watchBufferedBytesMax, watcherDebugMax, watchGenerationSweepMs, watchStreamIdStride,
+  watchStreamsMax,
   watchStreamStallMsMax,
 } from '../constants.js';
 import type { ResponseHeader } from '../mvcc/types.js';

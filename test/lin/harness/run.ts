@@ -177,7 +177,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
         }
       }));
       await writeFile(join(dir, 'watch-debug.json'), JSON.stringify({ final,
-        watchers: watchers.map((w) => ({ last: w.last, streams: w.streams, on: w.on })), states }, null, 1));
+        watchers: watchers.map((w) => ({ last: w.last, streams: w.streams, on: w.on })),
+        states }, null, 1));
     }
     watchTarget = -1; // anything left stops now
     await Promise.all(watching);
