@@ -249,6 +249,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       }));
       if (views.some((v) => v === undefined || v !== views[0])) {
         violations.push('members differ in revision or keys after settling');
+        await writeFile(join(dir, 'views.json'), JSON.stringify(cl.members.map((m, i) => ({
+          member: m.name, view: views[i] === undefined ? undefined : JSON.parse(views[i]!) })),
+        null, 1));
       }
     }
   } catch (e) {
