@@ -122,6 +122,10 @@ function debugState(): WatchDebug {
 function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMessage>[0]>[1]): void {
   switch (msg.type) {
     case 'WatchRecovered':
+      // Unsubscribed, the Raft node sends no changes: a snapshot install's WatchRecovered must
+      // not mark the hub recovered then, or the next create would not subscribe again and its
+      // watchers would never hear of a later revision. Subscribing brings a fresh one.
+      if (!subscribed) return;
       hub.recover(msg.revision, msg.compactRevision);
       if (!recovered) {
         recovered = true;
