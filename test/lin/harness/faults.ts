@@ -18,7 +18,7 @@ import { post, type Rng } from './traffic.js';
  *   failpoint:NAME=ACTION                  restart one member with GOFAIL_FAILPOINTS naming
  *                                          it; when the failpoint crashes the process, start
  *                                          it again without (any name: later ones work too);
- *                                          one that does not fire within failpointHoldMs
+ *                                          one that does not fire within failpointWaitMsMax
  *                                          fails the run (it injected nothing)
  */
 
@@ -28,8 +28,12 @@ export const faultKinds = ['kill-leader', 'kill-follower', 'kill-all', 'pause-le
 
 /** holdMs is how long a pause or a partition lasts: 3 election timeouts. */
 export const holdMs = 3 * electionMs;
-/** failpointHoldMs is how long a member runs with a failpoint that has not fired. */
+/** failpointHoldMs is how long a member runs with a failpoint on; one that has not fired by
+ * then gets up to failpointWaitMsMax in all (a snapshot point needs --snapshot-count entries
+ * first, which a loaded machine takes longer to write). */
 export const failpointHoldMs = 3_000;
+/** failpointWaitMsMax: see failpointHoldMs. */
+export const failpointWaitMsMax = 20_000;
 
 /** Evidence says what a fault did; `happened` false fails the run. */
 export interface Evidence { fault: string; happened: boolean; detail: string; start: number;
@@ -199,7 +203,14 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       await c.kill(m);
       const up = await c.start(m, [name], true);
       const exited = m.exited!;
-      const how = await Promise.race([exited, sleep(failpointHoldMs).then(() => 'running')]);
+      const held = (async () => {
+        await sleep(failpointHoldMs);
+        const t = performance.now();
+        while (!m.firedPoints.has(point) && performance.now() - t < failpointWaitMsMax -
+          failpointHoldMs) await sleep(100);
+        return 'running';
+      })();
+      const how = await Promise.race([exited, held]);
       // An exit with a code before serving is the server refusing GOFAIL_FAILPOINTS (an
       // unknown point or action: CONFIG_INVALID), not the point firing. A point that sleeps or
       // returns an error leaves the member running: its logged hits are the evidence.
