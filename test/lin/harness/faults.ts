@@ -203,6 +203,7 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       await c.kill(m);
       const up = await c.start(m, [name], true);
       const exited = m.exited!;
+      let holding = true;
       const held = (async () => {
         await sleep(failpointHoldMs);
         const t = performance.now();
@@ -210,7 +211,13 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
           failpointHoldMs) await sleep(100);
         return 'running';
       })();
+      // A snapshot point fires only after --snapshot-count more entries: filler writes
+      // outside the checked prefix bring them while the traffic alone is slow (a loaded
+      // machine) or already over.
+      const filling = /snap/i.test(point) ? fill(c, m, () => holding) : Promise.resolve();
       const how = await Promise.race([exited, held]);
+      holding = false;
+      await filling;
       // An exit with a code before serving is the server refusing GOFAIL_FAILPOINTS (an
       // unknown point or action: CONFIG_INVALID), not the point firing. A point that sleeps or
       // returns an error leaves the member running: its logged hits are the evidence.
@@ -226,4 +233,22 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
         `pids ${m.pids.slice(-3).join('→')}`);
     }
   }
+}
+
+/** fillerPrefix: keys the checks never read (they read lin/). */
+const fillerPrefix = 'fill/';
+
+/** fill writes small keys under fillerPrefix, four at a time, through the members other than
+ * `m` (the one with the failpoint), while `going()`. */
+async function fill(c: Cluster, m: Member, going: () => boolean): Promise<void> {
+  let n = 0;
+  await Promise.all([0, 1, 2, 3].map(async () => {
+    while (going()) {
+      const others = c.live().filter((x) => x !== m);
+      const to = others[n % Math.max(1, others.length)];
+      const key = Buffer.from(`${fillerPrefix}${n++ % 64}`).toString('base64');
+      if (to === undefined || await post(to.url, '/v3/kv/put', { key, value: '' }) ===
+        undefined) await sleep(50);
+    }
+  }));
 }
