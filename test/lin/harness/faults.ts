@@ -212,8 +212,8 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
         return 'running';
       })();
       // A snapshot point fires only after --snapshot-count more entries: filler writes
-      // outside the checked prefix bring them while the traffic alone is slow (a loaded
-      // machine) or already over.
+      // (lin/fill/, which no checked operation names) bring them while the traffic alone is
+      // slow (a loaded machine) or already over.
       const filling = /snap/i.test(point) ? fill(c, m, () => holding) : Promise.resolve();
       const how = await Promise.race([exited, held]);
       holding = false;
@@ -235,8 +235,10 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
   }
 }
 
-/** fillerPrefix: keys the checks never read (they read lin/). */
-const fillerPrefix = 'fill/';
+/** fillerPrefix: filler keys under lin/, so that the final history read by watch ends at the
+ * last revision even when a filler write made it (no operation of the checked history
+ * names them). */
+const fillerPrefix = 'lin/fill/';
 
 /** fill writes small keys under fillerPrefix, four at a time, through the members other than
  * `m` (the one with the failpoint), while `going()`. */
