@@ -72,3 +72,16 @@ test('robustness checks: an acknowledged put missing from the final history is c
   t.is(checkAcknowledged(ref, ops.slice(0, 3)).length, 1); // an event nobody wrote
   t.is(checkAcknowledged([...ref, ev(5, 'lin/kv/a', '1', ['2', 3])], ops).length, 1); // twice
 });
+
+test('robustness checks: a write refused for space (NOSPACE) that was applied is caught', (t) => {
+  const op = (key: string, value: string, rev: number | undefined):
+    Operation<KvInput, KvOutput> => ({ client: 0, call: 0, ret: 1, input: { t: 'put', key, value },
+    output: rev === undefined ? undefined : { rev, results: [{}] } });
+  const ops = [op('lin/kv/a', '1', 2), op('lin/kv/a', '2', 3), op('lin/kv/b', '3', 3)];
+  const refused = [op('lin/kv/b', '4', undefined), op('lin/kv/b', '5', undefined)];
+  // '5' was refused and is nowhere: fine. '4' was refused, yet the history holds it.
+  t.deepEqual(checkAcknowledged(ref.filter((e) => e.mod !== 4), ops, refused), []);
+  const v = checkAcknowledged(ref, ops, refused);
+  t.is(v.length, 1);
+  t.regex(v[0]!, /lin\/kv\/b=4@4 was applied, yet its write was refused/);
+});

@@ -37,7 +37,9 @@ export interface RunSpec { seed: number; members: number; faults: string[]; ops:
   serializableReads?: boolean }
 
 /** RunResult is what a run prints and totals. */
-export interface RunResult { spec: RunSpec; ops: number; unknown: number; violations: string[];
+export interface RunResult { spec: RunSpec; ops: number; unknown: number;
+  /** refused: writes refused with etcd's NOSPACE text (no effect; not in `ops`). */
+  refused: number; violations: string[];
   evidence: Evidence[]; ms: number; dir: string | undefined; verdict: string;
   leaseLateMsMax: number; watchStreams: number;
   /** orderDeviations: revisions a live watch gave in another order than a catch-up watch
@@ -72,6 +74,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   let watchStreams = 0;
   let orderDeviations = 0;
   let finalPuts: PutEvent[] | undefined;
+  const refused: Operation<KvInput, KvOutput>[] = [];
   const phases: string[] = [];
   const phase = (what: string) => phases.push(`${what} ${((performance.now() - t0) / 1000)
     .toFixed(1)}`);
@@ -118,6 +121,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     trafficDone = true;
     await faulting;
     await Promise.all(running);
+    for (const x of clients) refused.push(...x.refused);
     await leaseRun;
     phase('traffic');
     for (const e of evidence) {
@@ -201,7 +205,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       if (resumed === undefined || !sameEvents(resumed, want)) {
         violations.push(`a watch resumed from revision ${from} differs from the final history`);
       }
-      violations.push(...checkPrevKv(ref), ...checkAcknowledged(ref, ops));
+      violations.push(...checkPrevKv(ref), ...checkAcknowledged(ref, ops, refused));
       // Lease lateness: when was each leased key deleted, at the latest? Before any operation
       // that showed a revision at or past the delete's returned, and before a watcher got it.
       const revRets = ops.filter((o) => o.output?.rev !== undefined && o.ret !== Infinity)
@@ -269,6 +273,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   await writeFile(join(dir, 'history.json'), JSON.stringify(fromOperations(spec.seed, ops)));
   await writeFile(join(dir, 'history-patched.json'),
     JSON.stringify(fromOperations(spec.seed, checked)));
+  await writeFile(join(dir, 'refused.json'), JSON.stringify(fromOperations(spec.seed, refused)));
   const lin = check(kvModel(), checked, { stepsMax: checkStepsMax });
   if (lin.verdict === 'illegal') violations.push('KV history not linearizable');
   if (lin.verdict === 'unknown') violations.push('KV history: checker ran out of budget');
@@ -282,7 +287,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   } else {
     await rm(dir, { recursive: true, force: true });
   }
-  return { spec, ops: ops.length, unknown, violations, evidence, ms: performance.now() - t0,
+  return { spec, ops: ops.length, unknown, refused: refused.length, violations, evidence,
+    ms: performance.now() - t0,
     dir: kept, verdict: violations.length === 0 ? 'ok' : 'VIOLATION', leaseLateMsMax,
     watchStreams, orderDeviations, checkSteps: lin.steps, partitions: lin.partitions.length };
 }
@@ -404,9 +410,10 @@ export function checkPrevKv(ref: WatchEvent[]): string[] {
 }
 
 /** checkAcknowledged: every acknowledged put is in the final history at its revision, every
- * PUT event of a checked key was written by some put of the history, and none twice. */
-export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvOutput>[]):
-  string[] {
+ * PUT event of a checked key was written by some put of the history, and none twice; a put
+ * of a write refused for space (`refused`, no effect) is in it nowhere. */
+export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvOutput>[],
+  refused: Operation<KvInput, KvOutput>[] = []): string[] {
   const byRevKey = new Map<string, WatchEvent>();
   for (const e of ref) byRevKey.set(`${e.mod} ${e.key}`, e);
   const out: string[] = [];
@@ -425,11 +432,21 @@ export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvO
       }
     }
   }
+  const refusedPuts = new Set<string>();
+  for (const o of refused) {
+    const i = o.input;
+    for (const s of i.t === 'txn' ? [...i.then, ...i.else] : [i]) {
+      if (s.t === 'put') refusedPuts.add(`${s.key}=${s.value}`);
+    }
+  }
   const applied = new Map<string, number>();
   for (const e of ref) {
     if (e.type !== 'PUT' || !e.key.startsWith(kvPrefix)) continue;
     const kv = `${e.key}=${e.value}`;
-    if (!written.has(kv) && out.length < 10) out.push(`${kv}@${e.mod} was never written`);
+    if (refusedPuts.has(kv) && out.length < 10) {
+      out.push(`${kv}@${e.mod} was applied, yet its write was refused (database space ` +
+        'exceeded)');
+    } else if (!written.has(kv) && out.length < 10) out.push(`${kv}@${e.mod} was never written`);
     // Values are unique per put: one seen twice is a request applied twice.
     const before = applied.get(kv);
     if (before !== undefined && out.length < 10) {
