@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { seededRng } from '../../../src/raft/index.js';
 import { check, type Operation } from '../checker.js';
 import { fromOperations } from '../history.js';
-import { patchUnknown, type PutEvent } from '../patch.js';
+import { type DeleteEvent, patchUnknown, type PutEvent } from '../patch.js';
 import { checkRevisions, type KvInput, kvModel, type KvOutput, type KvRead, prepareKv }
   from '../kv-model.js';
 import { Cluster, electionMs, leaderOf, sleep, status, waitFor } from './cluster.js';
@@ -74,6 +74,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   let watchStreams = 0;
   let orderDeviations = 0;
   let finalPuts: PutEvent[] | undefined;
+  let finalDeletes: DeleteEvent[] | undefined;
   const refused: Operation<KvInput, KvOutput>[] = [];
   const phases: string[] = [];
   const phase = (what: string) => phases.push(`${what} ${((performance.now() - t0) / 1000)
@@ -191,6 +192,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
 
     if (ref !== undefined) {
       finalPuts = ref.filter((e) => e.type === 'PUT' && e.key.startsWith(kvPrefix));
+      finalDeletes = ref.filter((e) => e.type === 'DELETE' && e.key.startsWith(kvPrefix));
       violations.push(...checkWatchesAgainst(ref, watchers.map((w) => w.responses), final));
       orderDeviations = orderWithinRevisionDiffers(
         watchers[0]!.responses.flatMap((r) => r.events).filter((e) => e.mod <= final), ref);
@@ -269,7 +271,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     process.stderr.write(`phases: ${phases.join(', ')}\n`);
   }
   // The KV history, with what the final event history tells about unknown outcomes.
-  const checked = prepareKv(finalPuts === undefined ? ops : patchUnknown(ops, finalPuts));
+  const checked = prepareKv(finalPuts === undefined ? ops
+    : patchUnknown(ops, finalPuts, finalDeletes));
   await writeFile(join(dir, 'history.json'), JSON.stringify(fromOperations(spec.seed, ops)));
   await writeFile(join(dir, 'history-patched.json'),
     JSON.stringify(fromOperations(spec.seed, checked)));
