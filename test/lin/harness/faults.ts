@@ -40,9 +40,10 @@ export const failpointHoldMs = 3_000;
 const spaceErrnos = /return\("?(ENOSPC|EDQUOT|EFBIG)"?\)/;
 /** disarmMsMax bounds the disarm and the write that shows writes resumed. */
 export const disarmMsMax = 20_000;
-/** probeKey is written to show that writes resumed: outside `lin/`, so that no check of
- * the run sees it. */
-const probeKey = Buffer.from('robustness/probe').toString('base64');
+/** probeKey is written to show that writes resumed. Under `lin/` (outside the checked keys,
+ * `lin/kv/`): the run's last revision may be this write, and the final history is read by a
+ * watch on `lin/` up to that revision (a key elsewhere made it wait for ever). */
+const probeKey = Buffer.from('lin/probe').toString('base64');
 
 /**
  * disarmNoSpace does what an operator does once space is back: lists the alarms, disarms
