@@ -1,7 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  b64, del, post, put, startServer, type TestServer, unb64, useServer,
+  b64, del, logged, post, put, startServer, type TestServer, unb64, useServer,
 } from './helpers/server.js';
 import { LineStream, SseStream } from './helpers/streams.js';
 import { now } from './helpers/wait.js';
@@ -514,3 +514,26 @@ test.serial('with no watchers the hub stops following the log; the next watcher 
     t.deepEqual(evs.map((e) => [e.rev, e.value]), [[r2, '2'], [r3, '3'], [r4, '4']]);
     second.close();
   });
+
+test('with several client URLs, the watches of every listener get their events', async (t) => {
+  const srv = await startServer({ args: ['--listen-client-urls',
+    'http://127.0.0.1:0,http://127.0.0.2:0'] });
+  t.teardown(() => srv.shutdown());
+  const urls = logged(srv, 'ready to serve client requests').map((l) => l['url'] as string);
+  t.is(urls.length, 2);
+  // Two streams on each listener: their stream ids must not collide either.
+  const all = [...urls, ...urls].map((u) => new LineStream(u, '/v3/watch'));
+  try {
+    for (const s of all) {
+      await s.create({ key: b64('multi/k') });
+      s.end();
+    }
+    const rev = await put(urls[0]!, 'multi/k', 'v');
+    for (const s of all) {
+      const { evs } = await collect(s, (e) => e.length >= 1);
+      t.deepEqual(evs, [{ type: 'PUT', key: 'multi/k', value: 'v', rev }]);
+    }
+  } finally {
+    for (const s of all) s.close();
+  }
+});

@@ -171,10 +171,13 @@ export class StateMachine {
     const shardsWaitMs = nowMs() - t1;
     this.appliedIndex = index;
     this.shardIndex = index;
-    this.watch.sendUnbounded({
-      type: 'WatchRecovered', revision: this.applier.revision,
-      compactRevision: this.applier.compactRevision,
-    });
+    // An unsubscribed hub hears where the store stands when it subscribes again.
+    if (this.watchSubscribed) {
+      this.watch.sendUnbounded({
+        type: 'WatchRecovered', revision: this.applier.revision,
+        compactRevision: this.applier.compactRevision,
+      });
+    }
     this.lease.sendUnbounded({
       type: 'LeaseRecovered',
       leases: this.applier.leasesWithTtl().map(({ id, ttl }) => ({

@@ -122,13 +122,7 @@ function debugState(): WatchDebug {
 function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMessage>[0]>[1]): void {
   switch (msg.type) {
     case 'WatchRecovered':
-      hub.recover(msg.revision, msg.compactRevision);
-      if (!recovered) {
-        recovered = true;
-        const queued = early;
-        early = [];
-        for (const m of queued) handle(m, undefined);
-      }
+      if (!onRecovered(msg)) return;
       break;
     case 'WatchChanges':
       // Unsubscribed: changes sent before the Raft node saw it; WatchRecovered resumes.
@@ -188,6 +182,23 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
       assertNever(msg);
   }
   scheduleFlush();
+}
+
+/** onRecovered takes the store's position from the Raft node and runs the creates that
+ * waited for it; false when ignored. Unsubscribed, the Raft node sends no changes: a
+ * snapshot install's WatchRecovered must not mark the hub recovered then, or the next create
+ * would not subscribe again and its watchers would never hear of a later revision.
+ * Subscribing brings a fresh one. */
+function onRecovered(msg: Extract<WatchMsg, { type: 'WatchRecovered' }>): boolean {
+  if (!subscribed) return false;
+  hub.recover(msg.revision, msg.compactRevision);
+  if (!recovered) {
+    recovered = true;
+    const queued = early;
+    early = [];
+    for (const m of queued) handle(m, undefined);
+  }
+  return true;
 }
 
 ctx.ep.onMessage(handle);

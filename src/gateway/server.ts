@@ -19,7 +19,7 @@ import { registerThreadRoutes } from './thread-routes.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { type ClientTls, guardInner, listenRelayed, uwsTlsOptions } from './tls.js';
 import { registerAlarmRoutes } from './alarm-routes.js';
-import { registerWatchRoutes, type WatchGateway } from './watch-routes.js';
+import { registerWatchRoutes, type WatchGateway, WatchPushes } from './watch-routes.js';
 
 /**
  * server: the gateway thread's HTTP server (hyper-express on uWebSockets). It parses and
@@ -90,9 +90,7 @@ export function buildGateway(deps: GatewayDeps, tls?: ClientTls): Omit<Gateway, 
   registerV3Routes(routes);
   registerV1Routes(routes);
   const watches = registerWatchRoutes(routes);
-  deps.system.gateway.onMessage((msg) => {
-    if (!watches.dispatch(msg)) deps.kv.onPush(msg);
-  });
+  pushesOf(deps).add(watches);
   registerLeaseRoutes(routes);
   registerClusterRoutes(routes);
   registerAlarmRoutes(routes);
@@ -102,6 +100,22 @@ export function buildGateway(deps: GatewayDeps, tls?: ClientTls): Omit<Gateway, 
   registerAuthRoutes(routes);
   registerServerRoutes(server, deps);
   return { server, routes, watches, setRelay };
+}
+
+/** pushes: each thread's WatchPushes, by the endpoint the hub pushes to. */
+const pushes = new WeakMap<object, WatchPushes>();
+
+/** pushesOf gives the endpoint's push router, installing it as the endpoint's one push
+ * handler the first time (the first listener); later listeners join it. */
+function pushesOf(deps: GatewayDeps): WatchPushes {
+  const ep = deps.system.gateway;
+  let p = pushes.get(ep);
+  if (p === undefined) {
+    const router = new WatchPushes((msg) => deps.kv.onPush(msg));
+    ep.onMessage((msg) => router.dispatch(msg));
+    pushes.set(ep, p = router);
+  }
+  return p;
 }
 
 /** registerServerRoutes adds /health, /version, /metrics and the answers for unknown paths,

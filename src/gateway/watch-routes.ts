@@ -88,16 +88,12 @@ export class WatchGateway {
   dropped = 0;
   /** lingering: dropped streams whose last message has not left yet, oldest first. */
   readonly lingering = new Set<Sink>();
-  /** nextStreamId: this gateway thread's stream ids are owner + k·watchStreamIdStride (k ≥ 1),
-   * so the hub knows whose they are (actors/watch/actor.ts). */
-  private nextStreamId: number;
   private readonly hub: ActorRef<WatchMsg, unknown>;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly r: Routes,
     private readonly bufferedBytesMax = r.deps.watchBufferedBytesMax ?? watchBufferedBytesMax) {
     this.hub = r.deps.system.gateway.ref<WatchMsg, unknown>('watch');
-    this.nextStreamId = watchStreamIdStride + (r.deps.gatewayIndex ?? 0);
     // The supervisor restarts every actor together: a new generation's hub knows none of
     // the old streams, so they are ended and their clients reconnect (from their last
     // revision + 1, which loses nothing).
@@ -117,8 +113,17 @@ export class WatchGateway {
   dispatch(msg: Message): boolean {
     if (msg.type !== 'WatchEvents') return false;
     for (const { streamId, responses } of unpackWatchEvents(msg as WatchOut)) {
-      this.sinks.get(streamId)?.deliver(responses); // undefined: closed meanwhile
+      this.deliverTo(streamId, responses);
     }
+    return true;
+  }
+
+  /** deliverTo hands a stream its responses; false when the stream is not this gateway's
+   * (another listener's, or closed meanwhile). */
+  deliverTo(streamId: number, responses: WatchResponse[]): boolean {
+    const sink = this.sinks.get(streamId);
+    if (sink === undefined) return false;
+    sink.deliver(responses);
     return true;
   }
 
@@ -170,9 +175,7 @@ export class WatchGateway {
   }
 
   private takeStreamId(): number {
-    const id = this.nextStreamId;
-    this.nextStreamId += watchStreamIdStride;
-    return id;
+    return takeStreamId(this.r.deps.gatewayIndex ?? 0);
   }
 
   /** send passes a stream's request to the hub (a full mailbox ends the stream). */
@@ -293,6 +296,48 @@ export class WatchGateway {
     const gen = this.r.deps.system.currentGeneration;
     // Also sweeps streams whose client vanished without a 'close' event.
     for (const s of [...this.sinks.values()]) if (s.generation !== gen || s.gone) s.end();
+  }
+}
+
+/** nextStreamIds: this thread's next stream id for each gateway index. A thread's stream ids
+ * are owner + k·watchStreamIdStride (k ≥ 1), so the hub knows which gateway thread's they
+ * are (actors/watch/actor.ts); every listener of the thread (one per --listen-client-urls)
+ * takes from the same sequence, so no two of its streams share an id. */
+const nextStreamIds = new Map<number, number>();
+
+function takeStreamId(owner: number): number {
+  const id = nextStreamIds.get(owner) ?? watchStreamIdStride + owner;
+  nextStreamIds.set(owner, id + watchStreamIdStride);
+  return id;
+}
+
+/**
+ * WatchPushes routes the hub's pushes on one thread to the watch streams of every listener
+ * there (one WatchGateway per --listen-client-urls); what is not the hub's goes to
+ * `other`. The endpoint has one push handler, so the listeners share it.
+ */
+export class WatchPushes {
+  private readonly gateways: WatchGateway[] = [];
+  constructor(private readonly other: (msg: Message) => void) {}
+
+  /** add routes pushes to one more listener's streams. */
+  add(g: WatchGateway): void {
+    this.gateways.push(g);
+  }
+
+  /** dispatch handles one pushed message. */
+  dispatch(msg: Message): void {
+    if (msg.type !== 'WatchEvents') {
+      this.other(msg);
+      return;
+    }
+    if (this.gateways.length === 1) {
+      this.gateways[0]!.dispatch(msg);
+      return;
+    }
+    for (const { streamId, responses } of unpackWatchEvents(msg as WatchOut)) {
+      for (const g of this.gateways) if (g.deliverTo(streamId, responses)) break;
+    }
   }
 }
 

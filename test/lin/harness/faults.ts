@@ -18,7 +18,7 @@ import { post, type Rng } from './traffic.js';
  *   failpoint:NAME=ACTION                  restart one member with GOFAIL_FAILPOINTS naming
  *                                          it; when the failpoint crashes the process, start
  *                                          it again without (any name: later ones work too);
- *                                          one that does not fire within failpointHoldMs
+ *                                          one that does not fire within failpointWaitMsMax
  *                                          fails the run (it injected nothing); a full disk
  *                                          (return("ENOSPC"|"EDQUOT"|"EFBIG")) leaves a
  *                                          NOSPACE alarm, replicated as in etcd: once the
@@ -33,8 +33,12 @@ export const faultKinds = ['kill-leader', 'kill-follower', 'kill-all', 'pause-le
 
 /** holdMs is how long a pause or a partition lasts: 3 election timeouts. */
 export const holdMs = 3 * electionMs;
-/** failpointHoldMs is how long a member runs with a failpoint that has not fired. */
+/** failpointHoldMs is how long a member runs with a failpoint on; one that has not fired by
+ * then gets up to failpointWaitMsMax in all (a snapshot point needs --snapshot-count entries
+ * first, which a loaded machine takes longer to write). */
 export const failpointHoldMs = 3_000;
+/** failpointWaitMsMax: see failpointHoldMs. */
+export const failpointWaitMsMax = 20_000;
 
 /** spaceErrnos: the errors of a full disk, after which a NOSPACE alarm must be disarmed. */
 const spaceErrnos = /return\("?(ENOSPC|EDQUOT|EFBIG)"?\)/;
@@ -246,7 +250,21 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       await c.kill(m);
       const up = await c.start(m, [name], true);
       const exited = m.exited!;
-      const how = await Promise.race([exited, sleep(failpointHoldMs).then(() => 'running')]);
+      let holding = true;
+      const held = (async () => {
+        await sleep(failpointHoldMs);
+        const t = performance.now();
+        while (!m.firedPoints.has(point) && performance.now() - t < failpointWaitMsMax -
+          failpointHoldMs) await sleep(100);
+        return 'running';
+      })();
+      // A snapshot point fires only after --snapshot-count more entries: filler writes
+      // outside the checked prefix bring them while the traffic alone is slow (a loaded
+      // machine) or already over.
+      const filling = /snap/i.test(point) ? fill(c, m, () => holding) : Promise.resolve();
+      const how = await Promise.race([exited, held]);
+      holding = false;
+      await filling;
       // An exit with a code before serving is the server refusing GOFAIL_FAILPOINTS (an
       // unknown point or action: CONFIG_INVALID), not the point firing. A point that sleeps or
       // returns an error leaves the member running: its logged hits are the evidence.
@@ -268,4 +286,22 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
           : ''));
     }
   }
+}
+
+/** fillerPrefix: keys the checks never read (they read lin/). */
+const fillerPrefix = 'fill/';
+
+/** fill writes small keys under fillerPrefix, four at a time, through the members other than
+ * `m` (the one with the failpoint), while `going()`. */
+async function fill(c: Cluster, m: Member, going: () => boolean): Promise<void> {
+  let n = 0;
+  await Promise.all([0, 1, 2, 3].map(async () => {
+    while (going()) {
+      const others = c.live().filter((x) => x !== m);
+      const to = others[n % Math.max(1, others.length)];
+      const key = Buffer.from(`${fillerPrefix}${n++ % 64}`).toString('base64');
+      if (to === undefined || await post(to.url, '/v3/kv/put', { key, value: '' }) ===
+        undefined) await sleep(50);
+    }
+  }));
 }

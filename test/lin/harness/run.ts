@@ -244,17 +244,26 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       }
     }
 
-    // Every member: same revision, same keys (serializable reads of its own state).
+    // Every member ends with the same revision and keys (serializable reads of its own
+    // state). Lease revocations may still be applying on a follower after the leases phase
+    // (it looked at one member): the views must agree within settleMsMax, not at once.
     if (settled !== undefined) {
-      const views = await Promise.all(cl.members.map(async (m) => {
-        const r = await post(m.url, '/v3/kv/range', { key: b64('lin/'), range_end:
-          b64(prefixEnd('lin/')), serializable: true });
-        return r?.status === 200 ? JSON.stringify({ rev: r.json.header?.revision,
-          kvs: (r.json.kvs ?? []).map((k: any) => [k.key, k.value, k.mod_revision]) })
-          : undefined;
-      }));
-      if (views.some((v) => v === undefined || v !== views[0])) {
+      let views: (string | undefined)[] = [];
+      const agreed = await waitFor(async () => {
+        views = await Promise.all(cl.members.map(async (m) => {
+          const r = await post(m.url, '/v3/kv/range', { key: b64('lin/'), range_end:
+            b64(prefixEnd('lin/')), serializable: true });
+          return r?.status === 200 ? JSON.stringify({ rev: r.json.header?.revision,
+            kvs: (r.json.kvs ?? []).map((k: any) => [k.key, k.value, k.mod_revision]) })
+            : undefined;
+        }));
+        return views.every((v) => v !== undefined && v === views[0]) ? true : undefined;
+      }, settleMsMax);
+      if (agreed === undefined) {
         violations.push('members differ in revision or keys after settling');
+        await writeFile(join(dir, 'views.json'), JSON.stringify(cl.members.map((m, i) => ({
+          member: m.name, view: views[i] === undefined ? undefined : JSON.parse(views[i]!) })),
+        null, 1));
       }
     }
   } catch (e) {
