@@ -333,6 +333,10 @@ assert(bodyBytesReceivingMax >= 16 * httpBodyBytesMax,
  * the Raft actor (every actor restarted, clients got 503s). */
 export const snapshotAskTimeoutMs = 120_000;
 assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot step may outlast a small ask');
+/** snapshotRestoreAttemptsMax: a follower whose restore from a leader's snapshot it has saved
+ * fails (a shard's load timed out) tries it again from the saved snapshot this many times in
+ * all; past it the actors crash and restart from the disk, which holds the snapshot. */
+export const snapshotRestoreAttemptsMax = 3;
 
 /** bootStatusAsksMax bounds how many times start-up asks the Raft node for its status (each
  * with askTimeoutMs) while it restores a large store: 30 × 10 s. */

@@ -40,6 +40,9 @@ export const failpointNames = {
     'saved; return(v) fails the install there (the snapshot is dropped, the leader resends)',
   raftAfterApplySnap: 'Raft node (follower): the leader\'s snapshot is saved and restored, ' +
     'before the follower answers',
+  raftBeforeRestoreSnap: 'Raft node (follower): the leader\'s snapshot is saved, before the ' +
+    'state machine and the shards restore from it; return(v) fails that restore (it is ' +
+    'tried again from the saved snapshot)',
   beforeApply: 'Raft node: before a batch of committed entries is applied',
   afterApply: 'Raft node: after a batch of committed entries is applied, before the ' +
     'answers leave',

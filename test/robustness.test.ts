@@ -72,3 +72,49 @@ test('robustness checks: an acknowledged put missing from the final history is c
   t.is(checkAcknowledged(ref, ops.slice(0, 3)).length, 1); // an event nobody wrote
   t.is(checkAcknowledged([...ref, ev(5, 'lin/kv/a', '1', ['2', 3])], ops).length, 1); // twice
 });
+
+test('robustness checks: a write refused for space (NOSPACE) that was applied is caught', (t) => {
+  const op = (key: string, value: string, rev: number | undefined):
+    Operation<KvInput, KvOutput> => ({ client: 0, call: 0, ret: 1, input: { t: 'put', key, value },
+    output: rev === undefined ? undefined : { rev, results: [{}] } });
+  const ops = [op('lin/kv/a', '1', 2), op('lin/kv/a', '2', 3), op('lin/kv/b', '3', 3)];
+  const refused = [op('lin/kv/b', '4', undefined), op('lin/kv/b', '5', undefined)];
+  // '5' was refused and is nowhere: fine. '4' was refused, yet the history holds it.
+  t.deepEqual(checkAcknowledged(ref.filter((e) => e.mod !== 4), ops, refused), []);
+  const v = checkAcknowledged(ref, ops, refused);
+  t.is(v.length, 1);
+  t.regex(v[0]!, /lin\/kv\/b=4@4 was applied, yet its write was refused/);
+});
+
+test('robustness patch: an unknown delete that cannot have deleted anything is dropped; one ' +
+  'that may have is kept', async (t) => {
+  const { patchUnknown } = await import('./lin/patch.js');
+  const op = (call: number, ret: number, input: KvInput, output?: KvOutput):
+    Operation<KvInput, KvOutput> => ({ client: 0, call, ret, input, output });
+  const ops = [
+    op(0, 1, { t: 'put', key: 'lin/kv/a', value: '1' }, { rev: 2, results: [{}] }),
+    op(2, 3, { t: 'del', key: 'lin/kv/a' }, { rev: 3, results: [{ deleted: 1 }] }),
+    op(4, 5, { t: 'get', key: 'lin/kv/a' }, { rev: 3, results: [{ kv: undefined }] }),
+    // Called after revision 3 was shown: the only DELETE of a (at 3) is the known one's.
+    op(6, Infinity, { t: 'del', key: 'lin/kv/a' }),
+    // Called before: still, the DELETE at 3 is the known one's (it said deleted 1 at 3).
+    op(0.5, Infinity, { t: 'del', key: 'lin/kv/a' }),
+    // A key never deleted at all.
+    op(6, Infinity, { t: 'del', key: 'lin/kv/b' }),
+  ];
+  const puts = [{ key: 'lin/kv/a', value: '1', mod: 2 }];
+  const deletes = [{ key: 'lin/kv/a', mod: 3 }];
+  const kept = patchUnknown(ops, puts, deletes).filter((o) => o.output === undefined);
+  t.deepEqual(kept.map((o) => o.call), []);
+  // Without the delete events nothing is known about deletes: every one stays.
+  t.is(patchUnknown(ops, puts).filter((o) => o.output === undefined).length, 3);
+  // A DELETE of a at 5 that no known delete claims: either unknown one of a may have made it.
+  const more = patchUnknown(ops, [...puts, { key: 'lin/kv/a', value: '2', mod: 4 }],
+    [...deletes, { key: 'lin/kv/a', mod: 5 }]).filter((o) => o.output === undefined);
+  t.deepEqual(more.map((o) => o.call), [6, 0.5]);
+  // Without the known delete, the DELETE at 3 is unclaimed: the late unknown one (called once
+  // a get had shown revision 3) cannot have made it, the early one may have.
+  const unclaimed = [ops[0]!, ...ops.slice(2)];
+  const early = patchUnknown(unclaimed, puts, deletes).filter((o) => o.output === undefined);
+  t.deepEqual(early.map((o) => o.call), [0.5]);
+});

@@ -31,3 +31,45 @@ test('a follower whose snapshot install fails (raftBeforeApplySnap=1*return("EIO
   }, 60_000);
   t.deepEqual(keys, acked);
 });
+
+test('a follower whose restore from a saved snapshot fails (raftBeforeRestoreSnap=' +
+  '1*return("EIO")) restores it again from the saved snapshot, with no actor restart',
+async (t) => {
+  const { c, follower: f, acked } = await startBehindFollower('restorefail');
+  t.teardown(() => c.stopAll());
+  const back = await c.start(f, [], {
+    GOFAIL_FAILPOINTS: 'raftBeforeRestoreSnap=1*return("EIO")',
+  });
+  const pid = back.proc.pid;
+  await waitFor('the follower installs the snapshot after the failed restore', async () =>
+    back.logs.some((l) => l.includes('installed snapshot from the leader')) ? true : undefined,
+  60_000);
+  const failed = back.logs.filter((l) =>
+    l.includes('failed to restore the saved snapshot from the leader'));
+  t.is(failed.length, 1, 'the first restore failed, once');
+  t.true(failed[0]!.includes('EIO'));
+  t.true(back.logs.some((l) => l.includes('restored the saved snapshot from the leader')));
+  // Before: the failure crashed the Raft actor and the supervisor restarted every actor.
+  t.true(back.running);
+  t.is(back.proc.pid, pid);
+  t.false(back.logs.some((l) => /crashed|restarting actor|server is restarting/.test(l)),
+    back.logs.filter((l) => /crash|restart/.test(l)).join('\n'));
+  const keys = await waitFor('the follower serves every key', async () => {
+    const r = await post(`${back.url}/v3/kv/range`, {
+      key: b64('restorefail/'), range_end: b64('restorefail0'), serializable: true,
+      keys_only: true,
+    });
+    const got = (r.json.kvs ?? []).map((kv: { key: string }) => unb64(kv.key));
+    return got.length === acked.length ? got : undefined;
+  }, 60_000);
+  t.deepEqual(keys, acked);
+  // And it goes on: a write through the leader reaches it.
+  const leaderUrl = c.nodes.find((n, i) => i !== f && n.server !== undefined)!.server!.url;
+  t.is((await post(`${leaderUrl}/v3/kv/put`, { key: b64('restorefail/after'),
+    value: b64('x') })).status, 200);
+  await waitFor('the follower applies a new write', async () => {
+    const r = await post(`${back.url}/v3/kv/range`, { key: b64('restorefail/after'),
+      serializable: true });
+    return r.json.count === '1' ? true : undefined;
+  }, 30_000);
+});

@@ -14,6 +14,7 @@ import { gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
+  snapshotRestoreAttemptsMax,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -896,7 +897,7 @@ export class RaftNode {
     this.storage.applySnapshot(snap);
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     this.storage.setHardState(hs);
-    await this.sm.restore(body, index, prepared);
+    await this.restoreSaved(body, index, prepared);
     this.releaseSnapshotData();
     this.snapshots.snapshotIndex = index;
     this.log.info({ index, term: snap.metadata.term, revision: this.sm.applier.revision,
@@ -908,6 +909,33 @@ export class RaftNode {
     this.send(rd.messages);
     this.node.advance(rd);
     this.pump();
+  }
+
+  /**
+   * restoreSaved restores the state machine and the shards from a leader's snapshot that is
+   * saved already. A failed restore (a shard's load timed out) is tried again from the same
+   * snapshot: every step of it replaces state whole (the shards' stores, the member table,
+   * auth, alarms, the applier) and nothing else moves meanwhile (the core waits on this
+   * Ready: no entry is applied, no answer leaves), so a second attempt ends where a first
+   * good one would have. Past snapshotRestoreAttemptsMax attempts it throws: the actors
+   * crash and restart from the disk, which holds the snapshot.
+   */
+  private async restoreSaved(body: SnapshotBody, index: number, prepared: PreparedRestore):
+    Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (failpointsEnabled) failpointErrno('raftBeforeRestoreSnap', 'restore');
+        await this.sm.restore(body, index, prepared);
+        if (attempt > 1) {
+          this.log.info({ index, attempt }, 'restored the saved snapshot from the leader');
+        }
+        return;
+      } catch (e) {
+        if (this.stopped || attempt >= snapshotRestoreAttemptsMax) throw e;
+        this.log.error({ index, attempt, err: String(e) }, 'failed to restore the saved ' +
+          'snapshot from the leader; trying again from the saved snapshot');
+      }
+    }
   }
 
   /**

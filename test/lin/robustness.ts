@@ -40,7 +40,7 @@ function main(): Promise<void> {
   }
   return (async () => {
     const t0 = performance.now();
-    const totals = { runs: 0, ops: 0, unknown: 0, faults: 0, violations: 0 };
+    const totals = { runs: 0, ops: 0, unknown: 0, refused: 0, faults: 0, violations: 0 };
     const byFault = new Map<string, number>();
     for (let k = 0; k < runs; k++) {
       const seed = seed0 + k;
@@ -61,6 +61,7 @@ function main(): Promise<void> {
       totals.runs++;
       totals.ops += r.ops;
       totals.unknown += r.unknown;
+      totals.refused += r.refused;
       totals.faults += r.evidence.filter((e) => e.happened).length;
       for (const e of r.evidence) {
         if (e.happened) byFault.set(e.fault, (byFault.get(e.fault) ?? 0) + 1);
@@ -78,7 +79,8 @@ function main(): Promise<void> {
     }
     const s = (performance.now() - t0) / 1000;
     process.stdout.write(`totals: runs ${totals.runs}, operations ${totals.ops} (unknown ` +
-      `outcome ${totals.unknown}), faults injected ${totals.faults} (` +
+      `outcome ${totals.unknown}, refused for space ${totals.refused}), faults injected ` +
+      `${totals.faults} (` +
       `${[...byFault].map(([f, n]) => `${f} ${n}`).join(', ')}), runs with violations ` +
       `${totals.violations}, ${s.toFixed(0)} s\n`);
     process.exit(totals.violations === 0 ? 0 : 1);
@@ -88,7 +90,8 @@ function main(): Promise<void> {
 /** line renders one run's summary line. */
 function line(r: RunResult): string {
   return `seed ${r.spec.seed} members ${r.spec.members} faults ${r.spec.faults.join(',') ||
-    '-'} ops ${r.ops} unknown ${r.unknown} watch-streams ${r.watchStreams} order-dev ` +
+    '-'} ops ${r.ops} unknown ${r.unknown} refused ${r.refused} watch-streams ` +
+    `${r.watchStreams} order-dev ` +
     `${r.orderDeviations} check ${r.partitions}p/${r.checkSteps} steps lease-late-max ` +
     `${r.leaseLateMsMax.toFixed(0)}ms ${(r.ms / 1000).toFixed(1)}s verdict ${r.verdict}` +
     (r.evidence.length > 0 ? ` [${r.evidence.map((e) => e.detail).join('; ')}]` : '');

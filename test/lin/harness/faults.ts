@@ -19,7 +19,12 @@ import { post, type Rng } from './traffic.js';
  *                                          it; when the failpoint crashes the process, start
  *                                          it again without (any name: later ones work too);
  *                                          one that does not fire within failpointWaitMsMax
- *                                          fails the run (it injected nothing)
+ *                                          fails the run (it injected nothing); a full disk
+ *                                          (return("ENOSPC"|"EDQUOT"|"EFBIG")) leaves a
+ *                                          NOSPACE alarm, replicated as in etcd: once the
+ *                                          member is back, the harness disarms it (etcdctl
+ *                                          alarm disarm: list, then DEACTIVATE each) and
+ *                                          the fault counts only if a write is taken again
  */
 
 /** faultKinds lists the fault names (failpoint:… is open-ended). */
@@ -34,6 +39,48 @@ export const holdMs = 3 * electionMs;
 export const failpointHoldMs = 3_000;
 /** failpointWaitMsMax: see failpointHoldMs. */
 export const failpointWaitMsMax = 20_000;
+
+/** spaceErrnos: the errors of a full disk, after which a NOSPACE alarm must be disarmed. */
+const spaceErrnos = /return\("?(ENOSPC|EDQUOT|EFBIG)"?\)/;
+/** disarmMsMax bounds the disarm and the write that shows writes resumed. */
+export const disarmMsMax = 20_000;
+/** probeKey is written to show that writes resumed. Under `lin/` (outside the checked keys,
+ * `lin/kv/`): the run's last revision may be this write, and the final history is read by a
+ * watch on `lin/` up to that revision (a key elsewhere made it wait for ever). */
+const probeKey = Buffer.from('lin/probe').toString('base64');
+
+/**
+ * disarmNoSpace does what an operator does once space is back: lists the alarms, disarms
+ * every NOSPACE (etcdctl alarm disarm), and writes; until a write is taken, within
+ * disarmMsMax (a NOSPACE the full member asked another to record may land after a disarm:
+ * it is disarmed at the next round). Says what it did, or undefined when writes never
+ * resumed.
+ */
+async function disarmNoSpace(c: Cluster): Promise<string | undefined> {
+  const disarmed = new Set<string>();
+  let refusals = 0;
+  let n = 0;
+  const ok = await waitFor(async () => {
+    const m = (await leaderOf(c, 2_000))?.leader ?? c.live()[0];
+    if (m === undefined) return undefined;
+    const list = await post(m.url, '/v3/maintenance/alarm', { action: 'GET' });
+    if (list?.status !== 200) return undefined;
+    for (const a of (list.json.alarms ?? []) as { memberID: string; alarm: string }[]) {
+      if (a.alarm !== 'NOSPACE') continue;
+      const r = await post(m.url, '/v3/maintenance/alarm', { action: 'DEACTIVATE',
+        memberID: a.memberID, alarm: 'NOSPACE' });
+      if (r?.status === 200) disarmed.add(a.memberID);
+    }
+    const p = await post(m.url, '/v3/kv/put', { key: probeKey,
+      value: Buffer.from(String(n++)).toString('base64') });
+    if (p?.status === 200) return true;
+    if (p?.status === 429) refusals++;
+    return undefined;
+  }, disarmMsMax);
+  return ok === undefined ? undefined : `NOSPACE disarmed for ${disarmed.size === 0 ? 'none'
+    : [...disarmed].join(', ')} (listed after the restart), writes taken again after ` +
+    `${refusals} refusal(s)`;
+}
 
 /** Evidence says what a fault did; `happened` false fails the run. */
 export interface Evidence { fault: string; happened: boolean; detail: string; start: number;
@@ -225,12 +272,18 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       const fired = how === 'running' ? m.firedPoints.has(point) : !refused;
       if (how === 'running') await c.kill(m);
       const back = await restart(c, m);
+      // A full disk: the NOSPACE alarm stays until disarmed, and writes must resume then.
+      const full = spaceErrnos.test(name);
+      const resumed = full && back ? await disarmNoSpace(c) : undefined;
       // A failpoint that did not fire injected nothing: no evidence, the run fails.
-      return ev(fired && back && m.pids.length >= 3 && m.pids.at(-1) !== pid0,
+      return ev(fired && back && m.pids.length >= 3 && m.pids.at(-1) !== pid0 &&
+        (!full || resumed !== undefined),
         `${m.name} restarted with GOFAIL_FAILPOINTS=${name}: ` +
         `${fired ? `fired (${how === 'running' ? 'logged its hits' : `exit ${how}`})`
           : refused ? `refused (exit ${how}, see the log)` : 'did not fire'}; ` +
-        `pids ${m.pids.slice(-3).join('→')}`);
+        `pids ${m.pids.slice(-3).join('→')}` +
+        (full ? `; ${resumed ?? `writes not taken within ${disarmMsMax} ms of the disarm`}`
+          : ''));
     }
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { seededRng } from '../../../src/raft/index.js';
 import { check, type Operation } from '../checker.js';
 import { fromOperations } from '../history.js';
-import { patchUnknown, type PutEvent } from '../patch.js';
+import { type DeleteEvent, patchUnknown, type PutEvent } from '../patch.js';
 import { checkRevisions, type KvInput, kvModel, type KvOutput, type KvRead, prepareKv }
   from '../kv-model.js';
 import { Cluster, electionMs, leaderOf, sleep, status, waitFor } from './cluster.js';
@@ -37,7 +37,9 @@ export interface RunSpec { seed: number; members: number; faults: string[]; ops:
   serializableReads?: boolean }
 
 /** RunResult is what a run prints and totals. */
-export interface RunResult { spec: RunSpec; ops: number; unknown: number; violations: string[];
+export interface RunResult { spec: RunSpec; ops: number; unknown: number;
+  /** refused: writes refused with etcd's NOSPACE text (no effect; not in `ops`). */
+  refused: number; violations: string[];
   evidence: Evidence[]; ms: number; dir: string | undefined; verdict: string;
   leaseLateMsMax: number; watchStreams: number;
   /** orderDeviations: revisions a live watch gave in another order than a catch-up watch
@@ -72,6 +74,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   let watchStreams = 0;
   let orderDeviations = 0;
   let finalPuts: PutEvent[] | undefined;
+  let finalDeletes: DeleteEvent[] | undefined;
+  const refused: Operation<KvInput, KvOutput>[] = [];
   const phases: string[] = [];
   const phase = (what: string) => phases.push(`${what} ${((performance.now() - t0) / 1000)
     .toFixed(1)}`);
@@ -118,6 +122,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     trafficDone = true;
     await faulting;
     await Promise.all(running);
+    for (const x of clients) refused.push(...x.refused);
     await leaseRun;
     phase('traffic');
     for (const e of evidence) {
@@ -187,6 +192,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
 
     if (ref !== undefined) {
       finalPuts = ref.filter((e) => e.type === 'PUT' && e.key.startsWith(kvPrefix));
+      finalDeletes = ref.filter((e) => e.type === 'DELETE' && e.key.startsWith(kvPrefix));
       violations.push(...checkWatchesAgainst(ref, watchers.map((w) => w.responses), final));
       orderDeviations = orderWithinRevisionDiffers(
         watchers[0]!.responses.flatMap((r) => r.events).filter((e) => e.mod <= final), ref);
@@ -201,7 +207,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
       if (resumed === undefined || !sameEvents(resumed, want)) {
         violations.push(`a watch resumed from revision ${from} differs from the final history`);
       }
-      violations.push(...checkPrevKv(ref), ...checkAcknowledged(ref, ops));
+      violations.push(...checkPrevKv(ref), ...checkAcknowledged(ref, ops, refused));
       // Lease lateness: when was each leased key deleted, at the latest? Before any operation
       // that showed a revision at or past the delete's returned, and before a watcher got it.
       const revRets = ops.filter((o) => o.output?.rev !== undefined && o.ret !== Infinity)
@@ -274,10 +280,12 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     process.stderr.write(`phases: ${phases.join(', ')}\n`);
   }
   // The KV history, with what the final event history tells about unknown outcomes.
-  const checked = prepareKv(finalPuts === undefined ? ops : patchUnknown(ops, finalPuts));
+  const checked = prepareKv(finalPuts === undefined ? ops
+    : patchUnknown(ops, finalPuts, finalDeletes));
   await writeFile(join(dir, 'history.json'), JSON.stringify(fromOperations(spec.seed, ops)));
   await writeFile(join(dir, 'history-patched.json'),
     JSON.stringify(fromOperations(spec.seed, checked)));
+  await writeFile(join(dir, 'refused.json'), JSON.stringify(fromOperations(spec.seed, refused)));
   const lin = check(kvModel(), checked, { stepsMax: checkStepsMax });
   if (lin.verdict === 'illegal') violations.push('KV history not linearizable');
   if (lin.verdict === 'unknown') violations.push('KV history: checker ran out of budget');
@@ -291,7 +299,8 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   } else {
     await rm(dir, { recursive: true, force: true });
   }
-  return { spec, ops: ops.length, unknown, violations, evidence, ms: performance.now() - t0,
+  return { spec, ops: ops.length, unknown, refused: refused.length, violations, evidence,
+    ms: performance.now() - t0,
     dir: kept, verdict: violations.length === 0 ? 'ok' : 'VIOLATION', leaseLateMsMax,
     watchStreams, orderDeviations, checkSteps: lin.steps, partitions: lin.partitions.length };
 }
@@ -413,9 +422,10 @@ export function checkPrevKv(ref: WatchEvent[]): string[] {
 }
 
 /** checkAcknowledged: every acknowledged put is in the final history at its revision, every
- * PUT event of a checked key was written by some put of the history, and none twice. */
-export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvOutput>[]):
-  string[] {
+ * PUT event of a checked key was written by some put of the history, and none twice; a put
+ * of a write refused for space (`refused`, no effect) is in it nowhere. */
+export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvOutput>[],
+  refused: Operation<KvInput, KvOutput>[] = []): string[] {
   const byRevKey = new Map<string, WatchEvent>();
   for (const e of ref) byRevKey.set(`${e.mod} ${e.key}`, e);
   const out: string[] = [];
@@ -434,11 +444,21 @@ export function checkAcknowledged(ref: WatchEvent[], ops: Operation<KvInput, KvO
       }
     }
   }
+  const refusedPuts = new Set<string>();
+  for (const o of refused) {
+    const i = o.input;
+    for (const s of i.t === 'txn' ? [...i.then, ...i.else] : [i]) {
+      if (s.t === 'put') refusedPuts.add(`${s.key}=${s.value}`);
+    }
+  }
   const applied = new Map<string, number>();
   for (const e of ref) {
     if (e.type !== 'PUT' || !e.key.startsWith(kvPrefix)) continue;
     const kv = `${e.key}=${e.value}`;
-    if (!written.has(kv) && out.length < 10) out.push(`${kv}@${e.mod} was never written`);
+    if (refusedPuts.has(kv) && out.length < 10) {
+      out.push(`${kv}@${e.mod} was applied, yet its write was refused (database space ` +
+        'exceeded)');
+    } else if (!written.has(kv) && out.length < 10) out.push(`${kv}@${e.mod} was never written`);
     // Values are unique per put: one seen twice is a request applied twice.
     const before = applied.get(kv);
     if (before !== undefined && out.length < 10) {

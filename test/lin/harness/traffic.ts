@@ -14,8 +14,11 @@ async function liveMembers(c: Cluster): Promise<Member[]> {
  * traffic (robustness harness): concurrent clients through the /v3 JSON API, each recording
  * its operations' call and return times (ms since the run began) for the checker. A request
  * that times out, loses its connection or gets anything but 200 has an unknown outcome (it
- * may have been applied); a 200 is a known outcome. Keys live under `kvPrefix`; every put
- * writes a value unique in the run, so a read names the write it saw.
+ * may have been applied); a 200 is a known outcome, and so is a write refused with etcd's
+ * NOSPACE text (`noSpaceText`, 429): a member refuses it before proposing, or every member
+ * refuses its entry at apply (etcd's capped applier) — it took no effect (a failed operation).
+ * Keys live under `kvPrefix`; every put writes a value unique in the run, so a read names the
+ * write it saw.
  */
 
 /** kvPrefix holds the checked keys; leasePrefix the keys attached to leases. */
@@ -28,6 +31,11 @@ export const keysPerRun = 12;
 /** keysPerGroup: a multi-key txn stays inside one group of keys, so that the history splits
  * into keysPerRun / keysPerGroup independent parts for the checker (P-compositionality). */
 export const keysPerGroup = 3;
+/** noSpaceText is etcd's refusal of a write while a NOSPACE alarm (or a full disk) holds. */
+export const noSpaceText = 'etcdserver: mvcc: database space exceeded';
+/** refusedOutcome marks an operation refused with noSpaceText: it took no effect. */
+export const refusedOutcome = 'refused';
+
 /** requestMsMax: past this a request's outcome is unknown. */
 export const requestMsMax = 3_000;
 
@@ -84,9 +92,10 @@ function compareOf(c: KvCompare): unknown {
     [field]: c.target === 'value' ? b64(String(c.value)) : String(c.value) };
 }
 
-/** execute sends one operation and decodes its outcome (undefined: unknown). */
+/** execute sends one operation and decodes its outcome (undefined: unknown; refusedOutcome:
+ * refused for space, no effect). */
 export async function execute(url: string, i: KvInput, serializable = false):
-  Promise<KvOutput | undefined> {
+  Promise<KvOutput | typeof refusedOutcome | undefined> {
   let r;
   switch (i.t) {
     case 'get': r = await post(url, '/v3/kv/range', { key: b64(i.key),
@@ -97,6 +106,7 @@ export async function execute(url: string, i: KvInput, serializable = false):
     case 'txn': r = await post(url, '/v3/kv/txn', { compare: i.cmp.map(compareOf),
       success: i.then.map(subRequest), failure: i.else.map(subRequest) }); break;
   }
+  if (r?.status === 429 && r.json?.error === noSpaceText) return refusedOutcome;
   if (r === undefined || r.status !== 200) return undefined;
   const j = r.json;
   const rev = Number(j.header?.revision ?? 0);
@@ -128,6 +138,9 @@ export class Client {
   /** serializable makes plain gets serializable (a member's local state, possibly stale):
    * not linearizable by design, the harness's positive control (--serializable-reads). */
   serializable = false;
+  /** refused lists the operations refused with noSpaceText (no effect: kept out of the
+   * history; one found applied in the final history is a violation). */
+  readonly refused: Operation<KvInput, KvOutput>[] = [];
   constructor(readonly id: number, private readonly rng: Rng, private readonly t0: number,
     private readonly c: Cluster, private readonly ops: Operation<KvInput, KvOutput>[]) {}
 
@@ -177,7 +190,13 @@ export class Client {
       const m = this.pick(live);
       const input = this.next();
       const call = performance.now() - this.t0;
-      const output = await execute(m.url, input, this.serializable);
+      const out = await execute(m.url, input, this.serializable);
+      if (out === refusedOutcome) {
+        this.refused.push({ client: this.id, call, ret: performance.now() - this.t0, input,
+          output: undefined });
+        continue;
+      }
+      const output = out;
       const ret = output === undefined ? Infinity : performance.now() - this.t0;
       this.ops.push({ client: this.id, call, ret, input, output });
       if (output !== undefined) this.learn(input, output);
