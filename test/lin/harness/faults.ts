@@ -227,8 +227,15 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       await c.kill(m);
       const { rm: rmrf } = await import('node:fs/promises');
       await rmrf(m.dataDir, { recursive: true, force: true });
-      const add = await post((await leaderOf(c))?.leader.url ?? leader.url,
-        '/v3/cluster/member/add', { peerURLs: [m.peerUrl] });
+      // The add is refused the same way while a member's connection is younger than the
+      // health interval (one restarted by an earlier fault): ask again, as for the remove.
+      let add: Awaited<ReturnType<typeof post>>;
+      await waitFor(async () => {
+        add = await post((await leaderOf(c, 2_000))?.leader.url ?? leader.url,
+          '/v3/cluster/member/add', { peerURLs: [m.peerUrl] });
+        return add?.status === 200 || (add !== undefined && add.status !== 503) ? true
+          : undefined;
+      }, 15_000);
       const live = c.members.filter((x) => x !== m);
       m.initialCluster = [...live, m].map((x) => `${x.name}=${x.peerUrl}`).join(',');
       m.state = 'existing';
