@@ -31,19 +31,6 @@ export function base64FromBytes(b: Bytes): string {
   return Buffer.from(b, 'latin1').toString('base64');
 }
 
-/**
- * ownedBytes returns b as a string of its own, for a key kept for long (in the Applier's and
- * the shards' key maps). msgpackr's native decoder extracts a message's consecutive strings
- * as one string and hands out slices of it, so a key decoded from a 128-put txn kept the
- * whole run of keys and values around it alive: 123 bytes of V8 heap per key with 100-byte
- * values, in each of the two threads holding the key map (docs/performance.md, "Session 5").
- * V8 copies substrings under 13 characters anyway (SlicedString::kMinLength), so those are
- * returned as they are; a copy of the others costs about one Map.set.
- */
-export function ownedBytes(b: Bytes): Bytes {
-  return b.length < 13 ? b : Buffer.from(b, 'latin1').toString('latin1');
-}
-
 /** prefixEnd returns the range_end that selects every key with the given prefix (etcd's
  * GetPrefixRangeEnd): the prefix with its last byte below 0xff incremented and the rest cut.
  * A prefix of all 0xff bytes (or empty) yields "\0", meaning "to the end of the keyspace". */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
-import { ownedBytes } from '../src/bytes.js';
+import { ownedBytes } from '../src/mvcc/owned-bytes.js';
 import { unpack, pack } from '../src/runtime/codec.js';
 
 const keys = 10_000;

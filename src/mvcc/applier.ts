@@ -1,6 +1,6 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import { assert, assertNever } from '../assert.js';
-import { ownedBytes } from '../bytes.js';
+import { ownedBytes } from './owned-bytes.js';
 import {
   ErrCompacted,
   ErrFutureRev,

@@ -1,7 +1,7 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import type { Change, KeyValue, RangeRequest, RangeResponse } from './types.js';
 import { assert, AssertionFailed } from '../assert.js';
-import { ownedBytes } from '../bytes.js';
+import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
