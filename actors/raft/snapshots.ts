@@ -1,5 +1,7 @@
 import { type DiskFaultKind, diskFaultOfCode } from '../../src/alarms.js';
-import { snapshotAskTimeoutMs, snapshotBytesMax } from '../../src/constants.js';
+import {
+  snapshotAskTimeoutMs, snapshotBytesMax, snapshotCatchUpBytesMax,
+} from '../../src/constants.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
@@ -21,7 +23,8 @@ export interface SnapshotLogger {
  * index, packs them with the applier's metadata and the member table into one SnapshotBody,
  * records it in the Raft storage (the leader sends it to followers that fell behind the
  * log), has the WAL writer save it, and compacts the in-memory log, keeping
- * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries).
+ * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries), but no more
+ * than snapshotCatchUpBytesMax of entry data.
  *
  * At most one snapshot is in progress. A snapshot received from the leader is installed only
  * once the local one has finished (`idle`): their WAL markers must stay in index order.
@@ -77,8 +80,9 @@ export class Snapshotter {
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
         await this.wal.ask({ type: 'WalSnapshotSave', index, term, body }, snapshotAskTimeoutMs);
         if (failpointsEnabled) failpoint('raftAfterSaveSnap');
-        const compactTo = index - this.catchUpEntries;
-        if (compactTo > storage.firstIndex()) storage.compact(compactTo as Index);
+        const compactTo = storage.catchUpCompactIndex(index, this.catchUpEntries,
+          snapshotCatchUpBytesMax);
+        if (compactTo > storage.firstIndex()) storage.compact(compactTo);
         this.snapshotIndex = index;
         this.running = undefined;
         this.onSaved?.();

@@ -1,5 +1,6 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import { assert, assertNever } from '../assert.js';
+import { ownedBytes } from './owned-bytes.js';
 import {
   ErrCompacted,
   ErrFutureRev,
@@ -355,9 +356,10 @@ export class Applier {
       }
       return;
     }
+    // A key decoded from a message is a slice of the message's strings: keep a copy.
     if (row !== undefined) this.cols.set(row, kv);
-    else this.kvs.set(key, this.cols.add(kv));
-    if (kv.lease !== 0) this.leases.get(kv.lease)?.add(key);
+    else this.kvs.set(ownedBytes(key), this.cols.add(kv));
+    if (kv.lease !== 0) this.leases.get(kv.lease)?.add(ownedBytes(key));
   }
 
   private write(fn: (w: TxnWriter) => WriteResponse): ExecuteResult {

@@ -1,6 +1,7 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import type { Change, KeyValue, RangeRequest, RangeResponse } from './types.js';
 import { assert, AssertionFailed } from '../assert.js';
+import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
@@ -140,7 +141,8 @@ export class ShardStore {
         r = c.addTombstone(revision, head!);
         this.sizeBytes += kv.key.length + entryOverheadBytes;
       }
-      const key = head === undefined ? kv.key : this.rowKey[head]!;
+      // A new key is a slice of the ShardApply message's strings (see ownedBytes): copy it.
+      const key = head === undefined ? ownedBytes(kv.key) : this.rowKey[head]!;
       this.setRowKey(r, key);
       this.index.set(key, r);
       this.logPush(r, subs?.[j] ?? j);

@@ -211,6 +211,45 @@ export class MemoryStorage implements Storage {
     // In place: the shell appends every Ready, so copying the whole log each time would make
     // appends quadratic in the log's length (up to --snapshot-count entries).
     if (offset < this.ents.length) this.ents.length = offset;
-    for (const e of ents) this.ents.push(e);
+    for (const e of ents) this.ents.push(ownedEntry(e));
   }
+
+  /**
+   * catchUpCompactIndex is where to compact after a snapshot at `index` so that at most
+   * `entriesMax` entries and `bytesMax` data bytes stay behind it for slow followers (the
+   * result is ≤ index; when index is already compacted, the current first index − 1). A
+   * follower further behind gets the snapshot.
+   *
+   * Example: entries 1..10 of 100 bytes each, snapshot at 10, entriesMax 5, bytesMax 250:
+   * entries 9 and 10 fit in 250 bytes, 8 would not, so the result is 8 (compact(8) keeps
+   * 9..10); with bytesMax 1,000 the count bound gives 5 (keeps 6..10).
+   */
+  catchUpCompactIndex(index: Index, entriesMax: number, bytesMax: number): Index {
+    const offset = this.ents[0]!.index;
+    if (index <= offset) return offset; // already compacted past it: nothing to drop
+    assert(index <= this.lastIndex(), 'catch-up index is within the log', [index, offset]);
+    const floor = Math.max(offset, index - entriesMax);
+    let bytes = 0;
+    let keep = index; // entries keep+1..index are kept
+    while (keep > floor) {
+      bytes += this.ents[keep - offset]!.data.byteLength;
+      if (bytes > bytesMax) break;
+      keep--;
+    }
+    return keep as Index;
+  }
+}
+
+/**
+ * ownedEntry returns e with data in a buffer of its own when it is a view into a larger one:
+ * entries decoded from a peer's frame or from the WAL read back at boot are views into the
+ * whole decoded message, and one kept entry would keep all of it (at boot, the WalLoad reply
+ * with the snapshot body: over 100 MiB with a million keys) until it is compacted.
+ */
+function ownedEntry(e: Entry): Entry {
+  const d = e.data;
+  if (d.byteLength === d.buffer.byteLength) return e;
+  const data = new Uint8Array(d.byteLength); // not d.slice(): on a Buffer that is a view
+  data.set(d);
+  return { ...e, data };
 }
