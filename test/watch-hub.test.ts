@@ -385,6 +385,32 @@ test('watch: a progress request is answered once the stream is synced', (t) => {
   t.true(rs.findIndex((r) => r.events.length > 0) < rs.length - 1, 'after the catch-up events');
 });
 
+test('watch: a progress request waits for the revision the gateway had seen applied', (t) => {
+  const h = new Harness();
+  h.hub.create(1, { key: 'a' });
+  h.put('a'); // revision 1 reached the hub
+  // The gateway saw revision 3 applied before the client asked; the hub has not yet.
+  h.hub.requestProgress(1, 3);
+  h.drain();
+  t.false(h.got.get(1)!.some((r) => r.watchId === -1), 'not at revision 1');
+  h.put('b');
+  h.drain();
+  t.false(h.got.get(1)!.some((r) => r.watchId === -1), 'not at revision 2');
+  h.put('c');
+  h.drain();
+  t.like(h.got.get(1)!.at(-1), { watchId: -1, revision: 3, events: [] });
+  t.false(h.hub.hasPendingProgress);
+  // A request at a revision the hub has reached is answered at once; a closed stream's
+  // pending request is dropped.
+  h.hub.requestProgress(1, 3);
+  h.drain();
+  t.is(h.got.get(1)!.filter((r) => r.watchId === -1).length, 2);
+  h.hub.requestProgress(2, 9);
+  t.true(h.hub.hasPendingProgress);
+  h.hub.closeStream(2);
+  t.false(h.hub.hasPendingProgress);
+});
+
 test('watch: progress_notify ticks reach idle synced watchers only', (t) => {
   const h = new Harness();
   const idle = h.hub.create(1, { key: 'a', progressNotify: true });

@@ -90,7 +90,8 @@ function subscribe(): void {
 function unsubscribeIfIdle(): void {
   // Without a Raft node (tests feed the hub directly) there is no one to tell.
   if (!ctx.ep.hasActor('raft')) return;
-  if (!subscribed || !recovered || early.length > 0 || hub.stats().watchers > 0) return;
+  if (!subscribed || !recovered || early.length > 0 || hub.stats().watchers > 0 ||
+    hub.hasPendingProgress) return;
   subscribed = false;
   recovered = false;
   raft.sendUnbounded({ type: 'RaftWatchInterest', subscribed: false });
@@ -158,7 +159,7 @@ function handle(msg: WatchMsg, token: Parameters<Parameters<typeof ctx.ep.onMess
         subscribe();
         return;
       }
-      hub.requestProgress(msg.streamId);
+      hub.requestProgress(msg.streamId, msg.atLeast);
       break;
     case 'WatchAck':
       hub.ack(msg.streamId, msg.events);

@@ -56,6 +56,10 @@ export interface WatchCancel {
 export interface WatchProgress {
   type: 'WatchProgress';
   streamId: number;
+  /** atLeast: the newest revision the gateway had seen applied when the client asked; the
+   * answer waits until the hub is there too (etcd answers at its store's revision, which a
+   * write acknowledged before the request has reached). */
+  atLeast?: number;
 }
 
 /** WatchAck: the gateway has written `events` events of a stream to its client (flow

@@ -394,7 +394,8 @@ export class Sink {
     this.ordered(() => this.gw.send(this, { type: 'WatchCancel', streamId: this.id, watchId }));
   }
   progress(): void {
-    this.ordered(() => this.gw.send(this, { type: 'WatchProgress', streamId: this.id }));
+    this.ordered(() => this.gw.send(this, { type: 'WatchProgress', streamId: this.id,
+      atLeast: this.gw.knownRevision }));
   }
 
   private ordered(fn: () => void): void {

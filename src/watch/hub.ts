@@ -50,6 +50,8 @@ export class WatchHub {
   private readonly streams = new Map<number, Stream>();
   /** dirty: streams with queued responses since the last drain. */
   private readonly dirty = new Set<Stream>();
+  /** progressWaiting: streams whose progress request waits for a revision or a sync. */
+  private readonly progressWaiting = new Set<Stream>();
   private pass: { id: number; watchers: Watcher[] } | undefined;
   private nextPassId = 1;
   private readonly bufferEvents: number;
@@ -85,6 +87,7 @@ export class WatchHub {
     }
     this.currentRevision = Math.max(this.currentRevision, revision);
     this.compactRevision = Math.max(this.compactRevision, compactRevision);
+    for (const s of [...this.progressWaiting]) this.maybeProgress(s);
   }
 
   /** openStream registers a stream; false when watchStreamsMax streams are open. */
@@ -93,7 +96,7 @@ export class WatchHub {
     if (this.streams.size >= this.streamsMax) return false;
     this.streams.set(streamId, {
       id: streamId, watchers: new Map(), nextWatchId: 0, queue: [], queuedEvents: 0,
-      outstandingEvents: 0, unsyncedCount: 0, progressPending: false,
+      outstandingEvents: 0, unsyncedCount: 0, progressPending: false, progressAtLeast: 0,
     });
     return true;
   }
@@ -105,6 +108,7 @@ export class WatchHub {
     for (const w of [...s.watchers.values()]) this.remove(w);
     this.streams.delete(streamId);
     this.dirty.delete(s);
+    this.progressWaiting.delete(s);
   }
 
   /**
@@ -179,13 +183,35 @@ export class WatchHub {
   /**
    * requestProgress answers a progress request (watch_id -1, header revision current) once
    * every watcher of the stream is synced — only then is "nothing before this revision is
-   * missing" true (etcd 3.5 fixed 3.4's unconditional answer the same way).
+   * missing" true (etcd 3.5 fixed 3.4's unconditional answer the same way) — and the hub has
+   * reached `atLeast`, the revision the gateway had seen applied when the client asked (a
+   * write acknowledged before the request is then below the answer's revision, as in etcd).
    */
-  requestProgress(streamId: number): void {
+  requestProgress(streamId: number, atLeast = 0): void {
     if (!this.openStream(streamId)) return;
     const s = this.streams.get(streamId)!;
-    if (s.unsyncedCount === 0) this.enqueueProgress(s);
-    else s.progressPending = true;
+    s.progressAtLeast = Math.max(s.progressAtLeast, atLeast);
+    s.progressPending = true;
+    this.maybeProgress(s);
+  }
+
+  /** hasPendingProgress: a progress request waits for the hub to reach its revision (the
+   * shell keeps the Raft node's changes coming meanwhile). */
+  get hasPendingProgress(): boolean {
+    return this.progressWaiting.size > 0;
+  }
+
+  /** maybeProgress answers a stream's pending progress request once every watcher of it is
+   * synced and the hub has reached the revision the request named. */
+  private maybeProgress(s: Stream): void {
+    if (!s.progressPending) return;
+    if (s.unsyncedCount === 0 && this.currentRevision >= s.progressAtLeast) {
+      s.progressPending = false;
+      this.progressWaiting.delete(s);
+      this.enqueueProgress(s);
+    } else {
+      this.progressWaiting.add(s);
+    }
   }
 
   /**
@@ -198,6 +224,9 @@ export class WatchHub {
     assert(revision > this.currentRevision,
       `watch: revision ${revision} after ${this.currentRevision}`);
     this.currentRevision = revision;
+    if (this.progressWaiting.size > 0) {
+      for (const s of [...this.progressWaiting]) this.maybeProgress(s);
+    }
     if (this.synced.size === 0 || changes.length === 0) return;
     const hits = new Map<Watcher, Change[]>();
     for (const c of changes) {
@@ -407,10 +436,7 @@ export class WatchHub {
     this.synced.add(w);
     const s = w.stream;
     s.unsyncedCount--;
-    if (s.unsyncedCount === 0 && s.progressPending) {
-      s.progressPending = false;
-      this.enqueueProgress(s);
-    }
+    this.maybeProgress(s);
   }
 
   private cancelCompacted(w: Watcher): void {
@@ -429,10 +455,7 @@ export class WatchHub {
     if (w.synced) this.synced.delete(w);
     else if (this.unsynced.delete(w)) {
       s.unsyncedCount--;
-      if (s.unsyncedCount === 0 && s.progressPending) {
-        s.progressPending = false;
-        this.enqueueProgress(s);
-      }
+      this.maybeProgress(s);
     }
   }
 
@@ -492,6 +515,8 @@ interface Stream {
   outstandingEvents: number;
   unsyncedCount: number;
   progressPending: boolean;
+  /** progressAtLeast: the revision the pending progress answer waits for. */
+  progressAtLeast: number;
 }
 
 function passes(w: Watcher, c: Change): boolean {
