@@ -1,6 +1,25 @@
-import test from 'ava';
-import { b64, post, unb64 } from './helpers/server.js';
+import test, { type ExecutionContext } from 'ava';
+import { b64, post, type TestServer, unb64 } from './helpers/server.js';
 import { startBehindFollower, waitFor } from './helpers/cluster.js';
+
+/** survived: the member is the same process, and no actor of it crashed or restarted. */
+function survived(t: ExecutionContext, back: TestServer, pid: number | undefined): void {
+  t.true(back.running);
+  t.is(back.proc.pid, pid);
+  t.false(back.logs.some((l) => /crashed|restarting actor|server is restarting/.test(l)),
+    back.logs.filter((l) => /crash|restart/.test(l)).join('\n'));
+}
+
+/** servesAll waits until the member serves `count` keys under `prefix`/ from its own store
+ * (serializable) and gives them. */
+function servesAll(url: string, prefix: string, count: number): Promise<string[]> {
+  return waitFor('the follower serves every key', async () => {
+    const r = await post(`${url}/v3/kv/range`, { key: b64(`${prefix}/`),
+      range_end: b64(`${prefix}0`), serializable: true, keys_only: true });
+    const got = (r.json.kvs ?? []).map((kv: { key: string }) => unb64(kv.key));
+    return got.length === count ? got : undefined;
+  }, 60_000);
+}
 
 test('a follower whose snapshot install fails (raftBeforeApplySnap=1*return("EIO")) drops ' +
   'it, keeps running, and installs the leader\'s next one', async (t) => {
@@ -17,19 +36,9 @@ test('a follower whose snapshot install fails (raftBeforeApplySnap=1*return("EIO
   t.is(failed.length, 1, 'the first install failed, once');
   t.true(failed[0]!.includes('EIO'));
   // It survived: the same process, no actor crashed or restarted.
-  t.true(back.running);
-  t.is(back.proc.pid, pid);
-  t.false(back.logs.some((l) => /crashed|restarting actor|server is restarting/.test(l)),
-    back.logs.filter((l) => /crash|restart/.test(l)).join('\n'));
+  survived(t, back, pid);
   // It serves every acknowledged key from its own store.
-  const keys = await waitFor('the follower serves every key', async () => {
-    const r = await post(`${back.url}/v3/kv/range`, {
-      key: b64('snapfail/'), range_end: b64('snapfail0'), serializable: true, keys_only: true,
-    });
-    const got = (r.json.kvs ?? []).map((kv: { key: string }) => unb64(kv.key));
-    return got.length === acked.length ? got : undefined;
-  }, 60_000);
-  t.deepEqual(keys, acked);
+  t.deepEqual(await servesAll(back.url, 'snapfail', acked.length), acked);
 });
 
 test('a follower whose restore from a saved snapshot fails (raftBeforeRestoreSnap=' +
@@ -50,19 +59,8 @@ async (t) => {
   t.true(failed[0]!.includes('EIO'));
   t.true(back.logs.some((l) => l.includes('restored the saved snapshot from the leader')));
   // Before: the failure crashed the Raft actor and the supervisor restarted every actor.
-  t.true(back.running);
-  t.is(back.proc.pid, pid);
-  t.false(back.logs.some((l) => /crashed|restarting actor|server is restarting/.test(l)),
-    back.logs.filter((l) => /crash|restart/.test(l)).join('\n'));
-  const keys = await waitFor('the follower serves every key', async () => {
-    const r = await post(`${back.url}/v3/kv/range`, {
-      key: b64('restorefail/'), range_end: b64('restorefail0'), serializable: true,
-      keys_only: true,
-    });
-    const got = (r.json.kvs ?? []).map((kv: { key: string }) => unb64(kv.key));
-    return got.length === acked.length ? got : undefined;
-  }, 60_000);
-  t.deepEqual(keys, acked);
+  survived(t, back, pid);
+  t.deepEqual(await servesAll(back.url, 'restorefail', acked.length), acked);
   // And it goes on: a write through the leader reaches it.
   const leaderUrl = c.nodes.find((n, i) => i !== f && n.server !== undefined)!.server!.url;
   t.is((await post(`${leaderUrl}/v3/kv/put`, { key: b64('restorefail/after'),
