@@ -1,6 +1,27 @@
 import test, { type ExecutionContext } from 'ava';
 import { b64, post, type TestServer, unb64 } from './helpers/server.js';
-import { startBehindFollower, waitFor } from './helpers/cluster.js';
+import {
+  startBehindFollower, type TestCluster, waitFor, waitInstalled,
+} from './helpers/cluster.js';
+
+/**
+ * failOnceThenInstall restarts a follower that fell behind its leader's snapshot with
+ * `point`=1*return("EIO"), waits until it installed a snapshot, and checks that the first
+ * attempt failed once with EIO (the log line `failedLine`).
+ */
+async function failOnceThenInstall(t: ExecutionContext, prefix: string, point: string,
+  failedLine: string): Promise<{ c: TestCluster; f: number; back: TestServer;
+    pid: number | undefined; acked: string[] }> {
+  const { c, follower: f, acked } = await startBehindFollower(prefix);
+  t.teardown(() => c.stopAll());
+  const back = await c.start(f, [], { GOFAIL_FAILPOINTS: `${point}=1*return("EIO")` });
+  const pid = back.proc.pid;
+  await waitInstalled(back, `the follower installs a snapshot after ${point} failed`);
+  const failed = back.logs.filter((l) => l.includes(failedLine));
+  t.is(failed.length, 1, `${point} failed once`);
+  t.true(failed[0]!.includes('EIO'));
+  return { c, f, back, pid, acked };
+}
 
 /** survived: the member is the same process, and no actor of it crashed or restarted. */
 function survived(t: ExecutionContext, back: TestServer, pid: number | undefined): void {
@@ -23,18 +44,9 @@ function servesAll(url: string, prefix: string, count: number): Promise<string[]
 
 test('a follower whose snapshot install fails (raftBeforeApplySnap=1*return("EIO")) drops ' +
   'it, keeps running, and installs the leader\'s next one', async (t) => {
-  const { c, follower: f, acked } = await startBehindFollower('snapfail');
-  t.teardown(() => c.stopAll());
+  const { back, pid, acked } = await failOnceThenInstall(t, 'snapfail',
+    'raftBeforeApplySnap', 'failed to install the snapshot from the leader');
   t.is(acked.length, 60);
-  const back = await c.start(f, [], { GOFAIL_FAILPOINTS: 'raftBeforeApplySnap=1*return("EIO")' });
-  const pid = back.proc.pid;
-  await waitFor('the follower installs a snapshot after the failed one', async () =>
-    back.logs.some((l) => l.includes('installed snapshot from the leader')) ? true : undefined,
-  60_000);
-  const failed = back.logs.filter((l) =>
-    l.includes('failed to install the snapshot from the leader'));
-  t.is(failed.length, 1, 'the first install failed, once');
-  t.true(failed[0]!.includes('EIO'));
   // It survived: the same process, no actor crashed or restarted.
   survived(t, back, pid);
   // It serves every acknowledged key from its own store.
@@ -44,19 +56,8 @@ test('a follower whose snapshot install fails (raftBeforeApplySnap=1*return("EIO
 test('a follower whose restore from a saved snapshot fails (raftBeforeRestoreSnap=' +
   '1*return("EIO")) restores it again from the saved snapshot, with no actor restart',
 async (t) => {
-  const { c, follower: f, acked } = await startBehindFollower('restorefail');
-  t.teardown(() => c.stopAll());
-  const back = await c.start(f, [], {
-    GOFAIL_FAILPOINTS: 'raftBeforeRestoreSnap=1*return("EIO")',
-  });
-  const pid = back.proc.pid;
-  await waitFor('the follower installs the snapshot after the failed restore', async () =>
-    back.logs.some((l) => l.includes('installed snapshot from the leader')) ? true : undefined,
-  60_000);
-  const failed = back.logs.filter((l) =>
-    l.includes('failed to restore the saved snapshot from the leader'));
-  t.is(failed.length, 1, 'the first restore failed, once');
-  t.true(failed[0]!.includes('EIO'));
+  const { c, f, back, pid, acked } = await failOnceThenInstall(t, 'restorefail',
+    'raftBeforeRestoreSnap', 'failed to restore the saved snapshot from the leader');
   t.true(back.logs.some((l) => l.includes('restored the saved snapshot from the leader')));
   // Before: the failure crashed the Raft actor and the supervisor restarted every actor.
   survived(t, back, pid);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import http from 'node:http';
 import { b64, post } from './helpers/server.js';
-import { startBehindFollower, waitFor } from './helpers/cluster.js';
+import { startBehindFollower, waitFor, waitInstalled } from './helpers/cluster.js';
 
 /** openWatch streams /v3/watch on `prefix` from `start` and collects each event's revision
  * (`created`: the header revision of the created answer). */
@@ -42,8 +42,7 @@ test('a watch opened on a follower after it installed a snapshot while nobody wa
   // snapshot arrives (the install used to mark the hub recovered while unsubscribed, so the
   // next watch never subscribed again and heard of no revision after the snapshot's).
   const back = await c.start(f);
-  await waitFor('the follower installs the snapshot', async () =>
-    back.logs.some((l) => l.includes('installed snapshot from the leader')) ? true : undefined);
+  await waitInstalled(back);
   const all = openWatch(back.url, 'wsi/', 2);
   const future = openWatch(back.url, 'wsi/', 0);
   t.teardown(() => { all.close(); future.close(); });

@@ -109,15 +109,6 @@ export class WatchGateway {
     return this.sinks.size;
   }
 
-  /** dispatch handles one message pushed to the gateway; false when it is not the hub's. */
-  dispatch(msg: Message): boolean {
-    if (msg.type !== 'WatchEvents') return false;
-    for (const { streamId, responses } of unpackWatchEvents(msg as WatchOut)) {
-      this.deliverTo(streamId, responses);
-    }
-    return true;
-  }
-
   /** deliverTo hands a stream its responses; false when the stream is not this gateway's
    * (another listener's, or closed meanwhile). */
   deliverTo(streamId: number, responses: WatchResponse[]): boolean {
@@ -331,10 +322,6 @@ export class WatchPushes {
       this.other(msg);
       return;
     }
-    if (this.gateways.length === 1) {
-      this.gateways[0]!.dispatch(msg);
-      return;
-    }
     for (const { streamId, responses } of unpackWatchEvents(msg as WatchOut)) {
       for (const g of this.gateways) if (g.deliverTo(streamId, responses)) break;
     }
@@ -504,8 +491,8 @@ export class Sink {
 }
 
 /** registerWatchRoutes adds /v3/watch, /v3beta/watch and /v1/watch. The hub's pushes reach
- * the returned gateway through its `dispatch`, which the gateway endpoint's one push handler
- * calls (startGateway in server.ts). */
+ * the returned gateway through WatchPushes, the gateway endpoint's one push handler, which
+ * buildGateway (server.ts) joins it to. */
 export function registerWatchRoutes(r: Routes): WatchGateway {
   const gw = new WatchGateway(r);
   for (const base of ['/v3', '/v3beta']) {
@@ -558,18 +545,10 @@ export function registerWatchRoutes(r: Routes): WatchGateway {
   });
   // GET /debug/watch: the hub's cursors and the streams' buffers, to tell why a watch is
   // silent (the generation is the actors' restart count the stream was opened in).
-  r.server.get('/debug/watch', async (_req, res) => {
-    try {
-      const body = { generation: r.deps.system.currentGeneration, gateway: gw.debugState(),
-        hub: await gw.debugHub() };
-      res.header('content-type', 'application/json').send(JSON.stringify(body));
-    } catch (e) {
-      const eb = errorBody(e);
-      if (!res.completed) {
-        res.status(eb.status).header('content-type', 'application/json').send(eb.body);
-      }
-    }
-  });
+  r.json('get', '/debug/watch', async () => [200, JSON.stringify({
+    generation: r.deps.system.currentGeneration, gateway: gw.debugState(),
+    hub: await gw.debugHub(),
+  })]);
   r.server.get('/v1/watch', (req, res) => {
     v1Watch(req, res,
       () => decodeV1WatchQuery(req.query_parameters, req.header('last-event-id')));

@@ -37,11 +37,7 @@ export type Envelope = [EnvelopeKind, number, string, unknown, TraceField?];
 export function packBatch(batch: Envelope[]): Uint8Array {
   // pack() returns a view into a reused buffer; copy so the next pack cannot overwrite it
   // while the receiver still reads it (and so it can be transferred, not cloned).
-  const view = packr.pack(batch);
-  const out = new Uint8Array(view.length);
-  out.set(view);
-  shrinkAfterLargePack(view.length);
-  return out;
+  return packOut(batch, newBytes);
 }
 
 /**
@@ -60,11 +56,7 @@ export function unpackBatch(buf: Uint8Array): Envelope[] {
 
 /** pack / unpack encode single values (Raft entry payloads, snapshots, WAL bodies). */
 export function pack(value: unknown): Uint8Array {
-  const view = packr.pack(value);
-  const out = new Uint8Array(view.length);
-  out.set(view);
-  shrinkAfterLargePack(view.length);
-  return out;
+  return packOut(value, newBytes);
 }
 
 /**
@@ -76,8 +68,23 @@ export function pack(value: unknown): Uint8Array {
  * not be transferred (its buffer is the pool's) nor kept for long (it pins the pool's slab).
  */
 export function packTransient(value: unknown): Uint8Array {
+  return packOut(value, poolBytes);
+}
+
+/** poolBytes: a copy in Node's shared buffer pool (see packTransient). */
+function poolBytes(n: number): Uint8Array {
+  return Buffer.allocUnsafe(n);
+}
+
+/** newBytes: a copy with its own ArrayBuffer (it may be kept or transferred). */
+function newBytes(n: number): Uint8Array {
+  return new Uint8Array(n);
+}
+
+/** packOut encodes value and copies it out of msgpackr's scratch buffer into alloc(n). */
+function packOut(value: unknown, alloc: (n: number) => Uint8Array): Uint8Array {
   const view = packr.pack(value);
-  const out = Buffer.allocUnsafe(view.length);
+  const out = alloc(view.length);
   out.set(view);
   shrinkAfterLargePack(view.length);
   return out;

@@ -50,7 +50,8 @@ export class WatchHub {
   private readonly streams = new Map<number, Stream>();
   /** dirty: streams with queued responses since the last drain. */
   private readonly dirty = new Set<Stream>();
-  /** progressWaiting: streams whose progress request waits for a revision or a sync. */
+  /** progressWaiting: streams with a progress request not answered yet (it waits for every
+   * watcher of the stream to be synced and for the revision it named). */
   private readonly progressWaiting = new Set<Stream>();
   private pass: { id: number; watchers: Watcher[] } | undefined;
   private nextPassId = 1;
@@ -96,7 +97,7 @@ export class WatchHub {
     if (this.streams.size >= this.streamsMax) return false;
     this.streams.set(streamId, {
       id: streamId, watchers: new Map(), nextWatchId: 0, queue: [], queuedEvents: 0,
-      outstandingEvents: 0, unsyncedCount: 0, progressPending: false, progressAtLeast: 0,
+      outstandingEvents: 0, unsyncedCount: 0, progressAtLeast: 0,
     });
     return true;
   }
@@ -191,7 +192,7 @@ export class WatchHub {
     if (!this.openStream(streamId)) return;
     const s = this.streams.get(streamId)!;
     s.progressAtLeast = Math.max(s.progressAtLeast, atLeast);
-    s.progressPending = true;
+    this.progressWaiting.add(s);
     this.maybeProgress(s);
   }
 
@@ -204,14 +205,10 @@ export class WatchHub {
   /** maybeProgress answers a stream's pending progress request once every watcher of it is
    * synced and the hub has reached the revision the request named. */
   private maybeProgress(s: Stream): void {
-    if (!s.progressPending) return;
-    if (s.unsyncedCount === 0 && this.currentRevision >= s.progressAtLeast) {
-      s.progressPending = false;
-      this.progressWaiting.delete(s);
-      this.enqueueProgress(s);
-    } else {
-      this.progressWaiting.add(s);
-    }
+    if (!this.progressWaiting.has(s)) return;
+    if (s.unsyncedCount > 0 || this.currentRevision < s.progressAtLeast) return;
+    this.progressWaiting.delete(s);
+    this.enqueueProgress(s);
   }
 
   /**
@@ -514,7 +511,6 @@ interface Stream {
   queuedEvents: number;
   outstandingEvents: number;
   unsyncedCount: number;
-  progressPending: boolean;
   /** progressAtLeast: the revision the pending progress answer waits for. */
   progressAtLeast: number;
 }

@@ -259,3 +259,11 @@ export async function startBehindFollower(prefix: string): Promise<BehindFollowe
     throw e;
   }
 }
+
+/** waitInstalled waits until a member logged that it installed a snapshot from its leader. */
+export function waitInstalled(m: TestServer, what = 'the follower installs a snapshot'):
+  Promise<true> {
+  return waitFor(what, async () =>
+    m.logs.some((l) => l.includes('installed snapshot from the leader')) ? true : undefined,
+  60_000);
+}

@@ -261,8 +261,9 @@ export async function inject(c: Cluster, f: string, rng: Rng, t0: number): Promi
       const held = (async () => {
         await sleep(failpointHoldMs);
         const t = performance.now();
-        while (!m.firedPoints.has(point) && performance.now() - t < failpointWaitMsMax -
-          failpointHoldMs) await sleep(100);
+        // Until the point fires, the member exits (the race below is over) or the bound.
+        while (holding && !m.firedPoints.has(point) &&
+          performance.now() - t < failpointWaitMsMax - failpointHoldMs) await sleep(100);
         return 'running';
       })();
       // A snapshot point fires only after --snapshot-count more entries: filler writes
