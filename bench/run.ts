@@ -664,6 +664,11 @@ async function killAndRestart(s: Server, o: ServerOptions):
     rss: rssBytes(server.pid) };
 }
 
+/** rssSettleMs: the restart workload also reads each server's RSS this long after the load
+ * and after it serves again, when both runtimes have had time to return what a burst left
+ * (Go's scavenger, V8's collections on idle threads): the figure of a long-running server. */
+const rssSettleMs = 6_000;
+
 /** runRestart writes N keys, stops the server gracefully and times the start until it serves
  * again; RSS is the server process's VmRSS (all its threads). */
 async function runRestart(opts: Options, kind: ServerKind, label: string):
@@ -677,6 +682,8 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
       spaces.restart, opts.restartKeys, opts.valueSize);
     await sleep(1_000);
     const rssAfterLoad = rssBytes(first.pid);
+    await sleep(rssSettleMs - 1_000);
+    const rssSettledAfterLoad = rssBytes(first.pid);
     const t0 = performance.now();
     await stopServer(first, 120_000);
     const stopSeconds = (performance.now() - t0) / 1000;
@@ -686,6 +693,8 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
     progress.done();
     const rssAfterRestart = rssBytes(second.pid);
     const keysAfterRestart = await countPrefix(second, spaces.restart.prefix);
+    await sleep(rssSettleMs);
+    const rssSettledAfterRestart = rssBytes(second.pid);
     const startToServingSeconds = (second.servingAt - second.startedAt) / 1000;
     const killed = await killAndRestart(second, serverOpts);
     second = killed.server;
@@ -693,6 +702,8 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
     const values = {
       keys: opts.restartKeys, loadSeconds: load.seconds,
       loadKeysPerSec: opts.restartKeys / load.seconds, rssAfterLoadMiB: rssAfterLoad / mib,
+      rssSettledAfterLoadMiB: rssSettledAfterLoad / mib,
+      rssSettledAfterRestartMiB: rssSettledAfterRestart / mib,
       stopSeconds, dataDirMiB: dataDirBytes / mib,
       startToServingSeconds,
       rssAfterRestartMiB: rssAfterRestart / mib, keysAfterRestart,
@@ -732,7 +743,8 @@ const descriptions: Record<WorkloadName, (o: Options) => string> = {
   'restart': (o) => `Write ${o.restartKeys.toLocaleString('en-US')} keys (${o.valueSize}-byte ` +
     `values, ${txnBatch}-put txns), stop gracefully (SIGTERM), start again on the same data ` +
     'folder: time from spawn until a linearizable range answers 200, and resident memory ' +
-    '(VmRSS of the server process, all threads) with those keys; then kill -9 the server ' +
+    '(VmRSS of the server process, all threads) with those keys, at once and again ' +
+    `${rssSettleMs / 1000} s later; then kill -9 the server ` +
     'serving again and time its next start the same way.',
 };
 

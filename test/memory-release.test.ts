@@ -4,7 +4,9 @@ import {
   EntryNormal, MemoryStorage, errSnapshotTemporarilyUnavailable, type Entry,
 } from '../src/raft/index.js';
 import { createMetrics } from '../src/metrics/index.js';
+import { shouldCollectIdle } from '../src/runtime/gc.js';
 import { threadMemory } from '../src/runtime/worker.js';
+import { idleGcBusyMax, idleGcGrowthBytes, idleGcLiveBytesMax } from '../src/constants.js';
 import type { Index, MemberId, Term } from '../src/types.js';
 import { metricValue as value } from './helpers/metrics.js';
 
@@ -94,6 +96,54 @@ test('gc: collectGarbageSoon frees a dead ArrayBuffer in a worker thread whose h
         w.once('error', reject);
       });
       t.true(r.live - r.now >= 64 * 2 ** 20);
+    } finally {
+      await w.terminate();
+    }
+  });
+
+test('gc: the idle collector collects only an idle thread whose heap grew and whose live heap ' +
+  'is small', (t) => {
+  const grown = { heapUsed: 10 * 2 ** 20 + idleGcGrowthBytes, liveAfterGc: 10 * 2 ** 20, busy: 0 };
+  t.true(shouldCollectIdle(grown));
+  t.false(shouldCollectIdle({ ...grown, busy: idleGcBusyMax }), 'a busy thread');
+  t.false(shouldCollectIdle({ ...grown, heapUsed: grown.heapUsed - 1 }), 'too little growth');
+  t.false(shouldCollectIdle({ heapUsed: idleGcLiveBytesMax + 1 + idleGcGrowthBytes,
+    liveAfterGc: idleGcLiveBytesMax + 1, busy: 0 }), 'a live heap too large to mark briefly');
+  t.true(shouldCollectIdle({ heapUsed: idleGcLiveBytesMax + idleGcGrowthBytes,
+    liveAfterGc: idleGcLiveBytesMax, busy: 0 }));
+});
+
+test('gc: a worker thread that went idle after a burst of dead objects collects them itself',
+  async (t) => {
+    // The burst keeps its objects across several turns, so that they reach the old space (where
+    // nothing collects them once the thread stops allocating), then drops them all.
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const { getHeapStatistics } = require('node:v8');
+      import(${JSON.stringify(new URL('../src/runtime/gc.js', import.meta.url).href)})
+        .then(async ({ startIdleCollector, idleCollectionsTotal }) => {
+          startIdleCollector();
+          let held = [];
+          for (let turn = 0; turn < 40; turn++) {
+            for (let i = 0; i < 20000; i++) held.push({ k: 'key/' + turn + '/' + i, v: [i, turn] });
+            await new Promise((r) => setImmediate(r));
+          }
+          const peak = getHeapStatistics().used_heap_size;
+          held = undefined;
+          const poll = () => {
+            const now = getHeapStatistics().used_heap_size;
+            if (idleCollectionsTotal() > 0) parentPort.postMessage({ peak, now });
+            else setTimeout(poll, 100);
+          };
+          poll();
+        });`;
+    const w = new Worker(code, { eval: true });
+    try {
+      const r = await new Promise<{ peak: number; now: number }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      t.true(r.peak - r.now >= idleGcGrowthBytes / 2, `peak ${r.peak}, after ${r.now}`);
     } finally {
       await w.terminate();
     }

@@ -9,8 +9,12 @@
  * at a time. It needs V8's gc function, which is exposed to contexts created after the
  * --expose-gc flag is set; without it, it does nothing.
  */
-import { setFlagsFromString } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import {
+  idleGcBusyMax, idleGcCheckMs, idleGcGrowthBytes, idleGcLiveBytesMax,
+} from '../constants.js';
 
 /** gcAfterGrowthDelayMs: after columns grow, the collection waits this long, so that a burst
  * of writes growing several columns pays one collection. */
@@ -39,4 +43,55 @@ export function collectGarbageSoon(delayMs = 0): void {
     queued = false;
     gcFunction()?.();
   }, delayMs).unref();
+}
+
+/** IdleHeap is what the idle collector knows of its thread at one check. */
+export interface IdleHeap {
+  /** heapUsed: V8's used heap size now (live and dead objects alike). */
+  heapUsed: number;
+  /** liveAfterGc: the used heap size right after the last full collection it ran (or when it
+   * started): the live heap as last measured. */
+  liveAfterGc: number;
+  /** busy: the thread's event-loop utilisation since the previous check (0..1). */
+  busy: number;
+}
+
+/** shouldCollectIdle decides one check: collect when the thread is idle, its heap grew by
+ * idleGcGrowthBytes since its last full collection, and its live heap is small enough for the
+ * pause to be short. */
+export function shouldCollectIdle(h: IdleHeap): boolean {
+  return h.busy < idleGcBusyMax && h.liveAfterGc <= idleGcLiveBytesMax &&
+    h.heapUsed - h.liveAfterGc >= idleGcGrowthBytes;
+}
+
+let idleTimer: NodeJS.Timeout | undefined;
+/** idleCollections counts the collections the idle collector ran on this thread. */
+let idleCollections = 0;
+
+/** startIdleCollector makes this thread run one full collection when it goes idle after its
+ * heap grew (shouldCollectIdle), so that a burst's dead objects do not stay resident: V8 runs
+ * no collection on a thread that stops allocating. Once per thread; idempotent. */
+export function startIdleCollector(): void {
+  if (idleTimer !== undefined) return;
+  let liveAfterGc = getHeapStatistics().used_heap_size;
+  let elu = performance.eventLoopUtilization();
+  idleTimer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, elu).utilization;
+    elu = now;
+    const heapUsed = getHeapStatistics().used_heap_size;
+    // A collection V8 ran on its own may have found the heap smaller: that is the live heap.
+    liveAfterGc = Math.min(liveAfterGc, heapUsed);
+    if (!shouldCollectIdle({ heapUsed, liveAfterGc, busy })) return;
+    const gc = gcFunction();
+    if (gc === null) return;
+    gc();
+    idleCollections++;
+    liveAfterGc = getHeapStatistics().used_heap_size;
+  }, idleGcCheckMs).unref();
+}
+
+/** idleCollectionsTotal is the number of collections startIdleCollector ran on this thread. */
+export function idleCollectionsTotal(): number {
+  return idleCollections;
 }

@@ -7,6 +7,7 @@ import { Endpoint, type EndpointStats, type Message, portTransport } from './end
 import type { TracesReport } from './trace.js';
 import { osThreadId, type ThreadInfo } from './thread-id.js';
 import { gcSecondsTotal, startGcClock } from './gc-clock.js';
+import { startIdleCollector } from './gc.js';
 import type { ActorInit, ControlMessage } from './worker.js';
 
 /**
@@ -88,6 +89,7 @@ export class ActorSystem {
     readonly opts: SystemOptions,
   ) {
     startGcClock();
+    startIdleCollector();
     const names = new Set(specs.map((s) => s.name));
     for (const s of specs) {
       for (const p of s.connects) {

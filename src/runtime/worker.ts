@@ -2,6 +2,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Endpoint, type Message, portTransport } from './endpoint.js';
 import { gcSecondsTotal, startGcClock } from './gc-clock.js';
+import { startIdleCollector } from './gc.js';
 import { osThreadId } from './thread-id.js';
 
 /**
@@ -57,6 +58,7 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   let stopHook: () => Promise<void> | void = () => {};
   const control = parentPort;
   startGcClock();
+  startIdleCollector();
   const tid = osThreadId();
   if (tid !== undefined) control.postMessage({ control: 'thread', tid } satisfies ControlMessage);
   control.on('message', (m: ControlMessage) => {
