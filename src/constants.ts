@@ -70,11 +70,6 @@ export const snapshotCount = 100_000;
  * counts entries only, but its state lives in bbolt; ours is rebuilt from the log on restart,
  * so 100,000 entries of 128-put txns (or 1.5 MiB values) would make restarts unbounded. */
 export const snapshotBytesMax = 32 * 1024 * 1024;
-/** snapshotAtStopBytesMin: a graceful stop first takes a snapshot when at least this much
- * entry data was applied since the last one, so the next start loads it instead of replaying
- * the entries (up to snapshotBytesMax: 3–4 s of a restart with a million keys). etcd does not;
- * its state is in bbolt. A crash still replays them. */
-export const snapshotAtStopBytesMin = 1024 * 1024;
 /** snapshotCatchUpEntries is etcd's: entries kept in the log behind a snapshot. */
 export const snapshotCatchUpEntries = 5_000;
 /** raftEntryOverheadBytes approximates a Raft entry's encoding beyond its data (term, index,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { b64, logged, post, type TestServer, unb64, useServer } from './helpers/server.js';
+import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
 import { Signal, until } from './helpers/wait.js';
 
 /** Writers put keys from `concurrency` loops until told to stop, recording what the server
@@ -86,31 +86,6 @@ test('snapshot: after snapshots and log release, a restart recovers every key', 
   t.is(r.json.count, String(keys.length - 1));
   t.is(unb64(r.json.kvs[0].key), keys[1]!);
   t.is(unb64(r.json.kvs[0].value), `v-${keys[1]}`);
-});
-
-test('graceful stop: a member that applied over 1 MiB since its last snapshot takes one ' +
-  'before it exits, and its next start replays nothing', async (t) => {
-  const first = await useServer(t);
-  const value = b64('v'.repeat(64 * 1024));
-  for (let i = 0; i < 24; i += 8) {
-    await Promise.all(Array.from({ length: 8 }, (_, j) =>
-      post(`${first.url}/v3/kv/put`, { key: b64(`stop/${i + j}`), value })));
-  }
-  t.is(await first.stop(), 0);
-  const taken = logged(first, 'took a snapshot before stopping');
-  t.is(taken.length, 1, first.logs.slice(-10).join('\n'));
-  const second = await useServer(t, { dataDir: first.dataDir });
-  const recovered = logged(second, 'recovered from snapshot and WAL');
-  t.is(recovered.length, 1);
-  t.is(recovered[0]!.snapshotIndex, taken[0]!.index);
-  t.true(recovered[0]!.entries <= 1, `replayed ${recovered[0]!.entries} entries`);
-  const r = await post(`${second.url}/v3/kv/range`, {
-    key: b64('stop/'), range_end: b64('stop0'), count_only: true });
-  t.is(r.json.count, '24');
-  // Under the threshold nothing is taken: the second start wrote one small key.
-  await post(`${second.url}/v3/kv/put`, { key: b64('stop/small'), value: b64('x') });
-  t.is(await second.stop(), 0);
-  t.deepEqual(logged(second, 'took a snapshot before stopping'), []);
 });
 
 test('graceful stop under load: exit 0 and every acknowledged write is kept', async (t) => {

@@ -167,8 +167,6 @@ export class RaftNode {
   private learnerCache: boolean | undefined;
   /** early: messages received before the core was built (replayed by boot). */
   private early: [RaftMsg, ReplyToken | undefined][] | undefined = [];
-  /** quietWaiters resolve at the end of the next loop pass that leaves no Ready in flight. */
-  private quietWaiters: (() => void)[] = [];
   /** clientURLs: what this member publishes (the gateway resolves a listen port 0). */
   private clientURLs: string[];
   /** grpcClientURLs: the gRPC URLs this member publishes, once its gRPC gateway listens. */
@@ -438,7 +436,6 @@ export class RaftNode {
     if (this.leader !== 0) this.onSoftState({ lead: 0 as MemberId, raftState: 'StateFollower' });
     this.raftState = 'StateFollower';
     this.inflight = undefined;
-    this.wakeQuietWaiters();
     // A lone voter's boot waits to lead: it serves reads (and refuses writes) instead.
     this.onLeader?.();
     this.onLeader = undefined;
@@ -639,37 +636,10 @@ export class RaftNode {
     });
   }
 
-  /** stop ends the ticker; what is not durable yet was never acknowledged. A graceful stop
-   * first snapshots what was applied since the last snapshot (snapshotAtStop). */
-  async stop(): Promise<void> {
-    if (!this.stopped && this.fault === undefined && this.early === undefined) {
-      await this.snapshotAtStop().catch((e: unknown) => {
-        this.log.warn({ err: String(e) }, 'could not take a snapshot before stopping');
-      });
-    }
+  /** stop ends the ticker; what is not durable yet was never acknowledged. */
+  stop(): void {
     this.stopped = true;
     this.stopTicker?.();
-  }
-
-  /** snapshotAtStop takes a snapshot once no Ready is being persisted (as the loop does) when
-   * enough was applied since the last one (Snapshotter.takeAtStop), so that the next start
-   * loads it rather than replaying those entries; it resolves once the snapshot is saved. */
-  private async snapshotAtStop(): Promise<void> {
-    const t0 = this.deps.nowMs();
-    await this.snapshots.idle();
-    if (this.inflight !== undefined) {
-      await new Promise<void>((resolve) => this.quietWaiters.push(resolve));
-    }
-    if (this.inflight !== undefined || this.fault !== undefined || this.stopped) return;
-    if (!this.snapshots.takeAtStop(this.lastHardState)) return;
-    await this.snapshots.idle();
-    this.log.info({ index: this.snapshots.snapshotIndex, ms: Math.round(this.deps.nowMs() - t0) },
-      'took a snapshot before stopping');
-  }
-
-  /** wakeQuietWaiters resolves the waits for a pass with no Ready in flight (or a fault). */
-  private wakeQuietWaiters(): void {
-    for (const w of this.quietWaiters.splice(0)) w();
   }
 
   /** handle takes one message of the actor's protocol. Messages that arrive while the node
@@ -833,10 +803,7 @@ export class RaftNode {
       this.inflight = rd;
       this.persist(rd, early);
     }
-    if (this.inflight === undefined) {
-      this.snapshots.maybeTake();
-      this.wakeQuietWaiters();
-    }
+    if (this.inflight === undefined) this.snapshots.maybeTake();
     // Everything this pass produced — the WAL append, answers, shard and watch changes,
     // messages to other members — leaves now rather than at the next turn's flush.
     this.ep.flushNow();

@@ -1,10 +1,9 @@
 import { type DiskFaultKind, diskFaultOfCode } from '../../src/alarms.js';
 import {
-  snapshotAskTimeoutMs, snapshotAtStopBytesMin, snapshotBytesMax, snapshotCatchUpBytesMax,
+  snapshotAskTimeoutMs, snapshotBytesMax, snapshotCatchUpBytesMax,
 } from '../../src/constants.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
-import type { HardState } from '../../src/raft/index.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
 import { pack } from '../../src/runtime/codec.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
@@ -66,26 +65,6 @@ export class Snapshotter {
     const sm = this.sm;
     if (sm.appliedIndex - Math.max(this.snapshotIndex, this.failedIndex) < this.snapshotCount &&
       sm.appliedBytes < snapshotBytesMax) return;
-    this.take();
-  }
-
-  /** takeAtStop starts the snapshot of a graceful stop when at least snapshotAtStopBytesMin
-   * of entries were applied since the last one; it reports whether it started one (idle()
-   * then resolves once it is saved). */
-  takeAtStop(durable: HardState): boolean {
-    if (this.running !== undefined || this.sm.appliedBytes < snapshotAtStopBytesMin ||
-      this.sm.appliedIndex <= Math.max(this.snapshotIndex, this.failedIndex)) return false;
-    // The marker is trusted at recovery only below a durable commit (etcd's
-    // ValidSnapshotEntries), and a commit-only change rides with the next append, which a
-    // stopping member does not make: the marker carries the hard state that covers it.
-    this.take({ ...durable, commit: Math.max(durable.commit, this.sm.appliedIndex) as Index });
-    return true;
-  }
-
-  /** take snapshots the state at the applied index; `hardState`, when set, is written with
-   * its marker. */
-  private take(hardState?: HardState): void {
-    const sm = this.sm;
     sm.appliedBytes = 0;
     const index = sm.appliedIndex as Index;
     const storage = this.storage();
@@ -99,8 +78,7 @@ export class Snapshotter {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index, meta.confState, body);
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
-        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body, hardState },
-          snapshotAskTimeoutMs);
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body }, snapshotAskTimeoutMs);
         if (failpointsEnabled) failpoint('raftAfterSaveSnap');
         const compactTo = storage.catchUpCompactIndex(index, this.catchUpEntries,
           snapshotCatchUpBytesMax);
