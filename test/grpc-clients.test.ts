@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
+import { watchStreamStallMsMax } from '../src/constants.js';
 import { loadEtcdServices } from '../src/grpc/proto.js';
 import { grpcUrl, startServer, type TestServer } from './helpers/server.js';
 
@@ -167,12 +168,14 @@ test.serial('grpc: a watch stream that never reads holds bounded memory; its eve
   const c = kvClient();
   const call = (w as unknown as { Watch(): grpc.ClientDuplexStream<unknown, WatchMsg> }).Watch();
   const events: number[] = [];
+  let cancelReason: string | undefined;
   let created!: () => void;
   const isCreated = new Promise<void>((resolve) => {
     created = resolve;
   });
   call.on('data', (m: WatchMsg) => {
     if (m.created) created();
+    if (m.canceled) cancelReason = m.cancel_reason ?? '';
     for (const e of m.events ?? []) events.push(Number(e.kv.mod_revision));
   });
   call.on('error', () => undefined);
@@ -183,6 +186,7 @@ test.serial('grpc: a watch stream that never reads holds bounded memory; its eve
     // (64 KiB) is full, so the server flushes a bounded number of messages and the watch hub
     // stops at watchStreamEventsMax unacknowledged events instead of queueing them all.
     call.pause();
+    const pausedAt = performance.now();
     const n = 2_000;
     const value = Buffer.alloc(1024, 0x61);
     for (let i = 0; i < n; i += 100) {
@@ -203,17 +207,26 @@ test.serial('grpc: a watch stream that never reads holds bounded memory; its eve
     const r = await unary<{ count?: string }>(c, 'Range',
       { key: Buffer.from('nr/'), range_end: Buffer.from('nr0'), count_only: true });
     t.is(r.count, String(n));
-    // Once the client reads, every event arrives, in revision order, none twice.
+    // Once the client reads, every event arrives, in revision order, none twice — unless the
+    // pause outlasted watchStreamStallMsMax (a machine too loaded to write 2,000 keys in time):
+    // then the server has dropped the stream, and says so in a last cancel with its reason.
     const all = new Promise<void>((resolve) => {
       const check = (): void => {
-        if (events.length >= n) resolve();
+        if (events.length >= n || cancelReason !== undefined) resolve();
       };
       call.on('data', check);
       check();
     });
+    const pausedMs = performance.now() - pausedAt;
     call.resume();
     await all;
-    t.is(events.length, n);
+    if (cancelReason !== undefined) {
+      t.regex(cancelReason, /the client read nothing for \d+ s; watch again/);
+      t.true(pausedMs > watchStreamStallMsMax, `dropped after a pause of ${pausedMs} ms`);
+      t.log(`paused ${Math.round(pausedMs)} ms: the server dropped the stream, as it must`);
+    } else {
+      t.is(events.length, n);
+    }
     t.true(events.every((rev, i) => i === 0 || rev === events[i - 1]! + 1));
   } finally {
     call.cancel();
@@ -225,6 +238,8 @@ test.serial('grpc: a watch stream that never reads holds bounded memory; its eve
 /** WatchMsg is the part of a WatchResponse the test reads. */
 interface WatchMsg {
   created?: boolean;
+  canceled?: boolean;
+  cancel_reason?: string;
   events?: { kv: { mod_revision: string } }[];
 }
 
