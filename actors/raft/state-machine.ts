@@ -123,8 +123,9 @@ export class StateMachine {
   appliedBytes = 0;
   /** leaseRemaining: checkpointed remaining TTLs (seconds) by lease id (etcd 3.6). */
   leaseRemaining = new Map<number, number>();
-  /** watchSubscribed: the watch hub wants every revision's changes (RaftWatchInterest). */
-  watchSubscribed = true;
+  /** watchSubscribed: the watch hub wants every revision's changes (RaftWatchInterest). Both
+   * start unsubscribed; the hub's first watch subscribes it (actors/watch/actor.ts). */
+  watchSubscribed = false;
   readonly counters: ApplyCounters = {
     committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0, slowApplies: 0,
   };

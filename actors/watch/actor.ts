@@ -77,8 +77,11 @@ const shards = Array.from({ length: cfg.shardCount },
 let recovered = false;
 /** subscribed: the Raft node sends us every revision's changes. With no watchers the hub
  * unsubscribes (RaftWatchInterest), so a store nobody watches pays nothing for the hub; the
- * next create subscribes again and waits for WatchRecovered, like at boot. */
-let subscribed = true;
+ * next create subscribes again and waits for WatchRecovered. It starts unsubscribed, as the
+ * Raft node's state machine does: a restart's replay of the WAL tail (a quarter of a million
+ * puts with a million keys) is not packed for a hub that nobody watches yet. Without a Raft
+ * node (tests feed the hub directly) it is always subscribed. */
+let subscribed = !ctx.ep.hasActor('raft');
 const raft = ctx.ep.ref<RaftWatchInterest, unknown>('raft');
 
 function subscribe(): void {
