@@ -11,7 +11,7 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
-import { KvColumns } from './kv-columns.js';
+import { KvColumns, RunCopier } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import type { SnapshotColumns } from './shard-snapshot.js';
@@ -172,6 +172,7 @@ export class Applier {
       valueBytes: new Uint8Array(valueTotal),
       prev: new Int32Array(n).fill(-1),
     };
+    const copiers = lists.map((l) => new RunCopier(l.d.valueBytes, cols.valueBytes));
     let o = 0;
     for (let j = 0; j < n; j++) {
       const l = lists[from[j]!]!;
@@ -185,10 +186,10 @@ export class Applier {
       if (lease !== 0) a.leases.get(lease)?.add(keys[j]!);
       const len = l.d.valueLens[r]!;
       cols.valueLens[j] = len;
-      const at = l.valueAt[r]!;
-      for (let b = 0; b < len; b++) cols.valueBytes[o + b] = l.d.valueBytes[at + b]!;
+      copiers[from[j]!]!.copy(l.valueAt[r]!, len, o);
       o += len;
     }
+    for (const c of copiers) c.flush();
     a.cols.load(n, cols);
     a.kvs.loadSorted(keys, Array.from({ length: n }, (_, j) => j));
     return a;

