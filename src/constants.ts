@@ -332,6 +332,16 @@ assert(bodyBytesReceivingMax >= 16 * httpBodyBytesMax,
  * under CPU contention a dump took longer than askTimeoutMs, and a timed-out step crashed
  * the Raft actor (every actor restarted, clients got 503s). */
 export const snapshotAskTimeoutMs = 120_000;
+/** walAppendAskTimeoutMs is the Raft node's deadline for a WAL append (write + fdatasync).
+ * Past it the member crashes and restarts from its disk, so it is far above any fsync a
+ * working disk takes: with the default ask deadline (10 s) a machine-wide stall at load 50
+ * restarted every actor of a member whose disk was fine. etcd waits for its fsync, warning
+ * once it takes over walSlowFsyncMs. */
+export const walAppendAskTimeoutMs = 60_000;
+assert(walAppendAskTimeoutMs >= askTimeoutMs, 'an append may outlast a small ask');
+/** walSlowFsyncMs: a WAL write + fdatasync slower than this is logged as "slow fdatasync"
+ * (etcd's warnSyncDuration, 1 s). */
+export const walSlowFsyncMs = 1_000;
 assert(snapshotAskTimeoutMs >= askTimeoutMs, 'a snapshot step may outlast a small ask');
 /** snapshotRestoreAttemptsMax: a follower whose restore from a leader's snapshot it has saved
  * fails (a shard's load timed out) tries it again from the saved snapshot this many times in

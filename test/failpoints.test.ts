@@ -1,7 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FailpointTerms, failpointNames, parseFailpoints } from '../src/failpoints.js';
-import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
+import { b64, logged, post, type TestServer, unb64, useServer } from './helpers/server.js';
 import { Signal, until } from './helpers/wait.js';
 
 // ---- The grammar (src/failpoints.ts) ----
@@ -133,6 +133,10 @@ test('slow fsync (sleep longer than the election timeout): a lone member keeps l
   }
   const st = await post(`${srv.url}/v3/maintenance/status`, {});
   t.is(st.json.leader, st.json.header.member_id);
+  // etcd's warning for an fsync over a second (a loaded machine may add others).
+  const slept = () => logged(srv, 'slow fdatasync').filter((l) => l.tookMs >= 1500);
+  await until(() => slept().length > 0, 'the slow fdatasync warning');
+  t.is(slept()[0]!.expectedMs, 1000);
   await srv.kill();
   const again = await useServer(t, { dataDir: srv.dataDir });
   const r = await post(`${again.url}/v3/kv/range`, { key: b64('slow/'), range_end: b64('slow0') });

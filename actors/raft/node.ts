@@ -14,7 +14,7 @@ import { gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
-  snapshotRestoreAttemptsMax,
+  snapshotRestoreAttemptsMax, walAppendAskTimeoutMs,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -819,7 +819,7 @@ export class RaftNode {
     if (failpointsEnabled) failpoint('raftBeforeSave');
     const core = this.node;
     const traced = this.takeTraced(rd.entries.length);
-    this.ep.withTrace(traced, () => this.wal.ask(append)).then(() => {
+    this.ep.withTrace(traced, () => this.wal.ask(append, walAppendAskTimeoutMs)).then(() => {
       if (failpointsEnabled) failpoint('raftAfterSave');
       // The storage is what is durable, whatever happened to the core meanwhile.
       if (append.hardState !== undefined) this.lastHardState = append.hardState;
@@ -879,8 +879,10 @@ export class RaftNode {
     try {
       await this.wal.ask({
         type: 'WalSnapshotSave', index, term: snap.metadata.term, body: snap.data, hardState: hs,
-      });
-      if (rd.entries.length > 0) await this.wal.ask({ type: 'WalAppend', entries: rd.entries });
+      }, snapshotAskTimeoutMs);
+      if (rd.entries.length > 0) {
+        await this.wal.ask({ type: 'WalAppend', entries: rd.entries }, walAppendAskTimeoutMs);
+      }
     } catch (e) {
       if (this.stopped) throw e;
       // A full, read-only or failed disk: as for any write (persist), refuse writes and

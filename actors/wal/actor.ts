@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import {
-  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSnapshotSamplesMax,
+  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -79,6 +79,10 @@ function flush(): void {
     return;
   }
   const seconds = (performance.now() - t0) / 1000;
+  if (seconds * 1000 > walSlowFsyncMs) {
+    log.warn({ tookMs: Math.round(seconds * 1000), expectedMs: walSlowFsyncMs,
+      records: records.length }, 'slow fdatasync');
+  }
   const entries = records.length - (hs === undefined ? 0 : 1);
   if (fsyncSeconds.length < walFsyncSamplesMax) {
     fsyncSeconds.push(seconds);
