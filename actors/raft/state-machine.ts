@@ -172,6 +172,10 @@ export class StateMachine {
     const shardsWaitMs = nowMs() - t1;
     this.appliedIndex = index;
     this.shardIndex = index;
+    // The gateways serve serializable reads at the newest revision they heard of: a follower
+    // that installed a leader's snapshot served its old revision until its next write.
+    this.gateway?.sendUnbounded({ type: 'RaftApplied', revision: this.applier.revision,
+      raftTerm: 0 });
     // An unsubscribed hub hears where the store stands when it subscribes again.
     if (this.watchSubscribed) {
       this.watch.sendUnbounded({
