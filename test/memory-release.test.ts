@@ -10,6 +10,20 @@ import { idleGcBusyMax, idleGcGrowthBytes, idleGcLiveBytesMax } from '../src/con
 import type { Index, MemberId, Term } from '../src/types.js';
 import { metricValue as value } from './helpers/metrics.js';
 
+/** firstMessage runs `code` in a worker thread and resolves with the first message it posts
+ * (rejects with its error), then ends the thread. */
+async function firstMessage<T>(code: string): Promise<T> {
+  const w = new Worker(code, { eval: true });
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  } finally {
+    await w.terminate();
+  }
+}
+
 const cs = () => ({ voters: [1 as MemberId], learners: [] as MemberId[] });
 const entry = (index: number, bytes: number): Entry => ({
   term: 1 as Term, index: index as Index, type: EntryNormal, data: new Uint8Array(bytes),
@@ -89,16 +103,8 @@ test('gc: collectGarbageSoon frees a dead ArrayBuffer in a worker thread whose h
           };
           setTimeout(poll, 0);
         });`;
-    const w = new Worker(code, { eval: true });
-    try {
-      const r = await new Promise<{ live: number; now: number }>((resolve, reject) => {
-        w.once('message', resolve);
-        w.once('error', reject);
-      });
-      t.true(r.live - r.now >= 64 * 2 ** 20);
-    } finally {
-      await w.terminate();
-    }
+    const r = await firstMessage<{ live: number; now: number }>(code);
+    t.true(r.live - r.now >= 64 * 2 ** 20);
   });
 
 test('gc: the idle collector collects only an idle thread whose heap grew and whose live heap ' +
@@ -137,14 +143,6 @@ test('gc: a worker thread that went idle after a burst of dead objects collects 
           };
           poll();
         });`;
-    const w = new Worker(code, { eval: true });
-    try {
-      const r = await new Promise<{ peak: number; now: number }>((resolve, reject) => {
-        w.once('message', resolve);
-        w.once('error', reject);
-      });
-      t.true(r.peak - r.now >= idleGcGrowthBytes / 2, `peak ${r.peak}, after ${r.now}`);
-    } finally {
-      await w.terminate();
-    }
+    const r = await firstMessage<{ peak: number; now: number }>(code);
+    t.true(r.peak - r.now >= idleGcGrowthBytes / 2, `peak ${r.peak}, after ${r.now}`);
   });

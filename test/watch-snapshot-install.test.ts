@@ -1,40 +1,28 @@
 import test from 'ava';
-import http from 'node:http';
 import { b64, post } from './helpers/server.js';
+import { LineStream } from './helpers/streams.js';
 import {
   fastRaft, snapshotCatchUpArgs, startBehindFollower, startCluster, status, waitFor,
   waitForLeader, waitInstalled,
 } from './helpers/cluster.js';
 
-/** openWatch streams /v3/watch on `prefix` from `start` and collects each event's revision
- * (`created`: the header revision of the created answer). */
-function openWatch(url: string, prefix: string, start: number): { revs: number[];
-  lines: string[]; created: number; close(): void } {
-  const revs: number[] = [];
-  const out = { revs, lines: [] as string[], created: 0, close: () => req.destroy() };
-  const lines = out.lines;
+/** watchFrom opens a watch on `prefix` from `start` (0: from now) and returns the stream with
+ * its created answer's header revision. */
+async function watchFrom(url: string, prefix: string, start: number):
+  Promise<{ s: LineStream; created: number }> {
   const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-  const req = http.request(`${url}/v3/watch`, { method: 'POST' }, (res) => {
-    let buf = '';
-    res.setEncoding('utf8');
-    res.on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.trim() === '') continue;
-        lines.push(line.slice(0, 300));
-        const r = JSON.parse(line).result;
-        if (r?.created === true) out.created = Number(r.header.revision);
-        for (const e of r?.events ?? []) revs.push(Number(e.kv.mod_revision));
-      }
-    });
-  });
-  req.on('error', () => undefined);
-  req.end(JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(end),
-    start_revision: String(start) } }));
-  return out;
+  const s = new LineStream(url, '/v3/watch');
+  const r = await s.create({ key: b64(prefix), range_end: b64(end),
+    start_revision: String(start) });
+  s.end(); // no more requests: the response stays open
+  return { s, created: Number(r.header.revision) };
+}
+
+/** readRevs adds the mod revisions of a watch stream's events to `revs` until `enough`. */
+async function readRevs(s: LineStream, revs: number[], enough: () => boolean): Promise<void> {
+  while (!enough()) {
+    for (const e of (await s.result()).events ?? []) revs.push(Number(e.kv.mod_revision));
+  }
 }
 
 test('a watch opened on a follower after it installed a snapshot while nobody watched gets ' +
@@ -46,28 +34,28 @@ test('a watch opened on a follower after it installed a snapshot while nobody wa
   // next watch never subscribed again and heard of no revision after the snapshot's).
   const back = await c.start(f);
   await waitInstalled(back);
-  const all = openWatch(back.url, 'wsi/', 2);
-  const future = openWatch(back.url, 'wsi/', 0);
-  t.teardown(() => { all.close(); future.close(); });
-  await waitFor('both watches are created', async () =>
-    all.created > 0 && future.created > 0 ? true : undefined);
+  const all = await watchFrom(back.url, 'wsi/', 2);
+  const future = await watchFrom(back.url, 'wsi/', 0);
+  t.teardown(() => { all.s.close(); future.s.close(); });
   for (let i = 60; i < 70; i++) {
     const key = `wsi/${String(i).padStart(3, '0')}`;
     t.is((await post(`${leaderUrl}/v3/kv/put`, { key: b64(key), value: b64('x') })).status, 200);
   }
+  const allRevs: number[] = [];
+  const futureRevs: number[] = [];
   try {
-    await waitFor('the watches get every event', async () =>
-      all.revs.length >= 70 && future.revs.includes(71) ? true : undefined);
+    await Promise.all([readRevs(all.s, allRevs, () => allRevs.length >= 70),
+      readRevs(future.s, futureRevs, () => futureRevs.includes(71))]);
   } catch (e) {
     t.log(await fetch(`${back.url}/debug/watch`).then((r) => r.text()));
     throw e;
   }
   // The first 60 puts are revisions 2..61, the next ten 62..71: each event exactly once. A
   // watch from "now" starts after the revision the follower had applied when it was created.
-  t.deepEqual(all.revs, Array.from({ length: 70 }, (_, i) => i + 2));
+  t.deepEqual(allRevs, Array.from({ length: 70 }, (_, i) => i + 2));
   const from = future.created + 1;
   t.true(from <= 62, `created at ${future.created}`);
-  t.deepEqual(future.revs, Array.from({ length: 72 - from }, (_, i) => i + from));
+  t.deepEqual(futureRevs, Array.from({ length: 72 - from }, (_, i) => i + from));
 });
 
 test('a serving follower that installs a snapshot serves serializable reads at the ' +

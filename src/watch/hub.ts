@@ -88,7 +88,7 @@ export class WatchHub {
     }
     this.currentRevision = Math.max(this.currentRevision, revision);
     this.compactRevision = Math.max(this.compactRevision, compactRevision);
-    for (const s of [...this.progressWaiting]) this.maybeProgress(s);
+    this.answerWaitingProgress();
   }
 
   /** openStream registers a stream; false when watchStreamsMax streams are open. */
@@ -202,6 +202,12 @@ export class WatchHub {
     return this.progressWaiting.size > 0;
   }
 
+  /** answerWaitingProgress tries every pending progress request (the hub's revision moved). A
+   * Set may lose its current element while iterated. */
+  private answerWaitingProgress(): void {
+    for (const s of this.progressWaiting) this.maybeProgress(s);
+  }
+
   /** maybeProgress answers a stream's pending progress request once every watcher of it is
    * synced and the hub has reached the revision the request named. */
   private maybeProgress(s: Stream): void {
@@ -221,9 +227,7 @@ export class WatchHub {
     assert(revision > this.currentRevision,
       `watch: revision ${revision} after ${this.currentRevision}`);
     this.currentRevision = revision;
-    if (this.progressWaiting.size > 0) {
-      for (const s of [...this.progressWaiting]) this.maybeProgress(s);
-    }
+    this.answerWaitingProgress();
     if (this.synced.size === 0 || changes.length === 0) return;
     const hits = new Map<Watcher, Change[]>();
     for (const c of changes) {
