@@ -23,6 +23,7 @@ function twin() {
   const sm = new StateMachine([ref('shard0'), ref('shard1')], ref('watch'), ref('lease'), {
     reply: (_t, body) => replies.push(body),
     replyError: (_t, err) => replies.push({ error: err.message }),
+    flushNow: () => undefined,
   });
   return { sm, sent, replies };
 }

@@ -47,6 +47,8 @@ export interface PreparedRestore {
 export interface Replier {
   reply(token: ReplyToken, body: unknown): void;
   replyError(token: ReplyToken, err: { code?: string; message: string }): void;
+  /** flushNow posts what is queued for other actors now, not at the end of this turn. */
+  flushNow(): void;
 }
 
 /** ApplyHooks are the Raft loop's parts the apply unit needs. */
@@ -162,6 +164,9 @@ export class StateMachine {
     const loading = Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumps[i]!, index,
     }, snapshotAskTimeoutMs)));
+    // Posted now: queued, the dumps would leave at the end of this turn, after the applier
+    // below is built, and the shards would load after it instead of beside it.
+    this.out.flushNow();
     // Unless a follower's install built it ahead (to check the snapshot before saving it),
     // the applier's latest state comes from the same dumps, column to column, built here
     // while the shard threads load theirs (nothing reaches the shards until they answer).
