@@ -6,8 +6,9 @@ import {
   crc32c,
   crc32cTables,
   crc32cUpdate,
-  nativeCrc32c,
+  nativeCrc32cInUse,
   nativeCrcBytesMin,
+  useNativeCrc32c,
   decodeSegment,
   decodeSnapshotFile,
   encodeRecords,
@@ -58,26 +59,38 @@ test('crc32c: slicing-by-8 matches the bitwise twin and chains across any split'
   }
 });
 
-test('crc32c: the native add-on loads here and agrees with the tables across the cut-over',
-  (t) => {
-    // The CI machines are linux-x64 with the add-on's prebuilt binary: a missing add-on would
-    // silently cost a restart ≈ 0.2 s per 170 MB, so its absence fails here.
-    t.truthy(nativeCrc32c, '@node-rs/crc32 did not load');
-    const rnd = seeded(99);
-    const sizes = [nativeCrcBytesMin - 1, nativeCrcBytesMin, nativeCrcBytesMin + 7, 65_537,
-      1_000_003];
-    for (const len of sizes) {
-      const b = Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256));
-      const tables = crc32cTables(0, b);
-      t.is(crc32c(b), tables, `length ${len}`);
-      t.is(nativeCrc32c!(b) >>> 0, tables, `native, length ${len}`);
-      // Chained across a cut that puts one side on each path, from an offset into the array.
-      const cut = Math.floor(rnd() * len);
-      t.is(crc32cUpdate(crc32cUpdate(0, b, 0, cut), b, cut, len), tables, `cut ${cut}/${len}`);
-      const from = Math.floor(len / 3);
-      t.is(crc32cUpdate(0, b, from, len), crc32cTables(0, b.subarray(from)), `from ${from}`);
-    }
-  });
+test('crc32c: the WAL writer installs the native add-on, and it agrees with the tables ' +
+  'across the cut-over', async (t) => {
+  // Importing the WAL writer's store installs it, as in the actor's thread. The CI machines
+  // are linux-x64, where the add-on has a prebuilt binary: its absence would cost a restart
+  // ≈ 0.2 s per 170 MB, so it fails here.
+  const { loadNativeCrc32c } = await import('../actors/wal/native-crc.js');
+  await import('../actors/wal/wal-store.js');
+  t.true(nativeCrc32cInUse(), '@node-rs/crc32 did not load');
+  const rnd = seeded(99);
+  const sizes = [nativeCrcBytesMin - 1, nativeCrcBytesMin, nativeCrcBytesMin + 7, 65_537,
+    1_000_003];
+  for (const len of sizes) {
+    const b = Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256));
+    const tables = crc32cTables(0, b);
+    t.is(crc32c(b), tables, `length ${len}`);
+    // Chained across a cut that puts one side on each path, and from an offset.
+    const cut = Math.floor(rnd() * len);
+    t.is(crc32cUpdate(crc32cUpdate(0, b, 0, cut), b, cut, len), tables, `cut ${cut}/${len}`);
+    const from = Math.floor(len / 3);
+    t.is(crc32cUpdate(0, b, from, len), crc32cTables(0, b.subarray(from)), `from ${from}`);
+  }
+  // Removed, the tables answer alone, the same.
+  const b = Uint8Array.from({ length: 4096 }, (_, i) => i * 7);
+  const native = crc32c(b);
+  useNativeCrc32c(undefined);
+  try {
+    t.false(nativeCrc32cInUse());
+    t.is(crc32c(b), native);
+  } finally {
+    useNativeCrc32c(loadNativeCrc32c());
+  }
+});
 
 test('wal-format: the worked example in docs/wal-format.md encodes byte for byte', (t) => {
   const enc = new WalEncoder(0, 16);

@@ -1,6 +1,6 @@
 import { ShardStore } from '../../src/mvcc/index.js';
 import type { Revision } from '../../src/types.js';
-import { pack, unpack } from '../../src/runtime/codec.js';
+import { moveBytes, pack, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
@@ -80,7 +80,7 @@ ctx.ep.onMessage((msg, token) => {
       collectGarbageSoon(); // the dump and the store replaced
       return;
     case 'ShardSnapshot':
-      if (token !== undefined) ctx.ep.reply(token, pack(store.toSnapshot()));
+      if (token !== undefined) ctx.ep.reply(token, moveBytes(pack(store.toSnapshot())));
       collectGarbageSoon(); // the dump's columns and bytes, once sent
       return;
     case 'ShardHistory': {

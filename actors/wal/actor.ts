@@ -10,6 +10,7 @@ import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js
 import { EtcdError, toEtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
+import { moveBytes } from '../../src/runtime/codec.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
@@ -156,7 +157,7 @@ ctx.ep.onMessage((msg, token) => {
         hardState: r.hardState,
         entries: r.entries,
         snapshot: snap === undefined ? undefined :
-          { index: snap.index, term: snap.term, body: snap.body },
+          { index: snap.index, term: snap.term, body: moveBytes(snap.body) },
         firstStart: r.firstStart,
         metadata: r.metadata === undefined ? undefined :
           { nodeId: r.metadata.nodeId, clusterId: r.metadata.clusterId },
@@ -172,7 +173,7 @@ ctx.ep.onMessage((msg, token) => {
     case 'WalSnapshotRead':
       if (token === undefined) return;
       readSnapshot(cfg.dataDir, msg.index, msg.term).then(
-        (body) => ctx.ep.reply(token, { body }),
+        (body) => ctx.ep.reply(token, { body: moveBytes(body) }),
         (e: unknown) => ctx.ep.replyError(token, e as Error & { code?: string }));
       return;
     case 'WalStats':

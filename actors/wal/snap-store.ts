@@ -7,6 +7,7 @@
  * the marker: write the file first, then the WAL's snapshot marker; recovery only starts from
  * a file whose marker is in the log.
  */
+import './native-crc.js'; // checksums with the CPU's CRC32C instructions
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import {

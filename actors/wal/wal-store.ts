@@ -6,6 +6,7 @@
  * writer's dedicated thread, so it uses synchronous fs calls (see fs-ops.ts). The format and
  * the recovery rules are in docs/wal-format.md.
  */
+import './native-crc.js'; // checksums with the CPU's CRC32C instructions
 import * as path from 'node:path';
 import { assert, assertNever } from '../../src/assert.js';
 import {

@@ -29,8 +29,9 @@ export interface Message {
 /** Transport carries packed batches to one target actor; MessagePort is the real one, tests may
  * plug an in-process one. */
 export interface Transport {
-  post(batch: Uint8Array): void;
-  onBatch(cb: (batch: Uint8Array) => void): void;
+  /** post sends a batch and the bytes moved beside it (codec.ts MovedBytes), if any. */
+  post(batch: Uint8Array, moved?: readonly Uint8Array[]): void;
+  onBatch(cb: (batch: Uint8Array, moved?: readonly Uint8Array[]) => void): void;
   close(): void;
 }
 
@@ -164,7 +165,7 @@ export class Endpoint<In extends Message = Message> {
   connect(target: string, transport: Transport): void {
     const p: Target = { name: target, transport, outbox: [], outstanding: 0, sendsQueued: 0 };
     this.targets.set(target, p);
-    transport.onBatch((buf) => this.receive(buf));
+    transport.onBatch((buf, moved) => this.receive(buf, moved));
   }
 
   /** onMessage installs the handler for incoming sends and asks. */
@@ -346,12 +347,14 @@ export class Endpoint<In extends Message = Message> {
     p.sendsQueued = 0;
     this.stats.messagesOut += batch.length;
     this.stats.batchesOut++;
-    p.transport.post(packBatch(batch));
+    const moved: Uint8Array[] = [];
+    const bytes = packBatch(batch, moved);
+    p.transport.post(bytes, moved.length > 0 ? moved : undefined);
   }
 
-  private receive(buf: Uint8Array): void {
+  private receive(buf: Uint8Array, moved?: readonly Uint8Array[]): void {
     const t0 = performance.now();
-    const batch = unpackBatch(buf);
+    const batch = unpackBatch(buf, moved);
     this.stats.batchesIn++;
     this.stats.messagesIn += batch.length;
     for (let i = 0; i < batch.length; i++) {
@@ -515,11 +518,21 @@ export function portTransport(port: {
   unref?(): void;
 }): Transport {
   return {
-    post(batch) {
-      port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+    post(batch, moved) {
+      if (moved === undefined) {
+        port.postMessage(batch, [batch.buffer as ArrayBuffer]);
+        return;
+      }
+      // Views of one ArrayBuffer may be moved together; a transfer list names it once.
+      const buffers = new Set<ArrayBuffer>([batch.buffer as ArrayBuffer]);
+      for (const m of moved) buffers.add(m.buffer as ArrayBuffer);
+      port.postMessage([batch, ...moved], [...buffers]);
     },
     onBatch(cb) {
-      port.on('message', (v) => cb(v as Uint8Array));
+      port.on('message', (v) => {
+        if (!Array.isArray(v)) cb(v as Uint8Array);
+        else cb(v[0] as Uint8Array, v.slice(1) as Uint8Array[]);
+      });
     },
     close() {
       port.close();

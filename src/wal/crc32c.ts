@@ -5,29 +5,32 @@
  *   (170 MB in 27 ms), but each call crosses into native code (≈ 150 ns);
  * - table-driven JavaScript with slicing-by-8 (eight bytes per step, eight 256-entry tables,
  *   about 5x the byte-at-a-time loop in V8): ≈ 0.7 GB/s (170 MB in 240 ms).
- * Spans of nativeCrcBytesMin bytes or more go native, when the add-on loaded on this platform;
+ * Spans of nativeCrcBytesMin bytes or more go native once the add-on is installed (a thread's
+ * shell calls useNativeCrc32c; where it does not load, nothing changes but the speed);
  * smaller ones (a WAL record's header, a small entry) stay in JavaScript, where they are as
  * fast. A 1,000,000-key snapshot is checked in ≈ 30 ms instead of ≈ 250 ms at a restart.
  */
-import { createRequire } from 'node:module';
 
 /** nativeCrcBytesMin: the span length from which the native add-on is faster than the table
- * loop, call cost included (both ≈ 0.2 µs at 200 bytes; `test/wal-core.test.ts`). */
+ * loop, call cost included (both ≈ 0.2 µs at 200 bytes). */
 export const nativeCrcBytesMin = 1024;
 
-type NativeCrc32c = (input: Uint8Array, initialState?: number) => number;
+/** NativeCrc32c is the add-on's signature: the CRC32C of input, continuing initialState. */
+export type NativeCrc32c = (input: Uint8Array, initialState?: number) => number;
 
-/** nativeCrc32c is the add-on's crc32c, or undefined where it does not load (an unsupported
- * platform): the JavaScript tables then do all the work, with the same results. */
-export const nativeCrc32c: NativeCrc32c | undefined = loadNative();
+/** nativeCrc32c: the add-on installed by useNativeCrc32c (a pure core loads no add-on: the
+ * WAL writer's shell does, actors/wal/native-crc.ts); undefined, the tables do all the work,
+ * with the same results. */
+let nativeCrc32c: NativeCrc32c | undefined;
 
-function loadNative(): NativeCrc32c | undefined {
-  try {
-    const m = createRequire(import.meta.url)('@node-rs/crc32') as { crc32c?: NativeCrc32c };
-    return typeof m.crc32c === 'function' ? m.crc32c : undefined;
-  } catch {
-    return undefined;
-  }
+/** useNativeCrc32c installs (or with undefined removes) the native CRC32C for this thread. */
+export function useNativeCrc32c(fn: NativeCrc32c | undefined): void {
+  nativeCrc32c = fn;
+}
+
+/** nativeCrc32cInUse reports whether spans of nativeCrcBytesMin and more go native here. */
+export function nativeCrc32cInUse(): boolean {
+  return nativeCrc32c !== undefined;
 }
 
 /** castagnoliPolynomial is CRC32C's polynomial in reflected (LSB-first) form. */

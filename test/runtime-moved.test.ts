@@ -1,0 +1,76 @@
+import test from 'ava';
+import { MessageChannel } from 'node:worker_threads';
+import {
+  EnvelopeKind, moveBytes, movedBytesMin, MovedBytes, pack, packBatch, unpack, unpackBatch,
+} from '../src/runtime/codec.js';
+import { portTransport } from '../src/runtime/endpoint.js';
+
+/** patterned returns n bytes whose content depends on seed and position. */
+function patterned(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+test('codec: moved bytes travel beside the batch, not in it, and come back in place', (t) => {
+  const big = patterned(movedBytesMin * 4, 7);
+  const moved: Uint8Array[] = [];
+  const bytes = packBatch([[EnvelopeKind.Send, 0, '', { type: 'X', body: moveBytes(big) }]],
+    moved);
+  t.true(bytes.length < 64, `the batch holds a place, not ${bytes.length} bytes`);
+  t.is(moved.length, 1);
+  t.is(moved[0]!.buffer, big.buffer, 'the same memory, not a copy');
+  const [env] = unpackBatch(bytes, moved);
+  const body = (env![3] as { body: Uint8Array }).body;
+  t.is(body, moved[0]!);
+  // Without the list beside it, a batch naming moved bytes is refused, not misread.
+  t.throws(() => unpackBatch(bytes), { message: /moved bytes #0 missing/ });
+});
+
+test('codec: moved bytes are ordinary bytes outside a batch, and small ones are not moved', (t) => {
+  const big = patterned(movedBytesMin + 3, 9);
+  const m = moveBytes(big);
+  t.true(m instanceof MovedBytes);
+  t.deepEqual(unpack<{ b: Uint8Array }>(pack({ b: m })).b, big);
+  const small = patterned(movedBytesMin - 1, 1);
+  t.is(moveBytes(small), small, 'below movedBytesMin the bytes are packed as before');
+  const moved: Uint8Array[] = [];
+  const bytes = packBatch([[EnvelopeKind.Send, 0, '', moveBytes(small)]], moved);
+  t.is(moved.length, 0);
+  t.deepEqual(unpackBatch(bytes)[0]![3], small);
+});
+
+test('runtime: a port moves the bytes to the other side (the sender keeps none) with their ' +
+  'offsets, two views of one buffer included', async (t) => {
+  const { port1, port2 } = new MessageChannel();
+  const sender = portTransport(port1);
+  const receiver = portTransport(port2);
+  try {
+    const whole = patterned(movedBytesMin * 8, 3);
+    const first = whole.subarray(10, 10 + movedBytesMin);
+    const second = whole.subarray(movedBytesMin * 2, movedBytesMin * 5);
+    const expectFirst = first.slice();
+    const expectSecond = second.slice();
+    const moved: Uint8Array[] = [];
+    const batch = packBatch([
+      [EnvelopeKind.Send, 0, '', { type: 'A', body: moveBytes(first) }],
+      [EnvelopeKind.Send, 0, '', { type: 'B', body: moveBytes(second) }],
+    ], moved);
+    const got = new Promise<{ batch: Uint8Array; moved?: readonly Uint8Array[] }>((resolve) => {
+      receiver.onBatch((b, m) => resolve({ batch: b, moved: m }));
+    });
+    sender.post(batch, moved);
+    t.is(whole.buffer.byteLength, 0, 'the sender\'s buffer is detached: moved, not copied');
+    const r = await got;
+    const [a, b] = unpackBatch(r.batch, r.moved);
+    const bodyA = (a![3] as { body: Uint8Array }).body;
+    const bodyB = (b![3] as { body: Uint8Array }).body;
+    t.deepEqual(bodyA, expectFirst);
+    t.deepEqual(bodyB, expectSecond);
+    t.is(bodyA.byteOffset, 10);
+    t.is(bodyA.buffer, bodyB.buffer, 'one buffer arrived once');
+  } finally {
+    sender.close();
+    receiver.close();
+  }
+});
