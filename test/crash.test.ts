@@ -2,6 +2,7 @@ import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
 import { Signal, until } from './helpers/wait.js';
+import { movedBytesMin } from '../src/runtime/codec.js';
 
 /** Writers put keys from `concurrency` loops until told to stop, recording what the server
  * acknowledged; `acked` wakes waiters on each acknowledgement. */
@@ -86,6 +87,31 @@ test('snapshot: after snapshots and log release, a restart recovers every key', 
   t.is(r.json.count, String(keys.length - 1));
   t.is(unb64(r.json.kvs[0].key), keys[1]!);
   t.is(unb64(r.json.kvs[0].value), `v-${keys[1]}`);
+});
+
+test('snapshot: one larger than movedBytesMin (moved between threads, not packed) is saved ' +
+  'and a restart recovers it byte for byte', async (t) => {
+  const args = ['--snapshot-count', '100'];
+  const first = await useServer(t, { args });
+  // 300 keys of 400-byte values: ≈ 130 KB of snapshot, past movedBytesMin, so the shard's
+  // dump, the WAL writer's copy, its snapshot task's and the restart's load all move.
+  const keys = Array.from({ length: 300 }, (_, i) => `moved/${String(i).padStart(4, '0')}`);
+  const valueOf = (k: string) => `${k}:`.padEnd(400, String.fromCharCode(97 + (k.length % 26)));
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(keys.slice(i, i + 50).map((k) =>
+      post(`${first.url}/v3/kv/put`, { key: b64(k), value: b64(valueOf(k)) })));
+  }
+  t.is(await first.stop(), 0);
+  const sizes = first.logs.filter((l) => l.includes('snapshot taken'))
+    .map((l) => Number(/"bytes":(\d+)/.exec(l)?.[1] ?? 0));
+  t.true(sizes.some((n) => n > movedBytesMin), `a snapshot past ${movedBytesMin} bytes: ${sizes}`);
+  const second = await useServer(t, { dataDir: first.dataDir, args });
+  t.true(second.logs.some((l) => l.includes('recovered from snapshot and WAL') &&
+    !l.includes('"snapshotIndex":0')), 'the restart loaded a snapshot');
+  const r = await post(`${second.url}/v3/kv/range`, { key: b64('moved/'), range_end: b64('moved0') });
+  t.is(r.json.count, String(keys.length));
+  t.deepEqual(r.json.kvs.map((kv: { key: string; value: string }) => [unb64(kv.key),
+    unb64(kv.value)]), keys.map((k) => [k, valueOf(k)]));
 });
 
 test('graceful stop under load: exit 0 and every acknowledged write is kept', async (t) => {

@@ -22,7 +22,7 @@ import {
   type Ready, RaftError,
   seededRng, type SoftState,
 } from '../../src/raft/index.js';
-import { unpack } from '../../src/runtime/codec.js';
+import { moveBytes, unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
@@ -878,7 +878,9 @@ export class RaftNode {
     const core = this.node;
     try {
       await this.wal.ask({
-        type: 'WalSnapshotSave', index, term: snap.metadata.term, body: snap.data, hardState: hs,
+        // A copy, moved: the storage keeps snap.data (see Snapshotter.maybeTake).
+        type: 'WalSnapshotSave', index, term: snap.metadata.term,
+        body: moveBytes(snap.data.slice()), hardState: hs,
       }, snapshotAskTimeoutMs);
       if (rd.entries.length > 0) {
         await this.wal.ask({ type: 'WalAppend', entries: rd.entries }, walAppendAskTimeoutMs);

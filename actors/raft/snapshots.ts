@@ -5,7 +5,7 @@ import {
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
-import { pack } from '../../src/runtime/codec.js';
+import { moveBytes, pack } from '../../src/runtime/codec.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
@@ -78,7 +78,10 @@ export class Snapshotter {
         const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
         storage.createSnapshot(index, meta.confState, body);
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
-        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body }, snapshotAskTimeoutMs);
+        // The storage keeps the body for followers while the file is written: the WAL writer
+        // gets its own copy, moved (one copy here; packed into the message it cost two).
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body: moveBytes(body.slice()) },
+          snapshotAskTimeoutMs);
         if (failpointsEnabled) failpoint('raftAfterSaveSnap');
         const compactTo = storage.catchUpCompactIndex(index, this.catchUpEntries,
           snapshotCatchUpBytesMax);

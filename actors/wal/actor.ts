@@ -105,10 +105,14 @@ function flush(): void {
  * into the log, and segments and snapshot files the snapshot makes useless are removed. */
 function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void {
   const { index, term, body, hardState } = msg;
-  // The body is copied, not transferred: it views the batch buffer that other messages of
-  // the same batch (appends not yet flushed) still view.
+  // A body moved to this thread (MovedBytes) owns its buffer and is moved on to the task's
+  // thread; a small one views the batch buffer that other messages of the same batch
+  // (appends not yet flushed) still view, so it is copied.
+  const owned = body.buffer instanceof ArrayBuffer && body.byteOffset === 0 &&
+    body.byteLength === body.buffer.byteLength;
   const t0 = performance.now();
-  pool.run({ dir: cfg.dataDir, term, index, body })
+  pool.run({ dir: cfg.dataDir, term, index, body },
+    owned ? { transferList: [body.buffer as ArrayBuffer] } : {})
     .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
       if (error !== undefined) throw snapshotFault(error);
       if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
