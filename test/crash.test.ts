@@ -108,7 +108,8 @@ test('snapshot: one larger than movedBytesMin (moved between threads, not packed
   const second = await useServer(t, { dataDir: first.dataDir, args });
   t.true(second.logs.some((l) => l.includes('recovered from snapshot and WAL') &&
     !l.includes('"snapshotIndex":0')), 'the restart loaded a snapshot');
-  const r = await post(`${second.url}/v3/kv/range`, { key: b64('moved/'), range_end: b64('moved0') });
+  const r = await post(`${second.url}/v3/kv/range`,
+    { key: b64('moved/'), range_end: b64('moved0') });
   t.is(r.json.count, String(keys.length));
   t.deepEqual(r.json.kvs.map((kv: { key: string; value: string }) => [unb64(kv.key),
     unb64(kv.value)]), keys.map((k) => [k, valueOf(k)]));

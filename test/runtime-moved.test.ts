@@ -1,7 +1,8 @@
 import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
 import {
-  EnvelopeKind, moveBytes, movedBytesMin, MovedBytes, pack, packBatch, unpack, unpackBatch,
+  EnvelopeKind, moveBytes, movedBytesMin, MovedBytes, pack, packBatch, releaseBytes, unpack,
+  unpackBatch,
 } from '../src/runtime/codec.js';
 import { portTransport } from '../src/runtime/endpoint.js';
 
@@ -73,4 +74,19 @@ test('runtime: a port moves the bytes to the other side (the sender keeps none) 
     sender.close();
     receiver.close();
   }
+});
+
+test('codec: releaseBytes frees bytes that own their buffer at once, and nothing else', (t) => {
+  const owned = patterned(movedBytesMin * 2, 5);
+  t.true(releaseBytes(owned));
+  t.is(owned.buffer.byteLength, 0, 'the buffer is gone (detached) without a collection');
+  // A view of part of a buffer, small bytes, or bytes already released are left alone.
+  const whole = patterned(movedBytesMin * 3, 6);
+  const part = whole.subarray(1);
+  t.false(releaseBytes(part));
+  t.is(whole.buffer.byteLength, movedBytesMin * 3);
+  const small = patterned(100, 1);
+  t.false(releaseBytes(small));
+  t.is(small[5], (5 * 31 + 1) & 0xff);
+  t.false(releaseBytes(owned));
 });

@@ -1,11 +1,11 @@
 import { ShardStore } from '../../src/mvcc/index.js';
 import type { Revision } from '../../src/types.js';
-import { moveBytes, pack, unpack } from '../../src/runtime/codec.js';
+import { moveBytes, pack, releaseBytes, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
-import type { ShardConfig, ShardMsg, ShardRange } from './messages.js';
+import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
 
 /**
  * The storage shard actor: a thin shell around one ShardStore (src/mvcc). It applies the
@@ -44,6 +44,21 @@ function drainWaiting(): void {
   waiting = still;
 }
 
+/** restore replaces the store with a snapshot's dump (null: the empty store). */
+function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
+  const replaced = store.stats().revisions > 0;
+  store = msg.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(msg.dump));
+  // The store copied what it needs (columns, value bytes, keys): the dump's memory goes
+  // back now, not at the next full collection.
+  if (msg.dump !== null) releaseBytes(msg.dump);
+  appliedIndex = msg.index ?? 0;
+  drainWaiting();
+  if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
+  // A replaced store is garbage to collect; at boot there was none, and a full collection
+  // of the store just loaded would only hold up the applies queued behind the load.
+  if (replaced) collectGarbageSoon();
+}
+
 ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
 /** offHeapSeen: the store's off-heap bytes when last looked at (a change means growth). */
 let offHeapSeen = 0;
@@ -73,11 +88,7 @@ ctx.ep.onMessage((msg, token) => {
       else runRange(msg, token);
       return;
     case 'ShardRestore':
-      store = msg.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(msg.dump));
-      appliedIndex = msg.index ?? 0;
-      drainWaiting();
-      if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
-      collectGarbageSoon(); // the dump and the store replaced
+      restore(msg, token);
       return;
     case 'ShardSnapshot':
       if (token !== undefined) ctx.ep.reply(token, moveBytes(pack(store.toSnapshot())));
