@@ -22,7 +22,7 @@ import {
   type Ready, RaftError,
   seededRng, type SoftState,
 } from '../../src/raft/index.js';
-import { moveBytes, releaseBytes, unpack } from '../../src/runtime/codec.js';
+import { moveBytes, unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
@@ -374,9 +374,6 @@ export class RaftNode {
       () => this.deps.nowMs());
     const t3 = this.deps.nowMs();
     this.releaseSnapshotData();
-    // The recovered body was moved here whole (its own buffer): nothing views it any more (the
-    // shards got copies, the applier copied its columns out), so its memory goes back now.
-    if (loaded.snapshot !== undefined) releaseBytes(loaded.snapshot.body);
     this.bootPhases = {
       walLoadMs, snapshotUnpackMs: t2 - t1, restoreMs: t3 - t2, ...restored,
     };
