@@ -10,7 +10,7 @@ import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import {
-  decodeShardSnapshot, encodeShardSnapshot, KeyTable, type ShardSnapshot, type SnapshotColumns,
+  decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot, type SnapshotColumns,
 } from './shard-snapshot.js';
 
 export {
@@ -306,9 +306,21 @@ export class ShardStore {
   toSnapshot(): ShardSnapshot {
     const c = this.cols;
     const rows: number[] = [];
-    this.index.forEach(undefined, undefined, (_k, head) => {
+    // Keys are numbered in key order (the index's), so that a load finds them sorted and
+    // sorts nothing; each row gets its key's number on the walk down the key's chain (every
+    // retained row is on one), with no map from key to number (a Map of a million keys was
+    // ≈ 1.3 s of a dump's 2.9).
+    const keys: Bytes[] = [];
+    const rowKeyNo = new Int32Array(c.mod.length);
+    this.index.forEach(undefined, undefined, (k, head) => {
+      const no = keys.length;
+      keys.push(k);
       let r = head;
-      while (c.prev[r]! >= 0) r = c.prev[r]!;
+      rowKeyNo[r] = no;
+      while (c.prev[r]! >= 0) {
+        r = c.prev[r]!;
+        rowKeyNo[r] = no;
+      }
       if (c.mod[r]! < this.compactRevision) rows.push(r);
     });
     const base = rows.length;
@@ -316,7 +328,6 @@ export class ShardStore {
     const n = rows.length;
     const sub = new Uint32Array(n);
     sub.set(this.logSub.subarray(0, this.logLen), base);
-    const keys = new KeyTable();
     const key = new Uint32Array(n);
     const mod = new Float64Array(n);
     const create = new Float64Array(n);
@@ -324,7 +335,7 @@ export class ShardStore {
     const lease = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
-      key[i] = keys.numberOf(this.rowKey[r]!);
+      key[i] = rowKeyNo[r]!;
       mod[i] = c.mod[r]!;
       create[i] = c.create[r]!;
       version[i] = c.version[r]!;
@@ -333,7 +344,7 @@ export class ShardStore {
     const values = c.valueBytesOf(rows);
     return encodeShardSnapshot({
       currentRevision: this.currentRevision, compactRevision: this.compactRevision,
-      keys: keys.keys, rows: n, key, mod, create, version, lease,
+      keys, rows: n, key, mod, create, version, lease,
       valueLens: values.lens, valueBytes: values.bytes, sub,
     });
   }
