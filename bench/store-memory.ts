@@ -5,7 +5,10 @@
  * GC, the V8 heap and the off-heap bytes (ArrayBuffers) held, per key; then the time to dump
  * the shard (toSnapshot + msgpack) and to load it back (shard + applier), as a restart does.
  *
- *   node --expose-gc dist/bench/store-memory.js [keys=1000000] [value bytes=100]
+ *   node --expose-gc dist/bench/store-memory.js [keys=1000000] [value bytes=100] [shuffled]
+ *
+ * With `shuffled`, the keys are written in a random order (a fixed seed) instead of ascending:
+ * a dump must then put them in order itself (docs/performance.md, session 7).
  */
 import { performance } from 'node:perf_hooks';
 import { Applier, decodeShardSnapshot, ShardStore } from '../src/mvcc/index.js';
@@ -14,6 +17,17 @@ import type { Revision } from '../src/types.js';
 
 const keys = Number(process.argv[2] ?? 1_000_000);
 const valueBytes = Number(process.argv[3] ?? 100);
+const shuffled = process.argv[4] === 'shuffled';
+/** keyNo maps the j-th key written to its number: j, or a fixed shuffle of 0..keys-1. */
+const keyNo = Int32Array.from({ length: keys }, (_, j) => j);
+if (shuffled) {
+  let seed = 12345;
+  for (let i = keys - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    const j = seed % (i + 1);
+    [keyNo[i], keyNo[j]] = [keyNo[j]!, keyNo[i]!];
+  }
+}
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc');
 
@@ -42,7 +56,7 @@ const c0 = cpuMs();
 for (let i = 0; i < keys; i += 128) {
   const success = [];
   for (let j = i; j < Math.min(keys, i + 128); j++) {
-    success.push({ type: 'put' as const, key: `bench/restart/${String(j).padStart(8, '0')}`,
+    success.push({ type: 'put' as const, key: `bench/restart/${String(keyNo[j]).padStart(8, '0')}`,
       value });
   }
   const r = applier.execute({ type: 'txn', compare: [], success, failure: [] });
@@ -91,7 +105,7 @@ const t4 = cpuMs();
 for (let t = 0; t < replayTxns; t++) {
   const success = [];
   for (let j = t * 128; j < (t + 1) * 128; j++) {
-    success.push({ type: 'put' as const, key: `bench/restart/${String(j).padStart(8, '0')}`,
+    success.push({ type: 'put' as const, key: `bench/restart/${String(keyNo[j]).padStart(8, '0')}`,
       value });
   }
   const r = applier.execute({ type: 'txn', compare: [], success, failure: [] });
