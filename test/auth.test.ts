@@ -201,10 +201,19 @@ test('auth: users, roles and permissions survive a restart from a snapshot', asy
   const first = await startServer({ dataDir: dir, args });
   try {
     const tk = await setup(first.url);
-    for (let i = 0; i < 12; i++) {
-      await call(`${first.url}/v3/kv/put`, { key: b64('/b/k'), value: b64(`${i}`) },
-        { token: tk['writer']! });
-    }
+    const put = async (i: number) => Number((await call(`${first.url}/v3/kv/put`,
+      { key: b64('/b/k'), value: b64(`${i}`) }, { token: tk['writer']! })).json.header.revision);
+    // Written until a snapshot taken after the setup is saved (one at a time is taken, and on
+    // a loaded machine the first may outlast a dozen writes).
+    const afterSetup = await put(0);
+    const snapshotAt = () => first.logs.filter((l) => l.includes('snapshot taken'))
+      .map((l) => Number(/"revision":(\d+)/.exec(l)?.[1] ?? 0));
+    let i = 1;
+    await until(async () => {
+      if (snapshotAt().some((rev) => rev >= afterSetup)) return true;
+      await put(i++);
+      return false;
+    }, 'a snapshot after the auth setup', { intervalMs: 10 });
     t.is(await first.stop(), 0);
   } finally {
     await first.close();

@@ -93,24 +93,28 @@ test('snapshot: one larger than movedBytesMin (moved between threads, not packed
   'and a restart recovers it byte for byte', async (t) => {
   const args = ['--snapshot-count', '100'];
   const first = await useServer(t, { args });
-  // 300 keys of 400-byte values: ≈ 130 KB of snapshot, past movedBytesMin, so the shard's
+  // Keys of 400-byte values, written until a snapshot past movedBytesMin is saved (≈ 170 keys;
+  // one snapshot is taken at a time, and on a loaded machine one may outlast many writes): its
   // dump, the WAL writer's copy, its snapshot task's and the restart's load all move.
-  const keys = Array.from({ length: 300 }, (_, i) => `moved/${String(i).padStart(4, '0')}`);
+  const keyOf = (i: number) => `moved/${String(i).padStart(5, '0')}`;
   const valueOf = (k: string) => `${k}:`.padEnd(400, String.fromCharCode(97 + (k.length % 26)));
-  for (let i = 0; i < keys.length; i += 50) {
-    await Promise.all(keys.slice(i, i + 50).map((k) =>
-      post(`${first.url}/v3/kv/put`, { key: b64(k), value: b64(valueOf(k)) })));
-  }
-  t.is(await first.stop(), 0);
-  const sizes = first.logs.filter((l) => l.includes('snapshot taken'))
+  const sizes = () => first.logs.filter((l) => l.includes('snapshot taken'))
     .map((l) => Number(/"bytes":(\d+)/.exec(l)?.[1] ?? 0));
-  t.true(sizes.some((n) => n > movedBytesMin), `a snapshot past ${movedBytesMin} bytes: ${sizes}`);
+  let n = 0;
+  await until(async () => {
+    if (sizes().some((b) => b > movedBytesMin)) return true;
+    await Promise.all(Array.from({ length: 50 }, () => keyOf(n++)).map((k) =>
+      post(`${first.url}/v3/kv/put`, { key: b64(k), value: b64(valueOf(k)) })));
+    return false;
+  }, `a snapshot past ${movedBytesMin} bytes`, { intervalMs: 10 });
+  t.is(await first.stop(), 0);
   const second = await useServer(t, { dataDir: first.dataDir, args });
   t.true(second.logs.some((l) => l.includes('recovered from snapshot and WAL') &&
     !l.includes('"snapshotIndex":0')), 'the restart loaded a snapshot');
   const r = await post(`${second.url}/v3/kv/range`,
     { key: b64('moved/'), range_end: b64('moved0') });
-  t.is(r.json.count, String(keys.length));
+  t.is(r.json.count, String(n));
+  const keys = Array.from({ length: n }, (_, i) => keyOf(i));
   t.deepEqual(r.json.kvs.map((kv: { key: string; value: string }) => [unb64(kv.key),
     unb64(kv.value)]), keys.map((k) => [k, valueOf(k)]));
 });
