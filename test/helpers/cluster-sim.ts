@@ -359,18 +359,20 @@ function packStore(s: ShardStore): Uint8Array {
 }
 
 /** link connects two endpoints of one member; batches travel through the scheduler and are
- * dropped once the member crashed (`alive` false). */
+ * dropped once the member crashed (`alive` false). Bytes moved beside a batch (MovedBytes)
+ * travel with it, by reference: both ends share a thread. */
 function link(a: Endpoint<Message>, b: Endpoint<Message>, sched: Scheduler, alive: () => boolean):
   void {
-  let toA: ((buf: Uint8Array) => void) | undefined;
-  let toB: ((buf: Uint8Array) => void) | undefined;
+  type Receive = (buf: Uint8Array, moved?: readonly Uint8Array[]) => void;
+  let toA: Receive | undefined;
+  let toB: Receive | undefined;
   a.connect(b.name, {
-    post: (buf) => sched.soon(() => { if (alive()) toB?.(buf); }),
+    post: (buf, moved) => sched.soon(() => { if (alive()) toB?.(buf, moved); }),
     onBatch: (cb) => { toA = cb; },
     close: () => undefined,
   });
   b.connect(a.name, {
-    post: (buf) => sched.soon(() => { if (alive()) toA?.(buf); }),
+    post: (buf, moved) => sched.soon(() => { if (alive()) toA?.(buf, moved); }),
     onBatch: (cb) => { toB = cb; },
     close: () => undefined,
   });
