@@ -1,8 +1,8 @@
 import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
 import {
-  EnvelopeKind, moveBytes, movedBytesMin, MovedBytes, pack, packBatch, releaseBytes, unpack,
-  unpackBatch,
+  EnvelopeKind, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack, packBatch, releaseBytes,
+  unpack, unpackBatch,
 } from '../src/runtime/codec.js';
 import { portTransport } from '../src/runtime/endpoint.js';
 
@@ -89,4 +89,14 @@ test('codec: releaseBytes frees bytes that own their buffer at once, and nothing
   t.false(releaseBytes(small));
   t.is(small[5], (5 * 31 + 1) & 0xff);
   t.false(releaseBytes(owned));
+});
+
+test('codec: moveCopy moves a copy of large bytes and leaves small ones as they are', (t) => {
+  const big = patterned(movedBytesMin, 8);
+  const m = moveCopy(big);
+  t.true(m instanceof MovedBytes);
+  t.not(m.buffer, big.buffer, 'the sender keeps its own bytes');
+  t.deepEqual([...m], [...big]);
+  const small = patterned(movedBytesMin - 1, 8);
+  t.is(moveCopy(small), small, 'no copy that the batch would copy again');
 });

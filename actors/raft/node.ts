@@ -22,7 +22,7 @@ import {
   type Ready, RaftError,
   seededRng, type SoftState,
 } from '../../src/raft/index.js';
-import { moveBytes, unpack } from '../../src/runtime/codec.js';
+import { moveCopy, unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
@@ -880,7 +880,7 @@ export class RaftNode {
       await this.wal.ask({
         // A copy, moved: the storage keeps snap.data (see Snapshotter.maybeTake).
         type: 'WalSnapshotSave', index, term: snap.metadata.term,
-        body: moveBytes(snap.data.slice()), hardState: hs,
+        body: moveCopy(snap.data), hardState: hs,
       }, snapshotAskTimeoutMs);
       if (rd.entries.length > 0) {
         await this.wal.ask({ type: 'WalAppend', entries: rd.entries }, walAppendAskTimeoutMs);

@@ -5,7 +5,7 @@ import {
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
-import { moveBytes, pack } from '../../src/runtime/codec.js';
+import { moveCopy, pack } from '../../src/runtime/codec.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
@@ -80,7 +80,7 @@ export class Snapshotter {
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
         // The storage keeps the body for followers while the file is written: the WAL writer
         // gets its own copy, moved (one copy here; packed into the message it cost two).
-        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body: moveBytes(body.slice()) },
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body: moveCopy(body) },
           snapshotAskTimeoutMs);
         if (failpointsEnabled) failpoint('raftAfterSaveSnap');
         const compactTo = storage.catchUpCompactIndex(index, this.catchUpEntries,

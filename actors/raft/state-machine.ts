@@ -12,7 +12,7 @@ import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
   type ConfState, decodeConfChange, type Entry, EntryNormal,
 } from '../../src/raft/index.js';
-import { moveBytes, pack, unpack } from '../../src/runtime/codec.js';
+import { moveCopy, pack, unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { LeaseId, Revision } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
@@ -164,7 +164,7 @@ export class StateMachine {
     // Each shard gets its own copy of its dump, moved to it (one memory copy here, where
     // packing it into the message would cost two); the applier below reads the originals.
     const loading = Promise.all(this.shards.map((s, i) => s.ask({
-      type: 'ShardRestore', dump: dumps[i] === null ? null : moveBytes(dumps[i]!.slice()), index,
+      type: 'ShardRestore', dump: dumps[i] === null ? null : moveCopy(dumps[i]!), index,
     }, snapshotAskTimeoutMs)));
     // Posted now: queued, the dumps would leave at the end of this turn, after the applier
     // below is built, and the shards would load after it instead of beside it.

@@ -10,7 +10,7 @@ import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js
 import { EtcdError, toEtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
-import { moveBytes } from '../../src/runtime/codec.js';
+import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
@@ -108,11 +108,9 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
   // A body moved to this thread (MovedBytes) owns its buffer and is moved on to the task's
   // thread; a small one views the batch buffer that other messages of the same batch
   // (appends not yet flushed) still view, so it is copied.
-  const owned = body.buffer instanceof ArrayBuffer && body.byteOffset === 0 &&
-    body.byteLength === body.buffer.byteLength;
   const t0 = performance.now();
   pool.run({ dir: cfg.dataDir, term, index, body },
-    owned ? { transferList: [body.buffer as ArrayBuffer] } : {})
+    ownsBuffer(body) ? { transferList: [body.buffer as ArrayBuffer] } : {})
     .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
       if (error !== undefined) throw snapshotFault(error);
       if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {

@@ -40,8 +40,9 @@ export type Envelope = [EnvelopeKind, number, string, unknown, TraceField?];
  * in the list. A 1,000,000-key snapshot body (≈ 170 MB) packed into a batch cost two copies
  * on the sending thread (into msgpack's scratch buffer, then out of it) before anyone could
  * read it. The sender gives the WHOLE ArrayBuffer under the view away: make one with
- * moveBytes only from a buffer nothing else on the thread will touch again. Outside a batch
- * (pack) they are written as ordinary bytes.
+ * moveBytes only from a buffer nothing else on the thread will touch again (or moveCopy).
+ * Outside a batch (pack) their bytes are written inline, behind the extension's tag, and read
+ * back as plain bytes; only the batches between threads ever carry them.
  */
 export class MovedBytes extends Uint8Array {}
 
@@ -56,6 +57,20 @@ export function moveBytes(bytes: Uint8Array): Uint8Array {
   return new MovedBytes(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
+/** moveCopy is moveBytes of a copy, for bytes the sender keeps: large ones cost one copy
+ * here instead of two in the batch; small ones go as they are (packed, one copy). */
+export function moveCopy(bytes: Uint8Array): Uint8Array {
+  return bytes.length < movedBytesMin ? bytes : moveBytes(bytes.slice());
+}
+
+/** ownsBuffer: the bytes are the whole of an ArrayBuffer (not shared memory, not a view into a
+ * larger buffer that other views may hold), so that buffer may be transferred or freed. */
+export function ownsBuffer(bytes: Uint8Array): boolean {
+  const buf = bytes.buffer;
+  return buf instanceof ArrayBuffer && bytes.byteOffset === 0 &&
+    bytes.byteLength === buf.byteLength;
+}
+
 /**
  * releaseBytes frees the memory under bytes now, without waiting for a garbage collection,
  * when they own their whole ArrayBuffer (moved bytes do): the buffer is transferred into a
@@ -65,11 +80,9 @@ export function moveBytes(bytes: Uint8Array): Uint8Array {
  * no other view of the buffer: any becomes empty. It reports whether the memory was freed.
  */
 export function releaseBytes(bytes: Uint8Array): boolean {
-  const buf = bytes.buffer;
-  if (!(buf instanceof ArrayBuffer) || bytes.byteOffset !== 0 ||
-    bytes.byteLength !== buf.byteLength || buf.byteLength < movedBytesMin) return false;
+  if (!ownsBuffer(bytes) || bytes.byteLength < movedBytesMin) return false;
   const { port1, port2 } = new MessageChannel();
-  port1.postMessage(null, [buf]);
+  port1.postMessage(null, [bytes.buffer as ArrayBuffer]);
   port1.close();
   port2.close();
   return true;
