@@ -783,6 +783,10 @@ export class RaftNode {
         if (failpointsEnabled) failpoint('afterApply');
         if (this.replayUntil !== undefined) this.replayed();
         this.noticeGrowth();
+        // The shards and watchers take these changes now, beside the next Ready's apply here:
+        // a replay after a restart is dozens of Readies in one turn, and waiting for its end
+        // would leave the shards idle until the Raft thread is done.
+        this.ep.flushNow();
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
