@@ -1,8 +1,8 @@
 import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
 import {
-  EnvelopeKind, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack, packBatch, releaseBytes,
-  unpack, unpackBatch,
+  EnvelopeKind, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack, packBatch, packWithBins,
+  releaseBytes, unpack, unpackBatch,
 } from '../src/runtime/codec.js';
 import { portTransport } from '../src/runtime/endpoint.js';
 
@@ -99,4 +99,19 @@ test('codec: moveCopy moves a copy of large bytes and leaves small ones as they 
   t.deepEqual([...m], [...big]);
   const small = patterned(movedBytesMin - 1, 8);
   t.is(moveCopy(small), small, 'no copy that the batch would copy again');
+});
+
+test('packWithBins: the parts concatenated unpack as the whole value, bins never copied', (t) => {
+  const head = { revision: 7, leases: [{ id: 1, ttl: 5 }], confState: { voters: [1], learners: [] },
+    members: { a: 'x' } };
+  for (const sizes of [[], [0], [10, 70_000, 3], Array.from({ length: 20 }, (_, i) => i * 5)]) {
+    const bins = sizes.map((n, j) => Uint8Array.from({ length: n }, (_, i) => (i + j) & 0xff));
+    const parts = packWithBins(head, 'shards', bins);
+    // Each bin is one of the parts itself, not a copy.
+    for (const b of bins) t.true(parts.includes(b));
+    const whole = unpack<typeof head & { shards: Uint8Array[] }>(Buffer.concat(parts));
+    t.deepEqual({ ...whole, shards: whole.shards.map((b) => Buffer.from(b)) },
+      { ...head, shards: bins.map((b) => Buffer.from(b)) }, `bins of ${sizes.join(',')} bytes`);
+  }
+  t.throws(() => packWithBins({ shards: 1 }, 'shards', []), { message: /already has shards/ });
 });

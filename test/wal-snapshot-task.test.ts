@@ -21,7 +21,9 @@ test('snapshot task: a piscina worker writes a snapshot file that loads back', a
   });
   const body = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31) & 0xff);
   const expected = body.slice();
-  const input: SnapshotTaskInput = { dir, term: 4, index: 1234, body };
+  // Written in parts: the file holds their concatenation, checksummed as one body.
+  const parts = [body.subarray(0, 1000), body.subarray(1000, 150_000), body.subarray(150_000)];
+  const input: SnapshotTaskInput = { dir, term: 4, index: 1234, parts };
   const { path: p1, fsyncSeconds }: SnapshotTaskTimed = await pool.run(input);
   t.true(fsyncSeconds > 0, 'the snapshot file was fsynced, and timed');
   t.is(p1, path.join(snapDirOf(dir), snapshotFileName(4, 1234)));
@@ -31,7 +33,7 @@ test('snapshot task: a piscina worker writes a snapshot file that loads back', a
   // A transferred body crosses without a copy; the caller's view is detached afterwards.
   const body2 = new Uint8Array(1000).fill(7);
   const { path: p2 }: SnapshotTaskTimed = await pool.run(
-    { dir, term: 4, index: 2000, body: body2 } satisfies SnapshotTaskInput,
+    { dir, term: 4, index: 2000, parts: [body2] } satisfies SnapshotTaskInput,
     { transferList: [body2.buffer] },
   );
   t.true(fs.existsSync(p2));

@@ -217,7 +217,11 @@ export class RaftNode {
       this.ep, gatewayPush(this.ep));
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
       this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
-    this.snapshots.onSaved = () => this.releaseSnapshotData();
+    this.snapshots.releaseData = () => {
+      this.storage.releaseSnapshotData(() => this.wantSnapshotData());
+    };
+    // The dumps, moved on to the WAL writer, are garbage here now.
+    this.snapshots.onSaved = () => this.deps.collectGarbage?.();
     this.snapshots.onDiskFault = (kind, message) => {
       this.log.error({ kind, err: message }, 'a snapshot could not be saved; the log keeps ' +
         'every entry, and the next snapshot tries again');
@@ -882,9 +886,9 @@ export class RaftNode {
     const core = this.node;
     try {
       await this.wal.ask({
-        // A copy, moved: the storage keeps snap.data (see Snapshotter.maybeTake).
+        // A copy, moved: the storage keeps snap.data until it is saved.
         type: 'WalSnapshotSave', index, term: snap.metadata.term,
-        body: moveCopy(snap.data), hardState: hs,
+        parts: [moveCopy(snap.data)], hardState: hs,
       }, snapshotAskTimeoutMs);
       if (rd.entries.length > 0) {
         await this.wal.ask({ type: 'WalAppend', entries: rd.entries }, walAppendAskTimeoutMs);

@@ -5,7 +5,7 @@ import {
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
-import { moveCopy, pack } from '../../src/runtime/codec.js';
+import { moveBytes, packWithBins } from '../../src/runtime/codec.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
@@ -35,9 +35,12 @@ export class Snapshotter {
   /** onDiskFault hears of a snapshot file the disk refused (full, read-only, failed); the
    * log is untouched by it, so the node only alarms. Unset, such a failure crashes. */
   onDiskFault: ((kind: DiskFaultKind, message: string) => void) | undefined;
-  /** onSaved hears of each snapshot once its file is durable (the node then drops the data
-   * from memory: the file has it). */
+  /** onSaved hears of each snapshot once its file is durable. */
   onSaved: (() => void) | undefined;
+  /** releaseData drops the new snapshot's data from the storage as soon as it is recorded
+   * (MemoryStorage.releaseSnapshotData): the body goes to the WAL writer in parts, moved, and
+   * this thread keeps none of it; a follower that needs it has it read back from the file. */
+  releaseData: (() => void) | undefined;
   private running: Promise<void> | undefined;
   /** failedIndex: the applied index of the last snapshot the disk refused; the next try
    * waits for as many entries again, so a full disk is not asked at every pass. */
@@ -75,12 +78,15 @@ export class Snapshotter {
     const dumps = this.shards.map((s) => s.ask({ type: 'ShardSnapshot' }, snapshotAskTimeoutMs));
     this.running = Promise.all(dumps)
       .then(async (dumps) => {
-        const body = pack({ ...meta, shards: dumps } satisfies SnapshotBody);
-        storage.createSnapshot(index, meta.confState, body);
+        // The body is never assembled: the dumps (moved here by the shards) move on to the WAL
+        // writer behind the packed metadata, which writes them to the file one after the
+        // other. One copy of a dump exists at any time instead of three.
+        const parts = packWithBins(meta, 'shards' satisfies keyof SnapshotBody, dumps);
+        const bytes = parts.reduce((n, p) => n + p.length, 0);
+        storage.createSnapshot(index, meta.confState, new Uint8Array(0));
+        this.releaseData?.();
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
-        // The storage keeps the body for followers while the file is written: the WAL writer
-        // gets its own copy, moved (one copy here; packed into the message it cost two).
-        await this.wal.ask({ type: 'WalSnapshotSave', index, term, body: moveCopy(body) },
+        await this.wal.ask({ type: 'WalSnapshotSave', index, term, parts: parts.map(moveBytes) },
           snapshotAskTimeoutMs);
         if (failpointsEnabled) failpoint('raftAfterSaveSnap');
         const compactTo = storage.catchUpCompactIndex(index, this.catchUpEntries,
@@ -89,7 +95,7 @@ export class Snapshotter {
         this.snapshotIndex = index;
         this.running = undefined;
         this.onSaved?.();
-        this.log.info({ index, term, bytes: body.length, revision: meta.revision },
+        this.log.info({ index, term, bytes, revision: meta.revision },
           'snapshot taken');
       })
       .catch((e: unknown) => {

@@ -37,6 +37,9 @@ const pool = new Piscina({
   maxThreads: 1,
   idleTimeout: snapshotPoolIdleMs,
 });
+/** saving: each snapshot being written, by index (settled: saved or failed), so that a read of
+ * it waits for its file. */
+const saving = new Map<number, Promise<void>>();
 
 /** queue: appends waiting for the next group commit. */
 let queue: { msg: WalAppend; token: ReplyToken | undefined; trace: TraceRef[] | undefined }[] =
@@ -104,13 +107,14 @@ function flush(): void {
 /** saveSnapshot has the pool write the snapshot file; once it is durable the marker goes
  * into the log, and segments and snapshot files the snapshot makes useless are removed. */
 function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void {
-  const { index, term, body, hardState } = msg;
-  // A body moved to this thread (MovedBytes) owns its buffer and is moved on to the task's
-  // thread; a small one views the batch buffer that other messages of the same batch
-  // (appends not yet flushed) still view, so it is copied.
+  const { index, term, parts, hardState } = msg;
+  // Parts moved to this thread (MovedBytes) own their buffers and are moved on to the task's
+  // thread; small ones view the batch buffer that other messages of the same batch (appends
+  // not yet flushed) still view, so they are copied.
+  const moved = parts.filter(ownsBuffer).map((p) => p.buffer as ArrayBuffer);
   const t0 = performance.now();
-  pool.run({ dir: cfg.dataDir, term, index, body },
-    ownsBuffer(body) ? { transferList: [body.buffer as ArrayBuffer] } : {})
+  const saved = pool.run({ dir: cfg.dataDir, term, index, parts },
+    moved.length > 0 ? { transferList: moved } : {})
     .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
       if (error !== undefined) throw snapshotFault(error);
       if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
@@ -140,6 +144,10 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
       log.error({ err: message, code: err.code }, 'snapshot save failed');
       if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message });
     });
+  saving.set(index, saved);
+  void saved.finally(() => {
+    if (saving.get(index) === saved) saving.delete(index);
+  });
 }
 
 ctx.ep.onMessage((msg, token) => {
@@ -174,7 +182,10 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'WalSnapshotRead':
       if (token === undefined) return;
-      readSnapshot(cfg.dataDir, msg.index, msg.term).then(
+      // The Raft node keeps no copy of a snapshot it took: a follower may want it read back
+      // while its file is still being written.
+      void (saving.get(msg.index) ?? Promise.resolve())
+        .then(() => readSnapshot(cfg.dataDir, msg.index, msg.term)).then(
         (body) => ctx.ep.reply(token, { body: moveBytes(body) }),
         (e: unknown) => ctx.ep.replyError(token, e as Error & { code?: string }));
       return;

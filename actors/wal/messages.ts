@@ -27,7 +27,9 @@ export interface WalSnapshotSave {
   type: 'WalSnapshotSave';
   index: Index;
   term: Term;
-  body: Uint8Array;
+  /** parts: the snapshot body as parts to write one after the other (their concatenation is
+   * the body; large ones are moved here, and on to the writing task, never concatenated). */
+  parts: Uint8Array[];
   /** hardState, when set, is written right after the marker (a follower installing its
    * leader's snapshot: recovery uses a marker only at or below the last commit). */
   hardState?: HardState;

@@ -132,14 +132,17 @@ export function writeSnapshotFile(
   dataDir: string,
   term: number,
   index: number,
-  body: Uint8Array,
+  body: Uint8Array | readonly Uint8Array[],
   fsOps: FsOps = nodeFsOps,
 ): string {
   const dir = snapDirOf(dataDir);
   ensureDir(fsOps, dir);
-  const header = encodeSnapshotHeader(term, index, body);
-  // Header and body are written one after the other: a large body is never copied.
-  return writeFileDurably(fsOps, dir, snapshotFileName(term, index), [header, body], 'fsync');
+  const parts = body instanceof Uint8Array ? [body] : body;
+  const header = encodeSnapshotHeader(term, index, parts);
+  // Header and body (or its parts) are written one after the other: a large body is never
+  // copied.
+  return writeFileDurably(fsOps, dir, snapshotFileName(term, index), [header, ...parts],
+    'fsync');
 }
 
 /**

@@ -4,9 +4,9 @@
  * the file's path and its fsync time. The caller writes the WAL's snapshot marker only after
  * this resolves.
  *
- * When the caller no longer needs the body, pass `{ transferList: [body.buffer] }` to
+ * When the caller no longer needs the body's parts, list their buffers in `transferList` of
  * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
- * large body costs (the body must then own its whole ArrayBuffer).
+ * large part costs (a transferred part must own its whole ArrayBuffer).
  */
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { nodeFsOps } from './fs-ops.js';
@@ -17,7 +17,8 @@ export interface SnapshotTaskInput {
   readonly dir: string;
   readonly term: number;
   readonly index: number;
-  readonly body: Uint8Array;
+  /** parts: the body, as parts written one after the other. */
+  readonly parts: readonly Uint8Array[];
 }
 
 /** SnapshotTaskTimed is what the task returns: the file's path and its fsync time, or the
@@ -47,7 +48,7 @@ export default async function writeSnapshot(input: SnapshotTaskInput):
     },
   };
   try {
-    const path = writeSnapshotFile(input.dir, input.term, input.index, input.body, fsOps);
+    const path = writeSnapshotFile(input.dir, input.term, input.index, input.parts, fsOps);
     return { path, fsyncSeconds: fsyncSeconds ?? 0 };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

@@ -151,6 +151,36 @@ export function pack(value: unknown): Uint8Array {
 }
 
 /**
+ * packWithBins encodes {...head, [key]: bins} as parts whose concatenation is that value's
+ * msgpack: the packed head with `key` last, then each bin's header and the bin itself, never
+ * copied. A snapshot body (a million keys: 170 MB of shard dumps) is written to its file and
+ * checksummed part by part instead of being packed into one more buffer. `head` must not
+ * already hold `key`.
+ */
+export function packWithBins(head: object, key: string, bins: readonly Uint8Array[]):
+  Uint8Array[] {
+  if (Object.hasOwn(head, key)) throw new Error(`packWithBins: head already has ${key}`);
+  const packed = pack({ ...head, [key]: [] });
+  // The empty array is the last thing msgpackr wrote: fixarray 0 (0x90).
+  if (packed[packed.length - 1] !== 0x90) throw new Error('packWithBins: unexpected encoding');
+  const n = bins.length;
+  const arrayHead = n < 16 ? [0x90 | n] : [0xdc, n >>> 8, n & 0xff];
+  if (n > 0xffff) throw new Error('packWithBins: too many bins');
+  const first = new Uint8Array(packed.length - 1 + arrayHead.length);
+  first.set(packed.subarray(0, packed.length - 1));
+  first.set(arrayHead, packed.length - 1);
+  const parts: Uint8Array[] = [first];
+  for (const b of bins) {
+    // bin 32: 0xc6 and the length, big-endian.
+    const h = new Uint8Array(5);
+    h[0] = 0xc6;
+    new DataView(h.buffer).setUint32(1, b.length);
+    parts.push(h, b);
+  }
+  return parts;
+}
+
+/**
  * packTransient encodes a small value that is copied again before anything keeps it (a
  * request's bytes inside a batch, framed into an entry by the Raft node). Its copy out of
  * msgpackr's scratch buffer comes from Node's shared 8 KiB pool (Buffer.allocUnsafe) instead

@@ -22,17 +22,26 @@ export interface SnapshotFile {
 }
 
 /**
- * encodeSnapshotHeader returns the header for a body. Writers write it and then the body, so a
- * large body is never copied into a second buffer.
+ * encodeSnapshotHeader returns the header for a body, given whole or as parts (the body is
+ * their concatenation). Writers write it and then the body, so a large body is never copied
+ * into a second buffer.
  */
-export function encodeSnapshotHeader(term: number, index: number, body: Uint8Array): Uint8Array {
+export function encodeSnapshotHeader(term: number, index: number,
+  body: Uint8Array | readonly Uint8Array[]): Uint8Array {
+  const parts = body instanceof Uint8Array ? [body] : body;
+  let crc = 0;
+  let length = 0;
+  for (const p of parts) {
+    crc = crc32cUpdate(crc, p, 0, p.length);
+    length += p.length;
+  }
   const h = new Uint8Array(snapshotHeaderBytes);
   h.set(snapshotMagic, 0);
   putU32(h, 8, snapshotVersion);
-  putU32(h, 12, crc32c(body));
+  putU32(h, 12, crc);
   putU64(h, 16, term);
   putU64(h, 24, index);
-  putU64(h, 32, body.length);
+  putU64(h, 32, length);
   putU32(h, 40, crc32cUpdate(0, h, 0, 40));
   return h;
 }

@@ -277,7 +277,7 @@ export class SimCluster {
           sched.at(sched.nowMs + 2, () => {
             if (!alive()) return;
             if (d.snapshot === undefined || w.index > d.snapshot.index) {
-              d.snapshot = { index: w.index, term: w.term, body: w.body };
+              d.snapshot = { index: w.index, term: w.term, body: Buffer.concat(w.parts) };
               d.entries = d.entries.filter((e) => e.index > w.index);
             }
             if (w.hardState !== undefined) d.hardState = w.hardState;
