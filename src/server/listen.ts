@@ -78,7 +78,10 @@ async function reserve(setting: string, raw: string): Promise<Reservation> {
   const url = new URL(raw);
   const host = hostOf(url);
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  const server = net.createServer();
+  // A client that connects while the member starts is accepted by the reservation, which
+  // serves nothing: close its connection at once (it retries, as after a refused connect)
+  // rather than leave it waiting forever, and hold no socket past the handover.
+  const server = net.createServer((socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(bindError(setting, raw, e)));
     server.listen({ host, port, exclusive: true }, () => resolve());
