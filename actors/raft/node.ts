@@ -216,10 +216,8 @@ export class RaftNode {
     this.sm = new StateMachine(this.shards, this.ep.ref<WatchMsg, unknown>('watch'), this.lease,
       this.ep, gatewayPush(this.ep));
     this.snapshots = new Snapshotter(this.sm, this.shards, this.wal, () => this.storage,
-      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log, () => this.stopped);
-    this.snapshots.releaseData = () => {
-      this.storage.releaseSnapshotData(() => this.wantSnapshotData());
-    };
+      this.cfg.snapshotCount, this.cfg.snapshotCatchUpEntries, this.log,
+      () => this.storage.releaseSnapshotData(() => this.wantSnapshotData()), () => this.stopped);
     // The dumps, moved on to the WAL writer, are garbage here now.
     this.snapshots.onSaved = () => this.deps.collectGarbage?.();
     this.snapshots.onDiskFault = (kind, message) => {

@@ -20,9 +20,10 @@ export interface SnapshotLogger {
 /**
  * snapshots: the Raft node's snapshotting unit. Every snapshotCount applied entries (or
  * snapshotBytesMax applied bytes) it asks every shard for a dump of its state at the applied
- * index, packs them with the applier's metadata and the member table into one SnapshotBody,
- * records it in the Raft storage (the leader sends it to followers that fell behind the
- * log), has the WAL writer save it, and compacts the in-memory log, keeping
+ * index and has the WAL writer save them, behind the applier's metadata and the member
+ * table, as one SnapshotBody (written in parts, never assembled here). It records the
+ * snapshot in the Raft storage without its data (a leader reads it back from the file for a
+ * follower that fell behind the log), and compacts the in-memory log, keeping
  * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries), but no more
  * than snapshotCatchUpBytesMax of entry data.
  *
@@ -37,10 +38,6 @@ export class Snapshotter {
   onDiskFault: ((kind: DiskFaultKind, message: string) => void) | undefined;
   /** onSaved hears of each snapshot once its file is durable. */
   onSaved: (() => void) | undefined;
-  /** releaseData drops the new snapshot's data from the storage as soon as it is recorded
-   * (MemoryStorage.releaseSnapshotData): the body goes to the WAL writer in parts, moved, and
-   * this thread keeps none of it; a follower that needs it has it read back from the file. */
-  releaseData: (() => void) | undefined;
   private running: Promise<void> | undefined;
   /** failedIndex: the applied index of the last snapshot the disk refused; the next try
    * waits for as many entries again, so a full disk is not asked at every pass. */
@@ -54,6 +51,10 @@ export class Snapshotter {
     private readonly snapshotCount: number,
     private readonly catchUpEntries: number,
     private readonly log: SnapshotLogger,
+    /** releaseData drops the new snapshot's data from the storage as soon as it is recorded
+     * (MemoryStorage.releaseSnapshotData, with a way to read it back from the file): the
+     * body goes to the WAL writer in parts, moved, and this thread keeps none of it. */
+    private readonly releaseData: () => void,
     private readonly stopped: () => boolean = () => false,
   ) {}
 
@@ -84,7 +85,7 @@ export class Snapshotter {
         const parts = packWithBins(meta, 'shards' satisfies keyof SnapshotBody, dumps);
         const bytes = parts.reduce((n, p) => n + p.length, 0);
         storage.createSnapshot(index, meta.confState, new Uint8Array(0));
-        this.releaseData?.();
+        this.releaseData();
         if (failpointsEnabled) failpoint('raftBeforeSaveSnap');
         await this.wal.ask({ type: 'WalSnapshotSave', index, term, parts: parts.map(moveBytes) },
           snapshotAskTimeoutMs);
