@@ -70,6 +70,7 @@ export const restartRows: RowSpec[] = [
   { key: 'keys', label: 'keys written' },
   { key: 'loadSeconds', label: 'time to write them (s)' },
   { key: 'loadKeysPerSec', label: 'write rate, 128-put txns (keys/s)' },
+  { key: 'peakRssWhileLoadingMiB', label: 'peak RSS while writing (MiB)' },
   { key: 'rssAfterLoadMiB', label: 'RSS after writing (MiB)' },
   { key: 'rssSettledAfterLoadMiB', label: 'RSS 6 s after writing (MiB)' },
   { key: 'stopSeconds', label: 'graceful stop (s)' },

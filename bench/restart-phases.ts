@@ -18,8 +18,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { clockTicksPerSec, rssBytes, type Server, startServer, stopServer } from './servers.js';
-import { sampleTasks, type ThreadName } from './threads.js';
+import {
+  clockTicksPerSec, rssBytes, type Server, startServer, stopServer, threadNames,
+} from './servers.js';
+import { sampleTasks } from './threads.js';
 
 /** RunFigures is one start of one build. */
 interface RunFigures {
@@ -64,15 +66,8 @@ function readPhases(logPath: string, spawnWallMs: number):
 /** threadCpuMs sums each named thread's CPU since it started (ms); 'other' is the rest. */
 async function threadCpuMs(s: Server): Promise<Record<string, number>> {
   const ticks = sampleTasks(s.pid);
-  let names: ThreadName[] = [];
-  try {
-    const r = await fetch(`http://${s.host}:${s.port}/debug/threads`,
-      { signal: AbortSignal.timeout(10_000) });
-    names = ((await r.json()) as { threads?: ThreadName[] }).threads ?? [];
-  } catch {
-    // an older build without /debug/threads: every thread counts as 'other'
-  }
-  const byTid = new Map(names.map((n) => [n.tid, n.name]));
+  // An older build without /debug/threads names none: its threads count as 'other'.
+  const byTid = new Map((await threadNames(s)).map((n) => [n.tid, n.name]));
   byTid.set(s.pid, byTid.get(s.pid) ?? 'main');
   const out: Record<string, number> = {};
   for (const [tid, t] of ticks) {

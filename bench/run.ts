@@ -20,9 +20,10 @@ import {
   type ServerFigures, tableMarkdown, watchRows, type WorkloadResult,
 } from './report.js';
 import {
-  cleanup, clockTicksPerSec, cpuSeconds, dirBytes, killLiveServers, rssBytes, type Server,
+  cleanup, clockTicksPerSec, cpuSeconds, dirBytes, killLiveServers, peakRssBytes, rssBytes,
+  type Server,
   type ServerKind, type ServerOptions,
-  startServer, stopServer,
+  startServer, stopServer, threadNames,
 } from './servers.js';
 import { formatNumber, Histogram, progressBar, summarize } from './stats.js';
 import {
@@ -386,20 +387,6 @@ async function gcSeconds(s: Server): Promise<Map<string, number> | undefined> {
   }
 }
 
-/** threadNames asks MyEtcd which thread is which (GET /debug/threads); etcd has no such
- * route, and its threads are Go's, so it gets only the process total. */
-async function threadNames(s: Server): Promise<ThreadName[]> {
-  if (s.kind !== 'ours') return [];
-  try {
-    const r = await fetch(`http://${s.host}:${s.port}/debug/threads`,
-      { signal: AbortSignal.timeout(10_000) });
-    const j = await r.json() as { threads?: ThreadName[] };
-    return r.ok && Array.isArray(j.threads) ? j.threads : [];
-  } catch {
-    return [];
-  }
-}
-
 /** withThreadFigures adds the server's CPU µs per operation, and for a server that named its
  * threads, the per-thread table and the projected ceiling. */
 function withThreadFigures(f: ServerFigures, cpu: ServerCpu, ops: number): ServerFigures {
@@ -680,6 +667,7 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
   try {
     const load = await preload(first, `restart: write ${opts.restartKeys} keys · ${label}`,
       spaces.restart, opts.restartKeys, opts.valueSize);
+    const peakRssWhileLoading = peakRssBytes(first.pid);
     await sleep(1_000);
     const rssAfterLoad = rssBytes(first.pid);
     await sleep(rssSettleMs - 1_000);
@@ -701,7 +689,8 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
     const mib = 2 ** 20;
     const values = {
       keys: opts.restartKeys, loadSeconds: load.seconds,
-      loadKeysPerSec: opts.restartKeys / load.seconds, rssAfterLoadMiB: rssAfterLoad / mib,
+      loadKeysPerSec: opts.restartKeys / load.seconds,
+      peakRssWhileLoadingMiB: peakRssWhileLoading / mib, rssAfterLoadMiB: rssAfterLoad / mib,
       rssSettledAfterLoadMiB: rssSettledAfterLoad / mib,
       rssSettledAfterRestartMiB: rssSettledAfterRestart / mib,
       stopSeconds, dataDirMiB: dataDirBytes / mib,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { ThreadName } from './threads.js';
 
 /** ServerKind names the two servers compared. */
 export type ServerKind = 'ours' | 'etcd';
@@ -188,7 +189,18 @@ export function cleanup(s: Server): void {
 /** rssBytes is VmRSS from /proc/<pid>/status: the resident memory of the whole process,
  * every thread included (threads share one address space). */
 export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return statusBytes(pid, 'VmRSS');
+}
+
+/** peakRssBytes is VmHWM from /proc/<pid>/status: the largest RSS the process has had. */
+export function peakRssBytes(pid: number): number {
+  return statusBytes(pid, 'VmHWM');
+}
+
+/** statusBytes reads one `kB` field of /proc/<pid>/status, in bytes. */
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m === null ? NaN : Number(m[1]) * 1024;
 }
 
@@ -220,4 +232,18 @@ export function dirBytes(dir: string): number {
     else if (e.isFile()) total += statSync(p).size;
   }
   return total;
+}
+
+/** threadNames asks MyEtcd which thread is which (GET /debug/threads); etcd has no such
+ * route, and its threads are Go's, so it gets only the process total. */
+export async function threadNames(s: Server): Promise<ThreadName[]> {
+  if (s.kind !== 'ours') return [];
+  try {
+    const r = await fetch(`http://${s.host}:${s.port}/debug/threads`,
+      { signal: AbortSignal.timeout(10_000) });
+    const j = await r.json() as { threads?: ThreadName[] };
+    return r.ok && Array.isArray(j.threads) ? j.threads : [];
+  } catch {
+    return [];
+  }
 }

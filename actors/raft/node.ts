@@ -764,7 +764,12 @@ export class RaftNode {
   private pump(): void {
     if (this.stopped || this.fault !== undefined) return;
     if (this.reads.hasGathered) this.issueReadIndex();
+    let applied = false;
     while (this.inflight === undefined && this.node.hasReady()) {
+      // A replay after a restart is dozens of Readies in one pass: what the last one gave the
+      // shards and watchers leaves before the next is applied, so they work beside this
+      // thread instead of after it. One Ready per pass (the steady state) flushes once, below.
+      if (applied) this.ep.flushNow();
       const rd = this.node.ready();
       if (rd.softState !== undefined) this.onSoftState(rd.softState);
       if (rd.snapshot !== undefined) {
@@ -785,10 +790,7 @@ export class RaftNode {
         if (failpointsEnabled) failpoint('afterApply');
         if (this.replayUntil !== undefined) this.replayed();
         this.noticeGrowth();
-        // The shards and watchers take these changes now, beside the next Ready's apply here:
-        // a replay after a restart is dozens of Readies in one turn, and waiting for its end
-        // would leave the shards idle until the Raft thread is done.
-        this.ep.flushNow();
+        applied = true;
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();

@@ -160,16 +160,14 @@ export function pack(value: unknown): Uint8Array {
 export function packWithBins(head: object, key: string, bins: readonly Uint8Array[]):
   Uint8Array[] {
   if (Object.hasOwn(head, key)) throw new Error(`packWithBins: head already has ${key}`);
-  const packed = pack({ ...head, [key]: [] });
-  // The empty array is the last thing msgpackr wrote: fixarray 0 (0x90).
-  if (packed[packed.length - 1] !== 0x90) throw new Error('packWithBins: unexpected encoding');
   const n = bins.length;
-  const arrayHead = n < 16 ? [0x90 | n] : [0xdc, n >>> 8, n & 0xff];
   if (n > 0xffff) throw new Error('packWithBins: too many bins');
-  const first = new Uint8Array(packed.length - 1 + arrayHead.length);
-  first.set(packed.subarray(0, packed.length - 1));
-  first.set(arrayHead, packed.length - 1);
-  const parts: Uint8Array[] = [first];
+  const packed = pack({ ...head, [key]: [] });
+  // The empty array is the last thing msgpackr wrote: fixarray 0 (0x90). It is replaced by
+  // the array's real header: fixarray n, or array 16.
+  if (packed[packed.length - 1] !== 0x90) throw new Error('packWithBins: unexpected encoding');
+  const parts: Uint8Array[] = [packed.subarray(0, packed.length - 1),
+    Uint8Array.from(n < 16 ? [0x90 | n] : [0xdc, n >>> 8, n & 0xff])];
   for (const b of bins) {
     // bin 32: 0xc6 and the length, big-endian.
     const h = new Uint8Array(5);

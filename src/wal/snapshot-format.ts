@@ -22,13 +22,12 @@ export interface SnapshotFile {
 }
 
 /**
- * encodeSnapshotHeader returns the header for a body, given whole or as parts (the body is
- * their concatenation). Writers write it and then the body, so a large body is never copied
- * into a second buffer.
+ * encodeSnapshotHeader returns the header for a body given as parts (the body is their
+ * concatenation). Writers write it and then the parts, so a large body is never copied into a
+ * second buffer.
  */
 export function encodeSnapshotHeader(term: number, index: number,
-  body: Uint8Array | readonly Uint8Array[]): Uint8Array {
-  const parts = body instanceof Uint8Array ? [body] : body;
+  parts: readonly Uint8Array[]): Uint8Array {
   let crc = 0;
   let length = 0;
   for (const p of parts) {
@@ -49,7 +48,7 @@ export function encodeSnapshotHeader(term: number, index: number,
 /** encodeSnapshotFile returns header and body in one buffer (a copy of the body). */
 export function encodeSnapshotFile(term: number, index: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(snapshotHeaderBytes + body.length);
-  out.set(encodeSnapshotHeader(term, index, body), 0);
+  out.set(encodeSnapshotHeader(term, index, [body]), 0);
   out.set(body, snapshotHeaderBytes);
   return out;
 }
