@@ -74,7 +74,7 @@ export const restartRows: RowSpec[] = [
   { key: 'rssAfterLoadMiB', label: 'RSS after writing (MiB)' },
   { key: 'rssSettledAfterLoadMiB', label: 'RSS 6 s after writing (MiB)' },
   { key: 'stopSeconds', label: 'graceful stop (s)' },
-  { key: 'dataDirMiB', label: 'data folder (MiB)' },
+  { key: 'dataDirMiB', label: 'data folder on disk (MiB)' },
   { key: 'startToServingSeconds', label: 'start → serving (s)' },
   { key: 'rssAfterRestartMiB', label: 'RSS when serving again (MiB)' },
   { key: 'rssSettledAfterRestartMiB', label: 'RSS 6 s after serving again (MiB)' },

@@ -223,13 +223,14 @@ export const clockTicksPerSec = (() => {
   return Number.isFinite(n) && n > 0 ? n : 100;
 })();
 
-/** dirBytes is the total size of the files under a folder. */
+/** dirBytes is the disk space the files under a folder take (du's measure: allocated blocks;
+ * a preallocated file counts what is allocated, not its length). */
 export function dirBytes(dir: string): number {
   let total = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
+    else if (e.isFile()) total += statSync(p).blocks * 512;
   }
   return total;
 }

@@ -124,6 +124,12 @@ export const peerHandshakeUrlBytesMax = 512;
 export const segmentSizeBytes = 64 * 1024 * 1024;
 /** walRecordBytesMax bounds one WAL record; larger is corruption, not data. */
 export const walRecordBytesMax = 32 * 1024 * 1024;
+/**
+ * walPreallocateStepBytes is how far ahead of its records the WAL's tail file is extended
+ * (sparse) at a time: etcd preallocates a whole 64 MiB segment; we read the tail's zeros at
+ * every start, so we keep them to one step.
+ */
+export const walPreallocateStepBytes = 1024 * 1024;
 /** walBatchBytesMax bounds one group-commit write. */
 export const walBatchBytesMax = 16 * 1024 * 1024;
 /** walFsyncSamplesMax bounds the fsync durations the WAL actor keeps between two WalStats

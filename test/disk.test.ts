@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import {
-  mkdtempSync, readdirSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync,
+  mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { b64, post, type TestServer, unb64, useServer } from './helpers/server.js';
 import { metricValue } from './helpers/metrics.js';
 import { until } from './helpers/wait.js';
+import { decodeSegment } from '../src/wal/index.js';
 
 /**
  * Full disks, read-only disks and failed fsyncs (docs/reliability.md): a write the disk
@@ -149,14 +150,20 @@ test('disk full (a real limit: RLIMIT_FSIZE on the running server): EFBIG refuse
   for (let i = 0; i < 5; i++) t.is((await puts.one()).status, 200);
   const walDir = join(srv.dataDir, 'member', 'wal');
   const tail = readdirSync(walDir).filter((f) => f.endsWith('.wal')).sort().at(-1)!;
-  const limit = statSync(join(walDir, tail)).size + 32 * 1024;
+  // The limit sits 32 KiB past the records, inside the space the WAL preallocated ahead of
+  // them: a write at or beyond it is refused whatever the file's size.
+  const recordsEnd = (): number => decodeSegment(readFileSync(join(walDir, tail)),
+    { name: tail, isLast: true, prevCrc: undefined }).validBytes;
+  const limit = recordsEnd() + 32 * 1024;
   const pid = String(srv.proc.pid);
   execFileSync('prlimit', ['--pid', pid, `--fsize=${limit}:unlimited`]);
   const refusal = await puts.untilRefused(200);
   t.is(refusal.status, 429);
   t.is(refusal.json.error, noSpaceText);
   await until(() => srv.logs.some((l) => l.includes('EFBIG')), 'a log line naming EFBIG');
-  t.true(statSync(join(walDir, tail)).size <= limit, 'the kernel held the file to its limit');
+  const held = readFileSync(join(walDir, tail));
+  t.true(recordsEnd() <= limit && held.subarray(limit).every((b) => b === 0),
+    'the kernel held the records to the limit');
   await assertAllAcked(t, srv.url, 'fsize', puts.acked);
   const [raised] = await alarms(srv.url);
   t.is(raised?.alarm, 'NOSPACE');

@@ -283,11 +283,24 @@ test('wal decoder: a torn last record is cut; the same damage before more data i
       }),
     { instanceOf: WalCorruptError },
   );
-  const zeroTail = new Uint8Array(full.length + 64);
+  // Zeros after the records, to the end of the file, are preallocated space: the records end
+  // there, in any segment, with nothing torn.
+  const zeroTail = new Uint8Array(full.length + 64 + 5);
   zeroTail.set(full);
+  for (const isLast of [true, false]) {
+    const z = decodeSegment(zeroTail, { name: 'a.wal', isLast, prevCrc: undefined });
+    t.is(z.torn, undefined);
+    t.is(z.validBytes, full.length);
+    t.is(z.records.length, 3);
+  }
+  // A zero frame with anything after it is damage: torn in the last segment (no plausible
+  // record follows), refused elsewhere.
+  zeroTail[zeroTail.length - 1] = 1;
   const z = decodeSegment(zeroTail, { name: 'a.wal', isLast: true, prevCrc: undefined });
   t.is(z.torn?.offset, full.length);
   t.is(z.records.length, 3);
+  t.throws(() => decodeSegment(zeroTail, { name: 'a.wal', isLast: false, prevCrc: undefined }),
+    { instanceOf: WalCorruptError });
 });
 
 test('wal names: segment and snapshot names format and parse like etcd', (t) => {

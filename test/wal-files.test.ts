@@ -10,6 +10,7 @@ import {
   writeSnapshotFile,
 } from '../actors/wal/snap-store.js';
 import { snapDirOf, walDirOf } from '../src/server/data-dir.js';
+import { walPreallocateStepBytes } from '../src/constants.js';
 import { nodeFsOps } from '../actors/wal/fs-ops.js';
 import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
 import { decodeSegment, walSegmentName } from '../src/wal/index.js';
@@ -42,7 +43,14 @@ function segmentsOf(dataDir: string): { name: string; bytes: Buffer }[] {
     .readdirSync(dir)
     .filter((n) => n.endsWith('.wal'))
     .sort()
-    .map((name) => ({ name, bytes: fs.readFileSync(path.join(dir, name)) }));
+    .map((name) => ({ name, bytes: recordsOf(fs.readFileSync(path.join(dir, name))) }));
+}
+
+/** recordsOf cuts a segment file's preallocated zeros off: its bytes up to the end of its
+ * records, as the decoder finds it. */
+function recordsOf(file: Buffer): Buffer {
+  const d = decodeSegment(file, { name: 'segment', isLast: true, prevCrc: undefined });
+  return file.subarray(0, d.validBytes);
 }
 
 /** writeSegments replaces a data dir's WAL with the given segments. */
@@ -228,6 +236,40 @@ test('wal files: a zeroed sector mid-log is refused; a zeroed tail sector is cut
   t.deepEqual(show(w2.recovered.entries), entriesOf(all.filter((r) => r.end <= start)));
   t.is(logger.warns.length, 1);
   w2.close();
+});
+
+test('wal files: the tail is preallocated ahead of its records; recovery reads its zeros as ' +
+  'their end, and a cut leaves none in the segments before', (t) => {
+  const dir = tmpDir(t);
+  const walDir = walDirOf(dir);
+  const files = (): string[] => fs.readdirSync(walDir).filter((n) => n.endsWith('.wal')).sort();
+  const sizeOf = (n: string): number => fs.statSync(path.join(walDir, n)).size;
+  const opts = { segmentSizeBytes: 4096 };
+  const w = WalStore.open(dir, { logger: newLogger(), ...opts });
+  w.append([meta]);
+  for (let i = 1; i <= 10; i++) w.save([entry(1, i, 'x'.repeat(100))], hs(1, i));
+  w.close();
+  t.is(files().length, 1);
+  const records = segmentsOf(dir)[0]!.bytes.length;
+  t.true(records > 10 * 100, `${records} bytes of records`);
+  t.is(sizeOf(files()[0]!), walPreallocateStepBytes, 'the file reaches one step ahead');
+  // Reopened: nothing torn, nothing cut off, and appends go on right after the records.
+  const logger = newLogger();
+  const w2 = WalStore.open(dir, { logger, ...opts });
+  t.deepEqual(w2.recovered.entries.map((e) => e.index), range(1, 10));
+  t.deepEqual(logger.warns, []);
+  for (let i = 11; i <= 60; i++) w2.save([entry(1, i, 'y'.repeat(100))], hs(1, i));
+  w2.close();
+  const names = files();
+  t.true(names.length >= 3, `${names.length} segments`);
+  const segs = segmentsOf(dir);
+  names.slice(0, -1).forEach((n, i) => t.is(sizeOf(n), segs[i]!.bytes.length, `${n} has no zeros`));
+  t.true(sizeOf(names.at(-1)!) > segs.at(-1)!.bytes.length, 'the tail is preallocated');
+  const w3 = WalStore.open(dir, { logger: newLogger(), ...opts });
+  t.deepEqual(w3.recovered.entries.map((e) => e.index), range(1, 60));
+  t.true(w3.recovered.entries.every((e, i) => e.data.length === 100 && e.data[0] ===
+    (i < 10 ? 0x78 : 0x79)));
+  w3.close();
 });
 
 test('wal files: segments rotate and recover; releaseTo keeps what recovery needs', (t) => {
@@ -427,7 +469,8 @@ test('wal files: a read-only disk refuses the batch; nothing to cut back, the st
         throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
       },
       ftruncateSync: (fd, len) => {
-        truncates++;
+        // Counted once the disk is read-only (before, the tail is extended ahead of a batch).
+        if (readOnly) truncates++;
         if (readOnly) throw Object.assign(new Error('EROFS'), { code: 'EROFS' });
         nodeFsOps.ftruncateSync(fd, len);
       },

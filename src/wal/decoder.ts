@@ -49,7 +49,8 @@ export interface SegmentDecodeResult {
   readonly offsets: number[];
   /** crc is the running CRC after the last valid record. */
   readonly crc: number;
-  /** validBytes is the length of the valid prefix (the whole file unless torn). */
+  /** validBytes is the length of the valid prefix: where the records end (the whole file
+   * unless torn or preallocated). */
   readonly validBytes: number;
   /** torn is set when the last segment ended in a torn record (validBytes < file length). */
   readonly torn: TornTail | undefined;
@@ -84,6 +85,19 @@ function plausibleRecordAfter(b: Uint8Array, off: number): boolean {
     if (typeof frameCheck(b, p) === 'number') return true;
   }
   return false;
+}
+
+/** zeroFrom reports whether every byte of b from `off` (8-aligned) to its end is zero. */
+function zeroFrom(b: Uint8Array, off: number): boolean {
+  let i = off;
+  // Four bytes at a time where the view allows it: a preallocated tail is up to 64 MiB.
+  if ((b.byteOffset + i) % 4 === 0) {
+    const words = new Uint32Array(b.buffer, b.byteOffset + i, (b.length - i) >>> 2);
+    for (let w = 0; w < words.length; w++) if (words[w] !== 0) return false;
+    i += words.length * 4;
+  }
+  for (; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 /**
@@ -140,6 +154,11 @@ export function decodeSegment(bytes: Uint8Array, opts: SegmentDecodeOptions): Se
     off = body + len + paddingFor(len);
   }
   let torn: TornTail | undefined;
+  // Zeros from the first invalid offset to the end of the file are the segment's preallocated
+  // space (wal-store.ts extends the tail to segmentSizeBytes): the records end there.
+  if ((failure === 'zero frame' || failure === 'short frame') && zeroFrom(bytes, off)) {
+    failure = undefined;
+  }
   if (failure !== undefined) {
     if (!opts.isLast || plausibleRecordAfter(bytes, off)) {
       throw new WalCorruptError(opts.name, off, failure);
