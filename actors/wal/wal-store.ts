@@ -180,12 +180,10 @@ export class WalStore {
       writeFileDurably(fsx, walDir, walSegmentName(0, 0), [encoder.bytes()]);
       names = walSegmentNames(fsx, walDir);
     }
-    let tailFileBytes = 0;
-    const scan = readWal(names.map((n) => {
-      const bytes = fsx.readFileSync(path.join(walDir, n.name));
-      tailFileBytes = bytes.length;
-      return { name: n.name, bytes };
-    }));
+    const files = names.map((n) => ({ name: n.name, bytes: fsx.readFileSync(path.join(walDir,
+      n.name)) }));
+    let tailFileBytes = files.at(-1)?.bytes.length ?? 0;
+    const scan = readWal(files);
     const tail = scan.segments.at(-1);
     assert(tail !== undefined, 'wal: a WAL has a segment once open has created the first');
     const tailPath = path.join(walDir, tail.name);
