@@ -152,9 +152,9 @@ test('disk full (a real limit: RLIMIT_FSIZE on the running server): EFBIG refuse
   const tail = readdirSync(walDir).filter((f) => f.endsWith('.wal')).sort().at(-1)!;
   // The limit sits 32 KiB past the records, inside the space the WAL preallocated ahead of
   // them: a write at or beyond it is refused whatever the file's size.
-  const recordsEnd = (): number => decodeSegment(readFileSync(join(walDir, tail)),
-    { name: tail, isLast: true, prevCrc: undefined }).validBytes;
-  const limit = recordsEnd() + 32 * 1024;
+  const recordsEnd = (file: Buffer): number =>
+    decodeSegment(file, { name: tail, isLast: true, prevCrc: undefined }).validBytes;
+  const limit = recordsEnd(readFileSync(join(walDir, tail))) + 32 * 1024;
   const pid = String(srv.proc.pid);
   execFileSync('prlimit', ['--pid', pid, `--fsize=${limit}:unlimited`]);
   const refusal = await puts.untilRefused(200);
@@ -162,7 +162,7 @@ test('disk full (a real limit: RLIMIT_FSIZE on the running server): EFBIG refuse
   t.is(refusal.json.error, noSpaceText);
   await until(() => srv.logs.some((l) => l.includes('EFBIG')), 'a log line naming EFBIG');
   const held = readFileSync(join(walDir, tail));
-  t.true(recordsEnd() <= limit && held.subarray(limit).every((b) => b === 0),
+  t.true(recordsEnd(held) <= limit && held.subarray(limit).every((b) => b === 0),
     'the kernel held the records to the limit');
   await assertAllAcked(t, srv.url, 'fsize', puts.acked);
   const [raised] = await alarms(srv.url);

@@ -470,8 +470,10 @@ test('wal files: a read-only disk refuses the batch; nothing to cut back, the st
       },
       ftruncateSync: (fd, len) => {
         // Counted once the disk is read-only (before, the tail is extended ahead of a batch).
-        if (readOnly) truncates++;
-        if (readOnly) throw Object.assign(new Error('EROFS'), { code: 'EROFS' });
+        if (readOnly) {
+          truncates++;
+          throw Object.assign(new Error('EROFS'), { code: 'EROFS' });
+        }
         nodeFsOps.ftruncateSync(fd, len);
       },
     };

@@ -508,8 +508,12 @@ export class WalStore {
     const final = path.join(this.walDir, name);
     const tmp = final + tmpSuffix;
     if (this.tailFileBytes > this.tailBytes) {
-      this.fs.ftruncateSync(this.fd, this.tailBytes);
-      this.fs.fdatasyncSync(this.fd);
+      this.fs.ftruncateSync(this.fd, this.tailBytes); // refused: the cut is put off
+      try {
+        this.fs.fdatasyncSync(this.fd);
+      } catch (err) {
+        this.fail(err, 'fsync');
+      }
       this.tailFileBytes = this.tailBytes;
     }
     const fd = this.fs.openSync(tmp, 'w+');

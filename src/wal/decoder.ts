@@ -90,7 +90,7 @@ function plausibleRecordAfter(b: Uint8Array, off: number): boolean {
 /** zeroFrom reports whether every byte of b from `off` (8-aligned) to its end is zero. */
 function zeroFrom(b: Uint8Array, off: number): boolean {
   let i = off;
-  // Four bytes at a time where the view allows it: a preallocated tail is up to 64 MiB.
+  // Four bytes at a time where the view allows it: a preallocated tail is up to a MiB.
   if ((b.byteOffset + i) % 4 === 0) {
     const words = new Uint32Array(b.buffer, b.byteOffset + i, (b.length - i) >>> 2);
     for (let w = 0; w < words.length; w++) if (words[w] !== 0) return false;
@@ -155,7 +155,7 @@ export function decodeSegment(bytes: Uint8Array, opts: SegmentDecodeOptions): Se
   }
   let torn: TornTail | undefined;
   // Zeros from the first invalid offset to the end of the file are the segment's preallocated
-  // space (wal-store.ts extends the tail to segmentSizeBytes): the records end there.
+  // space (wal-store.ts extends the tail ahead of its records): the records end there.
   if ((failure === 'zero frame' || failure === 'short frame') && zeroFrom(bytes, off)) {
     failure = undefined;
   }
