@@ -76,8 +76,8 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   s.apply(5 as Revision, [{ kind: 'delete', kv: tombstoneOf('bb', 5 as Revision) }]);
   const m1 = s.memory();
   t.is(m1.valueBytesLive, 60);
-  // Two key strings of ≤ 8 bytes (16 + 8 each), 48 bytes of index per key, 8 per row (4 rows).
-  t.is(m1.heapBytesEstimate, 2 * 24 + 2 * 48 + 4 * 8);
+  // Two key strings of ≤ 8 bytes (16 + 8 each), 24 bytes of index per key, 8 per row (4 rows).
+  t.is(m1.heapBytesEstimate, 2 * 24 + 2 * 24 + 4 * 8);
   t.is(m1.columnBytes, m0.columnBytes);
   t.is(m1.offHeapUsedBytes, 4 * 44 + 60 + 4 * 8); // 4 rows, 60 value bytes, 4 log entries
   t.deepEqual(s.stats(), { keys: 2, revisions: 4, bytes: 1 + 10 + 2 + 20 + 1 + 30 + 2 + 4 * 48 });
@@ -86,7 +86,7 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   const m2 = s.memory();
   t.is(m2.valueBytesLive, 30);
   t.deepEqual(s.stats(), { keys: 1, revisions: 1, bytes: 1 + 30 + 48 });
-  t.is(m2.heapBytesEstimate, 24 + 48 + 4 * 8);
+  t.is(m2.heapBytesEstimate, 24 + 24 + 4 * 8);
   // The arena was rebuilt (30 of 60 bytes were garbage); 3 rows wait on the free list.
   t.is(m2.arenaBytes, 64 * 1024);
   t.is(m2.offHeapUsedBytes, 4 * 44 + 30 + 3 * 8); // the log is empty: nothing ≥ 5 is left

@@ -71,6 +71,12 @@ test('mvcc: ordered map agrees with a naive sorted array on random operations', 
       t.is(JSON.stringify(seen), wantDown, where);
     }
     if (m.size !== twin.items.length) t.fail(`${where}: size`);
+    if (step === 15_000) {
+      // Halfway, a restart's path: the map is reloaded from its own contents, in key order.
+      const entries = [...m.ascend()];
+      m.loadSorted(entries.map(([k2]) => k2), entries.map(([, v]) => v));
+      m.checkInvariants();
+    }
   }
   m.checkInvariants();
 });

@@ -11,15 +11,19 @@ const chunkKeysMax = 512;
 /** chunkKeysMin: a chunk shrinking below this is merged into a neighbour when they fit. */
 const chunkKeysMin = chunkKeysMax / 4;
 
-interface Chunk {
+interface Chunk<V> {
   keys: Bytes[];
+  /** vals[i] is the value of keys[i]. */
+  vals: V[];
 }
 
 /**
  * OrderedMap is a map from Bytes to V kept in byte order, the in-memory B-tree of etcd's
  * treeIndex. It is a two-level B+tree: a directory of chunk minimum keys over chunks of at
- * most chunkKeysMax sorted keys. Lookups are two binary searches; inserts and deletes move at
- * most one chunk's worth of slots, never the whole key space.
+ * most chunkKeysMax sorted keys, each with its values beside it. Lookups are two binary
+ * searches; inserts and deletes move at most one chunk's worth of slots, never the whole key
+ * space. There is no hash index beside it: a `Map` of every key cost more to build at a
+ * restart, and more memory, than it saved on lookups (docs/performance.md, session 10).
  *
  * Iteration is over half-open ranges [lo, hi) in either direction (lo undefined = from the
  * first key, hi undefined = to the last). Mutating the map while iterating it is a bug and
@@ -30,11 +34,7 @@ interface Chunk {
  *   [...descend(undefined,"c")] → [["b",2],["a",1]]
  */
 export class OrderedMap<V> {
-  private chunks: Chunk[] = [];
-  /** index holds every key's value: point reads and updates of existing keys are one hash
-   * lookup, not two binary searches over strings (≈ 2 µs each with 1,000,000 keys). The
-   * chunks hold only the order. */
-  private index = new Map<Bytes, V>();
+  private chunks: Chunk<V>[] = [];
   /** mins[i] === chunks[i].keys[0]; no chunk is empty. */
   private mins: Bytes[] = [];
   private count = 0;
@@ -48,23 +48,25 @@ export class OrderedMap<V> {
 
   /** get returns the value stored under key, or undefined. */
   get(key: Bytes): V | undefined {
-    return this.index.get(key);
+    const ci = this.chunkFor(key);
+    if (ci < 0) return undefined;
+    const c = this.chunks[ci]!;
+    const i = lowerBound(c.keys, key);
+    return c.keys[i] === key ? c.vals[i] : undefined;
   }
 
   /** has reports whether key is present. */
   has(key: Bytes): boolean {
-    return this.index.has(key);
+    const ci = this.chunkFor(key);
+    if (ci < 0) return false;
+    const c = this.chunks[ci]!;
+    return c.keys[lowerBound(c.keys, key)] === key;
   }
 
   /** set inserts or replaces the value under key. */
   set(key: Bytes, value: V): void {
-    if (this.index.has(key)) {
-      this.index.set(key, value); // replacing keeps the structure, so iterators stay valid
-      return;
-    }
-    this.index.set(key, value);
     if (this.chunks.length === 0) {
-      this.chunks.push({ keys: [key] });
+      this.chunks.push({ keys: [key], vals: [value] });
       this.mins.push(key);
       this.count = 1;
       this.version++;
@@ -74,7 +76,12 @@ export class OrderedMap<V> {
     const c = this.chunks[ci]!;
     // Appending at the end is the common case of a bulk load in key order: skip the search.
     const i = c.keys[c.keys.length - 1]! < key ? c.keys.length : lowerBound(c.keys, key);
+    if (c.keys[i] === key) {
+      c.vals[i] = value; // replacing keeps the structure, so iterators stay valid
+      return;
+    }
     c.keys.splice(i, 0, key);
+    c.vals.splice(i, 0, value);
     if (i === 0) this.mins[ci] = key;
     this.count++;
     this.version++;
@@ -83,12 +90,13 @@ export class OrderedMap<V> {
 
   /** delete removes key; it reports whether the key was present. */
   delete(key: Bytes): boolean {
-    if (!this.index.delete(key)) return false;
     const ci = this.chunkFor(key);
+    if (ci < 0) return false;
     const c = this.chunks[ci]!;
     const i = lowerBound(c.keys, key);
-    assert(c.keys[i] === key, 'OrderedMap: index and chunks disagree');
+    if (c.keys[i] !== key) return false;
     c.keys.splice(i, 1);
+    c.vals.splice(i, 1);
     this.count--;
     this.version++;
     if (c.keys.length === 0) {
@@ -104,7 +112,6 @@ export class OrderedMap<V> {
   /** clear removes every key. */
   clear(): void {
     this.chunks = [];
-    this.index = new Map();
     this.mins = [];
     this.count = 0;
     this.version++;
@@ -122,12 +129,13 @@ export class OrderedMap<V> {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       assert(i === 0 || keys[i - 1]! < k, 'OrderedMap.loadSorted: keys not ascending');
-      this.index.set(k, values[i]!);
       if (i % step === 0) {
-        this.chunks.push({ keys: [] });
+        this.chunks.push({ keys: [], vals: [] });
         this.mins.push(k);
       }
-      this.chunks[this.chunks.length - 1]!.keys.push(k);
+      const c = this.chunks[this.chunks.length - 1]!;
+      c.keys.push(k);
+      c.vals.push(values[i]!);
     }
     this.count = keys.length;
   }
@@ -155,7 +163,7 @@ export class OrderedMap<V> {
       for (; i < c.keys.length; i++) {
         const k = c.keys[i]!;
         if (hi !== undefined && k >= hi) return;
-        const go = fn(k, this.index.get(k)!);
+        const go = fn(k, c.vals[i]!);
         assert(this.version === version, 'OrderedMap mutated during forEach');
         if (go === false) return;
       }
@@ -180,7 +188,7 @@ export class OrderedMap<V> {
       const c = this.chunks[ci]!;
       const k = c.keys[i]!;
       if (lo !== undefined && k < lo) return;
-      const go = fn(k, this.index.get(k)!);
+      const go = fn(k, c.vals[i]!);
       assert(this.version === version, 'OrderedMap mutated during forEachDescending');
       if (go === false) return;
     }
@@ -195,7 +203,7 @@ export class OrderedMap<V> {
       for (; i < c.keys.length; i++) {
         const k = c.keys[i]!;
         if (hi !== undefined && k >= hi) return;
-        yield [k, this.index.get(k)!];
+        yield [k, c.vals[i]!];
         assert(this.version === version, 'OrderedMap mutated during ascend');
       }
     }
@@ -215,7 +223,7 @@ export class OrderedMap<V> {
       const c = this.chunks[ci]!;
       const k = c.keys[i]!;
       if (lo !== undefined && k < lo) return;
-      yield [k, this.index.get(k)!];
+      yield [k, c.vals[i]!];
       assert(this.version === version, 'OrderedMap mutated during descend');
     }
   }
@@ -233,7 +241,7 @@ export class OrderedMap<V> {
     for (let ci = 0; ci < this.chunks.length; ci++) {
       const c = this.chunks[ci]!;
       assert(c.keys.length > 0 && c.keys.length <= chunkKeysMax, 'chunk size');
-      for (const k of c.keys) assert(this.index.has(k), 'chunk key in the index');
+      assert(c.vals.length === c.keys.length, 'a value for every key');
       assert(this.mins[ci] === c.keys[0], 'directory min');
       for (const k of c.keys) {
         assert(prev === undefined || prev < k, 'keys strictly ascending');
@@ -241,7 +249,7 @@ export class OrderedMap<V> {
         n++;
       }
     }
-    assert(n === this.count && n === this.index.size, 'count');
+    assert(n === this.count, 'count');
   }
 
   /** chunkFor returns the index of the last chunk whose min ≤ key, or -1. */
@@ -262,7 +270,7 @@ export class OrderedMap<V> {
   private split(ci: number): void {
     const c = this.chunks[ci]!;
     const half = c.keys.length >>> 1;
-    const right: Chunk = { keys: c.keys.splice(half) };
+    const right: Chunk<V> = { keys: c.keys.splice(half), vals: c.vals.splice(half) };
     this.chunks.splice(ci + 1, 0, right);
     this.mins.splice(ci + 1, 0, right.keys[0]!);
   }
@@ -272,6 +280,7 @@ export class OrderedMap<V> {
     const next = this.chunks[ci + 1];
     if (next !== undefined && c.keys.length + next.keys.length <= chunkKeysMax) {
       c.keys.push(...next.keys);
+      c.vals.push(...next.vals);
       this.chunks.splice(ci + 1, 1);
       this.mins.splice(ci + 1, 1);
       return;
@@ -279,6 +288,7 @@ export class OrderedMap<V> {
     const prev = this.chunks[ci - 1];
     if (prev !== undefined && c.keys.length + prev.keys.length <= chunkKeysMax) {
       prev.keys.push(...c.keys);
+      prev.vals.push(...c.vals);
       this.chunks.splice(ci, 1);
       this.mins.splice(ci, 1);
     }

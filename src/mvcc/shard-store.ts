@@ -50,12 +50,14 @@ export interface ShardStoreMemory {
   /** valueBytesLive: the bytes of the retained versions' values. */
   valueBytesLive: number;
   /** heapBytesEstimate: key strings (16-byte header, length rounded up to 8), the index's
-   * hash entry and order slot per key (~48 bytes), the row → key table (8 bytes a row). */
+   * key and value slots per key with its chunks' spare capacity (~24 bytes), the row → key
+   * table (8 bytes a row). */
   heapBytesEstimate: number;
 }
 
-/** keyIndexBytesPerKey estimates the OrderedMap's cost per key beyond the key string. */
-const keyIndexBytesPerKey = 48;
+/** keyIndexBytesPerKey estimates the OrderedMap's cost per key beyond the key string: a key
+ * slot and a value slot (8 bytes each) in a chunk that is half to wholly full. */
+const keyIndexBytesPerKey = 24;
 /** logRowsMin is the change log's first capacity. */
 const logRowsMin = 1024;
 
