@@ -3,18 +3,26 @@ import type { KeyValue } from './types.js';
 import { assert } from '../assert.js';
 
 /**
- * kvColumnsRowsMin is the row capacity a fresh KvColumns starts with; it doubles as rows are
- * added (amortised O(1) per row, one copy of each column per doubling).
+ * kvColumnsRowsMin is the row capacity a fresh KvColumns starts with; it grows by
+ * kvColumnsGrowth as rows are added, in place (see kvColumnsRowsReserved).
  */
 const kvColumnsRowsMin = 1024;
 /** valueArenaBytesMin is the value arena's first size; it grows by kvColumnsGrowth. */
 const valueArenaBytesMin = 64 * 1024;
 /**
  * kvColumnsGrowth is the factor by which full columns or a full arena grow: 1.5 keeps the
- * unused capacity under a third (pages never written are not resident, but a copy on growth
- * touches the whole new size it fills).
+ * unused capacity under a third (pages never written are not resident).
  */
 const kvColumnsGrowth = 1.5;
+/**
+ * kvColumnsRowsReserved is the rows each column reserves address space for: columns are
+ * resizable ArrayBuffers that grow in place up to it, with no copy and no old buffer left for
+ * the collector (those copies held ≈ 190 MiB with 1,000,000 keys until a full GC found them,
+ * docs/performance.md, session 10). 2^26 rows (512 MiB of float64 column, address space
+ * only) outnumber what the default 2 GiB quota lets in; past it a column is copied once into
+ * a reservation twice as large.
+ */
+const kvColumnsRowsReserved = 2 ** 26;
 /** kvColumnsRowBytes is one row's size over all columns (see KvColumns). */
 export const kvColumnsRowBytes = 8 * 4 + 4 * 3;
 /** freeRow marks a row on the free list in `prev`. */
@@ -47,19 +55,20 @@ const valueArenaBytesMax = 2 ** 32 - 1;
  * reuses row 0. kv(1) materialises kvB again (a new object, its value decoded from the arena).
  */
 export class KvColumns {
-  mod = new Float64Array(kvColumnsRowsMin);
-  create = new Float64Array(kvColumnsRowsMin);
-  version = new Float64Array(kvColumnsRowsMin);
-  lease = new Float64Array(kvColumnsRowsMin);
-  valueAt = new Uint32Array(kvColumnsRowsMin);
-  valueLen = new Uint32Array(kvColumnsRowsMin);
-  prev = new Int32Array(kvColumnsRowsMin);
+  mod = column(Float64Array, kvColumnsRowsMin);
+  create = column(Float64Array, kvColumnsRowsMin);
+  version = column(Float64Array, kvColumnsRowsMin);
+  lease = column(Float64Array, kvColumnsRowsMin);
+  valueAt = column(Uint32Array, kvColumnsRowsMin);
+  valueLen = column(Uint32Array, kvColumnsRowsMin);
+  prev = column(Int32Array, kvColumnsRowsMin);
   /** rowsUsed: rows ever handed out (live ones plus the free list); rows ≥ it are unused. */
   rowsUsed = 0;
   /** liveRows: rows in use (rowsUsed minus the free list). */
   liveRows = 0;
   private freeRows: number[] = [];
-  private arena: Uint8Array = new Uint8Array(valueArenaBytesMin);
+  /** arena tracks the length of its resizable buffer, which grows in place. */
+  private arena: Uint8Array = arenaOf(valueArenaBytesMin);
   /** view is `arena` as a Buffer, for its native latin1 encode/decode. */
   private view: Buffer = Buffer.from(this.arena.buffer, 0, this.arena.byteLength);
   /** arenaUsed: the arena's bytes handed out (live + garbage). */
@@ -224,19 +233,19 @@ export class KvColumns {
     valueLens: Uint32Array; valueBytes: Uint8Array; prev: Int32Array;
   }): void {
     const cap = Math.max(kvColumnsRowsMin, n + (n >>> 3));
-    this.mod = grown(new Float64Array(0), cap);
+    this.mod = column(Float64Array, cap);
     this.mod.set(cols.mod.subarray(0, n));
-    this.create = grown(new Float64Array(0), cap);
+    this.create = column(Float64Array, cap);
     this.create.set(cols.create.subarray(0, n));
-    this.version = grown(new Float64Array(0), cap);
+    this.version = column(Float64Array, cap);
     this.version.set(cols.version.subarray(0, n));
-    this.lease = grown(new Float64Array(0), cap);
+    this.lease = column(Float64Array, cap);
     this.lease.set(cols.lease.subarray(0, n));
-    this.valueLen = grown(new Uint32Array(0), cap);
+    this.valueLen = column(Uint32Array, cap);
     this.valueLen.set(cols.valueLens.subarray(0, n));
-    this.prev = grown(new Int32Array(0), cap);
+    this.prev = column(Int32Array, cap);
     this.prev.set(cols.prev.subarray(0, n));
-    this.valueAt = grown(new Uint32Array(0), cap);
+    this.valueAt = column(Uint32Array, cap);
     let o = 0;
     for (let r = 0; r < n; r++) {
       this.valueAt[r] = o;
@@ -245,7 +254,7 @@ export class KvColumns {
     assert(o === cols.valueBytes.length, 'KvColumns.load: value bytes do not add up');
     const size = Math.max(valueArenaBytesMin, o + (o >>> 3));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    this.setArena(new Uint8Array(size));
+    this.setArena(arenaOf(size));
     this.arena.set(cols.valueBytes);
     this.arenaUsed = o;
     this.arenaGarbage = 0;
@@ -285,11 +294,13 @@ export class KvColumns {
     }
     if (this.arenaUsed + len > this.arena.byteLength) {
       // Rebuilding copies only live bytes; with enough garbage that beats growing.
-      const live = this.arenaUsed - this.arenaGarbage;
-      this.valueLen[r] = 0; // not live yet: the rebuild must not copy it
-      this.rebuildArena(this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio ? len
-        : this.arena.byteLength + len - live);
-      this.valueLen[r] = len;
+      if (this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio) {
+        this.valueLen[r] = 0; // not live yet: the rebuild must not copy it
+        this.rebuildArena(len);
+        this.valueLen[r] = len;
+      } else {
+        this.growArena(Math.ceil((this.arena.byteLength + len) * kvColumnsGrowth));
+      }
     }
     const at = this.arenaUsed;
     this.view.write(v, at, len, 'latin1');
@@ -304,7 +315,7 @@ export class KvColumns {
     const size = Math.max(valueArenaBytesMin,
       Math.ceil((live + extra) * kvColumnsGrowth));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    const copier = new RunCopier(this.arena, new Uint8Array(size));
+    const copier = new RunCopier(this.arena, arenaOf(size));
     let o = 0;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
@@ -319,14 +330,59 @@ export class KvColumns {
     this.arenaGarbage = 0;
   }
 
+  /** growArena makes the arena `size` bytes, in place: the values stay where they are. */
+  private growArena(size: number): void {
+    assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
+    (this.arena.buffer as ResizableBuffer).resize(size);
+    this.setArena(this.arena);
+  }
+
   private setArena(a: Uint8Array): void {
     this.arena = a;
+    // A Buffer's length is fixed when it is made, so it is made again after each growth.
     this.view = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   }
 }
 
-function grown<T extends Float64Array | Uint32Array | Int32Array>(a: T, cap: number): T {
-  const b = new (a.constructor as new (n: number) => T)(cap);
+/** ResizableBuffer is ES2024's resizable ArrayBuffer, which Node 20's V8 has (the ES2022
+ * library this project compiles against does not declare it). */
+interface ResizableBuffer extends ArrayBuffer {
+  readonly maxByteLength: number;
+  resize(byteLength: number): void;
+}
+const ResizableArrayBuffer = ArrayBuffer as unknown as
+  new (byteLength: number, options: { maxByteLength: number }) => ResizableBuffer;
+
+/** Column is a typed array of rows. */
+export type Column = Float64Array | Uint32Array | Int32Array;
+/** ColumnType is a Column's constructor. */
+export type ColumnType<T extends Column> =
+  { new (b: ArrayBuffer): T; readonly BYTES_PER_ELEMENT: number };
+
+/** column makes a column of `cap` zeroed rows that tracks the length of its resizable buffer,
+ * which reserves room for kvColumnsRowsReserved rows (or twice cap, if more). */
+export function column<T extends Column>(type: ColumnType<T>, cap: number): T {
+  const reserved = cap <= kvColumnsRowsReserved ? kvColumnsRowsReserved : 2 * cap;
+  const size = type.BYTES_PER_ELEMENT;
+  return new type(new ResizableArrayBuffer(cap * size, { maxByteLength: reserved * size }));
+}
+
+/** arenaOf makes a value arena of `size` zeroed bytes that can grow in place to the arena's
+ * limit. */
+function arenaOf(size: number): Uint8Array {
+  return new Uint8Array(new ResizableArrayBuffer(size, { maxByteLength: valueArenaBytesMax }));
+}
+
+/** grown returns column `a` with `cap` rows: the same array, its buffer resized in place,
+ * while its reservation holds them; else a copy in a larger reservation. */
+export function grown<T extends Column>(a: T, cap: number): T {
+  const buf = a.buffer as ResizableBuffer;
+  const size = a.BYTES_PER_ELEMENT;
+  if (cap * size <= buf.maxByteLength) {
+    buf.resize(cap * size);
+    return a;
+  }
+  const b = column(a.constructor as ColumnType<T>, cap);
   b.set(a);
   return b;
 }

@@ -5,7 +5,7 @@ import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
-import { KvColumns } from './kv-columns.js';
+import { column, grown, KvColumns } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
@@ -95,10 +95,10 @@ export class ShardStore {
   /** rowKey[r] is row r's key (the index's own string, shared). */
   private rowKey: Bytes[] = [];
   /** log[0, logLen) holds the rows with modRevision ≥ compactRevision, in order. */
-  private log = new Int32Array(logRowsMin);
+  private log = column(Int32Array, logRowsMin);
   /** logSub[i] is log[i]'s sub revision: its place in its transaction's changes across all
    * shards (etcd's sub revision), so that a history merged from the shards keeps txn order. */
-  private logSub = new Uint32Array(logRowsMin);
+  private logSub = column(Uint32Array, logRowsMin);
   private logLen = 0;
   private sizeBytes = 0;
 
@@ -301,7 +301,7 @@ export class ShardStore {
   /** offHeapBytes is what the columns, the arena and the change log take, by capacity (cheap,
    * unlike memory(), which walks every key; it changes only when one is reallocated). */
   offHeapBytes(): number {
-    return this.cols.allocatedBytes() + this.log.byteLength;
+    return this.cols.allocatedBytes() + this.log.byteLength + this.logSub.byteLength;
   }
 
   /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
@@ -476,12 +476,8 @@ export class ShardStore {
 
   private logPush(r: number, sub: number): void {
     if (this.logLen === this.log.length) {
-      const bigger = new Int32Array(this.log.length * 2);
-      bigger.set(this.log);
-      this.log = bigger;
-      const subs = new Uint32Array(this.log.length);
-      subs.set(this.logSub);
-      this.logSub = subs;
+      this.log = grown(this.log, this.log.length * 2);
+      this.logSub = grown(this.logSub, this.log.length);
     }
     this.logSub[this.logLen] = sub;
     this.log[this.logLen++] = r;
