@@ -18,7 +18,7 @@ const kvColumnsGrowth = 1.5;
  * kvColumnsRowsReserved is the rows each column reserves address space for: columns are
  * resizable ArrayBuffers that grow in place up to it, with no copy and no old buffer left for
  * the collector (those copies held ≈ 190 MiB with 1,000,000 keys until a full GC found them,
- * docs/performance.md, session 10). 2^26 rows (512 MiB of float64 column, address space
+ * the performance notes in docs/, session 10). 2^26 rows (512 MiB of float64 column, address space
  * only) outnumber what the default 2 GiB quota lets in; past it a column is copied once into
  * a reservation twice as large.
  */

@@ -23,7 +23,8 @@ interface Chunk<V> {
  * most chunkKeysMax sorted keys, each with its values beside it. Lookups are two binary
  * searches; inserts and deletes move at most one chunk's worth of slots, never the whole key
  * space. There is no hash index beside it: a `Map` of every key cost more to build at a
- * restart, and more memory, than it saved on lookups (docs/performance.md, session 10).
+ * restart, and more memory, than it saved on lookups (the performance notes in docs/,
+ * session 10).
  *
  * Iteration is over half-open ranges [lo, hi) in either direction (lo undefined = from the
  * first key, hi undefined = to the last). Mutating the map while iterating it is a bug and
