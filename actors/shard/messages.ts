@@ -94,7 +94,8 @@ export interface ShardHistoryResp {
 export interface ShardReplies {
   ShardRange: RangeResponse;
   ShardRestore: { revision: number };
-  ShardSnapshot: Uint8Array;
+  /** the dump's msgpack, in parts (packBinFieldsApart) */
+  ShardSnapshot: Uint8Array[];
   ShardHistory: ShardHistoryResp;
   ShardStats: ShardStatsResp;
 }

@@ -153,12 +153,13 @@ export function pack(value: unknown): Uint8Array {
 /**
  * packWithBins encodes {...head, [key]: bins} as parts whose concatenation is that value's
  * msgpack: the packed head with `key` last, then each bin's header and the bin itself, never
- * copied. A snapshot body (a million keys: 170 MB of shard dumps) is written to its file and
+ * copied. A bin may be given as parts (packBinFieldsApart's), whose concatenation is the bin.
+ * A snapshot body (a million keys: 170 MB of shard dumps) is written to its file and
  * checksummed part by part instead of being packed into one more buffer. `head` must not
  * already hold `key`.
  */
-export function packWithBins(head: object, key: string, bins: readonly Uint8Array[]):
-  Uint8Array[] {
+export function packWithBins(head: object, key: string,
+  bins: readonly (Uint8Array | readonly Uint8Array[])[]): Uint8Array[] {
   if (Object.hasOwn(head, key)) throw new Error(`packWithBins: head already has ${key}`);
   const n = bins.length;
   if (n > 0xffff) throw new Error('packWithBins: too many bins');
@@ -169,13 +170,52 @@ export function packWithBins(head: object, key: string, bins: readonly Uint8Arra
   const parts: Uint8Array[] = [packed.subarray(0, packed.length - 1),
     Uint8Array.from(n < 16 ? [0x90 | n] : [0xdc, n >>> 8, n & 0xff])];
   for (const b of bins) {
-    // bin 32: 0xc6 and the length, big-endian.
-    const h = new Uint8Array(5);
-    h[0] = 0xc6;
-    new DataView(h.buffer).setUint32(1, b.length);
-    parts.push(h, b);
+    const pieces = b instanceof Uint8Array ? [b] : b;
+    parts.push(binHeader(pieces.reduce((sum, p) => sum + p.length, 0)), ...pieces);
   }
   return parts;
+}
+
+/**
+ * packBinFieldsApart encodes a flat object as parts whose concatenation is its msgpack, with
+ * each bytes field of movedBytesMin or more left out of the packing: the part is the field's
+ * own bytes, never copied. A shard's dump (≈ 130 MB of columns with a million keys) is moved
+ * to the WAL writer as its columns instead of being packed into one more buffer of its size
+ * first. The large fields come last in the encoding (a decoder reads fields by name).
+ */
+export function packBinFieldsApart(value: Record<string, unknown>): Uint8Array[] {
+  const rest: Record<string, unknown> = {};
+  const apart: Uint8Array[] = [];
+  const names: string[] = [];
+  for (const [name, v] of Object.entries(value)) {
+    if (v instanceof Uint8Array && v.length >= movedBytesMin) {
+      apart.push(v);
+      names.push(name);
+    } else {
+      rest[name] = v;
+    }
+  }
+  // Each large field is packed as an empty bin (bin 8 of length 0: 0xc4 0x00): they are the
+  // last values msgpackr writes, and their headers are replaced by the real ones.
+  for (const name of names) rest[name] = new Uint8Array(0);
+  const packed = pack(rest);
+  const head = packed.length - 2 * apart.length;
+  for (let i = head; i < packed.length; i += 2) {
+    if (packed[i] !== 0xc4 || packed[i + 1] !== 0) {
+      throw new Error('packBinFieldsApart: unexpected encoding');
+    }
+  }
+  const parts = [packed.subarray(0, head)];
+  for (const b of apart) parts.push(binHeader(b.length), b);
+  return parts;
+}
+
+/** binHeader is msgpack's bin 32 header for n bytes: 0xc6 and the length, big-endian. */
+function binHeader(n: number): Uint8Array {
+  const h = new Uint8Array(5);
+  h[0] = 0xc6;
+  new DataView(h.buffer).setUint32(1, n);
+  return h;
 }
 
 /**

@@ -342,7 +342,7 @@ function fakeShard(
         ep.reply(token!, { revision: box.s.currentRevision });
         break;
       case 'ShardSnapshot':
-        ep.reply(token!, packStore(box.s));
+        ep.reply(token!, [packStore(box.s)]);
         return;
       default:
         if (token !== undefined) ep.replyError(token, { message: `sim: ${s.type} unsupported` });
