@@ -6,7 +6,8 @@ import { Piscina } from 'piscina';
 import { decodeSnapshotFile, snapshotFileName } from '../src/wal/index.js';
 import { loadNewestSnapshot } from '../actors/wal/snap-store.js';
 import { snapDirOf } from '../src/server/data-dir.js';
-import type { SnapshotTaskInput, SnapshotTaskTimed } from '../actors/wal/snapshot-task.js';
+import writeSnapshot, { type SnapshotTaskInput, type SnapshotTaskTimed }
+  from '../actors/wal/snapshot-task.js';
 
 test('snapshot task: a piscina worker writes a snapshot file that loads back', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-snap-'));
@@ -48,3 +49,20 @@ test('snapshot task: a piscina worker writes a snapshot file that loads back', a
     'no temporary file is left behind',
   );
 });
+
+test('snapshot task: parts moved to it are freed once written, not left to its collector',
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'myetcd-snap-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    // Run in this thread, as the pool's thread runs it: a part that owns its buffer (as a
+    // moved one does) is released after the write; a view of a larger buffer is left alone.
+    const owned = Uint8Array.from({ length: 100_000 }, (_, i) => i & 0xff);
+    const shared = new Uint8Array(200_000).subarray(0, 100_000);
+    const { path: p, error } = await writeSnapshot({ dir, term: 1, index: 9,
+      parts: [owned, shared] });
+    t.is(error, undefined);
+    t.is(decodeSnapshotFile(fs.readFileSync(p), path.basename(p), { term: 1, index: 9 })
+      .body.length, 200_000);
+    t.is(owned.byteLength, 0, 'the owned part is detached: its memory is freed');
+    t.is(shared.byteLength, 100_000, 'a view of a larger buffer is not given away');
+  });

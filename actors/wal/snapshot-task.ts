@@ -8,6 +8,7 @@
  * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
  * large part costs (a transferred part must own its whole ArrayBuffer).
  */
+import { releaseBytes } from '../../src/runtime/codec.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { nodeFsOps } from './fs-ops.js';
 import { writeSnapshotFile } from './snap-store.js';
@@ -56,5 +57,10 @@ export default async function writeSnapshot(input: SnapshotTaskInput):
     if (typeof err.code === 'string') error.code = err.code;
     if (typeof err.syscall === 'string') error.syscall = err.syscall;
     return { path: '', fsyncSeconds: 0, error };
+  } finally {
+    // The parts were moved here and are written: free them now. This thread allocates almost
+    // nothing, so its next collection, which would free them, could be minutes away; until
+    // then a million keys' dump (≈ 130 MB, allocated by the shard) stayed resident.
+    for (const part of input.parts) releaseBytes(part);
   }
 }
