@@ -16,7 +16,7 @@ import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
 import { WalStore } from './wal-store.js';
 import type { WalAppend, WalConfig, WalMsg, WalSnapshotSave } from './messages.js';
-import type { SnapshotTaskTimed } from './snapshot-task.js';
+import { snapshotPoolOptions, type SnapshotTaskTimed } from './snapshot-task.js';
 
 /**
  * The WAL writer actor. Appends that arrive within one turn are written with one write and
@@ -36,6 +36,7 @@ const pool = new Piscina({
   minThreads: 0,
   maxThreads: 1,
   idleTimeout: snapshotPoolIdleMs,
+  ...snapshotPoolOptions,
 });
 /** saving: each snapshot being written, by index (settled: saved or failed), so that a read of
  * it waits for its file. */
