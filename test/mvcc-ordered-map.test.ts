@@ -90,6 +90,40 @@ test('mvcc: ordered map agrees with a naive sorted array on random operations', 
   m.checkInvariants();
 });
 
+test('mvcc: ordered map keeps its order with characters above 0xff and long shared prefixes',
+  (t) => {
+    // Keys are byte strings, but the order must stay right for any string: characters above
+    // 0xff, and keys that differ only after a long shared prefix (a search that compares a
+    // few bytes after the chunk's shared prefix first, tried in session 10, must fall back
+    // to whole strings on ties).
+    const rnd = seeded(Number(process.env.MVCC_SEED ?? 0x0bee));
+    const alphabet = [0, 0x61, 0xff, 0x100, 0x17f, 0xffff];
+    const key = (): string => {
+      let s = rnd() < 0.5 ? 'registry/pods/default/' : '';
+      const n = 1 + Math.floor(rnd() * 6);
+      for (let i = 0; i < n; i++) s += String.fromCharCode(alphabet[Math.floor(rnd() * 6)]!);
+      return s;
+    };
+    const m = new OrderedMap<number>();
+    const twin = new Twin();
+    for (let step = 0; step < 20_000; step++) {
+      const k = key();
+      const x = rnd();
+      if (x < 0.55) {
+        m.set(k, step);
+        twin.set(k, step);
+      } else if (x < 0.8) {
+        t.is(m.delete(k), twin.delete(k));
+      } else if (m.get(k) !== twin.get(k)) {
+        t.fail(`step ${step}: get ${JSON.stringify(k)}`);
+      }
+    }
+    m.checkInvariants();
+    t.deepEqual([...m.ascend()], twin.items);
+    const lo = key();
+    t.deepEqual([...m.ascend(lo)], twin.between(lo));
+  });
+
 test('mvcc: ordered map splits and merges chunks under many keys', (t) => {
   const m = new OrderedMap<number>();
   const n = 20_000;
