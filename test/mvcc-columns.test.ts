@@ -117,3 +117,44 @@ test('mvcc: RunCopier lands every range where a byte-by-byte copy does, joined o
       t.deepEqual(got, want);
     }
   });
+
+test('mvcc: KvColumns works when the address space to grow in place is refused', async (t) => {
+  // Under `ulimit -v`, reserving room to grow in place (resizable buffers) can be refused; the
+  // columns then fall back to plain buffers that grow by copying. The child process checks
+  // every row against what it wrote and reports which kinds of buffers it got.
+  const url = new URL('../src/mvcc/kv-columns.js', import.meta.url).href;
+  const script = `
+    const { KvColumns } = await import(${JSON.stringify(url)});
+    const c = new KvColumns();
+    const want = new Map();
+    for (let i = 0; i < 200000; i++) {
+      const value = String(i).repeat(1 + (i % 7));
+      const r = c.add({ key: '', value, modRevision: i + 1, createRevision: 1, version: 1,
+        lease: 0 });
+      want.set(r, value);
+      if (i % 3 === 0) { c.free(r); want.delete(r); }
+    }
+    c.compactArena(true);
+    let bad = 0;
+    for (const [r, v] of want) if (c.kv(r, 'k').value !== v || c.mod[r] < 1) bad++;
+    const kinds = [c.arena.buffer, c.mod.buffer, c.prev.buffer].map((b) => b.resizable);
+    console.log(JSON.stringify({ rows: want.size, bad, kinds }));`;
+  const { spawnSync } = await import('node:child_process');
+  // Limits of address space around what Node needs plus a 1 GiB arena reservation: below it
+  // Node itself may fail to start (its own std::bad_alloc), above it the reservation fits.
+  // Every run that ran must be right, and at least one must have run on the fallback.
+  let fellBack = 0;
+  for (const kib of [1_800_000, 2_000_000, 2_200_000, 2_400_000, 2_600_000]) {
+    const command = `ulimit -v ${kib} && exec "$0" --input-type=module -e "$1"`;
+    const out = spawnSync('bash', ['-c', command, process.execPath, script], { encoding: 'utf8' });
+    if (out.status !== 0) {
+      t.log(`ulimit -v ${kib}: exit ${String(out.status)}, ${out.stderr.slice(0, 120)}`);
+      continue;
+    }
+    const r = JSON.parse(out.stdout.trim()) as { rows: number; bad: number; kinds: boolean[] };
+    t.is(r.rows, 133_333);
+    t.is(r.bad, 0, `ulimit -v ${kib}`);
+    if (r.kinds[0] === false) fellBack++;
+  }
+  t.true(fellBack > 0, 'some run had its arena reservation refused and fell back');
+});

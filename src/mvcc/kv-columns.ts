@@ -18,11 +18,15 @@ const kvColumnsGrowth = 1.5;
  * kvColumnsRowsReserved is the rows each column reserves address space for: columns are
  * resizable ArrayBuffers that grow in place up to it, with no copy and no old buffer left for
  * the collector (those copies held ≈ 190 MiB with 1,000,000 keys until a full GC found them,
- * the performance notes in docs/, session 10). 2^26 rows (512 MiB of float64 column, address space
- * only) outnumber what the default 2 GiB quota lets in; past it a column is copied once into
- * a reservation twice as large.
+ * the performance notes in docs/, session 10). 2^24 rows: 128 MiB of address space for a
+ * float64 column, ≈ 0.7 GiB for a store's columns; past it a column is copied once into a
+ * reservation twice as large. Where even that is refused (a process under `ulimit -v`),
+ * columns are plain buffers that grow by copying, as before.
  */
-const kvColumnsRowsReserved = 2 ** 26;
+const kvColumnsRowsReserved = 2 ** 24;
+/** valueArenaBytesReserved is the address space a value arena reserves to grow into in place
+ * (then, as columns, a copy into twice as much, up to valueArenaBytesMax). */
+const valueArenaBytesReserved = 2 ** 30;
 /** kvColumnsRowBytes is one row's size over all columns (see KvColumns). */
 export const kvColumnsRowBytes = 8 * 4 + 4 * 3;
 /** freeRow marks a row on the free list in `prev`. */
@@ -330,11 +334,19 @@ export class KvColumns {
     this.arenaGarbage = 0;
   }
 
-  /** growArena makes the arena `size` bytes, in place: the values stay where they are. */
+  /** growArena makes the arena `size` bytes, in place when its reservation holds them (the
+   * values stay where they are), else by a copy of the used bytes into a new arena. */
   private growArena(size: number): void {
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    (this.arena.buffer as ResizableBuffer).resize(size);
-    this.setArena(this.arena);
+    const buf = this.arena.buffer as ResizableBuffer;
+    if (buf.resizable === true && size <= buf.maxByteLength) {
+      buf.resize(size);
+      this.setArena(this.arena);
+      return;
+    }
+    const a = arenaOf(size);
+    a.set(this.arena.subarray(0, this.arenaUsed));
+    this.setArena(a);
   }
 
   private setArena(a: Uint8Array): void {
@@ -347,11 +359,23 @@ export class KvColumns {
 /** ResizableBuffer is ES2024's resizable ArrayBuffer, which Node 20's V8 has (the ES2022
  * library this project compiles against does not declare it). */
 interface ResizableBuffer extends ArrayBuffer {
+  readonly resizable: boolean;
   readonly maxByteLength: number;
   resize(byteLength: number): void;
 }
 const ResizableArrayBuffer = ArrayBuffer as unknown as
   new (byteLength: number, options: { maxByteLength: number }) => ResizableBuffer;
+
+/** reserve returns a zeroed buffer of `bytes` that can grow in place to `reservedBytes`, or,
+ * when the address space for that is refused (RangeError), a plain one of `bytes`. */
+function reserve(bytes: number, reservedBytes: number): ArrayBuffer {
+  try {
+    return new ResizableArrayBuffer(bytes, { maxByteLength: Math.max(bytes, reservedBytes) });
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return new ArrayBuffer(bytes);
+  }
+}
 
 /** Column is a typed array of rows. */
 export type Column = Float64Array | Uint32Array | Int32Array;
@@ -364,13 +388,14 @@ export type ColumnType<T extends Column> =
 export function column<T extends Column>(type: ColumnType<T>, cap: number): T {
   const reserved = cap <= kvColumnsRowsReserved ? kvColumnsRowsReserved : 2 * cap;
   const size = type.BYTES_PER_ELEMENT;
-  return new type(new ResizableArrayBuffer(cap * size, { maxByteLength: reserved * size }));
+  return new type(reserve(cap * size, reserved * size));
 }
 
-/** arenaOf makes a value arena of `size` zeroed bytes that can grow in place to the arena's
- * limit. */
+/** arenaOf makes a value arena of `size` zeroed bytes that can grow in place to
+ * valueArenaBytesReserved (or twice its size, if more; never past valueArenaBytesMax). */
 function arenaOf(size: number): Uint8Array {
-  return new Uint8Array(new ResizableArrayBuffer(size, { maxByteLength: valueArenaBytesMax }));
+  const reserved = size <= valueArenaBytesReserved ? valueArenaBytesReserved : 2 * size;
+  return new Uint8Array(reserve(size, Math.min(valueArenaBytesMax, reserved)));
 }
 
 /** grown returns column `a` with `cap` rows: the same array, its buffer resized in place,
@@ -378,7 +403,7 @@ function arenaOf(size: number): Uint8Array {
 export function grown<T extends Column>(a: T, cap: number): T {
   const buf = a.buffer as ResizableBuffer;
   const size = a.BYTES_PER_ELEMENT;
-  if (cap * size <= buf.maxByteLength) {
+  if (buf.resizable === true && cap * size <= buf.maxByteLength) {
     buf.resize(cap * size);
     return a;
   }
