@@ -205,7 +205,8 @@ export class Metrics {
     'V8 heap in use by an actor thread (each thread has its own heap).', ['actor']);
   readonly memoryParts = this.gauge('myetcd_actor_memory_bytes',
     'Memory of an actor thread by part: heapUsed, heapTotal, external, arrayBuffers (this ' +
-    'thread\'s own) and what the actor reports of its state (raft log, store columns).',
+    'thread\'s own; V8 leaves resizable buffers out) and what the actor reports of its ' +
+    'state (raft log, applier and store columns, which are resizable buffers).',
     ['actor', 'part']);
   readonly mailboxDepth = this.gauge('myetcd_actor_mailbox_depth',
     'Messages an actor has queued or outstanding towards a peer.', ['actor', 'peer']);
