@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { OrderedMap } from '../src/mvcc/index.js';
 import { seeded } from './helpers/rng.js';
 
@@ -30,22 +30,18 @@ class Twin {
   }
 }
 
-test('mvcc: ordered map agrees with a naive sorted array on random operations', (t) => {
-  const seed = Number(process.env.MVCC_SEED ?? 0x0ade);
+/**
+ * agreesWithTwin runs `steps` random operations on an OrderedMap and on a Twin, over keys
+ * drawn by `key`, checks every answer (gets, deletes, ranges both ways, the size), reloads the
+ * map from its own contents halfway (a restart's loadSorted), and returns both.
+ */
+function agreesWithTwin(t: ExecutionContext, seed: number, steps: number,
+  key: (rnd: () => number) => string): { m: OrderedMap<number>; twin: Twin } {
   const rnd = seeded(seed);
-  const key = (): string => {
-    // Short binary keys over a small alphabet: collisions, "\0" and "\xff" bytes, and enough
-    // distinct keys (~9,000) for chunks to split and merge.
-    const n = 1 + Math.floor(rnd() * 5);
-    let s = '';
-    for (let i = 0; i < n; i++) s += String.fromCharCode([0, 0x61, 0x62, 0x7f, 0x80, 0xff][
-      Math.floor(rnd() * 6)]!);
-    return s;
-  };
   const m = new OrderedMap<number>();
   const twin = new Twin();
-  for (let step = 0; step < 30_000; step++) {
-    const k = key();
+  for (let step = 0; step < steps; step++) {
+    const k = key(rnd);
     const x = rnd();
     const where = `seed ${seed} step ${step}`;
     if (x < 0.5) {
@@ -67,8 +63,8 @@ test('mvcc: ordered map agrees with a naive sorted array on random operations', 
         t.is(m.delete(k), twin.delete(k), where);
       }
     } else {
-      const lo = rnd() < 0.2 ? undefined : key();
-      const hi = rnd() < 0.2 ? undefined : key();
+      const lo = rnd() < 0.2 ? undefined : key(rnd);
+      const hi = rnd() < 0.2 ? undefined : key(rnd);
       const want = JSON.stringify(twin.between(lo, hi));
       const wantDown = JSON.stringify([...twin.between(lo, hi)].reverse());
       t.is(JSON.stringify([...m.ascend(lo, hi)]), want, where);
@@ -80,14 +76,26 @@ test('mvcc: ordered map agrees with a naive sorted array on random operations', 
       t.is(JSON.stringify(seen), wantDown, where);
     }
     if (m.size !== twin.items.length) t.fail(`${where}: size`);
-    if (step === 15_000) {
-      // Halfway, a restart's path: the map is reloaded from its own contents, in key order.
+    if (step === steps >>> 1) {
       const entries = [...m.ascend()];
       m.loadSorted(entries.map(([k2]) => k2), entries.map(([, v]) => v));
       m.checkInvariants();
     }
   }
   m.checkInvariants();
+  return { m, twin };
+}
+
+test('mvcc: ordered map agrees with a naive sorted array on random operations', (t) => {
+  // Short binary keys over a small alphabet: collisions, "\0" and "\xff" bytes, and enough
+  // distinct keys (~9,000) for chunks to split and merge.
+  agreesWithTwin(t, Number(process.env.MVCC_SEED ?? 0x0ade), 30_000, (rnd) => {
+    const n = 1 + Math.floor(rnd() * 5);
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode([0, 0x61, 0x62, 0x7f, 0x80, 0xff][
+      Math.floor(rnd() * 6)]!);
+    return s;
+  });
 });
 
 test('mvcc: ordered map keeps its order with characters above 0xff and long shared prefixes',
@@ -96,32 +104,15 @@ test('mvcc: ordered map keeps its order with characters above 0xff and long shar
     // 0xff, and keys that differ only after a long shared prefix (a search that compares a
     // few bytes after the chunk's shared prefix first, tried in session 10, must fall back
     // to whole strings on ties).
-    const rnd = seeded(Number(process.env.MVCC_SEED ?? 0x0bee));
     const alphabet = [0, 0x61, 0xff, 0x100, 0x17f, 0xffff];
-    const key = (): string => {
-      let s = rnd() < 0.5 ? 'registry/pods/default/' : '';
-      const n = 1 + Math.floor(rnd() * 6);
-      for (let i = 0; i < n; i++) s += String.fromCharCode(alphabet[Math.floor(rnd() * 6)]!);
-      return s;
-    };
-    const m = new OrderedMap<number>();
-    const twin = new Twin();
-    for (let step = 0; step < 20_000; step++) {
-      const k = key();
-      const x = rnd();
-      if (x < 0.55) {
-        m.set(k, step);
-        twin.set(k, step);
-      } else if (x < 0.8) {
-        t.is(m.delete(k), twin.delete(k));
-      } else if (m.get(k) !== twin.get(k)) {
-        t.fail(`step ${step}: get ${JSON.stringify(k)}`);
-      }
-    }
-    m.checkInvariants();
+    const { m, twin } = agreesWithTwin(t, Number(process.env.MVCC_SEED ?? 0x0bee), 20_000,
+      (rnd) => {
+        let s = rnd() < 0.5 ? 'registry/pods/default/' : '';
+        const n = 1 + Math.floor(rnd() * 6);
+        for (let i = 0; i < n; i++) s += String.fromCharCode(alphabet[Math.floor(rnd() * 6)]!);
+        return s;
+      });
     t.deepEqual([...m.ascend()], twin.items);
-    const lo = key();
-    t.deepEqual([...m.ascend(lo)], twin.between(lo));
   });
 
 test('mvcc: ordered map splits and merges chunks under many keys', (t) => {

@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import { decodeSnapshotFile, snapshotFileName } from '../src/wal/index.js';
 import { loadNewestSnapshot } from '../actors/wal/snap-store.js';
 import { snapDirOf } from '../src/server/data-dir.js';
+import { until } from './helpers/wait.js';
 import writeSnapshot, { snapshotPoolOptions, type SnapshotTaskInput, type SnapshotTaskTimed }
   from '../actors/wal/snapshot-task.js';
 
@@ -88,8 +89,5 @@ test('snapshot task: through the WAL writer\'s pool, a moved part\'s memory is r
     // The bytes were allocated here, so this thread's count drops when the pool's thread
     // frees them, whenever that is: wait for it (an idle pool thread blocked in Atomics.wait
     // never did, and the test times out).
-    while (arrayBuffers() > before - size / 2) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    t.pass();
+    await until(() => arrayBuffers() <= before - size / 2, 'the moved part\'s memory back');
   });

@@ -136,7 +136,7 @@ export class RaftNode {
   private readonly reads = new ReadIndexQueue();
   private readonly snapshots: Snapshotter;
   private storage = new MemoryStorage();
-  /** applierBytesSeen: the applier's off-heap bytes when last looked at (noticeGrowth). */
+  /** applierBytesSeen: the applier's dropped bytes when last looked at (noticeGrowth). */
   private applierBytesSeen = 0;
   /** snapshotReading: a WalSnapshotRead is in flight (wantSnapshotData). */
   private snapshotReading = false;
@@ -307,9 +307,10 @@ export class RaftNode {
       bootToReplayedMs: this.deps.nowMs() - r.fromMs }, 'replayed the WAL tail');
   }
 
-  /** noticeGrowth queues a GC when the applier's columns have grown (the old ones are dead). */
+  /** noticeGrowth queues a GC when the applier has replaced columns or an arena (the old ones
+   * are dead); a growth in place leaves nothing to collect. */
   private noticeGrowth(): void {
-    const bytes = this.sm.applier.allocatedBytes();
+    const bytes = this.sm.applier.droppedBytes();
     if (bytes === this.applierBytesSeen) return;
     this.applierBytesSeen = bytes;
     this.deps.collectGarbage?.(gcAfterGrowthDelayMs);

@@ -60,8 +60,8 @@ function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
 }
 
 ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
-/** offHeapSeen: the store's off-heap bytes when last looked at (a change means growth). */
-let offHeapSeen = 0;
+/** droppedSeen: the store's dropped bytes when last looked at (a change: buffers to collect). */
+let droppedSeen = 0;
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
@@ -73,9 +73,10 @@ ctx.ep.onMessage((msg, token) => {
       }
       if (msg.index > appliedIndex) appliedIndex = msg.index;
       drainWaiting();
-      if (store.offHeapBytes() !== offHeapSeen) {
-        // The columns grew (or the arena was rebuilt): the old ones are garbage.
-        offHeapSeen = store.offHeapBytes();
+      if (store.droppedBytes() !== droppedSeen) {
+        // The store replaced columns or an arena (a rebuild, a growth past a reservation):
+        // the old ones are garbage. A growth in place leaves nothing to collect.
+        droppedSeen = store.droppedBytes();
         collectGarbageSoon(gcAfterGrowthDelayMs);
       }
       return;
@@ -93,8 +94,7 @@ ctx.ep.onMessage((msg, token) => {
     case 'ShardSnapshot':
       // The dump's columns move to the Raft node as they are (no packed copy of them all).
       if (token !== undefined) {
-        const dump = store.toSnapshot() as unknown as Record<string, unknown>;
-        ctx.ep.reply(token, packBinFieldsApart(dump).map(moveBytes));
+        ctx.ep.reply(token, packBinFieldsApart(store.toSnapshot()).map(moveBytes));
       }
       collectGarbageSoon(); // the dump's columns and bytes, once sent
       return;

@@ -180,8 +180,8 @@ export class WalStore {
       writeFileDurably(fsx, walDir, walSegmentName(0, 0), [encoder.bytes()]);
       names = walSegmentNames(fsx, walDir);
     }
-    const files = names.map((n) => ({ name: n.name, bytes: fsx.readFileSync(path.join(walDir,
-      n.name)) }));
+    const files = names.map(({ name }) =>
+      ({ name, bytes: fsx.readFileSync(path.join(walDir, name)) }));
     let tailFileBytes = files.at(-1)?.bytes.length ?? 0;
     const scan = readWal(files);
     const tail = scan.segments.at(-1);

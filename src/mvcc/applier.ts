@@ -240,10 +240,10 @@ export class Applier {
     return this.cols.memoryBytes();
   }
 
-  /** allocatedBytes is the columns' and arena's capacity: it changes only when they are
-   * reallocated (the old ones are then garbage). */
-  allocatedBytes(): number {
-    return this.cols.allocatedBytes();
+  /** droppedBytes counts the columns and arenas the applier replaced (KvColumns.droppedBytes):
+   * when it changes, a garbage collection has memory to return. */
+  droppedBytes(): number {
+    return this.cols.droppedBytes;
   }
 
   /** keyCount is the number of live keys. */

@@ -80,6 +80,13 @@ export class KvColumns {
   /** arenaGarbage: bytes of freed values still inside arenaUsed. */
   private arenaGarbage = 0;
 
+  /**
+   * droppedBytes counts the bytes of the columns and arenas this store has replaced by new
+   * ones (a rebuilt arena, a load, a growth past a reservation): memory only a garbage
+   * collection returns. A growth in place adds nothing. Its owner collects when it changes.
+   */
+  droppedBytes = 0;
+
   /** capacity is the number of rows the columns can hold without growing. */
   get capacity(): number {
     return this.mod.length;
@@ -237,6 +244,7 @@ export class KvColumns {
     valueLens: Uint32Array; valueBytes: Uint8Array; prev: Int32Array;
   }): void {
     const cap = Math.max(kvColumnsRowsMin, n + (n >>> 3));
+    this.droppedBytes += this.capacity * kvColumnsRowBytes; // the arena counts in setArena
     this.mod = column(Float64Array, cap);
     this.mod.set(cols.mod.subarray(0, n));
     this.create = column(Float64Array, cap);
@@ -280,13 +288,20 @@ export class KvColumns {
 
   private growRows(): void {
     const cap = Math.ceil(this.capacity * kvColumnsGrowth);
-    this.mod = grown(this.mod, cap);
-    this.create = grown(this.create, cap);
-    this.version = grown(this.version, cap);
-    this.lease = grown(this.lease, cap);
-    this.valueAt = grown(this.valueAt, cap);
-    this.valueLen = grown(this.valueLen, cap);
-    this.prev = grown(this.prev, cap);
+    this.mod = this.grow(this.mod, cap);
+    this.create = this.grow(this.create, cap);
+    this.version = this.grow(this.version, cap);
+    this.lease = this.grow(this.lease, cap);
+    this.valueAt = this.grow(this.valueAt, cap);
+    this.valueLen = this.grow(this.valueLen, cap);
+    this.prev = this.grow(this.prev, cap);
+  }
+
+  /** grow is grown(), counting a column it had to copy in droppedBytes. */
+  private grow<T extends Column>(a: T, cap: number): T {
+    const b = grown(a, cap);
+    if (b !== a) this.droppedBytes += a.byteLength;
+    return b;
   }
 
   private storeValue(r: number, v: Bytes): void {
@@ -350,6 +365,7 @@ export class KvColumns {
   }
 
   private setArena(a: Uint8Array): void {
+    if (a.buffer !== this.arena.buffer) this.droppedBytes += this.arena.byteLength;
     this.arena = a;
     // A Buffer's length is fixed when it is made, so it is made again after each growth.
     this.view = Buffer.from(a.buffer, a.byteOffset, a.byteLength);

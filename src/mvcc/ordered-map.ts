@@ -44,11 +44,9 @@ export class OrderedMap<V> {
   /** atChunk, atSlot: where the last find() put a key (see find). */
   private atChunk = 0;
   private atSlot = 0;
-  /** hintKey, lastVersion, lastFound: the last find()'s question and answer, valid while
-   * version === lastVersion. */
-  private hintKey: Bytes | undefined = undefined;
-  private lastVersion = -1;
-  private lastFound = false;
+  /** foundKey, foundVersion: the last find()'s key, and the version its place is valid at. */
+  private foundKey: Bytes | undefined = undefined;
+  private foundVersion = -1;
 
   /** size is the number of keys. */
   get size(): number {
@@ -123,17 +121,16 @@ export class OrderedMap<V> {
       this.atSlot = 0;
       return false;
     }
-    if (this.lastVersion === this.version && this.hintKey === key) return this.lastFound;
-    const ci = Math.max(0, this.chunkFor(key));
-    const keys = this.chunks[ci]!.keys;
-    // Appending at the end is the common case of a bulk load in key order: skip the search.
-    const i = keys[keys.length - 1]! < key ? keys.length : lowerBound(keys, key);
-    this.atChunk = ci;
-    this.atSlot = i;
-    this.hintKey = key;
-    this.lastVersion = this.version;
-    this.lastFound = keys[i] === key;
-    return this.lastFound;
+    if (this.foundVersion !== this.version || this.foundKey !== key) {
+      const ci = Math.max(0, this.chunkFor(key));
+      const keys = this.chunks[ci]!.keys;
+      // Appending at the end is the common case of a bulk load in key order: skip the search.
+      this.atSlot = keys[keys.length - 1]! < key ? keys.length : lowerBound(keys, key);
+      this.atChunk = ci;
+      this.foundKey = key;
+      this.foundVersion = this.version;
+    }
+    return this.chunks[this.atChunk]!.keys[this.atSlot] === key;
   }
 
   /** clear removes every key. */
@@ -286,12 +283,10 @@ export class OrderedMap<V> {
 
   /** lowerBoundPos returns (chunk, slot) of the first key ≥ key; (chunks.length, 0) at end. */
   private lowerBoundPos(key: Bytes): [number, number] {
-    const ci = this.chunkFor(key);
-    if (ci < 0) return [0, 0];
-    const c = this.chunks[ci]!;
-    const i = lowerBound(c.keys, key);
-    if (i < c.keys.length) return [ci, i];
-    return [ci + 1, 0];
+    this.find(key);
+    const c = this.chunks[this.atChunk];
+    if (c === undefined || this.atSlot < c.keys.length) return [this.atChunk, this.atSlot];
+    return [this.atChunk + 1, 0];
   }
 
   private split(ci: number): void {

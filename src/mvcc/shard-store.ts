@@ -100,6 +100,8 @@ export class ShardStore {
    * shards (etcd's sub revision), so that a history merged from the shards keeps txn order. */
   private logSub = column(Uint32Array, logRowsMin);
   private logLen = 0;
+  /** logDroppedBytes: change-log buffers replaced by a growth past their reservation. */
+  private logDroppedBytes = 0;
   private sizeBytes = 0;
 
   constructor(opts: { revision?: number; compactRevision?: number } = {}) {
@@ -304,6 +306,12 @@ export class ShardStore {
     return this.cols.allocatedBytes() + this.log.byteLength + this.logSub.byteLength;
   }
 
+  /** droppedBytes counts the columns, arenas and change logs the store replaced by new ones
+   * (KvColumns.droppedBytes): when it changes, a garbage collection has memory to return. */
+  droppedBytes(): number {
+    return this.cols.droppedBytes + this.logDroppedBytes;
+  }
+
   /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
   toSnapshot(): ShardSnapshot {
     const c = this.cols;
@@ -476,8 +484,11 @@ export class ShardStore {
 
   private logPush(r: number, sub: number): void {
     if (this.logLen === this.log.length) {
-      this.log = grown(this.log, this.log.length * 2);
-      this.logSub = grown(this.logSub, this.log.length);
+      const [log, logSub] = [this.log, this.logSub];
+      this.log = grown(log, log.length * 2);
+      this.logSub = grown(logSub, this.log.length);
+      if (this.log !== log) this.logDroppedBytes += log.byteLength;
+      if (this.logSub !== logSub) this.logDroppedBytes += logSub.byteLength;
     }
     this.logSub[this.logLen] = sub;
     this.log[this.logLen++] = r;

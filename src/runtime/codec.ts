@@ -183,7 +183,7 @@ export function packWithBins(head: object, key: string,
  * to the WAL writer as its columns instead of being packed into one more buffer of its size
  * first. The large fields come last in the encoding (a decoder reads fields by name).
  */
-export function packBinFieldsApart(value: Record<string, unknown>): Uint8Array[] {
+export function packBinFieldsApart(value: object): Uint8Array[] {
   const rest: Record<string, unknown> = {};
   const apart: Uint8Array[] = [];
   const names: string[] = [];

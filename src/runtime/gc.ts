@@ -16,8 +16,8 @@ import {
   idleGcBusyMax, idleGcCheckMs, idleGcGrowthBytes, idleGcLiveBytesMax,
 } from '../constants.js';
 
-/** gcAfterGrowthDelayMs: after columns grow, the collection waits this long, so that a burst
- * of writes growing several columns pays one collection. */
+/** gcAfterGrowthDelayMs: after a store replaces columns or an arena, the collection waits
+ * this long, so that a burst of writes replacing several pays one collection. */
 export const gcAfterGrowthDelayMs = 1_000;
 
 let gcFn: (() => void) | null | undefined;
