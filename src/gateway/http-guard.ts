@@ -69,7 +69,13 @@ export interface GuardOptions {
   receivingShared?: SharedArrayBuffer;
 }
 
-/** aborts holds the abort listeners of responses whose body is still arriving. */
+/** aborts holds the abort listeners of responses whose body is still arriving. An entry is
+ * deleted as soon as its body has arrived, not left to the map's weakness: V8's young-generation
+ * collections keep a WeakMap entry's value alive while its key lives in the young generation, so
+ * every request's objects reachable from the listener (hyper-express's Request and Response,
+ * the route's closures) survived to the old generation and waited for a full collection; at
+ * 50 connections ≈ 25 % of everything the gateway allocated was promoted (docs/performance.md,
+ * "Session 11"). */
 const aborts = new WeakMap<object, (() => void)[]>();
 
 /** Receiving counts the bytes of request bodies being received (all connections). */
@@ -207,7 +213,11 @@ export function bodyText(req: HyperExpress.Request, res: HyperExpress.Response):
     let list = aborts.get(raw);
     if (list === undefined) aborts.set(raw, (list = []));
     list.push(() => reject(new EtcdError('BAD_REQUEST', 'client closed the request')));
-    if (!receiveText(req, resolve)) req.text().then(resolve, reject);
+    const done = (text: string): void => {
+      aborts.delete(raw);
+      resolve(text);
+    };
+    if (!receiveText(req, done)) req.text().then(done, reject);
   });
 }
 
