@@ -4,7 +4,9 @@ import {
   EntryNormal, MemoryStorage, errSnapshotTemporarilyUnavailable, type Entry,
 } from '../src/raft/index.js';
 import { createMetrics } from '../src/metrics/index.js';
-import { shouldCollectIdle } from '../src/runtime/gc.js';
+import {
+  DroppedBytesWatch, gcAfterDroppedBytesMin, gcAfterGrowthDelayMs, shouldCollectIdle,
+} from '../src/runtime/gc.js';
 import { threadMemory } from '../src/runtime/worker.js';
 import { idleGcBusyMax, idleGcGrowthBytes, idleGcLiveBytesMax } from '../src/constants.js';
 import type { Index, MemberId, Term } from '../src/types.js';
@@ -145,4 +147,28 @@ test('gc: a worker thread that went idle after a burst of dead objects collects 
         });`;
     const r = await firstMessage<{ peak: number; now: number }>(code);
     t.true(r.peak - r.now >= idleGcGrowthBytes / 2, `peak ${r.peak}, after ${r.now}`);
+  });
+
+test('gc: the buffers a store dropped queue a collection only once they add up to the minimum',
+  (t) => {
+    const queued: number[] = [];
+    const w = new DroppedBytesWatch((delayMs) => queued.push(delayMs));
+    const mib = 1024 * 1024;
+    // Small rebuilds (a small store rewriting its arena) add up before anything is queued.
+    for (let total = mib; total < gcAfterDroppedBytesMin; total += mib) w.notice(total);
+    t.deepEqual(queued, []);
+    w.notice(gcAfterDroppedBytesMin);
+    t.deepEqual(queued, [gcAfterGrowthDelayMs]);
+    // Counting starts again from what was queued: the same total queues nothing more.
+    w.notice(gcAfterDroppedBytesMin);
+    w.notice(gcAfterDroppedBytesMin + mib);
+    t.is(queued.length, 1);
+    // One large replacement (a million keys' arena) queues at once.
+    w.notice(3 * gcAfterDroppedBytesMin);
+    t.is(queued.length, 2);
+    // A restored store counts from zero again: its first large drop still queues.
+    w.notice(mib);
+    t.is(queued.length, 2);
+    w.notice(gcAfterDroppedBytesMin + mib);
+    t.is(queued.length, 3);
   });

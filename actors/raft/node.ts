@@ -10,7 +10,7 @@ import {
   checkAdd, checkPromote, checkRemove, learnerReady, type ReconfigRefusal, type ReconfigView,
 } from '../../src/cluster/reconfig.js';
 import { EtcdError } from '../../src/errors.js';
-import { gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
+import { DroppedBytesWatch } from '../../src/runtime/gc.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
@@ -136,8 +136,9 @@ export class RaftNode {
   private readonly reads = new ReadIndexQueue();
   private readonly snapshots: Snapshotter;
   private storage = new MemoryStorage();
-  /** applierBytesSeen: the applier's dropped bytes when last looked at (noticeGrowth). */
-  private applierBytesSeen = 0;
+  /** applierDropped: what the applier replaced, and when that is worth a GC (noticeGrowth). */
+  private readonly applierDropped = new DroppedBytesWatch((delayMs) =>
+    this.deps.collectGarbage?.(delayMs));
   /** snapshotReading: a WalSnapshotRead is in flight (wantSnapshotData). */
   private snapshotReading = false;
   /** bootPhases: how long each step of the last boot took (ms), for the logs. */
@@ -307,13 +308,10 @@ export class RaftNode {
       bootToReplayedMs: this.deps.nowMs() - r.fromMs }, 'replayed the WAL tail');
   }
 
-  /** noticeGrowth queues a GC when the applier has replaced columns or an arena (the old ones
-   * are dead); a growth in place leaves nothing to collect. */
+  /** noticeGrowth queues a GC when the applier has replaced enough columns or arenas (the old
+   * ones are dead; DroppedBytesWatch); a growth in place leaves nothing to collect. */
   private noticeGrowth(): void {
-    const bytes = this.sm.applier.droppedBytes();
-    if (bytes === this.applierBytesSeen) return;
-    this.applierBytesSeen = bytes;
-    this.deps.collectGarbage?.(gcAfterGrowthDelayMs);
+    this.applierDropped.notice(this.sm.applier.droppedBytes());
   }
 
   /** releaseSnapshotData drops the newest snapshot's data from memory (its file has it);

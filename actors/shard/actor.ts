@@ -4,7 +4,7 @@ import { moveBytes, packBinFieldsApart, releaseBytes, unpack } from '../../src/r
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { startActor } from '../../src/runtime/worker.js';
-import { collectGarbageSoon, gcAfterGrowthDelayMs } from '../../src/runtime/gc.js';
+import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
 import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
 
 /**
@@ -60,8 +60,8 @@ function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
 }
 
 ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
-/** droppedSeen: the store's dropped bytes when last looked at (a change: buffers to collect). */
-let droppedSeen = 0;
+/** dropped: what the store replaced, and when that is worth a GC (DroppedBytesWatch). */
+const dropped = new DroppedBytesWatch(collectGarbageSoon);
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
@@ -73,12 +73,9 @@ ctx.ep.onMessage((msg, token) => {
       }
       if (msg.index > appliedIndex) appliedIndex = msg.index;
       drainWaiting();
-      if (store.droppedBytes() !== droppedSeen) {
-        // The store replaced columns or an arena (a rebuild, a growth past a reservation):
-        // the old ones are garbage. A growth in place leaves nothing to collect.
-        droppedSeen = store.droppedBytes();
-        collectGarbageSoon(gcAfterGrowthDelayMs);
-      }
+      // The store replaced columns or an arena (a rebuild, a growth past a reservation): the
+      // old ones are garbage. A growth in place leaves nothing to collect.
+      dropped.notice(store.droppedBytes());
       return;
     case 'ShardRange':
       if (token === undefined) return;

@@ -20,6 +20,32 @@ import {
  * this long, so that a burst of writes replacing several pays one collection. */
 export const gcAfterGrowthDelayMs = 1_000;
 
+/** gcAfterDroppedBytesMin: the buffers a store replaced must add up to this much before a full
+ * collection is queued for them. Smaller ones are left to V8, which starts a collection of its
+ * own once external memory has grown by 64 MiB. A small store that rewrote its value arena
+ * every few thousand writes queued a full collection each time: four in five seconds of PUTs
+ * to one key, 8–21 ms each on the Raft thread (docs/performance.md, "Session 11"). */
+export const gcAfterDroppedBytesMin = 32 * 1024 * 1024;
+
+/**
+ * DroppedBytesWatch decides when what a store dropped is worth a full collection: `notice`
+ * takes the store's running total of replaced bytes (droppedBytes) and queues one collection
+ * once gcAfterDroppedBytesMin more have been dropped since the last one it queued.
+ */
+export class DroppedBytesWatch {
+  private counted = 0;
+  constructor(private readonly queue: (delayMs: number) => void) {}
+
+  /** notice looks at the store's total of dropped bytes. A total below the last one counted is
+   * a new store's (a restore replaced it), which counts from zero. */
+  notice(droppedTotal: number): void {
+    if (droppedTotal < this.counted) this.counted = 0;
+    if (droppedTotal - this.counted < gcAfterDroppedBytesMin) return;
+    this.counted = droppedTotal;
+    this.queue(gcAfterGrowthDelayMs);
+  }
+}
+
 let gcFn: (() => void) | null | undefined;
 let queued = false;
 
