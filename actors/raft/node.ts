@@ -781,6 +781,22 @@ export class RaftNode {
         });
         break;
       }
+      const hs = rd.hardState;
+      const voteChanged = hs !== undefined &&
+        (hs.term !== this.lastHardState.term || hs.vote !== this.lastHardState.vote);
+      if (hs !== undefined) this.pendingHardState = hs;
+      const persisting = rd.entries.length > 0 || voteChanged;
+      if (persisting) {
+        // A leader's appends may leave before its own fsync (it counts itself only after
+        // advance); anything a follower or candidate says waits for the disk.
+        const early = this.raftState === 'StateLeader' && !voteChanged;
+        if (early) this.send(rd.messages);
+        this.inflight = rd;
+        this.persist(rd, early);
+        // The append leaves before the committed entries are applied: the WAL writer's write
+        // and fsync run beside the apply instead of after it (the write path's cycle).
+        this.ep.flushNow();
+      }
       // Committed entries are stable locally (the core's contract), so they may be applied
       // while this Ready's own entries are being persisted.
       if (rd.committedEntries.length > 0) {
@@ -793,22 +809,11 @@ export class RaftNode {
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
-      const hs = rd.hardState;
-      const voteChanged = hs !== undefined &&
-        (hs.term !== this.lastHardState.term || hs.vote !== this.lastHardState.vote);
-      if (hs !== undefined) this.pendingHardState = hs;
-      if (rd.entries.length === 0 && !voteChanged) {
+      if (!persisting) {
         // Nothing needs an fsync: only messages and commit-index movement.
         this.send(rd.messages);
         this.node.advance(rd);
-        continue;
       }
-      // A leader's appends may leave before its own fsync (it counts itself only after
-      // advance); anything a follower or candidate says waits for the disk.
-      const early = this.raftState === 'StateLeader' && !voteChanged;
-      if (early) this.send(rd.messages);
-      this.inflight = rd;
-      this.persist(rd, early);
     }
     if (this.inflight === undefined) this.snapshots.maybeTake();
     // Everything this pass produced — the WAL append, answers, shard and watch changes,
