@@ -12,6 +12,7 @@
  * carry them. Recorded: txn-mixed, txn-put-then-range, txn-read-only-nested.
  */
 import { base64FromBytes } from '../bytes.js';
+import { AsciiWriter } from './ascii-writer.js';
 import type {
   Change,
   CompactionResponse,
@@ -45,39 +46,59 @@ export function encodeHeader(h: ResponseHeader): string {
   return `{${s}}`;
 }
 
+/** kvText writes the KeyValue texts of the gateway's answers (AsciiWriter). */
+const kvText = new AsciiWriter();
+
 /** encodeKeyValue writes mvccpb.KeyValue: key, create_revision, mod_revision, version,
  * value, lease — each omitted when zero or empty. */
 export function encodeKeyValue(kv: KeyValue): string {
-  let s = '{';
-  let sep = '';
-  if (kv.key.length) {
-    s += `"key":"${base64FromBytes(kv.key)}"`;
-    sep = ',';
-  }
-  if (kv.createRevision) {
-    s += `${sep}"create_revision":"${kv.createRevision}"`;
-    sep = ',';
-  }
-  if (kv.modRevision) {
-    s += `${sep}"mod_revision":"${kv.modRevision}"`;
-    sep = ',';
-  }
-  if (kv.version) {
-    s += `${sep}"version":"${kv.version}"`;
-    sep = ',';
-  }
-  if (kv.value.length) {
-    s += `${sep}"value":"${base64FromBytes(kv.value)}"`;
-    sep = ',';
-  }
-  if (kv.lease) s += `${sep}"lease":"${kv.lease}"`;
-  return s + '}';
+  kvText.start();
+  writeKeyValue(kvText, kv);
+  return kvText.text();
 }
 
+/** writeKeyValue is encodeKeyValue into a writer. */
+function writeKeyValue(w: AsciiWriter, kv: KeyValue): void {
+  w.ascii('{');
+  let sep = false;
+  if (kv.key.length) sep = bytesField(w, sep, '"key":"', kv.key);
+  if (kv.createRevision) sep = intField(w, sep, '"create_revision":"', kv.createRevision);
+  if (kv.modRevision) sep = intField(w, sep, '"mod_revision":"', kv.modRevision);
+  if (kv.version) sep = intField(w, sep, '"version":"', kv.version);
+  if (kv.value.length) sep = bytesField(w, sep, '"value":"', kv.value);
+  if (kv.lease) intField(w, sep, '"lease":"', kv.lease);
+  w.ascii('}');
+}
+
+/** intField writes `"name":"<decimal>"` (64-bit integers are strings in jsonpb), after a
+ * comma when `sep`; `head` is the field's `"name":"`. It returns true: a comma is due next. */
+function intField(w: AsciiWriter, sep: boolean, head: string, n: number): true {
+  if (sep) w.ascii(',');
+  w.ascii(head);
+  w.int(n);
+  w.ascii('"');
+  return true;
+}
+
+/** bytesField is intField for bytes, written as base64. */
+function bytesField(w: AsciiWriter, sep: boolean, head: string, b: string): true {
+  if (sep) w.ascii(',');
+  w.ascii(head);
+  w.base64(b);
+  w.ascii('"');
+  return true;
+}
+
+/** kvList writes a list of KeyValues as one JSON array, in one writer. */
 function kvList(kvs: readonly KeyValue[]): string {
-  let s = '[';
-  for (let i = 0; i < kvs.length; i++) s += (i ? ',' : '') + encodeKeyValue(kvs[i]!);
-  return s + ']';
+  kvText.start();
+  kvText.ascii('[');
+  for (let i = 0; i < kvs.length; i++) {
+    if (i > 0) kvText.ascii(',');
+    writeKeyValue(kvText, kvs[i]!);
+  }
+  kvText.ascii(']');
+  return kvText.text();
 }
 
 function rangeBody(r: RangeResponse): string {
