@@ -74,8 +74,8 @@ export interface GuardOptions {
  * collections keep a WeakMap entry's value alive while its key lives in the young generation, so
  * every request's objects reachable from the listener (hyper-express's Request and Response,
  * the route's closures) survived to the old generation and waited for a full collection; at
- * 50 connections ≈ 25 % of everything the gateway allocated was promoted (docs/performance.md,
- * "Session 11"). */
+ * 50 connections ≈ 25 % of everything the gateway allocated survived a scavenge, and most of
+ * that was promoted (docs/performance.md, "Session 11"). */
 const aborts = new WeakMap<object, (() => void)[]>();
 
 /** Receiving counts the bytes of request bodies being received (all connections). */
