@@ -61,30 +61,23 @@ export function encodeKeyValue(kv: KeyValue): string {
 function writeKeyValue(w: AsciiWriter, kv: KeyValue): void {
   w.ascii('{');
   let sep = false;
-  if (kv.key.length) sep = bytesField(w, sep, '"key":"', kv.key);
-  if (kv.createRevision) sep = intField(w, sep, '"create_revision":"', kv.createRevision);
-  if (kv.modRevision) sep = intField(w, sep, '"mod_revision":"', kv.modRevision);
-  if (kv.version) sep = intField(w, sep, '"version":"', kv.version);
-  if (kv.value.length) sep = bytesField(w, sep, '"value":"', kv.value);
-  if (kv.lease) intField(w, sep, '"lease":"', kv.lease);
+  if (kv.key.length) sep = quotedField(w, sep, '"key":"', kv.key);
+  if (kv.createRevision) sep = quotedField(w, sep, '"create_revision":"', kv.createRevision);
+  if (kv.modRevision) sep = quotedField(w, sep, '"mod_revision":"', kv.modRevision);
+  if (kv.version) sep = quotedField(w, sep, '"version":"', kv.version);
+  if (kv.value.length) sep = quotedField(w, sep, '"value":"', kv.value);
+  if (kv.lease) quotedField(w, sep, '"lease":"', kv.lease);
   w.ascii('}');
 }
 
-/** intField writes `"name":"<decimal>"` (64-bit integers are strings in jsonpb), after a
- * comma when `sep`; `head` is the field's `"name":"`. It returns true: a comma is due next. */
-function intField(w: AsciiWriter, sep: boolean, head: string, n: number): true {
+/** quotedField writes `"name":"…"`, after a comma when `sep`; `head` is the field's
+ * `"name":"`. A number is written in decimal (jsonpb writes 64-bit integers as strings),
+ * bytes in base64. It returns true: a comma is due before the next field. */
+function quotedField(w: AsciiWriter, sep: boolean, head: string, v: number | string): true {
   if (sep) w.ascii(',');
   w.ascii(head);
-  w.int(n);
-  w.ascii('"');
-  return true;
-}
-
-/** bytesField is intField for bytes, written as base64. */
-function bytesField(w: AsciiWriter, sep: boolean, head: string, b: string): true {
-  if (sep) w.ascii(',');
-  w.ascii(head);
-  w.base64(b);
+  if (typeof v === 'number') w.int(v);
+  else w.base64(v);
   w.ascii('"');
   return true;
 }

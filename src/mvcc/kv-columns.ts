@@ -300,7 +300,7 @@ export class KvColumns {
   /** grow is grown(), counting a column it had to copy in droppedBytes. */
   private grow<T extends Column>(a: T, cap: number): T {
     const b = grown(a, cap);
-    if (b !== a) this.droppedBytes += a.byteLength;
+    this.droppedBytes += replacedBytes(a, b);
     return b;
   }
 
@@ -412,6 +412,12 @@ export function column<T extends Column>(type: ColumnType<T>, cap: number): T {
 function arenaOf(size: number): Uint8Array {
   const reserved = size <= valueArenaBytesReserved ? valueArenaBytesReserved : 2 * size;
   return new Uint8Array(reserve(size, Math.min(valueArenaBytesMax, reserved)));
+}
+
+/** replacedBytes is what `grown(a, …)` returning `b` left to the collector: a's bytes when b
+ * is a copy, nothing when a grew in place. */
+export function replacedBytes(a: Column, b: Column): number {
+  return b === a ? 0 : a.byteLength;
 }
 
 /** grown returns column `a` with `cap` rows: the same array, its buffer resized in place,

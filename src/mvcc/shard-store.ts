@@ -5,7 +5,7 @@ import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
-import { column, grown, KvColumns } from './kv-columns.js';
+import { column, grown, KvColumns, replacedBytes } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
@@ -487,8 +487,7 @@ export class ShardStore {
       const [log, logSub] = [this.log, this.logSub];
       this.log = grown(log, log.length * 2);
       this.logSub = grown(logSub, this.log.length);
-      if (this.log !== log) this.logDroppedBytes += log.byteLength;
-      if (this.logSub !== logSub) this.logDroppedBytes += logSub.byteLength;
+      this.logDroppedBytes += replacedBytes(log, this.log) + replacedBytes(logSub, this.logSub);
     }
     this.logSub[this.logLen] = sub;
     this.log[this.logLen++] = r;
