@@ -25,6 +25,22 @@ export const leaseTtlSecondsMax = 9_000_000_000;
 /** mailboxDepthMax bounds the messages waiting in one actor's mailbox. Past it, `send`
  * refuses and the gateway answers 429/503 instead of growing memory. */
 export const mailboxDepthMax = 65_536;
+/** actorSpinUsDefault: how long an actor thread awaiting a reply polls its ports before it
+ * sleeps (--experimental-actor-spin-us; src/runtime/endpoint.ts setSpin). A WAL append's
+ * hop, write and fsync take 0.4–0.7 ms here, and 400 µs missed half of them; performance
+ * notes in docs/ give the measurements. */
+export const actorSpinUsDefault = 1_000;
+/** actorSpinUsMax bounds --experimental-actor-spin-us. */
+export const actorSpinUsMax = 10_000;
+/** spinSlotsMax: actor threads of one process that may spin at once (a spinner takes a core
+ * from the others). */
+export const spinSlotsMax = 1;
+/** spinIdleCoresMin: an actor thread spins only if the machine's idle cores (plus its own
+ * spinning) came to this many over the last spinLoadWindowMs (src/runtime/endpoint.ts
+ * machineIdle). */
+export const spinIdleCoresMin = 0.75;
+/** spinLoadWindowMs: how often a spinning thread reads the machine's idle time. */
+export const spinLoadWindowMs = 50;
 /** batchMessagesMax bounds how many messages are packed into one cross-thread batch. */
 export const batchMessagesMax = 4_096;
 /** askTimeoutMs is the default deadline for a request/reply across threads. */

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const system = new ActorSystem(actorSpecs(config, plan), {
     ...pool?.systemOptions,
     logger: logger.child({ component: 'supervisor' }),
-    logConfig: loggerConfig(config),
+    logConfig: loggerConfig(config), spinUs: config.actorSpinUs,
     onFatal: (reason) => {
       log.fatal({ reason }, 'giving up after repeated actor crashes');
       flushLogger(logger);

@@ -56,6 +56,9 @@ export interface Config {
   watchBufferedBytesMax: number;
   /** gatewayThreads: HTTP gateway threads (--experimental-gateway-threads; 0: per core). */
   gatewayThreads: number;
+  /** actorSpinUs: how long an actor thread awaiting a reply polls before it sleeps
+   * (--experimental-actor-spin-us; 0: never; src/runtime/endpoint.ts setSpin). */
+  actorSpinUs: number;
   /** autoCompactionMode says how autoCompactionRetention is read. */
   autoCompactionMode: 'periodic' | 'revision';
   /** autoCompactionRetention: '0' disables; periodic: hours ('1') or a duration ('30m');

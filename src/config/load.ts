@@ -73,6 +73,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
     watchBufferedBytesMax: get('watchBufferedBytesMax') ?? C.watchBufferedBytesMax,
     gatewayThreads: get('gatewayThreads') ?? C.gatewayThreadsDefault,
+    actorSpinUs: get('actorSpinUs') ?? C.actorSpinUsDefault,
     autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
     autoCompactionRetention: get('autoCompactionRetention') ?? '0',
     logLevel: get('logLevel') ?? 'info',

@@ -109,6 +109,11 @@ export const settings: readonly Setting[] = [
     defaultText: String(C.gatewayThreadsDefault),
     help: 'HTTP gateway threads serving the client port together (1: the main thread ' +
       'alone; 0: sized to the cores: 1 below 4 cores, else half the cores up to 4) (ours).' },
+  { flag: 'experimental-actor-spin-us', key: 'actorSpinUs',
+    kind: { t: 'int', min: 0, max: C.actorSpinUsMax }, value: 'µs',
+    defaultText: String(C.actorSpinUsDefault),
+    help: 'How long an actor thread awaiting a reply polls for it before it sleeps; one ' +
+      'thread at a time, 0 never (ours).' },
   { flag: 'auto-compaction-mode', key: 'autoCompactionMode',
     kind: { t: 'enum', choices: compactionModes }, value: 'periodic|revision',
     defaultText: 'periodic',

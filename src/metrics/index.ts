@@ -222,6 +222,11 @@ export class Metrics {
     'Messages per cross-thread batch received.', batchSizeBuckets, ['actor']);
   readonly handleSeconds = this.counter('myetcd_actor_handle_seconds_total',
     'Seconds an actor spent in its message handler.', ['actor']);
+  readonly spins = this.counter('myetcd_actor_spins_total',
+    'Times an actor thread awaiting a reply polled for it before sleeping, by whether a ' +
+    'message came (hit) or not (miss).', ['actor', 'result']);
+  readonly spinSeconds = this.counter('myetcd_actor_spin_seconds_total',
+    'Seconds an actor thread spent polling for a reply instead of sleeping.', ['actor']);
   readonly gcSeconds = this.counter('myetcd_actor_gc_seconds_total',
     'Seconds an actor thread spent in garbage-collection pauses.', ['actor']);
   readonly restarts = this.counter('myetcd_actor_restarts_total',
@@ -288,6 +293,11 @@ export class Metrics {
     this.addTotal(this.batchesIn, l, stats.batchesIn);
     this.addTotal(this.batchesOut, l, stats.batchesOut);
     this.addTotal(this.handleSeconds, l, stats.handleSecondsTotal);
+    if (stats.spinSecondsTotal !== undefined) {
+      this.addTotal(this.spins, { actor, result: 'hit' }, stats.spinHits ?? 0);
+      this.addTotal(this.spins, { actor, result: 'miss' }, stats.spinMisses ?? 0);
+      this.addTotal(this.spinSeconds, l, stats.spinSecondsTotal);
+    }
     for (const [peer, depth] of Object.entries(stats.depth)) {
       this.mailboxDepth.set({ actor, peer }, depth);
     }

@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { readFileSync } from 'node:fs';
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { assert } from '../assert.js';
 import type { ErrorCode } from '../errors.js';
 import {
-  askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax, traceBatchParentsMax,
-  traceOpenAsksMax,
+  askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax, spinIdleCoresMin,
+  spinLoadWindowMs, spinSlotsMax, traceBatchParentsMax, traceOpenAsksMax,
 } from '../constants.js';
 import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js';
 import {
@@ -32,6 +34,9 @@ export interface Transport {
   /** post sends a batch and the bytes moved beside it (codec.ts MovedBytes), if any. */
   post(batch: Uint8Array, moved?: readonly Uint8Array[]): void;
   onBatch(cb: (batch: Uint8Array, moved?: readonly Uint8Array[]) => void): void;
+  /** poll takes one waiting batch synchronously and hands it to the onBatch callback;
+   * false when none is waiting (or the transport cannot poll). */
+  poll?(): boolean;
   close(): void;
 }
 
@@ -121,6 +126,11 @@ export interface EndpointStats {
   /** memoryBytes: this thread's memory by part (V8 heap, external, ArrayBuffers, and what the
    * actor's memoryReporter adds), filled in when reported. */
   memoryBytes?: Record<string, number>;
+  /** spinHits / spinMisses: spins that took a batch / that ended without one (setSpin). */
+  spinHits?: number;
+  spinMisses?: number;
+  /** spinSecondsTotal: time spent spinning. */
+  spinSecondsTotal?: number;
 }
 
 /** acrossAwaits carries a traced request's context across the awaits of async code on this
@@ -210,6 +220,7 @@ export class Endpoint<In extends Message = Message> {
       env.push([nowMs(), active]);
     }
     p.outbox.push(env);
+    if (this.spinOpts !== undefined) this.scheduleSpin();
     if (p.outbox.length >= batchMessagesMax) this.flushTarget(p);
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -341,6 +352,102 @@ export class Endpoint<In extends Message = Message> {
     for (const p of this.targets.values()) if (p.outbox.length > 0) this.flushTarget(p);
   };
 
+  /** spin, when set, lets this thread poll its ports for a while before it sleeps; see
+   * setSpin. */
+  private spinOpts: { budgetMs: number; slots: Int32Array; idle: () => boolean } | undefined;
+  private spinScheduled = false;
+  private spinIdleCoresMin = spinIdleCoresMin;
+  private spinPorts: Transport[] = [];
+
+  /**
+   * setSpin lets this thread stay awake briefly while it awaits a reply. Waking a sleeping
+   * thread costs tens to hundreds of microseconds on these machines (an idle virtual CPU
+   * halts, and the hypervisor must run it again) — more than the work of a hop. After a turn,
+   * a thread with an ask outstanding polls its ports for up to budgetUs; a reply that comes
+   * meanwhile is taken without a sleep and a wake-up. The spinner holds one of the process's
+   * spin slots (slots[0] counts the holders, at most spinSlotsMax): a spinning thread takes
+   * a core from the others, so never more than one spins at once. Go's scheduler bounds its
+   * spinning threads the same way, and spins only while a core is idle: so does this
+   * (machineIdle: idleCoresMin of them; tests may give their own idle). budgetUs 0 turns
+   * it off.
+   */
+  setSpin(budgetUs: number, slots: Int32Array,
+    opts: { idleCoresMin?: number; idle?: () => boolean } = {}): void {
+    this.spinIdleCoresMin = opts.idleCoresMin ?? spinIdleCoresMin;
+    const idle = opts.idle ?? ((): boolean => this.machineIdle());
+    this.spinOpts = budgetUs > 0 ? { budgetMs: budgetUs / 1000, slots, idle } : undefined;
+    this.spinPorts = [];
+    for (const p of this.targets.values()) {
+      if (p.transport.poll !== undefined) this.spinPorts.push(p.transport);
+    }
+  }
+
+  private scheduleSpin(): void {
+    if (this.spinOpts === undefined || this.spinScheduled) return;
+    this.spinScheduled = true;
+    setImmediate(this.spin);
+  }
+
+  /** spin runs in the check phase after a turn that received or sent: it flushes what the
+   * turn queued, then, if a reply is awaited and a slot is free, polls (see setSpin). */
+  private readonly spin = (): void => {
+    this.spinScheduled = false;
+    const o = this.spinOpts;
+    if (o === undefined) return;
+    if (this.flushScheduled) this.flush();
+    if (this.pending.size === 0 || this.spinPorts.length === 0) return;
+    if (!o.idle()) return;
+    if (Atomics.add(o.slots, 0, 1) >= spinSlotsMax) {
+      Atomics.sub(o.slots, 0, 1);
+      return;
+    }
+    const t0 = performance.now();
+    let hit = false;
+    try {
+      hit = this.spinPoll(t0 + o.budgetMs);
+    } finally {
+      Atomics.sub(o.slots, 0, 1);
+    }
+    const st = this.stats;
+    st.spinSecondsTotal = (st.spinSecondsTotal ?? 0) + (performance.now() - t0) / 1000;
+    if (hit) st.spinHits = (st.spinHits ?? 0) + 1;
+    else st.spinMisses = (st.spinMisses ?? 0) + 1;
+  };
+
+  private loadWindow = { atMs: -Infinity, cpu: readCpuTimes(), spinS: 0, idle: true };
+
+  /** machineIdle: whether the machine had a core to spare over the last window — idle time
+   * of all cores together, plus what this thread itself spent spinning, of at least
+   * spinIdleCoresMin cores (/proc/stat, read at most once per spinLoadWindowMs). Go's
+   * scheduler spins only while a processor is idle, for the same reason: on a busy machine
+   * a spinner takes the core another thread needs (at 50 connections on 2 cores, spinning
+   * regardless cost 10 % of the PUTs). Where /proc/stat cannot be read, it says yes. */
+  private machineIdle(): boolean {
+    const w = this.loadWindow;
+    const t = performance.now();
+    if (t - w.atMs < spinLoadWindowMs) return w.idle;
+    const cpu = readCpuTimes();
+    const spinS = this.stats.spinSecondsTotal ?? 0;
+    const idleCores = cpu === undefined || w.cpu === undefined ? undefined
+      : idleCoresBetween(w.cpu, cpu);
+    const spinCores = (spinS - w.spinS) * 1000 / (t - w.atMs);
+    w.idle = idleCores === undefined || idleCores + spinCores >= this.spinIdleCoresMin;
+    w.atMs = t;
+    w.cpu = cpu;
+    w.spinS = spinS;
+    return w.idle;
+  }
+
+  /** spinPoll polls every port until one yields a batch (handled at once: true) or until
+   * endMs (false). */
+  private spinPoll(endMs: number): boolean {
+    const ports = this.spinPorts;
+    for (let i = 1; ; i++) {
+      for (let j = 0; j < ports.length; j++) if (ports[j]!.poll!()) return true;
+      if ((i & 7) === 0 && performance.now() >= endMs) return false;
+    }
+  }
+
   private flushTarget(p: Target): void {
     const batch = p.outbox;
     p.outbox = [];
@@ -363,6 +470,7 @@ export class Endpoint<In extends Message = Message> {
       else this.deliver(env[0], env[1], env[2], env[3]);
     }
     this.stats.handleSecondsTotal += (performance.now() - t0) / 1000;
+    if (this.spinOpts !== undefined) this.scheduleSpin();
   }
 
   /** receiveTraced delivers a traced message inside its span (see src/runtime/trace.ts). */
@@ -510,6 +618,43 @@ function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
+/** CpuTimes: the machine's CPU time so far, all cores together (clock ticks). */
+export interface CpuTimes {
+  total: number;
+  idle: number;
+  cores: number;
+}
+
+/** idleCoresBetween: how many cores were idle on average between two readings (undefined
+ * if no time passed between them). */
+export function idleCoresBetween(a: CpuTimes, b: CpuTimes): number | undefined {
+  if (b.total <= a.total) return undefined;
+  return (b.idle - a.idle) / (b.total - a.total) * b.cores;
+}
+
+/** readCpuTimes reads /proc/stat; undefined where there is none. */
+function readCpuTimes(): CpuTimes | undefined {
+  try {
+    return parseCpuTimes(readFileSync('/proc/stat', 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** parseCpuTimes reads /proc/stat's text: the first line's sum of all cores (idle counts
+ * iowait too), and the number of per-core lines. Undefined if the text is not that. */
+export function parseCpuTimes(text: string): CpuTimes | undefined {
+  const nl = text.indexOf('\n');
+  if (!text.startsWith('cpu ') || nl < 0) return undefined;
+  const f = text.slice(0, nl).split(/\s+/).slice(1).map(Number);
+  if (f.length < 5 || f.some((x) => !Number.isFinite(x))) return undefined;
+  let total = 0;
+  for (const x of f) total += x;
+  let cores = 0;
+  for (let i = text.indexOf('\ncpu'); i >= 0; i = text.indexOf('\ncpu', i + 1)) cores++;
+  return { total, idle: f[3]! + f[4]!, cores: Math.max(1, cores) };
+}
+
 /** portTransport adapts a worker_threads MessagePort (transferring each batch's buffer). */
 export function portTransport(port: {
   postMessage(v: unknown, transfer?: ArrayBuffer[]): void;
@@ -517,6 +662,7 @@ export function portTransport(port: {
   close(): void;
   unref?(): void;
 }): Transport {
+  let deliver: (v: unknown) => void = () => {};
   return {
     post(batch, moved) {
       if (moved === undefined) {
@@ -529,10 +675,17 @@ export function portTransport(port: {
       port.postMessage([batch, ...moved], [...buffers]);
     },
     onBatch(cb) {
-      port.on('message', (v) => {
+      deliver = (v: unknown) => {
         if (!Array.isArray(v)) cb(v as Uint8Array);
         else cb(v[0] as Uint8Array, v.slice(1) as Uint8Array[]);
-      });
+      };
+      port.on('message', deliver);
+    },
+    poll() {
+      const r = receiveMessageOnPort(port as unknown as MessagePort);
+      if (r === undefined) return false;
+      deliver(r.message);
+      return true;
     },
     close() {
       port.close();

@@ -60,7 +60,16 @@ export interface SystemOptions {
     ports: Map<string, Record<string, import('node:worker_threads').MessagePort>>) => void;
   /** onState hears every change of serving/stopping (the gateway threads mirror them). */
   onState?: (s: { serving: boolean; stopping: boolean; generation: number }) => void;
+  /** spinUs: how long an actor thread awaiting a reply polls before it sleeps (Endpoint
+   * setSpin; 0 or absent: never). */
+  spinUs?: number;
+  /** spinIdleCoresMin: spin only while this many cores are idle (default: constants.ts's). */
+  spinIdleCoresMin?: number;
 }
+
+/** spinSlots is the process's spin slot count (Endpoint setSpin), shared by every actor
+ * thread of every system in the process. */
+const spinSlots = new SharedArrayBuffer(4);
 
 /** ActorSystem: see the file comment. */
 export class ActorSystem {
@@ -278,6 +287,8 @@ export class ActorSystem {
       const init: ActorInit<unknown> = {
         name: s.name, generation: gen, config: s.config, ports: ownPorts,
         logConfig: this.opts.logConfig ?? { logLevel: 'info' },
+        spin: { us: this.opts.spinUs ?? 0, slots: spinSlots,
+          idleCoresMin: this.opts.spinIdleCoresMin },
       };
       const w = new Worker(s.url, {
         workerData: init,

@@ -21,6 +21,8 @@ export interface ActorInit<C> {
   logConfig: unknown;
   /** ports: one MessagePort per connected actor, by the actor's name. */
   ports: Record<string, MessagePort>;
+  /** spin: the actor's spin budget and the process's spin slots (Endpoint setSpin). */
+  spin?: { us: number; slots: SharedArrayBuffer; idleCoresMin?: number };
 }
 
 /** ControlMessage travels on the worker's parentPort, outside the actor protocol. */
@@ -55,6 +57,10 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
   const init = workerData as ActorInit<C>;
   const ep = new Endpoint<In>(init.name);
   for (const [name, port] of Object.entries(init.ports)) ep.connect(name, portTransport(port));
+  if (init.spin !== undefined) {
+    ep.setSpin(init.spin.us, new Int32Array(init.spin.slots),
+      { idleCoresMin: init.spin.idleCoresMin });
+  }
   let stopHook: () => Promise<void> | void = () => {};
   const control = parentPort;
   startGcClock();

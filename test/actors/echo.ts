@@ -8,7 +8,8 @@ type EchoMsg =
   | { type: 'Ignore' }
   | { type: 'Crash' }
   | { type: 'Forward'; v: number; to: string }
-  | { type: 'Tid' };
+  | { type: 'Tid' }
+  | { type: 'Relay'; v: number; to: string };
 
 const ctx = startActor<EchoMsg, { crashOnStart?: boolean }>();
 if (ctx.config.crashOnStart === true) throw new Error('crash on start');
@@ -31,6 +32,14 @@ ctx.ep.onMessage((msg, token) => {
       setImmediate(() => {
         throw new Error('asked to crash');
       });
+      break;
+    case 'Relay':
+      // Asks another actor and answers with its answer: this thread awaits a reply.
+      if (token !== undefined) {
+        ctx.ep.ref<EchoMsg, { Echo: { v: number } }>(msg.to).ask({ type: 'Echo', v: msg.v })
+          .then((r) => ctx.ep.reply(token, { v: r.v, by: ctx.name, gen: ctx.generation }),
+            (e: Error) => ctx.ep.replyError(token, { message: e.message }));
+      }
       break;
     case 'Forward':
       if (token !== undefined) {
