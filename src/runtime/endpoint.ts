@@ -364,7 +364,7 @@ export class Endpoint<In extends Message = Message> {
    * thread costs tens to hundreds of microseconds on these machines (an idle virtual CPU
    * halts, and the hypervisor must run it again) — more than the work of a hop. After a turn,
    * a thread with an ask outstanding polls its ports for up to budgetUs; a reply that comes
-   * meanwhile is taken without a sleep and a wake-up. The spinner holds one of the process's
+   * meanwhile is taken without a sleep and a wake-up. The spinner holds one of the actor system's
    * spin slots (slots[0] counts the holders, at most spinSlotsMax): a spinning thread takes
    * a core from the others, so never more than one spins at once. Go's scheduler bounds its
    * spinning threads the same way, and spins only while a core is idle: so does this

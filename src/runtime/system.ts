@@ -67,10 +67,6 @@ export interface SystemOptions {
   spinIdleCoresMin?: number;
 }
 
-/** spinSlots is the process's spin slot count (Endpoint setSpin), shared by every actor
- * thread of every system in the process. */
-const spinSlots = new SharedArrayBuffer(4);
-
 /** ActorSystem: see the file comment. */
 export class ActorSystem {
   /** gateway is the main thread's endpoint, connected to every actor. */
@@ -282,6 +278,9 @@ export class ActorSystem {
       }
     }
     const readies: Promise<void>[] = [];
+    // The spin slot count (Endpoint setSpin) shared by this generation's actor threads; a new
+    // one each generation, since a thread terminated while it spun never gave its slot back.
+    const spinSlots = new SharedArrayBuffer(4);
     for (const s of this.specs) {
       const ownPorts = ports.get(s.name)!;
       const init: ActorInit<unknown> = {

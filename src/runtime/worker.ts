@@ -21,7 +21,7 @@ export interface ActorInit<C> {
   logConfig: unknown;
   /** ports: one MessagePort per connected actor, by the actor's name. */
   ports: Record<string, MessagePort>;
-  /** spin: the actor's spin budget and the process's spin slots (Endpoint setSpin). */
+  /** spin: the actor's spin budget and its generation's spin slots (Endpoint setSpin). */
   spin?: { us: number; slots: SharedArrayBuffer; idleCoresMin?: number };
 }
 
