@@ -414,7 +414,9 @@ export class Endpoint<In extends Message = Message> {
     else st.spinMisses = (st.spinMisses ?? 0) + 1;
   };
 
-  private loadWindow = { atMs: -Infinity, cpu: readCpuTimes(), spinS: 0, idle: true };
+  private loadWindow = {
+    atMs: -Infinity, cpu: undefined as CpuTimes | undefined, spinS: 0, idle: true,
+  };
 
   /** machineIdle: whether the machine had a core to spare over the last window — idle time
    * of all cores together, plus what this thread itself spent spinning, of at least
