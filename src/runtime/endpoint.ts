@@ -220,7 +220,6 @@ export class Endpoint<In extends Message = Message> {
       env.push([nowMs(), active]);
     }
     p.outbox.push(env);
-    if (this.spinOpts !== undefined) this.scheduleSpin();
     if (p.outbox.length >= batchMessagesMax) this.flushTarget(p);
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -234,10 +233,13 @@ export class Endpoint<In extends Message = Message> {
     const id = this.nextId++;
     this.post(target, [EnvelopeKind.Ask, id, this.name, msg], true);
     this.ensureSweep();
-    return new Promise((resolve, reject) => {
+    const reply = new Promise((resolve, reject) => {
       const deadlineMs = now() + timeoutMs;
       this.pending.set(id, { resolve, reject, target, type: msg.type, deadlineMs });
     });
+    // A thread that now awaits a reply may poll for it after this turn (setSpin).
+    if (this.spinOpts !== undefined) this.scheduleSpin();
+    return reply;
   }
 
   /** reply answers an ask identified by token (possibly one forwarded by another actor). */
@@ -383,13 +385,15 @@ export class Endpoint<In extends Message = Message> {
   }
 
   private scheduleSpin(): void {
-    if (this.spinOpts === undefined || this.spinScheduled) return;
+    if (this.spinScheduled) return;
     this.spinScheduled = true;
     setImmediate(this.spin);
   }
 
-  /** spin runs in the check phase after a turn that received or sent: it flushes what the
-   * turn queued, then, if a reply is awaited and a slot is free, polls (see setSpin). */
+  /** spin runs in the check phase after a turn that asked, or received while a reply was
+   * awaited: it flushes what the turn queued (posts made after this turn's flush ran would
+   * otherwise wait out the spin), then, if a reply is still awaited and a slot is free,
+   * polls (see setSpin). */
   private readonly spin = (): void => {
     this.spinScheduled = false;
     const o = this.spinOpts;
@@ -472,7 +476,9 @@ export class Endpoint<In extends Message = Message> {
       else this.deliver(env[0], env[1], env[2], env[3]);
     }
     this.stats.handleSecondsTotal += (performance.now() - t0) / 1000;
-    if (this.spinOpts !== undefined) this.scheduleSpin();
+    // Still awaiting a reply after this batch: poll for it after the turn (setSpin). Threads
+    // that await nothing (the WAL writer, the shards) schedule nothing here.
+    if (this.spinOpts !== undefined && this.pending.size > 0) this.scheduleSpin();
   }
 
   /** receiveTraced delivers a traced message inside its span (see src/runtime/trace.ts). */
