@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ThreadName } from './threads.js';
+import { withMallocHugePages } from '../src/server/huge-pages.js';
 
 /** ServerKind names the two servers compared. */
 export type ServerKind = 'ours' | 'etcd';
@@ -110,7 +111,9 @@ export async function startServer(o: ServerOptions, timeoutMs = 600_000): Promis
   const logFd = openSync(logPath, 'a');
   const { performance } = await import('node:perf_hooks');
   const startedAt = performance.now();
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', logFd, logFd] });
+  // Ours starts with the environment `npm start` gives it (src/server/huge-pages.ts).
+  const env = o.kind === 'ours' ? withMallocHugePages(process.env) : process.env;
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   const server: Server = {
     kind: o.kind, pid: child.pid!, port, host: '127.0.0.1', dataDir, baseDir, logPath,

@@ -21,6 +21,7 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import { AskTimeoutError } from './runtime/endpoint.js';
 import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
+import { mallocHugePages } from './server/huge-pages.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
 import { apiVersion, clusterVersion, serverVersion as version, versionText }
   from './server/version.js';
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     },
   });
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
-    apiVersion }, 'starting myetcd');
+    apiVersion, mallocHugePages: mallocHugePages() }, 'starting myetcd');
   setRequestLimits(config.maxRequestBytes, config.maxTxnOps); // decoders', gateway's limits
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);

@@ -222,12 +222,31 @@ async function stopsOn(t: ExecutionContext, p: Proc, data: string, signal: NodeJ
   t.false(fs.existsSync(path.join(data, 'myetcd.lock')));
 }
 
-test.serial('safety: SIGTERM to `npm start` stops the member', async (t) => {
+test.serial('safety: SIGTERM to `npm start` stops the member (started with huge pages for ' +
+  'large buffers)', async (t) => {
   const data = path.join(tmpDir(t), 'data');
+  const env = { ...process.env };
+  delete env['GLIBC_TUNABLES'];
   const p = run(t, 'npm', ['start', '--silent', '--', '--data-dir', data,
-    '--listen-client-urls', 'http://127.0.0.1:0', '--storage-shards', '1']);
+    '--listen-client-urls', 'http://127.0.0.1:0', '--storage-shards', '1'], { env });
+  // `npm start` sets GLIBC_TUNABLES (src/server/huge-pages.ts); the member says what it got.
+  const started = JSON.parse(await p.line(/"msg":"starting myetcd"/)) as
+    { mallocHugePages: string };
+  if (thpUsable()) t.is(started.mallocHugePages, 'on');
+  else t.regex(started.mallocHugePages, /^unavailable/);
   await stopsOn(t, p, data, 'SIGTERM');
 });
+
+/** thpUsable: the kernel gives transparent huge pages to a region that asks (madvise or
+ * always), read from sysfs as the server does. */
+function thpUsable(): boolean {
+  try {
+    const text = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    return /\[(always|madvise)\]/.test(text);
+  } catch {
+    return false;
+  }
+}
 
 test.serial('safety: SIGINT to `npm start` stops the member', async (t) => {
   const data = path.join(tmpDir(t), 'data');

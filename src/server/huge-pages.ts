@@ -1,0 +1,46 @@
+import * as fs from 'node:fs';
+
+/**
+ * huge-pages: large buffers (a snapshot or WAL segment read whole, the store's key and value
+ * arenas, the columns a restore builds) are `ArrayBuffer`s, which Node allocates with glibc's
+ * malloc. On a virtual machine each fresh 4 KiB page costs a fault that can take ≈ 10 µs, and
+ * copying into 4 KiB pages misses the TLB: reading a 131 MiB snapshot took 400 ms here, 260
+ * with 2 MiB pages (docs/performance.md, session 13). glibc (≥ 2.35) asks the kernel for
+ * transparent huge pages on its large chunks when GLIBC_TUNABLES holds the tunable below;
+ * glibc reads it only when the process starts, so `npm start`, the Dockerfile and the
+ * benchmark set it in the environment they start node with. Where glibc is older, the kernel's
+ * transparent huge pages are off (`never`) or the C library is not glibc, it changes nothing.
+ * V8's own heap is not allocated by malloc and keeps 4 KiB pages.
+ */
+
+/** mallocHugePagesTunable is the GLIBC_TUNABLES setting the launchers add. */
+export const mallocHugePagesTunable = 'glibc.malloc.hugetlb=1';
+
+/** withMallocHugePages gives the environment `npm start` gives node: GLIBC_TUNABLES set to the
+ * tunable unless it is already set (an operator's own tunables are kept as they are, as the
+ * shell's `${GLIBC_TUNABLES:-…}` in package.json keeps them; `GLIBC_TUNABLES=
+ * glibc.malloc.hugetlb=0` turns huge pages off). */
+export function withMallocHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const given = env['GLIBC_TUNABLES'] ?? '';
+  return given !== '' ? env : { ...env, GLIBC_TUNABLES: mallocHugePagesTunable };
+}
+
+/** thpMode parses /sys/kernel/mm/transparent_hugepage/enabled ("always [madvise] never"). */
+export function thpMode(text: string): string | undefined {
+  return /\[(\w+)\]/.exec(text)?.[1];
+}
+
+/** mallocHugePages says, for the start log line, whether this process's large buffers can
+ * get huge pages: 'on', 'off' (the tunable is not set) or the kernel's mode when it is
+ * 'never' or unreadable. */
+export function mallocHugePages(env: NodeJS.ProcessEnv = process.env): string {
+  let mode: string | undefined;
+  try {
+    mode = thpMode(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'));
+  } catch {
+    mode = undefined;
+  }
+  if (mode === undefined || mode === 'never') return `unavailable (kernel: ${mode ?? 'unknown'})`;
+  const tunables = env['GLIBC_TUNABLES'] ?? '';
+  return /(^|:)glibc\.malloc\.hugetlb=[12](:|$)/.test(tunables) ? 'on' : 'off';
+}
