@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { KvColumns, RunCopier, ShardStore, tombstoneOf, type KeyValue } from '../src/mvcc/index.js';
+import { loadArena, loadColumn, loadRowsCapacity } from '../src/mvcc/kv-columns.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 
@@ -176,4 +177,59 @@ test('mvcc: KvColumns counts only the buffers it replaced, not a growth in place
   c.compactArena();
   t.is(c.droppedBytes, arenaBefore);
   t.true(c.arenaBytes < arenaBefore);
+});
+
+test('mvcc: KvColumns.load takes columns built by loadColumn without a copy, copies others, ' +
+  'and both grow past the loaded capacity with every row intact', (t) => {
+  const n = 2000;
+  const rowsOf = (i: number) => ({ mod: i + 1, value: `v${i}`.repeat(1 + (i % 5)) });
+  for (const built of ['loadColumn', 'plain'] as const) {
+    const alloc = <T extends Float64Array | Uint32Array | Int32Array>(
+      type: { new (n: number): T }, len: number): T =>
+      built === 'loadColumn' ? loadColumn(type as never, len) as T : new type(len);
+    const mod = alloc(Float64Array, n);
+    const create = alloc(Float64Array, n);
+    const version = alloc(Float64Array, n);
+    const lease = alloc(Float64Array, n);
+    const valueLens = alloc(Uint32Array, n);
+    const prev = alloc(Int32Array, n).fill(-1);
+    let total = 0;
+    for (let i = 0; i < n; i++) total += rowsOf(i).value.length;
+    const valueBytes = built === 'loadColumn' ? loadArena(total) : new Uint8Array(total);
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      const { mod: m, value } = rowsOf(i);
+      mod[i] = m;
+      create[i] = 1;
+      version[i] = m;
+      lease[i] = i % 3;
+      valueLens[i] = value.length;
+      valueBytes.set(Buffer.from(value, 'latin1'), o);
+      o += value.length;
+    }
+    const c = new KvColumns();
+    c.load(n, { mod, create, version, lease, valueLens, valueBytes, prev });
+    t.is(c.capacity, loadRowsCapacity(n), built);
+    t.is(c.mod.buffer === mod.buffer, built === 'loadColumn', `${built}: mod adopted or copied`);
+    t.is(c.prev.buffer === prev.buffer, built === 'loadColumn', `${built}: prev`);
+    // Past the capacity: every column grows (out of the plain buffer, into a reservation),
+    // and the arena too.
+    const extra = loadRowsCapacity(n) - n + 500;
+    const added: number[] = [];
+    for (let i = 0; i < extra; i++) {
+      added.push(c.add(kvOf('k', n + i + 1, 'x'.repeat(200), 0)));
+    }
+    t.true(c.capacity > loadRowsCapacity(n), `${built}: grew`);
+    for (let i = 0; i < n; i++) {
+      const kv = c.kv(i, 'k');
+      const want = rowsOf(i);
+      if (kv.modRevision !== want.mod || kv.value !== want.value || kv.lease !== i % 3 ||
+        c.prev[i] !== -1) {
+        t.fail(`${built}: row ${i} is ${JSON.stringify(kv)}`);
+        return;
+      }
+    }
+    t.deepEqual(added.map((r) => c.kv(r, 'k').modRevision),
+      added.map((_, i) => n + i + 1), `${built}: the added rows`);
+  }
 });

@@ -11,7 +11,7 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
-import { KvColumns, RunCopier } from './kv-columns.js';
+import { KvColumns, loadArena, loadColumn, RunCopier } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import type { SnapshotColumns } from './shard-snapshot.js';
@@ -166,11 +166,12 @@ export class Applier {
     const n = keys.length;
     let valueTotal = 0;
     for (let j = 0; j < n; j++) valueTotal += lists[from[j]!]!.d.valueLens[row[j]!]!;
+    // Built where load() keeps them (loadColumn, loadArena): one copy of each field.
     const cols = {
-      mod: new Float64Array(n), create: new Float64Array(n), version: new Float64Array(n),
-      lease: new Float64Array(n), valueLens: new Uint32Array(n),
-      valueBytes: new Uint8Array(valueTotal),
-      prev: new Int32Array(n).fill(-1),
+      mod: loadColumn(Float64Array, n), create: loadColumn(Float64Array, n),
+      version: loadColumn(Float64Array, n), lease: loadColumn(Float64Array, n),
+      valueLens: loadColumn(Uint32Array, n), valueBytes: loadArena(valueTotal),
+      prev: loadColumn(Int32Array, n).fill(-1),
     };
     const copiers = lists.map((l) => new RunCopier(l.d.valueBytes, cols.valueBytes));
     let o = 0;

@@ -237,37 +237,39 @@ export class KvColumns {
   /**
    * load replaces everything with n rows read from columns (a snapshot's): values are the
    * concatenation `valueBytes` cut by `valueLens`; prev comes from the caller.
-   * One copy per column and one of the value bytes: no per-row allocation.
+   * load owns the arrays it is given: the caller must not use them after. A column
+   * allocated by loadColumn(n) (or an arena by loadArena) is taken as it is, with no copy:
+   * a restore builds its columns once, in their final place (each fresh page costs a fault,
+   * ≈ 15 µs on a virtual machine: docs/performance.md, session 13). Any other is copied once.
    */
   load(n: number, cols: {
     mod: Float64Array; create: Float64Array; version: Float64Array; lease: Float64Array;
     valueLens: Uint32Array; valueBytes: Uint8Array; prev: Int32Array;
   }): void {
-    const cap = Math.max(kvColumnsRowsMin, n + (n >>> 3));
+    const cap = loadRowsCapacity(n);
     this.droppedBytes += this.capacity * kvColumnsRowBytes; // the arena counts in setArena
-    this.mod = column(Float64Array, cap);
-    this.mod.set(cols.mod.subarray(0, n));
-    this.create = column(Float64Array, cap);
-    this.create.set(cols.create.subarray(0, n));
-    this.version = column(Float64Array, cap);
-    this.version.set(cols.version.subarray(0, n));
-    this.lease = column(Float64Array, cap);
-    this.lease.set(cols.lease.subarray(0, n));
-    this.valueLen = column(Uint32Array, cap);
-    this.valueLen.set(cols.valueLens.subarray(0, n));
-    this.prev = column(Int32Array, cap);
-    this.prev.set(cols.prev.subarray(0, n));
+    this.mod = loadedColumn(Float64Array, cols.mod, n, cap);
+    this.create = loadedColumn(Float64Array, cols.create, n, cap);
+    this.version = loadedColumn(Float64Array, cols.version, n, cap);
+    this.lease = loadedColumn(Float64Array, cols.lease, n, cap);
+    this.valueLen = loadedColumn(Uint32Array, cols.valueLens, n, cap);
+    this.prev = loadedColumn(Int32Array, cols.prev, n, cap);
     this.valueAt = column(Uint32Array, cap);
     let o = 0;
     for (let r = 0; r < n; r++) {
       this.valueAt[r] = o;
       o += this.valueLen[r]!;
     }
-    assert(o === cols.valueBytes.length, 'KvColumns.load: value bytes do not add up');
-    const size = Math.max(valueArenaBytesMin, o + (o >>> 3));
+    const v = cols.valueBytes;
+    assert(o === v.length, 'KvColumns.load: value bytes do not add up');
+    const size = loadArenaBytes(o);
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    this.setArena(arenaOf(size));
-    this.arena.set(cols.valueBytes);
+    if (v.byteOffset === 0 && v.buffer.byteLength === size) {
+      this.setArena(new Uint8Array(v.buffer));
+    } else {
+      this.setArena(arenaOf(size));
+      this.arena.set(v);
+    }
     this.arenaUsed = o;
     this.arenaGarbage = 0;
     this.rowsUsed = n;
@@ -391,6 +393,41 @@ function reserve(bytes: number, reservedBytes: number): ArrayBuffer {
     if (!(e instanceof RangeError)) throw e;
     return new ArrayBuffer(bytes);
   }
+}
+
+/** loadRowsCapacity is the row capacity load(n) gives: an eighth more than n (at least
+ * kvColumnsRowsMin), room for the writes after a restore before a column grows. */
+export function loadRowsCapacity(n: number): number {
+  return Math.max(kvColumnsRowsMin, n + (n >>> 3));
+}
+
+/** loadArenaBytes is the arena size load() gives for `used` value bytes (an eighth more). */
+export function loadArenaBytes(used: number): number {
+  return Math.max(valueArenaBytesMin, used + (used >>> 3));
+}
+
+/** loadColumn allocates a column that load(n) takes without copying: a column() of
+ * loadRowsCapacity(n) rows, viewed as its first n rows. */
+export function loadColumn<T extends Column>(type: ColumnType<T>, n: number): T {
+  return column(type, loadRowsCapacity(n)).subarray(0, n) as T;
+}
+
+/** loadArena allocates the value bytes that load() takes as its arena without copying: an
+ * arena of loadArenaBytes(used), viewed as its first `used` bytes. */
+export function loadArena(used: number): Uint8Array {
+  return arenaOf(loadArenaBytes(used)).subarray(0, used);
+}
+
+/** loadedColumn is `a`'s whole buffer when loadColumn made it (viewed from its start, exactly
+ * cap rows long), else a copy of its first n rows into a column() of cap rows. */
+function loadedColumn<T extends Column>(type: ColumnType<T>, a: Column, n: number,
+  cap: number): T {
+  if (a.byteOffset === 0 && a.buffer.byteLength === cap * type.BYTES_PER_ELEMENT) {
+    return new type(a.buffer as ArrayBuffer);
+  }
+  const b = column(type, cap);
+  b.set(a.subarray(0, n));
+  return b;
 }
 
 /** Column is a typed array of rows. */

@@ -1,5 +1,6 @@
 import type { Bytes } from '../types.js';
 import { ErrSnapshotCorrupt } from '../errors.js';
+import { loadColumn } from './kv-columns.js';
 
 /**
  * The shard snapshot formats. A shard's dump lists its retained versions as rows in two runs:
@@ -162,7 +163,7 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   const f64 = (v: unknown, name: string, n: number): Float64Array => {
     const b = bin(v, name);
     if (b.length !== n * 8) bad(`${name} holds ${b.length} bytes for ${n} rows`);
-    const out = new Float64Array(n);
+    const out = loadColumn(Float64Array, n); // in the buffer a store's load() keeps
     bytesOf(out).set(b);
     for (let i = 0; i < n; i++) {
       const e = out[i]!;
@@ -194,7 +195,8 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   }
   if (o !== keyBytes.length) bad('keyLens do not add up to keyBytes');
   for (let i = 0; i < rows; i++) if (key[i]! >= keys.length) bad('key number out of range');
-  const valueLens = u32(s.valueLens, 'valueLens', rows);
+  const valueLens = loadColumn(Uint32Array, rows); // in the buffer a store's load() keeps
+  valueLens.set(u32(s.valueLens, 'valueLens', rows));
   const valueBytes = bin(s.valueBytes, 'valueBytes');
   let total = 0;
   for (let i = 0; i < rows; i++) total += valueLens[i]!;

@@ -5,7 +5,7 @@ import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
-import { column, grown, KvColumns, replacedBytes } from './kv-columns.js';
+import { column, grown, KvColumns, loadColumn, replacedBytes } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
@@ -385,7 +385,7 @@ export class ShardStore {
   private loadColumns(s: SnapshotColumns): void {
     const n = s.rows;
     const head = new Int32Array(s.keys.length).fill(-1);
-    const prev = new Int32Array(n);
+    const prev = loadColumn(Int32Array, n); // where cols.load() keeps it
     let lastMod = 0;
     let size = 0;
     for (let i = 0; i < n; i++) {
