@@ -35,7 +35,8 @@ test('huge pages: the launch environment adds the tunable and keeps an operator\
 });
 
 test('huge pages: the start line reports the tunable as on only when it is set', (t) => {
-  const on = mallocHugePages({ GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${mallocHugePagesTunable}` });
+  const on = mallocHugePages(
+    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${mallocHugePagesTunable}` });
   const off = mallocHugePages({});
   const zero = mallocHugePages({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' });
   if (thpUsable) {

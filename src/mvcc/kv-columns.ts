@@ -240,7 +240,8 @@ export class KvColumns {
    * load owns the arrays it is given: the caller must not use them after. A column
    * allocated by loadColumn(n) (or an arena by loadArena) is taken as it is, with no copy:
    * a restore builds its columns once, in their final place (each fresh page costs a fault,
-   * ≈ 15 µs on a virtual machine: docs/performance.md, session 13). Any other is copied once.
+   * ≈ 15 µs on a virtual machine: the performance notes in docs/, session 13). Any other is
+   * copied once.
    */
   load(n: number, cols: {
     mod: Float64Array; create: Float64Array; version: Float64Array; lease: Float64Array;
