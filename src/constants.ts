@@ -414,8 +414,10 @@ export const idleGcCheckMs = 1_000;
 /** idleGcGrowthBytes: heap growth since the last full collection that makes an idle thread
  * collect: after a burst (a million keys written, a WAL replayed) the gateway's heap held
  * 216 MiB of dead request objects and the watch hub's 77 MiB, kept resident because V8 runs no
- * collection on a thread that stops allocating. */
-export const idleGcGrowthBytes = 64 * 1024 * 1024;
+ * collection on a thread that stops allocating. At 64 MiB, the gateway still kept 53 MiB used
+ * (≈ 43 of them dead) after a million keys were written; at 24 MiB it collects them (the
+ * performance notes in docs/, session 13). */
+export const idleGcGrowthBytes = 24 * 1024 * 1024;
 /** idleGcLiveBytesMax: a thread whose heap was larger than this after its last full collection
  * does not collect when idle; marking a large live heap pauses the thread for a long time (1.3
  * to 1.7 s for the Raft thread's 215 MiB on a loaded machine), and its growth is mostly live. */
