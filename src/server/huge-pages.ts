@@ -1,16 +1,18 @@
 import * as fs from 'node:fs';
 
 /**
- * huge-pages: large buffers (a snapshot or WAL segment read whole, the store's key and value
- * arenas, the columns a restore builds) are `ArrayBuffer`s, which Node allocates with glibc's
- * malloc. On a virtual machine each fresh 4 KiB page costs a fault that can take ≈ 10 µs, and
- * copying into 4 KiB pages misses the TLB: reading a 131 MiB snapshot took 400 ms here, 260
- * with 2 MiB pages (docs/performance.md, session 13). glibc (≥ 2.35) asks the kernel for
- * transparent huge pages on its large chunks when GLIBC_TUNABLES holds the tunable below;
- * glibc reads it only when the process starts, so `npm start`, the Dockerfile and the
- * benchmark set it in the environment they start node with. Where glibc is older, the kernel's
- * transparent huge pages are off (`never`) or the C library is not glibc, it changes nothing.
- * V8's own heap is not allocated by malloc and keeps 4 KiB pages.
+ * huge-pages: large buffers (a snapshot or WAL segment read whole, a snapshot's decoded
+ * columns and the dumps a snapshot is made of, msgpack buffers) are plain `ArrayBuffer`s,
+ * which Node allocates with glibc's malloc. On a virtual machine each fresh 4 KiB page costs a
+ * fault that can take ≈ 10 µs, and copying into 4 KiB pages misses the TLB: reading a 131 MiB
+ * snapshot took 400 ms here, 260 with 2 MiB pages (docs/performance.md, session 13). glibc
+ * (≥ 2.35) asks the kernel for transparent huge pages on its large chunks when GLIBC_TUNABLES
+ * holds the tunable below; glibc reads it only when the process starts, so `npm start`, the
+ * Dockerfile and the benchmark set it in the environment they start node with. Where glibc is
+ * older, the kernel's transparent huge pages are off (`never`) or the C library is not glibc,
+ * it changes nothing.
+ * V8's own heap and the store's columns and arenas (resizable buffers, reserved by V8) are not
+ * allocated by malloc and keep 4 KiB pages.
  */
 
 /** mallocHugePagesTunable is the GLIBC_TUNABLES setting the launchers add. */
