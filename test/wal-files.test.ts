@@ -541,3 +541,36 @@ test('wal files: open removes unfinished .tmp files', (t) => {
   t.is(w.segmentCount, 1);
   w.close();
 });
+
+test('wal files: a snapshot taken at an index the written commit trails is used by the next ' +
+  'start once its commit is written beside the marker (commitThrough)', (t) => {
+  const dir = tmpDir(t);
+  const w = WalStore.open(dir, { logger: newLogger() });
+  w.append([meta]);
+  // Commit-only changes ride with the next append: the commit written trails by one.
+  for (let i = 1; i <= 30; i++) w.save([entry(2, i, `v${i}`)], hs(2, i - 1, 7));
+  t.is(w.commitThrough(29 as Index), undefined, 'the written commit already reaches 29');
+  writeSnapshotFile(dir, 2, 20, enc.encode('state@20'));
+  w.saveSnapshotMarker(20 as Index, 2 as Term);
+  writeSnapshotFile(dir, 2, 30, enc.encode('state@30'));
+  w.saveSnapshotMarker(30 as Index, 2 as Term);
+  t.deepEqual(w.commitThrough(30 as Index), hs(2, 30, 7), 'term and vote as written');
+  w.close();
+
+  // The marker at 30 lies past the written commit (29): the start falls back to the snapshot
+  // at 20 and replays ten entries.
+  const before = WalStore.open(dir, { logger: newLogger() });
+  t.is(Number(before.recovered.snapshot?.index), 20);
+  t.deepEqual(show(before.recovered.entries).map((e) => e[1]), range(21, 30));
+  // What the WAL writer appends beside a marker of its member's own snapshot.
+  before.append([{ type: 'state', state: before.commitThrough(30 as Index)! }]);
+  before.close();
+
+  const after = WalStore.open(dir, { logger: newLogger() });
+  t.is(Number(after.recovered.snapshot?.index), 30);
+  t.is(dec.decode(after.recovered.snapshot!.body), 'state@30');
+  t.deepEqual(after.recovered.entries, []);
+  t.is(Number(after.recovered.hardState?.commit), 30);
+  t.is(after.commitThrough(30 as Index), undefined);
+  after.close();
+});

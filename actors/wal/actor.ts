@@ -123,10 +123,13 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
         snapshotFsyncSeconds.push(fsync);
       }
       // The marker goes into the log only once the snapshot file is durable, so recovery
-      // never looks for a snapshot that is not there.
+      // never looks for a snapshot that is not there. A snapshot installed from the leader
+      // comes with its hard state; one this member took gets its commit written along
+      // (WalStore.commitThrough), so the next start can use it.
+      const state = hardState ?? files.commitThrough(index);
       files.append([
         { type: 'snapshot', index, term },
-        ...(hardState === undefined ? [] : [{ type: 'state' as const, state: hardState }]),
+        ...(state === undefined ? [] : [{ type: 'state' as const, state }]),
       ]);
       try {
         files.releaseTo(index);

@@ -335,6 +335,22 @@ export class WalStore {
   }
 
   /**
+   * commitThrough is the hard state to write beside the marker of a snapshot this member took
+   * at `index`: the last one written with its commit raised to index, or undefined when the
+   * commit already reaches it (or no hard state was ever written). A member's own snapshot is
+   * of applied entries, so index is committed; but commit-only changes ride with the next
+   * append, so the last commit written may trail it, and recovery starts only from a marker
+   * at or below that commit (etcd's ValidSnapshotEntries). Without it, a member's last
+   * snapshot before it went idle or stopped was never used by the next start. Term and vote
+   * are the last written, so nothing written later can go back from them.
+   */
+  commitThrough(index: Index): HardState | undefined {
+    const hs = this.hardState;
+    if (hs === undefined || hs.commit >= index) return undefined;
+    return { ...hs, commit: index };
+  }
+
+  /**
    * saveSnapshotMarker records that a snapshot at (index, term) is durable. Write the snapshot
    * file first: recovery only uses snapshots that have a marker.
    */
