@@ -16,7 +16,7 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
 # glibc's malloc asks for transparent huge pages for large buffers (snapshot and WAL files
-# read whole, decoded snapshots): a restart with a million keys took 4.9 s instead of 7.4 s on a VM
+# read whole, snapshot dumps): a restart with a million keys took 4.9 s instead of 7.4 s on a VM
 # (docs/performance.md, session 13). It changes nothing where the host's THP is "never".
 ENV NODE_ENV=production \
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \

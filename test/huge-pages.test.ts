@@ -3,20 +3,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  mallocHugePages, mallocHugePagesTunable, thpMode, withMallocHugePages,
+  kernelThpMode, mallocHugePages, mallocHugePagesTunable, thpMode, withMallocHugePages,
 } from '../src/server/huge-pages.js';
 
 // Huge pages for large buffers (docs/configuration.md, "Memory"): what the launchers set, and
 // that the setting takes effect in a real process on this machine.
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const kernelMode = (() => {
-  try {
-    return thpMode(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'));
-  } catch {
-    return undefined;
-  }
-})();
+const kernelMode = kernelThpMode();
 const thpUsable = kernelMode === 'always' || kernelMode === 'madvise';
 
 test('huge pages: the kernel mode is read from sysfs\'s bracketed word', (t) => {

@@ -553,7 +553,8 @@ test('wal files: a snapshot taken at an index the written commit trails is used 
   writeSnapshotFile(dir, 2, 20, enc.encode('state@20'));
   w.saveSnapshotMarker(20 as Index, 2 as Term);
   writeSnapshotFile(dir, 2, 30, enc.encode('state@30'));
-  w.saveSnapshotMarker(30 as Index, 2 as Term);
+  // A bare marker, as saveSnapshotMarker wrote before it wrote the commit beside it.
+  w.append([{ type: 'snapshot', index: 30 as Index, term: 2 as Term }]);
   t.deepEqual(w.commitThrough(30 as Index), hs(2, 30, 7), 'term and vote as written');
   w.close();
 
@@ -562,8 +563,8 @@ test('wal files: a snapshot taken at an index the written commit trails is used 
   const before = WalStore.open(dir, { logger: newLogger() });
   t.is(Number(before.recovered.snapshot?.index), 20);
   t.deepEqual(show(before.recovered.entries).map((e) => e[1]), range(21, 30));
-  // What the WAL writer appends beside a marker of its member's own snapshot.
-  before.append([{ type: 'state', state: before.commitThrough(30 as Index)! }]);
+  // saveSnapshotMarker writes the commit beside the marker of the member's own snapshot.
+  before.saveSnapshotMarker(30 as Index, 2 as Term);
   before.close();
 
   const after = WalStore.open(dir, { logger: newLogger() });

@@ -123,14 +123,8 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
         snapshotFsyncSeconds.push(fsync);
       }
       // The marker goes into the log only once the snapshot file is durable, so recovery
-      // never looks for a snapshot that is not there. A snapshot installed from the leader
-      // comes with its hard state; one this member took gets its commit written along
-      // (WalStore.commitThrough), so the next start can use it.
-      const state = hardState ?? files.commitThrough(index);
-      files.append([
-        { type: 'snapshot', index, term },
-        ...(state === undefined ? [] : [{ type: 'state' as const, state }]),
-      ]);
+      // never looks for a snapshot that is not there (with a hard state that lets it use it).
+      files.saveSnapshotMarker(index, term, hardState);
       try {
         files.releaseTo(index);
         // Older snapshot files are never read again once newer ones have markers.

@@ -335,27 +335,32 @@ export class WalStore {
   }
 
   /**
-   * commitThrough is the hard state to write beside the marker of a snapshot this member took
-   * at `index`: the last one written with its commit raised to index, or undefined when the
-   * commit already reaches it (or no hard state was ever written). A member's own snapshot is
-   * of applied entries, so index is committed; but commit-only changes ride with the next
-   * append, so the last commit written may trail it, and recovery starts only from a marker
-   * at or below that commit (etcd's ValidSnapshotEntries). Without it, a member's last
-   * snapshot before it went idle or stopped was never used by the next start. Term and vote
-   * are the last written, so nothing written later can go back from them.
+   * saveSnapshotMarker records that a snapshot at (index, term) is durable. Write the snapshot
+   * file first: recovery only uses snapshots that have a marker, and only a marker at or below
+   * the last commit written (etcd's ValidSnapshotEntries). So a hard state goes beside it:
+   * `hardState` when given (a follower installing its leader's snapshot), else, for a
+   * snapshot this member took, the last one written with its commit raised to index
+   * (commitThrough). Its snapshot is of applied entries, so index is committed; but
+   * commit-only changes ride with the next append, and without this a member's last snapshot
+   * before it went idle or stopped was never used by the next start.
+   */
+  saveSnapshotMarker(index: Index, term: Term, hardState?: HardState): void {
+    const state = hardState ?? this.commitThrough(index);
+    this.append([
+      { type: 'snapshot', index, term },
+      ...(state === undefined ? [] : [{ type: 'state' as const, state }]),
+    ]);
+  }
+
+  /**
+   * commitThrough is the last hard state written with its commit raised to index, or
+   * undefined when the commit already reaches it (or no hard state was ever written). Term
+   * and vote are the last written, so nothing written later can go back from them.
    */
   commitThrough(index: Index): HardState | undefined {
     const hs = this.hardState;
     if (hs === undefined || hs.commit >= index) return undefined;
     return { ...hs, commit: index };
-  }
-
-  /**
-   * saveSnapshotMarker records that a snapshot at (index, term) is durable. Write the snapshot
-   * file first: recovery only uses snapshots that have a marker.
-   */
-  saveSnapshotMarker(index: Index, term: Term): void {
-    this.append([{ type: 'snapshot', index, term }]);
   }
 
   /**

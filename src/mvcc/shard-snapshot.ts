@@ -171,12 +171,14 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
     }
     return out;
   };
-  const u32 = (v: unknown, name: string, n?: number): Uint32Array => {
+  /** u32 copies a column of uint32s out, into `alloc`'s array (default: a plain one). */
+  const u32 = (v: unknown, name: string, n?: number,
+    alloc = (len: number): Uint32Array => new Uint32Array(len)): Uint32Array => {
     const b = bin(v, name);
     if (b.length % 4 !== 0 || (n !== undefined && b.length !== n * 4)) {
       bad(`${name} holds ${b.length} bytes`);
     }
-    const out = new Uint32Array(b.length / 4);
+    const out = alloc(b.length / 4);
     bytesOf(out).set(b);
     return out;
   };
@@ -195,8 +197,8 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   }
   if (o !== keyBytes.length) bad('keyLens do not add up to keyBytes');
   for (let i = 0; i < rows; i++) if (key[i]! >= keys.length) bad('key number out of range');
-  const valueLens = loadColumn(Uint32Array, rows); // in the buffer a store's load() keeps
-  valueLens.set(u32(s.valueLens, 'valueLens', rows));
+  // In the buffer a store's load() keeps, as f64's columns.
+  const valueLens = u32(s.valueLens, 'valueLens', rows, (len) => loadColumn(Uint32Array, len));
   const valueBytes = bin(s.valueBytes, 'valueBytes');
   let total = 0;
   for (let i = 0; i < rows; i++) total += valueLens[i]!;

@@ -176,6 +176,7 @@ export class Endpoint<In extends Message = Message> {
     const p: Target = { name: target, transport, outbox: [], outstanding: 0, sendsQueued: 0 };
     this.targets.set(target, p);
     transport.onBatch((buf, moved) => this.receive(buf, moved));
+    if (transport.poll !== undefined) this.spinPorts.push(transport);
   }
 
   /** onMessage installs the handler for incoming sends and asks. */
@@ -339,6 +340,7 @@ export class Endpoint<In extends Message = Message> {
     for (const name of this.targets.keys()) this.failActor(name);
     for (const p of this.targets.values()) p.transport.close();
     this.targets.clear();
+    this.spinPorts = [];
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
   }
@@ -359,6 +361,7 @@ export class Endpoint<In extends Message = Message> {
   private spinOpts: { budgetMs: number; slots: Int32Array; idle: () => boolean } | undefined;
   private spinScheduled = false;
   private spinIdleCoresMin = spinIdleCoresMin;
+  /** spinPorts: the connected transports that can be polled (connect adds them). */
   private spinPorts: Transport[] = [];
 
   /**
@@ -378,10 +381,6 @@ export class Endpoint<In extends Message = Message> {
     this.spinIdleCoresMin = opts.idleCoresMin ?? spinIdleCoresMin;
     const idle = opts.idle ?? ((): boolean => this.machineIdle());
     this.spinOpts = budgetUs > 0 ? { budgetMs: budgetUs / 1000, slots, idle } : undefined;
-    this.spinPorts = [];
-    for (const p of this.targets.values()) {
-      if (p.transport.poll !== undefined) this.spinPorts.push(p.transport);
-    }
   }
 
   private scheduleSpin(): void {
