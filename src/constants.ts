@@ -86,6 +86,13 @@ export const snapshotCount = 100_000;
  * counts entries only, but its state lives in bbolt; ours is rebuilt from the log on restart,
  * so 100,000 entries of 128-put txns (or 1.5 MiB values) would make restarts unbounded. */
 export const snapshotBytesMax = 32 * 1024 * 1024;
+/** stopSnapshotBytesMin: a clean stop snapshots when the WAL tail since the last snapshot
+ * holds this much entry data (or a hundredth of snapshotCount's entries), so the next start
+ * restores the state instead of applying the tail again. */
+export const stopSnapshotBytesMin = 1024 * 1024;
+/** stopSnapshotWaitMs bounds how long a clean stop waits for that snapshot; the log keeps
+ * every entry, so a stop that gives up loses nothing. Below actorStopTimeoutMs. */
+export const stopSnapshotWaitMs = 8_000;
 /** snapshotCatchUpEntries is etcd's: entries kept in the log behind a snapshot. */
 export const snapshotCatchUpEntries = 5_000;
 /** raftEntryOverheadBytes approximates a Raft entry's encoding beyond its data (term, index,
@@ -425,3 +432,4 @@ export const idleGcLiveBytesMax = 64 * 1024 * 1024;
 /** idleGcBusyMax: the event-loop utilisation over the last check below which a thread is idle. */
 export const idleGcBusyMax = 0.05;
 assert(idleGcBusyMax > 0 && idleGcBusyMax < 1, 'idle means some fraction of the loop');
+assert(stopSnapshotWaitMs < actorStopTimeoutMs, 'a stop snapshot waits less than a stop');

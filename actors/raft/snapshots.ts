@@ -1,6 +1,6 @@
 import { type DiskFaultKind, diskFaultOfCode } from '../../src/alarms.js';
 import {
-  snapshotAskTimeoutMs, snapshotBytesMax, snapshotCatchUpBytesMax,
+  snapshotAskTimeoutMs, snapshotBytesMax, snapshotCatchUpBytesMax, stopSnapshotBytesMin,
 } from '../../src/constants.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
@@ -11,6 +11,18 @@ import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
 import type { SnapshotBody } from '../../src/cluster/proposal.js';
 import type { StateMachine } from './state-machine.js';
+
+/**
+ * stopSnapshotWorth: a clean stop snapshots when the WAL tail since the last snapshot holds
+ * at least a hundredth of --snapshot-count's entries or stopSnapshotBytesMin of entry data.
+ * A shorter tail is applied again at the next start in less time than the snapshot would
+ * take to write (a snapshot writes the whole store; replaying writes nothing).
+ */
+export function stopSnapshotWorth(tailEntries: number, snapshotCount: number,
+  tailBytes: number): boolean {
+  if (tailEntries <= 0) return false;
+  return tailEntries >= Math.ceil(snapshotCount / 100) || tailBytes >= stopSnapshotBytesMin;
+}
 
 /** SnapshotLogger is the part of the logger the snapshotter uses. */
 export interface SnapshotLogger {
@@ -42,6 +54,8 @@ export class Snapshotter {
   /** failedIndex: the applied index of the last snapshot the disk refused; the next try
    * waits for as many entries again, so a full disk is not asked at every pass. */
   private failedIndex = 0;
+  /** stopWanted is set by atStop until maybeTake takes (or skips) the stop's snapshot. */
+  private stopWanted: { resolve: () => void; reject: (e: unknown) => void } | undefined;
 
   constructor(
     private readonly sm: StateMachine,
@@ -63,12 +77,33 @@ export class Snapshotter {
     return this.running ?? Promise.resolve();
   }
 
-  /** maybeTake starts a snapshot when enough was applied since the last one. */
+  /**
+   * atStop asks for a snapshot of the applied state before a clean stop, when the WAL tail
+   * since the last snapshot is long enough to cost the next start time (stopSnapshotWorth):
+   * the next start then restores it instead of applying the tail again. It resolves once that
+   * snapshot is durable or was not needed, or with the error that kept it from the disk (the
+   * log still has every entry). The node's next pass with no append in flight takes it
+   * (maybeTake), so the marker follows every entry it covers in the WAL.
+   */
+  atStop(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stopWanted = { resolve, reject };
+    });
+  }
+
+  /** maybeTake starts a snapshot when enough was applied since the last one, or when a clean
+   * stop wants one (atStop). */
   maybeTake(): void {
     if (this.running !== undefined) return;
     const sm = this.sm;
-    if (sm.appliedIndex - Math.max(this.snapshotIndex, this.failedIndex) < this.snapshotCount &&
-      sm.appliedBytes < snapshotBytesMax) return;
+    const stop = this.stopWanted;
+    this.stopWanted = undefined;
+    const tail = sm.appliedIndex - Math.max(this.snapshotIndex, this.failedIndex);
+    if (tail < this.snapshotCount && sm.appliedBytes < snapshotBytesMax &&
+      !(stop !== undefined && stopSnapshotWorth(tail, this.snapshotCount, sm.appliedBytes))) {
+      stop?.resolve();
+      return;
+    }
     sm.appliedBytes = 0;
     const index = sm.appliedIndex as Index;
     const storage = this.storage();
@@ -96,10 +131,16 @@ export class Snapshotter {
         this.snapshotIndex = index;
         this.running = undefined;
         this.onSaved?.();
-        this.log.info({ index, term, bytes, revision: meta.revision },
+        this.log.info({ index, term, bytes, revision: meta.revision, atStop: stop !== undefined },
           'snapshot taken');
+        stop?.resolve();
       })
       .catch((e: unknown) => {
+        if (stop !== undefined) {
+          this.running = undefined;
+          stop.reject(e);
+          return;
+        }
         if (this.stopped()) return;
         const kind = diskFaultOfCode((e as { code?: string }).code);
         if (kind === undefined || this.onDiskFault === undefined) {

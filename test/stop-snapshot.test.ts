@@ -1,0 +1,74 @@
+import test from 'ava';
+import { stopSnapshotWorth } from '../actors/raft/snapshots.js';
+import { stopSnapshotBytesMin } from '../src/constants.js';
+import { b64, post, startServer, type TestServer } from './helpers/server.js';
+
+/** logLine parses the server's last log line with message `msg`, if any. */
+function logLine(s: TestServer, msg: string): Record<string, unknown> | undefined {
+  const line = s.logs.filter((l) => l.includes(`"msg":"${msg}"`)).at(-1);
+  return line === undefined ? undefined : JSON.parse(line) as Record<string, unknown>;
+}
+
+/** putOneByOne puts k0..k(n-1), one entry each, and returns the last put's revision. */
+async function putOneByOne(s: TestServer, n: number): Promise<number> {
+  let revision = 0;
+  for (let i = 0; i < n; i++) {
+    const r = await post(`${s.url}/v3/kv/put`, { key: b64(`k${i}`), value: b64(`v${i}`) });
+    if (r.status !== 200) throw new Error(`put k${i}: ${r.status} ${JSON.stringify(r.json)}`);
+    revision = Number((r.json.header as { revision: string }).revision);
+  }
+  return revision;
+}
+
+test('stopSnapshotWorth: a tail of a hundredth of --snapshot-count entries, or of ' +
+  'stopSnapshotBytesMin bytes, is worth a snapshot at stop; an empty tail never is', (t) => {
+  t.false(stopSnapshotWorth(0, 100_000, 10 * stopSnapshotBytesMin));
+  t.false(stopSnapshotWorth(999, 100_000, stopSnapshotBytesMin - 1));
+  t.true(stopSnapshotWorth(1_000, 100_000, 0));
+  t.true(stopSnapshotWorth(1, 100_000, stopSnapshotBytesMin));
+  t.true(stopSnapshotWorth(1, 20, 0), 'with --snapshot-count under 100, any tail');
+});
+
+test('a clean stop snapshots the applied state, and the next start restores it with no WAL ' +
+  'tail to apply', async (t) => {
+  // --snapshot-count 1000: no periodic snapshot in 15 entries; a tail of 10 is worth one.
+  const args = ['--snapshot-count', '1000'];
+  const s = await startServer({ args });
+  t.teardown(() => s.close());
+  const revision = await putOneByOne(s, 15);
+  const applied = Number((await post(`${s.url}/v3/maintenance/status`, {})).json.raftAppliedIndex);
+  t.is(logLine(s, 'snapshot taken'), undefined, 'no snapshot before the stop');
+  t.is(await s.stop(), 0);
+  const taken = logLine(s, 'snapshot taken');
+  t.truthy(taken, 'the stop took a snapshot');
+  t.is(taken!.atStop, true);
+  t.is(taken!.index, applied);
+  t.is(taken!.revision, revision);
+
+  const again = await startServer({ dataDir: s.dataDir, args });
+  t.teardown(() => again.close());
+  const recovered = logLine(again, 'recovered from snapshot and WAL')!;
+  t.is(recovered.snapshotIndex, applied);
+  t.is(recovered.revision, revision, 'the snapshot already holds the last write');
+  const r = await post(`${again.url}/v3/kv/range`, { key: b64('k'), range_end: b64('l') });
+  t.is(r.json.count, '15');
+  const v = await post(`${again.url}/v3/kv/range`, { key: b64('k14') });
+  t.is((v.json.kvs as { value: string }[])[0]!.value, b64('v14'));
+});
+
+test('a clean stop with a short WAL tail takes no snapshot; the next start applies the tail',
+  async (t) => {
+    const args = ['--snapshot-count', '1000'];
+    const s = await startServer({ args });
+    t.teardown(() => s.close());
+    const revision = await putOneByOne(s, 3);
+    t.is(await s.stop(), 0);
+    t.is(logLine(s, 'snapshot taken'), undefined);
+    const again = await startServer({ dataDir: s.dataDir, args });
+    t.teardown(() => again.close());
+    const recovered = logLine(again, 'recovered from snapshot and WAL')!;
+    t.is(recovered.snapshotIndex, 0);
+    const r = await post(`${again.url}/v3/kv/range`, { key: b64('k'), range_end: b64('l') });
+    t.is(r.json.count, '3');
+    t.is(Number((r.json.header as { revision: string }).revision), revision);
+  });
