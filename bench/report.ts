@@ -73,14 +73,14 @@ export const restartRows: RowSpec[] = [
   { key: 'peakRssWhileLoadingMiB', label: 'peak RSS while writing (MiB)' },
   { key: 'rssAfterLoadMiB', label: 'RSS after writing (MiB)' },
   { key: 'rssSettledAfterLoadMiB', label: 'RSS 6 s after writing (MiB)' },
+  { key: 'killStartToServingSeconds', label: 'kill -9 after writing, then start → serving (s)' },
+  { key: 'rssAfterKillRestartMiB', label: 'RSS when serving after kill -9 (MiB)' },
   { key: 'stopSeconds', label: 'graceful stop (s)' },
   { key: 'dataDirMiB', label: 'data folder on disk (MiB)' },
-  { key: 'startToServingSeconds', label: 'start → serving (s)' },
+  { key: 'startToServingSeconds', label: 'start → serving after the graceful stop (s)' },
   { key: 'rssAfterRestartMiB', label: 'RSS when serving again (MiB)' },
   { key: 'rssSettledAfterRestartMiB', label: 'RSS 6 s after serving again (MiB)' },
   { key: 'keysAfterRestart', label: 'keys counted after restart' },
-  { key: 'killStartToServingSeconds', label: 'kill -9, then start → serving (s)' },
-  { key: 'rssAfterKillRestartMiB', label: 'RSS when serving after kill -9 (MiB)' },
 ];
 
 /** Machine describes where the figures were measured. */

@@ -656,14 +656,20 @@ async function killAndRestart(s: Server, o: ServerOptions):
  * (Go's scavenger, V8's collections on idle threads): the figure of a long-running server. */
 const rssSettleMs = 6_000;
 
-/** runRestart writes N keys, stops the server gracefully and times the start until it serves
- * again; RSS is the server process's VmRSS (all its threads). */
+/**
+ * runRestart writes N keys, kills the server with -9 and times its start until it serves
+ * again (each server applies what its own recovery needs of the WAL tail the load left), then
+ * stops that one gracefully and times the next start the same way. RSS is the server
+ * process's VmRSS (all its threads). The kill comes first: after a graceful stop MyEtcd
+ * leaves no WAL tail behind its snapshot, which a kill -9 after it would inherit.
+ */
 async function runRestart(opts: Options, kind: ServerKind, label: string):
   Promise<ServerFigures> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
     etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs, oursMain: opts.oursMain };
   const first = await startServer(serverOpts, 120_000);
   let second: Server | undefined;
+  let third: Server | undefined;
   try {
     const load = await preload(first, `restart: write ${opts.restartKeys} keys · ${label}`,
       spaces.restart, opts.restartKeys, opts.valueSize);
@@ -672,38 +678,41 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
     const rssAfterLoad = rssBytes(first.pid);
     await sleep(rssSettleMs - 1_000);
     const rssSettledAfterLoad = rssBytes(first.pid);
+    const killed = await killAndRestart(first, serverOpts);
+    second = killed.server;
+    const keysAfterKill = await countPrefix(second, spaces.restart.prefix);
     const t0 = performance.now();
-    await stopServer(first, 120_000);
+    await stopServer(second, 120_000);
     const stopSeconds = (performance.now() - t0) / 1000;
     const dataDirBytes = dirBytes(first.dataDir);
     progress.update(`restart · ${label}`, 0.5, 'starting again');
-    second = await startServer({ ...serverOpts, dataDir: first.dataDir }, 600_000);
+    third = await startServer({ ...serverOpts, dataDir: first.dataDir }, 600_000);
     progress.done();
-    const rssAfterRestart = rssBytes(second.pid);
-    const keysAfterRestart = await countPrefix(second, spaces.restart.prefix);
+    const rssAfterRestart = rssBytes(third.pid);
+    const keysAfterRestart = await countPrefix(third, spaces.restart.prefix);
     await sleep(rssSettleMs);
-    const rssSettledAfterRestart = rssBytes(second.pid);
-    const startToServingSeconds = (second.servingAt - second.startedAt) / 1000;
-    const killed = await killAndRestart(second, serverOpts);
-    second = killed.server;
+    const rssSettledAfterRestart = rssBytes(third.pid);
+    const startToServingSeconds = (third.servingAt - third.startedAt) / 1000;
     const mib = 2 ** 20;
     const values = {
       keys: opts.restartKeys, loadSeconds: load.seconds,
       loadKeysPerSec: opts.restartKeys / load.seconds,
       peakRssWhileLoadingMiB: peakRssWhileLoading / mib, rssAfterLoadMiB: rssAfterLoad / mib,
       rssSettledAfterLoadMiB: rssSettledAfterLoad / mib,
+      killStartToServingSeconds: killed.seconds, rssAfterKillRestartMiB: killed.rss / mib,
       rssSettledAfterRestartMiB: rssSettledAfterRestart / mib,
       stopSeconds, dataDirMiB: dataDirBytes / mib,
       startToServingSeconds,
       rssAfterRestartMiB: rssAfterRestart / mib, keysAfterRestart,
-      killStartToServingSeconds: killed.seconds, rssAfterKillRestartMiB: killed.rss / mib,
     };
-    return keysAfterRestart === opts.restartKeys ? { values }
-      : { values,
-        note: `counted ${keysAfterRestart} keys after restart, wrote ${opts.restartKeys}` };
+    const lost = [keysAfterKill, keysAfterRestart].some((n) => n !== opts.restartKeys);
+    return !lost ? { values }
+      : { values, note: `counted ${keysAfterKill} keys after kill -9 and ${keysAfterRestart} ` +
+        `after the graceful restart, wrote ${opts.restartKeys}` };
   } finally {
     await stopServer(first);
     if (second !== undefined) await stopServer(second);
+    if (third !== undefined) await stopServer(third);
     cleanup(first);
   }
 }
@@ -730,11 +739,11 @@ const descriptions: Record<WorkloadName, (o: Options) => string> = {
     `(send of the put → arrival of its event, from a send time stamped in the value) on every ` +
     `${o.watchSample}th stream.`,
   'restart': (o) => `Write ${o.restartKeys.toLocaleString('en-US')} keys (${o.valueSize}-byte ` +
-    `values, ${txnBatch}-put txns), stop gracefully (SIGTERM), start again on the same data ` +
-    'folder: time from spawn until a linearizable range answers 200, and resident memory ' +
-    '(VmRSS of the server process, all threads) with those keys, at once and again ' +
-    `${rssSettleMs / 1000} s later; then kill -9 the server ` +
-    'serving again and time its next start the same way.',
+    `values, ${txnBatch}-put txns), kill -9 the server and start it again on the same data ` +
+    'folder: time from spawn until a linearizable range answers 200; then stop that one ' +
+    'gracefully (SIGTERM), start it again and time it the same way, with its resident memory ' +
+    '(VmRSS of the server process, all threads) at once and again ' +
+    `${rssSettleMs / 1000} s later.`,
 };
 
 function printResult(w: WorkloadResult): void {
