@@ -74,17 +74,18 @@ async function breakdown(s: Server, title: string): Promise<void> {
     if (!parts.has(m[1]!)) parts.set(m[1]!, new Map());
     parts.get(m[1]!)!.set(m[2]!, Number(m[3]));
   }
-  const main = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm')
-    .exec(text)?.[1] ?? NaN);
+  const main = (name: string): number => Number(new RegExp(
+    `^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   parts.set('gateway', new Map([['heapUsed', main('nodejs_heap_size_used_bytes')],
     ['heapTotal', main('nodejs_heap_size_total_bytes')],
+    ['newSpace', main('nodejs_heap_space_size_total_bytes{space="new"}')],
     ['external', main('nodejs_external_memory_bytes')]]));
   const smaps = readFileSync(`/proc/${s.pid}/smaps_rollup`, 'utf8');
   const kb = (f: string): number => Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(smaps)?.[1]
     ?? NaN) * 1024;
   console.log(`\n## ${title}\nRSS ${mib(rssBytes(s.pid))} MiB (anonymous ${mib(kb('Anonymous'))}` +
     ` MiB, file-backed ${mib(kb('Rss') - kb('Anonymous'))} MiB)`);
-  const cols = ['heapUsed', 'heapTotal', 'external', 'arrayBuffers'];
+  const cols = ['heapUsed', 'heapTotal', 'newSpace', 'external', 'arrayBuffers'];
   const extra = [...new Set([...parts.values()].flatMap((p) => [...p.keys()]))]
     .filter((k) => !cols.includes(k));
   console.log(`| thread | ${[...cols, ...extra].join(' | ')} |`);

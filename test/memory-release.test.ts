@@ -1,20 +1,23 @@
 import test from 'ava';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import {
   EntryNormal, MemoryStorage, errSnapshotTemporarilyUnavailable, type Entry,
 } from '../src/raft/index.js';
 import { createMetrics } from '../src/metrics/index.js';
+import { actorResourceLimits } from '../src/runtime/system.js';
 import {
   DroppedBytesWatch, gcAfterDroppedBytesMin, gcAfterGrowthDelayMs, shouldCollectIdle,
 } from '../src/runtime/gc.js';
-import { idleGcBusyMax, idleGcGrowthBytes, idleGcLiveBytesMax } from '../src/constants.js';
+import {
+  actorSemiSpaceMiB, idleGcBusyMax, idleGcGrowthBytes, idleGcLiveBytesMax,
+} from '../src/constants.js';
 import type { Index, MemberId, Term } from '../src/types.js';
 import { metricValue as value } from './helpers/metrics.js';
 
 /** firstMessage runs `code` in a worker thread and resolves with the first message it posts
  * (rejects with its error), then ends the thread. */
-async function firstMessage<T>(code: string): Promise<T> {
-  const w = new Worker(code, { eval: true });
+async function firstMessage<T>(code: string, options: WorkerOptions = {}): Promise<T> {
+  const w = new Worker(code, { ...options, eval: true });
   try {
     return await new Promise<T>((resolve, reject) => {
       w.once('message', resolve);
@@ -24,6 +27,21 @@ async function firstMessage<T>(code: string): Promise<T> {
     await w.terminate();
   }
 }
+
+/** churnYoung runs in a worker: it allocates objects of which many outlive a scavenge (as a
+ * burst of requests in flight does), which makes V8 grow the young generation to its bound,
+ * then reports the thread's memory parts. */
+const churnYoung = `
+  const { parentPort } = require('node:worker_threads');
+  import(${JSON.stringify(new URL('../src/runtime/worker.js', import.meta.url).href)})
+    .then(({ threadMemory }) => {
+      let kept = [];
+      for (let i = 0; i < 2e6; i++) {
+        kept.push({ i, s: 'k' + i });
+        if (kept.length >= 3e5) kept = [];
+      }
+      parentPort.postMessage(threadMemory());
+    });`;
 
 const cs = () => ({ voters: [1 as MemberId], learners: [] as MemberId[] });
 const entry = (index: number, bytes: number): Entry => ({
@@ -95,6 +113,16 @@ test('memory accounting: a thread reports its heap, ArrayBuffers and its own par
   t.is(value(body, 'myetcd_actor_memory_bytes{actor="shard-0",part="storeColumns"}'),
     held);
   t.is(value(body, 'myetcd_actor_memory_bytes{actor="shard-0",part="heapUsed"}'), m['heapUsed']);
+});
+
+test('an actor thread\'s young generation stays within two semi-spaces of actorSemiSpaceMiB; ' +
+  'V8\'s default lets the same load grow it further', async (t) => {
+  const bound = 2 * actorSemiSpaceMiB * 2 ** 20;
+  const limited = await firstMessage<Record<string, number>>(churnYoung,
+    { resourceLimits: actorResourceLimits() });
+  t.true(limited['newSpace']! > 0 && limited['newSpace']! <= bound, `${limited['newSpace']}`);
+  const free = await firstMessage<Record<string, number>>(churnYoung);
+  t.true(free['newSpace']! > bound, `${free['newSpace']} without the limit`);
 });
 
 test('gc: collectGarbageSoon frees a dead ArrayBuffer in a worker thread whose heap is idle',

@@ -204,7 +204,8 @@ export class Metrics {
   readonly heapUsed = this.gauge('myetcd_actor_heap_used_bytes',
     'V8 heap in use by an actor thread (each thread has its own heap).', ['actor']);
   readonly memoryParts = this.gauge('myetcd_actor_memory_bytes',
-    'Memory of an actor thread by part: heapUsed, heapTotal, external, arrayBuffers (this ' +
+    'Memory of an actor thread by part: heapUsed, heapTotal, newSpace (the young ' +
+    'generation, part of heapTotal), external, arrayBuffers (this ' +
     'thread\'s own; V8 leaves resizable buffers out) and what the actor reports of its ' +
     'state (raft log, applier and store columns, which are resizable buffers).',
     ['actor', 'part']);

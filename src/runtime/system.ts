@@ -1,5 +1,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { actorStartTimeoutMs, actorStatsTimeoutMs, actorStopTimeoutMs } from '../constants.js';
+import {
+  actorSemiSpaceMiB, actorStartTimeoutMs, actorStatsTimeoutMs, actorStopTimeoutMs,
+} from '../constants.js';
 import {
   restartBackoffMsMax, restartBackoffMsMin, restartsMax, restartWindowMs,
 } from '../constants.js';
@@ -293,6 +295,7 @@ export class ActorSystem {
         workerData: init,
         transferList: Object.values(ownPorts),
         name: `myetcd-${s.name}`,
+        resourceLimits: actorResourceLimits(),
       });
       this.workers.set(s.name, w);
       readies.push(this.watchWorker(s.name, w, gen));
@@ -380,6 +383,13 @@ export class ActorSystem {
     this.workers.clear();
     await Promise.all(ws.map((w) => w.terminate().catch(() => 0)));
   }
+}
+
+/** actorResourceLimits gives an actor thread a young generation of three semi-spaces of
+ * actorSemiSpaceMiB (V8's young generation: two semi-spaces and as much again for large new
+ * objects); the old generation keeps V8's default. */
+export function actorResourceLimits(): { maxYoungGenerationSizeMb: number } {
+  return { maxYoungGenerationSizeMb: 3 * actorSemiSpaceMiB };
 }
 
 function stopWorker(w: Worker, timeoutMs: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Endpoint, type Message, portTransport } from './endpoint.js';
 import { gcSecondsTotal, startGcClock } from './gc-clock.js';
@@ -111,11 +111,13 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
 }
 
 /** threadMemory is this thread's memory by part: in a worker, process.memoryUsage()'s heap,
- * external and arrayBuffers figures are the thread's own (rss is the whole process's). */
+ * external and arrayBuffers figures are the thread's own (rss is the whole process's);
+ * newSpace is the part of heapTotal that is the young generation (its two semi-spaces). */
 export function threadMemory(reporter?: () => Record<string, number>): Record<string, number> {
   const m = process.memoryUsage();
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
   return {
-    heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external,
-    arrayBuffers: m.arrayBuffers, ...reporter?.(),
+    heapUsed: m.heapUsed, heapTotal: m.heapTotal, newSpace: young?.space_size ?? 0,
+    external: m.external, arrayBuffers: m.arrayBuffers, ...reporter?.(),
   };
 }
