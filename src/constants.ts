@@ -96,6 +96,12 @@ export const snapshotBytesMax = 32 * 1024 * 1024;
  * holds this much entry data (or a hundredth of snapshotCount's entries), so the next start
  * restores the state instead of applying the tail again. */
 export const stopSnapshotBytesMin = 1024 * 1024;
+/** idleSnapshotAfterMs: a member that has applied nothing for this long snapshots the tail
+ * since its last snapshot when it is worth it (idleSnapshotBytesMin, and a sixteenth of the
+ * store): a crash after a burst of writes then applies no long tail at the next start. */
+export const idleSnapshotAfterMs = 2_000;
+/** idleSnapshotBytesMin: the least entry data since the last snapshot for an idle one. */
+export const idleSnapshotBytesMin = 4 * 1024 * 1024;
 /** stopSnapshotWaitMs bounds how long a clean stop waits for that snapshot; the log keeps
  * every entry, so a stop that gives up loses nothing. Below actorStopTimeoutMs. */
 export const stopSnapshotWaitMs = 8_000;

@@ -14,7 +14,7 @@ import { DroppedBytesWatch } from '../../src/runtime/gc.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
-  snapshotRestoreAttemptsMax, stopSnapshotWaitMs, walAppendAskTimeoutMs,
+  snapshotRestoreAttemptsMax, stopSnapshotWaitMs, walAppendAskTimeoutMs, idleSnapshotAfterMs,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -147,6 +147,8 @@ export class RaftNode {
   private replayUntil: { index: number; fromMs: number; entries: number } | undefined;
   private node!: RawNode;
   private inflight: Ready | undefined;
+  /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
+  private lastApplyMs = 0;
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
    * the next append rather than costing an fsync of their own (commit is recoverable). */
   private lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
@@ -765,6 +767,9 @@ export class RaftNode {
       return;
     }
     this.node.tick();
+    if (this.inflight === undefined && now - this.lastApplyMs >= idleSnapshotAfterMs) {
+      this.snapshots.maybeTakeIdle(this.sm.applier.usedBytes());
+    }
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
@@ -828,6 +833,7 @@ export class RaftNode {
         if (this.replayUntil !== undefined) this.replayed();
         this.noticeGrowth();
         applied = true;
+        this.lastApplyMs = this.deps.nowMs();
       }
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();

@@ -1,6 +1,7 @@
 import { type DiskFaultKind, diskFaultOfCode } from '../../src/alarms.js';
 import {
-  snapshotAskTimeoutMs, snapshotBytesMax, snapshotCatchUpBytesMax, stopSnapshotBytesMin,
+  idleSnapshotBytesMin, snapshotAskTimeoutMs, snapshotBytesMax, snapshotCatchUpBytesMax,
+  stopSnapshotBytesMin,
 } from '../../src/constants.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
@@ -22,6 +23,24 @@ export function stopSnapshotWorth(tailEntries: number, snapshotCount: number,
   tailBytes: number): boolean {
   if (tailEntries <= 0) return false;
   return tailEntries >= Math.ceil(snapshotCount / 100) || tailBytes >= stopSnapshotBytesMin;
+}
+
+/**
+ * idleSnapshotWorth: a member that has applied nothing for idleSnapshotAfterMs snapshots when
+ * the tail since the last snapshot holds at least idleSnapshotBytesMin of entry data and at
+ * least a sixteenth of the store's bytes (`storeBytes`, the latest state's columns and values
+ * in use): a crash after a burst of writes then finds no long tail to apply, and a snapshot,
+ * which writes the whole store, is never more than 16 times the data that earned it.
+ */
+export function idleSnapshotWorth(tailEntries: number, tailBytes: number,
+  storeBytes: number): boolean {
+  return tailEntries > 0 && tailBytes >= Math.max(idleSnapshotBytesMin, storeBytes / 16);
+}
+
+/** StopWaiter is the stop waiting for its snapshot (atStop). */
+interface StopWaiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 /** SnapshotLogger is the part of the logger the snapshotter uses. */
@@ -55,7 +74,7 @@ export class Snapshotter {
    * waits for as many entries again, so a full disk is not asked at every pass. */
   private failedIndex = 0;
   /** stopWanted is set by atStop until maybeTake takes (or skips) the stop's snapshot. */
-  private stopWanted: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private stopWanted: StopWaiter | undefined;
 
   constructor(
     private readonly sm: StateMachine,
@@ -98,12 +117,37 @@ export class Snapshotter {
     const sm = this.sm;
     const stop = this.stopWanted;
     this.stopWanted = undefined;
-    const tail = sm.appliedIndex - Math.max(this.snapshotIndex, this.failedIndex);
-    if (tail < this.snapshotCount && sm.appliedBytes < snapshotBytesMax &&
-      !(stop !== undefined && stopSnapshotWorth(tail, this.snapshotCount, sm.appliedBytes))) {
+    const tail = this.tailEntries();
+    const trigger = tail >= this.snapshotCount ? 'entries'
+      : sm.appliedBytes >= snapshotBytesMax ? 'bytes'
+      : stop !== undefined && stopSnapshotWorth(tail, this.snapshotCount, sm.appliedBytes) ?
+        'stop' : undefined;
+    if (trigger === undefined) {
       stop?.resolve();
       return;
     }
+    this.take(trigger, stop);
+  }
+
+  /**
+   * maybeTakeIdle starts a snapshot when the tail since the last one is worth it for a member
+   * that has gone idle (idleSnapshotWorth; the node calls it once it has applied nothing for
+   * idleSnapshotAfterMs, with no append in flight). `storeBytes` is the latest state's size.
+   */
+  maybeTakeIdle(storeBytes: number): void {
+    if (this.running !== undefined || this.stopWanted !== undefined) return;
+    if (!idleSnapshotWorth(this.tailEntries(), this.sm.appliedBytes, storeBytes)) return;
+    this.take('idle', undefined);
+  }
+
+  /** tailEntries counts the entries applied since the last snapshot (or failed try). */
+  private tailEntries(): number {
+    return this.sm.appliedIndex - Math.max(this.snapshotIndex, this.failedIndex);
+  }
+
+  /** take snapshots the applied state: the shards' dumps, saved by the WAL writer. */
+  private take(trigger: string, stop: StopWaiter | undefined): void {
+    const sm = this.sm;
     sm.appliedBytes = 0;
     const index = sm.appliedIndex as Index;
     const storage = this.storage();
@@ -131,8 +175,7 @@ export class Snapshotter {
         this.snapshotIndex = index;
         this.running = undefined;
         this.onSaved?.();
-        this.log.info({ index, term, bytes, revision: meta.revision, atStop: stop !== undefined },
-          'snapshot taken');
+        this.log.info({ index, term, bytes, revision: meta.revision, trigger }, 'snapshot taken');
         stop?.resolve();
       })
       .catch((e: unknown) => {

@@ -241,6 +241,12 @@ export class Applier {
     return this.cols.memoryBytes();
   }
 
+  /** usedBytes is what the latest state's columns and values use (KvColumns.usedBytes): the
+   * size of the store a snapshot writes, roughly. */
+  usedBytes(): number {
+    return this.cols.usedBytes();
+  }
+
   /** droppedBytes counts the columns and arenas the applier replaced (KvColumns.droppedBytes):
    * when it changes, a garbage collection has memory to return. */
   droppedBytes(): number {

@@ -1,12 +1,33 @@
 import test from 'ava';
-import { stopSnapshotWorth } from '../actors/raft/snapshots.js';
-import { stopSnapshotBytesMin } from '../src/constants.js';
+import { idleSnapshotWorth, stopSnapshotWorth } from '../actors/raft/snapshots.js';
+import { idleSnapshotBytesMin, stopSnapshotBytesMin } from '../src/constants.js';
 import { b64, post, startServer, type TestServer } from './helpers/server.js';
 
 /** logLine parses the server's last log line with message `msg`, if any. */
 function logLine(s: TestServer, msg: string): Record<string, unknown> | undefined {
   const line = s.logs.filter((l) => l.includes(`"msg":"${msg}"`)).at(-1);
   return line === undefined ? undefined : JSON.parse(line) as Record<string, unknown>;
+}
+
+/** logged resolves with the first log line of the server with message `msg` that satisfies
+ * `ok`, waiting on its log stream (not on time); rejects if the server exits first. */
+function logged(s: TestServer, msg: string, ok: (j: Record<string, unknown>) => boolean):
+  Promise<Record<string, unknown>> {
+  const find = (): Record<string, unknown> | undefined => s.logs
+    .filter((l) => l.includes(`"msg":"${msg}"`))
+    .map((l) => JSON.parse(l) as Record<string, unknown>).find(ok);
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const j = find();
+      if (j === undefined) return;
+      s.proc.stderr!.off('data', check);
+      resolve(j);
+    };
+    // Our listener runs after the helper's, which has already appended the new lines.
+    s.proc.stderr!.on('data', check);
+    s.proc.once('exit', () => reject(new Error(`server exited before logging "${msg}"`)));
+    check();
+  });
 }
 
 /** putOneByOne puts k0..k(n-1), one entry each, and returns the last put's revision. */
@@ -29,6 +50,40 @@ test('stopSnapshotWorth: a tail of a hundredth of --snapshot-count entries, or o
   t.true(stopSnapshotWorth(1, 20, 0), 'with --snapshot-count under 100, any tail');
 });
 
+test('idleSnapshotWorth: an idle member snapshots a tail of idleSnapshotBytesMin bytes and a ' +
+  'sixteenth of the store, never an empty one', (t) => {
+  t.true(idleSnapshotWorth(1, idleSnapshotBytesMin, 0));
+  t.false(idleSnapshotWorth(1, idleSnapshotBytesMin - 1, 0));
+  t.false(idleSnapshotWorth(0, 10 * idleSnapshotBytesMin, 0));
+  t.false(idleSnapshotWorth(50, idleSnapshotBytesMin, 17 * idleSnapshotBytesMin));
+  t.true(idleSnapshotWorth(50, 2 * idleSnapshotBytesMin, 17 * idleSnapshotBytesMin));
+});
+
+test('a member that goes idle after a burst snapshots it; the start after kill -9 restores that ' +
+  'snapshot with no WAL tail to apply', async (t) => {
+  const s = await startServer({});
+  t.teardown(() => s.close());
+  // Five puts of 1 MiB: a tail of more than idleSnapshotBytesMin, far below the periodic
+  // triggers (--snapshot-count 100,000 entries, 32 MiB).
+  const value = b64('v'.repeat(2 ** 20));
+  let revision = 0;
+  for (let i = 0; i < 5; i++) {
+    const r = await post(`${s.url}/v3/kv/put`, { key: b64(`big${i}`), value });
+    t.is(r.status, 200);
+    revision = Number((r.json.header as { revision: string }).revision);
+  }
+  const taken = await logged(s, 'snapshot taken', (j) => j.revision === revision);
+  t.is(taken.trigger, 'idle');
+  await s.kill();
+  const again = await startServer({ dataDir: s.dataDir });
+  t.teardown(() => again.close());
+  const recovered = logLine(again, 'recovered from snapshot and WAL')!;
+  t.is(recovered.snapshotIndex, taken.index);
+  t.is(recovered.revision, revision);
+  const r = await post(`${again.url}/v3/kv/range`, { key: b64('big4') });
+  t.is((r.json.kvs as { value: string }[])[0]!.value, value);
+});
+
 test('a clean stop snapshots the applied state, and the next start restores it with no WAL ' +
   'tail to apply', async (t) => {
   // --snapshot-count 1000: no periodic snapshot in 15 entries; a tail of 10 is worth one.
@@ -41,7 +96,7 @@ test('a clean stop snapshots the applied state, and the next start restores it w
   t.is(await s.stop(), 0);
   const taken = logLine(s, 'snapshot taken');
   t.truthy(taken, 'the stop took a snapshot');
-  t.is(taken!.atStop, true);
+  t.is(taken!.trigger, 'stop');
   t.is(taken!.index, applied);
   t.is(taken!.revision, revision);
 
