@@ -739,7 +739,8 @@ const descriptions: Record<WorkloadName, (o: Options) => string> = {
     `(send of the put → arrival of its event, from a send time stamped in the value) on every ` +
     `${o.watchSample}th stream.`,
   'restart': (o) => `Write ${o.restartKeys.toLocaleString('en-US')} keys (${o.valueSize}-byte ` +
-    `values, ${txnBatch}-put txns), kill -9 the server and start it again on the same data ` +
+    `values, ${txnBatch}-put txns), kill -9 the server ${rssSettleMs / 1000} s later (after ` +
+    'the RSS readings) and start it again on the same data ' +
     'folder: time from spawn until a linearizable range answers 200; then stop that one ' +
     'gracefully (SIGTERM), start it again and time it the same way, with its resident memory ' +
     '(VmRSS of the server process, all threads) at once and again ' +
