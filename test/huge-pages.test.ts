@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  kernelThpMode, mallocHugePages, mallocHugePagesTunable, thpMode, withMallocHugePages,
+  kernelThpMode, mallocHugePages, mallocTunables, thpMode, withMallocHugePages,
 } from '../src/server/huge-pages.js';
 
 // Huge pages for large buffers (docs/configuration.md, "Memory"): what the launchers set, and
@@ -21,8 +21,8 @@ test('huge pages: the kernel mode is read from sysfs\'s bracketed word', (t) => 
 });
 
 test('huge pages: the launch environment adds the tunable and keeps an operator\'s own', (t) => {
-  t.is(withMallocHugePages({ PATH: '/bin' })['GLIBC_TUNABLES'], mallocHugePagesTunable);
-  t.is(withMallocHugePages({ GLIBC_TUNABLES: '' })['GLIBC_TUNABLES'], mallocHugePagesTunable);
+  t.is(withMallocHugePages({ PATH: '/bin' })['GLIBC_TUNABLES'], mallocTunables);
+  t.is(withMallocHugePages({ GLIBC_TUNABLES: '' })['GLIBC_TUNABLES'], mallocTunables);
   const own = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' };
   t.is(withMallocHugePages(own), own);
   t.is(withMallocHugePages({ PATH: '/bin' })['PATH'], '/bin');
@@ -30,7 +30,7 @@ test('huge pages: the launch environment adds the tunable and keeps an operator\
 
 test('huge pages: the start line reports the tunable as on only when it is set', (t) => {
   const on = mallocHugePages(
-    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${mallocHugePagesTunable}` });
+    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${mallocTunables}` });
   const off = mallocHugePages({});
   const zero = mallocHugePages({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' });
   if (thpUsable) {
@@ -45,9 +45,9 @@ test('huge pages: `npm start` and the container image set the same tunable', (t)
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as
     { scripts: Record<string, string> };
   t.true(pkg.scripts['start']!.startsWith(
-    `GLIBC_TUNABLES=\${GLIBC_TUNABLES:-${mallocHugePagesTunable}} exec node `));
+    `GLIBC_TUNABLES=\${GLIBC_TUNABLES:-${mallocTunables}} exec node `));
   const docker = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-  t.regex(docker, new RegExp(`^\\s+GLIBC_TUNABLES=${mallocHugePagesTunable.replace(/\./g, '\\.')}`,
+  t.regex(docker, new RegExp(`^\\s+GLIBC_TUNABLES=${mallocTunables.replace(/\./g, '\\.')}`,
     'm'));
 });
 
