@@ -1,33 +1,13 @@
 import test from 'ava';
 import { idleSnapshotWorth, stopSnapshotWorth } from '../actors/raft/snapshots.js';
 import { idleSnapshotBytesMin, stopSnapshotBytesMin } from '../src/constants.js';
-import { b64, post, startServer, type TestServer } from './helpers/server.js';
+import {
+  b64, logged, post, startServer, type TestServer, whenLogged,
+} from './helpers/server.js';
 
-/** logLine parses the server's last log line with message `msg`, if any. */
-function logLine(s: TestServer, msg: string): Record<string, unknown> | undefined {
-  const line = s.logs.filter((l) => l.includes(`"msg":"${msg}"`)).at(-1);
-  return line === undefined ? undefined : JSON.parse(line) as Record<string, unknown>;
-}
-
-/** logged resolves with the first log line of the server with message `msg` that satisfies
- * `ok`, waiting on its log stream (not on time); rejects if the server exits first. */
-function logged(s: TestServer, msg: string, ok: (j: Record<string, unknown>) => boolean):
-  Promise<Record<string, unknown>> {
-  const find = (): Record<string, unknown> | undefined => s.logs
-    .filter((l) => l.includes(`"msg":"${msg}"`))
-    .map((l) => JSON.parse(l) as Record<string, unknown>).find(ok);
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      const j = find();
-      if (j === undefined) return;
-      s.proc.stderr!.off('data', check);
-      resolve(j);
-    };
-    // Our listener runs after the helper's, which has already appended the new lines.
-    s.proc.stderr!.on('data', check);
-    s.proc.once('exit', () => reject(new Error(`server exited before logging "${msg}"`)));
-    check();
-  });
+/** lastLogged is the server's last log line with message `msg`, parsed, if any. */
+function lastLogged(s: TestServer, msg: string): Record<string, any> | undefined {
+  return logged(s, msg).at(-1);
 }
 
 /** putOneByOne puts k0..k(n-1), one entry each, and returns the last put's revision. */
@@ -72,12 +52,12 @@ test('a member that goes idle after a burst snapshots it; the start after kill -
     t.is(r.status, 200);
     revision = Number((r.json.header as { revision: string }).revision);
   }
-  const taken = await logged(s, 'snapshot taken', (j) => j.revision === revision);
+  const taken = await whenLogged(s, 'snapshot taken', (j) => j['revision'] === revision);
   t.is(taken.trigger, 'idle');
   await s.kill();
   const again = await startServer({ dataDir: s.dataDir });
   t.teardown(() => again.close());
-  const recovered = logLine(again, 'recovered from snapshot and WAL')!;
+  const recovered = lastLogged(again, 'recovered from snapshot and WAL')!;
   t.is(recovered.snapshotIndex, taken.index);
   t.is(recovered.revision, revision);
   const r = await post(`${again.url}/v3/kv/range`, { key: b64('big4') });
@@ -92,9 +72,9 @@ test('a clean stop snapshots the applied state, and the next start restores it w
   t.teardown(() => s.close());
   const revision = await putOneByOne(s, 15);
   const applied = Number((await post(`${s.url}/v3/maintenance/status`, {})).json.raftAppliedIndex);
-  t.is(logLine(s, 'snapshot taken'), undefined, 'no snapshot before the stop');
+  t.is(lastLogged(s, 'snapshot taken'), undefined, 'no snapshot before the stop');
   t.is(await s.stop(), 0);
-  const taken = logLine(s, 'snapshot taken');
+  const taken = lastLogged(s, 'snapshot taken');
   t.truthy(taken, 'the stop took a snapshot');
   t.is(taken!.trigger, 'stop');
   t.is(taken!.index, applied);
@@ -102,7 +82,7 @@ test('a clean stop snapshots the applied state, and the next start restores it w
 
   const again = await startServer({ dataDir: s.dataDir, args });
   t.teardown(() => again.close());
-  const recovered = logLine(again, 'recovered from snapshot and WAL')!;
+  const recovered = lastLogged(again, 'recovered from snapshot and WAL')!;
   t.is(recovered.snapshotIndex, applied);
   t.is(recovered.revision, revision, 'the snapshot already holds the last write');
   const r = await post(`${again.url}/v3/kv/range`, { key: b64('k'), range_end: b64('l') });
@@ -118,10 +98,10 @@ test('a clean stop with a short WAL tail takes no snapshot; the next start appli
     t.teardown(() => s.close());
     const revision = await putOneByOne(s, 3);
     t.is(await s.stop(), 0);
-    t.is(logLine(s, 'snapshot taken'), undefined);
+    t.is(lastLogged(s, 'snapshot taken'), undefined);
     const again = await startServer({ dataDir: s.dataDir, args });
     t.teardown(() => again.close());
-    const recovered = logLine(again, 'recovered from snapshot and WAL')!;
+    const recovered = lastLogged(again, 'recovered from snapshot and WAL')!;
     t.is(recovered.snapshotIndex, 0);
     const r = await post(`${again.url}/v3/kv/range`, { key: b64('k'), range_end: b64('l') });
     t.is(r.json.count, '3');

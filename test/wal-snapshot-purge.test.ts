@@ -2,25 +2,14 @@ import test from 'ava';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapshotFilesKept } from '../src/constants.js';
-import { b64, post, startServer, type TestServer } from './helpers/server.js';
+import {
+  b64, logged, post, startServer, type TestServer, whenLogged,
+} from './helpers/server.js';
 
 /** snapshotsTaken resolves once the server has logged `n` snapshots taken (the Raft node logs
- * it after the WAL has saved the file and purged old ones), or rejects if it exits first: it
- * waits on the log stream, not on time. */
-function snapshotsTaken(s: TestServer, n: number): Promise<void> {
-  const count = (): number => s.logs.filter((l) => l.includes('"snapshot taken"')).length;
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (count() < n) return;
-      s.proc.stderr!.off('data', onData);
-      resolve();
-    };
-    // Our listener runs after the helper's, which has already appended the new lines.
-    const onData = (): void => check();
-    s.proc.stderr!.on('data', onData);
-    s.proc.once('exit', () => reject(new Error(`server exited after ${count()} snapshots`)));
-    check();
-  });
+ * it after the WAL has saved the file and purged old ones), waiting on its log stream. */
+async function snapshotsTaken(s: TestServer, n: number): Promise<void> {
+  await whenLogged(s, 'snapshot taken', () => logged(s, 'snapshot taken').length >= n);
 }
 
 test('wal actor: old snapshot files are purged, keeping snapshotFilesKept', async (t) => {
@@ -62,15 +51,11 @@ test('wal actor: a member\'s last snapshot, taken with no write after it, is wha
     const st = await post(`${s.url}/v3/maintenance/status`, {});
     if (Number(st.json.raftAppliedIndex) >= 20) break;
   }
-  await snapshotsTaken(s, 1);
-  const taken = JSON.parse(s.logs.find((l) => l.includes('"snapshot taken"'))!) as
-    { index: number };
+  const taken = await whenLogged(s, 'snapshot taken');
   await s.kill();
   const again = await startServer({ dataDir: s.dataDir, args });
   t.teardown(() => again.close());
-  const recovered = JSON.parse(again.logs.find((l) =>
-    l.includes('"recovered from snapshot and WAL"'))!) as
-    { snapshotIndex: number; commit: number; entries: number };
+  const recovered = logged(again, 'recovered from snapshot and WAL')[0]!;
   t.is(recovered.snapshotIndex, taken.index);
   t.true(recovered.commit >= taken.index, `commit ${recovered.commit}`);
   const r = await post(`${again.url}/v3/kv/range`, { key: b64('k'), range_end: b64('l') });

@@ -327,6 +327,25 @@ export function logged(srv: TestServer, msg: string): Record<string, any>[] {
   return out;
 }
 
+/** whenLogged resolves with the first of the server's log lines with message `msg` for which
+ * `ok` holds, waiting on its log stream (each new chunk of output), not on time; it rejects if
+ * the server exits first. */
+export function whenLogged(srv: TestServer, msg: string,
+  ok: (j: Record<string, any>) => boolean = () => true): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const j = logged(srv, msg).find(ok);
+      if (j === undefined) return;
+      srv.proc.stderr!.off('data', check);
+      resolve(j);
+    };
+    // This listener runs after the one startServer installed, which has appended the lines.
+    srv.proc.stderr!.on('data', check);
+    srv.proc.once('exit', () => reject(new Error(`server exited before logging "${msg}"`)));
+    check();
+  });
+}
+
 /** grpcUrl waits for the server's "ready to serve gRPC client requests" log line and returns
  * the URL it names (http://host:port, the port actually bound). */
 export async function grpcUrl(srv: TestServer): Promise<string> {
