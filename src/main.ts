@@ -1,4 +1,5 @@
 import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
+import { readPointRegion } from '../actors/raft/messages.js';
 import { peerMetricsHook } from './cluster/metrics.js';
 import { setRequestLimits } from './api/limits.js';
 import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
@@ -82,19 +83,14 @@ async function main(): Promise<void> {
   setRequestLimits(config.maxRequestBytes, config.maxTxnOps); // decoders', gateway's limits
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
+  system.opts.onShared = (_generation, shared) => { kv.setReadPoint(shared[readPointRegion]); };
   const auth = await startAuth(config, kv, metrics.registry);
   const hooks = startPool(pool, system); // before the actors: they connect to its threads
   await system.start();
   await refreshWhileRestoring(kv, log);
   system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
   metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
-  metrics.onScrape(async () => {
-    const st = await kv.status();
-    metrics.ingestMvccStats('raft', {
-      putTotal: st.putTotal, deleteTotal: st.deleteTotal, txnTotal: st.txnTotal,
-      rangeTotal: kv.rangeTotal,
-    });
-  });
+  metrics.onScrape(() => scrapeKv(metrics, kv));
   const obs = setupObservability({ system, kv, metrics, config, memberId, logger });
   hooks.set(poolHooks(system, kv, metrics, auth, obs.gatewayDeps));
   for (let i = 0; i < config.storageShards; i++) {
@@ -269,4 +265,14 @@ async function serveClients(config: Config, clientUrls: Reservation[],
     listened.push(g.port);
   }
   return { gateways, listened };
+}
+
+/** scrapeKv feeds /metrics what the Raft node and the main thread's gateway count. */
+async function scrapeKv(metrics: Metrics, kv: KvService): Promise<void> {
+  const st = await kv.status();
+  metrics.ingestMvccStats('raft', {
+    putTotal: st.putTotal, deleteTotal: st.deleteTotal, txnTotal: st.txnTotal,
+    rangeTotal: kv.rangeTotal,
+  });
+  metrics.ingestReadPoints('gateway', kv.readPoints);
 }

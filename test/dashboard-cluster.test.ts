@@ -4,12 +4,12 @@ import type { TraceJson } from '../src/gateway/trace-routes.js';
 import { fastRaft, startCluster, waitFor, waitForLeader } from './helpers/cluster.js';
 
 // The dashboard against a cluster (issue 16): any member's /debug/dashboard shows every member
-// with its role, term and indexes (asking the others for /debug/member), and a request traced
-// on a follower shows the follower's own hops. Three real member processes; all are killed on
+// with its role, term and indexes (asking the others for /debug/member), and requests traced
+// on a follower show the follower's own hops (a GET's read-index round trip among them). Three real member processes; all are killed on
 // every path.
 
 test('dashboard: a follower\'s /debug/dashboard shows the three members, one leader, and a ' +
-  'PUT traced there shows the follower\'s hops', async (t) => {
+  'PUT and a GET traced there show the follower\'s hops', async (t) => {
   const c = await startCluster({ size: 3, args: fastRaft });
   try {
     const leader = await waitForLeader(c);
@@ -46,6 +46,32 @@ test('dashboard: a follower\'s /debug/dashboard shows the three members, one lea
     const propose = tr.spans.find((s) => s.name === 'RaftPropose')!;
     t.is(propose.attributes['thread'], 'myetcd-raft');
     t.is(propose.parentSpanId, tr.spans.find((s) => s.name === 'PUT /v1/key/*')!.spanId);
+
+    // A linearizable GET in a cluster goes through a read index (a lone voter's would not):
+    // the read-index round trip, then the shard read, both under the request.
+    const g = await fetch(`${url}/v1/key/dash/c`, { headers: { 'x-myetcd-trace': '1' } });
+    t.is(g.status, 200);
+    const gid = g.headers.get('x-myetcd-trace-id')!;
+    const gt = await waitFor('the follower\'s spans of the traced GET', async () => {
+      const j = await (await fetch(`${url}/debug/traces?trace=${gid}`)).json() as
+        { traces: TraceJson[] };
+      const x = j.traces[0];
+      const names = x?.spans.map((s) => s.name) ?? [];
+      return ['GET /v1/key/*', 'RaftReadIndex', 'RaftReadIndex reply', 'ShardRange',
+        'ShardRange reply'].every((n) => names.includes(n)) ? x : undefined;
+    });
+    const span = (name: string) => gt.spans.find((s) => s.name === name)!;
+    const root = span('GET /v1/key/*');
+    const ri = span('RaftReadIndex');
+    t.is(ri.parentSpanId, root.spanId);
+    t.is(ri.attributes['thread'], 'myetcd-raft');
+    t.is(span('RaftReadIndex reply').parentSpanId, ri.spanId);
+    // The shard read is the request's own: it follows the read index, under the request.
+    t.is(span('ShardRange').parentSpanId, root.spanId);
+    t.true(span('ShardRange').startMs >= ri.startMs);
+    const m = await (await fetch(`${url}/metrics`)).text();
+    t.regex(m, /^myetcd_linearizable_reads_total\{read_point="read_index"\} [1-9]/m);
+    t.regex(m, /^myetcd_linearizable_reads_total\{read_point="shared"\} 0$/m);
   } finally {
     await c.stopAll();
   }

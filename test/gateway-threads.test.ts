@@ -54,6 +54,34 @@ test.serial('gateway threads: connections are served by every thread, and each t
   t.is(r.json.count, String(sent));
 });
 
+test.serial('gateway threads: every linearizable read sees the put acknowledged before it, ' +
+  'whichever thread serves either, at the read point the Raft node shares', async (t) => {
+  const shared = async () =>
+    metricValue(await metrics(), 'myetcd_linearizable_reads_total{read_point="shared"}') ?? 0;
+  const asked = async () =>
+    metricValue(await metrics(), 'myetcd_linearizable_reads_total{read_point="read_index"}') ?? 0;
+  const [shared0, asked0] = [await shared(), await asked()];
+  let reads = 0;
+  const before = await perGateway('myetcd_gateway_requests_total');
+  await until(async () => {
+    for (let i = 0; i < 10; i++) {
+      // Each post is a connection of its own: the put and the read land on either thread.
+      const p = await post(`${srv.url}/v3/kv/put`, { key: b64('gw-lin'), value: b64(`${reads}`) });
+      t.is(p.status, 200);
+      const r = await post(`${srv.url}/v3/kv/range`, { key: b64('gw-lin') });
+      t.is(r.status, 200);
+      t.is(r.json.kvs[0].mod_revision, p.json.header.revision, `read ${reads}`);
+      t.is(unb64(r.json.kvs[0].value), `${reads}`);
+      reads++;
+    }
+    const now = await perGateway('myetcd_gateway_requests_total');
+    return now.every((n, i) => n - before[i]! >= 10);
+  }, 'both gateway threads served puts and reads');
+  // Every read took the shared point: the member is the only voter.
+  t.is(await asked(), asked0);
+  t.true(await shared() - shared0 >= reads, `${await shared() - shared0} shared for ${reads}`);
+});
+
 test.serial('gateway threads: a watch on one thread sees a put made through another, and ' +
   'all watches end with "server stopped" on SIGTERM', async (t) => {
   const watches: LineStream[] = [];

@@ -156,22 +156,19 @@ test.serial('a traced PUT shows its hops: gateway → raft → wal (fsync) → r
   ac.abort();
 });
 
-test.serial('a traced GET shows the read-index round trip and the shard read', async (t) => {
+test.serial('a traced GET on a lone member shows the shard read, with no read-index round ' +
+  'trip (the Raft node publishes its read point)', async (t) => {
   await request('PUT', '/v1/key/traced/b', JSON.stringify({ value: 'v' }), false);
   const r = await request('GET', '/v1/key/traced/b');
   t.is(r.status, 200);
-  const tr = await waitForSpans(r.traceId!, ['GET /v1/key/*', 'RaftReadIndex',
-    'RaftReadIndex reply', 'ShardRange', 'ShardRange reply']);
+  const tr = await waitForSpans(r.traceId!, ['GET /v1/key/*', 'ShardRange', 'ShardRange reply']);
   const root = one(tr, 'GET /v1/key/*');
-  const ri = one(tr, 'RaftReadIndex');
   const range = one(tr, 'ShardRange');
-  t.is(ri.parentSpanId, root.spanId);
-  t.is(ri.attributes['thread'], 'myetcd-raft');
-  t.is(one(tr, 'RaftReadIndex reply').parentSpanId, ri.spanId);
-  // The shard read is the request's own: it follows the read index, under the request.
   t.is(range.parentSpanId, root.spanId);
   t.regex(String(range.attributes['thread']), /^myetcd-shard-\d$/);
-  t.true(range.startMs >= ri.startMs);
+  t.false(tr.spans.some((s) => s.name.startsWith('RaftReadIndex')),
+    tr.spans.map((s) => s.name).join(', '));
+  // (A read-index round trip is traced in a cluster: test/dashboard-cluster.test.ts.)
 });
 
 test.serial('untraced requests record nothing and name no trace', async (t) => {

@@ -14,6 +14,7 @@ import { type Message, portTransport } from '../../src/runtime/endpoint.js';
 import type { ThreadInfo } from '../../src/runtime/thread-id.js';
 import type { TracesReport } from '../../src/runtime/trace.js';
 import { startActor } from '../../src/runtime/worker.js';
+import { readPointRegion } from '../raft/messages.js';
 import type {
   GatewayThreadConfig, GwCallKind, GwListen, GwObservation, GwObserved, GwToMain, GwToThread,
 } from './messages.js';
@@ -81,7 +82,7 @@ const gateways: Gateway[] = [];
 /** observed builds the report of what was answered since the last one. */
 function observed(flush: number): GwObserved {
   const m: GwObserved = {
-    gw: 'observed', requests, observations, dropped, flush,
+    gw: 'observed', requests, observations, dropped, flush, readPoints: { ...kv.readPoints },
     authFailures: bytes.authFailures, receivedBytes: bytes.received, sentBytes: bytes.sent,
     bodiesRefused: bytes.refused,
     inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
@@ -165,6 +166,7 @@ function handle(m: GwToThread): void {
         ep.failActor(name);
         ep.connect(name, portTransport(port));
       }
+      kv.setReadPoint(m.shared[readPointRegion]);
       break;
     case 'state': {
       const wasServing = state.serving;

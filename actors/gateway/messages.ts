@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { ReadPointCounts } from '../../src/gateway/kv-service.js';
 import type { AuthGateOptions } from '../../src/gateway/auth-gate.js';
 import type { ClientTls } from '../../src/gateway/tls.js';
 
@@ -49,6 +50,8 @@ export interface GwPorts {
   gw: 'ports';
   generation: number;
   ports: Record<string, MessagePort>;
+  /** shared: the generation's shared memory regions (src/runtime/system.ts SharedRegions). */
+  shared: Readonly<Record<string, SharedArrayBuffer>>;
 }
 
 /** GwState mirrors the supervisor's state (src/runtime/system.ts onState). */
@@ -114,6 +117,9 @@ export interface GwObserved {
   watchStreamsDropped: number;
   /** flush: the GwFlush id this answers (0: sent on the thread's own timer). */
   flush: number;
+  /** readPoints: how this thread's linearizable reads found their read point, since it
+   * started (KvService.readPoints). */
+  readPoints: ReadPointCounts;
 }
 
 /** GwFlush asks for a GwObserved now (before /metrics renders). */

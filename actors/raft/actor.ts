@@ -1,8 +1,9 @@
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
-import type { RaftMsg, RaftNodeConfig } from './messages.js';
+import { type RaftMsg, type RaftNodeConfig, readPointFields, readPointRegion } from './messages.js';
 import { RaftNode } from './node.js';
+import { SharedCell } from '../../src/runtime/shared-cell.js';
 
 /**
  * The Raft node actor's shell: it gives a RaftNode (node.ts) its endpoint, logger, clocks and
@@ -12,6 +13,7 @@ import { RaftNode } from './node.js';
  */
 const ctx = startActor<RaftMsg, RaftNodeConfig>();
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'raft' });
+const readPointBuffer = ctx.shared[readPointRegion];
 const node = new RaftNode({
   config: ctx.config,
   ep: ctx.ep,
@@ -25,6 +27,8 @@ const node = new RaftNode({
   },
   defer: (fn) => setImmediate(fn),
   bootNonce: (Math.random() * 0x7fffffff) | 0,
+  ...(readPointBuffer === undefined ? {}
+    : { readPoint: new SharedCell(readPointBuffer, readPointFields) }),
   removed: () => {
     // etcd stops a removed member (exit status 0). A signal to this process runs the
     // gateway's graceful stop: requests in flight end, the WAL is closed cleanly.

@@ -40,6 +40,8 @@ import {
 } from '../../src/cluster/proposal.js';
 import { type ErrorBody, Proposals, timeoutError } from './proposals.js';
 import { ReadIndexQueue } from './read-index.js';
+import { publishReadPoint } from './read-point.js';
+import type { SharedCell } from '../../src/runtime/shared-cell.js';
 import { Snapshotter } from './snapshots.js';
 import { type GatewayPush, type PreparedRestore, StateMachine } from './state-machine.js';
 
@@ -75,6 +77,9 @@ export interface RaftNodeDeps {
   bootNonce: number;
   /** removed is called once this member learns it was removed from the cluster. */
   removed(reason: string): void;
+  /** readPoint, when set, is the generation's shared cell where the node publishes its
+   * linearizable read point while it is the only voter (read-point.ts). */
+  readPoint?: SharedCell;
 }
 
 /** errors answered by the Raft node: rows of src/errors.ts (etcd's codes and wording). */
@@ -158,6 +163,8 @@ export class RaftNode {
   private leaderChanges = 0;
   private stopTicker: (() => void) | undefined;
   private stopped = false;
+  /** stopAsked: stop() has begun (the read point stays withdrawn from then on). */
+  private stopAsked = false;
   private pumpScheduled = false;
   private onLeader: (() => void) | undefined;
   /** transfers wait for a leader transfer to finish (the transferee leads). */
@@ -647,6 +654,8 @@ export class RaftNode {
    */
   async stop(): Promise<void> {
     this.stopTicker?.();
+    this.stopAsked = true;
+    this.deps.readPoint?.withdraw();
     if (!this.stopped && this.node !== undefined && this.fault === undefined) {
       const t0 = this.deps.nowMs();
       const saved = this.snapshots.idle().then(() => {
@@ -1027,6 +1036,7 @@ export class RaftNode {
         : undefined,
     applyConfChange: (cc: ConfChange) => this.node.applyConfChange(cc),
     nowMs: () => this.deps.nowMs(),
+    beforeAnswers: () => this.publishReadPoint(),
     alarmsChanged: (action: 'ACTIVATE' | 'DEACTIVATE', a: AlarmMember) => {
       if (action === 'ACTIVATE') {
         this.log.warn({ id: a.memberId.toString(16), alarm: a.alarm }, 'alarm raised');
@@ -1068,7 +1078,7 @@ export class RaftNode {
 
   private onSoftState(ss: SoftState): void {
     this.raftState = ss.raftState;
-    if (ss.lead === this.leader) return;
+    if (ss.lead === this.leader) return this.publishReadPoint();
     if (ss.lead !== 0) this.leaderChanges++;
     this.leader = ss.lead;
     this.log.info({
@@ -1080,6 +1090,7 @@ export class RaftNode {
     this.lease.sendUnbounded({
       type: 'LeaderChanged', isLeader: this.leader === this.selfId, leader: this.leader,
     });
+    this.publishReadPoint();
     if (this.leader === 0) {
       for (const t of this.reads.failIssued()) this.ep.replyError(t, E.noLeader);
       return;
@@ -1119,6 +1130,19 @@ export class RaftNode {
       // No leader, or a transfer: the next tick tries again.
     }
   }
+
+  /** publishReadPoint publishes where a linearizable read may read without a read index, or
+   * withdraws the point when this member may not answer one alone (read-point.ts). */
+  private publishReadPoint(): void {
+    const cell = this.deps.readPoint;
+    if (cell === undefined) return;
+    publishReadPoint(cell, {
+      selfId: this.selfId, leader: this.leader, voters: this.sm.confState.voters,
+      appliedTerm: this.sm.appliedTerm, term: this.node?.term() ?? 0, learner: this.isLearner(),
+      faulted: this.fault !== undefined, stopping: this.stopped || this.stopAsked,
+    }, { revision: this.sm.applier.revision, shardIndex: this.sm.shardIndex });
+  }
+
 
   /** isLearner: whether this member is a learner, cached (it is asked on every proposal and
    * read batch) and refreshed whenever the member table changes. */

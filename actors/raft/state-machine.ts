@@ -63,6 +63,9 @@ export interface ApplyHooks {
   nowMs(): number;
   /** alarmsChanged is called after an applied alarm entry changed the alarms. */
   alarmsChanged?(action: 'ACTIVATE' | 'DEACTIVATE', alarm: AlarmMember): void;
+  /** beforeAnswers is called at the end of an apply, once its changes are on their way to
+   * the shards and before any of its answers is posted (the read point, read-point.ts). */
+  beforeAnswers?(): void;
 }
 
 /** Counters are the apply unit's statistics (status, metrics). */
@@ -89,6 +92,8 @@ interface Deferred {
  * revisions, each shard's revisions, and whether any shard has something to apply. */
 interface ApplyBatch {
   deferred: Deferred[];
+  /** answers: the batch's answers, posted after hooks.beforeAnswers. */
+  answers: [ReplyToken, RaftProposeResp][];
   watched: RevisionChanges[];
   perShard: AppliedRevision[][];
   touched: boolean;
@@ -119,6 +124,8 @@ export class StateMachine {
   confState: ConfState = { voters: [], learners: [] };
   /** appliedIndex: the last entry applied. Invariant: appliedIndex ≤ the core's commit. */
   appliedIndex = 0;
+  /** appliedTerm: the term of the entry at appliedIndex (0 when unknown: after a restore). */
+  appliedTerm = 0;
   /** shardIndex is the Raft index of the last ShardApply sent to the shards. */
   shardIndex = 0;
   /** appliedBytes: entry data applied since the counter was last reset (snapshot trigger). */
@@ -178,6 +185,7 @@ export class StateMachine {
     await loading;
     const shardsWaitMs = nowMs() - t1;
     this.appliedIndex = index;
+    this.appliedTerm = 0;
     this.shardIndex = index;
     // The gateways serve serializable reads at the newest revision they heard of: a follower
     // that installed a leader's snapshot served its old revision until its next write.
@@ -267,15 +275,17 @@ export class StateMachine {
   /** apply applies committed entries in order and fans their changes out. */
   apply(entries: Entry[], term: number, hooks: ApplyHooks): void {
     const acc: ApplyBatch = {
-      deferred: [], watched: [], perShard: this.shards.map(() => []), touched: false,
+      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),
+      touched: false,
     };
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the restored state
       this.appliedIndex = e.index;
+      this.appliedTerm = e.term;
       this.appliedBytes += e.data.length;
       this.counters.committed++;
       if (e.type !== EntryNormal) {
-        this.applyConfChange(decodeConfChange(e.data), term, hooks);
+        this.applyConfChange(decodeConfChange(e.data), term, hooks, acc);
         continue;
       }
       if (e.data.length === 0) continue; // a new leader's empty entry
@@ -291,13 +301,13 @@ export class StateMachine {
       const reqs = expireAsRevokes(p.req.ids, (id) => this.applier.leaseExists(id as LeaseId));
       for (const req of reqs) this.applyRequest(req, undefined, term, hooks, acc);
       if (token !== undefined) {
-        this.out.reply(token, {
+        acc.answers.push([token, {
           revision: this.applier.revision, raftTerm: term,
           response: { type: 'leaseExpire', revoked: reqs.length },
-        } satisfies RaftProposeResp);
+        }]);
       }
     }
-    const { deferred, watched, perShard, touched } = acc;
+    const { deferred, answers, watched, perShard, touched } = acc;
     if (touched) {
       this.shardIndex = this.appliedIndex;
       const last = this.applier.revision;
@@ -318,6 +328,10 @@ export class StateMachine {
         type: 'RaftApplied', revision: this.applier.revision, raftTerm: term,
       });
     }
+    // No answer leaves before the read point covers what it answers (a client that reads
+    // after its write's answer must see the write).
+    hooks.beforeAnswers?.();
+    for (const [token, reply] of answers) this.out.reply(token, reply);
     for (const d of deferred) void this.answerDeferred(d);
   }
 
@@ -372,7 +386,7 @@ export class StateMachine {
     if (result.deferredReads !== undefined && result.deferredReads.length > 0) {
       acc.deferred.push({ token, reply, reads: result.deferredReads });
     } else {
-      this.out.reply(token, reply);
+      acc.answers.push([token, reply]);
     }
   }
 
@@ -474,7 +488,8 @@ export class StateMachine {
 
   /** applyConfChange applies a membership change to the core and the member table, and
    * answers its proposer. */
-  private applyConfChange(cc: ConfChange, term: number, hooks: ApplyHooks): void {
+  private applyConfChange(cc: ConfChange, term: number, hooks: ApplyHooks, acc: ApplyBatch):
+    void {
     const ctx: ConfChangeContext | undefined = decodeConfChangeContext(cc.context);
     const token = ctx?.p === undefined ? undefined : hooks.claim(ctx.p);
     const before: Member | undefined = this.members.get(cc.nodeId);
@@ -495,13 +510,13 @@ export class StateMachine {
     hooks.membersChanged({ type: cc.type, id: cc.nodeId });
     if (token !== undefined) {
       const member = this.members.get(cc.nodeId) ?? before ?? ctx?.member;
-      this.out.reply(token, {
+      acc.answers.push([token, {
         revision: this.applier.revision, raftTerm: term,
         response: {
           type: 'memberChange', members: this.members.list(),
           ...(member === undefined ? {} : { member }),
         },
-      } satisfies RaftProposeResp);
+      }]);
     }
   }
 

@@ -3,7 +3,10 @@ import type { LeaseConfig } from '../../actors/lease/messages.js';
 import type { PeerConfig, PeerTls } from '../../actors/peer/messages.js';
 import { selfSigned } from '../server/certs.js';
 import { join as joinPath } from 'node:path';
-import type { RaftMsg, RaftNodeConfig } from '../../actors/raft/messages.js';
+import {
+  type RaftMsg, type RaftNodeConfig, readPointFields, readPointRegion,
+} from '../../actors/raft/messages.js';
+import { SharedCell } from '../runtime/shared-cell.js';
 import type { ShardConfig } from '../../actors/shard/messages.js';
 import type { WalConfig } from '../../actors/wal/messages.js';
 import type { WatchConfig } from '../../actors/watch/messages.js';
@@ -95,6 +98,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     {
       name: 'raft', url: new URL('raft/actor.js', dist), config: raft,
       connects: ['wal', 'watch', 'lease', 'peer', ...shardNames],
+      shares: { [readPointRegion]: SharedCell.bytes(readPointFields) },
     },
     {
       name: 'peer', url: new URL('peer/actor.js', dist), config: peer,

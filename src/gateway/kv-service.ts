@@ -1,6 +1,8 @@
 import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftMsg, RaftReplies,
 } from '../../actors/raft/messages.js';
+import { readPointFields } from '../../actors/raft/messages.js';
+import { SharedCell } from '../runtime/shared-cell.js';
 import type { AuthInfo } from '../auth/store.js';
 import { isCappedRequest } from '../alarms.js';
 import { encodeRequest } from '../cluster/proposal.js';
@@ -20,13 +22,24 @@ interface ReadPoint {
   shardIndex: number;
 }
 
+/** ReadPointCounts: how this gateway's linearizable reads found their read point. */
+export interface ReadPointCounts {
+  /** shared: read from the Raft node's published point (a lone voter's, read-point.ts). */
+  shared: number;
+  /** asked: through a read-index ask to the Raft node. */
+  asked: number;
+}
+
 /**
  * KvService is the gateway's view of the storage pipeline: both HTTP APIs (/v3 and /v1) call
  * it, and it hides which actor does what.
  *
  *  - Writes: one ask to the Raft node, answered after commit and apply.
- *  - Linearizable reads: every read that arrives within one turn of the event loop shares ONE
- *    read-index ask to the Raft node (Raft §6.4); the reply is the revision to read at, and
+ *  - Linearizable reads on a member that is the cluster's only voter take the read point the
+ *    Raft node publishes in shared memory (actors/raft/read-point.ts): no ask at all.
+ *  - Other linearizable reads: every read that arrives within one turn of the event loop
+ *    shares ONE read-index ask to the Raft node (Raft §6.4); the reply is the revision to read
+ *    at, and
  *    each read then goes straight to the shard(s) holding its keys, which wait until they have
  *    applied that revision. A single-key read costs one shard ask; a range asks every shard at
  *    the same revision and merges, so it never sees part of a transaction.
@@ -41,6 +54,11 @@ export class KvService {
   knownTerm = 0;
   /** rangeTotal counts ranges served (etcd_mvcc_range_total). */
   rangeTotal = 0;
+  /** readPoints counts how linearizable reads found their read point. */
+  readonly readPoints: ReadPointCounts = { shared: 0, asked: 0 };
+  /** readPoint: the current generation's published read point, if any. */
+  private readPoint: SharedCell | undefined;
+  private readonly readPointOut: number[] = [0, 0, 0];
   private readWaiters: {
     resolve(r: ReadPoint): void; reject(e: Error): void; trace: TraceRef[] | undefined;
   }[] = [];
@@ -101,7 +119,7 @@ export class KvService {
     // A traced read's shard asks come after an await: they continue the context kept here.
     const trace = this.ep.traceContext;
     const point = req.serializable === true ? { revision: this.knownRevision, shardIndex: 0 }
-      : await this.readIndex();
+      : this.sharedReadPoint() ?? await this.readIndex();
     const readRev = point.revision;
     const want = req.revision ?? 0;
     if (want > readRev) throw new ErrFutureRev();
@@ -170,7 +188,22 @@ export class KvService {
     if (term > this.knownTerm) this.knownTerm = term;
   }
 
+  /** setReadPoint takes a generation's shared read point (undefined: none). */
+  setReadPoint(buffer: SharedArrayBuffer | undefined): void {
+    this.readPoint = buffer === undefined ? undefined : new SharedCell(buffer, readPointFields);
+  }
+
+  /** sharedReadPoint reads the Raft node's published point; undefined: ask for one. */
+  private sharedReadPoint(): ReadPoint | undefined {
+    const out = this.readPointOut;
+    if (this.readPoint?.read(out) !== true) return undefined;
+    this.readPoints.shared++;
+    this.learn(out[0]!, out[2]!);
+    return { revision: out[0]!, shardIndex: out[1]! };
+  }
+
   private readIndex(): Promise<ReadPoint> {
+    this.readPoints.asked++;
     return new Promise((resolve, reject) => {
       this.readWaiters.push({ resolve, reject, trace: this.ep.traceContext });
       if (this.readWaiters.length === 1) setImmediate(this.issueReadIndex);

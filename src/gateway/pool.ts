@@ -12,7 +12,7 @@ import {
 } from '../constants.js';
 import { bindError, type Reservation, whyNotBindable } from '../server/listen.js';
 import type { ActorInit, ControlMessage } from '../runtime/worker.js';
-import type { ActorSystem, SystemOptions } from '../runtime/system.js';
+import type { ActorSystem, SharedRegions, SystemOptions } from '../runtime/system.js';
 import type { Metrics } from '../metrics/index.js';
 import type { KvService } from './kv-service.js';
 import type { Dashboard } from './dashboard.js';
@@ -110,11 +110,11 @@ export class GatewayPool {
   }
 
   /** onGatewayPorts hands a generation's channels over (ActorSystem's option). */
-  readonly onGatewayPorts = (generation: number, ports: Map<string, Record<string, MessagePort>>):
-    void => {
+  readonly onGatewayPorts = (generation: number, ports: Map<string, Record<string, MessagePort>>,
+    shared: SharedRegions): void => {
     for (const [name, own] of ports) {
-      this.workers.get(name)?.postMessage({ gw: 'ports', generation, ports: own } satisfies
-        GwToThread, Object.values(own));
+      const m: GwToThread = { gw: 'ports', generation, ports: own, shared };
+      this.workers.get(name)?.postMessage(m, Object.values(own));
     }
   };
 
@@ -229,7 +229,7 @@ export class GatewayPool {
     const index = Number(name.slice('gateway-'.length));
     const init: ActorInit<GatewayThreadConfig> = {
       name, generation: this.state.generation, config: this.threadConfig(index), ports: {},
-      logConfig: this.o.logConfig,
+      shared: {}, logConfig: this.o.logConfig,
     };
     const w = new Worker(new URL('../../actors/gateway/actor.js', import.meta.url), {
       workerData: init, name: `myetcd-${name}`,
@@ -300,6 +300,7 @@ export function poolHooks(system: ActorSystem, kv: KvService, metrics: Metrics,
       requests.inc({ gateway: name }, m.observations.length + m.dropped);
       streams.set({ gateway: name }, m.watchStreams);
       metrics.addClientBytes(m.receivedBytes, m.sentBytes);
+      metrics.ingestReadPoints(name, m.readPoints);
       if (m.bodiesRefused > 0) metrics.httpBodyRefused.inc(m.bodiesRefused);
       for (let i = 0; i < m.authFailures; i++) {
         auth.failures++;

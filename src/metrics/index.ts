@@ -193,6 +193,10 @@ export class Metrics {
     'Total number of ranges seen by this member.');
   readonly txnTotal = this.counter('etcd_mvcc_txn_total',
     'Total number of txns seen by this member.');
+  readonly linearizableReads = this.counter('myetcd_linearizable_reads_total',
+    'Linearizable ranges by how the gateway found their read point: "shared" is the one the ' +
+    'Raft node publishes while this member is the only voter, "read_index" a read-index ask.',
+    ['read_point']);
 
   // ---- etcd's network metrics (our JSON gateway stands where etcd's gRPC server does) ----
   readonly clientReceivedBytes = this.counter('etcd_network_client_grpc_received_bytes_total',
@@ -353,6 +357,13 @@ export class Metrics {
     if (s.dbSizeBytes !== undefined || s.keys !== undefined) {
       this.ingestMvccStats('raft', { dbSizeBytes: s.dbSizeBytes, keys: s.keys });
     }
+  }
+
+  /** ingestReadPoints takes one gateway thread's cumulative counts of how its linearizable
+   * reads found their read point (KvService.readPoints). */
+  ingestReadPoints(source: string, c: { shared: number; asked: number }): void {
+    this.addTotal(this.linearizableReads, { read_point: 'shared' }, c.shared, { source });
+    this.addTotal(this.linearizableReads, { read_point: 'read_index' }, c.asked, { source });
   }
 
   /** ingestMvccStats takes one storage source's (e.g. 'shard-0') cumulative operation counts

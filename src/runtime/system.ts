@@ -34,7 +34,19 @@ export interface ActorSpec {
   config: unknown;
   /** connects lists the actors this one talks to; the gateway is always connected. */
   connects: string[];
+  /** shares: shared memory regions this actor writes and every thread of its generation
+   * (actors and gateways) may read, by name: their sizes in bytes. See SharedRegions. */
+  shares?: Readonly<Record<string, number>>;
 }
+
+/**
+ * SharedRegions are one generation's shared memory regions (ActorSpec.shares), by name. A
+ * new set is made for every generation: a thread of a dead generation may have left a region
+ * half written. The first Int32 of every region is the supervisor's: it stores 1 there once
+ * the generation is over (restarting or stopped), before the next one starts, and readers
+ * treat a region so marked as saying nothing.
+ */
+export type SharedRegions = Readonly<Record<string, SharedArrayBuffer>>;
 
 /** SystemLogger is the subset of pino the supervisor uses. */
 export interface SystemLogger {
@@ -59,7 +71,11 @@ export interface SystemOptions {
   /** onGatewayPorts receives, per gateway thread, its end of each actor's channel, for every
    * generation, before the actors are ready. */
   onGatewayPorts?: (generation: number,
-    ports: Map<string, Record<string, import('node:worker_threads').MessagePort>>) => void;
+    ports: Map<string, Record<string, import('node:worker_threads').MessagePort>>,
+    shared: SharedRegions) => void;
+  /** onShared hears each generation's shared regions, before its actors start (the main
+   * thread's gateway reads them). */
+  onShared?: (generation: number, shared: SharedRegions) => void;
   /** onState hears every change of serving/stopping (the gateway threads mirror them). */
   onState?: (s: { serving: boolean; stopping: boolean; generation: number }) => void;
   /** spinUs: how long an actor thread awaiting a reply polls before it sleeps (Endpoint
@@ -80,6 +96,8 @@ export class ActorSystem {
    * the gateway threads. They live across generations. */
   private readonly attached = new Map<string, Worker>();
   private generation = 0;
+  /** shared: the current generation's shared regions (SharedRegions). */
+  private shared: SharedRegions = {};
   private state: 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'idle';
   private restartTimes: number[] = [];
   private backoffMs = restartBackoffMsMin;
@@ -230,6 +248,7 @@ export class ActorSystem {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    this.closeRegions();
     this.gateway.stopping = true;
     this.announce();
     this.gateway.flushNow();
@@ -267,7 +286,9 @@ export class ActorSystem {
       }
       gwPorts.set(g, own);
     }
-    if (gwPorts.size > 0) this.opts.onGatewayPorts?.(gen, gwPorts);
+    const shared = this.newRegions();
+    this.opts.onShared?.(gen, shared);
+    if (gwPorts.size > 0) this.opts.onGatewayPorts?.(gen, gwPorts, shared);
     const done = new Set<string>();
     for (const s of this.specs) {
       for (const p of s.connects) {
@@ -286,7 +307,7 @@ export class ActorSystem {
     for (const s of this.specs) {
       const ownPorts = ports.get(s.name)!;
       const init: ActorInit<unknown> = {
-        name: s.name, generation: gen, config: s.config, ports: ownPorts,
+        name: s.name, generation: gen, config: s.config, ports: ownPorts, shared,
         logConfig: this.opts.logConfig ?? { logLevel: 'info' },
         spin: { us: this.opts.spinUs ?? 0, slots: spinSlots,
           idleCoresMin: this.opts.spinIdleCoresMin },
@@ -311,6 +332,25 @@ export class ActorSystem {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** newRegions closes the last generation's shared regions and makes this one's. */
+  private newRegions(): SharedRegions {
+    this.closeRegions();
+    const out: Record<string, SharedArrayBuffer> = {};
+    for (const s of this.specs) {
+      for (const [name, bytes] of Object.entries(s.shares ?? {})) {
+        if (name in out) throw new Error(`runtime: shared region ${name} declared twice`);
+        out[name] = new SharedArrayBuffer(Math.max(4, bytes));
+      }
+    }
+    this.shared = out;
+    return out;
+  }
+
+  /** closeRegions marks the current generation's regions as over (SharedRegions). */
+  private closeRegions(): void {
+    for (const b of Object.values(this.shared)) Atomics.store(new Int32Array(b, 0, 1), 0, 1);
   }
 
   private watchWorker(name: string, w: Worker, gen: number): Promise<void> {
@@ -350,6 +390,7 @@ export class ActorSystem {
     this.restartTimes = this.restartTimes.filter((x) => t - x < restartWindowMs);
     this.restartTimes.push(t);
     this.opts.logger.error({ actor: culprit, err: why }, 'actor crashed; restarting all actors');
+    this.closeRegions();
     this.announce();
     if (this.restartTimes.length > restartsMax) {
       const reason = `actor ${culprit} crashed ${this.restartTimes.length} times within ` +

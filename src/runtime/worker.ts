@@ -21,6 +21,8 @@ export interface ActorInit<C> {
   logConfig: unknown;
   /** ports: one MessagePort per connected actor, by the actor's name. */
   ports: Record<string, MessagePort>;
+  /** shared: the generation's shared memory regions (system.ts SharedRegions). */
+  shared: Readonly<Record<string, SharedArrayBuffer>>;
   /** spin: the actor's spin budget and its generation's spin slots (Endpoint setSpin). */
   spin?: { us: number; slots: SharedArrayBuffer; idleCoresMin?: number };
 }
@@ -45,6 +47,8 @@ export interface ActorContext<In extends Message, C> {
   config: C;
   logConfig: unknown;
   ep: Endpoint<In>;
+  /** shared: the generation's shared memory regions (system.ts SharedRegions). */
+  shared: Readonly<Record<string, SharedArrayBuffer>>;
   /** ready tells the supervisor this actor has recovered and serves. */
   ready(): void;
   /** onStop installs the graceful-stop hook (flush, fsync, close). */
@@ -101,6 +105,7 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
     config: init.config,
     logConfig: init.logConfig,
     ep,
+    shared: init.shared ?? {},
     ready() {
       control.postMessage({ control: 'ready' } satisfies ControlMessage);
     },

@@ -1,5 +1,7 @@
 import type { PeerMsg } from '../../actors/peer/messages.js';
-import type { RaftMsg, RaftNodeConfig } from '../../actors/raft/messages.js';
+import {
+  type RaftMsg, type RaftNodeConfig, readPointFields,
+} from '../../actors/raft/messages.js';
 import { RaftNode } from '../../actors/raft/node.js';
 import type { ShardMsg, ShardRange } from '../../actors/shard/messages.js';
 import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
@@ -10,6 +12,7 @@ import {
   type Entry, type HardState, type Message as RaftMessage, MsgSnap,
 } from '../../src/raft/index.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
+import { SharedCell } from '../../src/runtime/shared-cell.js';
 import { Endpoint, type Message, type ReplyToken } from '../../src/runtime/endpoint.js';
 import type { Revision } from '../../src/types.js';
 
@@ -71,6 +74,8 @@ export interface SimMember {
   kv?: KvService;
   gateway?: Endpoint<Message>;
   stores: ShardStore[];
+  /** readPoint: this boot's shared read point (the supervisor closes it at a crash). */
+  readPoint?: SharedArrayBuffer;
 }
 
 /** SimOptions shape one simulated cluster. */
@@ -146,7 +151,9 @@ export class SimCluster {
       logLevel: 'silent', seed: m.id * 1000 + gen,
     };
     const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+    m.readPoint = new SharedArrayBuffer(SharedCell.bytes(readPointFields));
     const node = new RaftNode({
+      readPoint: new SharedCell(m.readPoint, readPointFields),
       config: cfg, ep: eps.get('raft')! as Endpoint<RaftMsg>, log: quiet,
       nowMs: () => sched.nowMs, wallMs: () => sched.nowMs,
       every: (ms, fn) => {
@@ -171,6 +178,7 @@ export class SimCluster {
     m.node = node;
     m.gateway = eps.get('gateway')!;
     m.kv = new KvService(m.gateway, this.o.shardCount, m.id, 7);
+    m.kv.setReadPoint(m.readPoint);
     node.boot().catch((e: unknown) => {
       if (alive()) this.errors.push(`s${m.id} boot: ${String(e)}`);
     });
@@ -181,7 +189,9 @@ export class SimCluster {
     const m = this.members[i]!;
     if (!m.up) return;
     m.up = false;
-    m.node?.stop();
+    // As the supervisor does when a generation ends (src/runtime/system.ts SharedRegions).
+    if (m.readPoint !== undefined) Atomics.store(new Int32Array(m.readPoint, 0, 1), 0, 1);
+    void m.node?.stop();
     // Clients of the crashed member see their requests fail (connection lost).
     m.gateway?.close();
     this.stats.crashes++;
