@@ -651,6 +651,12 @@ async function killAndRestart(s: Server, o: ServerOptions):
     rss: rssBytes(server.pid) };
 }
 
+/** restartBurstKeys: how many keys the restart workload rewrites before the kill -9 in the
+ * middle of writing (a fifth of the keys written). */
+function restartBurstKeys(o: Options): number {
+  return Math.max(1, Math.round(o.restartKeys / 5));
+}
+
 /** rssSettleMs: the restart workload also reads each server's RSS this long after the load
  * and after it serves again, when both runtimes have had time to return what a burst left
  * (Go's scavenger, V8's collections on idle threads): the figure of a long-running server. */
@@ -658,7 +664,8 @@ const rssSettleMs = 6_000;
 
 /**
  * runRestart writes N keys, kills the server with -9 and times its start until it serves
- * again (each server applies what its own recovery needs of the WAL tail the load left), then
+ * again (each server applies what its own recovery needs of the WAL tail the load left);
+ * rewrites a fifth of the keys and kills it again at once, timing that start too; then
  * stops that one gracefully and times the next start the same way. RSS is the server
  * process's VmRSS (all its threads). The kill comes first: after a graceful stop MyEtcd
  * leaves no WAL tail behind its snapshot, which a kill -9 after it would inherit.
@@ -681,6 +688,14 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
     const killed = await killAndRestart(first, serverOpts);
     second = killed.server;
     const keysAfterKill = await countPrefix(second, spaces.restart.prefix);
+    // A crash in the middle of writing: a burst rewrites a fifth of the keys, and the server
+    // is killed as soon as the last one is acknowledged, before it could go idle (MyEtcd's
+    // idle snapshot), so the next start recovers what the burst left in the WAL.
+    const burstKeys = restartBurstKeys(opts);
+    await preload(second, `restart: rewrite ${burstKeys} keys · ${label}`, spaces.restart,
+      burstKeys, opts.valueSize);
+    const burst = await killAndRestart(second, serverOpts);
+    second = burst.server;
     const t0 = performance.now();
     await stopServer(second, 120_000);
     const stopSeconds = (performance.now() - t0) / 1000;
@@ -700,6 +715,7 @@ async function runRestart(opts: Options, kind: ServerKind, label: string):
       peakRssWhileLoadingMiB: peakRssWhileLoading / mib, rssAfterLoadMiB: rssAfterLoad / mib,
       rssSettledAfterLoadMiB: rssSettledAfterLoad / mib,
       killStartToServingSeconds: killed.seconds, rssAfterKillRestartMiB: killed.rss / mib,
+      burstKeys, burstKillStartToServingSeconds: burst.seconds,
       rssSettledAfterRestartMiB: rssSettledAfterRestart / mib,
       stopSeconds, dataDirMiB: dataDirBytes / mib,
       startToServingSeconds,
@@ -741,7 +757,10 @@ const descriptions: Record<WorkloadName, (o: Options) => string> = {
   'restart': (o) => `Write ${o.restartKeys.toLocaleString('en-US')} keys (${o.valueSize}-byte ` +
     `values, ${txnBatch}-put txns), kill -9 the server ${rssSettleMs / 1000} s later (after ` +
     'the RSS readings) and start it again on the same data ' +
-    'folder: time from spawn until a linearizable range answers 200; then stop that one ' +
+    'folder: time from spawn until a linearizable range answers 200; then rewrite ' +
+    `${restartBurstKeys(o).toLocaleString('en-US')} of the keys, kill -9 the server as soon ` +
+    'as the last is acknowledged (a crash in the middle of writing) and time its start the ' +
+    'same way; then stop that one ' +
     'gracefully (SIGTERM), start it again and time it the same way, with its resident memory ' +
     '(VmRSS of the server process, all threads) at once and again ' +
     `${rssSettleMs / 1000} s later.`,
