@@ -14,7 +14,7 @@
  * --build is a repository root with a built dist/ (default: this one); give it twice or more
  * to compare commits (git worktree + npx tsc -p .).
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -81,7 +81,9 @@ async function threadCpuMs(s: Server): Promise<Record<string, number>> {
 async function startOnce(build: string, data: string): Promise<RunFigures> {
   const base = mkdtempSync(join(tmpdir(), 'restart-phases-'));
   const dataDir = join(base, 'data');
-  cpSync(data, dataDir, { recursive: true });
+  // A member killed with -9 leaves its lock behind, a socket file that cannot be copied (and
+  // need not be: the next start takes the lock anew).
+  cpSync(data, dataDir, { recursive: true, filter: (src) => !lstatSync(src).isSocket() });
   const spawnWallMs = Date.now();
   const s = await startServer({
     kind: 'ours', etcdBin: '', etcdArgs: [], oursArgs: ['--log-level', 'info'],

@@ -1,7 +1,9 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { KvColumns, RunCopier, ShardStore, tombstoneOf, type KeyValue } from '../src/mvcc/index.js';
-import { loadArena, loadColumn, loadRowsCapacity } from '../src/mvcc/kv-columns.js';
+import {
+  loadArena, loadColumn, loadRowsCapacity, setPlainLoads,
+} from '../src/mvcc/kv-columns.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 
@@ -180,13 +182,29 @@ test('mvcc: KvColumns counts only the buffers it replaced, not a growth in place
 });
 
 test('mvcc: KvColumns.load takes columns built by loadColumn without a copy, copies others, ' +
-  'and both grow past the loaded capacity with every row intact', (t) => {
+  'and both grow past the loaded capacity with every row intact (plain loads too)', (t) => {
   const n = 2000;
   const rowsOf = (i: number) => ({ mod: i + 1, value: `v${i}`.repeat(1 + (i % 5)) });
-  for (const built of ['loadColumn', 'plain'] as const) {
+  for (const built of ['loadColumn', 'plain', 'plainLoads'] as const) {
+    // plainLoads: what a restore builds where huge pages are on (kv-columns.ts plainLoads).
+    setPlainLoads(built === 'plainLoads');
+    try {
+      loadAndGrow(t, built, n, rowsOf);
+    } finally {
+      setPlainLoads(false);
+    }
+  }
+});
+
+/** resizable: whether a column's or an arena's buffer is a reservation (grows in place). */
+const resizable = (a: ArrayBufferView) => (a.buffer as { resizable?: boolean }).resizable === true;
+
+function loadAndGrow(t: ExecutionContext, built: 'loadColumn' | 'plain' | 'plainLoads', n: number,
+  rowsOf: (i: number) => { mod: number; value: string }): void {
+  {
     const alloc = <T extends Float64Array | Uint32Array | Int32Array>(
       type: { new (n: number): T }, len: number): T =>
-      built === 'loadColumn' ? loadColumn(type as never, len) as T : new type(len);
+      built !== 'plain' ? loadColumn(type as never, len) as T : new type(len);
     const mod = alloc(Float64Array, n);
     const create = alloc(Float64Array, n);
     const version = alloc(Float64Array, n);
@@ -195,7 +213,9 @@ test('mvcc: KvColumns.load takes columns built by loadColumn without a copy, cop
     const prev = alloc(Int32Array, n).fill(-1);
     let total = 0;
     for (let i = 0; i < n; i++) total += rowsOf(i).value.length;
-    const valueBytes = built === 'loadColumn' ? loadArena(total) : new Uint8Array(total);
+    const valueBytes = built !== 'plain' ? loadArena(total) : new Uint8Array(total);
+    t.is(resizable(mod), built === 'loadColumn', `${built}: a reservation or a plain buffer`);
+    t.is(resizable(valueBytes), built === 'loadColumn', `${built}: the arena`);
     let o = 0;
     for (let i = 0; i < n; i++) {
       const { mod: m, value } = rowsOf(i);
@@ -210,8 +230,8 @@ test('mvcc: KvColumns.load takes columns built by loadColumn without a copy, cop
     const c = new KvColumns();
     c.load(n, { mod, create, version, lease, valueLens, valueBytes, prev });
     t.is(c.capacity, loadRowsCapacity(n), built);
-    t.is(c.mod.buffer === mod.buffer, built === 'loadColumn', `${built}: mod adopted or copied`);
-    t.is(c.prev.buffer === prev.buffer, built === 'loadColumn', `${built}: prev`);
+    t.is(c.mod.buffer === mod.buffer, built !== 'plain', `${built}: mod adopted or copied`);
+    t.is(c.prev.buffer === prev.buffer, built !== 'plain', `${built}: prev`);
     // Past the capacity: every column grows (out of the plain buffer, into a reservation),
     // and the arena too.
     const extra = loadRowsCapacity(n) - n + 500;
@@ -231,5 +251,17 @@ test('mvcc: KvColumns.load takes columns built by loadColumn without a copy, cop
     }
     t.deepEqual(added.map((r) => c.kv(r, 'k').modRevision),
       added.map((_, i) => n + i + 1), `${built}: the added rows`);
+    // A plain load's columns and arena stay plain when they grow (huge pages again); the
+    // others grow into reservations.
+    const arena = (c as unknown as { arena: Uint8Array }).arena;
+    t.is(resizable(c.mod), built !== 'plainLoads', `${built}: the grown column`);
+    t.is(resizable(arena), built !== 'plainLoads', `${built}: the grown arena`);
+    // Freeing most rows and compacting rebuilds the arena: every value left is intact.
+    for (let i = 0; i < n; i += 2) c.free(i);
+    c.compactArena();
+    t.is(resizable((c as unknown as { arena: Uint8Array }).arena), built !== 'plainLoads');
+    for (let i = 1; i < n; i += 2) {
+      if (c.kv(i, 'k').value !== rowsOf(i).value) t.fail(`${built}: row ${i} after the rebuild`);
+    }
   }
-});
+}

@@ -1,4 +1,6 @@
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
+import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
+import { mallocHugePages } from '../../src/server/huge-pages.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { type RaftMsg, type RaftNodeConfig, readPointFields, readPointRegion } from './messages.js';
@@ -12,6 +14,9 @@ import { SharedCell } from '../../src/runtime/shared-cell.js';
  * take all of these as dependencies, so a test can run several members in one process.
  */
 const ctx = startActor<RaftMsg, RaftNodeConfig>();
+// A restore builds its columns and arenas where the allocator gives huge pages, if it does
+// (src/mvcc/kv-columns.ts plainLoads).
+setPlainLoads(mallocHugePages() === 'on');
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'raft' });
 const readPointBuffer = ctx.shared[readPointRegion];
 const node = new RaftNode({

@@ -315,6 +315,9 @@ export class RaftNode {
     this.replayUntil = undefined;
     this.log.info({ ...this.bootPhases, entries: r.entries,
       bootToReplayedMs: this.deps.nowMs() - r.fromMs }, 'replayed the WAL tail');
+    // What the restore and the replay left (decoded dumps, the replayed entries' garbage)
+    // goes now, as the member begins to serve, not at the idle collector's next look.
+    if (r.entries > 0) this.deps.collectGarbage?.();
   }
 
   /** noticeGrowth queues a GC when the applier has replaced enough columns or arenas (the old

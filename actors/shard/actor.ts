@@ -1,4 +1,6 @@
 import { ShardStore } from '../../src/mvcc/index.js';
+import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
+import { mallocHugePages } from '../../src/server/huge-pages.js';
 import type { Revision } from '../../src/types.js';
 import { moveBytes, packBinFieldsApart, releaseBytes, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -14,6 +16,9 @@ import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages
  * limit) and run as soon as the revision arrives.
  */
 const ctx = startActor<ShardMsg, ShardConfig>();
+// A restore builds its columns and arenas where the allocator gives huge pages, if it does
+// (src/mvcc/kv-columns.ts plainLoads).
+setPlainLoads(mallocHugePages() === 'on');
 let store = new ShardStore();
 /** waiting holds reads whose waitRevision is ahead of the store, oldest first. */
 let waiting: { msg: ShardRange; token: ReplyToken }[] = [];

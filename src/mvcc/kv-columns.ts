@@ -268,7 +268,7 @@ export class KvColumns {
     if (v.byteOffset === 0 && v.buffer.byteLength === size) {
       this.setArena(new Uint8Array(v.buffer));
     } else {
-      this.setArena(arenaOf(size));
+      this.setArena(new Uint8Array(loadArena(o).buffer)); // size bytes (loadArenaBytes)
       this.arena.set(v);
     }
     this.arenaUsed = o;
@@ -337,7 +337,7 @@ export class KvColumns {
     const size = Math.max(valueArenaBytesMin,
       Math.ceil((live + extra) * kvColumnsGrowth));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    const copier = new RunCopier(this.arena, arenaOf(size));
+    const copier = new RunCopier(this.arena, nextArena(this.arena, size));
     let o = 0;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
@@ -362,7 +362,7 @@ export class KvColumns {
       this.setArena(this.arena);
       return;
     }
-    const a = arenaOf(size);
+    const a = nextArena(this.arena, size);
     a.set(this.arena.subarray(0, this.arenaUsed));
     this.setArena(a);
   }
@@ -397,26 +397,52 @@ function reserve(bytes: number, reservedBytes: number): ArrayBuffer {
 }
 
 /** loadRowsCapacity is the row capacity load(n) gives: an eighth more than n (at least
- * kvColumnsRowsMin), room for the writes after a restore before a column grows. */
+ * kvColumnsRowsMin), room for the writes after a restore before a column grows; with plain
+ * loads twice n, since a plain column grows only by a copy (pages never written are not
+ * resident either way). */
 export function loadRowsCapacity(n: number): number {
-  return Math.max(kvColumnsRowsMin, n + (n >>> 3));
+  return Math.max(kvColumnsRowsMin, plainLoads ? 2 * n : n + (n >>> 3));
 }
 
-/** loadArenaBytes is the arena size load() gives for `used` value bytes (an eighth more). */
+/** loadArenaBytes is the arena size load() gives for `used` value bytes: an eighth more, or
+ * twice as much with plain loads (as loadRowsCapacity). */
 export function loadArenaBytes(used: number): number {
-  return Math.max(valueArenaBytesMin, used + (used >>> 3));
+  return Math.max(valueArenaBytesMin, plainLoads ? 2 * used : used + (used >>> 3));
+}
+
+/**
+ * plainLoads: whether a restore builds its columns and arenas in plain ArrayBuffers instead of
+ * reservations (setPlainLoads). A plain buffer is malloc'd, so under glibc's hugetlb tunable
+ * (src/server/huge-pages.ts) its pages fault 2 MiB at a time; a reservation comes from V8's
+ * page allocator and faults 4 KiB at a time, ≈ 25 µs each on a virtual machine: rebuilding
+ * the latest values of 1,000,000 keys wrote ≈ 110 MiB into fresh pages in 0.69 s (the
+ * performance notes in docs/, session 15). A column or arena loaded so grows by copying into
+ * a plain buffer kvColumnsGrowth times larger (huge pages again, and what it replaced counts
+ * in droppedBytes); a store built by writes keeps its reservations and grows in place.
+ */
+let plainLoads = false;
+
+/** setPlainLoads chooses plain buffers for what restores load (the actors' shells turn it on
+ * when the allocator backs large buffers with huge pages). */
+export function setPlainLoads(on: boolean): void {
+  plainLoads = on;
 }
 
 /** loadColumn allocates a column that load(n) takes without copying: a column() of
- * loadRowsCapacity(n) rows, viewed as its first n rows. */
+ * loadRowsCapacity(n) rows (or a plain one: plainLoads), viewed as its first n rows. */
 export function loadColumn<T extends Column>(type: ColumnType<T>, n: number): T {
-  return column(type, loadRowsCapacity(n)).subarray(0, n) as T;
+  const cap = loadRowsCapacity(n);
+  const c = plainLoads ? new type(new ArrayBuffer(cap * type.BYTES_PER_ELEMENT))
+    : column(type, cap);
+  return c.subarray(0, n) as T;
 }
 
 /** loadArena allocates the value bytes that load() takes as its arena without copying: an
- * arena of loadArenaBytes(used), viewed as its first `used` bytes. */
+ * arena of loadArenaBytes(used) (plain: plainLoads), viewed as its first `used` bytes. */
 export function loadArena(used: number): Uint8Array {
-  return arenaOf(loadArenaBytes(used)).subarray(0, used);
+  const size = loadArenaBytes(used);
+  const a = plainLoads ? new Uint8Array(new ArrayBuffer(size)) : arenaOf(size);
+  return a.subarray(0, used);
 }
 
 /** loadedColumn is `a`'s whole buffer when loadColumn made it (viewed from its start, exactly
@@ -452,6 +478,13 @@ function arenaOf(size: number): Uint8Array {
   return new Uint8Array(reserve(size, Math.min(valueArenaBytesMax, reserved)));
 }
 
+/** nextArena makes the arena that replaces `old`: a plain one when old is plain and
+ * plainLoads is on (a plain load's arena stays plain), else arenaOf(size). */
+function nextArena(old: Uint8Array, size: number): Uint8Array {
+  const plain = plainLoads && (old.buffer as ResizableBuffer).resizable !== true;
+  return plain ? new Uint8Array(new ArrayBuffer(size)) : arenaOf(size);
+}
+
 /** replacedBytes is what `grown(a, …)` returning `b` left to the collector: a's bytes when b
  * is a copy, nothing when a grew in place. */
 export function replacedBytes(a: Column, b: Column): number {
@@ -467,7 +500,10 @@ export function grown<T extends Column>(a: T, cap: number): T {
     buf.resize(cap * size);
     return a;
   }
-  const b = column(a.constructor as ColumnType<T>, cap);
+  const type = a.constructor as ColumnType<T>;
+  // A plain column (a plain load's) stays plain: see plainLoads.
+  const b = plainLoads && buf.resizable !== true ? new type(new ArrayBuffer(cap * size))
+    : column(type, cap);
   b.set(a);
   return b;
 }
