@@ -5,8 +5,8 @@ import { fastRaft, startCluster, waitFor, waitForLeader } from './helpers/cluste
 
 // The dashboard against a cluster (issue 16): any member's /debug/dashboard shows every member
 // with its role, term and indexes (asking the others for /debug/member), and requests traced
-// on a follower show the follower's own hops (a GET's read-index round trip among them). Three real member processes; all are killed on
-// every path.
+// on a follower show the follower's own hops (a GET's read-index round trip among them).
+// Three real member processes; all are killed on every path.
 
 test('dashboard: a follower\'s /debug/dashboard shows the three members, one leader, and a ' +
   'PUT and a GET traced there show the follower\'s hops', async (t) => {
