@@ -1146,7 +1146,6 @@ export class RaftNode {
     }, { revision: this.sm.applier.revision, shardIndex: this.sm.shardIndex });
   }
 
-
   /** isLearner: whether this member is a learner, cached (it is asked on every proposal and
    * read batch) and refreshed whenever the member table changes. */
   private isLearner(): boolean {
