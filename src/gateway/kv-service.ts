@@ -41,8 +41,9 @@ export interface ReadPointCounts {
  *    shares ONE read-index ask to the Raft node (Raft §6.4); the reply is the revision to read
  *    at.
  *  - Either way, each read then goes straight to the shard(s) holding its keys, which wait
- *    until they have applied that revision. A single-key read costs one shard ask; a range asks every shard at
- *    the same revision and merges, so it never sees part of a transaction.
+ *    until they have applied that revision. A single-key read costs one shard ask; a range
+ *    asks every shard at the same revision and merges, so it never sees part of a
+ *    transaction.
  *  - Serializable reads skip the read index and read at the newest revision this gateway has
  *    seen applied.
  */
