@@ -337,7 +337,7 @@ export class KvColumns {
     const size = Math.max(valueArenaBytesMin,
       Math.ceil((live + extra) * kvColumnsGrowth));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    const copier = new RunCopier(this.arena, nextArena(this.arena, size));
+    const copier = new RunCopier(this.arena, arenaOf(size));
     let o = 0;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
@@ -362,7 +362,7 @@ export class KvColumns {
       this.setArena(this.arena);
       return;
     }
-    const a = nextArena(this.arena, size);
+    const a = arenaOf(size);
     a.set(this.arena.subarray(0, this.arenaUsed));
     this.setArena(a);
   }
@@ -416,9 +416,11 @@ export function loadArenaBytes(used: number): number {
  * (src/server/huge-pages.ts) its pages fault 2 MiB at a time; a reservation comes from V8's
  * page allocator and faults 4 KiB at a time, ≈ 25 µs each on a virtual machine: rebuilding
  * the latest values of 1,000,000 keys wrote ≈ 110 MiB into fresh pages in 0.69 s (the
- * performance notes in docs/, session 15). A column or arena loaded so grows by copying into
- * a plain buffer kvColumnsGrowth times larger (huge pages again, and what it replaced counts
- * in droppedBytes); a store built by writes keeps its reservations and grows in place.
+ * performance notes in docs/, session 15). A plain buffer cannot grow in place, so a load
+ * gets twice the room it needs (pages never written are not resident); past that, a column
+ * or arena moves into a reservation, as any store's does when it outgrows its own (one copy,
+ * counted in droppedBytes), and grows in place from then on. A store that starts empty and is
+ * built by writes thus stays in reservations after its first growth.
  */
 let plainLoads = false;
 
@@ -478,13 +480,6 @@ function arenaOf(size: number): Uint8Array {
   return new Uint8Array(reserve(size, Math.min(valueArenaBytesMax, reserved)));
 }
 
-/** nextArena makes the arena that replaces `old`: a plain one when old is plain and
- * plainLoads is on (a plain load's arena stays plain), else arenaOf(size). */
-function nextArena(old: Uint8Array, size: number): Uint8Array {
-  const plain = plainLoads && (old.buffer as ResizableBuffer).resizable !== true;
-  return plain ? new Uint8Array(new ArrayBuffer(size)) : arenaOf(size);
-}
-
 /** replacedBytes is what `grown(a, …)` returning `b` left to the collector: a's bytes when b
  * is a copy, nothing when a grew in place. */
 export function replacedBytes(a: Column, b: Column): number {
@@ -500,10 +495,7 @@ export function grown<T extends Column>(a: T, cap: number): T {
     buf.resize(cap * size);
     return a;
   }
-  const type = a.constructor as ColumnType<T>;
-  // A plain column (a plain load's) stays plain: see plainLoads.
-  const b = plainLoads && buf.resizable !== true ? new type(new ArrayBuffer(cap * size))
-    : column(type, cap);
+  const b = column(a.constructor as ColumnType<T>, cap);
   b.set(a);
   return b;
 }
