@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { DashboardJson } from '../src/gateway/dashboard.js';
-import type { TraceJson } from '../src/gateway/trace-routes.js';
 import { fastRaft, startCluster, waitFor, waitForLeader } from './helpers/cluster.js';
+import { waitForSpans } from './helpers/server.js';
 
 // The dashboard against a cluster (issue 16): any member's /debug/dashboard shows every member
 // with its role, term and indexes (asking the others for /debug/member), and requests traced
@@ -34,15 +34,8 @@ test('dashboard: a follower\'s /debug/dashboard shows the three members, one lea
     const r = await fetch(`${url}/v1/key/dash/c`,
       { method: 'PUT', body: '{"value":"v"}', headers: { 'x-myetcd-trace': '1' } });
     t.is(r.status, 200);
-    const id = r.headers.get('x-myetcd-trace-id')!;
-    const tr = await waitFor('the follower\'s spans of the traced PUT', async () => {
-      const j = await (await fetch(`${url}/debug/traces?trace=${id}`)).json() as
-        { traces: TraceJson[] };
-      const x = j.traces[0];
-      const names = x?.spans.map((s) => s.name) ?? [];
-      return ['PUT /v1/key/*', 'RaftPropose', 'RaftPropose reply'].every((n) => names.includes(n))
-        ? x : undefined;
-    });
+    const tr = await waitForSpans(url, r.headers.get('x-myetcd-trace-id')!,
+      ['PUT /v1/key/*', 'RaftPropose', 'RaftPropose reply']);
     const propose = tr.spans.find((s) => s.name === 'RaftPropose')!;
     t.is(propose.attributes['thread'], 'myetcd-raft');
     t.is(propose.parentSpanId, tr.spans.find((s) => s.name === 'PUT /v1/key/*')!.spanId);
@@ -51,15 +44,8 @@ test('dashboard: a follower\'s /debug/dashboard shows the three members, one lea
     // the read-index round trip, then the shard read, both under the request.
     const g = await fetch(`${url}/v1/key/dash/c`, { headers: { 'x-myetcd-trace': '1' } });
     t.is(g.status, 200);
-    const gid = g.headers.get('x-myetcd-trace-id')!;
-    const gt = await waitFor('the follower\'s spans of the traced GET', async () => {
-      const j = await (await fetch(`${url}/debug/traces?trace=${gid}`)).json() as
-        { traces: TraceJson[] };
-      const x = j.traces[0];
-      const names = x?.spans.map((s) => s.name) ?? [];
-      return ['GET /v1/key/*', 'RaftReadIndex', 'RaftReadIndex reply', 'ShardRange',
-        'ShardRange reply'].every((n) => names.includes(n)) ? x : undefined;
-    });
+    const gt = await waitForSpans(url, g.headers.get('x-myetcd-trace-id')!,
+      ['GET /v1/key/*', 'RaftReadIndex', 'RaftReadIndex reply', 'ShardRange', 'ShardRange reply']);
     const span = (name: string) => gt.spans.find((s) => s.name === name)!;
     const root = span('GET /v1/key/*');
     const ri = span('RaftReadIndex');

@@ -4,7 +4,6 @@
  * reader on another thread never sees a record torn by the writer, the rule says when a read
  * may use the point, and an apply posts no answer before it has published.
  */
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
 import { publishReadPoint, readPointValid, type ReadPointState } from
@@ -15,8 +14,8 @@ import { type Entry, EntryNormal } from '../src/raft/index.js';
 import { SharedCell } from '../src/runtime/shared-cell.js';
 import type { Index, Term } from '../src/types.js';
 
-/** cellModulePath: the compiled shared-cell module, for the writer thread to load. */
-const cellModulePath = fileURLToPath(new URL('../src/runtime/shared-cell.js', import.meta.url));
+/** cellModuleUrl: the compiled shared-cell module, for the writer thread to import. */
+const cellModuleUrl = new URL('../src/runtime/shared-cell.js', import.meta.url).href;
 const delayTurn = () => new Promise<void>((r) => setImmediate(r));
 
 test('shared cell: publish, read, withdraw and close; values up to 2^53 - 1', (t) => {
@@ -46,15 +45,20 @@ test('shared cell: a reader on another thread never sees a torn record', async (
   const flags = new Int32Array(new SharedArrayBuffer(8)); // [writer started, writer done]
   const writes = 2_000_000;
   // The writer publishes (n, n + 2^32, n) for n = 1, 2, …; a torn read would mix two.
+  // Whatever happens to it, the writer raises both flags at its end, so the reader's spin
+  // below always ends (a writer that failed leaves the cell unwritten: the test fails).
   const writer = new Worker(`
     const { workerData } = require('node:worker_threads');
-    const { SharedCell } = require(workerData.cellUrl);
-    const cell = new SharedCell(workerData.buf, 3);
     const flags = workerData.flags;
-    Atomics.store(flags, 0, 1);
-    for (let n = 1; n <= workerData.writes; n++) cell.publish([n, n + 2 ** 32, n]);
-    Atomics.store(flags, 1, 1);
-  `, { eval: true, workerData: { buf, flags, writes, cellUrl: cellModulePath } });
+    import(workerData.cellUrl).then(({ SharedCell }) => {
+      const cell = new SharedCell(workerData.buf, 3);
+      Atomics.store(flags, 0, 1);
+      for (let n = 1; n <= workerData.writes; n++) cell.publish([n, n + 2 ** 32, n]);
+    }).finally(() => {
+      Atomics.store(flags, 0, 1);
+      Atomics.store(flags, 1, 1);
+    });
+  `, { eval: true, workerData: { buf, flags, writes, cellUrl: cellModuleUrl } });
   const failed = new Promise<never>((_, reject) => writer.once('error', reject));
   const cell = new SharedCell(buf, 3);
   const out: number[] = [];

@@ -6,7 +6,7 @@ import { ConfigError } from '../src/config/errors.js';
 import type { TraceJson, TraceSpanJson } from '../src/gateway/trace-routes.js';
 import { startRequestTrace } from '../src/gateway/request-trace.js';
 import { Endpoint } from '../src/runtime/endpoint.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, type TestServer, waitForSpans } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
 // Request tracing on a real server (issue 16): a traced PUT and a traced GET show every hop
@@ -72,22 +72,6 @@ async function request(method: string, path: string, body?: string,
   return { status: r.status, traceId: r.headers.get('x-myetcd-trace-id'), text: await r.text() };
 }
 
-async function traceOf(id: string): Promise<TraceJson | undefined> {
-  const r = await fetch(`${srv.url}/debug/traces?trace=${id}`);
-  return ((await r.json()) as { traces: TraceJson[] }).traces[0];
-}
-
-/** waitForSpans waits until the trace holds spans with every name in `names` (the last ones
- * — the apply's sends — are recorded just after the answer leaves). */
-async function waitForSpans(id: string, names: string[]): Promise<TraceJson> {
-  let t: TraceJson | undefined;
-  await until(async () => {
-    t = await traceOf(id);
-    return t !== undefined && names.every((n) => t!.spans.some((s) => s.name === n));
-  }, `spans ${names.join(', ')} in trace ${id}`);
-  return t!;
-}
-
 function one(t: TraceJson, name: string): TraceSpanJson {
   const s = t.spans.find((x) => x.name === name);
   if (s === undefined) throw new Error(`no span ${name} in ${t.spans.map((x) => x.name)}`);
@@ -112,7 +96,7 @@ test.serial('a traced PUT shows its hops: gateway → raft → wal (fsync) → r
   const r = await request('PUT', '/v1/key/traced/a', JSON.stringify({ value: 'v' }));
   t.is(r.status, 200);
   t.regex(r.traceId ?? '', /^[0-9a-f]{32}$/);
-  const tr = await waitForSpans(r.traceId!, ['PUT /v1/key/*', 'RaftPropose', 'WalAppend',
+  const tr = await waitForSpans(srv.url, r.traceId!, ['PUT /v1/key/*', 'RaftPropose', 'WalAppend',
     'wal write+fsync', 'raft commit+apply', 'ShardApply', 'WatchChanges', 'WatchEvents',
     'RaftPropose reply']);
   t.log(tr.spans.map((s) => `${s.attributes['actor']} ${s.name} +${s.startMs} ${s.durationMs}ms`)
@@ -161,7 +145,8 @@ test.serial('a traced GET on a lone member shows the shard read, with no read-in
   await request('PUT', '/v1/key/traced/b', JSON.stringify({ value: 'v' }), false);
   const r = await request('GET', '/v1/key/traced/b');
   t.is(r.status, 200);
-  const tr = await waitForSpans(r.traceId!, ['GET /v1/key/*', 'ShardRange', 'ShardRange reply']);
+  const tr = await waitForSpans(srv.url, r.traceId!,
+    ['GET /v1/key/*', 'ShardRange', 'ShardRange reply']);
   const root = one(tr, 'GET /v1/key/*');
   const range = one(tr, 'ShardRange');
   t.is(range.parentSpanId, root.spanId);
@@ -182,7 +167,7 @@ test.serial('untraced requests record nothing and name no trace', async (t) => {
   t.is(r2.traceId, null);
   // Ordered after both: a traced request whose spans are all in once the next line passes.
   const marker = await request('GET', '/v1/key/plain');
-  await waitForSpans(marker.traceId!, ['ShardRange reply']);
+  await waitForSpans(srv.url, marker.traceId!, ['ShardRange reply']);
   const after = await fetch(`${srv.url}/debug/traces?limit=200`)
     .then((r) => r.json() as Promise<{ traces: TraceJson[] }>);
   t.deepEqual(after.traces.map((x) => x.traceId).filter((id) => id !== marker.traceId),
@@ -193,7 +178,7 @@ test.serial('/debug/traces lists newest first and refuses a bad limit with a 400
   async (t) => {
     const a = await request('GET', '/v1/key/plain');
     const b = await request('GET', '/v1/key/plain');
-    await waitForSpans(b.traceId!, ['ShardRange reply']);
+    await waitForSpans(srv.url, b.traceId!, ['ShardRange reply']);
     const j = await fetch(`${srv.url}/debug/traces?limit=2`)
       .then((r) => r.json() as Promise<{ traces: TraceJson[] }>);
     t.deepEqual(j.traces.map((x) => x.traceId), [b.traceId, a.traceId]);

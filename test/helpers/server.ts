@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TraceJson } from '../../src/gateway/trace-routes.js';
 import { until } from './wait.js';
 
 /**
@@ -355,4 +356,18 @@ export async function grpcUrl(srv: TestServer): Promise<string> {
     return url !== undefined;
   }, 'the gRPC listener');
   return url!;
+}
+
+/** waitForSpans waits until the trace `id` on the member at `url` (its /debug/traces) holds
+ * spans with every name in `names`, and returns it (a trace's last spans — the apply's sends
+ * — are recorded just after the answer leaves). */
+export async function waitForSpans(url: string, id: string, names: string[]):
+  Promise<TraceJson> {
+  let t: TraceJson | undefined;
+  await until(async () => {
+    const r = await fetch(`${url}/debug/traces?trace=${id}`);
+    t = ((await r.json()) as { traces: TraceJson[] }).traces[0];
+    return t !== undefined && names.every((n) => t!.spans.some((s) => s.name === n));
+  }, `spans ${names.join(', ')} in trace ${id}`);
+  return t!;
 }
