@@ -47,6 +47,7 @@ export const opsRows: RowSpec[] = [
   { key: 'genCores', label: 'load generator CPU (cores busy)' },
   { key: 'cpuUsPerOp', label: 'server CPU per request (µs, all threads)' },
   { key: 'ceilingOpsPerSec', label: 'projected ceiling, enough cores (ops/s)' },
+  { key: 'splitCeilingOpsPerSec', label: '… with the gateway and shards split (ops/s)' },
 ];
 
 /** watchRows are the rows of the watch workload. */
@@ -63,6 +64,7 @@ export const watchRows: RowSpec[] = [
   { key: 'genCores', label: 'watchers + writers CPU (cores busy)' },
   { key: 'cpuUsPerOp', label: 'server CPU per event delivered (µs, all threads)' },
   { key: 'ceilingOpsPerSec', label: 'projected ceiling, enough cores (events/s)' },
+  { key: 'splitCeilingOpsPerSec', label: '… with the gateway and shards split (events/s)' },
 ];
 
 /** restartRows are the rows of the restart workload. */

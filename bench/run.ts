@@ -395,6 +395,7 @@ function withThreadFigures(f: ServerFigures, cpu: ServerCpu, ops: number): Serve
   if (cpu.names.length === 0) return f;
   const t = threadCpu(cpu.before, cpu.after, cpu.names, ops, clockTicksPerSec, cpu.gc);
   f.values['ceilingOpsPerSec'] = t.ceilingOpsPerSec;
+  f.values['splitCeilingOpsPerSec'] = t.splitCeilingOpsPerSec;
   f.threads = threadCpuMarkdown(t);
   return f;
 }

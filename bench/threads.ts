@@ -5,7 +5,10 @@
  * window, and this file turns the two samples into a table: each named thread's CPU µs per
  * operation, the unnamed threads (V8's and libuv's helpers) together, the total, and the
  * projected ceiling of one member on a host with enough cores: 1,000,000 ÷ the busiest named
- * thread's µs/op. The parsing and arithmetic are pure (test/bench-threads.test.ts); sampleTasks
+ * thread's µs/op; and the ceiling once the threads that can be split are (the gateway into
+ * `--experimental-gateway-threads`, the store into `--storage-shards`): 1,000,000 ÷ the busiest
+ * thread that cannot be, with how many copies each split family would need to stay under
+ * it. The parsing and arithmetic are pure (test/bench-threads.test.ts); sampleTasks
  * is the one function that reads /proc.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -63,6 +66,35 @@ export interface ThreadCpu {
   /** ceilingOpsPerSec = 1,000,000 ÷ busiest.usPerOp: what one member could serve if every
    * other thread had a core of its own and the busiest thread were the only limit. */
   ceilingOpsPerSec: number;
+  /** fixedBusiest is the busiest named thread that cannot be split (see splitFamily). */
+  fixedBusiest: ThreadCpuRow | undefined;
+  /** splitCeilingOpsPerSec = 1,000,000 ÷ fixedBusiest.usPerOp: the ceiling once every split
+   * family runs as enough threads that none of its copies is busier than fixedBusiest. */
+  splitCeilingOpsPerSec: number;
+  /** families: each split family's µs/op over all its threads, and the copies it would need
+   * for each to stay at or under fixedBusiest's µs/op (its work shared evenly). */
+  families: SplitFamily[];
+}
+
+/** SplitFamily is the work of one kind of thread that a member can run as several copies. */
+export interface SplitFamily {
+  family: 'gateway' | 'shard';
+  usPerOp: number;
+  threadsNow: number;
+  threadsNeeded: number;
+}
+
+/**
+ * splitFamily names the kind of thread a member can run more of: the HTTP gateway (the main
+ * thread, `gateway`, and `gateway-N` with --experimental-gateway-threads) and the storage
+ * shards (`shard-N`, --storage-shards; keys are spread over them by hash, so a workload over
+ * many keys shares out). Every other thread is one per member: the Raft node, the WAL
+ * writer, the lease reaper, the watch hub, the peer transport.
+ */
+export function splitFamily(name: string): SplitFamily['family'] | undefined {
+  if (name === 'gateway' || /^gateway-\d+$/.test(name)) return 'gateway';
+  if (/^shard-\d+$/.test(name)) return 'shard';
+  return undefined;
 }
 
 /** ceilingOpsPerSec is 1,000,000 µs/s ÷ µs/op (Infinity for a thread that spent nothing). */
@@ -107,6 +139,35 @@ export function threadCpu(before: ReadonlyMap<number, number>,
   return {
     rows, othersUsPerOp, othersCount, totalUsPerOp, busiest,
     ceilingOpsPerSec: busiest === undefined ? NaN : ceilingOpsPerSec(busiest.usPerOp),
+    ...splitFigures(rows),
+  };
+}
+
+/** splitFigures: the busiest thread that cannot be split, its ceiling, and the families. */
+function splitFigures(rows: readonly ThreadCpuRow[]):
+  Pick<ThreadCpu, 'fixedBusiest' | 'splitCeilingOpsPerSec' | 'families'> {
+  let fixedBusiest: ThreadCpuRow | undefined;
+  const sums = new Map<SplitFamily['family'], { usPerOp: number; threadsNow: number }>();
+  for (const r of rows) {
+    const f = splitFamily(r.name);
+    if (f === undefined) {
+      if (fixedBusiest === undefined || r.usPerOp > fixedBusiest.usPerOp) fixedBusiest = r;
+      continue;
+    }
+    const s = sums.get(f) ?? { usPerOp: 0, threadsNow: 0 };
+    s.usPerOp += r.usPerOp;
+    s.threadsNow++;
+    sums.set(f, s);
+  }
+  const cap = fixedBusiest?.usPerOp ?? 0;
+  const families = [...sums].map(([family, s]) => ({
+    family, usPerOp: s.usPerOp, threadsNow: s.threadsNow,
+    threadsNeeded: cap > 0 ? Math.max(1, Math.ceil(s.usPerOp / cap)) : NaN,
+  }));
+  return {
+    fixedBusiest, families,
+    splitCeilingOpsPerSec: fixedBusiest === undefined ? NaN
+      : ceilingOpsPerSec(fixedBusiest.usPerOp),
   };
 }
 
@@ -148,7 +209,21 @@ export function threadCpuMarkdown(t: ThreadCpu): string {
   const ceiling = t.busiest === undefined ? 'no named thread'
     : `${Math.round(t.ceilingOpsPerSec).toLocaleString('en-US')} ops/s (1,000,000 ÷ ` +
       `${us(t.busiest.usPerOp)} µs/op of ${t.busiest.name})`;
-  return lines.join('\n') + `\n\nProjected ceiling of one member with enough cores: ${ceiling}.`;
+  return lines.join('\n') + `\n\nProjected ceiling of one member with enough cores: ${ceiling}.` +
+    splitMarkdown(t, us);
+}
+
+/** splitMarkdown says what the ceiling becomes once the gateway and the shards are split. */
+function splitMarkdown(t: ThreadCpu, us: (v: number) => string): string {
+  const f = t.fixedBusiest;
+  if (f === undefined || t.families.length === 0) return '';
+  const owner = (x: SplitFamily) => x.family === 'gateway' ? 'the gateway\'s' : 'the shards\'';
+  const cores = t.families.map((x) => `${owner(x)} ${us(x.usPerOp)} µs/op over ` +
+    `${x.threadsNeeded.toLocaleString('en-US')} thread${x.threadsNeeded === 1 ? '' : 's'} ` +
+    `(${x.threadsNow} here)`);
+  return `\n\nWith the gateway and the shards split across enough threads, the busiest thread ` +
+    `that cannot be split sets it: ${Math.round(t.splitCeilingOpsPerSec).toLocaleString('en-US')}` +
+    ` ops/s (1,000,000 ÷ ${us(f.usPerOp)} µs/op of ${f.name}), with ${cores.join(' and ')}.`;
 }
 
 /** sampleTasks reads utime + stime of every thread of a process (tid → ticks); threads that

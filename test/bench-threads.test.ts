@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import {
-  ceilingOpsPerSec, parseGcSeconds, parseTaskStat, threadCpu, threadCpuMarkdown,
+  ceilingOpsPerSec, parseGcSeconds, parseTaskStat, splitFamily, threadCpu, threadCpuMarkdown,
 } from '../bench/threads.js';
 import { parseThreadSelf } from '../src/runtime/thread-id.js';
 import { startServer } from './helpers/server.js';
@@ -82,6 +82,40 @@ test('threads: the ceiling is 1,000,000 ÷ µs/op; a thread that spent nothing s
     t.is(c.ceilingOpsPerSec, Infinity);
     t.true(Number.isNaN(threadCpu(new Map(), new Map([[1, 5]]), [], 10, 100).ceilingOpsPerSec),
       'no named thread, no ceiling');
+  });
+
+test('threads: with the gateway and shards split, the busiest thread left sets the ceiling',
+  (t) => {
+    for (const n of ['gateway', 'gateway-1', 'gateway-12']) t.is(splitFamily(n), 'gateway', n);
+    for (const n of ['shard-0', 'shard-3']) t.is(splitFamily(n), 'shard', n);
+    for (const n of ['raft', 'wal', 'lease', 'watch', 'peer', 'gateways', 'shard', 'xgateway']) {
+      t.is(splitFamily(n), undefined, n);
+    }
+    // 100 ticks/s, 1,000 ops: a tick is 10 µs/op. Two gateway threads 40 + 30, two shards
+    // 9 + 8, raft 20, wal 12: the gateway (40) is the busiest, raft the busiest of the rest.
+    const names = [['gateway', 1], ['gateway-1', 2], ['shard-0', 3], ['shard-1', 4],
+      ['raft', 5], ['wal', 6]].map(([name, tid]) => ({ name: name as string, tid: tid as number }));
+    const ticks = [4, 3, 0.9, 0.8, 2, 1.2];
+    const after = new Map(ticks.map((k, i) => [i + 1, k]));
+    const c = threadCpu(new Map(), after, names, 1000, 100);
+    t.is(c.busiest?.name, 'gateway');
+    t.is(Math.round(c.ceilingOpsPerSec), 25_000, '1,000,000 ÷ 40');
+    t.is(c.fixedBusiest?.name, 'raft');
+    t.is(Math.round(c.splitCeilingOpsPerSec), 50_000, '1,000,000 ÷ 20');
+    const fam = Object.fromEntries(c.families.map((f) => [f.family, f]));
+    t.is(Math.round(fam['gateway']!.usPerOp), 70);
+    t.is(fam['gateway']!.threadsNow, 2);
+    t.is(fam['gateway']!.threadsNeeded, 4, '70 µs/op over threads of at most 20 each');
+    t.is(Math.round(fam['shard']!.usPerOp), 17);
+    t.is(fam['shard']!.threadsNeeded, 1);
+    t.regex(threadCpuMarkdown(c), new RegExp('split across enough threads, the busiest thread ' +
+      'that cannot be split sets it: 50,000 ops/s \\(1,000,000 ÷ 20\\.0 µs/op of raft\\), ' +
+      'with the gateway\'s 70\\.0 µs/op over 4 threads \\(2 here\\) and the shards\' ' +
+      '17\\.0 µs/op over 1 thread \\(2 here\\)\\.'));
+    const alone = threadCpu(new Map(), new Map([[1, 5]]), [{ name: 'gateway', tid: 1 }], 10, 100);
+    t.is(alone.fixedBusiest, undefined);
+    t.true(Number.isNaN(alone.splitCeilingOpsPerSec), 'nothing unsplittable, no split ceiling');
+    t.notRegex(threadCpuMarkdown(alone), /split across/);
   });
 
 test('threads: GET /debug/threads names the gateway and every actor with its OS thread id',
