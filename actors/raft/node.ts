@@ -22,7 +22,7 @@ import {
   type Ready, RaftError,
   seededRng, type SoftState,
 } from '../../src/raft/index.js';
-import { moveCopy, unpack } from '../../src/runtime/codec.js';
+import { moveBytes, moveCopy, unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
@@ -43,7 +43,9 @@ import { ReadIndexQueue } from './read-index.js';
 import { publishReadPoint } from './read-point.js';
 import type { SharedCell } from '../../src/runtime/shared-cell.js';
 import { Snapshotter } from './snapshots.js';
-import { type GatewayPush, type PreparedRestore, StateMachine } from './state-machine.js';
+import {
+  type Ahead, type GatewayPush, type PreparedRestore, StateMachine,
+} from './state-machine.js';
 
 /** NodeLogger is the part of pino the Raft node uses. */
 export interface NodeLogger {
@@ -152,6 +154,10 @@ export class RaftNode {
   private replayUntil: { index: number; fromMs: number; entries: number } | undefined;
   private node!: RawNode;
   private inflight: Ready | undefined;
+  /** appendSeq numbers this node's WAL appends (WalAppend.seq). */
+  private appendSeq = 0;
+  /** ahead: the in-flight append's entries applied ahead of their fsync (applyAhead). */
+  private ahead: { seq: number; applied: Ahead } | undefined;
   /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
   private lastApplyMs = 0;
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
@@ -847,6 +853,7 @@ export class RaftNode {
         applied = true;
         this.lastApplyMs = this.deps.nowMs();
       }
+      if (persisting && this.inflight === rd) this.applyAhead(rd);
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
       if (!persisting) {
@@ -861,11 +868,61 @@ export class RaftNode {
     this.ep.flushNow();
   }
 
+  /**
+   * applyAhead applies a lone leader's new entries while the WAL writer persists them, and
+   * hands their answers to it, to post the moment they are durable: the write's answer then
+   * skips the hop back to this thread (WAL writer → Raft → gateway) and its commit and apply.
+   * Safe because nothing of it leaves before the fsync: the answers wait in the WAL writer,
+   * the shards', watchers' and lease actor's changes here (release, when the append is
+   * reported durable); and a lone voter's durable entries are committed, since no other
+   * member can lead and cut them off. The read point moves at once: a read that takes it
+   * waits at the shards for the released changes, so it never returns what is not durable.
+   * If the append fails, undo takes the state back (persist). Only a lone voter that leads
+   * and has applied an entry of its term, not faulted, stopping or replaying, does this.
+   */
+  private applyAhead(rd: Ready): void {
+    if (this.raftState !== 'StateLeader' || this.fault !== undefined || this.stopAsked ||
+      this.stopped || this.replayUntil !== undefined || this.probing) return;
+    const cs = this.sm.confState;
+    const term = this.node.term();
+    if (cs.voters.length !== 1 || cs.voters[0] !== this.selfId || cs.learners.length > 0 ||
+      this.sm.appliedTerm !== term) return;
+    const applied = this.sm.applyAhead(rd.entries, term, this.applyHooks);
+    if (applied === undefined) return;
+    this.ahead = { seq: this.appendSeq, applied };
+    if (applied.answers.length > 0) {
+      const replies = this.ep.packReplies(applied.answers);
+      for (const r of replies) r.bytes = moveBytes(r.bytes);
+      this.wal.sendUnbounded({ type: 'WalAnswers', seq: this.appendSeq, replies });
+    }
+  }
+
+  /** releaseAhead sends what the entries applied ahead produced, now that they are durable. */
+  private releaseAhead(seq: number): void {
+    if (this.ahead?.seq !== seq) return;
+    const { applied } = this.ahead;
+    this.ahead = undefined;
+    applied.release();
+  }
+
+  /** undoAhead takes back the entries applied ahead of an append that failed, and tells
+   * their clients (the WAL writer dropped the answers it held). */
+  private undoAhead(seq: number, error: ErrorBody): void {
+    if (this.ahead?.seq !== seq) return;
+    const { applied } = this.ahead;
+    this.ahead = undefined;
+    applied.undo();
+    for (const t of applied.tokens) this.ep.replyError(t, error);
+    this.log.warn({ entries: applied.lastIndex - this.sm.appliedIndex },
+      'entries applied ahead of a failed WAL append were taken back');
+  }
+
   /** persist hands the Ready's entries and hard state to the WAL writer; once durable the
    * storage takes them, the messages not sent early leave, and the core advances. */
   private persist(rd: Ready, early: boolean): void {
+    const seq = ++this.appendSeq;
     const append = {
-      type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState,
+      type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState, seq,
     };
     this.pendingHardState = undefined;
     if (failpointsEnabled) failpoint('raftBeforeSave');
@@ -877,6 +934,7 @@ export class RaftNode {
       if (append.hardState !== undefined) this.lastHardState = append.hardState;
       if (rd.entries.length > 0) this.storage.append(rd.entries);
       if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
+      this.releaseAhead(seq);
       if (core !== this.node || this.fault !== undefined) return;
       if (this.probing) {
         this.probing = false;
@@ -899,6 +957,8 @@ export class RaftNode {
       // from what the disk really holds.
       const kind = diskFaultOfCode((e as { code?: string }).code);
       if (kind === undefined) throw new Error(`raft: WAL append failed: ${String(e)}`);
+      this.undoAhead(seq, kind === 'space' ? E.noSpace
+        : { code: diskFaultCode(kind), message: (e as Error).message });
       if (core === this.node) this.enterFault(kind, (e as Error).message);
     });
   }

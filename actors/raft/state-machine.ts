@@ -112,6 +112,38 @@ export interface GatewayPush {
   readonly threads: number;
 }
 
+/** Ahead is what applyAhead applied before its entries were durable. */
+export interface Ahead {
+  /** answers to the gateways' asks, for the WAL writer to post once the entries are durable
+   * (every gateway thread has a channel to it). */
+  answers: [ReplyToken, RaftProposeResp][];
+  /** tokens: every client whose proposal was applied ahead, answered or not: told of the
+   * failure if the entries never become durable. */
+  tokens: ReplyToken[];
+  /** lastIndex: the last entry applied ahead. */
+  lastIndex: number;
+  /** release sends the rest of what the apply produced (the shards' and the watch hub's
+   * changes, the lease actor's, the gateways' revision, answers to other actors, errors):
+   * once the entries are durable. */
+  release(): void;
+  /** undo puts the state back as it was before applyAhead (the entries failed to persist). */
+  undo(): void;
+}
+
+/** appliedAhead: the requests applyAhead takes (plain KV writes, which Applier.undo can take
+ * back, also as sent by a user: their permission check reads only the auth state, which no
+ * such request changes). Leases, compactions, auth, alarms and members wait for their commit
+ * as before. */
+function appliedAhead(req: ProposalRequest): boolean {
+  const r = req.type === 'authed' ? req.req : req;
+  return r.type === 'put' || r.type === 'deleteRange' || r.type === 'txn';
+}
+
+/** isGatewayName: an asker that is a gateway thread (the main one or a pool thread). */
+function isGatewayName(name: string): boolean {
+  return name === 'gateway' || name.startsWith('gateway-');
+}
+
 /** StateMachine: see the file comment. */
 export class StateMachine {
   applier: Applier = Applier.fromLatest([], 1 as Revision, 0 as Revision, []);
@@ -138,6 +170,11 @@ export class StateMachine {
   readonly counters: ApplyCounters = {
     committed: 0, applied: 0, failed: 0, puts: 0, deletes: 0, txns: 0, slowApplies: 0,
   };
+  /** holding: while applyAhead runs, what applyRequest would send at once (error answers,
+   * lease key changes), kept to be sent when the entries are durable. */
+  private holding: (() => void)[] | undefined;
+  /** aheadChanges: while applyAhead runs, every change it made, for Ahead.undo. */
+  private aheadChanges: Change[] | undefined;
 
   constructor(
     private readonly shards: ActorRef<ShardMsg, ShardReplies>[],
@@ -307,32 +344,116 @@ export class StateMachine {
         }]);
       }
     }
-    const { deferred, answers, watched, perShard, touched } = acc;
+    if (acc.touched) this.shardIndex = this.appliedIndex;
+    this.fanOut(acc, this.appliedIndex, this.applier.revision, term);
+    // No answer leaves before the read point covers what it answers (a client that reads
+    // after its write's answer must see the write).
+    hooks.beforeAnswers?.();
+    this.answer(acc.answers, acc.deferred);
+  }
+
+  /**
+   * applyAhead applies the leading entries of a lone leader's append before they are
+   * durable, so that their answers can leave from the WAL writer the moment its fsync ends
+   * instead of waiting for this thread to hear of it, commit and apply (one thread hop less
+   * on every write; actors/raft/node.ts decides when, docs/raft.md says why it is safe).
+   * Only plain KV writes are applied ahead (put, delete, txn: what undo can take back), from
+   * the first entry after the applied index, up to the first entry of another kind. The read
+   * point moves at once (a read that takes it waits at the shards for changes that are sent
+   * only once durable). Everything else the apply produced is held: the caller calls
+   * release() once the WAL has the entries, or undo() if it failed. undefined: nothing was
+   * applied.
+   */
+  applyAhead(entries: readonly Entry[], term: number, hooks: ApplyHooks): Ahead | undefined {
+    if (entries.length === 0 || entries[0]!.index !== this.appliedIndex + 1) return undefined;
+    const before = {
+      appliedIndex: this.appliedIndex, appliedTerm: this.appliedTerm, shardIndex: this.shardIndex,
+      appliedBytes: this.appliedBytes, revision: this.applier.revision, counters: { ...this.counters },
+    };
+    const acc: ApplyBatch = {
+      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),
+      touched: false,
+    };
+    const tokens: ReplyToken[] = [];
+    const held: (() => void)[] = [];
+    const changes: Change[] = [];
+    this.holding = held;
+    this.aheadChanges = changes;
+    try {
+      for (const e of entries) {
+        if (e.type !== EntryNormal) break;
+        const p = e.data.length === 0 ? undefined : decodeProposal(e.data);
+        if (p !== undefined && !appliedAhead(p.req)) break;
+        this.appliedIndex = e.index;
+        this.appliedTerm = e.term;
+        this.appliedBytes += e.data.length;
+        this.counters.committed++;
+        if (p === undefined) continue;
+        const token = hooks.claim(p);
+        if (token !== undefined) tokens.push(token);
+        this.applyRequest(p.req, token, term, hooks, acc);
+      }
+    } finally {
+      this.holding = undefined;
+      this.aheadChanges = undefined;
+    }
+    if (this.appliedIndex === before.appliedIndex) return undefined;
+    if (acc.touched) this.shardIndex = this.appliedIndex;
+    const index = this.appliedIndex;
+    const revision = this.applier.revision;
+    hooks.beforeAnswers?.();
+    const toGateways = acc.answers.filter(([t]) => isGatewayName(t.from));
+    const others = acc.answers.filter(([t]) => !isGatewayName(t.from));
+    return {
+      answers: toGateways, tokens, lastIndex: index,
+      release: () => {
+        for (const f of held) f();
+        this.fanOut(acc, index, revision, term);
+        this.answer(others, acc.deferred);
+      },
+      undo: () => {
+        this.applier.undo(changes, before.revision);
+        this.appliedIndex = before.appliedIndex;
+        this.appliedTerm = before.appliedTerm;
+        this.shardIndex = before.shardIndex;
+        this.appliedBytes = before.appliedBytes;
+        Object.assign(this.counters, before.counters);
+      },
+    };
+  }
+
+  /** fanOut sends an applied batch's changes to the shards (as of Raft index `index`, store
+   * revision `revision`) and the watch hub, and tells the gateways of the revision. */
+  private fanOut(acc: ApplyBatch, index: number, revision: number, term: number): void {
+    const { watched, perShard, touched } = acc;
     if (touched) {
-      this.shardIndex = this.appliedIndex;
-      const last = this.applier.revision;
       this.shards.forEach((s, i) => {
         const revs = perShard[i]!;
         // Every shard advances to the last revision even without changes of its own, so that
         // a read at that revision never waits on a shard that had nothing to do.
-        if (revs.length === 0 || revs[revs.length - 1]!.revision !== last) {
-          revs.push({ revision: last, changes: [] });
+        if (revs.length === 0 || revs[revs.length - 1]!.revision !== revision) {
+          revs.push({ revision, changes: [] });
         }
-        s.sendUnbounded({ type: 'ShardApply', revisions: revs, index: this.appliedIndex });
+        s.sendUnbounded({ type: 'ShardApply', revisions: revs, index });
       });
     }
     if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
     if (touched && this.gateway !== undefined &&
       (this.members.size > 1 || this.gateway.threads > 1)) {
-      this.gateway.sendUnbounded({
-        type: 'RaftApplied', revision: this.applier.revision, raftTerm: term,
-      });
+      this.gateway.sendUnbounded({ type: 'RaftApplied', revision, raftTerm: term });
     }
-    // No answer leaves before the read point covers what it answers (a client that reads
-    // after its write's answer must see the write).
-    hooks.beforeAnswers?.();
+  }
+
+  /** answer posts a batch's answers, and asks the shards for its deferred txn reads. */
+  private answer(answers: readonly [ReplyToken, RaftProposeResp][], deferred: Deferred[]): void {
     for (const [token, reply] of answers) this.out.reply(token, reply);
     for (const d of deferred) void this.answerDeferred(d);
+  }
+
+  /** emit sends now, or holds the send while applyAhead runs. */
+  private emit(send: () => void): void {
+    if (this.holding !== undefined) this.holding.push(send);
+    else send();
   }
 
   /** applyRequest applies one request (a leaseExpire batch's revokes one by one) and gathers
@@ -348,9 +469,12 @@ export class StateMachine {
       result = this.executeTimed(req, hooks);
     } catch (err) {
       this.counters.failed++;
-      if (token !== undefined) this.out.replyError(token, err as Error & { code?: string });
+      if (token !== undefined) {
+        this.emit(() => this.out.replyError(token, err as Error & { code?: string }));
+      }
       return;
     }
+    if (this.aheadChanges !== undefined) for (const c of result.changes) this.aheadChanges.push(c);
     this.counters.applied++;
     if (req.type === 'put') this.counters.puts++;
     else if (req.type === 'deleteRange') this.counters.deletes++;
@@ -366,7 +490,7 @@ export class StateMachine {
       }
       const { attach, detach } = leaseKeyUpdates(result.changes);
       if (attach.length > 0 || detach.length > 0) {
-        this.lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach });
+        this.emit(() => this.lease.sendUnbounded({ type: 'LeaseKeysChanged', attach, detach }));
       }
     }
     if (compact !== undefined && this.watchSubscribed) {

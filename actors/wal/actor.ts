@@ -15,7 +15,9 @@ import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
 import { WalStore } from './wal-store.js';
-import type { WalAppend, WalConfig, WalMsg, WalSnapshotSave } from './messages.js';
+import type {
+  WalAnswers, WalAppend, WalConfig, WalMsg, WalSnapshotSave,
+} from './messages.js';
 import { snapshotPoolOptions, type SnapshotTaskTimed } from './snapshot-task.js';
 
 /**
@@ -46,6 +48,10 @@ const saving = new Map<number, Promise<void>>();
 let queue: { msg: WalAppend; token: ReplyToken | undefined; trace: TraceRef[] | undefined }[] =
   [];
 let flushScheduled = false;
+/** appended: the last append that carried a seq (the Raft node's), and whether it is durable
+ * (true), failed (false) or still queued (undefined); answers: its WalAnswers, while queued. */
+let appended: { seq: number; durable: boolean | undefined } = { seq: 0, durable: false };
+let answers: WalAnswers | undefined;
 let fsyncSeconds: number[] = [];
 let entriesPerFsync: number[] = [];
 /** snapshotSaveSeconds / snapshotFsyncSeconds: snapshot timings since the last WalStats. */
@@ -80,6 +86,7 @@ function flush(): void {
     for (const { token } of batch) {
       if (token !== undefined) ctx.ep.replyError(token, { code: err.code, message: err.message });
     }
+    settle(batch, false);
     ctx.ep.flushNow();
     return;
   }
@@ -101,8 +108,45 @@ function flush(): void {
   for (const { token } of batch) {
     if (token !== undefined) ctx.ep.reply(token, { fsyncSeconds: seconds });
   }
+  settle(batch, true);
   // Replies leave now rather than at the end of the turn: they are what the client waits for.
   ctx.ep.flushNow();
+}
+
+/** settle records how the Raft node's append in a group commit ended, and posts the answers
+ * applied ahead of it once it is durable (dropped if it failed: the Raft node answers). */
+function settle(batch: readonly { msg: WalAppend }[], durable: boolean): void {
+  for (const { msg } of batch) {
+    if (msg.seq !== undefined) appended = { seq: msg.seq, durable };
+  }
+  if (answers !== undefined && answers.seq === appended.seq) {
+    if (durable) postAnswers(answers);
+    answers = undefined;
+  }
+}
+
+/** postAnswers posts answers applied ahead to their askers (the gateway threads). */
+function postAnswers(a: WalAnswers): void {
+  for (const r of a.replies) {
+    // Bytes packed inline in the Raft node's batch are a view of it: posting transfers the
+    // buffer, so such answers go as a copy of their own.
+    const bytes = ownsBuffer(r.bytes) ? r.bytes : r.bytes.slice();
+    if (!ctx.ep.postPacked({ ...r, bytes })) {
+      log.warn({ target: r.target }, 'wal: answers for an actor this writer has no channel to');
+    }
+  }
+}
+
+/** onAnswers takes the answers of an append: posted if it is durable, kept until its group
+ * commit if it is queued, dropped if it failed. They follow their append on the Raft node's
+ * channel and come before its next one. */
+function onAnswers(a: WalAnswers): void {
+  if (a.seq !== appended.seq) {
+    log.warn({ seq: a.seq, last: appended.seq }, 'wal: answers for an unknown append, dropped');
+    return;
+  }
+  if (appended.durable === true) postAnswers(a);
+  else if (appended.durable === undefined) answers = a;
 }
 
 /** saveSnapshot has the pool write the snapshot file; once it is durable the marker goes
@@ -151,6 +195,7 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'WalAppend':
+      if (msg.seq !== undefined) appended = { seq: msg.seq, durable: undefined };
       queue.push({ msg, token, trace: ctx.ep.traceContext });
       if (!flushScheduled) {
         flushScheduled = true;
@@ -175,6 +220,9 @@ ctx.ep.onMessage((msg, token) => {
       collectGarbageSoon(); // the segments and the snapshot file read whole
       return;
     }
+    case 'WalAnswers':
+      onAnswers(msg);
+      return;
     case 'WalSnapshotSave':
       saveSnapshot(msg, token);
       return;

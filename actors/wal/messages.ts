@@ -1,5 +1,6 @@
 import type { Entry, HardState } from '../../src/raft/index.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
+import type { PackedReplies } from '../../src/runtime/endpoint.js';
 
 /**
  * The WAL writer's protocol. The WAL writer is Raft's "append thread" (etcd-raft's
@@ -19,6 +20,21 @@ export interface WalAppend {
   type: 'WalAppend';
   hardState?: HardState;
   entries: Entry[];
+  /** seq numbers the Raft node's appends (1, 2, …), for the WalAnswers that may follow. */
+  seq?: number;
+}
+
+/**
+ * WalAnswers are the answers to the clients of the entries of append `seq`, applied ahead
+ * of their fsync by the Raft node and packed by it as their askers' batches
+ * (Endpoint.packReplies): the WAL writer posts them as soon as that append is durable (right
+ * away if it already is), and drops them if it failed (the Raft node then tells the clients).
+ * It always follows its append on the same channel, before the next append.
+ */
+export interface WalAnswers {
+  type: 'WalAnswers';
+  seq: number;
+  replies: PackedReplies[];
 }
 
 /** WalSnapshotSave writes a snapshot file, then a snapshot marker in the log, then releases
@@ -49,7 +65,8 @@ export interface WalSnapshotRead {
   term: Term;
 }
 
-export type WalMsg = WalLoad | WalAppend | WalSnapshotSave | WalStatsReq | WalSnapshotRead;
+export type WalMsg = WalLoad | WalAppend | WalAnswers | WalSnapshotSave | WalStatsReq |
+  WalSnapshotRead;
 
 /** WalLoadResp is the recovered state. */
 export interface WalLoadResp {

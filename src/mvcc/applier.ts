@@ -349,6 +349,25 @@ export class Applier {
     this.kvs.forEach(r.start, r.end, (k, row) => visit(this.cols.kv(row, k)));
   }
 
+  /**
+   * undo takes back writes this applier made since it was at `revision`: `changes` are all of
+   * them, in the order they were made (each ExecuteResult's changes, one request after the
+   * other). Each change restores the version it replaced (its prevKv; none: the key did not
+   * exist), newest first, so a key written twice ends as it was before the first write. For
+   * requests applied ahead of their fsync that then failed (actors/raft/node.ts). Leases
+   * granted or revoked, and compactions, cannot be undone: they are never applied ahead.
+   */
+  undo(changes: readonly Change[], revision: Revision): void {
+    assert(revision <= this.revision && revision >= this.compactRevision,
+      'undo: a revision outside the store', revision);
+    for (let i = changes.length - 1; i >= 0; i--) {
+      const c = changes[i]!;
+      assert(c.kv.modRevision > revision, 'undo: a change at or before the revision');
+      this.setRaw(c.kv.key, c.prevKv);
+    }
+    this.revision = revision;
+  }
+
   /** setRaw stores (or with undefined removes) key's latest version, moving it between
    * leases. */
   setRaw(key: Bytes, kv: KeyValue | undefined): void {

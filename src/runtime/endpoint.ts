@@ -40,6 +40,14 @@ export interface Transport {
   close(): void;
 }
 
+/** PackedReplies are replies to one asker's asks, packed by Endpoint.packReplies as the batch
+ * the asker reads, for another actor to post (Endpoint.postPacked). */
+export interface PackedReplies {
+  target: string;
+  bytes: Uint8Array;
+  count: number;
+}
+
 /** ReplyToken identifies an ask so that any actor holding it can answer it: the asker's
  * name and its correlation id. Tokens travel inside messages (forwarding). */
 export interface ReplyToken {
@@ -248,6 +256,43 @@ export class Endpoint<In extends Message = Message> {
     const env: Envelope = [EnvelopeKind.Reply, token.id, this.name, body];
     if (this.openAsks.size > 0) this.closeAsk(token, env);
     this.post(token.from, env, false);
+  }
+
+  /**
+   * packReplies packs replies to asks as the batches their askers read, one per asker, for
+   * another actor to post (postPacked) instead of this one: the Raft node hands a write's
+   * answers to the WAL writer, which posts them the moment the write is durable. The bodies
+   * must hold no MovedBytes (answers never do).
+   */
+  packReplies(replies: readonly [ReplyToken, unknown][]): PackedReplies[] {
+    const by = new Map<string, Envelope[]>();
+    for (const [token, body] of replies) {
+      const env: Envelope = [EnvelopeKind.Reply, token.id, this.name, body];
+      if (this.openAsks.size > 0) this.closeAsk(token, env);
+      const batch = by.get(token.from);
+      if (batch === undefined) by.set(token.from, [env]);
+      else batch.push(env);
+    }
+    const out: PackedReplies[] = [];
+    for (const [target, batch] of by) {
+      const moved: Uint8Array[] = [];
+      const bytes = packBatch(batch, moved);
+      assert(moved.length === 0, 'runtime: packed replies hold moved bytes', target);
+      out.push({ target, bytes, count: batch.length });
+    }
+    return out;
+  }
+
+  /** postPacked posts replies another actor packed (packReplies) to their asker: false when
+   * this endpoint has no channel to it. The bytes are transferred: they must be their whole
+   * ArrayBuffer (ownsBuffer), which the caller gives up. */
+  postPacked(p: PackedReplies): boolean {
+    const t = this.targets.get(p.target);
+    if (t === undefined) return false;
+    this.stats.messagesOut += p.count;
+    this.stats.batchesOut++;
+    t.transport.post(p.bytes);
+    return true;
   }
 
   /** replyError fails an ask with a stable code and message. */
