@@ -158,6 +158,8 @@ export class RaftNode {
   private appendSeq = 0;
   /** ahead: the in-flight append's entries applied ahead of their fsync (applyAhead). */
   private ahead: { seq: number; applied: Ahead } | undefined;
+  /** barriers: RaftBarrier asks waiting for the changes of the entries applied ahead. */
+  private barriers: ReplyToken[] = [];
   /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
   private lastApplyMs = 0;
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
@@ -710,7 +712,9 @@ export class RaftNode {
         if (token !== undefined) this.ep.reply(token, this.status());
         return;
       case 'RaftBarrier':
-        if (token !== undefined) this.ep.reply(token, null);
+        // Changes of entries applied ahead are sent once durable: a barrier waits for them.
+        if (token !== undefined && this.ahead !== undefined) this.barriers.push(token);
+        else if (token !== undefined) this.ep.reply(token, null);
         return;
       case 'RaftStep':
         // A member that cannot write acts as a partitioned one: it promises nothing.
@@ -831,13 +835,14 @@ export class RaftNode {
         (hs.term !== this.lastHardState.term || hs.vote !== this.lastHardState.vote);
       if (hs !== undefined) this.pendingHardState = hs;
       const persisting = rd.entries.length > 0 || voteChanged;
+      let traced: TraceRef[] | undefined;
       if (persisting) {
         // A leader's appends may leave before its own fsync (it counts itself only after
         // advance); anything a follower or candidate says waits for the disk.
         const early = this.raftState === 'StateLeader' && !voteChanged;
         if (early) this.send(rd.messages);
         this.inflight = rd;
-        this.persist(rd, early);
+        traced = this.persist(rd, early);
         // The append leaves before the committed entries are applied: the WAL writer's write
         // and fsync run beside the apply instead of after it (the write path's cycle).
         this.ep.flushNow();
@@ -853,7 +858,7 @@ export class RaftNode {
         applied = true;
         this.lastApplyMs = this.deps.nowMs();
       }
-      if (persisting && this.inflight === rd) this.applyAhead(rd);
+      if (persisting && this.inflight === rd) this.applyAhead(rd, traced);
       for (const rs of rd.readStates) this.reads.confirm(rs.requestCtx, rs.index, this.selfId);
       this.releaseReads();
       if (!persisting) {
@@ -880,21 +885,26 @@ export class RaftNode {
    * If the append fails, undo takes the state back (persist). Only a lone voter that leads
    * and has applied an entry of its term, not faulted, stopping or replaying, does this.
    */
-  private applyAhead(rd: Ready): void {
+  private applyAhead(rd: Ready, traced: TraceRef[] | undefined): void {
     if (this.raftState !== 'StateLeader' || this.fault !== undefined || this.stopAsked ||
       this.stopped || this.replayUntil !== undefined || this.probing) return;
     const cs = this.sm.confState;
     const term = this.node.term();
     if (cs.voters.length !== 1 || cs.voters[0] !== this.selfId || cs.learners.length > 0 ||
       this.sm.appliedTerm !== term) return;
-    const applied = this.sm.applyAhead(rd.entries, term, this.applyHooks);
-    if (applied === undefined) return;
-    this.ahead = { seq: this.appendSeq, applied };
-    if (applied.answers.length > 0) {
+    // Traced proposals: their apply ahead is a span of theirs, the answers' trip one of its.
+    const span = this.ep.startSpan('raft apply ahead', traced,
+      { 'raft.entries': rd.entries.length });
+    this.ep.withTrace(span?.refs, () => {
+      const applied = this.sm.applyAhead(rd.entries, term, this.applyHooks);
+      if (applied === undefined) return;
+      this.ahead = { seq: this.appendSeq, applied };
+      if (applied.answers.length === 0) return;
       const replies = this.ep.packReplies(applied.answers);
       for (const r of replies) r.bytes = moveBytes(r.bytes);
       this.wal.sendUnbounded({ type: 'WalAnswers', seq: this.appendSeq, replies });
-    }
+    });
+    span?.end({ 'raft.applied_index': this.sm.appliedIndex });
   }
 
   /** releaseAhead sends what the entries applied ahead produced, now that they are durable. */
@@ -903,6 +913,13 @@ export class RaftNode {
     const { applied } = this.ahead;
     this.ahead = undefined;
     applied.release();
+    this.answerBarriers();
+  }
+
+  /** answerBarriers answers the barriers that waited for an append applied ahead. */
+  private answerBarriers(): void {
+    for (const t of this.barriers) this.ep.reply(t, null);
+    this.barriers = [];
   }
 
   /** undoAhead takes back the entries applied ahead of an append that failed, and tells
@@ -912,6 +929,7 @@ export class RaftNode {
     const { applied } = this.ahead;
     this.ahead = undefined;
     applied.undo();
+    this.answerBarriers();
     for (const t of applied.tokens) this.ep.replyError(t, error);
     this.log.warn({ entries: applied.lastIndex - this.sm.appliedIndex },
       'entries applied ahead of a failed WAL append were taken back');
@@ -919,7 +937,7 @@ export class RaftNode {
 
   /** persist hands the Ready's entries and hard state to the WAL writer; once durable the
    * storage takes them, the messages not sent early leave, and the core advances. */
-  private persist(rd: Ready, early: boolean): void {
+  private persist(rd: Ready, early: boolean): TraceRef[] | undefined {
     const seq = ++this.appendSeq;
     const append = {
       type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState, seq,
@@ -934,21 +952,10 @@ export class RaftNode {
       if (append.hardState !== undefined) this.lastHardState = append.hardState;
       if (rd.entries.length > 0) this.storage.append(rd.entries);
       if (append.hardState !== undefined) this.storage.setHardState(append.hardState);
-      this.releaseAhead(seq);
-      if (core !== this.node || this.fault !== undefined) return;
-      if (this.probing) {
-        this.probing = false;
-        this.log.info({}, 'the disk takes writes again');
-      }
       // Traced proposals: the commit and apply that follow their fsync are a span of theirs.
       const span = this.ep.startSpan('raft commit+apply', traced,
         { 'raft.entries': rd.entries.length });
-      this.ep.withTrace(span?.refs, () => {
-        this.inflight = undefined;
-        if (!early) this.send(rd.messages);
-        this.node.advance(rd);
-        this.pump();
-      });
+      this.ep.withTrace(span?.refs, () => this.persisted(rd, early, seq, core));
       span?.end({ 'raft.applied_index': this.sm.appliedIndex });
     }, (e: unknown) => {
       if (this.stopped) return; // stopping: nothing more is persisted or acknowledged
@@ -961,6 +968,24 @@ export class RaftNode {
         : { code: diskFaultCode(kind), message: (e as Error).message });
       if (core === this.node) this.enterFault(kind, (e as Error).message);
     });
+    return traced;
+  }
+
+  /** persisted goes on once append `seq` of Ready rd is durable: what was applied ahead of it
+   * leaves, and the core (unless replaced meanwhile) advances. */
+  private persisted(rd: Ready, early: boolean, seq: number, core: RawNode): void {
+    // Before anything else of this node's reaches the shards (a snapshot's dump asks): the
+    // changes of entries applied ahead, now durable. After a stop nothing is sent.
+    if (!this.stopped) this.releaseAhead(seq);
+    if (core !== this.node || this.fault !== undefined) return;
+    if (this.probing) {
+      this.probing = false;
+      this.log.info({}, 'the disk takes writes again');
+    }
+    this.inflight = undefined;
+    if (!early) this.send(rd.messages);
+    this.node.advance(rd);
+    this.pump();
   }
 
   /**

@@ -368,7 +368,8 @@ export class StateMachine {
     if (entries.length === 0 || entries[0]!.index !== this.appliedIndex + 1) return undefined;
     const before = {
       appliedIndex: this.appliedIndex, appliedTerm: this.appliedTerm, shardIndex: this.shardIndex,
-      appliedBytes: this.appliedBytes, revision: this.applier.revision, counters: { ...this.counters },
+      appliedBytes: this.appliedBytes, revision: this.applier.revision,
+      counters: { ...this.counters },
     };
     const acc: ApplyBatch = {
       deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),

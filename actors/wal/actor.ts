@@ -8,12 +8,14 @@ import type { TraceRef } from '../../src/runtime/trace.js';
 import { assertNever } from '../../src/assert.js';
 import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js';
 import { EtcdError, toEtcdError } from '../../src/errors.js';
+import type { PackedReplies } from '../../src/runtime/endpoint.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
+import { AheadAnswers } from './ahead-answers.js';
 import { WalStore } from './wal-store.js';
 import type {
   WalAnswers, WalAppend, WalConfig, WalMsg, WalSnapshotSave,
@@ -48,10 +50,8 @@ const saving = new Map<number, Promise<void>>();
 let queue: { msg: WalAppend; token: ReplyToken | undefined; trace: TraceRef[] | undefined }[] =
   [];
 let flushScheduled = false;
-/** appended: the last append that carried a seq (the Raft node's), and whether it is durable
- * (true), failed (false) or still queued (undefined); answers: its WalAnswers, while queued. */
-let appended: { seq: number; durable: boolean | undefined } = { seq: 0, durable: false };
-let answers: WalAnswers | undefined;
+/** ahead: the answers the Raft node applied ahead of its append, posted once it is durable. */
+const ahead = new AheadAnswers();
 let fsyncSeconds: number[] = [];
 let entriesPerFsync: number[] = [];
 /** snapshotSaveSeconds / snapshotFsyncSeconds: snapshot timings since the last WalStats. */
@@ -117,17 +117,13 @@ function flush(): void {
  * applied ahead of it once it is durable (dropped if it failed: the Raft node answers). */
 function settle(batch: readonly { msg: WalAppend }[], durable: boolean): void {
   for (const { msg } of batch) {
-    if (msg.seq !== undefined) appended = { seq: msg.seq, durable };
-  }
-  if (answers !== undefined && answers.seq === appended.seq) {
-    if (durable) postAnswers(answers);
-    answers = undefined;
+    if (msg.seq !== undefined) postAnswers(ahead.settled(msg.seq, durable));
   }
 }
 
 /** postAnswers posts answers applied ahead to their askers (the gateway threads). */
-function postAnswers(a: WalAnswers): void {
-  for (const r of a.replies) {
+function postAnswers(replies: readonly PackedReplies[]): void {
+  for (const r of replies) {
     // Bytes packed inline in the Raft node's batch are a view of it: posting transfers the
     // buffer, so such answers go as a copy of their own.
     const bytes = ownsBuffer(r.bytes) ? r.bytes : r.bytes.slice();
@@ -141,12 +137,9 @@ function postAnswers(a: WalAnswers): void {
  * commit if it is queued, dropped if it failed. They follow their append on the Raft node's
  * channel and come before its next one. */
 function onAnswers(a: WalAnswers): void {
-  if (a.seq !== appended.seq) {
-    log.warn({ seq: a.seq, last: appended.seq }, 'wal: answers for an unknown append, dropped');
-    return;
-  }
-  if (appended.durable === true) postAnswers(a);
-  else if (appended.durable === undefined) answers = a;
+  const now = ahead.take(a);
+  if (now === undefined) log.warn({ seq: a.seq }, 'wal: answers for an unknown append, dropped');
+  else postAnswers(now);
 }
 
 /** saveSnapshot has the pool write the snapshot file; once it is durable the marker goes
@@ -195,7 +188,7 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'WalAppend':
-      if (msg.seq !== undefined) appended = { seq: msg.seq, durable: undefined };
+      if (msg.seq !== undefined) ahead.appending(msg.seq);
       queue.push({ msg, token, trace: ctx.ep.traceContext });
       if (!flushScheduled) {
         flushScheduled = true;

@@ -4,6 +4,7 @@ import {
 } from '../../actors/raft/messages.js';
 import { RaftNode } from '../../actors/raft/node.js';
 import type { ShardMsg, ShardRange } from '../../actors/shard/messages.js';
+import { AheadAnswers } from '../../actors/wal/ahead-answers.js';
 import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
 import type { Member } from '../../src/cluster/membership.js';
 import { KvService } from '../../src/gateway/kv-service.js';
@@ -13,7 +14,9 @@ import {
 } from '../../src/raft/index.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
 import { SharedCell } from '../../src/runtime/shared-cell.js';
-import { Endpoint, type Message, type ReplyToken } from '../../src/runtime/endpoint.js';
+import {
+  Endpoint, type Message, type PackedReplies, type ReplyToken,
+} from '../../src/runtime/endpoint.js';
 import type { Revision } from '../../src/types.js';
 
 /**
@@ -259,6 +262,10 @@ export class SimCluster {
   private fakeWal(m: SimMember, ep: Endpoint<Message>, alive: () => boolean): void {
     const sched = this.o.sched;
     const d = m.disk;
+    const ahead = new AheadAnswers();
+    const post = (replies: readonly PackedReplies[]) => {
+      for (const r of replies) ep.postPacked({ ...r, bytes: r.bytes.slice() });
+    };
     ep.onMessage((msg, token) => {
       const w = msg as WalMsg;
       switch (w.type) {
@@ -273,6 +280,7 @@ export class SimCluster {
           return;
         }
         case 'WalAppend':
+          if (w.seq !== undefined) ahead.appending(w.seq);
           sched.at(sched.nowMs + 1, () => {
             if (!alive()) return; // the crash came before the fsync
             if (w.entries.length > 0) {
@@ -281,7 +289,12 @@ export class SimCluster {
             }
             if (w.hardState !== undefined) d.hardState = w.hardState;
             if (token !== undefined) ep.reply(token, { fsyncSeconds: 0.001 });
+            if (w.seq !== undefined) post(ahead.settled(w.seq, true));
           });
+          return;
+        case 'WalAnswers':
+          // The answers of entries applied ahead, as the WAL actor posts them.
+          post(ahead.take(w) ?? []);
           return;
         case 'WalSnapshotSave':
           sched.at(sched.nowMs + 2, () => {
