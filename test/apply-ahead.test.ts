@@ -4,7 +4,8 @@
  * applyAhead, the WAL actor's WalAnswers). Here: what applyAhead takes and holds back until
  * release, that undo leaves the state as if nothing had been applied, that the committed
  * apply that follows skips what was applied ahead, and, on a real server, that every answer
- * is read back at once by a linearizable read and that the answers left from the WAL writer.
+ * is read back at once and that a traced write's answer left from the WAL writer after the
+ * fsync, as did the shard's changes.
  * A failed append's undo is exercised by test/disk.test.ts (ENOSPC, EROFS, EIO, EFBIG): the
  * refused writes are never read back, and the member reads on.
  */
@@ -15,8 +16,9 @@ import type { ProposalRequest } from '../actors/raft/messages.js';
 import { type Entry, EntryNormal } from '../src/raft/index.js';
 import type { ReplyToken } from '../src/runtime/endpoint.js';
 import type { Index, Term } from '../src/types.js';
-import { metricValue } from './helpers/metrics.js';
-import { b64, post, useServer } from './helpers/server.js';
+import type { TraceJson } from '../src/gateway/trace-routes.js';
+import { b64, post, useServer, waitForSpans } from './helpers/server.js';
+import { until } from './helpers/wait.js';
 
 /** machine builds a state machine whose every send and answer is recorded in `events`. */
 function machine(events: string[]): StateMachine {
@@ -149,26 +151,47 @@ test('applyAhead: nothing when the first entry is not the next to apply or not a
     t.deepEqual(events, []);
   });
 
-test('a lone member answers from the WAL writer, and every answer is read back at once',
-  async (t) => {
-    const srv = await useServer(t);
-    const wal = 'myetcd_actor_messages_out_total{actor="wal"}';
-    const sent = async () =>
-      metricValue(await (await fetch(`${srv.url}/metrics`)).text(), wal) ?? 0;
-    const before = await sent();
-    const n = 60;
-    for (let i = 0; i < n; i++) {
-      const key = b64(`ahead/${i % 7}`);
-      const p = await post(`${srv.url}/v3/kv/put`, { key, value: b64(`v${i}`) });
-      t.is(p.status, 200);
-      const rev = Number(p.json.header.revision);
-      for (const serializable of [false, true]) {
-        const g = await post(`${srv.url}/v3/kv/range`, { key, serializable });
-        t.is(g.status, 200);
-        t.is(g.json.kvs?.[0]?.value, b64(`v${i}`), `read ${i} (serializable: ${serializable})`);
-        t.true(Number(g.json.header.revision) >= rev);
-      }
+test('a lone member answers from the WAL writer; every answer is read back at once; a trace ' +
+  'shows the answer and the shard\'s changes after the fsync', async (t) => {
+  const srv = await useServer(t);
+  // Writes in rounds of 8 at once, so that Readies hold several entries (a lone entry is not
+  // applied ahead: applyAheadEntriesMin); each write is read back as soon as it is answered.
+  const putAndRead = async (key: string, value: string, traced: boolean) => {
+    const p = await fetch(`${srv.url}/v3/kv/put`, {
+      method: 'POST', body: JSON.stringify({ key: b64(key), value: b64(value) }),
+      headers: traced ? { 'x-myetcd-trace': '1' } : {},
+    });
+    t.is(p.status, 200);
+    const rev = Number(((await p.json()) as { header: { revision: string } }).header.revision);
+    for (const serializable of [false, true]) {
+      const g = await post(`${srv.url}/v3/kv/range`, { key: b64(key), serializable });
+      t.is(g.status, 200);
+      t.is(g.json.kvs?.[0]?.value, b64(value), `${key} read back (serializable: ${serializable})`);
+      t.true(Number(g.json.header.revision) >= rev);
     }
-    // The WAL writer's messages: one reply to the Raft node per append, and the answers.
-    t.true(await sent() - before >= 2 * n, `the WAL writer sent ${await sent() - before}`);
-  });
+    return p.headers.get('x-myetcd-trace-id');
+  };
+  let round = 0;
+  let trace: TraceJson | undefined;
+  // Until a traced write was applied ahead (its Ready held other writes too).
+  await until(async () => {
+    round++;
+    const ids = await Promise.all(Array.from({ length: 8 },
+      (_, i) => putAndRead(`ahead/${i}`, `v${round}`, i === 0)));
+    const r = await fetch(`${srv.url}/debug/traces?trace=${ids[0]}`);
+    trace = ((await r.json()) as { traces: TraceJson[] }).traces[0];
+    return trace?.spans.some((x) => x.name === 'raft apply ahead') === true;
+  }, 'a traced write applied ahead');
+  t.log(`${round} round(s) of 8 writes`);
+  // The trace may still be filling: wait for the spans of the answer and the shard.
+  const tr = await waitForSpans(srv.url, trace!.traceId, ['RaftPropose', 'wal write+fsync',
+    'raft apply ahead', 'WalAnswers', 'ShardApply', 'RaftPropose reply']);
+  const span = (name: string) => tr.spans.find((x) => x.name === name)!;
+  const fsync = span('wal write+fsync');
+  const fsyncEnd = fsync.startMs + fsync.durationMs;
+  t.is(span('raft apply ahead').parentSpanId, span('RaftPropose').spanId);
+  t.is(span('WalAnswers').parentSpanId, span('raft apply ahead').spanId);
+  t.is(span('WalAnswers').attributes['thread'], 'myetcd-wal');
+  t.true(span('RaftPropose reply').startMs >= fsyncEnd, 'the answer came after the fsync');
+  t.true(span('ShardApply').startMs >= fsyncEnd, 'so did the shard\'s changes');
+});

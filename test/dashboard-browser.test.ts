@@ -90,7 +90,7 @@ test.after.always(async () => {
       `${l.getAttribute('data-actor')?.replace(/^gateway-\d+$/, 'gateway')} ` +
       `${l.getAttribute('data-span')}`);
     const need = ['gateway PUT /v1/key/*', 'raft RaftPropose', 'wal WalAppend',
-      'wal wal write+fsync', 'raft raft apply ahead', 'wal WalAnswers', 'raft raft commit+apply'];
+      'wal wal write+fsync', 'raft raft commit+apply'];
     return need.every((n) => spans.includes(n)) && spans.some((s) => s.startsWith('shard-'))
       ? spans : undefined;
   }, { timeout: waitMs });

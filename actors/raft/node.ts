@@ -15,6 +15,7 @@ import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
   snapshotRestoreAttemptsMax, stopSnapshotWaitMs, walAppendAskTimeoutMs, idleSnapshotAfterMs,
+  applyAheadEntriesMin,
 } from '../../src/constants.js';
 import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
@@ -883,11 +884,13 @@ export class RaftNode {
    * member can lead and cut them off. The read point moves at once: a read that takes it
    * waits at the shards for the released changes, so it never returns what is not durable.
    * If the append fails, undo takes the state back (persist). Only a lone voter that leads
-   * and has applied an entry of its term, not faulted, stopping or replaying, does this.
+   * and has applied an entry of its term, not faulted, stopping or replaying, does this, and
+   * only for a Ready of at least applyAheadEntriesMin entries.
    */
   private applyAhead(rd: Ready, traced: TraceRef[] | undefined): void {
-    if (this.raftState !== 'StateLeader' || this.fault !== undefined || this.stopAsked ||
-      this.stopped || this.replayUntil !== undefined || this.probing) return;
+    if (rd.entries.length < applyAheadEntriesMin || this.raftState !== 'StateLeader' ||
+      this.fault !== undefined || this.stopAsked || this.stopped ||
+      this.replayUntil !== undefined || this.probing) return;
     const cs = this.sm.confState;
     const term = this.node.term();
     if (cs.voters.length !== 1 || cs.voters[0] !== this.selfId || cs.learners.length > 0 ||
