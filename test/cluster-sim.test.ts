@@ -306,3 +306,85 @@ test('cluster-sim: a lone voter withdraws its read point when a conf change adds
   c2.crash(0);
   t.false(cell2.read(out), 'a crashed boot\'s point is closed');
 });
+
+/**
+ * A lone voter applies a Ready's writes while its WAL append is in flight, and the WAL writer
+ * answers them once durable. Here the append fails (a full disk) after its writes were applied
+ * ahead: their clients are refused, no read ever sees them (before, during or after the
+ * failure), the writes acknowledged before stay, and the member reads on at the revision of
+ * the last acknowledged write. Writes come in bursts so that Readies hold several entries;
+ * the test fails if the append that failed was not one applied ahead.
+ */
+test('cluster-sim: a lone voter takes back the writes it applied ahead of an append that ' +
+  'failed, and no read sees them', async (t) => {
+  for (const seed of [1, 2, 3]) {
+    const rng = seededRng(seed);
+    const sched = new Scheduler();
+    let failedSeq: number | undefined;
+    const failAfterMs = 200;
+    const c: SimCluster = new SimCluster({
+      size: 1, rng, sched, dropP: 0, delayMsMax: 1, shardCount: 2, snapshotCount: 1_000,
+      // The first append of several entries after failAfterMs fails; so does every later one
+      // (the disk stays full).
+      walFault: (_m, a) => {
+        if (failedSeq !== undefined) return 'ENOSPC';
+        if (sched.nowMs < failAfterMs || a.entries < 2) return undefined;
+        failedSeq = a.seq;
+        return 'ENOSPC';
+      },
+    });
+    c.start(0);
+    const m = c.members[0]!;
+    const acked = new Map<string, { value: string; rev: number }>();
+    const refused = new Set<string>();
+    let counter = 0;
+    const put = () => {
+      const key = `k${Math.floor(rng() * 6)}`;
+      const value = `v${counter++}`;
+      m.kv?.write({ type: 'put', key, value }).then((r) => {
+        const rev = r.header.revision;
+        if (rev > (acked.get(key)?.rev ?? 0)) acked.set(key, { value, rev });
+      }, (e: { code?: string }) => {
+        if (e.code === 'NO_SPACE') refused.add(value);
+      });
+    };
+    const read = () => {
+      const key = `k${Math.floor(rng() * 6)}`;
+      const must = acked.get(key)?.rev ?? 0;
+      m.kv?.range({ type: 'range', key }).then((r) => {
+        const kv = r.response.kvs[0];
+        if ((kv?.modRevision ?? 0) < must) t.fail(`seed ${seed}: ${key} read behind an ack`);
+        if (kv !== undefined && refused.has(String(kv.value))) {
+          t.fail(`seed ${seed}: ${key} read ${String(kv.value)}, a refused write`);
+        }
+      }, () => undefined);
+    };
+    // Bursts of 4 writes in one millisecond, reads in between.
+    for (let at = 50; at < 600; at += 3 + rng() * 3) {
+      sched.at(at, () => {
+        for (let i = 0; i < 4; i++) put();
+      });
+      sched.at(at + 1, read);
+    }
+    await sched.run(700);
+    t.deepEqual(c.errors, []);
+    t.not(failedSeq, undefined, `seed ${seed}: an append failed`);
+    t.true((c.answered.get(m.id) ?? []).includes(failedSeq!),
+      `seed ${seed}: the failed append's writes had been applied ahead`);
+    t.true(refused.size >= 2, `seed ${seed}: ${refused.size} writes refused`);
+    // After the failure: every acknowledged write is read back, and the member's revision
+    // is that of the last acknowledged write.
+    const keys = [...acked.keys()];
+    const reads = keys.map((key) => m.kv!.range({ type: 'range', key }));
+    await sched.run(sched.nowMs + 200);
+    const got = await Promise.all(reads);
+    keys.forEach((key, i) => {
+      t.is(String(got[i]!.response.kvs[0]?.value), acked.get(key)!.value, `seed ${seed}: ${key}`);
+    });
+    const maxAcked = Math.max(...[...acked.values()].map((a) => a.rev));
+    t.is(Math.max(...got.map((r) => r.header.revision)), maxAcked,
+      `seed ${seed}: read at the revision of the last acknowledged write`);
+    t.log(`seed ${seed}: ${acked.size} keys acknowledged, ${refused.size} writes refused, ` +
+      `append ${failedSeq} failed`);
+  }
+});

@@ -5,6 +5,7 @@ import {
 import { RaftNode } from '../../actors/raft/node.js';
 import type { ShardMsg, ShardRange } from '../../actors/shard/messages.js';
 import { AheadAnswers } from '../../actors/wal/ahead-answers.js';
+import { diskFaultCode, diskFaultKind } from '../../src/alarms.js';
 import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
 import type { Member } from '../../src/cluster/membership.js';
 import { KvService } from '../../src/gateway/kv-service.js';
@@ -90,6 +91,9 @@ export interface SimOptions {
   delayMsMax: number;
   shardCount: number;
   snapshotCount: number;
+  /** walFault, when set, is asked at each append's "fsync": an errno (ENOSPC, EROFS, EIO)
+   * fails that append as the WAL store does (nothing of it kept), undefined lets it pass. */
+  walFault?: (member: number, append: { seq?: number; entries: number }) => string | undefined;
 }
 
 const heartbeatMs = 10;
@@ -101,6 +105,9 @@ export class SimCluster {
   /** cut: member pairs that cannot talk (partitions), as "a-b" with a < b. */
   readonly cut = new Set<string>();
   readonly stats = { delivered: 0, dropped: 0, snapshots: 0, crashes: 0 };
+  /** answered: the seq of every append whose answers the Raft node applied ahead and handed
+   * to the WAL writer (WalAnswers), per member id. */
+  readonly answered = new Map<number, number[]>();
   /** errors: anything a member's boot threw (a bug: the test fails with it). */
   readonly errors: string[] = [];
   private readonly ids: number[];
@@ -283,6 +290,15 @@ export class SimCluster {
           if (w.seq !== undefined) ahead.appending(w.seq);
           sched.at(sched.nowMs + 1, () => {
             if (!alive()) return; // the crash came before the fsync
+            const errno = this.o.walFault?.(m.id, { seq: w.seq, entries: w.entries.length });
+            if (errno !== undefined) {
+              if (w.seq !== undefined) post(ahead.settled(w.seq, false));
+              if (token !== undefined) {
+                ep.replyError(token, { code: diskFaultCode(diskFaultKind(errno, 'write')),
+                  message: `sim: ${errno}` });
+              }
+              return;
+            }
             if (w.entries.length > 0) {
               const first = w.entries[0]!.index;
               d.entries = d.entries.filter((e) => e.index < first).concat(w.entries);
@@ -292,10 +308,13 @@ export class SimCluster {
             if (w.seq !== undefined) post(ahead.settled(w.seq, true));
           });
           return;
-        case 'WalAnswers':
+        case 'WalAnswers': {
           // The answers of entries applied ahead, as the WAL actor posts them.
+          const seqs = this.answered.get(m.id) ?? [];
+          this.answered.set(m.id, [...seqs, w.seq]);
           post(ahead.take(w) ?? []);
           return;
+        }
         case 'WalSnapshotSave':
           sched.at(sched.nowMs + 2, () => {
             if (!alive()) return;
