@@ -45,7 +45,7 @@ import { publishReadPoint } from './read-point.js';
 import type { SharedCell } from '../../src/runtime/shared-cell.js';
 import { Snapshotter } from './snapshots.js';
 import {
-  type Ahead, type GatewayPush, type PreparedRestore, StateMachine,
+  type Ahead, type GatewayPush, isGatewayName, type PreparedRestore, StateMachine,
 } from './state-machine.js';
 
 /** NodeLogger is the part of pino the Raft node uses. */
@@ -1477,7 +1477,7 @@ function dropError(e: unknown): ErrorBody {
 /** gatewayPush reaches every gateway thread connected to this node ('gateway', 'gateway-1',
  * …); undefined when none is (tests of the node alone). */
 function gatewayPush(ep: Endpoint<RaftMsg>): GatewayPush | undefined {
-  const refs = ep.targetNames().filter((n) => n === 'gateway' || n.startsWith('gateway-'))
+  const refs = ep.targetNames().filter(isGatewayName)
     .map((n) => ep.ref<RaftApplied | AuthChanged, unknown>(n));
   if (refs.length === 0) return undefined;
   return {

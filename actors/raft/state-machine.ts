@@ -139,8 +139,9 @@ function appliedAhead(req: ProposalRequest): boolean {
   return r.type === 'put' || r.type === 'deleteRange' || r.type === 'txn';
 }
 
-/** isGatewayName: an asker that is a gateway thread (the main one or a pool thread). */
-function isGatewayName(name: string): boolean {
+/** isGatewayName: an actor name that is a gateway thread's (the main thread's 'gateway', or a
+ * pool thread's 'gateway-N'). */
+export function isGatewayName(name: string): boolean {
   return name === 'gateway' || name.startsWith('gateway-');
 }
 
@@ -311,16 +312,10 @@ export class StateMachine {
 
   /** apply applies committed entries in order and fans their changes out. */
   apply(entries: Entry[], term: number, hooks: ApplyHooks): void {
-    const acc: ApplyBatch = {
-      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),
-      touched: false,
-    };
+    const acc = this.newBatch();
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the restored state
-      this.appliedIndex = e.index;
-      this.appliedTerm = e.term;
-      this.appliedBytes += e.data.length;
-      this.counters.committed++;
+      this.advanceTo(e);
       if (e.type !== EntryNormal) {
         this.applyConfChange(decodeConfChange(e.data), term, hooks, acc);
         continue;
@@ -371,10 +366,7 @@ export class StateMachine {
       appliedBytes: this.appliedBytes, revision: this.applier.revision,
       counters: { ...this.counters },
     };
-    const acc: ApplyBatch = {
-      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),
-      touched: false,
-    };
+    const acc = this.newBatch();
     const tokens: ReplyToken[] = [];
     const held: (() => void)[] = [];
     const changes: Change[] = [];
@@ -385,10 +377,7 @@ export class StateMachine {
         if (e.type !== EntryNormal) break;
         const p = e.data.length === 0 ? undefined : decodeProposal(e.data);
         if (p !== undefined && !appliedAhead(p.req)) break;
-        this.appliedIndex = e.index;
-        this.appliedTerm = e.term;
-        this.appliedBytes += e.data.length;
-        this.counters.committed++;
+        this.advanceTo(e);
         if (p === undefined) continue;
         const token = hooks.claim(p);
         if (token !== undefined) tokens.push(token);
@@ -449,6 +438,22 @@ export class StateMachine {
   private answer(answers: readonly [ReplyToken, RaftProposeResp][], deferred: Deferred[]): void {
     for (const [token, reply] of answers) this.out.reply(token, reply);
     for (const d of deferred) void this.answerDeferred(d);
+  }
+
+  /** newBatch is an empty ApplyBatch for one apply call. */
+  private newBatch(): ApplyBatch {
+    return {
+      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),
+      touched: false,
+    };
+  }
+
+  /** advanceTo moves the applied position to entry e (counted as committed). */
+  private advanceTo(e: Entry): void {
+    this.appliedIndex = e.index;
+    this.appliedTerm = e.term;
+    this.appliedBytes += e.data.length;
+    this.counters.committed++;
   }
 
   /** emit sends now, or holds the send while applyAhead runs. */

@@ -311,7 +311,8 @@ export class SimCluster {
         case 'WalAnswers': {
           // The answers of entries applied ahead, as the WAL actor posts them.
           const seqs = this.answered.get(m.id) ?? [];
-          this.answered.set(m.id, [...seqs, w.seq]);
+          seqs.push(w.seq);
+          this.answered.set(m.id, seqs);
           post(ahead.take(w) ?? []);
           return;
         }
