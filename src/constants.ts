@@ -390,6 +390,11 @@ export const walAppendAskTimeoutMs = 60_000;
  * usual way.
  */
 export const applyAheadEntriesMin = 2;
+/** readPointAttemptsMax: how many times a linearizable read takes a read point when the one
+ * it took was taken back (an append of entries applied ahead failed: ShardRewind). One
+ * retry suffices (the member then refuses writes, so nothing is applied ahead); the bound
+ * is for the worst case of a disk that fails every append. */
+export const readPointAttemptsMax = 3;
 assert(walAppendAskTimeoutMs >= askTimeoutMs, 'an append may outlast a small ask');
 /** walSlowFsyncMs: a WAL write + fdatasync slower than this is logged as "slow fdatasync"
  * (etcd's warnSyncDuration, 1 s). */

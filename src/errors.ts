@@ -228,6 +228,9 @@ export const errorTable = {
   SNAP_CORRUPT: { grpc: G.DataLoss, internal: true },
   /** A shard snapshot that ShardStore.fromSnapshot did not write. */
   SHARD_SNAPSHOT_CORRUPT: { grpc: G.DataLoss, internal: true },
+  /** A read waited at a shard for entries applied ahead of an append that failed (the
+   * shard's ShardRewind): the gateway reads again from a new read point. */
+  READ_POINT_TAKEN_BACK: { grpc: G.Unavailable, internal: true },
   /** A setting loadConfig cannot accept (src/config/errors.ts): main exits with status 2. */
   CONFIG_INVALID: { grpc: G.Unknown, internal: true },
   /** `--help`: loadConfig's way to stop before starting a server. */

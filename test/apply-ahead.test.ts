@@ -127,7 +127,9 @@ test('applyAhead: undo leaves the state as if nothing had been applied ahead', (
   t.is(sm.applier.revision as number, 1);
   t.is(sm.applier.keyCount(), 0);
   t.deepEqual(sm.applier.keysOfLease(5 as never), []);
-  t.deepEqual(events, ['published 5/6']);
+  // The shards hear of it (reads that took the point moved ahead are taken back there).
+  t.deepEqual(events, ['published 5/6', 'shard0:ShardRewind']);
+  t.is(sm.rewinds, 1);
   // The same entries applied again, as committed, give what a machine that never applied
   // ahead gives.
   const fresh = machine([]);

@@ -104,13 +104,14 @@ test('read point: valid only for a lone voter that leads and has applied its ter
     t.false(readPointValid({ ...lone, learner: true }));
     t.false(readPointValid({ ...lone, faulted: true }));
     t.false(readPointValid({ ...lone, stopping: true }));
-    const buf = new SharedArrayBuffer(SharedCell.bytes(3));
-    const cell = new SharedCell(buf, 3);
+    const buf = new SharedArrayBuffer(SharedCell.bytes(4));
+    const cell = new SharedCell(buf, 4);
     const out: number[] = [];
-    publishReadPoint(cell, lone, { revision: 10, shardIndex: 12 });
+    publishReadPoint(cell, lone, { revision: 10, shardIndex: 12, rewinds: 1 });
     t.true(cell.read(out));
-    t.deepEqual(out, [10, 12, 3], 'revision, shard index, term');
-    publishReadPoint(cell, { ...lone, voters: [1, 2] }, { revision: 11, shardIndex: 13 });
+    t.deepEqual(out, [10, 12, 3, 1], 'revision, shard index, term, rewinds');
+    publishReadPoint(cell, { ...lone, voters: [1, 2] },
+      { revision: 11, shardIndex: 13, rewinds: 1 });
     t.false(cell.read(out), 'an invalid state withdraws the point');
   });
 

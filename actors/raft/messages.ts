@@ -121,10 +121,11 @@ export interface RaftReadIndex {
 /** readPointRegion names the shared region (src/runtime/system.ts SharedRegions) where the
  * Raft node publishes its linearizable read point while it is the cluster's only voter
  * (read-point.ts): a SharedCell (src/runtime/shared-cell.ts) of readPointFields fields —
- * revision, shardIndex, term, as in RaftReadIndexResp. A gateway that reads it valid reads
- * there, with no RaftReadIndex ask. */
+ * revision, shardIndex, term, as in RaftReadIndexResp, and rewinds (how many times the node
+ * took back entries applied ahead: ShardRewind). A gateway that reads it valid reads there,
+ * with no RaftReadIndex ask. */
 export const readPointRegion = 'raft-read-point';
-export const readPointFields = 3;
+export const readPointFields = 4;
 
 /** RaftStatusReq asks for the node's status (maintenance/status, /health, metrics). */
 export interface RaftStatusReq {

@@ -159,8 +159,10 @@ export class RaftNode {
   private appendSeq = 0;
   /** ahead: the in-flight append's entries applied ahead of their fsync (applyAhead). */
   private ahead: { seq: number; applied: Ahead } | undefined;
-  /** barriers: RaftBarrier asks waiting for the changes of the entries applied ahead. */
-  private barriers: ReplyToken[] = [];
+  /** afterAhead: answers waiting for the entries applied ahead to be durable or taken back
+   * (whenDecided): RaftBarrier, and the answers whose header carries the applied revision
+   * (status, member list, alarm list), so that none shows a revision that may be undone. */
+  private afterAhead: (() => void)[] = [];
   /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
   private lastApplyMs = 0;
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
@@ -546,7 +548,7 @@ export class RaftNode {
       revision: this.sm.applier.revision, raftTerm: this.node.term(),
       response: { type: 'alarm', alarms },
     } satisfies RaftAlarmResp);
-    if (msg.action === 'GET') return answer(this.alarmList(msg.alarm));
+    if (msg.action === 'GET') return this.whenDecided(() => answer(this.alarmList(msg.alarm)));
     const entry = {
       type: 'alarm' as const, action: msg.action, memberId: msg.memberId, alarm: msg.alarm,
     };
@@ -710,12 +712,11 @@ export class RaftNode {
         if (token !== undefined) this.alarm(msg, token);
         break;
       case 'RaftStatus':
-        if (token !== undefined) this.ep.reply(token, this.status());
+        if (token !== undefined) this.whenDecided(() => this.ep.reply(token, this.status()));
         return;
       case 'RaftBarrier':
         // Changes of entries applied ahead are sent once durable: a barrier waits for them.
-        if (token !== undefined && this.ahead !== undefined) this.barriers.push(token);
-        else if (token !== undefined) this.ep.reply(token, null);
+        if (token !== undefined) this.whenDecided(() => this.ep.reply(token, null));
         return;
       case 'RaftStep':
         // A member that cannot write acts as a partitioned one: it promises nothing.
@@ -731,7 +732,7 @@ export class RaftNode {
         this.sm.setWatchInterest(msg.subscribed);
         return;
       case 'RaftMemberList':
-        if (token !== undefined) this.ep.reply(token, this.membersResp());
+        if (token !== undefined) this.whenDecided(() => this.ep.reply(token, this.membersResp()));
         return;
       case 'RaftMemberAdd':
         if (token !== undefined) void this.memberAdd(msg.peerURLs, msg.isLearner, token);
@@ -916,13 +917,20 @@ export class RaftNode {
     const { applied } = this.ahead;
     this.ahead = undefined;
     applied.release();
-    this.answerBarriers();
+    this.runAfterAhead();
   }
 
-  /** answerBarriers answers the barriers that waited for an append applied ahead. */
-  private answerBarriers(): void {
-    for (const t of this.barriers) this.ep.reply(t, null);
-    this.barriers = [];
+  /** whenDecided runs fn now, or once the entries applied ahead are durable or taken back. */
+  private whenDecided(fn: () => void): void {
+    if (this.ahead !== undefined) this.afterAhead.push(fn);
+    else fn();
+  }
+
+  /** runAfterAhead runs what waited for the entries applied ahead (whenDecided). */
+  private runAfterAhead(): void {
+    const fns = this.afterAhead;
+    this.afterAhead = [];
+    for (const fn of fns) fn();
   }
 
   /** undoAhead takes back the entries applied ahead of an append that failed, and tells
@@ -932,7 +940,7 @@ export class RaftNode {
     const { applied } = this.ahead;
     this.ahead = undefined;
     applied.undo();
-    this.answerBarriers();
+    this.runAfterAhead();
     for (const t of applied.tokens) this.ep.replyError(t, error);
     this.log.warn({ entries: applied.lastIndex - this.sm.appliedIndex },
       'entries applied ahead of a failed WAL append were taken back');
@@ -1231,7 +1239,10 @@ export class RaftNode {
       selfId: this.selfId, leader: this.leader, voters: this.sm.confState.voters,
       appliedTerm: this.sm.appliedTerm, term: this.node?.term() ?? 0, learner: this.isLearner(),
       faulted: this.fault !== undefined, stopping: this.stopped || this.stopAsked,
-    }, { revision: this.sm.applier.revision, shardIndex: this.sm.shardIndex });
+    }, {
+      revision: this.sm.applier.revision, shardIndex: this.sm.shardIndex,
+      rewinds: this.sm.rewinds,
+    });
   }
 
   /** isLearner: whether this member is a learner, cached (it is asked on every proposal and
@@ -1280,11 +1291,15 @@ export class RaftNode {
   private releaseReads(): void {
     const tokens = this.reads.release(this.sm.appliedIndex);
     if (tokens.length === 0) return;
-    const answer = {
-      revision: this.sm.applier.revision, raftTerm: this.node.term(),
-      shardIndex: this.sm.shardIndex,
-    };
-    for (const t of tokens) this.ep.reply(t, answer);
+    // The read index is committed, hence durable: answered once what was applied ahead is
+    // too (or taken back), so no read waits at the shards for entries that may be undone.
+    this.whenDecided(() => {
+      const answer = {
+        revision: this.sm.applier.revision, raftTerm: this.node.term(),
+        shardIndex: this.sm.shardIndex,
+      };
+      for (const t of tokens) this.ep.reply(t, answer);
+    });
   }
 
   // ---- Membership (etcd's cluster API) ----

@@ -3,7 +3,8 @@ import type { SharedCell } from '../../src/runtime/shared-cell.js';
 /**
  * read-point: the Raft node's linearizable read point, published in shared memory so that a
  * gateway can take it without a round trip to the Raft thread (the cell's protocol is in
- * messages.ts: readPointRegion, the fields in order revision, shardIndex, term).
+ * messages.ts: readPointRegion, the fields in order revision, shardIndex, term,
+ * rewinds).
  *
  * A linearizable read must see every write acknowledged before it began (Raft thesis §6.4).
  * The general way is a read index: the leader confirms with a quorum that it still leads,
@@ -51,7 +52,7 @@ export function readPointValid(s: ReadPointState): boolean {
 
 /** publishReadPoint publishes the point, or withdraws it when it is not valid. */
 export function publishReadPoint(cell: SharedCell, s: ReadPointState,
-  point: { revision: number; shardIndex: number }): void {
+  point: { revision: number; shardIndex: number; rewinds: number }): void {
   if (!readPointValid(s)) return cell.withdraw();
-  cell.publish([point.revision, point.shardIndex, s.term]);
+  cell.publish([point.revision, point.shardIndex, s.term, point.rewinds]);
 }

@@ -161,6 +161,8 @@ export class StateMachine {
   appliedTerm = 0;
   /** shardIndex is the Raft index of the last ShardApply sent to the shards. */
   shardIndex = 0;
+  /** rewinds counts the applies ahead taken back (ShardRewind); read points carry it. */
+  rewinds = 0;
   /** appliedBytes: entry data applied since the counter was last reset (snapshot trigger). */
   appliedBytes = 0;
   /** leaseRemaining: checkpointed remaining TTLs (seconds) by lease id (etcd 3.6). */
@@ -408,6 +410,15 @@ export class StateMachine {
         this.shardIndex = before.shardIndex;
         this.appliedBytes = before.appliedBytes;
         Object.assign(this.counters, before.counters);
+        // Reads that took the read point moved ahead wait at the shards for changes that
+        // will never come: the shards fail them, and the gateways read again.
+        this.rewinds++;
+        for (const s of this.shards) {
+          s.sendUnbounded({
+            type: 'ShardRewind', index: this.shardIndex, revision: this.applier.revision,
+            rewinds: this.rewinds,
+          });
+        }
       },
     };
   }

@@ -1,10 +1,11 @@
-import { ShardStore } from '../../src/mvcc/index.js';
+import { ShardReads, ShardStore } from '../../src/mvcc/index.js';
 import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import type { Revision } from '../../src/types.js';
 import { moveBytes, packBinFieldsApart, releaseBytes, unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
+import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
 import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
@@ -12,7 +13,7 @@ import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages
 /**
  * The storage shard actor: a thin shell around one ShardStore (src/mvcc). It applies the
  * revisions the Raft node sends, in order, and answers reads. Reads that name a revision
- * this shard has not applied yet wait in `waiting` (bounded by the gateway's admission
+ * this shard has not applied yet wait in `reads` (bounded by the gateway's admission
  * limit) and run as soon as the revision arrives.
  */
 const ctx = startActor<ShardMsg, ShardConfig>();
@@ -20,16 +21,11 @@ const ctx = startActor<ShardMsg, ShardConfig>();
 // (src/mvcc/kv-columns.ts plainLoads).
 setPlainLoads(mallocHugePages() === 'on');
 let store = new ShardStore();
-/** waiting holds reads whose waitRevision is ahead of the store, oldest first. */
-let waiting: { msg: ShardRange; token: ReplyToken }[] = [];
-/** appliedIndex is the Raft index of the last ShardApply applied. */
-let appliedIndex = 0;
-
-/** caughtUp: this shard has applied everything the read must see. */
-function caughtUp(msg: ShardRange): boolean {
-  return msg.waitRevision <= store.currentRevision && (msg.waitIndex ?? 0) <= appliedIndex;
-}
+/** reads: the reads waiting for revisions and indexes not applied yet (src/mvcc). */
+const reads = new ShardReads<ReplyToken, ShardRange>(() => store.currentRevision);
 const crashOnRead = ctx.config.failpoints?.includes('shard-crash-on-read') === true;
+/** takenBack: the answer to a read whose read point was taken back (ShardReads). */
+const takenBack = new EtcdError('READ_POINT_TAKEN_BACK');
 
 function runRange(msg: ShardRange, token: ReplyToken): void {
   try {
@@ -39,14 +35,18 @@ function runRange(msg: ShardRange, token: ReplyToken): void {
   }
 }
 
-function drainWaiting(): void {
-  if (waiting.length === 0) return;
-  const still: typeof waiting = [];
-  for (const w of waiting) {
-    if (caughtUp(w.msg)) runRange(w.msg, w.token);
-    else still.push(w);
+/** admitRange runs a read now, keeps it until the shard catches up, or fails it (taken back). */
+function admitRange(msg: ShardRange, token: ReplyToken): void {
+  if (crashOnRead && msg.req.key === 'failpoint/crash') {
+    throw new Error('failpoint shard-crash-on-read: crashing the shard thread');
   }
-  waiting = still;
+  const verdict = reads.admit(msg, token);
+  if (verdict === 'run') runRange(msg, token);
+  else if (verdict === 'takenBack') ctx.ep.replyError(token, takenBack);
+}
+
+function drainWaiting(): void {
+  for (const w of reads.drain()) runRange(w.msg, w.token);
 }
 
 /** restore replaces the store with a snapshot's dump (null: the empty store). */
@@ -55,7 +55,7 @@ function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
   // The store copied what it needs (columns, value bytes, keys): the dump's memory goes
   // back now, not at the next full collection.
   if (msg.dump !== null) releaseBytes(msg.dump);
-  appliedIndex = msg.index ?? 0;
+  reads.restored(msg.index ?? 0);
   drainWaiting();
   if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
   // The old store and the load's temporaries are garbage. Skipping this collection at boot
@@ -76,22 +76,21 @@ ctx.ep.onMessage((msg, token) => {
         }
         if (r.compact !== undefined) store.compact(r.compact as Revision);
       }
-      if (msg.index > appliedIndex) appliedIndex = msg.index;
+      reads.applied(msg.index);
       drainWaiting();
       // The store replaced columns or an arena (a rebuild, a growth past a reservation): the
       // old ones are garbage. A growth in place leaves nothing to collect.
       dropped.notice(store.droppedBytes());
       return;
     case 'ShardRange':
-      if (token === undefined) return;
-      if (crashOnRead && msg.req.key === 'failpoint/crash') {
-        throw new Error('failpoint shard-crash-on-read: crashing the shard thread');
-      }
-      if (!caughtUp(msg)) waiting.push({ msg, token });
-      else runRange(msg, token);
+      if (token !== undefined) admitRange(msg, token);
+      return;
       return;
     case 'ShardRestore':
       restore(msg, token);
+      return;
+    case 'ShardRewind':
+      for (const t of reads.rewind(msg)) ctx.ep.replyError(t, takenBack);
       return;
     case 'ShardSnapshot':
       // The dump's columns move to the Raft node as they are (no packed copy of them all).

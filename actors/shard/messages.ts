@@ -39,6 +39,9 @@ export interface ShardRange {
   /** waitIndex: the Raft index of the last ShardApply sent when the read was admitted; the
    * shard waits for it as well (0: no wait). */
   waitIndex?: number;
+  /** rewinds: the read point's count of rewinds, for a read that took the Raft node's
+   * published point (ShardRewind); absent: a point that no rewind can take back. */
+  rewinds?: number;
 }
 
 /** ShardRestore replaces the shard's state with a snapshot dump (or empty): at start-up, and
@@ -71,8 +74,23 @@ export interface ShardStatsReq {
   type: 'ShardStats';
 }
 
+/**
+ * ShardRewind: the Raft node took back entries it had applied ahead of their fsync (the
+ * append failed), so no ShardApply will bring this shard past `index` and `revision` for
+ * them. A read that took the read point moved ahead waits for exactly that: it fails with
+ * READ_POINT_TAKEN_BACK, and the gateway reads again from a new point.
+ */
+export interface ShardRewind {
+  type: 'ShardRewind';
+  /** index, revision: the Raft index of the last ShardApply sent, and the store revision. */
+  index: number;
+  revision: number;
+  /** rewinds: the Raft node's count of rewinds, this one included (the read point's). */
+  rewinds: number;
+}
+
 export type ShardMsg = ShardApply | ShardRange | ShardRestore | ShardSnapshot | ShardHistory |
-  ShardStatsReq;
+  ShardStatsReq | ShardRewind;
 
 /** ShardStatsResp are the shard's size figures. */
 export interface ShardStatsResp {

@@ -2,6 +2,7 @@ import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftMsg, RaftReplies,
 } from '../../actors/raft/messages.js';
 import { readPointFields } from '../../actors/raft/messages.js';
+import { readPointAttemptsMax } from '../constants.js';
 import { SharedCell } from '../runtime/shared-cell.js';
 import type { AuthInfo } from '../auth/store.js';
 import { isCappedRequest } from '../alarms.js';
@@ -20,6 +21,8 @@ import type { Revision } from '../types.js';
 interface ReadPoint {
   revision: number;
   shardIndex: number;
+  /** rewinds: the published point's count of rewinds (ShardRewind); absent: any other. */
+  rewinds?: number;
 }
 
 /** ReadPointCounts: how this gateway's linearizable reads found their read point. */
@@ -59,7 +62,7 @@ export class KvService {
   readonly readPoints: ReadPointCounts = { shared: 0, asked: 0 };
   /** readPoint: the current generation's published read point, if any. */
   private readPoint: SharedCell | undefined;
-  private readonly readPointOut: number[] = [0, 0, 0];
+  private readonly readPointOut: number[] = [0, 0, 0, 0];
   private readWaiters: {
     resolve(r: ReadPoint): void; reject(e: Error): void; trace: TraceRef[] | undefined;
   }[] = [];
@@ -114,29 +117,40 @@ export class KvService {
     return { header: this.header(r.revision), response: r.response as WriteResponse };
   }
 
-  /** range reads, linearizably unless req.serializable. */
-  async range(req: RangeRequest): Promise<{ header: ResponseHeader; response: RangeResponse }> {
-    this.rangeTotal++;
+  /** range reads, linearizably unless req.serializable. `attempt` counts the reads again
+   * after a read point was taken back (at most readPointAttemptsMax). */
+  async range(req: RangeRequest, attempt = 1):
+    Promise<{ header: ResponseHeader; response: RangeResponse }> {
+    if (attempt === 1) this.rangeTotal++;
     // A traced read's shard asks come after an await: they continue the context kept here.
     const trace = this.ep.traceContext;
-    const point = req.serializable === true ? { revision: this.knownRevision, shardIndex: 0 }
+    const point: ReadPoint = req.serializable === true
+      ? { revision: this.knownRevision, shardIndex: 0 }
       : this.sharedReadPoint() ?? await this.readIndex();
     const readRev = point.revision;
     const want = req.revision ?? 0;
     if (want > readRev) throw new ErrFutureRev();
     const msg = {
       type: 'ShardRange' as const, req, atRevision: want > 0 ? want : readRev,
-      waitRevision: readRev, waitIndex: point.shardIndex,
+      waitRevision: readRev, waitIndex: point.shardIndex, rewinds: point.rewinds,
     };
     let response: RangeResponse;
-    if (req.rangeEnd === undefined || req.rangeEnd === '') {
-      const s = this.shards[shardOf(req.key, this.shards.length)]!;
-      // A shard's partial is not always final on its own (etcd's sort quirks, keys-only with a
-      // VALUE sort): the merge finishes it, even for one part.
-      response = mergeRanges(req, [await this.ep.withTrace(trace, () => s.ask(msg))]);
-    } else {
-      response = mergeRanges(req, await this.ep.withTrace(trace,
-        () => Promise.all(this.shards.map((s) => s.ask(msg)))));
+    try {
+      if (req.rangeEnd === undefined || req.rangeEnd === '') {
+        const s = this.shards[shardOf(req.key, this.shards.length)]!;
+        // A shard's partial is not always final on its own (etcd's sort quirks, keys-only
+        // with a VALUE sort): the merge finishes it, even for one part.
+        response = mergeRanges(req, [await this.ep.withTrace(trace, () => s.ask(msg))]);
+      } else {
+        response = mergeRanges(req, await this.ep.withTrace(trace,
+          () => Promise.all(this.shards.map((s) => s.ask(msg)))));
+      }
+    } catch (e) {
+      // The point was taken back (a failed append of entries applied ahead: ShardRewind);
+      // a new one is not.
+      if ((e as { code?: string }).code !== 'READ_POINT_TAKEN_BACK' ||
+        attempt >= readPointAttemptsMax) throw e;
+      return this.ep.withTrace(trace, () => this.range(req, attempt + 1));
     }
     return { header: this.header(readRev), response };
   }
@@ -200,7 +214,7 @@ export class KvService {
     if (this.readPoint?.read(out) !== true) return undefined;
     this.readPoints.shared++;
     this.learn(out[0]!, out[2]!);
-    return { revision: out[0]!, shardIndex: out[1]! };
+    return { revision: out[0]!, shardIndex: out[1]!, rewinds: out[3]! };
   }
 
   private readIndex(): Promise<ReadPoint> {

@@ -43,6 +43,7 @@ export {
 } from './shard-snapshot.js';
 export { KvColumns, RunCopier } from './kv-columns.js';
 export { shardOf } from './shard-of.js';
+export { ShardReads, type ReadVerdict, type ReadWaits, type Rewind } from './shard-reads.js';
 export { repartitionSnapshots } from './repartition.js';
 export * from './types.js';
 export {

@@ -9,7 +9,7 @@ import { diskFaultCode, diskFaultKind } from '../../src/alarms.js';
 import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
 import type { Member } from '../../src/cluster/membership.js';
 import { KvService } from '../../src/gateway/kv-service.js';
-import { ShardStore } from '../../src/mvcc/index.js';
+import { ShardReads, ShardStore } from '../../src/mvcc/index.js';
 import {
   type Entry, type HardState, type Message as RaftMessage, MsgSnap,
 } from '../../src/raft/index.js';
@@ -108,6 +108,8 @@ export class SimCluster {
   /** answered: the seq of every append whose answers the Raft node applied ahead and handed
    * to the WAL writer (WalAnswers), per member id. */
   readonly answered = new Map<number, number[]>();
+  /** readsTakenBack counts the reads the shards failed after a rewind (ShardReads). */
+  readsTakenBack = 0;
   /** errors: anything a member's boot threw (a bug: the test fails with it). */
   readonly errors: string[] = [];
   private readonly ids: number[];
@@ -148,7 +150,8 @@ export class SimCluster {
     for (let k = 0; k < this.o.shardCount; k++) {
       const store = { s: new ShardStore() };
       m.stores.push(store.s);
-      fakeShard(eps.get(`shard-${k}`)!, store, (s) => { m.stores[k] = s; });
+      fakeShard(eps.get(`shard-${k}`)!, store, (s) => { m.stores[k] = s; },
+        () => { this.readsTakenBack++; });
     }
     eps.get('watch')!.onMessage(() => undefined);
     eps.get('lease')!.onMessage((_msg: Message) => undefined);
@@ -349,14 +352,14 @@ export class SimCluster {
   }
 }
 
-/** fakeShard serves a ShardStore as the shard actor does (apply, read when caught up). */
+/** fakeShard serves a ShardStore as the shard actor does (apply, read when caught up, fail
+ * the reads a rewind took back). */
 function fakeShard(
   ep: Endpoint<Message>, box: { s: ShardStore }, onRestore: (s: ShardStore) => void,
+  onTakenBack: () => void,
 ): void {
-  let applied = 0;
-  let waiting: { msg: ShardRange; token: ReplyToken }[] = [];
-  const caughtUp = (r: ShardRange) => r.waitRevision <= box.s.currentRevision &&
-    (r.waitIndex ?? 0) <= applied;
+  const reads = new ShardReads<ReplyToken, ShardRange>(() => box.s.currentRevision);
+  const takenBack = { code: 'READ_POINT_TAKEN_BACK', message: 'read point taken back' };
   const run = (r: ShardRange, token: ReplyToken) => {
     try {
       ep.reply(token, box.s.range(r.req, r.atRevision as Revision));
@@ -372,16 +375,27 @@ function fakeShard(
           if (r.revision > box.s.currentRevision) box.s.apply(r.revision as Revision, r.changes);
           if (r.compact !== undefined) box.s.compact(r.compact as Revision);
         }
-        applied = Math.max(applied, s.index);
+        reads.applied(s.index);
         break;
-      case 'ShardRange':
-        if (caughtUp(s)) run(s, token!);
-        else waiting.push({ msg: s, token: token! });
+      case 'ShardRange': {
+        const verdict = reads.admit(s, token!);
+        if (verdict === 'run') run(s, token!);
+        else if (verdict === 'takenBack') {
+          onTakenBack();
+          ep.replyError(token!, takenBack);
+        }
+        return;
+      }
+      case 'ShardRewind':
+        for (const t of reads.rewind(s)) {
+          onTakenBack();
+          ep.replyError(t, takenBack);
+        }
         return;
       case 'ShardRestore':
         box.s = s.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(s.dump));
         onRestore(box.s);
-        applied = s.index ?? 0;
+        reads.restored(s.index ?? 0);
         ep.reply(token!, { revision: box.s.currentRevision });
         break;
       case 'ShardSnapshot':
@@ -391,9 +405,7 @@ function fakeShard(
         if (token !== undefined) ep.replyError(token, { message: `sim: ${s.type} unsupported` });
         return;
     }
-    const still = waiting.filter((w) => !caughtUp(w.msg));
-    for (const w of waiting) if (caughtUp(w.msg)) run(w.msg, w.token);
-    waiting = still;
+    for (const w of reads.drain()) run(w.msg, w.token);
   });
 }
 
