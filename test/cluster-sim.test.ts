@@ -350,6 +350,7 @@ test('cluster-sim: a lone voter takes back the writes it applied ahead of an app
     };
     let pendingReads = 0;
     let readErrors = 0;
+    let statusRevisionMax = 0;
     const read = () => {
       const key = `k${Math.floor(rng() * 6)}`;
       const must = acked.get(key)?.rev ?? 0;
@@ -361,6 +362,9 @@ test('cluster-sim: a lone voter takes back the writes it applied ahead of an app
           t.fail(`seed ${seed}: ${key} read ${String(kv.value)}, a refused write`);
         }
       }, () => readErrors++);
+      void m.kv?.status().then((st) => {
+        statusRevisionMax = Math.max(statusRevisionMax, st.revision);
+      });
     };
     // Bursts of 4 writes in one millisecond, reads in between.
     for (let at = 50; at < 600; at += 3 + rng() * 3) {
@@ -392,6 +396,9 @@ test('cluster-sim: a lone voter takes back the writes it applied ahead of an app
     const maxAcked = Math.max(...[...acked.values()].map((a) => a.rev));
     t.is(Math.max(...got.map((r) => r.header.revision)), maxAcked,
       `seed ${seed}: read at the revision of the last acknowledged write`);
+    // Status shows what is applied and durable: never a revision of the writes taken back.
+    t.true(statusRevisionMax <= maxAcked,
+      `seed ${seed}: status showed revision ${statusRevisionMax} > ${maxAcked}`);
     t.log(`seed ${seed}: ${acked.size} keys acknowledged, ${refused.size} writes refused, ` +
       `append ${failedSeq} failed, ${c.readsTakenBack} reads taken back`);
   }

@@ -160,8 +160,8 @@ export class RaftNode {
   /** ahead: the in-flight append's entries applied ahead of their fsync (applyAhead). */
   private ahead: { seq: number; applied: Ahead } | undefined;
   /** afterAhead: answers waiting for the entries applied ahead to be durable or taken back
-   * (whenDecided): RaftBarrier, and the answers whose header carries the applied revision
-   * (status, member list, alarm list), so that none shows a revision that may be undone. */
+   * (whenDecided): RaftBarrier, and read-index answers (their point must cover the writes
+   * the WAL writer may already have acknowledged, and must not be taken back). */
   private afterAhead: (() => void)[] = [];
   /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
   private lastApplyMs = 0;
@@ -545,10 +545,10 @@ export class RaftNode {
    */
   private alarm(msg: RaftAlarm, token: ReplyToken): void {
     const answer = (alarms: AlarmMember[]) => this.ep.reply(token, {
-      revision: this.sm.applier.revision, raftTerm: this.node.term(),
+      revision: this.durable().revision, raftTerm: this.node.term(),
       response: { type: 'alarm', alarms },
     } satisfies RaftAlarmResp);
-    if (msg.action === 'GET') return this.whenDecided(() => answer(this.alarmList(msg.alarm)));
+    if (msg.action === 'GET') return answer(this.alarmList(msg.alarm));
     const entry = {
       type: 'alarm' as const, action: msg.action, memberId: msg.memberId, alarm: msg.alarm,
     };
@@ -712,7 +712,7 @@ export class RaftNode {
         if (token !== undefined) this.alarm(msg, token);
         break;
       case 'RaftStatus':
-        if (token !== undefined) this.whenDecided(() => this.ep.reply(token, this.status()));
+        if (token !== undefined) this.ep.reply(token, this.status());
         return;
       case 'RaftBarrier':
         // Changes of entries applied ahead are sent once durable: a barrier waits for them.
@@ -732,7 +732,7 @@ export class RaftNode {
         this.sm.setWatchInterest(msg.subscribed);
         return;
       case 'RaftMemberList':
-        if (token !== undefined) this.whenDecided(() => this.ep.reply(token, this.membersResp()));
+        if (token !== undefined) this.ep.reply(token, this.membersResp());
         return;
       case 'RaftMemberAdd':
         if (token !== undefined) void this.memberAdd(msg.peerURLs, msg.isLearner, token);
@@ -918,6 +918,15 @@ export class RaftNode {
     this.ahead = undefined;
     applied.release();
     this.runAfterAhead();
+  }
+
+  /** durable: the applied index and revision that are durable too (before the entries
+   * applied ahead, while their append is in flight). Local answers — status, member and alarm
+   * lists — show these: like etcd's they may lag a write just acknowledged, but never name
+   * one that may be taken back. */
+  private durable(): { appliedIndex: number; revision: number } {
+    return this.ahead?.applied.durable ??
+      { appliedIndex: this.sm.appliedIndex, revision: this.sm.applier.revision };
   }
 
   /** whenDecided runs fn now, or once the entries applied ahead are durable or taken back. */
@@ -1306,7 +1315,7 @@ export class RaftNode {
 
   private membersResp(): RaftMembersResp {
     return {
-      revision: this.sm.applier.revision, raftTerm: this.node.term(),
+      revision: this.durable().revision, raftTerm: this.node.term(),
       response: { type: 'memberChange', members: this.sm.members.list() },
     };
   }
@@ -1440,8 +1449,8 @@ export class RaftNode {
       leader: this.leader,
       raftTerm: st.term,
       raftIndex: this.storage.lastIndex(),
-      raftAppliedIndex: this.sm.appliedIndex,
-      revision: this.sm.applier.revision,
+      raftAppliedIndex: this.durable().appliedIndex,
+      revision: this.durable().revision,
       compactRevision: this.sm.applier.compactRevision,
       isLeader: this.leader === this.selfId,
       isLearner: this.isLearner(),

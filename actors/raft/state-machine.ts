@@ -122,6 +122,9 @@ export interface Ahead {
   tokens: ReplyToken[];
   /** lastIndex: the last entry applied ahead. */
   lastIndex: number;
+  /** durable: the applied index and store revision before the entries applied ahead (what
+   * is applied AND durable until release). */
+  durable: { appliedIndex: number; revision: number };
   /** release sends the rest of what the apply produced (the shards' and the watch hub's
    * changes, the lease actor's, the gateways' revision, answers to other actors, errors):
    * once the entries are durable. */
@@ -398,6 +401,7 @@ export class StateMachine {
     const others = acc.answers.filter(([t]) => !isGatewayName(t.from));
     return {
       answers: toGateways, tokens, lastIndex: index,
+      durable: { appliedIndex: before.appliedIndex, revision: before.revision },
       release: () => {
         for (const f of held) f();
         this.fanOut(acc, index, revision, term);
