@@ -1,6 +1,6 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
 import type { ConfState } from '../raft/index.js';
-import { pack, packTransient, unpack } from '../runtime/codec.js';
+import { pack, packTransient, unpack, unpackTransient } from '../runtime/codec.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
 import type { AlarmMember } from '../alarms.js';
@@ -33,10 +33,15 @@ export function encodeRequest(req: ProposalRequest): Uint8Array {
   return packTransient(req);
 }
 
-/** encodeProposal frames an encoded request with its proposer's identity. */
+/** encodeProposal frames an encoded request with its proposer's identity. The entry comes
+ * from Node's shared buffer pool (Buffer.allocUnsafe; larger ones get their own): a fresh
+ * ArrayBuffer per entry is a backing store off V8's heap, allocated, zeroed, counted as
+ * external memory and freed one by one on the Raft thread (docs/performance.md, session 17).
+ * Nothing transfers an entry's buffer (moveBytes takes only large ones), so sharing a slab
+ * of the pool with other entries is safe; it lives as long as its last entry is kept. */
 export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
-  const out = new Uint8Array(proposalHeaderBytes + req.length);
-  const v = new DataView(out.buffer);
+  const out = Buffer.allocUnsafe(proposalHeaderBytes + req.length);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   v.setFloat64(0, id.m);
   v.setInt32(8, id.b);
   v.setFloat64(12, id.n);
@@ -49,7 +54,7 @@ export function decodeProposal(data: Uint8Array): Proposal {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return {
     m: v.getFloat64(0), b: v.getInt32(8), n: v.getFloat64(12),
-    req: unpack<ProposalRequest>(data.subarray(proposalHeaderBytes)),
+    req: unpackTransient<ProposalRequest>(data.subarray(proposalHeaderBytes)),
   };
 }
 

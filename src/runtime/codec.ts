@@ -16,6 +16,15 @@ import { packScratchBytesMax } from '../constants.js';
  * back years later, needs no table agreed with anyone.
  */
 const packr = new Packr({ useRecords: true, moreTypes: false, int64AsType: 'number' });
+/**
+ * plainPackr packs what travels one value per buffer (packTransient: a request inside a Raft
+ * entry). A record saves nothing there — its one object spells its keys in the definition
+ * anyway — and costs every decode a fresh structure and reader: ≈ 2 KB of garbage per
+ * request on the Raft thread, and 0.56 against 0.32 µs to unpack a put (docs/performance.md,
+ * session 17). Buffers of either packer decode with `unpack`: an entry written with records
+ * (the WAL of an older build) carries its definitions with it.
+ */
+const plainPackr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
 
 /** EnvelopeKind tells the receiver what to do with an envelope. */
 export const enum EnvelopeKind {
@@ -130,8 +139,8 @@ export function packBatch(batch: Envelope[], moved?: Uint8Array[]): Uint8Array {
  * keeps the buffer it grew for its largest output for good, so one snapshot dump (100+ MiB
  * with a million keys) used to stay resident as scratch space on every thread that packed it.
  */
-function shrinkAfterLargePack(packedBytes: number): void {
-  if (packedBytes > packScratchBytesMax) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+function shrinkAfterLargePack(packer: Packr, packedBytes: number): void {
+  if (packedBytes > packScratchBytesMax) packer.useBuffer(Buffer.allocUnsafeSlow(8192));
 }
 
 /** unpackBatch decodes a batch, with the bytes moved beside it; throws on malformed input (a
@@ -227,7 +236,7 @@ function binHeader(n: number): Uint8Array {
  * not be transferred (its buffer is the pool's) nor kept for long (it pins the pool's slab).
  */
 export function packTransient(value: unknown): Uint8Array {
-  return packOut(value, poolBytes);
+  return packOut(value, poolBytes, plainPackr);
 }
 
 /** poolBytes: a copy in Node's shared buffer pool (see packTransient). */
@@ -241,14 +250,20 @@ function newBytes(n: number): Uint8Array {
 }
 
 /** packOut encodes value and copies it out of msgpackr's scratch buffer into alloc(n). */
-function packOut(value: unknown, alloc: (n: number) => Uint8Array): Uint8Array {
-  const view = packr.pack(value);
+function packOut(value: unknown, alloc: (n: number) => Uint8Array, packer = packr): Uint8Array {
+  const view = packer.pack(value);
   const out = alloc(view.length);
   out.set(view);
-  shrinkAfterLargePack(view.length);
+  shrinkAfterLargePack(packer, view.length);
   return out;
 }
 
 export function unpack<T>(buf: Uint8Array): T {
   return packr.unpack(buf) as T;
+}
+
+/** unpackTransient decodes what packTransient wrote (plain maps decode as objects, where
+ * `unpack` gives Maps) and what pack wrote of plain objects (records define themselves). */
+export function unpackTransient<T>(buf: Uint8Array): T {
+  return plainPackr.unpack(buf) as T;
 }
