@@ -28,9 +28,21 @@ export interface Proposal extends ProposalId {
 const proposalHeaderBytes = 20;
 
 /** encodeRequest encodes a request as it travels inside an entry. The bytes are transient
- * (codec.ts packTransient): a batch or encodeProposal copies them before they are kept. */
+ * (codec.ts packTransient): a batch or encodeProposal copies them before they are kept. A
+ * request of many operations is packed with records (codec.ts plainPackr): a txn of 128
+ * puts is 12 % smaller and decodes twice as fast; one of a few, slower with them. */
 export function encodeRequest(req: ProposalRequest): Uint8Array {
-  return packTransient(req);
+  return packTransient(req, requestOps(req) >= requestRecordsOpsMin);
+}
+
+/** requestRecordsOpsMin: from this many operations a request is packed with records; where
+ * the two encodings decode equally fast (a txn of 16 puts, measured in session 17). */
+const requestRecordsOpsMin = 16;
+
+/** requestOps: a request's operations and compares at its top level (1 for a plain one). */
+function requestOps(req: ProposalRequest): number {
+  const r = req.type === 'authed' ? req.req : req;
+  return r.type === 'txn' ? r.compare.length + r.success.length + r.failure.length : 1;
 }
 
 /** encodeProposal frames an encoded request with its proposer's identity. The entry comes

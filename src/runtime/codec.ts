@@ -18,11 +18,12 @@ import { packScratchBytesMax } from '../constants.js';
 const packr = new Packr({ useRecords: true, moreTypes: false, int64AsType: 'number' });
 /**
  * plainPackr packs what travels one value per buffer (packTransient: a request inside a Raft
- * entry). A record saves nothing there — its one object spells its keys in the definition
- * anyway — and costs every decode a fresh structure and reader: ≈ 2 KB of garbage per
- * request on the Raft thread, and 0.56 against 0.32 µs to unpack a put (docs/performance.md,
- * session 17). Buffers of either packer decode with `unpack`: an entry written with records
- * (the WAL of an older build) carries its definitions with it.
+ * entry). For a value of a few objects a record saves nothing — its one object spells its
+ * keys in the definition anyway — and costs every decode a fresh structure and reader: ≈ 2 KB
+ * of garbage per request on the Raft thread, and 0.56 against 0.32 µs to unpack a put
+ * (docs/performance.md, session 17). Many objects of one shape (a txn of 128 puts) are
+ * smaller and faster with records: packTransient's `records`. unpackTransient decodes both,
+ * and an entry written with records (by an older build) carries its definitions with it.
  */
 const plainPackr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
 
@@ -235,8 +236,8 @@ function binHeader(n: number): Uint8Array {
  * cost ≈ 1.2 µs per PUT on the gateway (docs/performance.md, "Session 5"). The result must
  * not be transferred (its buffer is the pool's) nor kept for long (it pins the pool's slab).
  */
-export function packTransient(value: unknown): Uint8Array {
-  return packOut(value, poolBytes, plainPackr);
+export function packTransient(value: unknown, records = false): Uint8Array {
+  return packOut(value, poolBytes, records ? packr : plainPackr);
 }
 
 /** poolBytes: a copy in Node's shared buffer pool (see packTransient). */
