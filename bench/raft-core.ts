@@ -12,6 +12,8 @@ import type { Index, MemberId } from '../src/types.js';
 
 const entries = Number(process.argv[2] ?? 200_000);
 const batch = Number(process.argv[3] ?? 32);
+/** many: propose each batch in one step (RawNode.proposeMany), as the Raft node does. */
+const many = process.argv[4] === 'many';
 
 function leader(): { node: RawNode; storage: MemoryStorage } {
   const storage = new MemoryStorage();
@@ -42,10 +44,12 @@ function cpuUs(): number {
 function loop(n: number): number {
   const { node, storage } = leader();
   const data = new Uint8Array(150).fill(7);
+  const datas = Array.from({ length: batch }, () => data);
   let committed = 0;
   const t0 = cpuUs();
   for (let done = 0; done < n; done += batch) {
-    for (let i = 0; i < batch; i++) node.propose(data);
+    if (many) node.proposeMany(datas);
+    else for (let i = 0; i < batch; i++) node.propose(data);
     while (node.hasReady()) {
       const rd = node.ready();
       committed += rd.committedEntries.length;

@@ -195,6 +195,11 @@ export class RaftNode {
   /** traced: the trace contexts of proposals made since the last WAL append (bounded by
    * traceBatchParentsMax); the next append, and the apply after its fsync, continue them. */
   private traced: TraceRef[] = [];
+  /** proposing: the proposals taken since the last pass (propose, flushProposals). Bounded by
+   * what one turn's batches carry (the gateways' admission limit). */
+  private proposing: {
+    data: Uint8Array; n: number; token: ReplyToken | undefined; trace: TraceRef[] | undefined;
+  }[] = [];
   /**
    * ownNoSpace: this member's disk refused a write for lack of space, so it raised its own
    * NOSPACE, which it cannot append to its own log: 'pending' until another member has
@@ -812,6 +817,7 @@ export class RaftNode {
   }
 
   private pump(): void {
+    if (!this.stopped) this.flushProposals();
     if (this.stopped || this.fault !== undefined) return;
     if (this.reads.hasGathered) this.issueReadIndex();
     let applied = false;
@@ -1263,6 +1269,8 @@ export class RaftNode {
     return this.learnerCache;
   }
 
+  /** propose takes a client's proposal; the turn's proposals reach the core together, at the
+   * next pass (flushProposals). */
   private propose(req: Uint8Array, token: ReplyToken | undefined): void {
     const fail = (e: ErrorBody) => {
       this.sm.counters.failed++;
@@ -1272,14 +1280,38 @@ export class RaftNode {
     if (this.leader === 0) return fail(E.noLeader);
     if (this.isLearner()) return fail(E.learner);
     const n = this.proposals.next();
-    try {
-      this.node.propose(encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n }, req));
-    } catch (e) {
-      return fail(dropError(e));
+    this.proposing.push({
+      data: encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n }, req), n, token,
+      trace: this.ep.traceContext,
+    });
+  }
+
+  /** flushProposals steps the proposals taken since the last pass into the core as one
+   * MsgProp (RawNode.proposeMany: one step and one message for the batch, not one each, as
+   * etcd's MsgProp carries many entries); they are accepted or dropped together. */
+  private flushProposals(): void {
+    const ps = this.proposing;
+    if (ps.length === 0) return;
+    this.proposing = [];
+    let error: ErrorBody | undefined = this.fault?.error;
+    if (error === undefined) {
+      try {
+        this.node.proposeMany(ps.map((p) => p.data));
+      } catch (e) {
+        error = dropError(e);
+      }
     }
-    if (token !== undefined) this.wait(n, token);
-    const tr = this.ep.traceContext;
-    if (tr !== undefined && this.traced.length < traceBatchParentsMax) this.traced.push(...tr);
+    for (const p of ps) {
+      if (error !== undefined) {
+        this.sm.counters.failed++;
+        if (p.token !== undefined) this.ep.replyError(p.token, error);
+        continue;
+      }
+      if (p.token !== undefined) this.wait(p.n, p.token);
+      if (p.trace !== undefined && this.traced.length < traceBatchParentsMax) {
+        this.traced.push(...p.trace);
+      }
+    }
   }
 
   private wait(n: number, token: ReplyToken): void {

@@ -106,19 +106,28 @@ export class RawNode {
    * with a leader change; the application learns the outcome from committedEntries.
    */
   propose(data: Uint8Array): void {
-    this.stepProp({ term: 0 as Term, index: 0 as Index, type: EntryNormal, data });
+    this.stepProp([{ term: 0 as Term, index: 0 as Index, type: EntryNormal, data }]);
+  }
+
+  /** proposeMany proposes every `datas` as EntryNormal entries, in order, in one MsgProp (one
+   * step, as etcd's MsgProp carries several entries): all are accepted or all dropped. */
+  proposeMany(datas: readonly Uint8Array[]): void {
+    if (datas.length === 0) return;
+    this.stepProp(datas.map((data) => ({
+      term: 0 as Term, index: 0 as Index, type: EntryNormal, data,
+    })));
   }
 
   /** proposeConfChange proposes a membership change; throws ErrProposalDropped as propose. */
   proposeConfChange(cc: ConfChange): void {
-    this.stepProp({ term: 0 as Term, index: 0 as Index, type: EntryConfChange,
-      data: encodeConfChange(cc) });
+    this.stepProp([{ term: 0 as Term, index: 0 as Index, type: EntryConfChange,
+      data: encodeConfChange(cc) }]);
   }
 
-  private stepProp(e: Entry): void {
+  private stepProp(entries: Entry[]): void {
     const m = emptyMessage(MsgProp);
     m.from = this.raft.id;
-    m.entries = [e];
+    m.entries = entries;
     const err = this.raft.step(m);
     if (err) throw err;
   }
