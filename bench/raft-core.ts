@@ -1,8 +1,9 @@
 /**
- * raft-core: `node dist/bench/raft-core.js [entries] [batch]` — the CPU the Raft core (src/raft,
- * no I/O) spends per entry on a single-voter leader, in one thread: propose `batch` entries of
- * 150 bytes, take the Ready, append to MemoryStorage, advance, take the committed entries
- * (what actors/raft/node.ts does per pass, without the WAL, the apply and the messages), and,
+ * raft-core: `node dist/bench/raft-core.js [entries] [batch] [many]` — the CPU the Raft core
+ * (src/raft, no I/O) spends per entry on a single-voter leader, in one thread: propose `batch`
+ * entries of 150 bytes (one by one, or with `many` in one step: RawNode.proposeMany), take
+ * the Ready, append to MemoryStorage, advance, take the committed entries (what
+ * actors/raft/node.ts does per pass, without the WAL, the apply and the messages), and,
  * separately, what one `status()` call costs against the `term` accessor the shell now uses
  * once per pass. Prints CPU µs per entry (process.cpuUsage, so other load on the machine
  * inflates it less than wall time would; compare builds alternated).
