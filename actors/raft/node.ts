@@ -101,6 +101,7 @@ const E = {
   badTransferee: new EtcdError('BAD_LEADER_TRANSFEREE'),
   transferTimeout: new EtcdError('TIMEOUT_LEADER_TRANSFER'),
   noSpace: new EtcdError('NO_SPACE'),
+  stopped: new EtcdError('STOPPED'),
 } satisfies Record<string, ErrorBody>;
 
 const refusals: Record<ReconfigRefusal, ErrorBody> = {
@@ -693,6 +694,11 @@ export class RaftNode {
         'no snapshot at stop; the next start applies the WAL tail');
     }
     this.stopped = true;
+    // Proposals taken since the last pass never reach the core now: none of them is applied.
+    for (const p of this.proposing) {
+      if (p.token !== undefined) this.ep.replyError(p.token, E.stopped);
+    }
+    this.proposing = [];
   }
 
   /** handle takes one message of the actor's protocol. Messages that arrive while the node
