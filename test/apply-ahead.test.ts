@@ -6,8 +6,9 @@
  * apply that follows skips what was applied ahead, and, on a real server, that every answer
  * is read back at once and that a traced write's answer left from the WAL writer after the
  * fsync, as did the shard's changes.
- * A failed append's undo is exercised by test/disk.test.ts (ENOSPC, EROFS, EIO, EFBIG): the
- * refused writes are never read back, and the member reads on.
+ * A failed append's undo, with the reads that took the point moved ahead, is exercised by
+ * test/cluster-sim.test.ts (a full disk under bursts of writes); test/disk.test.ts writes one
+ * at a time, so its failed appends (ENOSPC, EROFS, EIO, EFBIG) take the usual path.
  */
 import test from 'ava';
 import { type Ahead, type ApplyHooks, StateMachine } from '../actors/raft/state-machine.js';

@@ -106,7 +106,7 @@ export class RawNode {
    * with a leader change; the application learns the outcome from committedEntries.
    */
   propose(data: Uint8Array): void {
-    this.stepProp([{ term: 0 as Term, index: 0 as Index, type: EntryNormal, data }]);
+    this.proposeMany([data]);
   }
 
   /** proposeMany proposes every `datas` as EntryNormal entries, in order, in one MsgProp (one
