@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { OrderedMap } from '../src/mvcc/index.js';
+import { PackedKeys } from '../src/mvcc/packed-keys.js';
 import { seeded } from './helpers/rng.js';
 
 /** A naive twin: a sorted array of [key, value], spliced on every change. */
@@ -31,12 +32,44 @@ class Twin {
 }
 
 /**
+ * reloadPacked loads m from its own contents as a restart does (loadPacked): the keys go
+ * into a PackedKeys table in a shuffled number order, so the map must follow the numbers it
+ * is given, not the table's order. Every chunk is left packed; a walk by forEachKeyRef sees
+ * every key and value and touches none.
+ */
+function reloadPacked(t: ExecutionContext, m: OrderedMap<number>, rnd: () => number): void {
+  const entries = [...m.ascend()];
+  const order = entries.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  // Key entries[i] is number tableNo[i] of the table.
+  const tableNo = new Uint32Array(entries.length);
+  order.forEach((i, no) => {
+    tableNo[i] = no;
+  });
+  const table = PackedKeys.fromStrings(order.map((i) => entries[i]![0]));
+  m.loadPacked(table, tableNo, new Int32Array(entries.map(([, v]) => v)));
+  const chunks = m.packedChunks();
+  t.is(chunks, Math.ceil(entries.length / 256), 'every chunk packed after a load');
+  const seen: [string, number][] = [];
+  m.forEachKeyRef((k, tbl, no, v) => {
+    seen.push([k ?? tbl!.keyAt(no), v]);
+  });
+  t.deepEqual(seen, entries);
+  t.is(m.packedChunks(), chunks, 'forEachKeyRef touches no chunk');
+}
+
+/**
  * agreesWithTwin runs `steps` random operations on an OrderedMap and on a Twin, over keys
  * drawn by `key`, checks every answer (gets, deletes, ranges both ways, the size), reloads the
- * map from its own contents halfway (a restart's loadSorted), and returns both.
+ * map from its own contents halfway (a restart's loadSorted) and, for byte keys, a third of
+ * the way (loadPacked: the operations after it run on chunks touched one by one), and
+ * returns both.
  */
 function agreesWithTwin(t: ExecutionContext, seed: number, steps: number,
-  key: (rnd: () => number) => string): { m: OrderedMap<number>; twin: Twin } {
+  key: (rnd: () => number) => string, bytes = false): { m: OrderedMap<number>; twin: Twin } {
   const rnd = seeded(seed);
   const m = new OrderedMap<number>();
   const twin = new Twin();
@@ -76,6 +109,7 @@ function agreesWithTwin(t: ExecutionContext, seed: number, steps: number,
       t.is(JSON.stringify(seen), wantDown, where);
     }
     if (m.size !== twin.items.length) t.fail(`${where}: size`);
+    if (bytes && step === Math.floor(steps / 3)) reloadPacked(t, m, rnd);
     if (step === steps >>> 1) {
       const entries = [...m.ascend()];
       m.loadSorted(entries.map(([k2]) => k2), entries.map(([, v]) => v));
@@ -95,8 +129,51 @@ test('mvcc: ordered map agrees with a naive sorted array on random operations', 
     for (let i = 0; i < n; i++) s += String.fromCharCode([0, 0x61, 0x62, 0x7f, 0x80, 0xff][
       Math.floor(rnd() * 6)]!);
     return s;
-  });
+  }, true);
 });
+
+test('mvcc: a packed ordered map makes the strings of the chunks a lookup touches only', (t) => {
+  const keys = Array.from({ length: 10_000 }, (_, i) => `k/${String(i).padStart(5, '0')}`);
+  const m = new OrderedMap<number>();
+  const nos = new Uint32Array(keys.length).map((_, i) => i);
+  m.loadPacked(PackedKeys.fromStrings(keys), nos, new Int32Array(keys.length).map((_, i) => i));
+  const chunks = m.packedChunks();
+  t.is(chunks, Math.ceil(keys.length / 256));
+  t.is(m.size, keys.length);
+  t.is(m.firstKey(), 'k/00000'); // the directory's own string: nothing touched
+  t.is(m.packedChunks(), chunks);
+  t.is(m.get('k/05000'), 5000);
+  t.is(m.packedChunks(), chunks - 1, 'one lookup touches one chunk');
+  t.is(m.get('k/05001x'), undefined);
+  t.is(m.packedChunks(), chunks - 1, 'a miss in the same chunk touches nothing more');
+  m.set('k/05000a', -1); // an insert into the touched chunk
+  t.is(m.packedChunks(), chunks - 1);
+  let n = 0;
+  m.forEach('k/00500', 'k/00600', () => {
+    n++;
+  });
+  t.is(n, 100);
+  t.is(m.packedChunks(), chunks - 3, 'a scan touches the chunks it crosses (two here)');
+  t.is(m.lastKey(), 'k/09999');
+  m.checkInvariants();
+  t.is(m.packedChunks(), 0);
+  t.deepEqual([...m.keys()], [...keys, 'k/05000a'].sort());
+});
+
+test('mvcc: loadPacked refuses keys out of order, at the load or when a chunk is touched',
+  (t) => {
+    const table = PackedKeys.fromStrings(['a', 'b', 'c']);
+    const m = new OrderedMap<number>();
+    // Out of order inside a chunk: found when the chunk is touched.
+    m.loadPacked(table, new Uint32Array([0, 2, 1]), new Int32Array(3));
+    t.throws(() => m.get('b'), { message: /not ascending/ });
+    // Out of order across chunks: found at the load, from the chunks' first keys.
+    const many = Array.from({ length: 600 }, (_, i) => String(i).padStart(3, '0'));
+    const nos = new Uint32Array(600).map((_, i) => i);
+    [nos[0], nos[256]] = [nos[256]!, nos[0]!];
+    t.throws(() => m.loadPacked(PackedKeys.fromStrings(many), nos, new Int32Array(600)),
+      { message: /not ascending/ });
+  });
 
 test('mvcc: ordered map keeps its order with characters above 0xff and long shared prefixes',
   (t) => {

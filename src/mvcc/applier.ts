@@ -13,6 +13,7 @@ import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
 import { KvColumns, loadArena, loadColumn, RunCopier } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
+import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
 import { partialRangeLazy } from './range-plan.js';
 import type { SnapshotColumns } from './shard-snapshot.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
@@ -162,8 +163,8 @@ export class Applier {
   ): Applier {
     const a = Applier.fromLatest([], revision, compactRevision, leases);
     const lists = dumps.map(liveKeysOf);
-    const { keys, from, row } = mergeLiveKeys(lists);
-    const n = keys.length;
+    const { keys, nos, from, row } = mergeLiveKeys(lists);
+    const n = nos.length;
     let valueTotal = 0;
     for (let j = 0; j < n; j++) valueTotal += lists[from[j]!]!.d.valueLens[row[j]!]!;
     // Built where load() keeps them (loadColumn, loadArena): one copy of each field.
@@ -184,7 +185,7 @@ export class Applier {
       cols.version[j] = l.d.version[r]!;
       const lease = l.d.lease[r]!;
       cols.lease[j] = lease;
-      if (lease !== 0) a.leases.get(lease)?.add(keys[j]!);
+      if (lease !== 0) a.leases.get(lease)?.add(keys.keyAt(nos[j]!));
       const len = l.d.valueLens[r]!;
       cols.valueLens[j] = len;
       copiers[from[j]!]!.copy(l.valueAt[r]!, len, o);
@@ -192,7 +193,10 @@ export class Applier {
     }
     for (const c of copiers) c.flush();
     a.cols.load(n, cols);
-    a.kvs.loadSorted(keys, Array.from({ length: n }, (_, j) => j));
+    const rows = new Int32Array(n);
+    for (let j = 0; j < n; j++) rows[j] = j;
+    // No string per key: the map's chunks keep the keys packed until first touched.
+    a.kvs.loadPacked(keys, nos, rows);
     return a;
   }
 
@@ -476,24 +480,21 @@ export class Applier {
 interface LiveKeys {
   d: SnapshotColumns;
   last: Int32Array;
-  live: number[];
+  live: Uint32Array;
   valueAt: Float64Array;
 }
 
 /** liveKeysOf finds a dump's live keys (last row a put), in key order. */
 function liveKeysOf(d: SnapshotColumns): LiveKeys {
-  const last = new Int32Array(d.keys.length).fill(-1);
+  const last = new Int32Array(d.keys.count).fill(-1);
   for (let i = 0; i < d.rows; i++) last[d.key[i]!] = i;
-  const live: number[] = [];
-  for (let k = 0; k < d.keys.length; k++) {
+  const all = new Uint32Array(d.keys.count);
+  let m = 0;
+  for (let k = 0; k < d.keys.count; k++) {
     const r = last[k]!;
-    if (r >= 0 && d.version[r]! > 0) live.push(k);
+    if (r >= 0 && d.version[r]! > 0) all[m++] = k;
   }
-  let sorted = true;
-  for (let i = 1; i < live.length && sorted; i++) {
-    sorted = d.keys[live[i - 1]!]! < d.keys[live[i]!]!;
-  }
-  if (!sorted) live.sort((x, y) => (d.keys[x]! < d.keys[y]! ? -1 : 1));
+  const live = d.keys.ascending(all, m) ? all.subarray(0, m) : d.keys.sort(all.subarray(0, m));
   const valueAt = new Float64Array(d.rows);
   let o = 0;
   for (let i = 0; i < d.rows; i++) {
@@ -503,34 +504,52 @@ function liveKeysOf(d: SnapshotColumns): LiveKeys {
   return { d, last, live, valueAt };
 }
 
-/** mergeLiveKeys merges the dumps' live keys into one key order: for the j-th key, its dump
- * (`from`) and row there (`row`). A key in two dumps is a corrupt snapshot and asserts. */
+/**
+ * mergeLiveKeys merges the dumps' live keys into one key order: the j-th key is key nos[j]
+ * of the table keys; its dump is `from` and its row there `row`. One dump's table is used
+ * as it is; several dumps' keys are copied into a merged table. A key in two dumps is a
+ * corrupt snapshot and asserts.
+ */
 function mergeLiveKeys(lists: readonly LiveKeys[]):
-  { keys: Bytes[]; from: Int32Array; row: Int32Array } {
+  { keys: PackedKeys; nos: Uint32Array; from: Int32Array; row: Int32Array } {
   let n = 0;
   for (const l of lists) n += l.live.length;
-  const keys: Bytes[] = new Array<Bytes>(n);
   const from = new Int32Array(n);
   const row = new Int32Array(n);
+  if (lists.length === 1) {
+    const l = lists[0]!;
+    for (let j = 0; j < n; j++) row[j] = l.last[l.live[j]!]!;
+    return { keys: l.d.keys, nos: l.live, from, row };
+  }
+  const merged = new PackedKeysBuilder();
   const pos = lists.map(() => 0);
+  let prev = -1;
+  let prevNo = 0;
   for (let j = 0; j < n; j++) {
     // N-way merge: N is the shard count, a handful.
     let best = -1;
     for (let i = 0; i < lists.length; i++) {
       const l = lists[i]!;
       if (pos[i]! >= l.live.length) continue;
-      if (best < 0 || l.d.keys[l.live[pos[i]!]!]! < keys[j]!) {
+      if (best < 0) {
         best = i;
-        keys[j] = l.d.keys[l.live[pos[i]!]!]!;
+        continue;
       }
+      const b = lists[best]!;
+      if (l.d.keys.compareWith(l.live[pos[i]!]!, b.d.keys, b.live[pos[best]!]!) < 0) best = i;
     }
     const l = lists[best]!;
     const k = l.live[pos[best]!++]!;
-    assert(j === 0 || keys[j - 1]! < keys[j]!, 'fromSnapshotColumns: duplicate key');
+    assert(prev < 0 || lists[prev]!.d.keys.compareWith(prevNo, l.d.keys, k) < 0,
+      'fromSnapshotColumns: duplicate key');
+    [prev, prevNo] = [best, k];
+    merged.addFrom(l.d.keys, k);
     from[j] = best;
     row[j] = l.last[k]!;
   }
-  return { keys, from, row };
+  const nos = new Uint32Array(n);
+  for (let j = 0; j < n; j++) nos[j] = j;
+  return { keys: merged.finish(), nos, from, row };
 }
 
 /** fillDeferredRead puts the answer of a DeferredRead into the txn response. */

@@ -1,5 +1,6 @@
 import type { Bytes } from '../types.js';
 import { assert } from '../assert.js';
+import type { PackedKeys } from './packed-keys.js';
 
 /**
  * chunkKeysMax bounds the keys held by one chunk of an OrderedMap. An insert moves at most
@@ -15,6 +16,22 @@ interface Chunk<V> {
   keys: Bytes[];
   /** vals[i] is the value of keys[i]. */
   vals: V[];
+  /** packed: the chunk's keys and values as loadPacked left them, until first touched (keys
+   * and vals are empty meanwhile); see `chunk`. */
+  packed: PackedChunk<V> | undefined;
+}
+
+/** PackedChunk is a loaded chunk not touched yet: key nos[i] of table, with value vals[i]. */
+interface PackedChunk<V> {
+  table: PackedKeys;
+  nos: ArrayLike<number>;
+  vals: ArrayLike<V>;
+}
+
+/** Column is what loadPacked takes its key numbers and values from (a typed array). */
+interface Column<T> {
+  readonly length: number;
+  subarray(begin: number, end: number): ArrayLike<T>;
 }
 
 /**
@@ -25,6 +42,10 @@ interface Chunk<V> {
  * space. There is no hash index beside it: a `Map` of every key cost more to build at a
  * restart, and more memory, than it saved on lookups (the performance notes in docs/,
  * session 10).
+ *
+ * A restart loads a map with loadPacked: its chunks keep their keys as bytes in a PackedKeys
+ * table, and a chunk's strings are made when it is first touched (a lookup that lands in it,
+ * a scan that crosses it). Only the directory's minimum keys are strings from the start.
  *
  * Iteration is over half-open ranges [lo, hi) in either direction (lo undefined = from the
  * first key, hi undefined = to the last). Mutating the map while iterating it is a bug and
@@ -55,7 +76,12 @@ export class OrderedMap<V> {
 
   /** get returns the value stored under key, or undefined. */
   get(key: Bytes): V | undefined {
-    return this.find(key) ? this.chunks[this.atChunk]!.vals[this.atSlot] : undefined;
+    return this.find(key) ? this.chunk(this.atChunk).vals[this.atSlot] : undefined;
+  }
+
+  /** storedKey returns the map's own string for key (equal to key), or undefined. */
+  storedKey(key: Bytes): Bytes | undefined {
+    return this.find(key) ? this.chunk(this.atChunk).keys[this.atSlot] : undefined;
   }
 
   /** has reports whether key is present. */
@@ -66,7 +92,7 @@ export class OrderedMap<V> {
   /** set inserts or replaces the value under key. */
   set(key: Bytes, value: V): void {
     if (this.chunks.length === 0) {
-      this.chunks.push({ keys: [key], vals: [value] });
+      this.chunks.push({ keys: [key], vals: [value], packed: undefined });
       this.mins.push(key);
       this.count = 1;
       this.version++;
@@ -75,7 +101,7 @@ export class OrderedMap<V> {
     const found = this.find(key);
     const ci = this.atChunk;
     const i = this.atSlot;
-    const c = this.chunks[ci]!;
+    const c = this.chunk(ci);
     if (found) {
       c.vals[i] = value; // replacing keeps the structure, so iterators stay valid
       return;
@@ -93,7 +119,7 @@ export class OrderedMap<V> {
     if (!this.find(key)) return false;
     const ci = this.atChunk;
     const i = this.atSlot;
-    const c = this.chunks[ci]!;
+    const c = this.chunk(ci);
     c.keys.splice(i, 1);
     c.vals.splice(i, 1);
     this.count--;
@@ -123,14 +149,14 @@ export class OrderedMap<V> {
     }
     if (this.foundVersion !== this.version || this.foundKey !== key) {
       const ci = Math.max(0, this.chunkFor(key));
-      const keys = this.chunks[ci]!.keys;
+      const keys = this.chunk(ci).keys;
       // Appending at the end is the common case of a bulk load in key order: skip the search.
       this.atSlot = keys[keys.length - 1]! < key ? keys.length : lowerBound(keys, key);
       this.atChunk = ci;
       this.foundKey = key;
       this.foundVersion = this.version;
     }
-    return this.chunks[this.atChunk]!.keys[this.atSlot] === key;
+    return this.chunk(this.atChunk).keys[this.atSlot] === key;
   }
 
   /** clear removes every key. */
@@ -154,7 +180,7 @@ export class OrderedMap<V> {
       const k = keys[i]!;
       assert(i === 0 || keys[i - 1]! < k, 'OrderedMap.loadSorted: keys not ascending');
       if (i % step === 0) {
-        this.chunks.push({ keys: [], vals: [] });
+        this.chunks.push({ keys: [], vals: [], packed: undefined });
         this.mins.push(k);
       }
       const c = this.chunks[this.chunks.length - 1]!;
@@ -164,6 +190,32 @@ export class OrderedMap<V> {
     this.count = keys.length;
   }
 
+  /**
+   * loadPacked replaces the contents with the keys numbered nos of table, which must be in
+   * strictly ascending key order (the caller checks: PackedKeys.ascending, or sorts), and
+   * their values: vals[i] is the value of key nos[i]. Chunks are cut as loadSorted cuts
+   * them, but keep their keys packed until first touched (see `chunk`): the load makes one
+   * string per chunk, its minimum, not one per key. nos, vals and table stay referenced
+   * until every chunk has been touched.
+   */
+  loadPacked(table: PackedKeys, nos: Column<number>, vals: Column<V>): void {
+    assert(nos.length === vals.length, 'OrderedMap.loadPacked: lengths differ');
+    this.clear();
+    const step = chunkKeysMax >>> 1;
+    for (let i = 0; i < nos.length; i += step) {
+      const end = Math.min(nos.length, i + step);
+      const chunkNos = nos.subarray(i, end);
+      const min = table.keyAt(chunkNos[0]!);
+      const prev = this.mins[this.mins.length - 1];
+      assert(prev === undefined || prev < min, 'OrderedMap.loadPacked: keys not ascending');
+      this.chunks.push({
+        keys: [], vals: [], packed: { table, nos: chunkNos, vals: vals.subarray(i, end) },
+      });
+      this.mins.push(min);
+    }
+    this.count = nos.length;
+  }
+
   /** first returns the smallest key, or undefined when empty. */
   firstKey(): Bytes | undefined {
     return this.mins[0];
@@ -171,8 +223,9 @@ export class OrderedMap<V> {
 
   /** lastKey returns the largest key, or undefined when empty. */
   lastKey(): Bytes | undefined {
-    const c = this.chunks[this.chunks.length - 1];
-    return c === undefined ? undefined : c.keys[c.keys.length - 1];
+    if (this.chunks.length === 0) return undefined;
+    const keys = this.chunk(this.chunks.length - 1).keys;
+    return keys[keys.length - 1];
   }
 
   /**
@@ -183,7 +236,7 @@ export class OrderedMap<V> {
     const version = this.version;
     let [ci, i] = lo === undefined ? [0, 0] : this.lowerBoundPos(lo);
     for (; ci < this.chunks.length; ci++, i = 0) {
-      const c = this.chunks[ci]!;
+      const c = this.chunk(ci);
       for (; i < c.keys.length; i++) {
         const k = c.keys[i]!;
         if (hi !== undefined && k >= hi) return;
@@ -206,10 +259,10 @@ export class OrderedMap<V> {
     for (;;) {
       if (i === 0) {
         if (--ci < 0) return;
-        i = this.chunks[ci]!.keys.length;
+        i = this.chunk(ci).keys.length;
       }
       i--;
-      const c = this.chunks[ci]!;
+      const c = this.chunk(ci);
       const k = c.keys[i]!;
       if (lo !== undefined && k < lo) return;
       const go = fn(k, c.vals[i]!);
@@ -223,7 +276,7 @@ export class OrderedMap<V> {
     const version = this.version;
     let [ci, i] = lo === undefined ? [0, 0] : this.lowerBoundPos(lo);
     for (; ci < this.chunks.length; ci++, i = 0) {
-      const c = this.chunks[ci]!;
+      const c = this.chunk(ci);
       for (; i < c.keys.length; i++) {
         const k = c.keys[i]!;
         if (hi !== undefined && k >= hi) return;
@@ -241,15 +294,42 @@ export class OrderedMap<V> {
     for (;;) {
       if (i === 0) {
         if (--ci < 0) return;
-        i = this.chunks[ci]!.keys.length;
+        i = this.chunk(ci).keys.length;
       }
       i--;
-      const c = this.chunks[ci]!;
+      const c = this.chunk(ci);
       const k = c.keys[i]!;
       if (lo !== undefined && k < lo) return;
       yield [k, c.vals[i]!];
       assert(this.version === version, 'OrderedMap mutated during descend');
     }
+  }
+
+  /**
+   * forEachKeyRef visits every key ascending without touching packed chunks (a snapshot's
+   * walk, a memory estimate): fn gets a touched chunk's key as a string, with table
+   * undefined, and a packed chunk's key as its number in table, with key undefined.
+   */
+  forEachKeyRef(
+    fn: (key: Bytes | undefined, table: PackedKeys | undefined, no: number, v: V) => void,
+  ): void {
+    const version = this.version;
+    for (const c of this.chunks) {
+      const p = c.packed;
+      if (p === undefined) {
+        for (let i = 0; i < c.keys.length; i++) fn(c.keys[i]!, undefined, 0, c.vals[i]!);
+      } else {
+        for (let i = 0; i < p.nos.length; i++) fn(undefined, p.table, p.nos[i]!, p.vals[i]!);
+      }
+      assert(this.version === version, 'OrderedMap mutated during forEachKeyRef');
+    }
+  }
+
+  /** packedChunks counts the chunks not touched since loadPacked (tests, metrics). */
+  packedChunks(): number {
+    let n = 0;
+    for (const c of this.chunks) if (c.packed !== undefined) n++;
+    return n;
   }
 
   /** keys yields every key ascending. */
@@ -263,7 +343,7 @@ export class OrderedMap<V> {
     let prev: Bytes | undefined;
     assert(this.chunks.length === this.mins.length, 'directory length');
     for (let ci = 0; ci < this.chunks.length; ci++) {
-      const c = this.chunks[ci]!;
+      const c = this.chunk(ci);
       assert(c.keys.length > 0 && c.keys.length <= chunkKeysMax, 'chunk size');
       assert(c.vals.length === c.keys.length, 'a value for every key');
       assert(this.mins[ci] === c.keys[0], 'directory min');
@@ -284,22 +364,50 @@ export class OrderedMap<V> {
   /** lowerBoundPos returns (chunk, slot) of the first key ≥ key; (chunks.length, 0) at end. */
   private lowerBoundPos(key: Bytes): [number, number] {
     this.find(key);
-    const c = this.chunks[this.atChunk];
-    if (c === undefined || this.atSlot < c.keys.length) return [this.atChunk, this.atSlot];
+    if (this.chunks.length === 0) return [0, 0];
+    const c = this.chunk(this.atChunk);
+    if (this.atSlot < c.keys.length) return [this.atChunk, this.atSlot];
     return [this.atChunk + 1, 0];
   }
 
-  private split(ci: number): void {
+  /**
+   * chunk returns chunk ci, making its keys' strings and its values' array first when it is
+   * still packed (loadPacked). Every access to a chunk's keys goes through here.
+   */
+  private chunk(ci: number): Chunk<V> {
     const c = this.chunks[ci]!;
+    const p = c.packed;
+    if (p === undefined) return c;
+    const n = p.nos.length;
+    const keys = new Array<Bytes>(n);
+    const vals = new Array<V>(n);
+    keys[0] = this.mins[ci]!; // the directory's string, shared
+    vals[0] = p.vals[0]!;
+    for (let i = 1; i < n; i++) {
+      const k = p.table.keyAt(p.nos[i]!);
+      assert(keys[i - 1]! < k, 'OrderedMap: packed keys not ascending');
+      keys[i] = k;
+      vals[i] = p.vals[i]!;
+    }
+    c.keys = keys;
+    c.vals = vals;
+    c.packed = undefined;
+    return c;
+  }
+
+  private split(ci: number): void {
+    const c = this.chunk(ci);
     const half = c.keys.length >>> 1;
-    const right: Chunk<V> = { keys: c.keys.splice(half), vals: c.vals.splice(half) };
+    const right: Chunk<V> = {
+      keys: c.keys.splice(half), vals: c.vals.splice(half), packed: undefined,
+    };
     this.chunks.splice(ci + 1, 0, right);
     this.mins.splice(ci + 1, 0, right.keys[0]!);
   }
 
   private maybeMerge(ci: number): void {
-    const c = this.chunks[ci]!;
-    const next = this.chunks[ci + 1];
+    const c = this.chunk(ci);
+    const next = ci + 1 < this.chunks.length ? this.chunk(ci + 1) : undefined;
     if (next !== undefined && c.keys.length + next.keys.length <= chunkKeysMax) {
       c.keys.push(...next.keys);
       c.vals.push(...next.vals);
@@ -307,7 +415,7 @@ export class OrderedMap<V> {
       this.mins.splice(ci + 1, 1);
       return;
     }
-    const prev = this.chunks[ci - 1];
+    const prev = ci > 0 ? this.chunk(ci - 1) : undefined;
     if (prev !== undefined && c.keys.length + prev.keys.length <= chunkKeysMax) {
       prev.keys.push(...c.keys);
       prev.vals.push(...c.vals);

@@ -1,5 +1,6 @@
 import { assert } from '../assert.js';
 import { shardOf } from './shard-of.js';
+import { PackedKeys } from './packed-keys.js';
 import {
   decodeShardSnapshot, encodeShardSnapshot, KeyTable, type ShardSnapshot,
 } from './shard-snapshot.js';
@@ -35,7 +36,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
   parts.forEach((p, part) => {
     let valueAt = 0;
     for (let row = 0; row < p.rows; row++) {
-      const target = shardOf(p.keys[p.key[row]!]!, n);
+      const target = shardOf(p.keys.keyAt(p.key[row]!), n);
       const mod = p.mod[row]!;
       const sub = p.sub?.[row] ?? 0;
       (mod < compact ? old : changes)[target]!.push({ part, row, mod, sub, valueAt });
@@ -60,7 +61,7 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
     let o = 0;
     rows.forEach(({ part, row, valueAt }, j) => {
       const p = parts[part]!;
-      key[j] = keys.numberOf(p.keys[p.key[row]!]!);
+      key[j] = keys.numberOf(p.keys.keyAt(p.key[row]!));
       mod[j] = p.mod[row]!;
       create[j] = p.create[row]!;
       version[j] = p.version[row]!;
@@ -72,7 +73,8 @@ export function repartitionSnapshots(dumps: readonly unknown[], n: number): Shar
       o += len;
     });
     return encodeShardSnapshot({
-      currentRevision: current, compactRevision: compact, keys: keys.keys, rows: m, key, mod,
+      currentRevision: current, compactRevision: compact, keys: PackedKeys.fromStrings(keys.keys),
+      rows: m, key, mod,
       create, version, lease, valueLens, valueBytes, sub,
     });
   });

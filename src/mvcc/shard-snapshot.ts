@@ -1,6 +1,7 @@
 import type { Bytes } from '../types.js';
 import { ErrSnapshotCorrupt } from '../errors.js';
 import { loadColumn } from './kv-columns.js';
+import { PackedKeys } from './packed-keys.js';
 
 /**
  * The shard snapshot formats. A shard's dump lists its retained versions as rows in two runs:
@@ -66,11 +67,12 @@ export interface ShardSnapshot {
   sub?: Uint8Array;
 }
 
-/** SnapshotColumns is a decoded dump of either format, as aligned typed arrays. */
+/** SnapshotColumns is a decoded dump of either format, as aligned typed arrays; its keys are
+ * a packed table, so that a load makes no string per key (see PackedKeys). */
 export interface SnapshotColumns {
   currentRevision: number;
   compactRevision: number;
-  keys: Bytes[];
+  keys: PackedKeys;
   rows: number;
   key: Uint32Array;
   mod: Float64Array;
@@ -110,23 +112,12 @@ function bytesOf(a: Float64Array | Uint32Array): Uint8Array {
 
 /** encodeShardSnapshot builds a v2 dump from columns (views, no copies of the columns). */
 export function encodeShardSnapshot(c: SnapshotColumns): ShardSnapshot {
-  let keyTotal = 0;
-  for (const k of c.keys) keyTotal += k.length;
-  const keyBytes = new Uint8Array(keyTotal);
-  const keyView = Buffer.from(keyBytes.buffer, 0, keyTotal);
-  const keyLens = new Uint32Array(c.keys.length);
-  let o = 0;
-  c.keys.forEach((k, i) => {
-    keyView.write(k, o, k.length, 'latin1');
-    keyLens[i] = k.length;
-    o += k.length;
-  });
   const n = c.rows;
   return {
     format: shardSnapshotFormat,
     currentRevision: c.currentRevision,
     compactRevision: c.compactRevision,
-    keyBytes, keyLens: bytesOf(keyLens),
+    keyBytes: c.keys.bytes, keyLens: bytesOf(c.keys.lengths()),
     key: bytesOf(c.key.subarray(0, n)),
     mod: bytesOf(c.mod.subarray(0, n)),
     create: bytesOf(c.create.subarray(0, n)),
@@ -185,18 +176,11 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   const key = u32(s.key, 'key');
   const rows = key.length;
   const keyLens = u32(s.keyLens, 'keyLens');
-  const keyBytes = bin(s.keyBytes, 'keyBytes');
-  const keyView = Buffer.from(keyBytes.buffer, keyBytes.byteOffset, keyBytes.byteLength);
-  const keys: Bytes[] = new Array<Bytes>(keyLens.length);
-  let o = 0;
-  for (let k = 0; k < keyLens.length; k++) {
-    const len = keyLens[k]!;
-    if (o + len > keyBytes.length) bad('keyLens exceed keyBytes');
-    keys[k] = keyView.toString('latin1', o, o + len);
-    o += len;
-  }
-  if (o !== keyBytes.length) bad('keyLens do not add up to keyBytes');
-  for (let i = 0; i < rows; i++) if (key[i]! >= keys.length) bad('key number out of range');
+  // The key bytes are copied into a table of their own: they must not keep the message or
+  // the snapshot body they came in alive.
+  const keys = PackedKeys.fromLengths(bin(s.keyBytes, 'keyBytes'), keyLens) ??
+    bad('keyLens do not add up to keyBytes');
+  for (let i = 0; i < rows; i++) if (key[i]! >= keys.count) bad('key number out of range');
   // In the buffer a store's load() keeps, as f64's columns.
   const valueLens = u32(s.valueLens, 'valueLens', rows, (len) => loadColumn(Uint32Array, len));
   const valueBytes = bin(s.valueBytes, 'valueBytes');
@@ -246,7 +230,8 @@ function decodeV1(s: Record<string, unknown>, currentRevision: number,
   let o = 0;
   for (const v of value) o += view.write(v, o, v.length, 'latin1');
   return {
-    currentRevision, compactRevision, keys, rows, key: new Uint32Array(key),
+    currentRevision, compactRevision, keys: PackedKeys.fromStrings(keys), rows,
+    key: new Uint32Array(key),
     mod: new Float64Array(mod), create: new Float64Array(create),
     version: new Float64Array(version), lease: new Float64Array(lease), valueLens, valueBytes,
   };

@@ -7,6 +7,7 @@ import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
 import { column, grown, KvColumns, loadColumn, replacedBytes } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
+import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
 import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import {
@@ -53,6 +54,9 @@ export interface ShardStoreMemory {
    * key and value slots per key with its chunks' spare capacity (~24 bytes), the row → key
    * table (8 bytes a row). */
   heapBytesEstimate: number;
+  /** packedKeyBytes: a restore's keys still packed (PackedKeys, off the heap): their bytes,
+   * an offset per key, and a key number per restored row. */
+  packedKeyBytes: number;
 }
 
 /** keyIndexBytesPerKey estimates the OrderedMap's cost per key beyond the key string: a key
@@ -92,8 +96,12 @@ export class ShardStore {
   private cols = new KvColumns();
   /** index maps every key with retained history to its newest row. */
   private readonly index = new OrderedMap<number>();
-  /** rowKey[r] is row r's key (the index's own string, shared). */
-  private rowKey: Bytes[] = [];
+  /** rowKey[r] is row r's key (the index's own string, shared); undefined for a row loaded by
+   * a restore, whose key is restoredKeys' key number restoredKeyNo[r] (keyOfRow). */
+  private rowKey: (Bytes | undefined)[] = [];
+  /** restoredKeys, restoredKeyNo: the restored rows' keys, still packed (see loadColumns). */
+  private restoredKeys: PackedKeys | undefined = undefined;
+  private restoredKeyNo: Uint32Array | undefined = undefined;
   /** log[0, logLen) holds the rows with modRevision ≥ compactRevision, in order. */
   private log = column(Int32Array, logRowsMin);
   /** logSub[i] is log[i]'s sub revision: its place in its transaction's changes across all
@@ -146,7 +154,8 @@ export class ShardStore {
         this.sizeBytes += kv.key.length + entryOverheadBytes;
       }
       // A new key is a slice of the ShardApply message's strings (see ownedBytes): copy it.
-      const key = head === undefined ? ownedBytes(kv.key) : this.rowKey[head]!;
+      const key = head === undefined ? ownedBytes(kv.key)
+        : this.rowKey[head] ?? this.index.storedKey(kv.key)!;
       this.setRowKey(r, key);
       this.index.set(key, r);
       this.logPush(r, subs?.[j] ?? j);
@@ -198,7 +207,7 @@ export class ShardStore {
     if (revision > this.currentRevision) throw new ErrFutureRev();
     const end = this.firstAtOrAfter(revision + 1);
     const touched = new Set<Bytes>();
-    for (let i = 0; i < end; i++) touched.add(this.rowKey[this.log[i]!]!);
+    for (let i = 0; i < end; i++) touched.add(this.keyOfRow(this.log[i]!));
     for (const key of touched) this.compactKey(key, revision);
     // Of the versions at exactly `revision`, keep those compaction kept (a put that is the
     // key's newest at `revision`): history(revision, ...) still serves them, as in etcd.
@@ -252,7 +261,7 @@ export class ShardStore {
       if (mod > to) break;
       const lastRev = out[out.length - 1]?.kv.modRevision;
       if (limit > 0 && out.length >= limit && lastRev !== mod) break;
-      const k = this.rowKey[row]!;
+      const k = this.keyOfRow(row);
       if (!inKeyRange(r, k)) continue;
       const put = c.version[row]! > 0;
       const change: Change = {
@@ -286,9 +295,10 @@ export class ShardStore {
   /** memory reports what the store's structures take (see ShardStoreMemory). */
   memory(): ShardStoreMemory {
     let keyStrings = 0;
-    this.index.forEach(undefined, undefined, (k) => {
-      keyStrings += 16 + Math.ceil(k.length / 8) * 8;
+    this.index.forEachKeyRef((k) => {
+      if (k !== undefined) keyStrings += 16 + Math.ceil(k.length / 8) * 8;
     });
+    const packed = this.restoredKeys;
     return {
       columnBytes: this.cols.memoryBytes() - this.cols.arenaBytes + this.log.byteLength +
         this.logSub.byteLength,
@@ -297,6 +307,8 @@ export class ShardStore {
       valueBytesLive: this.cols.valueBytesLive,
       heapBytesEstimate: keyStrings + this.index.size * keyIndexBytesPerKey +
         this.rowKey.length * 8,
+      packedKeyBytes: packed === undefined ? 0
+        : packed.byteLength + packed.count * 8 + this.restoredKeyNo!.byteLength,
     };
   }
 
@@ -320,11 +332,14 @@ export class ShardStore {
     // sorts nothing; each row gets its key's number on the walk down the key's chain (every
     // retained row is on one), with no map from key to number (a Map of a million keys was
     // ≈ 1.3 s of a dump's 2.9).
-    const keys: Bytes[] = [];
+    const keys = new PackedKeysBuilder();
     const rowKeyNo = new Int32Array(c.mod.length);
-    this.index.forEach(undefined, undefined, (k, head) => {
-      const no = keys.length;
-      keys.push(k);
+    let no = -1;
+    // Packed keys (a restore's, not touched since) are copied as bytes, not made strings.
+    this.index.forEachKeyRef((k, table, tableNo, head) => {
+      no++;
+      if (k !== undefined) keys.addString(k);
+      else keys.addFrom(table!, tableNo);
       let r = head;
       rowKeyNo[r] = no;
       while (c.prev[r]! >= 0) {
@@ -354,7 +369,7 @@ export class ShardStore {
     const values = c.valueBytesOf(rows);
     return encodeShardSnapshot({
       currentRevision: this.currentRevision, compactRevision: this.compactRevision,
-      keys, rows: n, key, mod, create, version, lease,
+      keys: keys.finish(), rows: n, key, mod, create, version, lease,
       valueLens: values.lens, valueBytes: values.bytes, sub,
     });
   }
@@ -384,7 +399,7 @@ export class ShardStore {
 
   private loadColumns(s: SnapshotColumns): void {
     const n = s.rows;
-    const head = new Int32Array(s.keys.length).fill(-1);
+    const head = new Int32Array(s.keys.count).fill(-1);
     const prev = loadColumn(Int32Array, n); // where cols.load() keeps it
     let lastMod = 0;
     let size = 0;
@@ -417,24 +432,25 @@ export class ShardStore {
       }
       prev[i] = h;
       head[k] = i;
-      size += s.keys[k]!.length + s.valueLens[i]! + entryOverheadBytes;
+      size += s.keys.lengthOf(k) + s.valueLens[i]! + entryOverheadBytes;
     }
     this.cols.load(n, {
       mod: s.mod, create: s.create, version: s.version, lease: s.lease,
       valueLens: s.valueLens, valueBytes: s.valueBytes, prev,
     });
-    this.rowKey = new Array<Bytes>(n);
-    for (let i = 0; i < n; i++) this.rowKey[i] = s.keys[s.key[i]!]!;
-    const order: number[] = [];
-    for (let k = 0; k < s.keys.length; k++) if (head[k]! >= 0) order.push(k);
-    let sorted = true;
-    for (let i = 1; i < order.length && sorted; i++) {
-      sorted = s.keys[order[i - 1]!]! < s.keys[order[i]!]!;
-    }
-    if (!sorted) {
-      order.sort((a, b) => (s.keys[a]! < s.keys[b]! ? -1 : s.keys[a]! > s.keys[b]! ? 1 : 0));
-    }
-    this.index.loadSorted(order.map((k) => s.keys[k]!), order.map((k) => head[k]!));
+    // No string per key: the rows' keys stay packed (keyOfRow), and so do the index's chunks
+    // until first touched (OrderedMap.loadPacked).
+    this.rowKey = new Array<Bytes | undefined>(n);
+    this.restoredKeys = s.keys;
+    this.restoredKeyNo = s.key;
+    let m = 0;
+    const order = new Uint32Array(s.keys.count);
+    for (let k = 0; k < s.keys.count; k++) if (head[k]! >= 0) order[m++] = k;
+    const live = s.keys.ascending(order, m) ? order.subarray(0, m)
+      : s.keys.sort(order.subarray(0, m));
+    const heads = new Int32Array(m);
+    for (let i = 0; i < m; i++) heads[i] = head[live[i]!]!;
+    this.index.loadPacked(s.keys, live, heads);
     this.sizeBytes = size;
   }
 
@@ -477,6 +493,11 @@ export class ShardStore {
     }
   }
 
+  /** keyOfRow returns row r's key: its string, or one made from the restore's packed keys. */
+  private keyOfRow(r: number): Bytes {
+    return this.rowKey[r] ?? this.restoredKeys!.keyAt(this.restoredKeyNo![r]!);
+  }
+
   private setRowKey(r: number, key: Bytes): void {
     if (r === this.rowKey.length) this.rowKey.push(key);
     else this.rowKey[r] = key;
@@ -514,7 +535,7 @@ export class ShardStore {
  */
 export function latestOfSnapshot(x: unknown): KeyValue[] {
   const s = decodeShardSnapshot(x);
-  const lastRow = new Int32Array(s.keys.length).fill(-1);
+  const lastRow = new Int32Array(s.keys.count).fill(-1);
   const valueAt = new Float64Array(s.rows);
   let o = 0;
   for (let i = 0; i < s.rows; i++) {
@@ -524,12 +545,12 @@ export function latestOfSnapshot(x: unknown): KeyValue[] {
   }
   const view = Buffer.from(s.valueBytes.buffer, s.valueBytes.byteOffset, s.valueBytes.length);
   const out: KeyValue[] = [];
-  for (let k = 0; k < s.keys.length; k++) {
+  for (let k = 0; k < s.keys.count; k++) {
     const i = lastRow[k]!;
     if (i < 0 || s.version[i] === 0) continue;
     const at = valueAt[i]!;
     out.push({
-      key: s.keys[k]!, createRevision: s.create[i]! as Revision,
+      key: s.keys.keyAt(k), createRevision: s.create[i]! as Revision,
       modRevision: s.mod[i]! as Revision, version: s.version[i]!,
       value: view.toString('latin1', at, at + s.valueLens[i]!), lease: s.lease[i]! as LeaseId,
     });
