@@ -68,3 +68,20 @@ test('packed keys: a table owns its bytes, never a view of what it was loaded fr
   t.deepEqual(table.toArray(), ['ab', 'cd']);
   t.not(table.bytes.buffer, body.buffer);
 });
+
+test('packed keys: a builder told the count and bytes fills one buffer; told too little, ' +
+  'it grows', (t) => {
+  const keys = ['a', 'bc', '', 'def'];
+  const exact = new PackedKeysBuilder(keys.length, 6);
+  for (const k of keys) exact.addString(k);
+  const a = exact.finish();
+  t.deepEqual(a.toArray(), keys);
+  t.is(a.bytes.length, 6);
+  const small = new PackedKeysBuilder(1, 1);
+  for (const k of keys) small.addString(k);
+  const b = small.finish();
+  t.deepEqual(b.toArray(), keys);
+  t.is(b.bytes.length, 6, 'trimmed to the bytes written');
+  const none = new PackedKeysBuilder(0, 0).finish();
+  t.is(none.count, 0);
+});

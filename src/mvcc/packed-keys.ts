@@ -118,13 +118,20 @@ export class PackedKeys {
 
 /**
  * PackedKeysBuilder appends keys, as strings or copied from another table, and finishes into
- * a PackedKeys. It grows its buffer by doubling; finish() trims it to the bytes written.
+ * a PackedKeys. Given the count and the total bytes up front (a snapshot's walk knows them),
+ * it allocates once and finish() copies nothing; otherwise it grows by doubling and finish()
+ * trims to the bytes written.
  */
 export class PackedKeysBuilder {
-  private bytes = Buffer.allocUnsafeSlow(4096);
+  private bytes: Buffer;
   private used = 0;
-  private starts = new Float64Array(1024);
+  private starts: Float64Array;
   private n = 0;
+
+  constructor(keys = 1024, bytes = 4096) {
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(1, bytes));
+    this.starts = new Float64Array(keys + 1);
+  }
 
   /** addString appends key k (a Bytes string). */
   addString(k: Bytes): void {
@@ -144,9 +151,12 @@ export class PackedKeysBuilder {
 
   /** finish returns the table of every key added. The builder is spent. */
   finish(): PackedKeys {
-    const bytes = Buffer.allocUnsafeSlow(this.used);
-    this.bytes.copy(bytes, 0, 0, this.used);
-    return new PackedKeys(bytes, this.starts.slice(0, this.n + 1));
+    const exact = this.used === this.bytes.length;
+    const bytes = exact ? this.bytes : Buffer.allocUnsafeSlow(this.used);
+    if (!exact) this.bytes.copy(bytes, 0, 0, this.used);
+    const starts = this.n + 1 === this.starts.length ? this.starts
+      : this.starts.slice(0, this.n + 1);
+    return new PackedKeys(bytes, starts);
   }
 
   private room(len: number): void {

@@ -332,7 +332,11 @@ export class ShardStore {
     // sorts nothing; each row gets its key's number on the walk down the key's chain (every
     // retained row is on one), with no map from key to number (a Map of a million keys was
     // ≈ 1.3 s of a dump's 2.9).
-    const keys = new PackedKeysBuilder();
+    let keyBytes = 0;
+    this.index.forEachKeyRef((k, table, tableNo) => {
+      keyBytes += k !== undefined ? k.length : table!.lengthOf(tableNo);
+    });
+    const keys = new PackedKeysBuilder(this.index.size, keyBytes); // one buffer, no copy
     const rowKeyNo = new Int32Array(c.mod.length);
     let no = -1;
     // Packed keys (a restore's, not touched since) are copied as bytes, not made strings.
