@@ -5,6 +5,7 @@ import {
   loadArena, loadColumn, loadRowsCapacity, setPlainLoads,
 } from '../src/mvcc/kv-columns.js';
 import type { LeaseId, Revision } from '../src/types.js';
+import { pack, unpack } from '../src/runtime/codec.js';
 import { seeded } from './helpers/rng.js';
 
 const kvOf = (key: string, mod: number, value: string, lease = 0): KeyValue => ({
@@ -97,6 +98,16 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   // A new version reuses a free row: rows handed out stay 4.
   put('c', 6, 1, 6, 'w');
   t.is(s.memory().offHeapUsedBytes, 4 * 44 + 31 + 2 * 8 + 1 * 8);
+  t.is(s.memory().packedKeyBytes, 0);
+  // Restored, the keys are packed: their bytes (a, c), 8 bytes of offset a key, 4 bytes of
+  // key number a row (2 rows); no key string and no row → key string on the heap.
+  const back = ShardStore.fromSnapshot(unpack(pack(s.toSnapshot())));
+  const m3 = back.memory();
+  t.is(m3.packedKeyBytes, 2 + 2 * 8 + 2 * 4);
+  t.is(m3.heapBytesEstimate, 2 * 24 + 2 * 8);
+  // A read touches the index's one chunk: its keys become strings again.
+  t.is(back.range({ type: 'range', key: 'a' }, 6 as Revision).kvs.length, 1);
+  t.is(back.memory().heapBytesEstimate, 2 * 24 + 2 * 24 + 2 * 8);
 });
 
 test('mvcc: RunCopier lands every range where a byte-by-byte copy does, joined or not',
