@@ -57,6 +57,11 @@ export class PackedKeys {
     return this.bytes.length;
   }
 
+  /** memoryBytes is what the table takes off the heap: its bytes and its offsets. */
+  memoryBytes(): number {
+    return this.bytes.length + this.starts.byteLength;
+  }
+
   /** keyAt returns key k as a string of its own (a flat copy, which keeps no buffer alive). */
   keyAt(k: number): Bytes {
     return this.bytes.toString('latin1', this.starts[k]!, this.starts[k + 1]!);

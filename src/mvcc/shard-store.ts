@@ -52,10 +52,12 @@ export interface ShardStoreMemory {
   valueBytesLive: number;
   /** heapBytesEstimate: key strings (16-byte header, length rounded up to 8), the index's
    * key and value slots per key with its chunks' spare capacity (~24 bytes), the row → key
-   * table (8 bytes a row). */
+   * table (8 bytes a row). Keys in packed chunks (a restore's, untouched) count in
+   * packedKeyBytes instead. */
   heapBytesEstimate: number;
-  /** packedKeyBytes: a restore's keys still packed (PackedKeys, off the heap): their bytes,
-   * an offset per key, and a key number per restored row. */
+  /** packedKeyBytes: a restore's keys, packed off the heap: their bytes and offsets
+   * (PackedKeys), a key number per restored row, and the key index's packed chunks (a key
+   * number and a row per key). They stay until the store is replaced. */
   packedKeyBytes: number;
 }
 
@@ -102,6 +104,8 @@ export class ShardStore {
   /** restoredKeys, restoredKeyNo: the restored rows' keys, still packed (see loadColumns). */
   private restoredKeys: PackedKeys | undefined = undefined;
   private restoredKeyNo: Uint32Array | undefined = undefined;
+  /** restoredBytes: what those and the index's packed chunks (key numbers, rows) take. */
+  private restoredBytes = 0;
   /** log[0, logLen) holds the rows with modRevision ≥ compactRevision, in order. */
   private log = column(Int32Array, logRowsMin);
   /** logSub[i] is log[i]'s sub revision: its place in its transaction's changes across all
@@ -295,20 +299,20 @@ export class ShardStore {
   /** memory reports what the store's structures take (see ShardStoreMemory). */
   memory(): ShardStoreMemory {
     let keyStrings = 0;
+    let touched = 0; // keys whose chunk holds strings (packed chunks hold numbers off the heap)
     this.index.forEachKeyRef((k) => {
-      if (k !== undefined) keyStrings += 16 + Math.ceil(k.length / 8) * 8;
+      if (k === undefined) return;
+      keyStrings += 16 + Math.ceil(k.length / 8) * 8;
+      touched++;
     });
-    const packed = this.restoredKeys;
     return {
       columnBytes: this.cols.memoryBytes() - this.cols.arenaBytes + this.log.byteLength +
         this.logSub.byteLength,
       offHeapUsedBytes: this.cols.usedBytes() + this.logLen * 8,
       arenaBytes: this.cols.arenaBytes,
       valueBytesLive: this.cols.valueBytesLive,
-      heapBytesEstimate: keyStrings + this.index.size * keyIndexBytesPerKey +
-        this.rowKey.length * 8,
-      packedKeyBytes: packed === undefined ? 0
-        : packed.byteLength + packed.count * 8 + this.restoredKeyNo!.byteLength,
+      heapBytesEstimate: keyStrings + touched * keyIndexBytesPerKey + this.rowKey.length * 8,
+      packedKeyBytes: this.restoredBytes,
     };
   }
 
@@ -455,6 +459,8 @@ export class ShardStore {
     const heads = new Int32Array(m);
     for (let i = 0; i < m; i++) heads[i] = head[live[i]!]!;
     this.index.loadPacked(s.keys, live, heads);
+    this.restoredBytes = s.keys.memoryBytes() + s.key.byteLength + order.byteLength +
+      heads.byteLength;
     this.sizeBytes = size;
   }
 
