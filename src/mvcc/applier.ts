@@ -521,7 +521,9 @@ function mergeLiveKeys(lists: readonly LiveKeys[]):
     for (let j = 0; j < n; j++) row[j] = l.last[l.live[j]!]!;
     return { keys: l.d.keys, nos: l.live, from, row };
   }
-  const merged = new PackedKeysBuilder();
+  let bytes = 0;
+  for (const l of lists) for (const k of l.live) bytes += l.d.keys.lengthOf(k);
+  const merged = new PackedKeysBuilder(n, bytes); // one buffer of its final size
   const pos = lists.map(() => 0);
   let prev = -1;
   let prevNo = 0;

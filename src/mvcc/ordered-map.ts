@@ -325,7 +325,7 @@ export class OrderedMap<V> {
     }
   }
 
-  /** packedChunks counts the chunks not touched since loadPacked (tests, metrics). */
+  /** packedChunks counts the chunks not touched since loadPacked (for tests). */
   packedChunks(): number {
     let n = 0;
     for (const c of this.chunks) if (c.packed !== undefined) n++;

@@ -1,5 +1,4 @@
 import type { Bytes } from '../types.js';
-import { assert } from '../assert.js';
 
 /**
  * PackedKeys is a table of keys kept as bytes: every key's bytes concatenated in one buffer,
@@ -24,7 +23,7 @@ export class PackedKeys {
   constructor(readonly bytes: Buffer, private readonly starts: Float64Array) {}
 
   /** fromLengths takes the keys' bytes and their lengths (a v2 snapshot's keyBytes and
-   * keyLens) and copies the bytes into a buffer of the table's own. It reports false when
+   * keyLens) and copies the bytes into a buffer of the table's own. It returns undefined when
    * the lengths do not add up to the bytes. */
   static fromLengths(bytes: Uint8Array, lens: ArrayLike<number>): PackedKeys | undefined {
     const starts = new Float64Array(lens.length + 1);
@@ -42,7 +41,9 @@ export class PackedKeys {
 
   /** fromStrings packs keys given as strings (a v1 snapshot's, tests). */
   static fromStrings(keys: readonly Bytes[]): PackedKeys {
-    const b = new PackedKeysBuilder();
+    let bytes = 0;
+    for (const k of keys) bytes += k.length;
+    const b = new PackedKeysBuilder(keys.length, bytes);
     for (const k of keys) b.addString(k);
     return b.finish();
   }
@@ -50,11 +51,6 @@ export class PackedKeys {
   /** count is the number of keys. */
   get count(): number {
     return this.starts.length - 1;
-  }
-
-  /** byteLength is the size of every key's bytes together. */
-  get byteLength(): number {
-    return this.bytes.length;
   }
 
   /** memoryBytes is what the table takes off the heap: its bytes and its offsets. */
@@ -85,7 +81,7 @@ export class PackedKeys {
   /** lengths returns every key's length, in number order (a v2 snapshot's keyLens). */
   lengths(): Uint32Array {
     const out = new Uint32Array(this.count);
-    for (let k = 0; k < out.length; k++) out[k] = this.starts[k + 1]! - this.starts[k]!;
+    for (let k = 0; k < out.length; k++) out[k] = this.lengthOf(k);
     return out;
   }
 
@@ -180,6 +176,5 @@ export class PackedKeysBuilder {
   private push(len: number): void {
     this.used += len;
     this.starts[++this.n] = this.used;
-    assert(this.used <= Number.MAX_SAFE_INTEGER, 'PackedKeysBuilder: too many bytes');
   }
 }
