@@ -134,6 +134,44 @@ test('mvcc: RunCopier lands every range where a byte-by-byte copy does, joined o
     }
   });
 
+test('mvcc: valuePiecesOf gives valueBytesOf\'s bytes, shares long runs of the arena, and ' +
+  'its views keep their bytes while the store writes on, grows and rebuilds', (t) => {
+  for (const seed of [1, 2, 3, 4]) {
+    const rnd = seeded(seed);
+    const c = new KvColumns();
+    const rows: number[] = [];
+    const value = (i: number) => String.fromCharCode(i & 0xff).repeat(Math.floor(rnd() * 40));
+    // Rows written in order (their values lie one after the other), some rewritten or freed.
+    for (let i = 0; i < 3000; i++) {
+      const op = rnd();
+      if (op < 0.8 || rows.length === 0) rows.push(c.add(kvOf('k', i + 1, value(i))));
+      else if (op < 0.9) c.set(rows[Math.floor(rnd() * rows.length)]!, kvOf('k', i + 1, value(i)));
+      else c.free(rows.splice(Math.floor(rnd() * rows.length), 1)[0]!);
+    }
+    // A dump's order: some rows out of order first (a compacted base), then the rest in order.
+    const order = [...rows.slice(0, 200)].sort(() => rnd() - 0.5).concat(rows.slice(200));
+    for (const shareMin of [1, 64, 4096, Infinity]) {
+      const want = c.valueBytesOf(order);
+      const got = c.valuePiecesOf(order, shareMin);
+      const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+      t.is(Buffer.concat(got.pieces).toString('hex'), hex(want.bytes), `seed ${seed} ${shareMin}`);
+      t.is(got.bytes, want.bytes.length);
+      t.deepEqual([...got.lens], [...want.lens]);
+      const shared = got.pieces.filter((p) => p.buffer instanceof SharedArrayBuffer);
+      const copied = got.pieces.filter((p) => !(p.buffer instanceof SharedArrayBuffer));
+      for (const p of shared) t.true(p.length >= shareMin, 'only long runs are shared');
+      for (const p of copied) t.true(p.length > 0, 'no empty piece');
+      if (shareMin === Infinity) t.is(shared.length, 0);
+      if (shareMin === 64) t.true(shared.length > 0, `seed ${seed}: runs of the arena shared`);
+      // Writes, growth of the arena, then a rebuild: the views still read the same bytes.
+      for (let i = 0; i < 4000; i++) c.add(kvOf('k', 5000 + i, value(i)));
+      for (let i = 0; i < rows.length; i += 2) c.set(rows[i]!, kvOf('k', 9000 + i, value(i)));
+      c.compactArena(true);
+      t.is(Buffer.concat(got.pieces).toString('hex'), hex(want.bytes), `seed ${seed}: after`);
+    }
+  }
+});
+
 test('mvcc: KvColumns works when the address space to grow in place is refused', (t) => {
   // Under `ulimit -v`, reserving room to grow in place (resizable buffers) can be refused; the
   // columns then fall back to plain buffers that grow by copying. The child process checks
@@ -153,7 +191,8 @@ test('mvcc: KvColumns works when the address space to grow in place is refused',
     c.compactArena(true);
     let bad = 0;
     for (const [r, v] of want) if (c.kv(r, 'k').value !== v || c.mod[r] < 1) bad++;
-    const kinds = [c.arena.buffer, c.mod.buffer, c.prev.buffer].map((b) => b.resizable);
+    const kinds = [c.arena.buffer, c.mod.buffer, c.prev.buffer]
+      .map((b) => b.resizable ?? b.growable);
     console.log(JSON.stringify({ rows: want.size, bad, kinds }));`;
   // Limits of address space around what Node needs plus a 1 GiB arena reservation: below it
   // Node itself may fail to start (its own std::bad_alloc), above it the reservation fits.
@@ -208,8 +247,11 @@ test('mvcc: KvColumns.load takes columns built by loadColumn without a copy, cop
   }
 });
 
-/** resizable: whether a column's or an arena's buffer is a reservation (grows in place). */
-const resizable = (a: ArrayBufferView) => (a.buffer as { resizable?: boolean }).resizable === true;
+/** resizable: whether a column's or an arena's buffer is a reservation (grows in place): a
+ * resizable ArrayBuffer, or for an arena a growable SharedArrayBuffer. */
+const resizable = (a: ArrayBufferView) =>
+  (a.buffer as { resizable?: boolean; growable?: boolean }).resizable === true ||
+  (a.buffer as { growable?: boolean }).growable === true;
 
 function loadAndGrow(t: ExecutionContext, built: 'loadColumn' | 'plain' | 'plainLoads', n: number,
   rowsOf: (i: number) => { mod: number; value: string }): void {

@@ -17,7 +17,7 @@ import {
   type RangeRequest,
   type ShardSnapshotV1,
 } from '../src/mvcc/index.js';
-import { pack, unpack } from '../src/runtime/codec.js';
+import { BinPieces, pack, packBinFieldsApart, unpack } from '../src/runtime/codec.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 
@@ -239,6 +239,43 @@ test('mvcc: a restored shard store keeps its keys packed; its dump, history and 
   restored.compact(R(restored.currentRevision - 100));
   t.deepEqual(unpack(pack(restored.toSnapshot())), unpack(pack(s.toSnapshot())));
   t.deepEqual([...restored.latest()], [...s.latest()]);
+});
+
+test('mvcc: a dump with its values in pieces is the same dump, written as it stood, while ' +
+  'the store writes on and compacts', (t) => {
+  const rnd = seeded(4242);
+  const s = new ShardStore();
+  const w = new Writer(s);
+  const names = Array.from({ length: 2_000 }, (_, i) => `key/${String(i).padStart(5, '0')}`);
+  // The dump each way, decoded (a small values field is packed in place, not last).
+  const bytesOf = (parts: Uint8Array[]) =>
+    JSON.stringify(Object.entries(unpack<object>(Buffer.concat(parts))).sort().map(([k, v]) =>
+      [k, v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v]));
+  const asPieces = (shareMin: number) => {
+    const d = s.toSnapshotPieces(shareMin);
+    return packBinFieldsApart({ ...d, valueBytes: new BinPieces(d.valueBytes) });
+  };
+  for (const k of names) w.commit([k, `first ${k} `.repeat(1 + Math.floor(rnd() * 4))]);
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 1_500; i++) {
+      const k = names[Math.floor(rnd() * names.length)]!;
+      w.commit(w.live.has(k) && rnd() < 0.2 ? [k] : [k, `v${round}.${i}`.repeat(3)]);
+    }
+    if (round === 2) s.compact(R(s.currentRevision - 700));
+    const want = bytesOf(packBinFieldsApart(s.toSnapshot()));
+    const parts = asPieces(256);
+    t.is(bytesOf(parts), want, `round ${round}`);
+    t.true(parts.some((p) => p.buffer instanceof SharedArrayBuffer),
+      `round ${round}: some values are views of the arena`);
+    t.is(bytesOf(asPieces(Infinity)), want);
+    // The store goes on: more writes, a compaction, a rebuilt arena. The dump as it stood is
+    // still what its parts say, and it restores the store as it was.
+    const before = [...s.latest()];
+    for (let i = 0; i < 3_000; i++) w.commit([names[i % names.length]!, `later ${i}`]);
+    s.compact(R(s.currentRevision - 10));
+    t.is(bytesOf(parts), want, `round ${round}: after later writes`);
+    t.deepEqual([...ShardStore.fromSnapshot(unpack(Buffer.concat(parts))).latest()], before);
+  }
 });
 
 test('mvcc: a corrupt snapshot is refused with a typed error', (t) => {

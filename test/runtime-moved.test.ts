@@ -1,8 +1,8 @@
 import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
 import {
-  EnvelopeKind, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack, packBatch, packBinFieldsApart,
-  packWithBins,
+  BinPieces, EnvelopeKind, isShared, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack,
+  packBatch, packBinFieldsApart, packWithBins,
   releaseBytes, unpack, unpackBatch,
 } from '../src/runtime/codec.js';
 import { portTransport } from '../src/runtime/endpoint.js';
@@ -140,5 +140,61 @@ test('packBinFieldsApart: the parts concatenated unpack as the object, large fie
         Buffer.concat(packWithBins({ revision: 1 }, 'shards', [parts, big(3, 6)])));
       t.deepEqual(plain(unpack(body.shards[0]!)), plain(value));
       t.is(Buffer.from(body.shards[1]!).toString('hex'), Buffer.from(big(3, 6)).toString('hex'));
+    }
+  });
+
+test('packBinFieldsApart: a field given as BinPieces is one bin whose parts are the pieces',
+  (t) => {
+    const piece = (n: number, seed: number) =>
+      Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
+    const pieces = [piece(movedBytesMin, 1), piece(7, 2), piece(movedBytesMin * 2 + 1, 3)];
+    const whole = Buffer.concat(pieces);
+    for (const list of [pieces, [], [pieces[1]!]]) {
+      const parts = packBinFieldsApart({ a: 1, values: new BinPieces(list), z: 'z' });
+      for (const p of list) t.true(parts.includes(p), 'each piece is a part, not copied');
+      const got = unpack<{ a: number; values: Uint8Array; z: string }>(Buffer.concat(parts));
+      t.is(got.a, 1);
+      t.is(got.z, 'z');
+      t.is(Buffer.from(got.values).toString('hex'), Buffer.concat(list).toString('hex'));
+    }
+    t.is(new BinPieces(pieces).byteLength, whole.length);
+  });
+
+test('runtime: bytes in shared memory cross a port shared, neither copied nor detached',
+  async (t) => {
+    const { port1, port2 } = new MessageChannel();
+    const sender = portTransport(port1);
+    const receiver = portTransport(port2);
+    try {
+      const shared = new Uint8Array(new SharedArrayBuffer(movedBytesMin * 4));
+      shared.set(patterned(shared.length, 4));
+      const view = shared.subarray(100, 100 + movedBytesMin * 2);
+      const own = patterned(movedBytesMin, 5); // moved beside it in the same batch
+      t.true(isShared(view));
+      t.false(isShared(own));
+      const moved: Uint8Array[] = [];
+      const batch = packBatch([
+        [EnvelopeKind.Send, 0, '', { type: 'S', body: moveBytes(view), other: moveBytes(own) }],
+      ], moved);
+      t.true(batch.length < 64, 'the shared bytes are not packed into the batch');
+      const got = new Promise<{ batch: Uint8Array; moved?: readonly Uint8Array[] }>((resolve) => {
+        receiver.onBatch((b, m) => resolve({ batch: b, moved: m }));
+      });
+      sender.post(batch, moved);
+      t.is(shared.buffer.byteLength, movedBytesMin * 4, 'shared memory is not detached');
+      t.is(own.buffer.byteLength, 0, 'the owned buffer beside it is moved');
+      const r = await got;
+      const [env] = unpackBatch(r.batch, r.moved);
+      const body = (env![3] as { body: Uint8Array; other: Uint8Array });
+      t.true(isShared(body.body));
+      t.is(body.body.byteOffset, 100);
+      t.is(body.body.length, view.length);
+      t.deepEqual([...body.other.subarray(0, 8)], [...patterned(8, 5)]);
+      // The same memory, not a copy: a byte the sender writes now is what the receiver reads.
+      view[0] = view[0]! ^ 0xff;
+      t.is(body.body[0], view[0]);
+    } finally {
+      sender.close();
+      receiver.close();
     }
   });

@@ -2,7 +2,9 @@ import { ShardReads, ShardStore } from '../../src/mvcc/index.js';
 import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import type { Revision } from '../../src/types.js';
-import { moveBytes, packBinFieldsApart, releaseBytes, unpack } from '../../src/runtime/codec.js';
+import {
+  BinPieces, moveBytes, movedBytesMin, packBinFieldsApart, releaseBytes, unpack,
+} from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
@@ -93,9 +95,13 @@ ctx.ep.onMessage((msg, token) => {
       for (const t of reads.rewind(msg)) ctx.ep.replyError(t, takenBack);
       return;
     case 'ShardSnapshot':
-      // The dump's columns move to the Raft node as they are (no packed copy of them all).
+      // The dump's columns move to the Raft node as they are (no packed copy of them all),
+      // and its values, where they lie in runs in the arena, as views of that shared memory.
       if (token !== undefined) {
-        ctx.ep.reply(token, packBinFieldsApart(store.toSnapshot()).map(moveBytes));
+        const dump = store.toSnapshotPieces(movedBytesMin);
+        ctx.ep.reply(token, packBinFieldsApart({
+          ...dump, valueBytes: new BinPieces(dump.valueBytes),
+        }).map(moveBytes));
       }
       collectGarbageSoon(); // the dump's columns and bytes, once sent
       return;

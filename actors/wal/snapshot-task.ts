@@ -8,7 +8,8 @@
  * `pool.run`: a transferred buffer crosses threads without the copy that structured cloning a
  * large part costs (a transferred part must own its whole ArrayBuffer).
  */
-import { releaseBytes } from '../../src/runtime/codec.js';
+import { isShared, releaseBytes } from '../../src/runtime/codec.js';
+import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { nodeFsOps } from './fs-ops.js';
 import { writeSnapshotFile } from './snap-store.js';
@@ -70,6 +71,10 @@ export default async function writeSnapshot(input: SnapshotTaskInput):
     // The parts were moved here and are written: free them now. This thread allocates almost
     // nothing, so its next collection, which would free them, could be minutes away; until
     // then a million keys' dump (≈ 130 MB, allocated by the shard) stayed resident.
-    for (const part of input.parts) releaseBytes(part);
+    let shared = false;
+    for (const part of input.parts) if (!releaseBytes(part) && isShared(part)) shared = true;
+    // Views of a shard's value arena (shared memory) free nothing here, but they keep that
+    // arena alive, should the shard replace it, until this thread collects them.
+    if (shared) collectGarbageSoon();
   }
 }

@@ -49,8 +49,9 @@ export interface ShardSnapshotV1 {
   value: string[];
 }
 
-/** ShardSnapshot is the layout written now: binary columns (see the file comment). */
-export interface ShardSnapshot {
+/** ShardSnapshot is the layout written now: binary columns (see the file comment). A dump
+ * made to be written (ShardStore.toSnapshotPieces) gives its values as pieces (V). */
+export interface ShardSnapshot<V = Uint8Array> {
   format: typeof shardSnapshotFormat;
   currentRevision: number;
   compactRevision: number;
@@ -61,15 +62,16 @@ export interface ShardSnapshot {
   create: Uint8Array;
   version: Uint8Array;
   lease: Uint8Array;
-  valueBytes: Uint8Array;
+  valueBytes: V;
   valueLens: Uint8Array;
   /** sub: the rows' sub revisions (optional, see the file comment). */
   sub?: Uint8Array;
 }
 
 /** SnapshotColumns is a decoded dump of either format, as aligned typed arrays; its keys are
- * a packed table, so that a load makes no string per key (see PackedKeys). */
-export interface SnapshotColumns {
+ * a packed table, so that a load makes no string per key (see PackedKeys). V: as in
+ * ShardSnapshot. */
+export interface SnapshotColumns<V = Uint8Array> {
   currentRevision: number;
   compactRevision: number;
   keys: PackedKeys;
@@ -80,7 +82,7 @@ export interface SnapshotColumns {
   version: Float64Array;
   lease: Float64Array;
   valueLens: Uint32Array;
-  valueBytes: Uint8Array;
+  valueBytes: V;
   /** sub: each row's sub revision (absent: unknown, all 0). */
   sub?: Uint32Array;
 }
@@ -111,7 +113,7 @@ function bytesOf(a: Float64Array | Uint32Array): Uint8Array {
 }
 
 /** encodeShardSnapshot builds a v2 dump from columns (views, no copies of the columns). */
-export function encodeShardSnapshot(c: SnapshotColumns): ShardSnapshot {
+export function encodeShardSnapshot<V>(c: SnapshotColumns<V>): ShardSnapshot<V> {
   const n = c.rows;
   return {
     format: shardSnapshotFormat,

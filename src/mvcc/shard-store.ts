@@ -330,8 +330,28 @@ export class ShardStore {
 
   /** toSnapshot returns the dump, format v2 (see shard-snapshot.ts). */
   toSnapshot(): ShardSnapshot {
+    const { rows, cols } = this.dumpColumns();
+    const values = this.cols.valueBytesOf(rows);
+    return encodeShardSnapshot({ ...cols, valueLens: values.lens, valueBytes: values.bytes });
+  }
+
+  /**
+   * toSnapshotPieces is toSnapshot with the values as pieces whose concatenation is
+   * toSnapshot's valueBytes: runs of `shareMin` bytes or more are views of the value arena,
+   * in shared memory (KvColumns.valuePiecesOf). The dump stays valid while the store goes on
+   * writing, so a snapshot file is written from it without a copy of every value.
+   */
+  toSnapshotPieces(shareMin: number): ShardSnapshot<Uint8Array[]> {
+    const { rows, cols } = this.dumpColumns();
+    const values = this.cols.valuePiecesOf(rows, shareMin);
+    return encodeShardSnapshot({ ...cols, valueLens: values.lens, valueBytes: values.pieces });
+  }
+
+  /** dumpColumns gathers a dump's rows (those below the compaction point, in key order, then
+   * the change log) and their columns, all but the values. */
+  private dumpColumns(): { rows: Int32Array; cols: Omit<SnapshotColumns, 'valueLens' |
+    'valueBytes'> } {
     const c = this.cols;
-    const rows: number[] = [];
     // Keys are numbered in key order (the index's), so that a load finds them sorted and
     // sorts nothing; each row gets its key's number on the walk down the key's chain (every
     // retained row is on one), with no map from key to number (a Map of a million keys was
@@ -342,6 +362,9 @@ export class ShardStore {
     });
     const keys = new PackedKeysBuilder(this.index.size, keyBytes); // one buffer, no copy
     const rowKeyNo = new Int32Array(c.mod.length);
+    // At most one row per key below the compaction point, then the log.
+    const all = new Int32Array(this.index.size + this.logLen);
+    let base = 0;
     let no = -1;
     // Packed keys (a restore's, not touched since) are copied as bytes, not made strings.
     this.index.forEachKeyRef((k, table, tableNo, head) => {
@@ -354,11 +377,11 @@ export class ShardStore {
         r = c.prev[r]!;
         rowKeyNo[r] = no;
       }
-      if (c.mod[r]! < this.compactRevision) rows.push(r);
+      if (c.mod[r]! < this.compactRevision) all[base++] = r;
     });
-    const base = rows.length;
-    for (let i = 0; i < this.logLen; i++) rows.push(this.log[i]!);
-    const n = rows.length;
+    all.set(this.log.subarray(0, this.logLen), base);
+    const n = base + this.logLen;
+    const rows = all.subarray(0, n);
     const sub = new Uint32Array(n);
     sub.set(this.logSub.subarray(0, this.logLen), base);
     const key = new Uint32Array(n);
@@ -374,12 +397,13 @@ export class ShardStore {
       version[i] = c.version[r]!;
       lease[i] = c.lease[r]!;
     }
-    const values = c.valueBytesOf(rows);
-    return encodeShardSnapshot({
-      currentRevision: this.currentRevision, compactRevision: this.compactRevision,
-      keys: keys.finish(), rows: n, key, mod, create, version, lease,
-      valueLens: values.lens, valueBytes: values.bytes, sub,
-    });
+    return {
+      rows,
+      cols: {
+        currentRevision: this.currentRevision, compactRevision: this.compactRevision,
+        keys: keys.finish(), rows: n, key, mod, create, version, lease, sub,
+      },
+    };
   }
 
   /**

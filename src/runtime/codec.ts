@@ -61,10 +61,17 @@ export class MovedBytes extends Uint8Array {}
 export const movedBytesMin = 64 * 1024;
 
 /** moveBytes wraps bytes (the same memory, no copy) to be moved by the next batch, when they
- * are large enough to be worth it (movedBytesMin) and not in shared memory. */
+ * are large enough to be worth it (movedBytesMin). Bytes in shared memory are not moved but
+ * shared: the receiver gets a view of the same memory (a shard's dump viewing its value
+ * arena, KvColumns.valuePiecesOf), and the sender must never change those bytes. */
 export function moveBytes(bytes: Uint8Array): Uint8Array {
-  if (bytes.length < movedBytesMin || !(bytes.buffer instanceof ArrayBuffer)) return bytes;
-  return new MovedBytes(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (bytes.length < movedBytesMin) return bytes;
+  return new MovedBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.length);
+}
+
+/** isShared: the bytes are a view of shared memory (a SharedArrayBuffer). */
+export function isShared(bytes: Uint8Array): boolean {
+  return typeof SharedArrayBuffer === 'function' && bytes.buffer instanceof SharedArrayBuffer;
 }
 
 /** moveCopy is moveBytes of a copy, for bytes the sender keeps: large ones cost one copy
@@ -186,6 +193,18 @@ export function packWithBins(head: object, key: string,
   return parts;
 }
 
+/** BinPieces is a bytes field given as pieces, whose concatenation is the field's bytes:
+ * packBinFieldsApart writes it as one bin whose parts are the pieces themselves (a shard's
+ * dump's values, partly views of its value arena). Only packBinFieldsApart takes it. */
+export class BinPieces {
+  readonly byteLength: number;
+  constructor(readonly pieces: readonly Uint8Array[]) {
+    let n = 0;
+    for (const p of pieces) n += p.length;
+    this.byteLength = n;
+  }
+}
+
 /**
  * packBinFieldsApart encodes a flat object as parts whose concatenation is its msgpack, with
  * each bytes field of movedBytesMin or more left out of the packing: the part is the field's
@@ -195,10 +214,10 @@ export function packWithBins(head: object, key: string,
  */
 export function packBinFieldsApart(value: object): Uint8Array[] {
   const rest: Record<string, unknown> = {};
-  const apart: Uint8Array[] = [];
+  const apart: (Uint8Array | BinPieces)[] = [];
   const names: string[] = [];
   for (const [name, v] of Object.entries(value)) {
-    if (v instanceof Uint8Array && v.length >= movedBytesMin) {
+    if ((v instanceof Uint8Array && v.length >= movedBytesMin) || v instanceof BinPieces) {
       apart.push(v);
       names.push(name);
     } else {
@@ -216,7 +235,10 @@ export function packBinFieldsApart(value: object): Uint8Array[] {
     }
   }
   const parts = [packed.subarray(0, head)];
-  for (const b of apart) parts.push(binHeader(b.length), b);
+  for (const b of apart) {
+    if (b instanceof Uint8Array) parts.push(binHeader(b.length), b);
+    else parts.push(binHeader(b.byteLength), ...b.pieces);
+  }
   return parts;
 }
 

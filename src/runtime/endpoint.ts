@@ -7,7 +7,7 @@ import {
   askSweepIntervalMs, askTimeoutMs, batchMessagesMax, mailboxDepthMax, spinIdleCoresMin,
   spinLoadWindowMs, spinSlotsMax, traceBatchParentsMax, traceOpenAsksMax,
 } from '../constants.js';
-import { type Envelope, EnvelopeKind, packBatch, unpackBatch } from './codec.js';
+import { type Envelope, EnvelopeKind, isShared, packBatch, unpackBatch } from './codec.js';
 import {
   nowMs, type OpenSpan, type SpanAttributes, type TraceField, Tracer, type TraceRef,
 } from './trace.js';
@@ -722,8 +722,9 @@ export function portTransport(port: {
         return;
       }
       // Views of one ArrayBuffer may be moved together; a transfer list names it once.
+      // Views of shared memory are not transferred: the message shares that memory.
       const buffers = new Set<ArrayBuffer>([batch.buffer as ArrayBuffer]);
-      for (const m of moved) buffers.add(m.buffer as ArrayBuffer);
+      for (const m of moved) if (!isShared(m)) buffers.add(m.buffer as ArrayBuffer);
       port.postMessage([batch, ...moved], [...buffers]);
     },
     onBatch(cb) {
