@@ -1,31 +1,17 @@
-import type { ShardMsg, ShardReplies } from '../actors/shard/messages.js';
 import { readPointRegion } from '../actors/raft/messages.js';
-import { peerMetricsHook } from './cluster/metrics.js';
 import { setRequestLimits } from './api/limits.js';
-import { actorSpecs, planCluster, publishClientUrls } from './cluster/setup.js';
+import { actorSpecs, planCluster } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
-import { bootStatusAsksMax, shutdownDrainMsMax } from './constants.js';
-import { EtcdError } from './errors.js';
 import { ConfigError, HelpRequested, VersionRequested } from './config/errors.js';
 import { KvService } from './gateway/kv-service.js';
-import { setupObservability } from './gateway/observability.js';
-import { startAuth } from './gateway/auth-gate.js';
-import { tlsFor } from './gateway/tls.js';
-import { buildGateway, type Gateway, startGateway } from './gateway/server.js';
-import { GatewayPool, gatewayThreadsFor, type PoolHooks, type PoolOptions,
-  poolHooks } from './gateway/pool.js';
-import type { GatewayDeps } from './gateway/routes.js';
-import type { Reservation } from './server/listen.js';
-import { type GrpcStartDeps, startGrpcGateways } from './gateway/grpc-server.js';
-import { closeLogger, flushLogger } from './log/index.js';
-import { createMetrics, type Metrics } from './metrics/index.js';
-import { AskTimeoutError } from './runtime/endpoint.js';
+import type { GatewayPool, PoolHooks, PoolOptions } from './gateway/pool.js';
+import { gatewayThreadsFor } from './gateway/pool-size.js';
+import { flushLogger } from './log/index.js';
 import { ActorSystem } from './runtime/system.js';
 import { StartupError } from './server/errors.js';
 import { mallocHugePages } from './server/huge-pages.js';
 import { loggerConfig, prepareStart } from './server/startup.js';
-import { apiVersion, clusterVersion, serverVersion as version, versionText }
-  from './server/version.js';
+import { apiVersion, serverVersion as version, versionText } from './server/version.js';
 
 /**
  * main: starts one MyEtcd member. The main thread is the gateway (HTTP) and the supervisor;
@@ -65,9 +51,7 @@ async function main(): Promise<void> {
   // (--initial-cluster-state existing); a restart takes it from the WAL instead.
   const plan = await planCluster(config);
   const { selfId: memberId, clusterId } = plan;
-  const metrics = createMetrics({ version: apiVersion, buildVersion: version, clusterVersion,
-    quotaBackendBytes: config.quotaBackendBytes });
-  const pool = newPool(config, plan, logger);
+  const pool = await newPool(config, plan, logger);
   const system = new ActorSystem(actorSpecs(config, plan), {
     ...pool?.systemOptions,
     logger: logger.child({ component: 'supervisor' }),
@@ -84,96 +68,13 @@ async function main(): Promise<void> {
   // Before the actors start: the Raft node may report applied revisions at once.
   const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
   system.opts.onShared = (_generation, shared) => { kv.setReadPoint(shared[readPointRegion]); };
-  const auth = await startAuth(config, kv, metrics.registry);
   const hooks = startPool(pool, system); // before the actors: they connect to its threads
-  await system.start();
-  await refreshWhileRestoring(kv, log);
-  system.opts.onGeneration = () => { void kv.refresh().catch(() => undefined); };
-  metrics.onScrape(peerMetricsHook(metrics.registry, system.gateway));
-  metrics.onScrape(() => scrapeKv(metrics, kv));
-  const obs = setupObservability({ system, kv, metrics, config, memberId, logger });
-  hooks.set(poolHooks(system, kv, metrics, auth, obs.gatewayDeps));
-  for (let i = 0; i < config.storageShards; i++) {
-    const shard = system.gateway.ref<ShardMsg, ShardReplies>(`shard-${i}`);
-    metrics.onScrape(async () => {
-      const st = await shard.ask({ type: 'ShardStats' }, 2_000);
-      metrics.ingestMvccStats(shard.target, { keys: st.keys, dbSizeBytes: st.bytes });
-    });
-  }
-
-  const { gateways, listened } = await serveClients(config, clientUrls, pool, log, {
-    kv, system, version,
-    metricsText: () => metrics.render(system, kv),
-    ...obs.gatewayDeps,
-    countBytes: (received, sent) => metrics.addClientBytes(received, sent),
-    onBodyRefused: () => metrics.httpBodyRefused.inc(),
-    watchBufferedBytesMax: config.watchBufferedBytesMax,
-    auth,
-  });
-  metrics.onScrape(async () => {
-    await pool?.flush();
-    metrics.ingestGateway(sumStats(gateways, pool));
-  });
-  const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'received signal; shutting down');
-    system.markStopping();
-    for (const g of gateways) g.watches.closeAll(new EtcdError('STOPPED'));
-    for (const g of [...gateways.map((x) => x.server), ...grpc.servers]) g.close();
-    // Requests in flight finish against the actors (bounded wait), then the actors stop in
-    // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
-    const admissions = [...gateways.map((g) => g.routes.admission), ...grpc.admissions];
-    void Promise.all([drain(admissions, shutdownDrainMsMax), pool?.close()])
-      .then(() => obs.stop()).then(() => system.stop()).then(() => pool?.terminate())
-      .then(async () => {
-      await lock.release();
-      log.info({}, 'stopped');
-      return closeLogger(logger).then(() => process.exit(0));
-    }, (e: unknown) => {
-      log.error({ err: String(e) }, 'unclean stop');
-      return closeLogger(logger).then(() => process.exit(1));
-    });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM')); // before gRPC: a stop once HTTP is ready is clean
-  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
-  grpcUrls));
-}
-
-/** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway), the gateway
- * threads' latest reports included. */
-function sumStats(all: Gateway[], pool?: GatewayPool): Parameters<Metrics['ingestGateway']>[0] {
-  const sum = {
-    inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
-    watchStreamsDropped: 0,
-  };
-  for (const m of pool?.last.values() ?? []) {
-    sum.inflight += m.inflight;
-    sum.watchStreams += m.watchStreams;
-    sum.watchBufferedBytes += m.watchBufferedBytes;
-    sum.watchBufferedBytesPeak += m.watchBufferedBytesPeak;
-    sum.watchStreamsDropped += m.watchStreamsDropped;
-  }
-  for (const { routes, watches } of all) {
-    sum.inflight += routes.admission.inflight;
-    sum.watchStreams += watches.streams;
-    sum.watchBufferedBytes += watches.bufferedBytes;
-    sum.watchBufferedBytesPeak += watches.bufferedBytesPeak;
-    sum.watchStreamsDropped += watches.dropped;
-  }
-  return sum;
-}
-
-/** drain resolves once no request is in flight, or after timeoutMs. */
-async function drain(admissions: { inflight: number }[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (admissions.some((a) => a.inflight > 0) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  // The actor threads load their code and the WAL while this thread loads the client-facing
+  // half (HTTP, gRPC, metrics, tracing: ≈ 0.45 s of modules alone on this thread), which
+  // needs the actors only once they run: on 2 cores the two overlap instead of queueing.
+  const [front] = await Promise.all([import('./server/front-end.js'), system.start()]);
+  await front.serve({ config, clientUrls, grpcUrls, lock, logger, log, system, kv, pool, hooks,
+    memberId, clusterId });
 }
 
 main().catch((e: unknown) => {
@@ -185,32 +86,16 @@ main().catch((e: unknown) => {
   process.exit(1);
 });
 
-/**
- * refreshWhileRestoring reads the Raft node's status at start-up. Restoring a large store
- * (snapshot load, WAL replay) can keep the Raft node busy past one ask's deadline on a loaded
- * machine: keep asking, up to bootStatusAsksMax times, rather than exit.
- */
-async function refreshWhileRestoring(
-  kv: KvService, log: { warn(o: object, msg: string): void },
-): Promise<void> {
-  for (let tries = 1; ; tries++) {
-    try {
-      await kv.refresh();
-      return;
-    } catch (e) {
-      if (!(e instanceof AskTimeoutError) || tries >= bootStatusAsksMax) throw e;
-      log.warn({ tries }, 'the Raft node is still restoring; asking again');
-    }
-  }
-}
-
 /** newPool makes the gateway threads' pool when --experimental-gateway-threads asks for more
- * than the main thread (src/gateway/pool.ts); undefined: the main thread serves HTTP. */
-function newPool(config: Config, plan: { selfId: number; clusterId: number },
-  logger: { child(b: object): PoolOptions['log'] }): GatewayPool | undefined {
+ * than the main thread (src/gateway/pool.ts, loaded only then: it loads uWS and prom-client,
+ * which the main thread's own gateway loads later, beside the actors' start); undefined: the
+ * main thread serves HTTP. */
+async function newPool(config: Config, plan: { selfId: number; clusterId: number },
+  logger: { child(b: object): PoolOptions['log'] }): Promise<GatewayPool | undefined> {
   const threads = gatewayThreadsFor(config);
   if (threads <= 1) return undefined;
-  return new GatewayPool({
+  const { GatewayPool: Pool } = await import('./gateway/pool.js');
+  return new Pool({
     threads, config, memberId: plan.selfId, clusterId: plan.clusterId, version,
     logConfig: loggerConfig(config), log: logger.child({ component: 'gateway-pool' }),
   });
@@ -235,44 +120,3 @@ function startPool(pool: GatewayPool | undefined, system: ActorSystem):
   return { set: (x) => { h = x; } };
 }
 
-/** serveClients starts the HTTP front end on the reserved client URLs: the main thread's
- * gateway, or the gateway threads (the main thread then keeps an unlistened gateway for the
- * gRPC front end's watch streams). */
-async function serveClients(config: Config, clientUrls: Reservation[],
-  pool: GatewayPool | undefined, log: { info(o: object, m: string): void }, deps: GatewayDeps):
-  Promise<{ gateways: Gateway[]; listened: number[] }> {
-  const gateways: Gateway[] = [];
-  const listened: number[] = [];
-  // Said once main has its signal handlers (after this turn): a SIGTERM sent on reading the
-  // line must find them (the main thread's uWS server, when there is one, also catches it).
-  const ready = (raw: string, port: number) => setImmediate(() => {
-    const u = new URL(raw);
-    log.info({ url: `${u.protocol}//${u.hostname}:${port}`, ...(pool === undefined ? {}
-      : { gatewayThreads: pool.names.length }) }, 'ready to serve client requests');
-  });
-  if (pool !== undefined) {
-    const { server, routes, watches } = buildGateway(deps);
-    gateways.push({ server, routes, watches, port: 0 });
-    const ports = await pool.listen(clientUrls, (r) => tlsFor(config, new URL(r.url)));
-    clientUrls.forEach((r, i) => ready(r.url, ports[i]!));
-    return { gateways, listened: ports };
-  }
-  for (const reserved of clientUrls) {
-    const g = await startGateway(deps, reserved.host, reserved.port, reserved,
-      tlsFor(config, new URL(reserved.url)));
-    gateways.push(g);
-    ready(reserved.url, g.port);
-    listened.push(g.port);
-  }
-  return { gateways, listened };
-}
-
-/** scrapeKv feeds /metrics what the Raft node and the main thread's gateway count. */
-async function scrapeKv(metrics: Metrics, kv: KvService): Promise<void> {
-  const st = await kv.status();
-  metrics.ingestMvccStats('raft', {
-    putTotal: st.putTotal, deleteTotal: st.deleteTotal, txnTotal: st.txnTotal,
-    rangeTotal: kv.rangeTotal,
-  });
-  metrics.ingestReadPoints('gateway', kv.readPoints);
-}

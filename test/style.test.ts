@@ -42,13 +42,7 @@ const functionLinesMax = 70;
  * longer than functionLinesMax. It only shrinks: an entry whose function is gone or fits the
  * cap fails, so that it is removed.
  */
-const longFunctionsAllowed: Readonly<Record<string, { lines: number; why: string }>> = {
-  'src/main.ts:main': {
-    lines: 110,
-    why: 'the start-up sequence, edited by the start-up safety and cluster work at once; ' +
-      'split into src/server/ once both have landed (110: with the start-up safety branch)',
-  },
-};
+const longFunctionsAllowed: Readonly<Record<string, { lines: number; why: string }>> = {};
 
 /** lineColumnsMax is the longest line, in UTF-16 code units (what an editor shows as columns
  * for the text we write). */
@@ -134,16 +128,28 @@ test('style: the pure cores import no node module or package and read no clock, 
   t.deepEqual(problems, []);
 });
 
-test('style: src/ and actors/ import no module dynamically, so the import graph is complete',
-  (t) => {
-    const problems: string[] = [];
-    for (const s of code) {
-      for (const i of s.imports) {
-        if (i.dynamic) problems.push(`${at(s, i.line)} imports ${i.specifier} dynamically`);
+/** dynamicImportsAllowed: the one file that may import dynamically, and why. src/main.ts
+ * loads the client-facing half of a member (and the gateway pool, when there is one) while
+ * the actor threads start: the two overlap on 2 cores instead of queueing. */
+const dynamicImportsAllowed = ['src/main.ts'];
+
+test('style: src/ and actors/ import no module dynamically, so the import graph is complete ' +
+  '(but main\'s deferred start-up, by a literal path the graph resolves)', (t) => {
+  const problems: string[] = [];
+  let allowed = 0;
+  for (const s of code) {
+    for (const i of s.imports) {
+      if (!i.dynamic) continue;
+      if (dynamicImportsAllowed.includes(s.path) && i.resolved !== undefined) {
+        allowed++;
+        continue;
       }
+      problems.push(`${at(s, i.line)} imports ${i.specifier} dynamically`);
     }
-    t.deepEqual(problems, []);
-  });
+  }
+  t.deepEqual(problems, []);
+  t.true(allowed > 0, 'main\'s deferred imports are seen (else drop the exception)');
+});
 
 test('style: outside an actor\'s folder only its protocol, actors/<name>/messages.ts, is imported',
   (t) => {

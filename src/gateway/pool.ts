@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { type MessagePort, Worker } from 'node:worker_threads';
 import HyperExpress from 'hyper-express';
 import { Counter, Gauge } from 'prom-client';
@@ -7,9 +6,7 @@ import type {
 } from '../../actors/gateway/messages.js';
 import type { Config } from '../config/index.js';
 import { traceSampleRateOf } from '../config/index.js';
-import {
-  gatewayThreadsAutoMax, gatewayThreadsCoresMin, gatewayThreadsMax, shutdownDrainMsMax,
-} from '../constants.js';
+import { shutdownDrainMsMax } from '../constants.js';
 import { bindError, type Reservation, whyNotBindable } from '../server/listen.js';
 import type { ActorInit, ControlMessage } from '../runtime/worker.js';
 import type { ActorSystem, SharedRegions, SystemOptions } from '../runtime/system.js';
@@ -41,18 +38,7 @@ import { type ClientTls, uwsTlsOptions } from './tls.js';
  * to the main thread's single uWS listener without the flag: that is the same user's choice.
  */
 
-/** gatewayThreadsFor decides the number of gateway threads: --experimental-gateway-threads;
- * 0 (the default) sizes it to the cores: the main thread alone below gatewayThreadsCoresMin
- * cores, else half the cores up to gatewayThreadsAutoMax. 1 is the main thread alone. TLS
- * with client certificates (the relay of src/gateway/tls.ts) is served by the main thread. */
-export function gatewayThreadsFor(config: Config, cores = availableParallelism()): number {
-  if (config.clientCertAuth === 'true' &&
-    config.listenClientUrls.some((u) => u.startsWith('https:'))) return 1;
-  const auto = cores < gatewayThreadsCoresMin ? 1
-    : Math.min(Math.floor(cores / 2), gatewayThreadsAutoMax);
-  const n = config.gatewayThreads === 0 ? auto : config.gatewayThreads;
-  return Math.max(1, Math.min(n, gatewayThreadsMax));
-}
+export { gatewayThreadsFor } from './pool-size.js';
 
 /** PoolOptions are what the pool needs from main.ts. */
 export interface PoolOptions {

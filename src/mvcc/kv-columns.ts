@@ -42,10 +42,10 @@ const valueArenaBytesMax = 2 ** 32 - 1;
 
 /**
  * KvColumns holds versions of keys (etcd's KeyValue minus the key) as rows of columnar typed
- * arrays, with the values' bytes in one off-heap arena (shared memory: valuePiecesOf). It replaces one JS object per version
- * (a KeyValue: ~64 bytes of object, a value string with its 16-byte header, the pointers that
- * reach both) by 48 bytes of columns plus the value's bytes, none of which the garbage
- * collector has to trace.
+ * arrays, with the values' bytes in one off-heap arena (shared memory: valuePiecesOf). It
+ * replaces one JS object per version (a KeyValue: ~64 bytes of object, a value string with
+ * its 16-byte header, the pointers that reach both) by 48 bytes of columns plus the value's
+ * bytes, none of which the garbage collector has to trace.
  *
  * A row r holds: mod[r], create[r], version[r] (0 = tombstone), lease[r] (float64: exact up
  * to 2^53, as revisions and lease ids are everywhere else), the value bytes
