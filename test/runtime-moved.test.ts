@@ -1,4 +1,6 @@
 import test from 'ava';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MessageChannel } from 'node:worker_threads';
 import {
   BinPieces, EnvelopeKind, isShared, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack,
@@ -198,3 +200,25 @@ test('runtime: bytes in shared memory cross a port shared, neither copied nor de
       receiver.close();
     }
   });
+
+test.serial('codec: unpack of large bytes leaves msgpackr holding no view of them', async (t) => {
+  // msgpackr keeps a DataView of the last buffer it read; a snapshot's body in shared memory
+  // (190 MiB with a million keys) stayed alive behind it on a thread that went quiet.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const packed = pack({ dump: patterned(movedBytesMin * 2, 3) });
+  let refs: WeakRef<object>[] = [];
+  (() => {
+    const shared = new SharedArrayBuffer(packed.length + 16);
+    const view = new Uint8Array(shared, 16, packed.length);
+    view.set(packed);
+    const got = unpack<{ dump: Uint8Array }>(view);
+    t.is(got.dump.length, movedBytesMin * 2);
+    refs = [new WeakRef(shared)];
+  })();
+  for (let i = 0; i < 3 && refs[0]!.deref() !== undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    gc();
+  }
+  t.is(refs[0]!.deref(), undefined, 'the shared buffer was collected');
+});

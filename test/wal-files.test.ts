@@ -11,7 +11,7 @@ import {
 } from '../actors/wal/snap-store.js';
 import { snapDirOf, walDirOf } from '../src/server/data-dir.js';
 import { walPreallocateStepBytes } from '../src/constants.js';
-import { nodeFsOps } from '../actors/wal/fs-ops.js';
+import { nodeFsOps, readFileSharedSync } from '../actors/wal/fs-ops.js';
 import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
 import { decodeSegment, walSegmentName } from '../src/wal/index.js';
 import type { WalEntry, WalRecordInput } from '../src/wal/index.js';
@@ -574,4 +574,19 @@ test('wal files: a snapshot taken at an index the written commit trails is used 
   t.is(Number(after.recovered.hardState?.commit), 30);
   t.is(after.commitThrough(30 as Index), undefined);
   after.close();
+});
+
+test('wal files: a file read whole into shared memory is the file', (t) => {
+  const dir = tmpDir(t, 'myetcd-shared-read-');
+  for (const size of [0, 1, 65_537, 3 * 1024 * 1024 + 5]) {
+    const want = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) want[i] = (i * 131 + 7) & 0xff;
+    const file = path.join(dir, `f${size}`);
+    fs.writeFileSync(file, want);
+    const got = readFileSharedSync(file);
+    t.true(got.buffer instanceof SharedArrayBuffer, `${size}: shared memory`);
+    t.is(got.length, size);
+    t.true(Buffer.from(got.buffer, got.byteOffset, got.length).equals(want), `${size} bytes`);
+  }
+  t.throws(() => readFileSharedSync(path.join(dir, 'missing')), { code: 'ENOENT' });
 });

@@ -12,7 +12,7 @@ import {
   type ConfChange, ConfChangeAddLearnerNode, ConfChangeAddNode, ConfChangeRemoveNode,
   type ConfState, decodeConfChange, type Entry, EntryNormal,
 } from '../../src/raft/index.js';
-import { moveCopy, pack, unpack } from '../../src/runtime/codec.js';
+import { isShared, moveBytes, moveCopy, pack, unpack } from '../../src/runtime/codec.js';
 import type { ActorRef, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { LeaseId, Revision } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
@@ -211,10 +211,12 @@ export class StateMachine {
     this.auth = AuthStore.fromJson(body?.auth);
     this.alarms = AlarmStore.fromJson(body?.alarms);
     this.gateway?.sendUnbounded({ type: 'AuthChanged', state: this.auth.toJson() });
-    // Each shard gets its own copy of its dump, moved to it (one memory copy here, where
-    // packing it into the message would cost two); the applier below reads the originals.
+    // Each shard gets its dump while the applier below reads the same bytes: a dump read from
+    // the snapshot file is in shared memory that nobody writes, and goes as it is; any other
+    // (a leader's snapshot, a re-split) as a copy of its own, moved to the shard (one memory
+    // copy here, where packing it into the message would cost two).
     const loading = Promise.all(this.shards.map((s, i) => s.ask({
-      type: 'ShardRestore', dump: dumps[i] === null ? null : moveCopy(dumps[i]!), index,
+      type: 'ShardRestore', dump: dumpFor(dumps[i]!), index,
     }, snapshotAskTimeoutMs)));
     // Posted now: queued, the dumps would leave at the end of this turn, after the applier
     // below is built, and the shards would load after it instead of beside it.
@@ -708,4 +710,11 @@ export class StateMachine {
       if (r.changes.length > 0 || compact !== undefined) perShard[i]!.push(r);
     }
   }
+}
+
+/** dumpFor is what a shard is sent of its dump (see StateMachine.restore): shared memory
+ * shared, anything else copied and moved. */
+function dumpFor(d: Uint8Array | null): Uint8Array | null {
+  if (d === null) return null;
+  return isShared(d) ? moveBytes(d) : moveCopy(d);
 }

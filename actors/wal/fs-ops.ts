@@ -23,6 +23,8 @@ export interface FsOps {
   unlinkSync(file: string): void;
   readdirSync(dir: string): string[];
   readFileSync(file: string): Uint8Array;
+  /** readFileShared is readFileSync into shared memory (readFileSharedSync). */
+  readFileShared(file: string): Uint8Array;
   mkdirSync(dir: string): void;
   existsSync(file: string): boolean;
 }
@@ -39,9 +41,35 @@ export const nodeFsOps: FsOps = {
   unlinkSync: (f) => fs.unlinkSync(f),
   readdirSync: (d) => fs.readdirSync(d),
   readFileSync: (f) => fs.readFileSync(f),
+  readFileShared: (f) => readFileSharedSync(f),
   mkdirSync: (d) => fs.mkdirSync(d, { mode: 0o700 }),
   existsSync: (f) => fs.existsSync(f),
 };
+
+/**
+ * readFileSharedSync reads a whole file into a SharedArrayBuffer, so that views of it cross to
+ * other threads without a copy: a snapshot's body, whose shard dumps the Raft node hands on to
+ * the shards while it rebuilds its applier from the same bytes (a copy of each dump was
+ * ≈ 0.3–0.5 s of a 1,000,000-key restart on the Raft thread, before any shard could start).
+ * Nobody writes the bytes once read. A file that shrinks while it is read gives what was
+ * read: the snapshot's checksum then refuses it.
+ */
+export function readFileSharedSync(file: string): Uint8Array {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const out = new Uint8Array(new SharedArrayBuffer(size));
+    let o = 0;
+    while (o < size) {
+      const n = fs.readSync(fd, out, o, size - o, o);
+      if (n === 0) return out.subarray(0, o);
+      o += n;
+    }
+    return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** StoreLogger is the part of a pino logger the stores use. */
 export interface StoreLogger {

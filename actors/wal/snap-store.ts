@@ -98,7 +98,8 @@ export function loadNewestSnapshot(
       continue;
     }
     try {
-      const f = decodeSnapshotFile(fsx.readFileSync(s.path), s.name, s);
+      // In shared memory: the shards read their dumps where the Raft node got them.
+      const f = decodeSnapshotFile(fsx.readFileShared(s.path), s.name, s);
       return { index: f.index as Index, term: f.term as Term, body: f.body, path: s.path };
     } catch (err) {
       if (!(err instanceof SnapshotCorruptError) && !isFsError(err)) throw err;

@@ -282,8 +282,16 @@ function packOut(value: unknown, alloc: (n: number) => Uint8Array, packer = pack
 }
 
 export function unpack<T>(buf: Uint8Array): T {
-  return packr.unpack(buf) as T;
+  const value = packr.unpack(buf) as T;
+  // msgpackr keeps a DataView of the last buffer it read until it reads another: on a thread
+  // that then goes quiet (a shard after its restore), a dump in shared memory (a snapshot
+  // file's body, 190 MiB with a million keys) stayed alive for as long. A nil read drops it.
+  if (buf.length >= movedBytesMin) packr.unpack(nilBytes);
+  return value;
 }
+
+/** nilBytes is msgpack's nil, read to make msgpackr forget its last source (unpack). */
+const nilBytes = Uint8Array.of(0xc0);
 
 /** unpackTransient decodes what packTransient wrote (plain maps decode as objects, where
  * `unpack` gives Maps) and what pack wrote of plain objects (records define themselves). */
