@@ -9,7 +9,7 @@ import { EtcdError } from '../../src/errors.js';
 import { startAuth } from '../../src/gateway/auth-gate.js';
 import { KvService } from '../../src/gateway/kv-service.js';
 import type { GatewayDeps, GatewaySystem } from '../../src/gateway/routes.js';
-import { type Gateway, startGateway } from '../../src/gateway/server.js';
+import { type Gateway, gatewayLoad, startGateway } from '../../src/gateway/server.js';
 import { type Message, portTransport } from '../../src/runtime/endpoint.js';
 import type { ThreadInfo } from '../../src/runtime/thread-id.js';
 import type { TracesReport } from '../../src/runtime/trace.js';
@@ -84,17 +84,8 @@ function observed(flush: number): GwObserved {
   const m: GwObserved = {
     gw: 'observed', requests, observations, dropped, flush, readPoints: { ...kv.readPoints },
     authFailures: bytes.authFailures, receivedBytes: bytes.received, sentBytes: bytes.sent,
-    bodiesRefused: bytes.refused,
-    inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
-    watchStreamsDropped: 0,
+    bodiesRefused: bytes.refused, ...gatewayLoad(gateways),
   };
-  for (const { routes, watches } of gateways) {
-    m.inflight += routes.admission.inflight;
-    m.watchStreams += watches.streams;
-    m.watchBufferedBytes += watches.bufferedBytes;
-    m.watchBufferedBytesPeak += watches.bufferedBytesPeak;
-    m.watchStreamsDropped += watches.dropped;
-  }
   observations = [];
   dropped = 0;
   bytes.received = bytes.sent = bytes.refused = bytes.authFailures = 0;

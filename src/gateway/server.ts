@@ -39,6 +39,41 @@ export interface Gateway {
   watches: WatchGateway;
 }
 
+/** GatewayLoad is what client listeners hold at a moment, summed: requests in flight and
+ * watch streams with their buffered bytes (what /metrics reports of the gateways). */
+export interface GatewayLoad {
+  inflight: number;
+  watchStreams: number;
+  watchBufferedBytes: number;
+  watchBufferedBytesPeak: number;
+  watchStreamsDropped: number;
+}
+
+/** gatewayLoad sums the load of `gateways`, plus `more` (another thread's reports). */
+export function gatewayLoad(gateways: readonly Gateway[], more: Iterable<GatewayLoad> = []):
+  GatewayLoad {
+  const sum: GatewayLoad = {
+    inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
+    watchStreamsDropped: 0,
+  };
+  const add = (l: GatewayLoad) => {
+    sum.inflight += l.inflight;
+    sum.watchStreams += l.watchStreams;
+    sum.watchBufferedBytes += l.watchBufferedBytes;
+    sum.watchBufferedBytesPeak += l.watchBufferedBytesPeak;
+    sum.watchStreamsDropped += l.watchStreamsDropped;
+  };
+  for (const l of more) add(l);
+  for (const { routes, watches } of gateways) {
+    add({
+      inflight: routes.admission.inflight, watchStreams: watches.streams,
+      watchBufferedBytes: watches.bufferedBytes, watchBufferedBytesPeak: watches.bufferedBytesPeak,
+      watchStreamsDropped: watches.dropped,
+    });
+  }
+  return sum;
+}
+
 /** startGateway builds the server and listens exclusively on host:port (port 0 picks a free
  * port), or on the port a reservation holds (src/server/listen.ts), handed over without a gap.
  * With reusePort (the gateway threads of src/gateway/pool.ts) it binds with SO_REUSEPORT

@@ -245,9 +245,7 @@ export class KvColumns {
    * is then a few views instead of a copy of every value (100 MB with 1,000,000 keys).
    */
   valuePiecesOf(rows: ArrayLike<number>, shareMin: number):
-    { pieces: Uint8Array[]; bytes: number; lens: Uint32Array } {
-    const lens = new Uint32Array(rows.length);
-    let bytes = 0;
+    { pieces: Uint8Array[]; lens: Uint32Array } {
     // An arena not in shared memory (none is made so here) is copied whole.
     if (!(this.arena.buffer instanceof SharedArrayBuffer)) shareMin = Infinity;
     // First pass: the size of each stretch to copy (one before each shared run, one after).
@@ -272,11 +270,9 @@ export class KvColumns {
       o = 0;
     });
     if (dst.length > 0) pieces.push(dst);
-    for (let i = 0; i < rows.length; i++) {
-      lens[i] = this.valueLen[rows[i]!]!;
-      bytes += lens[i]!;
-    }
-    return { pieces, bytes, lens };
+    const lens = new Uint32Array(rows.length);
+    for (let i = 0; i < rows.length; i++) lens[i] = this.valueLen[rows[i]!]!;
+    return { pieces, lens };
   }
 
   /** forEachRun calls f with each maximal run of `rows`' values that lie one after the other
@@ -461,27 +457,29 @@ interface GrowableSharedBuffer extends SharedArrayBuffer {
 const GrowableSharedArrayBuffer = SharedArrayBuffer as unknown as
   new (byteLength: number, options: { maxByteLength: number }) => GrowableSharedBuffer;
 
-/** reserveShared is reserve for a value arena: shared memory, so that a snapshot's dump can
- * hand runs of it to the threads that write the snapshot file without copying them
- * (valuePiecesOf). */
-function reserveShared(bytes: number, reservedBytes: number): SharedArrayBuffer {
-  try {
-    return new GrowableSharedArrayBuffer(bytes,
-      { maxByteLength: Math.max(bytes, reservedBytes) });
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    return new SharedArrayBuffer(bytes);
-  }
-}
-
 /** reserve returns a zeroed buffer of `bytes` that can grow in place to `reservedBytes`, or,
  * when the address space for that is refused (RangeError), a plain one of `bytes`. */
 function reserve(bytes: number, reservedBytes: number): ArrayBuffer {
+  return reserveOr((max) => new ResizableArrayBuffer(bytes, { maxByteLength: max }),
+    () => new ArrayBuffer(bytes), bytes, reservedBytes);
+}
+
+/** reserveShared is reserve in shared memory, for a value arena: a snapshot's dump hands runs
+ * of it to the threads that write the snapshot file without copying them (valuePiecesOf). */
+function reserveShared(bytes: number, reservedBytes: number): SharedArrayBuffer {
+  return reserveOr((max) => new GrowableSharedArrayBuffer(bytes, { maxByteLength: max }),
+    () => new SharedArrayBuffer(bytes), bytes, reservedBytes);
+}
+
+/** reserveOr makes a reservation of max(bytes, reservedBytes) with `grows`, or falls back to
+ * `plain` when the address space for it is refused (RangeError). */
+function reserveOr<T>(grows: (max: number) => T, plain: () => T, bytes: number,
+  reservedBytes: number): T {
   try {
-    return new ResizableArrayBuffer(bytes, { maxByteLength: Math.max(bytes, reservedBytes) });
+    return grows(Math.max(bytes, reservedBytes));
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    return new ArrayBuffer(bytes);
+    return plain();
   }
 }
 

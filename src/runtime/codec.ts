@@ -71,7 +71,7 @@ export function moveBytes(bytes: Uint8Array): Uint8Array {
 
 /** isShared: the bytes are a view of shared memory (a SharedArrayBuffer). */
 export function isShared(bytes: Uint8Array): boolean {
-  return typeof SharedArrayBuffer === 'function' && bytes.buffer instanceof SharedArrayBuffer;
+  return bytes.buffer instanceof SharedArrayBuffer;
 }
 
 /** moveCopy is moveBytes of a copy, for bytes the sender keeps: large ones cost one copy

@@ -16,7 +16,7 @@ import type { KvService } from '../gateway/kv-service.js';
 import { setupObservability } from '../gateway/observability.js';
 import { type GatewayPool, type PoolHooks, poolHooks } from '../gateway/pool.js';
 import type { GatewayDeps } from '../gateway/routes.js';
-import { buildGateway, type Gateway, startGateway } from '../gateway/server.js';
+import { buildGateway, type Gateway, gatewayLoad, startGateway } from '../gateway/server.js';
 import { tlsFor } from '../gateway/tls.js';
 import { closeLogger } from '../log/index.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -77,9 +77,21 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
   });
   metrics.onScrape(async () => {
     await pool?.flush();
-    metrics.ingestGateway(sumStats(gateways, pool));
+    metrics.ingestGateway(gatewayLoad(gateways, pool?.last.values()));
   });
   const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
+  stopOnSignals(deps, gateways, grpc, obs);
+  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
+    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
+  grpcUrls));
+}
+
+/** stopOnSignals stops the member on SIGINT or SIGTERM: the listeners close, requests in
+ * flight finish against the actors (a bounded wait), then the actors stop in order (the Raft
+ * node first, the WAL writer flushing and fsyncing its queue last), and the process exits. */
+function stopOnSignals(deps: FrontEndDeps, gateways: Gateway[],
+  grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'>, obs: { stop(): Promise<void> }): void {
+  const { system, pool, lock, log, logger } = deps;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -88,8 +100,6 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
     system.markStopping();
     for (const g of gateways) g.watches.closeAll(new EtcdError('STOPPED'));
     for (const g of [...gateways.map((x) => x.server), ...grpc.servers]) g.close();
-    // Requests in flight finish against the actors (bounded wait), then the actors stop in
-    // order: the Raft node first, the WAL writer flushing and fsyncing its queue last.
     const admissions = [...gateways.map((g) => g.routes.admission), ...grpc.admissions];
     void Promise.all([drain(admissions, shutdownDrainMsMax), pool?.close()])
       .then(() => obs.stop()).then(() => system.stop()).then(() => pool?.terminate())
@@ -104,32 +114,6 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM')); // before gRPC: a stop once HTTP is ready is clean
-  publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
-  grpcUrls));}
-
-/** sumStats adds up the listeners' numbers for /metrics (Metrics.ingestGateway), the gateway
- * threads' latest reports included. */
-function sumStats(all: Gateway[], pool?: GatewayPool): Parameters<Metrics['ingestGateway']>[0] {
-  const sum = {
-    inflight: 0, watchStreams: 0, watchBufferedBytes: 0, watchBufferedBytesPeak: 0,
-    watchStreamsDropped: 0,
-  };
-  for (const m of pool?.last.values() ?? []) {
-    sum.inflight += m.inflight;
-    sum.watchStreams += m.watchStreams;
-    sum.watchBufferedBytes += m.watchBufferedBytes;
-    sum.watchBufferedBytesPeak += m.watchBufferedBytesPeak;
-    sum.watchStreamsDropped += m.watchStreamsDropped;
-  }
-  for (const { routes, watches } of all) {
-    sum.inflight += routes.admission.inflight;
-    sum.watchStreams += watches.streams;
-    sum.watchBufferedBytes += watches.bufferedBytes;
-    sum.watchBufferedBytesPeak += watches.bufferedBytesPeak;
-    sum.watchStreamsDropped += watches.dropped;
-  }
-  return sum;
 }
 
 /** drain resolves once no request is in flight, or after timeoutMs. */
