@@ -110,6 +110,15 @@ export const snapshotCatchUpEntries = 5_000;
 /** raftEntryOverheadBytes approximates a Raft entry's encoding beyond its data (term, index,
  * type): what the core counts against sizePerMsgBytesMax for an empty entry. */
 export const raftEntryOverheadBytes = 24;
+/**
+ * entryViewBufferMax: the largest buffer an entry kept in the Raft log (src/raft/storage.ts)
+ * may be a view of; an entry that is a view into a larger one is copied into a buffer of its
+ * own. It is also the size of the slabs this member frames its proposals in (encodeProposal),
+ * which the log keeps as they are. An entry decoded from a peer's frame or read back from the
+ * WAL at boot is a view into the whole message (at boot the WalLoad reply with the snapshot
+ * body, over 100 MiB with a million keys): copied.
+ */
+export const entryViewBufferMax = 64 * 1024;
 /** readIndexPendingMax bounds read requests a leader holds before it has committed in its
  * term (etcd keeps them unbounded); beyond it the oldest is dropped and the client retries. */
 export const readIndexPendingMax = 4_096;
@@ -326,6 +335,7 @@ assert(
   electionTimeoutMs / heartbeatIntervalMs >= electionTicksMin, 'default election ≥ min ticks',
 );
 assert(raftEntryOverheadBytes > 0, 'a Raft entry costs something even when empty');
+assert(entryViewBufferMax >= 8 * 1024, 'a slab of entries holds more than a few');
 assert(readIndexPendingMax >= 1, 'a leader must hold at least one pending read');
 assert(historyEventsPerPassMax >= 1, 'a sync pass must make progress');
 assert(watchersSyncedPerPassMax >= 1, 'a sync pass must catch up at least one watcher');

@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { decodeProposal, encodeProposal, encodeRequest } from '../src/cluster/proposal.js';
+import { entryViewBufferMax } from '../src/constants.js';
 import { pack, packTransient } from '../src/runtime/codec.js';
 import type { ProposalRequest } from '../actors/raft/messages.js';
 
@@ -49,7 +50,32 @@ test('proposal codec: an entry an older build wrote (records) reads back the sam
   }
 });
 
-test('proposal codec: entries from the shared pool do not overlap', (t) => {
+test('proposal codec: entries share slabs of entryViewBufferMax bytes, one after another, ' +
+  'and a large one gets a buffer of its own', (t) => {
+  const small = encodeRequest(requests[0]!);
+  const entries = Array.from({ length: 2_000 }, (_, n) => encodeProposal({ m: 1, b: 1, n },
+    small));
+  for (const [n, e] of entries.entries()) {
+    t.true(e.buffer.byteLength === entryViewBufferMax);
+    t.is(decodeProposal(e).n, n);
+  }
+  let slabs = 0;
+  for (let i = 1; i < entries.length; i++) {
+    const [p, e] = [entries[i - 1]!, entries[i]!];
+    if (p.buffer === e.buffer) {
+      t.is(e.byteOffset, p.byteOffset + p.length, 'one after another');
+    } else {
+      slabs++;
+      t.is(e.byteOffset, 0, 'a new slab starts at its beginning');
+      t.true(p.byteOffset + p.length + e.length > entryViewBufferMax, 'only when it is full');
+    }
+  }
+  t.true(slabs >= Math.floor(entries.length * entries[0]!.length / entryViewBufferMax));
+  const big = encodeProposal({ m: 1, b: 1, n: 1 }, new Uint8Array(entryViewBufferMax / 8));
+  t.is(big.buffer.byteLength, big.length, 'its own buffer');
+});
+
+test('proposal codec: entries from the shared slab do not overlap', (t) => {
   const a = encodeProposal({ m: 1, b: 1, n: 1 }, encodeRequest(requests[0]!));
   const b = encodeProposal({ m: 2, b: 2, n: 2 }, encodeRequest(requests[1]!));
   t.deepEqual(decodeProposal(a).req, requests[0]);

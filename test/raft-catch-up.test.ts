@@ -1,5 +1,6 @@
 import test from 'ava';
 import { EntryNormal, MemoryStorage, type Entry } from '../src/raft/index.js';
+import { entryViewBufferMax } from '../src/constants.js';
 import type { Index, MemberId, Term } from '../src/types.js';
 import { randomInt, seeded } from './helpers/rng.js';
 
@@ -70,8 +71,8 @@ test('raft storage: the worked example of catchUpCompactIndex', (t) => {
   t.is(s.catchUpCompactIndex(5 as Index, 5, 1000), 8 as Index); // already compacted past 5
 });
 
-test('raft storage: an appended entry that is a view into a larger buffer gets its own copy, ' +
-  'so a kept entry does not keep the whole decoded message alive', (t) => {
+test('raft storage: an appended entry that is a view into a buffer over entryViewBufferMax ' +
+  'gets its own copy, so a kept entry does not keep the whole decoded message alive', (t) => {
   const s = new MemoryStorage();
   const frame = new Uint8Array(1 << 20);
   frame.fill(7, 100, 150);
@@ -86,8 +87,22 @@ test('raft storage: an appended entry that is a view into a larger buffer gets i
   frame.fill(0);
   t.is(a!.data[0], 7);
   // A Buffer view (whose slice() is another view) is copied too.
-  const buf = Buffer.alloc(4096, 3).subarray(10, 20);
+  const buf = Buffer.alloc(entryViewBufferMax + 1, 3).subarray(10, 20);
   s.append([entry(3, buf)]);
   t.is(s.entries(3 as Index, 4 as Index, Infinity)[0]!.data.buffer.byteLength, 10);
   t.deepEqual(s.memory(), { entries: 3, entryBytes: 90, snapshotBytes: 0 });
+});
+
+test('raft storage: a view into a buffer of at most entryViewBufferMax is kept as it is ' +
+  '(the slabs this member frames its proposals in)', (t) => {
+  const s = new MemoryStorage();
+  const slab = new Uint8Array(entryViewBufferMax);
+  const a = slab.subarray(0, 40);
+  const b = Buffer.from(slab.buffer, 40, 60);
+  s.append([entry(1, a), entry(2, b)]);
+  const [x, y] = s.entries(1 as Index, 3 as Index, Infinity);
+  t.is(x!.data, a);
+  t.is(y!.data, b);
+  t.is(x!.data.buffer, y!.data.buffer, 'both still share the slab');
+  t.deepEqual(s.memory(), { entries: 2, entryBytes: 100, snapshotBytes: 0 });
 });

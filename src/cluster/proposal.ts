@@ -1,6 +1,7 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
 import type { ConfState } from '../raft/index.js';
 import { pack, packTransient, unpack, unpackTransient } from '../runtime/codec.js';
+import { entryViewBufferMax } from '../constants.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
 import type { AlarmMember } from '../alarms.js';
@@ -45,14 +46,10 @@ function requestOps(req: ProposalRequest): number {
   return r.type === 'txn' ? r.compare.length + r.success.length + r.failure.length : 1;
 }
 
-/** encodeProposal frames an encoded request with its proposer's identity. The entry comes
- * from Node's shared buffer pool (Buffer.allocUnsafe; larger ones get their own): a fresh
- * ArrayBuffer per entry is a backing store off V8's heap, allocated, zeroed, counted as
- * external memory and freed one by one on the Raft thread (docs/performance.md, session 17).
- * Nothing transfers an entry's buffer (moveBytes takes only large ones), so sharing a slab
- * of the pool with other entries is safe; it lives as long as its last entry is kept. */
+/** encodeProposal frames an encoded request with its proposer's identity, in a slab of
+ * entries (entryBytes). */
 export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(proposalHeaderBytes + req.length);
+  const out = entryBytes(proposalHeaderBytes + req.length);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   v.setFloat64(0, id.m);
   v.setInt32(8, id.b);
@@ -60,6 +57,31 @@ export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
   out.set(req, proposalHeaderBytes);
   return out;
 }
+
+/**
+ * entryBytes gives n bytes for an entry's data: the next n of the current slab of
+ * entryViewBufferMax bytes (a new slab when they do not fit), or a buffer of its own when n
+ * is over an eighth of a slab. A fresh ArrayBuffer per entry is a backing store off V8's heap,
+ * allocated, counted as external memory and freed one by one on the Raft thread
+ * (docs/performance.md, sessions 17 and 20). A slab holds entries only, made one after another
+ * and kept in the Raft log in that order until compacted in that order, so it is freed once
+ * its last entry is; the log keeps them as views (src/raft/storage.ts, ownedEntry). Nothing
+ * transfers an entry's buffer (moveBytes takes only large ones, which get their own).
+ */
+function entryBytes(n: number): Uint8Array {
+  if (n > entryViewBufferMax / 8) return new Uint8Array(n);
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(entryViewBufferMax);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return out;
+}
+
+/** slab, slabUsed: the slab entryBytes is filling, and how much of it is given out. */
+let slab = new Uint8Array(0);
+let slabUsed = 0;
 
 /** decodeProposal reads an entry written by encodeProposal. */
 export function decodeProposal(data: Uint8Array): Proposal {
