@@ -1,7 +1,6 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
-import type { ConfState } from '../raft/index.js';
+import { type ConfState, entryBytes } from '../raft/index.js';
 import { pack, packTransient, unpack, unpackTransient } from '../runtime/codec.js';
-import { entryViewBufferMax } from '../constants.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
 import type { AlarmMember } from '../alarms.js';
@@ -47,7 +46,7 @@ function requestOps(req: ProposalRequest): number {
 }
 
 /** encodeProposal frames an encoded request with its proposer's identity, in a slab of
- * entries (entryBytes). */
+ * entries (src/raft/entry-slab.ts), where the Raft log keeps it as it is. */
 export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
   const out = entryBytes(proposalHeaderBytes + req.length);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -58,30 +57,6 @@ export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
   return out;
 }
 
-/**
- * entryBytes gives n bytes for an entry's data: the next n of the current slab of
- * entryViewBufferMax bytes (a new slab when they do not fit), or a buffer of its own when n
- * is over an eighth of a slab. A fresh ArrayBuffer per entry is a backing store off V8's heap,
- * allocated, counted as external memory and freed one by one on the Raft thread
- * (docs/performance.md, sessions 17 and 20). A slab holds entries only, made one after another
- * and kept in the Raft log in that order until compacted in that order, so it is freed once
- * its last entry is; the log keeps them as views (src/raft/storage.ts, ownedEntry). Nothing
- * transfers an entry's buffer (moveBytes takes only large ones, which get their own).
- */
-function entryBytes(n: number): Uint8Array {
-  if (n > entryViewBufferMax / 8) return new Uint8Array(n);
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(entryViewBufferMax);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed + n);
-  slabUsed += n;
-  return out;
-}
-
-/** slab, slabUsed: the slab entryBytes is filling, and how much of it is given out. */
-let slab = new Uint8Array(0);
-let slabUsed = 0;
 
 /** decodeProposal reads an entry written by encodeProposal. */
 export function decodeProposal(data: Uint8Array): Proposal {

@@ -9,6 +9,7 @@ import {
   errCompacted, errSnapOutOfDate, errSnapshotTemporarilyUnavailable, errUnavailable,
 } from './errors.js';
 import { entryViewBufferMax, raftEntryOverheadBytes } from '../constants.js';
+import { entryBytes } from './entry-slab.js';
 import {
   EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
   type SnapshotMetadata,
@@ -241,18 +242,17 @@ export class MemoryStorage implements Storage {
 }
 
 /**
- * ownedEntry returns e with data in a buffer of its own when it is a view into a buffer over
- * entryViewBufferMax: entries decoded from a peer's frame or from the WAL read back at boot
- * are views into the whole decoded message, and one kept entry would keep all of it (at boot,
- * the WalLoad reply with the snapshot body: over 100 MiB with a million keys) until it is
- * compacted. A view into a small buffer is kept as it is: this member's own proposals share
- * slabs of entries (encodeProposal), and a copy of each was a backing store of its own off
- * V8's heap, allocated and later freed one by one on the Raft thread.
+ * ownedEntry returns e with its data copied into a slab of entries (entryBytes) when it is a
+ * view into a buffer over entryViewBufferMax: entries decoded from a peer's frame or from the
+ * WAL read back at boot are views into the whole decoded message, and one kept entry would
+ * keep all of it (at boot, the WalLoad reply with the snapshot body: over 100 MiB with a
+ * million keys) until it is compacted. A view into a small buffer is kept as it is: this
+ * member's own proposals are already in slabs of entries (encodeProposal).
  */
 function ownedEntry(e: Entry): Entry {
   const d = e.data;
   if (d.byteLength === d.buffer.byteLength || d.buffer.byteLength <= entryViewBufferMax) return e;
-  const data = new Uint8Array(d.byteLength); // not d.slice(): on a Buffer that is a view
+  const data = entryBytes(d.byteLength);
   data.set(d);
   return { ...e, data };
 }
