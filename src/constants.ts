@@ -100,6 +100,16 @@ export const stopSnapshotBytesMin = 1024 * 1024;
  * since its last snapshot when it is worth it (idleSnapshotBytesMin, and a sixteenth of the
  * store): a crash after a burst of writes then applies no long tail at the next start. */
 export const idleSnapshotAfterMs = 2_000;
+/**
+ * keysRepackIdleMs: a member that has applied nothing for this long packs the applier's keys
+ * left alone back into bytes (actors/raft/node.ts repackKeys, OrderedMap.repackCold), about
+ * 65 bytes of V8 heap per key less: keysRepackChunksPerSlice chunks of the key map at a time
+ * (a few ms with ~400 keys a chunk), with the event loop between, up to
+ * keysRepackChunksPerTick a tick.
+ */
+export const keysRepackIdleMs = 1_000;
+export const keysRepackChunksPerSlice = 32;
+export const keysRepackChunksPerTick = 512;
 /** idleSnapshotBytesMin: the least entry data since the last snapshot for an idle one. */
 export const idleSnapshotBytesMin = 4 * 1024 * 1024;
 /** stopSnapshotWaitMs bounds how long a clean stop waits for that snapshot; the log keeps
@@ -334,6 +344,7 @@ assert(snapshotCatchUpEntries < snapshotCount, 'catch-up entries must be fewer t
 assert(
   electionTimeoutMs / heartbeatIntervalMs >= electionTicksMin, 'default election ≥ min ticks',
 );
+assert(keysRepackChunksPerSlice <= keysRepackChunksPerTick, 'a tick repacks at least a slice');
 assert(raftEntryOverheadBytes > 0, 'a Raft entry costs something even when empty');
 assert(entryViewBufferMax >= 8 * 1024, 'a slab of entries holds more than a few');
 assert(readIndexPendingMax >= 1, 'a leader must hold at least one pending read');

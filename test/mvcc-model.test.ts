@@ -549,6 +549,9 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
       }
     }
     same(step, 'revision', sys.applier.revision, m.rev);
+    // The Raft node packs the applier's untouched keys while idle (repackKeys): later steps
+    // read and write through chunks packed at any point.
+    if (rng.chance(0.1)) sys.applier.repackKeys(rng.int(1, 8));
     for (const s of sys.shards) {
       if (s.currentRevision !== m.rev) fail(step, 'shard revision', s.currentRevision, m.rev);
     }

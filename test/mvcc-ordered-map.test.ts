@@ -109,6 +109,8 @@ function agreesWithTwin(t: ExecutionContext, seed: number, steps: number,
       t.is(JSON.stringify(seen), wantDown, where);
     }
     if (m.size !== twin.items.length) t.fail(`${where}: size`);
+    // Byte keys: now and then the repack cursor moves (what it packs, later operations touch).
+    if (bytes && rnd() < 0.02) m.repackCold(1 + Math.floor(rnd() * 16));
     if (bytes && step === Math.floor(steps / 3)) reloadPacked(t, m, rnd);
     if (step === steps >>> 1) {
       const entries = [...m.ascend()];
@@ -158,6 +160,33 @@ test('mvcc: a packed ordered map makes the strings of the chunks a lookup touche
   m.checkInvariants();
   t.is(m.packedChunks(), 0);
   t.deepEqual([...m.keys()], [...keys, 'k/05000a'].sort());
+});
+
+test('mvcc: repackCold packs a chunk once the cursor has passed it twice with no touch ' +
+  'between, and a touch makes its strings again', (t) => {
+  const keys = Array.from({ length: 5_000 }, (_, i) => `k/${String(i).padStart(5, '0')}`);
+  const m = new OrderedMap<number>();
+  for (const [i, k] of keys.entries()) m.set(k, i);
+  m.checkInvariants();
+  const chunks = Math.ceil(keys.length / 512);
+  t.is(m.repackCold(1_000), 0, 'every chunk was touched: the first pass only marks them');
+  t.is(m.packedChunks(), 0);
+  let vals: number[] | undefined;
+  t.is(m.repackCold(1_000, (v) => {
+    vals ??= v;
+    return Int32Array.from(v);
+  }), keys.length, 'the second pass packs them all');
+  t.true(vals !== undefined && vals.length > 0, 'packVals gets each chunk\'s values');
+  const packed = m.packedChunks();
+  t.true(packed >= chunks / 2 && packed > 1, `${packed} chunks packed`);
+  t.is(m.get('k/02500'), 2500);
+  t.is(m.packedChunks(), packed - 1, 'a lookup makes one chunk\'s strings');
+  t.is(m.repackCold(packed), 0, 'touched since the cursor passed: marked, not packed');
+  const again = m.repackCold(packed);
+  t.true(again > 0 && again <= 512, `a full pass later it is packed (${again} keys)`);
+  t.is(m.packedChunks(), packed);
+  t.deepEqual([...m.ascend()], keys.map((k, i) => [k, i]), 'the same keys and values');
+  m.checkInvariants();
 });
 
 test('mvcc: loadPacked refuses keys out of order, at the load or when a chunk is touched',

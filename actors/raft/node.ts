@@ -15,6 +15,7 @@ import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
   snapshotRestoreAttemptsMax, stopSnapshotWaitMs, walAppendAskTimeoutMs, idleSnapshotAfterMs,
+  keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs,
   applyAheadEntriesMin,
 } from '../../src/constants.js';
 import {
@@ -166,6 +167,8 @@ export class RaftNode {
   private afterAhead: (() => void)[] = [];
   /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
   private lastApplyMs = 0;
+  /** keysRepacked: keys repackKeys packed since the collection that followed its last pass. */
+  private keysRepacked = 0;
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
    * the next append rather than costing an fsync of their own (commit is recoverable). */
   private lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
@@ -805,6 +808,7 @@ export class RaftNode {
     if (this.inflight === undefined && now - this.lastApplyMs >= idleSnapshotAfterMs) {
       this.snapshots.maybeTakeIdle(this.sm.applier.usedBytes());
     }
+    this.repackKeys(keysRepackChunksPerTick);
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
@@ -820,6 +824,26 @@ export class RaftNode {
     }
     this.maybePublish(now);
     this.pump();
+  }
+
+  /**
+   * repackKeys packs the applier's keys left alone back into bytes while the member applies
+   * nothing (keysRepackIdleMs): keysRepackChunksPerSlice chunks of its key map at a time, the
+   * event loop running between slices, until `chunks` were looked at. A full collection
+   * follows a pass that packed some, so the strings' pages go back to the system.
+   */
+  private repackKeys(chunks: number): void {
+    if (this.stopped || this.inflight !== undefined || this.fault !== undefined ||
+      this.deps.nowMs() - this.lastApplyMs < keysRepackIdleMs) return;
+    const n = this.sm.applier.repackKeys(keysRepackChunksPerSlice);
+    if (n > 0) {
+      this.keysRepacked += n;
+    } else if (this.keysRepacked > 0) {
+      this.keysRepacked = 0;
+      this.deps.collectGarbage?.();
+    }
+    const left = chunks - keysRepackChunksPerSlice;
+    if (left > 0) this.deps.defer(() => this.repackKeys(left));
   }
 
   private pump(): void {

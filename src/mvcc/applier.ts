@@ -240,6 +240,13 @@ export class Applier {
     return r === undefined ? undefined : this.cols.kv(r, key);
   }
 
+  /** repackKeys packs the keys of the latest state's chunks that were left alone since the
+   * last pass into bytes again (OrderedMap.repackCold), looking at up to chunksMax chunks;
+   * their rows are kept as an Int32Array meanwhile. It returns the keys packed. */
+  repackKeys(chunksMax: number): number {
+    return this.kvs.repackCold(chunksMax, (rows) => Int32Array.from(rows));
+  }
+
   /** memoryBytes is what the latest state's columns and value arena take off the heap. */
   memoryBytes(): number {
     return this.cols.memoryBytes();

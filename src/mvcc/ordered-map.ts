@@ -1,6 +1,6 @@
 import type { Bytes } from '../types.js';
 import { assert } from '../assert.js';
-import type { PackedKeys } from './packed-keys.js';
+import { PackedKeys } from './packed-keys.js';
 
 /**
  * chunkKeysMax bounds the keys held by one chunk of an OrderedMap. An insert moves at most
@@ -16,9 +16,11 @@ interface Chunk<V> {
   keys: Bytes[];
   /** vals[i] is the value of keys[i]. */
   vals: V[];
-  /** packed: the chunk's keys and values as loadPacked left them, until first touched (keys
-   * and vals are empty meanwhile); see `chunk`. */
+  /** packed: the chunk's keys and values as loadPacked or repackCold left them, until first
+   * touched (keys and vals are empty meanwhile); see `chunk`. */
   packed: PackedChunk<V> | undefined;
+  /** touched: the chunk's keys were used since the repack cursor last passed it. */
+  touched: boolean;
 }
 
 /** PackedChunk is a loaded chunk not touched yet: key nos[i] of table, with value vals[i]. */
@@ -68,6 +70,8 @@ export class OrderedMap<V> {
   /** foundKey, foundVersion: the last find()'s key, and the version its place is valid at. */
   private foundKey: Bytes | undefined = undefined;
   private foundVersion = -1;
+  /** repackAt: the chunk repackCold looks at next. */
+  private repackAt = 0;
 
   /** size is the number of keys. */
   get size(): number {
@@ -92,7 +96,7 @@ export class OrderedMap<V> {
   /** set inserts or replaces the value under key. */
   set(key: Bytes, value: V): void {
     if (this.chunks.length === 0) {
-      this.chunks.push({ keys: [key], vals: [value], packed: undefined });
+      this.chunks.push({ keys: [key], vals: [value], packed: undefined, touched: true });
       this.mins.push(key);
       this.count = 1;
       this.version++;
@@ -180,7 +184,7 @@ export class OrderedMap<V> {
       const k = keys[i]!;
       assert(i === 0 || keys[i - 1]! < k, 'OrderedMap.loadSorted: keys not ascending');
       if (i % step === 0) {
-        this.chunks.push({ keys: [], vals: [], packed: undefined });
+        this.chunks.push({ keys: [], vals: [], packed: undefined, touched: true });
         this.mins.push(k);
       }
       const c = this.chunks[this.chunks.length - 1]!;
@@ -210,10 +214,42 @@ export class OrderedMap<V> {
       assert(prev === undefined || prev < min, 'OrderedMap.loadPacked: keys not ascending');
       this.chunks.push({
         keys: [], vals: [], packed: { table, nos: chunkNos, vals: vals.subarray(i, end) },
+        touched: false,
       });
       this.mins.push(min);
     }
     this.count = nos.length;
+  }
+
+  /**
+   * repackCold moves a cursor over up to chunksMax chunks, around the map as a clock: a chunk
+   * touched since the cursor last passed it is only marked untouched, and one that was not
+   * has its keys packed into a table of its own, as loadPacked leaves a restored chunk (its
+   * next touch makes their strings again). Keys written since a restart and then left alone
+   * are held as bytes again rather than a string each (about 65 bytes of V8 heap per key).
+   * packVals gives the values as the chunk keeps them meanwhile (a typed array of numbers,
+   * say). It returns the number of keys packed.
+   */
+  repackCold(chunksMax: number, packVals: (vals: V[]) => ArrayLike<V> = (v) => v): number {
+    let packed = 0;
+    const n = Math.min(chunksMax, this.chunks.length);
+    for (let i = 0; i < n; i++) {
+      if (this.repackAt >= this.chunks.length) this.repackAt = 0;
+      const c = this.chunks[this.repackAt++]!;
+      if (c.packed !== undefined) continue;
+      if (c.touched) {
+        c.touched = false;
+        continue;
+      }
+      const table = PackedKeys.ofChunk(c.keys);
+      c.packed = { table, nos: identityNos.subarray(0, c.keys.length), vals: packVals(c.vals) };
+      packed += c.keys.length;
+      c.keys = [];
+      c.vals = [];
+    }
+    // A packed chunk's arrays are new: iterators and the last find's place start over.
+    if (packed > 0) this.version++;
+    return packed;
   }
 
   /** first returns the smallest key, or undefined when empty. */
@@ -376,6 +412,7 @@ export class OrderedMap<V> {
    */
   private chunk(ci: number): Chunk<V> {
     const c = this.chunks[ci]!;
+    c.touched = true;
     const p = c.packed;
     if (p === undefined) return c;
     const n = p.nos.length;
@@ -399,7 +436,7 @@ export class OrderedMap<V> {
     const c = this.chunk(ci);
     const half = c.keys.length >>> 1;
     const right: Chunk<V> = {
-      keys: c.keys.splice(half), vals: c.vals.splice(half), packed: undefined,
+      keys: c.keys.splice(half), vals: c.vals.splice(half), packed: undefined, touched: true,
     };
     this.chunks.splice(ci + 1, 0, right);
     this.mins.splice(ci + 1, 0, right.keys[0]!);
@@ -424,6 +461,9 @@ export class OrderedMap<V> {
     }
   }
 }
+
+/** identityNos numbers a repacked chunk's keys in its own table: key i is number i. */
+const identityNos = Uint16Array.from({ length: chunkKeysMax + 1 }, (_, i) => i);
 
 /** lowerBound returns the first index i with a[i] ≥ key (a sorted ascending). */
 export function lowerBound(a: readonly Bytes[], key: Bytes): number {

@@ -1,4 +1,5 @@
 import type { Bytes } from '../types.js';
+import { assert } from '../assert.js';
 
 /**
  * PackedKeys is a table of keys kept as bytes: every key's bytes concatenated in one buffer,
@@ -20,7 +21,7 @@ export class PackedKeys {
    * starts[count] the end. The buffer must be the table's own (never a view into a message
    * or a snapshot body, which it would keep alive): build tables with fromLengths,
    * fromStrings or a PackedKeysBuilder. */
-  constructor(readonly bytes: Buffer, private readonly starts: Float64Array) {}
+  constructor(readonly bytes: Buffer, private readonly starts: Float64Array | Uint32Array) {}
 
   /** fromLengths takes the keys' bytes and their lengths (a v2 snapshot's keyBytes and
    * keyLens) and copies the bytes into a buffer of the table's own. It returns undefined when
@@ -46,6 +47,26 @@ export class PackedKeys {
     const b = new PackedKeysBuilder(keys.length, bytes);
     for (const k of keys) b.addString(k);
     return b.finish();
+  }
+
+  /** ofChunk packs a few keys given as strings (an OrderedMap chunk's, at most a few MiB of
+   * them) with 32-bit offsets. */
+  static ofChunk(keys: readonly Bytes[]): PackedKeys {
+    let bytes = 0;
+    for (const k of keys) bytes += k.length;
+    assert(bytes < 2 ** 32, 'PackedKeys.ofChunk: keys over 4 GiB');
+    const own = Buffer.allocUnsafeSlow(bytes);
+    const starts = new Uint32Array(keys.length + 1);
+    let o = 0;
+    for (let i = 0; i < keys.length; i++) {
+      starts[i] = o;
+      const k = keys[i]!;
+      // A short key's bytes are copied here: a call into Buffer.write per key cost more.
+      if (k.length > 64) o += own.write(k, o, 'latin1');
+      else for (let j = 0; j < k.length; j++) own[o++] = k.charCodeAt(j);
+    }
+    starts[keys.length] = o;
+    return new PackedKeys(own, starts);
   }
 
   /** count is the number of keys. */
