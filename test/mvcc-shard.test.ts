@@ -419,3 +419,40 @@ test('mvcc: a v1 shard snapshot (the previous format) still loads and reads the 
   t.deepEqual(fromV1.stats(), s.stats());
   t.deepEqual(fromV2.stats(), s.stats());
 });
+
+test('shard: keys repacked after many writes read back the same history, ranges, dump and ' +
+  'compaction, and take writes again', (t) => {
+  const s = new ShardStore();
+  const w = new Writer(s);
+  const keys = Array.from({ length: 3_000 },
+    (_, i) => `k/${String(i * 7 % 3_000).padStart(4, '0')}`);
+  for (let i = 0; i < keys.length; i += 10) {
+    w.commit(...keys.slice(i, i + 10).map((k): [string, string] => [k, `v1-${k}`]));
+  }
+  const mid = w.rev;
+  for (let i = 0; i < keys.length; i += 3) w.commit([keys[i]!, `v2-${keys[i]}`]);
+  w.commit([keys[5]!]); // a delete
+  const look = (from = 2) => ({
+    history: s.history(R(from), R(w.rev), '\0', '\xff'),
+    now: s.range({ type: 'range', key: '\0', rangeEnd: '\xff' }, R(0)),
+    then: s.range({ type: 'range', key: 'k/1', rangeEnd: 'k/2' }, R(Math.max(from, mid))),
+    dump: unpack(pack(s.toSnapshot())),
+  });
+  const before = look();
+  t.is(s.repackKeys(1_000), 0, 'the first pass marks every chunk, all written to');
+  const packed = s.repackKeys(1_000);
+  t.is(packed, keys.length, 'the second packs every key with history');
+  t.deepEqual(look(), before);
+  // Writes to packed keys (their chunks become strings again), a new key, a compaction.
+  w.commit([keys[1]!, 'v3'], ['k/zz', 'new']);
+  w.commit([keys[2]!]);
+  s.compact(R(mid + 5));
+  w.commit([keys[1]!, 'v4']);
+  const after = look(mid + 5);
+  t.deepEqual(after.now.kvs.find((kv) => kv.key === keys[1])?.value, 'v4');
+  t.is(s.repackKeys(1_000) + s.repackKeys(1_000) > 0, true);
+  t.deepEqual(look(mid + 5), after);
+  const back = ShardStore.fromSnapshot(unpack(pack(s.toSnapshot())));
+  t.deepEqual(back.history(R(mid + 5), R(w.rev), '\0', '\xff'),
+    s.history(R(mid + 5), R(w.rev), '\0', '\xff'));
+});

@@ -10,6 +10,9 @@ import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
+import {
+  heartbeatIntervalMs, keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs,
+} from '../../src/constants.js';
 import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
 
 /**
@@ -66,12 +69,39 @@ function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
   collectGarbageSoon();
 }
 
+/** lastApplyMs: when changes last arrived. keysRepacked: keys repackKeys packed since the
+ * collection that followed its last pass. */
+let lastApplyMs = 0;
+let keysRepacked = 0;
+
+/**
+ * repackKeys packs the store's keys left alone back into bytes while no change arrives
+ * (keysRepackIdleMs), as the Raft node does with the applier's: keysRepackChunksPerSlice
+ * chunks of the key index at a time, the event loop running between slices (reads are
+ * answered meanwhile), until `chunks` were looked at. A full collection follows a pass that
+ * packed some, so the strings' pages go back to the system.
+ */
+function repackKeys(chunks: number): void {
+  if (performance.now() - lastApplyMs < keysRepackIdleMs) return;
+  const n = store.repackKeys(keysRepackChunksPerSlice);
+  if (n > 0) {
+    keysRepacked += n;
+  } else if (keysRepacked > 0) {
+    keysRepacked = 0;
+    collectGarbageSoon();
+  }
+  const left = chunks - keysRepackChunksPerSlice;
+  if (left > 0) setImmediate(() => repackKeys(left));
+}
+setInterval(() => repackKeys(keysRepackChunksPerTick), heartbeatIntervalMs).unref();
+
 ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
 /** dropped: what the store replaced, and when that is worth a GC (DroppedBytesWatch). */
 const dropped = new DroppedBytesWatch(collectGarbageSoon);
 ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
+      lastApplyMs = performance.now();
       for (const r of msg.revisions) {
         if (r.revision > store.currentRevision) {
           store.apply(r.revision as Revision, r.changes, r.subs);

@@ -228,9 +228,11 @@ export class OrderedMap<V> {
    * next touch makes their strings again). Keys written since a restart and then left alone
    * are held as bytes again rather than a string each (about 65 bytes of V8 heap per key).
    * packVals gives the values as the chunk keeps them meanwhile (a typed array of numbers,
-   * say). It returns the number of keys packed.
+   * say); onPacked hears of each chunk packed: its table (key i is the chunk's i-th key) and
+   * values. It returns the number of keys packed.
    */
-  repackCold(chunksMax: number, packVals: (vals: V[]) => ArrayLike<V> = (v) => v): number {
+  repackCold(chunksMax: number, packVals: (vals: V[]) => ArrayLike<V> = (v) => v,
+    onPacked?: (table: PackedKeys, vals: ArrayLike<V>) => void): number {
     let packed = 0;
     const n = Math.min(chunksMax, this.chunks.length);
     for (let i = 0; i < n; i++) {
@@ -243,6 +245,7 @@ export class OrderedMap<V> {
       }
       const table = PackedKeys.ofChunk(c.keys);
       c.packed = { table, nos: identityNos.subarray(0, c.keys.length), vals: packVals(c.vals) };
+      onPacked?.(table, c.packed.vals);
       packed += c.keys.length;
       c.keys = [];
       c.vals = [];

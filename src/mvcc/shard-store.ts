@@ -98,9 +98,11 @@ export class ShardStore {
   private cols = new KvColumns();
   /** index maps every key with retained history to its newest row. */
   private readonly index = new OrderedMap<number>();
-  /** rowKey[r] is row r's key (the index's own string, shared); undefined for a row loaded by
-   * a restore, whose key is restoredKeys' key number restoredKeyNo[r] (keyOfRow). */
-  private rowKey: (Bytes | undefined)[] = [];
+  /** rowKey[r] is row r's key (the index's own string, shared), or the table of the index
+   * chunk repackKeys packed it into, where it is key number rowKeyNo[r]; undefined for a row
+   * loaded by a restore, whose key is restoredKeys' key number restoredKeyNo[r] (keyOfRow). */
+  private rowKey: (Bytes | PackedKeys | undefined)[] = [];
+  private rowKeyNo = new Uint32Array(0);
   /** restoredKeys, restoredKeyNo: the restored rows' keys, still packed (see loadColumns). */
   private restoredKeys: PackedKeys | undefined = undefined;
   private restoredKeyNo: Uint32Array | undefined = undefined;
@@ -158,8 +160,9 @@ export class ShardStore {
         this.sizeBytes += kv.key.length + entryOverheadBytes;
       }
       // A new key is a slice of the ShardApply message's strings (see ownedBytes): copy it.
+      const headKey = head === undefined ? undefined : this.rowKey[head];
       const key = head === undefined ? ownedBytes(kv.key)
-        : this.rowKey[head] ?? this.index.storedKey(kv.key)!;
+        : typeof headKey === 'string' ? headKey : this.index.storedKey(kv.key)!;
       this.setRowKey(r, key);
       this.index.set(key, r);
       this.logPush(r, subs?.[j] ?? j);
@@ -527,9 +530,36 @@ export class ShardStore {
     }
   }
 
-  /** keyOfRow returns row r's key: its string, or one made from the restore's packed keys. */
+  /** keyOfRow returns row r's key: its string, or one made from the packed keys it is in. */
   private keyOfRow(r: number): Bytes {
-    return this.rowKey[r] ?? this.restoredKeys!.keyAt(this.restoredKeyNo![r]!);
+    const k = this.rowKey[r];
+    if (typeof k === 'string') return k;
+    if (k !== undefined) return k.keyAt(this.rowKeyNo[r]!);
+    return this.restoredKeys!.keyAt(this.restoredKeyNo![r]!);
+  }
+
+  /**
+   * repackKeys packs the keys of the index's chunks left alone since the last pass into bytes
+   * again (OrderedMap.repackCold), looking at up to chunksMax chunks, and points every row of
+   * those keys at the chunk's table instead of the string: a key written since the restart
+   * and then left alone costs no string. It returns the keys packed.
+   */
+  repackKeys(chunksMax: number): number {
+    const prev = this.cols.prev;
+    if (this.rowKeyNo.length < this.rowKey.length) {
+      const grown = new Uint32Array(Math.max(this.rowKey.length, this.rowKeyNo.length * 2));
+      grown.set(this.rowKeyNo);
+      this.rowKeyNo = grown;
+    }
+    return this.index.repackCold(chunksMax, (heads) => Int32Array.from(heads), (table, heads) => {
+      for (let i = 0; i < heads.length; i++) {
+        for (let r = heads[i]!; r >= 0; r = prev[r]!) {
+          if (this.rowKey[r] === undefined) continue; // a restored row: packed already
+          this.rowKey[r] = table;
+          this.rowKeyNo[r] = i;
+        }
+      }
+    });
   }
 
   private setRowKey(r: number, key: Bytes): void {
