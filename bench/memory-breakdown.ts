@@ -8,7 +8,10 @@
  * serve, the recovery phases the Raft node logs, and the same breakdown after the restart.
  *
  *   node dist/bench/memory-breakdown.js [--keys 1000000] [--value-size 100] [--kill]
- *     [--ours-args "..."]
+ *     [--ours-args "..."] [--idle-s N]
+ *
+ * --idle-s N prints the breakdown once more N seconds after the first, the member left alone
+ * meanwhile (it packs the keys it wrote back into bytes when idle).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,10 +24,12 @@ const { values: flags } = parseArgs({
     'value-size': { type: 'string', default: '100' },
     kill: { type: 'boolean', default: false },
     'ours-args': { type: 'string', default: '' },
+    'idle-s': { type: 'string', default: '0' },
   },
 });
 const keys = Number(flags.keys);
 const valueSize = Number(flags['value-size']);
+const idleS = Number(flags['idle-s']);
 const oursArgs = ['--log-level', process.env['BENCH_LOG_LEVEL'] ?? 'info',
   ...flags['ours-args']!.split(' ').filter((a) => a !== '')];
 const space: KeySpace = { kind: 'flat', prefix: 'bench/restart/' };
@@ -108,6 +113,11 @@ async function main(): Promise<void> {
     console.log(`wrote ${keys} keys in ${seconds.toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 3_000));
     await breakdown(first, `after writing ${keys} keys`);
+    if (idleS > 0) {
+      // Left alone, the member packs the keys it wrote back into bytes (keysRepackIdleMs).
+      await new Promise((r) => setTimeout(r, idleS * 1_000));
+      await breakdown(first, `${idleS} s later, left alone`);
+    }
     console.log(`log: ${first.logPath}`);
     if (flags.kill) {
       process.kill(first.pid, 'SIGKILL');

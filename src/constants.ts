@@ -101,15 +101,18 @@ export const stopSnapshotBytesMin = 1024 * 1024;
  * store): a crash after a burst of writes then applies no long tail at the next start. */
 export const idleSnapshotAfterMs = 2_000;
 /**
- * keysRepackIdleMs: a member that has applied nothing for this long packs the applier's keys
- * left alone back into bytes (actors/raft/node.ts repackKeys, OrderedMap.repackCold), about
- * 65 bytes of V8 heap per key less: keysRepackChunksPerSlice chunks of the key map at a time
- * (a few ms with ~400 keys a chunk), with the event loop between, up to
- * keysRepackChunksPerTick a tick.
+ * keysRepackIdleMs: a member that has applied nothing for this long packs the keys left
+ * alone back into bytes (OrderedMap.repackCold: the applier's on the Raft thread, each
+ * shard's on its own), about 65 bytes of V8 heap per key less: keysRepackChunksPerSlice
+ * chunks of a key map at a time (a few ms with ~400 keys a chunk), the event loop running
+ * between slices, and a tick's share of a pass (keysRepackTicksPerPass ticks a pass, so a
+ * chunk is packed only when nothing touched it for that long), at most
+ * keysRepackChunksPerTick.
  */
 export const keysRepackIdleMs = 1_000;
 export const keysRepackChunksPerSlice = 32;
 export const keysRepackChunksPerTick = 512;
+export const keysRepackTicksPerPass = 10;
 /** idleSnapshotBytesMin: the least entry data since the last snapshot for an idle one. */
 export const idleSnapshotBytesMin = 4 * 1024 * 1024;
 /** stopSnapshotWaitMs bounds how long a clean stop waits for that snapshot; the log keeps

@@ -15,7 +15,7 @@ import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
   snapshotRestoreAttemptsMax, stopSnapshotWaitMs, walAppendAskTimeoutMs, idleSnapshotAfterMs,
-  keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs,
+  keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs, keysRepackTicksPerPass,
   applyAheadEntriesMin,
 } from '../../src/constants.js';
 import {
@@ -808,7 +808,8 @@ export class RaftNode {
     if (this.inflight === undefined && now - this.lastApplyMs >= idleSnapshotAfterMs) {
       this.snapshots.maybeTakeIdle(this.sm.applier.usedBytes());
     }
-    this.repackKeys(keysRepackChunksPerTick);
+    this.repackKeys(Math.min(keysRepackChunksPerTick,
+      Math.ceil(this.sm.applier.keyChunks() / keysRepackTicksPerPass)));
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
@@ -829,13 +830,14 @@ export class RaftNode {
   /**
    * repackKeys packs the applier's keys left alone back into bytes while the member applies
    * nothing (keysRepackIdleMs): keysRepackChunksPerSlice chunks of its key map at a time, the
-   * event loop running between slices, until `chunks` were looked at. A full collection
-   * follows a pass that packed some, so the strings' pages go back to the system.
+   * event loop running between slices, until `chunks` were looked at (a tick's share of a
+   * pass, keysRepackTicksPerPass). A full collection follows a pass that packed some, so the
+   * strings' pages go back to the system.
    */
   private repackKeys(chunks: number): void {
     if (this.stopped || this.inflight !== undefined || this.fault !== undefined ||
       this.deps.nowMs() - this.lastApplyMs < keysRepackIdleMs) return;
-    const n = this.sm.applier.repackKeys(keysRepackChunksPerSlice);
+    const n = this.sm.applier.repackKeys(Math.min(chunks, keysRepackChunksPerSlice));
     if (n > 0) {
       this.keysRepacked += n;
     } else if (this.keysRepacked > 0) {

@@ -12,6 +12,7 @@ import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
 import {
   heartbeatIntervalMs, keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs,
+  keysRepackTicksPerPass,
 } from '../../src/constants.js';
 import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
 
@@ -78,12 +79,12 @@ let keysRepacked = 0;
  * repackKeys packs the store's keys left alone back into bytes while no change arrives
  * (keysRepackIdleMs), as the Raft node does with the applier's: keysRepackChunksPerSlice
  * chunks of the key index at a time, the event loop running between slices (reads are
- * answered meanwhile), until `chunks` were looked at. A full collection follows a pass that
- * packed some, so the strings' pages go back to the system.
+ * answered meanwhile), until `chunks` were looked at (a tick's share of a pass). A full
+ * collection follows a pass that packed some, so the strings' pages go back to the system.
  */
 function repackKeys(chunks: number): void {
   if (performance.now() - lastApplyMs < keysRepackIdleMs) return;
-  const n = store.repackKeys(keysRepackChunksPerSlice);
+  const n = store.repackKeys(Math.min(chunks, keysRepackChunksPerSlice));
   if (n > 0) {
     keysRepacked += n;
   } else if (keysRepacked > 0) {
@@ -93,7 +94,8 @@ function repackKeys(chunks: number): void {
   const left = chunks - keysRepackChunksPerSlice;
   if (left > 0) setImmediate(() => repackKeys(left));
 }
-setInterval(() => repackKeys(keysRepackChunksPerTick), heartbeatIntervalMs).unref();
+setInterval(() => repackKeys(Math.min(keysRepackChunksPerTick,
+  Math.ceil(store.keyChunks() / keysRepackTicksPerPass))), heartbeatIntervalMs).unref();
 
 ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
 /** dropped: what the store replaced, and when that is worth a GC (DroppedBytesWatch). */

@@ -247,6 +247,11 @@ export class Applier {
     return this.kvs.repackCold(chunksMax, (rows) => Int32Array.from(rows));
   }
 
+  /** keyChunks is the number of chunks of the latest state's key map (a repack pass). */
+  keyChunks(): number {
+    return this.kvs.chunkCount;
+  }
+
   /** memoryBytes is what the latest state's columns and value arena take off the heap. */
   memoryBytes(): number {
     return this.cols.memoryBytes();

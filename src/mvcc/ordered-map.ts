@@ -78,6 +78,11 @@ export class OrderedMap<V> {
     return this.count;
   }
 
+  /** chunkCount is the number of chunks (what a full pass of repackCold looks at). */
+  get chunkCount(): number {
+    return this.chunks.length;
+  }
+
   /** get returns the value stored under key, or undefined. */
   get(key: Bytes): V | undefined {
     return this.find(key) ? this.chunk(this.atChunk).vals[this.atSlot] : undefined;

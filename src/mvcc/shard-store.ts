@@ -530,6 +530,11 @@ export class ShardStore {
     }
   }
 
+  /** keyChunks is the number of chunks of the key index (a repack pass). */
+  keyChunks(): number {
+    return this.index.chunkCount;
+  }
+
   /** keyOfRow returns row r's key: its string, or one made from the packed keys it is in. */
   private keyOfRow(r: number): Bytes {
     const k = this.rowKey[r];
