@@ -125,11 +125,11 @@ export const snapshotCatchUpEntries = 5_000;
 export const raftEntryOverheadBytes = 24;
 /**
  * entryViewBufferMax: the largest buffer an entry kept in the Raft log (src/raft/storage.ts)
- * may be a view of; an entry that is a view into a larger one is copied into a buffer of its
- * own. It is also the size of the slabs this member frames its proposals in (encodeProposal),
- * which the log keeps as they are. An entry decoded from a peer's frame or read back from the
- * WAL at boot is a view into the whole message (at boot the WalLoad reply with the snapshot
- * body, over 100 MiB with a million keys): copied.
+ * may be a view of, and the size of the slabs of entries (src/raft/entry-slab.ts): this
+ * member frames its proposals there (encodeProposal) and the log keeps them as they are,
+ * while an entry that is a view into a larger buffer is copied into one: one decoded from a
+ * peer's frame, or read back from the WAL at boot (a view into the WalLoad reply with the
+ * snapshot body, over 100 MiB with a million keys).
  */
 export const entryViewBufferMax = 64 * 1024;
 /** readIndexPendingMax bounds read requests a leader holds before it has committed in its

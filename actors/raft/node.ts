@@ -11,11 +11,12 @@ import {
 } from '../../src/cluster/reconfig.js';
 import { EtcdError } from '../../src/errors.js';
 import { DroppedBytesWatch } from '../../src/runtime/gc.js';
+import { IdleRepack } from '../../src/mvcc/index.js';
 import {
   inflightMsgsMax, sizePerMsgBytesMax, reconfigHealthIntervalMs, traceBatchParentsMax,
   diskProbeIntervalMs, quotaCheckIntervalMs, snapshotAskTimeoutMs, snapshotDataHoldMs,
   snapshotRestoreAttemptsMax, stopSnapshotWaitMs, walAppendAskTimeoutMs, idleSnapshotAfterMs,
-  keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs, keysRepackTicksPerPass,
+  keysRepackIdleMs,
   applyAheadEntriesMin,
 } from '../../src/constants.js';
 import {
@@ -167,8 +168,16 @@ export class RaftNode {
   private afterAhead: (() => void)[] = [];
   /** lastApplyMs: when committed entries were last applied (the idle snapshot waits on it). */
   private lastApplyMs = 0;
-  /** keysRepacked: keys repackKeys packed since the collection that followed its last pass. */
-  private keysRepacked = 0;
+  /** keysRepack packs the applier's keys left alone back into bytes while nothing is applied
+   * (keysRepackIdleMs), a slice at a time between messages. */
+  private readonly keysRepack = new IdleRepack({
+    repack: (chunks) => this.sm.applier.repackKeys(chunks),
+    chunks: () => this.sm.applier.keyChunks(),
+    idle: () => !this.stopped && this.inflight === undefined && this.fault === undefined &&
+      this.deps.nowMs() - this.lastApplyMs >= keysRepackIdleMs,
+    defer: (fn) => this.deps.defer(fn),
+    collect: () => this.deps.collectGarbage?.(),
+  });
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
    * the next append rather than costing an fsync of their own (commit is recoverable). */
   private lastHardState: HardState = { term: 0, vote: 0, commit: 0 } as HardState;
@@ -808,8 +817,7 @@ export class RaftNode {
     if (this.inflight === undefined && now - this.lastApplyMs >= idleSnapshotAfterMs) {
       this.snapshots.maybeTakeIdle(this.sm.applier.usedBytes());
     }
-    this.repackKeys(Math.min(keysRepackChunksPerTick,
-      Math.ceil(this.sm.applier.keyChunks() / keysRepackTicksPerPass)));
+    this.keysRepack.tick();
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
@@ -825,27 +833,6 @@ export class RaftNode {
     }
     this.maybePublish(now);
     this.pump();
-  }
-
-  /**
-   * repackKeys packs the applier's keys left alone back into bytes while the member applies
-   * nothing (keysRepackIdleMs): keysRepackChunksPerSlice chunks of its key map at a time, the
-   * event loop running between slices, until `chunks` were looked at (a tick's share of a
-   * pass, keysRepackTicksPerPass). A full collection follows a pass that packed some, so the
-   * strings' pages go back to the system.
-   */
-  private repackKeys(chunks: number): void {
-    if (this.stopped || this.inflight !== undefined || this.fault !== undefined ||
-      this.deps.nowMs() - this.lastApplyMs < keysRepackIdleMs) return;
-    const n = this.sm.applier.repackKeys(Math.min(chunks, keysRepackChunksPerSlice));
-    if (n > 0) {
-      this.keysRepacked += n;
-    } else if (this.keysRepacked > 0) {
-      this.keysRepacked = 0;
-      this.deps.collectGarbage?.();
-    }
-    const left = chunks - keysRepackChunksPerSlice;
-    if (left > 0) this.deps.defer(() => this.repackKeys(left));
   }
 
   private pump(): void {

@@ -1,4 +1,4 @@
-import { ShardReads, ShardStore } from '../../src/mvcc/index.js';
+import { IdleRepack, ShardReads, ShardStore } from '../../src/mvcc/index.js';
 import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import type { Revision } from '../../src/types.js';
@@ -10,10 +10,7 @@ import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
-import {
-  heartbeatIntervalMs, keysRepackChunksPerSlice, keysRepackChunksPerTick, keysRepackIdleMs,
-  keysRepackTicksPerPass,
-} from '../../src/constants.js';
+import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
 import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
 
 /**
@@ -70,32 +67,19 @@ function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
   collectGarbageSoon();
 }
 
-/** lastApplyMs: when changes last arrived. keysRepacked: keys repackKeys packed since the
- * collection that followed its last pass. */
+/** lastApplyMs: when changes last arrived. */
 let lastApplyMs = 0;
-let keysRepacked = 0;
-
-/**
- * repackKeys packs the store's keys left alone back into bytes while no change arrives
- * (keysRepackIdleMs), as the Raft node does with the applier's: keysRepackChunksPerSlice
- * chunks of the key index at a time, the event loop running between slices (reads are
- * answered meanwhile), until `chunks` were looked at (a tick's share of a pass). A full
- * collection follows a pass that packed some, so the strings' pages go back to the system.
- */
-function repackKeys(chunks: number): void {
-  if (performance.now() - lastApplyMs < keysRepackIdleMs) return;
-  const n = store.repackKeys(Math.min(chunks, keysRepackChunksPerSlice));
-  if (n > 0) {
-    keysRepacked += n;
-  } else if (keysRepacked > 0) {
-    keysRepacked = 0;
-    collectGarbageSoon();
-  }
-  const left = chunks - keysRepackChunksPerSlice;
-  if (left > 0) setImmediate(() => repackKeys(left));
-}
-setInterval(() => repackKeys(Math.min(keysRepackChunksPerTick,
-  Math.ceil(store.keyChunks() / keysRepackTicksPerPass))), heartbeatIntervalMs).unref();
+/** keysRepack packs the store's keys left alone back into bytes while no change arrives
+ * (keysRepackIdleMs), as the Raft node does with the applier's; reads are answered between
+ * its slices. */
+const keysRepack = new IdleRepack({
+  repack: (chunks) => store.repackKeys(chunks),
+  chunks: () => store.keyChunks(),
+  idle: () => performance.now() - lastApplyMs >= keysRepackIdleMs,
+  defer: (fn) => setImmediate(fn),
+  collect: () => collectGarbageSoon(),
+});
+setInterval(() => keysRepack.tick(), heartbeatIntervalMs).unref();
 
 ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
 /** dropped: what the store replaced, and when that is worth a GC (DroppedBytesWatch). */

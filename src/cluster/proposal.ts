@@ -57,7 +57,6 @@ export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
   return out;
 }
 
-
 /** decodeProposal reads an entry written by encodeProposal. */
 export function decodeProposal(data: Uint8Array): Proposal {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);

@@ -21,6 +21,7 @@ export {
   ErrTooManyOps, ErrValueProvided,
 } from '../errors.js';
 export { KeyIndex, tombstoneOf } from './key-index.js';
+export { IdleRepack, type IdleRepackDeps } from './idle-repack.js';
 export { inKeyRange, keyRangeOf, type KeyRange } from './key-range.js';
 export { mergeRanges } from './merge.js';
 export { OrderedMap } from './ordered-map.js';

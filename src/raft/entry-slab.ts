@@ -5,14 +5,15 @@ import { entryViewBufferMax } from '../constants.js';
  * ArrayBuffer per entry is a backing store off V8's heap, allocated, counted as external
  * memory and freed one by one on the Raft thread (the performance notes in docs/, sessions 17
  * and 20): entries are laid one after another in slabs of entryViewBufferMax bytes instead.
- * A slab holds entries only, made in log order (this member's proposals, encodeProposal; the copies
- * the log makes of entries that arrive as views into large messages, MemoryStorage.append)
- * and compacted in that order, so it is freed soon after its last entry is.
+ * A slab holds entries only, made in log order (this member's proposals, encodeProposal; the
+ * copies the log makes of entries that arrive as views into large messages,
+ * MemoryStorage.append) and compacted in that order, so it is freed soon after its last
+ * entry is.
  */
 
 /** entryBytes gives n bytes for an entry's data: the next n of the current slab (a new slab
- * when they do not fit), or a buffer of its own when n is over an eighth of a slab. The bytes
- * are not zeroed when they come from a slab, and must not be transferred. */
+ * when they do not fit), or a buffer of its own when n is over an eighth of a slab. They are
+ * fresh (zero), and a slab's must not be transferred: other entries share its buffer. */
 export function entryBytes(n: number): Uint8Array {
   if (n > entryViewBufferMax / 8) return new Uint8Array(n);
   if (slabUsed + n > slab.length) {
