@@ -1,7 +1,6 @@
 import test from 'ava';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { MessageChannel } from 'node:worker_threads';
+import { gcFunction } from '../src/runtime/gc.js';
 import {
   BinPieces, EnvelopeKind, isShared, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack,
   packBatch, packBinFieldsApart, packWithBins,
@@ -204,8 +203,7 @@ test('runtime: bytes in shared memory cross a port shared, neither copied nor de
 test.serial('codec: unpack of large bytes leaves msgpackr holding no view of them', async (t) => {
   // msgpackr keeps a DataView of the last buffer it read; a snapshot's body in shared memory
   // (190 MiB with a million keys) stayed alive behind it on a thread that went quiet.
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const gc = gcFunction()!;
   const packed = pack({ dump: patterned(movedBytesMin * 2, 3) });
   let refs: WeakRef<object>[] = [];
   (() => {
@@ -217,7 +215,8 @@ test.serial('codec: unpack of large bytes leaves msgpackr holding no view of the
     refs = [new WeakRef(shared)];
   })();
   for (let i = 0; i < 3 && refs[0]!.deref() !== undefined; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // A WeakRef's target stays alive until the turn that read it ends.
+    await new Promise((resolve) => setImmediate(resolve));
     gc();
   }
   t.is(refs[0]!.deref(), undefined, 'the shared buffer was collected');

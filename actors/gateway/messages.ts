@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ReadPointCounts } from '../../src/gateway/kv-service.js';
 import type { AuthGateOptions } from '../../src/gateway/auth-gate.js';
 import type { ClientTls } from '../../src/gateway/tls.js';
+import type { GatewayLoad } from '../../src/metrics/index.js';
 
 /**
  * The gateway thread's protocol (--experimental-gateway-threads). A gateway thread serves the
@@ -98,7 +99,7 @@ export type GwObservation = [string, string, number, number];
 
 /** GwObserved carries the requests answered since the last one (bounded: the oldest are
  * dropped past gatewayObservationsMax, counted in `dropped`), and the thread's gauges. */
-export interface GwObserved {
+export interface GwObserved extends GatewayLoad {
   gw: 'observed';
   /** requests counts every request this thread answered since it started. */
   requests: number;
@@ -110,11 +111,6 @@ export interface GwObserved {
   bodiesRefused: number;
   /** authFailures: authentications refused (myetcd_auth_failures_total). */
   authFailures: number;
-  inflight: number;
-  watchStreams: number;
-  watchBufferedBytes: number;
-  watchBufferedBytesPeak: number;
-  watchStreamsDropped: number;
   /** flush: the GwFlush id this answers (0: sent on the thread's own timer). */
   flush: number;
   /** readPoints: how this thread's linearizable reads found their read point, since it

@@ -3,6 +3,7 @@ import {
   encodeHealth, encodeVersion, etcdClusterVersion, etcdServerVersion,
 } from '../api/v3.js';
 import { requestLimits } from '../api/limits.js';
+import type { GatewayLoad } from '../metrics/index.js';
 import { bodyBytesReceivingMax } from '../constants.js';
 import { exclusiveApp, listenExclusive, type ListenApp, type Reservation }
   from '../server/listen.js';
@@ -37,16 +38,6 @@ export interface Gateway {
   port: number;
   routes: Routes;
   watches: WatchGateway;
-}
-
-/** GatewayLoad is what client listeners hold at a moment, summed: requests in flight and
- * watch streams with their buffered bytes (what /metrics reports of the gateways). */
-export interface GatewayLoad {
-  inflight: number;
-  watchStreams: number;
-  watchBufferedBytes: number;
-  watchBufferedBytesPeak: number;
-  watchStreamsDropped: number;
 }
 
 /** gatewayLoad sums the load of `gateways`, plus `more` (another thread's reports). */

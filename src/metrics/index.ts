@@ -111,6 +111,16 @@ export const httpBuckets = prom.exponentialBuckets(0.0001, 2, 17);
 /** batchSizeBuckets: 1 to 4096 messages (batchMessagesMax), powers of two. */
 export const batchSizeBuckets = prom.exponentialBuckets(1, 2, 13);
 
+/** GatewayLoad is what client listeners hold at a moment, summed: requests in flight and
+ * watch streams with their buffered bytes (what /metrics reports of the gateways). */
+export interface GatewayLoad {
+  inflight: number;
+  watchStreams: number;
+  watchBufferedBytes: number;
+  watchBufferedBytesPeak: number;
+  watchStreamsDropped: number;
+}
+
 /** Metrics is the registry and every named metric; see createMetrics. */
 export class Metrics {
   readonly registry = new prom.Registry();
@@ -425,8 +435,7 @@ export class Metrics {
   }
 
   /** ingestGateway sets the gateway's own numbers (summed over its listeners). */
-  ingestGateway(g: { inflight: number; watchStreams: number; watchBufferedBytes: number;
-    watchBufferedBytesPeak: number; watchStreamsDropped: number }): void {
+  ingestGateway(g: GatewayLoad): void {
     this.httpInflight.set(g.inflight);
     this.watchStreams.set(g.watchStreams);
     this.watchBufferedBytes.set(g.watchBufferedBytes);

@@ -552,9 +552,7 @@ export class ShardStore {
   repackKeys(chunksMax: number): number {
     const prev = this.cols.prev;
     if (this.rowKeyNo.length < this.rowKey.length) {
-      const grown = new Uint32Array(Math.max(this.rowKey.length, this.rowKeyNo.length * 2));
-      grown.set(this.rowKeyNo);
-      this.rowKeyNo = grown;
+      this.rowKeyNo = grown(this.rowKeyNo, Math.max(this.rowKey.length, this.rowKeyNo.length * 2));
     }
     return this.index.repackCold(chunksMax, (heads) => Int32Array.from(heads), (table, heads) => {
       for (let i = 0; i < heads.length; i++) {

@@ -49,7 +49,8 @@ export class DroppedBytesWatch {
 let gcFn: (() => void) | null | undefined;
 let queued = false;
 
-function gcFunction(): (() => void) | null {
+/** gcFunction is V8's gc function of this thread (null when it cannot be had). */
+export function gcFunction(): (() => void) | null {
   if (gcFn === undefined) {
     try {
       setFlagsFromString('--expose-gc');
