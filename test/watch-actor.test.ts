@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { ShardMsg } from '../actors/shard/messages.js';
+import { encodeApplied, type ShardMsg } from '../actors/shard/messages.js';
 import {
   unpackWatchEvents, type WatchEvents, type WatchMsg, type WatchReplies,
 } from '../actors/watch/messages.js';
@@ -51,7 +51,8 @@ class Writer {
     for (let i = 0; i < shardCount; i++) {
       const mine = shardOf(key, shardCount) === i;
       this.sys.gateway.ref<ShardMsg, unknown>(`shard-${i}`).sendUnbounded({
-        type: 'ShardApply', revisions: [{ revision: rev, changes: mine ? [c] : [] }], index: rev,
+        type: 'ShardApply', index: rev,
+        revisions: encodeApplied([{ revision: rev, changes: mine ? [c] : [] }]),
       });
     }
     this.sys.gateway.ref<WatchMsg, unknown>('watch').sendUnbounded({

@@ -16,7 +16,7 @@ import { isShared, moveBytes, moveCopy, pack, unpack } from '../../src/runtime/c
 import type { ActorRef, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { LeaseId, Revision } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
-import type { AppliedRevision, ShardMsg, ShardReplies } from '../shard/messages.js';
+import { AppliedWriter, type ShardMsg, type ShardReplies } from '../shard/messages.js';
 import type { RevisionChanges, WatchMsg } from '../watch/messages.js';
 import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftProposeResp,
@@ -95,7 +95,8 @@ interface ApplyBatch {
   /** answers: the batch's answers, posted after hooks.beforeAnswers. */
   answers: [ReplyToken, RaftProposeResp][];
   watched: RevisionChanges[];
-  perShard: AppliedRevision[][];
+  /** perShard: each shard's revisions, written as ShardApply carries them. */
+  perShard: AppliedWriter[];
   touched: boolean;
 }
 
@@ -438,10 +439,8 @@ export class StateMachine {
         const revs = perShard[i]!;
         // Every shard advances to the last revision even without changes of its own, so that
         // a read at that revision never waits on a shard that had nothing to do.
-        if (revs.length === 0 || revs[revs.length - 1]!.revision !== revision) {
-          revs.push({ revision, changes: [] });
-        }
-        s.sendUnbounded({ type: 'ShardApply', revisions: revs, index });
+        if (revs.lastRevision !== revision) revs.revision(revision, undefined, false);
+        s.sendUnbounded({ type: 'ShardApply', revisions: revs.finish(), index });
       });
     }
     if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
@@ -460,7 +459,7 @@ export class StateMachine {
   /** newBatch is an empty ApplyBatch for one apply call. */
   private newBatch(): ApplyBatch {
     return {
-      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => []),
+      deferred: [], answers: [], watched: [], perShard: this.shards.map(() => new AppliedWriter()),
       touched: false,
     };
   }
@@ -685,29 +684,30 @@ export class StateMachine {
   }
 
   private partition(
-    perShard: AppliedRevision[][], revision: number, changes: Change[], compact?: number,
+    perShard: AppliedWriter[], revision: number, changes: Change[], compact?: number,
   ): void {
     const n = this.shards.length;
-    const byShard: Change[][] = this.shards.map(() => []);
-    const subs: number[][] = this.shards.map(() => []);
-    let spread = false;
-    let first = -1;
     // Shards keep their own history, so the previous versions (needed by watchers, not by
-    // shards) stay behind: half the bytes on the busiest channel.
-    changes.forEach((c, sub) => {
-      const s = shardOf(c.kv.key, n);
-      if (first < 0) first = s;
-      else if (s !== first) spread = true;
-      byShard[s]!.push(c.prevKv === undefined ? c : { kind: c.kind, kv: c.kv });
-      subs[s]!.push(sub);
-    });
+    // shards) stay behind: the writer does not carry them.
+    if (n === 1) {
+      if (changes.length === 0 && compact === undefined) return;
+      const w = perShard[0]!;
+      w.revision(revision, compact, false);
+      for (let sub = 0; sub < changes.length; sub++) w.change(changes[sub]!, sub);
+      return;
+    }
+    const shardOfChange = changes.map((c) => shardOf(c.kv.key, n));
+    const spread = shardOfChange.some((s) => s !== shardOfChange[0]);
     for (let i = 0; i < n; i++) {
-      const r: AppliedRevision = { revision, changes: byShard[i]! };
+      const mine = shardOfChange.includes(i);
+      if (!mine && compact === undefined) continue;
       // A transaction over several shards: each shard keeps its changes' place in it, so
       // that a watch catching up from history gets them in transaction order.
-      if (spread && r.changes.length > 0) r.subs = subs[i]!;
-      if (compact !== undefined) r.compact = compact;
-      if (r.changes.length > 0 || compact !== undefined) perShard[i]!.push(r);
+      const w = perShard[i]!;
+      w.revision(revision, compact, spread && mine);
+      for (let sub = 0; sub < changes.length; sub++) {
+        if (shardOfChange[sub] === i) w.change(changes[sub]!, sub);
+      }
     }
   }
 }

@@ -11,7 +11,9 @@ import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
 import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
-import type { ShardConfig, ShardMsg, ShardRange, ShardRestore } from './messages.js';
+import {
+  decodeApplied, type ShardConfig, type ShardMsg, type ShardRange, type ShardRestore,
+} from './messages.js';
 
 /**
  * The storage shard actor: a thin shell around one ShardStore (src/mvcc). It applies the
@@ -88,7 +90,7 @@ ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
       lastApplyMs = performance.now();
-      for (const r of msg.revisions) {
+      for (const r of decodeApplied(msg.revisions)) {
         if (r.revision > store.currentRevision) {
           store.apply(r.revision as Revision, r.changes, r.subs);
         }

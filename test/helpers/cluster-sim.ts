@@ -3,7 +3,7 @@ import {
   type RaftMsg, type RaftNodeConfig, readPointFields,
 } from '../../actors/raft/messages.js';
 import { RaftNode } from '../../actors/raft/node.js';
-import type { ShardMsg, ShardRange } from '../../actors/shard/messages.js';
+import { decodeApplied, type ShardMsg, type ShardRange } from '../../actors/shard/messages.js';
 import { AheadAnswers } from '../../actors/wal/ahead-answers.js';
 import { diskFaultCode, diskFaultKind } from '../../src/alarms.js';
 import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
@@ -371,7 +371,7 @@ function fakeShard(
     const s = msg as ShardMsg;
     switch (s.type) {
       case 'ShardApply':
-        for (const r of s.revisions) {
+        for (const r of decodeApplied(s.revisions)) {
           if (r.revision > box.s.currentRevision) box.s.apply(r.revision as Revision, r.changes);
           if (r.compact !== undefined) box.s.compact(r.compact as Revision);
         }
