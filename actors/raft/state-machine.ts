@@ -689,13 +689,6 @@ export class StateMachine {
     const n = this.shards.length;
     // Shards keep their own history, so the previous versions (needed by watchers, not by
     // shards) stay behind: the writer does not carry them.
-    if (n === 1) {
-      if (changes.length === 0 && compact === undefined) return;
-      const w = perShard[0]!;
-      w.revision(revision, compact, false);
-      for (let sub = 0; sub < changes.length; sub++) w.change(changes[sub]!, sub);
-      return;
-    }
     const shardOfChange = changes.map((c) => shardOf(c.kv.key, n));
     const spread = shardOfChange.some((s) => s !== shardOfChange[0]);
     for (let i = 0; i < n; i++) {

@@ -169,8 +169,12 @@ export class AppliedWriter {
   /** changesAt: where the open revision's change count is; changes: that count. */
   private changesAt = 0;
   private changes = 0;
-  /** lastRevision: the revision written last (0: none yet). */
-  lastRevision = 0;
+  private last = 0;
+
+  /** lastRevision is the revision written last (0: none yet). */
+  get lastRevision(): number {
+    return this.last;
+  }
 
   /** revision opens a revision; its changes follow (change()). */
   revision(revision: number, compact: number | undefined, subs: boolean): void {
@@ -189,7 +193,7 @@ export class AppliedWriter {
     this.len += 4;
     this.subs = subs;
     this.count++;
-    this.lastRevision = revision;
+    this.last = revision;
   }
 
   /** change adds one change to the open revision; sub is its place in the transaction

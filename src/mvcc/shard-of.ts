@@ -10,6 +10,7 @@ import { assert } from '../assert.js';
  */
 export function shardOf(key: Bytes, shardCount: number): number {
   assert(Number.isSafeInteger(shardCount) && shardCount >= 1, 'shard count ≥ 1', shardCount);
+  if (shardCount === 1) return 0; // the hash would be taken modulo 1
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i) & 0xff;
