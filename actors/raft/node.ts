@@ -26,6 +26,7 @@ import {
   seededRng, type SoftState,
 } from '../../src/raft/index.js';
 import { moveBytes, moveCopy, unpack } from '../../src/runtime/codec.js';
+import { frameEntries } from '../../src/wal/index.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
 import type { Index, MemberId, Term } from '../../src/types.js';
@@ -984,8 +985,10 @@ export class RaftNode {
    * storage takes them, the messages not sent early leave, and the core advances. */
   private persist(rd: Ready, early: boolean): TraceRef[] | undefined {
     const seq = ++this.appendSeq;
+    // Framed here as the WAL's records: the WAL writer copies them and chains their CRCs.
     const append = {
-      type: 'WalAppend' as const, entries: rd.entries, hardState: this.pendingHardState, seq,
+      type: 'WalAppend' as const, entries: moveBytes(frameEntries(rd.entries)),
+      hardState: this.pendingHardState, seq,
     };
     this.pendingHardState = undefined;
     if (failpointsEnabled) failpoint('raftBeforeSave');
@@ -1065,7 +1068,8 @@ export class RaftNode {
         parts: [moveCopy(snap.data)], hardState: hs,
       }, snapshotAskTimeoutMs);
       if (rd.entries.length > 0) {
-        await this.wal.ask({ type: 'WalAppend', entries: rd.entries }, walAppendAskTimeoutMs);
+        await this.wal.ask({ type: 'WalAppend', entries: moveBytes(frameEntries(rd.entries)) },
+          walAppendAskTimeoutMs);
       }
     } catch (e) {
       if (this.stopped) throw e;

@@ -69,14 +69,15 @@ function flush(): void {
   for (const q of batch) if (q.trace !== undefined) traced.push(...q.trace);
   const span = ctx.ep.startSpan('wal write+fsync', traced.length > 0 ? traced : undefined);
   for (const { msg } of batch) {
-    for (const entry of msg.entries) records.push({ type: 'entry', entry });
+    if (msg.entries.length > 0) records.push({ type: 'framed', bytes: msg.entries });
     if (msg.hardState !== undefined) hs = msg.hardState;
   }
   // The hard state goes after the entries it may commit, as etcd's WAL.Save does.
   if (hs !== undefined) records.push({ type: 'state', state: hs });
   const t0 = performance.now();
+  let entries: number;
   try {
-    files.append(records);
+    entries = files.append(records);
   } catch (e) {
     // A full or read-only disk (the store cut the tail back: nothing of the batch is kept) or
     // a failed disk (the store refuses from now on): the Raft node decides what follows.
@@ -93,16 +94,16 @@ function flush(): void {
   const seconds = (performance.now() - t0) / 1000;
   if (seconds * 1000 > walSlowFsyncMs) {
     log.warn({ tookMs: Math.round(seconds * 1000), expectedMs: walSlowFsyncMs,
-      records: records.length }, 'slow fdatasync');
+      entries }, 'slow fdatasync');
   }
-  const entries = records.length - (hs === undefined ? 0 : 1);
   if (fsyncSeconds.length < walFsyncSamplesMax) {
     fsyncSeconds.push(seconds);
     entriesPerFsync.push(entries);
   }
   // wal.entries: the log entries sharing this fsync — the traced request's and its neighbours'.
   span?.end({
-    'wal.appends': batch.length, 'wal.records': records.length, 'wal.entries': entries,
+    'wal.appends': batch.length, 'wal.records': entries + (hs === undefined ? 0 : 1),
+    'wal.entries': entries,
     'write_fsync_ms': Math.round(seconds * 1e6) / 1e3,
   });
   for (const { token } of batch) {

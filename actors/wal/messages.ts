@@ -19,7 +19,9 @@ export interface WalLoad {
 export interface WalAppend {
   type: 'WalAppend';
   hardState?: HardState;
-  entries: Entry[];
+  /** entries: the entries as the WAL's records (src/wal frameEntries), their CRCs left for
+   * the writer to chain; empty when only the hard state changes. */
+  entries: Uint8Array;
   /** seq numbers the Raft node's appends (1, 2, …), for the WalAnswers that may follow. */
   seq?: number;
 }

@@ -18,6 +18,7 @@ import {
   WalEncoder,
   assertEntryFollows,
   assertHardStateFollows,
+  decodeFramedEntries,
   encodeSegmentHead,
   foldWal,
   parseWalSegmentName,
@@ -265,8 +266,9 @@ export class WalStore {
    * append makes `records` durable: it encodes all of them into one buffer and issues one
    * write and one fdatasync. Group commit is the caller's: hand over everything that is ready.
    * When it returns, the records survive a crash. Cuts a new segment when the tail is full.
+   * It returns how many entry records it wrote.
    */
-  append(records: readonly WalRecordInput[]): void {
+  append(records: readonly WalRecordInput[]): number {
     this.usable();
     const enc = this.encoder;
     enc.reset(this.crc);
@@ -274,11 +276,20 @@ export class WalStore {
     let metadata = this.metadata;
     let hardState = this.hardState;
     const markers: SnapshotMarker[] = [];
+    let entries = 0;
     for (const r of records) {
       switch (r.type) {
         case 'entry':
           this.assertEntry(lastIndex, r.entry);
           lastIndex = r.entry.index;
+          entries++;
+          break;
+        case 'framed':
+          for (const e of decodeFramedEntries(r.bytes)) {
+            this.assertEntry(lastIndex, e);
+            lastIndex = e.index;
+            entries++;
+          }
           break;
         case 'state':
           assertHardStateFollows(hardState, r.state);
@@ -307,6 +318,7 @@ export class WalStore {
     this.hardState = hardState;
     for (const m of markers) this.markers.push(m);
     this.maybeCut();
+    return entries;
   }
 
   /**

@@ -4,7 +4,7 @@
  * refuse. The rules and their reasons are in docs/wal-format.md, "Recovery".
  */
 import { walRecordBytesMax } from '../constants.js';
-import type { WalRecord } from './record.js';
+import type { WalEntry, WalRecord } from './record.js';
 import {
   RecordType,
   entryHeaderBytes,
@@ -166,6 +166,30 @@ export function decodeSegment(bytes: Uint8Array, opts: SegmentDecodeOptions): Se
     torn = { offset: off, reason: failure };
   }
   return { records, offsets, crc, validBytes: off, torn };
+}
+
+/**
+ * decodeFramedEntries reads back entries framed by frameEntries (their CRC fields unset, so
+ * unchecked): their data views `bytes`. It throws a RangeError for anything that is not a run
+ * of whole entry records.
+ */
+export function decodeFramedEntries(bytes: Uint8Array): WalEntry[] {
+  const entries: WalEntry[] = [];
+  let off = 0;
+  while (off < bytes.length) {
+    const len = frameCheck(bytes, off);
+    if (typeof len === 'string') throw new RangeError(`wal: framed entries at ${off}: ${len}`);
+    const body = off + frameBytes;
+    const type = bytes[body + 4]!;
+    const rec = decodeBody(bytes, type, body + recordHeaderBytes, body + len);
+    if (typeof rec === 'string' || rec.type !== 'entry') {
+      throw new RangeError(`wal: framed entries at ${off}: ${typeof rec === 'string' ? rec
+        : `a ${rec.type} record`}`);
+    }
+    entries.push(rec.entry);
+    off = body + len + paddingFor(len);
+  }
+  return entries;
 }
 
 // decodeBody turns a CRC-checked body into a record, or says why its values are impossible.

@@ -4,7 +4,9 @@
  */
 import { assert } from '../assert.js';
 import { walRecordBytesMax } from '../constants.js';
-import type { HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput } from './record.js';
+import type {
+  FramedEntries, HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput,
+} from './record.js';
 import {
   RecordType,
   entryHeaderBytes,
@@ -13,10 +15,11 @@ import {
   frameHighWord,
   payloadBytes,
   recordHeaderBytes,
+  paddingFor,
   recordSizeBytes,
 } from './record.js';
 import { crc32cUpdate } from './crc32c.js';
-import { putU32, putU64 } from './little-endian.js';
+import { getU32, putU32, putU64 } from './little-endian.js';
 
 /** encoderInitialBytes is the encoder's first buffer size; it doubles when a batch needs more. */
 const encoderInitialBytes = 64 * 1024;
@@ -25,6 +28,8 @@ const encoderInitialBytes = 64 * 1024;
  * WalEncoder accumulates encoded records. `crc` is the running CRC after the last record added;
  * `bytes()` returns a view of everything added since `reset`, valid until the next add or reset.
  * The buffer is reused across batches: a batch's allocation cost is zero once it has grown.
+ * An encoder that is not `chained` leaves every record's CRC field zero and `crc` at its
+ * seed: it frames records for another encoder to chain (frameEntries, addFramed).
  */
 export class WalEncoder {
   /** crc is the running CRC32C after the last record added (the chain's current value). */
@@ -32,7 +37,7 @@ export class WalEncoder {
   private buf: Uint8Array;
   private len = 0;
 
-  constructor(crc = 0, initialBytes = encoderInitialBytes) {
+  constructor(crc = 0, initialBytes = encoderInitialBytes, private readonly chained = true) {
     this.crc = crc >>> 0;
     this.buf = new Uint8Array(initialBytes);
   }
@@ -64,6 +69,8 @@ export class WalEncoder {
         return this.addMetadata(r);
       case 'snapshot':
         return this.addSnapshot(r);
+      case 'framed':
+        return this.addFramed(r);
       default: {
         const never: never = r;
         throw new Error(`wal: unknown record ${JSON.stringify(never)}`);
@@ -109,6 +116,37 @@ export class WalEncoder {
   }
 
   /**
+   * addFramed appends entry records framed by frameEntries and chains their CRCs: a copy and
+   * one CRC pass, with no decoding. The frames come from this process (the Raft node), so one
+   * that is not a whole, aligned entry record is a bug, and fails an assertion before anything
+   * of the batch is written.
+   */
+  addFramed(f: FramedEntries): void {
+    const src = f.bytes;
+    assert(src.length % 8 === 0, 'wal: framed entries are whole records', src.length);
+    if (this.len + src.length > this.buf.length) this.grow(this.len + src.length);
+    const b = this.buf;
+    const base = this.len;
+    b.set(src, base);
+    let crc = this.crc;
+    let s = base;
+    const end = base + src.length;
+    while (s < end) {
+      const len = getU32(b, s);
+      const body = s + frameBytes;
+      assert(len >= recordHeaderBytes + entryHeaderBytes && len <= walRecordBytesMax &&
+        getU32(b, s + 4) === frameHighWord(len) && b[body + 4] === RecordType.entry &&
+        body + len <= end, 'wal: a framed record is a whole entry record', s - base);
+      crc = crc32cUpdate(crc, b, body + 4, body + len);
+      putU32(b, body, crc);
+      s = body + len + paddingFor(len);
+    }
+    assert(s === end, 'wal: framed records end where the bytes end', s - base);
+    this.crc = crc;
+    this.len = end;
+  }
+
+  /**
    * addCrc encodes the crc record that opens a segment. Its payload is `prevCrc`, which becomes
    * the chain's seed: a reader that starts at this segment adopts it.
    */
@@ -145,8 +183,8 @@ export class WalEncoder {
     const end = s + recordSizeBytes(bodyEnd - s - frameBytes - recordHeaderBytes);
     this.buf.fill(0, bodyEnd, end);
     const body = s + frameBytes;
-    this.crc = crc32cUpdate(this.crc, this.buf, body + 4, bodyEnd);
-    putU32(this.buf, body, this.crc);
+    if (this.chained) this.crc = crc32cUpdate(this.crc, this.buf, body + 4, bodyEnd);
+    putU32(this.buf, body, this.chained ? this.crc : 0);
     this.len = end;
   }
 
@@ -183,4 +221,18 @@ export function encodeSegmentHead(
   enc.addCrc(prevCrc);
   if (metadata !== undefined) enc.addMetadata(metadata);
   if (state !== undefined) enc.addState(state);
+}
+
+/**
+ * frameEntries lays entries out as the WAL's entry records, in a buffer of exactly their size,
+ * with their CRC fields zero: the WAL writer copies them as they are and chains the CRCs
+ * (WalEncoder.addFramed). Decoded back by decodeFramedEntries.
+ */
+export function frameEntries(entries: readonly WalEntry[]): Uint8Array {
+  let size = 0;
+  for (const e of entries) size += recordSizeBytes(entryHeaderBytes + e.data.length);
+  const enc = new WalEncoder(0, size, false);
+  for (const e of entries) enc.addEntry(e);
+  assert(enc.length === size, 'wal: framed entries fill their buffer', [enc.length, size]);
+  return enc.bytes();
 }

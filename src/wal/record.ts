@@ -54,18 +54,32 @@ export interface SnapshotMarker {
   readonly term: Term;
 }
 
-/**
- * WalRecordInput is one record a caller asks the WAL to persist. crc records are the WAL's own
- * business and cannot be appended.
- */
-export type WalRecordInput =
+/** WalPlainRecord is one record as its fields: what a caller may append, and what decoding
+ * gives back (beside crc records). */
+export type WalPlainRecord =
   | ({ readonly type: 'metadata' } & WalMetadata)
   | { readonly type: 'entry'; readonly entry: WalEntry }
   | { readonly type: 'state'; readonly state: HardState }
   | ({ readonly type: 'snapshot' } & SnapshotMarker);
 
-/** WalRecord is one decoded record: an input record or a crc record. */
-export type WalRecord = WalRecordInput | { readonly type: 'crc'; readonly prevCrc: number };
+/**
+ * FramedEntries are entry records already laid out as the WAL stores them (frameEntries),
+ * their CRC fields left zero: the encoder copies them and chains their CRCs. The Raft node
+ * frames its entries so that the WAL writer neither decodes nor re-encodes them.
+ */
+export interface FramedEntries {
+  readonly type: 'framed';
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * WalRecordInput is what a caller asks the WAL to persist: records, or entry records already
+ * framed. crc records are the WAL's own business and cannot be appended.
+ */
+export type WalRecordInput = WalPlainRecord | FramedEntries;
+
+/** WalRecord is one decoded record: a plain record or a crc record. */
+export type WalRecord = WalPlainRecord | { readonly type: 'crc'; readonly prevCrc: number };
 
 /** frameBytes is the length field in front of every record. */
 export const frameBytes = 8;

@@ -15,6 +15,7 @@ import {
 } from '../../src/raft/index.js';
 import { pack, unpack } from '../../src/runtime/codec.js';
 import { SharedCell } from '../../src/runtime/shared-cell.js';
+import { decodeFramedEntries } from '../../src/wal/index.js';
 import {
   Endpoint, type Message, type PackedReplies, type ReplyToken,
 } from '../../src/runtime/endpoint.js';
@@ -289,11 +290,13 @@ export class SimCluster {
           ep.reply(token!, r);
           return;
         }
-        case 'WalAppend':
+        case 'WalAppend': {
           if (w.seq !== undefined) ahead.appending(w.seq);
+          // This member's own entries, framed: their types are the Raft core's.
+          const entries = decodeFramedEntries(w.entries) as Entry[];
           sched.at(sched.nowMs + 1, () => {
             if (!alive()) return; // the crash came before the fsync
-            const errno = this.o.walFault?.(m.id, { seq: w.seq, entries: w.entries.length });
+            const errno = this.o.walFault?.(m.id, { seq: w.seq, entries: entries.length });
             if (errno !== undefined) {
               if (w.seq !== undefined) post(ahead.settled(w.seq, false));
               if (token !== undefined) {
@@ -302,15 +305,16 @@ export class SimCluster {
               }
               return;
             }
-            if (w.entries.length > 0) {
-              const first = w.entries[0]!.index;
-              d.entries = d.entries.filter((e) => e.index < first).concat(w.entries);
+            if (entries.length > 0) {
+              const first = entries[0]!.index;
+              d.entries = d.entries.filter((e) => e.index < first).concat(entries);
             }
             if (w.hardState !== undefined) d.hardState = w.hardState;
             if (token !== undefined) ep.reply(token, { fsyncSeconds: 0.001 });
             if (w.seq !== undefined) post(ahead.settled(w.seq, true));
           });
           return;
+        }
         case 'WalAnswers': {
           // The answers of entries applied ahead, as the WAL actor posts them.
           const seqs = this.answered.get(m.id) ?? [];
