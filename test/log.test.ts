@@ -2,6 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { closeLogger, createLogger, flushLogger } from '../src/log/index.js';
 import { until } from './helpers/wait.js';
@@ -76,4 +77,24 @@ test('log: stderr output is written asynchronously and flushLogger tolerates it'
   logger.child({ component: 'test' }).info('filtered out');
   t.notThrows(() => flushLogger(logger));
   t.is(logger.level, 'warn');
+});
+
+test('log: a terminal gets pino-pretty, loaded only then; plain stderr gets JSON', (t) => {
+  // A child process, so that its stderr can be read; `pretty` stands in for the terminal.
+  const logMod = new URL('../src/log/index.js', import.meta.url).href;
+  const run = (pretty: boolean) => spawnSync(process.execPath, ['--input-type=module', '-e',
+    `const { createLogger, closeLogger } = await import(${JSON.stringify(logMod)});
+     const l = createLogger({ logLevel: 'info' }, { pretty: ${pretty} });
+     l.child({ component: 'raft' }).info('hello pretty');
+     const loaded = Object.keys((await import('node:module')).createRequire(import.meta.url)
+       .cache).some((f) => f.includes('pino-pretty'));
+     l.info({ loaded }, 'pino-pretty loaded');
+     await closeLogger(l);`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' }).stderr;
+  const plain = run(false).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(plain.map((l) => [l.msg, l.loaded]),
+    [['hello pretty', undefined], ['pino-pretty loaded', false]]);
+  const pretty = run(true);
+  t.regex(pretty, /INFO.*hello pretty/);
+  t.regex(pretty, /loaded\S*: true/); // between colour codes
+  t.throws(() => JSON.parse(pretty.split('\n')[0]!), undefined, 'not JSON');
 });

@@ -1,5 +1,5 @@
 import bcrypt from 'bcryptjs';
-import { importPKCS8, importSPKI, jwtVerify, SignJWT, type CryptoKey, type KeyObject } from 'jose';
+import type { CryptoKey, KeyObject } from 'jose';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type HyperExpress from 'hyper-express';
@@ -49,6 +49,8 @@ export interface AuthGateOptions {
 }
 
 interface Jwt {
+  /** jose: loaded only for --auth-token jwt (46 modules, ≈ 38 ms at every start otherwise). */
+  jose: typeof import('jose');
   alg: string;
   ttlMs: number;
   pub: CryptoKey | KeyObject;
@@ -119,11 +121,12 @@ export class AuthGate {
     const g = new AuthGate(opts);
     const t = parseAuthToken(opts.authToken);
     if (t.kind === 'jwt') {
+      const jose = await import('jose');
       try {
-        const pub = await importSPKI(readFileSync(t.pubKey, 'utf8'), t.signMethod);
+        const pub = await jose.importSPKI(readFileSync(t.pubKey, 'utf8'), t.signMethod);
         const priv = t.privKey === undefined ? undefined
-          : await importPKCS8(readFileSync(t.privKey, 'utf8'), t.signMethod);
-        g.jwt = { alg: t.signMethod, ttlMs: t.ttlMs, pub, ...(priv ? { priv } : {}) };
+          : await jose.importPKCS8(readFileSync(t.privKey, 'utf8'), t.signMethod);
+        g.jwt = { jose, alg: t.signMethod, ttlMs: t.ttlMs, pub, ...(priv ? { priv } : {}) };
       } catch (e) {
         throw new ConfigError('auth-token', `cannot load the jwt keys: ${(e as Error).message}`);
       }
@@ -190,7 +193,7 @@ export class AuthGate {
   async signJwt(user: string): Promise<string> {
     const j = this.jwt!;
     if (j.priv === undefined) throw new EtcdError('AUTH_FAILED');
-    return new SignJWT({ username: user, revision: this.store.revision })
+    return new j.jose.SignJWT({ username: user, revision: this.store.revision })
       .setProtectedHeader({ alg: j.alg })
       .setExpirationTime(Math.floor((Date.now() + j.ttlMs) / 1000))
       .sign(j.priv);
@@ -226,7 +229,8 @@ export class AuthGate {
     if (token === undefined || token === '') return anonymous;
     if (this.jwt !== undefined) {
       try {
-        const { payload } = await jwtVerify(token, this.jwt.pub, { algorithms: [this.jwt.alg] });
+        const { payload } = await this.jwt.jose.jwtVerify(token, this.jwt.pub,
+          { algorithms: [this.jwt.alg] });
         const user = payload['username'];
         const rev = payload['revision'];
         if (typeof user === 'string' && typeof rev === 'number' && Number.isSafeInteger(rev)) {

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics/index.js';
 import type { ActorSystem } from '../runtime/system.js';
 import { Dashboard } from './dashboard.js';
 import type { KvService } from './kv-service.js';
-import { type OtlpLogger, OtlpExport } from './otlp.js';
+import type { OtlpExport, OtlpLogger } from './otlp.js';
 import type { GatewayDeps } from './routes.js';
 
 /**
@@ -33,9 +33,20 @@ export function setupObservability(o: {
   const dashboard = new Dashboard(o.system, o.kv, pullWal, o.config.name);
   o.metrics.onScrape(pullWal);
   const url = otlpEndpointOf(o.config.otlpEndpoint);
-  const otlp = url === '' ? undefined : new OtlpExport(o.system, url, o.memberId.toString(16),
-    o.logger.child({ component: 'otlp' }));
-  otlp?.start();
+  // The exporter and the OpenTelemetry SDK (≈ 120 ms of module loading on every start here,
+  // docs/performance.md session 22) load only when an endpoint is set, beside the start. No
+  // span is lost meanwhile: the export reads each thread's spans from a cursor.
+  const otlp: Promise<OtlpExport | undefined> = url === '' ? Promise.resolve(undefined)
+    : import('./otlp.js').then(({ OtlpExport: Export }) => {
+      const x = new Export(o.system, url, o.memberId.toString(16),
+        o.logger.child({ component: 'otlp' }));
+      x.start();
+      return x;
+    }, (e: unknown) => {
+      o.logger.child({ component: 'otlp' }).warn({ err: String(e) },
+        'the OTLP exporter could not be loaded; spans are not exported');
+      return undefined;
+    });
   return {
     gatewayDeps: {
       observe: (route, method, code, seconds) => {
@@ -46,7 +57,7 @@ export function setupObservability(o: {
       dashboard,
     },
     stop: async () => {
-      await otlp?.stop().catch(() => undefined);
+      await otlp.then((x) => x?.stop()).catch(() => undefined);
     },
   };
 }

@@ -1,8 +1,8 @@
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
 import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 import pino from 'pino';
-import pinoPretty from 'pino-pretty';
 import type { Config } from '../config/config.js';
 import { rotationIntervalMs } from '../config/load.js';
 import { drainBoom, flushBoomSync, RotatingFile, type RotationTimers } from './rotating-file.js';
@@ -63,6 +63,15 @@ interface Handles {
   close(): Promise<void>;
 }
 
+/**
+ * loadPinoPretty loads pino-pretty when a logger first needs it (a terminal). Imported at the
+ * top, its 42 files loaded in every one of a member's threads at every start — ≈ 29 ms of
+ * CPU each here — for output that goes to a terminal only (docs/performance.md, session 22).
+ */
+function loadPinoPretty(): typeof import('pino-pretty') {
+  return createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+}
+
 /** createLogger builds this thread's root logger from the configuration (see file comment). */
 export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pino.Logger {
   const outputs = config.logOutputs ?? ['stderr'];
@@ -80,7 +89,7 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
       const fd = target === 'stderr' ? 2 : 1;
       const pretty = opts.pretty ?? (fd === 2 && tty.isatty(2));
       if (pretty) {
-        streams.push({ stream: pinoPretty({ destination: fd, sync: false, colorize: true }) });
+        streams.push({ stream: loadPinoPretty()({ destination: fd, sync: false, colorize: true }) });
       } else {
         const s = pino.destination({ dest: fd, sync: false, minLength: 0 });
         streams.push({ stream: s });
