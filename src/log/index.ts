@@ -64,12 +64,14 @@ interface Handles {
 }
 
 /**
- * loadPinoPretty loads pino-pretty when a logger first needs it (a terminal). Imported at the
- * top, its 42 files loaded in every one of a member's threads at every start — ≈ 29 ms of
- * CPU each here — for output that goes to a terminal only (docs/performance.md, session 22).
+ * prettyStream writes pino-pretty's output to fd, loading pino-pretty when a logger first
+ * needs it (a terminal). Imported at the top, its 42 files loaded in every one of a member's
+ * threads at every start — ≈ 29 ms of CPU each here — for output that goes to a terminal only
+ * (docs/performance.md, session 22).
  */
-function loadPinoPretty(): typeof import('pino-pretty') {
-  return createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+function prettyStream(fd: number): pino.DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  return pretty({ destination: fd, sync: false, colorize: true });
 }
 
 /** createLogger builds this thread's root logger from the configuration (see file comment). */
@@ -89,7 +91,7 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
       const fd = target === 'stderr' ? 2 : 1;
       const pretty = opts.pretty ?? (fd === 2 && tty.isatty(2));
       if (pretty) {
-        streams.push({ stream: loadPinoPretty()({ destination: fd, sync: false, colorize: true }) });
+        streams.push({ stream: prettyStream(fd) });
       } else {
         const s = pino.destination({ dest: fd, sync: false, minLength: 0 });
         streams.push({ stream: s });
