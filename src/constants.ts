@@ -409,11 +409,13 @@ export const walAppendAskTimeoutMs = 60_000;
  * message to the WAL writer and has it, not the Raft thread, wake the gateway; it earns the
  * apply of a batch done beside its fsync and answers that leave without waiting for the
  * Raft thread's turn. With 50 connections (batches of ≈ 25) it gave 3 % more PUTs and 7 %
- * more txns here; with one connection (one entry a Ready) nothing was gained and the p50 was
- * as often worse as better (session 16 of the performance notes), so a lone entry goes the
- * usual way.
+ * more txns here. Session 16 measured no gain with one connection (one entry a Ready) and
+ * kept a lone entry on the usual way; session 22, six alternated pairs, found a lone entry
+ * applied ahead better there in all six (p50 0.89 → 0.67 ms on average, a shorter tail in
+ * five): a write then crosses three threads, not four, and each hop on 2 cores may wait for
+ * a core (session 22 of the performance notes).
  */
-export const applyAheadEntriesMin = 2;
+export const applyAheadEntriesMin = 1;
 /** readPointAttemptsMax: how many times a linearizable read takes a read point when the one
  * it took was taken back (an append of entries applied ahead failed: ShardRewind). One
  * retry suffices (the member then refuses writes, so nothing is applied ahead); the bound

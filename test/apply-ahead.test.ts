@@ -157,8 +157,8 @@ test('applyAhead: nothing when the first entry is not the next to apply or not a
 test('a lone member answers from the WAL writer; every answer is read back at once; a trace ' +
   'shows the answer and the shard\'s changes after the fsync', async (t) => {
   const srv = await useServer(t);
-  // Writes in rounds of 8 at once, so that Readies hold several entries (a lone entry is not
-  // applied ahead: applyAheadEntriesMin); each write is read back as soon as it is answered.
+  // Writes in rounds of 8 at once, so that Readies hold several entries as well as lone
+  // ones; each write is read back as soon as it is answered.
   const putAndRead = async (key: string, value: string, traced: boolean) => {
     const p = await fetch(`${srv.url}/v3/kv/put`, {
       method: 'POST', body: JSON.stringify({ key: b64(key), value: b64(value) }),
