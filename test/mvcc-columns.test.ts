@@ -6,7 +6,7 @@ import {
 } from '../src/mvcc/kv-columns.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { pack, unpack } from '../src/runtime/codec.js';
-import { seeded } from './helpers/rng.js';
+import { binaryString, seeded } from './helpers/rng.js';
 
 const kvOf = (key: string, mod: number, value: string, lease = 0): KeyValue => ({
   key, createRevision: 1 as Revision, modRevision: mod as Revision, version: mod, value,
@@ -27,9 +27,7 @@ test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena reb
     let rebuiltOrGrown = 0;
     let lastArena = c.arenaBytes;
     for (let i = 1; i <= 3000; i++) {
-      const len = Math.floor(rnd() * 3072);
-      let v = '';
-      for (let j = 0; j < len; j++) v += String.fromCharCode(Math.floor(rnd() * 256));
+      const v = binaryString(rnd, Math.floor(rnd() * 3072));
       const kv = kvOf('k', i, v, Math.floor(rnd() * 3));
       const op = rnd();
       const r = anyRow();

@@ -3,15 +3,8 @@ import {
   AppliedWriter, type AppliedRevision, decodeApplied, encodeApplied,
 } from '../actors/shard/messages.js';
 import type { Change, KeyValue } from '../src/mvcc/types.js';
-import { seededRng as rng } from '../src/raft/rand.js';
+import { binaryString as bytes, seeded as rng } from './helpers/rng.js';
 import type { LeaseId, Revision } from '../src/types.js';
-
-/** bytes makes a binary string of n characters, each any of the 256 byte values. */
-function bytes(r: () => number, n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(Math.floor(r() * 256));
-  return s;
-}
 
 function change(r: () => number, rev: number): Change {
   const put = r() < 0.7;

@@ -4,6 +4,7 @@ import { AssertionFailed } from '../src/assert.js';
 import { walBatchBytesMax } from '../src/constants.js';
 import type { MemberId } from '../src/types.js';
 import { WalStore } from '../actors/wal/wal-store.js';
+import { frameEntries } from '../src/wal/index.js';
 import { entry, hs, tmpDir } from './helpers/wal.js';
 
 const logger = { warn: (): void => {}, info: (): void => {} };
@@ -28,6 +29,21 @@ test('wal store: an entry that would leave a gap is refused and nothing is writt
   t.throws(() => w.save([entry(0, 3)]), { instanceOf: AssertionFailed, message: /term/ });
   w.save([entry(1, 3)]);
   t.deepEqual(indexes(reopen(t, dir)), [1, 2, 3]);
+});
+
+test('wal store: framed entries (the Raft node\'s appends) are held to the same rules, and ' +
+  'one that breaks them writes nothing of its batch', (t) => {
+  const { dir, w } = openTmp(t);
+  const framed = (...es: ReturnType<typeof entry>[]) =>
+    ({ type: 'framed' as const, bytes: frameEntries(es) });
+  t.is(w.append([framed(entry(1, 1), entry(1, 2, 'b')), { type: 'state', state: hs(1, 1) }]), 2);
+  t.throws(() => w.append([framed(entry(1, 3), entry(1, 5))]),
+    { instanceOf: AssertionFailed, message: /leaves no gap/ });
+  t.throws(() => w.append([framed(entry(0, 3))]), { instanceOf: AssertionFailed, message: /term/ });
+  t.is(w.append([framed(entry(1, 3, 'c'))]), 1);
+  const back = reopen(t, dir).recovered.entries;
+  t.deepEqual(back.map((e) => [e.index, new TextDecoder().decode(e.data)]),
+    [[1, 'e1'], [2, 'b'], [3, 'c']]);
 });
 
 test('wal store: a new leader may replace uncommitted entries, never committed ones', (t) => {

@@ -18,7 +18,6 @@ import {
   WalEncoder,
   assertEntryFollows,
   assertHardStateFollows,
-  decodeFramedEntries,
   encodeSegmentHead,
   foldWal,
   parseWalSegmentName,
@@ -285,12 +284,13 @@ export class WalStore {
           entries++;
           break;
         case 'framed':
-          for (const e of decodeFramedEntries(r.bytes)) {
-            this.assertEntry(lastIndex, e);
-            lastIndex = e.index;
+          // Checked as the encoder walks the frames: one pass, before anything is written.
+          enc.addFramed(r, (term, index) => {
+            this.assertEntry(lastIndex, { term, index });
+            lastIndex = index;
             entries++;
-          }
-          break;
+          });
+          continue;
         case 'state':
           assertHardStateFollows(hardState, r.state);
           hardState = r.state;
@@ -412,7 +412,7 @@ export class WalStore {
 
   // assertEntry checks that `e` may follow `lastIndex` and does not replace a committed entry
   // (etcd-raft panics on the same: "entry conflicts with committed entry").
-  private assertEntry(lastIndex: number, e: WalEntry): void {
+  private assertEntry(lastIndex: number, e: Pick<WalEntry, 'term' | 'index'>): void {
     assertEntryFollows(lastIndex, e);
     const commit = this.hardState?.commit ?? 0;
     assert(

@@ -3,16 +3,14 @@
  * CRC chain, and decides what a bad record means: a torn tail to cut off, or corruption to
  * refuse. The rules and their reasons are in docs/wal-format.md, "Recovery".
  */
-import { walRecordBytesMax } from '../constants.js';
 import type { WalEntry, WalRecord } from './record.js';
 import {
   RecordType,
   entryHeaderBytes,
   entryTypeValid,
   frameBytes,
-  frameHighWord,
+  frameCheck,
   paddingFor,
-  payloadSizeValid,
   recordHeaderBytes,
 } from './record.js';
 import { crc32cUpdate } from './crc32c.js';
@@ -54,28 +52,6 @@ export interface SegmentDecodeResult {
   readonly validBytes: number;
   /** torn is set when the last segment ended in a torn record (validBytes < file length). */
   readonly torn: TornTail | undefined;
-}
-
-/**
- * frameCheck validates the frame at `off` without the CRC: it returns the body length, or a
- * string saying why the frame cannot be a record. Used both to decode and to look for
- * plausible records after a damaged one.
- */
-function frameCheck(b: Uint8Array, off: number): number | string {
-  if (b.length - off < frameBytes) return 'short frame';
-  const len = u32(b, off);
-  const hi = u32(b, off + 4);
-  if (len === 0 && hi === 0) return 'zero frame';
-  if (len < recordHeaderBytes || len > walRecordBytesMax) return `impossible length ${len}`;
-  if (hi !== frameHighWord(len)) return 'invalid frame padding bits';
-  const end = off + frameBytes + len + paddingFor(len);
-  if (end > b.length) return 'record runs past end of file';
-  for (let i = off + frameBytes + len; i < end; i++) {
-    if (b[i] !== 0) return 'non-zero padding';
-  }
-  const type = b[off + frameBytes + 4]!;
-  if (!payloadSizeValid(type, len - recordHeaderBytes)) return `invalid size for type ${type}`;
-  return len;
 }
 
 /** plausibleRecordAfter reports whether any 8-aligned offset after `off` holds a valid frame. */

@@ -3,6 +3,7 @@
  * buffer so that a group commit of many small entries costs one buffer and one write.
  */
 import { assert } from '../assert.js';
+import type { Index, Term } from '../types.js';
 import { walRecordBytesMax } from '../constants.js';
 import type {
   FramedEntries, HardState, SnapshotMarker, WalEntry, WalMetadata, WalRecordInput,
@@ -12,6 +13,7 @@ import {
   entryHeaderBytes,
   entryTypeValid,
   frameBytes,
+  frameCheck,
   frameHighWord,
   payloadBytes,
   recordHeaderBytes,
@@ -19,7 +21,7 @@ import {
   recordSizeBytes,
 } from './record.js';
 import { crc32cUpdate } from './crc32c.js';
-import { getU32, putU32, putU64 } from './little-endian.js';
+import { getU64, putU32, putU64 } from './little-endian.js';
 
 /** encoderInitialBytes is the encoder's first buffer size; it doubles when a batch needs more. */
 const encoderInitialBytes = 64 * 1024;
@@ -116,34 +118,32 @@ export class WalEncoder {
   }
 
   /**
-   * addFramed appends entry records framed by frameEntries and chains their CRCs: a copy and
-   * one CRC pass, with no decoding. The frames come from this process (the Raft node), so one
-   * that is not a whole, aligned entry record is a bug, and fails an assertion before anything
-   * of the batch is written.
+   * addFramed appends entry records framed by frameEntries and chains their CRCs: one pass
+   * that checks each frame (frameCheck, as recovery does), copies it and computes its CRC,
+   * with no decoding. onEntry, when given, sees each entry's term and index (the store checks
+   * that they follow the log). The frames come from this process (the Raft node), so one that
+   * is not a whole entry record is a bug, and fails an assertion before the batch is written.
    */
-  addFramed(f: FramedEntries): void {
+  addFramed(f: FramedEntries, onEntry?: (term: Term, index: Index) => void): void {
     const src = f.bytes;
-    assert(src.length % 8 === 0, 'wal: framed entries are whole records', src.length);
     if (this.len + src.length > this.buf.length) this.grow(this.len + src.length);
     const b = this.buf;
     const base = this.len;
     b.set(src, base);
     let crc = this.crc;
-    let s = base;
-    const end = base + src.length;
-    while (s < end) {
-      const len = getU32(b, s);
-      const body = s + frameBytes;
-      assert(len >= recordHeaderBytes + entryHeaderBytes && len <= walRecordBytesMax &&
-        getU32(b, s + 4) === frameHighWord(len) && b[body + 4] === RecordType.entry &&
-        body + len <= end, 'wal: a framed record is a whole entry record', s - base);
+    for (let off = 0; off < src.length;) {
+      const len = frameCheck(src, off);
+      assert(typeof len === 'number' && src[off + frameBytes + 4] === RecordType.entry,
+        'wal: a framed record is a whole entry record', [off, len]);
+      const body = base + off + frameBytes;
       crc = crc32cUpdate(crc, b, body + 4, body + len);
       putU32(b, body, crc);
-      s = body + len + paddingFor(len);
+      const payload = off + frameBytes + recordHeaderBytes;
+      onEntry?.(getU64(src, payload) as Term, getU64(src, payload + 8) as Index);
+      off += frameBytes + len + paddingFor(len);
     }
-    assert(s === end, 'wal: framed records end where the bytes end', s - base);
     this.crc = crc;
-    this.len = end;
+    this.len = base + src.length;
   }
 
   /**

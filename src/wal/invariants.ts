@@ -14,7 +14,9 @@ import type { HardState, WalEntry } from './record.js';
  * `lastIndex` is allowed: a new leader's entries replace a conflicting suffix (Raft §5.3),
  * and recovery keeps the later ones.
  */
-export function assertEntryFollows(lastIndex: number, e: WalEntry): void {
+export function assertEntryFollows(
+  lastIndex: number, e: Pick<WalEntry, 'term' | 'index'>,
+): void {
   assert(
     e.index >= 1 && e.index <= lastIndex + 1,
     'wal: an entry index is ≥ 1 and leaves no gap after the last index',

@@ -2,7 +2,9 @@
  * The WAL's record types and their fixed sizes. The byte layout is specified in
  * docs/wal-format.md; encoder.ts and decoder.ts are its only readers and writers.
  */
+import { walRecordBytesMax } from '../constants.js';
 import type { Index, MemberId, Term } from '../types.js';
+import { getU32 } from './little-endian.js';
 
 /** RecordType is the type byte of a WAL record. Values are part of the on-disk format. */
 export const RecordType = {
@@ -129,4 +131,26 @@ export function payloadSizeValid(t: number, payload: number): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * frameCheck validates the frame at `off` without the CRC: it returns the body length, or a
+ * string saying why the frame cannot be a record. Used to decode, to look for plausible
+ * records after a damaged one, and to take in entries framed elsewhere (WalEncoder.addFramed).
+ */
+export function frameCheck(b: Uint8Array, off: number): number | string {
+  if (b.length - off < frameBytes) return 'short frame';
+  const len = getU32(b, off);
+  const hi = getU32(b, off + 4);
+  if (len === 0 && hi === 0) return 'zero frame';
+  if (len < recordHeaderBytes || len > walRecordBytesMax) return `impossible length ${len}`;
+  if (hi !== frameHighWord(len)) return 'invalid frame padding bits';
+  const end = off + frameBytes + len + paddingFor(len);
+  if (end > b.length) return 'record runs past end of file';
+  for (let i = off + frameBytes + len; i < end; i++) {
+    if (b[i] !== 0) return 'non-zero padding';
+  }
+  const type = b[off + frameBytes + 4]!;
+  if (!payloadSizeValid(type, len - recordHeaderBytes)) return `invalid size for type ${type}`;
+  return len;
 }

@@ -5,3 +5,11 @@
  * integer in [lo, hi).
  */
 export { seededRng as seeded, randomInt } from '../../src/raft/index.js';
+
+/** binaryString is n random characters of every byte value 0–255: the store's binary strings
+ * (src/bytes.ts), one rng() call a character. */
+export function binaryString(rng: () => number, n: number): string {
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(Math.floor(rng() * 256));
+  return s;
+}
