@@ -1,4 +1,4 @@
-import { deepStrictEqual } from 'node:assert';
+import { deepStrictEqual, ok } from 'node:assert';
 import test from 'ava';
 import {
   Applier,
@@ -443,12 +443,17 @@ class System {
     // As a member restarts: every shard and the applier load from the same msgpack'd dumps
     // (the applier column to column, as actors/raft/state-machine.ts does). The stores kept
     // are not read here, so they go on with their keys still packed (OrderedMap.loadPacked),
-    // as a restarted member's do; the checks read twins loaded from the same dumps.
-    const dumps = this.shards.map((s) => unpack(pack(s.toSnapshot())));
-    this.shards = dumps.map((d) => ShardStore.fromSnapshot(d));
+    // as a restarted member's do; the checks read twins loaded from the same dumps. Every
+    // other restart reads the dumps from one buffer of shared memory, as the WAL writer reads
+    // a snapshot file, and the stores keep reading their values there (a base); the writes
+    // after it go to their own arenas, and a rebuild copies the live values out.
+    const shared = this.restarts % 4 < 2;
+    const dumps = shared ? inSharedMemory(this.shards.map((s) => pack(s.toSnapshot())))
+      : this.shards.map((s) => unpack(pack(s.toSnapshot())));
+    this.shards = dumps.map((d) => ShardStore.fromSnapshot(d, shared));
     const viaColumns = (): Applier => Applier.fromSnapshotColumns(
       dumps.map((d) => decodeShardSnapshot(d)), this.applier.revision,
-      this.applier.compactRevision, this.applier.leaseIds());
+      this.applier.compactRevision, this.applier.leaseIds(), shared);
     const checked = viaColumns();
     const latest = dumps.flatMap((d) => [...ShardStore.fromSnapshot(d).latest()]);
     const viaLatest = Applier.fromLatest(
@@ -457,9 +462,35 @@ class System {
     for (const id of viaLatest.leaseIds()) {
       deepStrictEqual(checked.keysOfLease(id), viaLatest.keysOfLease(id));
     }
+    if (shared && checked.keyCount() > 0) {
+      // The values were left where they were, not copied (no shard, or no applier, whose
+      // values are all empty has nothing to share: they count as not shared).
+      ok(checked.sharedValueBytes() > 0 || [...checked.latest()].every((kv) => kv.value === ''),
+        'the applier shares the dumps\' values');
+      for (const s of this.shards) {
+        ok(s.sharedValueBytes() > 0 || s.memory().valueBytesLive === 0,
+          'a shard shares its dump\'s values');
+      }
+    }
     this.applier = this.restarts++ % 2 === 0 ? viaColumns() : viaLatest;
   }
   restarts = 0;
+}
+
+/** inSharedMemory lays packed dumps one after the other in one SharedArrayBuffer, as a
+ * snapshot file's body is read (actors/wal/fs-ops.ts readFileSharedSync), and decodes each
+ * from its view: their binary fields are views of that shared memory. */
+function inSharedMemory(packed: Uint8Array[]): unknown[] {
+  let total = 0;
+  for (const p of packed) total += p.length;
+  const body = new Uint8Array(new SharedArrayBuffer(total + 16));
+  let o = 16; // not at the buffer's start: a dump is a view inside the body
+  return packed.map((p) => {
+    const view = body.subarray(o, o + p.length);
+    body.set(p, o);
+    o += p.length;
+    return unpack(view);
+  });
 }
 
 const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x ?? null));

@@ -393,6 +393,7 @@ export class RaftNode {
     return {
       raftLogEntryBytes: m.entryBytes,
       raftSnapshotBytes: m.snapshotBytes, applierColumns: this.sm.applier.memoryBytes(),
+      applierSharedValues: this.sm.applier.sharedValueBytes(),
     };
   }
 

@@ -282,9 +282,12 @@ export class StateMachine {
   private applierOf(body: SnapshotBody | undefined, dumps: (Uint8Array | null)[]): Applier {
     const columns = [];
     for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
+    // Dumps read from the snapshot file are shared memory nobody writes (see restore): the
+    // applier reads its values there, as the shards do, instead of copying them.
+    const shared = dumps.every((d) => d === null || isShared(d));
     // An empty store is at revision 1, as etcd's: the first write makes revision 2.
     return Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
-      (body?.compactRevision ?? 0) as Revision, body?.leases ?? []);
+      (body?.compactRevision ?? 0) as Revision, body?.leases ?? [], shared);
   }
 
   /** snapshotMeta is the non-shard part of a snapshot at the applied index. */

@@ -3,7 +3,7 @@ import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import type { Revision } from '../../src/types.js';
 import {
-  BinPieces, moveBytes, movedBytesMin, packBinFieldsApart, releaseBytes, unpack,
+  BinPieces, isShared, moveBytes, movedBytesMin, packBinFieldsApart, releaseBytes, unpack,
 } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
@@ -56,9 +56,12 @@ function drainWaiting(): void {
 
 /** restore replaces the store with a snapshot's dump (null: the empty store). */
 function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
-  store = msg.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(msg.dump));
-  // The store copied what it needs (columns, value bytes, keys): the dump's memory goes
-  // back now, not at the next full collection.
+  // A dump in shared memory is a view of the snapshot file's body, which nobody writes: the
+  // store keeps reading its values there (as the applier does) instead of copying them.
+  store = msg.dump === null ? new ShardStore()
+    : ShardStore.fromSnapshot(unpack(msg.dump), isShared(msg.dump));
+  // Any other dump is copied (columns, value bytes, keys): its memory goes back now, not at
+  // the next full collection.
   if (msg.dump !== null) releaseBytes(msg.dump);
   reads.restored(msg.index ?? 0);
   drainWaiting();
@@ -83,7 +86,9 @@ const keysRepack = new IdleRepack({
 });
 setInterval(() => keysRepack.tick(), heartbeatIntervalMs).unref();
 
-ctx.ep.memoryReporter = () => ({ storeColumns: store.offHeapBytes() });
+ctx.ep.memoryReporter = () => ({
+  storeColumns: store.offHeapBytes(), storeSharedValues: store.sharedValueBytes(),
+});
 /** dropped: what the store replaced, and when that is worth a GC (DroppedBytesWatch). */
 const dropped = new DroppedBytesWatch(collectGarbageSoon);
 ctx.ep.onMessage((msg, token) => {

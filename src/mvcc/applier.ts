@@ -11,7 +11,9 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
-import { KvColumns, loadArena, loadColumn, RunCopier } from './kv-columns.js';
+import {
+  KvColumns, kvColumnsBaseBytesMax, loadArena, loadColumn, RunCopier,
+} from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
 import { partialRangeLazy } from './range-plan.js';
@@ -154,28 +156,28 @@ export class Applier {
    * key is deleted). The live keys are merged in key order across the dumps and their fields
    * copied column to column — no KeyValue object is built per key. Equivalent to
    * fromLatest(the dumps' latestOfSnapshot, ...).
+   *
+   * With shareValues, dumps whose values all lie in one piece of shared memory that nobody
+   * writes (a snapshot file's body, as the WAL writer read it) leave them there: the applier
+   * reads them in place (KvColumns.load with a base) instead of copying them; the shards
+   * loading the same dumps do the same.
    */
   static fromSnapshotColumns(
     dumps: readonly SnapshotColumns[],
     revision: Revision,
     compactRevision: Revision,
     leases: Iterable<LeaseId | { id: number; ttl: number }>,
+    shareValues = false,
   ): Applier {
     const a = Applier.fromLatest([], revision, compactRevision, leases);
     const lists = dumps.map(liveKeysOf);
     const { keys, nos, from, row } = mergeLiveKeys(lists);
     const n = nos.length;
-    let valueTotal = 0;
-    for (let j = 0; j < n; j++) valueTotal += lists[from[j]!]!.d.valueLens[row[j]!]!;
-    // Built where load() keeps them (loadColumn, loadArena): one copy of each field.
     const cols = {
       mod: loadColumn(Float64Array, n), create: loadColumn(Float64Array, n),
       version: loadColumn(Float64Array, n), lease: loadColumn(Float64Array, n),
-      valueLens: loadColumn(Uint32Array, n), valueBytes: loadArena(valueTotal),
-      prev: loadColumn(Int32Array, n).fill(-1),
+      valueLens: loadColumn(Uint32Array, n), prev: loadColumn(Int32Array, n).fill(-1),
     };
-    const copiers = lists.map((l) => new RunCopier(l.d.valueBytes, cols.valueBytes));
-    let o = 0;
     for (let j = 0; j < n; j++) {
       const l = lists[from[j]!]!;
       const r = row[j]!;
@@ -186,13 +188,19 @@ export class Applier {
       const lease = l.d.lease[r]!;
       cols.lease[j] = lease;
       if (lease !== 0) a.leases.get(lease)?.add(keys.keyAt(nos[j]!));
-      const len = l.d.valueLens[r]!;
-      cols.valueLens[j] = len;
-      copiers[from[j]!]!.copy(l.valueAt[r]!, len, o);
-      o += len;
+      cols.valueLens[j] = l.d.valueLens[r]!;
     }
-    for (const c of copiers) c.flush();
-    a.cols.load(n, cols);
+    const base = shareValues ? sharedBase(dumps) : undefined;
+    if (base !== undefined) {
+      const valueAt = new Uint32Array(n);
+      for (let j = 0; j < n; j++) {
+        const l = lists[from[j]!]!;
+        valueAt[j] = l.d.valueBytes.byteOffset - base.byteOffset + l.valueAt[row[j]!]!;
+      }
+      a.cols.load(n, { ...cols, base, valueAt });
+    } else {
+      a.cols.load(n, { ...cols, valueBytes: copyValues(lists, from, row, cols.valueLens) });
+    }
     const rows = new Int32Array(n);
     for (let j = 0; j < n; j++) rows[j] = j;
     // No string per key: the map's chunks keep the keys packed until first touched.
@@ -255,6 +263,12 @@ export class Applier {
   /** memoryBytes is what the latest state's columns and value arena take off the heap. */
   memoryBytes(): number {
     return this.cols.memoryBytes();
+  }
+
+  /** sharedValueBytes is the part of memoryBytes() that is a snapshot body's values, read in
+   * place and shared with the shards (KvColumns.sharedBytes; fromSnapshotColumns). */
+  sharedValueBytes(): number {
+    return this.cols.sharedBytes;
   }
 
   /** usedBytes is what the latest state's columns and values use (KvColumns.usedBytes): the
@@ -564,6 +578,41 @@ function mergeLiveKeys(lists: readonly LiveKeys[]):
   const nos = new Uint32Array(n);
   for (let j = 0; j < n; j++) nos[j] = j;
   return { keys: merged.finish(), nos, from, row };
+}
+
+/** sharedBase is the one view of shared memory that holds every dump's values, or undefined
+ * when they are not all in the same shared buffer (or that view would be too large for an
+ * arena's offsets). */
+function sharedBase(dumps: readonly SnapshotColumns[]): Uint8Array | undefined {
+  const buf = dumps[0]?.valueBytes.buffer;
+  if (!(buf instanceof SharedArrayBuffer)) return undefined;
+  let lo = Infinity;
+  let hi = 0;
+  for (const d of dumps) {
+    if (d.valueBytes.buffer !== buf) return undefined;
+    lo = Math.min(lo, d.valueBytes.byteOffset);
+    hi = Math.max(hi, d.valueBytes.byteOffset + d.valueBytes.length);
+  }
+  if (hi - lo > kvColumnsBaseBytesMax) return undefined;
+  return new Uint8Array(buf, lo, hi - lo);
+}
+
+/** copyValues copies the live keys' values (dump from[j], row row[j]) into one arena, in
+ * key order, where KvColumns.load keeps it (loadArena). */
+function copyValues(lists: readonly LiveKeys[], from: Int32Array, row: Int32Array,
+  valueLens: Uint32Array): Uint8Array {
+  let total = 0;
+  for (let j = 0; j < valueLens.length; j++) total += valueLens[j]!;
+  const out = loadArena(total);
+  const copiers = lists.map((l) => new RunCopier(l.d.valueBytes, out));
+  let o = 0;
+  for (let j = 0; j < valueLens.length; j++) {
+    const len = valueLens[j]!;
+    copiers[from[j]!]!.copy(lists[from[j]!]!.valueAt[row[j]!]!, len, o);
+    o += len;
+  }
+  for (const c of copiers) c.flush();
+  return out;
 }
 
 /** fillDeferredRead puts the answer of a DeferredRead into the txn response. */

@@ -37,8 +37,11 @@ const freeRow = -2;
  * the arena never holds more dead bytes than live ones for long.
  */
 const valueArenaGarbageRatio = 0.5;
-/** valueArenaBytesMax: offsets are kept as float64, but one arena is one Uint8Array. */
+/** valueArenaBytesMax: offsets are kept as uint32 (one arena stays under 4 GiB). */
 const valueArenaBytesMax = 2 ** 32 - 1;
+/** kvColumnsBaseBytesMax: the largest base load() takes (see KvColumns), half the offsets'
+ * range, so that the arena after it still has room to grow; a larger one is copied. */
+export const kvColumnsBaseBytesMax = 2 ** 31;
 
 /**
  * KvColumns holds versions of keys (etcd's KeyValue minus the key) as rows of columnar typed
@@ -54,6 +57,13 @@ const valueArenaBytesMax = 2 ** 32 - 1;
  * 44 bytes a row.
  * Freed rows go on a free list and are reused; freed value bytes are garbage until the arena
  * is rebuilt (growth with enough garbage, or compactArena()).
+ *
+ * A restore may leave the values where they already are (load() with `base`): the base is a
+ * view of shared memory that nobody writes (a snapshot file's body, as the WAL writer read
+ * it), which the shards and the applier then all read instead of each copying the values into
+ * fresh memory. Offsets below baseBytes are the base's; the arena's bytes follow them, at
+ * valueAt - baseBytes. New values go to the arena; the base's dead values count as garbage, so
+ * the first rebuild copies what is still live out of it and lets it go.
  *
  * Example: add(kvA) → row 0, add(kvB) → row 1; free(0) → row 0 on the free list; add(kvC)
  * reuses row 0. kv(1) materialises kvB again (a new object, its value decoded from the arena).
@@ -75,9 +85,15 @@ export class KvColumns {
   private arena: Uint8Array = arenaOf(valueArenaBytesMin);
   /** view is `arena` as a Buffer, for its native latin1 encode/decode. */
   private view: Buffer = Buffer.from(this.arena.buffer, 0, this.arena.byteLength);
-  /** arenaUsed: the arena's bytes handed out (live + garbage). */
+  /** base: values loaded where they lay (see the class comment); empty without one. */
+  private base: Uint8Array = noBase;
+  /** baseView is `base` as a Buffer. */
+  private baseView: Buffer = Buffer.from(noBase.buffer, 0, 0);
+  /** baseBytes: the base's length, where the arena's offsets start. */
+  private baseBytes = 0;
+  /** arenaUsed: the offsets handed out, the base's included (live + garbage). */
   private arenaUsed = 0;
-  /** arenaGarbage: bytes of freed values still inside arenaUsed. */
+  /** arenaGarbage: bytes of freed values (and of the base's dead ones) inside arenaUsed. */
   private arenaGarbage = 0;
 
   /**
@@ -151,16 +167,23 @@ export class KvColumns {
     const len = this.valueLen[r]!;
     if (len === 0) return '';
     const at = this.valueAt[r]!;
-    return this.view.toString('latin1', at, at + len);
+    if (at < this.baseBytes) return this.baseView.toString('latin1', at, at + len);
+    const o = at - this.baseBytes;
+    return this.view.toString('latin1', o, o + len);
   }
 
   /** valueCompare orders row r's value against v (-1, 0, 1) without decoding it. */
   valueCompare(r: number, v: Bytes): number {
     const len = this.valueLen[r]!;
-    const at = this.valueAt[r]!;
+    let at = this.valueAt[r]!;
+    let bytes = this.base;
+    if (at >= this.baseBytes) {
+      at -= this.baseBytes;
+      bytes = this.arena;
+    }
     const n = Math.min(len, v.length);
     for (let i = 0; i < n; i++) {
-      const d = this.arena[at + i]! - v.charCodeAt(i);
+      const d = bytes[at + i]! - v.charCodeAt(i);
       if (d !== 0) return d < 0 ? -1 : 1;
     }
     return len < v.length ? -1 : len > v.length ? 1 : 0;
@@ -178,9 +201,16 @@ export class KvColumns {
     };
   }
 
-  /** arenaBytes is the value arena's size. */
+  /** arenaBytes is the value arena's size, the base's included (shared with the other stores
+   * loaded from the same snapshot, which count it too). */
   get arenaBytes(): number {
-    return this.arena.byteLength;
+    return this.arena.byteLength + this.baseBytes;
+  }
+
+  /** sharedBytes is the base's size (0 without one): values read where a restore found
+   * them, in memory the other stores loaded from the same snapshot share (see load). */
+  get sharedBytes(): number {
+    return this.baseBytes;
   }
 
   /** valueBytesLive is the bytes of the values in live rows. */
@@ -193,13 +223,13 @@ export class KvColumns {
    * list's slots): the off-heap part of a store's footprint.
    */
   memoryBytes(): number {
-    return this.capacity * kvColumnsRowBytes + this.arena.byteLength + this.freeRows.length * 8;
+    return this.capacity * kvColumnsRowBytes + this.arenaBytes + this.freeRows.length * 8;
   }
 
   /** allocatedBytes is the columns' and the arena's capacity: it changes only when they are
    * reallocated (growth, an arena rebuild of another size), never on a row's add or free. */
   allocatedBytes(): number {
-    return this.capacity * kvColumnsRowBytes + this.arena.byteLength;
+    return this.capacity * kvColumnsRowBytes + this.arenaBytes;
   }
 
   /** usedBytes is the part of memoryBytes() ever written (the rows handed out, the arena's
@@ -220,7 +250,7 @@ export class KvColumns {
   valueBytesOf(rows: ArrayLike<number>): { bytes: Uint8Array; lens: Uint32Array } {
     let total = 0;
     for (let i = 0; i < rows.length; i++) total += this.valueLen[rows[i]!]!;
-    const copier = new RunCopier(this.arena, new Uint8Array(total));
+    const copier = this.copier(new Uint8Array(total));
     const lens = new Uint32Array(rows.length);
     let o = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -247,7 +277,10 @@ export class KvColumns {
   valuePiecesOf(rows: ArrayLike<number>, shareMin: number):
     { pieces: Uint8Array[]; lens: Uint32Array } {
     // An arena not in shared memory (none is made so here) is copied whole.
-    if (!(this.arena.buffer instanceof SharedArrayBuffer)) shareMin = Infinity;
+    if (!(this.arena.buffer instanceof SharedArrayBuffer) ||
+      (this.baseBytes > 0 && !(this.base.buffer instanceof SharedArrayBuffer))) {
+      shareMin = Infinity;
+    }
     // First pass: the size of each stretch to copy (one before each shared run, one after).
     const stretches: number[] = [0];
     this.forEachRun(rows, (_at, len) => {
@@ -259,13 +292,14 @@ export class KvColumns {
     let dst = new Uint8Array(stretches[0]!);
     let o = 0;
     this.forEachRun(rows, (at, len) => {
+      const bytes = this.bytesAt(at, len);
       if (len < shareMin) {
-        dst.set(this.arena.subarray(at, at + len), o);
+        dst.set(bytes, o);
         o += len;
         return;
       }
       if (dst.length > 0) pieces.push(dst);
-      pieces.push(new Uint8Array(this.arena.buffer, this.arena.byteOffset + at, len));
+      pieces.push(bytes);
       dst = new Uint8Array(stretches[++s]!);
       o = 0;
     });
@@ -275,8 +309,20 @@ export class KvColumns {
     return { pieces, lens };
   }
 
+  /** bytesAt is a view of the value bytes at offset `at` (the base's or the arena's). */
+  private bytesAt(at: number, len: number): Uint8Array {
+    if (at < this.baseBytes) return this.base.subarray(at, at + len);
+    const o = at - this.baseBytes;
+    return this.arena.subarray(o, o + len);
+  }
+
+  /** copier copies values by their offsets (the base's or the arena's) into dst. */
+  private copier(dst: Uint8Array): ValueCopier {
+    return new ValueCopier(this.base, this.arena, dst);
+  }
+
   /** forEachRun calls f with each maximal run of `rows`' values that lie one after the other
-   * in the arena, in order (empty values neither start nor end a run). */
+   * in the base or in the arena, in order (empty values neither start nor end a run). */
   private forEachRun(rows: ArrayLike<number>, f: (at: number, len: number) => void): void {
     let from = 0;
     let len = 0;
@@ -285,7 +331,7 @@ export class KvColumns {
       const n = this.valueLen[r]!;
       if (n === 0) continue;
       const at = this.valueAt[r]!;
-      if (len > 0 && at === from + len) {
+      if (len > 0 && at === from + len && at !== this.baseBytes) {
         len += n;
         continue;
       }
@@ -304,11 +350,16 @@ export class KvColumns {
    * a restore builds its columns once, in their final place (each fresh page costs a fault,
    * ≈ 15 µs on a virtual machine: the performance notes in docs/, session 13). Any other is
    * copied once.
+   *
+   * With `base` instead of `valueBytes`, the values stay where they are: row r's value is
+   * base[valueAt[r] .. valueAt[r] + valueLens[r]) (valueAt given, or `valueLens` summed in
+   * row order when absent). base must be bytes nobody will ever write (see the class comment);
+   * its bytes that no row names count as garbage.
    */
   load(n: number, cols: {
     mod: Float64Array; create: Float64Array; version: Float64Array; lease: Float64Array;
-    valueLens: Uint32Array; valueBytes: Uint8Array; prev: Int32Array;
-  }): void {
+    valueLens: Uint32Array; prev: Int32Array;
+  } & ({ valueBytes: Uint8Array } | { base: Uint8Array; valueAt?: Uint32Array })): void {
     const cap = loadRowsCapacity(n);
     this.droppedBytes += this.capacity * kvColumnsRowBytes; // the arena counts in setArena
     this.mod = loadedColumn(Float64Array, cols.mod, n, cap);
@@ -323,10 +374,18 @@ export class KvColumns {
       this.valueAt[r] = o;
       o += this.valueLen[r]!;
     }
+    this.rowsUsed = n;
+    this.liveRows = n;
+    this.freeRows = [];
+    if ('base' in cols) {
+      this.loadBase(cols.base, cols.valueAt, o);
+      return;
+    }
     const v = cols.valueBytes;
     assert(o === v.length, 'KvColumns.load: value bytes do not add up');
     const size = loadArenaBytes(o);
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
+    this.setBase(noBase);
     if (v.byteOffset === 0 && v.buffer.byteLength === size) {
       this.setArena(new Uint8Array(v.buffer));
     } else {
@@ -335,9 +394,33 @@ export class KvColumns {
     }
     this.arenaUsed = o;
     this.arenaGarbage = 0;
-    this.rowsUsed = n;
-    this.liveRows = n;
-    this.freeRows = [];
+  }
+
+  /** loadBase keeps `base` as the loaded rows' values (load with a base): `live` is the sum of
+   * their lengths, `valueAt` their offsets in base (absent: load's running sums). */
+  private loadBase(base: Uint8Array, valueAt: Uint32Array | undefined, live: number): void {
+    assert(base.length <= kvColumnsBaseBytesMax, 'KvColumns: a base over its limit');
+    const n = this.rowsUsed;
+    if (valueAt !== undefined) {
+      assert(valueAt.length >= n, 'KvColumns.load: fewer offsets than rows');
+      this.valueAt.set(valueAt.subarray(0, n));
+    }
+    for (let r = 0; r < n; r++) {
+      assert(this.valueAt[r]! + this.valueLen[r]! <= base.length,
+        'KvColumns.load: a value past its base', r);
+    }
+    this.setBase(base);
+    this.setArena(arenaOf(valueArenaBytesMin));
+    this.arenaUsed = base.length;
+    this.arenaGarbage = base.length - live;
+  }
+
+  /** setBase replaces the base (noBase: none). */
+  private setBase(b: Uint8Array): void {
+    if (b.buffer !== this.base.buffer) this.droppedBytes += this.baseBytes;
+    this.base = b;
+    this.baseView = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    this.baseBytes = b.length;
   }
 
   private allocRow(): number {
@@ -376,18 +459,21 @@ export class KvColumns {
       this.valueAt[r] = 0;
       return;
     }
-    if (this.arenaUsed + len > this.arena.byteLength) {
-      // Rebuilding copies only live bytes; with enough garbage that beats growing.
-      if (this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio) {
+    if (this.arenaUsed - this.baseBytes + len > this.arena.byteLength) {
+      const size = Math.ceil((this.arena.byteLength + len) * kvColumnsGrowth);
+      // Rebuilding copies only live bytes; with enough garbage that beats growing. A base
+      // that leaves no room for the grown arena's offsets goes the same way.
+      if (this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio ||
+        this.baseBytes + size > valueArenaBytesMax) {
         this.valueLen[r] = 0; // not live yet: the rebuild must not copy it
         this.rebuildArena(len);
         this.valueLen[r] = len;
       } else {
-        this.growArena(Math.ceil((this.arena.byteLength + len) * kvColumnsGrowth));
+        this.growArena(size);
       }
     }
     const at = this.arenaUsed;
-    this.view.write(v, at, len, 'latin1');
+    this.view.write(v, at - this.baseBytes, len, 'latin1');
     this.valueAt[r] = at;
     this.arenaUsed += len;
   }
@@ -399,7 +485,7 @@ export class KvColumns {
     const size = Math.max(valueArenaBytesMin,
       Math.ceil((live + extra) * kvColumnsGrowth));
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
-    const copier = new RunCopier(this.arena, arenaOf(size));
+    const copier = this.copier(arenaOf(size));
     let o = 0;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
@@ -409,6 +495,7 @@ export class KvColumns {
       o += len;
     }
     copier.flush();
+    this.setBase(noBase);
     this.setArena(copier.dst);
     this.arenaUsed = o;
     this.arenaGarbage = 0;
@@ -425,7 +512,7 @@ export class KvColumns {
       return;
     }
     const a = arenaOf(size);
-    a.set(this.arena.subarray(0, this.arenaUsed));
+    a.set(this.arena.subarray(0, this.arenaUsed - this.baseBytes));
     this.setArena(a);
   }
 
@@ -620,3 +707,30 @@ export class RunCopier {
     this.len = 0;
   }
 }
+
+/**
+ * ValueCopier is a RunCopier over a store's two places for values: offsets below base.length
+ * are the base's, the rest the arena's (at offset - base.length). A value never spans both.
+ */
+class ValueCopier {
+  private readonly fromBase: RunCopier;
+  private readonly fromArena: RunCopier;
+  constructor(base: Uint8Array, arena: Uint8Array, readonly dst: Uint8Array) {
+    this.fromBase = new RunCopier(base, dst);
+    this.fromArena = new RunCopier(arena, dst);
+  }
+
+  copy(at: number, len: number, o: number): void {
+    const baseBytes = this.fromBase.src.length;
+    if (at < baseBytes) this.fromBase.copy(at, len, o);
+    else this.fromArena.copy(at - baseBytes, len, o);
+  }
+
+  flush(): void {
+    this.fromBase.flush();
+    this.fromArena.flush();
+  }
+}
+
+/** noBase is a store's base when it has none. */
+const noBase = new Uint8Array(0);

@@ -5,7 +5,9 @@ import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
-import { column, grown, KvColumns, loadColumn, replacedBytes } from './kv-columns.js';
+import {
+  column, grown, KvColumns, kvColumnsBaseBytesMax, loadColumn, replacedBytes,
+} from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
 import { partialRangeLazy } from './range-plan.js';
@@ -50,6 +52,9 @@ export interface ShardStoreMemory {
   arenaBytes: number;
   /** valueBytesLive: the bytes of the retained versions' values. */
   valueBytesLive: number;
+  /** sharedValueBytes: the part of arenaBytes that is a snapshot body's values, read in place
+   * and shared with the applier and the other shards (KvColumns.sharedBytes). */
+  sharedValueBytes: number;
   /** heapBytesEstimate: key strings (16-byte header, length rounded up to 8), the index's
    * key and value slots per key with its chunks' spare capacity (~24 bytes), the row → key
    * table (8 bytes a row). Keys in packed chunks (a restore's, untouched) count in
@@ -314,9 +319,15 @@ export class ShardStore {
       offHeapUsedBytes: this.cols.usedBytes() + this.logLen * 8,
       arenaBytes: this.cols.arenaBytes,
       valueBytesLive: this.cols.valueBytesLive,
+      sharedValueBytes: this.cols.sharedBytes,
       heapBytesEstimate: keyStrings + touched * keyIndexBytesPerKey + this.rowKey.length * 8,
       packedKeyBytes: this.restoredBytes,
     };
+  }
+
+  /** sharedValueBytes: ShardStoreMemory.sharedValueBytes, cheaply. */
+  sharedValueBytes(): number {
+    return this.cols.sharedBytes;
   }
 
   /** offHeapBytes is what the columns, the arena and the change log take, by capacity (cheap,
@@ -413,16 +424,19 @@ export class ShardStore {
    * fromSnapshot rebuilds a ShardStore from a dump of either format (shard-snapshot.ts),
    * after a msgpack round trip; anything malformed or inconsistent is ErrSnapshotCorrupt.
    * The columns are copied whole and the key index is bulk-loaded in key order: no object
-   * per version is built.
+   * per version is built. With shareValues, values that lie in shared memory nobody writes
+   * (a snapshot file's body, as the WAL writer read it) stay there: the store reads them in
+   * place (KvColumns.load with a base), as the applier does, instead of copying them.
    */
-  static fromSnapshot(x: unknown): ShardStore {
+  static fromSnapshot(x: unknown, shareValues = false): ShardStore {
     const s = decodeShardSnapshot(x);
     const store = new ShardStore({
       revision: s.currentRevision,
       compactRevision: s.compactRevision,
     });
     try {
-      store.loadColumns(s);
+      store.loadColumns(s, shareValues && s.valueBytes.buffer instanceof SharedArrayBuffer &&
+        s.valueBytes.length <= kvColumnsBaseBytesMax);
     } catch (e) {
       if (e instanceof AssertionFailed) throw new ErrSnapshotCorrupt(e.message);
       throw e;
@@ -432,7 +446,7 @@ export class ShardStore {
 
   // ---- internals ----
 
-  private loadColumns(s: SnapshotColumns): void {
+  private loadColumns(s: SnapshotColumns, shareValues: boolean): void {
     const n = s.rows;
     const head = new Int32Array(s.keys.count).fill(-1);
     const prev = loadColumn(Int32Array, n); // where cols.load() keeps it
@@ -469,10 +483,12 @@ export class ShardStore {
       head[k] = i;
       size += s.keys.lengthOf(k) + s.valueLens[i]! + entryOverheadBytes;
     }
-    this.cols.load(n, {
-      mod: s.mod, create: s.create, version: s.version, lease: s.lease,
-      valueLens: s.valueLens, valueBytes: s.valueBytes, prev,
-    });
+    const cols = {
+      mod: s.mod, create: s.create, version: s.version, lease: s.lease, valueLens: s.valueLens,
+      prev,
+    };
+    this.cols.load(n, shareValues ? { ...cols, base: s.valueBytes }
+      : { ...cols, valueBytes: s.valueBytes });
     // No string per key: the rows' keys stay packed (keyOfRow), and so do the index's chunks
     // until first touched (OrderedMap.loadPacked).
     this.rowKey = new Array<Bytes | undefined>(n);
