@@ -157,6 +157,10 @@ export class Applier {
    * copied column to column — no KeyValue object is built per key. Equivalent to
    * fromLatest(the dumps' latestOfSnapshot, ...).
    *
+   * One dump whose rows are mostly live versions (adoptLiveShareMin) gives its columns to the
+   * applier as they are, its other rows freed: fromSnapshotColumns owns the dumps' columns,
+   * which the caller must not use after (decodeShardSnapshot makes them for each call).
+   *
    * With shareValues, dumps whose values all lie in one piece of shared memory that nobody
    * writes (a snapshot file's body, as the WAL writer read it) leave them there: the applier
    * reads them in place (KvColumns.load with a base) instead of copying them; the shards
@@ -173,36 +177,28 @@ export class Applier {
     const lists = dumps.map(liveKeysOf);
     const { keys, nos, from, row } = mergeLiveKeys(lists);
     const n = nos.length;
-    const cols = {
-      mod: loadColumn(Float64Array, n), create: loadColumn(Float64Array, n),
-      version: loadColumn(Float64Array, n), lease: loadColumn(Float64Array, n),
-      valueLens: loadColumn(Uint32Array, n), prev: loadColumn(Int32Array, n).fill(-1),
-    };
     for (let j = 0; j < n; j++) {
       const l = lists[from[j]!]!;
       const r = row[j]!;
       assert(l.d.mod[r]! <= revision, 'fromSnapshotColumns: a version after the revision');
-      cols.mod[j] = l.d.mod[r]!;
-      cols.create[j] = l.d.create[r]!;
-      cols.version[j] = l.d.version[r]!;
       const lease = l.d.lease[r]!;
-      cols.lease[j] = lease;
       if (lease !== 0) a.leases.get(lease)?.add(keys.keyAt(nos[j]!));
-      cols.valueLens[j] = l.d.valueLens[r]!;
     }
     const base = shareValues ? sharedBase(dumps) : undefined;
-    if (base !== undefined) {
-      const valueAt = new Uint32Array(n);
-      for (let j = 0; j < n; j++) {
-        const l = lists[from[j]!]!;
-        valueAt[j] = l.d.valueBytes.byteOffset - base.byteOffset + l.valueAt[row[j]!]!;
-      }
-      a.cols.load(n, { ...cols, base, valueAt });
+    let rows: Int32Array;
+    if (dumps.length === 1 && n >= dumps[0]!.rows * adoptLiveShareMin) {
+      rows = row;
+      a.cols.load(dumps[0]!.rows, adoptedColumns(dumps[0]!, base));
+      // The rows that are not a live key's last version go on the free list.
+      const live = new Uint8Array(dumps[0]!.rows);
+      for (let j = 0; j < n; j++) live[row[j]!] = 1;
+      for (let r = live.length - 1; r >= 0; r--) if (live[r] === 0) a.cols.free(r);
+      assert(a.cols.liveRows === n, 'fromSnapshotColumns: live rows are the live keys');
     } else {
-      a.cols.load(n, { ...cols, valueBytes: copyValues(lists, from, row, cols.valueLens) });
+      rows = new Int32Array(n);
+      for (let j = 0; j < n; j++) rows[j] = j;
+      a.cols.load(n, gatheredColumns(lists, from, row, base));
     }
-    const rows = new Int32Array(n);
-    for (let j = 0; j < n; j++) rows[j] = j;
     // No string per key: the map's chunks keep the keys packed until first touched.
     a.kvs.loadPacked(keys, nos, rows);
     return a;
@@ -597,22 +593,71 @@ function sharedBase(dumps: readonly SnapshotColumns[]): Uint8Array | undefined {
   return new Uint8Array(buf, lo, hi - lo);
 }
 
-/** copyValues copies the live keys' values (dump from[j], row row[j]) into one arena, in
- * key order, where KvColumns.load keeps it (loadArena). */
-function copyValues(lists: readonly LiveKeys[], from: Int32Array, row: Int32Array,
-  valueLens: Uint32Array): Uint8Array {
+/** adoptLiveShareMin: from this share of a single dump's rows being live versions, the
+ * applier takes the dump's columns as they are and frees the rest (the free rows are reused
+ * by later writes) instead of gathering the live rows into new columns. */
+const adoptLiveShareMin = 0.5;
+
+/** LoadedColumns is what KvColumns.load takes. */
+type LoadedColumns = Parameters<KvColumns['load']>[1];
+
+/** adoptedColumns gives a dump's own columns to KvColumns.load, its values as a base when
+ * `base` is given (the dump's values lie in it) or else to be copied. */
+function adoptedColumns(d: SnapshotColumns, base: Uint8Array | undefined): LoadedColumns {
+  const cols = {
+    mod: d.mod, create: d.create, version: d.version, lease: d.lease, valueLens: d.valueLens,
+    prev: loadColumn(Int32Array, d.rows).fill(-1),
+  };
+  if (base === undefined) return { ...cols, valueBytes: d.valueBytes };
+  // The values in row order, as load() lays them out, from where the dump's begin in base.
+  const valueAt = new Uint32Array(d.rows);
+  let o = d.valueBytes.byteOffset - base.byteOffset;
+  for (let r = 0; r < d.rows; r++) {
+    valueAt[r] = o;
+    o += d.valueLens[r]!;
+  }
+  return { ...cols, base, valueAt };
+}
+
+/** gatheredColumns copies the live keys' fields (dump from[j], row row[j]) into new columns
+ * in key order, and their values into one arena (or, with `base`, their offsets there). */
+function gatheredColumns(lists: readonly LiveKeys[], from: Int32Array, row: Int32Array,
+  base: Uint8Array | undefined): LoadedColumns {
+  const n = row.length;
+  const cols = {
+    mod: loadColumn(Float64Array, n), create: loadColumn(Float64Array, n),
+    version: loadColumn(Float64Array, n), lease: loadColumn(Float64Array, n),
+    valueLens: loadColumn(Uint32Array, n), prev: loadColumn(Int32Array, n).fill(-1),
+  };
+  for (let j = 0; j < n; j++) {
+    const d = lists[from[j]!]!.d;
+    const r = row[j]!;
+    cols.mod[j] = d.mod[r]!;
+    cols.create[j] = d.create[r]!;
+    cols.version[j] = d.version[r]!;
+    cols.lease[j] = d.lease[r]!;
+    cols.valueLens[j] = d.valueLens[r]!;
+  }
+  if (base !== undefined) {
+    const valueAt = new Uint32Array(n);
+    for (let j = 0; j < n; j++) {
+      const l = lists[from[j]!]!;
+      valueAt[j] = l.d.valueBytes.byteOffset - base.byteOffset + l.valueAt[row[j]!]!;
+    }
+    return { ...cols, base, valueAt };
+  }
   let total = 0;
-  for (let j = 0; j < valueLens.length; j++) total += valueLens[j]!;
+  for (let j = 0; j < n; j++) total += cols.valueLens[j]!;
   const out = loadArena(total);
   const copiers = lists.map((l) => new RunCopier(l.d.valueBytes, out));
   let o = 0;
-  for (let j = 0; j < valueLens.length; j++) {
-    const len = valueLens[j]!;
+  for (let j = 0; j < n; j++) {
+    const len = cols.valueLens[j]!;
     copiers[from[j]!]!.copy(lists[from[j]!]!.valueAt[row[j]!]!, len, o);
     o += len;
   }
   for (const c of copiers) c.flush();
-  return out;
+  return { ...cols, valueBytes: out };
 }
 
 /** fillDeferredRead puts the answer of a DeferredRead into the txn response. */
