@@ -3,11 +3,13 @@
  * .ts) restores its stores into plain buffers (src/mvcc/kv-columns.ts plainLoads), which grow
  * by copying. Real member processes: a snapshot at a clean stop, a restore, writes that grow
  * the restored columns and arenas past what the restore gave them, a kill -9, and a restore
- * plus a WAL replay; every key and value must be there after each start. And a restored
+ * plus a WAL replay; every key and value must be there after each start. The restores read the
+ * values in place, in the snapshot file's shared memory (KvColumns' base). And a restored
  * member's own snapshot, taken while most of its keys are still packed, restores them all.
  */
 import test from 'ava';
 import { mallocTunables } from '../src/server/huge-pages.js';
+import { metricValue } from './helpers/metrics.js';
 import { b64, logged, post, startServer, type TestServer } from './helpers/server.js';
 
 const env = { GLIBC_TUNABLES: mallocTunables };
@@ -58,6 +60,17 @@ test('a restore into plain buffers, grown past its capacity by writes, restores 
   const second = await startServer({ dataDir: first.dataDir, args, env });
   t.teardown(() => second.close());
   t.is(await checkKeys(second, want), undefined, 'after the restore');
+  // The shards and the applier read the values where the WAL writer read the snapshot file
+  // (src/mvcc/kv-columns.ts, a base): the two shards their halves, the applier all of them.
+  const bytes = [...want.values()].reduce((n, v) => n + v.length, 0);
+  const metrics = await (await fetch(`${second.url}/metrics`)).text();
+  const shared = (actor: string, part: string) =>
+    metricValue(metrics, `myetcd_actor_memory_bytes{actor="${actor}",part="${part}"}`) ?? 0;
+  const halves = [shared('shard-0', 'storeSharedValues'), shared('shard-1', 'storeSharedValues')];
+  t.true(halves.every((h) => h > 0), `each shard shares its values: ${halves.join(', ')}`);
+  t.is(halves[0]! + halves[1]!, bytes);
+  // The applier's base spans both dumps' values and what lies between them in the body.
+  t.true(shared('raft', 'applierSharedValues') >= bytes);
   await putKeys(second, 1500, 4000, 2);
   await putKeys(second, 0, 500, 3);
   for (let k = 1500; k < 4000; k++) want.set(k, value(k, 2));
