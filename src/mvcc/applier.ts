@@ -503,7 +503,6 @@ interface LiveKeys {
   d: SnapshotColumns;
   last: Int32Array;
   live: Uint32Array;
-  valueAt: Float64Array;
 }
 
 /** liveKeysOf finds a dump's live keys (last row a put), in key order. */
@@ -517,13 +516,18 @@ function liveKeysOf(d: SnapshotColumns): LiveKeys {
     if (r >= 0 && d.version[r]! > 0) all[m++] = k;
   }
   const live = d.keys.ascending(all, m) ? all.subarray(0, m) : d.keys.sort(all.subarray(0, m));
+  return { d, last, live };
+}
+
+/** valueOffsets gives where each of a dump's rows' value begins in its valueBytes. */
+function valueOffsets(d: SnapshotColumns): Float64Array {
   const valueAt = new Float64Array(d.rows);
   let o = 0;
   for (let i = 0; i < d.rows; i++) {
     valueAt[i] = o;
     o += d.valueLens[i]!;
   }
-  return { d, last, live, valueAt };
+  return valueAt;
 }
 
 /**
@@ -638,11 +642,12 @@ function gatheredColumns(lists: readonly LiveKeys[], from: Int32Array, row: Int3
     cols.lease[j] = d.lease[r]!;
     cols.valueLens[j] = d.valueLens[r]!;
   }
+  const offsets = lists.map((l) => valueOffsets(l.d));
   if (base !== undefined) {
     const valueAt = new Uint32Array(n);
     for (let j = 0; j < n; j++) {
-      const l = lists[from[j]!]!;
-      valueAt[j] = l.d.valueBytes.byteOffset - base.byteOffset + l.valueAt[row[j]!]!;
+      const d = lists[from[j]!]!.d;
+      valueAt[j] = d.valueBytes.byteOffset - base.byteOffset + offsets[from[j]!]![row[j]!]!;
     }
     return { ...cols, base, valueAt };
   }
@@ -653,7 +658,7 @@ function gatheredColumns(lists: readonly LiveKeys[], from: Int32Array, row: Int3
   let o = 0;
   for (let j = 0; j < n; j++) {
     const len = cols.valueLens[j]!;
-    copiers[from[j]!]!.copy(lists[from[j]!]!.valueAt[row[j]!]!, len, o);
+    copiers[from[j]!]!.copy(offsets[from[j]!]![row[j]!]!, len, o);
     o += len;
   }
   for (const c of copiers) c.flush();
