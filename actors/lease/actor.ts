@@ -2,7 +2,7 @@ import {
   leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs, leaseRevokeBatchMax,
 } from '../../src/constants.js';
 import { Lessor } from '../../src/lease/index.js';
-import { seededRng } from '../../src/raft/index.js';
+import { seededRng } from '../../src/raft/rand.js'; // not the index: no Raft core here
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';

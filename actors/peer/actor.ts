@@ -11,7 +11,8 @@ import {
   type StreamFrame, wireVersion,
 } from '../../src/cluster/wire.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
-import { type Message as RaftMessage, MsgApp, MsgSnap } from '../../src/raft/index.js';
+// The types module, not the index: this thread runs no Raft core.
+import { type Message as RaftMessage, MsgApp, MsgSnap } from '../../src/raft/types.js';
 import { unpack } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';

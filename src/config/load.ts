@@ -5,6 +5,9 @@ import * as D from './defaults.js';
 import { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 import { byFlag, envName, type Setting, settings } from './settings.js';
 import { helpText } from './help.js';
+import { parseDurationMs, rotationIntervalMs } from './durations.js';
+
+export { parseDurationMs, rotationIntervalMs };
 
 /**
  * loadConfig resolves the server's configuration from its command-line arguments (without
@@ -367,24 +370,6 @@ export function compactionRetention(
   return ms === 0 ? { mode: 'off' } : { mode: 'periodic', periodMs: ms };
 }
 
-const durationUnitsMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** parseDurationMs parses a Go-style duration ('500ms', '30m', '1h30m', '2.5h', and '0' as
- * Go's time.ParseDuration accepts it) into whole milliseconds; undefined when the text is not
- * one. */
-export function parseDurationMs(text: string): number | undefined {
-  if (text === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let end = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    total += Number(m[1]) * durationUnitsMs[m[2]!]!;
-    end = re.lastIndex;
-  }
-  if (text === '' || end !== text.length) return undefined;
-  return Math.round(total);
-}
-
 /** leaseCheckpointIntervalMs reads leaseCheckpointInterval: milliseconds, 0 when disabled.
  * Throws ConfigError. */
 export function leaseCheckpointIntervalMs(text: string): number {
@@ -421,20 +406,6 @@ export function otlpEndpointOf(text: string): string {
       `${JSON.stringify(text)}: expected an http(s) URL such as http://127.0.0.1:4318/v1/traces`);
   }
   return text;
-}
-
-/** rotationIntervalMs reads logRotationInterval: undefined for 'none', else milliseconds. */
-export function rotationIntervalMs(text: string): number | undefined {
-  if (text === 'none') return undefined;
-  if (text === 'hourly') return 3_600_000;
-  if (text === 'daily') return 86_400_000;
-  const ms = parseDurationMs(text);
-  if (ms === undefined || ms < 1_000) {
-    throw new ConfigError('log-rotation-interval',
-      `--log-rotation-interval: invalid value ${JSON.stringify(text)}: ` +
-      "expected none, hourly, daily or a duration of at least 1s ('30m', '6h')");
-  }
-  return ms;
 }
 
 function validate(cfg: Config, clusterExplicit: boolean): void {
