@@ -18,7 +18,8 @@ const pureCores = ['src/raft/', 'src/mvcc/', 'src/wal/', 'src/lease/', 'src/watc
 /** vocabulary: the shared modules every layer (the pure cores too) may import. */
 const vocabulary = ['src/types.ts', 'src/assert.ts', 'src/constants.ts', 'src/errors.ts'];
 /** pureCodecs are pure file by file but may import impure modules (src/api/cluster.ts takes
- * urlProblem from src/config), so they are held to the file rule only. */
+ * urlProblem from src/config/values.ts, a folder with the loader), so they are held to the
+ * file rule only. */
 const pureCodecs = ['src/api/'];
 
 const inPureCore = (p: string): boolean =>
@@ -265,4 +266,47 @@ test('style: every actor has a messages.ts protocol and an actor.ts shell', (t) 
     }
   }
   t.deepEqual(problems, []);
+});
+
+/** loadedBy lists the files an entry loads at run time: its static imports, type-only ones
+ * left out (they are erased), followed from file to file. */
+function loadedBy(entry: string): Set<string> {
+  const next = new Map<string, string[]>();
+  for (const e of importEdges(code, { types: false })) {
+    next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
+  }
+  const seen = new Set<string>([entry]);
+  const stack = [entry];
+  while (stack.length > 0) {
+    for (const to of next.get(stack.pop()!) ?? []) {
+      if (!seen.has(to)) {
+        seen.add(to);
+        stack.push(to);
+      }
+    }
+  }
+  return seen;
+}
+
+test('style: an actor thread loads only what it runs: the Raft core only on the Raft thread, ' +
+  'the settings table and help text only on gateway threads', (t) => {
+  // Each module is compiled again on every thread that loads it, at every start (seven threads
+  // on 2 cores here; docs/performance.md, session 23). A gateway thread runs the HTTP front
+  // end, which reads settings (the cluster routes); the others read only their own config.
+  const actors = code.map((s) => /^actors\/([^/]+)\/actor\.ts$/.exec(s.path)?.[1])
+    .filter((a): a is string => a !== undefined);
+  t.true(actors.length >= 6, `actors found: ${actors.join(', ')}`);
+  const problems: string[] = [];
+  for (const a of actors) {
+    const loaded = loadedBy(`actors/${a}/actor.ts`);
+    if (a !== 'raft' && loaded.has('src/raft/raft.ts')) {
+      problems.push(`actors/${a} loads the Raft core (src/raft/raft.ts)`);
+    }
+    for (const f of ['src/config/settings.ts', 'src/config/help.ts']) {
+      if (a !== 'gateway' && loaded.has(f)) problems.push(`actors/${a} loads ${f}`);
+    }
+  }
+  t.deepEqual(problems, []);
+  // The rule sees what it is about: the Raft thread does load its core.
+  t.true(loadedBy('actors/raft/actor.ts').has('src/raft/raft.ts'));
 });

@@ -11,7 +11,7 @@
  * `{"ID","name","peerURLs","clientURLs","isLearner"}` with empty fields omitted (a member
  * added but not started has no name and no client URLs). transfer-leadership answers `{}`.
  */
-import { urlProblem } from '../config/index.js';
+import { urlProblem } from '../config/values.js';
 import type { Member } from '../cluster/membership.js';
 import { EtcdError } from '../errors.js';
 import { goJsonString } from './errors.js';

@@ -1,5 +1,6 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
-import { type ConfState, entryBytes } from '../raft/index.js';
+import type { ConfState } from '../raft/index.js';
+import { entryBytes } from '../raft/entry-slab.js'; // not the index: no Raft core here
 import { pack, packTransient, unpack, unpackTransient } from '../runtime/codec.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';

@@ -5,9 +5,9 @@ import * as D from './defaults.js';
 import { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 import { byFlag, envName, type Setting, settings } from './settings.js';
 import { helpText } from './help.js';
-import { parseDurationMs, rotationIntervalMs } from './durations.js';
+import { parseDurationMs, rotationIntervalMs, urlProblem } from './values.js';
 
-export { parseDurationMs, rotationIntervalMs };
+export { parseDurationMs, rotationIntervalMs, urlProblem };
 
 /**
  * loadConfig resolves the server's configuration from its command-line arguments (without
@@ -296,25 +296,6 @@ function checkList(s: Setting, items: string[], bad: (why: string) => ConfigErro
     }
   }
   return items;
-}
-
-/** urlProblem says what is wrong with a client or peer URL, or undefined if nothing. */
-export function urlProblem(raw: string, needPort: boolean): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return 'is not a URL';
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
-  if (url.hostname === '') return 'has no host';
-  if (url.pathname !== '/' && url.pathname !== '') return 'must not have a path';
-  if (url.search !== '' || url.hash !== '' || url.username !== '') {
-    return 'must be scheme://host:port only';
-  }
-  // WHATWG URL drops a scheme's default port (":80"), so look for the port in the text.
-  if (needPort && url.port === '' && !/^[a-z]+:\/\/[^/]*:\d+\/?$/i.test(raw)) return 'has no port';
-  return undefined;
 }
 
 /** parseInitialCluster parses `name=url,name=url` into member name → peer URLs (one name

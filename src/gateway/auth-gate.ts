@@ -8,7 +8,7 @@ import type { AuthChanged } from '../../actors/raft/messages.js';
 import { checkAccesses, checkLeaseRevoke, checkRequest, type Access } from '../auth/perms.js';
 import { AuthStore, type AuthInfo } from '../auth/store.js';
 import { ConfigError } from '../config/errors.js';
-import { parseDurationMs } from '../config/load.js';
+import { parseDurationMs } from '../config/values.js';
 import { authTokensMax } from '../constants.js';
 import { EtcdError } from '../errors.js';
 import type { RequestOp, WriteRequest } from '../mvcc/types.js';

@@ -9,7 +9,8 @@ import {
 } from '../api/v3-decode.js';
 import { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
 import { createHash } from 'node:crypto';
-import { type Config, urlProblem } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { urlProblem } from '../config/values.js';
 import type { Metrics } from '../metrics/index.js';
 import {
   grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,

@@ -4,7 +4,7 @@ import * as tty from 'node:tty';
 import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
-import { rotationIntervalMs } from '../config/durations.js';
+import { rotationIntervalMs } from '../config/values.js';
 import { drainBoom, flushBoomSync, RotatingFile, type RotationTimers } from './rotating-file.js';
 
 export { LogOutputError, RotatingFile, type RotationTimers } from './rotating-file.js';

@@ -1,7 +1,9 @@
 /**
- * durations: Go-style durations in settings, in a module of their own so that what an actor
- * thread's logger needs (rotationIntervalMs) does not load the whole settings table and help
- * text with it (src/config/load.ts re-exports both).
+ * values: checks of single setting values that code outside the loader needs too — Go-style
+ * durations (a thread's logger reads the rotation interval, the auth gate a token TTL) and
+ * URLs (a member added through the API). In a module of their own so that those threads do
+ * not load the whole settings table and help text with them (src/config/load.ts re-exports
+ * them; the style test checks that no actor thread loads the table).
  */
 import { ConfigError } from './errors.js';
 
@@ -35,4 +37,23 @@ export function rotationIntervalMs(text: string): number | undefined {
       "expected none, hourly, daily or a duration of at least 1s ('30m', '6h')");
   }
   return ms;
+}
+
+/** urlProblem says what is wrong with a client or peer URL, or undefined if nothing. */
+export function urlProblem(raw: string, needPort: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  if (url.hostname === '') return 'has no host';
+  if (url.pathname !== '/' && url.pathname !== '') return 'must not have a path';
+  if (url.search !== '' || url.hash !== '' || url.username !== '') {
+    return 'must be scheme://host:port only';
+  }
+  // WHATWG URL drops a scheme's default port (":80"), so look for the port in the text.
+  if (needPort && url.port === '' && !/^[a-z]+:\/\/[^/]*:\d+\/?$/i.test(raw)) return 'has no port';
+  return undefined;
 }
