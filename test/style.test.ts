@@ -268,17 +268,20 @@ test('style: every actor has a messages.ts protocol and an actor.ts shell', (t) 
   t.deepEqual(problems, []);
 });
 
-/** loadedBy lists the files an entry loads at run time: its static imports, type-only ones
- * left out (they are erased), followed from file to file. */
+/** valueImports maps each file of the code to the files it imports for values (type-only
+ * imports are erased: they load nothing). */
+const valueImports = new Map<string, string[]>();
+for (const e of importEdges(code, { types: false })) {
+  valueImports.set(e.from, [...(valueImports.get(e.from) ?? []), e.to]);
+}
+
+/** loadedBy lists the files an entry loads at run time: its value imports, followed from file
+ * to file. */
 function loadedBy(entry: string): Set<string> {
-  const next = new Map<string, string[]>();
-  for (const e of importEdges(code, { types: false })) {
-    next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
-  }
   const seen = new Set<string>([entry]);
   const stack = [entry];
   while (stack.length > 0) {
-    for (const to of next.get(stack.pop()!) ?? []) {
+    for (const to of valueImports.get(stack.pop()!) ?? []) {
       if (!seen.has(to)) {
         seen.add(to);
         stack.push(to);

@@ -279,14 +279,14 @@ export class WalStore {
     for (const r of records) {
       switch (r.type) {
         case 'entry':
-          this.assertEntry(lastIndex, r.entry);
+          this.assertEntry(lastIndex, r.entry.term, r.entry.index);
           lastIndex = r.entry.index;
           entries++;
           break;
         case 'framed':
           // Checked as the encoder walks the frames: one pass, before anything is written.
           enc.addFramed(r, (term, index) => {
-            this.assertEntry(lastIndex, { term, index });
+            this.assertEntry(lastIndex, term, index);
             lastIndex = index;
             entries++;
           });
@@ -332,7 +332,7 @@ export class WalStore {
     enc.reset(this.crc);
     let lastIndex = this.lastIndex;
     for (const e of entries) {
-      this.assertEntry(lastIndex, e);
+      this.assertEntry(lastIndex, e.term, e.index);
       lastIndex = e.index;
       enc.addEntry(e);
     }
@@ -410,16 +410,14 @@ export class WalStore {
     this.fs.closeSync(this.fd);
   }
 
-  // assertEntry checks that `e` may follow `lastIndex` and does not replace a committed entry
-  // (etcd-raft panics on the same: "entry conflicts with committed entry").
-  private assertEntry(lastIndex: number, e: Pick<WalEntry, 'term' | 'index'>): void {
-    assertEntryFollows(lastIndex, e);
+  // assertEntry checks that the entry at (term, index) may follow `lastIndex` and does not
+  // replace a committed entry (etcd-raft panics on the same: "entry conflicts with committed
+  // entry"). Once per entry written: the failure's details are built only on a failure.
+  private assertEntry(lastIndex: number, term: number, index: number): void {
+    assertEntryFollows(lastIndex, term, index);
     const commit = this.hardState?.commit ?? 0;
-    assert(
-      e.index > commit || e.index > lastIndex,
-      'wal: no entry would replace a committed entry',
-      [e.index, commit],
-    );
+    if (index > commit || index > lastIndex) return;
+    assert(false, 'wal: no entry would replace a committed entry', [index, commit]);
   }
 
   private usable(): void {

@@ -11,13 +11,11 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
-import {
-  KvColumns, kvColumnsBaseBytesMax, loadArena, loadColumn, RunCopier,
-} from './kv-columns.js';
+import { KvColumns, loadArena, loadColumn, RunCopier, sharedBaseOf } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
 import { partialRangeLazy } from './range-plan.js';
-import type { SnapshotColumns } from './shard-snapshot.js';
+import { type SnapshotColumns, valueOffsets } from './shard-snapshot.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import type {
   Change,
@@ -184,7 +182,7 @@ export class Applier {
       const lease = l.d.lease[r]!;
       if (lease !== 0) a.leases.get(lease)?.add(keys.keyAt(nos[j]!));
     }
-    const base = shareValues ? sharedBase(dumps) : undefined;
+    const base = shareValues ? sharedBaseOf(dumps.map((d) => d.valueBytes)) : undefined;
     let rows: Int32Array;
     if (dumps.length === 1 && n >= dumps[0]!.rows * adoptLiveShareMin) {
       rows = row;
@@ -519,17 +517,6 @@ function liveKeysOf(d: SnapshotColumns): LiveKeys {
   return { d, last, live };
 }
 
-/** valueOffsets gives where each of a dump's rows' value begins in its valueBytes. */
-function valueOffsets(d: SnapshotColumns): Float64Array {
-  const valueAt = new Float64Array(d.rows);
-  let o = 0;
-  for (let i = 0; i < d.rows; i++) {
-    valueAt[i] = o;
-    o += d.valueLens[i]!;
-  }
-  return valueAt;
-}
-
 /**
  * mergeLiveKeys merges the dumps' live keys into one key order: the j-th key is key nos[j]
  * of the table keys; its dump is `from` and its row there `row`. One dump's table is used
@@ -580,23 +567,6 @@ function mergeLiveKeys(lists: readonly LiveKeys[]):
   return { keys: merged.finish(), nos, from, row };
 }
 
-/** sharedBase is the one view of shared memory that holds every dump's values, or undefined
- * when they are not all in the same shared buffer (or that view would be too large for an
- * arena's offsets). */
-function sharedBase(dumps: readonly SnapshotColumns[]): Uint8Array | undefined {
-  const buf = dumps[0]?.valueBytes.buffer;
-  if (!(buf instanceof SharedArrayBuffer)) return undefined;
-  let lo = Infinity;
-  let hi = 0;
-  for (const d of dumps) {
-    if (d.valueBytes.buffer !== buf) return undefined;
-    lo = Math.min(lo, d.valueBytes.byteOffset);
-    hi = Math.max(hi, d.valueBytes.byteOffset + d.valueBytes.length);
-  }
-  if (hi - lo > kvColumnsBaseBytesMax) return undefined;
-  return new Uint8Array(buf, lo, hi - lo);
-}
-
 /** adoptLiveShareMin: from this share of a single dump's rows being live versions, the
  * applier takes the dump's columns as they are and frees the rest (the free rows are reused
  * by later writes) instead of gathering the live rows into new columns. */
@@ -606,21 +576,14 @@ const adoptLiveShareMin = 0.5;
 type LoadedColumns = Parameters<KvColumns['load']>[1];
 
 /** adoptedColumns gives a dump's own columns to KvColumns.load, its values as a base when
- * `base` is given (the dump's values lie in it) or else to be copied. */
+ * `base` is given (sharedBaseOf of this one dump: exactly its values, in row order, which
+ * load() cuts by valueLens) or else to be copied. */
 function adoptedColumns(d: SnapshotColumns, base: Uint8Array | undefined): LoadedColumns {
   const cols = {
     mod: d.mod, create: d.create, version: d.version, lease: d.lease, valueLens: d.valueLens,
     prev: loadColumn(Int32Array, d.rows).fill(-1),
   };
-  if (base === undefined) return { ...cols, valueBytes: d.valueBytes };
-  // The values in row order, as load() lays them out, from where the dump's begin in base.
-  const valueAt = new Uint32Array(d.rows);
-  let o = d.valueBytes.byteOffset - base.byteOffset;
-  for (let r = 0; r < d.rows; r++) {
-    valueAt[r] = o;
-    o += d.valueLens[r]!;
-  }
-  return { ...cols, base, valueAt };
+  return base === undefined ? { ...cols, valueBytes: d.valueBytes } : { ...cols, base };
 }
 
 /** gatheredColumns copies the live keys' fields (dump from[j], row row[j]) into new columns

@@ -41,7 +41,27 @@ const valueArenaGarbageRatio = 0.5;
 const valueArenaBytesMax = 2 ** 32 - 1;
 /** kvColumnsBaseBytesMax: the largest base load() takes (see KvColumns), half the offsets'
  * range, so that the arena after it still has room to grow; a larger one is copied. */
-export const kvColumnsBaseBytesMax = 2 ** 31;
+const kvColumnsBaseBytesMax = 2 ** 31;
+
+/**
+ * sharedBaseOf is the one view of shared memory that holds all of `values` (one dump's value
+ * bytes each), for KvColumns.load's `base`; undefined when they are not all in the same
+ * SharedArrayBuffer, or that view would be over kvColumnsBaseBytesMax: such values are copied.
+ * The caller vouches that nobody writes that memory (a snapshot file's body as read).
+ */
+export function sharedBaseOf(values: readonly Uint8Array[]): Uint8Array | undefined {
+  const buf = values[0]?.buffer;
+  if (!(buf instanceof SharedArrayBuffer)) return undefined;
+  let lo = Infinity;
+  let hi = 0;
+  for (const v of values) {
+    if (v.buffer !== buf) return undefined;
+    lo = Math.min(lo, v.byteOffset);
+    hi = Math.max(hi, v.byteOffset + v.length);
+  }
+  if (hi - lo > kvColumnsBaseBytesMax) return undefined;
+  return new Uint8Array(buf, lo, hi - lo);
+}
 
 /**
  * KvColumns holds versions of keys (etcd's KeyValue minus the key) as rows of columnar typed
@@ -369,16 +389,18 @@ export class KvColumns {
     this.valueLen = loadedColumn(Uint32Array, cols.valueLens, n, cap);
     this.prev = loadedColumn(Int32Array, cols.prev, n, cap);
     this.valueAt = column(Uint32Array, cap);
+    const given = 'base' in cols ? cols.valueAt : undefined;
+    assert(given === undefined || given.length >= n, 'KvColumns.load: fewer offsets than rows');
     let o = 0;
     for (let r = 0; r < n; r++) {
-      this.valueAt[r] = o;
+      this.valueAt[r] = given === undefined ? o : given[r]!;
       o += this.valueLen[r]!;
     }
     this.rowsUsed = n;
     this.liveRows = n;
     this.freeRows = [];
     if ('base' in cols) {
-      this.loadBase(cols.base, cols.valueAt, o);
+      this.loadBase(cols.base, o);
       return;
     }
     const v = cols.valueBytes;
@@ -396,15 +418,11 @@ export class KvColumns {
     this.arenaGarbage = 0;
   }
 
-  /** loadBase keeps `base` as the loaded rows' values (load with a base): `live` is the sum of
-   * their lengths, `valueAt` their offsets in base (absent: load's running sums). */
-  private loadBase(base: Uint8Array, valueAt: Uint32Array | undefined, live: number): void {
+  /** loadBase keeps `base` as the loaded rows' values (load with a base, their offsets in
+   * valueAt already): `live` is the sum of their lengths. */
+  private loadBase(base: Uint8Array, live: number): void {
     assert(base.length <= kvColumnsBaseBytesMax, 'KvColumns: a base over its limit');
     const n = this.rowsUsed;
-    if (valueAt !== undefined) {
-      assert(valueAt.length >= n, 'KvColumns.load: fewer offsets than rows');
-      this.valueAt.set(valueAt.subarray(0, n));
-    }
     for (let r = 0; r < n; r++) {
       assert(this.valueAt[r]! + this.valueLen[r]! <= base.length,
         'KvColumns.load: a value past its base', r);

@@ -131,6 +131,18 @@ export function encodeShardSnapshot<V>(c: SnapshotColumns<V>): ShardSnapshot<V> 
   };
 }
 
+/** valueOffsets gives where each of a dump's rows' value begins in its valueBytes (the running
+ * sums of valueLens). */
+export function valueOffsets(d: Pick<SnapshotColumns, 'rows' | 'valueLens'>): Float64Array {
+  const valueAt = new Float64Array(d.rows);
+  let o = 0;
+  for (let i = 0; i < d.rows; i++) {
+    valueAt[i] = o;
+    o += d.valueLens[i]!;
+  }
+  return valueAt;
+}
+
 /**
  * decodeShardSnapshot checks a dump of either format (after a msgpack round trip) and returns
  * its columns; anything malformed is ErrSnapshotCorrupt. It checks shapes, lengths and

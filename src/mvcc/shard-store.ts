@@ -6,7 +6,7 @@ import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
 import {
-  column, grown, KvColumns, kvColumnsBaseBytesMax, loadColumn, replacedBytes,
+  column, grown, KvColumns, loadColumn, replacedBytes, sharedBaseOf,
 } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
@@ -14,6 +14,7 @@ import { partialRangeLazy } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import {
   decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot, type SnapshotColumns,
+  valueOffsets,
 } from './shard-snapshot.js';
 
 export {
@@ -435,8 +436,7 @@ export class ShardStore {
       compactRevision: s.compactRevision,
     });
     try {
-      store.loadColumns(s, shareValues && s.valueBytes.buffer instanceof SharedArrayBuffer &&
-        s.valueBytes.length <= kvColumnsBaseBytesMax);
+      store.loadColumns(s, shareValues ? sharedBaseOf([s.valueBytes]) : undefined);
     } catch (e) {
       if (e instanceof AssertionFailed) throw new ErrSnapshotCorrupt(e.message);
       throw e;
@@ -446,7 +446,7 @@ export class ShardStore {
 
   // ---- internals ----
 
-  private loadColumns(s: SnapshotColumns, shareValues: boolean): void {
+  private loadColumns(s: SnapshotColumns, base: Uint8Array | undefined): void {
     const n = s.rows;
     const head = new Int32Array(s.keys.count).fill(-1);
     const prev = loadColumn(Int32Array, n); // where cols.load() keeps it
@@ -487,7 +487,7 @@ export class ShardStore {
       mod: s.mod, create: s.create, version: s.version, lease: s.lease, valueLens: s.valueLens,
       prev,
     };
-    this.cols.load(n, shareValues ? { ...cols, base: s.valueBytes }
+    this.cols.load(n, base !== undefined ? { ...cols, base }
       : { ...cols, valueBytes: s.valueBytes });
     // No string per key: the rows' keys stay packed (keyOfRow), and so do the index's chunks
     // until first touched (OrderedMap.loadPacked).
@@ -619,13 +619,8 @@ export class ShardStore {
 export function latestOfSnapshot(x: unknown): KeyValue[] {
   const s = decodeShardSnapshot(x);
   const lastRow = new Int32Array(s.keys.count).fill(-1);
-  const valueAt = new Float64Array(s.rows);
-  let o = 0;
-  for (let i = 0; i < s.rows; i++) {
-    lastRow[s.key[i]!] = i;
-    valueAt[i] = o;
-    o += s.valueLens[i]!;
-  }
+  for (let i = 0; i < s.rows; i++) lastRow[s.key[i]!] = i;
+  const valueAt = valueOffsets(s);
   const view = Buffer.from(s.valueBytes.buffer, s.valueBytes.byteOffset, s.valueBytes.length);
   const out: KeyValue[] = [];
   for (let k = 0; k < s.keys.count; k++) {

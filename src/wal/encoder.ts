@@ -133,8 +133,10 @@ export class WalEncoder {
     let crc = this.crc;
     for (let off = 0; off < src.length;) {
       const len = frameCheck(src, off);
-      assert(typeof len === 'number' && src[off + frameBytes + 4] === RecordType.entry,
-        'wal: a framed record is a whole entry record', [off, len]);
+      // Once per entry written: the failure's details are built only on a failure.
+      if (typeof len !== 'number' || src[off + frameBytes + 4] !== RecordType.entry) {
+        assert(false, 'wal: a framed record is a whole entry record', [off, len]);
+      }
       const body = base + off + frameBytes;
       crc = crc32cUpdate(crc, b, body + 4, body + len);
       putU32(b, body, crc);

@@ -6,23 +6,23 @@
  * actors, which recover from what is on disk.
  */
 import { assert } from '../assert.js';
-import type { HardState, WalEntry } from './record.js';
+import type { HardState } from './record.js';
 
 /**
- * assertEntryFollows checks that entry `e` may follow a log whose last written index is
- * `lastIndex` (etcd's enti): indexes start at 1 and leave no gap. An index at or below
- * `lastIndex` is allowed: a new leader's entries replace a conflicting suffix (Raft §5.3),
- * and recovery keeps the later ones.
+ * assertEntryFollows checks that the entry at (term, index) may follow a log whose last
+ * written index is `lastIndex` (etcd's enti): indexes start at 1 and leave no gap. An index at
+ * or below `lastIndex` is allowed: a new leader's entries replace a conflicting suffix (Raft
+ * §5.3), and recovery keeps the later ones. It runs for every entry the WAL writes, so it
+ * builds its failure's details only when it fails.
  */
-export function assertEntryFollows(
-  lastIndex: number, e: Pick<WalEntry, 'term' | 'index'>,
-): void {
+export function assertEntryFollows(lastIndex: number, term: number, index: number): void {
+  if (index >= 1 && index <= lastIndex + 1 && term >= 1) return;
   assert(
-    e.index >= 1 && e.index <= lastIndex + 1,
+    index >= 1 && index <= lastIndex + 1,
     'wal: an entry index is ≥ 1 and leaves no gap after the last index',
-    [e.index, lastIndex],
+    [index, lastIndex],
   );
-  assert(e.term >= 1, 'wal: an entry term is ≥ 1', [e.index, e.term]);
+  assert(term >= 1, 'wal: an entry term is ≥ 1', [index, term]);
 }
 
 /**
