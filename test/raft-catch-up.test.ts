@@ -1,6 +1,6 @@
 import test from 'ava';
-import { EntryNormal, MemoryStorage, type Entry } from '../src/raft/index.js';
-import { entryViewBufferMax } from '../src/constants.js';
+import { EntryConfChange, EntryNormal, MemoryStorage, type Entry } from '../src/raft/index.js';
+import { entryViewBufferMax, raftEntryOverheadBytes } from '../src/constants.js';
 import type { Index, MemberId, Term } from '../src/types.js';
 import { randomInt, seeded } from './helpers/rng.js';
 
@@ -85,7 +85,9 @@ test('raft storage: an appended entry that is a view into a buffer over entryVie
   t.not(a!.data.buffer, frame.buffer, 'copied out of the frame');
   t.true(a!.data.buffer.byteLength <= entryViewBufferMax, 'into a slab of entries');
   t.deepEqual([...a!.data], new Array<number>(50).fill(7));
-  t.is(b!.data, whole); // already its own buffer: kept as is
+  // Already its own buffer: kept as it is (the same bytes, not a copy).
+  t.is(b!.data.buffer, whole.buffer);
+  t.is(b!.data.byteLength, 30);
   frame.fill(0);
   t.is(a!.data[0], 7);
   // A Buffer view (whose slice() is another view) is copied too.
@@ -105,8 +107,96 @@ test('raft storage: a view into a buffer of at most entryViewBufferMax is kept a
   const b = Buffer.from(slab.buffer, 40, 60);
   s.append([entry(1, a), entry(2, b)]);
   const [x, y] = s.entries(1 as Index, 3 as Index, Infinity);
-  t.is(x!.data, a);
-  t.is(y!.data, b);
-  t.is(x!.data.buffer, y!.data.buffer, 'both still share the slab');
+  t.is(x!.data.buffer, slab.buffer);
+  t.deepEqual([x!.data.byteOffset, x!.data.byteLength], [0, 40]);
+  t.is(y!.data.buffer, slab.buffer, 'both still share the slab');
+  t.deepEqual([y!.data.byteOffset, y!.data.byteLength], [40, 60]);
+  slab[45] = 9;
+  t.is(y!.data[5], 9, 'a view of the slab, not a copy');
   t.deepEqual(s.memory(), { entries: 2, entryBytes: 100, snapshotBytes: 0 });
+});
+
+/** A naive log: the entries in an array, index i at position i - first. */
+interface NaiveLog {
+  first: number; // index of the first entry kept (snapshot index + 1)
+  snapTerm: number;
+  ents: { term: number; type: number; bytes: number[] }[];
+}
+
+test('raft storage: the log as columns answers term, entries (with their size limit), ' +
+  'firstIndex and lastIndex as an array of entries does, through random appends (with ' +
+  'conflicting suffixes), compactions and snapshots', (t) => {
+  for (let run = 0; run < 200; run++) {
+    const seed = 5000 + run;
+    const rng = seeded(seed);
+    const s = new MemoryStorage();
+    const m: NaiveLog = { first: 1, snapTerm: 0, ents: [] };
+    let term = 1;
+    const last = () => m.first + m.ents.length - 1;
+    const slab = new Uint8Array(entryViewBufferMax);
+    let slabUsed = 0;
+    for (let step = 0; step < 60; step++) {
+      const r = rng();
+      if (r < 0.55) {
+        // Append at a random point from the first index to just past the last (a suffix
+        // that conflicts is replaced), sometimes in a slab, sometimes a buffer of its own.
+        const at = randomInt(rng, m.first, last() + 2);
+        if (rng() < 0.3) term++;
+        const n = randomInt(rng, 1, 8);
+        const ents: Entry[] = [];
+        const model: NaiveLog['ents'] = [];
+        for (let k = 0; k < n; k++) {
+          const len = randomInt(rng, 0, 40);
+          const bytes = Array.from({ length: len }, () => randomInt(rng, 0, 256));
+          let data: Uint8Array;
+          if (rng() < 0.5 && slabUsed + len <= slab.length) {
+            data = slab.subarray(slabUsed, slabUsed + len);
+            slabUsed += len;
+          } else data = new Uint8Array(len);
+          data.set(bytes);
+          const type = rng() < 0.1 ? EntryConfChange : EntryNormal;
+          ents.push({ term: term as Term, index: (at + k) as Index, type, data });
+          model.push({ term, type, bytes });
+        }
+        s.append(ents);
+        m.ents.length = at - m.first;
+        m.ents.push(...model);
+      } else if (r < 0.7 && m.ents.length > 0) {
+        const c = randomInt(rng, m.first, last() + 1);
+        if (rng() < 0.5) {
+          const snap = s.createSnapshot(c as Index, cs(), new Uint8Array(1));
+          t.is(snap.metadata.term, m.ents[c - m.first]!.term as Term, `seed ${seed}`);
+        }
+        s.compact(c as Index);
+        m.snapTerm = m.ents[c - m.first]!.term;
+        m.ents = m.ents.slice(c - m.first + 1);
+        m.first = c + 1;
+      }
+      t.is(s.firstIndex(), m.first as Index, `seed ${seed} step ${step}`);
+      t.is(s.lastIndex(), last() as Index, `seed ${seed} step ${step}`);
+      t.is(s.term((m.first - 1) as Index), m.snapTerm as Term, `seed ${seed}`);
+      t.throws(() => s.term((m.first - 2) as Index), undefined, `seed ${seed}`);
+      t.throws(() => s.term((last() + 1) as Index), undefined, `seed ${seed}`);
+      if (m.ents.length === 0) continue;
+      const lo = randomInt(rng, m.first, last() + 1);
+      const hi = randomInt(rng, lo + 1, last() + 2);
+      const maxBytes = rng() < 0.5 ? Infinity : randomInt(rng, 0, 200);
+      const got = s.entries(lo as Index, hi as Index, maxBytes);
+      // The naive limit: at least one entry, then while the sum of sizes fits.
+      let size = 0;
+      let want = 0;
+      for (let i = lo; i < hi; i++) {
+        size += m.ents[i - m.first]!.bytes.length + raftEntryOverheadBytes;
+        if (want > 0 && size > maxBytes) break;
+        want++;
+      }
+      t.is(got.length, want, `seed ${seed} step ${step}`);
+      got.forEach((e, k) => {
+        const w = m.ents[lo + k - m.first]!;
+        t.is(e.index, (lo + k) as Index);
+        t.deepEqual([e.term, e.type, [...e.data]], [w.term, w.type, w.bytes], `seed ${seed}`);
+        t.is(s.term(e.index), w.term as Term);
+      });
+    }
+  }
 });

@@ -11,7 +11,7 @@ import {
 import { entryViewBufferMax, raftEntryOverheadBytes } from '../constants.js';
 import { entryBytes } from './entry-slab.js';
 import {
-  EntryNormal, None, type ConfState, type Entry, type HardState, type Snapshot,
+  None, type ConfState, type Entry, type HardState, type Snapshot,
   type SnapshotMetadata,
 } from './types.js';
 
@@ -61,18 +61,22 @@ export function emptySnapshot(): Snapshot {
 }
 
 /**
- * MemoryStorage holds the log in memory. ents[0] is a dummy entry carrying the snapshot's
- * index and term, so term(snapshot index) works after compaction; real entries follow.
- * Invariant: ents[k].index === ents[0].index + k.
+ * MemoryStorage holds the log in memory, as columns: a term, a type and where its data lies
+ * (buffer, offset, length) per entry, with no object per entry. Up to --snapshot-count
+ * entries stay in the log; as objects (an entry and a view of its data each) they took 163
+ * bytes of V8 heap an entry, as columns 46 (docs/performance.md, session 24). entries()
+ * makes the objects its caller asks for. offsetIndex/offsetTerm are the snapshot's index and
+ * term (the dummy entry of etcd-raft's MemoryStorage), so term(snapshot index) works after
+ * compaction; column k holds entry offsetIndex + 1 + k.
  */
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0 as Term, vote: None, commit: 0 as Index };
   private snap: Snapshot = emptySnapshot();
   /** snapDataAway is set while the snapshot's data is released (see releaseSnapshotData). */
   private snapDataAway: (() => void) | undefined;
-  private ents: Entry[] = [
-    { term: 0 as Term, index: 0 as Index, type: EntryNormal, data: new Uint8Array(0) },
-  ];
+  private offsetIndex = 0 as Index;
+  private offsetTerm = 0 as Term;
+  private log = new EntryColumns();
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: { ...this.hardState }, confState: this.snap.metadata.confState };
@@ -89,26 +93,36 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: Index, hi: Index, maxSizeBytes: number): Entry[] {
-    const offset = this.ents[0]!.index;
+    const offset = this.offsetIndex;
     if (lo <= offset) throw errCompacted;
     if (hi > this.lastIndex() + 1) throw errUnavailable;
-    if (this.ents.length === 1) throw errUnavailable;
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSizeBytes);
+    if (this.log.length === 0) throw errUnavailable;
+    // At least one entry, then as many as fit in maxSizeBytes (limitSize).
+    const from = lo - offset - 1;
+    const out: Entry[] = [this.log.entry(from, lo)];
+    let size = entrySizeBytes(out[0]!);
+    for (let k = from + 1; k < hi - offset - 1; k++) {
+      size += this.log.lens[k]! + raftEntryOverheadBytes;
+      if (size > maxSizeBytes) break;
+      out.push(this.log.entry(k, (offset + 1 + k) as Index));
+    }
+    return out;
   }
 
   term(i: Index): Term {
-    const offset = this.ents[0]!.index;
+    const offset = this.offsetIndex;
     if (i < offset) throw errCompacted;
-    if (i - offset >= this.ents.length) throw errUnavailable;
-    return this.ents[i - offset]!.term;
+    if (i === offset) return this.offsetTerm;
+    if (i - offset > this.log.length) throw errUnavailable;
+    return this.log.terms[i - offset - 1]! as Term;
   }
 
   lastIndex(): Index {
-    return (this.ents[0]!.index + this.ents.length - 1) as Index;
+    return (this.offsetIndex + this.log.length) as Index;
   }
 
   firstIndex(): Index {
-    return (this.ents[0]!.index + 1) as Index;
+    return (this.offsetIndex + 1) as Index;
   }
 
   snapshot(): Snapshot {
@@ -148,8 +162,8 @@ export class MemoryStorage implements Storage {
    * snapshot's data bytes (for the memory breakdown; O(entries)). */
   memory(): { entries: number; entryBytes: number; snapshotBytes: number } {
     let entryBytes = 0;
-    for (const e of this.ents) entryBytes += e.data.byteLength;
-    return { entries: this.ents.length - 1, entryBytes, snapshotBytes: this.snap.data.byteLength };
+    for (let k = 0; k < this.log.length; k++) entryBytes += this.log.lens[k]!;
+    return { entries: this.log.length, entryBytes, snapshotBytes: this.snap.data.byteLength };
   }
 
   /** applySnapshot replaces the storage's contents with a snapshot received from a leader. */
@@ -157,10 +171,9 @@ export class MemoryStorage implements Storage {
     if (snap.metadata.index <= this.snap.metadata.index) throw errSnapOutOfDate;
     this.snap = snap;
     this.snapDataAway = undefined;
-    this.ents = [{
-      term: snap.metadata.term, index: snap.metadata.index, type: EntryNormal,
-      data: new Uint8Array(0),
-    }];
+    this.offsetIndex = snap.metadata.index;
+    this.offsetTerm = snap.metadata.term;
+    this.log = new EntryColumns();
   }
 
   /**
@@ -170,12 +183,11 @@ export class MemoryStorage implements Storage {
   createSnapshot(i: Index, confState: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw errSnapOutOfDate;
     assert(i <= this.lastIndex(), 'snapshot index is within the log', [i, this.lastIndex()]);
-    const offset = this.ents[0]!.index;
     this.snapDataAway = undefined;
     this.snap = {
       data,
       metadata: {
-        index: i, term: this.ents[i - offset]!.term,
+        index: i, term: this.term(i),
         confState: { voters: [...confState.voters], learners: [...confState.learners] },
       },
     };
@@ -184,15 +196,12 @@ export class MemoryStorage implements Storage {
 
   /** compact discards entries before compactIndex; it must not pass the applied index. */
   compact(compactIndex: Index): void {
-    const offset = this.ents[0]!.index;
+    const offset = this.offsetIndex;
     if (compactIndex <= offset) throw errCompacted;
     assert(compactIndex <= this.lastIndex(), 'compact index is within the log', compactIndex);
-    const i = compactIndex - offset;
-    const head = this.ents[i]!;
-    this.ents = [
-      { term: head.term, index: head.index, type: EntryNormal, data: new Uint8Array(0) },
-      ...this.ents.slice(i + 1),
-    ];
+    this.offsetTerm = this.term(compactIndex);
+    this.log.dropFirst(compactIndex - offset);
+    this.offsetIndex = compactIndex;
   }
 
   /**
@@ -206,13 +215,13 @@ export class MemoryStorage implements Storage {
     if (last < first) return; // All already compacted.
     let ents = entries;
     if (first > ents[0]!.index) ents = ents.slice(first - ents[0]!.index);
-    const offset = ents[0]!.index - this.ents[0]!.index;
-    assert(offset <= this.ents.length,
-      `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`);
+    const at = ents[0]!.index - this.offsetIndex - 1;
+    assert(at <= this.log.length,
+      'missing log entry', [this.lastIndex(), ents[0]!.index]);
     // In place: the shell appends every Ready, so copying the whole log each time would make
     // appends quadratic in the log's length (up to --snapshot-count entries).
-    if (offset < this.ents.length) this.ents.length = offset;
-    for (const e of ents) this.ents.push(ownedEntry(e));
+    this.log.truncate(at);
+    for (const e of ents) this.log.push(ownedEntry(e));
   }
 
   /**
@@ -226,18 +235,70 @@ export class MemoryStorage implements Storage {
    * 9..10); with bytesMax 1,000 the count bound gives 5 (keeps 6..10).
    */
   catchUpCompactIndex(index: Index, entriesMax: number, bytesMax: number): Index {
-    const offset = this.ents[0]!.index;
+    const offset = this.offsetIndex;
     if (index <= offset) return offset; // already compacted past it: nothing to drop
     assert(index <= this.lastIndex(), 'catch-up index is within the log', [index, offset]);
     const floor = Math.max(offset, index - entriesMax);
     let bytes = 0;
     let keep = index; // entries keep+1..index are kept
     while (keep > floor) {
-      bytes += this.ents[keep - offset]!.data.byteLength;
+      bytes += this.log.lens[keep - offset - 1]!;
       if (bytes > bytesMax) break;
       keep--;
     }
     return keep as Index;
+  }
+}
+
+/**
+ * EntryColumns: a log's entries as parallel arrays of numbers (V8 keeps them unboxed) and of
+ * references to the few buffers their data lie in (slabs of entries, entry-slab.ts), instead
+ * of an object and a view per entry.
+ */
+class EntryColumns {
+  terms: number[] = [];
+  types: number[] = [];
+  bufs: ArrayBufferLike[] = [];
+  offs: number[] = [];
+  lens: number[] = [];
+
+  get length(): number {
+    return this.terms.length;
+  }
+
+  push(e: Entry): void {
+    this.terms.push(e.term);
+    this.types.push(e.type);
+    this.bufs.push(e.data.buffer);
+    this.offs.push(e.data.byteOffset);
+    this.lens.push(e.data.byteLength);
+  }
+
+  /** entry makes column k's entry (whose index the caller knows). */
+  entry(k: number, index: Index): Entry {
+    return {
+      term: this.terms[k]! as Term, index, type: this.types[k]! as Entry['type'],
+      data: new Uint8Array(this.bufs[k]!, this.offs[k]!, this.lens[k]!),
+    };
+  }
+
+  /** truncate keeps the first n entries. */
+  truncate(n: number): void {
+    if (n >= this.terms.length) return;
+    this.terms.length = n;
+    this.types.length = n;
+    this.bufs.length = n;
+    this.offs.length = n;
+    this.lens.length = n;
+  }
+
+  /** dropFirst drops the first n entries (a compaction: once a snapshot, so copying is fine). */
+  dropFirst(n: number): void {
+    this.terms = this.terms.slice(n);
+    this.types = this.types.slice(n);
+    this.bufs = this.bufs.slice(n);
+    this.offs = this.offs.slice(n);
+    this.lens = this.lens.slice(n);
   }
 }
 
