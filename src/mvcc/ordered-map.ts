@@ -46,10 +46,8 @@ interface Column<T> {
  * session 10).
  *
  * A restart loads a map with loadPacked: its chunks keep their keys as bytes in a PackedKeys
- * table. A lookup that lands in a packed chunk searches its bytes (PackedKeys.compareString)
- * and leaves it packed; the chunk's strings are made when something changes it or reads its
- * keys (a set or delete in it, a scan that crosses it). Only the directory's minimum keys are
- * strings from the start.
+ * table, and a chunk's strings are made when it is first touched (a lookup that lands in it,
+ * a scan that crosses it). Only the directory's minimum keys are strings from the start.
  *
  * Iteration is over half-open ranges [lo, hi) in either direction (lo undefined = from the
  * first key, hi undefined = to the last). Mutating the map while iterating it is a bug and
