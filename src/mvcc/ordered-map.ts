@@ -67,11 +67,9 @@ export class OrderedMap<V> {
   /** atChunk, atSlot: where the last find() put a key (see find). */
   private atChunk = 0;
   private atSlot = 0;
-  /** foundKey, foundVersion: the last find()'s key, and the version its place is valid at;
-   * foundHit: whether the key was there. */
+  /** foundKey, foundVersion: the last find()'s key, and the version its place is valid at. */
   private foundKey: Bytes | undefined = undefined;
   private foundVersion = -1;
-  private foundHit = false;
   /** repackAt: the chunk repackCold looks at next. */
   private repackAt = 0;
 
@@ -87,10 +85,7 @@ export class OrderedMap<V> {
 
   /** get returns the value stored under key, or undefined. */
   get(key: Bytes): V | undefined {
-    if (!this.find(key)) return undefined;
-    // A packed chunk answers without making its keys' strings (find searched its bytes).
-    const c = this.chunks[this.atChunk]!;
-    return c.packed !== undefined ? c.packed.vals[this.atSlot] : c.vals[this.atSlot];
+    return this.find(key) ? this.chunk(this.atChunk).vals[this.atSlot] : undefined;
   }
 
   /** storedKey returns the map's own string for key (equal to key), or undefined. */
@@ -163,28 +158,14 @@ export class OrderedMap<V> {
     }
     if (this.foundVersion !== this.version || this.foundKey !== key) {
       const ci = Math.max(0, this.chunkFor(key));
-      const c = this.chunks[ci]!;
-      const p = c.packed;
-      if (p !== undefined) {
-        // Searched as bytes: a lookup leaves the chunk packed (a restart's replay looks up
-        // keys all over the map; making every chunk's strings was most of its time). What
-        // changes the chunk, or reads its keys, unpacks it (`chunk`), at the same slots.
-        const at = packedLowerBound(p, key);
-        this.atSlot = at;
-        this.foundHit = at < p.nos.length && p.table.compareString(p.nos[at]!, key) === 0;
-      } else {
-        const keys = c.keys;
-        // Appending at the end is the common case of a bulk load in key order: skip the search.
-        this.atSlot = keys[keys.length - 1]! < key ? keys.length : lowerBound(keys, key);
-        this.foundHit = keys[this.atSlot] === key;
-      }
+      const keys = this.chunk(ci).keys;
+      // Appending at the end is the common case of a bulk load in key order: skip the search.
+      this.atSlot = keys[keys.length - 1]! < key ? keys.length : lowerBound(keys, key);
       this.atChunk = ci;
       this.foundKey = key;
       this.foundVersion = this.version;
     }
-    const c = this.chunks[this.atChunk]!;
-    if (c.packed === undefined) c.touched = true; // for repackCold, as `chunk` marks it
-    return this.foundHit;
+    return this.chunk(this.atChunk).keys[this.atSlot] === key;
   }
 
   /** clear removes every key. */
@@ -499,18 +480,6 @@ export function lowerBound(a: readonly Bytes[], key: Bytes): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** packedLowerBound returns the first slot of a packed chunk whose key is ≥ key. */
-function packedLowerBound<V>(p: PackedChunk<V>, key: Bytes): number {
-  let lo = 0;
-  let hi = p.nos.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (p.table.compareString(p.nos[mid]!, key) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

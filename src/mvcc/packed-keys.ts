@@ -126,20 +126,6 @@ export class PackedKeys {
     return (iEnd - i) - (jEnd - j);
   }
 
-  /** compareString orders key k of this table against a key given as a string (latin1: one
-   * byte per char code), as `<` orders two strings (<0, 0, >0). */
-  compareString(k: number, s: Bytes): number {
-    const x = this.bytes;
-    let i = this.starts[k]!;
-    const iEnd = this.starts[k + 1]!;
-    const n = Math.min(iEnd - i, s.length);
-    for (let j = 0; j < n; j++, i++) {
-      const d = x[i]! - s.charCodeAt(j);
-      if (d !== 0) return d;
-    }
-    return (iEnd - i) - (s.length - n);
-  }
-
   /** ascending reports whether the keys numbered nos[0..n) are strictly ascending. */
   ascending(nos: ArrayLike<number>, n = nos.length): boolean {
     for (let i = 1; i < n; i++) if (this.compare(nos[i - 1]!, nos[i]!) >= 0) return false;
