@@ -64,10 +64,10 @@ export function emptySnapshot(): Snapshot {
  * MemoryStorage holds the log in memory, as columns: a term, a type and where its data lies
  * (buffer, offset, length) per entry, with no object per entry. Up to --snapshot-count
  * entries stay in the log; as objects (an entry and a view of its data each) they took 163
- * bytes of V8 heap an entry, as columns 46 (docs/performance.md, session 24). entries()
- * makes the objects its caller asks for. offsetIndex/offsetTerm are the snapshot's index and
- * term (the dummy entry of etcd-raft's MemoryStorage), so term(snapshot index) works after
- * compaction; column k holds entry offsetIndex + 1 + k.
+ * bytes of V8 heap an entry, as columns 46 (the performance notes in docs/, session 24).
+ * entries() makes the objects its caller asks for. offsetIndex/offsetTerm are the snapshot's
+ * index and term (the dummy entry of etcd-raft's MemoryStorage), so term(snapshot index)
+ * works after compaction; column k holds entry offsetIndex + 1 + k.
  */
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0 as Term, vote: None, commit: 0 as Index };
