@@ -10,7 +10,7 @@ import {
   type RelayRequest, type RelayResponse, refusalText, type SnapAck, type SnapHeader,
   type StreamFrame, wireVersion,
 } from '../../src/cluster/wire.js';
-import { createLogger, flushLogger, type LoggerConfig } from '../../src/log/index.js';
+import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 // The types module, not the index: this thread runs no Raft core.
 import { type Message as RaftMessage, MsgApp, MsgSnap } from '../../src/raft/types.js';
 import { unpack } from '../../src/runtime/codec.js';
@@ -730,7 +730,6 @@ ctx.onStop(() => {
     l.out?.close('stopping');
     l.in?.close('stopping');
   }
-  flushLogger(log); // as the Raft node's stop does (actors/raft/actor.ts)
 });
 
 listen().then(() => ctx.ready(), (e: unknown) => {

@@ -1,4 +1,4 @@
-import { createLogger, flushLogger, type LoggerConfig } from '../../src/log/index.js';
+import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import { startActor } from '../../src/runtime/worker.js';
@@ -42,9 +42,7 @@ const node = new RaftNode({
 });
 ctx.ep.onMessage((msg, token) => node.handle(msg, token));
 ctx.ep.memoryReporter = () => node.memory();
-// What the stop logged (the snapshot it took, or why none) is written before the process
-// exits: the logger writes asynchronously, and a line still queued in this thread is lost.
-ctx.onStop(() => node.stop().finally(() => flushLogger(log)));
+ctx.onStop(() => node.stop());
 
 node.boot().then(() => ctx.ready(), (e: unknown) => {
   throw e instanceof Error ? e : new Error(String(e));

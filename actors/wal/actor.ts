@@ -13,7 +13,7 @@ import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
 import type { WalRecordInput } from '../../src/wal/index.js';
-import { createLogger, flushLogger, type LoggerConfig } from '../../src/log/index.js';
+import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
 import { AheadAnswers } from './ahead-answers.js';
 import { WalStore } from './wal-store.js';
@@ -259,7 +259,6 @@ ctx.onStop(async () => {
   if (queue.length > 0) flush();
   files.close();
   await pool.destroy();
-  flushLogger(log); // as the Raft node's stop does (actors/raft/actor.ts)
 });
 
 ctx.ready();

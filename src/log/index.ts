@@ -6,6 +6,7 @@ import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { rotationIntervalMs } from '../config/values.js';
 import { drainBoom, flushBoomSync, RotatingFile, type RotationTimers } from './rotating-file.js';
+import { onThreadFlush } from './thread-flush.js';
 
 export { LogOutputError, RotatingFile, type RotationTimers } from './rotating-file.js';
 
@@ -136,14 +137,25 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
   const logger = streams.length === 1
     ? pino(options, streams[0]!.stream)
     : pino(options, pino.multistream(streams.map((s) => ({ ...s, level: config.logLevel }))));
-  const handles: Handles = {
-    flushSync: () => { for (const f of flushers) f(); },
-    close: async () => { await Promise.all(closers.map((c) => c())); },
-  };
+  const handles = handlesFor(flushers, closers);
   // Children are created with Object.create(parent), so they inherit this property: a
   // component's child logger can be flushed or closed too.
   Object.defineProperty(logger, handlesKey, { value: handles, enumerable: false });
   return logger;
+}
+
+/** handlesFor makes a logger's flush and close from its outputs'. A worker's logger is also
+ * written out when the actor stops (thread-flush.ts), until it is closed. */
+function handlesFor(flushers: Array<() => void>, closers: Array<() => Promise<void>>): Handles {
+  const flushSync = (): void => { for (const f of flushers) f(); };
+  const unregister = isMainThread ? undefined : onThreadFlush(flushSync);
+  return {
+    flushSync,
+    close: async () => {
+      unregister?.();
+      await Promise.all(closers.map((c) => c()));
+    },
+  };
 }
 
 /** flushLogger writes out, synchronously and as far as it can, what this thread's logger

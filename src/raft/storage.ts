@@ -41,15 +41,22 @@ export function entrySizeBytes(e: Entry): number {
 
 /** limitSize returns the longest prefix of ents within maxSizeBytes, but at least one entry. */
 export function limitSize(ents: Entry[], maxSizeBytes: number): Entry[] {
-  if (ents.length === 0) return ents;
-  let size = entrySizeBytes(ents[0]!);
-  let n = 1;
-  while (n < ents.length) {
-    size += entrySizeBytes(ents[n]!);
-    if (size > maxSizeBytes) break;
-    n++;
-  }
+  const n = prefixWithin(ents.length, (k) => ents[k]!.data.byteLength, maxSizeBytes);
   return n === ents.length ? ents : ents.slice(0, n);
+}
+
+/** prefixWithin is how many of n entries (at least one, when n > 0) fit in maxSizeBytes,
+ * counted as entrySizeBytes counts them; dataBytes(k) is entry k's data length. */
+function prefixWithin(n: number, dataBytes: (k: number) => number, maxSizeBytes: number): number {
+  if (n === 0) return 0;
+  let size = dataBytes(0) + raftEntryOverheadBytes;
+  let k = 1;
+  while (k < n) {
+    size += dataBytes(k) + raftEntryOverheadBytes;
+    if (size > maxSizeBytes) break;
+    k++;
+  }
+  return k;
 }
 
 /** emptySnapshot returns the snapshot of an empty log: index 0, no members. */
@@ -97,15 +104,12 @@ export class MemoryStorage implements Storage {
     if (lo <= offset) throw errCompacted;
     if (hi > this.lastIndex() + 1) throw errUnavailable;
     if (this.log.length === 0) throw errUnavailable;
-    // At least one entry, then as many as fit in maxSizeBytes (limitSize).
+    // Counted on the lengths column first: only the entries returned are made.
     const from = lo - offset - 1;
-    const out: Entry[] = [this.log.entry(from, lo)];
-    let size = entrySizeBytes(out[0]!);
-    for (let k = from + 1; k < hi - offset - 1; k++) {
-      size += this.log.lens[k]! + raftEntryOverheadBytes;
-      if (size > maxSizeBytes) break;
-      out.push(this.log.entry(k, (offset + 1 + k) as Index));
-    }
+    const lens = this.log.lens;
+    const n = prefixWithin(hi - lo, (k) => lens[from + k]!, maxSizeBytes);
+    const out = new Array<Entry>(n);
+    for (let k = 0; k < n; k++) out[k] = this.log.entry(from + k, (lo + k) as Index);
     return out;
   }
 

@@ -4,6 +4,7 @@ import { Endpoint, type Message, portTransport } from './endpoint.js';
 import { gcSecondsTotal, startGcClock } from './gc-clock.js';
 import { startIdleCollector } from './gc.js';
 import { osThreadId } from './thread-id.js';
+import { flushThreadLogs } from '../log/thread-flush.js';
 
 /**
  * worker: the bootstrap every actor thread runs first. The supervisor (system.ts) starts the
@@ -88,13 +89,17 @@ export function startActor<In extends Message, C>(): ActorContext<In, C> {
       return;
     }
     if (m.control === 'stop') {
+      // What the stop logged is written out before the supervisor hears of it: the process
+      // may exit right after (src/log/thread-flush.ts).
       Promise.resolve()
         .then(() => stopHook())
         .then(() => {
+          flushThreadLogs();
           ep.flushNow();
           control.postMessage({ control: 'stopped' } satisfies ControlMessage);
         })
         .catch((e: unknown) => {
+          flushThreadLogs();
           control.postMessage({ control: 'fatal', message: String(e) } satisfies ControlMessage);
         });
     }
