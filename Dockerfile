@@ -15,13 +15,12 @@ COPY bin ./bin
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
-# glibc's malloc asks for transparent huge pages for large buffers (snapshot and WAL files
-# read whole, snapshot dumps): a restart with a million keys took 4.9 s instead of 7.4 s on a VM
-# (docs/performance.md, session 13). It changes nothing where the host's THP is "never". A
-# fixed mmap threshold of 4 MiB returns large chunks to the system when they are freed (a
-# snapshot's dumps left 45–90 MiB resident in malloc's arenas without it; session 14).
+# A fixed glibc mmap threshold of 4 MiB returns large chunks to the system when they are
+# freed (a snapshot's dumps left 45–90 MiB resident in malloc's arenas without it; session 14
+# of docs/performance.md). Huge pages for malloc are not asked for: on a VM that hands freed
+# memory back to its host they made the start after a kill -9 slower (session 25).
 ENV NODE_ENV=production \
-    GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304 \
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304 \
     MYETCD_DATA_DIR=/var/lib/myetcd \
     MYETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379 \
     MYETCD_LISTEN_PEER_URLS=http://0.0.0.0:2380

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ThreadName } from './threads.js';
-import { withMallocHugePages } from '../src/server/huge-pages.js';
+import { withMallocTunables } from '../src/server/huge-pages.js';
 
 /** ServerKind names the two servers compared. */
 export type ServerKind = 'ours' | 'etcd';
@@ -112,7 +112,7 @@ export async function startServer(o: ServerOptions, timeoutMs = 600_000): Promis
   const { performance } = await import('node:perf_hooks');
   const startedAt = performance.now();
   // Ours starts with the environment `npm start` gives it (src/server/huge-pages.ts).
-  const env = o.kind === 'ours' ? withMallocHugePages(process.env) : process.env;
+  const env = o.kind === 'ours' ? withMallocTunables(process.env) : process.env;
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   const server: Server = {

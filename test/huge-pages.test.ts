@@ -3,11 +3,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  kernelThpMode, mallocHugePages, mallocTunables, thpMode, withMallocHugePages,
+  kernelThpMode, mallocHugePages, mallocTunables, thpMode, withMallocTunables,
 } from '../src/server/huge-pages.js';
 
-// Huge pages for large buffers (docs/configuration.md, "Memory"): what the launchers set, and
-// that the setting takes effect in a real process on this machine.
+// glibc's malloc tunables (docs/configuration.md, "The process's environment"): what the
+// launchers set (no huge pages), and that an operator's huge pages take effect in a real
+// process on this machine while the launchers' setting gives none.
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const kernelMode = kernelThpMode();
@@ -21,18 +22,19 @@ test('huge pages: the kernel mode is read from sysfs\'s bracketed word', (t) => 
 });
 
 test('huge pages: the launch environment adds the tunable and keeps an operator\'s own', (t) => {
-  t.is(withMallocHugePages({ PATH: '/bin' })['GLIBC_TUNABLES'], mallocTunables);
-  t.is(withMallocHugePages({ GLIBC_TUNABLES: '' })['GLIBC_TUNABLES'], mallocTunables);
-  const own = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' };
-  t.is(withMallocHugePages(own), own);
-  t.is(withMallocHugePages({ PATH: '/bin' })['PATH'], '/bin');
+  t.is(withMallocTunables({ PATH: '/bin' })['GLIBC_TUNABLES'], mallocTunables);
+  t.is(withMallocTunables({ GLIBC_TUNABLES: '' })['GLIBC_TUNABLES'], mallocTunables);
+  const own = { GLIBC_TUNABLES: `glibc.malloc.hugetlb=1:${mallocTunables}` };
+  t.is(withMallocTunables(own), own);
+  t.is(withMallocTunables({ PATH: '/bin' })['PATH'], '/bin');
 });
 
-test('huge pages: the start line reports the tunable as on only when it is set', (t) => {
+test('huge pages: the start line reports them on only when an operator set the tunable', (t) => {
+  t.false(mallocTunables.includes('hugetlb'));
   const on = mallocHugePages(
-    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${mallocTunables}` });
+    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1:${mallocTunables}` });
   const off = mallocHugePages({});
-  const zero = mallocHugePages({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' });
+  const zero = mallocHugePages({ GLIBC_TUNABLES: mallocTunables });
   if (thpUsable) {
     t.deepEqual([on, off, zero], ['on', 'off', 'off']);
   } else {
@@ -62,12 +64,14 @@ function anonHugeKiB(env: NodeJS.ProcessEnv): number {
 }
 
 (thpUsable && kernelMode === 'madvise' ? test : test.skip)(
-  'huge pages: with the tunable a large Buffer is backed by huge pages, without it not',
+  'huge pages: an operator\'s tunable backs a large Buffer with huge pages, the launchers\' not',
   (t) => {
     const env = { ...process.env };
     delete env['GLIBC_TUNABLES'];
     t.is(anonHugeKiB(env), 0);
+    t.is(anonHugeKiB(withMallocTunables(env)), 0);
     // The kernel may lack a free 2 MiB page for some of the 32 (it then falls back to 4 KiB
     // pages), so the test asks for at least one.
-    t.true(anonHugeKiB(withMallocHugePages(env)) >= 2048);
+    const own = { ...env, GLIBC_TUNABLES: `glibc.malloc.hugetlb=1:${mallocTunables}` };
+    t.true(anonHugeKiB(own) >= 2048);
   });

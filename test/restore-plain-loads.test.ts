@@ -1,7 +1,7 @@
 /**
- * A member started as `npm start` starts it (glibc's huge page tunables: src/server/huge-pages
- * .ts) restores its stores into plain buffers (src/mvcc/kv-columns.ts plainLoads), which grow
- * by copying. Real member processes: a snapshot at a clean stop, a restore, writes that grow
+ * A member started with huge pages for glibc's malloc (an operator's GLIBC_TUNABLES:
+ * src/server/huge-pages.ts) restores its stores into plain buffers (src/mvcc/kv-columns.ts
+ * plainLoads), which grow by copying. Real member processes: a snapshot at a clean stop, a restore, writes that grow
  * the restored columns and arenas past what the restore gave them, a kill -9, and a restore
  * plus a WAL replay; every key and value must be there after each start. The restores read the
  * values in place, in the snapshot file's shared memory (KvColumns' base). And a restored
@@ -12,7 +12,7 @@ import { mallocTunables } from '../src/server/huge-pages.js';
 import { metricValue } from './helpers/metrics.js';
 import { b64, logged, post, startServer, type TestServer } from './helpers/server.js';
 
-const env = { GLIBC_TUNABLES: mallocTunables };
+const env = { GLIBC_TUNABLES: `glibc.malloc.hugetlb=1:${mallocTunables}` };
 const value = (i: number, round: number) => `v${round}-${i}-${'x'.repeat(i % 200)}`;
 
 /** putKeys writes keys [from, to) with round's values, 128 puts a txn. */
