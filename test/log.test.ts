@@ -72,6 +72,27 @@ test('log: an actor thread\'s file lines reach the main thread\'s file', async (
     [['main', 'main line'], ['raft', 'worker line']]);
 });
 
+test('log: a close writes the forwarded lines still queued, before their event is delivered',
+  async (t) => {
+    const dir = tmpDir(t);
+    const file = path.join(dir, 'myetcd.log');
+    const logger = createLogger({
+      logLevel: 'info', logOutputs: [file], logRotationMaxSizeMb: 0, logRotationInterval: 'none',
+    });
+    // An actor thread's forwarding side, posting on the logger's channel for the file (here
+    // from this very thread: the message is queued at once, its event comes on a later turn).
+    const worker = createLogger({
+      logLevel: 'info', logOutputs: [file], logRotationMaxSizeMb: 0, logRotationInterval: 'none',
+    }, { forward: true });
+    worker.child({ component: 'raft' }).info('the stop\'s last line');
+    flushLogger(worker);
+    // Closed in the same turn, as the supervisor does on hearing "stopped".
+    await closeLogger(logger);
+    await closeLogger(worker);
+    t.deepEqual(logLines(dir).map((l) => [l.component, l.msg]),
+      [['raft', 'the stop\'s last line']]);
+  });
+
 test('log: stderr output is written asynchronously and flushLogger tolerates it', (t) => {
   const logger = createLogger({ logLevel: 'warn' }, { pretty: false });
   logger.child({ component: 'test' }).info('filtered out');

@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
-import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+import {
+  BroadcastChannel, isMainThread, type MessagePort, receiveMessageOnPort,
+} from 'node:worker_threads';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { rotationIntervalMs } from '../config/values.js';
@@ -118,8 +120,12 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
       }
       streams.push({ stream: f });
       const listener = listen(file, f);
-      flushers.push(() => f.flushSync());
+      flushers.push(() => {
+        drainForwarded(listener, f);
+        f.flushSync();
+      });
       closers.push(async () => {
+        drainForwarded(listener, f);
         listener.close();
         await f.end();
       });
@@ -195,6 +201,20 @@ function listen(file: string, stream: { write(s: string): unknown }): BroadcastC
   };
   (ch as unknown as { unref(): void }).unref();
   return ch;
+}
+
+/** drainForwarded writes the forwarded lines already queued for this thread, without waiting
+ * for the event loop to deliver them. An actor thread posts its last lines before it reports
+ * stopped on another channel, and channels have no order between them: the supervisor may
+ * hear "stopped" and close the logger while those lines still wait in the queue. A line is
+ * in the queue once the worker's postMessage has returned, so a flush or a close that drains
+ * it loses none. */
+function drainForwarded(ch: BroadcastChannel, stream: { write(s: string): unknown }): void {
+  // Node takes a BroadcastChannel here too; its types name only MessagePort.
+  const port = ch as unknown as MessagePort;
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    if (typeof m.message === 'string') stream.write(m.message);
+  }
 }
 
 /** ForwardStream batches an actor thread's lines for one file and posts them to the main
