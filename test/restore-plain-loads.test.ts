@@ -1,9 +1,10 @@
 /**
  * A member started with huge pages for glibc's malloc (an operator's GLIBC_TUNABLES:
  * src/server/huge-pages.ts) restores its stores into plain buffers (src/mvcc/kv-columns.ts
- * plainLoads), which grow by copying. Real member processes: a snapshot at a clean stop, a restore, writes that grow
- * the restored columns and arenas past what the restore gave them, a kill -9, and a restore
- * plus a WAL replay; every key and value must be there after each start. The restores read the
+ * plainLoads), which grow by copying. Real member processes: a snapshot at a clean stop, a
+ * restore, writes that grow the restored columns and arenas past what the restore gave them, a
+ * kill -9, and a restore plus a WAL replay; every key and value must be there after each
+ * start. The restores read the
  * values in place, in the snapshot file's shared memory (KvColumns' base). And a restored
  * member's own snapshot, taken while most of its keys are still packed, restores them all.
  */

@@ -121,11 +121,10 @@ export function createLogger(config: LoggerConfig, opts: LoggerOptions = {}): pi
       streams.push({ stream: f });
       const listener = listen(file, f);
       flushers.push(() => {
-        drainForwarded(listener, f);
+        listener.drain();
         f.flushSync();
       });
       closers.push(async () => {
-        drainForwarded(listener, f);
         listener.close();
         await f.end();
       });
@@ -192,29 +191,40 @@ function fileOutput(file: string, config: LoggerConfig, opts: LoggerOptions): Ro
   });
 }
 
+/** Listener is the main thread's side of a file's forwarding channel. */
+interface Listener {
+  /** drain writes the forwarded lines already queued, without waiting for the event loop to
+   * deliver them. An actor thread posts its last lines before it reports stopped on another
+   * channel, and channels have no order between them: the supervisor may hear "stopped" and
+   * close the logger while those lines still wait. A line is queued once the worker's
+   * postMessage has returned, so a flush or a close that drains first loses none. */
+  drain(): void;
+  /** close drains, then stops listening. */
+  close(): void;
+}
+
 /** listen feeds lines forwarded by actor threads for `file` into the main thread's stream. */
-function listen(file: string, stream: { write(s: string): unknown }): BroadcastChannel {
+function listen(file: string, stream: { write(s: string): unknown }): Listener {
   const ch = new BroadcastChannel(channelPrefix + file);
   ch.onmessage = (ev) => {
     const data = (ev as MessageEvent).data;
     if (typeof data === 'string') stream.write(data);
   };
   (ch as unknown as { unref(): void }).unref();
-  return ch;
-}
-
-/** drainForwarded writes the forwarded lines already queued for this thread, without waiting
- * for the event loop to deliver them. An actor thread posts its last lines before it reports
- * stopped on another channel, and channels have no order between them: the supervisor may
- * hear "stopped" and close the logger while those lines still wait in the queue. A line is
- * in the queue once the worker's postMessage has returned, so a flush or a close that drains
- * it loses none. */
-function drainForwarded(ch: BroadcastChannel, stream: { write(s: string): unknown }): void {
   // Node takes a BroadcastChannel here too; its types name only MessagePort.
   const port = ch as unknown as MessagePort;
-  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-    if (typeof m.message === 'string') stream.write(m.message);
-  }
+  const drain = (): void => {
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      if (typeof m.message === 'string') stream.write(m.message);
+    }
+  };
+  return {
+    drain,
+    close() {
+      drain();
+      ch.close();
+    },
+  };
 }
 
 /** ForwardStream batches an actor thread's lines for one file and posts them to the main

@@ -14,8 +14,9 @@ import * as fs from 'node:fs';
  * reports free pages), and a huge page is carved from exactly such blocks: the start after a
  * kill -9 of a member that wrote a million keys took 1.21–1.65 s with huge pages and 0.84–1.05
  * s without them (seven runs each, alternated), while a start after a graceful stop took about
- * the same: 0.82–1.24 s with, 0.87–1.09 s without (session 25). Where the tunable is set, restores load into plain buffers (kv-columns.ts
- * setPlainLoads), which then get the huge pages.
+ * the same: 0.82–1.24 s with, 0.87–1.09 s without (session 25). Where the tunable is set,
+ * restores load into plain buffers (kv-columns.ts setPlainLoads), which then get the huge
+ * pages.
  */
 
 /** mallocTunables is the GLIBC_TUNABLES setting the launchers add: a fixed mmap threshold of
