@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  kernelThpMode, mallocHugePages, mallocTunables, thpMode, withMallocTunables,
+  kernelThpMode, mallocHugePages, mallocHugePageTunables, mallocTunables, thpMode,
+  withMallocTunables,
 } from '../src/server/huge-pages.js';
 
 // glibc's malloc tunables (docs/configuration.md, "The process's environment"): what the
@@ -24,7 +25,7 @@ test('huge pages: the kernel mode is read from sysfs\'s bracketed word', (t) => 
 test('huge pages: the launch environment adds the tunable and keeps an operator\'s own', (t) => {
   t.is(withMallocTunables({ PATH: '/bin' })['GLIBC_TUNABLES'], mallocTunables);
   t.is(withMallocTunables({ GLIBC_TUNABLES: '' })['GLIBC_TUNABLES'], mallocTunables);
-  const own = { GLIBC_TUNABLES: `glibc.malloc.hugetlb=1:${mallocTunables}` };
+  const own = { GLIBC_TUNABLES: mallocHugePageTunables };
   t.is(withMallocTunables(own), own);
   t.is(withMallocTunables({ PATH: '/bin' })['PATH'], '/bin');
 });
@@ -32,7 +33,7 @@ test('huge pages: the launch environment adds the tunable and keeps an operator\
 test('huge pages: the start line reports them on only when an operator set the tunable', (t) => {
   t.false(mallocTunables.includes('hugetlb'));
   const on = mallocHugePages(
-    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1:${mallocTunables}` });
+    { GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${mallocHugePageTunables}` });
   const off = mallocHugePages({});
   const zero = mallocHugePages({ GLIBC_TUNABLES: mallocTunables });
   if (thpUsable) {
@@ -72,6 +73,6 @@ function anonHugeKiB(env: NodeJS.ProcessEnv): number {
     t.is(anonHugeKiB(withMallocTunables(env)), 0);
     // The kernel may lack a free 2 MiB page for some of the 32 (it then falls back to 4 KiB
     // pages), so the test asks for at least one.
-    const own = { ...env, GLIBC_TUNABLES: `glibc.malloc.hugetlb=1:${mallocTunables}` };
+    const own = { ...env, GLIBC_TUNABLES: mallocHugePageTunables };
     t.true(anonHugeKiB(own) >= 2048);
   });

@@ -4,16 +4,16 @@
  * plainLoads), which grow by copying. Real member processes: a snapshot at a clean stop, a
  * restore, writes that grow the restored columns and arenas past what the restore gave them, a
  * kill -9, and a restore plus a WAL replay; every key and value must be there after each
- * start. The restores read the
- * values in place, in the snapshot file's shared memory (KvColumns' base). And a restored
- * member's own snapshot, taken while most of its keys are still packed, restores them all.
+ * start. The restores read the values in place, in the snapshot file's shared memory
+ * (KvColumns' base). And a restored member's own snapshot, taken while most of its keys are
+ * still packed, restores them all.
  */
 import test from 'ava';
-import { mallocTunables } from '../src/server/huge-pages.js';
+import { mallocHugePageTunables } from '../src/server/huge-pages.js';
 import { metricValue } from './helpers/metrics.js';
 import { b64, logged, post, startServer, type TestServer } from './helpers/server.js';
 
-const env = { GLIBC_TUNABLES: `glibc.malloc.hugetlb=1:${mallocTunables}` };
+const env = { GLIBC_TUNABLES: mallocHugePageTunables };
 const value = (i: number, round: number) => `v${round}-${i}-${'x'.repeat(i % 200)}`;
 
 /** putKeys writes keys [from, to) with round's values, 128 puts a txn. */

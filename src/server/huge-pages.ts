@@ -27,10 +27,14 @@ import * as fs from 'node:fs';
  * whole when freed. */
 export const mallocTunables = 'glibc.malloc.mmap_threshold=4194304';
 
+/** mallocHugePageTunables is what an operator sets to add huge pages to the launchers'
+ * setting (docs/configuration.md), and what the tests start such members with. */
+export const mallocHugePageTunables = `glibc.malloc.hugetlb=1:${mallocTunables}`;
+
 /** withMallocTunables gives the environment `npm start` gives node: GLIBC_TUNABLES set to the
  * tunable unless it is already set (an operator's own tunables are kept as they are, as the
- * shell's `${GLIBC_TUNABLES:-…}` in package.json keeps them; `GLIBC_TUNABLES=
- * glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304` adds huge pages). */
+ * shell's `${GLIBC_TUNABLES:-…}` in package.json keeps them; mallocHugePageTunables adds
+ * huge pages). */
 export function withMallocTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const given = env['GLIBC_TUNABLES'] ?? '';
   return given !== '' ? env : { ...env, GLIBC_TUNABLES: mallocTunables };
