@@ -187,6 +187,17 @@ export const walRecordBytesMax = 32 * 1024 * 1024;
  * every start, so we keep them to one step.
  */
 export const walPreallocateStepBytes = 1024 * 1024;
+/**
+ * walZeroAheadBytes is how many bytes of zeros the WAL writer keeps written and synced ahead
+ * of its tail (src/wal/zero-ahead.ts), in fills of walZeroFillStepBytes starting at least
+ * walZeroFillGapBytes past the tail. 0 turns the fills off.
+ */
+export const walZeroAheadBytes = 1024 * 1024;
+export const walZeroFillStepBytes = 256 * 1024;
+export const walZeroFillGapBytes = 128 * 1024;
+/** walAppendSlackBytes bounds what a batch's records add to its entries' framed bytes (a
+ * hard state, padding): the WAL writer's bound for an append before it encodes it. */
+export const walAppendSlackBytes = 4096;
 /** walBatchBytesMax bounds one group-commit write. */
 export const walBatchBytesMax = 16 * 1024 * 1024;
 /** walFsyncSamplesMax bounds the fsync durations the WAL actor keeps between two WalStats
@@ -334,6 +345,8 @@ export const snapshotChunkBytes = 32 * 1024;
 // ---- How the limits relate ----
 assert(electionTimeoutMs >= 5 * heartbeatIntervalMs, 'election timeout must be ≥ 5 heartbeats');
 assert(segmentSizeBytes > walRecordBytesMax, 'a segment must hold a largest record');
+assert(walZeroFillStepBytes % 4096 === 0 && walZeroAheadBytes <= segmentSizeBytes / 8,
+  'zero fills are whole pages and a small part of a segment');
 assert(peerFrameBytesMax > peerBatchBytesMax + requestBytesMax * 2,
   'a peer frame must hold a batch and a largest entry');
 assert(peerFrameBytesMax > sizePerMsgBytesMax * 2, 'a peer frame must hold a largest MsgApp');

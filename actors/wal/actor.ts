@@ -1,6 +1,8 @@
+import * as fsp from 'node:fs/promises';
 import { Piscina } from 'piscina';
 import {
   snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
+  walZeroFillStepBytes,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -12,7 +14,7 @@ import type { PackedReplies } from '../../src/runtime/endpoint.js';
 import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
-import type { WalRecordInput } from '../../src/wal/index.js';
+import type { WalRecordInput, ZeroFill } from '../../src/wal/index.js';
 import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { purgeSnapshots, readSnapshot } from './snap-store.js';
 import { AheadAnswers } from './ahead-answers.js';
@@ -25,7 +27,8 @@ import { snapshotPoolOptions, type SnapshotTaskTimed } from './snapshot-task.js'
 /**
  * The WAL writer actor. Appends that arrive within one turn are written with one write and
  * one fdatasync (group commit), and only then answered. Snapshot files are written by a
- * piscina pool thread so that a large snapshot never stalls the group commit of the log.
+ * piscina pool thread so that a large snapshot never stalls the group commit of the log, and
+ * the zeros kept ahead of the tail (src/wal/zero-ahead.ts) by libuv's thread pool.
  */
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
@@ -60,6 +63,14 @@ let snapshotFsyncSeconds: number[] = [];
 
 function flush(): void {
   flushScheduled = false;
+  if (queue.length === 0) return;
+  // Never written where a zero fill in flight may still land: the fill's end resumes it.
+  let entryBytes = 0;
+  for (const q of queue) entryBytes += q.msg.entries.length;
+  if (files.appendWaitsForFill(entryBytes)) {
+    waitingForFill = true;
+    return;
+  }
   const batch = queue;
   queue = [];
   const records: WalRecordInput[] = [];
@@ -112,6 +123,59 @@ function flush(): void {
   settle(batch, true);
   // Replies leave now rather than at the end of the turn: they are what the client waits for.
   ctx.ep.flushNow();
+  startZeroFill();
+}
+
+/** filling: the zero fill being written; waitingForFill: an append waits for its end. */
+let filling: Promise<void> | undefined;
+let waitingForFill = false;
+let stopping = false;
+/** zeros: the bytes every fill writes (only ever read). */
+let zeros: Buffer | undefined;
+
+/** startZeroFill starts writing the next range of zeros ahead of the tail, if one is due. */
+function startZeroFill(): void {
+  if (filling !== undefined || stopping) return;
+  const fill = files.nextZeroFill();
+  if (fill === undefined) return;
+  filling = writeZeros(fill).then(() => files.zeroFilled(fill, true), (e: unknown) => {
+    files.zeroFilled(fill, false);
+    log.warn({ err: String(e), file: fill.segment },
+      'wal: could not write zeros ahead of the tail; appends go on into unwritten space');
+  }).finally(() => {
+    filling = undefined;
+    // A waiting append goes first (it starts the next fill); otherwise the next fill, if due.
+    if (waitingForFill) {
+      waitingForFill = false;
+      scheduleFlush();
+    } else {
+      startZeroFill();
+    }
+  });
+}
+
+/** writeZeros writes and syncs a fill through a descriptor of its own, off this thread. */
+async function writeZeros(fill: ZeroFill): Promise<void> {
+  const length = fill.to - fill.from;
+  zeros ??= Buffer.alloc(Math.max(walZeroFillStepBytes, length));
+  if (zeros.length < length) zeros = Buffer.alloc(length);
+  const fh = await fsp.open(fill.segment, 'r+');
+  try {
+    let done = 0;
+    while (done < length) {
+      const { bytesWritten } = await fh.write(zeros, done, length - done, fill.from + done);
+      done += bytesWritten;
+    }
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flush);
 }
 
 /** settle records how the Raft node's append in a group commit ended, and posts the answers
@@ -191,10 +255,7 @@ ctx.ep.onMessage((msg, token) => {
     case 'WalAppend':
       if (msg.seq !== undefined) ahead.appending(msg.seq);
       queue.push({ msg, token, trace: ctx.ep.traceContext });
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
+      scheduleFlush();
       return;
     case 'WalLoad': {
       if (token === undefined) return;
@@ -256,9 +317,12 @@ function snapshotFault(e: { code?: string; syscall?: string; message: string }):
 }
 
 ctx.onStop(async () => {
-  if (queue.length > 0) flush();
+  stopping = true;
+  while (filling !== undefined) await filling;
+  flush();
   files.close();
   await pool.destroy();
 });
 
+startZeroFill();
 ctx.ready();

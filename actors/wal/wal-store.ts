@@ -13,6 +13,10 @@ import {
   segmentSizeBytes as defaultSegmentSizeBytes,
   walPreallocateStepBytes,
   walBatchBytesMax,
+  walAppendSlackBytes,
+  walZeroAheadBytes,
+  walZeroFillGapBytes,
+  walZeroFillStepBytes,
 } from '../../src/constants.js';
 import {
   WalEncoder,
@@ -24,6 +28,7 @@ import {
   readWal,
   usableSnapshotMarkers,
   walSegmentName,
+  ZeroAhead,
 } from '../../src/wal/index.js';
 import type {
   HardState,
@@ -32,6 +37,8 @@ import type {
   WalMetadata,
   WalRecordInput,
   WalSegmentName,
+  ZeroAheadLimits,
+  ZeroFill,
 } from '../../src/wal/index.js';
 import type { Index, Term } from '../../src/types.js';
 import { walDirOf } from '../../src/server/data-dir.js';
@@ -60,6 +67,8 @@ export interface WalStoreOptions {
   readonly fsOps?: FsOps;
   /** segmentSizeBytes is the size past which a segment is cut (default: constants.ts). */
   readonly segmentSizeBytes?: number;
+  /** zeroAhead sizes the zeros written ahead of the tail (default: constants.ts). */
+  readonly zeroAhead?: Omit<ZeroAheadLimits, 'segmentSizeBytes'>;
 }
 
 /** WalRecovered is what open found on disk: the state Raft restarts with. */
@@ -122,6 +131,8 @@ export class WalStore {
   private hardState: HardState | undefined;
   /** markers are the snapshot markers in the kept segments, oldest first. */
   private markers: SnapshotMarker[];
+  /** zero: the zeros written ahead of the tail (nextZeroFill), in segments named by path. */
+  private readonly zero: ZeroAhead;
   private totalBytesWritten = 0;
   private failed: unknown = undefined;
   private closed = false;
@@ -156,6 +167,11 @@ export class WalStore {
     this.metadata = fields.recovered.metadata;
     this.hardState = fields.hardState;
     this.markers = fields.markers;
+    this.zero = new ZeroAhead({
+      leadBytes: walZeroAheadBytes, stepBytes: walZeroFillStepBytes,
+      gapBytes: walZeroFillGapBytes, ...opts.zeroAhead,
+      segmentSizeBytes: this.segmentSizeBytes,
+    }, this.tailPath(), this.tailBytes);
   }
 
   /**
@@ -254,6 +270,29 @@ export class WalStore {
   /** bytesWritten counts bytes appended by this instance (metrics). */
   get bytesWritten(): number {
     return this.totalBytesWritten;
+  }
+
+  /**
+   * nextZeroFill names the range of the tail file to write with zeros and sync next, off this
+   * thread (src/wal/zero-ahead.ts), or undefined; zeroFilled must follow it. The tail file is
+   * counted as reaching its end from now on, so that extendAhead never cuts the fill short.
+   */
+  nextZeroFill(): ZeroFill | undefined {
+    if (this.closed || this.failed !== undefined) return undefined;
+    const fill = this.zero.next(this.tailBytes);
+    if (fill !== undefined) this.tailFileBytes = Math.max(this.tailFileBytes, fill.to);
+    return fill;
+  }
+
+  /** zeroFilled records that a fill was written and synced (ok) or failed. */
+  zeroFilled(fill: ZeroFill, ok: boolean): void {
+    this.zero.done(fill, ok);
+  }
+
+  /** appendWaitsForFill reports whether an append of entries framed in `entryBytes` could
+   * write where a zero fill in flight may still land: it must wait for zeroFilled. */
+  appendWaitsForFill(entryBytes: number): boolean {
+    return this.zero.blocks(this.tailBytes, entryBytes + walAppendSlackBytes);
   }
 
   /** segmentNames lists the kept segment file names, oldest first. */
@@ -453,6 +492,7 @@ export class WalStore {
         this.fail(err, 'ftruncate');
       }
       this.tailFileBytes = this.tailBytes;
+      this.zero.truncated(this.tailBytes);
     }
     throw Object.assign(new EtcdError(diskFaultCode(kind), diskFaultText(kind, code, 'write')),
       { cause });
@@ -468,6 +508,8 @@ export class WalStore {
     }
     assert(this.tailBytes % 8 === 0, 'wal: the tail ends 8-byte aligned', this.tailBytes);
     assert(bytes.length % 8 === 0, 'wal: a batch is whole records', bytes.length);
+    assert(!this.zero.blocks(this.tailBytes, bytes.length),
+      'wal: no batch is written where a zero fill may still land', this.zero.inFlight);
     this.extendAhead(bytes.length);
     try {
       if (failpointsEnabled) failpointErrno('walBeforeWrite', 'write');
@@ -546,6 +588,7 @@ export class WalStore {
         this.fail(err, 'fsync');
       }
       this.tailFileBytes = this.tailBytes;
+      this.zero.truncated(this.tailBytes);
     }
     const fd = this.fs.openSync(tmp, 'w+');
     let renamed = false;
@@ -575,7 +618,12 @@ export class WalStore {
     this.totalBytesWritten += bytes.length;
     this.crc = enc.crc;
     this.segments.push({ seq, index, name });
+    this.zero.cut(this.tailPath(), this.tailBytes);
     this.logger.info({ segment: name }, 'wal: created a new segment');
+  }
+
+  private tailPath(): string {
+    return path.join(this.walDir, this.segments.at(-1)!.name);
   }
 }
 

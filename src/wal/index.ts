@@ -12,3 +12,4 @@ export * from './recovery.js';
 export * from './segment-name.js';
 export * from './snapshot-format.js';
 export * from './invariants.js';
+export * from './zero-ahead.js';
