@@ -539,104 +539,134 @@ function deleteKeysFor(opts: Options, put50: ServerFigures | undefined): number 
   return Math.max(20_000, Math.ceil(perSec * (opts.warmupMs + opts.durationMs) / 1000));
 }
 
-/** runOps runs every request/response workload (and watch) against one running server. */
-async function runOps(opts: Options, kind: ServerKind, label: string,
-  results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
+/** OpsSession is one server kept running for the request/response workloads (and watch). */
+interface OpsSession {
+  kind: ServerKind;
+  ctx: Ctx;
+  /** kvLoaded: the GET and txn workloads' keys are written. */
+  kvLoaded: boolean;
+}
+
+/** openSession starts one server for the request/response workloads. */
+async function openSession(opts: Options, kind: ServerKind, label: string, warnings: string[]):
+  Promise<OpsSession> {
   const serverOpts: ServerOptions = { kind, etcdBin: opts.etcdBin ?? '', oursArgs: opts.oursArgs,
     etcdArgs: opts.etcdArgs, oursNodeArgs: opts.oursNodeArgs, oursMain: opts.oursMain };
-  const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
-  if (wanted.length === 0) return;
   const server = await startServer(serverOpts, 120_000);
   process.stderr.write(`${label}: pid ${server.pid}, http://127.0.0.1:${server.port}, ` +
     `serving after ${((server.servingAt - server.startedAt) / 1000).toFixed(2)} s\n`);
-  const ctx: Ctx = { opts, server, label, warnings };
-  const kv = spaces.kv;
-  const range = { ...spaces.range, groupSize: opts.rangeSize };
-  let kvLoaded = false;
-  const needKv = async () => {
-    if (!kvLoaded) await preload(server, `preload ${opts.keys} keys · ${label}`, kv, opts.keys,
-      opts.valueSize);
-    kvLoaded = true;
-  };
+  return { kind, ctx: { opts, server, label, warnings }, kvLoaded: false };
+}
+
+async function closeSession(s: OpsSession): Promise<void> {
+  const how = await stopServer(s.ctx.server);
+  process.stderr.write(`${s.ctx.label}: stopped (${how})\n`);
+  cleanup(s.ctx.server);
+}
+
+/**
+ * runOps runs every request/response workload (and watch) against both servers, both kept
+ * running: each workload runs on one and then at once on the other, first ours and then
+ * etcd's on one workload, the other way round on the next. So the two figures of a row are
+ * measured a minute apart, not minutes apart: on a machine whose speed drifts (this one's
+ * does, by up to a half over minutes) the ratio then compares the servers, not two moments.
+ */
+async function runOps(opts: Options, kinds: [ServerKind, string][],
+  results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
+  const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
+  if (wanted.length === 0) return;
+  const sessions: OpsSession[] = [];
   try {
-    for (const name of wanted) {
-      let f: ServerFigures;
-      try {
-        f = await runOne(name);
-      } catch (e) {
-        progress.done();
-        const why = `failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
-        process.stderr.write(`  ${name} · ${label}: ${why}\n`);
-        f = { values: {}, note: why };
-      }
+    for (const [kind, label] of kinds) {
+      sessions.push(await openSession(opts, kind, label, warnings));
+    }
+    for (const [i, name] of wanted.entries()) {
       const w = results.get(name)!;
-      w[kind] = f;
+      for (const s of i % 2 === 0 ? sessions : [...sessions].reverse()) {
+        try {
+          w[s.kind] = await runOne(s, name, results);
+        } catch (e) {
+          progress.done();
+          const why = `failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
+          process.stderr.write(`  ${name} · ${s.ctx.label}: ${why}\n`);
+          w[s.kind] = { values: {}, note: why };
+        }
+      }
       printResult(w);
     }
   } finally {
-    const how = await stopServer(server);
-    process.stderr.write(`${label}: stopped (${how})\n`);
-    cleanup(server);
+    for (const s of sessions) await closeSession(s);
   }
+}
 
-  async function runOne(name: WorkloadName): Promise<ServerFigures> {
-    let f: ServerFigures;
-    switch (name) {
-      case 'put-1c':
-      case 'put-50c':
-        f = await closedWorkload(ctx, name, name === 'put-1c' ? 1 : opts.connections,
-          { kind: 'put', space: kv, keys: opts.keys, valueSize: opts.valueSize });
-        break;
-      case 'get-linearizable':
-      case 'get-serializable': {
-        await needKv();
-        const serializable = name === 'get-serializable';
-        await check(ctx, name, '/v3/kv/range', bodies.range(keyName(kv, 0), serializable),
-          (j) => Array.isArray(j['kvs']) && j['kvs'].length === 1);
-        f = await closedWorkload(ctx, name, opts.connections,
-          { kind: 'get', space: kv, keys: opts.keys, serializable });
-        break;
-      }
-      case 'range-100': {
-        await preload(server, `preload ${opts.rangePrefixes}×${opts.rangeSize} · ${label}`,
-          range, opts.rangePrefixes * opts.rangeSize, opts.valueSize);
-        const p = groupPrefix(range, 0);
-        await check(ctx, name, '/v3/kv/range', bodies.range(p, false, prefixEndOf(p)),
-          (j) => Array.isArray(j['kvs']) && j['kvs'].length === opts.rangeSize);
-        f = await closedWorkload(ctx, name, opts.connections,
-          { kind: 'range', space: range, groups: opts.rangePrefixes, serializable: false });
-        break;
-      }
-      case 'txn':
-        await needKv();
-        await check(ctx, name, '/v3/kv/txn', bodies.txnCompareVersionPut(keyName(kv, 0), 'x'),
-          (j) => j['succeeded'] === true);
-        f = await closedWorkload(ctx, name, opts.connections,
-          { kind: 'txn', space: kv, keys: opts.keys, valueSize: opts.valueSize });
-        break;
-      case 'delete': {
-        const count = deleteKeysFor(opts, results.get('put-50c')?.[kind]);
-        await preload(server, `preload ${count} keys · ${label}`, spaces.del, count,
-          opts.valueSize);
-        f = await closedWorkload(ctx, name, opts.connections,
-          { kind: 'delete', space: spaces.del, count });
-        f.note = `${count.toLocaleString('en-US')} keys preloaded`;
-        const left = await countPrefix(server, spaces.del.prefix);
-        if (left === 0) {
-          f.note += `; all were deleted before the time was up, so ${formatNumber(
-            f.values['ops'])} deletes were measured over ${formatNumber(
-            f.values['ops']! / f.values['opsPerSec']!)} s (raise --delete-keys)`;
-        }
-        break;
-      }
-      case 'watch':
-        f = await runWatch(ctx);
-        break;
-      default:
-        throw new Error(`unexpected workload ${name}`);
+/** runOne runs one workload against one session's server. */
+async function runOne(s: OpsSession, name: WorkloadName,
+  results: Map<WorkloadName, WorkloadResult>): Promise<ServerFigures> {
+  const { ctx } = s;
+  const { opts, server, label } = ctx;
+  const kv = spaces.kv;
+  const range = { ...spaces.range, groupSize: opts.rangeSize };
+  const needKv = async () => {
+    if (!s.kvLoaded) await preload(server, `preload ${opts.keys} keys · ${label}`, kv, opts.keys,
+      opts.valueSize);
+    s.kvLoaded = true;
+  };
+  let f: ServerFigures;
+  switch (name) {
+    case 'put-1c':
+    case 'put-50c':
+      f = await closedWorkload(ctx, name, name === 'put-1c' ? 1 : opts.connections,
+        { kind: 'put', space: kv, keys: opts.keys, valueSize: opts.valueSize });
+      break;
+    case 'get-linearizable':
+    case 'get-serializable': {
+      await needKv();
+      const serializable = name === 'get-serializable';
+      await check(ctx, name, '/v3/kv/range', bodies.range(keyName(kv, 0), serializable),
+        (j) => Array.isArray(j['kvs']) && j['kvs'].length === 1);
+      f = await closedWorkload(ctx, name, opts.connections,
+        { kind: 'get', space: kv, keys: opts.keys, serializable });
+      break;
     }
-    return f;
+    case 'range-100': {
+      await preload(server, `preload ${opts.rangePrefixes}×${opts.rangeSize} · ${label}`,
+        range, opts.rangePrefixes * opts.rangeSize, opts.valueSize);
+      const p = groupPrefix(range, 0);
+      await check(ctx, name, '/v3/kv/range', bodies.range(p, false, prefixEndOf(p)),
+        (j) => Array.isArray(j['kvs']) && j['kvs'].length === opts.rangeSize);
+      f = await closedWorkload(ctx, name, opts.connections,
+        { kind: 'range', space: range, groups: opts.rangePrefixes, serializable: false });
+      break;
+    }
+    case 'txn':
+      await needKv();
+      await check(ctx, name, '/v3/kv/txn', bodies.txnCompareVersionPut(keyName(kv, 0), 'x'),
+        (j) => j['succeeded'] === true);
+      f = await closedWorkload(ctx, name, opts.connections,
+        { kind: 'txn', space: kv, keys: opts.keys, valueSize: opts.valueSize });
+      break;
+    case 'delete': {
+      const count = deleteKeysFor(opts, results.get('put-50c')?.[s.kind]);
+      await preload(server, `preload ${count} keys · ${label}`, spaces.del, count,
+        opts.valueSize);
+      f = await closedWorkload(ctx, name, opts.connections,
+        { kind: 'delete', space: spaces.del, count });
+      f.note = `${count.toLocaleString('en-US')} keys preloaded`;
+      const left = await countPrefix(server, spaces.del.prefix);
+      if (left === 0) {
+        f.note += `; all were deleted before the time was up, so ${formatNumber(
+          f.values['ops'])} deletes were measured over ${formatNumber(
+          f.values['ops']! / f.values['opsPerSec']!)} s (raise --delete-keys)`;
+      }
+      break;
+    }
+    case 'watch':
+      f = await runWatch(ctx);
+      break;
+    default:
+      throw new Error(`unexpected workload ${name}`);
   }
+  return f;
 }
 
 /** killAndRestart sends SIGKILL to a serving server and times its start until it serves
@@ -795,6 +825,10 @@ function limitNotes(opts: Options, m: Machine): string[] {
     `(${opts.watchRate || 'unpaced'} × ${opts.watchers}); a server that keeps up delivers ` +
     'exactly that, so the latency is the figure to compare. Events are counted on every ' +
     'stream but parsed only on the sampled ones, to keep the generator cheap.',
+    'Both servers run side by side while the other workloads are measured: each workload ' +
+    'runs on one and then at once on the other (the order alternating from one workload to ' +
+    'the next), so the two figures of a row are taken about a minute apart. An idle server ' +
+    'costs the busy one little; the machine\'s speed drifts more than that over minutes.',
     'Restart: MyEtcd rebuilds its state from the WAL and its snapshots; etcd reopens its ' +
     'bbolt file and replays the WAL tail. --snapshot-count is each server\'s default unless ' +
     'given with --ours-args/--etcd-args.',
@@ -840,9 +874,7 @@ async function main(): Promise<void> {
   const warnings: string[] = [];
   const kinds: [ServerKind, string][] = [['ours', 'MyEtcd'],
     ...(opts.etcdBin ? [['etcd', 'etcd'] as [ServerKind, string]] : [])];
-  for (const [kind, label] of kinds) {
-    await runOps(opts, kind, label, results, warnings);
-  }
+  await runOps(opts, kinds, results, warnings);
   if (opts.only.has('restart')) {
     const w = results.get('restart')!;
     for (const [kind, label] of kinds) {
