@@ -1,8 +1,11 @@
 /**
  * heap-sampling: a preload that records where one thread of a member allocates, with V8's
  * sampling heap profiler, keeping the objects later collected (which a plain sampling profile
- * drops): with BENCH_HEAP_MINOR=0 only those a full collection freed, the ones that outlived
- * the young generation — exactly the garbage that costs promotion and full GCs. It starts
+ * drops): with BENCH_HEAP_MINOR=0 only those a full collection freed. Mind that a full
+ * collection also frees the young generation's dead objects: besides what outlived the young
+ * generation (the garbage that costs promotion and full GCs), that count holds up to a young
+ * generation's worth of short-lived garbage per full GC, in proportion to where the thread
+ * allocates most (`--trace-gc-nvp`'s promoted= is the amount that was promoted). It starts
  * BENCH_HEAP_DELAY_S seconds after the thread starts (3), records BENCH_HEAP_SECONDS (6) and
  * writes the profile to BENCH_HEAP_OUT; `node dist/bench/heap-sampling.js PROFILE` prints the
  * top allocation sites (self size, four frames each).
