@@ -218,14 +218,16 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
   const t0 = performance.now();
   const saved = pool.run({ dir: cfg.dataDir, term, index, parts },
     moved.length > 0 ? { transferList: moved } : {})
-    .then(({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
+    .then(async ({ path, fsyncSeconds: fsync, error }: SnapshotTaskTimed) => {
       if (error !== undefined) throw snapshotFault(error);
       if (snapshotSaveSeconds.length < walSnapshotSamplesMax) {
         snapshotSaveSeconds.push((performance.now() - t0) / 1000);
         snapshotFsyncSeconds.push(fsync);
       }
       // The marker goes into the log only once the snapshot file is durable, so recovery
-      // never looks for a snapshot that is not there (with a hard state that lets it use it).
+      // never looks for a snapshot that is not there (with a hard state that lets it use it),
+      // and, as every append, never where a zero fill in flight may still land.
+      while (files.appendWaitsForFill(0)) await filling;
       files.saveSnapshotMarker(index, term, hardState);
       try {
         files.releaseTo(index);
