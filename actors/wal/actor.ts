@@ -326,5 +326,5 @@ ctx.onStop(async () => {
   await pool.destroy();
 });
 
-startZeroFill();
+// The first fill waits for the first append: a start (a restore, a replay) does no I/O for it.
 ctx.ready();

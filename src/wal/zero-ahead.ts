@@ -5,7 +5,7 @@
  * write changes, so the fdatasync after an append into fresh blocks also commits the journal.
  * Blocks once written with zeros and synced are plain data, and an append over them syncs
  * only its own pages: under 50-connection PUTs the WAL writer's write + fdatasync fell from
- * ≈ 395 to ≈ 270 µs here (see the performance notes, session 26).
+ * ≈ 430 to ≈ 320 µs here (see the performance notes, session 26).
  *
  * ZeroAhead is the bookkeeping, with no I/O: which range of the tail segment to fill next
  * (one fill at a time, written and synced off the WAL writer's thread by the actor), and the
