@@ -180,3 +180,50 @@ test('wal writer: the running server keeps written zeros ahead of its WAL tail, 
     count_only: true }) });
   t.is(Number((await r.json() as { count: string }).count), n);
 });
+
+/** putMany puts `count` keys of `valueBytes` over `conns` concurrent writers; all must be
+ * acknowledged. */
+async function putMany(url: string, prefix: string, count: number, valueBytes: number,
+  conns: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: conns }, async () => {
+    for (let i = next++; i < count; i = next++) {
+      await put(url, `${prefix}/${String(i).padStart(5, '0')}`, `${i}=`.padEnd(valueBytes, 'v'));
+    }
+  }));
+}
+
+/** countKeys counts the keys under prefix/ on a server. */
+async function countKeys(url: string, prefix: string): Promise<number> {
+  const r = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({
+    key: Buffer.from(`${prefix}/`).toString('base64'),
+    range_end: Buffer.from(`${prefix}0`).toString('base64'), count_only: true }) });
+  return Number((await r.json() as { count?: string }).count ?? 0);
+}
+
+test('wal writer: appends that would reach a slow zero fill wait for it, and every one is ' +
+  'there after a kill -9 (failpoint walZeroFill=return(ms))', async (t) => {
+  const srv = await useServer(t, {
+    env: { GOFAIL_FAILPOINTS: 'walZeroFill=return("1500")' },
+    args: ['--snapshot-count', '100'],
+  });
+  // 400 values of 1 KiB: past the first fill's start (128 KiB after the tail) while the fill
+  // is held for 1.5 s, so the WAL writer must hold their appends until it has landed.
+  await putMany(srv.url, 'slow', 400, 1024, 8);
+  t.true(srv.logs.some((l) => l.startsWith('failpoint walZeroFill: return(1500)')),
+    'the fills were slowed');
+  await srv.kill();
+  const again = await useServer(t, { dataDir: srv.dataDir });
+  t.is(await countKeys(again.url, 'slow'), 400);
+});
+
+test('wal writer: a failed zero fill is logged and costs nothing else: appends go on and are ' +
+  'there after a kill -9 (failpoint walZeroFill=return("EIO"))', async (t) => {
+  const srv = await useServer(t, { env: { GOFAIL_FAILPOINTS: 'walZeroFill=return("EIO")' } });
+  await putMany(srv.url, 'eio', 300, 1024, 8);
+  await until(() => srv.logs.some((l) => l.includes('could not write zeros ahead of the tail')),
+    'the failed fill logged');
+  await srv.kill();
+  const again = await useServer(t, { dataDir: srv.dataDir });
+  t.is(await countKeys(again.url, 'eio'), 300);
+});

@@ -12,6 +12,7 @@ import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js
 import { EtcdError, toEtcdError } from '../../src/errors.js';
 import type { PackedReplies } from '../../src/runtime/endpoint.js';
 import { startActor } from '../../src/runtime/worker.js';
+import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
 import type { WalRecordInput, ZeroFill } from '../../src/wal/index.js';
@@ -156,6 +157,7 @@ function startZeroFill(): void {
 
 /** writeZeros writes and syncs a fill through a descriptor of its own, off this thread. */
 async function writeZeros(fill: ZeroFill): Promise<void> {
+  if (failpointsEnabled) await zeroFillFailpoint();
   const length = fill.to - fill.from;
   zeros ??= Buffer.alloc(Math.max(walZeroFillStepBytes, length));
   if (zeros.length < length) zeros = Buffer.alloc(length);
@@ -170,6 +172,14 @@ async function writeZeros(fill: ZeroFill): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** zeroFillFailpoint: a fill made slow (return(ms)) or failed (return("EIO")) by tests. */
+async function zeroFillFailpoint(): Promise<void> {
+  const v = failpoint('walZeroFill');
+  if (v === undefined || v === 'on') return;
+  if (/^\d+$/.test(v)) await new Promise((resolve) => setTimeout(resolve, Number(v)));
+  else throw Object.assign(new Error(`${v}: failpoint walZeroFill, write`), { code: v });
 }
 
 function scheduleFlush(): void {
