@@ -193,6 +193,8 @@ export const walPreallocateStepBytes = 1024 * 1024;
  * walZeroFillGapBytes past the tail. 0 turns the fills off.
  */
 export const walZeroAheadBytes = 1024 * 1024;
+/** walZeroAheadBytesMax bounds --experimental-wal-zero-ahead-bytes. */
+export const walZeroAheadBytesMax = 64 * 1024 * 1024;
 export const walZeroFillStepBytes = 256 * 1024;
 export const walZeroFillGapBytes = 128 * 1024;
 /** walAppendSlackBytes bounds what a batch's records add to its entries' framed bytes (a

@@ -181,6 +181,21 @@ test('wal writer: the running server keeps written zeros ahead of its WAL tail, 
   t.is(Number((await r.json() as { count: string }).count), n);
 });
 
+test('wal writer: --experimental-wal-zero-ahead-bytes 0 writes no zeros ahead of the tail',
+  async (t) => {
+  const srv = await useServer(t, { args: ['--experimental-wal-zero-ahead-bytes', '0'] });
+  await putMany(srv.url, 'off', 400, 1024, 8);
+  const walDir = walDirOf(srv.dataDir);
+  const tail = path.join(walDir,
+    fs.readdirSync(walDir).filter((n) => n.endsWith('.wal')).sort().at(-1)!);
+  const records = decodeSegment(fs.readFileSync(tail),
+    { name: 'tail', isLast: true, prevCrc: undefined }).validBytes;
+  // Only the records' own blocks: the tail's growth past them is a hole (ftruncate).
+  t.true(records > 400 * 1024, `${records} bytes of records`);
+  t.true(allocatedBytes(tail) - records < 64 * 1024,
+    `${allocatedBytes(tail)} bytes allocated for ${records} of records`);
+});
+
 /** putMany puts `count` keys of `valueBytes` over `conns` concurrent writers; all must be
  * acknowledged. */
 async function putMany(url: string, prefix: string, count: number, valueBytes: number,

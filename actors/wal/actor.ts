@@ -2,7 +2,7 @@ import * as fsp from 'node:fs/promises';
 import { Piscina } from 'piscina';
 import {
   snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
-  walZeroFillStepBytes,
+  walZeroFillGapBytes, walZeroFillStepBytes,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -34,7 +34,11 @@ import { snapshotPoolOptions, type SnapshotTaskTimed } from './snapshot-task.js'
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'wal' });
-const files = WalStore.open(cfg.dataDir, { logger: log });
+const files = WalStore.open(cfg.dataDir, {
+  logger: log,
+  zeroAhead: { leadBytes: cfg.zeroAheadBytes, stepBytes: walZeroFillStepBytes,
+    gapBytes: walZeroFillGapBytes },
+});
 if (files.recovered.firstStart) {
   files.append([{ type: 'metadata', nodeId: cfg.memberId, clusterId: cfg.clusterId }]);
 }

@@ -115,4 +115,6 @@ export interface WalConfig {
   logLevel: string;
   memberId: MemberId;
   clusterId: number;
+  /** zeroAheadBytes: the zeros kept written ahead of the tail (0: none; zero-ahead.ts). */
+  zeroAheadBytes: number;
 }

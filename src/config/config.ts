@@ -56,6 +56,9 @@ export interface Config {
   watchBufferedBytesMax: number;
   /** gatewayThreads: HTTP gateway threads (--experimental-gateway-threads; 0: per core). */
   gatewayThreads: number;
+  /** walZeroAheadBytes: zeros written ahead of the WAL's tail
+   * (--experimental-wal-zero-ahead-bytes; 0: none; src/wal/zero-ahead.ts). */
+  walZeroAheadBytes: number;
   /** actorSpinUs: how long an actor thread awaiting a reply polls before it sleeps
    * (--experimental-actor-spin-us; 0: never; src/runtime/endpoint.ts setSpin). */
   actorSpinUs: number;

@@ -77,6 +77,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     watchBufferedBytesMax: get('watchBufferedBytesMax') ?? C.watchBufferedBytesMax,
     gatewayThreads: get('gatewayThreads') ?? C.gatewayThreadsDefault,
     actorSpinUs: get('actorSpinUs') ?? C.actorSpinUsDefault,
+    walZeroAheadBytes: get('walZeroAheadBytes') ?? C.walZeroAheadBytes,
     autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
     autoCompactionRetention: get('autoCompactionRetention') ?? '0',
     logLevel: get('logLevel') ?? 'info',

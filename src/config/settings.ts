@@ -109,6 +109,12 @@ export const settings: readonly Setting[] = [
     defaultText: String(C.gatewayThreadsDefault),
     help: 'HTTP gateway threads serving the client port together (1: the main thread ' +
       'alone; 0: sized to the cores: 1 below 4 cores, else half the cores up to 4) (ours).' },
+  { flag: 'experimental-wal-zero-ahead-bytes', key: 'walZeroAheadBytes',
+    kind: { t: 'int', min: 0, max: C.walZeroAheadBytesMax }, value: 'bytes',
+    defaultText: String(C.walZeroAheadBytes),
+    help: 'Zeros the WAL writer keeps written and synced ahead of its tail, so that an ' +
+      'append\'s fdatasync need not commit the file system\'s journal for fresh blocks; 0 ' +
+      'off (for a copy-on-write file system, where it cannot help) (ours).' },
   { flag: 'experimental-actor-spin-us', key: 'actorSpinUs',
     kind: { t: 'int', min: 0, max: C.actorSpinUsMax }, value: 'µs',
     defaultText: String(C.actorSpinUsDefault),
