@@ -2,7 +2,6 @@ import * as fsp from 'node:fs/promises';
 import { Piscina } from 'piscina';
 import {
   snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
-  walZeroFillGapBytes, walZeroFillStepBytes,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -12,7 +11,7 @@ import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js
 import { EtcdError, toEtcdError } from '../../src/errors.js';
 import type { PackedReplies } from '../../src/runtime/endpoint.js';
 import { startActor } from '../../src/runtime/worker.js';
-import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
+import { failpoint, failpointError, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
 import type { WalRecordInput, ZeroFill } from '../../src/wal/index.js';
@@ -34,11 +33,8 @@ import { snapshotPoolOptions, type SnapshotTaskTimed } from './snapshot-task.js'
 const ctx = startActor<WalMsg, WalConfig>();
 const cfg = ctx.config;
 const log = createLogger(ctx.logConfig as LoggerConfig).child({ component: 'wal' });
-const files = WalStore.open(cfg.dataDir, {
-  logger: log,
-  zeroAhead: { leadBytes: cfg.zeroAheadBytes, stepBytes: walZeroFillStepBytes,
-    gapBytes: walZeroFillGapBytes },
-});
+const files = WalStore.open(cfg.dataDir, { logger: log,
+  zeroAhead: { leadBytes: cfg.zeroAheadBytes } });
 if (files.recovered.firstStart) {
   files.append([{ type: 'metadata', nodeId: cfg.memberId, clusterId: cfg.clusterId }]);
 }
@@ -163,8 +159,7 @@ function startZeroFill(): void {
 async function writeZeros(fill: ZeroFill): Promise<void> {
   if (failpointsEnabled) await zeroFillFailpoint();
   const length = fill.to - fill.from;
-  zeros ??= Buffer.alloc(Math.max(walZeroFillStepBytes, length));
-  if (zeros.length < length) zeros = Buffer.alloc(length);
+  if (zeros === undefined || zeros.length < length) zeros = Buffer.alloc(length);
   const fh = await fsp.open(fill.segment, 'r+');
   try {
     let done = 0;
@@ -183,7 +178,7 @@ async function zeroFillFailpoint(): Promise<void> {
   const v = failpoint('walZeroFill');
   if (v === undefined || v === 'on') return;
   if (/^\d+$/.test(v)) await new Promise((resolve) => setTimeout(resolve, Number(v)));
-  else throw Object.assign(new Error(`${v}: failpoint walZeroFill, write`), { code: v });
+  else throw failpointError('walZeroFill', v, 'write');
 }
 
 function scheduleFlush(): void {

@@ -67,8 +67,8 @@ export interface WalStoreOptions {
   readonly fsOps?: FsOps;
   /** segmentSizeBytes is the size past which a segment is cut (default: constants.ts). */
   readonly segmentSizeBytes?: number;
-  /** zeroAhead sizes the zeros written ahead of the tail (default: constants.ts). */
-  readonly zeroAhead?: Omit<ZeroAheadLimits, 'segmentSizeBytes'>;
+  /** zeroAhead sizes the zeros written ahead of the tail (each default: constants.ts). */
+  readonly zeroAhead?: Partial<Omit<ZeroAheadLimits, 'segmentSizeBytes'>>;
 }
 
 /** WalRecovered is what open found on disk: the state Raft restarts with. */

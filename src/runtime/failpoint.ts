@@ -59,5 +59,11 @@ export function failpoint(name: FailpointName): string | undefined {
 export function failpointErrno(name: FailpointName, syscall: string): void {
   const v = failpoint(name);
   if (v === undefined || v === 'on') return;
-  throw Object.assign(new Error(`${v}: failpoint ${name}, ${syscall}`), { code: v, syscall });
+  throw failpointError(name, v, syscall);
+}
+
+/** failpointError is the errno error a point's return(v) stands for, shaped as node:fs's. */
+export function failpointError(name: FailpointName, v: string, syscall: string):
+  Error & { code: string; syscall: string } {
+  return Object.assign(new Error(`${v}: failpoint ${name}, ${syscall}`), { code: v, syscall });
 }

@@ -66,12 +66,11 @@ export class ZeroAhead {
     return this.inflight;
   }
 
-  /** done records how a fill ended: the zeros count ahead of the tail only if it was synced
-   * in the segment that is still the tail. */
+  /** done records how a fill ended: the zeros count ahead of the tail once synced. (A fill
+   * is always of the tail segment: none is in flight at a cut.) */
   done(fill: ZeroFill, ok: boolean): void {
     assert(this.inflight === fill, 'zero ahead: done is told of the fill in flight');
     this.inflight = undefined;
-    if (fill.segment !== this.segment) return;
     if (ok) this.zeroedTo = Math.max(this.zeroedTo, fill.to);
     else this.stopped = true;
   }
@@ -79,8 +78,7 @@ export class ZeroAhead {
   /** blocks reports whether a write of `bytes` at `tailBytes` would reach the fill in flight:
    * the append must then wait for it. */
   blocks(tailBytes: number, bytes: number): boolean {
-    return this.inflight !== undefined && this.inflight.segment === this.segment &&
-      tailBytes + bytes > this.inflight.from;
+    return this.inflight !== undefined && tailBytes + bytes > this.inflight.from;
   }
 
   /** get inFlight: the fill being written, if any. */
@@ -93,12 +91,11 @@ export class ZeroAhead {
     this.zeroedTo = tailBytes;
   }
 
-  /** cut: the tail is a new segment, `tailBytes` long. No fill of the old one can be in
-   * flight: its range lies below the segment's size, which the appends before the cut reached
-   * only once it was done (blocks). */
+  /** cut: the tail is a new segment, `tailBytes` long. No fill can be in flight: its range
+   * lies below the old segment's size, which the appends before the cut reached only once it
+   * was done (blocks). */
   cut(segment: string, tailBytes: number): void {
-    assert(this.inflight?.segment !== this.segment,
-      'zero ahead: no fill in flight in a segment being cut');
+    assert(this.inflight === undefined, 'zero ahead: no fill in flight in a segment being cut');
     this.segment = segment;
     this.zeroedTo = tailBytes;
     this.stopped = false;
