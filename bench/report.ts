@@ -31,6 +31,52 @@ export interface WorkloadResult {
   rows: RowSpec[];
   ours?: ServerFigures;
   etcd?: ServerFigures;
+  /** rounds: every round's figures when the workload ran more than once (--rounds); ours and
+   * etcd above are then those of the round medianRound picks. */
+  rounds?: Round[];
+}
+
+/** Round is one run of a workload on each server, the two a moment apart. */
+export interface Round {
+  ours?: ServerFigures;
+  etcd?: ServerFigures;
+}
+
+/**
+ * medianRound picks the round that stands for a workload run several times: the one whose
+ * `key` figure, ours ÷ etcd (ours alone where etcd has none), is the median — the lower of the
+ * two middle ones for an even count. Rounds without the figure are passed over; undefined when
+ * none has it.
+ */
+export function medianRound(rounds: readonly Round[], key: string): number | undefined {
+  const scored: [number, number][] = [];
+  rounds.forEach((r, i) => {
+    const o = r.ours?.values[key];
+    if (o === undefined || !Number.isFinite(o)) return;
+    const e = r.etcd?.values[key];
+    scored.push([e === undefined ? o : ratio(o, e), i]);
+  });
+  const usable = scored.filter(([v]) => Number.isFinite(v)).sort((a, b) => a[0] - b[0]);
+  if (usable.length === 0) return undefined;
+  return usable[Math.floor((usable.length - 1) / 2)]![1];
+}
+
+/** roundsLine says what each round gave for the `row` figure, and which one the table shows. */
+export function roundsLine(w: WorkloadResult, row: RowSpec): string | undefined {
+  const rounds = w.rounds;
+  if (rounds === undefined || rounds.length < 2) return undefined;
+  const shown = rounds.findIndex((r) => r.ours === w.ours && r.etcd === w.etcd);
+  const parts = rounds.map((r, i) => {
+    const o = r.ours?.values[row.key];
+    const e = r.etcd?.values[row.key];
+    const text = e === undefined ? formatNumber(o)
+      : `${formatNumber(o)} / ${formatNumber(e)} = ${formatRatio(ratio(o, e))}`;
+    return i === shown ? `**${text}**` : text;
+  });
+  return `${row.label} in each of ${rounds.length} rounds (ours / etcd, each round measured ` +
+    'on both a moment apart, the order alternating): ' + parts.join('; ') +
+    '. The table shows the round in bold, the median' +
+    (rounds.some((r) => r.etcd !== undefined) ? ' ratio.' : '.');
 }
 
 /** opsRows are the rows of a request/response workload. */
@@ -176,6 +222,8 @@ export function reportMarkdown(r: ReportInput): string {
     }
     if (w.ours?.note || w.etcd?.note) out.push('');
     out.push(tableMarkdown(w), '');
+    const rl = roundsLine(w, w.rows[0]!);
+    if (rl !== undefined) out.push(rl, '');
     if (w.ours?.threads !== undefined) {
       out.push('MyEtcd\'s CPU per thread over the measured window (`/proc/<pid>/task/<tid>/' +
         'stat`, utime + stime, threads named by `GET /debug/threads`):', '', w.ours.threads, '');

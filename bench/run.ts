@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ClosedSpec, GenMsg, GenResult, LoadMsg, WatchSpec } from './loadgen.js';
 import {
-  chartSvgs, type Machine, machineInfo, opsRows, reportMarkdown, restartRows,
-  type ServerFigures, tableMarkdown, watchRows, type WorkloadResult,
+  chartSvgs, type Machine, machineInfo, medianRound, opsRows, reportMarkdown, restartRows,
+  type Round, roundsLine, type ServerFigures, tableMarkdown, watchRows, type WorkloadResult,
 } from './report.js';
 import {
   cleanup, clockTicksPerSec, cpuSeconds, dirBytes, killLiveServers, peakRssBytes, rssBytes,
@@ -40,6 +40,8 @@ type WorkloadName = (typeof workloadNames)[number];
 
 const optionSpec = {
   duration: { type: 'string', default: '10', help: 'seconds measured per workload' },
+  rounds: { type: 'string', default: '3',
+    help: 'runs of each request/response workload on each server; the median ratio is shown' },
   warmup: { type: 'string', default: '1', help: 'seconds run before measuring' },
   only: { type: 'string', default: '', help: `comma list of: ${workloadNames.join(', ')}` },
   'no-etcd': { type: 'boolean', default: false, help: 'run MyEtcd only' },
@@ -71,6 +73,7 @@ const optionSpec = {
 /** Options are the parsed flags (each also read from BENCH_<FLAG> in the environment). */
 interface Options {
   durationMs: number;
+  rounds: number;
   warmupMs: number;
   only: Set<WorkloadName>;
   etcdBin: string | undefined;
@@ -136,7 +139,8 @@ function parseOptions(argv: string[]): Options | undefined {
   const etcdBin = String(get('etcd-bin'));
   const words = (s: string | boolean) => String(s).split(/\s+/).filter((w) => w !== '');
   return {
-    durationMs: num('duration', 0.1) * 1000, warmupMs: num('warmup', 0) * 1000, only,
+    durationMs: num('duration', 0.1) * 1000, rounds: int('rounds', 1),
+    warmupMs: num('warmup', 0) * 1000, only,
     etcdBin: get('no-etcd') === true || !existsSync(etcdBin) ? undefined : etcdBin,
     connections: int('connections', 1), keys: int('keys', 1), valueSize: int('value-size', 1),
     rangeSize: int('range-size', 1), rangePrefixes: int('range-prefixes', 1),
@@ -566,10 +570,12 @@ async function closeSession(s: OpsSession): Promise<void> {
 
 /**
  * runOps runs every request/response workload (and watch) against both servers, both kept
- * running: each workload runs on one and then at once on the other, first ours and then
- * etcd's on one workload, the other way round on the next. So the two figures of a row are
- * measured a minute apart, not minutes apart: on a machine whose speed drifts (this one's
- * does, by up to a half over minutes) the ratio then compares the servers, not two moments.
+ * running: each workload runs on one and then at once on the other, --rounds times, the
+ * order alternating from one round and one workload to the next. So the two figures of a
+ * round are measured a moment apart, not minutes apart, and on a machine whose speed drifts
+ * (this one's does, by up to 2× over minutes) a round's ratio compares the servers, not two
+ * moments; the round with the median ratio stands for the workload, and the report lists
+ * every round.
  */
 async function runOps(opts: Options, kinds: [ServerKind, string][],
   results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
@@ -582,20 +588,35 @@ async function runOps(opts: Options, kinds: [ServerKind, string][],
     }
     for (const [i, name] of wanted.entries()) {
       const w = results.get(name)!;
-      for (const s of i % 2 === 0 ? sessions : [...sessions].reverse()) {
-        try {
-          w[s.kind] = await runOne(s, name, results);
-        } catch (e) {
-          progress.done();
-          const why = `failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
-          process.stderr.write(`  ${name} · ${s.ctx.label}: ${why}\n`);
-          w[s.kind] = { values: {}, note: why };
+      const rounds: Round[] = [];
+      for (let r = 0; r < opts.rounds; r++) {
+        const round: Round = {};
+        for (const s of (i + r) % 2 === 0 ? sessions : [...sessions].reverse()) {
+          round[s.kind] = await runGuarded(s, name, results);
         }
+        rounds.push(round);
       }
+      const shown = rounds[medianRound(rounds, w.rows[0]!.key) ?? 0]!;
+      w.ours = shown.ours;
+      w.etcd = shown.etcd;
+      if (rounds.length > 1) w.rounds = rounds;
       printResult(w);
     }
   } finally {
     for (const s of sessions) await closeSession(s);
+  }
+}
+
+/** runGuarded runs one workload on one server; a failure becomes the figures' note. */
+async function runGuarded(s: OpsSession, name: WorkloadName,
+  results: Map<WorkloadName, WorkloadResult>): Promise<ServerFigures> {
+  try {
+    return await runOne(s, name, results);
+  } catch (e) {
+    progress.done();
+    const why = `failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
+    process.stderr.write(`  ${name} · ${s.ctx.label}: ${why}\n`);
+    return { values: {}, note: why };
   }
 }
 
@@ -803,6 +824,8 @@ function printResult(w: WorkloadResult): void {
     if (f?.note) lines.push(`${who}: ${f.note}`);
   }
   lines.push(tableMarkdown(w), '');
+  const rl = roundsLine(w, w.rows[0]!);
+  if (rl !== undefined) lines.push(rl, '');
   if (w.ours?.threads !== undefined) lines.push('MyEtcd per thread:', '', w.ours.threads, '');
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -826,9 +849,11 @@ function limitNotes(opts: Options, m: Machine): string[] {
     'exactly that, so the latency is the figure to compare. Events are counted on every ' +
     'stream but parsed only on the sampled ones, to keep the generator cheap.',
     'Both servers run side by side while the other workloads are measured: each workload ' +
-    'runs on one and then at once on the other (the order alternating from one workload to ' +
-    'the next), so the two figures of a row are taken about a minute apart. An idle server ' +
-    'costs the busy one little; the machine\'s speed drifts more than that over minutes.',
+    `runs on one and then at once on the other, ${opts.rounds} time(s), the order ` +
+    'alternating from one round and one workload to the next, so the two figures of a ' +
+    'round are taken a moment apart; the table shows the round with the median ratio of its ' +
+    'first row, and the line under it every round. An idle server costs the busy one ' +
+    'little; the machine\'s speed drifts more than that over minutes.',
     'Restart: MyEtcd rebuilds its state from the WAL and its snapshots; etcd reopens its ' +
     'bbolt file and replays the WAL tail. --snapshot-count is each server\'s default unless ' +
     'given with --ours-args/--etcd-args.',
@@ -896,7 +921,7 @@ async function main(): Promise<void> {
     mkdirSync(outDir, { recursive: true });
     const list = [...results.values()];
     const settings = {
-      duration_s: opts.durationMs / 1000, warmup_s: opts.warmupMs / 1000,
+      duration_s: opts.durationMs / 1000, rounds: opts.rounds, warmup_s: opts.warmupMs / 1000,
       connections: opts.connections, keys: opts.keys, value_bytes: opts.valueSize,
       watchers: opts.watchers, watch_rate: opts.watchRate, restart_keys: opts.restartKeys,
       generator_procs: opts.procs,
