@@ -849,7 +849,8 @@ function limitNotes(opts: Options, m: Machine): string[] {
     'exactly that, so the latency is the figure to compare. Events are counted on every ' +
     'stream but parsed only on the sampled ones, to keep the generator cheap.',
     'Both servers run side by side while the other workloads are measured: each workload ' +
-    `runs on one and then at once on the other, ${opts.rounds} time(s), the order ` +
+    `runs on one and then at once on the other, ${opts.rounds === 1 ? 'once'
+      : `${opts.rounds} times`}, the order ` +
     'alternating from one round and one workload to the next, so the two figures of a ' +
     'round are taken a moment apart; the table shows the round with the median ratio of its ' +
     'first row, and the line under it every round. An idle server costs the busy one ' +
