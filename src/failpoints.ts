@@ -31,7 +31,7 @@ export const failpointNames = {
     'fsync; sleep(ms) makes it slow',
   walAfterSync: 'WAL writer: after fdatasync, before the appends are answered',
   walZeroFill: 'WAL writer: before a fill of zeros ahead of the tail is written (off its ' +
-    'thread); return("EIO"|"ENOSPC") fails the fill, return(ms) makes it wait ms first',
+    'thread); return("EIO"|"ENOSPC") fails the fill, sleep(ms) holds it (the thread serves on)',
   raftBeforeSaveSnap: 'Raft node: a snapshot\'s shard dumps are packed, before the WAL ' +
     'writer saves it',
   raftAfterSaveSnap: 'Raft node: the snapshot file and its WAL marker are durable, before ' +

@@ -217,15 +217,15 @@ async function countKeys(url: string, prefix: string): Promise<number> {
 }
 
 test('wal writer: appends that would reach a slow zero fill wait for it, and every one is ' +
-  'there after a kill -9 (failpoint walZeroFill=return(ms))', async (t) => {
+  'there after a kill -9 (failpoint walZeroFill=sleep(ms))', async (t) => {
   const srv = await useServer(t, {
-    env: { GOFAIL_FAILPOINTS: 'walZeroFill=return("1500")' },
+    env: { GOFAIL_FAILPOINTS: 'walZeroFill=sleep(1500)' },
     args: ['--snapshot-count', '100'],
   });
   // 400 values of 1 KiB: past the first fill's start (128 KiB after the tail) while the fill
   // is held for 1.5 s, so the WAL writer must hold their appends until it has landed.
   await putMany(srv.url, 'slow', 400, 1024, 8);
-  t.true(srv.logs.some((l) => l.startsWith('failpoint walZeroFill: return(1500)')),
+  t.true(srv.logs.some((l) => l.startsWith('failpoint walZeroFill: sleep(1500)')),
     'the fills were slowed');
   await srv.kill();
   const again = await useServer(t, { dataDir: srv.dataDir });

@@ -11,7 +11,7 @@ import { diskFaultCode, diskFaultKind, diskFaultText } from '../../src/alarms.js
 import { EtcdError, toEtcdError } from '../../src/errors.js';
 import type { PackedReplies } from '../../src/runtime/endpoint.js';
 import { startActor } from '../../src/runtime/worker.js';
-import { failpoint, failpointError, failpointsEnabled } from '../../src/runtime/failpoint.js';
+import { failpointErrnoAsync, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { collectGarbageSoon } from '../../src/runtime/gc.js';
 import { moveBytes, ownsBuffer } from '../../src/runtime/codec.js';
 import type { WalRecordInput, ZeroFill } from '../../src/wal/index.js';
@@ -157,7 +157,8 @@ function startZeroFill(): void {
 
 /** writeZeros writes and syncs a fill through a descriptor of its own, off this thread. */
 async function writeZeros(fill: ZeroFill): Promise<void> {
-  if (failpointsEnabled) await zeroFillFailpoint();
+  // sleep(ms) holds this fill only: the thread goes on taking appends meanwhile.
+  if (failpointsEnabled) await failpointErrnoAsync('walZeroFill', 'write');
   const length = fill.to - fill.from;
   if (zeros === undefined || zeros.length < length) zeros = Buffer.alloc(length);
   const fh = await fsp.open(fill.segment, 'r+');
@@ -171,14 +172,6 @@ async function writeZeros(fill: ZeroFill): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** zeroFillFailpoint: a fill made slow (return(ms)) or failed (return("EIO")) by tests. */
-async function zeroFillFailpoint(): Promise<void> {
-  const v = failpoint('walZeroFill');
-  if (v === undefined || v === 'on') return;
-  if (/^\d+$/.test(v)) await new Promise((resolve) => setTimeout(resolve, Number(v)));
-  else throw failpointError('walZeroFill', v, 'write');
 }
 
 function scheduleFlush(): void {

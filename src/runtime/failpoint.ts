@@ -28,6 +28,25 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * A hit of panic, sleep or return writes `failpoint NAME: ACTION` to fd 2 first.
  */
 export function failpoint(name: FailpointName): string | undefined {
+  const a = hit(name);
+  if (a?.kind !== 'sleep') return a?.value;
+  Atomics.wait(sleeper, 0, 0, a.ms);
+  return undefined;
+}
+
+/** failpointAsync is failpoint for a point on a path the thread awaits (I/O off its loop):
+ * `sleep(ms)` waits on a timer instead of blocking, so the thread serves on meanwhile. */
+export async function failpointAsync(name: FailpointName): Promise<string | undefined> {
+  const a = hit(name);
+  if (a?.kind !== 'sleep') return a?.value;
+  await new Promise((resolve) => setTimeout(resolve, a.ms));
+  return undefined;
+}
+
+/** hit takes point `name`'s next action, tells it on fd 2 and carries out a panic; what is
+ * left for the caller is a sleep or a value (undefined: off). */
+function hit(name: FailpointName): { kind: 'sleep'; ms: number } | { kind: 'value'; value: string }
+  | undefined {
   const p = points.get(name);
   if (p === undefined) return undefined;
   const a = p.next();
@@ -35,7 +54,7 @@ export function failpoint(name: FailpointName): string | undefined {
     case 'off':
       return undefined;
     case 'on':
-      return 'on';
+      return { kind: 'value', value: 'on' };
     case 'panic':
       // Written synchronously to fd 2: a worker's process.stderr goes through the main
       // thread, which the SIGKILL below would beat.
@@ -46,24 +65,26 @@ export function failpoint(name: FailpointName): string | undefined {
     case 'sleep':
       // Each hit of a sleep or a return is told on fd 2, so that a harness knows it fired.
       writeSync(2, `failpoint ${name}: sleep(${a.ms})\n`);
-      Atomics.wait(sleeper, 0, 0, a.ms);
-      return undefined;
+      return a;
     case 'return':
       writeSync(2, `failpoint ${name}: return(${a.value})\n`);
-      return a.value;
+      return { kind: 'value', value: a.value };
   }
 }
 
 /** failpointErrno is failpoint for an I/O point: return("ENOSPC") throws an errno error as
  * node:fs would (code, syscall, message), so the caller's error handling is the real one. */
 export function failpointErrno(name: FailpointName, syscall: string): void {
-  const v = failpoint(name);
-  if (v === undefined || v === 'on') return;
-  throw failpointError(name, v, syscall);
+  throwErrno(name, failpoint(name), syscall);
 }
 
-/** failpointError is the errno error a point's return(v) stands for, shaped as node:fs's. */
-export function failpointError(name: FailpointName, v: string, syscall: string):
-  Error & { code: string; syscall: string } {
-  return Object.assign(new Error(`${v}: failpoint ${name}, ${syscall}`), { code: v, syscall });
+/** failpointErrnoAsync is failpointErrno on a path the thread awaits (failpointAsync). */
+export async function failpointErrnoAsync(name: FailpointName, syscall: string): Promise<void> {
+  throwErrno(name, await failpointAsync(name), syscall);
+}
+
+/** throwErrno throws the errno error a point's return(v) stands for, shaped as node:fs's. */
+function throwErrno(name: FailpointName, v: string | undefined, syscall: string): void {
+  if (v === undefined || v === 'on') return;
+  throw Object.assign(new Error(`${v}: failpoint ${name}, ${syscall}`), { code: v, syscall });
 }
