@@ -1,6 +1,7 @@
 import test from 'ava';
 import { StateMachine, type ApplyHooks } from '../actors/raft/state-machine.js';
 import type { ProposalRequest } from '../actors/raft/messages.js';
+import { decodeApplied } from '../actors/shard/messages.js';
 import { encodeProposal, encodeRequest } from '../src/cluster/proposal.js';
 import { expireAsRevokes } from '../src/lease/index.js';
 import { EntryNormal, type Entry } from '../src/raft/index.js';
@@ -48,6 +49,11 @@ function entries(reqs: ProposalRequest[]): Entry[] {
 function observable(sent: { to: string; msg: any }[]): unknown[] {
   return sent.map(({ to, msg }) => {
     const { index: _i, ...rest } = msg;
+    // A ShardApply's puts name their values in the applier's arena, whose id is the
+    // applier's: compare what they decode to.
+    if (msg.type === 'ShardApply') {
+      return { to, type: msg.type, revisions: decodeApplied(msg.revisions, msg.arena) };
+    }
     return { to, ...rest };
   });
 }

@@ -414,3 +414,70 @@ test('mvcc: a dump across the base and the arena shares no run over their bounda
   t.is(Buffer.concat(got.pieces).toString('latin1'), 'a'.repeat(300) + 'b'.repeat(100));
   t.is(got.pieces[0]!.buffer, base.buffer, 'the base run is a view of the base');
 });
+
+test('mvcc: KvColumns rows that point into another store\'s arena read as copies would, ' +
+  'through its rebuilds, and are copied out of arenas it left', (t) => {
+  // `src` is the applier (the latest value of 40 keys, values up to 256 KiB, overwritten:
+  // its arena grows in place, passes 4 MiB and is rebuilt into new ones); `dst` is a shard
+  // whose rows mostly point into src's arenas (addShared), as ShardApply leaves them.
+  for (const seed of [7, 8]) {
+    const rnd = seeded(seed);
+    const src = new KvColumns();
+    const srcRows: number[] = [];
+    const dst = new KvColumns();
+    const model = new Map<number, KeyValue>();
+    const ids = new Set<number>();
+    let mostSegments = 0;
+    for (let i = 1; i <= 600; i++) {
+      const big = rnd() < 0.3;
+      const kv = kvOf('k', i, binaryString(rnd, Math.floor(rnd() * (big ? 262144 : 2048))));
+      const k = Math.floor(rnd() * 40);
+      if (srcRows[k] === undefined) srcRows[k] = src.add(kv);
+      else src.set(srcRows[k]!, kv);
+      const arena = src.sharedArena()!;
+      ids.add(arena.id);
+      const at = src.arenaOffsetOf(srcRows[k]!);
+      const op = rnd();
+      const rows = [...model.keys()];
+      if (op < 0.75 || rows.length === 0) {
+        const r = at < 0 ? dst.add(kv)
+          : dst.addShared(kv, -1, dst.useSegment(arena.id, arena.bytes.buffer as
+            SharedArrayBuffer), at, kv.value.length);
+        model.set(r, kv);
+      } else {
+        const r = rows[Math.floor(rnd() * rows.length)]!;
+        if (op < 0.85) {
+          dst.set(r, kv);
+          model.set(r, kv);
+        } else {
+          dst.free(r);
+          model.delete(r);
+        }
+      }
+      if (i % 50 === 0) dst.compactArena();
+      mostSegments = Math.max(mostSegments, dst.foreignSegments);
+    }
+    t.true(ids.size >= 3, `seed ${seed}: src moved to new arenas (${ids.size})`);
+    t.true(mostSegments >= 2, `seed ${seed}: dst kept a retired arena (${mostSegments})`);
+    t.true(dst.foreignBytes > 0);
+    let live = 0;
+    const rows = [...model.keys()];
+    for (const [r, kv] of model) {
+      t.deepEqual(dst.kv(r, 'k'), kv, `seed ${seed} row ${r}`);
+      t.is(dst.valueCompare(r, kv.value), 0);
+      t.is(dst.valueCompare(r, kv.value + '\0'), -1);
+      live += kv.value.length;
+    }
+    t.is(dst.valueBytesLive + dst.foreignBytes, live, 'own and foreign bytes add up');
+    const want = rows.map((r) => model.get(r)!.value).join('');
+    t.is(Buffer.from(dst.valueBytesOf(rows).bytes).toString('latin1'), want);
+    const pieces = dst.valuePiecesOf(rows, 4096).pieces;
+    t.is(Buffer.concat(pieces).toString('latin1'), want);
+    t.true(pieces.some((p) => p.buffer instanceof SharedArrayBuffer));
+    // Every row freed: no arena of src is held any more.
+    for (const r of rows) dst.free(r);
+    dst.compactArena();
+    t.is(dst.foreignBytes, 0);
+    t.true(dst.foreignSegments <= 1, 'only the current arena may stay (not retired)');
+  }
+});

@@ -25,6 +25,7 @@ import {
   type WriteResponse,
 } from '../src/mvcc/index.js';
 import { pack, unpack } from '../src/runtime/codec.js';
+import { AppliedWriter, decodeApplied, partitionChanges } from '../actors/shard/messages.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 
@@ -335,7 +336,12 @@ class Model {
 
 const keys = ['a', 'aa', 'ab', 'b', 'b\0', 'b\xff', 'ba', 'c', 'cc', 'd', 'e\x80', '\xff'];
 const ends = [undefined, '', '\0', 'b', 'c', 'ba', 'e', '\xff', 'a'];
-const values = ['', 'x', 'y', 'zz', '\x00v', '\xffw'];
+const smallValues = ['', 'x', 'y', 'zz', '\x00v', '\xffw'];
+/** bigValues make the applier fill its arena, rebuild it and move to a new one often, and
+ * its arenas grow past the size a shard keeps a retired one at (KvColumns.useSegment). */
+const bigValues = ['', 'x', 'v'.repeat(3000), 'w'.repeat(300_000), '\xff'.repeat(1_000_000)];
+/** values: what puts and compares use (the big values' test swaps them in). */
+let values = smallValues;
 const leaseIds = [1, 2, 3, 4];
 
 function genRange(rng: Rng, m: Model, pastRevisions: boolean): RangeRequest {
@@ -428,11 +434,31 @@ class System {
     this.shards = Array.from({ length: n }, () => new ShardStore());
   }
 
-  feed(revision: Revision, changes: Change[]): void {
-    const parts: Change[][] = this.shards.map(() => []);
-    for (const c of changes) parts[shardOf(c.kv.key, this.n)]!.push(c);
-    this.shards.forEach((s, i) => s.apply(revision, parts[i]!));
+  /**
+   * feed gives the shards an applied request's changes (and compaction) as the Raft node
+   * does: partitioned into each shard's ShardApply bytes, the puts' values left in the
+   * applier's arena (shared memory), decoded by the shard, which keeps pointing there.
+   */
+  feed(revision: Revision, changes: Change[], compact?: number): void {
+    const writers = this.shards.map(() => new AppliedWriter());
+    partitionChanges(writers, revision, changes, compact, this.applier);
+    this.shards.forEach((s, i) => {
+      const w = writers[i]!;
+      if (w.lastRevision !== revision) w.revision(revision, undefined, false);
+      const { arena, arenaId } = w.arenaFields();
+      const slot = arena === undefined ? 0
+        : s.useSegment(arenaId!, arena.buffer as SharedArrayBuffer);
+      for (const r of decodeApplied(w.finish())) {
+        if (r.revision > s.currentRevision) {
+          s.apply(r.revision as Revision, r.changes, r.subs, r.shared, slot);
+        }
+        if (r.shared !== undefined) this.sharedPuts++;
+        if (r.compact !== undefined) s.compact(r.compact as Revision);
+      }
+    });
   }
+  /** sharedPuts: revisions whose values a shard left in the applier's arena. */
+  sharedPuts = 0;
 
   read(req: RangeRequest, rev: number): RangeResponse {
     return mergeRanges(req, this.shards.map((s) => s.range(req, rev as Revision)));
@@ -567,8 +593,9 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
       if ('ok' in got && req.type === 'txn' && got.ok.changes.length === 0) count('txn no write');
       if ('ok' in got) {
         const r = got.ok;
-        if (r.changes.length > 0) sys.feed(r.revision, r.changes);
-        if (r.compacted !== undefined) for (const s of sys.shards) s.compact(r.compacted);
+        if (r.changes.length > 0 || r.compacted !== undefined) {
+          sys.feed(r.revision, r.changes, r.compacted);
+        }
         for (const d of r.deferredReads ?? []) {
           fillDeferredRead(r.response, d.path, sys.read(d.request, d.revision));
         }
@@ -591,6 +618,9 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
     }
     for (const s of sys.shards) {
       if (s.currentRevision !== m.rev) fail(step, 'shard revision', s.currentRevision, m.rev);
+      const arenas = s.memory().applierArenas;
+      tally['most applier arenas a shard read'] = Math.max(
+        tally['most applier arenas a shard read'] ?? 0, arenas);
     }
 
     // Reads at random revisions, some compacted or in the future.
@@ -626,6 +656,7 @@ function runRandom(seed: number, shardCount: number, ops: number): Tally {
     }
   }
   tally['final revision'] = m.rev;
+  tally['revisions with values left in the applier arena'] = sys.sharedPuts;
   tally['compact revision'] = m.compact;
   return tally;
 }
@@ -639,10 +670,32 @@ for (const shardCount of [1, 2, 3]) {
     for (const seed of seeds) {
       const tally = runRandom(seed, shardCount, ops);
       t.log(`seed ${seed}: ${JSON.stringify(tally)}`);
+      t.true(tally['revisions with values left in the applier arena']! > 0);
     }
     t.pass();
   });
 }
+
+test('mvcc: with large values the shards keep reading the applier\'s arenas as it rebuilds',
+  (t) => {
+    // Values up to 1 MB over 12 keys: the applier's arena grows past 4 MiB, rebuilds when
+    // half of it is overwritten values and moves to a new one; the shards keep the retired
+    // ones while enough of their history lies there and copy out of them otherwise.
+    values = bigValues;
+    try {
+      const seeds = process.env.MVCC_SEED !== undefined ? [Number(process.env.MVCC_SEED)]
+        : [3, (Date.now() ^ 0xb16) >>> 0];
+      let most = 0;
+      for (const seed of seeds) {
+        const tally = runRandom(seed, 2, Number(process.env.MVCC_BIG_OPS ?? 300));
+        t.log(`seed ${seed}: ${JSON.stringify(tally)}`);
+        most = Math.max(most, tally['most applier arenas a shard read']!);
+      }
+      t.true(most >= 2, 'a shard went on reading a retired arena beside the current one');
+    } finally {
+      values = smallValues;
+    }
+  });
 
 // Writes applied ahead of their fsync are taken back when the fsync fails (Applier.undo,
 // actors/raft/state-machine.ts applyAhead). Two appliers see the same writes, except that

@@ -80,3 +80,35 @@ test('bytes cut short or with a tail are refused, not read past', (t) => {
   t.throws(() => decodeApplied(extra), { message: /end where their bytes do/ });
   t.throws(() => decodeApplied(bytes.subarray(0, bytes.length - 1)));
 });
+
+test('a put whose value lies in the applier\'s arena carries its offset, one arena a batch',
+  (t) => {
+    const arenaBytes = new Uint8Array(new SharedArrayBuffer(64 * 1024));
+    Buffer.from(arenaBytes.buffer).write('hello', 100, 'latin1');
+    const arena = { id: 7, bytes: arenaBytes };
+    const other = { id: 8, bytes: new Uint8Array(new SharedArrayBuffer(64 * 1024)) };
+    const kv = (key: string, value: string, rev: number): KeyValue => ({
+      key, createRevision: rev as Revision, modRevision: rev as Revision, version: 1, value,
+      lease: 0 as LeaseId,
+    });
+    const w = new AppliedWriter();
+    w.revision(5, undefined, false);
+    t.true(w.takesArena(arena));
+    w.change({ kind: 'put', kv: kv('a', 'hello', 5) }, 0, 100);
+    t.false(w.takesArena(other), 'the batch already points into another arena');
+    w.change({ kind: 'put', kv: kv('b', 'inline', 5) }, 1, -1);
+    const fields = w.arenaFields();
+    t.is(fields.arenaId, 7);
+    t.is(fields.arena!.buffer, arenaBytes.buffer, 'the arena crosses as shared memory');
+    const bytes = w.finish();
+    const [rev] = decodeApplied(bytes);
+    t.deepEqual(rev!.shared, { at: [100, -1], len: [5, 0] });
+    t.is(rev!.changes[0]!.kv.value, '', 'left where it lies');
+    t.is(rev!.changes[1]!.kv.value, 'inline');
+    const [read] = decodeApplied(bytes, fields.arena);
+    t.deepEqual(read!.changes.map((c) => c.kv.value), ['hello', 'inline']);
+    t.is(read!.shared, undefined);
+    // An arena too small to cross as shared memory (moveBytes) is not taken.
+    const tiny = { id: 9, bytes: new Uint8Array(new SharedArrayBuffer(16)) };
+    t.false(new AppliedWriter().takesArena(tiny));
+  });

@@ -16,7 +16,9 @@ import { isShared, moveBytes, moveCopy, pack, unpack } from '../../src/runtime/c
 import type { ActorRef, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { LeaseId, Revision } from '../../src/types.js';
 import type { LeaseMsg } from '../lease/messages.js';
-import { AppliedWriter, type ShardMsg, type ShardReplies } from '../shard/messages.js';
+import {
+  AppliedWriter, partitionChanges, type ShardMsg, type ShardReplies,
+} from '../shard/messages.js';
 import type { RevisionChanges, WatchMsg } from '../watch/messages.js';
 import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftProposeResp,
@@ -443,7 +445,8 @@ export class StateMachine {
         // Every shard advances to the last revision even without changes of its own, so that
         // a read at that revision never waits on a shard that had nothing to do.
         if (revs.lastRevision !== revision) revs.revision(revision, undefined, false);
-        s.sendUnbounded({ type: 'ShardApply', revisions: revs.finish(), index });
+        s.sendUnbounded({ type: 'ShardApply', revisions: revs.finish(), index,
+          ...revs.arenaFields() });
       });
     }
     if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
@@ -689,23 +692,9 @@ export class StateMachine {
   private partition(
     perShard: AppliedWriter[], revision: number, changes: Change[], compact?: number,
   ): void {
-    const n = this.shards.length;
-    // Shards keep their own history, so the previous versions (needed by watchers, not by
-    // shards) stay behind: the writer does not carry them.
-    const shardOfChange = changes.map((c) => shardOf(c.kv.key, n));
-    const spread = shardOfChange.some((s) => s !== shardOfChange[0]);
-    for (let i = 0; i < n; i++) {
-      const mine = shardOfChange.includes(i);
-      if (!mine && compact === undefined) continue;
-      // A transaction over several shards: each shard keeps its changes' place in it, so
-      // that a watch catching up from history gets them in transaction order.
-      const w = perShard[i]!;
-      w.revision(revision, compact, spread && mine);
-      for (let sub = 0; sub < changes.length; sub++) {
-        if (shardOfChange[sub] === i) w.change(changes[sub]!, sub);
-      }
-    }
+    partitionChanges(perShard, revision, changes, compact, this.applier);
   }
+
 }
 
 /** dumpFor is what a shard is sent of its dump (see StateMachine.restore): shared memory

@@ -12,7 +12,7 @@ import { startActor } from '../../src/runtime/worker.js';
 import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
 import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
 import {
-  decodeApplied, type ShardConfig, type ShardMsg, type ShardRange, type ShardRestore,
+  applyShardApply, type ShardConfig, type ShardMsg, type ShardRange, type ShardRestore,
 } from './messages.js';
 
 /**
@@ -88,6 +88,7 @@ setInterval(() => keysRepack.tick(), heartbeatIntervalMs).unref();
 
 ctx.ep.memoryReporter = () => ({
   storeColumns: store.offHeapBytes(), storeSharedValues: store.sharedValueBytes(),
+  storeApplierValues: store.applierValueBytes(),
 });
 /** dropped: what the store replaced, and when that is worth a GC (DroppedBytesWatch). */
 const dropped = new DroppedBytesWatch(collectGarbageSoon);
@@ -95,12 +96,7 @@ ctx.ep.onMessage((msg, token) => {
   switch (msg.type) {
     case 'ShardApply':
       lastApplyMs = performance.now();
-      for (const r of decodeApplied(msg.revisions)) {
-        if (r.revision > store.currentRevision) {
-          store.apply(r.revision as Revision, r.changes, r.subs);
-        }
-        if (r.compact !== undefined) store.compact(r.compact as Revision);
-      }
+      applyShardApply(store, msg);
       reads.applied(msg.index);
       drainWaiting();
       // The store replaced columns or an arena (a rebuild, a growth past a reservation): the

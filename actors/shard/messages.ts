@@ -1,5 +1,10 @@
 import { assert } from '../../src/assert.js';
-import type { Change, KeyValue, RangeRequest, RangeResponse } from '../../src/mvcc/types.js';
+import type {
+  Change, KeyValue, RangeRequest, RangeResponse, SharedValues,
+} from '../../src/mvcc/types.js';
+import type { SharedArena } from '../../src/mvcc/kv-columns.js';
+import { moveBytes, movedBytesMin } from '../../src/runtime/codec.js';
+import { shardOf } from '../../src/mvcc/shard-of.js';
 import type { LeaseId, Revision } from '../../src/types.js';
 
 /**
@@ -18,6 +23,9 @@ export interface AppliedRevision {
   subs?: number[];
   /** compact, when set, is a compaction to this revision applied after the changes. */
   compact?: number;
+  /** shared: the changes whose values were left in ShardApply.arena (decodeApplied without
+   * the arena): their kv.value is empty, their bytes are there. */
+  shared?: SharedValues;
 }
 
 /** ShardApply carries applied revisions in log order (Raft node → shard, send). */
@@ -28,6 +36,10 @@ export interface ShardApply {
   /** index is the Raft log index this batch brings the shard to. A compaction changes the
    * store without a new revision, so reads wait on the index too (ShardRange.waitIndex). */
   index: number;
+  /** arena, arenaId: the applier's value arena (a view of its shared memory, never copied)
+   * and its id (KvColumns.sharedArena), when changes here leave their values in it. */
+  arena?: Uint8Array;
+  arenaId?: number;
 }
 
 /** ShardRange reads at a revision. The shard first waits until it has applied
@@ -141,10 +153,15 @@ export interface ShardConfig {
  * Layout (little-endian), after a u32 count of revisions, each revision:
  *   f64 revision · u8 flags (1: compact follows, 2: each change has its sub) · [f64 compact]
  *   · u32 changes, and each change:
- *     u8 kind (0 put, 1 delete) · f64 createRevision · f64 modRevision · f64 version
- *     · f64 lease · u32 key length · key · u32 value length · value · [u32 sub]
+ *     u8 kind (0 put, 1 delete, 2 put with its value in the arena) · f64 createRevision
+ *     · f64 modRevision · f64 version · f64 lease · u32 key length · key · u32 value length
+ *     · value, or for kind 2 the u32 offset of the value in ShardApply.arena · [u32 sub]
  * Keys and values are the store's binary strings (one byte per character, src/bytes.ts).
  * A change's prevKv is not carried: shards keep their own history.
+ *
+ * A put's value is usually not carried either: the applier has just written it into its
+ * value arena, which is shared memory it only ever appends to, so the shard keeps the
+ * offset instead of a second copy of every latest value (docs/performance.md, session 28).
  */
 
 const flagCompact = 1;
@@ -170,6 +187,22 @@ export class AppliedWriter {
   private changesAt = 0;
   private changes = 0;
   private last = 0;
+  /** arena: the applier arena this batch's kind-2 changes point into (takesArena). */
+  private arena: SharedArena | undefined = undefined;
+
+  /** takesArena reports whether this batch may leave values in `arena`: one arena a batch
+   * (the first it is offered), large enough to cross as shared memory (moveBytes). */
+  takesArena(arena: SharedArena): boolean {
+    if (this.arena === undefined && arena.bytes.length >= movedBytesMin) this.arena = arena;
+    return this.arena === arena;
+  }
+
+  /** arenaFields are ShardApply's arena fields for this batch (none when no value is left
+   * in an arena). */
+  arenaFields(): Pick<ShardApply, 'arena' | 'arenaId'> {
+    const a = this.arena;
+    return a === undefined ? {} : { arena: moveBytes(a.bytes), arenaId: a.id };
+  }
 
   /** lastRevision is the revision written last (0: none yet). */
   get lastRevision(): number {
@@ -197,15 +230,17 @@ export class AppliedWriter {
   }
 
   /** change adds one change to the open revision; sub is its place in the transaction
-   * (written only when the revision was opened with subs). */
-  change(c: Change, sub: number): void {
+   * (written only when the revision was opened with subs). A put's value is left where it
+   * lies in the batch's arena (takesArena) when `at` ≥ 0 is its offset there. */
+  change(c: Change, sub: number, at = -1): void {
     const kv = c.kv;
     const keyLen = kv.key.length;
     const valueLen = kv.value.length;
-    this.reserve(changeFixedBytes + keyLen + valueLen + 4);
+    const inArena = at >= 0 && c.kind === 'put' && this.arena !== undefined;
+    this.reserve(changeFixedBytes + keyLen + (inArena ? 4 : valueLen) + 4);
     const v = this.view;
     let o = this.len;
-    v.setUint8(o, c.kind === 'put' ? 0 : 1);
+    v.setUint8(o, c.kind === 'put' ? (inArena ? 2 : 0) : 1);
     v.setFloat64(o + 1, kv.createRevision, true);
     v.setFloat64(o + 9, kv.modRevision, true);
     v.setFloat64(o + 17, kv.version, true);
@@ -216,8 +251,13 @@ export class AppliedWriter {
     o += keyLen;
     v.setUint32(o, valueLen, true);
     o += 4;
-    if (valueLen > 0) this.buf.write(kv.value, o, valueLen, 'latin1');
-    o += valueLen;
+    if (inArena) {
+      v.setUint32(o, at, true);
+      o += 4;
+    } else {
+      if (valueLen > 0) this.buf.write(kv.value, o, valueLen, 'latin1');
+      o += valueLen;
+    }
     if (this.subs) {
       v.setUint32(o, sub, true);
       o += 4;
@@ -247,6 +287,63 @@ export class AppliedWriter {
   }
 }
 
+/** ValueSource is where partitionChanges finds the puts' values (the Applier). */
+export interface ValueSource {
+  sharedArena(): SharedArena | undefined;
+  valueOffsetOf(kv: KeyValue): number;
+}
+
+/**
+ * partitionChanges writes one applied request's changes (and compaction) into the writers
+ * of the shards they belong to (shardOf). Shards keep their own history, so the previous
+ * versions (for watchers, not shards) stay behind. A put's value stays where `values` (the
+ * applier) just wrote it, its arena being shared memory only ever appended to: the shard
+ * keeps the offset, not a second copy. A transaction over several shards: each shard keeps
+ * its changes' place in it (subs), so a watch catching up from history gets them in order.
+ */
+export function partitionChanges(writers: readonly AppliedWriter[], revision: number,
+  changes: readonly Change[], compact: number | undefined, values: ValueSource): void {
+  const n = writers.length;
+  const shardOfChange = changes.map((c) => shardOf(c.kv.key, n));
+  const spread = shardOfChange.some((s) => s !== shardOfChange[0]);
+  const arena = values.sharedArena();
+  const at = arena === undefined ? undefined
+    : changes.map((c) => (c.kind === 'put' ? values.valueOffsetOf(c.kv) : -1));
+  for (let i = 0; i < n; i++) {
+    const mine = shardOfChange.includes(i);
+    if (!mine && compact === undefined) continue;
+    const w = writers[i]!;
+    w.revision(revision, compact, spread && mine);
+    for (let sub = 0; sub < changes.length; sub++) {
+      if (shardOfChange[sub] !== i) continue;
+      w.change(changes[sub]!, sub, at === undefined || !w.takesArena(arena!) ? -1 : at[sub]!);
+    }
+  }
+}
+
+/** AppliedStore is what applyShardApply drives (a ShardStore). */
+export interface AppliedStore {
+  readonly currentRevision: number;
+  apply(revision: Revision, changes: readonly Change[], subs?: readonly number[],
+    shared?: SharedValues, slot?: number): void;
+  compact(revision: Revision): void;
+  useSegment(id: number, buffer: SharedArrayBuffer): number;
+}
+
+/** applyShardApply applies a ShardApply to a shard's store: its revisions in order (those the
+ * store has are passed over), their compactions, the puts whose values stay in the applier's
+ * arena pointing into it. */
+export function applyShardApply(store: AppliedStore, msg: ShardApply): void {
+  const slot = msg.arena === undefined ? 0
+    : store.useSegment(msg.arenaId!, msg.arena.buffer as SharedArrayBuffer);
+  for (const r of decodeApplied(msg.revisions)) {
+    if (r.revision > store.currentRevision) {
+      store.apply(r.revision as Revision, r.changes, r.subs, r.shared, slot);
+    }
+    if (r.compact !== undefined) store.compact(r.compact as Revision);
+  }
+}
+
 /** encodeApplied writes revisions as one ShardApply.revisions (tests, tools). */
 export function encodeApplied(revs: readonly AppliedRevision[]): Uint8Array {
   const w = new AppliedWriter();
@@ -257,9 +354,15 @@ export function encodeApplied(revs: readonly AppliedRevision[]): Uint8Array {
   return w.finish();
 }
 
-/** decodeApplied reads ShardApply.revisions back into revisions. */
-export function decodeApplied(bytes: Uint8Array): AppliedRevision[] {
+/**
+ * decodeApplied reads ShardApply.revisions back into revisions. Values left in the arena
+ * are read from `arena` when it is given (tests, tools); without it they are listed in each
+ * revision's `shared` and their kv.value is empty (the shard keeps them where they lie).
+ */
+export function decodeApplied(bytes: Uint8Array, arena?: Uint8Array): AppliedRevision[] {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const a = arena === undefined ? undefined
+    : Buffer.from(arena.buffer, arena.byteOffset, arena.byteLength);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const count = v.getUint32(0, true);
   const out: AppliedRevision[] = [];
@@ -277,21 +380,34 @@ export function decodeApplied(bytes: Uint8Array): AppliedRevision[] {
     o += 4;
     const subs: number[] | undefined = (flags & flagSubs) !== 0 ? [] : undefined;
     for (let j = 0; j < n; j++) {
-      const kind = v.getUint8(o) === 0 ? 'put' : 'delete';
-      const keyLen = v.getUint32(o + 33, true);
-      const keyAt = o + 37;
+      const c = o;
+      const k = v.getUint8(c);
+      const keyLen = v.getUint32(c + 33, true);
+      const keyAt = c + 37;
       const valueLen = v.getUint32(keyAt + keyLen, true);
-      const valueAt = keyAt + keyLen + 4;
+      let valueAt = keyAt + keyLen + 4;
+      let from = b;
+      o = valueAt + valueLen;
+      if (k === 2) {
+        o = valueAt + 4;
+        valueAt = v.getUint32(valueAt, true);
+        if (a === undefined) {
+          r.shared ??= { at: new Array<number>(n).fill(-1), len: new Array<number>(n).fill(0) };
+          r.shared.at[j] = valueAt;
+          r.shared.len[j] = valueLen;
+        }
+        from = a ?? noBytes;
+      }
       const kv: KeyValue = {
         key: b.toString('latin1', keyAt, keyAt + keyLen),
-        createRevision: v.getFloat64(o + 1, true) as Revision,
-        modRevision: v.getFloat64(o + 9, true) as Revision,
-        version: v.getFloat64(o + 17, true),
-        value: valueLen === 0 ? '' : b.toString('latin1', valueAt, valueAt + valueLen),
-        lease: v.getFloat64(o + 25, true) as LeaseId,
+        createRevision: v.getFloat64(c + 1, true) as Revision,
+        modRevision: v.getFloat64(c + 9, true) as Revision,
+        version: v.getFloat64(c + 17, true),
+        value: valueLen === 0 || from === noBytes ? ''
+          : from.toString('latin1', valueAt, valueAt + valueLen),
+        lease: v.getFloat64(c + 25, true) as LeaseId,
       };
-      r.changes.push({ kind, kv });
-      o = valueAt + valueLen;
+      r.changes.push({ kind: k === 1 ? 'delete' : 'put', kv });
       if (subs !== undefined) {
         subs.push(v.getUint32(o, true));
         o += 4;

@@ -11,7 +11,9 @@ import {
 import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
-import { KvColumns, loadArena, loadColumn, RunCopier, sharedBaseOf } from './kv-columns.js';
+import {
+  KvColumns, loadArena, loadColumn, RunCopier, type SharedArena, sharedBaseOf,
+} from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
 import { partialRangeLazy } from './range-plan.js';
@@ -257,6 +259,23 @@ export class Applier {
   /** memoryBytes is what the latest state's columns and value arena take off the heap. */
   memoryBytes(): number {
     return this.cols.memoryBytes();
+  }
+
+  /** sharedArena is the value arena the latest values are written into, for the shards to
+   * read them there (KvColumns.sharedArena; valueOffsetOf). */
+  sharedArena(): SharedArena | undefined {
+    return this.cols.sharedArena();
+  }
+
+  /**
+   * valueOffsetOf is where kv's value lies in sharedArena()'s bytes, when kv is its key's
+   * latest version here (a change just applied) and its value was written there; else -1.
+   */
+  valueOffsetOf(kv: KeyValue): number {
+    const r = this.kvs.get(kv.key);
+    if (r === undefined || this.cols.mod[r] !== kv.modRevision) return -1;
+    if (this.cols.valueLen[r] !== kv.value.length) return -1;
+    return this.cols.arenaOffsetOf(r);
   }
 
   /** sharedValueBytes is the part of memoryBytes() that is a snapshot body's values, read in

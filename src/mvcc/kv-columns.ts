@@ -101,6 +101,22 @@ export class KvColumns {
   /** liveRows: rows in use (rowsUsed minus the free list). */
   liveRows = 0;
   private freeRows: number[] = [];
+  /**
+   * seg[r] is 0 when row r's value is this store's own (base or arena), else the slot in
+   * `foreign` of the shared segment it lies in (see addShared). Made on the first foreign
+   * segment, so a store that never takes one (the applier) pays nothing for it.
+   */
+  seg: Uint16Array | undefined = undefined;
+  /** foreign: the segments of another store's arena this one reads values in, by slot (slot
+   * 0 is never used: it is seg's "own value"). */
+  private foreign: (ForeignSegment | undefined)[] = [undefined];
+  /** foreignLive: the bytes of live rows' values that lie in foreign segments. */
+  private foreignLive = 0;
+  /** arenaId names the arena (a new one on every new buffer: rebuild, copy, load) for the
+   * stores that read values in it (sharedArena). */
+  private arenaId = newArenaId();
+  /** shared: sharedArena()'s answer for the current arena (null: not made yet). */
+  private shared: SharedArena | undefined | null = null;
   /** arena tracks the length of its growable shared buffer, which grows in place. */
   private arena: Uint8Array = arenaOf(valueArenaBytesMin);
   /** view is `arena` as a Buffer, for its native latin1 encode/decode. */
@@ -133,13 +149,19 @@ export class KvColumns {
    * caller's link (see the class comment).
    */
   add(kv: KeyValue, prev = -1): number {
+    const r = this.addRow(kv, prev);
+    this.storeValue(r, kv.value);
+    return r;
+  }
+
+  /** addRow stores kv's fields but its value in a free row (the caller stores the value). */
+  private addRow(kv: KeyValue, prev: number): number {
     const r = this.allocRow();
     this.mod[r] = kv.modRevision;
     this.create[r] = kv.createRevision;
     this.version[r] = kv.version;
     this.lease[r] = kv.lease;
     this.prev[r] = prev;
-    this.storeValue(r, kv.value);
     return r;
   }
 
@@ -162,16 +184,14 @@ export class KvColumns {
     this.create[r] = kv.createRevision;
     this.version[r] = kv.version;
     this.lease[r] = kv.lease;
-    this.arenaGarbage += this.valueLen[r]!;
-    this.valueLen[r] = 0;
+    this.dropValue(r);
     this.storeValue(r, kv.value);
   }
 
   /** free returns row r to the free list; its value's bytes become garbage. */
   free(r: number): void {
     assert(this.prev[r] !== freeRow, 'KvColumns.free: row already free', r);
-    this.arenaGarbage += this.valueLen[r]!;
-    this.valueLen[r] = 0;
+    this.dropValue(r);
     this.prev[r] = freeRow;
     this.freeRows.push(r);
     this.liveRows--;
@@ -187,6 +207,8 @@ export class KvColumns {
     const len = this.valueLen[r]!;
     if (len === 0) return '';
     const at = this.valueAt[r]!;
+    const s = this.seg?.[r] ?? 0;
+    if (s !== 0) return this.segmentView(s, at + len).toString('latin1', at, at + len);
     if (at < this.baseBytes) return this.baseView.toString('latin1', at, at + len);
     const o = at - this.baseBytes;
     return this.view.toString('latin1', o, o + len);
@@ -197,7 +219,10 @@ export class KvColumns {
     const len = this.valueLen[r]!;
     let at = this.valueAt[r]!;
     let bytes = this.base;
-    if (at >= this.baseBytes) {
+    const s = this.seg?.[r] ?? 0;
+    if (s !== 0) {
+      bytes = this.segmentView(s, at + len);
+    } else if (at >= this.baseBytes) {
       at -= this.baseBytes;
       bytes = this.arena;
     }
@@ -219,6 +244,143 @@ export class KvColumns {
       value: this.value(r),
       lease: this.lease[r]! as LeaseId,
     };
+  }
+
+  /**
+   * sharedArena is this store's value arena as another store may read it (addShared): its id
+   * and a view of its whole buffer; undefined when the arena is not in shared memory. Bytes
+   * once written there never change (values are appended; a rebuild, a growth by copy or a
+   * load makes a new arena, with a new id), so a reader needs no lock.
+   */
+  sharedArena(): SharedArena | undefined {
+    if (this.shared === null) {
+      const buf = this.arena.buffer;
+      this.shared = buf instanceof SharedArrayBuffer
+        ? { id: this.arenaId, bytes: new Uint8Array(buf) } : undefined;
+    }
+    return this.shared;
+  }
+
+  /** arenaOffsetOf is where row r's value lies in sharedArena()'s bytes, or -1 where it does
+   * not (an empty value, one in the base or in a foreign segment). */
+  arenaOffsetOf(r: number): number {
+    if (this.valueLen[r] === 0 || (this.seg !== undefined && this.seg[r] !== 0)) return -1;
+    const at = this.valueAt[r]!;
+    return at < this.baseBytes ? -1 : at - this.baseBytes;
+  }
+
+  /**
+   * useSegment makes another store's arena (its sharedArena: id and buffer) a segment this
+   * store's rows may point into (addShared), and returns its slot. A store reads one other
+   * store's arenas, which replace each other: a new one retires those before it. A retired
+   * segment smaller than foreignKeepBytesMin is copied out at once (see releaseSegments).
+   */
+  useSegment(id: number, buffer: SharedArrayBuffer): number {
+    for (let s = 1; s < this.foreign.length; s++) if (this.foreign[s]?.id === id) return s;
+    for (let s = 1; s < this.foreign.length; s++) {
+      const f = this.foreign[s];
+      if (f !== undefined) f.retired = true;
+    }
+    this.releaseSegments(foreignKeepShareMin);
+    let slot = this.foreign.indexOf(undefined, 1);
+    if (slot < 0) slot = this.foreign.length;
+    assert(slot <= foreignSegmentsMax, 'KvColumns: too many foreign segments', slot);
+    const bytes = new Uint8Array(buffer);
+    this.foreign[slot] = {
+      id, buffer, bytes, view: Buffer.from(buffer, 0, bytes.length), rows: 0, live: 0,
+      retired: false,
+    };
+    if (this.seg === undefined) this.seg = column(Uint16Array, this.capacity);
+    return slot;
+  }
+
+  /** addShared is add() with the value left where it lies: len bytes at `at` in the segment
+   * at `slot` (useSegment). */
+  addShared(kv: KeyValue, prev: number, slot: number, at: number, len: number): number {
+    const f = this.foreign[slot];
+    assert(f !== undefined && at + len <= f.buffer.byteLength,
+      'KvColumns.addShared: a value outside its segment', [slot, at, len]);
+    const r = this.addRow(kv, prev);
+    this.valueAt[r] = at;
+    this.valueLen[r] = len;
+    this.seg![r] = len === 0 ? 0 : slot;
+    if (len > 0) {
+      f.rows++;
+      f.live += len;
+      this.foreignLive += len;
+    }
+    return r;
+  }
+
+  /** foreignSegments: how many other stores' arenas this one holds (useSegment). */
+  get foreignSegments(): number {
+    let n = 0;
+    for (const f of this.foreign) if (f !== undefined) n++;
+    return n;
+  }
+
+  /** foreignBytes: the bytes of live rows' values that lie in other stores' arenas
+   * (addShared), which those stores count. */
+  get foreignBytes(): number {
+    return this.foreignLive;
+  }
+
+  /**
+   * releaseSegments copies out of each retired segment the values of the rows that point
+   * into it, into this store's own arena, when they are under `share` of its size: the rest
+   * of it is the other store's garbage, kept alive for their sake.
+   */
+  releaseSegments(share: number): void {
+    for (let s = 1; s < this.foreign.length; s++) {
+      const f = this.foreign[s];
+      if (f === undefined || !f.retired) continue;
+      const size = f.buffer.byteLength;
+      if (f.rows > 0 && size >= foreignKeepBytesMin && f.live >= size * share) continue;
+      this.copyOut(s);
+    }
+  }
+
+  /** copyOut moves the values of the rows in foreign segment `slot` into the own arena and
+   * lets the segment go. */
+  private copyOut(slot: number): void {
+    let left = this.foreign[slot]!.rows;
+    for (let r = 0; r < this.rowsUsed && left > 0; r++) {
+      if (this.seg![r] !== slot) continue;
+      const v = this.value(r);
+      this.dropValue(r);
+      this.storeValue(r, v);
+      left--;
+    }
+    this.foreign[slot] = undefined;
+  }
+
+  /** dropValue forgets row r's value (empty from now on): own bytes become garbage, a
+   * foreign segment's count goes down (and an unused retired one is let go). */
+  private dropValue(r: number): void {
+    const len = this.valueLen[r]!;
+    this.valueLen[r] = 0;
+    const s = this.seg?.[r] ?? 0;
+    if (s === 0) {
+      this.arenaGarbage += len;
+      return;
+    }
+    this.seg![r] = 0;
+    const f = this.foreign[s]!;
+    f.rows--;
+    f.live -= len;
+    this.foreignLive -= len;
+    if (f.rows === 0 && f.retired) this.foreign[s] = undefined;
+  }
+
+  /** segmentView is foreign segment s as a Buffer at least `end` bytes long (the other
+   * store's arena grows in place: a view made before a growth is shorter). */
+  private segmentView(s: number, end: number): Buffer {
+    const f = this.foreign[s]!;
+    if (end > f.view.length) {
+      f.bytes = new Uint8Array(f.buffer);
+      f.view = Buffer.from(f.buffer, 0, f.bytes.length);
+    }
+    return f.view;
   }
 
   /** arenaBytes is the value arena's size, the base's included (shared with the other stores
@@ -243,24 +405,31 @@ export class KvColumns {
    * list's slots): the off-heap part of a store's footprint.
    */
   memoryBytes(): number {
-    return this.capacity * kvColumnsRowBytes + this.arenaBytes + this.freeRows.length * 8;
+    return this.capacity * this.rowBytes() + this.arenaBytes + this.freeRows.length * 8;
   }
 
   /** allocatedBytes is the columns' and the arena's capacity: it changes only when they are
    * reallocated (growth, an arena rebuild of another size), never on a row's add or free. */
   allocatedBytes(): number {
-    return this.capacity * kvColumnsRowBytes + this.arenaBytes;
+    return this.capacity * this.rowBytes() + this.arenaBytes;
+  }
+
+  /** rowBytes is a row's size over the columns this store has (kvColumnsRowBytes, plus seg
+   * once it reads foreign segments). */
+  private rowBytes(): number {
+    return kvColumnsRowBytes + (this.seg === undefined ? 0 : 2);
   }
 
   /** usedBytes is the part of memoryBytes() ever written (the rows handed out, the arena's
    * used bytes): what is resident, since pages never written are not. */
   usedBytes(): number {
-    return this.rowsUsed * kvColumnsRowBytes + this.arenaUsed + this.freeRows.length * 8;
+    return this.rowsUsed * this.rowBytes() + this.arenaUsed + this.freeRows.length * 8;
   }
 
   /** compactArena copies the live values into a fresh arena sized for them (dropping the
    * garbage), when garbage is at least valueArenaGarbageRatio of the used bytes. */
   compactArena(force = false): void {
+    this.releaseSegments(foreignKeepShareMin);
     if (!force && this.arenaGarbage < this.arenaUsed * valueArenaGarbageRatio) return;
     this.rebuildArena(0);
   }
@@ -276,7 +445,7 @@ export class KvColumns {
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       const len = this.valueLen[r]!;
-      copier.copy(this.valueAt[r]!, len, o);
+      copier.copy(this.seg?.[r] ?? 0, this.valueAt[r]!, len, o);
       lens[i] = len;
       o += len;
     }
@@ -303,7 +472,7 @@ export class KvColumns {
     }
     // First pass: the size of each stretch to copy (one before each shared run, one after).
     const stretches: number[] = [0];
-    this.forEachRun(rows, (_at, len) => {
+    this.forEachRun(rows, (_src, _at, len) => {
       if (len >= shareMin) stretches.push(0);
       else stretches[stretches.length - 1]! += len;
     });
@@ -311,8 +480,8 @@ export class KvColumns {
     let s = 0;
     let dst = new Uint8Array(stretches[0]!);
     let o = 0;
-    this.forEachRun(rows, (at, len) => {
-      const bytes = this.bytesAt(at, len);
+    this.forEachRun(rows, (src, at, len) => {
+      const bytes = this.bytesAt(src, at, len);
       if (len < shareMin) {
         dst.set(bytes, o);
         o += len;
@@ -329,21 +498,27 @@ export class KvColumns {
     return { pieces, lens };
   }
 
-  /** bytesAt is a view of the value bytes at offset `at` (the base's or the arena's). */
-  private bytesAt(at: number, len: number): Uint8Array {
+  /** bytesAt is a view of the value bytes at offset `at` of source `src` (0: the base's or the
+   * arena's; else a foreign segment's). */
+  private bytesAt(src: number, at: number, len: number): Uint8Array {
+    if (src !== 0) return this.segmentView(src, at + len).subarray(at, at + len);
     if (at < this.baseBytes) return this.base.subarray(at, at + len);
     const o = at - this.baseBytes;
     return this.arena.subarray(o, o + len);
   }
 
-  /** copier copies values by their offsets (the base's or the arena's) into dst. */
+  /** copier copies values by their source and offset (see bytesAt) into dst. */
   private copier(dst: Uint8Array): ValueCopier {
-    return new ValueCopier(this.base, this.arena, dst);
+    return new ValueCopier(this.base, this.arena, dst,
+      (s, end) => new Uint8Array(this.segmentView(s, end).buffer));
   }
 
   /** forEachRun calls f with each maximal run of `rows`' values that lie one after the other
-   * in the base or in the arena, in order (empty values neither start nor end a run). */
-  private forEachRun(rows: ArrayLike<number>, f: (at: number, len: number) => void): void {
+   * in the base, in the arena or in one foreign segment, in order (empty values neither start
+   * nor end a run); src is as bytesAt's. */
+  private forEachRun(rows: ArrayLike<number>,
+    f: (src: number, at: number, len: number) => void): void {
+    let src = 0;
     let from = 0;
     let len = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -351,15 +526,17 @@ export class KvColumns {
       const n = this.valueLen[r]!;
       if (n === 0) continue;
       const at = this.valueAt[r]!;
-      if (len > 0 && at === from + len && at !== this.baseBytes) {
+      const s = this.seg?.[r] ?? 0;
+      if (len > 0 && s === src && at === from + len && (s !== 0 || at !== this.baseBytes)) {
         len += n;
         continue;
       }
-      if (len > 0) f(from, len);
+      if (len > 0) f(src, from, len);
+      src = s;
       from = at;
       len = n;
     }
-    if (len > 0) f(from, len);
+    if (len > 0) f(src, from, len);
   }
 
   /**
@@ -399,6 +576,9 @@ export class KvColumns {
     this.rowsUsed = n;
     this.liveRows = n;
     this.freeRows = [];
+    this.seg = undefined;
+    this.foreign = [undefined];
+    this.foreignLive = 0;
     if ('base' in cols) {
       this.loadBase(cols.base, o);
       return;
@@ -461,6 +641,7 @@ export class KvColumns {
     this.valueAt = this.grow(this.valueAt, cap);
     this.valueLen = this.grow(this.valueLen, cap);
     this.prev = this.grow(this.prev, cap);
+    if (this.seg !== undefined) this.seg = this.grow(this.seg, cap);
   }
 
   /** grow is grown(), counting a column it had to copy in droppedBytes. */
@@ -505,10 +686,11 @@ export class KvColumns {
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
     const copier = this.copier(arenaOf(size));
     let o = 0;
+    const seg = this.seg;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
-      if (len === 0) continue;
-      copier.copy(this.valueAt[r]!, len, o);
+      if (len === 0 || (seg !== undefined && seg[r] !== 0)) continue;
+      copier.copy(0, this.valueAt[r]!, len, o);
       this.valueAt[r] = o;
       o += len;
     }
@@ -535,7 +717,11 @@ export class KvColumns {
   }
 
   private setArena(a: Uint8Array): void {
-    if (a.buffer !== this.arena.buffer) this.droppedBytes += this.arena.byteLength;
+    if (a.buffer !== this.arena.buffer) {
+      this.droppedBytes += this.arena.byteLength;
+      this.arenaId = newArenaId();
+      this.shared = null;
+    }
     this.arena = a;
     // A Buffer's length is fixed when it is made, so it is made again after each growth.
     this.view = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -653,7 +839,7 @@ function loadedColumn<T extends Column>(type: ColumnType<T>, a: Column, n: numbe
 }
 
 /** Column is a typed array of rows. */
-export type Column = Float64Array | Uint32Array | Int32Array;
+export type Column = Float64Array | Uint32Array | Int32Array | Uint16Array;
 /** ColumnType is a Column's constructor. */
 export type ColumnType<T extends Column> =
   { new (b: ArrayBuffer): T; readonly BYTES_PER_ELEMENT: number };
@@ -733,12 +919,26 @@ export class RunCopier {
 class ValueCopier {
   private readonly fromBase: RunCopier;
   private readonly fromArena: RunCopier;
-  constructor(base: Uint8Array, arena: Uint8Array, readonly dst: Uint8Array) {
+  /** fromSegment: a copier per foreign segment met so far (by slot). */
+  private readonly fromSegment = new Map<number, RunCopier>();
+  constructor(base: Uint8Array, arena: Uint8Array, readonly dst: Uint8Array,
+    private readonly segment: (slot: number, end: number) => Uint8Array) {
     this.fromBase = new RunCopier(base, dst);
     this.fromArena = new RunCopier(arena, dst);
   }
 
-  copy(at: number, len: number, o: number): void {
+  /** copy: src 0 is the base or the arena (by offset), else a foreign segment's slot. */
+  copy(src: number, at: number, len: number, o: number): void {
+    if (src !== 0) {
+      let c = this.fromSegment.get(src);
+      if (c === undefined || c.src.length < at + len) {
+        c?.flush();
+        c = new RunCopier(this.segment(src, at + len), this.dst);
+        this.fromSegment.set(src, c);
+      }
+      c.copy(at, len, o);
+      return;
+    }
     const baseBytes = this.fromBase.src.length;
     if (at < baseBytes) this.fromBase.copy(at, len, o);
     else this.fromArena.copy(at - baseBytes, len, o);
@@ -747,7 +947,52 @@ class ValueCopier {
   flush(): void {
     this.fromBase.flush();
     this.fromArena.flush();
+    for (const c of this.fromSegment.values()) c.flush();
   }
+}
+
+/** SharedArena is a store's value arena as others read it (KvColumns.sharedArena). */
+export interface SharedArena {
+  /** id names this arena among all a thread makes (newArenaId). */
+  readonly id: number;
+  /** bytes views the whole buffer (shared memory; it may have grown in place since). */
+  readonly bytes: Uint8Array;
+}
+
+/** ForeignSegment is another store's arena that rows of this one point into (useSegment). */
+interface ForeignSegment {
+  id: number;
+  buffer: SharedArrayBuffer;
+  /** bytes, view: the buffer as long as it was when last viewed (segmentView). */
+  bytes: Uint8Array;
+  view: Buffer;
+  /** rows: live rows whose values lie in it; live: those values' bytes. */
+  rows: number;
+  live: number;
+  /** retired: its store has moved to a newer arena (useSegment). */
+  retired: boolean;
+}
+
+/**
+ * foreignKeepBytesMin, foreignKeepShareMin: a retired foreign segment stays (its rows keep
+ * pointing into it) while it is at least this large and this share of it is this store's
+ * live values; else they are copied out and it is let go (releaseSegments). Small ones go at
+ * once, so a store whose other arena is rebuilt often (a few keys overwritten) holds copies
+ * instead of many small segments.
+ */
+const foreignKeepBytesMin = 4 * 1024 * 1024;
+const foreignKeepShareMin = 0.5;
+/** foreignSegmentsMax: seg is a uint16 column. */
+const foreignSegmentsMax = 0xffff;
+
+/** arenaIds: the last arena id handed out on this thread. Ids are told apart per thread of
+ * origin only: a store reads the arenas of one other store, and the actors that hold them
+ * (the Raft node's applier, the shards) are always started again together. */
+let arenaIds = 0;
+
+/** newArenaId names a new arena (SharedArena.id). */
+function newArenaId(): number {
+  return ++arenaIds;
 }
 
 /** noBase is a store's base when it has none. */

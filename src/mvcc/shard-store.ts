@@ -1,5 +1,7 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
-import type { Change, KeyValue, RangeRequest, RangeResponse } from './types.js';
+import type {
+  Change, KeyValue, RangeRequest, RangeResponse, SharedValues,
+} from './types.js';
 import { assert, AssertionFailed } from '../assert.js';
 import { ownedBytes } from './owned-bytes.js';
 import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
@@ -56,6 +58,12 @@ export interface ShardStoreMemory {
   /** sharedValueBytes: the part of arenaBytes that is a snapshot body's values, read in place
    * and shared with the applier and the other shards (KvColumns.sharedBytes). */
   sharedValueBytes: number;
+  /** applierValueBytes: the retained versions' values that lie in the applier's value arena
+   * (apply's `shared`), counted there; not part of arenaBytes or valueBytesLive. */
+  applierValueBytes: number;
+  /** applierArenas: how many of the applier's arenas those lie in (one, the current, unless
+   * the applier moved to a new one and the old still holds enough of this store's values). */
+  applierArenas: number;
   /** heapBytesEstimate: key strings (16-byte header, length rounded up to 8), the index's
    * key and value slots per key with its chunks' spare capacity (~24 bytes), the row → key
    * table (8 bytes a row). Keys in packed chunks (a restore's, untouched) count in
@@ -136,9 +144,11 @@ export class ShardStore {
    * change must be consistent with the history (a put continues the key's generation or
    * starts one; a delete ends a live key): anything else is a bug upstream and asserts.
    * subs[j] is changes[j]'s sub revision in the whole transaction (absent: the changes are
-   * the whole transaction, subs 0, 1, 2 ...).
+   * the whole transaction, subs 0, 1, 2 ...). With `shared`, the puts it names keep their
+   * values where they lie in the segment at `slot` (useSegment) instead of a copy.
    */
-  apply(revision: Revision, changes: readonly Change[], subs?: readonly number[]): void {
+  apply(revision: Revision, changes: readonly Change[], subs?: readonly number[],
+    shared?: SharedValues, slot = 0): void {
     assert(revision > this.currentRevision, 'apply moves the revision forward',
       [revision, this.currentRevision]);
     const c = this.cols;
@@ -158,8 +168,10 @@ export class ShardStore {
             'put does not continue the key generation',
           );
         }
-        r = c.add(kv, head ?? -1);
-        this.sizeBytes += kv.key.length + kv.value.length + entryOverheadBytes;
+        const at = shared === undefined ? -1 : shared.at[j]!;
+        const len = at < 0 ? kv.value.length : shared!.len[j]!;
+        r = at < 0 ? c.add(kv, head ?? -1) : c.addShared(kv, head ?? -1, slot, at, len);
+        this.sizeBytes += kv.key.length + len + entryOverheadBytes;
       } else {
         assert(live, 'a tombstone ends a live key', kv.key);
         r = c.addTombstone(revision, head!);
@@ -174,6 +186,15 @@ export class ShardStore {
       this.logPush(r, subs?.[j] ?? j);
     }
     this.currentRevision = revision;
+  }
+
+  /**
+   * useSegment makes the applier's value arena (its id and shared buffer, as ShardApply
+   * carries them) one that apply's `shared` values may lie in, and returns its slot
+   * (KvColumns.useSegment).
+   */
+  useSegment(id: number, buffer: SharedArrayBuffer): number {
+    return this.cols.useSegment(id, buffer);
   }
 
   /**
@@ -321,6 +342,8 @@ export class ShardStore {
       arenaBytes: this.cols.arenaBytes,
       valueBytesLive: this.cols.valueBytesLive,
       sharedValueBytes: this.cols.sharedBytes,
+      applierValueBytes: this.cols.foreignBytes,
+      applierArenas: this.cols.foreignSegments,
       heapBytesEstimate: keyStrings + touched * keyIndexBytesPerKey + this.rowKey.length * 8,
       packedKeyBytes: this.restoredBytes,
     };
@@ -329,6 +352,11 @@ export class ShardStore {
   /** sharedValueBytes: ShardStoreMemory.sharedValueBytes, cheaply. */
   sharedValueBytes(): number {
     return this.cols.sharedBytes;
+  }
+
+  /** applierValueBytes: ShardStoreMemory.applierValueBytes, cheaply. */
+  applierValueBytes(): number {
+    return this.cols.foreignBytes;
   }
 
   /** offHeapBytes is what the columns, the arena and the change log take, by capacity (cheap,

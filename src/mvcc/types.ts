@@ -147,3 +147,13 @@ export interface Change {
   /** prevKv is the version this change replaced, when one existed. */
   prevKv?: KeyValue;
 }
+
+/**
+ * SharedValues says which of a revision's changes left their values in another store's
+ * value arena (the applier's, shared memory) instead of carrying them: change j's value is
+ * len[j] bytes at at[j] there, or the change's own when at[j] is -1.
+ */
+export interface SharedValues {
+  at: number[];
+  len: number[];
+}

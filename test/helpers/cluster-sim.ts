@@ -3,7 +3,9 @@ import {
   type RaftMsg, type RaftNodeConfig, readPointFields,
 } from '../../actors/raft/messages.js';
 import { RaftNode } from '../../actors/raft/node.js';
-import { decodeApplied, type ShardMsg, type ShardRange } from '../../actors/shard/messages.js';
+import {
+  applyShardApply, type ShardMsg, type ShardRange,
+} from '../../actors/shard/messages.js';
 import { AheadAnswers } from '../../actors/wal/ahead-answers.js';
 import { diskFaultCode, diskFaultKind } from '../../src/alarms.js';
 import type { WalLoadResp, WalMsg } from '../../actors/wal/messages.js';
@@ -375,10 +377,7 @@ function fakeShard(
     const s = msg as ShardMsg;
     switch (s.type) {
       case 'ShardApply':
-        for (const r of decodeApplied(s.revisions)) {
-          if (r.revision > box.s.currentRevision) box.s.apply(r.revision as Revision, r.changes);
-          if (r.compact !== undefined) box.s.compact(r.compact as Revision);
-        }
+        applyShardApply(box.s, s);
         reads.applied(s.index);
         break;
       case 'ShardRange': {
