@@ -299,7 +299,7 @@ export class KvColumns {
   addShared(kv: KeyValue, prev: number, slot: number, at: number, len: number): number {
     const f = this.foreign[slot];
     assert(f !== undefined && at + len <= f.buffer.byteLength,
-      'KvColumns.addShared: a value outside its segment', [slot, at, len]);
+      'KvColumns.addShared: a value outside its segment', at);
     const r = this.addRow(kv, prev);
     this.valueAt[r] = at;
     this.valueLen[r] = len;
