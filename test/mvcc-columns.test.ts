@@ -474,10 +474,41 @@ test('mvcc: KvColumns rows that point into another store\'s arena read as copies
     const pieces = dst.valuePiecesOf(rows, 4096).pieces;
     t.is(Buffer.concat(pieces).toString('latin1'), want);
     t.true(pieces.some((p) => p.buffer instanceof SharedArrayBuffer));
+    const cur = src.sharedArena()!;
+    const slot = dst.useSegment(cur.id, cur.bytes.buffer as SharedArrayBuffer);
+    t.is(dst.useSegment(cur.id), slot, 'an arena it was given is found by its id alone');
+    t.throws(() => dst.useSegment(-1), { message: /named before it was given/ });
     // Every row freed: no arena of src is held any more.
     for (const r of rows) dst.free(r);
     dst.compactArena();
     t.is(dst.foreignBytes, 0);
     t.true(dst.foreignSegments <= 1, 'only the current arena may stay (not retired)');
   }
+});
+
+test('mvcc: KvColumns that holds its garbage for readers rebuilds only once they compacted ' +
+  'past it, and grows in place meanwhile', (t) => {
+  // One key overwritten 2,000 times with 1 KiB values: without holding, the arena would be
+  // rebuilt every few dozen writes; held, every overwritten value stays (a reader's history)
+  // until releaseGarbage says the readers compacted past the revision that overwrote it.
+  const c = new KvColumns();
+  c.holdGarbage();
+  const value = (i: number): string => String(i).padEnd(1024, '.');
+  const r = c.add(kvOf('k', 1, value(1)));
+  const first = c.sharedArena()!.id;
+  for (let i = 2; i <= 2000; i++) c.set(r, kvOf('k', i, value(i)));
+  t.is(c.sharedArena()!.id, first, 'no rebuild while the garbage is held');
+  t.true(c.arenaBytes >= 2000 * 1024, 'every value is still in the arena');
+  t.is(c.value(r), value(2000));
+  c.releaseGarbage(1000); // readers compacted at 1000: values overwritten up to it are dead
+  for (let i = 2001; i <= 2100 && c.sharedArena()!.id === first; i++) {
+    c.set(r, kvOf('k', i, value(i)));
+  }
+  t.is(c.sharedArena()!.id, first, 'half the arena is not dead yet');
+  c.releaseGarbage(2100);
+  for (let i = 2101; i <= 4000 && c.sharedArena()!.id === first; i++) {
+    c.set(r, kvOf('k', i, value(i)));
+  }
+  t.not(c.sharedArena()!.id, first, 'rebuilt once the dead garbage reached half of it');
+  t.true(c.arenaBytes < 1024 * 1024, 'the rebuilt arena holds the live value, not the history');
 });

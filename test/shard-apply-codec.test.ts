@@ -100,6 +100,7 @@ test('a put whose value lies in the applier\'s arena carries its offset, one are
     const fields = w.arenaFields();
     t.is(fields.arenaId, 7);
     t.is(fields.arena!.buffer, arenaBytes.buffer, 'the arena crosses as shared memory');
+    t.deepEqual(w.arenaFields(7), { arenaId: 7 }, 'an arena the shard was sent is named only');
     const bytes = w.finish();
     const [rev] = decodeApplied(bytes);
     t.deepEqual(rev!.shared, { at: [100, -1], len: [5, 0] });

@@ -169,6 +169,9 @@ export class StateMachine {
   shardIndex = 0;
   /** rewinds counts the applies ahead taken back (ShardRewind); read points carry it. */
   rewinds = 0;
+  /** arenaSent[i]: the applier arena whose view shard i was last sent (ShardApply.arena): a
+   * ShardApply into the same one names it by id only. */
+  private arenaSent: (number | undefined)[] = [];
   /** appliedBytes: entry data applied since the counter was last reset (snapshot trigger). */
   appliedBytes = 0;
   /** leaseRemaining: checkpointed remaining TTLs (seconds) by lease id (etcd 3.6). */
@@ -221,6 +224,7 @@ export class StateMachine {
     const loading = Promise.all(this.shards.map((s, i) => s.ask({
       type: 'ShardRestore', dump: dumpFor(dumps[i]!), index,
     }, snapshotAskTimeoutMs)));
+    this.arenaSent = []; // a restored shard holds no arena of the applier's
     // Posted now: queued, the dumps would leave at the end of this turn, after the applier
     // below is built, and the shards would load after it instead of beside it.
     this.out.flushNow();
@@ -445,8 +449,9 @@ export class StateMachine {
         // Every shard advances to the last revision even without changes of its own, so that
         // a read at that revision never waits on a shard that had nothing to do.
         if (revs.lastRevision !== revision) revs.revision(revision, undefined, false);
-        s.sendUnbounded({ type: 'ShardApply', revisions: revs.finish(), index,
-          ...revs.arenaFields() });
+        const arena = revs.arenaFields(this.arenaSent[i]);
+        if (arena.arenaId !== undefined) this.arenaSent[i] = arena.arenaId;
+        s.sendUnbounded({ type: 'ShardApply', revisions: revs.finish(), index, ...arena });
       });
     }
     if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });

@@ -121,6 +121,9 @@ export class Applier {
     this.revision = toRevision(opts.revision ?? initialRevision);
     this.compactRevision = toRevision(opts.compactRevision ?? noRevision);
     assert(this.compactRevision <= this.revision, 'compactRevision > revision');
+    // The shards keep pointing at the values written here (valueOffsetOf): the versions they
+    // hold stay until they compact, so a rebuild must wait for that too.
+    this.cols.holdGarbage();
   }
 
   /**
@@ -421,7 +424,9 @@ export class Applier {
     }
     if (kv === undefined) {
       if (row !== undefined) {
-        this.cols.free(row);
+        // The shards hold the value until they compact past the delete (revision + 1 at
+        // the latest: the one being written).
+        this.cols.free(row, this.revision + 1);
         this.kvs.delete(key);
       }
       return;
@@ -506,6 +511,7 @@ export class Applier {
     if (req.revision <= this.compactRevision) throw new ErrCompacted();
     if (req.revision > this.revision) throw new ErrFutureRev();
     this.compactRevision = toRevision(req.revision);
+    this.cols.releaseGarbage(this.compactRevision);
     return {
       revision: this.revision,
       response: { type: 'compaction' },

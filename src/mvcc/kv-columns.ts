@@ -117,6 +117,13 @@ export class KvColumns {
   private arenaId = newArenaId();
   /** shared: sharedArena()'s answer for the current arena (null: not made yet). */
   private shared: SharedArena | undefined | null = null;
+  /** holding: other stores read this one's values in place (holdGarbage). */
+  private holding = false;
+  /** heldGarbage: the part of arenaGarbage other stores may still read; heldRevisions and
+   * heldBytes list it by the revision that made it garbage (releaseGarbage). */
+  private heldGarbage = 0;
+  private heldRevisions: number[] = [];
+  private heldBytes: number[] = [];
   /** arena tracks the length of its growable shared buffer, which grows in place. */
   private arena: Uint8Array = arenaOf(valueArenaBytesMin);
   /** view is `arena` as a Buffer, for its native latin1 encode/decode. */
@@ -178,20 +185,22 @@ export class KvColumns {
     return r;
   }
 
-  /** set overwrites row r with kv's fields (the old value's bytes become garbage). */
+  /** set overwrites row r with kv's fields (the old value's bytes become garbage, at
+   * kv.modRevision: see holdGarbage). */
   set(r: number, kv: KeyValue): void {
     this.mod[r] = kv.modRevision;
     this.create[r] = kv.createRevision;
     this.version[r] = kv.version;
     this.lease[r] = kv.lease;
-    this.dropValue(r);
+    this.dropValue(r, kv.modRevision);
     this.storeValue(r, kv.value);
   }
 
-  /** free returns row r to the free list; its value's bytes become garbage. */
-  free(r: number): void {
+  /** free returns row r to the free list; its value's bytes become garbage (at `revision`:
+   * see holdGarbage). */
+  free(r: number, revision = 0): void {
     assert(this.prev[r] !== freeRow, 'KvColumns.free: row already free', r);
-    this.dropValue(r);
+    this.dropValue(r, revision);
     this.prev[r] = freeRow;
     this.freeRows.push(r);
     this.liveRows--;
@@ -274,9 +283,11 @@ export class KvColumns {
    * store's rows may point into (addShared), and returns its slot. A store reads one other
    * store's arenas, which replace each other: a new one retires those before it. A retired
    * segment smaller than foreignKeepBytesMin is copied out at once (see releaseSegments).
+   * Once given, an arena may be named by its id alone (no buffer).
    */
-  useSegment(id: number, buffer: SharedArrayBuffer): number {
+  useSegment(id: number, buffer?: SharedArrayBuffer): number {
     for (let s = 1; s < this.foreign.length; s++) if (this.foreign[s]?.id === id) return s;
+    assert(buffer !== undefined, 'KvColumns.useSegment: an arena named before it was given', id);
     for (let s = 1; s < this.foreign.length; s++) {
       const f = this.foreign[s];
       if (f !== undefined) f.retired = true;
@@ -288,7 +299,7 @@ export class KvColumns {
     const bytes = new Uint8Array(buffer);
     this.foreign[slot] = {
       id, buffer, bytes, view: Buffer.from(buffer, 0, bytes.length), rows: 0, live: 0,
-      retired: false,
+      firstRow: Infinity, retired: false,
     };
     if (this.seg === undefined) this.seg = column(Uint16Array, this.capacity);
     return slot;
@@ -307,9 +318,50 @@ export class KvColumns {
     if (len > 0) {
       f.rows++;
       f.live += len;
+      f.firstRow = Math.min(f.firstRow, r);
       this.foreignLive += len;
     }
     return r;
+  }
+
+  /**
+   * holdGarbage tells this store that other stores read values in its arena in place (the
+   * shards, the applier's): a value it overwrites or frees at revision R may still be a
+   * version they hold until they compact at R or later, so a rebuild would not free its
+   * bytes, only copy the live ones beside them. Such garbage does not count toward a rebuild
+   * until releaseGarbage(C ≥ R). Without compactions the arena then holds every value once,
+   * where before the readers held their own copies.
+   */
+  holdGarbage(): void {
+    this.holding = true;
+  }
+
+  /** releaseGarbage: the readers compacted at `revision`; garbage made at or below it is
+   * theirs no more. Held garbage is released in the order it was made (a later-listed value
+   * of an earlier revision waits for the ones before it). */
+  releaseGarbage(revision: number): void {
+    let i = 0;
+    while (i < this.heldRevisions.length && this.heldRevisions[i]! <= revision) {
+      this.heldGarbage -= this.heldBytes[i]!;
+      i++;
+    }
+    if (i === 0) return;
+    this.heldRevisions.splice(0, i);
+    this.heldBytes.splice(0, i);
+  }
+
+  /** holdBytes lists len bytes of garbage made at `revision` as held (holdGarbage); past
+   * heldListMax entries the last one takes them, at the later revision of the two. */
+  private holdBytes(revision: number, len: number): void {
+    this.heldGarbage += len;
+    const n = this.heldRevisions.length;
+    if (n > 0 && (n >= heldListMax || this.heldRevisions[n - 1] === revision)) {
+      this.heldRevisions[n - 1] = Math.max(this.heldRevisions[n - 1]!, revision);
+      this.heldBytes[n - 1]! += len;
+      return;
+    }
+    this.heldRevisions.push(revision);
+    this.heldBytes.push(len);
   }
 
   /** foreignSegments: how many other stores' arenas this one holds (useSegment). */
@@ -343,12 +395,16 @@ export class KvColumns {
   /** copyOut moves the values of the rows in foreign segment `slot` into the own arena and
    * lets the segment go. */
   private copyOut(slot: number): void {
-    let left = this.foreign[slot]!.rows;
-    for (let r = 0; r < this.rowsUsed && left > 0; r++) {
-      if (this.seg![r] !== slot) continue;
-      const v = this.value(r);
+    const f = this.foreign[slot]!;
+    const seg = this.seg!;
+    let left = f.rows;
+    for (let r = f.firstRow; r < this.rowsUsed && left > 0; r++) {
+      if (seg[r] !== slot) continue;
+      const at = this.valueAt[r]!;
+      const len = this.valueLen[r]!;
+      const src = this.segmentView(slot, at + len);
       this.dropValue(r);
-      this.storeValue(r, v);
+      this.storeValueBytes(r, src, at, len);
       left--;
     }
     this.foreign[slot] = undefined;
@@ -356,12 +412,15 @@ export class KvColumns {
 
   /** dropValue forgets row r's value (empty from now on): own bytes become garbage, a
    * foreign segment's count goes down (and an unused retired one is let go). */
-  private dropValue(r: number): void {
+  private dropValue(r: number, revision = 0): void {
     const len = this.valueLen[r]!;
     this.valueLen[r] = 0;
     const s = this.seg?.[r] ?? 0;
     if (s === 0) {
       this.arenaGarbage += len;
+      if (this.holding && len > 0 && revision > 0 && this.valueAt[r]! >= this.baseBytes) {
+        this.holdBytes(revision, len);
+      }
       return;
     }
     this.seg![r] = 0;
@@ -596,6 +655,7 @@ export class KvColumns {
     }
     this.arenaUsed = o;
     this.arenaGarbage = 0;
+    this.clearHeld();
   }
 
   /** loadBase keeps `base` as the loaded rows' values (load with a base, their offsets in
@@ -611,6 +671,14 @@ export class KvColumns {
     this.setArena(arenaOf(valueArenaBytesMin));
     this.arenaUsed = base.length;
     this.arenaGarbage = base.length - live;
+    this.clearHeld();
+  }
+
+  /** clearHeld forgets held garbage (a new arena holds none). */
+  private clearHeld(): void {
+    this.heldGarbage = 0;
+    this.heldRevisions = [];
+    this.heldBytes = [];
   }
 
   /** setBase replaces the base (noBase: none). */
@@ -652,18 +720,35 @@ export class KvColumns {
   }
 
   private storeValue(r: number, v: Bytes): void {
-    const len = v.length;
+    const o = this.placeValue(r, v.length);
+    if (o >= 0) this.view.write(v, o, v.length, 'latin1');
+  }
+
+  /** storeValueBytes is storeValue of bytes (src[at, at + len)). */
+  private storeValueBytes(r: number, src: Uint8Array, at: number, len: number): void {
+    const o = this.placeValue(r, len);
+    if (o >= 0) this.arena.set(src.subarray(at, at + len), o);
+  }
+
+  /** placeValue makes room for row r's value of len bytes at the arena's end (growing or
+   * rebuilding it), sets the row's offset and length, and returns where in `arena` to write
+   * it (-1 for an empty value). */
+  private placeValue(r: number, len: number): number {
     this.valueLen[r] = len;
     if (len === 0) {
       this.valueAt[r] = 0;
-      return;
+      return -1;
     }
     if (this.arenaUsed - this.baseBytes + len > this.arena.byteLength) {
       const size = Math.ceil((this.arena.byteLength + len) * kvColumnsGrowth);
       // Rebuilding copies only live bytes; with enough garbage that beats growing. A base
-      // that leaves no room for the grown arena's offsets goes the same way.
-      if (this.arenaGarbage >= this.arenaUsed * valueArenaGarbageRatio ||
-        this.baseBytes + size > valueArenaBytesMax) {
+      // that leaves no room for the grown arena's offsets goes the same way. Garbage that
+      // readers may still read (holdGarbage) does not count: a rebuild would not free it.
+      // Such a store rebuilds rather than copies its arena to grow it (growArena), which
+      // would leave the readers a second whole copy.
+      if (this.arenaGarbage - this.heldGarbage >= this.arenaUsed * valueArenaGarbageRatio ||
+        this.baseBytes + size > valueArenaBytesMax ||
+        (this.holding && !this.growsInPlace(size))) {
         this.valueLen[r] = 0; // not live yet: the rebuild must not copy it
         this.rebuildArena(len);
         this.valueLen[r] = len;
@@ -672,9 +757,15 @@ export class KvColumns {
       }
     }
     const at = this.arenaUsed;
-    this.view.write(v, at - this.baseBytes, len, 'latin1');
     this.valueAt[r] = at;
     this.arenaUsed += len;
+    return at - this.baseBytes;
+  }
+
+  /** growsInPlace: the arena's reservation holds `size` bytes (growArena makes no copy). */
+  private growsInPlace(size: number): boolean {
+    const buf = this.arena.buffer as GrowableSharedBuffer;
+    return buf.growable === true && size <= buf.maxByteLength;
   }
 
   /** rebuildArena copies the live values into a fresh arena with at least `extra` free
@@ -699,6 +790,7 @@ export class KvColumns {
     this.setArena(copier.dst);
     this.arenaUsed = o;
     this.arenaGarbage = 0;
+    this.clearHeld();
   }
 
   /** growArena makes the arena `size` bytes, in place when its reservation holds them (the
@@ -706,7 +798,7 @@ export class KvColumns {
   private growArena(size: number): void {
     assert(size <= valueArenaBytesMax, 'KvColumns: value arena over its limit', size);
     const buf = this.arena.buffer as GrowableSharedBuffer;
-    if (buf.growable === true && size <= buf.maxByteLength) {
+    if (this.growsInPlace(size)) {
       buf.grow(size);
       this.setArena(this.arena);
       return;
@@ -969,6 +1061,8 @@ interface ForeignSegment {
   /** rows: live rows whose values lie in it; live: those values' bytes. */
   rows: number;
   live: number;
+  /** firstRow: no row below it points into it (where copyOut starts looking). */
+  firstRow: number;
   /** retired: its store has moved to a newer arena (useSegment). */
   retired: boolean;
 }
@@ -981,6 +1075,8 @@ interface ForeignSegment {
  * instead of many small segments.
  */
 const foreignKeepBytesMin = 4 * 1024 * 1024;
+/** heldListMax bounds holdGarbage's list (revisions merge into the last entry past it). */
+const heldListMax = 4096;
 const foreignKeepShareMin = 0.5;
 /** foreignSegmentsMax: seg is a uint16 column. */
 const foreignSegmentsMax = 0xffff;

@@ -191,9 +191,9 @@ export class ShardStore {
   /**
    * useSegment makes the applier's value arena (its id and shared buffer, as ShardApply
    * carries them) one that apply's `shared` values may lie in, and returns its slot
-   * (KvColumns.useSegment).
+   * (KvColumns.useSegment; the buffer may be left out once the store has it).
    */
-  useSegment(id: number, buffer: SharedArrayBuffer): number {
+  useSegment(id: number, buffer?: SharedArrayBuffer): number {
     return this.cols.useSegment(id, buffer);
   }
 
