@@ -512,3 +512,45 @@ test('mvcc: KvColumns that holds its garbage for readers rebuilds only once they
   t.not(c.sharedArena()!.id, first, 'rebuilt once the dead garbage reached half of it');
   t.true(c.arenaBytes < 1024 * 1024, 'the rebuilt arena holds the live value, not the history');
 });
+
+test('mvcc: a reader follows the values a holding store\'s rebuild moved (Relocation), and ' +
+  'copies out only what it alone still holds', (t) => {
+  const src = new KvColumns();
+  src.holdGarbage();
+  const dst = new KvColumns();
+  const srcRow = new Map<string, number>();
+  const dstRows = new Map<number, KeyValue>(); // dst row → what it must read
+  const history: number[] = []; // dst rows of versions overwritten since
+  const dstHead = new Map<string, number>();
+  let rev = 0;
+  let rebuilt = false;
+  const write = (key: string): void => {
+    const kv = { ...kvOf(key, ++rev, `${key}@${rev}`.padEnd(1024, '~')) };
+    const r = srcRow.get(key);
+    if (r === undefined) srcRow.set(key, src.add(kv));
+    else src.set(r, kv);
+    const a = src.sharedArena()!;
+    const slot = dst.useSegment(a.id, a.bytes.buffer as SharedArrayBuffer, a.relocated);
+    if (a.relocated !== undefined) rebuilt = true;
+    const old = dstHead.get(key);
+    if (old !== undefined) history.push(old);
+    const row = dst.addShared(kv, old ?? -1, slot, src.arenaOffsetOf(srcRow.get(key)!),
+      kv.value.length);
+    dstHead.set(key, row);
+    dstRows.set(row, kv);
+  };
+  for (let i = 0; i < 200; i++) write(`k${i}`);
+  for (let pass = 0; pass < 5; pass++) for (let i = 0; i < 150; i++) write(`k${i}`);
+  src.releaseGarbage(rev); // the readers compacted: the overwritten values are dead to them
+  for (let i = 200; !rebuilt && i < 5000; i++) write(`k${i}`);
+  t.true(rebuilt, 'the source rebuilt its arena');
+  // dst compacts too: the overwritten versions go, then its retired arenas are looked at.
+  for (const r of history) {
+    dst.free(r);
+    dstRows.delete(r);
+  }
+  dst.compactArena();
+  t.is(dst.foreignSegments, 1, 'the old arena was let go');
+  t.is(dst.valueBytesLive, 0, 'nothing was copied out: the moved values were followed');
+  for (const [r, kv] of dstRows) t.deepEqual(dst.kv(r, kv.key), kv);
+});

@@ -2,7 +2,7 @@ import { assert } from '../../src/assert.js';
 import type {
   Change, KeyValue, RangeRequest, RangeResponse, SharedValues,
 } from '../../src/mvcc/types.js';
-import type { SharedArena } from '../../src/mvcc/kv-columns.js';
+import type { Relocation, SharedArena } from '../../src/mvcc/kv-columns.js';
 import { moveBytes, movedBytesMin } from '../../src/runtime/codec.js';
 import { shardOf } from '../../src/mvcc/shard-of.js';
 import type { LeaseId, Revision } from '../../src/types.js';
@@ -42,6 +42,11 @@ export interface ShardApply {
    * memory costs ≈ 0.7 µs to post and as much to receive). */
   arena?: Uint8Array;
   arenaId?: number;
+  /** relocation: with `arena`, where the applier's rebuild that made it put the live values
+   * of the arena before it (KvColumns.Relocation's table and fromId): the shard's rows there
+   * move with them instead of being copied out. */
+  relocation?: Uint8Array;
+  relocatedFrom?: number;
 }
 
 /** ShardRange reads at a revision. The shard first waits until it has applied
@@ -202,10 +207,16 @@ export class AppliedWriter {
   /** arenaFields are ShardApply's arena fields for this batch (none when no value is left
    * in an arena): its id, and a view of it unless it is `sentId`, the arena the shard was
    * last sent. */
-  arenaFields(sentId?: number): Pick<ShardApply, 'arena' | 'arenaId'> {
+  arenaFields(sentId?: number):
+    Pick<ShardApply, 'arena' | 'arenaId' | 'relocation' | 'relocatedFrom'> {
     const a = this.arena;
     if (a === undefined) return {};
-    return a.id === sentId ? { arenaId: a.id } : { arena: moveBytes(a.bytes), arenaId: a.id };
+    if (a.id === sentId) return { arenaId: a.id };
+    const moved = a.relocated;
+    return moved === undefined ? { arena: moveBytes(a.bytes), arenaId: a.id } : {
+      arena: moveBytes(a.bytes), arenaId: a.id, relocation: moveBytes(moved.table),
+      relocatedFrom: moved.fromId,
+    };
   }
 
   /** lastRevision is the revision written last (0: none yet). */
@@ -331,15 +342,17 @@ export interface AppliedStore {
   apply(revision: Revision, changes: readonly Change[], subs?: readonly number[],
     shared?: SharedValues, slot?: number): void;
   compact(revision: Revision): void;
-  useSegment(id: number, buffer?: SharedArrayBuffer): number;
+  useSegment(id: number, buffer?: SharedArrayBuffer, relocated?: Relocation): number;
 }
 
 /** applyShardApply applies a ShardApply to a shard's store: its revisions in order (those the
  * store has are passed over), their compactions, the puts whose values stay in the applier's
  * arena pointing into it. */
 export function applyShardApply(store: AppliedStore, msg: ShardApply): void {
-  const slot = msg.arenaId === undefined ? 0
-    : store.useSegment(msg.arenaId, msg.arena?.buffer as SharedArrayBuffer | undefined);
+  const relocated = msg.relocation === undefined ? undefined
+    : { fromId: msg.relocatedFrom!, table: msg.relocation };
+  const slot = msg.arenaId === undefined ? 0 : store.useSegment(msg.arenaId,
+    msg.arena?.buffer as SharedArrayBuffer | undefined, relocated);
   for (const r of decodeApplied(msg.revisions)) {
     if (r.revision > store.currentRevision) {
       store.apply(r.revision as Revision, r.changes, r.subs, r.shared, slot);

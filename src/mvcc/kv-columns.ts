@@ -117,6 +117,9 @@ export class KvColumns {
   private arenaId = newArenaId();
   /** shared: sharedArena()'s answer for the current arena (null: not made yet). */
   private shared: SharedArena | undefined | null = null;
+  /** relocated: where the last rebuild moved the previous arena's live values (holding
+   * stores only; SharedArena.relocated). */
+  private relocated: Relocation | undefined = undefined;
   /** holding: other stores read this one's values in place (holdGarbage). */
   private holding = false;
   /** heldGarbage: the part of arenaGarbage other stores may still read; heldRevisions and
@@ -265,7 +268,7 @@ export class KvColumns {
     if (this.shared === null) {
       const buf = this.arena.buffer;
       this.shared = buf instanceof SharedArrayBuffer
-        ? { id: this.arenaId, bytes: new Uint8Array(buf) } : undefined;
+        ? { id: this.arenaId, bytes: new Uint8Array(buf), relocated: this.relocated } : undefined;
     }
     return this.shared;
   }
@@ -285,14 +288,9 @@ export class KvColumns {
    * segment smaller than foreignKeepBytesMin is copied out at once (see releaseSegments).
    * Once given, an arena may be named by its id alone (no buffer).
    */
-  useSegment(id: number, buffer?: SharedArrayBuffer): number {
+  useSegment(id: number, buffer?: SharedArrayBuffer, relocated?: Relocation): number {
     for (let s = 1; s < this.foreign.length; s++) if (this.foreign[s]?.id === id) return s;
     assert(buffer !== undefined, 'KvColumns.useSegment: an arena named before it was given', id);
-    for (let s = 1; s < this.foreign.length; s++) {
-      const f = this.foreign[s];
-      if (f !== undefined) f.retired = true;
-    }
-    this.releaseSegments(foreignKeepShareMin);
     let slot = this.foreign.indexOf(undefined, 1);
     if (slot < 0) slot = this.foreign.length;
     assert(slot <= foreignSegmentsMax, 'KvColumns: too many foreign segments', slot);
@@ -302,7 +300,48 @@ export class KvColumns {
       firstRow: Infinity, retired: false,
     };
     if (this.seg === undefined) this.seg = column(Uint16Array, this.capacity);
+    for (let s = 1; s < this.foreign.length; s++) {
+      const f = this.foreign[s];
+      if (f === undefined || s === slot) continue;
+      if (f.id === relocated?.fromId) this.relocate(s, slot, relocated.table);
+      f.retired = true;
+    }
+    this.releaseSegments(foreignKeepShareMin);
     return slot;
+  }
+
+  /** relocate points the rows in foreign segment `from` whose values its store copied into
+   * segment `to` (a Relocation's table) at their new place. */
+  private relocate(from: number, to: number, table: Uint8Array): void {
+    const n = table.length / 8;
+    // A small table crosses packed inside its message, where it may not be 4-byte aligned.
+    const aligned = table.byteOffset % 4 === 0 ? table : table.slice();
+    const words = new Uint32Array(aligned.buffer, aligned.byteOffset, 2 * n);
+    const f = this.foreign[from]!;
+    const t = this.foreign[to]!;
+    const seg = this.seg!;
+    let left = f.rows;
+    for (let r = f.firstRow; r < this.rowsUsed && left > 0; r++) {
+      if (seg[r] !== from) continue;
+      left--;
+      const at = this.valueAt[r]!;
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (words[mid]! < at) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === n || words[lo] !== at) continue;
+      const len = this.valueLen[r]!;
+      seg[r] = to;
+      this.valueAt[r] = words[n + lo]!;
+      f.rows--;
+      f.live -= len;
+      t.rows++;
+      t.live += len;
+      t.firstRow = Math.min(t.firstRow, r);
+    }
   }
 
   /** addShared is add() with the value left where it lies: len bytes at `at` in the segment
@@ -778,19 +817,27 @@ export class KvColumns {
     const copier = this.copier(arenaOf(size));
     let o = 0;
     const seg = this.seg;
+    // Readers pointing into this arena are told where its live values went (relocated).
+    const moves: number[] | undefined = this.holding ? [] : undefined;
     for (let r = 0; r < this.rowsUsed; r++) {
       const len = this.valueLen[r]!;
       if (len === 0 || (seg !== undefined && seg[r] !== 0)) continue;
-      copier.copy(0, this.valueAt[r]!, len, o);
+      const at = this.valueAt[r]!;
+      copier.copy(0, at, len, o);
+      if (moves !== undefined && at >= this.baseBytes) {
+        moves.push((at - this.baseBytes) * 2 ** 32 + o);
+      }
       this.valueAt[r] = o;
       o += len;
     }
     copier.flush();
+    const fromId = this.arenaId;
     this.setBase(noBase);
     this.setArena(copier.dst);
     this.arenaUsed = o;
     this.arenaGarbage = 0;
     this.clearHeld();
+    this.relocated = moves === undefined ? undefined : relocationOf(fromId, moves);
   }
 
   /** growArena makes the arena `size` bytes, in place when its reservation holds them (the
@@ -813,6 +860,7 @@ export class KvColumns {
       this.droppedBytes += this.arena.byteLength;
       this.arenaId = newArenaId();
       this.shared = null;
+      this.relocated = undefined;
     }
     this.arena = a;
     // A Buffer's length is fixed when it is made, so it is made again after each growth.
@@ -1049,6 +1097,33 @@ export interface SharedArena {
   readonly id: number;
   /** bytes views the whole buffer (shared memory; it may have grown in place since). */
   readonly bytes: Uint8Array;
+  /** relocated: where the rebuild that made this arena put the previous one's live values. */
+  readonly relocated?: Relocation;
+}
+
+/**
+ * Relocation tells readers of arena `fromId` where a rebuild copied its live values: `table`
+ * is n uint32 offsets in the old arena, ascending, then the n offsets in the new arena where
+ * the same bytes now lie (shared memory, so that it crosses to every reader uncopied).
+ */
+export interface Relocation {
+  readonly fromId: number;
+  readonly table: Uint8Array;
+}
+
+/** relocationOf packs a rebuild's moves (old offset × 2^32 + new offset, in row order) as a
+ * Relocation. */
+function relocationOf(fromId: number, moves: number[]): Relocation {
+  const sorted = Float64Array.from(moves).sort();
+  const n = sorted.length;
+  const table = new Uint8Array(new SharedArrayBuffer(Math.max(4, n * 8)));
+  const words = new Uint32Array(table.buffer, 0, 2 * n);
+  for (let i = 0; i < n; i++) {
+    const m = sorted[i]!;
+    words[i] = Math.floor(m / 2 ** 32);
+    words[n + i] = m % 2 ** 32;
+  }
+  return { fromId, table: table.subarray(0, n * 8) };
 }
 
 /** ForeignSegment is another store's arena that rows of this one point into (useSegment). */

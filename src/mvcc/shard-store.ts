@@ -8,7 +8,7 @@ import { ErrCompacted, ErrFutureRev, ErrSnapshotCorrupt } from '../errors.js';
 import { tombstoneOf } from './key-index.js';
 import { inKeyRange, keyRangeOf } from './key-range.js';
 import {
-  column, grown, KvColumns, loadColumn, replacedBytes, sharedBaseOf,
+  column, grown, KvColumns, loadColumn, type Relocation, replacedBytes, sharedBaseOf,
 } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
@@ -193,8 +193,8 @@ export class ShardStore {
    * carries them) one that apply's `shared` values may lie in, and returns its slot
    * (KvColumns.useSegment; the buffer may be left out once the store has it).
    */
-  useSegment(id: number, buffer?: SharedArrayBuffer): number {
-    return this.cols.useSegment(id, buffer);
+  useSegment(id: number, buffer?: SharedArrayBuffer, relocated?: Relocation): number {
+    return this.cols.useSegment(id, buffer, relocated);
   }
 
   /**
