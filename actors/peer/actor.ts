@@ -1,4 +1,4 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import {
   peerBatchBytesMax, peerDialBackoffMsMax, peerHandshakeTimeoutMs, peerIdleTimeoutMs,
   peerProbeIntervalMs,

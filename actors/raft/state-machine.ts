@@ -5,7 +5,7 @@ import { MemberTable, type Member } from '../../src/cluster/membership.js';
 import { expireAsRevokes, leaseKeyUpdates } from '../../src/lease/index.js';
 import {
   Applier, type DeferredRead, decodeShardSnapshot, fillDeferredRead, mergeRanges,
-  repartitionSnapshots, shardOf,
+  repartitionSnapshots,
 } from '../../src/mvcc/index.js';
 import type { Change, TxnResponse } from '../../src/mvcc/types.js';
 import {
