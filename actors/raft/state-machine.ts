@@ -514,7 +514,7 @@ export class StateMachine {
     else if (req.type === 'txn') this.counters.txns++;
     const compact = req.type === 'compaction' ? req.revision : undefined;
     if (result.revision !== before || compact !== undefined) {
-      this.partition(acc.perShard, result.revision, result.changes, compact);
+      partitionChanges(acc.perShard, result.revision, result.changes, compact, this.applier);
       acc.touched = true;
     }
     if (result.revision !== before) {
@@ -693,13 +693,6 @@ export class StateMachine {
       this.out.replyError(d.token, e as Error & { code?: string });
     }
   }
-
-  private partition(
-    perShard: AppliedWriter[], revision: number, changes: Change[], compact?: number,
-  ): void {
-    partitionChanges(perShard, revision, changes, compact, this.applier);
-  }
-
 }
 
 /** dumpFor is what a shard is sent of its dump (see StateMachine.restore): shared memory

@@ -2,7 +2,9 @@ import { assert } from '../../src/assert.js';
 import type {
   Change, KeyValue, RangeRequest, RangeResponse, SharedValues,
 } from '../../src/mvcc/types.js';
-import type { Relocation, SharedArena } from '../../src/mvcc/kv-columns.js';
+import type { SharedArena } from '../../src/mvcc/kv-columns.js';
+import type { Applier } from '../../src/mvcc/applier.js';
+import type { ShardStore } from '../../src/mvcc/shard-store.js';
 import { moveBytes, movedBytesMin } from '../../src/runtime/codec.js';
 import { shardOf } from '../../src/mvcc/shard-of.js';
 import type { LeaseId, Revision } from '../../src/types.js';
@@ -302,12 +304,6 @@ export class AppliedWriter {
   }
 }
 
-/** ValueSource is where partitionChanges finds the puts' values (the Applier). */
-export interface ValueSource {
-  sharedArena(): SharedArena | undefined;
-  valueOffsetOf(kv: KeyValue): number;
-}
-
 /**
  * partitionChanges writes one applied request's changes (and compaction) into the writers
  * of the shards they belong to (shardOf). Shards keep their own history, so the previous
@@ -317,7 +313,8 @@ export interface ValueSource {
  * its changes' place in it (subs), so a watch catching up from history gets them in order.
  */
 export function partitionChanges(writers: readonly AppliedWriter[], revision: number,
-  changes: readonly Change[], compact: number | undefined, values: ValueSource): void {
+  changes: readonly Change[], compact: number | undefined,
+  values: Pick<Applier, 'sharedArena' | 'valueOffsetOf'>): void {
   const n = writers.length;
   const shardOfChange = changes.map((c) => shardOf(c.kv.key, n));
   const spread = shardOfChange.some((s) => s !== shardOfChange[0]);
@@ -336,19 +333,10 @@ export function partitionChanges(writers: readonly AppliedWriter[], revision: nu
   }
 }
 
-/** AppliedStore is what applyShardApply drives (a ShardStore). */
-export interface AppliedStore {
-  readonly currentRevision: number;
-  apply(revision: Revision, changes: readonly Change[], subs?: readonly number[],
-    shared?: SharedValues, slot?: number): void;
-  compact(revision: Revision): void;
-  useSegment(id: number, buffer?: SharedArrayBuffer, relocated?: Relocation): number;
-}
-
 /** applyShardApply applies a ShardApply to a shard's store: its revisions in order (those the
  * store has are passed over), their compactions, the puts whose values stay in the applier's
  * arena pointing into it. */
-export function applyShardApply(store: AppliedStore, msg: ShardApply): void {
+export function applyShardApply(store: ShardStore, msg: ShardApply): void {
   const relocated = msg.relocation === undefined ? undefined
     : { fromId: msg.relocatedFrom!, table: msg.relocation };
   const slot = msg.arenaId === undefined ? 0 : store.useSegment(msg.arenaId,

@@ -306,7 +306,7 @@ export class KvColumns {
       if (f.id === relocated?.fromId) this.relocate(s, slot, relocated.table);
       f.retired = true;
     }
-    this.releaseSegments(foreignKeepShareMin);
+    this.releaseSegments();
     return slot;
   }
 
@@ -418,15 +418,18 @@ export class KvColumns {
 
   /**
    * releaseSegments copies out of each retired segment the values of the rows that point
-   * into it, into this store's own arena, when they are under `share` of its size: the rest
-   * of it is the other store's garbage, kept alive for their sake.
+   * into it, into this store's own arena, when they are under foreignKeepShareMin of its size
+   * (or it is under foreignKeepBytesMin): the rest of it is the other store's garbage, kept
+   * alive for their sake.
    */
-  releaseSegments(share: number): void {
+  releaseSegments(): void {
     for (let s = 1; s < this.foreign.length; s++) {
       const f = this.foreign[s];
       if (f === undefined || !f.retired) continue;
       const size = f.buffer.byteLength;
-      if (f.rows > 0 && size >= foreignKeepBytesMin && f.live >= size * share) continue;
+      if (f.rows > 0 && size >= foreignKeepBytesMin && f.live >= size * foreignKeepShareMin) {
+        continue;
+      }
       this.copyOut(s);
     }
   }
@@ -527,7 +530,7 @@ export class KvColumns {
   /** compactArena copies the live values into a fresh arena sized for them (dropping the
    * garbage), when garbage is at least valueArenaGarbageRatio of the used bytes. */
   compactArena(force = false): void {
-    this.releaseSegments(foreignKeepShareMin);
+    this.releaseSegments();
     if (!force && this.arenaGarbage < this.arenaUsed * valueArenaGarbageRatio) return;
     this.rebuildArena(0);
   }
