@@ -403,3 +403,61 @@ test('cluster-sim: a lone voter takes back the writes it applied ahead of an app
       `append ${failedSeq} failed, ${c.readsTakenBack} reads taken back`);
   }
 });
+
+test('cluster-sim: a write to a member that knows no leader waits for one (as etcd\'s ' +
+  'proposals do), and fails with etcd\'s timeout if none comes in time', async (t) => {
+  const sched = new Scheduler();
+  const c = new SimCluster({
+    size: 3, rng: seededRng(11), sched, dropP: 0, delayMsMax: 1, shardCount: 1,
+    snapshotCount: 100, requestTimeoutMs: 2_000,
+  });
+  for (let at = 0; at < 10_000; at += 2) sched.at(at, () => undefined);
+  for (let i = 0; i < 3; i++) c.start(i);
+  const ask = async (i: number) => {
+    let st: { leader: number; memberId: number } | undefined;
+    void c.members[i]!.gateway!.ref<RaftMsg, { leader: number; memberId: number }>('raft')
+      .ask({ type: 'RaftStatus' }).then((r) => { st = r; });
+    await sched.run(sched.nowMs + 4);
+    return st!;
+  };
+  await sched.run(600);
+  const leaderId = (await ask(0)).leader;
+  t.not(leaderId, 0, 'a leader was elected');
+  const f = c.members.findIndex((m) => m.id !== leaderId);
+  const others = [0, 1, 2].filter((i) => i !== f);
+  for (const i of others) c.crash(i);
+  // Alone, the follower times its leader out and campaigns in vain: it knows no leader.
+  await sched.run(sched.nowMs + 600);
+  t.is((await ask(f)).leader, 0, 'the survivor knows no leader');
+
+  const outcome = (p: Promise<{ header: { revision: number } }>) => {
+    const o: { rev?: number; error?: string } = {};
+    p.then((r) => { o.rev = r.header.revision; }, (e: Error) => { o.error = e.message; });
+    return o;
+  };
+  const m = c.members[f]!;
+  const first = outcome(m.kv!.write({ type: 'put', key: 'w', value: 'waited' }));
+  await sched.run(sched.nowMs + 300);
+  t.deepEqual(first, {}, 'no answer while no leader is known (it used to fail at once)');
+  c.start(others[0]!);
+  await sched.run(sched.nowMs + 1_500);
+  t.is(first.error, undefined);
+  t.true((first.rev ?? 0) > 0, 'acknowledged once a leader was elected');
+  let value: string | undefined;
+  void m.kv!.range({ type: 'range', key: 'w' }).then((r) => {
+    value = r.response.kvs[0]?.value;
+  });
+  await sched.run(sched.nowMs + 200);
+  t.is(value, 'waited');
+
+  // Without a quorum again: the write waits out its request timeout, then fails as etcd's.
+  c.crash(others[0]!);
+  await sched.run(sched.nowMs + 600);
+  t.is((await ask(f)).leader, 0);
+  const second = outcome(m.kv!.write({ type: 'put', key: 'w', value: 'lost' }));
+  await sched.run(sched.nowMs + 1_900);
+  t.deepEqual(second, {}, 'still waiting before its deadline');
+  await sched.run(sched.nowMs + 200);
+  t.is(second.error, 'etcdserver: request timed out');
+  t.deepEqual(c.errors, []);
+});

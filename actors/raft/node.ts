@@ -88,6 +88,16 @@ export interface RaftNodeDeps {
   readPoint?: SharedCell;
 }
 
+/** Proposing: a client's proposal on its way into the core (propose, flushProposals). */
+interface Proposing {
+  data: Uint8Array;
+  n: number;
+  token: ReplyToken | undefined;
+  trace: TraceRef[] | undefined;
+  /** deadlineMs: the request's timeout, counted from when the node took it. */
+  deadlineMs: number;
+}
+
 /** errors answered by the Raft node: rows of src/errors.ts (etcd's codes and wording). */
 const E = {
   noLeader: new EtcdError('NO_LEADER'),
@@ -211,9 +221,15 @@ export class RaftNode {
   private traced: TraceRef[] = [];
   /** proposing: the proposals taken since the last pass (propose, flushProposals). Bounded by
    * what one turn's batches carry (the gateways' admission limit). */
-  private proposing: {
-    data: Uint8Array; n: number; token: ReplyToken | undefined; trace: TraceRef[] | undefined;
-  }[] = [];
+  private proposing: Proposing[] = [];
+  /**
+   * leaderless: the proposals taken while this member knows no leader. etcd's node takes no
+   * proposal until it knows one (its propc is nil meanwhile), so a write that reaches a member
+   * during an election or a leadership transfer waits for the new leader, up to its request
+   * timeout, instead of failing. Bounded as `proposing` is: each is a request in flight,
+   * within the gateways' admission limit.
+   */
+  private leaderless: Proposing[] = [];
   /**
    * ownNoSpace: this member's disk refused a write for lack of space, so it raised its own
    * NOSPACE, which it cannot append to its own log: 'pending' until another member has
@@ -471,6 +487,7 @@ export class RaftNode {
     }
     const alone = this.singleVoter();
     for (const t of this.proposals.drain()) this.ep.replyError(t, alone ? error : timeoutError);
+    this.expireLeaderless(now, error);
     if (alone) this.applyDurableLog();
     for (const t of [...this.reads.failIssued(), ...this.reads.takeGathered()]) {
       this.answerFaultRead(t);
@@ -483,6 +500,11 @@ export class RaftNode {
     // A lone voter's boot waits to lead: it serves reads (and refuses writes) instead.
     this.onLeader?.();
     this.onLeader = undefined;
+    if (this.leaderless.length > 0) {
+      this.proposing.push(...this.leaderless);
+      this.leaderless = [];
+      this.schedulePump();
+    }
   }
 
   /**
@@ -713,6 +735,7 @@ export class RaftNode {
       if (p.token !== undefined) this.ep.replyError(p.token, E.stopped);
     }
     this.proposing = [];
+    this.expireLeaderless(this.deps.nowMs(), E.stopped);
   }
 
   /** handle takes one message of the actor's protocol. Messages that arrive while the node
@@ -823,6 +846,7 @@ export class RaftNode {
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
+    this.expireLeaderless(now);
     const late = this.reads.expire(now);
     for (const t of late.tokens) this.ep.replyError(t, late.error);
     if (this.transfers.length > 0) {
@@ -1235,6 +1259,11 @@ export class RaftNode {
     }
     this.onLeader?.();
     this.onLeader = undefined;
+    if (this.leaderless.length > 0) {
+      this.proposing.push(...this.leaderless);
+      this.leaderless = [];
+      this.schedulePump();
+    }
     this.transfers = this.transfers.filter((t) => {
       if (t.to !== this.leader) return true;
       this.ep.reply(t.token, { raftTerm: this.node.term() });
@@ -1301,13 +1330,28 @@ export class RaftNode {
       if (token !== undefined) this.ep.replyError(token, e);
     };
     if (this.fault !== undefined) return fail(this.fault.error);
-    if (this.leader === 0) return fail(E.noLeader);
     if (this.isLearner()) return fail(E.learner);
     const n = this.proposals.next();
-    this.proposing.push({
+    (this.leader === 0 ? this.leaderless : this.proposing).push({
       data: encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n }, req), n, token,
-      trace: this.ep.traceContext,
+      trace: this.ep.traceContext, deadlineMs: this.deps.nowMs() + this.cfg.requestTimeoutMs,
     });
+  }
+
+  /** expireLeaderless fails the proposals that waited for a leader past their deadline (as
+   * etcd's would, its request context done); failAll, every one (a fault, a stop). */
+  private expireLeaderless(nowMs: number, failAll?: ErrorBody): void {
+    if (this.leaderless.length === 0) return;
+    const still: Proposing[] = [];
+    for (const p of this.leaderless) {
+      if (failAll === undefined && p.deadlineMs > nowMs) {
+        still.push(p);
+        continue;
+      }
+      this.sm.counters.failed++;
+      if (p.token !== undefined) this.ep.replyError(p.token, failAll ?? timeoutError);
+    }
+    this.leaderless = still;
   }
 
   /** flushProposals steps the proposals taken since the last pass into the core as one
@@ -1324,6 +1368,11 @@ export class RaftNode {
       } catch (e) {
         error = dropError(e);
       }
+      // The leader was lost since they were taken: they wait for the next one.
+      if (error === E.noLeader) {
+        this.leaderless.push(...ps);
+        return;
+      }
     }
     for (const p of ps) {
       if (error !== undefined) {
@@ -1331,16 +1380,16 @@ export class RaftNode {
         if (p.token !== undefined) this.ep.replyError(p.token, error);
         continue;
       }
-      if (p.token !== undefined) this.wait(p.n, p.token);
+      if (p.token !== undefined) this.wait(p.n, p.token, p.deadlineMs);
       if (p.trace !== undefined && this.traced.length < traceBatchParentsMax) {
         this.traced.push(...p.trace);
       }
     }
   }
 
-  private wait(n: number, token: ReplyToken): void {
-    this.proposals.wait(n, token, this.deps.nowMs() + this.cfg.requestTimeoutMs,
-      this.leaderChanges);
+  private wait(n: number, token: ReplyToken,
+    deadlineMs = this.deps.nowMs() + this.cfg.requestTimeoutMs): void {
+    this.proposals.wait(n, token, deadlineMs, this.leaderChanges);
   }
 
   private issueReadIndex(): void {

@@ -97,6 +97,8 @@ export interface SimOptions {
   /** walFault, when set, is asked at each append's "fsync": an errno (ENOSPC, EROFS, EIO)
    * fails that append as the WAL store does (nothing of it kept), undefined lets it pass. */
   walFault?: (member: number, append: { seq?: number; entries: number }) => string | undefined;
+  /** requestTimeoutMs: the members' request timeout, virtual ms (default 400). */
+  requestTimeoutMs?: number;
 }
 
 const heartbeatMs = 10;
@@ -163,7 +165,8 @@ export class SimCluster {
       memberId: m.id, clusterId: 7, name: `s${m.id}`, clientURLs: [`http://c${m.id}:1`],
       initialMembers: this.founders(), join: false, token: 'sim', shardCount: this.o.shardCount,
       heartbeatIntervalMs: heartbeatMs, electionTicks, snapshotCount: this.o.snapshotCount,
-      snapshotCatchUpEntries: 3, strictReconfigCheck: false, requestTimeoutMs: 400,
+      snapshotCatchUpEntries: 3, strictReconfigCheck: false,
+      requestTimeoutMs: this.o.requestTimeoutMs ?? 400,
       logLevel: 'silent', seed: m.id * 1000 + gen,
     };
     const quiet = { debug() {}, info() {}, warn() {}, error() {} };
