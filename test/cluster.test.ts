@@ -1,6 +1,6 @@
 import test from 'ava';
 import {
-  fastRaft, startCluster, status, type TestCluster, waitFor, waitForConvergence, waitForLeader,
+  fastRaft, startCluster, status, waitFor, waitForConvergence, waitForLeader,
 } from './helpers/cluster.js';
 import { b64, post, unb64 } from './helpers/server.js';
 

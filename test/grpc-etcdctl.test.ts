@@ -3,7 +3,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { idHex } from '../src/cli/format.js';
 import {
   type CtlResult, ctlStderr, type EtcdCluster, etcdBin, etcdctlBin, haveEtcd, needsEtcd, normIds,
   runCtl, startEtcd,

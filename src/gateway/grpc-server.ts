@@ -93,7 +93,6 @@ export function statusOf(e: unknown): Partial<grpc.StatusObject> {
   return { code: a.grpcCode, details: a.text };
 }
 
-const restarting = new EtcdError('RESTARTING');
 const noLeader = new EtcdError('NO_LEADER');
 
 /** startGrpcGateway serves the gRPC API on the reservation's port (released and bound in one

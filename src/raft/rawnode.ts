@@ -8,8 +8,7 @@ import type { Index, MemberId, Term } from '../types.js';
 import { encodeConfChange } from './confchange.js';
 import { assert } from '../assert.js';
 import {
-  errMalformedMessage, errStepLocalMsg, errStepPeerNotFound, ErrProposalDropped,
-  RaftError,
+  errMalformedMessage, errStepLocalMsg, errStepPeerNotFound, RaftError,
 } from './errors.js';
 import { Raft, type RaftConfig } from './raft.js';
 import {

@@ -47,8 +47,8 @@ export interface FrontEndDeps {
 /** serve starts everything that faces clients, once the actors run, and installs the
  * signal handlers that stop the member. */
 export async function serve(deps: FrontEndDeps): Promise<void> {
-  const { config, clientUrls, grpcUrls, lock, logger, log, system, kv, pool, hooks,
-    memberId } = deps;
+  const { config, clientUrls, grpcUrls, logger, log, system, kv, pool, hooks, memberId } =
+    deps;
   const metrics = createMetrics({ version: apiVersion, buildVersion: version, clusterVersion,
     quotaBackendBytes: config.quotaBackendBytes });
   const auth = await startAuth(config, kv, metrics.registry);
