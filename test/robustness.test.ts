@@ -15,11 +15,14 @@ const runs: Omit<RunSpec, 'ops' | 'clients'>[] = [
   { seed: 102, members: 3, faults: ['kill-leader'] },
   { seed: 103, members: 3, faults: ['pause-leader'] },
   { seed: 104, members: 3, faults: ['partition-leader'] },
+  // Compactions during the traffic and the kill, snapshots every 50 entries: the members read
+  // the keys at the compacted revision and a later one as the final history says.
+  { seed: 105, members: 3, faults: ['kill-leader'], compact: true, snapshotCount: 50 },
 ];
 
 for (const spec of runs) {
-  test.serial(`robustness: ${spec.members} member(s), ${spec.faults.join(', ')}, seed ` +
-    `${spec.seed}: linearizable, watches and leases right, members agree`, async (t) => {
+  test.serial(`robustness: ${spec.members} member(s), ${spec.faults.join(', ')}` +
+    `${spec.compact === true ? ', compactions' : ''}, seed ${spec.seed}: linearizable, watches and leases right, members agree`, async (t) => {
     const r = await runOnce({ ...spec, ops: 200, clients: 4 });
     t.log(`${r.ops} operations (${r.unknown} unknown), ${r.watchStreams} watch streams, ` +
       `${(r.ms / 1000).toFixed(1)} s; ${r.evidence.map((e) => e.detail).join('; ')}`);
@@ -27,6 +30,7 @@ for (const spec of runs) {
     t.is(r.evidence.length, spec.faults.length);
     t.true(r.evidence.every((e) => e.happened));
     t.true(r.ops >= 200);
+    if (spec.compact === true) t.true(r.compactions > 0 && r.compactedTo > 0);
     if (spec.faults[0]!.startsWith('kill') || spec.faults[0]!.startsWith('pause') ||
       spec.faults[0]!.startsWith('partition')) {
       const m = /term (\d+)→(\d+)/.exec(r.evidence[0]!.detail);

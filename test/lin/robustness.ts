@@ -7,6 +7,7 @@ import { runOnce, type RunResult } from './harness/run.js';
  *   npm run robustness -- [--runs N] [--members 1|3|5] [--faults kill-leader,pause-leader,...]
  *                         [--seed S] [--ops 1000] [--clients 6] [--keep DIR] [--mix]
  *                         [--serializable-reads] [--snapshot-count N]
+ *                         [--compact]
  *
  * Run k uses seed S + k. With --mix, each run draws one or two faults from --faults (default:
  * every kind that fits the member count); otherwise every run injects all of --faults in
@@ -14,7 +15,8 @@ import { runOnce, type RunResult } from './harness/run.js';
  * prints the command that replays the run's choices (the seed fixes the operations, keys,
  * members and faults; the processes' timing is the machine's). Totals at the end; exit 1 on
  * any violation. --serializable-reads is a positive control: plain gets become serializable
- * (a member's local, possibly stale state), which the checks must catch.
+ * (a member's local, possibly stale state), which the checks must catch. --compact compacts
+ * the store during the traffic and checks history reads at the compacted revision.
  */
 
 function main(): Promise<void> {
@@ -56,6 +58,7 @@ function main(): Promise<void> {
       }
       const r = await runOnce({ seed, members, faults: chosen, ops: opsTarget, clients,
         serializableReads: args.includes('--serializable-reads'),
+        compact: args.includes('--compact'),
         ...(snapshotCount === undefined ? {} : { snapshotCount: Number(snapshotCount) }),
         ...(keep === undefined ? {} : { keepDir: keep }) });
       totals.runs++;
@@ -74,7 +77,7 @@ function main(): Promise<void> {
           `--members ${members} --faults ${chosen.join(',')} --seed ${seed} --ops ${opsTarget} ` +
           `--clients ${clients}${snapshotCount === undefined ? ''
             : ` --snapshot-count ${snapshotCount}`}${args.includes('--serializable-reads')
-            ? ' --serializable-reads' : ''}\n`);
+            ? ' --serializable-reads' : ''}${args.includes('--compact') ? ' --compact' : ''}\n`);
       }
     }
     const s = (performance.now() - t0) / 1000;
@@ -93,7 +96,9 @@ function line(r: RunResult): string {
     '-'} ops ${r.ops} unknown ${r.unknown} refused ${r.refused} watch-streams ` +
     `${r.watchStreams} order-dev ` +
     `${r.orderDeviations} check ${r.partitions}p/${r.checkSteps} steps lease-late-max ` +
-    `${r.leaseLateMsMax.toFixed(0)}ms ${(r.ms / 1000).toFixed(1)}s verdict ${r.verdict}` +
+    `${r.leaseLateMsMax.toFixed(0)}ms ` +
+    (r.spec.compact === true ? `compactions ${r.compactions} to ${r.compactedTo} ` : '') +
+    `${(r.ms / 1000).toFixed(1)}s verdict ${r.verdict}` +
     (r.evidence.length > 0 ? ` [${r.evidence.map((e) => e.detail).join('; ')}]` : '');
 }
 

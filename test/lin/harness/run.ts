@@ -23,7 +23,10 @@ import {
  *    (a new watch from a revision gives the same events) and carry the right prev_kv;
  *  - every acknowledged put is in the final history at its revision;
  *  - no key outlives its lease by more than leaseToleranceMs;
- *  - every member ends with the same revision and the same keys.
+ *  - every member ends with the same revision and the same keys;
+ *  - with `compact`: a compactor compacts the store during the traffic and the faults, and
+ *    every member reads the keys at the last compacted revision and at a later one as the
+ *    final history says they were (history reads across compactions, snapshots and restarts).
  */
 
 /** RunSpec is one run's parameters (all choices come from the seed). */
@@ -34,7 +37,10 @@ export interface RunSpec { seed: number; members: number; faults: string[]; ops:
   snapshotCount?: number;
   /** serializableReads: plain gets read a member's local state (a positive control: the
    * checker should find stale reads, most of all with a paused or cut-off member). */
-  serializableReads?: boolean }
+  serializableReads?: boolean;
+  /** compact: compact the store every 200–600 ms of the traffic, at the lowest revision both
+   * watchers have received (so that their resumes stay above it). */
+  compact?: boolean }
 
 /** RunResult is what a run prints and totals. */
 export interface RunResult { spec: RunSpec; ops: number; unknown: number;
@@ -46,7 +52,10 @@ export interface RunResult { spec: RunSpec; ops: number; unknown: number;
    * (a violation when not 0). */
   orderDeviations: number;
   /** checkSteps and partitions: the checker's work on the KV history. */
-  checkSteps: number; partitions: number }
+  checkSteps: number; partitions: number;
+  /** compactions: compactions answered 200; compactedTo: the highest revision a compaction
+   * was asked for that may have happened (answered 200, or with no known outcome). */
+  compactions: number; compactedTo: number }
 
 /** leaseToleranceMs: a lease key is deleted within TTL + this (lease checks every 500 ms, a
  * revocation through Raft, the watch delivery, on a loaded 2-core machine). A leader change
@@ -75,6 +84,7 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   let orderDeviations = 0;
   let finalPuts: PutEvent[] | undefined;
   let finalDeletes: DeleteEvent[] | undefined;
+  const compactor = { ok: 0, to: 0 };
   const refused: Operation<KvInput, KvOutput>[] = [];
   const phases: string[] = [];
   const phase = (what: string) => phases.push(`${what} ${((performance.now() - t0) / 1000)
@@ -102,6 +112,9 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     let watchTarget = Infinity;
     const watchers = [0, 1].map((i) => new Watcher(cl, seededRng(spec.seed * 7 + i), tRun));
     const watching = watchers.map((w) => w.run(() => w.last >= watchTarget));
+    const compacting = spec.compact === true
+      ? compactWhile(cl, seededRng(spec.seed * 13), watchers, () => trafficDone, compactor)
+      : Promise.resolve();
     // Faults one after the other, from a seed-chosen moment in the first part of the traffic.
     const faulting = (async () => {
       for (const f of spec.faults) {
@@ -122,6 +135,10 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     trafficDone = true;
     await faulting;
     await Promise.all(running);
+    await compacting;
+    if (spec.compact === true && compactor.ok === 0) {
+      violations.push('no compaction happened (the compactor had nothing to check)');
+    }
     for (const x of clients) refused.push(...x.refused);
     await leaseRun;
     phase('traffic');
@@ -162,13 +179,29 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
     if (leasesGone === undefined) violations.push('leased keys remain past their deadline');
     phase('leases');
 
-    // The final history: the revision now, and every event from revision 1 (no compaction).
+    // The final history: the revision now, and every event from revision 1 by a new watch.
     const final = await waitFor(async () => {
       const s = await status(cl.live()[0]?.url ?? '');
       return s === undefined ? undefined : s.revision;
     }, 10_000) ?? 0;
     watchTarget = final;
-    const ref = await readEvents(cl, 1, final, tRun);
+    const compacted = compactor.to > 0;
+    const from1 = Math.max(1, compactor.to);
+    let ref = await readEvents(cl, from1, final, tRun);
+    if (compacted && ref !== undefined) {
+      // After compactions a new watch starts at the last compacted revision, and its events
+      // there come without prev_kv (etcd's: the previous versions are compacted): the history
+      // through that revision is the first watcher's, the second is checked against it, and
+      // so are the acknowledged puts.
+      const head = watchers[0]!.responses.flatMap((r) => r.events).filter((e) => e.mod <= from1);
+      const noPrev = (es: WatchEvent[]) => es.filter((e) => e.mod === from1)
+        .map((e) => ({ ...e, prev: undefined }));
+      if (!sameEvents(noPrev(head), noPrev(ref))) {
+        violations.push(`a watch from the compacted revision ${from1} differs from the ` +
+          'watchers\' events there');
+      }
+      ref = [...head, ...ref.filter((e) => e.mod > from1)];
+    }
     if (ref === undefined) violations.push('could not read the final history by watch');
     await Promise.race([Promise.all(watching), sleep(15_000)]);
     if (watchers.some((w) => w.last < final)) {
@@ -201,13 +234,21 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
         violations.push(`${orderDeviations} revision(s) whose events a watch and the final ` +
           'history give in different orders (watch order within a revision)');
       }
-      const from = 1 + Math.floor(rng() * Math.max(1, final));
+      // (Past the compacted revision: there a new watch's events come without prev_kv.)
+      const from = compacted ? from1 + 1 + Math.floor(rng() * Math.max(0, final - from1))
+        : 1 + Math.floor(rng() * Math.max(1, final));
       const resumed = await readEvents(cl, from, final, tRun);
       const want = ref.filter((e) => e.mod >= from);
       if (resumed === undefined || !sameEvents(resumed, want)) {
-        violations.push(`a watch resumed from revision ${from} differs from the final history`);
+        violations.push(`a watch resumed from revision ${from} differs from the final history` +
+          (resumed === undefined ? ' (no answer)' : `: ${firstDifference(resumed, want)}`));
       }
       violations.push(...checkPrevKv(ref), ...checkAcknowledged(ref, ops, refused));
+      if (spec.compact === true && settled !== undefined) {
+        for (const at of [from1, from1 + Math.floor(rng() * Math.max(1, final - from1 + 1))]) {
+          violations.push(...await checkReadsAt(cl, ref, Math.min(at, final)));
+        }
+      }
       // Lease lateness: when was each leased key deleted, at the latest? Before any operation
       // that showed a revision at or past the delete's returned, and before a watcher got it.
       const revRets = ops.filter((o) => o.output?.rev !== undefined && o.ret !== Infinity)
@@ -302,7 +343,62 @@ export async function runOnce(spec: RunSpec): Promise<RunResult> {
   return { spec, ops: ops.length, unknown, refused: refused.length, violations, evidence,
     ms: performance.now() - t0,
     dir: kept, verdict: violations.length === 0 ? 'ok' : 'VIOLATION', leaseLateMsMax,
-    watchStreams, orderDeviations, checkSteps: lin.steps, partitions: lin.partitions.length };
+    watchStreams, orderDeviations, checkSteps: lin.steps, partitions: lin.partitions.length,
+    compactions: compactor.ok, compactedTo: compactor.to };
+}
+
+/** compactWhile compacts through a random live member every 200–600 ms until `done()`, at
+ * the lowest revision both watchers have received: a watcher resumes from its last revision
+ * + 1, which stays at or above it. A compaction with no known outcome may have happened. */
+async function compactWhile(c: Cluster, rng: () => number, watchers: Watcher[],
+  done: () => boolean, out: { ok: number; to: number }): Promise<void> {
+  while (!done()) {
+    await sleep(200 + rng() * 400);
+    const live = c.live();
+    const rev = Math.min(...watchers.map((w) => w.last));
+    if (live.length === 0 || rev <= out.to) continue;
+    const m = live[Math.floor(rng() * live.length)]!;
+    const r = await post(m.url, '/v3/kv/compaction', { revision: String(rev) });
+    if (r === undefined || r.status === 200) out.to = rev;
+    if (r?.status === 200) out.ok++;
+  }
+}
+
+/** stateAt is the checked keys' state at revision `at` by the final history. */
+function stateAt(ref: WatchEvent[], at: number): Map<string, string> {
+  const state = new Map<string, string>();
+  for (const e of ref) {
+    if (e.mod > at || !e.key.startsWith(kvPrefix)) continue;
+    if (e.type === 'PUT') state.set(e.key, `${e.value}@${e.mod}`);
+    else state.delete(e.key);
+  }
+  return state;
+}
+
+/** checkReadsAt reads the checked keys at revision `at` on every member (serializable: its
+ * own state) and compares them with the final history. */
+async function checkReadsAt(c: Cluster, ref: WatchEvent[], at: number): Promise<string[]> {
+  const want = stateAt(ref, at);
+  const out: string[] = [];
+  for (const m of c.members) {
+    const r = await post(m.url, '/v3/kv/range', { key: b64(kvPrefix),
+      range_end: b64(prefixEnd(kvPrefix)), revision: String(at), serializable: true });
+    if (r?.status !== 200) {
+      out.push(`${m.name}: a read at revision ${at} answered ${r?.status ?? 'nothing'}: ` +
+        `${JSON.stringify(r?.json)}`);
+      continue;
+    }
+    const got = new Map<string, string>((r.json.kvs ?? []).map((k: any) =>
+      [Buffer.from(k.key, 'base64').toString('utf8'),
+        `${Buffer.from(k.value ?? '', 'base64').toString('utf8')}@${k.mod_revision}`]));
+    const diff = [...new Set([...want.keys(), ...got.keys()])]
+      .filter((k) => want.get(k) !== got.get(k));
+    if (diff.length > 0) {
+      out.push(`${m.name}: at revision ${at} ${diff.length} key(s) differ from the final ` +
+        `history, e.g. ${diff[0]}: ${got.get(diff[0]!) ?? '-'} vs ${want.get(diff[0]!) ?? '-'}`);
+    }
+  }
+  return out;
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -349,6 +445,17 @@ function sameEvents(a: WatchEvent[], b: WatchEvent[]): boolean {
   return ca.length === cb.length && ca.every((e, i) => eventKey(e) === eventKey(cb[i]!));
 }
 
+/** firstDifference names where two event lists first differ (each revision as a set). */
+function firstDifference(a: WatchEvent[], b: WatchEvent[]): string {
+  const ca = canonical(a);
+  const cb = canonical(b);
+  const i = ca.findIndex((e, k) => cb[k] === undefined || eventKey(e) !== eventKey(cb[k]!));
+  const at = i < 0 ? ca.length : i;
+  return `${ca.length} events against ${cb.length}, first difference at ${at}: ` +
+    `${ca[at] === undefined ? '-' : eventKey(ca[at]!)} vs ` +
+    `${cb[at] === undefined ? '-' : eventKey(cb[at]!)}`;
+}
+
 /** orderWithinRevisionDiffers counts revisions whose events two streams give in different
  * orders (the same events, otherwise). */
 export function orderWithinRevisionDiffers(a: WatchEvent[], b: WatchEvent[]): number {
@@ -391,12 +498,7 @@ export function checkWatchesAgainst(ref: WatchEvent[], watches: WatchResponse[][
     }
     const upTo = ref.filter((e) => e.mod <= final);
     if (!sameEvents(flat.filter((e) => e.mod <= final), upTo)) {
-      const cf = canonical(flat);
-      const cu = canonical(upTo);
-      const i = cf.findIndex((e, k) => cu[k] === undefined || eventKey(e) !== eventKey(cu[k]!));
-      out.push(`watch ${w}: ${flat.length} events, the final history has ${upTo.length}; ` +
-        `first difference at ${i}: ${cf[i] === undefined ? '-' : eventKey(cf[i]!)} vs ` +
-        `${cu[i] === undefined ? '-' : eventKey(cu[i]!)} (reliable)`);
+      out.push(`watch ${w}: ${firstDifference(flat, upTo)} (reliable)`);
     }
   });
   return out;
