@@ -22,7 +22,8 @@ const runs: Omit<RunSpec, 'ops' | 'clients'>[] = [
 
 for (const spec of runs) {
   test.serial(`robustness: ${spec.members} member(s), ${spec.faults.join(', ')}` +
-    `${spec.compact === true ? ', compactions' : ''}, seed ${spec.seed}: linearizable, watches and leases right, members agree`, async (t) => {
+    `${spec.compact === true ? ', compactions' : ''}, seed ${spec.seed}: linearizable, ` +
+    'watches and leases right, members agree', async (t) => {
     const r = await runOnce({ ...spec, ops: 200, clients: 4 });
     t.log(`${r.ops} operations (${r.unknown} unknown), ${r.watchStreams} watch streams, ` +
       `${(r.ms / 1000).toFixed(1)} s; ${r.evidence.map((e) => e.detail).join('; ')}`);
