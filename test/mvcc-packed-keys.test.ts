@@ -3,9 +3,10 @@ import { PackedKeys, PackedKeysBuilder } from '../src/mvcc/packed-keys.js';
 import { seeded } from './helpers/rng.js';
 
 /** randomKey draws a byte string from a small alphabet with "\0" and "\xff", prefixes of
- * each other included. */
+ * each other included; half of them long enough to be compared a word at a time, so that
+ * keys differ inside words, at their edges and in the bytes after the last whole word. */
 function randomKey(rnd: () => number): string {
-  const n = Math.floor(rnd() * 6);
+  const n = Math.floor(rnd() * (rnd() < 0.5 ? 6 : 24));
   let s = rnd() < 0.3 ? 'registry/' : '';
   for (let i = 0; i < n; i++) s += String.fromCharCode([0, 0x61, 0x62, 0x80, 0xff][
     Math.floor(rnd() * 5)]!);
@@ -33,6 +34,20 @@ test('packed keys: compare, ascending and sort follow the order of Bytes strings
   t.true(d.ascending(nos));
   t.false(d.ascending(new Uint32Array([nos[1]!, nos[0]!])));
   t.false(d.ascending(new Uint32Array([nos[0]!, nos[0]!])), 'equal keys are not ascending');
+});
+
+test('packed keys: word compares stay inside both keys, the last of a table included', (t) => {
+  for (let len = 8; len <= 17; len++) {
+    const short = 'k'.repeat(len);
+    // The short key ends the table's buffer: a word read past it would throw.
+    const table = PackedKeys.fromStrings([`${short}kkkkk`, short]);
+    t.true(table.compare(1, 0) < 0, `${len}`);
+    t.true(table.compare(0, 1) > 0, `${len}`);
+    t.is(table.compare(1, 1), 0);
+    const other = PackedKeys.fromStrings([`${short.slice(0, -1)}j`, `${short}\0`]);
+    t.true(table.compareWith(1, other, 0) > 0, 'differs in the last byte');
+    t.true(table.compareWith(1, other, 1) < 0, 'a prefix of the other');
+  }
 });
 
 test('packed keys: a builder copies strings and other tables\' keys byte for byte', (t) => {

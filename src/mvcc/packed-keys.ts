@@ -1,6 +1,9 @@
 import type { Bytes } from '../types.js';
 import { assert } from '../assert.js';
 
+/** wordCompareMin: keys this long or longer are compared a word at a time (compareWith). */
+const wordCompareMin = 8;
+
 /**
  * PackedKeys is a table of keys kept as bytes: every key's bytes concatenated in one buffer,
  * cut by an offset per key. A snapshot's keys load this way, so that a restart makes no
@@ -22,6 +25,14 @@ export class PackedKeys {
    * or a snapshot body, which it would keep alive): build tables with fromLengths,
    * fromStrings or a PackedKeysBuilder. */
   constructor(readonly bytes: Buffer, private readonly starts: Float64Array | Uint32Array) {}
+
+  private view: DataView | undefined;
+
+  /** wordView is a DataView of the bytes (compareWith), made once. */
+  private wordView(): DataView {
+    return this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset,
+      this.bytes.byteLength);
+  }
 
   /** fromLengths takes the keys' bytes and their lengths (a v2 snapshot's keyBytes and
    * keyLens) and copies the bytes into a buffer of the table's own. It returns undefined when
@@ -111,7 +122,10 @@ export class PackedKeys {
     return this.compareWith(a, this, b);
   }
 
-  /** compareWith orders key a of this table against key b of another table. */
+  /** compareWith orders key a of this table against key b of another table. Long keys are
+   * compared four bytes at a time (big-endian words order as their bytes do) up to the word
+   * that differs: a restore checks a million keys' order, most sharing a long prefix with
+   * the key before (docs/performance.md, session 29). */
   compareWith(a: number, other: PackedKeys, b: number): number {
     const x = this.bytes;
     const y = other.bytes;
@@ -119,6 +133,16 @@ export class PackedKeys {
     const iEnd = this.starts[a + 1]!;
     let j = other.starts[b]!;
     const jEnd = other.starts[b + 1]!;
+    const n = Math.min(iEnd - i, jEnd - j);
+    if (n >= wordCompareMin) {
+      const vx = this.wordView();
+      const vy = other.wordView();
+      const stop = i + n - 3; // a word starting before stop lies within both keys
+      while (i < stop && vx.getUint32(i) === vy.getUint32(j)) {
+        i += 4;
+        j += 4;
+      }
+    }
     for (; i < iEnd && j < jEnd; i++, j++) {
       const d = x[i]! - y[j]!;
       if (d !== 0) return d;

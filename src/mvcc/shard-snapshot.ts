@@ -170,10 +170,10 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
     if (b.length !== n * 8) bad(`${name} holds ${b.length} bytes for ${n} rows`);
     const out = loadColumn(Float64Array, n); // in the buffer a store's load() keeps
     bytesOf(out).set(b);
-    for (let i = 0; i < n; i++) {
-      const e = out[i]!;
-      if (!(Number.isSafeInteger(e) && e >= 0)) bad(`${name} is not safe non-negative integers`);
-    }
+    // Checked where it is read fastest: the message's bytes when aligned (a plain buffer),
+    // not the column (a resizable one, whose reads cost V8 more).
+    const plain = b.byteOffset % 8 === 0 ? new Float64Array(b.buffer, b.byteOffset, n) : out;
+    if (!safeNonNegative(plain)) bad(`${name} is not safe non-negative integers`);
     return out;
   };
   /** u32 copies a column of uint32s out, into `alloc`'s array (default: a plain one). */
@@ -249,6 +249,16 @@ function decodeV1(s: Record<string, unknown>, currentRevision: number,
     mod: new Float64Array(mod), create: new Float64Array(create),
     version: new Float64Array(version), lease: new Float64Array(lease), valueLens, valueBytes,
   };
+}
+
+/** safeNonNegative reports whether every element is a safe integer ≥ 0 (one function for
+ * every column, so that its loop stays optimized from one call to the next). */
+function safeNonNegative(a: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const e = a[i]!;
+    if (!(Number.isSafeInteger(e) && e >= 0)) return false;
+  }
+  return true;
 }
 
 function bad(what: string): never {
