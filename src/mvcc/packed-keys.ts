@@ -125,7 +125,7 @@ export class PackedKeys {
   /** compareWith orders key a of this table against key b of another table. Long keys are
    * compared four bytes at a time (big-endian words order as their bytes do) up to the word
    * that differs: a restore checks a million keys' order, most sharing a long prefix with
-   * the key before (docs/performance.md, session 29). */
+   * the key before (the performance notes in docs/, session 29). */
   compareWith(a: number, other: PackedKeys, b: number): number {
     const x = this.bytes;
     const y = other.bytes;
