@@ -86,3 +86,32 @@ test('lease actor: grant via Raft, keep-alive renews, expiry proposes a revoke',
   const nf = await t.throwsAsync(lease.ask({ type: 'LeaseRevoke', id }));
   t.is((nf as RemoteError).message, 'etcdserver: requested lease not found');
 });
+
+test('lease actor: a follower that knows no leader holds a keep-alive until one is known ' +
+  '(etcd\'s waitLeader), and answers "no leader" when none comes in time', async (t) => {
+  const sys = new ActorSystem([
+    { name: 'peer', url: new URL('./actors/lease-peer.js', import.meta.url), config: {},
+      connects: ['lease'] },
+    { name: 'lease', url: new URL('../actors/lease/actor.js', import.meta.url),
+      config: { logLevel: 'silent', seed: 1, requestTimeoutMs: 1_500, raftActor: 'peer' },
+      connects: ['peer'] },
+  ], { logger: quiet, onFatal: () => undefined });
+  await sys.start();
+  t.teardown(() => sys.stop());
+  const lease = sys.gateway.ref<LeaseMsg, LeaseReplies>('lease');
+  lease.send({ type: 'LeaderChanged', isLeader: false, leader: 0 });
+  let answer: unknown;
+  let failure: string | undefined;
+  lease.ask({ type: 'LeaseKeepAlive', id: 7 }).then((r) => { answer = r; },
+    (e: Error) => { failure = e.message; });
+  await sleep(300);
+  t.is(failure, undefined, 'not failed at once (it used to answer "no leader")');
+  t.is(answer, undefined, 'not answered while no leader is known');
+  lease.send({ type: 'LeaderChanged', isLeader: false, leader: 5 });
+  await until(() => answer !== undefined || failure !== undefined, 'the keep-alive answered');
+  t.deepEqual(answer, { id: 7, ttlSeconds: 42, relayedTo: 5 }, 'relayed to the new leader');
+
+  lease.send({ type: 'LeaderChanged', isLeader: false, leader: 0 });
+  const late = await t.throwsAsync(lease.ask({ type: 'LeaseTimeToLive', id: 7, keys: false }));
+  t.is(late?.message, 'etcdserver: no leader');
+});

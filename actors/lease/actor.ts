@@ -1,5 +1,6 @@
 import {
-  leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs, leaseRevokeBatchMax,
+  askTimeoutMs, leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs,
+  leaseRevokeBatchMax,
 } from '../../src/constants.js';
 import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/rand.js'; // not the index: no Raft core here
@@ -36,16 +37,69 @@ const peer = ctx.ep.hasActor('peer') ? ctx.ep.ref<PeerForward, unknown>('peer') 
 /** leader is the leader's member id (0: none known), from LeaderChanged. */
 let leader = 0;
 
+/** Relayed: the asks a follower relays to the leader's lease actor. */
+type Relayed = { type: 'LeaseKeepAlive'; id: number } |
+  { type: 'LeaseTimeToLive'; id: number; keys: boolean };
+
 /** toLeader relays an ask to the leader's lease actor when this member is a follower in a
- * cluster (only the leader's deadlines count, as etcd's lessor); true when relayed or failed. */
-function toLeader(msg: PeerForward['msg'], token: ReplyToken): boolean {
+ * cluster (only the leader's deadlines count, as etcd's lessor); true when relayed or held.
+ * With no leader known the ask waits for one (leaderless), as etcd's LeaseRenew does. */
+function toLeader(msg: Relayed, token: ReplyToken): boolean {
   if (lessor.isPrimary || peer === undefined) return false;
   if (leader === 0) {
-    ctx.ep.replyError(token, new EtcdError('NO_LEADER'));
+    holdForLeader(msg, token);
     return true;
   }
   peer.forward({ type: 'PeerForward', to: leader, target: 'lease', msg }, token);
   return true;
+}
+
+/**
+ * leaderless: the keep-alives and time-to-live asks a follower took while it knew no leader.
+ * etcd's follower waits for a leader to renew through (waitLeader) within the request timeout,
+ * then answers "no leader"; so do these. At most leaderlessMax wait (past it an ask fails at
+ * once): each is a client's request in flight, within the gateways' admission limit anyway.
+ */
+const leaderless: { msg: Relayed; token: ReplyToken; deadlineMs: number }[] = [];
+const leaderlessMax = 10_000;
+/** leaderWaitMs: the request timeout, inside the gateway's ask of this actor (askTimeoutMs). */
+const leaderWaitMs = Math.min(cfg.requestTimeoutMs ?? 5_000, askTimeoutMs - 1_000);
+let leaderlessTimer: ReturnType<typeof setInterval> | undefined;
+
+function holdForLeader(msg: Relayed, token: ReplyToken): void {
+  if (leaderless.length >= leaderlessMax) {
+    ctx.ep.replyError(token, new EtcdError('NO_LEADER'));
+    return;
+  }
+  leaderless.push({ msg, token, deadlineMs: now() + leaderWaitMs });
+  if (leaderlessTimer !== undefined) return;
+  leaderlessTimer = setInterval(() => {
+    const t = now();
+    while (leaderless.length > 0 && leaderless[0]!.deadlineMs <= t) {
+      ctx.ep.replyError(leaderless.shift()!.token, new EtcdError('NO_LEADER'));
+    }
+    if (leaderless.length === 0) stopLeaderlessTimer();
+  }, leaderWaitCheckMs);
+  leaderlessTimer.unref();
+}
+
+/** leaderWaitCheckMs: how often the asks waiting for a leader are checked for their deadline. */
+const leaderWaitCheckMs = 100;
+
+function stopLeaderlessTimer(): void {
+  if (leaderlessTimer !== undefined) clearInterval(leaderlessTimer);
+  leaderlessTimer = undefined;
+}
+
+/** releaseLeaderless serves the held asks once a leader is known: relayed to it, or answered
+ * here when this member is the leader. */
+function releaseLeaderless(): void {
+  const held = leaderless.splice(0);
+  stopLeaderlessTimer();
+  for (const h of held) {
+    if (h.msg.type === 'LeaseKeepAlive') keepAlive(h.msg.id, h.token);
+    else timeToLive(h.msg.id, h.msg.keys, h.token);
+  }
 }
 
 ctx.ep.onMessage((msg, token) => {
@@ -101,6 +155,7 @@ ctx.ep.onMessage((msg, token) => {
       leader = msg.leader ?? (msg.isLeader ? -1 : 0);
       if (msg.isLeader && !lessor.isPrimary) lessor.promote(now());
       else if (!msg.isLeader && lessor.isPrimary) lessor.demote();
+      if (leader !== 0 && leaderless.length > 0) releaseLeaderless();
       return;
     default:
       assertNever(msg);

@@ -180,4 +180,7 @@ export interface LeaseConfig {
   checkpointIntervalMs?: number;
   /** raftActor names the Raft node (default 'raft'). */
   raftActor?: string;
+  /** requestTimeoutMs: how long a follower's keep-alive or time-to-live waits for a leader
+   * to relay it to (etcd's waitLeader within its request timeout; default 5 s). */
+  requestTimeoutMs?: number;
 }

@@ -93,6 +93,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
   const lease: LeaseConfig = {
     logLevel: config.logLevel, seed: memberId % 0x7fffffff,
     checkpointIntervalMs: leaseCheckpointIntervalMs(config.leaseCheckpointInterval),
+    requestTimeoutMs: raft.requestTimeoutMs,
   };
   return [
     // Order matters for graceful stop: the Raft node stops proposing before the WAL closes.
