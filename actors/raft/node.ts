@@ -500,11 +500,6 @@ export class RaftNode {
     // A lone voter's boot waits to lead: it serves reads (and refuses writes) instead.
     this.onLeader?.();
     this.onLeader = undefined;
-    if (this.leaderless.length > 0) {
-      this.proposing.push(...this.leaderless);
-      this.leaderless = [];
-      this.schedulePump();
-    }
   }
 
   /**
