@@ -554,3 +554,49 @@ test('mvcc: a reader follows the values a holding store\'s rebuild moved (Reloca
   t.is(dst.valueBytesLive, 0, 'nothing was copied out: the moved values were followed');
   for (const [r, kv] of dstRows) t.deepEqual(dst.kv(r, kv.key), kv);
 });
+
+test('mvcc: a holding store drops its relocation table once sent; a reader that never got it ' +
+  'copies its old rows out instead and reads the same', (t) => {
+  const src = new KvColumns();
+  src.holdGarbage();
+  const dst = new KvColumns();
+  const srcRow = new Map<string, number>();
+  const dstRows = new Map<number, KeyValue>();
+  const history: number[] = [];
+  const dstHead = new Map<string, number>();
+  let rev = 0;
+  let dropped = false;
+  const write = (key: string): void => {
+    const kv = { ...kvOf(key, ++rev, `${key}@${rev}`.padEnd(1024, '~')) };
+    const r = srcRow.get(key);
+    if (r === undefined) srcRow.set(key, src.add(kv));
+    else src.set(r, kv);
+    if (src.sharedArena()!.relocated !== undefined) {
+      // As the state machine does once every shard was sent it; this reader never was.
+      src.dropRelocation();
+      dropped = true;
+    }
+    const a = src.sharedArena()!;
+    t.is(a.relocated, undefined);
+    const slot = dst.useSegment(a.id, a.bytes.buffer as SharedArrayBuffer, a.relocated);
+    const old = dstHead.get(key);
+    if (old !== undefined) history.push(old);
+    const row = dst.addShared(kv, old ?? -1, slot, src.arenaOffsetOf(srcRow.get(key)!),
+      kv.value.length);
+    dstHead.set(key, row);
+    dstRows.set(row, kv);
+  };
+  for (let i = 0; i < 200; i++) write(`k${i}`);
+  for (let pass = 0; pass < 5; pass++) for (let i = 0; i < 150; i++) write(`k${i}`);
+  src.releaseGarbage(rev);
+  for (let i = 200; !dropped && i < 5000; i++) write(`k${i}`);
+  t.true(dropped, 'the source rebuilt its arena and dropped the table');
+  for (const r of history) {
+    dst.free(r);
+    dstRows.delete(r);
+  }
+  dst.compactArena();
+  t.is(dst.foreignSegments, 1, 'the old arena was let go');
+  t.true(dst.valueBytesLive > 0, 'the rows in it were copied out');
+  for (const [r, kv] of dstRows) t.deepEqual(dst.kv(r, kv.key), kv);
+});

@@ -453,12 +453,23 @@ export class StateMachine {
         if (arena.arenaId !== undefined) this.arenaSent[i] = arena.arenaId;
         s.sendUnbounded({ type: 'ShardApply', revisions: revs.finish(), index, ...arena });
       });
+      this.dropSentRelocation();
     }
     if (watched.length > 0) this.watch.sendUnbounded({ type: 'WatchChanges', revisions: watched });
     if (touched && this.gateway !== undefined &&
       (this.members.size > 1 || this.gateway.threads > 1)) {
       this.gateway.sendUnbounded({ type: 'RaftApplied', revision, raftTerm: term });
     }
+  }
+
+  /** dropSentRelocation lets the applier drop its arena's relocation table once every shard
+   * has been sent it (with the arena's view, on its first ShardApply into that arena): it is
+   * read only then, by the shard, from the message. */
+  private dropSentRelocation(): void {
+    const a = this.applier.sharedArena();
+    if (a?.relocated === undefined) return;
+    for (let i = 0; i < this.shards.length; i++) if (this.arenaSent[i] !== a.id) return;
+    this.applier.dropRelocation();
   }
 
   /** answer posts a batch's answers, and asks the shards for its deferred txn reads. */

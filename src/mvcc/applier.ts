@@ -270,6 +270,12 @@ export class Applier {
     return this.cols.sharedArena();
   }
 
+  /** dropRelocation: every shard has been sent the arena and its relocation table
+   * (KvColumns.dropRelocation). */
+  dropRelocation(): void {
+    this.cols.dropRelocation();
+  }
+
   /**
    * valueOffsetOf is where kv's value lies in sharedArena()'s bytes, when kv is its key's
    * latest version here (a change just applied) and its value was written there; else -1.

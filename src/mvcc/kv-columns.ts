@@ -273,6 +273,15 @@ export class KvColumns {
     return this.shared;
   }
 
+  /** dropRelocation lets go of the last rebuild's relocation table once every reader has been
+   * sent it (8 bytes a value moved): sharedArena() names no relocation from then on. A reader
+   * sent the arena later copies its old rows out instead (useSegment). */
+  dropRelocation(): void {
+    if (this.relocated === undefined) return;
+    this.relocated = undefined;
+    this.shared = null;
+  }
+
   /** arenaOffsetOf is where row r's value lies in sharedArena()'s bytes, or -1 where it does
    * not (an empty value, one in the base or in a foreign segment). */
   arenaOffsetOf(r: number): number {
