@@ -513,8 +513,17 @@ test('mvcc: KvColumns that holds its garbage for readers rebuilds only once they
   t.true(c.arenaBytes < 1024 * 1024, 'the rebuilt arena holds the live value, not the history');
 });
 
-test('mvcc: a reader follows the values a holding store\'s rebuild moved (Relocation), and ' +
-  'copies out only what it alone still holds', (t) => {
+/**
+ * readerOfHoldingStore writes 1 KB values to a store that holds its garbage and mirrors each
+ * version into a reader whose rows point into the store's arena, overwrites most keys, lets
+ * the store release its garbage, then writes new keys until it rebuilds its arena; the reader
+ * then frees the overwritten versions (its compaction) and looks at its retired arenas. With
+ * `dropTable` the store drops its relocation table as soon as it has one, before the reader
+ * sees the new arena (as the state machine does once every shard was sent it, and a shard
+ * that had nothing in the new arena until then never gets it).
+ */
+function readerOfHoldingStore(t: ExecutionContext, dropTable: boolean):
+  { dst: KvColumns; dstRows: Map<number, KeyValue>; rebuilt: boolean } {
   const src = new KvColumns();
   src.holdGarbage();
   const dst = new KvColumns();
@@ -529,6 +538,11 @@ test('mvcc: a reader follows the values a holding store\'s rebuild moved (Reloca
     const r = srcRow.get(key);
     if (r === undefined) srcRow.set(key, src.add(kv));
     else src.set(r, kv);
+    if (dropTable && src.sharedArena()!.relocated !== undefined) {
+      src.dropRelocation();
+      rebuilt = true;
+      t.is(src.sharedArena()!.relocated, undefined, 'the table is dropped');
+    }
     const a = src.sharedArena()!;
     const slot = dst.useSegment(a.id, a.bytes.buffer as SharedArrayBuffer, a.relocated);
     if (a.relocated !== undefined) rebuilt = true;
@@ -543,13 +557,19 @@ test('mvcc: a reader follows the values a holding store\'s rebuild moved (Reloca
   for (let pass = 0; pass < 5; pass++) for (let i = 0; i < 150; i++) write(`k${i}`);
   src.releaseGarbage(rev); // the readers compacted: the overwritten values are dead to them
   for (let i = 200; !rebuilt && i < 5000; i++) write(`k${i}`);
-  t.true(rebuilt, 'the source rebuilt its arena');
   // dst compacts too: the overwritten versions go, then its retired arenas are looked at.
   for (const r of history) {
     dst.free(r);
     dstRows.delete(r);
   }
   dst.compactArena();
+  return { dst, dstRows, rebuilt };
+}
+
+test('mvcc: a reader follows the values a holding store\'s rebuild moved (Relocation), and ' +
+  'copies out only what it alone still holds', (t) => {
+  const { dst, dstRows, rebuilt } = readerOfHoldingStore(t, false);
+  t.true(rebuilt, 'the source rebuilt its arena');
   t.is(dst.foreignSegments, 1, 'the old arena was let go');
   t.is(dst.valueBytesLive, 0, 'nothing was copied out: the moved values were followed');
   for (const [r, kv] of dstRows) t.deepEqual(dst.kv(r, kv.key), kv);
@@ -557,45 +577,8 @@ test('mvcc: a reader follows the values a holding store\'s rebuild moved (Reloca
 
 test('mvcc: a holding store drops its relocation table once sent; a reader that never got it ' +
   'copies its old rows out instead and reads the same', (t) => {
-  const src = new KvColumns();
-  src.holdGarbage();
-  const dst = new KvColumns();
-  const srcRow = new Map<string, number>();
-  const dstRows = new Map<number, KeyValue>();
-  const history: number[] = [];
-  const dstHead = new Map<string, number>();
-  let rev = 0;
-  let dropped = false;
-  const write = (key: string): void => {
-    const kv = { ...kvOf(key, ++rev, `${key}@${rev}`.padEnd(1024, '~')) };
-    const r = srcRow.get(key);
-    if (r === undefined) srcRow.set(key, src.add(kv));
-    else src.set(r, kv);
-    if (src.sharedArena()!.relocated !== undefined) {
-      // As the state machine does once every shard was sent it; this reader never was.
-      src.dropRelocation();
-      dropped = true;
-    }
-    const a = src.sharedArena()!;
-    t.is(a.relocated, undefined);
-    const slot = dst.useSegment(a.id, a.bytes.buffer as SharedArrayBuffer, a.relocated);
-    const old = dstHead.get(key);
-    if (old !== undefined) history.push(old);
-    const row = dst.addShared(kv, old ?? -1, slot, src.arenaOffsetOf(srcRow.get(key)!),
-      kv.value.length);
-    dstHead.set(key, row);
-    dstRows.set(row, kv);
-  };
-  for (let i = 0; i < 200; i++) write(`k${i}`);
-  for (let pass = 0; pass < 5; pass++) for (let i = 0; i < 150; i++) write(`k${i}`);
-  src.releaseGarbage(rev);
-  for (let i = 200; !dropped && i < 5000; i++) write(`k${i}`);
-  t.true(dropped, 'the source rebuilt its arena and dropped the table');
-  for (const r of history) {
-    dst.free(r);
-    dstRows.delete(r);
-  }
-  dst.compactArena();
+  const { dst, dstRows, rebuilt } = readerOfHoldingStore(t, true);
+  t.true(rebuilt, 'the source rebuilt its arena and dropped the table');
   t.is(dst.foreignSegments, 1, 'the old arena was let go');
   t.true(dst.valueBytesLive > 0, 'the rows in it were copied out');
   for (const [r, kv] of dstRows) t.deepEqual(dst.kv(r, kv.key), kv);
