@@ -2,6 +2,7 @@ import {
   askTimeoutMs, leaseCheckIntervalMs, leaseCheckpointBatchMax, leaseCheckpointIntervalMs,
   leaseRevokeBatchMax,
 } from '../../src/constants.js';
+import { LeaderWait } from '../../src/cluster/leader-wait.js';
 import { Lessor } from '../../src/lease/index.js';
 import { seededRng } from '../../src/raft/rand.js'; // not the index: no Raft core here
 import { assertNever } from '../../src/assert.js';
@@ -47,56 +48,29 @@ type Relayed = { type: 'LeaseKeepAlive'; id: number } |
 function toLeader(msg: Relayed, token: ReplyToken): boolean {
   if (lessor.isPrimary || peer === undefined) return false;
   if (leader === 0) {
-    holdForLeader(msg, token);
+    if (!leaderless.hold({ msg, token }, now() + leaderWaitMs)) {
+      ctx.ep.replyError(token, new EtcdError('NO_LEADER'));
+    }
     return true;
   }
   peer.forward({ type: 'PeerForward', to: leader, target: 'lease', msg }, token);
   return true;
 }
 
-/**
- * leaderless: the keep-alives and time-to-live asks a follower took while it knew no leader.
- * etcd's follower waits for a leader to renew through (waitLeader) within the request timeout,
- * then answers "no leader"; so do these. At most leaderlessMax wait (past it an ask fails at
- * once): each is a client's request in flight, within the gateways' admission limit anyway.
- */
-const leaderless: { msg: Relayed; token: ReplyToken; deadlineMs: number }[] = [];
+/** leaderless: the keep-alives and time-to-live asks a follower took while it knew no
+ * leader (LeaderWait: etcd's follower waits for a leader to renew through, within the request
+ * timeout, then answers "no leader"; so do these, checked with the lease checks). At most
+ * leaderlessMax wait, past it an ask fails at once: each is a client's request in flight,
+ * within the gateways' admission limit anyway. */
 const leaderlessMax = 10_000;
+const leaderless = new LeaderWait<{ msg: Relayed; token: ReplyToken }>(leaderlessMax);
 /** leaderWaitMs: the request timeout, inside the gateway's ask of this actor (askTimeoutMs). */
 const leaderWaitMs = Math.min(cfg.requestTimeoutMs ?? 5_000, askTimeoutMs - 1_000);
-let leaderlessTimer: ReturnType<typeof setInterval> | undefined;
-
-function holdForLeader(msg: Relayed, token: ReplyToken): void {
-  if (leaderless.length >= leaderlessMax) {
-    ctx.ep.replyError(token, new EtcdError('NO_LEADER'));
-    return;
-  }
-  leaderless.push({ msg, token, deadlineMs: now() + leaderWaitMs });
-  if (leaderlessTimer !== undefined) return;
-  leaderlessTimer = setInterval(() => {
-    const t = now();
-    while (leaderless.length > 0 && leaderless[0]!.deadlineMs <= t) {
-      ctx.ep.replyError(leaderless.shift()!.token, new EtcdError('NO_LEADER'));
-    }
-    if (leaderless.length === 0) stopLeaderlessTimer();
-  }, leaderWaitCheckMs);
-  leaderlessTimer.unref();
-}
-
-/** leaderWaitCheckMs: how often the asks waiting for a leader are checked for their deadline. */
-const leaderWaitCheckMs = 100;
-
-function stopLeaderlessTimer(): void {
-  if (leaderlessTimer !== undefined) clearInterval(leaderlessTimer);
-  leaderlessTimer = undefined;
-}
 
 /** releaseLeaderless serves the held asks once a leader is known: relayed to it, or answered
  * here when this member is the leader. */
 function releaseLeaderless(): void {
-  const held = leaderless.splice(0);
-  stopLeaderlessTimer();
-  for (const h of held) {
+  for (const h of leaderless.release()) {
     if (h.msg.type === 'LeaseKeepAlive') keepAlive(h.msg.id, h.token);
     else timeToLive(h.msg.id, h.msg.keys, h.token);
   }
@@ -155,7 +129,7 @@ ctx.ep.onMessage((msg, token) => {
       leader = msg.leader ?? (msg.isLeader ? -1 : 0);
       if (msg.isLeader && !lessor.isPrimary) lessor.promote(now());
       else if (!msg.isLeader && lessor.isPrimary) lessor.demote();
-      if (leader !== 0 && leaderless.length > 0) releaseLeaderless();
+      if (leader !== 0) releaseLeaderless();
       return;
     default:
       assertNever(msg);
@@ -254,7 +228,10 @@ function propose(checkpoints: { id: number; remainingSeconds: number }[]): void 
   }
 }
 
-const timer = setInterval(revokeExpired, cfg.checkIntervalMs ?? leaseCheckIntervalMs);
+const timer = setInterval(() => {
+  for (const h of leaderless.expire(now())) ctx.ep.replyError(h.token, new EtcdError('NO_LEADER'));
+  revokeExpired();
+}, cfg.checkIntervalMs ?? leaseCheckIntervalMs);
 timer.unref();
 const checkpointMs = cfg.checkpointIntervalMs ?? leaseCheckpointIntervalMs;
 const checkpointTimer = checkpointMs > 0

@@ -5,6 +5,7 @@ import {
 } from '../../src/alarms.js';
 import { failpoint, failpointErrno, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import { memberIdOf } from '../../src/cluster/ids.js';
+import { LeaderWait } from '../../src/cluster/leader-wait.js';
 import type { Member } from '../../src/cluster/membership.js';
 import {
   checkAdd, checkPromote, checkRemove, learnerReady, type ReconfigRefusal, type ReconfigView,
@@ -222,14 +223,11 @@ export class RaftNode {
   /** proposing: the proposals taken since the last pass (propose, flushProposals). Bounded by
    * what one turn's batches carry (the gateways' admission limit). */
   private proposing: Proposing[] = [];
-  /**
-   * leaderless: the proposals taken while this member knows no leader. etcd's node takes no
-   * proposal until it knows one (its propc is nil meanwhile), so a write that reaches a member
-   * during an election or a leadership transfer waits for the new leader, up to its request
-   * timeout, instead of failing. Bounded as `proposing` is: each is a request in flight,
-   * within the gateways' admission limit.
-   */
-  private leaderless: Proposing[] = [];
+  /** leaderless: the proposals taken while this member knows no leader (LeaderWait: a write
+   * that reaches it during an election or a leadership transfer waits for the new leader, up
+   * to its request timeout, as etcd's). Bounded as `proposing` is: each is a request in
+   * flight, within the gateways' admission limit. */
+  private readonly leaderless = new LeaderWait<Proposing>();
   /**
    * ownNoSpace: this member's disk refused a write for lack of space, so it raised its own
    * NOSPACE, which it cannot append to its own log: 'pending' until another member has
@@ -487,7 +485,7 @@ export class RaftNode {
     }
     const alone = this.singleVoter();
     for (const t of this.proposals.drain()) this.ep.replyError(t, alone ? error : timeoutError);
-    this.expireLeaderless(now, error);
+    this.failLeaderless(this.leaderless.release(), error);
     if (alone) this.applyDurableLog();
     for (const t of [...this.reads.failIssued(), ...this.reads.takeGathered()]) {
       this.answerFaultRead(t);
@@ -730,7 +728,7 @@ export class RaftNode {
       if (p.token !== undefined) this.ep.replyError(p.token, E.stopped);
     }
     this.proposing = [];
-    this.expireLeaderless(this.deps.nowMs(), E.stopped);
+    this.failLeaderless(this.leaderless.release(), E.stopped);
   }
 
   /** handle takes one message of the actor's protocol. Messages that arrive while the node
@@ -841,7 +839,7 @@ export class RaftNode {
     for (const { token, error } of this.proposals.expire(now, this.leaderChanges)) {
       this.ep.replyError(token, error);
     }
-    this.expireLeaderless(now);
+    this.failLeaderless(this.leaderless.expire(now), timeoutError);
     const late = this.reads.expire(now);
     for (const t of late.tokens) this.ep.replyError(t, late.error);
     if (this.transfers.length > 0) {
@@ -1254,9 +1252,8 @@ export class RaftNode {
     }
     this.onLeader?.();
     this.onLeader = undefined;
-    if (this.leaderless.length > 0) {
-      this.proposing.push(...this.leaderless);
-      this.leaderless = [];
+    if (this.leaderless.size > 0) {
+      this.proposing.push(...this.leaderless.release());
       this.schedulePump();
     }
     this.transfers = this.transfers.filter((t) => {
@@ -1327,26 +1324,21 @@ export class RaftNode {
     if (this.fault !== undefined) return fail(this.fault.error);
     if (this.isLearner()) return fail(E.learner);
     const n = this.proposals.next();
-    (this.leader === 0 ? this.leaderless : this.proposing).push({
+    const p: Proposing = {
       data: encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n }, req), n, token,
       trace: this.ep.traceContext, deadlineMs: this.deps.nowMs() + this.cfg.requestTimeoutMs,
-    });
+    };
+    if (this.leader === 0) this.leaderless.hold(p, p.deadlineMs);
+    else this.proposing.push(p);
   }
 
-  /** expireLeaderless fails the proposals that waited for a leader past their deadline (as
-   * etcd's would, its request context done); failAll, every one (a fault, a stop). */
-  private expireLeaderless(nowMs: number, failAll?: ErrorBody): void {
-    if (this.leaderless.length === 0) return;
-    const still: Proposing[] = [];
-    for (const p of this.leaderless) {
-      if (failAll === undefined && p.deadlineMs > nowMs) {
-        still.push(p);
-        continue;
-      }
+  /** failLeaderless fails proposals that waited for a leader: past their deadline (etcd's
+   * request context done), or all of them at a fault or a stop. */
+  private failLeaderless(ps: readonly Proposing[], error: ErrorBody): void {
+    for (const p of ps) {
       this.sm.counters.failed++;
-      if (p.token !== undefined) this.ep.replyError(p.token, failAll ?? timeoutError);
+      if (p.token !== undefined) this.ep.replyError(p.token, error);
     }
-    this.leaderless = still;
   }
 
   /** flushProposals steps the proposals taken since the last pass into the core as one
@@ -1365,7 +1357,7 @@ export class RaftNode {
       }
       // The leader was lost since they were taken: they wait for the next one.
       if (error === E.noLeader) {
-        this.leaderless.push(...ps);
+        for (const p of ps) this.leaderless.hold(p, p.deadlineMs);
         return;
       }
     }
