@@ -70,6 +70,9 @@ test('a clean stop snapshots the applied state, and the next start restores it w
   const args = ['--snapshot-count', '1000'];
   const s = await startServer({ args });
   t.teardown(() => s.close());
+  // The member publishes its URLs through Raft once its gRPC listener is up too; on a slow
+  // machine that entry could land between the status read below and the stop.
+  await whenLogged(s, 'published local member to cluster through raft');
   const revision = await putOneByOne(s, 15);
   const applied = Number((await post(`${s.url}/v3/maintenance/status`, {})).json.raftAppliedIndex);
   t.is(lastLogged(s, 'snapshot taken'), undefined, 'no snapshot before the stop');

@@ -207,6 +207,8 @@ export class RaftNode {
   private transfers: { to: number; token: ReplyToken; deadlineMs: number }[] = [];
   /** publishedAtMs: when the member last proposed its attributes (retried until applied). */
   private publishedAtMs = -Infinity;
+  /** publishProposed: this run proposed its attributes and has not yet seen them applied. */
+  private publishProposed = false;
   private removedReported = false;
   /** snapshotsDropped counts leader snapshots this member could not install (dropSnapshot). */
   private snapshotsDropped = 0;
@@ -1201,6 +1203,12 @@ export class RaftNode {
     },
     membersChanged: (change: { type: number; id: number }) => {
       this.sendMembers();
+      if (this.publishProposed && change.id === this.selfId && this.selfPublished()) {
+        this.publishProposed = false;
+        this.log.info({ id: this.selfId.toString(16), name: this.cfg.name,
+          clientURLs: this.clientURLs, grpcClientURLs: this.grpcClientURLs },
+        'published local member to cluster through raft');
+      }
       if (change.type === ConfChangeRemoveNode && change.id === this.selfId) {
         this.reportRemoved('the member has been permanently removed from the cluster');
       }
@@ -1271,14 +1279,11 @@ export class RaftNode {
     if (this.leader === 0 || this.removedReported || this.fault !== undefined) return;
     // A listen port 0 is resolved by the gateway (RaftPublish) once it serves.
     if (this.clientURLs.some((u) => /:0\/?$/.test(u))) return;
-    const self = this.sm.members.get(this.selfId);
-    if (self === undefined) return;
-    const grpc = this.grpcClientURLs;
-    if (self.name === this.cfg.name &&
-      self.clientURLs.join(',') === this.clientURLs.join(',') &&
-      (grpc === undefined || (self.grpcClientURLs ?? []).join(',') === grpc.join(','))) return;
+    if (this.sm.members.get(this.selfId) === undefined || this.selfPublished()) return;
     if (now - this.publishedAtMs < this.cfg.heartbeatIntervalMs * this.cfg.electionTicks) return;
     this.publishedAtMs = now;
+    this.publishProposed = true;
+    const grpc = this.grpcClientURLs;
     try {
       this.node.propose(encodeProposal({ m: this.selfId, b: this.deps.bootNonce, n: 0 },
         encodeRequest({
@@ -1288,6 +1293,15 @@ export class RaftNode {
     } catch {
       // No leader, or a transfer: the next tick tries again.
     }
+  }
+
+  /** selfPublished: whether the applied member table shows this member's name and URLs. */
+  private selfPublished(): boolean {
+    const self = this.sm.members.get(this.selfId);
+    const grpc = this.grpcClientURLs;
+    return self !== undefined && self.name === this.cfg.name &&
+      self.clientURLs.join(',') === this.clientURLs.join(',') &&
+      (grpc === undefined || (self.grpcClientURLs ?? []).join(',') === grpc.join(','));
   }
 
   /** publishReadPoint publishes where a linearizable read may read without a read index, or
