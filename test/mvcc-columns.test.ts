@@ -15,7 +15,9 @@ const kvOf = (key: string, mod: number, value: string, lease = 0): KeyValue => (
 
 test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena rebuilds', (t) => {
   // Values up to 3 KiB over 3,000 operations: the 64 KiB arena fills, doubles, and is rebuilt
-  // when freed values reach half of it, many times over.
+  // when freed values reach half of it, many times over. Seed 1's rows take leases only from
+  // its 1,000th operation (the lease column is made then); seed 3's revisions pass 2^32 at
+  // its 2,000th (the columns widen).
   for (const seed of [1, 2, 3]) {
     const rnd = seeded(seed);
     const c = new KvColumns();
@@ -28,7 +30,8 @@ test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena reb
     let lastArena = c.arenaBytes;
     for (let i = 1; i <= 3000; i++) {
       const v = binaryString(rnd, Math.floor(rnd() * 3072));
-      const kv = kvOf('k', i, v, Math.floor(rnd() * 3));
+      const lease = seed === 1 && i < 1000 ? 0 : Math.floor(rnd() * 3);
+      const kv = kvOf('k', seed === 3 && i >= 2000 ? 2 ** 32 + i : i, v, lease);
       const op = rnd();
       const r = anyRow();
       if (op < 0.5 || r === undefined) {
@@ -55,15 +58,74 @@ test('mvcc: KvColumns agrees with a Map on random add/set/free, across arena reb
       live += kv.value.length;
     }
     t.is(c.valueBytesLive, live);
+    t.is(c.mod instanceof Float64Array, seed === 3, `seed ${seed}: widened past 2^32 only`);
+  }
+});
+
+test('mvcc: KvColumns rows are 24 bytes while revisions fit 32 bits and no row has a lease; ' +
+  'a lease column comes with the first lease, float64 revisions with the first past 2^32',
+(t) => {
+  const c = new KvColumns();
+  const cap = c.capacity;
+  const arena = c.arenaBytes;
+  const rows = [c.add(kvOf('k', 5, 'a')), c.addTombstone(6 as Revision), c.add(kvOf('k', 7, 'b'))];
+  t.is(c.allocatedBytes(), cap * 24 + arena);
+  t.true(c.mod instanceof Uint32Array);
+  t.is(c.leaseOf(rows[0]!), 0);
+  rows.push(c.add(kvOf('k', 8, 'c', 2 ** 40 + 1)));
+  t.is(c.allocatedBytes(), cap * (24 + 8) + arena, 'a lease column');
+  t.is(c.leaseOf(rows[3]!), 2 ** 40 + 1);
+  // A freed leased row reused without a lease reads 0, not the old lease.
+  c.free(rows[3]!);
+  rows[3] = c.add(kvOf('k', 9, 'd'));
+  t.is(c.leaseOf(rows[3]!), 0);
+  // A version past 2^32 - 1 through set(): the three columns widen, every row intact.
+  const big: KeyValue = { ...kvOf('k', 10, 'e'), version: 2 ** 32, createRevision: 2 ** 33 as
+    Revision };
+  c.set(rows[2]!, big);
+  t.true(c.mod instanceof Float64Array && c.create instanceof Float64Array &&
+    c.version instanceof Float64Array);
+  t.is(c.allocatedBytes(), cap * (24 + 12 + 8) + arena);
+  t.deepEqual(c.kv(rows[2]!, 'k'), big);
+  t.deepEqual(c.kv(rows[0]!, 'k'), kvOf('k', 5, 'a'));
+  t.deepEqual(c.kv(rows[1]!, 'k'), { ...tombstoneOf('k', 6 as Revision), value: '' });
+  t.deepEqual(c.kv(rows[3]!, 'k'), kvOf('k', 9, 'd'));
+  // A tombstone past 2^32 - 1 widens a store that was narrow.
+  const d = new KvColumns();
+  const r = d.addTombstone((2 ** 35) as Revision);
+  t.is(d.kv(r, 'k').modRevision as number, 2 ** 35);
+  t.true(d.mod instanceof Float64Array);
+});
+
+test('mvcc: a shard dump keeps revisions past 2^32 exactly; one whose revisions fit restores ' +
+  'into uint32 columns', (t) => {
+  for (const from of [2, 2 ** 32 - 2]) {
+    const s = new ShardStore();
+    for (let i = 0; i < 5; i++) {
+      const rev = (from + i) as Revision;
+      s.apply(rev, [{ kind: 'put', kv: {
+        key: `k${i % 2}`, value: `v${i}`, modRevision: rev,
+        createRevision: (from + (i % 2)) as Revision, version: 1 + (i >> 1),
+        lease: (i === 3 ? 2 ** 50 : 0) as LeaseId,
+      } }]);
+    }
+    const back = ShardStore.fromSnapshot(unpack(pack(s.toSnapshot())));
+    const at = (from + 4) as Revision;
+    const all = { type: 'range' as const, key: 'k', rangeEnd: 'l' };
+    t.deepEqual(back.range(all, at), s.range(all, at), `from ${from}`);
+    const earlier = (from + 2) as Revision;
+    t.deepEqual(back.range(all, earlier), s.range(all, earlier), `from ${from}: history`);
+    const cols = (back as unknown as { cols: KvColumns }).cols;
+    t.is(cols.mod instanceof Uint32Array, from === 2, `from ${from}: the column type`);
   }
 });
 
 test('mvcc: memory accounting of a small shard store counts columns, values and keys', (t) => {
   const s = new ShardStore();
   const m0 = s.memory();
-  // Empty: 1,024 rows of columns (4 float64 + 3 uint32 = 44 bytes) and a 1,024-row log
-  // (a row number and a sub revision: 8 bytes an entry).
-  t.is(m0.columnBytes, 1024 * 44 + 1024 * 8);
+  // Empty: 1,024 rows of columns (6 uint32 = 24 bytes: no lease column, revisions that fit
+  // 32 bits) and a 1,024-row log (a row number and a sub revision: 8 bytes an entry).
+  t.is(m0.columnBytes, 1024 * 24 + 1024 * 8);
   t.is(m0.arenaBytes, 64 * 1024);
   t.is(m0.valueBytesLive, 0);
   t.is(m0.heapBytesEstimate, 0);
@@ -82,7 +144,7 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   // Two key strings of ≤ 8 bytes (16 + 8 each), 24 bytes of index per key, 8 per row (4 rows).
   t.is(m1.heapBytesEstimate, 2 * 24 + 2 * 24 + 4 * 8);
   t.is(m1.columnBytes, m0.columnBytes);
-  t.is(m1.offHeapUsedBytes, 4 * 44 + 60 + 4 * 8); // 4 rows, 60 value bytes, 4 log entries
+  t.is(m1.offHeapUsedBytes, 4 * 24 + 60 + 4 * 8); // 4 rows, 60 value bytes, 4 log entries
   t.deepEqual(s.stats(), { keys: 2, revisions: 4, bytes: 1 + 10 + 2 + 20 + 1 + 30 + 2 + 4 * 48 });
   // Compaction at 5 drops a@2 and the whole of bb (its newest ≤ 5 is a tombstone).
   s.compact(5 as Revision);
@@ -92,10 +154,10 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   t.is(m2.heapBytesEstimate, 24 + 24 + 4 * 8);
   // The arena was rebuilt (30 of 60 bytes were garbage); 3 rows wait on the free list.
   t.is(m2.arenaBytes, 64 * 1024);
-  t.is(m2.offHeapUsedBytes, 4 * 44 + 30 + 3 * 8); // the log is empty: nothing ≥ 5 is left
+  t.is(m2.offHeapUsedBytes, 4 * 24 + 30 + 3 * 8); // the log is empty: nothing ≥ 5 is left
   // A new version reuses a free row: rows handed out stay 4.
   put('c', 6, 1, 6, 'w');
-  t.is(s.memory().offHeapUsedBytes, 4 * 44 + 31 + 2 * 8 + 1 * 8);
+  t.is(s.memory().offHeapUsedBytes, 4 * 24 + 31 + 2 * 8 + 1 * 8);
   t.is(s.memory().packedKeyBytes, 0);
   // Restored, the keys are packed: their bytes (a, c) and 3 float64 offsets, a uint32 key
   // number for each of the 2 rows, and the index's packed chunk (a uint32 key number and an
@@ -257,9 +319,10 @@ function loadAndGrow(t: ExecutionContext, built: 'loadColumn' | 'plain' | 'plain
     const alloc = <T extends Float64Array | Uint32Array | Int32Array>(
       type: { new (n: number): T }, len: number): T =>
       built !== 'plain' ? loadColumn(type as never, len) as T : new type(len);
-    const mod = alloc(Float64Array, n);
-    const create = alloc(Float64Array, n);
-    const version = alloc(Float64Array, n);
+    // Revisions as a restore's decode leaves them when they fit: uint32 (shard-snapshot.ts).
+    const mod = alloc(Uint32Array, n);
+    const create = alloc(Uint32Array, n);
+    const version = alloc(Uint32Array, n);
     const lease = alloc(Float64Array, n);
     const valueLens = alloc(Uint32Array, n);
     const prev = alloc(Int32Array, n).fill(-1);
@@ -284,6 +347,7 @@ function loadAndGrow(t: ExecutionContext, built: 'loadColumn' | 'plain' | 'plain
     t.is(c.capacity, loadRowsCapacity(n), built);
     t.is(c.mod.buffer === mod.buffer, built !== 'plain', `${built}: mod adopted or copied`);
     t.is(c.prev.buffer === prev.buffer, built !== 'plain', `${built}: prev`);
+    t.true(c.mod instanceof Uint32Array, `${built}: mod stays uint32`);
     // Past the capacity: every column grows (out of the plain buffer, into a reservation),
     // and the arena too.
     const extra = loadRowsCapacity(n) - n + 500;

@@ -12,7 +12,8 @@ import { tombstoneOf } from './key-index.js';
 import { keyRangeOf, type KeyRange } from './key-range.js';
 import { mergeRanges } from './merge.js';
 import {
-  KvColumns, loadArena, loadColumn, RunCopier, type SharedArena, sharedBaseOf,
+  KvColumns, loadArena, loadColumn, type NumberColumn, RunCopier, type SharedArena,
+  sharedBaseOf,
 } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
@@ -425,7 +426,7 @@ export class Applier {
   setRaw(key: Bytes, kv: KeyValue | undefined): void {
     const row = this.kvs.get(key);
     if (row !== undefined) {
-      const oldLease = this.cols.lease[row]!;
+      const oldLease = this.cols.leaseOf(row);
       if (oldLease !== 0) this.leases.get(oldLease)?.delete(key);
     }
     if (kv === undefined) {
@@ -622,9 +623,13 @@ function adoptedColumns(d: SnapshotColumns, base: Uint8Array | undefined): Loade
 function gatheredColumns(lists: readonly LiveKeys[], from: Int32Array, row: Int32Array,
   base: Uint8Array | undefined): LoadedColumns {
   const n = row.length;
+  // uint32 revisions when every dump's are (as decoded: KvColumns keeps them so).
+  const narrow = lists.every(({ d }) => d.mod instanceof Uint32Array &&
+    d.create instanceof Uint32Array && d.version instanceof Uint32Array);
+  const numbers = (): NumberColumn =>
+    narrow ? loadColumn(Uint32Array, n) : loadColumn(Float64Array, n);
   const cols = {
-    mod: loadColumn(Float64Array, n), create: loadColumn(Float64Array, n),
-    version: loadColumn(Float64Array, n), lease: loadColumn(Float64Array, n),
+    mod: numbers(), create: numbers(), version: numbers(), lease: loadColumn(Float64Array, n),
     valueLens: loadColumn(Uint32Array, n), prev: loadColumn(Int32Array, n).fill(-1),
   };
   for (let j = 0; j < n; j++) {

@@ -27,8 +27,16 @@ const kvColumnsRowsReserved = 2 ** 24;
 /** valueArenaBytesReserved is the address space a value arena reserves to grow into in place
  * (then, as columns, a copy into twice as much, up to valueArenaBytesMax). */
 const valueArenaBytesReserved = 2 ** 30;
-/** kvColumnsRowBytes is one row's size over all columns (see KvColumns). */
-export const kvColumnsRowBytes = 8 * 4 + 4 * 3;
+/** kvColumnsRowBytes is one row's size over the columns every store has (see KvColumns):
+ * mod, create, version, valueAt, valueLen and prev, four bytes each while the revisions fit
+ * (wideRowBytes past that); a store with leases adds leaseRowBytes. */
+export const kvColumnsRowBytes = 4 * 6;
+/** wideRowBytes is what a row's revisions add once they are float64 (widenRevisions). */
+const wideRowBytes = 4 * 3;
+/** leaseRowBytes is a row's lease column, made on the first leased row. */
+const leaseRowBytes = 8;
+/** narrowMax is the largest revision or version a uint32 column holds. */
+const narrowMax = 2 ** 32 - 1;
 /** freeRow marks a row on the free list in `prev`. */
 const freeRow = -2;
 /**
@@ -70,11 +78,12 @@ export function sharedBaseOf(values: readonly Uint8Array[]): Uint8Array | undefi
  * its 16-byte header, the pointers that reach both) by 48 bytes of columns plus the value's
  * bytes, none of which the garbage collector has to trace.
  *
- * A row r holds: mod[r], create[r], version[r] (0 = tombstone), lease[r] (float64: exact up
- * to 2^53, as revisions and lease ids are everywhere else), the value bytes
- * arena[valueAt[r] .. valueAt[r] + valueLen[r]) (uint32: one arena stays under 4 GiB), and
- * prev[r], the caller's link to an older row of the same key (-1 = none, -2 = a free row):
- * 44 bytes a row.
+ * A row r holds: mod[r], create[r], version[r] (0 = tombstone; uint32 columns until a value
+ * past 2^32 - 1 arrives, then float64 ones: exact up to 2^53, as revisions are everywhere
+ * else), leaseOf(r) (float64, in a column made on the first row with a lease), the value
+ * bytes arena[valueAt[r] .. valueAt[r] + valueLen[r]) (uint32: one arena stays under 4 GiB),
+ * and prev[r], the caller's link to an older row of the same key (-1 = none, -2 = a free
+ * row): 24 bytes a row, 32 with leases, 44 with leases and revisions past 2^32.
  * Freed rows go on a free list and are reused; freed value bytes are garbage until the arena
  * is rebuilt (growth with enough garbage, or compactArena()).
  *
@@ -89,10 +98,13 @@ export function sharedBaseOf(values: readonly Uint8Array[]): Uint8Array | undefi
  * reuses row 0. kv(1) materialises kvB again (a new object, its value decoded from the arena).
  */
 export class KvColumns {
-  mod = column(Float64Array, kvColumnsRowsMin);
-  create = column(Float64Array, kvColumnsRowsMin);
-  version = column(Float64Array, kvColumnsRowsMin);
-  lease = column(Float64Array, kvColumnsRowsMin);
+  mod: NumberColumn = column(Uint32Array, kvColumnsRowsMin);
+  create: NumberColumn = column(Uint32Array, kvColumnsRowsMin);
+  version: NumberColumn = column(Uint32Array, kvColumnsRowsMin);
+  /** narrow: mod, create and version are uint32 (widenRevisions makes them float64). */
+  private narrow = true;
+  /** lease: made on the first row with a lease (undefined: every row's lease is 0). */
+  private lease: Float64Array | undefined = undefined;
   valueAt = column(Uint32Array, kvColumnsRowsMin);
   valueLen = column(Uint32Array, kvColumnsRowsMin);
   prev = column(Int32Array, kvColumnsRowsMin);
@@ -167,21 +179,63 @@ export class KvColumns {
   /** addRow stores kv's fields but its value in a free row (the caller stores the value). */
   private addRow(kv: KeyValue, prev: number): number {
     const r = this.allocRow();
-    this.mod[r] = kv.modRevision;
-    this.create[r] = kv.createRevision;
-    this.version[r] = kv.version;
-    this.lease[r] = kv.lease;
+    this.setFields(r, kv);
     this.prev[r] = prev;
     return r;
+  }
+
+  /** setFields writes kv's revisions, version and lease into row r, widening the columns
+   * that cannot hold them first. */
+  private setFields(r: number, kv: KeyValue): void {
+    const { modRevision: m, createRevision: c, version: v, lease } = kv;
+    if (this.narrow && (m > narrowMax || c > narrowMax || v > narrowMax)) {
+      this.widenRevisions();
+    }
+    this.mod[r] = m;
+    this.create[r] = c;
+    this.version[r] = v;
+    this.setLease(r, lease);
+  }
+
+  /** setLease writes row r's lease, making the lease column for the first one that is not 0. */
+  private setLease(r: number, lease: number): void {
+    if (this.lease === undefined) {
+      if (lease === 0) return;
+      this.lease = column(Float64Array, this.capacity);
+    }
+    this.lease[r] = lease;
+  }
+
+  /** leaseOf is row r's lease (0: none). */
+  leaseOf(r: number): number {
+    return this.lease === undefined ? 0 : this.lease[r]!;
+  }
+
+  /** widenRevisions makes mod, create and version float64 columns (a revision or version past
+   * 2^32 - 1 is coming): a copy each, once in a store's life. */
+  private widenRevisions(): void {
+    const cap = this.capacity;
+    this.mod = this.widened(this.mod, cap);
+    this.create = this.widened(this.create, cap);
+    this.version = this.widened(this.version, cap);
+    this.narrow = false;
+  }
+
+  private widened(a: NumberColumn, cap: number): Float64Array {
+    const b = column(Float64Array, cap);
+    b.set(a.subarray(0, this.rowsUsed));
+    this.droppedBytes += a.byteLength;
+    return b;
   }
 
   /** addTombstone stores a tombstone (version 0) at mod in a free row. */
   addTombstone(mod: Revision, prev = -1): number {
     const r = this.allocRow();
+    if (this.narrow && mod > narrowMax) this.widenRevisions();
     this.mod[r] = mod;
     this.create[r] = 0;
     this.version[r] = 0;
-    this.lease[r] = 0;
+    this.setLease(r, 0);
     this.prev[r] = prev;
     this.valueAt[r] = 0;
     this.valueLen[r] = 0;
@@ -191,10 +245,7 @@ export class KvColumns {
   /** set overwrites row r with kv's fields (the old value's bytes become garbage, at
    * kv.modRevision: see holdGarbage). */
   set(r: number, kv: KeyValue): void {
-    this.mod[r] = kv.modRevision;
-    this.create[r] = kv.createRevision;
-    this.version[r] = kv.version;
-    this.lease[r] = kv.lease;
+    this.setFields(r, kv);
     this.dropValue(r, kv.modRevision);
     this.storeValue(r, kv.value);
   }
@@ -254,7 +305,7 @@ export class KvColumns {
       modRevision: this.mod[r]! as Revision,
       version: this.version[r]!,
       value: this.value(r),
-      lease: this.lease[r]! as LeaseId,
+      lease: this.leaseOf(r) as LeaseId,
     };
   }
 
@@ -521,13 +572,19 @@ export class KvColumns {
   /** allocatedBytes is the columns' and the arena's capacity: it changes only when they are
    * reallocated (growth, an arena rebuild of another size), never on a row's add or free. */
   allocatedBytes(): number {
-    return this.capacity * this.rowBytes() + this.arenaBytes;
+    return this.columnBytes() + this.arenaBytes;
   }
 
-  /** rowBytes is a row's size over the columns this store has (kvColumnsRowBytes, plus seg
-   * once it reads foreign segments). */
+  /** rowBytes is a row's size over the columns this store has (kvColumnsRowBytes, wider
+   * revisions, leases, and seg once it reads foreign segments). */
   private rowBytes(): number {
-    return kvColumnsRowBytes + (this.seg === undefined ? 0 : 2);
+    return kvColumnsRowBytes + (this.narrow ? 0 : wideRowBytes) +
+      (this.lease === undefined ? 0 : leaseRowBytes) + (this.seg === undefined ? 0 : 2);
+  }
+
+  /** columnBytes is the columns' capacity (allocatedBytes without the arena). */
+  private columnBytes(): number {
+    return this.capacity * this.rowBytes();
   }
 
   /** usedBytes is the part of memoryBytes() ever written (the rows handed out, the arena's
@@ -664,15 +721,19 @@ export class KvColumns {
    * its bytes that no row names count as garbage.
    */
   load(n: number, cols: {
-    mod: Float64Array; create: Float64Array; version: Float64Array; lease: Float64Array;
+    mod: NumberColumn; create: NumberColumn; version: NumberColumn; lease: Float64Array;
     valueLens: Uint32Array; prev: Int32Array;
   } & ({ valueBytes: Uint8Array } | { base: Uint8Array; valueAt?: Uint32Array })): void {
     const cap = loadRowsCapacity(n);
-    this.droppedBytes += this.capacity * kvColumnsRowBytes; // the arena counts in setArena
-    this.mod = loadedColumn(Float64Array, cols.mod, n, cap);
-    this.create = loadedColumn(Float64Array, cols.create, n, cap);
-    this.version = loadedColumn(Float64Array, cols.version, n, cap);
-    this.lease = loadedColumn(Float64Array, cols.lease, n, cap);
+    this.droppedBytes += this.columnBytes(); // the arena counts in setArena
+    // uint32 when all three fit (as a restore's decode leaves them), else float64.
+    this.narrow = [cols.mod, cols.create, cols.version].every((c) => fitsNarrow(c, n));
+    const type = this.narrow ? Uint32Array : Float64Array;
+    this.mod = loadedNumbers(type, cols.mod, n, cap);
+    this.create = loadedNumbers(type, cols.create, n, cap);
+    this.version = loadedNumbers(type, cols.version, n, cap);
+    this.lease = cols.lease.subarray(0, n).some((l) => l !== 0)
+      ? loadedColumn(Float64Array, cols.lease, n, cap) : undefined;
     this.valueLen = loadedColumn(Uint32Array, cols.valueLens, n, cap);
     this.prev = loadedColumn(Int32Array, cols.prev, n, cap);
     this.valueAt = column(Uint32Array, cap);
@@ -756,7 +817,7 @@ export class KvColumns {
     this.mod = this.grow(this.mod, cap);
     this.create = this.grow(this.create, cap);
     this.version = this.grow(this.version, cap);
-    this.lease = this.grow(this.lease, cap);
+    if (this.lease !== undefined) this.lease = this.grow(this.lease, cap);
     this.valueAt = this.grow(this.valueAt, cap);
     this.valueLen = this.grow(this.valueLen, cap);
     this.prev = this.grow(this.prev, cap);
@@ -992,6 +1053,25 @@ function loadedColumn<T extends Column>(type: ColumnType<T>, a: Column, n: numbe
 
 /** Column is a typed array of rows. */
 export type Column = Float64Array | Uint32Array | Int32Array | Uint16Array;
+/** NumberColumn holds revisions or versions: uint32 while they fit, else float64. */
+export type NumberColumn = Uint32Array | Float64Array;
+
+/** fitsNarrow: column c's first n rows fit a uint32 column (they are integers ≥ 0). */
+export function fitsNarrow(c: NumberColumn, n: number): boolean {
+  if (c instanceof Uint32Array) return true;
+  for (let i = 0; i < n; i++) if (c[i]! > narrowMax) return false;
+  return true;
+}
+
+/** loadedNumbers is loadedColumn for a NumberColumn kept as `type`: a's own buffer when it
+ * is of that type and loadColumn made it, else a copy (a float64 one narrowed: fitsNarrow). */
+function loadedNumbers(type: ColumnType<NumberColumn>, a: NumberColumn, n: number,
+  cap: number): NumberColumn {
+  if (a.constructor === type) return loadedColumn(type, a, n, cap);
+  const b = column(type, cap);
+  for (let i = 0; i < n; i++) b[i] = a[i]!;
+  return b;
+}
 /** ColumnType is a Column's constructor. */
 export type ColumnType<T extends Column> =
   { new (b: ArrayBuffer): T; readonly BYTES_PER_ELEMENT: number };

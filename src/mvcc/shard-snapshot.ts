@@ -1,6 +1,6 @@
 import type { Bytes } from '../types.js';
 import { ErrSnapshotCorrupt } from '../errors.js';
-import { loadColumn } from './kv-columns.js';
+import { fitsNarrow, loadColumn, type NumberColumn } from './kv-columns.js';
 import { PackedKeys } from './packed-keys.js';
 
 /**
@@ -77,9 +77,10 @@ export interface SnapshotColumns<V = Uint8Array> {
   keys: PackedKeys;
   rows: number;
   key: Uint32Array;
-  mod: Float64Array;
-  create: Float64Array;
-  version: Float64Array;
+  /** mod, create, version: uint32 where every row's fits (a decoded dump's), else float64. */
+  mod: NumberColumn;
+  create: NumberColumn;
+  version: NumberColumn;
   lease: Float64Array;
   valueLens: Uint32Array;
   valueBytes: V;
@@ -112,6 +113,13 @@ function bytesOf(a: Float64Array | Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** f64BytesOf is a number column's first n rows as the bytes of float64s (v2's columns): a
+ * view of a float64 column, a widened copy of a uint32 one. */
+function f64BytesOf(a: NumberColumn, n: number): Uint8Array {
+  const rows = a.subarray(0, n);
+  return bytesOf(rows instanceof Float64Array ? rows : Float64Array.from(rows));
+}
+
 /** encodeShardSnapshot builds a v2 dump from columns (views, no copies of the columns). */
 export function encodeShardSnapshot<V>(c: SnapshotColumns<V>): ShardSnapshot<V> {
   const n = c.rows;
@@ -121,9 +129,9 @@ export function encodeShardSnapshot<V>(c: SnapshotColumns<V>): ShardSnapshot<V> 
     compactRevision: c.compactRevision,
     keyBytes: c.keys.bytes, keyLens: bytesOf(c.keys.lengths()),
     key: bytesOf(c.key.subarray(0, n)),
-    mod: bytesOf(c.mod.subarray(0, n)),
-    create: bytesOf(c.create.subarray(0, n)),
-    version: bytesOf(c.version.subarray(0, n)),
+    mod: f64BytesOf(c.mod, n),
+    create: f64BytesOf(c.create, n),
+    version: f64BytesOf(c.version, n),
     lease: bytesOf(c.lease.subarray(0, n)),
     valueBytes: c.valueBytes,
     valueLens: bytesOf(c.valueLens.subarray(0, n)),
@@ -165,17 +173,6 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
     if (!(v instanceof Uint8Array)) return bad(`${name} is not binary`);
     return v;
   };
-  const f64 = (v: unknown, name: string, n: number): Float64Array => {
-    const b = bin(v, name);
-    if (b.length !== n * 8) bad(`${name} holds ${b.length} bytes for ${n} rows`);
-    const out = loadColumn(Float64Array, n); // in the buffer a store's load() keeps
-    bytesOf(out).set(b);
-    // Checked where it is read fastest: the message's bytes when aligned (a plain buffer),
-    // not the column (a resizable one, whose reads cost V8 more).
-    const plain = b.byteOffset % 8 === 0 ? new Float64Array(b.buffer, b.byteOffset, n) : out;
-    if (!safeNonNegative(plain)) bad(`${name} is not safe non-negative integers`);
-    return out;
-  };
   /** u32 copies a column of uint32s out, into `alloc`'s array (default: a plain one). */
   const u32 = (v: unknown, name: string, n?: number,
     alloc = (len: number): Uint32Array => new Uint32Array(len)): Uint32Array => {
@@ -201,11 +198,10 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   let total = 0;
   for (let i = 0; i < rows; i++) total += valueLens[i]!;
   if (total !== valueBytes.length) bad('valueLens do not add up to valueBytes');
+  const [mod, create, version] = numberColumns([s.mod, s.create, s.version], rows);
   return {
-    currentRevision, compactRevision, keys, rows, key,
-    mod: f64(s.mod, 'mod', rows), create: f64(s.create, 'create', rows),
-    version: f64(s.version, 'version', rows), lease: f64(s.lease, 'lease', rows),
-    valueLens, valueBytes,
+    currentRevision, compactRevision, keys, rows, key, mod, create, version,
+    lease: leaseColumn(s.lease, rows), valueLens, valueBytes,
     ...(s.sub === undefined ? {} : { sub: u32(s.sub, 'sub', rows) }),
   };
 }
@@ -249,6 +245,42 @@ function decodeV1(s: Record<string, unknown>, currentRevision: number,
     mod: new Float64Array(mod), create: new Float64Array(create),
     version: new Float64Array(version), lease: new Float64Array(lease), valueLens, valueBytes,
   };
+}
+
+/** f64In views a dump's column of float64s in the message (a copy when it is not aligned),
+ * checked: reads of the message's plain buffer cost V8 less than of a store's resizable one. */
+function f64In(v: unknown, name: string, n: number): Float64Array {
+  if (!(v instanceof Uint8Array)) return bad(`${name} is not binary`);
+  if (v.length !== n * 8) bad(`${name} holds ${v.length} bytes for ${n} rows`);
+  const a = v.byteOffset % 8 === 0 ? new Float64Array(v.buffer, v.byteOffset, n)
+    : new Float64Array(new Uint8Array(v).buffer);
+  if (!safeNonNegative(a)) bad(`${name} is not safe non-negative integers`);
+  return a;
+}
+
+/** leaseColumn copies out a dump's lease column, into the buffer a store's load() keeps; one
+ * of zeros only stays untouched memory (a store then keeps no lease column: KvColumns). */
+function leaseColumn(v: unknown, n: number): Float64Array {
+  const a = f64In(v, 'lease', n);
+  if (!a.some((l) => l !== 0)) return new Float64Array(n);
+  const out = loadColumn(Float64Array, n);
+  out.set(a);
+  return out;
+}
+
+/** numberColumns copies out a dump's mod, create and version columns, into the buffers a
+ * store's load() keeps: uint32 ones (half the bytes, as a store keeps them: KvColumns) when
+ * all three fit them, else float64 ones. */
+function numberColumns(vs: [unknown, unknown, unknown], n: number):
+  [NumberColumn, NumberColumn, NumberColumn] {
+  const ins = [f64In(vs[0], 'mod', n), f64In(vs[1], 'create', n), f64In(vs[2], 'version', n)];
+  const type = ins.every((c) => fitsNarrow(c, n)) ? Uint32Array : Float64Array;
+  const [mod, create, version] = ins.map((c) => {
+    const out: NumberColumn = loadColumn<NumberColumn>(type, n);
+    out.set(c);
+    return out;
+  });
+  return [mod!, create!, version!];
 }
 
 /** safeNonNegative reports whether every element is a safe integer ≥ 0 (one function for

@@ -46,7 +46,8 @@ export interface ShardStoreStats {
  * value arena. On the V8 heap: the key strings, the key index and the row → key table.
  */
 export interface ShardStoreMemory {
-  /** columnBytes: the version columns' capacity (44 bytes a row) and the change log's. */
+  /** columnBytes: the version columns' capacity (24 bytes a row and more: KvColumns) and
+   * the change log's. */
   columnBytes: number;
   /** offHeapUsedBytes: the part of columnBytes + arenaBytes ever written (rows handed out,
    * arena bytes used, log entries): what is resident, as untouched pages are not. */
@@ -438,7 +439,7 @@ export class ShardStore {
       mod[i] = c.mod[r]!;
       create[i] = c.create[r]!;
       version[i] = c.version[r]!;
-      lease[i] = c.lease[r]!;
+      lease[i] = c.leaseOf(r);
     }
     return {
       rows,
