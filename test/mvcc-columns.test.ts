@@ -159,12 +159,12 @@ test('mvcc: memory accounting of a small shard store counts columns, values and 
   put('c', 6, 1, 6, 'w');
   t.is(s.memory().offHeapUsedBytes, 4 * 24 + 31 + 2 * 8 + 1 * 8);
   t.is(s.memory().packedKeyBytes, 0);
-  // Restored, the keys are packed: their bytes (a, c) and 3 float64 offsets, a uint32 key
+  // Restored, the keys are packed: their bytes (a, c) and 3 uint32 offsets, a uint32 key
   // number for each of the 2 rows, and the index's packed chunk (a uint32 key number and an
   // int32 row per key); on the heap only the row → key table's 2 empty slots.
   const back = ShardStore.fromSnapshot(unpack(pack(s.toSnapshot())));
   const m3 = back.memory();
-  t.is(m3.packedKeyBytes, 2 + 3 * 8 + 2 * 4 + 2 * 4 + 2 * 4);
+  t.is(m3.packedKeyBytes, 2 + 3 * 4 + 2 * 4 + 2 * 4 + 2 * 4);
   t.is(m3.heapBytesEstimate, 2 * 8);
   // A read touches the index's one chunk: its keys become strings again.
   t.is(back.range({ type: 'range', key: 'a' }, 6 as Revision).kvs.length, 1);

@@ -38,7 +38,10 @@ export class PackedKeys {
    * keyLens) and copies the bytes into a buffer of the table's own. It returns undefined when
    * the lengths do not add up to the bytes. */
   static fromLengths(bytes: Uint8Array, lens: ArrayLike<number>): PackedKeys | undefined {
-    const starts = new Float64Array(lens.length + 1);
+    // 32-bit offsets unless the bytes are 4 GiB or more (lengths that do not add up to the
+    // bytes are refused below, whatever the offsets hold).
+    const starts = bytes.length < 2 ** 32 ? new Uint32Array(lens.length + 1)
+      : new Float64Array(lens.length + 1);
     let o = 0;
     for (let k = 0; k < lens.length; k++) {
       starts[k] = o;
