@@ -638,7 +638,8 @@ function gatheredColumns(lists: readonly LiveKeys[], from: Int32Array, row: Int3
     cols.mod[j] = d.mod[r]!;
     cols.create[j] = d.create[r]!;
     cols.version[j] = d.version[r]!;
-    cols.lease[j] = d.lease[r]!;
+    const lease = d.lease[r]!;
+    if (lease !== 0) cols.lease[j] = lease; // zeros stay untouched pages (load drops them)
     cols.valueLens[j] = d.valueLens[r]!;
   }
   const offsets = lists.map((l) => valueOffsets(l.d));

@@ -120,7 +120,8 @@ function f64BytesOf(a: NumberColumn, n: number): Uint8Array {
   return bytesOf(rows instanceof Float64Array ? rows : Float64Array.from(rows));
 }
 
-/** encodeShardSnapshot builds a v2 dump from columns (views, no copies of the columns). */
+/** encodeShardSnapshot builds a v2 dump from columns (views of them: no copies but of uint32
+ * revisions, widened to v2's float64). */
 export function encodeShardSnapshot<V>(c: SnapshotColumns<V>): ShardSnapshot<V> {
   const n = c.rows;
   return {
