@@ -148,6 +148,27 @@ test('gc: collectGarbageSoon frees a dead ArrayBuffer in a worker thread whose h
     t.true(r.live - r.now >= 64 * 2 ** 20);
   });
 
+test('gc: after a key repack\'s pass an idle thread runs two full collections, not one',
+  async (t) => {
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(new URL('../src/runtime/gc.js', import.meta.url).href)})
+        .then(({ collectIdleGarbageSoon, collectionsTotal }) => {
+          const before = collectionsTotal();
+          collectIdleGarbageSoon();
+          const seen = [];
+          const poll = () => {
+            const n = collectionsTotal() - before;
+            if (seen.at(-1) !== n) seen.push(n);
+            if (n >= 2) parentPort.postMessage({ seen });
+            else setTimeout(poll, 5);
+          };
+          poll();
+        });`;
+    const r = await firstMessage<{ seen: number[] }>(code);
+    t.is(r.seen.at(-1), 2, `collections seen: ${r.seen.join(', ')}`);
+  });
+
 test('gc: the idle collector collects only an idle thread whose heap grew and whose live heap ' +
   'is small', (t) => {
   const grown = { heapUsed: 10 * 2 ** 20 + idleGcGrowthBytes, liveAfterGc: 10 * 2 ** 20, busy: 0 };

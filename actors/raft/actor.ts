@@ -2,7 +2,7 @@ import { createLogger, type LoggerConfig } from '../../src/log/index.js';
 import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import { startActor } from '../../src/runtime/worker.js';
-import { collectGarbageSoon } from '../../src/runtime/gc.js';
+import { collectGarbageSoon, collectIdleGarbageSoon } from '../../src/runtime/gc.js';
 import { type RaftMsg, type RaftNodeConfig, readPointFields, readPointRegion } from './messages.js';
 import { RaftNode } from './node.js';
 import { SharedCell } from '../../src/runtime/shared-cell.js';
@@ -25,6 +25,7 @@ const node = new RaftNode({
   log,
   nowMs: () => performance.now(),
   collectGarbage: (delayMs) => collectGarbageSoon(delayMs),
+  collectIdleGarbage: () => collectIdleGarbageSoon(),
   wallMs: () => Date.now(),
   every: (ms, fn) => {
     const t = setInterval(fn, ms);

@@ -74,6 +74,9 @@ export interface RaftNodeDeps {
   nowMs(): number;
   /** collectGarbage, when set, queues a full GC of the thread (large buffers just dropped). */
   collectGarbage?: (delayMs?: number) => void;
+  /** collectIdleGarbage, when set, queues the full GCs that follow a key repack's pass
+   * (collectIdleGarbageSoon). */
+  collectIdleGarbage?: () => void;
   /** wallMs: the wall clock (ids of members added at run time mix it in, as etcd's). */
   wallMs(): number;
   /** every runs fn every ms milliseconds until the returned stop is called. */
@@ -188,7 +191,7 @@ export class RaftNode {
     idle: () => !this.stopped && this.inflight === undefined && this.fault === undefined &&
       this.deps.nowMs() - this.lastApplyMs >= keysRepackIdleMs,
     defer: (fn) => this.deps.defer(fn),
-    collect: () => this.deps.collectGarbage?.(),
+    collect: () => this.deps.collectIdleGarbage?.(),
   });
   /** lastHardState is the hard state last made durable; commit-only changes ride along with
    * the next append rather than costing an fsync of their own (commit is recoverable). */

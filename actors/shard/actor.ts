@@ -9,7 +9,9 @@ import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { startActor } from '../../src/runtime/worker.js';
-import { collectGarbageSoon, DroppedBytesWatch } from '../../src/runtime/gc.js';
+import {
+  collectGarbageSoon, collectIdleGarbageSoon, DroppedBytesWatch,
+} from '../../src/runtime/gc.js';
 import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
 import {
   applyShardApply, type ShardConfig, type ShardMsg, type ShardRange, type ShardRestore,
@@ -82,7 +84,7 @@ const keysRepack = new IdleRepack({
   chunks: () => store.keyChunks(),
   idle: () => performance.now() - lastApplyMs >= keysRepackIdleMs,
   defer: (fn) => setImmediate(fn),
-  collect: () => collectGarbageSoon(),
+  collect: () => collectIdleGarbageSoon(),
 });
 setInterval(() => keysRepack.tick(), heartbeatIntervalMs).unref();
 

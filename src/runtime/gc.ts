@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  idleGcBusyMax, idleGcCheckMs, idleGcGrowthBytes, idleGcLiveBytesMax,
+  idleCompactGapMs, idleGcBusyMax, idleGcCheckMs, idleGcGrowthBytes, idleGcLiveBytesMax,
 } from '../constants.js';
 
 /** gcAfterGrowthDelayMs: after a store replaces columns or an arena, the collection waits
@@ -62,14 +62,33 @@ export function gcFunction(): (() => void) | null {
   return gcFn;
 }
 
+/** collections counts the collections collectGarbageSoon ran on this thread. */
+let collections = 0;
+
 /** collectGarbageSoon queues one full garbage collection of this thread's heap. */
 export function collectGarbageSoon(delayMs = 0): void {
   if (queued) return;
   queued = true;
   setTimeout(() => {
     queued = false;
-    gcFunction()?.();
+    const gc = gcFunction();
+    if (gc === null) return;
+    gc();
+    collections++;
   }, delayMs).unref();
+}
+
+/** collectIdleGarbageSoon is collectGarbageSoon for an idle thread after a key repack's pass:
+ * a second full collection follows the first by idleCompactGapMs, which returns the pages the
+ * first left committed (idleCompactGapMs). */
+export function collectIdleGarbageSoon(): void {
+  collectGarbageSoon();
+  setTimeout(() => collectGarbageSoon(), idleCompactGapMs).unref();
+}
+
+/** collectionsTotal is the number of collections collectGarbageSoon ran on this thread. */
+export function collectionsTotal(): number {
+  return collections;
 }
 
 /** IdleHeap is what the idle collector knows of its thread at one check. */
