@@ -110,6 +110,9 @@ export const idleSnapshotAfterMs = 2_000;
  * keysRepackChunksPerTick.
  */
 export const keysRepackIdleMs = 1_000;
+export const keysRepackChunksPerSlice = 32;
+export const keysRepackChunksPerTick = 512;
+export const keysRepackTicksPerPass = 10;
 /**
  * idleCompactGapMs: a key repack's pass ends with two full collections of its thread, this far
  * apart (collectIdleGarbageSoon). The first frees the strings the pass replaced but left most
@@ -118,9 +121,6 @@ export const keysRepackIdleMs = 1_000;
  * in docs/, session 30).
  */
 export const idleCompactGapMs = 300;
-export const keysRepackChunksPerSlice = 32;
-export const keysRepackChunksPerTick = 512;
-export const keysRepackTicksPerPass = 10;
 /** idleSnapshotBytesMin: the least entry data since the last snapshot for an idle one. */
 export const idleSnapshotBytesMin = 4 * 1024 * 1024;
 /** stopSnapshotWaitMs bounds how long a clean stop waits for that snapshot; the log keeps
