@@ -29,9 +29,9 @@ const kvColumnsRowsReserved = 2 ** 24;
 const valueArenaBytesReserved = 2 ** 30;
 /** kvColumnsRowBytes is one row's size over the columns every store has (see KvColumns):
  * mod, create, version, valueAt, valueLen and prev, four bytes each while the revisions fit
- * (wideRowBytes past that); a store with leases adds leaseRowBytes. */
+ * (wideRowBytes past that: fitRevisions); a store with leases adds leaseRowBytes. */
 export const kvColumnsRowBytes = 4 * 6;
-/** wideRowBytes is what a row's revisions add once they are float64 (widenRevisions). */
+/** wideRowBytes is what a row's revisions add once they are float64 (fitRevisions). */
 const wideRowBytes = 4 * 3;
 /** leaseRowBytes is a row's lease column, made on the first leased row. */
 const leaseRowBytes = 8;
@@ -101,8 +101,6 @@ export class KvColumns {
   mod: NumberColumn = column(Uint32Array, kvColumnsRowsMin);
   create: NumberColumn = column(Uint32Array, kvColumnsRowsMin);
   version: NumberColumn = column(Uint32Array, kvColumnsRowsMin);
-  /** narrow: mod, create and version are uint32 (widenRevisions makes them float64). */
-  private narrow = true;
   /** lease: made on the first row with a lease (undefined: every row's lease is 0). */
   private lease: Float64Array | undefined = undefined;
   valueAt = column(Uint32Array, kvColumnsRowsMin);
@@ -188,9 +186,7 @@ export class KvColumns {
    * that cannot hold them first. */
   private setFields(r: number, kv: KeyValue): void {
     const { modRevision: m, createRevision: c, version: v, lease } = kv;
-    if (this.narrow && (m > narrowMax || c > narrowMax || v > narrowMax)) {
-      this.widenRevisions();
-    }
+    this.fitRevisions(Math.max(m, c, v));
     this.mod[r] = m;
     this.create[r] = c;
     this.version[r] = v;
@@ -211,14 +207,15 @@ export class KvColumns {
     return this.lease === undefined ? 0 : this.lease[r]!;
   }
 
-  /** widenRevisions makes mod, create and version float64 columns (a revision or version past
-   * 2^32 - 1 is coming): a copy each, once in a store's life. */
-  private widenRevisions(): void {
+  /** fitRevisions makes mod, create and version float64 columns when `max` (a revision or
+   * version about to be written) is past what their uint32 ones hold: a copy each, once in a
+   * store's life. */
+  private fitRevisions(max: number): void {
+    if (max <= narrowMax || this.mod instanceof Float64Array) return;
     const cap = this.capacity;
     this.mod = this.widened(this.mod, cap);
     this.create = this.widened(this.create, cap);
     this.version = this.widened(this.version, cap);
-    this.narrow = false;
   }
 
   private widened(a: NumberColumn, cap: number): Float64Array {
@@ -231,7 +228,7 @@ export class KvColumns {
   /** addTombstone stores a tombstone (version 0) at mod in a free row. */
   addTombstone(mod: Revision, prev = -1): number {
     const r = this.allocRow();
-    if (this.narrow && mod > narrowMax) this.widenRevisions();
+    this.fitRevisions(mod);
     this.mod[r] = mod;
     this.create[r] = 0;
     this.version[r] = 0;
@@ -578,7 +575,7 @@ export class KvColumns {
   /** rowBytes is a row's size over the columns this store has (kvColumnsRowBytes, wider
    * revisions, leases, and seg once it reads foreign segments). */
   private rowBytes(): number {
-    return kvColumnsRowBytes + (this.narrow ? 0 : wideRowBytes) +
+    return kvColumnsRowBytes + (this.mod instanceof Uint32Array ? 0 : wideRowBytes) +
       (this.lease === undefined ? 0 : leaseRowBytes) + (this.seg === undefined ? 0 : 2);
   }
 
@@ -727,8 +724,8 @@ export class KvColumns {
     const cap = loadRowsCapacity(n);
     this.droppedBytes += this.columnBytes(); // the arena counts in setArena
     // uint32 when all three fit (as a restore's decode leaves them), else float64.
-    this.narrow = [cols.mod, cols.create, cols.version].every((c) => fitsNarrow(c, n));
-    const type = this.narrow ? Uint32Array : Float64Array;
+    const narrow = [cols.mod, cols.create, cols.version].every((c) => fitsNarrow(c, n));
+    const type = narrow ? Uint32Array : Float64Array;
     this.mod = loadedNumbers(type, cols.mod, n, cap);
     this.create = loadedNumbers(type, cols.create, n, cap);
     this.version = loadedNumbers(type, cols.version, n, cap);
