@@ -13,8 +13,13 @@ import {
 import type { Change } from '../src/mvcc/types.js';
 import { seededRng } from '../src/raft/index.js';
 import { Lessor } from '../src/lease/index.js';
-import { pack, unpack } from '../src/runtime/codec.js';
-import type { LeaseId, Revision } from '../src/types.js';
+import { pack, packBinFieldsApart, unpack } from '../src/runtime/codec.js';
+import {
+  decodeSnapshotBody, snapshotBodyParts, type SnapshotBody,
+} from '../src/cluster/proposal.js';
+import { ErrSnapshotCorrupt } from '../src/errors.js';
+import { bodyRegions, encodeSplitBodyPrefix } from '../src/wal/index.js';
+import type { LeaseId, MemberId, Revision } from '../src/types.js';
 import { type HistoryChange, WatchHub } from '../src/watch/index.js';
 
 // The cluster's pure parts: ids as etcd derives them, the peer wire (framing, handshakes,
@@ -196,6 +201,65 @@ test('membership: the table applies changes and travels in snapshots', (t) => {
   t.deepEqual(back.toJson(), m.toJson());
 });
 
+/** splitBodyOf is a snapshot body of the shards' dumps, as a member writes it (parts). */
+function splitBodyOf(shards: readonly ShardStore[]): Uint8Array[] {
+  const pieces = shards.map((s) => {
+    const { valueBytes, ...dump } = s.toSnapshotPieces(64);
+    return { dump: packBinFieldsApart(dump), values: valueBytes };
+  });
+  const meta = {
+    revision: shards[0]!.currentRevision, compactRevision: 0, leases: [],
+    confState: { voters: [1 as MemberId], learners: [] },
+  };
+  return snapshotBodyParts(meta, pieces.map((p) => p.dump), pieces.map((p) => p.values));
+}
+
+test('snapshot body: the values apart from the dumps, read whole or in two regions; regions ' +
+  'that do not add up are refused', (t) => {
+  const shards = [new ShardStore(), new ShardStore()];
+  const applier = Applier.fromLatest([], 1 as Revision, 0 as Revision, []);
+  for (let i = 0; i < 50; i++) {
+    const res = applier.execute({ type: 'put', key: `k${i}`, value: `value ${i} `.repeat(i % 5) });
+    const parts: Change[][] = [[], []];
+    for (const c of res.changes) parts[shardOf(c.kv.key, 2)]!.push(c);
+    shards.forEach((s, j) => s.apply(res.revision as Revision, parts[j]!));
+  }
+  const whole = Buffer.concat(splitBodyOf(shards));
+  const regions = bodyRegions(whole);
+  const split = whole.length - regions.tail!.length;
+  for (const body of [decodeSnapshotBody(whole),
+    decodeSnapshotBody(whole.subarray(0, split), whole.subarray(split))]) {
+    t.is(body.revision, 51);
+    t.deepEqual(body.valueRegions, body.shardValues!.map((v) => v.length));
+    body.shards.forEach((d, j) => {
+      const restored = ShardStore.fromSnapshot(unpack(d), false, body.shardValues![j]);
+      t.deepEqual([...restored.latest()], [...shards[j]!.latest()]);
+      // Its values come apart or not at all: given twice, or missing, is corrupt.
+      t.throws(() => ShardStore.fromSnapshot(unpack(d)), { instanceOf: ErrSnapshotCorrupt });
+    });
+  }
+  const full = unpack<SnapshotBody>(regions.head);
+  const withRegions = (valueRegions: unknown) => {
+    const head = pack({ ...full, valueRegions });
+    return Buffer.concat([encodeSplitBodyPrefix(head.length), head, regions.tail!]);
+  };
+  const total = regions.tail!.length;
+  for (const bad of [[total], [total, 1], [total - 1, 0], [-1, total + 1], 'x', undefined]) {
+    t.throws(() => decodeSnapshotBody(withRegions(bad)), { instanceOf: ErrSnapshotCorrupt },
+      JSON.stringify(bad));
+  }
+  t.notThrows(() => decodeSnapshotBody(withRegions([total - 3, 3])));
+  // A body written before the split (its dumps hold their values) decodes as it always did.
+  const old = pack({ ...full, valueRegions: undefined,
+    shards: shards.map((s) => pack(s.toSnapshot())) });
+  const legacy = decodeSnapshotBody(old);
+  t.is(legacy.shardValues, undefined);
+  t.deepEqual([...ShardStore.fromSnapshot(unpack(legacy.shards[1]!)).latest()],
+    [...shards[1]!.latest()]);
+  t.throws(() => decodeSnapshotBody(pack({ ...full, valueRegions: [total] })),
+    { instanceOf: ErrSnapshotCorrupt }, 'value regions without a tail');
+});
+
 test('repartition: dumps of N shards re-split into M read like one store (seeded)', (t) => {
   for (let seed = 1; seed <= 30; seed++) {
     const rng = seededRng(seed);
@@ -230,8 +294,18 @@ test('repartition: dumps of N shards re-split into M read like one store (seeded
         for (const s of shards) s.compact(compacted as Revision);
       }
     }
-    const dumps = shards.map((s) => unpack<ShardSnapshot>(pack(s.toSnapshot())));
-    const moved = repartitionSnapshots(dumps, m).map((d) => ShardStore.fromSnapshot(d));
+    // Even seeds: the dumps as they are; odd: through a snapshot body that keeps their values
+    // apart, as a member writes its snapshot files (snapshotBodyParts).
+    let moved: ShardStore[];
+    if (seed % 2 === 0) {
+      const dumps = shards.map((s) => unpack<ShardSnapshot>(pack(s.toSnapshot())));
+      moved = repartitionSnapshots(dumps, m).map((d) => ShardStore.fromSnapshot(d));
+    } else {
+      const body = decodeSnapshotBody(Buffer.concat(splitBodyOf(shards)));
+      t.is(body.shardValues!.length, n);
+      moved = repartitionSnapshots(body.shards.map((d) => unpack(d)), m, body.shardValues)
+        .map((d) => ShardStore.fromSnapshot(d));
+    }
     for (const [i, s] of moved.entries()) {
       for (const k of s.latest()) {
         t.is(shardOf(k.key, m), i, `seed ${seed}: ${k.key} in shard ${i}`);

@@ -17,7 +17,7 @@ import {
   type RangeRequest,
   type ShardSnapshotV1,
 } from '../src/mvcc/index.js';
-import { BinPieces, pack, packBinFieldsApart, unpack } from '../src/runtime/codec.js';
+import { pack, packBinFieldsApart, unpack } from '../src/runtime/codec.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 
@@ -248,12 +248,16 @@ test('mvcc: a dump with its values in pieces is the same dump, written as it sto
   const w = new Writer(s);
   const names = Array.from({ length: 2_000 }, (_, i) => `key/${String(i).padStart(5, '0')}`);
   // The dump each way, decoded (a small values field is packed in place, not last).
-  const bytesOf = (parts: Uint8Array[]) =>
-    JSON.stringify(Object.entries(unpack<object>(Buffer.concat(parts))).sort().map(([k, v]) =>
+  type Pieces = { parts: Uint8Array[]; values: Uint8Array[] };
+  const bytesOf = (dump: object) =>
+    JSON.stringify(Object.entries(dump).sort().map(([k, v]) =>
       [k, v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v]));
-  const asPieces = (shareMin: number) => {
-    const d = s.toSnapshotPieces(shareMin);
-    return packBinFieldsApart({ ...d, valueBytes: new BinPieces(d.valueBytes) });
+  const dumpOf = ({ parts, values }: Pieces) =>
+    ({ ...unpack<object>(Buffer.concat(parts)), valueBytes: Buffer.concat(values) });
+  // As a shard sends it for a snapshot file: its values apart from the rest.
+  const asPieces = (shareMin: number): Pieces => {
+    const { valueBytes, ...d } = s.toSnapshotPieces(shareMin);
+    return { parts: packBinFieldsApart(d), values: valueBytes };
   };
   for (const k of names) w.commit([k, `first ${k} `.repeat(1 + Math.floor(rnd() * 4))]);
   for (let round = 0; round < 4; round++) {
@@ -262,19 +266,22 @@ test('mvcc: a dump with its values in pieces is the same dump, written as it sto
       w.commit(w.live.has(k) && rnd() < 0.2 ? [k] : [k, `v${round}.${i}`.repeat(3)]);
     }
     if (round === 2) s.compact(R(s.currentRevision - 700));
-    const want = bytesOf(packBinFieldsApart(s.toSnapshot()));
-    const parts = asPieces(256);
-    t.is(bytesOf(parts), want, `round ${round}`);
-    t.true(parts.some((p) => p.buffer instanceof SharedArrayBuffer),
+    const want = bytesOf(unpack<object>(Buffer.concat(packBinFieldsApart(s.toSnapshot()))));
+    const pieces = asPieces(256);
+    t.is(bytesOf(dumpOf(pieces)), want, `round ${round}`);
+    t.true(pieces.values.some((p) => p.buffer instanceof SharedArrayBuffer),
       `round ${round}: some values are views of the arena`);
-    t.is(bytesOf(asPieces(Infinity)), want);
+    t.is(bytesOf(dumpOf(asPieces(Infinity))), want);
     // The store goes on: more writes, a compaction, a rebuilt arena. The dump as it stood is
     // still what its parts say, and it restores the store as it was.
     const before = [...s.latest()];
     for (let i = 0; i < 3_000; i++) w.commit([names[i % names.length]!, `later ${i}`]);
     s.compact(R(s.currentRevision - 10));
-    t.is(bytesOf(parts), want, `round ${round}: after later writes`);
-    t.deepEqual([...ShardStore.fromSnapshot(unpack(Buffer.concat(parts))).latest()], before);
+    t.is(bytesOf(dumpOf(pieces)), want, `round ${round}: after later writes`);
+    // Restored from the dump and its values apart, as from a snapshot file.
+    const restored = ShardStore.fromSnapshot(unpack(Buffer.concat(pieces.parts)), false,
+      Buffer.concat(pieces.values));
+    t.deepEqual([...restored.latest()], before);
   }
 });
 

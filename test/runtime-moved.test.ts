@@ -2,7 +2,7 @@ import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
 import { gcFunction } from '../src/runtime/gc.js';
 import {
-  BinPieces, EnvelopeKind, isShared, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack,
+  EnvelopeKind, isShared, moveBytes, moveCopy, movedBytesMin, MovedBytes, pack,
   packBatch, packBinFieldsApart, packWithBins,
   releaseBytes, unpack, unpackBatch,
 } from '../src/runtime/codec.js';
@@ -142,23 +142,6 @@ test('packBinFieldsApart: the parts concatenated unpack as the object, large fie
       t.deepEqual(plain(unpack(body.shards[0]!)), plain(value));
       t.is(Buffer.from(body.shards[1]!).toString('hex'), Buffer.from(big(3, 6)).toString('hex'));
     }
-  });
-
-test('packBinFieldsApart: a field given as BinPieces is one bin whose parts are the pieces',
-  (t) => {
-    const piece = (n: number, seed: number) =>
-      Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
-    const pieces = [piece(movedBytesMin, 1), piece(7, 2), piece(movedBytesMin * 2 + 1, 3)];
-    const whole = Buffer.concat(pieces);
-    for (const list of [pieces, [], [pieces[1]!]]) {
-      const parts = packBinFieldsApart({ a: 1, values: new BinPieces(list), z: 'z' });
-      for (const p of list) t.true(parts.includes(p), 'each piece is a part, not copied');
-      const got = unpack<{ a: number; values: Uint8Array; z: string }>(Buffer.concat(parts));
-      t.is(got.a, 1);
-      t.is(got.z, 'z');
-      t.is(Buffer.from(got.values).toString('hex'), Buffer.concat(list).toString('hex'));
-    }
-    t.is(new BinPieces(pieces).byteLength, whole.length);
   });
 
 test('runtime: bytes in shared memory cross a port shared, neither copied nor detached',

@@ -21,6 +21,12 @@ import {
   parseWalSegmentName,
   snapshotFileName,
   parseSnapshotFileName,
+  bodyRegions,
+  encodeSnapshotHeader,
+  encodeSplitBodyPrefix,
+  snapshotFileSplitAt,
+  snapshotHeaderBytes,
+  splitBodyPrefixBytes,
 } from '../src/wal/index.js';
 import type { EntryType, WalEntry, WalRecord, WalRecordInput } from '../src/wal/index.js';
 import type { Index, MemberId, Term } from '../src/types.js';
@@ -369,6 +375,47 @@ test('wal names: segment and snapshot names format and parse like etcd', (t) => 
   t.is(parseWalSegmentName('0000000000000001-0000000000001f41.wal.tmp'), undefined);
   t.is(snapshotFileName(3, 0x1f40), '0000000000000003-0000000000001f40.snap');
   t.is(parseSnapshotFileName(snapshotFileName(3, 8000))?.index, 8000);
+});
+
+test('snapshot format: a split body reads back in two regions, and both are checked', (t) => {
+  const head = Uint8Array.from({ length: 40 }, (_, i) => (i * 11) & 0xff);
+  const tail = Uint8Array.from({ length: 70 }, (_, i) => (i * 5 + 1) & 0xff);
+  const parts = [encodeSplitBodyPrefix(head.length), head, tail];
+  const file = Buffer.concat([encodeSnapshotHeader(2, 900, parts), ...parts]);
+  const at = snapshotFileSplitAt(file.subarray(0, 64), file.length);
+  t.is(at, snapshotHeaderBytes + splitBodyPrefixBytes + head.length);
+  const d = decodeSnapshotFile(file.subarray(0, at), 'y.snap', { term: 2, index: 900 },
+    file.subarray(at));
+  const whole = decodeSnapshotFile(file, 'y.snap');
+  t.is(whole.tail, undefined);
+  // Cut from the two regions or from the body read whole: the same head and tail.
+  for (const r of [bodyRegions(d.body, d.tail), bodyRegions(whole.body)]) {
+    t.deepEqual([...r.head], [...head]);
+    t.deepEqual([...r.tail!], [...tail]);
+  }
+  // The checksum covers the tail; the length counts it.
+  for (let i = 0; i < tail.length; i += 7) {
+    const bad = Buffer.from(file.subarray(at));
+    bad[i]! ^= 0x08;
+    t.throws(() => decodeSnapshotFile(file.subarray(0, at), 'y.snap', undefined, bad),
+      { instanceOf: SnapshotCorruptError, message: /crc mismatch/ }, `tail byte ${i}`);
+  }
+  t.throws(() => decodeSnapshotFile(file.subarray(0, at), 'y.snap', undefined,
+    Buffer.concat([file.subarray(at), Buffer.from([0])])), { message: /length/ });
+  // A body that is not split is one region; a prefix naming more than there is, refused.
+  const plain = Uint8Array.from([0x81, 0xa1, 0x61, 0x01]);
+  t.is(snapshotFileSplitAt(encodeSnapshotFile(1, 1, plain), 52), undefined);
+  t.deepEqual([...bodyRegions(plain).head], [...plain]);
+  t.is(bodyRegions(plain).tail, undefined);
+  t.throws(() => bodyRegions(plain, tail), { instanceOf: SnapshotCorruptError });
+  const long = Buffer.concat([encodeSplitBodyPrefix(head.length + tail.length + 1), head, tail]);
+  t.throws(() => bodyRegions(long), { instanceOf: SnapshotCorruptError });
+  // Read in two regions, the first must end where the prefix says the head does.
+  const over = Buffer.concat([encodeSplitBodyPrefix(head.length), head, Buffer.from([1])]);
+  t.throws(() => bodyRegions(over, tail), { instanceOf: SnapshotCorruptError });
+  // An offset past the file's end (a damaged prefix) reads the file whole: its checks judge.
+  const cut = file.subarray(0, at! - 1);
+  t.is(snapshotFileSplitAt(cut.subarray(0, 64), at! - 1), undefined);
 });
 
 test('snapshot format: round trip, and every single-byte flip is detected', (t) => {

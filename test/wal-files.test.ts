@@ -11,9 +11,11 @@ import {
 } from '../actors/wal/snap-store.js';
 import { snapDirOf, walDirOf } from '../src/server/data-dir.js';
 import { walPreallocateStepBytes } from '../src/constants.js';
-import { nodeFsOps, readFileSharedSync } from '../actors/wal/fs-ops.js';
+import { nodeFsOps, readFileSharedSync, splitProbeBytes } from '../actors/wal/fs-ops.js';
 import type { FsOps, StoreLogger } from '../actors/wal/fs-ops.js';
-import { decodeSegment, walSegmentName } from '../src/wal/index.js';
+import {
+  bodyRegions, decodeSegment, encodeSplitBodyPrefix, walSegmentName,
+} from '../src/wal/index.js';
 import type { WalEntry, WalRecordInput } from '../src/wal/index.js';
 import type { Index, MemberId, Term } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
@@ -576,17 +578,73 @@ test('wal files: a snapshot taken at an index the written commit trails is used 
   after.close();
 });
 
+test('wal files: a split snapshot body loads as two buffers of shared memory; a flipped byte ' +
+  'in its tail falls back to the previous snapshot', (t) => {
+  const dir = tmpDir(t);
+  const w = WalStore.open(dir, { logger: newLogger() });
+  w.append([meta]);
+  for (let i = 1; i <= 30; i++) w.save([entry(1, i, `v${i}`)], hs(1, i));
+  const split = (head: string, tail: string) =>
+    [encodeSplitBodyPrefix(head.length), enc.encode(head), enc.encode(tail)];
+  writeSnapshotFile(dir, 1, 10, split('head@10', 'values@10'));
+  w.saveSnapshotMarker(10 as Index, 1 as Term);
+  writeSnapshotFile(dir, 1, 20, split('head@20', 'the values@20'));
+  w.saveSnapshotMarker(20 as Index, 1 as Term);
+  w.close();
+
+  const got = loadNewestSnapshot(dir, { logger: newLogger() })!;
+  t.is(Number(got.index), 20);
+  const r = bodyRegions(got.body, got.tail);
+  t.deepEqual([dec.decode(r.head), dec.decode(r.tail)], ['head@20', 'the values@20']);
+  t.true(got.body.buffer instanceof SharedArrayBuffer && got.tail!.buffer instanceof
+    SharedArrayBuffer);
+  t.not(got.body.buffer, got.tail!.buffer, 'the tail in memory of its own');
+  t.is(got.tail!.buffer.byteLength, 'the values@20'.length);
+
+  const p20 = listSnapshots(dir).find((s) => s.index === 20)!.path;
+  const bytes = fs.readFileSync(p20);
+  bytes[bytes.length - 2]! ^= 0x40;
+  fs.writeFileSync(p20, bytes);
+  const logger = newLogger();
+  const older = loadNewestSnapshot(dir, { logger })!;
+  t.is(Number(older.index), 10);
+  t.is(dec.decode(bodyRegions(older.body, older.tail).tail), 'values@10');
+  t.is(logger.warns.length, 1);
+});
+
 test('wal files: a file read whole into shared memory is the file', (t) => {
   const dir = tmpDir(t, 'myetcd-shared-read-');
+  const same = (got: Uint8Array, want: Buffer): boolean =>
+    Buffer.from(got.buffer, got.byteOffset, got.length).equals(want);
   for (const size of [0, 1, 65_537, 3 * 1024 * 1024 + 5]) {
     const want = Buffer.alloc(size);
     for (let i = 0; i < size; i++) want[i] = (i * 131 + 7) & 0xff;
     const file = path.join(dir, `f${size}`);
     fs.writeFileSync(file, want);
-    const got = readFileSharedSync(file);
-    t.true(got.buffer instanceof SharedArrayBuffer, `${size}: shared memory`);
-    t.is(got.length, size);
-    t.true(Buffer.from(got.buffer, got.byteOffset, got.length).equals(want), `${size} bytes`);
+    const [got, ...rest] = readFileSharedSync(file);
+    t.is(rest.length, 0, `${size}: one region`);
+    t.true(got!.buffer instanceof SharedArrayBuffer, `${size}: shared memory`);
+    t.is(got!.length, size);
+    t.true(same(got!, want), `${size} bytes`);
+    // Split where the probe says: two buffers of their own, the file's bytes in order.
+    const at = Math.floor(size / 3);
+    let probed: Uint8Array | undefined;
+    const parts = readFileSharedSync(file, (first, n) => {
+      probed = first.slice();
+      t.is(n, size);
+      return at;
+    });
+    t.true(same(probed!, want.subarray(0, Math.min(size, splitProbeBytes))), `${size}: probe`);
+    if (at === 0) {
+      t.is(parts.length, 1, `${size}: no split at 0`);
+      continue;
+    }
+    t.is(parts.length, 2, `${size}: two regions`);
+    t.not(parts[0]!.buffer, parts[1]!.buffer);
+    t.true(parts.every((p) => p.buffer instanceof SharedArrayBuffer && p.byteOffset === 0));
+    t.true(same(parts[0]!, want.subarray(0, at)) && same(parts[1]!, want.subarray(at)));
+    // An offset outside the file reads it whole.
+    t.is(readFileSharedSync(file, () => size).length, 1);
   }
   t.throws(() => readFileSharedSync(path.join(dir, 'missing')), { code: 'ENOENT' });
 });

@@ -26,7 +26,7 @@ import {
   type Ready, RaftError,
   seededRng, type SoftState,
 } from '../../src/raft/index.js';
-import { moveBytes, moveCopy, unpack } from '../../src/runtime/codec.js';
+import { moveBytes, moveCopy } from '../../src/runtime/codec.js';
 import { frameEntries } from '../../src/wal/index.js';
 import type { ActorRef, Endpoint, ReplyToken } from '../../src/runtime/endpoint.js';
 import type { TraceRef } from '../../src/runtime/trace.js';
@@ -41,7 +41,8 @@ import type {
   RaftPropose, RaftStatusResp,
 } from './messages.js';
 import {
-  encodeConfChangeContext, encodeProposal, encodeRequest, type SnapshotBody,
+  encodeConfChangeContext, encodeProposal, encodeRequest, type DecodedSnapshotBody,
+  decodeSnapshotBody,
 } from '../../src/cluster/proposal.js';
 import { type ErrorBody, Proposals, timeoutError } from './proposals.js';
 import { ReadIndexQueue } from './read-index.js';
@@ -420,9 +421,9 @@ export class RaftNode {
    * shards and the applier), timing the steps into bootPhases. */
   private async restoreLoaded(loaded: WalLoadResp, walLoadMs: number): Promise<void> {
     const t1 = this.deps.nowMs();
-    let body: SnapshotBody | undefined;
+    let body: DecodedSnapshotBody | undefined;
     if (loaded.snapshot !== undefined) {
-      body = unpack<SnapshotBody>(loaded.snapshot.body);
+      body = decodeSnapshotBody(loaded.snapshot.body, loaded.snapshot.tail);
       this.storage.applySnapshot({
         data: loaded.snapshot.body,
         metadata: {
@@ -1070,11 +1071,11 @@ export class RaftNode {
     const index = snap.metadata.index;
     // Checked and decoded before anything of it is saved: a snapshot that cannot be
     // installed is dropped here, and this member survives it (dropSnapshot).
-    let body: SnapshotBody;
+    let body: DecodedSnapshotBody;
     let prepared: PreparedRestore;
     try {
       if (failpointsEnabled) failpointErrno('raftBeforeApplySnap', 'install');
-      body = unpack<SnapshotBody>(snap.data);
+      body = decodeSnapshotBody(snap.data);
       prepared = this.sm.prepareRestore(body);
     } catch (e) {
       this.dropSnapshot(index, e);
@@ -1133,7 +1134,8 @@ export class RaftNode {
    * good one would have. Past snapshotRestoreAttemptsMax attempts it throws: the actors
    * crash and restart from the disk, which holds the snapshot.
    */
-  private async restoreSaved(body: SnapshotBody, index: number, prepared: PreparedRestore):
+  private async restoreSaved(body: DecodedSnapshotBody, index: number,
+    prepared: PreparedRestore):
     Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {

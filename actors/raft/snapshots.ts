@@ -6,11 +6,11 @@ import {
 import { failpoint, failpointsEnabled } from '../../src/runtime/failpoint.js';
 import type { Index, Term } from '../../src/types.js';
 import type { MemoryStorage } from '../../src/raft/index.js';
-import { moveBytes, packWithBins } from '../../src/runtime/codec.js';
+import { moveBytes } from '../../src/runtime/codec.js';
 import type { ActorRef } from '../../src/runtime/endpoint.js';
 import type { ShardMsg, ShardReplies } from '../shard/messages.js';
 import type { WalMsg, WalReplies } from '../wal/messages.js';
-import type { SnapshotBody } from '../../src/cluster/proposal.js';
+import { snapshotBodyParts } from '../../src/cluster/proposal.js';
 import type { StateMachine } from './state-machine.js';
 
 /**
@@ -52,8 +52,8 @@ export interface SnapshotLogger {
  * snapshots: the Raft node's snapshotting unit. Every snapshotCount applied entries (or
  * snapshotBytesMax applied bytes) it asks every shard for a dump of its state at the applied
  * index and has the WAL writer save them, behind the applier's metadata and the member
- * table, as one SnapshotBody (written in parts, never assembled here). It records the
- * snapshot in the Raft storage without its data (a leader reads it back from the file for a
+ * table, as one SnapshotBody (written in parts, never assembled here: snapshotBodyParts).
+ * It records the snapshot in the Raft storage without its data (a leader reads it back from the file for a
  * follower that fell behind the log), and compacts the in-memory log, keeping
  * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries), but no more
  * than snapshotCatchUpBytesMax of entry data.
@@ -160,8 +160,9 @@ export class Snapshotter {
       .then(async (dumps) => {
         // The body is never assembled: the dumps (moved here by the shards) move on to the WAL
         // writer behind the packed metadata, which writes them to the file one after the
-        // other. One copy of a dump exists at any time instead of three.
-        const parts = packWithBins(meta, 'shards' satisfies keyof SnapshotBody, dumps);
+        // other, then their values. One copy of a dump exists at any time instead of three.
+        const parts = snapshotBodyParts(meta, dumps.map((d) => d.dump),
+          dumps.map((d) => d.values));
         const bytes = parts.reduce((n, p) => n + p.length, 0);
         storage.createSnapshot(index, meta.confState, new Uint8Array(0));
         this.releaseData();

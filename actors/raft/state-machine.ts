@@ -27,8 +27,8 @@ import { AuthStore } from '../../src/auth/store.js';
 import { type AlarmMember, AlarmStore, isCappedRequest } from '../../src/alarms.js';
 import { checkRequest } from '../../src/auth/perms.js';
 import {
-  type ConfChangeContext, decodeConfChangeContext, decodeProposal, type ProposalId,
-  type SnapshotBody,
+  type ConfChangeContext, decodeConfChangeContext, decodeProposal, type DecodedSnapshotBody,
+  type ProposalId, type SnapshotBody,
 } from '../../src/cluster/proposal.js';
 
 /**
@@ -39,9 +39,16 @@ import {
  * of every proposal this member made, and knows nothing of Raft's messages or the WAL.
  */
 
+/** ShardDump is one shard's part of a snapshot: its dump, and its values when the body
+ * keeps them apart (DecodedSnapshotBody). */
+interface ShardDump {
+  dump: Uint8Array;
+  values?: Uint8Array;
+}
+
 /** PreparedRestore is a snapshot body checked and decoded by prepareRestore. */
 export interface PreparedRestore {
-  dumps: (Uint8Array | null)[];
+  dumps: (ShardDump | null)[];
   applier: Applier;
 }
 
@@ -205,7 +212,7 @@ export class StateMachine {
    * watch hub and the lease actor start over from it. Used at boot and when a follower
    * installs a snapshot from its leader.
    */
-  async restore(body: SnapshotBody | undefined, index: number,
+  async restore(body: DecodedSnapshotBody | undefined, index: number,
     prepared?: PreparedRestore, nowMs: () => number = () => 0):
     Promise<{ applierMs: number; shardsWaitMs: number }> {
     const dumps = prepared?.dumps ?? this.prepareDumps(body);
@@ -221,9 +228,13 @@ export class StateMachine {
     // the snapshot file is in shared memory that nobody writes, and goes as it is; any other
     // (a leader's snapshot, a re-split) as a copy of its own, moved to the shard (one memory
     // copy here, where packing it into the message would cost two).
-    const loading = Promise.all(this.shards.map((s, i) => s.ask({
-      type: 'ShardRestore', dump: dumpFor(dumps[i]!), index,
-    }, snapshotAskTimeoutMs)));
+    const loading = Promise.all(this.shards.map((s, i) => {
+      const d = dumps[i]!;
+      return s.ask({
+        type: 'ShardRestore', dump: d === null ? null : dumpFor(d.dump), index,
+        ...(d?.values === undefined ? {} : { values: dumpFor(d.values) }),
+      }, snapshotAskTimeoutMs);
+    }));
     this.arenaSent = []; // a restored shard holds no arena of the applier's
     // Posted now: queued, the dumps would leave at the end of this turn, after the applier
     // below is built, and the shards would load after it instead of beside it.
@@ -266,31 +277,38 @@ export class StateMachine {
    * changing nothing: a body that cannot be restored throws here, before any of it is saved
    * or sent to the shards (ErrSnapshotCorrupt, or the decoders' own errors).
    */
-  prepareRestore(body: SnapshotBody | undefined): PreparedRestore {
+  prepareRestore(body: DecodedSnapshotBody | undefined): PreparedRestore {
     const dumps = this.prepareDumps(body);
     return { dumps, applier: this.applierOf(body, dumps) };
   }
 
   /** prepareDumps checks a snapshot body's shape and gives the shards' dumps, re-split for
    * this member's shard count (nulls: the empty store). */
-  private prepareDumps(body: SnapshotBody | undefined): (Uint8Array | null)[] {
+  private prepareDumps(body: DecodedSnapshotBody | undefined): (ShardDump | null)[] {
     if (body === undefined) return this.shards.map(() => null);
     if (typeof body !== 'object' || body === null || !Array.isArray(body.shards) ||
       body.shards.length === 0 || !body.shards.every((d) => d instanceof Uint8Array)) {
       throw new ErrSnapshotCorrupt('snapshot body without shard dumps');
     }
-    if (body.shards.length === this.shards.length) return body.shards;
+    const values = body.shardValues;
+    if (body.shards.length === this.shards.length) {
+      return body.shards.map((dump, i) =>
+        (values === undefined ? { dump } : { dump, values: values[i]! }));
+    }
     const parts = body.shards.map((d) => unpack(d));
-    return repartitionSnapshots(parts, this.shards.length).map((x) => pack(x));
+    return repartitionSnapshots(parts, this.shards.length, values)
+      .map((x) => ({ dump: pack(x) }));
   }
 
   /** applierOf builds the applier's latest state from the dumps, column to column. */
-  private applierOf(body: SnapshotBody | undefined, dumps: (Uint8Array | null)[]): Applier {
+  private applierOf(body: SnapshotBody | undefined, dumps: (ShardDump | null)[]): Applier {
     const columns = [];
-    for (const d of dumps) if (d !== null) columns.push(decodeShardSnapshot(unpack(d)));
+    for (const d of dumps) {
+      if (d !== null) columns.push(decodeShardSnapshot(unpack(d.dump), d.values));
+    }
     // Dumps read from the snapshot file are shared memory nobody writes (see restore): the
     // applier reads its values there, as the shards do, instead of copying them.
-    const shared = dumps.every((d) => d === null || isShared(d));
+    const shared = dumps.every((d) => d === null || isShared(d.values ?? d.dump));
     // An empty store is at revision 1, as etcd's: the first write makes revision 2.
     return Applier.fromSnapshotColumns(columns, (body?.revision ?? 1) as Revision,
       (body?.compactRevision ?? 0) as Revision, body?.leases ?? [], shared);
@@ -708,7 +726,6 @@ export class StateMachine {
 
 /** dumpFor is what a shard is sent of its dump (see StateMachine.restore): shared memory
  * shared, anything else copied and moved. */
-function dumpFor(d: Uint8Array | null): Uint8Array | null {
-  if (d === null) return null;
+function dumpFor(d: Uint8Array): Uint8Array {
   return isShared(d) ? moveBytes(d) : moveCopy(d);
 }

@@ -3,7 +3,7 @@ import { setPlainLoads } from '../../src/mvcc/kv-columns.js';
 import { mallocHugePages } from '../../src/server/huge-pages.js';
 import type { Revision } from '../../src/types.js';
 import {
-  BinPieces, isShared, moveBytes, movedBytesMin, packBinFieldsApart, releaseBytes, unpack,
+  isShared, moveBytes, movedBytesMin, packBinFieldsApart, releaseBytes, unpack,
 } from '../../src/runtime/codec.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
@@ -60,11 +60,13 @@ function drainWaiting(): void {
 function restore(msg: ShardRestore, token: ReplyToken | undefined): void {
   // A dump in shared memory is a view of the snapshot file's body, which nobody writes: the
   // store keeps reading its values there (as the applier does) instead of copying them.
+  // A snapshot that keeps its values apart sends them apart: then they are what is kept.
   store = msg.dump === null ? new ShardStore()
-    : ShardStore.fromSnapshot(unpack(msg.dump), isShared(msg.dump));
+    : ShardStore.fromSnapshot(unpack(msg.dump), isShared(msg.values ?? msg.dump), msg.values);
   // Any other dump is copied (columns, value bytes, keys): its memory goes back now, not at
   // the next full collection.
   if (msg.dump !== null) releaseBytes(msg.dump);
+  if (msg.values !== undefined) releaseBytes(msg.values);
   reads.restored(msg.index ?? 0);
   drainWaiting();
   if (token !== undefined) ctx.ep.reply(token, { revision: store.currentRevision });
@@ -117,12 +119,13 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'ShardSnapshot':
       // The dump's columns move to the Raft node as they are (no packed copy of them all),
-      // and its values, where they lie in runs in the arena, as views of that shared memory.
+      // and its values apart (the snapshot file keeps them apart: snapshotBodyParts), where
+      // they lie in runs in the arena as views of that shared memory.
       if (token !== undefined) {
-        const dump = store.toSnapshotPieces(movedBytesMin);
-        ctx.ep.reply(token, packBinFieldsApart({
-          ...dump, valueBytes: new BinPieces(dump.valueBytes),
-        }).map(moveBytes));
+        const { valueBytes, ...dump } = store.toSnapshotPieces(movedBytesMin);
+        ctx.ep.reply(token, {
+          dump: packBinFieldsApart(dump).map(moveBytes), values: valueBytes.map(moveBytes),
+        });
       }
       collectGarbageSoon(); // the dump's columns and bytes, once sent
       return;

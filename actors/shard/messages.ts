@@ -73,6 +73,8 @@ export interface ShardRange {
 export interface ShardRestore {
   type: 'ShardRestore';
   dump: Uint8Array | null;
+  /** values: the dump's values, when the snapshot keeps them apart from its dumps. */
+  values?: Uint8Array;
   /** index: the Raft index the dump reflects (reads waiting on an index compare with it). */
   index?: number;
 }
@@ -136,8 +138,9 @@ export interface ShardHistoryResp {
 export interface ShardReplies {
   ShardRange: RangeResponse;
   ShardRestore: { revision: number };
-  /** the dump's msgpack, in parts (packBinFieldsApart) */
-  ShardSnapshot: Uint8Array[];
+  /** the dump's msgpack without its values, in parts (packBinFieldsApart), and its values
+   * (the concatenation of the pieces) */
+  ShardSnapshot: { dump: Uint8Array[]; values: Uint8Array[] };
   ShardHistory: ShardHistoryResp;
   ShardStats: ShardStatsResp;
 }

@@ -269,7 +269,10 @@ ctx.ep.onMessage((msg, token) => {
         hardState: r.hardState,
         entries: r.entries,
         snapshot: snap === undefined ? undefined :
-          { index: snap.index, term: snap.term, body: moveBytes(snap.body) },
+          {
+            index: snap.index, term: snap.term, body: moveBytes(snap.body),
+            ...(snap.tail === undefined ? {} : { tail: moveBytes(snap.tail) }),
+          },
         firstStart: r.firstStart,
         metadata: r.metadata === undefined ? undefined :
           { nodeId: r.metadata.nodeId, clusterId: r.metadata.clusterId },

@@ -23,8 +23,9 @@ export interface FsOps {
   unlinkSync(file: string): void;
   readdirSync(dir: string): string[];
   readFileSync(file: string): Uint8Array;
-  /** readFileShared is readFileSync into shared memory (readFileSharedSync). */
-  readFileShared(file: string): Uint8Array;
+  /** readFileShared is readFileSync into shared memory, in one or two regions
+   * (readFileSharedSync). */
+  readFileShared(file: string, splitAt?: SplitAt): Uint8Array[];
   mkdirSync(dir: string): void;
   existsSync(file: string): boolean;
 }
@@ -41,34 +42,61 @@ export const nodeFsOps: FsOps = {
   unlinkSync: (f) => fs.unlinkSync(f),
   readdirSync: (d) => fs.readdirSync(d),
   readFileSync: (f) => fs.readFileSync(f),
-  readFileShared: (f) => readFileSharedSync(f),
+  readFileShared: (f, splitAt) => readFileSharedSync(f, splitAt),
   mkdirSync: (d) => fs.mkdirSync(d, { mode: 0o700 }),
   existsSync: (f) => fs.existsSync(f),
 };
+
+/** SplitAt names, from a file's first splitProbeBytes bytes (fewer if the file is shorter)
+ * and its size, an offset where it is read into two buffers (undefined: one). */
+export type SplitAt = (first: Uint8Array, size: number) => number | undefined;
+/** splitProbeBytes: how much of a file SplitAt is shown (a snapshot's header and prefix). */
+export const splitProbeBytes = 64;
 
 /**
  * readFileSharedSync reads a whole file into a SharedArrayBuffer, so that views of it cross to
  * other threads without a copy: a snapshot's body, whose shard dumps the Raft node hands on to
  * the shards while it rebuilds its applier from the same bytes (a copy of each dump was
  * ≈ 0.3–0.5 s of a 1,000,000-key restart on the Raft thread, before any shard could start).
- * Nobody writes the bytes once read. A file that shrinks while it is read gives what was
- * read: the snapshot's checksum then refuses it.
+ * With `splitAt`, the bytes from the offset it names on go into a second SharedArrayBuffer:
+ * each region's memory is freed when its own views are gone (a snapshot's values stay, its
+ * keys and columns, once copied out, do not). Nobody writes the bytes once read. A file that
+ * shrinks while it is read gives what was read: the snapshot's checksum then refuses it.
  */
-export function readFileSharedSync(file: string): Uint8Array {
+export function readFileSharedSync(file: string, splitAt?: SplitAt): Uint8Array[] {
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
-    const out = new Uint8Array(new SharedArrayBuffer(size));
-    let o = 0;
-    while (o < size) {
-      const n = fs.readSync(fd, out, o, size - o, o);
-      if (n === 0) return out.subarray(0, o);
-      o += n;
+    let at: number | undefined;
+    if (splitAt !== undefined) {
+      const first = new Uint8Array(Math.min(size, splitProbeBytes));
+      at = splitAt(first.subarray(0, readInto(fd, first, 0)), size);
     }
-    return out;
+    if (at === undefined || at <= 0 || at >= size) return [readShared(fd, 0, size)];
+    const head = readShared(fd, 0, at);
+    return head.length < at ? [head] : [head, readShared(fd, at, size - at)];
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** readShared reads `length` bytes of fd from `position` into a new SharedArrayBuffer (fewer
+ * at the end of the file). */
+function readShared(fd: number, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(new SharedArrayBuffer(length));
+  return out.subarray(0, readInto(fd, out, position));
+}
+
+/** readInto fills `out` from fd at `position`; returns the bytes read (fewer at the end of the
+ * file). */
+function readInto(fd: number, out: Uint8Array, position: number): number {
+  let o = 0;
+  while (o < out.length) {
+    const n = fs.readSync(fd, out, o, out.length - o, position + o);
+    if (n === 0) break;
+    o += n;
+  }
+  return o;
 }
 
 /** StoreLogger is the part of a pino logger the stores use. */

@@ -74,7 +74,9 @@ export type WalMsg = WalLoad | WalAppend | WalAnswers | WalSnapshotSave | WalSta
 export interface WalLoadResp {
   hardState?: HardState;
   entries: Entry[];
-  snapshot?: { index: number; term: number; body: Uint8Array };
+  /** snapshot: the newest usable snapshot file's body, and a split body's tail apart
+   * (snapshot-format.ts). */
+  snapshot?: { index: number; term: number; body: Uint8Array; tail?: Uint8Array };
   /** firstStart is true when the data dir was empty. */
   firstStart: boolean;
   /** metadata is the identity the WAL was created with. */

@@ -14,6 +14,7 @@ import {
   SnapshotCorruptError,
   decodeSnapshotFile,
   encodeSnapshotHeader,
+  snapshotFileSplitAt,
   parseSnapshotFileName,
   snapshotFileName,
 } from '../../src/wal/index.js';
@@ -37,9 +38,12 @@ export interface LoadedSnapshot {
   readonly term: Term;
   /**
    * body is the snapshot's opaque bytes (ConfState + application state): a view at offset 48
-   * of the file's buffer. Copy it before transferring its ArrayBuffer to another thread.
+   * of the file's buffer, in shared memory; for a split body (snapshot-format.ts), the body up
+   * to its split.
    */
   readonly body: Uint8Array;
+  /** tail: a split body's bytes after the split, in shared memory of their own. */
+  readonly tail?: Uint8Array;
   readonly path: string;
 }
 
@@ -98,9 +102,14 @@ export function loadNewestSnapshot(
       continue;
     }
     try {
-      // In shared memory: the shards read their dumps where the Raft node got them.
-      const f = decodeSnapshotFile(fsx.readFileShared(s.path), s.name, s);
-      return { index: f.index as Index, term: f.term as Term, body: f.body, path: s.path };
+      // In shared memory: the shards read their dumps where the Raft node got them. A split
+      // body's tail (the values) in a buffer apart, which outlives the rest.
+      const [bytes, tail] = fsx.readFileShared(s.path, snapshotFileSplitAt);
+      const f = decodeSnapshotFile(bytes!, s.name, s, tail);
+      return {
+        index: f.index as Index, term: f.term as Term, body: f.body, path: s.path,
+        ...(f.tail === undefined ? {} : { tail: f.tail }),
+      };
     } catch (err) {
       if (!(err instanceof SnapshotCorruptError) && !isFsError(err)) throw err;
       opts.logger.warn(

@@ -1,7 +1,11 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
 import type { ConfState } from '../raft/index.js';
 import { entryBytes } from '../raft/entry-slab.js'; // not the index: no Raft core here
-import { pack, packTransient, unpack, unpackTransient } from '../runtime/codec.js';
+import {
+  pack, packTransient, packWithBins, unpack, unpackTransient,
+} from '../runtime/codec.js';
+import { ErrSnapshotCorrupt } from '../errors.js';
+import { bodyRegions, encodeSplitBodyPrefix } from '../wal/snapshot-format.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
 import type { AlarmMember } from '../alarms.js';
@@ -89,6 +93,69 @@ export interface SnapshotBody {
   /** alarms: every member's active alarms (absent in snapshots written before alarms were
    * replicated: none). */
   alarms?: AlarmMember[];
+  /** valueRegions: in a split body (snapshotBodyParts), the byte length of each shard dump's
+   * values, which lie in the body's tail one after the other in shard order, not in the
+   * dumps (absent in bodies written before the split: each dump holds its values). */
+  valueRegions?: number[];
+}
+
+/** DecodedSnapshotBody is a SnapshotBody as decodeSnapshotBody gives it: with each shard
+ * dump's values when the body keeps them apart. */
+export interface DecodedSnapshotBody extends SnapshotBody {
+  /** shardValues: views of a split body's tail, one per dump (valueRegions); not stored. */
+  readonly shardValues?: readonly Uint8Array[];
+}
+
+/**
+ * snapshotBodyParts lays out a snapshot body as parts to write one after the other: split
+ * (src/wal/snapshot-format.ts), its head the metadata and the shards' dumps without their
+ * values (each dump as packBinFieldsApart's parts), its tail every dump's values (each as
+ * pieces) in shard order. A member restarting from the file reads the tail into memory of
+ * its own, which the stores keep reading values from, and the head into memory that goes
+ * once the stores have copied their keys and columns out of it.
+ */
+export function snapshotBodyParts(meta: Omit<SnapshotBody, 'shards' | 'valueRegions'>,
+  dumps: readonly (readonly Uint8Array[])[], values: readonly (readonly Uint8Array[])[]):
+  Uint8Array[] {
+  const valueRegions = values.map((v) => v.reduce((n, p) => n + p.length, 0));
+  const head = packWithBins({ ...meta, valueRegions }, 'shards' satisfies keyof SnapshotBody,
+    dumps);
+  const headLength = head.reduce((n, p) => n + p.length, 0);
+  return [encodeSplitBodyPrefix(headLength), ...head, ...values.flat()];
+}
+
+/**
+ * decodeSnapshotBody decodes a snapshot body, given whole (a leader's) or as a file read in
+ * two regions (`tail`, snapshot-format.ts); a split body's dumps get their values as views of
+ * the tail (shardValues). Throws ErrSnapshotCorrupt when the regions do not add up.
+ */
+export function decodeSnapshotBody(bytes: Uint8Array, tail?: Uint8Array): DecodedSnapshotBody {
+  let regions;
+  try {
+    regions = bodyRegions(bytes, tail);
+  } catch (e) {
+    throw new ErrSnapshotCorrupt((e as Error).message);
+  }
+  const body = unpack<SnapshotBody>(regions.head);
+  if (typeof body !== 'object' || body === null) throw new ErrSnapshotCorrupt('body not a map');
+  const lens = body.valueRegions;
+  if (regions.tail === undefined) {
+    if (lens !== undefined) throw new ErrSnapshotCorrupt('value regions without a tail');
+    return body;
+  }
+  if (!Array.isArray(lens) || !Array.isArray(body.shards) ||
+    lens.length !== body.shards.length ||
+    !lens.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    throw new ErrSnapshotCorrupt('value regions do not match the shard dumps');
+  }
+  const shardValues: Uint8Array[] = [];
+  let at = 0;
+  for (const n of lens) {
+    shardValues.push(regions.tail.subarray(at, at + n));
+    at += n;
+  }
+  if (at !== regions.tail.length) throw new ErrSnapshotCorrupt('value regions do not add up');
+  return { ...body, shardValues };
 }
 
 /** ConfChangeContext is what an EntryConfChange's context holds: the member the change is

@@ -10,7 +10,8 @@ import {
  * shard-snapshot.ts) for another shard count and returns dumps in the current format. Members
  * of one cluster may run different numbers of shards (the default follows the machine's
  * cores), yet a leader sends its snapshot as it took it; the receiver moves every row to the
- * shard that owns its key under its own count (shardOf(key, n)).
+ * shard that owns its key under its own count (shardOf(key, n)). `values`: the dumps'
+ * values, when they came without them (decodeShardSnapshot).
  *
  * Each dump holds two runs of rows (see ShardSnapshot): versions older than compactRevision,
  * at most one per key, then the change log in revision order. Rows keep their run; change-log
@@ -21,9 +22,10 @@ import {
  * Example: dumps of 2 shards re-split into 3. Every dump has currentRevision 9 and
  * compactRevision 4; key "a" (rows at 2 and 7) moves with both rows to shardOf("a", 3).
  */
-export function repartitionSnapshots(dumps: readonly unknown[], n: number): ShardSnapshot[] {
+export function repartitionSnapshots(dumps: readonly unknown[], n: number,
+  values?: readonly Uint8Array[]): ShardSnapshot[] {
   assert(dumps.length > 0 && n > 0, 'repartition needs dumps and a shard count');
-  const parts = dumps.map((d) => decodeShardSnapshot(d));
+  const parts = dumps.map((d, i) => decodeShardSnapshot(d, values?.[i]));
   const current = parts[0]!.currentRevision;
   const compact = parts[0]!.compactRevision;
   for (const p of parts) {

@@ -156,8 +156,10 @@ export function valueOffsets(d: Pick<SnapshotColumns, 'rows' | 'valueLens'>): Fl
  * decodeShardSnapshot checks a dump of either format (after a msgpack round trip) and returns
  * its columns; anything malformed is ErrSnapshotCorrupt. It checks shapes, lengths and
  * ranges; the rows' consistency (generations, order) is checked by whoever replays them.
+ * `values` are a v2 dump's value bytes when it was stored without them (a split snapshot
+ * body keeps every dump's values apart: src/cluster/proposal.ts).
  */
-export function decodeShardSnapshot(x: unknown): SnapshotColumns {
+export function decodeShardSnapshot(x: unknown, values?: Uint8Array): SnapshotColumns {
   if (typeof x !== 'object' || x === null) return bad('not an object');
   const s = x as Record<string, unknown>;
   const rev = (v: unknown, name: string): number => {
@@ -167,7 +169,10 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   const currentRevision = rev(s.currentRevision, 'currentRevision');
   const compactRevision = rev(s.compactRevision, 'compactRevision');
   if (compactRevision > currentRevision) bad('compact > current');
-  if (s.format === shardSnapshotFormatV1) return decodeV1(s, currentRevision, compactRevision);
+  if (s.format === shardSnapshotFormatV1) {
+    if (values !== undefined) bad('v1 dump with values apart');
+    return decodeV1(s, currentRevision, compactRevision);
+  }
   if (s.format !== shardSnapshotFormat) return bad(`format ${String(s.format)}`);
   if (!littleEndian) bad('this host is big-endian; v2 snapshots are little-endian');
   const bin = (v: unknown, name: string): Uint8Array => {
@@ -195,7 +200,8 @@ export function decodeShardSnapshot(x: unknown): SnapshotColumns {
   for (let i = 0; i < rows; i++) if (key[i]! >= keys.count) bad('key number out of range');
   // In the buffer a store's load() keeps, as f64's columns.
   const valueLens = u32(s.valueLens, 'valueLens', rows, (len) => loadColumn(Uint32Array, len));
-  const valueBytes = bin(s.valueBytes, 'valueBytes');
+  if (values !== undefined && s.valueBytes !== undefined) bad('values given twice');
+  const valueBytes = values ?? bin(s.valueBytes, 'valueBytes');
   let total = 0;
   for (let i = 0; i < rows; i++) total += valueLens[i]!;
   if (total !== valueBytes.length) bad('valueLens do not add up to valueBytes');

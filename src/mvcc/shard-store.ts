@@ -457,9 +457,10 @@ export class ShardStore {
    * per version is built. With shareValues, values that lie in shared memory nobody writes
    * (a snapshot file's body, as the WAL writer read it) stay there: the store reads them in
    * place (KvColumns.load with a base), as the applier does, instead of copying them.
+   * `values`: the dump's values when it came without them (decodeShardSnapshot).
    */
-  static fromSnapshot(x: unknown, shareValues = false): ShardStore {
-    const s = decodeShardSnapshot(x);
+  static fromSnapshot(x: unknown, shareValues = false, values?: Uint8Array): ShardStore {
+    const s = decodeShardSnapshot(x, values);
     const store = new ShardStore({
       revision: s.currentRevision,
       compactRevision: s.compactRevision,

@@ -193,18 +193,6 @@ export function packWithBins(head: object, key: string,
   return parts;
 }
 
-/** BinPieces is a bytes field given as pieces, whose concatenation is the field's bytes:
- * packBinFieldsApart writes it as one bin whose parts are the pieces themselves (a shard's
- * dump's values, partly views of its value arena). Only packBinFieldsApart takes it. */
-export class BinPieces {
-  readonly byteLength: number;
-  constructor(readonly pieces: readonly Uint8Array[]) {
-    let n = 0;
-    for (const p of pieces) n += p.length;
-    this.byteLength = n;
-  }
-}
-
 /**
  * packBinFieldsApart encodes a flat object as parts whose concatenation is its msgpack, with
  * each bytes field of movedBytesMin or more left out of the packing: the part is the field's
@@ -214,10 +202,10 @@ export class BinPieces {
  */
 export function packBinFieldsApart(value: object): Uint8Array[] {
   const rest: Record<string, unknown> = {};
-  const apart: (Uint8Array | BinPieces)[] = [];
+  const apart: Uint8Array[] = [];
   const names: string[] = [];
   for (const [name, v] of Object.entries(value)) {
-    if ((v instanceof Uint8Array && v.length >= movedBytesMin) || v instanceof BinPieces) {
+    if (v instanceof Uint8Array && v.length >= movedBytesMin) {
       apart.push(v);
       names.push(name);
     } else {
@@ -235,10 +223,7 @@ export function packBinFieldsApart(value: object): Uint8Array[] {
     }
   }
   const parts = [packed.subarray(0, head)];
-  for (const b of apart) {
-    if (b instanceof Uint8Array) parts.push(binHeader(b.length), b);
-    else parts.push(binHeader(b.byteLength), ...b.pieces);
-  }
+  for (const b of apart) parts.push(binHeader(b.length), b);
   return parts;
 }
 
