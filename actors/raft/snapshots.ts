@@ -53,8 +53,8 @@ export interface SnapshotLogger {
  * snapshotBytesMax applied bytes) it asks every shard for a dump of its state at the applied
  * index and has the WAL writer save them, behind the applier's metadata and the member
  * table, as one SnapshotBody (written in parts, never assembled here: snapshotBodyParts).
- * It records the snapshot in the Raft storage without its data (a leader reads it back from the file for a
- * follower that fell behind the log), and compacts the in-memory log, keeping
+ * It records the snapshot in the Raft storage without its data (a leader reads it back from
+ * the file for a follower that fell behind the log), and compacts the in-memory log, keeping
  * catchUpEntries behind it for slow followers (etcd's SnapshotCatchUpEntries), but no more
  * than snapshotCatchUpBytesMax of entry data.
  *

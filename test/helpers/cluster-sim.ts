@@ -399,14 +399,18 @@ function fakeShard(
         }
         return;
       case 'ShardRestore':
-        box.s = s.dump === null ? new ShardStore() : ShardStore.fromSnapshot(unpack(s.dump));
+        box.s = s.dump === null ? new ShardStore()
+          : ShardStore.fromSnapshot(unpack(s.dump), false, s.values);
         onRestore(box.s);
         reads.restored(s.index ?? 0);
         ep.reply(token!, { revision: box.s.currentRevision });
         break;
-      case 'ShardSnapshot':
-        ep.reply(token!, [packStore(box.s)]);
+      case 'ShardSnapshot': {
+        // As a shard sends it: the dump, its values apart (snapshotBodyParts).
+        const { valueBytes, ...dump } = box.s.toSnapshot();
+        ep.reply(token!, { dump: [pack(dump)], values: [valueBytes] });
         return;
+      }
       default:
         if (token !== undefined) ep.replyError(token, { message: `sim: ${s.type} unsupported` });
         return;
@@ -415,9 +419,6 @@ function fakeShard(
   });
 }
 
-function packStore(s: ShardStore): Uint8Array {
-  return pack(s.toSnapshot());
-}
 
 /** link connects two endpoints of one member; batches travel through the scheduler and are
  * dropped once the member crashed (`alive` false). Bytes moved beside a batch (MovedBytes)
