@@ -521,7 +521,10 @@ export class ShardStore {
       : { ...cols, valueBytes: s.valueBytes });
     // No string per key: the rows' keys stay packed (keyOfRow), and so do the index's chunks
     // until first touched (OrderedMap.loadPacked).
-    this.rowKey = new Array<Bytes | undefined>(n);
+    // Filled, not left as holes: V8 pushed onto a `new Array(n)` of a million holes 20–40×
+    // slower than onto a filled one (a WAL replay's new rows; the performance notes in
+    // docs/, session 31).
+    this.rowKey = new Array<Bytes | undefined>(n).fill(undefined);
     this.restoredKeys = s.keys;
     this.restoredKeyNo = s.key;
     let m = 0;
