@@ -6,6 +6,7 @@ import {
 } from '../runtime/codec.js';
 import { ErrSnapshotCorrupt } from '../errors.js';
 import { bodyRegions, encodeSplitBodyPrefix } from '../wal/snapshot-format.js';
+import { SnapshotCorruptError } from '../wal/errors.js';
 import type { Member, MembershipJson } from './membership.js';
 import type { AuthStateJson } from '../auth/store.js';
 import type { AlarmMember } from '../alarms.js';
@@ -134,7 +135,8 @@ export function decodeSnapshotBody(bytes: Uint8Array, tail?: Uint8Array): Decode
   try {
     regions = bodyRegions(bytes, tail);
   } catch (e) {
-    throw new ErrSnapshotCorrupt((e as Error).message);
+    if (!(e instanceof SnapshotCorruptError)) throw e;
+    throw new ErrSnapshotCorrupt(e.reason);
   }
   const body = unpack<SnapshotBody>(regions.head);
   if (typeof body !== 'object' || body === null) throw new ErrSnapshotCorrupt('body not a map');

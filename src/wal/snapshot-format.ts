@@ -78,15 +78,15 @@ export interface BodyRegions {
  * regions (`tail`: SnapshotFile's). Throws SnapshotCorruptError when the prefix names a
  * head longer than the bytes, or a tail is given to a body without a prefix.
  */
-export function bodyRegions(body: Uint8Array, tail?: Uint8Array, name = 'body'): BodyRegions {
+export function bodyRegions(body: Uint8Array, tail?: Uint8Array): BodyRegions {
   const n = splitHeadLength(body);
   if (n === undefined) {
-    if (tail !== undefined) throw new SnapshotCorruptError(name, 'a tail without a split');
+    if (tail !== undefined) throw new SnapshotCorruptError('body', 'a tail without a split');
     return { head: body, tail: undefined };
   }
   const end = splitBodyPrefixBytes + n;
   if (tail !== undefined ? end !== body.length : end > body.length) {
-    throw new SnapshotCorruptError(name, `split head of ${n} bytes does not fit`);
+    throw new SnapshotCorruptError('body', `split head of ${n} bytes does not fit`);
   }
   return { head: body.subarray(splitBodyPrefixBytes, end), tail: tail ?? body.subarray(end) };
 }
