@@ -348,6 +348,14 @@ export const grpcConcurrentStreamsMax = 1_000;
  * reads (HTTP/2 flow control then stops the client), so a client that never reads costs
  * bounded memory. */
 export const grpcStreamWritesPendingMax = 256;
+/** allKvsPageKeys: Maintenance.Snapshot and HashKV read every key in ranges of at most this
+ * many keys each. */
+export const allKvsPageKeys = 10_000;
+
+/** snapshotStepMs: building Maintenance.Snapshot's file gives the gateway's event loop a
+ * turn at least this often (between bbolt leaves). */
+export const snapshotStepMs = 10;
+
 /** snapshotChunkBytes: Maintenance.Snapshot streams the backend file in chunks of this size
  * (etcd: 32 KiB). */
 export const snapshotChunkBytes = 32 * 1024;

@@ -380,6 +380,31 @@ serial('grpc etcdctl: an endpoint given as host:port works the same', async (t) 
   t.is(rb.code, 0);
 });
 
+/** servedByEtcd restores a snapshot file with etcdctl into `dir`/restored and serves it with
+ * a real etcd, once that answers a read. */
+async function servedByEtcd(file: string, dir: string):
+  Promise<{ proc: ChildProcess; side: Side }> {
+  const restored = join(dir, 'restored');
+  const r = await runCtl(etcdctlBin, ['snapshot', 'restore', file, '--data-dir', restored]);
+  if (r.code !== 0) throw new Error(`snapshot restore: ${r.err}`);
+  const [client, peer] = await freePorts(2);
+  const proc = spawn(etcdBin, ['--data-dir', restored,
+    '--listen-client-urls', `http://127.0.0.1:${client}`,
+    '--advertise-client-urls', `http://127.0.0.1:${client}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peer}`], { stdio: 'ignore' });
+  const s = side('etcd', `http://127.0.0.1:${client}`);
+  await until(async () => (await s.run(['endpoint', 'health'])).code === 0,
+    'etcd restored from the snapshot');
+  return { proc, side: s };
+}
+
+async function killed(proc: ChildProcess | undefined): Promise<void> {
+  if (proc === undefined || proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGKILL');
+  await exited;
+}
+
 serial('grpc etcdctl: snapshot save and status read MyEtcd\'s snapshot, and a real etcd ' +
   'restored from it serves its keys and leases', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'myetcd-grpc-snap-'));
@@ -402,27 +427,52 @@ serial('grpc etcdctl: snapshot save and status read MyEtcd\'s snapshot, and a re
     const count = Number(/"count":(\d+)/.exec(live.out.toString())![1]!);
     t.true(status.totalKey >= count + 3, `${status.totalKey} keys for ${count} live keys`);
     // etcd restores it and serves it.
-    const restored = join(dir, 'restored');
-    const r = await runCtl(etcdctlBin, ['snapshot', 'restore', file(mine), '--data-dir',
-      restored]);
-    t.is(r.code, 0, r.err);
-    const [client, peer] = await freePorts(2);
-    etcdProc = spawn(etcdBin, ['--data-dir', restored,
-      '--listen-client-urls', `http://127.0.0.1:${client}`,
-      '--advertise-client-urls', `http://127.0.0.1:${client}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`], { stdio: 'ignore' });
-    const restoredSide = side('etcd', `http://127.0.0.1:${client}`);
-    await until(async () => (await restoredSide.run(['get', 'snap/last'])).code === 0,
-      'etcd restored from the snapshot');
-    const [fromMine, fromRestored] = await Promise.all([mine, restoredSide].map((s) =>
+    const restored = await servedByEtcd(file(mine), dir);
+    etcdProc = restored.proc;
+    const [fromMine, fromRestored] = await Promise.all([mine, restored.side].map((s) =>
       s.run(['get', '', '--prefix'])));
     t.is(fromRestored!.out.toString(), fromMine!.out.toString());
   } finally {
-    if (etcdProc !== undefined && etcdProc.exitCode === null) {
-      const exited = new Promise((resolve) => etcdProc!.once('exit', resolve));
-      etcdProc.kill('SIGKILL');
-      await exited;
+    await killed(etcdProc);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+serial('grpc etcdctl: a snapshot of more keys than one read page and one bbolt leaf, written ' +
+  'against key order and by multi-put txns, restores in etcd with every key\'s revisions',
+async (t) => {
+  // 12,000 keys (allKvsPageKeys is 10,000; a bbolt leaf holds 1,024), written from the last
+  // key down, 100 to a txn (so each txn's keys share a main revision, told apart by sub
+  // revisions), then some rewritten and deleted; keys here only, on MyEtcd's side.
+  const name = (i: number) => `bulk/${String(i).padStart(5, '0')}`;
+  const keys = 12_000;
+  for (let hi = keys; hi > 0; hi -= 100) {
+    const success = [];
+    for (let i = hi - 1; i >= hi - 100; i--) {
+      success.push({ request_put: { key: b64(name(i)), value: b64(`v${i}`.repeat(20)) } });
     }
+    t.is((await post(`${server!.url}/v3/kv/txn`, { success })).status, 200);
+  }
+  for (const i of [0, 5_000, 11_999]) t.is((await mine.run(['put', name(i), 'again'])).code, 0);
+  t.is((await mine.run(['del', name(7)])).code, 0);
+  const dir = await mkdtemp(join(tmpdir(), 'myetcd-grpc-snap-bulk-'));
+  let etcdProc: ChildProcess | undefined;
+  try {
+    const file = join(dir, 'bulk.db');
+    const saved = await mine.run(['snapshot', 'save', file]);
+    t.is(saved.code, 0, saved.err);
+    const restored = await servedByEtcd(file, dir);
+    etcdProc = restored.proc;
+    const kvsOf = async (s: Side): Promise<unknown[]> => {
+      const r = await s.run(['get', 'bulk/', '--prefix', '-w', 'json']);
+      t.is(r.code, 0, r.err);
+      return (JSON.parse(r.out.toString()) as { kvs: unknown[] }).kvs;
+    };
+    const [fromMine, fromRestored] = await Promise.all([mine, restored.side].map(kvsOf));
+    t.is(fromMine!.length, keys - 1);
+    t.deepEqual(fromRestored, fromMine);
+  } finally {
+    await killed(etcdProc);
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -9,17 +9,18 @@ import {
 } from '../api/v3-decode.js';
 import { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
 import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { urlProblem } from '../config/values.js';
 import type { Metrics } from '../metrics/index.js';
 import {
   grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
-  snapshotChunkBytes,
+  allKvsPageKeys, snapshotChunkBytes, snapshotStepMs,
 } from '../constants.js';
 import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
 import { AuthorityRewriter } from '../grpc/authority.js';
 import * as pb from '../grpc/codec.js';
-import { snapshotDb } from '../grpc/snapshot.js';
+import { SnapshotKeys, snapshotDbSteps } from '../grpc/snapshot.js';
 import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
 import { bindError, type Reservation } from '../server/listen.js';
@@ -742,17 +743,17 @@ class Handlers {
     };
   }
 
-  /** allKvs reads every key-value at `revision`, page by page (a range answers at most
-   * rangeResultKvsMax). */
-  private async allKvs(revision: number): Promise<KeyValue[]> {
-    const out: KeyValue[] = [];
+  /** forEachKvPage reads every key-value at `revision` in key order, in pages of at most
+   * allKvsPageKeys (a page is one message from the shards; the store's own cap,
+   * rangeResultKvsMax, is far larger), and hands each page to `use` as it comes. */
+  private async forEachKvPage(revision: number, use: (kvs: KeyValue[]) => void): Promise<void> {
     let key = '\0';
     for (;;) {
       const { response } = await this.deps.kv.range({
-        type: 'range', key, rangeEnd: '\0', revision,
+        type: 'range', key, rangeEnd: '\0', revision, limit: allKvsPageKeys,
       });
-      out.push(...response.kvs);
-      if (!response.more || response.kvs.length === 0) return out;
+      use(response.kvs);
+      if (!response.more || response.kvs.length === 0) return;
       key = response.kvs[response.kvs.length - 1]!.key + '\0';
     }
   }
@@ -767,37 +768,42 @@ class Handlers {
         for (let k = 0; k < 8; k++) h = (h >>> 1) ^ (0x82f63b78 & -(h & 1));
       }
     };
-    for (const x of await this.allKvs(revision)) {
-      mix(x.key);
-      mix(`${x.createRevision}:${x.modRevision}:${x.version}:${x.lease}:`);
-      mix(x.value);
-    }
+    await this.forEachKvPage(revision, (kvs) => {
+      for (const x of kvs) {
+        mix(x.key);
+        mix(`${x.createRevision}:${x.modRevision}:${x.version}:${x.lease}:`);
+        mix(x.value);
+      }
+    });
     return (h ^ 0xffffffff) >>> 0;
   }
 
   /**
    * snapshot streams the member's state as etcd's backend file (src/grpc/snapshot.ts) and
    * then its SHA-256, as etcd does: chunks of snapshotChunkBytes, each with the bytes still to
-   * come, the checksum last. Written one chunk at a time, each after the previous was
-   * flushed, so a client that reads slowly holds up only this call.
+   * come, the checksum last. The keys are read and encoded a page at a time; the file is
+   * hashed as it is sent. Written one chunk at a time, each after the previous was flushed,
+   * so a client that reads slowly holds up only this call.
    */
   private async snapshot(call: grpc.ServerWritableStream<pb.Pb, pb.Pb>): Promise<void> {
     const kv = this.deps.kv;
     const st = await kv.status();
-    const [kvs, { ids }, members] = await Promise.all([
-      this.allKvs(st.revision), this.lessor.ask({ type: 'LeaseLeases' }),
-      this.raft.ask({ type: 'RaftMemberList' }),
+    const keys = new SnapshotKeys();
+    const [, { ids }, members] = await Promise.all([
+      this.forEachKvPage(st.revision, (kvs) => keys.add(kvs)),
+      this.lessor.ask({ type: 'LeaseLeases' }), this.raft.ask({ type: 'RaftMemberList' }),
     ]);
     const leases = await Promise.all(ids.map(async (id) => {
       const t = await this.lessor.ask({ type: 'LeaseTimeToLive', id, keys: false });
       return { id, ttlSeconds: t.grantedTtlSeconds };
     }));
-    const db = snapshotDb({
-      kvs, leases: leases.filter((l) => l.ttlSeconds > 0), members: members.response.members,
+    const steps = snapshotDbSteps({
+      keys, leases: leases.filter((l) => l.ttlSeconds > 0), members: members.response.members,
       consistentIndex: st.raftAppliedIndex, compactRevision: st.compactRevision,
       clusterVersion: etcdClusterVersion,
     });
-    const sum = createHash('sha256').update(db).digest();
+    const db = await runSteps(steps, snapshotStepMs);
+    const hash = createHash('sha256');
     const header = pb.header(kv.header(st.revision));
     const send = (o: pb.Pb): Promise<void> => new Promise((resolve) => {
       call.write(o, () => {
@@ -805,13 +811,15 @@ class Handlers {
         resolve();
       });
     });
+    const sumBytes = 32;
     for (let at = 0; at < db.length; at += snapshotChunkBytes) {
       if (call.cancelled) return;
       const end = Math.min(db.length, at + snapshotChunkBytes);
-      await send({ header, remaining_bytes: db.length - end + sum.length,
-        blob: Buffer.from(db.buffer, db.byteOffset + at, end - at) });
+      const blob = Buffer.from(db.buffer, db.byteOffset + at, end - at);
+      hash.update(blob);
+      await send({ header, remaining_bytes: db.length - end + sumBytes, blob });
     }
-    await send({ header, remaining_bytes: 0, blob: sum });
+    await send({ header, remaining_bytes: 0, blob: hash.digest() });
     call.end();
   }
 
@@ -846,6 +854,20 @@ class Handlers {
  * each with as many events as fit (at least one), all but the last marked fragment. `wanted`
  * holds the creates' fragment flags in request order; the hub answers creates in that order.
  */
+/** runSteps runs a generator to its result, giving the event loop a turn whenever a run of
+ * steps has taken `sliceMs`: a long build never holds up the requests this thread serves. */
+async function runSteps<T>(steps: Generator<void, T, void>, sliceMs: number): Promise<T> {
+  let since = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    if (performance.now() - since >= sliceMs) {
+      await nextTurn();
+      since = performance.now();
+    }
+  }
+}
+
 function fragmenter(limit: number): {
   wanted: boolean[];
   encode: (h: ResponseHeader, r: WatchResponse) => pb.Pb[];

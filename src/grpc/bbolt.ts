@@ -20,10 +20,39 @@
  * integers little-endian, as bbolt writes them on the machines etcd runs on.
  */
 
-/** Bucket is one bucket: its name and its key/value pairs (sorted here by key bytes). */
+/** EntrySource is a bucket's entries already in key-byte order, read by index, so that a
+ * bucket of a million entries needs no object per entry. */
+export interface EntrySource {
+  readonly length: number;
+  keyBytes(i: number): number;
+  valueBytes(i: number): number;
+  /** key is entry i's key (a branch page names each child by its first key). */
+  key(i: number): Uint8Array;
+  /** write copies entry i's key and then its value to `buf` at `at`. */
+  write(i: number, buf: Uint8Array, at: number): void;
+}
+
+/** Bucket is one bucket: its name and its entries (pairs are sorted here by key bytes; an
+ * EntrySource comes sorted). */
 export interface Bucket {
   name: Uint8Array;
-  entries: [Uint8Array, Uint8Array][];
+  entries: [Uint8Array, Uint8Array][] | EntrySource;
+}
+
+/** pairSource reads pairs, sorted by key bytes, as an EntrySource. */
+function pairSource(pairs: readonly [Uint8Array, Uint8Array][]): EntrySource {
+  const sorted = [...pairs].sort((x, y) => compare(x[0], y[0]));
+  return {
+    length: sorted.length,
+    keyBytes: (i) => sorted[i]![0].length,
+    valueBytes: (i) => sorted[i]![1].length,
+    key: (i) => sorted[i]![0],
+    write: (i, buf, at) => {
+      const [k, v] = sorted[i]!;
+      buf.set(k, at);
+      buf.set(v, at + k.length);
+    },
+  };
 }
 
 /** pageBytes is the page size written (bbolt uses the OS page size; 4 KiB on Linux). */
@@ -67,23 +96,27 @@ class PageBuilder {
   }
 }
 
-function leaf(pb: PageBuilder, entries: [Uint8Array, Uint8Array][], flags = 0): number {
-  let size = pageHeaderBytes + leafElementBytes * entries.length;
-  for (const [k, v] of entries) size += k.length + v.length;
+/** leaf writes entries [from, to) of `src` as one leaf (with overflow pages if larger than a
+ * page) and returns its page id. */
+function leaf(pb: PageBuilder, src: EntrySource, from: number, to: number, flags = 0): number {
+  const n = to - from;
+  let size = pageHeaderBytes + leafElementBytes * n;
+  for (let i = from; i < to; i++) size += src.keyBytes(i) + src.valueBytes(i);
   const { id, buf, view } = pb.alloc(size);
   view.setUint16(8, leafPageFlag, true);
-  view.setUint16(10, entries.length, true);
-  let data = pageHeaderBytes + leafElementBytes * entries.length;
-  entries.forEach(([k, v], i) => {
-    const el = pageHeaderBytes + leafElementBytes * i;
+  view.setUint16(10, n, true);
+  let data = pageHeaderBytes + leafElementBytes * n;
+  for (let i = from; i < to; i++) {
+    const el = pageHeaderBytes + leafElementBytes * (i - from);
+    const k = src.keyBytes(i);
+    const v = src.valueBytes(i);
     view.setUint32(el, flags, true);
     view.setUint32(el + 4, data - el, true);
-    view.setUint32(el + 8, k.length, true);
-    view.setUint32(el + 12, v.length, true);
-    buf.set(k, data);
-    buf.set(v, data + k.length);
-    data += k.length + v.length;
-  });
+    view.setUint32(el + 8, k, true);
+    view.setUint32(el + 12, v, true);
+    src.write(i, buf, data);
+    data += k + v;
+  }
   return id;
 }
 
@@ -106,13 +139,14 @@ function branch(pb: PageBuilder, children: { key: Uint8Array; id: number }[]): n
 }
 
 /** tree writes one bucket's entries as leaves (and branches above them) and returns its root
- * page id. */
-function tree(pb: PageBuilder, entries: [Uint8Array, Uint8Array][]): number {
-  if (entries.length <= leafElementsMax) return leaf(pb, entries);
+ * page id; it yields after each leaf. */
+function* tree(pb: PageBuilder, src: EntrySource): Generator<void, number, void> {
+  if (src.length <= leafElementsMax) return leaf(pb, src, 0, src.length);
   let level: { key: Uint8Array; id: number }[] = [];
-  for (let i = 0; i < entries.length; i += leafElementsMax) {
-    const part = entries.slice(i, i + leafElementsMax);
-    level.push({ key: part[0]![0], id: leaf(pb, part) });
+  for (let i = 0; i < src.length; i += leafElementsMax) {
+    const to = Math.min(src.length, i + leafElementsMax);
+    level.push({ key: src.key(i), id: leaf(pb, src, i, to) });
+    yield;
   }
   while (level.length > 1) {
     const up: { key: Uint8Array; id: number }[] = [];
@@ -154,20 +188,32 @@ function meta(buf: Uint8Array, id: number, root: number, highWater: number, txid
 
 /** writeBbolt builds a complete database file holding the given buckets. */
 export function writeBbolt(buckets: readonly Bucket[]): Uint8Array {
+  const steps = bboltSteps(buckets);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** bboltSteps builds the file as writeBbolt does, yielding after each leaf of up to
+ * leafElementsMax entries, so that a caller can let other work run between them. */
+export function* bboltSteps(buckets: readonly Bucket[]): Generator<void, Uint8Array, void> {
   const pb = new PageBuilder();
   const meta0 = pb.alloc(pageBytes);
   const meta1 = pb.alloc(pageBytes);
   const freelist = pb.alloc(pageBytes);
   freelist.view.setUint16(8, freelistPageFlag, true);
   const sorted = [...buckets].sort((a, b) => compare(a.name, b.name));
-  const roots = sorted.map((b) =>
-    tree(pb, [...b.entries].sort((x, y) => compare(x[0], y[0]))));
+  const roots: number[] = [];
+  for (const b of sorted) {
+    roots.push(yield* tree(pb, Array.isArray(b.entries) ? pairSource(b.entries) : b.entries));
+  }
   const rootEntries: [Uint8Array, Uint8Array][] = sorted.map((b, i) => {
     const header = new Uint8Array(16);
     new DataView(header.buffer).setBigUint64(0, BigInt(roots[i]!), true);
     return [b.name, header];
   });
-  const root = leaf(pb, rootEntries, bucketLeafFlag);
+  const root = leaf(pb, pairSource(rootEntries), 0, rootEntries.length, bucketLeafFlag);
   meta(meta0.buf, 0, root, pb.next, 2);
   meta(meta1.buf, 1, root, pb.next, 1);
   const out = new Uint8Array(pb.next * pageBytes);

@@ -16,11 +16,11 @@
  */
 import type { Member } from '../cluster/membership.js';
 import type { KeyValue } from '../mvcc/types.js';
-import { type Bucket, writeBbolt } from './bbolt.js';
+import { bboltSteps, type Bucket, type EntrySource, writeBbolt } from './bbolt.js';
 
 /** SnapshotState is what a snapshot is built from. */
 export interface SnapshotState {
-  kvs: readonly KeyValue[];
+  keys: SnapshotKeys;
   leases: readonly { id: number; ttlSeconds: number }[];
   members: readonly Member[];
   consistentIndex: number;
@@ -54,8 +54,72 @@ function pbBytes(field: number, b: string, out: number[]): void {
   for (let i = 0; i < b.length; i++) out.push(b.charCodeAt(i) & 0xff);
 }
 
+/** varintBytes is the length of n (a non-negative safe integer) as a varint. */
+function varintBytes(n: number): number {
+  let b = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) b++;
+  return b;
+}
+
+/** putVarint writes n (a non-negative safe integer) as a varint at `at`; returns the end. */
+function putVarint(n: number, buf: Uint8Array, at: number): number {
+  let v = n;
+  while (v >= 0x80) {
+    buf[at++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[at++] = v;
+  return at;
+}
+
+const safe = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
+/** intFieldBytes / bytesFieldBytes: a field's length as pbInt / pbBytes write it. */
+const intFieldBytes = (n: number): number => (n === 0 ? 0 : 1 + varintBytes(n));
+const bytesFieldBytes = (b: string): number =>
+  (b.length === 0 ? 0 : 1 + varintBytes(b.length) + b.length);
+
+/** keyValueProtoBytes is the length of keyValueProto(kv); -1 when a number is outside what
+ * the fast path writes (negative or past 2^53), which the slow path then takes. */
+function keyValueProtoBytes(kv: KeyValue): number {
+  if (!safe(kv.createRevision) || !safe(kv.modRevision) || !safe(kv.version) ||
+    !safe(kv.lease)) return -1;
+  return bytesFieldBytes(kv.key) + intFieldBytes(kv.createRevision) +
+    intFieldBytes(kv.modRevision) + intFieldBytes(kv.version) + bytesFieldBytes(kv.value) +
+    intFieldBytes(kv.lease);
+}
+
+/** putKeyValueProto writes mvccpb.KeyValue at `at` (keyValueProtoBytes(kv) ≥ 0); returns the
+ * end. Strings are bytes, one per char (latin1). */
+function putKeyValueProto(kv: KeyValue, buf: Buffer, at: number): number {
+  const bytes = (field: number, b: string): void => {
+    if (b.length === 0) return;
+    buf[at++] = (field << 3) | 2;
+    at = putVarint(b.length, buf, at);
+    at += buf.write(b, at, 'latin1');
+  };
+  const int = (field: number, n: number): void => {
+    if (n === 0) return;
+    buf[at++] = field << 3;
+    at = putVarint(n, buf, at);
+  };
+  bytes(1, kv.key);
+  int(2, kv.createRevision);
+  int(3, kv.modRevision);
+  int(4, kv.version);
+  bytes(5, kv.value);
+  int(6, kv.lease);
+  return at;
+}
+
 /** keyValueProto marshals mvccpb.KeyValue. */
 export function keyValueProto(kv: KeyValue): Uint8Array {
+  const n = keyValueProtoBytes(kv);
+  if (n >= 0) {
+    const buf = Buffer.allocUnsafe(n);
+    putKeyValueProto(kv, buf, 0);
+    return buf;
+  }
   const out: number[] = [];
   pbBytes(1, kv.key, out);
   pbInt(2, kv.createRevision, out);
@@ -66,14 +130,131 @@ export function keyValueProto(kv: KeyValue): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** putRevisionKey writes etcd's 17-byte revision key at `at`: main, '_', sub, each 8 bytes
+ * big-endian (both below 2^53). */
+function putRevisionKey(main: number, sub: number, buf: Uint8Array, at: number): void {
+  const u64 = (n: number, o: number): void => {
+    const hi = Math.floor(n / 0x1_0000_0000);
+    const lo = n - hi * 0x1_0000_0000;
+    buf[o] = hi >>> 24; buf[o + 1] = (hi >>> 16) & 0xff;
+    buf[o + 2] = (hi >>> 8) & 0xff; buf[o + 3] = hi & 0xff;
+    buf[o + 4] = lo >>> 24; buf[o + 5] = (lo >>> 16) & 0xff;
+    buf[o + 6] = (lo >>> 8) & 0xff; buf[o + 7] = lo & 0xff;
+  };
+  u64(main, at);
+  buf[at + 8] = 0x5f;
+  u64(sub, at + 9);
+}
+
 /** revisionKey is etcd's 17-byte revision key: main, '_', sub, each 8 bytes big-endian. */
 export function revisionKey(main: number, sub: number): Uint8Array {
   const b = new Uint8Array(17);
-  const v = new DataView(b.buffer);
-  v.setBigUint64(0, BigInt(main));
-  b[8] = 0x5f;
-  v.setBigUint64(9, BigInt(sub));
+  putRevisionKey(main, sub, b, 0);
   return b;
+}
+
+/** packedSortMax: below this many keys (and revisions below 2^32) the revision order is
+ * sorted as one float64 per key, revision × 2^21 + index, with no comparator. */
+const packedSortKeys = 2 ** 21;
+const packedSortRevision = 2 ** 32;
+
+/**
+ * SnapshotKeys is the "key" bucket, built from the live keys a page at a time: each kv is
+ * encoded into its page's buffer as it is added (so a million keys leave no million objects
+ * behind), then `seal` orders them by revision — keys sharing a main revision numbered by
+ * sub revision in key order — and the bucket is read by index (EntrySource).
+ */
+export class SnapshotKeys implements EntrySource {
+  private readonly pages: Buffer[] = [];
+  /** Per key, in the order added (key order): its revision, page, and bytes in the page. */
+  private readonly mods: number[] = [];
+  private readonly pageOf: number[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private lastKey: string | undefined;
+  /** After seal: the keys in revision order (indexes into the lists above), and subs. */
+  private order: Uint32Array | undefined;
+  private subs: Uint32Array | undefined;
+
+  get length(): number {
+    return this.mods.length;
+  }
+
+  /** add appends a page of kvs; pages come in key order, each above the last page's keys. */
+  add(kvs: readonly KeyValue[]): void {
+    if (this.order !== undefined) throw new Error('SnapshotKeys: add after seal');
+    let total = 0;
+    const sizes = kvs.map((kv) => {
+      const n = keyValueProtoBytes(kv);
+      total += n >= 0 ? n : keyValueProto(kv).length;
+      return n;
+    });
+    const page = Buffer.allocUnsafe(total);
+    let at = 0;
+    kvs.forEach((kv, i) => {
+      if (this.lastKey !== undefined && !(this.lastKey < kv.key)) {
+        throw new Error('SnapshotKeys: keys out of order');
+      }
+      this.lastKey = kv.key;
+      const start = at;
+      if (sizes[i]! >= 0) at = putKeyValueProto(kv, page, at);
+      else at += Buffer.from(keyValueProto(kv)).copy(page, at);
+      this.mods.push(kv.modRevision);
+      this.pageOf.push(this.pages.length);
+      this.starts.push(start);
+      this.ends.push(at);
+    });
+    this.pages.push(page);
+  }
+
+  /** seal orders the keys by revision (once); the bucket is read only after it. */
+  seal(): void {
+    if (this.order !== undefined) return;
+    const n = this.mods.length;
+    const order = new Uint32Array(n);
+    if (n < packedSortKeys && this.mods.every((m) => m < packedSortRevision)) {
+      const packed = new Float64Array(n);
+      for (let i = 0; i < n; i++) packed[i] = this.mods[i]! * packedSortKeys + i;
+      packed.sort();
+      for (let j = 0; j < n; j++) order[j] = packed[j]! % packedSortKeys;
+    } else {
+      for (let i = 0; i < n; i++) order[i] = i;
+      order.sort((a, b) => this.mods[a]! - this.mods[b]! || a - b);
+    }
+    const subs = new Uint32Array(n);
+    for (let j = 1; j < n; j++) {
+      if (this.mods[order[j]!] === this.mods[order[j - 1]!]) subs[j] = subs[j - 1]! + 1;
+    }
+    this.order = order;
+    this.subs = subs;
+  }
+
+  private at(j: number): number {
+    if (this.order === undefined) throw new Error('SnapshotKeys: read before seal');
+    return this.order[j]!;
+  }
+
+  keyBytes(): number {
+    return 17;
+  }
+
+  valueBytes(j: number): number {
+    const i = this.at(j);
+    return this.ends[i]! - this.starts[i]!;
+  }
+
+  key(j: number): Uint8Array {
+    return revisionKey(this.mods[this.at(j)]!, this.subs![j]!);
+  }
+
+  write(j: number, buf: Uint8Array, at: number): void {
+    const i = this.at(j);
+    putRevisionKey(this.mods[i]!, this.subs![j]!, buf, at);
+    // A loop: Buffer#copy's per-call cost is larger than copying ~100 bytes here.
+    const page = this.pages[this.pageOf[i]!]!;
+    const end = this.ends[i]!;
+    for (let from = this.starts[i]!, to = at + 17; from < end; from++, to++) buf[to] = page[from]!;
+  }
 }
 
 function u64be(n: number): Uint8Array {
@@ -84,14 +265,7 @@ function u64be(n: number): Uint8Array {
 
 /** snapshotBuckets lays the state out in etcd's buckets. */
 export function snapshotBuckets(s: SnapshotState): Bucket[] {
-  const byRev = [...s.kvs].sort((a, b) => a.modRevision - b.modRevision ||
-    (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const keys: [Uint8Array, Uint8Array][] = [];
-  let sub = 0;
-  byRev.forEach((kv, i) => {
-    sub = i > 0 && byRev[i - 1]!.modRevision === kv.modRevision ? sub + 1 : 0;
-    keys.push([revisionKey(kv.modRevision, sub), keyValueProto(kv)]);
-  });
+  s.keys.seal();
   const leases: [Uint8Array, Uint8Array][] = s.leases.map((l) => {
     const out: number[] = [];
     pbInt(1, l.id, out);
@@ -112,7 +286,7 @@ export function snapshotBuckets(s: SnapshotState): Bucket[] {
   return [
     bucket('alarm'), bucket('auth'), bucket('authRoles'), bucket('authUsers'),
     bucket('cluster', [[text('clusterVersion'), text(s.clusterVersion)]]),
-    bucket('key', keys), bucket('lease', leases), bucket('members', members),
+    { name: text('key'), entries: s.keys }, bucket('lease', leases), bucket('members', members),
     bucket('members_removed'), bucket('meta', meta),
   ];
 }
@@ -120,4 +294,9 @@ export function snapshotBuckets(s: SnapshotState): Bucket[] {
 /** snapshotDb is the backend file of a state (without etcd's appended SHA-256). */
 export function snapshotDb(s: SnapshotState): Uint8Array {
   return writeBbolt(snapshotBuckets(s));
+}
+
+/** snapshotDbSteps builds the same file, yielding between leaves (bboltSteps). */
+export function snapshotDbSteps(s: SnapshotState): Generator<void, Uint8Array, void> {
+  return bboltSteps(snapshotBuckets(s));
 }

@@ -1,0 +1,74 @@
+import test from 'ava';
+import { keyValueProto, revisionKey, SnapshotKeys } from '../src/grpc/snapshot.js';
+import type { KeyValue } from '../src/mvcc/types.js';
+import type { LeaseId, Revision } from '../src/types.js';
+
+/**
+ * SnapshotKeys, the "key" bucket of Maintenance.Snapshot's file, against a plain model: every
+ * kv sorted by (revision, key), sub revisions counted within a revision, each entry's bytes
+ * the revision key and then the kv's protobuf. (etcdctl and a real etcd read the whole file
+ * in grpc-etcdctl.test.ts.)
+ */
+
+function kvs(n: number, seed: number, revisionBase: number): KeyValue[] {
+  let s = seed;
+  const rand = (k: number): number => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s % k;
+  };
+  return Array.from({ length: n }, (_, i) => ({
+    key: `k/${String(i).padStart(5, '0')}`, value: 'v'.repeat(rand(40)),
+    createRevision: (1 + rand(5)) as Revision,
+    modRevision: (revisionBase + rand(Math.ceil(n / 4))) as Revision,
+    version: 1 + rand(3), lease: (rand(3) === 0 ? 1 + rand(1000) : 0) as LeaseId,
+  }));
+}
+
+function model(all: KeyValue[]): Uint8Array[] {
+  const sorted = [...all].sort((a, b) => a.modRevision - b.modRevision ||
+    (a.key < b.key ? -1 : 1));
+  let sub = 0;
+  return sorted.map((kv, j) => {
+    sub = j > 0 && sorted[j - 1]!.modRevision === kv.modRevision ? sub + 1 : 0;
+    return Buffer.concat([revisionKey(kv.modRevision, sub), keyValueProto(kv)]);
+  });
+}
+
+function entries(k: SnapshotKeys): Uint8Array[] {
+  return Array.from({ length: k.length }, (_, j) => {
+    const out = new Uint8Array(k.keyBytes() + k.valueBytes(j));
+    k.write(j, out, 0);
+    t0(Buffer.from(k.key(j)).equals(out.subarray(0, 17)));
+    return out;
+  });
+}
+
+function t0(ok: boolean): void {
+  if (!ok) throw new Error('key(j) is not the first 17 bytes of entry j');
+}
+
+for (const [what, base] of [['revisions below 2^32', 2], ['revisions past 2^32', 2 ** 33]] as
+  const) {
+  test(`snapshot keys: ${what} — revision order, sub revisions in key order, bytes`, (t) => {
+    for (const seed of [1, 2, 3]) {
+      const all = kvs(3_000, seed, base);
+      const keys = new SnapshotKeys();
+      for (let i = 0; i < all.length; i += 700) keys.add(all.slice(i, i + 700));
+      keys.seal();
+      t.is(keys.length, all.length);
+      t.deepEqual(entries(keys).map((e) => Buffer.from(e).toString('hex')),
+        model(all).map((e) => Buffer.from(e).toString('hex')));
+    }
+  });
+}
+
+test('snapshot keys: pages out of key order are refused; nothing is read before the seal',
+  (t) => {
+    const all = kvs(10, 4, 2);
+    const keys = new SnapshotKeys();
+    keys.add(all.slice(5));
+    t.throws(() => keys.add(all.slice(0, 5)), { message: /out of order/ });
+    t.throws(() => keys.valueBytes(0), { message: /before seal/ });
+    keys.seal();
+    t.throws(() => keys.add(all.slice(0, 1)), { message: /after seal/ });
+  });
