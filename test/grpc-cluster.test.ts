@@ -67,6 +67,34 @@ serial('grpc cluster: member list names the three members; status one leader', a
   t.is(new Set(sts.map((s) => s.leader)).size, 1);
 });
 
+serial('grpc cluster: endpoint hashkv gives every member one hash of the same revision; a put ' +
+  'changes the newest and leaves an older revision\'s', async (t) => {
+  const hashes = async (rev: number): Promise<string[]> => {
+    const r = await ctl(endpoints.join(','), 'endpoint', 'hashkv', '--rev', String(rev), '-w',
+      'json');
+    t.is(r.code, 0, r.err);
+    return [...r.out.toString().matchAll(/"hash":(\d+)/g)].map((m) => m[1]!);
+  };
+  const revOf = async (...args: string[]): Promise<number> => {
+    const r = await ctl(endpoints[0]!, ...args, '-w', 'json');
+    t.is(r.code, 0, r.err);
+    return Number(/"revision":(\d+)/.exec(r.out.toString())![1]!);
+  };
+  const agreed = async (rev: number): Promise<string[]> => {
+    let all: string[] = [];
+    await until(async () => {
+      all = await hashes(rev);
+      return all.length === 3 && new Set(all).size === 1;
+    }, `one hash on three members at revision ${rev}`);
+    return all;
+  };
+  const before = await revOf('put', 'hashed', 'one');
+  const first = await agreed(before);
+  const second = await agreed(await revOf('put', 'hashed', 'two'));
+  t.not(second[0], first[0]);
+  t.deepEqual(await hashes(before), first);
+});
+
 serial('grpc cluster: move-leader hands leadership to a follower', async (t) => {
   const before = await statuses();
   const leader = before[0]!.leader;

@@ -20,13 +20,17 @@ import {
 import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
 import { AuthorityRewriter } from '../grpc/authority.js';
 import * as pb from '../grpc/codec.js';
+import { rangeResponseBytes } from '../grpc/wire.js';
+import { crc32cUpdate } from '../wal/crc32c.js';
 import { SnapshotKeys, snapshotDbSteps } from '../grpc/snapshot.js';
 import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
 import { bindError, type Reservation } from '../server/listen.js';
 import type { ActorRef } from '../runtime/endpoint.js';
 import type { AuthInfo } from '../auth/store.js';
-import type { KeyValue, RequestOp, ResponseHeader, WriteRequest } from '../mvcc/types.js';
+import type {
+  KeyValue, RangeResponse, RequestOp, ResponseHeader, WriteRequest,
+} from '../mvcc/types.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
 import { Admission, type GatewayDeps } from './routes.js';
@@ -107,7 +111,7 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
     'grpc.max_concurrent_streams': grpcConcurrentStreamsMax,
   });
   const g = new Handlers(deps);
-  server.addService(services.KV, g.kv());
+  server.addService(encodedAllowed(services.KV), g.kv());
   server.addService(services.Watch, g.watch());
   server.addService(services.Lease, g.lease());
   server.addService(services.Cluster, g.cluster());
@@ -317,16 +321,16 @@ class Handlers {
 
   /** unary wraps one request/response method: admission, auth, errors, metrics. */
   private unary(service: string, method: string,
-    fn: (m: pb.Pb, by: AuthInfo | undefined) => Promise<pb.Pb>,
+    fn: (m: pb.Pb, by: AuthInfo | undefined) => Promise<pb.Pb | Encoded>,
     access: Access = 'admin'): Handler {
     const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
       this.count('started', 'unary', service, method);
       this.count('received', 'unary', service, method);
-      const done = (e: unknown, res?: pb.Pb): void => {
+      const done = (e: unknown, res?: pb.Pb | Encoded): void => {
         if (e === undefined) {
           this.count('sent', 'unary', service, method);
           this.count('handled', 'unary', service, method, 'OK');
-          callback(null, res);
+          callback(null, res as pb.Pb);
           return;
         }
         const st = statusOf(e);
@@ -365,7 +369,8 @@ class Handlers {
         checkRangeRequest(req);
         this.checkKv(by, req);
         const { header, response } = await kv.range(req);
-        return pb.rangeResponse(header, response);
+        const bytes = rangeResponseBytes(header, response);
+        return bytes !== undefined ? new Encoded(bytes) : pb.rangeResponse(header, response);
       }, 'kv'),
       Put: write('Put', pb.putRequest, checkPutRequest),
       DeleteRange: write('DeleteRange', pb.deleteRangeRequest, checkDeleteRangeRequest),
@@ -758,24 +763,20 @@ class Handlers {
     }
   }
 
-  /** stateHash is a CRC-32C-style hash of every key-value at `revision`, in key order: equal
-   * on members that hold the same data. It is not etcd's (a hash over its bbolt pages). */
+  /** stateHash is the CRC-32C of every key-value at `revision`, in key order, as the
+   * repeated mvccpb.KeyValue field of a RangeResponse holds them (page by page, under an
+   * empty header): equal on members that hold the same data. It is not etcd's (a hash over
+   * its bbolt pages). */
   private async stateHash(revision: number): Promise<number> {
-    let h = 0xffffffff;
-    const mix = (s: string): void => {
-      for (let i = 0; i < s.length; i++) {
-        h ^= s.charCodeAt(i) & 0xff;
-        for (let k = 0; k < 8; k++) h = (h >>> 1) ^ (0x82f63b78 & -(h & 1));
-      }
-    };
+    let crc = 0;
+    const empty: ResponseHeader = { clusterId: 0, memberId: 0, revision: 0 as Revision,
+      raftTerm: 0 };
     await this.forEachKvPage(revision, (kvs) => {
-      for (const x of kvs) {
-        mix(x.key);
-        mix(`${x.createRevision}:${x.modRevision}:${x.version}:${x.lease}:`);
-        mix(x.value);
-      }
+      const page: RangeResponse = { type: 'range', kvs, more: false, count: 0 };
+      crc = crc32cUpdate(crc, rangeResponseBytes(empty, page) ??
+        loadEtcdServices().KV['Range']!.responseSerialize(pb.rangeResponse(empty, page)));
     });
-    return (h ^ 0xffffffff) >>> 0;
+    return crc;
   }
 
   /**
@@ -854,6 +855,21 @@ class Handlers {
  * each with as many events as fit (at least one), all but the last marked fragment. `wanted`
  * holds the creates' fragment flags in request order; the hub answers creates in that order.
  */
+/** Encoded is an answer already in protobuf's bytes (src/grpc/wire.ts): the service's
+ * serializer sends them as they are. */
+class Encoded {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/** encodedAllowed is a service definition whose methods also send Encoded answers. */
+function encodedAllowed(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(Object.entries(service).map(([name, m]) => {
+    const serialize = m.responseSerialize;
+    return [name, { ...m,
+      responseSerialize: (v: unknown) => (v instanceof Encoded ? v.bytes : serialize(v)) }];
+  }));
+}
+
 /** runSteps runs a generator to its result, giving the event loop a turn whenever a run of
  * steps has taken `sliceMs`: a long build never holds up the requests this thread serves. */
 async function runSteps<T>(steps: Generator<void, T, void>, sliceMs: number): Promise<T> {

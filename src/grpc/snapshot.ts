@@ -16,6 +16,7 @@
  */
 import type { Member } from '../cluster/membership.js';
 import type { KeyValue } from '../mvcc/types.js';
+import { keyValueBytes, putKeyValue } from './wire.js';
 import { bboltSteps, type Bucket, type EntrySource, writeBbolt } from './bbolt.js';
 
 /** SnapshotState is what a snapshot is built from. */
@@ -54,70 +55,12 @@ function pbBytes(field: number, b: string, out: number[]): void {
   for (let i = 0; i < b.length; i++) out.push(b.charCodeAt(i) & 0xff);
 }
 
-/** varintBytes is the length of n (a non-negative safe integer) as a varint. */
-function varintBytes(n: number): number {
-  let b = 1;
-  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) b++;
-  return b;
-}
-
-/** putVarint writes n (a non-negative safe integer) as a varint at `at`; returns the end. */
-function putVarint(n: number, buf: Uint8Array, at: number): number {
-  let v = n;
-  while (v >= 0x80) {
-    buf[at++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[at++] = v;
-  return at;
-}
-
-const safe = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
-
-/** intFieldBytes / bytesFieldBytes: a field's length as pbInt / pbBytes write it. */
-const intFieldBytes = (n: number): number => (n === 0 ? 0 : 1 + varintBytes(n));
-const bytesFieldBytes = (b: string): number =>
-  (b.length === 0 ? 0 : 1 + varintBytes(b.length) + b.length);
-
-/** keyValueProtoBytes is the length of keyValueProto(kv); -1 when a number is outside what
- * the fast path writes (negative or past 2^53), which the slow path then takes. */
-function keyValueProtoBytes(kv: KeyValue): number {
-  if (!safe(kv.createRevision) || !safe(kv.modRevision) || !safe(kv.version) ||
-    !safe(kv.lease)) return -1;
-  return bytesFieldBytes(kv.key) + intFieldBytes(kv.createRevision) +
-    intFieldBytes(kv.modRevision) + intFieldBytes(kv.version) + bytesFieldBytes(kv.value) +
-    intFieldBytes(kv.lease);
-}
-
-/** putKeyValueProto writes mvccpb.KeyValue at `at` (keyValueProtoBytes(kv) ≥ 0); returns the
- * end. Strings are bytes, one per char (latin1). */
-function putKeyValueProto(kv: KeyValue, buf: Buffer, at: number): number {
-  const bytes = (field: number, b: string): void => {
-    if (b.length === 0) return;
-    buf[at++] = (field << 3) | 2;
-    at = putVarint(b.length, buf, at);
-    at += buf.write(b, at, 'latin1');
-  };
-  const int = (field: number, n: number): void => {
-    if (n === 0) return;
-    buf[at++] = field << 3;
-    at = putVarint(n, buf, at);
-  };
-  bytes(1, kv.key);
-  int(2, kv.createRevision);
-  int(3, kv.modRevision);
-  int(4, kv.version);
-  bytes(5, kv.value);
-  int(6, kv.lease);
-  return at;
-}
-
 /** keyValueProto marshals mvccpb.KeyValue. */
 export function keyValueProto(kv: KeyValue): Uint8Array {
-  const n = keyValueProtoBytes(kv);
+  const n = keyValueBytes(kv);
   if (n >= 0) {
     const buf = Buffer.allocUnsafe(n);
-    putKeyValueProto(kv, buf, 0);
+    putKeyValue(kv, buf, 0);
     return buf;
   }
   const out: number[] = [];
@@ -185,7 +128,7 @@ export class SnapshotKeys implements EntrySource {
     if (this.order !== undefined) throw new Error('SnapshotKeys: add after seal');
     let total = 0;
     const sizes = kvs.map((kv) => {
-      const n = keyValueProtoBytes(kv);
+      const n = keyValueBytes(kv);
       total += n >= 0 ? n : keyValueProto(kv).length;
       return n;
     });
@@ -197,7 +140,7 @@ export class SnapshotKeys implements EntrySource {
       }
       this.lastKey = kv.key;
       const start = at;
-      if (sizes[i]! >= 0) at = putKeyValueProto(kv, page, at);
+      if (sizes[i]! >= 0) at = putKeyValue(kv, page, at);
       else at += Buffer.from(keyValueProto(kv)).copy(page, at);
       this.mods.push(kv.modRevision);
       this.pageOf.push(this.pages.length);
