@@ -336,6 +336,41 @@ test('mvcc: mergeRanges picks the global best limit and sums counts', (t) => {
   t.is(r.count, 4);
 });
 
+test('mvcc: an uncounted range pages through shards to the same keys as a counted one, each ' +
+  'shard stopping once it has its page', (t) => {
+  const rnd = seeded(11);
+  const shards = [new ShardStore(), new ShardStore(), new ShardStore()];
+  const writers = shards.map((s) => new Writer(s));
+  // The same revisions on every shard (as the Applier keeps them): each commit writes one
+  // shard's key and advances the others empty.
+  for (let i = 0; i < 600; i++) {
+    const key = `k/${String(Math.floor(rnd() * 400)).padStart(3, '0')}`;
+    const w = shardOf(key, shards.length);
+    const live = writers[w]!.live.has(key);
+    writers.forEach((x, j) => (j === w
+      ? x.commit(live && rnd() < 0.3 ? [key] : [key, `v${i}`]) : x.commit()));
+  }
+  const at = R(writers[0]!.rev - 100);
+  for (const limit of [1, 7, 50]) {
+    const pages = (uncounted: boolean): KeyValue[] => {
+      const out: KeyValue[] = [];
+      let key = '\0';
+      for (;;) {
+        const req = get(key, { rangeEnd: '\0', limit, ...(uncounted ? { uncounted } : {}) });
+        const parts = shards.map((s) => s.range(req, at));
+        if (uncounted) for (const p of parts) t.true(p.count <= limit + 1, `${p.count}`);
+        const r = mergeRanges(req, parts);
+        out.push(...r.kvs);
+        if (!r.more) return out;
+        key = r.kvs[r.kvs.length - 1]!.key + '\0';
+      }
+    };
+    const counted = pages(false);
+    t.true(counted.length > 100);
+    t.deepEqual(pages(true), counted);
+  }
+});
+
 test('mvcc: latestOfSnapshot equals a restored store\'s latest versions', (t) => {
   const rnd = seeded(7);
   const shard = new ShardStore();

@@ -755,7 +755,7 @@ class Handlers {
     let key = '\0';
     for (;;) {
       const { response } = await this.deps.kv.range({
-        type: 'range', key, rangeEnd: '\0', revision, limit: allKvsPageKeys,
+        type: 'range', key, rangeEnd: '\0', revision, limit: allKvsPageKeys, uncounted: true,
       });
       use(response.kvs);
       if (!response.more || response.kvs.length === 0) return;

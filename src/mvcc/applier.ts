@@ -389,7 +389,7 @@ export class Applier {
       this.kvs.forEach(r.start, r.end, (k, found) => {
         row = found;
         key = k;
-        visit(load);
+        return visit(load);
       });
     })]);
   }

@@ -123,7 +123,7 @@ function nonZero(n: number | undefined): boolean {
  */
 export function partialRange(
   req: RangeRequest,
-  scan: (visit: (kv: KeyValue) => void) => void,
+  scan: (visit: (kv: KeyValue) => boolean) => void,
 ): RangeResponse {
   return partialRangeLazy(req, (visit) => scan((kv) => visit(() => kv)));
 }
@@ -131,11 +131,12 @@ export function partialRange(
 /**
  * partialRangeLazy is partialRange over a scan that hands each visible version as a loader:
  * a store that keeps versions in columns materialises only the KeyValues the answer keeps
- * (a count over a million keys allocates nothing per key).
+ * (a count over a million keys allocates nothing per key). `visit` answers false when the
+ * scan may stop (an uncounted request that has its keys); a scan that goes on is still right.
  */
 export function partialRangeLazy(
   req: RangeRequest,
-  scan: (visit: (load: () => KeyValue) => void) => void,
+  scan: (visit: (load: () => KeyValue) => boolean) => void,
 ): RangeResponse {
   const plan = rangePlanOf(req);
   const countOnly = req.countOnly === true;
@@ -145,12 +146,14 @@ export function partialRangeLazy(
   const fetchMax = sortsAll ? Infinity : plan.firstKeysOnly ? plan.limit + 1 : plan.cap + 1;
   let count = 0;
   let got: KeyValue[] = [];
+  const stops = req.uncounted === true && !countOnly && fetchMax !== Infinity;
   scan((load) => {
     count++;
-    if (countOnly || got.length >= fetchMax) return;
+    if (countOnly || got.length >= fetchMax) return !stops;
     const kv = load();
-    if (plan.hasFilters && !passesFilters(req, kv)) return;
+    if (plan.hasFilters && !passesFilters(req, kv)) return true;
     got.push(kv);
+    return !stops || got.length < fetchMax;
   });
   if (countOnly) return { type: 'range', kvs: [], more: false, count };
   let more = false;

@@ -225,7 +225,7 @@ export class ShardStore {
       this.index.forEach(r.start, r.end, (k, head) => {
         row = this.visibleAt(head, rev);
         key = k;
-        if (row >= 0) visit(load);
+        return row < 0 || visit(load);
       });
     });
   }

@@ -41,6 +41,10 @@ export interface RangeRequest {
   maxModRevision?: number;
   minCreateRevision?: number;
   maxCreateRevision?: number;
+  /** uncounted: the caller reads no `count` (MyEtcd's own paging over every key: snapshot,
+   * hash), so a scan stops as soon as it has the answer's keys and `count` is only how many
+   * it saw. No API decoder sets it: a client always gets etcd's count. */
+  uncounted?: boolean;
 }
 
 export interface PutRequest {
