@@ -9,7 +9,10 @@
  *
  * The generator opens `conns` HTTP/2 connections (one grpc-js channel each, not pooled) and
  * keeps `clients` calls in flight across them (closed loop: each call's completion starts
- * the next). GET is a linearizable Range of one of `keys` preloaded keys.
+ * the next). GET is a linearizable Range of one of `keys` preloaded keys. Beside ops/s it
+ * prints the server's CPU per operation over the measured window (utime + stime of its
+ * process from /proc, every thread) and the load generator's: on a machine whose cores the
+ * generator shares, ops/s says as much about the client as about the server.
  */
 import * as grpc from '@grpc/grpc-js';
 import { fork } from 'node:child_process';
@@ -19,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadEtcdServices } from '../src/grpc/proto.js';
 import {
-  cleanup, freePort, killLiveServers, type ServerKind, startServer, stopServer,
+  cleanup, cpuSeconds, freePort, killLiveServers, type ServerKind, startServer, stopServer,
 } from './servers.js';
 import { formatNumber, Histogram, type HistogramData, summarize } from './stats.js';
 
@@ -35,6 +38,7 @@ const { values: opts } = parseArgs({
     gen: { type: 'string' },
     target: { type: 'string' },
     workload: { type: 'string' },
+    'server-pid': { type: 'string' },
   },
 });
 
@@ -45,6 +49,9 @@ interface GenResult {
   seconds: number;
   histogram: HistogramData;
   firstError?: string;
+  /** CPU seconds over the measured window: the server's process and this generator's. */
+  serverCpu: number;
+  clientCpu: number;
 }
 
 type Workload = 'put' | 'get';
@@ -93,20 +100,31 @@ async function generate(target: string, workload: Workload): Promise<GenResult> 
   };
   const loops = Array.from({ length: clients }, (_, c) => loop(c));
   await new Promise((r) => setTimeout(r, Number(opts.warmup) * 1000));
+  const serverPid = Number(opts['server-pid'] ?? 0);
+  const ownCpu = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const cpu0 = [serverPid > 0 ? cpuSeconds(serverPid) : NaN, ownCpu()];
   measuring = true;
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, Number(opts.duration) * 1000));
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
+  const serverCpu = (serverPid > 0 ? cpuSeconds(serverPid) : NaN) - cpu0[0]!;
+  const clientCpu = ownCpu() - cpu0[1]!;
   stop = true;
   await Promise.all(loops);
   for (const ch of channels) (ch as unknown as grpc.Client).close();
-  return { ops, errors, seconds, histogram: hist.toData(), ...(firstError ? { firstError } : {}) };
+  return { ops, errors, seconds, histogram: hist.toData(), serverCpu, clientCpu,
+    ...(firstError ? { firstError } : {}) };
 }
 
-function runGenerator(target: string, workload: Workload): Promise<GenResult> {
+function runGenerator(target: string, workload: Workload, serverPid: number):
+  Promise<GenResult> {
   const self = fileURLToPath(import.meta.url);
   const child = fork(self, ['--gen', '1', '--target', target, '--workload', workload,
+    '--server-pid', String(serverPid),
     '--duration', opts.duration!, '--warmup', opts.warmup!, '--conns', opts.conns!,
     '--clients', opts.clients!, '--value', opts.value!, '--keys', opts.keys!]);
   return new Promise((resolve, reject) => {
@@ -119,8 +137,9 @@ async function coordinate(): Promise<void> {
   const kinds: ServerKind[] = existsSync(opts.etcd!) ? ['ours', 'etcd'] : ['ours'];
   console.log(`grpc-load: ${opts.conns} connections, ${opts.clients} calls in flight, ` +
     `${opts.value}-byte values, ${opts.duration} s per workload (after ${opts.warmup} s)`);
-  console.log('| server | workload | ops/s | p50 ms | p99 ms | errors |');
-  console.log('|---|---|---:|---:|---:|---:|');
+  console.log('| server | workload | ops/s | p50 ms | p99 ms | server CPU µs/op | ' +
+    'generator CPU µs/op | errors |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const kind of kinds) {
     for (const workload of ['put', 'get'] as Workload[]) {
       const grpcPort = await freePort();
@@ -130,10 +149,12 @@ async function coordinate(): Promise<void> {
       });
       try {
         const target = `127.0.0.1:${kind === 'ours' ? grpcPort : server.port}`;
-        const r = await runGenerator(target, workload);
+        const r = await runGenerator(target, workload, server.pid);
         const s = summarize(Histogram.fromData(r.histogram), r.seconds, r.errors);
+        const perOp = (cpu: number) => (r.ops > 0 ? (cpu * 1e6 / r.ops).toFixed(1) : '–');
         console.log(`| ${kind === 'ours' ? 'MyEtcd' : 'etcd 3.4'} | ${workload} | ` +
           `${formatNumber(s.opsPerSec)} | ${s.p50Ms.toFixed(2)} | ${s.p99Ms.toFixed(2)} | ` +
+          `${perOp(r.serverCpu)} | ${perOp(r.clientCpu)} | ` +
           `${r.errors}${r.firstError ? ` (${r.firstError})` : ''} |`);
       } finally {
         await stopServer(server);
@@ -146,7 +167,10 @@ async function coordinate(): Promise<void> {
 if (opts.gen !== undefined) {
   const r = await generate(opts.target!, opts.workload as Workload);
   if (process.send !== undefined) process.send(r);
-  else console.log(JSON.stringify({ ops: r.ops, errors: r.errors, seconds: r.seconds }));
+  else {
+    console.log(JSON.stringify({ ops: r.ops, errors: r.errors, seconds: r.seconds,
+      serverCpu: r.serverCpu, clientCpu: r.clientCpu }));
+  }
   process.exit(0);
 } else {
   process.on('SIGINT', () => {
