@@ -1,8 +1,9 @@
 import test from 'ava';
-import { rangeResponse } from '../src/grpc/codec.js';
+import { rangeResponse, watchResponse } from '../src/grpc/codec.js';
 import { loadEtcdServices } from '../src/grpc/proto.js';
-import { rangeResponseBytes } from '../src/grpc/wire.js';
-import type { KeyValue, RangeResponse, ResponseHeader } from '../src/mvcc/types.js';
+import { rangeResponseBytes, watchResponseBytes } from '../src/grpc/wire.js';
+import type { Change, KeyValue, RangeResponse, ResponseHeader } from '../src/mvcc/types.js';
+import type { WatchResponse } from '../src/watch/types.js';
 import type { LeaseId, Revision } from '../src/types.js';
 
 /**
@@ -31,16 +32,38 @@ function binary(rand: (k: number) => number, max: number): string {
   return String.fromCharCode(...Array.from({ length: rand(max) }, () => rand(256)));
 }
 
-function answer(seed: number): [ResponseHeader, RangeResponse] {
-  const rand = rng(seed);
-  const kvs: KeyValue[] = Array.from({ length: rand(4) === 0 ? 0 : rand(60) }, () => ({
+function keyValue(rand: (k: number) => number): KeyValue {
+  return {
     key: `k${binary(rand, 40)}`, value: rand(5) === 0 ? 'v'.repeat(rand(300)) : binary(rand, 200),
     createRevision: big(rand) as Revision, modRevision: big(rand) as Revision,
     version: big(rand), lease: big(rand) as LeaseId,
-  }));
-  const h: ResponseHeader = { clusterId: big(rand), memberId: big(rand),
-    revision: big(rand) as Revision, raftTerm: big(rand) };
-  return [h, { type: 'range', kvs, more: rand(2) === 0, count: big(rand) }];
+  };
+}
+
+function header(rand: (k: number) => number): ResponseHeader {
+  return { clusterId: big(rand), memberId: big(rand), revision: big(rand) as Revision,
+    raftTerm: big(rand) };
+}
+
+function answer(seed: number): [ResponseHeader, RangeResponse] {
+  const rand = rng(seed);
+  const kvs = Array.from({ length: rand(4) === 0 ? 0 : rand(60) }, () => keyValue(rand));
+  return [header(rand), { type: 'range', kvs, more: rand(2) === 0, count: big(rand) }];
+}
+
+function watchAnswer(seed: number): [ResponseHeader, WatchResponse, boolean] {
+  const rand = rng(seed);
+  const events = Array.from({ length: rand(4) === 0 ? 0 : rand(30) }, (): Change => {
+    const kind = rand(3) === 0 ? 'delete' : 'put';
+    return { kind, kv: keyValue(rand), ...(rand(2) === 0 ? { prevKv: keyValue(rand) } : {}) };
+  });
+  const r: WatchResponse = { watchId: big(rand), revision: big(rand), events };
+  if (rand(3) === 0) r.created = true;
+  if (rand(4) === 0) r.canceled = true;
+  if (rand(4) === 0) r.compactRevision = big(rand);
+  if (rand(4) === 0) r.cancelReason = rand(2) === 0 ? 'mvcc: required revision has been ' +
+    'compacted' : `permission denied — ${binary(rand, 10)}`;
+  return [header(rand), r, rand(3) === 0];
 }
 
 test('grpc wire: a RangeResponse written by hand is the loader\'s bytes for the same answer',
@@ -59,6 +82,23 @@ test('grpc wire: a RangeResponse written by hand is the loader\'s bytes for the 
     t.pass();
   });
 
+test('grpc wire: a WatchResponse written by hand is the loader\'s bytes for the same answer, ' +
+  'fragments and cancellations included', (t) => {
+  const serialize = loadEtcdServices().Watch['Watch']!.responseSerialize;
+  for (let seed = 1; seed <= 300; seed++) {
+    const [h, r, fragment] = watchAnswer(seed);
+    const mine = watchResponseBytes(h, r, fragment);
+    t.truthy(mine, `seed ${seed}`);
+    const theirs = serialize(fragment ? { ...watchResponse(h, r), fragment: true } :
+      watchResponse(h, r));
+    if (!Buffer.from(mine!).equals(theirs)) {
+      t.fail(`seed ${seed}: ${mine!.toString('hex')} != ${theirs.toString('hex')}`);
+      return;
+    }
+  }
+  t.pass();
+});
+
 test('grpc wire: a number the hand-written path cannot write leaves the answer to the loader',
   (t) => {
     const [h, r] = answer(7);
@@ -67,4 +107,8 @@ test('grpc wire: a number the hand-written path cannot write leaves the answer t
     const kv = { key: 'k', value: 'v', createRevision: 1 as Revision, modRevision: 1 as Revision,
       version: 1, lease: 2 ** 64 as LeaseId };
     t.is(rangeResponseBytes(h, { ...r, kvs: [...r.kvs, kv] }), undefined);
+    const progress: WatchResponse = { watchId: -1, revision: 5, events: [] };
+    t.is(watchResponseBytes(h, progress), undefined);
+    t.is(watchResponseBytes(h, { ...progress, watchId: 1, events: [{ kind: 'put', kv }] }),
+      undefined);
   });

@@ -20,7 +20,7 @@ import {
 import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
 import { AuthorityRewriter } from '../grpc/authority.js';
 import * as pb from '../grpc/codec.js';
-import { rangeResponseBytes } from '../grpc/wire.js';
+import { rangeResponseBytes, watchResponseBytes } from '../grpc/wire.js';
 import { crc32cUpdate } from '../wal/crc32c.js';
 import { SnapshotKeys, snapshotDbSteps } from '../grpc/snapshot.js';
 import { loadEtcdServices } from '../grpc/proto.js';
@@ -112,7 +112,7 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   });
   const g = new Handlers(deps);
   server.addService(encodedAllowed(services.KV), g.kv());
-  server.addService(services.Watch, g.watch());
+  server.addService(encodedAllowed(services.Watch), g.watch());
   server.addService(services.Lease, g.lease());
   server.addService(services.Cluster, g.cluster());
   server.addService(services.Maintenance, g.maintenance());
@@ -886,28 +886,34 @@ async function runSteps<T>(steps: Generator<void, T, void>, sliceMs: number): Pr
 
 function fragmenter(limit: number): {
   wanted: boolean[];
-  encode: (h: ResponseHeader, r: WatchResponse) => pb.Pb[];
+  encode: (h: ResponseHeader, r: WatchResponse) => (pb.Pb | Encoded)[];
 } {
   const wanted: boolean[] = [];
   const ids = new Set<number>();
-  const encode = (h: ResponseHeader, r: WatchResponse): pb.Pb[] => {
+  /** one answer, in bytes written by hand when its numbers allow it (src/grpc/wire.ts). */
+  const one = (h: ResponseHeader, r: WatchResponse, fragment: boolean): pb.Pb | Encoded => {
+    const bytes = watchResponseBytes(h, r, fragment);
+    if (bytes !== undefined) return new Encoded(bytes);
+    return fragment ? { ...pb.watchResponse(h, r), fragment: true } : pb.watchResponse(h, r);
+  };
+  const encode = (h: ResponseHeader, r: WatchResponse): (pb.Pb | Encoded)[] => {
     if (r.created === true && wanted.shift() === true && r.canceled !== true) ids.add(r.watchId);
     if (r.canceled === true) ids.delete(r.watchId);
-    if (!ids.has(r.watchId) || pb.eventsSize(r.events) <= limit) return [pb.watchResponse(h, r)];
-    const out: pb.Pb[] = [];
+    if (!ids.has(r.watchId) || pb.eventsSize(r.events) <= limit) return [one(h, r, false)];
+    const out: (pb.Pb | Encoded)[] = [];
     let part: typeof r.events = [];
     let size = 0;
     for (const ev of r.events) {
       const n = pb.eventsSize([ev]);
       if (part.length > 0 && size + n > limit) {
-        out.push({ ...pb.watchResponse(h, { ...r, events: part }), fragment: true });
+        out.push(one(h, { ...r, events: part }, true));
         part = [];
         size = 0;
       }
       part.push(ev);
       size += n;
     }
-    out.push(pb.watchResponse(h, { ...r, events: part }));
+    out.push(one(h, { ...r, events: part }, false));
     return out;
   };
   return { wanted, encode };

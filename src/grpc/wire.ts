@@ -1,9 +1,9 @@
 /**
- * wire: protobuf's wire format written by hand for the few messages that can be large — a
- * mvccpb.KeyValue, and an etcdserverpb.RangeResponse of any number of them — straight into
- * one buffer, with no object per field. The loader's generic path (src/grpc/codec.ts then
- * protobufjs) builds three objects and two buffers per key-value first: a range of a million
- * keys spent seconds collecting them. Pure.
+ * wire: protobuf's wire format written by hand for the messages that can be large or many — a
+ * mvccpb.KeyValue, an etcdserverpb.RangeResponse of any number of them, a WatchResponse of
+ * any number of events — straight into one buffer, with no object per field. The loader's
+ * generic path (src/grpc/codec.ts then protobufjs) builds three objects and two buffers per
+ * key-value first: a range of a million keys spent seconds collecting them. Pure.
  *
  * The bytes are protobufjs's, field for field (ascending field numbers; zero and empty fields
  * left out; a message field present even when empty), which test/grpc-wire.test.ts checks
@@ -11,7 +11,8 @@
  * safe integers; for any other the sizing functions answer -1 and callers take the generic
  * path.
  */
-import type { KeyValue, RangeResponse, ResponseHeader } from '../mvcc/types.js';
+import type { Change, KeyValue, RangeResponse, ResponseHeader } from '../mvcc/types.js';
+import type { WatchResponse } from '../watch/types.js';
 
 /** varintBytes is the length of n (a non-negative safe integer) as a varint. */
 export function varintBytes(n: number): number {
@@ -82,6 +83,31 @@ function headerBytes(h: ResponseHeader): number {
     intFieldBytes(h.raftTerm);
 }
 
+/** putHeader starts a response with its header (field 1, hb bytes long); returns the end. */
+function putHeader(h: ResponseHeader, hb: number, buf: Buffer): number {
+  buf[0] = (1 << 3) | 2;
+  let at = putVarint(hb, buf, 1);
+  at = putInt(1, h.clusterId, buf, at);
+  at = putInt(2, h.memberId, buf, at);
+  at = putInt(3, h.revision, buf, at);
+  return putInt(4, h.raftTerm, buf, at);
+}
+
+/** repeated sizes the items of a repeated message field: each item's length (sizeOf, -1 when
+ * the generic path must take it) and the bytes of the whole field; undefined for -1. */
+function repeated<T>(items: readonly T[], sizeOf: (x: T) => number):
+  { sizes: number[]; bytes: number } | undefined {
+  const sizes = new Array<number>(items.length);
+  let bytes = 0;
+  for (let i = 0; i < items.length; i++) {
+    const n = sizeOf(items[i]!);
+    if (n < 0) return undefined;
+    sizes[i] = n;
+    bytes += 1 + varintBytes(n) + n;
+  }
+  return { sizes, bytes };
+}
+
 /**
  * rangeResponseBytes is etcdserverpb.RangeResponse {header, kvs, more, count} as the bytes
  * the loader would send for codec.ts's rangeResponse(h, r); undefined when a number needs the
@@ -89,28 +115,74 @@ function headerBytes(h: ResponseHeader): number {
  */
 export function rangeResponseBytes(h: ResponseHeader, r: RangeResponse): Buffer | undefined {
   const hb = headerBytes(h);
-  if (hb < 0 || !safe(r.count)) return undefined;
-  const sizes = new Array<number>(r.kvs.length);
-  let total = 1 + varintBytes(hb) + hb + (r.more ? 2 : 0) + intFieldBytes(r.count);
-  for (let i = 0; i < r.kvs.length; i++) {
-    const n = keyValueBytes(r.kvs[i]!);
-    if (n < 0) return undefined;
-    sizes[i] = n;
-    total += 1 + varintBytes(n) + n;
-  }
+  const kvs = repeated(r.kvs, keyValueBytes);
+  if (hb < 0 || kvs === undefined || !safe(r.count)) return undefined;
+  const total = 1 + varintBytes(hb) + hb + kvs.bytes + (r.more ? 2 : 0) +
+    intFieldBytes(r.count);
   const buf = Buffer.allocUnsafe(total);
-  buf[0] = (1 << 3) | 2;
-  let at = putVarint(hb, buf, 1);
-  at = putInt(1, h.clusterId, buf, at);
-  at = putInt(2, h.memberId, buf, at);
-  at = putInt(3, h.revision, buf, at);
-  at = putInt(4, h.raftTerm, buf, at);
+  let at = putHeader(h, hb, buf);
   for (let i = 0; i < r.kvs.length; i++) {
     buf[at] = (2 << 3) | 2;
-    at = putKeyValue(r.kvs[i]!, buf, putVarint(sizes[i]!, buf, at + 1));
+    at = putKeyValue(r.kvs[i]!, buf, putVarint(kvs.sizes[i]!, buf, at + 1));
   }
   if (r.more) at = putInt(3, 1, buf, at);
   at = putInt(4, r.count, buf, at);
   if (at !== total) throw new Error(`rangeResponseBytes: wrote ${at} of ${total} bytes`);
+  return buf;
+}
+
+/** eventBytes is the length of mvccpb.Event for a change; -1 as keyValueBytes. */
+function eventBytes(c: Change): number {
+  const kv = keyValueBytes(c.kv);
+  const prev = c.prevKv === undefined ? 0 : keyValueBytes(c.prevKv);
+  if (kv < 0 || prev < 0) return -1;
+  return (c.kind === 'delete' ? 2 : 0) + 1 + varintBytes(kv) + kv +
+    (c.prevKv === undefined ? 0 : 1 + varintBytes(prev) + prev);
+}
+
+function putEvent(c: Change, buf: Buffer, at: number): number {
+  let end = c.kind === 'delete' ? putInt(1, 1, buf, at) : at;
+  buf[end] = (2 << 3) | 2;
+  end = putKeyValue(c.kv, buf, putVarint(keyValueBytes(c.kv), buf, end + 1));
+  if (c.prevKv === undefined) return end;
+  buf[end] = (3 << 3) | 2;
+  return putKeyValue(c.prevKv, buf, putVarint(keyValueBytes(c.prevKv), buf, end + 1));
+}
+
+/**
+ * watchResponseBytes is etcdserverpb.WatchResponse {header, watch_id, created, canceled,
+ * compact_revision, cancel_reason, fragment, events} as the loader would send codec.ts's
+ * watchResponse(h, r) (with `fragment: true` added when `fragment`); undefined when a number
+ * needs the generic path (a progress answer's watch id, -1, is one).
+ */
+export function watchResponseBytes(h: ResponseHeader, r: WatchResponse, fragment = false):
+  Buffer | undefined {
+  const hh = r.canceled === true && r.compactRevision ? { ...h, revision: 0 } : h;
+  const hb = headerBytes(hh as ResponseHeader);
+  const compact = r.compactRevision ?? 0;
+  const events = repeated(r.events, eventBytes);
+  if (hb < 0 || events === undefined || !safe(r.watchId) || !safe(compact)) return undefined;
+  const reason = r.cancelReason === undefined ? 0 : Buffer.byteLength(r.cancelReason, 'utf8');
+  const total = 1 + varintBytes(hb) + hb + intFieldBytes(r.watchId) +
+    (r.created === true ? 2 : 0) + (r.canceled === true ? 2 : 0) + intFieldBytes(compact) +
+    (r.cancelReason === undefined ? 0 : 1 + varintBytes(reason) + reason) + (fragment ? 2 : 0) +
+    events.bytes;
+  const buf = Buffer.allocUnsafe(total);
+  let at = putHeader(hh as ResponseHeader, hb, buf);
+  at = putInt(2, r.watchId, buf, at);
+  if (r.created === true) at = putInt(3, 1, buf, at);
+  if (r.canceled === true) at = putInt(4, 1, buf, at);
+  at = putInt(5, compact, buf, at);
+  if (r.cancelReason !== undefined) {
+    buf[at] = (6 << 3) | 2;
+    const start = putVarint(reason, buf, at + 1);
+    at = start + buf.write(r.cancelReason, start, 'utf8');
+  }
+  if (fragment) at = putInt(7, 1, buf, at);
+  for (let i = 0; i < r.events.length; i++) {
+    buf[at] = (11 << 3) | 2;
+    at = putEvent(r.events[i]!, buf, putVarint(events.sizes[i]!, buf, at + 1));
+  }
+  if (at !== total) throw new Error(`watchResponseBytes: wrote ${at} of ${total} bytes`);
   return buf;
 }
