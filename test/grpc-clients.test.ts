@@ -243,6 +243,65 @@ interface WatchMsg {
   events?: { kv: { mod_revision: string } }[];
 }
 
+test.serial('grpc: a watch that asked for fragments gets an answer larger than the request ' +
+  'limit in fragments, every event once, in order', async (t) => {
+  const W = loadEtcdServices().clients['Watch']!;
+  const w = new W(grpcAddr, grpc.credentials.createInsecure());
+  const c = kvClient();
+  const call = (w as unknown as { Watch(): grpc.ClientDuplexStream<unknown, FragMsg> }).Watch();
+  const got: FragMsg[] = [];
+  let created!: () => void;
+  const isCreated = new Promise<void>((resolve) => {
+    created = resolve;
+  });
+  let last!: () => void;
+  const isLast = new Promise<void>((resolve) => {
+    last = resolve;
+  });
+  call.on('data', (m: FragMsg) => {
+    if (m.created) created();
+    if ((m.events ?? []).length === 0) return;
+    got.push(m);
+    if (!m.fragment) last();
+  });
+  call.on('error', () => undefined);
+  try {
+    // Ten keys of 100 KiB, then one txn that rewrites them all: its events with their previous
+    // values are ≈ 2 MiB, over the 1.5 MiB request limit that bounds one answer.
+    const key = (i: number) => Buffer.from(`frag/${i}`);
+    for (let i = 0; i < 10; i++) {
+      await unary(c, 'Put', { key: key(i), value: Buffer.alloc(100 * 1024, 0x61 + i) });
+    }
+    call.write({ create_request: { key: Buffer.from('frag/'), range_end: Buffer.from('frag0'),
+      prev_kv: true, fragment: true } });
+    await isCreated;
+    const success = Array.from({ length: 10 }, (_, i) => ({
+      request_put: { key: key(i), value: Buffer.alloc(100 * 1024, 0x41 + i) } }));
+    await unary(c, 'Txn', { success });
+    await isLast;
+    t.true(got.length > 1, `${got.length} answer(s)`);
+    t.deepEqual(got.map((m) => m.fragment === true),
+      got.map((_, i) => i < got.length - 1));
+    const events = got.flatMap((m) => m.events!);
+    t.deepEqual(events.map((e) => e.kv.key.toString()), Array.from({ length: 10 },
+      (_, i) => `frag/${i}`));
+    for (const [i, e] of events.entries()) {
+      t.true(e.kv.value.equals(Buffer.alloc(100 * 1024, 0x41 + i)));
+      t.true(e.prev_kv!.value.equals(Buffer.alloc(100 * 1024, 0x61 + i)));
+    }
+  } finally {
+    call.end();
+    w.close();
+    c.close();
+  }
+});
+
+interface FragMsg {
+  created?: boolean;
+  fragment?: boolean;
+  events?: { kv: { key: Buffer; value: Buffer }; prev_kv?: { value: Buffer } }[];
+}
+
 test.serial('grpc: grpc.health.v1 answers SERVING, a `hasleader` call is served while there ' +
   'is a leader, and the RPCs ' +
   'are counted in grpc_server_* metrics', async (t) => {
