@@ -352,6 +352,10 @@ export const grpcStreamWritesPendingMax = 256;
  * many keys each. */
 export const allKvsPageKeys = 10_000;
 
+/** allKvsAttemptsMax: such a read starts again at the newest revision when a compaction
+ * passed the one it read at, this many runs in all. */
+export const allKvsAttemptsMax = 3;
+
 /** snapshotStepMs: building Maintenance.Snapshot's file gives the gateway's event loop a
  * turn at least this often (between bbolt leaves). */
 export const snapshotStepMs = 10;

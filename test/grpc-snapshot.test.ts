@@ -1,5 +1,8 @@
 import test from 'ava';
+import { ErrCompacted, EtcdError } from '../src/errors.js';
+import { retryCompacted } from '../src/gateway/grpc-server.js';
 import { keyValueProto, revisionKey, SnapshotKeys } from '../src/grpc/snapshot.js';
+import { RemoteError } from '../src/runtime/endpoint.js';
 import type { KeyValue } from '../src/mvcc/types.js';
 import type { LeaseId, Revision } from '../src/types.js';
 
@@ -72,3 +75,30 @@ test('snapshot keys: pages out of key order are refused; nothing is read before 
     keys.seal();
     t.throws(() => keys.add(all.slice(0, 1)), { message: /after seal/ });
   });
+
+test('a read of every key starts again when a compaction passed its revision, a bounded ' +
+  'number of times; other errors end it at once', async (t) => {
+  const failing = (errors: Error[]) => {
+    let calls = 0;
+    const read = async (): Promise<string> => {
+      const e = errors[calls++];
+      if (e !== undefined) throw e;
+      return `read ${calls}`;
+    };
+    return { read, calls: () => calls };
+  };
+  // From a shard's thread the error is a RemoteError with the code; here, an EtcdError.
+  const compacted = () =>
+    new RemoteError('COMPACTED', 'mvcc: required revision has been compacted');
+  const a = failing([compacted(), new ErrCompacted()]);
+  t.is(await retryCompacted(a.read, 3), 'read 3');
+  const b = failing([compacted(), compacted(), compacted()]);
+  await t.throwsAsync(retryCompacted(b.read, 3), { message: /compacted/ });
+  t.is(b.calls(), 3);
+  const c = failing([compacted()]);
+  await t.throwsAsync(retryCompacted(c.read, 1), { message: /compacted/ });
+  t.is(c.calls(), 1);
+  const d = failing([new EtcdError('NO_LEADER')]);
+  await t.throwsAsync(retryCompacted(d.read, 3), { instanceOf: EtcdError });
+  t.is(d.calls(), 1);
+});

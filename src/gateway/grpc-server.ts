@@ -15,9 +15,11 @@ import { urlProblem } from '../config/values.js';
 import type { Metrics } from '../metrics/index.js';
 import {
   grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
-  allKvsPageKeys, snapshotChunkBytes, snapshotStepMs,
+  allKvsAttemptsMax, allKvsPageKeys, snapshotChunkBytes, snapshotStepMs,
 } from '../constants.js';
-import { answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode } from '../errors.js';
+import {
+  answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode, toEtcdError,
+} from '../errors.js';
 import { AuthorityRewriter } from '../grpc/authority.js';
 import * as pb from '../grpc/codec.js';
 import { rangeResponseBytes, watchResponseBytes } from '../grpc/wire.js';
@@ -720,12 +722,7 @@ class Handlers {
         return { header: pb.header(kv.header(st.revision)),
           hash: await this.stateHash(st.revision) };
       }),
-      HashKV: this.unary(s, 'HashKV', async (m) => {
-        const st = await kv.status();
-        const rev = pb.int64(m['revision']) || st.revision;
-        return { header: pb.header(kv.header(st.revision)), hash: await this.stateHash(rev),
-          compact_revision: st.compactRevision };
-      }),
+      HashKV: this.unary(s, 'HashKV', (m) => this.hashKv(m)),
       MoveLeader: this.unary(s, 'MoveLeader', async (m) => {
         const to = memberIdOf(m['targetID']);
         const st = await kv.status();
@@ -763,6 +760,20 @@ class Handlers {
     }
   }
 
+  /** hashKv answers HashKV. A revision the client named fails as etcd's does once compacted;
+   * the newest one is read again at the new newest when a compaction passes it meanwhile. */
+  private async hashKv(m: pb.Pb): Promise<pb.Pb> {
+    const kv = this.deps.kv;
+    const asked = pb.int64(m['revision']);
+    const hashed = async () => {
+      const st = await kv.status();
+      return { st, hash: await this.stateHash(asked || st.revision) };
+    };
+    const { st, hash } = await retryCompacted(hashed, asked > 0 ? 1 : allKvsAttemptsMax);
+    return { header: pb.header(kv.header(st.revision)), hash,
+      compact_revision: st.compactRevision };
+  }
+
   /** stateHash is the CRC-32C of every key-value at `revision`, in key order, as the
    * repeated mvccpb.KeyValue field of a RangeResponse holds them (page by page, under an
    * empty header): equal on members that hold the same data. It is not etcd's (a hash over
@@ -788,10 +799,15 @@ class Handlers {
    */
   private async snapshot(call: grpc.ServerWritableStream<pb.Pb, pb.Pb>): Promise<void> {
     const kv = this.deps.kv;
-    const st = await kv.status();
-    const keys = new SnapshotKeys();
-    const [, { ids }, members] = await Promise.all([
-      this.forEachKvPage(st.revision, (kvs) => keys.add(kvs)),
+    const read = async (): Promise<{ st: Awaited<ReturnType<typeof kv.status>>;
+      keys: SnapshotKeys; }> => {
+      const st = await kv.status();
+      const keys = new SnapshotKeys();
+      await this.forEachKvPage(st.revision, (kvs) => keys.add(kvs));
+      return { st, keys };
+    };
+    const [{ st, keys }, { ids }, members] = await Promise.all([
+      retryCompacted(read, allKvsAttemptsMax),
       this.lessor.ask({ type: 'LeaseLeases' }), this.raft.ask({ type: 'RaftMemberList' }),
     ]);
     const leases = await Promise.all(ids.map(async (id) => {
@@ -868,6 +884,24 @@ function encodedAllowed(service: grpc.ServiceDefinition): grpc.ServiceDefinition
     return [name, { ...m,
       responseSerialize: (v: unknown) => (v instanceof Encoded ? v.bytes : serialize(v)) }];
   }));
+}
+
+/**
+ * retryCompacted runs `read` again, up to `attempts` runs in all, while it fails because a
+ * compaction removed the revision it read at: reading every key (Maintenance.Snapshot,
+ * HashKV) takes seconds with a million keys, and a compaction may pass the revision meanwhile
+ * (etcd's snapshot is one bbolt read transaction and cannot meet this).
+ */
+export async function retryCompacted<T>(read: () => Promise<T>, attempts: number):
+  Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (e) {
+      // Crossed from a shard's thread, the error may be a RemoteError: its code tells.
+      if (attempt >= attempts || toEtcdError(e).code !== 'COMPACTED') throw e;
+    }
+  }
 }
 
 /** runSteps runs a generator to its result, giving the event loop a turn whenever a run of
