@@ -41,13 +41,11 @@ function entries(k: SnapshotKeys): Uint8Array[] {
   return Array.from({ length: k.length }, (_, j) => {
     const out = new Uint8Array(k.keyBytes() + k.valueBytes(j));
     k.write(j, out, 0);
-    t0(Buffer.from(k.key(j)).equals(out.subarray(0, 17)));
+    if (!Buffer.from(k.key(j)).equals(out.subarray(0, 17))) {
+      throw new Error(`key(${j}) is not the first 17 bytes of entry ${j}`);
+    }
     return out;
   });
-}
-
-function t0(ok: boolean): void {
-  if (!ok) throw new Error('key(j) is not the first 17 bytes of entry j');
 }
 
 for (const [what, base] of [['revisions below 2^32', 2], ['revisions past 2^32', 2 ** 33]] as

@@ -96,8 +96,9 @@ export function revisionKey(main: number, sub: number): Uint8Array {
   return b;
 }
 
-/** packedSortMax: below this many keys (and revisions below 2^32) the revision order is
- * sorted as one float64 per key, revision × 2^21 + index, with no comparator. */
+/** packedSortKeys, packedSortRevision: below this many keys and revisions below this, the
+ * revision order is sorted as one float64 per key, revision × 2^21 + index, with no
+ * comparator. */
 const packedSortKeys = 2 ** 21;
 const packedSortRevision = 2 ** 32;
 
@@ -126,11 +127,11 @@ export class SnapshotKeys implements EntrySource {
   /** add appends a page of kvs; pages come in key order, each above the last page's keys. */
   add(kvs: readonly KeyValue[]): void {
     if (this.order !== undefined) throw new Error('SnapshotKeys: add after seal');
+    // A number the fast path cannot write (none a store holds) is encoded once, the slow way.
+    const slow = kvs.map((kv) => (keyValueBytes(kv) < 0 ? keyValueProto(kv) : undefined));
     let total = 0;
-    const sizes = kvs.map((kv) => {
-      const n = keyValueBytes(kv);
-      total += n >= 0 ? n : keyValueProto(kv).length;
-      return n;
+    kvs.forEach((kv, i) => {
+      total += slow[i]?.length ?? keyValueBytes(kv);
     });
     const page = Buffer.allocUnsafe(total);
     let at = 0;
@@ -140,8 +141,9 @@ export class SnapshotKeys implements EntrySource {
       }
       this.lastKey = kv.key;
       const start = at;
-      if (sizes[i]! >= 0) at = putKeyValue(kv, page, at);
-      else at += Buffer.from(keyValueProto(kv)).copy(page, at);
+      const encoded = slow[i];
+      if (encoded === undefined) at = putKeyValue(kv, page, at);
+      else at += Buffer.from(encoded).copy(page, at);
       this.mods.push(kv.modRevision);
       this.pageOf.push(this.pages.length);
       this.starts.push(start);
@@ -193,10 +195,7 @@ export class SnapshotKeys implements EntrySource {
   write(j: number, buf: Uint8Array, at: number): void {
     const i = this.at(j);
     putRevisionKey(this.mods[i]!, this.subs![j]!, buf, at);
-    // A loop: Buffer#copy's per-call cost is larger than copying ~100 bytes here.
-    const page = this.pages[this.pageOf[i]!]!;
-    const end = this.ends[i]!;
-    for (let from = this.starts[i]!, to = at + 17; from < end; from++, to++) buf[to] = page[from]!;
+    this.pages[this.pageOf[i]!]!.copy(buf, at + 17, this.starts[i]!, this.ends[i]!);
   }
 }
 
