@@ -343,6 +343,10 @@ export const grpcListenPortDefault = 23790;
 /** grpcConcurrentStreamsMax bounds the HTTP/2 streams (calls) open at once on one client
  * connection (etcd: --max-concurrent-streams, unbounded by default). */
 export const grpcConcurrentStreamsMax = 1_000;
+/** grpcOpeningBytesMax bounds what the gateway reads of a new gRPC connection before it
+ * decides whether grpc-js may take the bare socket (src/grpc/opening.ts): a client's preface,
+ * SETTINGS and first request's headers are a few hundred bytes. */
+export const grpcOpeningBytesMax = 64 * 1024;
 /** grpcStreamWritesPendingMax bounds the answers a keep-alive stream has handed to gRPC but
  * not yet flushed: past it the server stops reading that stream's requests until the client
  * reads (HTTP/2 flow control then stops the client), so a client that never reads costs

@@ -8,6 +8,7 @@ import {
   runCtl, startEtcd,
 } from './helpers/etcd-ref.js';
 import { freePorts } from './helpers/cluster.js';
+import { metricValue } from './helpers/metrics.js';
 import { b64, grpcUrl, post, startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/wait.js';
 
@@ -378,6 +379,24 @@ serial('grpc etcdctl: an endpoint given as host:port works the same', async (t) 
   const rb = norm(b, await b.run(['get', 'foo', '-w', 'json']));
   t.deepEqual(rb, ra);
   t.is(rb.code, 0);
+});
+
+serial('grpc etcdctl: a connection goes to grpc-js as the bare socket unless its authority ' +
+  'needs rewriting (myetcd_grpc_connections_total)', async (t) => {
+  const count = async (handover: string) => metricValue(
+    await (await fetch(`${server!.url}/metrics`)).text(),
+    `myetcd_grpc_connections_total{handover="${handover}"}`) ?? 0;
+  const [bare0, rewritten0] = [await count('bare'), await count('rewritten')];
+  // host:port: grpc-go sends it as the authority, which Node accepts.
+  const hostPort = side('myetcd', mine.endpoint.replace(/^http:\/\//, ''));
+  t.is((await hostPort.run(['get', 'foo'])).code, 0);
+  const bare1 = await count('bare');
+  t.true(bare1 > bare0, `bare ${bare0} → ${bare1}`);
+  t.is(await count('rewritten'), rewritten0);
+  // `endpoint status` dials its endpoint as given: the authority is http://…, rewritten.
+  const r = await mine.run(['endpoint', 'status']);
+  t.is(r.code, 0, r.err);
+  t.true(await count('rewritten') > rewritten0);
 });
 
 /** servedByEtcd restores a snapshot file with etcdctl into `dir`/restored and serves it with

@@ -14,13 +14,15 @@ import type { Config } from '../config/index.js';
 import { urlProblem } from '../config/values.js';
 import type { Metrics } from '../metrics/index.js';
 import {
-  grpcConcurrentStreamsMax, grpcOverheadBytes, grpcStreamWritesPendingMax, requestBytesMax,
+  grpcConcurrentStreamsMax, grpcOpeningBytesMax, grpcOverheadBytes, grpcStreamWritesPendingMax,
+  requestBytesMax,
   allKvsAttemptsMax, allKvsPageKeys, snapshotChunkBytes, snapshotStepMs,
 } from '../constants.js';
 import {
   answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode, toEtcdError,
 } from '../errors.js';
-import { AuthorityRewriter } from '../grpc/authority.js';
+import type { AuthorityRewriter } from '../grpc/authority.js';
+import { ConnectionOpening } from '../grpc/opening.js';
 import * as pb from '../grpc/codec.js';
 import { rangeResponseBytes, watchResponseBytes } from '../grpc/wire.js';
 import { crc32cUpdate } from '../wal/crc32c.js';
@@ -79,6 +81,8 @@ export interface GrpcGatewayDeps extends GatewayDeps {
     service: string, method: string, code?: string) => void;
   /** maxRequestBytes is --max-request-bytes (the receive limit adds grpcOverheadBytes). */
   maxRequestBytes?: number;
+  /** onConnection counts a client connection by how it was handed over (src/grpc/opening.ts). */
+  onConnection?: (handover: 'bare' | 'rewritten') => void;
 }
 
 /** GrpcGateway is a started gRPC server. */
@@ -120,10 +124,12 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   server.addService(services.Maintenance, g.maintenance());
   server.addService(services.Health, g.health());
   if (deps.auth !== undefined) server.addService(services.Auth, g.auth());
-  // Our own listener hands each connection to grpc-js (its connection injector), so that
-  // etcdctl's `http://` authority can be fixed on the way in (src/grpc/authority.ts).
+  // Our own listener hands each connection to grpc-js (its connection injector), the bare
+  // socket or through the rewriter of etcdctl's `http://` authority (src/grpc/opening.ts).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = net.createServer({ noDelay: true }, (socket) => accept(socket, injector));
+  const opening = new Set<net.Socket>();
+  const listener = net.createServer({ noDelay: true },
+    (socket) => accept(socket, injector, opening, deps.onConnection));
   r.release();
   await new Promise<void>((resolve, reject) => {
     listener.once('error', (e) => reject(bindError(r.setting, r.url, e)));
@@ -134,6 +140,7 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
     server, port, admission: g.admission,
     close() {
       listener.close();
+      for (const socket of opening) socket.destroy();
       g.closeStreams();
       injector.destroy();
       server.forceShutdown();
@@ -142,14 +149,39 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
 }
 
 /**
- * accept hands a new connection to grpc-js through an AuthorityRewriter. It cannot first look
- * and then hand the bare socket over: grpc-go sends no request before the server's SETTINGS,
- * which only come once grpc-js has the connection. Once a connection's first request showed
- * an authority Node accepts, the rewriter passes bytes through without parsing them (a
- * client keeps one authority per connection).
+ * accept reads a new connection's opening (src/grpc/opening.ts: it answers the preface with a
+ * SETTINGS frame and waits for the first request's headers), then hands it to grpc-js: the
+ * bare socket, whose bytes nghttp2 then reads and writes natively, with what was read put
+ * back in front; or, when the authority needs fixing (etcdctl 3.4), a RewritingSocket. Until
+ * then the socket is in `opening`, which the server's close destroys.
  */
-function accept(socket: net.Socket, injector: grpc.ConnectionInjector): void {
-  injector.injectConnection(new RewritingSocket(socket, new AuthorityRewriter(), []));
+function accept(socket: net.Socket, injector: grpc.ConnectionInjector, opening: Set<net.Socket>,
+  counted?: (handover: 'bare' | 'rewritten') => void): void {
+  const watch = new ConnectionOpening(grpcOpeningBytesMax);
+  const gone = () => socket.destroy();
+  const onData = (d: Buffer) => {
+    const step = watch.push(d);
+    if (step.send !== undefined) socket.write(step.send);
+    const opened = step.opened;
+    if (opened === undefined) return;
+    socket.pause();
+    socket.off('data', onData);
+    socket.off('end', gone);
+    socket.off('error', gone);
+    opening.delete(socket);
+    if (opened.kind === 'bare') {
+      socket.unshift(Buffer.concat(opened.first));
+      injector.injectConnection(socket);
+    } else {
+      injector.injectConnection(new RewritingSocket(socket, opened.rewriter, opened.first));
+    }
+    counted?.(opened.kind === 'bare' ? 'bare' : 'rewritten');
+  };
+  opening.add(socket);
+  socket.on('data', onData);
+  socket.on('end', gone);
+  socket.on('error', gone);
+  socket.once('close', () => opening.delete(socket));
 }
 
 /** RewritingSocket is a client connection whose incoming bytes pass an AuthorityRewriter. */
@@ -233,6 +265,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
       grpcEvent: (e, type, service, method, code) =>
         d.metrics.grpcEvent(e, type, service, method, code),
       maxRequestBytes: d.config.maxRequestBytes,
+      onConnection: (handover) => d.metrics.grpcConnections.inc({ handover }),
     }, r);
     d.servers.push({ close: () => { g.close(); return true; } });
     d.admissions.push(g.admission);

@@ -274,6 +274,10 @@ export class Metrics {
     'Total number of RPC stream messages received on the server.', grpcLabels);
   readonly grpcSent = this.counter('grpc_server_msg_sent_total',
     'Total number of gRPC stream messages sent by the server.', grpcLabels);
+  readonly grpcConnections = this.counter('myetcd_grpc_connections_total',
+    'gRPC client connections by how they were handed to the HTTP/2 server: "bare" (the ' +
+    'socket itself), "rewritten" (through the :authority rewriter, e.g. etcdctl 3.4 given ' +
+    'http:// endpoints).', ['handover']);
 
   private shownServerId: string | undefined;
   private slowApplyRegistered = false;
