@@ -140,3 +140,24 @@ test('metrics: default process metrics are included unless turned off', async (t
   const { body } = await createMetrics().render();
   t.true(body.includes('process_cpu_seconds_total'));
 });
+
+test('metrics: gRPC events are counted between scrapes and added once each', async (t) => {
+  const m = createMetrics({ defaultMetrics: false });
+  const s = 'etcdserverpb.KV';
+  for (let i = 0; i < 3; i++) m.grpcEvent('started', 'unary', s, 'Range');
+  m.grpcEvent('handled', 'unary', s, 'Range', 'OK');
+  m.grpcEvent('handled', 'unary', s, 'Range', 'InvalidArgument');
+  m.grpcEvent('sent', 'bidi_stream', 'etcdserverpb.Watch', 'Watch');
+  const range = 'grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Range"';
+  let { body } = await m.render();
+  t.is(value(body, `grpc_server_started_total{${range}}`), 3);
+  t.is(value(body, `grpc_server_handled_total{${range},grpc_code="OK"}`), 1);
+  t.is(value(body, `grpc_server_handled_total{${range},grpc_code="InvalidArgument"}`), 1);
+  t.is(value(body, 'grpc_server_msg_sent_total{grpc_type="bidi_stream",' +
+    'grpc_service="etcdserverpb.Watch",grpc_method="Watch"}'), 1);
+  ({ body } = await m.render());
+  t.is(value(body, `grpc_server_started_total{${range}}`), 3, 'a second scrape adds nothing');
+  m.grpcEvent('started', 'unary', s, 'Range');
+  ({ body } = await m.render());
+  t.is(value(body, `grpc_server_started_total{${range}}`), 4);
+});

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { urlProblem } from '../config/values.js';
-import type { Metrics } from '../metrics/index.js';
+import { countGrpc, type GrpcCounts, type Metrics } from '../metrics/index.js';
 import {
   grpcConcurrentStreamsMax, grpcOpeningBytesMax, grpcOverheadBytes, grpcStreamWritesPendingMax,
   requestBytesMax,
@@ -76,9 +76,8 @@ export interface GrpcGatewayDeps extends GatewayDeps {
   watches: WatchGateway;
   /** grpcClientUrls: the URLs gRPC clients dial (this member's, for MemberList). */
   grpcClientUrls: () => string[];
-  /** grpcEvent counts RPCs and messages (Metrics.grpcEvent). */
-  grpcEvent?: (event: 'started' | 'received' | 'sent' | 'handled', type: string,
-    service: string, method: string, code?: string) => void;
+  /** grpcCounts gives a method's counting record of RPCs and messages (Metrics.grpcCounts). */
+  grpcCounts?: (type: string, service: string, method: string) => GrpcCounts;
   /** maxRequestBytes is --max-request-bytes (the receive limit adds grpcOverheadBytes). */
   maxRequestBytes?: number;
   /** onConnection counts a client connection by how it was handed over (src/grpc/opening.ts). */
@@ -262,8 +261,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
       kv: d.kv, system: d.system, version: d.version, watches: d.watches, grpcClientUrls,
       auth: d.auth,
       metricsText: () => d.metrics.render(d.system, d.kv),
-      grpcEvent: (e, type, service, method, code) =>
-        d.metrics.grpcEvent(e, type, service, method, code),
+      grpcCounts: (type, service, method) => d.metrics.grpcCounts(type, service, method),
       maxRequestBytes: d.config.maxRequestBytes,
       onConnection: (handover) => d.metrics.grpcConnections.inc({ handover }),
     }, r);
@@ -302,7 +300,13 @@ class Handlers {
 
   private count(event: 'started' | 'received' | 'sent' | 'handled', type: string,
     service: string, method: string, code?: string): void {
-    this.deps.grpcEvent?.(event, type, service, method, code);
+    countGrpc(this.counts(type, service, method), event, code);
+  }
+
+  /** counts is a method's counting record (a throwaway one without metrics). */
+  private counts(type: string, service: string, method: string): GrpcCounts {
+    return this.deps.grpcCounts?.(type, service, method) ??
+      { type, service, method, started: 0, received: 0, sent: 0, handled: new Map() };
   }
 
   /** refusal is what to answer instead of serving: restarting, overloaded, or no leader when
@@ -358,18 +362,19 @@ class Handlers {
   private unary(service: string, method: string,
     fn: (m: pb.Pb, by: AuthInfo | undefined) => Promise<pb.Pb | Encoded>,
     access: Access = 'admin'): Handler {
+    const counts = this.counts('unary', service, method);
     const handler = (call: UnaryCall, callback: grpc.sendUnaryData<pb.Pb>): void => {
-      this.count('started', 'unary', service, method);
-      this.count('received', 'unary', service, method);
+      counts.started++;
+      counts.received++;
       const done = (e: unknown, res?: pb.Pb | Encoded): void => {
         if (e === undefined) {
-          this.count('sent', 'unary', service, method);
-          this.count('handled', 'unary', service, method, 'OK');
+          counts.sent++;
+          countGrpc(counts, 'handled', 'OK');
           callback(null, res as pb.Pb);
           return;
         }
         const st = statusOf(e);
-        this.count('handled', 'unary', service, method, grpcCodeName(st.code!));
+        countGrpc(counts, 'handled', grpcCodeName(st.code!));
         callback(st);
       };
       this.admission.inflight++;

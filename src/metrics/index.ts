@@ -95,6 +95,35 @@ export interface RaftStatusSource {
 
 /** grpcLabels are go-grpc-prometheus's labels of every gRPC server metric. */
 const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'];
+/** grpcMethodsMax bounds the gRPC methods counted: etcd's services have about 40. */
+const grpcMethodsMax = 1_024;
+
+/** GrpcCounts counts one gRPC method's calls and messages since the last render; `handled` by
+ * status code name ('OK', 'NotFound', …). */
+export interface GrpcCounts {
+  readonly type: string;
+  readonly service: string;
+  readonly method: string;
+  started: number;
+  received: number;
+  sent: number;
+  readonly handled: Map<string, number>;
+}
+
+/** countGrpc adds one event to a method's counts. */
+export function countGrpc(c: GrpcCounts, event: 'started' | 'received' | 'sent' | 'handled',
+  code?: string): void {
+  switch (event) {
+    case 'started': c.started++; break;
+    case 'received': c.received++; break;
+    case 'sent': c.sent++; break;
+    case 'handled': {
+      const k = code ?? 'Unknown';
+      c.handled.set(k, (c.handled.get(k) ?? 0) + 1);
+      break;
+    }
+  }
+}
 
 /** batchSizeSamplesMax bounds the batch-size samples taken from one report. */
 export const batchSizeSamplesMax = 10_000;
@@ -285,6 +314,8 @@ export class Metrics {
   private readonly last = new Map<string, number>();
   private readonly mvccSizes = new Map<string, { keys: number; bytes: number }>();
   private readonly hooks: Array<() => Promise<void> | void> = [];
+  /** grpcMethods: each gRPC method's counts not yet added to the counters (grpcCounts). */
+  private readonly grpcMethods = new Map<string, GrpcCounts>();
 
   constructor(opts: MetricsOptions = {}) {
     if (opts.version !== undefined) this.serverVersion.set({ server_version: opts.version }, 1);
@@ -447,17 +478,41 @@ export class Metrics {
     this.addTotal(this.watchStreamsDropped, {}, g.watchStreamsDropped);
   }
 
+  /** grpcCounts is the counting record of one gRPC method (go-grpc-prometheus's series by
+   * grpc_type, grpc_service and grpc_method): the gateway adds to its fields as calls go, and
+   * each render adds them to the counters and zeroes them. A handler takes its record once
+   * (four counter increments a call, each hashing and checking its labels, were ≈ 3 % of the
+   * gateway's CPU under gRPC load). */
+  grpcCounts(type: string, service: string, method: string): GrpcCounts {
+    const key = `${type} ${service} ${method}`;
+    let c = this.grpcMethods.get(key);
+    if (c === undefined) {
+      c = { type, service, method, started: 0, received: 0, sent: 0, handled: new Map() };
+      if (this.grpcMethods.size < grpcMethodsMax) this.grpcMethods.set(key, c);
+    }
+    return c;
+  }
+
   /** grpcEvent counts one RPC event: 'started', 'received', 'sent' or (with the status
- * code's name, e.g. 'OK', 'NotFound') 'handled'. `type` is go-grpc-prometheus's grpc_type:
- * unary, client_stream, server_stream or bidi_stream. */
+   * code's name, e.g. 'OK', 'NotFound') 'handled'. `type` is go-grpc-prometheus's grpc_type:
+   * unary, client_stream, server_stream or bidi_stream. */
   grpcEvent(event: 'started' | 'received' | 'sent' | 'handled', type: string, service: string,
     method: string, code?: string): void {
-    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
-    switch (event) {
-      case 'started': this.grpcStarted.inc(labels); break;
-      case 'received': this.grpcReceived.inc(labels); break;
-      case 'sent': this.grpcSent.inc(labels); break;
-      case 'handled': this.grpcHandled.inc({ ...labels, grpc_code: code ?? 'Unknown' }); break;
+    countGrpc(this.grpcCounts(type, service, method), event, code);
+  }
+
+  /** flushGrpcCounts adds what was counted since the last render to the counters. */
+  private flushGrpcCounts(): void {
+    for (const c of this.grpcMethods.values()) {
+      const labels = { grpc_type: c.type, grpc_service: c.service, grpc_method: c.method };
+      if (c.started > 0) this.grpcStarted.inc(labels, c.started);
+      if (c.received > 0) this.grpcReceived.inc(labels, c.received);
+      if (c.sent > 0) this.grpcSent.inc(labels, c.sent);
+      for (const [code, n] of c.handled) {
+        if (n > 0) this.grpcHandled.inc({ ...labels, grpc_code: code }, n);
+        c.handled.set(code, 0);
+      }
+      c.started = c.received = c.sent = 0;
     }
   }
 
@@ -483,6 +538,7 @@ export class Metrics {
       pulls.push(settle(async () => this.ingestRaftStats(await raft.status())));
     }
     await Promise.all(pulls);
+    this.flushGrpcCounts();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
