@@ -8,13 +8,15 @@ import {
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
+import { keyValueHash } from '../../src/grpc/digest.js';
 import { startActor } from '../../src/runtime/worker.js';
 import {
   collectGarbageSoon, collectIdleGarbageSoon, DroppedBytesWatch,
 } from '../../src/runtime/gc.js';
 import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
 import {
-  applyShardApply, type ShardConfig, type ShardMsg, type ShardRange, type ShardRestore,
+  applyShardApply, type ShardConfig, type ShardDigest, type ShardMsg, type ShardRange,
+  type ShardRestore,
 } from './messages.js';
 
 /**
@@ -29,22 +31,24 @@ const ctx = startActor<ShardMsg, ShardConfig>();
 setPlainLoads(mallocHugePages() === 'on');
 let store = new ShardStore();
 /** reads: the reads waiting for revisions and indexes not applied yet (src/mvcc). */
-const reads = new ShardReads<ReplyToken, ShardRange>(() => store.currentRevision);
+const reads = new ShardReads<ReplyToken, ShardRange | ShardDigest>(() => store.currentRevision);
 const crashOnRead = ctx.config.failpoints?.includes('shard-crash-on-read') === true;
 /** takenBack: the answer to a read whose read point was taken back (ShardReads). */
 const takenBack = new EtcdError('READ_POINT_TAKEN_BACK');
 
-function runRange(msg: ShardRange, token: ReplyToken): void {
+function runRange(msg: ShardRange | ShardDigest, token: ReplyToken): void {
   try {
-    ctx.ep.reply(token, store.range(msg.req, msg.atRevision as Revision));
+    ctx.ep.reply(token, msg.type === 'ShardRange'
+      ? store.range(msg.req, msg.atRevision as Revision)
+      : store.digest(msg.from, msg.limit, msg.atRevision as Revision, keyValueHash));
   } catch (e) {
     ctx.ep.replyError(token, e as Error & { code?: string });
   }
 }
 
 /** admitRange runs a read now, keeps it until the shard catches up, or fails it (taken back). */
-function admitRange(msg: ShardRange, token: ReplyToken): void {
-  if (crashOnRead && msg.req.key === 'failpoint/crash') {
+function admitRange(msg: ShardRange | ShardDigest, token: ReplyToken): void {
+  if (crashOnRead && msg.type === 'ShardRange' && msg.req.key === 'failpoint/crash') {
     throw new Error('failpoint shard-crash-on-read: crashing the shard thread');
   }
   const verdict = reads.admit(msg, token);
@@ -108,6 +112,7 @@ ctx.ep.onMessage((msg, token) => {
       dropped.notice(store.droppedBytes());
       return;
     case 'ShardRange':
+    case 'ShardDigest':
       if (token !== undefined) admitRange(msg, token);
       return;
       return;

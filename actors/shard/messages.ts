@@ -4,7 +4,7 @@ import type {
 } from '../../src/mvcc/types.js';
 import type { SharedArena } from '../../src/mvcc/kv-columns.js';
 import type { Applier } from '../../src/mvcc/applier.js';
-import type { ShardStore } from '../../src/mvcc/shard-store.js';
+import type { ShardDigestPage, ShardStore } from '../../src/mvcc/shard-store.js';
 import { moveBytes, movedBytesMin } from '../../src/runtime/codec.js';
 import { shardOf } from '../../src/mvcc/shard-of.js';
 import type { LeaseId, Revision } from '../../src/types.js';
@@ -68,6 +68,19 @@ export interface ShardRange {
   rewinds?: number;
 }
 
+/** ShardDigest hashes a page of the shard's live keys at atRevision for HashKV
+ * (ShardStore.digest with src/grpc/digest.ts keyValueHash): the keys from `from`, at most
+ * `limit`. It waits as a ShardRange does. */
+export interface ShardDigest {
+  type: 'ShardDigest';
+  from: string;
+  limit: number;
+  atRevision: number;
+  waitRevision: number;
+  waitIndex?: number;
+  rewinds?: number;
+}
+
 /** ShardRestore replaces the shard's state with a snapshot dump (or empty): at start-up, and
  * when a follower installs its leader's snapshot. */
 export interface ShardRestore {
@@ -115,8 +128,8 @@ export interface ShardRewind {
   rewinds: number;
 }
 
-export type ShardMsg = ShardApply | ShardRange | ShardRestore | ShardSnapshot | ShardHistory |
-  ShardStatsReq | ShardRewind;
+export type ShardMsg = ShardApply | ShardRange | ShardDigest | ShardRestore | ShardSnapshot |
+  ShardHistory | ShardStatsReq | ShardRewind;
 
 /** ShardStatsResp are the shard's size figures. */
 export interface ShardStatsResp {
@@ -137,6 +150,7 @@ export interface ShardHistoryResp {
 /** ShardReplies maps each ask to its reply. */
 export interface ShardReplies {
   ShardRange: RangeResponse;
+  ShardDigest: ShardDigestPage;
   ShardRestore: { revision: number };
   /** the dump's msgpack without its values, in parts (packBinFieldsApart), and its values
    * (the concatenation of the pieces) */

@@ -25,7 +25,6 @@ import type { AuthorityRewriter } from '../grpc/authority.js';
 import { ConnectionOpening } from '../grpc/opening.js';
 import * as pb from '../grpc/codec.js';
 import { rangeResponseBytes, watchResponseBytes } from '../grpc/wire.js';
-import { crc32cUpdate } from '../wal/crc32c.js';
 import { SnapshotKeys, snapshotDbSteps } from '../grpc/snapshot.js';
 import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
@@ -33,7 +32,7 @@ import { bindError, type Reservation } from '../server/listen.js';
 import type { ActorRef } from '../runtime/endpoint.js';
 import type { AuthInfo } from '../auth/store.js';
 import type {
-  KeyValue, RangeResponse, RequestOp, ResponseHeader, WriteRequest,
+  KeyValue, RequestOp, ResponseHeader, WriteRequest,
 } from '../mvcc/types.js';
 import type { Revision } from '../types.js';
 import type { WatchResponse } from '../watch/types.js';
@@ -812,20 +811,10 @@ class Handlers {
       compact_revision: st.compactRevision };
   }
 
-  /** stateHash is the CRC-32C of every key-value at `revision`, in key order, as the
-   * repeated mvccpb.KeyValue field of a RangeResponse holds them (page by page, under an
-   * empty header): equal on members that hold the same data. It is not etcd's (a hash over
-   * its bbolt pages). */
+  /** stateHash is HashKV's hash of every key-value at `revision` (src/grpc/digest.ts: the
+   * shards hash their own keys; equal on members that hold the same data). */
   private async stateHash(revision: number): Promise<number> {
-    let crc = 0;
-    const empty: ResponseHeader = { clusterId: 0, memberId: 0, revision: 0 as Revision,
-      raftTerm: 0 };
-    await this.forEachKvPage(revision, (kvs) => {
-      const page: RangeResponse = { type: 'range', kvs, more: false, count: 0 };
-      crc = crc32cUpdate(crc, rangeResponseBytes(empty, page) ??
-        loadEtcdServices().KV['Range']!.responseSerialize(pb.rangeResponse(empty, page)));
-    });
-    return crc;
+    return (await this.deps.kv.digest(revision, allKvsPageKeys)).hash;
   }
 
   /**

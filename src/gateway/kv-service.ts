@@ -7,6 +7,7 @@ import { SharedCell } from '../runtime/shared-cell.js';
 import type { AuthInfo } from '../auth/store.js';
 import { isCappedRequest } from '../alarms.js';
 import { encodeRequest } from '../cluster/proposal.js';
+import { addHashes } from '../grpc/digest.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
 import type {
@@ -153,6 +154,39 @@ export class KvService {
       return this.ep.withTrace(trace, () => this.range(req, attempt + 1));
     }
     return { header: this.header(readRev), response };
+  }
+
+  /**
+   * digest is HashKV's hash of every live key-value at `revision` (src/grpc/digest.ts): each
+   * shard hashes its own keys a page of `pageKeys` at a time (the answers are a few numbers;
+   * between pages the shard serves other requests), the shards at once, their sums added.
+   * The revision is read linearizably, as a range at it would be.
+   */
+  async digest(revision: number, pageKeys: number, attempt = 1):
+    Promise<{ hash: number; keys: number }> {
+    const point = this.sharedReadPoint() ?? await this.readIndex();
+    if (revision > point.revision) throw new ErrFutureRev();
+    const wait = { atRevision: revision, waitRevision: point.revision,
+      waitIndex: point.shardIndex, rewinds: point.rewinds };
+    const shardSum = async (s: ActorRef<ShardMsg, ShardReplies>) => {
+      let hash = 0;
+      let keys = 0;
+      for (let from = '\0'; ;) {
+        const page = await s.ask({ type: 'ShardDigest', from, limit: pageKeys, ...wait });
+        hash = addHashes(hash, page.sum);
+        keys += page.keys;
+        if (page.last === undefined) return { hash, keys };
+        from = page.last + '\0';
+      }
+    };
+    try {
+      const sums = await Promise.all(this.shards.map(shardSum));
+      return sums.reduce((a, b) => ({ hash: addHashes(a.hash, b.hash), keys: a.keys + b.keys }));
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'READ_POINT_TAKEN_BACK' ||
+        attempt >= readPointAttemptsMax) throw e;
+      return this.digest(revision, pageKeys, attempt + 1);
+    }
   }
 
   /** status asks the Raft node for its status. */

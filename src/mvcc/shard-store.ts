@@ -82,6 +82,14 @@ const keyIndexBytesPerKey = 24;
 /** logRowsMin is the change log's first capacity. */
 const logRowsMin = 1024;
 
+/** ShardDigestPage is one page of ShardStore.digest: the hashes' sum (mod 2^32), how many
+ * keys it covers, and the last of them when more may follow. */
+export interface ShardDigestPage {
+  sum: number;
+  keys: number;
+  last?: Bytes;
+}
+
 /**
  * ShardStore holds the MVCC history of one partition of the key space (the keys k with
  * shardOf(k, n) === this shard). It never decides anything: the Applier on the Raft thread
@@ -228,6 +236,33 @@ export class ShardStore {
         return row < 0 || visit(load);
       });
     });
+  }
+
+  /**
+   * digest hashes a page of this shard's live keys at atRevision: the keys from `from` (in
+   * key order), at most `limit` of them, each key-value through `hash`, the hashes summed
+   * modulo 2^32 (a sum does not depend on how the keys are spread over shards, so the shards'
+   * sums add up to the same number for any shard count). `last` is the last key hashed when
+   * the page is full (the next page starts after it); absent when no key is left.
+   */
+  digest(from: Bytes, limit: number, atRevision: Revision, hash: (kv: KeyValue) => number):
+    ShardDigestPage {
+    assert(limit >= 1, 'a digest page holds at least one key', limit);
+    const rev = atRevision > 0 ? atRevision : this.currentRevision;
+    if (rev > this.currentRevision) throw new ErrFutureRev();
+    if (rev < this.compactRevision) throw new ErrCompacted();
+    const c = this.cols;
+    const page: ShardDigestPage = { sum: 0, keys: 0 };
+    this.index.forEach(from, undefined, (k, head) => {
+      const row = this.visibleAt(head, rev);
+      if (row < 0) return true;
+      page.sum = (page.sum + hash(c.kv(row, k))) >>> 0;
+      page.keys++;
+      if (page.keys < limit) return true;
+      page.last = k;
+      return false;
+    });
+    return page;
   }
 
   /**
