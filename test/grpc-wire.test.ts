@@ -2,6 +2,8 @@ import test from 'ava';
 import { rangeResponse, watchResponse } from '../src/grpc/codec.js';
 import { loadEtcdServices } from '../src/grpc/proto.js';
 import { rangeResponseBytes, watchResponseBytes } from '../src/grpc/wire.js';
+import { keyValueHash, keyValueSpanHash } from '../src/grpc/digest.js';
+import { crc32cTables } from '../src/wal/crc32c.js';
 import type { Change, KeyValue, RangeResponse, ResponseHeader } from '../src/mvcc/types.js';
 import type { WatchResponse } from '../src/watch/types.js';
 import type { LeaseId, Revision } from '../src/types.js';
@@ -112,3 +114,40 @@ test('grpc wire: a number the hand-written path cannot write leaves the answer t
     t.is(watchResponseBytes(h, { ...progress, watchId: 1, events: [{ kind: 'put', kv }] }),
       undefined);
   });
+
+test('wire: HashKV\'s hash of a key-value is the CRC-32C of the loader\'s encoding, from an ' +
+  'object or from a span of column bytes alike', (t) => {
+  const serialize = loadEtcdServices().KV['Range']!.responseSerialize;
+  const empty: ResponseHeader = { clusterId: 0, memberId: 0, revision: 0 as Revision,
+    raftTerm: 0 };
+  /** encoded: the loader's mvccpb.KeyValue bytes, cut out of a RangeResponse of one kv. */
+  const encoded = (kv: KeyValue): Buffer => {
+    const b = serialize(rangeResponse(empty, { type: 'range', kvs: [kv], more: false,
+      count: 0 }));
+    let at = 2 + b[1]!; // the header field: tag, length (< 128), body
+    t.is(b[at], 0x12);
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const x = b[++at]!;
+      len += (x & 0x7f) * 2 ** shift;
+      if (x < 0x80) break;
+    }
+    return b.subarray(at + 1, at + 1 + len);
+  };
+  for (let seed = 1; seed <= 300; seed++) {
+    const rand = rng(seed);
+    const kv = keyValue(rand);
+    if (rand(4) === 0) kv.key = `long/${'x'.repeat(60 + rand(200))}`;
+    if (rand(4) === 0) kv.value = '';
+    const loader = encoded(kv);
+    const want = crc32cTables(0, loader);
+    t.is(keyValueHash(kv), want, `seed ${seed}`);
+    // The value somewhere inside a larger buffer, as in a store's arena.
+    const pad = rand(50);
+    const arena = Buffer.alloc(pad + kv.value.length + 7, 0xee);
+    arena.write(kv.value, pad, 'latin1');
+    t.is(keyValueSpanHash({ key: kv.key, createRevision: kv.createRevision,
+      modRevision: kv.modRevision, version: kv.version, lease: kv.lease, value: arena,
+      valueAt: pad, valueLen: kv.value.length }), want, `seed ${seed} (span)`);
+  }
+});

@@ -20,7 +20,7 @@ import {
 import { pack, packBinFieldsApart, unpack } from '../src/runtime/codec.js';
 import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
-import { addHashes, keyValueHash } from '../src/grpc/digest.js';
+import { addHashes, keyValueHash, keyValueSpanHash } from '../src/grpc/digest.js';
 
 const R = (n: number) => n as Revision;
 
@@ -395,7 +395,7 @@ test('mvcc: digest pages of every shard add up to the hash of every live key-val
       let keys = 0;
       for (const s of shards) {
         for (let from = '\0'; ;) {
-          const page = s.digest(from, limit, at, keyValueHash);
+          const page = s.digest(from, limit, at, keyValueSpanHash);
           t.true(page.keys <= limit);
           hash = addHashes(hash, page.sum);
           keys += page.keys;
@@ -408,7 +408,7 @@ test('mvcc: digest pages of every shard add up to the hash of every live key-val
     }
   }
   shards[0]!.compact(R(writers[0]!.rev - 100));
-  t.throws(() => shards[0]!.digest('\0', 10, R(writers[0]!.rev - 150), keyValueHash),
+  t.throws(() => shards[0]!.digest('\0', 10, R(writers[0]!.rev - 150), keyValueSpanHash),
     { instanceOf: ErrCompacted });
 });
 

@@ -8,7 +8,7 @@ import {
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
-import { keyValueHash } from '../../src/grpc/digest.js';
+import { keyValueSpanHash } from '../../src/grpc/digest.js';
 import { startActor } from '../../src/runtime/worker.js';
 import {
   collectGarbageSoon, collectIdleGarbageSoon, DroppedBytesWatch,
@@ -40,7 +40,7 @@ function runRange(msg: ShardRange | ShardDigest, token: ReplyToken): void {
   try {
     ctx.ep.reply(token, msg.type === 'ShardRange'
       ? store.range(msg.req, msg.atRevision as Revision)
-      : store.digest(msg.from, msg.limit, msg.atRevision as Revision, keyValueHash));
+      : store.digest(msg.from, msg.limit, msg.atRevision as Revision, keyValueSpanHash));
   } catch (e) {
     ctx.ep.replyError(token, e as Error & { code?: string });
   }

@@ -1,5 +1,5 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
-import type { KeyValue } from './types.js';
+import type { KeyValue, KeyValueSpan } from './types.js';
 import { assert } from '../assert.js';
 
 /**
@@ -292,6 +292,29 @@ export class KvColumns {
       if (d !== 0) return d < 0 ? -1 : 1;
     }
     return len < v.length ? -1 : len > v.length ? 1 : 0;
+  }
+
+  /** span fills `out` with row r's fields and where its value's bytes lie (no copy, no
+   * string: ShardStore.digest hashes a million of them). */
+  span(r: number, key: Bytes, out: KeyValueSpan): void {
+    out.key = key;
+    out.createRevision = this.create[r]!;
+    out.modRevision = this.mod[r]!;
+    out.version = this.version[r]!;
+    out.lease = this.leaseOf(r);
+    const len = this.valueLen[r]!;
+    let at = this.valueAt[r]!;
+    let bytes = this.base;
+    const s = this.seg?.[r] ?? 0;
+    if (s !== 0) {
+      bytes = this.segmentView(s, at + len);
+    } else if (at >= this.baseBytes) {
+      at -= this.baseBytes;
+      bytes = this.arena;
+    }
+    out.value = bytes;
+    out.valueAt = at;
+    out.valueLen = len;
   }
 
   /** kv materialises row r as a KeyValue of key (a new object: callers may keep it). */

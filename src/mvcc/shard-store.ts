@@ -1,6 +1,6 @@
 import type { Bytes, LeaseId, Revision } from '../types.js';
 import type {
-  Change, KeyValue, RangeRequest, RangeResponse, SharedValues,
+  Change, KeyValue, KeyValueSpan, RangeRequest, RangeResponse, SharedValues,
 } from './types.js';
 import { assert, AssertionFailed } from '../assert.js';
 import { ownedBytes } from './owned-bytes.js';
@@ -81,6 +81,9 @@ export interface ShardStoreMemory {
 const keyIndexBytesPerKey = 24;
 /** logRowsMin is the change log's first capacity. */
 const logRowsMin = 1024;
+
+/** emptyBytes: a span's value before its first row. */
+const emptyBytes = new Uint8Array(0);
 
 /** ShardDigestPage is one page of ShardStore.digest: the hashes' sum (mod 2^32), how many
  * keys it covers, and the last of them when more may follow. */
@@ -240,23 +243,27 @@ export class ShardStore {
 
   /**
    * digest hashes a page of this shard's live keys at atRevision: the keys from `from` (in
-   * key order), at most `limit` of them, each key-value through `hash`, the hashes summed
-   * modulo 2^32 (a sum does not depend on how the keys are spread over shards, so the shards'
-   * sums add up to the same number for any shard count). `last` is the last key hashed when
-   * the page is full (the next page starts after it); absent when no key is left.
+   * key order), at most `limit` of them, each through `hash` as a span of the columns (no
+   * key-value is built), the hashes summed modulo 2^32 (a sum does not depend on how the keys
+   * are spread over shards, so the shards' sums add up to the same number for any shard
+   * count). `last` is the last key hashed when the page is full (the next page starts after
+   * it); absent when no key is left.
    */
-  digest(from: Bytes, limit: number, atRevision: Revision, hash: (kv: KeyValue) => number):
-    ShardDigestPage {
+  digest(from: Bytes, limit: number, atRevision: Revision,
+    hash: (kv: KeyValueSpan) => number): ShardDigestPage {
     assert(limit >= 1, 'a digest page holds at least one key', limit);
     const rev = atRevision > 0 ? atRevision : this.currentRevision;
     if (rev > this.currentRevision) throw new ErrFutureRev();
     if (rev < this.compactRevision) throw new ErrCompacted();
     const c = this.cols;
     const page: ShardDigestPage = { sum: 0, keys: 0 };
+    const span: KeyValueSpan = { key: '', createRevision: 0, modRevision: 0, version: 0,
+      lease: 0, value: emptyBytes, valueAt: 0, valueLen: 0 };
     this.index.forEach(from, undefined, (k, head) => {
       const row = this.visibleAt(head, rev);
       if (row < 0) return true;
-      page.sum = (page.sum + hash(c.kv(row, k))) >>> 0;
+      c.span(row, k, span);
+      page.sum = (page.sum + hash(span)) >>> 0;
       page.keys++;
       if (page.keys < limit) return true;
       page.last = k;

@@ -161,3 +161,17 @@ export interface SharedValues {
   at: number[];
   len: number[];
 }
+
+/** KeyValueSpan is a key-value as a store's columns hold it: its numbers, and its value as
+ * bytes [valueAt, valueAt + valueLen) of `value` (a view of the store's memory: read it at
+ * once, keep nothing). */
+export interface KeyValueSpan {
+  key: Bytes;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  lease: number;
+  value: Uint8Array;
+  valueAt: number;
+  valueLen: number;
+}
