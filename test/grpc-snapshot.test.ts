@@ -63,6 +63,61 @@ for (const [what, base] of [['revisions below 2^32', 2], ['revisions past 2^32',
   });
 }
 
+/** encodedPages splits kvs over `shards` by a hash of their keys and encodes each shard's in
+ * pages of `pageKeys` as a shard's ShardExport does (encodings back to back, mods, ends). */
+function encodedPages(all: KeyValue[], shards: number, pageKeys: number):
+  { shard: number; bytes: Uint8Array; mods: number[]; ends: number[] }[] {
+  const out: { shard: number; bytes: Uint8Array; mods: number[]; ends: number[] }[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    const mine = all.filter((kv) => kv.key.charCodeAt(kv.key.length - 1) % shards === shard);
+    for (let i = 0; i < mine.length; i += pageKeys) {
+      const page = mine.slice(i, i + pageKeys);
+      const parts = page.map((kv) => keyValueProto(kv));
+      let end = 0;
+      out.push({ shard, bytes: Buffer.concat(parts), mods: page.map((kv) => kv.modRevision),
+        ends: parts.map((b) => (end += b.length)) });
+    }
+  }
+  return out;
+}
+
+for (const shards of [1, 3]) {
+  test(`snapshot keys: pages the shards encoded (${shards} shard${shards > 1 ? 's' : ''}, ` +
+    'their pages interleaved) give the bytes of the model', (t) => {
+    for (const seed of [5, 6]) {
+      const all = kvs(2_500, seed, 2);
+      const pages = encodedPages(all, shards, 300);
+      // Interleaved: each shard's pages stay in its order, the shards take turns in a
+      // rotation that depends on the seed.
+      const byShard = Array.from({ length: shards }, (_, i) => pages.filter((p) => p.shard === i));
+      const keys = new SnapshotKeys();
+      for (let turn = 0; byShard.some((q) => q.length > 0); turn++) {
+        let i = (seed * 31 + turn * turn * 17) % shards;
+        while (byShard[i]!.length === 0) i = (i + 1) % shards;
+        const p = byShard[i]!.shift()!;
+        keys.addEncoded(p.shard, p.bytes, p.mods, p.ends);
+      }
+      keys.seal();
+      t.is(keys.length, all.length);
+      t.deepEqual(entries(keys).map((e) => Buffer.from(e).toString('hex')),
+        model(all).map((e) => Buffer.from(e).toString('hex')));
+    }
+  });
+}
+
+test('snapshot keys: a shard\'s encoded pages out of its key order are refused; add and ' +
+  'addEncoded are not mixed', (t) => {
+  const pages = encodedPages(kvs(20, 8, 2), 1, 10);
+  const keys = new SnapshotKeys();
+  keys.addEncoded(0, pages[1]!.bytes, pages[1]!.mods, pages[1]!.ends);
+  t.throws(() => keys.addEncoded(0, pages[0]!.bytes, pages[0]!.mods, pages[0]!.ends),
+    { message: /out of order/ });
+  t.throws(() => keys.add(kvs(1, 9, 2)), { message: /after addEncoded/ });
+  const bad = pages[0]!;
+  t.throws(() => new SnapshotKeys().addEncoded(0, bad.bytes, bad.mods,
+    bad.ends.map((e) => e + 1)), { message: /do not add up/ });
+});
+
 test('snapshot keys: pages out of key order are refused; nothing is read before the seal',
   (t) => {
     const all = kvs(10, 4, 2);

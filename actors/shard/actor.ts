@@ -9,14 +9,16 @@ import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { keyValueSpanHash } from '../../src/grpc/digest.js';
+import { keyValueSpanBytes, putKeyValueSpan } from '../../src/grpc/wire.js';
+import type { ShardExportPage, SpanEncoder } from '../../src/mvcc/shard-store.js';
 import { startActor } from '../../src/runtime/worker.js';
 import {
   collectGarbageSoon, collectIdleGarbageSoon, DroppedBytesWatch,
 } from '../../src/runtime/gc.js';
 import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
 import {
-  applyShardApply, type ShardConfig, type ShardDigest, type ShardMsg, type ShardRange,
-  type ShardRestore,
+  applyShardApply, type ShardConfig, type ShardDigest, type ShardExport, type ShardExportResp,
+  type ShardMsg, type ShardRange, type ShardRestore,
 } from './messages.js';
 
 /**
@@ -31,23 +33,51 @@ const ctx = startActor<ShardMsg, ShardConfig>();
 setPlainLoads(mallocHugePages() === 'on');
 let store = new ShardStore();
 /** reads: the reads waiting for revisions and indexes not applied yet (src/mvcc). */
-const reads = new ShardReads<ReplyToken, ShardRange | ShardDigest>(() => store.currentRevision);
+/** ShardRead: a message that reads at a revision (and waits for it as a range does). */
+type ShardRead = ShardRange | ShardDigest | ShardExport;
+const reads = new ShardReads<ReplyToken, ShardRead>(() => store.currentRevision);
 const crashOnRead = ctx.config.failpoints?.includes('shard-crash-on-read') === true;
 /** takenBack: the answer to a read whose read point was taken back (ShardReads). */
 const takenBack = new EtcdError('READ_POINT_TAKEN_BACK');
 
-function runRange(msg: ShardRange | ShardDigest, token: ReplyToken): void {
+function runRange(msg: ShardRead, token: ReplyToken): void {
   try {
-    ctx.ep.reply(token, msg.type === 'ShardRange'
-      ? store.range(msg.req, msg.atRevision as Revision)
-      : store.digest(msg.from, msg.limit, msg.atRevision as Revision, keyValueSpanHash));
+    const at = msg.atRevision as Revision;
+    switch (msg.type) {
+      case 'ShardRange':
+        ctx.ep.reply(token, store.range(msg.req, at));
+        return;
+      case 'ShardDigest':
+        ctx.ep.reply(token, store.digest(msg.from, msg.limit, at, keyValueSpanHash));
+        return;
+      case 'ShardExport':
+        ctx.ep.reply(token, exportReply(store.exportPage(msg.from, msg.limit, at, spanEncoder)));
+        return;
+      default:
+        assertNever(msg);
+    }
   } catch (e) {
     ctx.ep.replyError(token, e as Error & { code?: string });
   }
 }
 
+const spanEncoder: SpanEncoder = { bytes: keyValueSpanBytes, put: putKeyValueSpan };
+
+/** exportReply is an export page as ShardExportResp: its bytes moved, not copied. */
+function exportReply(page: ShardExportPage | undefined): ShardExportResp {
+  if (page === undefined) {
+    return { bytes: new Uint8Array(0), index: new Uint8Array(0), keys: 0, refused: true };
+  }
+  const n = page.mods.length;
+  const index = new Uint8Array(n * 12);
+  index.set(new Uint8Array(page.mods.buffer, page.mods.byteOffset, n * 8), 0);
+  index.set(new Uint8Array(page.ends.buffer, page.ends.byteOffset, n * 4), n * 8);
+  return { bytes: moveBytes(page.bytes), index: moveBytes(index), keys: n,
+    ...(page.last !== undefined ? { last: page.last } : {}) };
+}
+
 /** admitRange runs a read now, keeps it until the shard catches up, or fails it (taken back). */
-function admitRange(msg: ShardRange | ShardDigest, token: ReplyToken): void {
+function admitRange(msg: ShardRead, token: ReplyToken): void {
   if (crashOnRead && msg.type === 'ShardRange' && msg.req.key === 'failpoint/crash') {
     throw new Error('failpoint shard-crash-on-read: crashing the shard thread');
   }
@@ -113,6 +143,7 @@ ctx.ep.onMessage((msg, token) => {
       return;
     case 'ShardRange':
     case 'ShardDigest':
+    case 'ShardExport':
       if (token !== undefined) admitRange(msg, token);
       return;
       return;

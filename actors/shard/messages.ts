@@ -68,17 +68,40 @@ export interface ShardRange {
   rewinds?: number;
 }
 
-/** ShardDigest hashes a page of the shard's live keys at atRevision for HashKV
- * (ShardStore.digest with src/grpc/digest.ts keyValueHash): the keys from `from`, at most
- * `limit`. It waits as a ShardRange does. */
-export interface ShardDigest {
-  type: 'ShardDigest';
+/** ShardPageRead reads a page of the shard's live keys at atRevision: the keys from `from`
+ * (key order), at most `limit`. It waits as a ShardRange does. */
+interface ShardPageRead {
   from: string;
   limit: number;
   atRevision: number;
   waitRevision: number;
   waitIndex?: number;
   rewinds?: number;
+}
+
+/** ShardDigest hashes a page of the shard's live keys for HashKV (ShardStore.digest with
+ * src/grpc/digest.ts keyValueSpanHash). */
+export interface ShardDigest extends ShardPageRead {
+  type: 'ShardDigest';
+}
+
+/** ShardExport encodes a page of the shard's live keys for a snapshot file
+ * (ShardStore.exportPage with src/grpc/wire.ts putKeyValueSpan). */
+export interface ShardExport extends ShardPageRead {
+  type: 'ShardExport';
+}
+
+/** ShardExportResp answers ShardExport: the key-values' mvccpb.KeyValue encodings back to
+ * back (`bytes`), and `index`: each one's mod revision (float64, little-endian) then each
+ * one's end offset in `bytes` (uint32, little-endian), `keys` of each; `last` as in
+ * ShardDigestPage. `refused`: a key-value the fast encoder cannot write (read the general
+ * way). */
+export interface ShardExportResp {
+  bytes: Uint8Array;
+  index: Uint8Array;
+  keys: number;
+  last?: string;
+  refused?: boolean;
 }
 
 /** ShardRestore replaces the shard's state with a snapshot dump (or empty): at start-up, and
@@ -128,8 +151,8 @@ export interface ShardRewind {
   rewinds: number;
 }
 
-export type ShardMsg = ShardApply | ShardRange | ShardDigest | ShardRestore | ShardSnapshot |
-  ShardHistory | ShardStatsReq | ShardRewind;
+export type ShardMsg = ShardApply | ShardRange | ShardDigest | ShardExport | ShardRestore |
+  ShardSnapshot | ShardHistory | ShardStatsReq | ShardRewind;
 
 /** ShardStatsResp are the shard's size figures. */
 export interface ShardStatsResp {
@@ -151,6 +174,7 @@ export interface ShardHistoryResp {
 export interface ShardReplies {
   ShardRange: RangeResponse;
   ShardDigest: ShardDigestPage;
+  ShardExport: ShardExportResp;
   ShardRestore: { revision: number };
   /** the dump's msgpack without its values, in parts (packBinFieldsApart), and its values
    * (the concatenation of the pieces) */

@@ -830,7 +830,16 @@ class Handlers {
       keys: SnapshotKeys; }> => {
       const st = await kv.status();
       const keys = new SnapshotKeys();
-      await this.forEachKvPage(st.revision, (kvs) => keys.add(kvs));
+      // The shards encode their own pages (no key-value crosses a thread); a store holding a
+      // number their encoder cannot write (none does) is read the general way.
+      const pages = await kv.exportPages(st.revision, allKvsPageKeys);
+      if (pages === undefined) await this.forEachKvPage(st.revision, (kvs) => keys.add(kvs));
+      for (const { shard, page } of pages ?? []) {
+        const n = page.keys;
+        const index = new Uint8Array(page.index); // a copy at offset 0: aligned views
+        keys.addEncoded(shard, page.bytes, new Float64Array(index.buffer, 0, n),
+          new Uint32Array(index.buffer, n * 8, n));
+      }
       return { st, keys };
     };
     const [{ st, keys }, { ids }, members] = await Promise.all([

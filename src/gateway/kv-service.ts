@@ -160,32 +160,58 @@ export class KvService {
    * digest is HashKV's hash of every live key-value at `revision` (src/grpc/digest.ts): each
    * shard hashes its own keys a page of `pageKeys` at a time (the answers are a few numbers;
    * between pages the shard serves other requests), the shards at once, their sums added.
-   * The revision is read linearizably, as a range at it would be.
    */
-  async digest(revision: number, pageKeys: number, attempt = 1):
-    Promise<{ hash: number; keys: number }> {
-    const point = this.sharedReadPoint() ?? await this.readIndex();
-    if (revision > point.revision) throw new ErrFutureRev();
-    const wait = { atRevision: revision, waitRevision: point.revision,
-      waitIndex: point.shardIndex, rewinds: point.rewinds };
-    const shardSum = async (s: ActorRef<ShardMsg, ShardReplies>) => {
-      let hash = 0;
-      let keys = 0;
-      for (let from = '\0'; ;) {
-        const page = await s.ask({ type: 'ShardDigest', from, limit: pageKeys, ...wait });
-        hash = addHashes(hash, page.sum);
-        keys += page.keys;
-        if (page.last === undefined) return { hash, keys };
-        from = page.last + '\0';
-      }
-    };
-    try {
-      const sums = await Promise.all(this.shards.map(shardSum));
+  digest(revision: number, pageKeys: number): Promise<{ hash: number; keys: number }> {
+    return this.readAt(revision, async (wait) => {
+      const sums = await Promise.all(this.shards.map(async (s) => {
+        let hash = 0;
+        let keys = 0;
+        await shardPages((from) => s.ask({ type: 'ShardDigest', from, limit: pageKeys, ...wait }),
+          (page) => {
+            hash = addHashes(hash, page.sum);
+            keys += page.keys;
+          });
+        return { hash, keys };
+      }));
       return sums.reduce((a, b) => ({ hash: addHashes(a.hash, b.hash), keys: a.keys + b.keys }));
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'READ_POINT_TAKEN_BACK' ||
-        attempt >= readPointAttemptsMax) throw e;
-      return this.digest(revision, pageKeys, attempt + 1);
+    });
+  }
+
+  /**
+   * exportPages reads every live key-value at `revision` as the shards encode it for a
+   * snapshot file (ShardExport), each shard a page of `pageKeys` at a time, the shards at
+   * once: the pages with their shard's index, each shard's in its key order. Undefined when
+   * a shard could not encode a key-value (the caller reads the general way).
+   */
+  exportPages(revision: number, pageKeys: number):
+    Promise<{ shard: number; page: ShardReplies['ShardExport'] }[] | undefined> {
+    return this.readAt(revision, async (wait) => {
+      const out: { shard: number; page: ShardReplies['ShardExport'] }[] = [];
+      let refused = false;
+      await Promise.all(this.shards.map((s, shard) => shardPages(
+        (from) => s.ask({ type: 'ShardExport', from, limit: pageKeys, ...wait }),
+        (page) => {
+          refused ||= page.refused === true;
+          out.push({ shard, page });
+        })));
+      return refused ? undefined : out;
+    });
+  }
+
+  /** readAt runs `run` with the shard fields of a linearizable read at `revision` (as a
+   * range at it would be read), again from a new read point when the point was taken back. */
+  private async readAt<T>(revision: number, run: (wait: ShardWait) => Promise<T>):
+    Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const point = this.sharedReadPoint() ?? await this.readIndex();
+      if (revision > point.revision) throw new ErrFutureRev();
+      try {
+        return await run({ atRevision: revision, waitRevision: point.revision,
+          waitIndex: point.shardIndex, rewinds: point.rewinds });
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'READ_POINT_TAKEN_BACK' ||
+          attempt >= readPointAttemptsMax) throw e;
+      }
     }
   }
 
@@ -281,4 +307,24 @@ export class KvService {
       for (const w of waiters) w.reject(e);
     });
   };
+}
+
+/** ShardWait: the fields by which a shard read waits for its revision (ShardRange's). */
+interface ShardWait {
+  atRevision: number;
+  waitRevision: number;
+  waitIndex: number;
+  rewinds: number | undefined;
+}
+
+/** shardPages asks one shard for page after page (each from after the last one's `last`)
+ * until a page has no `last`, handing each to `use`. */
+async function shardPages<P extends { last?: string }>(ask: (from: string) => Promise<P>,
+  use: (page: P) => void): Promise<void> {
+  for (let from = '\0'; ;) {
+    const page = await ask(from);
+    use(page);
+    if (page.last === undefined) return;
+    from = page.last + '\0';
+  }
 }

@@ -116,6 +116,9 @@ export class SnapshotKeys implements EntrySource {
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
   private lastKey: string | undefined;
+  /** streams: the keys added by addEncoded, per shard, in that shard's key order (absent:
+   * keys added by add, in key order as they came). */
+  private streams: Map<number, number[]> | undefined;
   /** After seal: the keys in revision order (indexes into the lists above), and subs. */
   private order: Uint32Array | undefined;
   private subs: Uint32Array | undefined;
@@ -127,6 +130,7 @@ export class SnapshotKeys implements EntrySource {
   /** add appends a page of kvs; pages come in key order, each above the last page's keys. */
   add(kvs: readonly KeyValue[]): void {
     if (this.order !== undefined) throw new Error('SnapshotKeys: add after seal');
+    if (this.streams !== undefined) throw new Error('SnapshotKeys: add after addEncoded');
     // A number the fast path cannot write (none a store holds) is encoded once, the slow way.
     const slow = kvs.map((kv) => (keyValueBytes(kv) < 0 ? keyValueProto(kv) : undefined));
     let total = 0;
@@ -152,19 +156,98 @@ export class SnapshotKeys implements EntrySource {
     this.pages.push(page);
   }
 
-  /** seal orders the keys by revision (once); the bucket is read only after it. */
+  /**
+   * addEncoded appends a page of one shard's keys already encoded (a shard's ShardExport):
+   * `bytes` holds mvccpb.KeyValue encodings back to back, entry i ending at ends[i], with mod
+   * revision mods[i]. Each shard's pages come in its key order; the shards' pages may come
+   * interleaved in any order (seal merges them by key).
+   */
+  addEncoded(shard: number, bytes: Uint8Array, mods: ArrayLike<number>,
+    ends: ArrayLike<number>): void {
+    if (this.order !== undefined) throw new Error('SnapshotKeys: add after seal');
+    if (this.streams === undefined) {
+      if (this.mods.length > 0) throw new Error('SnapshotKeys: addEncoded after add');
+      this.streams = new Map();
+    }
+    let stream = this.streams.get(shard);
+    if (stream === undefined) this.streams.set(shard, stream = []);
+    const page = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    const p = this.pages.length;
+    this.pages.push(page);
+    let start = 0;
+    for (let i = 0; i < mods.length; i++) {
+      const e = this.mods.length;
+      this.mods.push(mods[i]!);
+      this.pageOf.push(p);
+      this.starts.push(start);
+      this.ends.push(start = ends[i]!);
+      if (i === 0 && stream.length > 0 && this.compareKeys(stream.at(-1)!, e) >= 0) {
+        throw new Error('SnapshotKeys: keys out of order');
+      }
+      stream.push(e);
+    }
+    if (start !== bytes.length) throw new Error('SnapshotKeys: a page\'s ends do not add up');
+  }
+
+  /** keyAt: where key-value e's key lies in its page (field 1, first in the encoding). */
+  private keyAt(e: number): [Buffer, number, number] {
+    const page = this.pages[this.pageOf[e]!]!;
+    let at = this.starts[e]! + 1;
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const x = page[at++]!;
+      len += (x & 0x7f) * 2 ** shift;
+      if (x < 0x80) break;
+    }
+    return [page, at, at + len];
+  }
+
+  /** compareKeys orders key-values a and b by key bytes. */
+  private compareKeys(a: number, b: number): number {
+    const [pa, sa, ea] = this.keyAt(a);
+    const [pb, sb, eb] = this.keyAt(b);
+    return pa.compare(pb, sb, eb, sa, ea);
+  }
+
+  /** keyOrder: the key-values in key order (the shards' streams merged); undefined when they
+   * were added in key order. */
+  private keyOrder(): Uint32Array | undefined {
+    const streams = this.streams === undefined ? [] : [...this.streams.values()];
+    if (streams.length <= 1) {
+      return streams.length === 1 ? Uint32Array.from(streams[0]!) : undefined;
+    }
+    const out = new Uint32Array(this.mods.length);
+    const heads = streams.map(() => 0);
+    for (let o = 0; o < out.length; o++) {
+      let best = -1;
+      for (let s = 0; s < streams.length; s++) {
+        if (heads[s]! >= streams[s]!.length) continue;
+        if (best < 0 || this.compareKeys(streams[s]![heads[s]!]!,
+          streams[best]![heads[best]!]!) < 0) best = s;
+      }
+      out[o] = streams[best]![heads[best]!++]!;
+    }
+    return out;
+  }
+
+  /** seal orders the keys by revision (once), those of one revision in key order; the
+   * bucket is read only after it. */
   seal(): void {
     if (this.order !== undefined) return;
     const n = this.mods.length;
+    const byRank = this.keyOrder();
+    const entry = (rank: number): number => (byRank === undefined ? rank : byRank[rank]!);
     const order = new Uint32Array(n);
     if (n < packedSortKeys && this.mods.every((m) => m < packedSortRevision)) {
       const packed = new Float64Array(n);
-      for (let i = 0; i < n; i++) packed[i] = this.mods[i]! * packedSortKeys + i;
+      for (let r = 0; r < n; r++) packed[r] = this.mods[entry(r)]! * packedSortKeys + r;
       packed.sort();
-      for (let j = 0; j < n; j++) order[j] = packed[j]! % packedSortKeys;
+      for (let j = 0; j < n; j++) order[j] = entry(packed[j]! % packedSortKeys);
     } else {
-      for (let i = 0; i < n; i++) order[i] = i;
-      order.sort((a, b) => this.mods[a]! - this.mods[b]! || a - b);
+      const ranks = new Uint32Array(n);
+      for (let r = 0; r < n; r++) ranks[r] = r;
+      ranks.sort((a, b) => this.mods[entry(a)]! - this.mods[entry(b)]! || a - b);
+      for (let j = 0; j < n; j++) order[j] = entry(ranks[j]!);
     }
     const subs = new Uint32Array(n);
     for (let j = 1; j < n; j++) {

@@ -11,7 +11,9 @@
  * safe integers; for any other the sizing functions answer -1 and callers take the generic
  * path.
  */
-import type { Change, KeyValue, RangeResponse, ResponseHeader } from '../mvcc/types.js';
+import type {
+  Change, KeyValue, KeyValueSpan, RangeResponse, ResponseHeader,
+} from '../mvcc/types.js';
 import type { WatchResponse } from '../watch/types.js';
 
 /** varintBytes is the length of n (a non-negative safe integer) as a varint. */
@@ -72,6 +74,31 @@ export function putKeyValue(kv: KeyValue, buf: Buffer, at: number): number {
   end = putInt(4, kv.version, buf, end);
   end = putString(5, kv.value, buf, end);
   return putInt(6, kv.lease, buf, end);
+}
+
+/** keyValueSpanBytes is keyValueBytes of a key-value held as a span of a store's columns. */
+export function keyValueSpanBytes(s: KeyValueSpan): number {
+  if (!safe(s.createRevision) || !safe(s.modRevision) || !safe(s.version) ||
+    !safe(s.lease)) return -1;
+  return bytesFieldBytes(s.key.length) + intFieldBytes(s.createRevision) +
+    intFieldBytes(s.modRevision) + intFieldBytes(s.version) + bytesFieldBytes(s.valueLen) +
+    intFieldBytes(s.lease);
+}
+
+/** putKeyValueSpan writes what putKeyValue writes, from a span: the value's bytes copied from
+ * where they lie (keyValueSpanBytes must have said the numbers fit). */
+export function putKeyValueSpan(s: KeyValueSpan, buf: Buffer, at: number): number {
+  let end = putString(1, s.key, buf, at);
+  end = putInt(2, s.createRevision, buf, end);
+  end = putInt(3, s.modRevision, buf, end);
+  end = putInt(4, s.version, buf, end);
+  if (s.valueLen > 0) {
+    buf[end] = (5 << 3) | 2;
+    end = putVarint(s.valueLen, buf, end + 1);
+    buf.set(s.value.subarray(s.valueAt, s.valueAt + s.valueLen), end);
+    end += s.valueLen;
+  }
+  return putInt(6, s.lease, buf, end);
 }
 
 /** headerBytes is the length of etcdserverpb.ResponseHeader; -1 as keyValueBytes. */

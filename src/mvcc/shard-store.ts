@@ -82,6 +82,25 @@ const keyIndexBytesPerKey = 24;
 /** logRowsMin is the change log's first capacity. */
 const logRowsMin = 1024;
 
+/** exportPageBytesFirst: an export page's first buffer (it doubles as needed). */
+const exportPageBytesFirst = 256 * 1024;
+
+/** SpanEncoder writes a key-value from a span (src/grpc/wire.ts keyValueSpanBytes and
+ * putKeyValueSpan): bytes < 0 when it cannot. */
+export interface SpanEncoder {
+  bytes(s: KeyValueSpan): number;
+  put(s: KeyValueSpan, buf: Buffer, at: number): number;
+}
+
+/** ShardExportPage is one page of ShardStore.exportPage: the key-values' encodings back to
+ * back, each one's mod revision and end offset, and the last key when more may follow. */
+export interface ShardExportPage {
+  bytes: Uint8Array;
+  mods: Float64Array;
+  ends: Uint32Array;
+  last?: Bytes;
+}
+
 /** emptyBytes: a span's value before its first row. */
 const emptyBytes = new Uint8Array(0);
 
@@ -270,6 +289,54 @@ export class ShardStore {
       return false;
     });
     return page;
+  }
+
+  /**
+   * exportPage encodes a page of this shard's live keys at atRevision for a snapshot file:
+   * the keys from `from` (key order), at most `limit`, each written by `enc` from a span of
+   * the columns (no KeyValue built) back to back into one buffer, with each one's mod
+   * revision and end. `last` as in digest. Undefined when `enc` cannot write a key-value
+   * (enc.bytes < 0): the caller reads the page the general way.
+   */
+  exportPage(from: Bytes, limit: number, atRevision: Revision, enc: SpanEncoder):
+    ShardExportPage | undefined {
+    assert(limit >= 1, 'an export page holds at least one key', limit);
+    const rev = atRevision > 0 ? atRevision : this.currentRevision;
+    if (rev > this.currentRevision) throw new ErrFutureRev();
+    if (rev < this.compactRevision) throw new ErrCompacted();
+    const c = this.cols;
+    const span: KeyValueSpan = { key: '', createRevision: 0, modRevision: 0, version: 0,
+      lease: 0, value: emptyBytes, valueAt: 0, valueLen: 0 };
+    let buf = Buffer.allocUnsafe(exportPageBytesFirst);
+    let at = 0;
+    const mods: number[] = [];
+    const ends: number[] = [];
+    let last: Bytes | undefined;
+    let refused = false;
+    this.index.forEach(from, undefined, (k, head) => {
+      const row = this.visibleAt(head, rev);
+      if (row < 0) return true;
+      c.span(row, k, span);
+      const n = enc.bytes(span);
+      if (n < 0) {
+        refused = true;
+        return false;
+      }
+      if (at + n > buf.length) {
+        const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + n));
+        buf.copy(grown, 0, 0, at);
+        buf = grown;
+      }
+      at = enc.put(span, buf, at);
+      mods.push(span.modRevision);
+      ends.push(at);
+      if (mods.length < limit) return true;
+      last = k;
+      return false;
+    });
+    if (refused) return undefined;
+    return { bytes: buf.subarray(0, at), mods: Float64Array.from(mods),
+      ends: Uint32Array.from(ends), ...(last !== undefined ? { last } : {}) };
   }
 
   /**
