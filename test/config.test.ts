@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as C from '../src/constants.js';
 import {
-  ConfigError, HelpRequested, compactionRetention, leaseCheckpointIntervalMs, loadConfig,
+  ConfigError, HelpRequested, compactionRetention, grpcKeepaliveMs, leaseCheckpointIntervalMs,
+  loadConfig,
   parseDurationMs, parseInitialCluster, settings,
 } from '../src/config/index.js';
 
@@ -241,4 +242,15 @@ test('config: the lease checkpoint interval defaults to the server constant; 0 d
   t.is(leaseCheckpointIntervalMs('200ms'), 200);
   configError(t, () => loadConfig(['--experimental-lease-checkpoint-interval', '5'], {}),
     'experimental-lease-checkpoint-interval', /invalid value "5"/);
+});
+
+test('config: --grpc-keepalive-interval and --grpc-keepalive-timeout are durations with ' +
+  'etcd\'s defaults (2h, 20s); 0 turns the pings off; anything else is refused', (t) => {
+  t.deepEqual(grpcKeepaliveMs(loadConfig([], {})), { intervalMs: 7_200_000, timeoutMs: 20_000 });
+  t.deepEqual(grpcKeepaliveMs(loadConfig(['--grpc-keepalive-interval', '0',
+    '--grpc-keepalive-timeout', '1m30s'], {})), { intervalMs: 0, timeoutMs: 90_000 });
+  t.deepEqual(grpcKeepaliveMs(loadConfig([], { ETCD_GRPC_KEEPALIVE_INTERVAL: '10s' })),
+    { intervalMs: 10_000, timeoutMs: 20_000 });
+  configError(t, () => loadConfig(['--grpc-keepalive-timeout', 'soon'], {}),
+    'grpc-keepalive-timeout', /invalid value "soon"/);
 });

@@ -42,6 +42,11 @@ export interface Config {
   /** snapshotCatchupEntries: entries kept in the log behind a snapshot (etcd 3.6's
    * --experimental-snapshot-catchup-entries). Invariant: ≥ 1. */
   snapshotCatchupEntries: number;
+  /** grpcKeepaliveInterval / grpcKeepaliveTimeout: etcd's --grpc-keepalive-interval (how
+   * often the gRPC server pings a connection; '0' disables) and --grpc-keepalive-timeout (how
+   * long it waits for the answer before closing it), Go durations. */
+  grpcKeepaliveInterval: string;
+  grpcKeepaliveTimeout: string;
   /** leaseCheckpointInterval: how often the leader checkpoints remaining lease TTLs, a Go
    * duration ('5m', '500ms'); '0' disables (etcd 3.5/3.6's experimental flag). */
   leaseCheckpointInterval: string;

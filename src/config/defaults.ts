@@ -19,6 +19,11 @@ export const electionTimeoutMsMax = 50_000;
 export const electionTimeoutHeartbeatsMin = 5;
 /** logRotationMaxSizeMbDefault follows lumberjack's (etcd's rotator) 100 MB default. */
 export const logRotationMaxSizeMbDefault = 100;
+/** grpcKeepaliveIntervalDefault / grpcKeepaliveTimeoutDefault: etcd's --grpc-keepalive-interval
+ * and --grpc-keepalive-timeout defaults. */
+export const grpcKeepaliveIntervalDefault = '2h';
+export const grpcKeepaliveTimeoutDefault = '20s';
+
 /** leaseCheckpointIntervalDefault is --experimental-lease-checkpoint-interval's default, the
  * server's leaseCheckpointIntervalMs written as a duration. */
 export const leaseCheckpointIntervalDefault = `${C.leaseCheckpointIntervalMs / 60_000}m`;

@@ -6,7 +6,7 @@ export { type Config, clusterStates, compactionModes, logLevels } from './config
 export { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 export {
   loadConfig, parseInitialCluster, compactionRetention, type CompactionRetention,
-  leaseCheckpointIntervalMs, parseDurationMs, rotationIntervalMs, urlProblem,
+  grpcKeepaliveMs, leaseCheckpointIntervalMs, parseDurationMs, rotationIntervalMs, urlProblem,
 } from './load.js';
 export { traceSampleRateOf, otlpEndpointOf } from './load.js';
 export { helpText } from './help.js';

@@ -70,7 +70,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     strictReconfigCheck: get('strictReconfigCheck') ?? 'true',
     snapshotCount: get('snapshotCount') ?? C.snapshotCount,
     snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
-    leaseCheckpointInterval: get('leaseCheckpointInterval') ?? D.leaseCheckpointIntervalDefault,
+    ...durationsOf(get),
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
@@ -96,6 +96,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 
 /** Getter reads one explicitly given setting (flag, environment or file). */
 type Getter = <K extends keyof Config>(k: K) => Config[K] | undefined;
+
+/** durationsOf reads the settings written as Go durations (checked by validate). */
+function durationsOf(get: Getter):
+  Pick<Config, 'leaseCheckpointInterval' | 'grpcKeepaliveInterval' | 'grpcKeepaliveTimeout'> {
+  return {
+    leaseCheckpointInterval: get('leaseCheckpointInterval') ?? D.leaseCheckpointIntervalDefault,
+    grpcKeepaliveInterval: get('grpcKeepaliveInterval') ?? D.grpcKeepaliveIntervalDefault,
+    grpcKeepaliveTimeout: get('grpcKeepaliveTimeout') ?? D.grpcKeepaliveTimeoutDefault,
+  };
+}
 
 /** SecurityKey names the TLS and auth settings. */
 type SecurityKey = 'certFile' | 'keyFile' | 'trustedCaFile' | 'clientCertAuth' | 'autoTls' |
@@ -355,10 +365,22 @@ export function compactionRetention(
 /** leaseCheckpointIntervalMs reads leaseCheckpointInterval: milliseconds, 0 when disabled.
  * Throws ConfigError. */
 export function leaseCheckpointIntervalMs(text: string): number {
+  return durationSettingMs('experimental-lease-checkpoint-interval', text);
+}
+
+/** grpcKeepaliveMs reads grpcKeepaliveInterval and grpcKeepaliveTimeout: milliseconds, the
+ * interval 0 when pings are off. Throws ConfigError. */
+export function grpcKeepaliveMs(cfg: Pick<Config, 'grpcKeepaliveInterval' |
+  'grpcKeepaliveTimeout'>): { intervalMs: number; timeoutMs: number } {
+  return { intervalMs: durationSettingMs('grpc-keepalive-interval', cfg.grpcKeepaliveInterval),
+    timeoutMs: durationSettingMs('grpc-keepalive-timeout', cfg.grpcKeepaliveTimeout) };
+}
+
+/** durationSettingMs reads a duration setting ('5m', '30s', '0'). Throws ConfigError. */
+function durationSettingMs(flag: string, text: string): number {
   const ms = parseDurationMs(text);
   if (ms === undefined) {
-    throw new ConfigError('experimental-lease-checkpoint-interval',
-      `--experimental-lease-checkpoint-interval: invalid value ${JSON.stringify(text)}: ` +
+    throw new ConfigError(flag, `--${flag}: invalid value ${JSON.stringify(text)}: ` +
       "expected a duration ('5m', '30s') or 0");
   }
   return ms;
@@ -400,6 +422,7 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
   validateTls(cfg);
   compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
   leaseCheckpointIntervalMs(cfg.leaseCheckpointInterval);
+  grpcKeepaliveMs(cfg);
   rotationIntervalMs(cfg.logRotationInterval);
   traceSampleRateOf(cfg.traceSampleRate);
   otlpEndpointOf(cfg.otlpEndpoint);

@@ -86,6 +86,16 @@ export const settings: readonly Setting[] = [
     kind: { t: 'int', min: 1 }, value: 'n', defaultText: String(C.snapshotCatchUpEntries),
     help: 'Number of entries kept in the log after a snapshot, for slow followers to ' +
       'catch up without one (etcd 3.6).' },
+  { flag: 'grpc-keepalive-interval', key: 'grpcKeepaliveInterval',
+    kind: { t: 'string', nonEmpty: true }, value: 'duration',
+    defaultText: D.grpcKeepaliveIntervalDefault,
+    help: 'Frequency of server-to-client pings on gRPC connections, to check that a ' +
+      "connection is alive ('0' disables)." },
+  { flag: 'grpc-keepalive-timeout', key: 'grpcKeepaliveTimeout',
+    kind: { t: 'string', nonEmpty: true }, value: 'duration',
+    defaultText: D.grpcKeepaliveTimeoutDefault,
+    help: 'How long the server waits for the answer to a ping before it closes the gRPC ' +
+      'connection.' },
   { flag: 'experimental-lease-checkpoint-interval', key: 'leaseCheckpointInterval',
     kind: { t: 'string', nonEmpty: true }, value: 'duration',
     defaultText: D.leaseCheckpointIntervalDefault,

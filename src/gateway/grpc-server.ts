@@ -10,7 +10,7 @@ import {
 import { etcdClusterVersion, etcdServerVersion } from '../api/v3.js';
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Config } from '../config/index.js';
+import { type Config, grpcKeepaliveMs } from '../config/index.js';
 import { urlProblem } from '../config/values.js';
 import { countGrpc, type GrpcCounts, type Metrics } from '../metrics/index.js';
 import {
@@ -79,6 +79,8 @@ export interface GrpcGatewayDeps extends GatewayDeps {
   grpcCounts?: (type: string, service: string, method: string) => GrpcCounts;
   /** maxRequestBytes is --max-request-bytes (the receive limit adds grpcOverheadBytes). */
   maxRequestBytes?: number;
+  /** keepalive: --grpc-keepalive-interval and --grpc-keepalive-timeout (interval 0: no pings). */
+  keepalive?: { intervalMs: number; timeoutMs: number };
   /** onConnection counts a client connection by how it was handed over (src/grpc/opening.ts). */
   onConnection?: (handover: 'bare' | 'rewritten') => void;
 }
@@ -109,10 +111,16 @@ const noLeader = new EtcdError('NO_LEADER');
 export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   Promise<GrpcGateway> {
   const services = loadEtcdServices();
+  // Pings as etcd's server sends them (--grpc-keepalive-interval): a connection that does
+  // not answer is closed — among them one whose HTTP/2 session Node stopped reading after a
+  // protocol error, which would otherwise stay open after its client left.
+  const ka = deps.keepalive;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': (deps.maxRequestBytes ?? requestBytesMax) +
       grpcOverheadBytes,
     'grpc.max_concurrent_streams': grpcConcurrentStreamsMax,
+    ...(ka !== undefined && ka.intervalMs > 0 ? { 'grpc.keepalive_time_ms': ka.intervalMs,
+      'grpc.keepalive_timeout_ms': ka.timeoutMs } : {}),
   });
   const g = new Handlers(deps);
   server.addService(encodedAllowed(services.KV), g.kv());
@@ -263,6 +271,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
       grpcCounts: (type, service, method) => d.metrics.grpcCounts(type, service, method),
       maxRequestBytes: d.config.maxRequestBytes,
       onConnection: (handover) => d.metrics.grpcConnections.inc({ handover }),
+      keepalive: grpcKeepaliveMs(d.config),
     }, r);
     d.servers.push({ close: () => { g.close(); return true; } });
     d.admissions.push(g.admission);
