@@ -22,9 +22,14 @@ import type { LeaseId, Revision } from '../src/types.js';
 import { seeded } from './helpers/rng.js';
 import { addHashes, keyValueHash, keyValueSpanHash } from '../src/grpc/digest.js';
 import { keyValueProto } from '../src/grpc/snapshot.js';
-import { keyValueSpanBytes, putKeyValueSpan } from '../src/grpc/wire.js';
+import {
+  keyValueSpanBytes, putKeyValueSpan, putRangeEntry, rangeEntriesResponse, rangeResponseBytes,
+} from '../src/grpc/wire.js';
+import { mergeEntries } from '../src/grpc/range-entries.js';
+import { entriesRangeable } from '../src/mvcc/shard-store.js';
 
 const spanEncoder = { bytes: keyValueSpanBytes, put: putKeyValueSpan };
+const entryEncoder = { bytes: keyValueSpanBytes, put: putRangeEntry };
 
 const R = (n: number) => n as Revision;
 
@@ -341,20 +346,27 @@ test('mvcc: mergeRanges picks the global best limit and sums counts', (t) => {
   t.is(r.count, 4);
 });
 
-test('mvcc: an uncounted range pages through shards to the same keys as a counted one, each ' +
-  'shard stopping once it has its page', (t) => {
-  const rnd = seeded(11);
+/** threeShards writes `commits` random puts and deletes of keys k/000… (one of `keys`) to
+ * three shards, with the same revisions on every shard (as the Applier keeps them): each
+ * commit writes one shard's key and advances the others empty. */
+function threeShards(rnd: () => number, commits: number, keys: number,
+  value: (i: number) => string): { shards: ShardStore[]; writers: Writer[] } {
   const shards = [new ShardStore(), new ShardStore(), new ShardStore()];
   const writers = shards.map((s) => new Writer(s));
-  // The same revisions on every shard (as the Applier keeps them): each commit writes one
-  // shard's key and advances the others empty.
-  for (let i = 0; i < 600; i++) {
-    const key = `k/${String(Math.floor(rnd() * 400)).padStart(3, '0')}`;
+  for (let i = 0; i < commits; i++) {
+    const key = `k/${String(Math.floor(rnd() * keys)).padStart(3, '0')}`;
     const w = shardOf(key, shards.length);
     const live = writers[w]!.live.has(key);
     writers.forEach((x, j) => (j === w
-      ? x.commit(live && rnd() < 0.3 ? [key] : [key, `v${i}`]) : x.commit()));
+      ? x.commit(live && rnd() < 0.3 ? [key] : [key, value(i)]) : x.commit()));
   }
+  return { shards, writers };
+}
+
+test('mvcc: an uncounted range pages through shards to the same keys as a counted one, each ' +
+  'shard stopping once it has its page', (t) => {
+  const rnd = seeded(11);
+  const { shards, writers } = threeShards(rnd, 600, 400, (i) => `v${i}`);
   const at = R(writers[0]!.rev - 100);
   for (const limit of [1, 7, 50]) {
     const pages = (uncounted: boolean): KeyValue[] => {
@@ -380,15 +392,7 @@ test('mvcc: digest pages of every shard add up to the hash of every live key-val
   'revision, and export pages hold their encodings, for any page size; a compacted revision ' +
   'is refused', (t) => {
   const rnd = seeded(12);
-  const shards = [new ShardStore(), new ShardStore(), new ShardStore()];
-  const writers = shards.map((s) => new Writer(s));
-  for (let i = 0; i < 600; i++) {
-    const key = `k/${String(Math.floor(rnd() * 400)).padStart(3, '0')}`;
-    const w = shardOf(key, shards.length);
-    const live = writers[w]!.live.has(key);
-    writers.forEach((x, j) => (j === w
-      ? x.commit(live && rnd() < 0.3 ? [key] : [key, `v${i}\u00ff`]) : x.commit()));
-  }
+  const { shards, writers } = threeShards(rnd, 600, 400, (i) => `v${i}\u00ff`);
   for (const at of [R(writers[0]!.rev - 150), R(writers[0]!.rev)]) {
     // The model: every live key-value at `at`, read by a plain range, hashed one by one.
     const all = get('\0', { rangeEnd: '\0' });
@@ -436,6 +440,40 @@ test('mvcc: digest pages of every shard add up to the hash of every live key-val
   shards[0]!.compact(R(writers[0]!.rev - 100));
   t.throws(() => shards[0]!.digest('\0', 10, R(writers[0]!.rev - 150), keyValueSpanHash),
     { instanceOf: ErrCompacted });
+});
+
+test('mvcc: a range the shards write as bytes (rangeEntries, merged by key) is byte for byte ' +
+  'the general path\'s answer, for any keys, limit, revision and keys_only', (t) => {
+  const rnd = seeded(13);
+  const { shards, writers } = threeShards(rnd, 500, 300,
+    () => 'v'.repeat(Math.floor(rnd() * 150)));
+  const header = { clusterId: 1, memberId: 2, revision: R(writers[0]!.rev), raftTerm: 3 };
+  const k = () => `k/${String(Math.floor(rnd() * 320)).padStart(3, '0')}`;
+  let nonEmpty = 0;
+  for (let i = 0; i < 400; i++) {
+    const shape = Math.floor(rnd() * 4);
+    const [a, b] = [k(), k()].sort();
+    const req = get(shape === 0 ? k() : a!, {
+      ...(shape === 1 ? { rangeEnd: b! } : shape === 2 ? { rangeEnd: '\0' } : shape === 3
+        ? { key: 'k/1', rangeEnd: 'k/2' } : {}),
+      limit: [0, 0, 1, 7, 50, 1000][Math.floor(rnd() * 6)]!,
+      ...(rnd() < 0.4 ? { keysOnly: true } : {}),
+      ...(rnd() < 0.3 ? { sortOrder: 'ASCEND' as const, sortTarget: 'KEY' as const } : {}),
+    });
+    t.true(entriesRangeable(req));
+    const at = R(writers[0]!.rev - Math.floor(rnd() * 200));
+    const asked = req.rangeEnd === undefined ? [shards[shardOf(req.key, 3)]!] : shards;
+    const want = rangeResponseBytes(header, mergeRanges(req, asked.map((s) => s.range(req, at))));
+    const got = mergeEntries(req, asked.map((s) => s.rangeEntries(req, at, entryEncoder)!));
+    nonEmpty += got.entries.length > 0 ? 1 : 0;
+    t.deepEqual(rangeEntriesResponse(header, got.entries, got.more, got.count), want,
+      JSON.stringify(req));
+  }
+  t.true(nonEmpty > 200);
+  for (const other of [{ countOnly: true }, { sortOrder: 'DESCEND' as const },
+    { sortTarget: 'MOD' as const }, { minModRevision: R(3) }]) {
+    t.false(entriesRangeable(get('a', other)), JSON.stringify(other));
+  }
 });
 
 test('mvcc: latestOfSnapshot equals a restored store\'s latest versions', (t) => {

@@ -9,8 +9,10 @@ import type { ReplyToken } from '../../src/runtime/endpoint.js';
 import { assertNever } from '../../src/assert.js';
 import { EtcdError } from '../../src/errors.js';
 import { keyValueSpanHash } from '../../src/grpc/digest.js';
-import { keyValueSpanBytes, putKeyValueSpan } from '../../src/grpc/wire.js';
-import type { ShardExportPage, SpanEncoder } from '../../src/mvcc/shard-store.js';
+import { keyValueSpanBytes, putKeyValueSpan, putRangeEntry } from '../../src/grpc/wire.js';
+import type {
+  EntryEncoder, RangeEntries, ShardExportPage, SpanEncoder,
+} from '../../src/mvcc/shard-store.js';
 import { startActor } from '../../src/runtime/worker.js';
 import {
   collectGarbageSoon, collectIdleGarbageSoon, DroppedBytesWatch,
@@ -18,7 +20,8 @@ import {
 import { heartbeatIntervalMs, keysRepackIdleMs } from '../../src/constants.js';
 import {
   applyShardApply, type ShardConfig, type ShardDigest, type ShardExport, type ShardExportResp,
-  type ShardMsg, type ShardRange, type ShardRestore,
+  type ShardMsg, type ShardRange, type ShardRangeEntries, type ShardRangeEntriesResp,
+  type ShardRestore,
 } from './messages.js';
 
 /**
@@ -34,7 +37,7 @@ setPlainLoads(mallocHugePages() === 'on');
 let store = new ShardStore();
 /** reads: the reads waiting for revisions and indexes not applied yet (src/mvcc). */
 /** ShardRead: a message that reads at a revision (and waits for it as a range does). */
-type ShardRead = ShardRange | ShardDigest | ShardExport;
+type ShardRead = ShardRange | ShardRangeEntries | ShardDigest | ShardExport;
 const reads = new ShardReads<ReplyToken, ShardRead>(() => store.currentRevision);
 const crashOnRead = ctx.config.failpoints?.includes('shard-crash-on-read') === true;
 /** takenBack: the answer to a read whose read point was taken back (ShardReads). */
@@ -46,6 +49,9 @@ function runRange(msg: ShardRead, token: ReplyToken): void {
     switch (msg.type) {
       case 'ShardRange':
         ctx.ep.reply(token, store.range(msg.req, at));
+        return;
+      case 'ShardRangeEntries':
+        ctx.ep.reply(token, entriesReply(store.rangeEntries(msg.req, at, entryEncoder)));
         return;
       case 'ShardDigest':
         ctx.ep.reply(token, store.digest(msg.from, msg.limit, at, keyValueSpanHash));
@@ -62,6 +68,17 @@ function runRange(msg: ShardRead, token: ReplyToken): void {
 }
 
 const spanEncoder: SpanEncoder = { bytes: keyValueSpanBytes, put: putKeyValueSpan };
+const entryEncoder: EntryEncoder = { bytes: keyValueSpanBytes, put: putRangeEntry };
+
+/** entriesReply is a range's items as ShardRangeEntriesResp: the bytes moved, not copied. */
+function entriesReply(r: RangeEntries | undefined): ShardRangeEntriesResp {
+  if (r === undefined) {
+    return { bytes: new Uint8Array(0), ends: new Uint8Array(0), count: 0, more: false,
+      refused: true };
+  }
+  return { bytes: moveBytes(r.bytes), count: r.count, more: r.more,
+    ends: moveBytes(new Uint8Array(r.ends.buffer, r.ends.byteOffset, r.ends.byteLength)) };
+}
 
 /** exportReply is an export page as ShardExportResp: its bytes moved, not copied. */
 function exportReply(page: ShardExportPage | undefined): ShardExportResp {
@@ -142,6 +159,7 @@ ctx.ep.onMessage((msg, token) => {
       dropped.notice(store.droppedBytes());
       return;
     case 'ShardRange':
+    case 'ShardRangeEntries':
     case 'ShardDigest':
     case 'ShardExport':
       if (token !== undefined) admitRange(msg, token);

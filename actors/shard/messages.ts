@@ -104,6 +104,24 @@ export interface ShardExportResp {
   refused?: boolean;
 }
 
+/** ShardRangeEntries is a ShardRange whose answer the shard writes as bytes (for the gRPC
+ * gateway; ShardStore.rangeEntries), for requests answered in key order (entriesRangeable). */
+export interface ShardRangeEntries extends Omit<ShardRange, 'type'> {
+  type: 'ShardRangeEntries';
+}
+
+/** ShardRangeEntriesResp answers ShardRangeEntries: the items of RangeResponse's kvs field
+ * back to back (`bytes`), `ends` each one's end (uint32, little-endian), the shard's count,
+ * whether it cut any; `refused`: a key-value the fast encoder cannot write (read the general
+ * way). */
+export interface ShardRangeEntriesResp {
+  bytes: Uint8Array;
+  ends: Uint8Array;
+  count: number;
+  more: boolean;
+  refused?: boolean;
+}
+
 /** ShardRestore replaces the shard's state with a snapshot dump (or empty): at start-up, and
  * when a follower installs its leader's snapshot. */
 export interface ShardRestore {
@@ -151,8 +169,8 @@ export interface ShardRewind {
   rewinds: number;
 }
 
-export type ShardMsg = ShardApply | ShardRange | ShardDigest | ShardExport | ShardRestore |
-  ShardSnapshot | ShardHistory | ShardStatsReq | ShardRewind;
+export type ShardMsg = ShardApply | ShardRange | ShardRangeEntries | ShardDigest | ShardExport |
+  ShardRestore | ShardSnapshot | ShardHistory | ShardStatsReq | ShardRewind;
 
 /** ShardStatsResp are the shard's size figures. */
 export interface ShardStatsResp {
@@ -173,6 +191,7 @@ export interface ShardHistoryResp {
 /** ShardReplies maps each ask to its reply. */
 export interface ShardReplies {
   ShardRange: RangeResponse;
+  ShardRangeEntries: ShardRangeEntriesResp;
   ShardDigest: ShardDigestPage;
   ShardExport: ShardExportResp;
   ShardRestore: { revision: number };

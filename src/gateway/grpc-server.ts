@@ -24,7 +24,10 @@ import {
 import type { AuthorityRewriter } from '../grpc/authority.js';
 import { ConnectionOpening } from '../grpc/opening.js';
 import * as pb from '../grpc/codec.js';
-import { rangeResponseBytes, watchResponseBytes } from '../grpc/wire.js';
+import {
+  rangeEntriesResponse, rangeResponseBytes, watchResponseBytes,
+} from '../grpc/wire.js';
+import { entriesRangeable } from '../mvcc/shard-store.js';
 import { SnapshotKeys, snapshotDbSteps } from '../grpc/snapshot.js';
 import { loadEtcdServices } from '../grpc/proto.js';
 import type { Member } from '../cluster/membership.js';
@@ -416,6 +419,12 @@ class Handlers {
         const req = pb.rangeRequest(m);
         checkRangeRequest(req);
         this.checkKv(by, req);
+        if (entriesRangeable(req)) {
+          // In key order: the shards write the answer's key-values as bytes themselves.
+          const { header, response: r } = await kv.rangeEntries(req);
+          const bytes = r && rangeEntriesResponse(header, r.entries, r.more, r.count);
+          if (bytes) return new Encoded(bytes);
+        }
         const { header, response } = await kv.range(req);
         const bytes = rangeResponseBytes(header, response);
         return bytes !== undefined ? new Encoded(bytes) : pb.rangeResponse(header, response);

@@ -8,6 +8,7 @@ import type { AuthInfo } from '../auth/store.js';
 import { isCappedRequest } from '../alarms.js';
 import { encodeRequest } from '../cluster/proposal.js';
 import { addHashes } from '../grpc/digest.js';
+import { type MergedEntries, mergeEntries } from '../grpc/range-entries.js';
 import type { ShardMsg, ShardReplies } from '../../actors/shard/messages.js';
 import { ErrFutureRev, mergeRanges, shardOf } from '../mvcc/index.js';
 import type {
@@ -118,11 +119,36 @@ export class KvService {
     return { header: this.header(r.revision), response: r.response as WriteResponse };
   }
 
-  /** range reads, linearizably unless req.serializable. `attempt` counts the reads again
-   * after a read point was taken back (at most readPointAttemptsMax). */
-  async range(req: RangeRequest, attempt = 1):
-    Promise<{ header: ResponseHeader; response: RangeResponse }> {
-    if (attempt === 1) this.rangeTotal++;
+  /** range reads, linearizably unless req.serializable. */
+  range(req: RangeRequest): Promise<{ header: ResponseHeader; response: RangeResponse }> {
+    this.rangeTotal++;
+    // A shard's partial is not always final on its own (etcd's sort quirks, keys-only with a
+    // VALUE sort): the merge finishes it, even for one part.
+    return this.readShards(req, 'ShardRange', (parts) => mergeRanges(req, parts));
+  }
+
+  /**
+   * rangeEntries reads as `range` does a request answered in key order (entriesRangeable),
+   * the key-values written by the shards as items of RangeResponse's kvs field and merged as
+   * bytes (src/grpc/range-entries.ts); undefined when a shard could not write one (read it
+   * with `range`).
+   */
+  rangeEntries(req: RangeRequest):
+    Promise<{ header: ResponseHeader; response: MergedEntries | undefined }> {
+    this.rangeTotal++;
+    return this.readShards(req, 'ShardRangeEntries', (parts) => (
+      parts.some((p) => p.refused === true) ? undefined : mergeEntries(req, parts.map((p) => ({
+        bytes: p.bytes, count: p.count, more: p.more,
+        ends: new Uint32Array(new Uint8Array(p.ends).buffer), // a copy: aligned
+      })))));
+  }
+
+  /** readShards asks the shards that hold req's keys at its read point and merges their
+   * answers. `attempt` counts the reads again after a read point was taken back (at most
+   * readPointAttemptsMax). */
+  private async readShards<T extends 'ShardRange' | 'ShardRangeEntries', R>(req: RangeRequest,
+    type: T, merge: (parts: ShardReplies[T][]) => R, attempt = 1):
+    Promise<{ header: ResponseHeader; response: R }> {
     // A traced read's shard asks come after an await: they continue the context kept here.
     const trace = this.ep.traceContext;
     const point: ReadPoint = req.serializable === true
@@ -132,26 +158,22 @@ export class KvService {
     const want = req.revision ?? 0;
     if (want > readRev) throw new ErrFutureRev();
     const msg = {
-      type: 'ShardRange' as const, req, atRevision: want > 0 ? want : readRev,
+      type, req, atRevision: want > 0 ? want : readRev,
       waitRevision: readRev, waitIndex: point.shardIndex, rewinds: point.rewinds,
-    };
-    let response: RangeResponse;
+    } as Extract<ShardMsg, { type: T }>;
+    const ask = (s: ActorRef<ShardMsg, ShardReplies>) =>
+      s.ask(msg) as Promise<ShardReplies[T]>;
+    let response: R;
     try {
-      if (req.rangeEnd === undefined || req.rangeEnd === '') {
-        const s = this.shards[shardOf(req.key, this.shards.length)]!;
-        // A shard's partial is not always final on its own (etcd's sort quirks, keys-only
-        // with a VALUE sort): the merge finishes it, even for one part.
-        response = mergeRanges(req, [await this.ep.withTrace(trace, () => s.ask(msg))]);
-      } else {
-        response = mergeRanges(req, await this.ep.withTrace(trace,
-          () => Promise.all(this.shards.map((s) => s.ask(msg)))));
-      }
+      const single = req.rangeEnd === undefined || req.rangeEnd === '';
+      const shards = single ? [this.shards[shardOf(req.key, this.shards.length)]!] : this.shards;
+      response = merge(await this.ep.withTrace(trace, () => Promise.all(shards.map(ask))));
     } catch (e) {
       // The point was taken back (a failed append of entries applied ahead: ShardRewind);
       // a new one is not.
       if ((e as { code?: string }).code !== 'READ_POINT_TAKEN_BACK' ||
         attempt >= readPointAttemptsMax) throw e;
-      return this.ep.withTrace(trace, () => this.range(req, attempt + 1));
+      return this.ep.withTrace(trace, () => this.readShards(req, type, merge, attempt + 1));
     }
     return { header: this.header(readRev), response };
   }

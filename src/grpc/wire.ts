@@ -158,6 +158,35 @@ export function rangeResponseBytes(h: ResponseHeader, r: RangeResponse): Buffer 
   return buf;
 }
 
+/** putRangeEntry writes a span as one item of RangeResponse's kvs (field 2: tag, length,
+ * mvccpb.KeyValue) at `at`, growing nothing: `buf` must have keyValueSpanBytes + 11 bytes
+ * free. Returns the end; the numbers must fit (keyValueSpanBytes ≥ 0). */
+export function putRangeEntry(s: KeyValueSpan, n: number, buf: Buffer, at: number): number {
+  buf[at] = (2 << 3) | 2;
+  return putKeyValueSpan(s, buf, putVarint(n, buf, at + 1));
+}
+
+/** rangeEntriesResponse is rangeResponseBytes for kvs already written as items of the kvs
+ * field (putRangeEntry), back to back in `entries`; undefined as rangeResponseBytes. */
+export function rangeEntriesResponse(h: ResponseHeader, entries: readonly Uint8Array[],
+  more: boolean, count: number): Buffer | undefined {
+  const hb = headerBytes(h);
+  if (hb < 0 || !safe(count)) return undefined;
+  let kvBytes = 0;
+  for (const e of entries) kvBytes += e.length;
+  const total = 1 + varintBytes(hb) + hb + kvBytes + (more ? 2 : 0) + intFieldBytes(count);
+  const buf = Buffer.allocUnsafe(total);
+  let at = putHeader(h, hb, buf);
+  for (const e of entries) {
+    buf.set(e, at);
+    at += e.length;
+  }
+  if (more) at = putInt(3, 1, buf, at);
+  at = putInt(4, count, buf, at);
+  if (at !== total) throw new Error(`rangeEntriesResponse: wrote ${at} of ${total} bytes`);
+  return buf;
+}
+
 /** eventBytes is the length of mvccpb.Event for a change; -1 as keyValueBytes. */
 function eventBytes(c: Change): number {
   const kv = keyValueBytes(c.kv);

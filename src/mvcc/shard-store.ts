@@ -12,7 +12,7 @@ import {
 } from './kv-columns.js';
 import { OrderedMap } from './ordered-map.js';
 import { type PackedKeys, PackedKeysBuilder } from './packed-keys.js';
-import { partialRangeLazy } from './range-plan.js';
+import { partialRangeLazy, rangePlanOf } from './range-plan.js';
 import { initialRevision, noRevision, revision as toRevision } from './revision.js';
 import {
   decodeShardSnapshot, encodeShardSnapshot, type ShardSnapshot, type SnapshotColumns,
@@ -90,6 +90,30 @@ const exportPageBytesFirst = 256 * 1024;
 export interface SpanEncoder {
   bytes(s: KeyValueSpan): number;
   put(s: KeyValueSpan, buf: Buffer, at: number): number;
+}
+
+/** EntryEncoder writes a key-value from a span as an item of RangeResponse's kvs field
+ * (src/grpc/wire.ts keyValueSpanBytes, putRangeEntry): bytes < 0 when it cannot. */
+export interface EntryEncoder {
+  bytes(s: KeyValueSpan): number;
+  put(s: KeyValueSpan, n: number, buf: Buffer, at: number): number;
+}
+
+/** RangeEntries is ShardStore.rangeEntries' answer: the items back to back, each one's
+ * end, the shard's count of keys in the range, and whether it cut any. */
+export interface RangeEntries {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+  count: number;
+  more: boolean;
+}
+
+/** entriesRangeable: a request whose answer is its keys in key order, nothing filtered and
+ * not count-only — what ShardStore.rangeEntries answers. */
+export function entriesRangeable(req: RangeRequest): boolean {
+  const plan = rangePlanOf(req);
+  return req.countOnly !== true && !plan.hasFilters && plan.target === 'KEY' &&
+    (plan.order === 'NONE' || plan.order === 'ASCEND');
 }
 
 /** ShardExportPage is one page of ShardStore.exportPage: the key-values' encodings back to
@@ -289,6 +313,64 @@ export class ShardStore {
       return false;
     });
     return page;
+  }
+
+  /**
+   * rangeEntries answers req as `range` does, for a request answered in key order with
+   * nothing filtered or sorted otherwise (entriesRangeable): this shard's count, its first
+   * `cap` key-values written by `enc` back to back (items of RangeResponse's kvs field, no
+   * KeyValue built), each one's end, and whether it had more. Undefined when enc cannot
+   * write one (the caller reads the general way).
+   */
+  rangeEntries(req: RangeRequest, atRevision: Revision, enc: EntryEncoder):
+    RangeEntries | undefined {
+    const rev = atRevision > 0 ? atRevision : this.currentRevision;
+    if (rev > this.currentRevision) throw new ErrFutureRev();
+    if (rev < this.compactRevision) throw new ErrCompacted();
+    const r = keyRangeOf(req.key, req.rangeEnd);
+    const cap = rangePlanOf(req).cap;
+    const keysOnly = req.keysOnly === true;
+    const c = this.cols;
+    const span: KeyValueSpan = { key: '', createRevision: 0, modRevision: 0, version: 0,
+      lease: 0, value: emptyBytes, valueAt: 0, valueLen: 0 };
+    let buf = Buffer.allocUnsafe(0);
+    let at = 0;
+    const ends: number[] = [];
+    let count = 0;
+    let refused = false;
+    const visit = (k: Bytes, row: number): boolean => {
+      count++;
+      if (ends.length > cap) return true; // counted only
+      c.span(row, k, span);
+      if (keysOnly) span.valueLen = 0;
+      const n = enc.bytes(span);
+      if (n < 0) {
+        refused = true;
+        return false;
+      }
+      if (at + n + 11 > buf.length) {
+        const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + n + 11, 4096));
+        buf.copy(grown, 0, 0, at);
+        buf = grown;
+      }
+      at = enc.put(span, n, buf, at);
+      ends.push(at);
+      return true;
+    };
+    if (r.single) {
+      const head = this.index.get(r.start);
+      const row = head === undefined ? -1 : this.visibleAt(head, rev);
+      if (row >= 0) visit(r.start, row);
+    } else {
+      this.index.forEach(r.start, r.end, (k, head) => {
+        const row = this.visibleAt(head, rev);
+        return row < 0 || visit(k, row);
+      });
+    }
+    if (refused) return undefined;
+    const more = ends.length > cap;
+    if (more) ends.length = cap;
+    return { bytes: buf.subarray(0, ends.at(-1) ?? 0), ends: Uint32Array.from(ends), count, more };
   }
 
   /**
