@@ -419,8 +419,9 @@ class Handlers {
         const req = pb.rangeRequest(m);
         checkRangeRequest(req);
         this.checkKv(by, req);
-        if (entriesRangeable(req)) {
-          // In key order: the shards write the answer's key-values as bytes themselves.
+        if (req.rangeEnd !== undefined && req.rangeEnd !== '' && entriesRangeable(req)) {
+          // A range in key order: the shards write the answer's key-values as bytes
+          // themselves (a single key's answer is one: it gains nothing, measured).
           const { header, response: r } = await kv.rangeEntries(req);
           const bytes = r && rangeEntriesResponse(header, r.entries, r.more, r.count);
           if (bytes) return new Encoded(bytes);

@@ -349,7 +349,7 @@ export class ShardStore {
         return false;
       }
       if (at + n + 11 > buf.length) {
-        const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + n + 11, 4096));
+        const grown = Buffer.allocUnsafe(Math.max(buf.length * 2, at + n + 11, 1024));
         buf.copy(grown, 0, 0, at);
         buf = grown;
       }
