@@ -162,6 +162,44 @@ test('mvcc: a packed ordered map makes the strings of the chunks a lookup touche
   t.deepEqual([...m.keys()], [...keys, 'k/05000a'].sort());
 });
 
+test('mvcc: forEachValue visits what forEach visits, and makes strings only at the ends of ' +
+  'a packed range', (t) => {
+  const rnd = seeded(21);
+  const keys = Array.from({ length: 6_000 }, (_, i) => `k/${String(i * 3).padStart(5, '0')}`);
+  const load = () => {
+    const m = new OrderedMap<number>();
+    m.loadPacked(PackedKeys.fromStrings(keys), new Uint32Array(keys.length).map((_, i) => i),
+      new Int32Array(keys.length).map((_, i) => i * 7));
+    return m;
+  };
+  const key = () => `k/${String(Math.floor(rnd() * 18_500)).padStart(5, '0')}`;
+  for (let round = 0; round < 200; round++) {
+    const m = load();
+    if (round % 2 === 1) for (let j = 0; j < 20; j++) m.set(key() + 'x', -j); // touched chunks
+    const [a, b] = [key(), key()].sort();
+    const lo = round % 5 === 0 ? undefined : a;
+    const hi = round % 7 === 0 ? undefined : b;
+    const want: number[] = [];
+    m.forEach(lo, hi, (_, v) => {
+      want.push(v);
+    });
+    const got: number[] = [];
+    load().forEachValue(lo, hi, (v) => got.push(v)); // on an untouched copy…
+    if (round % 2 === 0) t.deepEqual(got, want, `${lo} ${hi}`);
+    const again: number[] = [];
+    m.forEachValue(lo, hi, (v) => again.push(v)); // …and on the map itself
+    t.deepEqual(again, want, `${lo} ${hi}`);
+  }
+  const m = load();
+  const chunks = m.packedChunks();
+  let n = 0;
+  m.forEachValue('k/00300', 'k/15000', () => {
+    n++;
+  });
+  t.is(n, 4_900);
+  t.true(m.packedChunks() >= chunks - 2, 'at most the two end chunks are touched');
+});
+
 test('mvcc: repackCold packs a chunk once the cursor has passed it twice with no touch ' +
   'between, and a touch makes its strings again', (t) => {
   const keys = Array.from({ length: 5_000 }, (_, i) => `k/${String(i).padStart(5, '0')}`);

@@ -276,6 +276,13 @@ export class ShardStore {
         if (row >= 0) visit(load);
         return;
       }
+      if (req.countOnly === true) {
+        // Only the rows count: no key is needed (packed chunks stay packed).
+        this.index.forEachValue(r.start, r.end, (head) => {
+          if (this.visibleAt(head, rev) >= 0) visit(load);
+        });
+        return;
+      }
       this.index.forEach(r.start, r.end, (k, head) => {
         row = this.visibleAt(head, rev);
         key = k;
