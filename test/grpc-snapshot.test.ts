@@ -63,19 +63,32 @@ for (const [what, base] of [['revisions below 2^32', 2], ['revisions past 2^32',
   });
 }
 
+/** EncodedPage is a page as a shard's ShardExportResp carries it. */
+interface EncodedPage { shard: number; bytes: Uint8Array; index: Uint8Array; keys: number }
+
+/** indexOf lays out a page's index as ShardExportResp's: the mods (float64) then the ends
+ * (uint32), little-endian, at an odd byte offset (as a message may deliver it). */
+function indexOf(mods: readonly number[], ends: readonly number[]): Uint8Array {
+  const n = mods.length;
+  const raw = Buffer.alloc(1 + n * 12);
+  mods.forEach((m, i) => raw.writeDoubleLE(m, 1 + i * 8));
+  ends.forEach((e, i) => raw.writeUInt32LE(e, 1 + n * 8 + i * 4));
+  return raw.subarray(1);
+}
+
 /** encodedPages splits kvs over `shards` by a hash of their keys and encodes each shard's in
- * pages of `pageKeys` as a shard's ShardExport does (encodings back to back, mods, ends). */
-function encodedPages(all: KeyValue[], shards: number, pageKeys: number):
-  { shard: number; bytes: Uint8Array; mods: number[]; ends: number[] }[] {
-  const out: { shard: number; bytes: Uint8Array; mods: number[]; ends: number[] }[] = [];
+ * pages of `pageKeys` as a shard's ShardExport does (encodings back to back, an index). */
+function encodedPages(all: KeyValue[], shards: number, pageKeys: number): EncodedPage[] {
+  const out: EncodedPage[] = [];
   for (let shard = 0; shard < shards; shard++) {
     const mine = all.filter((kv) => kv.key.charCodeAt(kv.key.length - 1) % shards === shard);
     for (let i = 0; i < mine.length; i += pageKeys) {
       const page = mine.slice(i, i + pageKeys);
       const parts = page.map((kv) => keyValueProto(kv));
       let end = 0;
-      out.push({ shard, bytes: Buffer.concat(parts), mods: page.map((kv) => kv.modRevision),
-        ends: parts.map((b) => (end += b.length)) });
+      const ends = parts.map((b) => (end += b.length));
+      out.push({ shard, bytes: Buffer.concat(parts), keys: page.length,
+        index: indexOf(page.map((kv) => kv.modRevision), ends) });
     }
   }
   return out;
@@ -95,7 +108,7 @@ for (const shards of [1, 3]) {
         let i = (seed * 31 + turn * turn * 17) % shards;
         while (byShard[i]!.length === 0) i = (i + 1) % shards;
         const p = byShard[i]!.shift()!;
-        keys.addEncoded(p.shard, p.bytes, p.mods, p.ends);
+        keys.addEncoded(p.shard, p.bytes, p.index, p.keys);
       }
       keys.seal();
       t.is(keys.length, all.length);
@@ -109,13 +122,17 @@ test('snapshot keys: a shard\'s encoded pages out of its key order are refused; 
   'addEncoded are not mixed', (t) => {
   const pages = encodedPages(kvs(20, 8, 2), 1, 10);
   const keys = new SnapshotKeys();
-  keys.addEncoded(0, pages[1]!.bytes, pages[1]!.mods, pages[1]!.ends);
-  t.throws(() => keys.addEncoded(0, pages[0]!.bytes, pages[0]!.mods, pages[0]!.ends),
+  keys.addEncoded(0, pages[1]!.bytes, pages[1]!.index, pages[1]!.keys);
+  t.throws(() => keys.addEncoded(0, pages[0]!.bytes, pages[0]!.index, pages[0]!.keys),
     { message: /out of order/ });
   t.throws(() => keys.add(kvs(1, 9, 2)), { message: /after addEncoded/ });
   const bad = pages[0]!;
-  t.throws(() => new SnapshotKeys().addEncoded(0, bad.bytes, bad.mods,
-    bad.ends.map((e) => e + 1)), { message: /do not add up/ });
+  const mods = Array.from({ length: bad.keys }, (_, i) => i + 2);
+  const ends = Array.from({ length: bad.keys }, (_, i) => (i + 1) * 3);
+  t.throws(() => new SnapshotKeys().addEncoded(0, bad.bytes, indexOf(mods, ends), bad.keys),
+    { message: /do not add up/ });
+  t.throws(() => new SnapshotKeys().addEncoded(0, bad.bytes, bad.index.subarray(4), bad.keys),
+    { message: /index is cut/ });
 });
 
 test('snapshot keys: pages out of key order are refused; nothing is read before the seal',

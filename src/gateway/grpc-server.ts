@@ -854,10 +854,7 @@ class Handlers {
       const pages = await kv.exportPages(st.revision, allKvsPageKeys);
       if (pages === undefined) await this.forEachKvPage(st.revision, (kvs) => keys.add(kvs));
       for (const { shard, page } of pages ?? []) {
-        const n = page.keys;
-        const index = new Uint8Array(page.index); // a copy at offset 0: aligned views
-        keys.addEncoded(shard, page.bytes, new Float64Array(index.buffer, 0, n),
-          new Uint32Array(index.buffer, n * 8, n));
+        keys.addEncoded(shard, page.bytes, page.index, page.keys);
       }
       return { st, keys };
     };

@@ -137,10 +137,7 @@ export class KvService {
     Promise<{ header: ResponseHeader; response: MergedEntries | undefined }> {
     this.rangeTotal++;
     return this.readShards(req, 'ShardRangeEntries', (parts) => (
-      parts.some((p) => p.refused === true) ? undefined : mergeEntries(req, parts.map((p) => ({
-        bytes: p.bytes, count: p.count, more: p.more,
-        ends: new Uint32Array(new Uint8Array(p.ends).buffer), // a copy: aligned
-      })))));
+      parts.some((p) => p.refused === true) ? undefined : mergeEntries(req, parts)));
   }
 
   /** readShards asks the shards that hold req's keys at its read point and merges their

@@ -10,10 +10,12 @@ import type { RangeRequest } from '../mvcc/types.js';
  * A key-value never becomes an object on either side. Pure.
  */
 
-/** EntriesPart is one shard's answer (ShardRangeEntries): items back to back, each one's end. */
+/** EntriesPart is one shard's answer (ShardRangeEntries): items back to back, and each one's
+ * end as a little-endian uint32 in `ends` (at any byte offset: read where it arrived, no copy
+ * to align it). */
 export interface EntriesPart {
   bytes: Uint8Array;
-  ends: ArrayLike<number>;
+  ends: Uint8Array;
   count: number;
   more: boolean;
 }
@@ -65,7 +67,10 @@ export function mergeEntries(req: RangeRequest, parts: readonly EntriesPart[]): 
   }
   const cap = rangePlanOf(req).cap;
   const next = parts.map(() => 0); // the next item of each part
-  const startOf = (p: number, i: number): number => (i === 0 ? 0 : parts[p]!.ends[i - 1]!);
+  const ends = parts.map((p) => new DataView(p.ends.buffer, p.ends.byteOffset, p.ends.length));
+  const items = parts.map((p) => p.ends.length >>> 2);
+  const endOf = (p: number, i: number): number => ends[p]!.getUint32(i * 4, true);
+  const startOf = (p: number, i: number): number => (i === 0 ? 0 : endOf(p, i - 1));
   const entries: Uint8Array[] = [];
   let run: [number, number, number] | undefined; // part, start, end
   let taken = 0;
@@ -73,7 +78,7 @@ export function mergeEntries(req: RangeRequest, parts: readonly EntriesPart[]): 
     let best = -1;
     let bestKey: [number, number] = [0, 0];
     for (let p = 0; p < parts.length; p++) {
-      if (next[p]! >= parts[p]!.ends.length) continue;
+      if (next[p]! >= items[p]!) continue;
       const key = keyOf(parts[p]!.bytes, startOf(p, next[p]!));
       if (best < 0 || compareKeyBytes(parts[p]!.bytes, key[0], key[1], parts[best]!.bytes,
         bestKey[0], bestKey[1]) < 0) {
@@ -83,7 +88,7 @@ export function mergeEntries(req: RangeRequest, parts: readonly EntriesPart[]): 
     }
     if (best < 0) break;
     const i = next[best]!++;
-    const [s, e] = [startOf(best, i), parts[best]!.ends[i]!];
+    const [s, e] = [startOf(best, i), endOf(best, i)];
     if (run !== undefined && run[0] === best && run[2] === s) {
       run[2] = e;
     } else {
@@ -92,6 +97,6 @@ export function mergeEntries(req: RangeRequest, parts: readonly EntriesPart[]): 
     }
   }
   if (run !== undefined) entries.push(parts[run[0]]!.bytes.subarray(run[1], run[2]));
-  const left = parts.some((p, k) => next[k]! < p.ends.length);
+  const left = next.some((n, k) => n < items[k]!);
   return { entries, more: parts.some((p) => p.more) || left, count };
 }

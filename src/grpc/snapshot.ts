@@ -157,14 +157,15 @@ export class SnapshotKeys implements EntrySource {
   }
 
   /**
-   * addEncoded appends a page of one shard's keys already encoded (a shard's ShardExport):
-   * `bytes` holds mvccpb.KeyValue encodings back to back, entry i ending at ends[i], with mod
-   * revision mods[i]. Each shard's pages come in its key order; the shards' pages may come
-   * interleaved in any order (seal merges them by key).
+   * addEncoded appends a page of one shard's keys already encoded (a shard's ShardExportResp):
+   * `bytes` holds `keys` mvccpb.KeyValue encodings back to back; `index` holds each one's mod
+   * revision (float64, little-endian) then each one's end in `bytes` (uint32, little-endian),
+   * read where it lies (any byte offset). Each shard's pages come in its key order; the
+   * shards' pages may come interleaved in any order (seal merges them by key).
    */
-  addEncoded(shard: number, bytes: Uint8Array, mods: ArrayLike<number>,
-    ends: ArrayLike<number>): void {
+  addEncoded(shard: number, bytes: Uint8Array, index: Uint8Array, keys: number): void {
     if (this.order !== undefined) throw new Error('SnapshotKeys: add after seal');
+    if (index.length !== keys * 12) throw new Error('SnapshotKeys: a page\'s index is cut');
     if (this.streams === undefined) {
       if (this.mods.length > 0) throw new Error('SnapshotKeys: addEncoded after add');
       this.streams = new Map();
@@ -174,13 +175,14 @@ export class SnapshotKeys implements EntrySource {
     const page = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     const p = this.pages.length;
     this.pages.push(page);
+    const view = new DataView(index.buffer, index.byteOffset, index.length);
     let start = 0;
-    for (let i = 0; i < mods.length; i++) {
+    for (let i = 0; i < keys; i++) {
       const e = this.mods.length;
-      this.mods.push(mods[i]!);
+      this.mods.push(view.getFloat64(i * 8, true));
       this.pageOf.push(p);
       this.starts.push(start);
-      this.ends.push(start = ends[i]!);
+      this.ends.push(start = view.getUint32(keys * 8 + i * 4, true));
       if (i === 0 && stream.length > 0 && this.compareKeys(stream.at(-1)!, e) >= 0) {
         throw new Error('SnapshotKeys: keys out of order');
       }

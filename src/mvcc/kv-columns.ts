@@ -147,6 +147,8 @@ export class KvColumns {
   private baseView: Buffer = Buffer.from(noBase.buffer, 0, 0);
   /** baseBytes: the base's length, where the arena's offsets start. */
   private baseBytes = 0;
+  /** locatedAt: where the last valueBytes call's value starts in the bytes it returned. */
+  private locatedAt = 0;
   /** arenaUsed: the offsets handed out, the base's included (live + garbage). */
   private arenaUsed = 0;
   /** arenaGarbage: bytes of freed values (and of the base's dead ones) inside arenaUsed. */
@@ -266,26 +268,16 @@ export class KvColumns {
   value(r: number): Bytes {
     const len = this.valueLen[r]!;
     if (len === 0) return '';
-    const at = this.valueAt[r]!;
-    const s = this.seg?.[r] ?? 0;
-    if (s !== 0) return this.segmentView(s, at + len).toString('latin1', at, at + len);
-    if (at < this.baseBytes) return this.baseView.toString('latin1', at, at + len);
-    const o = at - this.baseBytes;
-    return this.view.toString('latin1', o, o + len);
+    const bytes = this.valueBytes(r, len);
+    const at = this.locatedAt;
+    return bytes.toString('latin1', at, at + len);
   }
 
   /** valueCompare orders row r's value against v (-1, 0, 1) without decoding it. */
   valueCompare(r: number, v: Bytes): number {
     const len = this.valueLen[r]!;
-    let at = this.valueAt[r]!;
-    let bytes = this.base;
-    const s = this.seg?.[r] ?? 0;
-    if (s !== 0) {
-      bytes = this.segmentView(s, at + len);
-    } else if (at >= this.baseBytes) {
-      at -= this.baseBytes;
-      bytes = this.arena;
-    }
+    const bytes = this.valueBytes(r, len);
+    const at = this.locatedAt;
     const n = Math.min(len, v.length);
     for (let i = 0; i < n; i++) {
       const d = bytes[at + i]! - v.charCodeAt(i);
@@ -303,18 +295,22 @@ export class KvColumns {
     out.version = this.version[r]!;
     out.lease = this.leaseOf(r);
     const len = this.valueLen[r]!;
-    let at = this.valueAt[r]!;
-    let bytes = this.base;
-    const s = this.seg?.[r] ?? 0;
-    if (s !== 0) {
-      bytes = this.segmentView(s, at + len);
-    } else if (at >= this.baseBytes) {
-      at -= this.baseBytes;
-      bytes = this.arena;
-    }
-    out.value = bytes;
-    out.valueAt = at;
+    out.value = this.valueBytes(r, len);
+    out.valueAt = this.locatedAt;
     out.valueLen = len;
+  }
+
+  /** valueBytes returns the bytes row r's value (of len bytes) lies in — a foreign segment,
+   * the base or the arena — and leaves its offset in them in locatedAt (no object made: the
+   * reads of a million rows call it). */
+  private valueBytes(r: number, len: number): Buffer {
+    const at = this.valueAt[r]!;
+    const s = this.seg?.[r] ?? 0;
+    this.locatedAt = at;
+    if (s !== 0) return this.segmentView(s, at + len);
+    if (at < this.baseBytes) return this.baseView;
+    this.locatedAt = at - this.baseBytes;
+    return this.view;
   }
 
   /** kv materialises row r as a KeyValue of key (a new object: callers may keep it). */

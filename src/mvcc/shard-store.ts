@@ -128,6 +128,13 @@ export interface ShardExportPage {
 /** emptyBytes: a span's value before its first row. */
 const emptyBytes = new Uint8Array(0);
 
+/** emptySpan is a span for KvColumns.span to fill, one per read (a store-wide one would keep
+ * a replaced arena alive through its `value`). */
+function emptySpan(): KeyValueSpan {
+  return { key: '', createRevision: 0, modRevision: 0, version: 0, lease: 0,
+    value: emptyBytes, valueAt: 0, valueLen: 0 };
+}
+
 /** ShardDigestPage is one page of ShardStore.digest: the hashes' sum (mod 2^32), how many
  * keys it covers, and the last of them when more may follow. */
 export interface ShardDigestPage {
@@ -252,6 +259,15 @@ export class ShardStore {
     return this.cols.useSegment(id, buffer, relocated);
   }
 
+  /** readRevision is the revision a read at atRevision sees (0: currentRevision): one this
+   * store has (ErrFutureRev beyond it) and still keeps (ErrCompacted below compaction). */
+  private readRevision(atRevision: Revision): number {
+    const rev = atRevision > 0 ? atRevision : this.currentRevision;
+    if (rev > this.currentRevision) throw new ErrFutureRev();
+    if (rev < this.compactRevision) throw new ErrCompacted();
+    return rev;
+  }
+
   /**
    * range answers req on this shard's keys at atRevision (0 = currentRevision), as a partial
    * result for mergeRanges: count is this shard's count, kvs its best `limit` in the
@@ -259,9 +275,7 @@ export class ShardStore {
    * to atRevision so all shards read the same revision.
    */
   range(req: RangeRequest, atRevision: Revision): RangeResponse {
-    const rev = atRevision > 0 ? atRevision : this.currentRevision;
-    if (rev > this.currentRevision) throw new ErrFutureRev();
-    if (rev < this.compactRevision) throw new ErrCompacted();
+    const rev = this.readRevision(atRevision);
     const r = keyRangeOf(req.key, req.rangeEnd);
     const c = this.cols;
     let row = -1;
@@ -302,13 +316,10 @@ export class ShardStore {
   digest(from: Bytes, limit: number, atRevision: Revision,
     hash: (kv: KeyValueSpan) => number): ShardDigestPage {
     assert(limit >= 1, 'a digest page holds at least one key', limit);
-    const rev = atRevision > 0 ? atRevision : this.currentRevision;
-    if (rev > this.currentRevision) throw new ErrFutureRev();
-    if (rev < this.compactRevision) throw new ErrCompacted();
+    const rev = this.readRevision(atRevision);
     const c = this.cols;
     const page: ShardDigestPage = { sum: 0, keys: 0 };
-    const span: KeyValueSpan = { key: '', createRevision: 0, modRevision: 0, version: 0,
-      lease: 0, value: emptyBytes, valueAt: 0, valueLen: 0 };
+    const span = emptySpan();
     this.index.forEach(from, undefined, (k, head) => {
       const row = this.visibleAt(head, rev);
       if (row < 0) return true;
@@ -331,15 +342,12 @@ export class ShardStore {
    */
   rangeEntries(req: RangeRequest, atRevision: Revision, enc: EntryEncoder):
     RangeEntries | undefined {
-    const rev = atRevision > 0 ? atRevision : this.currentRevision;
-    if (rev > this.currentRevision) throw new ErrFutureRev();
-    if (rev < this.compactRevision) throw new ErrCompacted();
+    const rev = this.readRevision(atRevision);
     const r = keyRangeOf(req.key, req.rangeEnd);
     const cap = rangePlanOf(req).cap;
     const keysOnly = req.keysOnly === true;
     const c = this.cols;
-    const span: KeyValueSpan = { key: '', createRevision: 0, modRevision: 0, version: 0,
-      lease: 0, value: emptyBytes, valueAt: 0, valueLen: 0 };
+    const span = emptySpan();
     let buf = Buffer.allocUnsafe(0);
     let at = 0;
     const ends: number[] = [];
@@ -390,12 +398,9 @@ export class ShardStore {
   exportPage(from: Bytes, limit: number, atRevision: Revision, enc: SpanEncoder):
     ShardExportPage | undefined {
     assert(limit >= 1, 'an export page holds at least one key', limit);
-    const rev = atRevision > 0 ? atRevision : this.currentRevision;
-    if (rev > this.currentRevision) throw new ErrFutureRev();
-    if (rev < this.compactRevision) throw new ErrCompacted();
+    const rev = this.readRevision(atRevision);
     const c = this.cols;
-    const span: KeyValueSpan = { key: '', createRevision: 0, modRevision: 0, version: 0,
-      lease: 0, value: emptyBytes, valueAt: 0, valueLen: 0 };
+    const span = emptySpan();
     let buf = Buffer.allocUnsafe(exportPageBytesFirst);
     let at = 0;
     const mods: number[] = [];
