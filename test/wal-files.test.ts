@@ -327,6 +327,39 @@ test('wal files: segments rotate and recover; releaseTo keeps what recovery need
   w3.close();
 });
 
+test('wal files: snapshot files below the oldest kept segment are purged, the newest never',
+  (t) => {
+    const dir = tmpDir(t);
+    const w = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+    w.append([meta]);
+    for (let i = 1; i <= 100; i++) {
+      w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, i));
+      if (i % 20 === 0) {
+        writeSnapshotFile(dir, 1, i, enc.encode(`state@${i}`));
+        w.saveSnapshotMarker(i as Index, 1 as Term);
+      }
+    }
+    t.deepEqual(purgeSnapshots(dir, 5, { below: w.firstSegmentIndex }), [], 'nothing released');
+    t.true(w.releaseTo(60).length > 0);
+    const first = w.firstSegmentIndex;
+    t.true(first > 20 && first <= 60, `the oldest kept segment starts at ${first}`);
+    const purged = purgeSnapshots(dir, 5, { below: first }).map((p) => path.basename(p));
+    const stale = [20, 40].filter((i) => i < first);
+    t.deepEqual(purged, stale.reverse().map((i) => listSnapshotsName(1, i)));
+    t.deepEqual(listSnapshots(dir).map((s) => s.index),
+      [100, 80, 60, 40, 20].filter((i) => i >= first));
+    // The newest file stays whatever `below` says (keep counts from it).
+    t.deepEqual(purgeSnapshots(dir, 5, { below: 1_000 }).map((p) => path.basename(p)),
+      [80, 60, 40].filter((i) => i >= first).map((i) => listSnapshotsName(1, i)));
+    t.deepEqual(listSnapshots(dir).map((s) => s.index), [100]);
+    w.close();
+    // Recovery starts from what is left, with the entries after it.
+    const w2 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 1024 });
+    t.is(Number(w2.recovered.snapshot?.index), 100);
+    t.deepEqual(show(w2.recovered.entries), []);
+    w2.close();
+  });
+
 function range(a: number, b: number): number[] {
   return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 }

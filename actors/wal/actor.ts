@@ -233,8 +233,10 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
       files.saveSnapshotMarker(index, term, hardState);
       try {
         files.releaseTo(index);
-        // Older snapshot files are never read again once newer ones have markers.
-        purgeSnapshots(cfg.dataDir, snapshotFilesKept, { logger: log });
+        // Older snapshot files are never read again once newer ones have markers, nor any
+        // below the oldest segment kept.
+        purgeSnapshots(cfg.dataDir, snapshotFilesKept,
+          { logger: log, below: files.firstSegmentIndex });
       } catch (e) {
         // Space is not lost for good: the next snapshot releases and purges again.
         log.warn({ err: String(e) }, 'wal: could not release old segments or snapshots');

@@ -262,6 +262,12 @@ export class WalStore {
     this.recovered = { ...this.recovered, entries: [], snapshot: undefined };
   }
 
+  /** firstSegmentIndex is the index the oldest kept segment starts at: recovery can start
+   * only from a snapshot at or above it (foldWal), so snapshot files below it are dead. */
+  get firstSegmentIndex(): number {
+    return this.segments[0]!.index;
+  }
+
   /** segmentCount is the number of segment files kept. */
   get segmentCount(): number {
     return this.segments.length;
