@@ -219,6 +219,8 @@ export const walSnapshotSamplesMax = 1_000;
 /** snapshotFilesKept is etcd's --max-snapshots default: snapshot files kept after a new one
  * is saved (more than one, so a damaged newest file can fall back to the previous). */
 export const snapshotFilesKept = 5;
+/** walFilesKept is etcd's --max-wals default (src/config: the WAL writer keeps fewer). */
+export const walFilesKept = 5;
 /** snapshotPoolIdleMs: the snapshot writer's pool thread exits after this long idle (snapshots
  * are minutes apart; a thread kept alive would hold its heap for nothing). */
 export const snapshotPoolIdleMs = 5_000;

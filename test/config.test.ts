@@ -254,3 +254,25 @@ test('config: --grpc-keepalive-interval and --grpc-keepalive-timeout are duratio
   configError(t, () => loadConfig(['--grpc-keepalive-timeout', 'soon'], {}),
     'grpc-keepalive-timeout', /invalid value "soon"/);
 });
+
+test('config: --max-snapshots and --max-wals take etcd\'s defaults (5); --max-snapshots 0 is ' +
+  'unlimited, --max-wals 0 (etcd: keep every file) is refused', (t) => {
+  const d = loadConfig([], {});
+  t.is(d.maxSnapshots, 5);
+  t.is(d.maxWals, 5);
+  const c = loadConfig(['--max-snapshots', '0', '--max-wals=2'], {});
+  t.is(c.maxSnapshots, 0);
+  t.is(c.maxWals, 2);
+  t.is(loadConfig([], { ETCD_MAX_SNAPSHOTS: '3' }).maxSnapshots, 3);
+  configError(t, () => loadConfig(['--max-wals', '0'], {}), 'max-wals', /at least 1/);
+  configError(t, () => loadConfig(['--max-snapshots', '-1'], {}), 'max-snapshots',
+    /invalid value/);
+});
+
+test('config: --max-concurrent-streams is a positive count, 1000 unless given', (t) => {
+  t.is(loadConfig([], {}).maxConcurrentStreams, C.grpcConcurrentStreamsMax);
+  t.is(loadConfig(['--max-concurrent-streams', '4294967295'], {}).maxConcurrentStreams,
+    4294967295);
+  configError(t, () => loadConfig(['--max-concurrent-streams', '0'], {}),
+    'max-concurrent-streams', /at least 1/);
+});

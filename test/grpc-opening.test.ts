@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { AuthorityRewriter } from '../src/grpc/authority.js';
 import { loadEtcdServices } from '../src/grpc/proto.js';
@@ -231,3 +232,22 @@ test('opening: a member takes connections that send garbage, half a preface or n
   (client as unknown as grpc.Client).close();
   t.true(srv.running);
 });
+
+test('opening: once grpc-js has the connection, its SETTINGS carry --max-concurrent-streams',
+  async (t) => {
+    const srv = await useServer(t, { args: ['--max-concurrent-streams', '7'] });
+    const session = http2.connect(await grpcUrl(srv));
+    t.teardown(() => session.destroy());
+    session.on('error', () => undefined);
+    // The opening hands the connection over on the first request's headers: one call first.
+    const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Maintenance/Status',
+      'content-type': 'application/grpc', 'te': 'trailers' });
+    req.end(Buffer.alloc(5)); // an empty StatusRequest, uncompressed
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      req.on('trailers', (h) => resolve(h['grpc-status'] as string | undefined));
+      req.on('error', reject);
+      req.resume();
+    });
+    t.is(status, '0');
+    t.is(session.remoteSettings.maxConcurrentStreams, 7);
+  });

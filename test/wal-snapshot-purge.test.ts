@@ -31,6 +31,22 @@ test('wal actor: old snapshot files are purged, keeping snapshotFilesKept', asyn
   t.true(files.length >= 2, 'an older snapshot is kept to fall back to');
 });
 
+test('wal actor: --max-snapshots sets how many snapshot files are kept', async (t) => {
+  const s = await startServer({ args: ['--snapshot-count', '20', '--max-snapshots', '2'] });
+  t.teardown(async () => {
+    await s.kill();
+    await s.cleanup();
+  });
+  // Five snapshots (the default would keep all five files), each logged once purged.
+  for (let round = 1; round <= 5; round++) {
+    await Promise.all(Array.from({ length: 21 }, (_, j) =>
+      post(`${s.url}/v3/kv/put`, { key: b64(`k${round}-${j}`), value: b64('v') })));
+    await snapshotsTaken(s, round);
+  }
+  const files = readdirSync(join(s.dataDir, 'member', 'snap')).filter((f) => f.endsWith('.snap'));
+  t.is(files.length, 2, files.join(' '));
+});
+
 test('wal actor: a member\'s last snapshot, taken with no write after it, is what the next ' +
   'start recovers from, after kill -9', async (t) => {
   const args = ['--snapshot-count', '20', '--storage-shards', '1'];

@@ -1,7 +1,7 @@
 import * as fsp from 'node:fs/promises';
 import { Piscina } from 'piscina';
 import {
-  snapshotFilesKept, snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
+  snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -56,6 +56,8 @@ let queue: { msg: WalAppend; token: ReplyToken | undefined; trace: TraceRef[] | 
 let flushScheduled = false;
 /** ahead: the answers the Raft node applied ahead of its append, posted once it is durable. */
 const ahead = new AheadAnswers();
+/** unlimited: --max-snapshots 0 (keep every file the WAL still reaches back to). */
+const unlimited = Number.MAX_SAFE_INTEGER;
 let fsyncSeconds: number[] = [];
 let entriesPerFsync: number[] = [];
 /** snapshotSaveSeconds / snapshotFsyncSeconds: snapshot timings since the last WalStats. */
@@ -235,7 +237,7 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
         files.releaseTo(index);
         // Older snapshot files are never read again once newer ones have markers, nor any
         // below the oldest segment kept.
-        purgeSnapshots(cfg.dataDir, snapshotFilesKept,
+        purgeSnapshots(cfg.dataDir, cfg.maxSnapshots === 0 ? unlimited : cfg.maxSnapshots,
           { logger: log, below: files.firstSegmentIndex });
       } catch (e) {
         // Space is not lost for good: the next snapshot releases and purges again.

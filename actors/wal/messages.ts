@@ -119,4 +119,6 @@ export interface WalConfig {
   clusterId: number;
   /** zeroAheadBytes: the zeros kept written ahead of the tail (0: none; zero-ahead.ts). */
   zeroAheadBytes: number;
+  /** maxSnapshots: snapshot files kept after a snapshot (--max-snapshots; 0: no limit). */
+  maxSnapshots: number;
 }

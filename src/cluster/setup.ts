@@ -65,7 +65,7 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
   const faults = failpoints();
   const wal: WalConfig = {
     dataDir: config.dataDir, logLevel: config.logLevel, memberId: memberId as MemberId, clusterId,
-    zeroAheadBytes: config.walZeroAheadBytes,
+    zeroAheadBytes: config.walZeroAheadBytes, maxSnapshots: config.maxSnapshots,
   };
   const electionTicks = Math.max(2, Math.round(config.electionTimeout / config.heartbeatInterval));
   const raft: RaftNodeConfig = {

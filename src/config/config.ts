@@ -47,6 +47,9 @@ export interface Config {
    * long it waits for the answer before closing it), Go durations. */
   grpcKeepaliveInterval: string;
   grpcKeepaliveTimeout: string;
+  /** maxConcurrentStreams: etcd's --max-concurrent-streams, the HTTP/2 streams one gRPC
+   * connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
   /** leaseCheckpointInterval: how often the leader checkpoints remaining lease TTLs, a Go
    * duration ('5m', '500ms'); '0' disables (etcd 3.5/3.6's experimental flag). */
   leaseCheckpointInterval: string;
@@ -61,6 +64,11 @@ export interface Config {
   watchBufferedBytesMax: number;
   /** gatewayThreads: HTTP gateway threads (--experimental-gateway-threads; 0: per core). */
   gatewayThreads: number;
+  /** maxSnapshots: snapshot files kept (--max-snapshots; 0: all the WAL reaches back to). */
+  maxSnapshots: number;
+  /** maxWals: etcd's --max-wals, checked (≥ 1) and otherwise moot: the WAL writer keeps only
+   * the segments recovery needs. */
+  maxWals: number;
   /** walZeroAheadBytes: zeros written ahead of the WAL's tail
    * (--experimental-wal-zero-ahead-bytes; 0: none; src/wal/zero-ahead.ts). */
   walZeroAheadBytes: number;

@@ -68,16 +68,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     heartbeatInterval: get('heartbeatInterval') ?? C.heartbeatIntervalMs,
     electionTimeout: get('electionTimeout') ?? C.electionTimeoutMs,
     strictReconfigCheck: get('strictReconfigCheck') ?? 'true',
-    snapshotCount: get('snapshotCount') ?? C.snapshotCount,
-    snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
     ...durationsOf(get),
+    maxConcurrentStreams: get('maxConcurrentStreams') ?? C.grpcConcurrentStreamsMax,
+    ...snapshotsAndWalOf(get),
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
     watchBufferedBytesMax: get('watchBufferedBytesMax') ?? C.watchBufferedBytesMax,
     gatewayThreads: get('gatewayThreads') ?? C.gatewayThreadsDefault,
     actorSpinUs: get('actorSpinUs') ?? C.actorSpinUsDefault,
-    walZeroAheadBytes: get('walZeroAheadBytes') ?? C.walZeroAheadBytes,
     autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
     autoCompactionRetention: get('autoCompactionRetention') ?? '0',
     logLevel: get('logLevel') ?? 'info',
@@ -104,6 +103,18 @@ function durationsOf(get: Getter):
     leaseCheckpointInterval: get('leaseCheckpointInterval') ?? D.leaseCheckpointIntervalDefault,
     grpcKeepaliveInterval: get('grpcKeepaliveInterval') ?? D.grpcKeepaliveIntervalDefault,
     grpcKeepaliveTimeout: get('grpcKeepaliveTimeout') ?? D.grpcKeepaliveTimeoutDefault,
+  };
+}
+
+/** snapshotsAndWalOf reads the settings of snapshots and of the WAL's files. */
+function snapshotsAndWalOf(get: Getter): Pick<Config, 'snapshotCount' |
+  'snapshotCatchupEntries' | 'maxSnapshots' | 'maxWals' | 'walZeroAheadBytes'> {
+  return {
+    snapshotCount: get('snapshotCount') ?? C.snapshotCount,
+    snapshotCatchupEntries: get('snapshotCatchupEntries') ?? C.snapshotCatchUpEntries,
+    maxSnapshots: get('maxSnapshots') ?? C.snapshotFilesKept,
+    maxWals: get('maxWals') ?? C.walFilesKept,
+    walZeroAheadBytes: get('walZeroAheadBytes') ?? C.walZeroAheadBytes,
   };
 }
 

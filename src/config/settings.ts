@@ -82,6 +82,14 @@ export const settings: readonly Setting[] = [
   { flag: 'snapshot-count', key: 'snapshotCount', kind: { t: 'int', min: 1 }, value: 'n',
     defaultText: String(C.snapshotCount),
     help: 'Number of committed transactions to trigger a snapshot to disk.' },
+  { flag: 'max-snapshots', key: 'maxSnapshots', kind: { t: 'int', min: 0 }, value: 'n',
+    defaultText: String(C.snapshotFilesKept),
+    help: 'Maximum number of snapshot files to retain (0 is unlimited); a file the WAL ' +
+      'no longer reaches back to is removed regardless, since no recovery could start from it.' },
+  { flag: 'max-wals', key: 'maxWals', kind: { t: 'int', min: 1 }, value: 'n',
+    defaultText: String(C.walFilesKept),
+    help: 'Maximum number of WAL files to retain. The WAL writer keeps only the segments ' +
+      'recovery needs, which no setting lowers; 0 (unlimited, in etcd) is refused.' },
   { flag: 'experimental-snapshot-catchup-entries', key: 'snapshotCatchupEntries',
     kind: { t: 'int', min: 1 }, value: 'n', defaultText: String(C.snapshotCatchUpEntries),
     help: 'Number of entries kept in the log after a snapshot, for slow followers to ' +
@@ -96,6 +104,11 @@ export const settings: readonly Setting[] = [
     defaultText: D.grpcKeepaliveTimeoutDefault,
     help: 'How long the server waits for the answer to a ping before it closes the gRPC ' +
       'connection.' },
+  { flag: 'max-concurrent-streams', key: 'maxConcurrentStreams',
+    kind: { t: 'int', min: 1, max: 0xffffffff }, value: 'n',
+    defaultText: String(C.grpcConcurrentStreamsMax),
+    help: 'Maximum concurrent streams (calls) each client can open on one gRPC connection ' +
+      '(etcd: unbounded by default; here bounded).' },
   { flag: 'experimental-lease-checkpoint-interval', key: 'leaseCheckpointInterval',
     kind: { t: 'string', nonEmpty: true }, value: 'duration',
     defaultText: D.leaseCheckpointIntervalDefault,

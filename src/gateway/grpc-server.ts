@@ -82,6 +82,8 @@ export interface GrpcGatewayDeps extends GatewayDeps {
   grpcCounts?: (type: string, service: string, method: string) => GrpcCounts;
   /** maxRequestBytes is --max-request-bytes (the receive limit adds grpcOverheadBytes). */
   maxRequestBytes?: number;
+  /** maxConcurrentStreams is --max-concurrent-streams (calls open at once on a connection). */
+  maxConcurrentStreams?: number;
   /** keepalive: --grpc-keepalive-interval and --grpc-keepalive-timeout (interval 0: no pings). */
   keepalive?: { intervalMs: number; timeoutMs: number };
   /** onConnection counts a client connection by how it was handed over (src/grpc/opening.ts). */
@@ -121,7 +123,7 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   const server = new grpc.Server({
     'grpc.max_receive_message_length': (deps.maxRequestBytes ?? requestBytesMax) +
       grpcOverheadBytes,
-    'grpc.max_concurrent_streams': grpcConcurrentStreamsMax,
+    'grpc.max_concurrent_streams': deps.maxConcurrentStreams ?? grpcConcurrentStreamsMax,
     ...(ka !== undefined && ka.intervalMs > 0 ? { 'grpc.keepalive_time_ms': ka.intervalMs,
       'grpc.keepalive_timeout_ms': ka.timeoutMs } : {}),
   });
@@ -273,6 +275,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
       metricsText: () => d.metrics.render(d.system, d.kv),
       grpcCounts: (type, service, method) => d.metrics.grpcCounts(type, service, method),
       maxRequestBytes: d.config.maxRequestBytes,
+      maxConcurrentStreams: d.config.maxConcurrentStreams,
       onConnection: (handover) => d.metrics.grpcConnections.inc({ handover }),
       keepalive: grpcKeepaliveMs(d.config),
     }, r);
