@@ -257,6 +257,9 @@ export const watcherDebugMax = 200;
 export const watchSyncRetryMs = 20;
 /** progressNotifyIntervalMs is etcd's default progress-notify interval: 10 minutes. */
 export const progressNotifyIntervalMs = 10 * 60 * 1000;
+/** watchProgressNotifyMsMin: a shorter --experimental-watch-progress-notify-interval is
+ * raised to this (etcd's minWatchProgressInterval). */
+export const watchProgressNotifyMsMin = 100;
 /** streamWriteBytesMax bounds one socket write of a watch stream: with its chunk size line it
  * must fit in uWS's 16 KiB cork buffer. uWebSockets before v20.77.0 (ours is the 20.30 build)
  * drops a larger write made while the socket is backed up — AsyncSocket::uncork returns when

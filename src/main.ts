@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   }
   // The client ports, the data directory's lock and the log files, in that order; a failure
   // leaves nothing behind (src/server/startup.ts).
-  const { clientUrls, grpcUrls, lock, logger } = await prepareStart(config);
+  const { clientUrls, grpcUrls, metricsUrls, lock, logger } = await prepareStart(config);
   const log = logger.child({ component: 'main' });
   // Who this member is: from --initial-cluster, or asked of the running members when it joins
   // (--initial-cluster-state existing); a restart takes it from the WAL instead.
@@ -73,8 +73,8 @@ async function main(): Promise<void> {
   // half (HTTP, gRPC, metrics, tracing: ≈ 0.45 s of modules alone on this thread), which
   // needs the actors only once they run: on 2 cores the two overlap instead of queueing.
   const [front] = await Promise.all([import('./server/front-end.js'), system.start()]);
-  await front.serve({ config, clientUrls, grpcUrls, lock, logger, log, system, kv, pool, hooks,
-    memberId, clusterId });
+  await front.serve({ config, clientUrls, grpcUrls, metricsUrls, lock, logger, log, system, kv,
+    pool, hooks, memberId, clusterId });
 }
 
 main().catch((e: unknown) => {

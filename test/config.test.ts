@@ -5,8 +5,7 @@ import * as path from 'node:path';
 import * as C from '../src/constants.js';
 import {
   ConfigError, HelpRequested, compactionRetention, grpcKeepaliveMs, leaseCheckpointIntervalMs,
-  loadConfig,
-  parseDurationMs, parseInitialCluster, settings,
+  loadConfig, parseDurationMs, parseInitialCluster, settings, watchProgressNotifyMs,
 } from '../src/config/index.js';
 
 type T = import('ava').ExecutionContext;
@@ -275,4 +274,17 @@ test('config: --max-concurrent-streams is a positive count, 1000 unless given', 
     4294967295);
   configError(t, () => loadConfig(['--max-concurrent-streams', '0'], {}),
     'max-concurrent-streams', /at least 1/);
+});
+
+test('config: --experimental-watch-progress-notify-interval is a duration, 10m by default; as ' +
+  'etcd, 0 keeps the default and less than 100ms is raised to it', (t) => {
+  const ms = (args: string[]) =>
+    watchProgressNotifyMs(loadConfig(args, {}).watchProgressNotifyInterval);
+  const flag = '--experimental-watch-progress-notify-interval';
+  t.is(ms([]), 600_000);
+  t.is(ms([flag, '2s']), 2_000);
+  t.is(ms([flag, '0']), 600_000);
+  t.is(ms([flag, '10ms']), 100);
+  configError(t, () => loadConfig([flag, 'often'], {}),
+    'experimental-watch-progress-notify-interval', /invalid value "often"/);
 });

@@ -537,3 +537,30 @@ test('with several client URLs, the watches of every listener get their events',
     for (const s of all) s.close();
   }
 });
+
+test('--experimental-watch-progress-notify-interval: an idle progress_notify watcher is told ' +
+  'the revision, a plain one is not', async (t) => {
+  const srv = await useServer(t, {
+    args: ['--experimental-watch-progress-notify-interval', '200ms'],
+  });
+  await put(srv.url, 'pn/a', 'x');
+  const notified = new LineStream(srv.url, '/v3/watch');
+  const plain = new LineStream(srv.url, '/v3/watch');
+  t.teardown(() => {
+    notified.close();
+    plain.close();
+  });
+  await plain.create({ key: b64('pn/a') });
+  plain.end();
+  const created = await notified.create({ key: b64('pn/a'), progress_notify: true });
+  notified.end();
+  // The next results are progress notifications: no events, the member's revision.
+  for (let i = 0; i < 2; i++) {
+    const r = await notified.result();
+    t.deepEqual(events(r), []);
+    t.is(r.header.revision, created.header.revision);
+  }
+  // The plain watcher got nothing meanwhile: its first result is the next put's event.
+  await put(srv.url, 'pn/a', 'y');
+  t.deepEqual(events(await plain.result()).map((e) => e.value), ['y']);
+});

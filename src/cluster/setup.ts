@@ -12,7 +12,9 @@ import type { WalConfig } from '../../actors/wal/messages.js';
 import type { WatchConfig } from '../../actors/watch/messages.js';
 import { fetchCluster } from '../../actors/peer/join.js';
 import { parseFailpoints } from '../failpoints.js';
-import { type Config, leaseCheckpointIntervalMs, parseInitialCluster } from '../config/index.js';
+import {
+  type Config, leaseCheckpointIntervalMs, parseInitialCluster, watchProgressNotifyMs,
+} from '../config/index.js';
 import { requestTimeoutBaseMs } from '../constants.js';
 import type { Endpoint, Message } from '../runtime/endpoint.js';
 import type { ActorSpec } from '../runtime/system.js';
@@ -89,7 +91,8 @@ export function actorSpecs(config: Config, plan: ClusterPlan): ActorSpec[] {
     advertisePeerUrls: config.initialAdvertisePeerUrls,
     ...(peerTls === undefined ? {} : { tls: peerTls }),
   };
-  const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel };
+  const watch: WatchConfig = { shardCount: config.storageShards, logLevel: config.logLevel,
+    progressNotifyIntervalMs: watchProgressNotifyMs(config.watchProgressNotifyInterval) };
   const lease: LeaseConfig = {
     logLevel: config.logLevel, seed: memberId % 0x7fffffff,
     checkpointIntervalMs: leaseCheckpointIntervalMs(config.leaseCheckpointInterval),

@@ -18,6 +18,9 @@ export interface Config {
   /** listenClientGrpcUrls are the URLs etcd's gRPC API listens on (ours: etcd serves gRPC
    * on its client URLs; hyper-express cannot share a port with an HTTP/2 server). */
   listenClientGrpcUrls: string[];
+  /** listenMetricsUrls: etcd's --listen-metrics-urls, more listeners that answer /metrics and
+   * /health alone (none by default). */
+  listenMetricsUrls: string[];
   /** advertiseClientGrpcUrls are the gRPC URLs announced to gRPC clients (member list). */
   advertiseClientGrpcUrls: string[];
   /** listenPeerUrls are the URLs the peer (Raft) transport listens on. */
@@ -50,6 +53,9 @@ export interface Config {
   /** maxConcurrentStreams: etcd's --max-concurrent-streams, the HTTP/2 streams one gRPC
    * connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS). */
   maxConcurrentStreams: number;
+  /** watchProgressNotifyInterval: etcd's --experimental-watch-progress-notify-interval, a
+   * Go duration ('0': no progress notifications). */
+  watchProgressNotifyInterval: string;
   /** leaseCheckpointInterval: how often the leader checkpoints remaining lease TTLs, a Go
    * duration ('5m', '500ms'); '0' disables (etcd 3.5/3.6's experimental flag). */
   leaseCheckpointInterval: string;

@@ -24,6 +24,9 @@ export const logRotationMaxSizeMbDefault = 100;
 export const grpcKeepaliveIntervalDefault = '2h';
 export const grpcKeepaliveTimeoutDefault = '20s';
 
+/** watchProgressNotifyIntervalDefault is --experimental-watch-progress-notify-interval's
+ * default, etcd's 10 minutes (progressNotifyIntervalMs). */
+export const watchProgressNotifyIntervalDefault = `${C.progressNotifyIntervalMs / 60_000}m`;
 /** leaseCheckpointIntervalDefault is --experimental-lease-checkpoint-interval's default, the
  * server's leaseCheckpointIntervalMs written as a duration. */
 export const leaseCheckpointIntervalDefault = `${C.leaseCheckpointIntervalMs / 60_000}m`;

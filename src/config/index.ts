@@ -6,7 +6,8 @@ export { type Config, clusterStates, compactionModes, logLevels } from './config
 export { ConfigError, HelpRequested, VersionRequested } from './errors.js';
 export {
   loadConfig, parseInitialCluster, compactionRetention, type CompactionRetention,
-  grpcKeepaliveMs, leaseCheckpointIntervalMs, parseDurationMs, rotationIntervalMs, urlProblem,
+  grpcKeepaliveMs, leaseCheckpointIntervalMs, watchProgressNotifyMs, parseDurationMs,
+  rotationIntervalMs, urlProblem,
 } from './load.js';
 export { traceSampleRateOf, otlpEndpointOf } from './load.js';
 export { helpText } from './help.js';

@@ -57,6 +57,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     advertiseClientUrls:
       get('advertiseClientUrls') ?? advertisable(listenClientUrls, D.defaultClientUrl),
     listenClientGrpcUrls,
+    listenMetricsUrls: get('listenMetricsUrls') ?? [],
     advertiseClientGrpcUrls: get('advertiseClientGrpcUrls') ??
       advertisable(listenClientGrpcUrls, defaultGrpcUrl),
     listenPeerUrls,
@@ -98,9 +99,12 @@ type Getter = <K extends keyof Config>(k: K) => Config[K] | undefined;
 
 /** durationsOf reads the settings written as Go durations (checked by validate). */
 function durationsOf(get: Getter):
-  Pick<Config, 'leaseCheckpointInterval' | 'grpcKeepaliveInterval' | 'grpcKeepaliveTimeout'> {
+  Pick<Config, 'leaseCheckpointInterval' | 'grpcKeepaliveInterval' | 'grpcKeepaliveTimeout' |
+    'watchProgressNotifyInterval'> {
   return {
     leaseCheckpointInterval: get('leaseCheckpointInterval') ?? D.leaseCheckpointIntervalDefault,
+    watchProgressNotifyInterval: get('watchProgressNotifyInterval') ??
+      D.watchProgressNotifyIntervalDefault,
     grpcKeepaliveInterval: get('grpcKeepaliveInterval') ?? D.grpcKeepaliveIntervalDefault,
     grpcKeepaliveTimeout: get('grpcKeepaliveTimeout') ?? D.grpcKeepaliveTimeoutDefault,
   };
@@ -379,6 +383,14 @@ export function leaseCheckpointIntervalMs(text: string): number {
   return durationSettingMs('experimental-lease-checkpoint-interval', text);
 }
 
+/** watchProgressNotifyMs reads watchProgressNotifyInterval: milliseconds. As etcd's watch
+ * server, 0 keeps the default and anything shorter than watchProgressNotifyMsMin is raised to
+ * it. Throws ConfigError. */
+export function watchProgressNotifyMs(text: string): number {
+  const ms = durationSettingMs('experimental-watch-progress-notify-interval', text);
+  return ms === 0 ? C.progressNotifyIntervalMs : Math.max(ms, C.watchProgressNotifyMsMin);
+}
+
 /** grpcKeepaliveMs reads grpcKeepaliveInterval and grpcKeepaliveTimeout: milliseconds, the
  * interval 0 when pings are off. Throws ConfigError. */
 export function grpcKeepaliveMs(cfg: Pick<Config, 'grpcKeepaliveInterval' |
@@ -433,6 +445,7 @@ function validate(cfg: Config, clusterExplicit: boolean): void {
   validateTls(cfg);
   compactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
   leaseCheckpointIntervalMs(cfg.leaseCheckpointInterval);
+  watchProgressNotifyMs(cfg.watchProgressNotifyInterval);
   grpcKeepaliveMs(cfg);
   rotationIntervalMs(cfg.logRotationInterval);
   traceSampleRateOf(cfg.traceSampleRate);

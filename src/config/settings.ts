@@ -51,6 +51,9 @@ export const settings: readonly Setting[] = [
   { flag: 'advertise-client-grpc-urls', key: 'advertiseClientGrpcUrls',
     kind: { t: 'urls', listen: false }, value: u, defaultText: '--listen-client-grpc-urls',
     help: 'Comma-separated gRPC client URLs to advertise (the member list shows them).' },
+  { flag: 'listen-metrics-urls', key: 'listenMetricsUrls', kind: { t: 'urls', listen: true },
+    value: u, defaultText: 'none',
+    help: 'Comma-separated URLs to listen on for /metrics and /health alone (http only).' },
   { flag: 'listen-peer-urls', key: 'listenPeerUrls', kind: { t: 'urls', listen: true },
     value: u, defaultText: D.defaultPeerUrl,
     help: 'Comma-separated URLs to listen on for peer (Raft) traffic.' },
@@ -109,6 +112,11 @@ export const settings: readonly Setting[] = [
     defaultText: String(C.grpcConcurrentStreamsMax),
     help: 'Maximum concurrent streams (calls) each client can open on one gRPC connection ' +
       '(etcd: unbounded by default; here bounded).' },
+  { flag: 'experimental-watch-progress-notify-interval', key: 'watchProgressNotifyInterval',
+    kind: { t: 'string', nonEmpty: true }, value: 'duration',
+    defaultText: D.watchProgressNotifyIntervalDefault,
+    help: 'How often a watcher created with progress_notify that got no events is told the ' +
+      "revision it has seen up to (as etcd: '0' keeps the default, at least 100ms)." },
   { flag: 'experimental-lease-checkpoint-interval', key: 'leaseCheckpointInterval',
     kind: { t: 'string', nonEmpty: true }, value: 'duration',
     defaultText: D.leaseCheckpointIntervalDefault,

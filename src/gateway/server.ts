@@ -144,30 +144,27 @@ function pushesOf(deps: GatewayDeps): WatchPushes {
   return p;
 }
 
+/** startMetricsServer serves etcd's --listen-metrics-urls: /metrics and /health alone, as the
+ * client port answers them; any other path is 404. */
+export async function startMetricsServer(
+  deps: Pick<GatewayDeps, 'system' | 'kv' | 'metricsText'>, reservation: Reservation,
+): Promise<{ server: HyperExpress.Server; port: number }> {
+  const server = new HyperExpress.Server({ max_body_length: 4096 });
+  registerHealthAndMetrics(server, deps);
+  server.set_not_found_handler((_req, res) => {
+    res.status(404).type('text').send('Not Found\n');
+  });
+  await listenExclusive(server, reservation);
+  return { server, port: server.port };
+}
+
 /** registerServerRoutes adds /health, /version, /metrics and the answers for unknown paths,
  * wrong methods and thrown errors. */
 function registerServerRoutes(server: HyperExpress.Server, deps: GatewayDeps): void {
-  server.get('/health', async (_req, res) => {
-    let healthy = false;
-    if (deps.system.serving) {
-      try {
-        // etcd 3.4 is unhealthy while any alarm is active (NOSPACE too).
-        const st = await deps.kv.status();
-        healthy = st.leader !== 0 && st.alarms.length === 0;
-      } catch {
-        healthy = false;
-      }
-    }
-    // etcd 3.4 answers {"health":"true"} / {"health":"false"} as text/plain.
-    res.status(healthy ? 200 : 503).type('text').send(encodeHealth(healthy));
-  });
+  registerHealthAndMetrics(server, deps);
   server.get('/version', (_req, res) => {
     res.header('content-type', 'application/json')
       .send(encodeVersion(etcdServerVersion, etcdClusterVersion));
-  });
-  server.get('/metrics', async (_req, res) => {
-    const m = await deps.metricsText();
-    res.header('content-type', m.contentType).send(m.body);
   });
   // Unknown paths and wrong methods answer as etcd's Go HTTP mux does.
   const known = (path: string): boolean => {
@@ -183,5 +180,29 @@ function registerServerRoutes(server: HyperExpress.Server, deps: GatewayDeps): v
     if (!res.completed) {
       res.status(eb.status).header('content-type', 'application/json').send(eb.body);
     }
+  });
+}
+
+/** registerHealthAndMetrics adds /health and /metrics (the client port's and the metrics
+ * listeners'). */
+function registerHealthAndMetrics(server: HyperExpress.Server,
+  deps: Pick<GatewayDeps, 'system' | 'kv' | 'metricsText'>): void {
+  server.get('/health', async (_req, res) => {
+    let healthy = false;
+    if (deps.system.serving) {
+      try {
+        // etcd 3.4 is unhealthy while any alarm is active (NOSPACE too).
+        const st = await deps.kv.status();
+        healthy = st.leader !== 0 && st.alarms.length === 0;
+      } catch {
+        healthy = false;
+      }
+    }
+    // etcd 3.4 answers {"health":"true"} / {"health":"false"} as text/plain.
+    res.status(healthy ? 200 : 503).type('text').send(encodeHealth(healthy));
+  });
+  server.get('/metrics', async (_req, res) => {
+    const m = await deps.metricsText();
+    res.header('content-type', m.contentType).send(m.body);
   });
 }

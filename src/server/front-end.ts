@@ -16,7 +16,9 @@ import type { KvService } from '../gateway/kv-service.js';
 import { setupObservability } from '../gateway/observability.js';
 import { type GatewayPool, type PoolHooks, poolHooks } from '../gateway/pool.js';
 import type { GatewayDeps } from '../gateway/routes.js';
-import { buildGateway, type Gateway, gatewayLoad, startGateway } from '../gateway/server.js';
+import {
+  buildGateway, type Gateway, gatewayLoad, startGateway, startMetricsServer,
+} from '../gateway/server.js';
 import { tlsFor } from '../gateway/tls.js';
 import { closeLogger } from '../log/index.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -33,6 +35,7 @@ export interface FrontEndDeps {
   config: Config;
   clientUrls: Reservation[];
   grpcUrls: Reservation[];
+  metricsUrls: Reservation[];
   lock: { release(): Promise<void> };
   logger: Logger;
   log: Logger;
@@ -79,11 +82,20 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
     await pool?.flush();
     metrics.ingestGateway(gatewayLoad(gateways, pool?.last.values()));
   });
+  // The gRPC and metrics listeners, closed with the gateways on a stop.
   const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
   stopOnSignals(deps, gateways, grpc, obs);
   publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
     version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
   grpcUrls));
+  for (const r of deps.metricsUrls) {
+    const m = await startMetricsServer({ kv, system, metricsText: () => metrics.render(system,
+      kv) }, r);
+    grpc.servers.push({ close: () => { m.server.close(); return true; } });
+    const url = new URL(r.url);
+    log.info({ url: `${url.protocol}//${url.hostname}:${m.port}` },
+      'ready to serve metrics requests');
+  }
 }
 
 /** stopOnSignals stops the member on SIGINT or SIGTERM: the listeners close, requests in

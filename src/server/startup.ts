@@ -30,6 +30,8 @@ export interface Owned {
   clientUrls: Reservation[];
   /** grpcUrls are the reserved gRPC client URLs, in --listen-client-grpc-urls order. */
   grpcUrls: Reservation[];
+  /** metricsUrls are the reserved --listen-metrics-urls. */
+  metricsUrls: Reservation[];
   /** lock is the data directory's lock; release it last when stopping. */
   lock: DirLock;
   /** logger is the main thread's root logger. */
@@ -49,6 +51,13 @@ export async function prepareStart(config: Config): Promise<Owned> {
     undo.push(() => { for (const r of clientUrls) r.release(); });
     const grpcUrls = await reserveUrls('listen-client-grpc-urls', config.listenClientGrpcUrls);
     undo.push(() => { for (const r of grpcUrls) r.release(); });
+    for (const u of config.listenMetricsUrls) {
+      if (new URL(u).protocol !== 'http:') {
+        throw new StartupError('listen-metrics-urls', u, 'only http is served there');
+      }
+    }
+    const metricsUrls = await reserveUrls('listen-metrics-urls', config.listenMetricsUrls);
+    undo.push(() => { for (const r of metricsUrls) r.release(); });
 
     const created = createDataDir(config.dataDir);
     undo.push(() => removeCreated(created));
@@ -67,7 +76,7 @@ export async function prepareStart(config: Config): Promise<Owned> {
       throw e;
     }
     undo.push(() => closeLogger(logger));
-    return { clientUrls, grpcUrls, lock, logger };
+    return { clientUrls, grpcUrls, metricsUrls, lock, logger };
   } catch (e) {
     for (const u of undo.reverse()) {
       try {
