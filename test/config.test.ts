@@ -288,3 +288,20 @@ test('config: --experimental-watch-progress-notify-interval is a duration, 10m b
   configError(t, () => loadConfig([flag, 'often'], {}),
     'experimental-watch-progress-notify-interval', /invalid value "often"/);
 });
+
+test('config: etcd flags this member has one value of (--pre-vote, --logger, --enable-v2, ' +
+  '--enable-pprof, --metrics) take it, bare or spelled, and refuse the others saying why',
+(t) => {
+  const c = loadConfig(['--pre-vote', '--logger', 'zap', '--enable-v2=false', '--enable-pprof',
+    'false', '--metrics', 'basic'], {});
+  t.deepEqual([c.preVote, c.logger, c.enableV2, c.enablePprof, c.metrics],
+    ['true', 'zap', 'false', 'false', 'basic']);
+  t.deepEqual(loadConfig([], {}).enableV2, 'false');
+  configError(t, () => loadConfig(['--enable-v2'], {}), 'enable-v2',
+    /"true": only false: the v2 API is not served/);
+  configError(t, () => loadConfig(['--pre-vote', 'false'], {}), 'pre-vote', /always runs/);
+  configError(t, () => loadConfig(['--logger', 'capnslog'], {}), 'logger', /only zap/);
+  configError(t, () => loadConfig(['--metrics=extensive'], {}), 'metrics', /not exported/);
+  configError(t, () => loadConfig([], { ETCD_ENABLE_PPROF: 'true' }), 'enable-pprof',
+    /only false/);
+});

@@ -70,6 +70,13 @@ export interface Config {
   watchBufferedBytesMax: number;
   /** gatewayThreads: HTTP gateway threads (--experimental-gateway-threads; 0: per core). */
   gatewayThreads: number;
+  /** preVote, logger, enableV2, enablePprof, metrics: etcd flags accepted with the one value
+   * this member has (settings.ts says why the others are refused). */
+  preVote: string;
+  logger: string;
+  enableV2: string;
+  enablePprof: string;
+  metrics: string;
   /** maxSnapshots: snapshot files kept (--max-snapshots; 0: all the WAL reaches back to). */
   maxSnapshots: number;
   /** maxWals: etcd's --max-wals, checked (≥ 1) and otherwise moot: the WAL writer keeps only

@@ -72,6 +72,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...durationsOf(get),
     maxConcurrentStreams: get('maxConcurrentStreams') ?? C.grpcConcurrentStreamsMax,
     ...snapshotsAndWalOf(get),
+    ...fixedOf(get),
     quotaBackendBytes: get('quotaBackendBytes') || C.quotaBackendBytes,
     maxRequestBytes: get('maxRequestBytes') ?? C.requestBytesMax,
     maxTxnOps: get('maxTxnOps') ?? C.txnOpsMax,
@@ -80,10 +81,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     actorSpinUs: get('actorSpinUs') ?? C.actorSpinUsDefault,
     autoCompactionMode: get('autoCompactionMode') ?? 'periodic',
     autoCompactionRetention: get('autoCompactionRetention') ?? '0',
-    logLevel: get('logLevel') ?? 'info',
-    logOutputs: get('logOutputs') ?? ['stderr'],
-    logRotationMaxSizeMb: get('logRotationMaxSizeMb') ?? D.logRotationMaxSizeMbDefault,
-    logRotationInterval: get('logRotationInterval') ?? D.logRotationIntervalDefault,
+    ...logsOf(get),
     storageShards: get('storageShards') ?? D.defaultStorageShards(),
     configFile,
     traceSampleRate: get('traceSampleRate') ?? '0',
@@ -107,6 +105,27 @@ function durationsOf(get: Getter):
       D.watchProgressNotifyIntervalDefault,
     grpcKeepaliveInterval: get('grpcKeepaliveInterval') ?? D.grpcKeepaliveIntervalDefault,
     grpcKeepaliveTimeout: get('grpcKeepaliveTimeout') ?? D.grpcKeepaliveTimeoutDefault,
+  };
+}
+
+/** fixedOf reads the etcd flags accepted with one value only (settings.ts: enum, why). */
+function fixedOf(get: Getter):
+  Pick<Config, 'preVote' | 'enableV2' | 'enablePprof' | 'metrics'> {
+  return {
+    preVote: get('preVote') ?? 'true', enableV2: get('enableV2') ?? 'false',
+    enablePprof: get('enablePprof') ?? 'false', metrics: get('metrics') ?? 'basic',
+  };
+}
+
+/** logsOf reads the logging settings. */
+function logsOf(get: Getter): Pick<Config, 'logger' | 'logLevel' | 'logOutputs' |
+  'logRotationMaxSizeMb' | 'logRotationInterval'> {
+  return {
+    logger: get('logger') ?? 'zap',
+    logLevel: get('logLevel') ?? 'info',
+    logOutputs: get('logOutputs') ?? ['stderr'],
+    logRotationMaxSizeMb: get('logRotationMaxSizeMb') ?? D.logRotationMaxSizeMbDefault,
+    logRotationInterval: get('logRotationInterval') ?? D.logRotationIntervalDefault,
   };
 }
 
@@ -178,7 +197,7 @@ function parseFlags(argv: string[]): Map<keyof Config, unknown> {
       const next = argv[i + 1];
       if (isBool(s) && next !== 'true' && next !== 'false') {
         // A boolean flag alone means true, as Go's flag package reads `--client-cert-auth`.
-        out.set(s.key, 'true');
+        out.set(s.key, parseText(s, 'true', `--${flag}`));
         continue;
       }
       if (next === undefined || next.startsWith('--')) {
@@ -247,8 +266,8 @@ function readConfigFile(path: string): Map<keyof Config, unknown> {
 
 /** isBool: a true|false setting, which a bare flag sets to true. */
 function isBool(s: Setting): boolean {
-  return s.kind.t === 'enum' && s.kind.choices.length === 2 && s.kind.choices[0] === 'true' &&
-    s.kind.choices[1] === 'false';
+  return s.kind.t === 'enum' && (s.kind.bool === true || (s.kind.choices.length === 2 &&
+    s.kind.choices[0] === 'true' && s.kind.choices[1] === 'false'));
 }
 
 /** parseText parses a flag's or environment variable's text by the setting's kind. */
@@ -260,8 +279,9 @@ function parseText(s: Setting, raw: string, where: string): unknown {
       if (s.kind.nonEmpty && raw === '') throw bad('must not be empty');
       return raw;
     case 'enum':
-      if (!s.kind.choices.includes(raw)) throw bad(`expected one of ${s.kind.choices.join(', ')}`);
-      return raw;
+      if (s.kind.choices.includes(raw)) return raw;
+      if (s.kind.why !== undefined) throw bad(`only ${s.kind.choices.join(', ')}: ${s.kind.why}`);
+      throw bad(`expected one of ${s.kind.choices.join(', ')}`);
     case 'int': {
       if (!/^\d+$/.test(raw.trim())) throw bad(`expected a non-negative integer${unit(s)}`);
       return checkInt(s, Number(raw.trim()), bad);

@@ -9,11 +9,13 @@ import * as D from './defaults.js';
  * docs/configuration.md cannot drift apart.
  */
 
-/** Kind says how a setting's raw value is parsed. */
+/** Kind says how a setting's raw value is parsed. An enum with `bool` is a flag a bare
+ * `--flag` sets to true (etcd's true|false flags that take one value here); `why` says why
+ * the other values of etcd's are refused. */
 export type Kind =
   | { t: 'string'; nonEmpty?: boolean }
   | { t: 'int'; min: number; max?: number; unit?: string }
-  | { t: 'enum'; choices: readonly string[] }
+  | { t: 'enum'; choices: readonly string[]; bool?: boolean; why?: string }
   | { t: 'urls'; listen: boolean }
   | { t: 'list' };
 
@@ -85,6 +87,10 @@ export const settings: readonly Setting[] = [
   { flag: 'snapshot-count', key: 'snapshotCount', kind: { t: 'int', min: 1 }, value: 'n',
     defaultText: String(C.snapshotCount),
     help: 'Number of committed transactions to trigger a snapshot to disk.' },
+  { flag: 'pre-vote', key: 'preVote', value: 'true',
+    kind: { t: 'enum', choices: ['true'], bool: true,
+      why: 'the Raft node always runs the pre-vote phase' },
+    defaultText: 'true', help: 'Enable the Raft pre-vote phase (always on here).' },
   { flag: 'max-snapshots', key: 'maxSnapshots', kind: { t: 'int', min: 0 }, value: 'n',
     defaultText: String(C.snapshotFilesKept),
     help: 'Maximum number of snapshot files to retain (0 is unlimited); a file the WAL ' +
@@ -160,6 +166,11 @@ export const settings: readonly Setting[] = [
     kind: { t: 'string', nonEmpty: true }, value: 'retention', defaultText: '0',
     help: "Auto compaction retention; '0' disables auto compaction. " +
       "Periodic: '1' (hours) or '30m'." },
+  { flag: 'logger', key: 'logger', value: 'zap',
+    kind: { t: 'enum', choices: ['zap'], why: 'logs are JSON lines, as zap writes them; ' +
+      "capnslog's text lines are not written" },
+    defaultText: 'zap', help: 'The logger: zap (structured JSON lines; etcd 3.4 also has ' +
+      'capnslog).' },
   { flag: 'log-level', key: 'logLevel', kind: { t: 'enum', choices: logLevels },
     value: 'debug|info|warn|error', defaultText: 'info', help: 'Least severe level to log.' },
   { flag: 'log-outputs', key: 'logOutputs', kind: { t: 'list' }, value: 'stderr|stdout|path,...',
@@ -177,6 +188,17 @@ export const settings: readonly Setting[] = [
     kind: { t: 'int', min: 1, max: D.storageShardsMax }, value: 'n',
     defaultText: `max(1, cores - 1), at most ${D.storageShardsDefaultMax}`,
     help: 'Number of MVCC storage shard actors (worker threads).' },
+  { flag: 'enable-v2', key: 'enableV2', value: 'false',
+    kind: { t: 'enum', choices: ['false'], bool: true, why: 'the v2 API is not served' },
+    defaultText: 'false', help: 'Accept etcd v2 API requests (not served here: false only).' },
+  { flag: 'enable-pprof', key: 'enablePprof', value: 'false',
+    kind: { t: 'enum', choices: ['false'], bool: true,
+      why: "Go's pprof has no counterpart here (node --cpu-prof, GET /debug/threads)" },
+    defaultText: 'false', help: "Go's runtime profiling data over HTTP (false only)." },
+  { flag: 'metrics', key: 'metrics', value: 'basic',
+    kind: { t: 'enum', choices: ['basic'],
+      why: "'extensive' (gRPC handling-time histograms) is not exported" },
+    defaultText: 'basic', help: "The metrics exported: basic ('extensive' is not)." },
   { flag: 'config-file', key: 'configFile', kind: { t: 'string' }, value: 'path',
     defaultText: '(none)',
     help: 'Path to a JSON config file whose keys are these flag names (etcd\'s YAML keys).' },
