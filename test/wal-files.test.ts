@@ -340,6 +340,7 @@ test('wal files: snapshot files below the oldest kept segment are purged, the ne
       }
     }
     t.deepEqual(purgeSnapshots(dir, 5, { below: w.firstSegmentIndex }), [], 'nothing released');
+    t.deepEqual(purgeSnapshots(dir, 0), [], 'keep 0: no limit (--max-snapshots 0)');
     t.true(w.releaseTo(60).length > 0);
     const first = w.firstSegmentIndex;
     t.true(first > 20 && first <= 60, `the oldest kept segment starts at ${first}`);

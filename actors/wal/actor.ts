@@ -56,8 +56,6 @@ let queue: { msg: WalAppend; token: ReplyToken | undefined; trace: TraceRef[] | 
 let flushScheduled = false;
 /** ahead: the answers the Raft node applied ahead of its append, posted once it is durable. */
 const ahead = new AheadAnswers();
-/** unlimited: --max-snapshots 0 (keep every file the WAL still reaches back to). */
-const unlimited = Number.MAX_SAFE_INTEGER;
 let fsyncSeconds: number[] = [];
 let entriesPerFsync: number[] = [];
 /** snapshotSaveSeconds / snapshotFsyncSeconds: snapshot timings since the last WalStats. */
@@ -237,7 +235,7 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
         files.releaseTo(index);
         // Older snapshot files are never read again once newer ones have markers, nor any
         // below the oldest segment kept.
-        purgeSnapshots(cfg.dataDir, cfg.maxSnapshots === 0 ? unlimited : cfg.maxSnapshots,
+        purgeSnapshots(cfg.dataDir, cfg.maxSnapshots,
           { logger: log, below: files.firstSegmentIndex });
       } catch (e) {
         // Space is not lost for good: the next snapshot releases and purges again.

@@ -157,20 +157,21 @@ export function writeSnapshotFile(
 
 /**
  * purgeSnapshots deletes every snapshot file but the newest `keep` (by name, so a damaged new
- * file counts too; keep more than one), and, with `below`, every file at an index below it but
- * the newest: the WAL's oldest segment starts at `below`, so recovery can no longer start from
- * them (foldWal) and they would only hold disk (a whole store each). Returns the deleted paths.
+ * file counts too; keep more than one; 0: no limit, as --max-snapshots 0), and, with `below`,
+ * every file at an index below it but the newest: the WAL's oldest segment starts at `below`,
+ * so recovery can no longer start from them (foldWal) and they would only hold disk (a whole
+ * store each). Returns the deleted paths.
  */
 export function purgeSnapshots(
   dataDir: string,
   keep: number,
   opts: { readonly logger?: StoreLogger; readonly fsOps?: FsOps; readonly below?: number } = {},
 ): string[] {
-  if (!(Number.isSafeInteger(keep) && keep >= 1)) throw new RangeError(`snap: keep ${keep} < 1`);
+  if (!(Number.isSafeInteger(keep) && keep >= 0)) throw new RangeError(`snap: keep ${keep} < 0`);
   const fsx = opts.fsOps ?? nodeFsOps;
   const below = opts.below ?? 0;
   const gone = listSnapshots(dataDir, fsx)
-    .filter((s, i) => i >= keep || (i > 0 && s.index < below)).map((s) => s.path);
+    .filter((s, i) => (keep > 0 && i >= keep) || (i > 0 && s.index < below)).map((s) => s.path);
   for (const p of gone) fsx.unlinkSync(p);
   if (gone.length > 0) {
     fsyncDir(fsx, snapDirOf(dataDir));

@@ -54,7 +54,7 @@ export interface Config {
    * connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS). */
   maxConcurrentStreams: number;
   /** watchProgressNotifyInterval: etcd's --experimental-watch-progress-notify-interval, a
-   * Go duration ('0': no progress notifications). */
+   * Go duration ('0' keeps the default; watchProgressNotifyMs). */
   watchProgressNotifyInterval: string;
   /** leaseCheckpointInterval: how often the leader checkpoints remaining lease TTLs, a Go
    * duration ('5m', '500ms'); '0' disables (etcd 3.5/3.6's experimental flag). */

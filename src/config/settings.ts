@@ -33,6 +33,11 @@ export interface Setting {
 
 const u = 'http(s)://host:port';
 
+/** duration is a setting written as a Go duration ('5m', '30s', '0'), checked by load.ts. */
+function duration(flag: string, key: keyof Config, defaultText: string, help: string): Setting {
+  return { flag, key, kind: { t: 'string', nonEmpty: true }, value: 'duration', defaultText, help };
+}
+
 /** settings lists every setting, in help order. */
 export const settings: readonly Setting[] = [
   { flag: 'name', key: 'name', kind: { t: 'string', nonEmpty: true }, value: 'name',
@@ -103,31 +108,25 @@ export const settings: readonly Setting[] = [
     kind: { t: 'int', min: 1 }, value: 'n', defaultText: String(C.snapshotCatchUpEntries),
     help: 'Number of entries kept in the log after a snapshot, for slow followers to ' +
       'catch up without one (etcd 3.6).' },
-  { flag: 'grpc-keepalive-interval', key: 'grpcKeepaliveInterval',
-    kind: { t: 'string', nonEmpty: true }, value: 'duration',
-    defaultText: D.grpcKeepaliveIntervalDefault,
-    help: 'Frequency of server-to-client pings on gRPC connections, to check that a ' +
-      "connection is alive ('0' disables)." },
-  { flag: 'grpc-keepalive-timeout', key: 'grpcKeepaliveTimeout',
-    kind: { t: 'string', nonEmpty: true }, value: 'duration',
-    defaultText: D.grpcKeepaliveTimeoutDefault,
-    help: 'How long the server waits for the answer to a ping before it closes the gRPC ' +
-      'connection.' },
+  duration('grpc-keepalive-interval', 'grpcKeepaliveInterval', D.grpcKeepaliveIntervalDefault,
+    'Frequency of server-to-client pings on gRPC connections, to check that a ' +
+      "connection is alive ('0' disables)."),
+  duration('grpc-keepalive-timeout', 'grpcKeepaliveTimeout', D.grpcKeepaliveTimeoutDefault,
+    'How long the server waits for the answer to a ping before it closes the gRPC ' +
+      'connection.'),
   { flag: 'max-concurrent-streams', key: 'maxConcurrentStreams',
     kind: { t: 'int', min: 1, max: 0xffffffff }, value: 'n',
     defaultText: String(C.grpcConcurrentStreamsMax),
     help: 'Maximum concurrent streams (calls) each client can open on one gRPC connection ' +
       '(etcd: unbounded by default; here bounded).' },
-  { flag: 'experimental-watch-progress-notify-interval', key: 'watchProgressNotifyInterval',
-    kind: { t: 'string', nonEmpty: true }, value: 'duration',
-    defaultText: D.watchProgressNotifyIntervalDefault,
-    help: 'How often a watcher created with progress_notify that got no events is told the ' +
-      "revision it has seen up to (as etcd: '0' keeps the default, at least 100ms)." },
-  { flag: 'experimental-lease-checkpoint-interval', key: 'leaseCheckpointInterval',
-    kind: { t: 'string', nonEmpty: true }, value: 'duration',
-    defaultText: D.leaseCheckpointIntervalDefault,
-    help: "How often the leader checkpoints leases' remaining TTLs, so that a new leader " +
-      "does not start them over ('0' disables, as etcd 3.4)." },
+  duration('experimental-watch-progress-notify-interval', 'watchProgressNotifyInterval',
+    D.watchProgressNotifyIntervalDefault,
+    'How often a watcher created with progress_notify that got no events is told the ' +
+      "revision it has seen up to (as etcd: '0' keeps the default, at least 100ms)."),
+  duration('experimental-lease-checkpoint-interval', 'leaseCheckpointInterval',
+    D.leaseCheckpointIntervalDefault,
+    "How often the leader checkpoints leases' remaining TTLs, so that a new leader " +
+      "does not start them over ('0' disables, as etcd 3.4)."),
   { flag: 'quota-backend-bytes', key: 'quotaBackendBytes', kind: { t: 'int', min: 0 },
     value: 'bytes', defaultText: `${C.quotaBackendBytes} (0 means the default)`,
     help: 'Raise an alarm and refuse writes when the store exceeds this size.' },

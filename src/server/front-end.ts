@@ -69,9 +69,10 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
     });
   }
 
+  const metricsText = () => metrics.render(system, kv);
   const { gateways, listened } = await serveClients(config, clientUrls, pool, log, {
     kv, system, version,
-    metricsText: () => metrics.render(system, kv),
+    metricsText,
     ...obs.gatewayDeps,
     countBytes: (received, sent) => metrics.addClientBytes(received, sent),
     onBodyRefused: () => metrics.httpBodyRefused.inc(),
@@ -83,26 +84,29 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
     metrics.ingestGateway(gatewayLoad(gateways, pool?.last.values()));
   });
   // The gRPC and metrics listeners, closed with the gateways on a stop.
-  const grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'> = { servers: [], admissions: [] };
-  stopOnSignals(deps, gateways, grpc, obs);
+  const others: Listeners = { servers: [], admissions: [] };
+  stopOnSignals(deps, gateways, others, obs);
   publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...grpc, watches: gateways.at(-1)!.watches },
+    version, config, metrics, log, auth, ...others, watches: gateways.at(-1)!.watches },
   grpcUrls));
   for (const r of deps.metricsUrls) {
-    const m = await startMetricsServer({ kv, system, metricsText: () => metrics.render(system,
-      kv) }, r);
-    grpc.servers.push({ close: () => { m.server.close(); return true; } });
+    const m = await startMetricsServer({ kv, system, metricsText }, r);
+    others.servers.push({ close: () => { m.server.close(); return true; } });
     const url = new URL(r.url);
     log.info({ url: `${url.protocol}//${url.hostname}:${m.port}` },
       'ready to serve metrics requests');
   }
 }
 
+/** Listeners are the gRPC and metrics servers beside the HTTP gateways, and the gRPC ones'
+ * admissions (requests in flight, drained on a stop). */
+type Listeners = Pick<GrpcStartDeps, 'servers' | 'admissions'>;
+
 /** stopOnSignals stops the member on SIGINT or SIGTERM: the listeners close, requests in
  * flight finish against the actors (a bounded wait), then the actors stop in order (the Raft
  * node first, the WAL writer flushing and fsyncing its queue last), and the process exits. */
-function stopOnSignals(deps: FrontEndDeps, gateways: Gateway[],
-  grpc: Pick<GrpcStartDeps, 'servers' | 'admissions'>, obs: { stop(): Promise<void> }): void {
+function stopOnSignals(deps: FrontEndDeps, gateways: Gateway[], others: Listeners,
+  obs: { stop(): Promise<void> }): void {
   const { system, pool, lock, log, logger } = deps;
   let stopping = false;
   const stop = (signal: string) => {
@@ -111,8 +115,8 @@ function stopOnSignals(deps: FrontEndDeps, gateways: Gateway[],
     log.info({ signal }, 'received signal; shutting down');
     system.markStopping();
     for (const g of gateways) g.watches.closeAll(new EtcdError('STOPPED'));
-    for (const g of [...gateways.map((x) => x.server), ...grpc.servers]) g.close();
-    const admissions = [...gateways.map((g) => g.routes.admission), ...grpc.admissions];
+    for (const g of [...gateways.map((x) => x.server), ...others.servers]) g.close();
+    const admissions = [...gateways.map((g) => g.routes.admission), ...others.admissions];
     void Promise.all([drain(admissions, shutdownDrainMsMax), pool?.close()])
       .then(() => obs.stop()).then(() => system.stop()).then(() => pool?.terminate())
       .then(async () => {
