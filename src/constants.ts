@@ -352,6 +352,10 @@ export const grpcConcurrentStreamsMax = 1_000;
  * decides whether grpc-js may take the bare socket (src/grpc/opening.ts): a client's preface,
  * SETTINGS and first request's headers are a few hundred bytes. */
 export const grpcOpeningBytesMax = 64 * 1024;
+/** grpcHttp1PassedMax bounds the sockets of HTTP/1.x connections to the gRPC port that are
+ * being passed to the HTTP listener (two a connection: the client's and ours to the
+ * listener); past it a new one is closed at once. */
+export const grpcHttp1PassedMax = 2 * 1024;
 /** grpcStreamWritesPendingMax bounds the answers a keep-alive stream has handed to gRPC but
  * not yet flushed: past it the server stops reading that stream's requests until the client
  * reads (HTTP/2 flow control then stops the client), so a client that never reads costs

@@ -105,13 +105,13 @@ test('opening: etcdctl\'s http:// authority is rewritten; the bytes handed on ar
   t.true(next.includes('http:--127.0.0.1:23790'), 'later requests are still rewritten');
 });
 
-test('opening: bytes that are not HTTP/2 get no SETTINGS and are handed on bare at once',
+test('opening: bytes that are not HTTP/2 get no SETTINGS and are handed on at once, as HTTP/1',
   (t) => {
     const o = new ConnectionOpening(65_536);
     const http1 = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1');
     const r = feed(o, [http1]);
     t.deepEqual(r.sent, []);
-    t.is(r.opened?.kind, 'bare');
+    t.is(r.opened?.kind, 'http1');
     t.deepEqual(Buffer.concat(r.opened!.first), http1);
     // A preface that goes wrong only after its first bytes is found as soon as it differs.
     const o2 = new ConnectionOpening(65_536);

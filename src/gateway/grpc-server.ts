@@ -14,15 +14,15 @@ import { type Config, grpcKeepaliveMs } from '../config/index.js';
 import { urlProblem } from '../config/values.js';
 import { countGrpc, type GrpcCounts, type Metrics } from '../metrics/index.js';
 import {
-  grpcConcurrentStreamsMax, grpcOpeningBytesMax, grpcOverheadBytes, grpcStreamWritesPendingMax,
-  requestBytesMax,
+  grpcConcurrentStreamsMax, grpcHttp1PassedMax, grpcOpeningBytesMax, grpcOverheadBytes,
+  grpcStreamWritesPendingMax, requestBytesMax,
   allKvsAttemptsMax, allKvsPageKeys, snapshotChunkBytes, snapshotStepMs,
 } from '../constants.js';
 import {
   answerOf, EtcdError, errorTable, grpcCodeName, GrpcCode, toEtcdError,
 } from '../errors.js';
 import type { AuthorityRewriter } from '../grpc/authority.js';
-import { ConnectionOpening } from '../grpc/opening.js';
+import { ConnectionOpening, type Opened } from '../grpc/opening.js';
 import * as pb from '../grpc/codec.js';
 import {
   rangeEntriesResponse, rangeResponseBytes, watchResponseBytes,
@@ -62,7 +62,9 @@ import type { Sink, SinkStream, WatchGateway } from './watch-routes.js';
  *
  * It listens on its own port (--listen-client-grpc-urls): etcd multiplexes gRPC and HTTP on
  * one port, but hyper-express (uWebSockets) parses every connection itself as HTTP/1.1 and
- * cannot hand an HTTP/2 connection over to another server (docs/configuration.md).
+ * cannot hand an HTTP/2 connection over to another server (docs/configuration.md). The other
+ * way round works: an HTTP/1.x connection to this port is passed to the HTTP listener
+ * (passHttp1), so this port answers what etcd's client port answers.
  *
  * Limits: a request message over --max-request-bytes + 512 KiB is refused by grpc-js
  * (ResourceExhausted, as grpc-go refuses it for etcd), a write over --max-request-bytes gets
@@ -87,8 +89,15 @@ export interface GrpcGatewayDeps extends GatewayDeps {
   /** keepalive: --grpc-keepalive-interval and --grpc-keepalive-timeout (interval 0: no pings). */
   keepalive?: { intervalMs: number; timeoutMs: number };
   /** onConnection counts a client connection by how it was handed over (src/grpc/opening.ts). */
-  onConnection?: (handover: 'bare' | 'rewritten') => void;
+  onConnection?: (handover: Handover) => void;
+  /** http1: where an HTTP/1.x connection to this port is passed (this member's HTTP client
+   * listener, as etcd serves both on one port); absent, the HTTP/2 server refuses it. */
+  http1?: { host: string; port: number };
 }
+
+/** Handover is how a client connection reached its server: grpc-js with the bare socket or
+ * through the authority rewriter, or the HTTP listener (an HTTP/1.x client). */
+export type Handover = 'bare' | 'rewritten' | 'http1';
 
 /** GrpcGateway is a started gRPC server. */
 export interface GrpcGateway {
@@ -139,8 +148,13 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
   // socket or through the rewriter of etcdctl's `http://` authority (src/grpc/opening.ts).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const opening = new Set<net.Socket>();
-  const listener = net.createServer({ noDelay: true },
-    (socket) => accept(socket, injector, opening, deps.onConnection));
+  const passed = new Set<net.Socket>();
+  const listener = net.createServer({ noDelay: true }, (socket) => accept(socket, injector,
+    opening, (kind, first) => {
+      if (kind !== 'http1' || deps.http1 === undefined) return false;
+      passHttp1(socket, first, deps.http1, passed);
+      return true;
+    }, deps.onConnection));
   r.release();
   await new Promise<void>((resolve, reject) => {
     listener.once('error', (e) => reject(bindError(r.setting, r.url, e)));
@@ -151,7 +165,7 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
     server, port, admission: g.admission,
     close() {
       listener.close();
-      for (const socket of opening) socket.destroy();
+      for (const socket of [...opening, ...passed]) socket.destroy();
       g.closeStreams();
       injector.destroy();
       server.forceShutdown();
@@ -167,7 +181,8 @@ export async function startGrpcGateway(deps: GrpcGatewayDeps, r: Reservation):
  * then the socket is in `opening`, which the server's close destroys.
  */
 function accept(socket: net.Socket, injector: grpc.ConnectionInjector, opening: Set<net.Socket>,
-  counted?: (handover: 'bare' | 'rewritten') => void): void {
+  pass: (kind: Opened['kind'], first: Uint8Array[]) => boolean,
+  counted?: (handover: Handover) => void): void {
   const watch = new ConnectionOpening(grpcOpeningBytesMax);
   const gone = () => socket.destroy();
   const onData = (d: Buffer) => {
@@ -180,19 +195,54 @@ function accept(socket: net.Socket, injector: grpc.ConnectionInjector, opening: 
     socket.off('end', gone);
     socket.off('error', gone);
     opening.delete(socket);
-    if (opened.kind === 'bare') {
+    if (pass(opened.kind, opened.first)) {
+      counted?.('http1');
+    } else if (opened.kind !== 'rewrite') {
       socket.unshift(Buffer.concat(opened.first));
       injector.injectConnection(socket);
+      counted?.('bare');
     } else {
       injector.injectConnection(new RewritingSocket(socket, opened.rewriter, opened.first));
+      counted?.('rewritten');
     }
-    counted?.(opened.kind === 'bare' ? 'bare' : 'rewritten');
   };
   opening.add(socket);
   socket.on('data', onData);
   socket.on('end', gone);
   socket.on('error', gone);
   socket.once('close', () => opening.delete(socket));
+}
+
+/**
+ * passHttp1 joins an HTTP/1.x client connection to the member's HTTP listener (`to`), the
+ * bytes read so far first: that server answers it as it answers its own clients (routes,
+ * limits, errors), so one port serves gRPC and HTTP as etcd's client port does. At most
+ * grpcHttp1PassedMax at once (`passed`); past it, or when the listener cannot be reached, the
+ * client's connection is closed. Either side ending or failing ends the other.
+ */
+function passHttp1(socket: net.Socket, first: Uint8Array[], to: { host: string; port: number },
+  passed: Set<net.Socket>): void {
+  if (passed.size >= grpcHttp1PassedMax) {
+    socket.destroy();
+    return;
+  }
+  const upstream = net.connect({ host: to.host, port: to.port, noDelay: true });
+  passed.add(socket);
+  passed.add(upstream);
+  const end = () => {
+    socket.destroy();
+    upstream.destroy();
+    passed.delete(socket);
+    passed.delete(upstream);
+  };
+  for (const s of [socket, upstream]) {
+    s.once('error', end);
+    s.once('close', end);
+  }
+  upstream.write(Buffer.concat(first));
+  socket.pipe(upstream);
+  upstream.pipe(socket);
+  socket.resume();
 }
 
 /** RewritingSocket is a client connection whose incoming bytes pass an AuthorityRewriter. */
@@ -252,6 +302,8 @@ export interface GrpcStartDeps {
   /** servers and admissions: main's lists to stop and drain at shutdown (appended to). */
   servers: { close(): boolean }[];
   admissions: { inflight: number }[];
+  /** http1: the HTTP client listener HTTP/1.x connections to a gRPC port are passed to. */
+  http1?: { host: string; port: number };
 }
 
 /** startGrpcGateways serves the gRPC API on every reserved --listen-client-grpc-urls URL,
@@ -278,6 +330,7 @@ export async function startGrpcGateways(d: GrpcStartDeps, reserved: Reservation[
       maxConcurrentStreams: d.config.maxConcurrentStreams,
       onConnection: (handover) => d.metrics.grpcConnections.inc({ handover }),
       keepalive: grpcKeepaliveMs(d.config),
+      ...(d.http1 === undefined ? {} : { http1: d.http1 }),
     }, r);
     d.servers.push({ close: () => { g.close(); return true; } });
     d.admissions.push(g.admission);

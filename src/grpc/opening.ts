@@ -26,9 +26,11 @@ import { AuthorityRewriter } from './authority.js';
  *
  * Decisions:
  * - `bare`: the first HEADERS needs no rewriting; the bytes go to the HTTP/2 server as they
- *   came (less the acknowledgement), and the rest of the connection is native. Also a
- *   connection that does not open with HTTP/2's preface: no SETTINGS was sent, and the HTTP/2
- *   server refuses the bytes as it would have.
+ *   came (less the acknowledgement), and the rest of the connection is native.
+ * - `http1`: the connection does not open with HTTP/2's preface (no SETTINGS was sent): an
+ *   HTTP/1.x client, as etcd's client port serves them beside gRPC (`/metrics`, `/health`,
+ *   the `/v3` JSON gateway, asked by `etcdctl check datascale`, Prometheus, curl). The gateway
+ *   passes it to the member's HTTP listener; the bytes read so far go first.
  * - `rewrite`: the first HEADERS had its authority fixed, or the opening could not tell (a
  *   header block in CONTINUATION frames, more than grpcOpeningBytesMax before a decision);
  *   the bytes so far went through `rewriter`, which goes on with the rest. A client that has
@@ -52,7 +54,7 @@ export const serverSettings: Uint8Array = Uint8Array.of(0, 0, 0, SETTINGS, 0, 0,
 /** Opened is the opening's decision: how to hand the connection to the HTTP/2 server, and
  * the bytes it has read so far, to be handed on first. */
 export type Opened =
-  | { kind: 'bare'; first: Uint8Array[] }
+  | { kind: 'bare' | 'http1'; first: Uint8Array[] }
   | { kind: 'rewrite'; first: Uint8Array[]; rewriter: AuthorityRewriter };
 
 /** Step is what one push gives: bytes to send the client now (the SETTINGS frame, once), and
@@ -133,10 +135,10 @@ export class ConnectionOpening {
     this.keptBytes += b.length;
   }
 
-  /** notHttp2: the client did not open with HTTP/2's preface. Nothing can need rewriting;
-   * the HTTP/2 server gets the bytes as they came and refuses them as it would have. */
+  /** notHttp2: the client did not open with HTTP/2's preface: an HTTP/1.x client (or none
+   * the HTTP server will understand, which answers it as it answers any such bytes). */
   private notHttp2(step: Step, b: Uint8Array): Step {
-    this.opened = { kind: 'bare', first: [b] };
+    this.opened = { kind: 'http1', first: [b] };
     step.opened = this.opened;
     return step;
   }

@@ -304,9 +304,10 @@ export class Metrics {
   readonly grpcSent = this.counter('grpc_server_msg_sent_total',
     'Total number of gRPC stream messages sent by the server.', grpcLabels);
   readonly grpcConnections = this.counter('myetcd_grpc_connections_total',
-    'gRPC client connections by how they were handed to the HTTP/2 server: "bare" (the ' +
-    'socket itself), "rewritten" (through the :authority rewriter, e.g. etcdctl 3.4 given ' +
-    'http:// endpoints).', ['handover']);
+    'Client connections to the gRPC port by how they were handed over: to the HTTP/2 ' +
+    'server as "bare" (the socket itself) or "rewritten" (through the :authority rewriter, ' +
+    'e.g. etcdctl 3.4 given http:// endpoints); "http1" to the HTTP client listener (an ' +
+    'HTTP/1.x client).', ['handover']);
 
   private shownServerId: string | undefined;
   private slowApplyRegistered = false;

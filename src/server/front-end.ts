@@ -86,9 +86,10 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
   // The gRPC and metrics listeners, closed with the gateways on a stop.
   const others: Listeners = { servers: [], admissions: [] };
   stopOnSignals(deps, gateways, others, obs);
+  const http1 = http1Target(clientUrls, listened);
   publishClientUrls(system.gateway, config, listened, await startGrpcGateways({ kv, system,
-    version, config, metrics, log, auth, ...others, watches: gateways.at(-1)!.watches },
-  grpcUrls));
+    version, config, metrics, log, auth, ...others, watches: gateways.at(-1)!.watches,
+    ...(http1 === undefined ? {} : { http1 }) }, grpcUrls));
   for (const r of deps.metricsUrls) {
     const m = await startMetricsServer({ kv, system, metricsText }, r);
     others.servers.push({ close: () => { m.server.close(); return true; } });
@@ -96,6 +97,18 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
     log.info({ url: `${url.protocol}//${url.hostname}:${m.port}` },
       'ready to serve metrics requests');
   }
+}
+
+/** http1Target is where the gRPC ports pass HTTP/1.x clients: the first plain-HTTP client
+ * listener (a TLS one would not understand them), dialled on loopback when it listens on
+ * every address. */
+export function http1Target(clientUrls: readonly Pick<Reservation, 'url' | 'host'>[],
+  ports: readonly number[]): { host: string; port: number } | undefined {
+  const i = clientUrls.findIndex((r) => new URL(r.url).protocol === 'http:');
+  if (i < 0 || ports[i] === undefined) return undefined;
+  const host = clientUrls[i]!.host;
+  const any = { '0.0.0.0': '127.0.0.1', '::': '::1' } as Record<string, string>;
+  return { host: any[host] ?? host, port: ports[i]! };
 }
 
 /** Listeners are the gRPC and metrics servers beside the HTTP gateways, and the gRPC ones'
