@@ -187,6 +187,10 @@ export const peerHandshakeUrlBytesMax = 512;
 // ---- WAL ----
 /** segmentSizeBytes is etcd's SegmentSizeBytes: 64 MiB per WAL segment. */
 export const segmentSizeBytes = 64 * 1024 * 1024;
+/** walSnapshotCutBytesMin: a snapshot of the whole log starts a new WAL segment (and so
+ * releases the old ones) when the tail segment holds at least this much
+ * (WalStore.cutAtSnapshot); below it the few records left are not worth a segment's files. */
+export const walSnapshotCutBytesMin = 1024 * 1024;
 /** walRecordBytesMax bounds one WAL record; larger is corruption, not data. */
 export const walRecordBytesMax = 32 * 1024 * 1024;
 /**

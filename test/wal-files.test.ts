@@ -327,6 +327,45 @@ test('wal files: segments rotate and recover; releaseTo keeps what recovery need
   w3.close();
 });
 
+test('wal files: a snapshot of the whole log starts a segment named after it, and every ' +
+  'older segment goes; a start from it reads no entry', (t) => {
+  const dir = tmpDir(t);
+  const opts = { logger: newLogger(), segmentSizeBytes: 4096 };
+  const w = WalStore.open(dir, opts);
+  w.append([meta]);
+  for (let i = 1; i <= 60; i++) w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, i));
+  t.true(w.segmentNames().length >= 2);
+  t.false(w.cutAtSnapshot(59, 0), 'entries after the snapshot: no cut');
+  t.false(w.cutAtSnapshot(60, 1 << 20), 'a tail smaller than minBytes: no cut');
+  t.true(w.cutAtSnapshot(60, 0));
+  // Cut, no marker yet (a crash here): the start recovers every entry from the beginning.
+  const w1 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 4096 });
+  t.deepEqual(w1.recovered.entries.map((e) => e.index), range(1, 60));
+  w1.close();
+  writeSnapshotFile(dir, 1, 60, enc.encode('state@60'));
+  w.saveSnapshotMarker(60 as Index, 1 as Term);
+  const released = w.releaseTo(60);
+  t.deepEqual(w.segmentNames(), [walSegmentName(released.length, 60)],
+    'one segment left, named after the snapshot');
+  t.true(released.length >= 2);
+  w.save([entry(1, 61, 'after')], hs(1, 61));
+  w.close();
+  const w2 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 4096 });
+  t.is(Number(w2.recovered.snapshot?.index), 60);
+  t.deepEqual(show(w2.recovered.entries), [[1, 61, 'after']]);
+  t.deepEqual(w2.recovered.hardState, hs(1, 61));
+  t.deepEqual(w2.recovered.metadata, { nodeId: 1, clusterId: 99 });
+  // The next cut names the next entry again.
+  for (let i = 62; i <= 160; i++) w2.save([entry(1, i, `v${i}`.padEnd(40, '.'))], hs(1, i));
+  const names = w2.segmentNames();
+  t.true(names.length >= 2);
+  t.true(Number.parseInt(names[1]!.slice(17, 33), 16) > 61);
+  w2.close();
+  const w3 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 4096 });
+  t.deepEqual(w3.recovered.entries.map((e) => e.index), range(61, 160));
+  w3.close();
+});
+
 test('wal files: snapshot files below the oldest kept segment are purged, the newest never',
   (t) => {
     const dir = tmpDir(t);

@@ -1,7 +1,8 @@
 import * as fsp from 'node:fs/promises';
 import { Piscina } from 'piscina';
 import {
-  snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotSamplesMax,
+  snapshotPoolIdleMs, walFsyncSamplesMax, walSlowFsyncMs, walSnapshotCutBytesMin,
+  walSnapshotSamplesMax,
 } from '../../src/constants.js';
 import type { HardState } from '../../src/raft/index.js';
 import type { ReplyToken } from '../../src/runtime/endpoint.js';
@@ -230,6 +231,11 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
       // never looks for a snapshot that is not there (with a hard state that lets it use it),
       // and, as every append, never where a zero fill in flight may still land.
       while (files.appendWaitsForFill(0)) await filling;
+      try {
+        files.cutAtSnapshot(index, walSnapshotCutBytesMin);
+      } catch (e) {
+        log.warn({ err: String(e) }, 'wal: could not start a segment at the snapshot');
+      }
       files.saveSnapshotMarker(index, term, hardState);
       try {
         files.releaseTo(index);

@@ -410,6 +410,24 @@ export class WalStore {
   }
 
   /**
+   * cutAtSnapshot starts a new segment, named `index`, when the log ends at `index` (a
+   * snapshot of everything written: a stop's, an idle member's) and the tail segment holds
+   * at least `minBytes`. The snapshot's marker then goes into the new segment, and
+   * releaseTo(index) deletes every older one: the next start reads the snapshot and a few
+   * records instead of a segment of entries the snapshot already holds. The name is the
+   * snapshot's index, not the next entry's, because recovery needs a segment that begins at or
+   * below its snapshot (foldWal, etcd's searchIndex); the first entry written into it will be
+   * index + 1, as the log's first segment (0) holds entry 1. Returns whether it cut; a cut
+   * that fails before its rename throws and is only put off (the marker goes into the tail).
+   */
+  cutAtSnapshot(index: number, minBytes: number): boolean {
+    this.usable();
+    if (index !== this.lastIndex || this.tailBytes < minBytes) return false;
+    this.cut(index);
+    return true;
+  }
+
+  /**
    * commitThrough is the last hard state written with its commit raised to index, or
    * undefined when the commit already reaches it (or no hard state was ever written). Term
    * and vote are the last written, so nothing written later can go back from them.
@@ -568,14 +586,14 @@ export class WalStore {
     }
   }
 
-  // cut starts the next segment: its head (crc, metadata, state) goes to a .tmp file that is
+  // cut starts the next segment, named `index` (the next entry's by default; cutAtSnapshot
+  // names it after its snapshot): its head (crc, metadata, state) goes to a .tmp file that is
   // synced and then renamed, so a segment is never seen without its complete head. The old
   // tail is first cut back to its records (its preallocated zeros go), as etcd's cut does.
-  private cut(): void {
+  private cut(index = this.lastIndex + 1): void {
     const prev = this.segments.at(-1);
     assert(prev !== undefined, 'wal: the store keeps its tail segment');
     const seq = prev.seq + 1;
-    const index = this.lastIndex + 1;
     // Recovery refuses a segment whose first index is below its predecessor's (readWal).
     assert(index >= prev.index, 'wal: a segment index is not below its predecessor\'s',
       [index, prev.name]);
