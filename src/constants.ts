@@ -535,6 +535,15 @@ export const idleGcGrowthBytes = 24 * 1024 * 1024;
  * does not collect when idle; marking a large live heap pauses the thread for a long time (1.3
  * to 1.7 s for the Raft thread's 215 MiB on a loaded machine), and its growth is mostly live. */
 export const idleGcLiveBytesMax = 64 * 1024 * 1024;
+/** idleShrinkNewSpaceBytes: an idle thread whose young generation is larger than this runs
+ * collections until V8 shrinks it (shouldShrinkIdle in src/runtime/gc.ts); V8's smallest is
+ * 1 MiB (two semi-spaces of 512 KiB). */
+export const idleShrinkNewSpaceBytes = 2 * 1024 * 1024;
+/** idleShrinkAfterChecks: the idle checks in a row before the first such collection. */
+export const idleShrinkAfterChecks = 2;
+/** idleShrinkCollectionsMax: at most this many such collections each time the thread has been
+ * busy (V8 shrank the gateway's young generation at the sixth or seventh, a second apart). */
+export const idleShrinkCollectionsMax = 12;
 /** idleGcBusyMax: the event-loop utilisation over the last check below which a thread is idle. */
 export const idleGcBusyMax = 0.05;
 assert(idleGcBusyMax > 0 && idleGcBusyMax < 1, 'idle means some fraction of the loop');

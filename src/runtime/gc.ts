@@ -10,10 +10,11 @@
  * --expose-gc flag is set; without it, it does nothing.
  */
 import { performance } from 'node:perf_hooks';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
   idleCompactGapMs, idleGcBusyMax, idleGcCheckMs, idleGcGrowthBytes, idleGcLiveBytesMax,
+  idleShrinkAfterChecks, idleShrinkCollectionsMax, idleShrinkNewSpaceBytes,
 } from '../constants.js';
 
 /** gcAfterGrowthDelayMs: after a store replaces columns or an arena, the collection waits
@@ -110,8 +111,41 @@ export function shouldCollectIdle(h: IdleHeap): boolean {
     h.heapUsed - h.liveAfterGc >= idleGcGrowthBytes;
 }
 
+/** IdleYoung is what the idle collector knows of its thread's young generation at one check. */
+export interface IdleYoung {
+  /** idleChecks: the checks in a row, this one included, that found the thread idle. */
+  idleChecks: number;
+  /** budget: the collections still allowed for shrinking since the thread was last busy. */
+  budget: number;
+  /** newSpace: the young generation's size now (V8's new space, both semi-spaces). */
+  newSpace: number;
+  /** liveAfterGc: as in IdleHeap. */
+  liveAfterGc: number;
+}
+
+/**
+ * shouldShrinkIdle decides whether an idle thread runs one more full collection to give back
+ * its young generation. V8 grows a thread's new space under allocation (the gateway's to 32
+ * MiB in a burst of writes) and shrinks it only in a collection that finds the allocation
+ * rate of the last seconds low; a thread that stops allocating runs no collection, so the
+ * space stays committed. A collection a second while the thread stays idle lets V8 see the
+ * low rate (measured: the sixth or seventh gives the gateway's 32 MiB back, RSS −31 MiB).
+ * Bounded: only past idleShrinkNewSpaceBytes, after idleShrinkAfterChecks idle checks, and at
+ * most idleShrinkCollectionsMax collections each time the thread has been busy.
+ */
+export function shouldShrinkIdle(y: IdleYoung): boolean {
+  return y.idleChecks >= idleShrinkAfterChecks && y.budget > 0 &&
+    y.newSpace > idleShrinkNewSpaceBytes && y.liveAfterGc <= idleGcLiveBytesMax;
+}
+
+/** newSpaceBytes is this thread's young generation's size (0 if V8 does not name it). */
+function newSpaceBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
 let idleTimer: NodeJS.Timeout | undefined;
-/** idleCollections counts the collections the idle collector ran on this thread. */
+/** idleCollections counts the collections the idle collector ran on this thread (both kinds:
+ * for a grown heap and for a grown young generation). */
 let idleCollections = 0;
 
 /** startIdleCollector makes this thread run one full collection when it goes idle after its
@@ -121,17 +155,25 @@ export function startIdleCollector(): void {
   if (idleTimer !== undefined) return;
   let liveAfterGc = getHeapStatistics().used_heap_size;
   let elu = performance.eventLoopUtilization();
+  let idleChecks = 0;
+  let budget = 0;
   idleTimer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(now, elu).utilization;
     elu = now;
+    const idle = busy < idleGcBusyMax;
+    idleChecks = idle ? idleChecks + 1 : 0;
+    if (!idle) budget = idleShrinkCollectionsMax;
     const heapUsed = getHeapStatistics().used_heap_size;
     // A collection V8 ran on its own may have found the heap smaller: that is the live heap.
     liveAfterGc = Math.min(liveAfterGc, heapUsed);
-    if (!shouldCollectIdle({ heapUsed, liveAfterGc, busy })) return;
+    const grown = shouldCollectIdle({ heapUsed, liveAfterGc, busy });
+    if (!grown &&
+      !shouldShrinkIdle({ idleChecks, budget, newSpace: newSpaceBytes(), liveAfterGc })) return;
     const gc = gcFunction();
     if (gc === null) return;
     gc();
+    if (!grown) budget--;
     idleCollections++;
     liveAfterGc = getHeapStatistics().used_heap_size;
   }, idleGcCheckMs).unref();
