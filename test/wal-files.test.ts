@@ -366,6 +366,50 @@ test('wal files: a snapshot of the whole log starts a segment named after it, an
   w3.close();
 });
 
+test('wal files: a start whose newest segment begins at a usable snapshot reads that segment ' +
+  'alone; with that snapshot\'s file damaged it reads them all and falls back', (t) => {
+  const dir = tmpDir(t);
+  const w = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 4096 });
+  w.append([meta]);
+  for (let i = 1; i <= 60; i++) {
+    w.save([entry(1, i, `value-${i}-`.padEnd(40, '.'))], hs(1, i));
+    if (i === 30) {
+      writeSnapshotFile(dir, 1, 30, enc.encode('state@30'));
+      w.saveSnapshotMarker(30 as Index, 1 as Term);
+    }
+  }
+  t.true(w.cutAtSnapshot(60, 0));
+  writeSnapshotFile(dir, 1, 60, enc.encode('state@60'));
+  w.saveSnapshotMarker(60 as Index, 1 as Term);
+  t.is(w.markerBefore(60), 30);
+  w.releaseTo(w.markerBefore(60)); // as the WAL writer does after a cut
+  w.save([entry(1, 61, 'after')], hs(1, 61));
+  const segments = w.segmentNames().length;
+  t.true(segments >= 3, `${segments} segments kept`);
+  w.close();
+  const walReads = { n: 0 };
+  const counting: FsOps = { ...nodeFsOps, readFileSync: (f: string) => {
+    if (f.endsWith('.wal')) walReads.n++;
+    return nodeFsOps.readFileSync(f);
+  } };
+  const w2 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 4096, fsOps: counting });
+  t.is(walReads.n, 1, 'the newest segment alone');
+  t.is(dec.decode(w2.recovered.snapshot!.body), 'state@60');
+  t.deepEqual(show(w2.recovered.entries), [[1, 61, 'after']]);
+  t.is(w2.segmentNames().length, segments, 'the segments not read are still the store\'s');
+  w2.close();
+  const p60 = listSnapshots(dir).find((s) => s.index === 60)!.path;
+  const bytes = fs.readFileSync(p60);
+  bytes[bytes.length - 1]! ^= 0x40;
+  fs.writeFileSync(p60, bytes);
+  walReads.n = 0;
+  const w3 = WalStore.open(dir, { logger: newLogger(), segmentSizeBytes: 4096, fsOps: counting });
+  t.is(walReads.n, 1 + segments, 'then every segment');
+  t.is(dec.decode(w3.recovered.snapshot!.body), 'state@30');
+  t.deepEqual(w3.recovered.entries.map((e) => e.index), range(31, 61));
+  w3.close();
+});
+
 test('wal files: snapshot files below the oldest kept segment are purged, the newest never',
   (t) => {
     const dir = tmpDir(t);

@@ -231,14 +231,18 @@ function saveSnapshot(msg: WalSnapshotSave, token: ReplyToken | undefined): void
       // never looks for a snapshot that is not there (with a hard state that lets it use it),
       // and, as every append, never where a zero fill in flight may still land.
       while (files.appendWaitsForFill(0)) await filling;
+      let cut = false;
       try {
-        files.cutAtSnapshot(index, walSnapshotCutBytesMin);
+        cut = files.cutAtSnapshot(index, walSnapshotCutBytesMin);
       } catch (e) {
         log.warn({ err: String(e) }, 'wal: could not start a segment at the snapshot');
       }
       files.saveSnapshotMarker(index, term, hardState);
       try {
-        files.releaseTo(index);
+        // A snapshot that started a segment keeps the one before it usable: the next start
+        // reads only the new segment (readFromNewest), and a newest file that fails its CRC
+        // still has an older one, with the segments that reach it, to fall back to.
+        files.releaseTo(cut ? files.markerBefore(index) : index);
         // Older snapshot files are never read again once newer ones have markers, nor any
         // below the oldest segment kept.
         purgeSnapshots(cfg.dataDir, cfg.maxSnapshots,

@@ -36,6 +36,7 @@ import type {
   WalEntry,
   WalMetadata,
   WalRecordInput,
+  WalScan,
   WalSegmentName,
   ZeroAheadLimits,
   ZeroFill,
@@ -196,10 +197,8 @@ export class WalStore {
       writeFileDurably(fsx, walDir, walSegmentName(0, 0), [encoder.bytes()]);
       names = walSegmentNames(fsx, walDir);
     }
-    const files = names.map(({ name }) =>
-      ({ name, bytes: fsx.readFileSync(path.join(walDir, name)) }));
+    const { fast, files, scan } = readSegments(dataDir, names, { logger, fsOps: fsx });
     let tailFileBytes = files.at(-1)?.bytes.length ?? 0;
-    const scan = readWal(files);
     const tail = scan.segments.at(-1);
     assert(tail !== undefined, 'wal: a WAL has a segment once open has created the first');
     const tailPath = path.join(walDir, tail.name);
@@ -214,8 +213,8 @@ export class WalStore {
         fsx.fdatasyncSync(fd);
         tailFileBytes = scan.torn.offset;
       }
-      const usable = usableSnapshotMarkers(scan);
-      const snapshot = loadNewestSnapshot(dataDir, { logger, fsOps: fsx, usable });
+      const snapshot = fast?.snapshot ?? loadNewestSnapshot(dataDir,
+        { logger, fsOps: fsx, usable: usableSnapshotMarkers(scan) });
       const folded = foldWal(scan, snapshot);
       encoder.reset(scan.crc);
       let tailBytes = tail.validBytes;
@@ -237,7 +236,8 @@ export class WalStore {
       return new WalStore(dataDir, opts, {
         recovered,
         encoder,
-        segments: scan.segments.map(({ seq, index, name }) => ({ seq, index, name })),
+        segments: [...fast?.skipped ?? [],
+          ...scan.segments.map(({ seq, index, name }) => ({ seq, index, name }))],
         fd,
         tailBytes,
         tailFileBytes: Math.max(tailFileBytes, tailBytes),
@@ -466,6 +466,14 @@ export class WalStore {
     return names;
   }
 
+  /** markerBefore is the index of the newest snapshot marker below `index` (0: none): where a
+   * snapshot that cut a segment releases to, so that the snapshot before it stays usable. */
+  markerBefore(index: number): number {
+    let before = 0;
+    for (const m of this.markers) if (m.index < index && m.index > before) before = m.index;
+    return before;
+  }
+
   /** close releases the tail's descriptor. Everything appended is already durable. */
   close(): void {
     if (this.closed) return;
@@ -652,6 +660,50 @@ export class WalStore {
 }
 
 // ---- helpers ----
+
+/** SegmentFile is a segment's name and whole contents, as open reads it. */
+type SegmentFile = { name: string; bytes: Uint8Array };
+
+/** readSegments reads what open needs of the segments `names`: the newest alone when that is
+ * enough (readFromNewest, which also loaded the snapshot), else all of them. */
+function readSegments(dataDir: string, names: WalSegmentName[],
+  opts: { logger: StoreLogger; fsOps: FsOps }):
+  { fast: ReturnType<typeof readFromNewest>; files: SegmentFile[]; scan: WalScan } {
+  const walDir = walDirOf(dataDir);
+  const read = (n: WalSegmentName): SegmentFile =>
+    ({ name: n.name, bytes: opts.fsOps.readFileSync(path.join(walDir, n.name)) });
+  const fast = readFromNewest(dataDir, names, read, opts);
+  const files = fast?.files ?? names.map(read);
+  return { fast, files, scan: fast?.scan ?? readWal(files) };
+}
+
+/**
+ * readFromNewest is open's short way: when the newest segment holds a usable snapshot marker
+ * at or above its own first index (cutAtSnapshot starts one so) and that snapshot's file
+ * loads, recovery needs nothing else, and the older segments, kept so that an older snapshot
+ * can be fallen back to, are not read (as etcd reads only from its snapshot's segment).
+ * Undefined: open reads every segment (a damaged newest segment is then reported with the
+ * rest; a snapshot file that fails is warned of again there).
+ */
+function readFromNewest(dataDir: string, names: WalSegmentName[],
+  read: (n: WalSegmentName) => SegmentFile, opts: { logger: StoreLogger; fsOps: FsOps }):
+  { files: SegmentFile[]; scan: WalScan; snapshot: LoadedSnapshot; skipped: WalSegmentName[] } |
+  undefined {
+  const last = names.at(-1);
+  if (last === undefined || names.length < 2) return undefined;
+  const file = read(last);
+  let scan: WalScan;
+  try {
+    scan = readWal([file]);
+  } catch {
+    return undefined;
+  }
+  const newest = usableSnapshotMarkers(scan)[0];
+  if (newest === undefined || newest.index < last.index) return undefined;
+  const snapshot = loadNewestSnapshot(dataDir, { ...opts, usable: [newest] });
+  if (snapshot === undefined) return undefined;
+  return { files: [file], scan, snapshot, skipped: names.slice(0, -1) };
+}
 
 function walSegmentNames(fsx: FsOps, dir: string): WalSegmentName[] {
   const out: WalSegmentName[] = [];
