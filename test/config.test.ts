@@ -305,3 +305,15 @@ test('config: etcd flags this member has one value of (--pre-vote, --logger, --e
   configError(t, () => loadConfig([], { ETCD_ENABLE_PPROF: 'true' }), 'enable-pprof',
     /only false/);
 });
+
+test('config: --cors is * by default, or origins written scheme://host:port as etcd takes ' +
+  'them; empty means any', (t) => {
+  t.deepEqual(loadConfig([], {}).cors, ['*']);
+  t.deepEqual(loadConfig(['--cors', 'http://a.com:80,https://[::1]:8443'], {}).cors,
+    ['http://a.com:80', 'https://[::1]:8443']);
+  t.deepEqual(loadConfig(['--cors', ''], {}).cors, ['*']);
+  t.deepEqual(loadConfig([], { ETCD_CORS: 'http://b:1' }).cors, ['http://b:1']);
+  for (const bad of ['http://a.com', 'a.com:80', 'ftp://a.com:21', 'http://a.com:80/x']) {
+    configError(t, () => loadConfig(['--cors', bad], {}), 'cors', /scheme:\/\/host:port/);
+  }
+});

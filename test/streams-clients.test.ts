@@ -3,7 +3,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { b64, post, startServer, type TestServer } from './helpers/server.js';
+import { b64, grpcUrl, post, startServer, type TestServer } from './helpers/server.js';
 
 // Real clients on a quiet key (issue 10): a Python client that reads chunk by chunk (the
 // standard library, reading chunks as urllib3 does, and `requests` where it is installed),
@@ -276,3 +276,72 @@ const chromium = existsSync('/usr/bin/chromium');
       String(m.params?.payload).startsWith('error')), 'the EventSource never failed');
     await cdp.send('Browser.close').catch(() => undefined);
   });
+
+(chromium ? test : test.skip)('a browser page of another origin writes and reads through /v3 ' +
+  '(CORS, its preflight included)', async (t) => {
+  const profile = mkdtempSync(join(tmpdir(), 'myetcd-chromium-'));
+  t.teardown(() => rmSync(profile, { recursive: true, force: true }));
+  const proc = spawn('/usr/bin/chromium', ['--headless=new', '--no-sandbox', '--disable-gpu',
+    '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--no-first-run',
+    '--no-proxy-server', 'about:blank'],
+  { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+  children.push(proc);
+  t.teardown(() => killGroup(proc));
+  const cdp = new Cdp(proc);
+  const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
+  await cdp.send('Page.enable', {}, sessionId);
+  // Another origin than the API's: the member's gRPC port, which passes HTTP/1 on (a page
+  // from another port is another origin to the browser).
+  await cdp.send('Page.navigate', { url: `${await grpcUrl(srv)}/version` }, sessionId);
+  await cdp.event((m) => m.method === 'Page.loadEventFired' && m.sessionId === sessionId);
+  await cdp.send('Runtime.addBinding', { name: 'report' }, sessionId);
+  // A JSON body makes the browser ask first (an OPTIONS preflight naming content-type).
+  await cdp.send('Runtime.evaluate', { expression: `
+    const call = (path, body) => fetch(${JSON.stringify(srv.url)} + path, { method: 'POST',
+      headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      .then((r) => r.json());
+    call('/v3/kv/put', { key: btoa('cors/a'), value: btoa('from a page') })
+      .then(() => call('/v3/kv/range', { key: btoa('cors/a') }))
+      .then((j) => report('ok ' + atob(j.kvs[0].value)), (e) => report('error ' + e));` },
+  sessionId);
+  const done = await cdp.event((m) => m.method === 'Runtime.bindingCalled');
+  t.is(String(done.params?.payload), 'ok from a page');
+  await cdp.send('Browser.close').catch(() => undefined);
+});
+
+test('CORS: an origin\'s request gets etcd\'s headers, any OPTIONS 200 with nothing more; a ' +
+  'request without an origin gets none', async (t) => {
+  const opts = (path: string) => fetch(`${srv.url}${path}`, { method: 'OPTIONS',
+    headers: { origin: 'http://elsewhere.example:8080',
+      'access-control-request-method': 'POST' } });
+  for (const path of ['/v3/kv/range', '/no/such/path']) {
+    const r = await opts(path);
+    t.is(r.status, 200);
+    t.is(await r.text(), '');
+    t.is(r.headers.get('access-control-allow-origin'), '*');
+    t.is(r.headers.get('access-control-allow-headers'), 'accept, content-type, authorization');
+    t.is(r.headers.get('access-control-allow-methods'), 'POST, GET, OPTIONS, PUT, DELETE');
+  }
+  const withOrigin = await fetch(`${srv.url}/v3/kv/range`, { method: 'POST',
+    headers: { origin: 'http://elsewhere.example:8080' }, body: JSON.stringify({ key: 'eA==' }) });
+  t.is(withOrigin.status, 200);
+  t.is(withOrigin.headers.get('access-control-allow-origin'), '*');
+  const without = await fetch(`${srv.url}/v3/kv/range`, { method: 'POST',
+    body: JSON.stringify({ key: 'eA==' }) });
+  t.is(without.status, 200);
+  t.is(without.headers.get('access-control-allow-origin'), null);
+});
+
+test('CORS: with --cors naming origins, only those get the headers, each its own', async (t) => {
+  const s = await startServer({ args: ['--cors', 'http://a.example:80,http://b.example:8080'] });
+  t.teardown(async () => { await s.stop(); await s.cleanup(); });
+  const from = async (origin: string) => (await fetch(`${s.url}/v3/kv/range`, {
+    method: 'POST', headers: { origin }, body: JSON.stringify({ key: 'eA==' }),
+  })).headers.get('access-control-allow-origin');
+  t.is(await from('http://b.example:8080'), 'http://b.example:8080');
+  t.is(await from('http://a.example:80'), 'http://a.example:80');
+  t.is(await from('http://a.example'), null, 'matched as written, as etcd does');
+  t.is(await from('http://c.example:80'), null);
+});
+

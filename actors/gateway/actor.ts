@@ -122,6 +122,7 @@ async function listen(m: GwListen): Promise<void> {
         snapshot: async () => (await call('dashboard')) as never,
       },
       watchBufferedBytesMax: cfg.watchBufferedBytesMax,
+      cors: cfg.cors,
     };
     const ports: number[] = [];
     for (const u of m.urls) {

@@ -38,6 +38,8 @@ export interface GatewayThreadConfig {
   maxRequestBytes: number;
   maxTxnOps: number;
   watchBufferedBytesMax: number;
+  /** cors: --cors (the main thread's Config.cors). */
+  cors: string[];
   traceSampleRate: number;
   auth: AuthGateOptions;
   /** name is the member's name (the dashboard's /debug/member line). */

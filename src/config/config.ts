@@ -134,6 +134,9 @@ export interface Config {
   authTokenTtl: number;
   /** bcryptCost: the cost of password hashes (etcd: --bcrypt-cost, 10). Invariant: 4..31. */
   bcryptCost: number;
+  /** cors: the origins whose browser pages may call the HTTP API (etcd: --cors): '*' (the
+   * default, any) or scheme://host:port values matched as written. */
+  cors: string[];
 }
 
 /** LogLevels are the accepted --log-level values, least severe first. */

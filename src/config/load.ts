@@ -144,7 +144,7 @@ function snapshotsAndWalOf(get: Getter): Pick<Config, 'snapshotCount' |
 /** SecurityKey names the TLS and auth settings. */
 type SecurityKey = 'certFile' | 'keyFile' | 'trustedCaFile' | 'clientCertAuth' | 'autoTls' |
   'peerCertFile' | 'peerKeyFile' | 'peerTrustedCaFile' | 'peerClientCertAuth' | 'peerAutoTls' |
-  'authToken' | 'authTokenTtl' | 'bcryptCost';
+  'authToken' | 'authTokenTtl' | 'bcryptCost' | 'cors';
 
 /** securityOf: the TLS and auth settings with etcd's defaults (docs/security.md). */
 function securityOf(get: Getter): Pick<Config, SecurityKey> {
@@ -162,6 +162,7 @@ function securityOf(get: Getter): Pick<Config, SecurityKey> {
     authToken: get('authToken') ?? 'simple',
     authTokenTtl: get('authTokenTtl') ?? 300,
     bcryptCost: get('bcryptCost') ?? 10,
+    cors: get('cors') ?? ['*'],
   };
 }
 
@@ -334,11 +335,24 @@ function checkInt(s: Setting, n: number, bad: (why: string) => ConfigError): num
 }
 
 function checkList(s: Setting, items: string[], bad: (why: string) => ConfigError): string[] {
+  if (s.kind.t === 'list' && s.kind.origins === true) return checkOrigins(items, bad);
   if (items.length === 0) throw bad('expected at least one value');
   if (s.kind.t === 'urls') {
     for (const item of items) {
       const why = urlProblem(item, s.kind.listen);
       if (why !== undefined) throw bad(`${JSON.stringify(item)} ${why}`);
+    }
+  }
+  return items;
+}
+
+/** checkOrigins checks --cors: '*' or origins as etcd takes them, scheme://host:port (a
+ * browser's Origin is matched against them as written); none means any, as '*'. */
+function checkOrigins(items: string[], bad: (why: string) => ConfigError): string[] {
+  if (items.length === 0) return ['*'];
+  for (const item of items) {
+    if (item !== '*' && !/^https?:\/\/(\[[0-9a-fA-F:.]+\]|[^\s/:@[\]]+):\d{1,5}$/.test(item)) {
+      throw bad(`${JSON.stringify(item)} is not * or an origin of the form scheme://host:port`);
     }
   }
   return items;

@@ -17,7 +17,7 @@ export type Kind =
   | { t: 'int'; min: number; max?: number; unit?: string }
   | { t: 'enum'; choices: readonly string[]; bool?: boolean; why?: string }
   | { t: 'urls'; listen: boolean }
-  | { t: 'list' };
+  | { t: 'list'; origins?: boolean };
 
 /** Setting describes one configuration setting. */
 export interface Setting {
@@ -233,6 +233,10 @@ export const settings: readonly Setting[] = [
   { flag: 'peer-auto-tls', key: 'peerAutoTls', kind: { t: 'enum', choices: ['true', 'false'] },
     value: 'true|false', defaultText: 'false',
     help: 'Peer TLS using a generated self-signed certificate.' },
+  { flag: 'cors', key: 'cors', kind: { t: 'list', origins: true }, value: 'origins',
+    defaultText: '*',
+    help: "Comma-separated origins (scheme://host:port) whose browser pages may call the " +
+      "HTTP API (CORS), or '*' for any; empty means any." },
   { flag: 'auth-token', key: 'authToken', kind: { t: 'string', nonEmpty: true },
     value: 'simple|jwt,...', defaultText: 'simple',
     help: "Auth token type: 'simple', or 'jwt,pub-key=<path>,priv-key=<path>," +

@@ -49,7 +49,7 @@ interface UwsResponse {
   close(): unknown;
   pause(): unknown;
 }
-interface UwsRequest { getHeader(name: string): string }
+interface UwsRequest { getHeader(name: string): string; getMethod(): string }
 interface Route { pattern: string }
 type Handle = (route: Route, req: UwsRequest, res: UwsResponse, socket: unknown) => void;
 
@@ -67,6 +67,8 @@ export interface GuardOptions {
   /** receivingShared: the count of bytes being received, shared by the gateway threads of
    * --experimental-gateway-threads (8 bytes), so that the bound holds for the process. */
   receivingShared?: SharedArrayBuffer;
+  /** cors: --cors, '*' or the origins allowed (corsOrigin); absent: no CORS headers. */
+  cors?: readonly string[];
 }
 
 /** aborts holds the abort listeners of responses whose body is still arriving. An entry is
@@ -101,7 +103,15 @@ export function installGuard(server: HyperExpress.Server, opts: GuardOptions): v
   const s = server as unknown as { _handle_uws_request: Handle };
   const inner = s._handle_uws_request.bind(server);
   const receiving = receivingOf(opts.receivingShared);
+  const cors = opts.cors === undefined ? undefined : new Set(opts.cors);
   s._handle_uws_request = (route, req, res, socket) => {
+    const origin = cors === undefined ? undefined : corsOrigin(cors, req.getHeader('origin'));
+    if (origin !== undefined) withCorsHeaders(res, origin);
+    // As etcd: any OPTIONS (a browser's preflight) is answered 200 with nothing more.
+    if (req.getMethod() === 'options') {
+      res.cork(() => res.writeStatus('200 OK').end());
+      return;
+    }
     const declared = Number(req.getHeader('content-length'));
     if (declared > opts.bodyBytesMax) {
       opts.onRefused?.();
@@ -118,6 +128,50 @@ export function installGuard(server: HyperExpress.Server, opts: GuardOptions): v
       watch(res, route.pattern, opts, chunked, streamed ? undefined : receiving, declared);
     }
     inner(route, req, res, socket);
+  };
+}
+
+/** corsOrigin is the Access-Control-Allow-Origin a request from `origin` gets under --cors
+ * `allowed`: '*' when any origin is, the origin itself when it is listed as written; else
+ * none. Only a request that names its origin (a browser's) gets one: etcd adds the headers to
+ * every answer when any origin is allowed, which other clients ignore. */
+export function corsOrigin(allowed: ReadonlySet<string>, origin: string): string | undefined {
+  if (origin === '') return undefined;
+  if (allowed.has('*')) return '*';
+  return allowed.has(origin) ? origin : undefined;
+}
+
+/** corsHeaders are etcd's CORS headers but the origin's, as it writes them. */
+const corsHeaders: readonly [string, string][] = [
+  ['Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE'],
+  ['Access-Control-Allow-Headers', 'accept, content-type, authorization'],
+];
+
+/** withCorsHeaders makes res carry the CORS headers for `origin`, right after its status (or
+ * before its first header or its end, when the route leaves the status at 200 unwritten). */
+function withCorsHeaders(res: UwsResponse, origin: string): void {
+  const writeStatus = res.writeStatus.bind(res);
+  const writeHeader = res.writeHeader.bind(res);
+  const end = res.end.bind(res);
+  let written = false;
+  const add = (): void => {
+    if (written) return;
+    written = true;
+    for (const [k, v] of corsHeaders) writeHeader(k, v);
+    writeHeader('Access-Control-Allow-Origin', origin);
+  };
+  res.writeStatus = (status) => {
+    writeStatus(status);
+    add();
+    return res;
+  };
+  res.writeHeader = (k, v) => {
+    add();
+    return writeHeader(k, v);
+  };
+  res.end = (body, close) => {
+    add();
+    return end(body, close);
   };
 }
 

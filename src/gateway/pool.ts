@@ -204,7 +204,7 @@ export class GatewayPool {
     return {
       index, shardCount: c.storageShards, memberId: this.o.memberId, clusterId: this.o.clusterId,
       version: this.o.version, maxRequestBytes: c.maxRequestBytes, maxTxnOps: c.maxTxnOps,
-      watchBufferedBytesMax: c.watchBufferedBytesMax,
+      watchBufferedBytesMax: c.watchBufferedBytesMax, cors: c.cors,
       traceSampleRate: traceSampleRateOf(c.traceSampleRate), name: c.name,
       receivingShared: this.receivingShared,
       auth: { authToken: c.authToken, authTokenTtl: c.authTokenTtl, bcryptCost: c.bcryptCost },

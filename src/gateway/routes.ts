@@ -46,6 +46,8 @@ export interface GatewayDeps {
   onBodyRefused?: () => void;
   /** watchBufferedBytesMax: --experimental-watch-buffered-bytes-max (default: constants.ts). */
   watchBufferedBytesMax?: number;
+  /** cors: --cors, the origins whose browser pages may call the API (absent: '*', any). */
+  cors?: readonly string[];
   /** auth checks tokens and permissions (src/gateway/auth-gate.ts); absent: no auth. */
   auth?: AuthGate;
   /** gatewayIndex: this gateway thread's number (0: the main thread; i: 'gateway-i'). */

@@ -108,6 +108,7 @@ export function buildGateway(deps: GatewayDeps, tls?: ClientTls): Omit<Gateway, 
     streamPaths: new Set(['/v3/watch', '/v3beta/watch', '/v3/lease/keepalive',
       '/v3beta/lease/keepalive']),
     onRefused: deps.onBodyRefused,
+    cors: deps.cors ?? ['*'],
     ...(deps.receivingShared === undefined ? {} : { receivingShared: deps.receivingShared }),
   });
   // With client-cert-auth only the TLS relay's connections reach uWS (src/gateway/tls.ts).

@@ -77,6 +77,7 @@ export async function serve(deps: FrontEndDeps): Promise<void> {
     countBytes: (received, sent) => metrics.addClientBytes(received, sent),
     onBodyRefused: () => metrics.httpBodyRefused.inc(),
     watchBufferedBytesMax: config.watchBufferedBytesMax,
+    cors: config.cors,
     auth,
   });
   metrics.onScrape(async () => {
