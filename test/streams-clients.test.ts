@@ -240,24 +240,33 @@ interface CdpMessage {
 }
 
 const chromium = existsSync('/usr/bin/chromium');
+
+/** pageAt starts headless Chromium (stopped at the test's end), opens `url` in a tab and gives
+ * the tab's session, with a `report(text)` binding its scripts call. */
+async function pageAt(t: ExecutionContext, url: string):
+  Promise<{ cdp: Cdp; sessionId: string }> {
+  const profile = mkdtempSync(join(tmpdir(), 'myetcd-chromium-'));
+  t.teardown(() => rmSync(profile, { recursive: true, force: true }));
+  const proc = spawn('/usr/bin/chromium', ['--headless=new', '--no-sandbox', '--disable-gpu',
+    '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--no-first-run',
+    '--no-proxy-server', 'about:blank'],
+  { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+  children.push(proc);
+  t.teardown(() => killGroup(proc));
+  const cdp = new Cdp(proc);
+  const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
+  await cdp.send('Page.enable', {}, sessionId);
+  await cdp.send('Page.navigate', { url }, sessionId);
+  await cdp.event((m) => m.method === 'Page.loadEventFired' && m.sessionId === sessionId);
+  await cdp.send('Runtime.addBinding', { name: 'report' }, sessionId);
+  return { cdp, sessionId };
+}
+
 (chromium ? test : test.skip)('a browser EventSource (headless Chromium) sees each event at once',
   async (t) => {
-    const profile = mkdtempSync(join(tmpdir(), 'myetcd-chromium-'));
-    t.teardown(() => rmSync(profile, { recursive: true, force: true }));
-    const proc = spawn('/usr/bin/chromium', ['--headless=new', '--no-sandbox', '--disable-gpu',
-      '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--no-first-run',
-      '--no-proxy-server', 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
-    children.push(proc);
-    t.teardown(() => killGroup(proc));
-    const cdp = new Cdp(proc);
-    const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank' });
-    const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
-    await cdp.send('Page.enable', {}, sessionId);
     // A page of the server's own origin, so that EventSource needs no CORS.
-    await cdp.send('Page.navigate', { url: `${srv.url}/version` }, sessionId);
-    await cdp.event((m) => m.method === 'Page.loadEventFired' && m.sessionId === sessionId);
-    await cdp.send('Runtime.addBinding', { name: 'report' }, sessionId);
+    const { cdp, sessionId } = await pageAt(t, `${srv.url}/version`);
     const key = 'browser/a';
     await cdp.send('Runtime.evaluate', { expression: `
       const es = new EventSource('/v1/watch?key=' + encodeURIComponent(${JSON.stringify(key)}));
@@ -279,23 +288,9 @@ const chromium = existsSync('/usr/bin/chromium');
 
 (chromium ? test : test.skip)('a browser page of another origin writes and reads through /v3 ' +
   '(CORS, its preflight included)', async (t) => {
-  const profile = mkdtempSync(join(tmpdir(), 'myetcd-chromium-'));
-  t.teardown(() => rmSync(profile, { recursive: true, force: true }));
-  const proc = spawn('/usr/bin/chromium', ['--headless=new', '--no-sandbox', '--disable-gpu',
-    '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--no-first-run',
-    '--no-proxy-server', 'about:blank'],
-  { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], detached: true });
-  children.push(proc);
-  t.teardown(() => killGroup(proc));
-  const cdp = new Cdp(proc);
-  const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank' });
-  const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
-  await cdp.send('Page.enable', {}, sessionId);
   // Another origin than the API's: the member's gRPC port, which passes HTTP/1 on (a page
   // from another port is another origin to the browser).
-  await cdp.send('Page.navigate', { url: `${await grpcUrl(srv)}/version` }, sessionId);
-  await cdp.event((m) => m.method === 'Page.loadEventFired' && m.sessionId === sessionId);
-  await cdp.send('Runtime.addBinding', { name: 'report' }, sessionId);
+  const { cdp, sessionId } = await pageAt(t, `${await grpcUrl(srv)}/version`);
   // A JSON body makes the browser ask first (an OPTIONS preflight naming content-type).
   await cdp.send('Runtime.evaluate', { expression: `
     const call = (path, body) => fetch(${JSON.stringify(srv.url)} + path, { method: 'POST',
