@@ -664,17 +664,20 @@ export class WalStore {
 /** SegmentFile is a segment's name and whole contents, as open reads it. */
 type SegmentFile = { name: string; bytes: Uint8Array };
 
-/** readSegments reads what open needs of the segments `names`: the newest alone when that is
- * enough (readFromNewest, which also loaded the snapshot), else all of them. */
+/** readSegments reads what open needs of the segments `names` (at least one), each once: the
+ * newest alone when that is enough (readFromNewest, which also loaded the snapshot), else the
+ * older ones too. */
 function readSegments(dataDir: string, names: WalSegmentName[],
   opts: { logger: StoreLogger; fsOps: FsOps }):
   { fast: ReturnType<typeof readFromNewest>; files: SegmentFile[]; scan: WalScan } {
   const walDir = walDirOf(dataDir);
   const read = (n: WalSegmentName): SegmentFile =>
     ({ name: n.name, bytes: opts.fsOps.readFileSync(path.join(walDir, n.name)) });
-  const fast = readFromNewest(dataDir, names, read, opts);
-  const files = fast?.files ?? names.map(read);
-  return { fast, files, scan: fast?.scan ?? readWal(files) };
+  const newest = read(names.at(-1)!);
+  const fast = readFromNewest(dataDir, names, newest, opts);
+  if (fast !== undefined) return { fast, files: [newest], scan: fast.scan };
+  const files = [...names.slice(0, -1).map(read), newest];
+  return { fast, files, scan: readWal(files) };
 }
 
 /**
@@ -685,13 +688,11 @@ function readSegments(dataDir: string, names: WalSegmentName[],
  * Undefined: open reads every segment (a damaged newest segment is then reported with the
  * rest; a snapshot file that fails is warned of again there).
  */
-function readFromNewest(dataDir: string, names: WalSegmentName[],
-  read: (n: WalSegmentName) => SegmentFile, opts: { logger: StoreLogger; fsOps: FsOps }):
-  { files: SegmentFile[]; scan: WalScan; snapshot: LoadedSnapshot; skipped: WalSegmentName[] } |
-  undefined {
-  const last = names.at(-1);
-  if (last === undefined || names.length < 2) return undefined;
-  const file = read(last);
+function readFromNewest(dataDir: string, names: WalSegmentName[], file: SegmentFile,
+  opts: { logger: StoreLogger; fsOps: FsOps }):
+  { scan: WalScan; snapshot: LoadedSnapshot; skipped: WalSegmentName[] } | undefined {
+  const last = names.at(-1)!;
+  if (names.length < 2) return undefined;
   let scan: WalScan;
   try {
     scan = readWal([file]);
@@ -702,7 +703,7 @@ function readFromNewest(dataDir: string, names: WalSegmentName[],
   if (newest === undefined || newest.index < last.index) return undefined;
   const snapshot = loadNewestSnapshot(dataDir, { ...opts, usable: [newest] });
   if (snapshot === undefined) return undefined;
-  return { files: [file], scan, snapshot, skipped: names.slice(0, -1) };
+  return { scan, snapshot, skipped: names.slice(0, -1) };
 }
 
 function walSegmentNames(fsx: FsOps, dir: string): WalSegmentName[] {

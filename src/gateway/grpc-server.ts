@@ -23,6 +23,7 @@ import {
 } from '../errors.js';
 import type { AuthorityRewriter } from '../grpc/authority.js';
 import { ConnectionOpening, type Opened } from '../grpc/opening.js';
+import { splice } from './splice.js';
 import * as pb from '../grpc/codec.js';
 import {
   rangeEntriesResponse, rangeResponseBytes, watchResponseBytes,
@@ -227,21 +228,8 @@ function passHttp1(socket: net.Socket, first: Uint8Array[], to: { host: string; 
     return;
   }
   const upstream = net.connect({ host: to.host, port: to.port, noDelay: true });
-  passed.add(socket);
-  passed.add(upstream);
-  const end = () => {
-    socket.destroy();
-    upstream.destroy();
-    passed.delete(socket);
-    passed.delete(upstream);
-  };
-  for (const s of [socket, upstream]) {
-    s.once('error', end);
-    s.once('close', end);
-  }
   upstream.write(Buffer.concat(first));
-  socket.pipe(upstream);
-  upstream.pipe(socket);
+  splice(socket, upstream, passed);
   socket.resume();
 }
 

@@ -49,7 +49,7 @@ interface UwsResponse {
   close(): unknown;
   pause(): unknown;
 }
-interface UwsRequest { getHeader(name: string): string; getMethod(): string }
+interface UwsRequest { getHeader(name: string): string }
 interface Route { pattern: string }
 type Handle = (route: Route, req: UwsRequest, res: UwsResponse, socket: unknown) => void;
 
@@ -107,11 +107,6 @@ export function installGuard(server: HyperExpress.Server, opts: GuardOptions): v
   s._handle_uws_request = (route, req, res, socket) => {
     const origin = cors === undefined ? undefined : corsOrigin(cors, req.getHeader('origin'));
     if (origin !== undefined) withCorsHeaders(res, origin);
-    // As etcd: any OPTIONS (a browser's preflight) is answered 200 with nothing more.
-    if (req.getMethod() === 'options') {
-      res.cork(() => res.writeStatus('200 OK').end());
-      return;
-    }
     const declared = Number(req.getHeader('content-length'));
     if (declared > opts.bodyBytesMax) {
       opts.onRefused?.();

@@ -167,6 +167,11 @@ function registerServerRoutes(server: HyperExpress.Server, deps: GatewayDeps): v
     res.header('content-type', 'application/json')
       .send(encodeVersion(etcdServerVersion, etcdClusterVersion));
   });
+  // As etcd: any OPTIONS (a browser's preflight) is answered 200 with nothing more; its CORS
+  // headers come from the guard, as every answer's (http-guard.ts).
+  server.options('/*', (_req, res) => {
+    res.status(200).send();
+  });
   // Unknown paths and wrong methods answer as etcd's Go HTTP mux does.
   const known = (path: string): boolean => {
     const table = server.routes as unknown as Record<string, Record<string, unknown>>;

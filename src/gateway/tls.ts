@@ -6,6 +6,7 @@ import type HyperExpress from 'hyper-express';
 import type { Config } from '../config/index.js';
 import { exclusiveApp, type ListenApp, type Reservation } from '../server/listen.js';
 import { selfSigned } from '../server/certs.js';
+import { splice } from './splice.js';
 
 /**
  * tls: the client side's TLS (etcd's --cert-file, --key-file, --trusted-ca-file,
@@ -113,24 +114,7 @@ export class CertRelay {
     const ip = this.address();
     this.users.set(ip, typeof cn === 'string' ? cn : '');
     const up = net.connect({ host: '127.0.0.1', port: this.innerPort, localAddress: ip });
-    this.sockets.add(sock);
-    this.sockets.add(up);
-    let done = false;
-    const end = (): void => {
-      if (done) return;
-      done = true;
-      this.users.delete(ip);
-      this.sockets.delete(sock);
-      this.sockets.delete(up);
-      sock.destroy();
-      up.destroy();
-    };
-    sock.pipe(up);
-    up.pipe(sock);
-    for (const s of [sock, up]) {
-      s.on('close', end);
-      s.on('error', end);
-    }
+    splice(sock, up, this.sockets, () => this.users.delete(ip));
   }
 
   /** address picks a loopback address no live relayed connection uses (127.1.0.0 onward). */
