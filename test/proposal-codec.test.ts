@@ -35,6 +35,26 @@ test('proposal codec: a request reads back as it was written, with the proposer'
   }
 });
 
+test('proposal codec: long keys (copied out of the message) read back byte for byte', (t) => {
+  // Keys of 13 bytes or more are copied into strings of their own (ownKeys), through a scratch
+  // buffer up to 1 KiB and a buffer of their own past it; bytes above 0x7f are latin1.
+  const long = (c: string, n: number) => `/registry/${c}/`.padEnd(n, c) + '\xff\x80';
+  const req: ProposalRequest = {
+    type: 'authed', by: { user: 'u', rev: 1 }, req: {
+      type: 'txn',
+      compare: [{ key: long('a', 40), rangeEnd: long('b', 40), result: 'EQUAL', target: 'VERSION',
+        version: 1 }],
+      success: [
+        { type: 'put', key: long('c', 2000), value: 'v'.repeat(300) },
+        { type: 'txn', compare: [], success: [{ type: 'range', key: long('d', 13) }], failure: [] },
+      ],
+      failure: [{ type: 'deleteRange', key: long('e', 1022), rangeEnd: long('f', 1025) }],
+    },
+  };
+  const p = decodeProposal(encodeProposal({ m: 1, b: 2, n: 3 }, encodeRequest(req)));
+  t.deepEqual(p.req, req);
+});
+
 test('proposal codec: a txn of many puts is packed with records, smaller than plain maps',
   (t) => {
     const big = requests[3]!;

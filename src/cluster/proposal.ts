@@ -1,6 +1,8 @@
 import type { ProposalRequest } from '../../actors/raft/messages.js';
 import type { ConfState } from '../raft/index.js';
 import { entryBytes } from '../raft/entry-slab.js'; // not the index: no Raft core here
+import { ownedBytes } from '../mvcc/owned-bytes.js';
+import type { RequestOp } from '../mvcc/types.js';
 import {
   pack, packTransient, packWithBins, unpack, unpackTransient,
 } from '../runtime/codec.js';
@@ -63,13 +65,39 @@ export function encodeProposal(id: ProposalId, req: Uint8Array): Uint8Array {
   return out;
 }
 
-/** decodeProposal reads an entry written by encodeProposal. */
+/** decodeProposal reads an entry written by encodeProposal. The request's keys are strings
+ * of their own (ownKeys), as the apply searches the key map for each. */
 export function decodeProposal(data: Uint8Array): Proposal {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  return {
-    m: v.getFloat64(0), b: v.getInt32(8), n: v.getFloat64(12),
-    req: unpackTransient<ProposalRequest>(data.subarray(proposalHeaderBytes)),
-  };
+  const req = unpackTransient<ProposalRequest>(data.subarray(proposalHeaderBytes));
+  ownKeys(req.type === 'authed' ? req.req : req);
+  return { m: v.getFloat64(0), b: v.getInt32(8), n: v.getFloat64(12), req };
+}
+
+/** ownKeys replaces, in place, the keys and range ends of a decoded KV request (a txn's
+ * compares and operations included) by strings of their own: as decoded they are slices of
+ * the message's strings, which V8 compares several times slower (ownedBytes). */
+function ownKeys(req: ProposalRequest | RequestOp): void {
+  switch (req.type) {
+    case 'put':
+      req.key = ownedBytes(req.key);
+      return;
+    case 'range':
+    case 'deleteRange':
+      req.key = ownedBytes(req.key);
+      if (req.rangeEnd !== undefined) req.rangeEnd = ownedBytes(req.rangeEnd);
+      return;
+    case 'txn':
+      for (const c of req.compare) {
+        c.key = ownedBytes(c.key);
+        if (c.rangeEnd !== undefined) c.rangeEnd = ownedBytes(c.rangeEnd);
+      }
+      for (const op of req.success) ownKeys(op);
+      for (const op of req.failure) ownKeys(op);
+      return;
+    default:
+      return; // no key that the apply searches for
+  }
 }
 
 /** SnapshotBody is the application state at a snapshot's index: the store's revisions, the
