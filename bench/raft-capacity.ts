@@ -9,6 +9,8 @@
  * write from /proc (bench/threads.ts), with the projected ceiling 1,000,000 ÷ the busiest
  * actor thread's µs/op.
  *
+ * `npm run bench` runs it as its last workload (raft-capacity), with the server's flags.
+ *
  * Why: in the HTTP benchmark the gateway uses most of this machine's two cores, so the Raft
  * thread is measured at the batch sizes 50 connections give (≈ 25 entries an fsync), where a
  * fixed cost per pass weighs on every entry; the ceiling a host with enough cores would reach
@@ -33,6 +35,8 @@ const { values: flags } = parseArgs({
     warmup: { type: 'string', default: '2' },
     keys: { type: 'string', default: '10000' },
     'value-size': { type: 'string', default: '100' },
+    /** member-args: more of the member's flags (e.g. "--storage-shards 2"). */
+    'member-args': { type: 'string', default: '' },
     /** tids: print each actor thread's OS thread id first (to point perf at one). */
     tids: { type: 'boolean', default: false },
   },
@@ -51,7 +55,8 @@ const silent = { info() {}, warn() {}, error() {} };
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raft-capacity-'));
-  const config = loadConfig(['--data-dir', dir, '--log-level', 'error'], {});
+  const config = loadConfig(['--data-dir', dir, '--log-level', 'error',
+    ...flags['member-args']!.split(' ').filter((a) => a !== '')], {});
   const plan = await planCluster(config);
   const system = new ActorSystem(actorSpecs(config, plan), {
     logger: silent, logConfig: { logLevel: 'error', name: config.name, logOutputs: ['stderr'] },

@@ -188,6 +188,8 @@ export interface ReportInput {
   results: WorkloadResult[];
   startedAt: string;
   notes: string[];
+  /** sections: more of the report, in markdown, after the workloads (raft-capacity). */
+  sections?: string[];
 }
 
 /** reportMarkdown renders docs/benchmark.md. */
@@ -229,6 +231,7 @@ export function reportMarkdown(r: ReportInput): string {
         'stat`, utime + stime, threads named by `GET /debug/threads`):', '', w.ours.threads, '');
     }
   }
+  for (const sec of r.sections ?? []) out.push(sec, '');
   out.push('## How load is generated', '',
     'A closed-loop HTTP/1.1 keep-alive generator on raw `node:net` sockets ' +
     '(`bench/loadgen.ts`), in its own process(es) forked by the harness: each connection ' +

@@ -7,9 +7,9 @@
  * the load generator does compete with the server (see docs/benchmark.md). Every process
  * started here is stopped by its pid, and every data folder removed, even on failure.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import {
   startServer, stopServer, threadNames,
 } from './servers.js';
 import { formatNumber, Histogram, progressBar, summarize } from './stats.js';
+import { withMallocTunables } from '../src/server/huge-pages.js';
 import {
   type GcSamples, parseGcSeconds, sampleTasks, type ThreadName, threadCpu, threadCpuMarkdown,
 } from './threads.js';
@@ -35,7 +36,7 @@ import {
 
 /** workloadNames lists the workloads in the order they run. */
 export const workloadNames = ['put-1c', 'put-50c', 'get-linearizable', 'get-serializable',
-  'range-100', 'txn', 'delete', 'watch', 'restart'] as const;
+  'range-100', 'txn', 'delete', 'watch', 'restart', 'raft-capacity'] as const;
 type WorkloadName = (typeof workloadNames)[number];
 
 const optionSpec = {
@@ -579,7 +580,8 @@ async function closeSession(s: OpsSession): Promise<void> {
  */
 async function runOps(opts: Options, kinds: [ServerKind, string][],
   results: Map<WorkloadName, WorkloadResult>, warnings: string[]): Promise<void> {
-  const wanted = workloadNames.filter((w) => w !== 'restart' && opts.only.has(w));
+  const wanted = workloadNames.filter((w) =>
+    w !== 'restart' && w !== 'raft-capacity' && opts.only.has(w));
   if (wanted.length === 0) return;
   const sessions: OpsSession[] = [];
   try {
@@ -816,7 +818,45 @@ const descriptions: Record<WorkloadName, (o: Options) => string> = {
     'gracefully (SIGTERM), start it again and time it the same way, with its resident memory ' +
     '(VmRSS of the server process, all threads) at once and again ' +
     `${rssSettleMs / 1000} s later.`,
+  'raft-capacity': (o) => `MyEtcd only, without HTTP (\`bench/raft-capacity.ts\`): one ` +
+    'member\'s actors (Raft node, WAL writer with its fsyncs, shards, lease reaper, watch hub) ' +
+    'in one process whose main thread keeps N PUTs outstanding through the same mailboxes ' +
+    `the HTTP gateway uses (${o.valueSize}-byte values, ${o.keys.toLocaleString('en-US')} ` +
+    `keys), for N = ${raftCapacityLevels.replaceAll(',', ', ')}. The HTTP workloads measure ` +
+    'the Raft thread at the batches 50 connections make on 2 cores, where its fixed cost per ' +
+    'pass weighs on each write; here the load grows until the Raft thread\'s cost per write ' +
+    'is what a member with enough cores would pay, and its projected ceiling is measured ' +
+    'rather than extrapolated.',
 };
+
+/** raftCapacityLevels: the proposals kept outstanding in the raft-capacity workload. */
+const raftCapacityLevels = '50,200,1000';
+
+/**
+ * raftCapacity runs bench/raft-capacity.ts (this build's, or --ours-main's beside it) with the
+ * server's flags and returns its report as a section of the benchmark's: the Raft thread's
+ * CPU per write with nothing but the actors setting the pace. MyEtcd only: etcd's Raft loop
+ * cannot be driven without its gRPC front end.
+ */
+function raftCapacity(opts: Options): string {
+  const script = opts.oursMain === ''
+    ? fileURLToPath(new URL('./raft-capacity.js', import.meta.url))
+    : resolve(dirname(opts.oursMain), '../bench/raft-capacity.js');
+  const args = [script, '--outstanding', raftCapacityLevels,
+    '--duration', String(opts.durationMs / 1000), '--warmup', String(opts.warmupMs / 1000),
+    '--keys', String(opts.keys), '--value-size', String(opts.valueSize),
+    '--member-args', opts.oursArgs.join(' ')];
+  progress.update('raft-capacity · MyEtcd', 0, 'running');
+  const out = execFileSync(process.execPath, [...opts.oursNodeArgs, ...args], {
+    env: withMallocTunables(process.env), encoding: 'utf8', maxBuffer: 1 << 20,
+  });
+  progress.done();
+  const body = out.split('\n').filter((l) => !l.startsWith('# ')).join('\n')
+    .replaceAll(/^## /gm, '### ').trim();
+  const section = `## raft-capacity\n\n${descriptions['raft-capacity'](opts)}\n\n${body}\n`;
+  process.stdout.write(`\n${section}\n`);
+  return section;
+}
 
 function printResult(w: WorkloadResult): void {
   const lines = [`\n### ${w.name}`, w.description];
@@ -891,7 +931,7 @@ async function main(): Promise<void> {
   }
   const results = new Map<WorkloadName, WorkloadResult>();
   for (const name of workloadNames) {
-    if (!opts.only.has(name)) continue;
+    if (!opts.only.has(name) || name === 'raft-capacity') continue;
     results.set(name, {
       name, description: descriptions[name](opts),
       rows: name === 'watch' ? watchRows : name === 'restart' ? restartRows : opsRows,
@@ -915,6 +955,7 @@ async function main(): Promise<void> {
     }
     printResult(w);
   }
+  const sections = opts.only.has('raft-capacity') ? [raftCapacity(opts)] : [];
   const smoke = opts.durationMs < 10_000 || opts.restartKeys < 1_000_000 ||
     opts.only.size < workloadNames.length || opts.etcdBin === undefined;
   if (opts.out !== undefined) {
@@ -929,7 +970,7 @@ async function main(): Promise<void> {
     };
     const notes = [...limitNotes(opts, machine), ...warnings.map((w) => `Warning: ${w}`)];
     writeFileSync(join(outDir, 'benchmark.md'), reportMarkdown({
-      machine, command, smoke, settings, results: list, startedAt, notes,
+      machine, command, smoke, settings, results: list, startedAt, notes, sections,
     }));
     const note = `${smoke ? 'SMOKE RUN · ' : ''}${machine.cpu}, ${machine.cores} cores · ` +
       `Node ${machine.node} · ${startedAt}`;
