@@ -254,28 +254,36 @@ export class MemoryStorage implements Storage {
   }
 }
 
+/** entryColumnsRowsMin: the entries a log's columns hold before they first grow. */
+const entryColumnsRowsMin = 1024;
+
 /**
- * EntryColumns: a log's entries as parallel arrays of numbers (V8 keeps them unboxed) and of
- * references to the few buffers their data lie in (slabs of entries, entry-slab.ts), instead
- * of an object and a view per entry.
+ * EntryColumns: a log's entries as parallel typed arrays of numbers and an array of references
+ * to the few buffers their data lie in (slabs of entries, entry-slab.ts), instead of an object
+ * and a view per entry. The columns have a capacity, doubled when full and kept when entries
+ * are dropped: a compaction moves the kept entries to the front instead of copying them into
+ * new arrays, so a log that is appended to and compacted over and over allocates nothing once
+ * it has grown (as JS arrays, the columns were re-grown after every snapshot: a third of the
+ * Raft thread's allocation under load, in the old generation; session 36).
  */
 class EntryColumns {
-  terms: number[] = [];
-  types: number[] = [];
-  bufs: ArrayBufferLike[] = [];
-  offs: number[] = [];
-  lens: number[] = [];
-
-  get length(): number {
-    return this.terms.length;
-  }
+  terms = new Float64Array(entryColumnsRowsMin);
+  types = new Uint8Array(entryColumnsRowsMin);
+  offs = new Float64Array(entryColumnsRowsMin);
+  lens = new Float64Array(entryColumnsRowsMin);
+  /** bufs[k]: entry k's data buffer; slots from length on are empty (undefined). */
+  bufs: (ArrayBufferLike | undefined)[] = new Array<ArrayBufferLike | undefined>(
+    entryColumnsRowsMin).fill(undefined);
+  length = 0;
 
   push(e: Entry): void {
-    this.terms.push(e.term);
-    this.types.push(e.type);
-    this.bufs.push(e.data.buffer);
-    this.offs.push(e.data.byteOffset);
-    this.lens.push(e.data.byteLength);
+    if (this.length === this.terms.length) this.grow();
+    const k = this.length++;
+    this.terms[k] = e.term;
+    this.types[k] = e.type;
+    this.bufs[k] = e.data.buffer;
+    this.offs[k] = e.data.byteOffset;
+    this.lens[k] = e.data.byteLength;
   }
 
   /** entry makes column k's entry (whose index the caller knows). */
@@ -288,21 +296,34 @@ class EntryColumns {
 
   /** truncate keeps the first n entries. */
   truncate(n: number): void {
-    if (n >= this.terms.length) return;
-    this.terms.length = n;
-    this.types.length = n;
-    this.bufs.length = n;
-    this.offs.length = n;
-    this.lens.length = n;
+    if (n >= this.length) return;
+    this.bufs.fill(undefined, n, this.length); // the dropped entries' buffers may go
+    this.length = n;
   }
 
-  /** dropFirst drops the first n entries (a compaction: once a snapshot, so copying is fine). */
+  /** dropFirst drops the first n entries (a compaction), moving the rest to the front. */
   dropFirst(n: number): void {
-    this.terms = this.terms.slice(n);
-    this.types = this.types.slice(n);
-    this.bufs = this.bufs.slice(n);
-    this.offs = this.offs.slice(n);
-    this.lens = this.lens.slice(n);
+    const len = this.length;
+    const m = Math.min(n, len);
+    for (const c of [this.terms, this.types, this.offs, this.lens]) c.copyWithin(0, m, len);
+    this.bufs.copyWithin(0, m, len);
+    this.bufs.fill(undefined, len - m, len);
+    this.length = len - m;
+  }
+
+  /** grow doubles the columns' capacity. */
+  private grow(): void {
+    const cap = this.terms.length * 2;
+    const widen = <T extends Float64Array | Uint8Array>(c: T, make: (n: number) => T): T => {
+      const out = make(cap);
+      out.set(c);
+      return out;
+    };
+    this.terms = widen(this.terms, (n) => new Float64Array(n));
+    this.types = widen(this.types, (n) => new Uint8Array(n));
+    this.offs = widen(this.offs, (n) => new Float64Array(n));
+    this.lens = widen(this.lens, (n) => new Float64Array(n));
+    for (let k = this.bufs.length; k < cap; k++) this.bufs.push(undefined);
   }
 }
 
