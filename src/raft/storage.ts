@@ -71,7 +71,8 @@ export function emptySnapshot(): Snapshot {
  * MemoryStorage holds the log in memory, as columns: a term, a type and where its data lies
  * (buffer, offset, length) per entry, with no object per entry. Up to --snapshot-count
  * entries stay in the log; as objects (an entry and a view of its data each) they took 163
- * bytes of V8 heap an entry, as columns 46 (the performance notes in docs/, session 24).
+ * bytes of V8 heap an entry, as columns 46 (the performance notes in docs/, session 24), as
+ * typed-array columns 10 and 25 off the heap (session 36).
  * entries() makes the objects its caller asks for. offsetIndex/offsetTerm are the snapshot's
  * index and term (the dummy entry of etcd-raft's MemoryStorage), so term(snapshot index)
  * works after compaction; column k holds entry offsetIndex + 1 + k.
@@ -263,8 +264,8 @@ const entryColumnsRowsMin = 1024;
  * and a view per entry. The columns have a capacity, doubled when full and kept when entries
  * are dropped: a compaction moves the kept entries to the front instead of copying them into
  * new arrays, so a log that is appended to and compacted over and over allocates nothing once
- * it has grown (as JS arrays, the columns were re-grown after every snapshot: a third of the
- * Raft thread's allocation under load, in the old generation; session 36).
+ * it has grown (as JS arrays, the columns were re-grown after every snapshot: the largest
+ * single site of the Raft thread's allocation under load, in the old generation; session 36).
  */
 class EntryColumns {
   terms = new Float64Array(entryColumnsRowsMin);
