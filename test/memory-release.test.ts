@@ -119,16 +119,13 @@ test('memory accounting: a thread reports its heap, ArrayBuffers and its own par
 });
 
 test('an actor thread\'s young generation stays within two semi-spaces of actorSemiSpaceMiB; ' +
-  'the limit is what bounds it (a quarter of it keeps the same load to a quarter)', async (t) => {
+  'V8\'s default lets the same load grow it further', async (t) => {
   const bound = 2 * actorSemiSpaceMiB * 2 ** 20;
   const limited = await firstMessage<Record<string, number>>(churnYoung,
     { resourceLimits: actorResourceLimits() });
   t.true(limited['newSpace']! > 0 && limited['newSpace']! <= bound, `${limited['newSpace']}`);
-  const young = actorResourceLimits().maxYoungGenerationSizeMb;
-  const quarter = await firstMessage<Record<string, number>>(churnYoung,
-    { resourceLimits: { maxYoungGenerationSizeMb: young / 4 } });
-  t.true(quarter['newSpace']! <= bound / 4, `${quarter['newSpace']} with a quarter of the limit`);
-  t.true(limited['newSpace']! > bound / 4, `${limited['newSpace']}: the load grew it past that`);
+  const free = await firstMessage<Record<string, number>>(churnYoung);
+  t.true(free['newSpace']! > bound, `${free['newSpace']} without the limit`);
 });
 
 test('gc: collectGarbageSoon frees a dead ArrayBuffer in a worker thread whose heap is idle',
