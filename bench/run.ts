@@ -847,12 +847,19 @@ function raftCapacity(opts: Options): string {
     '--keys', String(opts.keys), '--value-size', String(opts.valueSize),
     '--member-args', opts.oursArgs.join(' ')];
   progress.update('raft-capacity · MyEtcd', 0, 'running');
-  const out = execFileSync(process.execPath, [...opts.oursNodeArgs, ...args], {
-    env: withMallocTunables(process.env), encoding: 'utf8', maxBuffer: 1 << 20,
-  });
+  let body: string;
+  try {
+    const out = execFileSync(process.execPath, [...opts.oursNodeArgs, ...args], {
+      env: withMallocTunables(process.env), encoding: 'utf8', maxBuffer: 1 << 20,
+    });
+    body = out.split('\n').filter((l) => !l.startsWith('# ')).join('\n')
+      .replaceAll(/^## /gm, '### ').trim();
+  } catch (e) {
+    // As the restart workload: a failure is reported in its section, and the report is kept.
+    body = `- MyEtcd: failed: ${e instanceof Error ? e.message : String(e)}`.replace(/\s+/g, ' ');
+    process.stderr.write(`  raft-capacity · MyEtcd: ${body}\n`);
+  }
   progress.done();
-  const body = out.split('\n').filter((l) => !l.startsWith('# ')).join('\n')
-    .replaceAll(/^## /gm, '### ').trim();
   const section = `## raft-capacity\n\n${descriptions['raft-capacity'](opts)}\n\n${body}\n`;
   process.stdout.write(`\n${section}\n`);
   return section;

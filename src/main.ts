@@ -1,4 +1,3 @@
-import { readPointRegion } from '../actors/raft/messages.js';
 import { setRequestLimits } from './api/limits.js';
 import { actorSpecs, planCluster } from './cluster/setup.js';
 import { type Config, loadConfig } from './config/index.js';
@@ -65,9 +64,7 @@ async function main(): Promise<void> {
   log.info({ name: config.name, dataDir: config.dataDir, shards: config.storageShards, version,
     apiVersion, mallocHugePages: mallocHugePages() }, 'starting myetcd');
   setRequestLimits(config.maxRequestBytes, config.maxTxnOps); // decoders', gateway's limits
-  // Before the actors start: the Raft node may report applied revisions at once.
-  const kv = new KvService(system.gateway, config.storageShards, memberId, clusterId);
-  system.opts.onShared = (_generation, shared) => { kv.setReadPoint(shared[readPointRegion]); };
+  const kv = KvService.forSystem(system, config.storageShards, memberId, clusterId);
   const hooks = startPool(pool, system); // before the actors: they connect to its threads
   // The actor threads load their code and the WAL while this thread loads the client-facing
   // half (HTTP, gRPC, metrics, tracing: ≈ 0.45 s of modules alone on this thread), which

@@ -1,7 +1,7 @@
 import type {
   AuthChanged, ProposalRequest, RaftApplied, RaftMsg, RaftReplies,
 } from '../../actors/raft/messages.js';
-import { readPointFields } from '../../actors/raft/messages.js';
+import { readPointFields, readPointRegion } from '../../actors/raft/messages.js';
 import { readPointAttemptsMax } from '../constants.js';
 import { SharedCell } from '../runtime/shared-cell.js';
 import type { AuthInfo } from '../auth/store.js';
@@ -15,6 +15,7 @@ import type {
   RangeRequest, RangeResponse, ResponseHeader, WriteRequest, WriteResponse,
 } from '../mvcc/types.js';
 import type { ActorRef, Endpoint, Message } from '../runtime/endpoint.js';
+import type { ActorSystem } from '../runtime/system.js';
 import type { TraceRef } from '../runtime/trace.js';
 import type { Revision } from '../types.js';
 
@@ -280,6 +281,16 @@ export class KvService {
   private learn(revision: number, term: number): void {
     if (revision > this.knownRevision) this.knownRevision = revision;
     if (term > this.knownTerm) this.knownTerm = term;
+  }
+
+  /** forSystem makes the KvService of an actor system's main thread (its gateway endpoint),
+   * taking each generation's shared read point as the actors start and restart. Before the
+   * actors start: the Raft node may report applied revisions at once. */
+  static forSystem(system: ActorSystem, shardCount: number, memberId: number,
+    clusterId: number): KvService {
+    const kv = new KvService(system.gateway, shardCount, memberId, clusterId);
+    system.opts.onShared = (_generation, shared) => { kv.setReadPoint(shared[readPointRegion]); };
+    return kv;
   }
 
   /** setReadPoint takes a generation's shared read point (undefined: none). */
